@@ -1,0 +1,44 @@
+# Thin wrapper over meson/ninja.  `make run` boots the default guest,
+# `make test` runs every test; both install what they need first.
+BUILD     ?= build
+BUILD_SAN ?= build-san
+MESON_SETUP = meson setup --wrap-mode=nodownload
+
+.PHONY: all deps run test bench guest clean format
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps.sh all
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh build
+	$(MESON_SETUP) $(BUILD) --buildtype=release
+
+$(BUILD_SAN)/build.ninja:
+	@scripts/deps.sh all
+	$(MESON_SETUP) $(BUILD_SAN) --buildtype=debugoptimized -Db_sanitize=address,undefined \
+	    -Db_lundef=false
+
+# Until the Linux boot lands (issue 3), `make run` runs the bare-metal demo.
+run: all
+	@scripts/deps.sh all
+	$(BUILD)/hostel run --bios none -k $(BUILD)/bench/cpu/hello.elf
+
+test: $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+	python3 scripts/run-tests.py $(BUILD_SAN)
+
+bench: all
+	@scripts/deps.sh all
+	bench/cpu/run.sh $(BUILD)
+
+guest:
+	guest/build.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

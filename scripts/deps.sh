@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install the Debian packages hostel needs to build and test, if missing.
+# Usage: scripts/deps.sh [build|test|all]   (default: all)
+# Runs apt-get only when something is missing, so a second call is instant.
+set -eu
+
+build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu"
+test_pkgs="python3 python3-pytest python3-pexpect qemu-system-misc opensbi"
+
+case "${1:-all}" in
+build) want=$build_pkgs ;;
+test|all) want="$build_pkgs $test_pkgs" ;;
+*) echo "deps.sh: unknown set '$1' (build, test or all)" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,59 @@
+/*
+ * The decoded-block cache of one hart.
+ *
+ * A block is a run of decoded instructions starting at a guest-physical
+ * address, ending at the first control transfer or system instruction, at
+ * the end of its 4 KiB page, or at BLOCK_MAX_INSNS.  Blocks never cross a
+ * page, so invalidating a page invalidates exactly the blocks inside it.
+ * Blocks live in a bump arena that is emptied whole when full.
+ */
+#ifndef HOSTEL_CPU_BCACHE_H
+#define HOSTEL_CPU_BCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu/decode.h"
+
+#define BLOCK_MAX_INSNS 64
+
+typedef struct Block {
+    uint64_t pa;              /* guest-physical address of the first instruction */
+    struct Block *hash_next;  /* chain in the pa hash */
+    struct Block *page_next;  /* chain of blocks in the same page */
+    uint32_t ninsns;          /* number of instructions */
+    uint32_t bytes;           /* guest bytes covered */
+    DecodedInsn insns[];
+} Block;
+
+typedef struct BlockCache BlockCache;
+
+/* Create an empty cache with an arena of arena_bytes; NULL on allocation failure. */
+BlockCache *bcache_new(size_t arena_bytes);
+void bcache_free(BlockCache *c);
+
+/* The valid block starting at pa, or NULL. */
+Block *bcache_lookup(BlockCache *c, uint64_t pa);
+
+/*
+ * Allocate room for a block of up to ninsns instructions starting at pa
+ * (emptying the whole cache first if the arena is full).  The caller fills
+ * it and then calls bcache_insert.  Never fails.
+ */
+Block *bcache_alloc(BlockCache *c, uint64_t pa, unsigned ninsns);
+/* Publish a filled block; shrinks its arena use to the final ninsns. */
+void bcache_insert(BlockCache *c, Block *b);
+
+/* Drop every block inside the page that holds page_pa; returns how many. */
+unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa);
+/* Drop every block. */
+void bcache_flush(BlockCache *c);
+
+/* Statistics: blocks decoded, pages invalidated, full flushes. */
+typedef struct BlockCacheStats {
+    uint64_t blocks, invalidations, flushes;
+} BlockCacheStats;
+BlockCacheStats bcache_stats(const BlockCache *c);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * Control and status registers: privilege and read-only checks (from the
+ * CSR number), WARL legalisation, views (sstatus/sie/sip over the M
+ * registers) and side effects on the MMU state.
+ */
+#include "cpu/hart.h"
+
+#define MSTATUS_WRITABLE                                                                   \
+    (MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP | \
+     MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW |     \
+     MSTATUS_TSR)
+#define SSTATUS_WRITABLE \
+    (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR)
+#define MEDELEG_WRITABLE 0xb3ffull  /* causes 0-9, 12, 13, 15 */
+#define MIDELEG_WRITABLE SIP_MASK
+#define MIE_WRITABLE (SIP_MASK | MIP_MSIP | MIP_MTIP | MIP_MEIP)
+#define MIP_WRITABLE SIP_MASK       /* MSIP/MTIP/MEIP are driven by devices */
+#define COUNTEREN_MASK 0xffffffffull
+#define PMPADDR_MASK ((1ull << 54) - 1)
+#define XLEN64 2ull
+
+enum { ILL = CAUSE_ILLEGAL_INSN };
+
+static uint64_t mstatus_read(const Hart *h)
+{
+    uint64_t s = h->mstatus | (XLEN64 << 32) | (XLEN64 << 34);
+    if ((s & MSTATUS_FS) == MSTATUS_FS)
+        s |= MSTATUS_SD;
+    return s;
+}
+
+static void mstatus_write(Hart *h, uint64_t val, uint64_t mask)
+{
+    uint64_t old = h->mstatus, s = (old & ~mask) | (val & mask);
+    if (((s & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT) == 2) /* reserved: keep the old MPP */
+        s = (s & ~MSTATUS_MPP) | (old & MSTATUS_MPP);
+    h->mstatus = s;
+    if ((old ^ s) & MSTATUS_MXR)
+        hart_tlb_flush(h);
+    hart_update_mmu(h);
+}
+
+/* Counters visible below M are gated by mcounteren (and scounteren for U). */
+static bool counter_allowed(const Hart *h, unsigned csr)
+{
+    unsigned bit = csr & 31;
+    if (h->priv == PRV_M)
+        return true;
+    if (!((h->mcounteren >> bit) & 1))
+        return false;
+    return h->priv == PRV_S || ((h->scounteren >> bit) & 1);
+}
+
+static bool fs_on(const Hart *h)
+{
+    return (h->mstatus & MSTATUS_FS) != 0;
+}
+
+static int read_counter(const Hart *h, unsigned csr, uint64_t *v)
+{
+    if (!counter_allowed(h, csr))
+        return ILL;
+    switch (csr) {
+    case CSR_CYCLE: *v = h->instret + h->cycle_offset; return 0;
+    case CSR_TIME: *v = hart_time(h); return 0;
+    case CSR_INSTRET: *v = h->instret; return 0;
+    }
+    *v = 0; /* hpmcounter3..31: not implemented, read as zero */
+    return 0;
+}
+
+static int read_fp(const Hart *h, unsigned csr, uint64_t *v)
+{
+    if (!fs_on(h))
+        return ILL;
+    if (csr == CSR_FFLAGS)
+        *v = h->fflags;
+    else if (csr == CSR_FRM)
+        *v = h->frm;
+    else
+        *v = h->frm << 5 | h->fflags;
+    return 0;
+}
+
+static int read_s(Hart *h, unsigned csr, uint64_t *v)
+{
+    switch (csr) {
+    case CSR_SSTATUS: *v = mstatus_read(h) & SSTATUS_MASK; return 0;
+    case CSR_SIE: *v = h->mie & h->mideleg; return 0;
+    case CSR_SIP: *v = h->mip & h->mideleg; return 0;
+    case CSR_STVEC: *v = h->stvec; return 0;
+    case CSR_SCOUNTEREN: *v = h->scounteren; return 0;
+    case CSR_SENVCFG: *v = h->senvcfg; return 0;
+    case CSR_SSCRATCH: *v = h->sscratch; return 0;
+    case CSR_SEPC: *v = h->sepc; return 0;
+    case CSR_SCAUSE: *v = h->scause; return 0;
+    case CSR_STVAL: *v = h->stval; return 0;
+    case CSR_SATP:
+        if (h->priv == PRV_S && (h->mstatus & MSTATUS_TVM))
+            return ILL;
+        *v = h->satp;
+        return 0;
+    }
+    return ILL;
+}
+
+static int read_m(Hart *h, unsigned csr, uint64_t *v)
+{
+    switch (csr) {
+    case CSR_MVENDORID: case CSR_MARCHID: case CSR_MIMPID: case CSR_MCONFIGPTR:
+        *v = 0; return 0;
+    case CSR_MHARTID: *v = h->mhartid; return 0;
+    case CSR_MSTATUS: *v = mstatus_read(h); return 0;
+    case CSR_MISA: *v = h->misa; return 0;
+    case CSR_MEDELEG: *v = h->medeleg; return 0;
+    case CSR_MIDELEG: *v = h->mideleg; return 0;
+    case CSR_MIE: *v = h->mie; return 0;
+    case CSR_MIP: *v = h->mip; return 0;
+    case CSR_MTVEC: *v = h->mtvec; return 0;
+    case CSR_MCOUNTEREN: *v = h->mcounteren; return 0;
+    case CSR_MENVCFG: *v = h->menvcfg; return 0;
+    case CSR_MCOUNTINHIBIT: *v = h->mcountinhibit; return 0;
+    case CSR_MSCRATCH: *v = h->mscratch; return 0;
+    case CSR_MEPC: *v = h->mepc; return 0;
+    case CSR_MCAUSE: *v = h->mcause; return 0;
+    case CSR_MTVAL: *v = h->mtval; return 0;
+    case CSR_MCYCLE: *v = h->instret + h->cycle_offset; return 0;
+    case CSR_MINSTRET: *v = h->instret; return 0;
+    }
+    if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+        if (csr & 1 || csr > CSR_PMPCFG0 + 2)
+            return ILL;
+        *v = h->pmpcfg[(csr - CSR_PMPCFG0) / 2];
+        return 0;
+    }
+    if (csr >= CSR_PMPADDR0 && csr < CSR_PMPADDR0 + 16) {
+        *v = h->pmpaddr[csr - CSR_PMPADDR0];
+        return 0;
+    }
+    if ((csr >= CSR_MHPMCOUNTER3 && csr <= CSR_MHPMCOUNTER31) ||
+        (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31)) {
+        *v = 0;
+        return 0;
+    }
+    return ILL;
+}
+
+int csr_read(Hart *h, unsigned csr, uint64_t *val)
+{
+    if (((csr >> 8) & 3) > h->priv)
+        return ILL;
+    if (csr <= CSR_FCSR && csr >= CSR_FFLAGS)
+        return read_fp(h, csr, val);
+    if (csr >= CSR_CYCLE && csr <= CSR_HPMCOUNTER31)
+        return read_counter(h, csr, val);
+    if (((csr >> 8) & 3) == PRV_S)
+        return read_s(h, csr, val);
+    return read_m(h, csr, val);
+}
+
+static int write_fp(Hart *h, unsigned csr, uint64_t v)
+{
+    if (!fs_on(h))
+        return ILL;
+    if (csr == CSR_FFLAGS)
+        h->fflags = v & 0x1f;
+    else if (csr == CSR_FRM)
+        h->frm = v & 7;
+    else {
+        h->fflags = v & 0x1f;
+        h->frm = (v >> 5) & 7;
+    }
+    h->mstatus |= MSTATUS_FS;
+    return 0;
+}
+
+static void write_satp(Hart *h, uint64_t v)
+{
+    uint64_t mode = v >> SATP_MODE_SHIFT;
+    if (mode != SATP_MODE_BARE && mode != SATP_MODE_SV39 && mode != SATP_MODE_SV48)
+        return; /* WARL: unsupported modes leave satp unchanged */
+    if (mode == SATP_MODE_BARE)
+        v = 0;
+    h->satp = v;
+    hart_tlb_flush(h);
+}
+
+static uint64_t tvec_legal(uint64_t v)
+{
+    return (v & 3) >= 2 ? v & ~3ull : v; /* modes 2 and 3 are reserved */
+}
+
+static int write_s(Hart *h, unsigned csr, uint64_t v)
+{
+    switch (csr) {
+    case CSR_SSTATUS: mstatus_write(h, v, SSTATUS_WRITABLE); return 0;
+    case CSR_SIE: h->mie = (h->mie & ~h->mideleg) | (v & h->mideleg & MIE_WRITABLE); return 0;
+    case CSR_SIP:
+        h->mip = (h->mip & ~(h->mideleg & MIP_SSIP)) | (v & h->mideleg & MIP_SSIP);
+        return 0;
+    case CSR_STVEC: h->stvec = tvec_legal(v); return 0;
+    case CSR_SCOUNTEREN: h->scounteren = v & COUNTEREN_MASK; return 0;
+    case CSR_SENVCFG: h->senvcfg = v & 1; return 0;
+    case CSR_SSCRATCH: h->sscratch = v; return 0;
+    case CSR_SEPC: h->sepc = v & ~1ull; return 0;
+    case CSR_SCAUSE: h->scause = v; return 0;
+    case CSR_STVAL: h->stval = v; return 0;
+    case CSR_SATP:
+        if (h->priv == PRV_S && (h->mstatus & MSTATUS_TVM))
+            return ILL;
+        write_satp(h, v);
+        return 0;
+    }
+    return ILL;
+}
+
+static int write_m(Hart *h, unsigned csr, uint64_t v)
+{
+    switch (csr) {
+    case CSR_MSTATUS: mstatus_write(h, v, MSTATUS_WRITABLE); return 0;
+    case CSR_MISA: return 0; /* WARL: fixed RV64IMAFDCSU */
+    case CSR_MEDELEG: h->medeleg = v & MEDELEG_WRITABLE; return 0;
+    case CSR_MIDELEG: h->mideleg = v & MIDELEG_WRITABLE; return 0;
+    case CSR_MIE: h->mie = v & MIE_WRITABLE; return 0;
+    case CSR_MIP: h->mip = (h->mip & ~MIP_WRITABLE) | (v & MIP_WRITABLE); return 0;
+    case CSR_MTVEC: h->mtvec = tvec_legal(v); return 0;
+    case CSR_MCOUNTEREN: h->mcounteren = v & COUNTEREN_MASK; return 0;
+    case CSR_MENVCFG: h->menvcfg = v & 1; return 0;
+    case CSR_MCOUNTINHIBIT: h->mcountinhibit = v & 5; return 0;
+    case CSR_MSCRATCH: h->mscratch = v; return 0;
+    case CSR_MEPC: h->mepc = v & ~1ull; return 0;
+    case CSR_MCAUSE: h->mcause = v; return 0;
+    case CSR_MTVAL: h->mtval = v; return 0;
+    case CSR_MCYCLE: h->cycle_offset = v - h->instret; return 0;
+    case CSR_MINSTRET: h->cycle_offset += h->instret - v; h->instret = v; return 0;
+    }
+    if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+        if (csr & 1 || csr > CSR_PMPCFG0 + 2)
+            return ILL;
+        h->pmpcfg[(csr - CSR_PMPCFG0) / 2] = v & 0x9f9f9f9f9f9f9f9full;
+        return 0;
+    }
+    if (csr >= CSR_PMPADDR0 && csr < CSR_PMPADDR0 + 16) {
+        h->pmpaddr[csr - CSR_PMPADDR0] = v & PMPADDR_MASK;
+        return 0;
+    }
+    if ((csr >= CSR_MHPMCOUNTER3 && csr <= CSR_MHPMCOUNTER31) ||
+        (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31))
+        return 0; /* not implemented: hardwired to zero */
+    return ILL;
+}
+
+int csr_write(Hart *h, unsigned csr, uint64_t val)
+{
+    if (((csr >> 8) & 3) > h->priv || (csr >> 10) == 3)
+        return ILL;
+    if (csr <= CSR_FCSR && csr >= CSR_FFLAGS)
+        return write_fp(h, csr, val);
+    if (((csr >> 8) & 3) == PRV_S)
+        return write_s(h, csr, val);
+    return write_m(h, csr, val);
+}

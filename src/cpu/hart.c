@@ -1,0 +1,88 @@
+/* Hart lifecycle: creation, reset, the time CSR, decoded-code invalidation. */
+#include "cpu/hart.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/bcache.h"
+
+#define BCACHE_ARENA (32u << 20)
+#define MISA_RV64 (2ull << 62)
+#define MISA_EXT(c) (1ull << ((c) - 'A'))
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hart_time(const Hart *h)
+{
+    return (now_ns() - h->time_base_ns) / (1000000000ull / HART_TIMEBASE_HZ);
+}
+
+/* Bus callback: a store is about to hit a page holding decoded blocks. */
+static void hart_code_write(void *opaque, uint64_t page_pa)
+{
+    Hart *h = opaque;
+    bcache_invalidate_page(h->bcache, page_pa);
+    *bus_page_flags(h->bus, page_pa) &= (uint8_t)~BUS_PAGE_CODE;
+}
+
+Hart *hart_new(Bus *bus, uint64_t hartid, Error *err)
+{
+    Hart *h = calloc(1, sizeof(*h));
+    if (!h) {
+        error_set(err, "out of memory allocating a hart");
+        return NULL;
+    }
+    h->bcache = bcache_new(BCACHE_ARENA);
+    if (!h->bcache) {
+        free(h);
+        error_set(err, "out of memory allocating the decoded-block cache");
+        return NULL;
+    }
+    h->bus = bus;
+    h->mhartid = hartid;
+    h->stop = &h->stop_self;
+    bus->code_write = hart_code_write;
+    bus->code_write_opaque = h;
+    hart_reset(h, bus->ram_base);
+    return h;
+}
+
+void hart_free(Hart *h)
+{
+    if (!h)
+        return;
+    bcache_free(h->bcache);
+    free(h);
+}
+
+void hart_reset(Hart *h, uint64_t reset_pc)
+{
+    memset(h->x, 0, sizeof(h->x));
+    memset(h->f, 0, sizeof(h->f));
+    h->pc = reset_pc;
+    h->priv = PRV_M;
+    h->fflags = h->frm = 0;
+    h->mstatus = 0;
+    h->misa = MISA_RV64 | MISA_EXT('I') | MISA_EXT('M') | MISA_EXT('A') | MISA_EXT('F') |
+              MISA_EXT('D') | MISA_EXT('C') | MISA_EXT('S') | MISA_EXT('U');
+    h->medeleg = h->mideleg = h->mie = h->mip = 0;
+    h->mtvec = h->mscratch = h->mepc = h->mcause = h->mtval = 0;
+    h->stvec = h->sscratch = h->sepc = h->scause = h->stval = h->satp = 0;
+    h->mcounteren = h->scounteren = h->menvcfg = h->senvcfg = h->mcountinhibit = 0;
+    h->stimecmp = ~0ull;
+    memset(h->pmpcfg, 0, sizeof(h->pmpcfg));
+    memset(h->pmpaddr, 0, sizeof(h->pmpaddr));
+    h->instret = h->cycle_offset = 0;
+    h->reservation = ~0ull;
+    h->wfi = false;
+    h->time_base_ns = now_ns();
+    hart_update_mmu(h);
+    hart_tlb_flush(h);
+    bcache_flush(h->bcache);
+}

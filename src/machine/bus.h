@@ -1,0 +1,90 @@
+/*
+ * The guest-physical address space of one machine: one RAM region plus a
+ * table of MMIO regions.  Harts reach RAM through their soft TLBs (one add
+ * from guest address to host address) and fall back to bus_read/bus_write
+ * for MMIO, for pages that hold decoded code, and for misses.
+ *
+ * Each RAM page has a flag byte:
+ *   BUS_PAGE_CODE  decoded blocks exist for this page: stores must take the
+ *                  slow path so the blocks are invalidated first;
+ *   BUS_PAGE_MMIO  an MMIO region overlaps this RAM page (e.g. HTIF tohost):
+ *                  every access must take the slow path.
+ */
+#ifndef HOSTEL_MACHINE_BUS_H
+#define HOSTEL_MACHINE_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define BUS_PAGE_SHIFT 12
+#define BUS_PAGE_SIZE (1ull << BUS_PAGE_SHIFT)
+#define BUS_MAX_REGIONS 32
+
+enum { BUS_PAGE_CODE = 1, BUS_PAGE_MMIO = 2 };
+
+/*
+ * MMIO callbacks.  offset is relative to the region base, size is 1, 2, 4
+ * or 8.  Return false to signal an access fault to the hart.
+ */
+typedef struct MmioOps {
+    bool (*read)(void *opaque, uint64_t offset, unsigned size, uint64_t *value);
+    bool (*write)(void *opaque, uint64_t offset, unsigned size, uint64_t value);
+} MmioOps;
+
+typedef struct MmioRegion {
+    const char *name;
+    uint64_t base;
+    uint64_t size;
+    const MmioOps *ops;
+    void *opaque;
+} MmioRegion;
+
+typedef struct Bus {
+    uint8_t *ram;          /* host mapping of guest RAM (MAP_NORESERVE) */
+    uint64_t ram_base;     /* guest-physical address of RAM's first byte */
+    uint64_t ram_size;     /* bytes, multiple of BUS_PAGE_SIZE */
+    uint8_t *page_flags;   /* one BUS_PAGE_* byte per RAM page */
+    MmioRegion regions[BUS_MAX_REGIONS];
+    unsigned nregions;
+    /* Called when a store hits a BUS_PAGE_CODE page, before the store. */
+    void (*code_write)(void *opaque, uint64_t page_pa);
+    void *code_write_opaque;
+} Bus;
+
+/* Reserve RAM lazily. Returns 0, or -1 with err filled. */
+int bus_init(Bus *b, uint64_t ram_base, uint64_t ram_size, Error *err);
+void bus_destroy(Bus *b);
+
+/* Add an MMIO region. Fails (-1) on overlap with another region or when full. */
+int bus_add_mmio(Bus *b, const char *name, uint64_t base, uint64_t size, const MmioOps *ops,
+                 void *opaque, Error *err);
+
+/* Host pointer to guest-physical pa if [pa, pa+len) lies inside RAM, else NULL. */
+static inline uint8_t *bus_ram_ptr(const Bus *b, uint64_t pa, uint64_t len)
+{
+    uint64_t off = pa - b->ram_base;
+    if (pa < b->ram_base || off > b->ram_size || len > b->ram_size - off)
+        return 0;
+    return b->ram + off;
+}
+
+/* Flags byte of the RAM page holding pa; pa must be inside RAM. */
+static inline uint8_t *bus_page_flags(const Bus *b, uint64_t pa)
+{
+    return &b->page_flags[(pa - b->ram_base) >> BUS_PAGE_SHIFT];
+}
+
+/*
+ * Slow-path accesses (MMIO, or RAM when not via a TLB).  pa must be
+ * naturally aligned for size.  Return false on an access fault (no device,
+ * or the device refused).  bus_write invalidates decoded code first.
+ */
+bool bus_read(Bus *b, uint64_t pa, unsigned size, uint64_t *value);
+bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value);
+
+/* The MMIO region containing pa, or NULL. */
+const MmioRegion *bus_find_mmio(const Bus *b, uint64_t pa);
+
+#endif
