@@ -24,7 +24,7 @@ $(BUILD_SAN)/build.ninja:
 # Until the Linux boot lands (issue 3), `make run` runs the bare-metal demo.
 run: all
 	@scripts/deps.sh all
-	$(BUILD)/hostel run --bios none -k $(BUILD)/bench/cpu/hello.elf
+	$(BUILD)/hostel run --bios none -k $(BUILD)/examples/hello.elf
 
 test: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)

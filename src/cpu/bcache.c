@@ -6,6 +6,13 @@
 
 #define HASH_BITS 15
 #define PAGE_HASH_BITS 12
+#define JC_BITS 12
+
+typedef struct JcEntry {
+    uint64_t va;
+    uint64_t key;  /* generation << 2 | MMU index */
+    Block *b;
+} JcEntry;
 
 struct BlockCache {
     uint8_t *arena;
@@ -14,6 +21,8 @@ struct BlockCache {
     Block *hash[1u << HASH_BITS];
     Block *pages[1u << PAGE_HASH_BITS]; /* chains of blocks by page */
     BlockCacheStats stats;
+    uint64_t jc_gen;
+    JcEntry jc[1u << JC_BITS];
 };
 
 static unsigned hash_pa(uint64_t pa)
@@ -38,6 +47,7 @@ BlockCache *bcache_new(size_t arena_bytes)
         return NULL;
     }
     c->arena_size = arena_bytes;
+    c->jc_gen = 1; /* zeroed entries (generation 0) never match */
     return c;
 }
 
@@ -63,11 +73,12 @@ void bcache_flush(BlockCache *c)
     memset(c->pages, 0, sizeof(c->pages));
     c->used = 0;
     c->stats.flushes++;
+    c->jc_gen++;
 }
 
 static size_t block_size(unsigned ninsns)
 {
-    size_t sz = sizeof(Block) + ninsns * sizeof(DecodedInsn);
+    size_t sz = sizeof(Block) + (ninsns + 1) * sizeof(DecodedInsn);
     return (sz + 15) & ~(size_t)15;
 }
 
@@ -86,6 +97,7 @@ void bcache_insert(BlockCache *c, Block *b)
 {
     unsigned h = hash_pa(b->pa), p = hash_page(b->pa);
     c->used += block_size(b->ninsns);
+    b->valid = true;
     b->hash_next = c->hash[h];
     c->hash[h] = b;
     b->page_next = c->pages[p];
@@ -113,6 +125,7 @@ unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa)
         if ((b->pa >> 12) == pn) {
             *pp = b->page_next;
             unlink_hash(c, b);
+            b->valid = false;
             n++;
         } else {
             pp = &b->page_next;
@@ -120,6 +133,37 @@ unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa)
     }
     c->stats.invalidations++;
     return n;
+}
+
+static JcEntry *jc_slot(BlockCache *c, uint64_t va)
+{
+    return &c->jc[(va >> 1) & ((1u << JC_BITS) - 1)];
+}
+
+Block *bcache_jc_lookup(BlockCache *c, uint64_t va, unsigned mmu_idx)
+{
+    JcEntry *e = jc_slot(c, va);
+    if (e->va == va && e->key == (c->jc_gen << 2 | mmu_idx) && e->b->valid)
+        return e->b;
+    return NULL;
+}
+
+void bcache_jc_store(BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b)
+{
+    JcEntry *e = jc_slot(c, va);
+    e->va = va;
+    e->key = c->jc_gen << 2 | mmu_idx;
+    e->b = b;
+}
+
+void bcache_jc_flush(BlockCache *c)
+{
+    c->jc_gen++;
+}
+
+uint64_t bcache_generation(const BlockCache *c)
+{
+    return c->stats.flushes;
 }
 
 BlockCacheStats bcache_stats(const BlockCache *c)

@@ -22,9 +22,12 @@ typedef struct Block {
     uint64_t pa;              /* guest-physical address of the first instruction */
     struct Block *hash_next;  /* chain in the pa hash */
     struct Block *page_next;  /* chain of blocks in the same page */
-    uint32_t ninsns;          /* number of instructions */
+    struct Block *next[2];    /* successors in the same page: [0] fall-through,
+                                 [1] taken; NULL until first used */
+    uint32_t ninsns;          /* number of instructions (without the end marker) */
     uint32_t bytes;           /* guest bytes covered */
-    DecodedInsn insns[];
+    bool valid;               /* false once invalidated (memory stays until a flush) */
+    DecodedInsn insns[];      /* ninsns instructions, then one OP_BLOCK_END */
 } Block;
 
 typedef struct BlockCache BlockCache;
@@ -36,8 +39,12 @@ void bcache_free(BlockCache *c);
 /* The valid block starting at pa, or NULL. */
 Block *bcache_lookup(BlockCache *c, uint64_t pa);
 
+/* Number of full flushes so far: a block pointer taken before a change of
+ * this number may point at reused memory. */
+uint64_t bcache_generation(const BlockCache *c);
+
 /*
- * Allocate room for a block of up to ninsns instructions starting at pa
+ * Allocate room for a block of up to ninsns instructions (plus the end marker) starting at pa
  * (emptying the whole cache first if the arena is full).  The caller fills
  * it and then calls bcache_insert.  Never fails.
  */
@@ -49,6 +56,16 @@ void bcache_insert(BlockCache *c, Block *b);
 unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa);
 /* Drop every block. */
 void bcache_flush(BlockCache *c);
+
+/*
+ * The jump cache: guest virtual pc (under one fetch MMU index) -> block, to
+ * skip the fetch-TLB and hash lookups for indirect jumps and cross-page
+ * transfers.  bcache_jc_flush() must be called whenever virtual-to-physical
+ * mappings may have changed (it is O(1): entries carry a generation).
+ */
+Block *bcache_jc_lookup(BlockCache *c, uint64_t va, unsigned mmu_idx);
+void bcache_jc_store(BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b);
+void bcache_jc_flush(BlockCache *c);
 
 /* Statistics: blocks decoded, pages invalidated, full flushes. */
 typedef struct BlockCacheStats {

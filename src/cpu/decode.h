@@ -45,7 +45,8 @@
     X(FADD_D) X(FSUB_D) X(FMUL_D) X(FDIV_D) X(FSQRT_D) X(FSGNJ_D) X(FSGNJN_D) X(FSGNJX_D) \
     X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) \
-    X(FCVT_D_LU) X(FMV_D_X) X(FCVT_S_D) X(FCVT_D_S)
+    X(FCVT_D_LU) X(FMV_D_X) X(FCVT_S_D) X(FCVT_D_S) \
+    X(BLOCK_END) /* executor-internal: marks the end of a decoded block */
 
 #define DECODE_ENUM(name) OP_##name,
 typedef enum Op { DECODE_OPS(DECODE_ENUM) OP_COUNT } Op;

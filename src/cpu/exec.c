@@ -9,6 +9,7 @@
  */
 #include "cpu/exec.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu/bcache.h"
@@ -28,6 +29,15 @@ static bool ends_block(Op op)
     default:
         return false;
     }
+}
+
+/* Does the block end with an instruction that may change translation? */
+static bool ends_with_system(const Block *b)
+{
+    if (b->ninsns == 0)
+        return true;
+    Op op = (Op)b->insns[b->ninsns - 1].op;
+    return ends_block(op) && !(op >= OP_JAL && op <= OP_BGEU);
 }
 
 static uint64_t host_to_pa(const Hart *h, uintptr_t host)
@@ -60,8 +70,10 @@ static Block *cross_page_insn(Hart *h, const uint8_t *host, Block *scratch)
     memcpy(&lo, host, 2);
     memcpy(&hi, (const void *)host2, 2);
     decode_insn((uint32_t)hi << 16 | lo, &scratch->insns[0]);
+    scratch->insns[1] = (DecodedInsn){.op = OP_BLOCK_END, .off = 4};
     scratch->ninsns = 1;
     scratch->bytes = 4;
+    scratch->valid = false; /* never cached, never chained */
     return scratch;
 }
 
@@ -92,6 +104,7 @@ static Block *decode_block(Hart *h, uint64_t pa, const uint8_t *host, Block *scr
     }
     if (n == 0)
         return cross_page_insn(h, host, scratch);
+    b->insns[n] = (DecodedInsn){.op = OP_BLOCK_END, .off = (uint16_t)off};
     b->ninsns = n;
     b->bytes = off;
     bcache_insert(h->bcache, b);
@@ -101,6 +114,9 @@ static Block *decode_block(Hart *h, uint64_t pa, const uint8_t *host, Block *scr
 /* The block at h->pc, or NULL after raising a fetch exception. */
 static Block *fetch_block(Hart *h, Block *scratch)
 {
+    Block *b = bcache_jc_lookup(h->bcache, h->pc, h->mmu_fetch);
+    if (likely(b))
+        return b;
     uintptr_t host;
     int cause = mem_fetch_host(h, h->pc, &host);
     if (unlikely(cause)) {
@@ -108,10 +124,12 @@ static Block *fetch_block(Hart *h, Block *scratch)
         return NULL;
     }
     uint64_t pa = host_to_pa(h, host);
-    Block *b = bcache_lookup(h->bcache, pa);
-    if (likely(b))
-        return b;
-    return decode_block(h, pa, (const uint8_t *)host, scratch);
+    b = bcache_lookup(h->bcache, pa);
+    if (!b)
+        b = decode_block(h, pa, (const uint8_t *)host, scratch);
+    if (b && b != scratch)
+        bcache_jc_store(h->bcache, h->pc, h->mmu_fetch, b);
+    return b;
 }
 
 /* The raw bits of the instruction at pc, for mtval on illegal instructions. */
@@ -170,6 +188,10 @@ static int exec_priv(Hart *h, const DecodedInsn *i, bool *jumped)
 #define SX32(v) ((uint64_t)(int64_t)(int32_t)(v))
 #define TLB_MASK(size) (~(uint64_t)(BUS_PAGE_SIZE - 1) | (uint64_t)((size)-1))
 
+/* Threaded dispatch: every handler jumps straight to the next one. */
+#define CASE(name) L_##name:
+#define NEXT goto *labels[(++i)->op]
+
 #define LOAD(type, size)                                                                  \
     do {                                                                                  \
         uint64_t va_ = X(i->rs1) + (int64_t)i->imm;                                       \
@@ -199,211 +221,299 @@ static int exec_priv(Hart *h, const DecodedInsn *i, bool *jumped)
     do {                                             \
         if (cond) {                                  \
             target = pc0 + i->off + (int64_t)i->imm; \
-            goto jump;                               \
+            goto taken;                              \
         }                                            \
+        NEXT;                                        \
     } while (0)
 
-static void exec_block(Hart *h, const Block *b)
-{
-    uint64_t *x = h->x;
-    const uint64_t pc0 = h->pc;
-    const DecodedInsn *i = b->insns, *end = i + b->ninsns;
-    const TlbEntry *tlb_load = h->tlb[ACC_LOAD][h->mmu_data];
-    const TlbEntry *tlb_store = h->tlb[ACC_STORE][h->mmu_data];
-    uint64_t target = 0, tval = 0;
-    int cause = 0;
-    bool jumped = false;
-
-    for (; i < end; i++) {
-        switch ((Op)i->op) {
-        case OP_LUI: X(i->rd) = (uint64_t)(int64_t)i->imm; break;
-        case OP_AUIPC: X(i->rd) = pc0 + i->off + (int64_t)i->imm; break;
-        case OP_JAL:
-            X(i->rd) = pc0 + i->off + i->len;
-            target = pc0 + i->off + (int64_t)i->imm;
-            goto jump;
-        case OP_JALR:
-            target = (X(i->rs1) + (int64_t)i->imm) & ~1ull;
-            X(i->rd) = pc0 + i->off + i->len;
-            goto jump;
-        case OP_BEQ: BRANCH(X(i->rs1) == X(i->rs2)); break;
-        case OP_BNE: BRANCH(X(i->rs1) != X(i->rs2)); break;
-        case OP_BLT: BRANCH((int64_t)X(i->rs1) < (int64_t)X(i->rs2)); break;
-        case OP_BGE: BRANCH((int64_t)X(i->rs1) >= (int64_t)X(i->rs2)); break;
-        case OP_BLTU: BRANCH(X(i->rs1) < X(i->rs2)); break;
-        case OP_BGEU: BRANCH(X(i->rs1) >= X(i->rs2)); break;
-        case OP_LB: LOAD(int8_t, 1); break;
-        case OP_LH: LOAD(int16_t, 2); break;
-        case OP_LW: LOAD(int32_t, 4); break;
-        case OP_LD: LOAD(int64_t, 8); break;
-        case OP_LBU: LOAD(uint8_t, 1); break;
-        case OP_LHU: LOAD(uint16_t, 2); break;
-        case OP_LWU: LOAD(uint32_t, 4); break;
-        case OP_SB: STORE(uint8_t, 1); break;
-        case OP_SH: STORE(uint16_t, 2); break;
-        case OP_SW: STORE(uint32_t, 4); break;
-        case OP_SD: STORE(uint64_t, 8); break;
-        case OP_ADDI: X(i->rd) = X(i->rs1) + (int64_t)i->imm; break;
-        case OP_SLTI: X(i->rd) = (int64_t)X(i->rs1) < (int64_t)i->imm; break;
-        case OP_SLTIU: X(i->rd) = X(i->rs1) < (uint64_t)(int64_t)i->imm; break;
-        case OP_XORI: X(i->rd) = X(i->rs1) ^ (uint64_t)(int64_t)i->imm; break;
-        case OP_ORI: X(i->rd) = X(i->rs1) | (uint64_t)(int64_t)i->imm; break;
-        case OP_ANDI: X(i->rd) = X(i->rs1) & (uint64_t)(int64_t)i->imm; break;
-        case OP_SLLI: X(i->rd) = X(i->rs1) << i->imm; break;
-        case OP_SRLI: X(i->rd) = X(i->rs1) >> i->imm; break;
-        case OP_SRAI: X(i->rd) = (uint64_t)((int64_t)X(i->rs1) >> i->imm); break;
-        case OP_ADD: X(i->rd) = X(i->rs1) + X(i->rs2); break;
-        case OP_SUB: X(i->rd) = X(i->rs1) - X(i->rs2); break;
-        case OP_SLL: X(i->rd) = X(i->rs1) << (X(i->rs2) & 63); break;
-        case OP_SLT: X(i->rd) = (int64_t)X(i->rs1) < (int64_t)X(i->rs2); break;
-        case OP_SLTU: X(i->rd) = X(i->rs1) < X(i->rs2); break;
-        case OP_XOR: X(i->rd) = X(i->rs1) ^ X(i->rs2); break;
-        case OP_SRL: X(i->rd) = X(i->rs1) >> (X(i->rs2) & 63); break;
-        case OP_SRA: X(i->rd) = (uint64_t)((int64_t)X(i->rs1) >> (X(i->rs2) & 63)); break;
-        case OP_OR: X(i->rd) = X(i->rs1) | X(i->rs2); break;
-        case OP_AND: X(i->rd) = X(i->rs1) & X(i->rs2); break;
-        case OP_ADDIW: X(i->rd) = SX32(X(i->rs1) + (int64_t)i->imm); break;
-        case OP_SLLIW: X(i->rd) = SX32((uint32_t)X(i->rs1) << i->imm); break;
-        case OP_SRLIW: X(i->rd) = SX32((uint32_t)X(i->rs1) >> i->imm); break;
-        case OP_SRAIW: X(i->rd) = SX32((int32_t)X(i->rs1) >> i->imm); break;
-        case OP_ADDW: X(i->rd) = SX32(X(i->rs1) + X(i->rs2)); break;
-        case OP_SUBW: X(i->rd) = SX32(X(i->rs1) - X(i->rs2)); break;
-        case OP_SLLW: X(i->rd) = SX32((uint32_t)X(i->rs1) << (X(i->rs2) & 31)); break;
-        case OP_SRLW: X(i->rd) = SX32((uint32_t)X(i->rs1) >> (X(i->rs2) & 31)); break;
-        case OP_SRAW: X(i->rd) = SX32((int32_t)X(i->rs1) >> (X(i->rs2) & 31)); break;
-        case OP_MUL: X(i->rd) = X(i->rs1) * X(i->rs2); break;
-        case OP_MULH:
-            X(i->rd) = (uint64_t)(((__int128)(int64_t)X(i->rs1) * (int64_t)X(i->rs2)) >> 64);
-            break;
-        case OP_MULHSU:
-            X(i->rd) = (uint64_t)(((__int128)(int64_t)X(i->rs1) *
-                                   (__int128)(unsigned __int128)X(i->rs2)) >> 64);
-            break;
-        case OP_MULHU:
-            X(i->rd) = (uint64_t)(((unsigned __int128)X(i->rs1) * X(i->rs2)) >> 64);
-            break;
-        case OP_DIV: {
-            int64_t a = (int64_t)X(i->rs1), d = (int64_t)X(i->rs2);
-            X(i->rd) = d == 0 ? ~0ull : (a == INT64_MIN && d == -1) ? (uint64_t)a
-                                                                      : (uint64_t)(a / d);
-            break;
-        }
-        case OP_DIVU: {
-            uint64_t a = X(i->rs1), d = X(i->rs2);
-            X(i->rd) = d == 0 ? ~0ull : a / d;
-            break;
-        }
-        case OP_REM: {
-            int64_t a = (int64_t)X(i->rs1), d = (int64_t)X(i->rs2);
-            X(i->rd) = d == 0 ? (uint64_t)a : (a == INT64_MIN && d == -1) ? 0
-                                                                          : (uint64_t)(a % d);
-            break;
-        }
-        case OP_REMU: {
-            uint64_t a = X(i->rs1), d = X(i->rs2);
-            X(i->rd) = d == 0 ? a : a % d;
-            break;
-        }
-        case OP_MULW: X(i->rd) = SX32(X(i->rs1) * X(i->rs2)); break;
-        case OP_DIVW: {
-            int32_t a = (int32_t)X(i->rs1), d = (int32_t)X(i->rs2);
-            X(i->rd) = d == 0 ? ~0ull : (a == INT32_MIN && d == -1) ? SX32(a) : SX32(a / d);
-            break;
-        }
-        case OP_DIVUW: {
-            uint32_t a = (uint32_t)X(i->rs1), d = (uint32_t)X(i->rs2);
-            X(i->rd) = d == 0 ? ~0ull : SX32(a / d);
-            break;
-        }
-        case OP_REMW: {
-            int32_t a = (int32_t)X(i->rs1), d = (int32_t)X(i->rs2);
-            X(i->rd) = d == 0 ? SX32(a) : (a == INT32_MIN && d == -1) ? 0 : SX32(a % d);
-            break;
-        }
-        case OP_REMUW: {
-            uint32_t a = (uint32_t)X(i->rs1), d = (uint32_t)X(i->rs2);
-            X(i->rd) = d == 0 ? SX32(a) : SX32(a % d);
-            break;
-        }
-        case OP_FENCE: break;
-        case OP_ECALL:
-            cause = CAUSE_ECALL_U + (int)h->priv;
-            tval = 0;
-            goto except;
-        case OP_EBREAK:
-            cause = CAUSE_BREAKPOINT;
-            tval = pc0 + i->off;
-            goto except;
-        case OP_ILLEGAL:
-            cause = CAUSE_ILLEGAL_INSN;
-            tval = (uint32_t)i->imm;
-            goto except;
-        case OP_CSRRW: case OP_CSRRS: case OP_CSRRC:
-        case OP_CSRRWI: case OP_CSRRSI: case OP_CSRRCI:
-            h->instret += (uint64_t)(i - b->insns);
-            h->pc = pc0 + i->off;
-            cause = exec_csr(h, i);
-            h->instret -= (uint64_t)(i - b->insns);
-            if (cause)
-                goto illegal;
-            break;
-        case OP_MRET: case OP_SRET: case OP_WFI: case OP_SFENCE_VMA: case OP_FENCE_I:
-            h->pc = pc0 + i->off;
-            if ((cause = exec_priv(h, i, &jumped)))
-                goto illegal;
-            if (jumped) {
-                target = h->pc;
-                goto jump;
-            }
-            break;
-        default:
-            if (i->op >= OP_LR_W && i->op <= OP_AMOMAXU_D)
-                cause = exec_amo(h, i, &tval);
-            else
-                cause = exec_fp(h, i, &tval);
-            if (cause == EXEC_ILLEGAL)
-                goto illegal;
-            if (cause)
-                goto except;
-            break;
-        }
+#define ALU(name, expr)        \
+    CASE(name)                 \
+    {                          \
+        X(i->rd) = (expr);     \
+        NEXT;                  \
     }
-    h->pc = pc0 + b->bytes;
-    h->instret += b->ninsns;
-    return;
+
+/*
+ * Run blocks until something needs the outer loop: the stop flag, a
+ * pending enabled interrupt, WFI, or the instruction budget.  Blocks are
+ * linked to their successors in the same page (such a link does not depend
+ * on the virtual-to-physical mapping: the target is the block's own page
+ * plus an offset), so a hot loop runs without any lookup.
+ */
+static HartExit run_blocks(Hart *h, uint64_t stop_at, Block *scratch)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+#pragma GCC diagnostic ignored "-Wpedantic"
+    static const void *const labels[OP_COUNT] = {
+        [0 ... OP_COUNT - 1] = &&L_OTHER,
+#define LABEL(name) [OP_##name] = &&L_##name,
+        LABEL(LUI) LABEL(AUIPC) LABEL(JAL) LABEL(JALR) LABEL(BEQ) LABEL(BNE) LABEL(BLT)
+        LABEL(BGE) LABEL(BLTU) LABEL(BGEU) LABEL(LB) LABEL(LH) LABEL(LW) LABEL(LD)
+        LABEL(LBU) LABEL(LHU) LABEL(LWU) LABEL(SB) LABEL(SH) LABEL(SW) LABEL(SD)
+        LABEL(ADDI) LABEL(SLTI) LABEL(SLTIU) LABEL(XORI) LABEL(ORI) LABEL(ANDI) LABEL(SLLI)
+        LABEL(SRLI) LABEL(SRAI) LABEL(ADD) LABEL(SUB) LABEL(SLL) LABEL(SLT) LABEL(SLTU)
+        LABEL(XOR) LABEL(SRL) LABEL(SRA) LABEL(OR) LABEL(AND) LABEL(ADDIW) LABEL(SLLIW)
+        LABEL(SRLIW) LABEL(SRAIW) LABEL(ADDW) LABEL(SUBW) LABEL(SLLW) LABEL(SRLW) LABEL(SRAW)
+        LABEL(MUL) LABEL(MULH) LABEL(MULHSU) LABEL(MULHU) LABEL(DIV) LABEL(DIVU) LABEL(REM)
+        LABEL(REMU) LABEL(MULW) LABEL(DIVW) LABEL(DIVUW) LABEL(REMW) LABEL(REMUW)
+        LABEL(FENCE) LABEL(ECALL) LABEL(EBREAK) LABEL(ILLEGAL) LABEL(BLOCK_END)
+        LABEL(CSRRW) LABEL(CSRRS) LABEL(CSRRC) LABEL(CSRRWI) LABEL(CSRRSI) LABEL(CSRRCI)
+        LABEL(MRET) LABEL(SRET) LABEL(WFI) LABEL(SFENCE_VMA) LABEL(FENCE_I)
+#undef LABEL
+    };
+#pragma GCC diagnostic pop
+    uint64_t *const x = h->x;
+    uint64_t pc0, target = 0, tval = 0;
+    const DecodedInsn *i;
+    const TlbEntry *tlb_load, *tlb_store;
+    Block *b, *n;
+    int cause = 0, slot;
+    bool jumped;
+
+lookup:
+    if (unlikely(*h->stop))
+        return HART_EXIT_STOP;
+    if (unlikely(h->mip & h->mie)) {
+        h->wfi = false; /* WFI ends on any pending enabled interrupt, taken or not */
+        hart_check_interrupts(h);
+    }
+    if (unlikely(h->wfi))
+        return HART_EXIT_WFI;
+    if (unlikely(h->instret >= stop_at))
+        return HART_EXIT_BUDGET;
+#ifdef HOSTEL_TRACE
+    fprintf(stderr, "trace: pc=%#llx priv=%u\n", (unsigned long long)h->pc, h->priv);
+#endif
+    if (!(b = fetch_block(h, scratch)))
+        goto lookup;
+enter:
+    pc0 = h->pc;
+    i = b->insns;
+    tlb_load = h->tlb[ACC_LOAD][h->mmu_data];
+    tlb_store = h->tlb[ACC_STORE][h->mmu_data];
+    goto *labels[i->op];
+
+    CASE(LUI) { X(i->rd) = (uint64_t)(int64_t)i->imm; NEXT; }
+    CASE(AUIPC) { X(i->rd) = pc0 + i->off + (int64_t)i->imm; NEXT; }
+    CASE(JAL)
+    {
+        X(i->rd) = pc0 + i->off + i->len;
+        target = pc0 + i->off + (int64_t)i->imm;
+        goto taken;
+    }
+    CASE(JALR)
+    {
+        target = (X(i->rs1) + (int64_t)i->imm) & ~1ull;
+        X(i->rd) = pc0 + i->off + i->len;
+        goto jump;
+    }
+    CASE(BEQ) BRANCH(X(i->rs1) == X(i->rs2));
+    CASE(BNE) BRANCH(X(i->rs1) != X(i->rs2));
+    CASE(BLT) BRANCH((int64_t)X(i->rs1) < (int64_t)X(i->rs2));
+    CASE(BGE) BRANCH((int64_t)X(i->rs1) >= (int64_t)X(i->rs2));
+    CASE(BLTU) BRANCH(X(i->rs1) < X(i->rs2));
+    CASE(BGEU) BRANCH(X(i->rs1) >= X(i->rs2));
+    CASE(LB) { LOAD(int8_t, 1); NEXT; }
+    CASE(LH) { LOAD(int16_t, 2); NEXT; }
+    CASE(LW) { LOAD(int32_t, 4); NEXT; }
+    CASE(LD) { LOAD(int64_t, 8); NEXT; }
+    CASE(LBU) { LOAD(uint8_t, 1); NEXT; }
+    CASE(LHU) { LOAD(uint16_t, 2); NEXT; }
+    CASE(LWU) { LOAD(uint32_t, 4); NEXT; }
+    CASE(SB) { STORE(uint8_t, 1); NEXT; }
+    CASE(SH) { STORE(uint16_t, 2); NEXT; }
+    CASE(SW) { STORE(uint32_t, 4); NEXT; }
+    CASE(SD) { STORE(uint64_t, 8); NEXT; }
+    ALU(ADDI, X(i->rs1) + (int64_t)i->imm)
+    ALU(SLTI, (int64_t)X(i->rs1) < (int64_t)i->imm)
+    ALU(SLTIU, X(i->rs1) < (uint64_t)(int64_t)i->imm)
+    ALU(XORI, X(i->rs1) ^ (uint64_t)(int64_t)i->imm)
+    ALU(ORI, X(i->rs1) | (uint64_t)(int64_t)i->imm)
+    ALU(ANDI, X(i->rs1) & (uint64_t)(int64_t)i->imm)
+    ALU(SLLI, X(i->rs1) << i->imm)
+    ALU(SRLI, X(i->rs1) >> i->imm)
+    ALU(SRAI, (uint64_t)((int64_t)X(i->rs1) >> i->imm))
+    ALU(ADD, X(i->rs1) + X(i->rs2))
+    ALU(SUB, X(i->rs1) - X(i->rs2))
+    ALU(SLL, X(i->rs1) << (X(i->rs2) & 63))
+    ALU(SLT, (int64_t)X(i->rs1) < (int64_t)X(i->rs2))
+    ALU(SLTU, X(i->rs1) < X(i->rs2))
+    ALU(XOR, X(i->rs1) ^ X(i->rs2))
+    ALU(SRL, X(i->rs1) >> (X(i->rs2) & 63))
+    ALU(SRA, (uint64_t)((int64_t)X(i->rs1) >> (X(i->rs2) & 63)))
+    ALU(OR, X(i->rs1) | X(i->rs2))
+    ALU(AND, X(i->rs1) & X(i->rs2))
+    ALU(ADDIW, SX32(X(i->rs1) + (int64_t)i->imm))
+    ALU(SLLIW, SX32((uint32_t)X(i->rs1) << i->imm))
+    ALU(SRLIW, SX32((uint32_t)X(i->rs1) >> i->imm))
+    ALU(SRAIW, SX32((int32_t)X(i->rs1) >> i->imm))
+    ALU(ADDW, SX32(X(i->rs1) + X(i->rs2)))
+    ALU(SUBW, SX32(X(i->rs1) - X(i->rs2)))
+    ALU(SLLW, SX32((uint32_t)X(i->rs1) << (X(i->rs2) & 31)))
+    ALU(SRLW, SX32((uint32_t)X(i->rs1) >> (X(i->rs2) & 31)))
+    ALU(SRAW, SX32((int32_t)X(i->rs1) >> (X(i->rs2) & 31)))
+    ALU(MUL, X(i->rs1) * X(i->rs2))
+    ALU(MULH, (uint64_t)(((__int128)(int64_t)X(i->rs1) * (int64_t)X(i->rs2)) >> 64))
+    ALU(MULHSU, (uint64_t)(((__int128)(int64_t)X(i->rs1) *
+                            (__int128)(unsigned __int128)X(i->rs2)) >> 64))
+    ALU(MULHU, (uint64_t)(((unsigned __int128)X(i->rs1) * X(i->rs2)) >> 64))
+    CASE(DIV)
+    {
+        int64_t a = (int64_t)X(i->rs1), d = (int64_t)X(i->rs2);
+        X(i->rd) = d == 0 ? ~0ull : (a == INT64_MIN && d == -1) ? (uint64_t)a : (uint64_t)(a / d);
+        NEXT;
+    }
+    CASE(DIVU)
+    {
+        uint64_t a = X(i->rs1), d = X(i->rs2);
+        X(i->rd) = d == 0 ? ~0ull : a / d;
+        NEXT;
+    }
+    CASE(REM)
+    {
+        int64_t a = (int64_t)X(i->rs1), d = (int64_t)X(i->rs2);
+        X(i->rd) = d == 0 ? (uint64_t)a : (a == INT64_MIN && d == -1) ? 0 : (uint64_t)(a % d);
+        NEXT;
+    }
+    CASE(REMU)
+    {
+        uint64_t a = X(i->rs1), d = X(i->rs2);
+        X(i->rd) = d == 0 ? a : a % d;
+        NEXT;
+    }
+    ALU(MULW, SX32(X(i->rs1) * X(i->rs2)))
+    CASE(DIVW)
+    {
+        int32_t a = (int32_t)X(i->rs1), d = (int32_t)X(i->rs2);
+        X(i->rd) = d == 0 ? ~0ull : (a == INT32_MIN && d == -1) ? SX32(a) : SX32(a / d);
+        NEXT;
+    }
+    CASE(DIVUW)
+    {
+        uint32_t a = (uint32_t)X(i->rs1), d = (uint32_t)X(i->rs2);
+        X(i->rd) = d == 0 ? ~0ull : SX32(a / d);
+        NEXT;
+    }
+    CASE(REMW)
+    {
+        int32_t a = (int32_t)X(i->rs1), d = (int32_t)X(i->rs2);
+        X(i->rd) = d == 0 ? SX32(a) : (a == INT32_MIN && d == -1) ? 0 : SX32(a % d);
+        NEXT;
+    }
+    CASE(REMUW)
+    {
+        uint32_t a = (uint32_t)X(i->rs1), d = (uint32_t)X(i->rs2);
+        X(i->rd) = d == 0 ? SX32(a) : SX32(a % d);
+        NEXT;
+    }
+    CASE(FENCE) { NEXT; }
+    CASE(ECALL)
+    {
+        cause = CAUSE_ECALL_U + (int)h->priv;
+        tval = 0;
+        goto except;
+    }
+    CASE(EBREAK)
+    {
+        cause = CAUSE_BREAKPOINT;
+        tval = pc0 + i->off;
+        goto except;
+    }
+    CASE(ILLEGAL)
+    {
+        cause = CAUSE_ILLEGAL_INSN;
+        tval = (uint32_t)i->imm;
+        goto except;
+    }
+    CASE(CSRRW) CASE(CSRRS) CASE(CSRRC) CASE(CSRRWI) CASE(CSRRSI) CASE(CSRRCI)
+    {
+        h->instret += (uint64_t)(i - b->insns); /* CSR reads see an exact instret */
+        h->pc = pc0 + i->off;
+        cause = exec_csr(h, i);
+        h->instret -= (uint64_t)(i - b->insns);
+        if (cause)
+            goto illegal;
+        NEXT;
+    }
+    CASE(MRET) CASE(SRET) CASE(WFI) CASE(SFENCE_VMA) CASE(FENCE_I)
+    {
+        h->pc = pc0 + i->off;
+        jumped = false;
+        if ((cause = exec_priv(h, i, &jumped)))
+            goto illegal;
+        if (jumped) {
+            target = h->pc;
+            goto jump;
+        }
+        NEXT;
+    }
+    CASE(OTHER)
+    {
+        if (i->op >= OP_LR_W && i->op <= OP_AMOMAXU_D)
+            cause = exec_amo(h, i, &tval);
+        else
+            cause = exec_fp(h, i, &tval);
+        if (cause == EXEC_ILLEGAL)
+            goto illegal;
+        if (cause)
+            goto except;
+        NEXT;
+    }
+    CASE(BLOCK_END)
+    {
+        h->pc = pc0 + b->bytes;
+        h->instret += b->ninsns;
+        /* after a system instruction (e.g. a satp write) the mapping may differ */
+        if (ends_with_system(b))
+            goto lookup;
+        slot = 0;
+        goto chain;
+    }
+taken:
+    h->pc = target;
+    h->instret += (uint64_t)(i - b->insns) + 1;
+    slot = 1;
+    goto chain;
 jump:
     h->pc = target;
     h->instret += (uint64_t)(i - b->insns) + 1;
-    return;
+    goto lookup;
 illegal:
     tval = insn_bits(h, pc0 + i->off);
 except:
     h->instret += (uint64_t)(i - b->insns);
     h->pc = pc0 + i->off;
     hart_exception(h, (uint64_t)cause, tval);
+    goto lookup;
+
+chain:
+    /* the same checks as at lookup, without the lookup when a link exists */
+    if (unlikely(*h->stop || (h->mip & h->mie) || h->instret >= stop_at))
+        goto lookup;
+    if (!b->valid || ((pc0 ^ h->pc) >> BUS_PAGE_SHIFT))
+        goto lookup;
+    n = b->next[slot];
+    if (likely(n && n->valid)) {
+        b = n;
+        goto enter;
+    }
+    {
+        uint64_t gen = bcache_generation(h->bcache);
+        if (!(n = fetch_block(h, scratch)))
+            goto lookup;
+        if (n != scratch && bcache_generation(h->bcache) == gen)
+            b->next[slot] = n;
+        b = n;
+        goto enter;
+    }
 }
 
 HartExit hart_run(Hart *h, uint64_t budget)
 {
-    uint64_t stop_at = h->instret + budget;
     struct {
         Block b;
-        DecodedInsn insn[1];
+        DecodedInsn insn[2];
     } scratch;
-
-    for (;;) {
-        if (unlikely(*h->stop))
-            return HART_EXIT_STOP;
-        if (unlikely(h->mip & h->mie)) {
-            h->wfi = false; /* WFI ends on any pending enabled interrupt, taken or not */
-            hart_check_interrupts(h);
-        }
-        if (unlikely(h->wfi))
-            return HART_EXIT_WFI;
-        if (unlikely(h->instret >= stop_at))
-            return HART_EXIT_BUDGET;
-        Block *b = fetch_block(h, &scratch.b);
-        if (likely(b))
-            exec_block(h, b);
-    }
+    return run_blocks(h, h->instret + budget, &scratch.b);
 }

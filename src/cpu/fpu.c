@@ -390,3 +390,514 @@ static uint64_t soft_fma(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c, 
     }
     return fma_finite(f, a, b, c, rm, flags);
 }
+
+/* ---- conversions, comparisons, classification (integer code in every build) ------------- */
+
+/* |m * 2^e| rounded to an integer per rm; false when it does not fit in 64 bits. */
+static bool round_to_integer(uint64_t m, int e, int sign, int rm, uint64_t *mag, bool *inexact)
+{
+    uint64_t kept = 0, rem = 1, half = 2; /* e <= -64: 0 < |x| < 1/2 */
+
+    if (e >= 0) {
+        if (e >= 64 || clz64(m) < e)
+            return false;
+        *mag = m << e;
+        *inexact = false;
+        return true;
+    }
+    if (e > -64) {
+        kept = m >> -e;
+        rem = m & ((1ull << -e) - 1);
+        half = 1ull << (-e - 1);
+    }
+    *inexact = rem != 0;
+    *mag = kept + round_up(rm, sign, kept, rem, half);
+    return true;
+}
+
+/*
+ * fcvt to a `width`-bit integer: NaN gives the largest value, out-of-range
+ * values saturate; both raise NV (and then not NX).  Returns the two's
+ * complement bit pattern.
+ */
+static uint64_t soft_to_int(const FpFormat *f, uint64_t x, int rm, bool is_signed, int width,
+                            uint32_t *flags)
+{
+    int sign = sign_of(f, x), e;
+    uint64_t max = is_signed ? (1ull << (width - 1)) - 1 : ~0ull >> (64 - width);
+    uint64_t neg_max = is_signed ? 1ull << (width - 1) : 0; /* largest negative magnitude */
+    uint64_t m, mag;
+    bool inexact;
+
+    if (is_zero(f, x))
+        return 0;
+    if (is_nan(f, x)) {
+        *flags |= FPU_NV;
+        return max;
+    }
+    unpack(f, x, &e, &m);
+    if (is_inf(f, x) || !round_to_integer(m, e, sign, rm, &mag, &inexact) ||
+        mag > (sign ? neg_max : max)) {
+        *flags |= FPU_NV;
+        return sign ? 0 - neg_max : max;
+    }
+    if (inexact)
+        *flags |= FPU_NX;
+    return sign ? 0 - mag : mag;
+}
+
+/* An integer (magnitude and sign) rounded to format f. */
+static uint64_t soft_from_int(const FpFormat *f, uint64_t mag, int sign, int rm, uint32_t *flags)
+{
+    return mag ? round_pack(f, sign, 0, mag, rm, flags) : 0;
+}
+
+/* a < b for non-NaN values; with signed_zeros, -0 < +0 (fmin/fmax), else they are equal. */
+static bool less_than(const FpFormat *f, uint64_t a, uint64_t b, bool signed_zeros)
+{
+    int sa = sign_of(f, a), sb = sign_of(f, b);
+
+    if (!signed_zeros && is_zero(f, a) && is_zero(f, b))
+        return false;
+    if (sa != sb)
+        return sa;
+    return sa ? magnitude(f, a) > magnitude(f, b) : magnitude(f, a) < magnitude(f, b);
+}
+
+static int soft_eq(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
+{
+    if (is_nan(f, a) || is_nan(f, b)) {
+        if (is_snan(f, a) || is_snan(f, b))
+            *flags |= FPU_NV;
+        return 0;
+    }
+    return a == b || (is_zero(f, a) && is_zero(f, b));
+}
+
+/* flt (or_equal = 0) and fle (or_equal = 1): any NaN operand raises NV. */
+static int soft_lt_le(const FpFormat *f, uint64_t a, uint64_t b, bool or_equal, uint32_t *flags)
+{
+    if (is_nan(f, a) || is_nan(f, b)) {
+        *flags |= FPU_NV;
+        return 0;
+    }
+    return or_equal ? !less_than(f, b, a, false) : less_than(f, a, b, false);
+}
+
+/* RISC-V fmin/fmax (IEEE 754-2019 minimumNumber/maximumNumber). */
+static uint64_t soft_minmax(const FpFormat *f, uint64_t a, uint64_t b, bool want_max,
+                            uint32_t *flags)
+{
+    if (is_snan(f, a) || is_snan(f, b))
+        *flags |= FPU_NV;
+    if (is_nan(f, a))
+        return is_nan(f, b) ? canon_nan(f) : b;
+    if (is_nan(f, b))
+        return a;
+    return less_than(f, a, b, true) != want_max ? a : b;
+}
+
+static uint64_t soft_classify(const FpFormat *f, uint64_t x)
+{
+    int neg = sign_of(f, x);
+
+    if (is_nan(f, x))
+        return is_snan(f, x) ? 1u << 8 : 1u << 9;
+    if (is_inf(f, x))
+        return neg ? 1u << 0 : 1u << 7;
+    if (is_zero(f, x))
+        return neg ? 1u << 3 : 1u << 4;
+    if (magnitude(f, x) < (1ull << f->mant_bits))
+        return neg ? 1u << 2 : 1u << 5;
+    return neg ? 1u << 1 : 1u << 6;
+}
+
+/* Conversion between formats of a non-NaN value (exact when widening). */
+static uint64_t soft_convert(const FpFormat *to, const FpFormat *from, uint64_t x, int rm,
+                             uint32_t *flags)
+{
+    int sign = sign_of(from, x), e;
+    uint64_t m;
+
+    if (is_inf(from, x))
+        return signed_zero(to, sign) | inf_bits(to);
+    if (is_zero(from, x))
+        return signed_zero(to, sign);
+    unpack(from, x, &e, &m);
+    return round_pack(to, sign, e, m, rm, flags);
+}
+
+/* ---- host engine (x86-64 SSE) ---------------------------------------------------------- */
+
+enum { HOST_ADD, HOST_SUB, HOST_MUL, HOST_DIV, HOST_SQRT };
+
+#if FPU_HOST_SSE
+
+#define USE_HOST(rm) ((rm) != FPU_RMM)
+
+/* MXCSR per rounding mode: exceptions masked, flags clear, DAZ/FTZ off, RC in bits 13-14. */
+static const uint32_t mxcsr_rm[8] = {0x1f80, 0x7f80, 0x3f80, 0x5f80,
+                                     0x1f80, 0x1f80, 0x1f80, 0x1f80};
+static const uint32_t mxcsr_default = 0x1f80;
+
+/* One asm block: load the mode, operate (x = x op y), read the flags. */
+#define SSE_OP(insn, dst, src, csr, st)                                                        \
+    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x]\n\tstmxcsr %[s]"                        \
+                 : [x] "+x"(dst), [s] "=m"(st)                                                 \
+                 : [y] "x"(src), [c] "m"(csr))
+
+/* z = x * y + z, same pattern. */
+#define SSE_FMA(insn, mul1, mul2, acc, csr, st)                                                \
+    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x], %[z]\n\tstmxcsr %[s]"                  \
+                 : [z] "+x"(acc), [s] "=m"(st)                                                 \
+                 : [x] "x"(mul1), [y] "x"(mul2), [c] "m"(csr))
+
+/* MXCSR flags (IE DE ZE OE UE PE in bits 0-5) as fflags; DE has no RISC-V meaning.  Restores
+ * the default rounding mode. */
+static inline void sse_finish(int rm, uint32_t st, uint32_t *flags)
+{
+    if (rm != FPU_RNE)
+        asm volatile("ldmxcsr %0" : : "m"(mxcsr_default));
+    *flags |= ((st & 1) << 4) | ((st & 4) << 1) | ((st >> 1) & 4) | ((st >> 3) & 2) |
+              ((st >> 5) & 1);
+}
+
+static inline uint32_t host_f32(int op, uint32_t a, uint32_t b, int rm, uint32_t *flags)
+{
+    float x, y;
+    uint32_t st, r;
+
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    switch (op) {
+    case HOST_ADD: SSE_OP("addss", x, y, mxcsr_rm[rm], st); break;
+    case HOST_SUB: SSE_OP("subss", x, y, mxcsr_rm[rm], st); break;
+    case HOST_MUL: SSE_OP("mulss", x, y, mxcsr_rm[rm], st); break;
+    case HOST_DIV: SSE_OP("divss", x, y, mxcsr_rm[rm], st); break;
+    default: SSE_OP("sqrtss", x, y, mxcsr_rm[rm], st); break;
+    }
+    sse_finish(rm, st, flags);
+    memcpy(&r, &x, 4);
+    return is_nan(&fmt32, r) ? F32_CANON_NAN : r;
+}
+
+static inline uint64_t host_f64(int op, uint64_t a, uint64_t b, int rm, uint32_t *flags)
+{
+    double x, y;
+    uint32_t st;
+    uint64_t r;
+
+    memcpy(&x, &a, 8);
+    memcpy(&y, &b, 8);
+    switch (op) {
+    case HOST_ADD: SSE_OP("addsd", x, y, mxcsr_rm[rm], st); break;
+    case HOST_SUB: SSE_OP("subsd", x, y, mxcsr_rm[rm], st); break;
+    case HOST_MUL: SSE_OP("mulsd", x, y, mxcsr_rm[rm], st); break;
+    case HOST_DIV: SSE_OP("divsd", x, y, mxcsr_rm[rm], st); break;
+    default: SSE_OP("sqrtsd", x, y, mxcsr_rm[rm], st); break;
+    }
+    sse_finish(rm, st, flags);
+    memcpy(&r, &x, 8);
+    return is_nan(&fmt64, r) ? F64_CANON_NAN : r;
+}
+
+static inline bool host_has_fma(void) { return __builtin_cpu_supports("fma"); }
+
+/* A NaN fma result: the host may not raise NV for inf*0 + qNaN, RISC-V does. */
+static uint64_t host_fma_nan(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
+{
+    if ((is_inf(f, a) && is_zero(f, b)) || (is_zero(f, a) && is_inf(f, b)))
+        *flags |= FPU_NV;
+    return canon_nan(f);
+}
+
+static inline uint32_t host_fma32(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags)
+{
+    float x, y, z;
+    uint32_t st, r;
+
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    memcpy(&z, &c, 4);
+    SSE_FMA("vfmadd231ss", x, y, z, mxcsr_rm[rm], st);
+    sse_finish(rm, st, flags);
+    memcpy(&r, &z, 4);
+    return is_nan(&fmt32, r) ? (uint32_t)host_fma_nan(&fmt32, a, b, flags) : r;
+}
+
+static inline uint64_t host_fma64(uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *flags)
+{
+    double x, y, z;
+    uint32_t st;
+    uint64_t r;
+
+    memcpy(&x, &a, 8);
+    memcpy(&y, &b, 8);
+    memcpy(&z, &c, 8);
+    SSE_FMA("vfmadd231sd", x, y, z, mxcsr_rm[rm], st);
+    sse_finish(rm, st, flags);
+    memcpy(&r, &z, 8);
+    return is_nan(&fmt64, r) ? host_fma_nan(&fmt64, a, b, flags) : r;
+}
+
+/* f64 -> f32 for a non-NaN value. */
+static inline uint32_t host_narrow(uint64_t a, int rm, uint32_t *flags)
+{
+    double y;
+    float x = 0;
+    uint32_t st, r;
+
+    memcpy(&y, &a, 8);
+    SSE_OP("cvtsd2ss", x, y, mxcsr_rm[rm], st);
+    sse_finish(rm, st, flags);
+    memcpy(&r, &x, 4);
+    return r;
+}
+
+#else /* no host engine: USE_HOST is 0 and these are never evaluated */
+
+#define USE_HOST(rm) 0
+#define host_has_fma() false
+#define host_f32(op, a, b, rm, flags) 0
+#define host_f64(op, a, b, rm, flags) 0
+#define host_fma32(a, b, c, rm, flags) 0
+#define host_fma64(a, b, c, rm, flags) 0
+#define host_narrow(a, rm, flags) 0
+
+#endif
+
+/* ---- binary32 ----------------------------------------------------------------------------- */
+
+uint32_t f32_add(uint32_t a, uint32_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f32(HOST_ADD, a, b, rm, flags);
+    return (uint32_t)soft_add(&fmt32, a, b, rm, flags);
+}
+
+uint32_t f32_sub(uint32_t a, uint32_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f32(HOST_SUB, a, b, rm, flags);
+    return (uint32_t)soft_add(&fmt32, a, b ^ 0x80000000u, rm, flags);
+}
+
+uint32_t f32_mul(uint32_t a, uint32_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f32(HOST_MUL, a, b, rm, flags);
+    return (uint32_t)soft_mul(&fmt32, a, b, rm, flags);
+}
+
+uint32_t f32_div(uint32_t a, uint32_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f32(HOST_DIV, a, b, rm, flags);
+    return (uint32_t)soft_div(&fmt32, a, b, rm, flags);
+}
+
+uint32_t f32_sqrt(uint32_t a, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f32(HOST_SQRT, a, a, rm, flags);
+    return (uint32_t)soft_sqrt(&fmt32, a, rm, flags);
+}
+
+uint32_t f32_fma(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm) && host_has_fma())
+        return host_fma32(a, b, c, rm, flags);
+    return (uint32_t)soft_fma(&fmt32, a, b, c, rm, flags);
+}
+
+uint32_t f32_min(uint32_t a, uint32_t b, uint32_t *flags)
+{
+    return (uint32_t)soft_minmax(&fmt32, a, b, false, flags);
+}
+
+uint32_t f32_max(uint32_t a, uint32_t b, uint32_t *flags)
+{
+    return (uint32_t)soft_minmax(&fmt32, a, b, true, flags);
+}
+
+int f32_eq(uint32_t a, uint32_t b, uint32_t *flags) { return soft_eq(&fmt32, a, b, flags); }
+int f32_lt(uint32_t a, uint32_t b, uint32_t *flags)
+{
+    return soft_lt_le(&fmt32, a, b, false, flags);
+}
+int f32_le(uint32_t a, uint32_t b, uint32_t *flags)
+{
+    return soft_lt_le(&fmt32, a, b, true, flags);
+}
+uint64_t f32_classify(uint32_t a) { return soft_classify(&fmt32, a); }
+
+int32_t f32_to_i32(uint32_t a, int rm, uint32_t *flags)
+{
+    return (int32_t)(uint32_t)soft_to_int(&fmt32, a, rm, true, 32, flags);
+}
+
+uint32_t f32_to_u32(uint32_t a, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_to_int(&fmt32, a, rm, false, 32, flags);
+}
+
+int64_t f32_to_i64(uint32_t a, int rm, uint32_t *flags)
+{
+    return (int64_t)soft_to_int(&fmt32, a, rm, true, 64, flags);
+}
+
+uint64_t f32_to_u64(uint32_t a, int rm, uint32_t *flags)
+{
+    return soft_to_int(&fmt32, a, rm, false, 64, flags);
+}
+
+uint32_t i32_to_f32(int32_t v, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm,
+                                   flags);
+}
+
+uint32_t u32_to_f32(uint32_t v, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_from_int(&fmt32, v, 0, rm, flags);
+}
+
+uint32_t i64_to_f32(int64_t v, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm,
+                                   flags);
+}
+
+uint32_t u64_to_f32(uint64_t v, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_from_int(&fmt32, v, 0, rm, flags);
+}
+
+/* ---- binary64 ----------------------------------------------------------------------------- */
+
+uint64_t f64_add(uint64_t a, uint64_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f64(HOST_ADD, a, b, rm, flags);
+    return soft_add(&fmt64, a, b, rm, flags);
+}
+
+uint64_t f64_sub(uint64_t a, uint64_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f64(HOST_SUB, a, b, rm, flags);
+    return soft_add(&fmt64, a, b ^ (1ull << 63), rm, flags);
+}
+
+uint64_t f64_mul(uint64_t a, uint64_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f64(HOST_MUL, a, b, rm, flags);
+    return soft_mul(&fmt64, a, b, rm, flags);
+}
+
+uint64_t f64_div(uint64_t a, uint64_t b, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f64(HOST_DIV, a, b, rm, flags);
+    return soft_div(&fmt64, a, b, rm, flags);
+}
+
+uint64_t f64_sqrt(uint64_t a, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm))
+        return host_f64(HOST_SQRT, a, a, rm, flags);
+    return soft_sqrt(&fmt64, a, rm, flags);
+}
+
+uint64_t f64_fma(uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *flags)
+{
+    if (USE_HOST(rm) && host_has_fma())
+        return host_fma64(a, b, c, rm, flags);
+    return soft_fma(&fmt64, a, b, c, rm, flags);
+}
+
+uint64_t f64_min(uint64_t a, uint64_t b, uint32_t *flags)
+{
+    return soft_minmax(&fmt64, a, b, false, flags);
+}
+
+uint64_t f64_max(uint64_t a, uint64_t b, uint32_t *flags)
+{
+    return soft_minmax(&fmt64, a, b, true, flags);
+}
+
+int f64_eq(uint64_t a, uint64_t b, uint32_t *flags) { return soft_eq(&fmt64, a, b, flags); }
+int f64_lt(uint64_t a, uint64_t b, uint32_t *flags)
+{
+    return soft_lt_le(&fmt64, a, b, false, flags);
+}
+int f64_le(uint64_t a, uint64_t b, uint32_t *flags)
+{
+    return soft_lt_le(&fmt64, a, b, true, flags);
+}
+uint64_t f64_classify(uint64_t a) { return soft_classify(&fmt64, a); }
+
+int32_t f64_to_i32(uint64_t a, int rm, uint32_t *flags)
+{
+    return (int32_t)(uint32_t)soft_to_int(&fmt64, a, rm, true, 32, flags);
+}
+
+uint32_t f64_to_u32(uint64_t a, int rm, uint32_t *flags)
+{
+    return (uint32_t)soft_to_int(&fmt64, a, rm, false, 32, flags);
+}
+
+int64_t f64_to_i64(uint64_t a, int rm, uint32_t *flags)
+{
+    return (int64_t)soft_to_int(&fmt64, a, rm, true, 64, flags);
+}
+
+uint64_t f64_to_u64(uint64_t a, int rm, uint32_t *flags)
+{
+    return soft_to_int(&fmt64, a, rm, false, 64, flags);
+}
+
+uint64_t i32_to_f64(int32_t v, int rm, uint32_t *flags)
+{
+    return soft_from_int(&fmt64, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm, flags);
+}
+
+uint64_t u32_to_f64(uint32_t v, int rm, uint32_t *flags)
+{
+    return soft_from_int(&fmt64, v, 0, rm, flags);
+}
+
+uint64_t i64_to_f64(int64_t v, int rm, uint32_t *flags)
+{
+    return soft_from_int(&fmt64, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm, flags);
+}
+
+uint64_t u64_to_f64(uint64_t v, int rm, uint32_t *flags)
+{
+    return soft_from_int(&fmt64, v, 0, rm, flags);
+}
+
+/* ---- between formats ---------------------------------------------------------------------- */
+
+uint64_t f32_to_f64(uint32_t a, uint32_t *flags)
+{
+    if (is_nan(&fmt32, a)) {
+        if (is_snan(&fmt32, a))
+            *flags |= FPU_NV;
+        return F64_CANON_NAN;
+    }
+    return soft_convert(&fmt64, &fmt32, a, FPU_RNE, flags);
+}
+
+uint32_t f64_to_f32(uint64_t a, int rm, uint32_t *flags)
+{
+    if (is_nan(&fmt64, a)) {
+        if (is_snan(&fmt64, a))
+            *flags |= FPU_NV;
+        return F32_CANON_NAN;
+    }
+    if (USE_HOST(rm))
+        return host_narrow(a, rm, flags);
+    return (uint32_t)soft_convert(&fmt32, &fmt64, a, rm, flags);
+}
