@@ -2,6 +2,8 @@
 # `make test` runs every test; both install what they need first.
 BUILD     ?= build
 BUILD_SAN ?= build-san
+# Debian's interpreter: it has the python3-pytest/pexpect packages deps.sh installs
+PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
 .PHONY: all deps run test bench guest clean format
@@ -28,7 +30,7 @@ run: all
 
 test: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
-	python3 scripts/run-tests.py $(BUILD_SAN)
+	$(PYTHON) scripts/run-tests.py $(BUILD_SAN)
 
 bench: all
 	@scripts/deps.sh all

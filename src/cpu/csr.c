@@ -231,8 +231,13 @@ static int write_m(Hart *h, unsigned csr, uint64_t v)
     case CSR_MEPC: h->mepc = v & ~1ull; return 0;
     case CSR_MCAUSE: h->mcause = v; return 0;
     case CSR_MTVAL: h->mtval = v; return 0;
-    case CSR_MCYCLE: h->cycle_offset = v - h->instret; return 0;
-    case CSR_MINSTRET: h->cycle_offset += h->instret - v; h->instret = v; return 0;
+    /* A CSR write takes effect after the writing instruction completes, and
+     * the executor retires that instruction after this call: store v - 1. */
+    case CSR_MCYCLE: h->cycle_offset = v - (h->instret + 1); return 0;
+    case CSR_MINSTRET:
+        h->cycle_offset += h->instret - (v - 1);
+        h->instret = v - 1;
+        return 0;
     }
     if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
         if (csr & 1 || csr > CSR_PMPCFG0 + 2)

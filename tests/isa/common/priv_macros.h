@@ -184,11 +184,13 @@
     mret
 
 /*
- * Run code in privilege mode and come back to M with ecall: afterwards s9 is
- * the ecall cause (8/9/11) if code did not trap, or the cause of the first
- * trap of code.  Uses the local labels 97 to 99.
+ * Forget earlier traps, run code in privilege mode and come back to M with
+ * ecall: afterwards s9 is the ecall cause (8/9/11) if code did not trap, or
+ * the cause of the first trap of code.  Local labels: 98 = the first
+ * instruction of code, 97 = the closing ecall, 99 = after it (in M).
  */
 #define RUN_IN(mode, code...)                       \
+    TRAP_CLEAR;                                     \
     la TRAP_RESUME, 99f;                            \
     GO_MODE(mode, 98f);                             \
 98: code;                                           \
@@ -227,6 +229,8 @@ s_trap_handler:                                     \
     csrr s5, stval;                                 \
     bgez s3, 1f;                                    \
     csrw sie, zero;                                 \
-1:  ecall
+1:                                                  \
+s_trap_ecall:                                       \
+    ecall
 
 #endif

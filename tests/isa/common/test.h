@@ -54,7 +54,9 @@ test_pass:                                          \
 1:  j 1b;                                           \
     .section .tohost, "aw", @progbits;              \
     .align 6; .globl tohost; tohost: .dword 0;      \
+    .size tohost, 8;                                \
     .align 6; .globl fromhost; fromhost: .dword 0;  \
+    .size fromhost, 8;                              \
     .text;                                          \
 test_main:
 

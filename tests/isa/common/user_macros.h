@@ -105,4 +105,40 @@ user_trap:                  \
     li TESTNUM, n; FLOAD_D(fa0, a); FLOAD_D(fa1, b); FLOAD_D(fa2, c);        \
     op fa3, fa0, fa1, fa2, rm; fmv.x.d a0, fa3; CHECK_FP(n, a0, expected, flags)
 
+/*
+ * Generic FP checks: code computes an integer result in a0 (TEST_FP_INT) or
+ * an FP result in fa3 (TEST_FP_S: single, compared as fmv.x.w gives it;
+ * TEST_FP_D: double); then the exact accrued flags are checked.
+ */
+#define TEST_FP_INT(n, expected, flags, code...) \
+    li TESTNUM, n; code; CHECK_FP(n, a0, expected, flags)
+#define TEST_FP_S(n, expected, flags, code...) \
+    li TESTNUM, n; code; fmv.x.w a0, fa3; CHECK_FP_S(n, a0, expected, flags)
+#define TEST_FP_D(n, expected, flags, code...) \
+    li TESTNUM, n; code; fmv.x.d a0, fa3; CHECK_FP(n, a0, expected, flags)
+
+/* fa3 = op(a, b) for ops without a rounding mode (fmin, fmax, fsgnj*). */
+#define FOP2_S(n, op, a, b, expected, flags) \
+    TEST_FP_S(n, expected, flags, FLOAD_S(fa0, a); FLOAD_S(fa1, b); op fa3, fa0, fa1)
+#define FOP2_D(n, op, a, b, expected, flags) \
+    TEST_FP_D(n, expected, flags, FLOAD_D(fa0, a); FLOAD_D(fa1, b); op fa3, fa0, fa1)
+/* a0 = compare(a, b) */
+#define FCMP_S(n, op, a, b, expected, flags) \
+    TEST_FP_INT(n, expected, flags, FLOAD_S(fa0, a); FLOAD_S(fa1, b); op a0, fa0, fa1)
+#define FCMP_D(n, op, a, b, expected, flags) \
+    TEST_FP_INT(n, expected, flags, FLOAD_D(fa0, a); FLOAD_D(fa1, b); op a0, fa0, fa1)
+/* a0 = fclass(a); fclass never sets flags */
+#define FCLASS_S(n, a, expected) TEST_FP_INT(n, expected, 0, FLOAD_S(fa0, a); fclass.s a0, fa0)
+#define FCLASS_D(n, a, expected) TEST_FP_INT(n, expected, 0, FLOAD_D(fa0, a); fclass.d a0, fa0)
+/* a0 = float-to-integer conversion of a with rounding mode rm */
+#define FCVT_I_S(n, op, rm, a, expected, flags) \
+    TEST_FP_INT(n, expected, flags, FLOAD_S(fa0, a); op a0, fa0, rm)
+#define FCVT_I_D(n, op, rm, a, expected, flags) \
+    TEST_FP_INT(n, expected, flags, FLOAD_D(fa0, a); op a0, fa0, rm)
+/* fa3 = integer-to-float conversion of the integer i with rounding mode rm */
+#define FCVT_S_I(n, op, rm, i, expected, flags) \
+    TEST_FP_S(n, expected, flags, li a1, i; op fa3, a1, rm)
+#define FCVT_D_I(n, op, rm, i, expected, flags) \
+    TEST_FP_D(n, expected, flags, li a1, i; op fa3, a1, rm)
+
 #endif

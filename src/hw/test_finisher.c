@@ -1,0 +1,61 @@
+/*
+ * sifive,test finisher (QEMU hw/misc/sifive_test.c semantics): a 32-bit
+ * write to offset 0 of
+ *   0x5555                pass: the machine exits with status 0;
+ *   0x3333 | code << 16   fail: the machine exits with status code;
+ *   0x7777                reset request.
+ * (16-bit writes are zero-extended, as in QEMU.)  Other values and offsets
+ * are ignored; reads return 0.
+ */
+#include "hw/test_finisher.h"
+
+#include <stdlib.h>
+
+#include "util/log.h"
+
+struct TestFinisher {
+    FinisherHooks hooks;
+    bool warned;  /* an unknown command was logged once already */
+};
+
+TestFinisher *test_finisher_new(const FinisherHooks *hooks)
+{
+    TestFinisher *f = calloc(1, sizeof(*f));
+    if (f)
+        f->hooks = *hooks;
+    return f;
+}
+
+void test_finisher_free(TestFinisher *f)
+{
+    free(f);
+}
+
+static bool finisher_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)
+{
+    *value = 0;
+    return true;
+}
+
+static bool finisher_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    TestFinisher *f = opaque;
+    if (offset != 0 || size < 2)
+        return true;
+    unsigned status = value & 0xffff, code = (value >> 16) & 0xffff;
+    switch (status) {
+    case FINISHER_PASS: f->hooks.exit(f->hooks.opaque, false, 0); break;
+    case FINISHER_FAIL: f->hooks.exit(f->hooks.opaque, true, (int)code); break;
+    case FINISHER_RESET: f->hooks.reset(f->hooks.opaque); break;
+    default:
+        if (!f->warned)
+            log_warn("test finisher: unknown command 0x%x ignored", status);
+        f->warned = true;
+    }
+    return true;
+}
+
+const MmioOps test_finisher_ops = {
+    .read = finisher_read,
+    .write = finisher_write,
+};

@@ -1,0 +1,48 @@
+/*
+ * A 16550A UART (QEMU virt's serial at 0x10000000, reg-shift 0, byte
+ * registers at offsets 0..7), enough for OpenSBI's uart8250 driver and
+ * Linux's 8250 driver: transmit, receive FIFO, divisor latch, interrupt
+ * identification, loopback and scratch registers.
+ */
+#ifndef HOSTEL_HW_UART16550_H
+#define HOSTEL_HW_UART16550_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine/bus.h"
+
+#define UART16550_SIZE 0x100
+#define UART16550_FIFO_SIZE 16
+
+typedef struct UartConfig {
+    /* Transmitted bytes go to tx(tx_opaque, byte), or, when tx is NULL, to out_fd. */
+    void (*tx)(void *opaque, uint8_t byte);
+    void *tx_opaque;
+    int out_fd;
+    /* Interrupt line, called when its level changes; NULL while nothing is wired. */
+    void (*irq)(void *opaque, bool level);
+    void *irq_opaque;
+} UartConfig;
+
+typedef struct Uart16550 Uart16550;
+
+/* MMIO ops; the opaque pointer is the Uart16550. */
+extern const MmioOps uart16550_ops;
+
+/* Create a UART in its reset state. Returns NULL only when out of memory. */
+Uart16550 *uart16550_new(const UartConfig *cfg);
+void uart16550_free(Uart16550 *u);
+
+/* Return every register to its power-on value and empty the receive FIFO. */
+void uart16550_reset(Uart16550 *u);
+
+/*
+ * Feed received bytes (host input) into the receive FIFO.  Returns how many
+ * were accepted (fewer than len when the FIFO is full: the caller keeps the
+ * rest and retries later, which acts as flow control).
+ */
+size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len);
+
+#endif

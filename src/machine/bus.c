@@ -1,0 +1,147 @@
+/*
+ * The guest-physical address space: RAM (one lazily reserved anonymous
+ * mapping) and a short table of MMIO regions, searched linearly because a
+ * board has only a handful of them.  See bus.h for the page-flag contract.
+ */
+#include "machine/bus.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hostel assumes a little-endian host (guest RAM is accessed with memcpy)"
+#endif
+
+int bus_init(Bus *b, uint64_t ram_base, uint64_t ram_size, Error *err)
+{
+    memset(b, 0, sizeof(*b));
+    if (ram_size == 0 || ram_size % BUS_PAGE_SIZE || ram_base % BUS_PAGE_SIZE)
+        return error_set(err, "guest RAM size and base must be non-zero multiples of 4 KiB");
+    if (ram_base + ram_size < ram_base)
+        return error_set(err, "guest RAM 0x%llx+0x%llx does not fit the address space",
+                         (unsigned long long)ram_base, (unsigned long long)ram_size);
+    void *ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ram == MAP_FAILED)
+        return error_set_errno(err, errno, "cannot reserve %llu MiB of guest RAM",
+                               (unsigned long long)(ram_size >> 20));
+    b->page_flags = calloc(ram_size >> BUS_PAGE_SHIFT, 1);
+    if (!b->page_flags) {
+        munmap(ram, ram_size);
+        return error_set(err, "cannot allocate page flags for %llu MiB of guest RAM",
+                         (unsigned long long)(ram_size >> 20));
+    }
+    b->ram = ram;
+    b->ram_base = ram_base;
+    b->ram_size = ram_size;
+    return 0;
+}
+
+void bus_destroy(Bus *b)
+{
+    if (b->ram)
+        munmap(b->ram, b->ram_size);
+    free(b->page_flags);
+    memset(b, 0, sizeof(*b));
+}
+
+/* True if [base, base+size) and [rbase, rbase+rsize) share a byte; sizes > 0, no wrap. */
+static bool ranges_overlap(uint64_t base, uint64_t size, uint64_t rbase, uint64_t rsize)
+{
+    return base < rbase + rsize && rbase < base + size;
+}
+
+/* Mark every RAM page that [base, base+size) touches as BUS_PAGE_MMIO. */
+static void bus_mark_mmio_pages(Bus *b, uint64_t base, uint64_t size)
+{
+    if (!b->ram || !ranges_overlap(base, size, b->ram_base, b->ram_size))
+        return;
+    uint64_t first = base > b->ram_base ? base : b->ram_base;
+    uint64_t end = base + size;
+    uint64_t ram_end = b->ram_base + b->ram_size;
+    if (end > ram_end)
+        end = ram_end;
+    for (uint64_t pa = first & ~(BUS_PAGE_SIZE - 1); pa < end; pa += BUS_PAGE_SIZE)
+        *bus_page_flags(b, pa) |= BUS_PAGE_MMIO;
+}
+
+int bus_add_mmio(Bus *b, const char *name, uint64_t base, uint64_t size, const MmioOps *ops,
+                 void *opaque, Error *err)
+{
+    if (size == 0 || base + size < base)
+        return error_set(err, "MMIO region %s at 0x%llx has a bad size 0x%llx", name,
+                         (unsigned long long)base, (unsigned long long)size);
+    if (b->nregions == BUS_MAX_REGIONS)
+        return error_set(err, "cannot add MMIO region %s: the bus is full (%d regions)", name,
+                         BUS_MAX_REGIONS);
+    for (unsigned i = 0; i < b->nregions; i++) {
+        const MmioRegion *r = &b->regions[i];
+        if (ranges_overlap(base, size, r->base, r->size))
+            return error_set(err, "MMIO region %s 0x%llx-0x%llx overlaps %s 0x%llx-0x%llx",
+                             name, (unsigned long long)base,
+                             (unsigned long long)(base + size - 1), r->name,
+                             (unsigned long long)r->base,
+                             (unsigned long long)(r->base + r->size - 1));
+    }
+    b->regions[b->nregions++] = (MmioRegion){
+        .name = name, .base = base, .size = size, .ops = ops, .opaque = opaque};
+    bus_mark_mmio_pages(b, base, size);
+    return 0;
+}
+
+const MmioRegion *bus_find_mmio(const Bus *b, uint64_t pa)
+{
+    for (unsigned i = 0; i < b->nregions; i++) {
+        const MmioRegion *r = &b->regions[i];
+        if (pa - r->base < r->size)
+            return r;
+    }
+    return NULL;
+}
+
+/* True if the access [pa, pa+size) lies wholly inside r (straddling accesses fault). */
+static bool bus_mmio_fits(const MmioRegion *r, uint64_t pa, unsigned size)
+{
+    return pa - r->base + size <= r->size;
+}
+
+static bool bus_size_ok(unsigned size)
+{
+    return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+bool bus_read(Bus *b, uint64_t pa, unsigned size, uint64_t *value)
+{
+    if (!bus_size_ok(size))
+        return false;
+    const MmioRegion *r = bus_find_mmio(b, pa);
+    if (r)
+        return bus_mmio_fits(r, pa, size) && r->ops->read &&
+               r->ops->read(r->opaque, pa - r->base, size, value);
+    const uint8_t *p = bus_ram_ptr(b, pa, size);
+    if (!p)
+        return false;
+    uint64_t v = 0;
+    memcpy(&v, p, size);
+    *value = v;
+    return true;
+}
+
+bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value)
+{
+    if (!bus_size_ok(size))
+        return false;
+    const MmioRegion *r = bus_find_mmio(b, pa);
+    if (r)
+        return bus_mmio_fits(r, pa, size) && r->ops->write &&
+               r->ops->write(r->opaque, pa - r->base, size, value);
+    uint8_t *p = bus_ram_ptr(b, pa, size);
+    if (!p)
+        return false;
+    if ((*bus_page_flags(b, pa) & BUS_PAGE_CODE) && b->code_write)
+        b->code_write(b->code_write_opaque, pa & ~(BUS_PAGE_SIZE - 1));
+    memcpy(p, &value, size);
+    return true;
+}

@@ -1,0 +1,341 @@
+/*
+ * The machine: builds the bus, wires the fixed devices from one table,
+ * loads the kernel, and runs the harts round-robin in time slices until
+ * something stops the run.
+ */
+#include "machine/machine.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "cpu/hart.h"
+#include "hw/htif.h"
+#include "hw/test_finisher.h"
+#include "hw/uart16550.h"
+#include "machine/bus.h"
+#include "machine/elf.h"
+#include "util/compiler.h"
+
+#define MACHINE_SLICE 100000ull       /* instructions per hart per turn */
+#define MACHINE_IDLE_SLEEP_NS 1000000 /* all harts in WFI: sleep 1 ms */
+
+struct Machine {
+    MachineConfig cfg;
+    Bus bus;
+    Hart *harts[MACHINE_MAX_HARTS];
+    unsigned nharts;
+    Uart16550 *uart;
+    TestFinisher *finisher;
+    Htif *htif;             /* NULL unless the kernel defines tohost */
+    ElfFile *kernel;        /* kept open to reload it on reset */
+    volatile bool stop;     /* every hart's *stop points here */
+    bool exited;            /* the guest ended the run */
+    int exit_status;        /* 0..255, valid when exited */
+    bool reset_requested;
+    uint64_t instret_base;  /* instructions retired before the last reset */
+    MachineStats stats;
+};
+
+/* One fixed device of the board: where it lives and what builds it. */
+typedef struct MachineDevice {
+    const char *name;
+    uint64_t base;
+    uint64_t size;
+    int (*create)(Machine *m, const struct MachineDevice *d, Error *err);
+} MachineDevice;
+
+/* ---- what devices report back ---- */
+
+static void machine_guest_exit(void *opaque, bool failed, int code)
+{
+    Machine *m = opaque;
+    if (m->exited)
+        return;  /* the first report wins */
+    m->exited = true;
+    m->exit_status = !failed ? 0 : (code & 0xff) ? (code & 0xff) : 1;
+    m->stop = true;
+}
+
+static void machine_guest_reset(void *opaque)
+{
+    Machine *m = opaque;
+    m->reset_requested = true;
+    m->stop = true;
+}
+
+/* ---- the wiring table ---- */
+
+static int machine_add_finisher(Machine *m, const MachineDevice *d, Error *err)
+{
+    FinisherHooks hooks = {.exit = machine_guest_exit, .reset = machine_guest_reset,
+                           .opaque = m};
+    m->finisher = test_finisher_new(&hooks);
+    if (!m->finisher)
+        return error_set(err, "out of memory creating %s", d->name);
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &test_finisher_ops, m->finisher,
+                        err);
+}
+
+static int machine_add_uart(Machine *m, const MachineDevice *d, Error *err)
+{
+    UartConfig cfg = {.out_fd = m->cfg.out_fd};  /* irq: wired with the PLIC */
+    m->uart = uart16550_new(&cfg);
+    if (!m->uart)
+        return error_set(err, "out of memory creating %s", d->name);
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &uart16550_ops, m->uart, err);
+}
+
+static const MachineDevice machine_devices[] = {
+    {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher},
+    {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart},
+};
+
+/* ---- construction ---- */
+
+void machine_config_default(MachineConfig *cfg)
+{
+    *cfg = (MachineConfig){.ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .out_fd = 1,
+                           .err_fd = 2};
+}
+
+int machine_config_check(const MachineConfig *cfg, Error *err)
+{
+    if (cfg->ram_size < MACHINE_MIN_RAM)
+        return error_set(err, "memory below 16 MiB (%llu KiB requested)",
+                         (unsigned long long)(cfg->ram_size >> 10));
+    if (cfg->ram_size > MACHINE_MAX_RAM)
+        return error_set(err, "memory above 1 TiB is not supported (%llu GiB requested)",
+                         (unsigned long long)(cfg->ram_size >> 30));
+    if (cfg->ram_size % BUS_PAGE_SIZE)
+        return error_set(err, "memory size must be a multiple of 4 KiB");
+    if (cfg->nharts != 1)
+        return error_set(err, "%u harts requested: only 1 is supported for now",
+                         cfg->nharts);
+    return 0;
+}
+
+static int machine_add_harts(Machine *m, Error *err)
+{
+    for (unsigned i = 0; i < m->cfg.nharts; i++) {
+        m->harts[i] = hart_new(&m->bus, i, err);
+        if (!m->harts[i])
+            return -1;
+        m->harts[i]->stop = &m->stop;
+        m->nharts++;
+    }
+    return 0;
+}
+
+Machine *machine_new(const MachineConfig *cfg, Error *err)
+{
+    if (machine_config_check(cfg, err) < 0)
+        return NULL;
+    Machine *m = calloc(1, sizeof(*m));
+    if (!m) {
+        error_set(err, "out of memory creating the machine");
+        return NULL;
+    }
+    m->cfg = *cfg;
+    if (bus_init(&m->bus, MACHINE_RAM_BASE, cfg->ram_size, err) < 0) {
+        free(m);
+        return NULL;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++) {
+        if (machine_devices[i].create(m, &machine_devices[i], err) < 0)
+            goto fail;
+    }
+    if (machine_add_harts(m, err) < 0)
+        goto fail;
+    return m;
+fail:
+    machine_free(m);
+    return NULL;
+}
+
+void machine_free(Machine *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i < m->nharts; i++)
+        hart_free(m->harts[i]);
+    elf_close(m->kernel);
+    htif_free(m->htif);
+    uart16550_free(m->uart);
+    test_finisher_free(m->finisher);
+    bus_destroy(&m->bus);
+    free(m);
+}
+
+volatile bool *machine_stop_flag(Machine *m)
+{
+    return &m->stop;
+}
+
+void machine_stats(const Machine *m, MachineStats *st)
+{
+    *st = m->stats;
+}
+
+/* ---- kernel loading ---- */
+
+/* Look a symbol up; 1 = found and 8-byte aligned, 0 = absent, -1 = error. */
+static int machine_htif_symbol(Machine *m, const char *name, uint64_t *pa, Error *err)
+{
+    int found = elf_symbol(m->kernel, name, pa, err);
+    if (found == 1 && *pa % HTIF_REG_SIZE)
+        return error_set(err, "symbol %s at 0x%llx is not 8-byte aligned", name,
+                         (unsigned long long)*pa);
+    return found;
+}
+
+/* Map HTIF over tohost/fromhost when the kernel defines them. */
+static int machine_add_htif(Machine *m, Error *err)
+{
+    uint64_t tohost, fromhost;
+    int has_to = machine_htif_symbol(m, "tohost", &tohost, err);
+    if (has_to <= 0)
+        return has_to;
+    int has_from = machine_htif_symbol(m, "fromhost", &fromhost, err);
+    if (has_from < 0)
+        return -1;
+    HtifConfig cfg = {.bus = &m->bus, .out_fd = m->cfg.out_fd, .err_fd = m->cfg.err_fd,
+                      .exit = machine_guest_exit, .opaque = m};
+    m->htif = htif_new(&cfg);
+    if (!m->htif)
+        return error_set(err, "out of memory creating HTIF");
+    if (bus_add_mmio(&m->bus, "htif-tohost", tohost, HTIF_REG_SIZE, &htif_tohost_ops, m->htif,
+                     err) < 0)
+        return -1;
+    if (has_from)
+        return bus_add_mmio(&m->bus, "htif-fromhost", fromhost, HTIF_REG_SIZE,
+                            &htif_fromhost_ops, m->htif, err);
+    return 0;
+}
+
+/* Put every hart at the kernel's entry, M-mode, a0 = hartid, a1 = 0 (no FDT yet). */
+static void machine_reset_harts(Machine *m)
+{
+    uint64_t entry = elf_entry(m->kernel);
+    for (unsigned i = 0; i < m->nharts; i++) {
+        Hart *h = m->harts[i];
+        m->instret_base += h->instret;
+        hart_reset(h, entry);
+        h->x[10] = i;
+        h->x[11] = 0;
+    }
+}
+
+int machine_load_kernel(Machine *m, const char *path, Error *err)
+{
+    if (m->kernel)
+        return error_set(err, "%s: a kernel is already loaded", path);
+    m->kernel = elf_open(path, err);
+    if (!m->kernel)
+        return -1;
+    uint64_t entry = elf_entry(m->kernel);
+    if (elf_load(m->kernel, &m->bus, err) < 0 || machine_add_htif(m, err) < 0)
+        return -1;
+    if (!bus_ram_ptr(&m->bus, entry, 2))
+        return error_set(err, "%s: entry point 0x%llx is outside RAM", path,
+                         (unsigned long long)entry);
+    machine_reset_harts(m);
+    return 0;
+}
+
+/* ---- running ---- */
+
+static double machine_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t machine_instret(const Machine *m)
+{
+    uint64_t n = m->instret_base;
+    for (unsigned i = 0; i < m->nharts; i++)
+        n += m->harts[i]->instret;
+    return n;
+}
+
+/* Drop decoded code for every RAM page before rewriting RAM behind the harts' back. */
+static void machine_invalidate_code(Machine *m)
+{
+    Bus *b = &m->bus;
+    for (uint64_t pa = b->ram_base; pa - b->ram_base < b->ram_size; pa += BUS_PAGE_SIZE) {
+        if ((*bus_page_flags(b, pa) & BUS_PAGE_CODE) && b->code_write)
+            b->code_write(b->code_write_opaque, pa);
+    }
+}
+
+/* The guest asked for a reset: reload the kernel image, reset devices and harts. */
+static int machine_reset(Machine *m, Error *err)
+{
+    m->reset_requested = false;
+    m->stop = false;
+    machine_invalidate_code(m);
+    if (elf_load(m->kernel, &m->bus, err) < 0)
+        return -1;
+    uart16550_reset(m->uart);
+    if (m->htif)
+        htif_reset(m->htif);
+    machine_reset_harts(m);
+    return 0;
+}
+
+/* Instructions each hart may run in its next turn (0 when the limit is reached). */
+static uint64_t machine_budget(const Machine *m)
+{
+    if (!m->cfg.max_insns)
+        return MACHINE_SLICE;
+    uint64_t done = machine_instret(m);
+    if (done >= m->cfg.max_insns)
+        return 0;
+    uint64_t left = m->cfg.max_insns - done;
+    return left < MACHINE_SLICE ? left : MACHINE_SLICE;
+}
+
+/* Give every hart one turn; sleep if they are all waiting for an interrupt. */
+static void machine_turn(Machine *m, uint64_t budget)
+{
+    bool all_idle = true;
+    for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
+        if (hart_run(m->harts[i], budget) != HART_EXIT_WFI)
+            all_idle = false;
+    }
+    if (all_idle && !m->stop) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = MACHINE_IDLE_SLEEP_NS};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Run until a stop; returns the reason, or -1 if a reset failed. */
+static int machine_loop(Machine *m, Error *err)
+{
+    for (;;) {
+        if (m->stop && m->reset_requested && !m->exited) {
+            if (machine_reset(m, err) < 0)
+                return -1;
+            continue;
+        }
+        if (m->stop)
+            return m->exited ? MACHINE_STOP_GUEST : MACHINE_STOP_HOST;
+        uint64_t budget = machine_budget(m);
+        if (budget == 0)
+            return MACHINE_STOP_LIMIT;
+        machine_turn(m, budget);
+    }
+}
+
+int machine_run(Machine *m, Error *err)
+{
+    double start = machine_now();
+    int why = machine_loop(m, err);
+    m->stats.seconds = machine_now() - start;
+    m->stats.instret = machine_instret(m);
+    if (why < 0)
+        return -1;
+    m->stats.why = (MachineStop)why;
+    return why == MACHINE_STOP_GUEST ? m->exit_status : 0;
+}

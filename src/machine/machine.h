@@ -1,0 +1,81 @@
+/*
+ * A machine: guest RAM and devices on a bus, the harts, and the loop that
+ * runs them until the guest ends the run (test finisher, HTIF), a limit is
+ * reached, or the host asks it to stop.  The memory map follows QEMU's
+ * virt board so the same programs run on both.
+ */
+#ifndef HOSTEL_MACHINE_MACHINE_H
+#define HOSTEL_MACHINE_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+/* QEMU virt memory map (the part that exists so far). */
+#define MACHINE_TEST_BASE 0x100000ull     /* sifive,test finisher */
+#define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
+#define MACHINE_RAM_BASE 0x80000000ull
+
+#define MACHINE_MAX_HARTS 8
+#define MACHINE_MIN_RAM (16ull << 20)
+#define MACHINE_MAX_RAM (1ull << 40)
+#define MACHINE_DEFAULT_RAM (128ull << 20)
+
+typedef struct MachineConfig {
+    uint64_t ram_size;   /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
+    unsigned nharts;     /* 1 for now */
+    uint64_t max_insns;  /* stop after about this many instructions; 0 = no limit */
+    int out_fd;          /* console output (UART, HTIF, SYS_write to fd 1) */
+    int err_fd;          /* SYS_write to fd 2 */
+} MachineConfig;
+
+/* Why machine_run() returned. */
+typedef enum MachineStop {
+    MACHINE_STOP_GUEST,  /* the guest ended the run (finisher, HTIF) */
+    MACHINE_STOP_LIMIT,  /* max_insns reached */
+    MACHINE_STOP_HOST,   /* the stop flag was set from outside (signal) */
+} MachineStop;
+
+typedef struct MachineStats {
+    uint64_t instret;    /* instructions retired by all harts, across resets */
+    double seconds;      /* wall time spent in machine_run() */
+    MachineStop why;
+} MachineStats;
+
+typedef struct Machine Machine;
+
+/* Fill cfg with the defaults: 128 MiB, 1 hart, no limit, stdout/stderr. */
+void machine_config_default(MachineConfig *cfg);
+
+/* Check cfg's limits (RAM size, harts).  Returns 0, or -1 with err filled. */
+int machine_config_check(const MachineConfig *cfg, Error *err);
+
+/* Build the machine: RAM, fixed devices, harts.  Returns NULL with err filled. */
+Machine *machine_new(const MachineConfig *cfg, Error *err);
+void machine_free(Machine *m);
+
+/*
+ * Load an ELF kernel or bare-metal program (used as-is: no firmware runs
+ * first).  Every hart starts at its entry point in M-mode with a0 = hartid,
+ * a1 = 0.  If the ELF defines tohost (and fromhost), HTIF is mapped there.
+ * Returns 0, or -1 with err filled; call once, before machine_run().
+ */
+int machine_load_kernel(Machine *m, const char *path, Error *err);
+
+/*
+ * Run until the guest ends the run, max_insns is reached or the stop flag
+ * is set.  A guest reset request reloads the kernel and restarts the harts.
+ * Returns the guest's exit status (0 = pass, 1..255 = failure; a failing
+ * code whose low 8 bits are 0 becomes 1) when it ended the run, 0 for the
+ * other stops (see machine_stats()), or -1 with err filled if a reset failed.
+ */
+int machine_run(Machine *m, Error *err);
+
+/* The flag that stops machine_run() soon when set (async-signal-safe to set). */
+volatile bool *machine_stop_flag(Machine *m);
+
+/* Statistics of the last machine_run(). */
+void machine_stats(const Machine *m, MachineStats *st);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * hostel: the command-line front end.  A table of subcommands, each a thin
+ * handler over the library: it parses its flags, builds the objects, and is
+ * the only place that prints errors and chooses the exit status.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine/machine.h"
+#include "util/compiler.h"
+#include "util/error.h"
+
+#ifndef HOSTEL_VERSION
+#define HOSTEL_VERSION "0.1.0"
+#endif
+
+enum { EXIT_USAGE = 2, EXIT_LIMIT = 124 };
+
+typedef struct Command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*help)(FILE *out);
+    const char *summary;
+} Command;
+
+/* ---- signals: the only state outside a handler's locals ---- */
+
+static volatile bool *signal_stop_flag;      /* the running machine's stop flag */
+static volatile sig_atomic_t signal_caught;  /* number of the signal that stopped it */
+
+static void on_stop_signal(int sig)
+{
+    signal_caught = sig;
+    if (signal_stop_flag)
+        *signal_stop_flag = true;
+}
+
+/* SIGINT/SIGTERM stop the machine (a second one kills); SIGPIPE is ignored. */
+static void install_signal_handlers(volatile bool *stop)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    signal_stop_flag = stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---- argument parsing helpers ---- */
+
+/* Parse a decimal unsigned number that must fill the whole string. */
+static bool parse_u64(const char *s, uint64_t *out, char **end)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, end, 10);
+    if (errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Multiplier of a size suffix (K, M, G, T, optionally followed by "B" or "iB"); 0 if bad. */
+static uint64_t size_multiplier(const char *suffix)
+{
+    if (*suffix == '\0')
+        return 1ull << 20;  /* a plain number is MiB, as for lkvm and QEMU */
+    const char *rest = suffix + 1;
+    if (*rest && strcmp(rest, "B") != 0 && strcmp(rest, "iB") != 0)
+        return 0;
+    switch (suffix[0]) {
+    case 'k': case 'K': return 1ull << 10;
+    case 'm': case 'M': return 1ull << 20;
+    case 'g': case 'G': return 1ull << 30;
+    case 't': case 'T': return 1ull << 40;
+    default: return 0;
+    }
+}
+
+/* Parse "512M", "2G", "16384K", "256" (MiB).  Returns false on bad syntax or overflow. */
+static bool parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t n;
+    char *end;
+    if (!parse_u64(s, &n, &end))
+        return false;
+    uint64_t mult = size_multiplier(end);
+    if (mult == 0 || (n && n > UINT64_MAX / mult))
+        return false;
+    *bytes = n * mult;
+    return true;
+}
+
+/* ---- hostel run ---- */
+
+typedef struct RunOptions {
+    const char *kernel;  /* -k */
+    MachineConfig cfg;
+    bool stats;          /* --stats */
+} RunOptions;
+
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS };
+
+static const struct option run_long_options[] = {
+    {"kernel", required_argument, NULL, 'k'},
+    {"bios", required_argument, NULL, OPT_BIOS},
+    {"mem", required_argument, NULL, 'm'},
+    {"cpus", required_argument, NULL, 'c'},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"max-insns", required_argument, NULL, OPT_MAX_INSNS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void run_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel run [options] -k FILE\n"
+            "\n"
+            "Run a guest on a QEMU virt-compatible RV64GC machine.  For now the guest is a\n"
+            "bare-metal ELF program entered in M-mode at its entry point (no firmware).\n"
+            "\n"
+            "options:\n"
+            "  -k, --kernel FILE   ELF program to run (required)\n"
+            "      --bios none     firmware to run first: only 'none' for now (default)\n"
+            "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
+            "                      a plain number is MiB\n"
+            "  -c, --cpus N        number of harts (only 1 for now)\n"
+            "      --stats         at exit, print instructions, seconds and MIPS to stderr\n"
+            "      --max-insns N   stop after about N instructions (exit status 124)\n"
+            "  -h, --help          show this help and exit\n"
+            "\n"
+            "exit status: the guest's result (0 = pass, N = the failure code it gave the\n"
+            "test finisher or HTIF); 1 = the guest could not be started; 2 = bad command\n"
+            "line; 124 = --max-insns reached; 128+N = stopped by signal N.\n");
+}
+
+/* Report a bad command line in one line; returns EXIT_USAGE. */
+static int run_usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hostel run: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'hostel run --help')\n");
+    return EXIT_USAGE;
+}
+
+/* Describe the option getopt_long could not take (unknown or missing argument). */
+static int run_bad_option(int c, char **argv)
+{
+    const char *arg = argv[optind - 1];  /* right for long options */
+    char shortopt[3] = {'-', (char)optopt, '\0'};
+    if ((c == '?' && optopt) || (c == ':' && strncmp(arg, "--", 2) != 0))
+        arg = shortopt;                    /* a short option, maybe inside a cluster */
+    if (c == ':')
+        return run_usage_error("option '%s' needs an argument", arg);
+    return run_usage_error("unknown option '%s'", arg);
+}
+
+static int run_set_cpus(RunOptions *o, const char *arg)
+{
+    uint64_t n;
+    char *end;
+    if (!parse_u64(arg, &n, &end) || *end || n == 0)
+        return run_usage_error("-c '%s': expected a number of harts", arg);
+    if (n != 1) {
+        fprintf(stderr, "hostel run: -c %s: only 1 hart for now; SMP arrives with the virt "
+                        "board (issue 3)\n", arg);
+        return EXIT_USAGE;
+    }
+    o->cfg.nharts = (unsigned)n;
+    return 0;
+}
+
+/* Apply one parsed option; returns 0 or an exit status. */
+static int run_apply_option(RunOptions *o, int c, char **argv)
+{
+    char *end;
+    switch (c) {
+    case 'k': o->kernel = optarg; return 0;
+    case 'c': return run_set_cpus(o, optarg);
+    case OPT_STATS: o->stats = true; return 0;
+    case 'm':
+        if (!parse_size(optarg, &o->cfg.ram_size))
+            return run_usage_error("-m '%s': not a size (examples: 512M, 2G)", optarg);
+        return 0;
+    case OPT_BIOS:
+        if (strcmp(optarg, "none") != 0)
+            return run_usage_error("--bios '%s': only 'none' is supported for now", optarg);
+        return 0;
+    case OPT_MAX_INSNS:
+        if (!parse_u64(optarg, &o->cfg.max_insns, &end) || *end || !o->cfg.max_insns)
+            return run_usage_error("--max-insns '%s': expected a positive number", optarg);
+        return 0;
+    case 'h': run_help(stdout); return -1;
+    default: return run_bad_option(c, argv);
+    }
+}
+
+/* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */
+static int run_parse(RunOptions *o, int argc, char **argv)
+{
+    machine_config_default(&o->cfg);
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":k:m:c:h", run_long_options, NULL)) != -1) {
+        int r = run_apply_option(o, c, argv);
+        if (r != 0)
+            return r;
+    }
+    if (optind < argc)
+        return run_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->kernel)
+        return run_usage_error("%s", "-k FILE is required: the ELF program to run");
+    Error err = {0};
+    if (machine_config_check(&o->cfg, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    return 0;
+}
+
+static void run_print_stats(const MachineStats *st)
+{
+    double mips = st->seconds > 0 ? (double)st->instret / st->seconds / 1e6 : 0;
+    fprintf(stderr, "instructions: %" PRIu64 "\nseconds: %.3f\nMIPS: %.1f\n", st->instret,
+            st->seconds, mips);
+}
+
+/* Map how the run ended to hostel's exit status, with a line for non-guest stops. */
+static int run_exit_status(const RunOptions *o, const MachineStats *st, int guest_status)
+{
+    switch (st->why) {
+    case MACHINE_STOP_GUEST: return guest_status;
+    case MACHINE_STOP_LIMIT:
+        fprintf(stderr, "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64
+                        ")\n", st->instret, o->cfg.max_insns);
+        return EXIT_LIMIT;
+    case MACHINE_STOP_HOST:
+    default:
+        fprintf(stderr, "hostel: stopped by signal %d\n", (int)signal_caught);
+        return 128 + (int)signal_caught;
+    }
+}
+
+/* Build the machine, run it, and report. */
+static int run_machine(const RunOptions *o)
+{
+    Error err = {0};
+    Machine *m = machine_new(&o->cfg, &err);
+    if (!m || machine_load_kernel(m, o->kernel, &err) < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        machine_free(m);
+        return 1;
+    }
+    install_signal_handlers(machine_stop_flag(m));
+    int status = machine_run(m, &err);
+    signal_stop_flag = NULL;
+    MachineStats st;
+    machine_stats(m, &st);
+    machine_free(m);
+    if (o->stats)
+        run_print_stats(&st);
+    if (status < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        return 1;
+    }
+    return run_exit_status(o, &st, status);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    RunOptions o = {0};
+    int r = run_parse(&o, argc, argv);
+    if (r != 0)
+        return r < 0 ? 0 : r;
+    return run_machine(&o);
+}
+
+/* ---- hostel help / version ---- */
+
+static int cmd_help(int argc, char **argv);
+
+static void help_help(FILE *out)
+{
+    fprintf(out, "usage: hostel help [COMMAND]\n\nShow help for hostel or for one command.\n");
+}
+
+static const Command commands[] = {
+    {"run", cmd_run, run_help, "run a guest (a bare-metal ELF program for now)"},
+    {"help", cmd_help, help_help, "show help for hostel or one command"},
+};
+
+static void main_help(FILE *out)
+{
+    fprintf(out, "usage: hostel COMMAND [options]\n       hostel --version\n\ncommands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'hostel COMMAND --help' for a command's options.\n");
+}
+
+static const Command *find_command(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+    fprintf(stderr, "hostel: unknown %s '%s' (see 'hostel help')\n",
+            name[0] == '-' ? "option" : "command", name);
+    return EXIT_USAGE;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stdout);
+        return 0;
+    }
+    const Command *cmd = find_command(argv[1]);
+    if (!cmd)
+        return unknown_command(argv[1]);
+    cmd->help(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("hostel %s\n", HOSTEL_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        return cmd_help(1, argv);
+    const Command *cmd = find_command(name);
+    if (!cmd)
+        return unknown_command(name);
+    return cmd->run(argc - 1, argv + 1);
+}
