@@ -18,6 +18,7 @@
 #define COUNTEREN_MASK 0xffffffffull
 #define PMPADDR_MASK ((1ull << 54) - 1)
 #define XLEN64 2ull
+#define MENVCFG_STCE (1ull << 63)
 
 enum { ILL = CAUSE_ILLEGAL_INSN };
 
@@ -82,6 +83,12 @@ static int read_fp(const Hart *h, unsigned csr, uint64_t *v)
     return 0;
 }
 
+/* Sstc: S-mode reaches stimecmp only with menvcfg.STCE and mcounteren.TM. */
+static bool stimecmp_allowed(const Hart *h)
+{
+    return h->priv == PRV_M || ((h->menvcfg & MENVCFG_STCE) && (h->mcounteren & 2));
+}
+
 static int read_s(Hart *h, unsigned csr, uint64_t *v)
 {
     switch (csr) {
@@ -99,6 +106,11 @@ static int read_s(Hart *h, unsigned csr, uint64_t *v)
         if (h->priv == PRV_S && (h->mstatus & MSTATUS_TVM))
             return ILL;
         *v = h->satp;
+        return 0;
+    case CSR_STIMECMP:
+        if (!stimecmp_allowed(h))
+            return ILL;
+        *v = h->stimecmp;
         return 0;
     }
     return ILL;
@@ -210,6 +222,11 @@ static int write_s(Hart *h, unsigned csr, uint64_t v)
             return ILL;
         write_satp(h, v);
         return 0;
+    case CSR_STIMECMP:
+        if (!stimecmp_allowed(h))
+            return ILL;
+        h->stimecmp = v; /* STIP follows at the next timer poll */
+        return 0;
     }
     return ILL;
 }
@@ -225,7 +242,7 @@ static int write_m(Hart *h, unsigned csr, uint64_t v)
     case CSR_MIP: h->mip = (h->mip & ~MIP_WRITABLE) | (v & MIP_WRITABLE); return 0;
     case CSR_MTVEC: h->mtvec = tvec_legal(v); return 0;
     case CSR_MCOUNTEREN: h->mcounteren = v & COUNTEREN_MASK; return 0;
-    case CSR_MENVCFG: h->menvcfg = v & 1; return 0;
+    case CSR_MENVCFG: h->menvcfg = v & (1 | MENVCFG_STCE); return 0;
     case CSR_MCOUNTINHIBIT: h->mcountinhibit = v & 5; return 0;
     case CSR_MSCRATCH: h->mscratch = v; return 0;
     case CSR_MEPC: h->mepc = v & ~1ull; return 0;

@@ -1,28 +1,29 @@
 /*
  * IEEE 754 binary32/binary64 arithmetic with RISC-V F/D semantics.
  *
- * Two engines give bit-identical results and flags:
- *  - host: on x86-64, + - * / sqrt, fma (when the CPU has FMA) and f64->f32
- *    run on SSE with the guest rounding mode loaded into MXCSR.  Each
- *    operation is a single asm block (load MXCSR, operate, store MXCSR), so
- *    the compiler can neither constant-fold it nor move it away from the
- *    mode switch.  SSE is IEEE 754 and, like RISC-V, detects tininess after
- *    rounding, so its flags map one to one onto fflags; NaN results are then
- *    replaced by the canonical NaN.  MXCSR is left in its default state
- *    (0x1f80: round to nearest, all exceptions masked).
- *  - soft: an integer-only core (unpack, exact operation kept with a sticky
- *    bit, one rounding in round_pack) used for RMM (no host has it), for fma
- *    on CPUs without FMA, and for everything on other hosts or when built
- *    with -DHOSTEL_FPU_SOFT (the unit test runs both builds).
+ * Two engines give bit-identical results and flags (the unit test checks
+ * both against QEMU):
+ *  - host (x86-64): + - * / sqrt, fma (on CPUs with FMA) and f64->f32 run
+ *    on SSE, which is IEEE 754 and, like RISC-V, detects tininess after
+ *    rounding, so its flags map one to one onto fflags; NaN results become
+ *    the canonical NaN.  The common case (round to nearest, NX already
+ *    raised, ordinary operands and result) is plain C arithmetic.  Otherwise
+ *    one asm block loads the guest mode into MXCSR, operates, reads the
+ *    flags and restores the default MXCSR (0x1f80), so the compiler can
+ *    neither fold the operation nor run any other code in the guest's mode.
+ *    The host is assumed to run in that default mode outside this file.
+ *  - soft: integer code (unpack, exact operation kept with a sticky bit,
+ *    one rounding in round_pack) for RMM, which no host has, for fma on
+ *    CPUs without FMA, and for everything on other hosts or when built with
+ *    -DHOSTEL_FPU_SOFT.
  * Conversions with integers, comparisons, min/max and fclass are integer
  * code in both builds.
  */
 #include "cpu/fpu.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
-
-#include "util/compiler.h"
 
 #if defined(__x86_64__) && !defined(HOSTEL_FPU_SOFT)
 #define FPU_HOST_SSE 1
@@ -43,30 +44,55 @@ typedef struct {
 static const FpFormat fmt32 = {23, 127, 32};
 static const FpFormat fmt64 = {52, 1023, 64};
 
-static inline uint64_t sign_bit(const FpFormat *f) { return 1ull << (f->width - 1); }
+static inline uint64_t sign_bit(const FpFormat *f)
+{
+    return 1ull << (f->width - 1);
+}
 static inline uint64_t inf_bits(const FpFormat *f)
 {
     return (uint64_t)(2 * f->bias + 1) << f->mant_bits;
 }
-static inline uint64_t quiet_bit(const FpFormat *f) { return 1ull << (f->mant_bits - 1); }
-static inline uint64_t canon_nan(const FpFormat *f) { return inf_bits(f) | quiet_bit(f); }
-static inline uint64_t magnitude(const FpFormat *f, uint64_t x) { return x & (sign_bit(f) - 1); }
-static inline int sign_of(const FpFormat *f, uint64_t x) { return (x >> (f->width - 1)) & 1; }
-static inline bool is_nan(const FpFormat *f, uint64_t x) { return magnitude(f, x) > inf_bits(f); }
-static inline bool is_inf(const FpFormat *f, uint64_t x) { return magnitude(f, x) == inf_bits(f); }
-static inline bool is_zero(const FpFormat *f, uint64_t x) { return magnitude(f, x) == 0; }
+static inline uint64_t quiet_bit(const FpFormat *f)
+{
+    return 1ull << (f->mant_bits - 1);
+}
+static inline uint64_t canon_nan(const FpFormat *f)
+{
+    return inf_bits(f) | quiet_bit(f);
+}
+static inline uint64_t magnitude(const FpFormat *f, uint64_t x)
+{
+    return x & (sign_bit(f) - 1);
+}
+static inline int sign_of(const FpFormat *f, uint64_t x)
+{
+    return (x >> (f->width - 1)) & 1;
+}
+static inline bool is_nan(const FpFormat *f, uint64_t x)
+{
+    return magnitude(f, x) > inf_bits(f);
+}
+static inline bool is_inf(const FpFormat *f, uint64_t x)
+{
+    return magnitude(f, x) == inf_bits(f);
+}
+static inline bool is_zero(const FpFormat *f, uint64_t x)
+{
+    return magnitude(f, x) == 0;
+}
 static inline bool is_snan(const FpFormat *f, uint64_t x)
 {
     return is_nan(f, x) && !(x & quiet_bit(f));
 }
-static inline uint64_t signed_zero(const FpFormat *f, int sign) { return sign ? sign_bit(f) : 0; }
+static inline uint64_t signed_zero(const FpFormat *f, int sign)
+{
+    return sign ? sign_bit(f) : 0;
+}
 
 /* NaN result of an operation: NV when an input is a signalling NaN, canonical NaN out. */
-static uint64_t nan_result(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c,
-                           uint32_t *flags)
+static uint64_t nan_result(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c, uint32_t *flags)
 {
-    if (is_snan(f, a) || is_snan(f, b) || is_snan(f, c))
-        *flags |= FPU_NV;
+    if (is_snan(f, a) || is_snan(f, b) || is_snan(f, c)) *flags |= FPU_NV;
     return canon_nan(f);
 }
 
@@ -93,7 +119,10 @@ static void unpack(const FpFormat *f, uint64_t x, int *exp, uint64_t *sig)
 
 /* ---- rounding ----------------------------------------------------------------------- */
 
-static inline int clz64(uint64_t x) { return __builtin_clzll(x); }
+static inline int clz64(uint64_t x)
+{
+    return __builtin_clzll(x);
+}
 static inline int clz128(u128 x)
 {
     uint64_t hi = (uint64_t)(x >> 64);
@@ -103,19 +132,15 @@ static inline int clz128(u128 x)
 /* x >> n, with any bit shifted out ORed into bit 0 (the sticky bit). */
 static inline uint64_t shift_right_jam(uint64_t x, int n)
 {
-    if (n == 0)
-        return x;
-    if (n >= 64)
-        return x != 0;
+    if (n == 0) return x;
+    if (n >= 64) return x != 0;
     return (x >> n) | ((x << (64 - n)) != 0);
 }
 
 static inline u128 shift_right_jam128(u128 x, int n)
 {
-    if (n == 0)
-        return x;
-    if (n >= 128)
-        return x != 0;
+    if (n == 0) return x;
+    if (n >= 128) return x != 0;
     return (x >> n) | ((x << (128 - n)) != 0);
 }
 
@@ -124,8 +149,7 @@ static uint64_t narrow128(u128 x, int *exp)
 {
     int excess = 64 - clz128(x);
 
-    if (excess <= 0)
-        return (uint64_t)x;
+    if (excess <= 0) return (uint64_t)x;
     *exp += excess;
     return (uint64_t)shift_right_jam128(x, excess);
 }
@@ -144,8 +168,8 @@ static inline bool round_up(int rm, int sign, uint64_t kept, uint64_t rem, uint6
 
 static uint64_t overflow_result(const FpFormat *f, int sign, int rm, uint32_t *flags)
 {
-    bool to_inf = rm == FPU_RNE || rm == FPU_RMM || (rm == FPU_RDN && sign) ||
-                  (rm == FPU_RUP && !sign);
+    bool to_inf =
+        rm == FPU_RNE || rm == FPU_RMM || (rm == FPU_RDN && sign) || (rm == FPU_RUP && !sign);
 
     *flags |= FPU_OF | FPU_NX;
     return signed_zero(f, sign) | (to_inf ? inf_bits(f) : inf_bits(f) - 1);
@@ -166,24 +190,22 @@ static uint64_t round_pack(const FpFormat *f, int sign, int exp, uint64_t sig, i
     bool tiny = false;
 
     sig <<= lz;
-    if (e > f->bias)
-        return overflow_result(f, sign, rm, flags);
+    if (e > f->bias) return overflow_result(f, sign, rm, flags);
     if (e < emin) {
+        /* not tiny only if just below 2^emin and rounding to p bits reaches 2^emin */
         kept = sig >> shift;
-        rem = sig & ((1ull << shift) - 1);
-        tiny = e < emin - 1 || ((kept + round_up(rm, sign, kept, rem, half)) >> (f->mant_bits + 1)) == 0;
+        kept += round_up(rm, sign, kept, sig & ((1ull << shift) - 1), half);
+        tiny = e < emin - 1 || kept >> (f->mant_bits + 1) == 0;
         sig = shift_right_jam(sig, emin - e);
         e = emin;
     }
     kept = sig >> shift;
     rem = sig & ((1ull << shift) - 1);
     kept += round_up(rm, sign, kept, rem, half);
-    if (rem)
-        *flags |= tiny ? FPU_NX | FPU_UF : FPU_NX;
+    if (rem) *flags |= tiny ? FPU_NX | FPU_UF : FPU_NX;
     /* the implicit bit of kept carries into the exponent field; subnormals have field 0 */
     bits = ((uint64_t)(e + f->bias - 1) << f->mant_bits) + kept;
-    if (bits >= inf_bits(f))
-        return overflow_result(f, sign, rm, flags);
+    if (bits >= inf_bits(f)) return overflow_result(f, sign, rm, flags);
     return signed_zero(f, sign) | bits;
 }
 
@@ -209,16 +231,11 @@ static uint64_t soft_add(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     int sa = sign_of(f, a), sb = sign_of(f, b), ea, eb;
     uint64_t ma, mb;
 
-    if (is_nan(f, a) || is_nan(f, b))
-        return nan_result(f, a, b, 0, flags);
-    if (is_inf(f, a))
-        return is_inf(f, b) && sa != sb ? invalid_result(f, flags) : a;
-    if (is_inf(f, b))
-        return b;
-    if (is_zero(f, a))
-        return is_zero(f, b) && sa != sb ? cancel_zero(f, rm) : b;
-    if (is_zero(f, b))
-        return a;
+    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
+    if (is_inf(f, a)) return is_inf(f, b) && sa != sb ? invalid_result(f, flags) : a;
+    if (is_inf(f, b)) return b;
+    if (is_zero(f, a)) return is_zero(f, b) && sa != sb ? cancel_zero(f, rm) : b;
+    if (is_zero(f, b)) return a;
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     normalize_to(&ma, &ea, 62);
@@ -230,10 +247,8 @@ static uint64_t soft_add(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
         mb = tm, eb = te, sb = ts;
     }
     mb = shift_right_jam(mb, ea - eb);
-    if (sa == sb)
-        return round_pack(f, sa, ea, ma + mb, rm, flags);
-    if (ma == mb)
-        return cancel_zero(f, rm);
+    if (sa == sb) return round_pack(f, sa, ea, ma + mb, rm, flags);
+    if (ma == mb) return cancel_zero(f, rm);
     return round_pack(f, sa, ea, ma - mb, rm, flags);
 }
 
@@ -242,15 +257,12 @@ static uint64_t soft_mul(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     int sign = sign_of(f, a) ^ sign_of(f, b), ea, eb;
     uint64_t ma, mb;
 
-    if (is_nan(f, a) || is_nan(f, b))
-        return nan_result(f, a, b, 0, flags);
+    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
     if (is_inf(f, a) || is_inf(f, b)) {
-        if (is_zero(f, a) || is_zero(f, b))
-            return invalid_result(f, flags);
+        if (is_zero(f, a) || is_zero(f, b)) return invalid_result(f, flags);
         return signed_zero(f, sign) | inf_bits(f);
     }
-    if (is_zero(f, a) || is_zero(f, b))
-        return signed_zero(f, sign);
+    if (is_zero(f, a) || is_zero(f, b)) return signed_zero(f, sign);
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     ea += eb;
@@ -264,20 +276,16 @@ static uint64_t soft_div(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     uint64_t ma, mb, q;
     u128 num;
 
-    if (is_nan(f, a) || is_nan(f, b))
-        return nan_result(f, a, b, 0, flags);
+    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
     if (is_inf(f, a))
         return is_inf(f, b) ? invalid_result(f, flags) : signed_zero(f, sign) | inf_bits(f);
-    if (is_inf(f, b))
-        return signed_zero(f, sign);
+    if (is_inf(f, b)) return signed_zero(f, sign);
     if (is_zero(f, b)) {
-        if (is_zero(f, a))
-            return invalid_result(f, flags);
+        if (is_zero(f, a)) return invalid_result(f, flags);
         *flags |= FPU_DZ;
         return signed_zero(f, sign) | inf_bits(f);
     }
-    if (is_zero(f, a))
-        return signed_zero(f, sign);
+    if (is_zero(f, a)) return signed_zero(f, sign);
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     normalize_to(&ma, &ea, 62);
@@ -288,22 +296,22 @@ static uint64_t soft_div(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     return round_pack(f, sign, ea - eb - 63, q, rm, flags);
 }
 
-/* floor(sqrt(n)) for n < 2^126, digit by digit; *inexact when n is not a square. */
+/*
+ * floor(sqrt(n)) for 2^124 <= n < 2^126; *inexact when n is not a square.  A
+ * double estimate (off by at most ~2^10) and one Newton step land within one
+ * of the root; exact integer checks finish.
+ */
 static uint64_t isqrt128(u128 n, bool *inexact)
 {
-    u128 rem = 0, root = 0;
+    uint64_t r = (uint64_t)sqrt((double)n);
 
-    for (int i = 0; i < 64; i++) {
-        root <<= 1;
-        rem = (rem << 2) | (n >> 126);
-        n <<= 2;
-        if (rem >= (root << 1) + 1) {
-            rem -= (root << 1) + 1;
-            root |= 1;
-        }
-    }
-    *inexact = rem != 0;
-    return (uint64_t)root;
+    r = (uint64_t)((r + n / r) >> 1);
+    while ((u128)r * r > n)
+        r--;
+    while ((u128)(r + 1) * (r + 1) <= n)
+        r++;
+    *inexact = (u128)r * r != n;
+    return r;
 }
 
 static uint64_t soft_sqrt(const FpFormat *f, uint64_t a, int rm, uint32_t *flags)
@@ -312,19 +320,14 @@ static uint64_t soft_sqrt(const FpFormat *f, uint64_t a, int rm, uint32_t *flags
     uint64_t m, root;
     bool inexact;
 
-    if (is_nan(f, a))
-        return nan_result(f, a, 0, 0, flags);
-    if (is_zero(f, a))
-        return a;
-    if (sign_of(f, a))
-        return invalid_result(f, flags);
-    if (is_inf(f, a))
-        return a;
+    if (is_nan(f, a)) return nan_result(f, a, 0, 0, flags);
+    if (is_zero(f, a)) return a;
+    if (sign_of(f, a)) return invalid_result(f, flags);
+    if (is_inf(f, a)) return a;
     unpack(f, a, &e, &m);
     /* shift m to bit 124 or 125 keeping e even: the root then has 63 bits */
     shift = clz64(m) + 64 - 3;
-    if ((e - shift) & 1)
-        shift++;
+    if ((e - shift) & 1) shift++;
     root = isqrt128((u128)m << shift, &inexact);
     return round_pack(f, 0, (e - shift) / 2, root | inexact, rm, flags);
 }
@@ -358,8 +361,7 @@ static uint64_t fma_finite(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c
         q = t, ec = te, sc = ts;
     }
     q = shift_right_jam128(q, ep - ec);
-    if (sp != sc && p == q)
-        return cancel_zero(f, rm);
+    if (sp != sc && p == q) return cancel_zero(f, rm);
     p = sp == sc ? p + q : p - q;
     mc = narrow128(p, &ep);
     return round_pack(f, sp, ep, mc, rm, flags);
@@ -376,16 +378,13 @@ static uint64_t soft_fma(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c, 
             *flags |= FPU_NV;
         return nan_result(f, a, b, c, flags);
     }
-    if (inf_zero)
-        return invalid_result(f, flags);
+    if (inf_zero) return invalid_result(f, flags);
     if (is_inf(f, a) || is_inf(f, b))
         return is_inf(f, c) && sc != sp ? invalid_result(f, flags)
                                         : signed_zero(f, sp) | inf_bits(f);
-    if (is_inf(f, c))
-        return c;
+    if (is_inf(f, c)) return c;
     if (is_zero(f, a) || is_zero(f, b)) {
-        if (!is_zero(f, c))
-            return c;
+        if (!is_zero(f, c)) return c;
         return sp == sc ? c : cancel_zero(f, rm);
     }
     return fma_finite(f, a, b, c, rm, flags);
@@ -399,8 +398,7 @@ static bool round_to_integer(uint64_t m, int e, int sign, int rm, uint64_t *mag,
     uint64_t kept = 0, rem = 1, half = 2; /* e <= -64: 0 < |x| < 1/2 */
 
     if (e >= 0) {
-        if (e >= 64 || clz64(m) < e)
-            return false;
+        if (e >= 64 || clz64(m) < e) return false;
         *mag = m << e;
         *inexact = false;
         return true;
@@ -429,8 +427,7 @@ static uint64_t soft_to_int(const FpFormat *f, uint64_t x, int rm, bool is_signe
     uint64_t m, mag;
     bool inexact;
 
-    if (is_zero(f, x))
-        return 0;
+    if (is_zero(f, x)) return 0;
     if (is_nan(f, x)) {
         *flags |= FPU_NV;
         return max;
@@ -441,8 +438,7 @@ static uint64_t soft_to_int(const FpFormat *f, uint64_t x, int rm, bool is_signe
         *flags |= FPU_NV;
         return sign ? 0 - neg_max : max;
     }
-    if (inexact)
-        *flags |= FPU_NX;
+    if (inexact) *flags |= FPU_NX;
     return sign ? 0 - mag : mag;
 }
 
@@ -457,18 +453,15 @@ static bool less_than(const FpFormat *f, uint64_t a, uint64_t b, bool signed_zer
 {
     int sa = sign_of(f, a), sb = sign_of(f, b);
 
-    if (!signed_zeros && is_zero(f, a) && is_zero(f, b))
-        return false;
-    if (sa != sb)
-        return sa;
+    if (!signed_zeros && is_zero(f, a) && is_zero(f, b)) return false;
+    if (sa != sb) return sa;
     return sa ? magnitude(f, a) > magnitude(f, b) : magnitude(f, a) < magnitude(f, b);
 }
 
 static int soft_eq(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
 {
     if (is_nan(f, a) || is_nan(f, b)) {
-        if (is_snan(f, a) || is_snan(f, b))
-            *flags |= FPU_NV;
+        if (is_snan(f, a) || is_snan(f, b)) *flags |= FPU_NV;
         return 0;
     }
     return a == b || (is_zero(f, a) && is_zero(f, b));
@@ -488,12 +481,9 @@ static int soft_lt_le(const FpFormat *f, uint64_t a, uint64_t b, bool or_equal, 
 static uint64_t soft_minmax(const FpFormat *f, uint64_t a, uint64_t b, bool want_max,
                             uint32_t *flags)
 {
-    if (is_snan(f, a) || is_snan(f, b))
-        *flags |= FPU_NV;
-    if (is_nan(f, a))
-        return is_nan(f, b) ? canon_nan(f) : b;
-    if (is_nan(f, b))
-        return a;
+    if (is_snan(f, a) || is_snan(f, b)) *flags |= FPU_NV;
+    if (is_nan(f, a)) return is_nan(f, b) ? canon_nan(f) : b;
+    if (is_nan(f, b)) return a;
     return less_than(f, a, b, true) != want_max ? a : b;
 }
 
@@ -501,14 +491,10 @@ static uint64_t soft_classify(const FpFormat *f, uint64_t x)
 {
     int neg = sign_of(f, x);
 
-    if (is_nan(f, x))
-        return is_snan(f, x) ? 1u << 8 : 1u << 9;
-    if (is_inf(f, x))
-        return neg ? 1u << 0 : 1u << 7;
-    if (is_zero(f, x))
-        return neg ? 1u << 3 : 1u << 4;
-    if (magnitude(f, x) < (1ull << f->mant_bits))
-        return neg ? 1u << 2 : 1u << 5;
+    if (is_nan(f, x)) return is_snan(f, x) ? 1u << 8 : 1u << 9;
+    if (is_inf(f, x)) return neg ? 1u << 0 : 1u << 7;
+    if (is_zero(f, x)) return neg ? 1u << 3 : 1u << 4;
+    if (magnitude(f, x) < (1ull << f->mant_bits)) return neg ? 1u << 2 : 1u << 5;
     return neg ? 1u << 1 : 1u << 6;
 }
 
@@ -519,10 +505,8 @@ static uint64_t soft_convert(const FpFormat *to, const FpFormat *from, uint64_t 
     int sign = sign_of(from, x), e;
     uint64_t m;
 
-    if (is_inf(from, x))
-        return signed_zero(to, sign) | inf_bits(to);
-    if (is_zero(from, x))
-        return signed_zero(to, sign);
+    if (is_inf(from, x)) return signed_zero(to, sign) | inf_bits(to);
+    if (is_zero(from, x)) return signed_zero(to, sign);
     unpack(from, x, &e, &m);
     return round_pack(to, sign, e, m, rm, flags);
 }
@@ -540,26 +524,104 @@ static const uint32_t mxcsr_rm[8] = {0x1f80, 0x7f80, 0x3f80, 0x5f80,
                                      0x1f80, 0x1f80, 0x1f80, 0x1f80};
 static const uint32_t mxcsr_default = 0x1f80;
 
-/* One asm block: load the mode, operate (x = x op y), read the flags. */
-#define SSE_OP(insn, dst, src, csr, st)                                                        \
-    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x]\n\tstmxcsr %[s]"                        \
-                 : [x] "+x"(dst), [s] "=m"(st)                                                 \
-                 : [y] "x"(src), [c] "m"(csr))
+/*
+ * One asm block loads the mode, operates (x = x op y), reads the flags and
+ * restores the default MXCSR, so no other code ever runs in the guest's mode.
+ */
+#define SSE_OP(insn, dst, src, csr, st)                                                            \
+    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x]\n\tstmxcsr %[s]\n\tldmxcsr %[d]"             \
+                 : [x] "+x"(dst), [s] "=m"(st)                                                     \
+                 : [y] "x"(src), [c] "m"(csr), [d] "m"(mxcsr_default))
 
 /* z = x * y + z, same pattern. */
-#define SSE_FMA(insn, mul1, mul2, acc, csr, st)                                                \
-    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x], %[z]\n\tstmxcsr %[s]"                  \
-                 : [z] "+x"(acc), [s] "=m"(st)                                                 \
-                 : [x] "x"(mul1), [y] "x"(mul2), [c] "m"(csr))
+#define SSE_FMA(insn, mul1, mul2, acc, csr, st)                                                    \
+    asm volatile("ldmxcsr %[c]\n\t" insn " %[y], %[x], %[z]\n\tstmxcsr %[s]\n\tldmxcsr %[d]"       \
+                 : [z] "+x"(acc), [s] "=m"(st)                                                     \
+                 : [x] "x"(mul1), [y] "x"(mul2), [c] "m"(csr), [d] "m"(mxcsr_default))
 
-/* MXCSR flags (IE DE ZE OE UE PE in bits 0-5) as fflags; DE has no RISC-V meaning.  Restores
- * the default rounding mode. */
-static inline void sse_finish(int rm, uint32_t st, uint32_t *flags)
+/* MXCSR flags (IE DE ZE OE UE PE in bits 0-5) as fflags; DE has no RISC-V meaning. */
+static inline uint32_t sse_flags(uint32_t st)
 {
-    if (rm != FPU_RNE)
-        asm volatile("ldmxcsr %0" : : "m"(mxcsr_default));
-    *flags |= ((st & 1) << 4) | ((st & 4) << 1) | ((st >> 1) & 4) | ((st >> 3) & 2) |
-              ((st >> 5) & 1);
+    return ((st & 1) << 4) | ((st & 4) << 1) | ((st >> 1) & 4) | ((st >> 3) & 2) | ((st >> 5) & 1);
+}
+
+/*
+ * Fast path.  With rm = RNE and NX already in *flags (the usual state of a
+ * guest's fflags: only software clears them), an operation whose operands
+ * are zero or normal and whose result is normal or exact can raise nothing
+ * new, so it runs as plain host arithmetic in the default round-to-nearest
+ * mode, without the slow MXCSR load.  NaN, infinite or subnormal operands,
+ * and results that overflow or may be tiny take the full path (this is
+ * QEMU's "hardfloat" idea).
+ */
+static inline bool fast_ok(int rm, const uint32_t *flags)
+{
+    return rm == FPU_RNE && (*flags & FPU_NX);
+}
+
+static inline bool zero_or_normal(const FpFormat *f, uint64_t x)
+{
+    uint64_t e = x & inf_bits(f);
+
+    return (e != 0 && e != inf_bits(f)) || is_zero(f, x);
+}
+
+/* A fast-path result r of op on a, b needs no flag besides NX. */
+static inline bool fast_result_ok(const FpFormat *f, int op, uint64_t a, uint64_t b, uint64_t r)
+{
+    uint64_t m = magnitude(f, r), min_normal = 1ull << f->mant_bits;
+
+    switch (op) {
+    case HOST_ADD:
+    case HOST_SUB: return m < inf_bits(f); /* tiny sums of normals are exact */
+    case HOST_SQRT: return true;
+    case HOST_MUL: return (m > min_normal && m < inf_bits(f)) || is_zero(f, a) || is_zero(f, b);
+    default: return (m > min_normal && m < inf_bits(f)) || is_zero(f, a);
+    }
+}
+
+/* Operands the fast path takes: zero or normal, no 0 divisor, no negative square root. */
+static inline bool fast_operands_ok(const FpFormat *f, int op, uint64_t a, uint64_t b)
+{
+    if (!zero_or_normal(f, a) || !zero_or_normal(f, b)) return false;
+    if (op == HOST_DIV) return !is_zero(f, b);
+    return op != HOST_SQRT || !sign_of(f, a) || is_zero(f, a);
+}
+
+static inline bool fast_f32(int op, uint32_t a, uint32_t b, uint32_t *r)
+{
+    float x, y;
+
+    if (!fast_operands_ok(&fmt32, op, a, b)) return false;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    switch (op) {
+    case HOST_ADD: x += y; break;
+    case HOST_SUB: x -= y; break;
+    case HOST_MUL: x *= y; break;
+    case HOST_DIV: x /= y; break;
+    default: asm("sqrtss %1, %0" : "=x"(x) : "x"(y)); break;
+    }
+    memcpy(r, &x, 4);
+    return fast_result_ok(&fmt32, op, a, b, *r);
+}
+
+static inline bool fast_f64(int op, uint64_t a, uint64_t b, uint64_t *r)
+{
+    double x, y;
+
+    if (!fast_operands_ok(&fmt64, op, a, b)) return false;
+    memcpy(&x, &a, 8);
+    memcpy(&y, &b, 8);
+    switch (op) {
+    case HOST_ADD: x += y; break;
+    case HOST_SUB: x -= y; break;
+    case HOST_MUL: x *= y; break;
+    case HOST_DIV: x /= y; break;
+    default: asm("sqrtsd %1, %0" : "=x"(x) : "x"(y)); break;
+    }
+    memcpy(r, &x, 8);
+    return fast_result_ok(&fmt64, op, a, b, *r);
 }
 
 static inline uint32_t host_f32(int op, uint32_t a, uint32_t b, int rm, uint32_t *flags)
@@ -567,6 +629,7 @@ static inline uint32_t host_f32(int op, uint32_t a, uint32_t b, int rm, uint32_t
     float x, y;
     uint32_t st, r;
 
+    if (fast_ok(rm, flags) && fast_f32(op, a, b, &r)) return r;
     memcpy(&x, &a, 4);
     memcpy(&y, &b, 4);
     switch (op) {
@@ -576,7 +639,7 @@ static inline uint32_t host_f32(int op, uint32_t a, uint32_t b, int rm, uint32_t
     case HOST_DIV: SSE_OP("divss", x, y, mxcsr_rm[rm], st); break;
     default: SSE_OP("sqrtss", x, y, mxcsr_rm[rm], st); break;
     }
-    sse_finish(rm, st, flags);
+    *flags |= sse_flags(st);
     memcpy(&r, &x, 4);
     return is_nan(&fmt32, r) ? F32_CANON_NAN : r;
 }
@@ -587,6 +650,7 @@ static inline uint64_t host_f64(int op, uint64_t a, uint64_t b, int rm, uint32_t
     uint32_t st;
     uint64_t r;
 
+    if (fast_ok(rm, flags) && fast_f64(op, a, b, &r)) return r;
     memcpy(&x, &a, 8);
     memcpy(&y, &b, 8);
     switch (op) {
@@ -596,19 +660,32 @@ static inline uint64_t host_f64(int op, uint64_t a, uint64_t b, int rm, uint32_t
     case HOST_DIV: SSE_OP("divsd", x, y, mxcsr_rm[rm], st); break;
     default: SSE_OP("sqrtsd", x, y, mxcsr_rm[rm], st); break;
     }
-    sse_finish(rm, st, flags);
+    *flags |= sse_flags(st);
     memcpy(&r, &x, 8);
     return is_nan(&fmt64, r) ? F64_CANON_NAN : r;
 }
 
-static inline bool host_has_fma(void) { return __builtin_cpu_supports("fma"); }
+static inline bool host_has_fma(void)
+{
+    return __builtin_cpu_supports("fma");
+}
 
 /* A NaN fma result: the host may not raise NV for inf*0 + qNaN, RISC-V does. */
 static uint64_t host_fma_nan(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
 {
-    if ((is_inf(f, a) && is_zero(f, b)) || (is_zero(f, a) && is_inf(f, b)))
-        *flags |= FPU_NV;
+    if ((is_inf(f, a) && is_zero(f, b)) || (is_zero(f, a) && is_inf(f, b))) *flags |= FPU_NV;
     return canon_nan(f);
+}
+
+/* Fast path of fma: operands zero or normal, result normal. */
+static inline bool fast_fma_ok(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c)
+{
+    return zero_or_normal(f, a) && zero_or_normal(f, b) && zero_or_normal(f, c);
+}
+
+static inline bool normal_result(const FpFormat *f, uint64_t r)
+{
+    return magnitude(f, r) > (1ull << f->mant_bits) && magnitude(f, r) < inf_bits(f);
 }
 
 static inline uint32_t host_fma32(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags)
@@ -619,8 +696,15 @@ static inline uint32_t host_fma32(uint32_t a, uint32_t b, uint32_t c, int rm, ui
     memcpy(&x, &a, 4);
     memcpy(&y, &b, 4);
     memcpy(&z, &c, 4);
+    if (fast_ok(rm, flags) && fast_fma_ok(&fmt32, a, b, c)) {
+        float w = z;
+
+        asm("vfmadd231ss %2, %1, %0" : "+x"(w) : "x"(x), "x"(y));
+        memcpy(&r, &w, 4);
+        if (normal_result(&fmt32, r)) return r;
+    }
     SSE_FMA("vfmadd231ss", x, y, z, mxcsr_rm[rm], st);
-    sse_finish(rm, st, flags);
+    *flags |= sse_flags(st);
     memcpy(&r, &z, 4);
     return is_nan(&fmt32, r) ? (uint32_t)host_fma_nan(&fmt32, a, b, flags) : r;
 }
@@ -634,8 +718,15 @@ static inline uint64_t host_fma64(uint64_t a, uint64_t b, uint64_t c, int rm, ui
     memcpy(&x, &a, 8);
     memcpy(&y, &b, 8);
     memcpy(&z, &c, 8);
+    if (fast_ok(rm, flags) && fast_fma_ok(&fmt64, a, b, c)) {
+        double w = z;
+
+        asm("vfmadd231sd %2, %1, %0" : "+x"(w) : "x"(x), "x"(y));
+        memcpy(&r, &w, 8);
+        if (normal_result(&fmt64, r)) return r;
+    }
     SSE_FMA("vfmadd231sd", x, y, z, mxcsr_rm[rm], st);
-    sse_finish(rm, st, flags);
+    *flags |= sse_flags(st);
     memcpy(&r, &z, 8);
     return is_nan(&fmt64, r) ? host_fma_nan(&fmt64, a, b, flags) : r;
 }
@@ -648,8 +739,13 @@ static inline uint32_t host_narrow(uint64_t a, int rm, uint32_t *flags)
     uint32_t st, r;
 
     memcpy(&y, &a, 8);
+    if (fast_ok(rm, flags) && zero_or_normal(&fmt64, a)) {
+        x = (float)y;
+        memcpy(&r, &x, 4);
+        if (normal_result(&fmt32, r) || is_zero(&fmt64, a)) return r;
+    }
     SSE_OP("cvtsd2ss", x, y, mxcsr_rm[rm], st);
-    sse_finish(rm, st, flags);
+    *flags |= sse_flags(st);
     memcpy(&r, &x, 4);
     return r;
 }
@@ -670,43 +766,42 @@ static inline uint32_t host_narrow(uint64_t a, int rm, uint32_t *flags)
 
 uint32_t f32_add(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f32(HOST_ADD, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f32(HOST_ADD, a, b, rm, flags);
     return (uint32_t)soft_add(&fmt32, a, b, rm, flags);
 }
 
 uint32_t f32_sub(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f32(HOST_SUB, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f32(HOST_SUB, a, b, rm, flags);
     return (uint32_t)soft_add(&fmt32, a, b ^ 0x80000000u, rm, flags);
 }
 
 uint32_t f32_mul(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f32(HOST_MUL, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f32(HOST_MUL, a, b, rm, flags);
     return (uint32_t)soft_mul(&fmt32, a, b, rm, flags);
 }
 
 uint32_t f32_div(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f32(HOST_DIV, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f32(HOST_DIV, a, b, rm, flags);
     return (uint32_t)soft_div(&fmt32, a, b, rm, flags);
 }
 
+/*
+ * A square root is never halfway between two floats (the square of a
+ * (p+1)-bit midpoint has more than p significant bits, and square roots are
+ * never subnormal), so RMM gives the RNE result and flags.
+ */
 uint32_t f32_sqrt(uint32_t a, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f32(HOST_SQRT, a, a, rm, flags);
+    if (USE_HOST(FPU_RNE)) return host_f32(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
     return (uint32_t)soft_sqrt(&fmt32, a, rm, flags);
 }
 
 uint32_t f32_fma(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm) && host_has_fma())
-        return host_fma32(a, b, c, rm, flags);
+    if (USE_HOST(rm) && host_has_fma()) return host_fma32(a, b, c, rm, flags);
     return (uint32_t)soft_fma(&fmt32, a, b, c, rm, flags);
 }
 
@@ -720,7 +815,10 @@ uint32_t f32_max(uint32_t a, uint32_t b, uint32_t *flags)
     return (uint32_t)soft_minmax(&fmt32, a, b, true, flags);
 }
 
-int f32_eq(uint32_t a, uint32_t b, uint32_t *flags) { return soft_eq(&fmt32, a, b, flags); }
+int f32_eq(uint32_t a, uint32_t b, uint32_t *flags)
+{
+    return soft_eq(&fmt32, a, b, flags);
+}
 int f32_lt(uint32_t a, uint32_t b, uint32_t *flags)
 {
     return soft_lt_le(&fmt32, a, b, false, flags);
@@ -729,7 +827,10 @@ int f32_le(uint32_t a, uint32_t b, uint32_t *flags)
 {
     return soft_lt_le(&fmt32, a, b, true, flags);
 }
-uint64_t f32_classify(uint32_t a) { return soft_classify(&fmt32, a); }
+uint64_t f32_classify(uint32_t a)
+{
+    return soft_classify(&fmt32, a);
+}
 
 int32_t f32_to_i32(uint32_t a, int rm, uint32_t *flags)
 {
@@ -753,8 +854,7 @@ uint64_t f32_to_u64(uint32_t a, int rm, uint32_t *flags)
 
 uint32_t i32_to_f32(int32_t v, int rm, uint32_t *flags)
 {
-    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm,
-                                   flags);
+    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm, flags);
 }
 
 uint32_t u32_to_f32(uint32_t v, int rm, uint32_t *flags)
@@ -764,8 +864,7 @@ uint32_t u32_to_f32(uint32_t v, int rm, uint32_t *flags)
 
 uint32_t i64_to_f32(int64_t v, int rm, uint32_t *flags)
 {
-    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm,
-                                   flags);
+    return (uint32_t)soft_from_int(&fmt32, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, rm, flags);
 }
 
 uint32_t u64_to_f32(uint64_t v, int rm, uint32_t *flags)
@@ -777,43 +876,37 @@ uint32_t u64_to_f32(uint64_t v, int rm, uint32_t *flags)
 
 uint64_t f64_add(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f64(HOST_ADD, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f64(HOST_ADD, a, b, rm, flags);
     return soft_add(&fmt64, a, b, rm, flags);
 }
 
 uint64_t f64_sub(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f64(HOST_SUB, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f64(HOST_SUB, a, b, rm, flags);
     return soft_add(&fmt64, a, b ^ (1ull << 63), rm, flags);
 }
 
 uint64_t f64_mul(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f64(HOST_MUL, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f64(HOST_MUL, a, b, rm, flags);
     return soft_mul(&fmt64, a, b, rm, flags);
 }
 
 uint64_t f64_div(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm))
-        return host_f64(HOST_DIV, a, b, rm, flags);
+    if (USE_HOST(rm)) return host_f64(HOST_DIV, a, b, rm, flags);
     return soft_div(&fmt64, a, b, rm, flags);
 }
 
-uint64_t f64_sqrt(uint64_t a, int rm, uint32_t *flags)
+uint64_t f64_sqrt(uint64_t a, int rm, uint32_t *flags) /* RMM: see f32_sqrt */
 {
-    if (USE_HOST(rm))
-        return host_f64(HOST_SQRT, a, a, rm, flags);
+    if (USE_HOST(FPU_RNE)) return host_f64(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
     return soft_sqrt(&fmt64, a, rm, flags);
 }
 
 uint64_t f64_fma(uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm) && host_has_fma())
-        return host_fma64(a, b, c, rm, flags);
+    if (USE_HOST(rm) && host_has_fma()) return host_fma64(a, b, c, rm, flags);
     return soft_fma(&fmt64, a, b, c, rm, flags);
 }
 
@@ -827,7 +920,10 @@ uint64_t f64_max(uint64_t a, uint64_t b, uint32_t *flags)
     return soft_minmax(&fmt64, a, b, true, flags);
 }
 
-int f64_eq(uint64_t a, uint64_t b, uint32_t *flags) { return soft_eq(&fmt64, a, b, flags); }
+int f64_eq(uint64_t a, uint64_t b, uint32_t *flags)
+{
+    return soft_eq(&fmt64, a, b, flags);
+}
 int f64_lt(uint64_t a, uint64_t b, uint32_t *flags)
 {
     return soft_lt_le(&fmt64, a, b, false, flags);
@@ -836,7 +932,10 @@ int f64_le(uint64_t a, uint64_t b, uint32_t *flags)
 {
     return soft_lt_le(&fmt64, a, b, true, flags);
 }
-uint64_t f64_classify(uint64_t a) { return soft_classify(&fmt64, a); }
+uint64_t f64_classify(uint64_t a)
+{
+    return soft_classify(&fmt64, a);
+}
 
 int32_t f64_to_i32(uint64_t a, int rm, uint32_t *flags)
 {
@@ -883,8 +982,7 @@ uint64_t u64_to_f64(uint64_t v, int rm, uint32_t *flags)
 uint64_t f32_to_f64(uint32_t a, uint32_t *flags)
 {
     if (is_nan(&fmt32, a)) {
-        if (is_snan(&fmt32, a))
-            *flags |= FPU_NV;
+        if (is_snan(&fmt32, a)) *flags |= FPU_NV;
         return F64_CANON_NAN;
     }
     return soft_convert(&fmt64, &fmt32, a, FPU_RNE, flags);
@@ -893,11 +991,9 @@ uint64_t f32_to_f64(uint32_t a, uint32_t *flags)
 uint32_t f64_to_f32(uint64_t a, int rm, uint32_t *flags)
 {
     if (is_nan(&fmt64, a)) {
-        if (is_snan(&fmt64, a))
-            *flags |= FPU_NV;
+        if (is_snan(&fmt64, a)) *flags |= FPU_NV;
         return F32_CANON_NAN;
     }
-    if (USE_HOST(rm))
-        return host_narrow(a, rm, flags);
+    if (USE_HOST(rm)) return host_narrow(a, rm, flags);
     return (uint32_t)soft_convert(&fmt32, &fmt64, a, rm, flags);
 }

@@ -23,6 +23,14 @@ uint64_t hart_time(const Hart *h)
     return (now_ns() - h->time_base_ns) / (1000000000ull / HART_TIMEBASE_HZ);
 }
 
+void hart_set_irq(Hart *h, uint64_t mip_bit, bool level)
+{
+    if (level)
+        __atomic_fetch_or(&h->mip, mip_bit, __ATOMIC_SEQ_CST);
+    else
+        __atomic_fetch_and(&h->mip, ~mip_bit, __ATOMIC_SEQ_CST);
+}
+
 /* Bus callback: a store is about to hit a page holding decoded blocks. */
 static void hart_code_write(void *opaque, uint64_t page_pa)
 {

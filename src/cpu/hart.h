@@ -97,6 +97,13 @@ typedef enum HartExit {
 /* Execute until roughly budget instructions ran, WFI stalls, or *stop is set. */
 HartExit hart_run(Hart *h, uint64_t budget);
 
+/*
+ * Drive an interrupt-pending line from a device: set or clear mip_bit
+ * (MIP_MSIP, MIP_MTIP, MIP_MEIP, MIP_SEIP, ...) in the hart's mip.  Atomic,
+ * so a device thread may call it; the hart notices at its next block end.
+ */
+void hart_set_irq(Hart *h, uint64_t mip_bit, bool level);
+
 /* The time CSR: host monotonic clock at 10 MHz since hart_reset. */
 uint64_t hart_time(const Hart *h);
 #define HART_TIMEBASE_HZ 10000000ull
