@@ -145,3 +145,15 @@ bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value)
     memcpy(p, &value, size);
     return true;
 }
+
+void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len)
+{
+    if (len == 0 || !b->code_write)
+        return;
+    uint64_t end = pa + len - 1;
+    if (end < pa || pa < b->ram_base || end - b->ram_base >= b->ram_size)
+        return;
+    for (uint64_t p = pa & ~(BUS_PAGE_SIZE - 1); p <= end; p += BUS_PAGE_SIZE)
+        if (*bus_page_flags(b, p) & BUS_PAGE_CODE)
+            b->code_write(b->code_write_opaque, p);
+}

@@ -84,6 +84,13 @@ static inline uint8_t *bus_page_flags(const Bus *b, uint64_t pa)
 bool bus_read(Bus *b, uint64_t pa, unsigned size, uint64_t *value);
 bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value);
 
+/*
+ * A device wrote guest RAM [pa, pa+len) directly (DMA): invalidate decoded
+ * code in those pages.  Call it on the VM thread, before the guest is told
+ * the write completed.  Addresses outside RAM are ignored.
+ */
+void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len);
+
 /* The MMIO region containing pa, or NULL. */
 const MmioRegion *bus_find_mmio(const Bus *b, uint64_t pa);
 
