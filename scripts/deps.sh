@@ -4,8 +4,8 @@
 # Runs apt-get only when something is missing, so a second call is instant.
 set -eu
 
-build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu"
-test_pkgs="python3 python3-pytest python3-pexpect qemu-system-misc opensbi"
+build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu libfdt-dev"
+test_pkgs="python3 python3-pytest python3-pexpect qemu-system-misc opensbi device-tree-compiler"
 
 case "${1:-all}" in
 build) want=$build_pkgs ;;

@@ -410,6 +410,16 @@ enter:
     CASE(FENCE) { NEXT; }
     CASE(ECALL)
     {
+        if (h->priv == PRV_S && h->ecall_hook) {
+            h->instret += (uint64_t)(i - b->insns);
+            h->pc = pc0 + i->off;
+            if (h->ecall_hook(h->ecall_opaque, h)) {
+                h->instret += 1;
+                h->pc = pc0 + i->off + 4;
+                goto lookup; /* the call may have changed anything (fences, harts) */
+            }
+            h->instret -= (uint64_t)(i - b->insns);
+        }
         cause = CAUSE_ECALL_U + (int)h->priv;
         tval = 0;
         goto except;

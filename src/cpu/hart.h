@@ -76,6 +76,11 @@ typedef struct Hart {
     volatile bool stop_self;/* default target of stop */
     bool wfi;               /* stalled in WFI until an interrupt is pending */
 
+    /* Firmware in the host: if set, ecalls from S-mode call it instead of
+     * trapping (it reads a0-a7 and sets a0/a1); the pc then moves on. */
+    bool (*ecall_hook)(void *opaque, struct Hart *h);
+    void *ecall_opaque;
+
     Bus *bus;
     BlockCache *bcache;
     uint64_t time_base_ns;  /* host CLOCK_MONOTONIC at time == 0 */
