@@ -1,0 +1,134 @@
+/* Goldfish RTC: time registers, one alarm, one interrupt line. */
+#include "hw/goldfish_rtc.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+enum {
+    RTC_TIME_LOW = 0x00, RTC_TIME_HIGH = 0x04, RTC_ALARM_LOW = 0x08, RTC_ALARM_HIGH = 0x0c,
+    RTC_IRQ_ENABLED = 0x10, RTC_CLEAR_ALARM = 0x14, RTC_ALARM_STATUS = 0x18,
+    RTC_CLEAR_INTERRUPT = 0x1c,
+};
+
+struct GoldfishRtc {
+    int64_t offset_ns;     /* guest time = host realtime + offset */
+    uint32_t time_high;    /* latched by a read of TIME_LOW */
+    uint64_t alarm_ns;     /* guest time of the alarm */
+    uint32_t alarm_high;   /* written before ALARM_LOW arms the alarm */
+    bool alarm_armed;
+    bool irq_enabled;
+    bool irq_pending;
+    void (*irq)(void *opaque, bool level);
+    void *irq_opaque;
+};
+
+static uint64_t host_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t guest_ns(const GoldfishRtc *r)
+{
+    return host_ns() + (uint64_t)r->offset_ns;
+}
+
+static void update_irq(GoldfishRtc *r)
+{
+    if (r->irq)
+        r->irq(r->irq_opaque, r->irq_pending && r->irq_enabled);
+}
+
+void goldfish_rtc_poll(GoldfishRtc *r)
+{
+    if (r->alarm_armed && guest_ns(r) >= r->alarm_ns) {
+        r->alarm_armed = false;
+        r->irq_pending = true;
+        update_irq(r);
+    }
+}
+
+uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r)
+{
+    if (!r->alarm_armed)
+        return UINT64_MAX;
+    uint64_t now = guest_ns(r);
+    return r->alarm_ns > now ? r->alarm_ns - now : 0;
+}
+
+static bool rtc_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
+{
+    GoldfishRtc *r = opaque;
+    uint64_t now;
+    if (size != 4)
+        return false;
+    switch (off) {
+    case RTC_TIME_LOW:
+        now = guest_ns(r);
+        r->time_high = (uint32_t)(now >> 32);
+        *value = (uint32_t)now;
+        return true;
+    case RTC_TIME_HIGH: *value = r->time_high; return true;
+    case RTC_ALARM_LOW: *value = (uint32_t)r->alarm_ns; return true;
+    case RTC_ALARM_HIGH: *value = (uint32_t)(r->alarm_ns >> 32); return true;
+    case RTC_IRQ_ENABLED: *value = r->irq_enabled; return true;
+    case RTC_ALARM_STATUS: *value = r->alarm_armed; return true;
+    }
+    *value = 0;
+    return true;
+}
+
+static bool rtc_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+    GoldfishRtc *r = opaque;
+    uint64_t now = guest_ns(r);
+    if (size != 4)
+        return false;
+    switch (off) {
+    case RTC_TIME_LOW:
+        r->offset_ns += (int64_t)(((now >> 32) << 32 | (uint32_t)value) - now);
+        break;
+    case RTC_TIME_HIGH:
+        r->offset_ns += (int64_t)(((uint64_t)value << 32 | (uint32_t)now) - now);
+        break;
+    case RTC_ALARM_HIGH: r->alarm_high = (uint32_t)value; break;
+    case RTC_ALARM_LOW:
+        r->alarm_ns = (uint64_t)r->alarm_high << 32 | (uint32_t)value;
+        r->alarm_armed = true;
+        goldfish_rtc_poll(r);
+        break;
+    case RTC_IRQ_ENABLED: r->irq_enabled = value & 1; update_irq(r); break;
+    case RTC_CLEAR_ALARM: r->alarm_armed = false; break;
+    case RTC_CLEAR_INTERRUPT: r->irq_pending = false; update_irq(r); break;
+    }
+    return true;
+}
+
+const MmioOps goldfish_rtc_ops = {
+    .read = rtc_read,
+    .write = rtc_write,
+};
+
+GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque)
+{
+    GoldfishRtc *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->irq = irq;
+    r->irq_opaque = irq_opaque;
+    return r;
+}
+
+void goldfish_rtc_free(GoldfishRtc *r)
+{
+    free(r);
+}
+
+void goldfish_rtc_reset(GoldfishRtc *r)
+{
+    r->alarm_armed = r->irq_enabled = r->irq_pending = false;
+    r->alarm_ns = 0;
+    r->alarm_high = r->time_high = 0;
+    update_irq(r);
+}

@@ -1,0 +1,30 @@
+/*
+ * The Goldfish real-time clock (QEMU virt: 0x101000, IRQ 11): wall-clock
+ * time in nanoseconds since the epoch, settable by the guest (kept as an
+ * offset from the host clock), and a one-shot alarm that raises its
+ * interrupt line when the time passes it (checked by goldfish_rtc_poll).
+ */
+#ifndef HOSTEL_HW_GOLDFISH_RTC_H
+#define HOSTEL_HW_GOLDFISH_RTC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "machine/bus.h"
+
+#define GOLDFISH_RTC_SIZE 0x1000
+
+typedef struct GoldfishRtc GoldfishRtc;
+
+extern const MmioOps goldfish_rtc_ops;
+
+/* irq(opaque, level) drives the interrupt line; NULL for none. */
+GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque);
+void goldfish_rtc_free(GoldfishRtc *r);
+void goldfish_rtc_reset(GoldfishRtc *r);
+/* Fire the alarm if its time has come. */
+void goldfish_rtc_poll(GoldfishRtc *r);
+/* Host nanoseconds until the armed alarm fires, or UINT64_MAX. */
+uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r);
+
+#endif
