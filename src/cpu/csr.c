@@ -52,6 +52,49 @@ static bool counter_allowed(const Hart *h, unsigned csr)
     return h->priv == PRV_S || ((h->scounteren >> bit) & 1);
 }
 
+/* ---- counters: offsets from the internal instret, frozen by mcountinhibit ---- */
+
+enum { INHIBIT_CY = 1, INHIBIT_IR = 4 };
+
+static uint64_t mcycle_value(const Hart *h)
+{
+    return (h->mcountinhibit & INHIBIT_CY) ? h->mcycle_frozen : h->instret + h->mcycle_offset;
+}
+
+static uint64_t minstret_value(const Hart *h)
+{
+    return (h->mcountinhibit & INHIBIT_IR) ? h->minstret_frozen
+                                           : h->instret + h->minstret_offset;
+}
+
+/*
+ * A CSR write takes effect after the writing instruction completes, and the
+ * executor retires that instruction after this call: so a running counter
+ * gets v - (instret + 1) as offset, and reads v right after.
+ */
+static void counter_write(Hart *h, uint64_t *offset, uint64_t *frozen, uint64_t bit,
+                          uint64_t v)
+{
+    if (h->mcountinhibit & bit)
+        *frozen = v;
+    else
+        *offset = v - (h->instret + 1);
+}
+
+static void write_inhibit(Hart *h, uint64_t v)
+{
+    uint64_t set = v & ~h->mcountinhibit, cleared = h->mcountinhibit & ~v;
+    if (set & INHIBIT_CY)
+        h->mcycle_frozen = mcycle_value(h);
+    if (set & INHIBIT_IR)
+        h->minstret_frozen = minstret_value(h);
+    if (cleared & INHIBIT_CY)
+        h->mcycle_offset = h->mcycle_frozen - (h->instret + 1);
+    if (cleared & INHIBIT_IR)
+        h->minstret_offset = h->minstret_frozen - (h->instret + 1);
+    h->mcountinhibit = v;
+}
+
 static bool fs_on(const Hart *h)
 {
     return (h->mstatus & MSTATUS_FS) != 0;
@@ -62,9 +105,9 @@ static int read_counter(const Hart *h, unsigned csr, uint64_t *v)
     if (!counter_allowed(h, csr))
         return ILL;
     switch (csr) {
-    case CSR_CYCLE: *v = h->instret + h->cycle_offset; return 0;
+    case CSR_CYCLE: *v = mcycle_value(h); return 0;
     case CSR_TIME: *v = hart_time(h); return 0;
-    case CSR_INSTRET: *v = h->instret; return 0;
+    case CSR_INSTRET: *v = minstret_value(h); return 0;
     }
     *v = 0; /* hpmcounter3..31: not implemented, read as zero */
     return 0;
@@ -136,8 +179,8 @@ static int read_m(Hart *h, unsigned csr, uint64_t *v)
     case CSR_MEPC: *v = h->mepc; return 0;
     case CSR_MCAUSE: *v = h->mcause; return 0;
     case CSR_MTVAL: *v = h->mtval; return 0;
-    case CSR_MCYCLE: *v = h->instret + h->cycle_offset; return 0;
-    case CSR_MINSTRET: *v = h->instret; return 0;
+    case CSR_MCYCLE: *v = mcycle_value(h); return 0;
+    case CSR_MINSTRET: *v = minstret_value(h); return 0;
     }
     if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
         if (csr & 1 || csr > CSR_PMPCFG0 + 2)
@@ -243,17 +286,15 @@ static int write_m(Hart *h, unsigned csr, uint64_t v)
     case CSR_MTVEC: h->mtvec = tvec_legal(v); return 0;
     case CSR_MCOUNTEREN: h->mcounteren = v & COUNTEREN_MASK; return 0;
     case CSR_MENVCFG: h->menvcfg = v & (1 | MENVCFG_STCE); return 0;
-    case CSR_MCOUNTINHIBIT: h->mcountinhibit = v & 5; return 0;
+    case CSR_MCOUNTINHIBIT: write_inhibit(h, v & (INHIBIT_CY | INHIBIT_IR)); return 0;
     case CSR_MSCRATCH: h->mscratch = v; return 0;
     case CSR_MEPC: h->mepc = v & ~1ull; return 0;
     case CSR_MCAUSE: h->mcause = v; return 0;
     case CSR_MTVAL: h->mtval = v; return 0;
-    /* A CSR write takes effect after the writing instruction completes, and
-     * the executor retires that instruction after this call: store v - 1. */
-    case CSR_MCYCLE: h->cycle_offset = v - (h->instret + 1); return 0;
+    case CSR_MCYCLE: counter_write(h, &h->mcycle_offset, &h->mcycle_frozen, INHIBIT_CY, v);
+        return 0;
     case CSR_MINSTRET:
-        h->cycle_offset += h->instret - (v - 1);
-        h->instret = v - 1;
+        counter_write(h, &h->minstret_offset, &h->minstret_frozen, INHIBIT_IR, v);
         return 0;
     }
     if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {

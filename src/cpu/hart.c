@@ -86,7 +86,8 @@ void hart_reset(Hart *h, uint64_t reset_pc)
     h->stimecmp = ~0ull;
     memset(h->pmpcfg, 0, sizeof(h->pmpcfg));
     memset(h->pmpaddr, 0, sizeof(h->pmpaddr));
-    h->instret = h->cycle_offset = 0;
+    h->instret = h->minstret_offset = h->mcycle_offset = 0;
+    h->minstret_frozen = h->mcycle_frozen = 0;
     h->reservation = ~0ull;
     h->wfi = false;
     h->time_base_ns = now_ns();

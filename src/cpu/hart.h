@@ -58,8 +58,12 @@ typedef struct Hart {
     uint64_t mhartid;
 
     /* counters */
-    uint64_t instret;       /* instructions retired (minstret) */
-    uint64_t cycle_offset;  /* mcycle = instret + cycle_offset */
+    uint64_t instret;       /* instructions retired: monotonic, never written by the guest */
+    /* The guest-visible counters: minstret = instret + minstret_offset and
+     * mcycle = instret + mcycle_offset, or the frozen values while
+     * mcountinhibit.IR / .CY are set (see csr.c). */
+    uint64_t minstret_offset, mcycle_offset;
+    uint64_t minstret_frozen, mcycle_frozen;
 
     /* LR/SC reservation: virtual address (~0 when none) and the value LR read;
      * SC succeeds by compare-and-swap against that value, as QEMU does */

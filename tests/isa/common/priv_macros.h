@@ -13,8 +13,8 @@
  * MIE = 0 (whatever the mode and MIE were before the trap).  The S
  * handler (s_trap_handler) records into s2-s5, disables sie when the trap was
  * an interrupt, and executes ecall, so control comes back to M (s9 = 9) and
- * then to s8.  Both preserve every other register (t0 is saved in
- * mscratch/sscratch).  TRAP_CLEAR sets every record to -1 ("nothing").
+ * then to s8.  Both preserve every other register (the M handler parks t0
+ * in mscratch).  TRAP_CLEAR sets every record to -1 ("nothing") and s6 to 0.
  */
 #ifndef HOSTEL_TESTS_ISA_PRIV_MACROS_H
 #define HOSTEL_TESTS_ISA_PRIV_MACROS_H
