@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cpu/bcache.h"
+#include "cpu/fpu.h"
 #include "util/compiler.h"
 
 /* ---- block building ---- */
@@ -226,6 +227,64 @@ static int exec_priv(Hart *h, const DecodedInsn *i, bool *jumped)
         NEXT;                                        \
     } while (0)
 
+/* The hot FP instructions run inline; the rest go through exec_fp(). */
+#define FP_ON()                                              \
+    do {                                                     \
+        if (unlikely(!(h->mstatus & MSTATUS_FS)))            \
+            goto fp_off;                                     \
+    } while (0)
+#define FP_RM(out)                                           \
+    do {                                                     \
+        out = i->rm == FPU_DYN ? (int)h->frm : (int)i->rm;   \
+        if (unlikely(out > FPU_RMM))                         \
+            goto fp_off;                                     \
+    } while (0)
+#define FP_D2(name, fn)                                                          \
+    CASE(name)                                                                   \
+    {                                                                            \
+        int rm_;                                                                 \
+        FP_ON();                                                                 \
+        FP_RM(rm_);                                                              \
+        h->f[i->rd] = fn(h->f[i->rs1], h->f[i->rs2], rm_, &h->fflags);          \
+        h->mstatus |= MSTATUS_FS;                                                \
+        NEXT;                                                                    \
+    }
+#define FP_S2(name, fn)                                                          \
+    CASE(name)                                                                   \
+    {                                                                            \
+        int rm_;                                                                 \
+        FP_ON();                                                                 \
+        FP_RM(rm_);                                                              \
+        h->f[i->rd] = FP_BOX32 | fn(fp_unbox(h->f[i->rs1]), fp_unbox(h->f[i->rs2]), rm_, \
+                                    &h->fflags);                                 \
+        h->mstatus |= MSTATUS_FS;                                                \
+        NEXT;                                                                    \
+    }
+#define FP_FMA_D(name, sa, sc)                                                   \
+    CASE(name)                                                                   \
+    {                                                                            \
+        int rm_;                                                                 \
+        FP_ON();                                                                 \
+        FP_RM(rm_);                                                              \
+        h->f[i->rd] = f64_fma(h->f[i->rs1] ^ (sa), h->f[i->rs2], h->f[i->rs3] ^ (sc), rm_, \
+                              &h->fflags);                                       \
+        h->mstatus |= MSTATUS_FS;                                                \
+        NEXT;                                                                    \
+    }
+#define FP_FMA_S(name, sa, sc)                                                   \
+    CASE(name)                                                                   \
+    {                                                                            \
+        int rm_;                                                                 \
+        FP_ON();                                                                 \
+        FP_RM(rm_);                                                              \
+        h->f[i->rd] = FP_BOX32 | f32_fma(fp_unbox(h->f[i->rs1]) ^ (sa), fp_unbox(h->f[i->rs2]), \
+                                         fp_unbox(h->f[i->rs3]) ^ (sc), rm_, &h->fflags); \
+        h->mstatus |= MSTATUS_FS;                                                \
+        NEXT;                                                                    \
+    }
+#define F64_SIGN_BIT 0x8000000000000000ull
+#define F32_SIGN_BIT 0x80000000u
+
 #define ALU(name, expr)        \
     CASE(name)                 \
     {                          \
@@ -260,6 +319,12 @@ static HartExit run_blocks(Hart *h, uint64_t stop_at, Block *scratch)
         LABEL(FENCE) LABEL(ECALL) LABEL(EBREAK) LABEL(ILLEGAL) LABEL(BLOCK_END)
         LABEL(CSRRW) LABEL(CSRRS) LABEL(CSRRC) LABEL(CSRRWI) LABEL(CSRRSI) LABEL(CSRRCI)
         LABEL(MRET) LABEL(SRET) LABEL(WFI) LABEL(SFENCE_VMA) LABEL(FENCE_I)
+        LABEL(FLD) LABEL(FSD) LABEL(FADD_D) LABEL(FSUB_D) LABEL(FMUL_D) LABEL(FDIV_D)
+        LABEL(FADD_S) LABEL(FSUB_S) LABEL(FMUL_S) LABEL(FDIV_S)
+        LABEL(FMADD_D) LABEL(FMSUB_D) LABEL(FNMSUB_D) LABEL(FNMADD_D)
+        LABEL(FMV_X_D) LABEL(FMV_D_X) LABEL(FLW) LABEL(FSW)
+        LABEL(FMADD_S) LABEL(FMSUB_S) LABEL(FNMSUB_S) LABEL(FNMADD_S)
+        LABEL(FSQRT_S) LABEL(FSQRT_D)
 #undef LABEL
     };
 #pragma GCC diagnostic pop
@@ -458,6 +523,89 @@ enter:
         }
         NEXT;
     }
+    CASE(FLD)
+    {
+        FP_ON();
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;
+        const TlbEntry *e_ = &tlb_load[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (likely((va_ & TLB_MASK(8)) == e_->tag))
+            h->f[i->rd] = *(const uint64_t *)(uintptr_t)(va_ + e_->addend);
+        else if (unlikely(cause = mem_load_slow(h, va_, 8, &h->f[i->rd], &tval)))
+            goto except;
+        h->mstatus |= MSTATUS_FS;
+        NEXT;
+    }
+    CASE(FSD)
+    {
+        FP_ON();
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;
+        const TlbEntry *e_ = &tlb_store[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (likely((va_ & TLB_MASK(8)) == e_->tag))
+            *(uint64_t *)(uintptr_t)(va_ + e_->addend) = h->f[i->rs2];
+        else if (unlikely(cause = mem_store_slow(h, va_, 8, h->f[i->rs2], &tval)))
+            goto except;
+        NEXT;
+    }
+    FP_D2(FADD_D, f64_add)
+    FP_D2(FSUB_D, f64_sub)
+    FP_D2(FMUL_D, f64_mul)
+    FP_D2(FDIV_D, f64_div)
+    FP_S2(FADD_S, f32_add)
+    FP_S2(FSUB_S, f32_sub)
+    FP_S2(FMUL_S, f32_mul)
+    FP_S2(FDIV_S, f32_div)
+    FP_FMA_D(FMADD_D, 0, 0)
+    FP_FMA_D(FMSUB_D, 0, F64_SIGN_BIT)
+    FP_FMA_D(FNMSUB_D, F64_SIGN_BIT, 0)
+    FP_FMA_D(FNMADD_D, F64_SIGN_BIT, F64_SIGN_BIT)
+    CASE(FLW)
+    {
+        FP_ON();
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm, v_;
+        const TlbEntry *e_ = &tlb_load[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (likely((va_ & TLB_MASK(4)) == e_->tag))
+            v_ = *(const uint32_t *)(uintptr_t)(va_ + e_->addend);
+        else if (unlikely(cause = mem_load_slow(h, va_, 4, &v_, &tval)))
+            goto except;
+        h->f[i->rd] = FP_BOX32 | (uint32_t)v_;
+        h->mstatus |= MSTATUS_FS;
+        NEXT;
+    }
+    CASE(FSW)
+    {
+        FP_ON();
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;
+        const TlbEntry *e_ = &tlb_store[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (likely((va_ & TLB_MASK(4)) == e_->tag))
+            *(uint32_t *)(uintptr_t)(va_ + e_->addend) = (uint32_t)h->f[i->rs2];
+        else if (unlikely(cause = mem_store_slow(h, va_, 4, (uint32_t)h->f[i->rs2], &tval)))
+            goto except;
+        NEXT;
+    }
+    FP_FMA_S(FMADD_S, 0, 0)
+    FP_FMA_S(FMSUB_S, 0, F32_SIGN_BIT)
+    FP_FMA_S(FNMSUB_S, F32_SIGN_BIT, 0)
+    FP_FMA_S(FNMADD_S, F32_SIGN_BIT, F32_SIGN_BIT)
+    CASE(FSQRT_S)
+    {
+        int rm_;
+        FP_ON();
+        FP_RM(rm_);
+        h->f[i->rd] = FP_BOX32 | f32_sqrt(fp_unbox(h->f[i->rs1]), rm_, &h->fflags);
+        h->mstatus |= MSTATUS_FS;
+        NEXT;
+    }
+    CASE(FSQRT_D)
+    {
+        int rm_;
+        FP_ON();
+        FP_RM(rm_);
+        h->f[i->rd] = f64_sqrt(h->f[i->rs1], rm_, &h->fflags);
+        h->mstatus |= MSTATUS_FS;
+        NEXT;
+    }
+    CASE(FMV_X_D) { FP_ON(); X(i->rd) = h->f[i->rs1]; NEXT; }
+    CASE(FMV_D_X) { FP_ON(); h->f[i->rd] = X(i->rs1); h->mstatus |= MSTATUS_FS; NEXT; }
     CASE(OTHER)
     {
         if (i->op >= OP_LR_W && i->op <= OP_AMOMAXU_D)
@@ -480,6 +628,9 @@ enter:
         slot = 0;
         goto chain;
     }
+fp_off:
+    cause = CAUSE_ILLEGAL_INSN;
+    goto illegal;
 taken:
     h->pc = target;
     h->instret += (uint64_t)(i - b->insns) + 1;

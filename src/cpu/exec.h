@@ -12,6 +12,14 @@
 
 #define EXEC_ILLEGAL CAUSE_ILLEGAL_INSN
 
+#define FP_BOX32 0xffffffff00000000ull
+
+/* A single-precision operand: the low half if NaN-boxed, else the canonical NaN. */
+static inline uint32_t fp_unbox(uint64_t v)
+{
+    return (v >> 32) == 0xffffffffu ? (uint32_t)v : 0x7fc00000u;
+}
+
 /* F and D instructions, including FP loads and stores (exec_fp.c). */
 int exec_fp(Hart *h, const DecodedInsn *i, uint64_t *tval);
 /* A extension: LR, SC and AMOs (exec_sys.c). */

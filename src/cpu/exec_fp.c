@@ -7,18 +7,14 @@
 #include "cpu/fpu.h"
 #include "util/compiler.h"
 
-#define BOX32 0xffffffff00000000ull
 #define F32_SIGN 0x80000000u
 #define F64_SIGN 0x8000000000000000ull
 
-static inline uint32_t unbox(uint64_t v)
-{
-    return (v >> 32) == 0xffffffffu ? (uint32_t)v : F32_CANON_NAN;
-}
+#define unbox fp_unbox
 
 static inline void set_s(Hart *h, unsigned rd, uint32_t v)
 {
-    h->f[rd] = BOX32 | v;
+    h->f[rd] = FP_BOX32 | v;
 }
 
 static int fp_mem(Hart *h, const DecodedInsn *i, uint64_t *tval)
