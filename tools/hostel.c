@@ -32,6 +32,7 @@ typedef struct Command {
 /* ---- signals: the only state outside a handler's locals ---- */
 
 static volatile bool *signal_stop_flag;      /* the running machine's stop flag */
+static Machine *signal_machine;              /* woken from its idle wait */
 static volatile sig_atomic_t signal_caught;  /* number of the signal that stopped it */
 
 static void on_stop_signal(int sig)
@@ -39,10 +40,12 @@ static void on_stop_signal(int sig)
     signal_caught = sig;
     if (signal_stop_flag)
         *signal_stop_flag = true;
+    if (signal_machine)
+        machine_kick(signal_machine); /* async-signal-safe: an eventfd write */
 }
 
 /* SIGINT/SIGTERM stop the machine (a second one kills); SIGPIPE is ignored. */
-static void install_signal_handlers(volatile bool *stop)
+static void install_signal_handlers(Machine *m, volatile bool *stop)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -50,6 +53,7 @@ static void install_signal_handlers(volatile bool *stop)
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     signal_stop_flag = stop;
+    signal_machine = m;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -261,7 +265,7 @@ static int run_machine(const RunOptions *o)
         machine_free(m);
         return 1;
     }
-    install_signal_handlers(machine_stop_flag(m));
+    install_signal_handlers(m, machine_stop_flag(m));
     int status = machine_run(m, &err);
     signal_stop_flag = NULL;
     MachineStats st;

@@ -126,6 +126,13 @@ static int read_fp(const Hart *h, unsigned csr, uint64_t *v)
     return 0;
 }
 
+/* With Sstc enabled, STIP is the level time >= stimecmp: update it now. */
+static void sstc_update_stip(Hart *h)
+{
+    if (h->menvcfg & MENVCFG_STCE) /* STIP is then the level time >= stimecmp */
+        hart_set_irq(h, MIP_STIP, hart_time(h) >= h->stimecmp);
+}
+
 /* Sstc: S-mode reaches stimecmp only with menvcfg.STCE and mcounteren.TM. */
 static bool stimecmp_allowed(const Hart *h)
 {
@@ -268,7 +275,8 @@ static int write_s(Hart *h, unsigned csr, uint64_t v)
     case CSR_STIMECMP:
         if (!stimecmp_allowed(h))
             return ILL;
-        h->stimecmp = v; /* STIP follows at the next timer poll */
+        h->stimecmp = v;
+        sstc_update_stip(h);
         return 0;
     }
     return ILL;
@@ -282,10 +290,17 @@ static int write_m(Hart *h, unsigned csr, uint64_t v)
     case CSR_MEDELEG: h->medeleg = v & MEDELEG_WRITABLE; return 0;
     case CSR_MIDELEG: h->mideleg = v & MIDELEG_WRITABLE; return 0;
     case CSR_MIE: h->mie = v & MIE_WRITABLE; return 0;
-    case CSR_MIP: h->mip = (h->mip & ~MIP_WRITABLE) | (v & MIP_WRITABLE); return 0;
+    case CSR_MIP: {
+        uint64_t mask = MIP_WRITABLE & ~((h->menvcfg & MENVCFG_STCE) ? MIP_STIP : 0);
+        h->mip = (h->mip & ~mask) | (v & mask);
+        return 0;
+    }
     case CSR_MTVEC: h->mtvec = tvec_legal(v); return 0;
     case CSR_MCOUNTEREN: h->mcounteren = v & COUNTEREN_MASK; return 0;
-    case CSR_MENVCFG: h->menvcfg = v & (1 | MENVCFG_STCE); return 0;
+    case CSR_MENVCFG:
+        h->menvcfg = v & (1 | MENVCFG_STCE);
+        sstc_update_stip(h);
+        return 0;
     case CSR_MCOUNTINHIBIT: write_inhibit(h, v & (INHIBIT_CY | INHIBIT_IR)); return 0;
     case CSR_MSCRATCH: h->mscratch = v; return 0;
     case CSR_MEPC: h->mepc = v & ~1ull; return 0;

@@ -55,6 +55,7 @@ Hart *hart_new(Bus *bus, uint64_t hartid, Error *err)
     h->bus = bus;
     h->mhartid = hartid;
     h->stop = &h->stop_self;
+    h->time_base_ns = now_ns(); /* not reset by hart_reset: the ACLINT keeps harts in step */
     bus->code_write = hart_code_write;
     bus->code_write_opaque = h;
     hart_reset(h, bus->ram_base);
@@ -90,7 +91,6 @@ void hart_reset(Hart *h, uint64_t reset_pc)
     h->minstret_frozen = h->mcycle_frozen = 0;
     h->reservation = ~0ull;
     h->wfi = false;
-    h->time_base_ns = now_ns();
     hart_update_mmu(h);
     hart_tlb_flush(h);
     bcache_flush(h->bcache);

@@ -1,23 +1,43 @@
 /*
  * The machine: builds the bus, wires the fixed devices from one table,
  * loads the kernel, and runs the harts round-robin in time slices until
- * something stops the run.
+ * something stops the run.  Between slices it polls the timers (ACLINT)
+ * and runs the event loop without waiting (console input, and work that
+ * device threads queue with evloop_call); when every hart waits in WFI it
+ * blocks in the event loop until the next timer deadline or an event.
  */
 #include "machine/machine.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/hart.h"
+#include "hw/aclint.h"
 #include "hw/htif.h"
+#include "hw/plic.h"
 #include "hw/test_finisher.h"
 #include "hw/uart16550.h"
 #include "machine/bus.h"
 #include "machine/elf.h"
 #include "util/compiler.h"
+#include "util/evloop.h"
 
-#define MACHINE_SLICE 100000ull       /* instructions per hart per turn */
-#define MACHINE_IDLE_SLEEP_NS 1000000 /* all harts in WFI: sleep 1 ms */
+/*
+ * Instructions per hart per turn.  Timers are polled between turns, so this
+ * bounds how late a timer interrupt is: ~0.3 ms of guest time at 300 MIPS.
+ */
+#define MACHINE_SLICE 100000ull
+#define MACHINE_INPUT_BUF 256  /* console bytes read ahead of the UART FIFO */
+/*
+ * Longest idle wait: bounds how long a stop request from a signal handler
+ * that did not call machine_kick() can go unnoticed (it may land just
+ * before the wait starts).  One wake-up a second costs nothing.
+ */
+#define MACHINE_IDLE_MAX_NS 1000000000ull
 
 struct Machine {
     MachineConfig cfg;
@@ -25,6 +45,8 @@ struct Machine {
     Hart *harts[MACHINE_MAX_HARTS];
     unsigned nharts;
     Uart16550 *uart;
+    Aclint *aclint;
+    Plic *plic;
     TestFinisher *finisher;
     Htif *htif;             /* NULL unless the kernel defines tohost */
     ElfFile *kernel;        /* kept open to reload it on reset */
@@ -34,6 +56,10 @@ struct Machine {
     bool reset_requested;
     uint64_t instret_base;  /* instructions retired before the last reset */
     MachineStats stats;
+    EventLoop *loop;
+    int in_fd;              /* watched console input, -1 when none or at end of file */
+    uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
+    size_t in_len;
 };
 
 /* One fixed device of the board: where it lives and what builds it. */
@@ -76,26 +102,101 @@ static int machine_add_finisher(Machine *m, const MachineDevice *d, Error *err)
                         err);
 }
 
+static int machine_add_aclint(Machine *m, const MachineDevice *d, Error *err)
+{
+    m->aclint = aclint_new(m->harts, m->nharts, err);
+    if (!m->aclint)
+        return -1;
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &aclint_ops, m->aclint, err);
+}
+
+static int machine_add_plic(Machine *m, const MachineDevice *d, Error *err)
+{
+    m->plic = plic_new(m->harts, m->nharts, err);
+    if (!m->plic)
+        return -1;
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &plic_ops, m->plic, err);
+}
+
+static void machine_uart_irq(void *opaque, bool level)
+{
+    Machine *m = opaque;
+    plic_set_irq(m->plic, MACHINE_UART0_IRQ, level);
+}
+
+/* Needs the PLIC: comes after it in the table. */
 static int machine_add_uart(Machine *m, const MachineDevice *d, Error *err)
 {
-    UartConfig cfg = {.out_fd = m->cfg.out_fd};  /* irq: wired with the PLIC */
+    UartConfig cfg = {.out_fd = m->cfg.out_fd, .irq = machine_uart_irq, .irq_opaque = m};
     m->uart = uart16550_new(&cfg);
     if (!m->uart)
         return error_set(err, "out of memory creating %s", d->name);
     return bus_add_mmio(&m->bus, d->name, d->base, d->size, &uart16550_ops, m->uart, err);
 }
 
+/* Built in this order, after the harts. */
 static const MachineDevice machine_devices[] = {
     {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher},
+    {"aclint", MACHINE_ACLINT_BASE, ACLINT_SIZE, machine_add_aclint},
+    {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic},
     {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart},
 };
+
+/* ---- console input: in_fd -> UART receive FIFO ---- */
+
+/* Hand buffered input to the UART; read more only once it took everything. */
+static void machine_input_feed(Machine *m)
+{
+    if (!m->in_len)
+        return;
+    size_t n = uart16550_receive(m->uart, m->in_buf, m->in_len);
+    m->in_len -= n;
+    memmove(m->in_buf, m->in_buf + n, m->in_len);
+    if (!m->in_len && m->in_fd >= 0)
+        evloop_mod_fd(m->loop, m->in_fd, EPOLLIN);
+}
+
+/* Event-loop handler: in_fd is readable, at end of file, or broken. */
+static void machine_input_ready(void *opaque, uint32_t events)
+{
+    Machine *m = opaque;
+    ssize_t n = read(m->in_fd, m->in_buf, sizeof(m->in_buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {  /* end of file or error: no more input */
+        evloop_del_fd(m->loop, m->in_fd);
+        m->in_fd = -1;
+        return;
+    }
+    m->in_len = (size_t)n;
+    evloop_mod_fd(m->loop, m->in_fd, 0);  /* until the UART takes it all */
+    machine_input_feed(m);
+}
+
+/*
+ * Watch cfg.in_fd.  Descriptors epoll cannot watch (regular files,
+ * /dev/null) mean no console input; other failures are errors.
+ */
+static int machine_watch_input(Machine *m, Error *err)
+{
+    Error e = {0};
+    if (m->cfg.in_fd < 0)
+        return 0;
+    if (evloop_add_fd(m->loop, m->cfg.in_fd, EPOLLIN, machine_input_ready, m, &e) < 0) {
+        if (e.code == EPERM)
+            return 0;
+        return error_set(err, "console input: %s", e.msg);
+    }
+    m->in_fd = m->cfg.in_fd;
+    return 0;
+}
 
 /* ---- construction ---- */
 
 void machine_config_default(MachineConfig *cfg)
 {
-    *cfg = (MachineConfig){.ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .out_fd = 1,
-                           .err_fd = 2};
+    *cfg = (MachineConfig){.ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .in_fd = 0,
+                           .out_fd = 1, .err_fd = 2};
 }
 
 int machine_config_check(const MachineConfig *cfg, Error *err)
@@ -136,15 +237,19 @@ Machine *machine_new(const MachineConfig *cfg, Error *err)
         return NULL;
     }
     m->cfg = *cfg;
+    m->in_fd = -1;
     if (bus_init(&m->bus, MACHINE_RAM_BASE, cfg->ram_size, err) < 0) {
         free(m);
         return NULL;
     }
+    if (machine_add_harts(m, err) < 0)
+        goto fail;
     for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++) {
         if (machine_devices[i].create(m, &machine_devices[i], err) < 0)
             goto fail;
     }
-    if (machine_add_harts(m, err) < 0)
+    m->loop = evloop_new(err);
+    if (!m->loop || machine_watch_input(m, err) < 0)
         goto fail;
     return m;
 fail:
@@ -158,9 +263,12 @@ void machine_free(Machine *m)
         return;
     for (unsigned i = 0; i < m->nharts; i++)
         hart_free(m->harts[i]);
+    evloop_free(m->loop);
     elf_close(m->kernel);
     htif_free(m->htif);
     uart16550_free(m->uart);
+    plic_free(m->plic);
+    aclint_free(m->aclint);
     test_finisher_free(m->finisher);
     bus_destroy(&m->bus);
     free(m);
@@ -169,6 +277,11 @@ void machine_free(Machine *m)
 volatile bool *machine_stop_flag(Machine *m)
 {
     return &m->stop;
+}
+
+void machine_kick(Machine *m)
+{
+    evloop_kick(m->loop);
 }
 
 void machine_stats(const Machine *m, MachineStats *st)
@@ -212,7 +325,11 @@ static int machine_add_htif(Machine *m, Error *err)
     return 0;
 }
 
-/* Put every hart at the kernel's entry, M-mode, a0 = hartid, a1 = 0 (no FDT yet). */
+/*
+ * Put every hart at the kernel's entry, M-mode, a0 = hartid, a1 = 0 (no FDT
+ * yet), then reset the interrupt controllers: they restart the common time
+ * base and drive the harts' cleared mip lines again.
+ */
 static void machine_reset_harts(Machine *m)
 {
     uint64_t entry = elf_entry(m->kernel);
@@ -223,6 +340,8 @@ static void machine_reset_harts(Machine *m)
         h->x[10] = i;
         h->x[11] = 0;
     }
+    aclint_reset(m->aclint);
+    plic_reset(m->plic);
 }
 
 int machine_load_kernel(Machine *m, const char *path, Error *err)
@@ -277,7 +396,7 @@ static int machine_reset(Machine *m, Error *err)
     machine_invalidate_code(m);
     if (elf_load(m->kernel, &m->bus, err) < 0)
         return -1;
-    uart16550_reset(m->uart);
+    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the UART's line */
     if (m->htif)
         htif_reset(m->htif);
     machine_reset_harts(m);
@@ -296,18 +415,45 @@ static uint64_t machine_budget(const Machine *m)
     return left < MACHINE_SLICE ? left : MACHINE_SLICE;
 }
 
+/* ---- the run loop ---- */
+
+/* True if some hart has an interrupt both pending and enabled (WFI is over). */
+static bool machine_irq_pending(const Machine *m)
+{
+    for (unsigned i = 0; i < m->nharts; i++) {
+        const Hart *h = m->harts[i];
+        if (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Every hart waits for an interrupt: block in the event loop until the
+ * next timer deadline (at most MACHINE_IDLE_MAX_NS), an fd event, a call
+ * queued by a device thread, machine_kick() or a signal.
+ */
+static void machine_idle(Machine *m)
+{
+    uint64_t ns = aclint_next_deadline_ns(m->aclint);
+    if (m->stop || ns == 0 || machine_irq_pending(m))
+        return;
+    evloop_run_once(m->loop, ns < MACHINE_IDLE_MAX_NS ? ns : MACHINE_IDLE_MAX_NS);
+}
+
 /* Give every hart one turn; sleep if they are all waiting for an interrupt. */
 static void machine_turn(Machine *m, uint64_t budget)
 {
     bool all_idle = true;
+    machine_input_feed(m);
+    evloop_run_once(m->loop, 0);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
+        aclint_poll(m->aclint);
         if (hart_run(m->harts[i], budget) != HART_EXIT_WFI)
             all_idle = false;
     }
-    if (all_idle && !m->stop) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = MACHINE_IDLE_SLEEP_NS};
-        nanosleep(&ts, NULL);
-    }
+    if (all_idle && !m->stop)
+        machine_idle(m);
 }
 
 /* Run until a stop; returns the reason, or -1 if a reset failed. */

@@ -14,8 +14,13 @@
 
 /* QEMU virt memory map (the part that exists so far). */
 #define MACHINE_TEST_BASE 0x100000ull     /* sifive,test finisher */
+#define MACHINE_ACLINT_BASE 0x2000000ull  /* MSWI + MTIMER (CLINT layout) */
+#define MACHINE_PLIC_BASE 0xc000000ull
 #define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
 #define MACHINE_RAM_BASE 0x80000000ull
+
+/* PLIC sources (QEMU virt numbering). */
+#define MACHINE_UART0_IRQ 10
 
 #define MACHINE_MAX_HARTS 8
 #define MACHINE_MIN_RAM (16ull << 20)
@@ -26,6 +31,7 @@ typedef struct MachineConfig {
     uint64_t ram_size;   /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
     unsigned nharts;     /* 1 for now */
     uint64_t max_insns;  /* stop after about this many instructions; 0 = no limit */
+    int in_fd;           /* console input (UART receive): a tty, pipe or socket; -1 = none */
     int out_fd;          /* console output (UART, HTIF, SYS_write to fd 1) */
     int err_fd;          /* SYS_write to fd 2 */
 } MachineConfig;
@@ -45,7 +51,7 @@ typedef struct MachineStats {
 
 typedef struct Machine Machine;
 
-/* Fill cfg with the defaults: 128 MiB, 1 hart, no limit, stdout/stderr. */
+/* Fill cfg with the defaults: 128 MiB, 1 hart, no limit, stdin/stdout/stderr. */
 void machine_config_default(MachineConfig *cfg);
 
 /* Check cfg's limits (RAM size, harts).  Returns 0, or -1 with err filled. */
@@ -65,7 +71,12 @@ int machine_load_kernel(Machine *m, const char *path, Error *err);
 
 /*
  * Run until the guest ends the run, max_insns is reached or the stop flag
- * is set.  A guest reset request reloads the kernel and restarts the harts.
+ * is set.  When every hart waits in WFI the thread sleeps (no CPU use)
+ * until the next timer deadline, console input, an event-loop call, or
+ * machine_kick().  Console input is read from in_fd only when epoll reports
+ * it readable (the fd is not switched to non-blocking mode); at end of file
+ * it is no longer read.
+ * A guest reset request reloads the kernel and restarts the harts.
  * Returns the guest's exit status (0 = pass, 1..255 = failure; a failing
  * code whose low 8 bits are 0 becomes 1) when it ended the run, 0 for the
  * other stops (see machine_stats()), or -1 with err filled if a reset failed.
@@ -74,6 +85,13 @@ int machine_run(Machine *m, Error *err);
 
 /* The flag that stops machine_run() soon when set (async-signal-safe to set). */
 volatile bool *machine_stop_flag(Machine *m);
+
+/*
+ * Wake machine_run() from an idle wait (every hart in WFI) so it notices
+ * the stop flag at once; otherwise it may take up to a second.
+ * Async-signal-safe and thread-safe: call it after setting the flag.
+ */
+void machine_kick(Machine *m);
 
 /* Statistics of the last machine_run(). */
 void machine_stats(const Machine *m, MachineStats *st);

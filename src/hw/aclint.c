@@ -1,0 +1,222 @@
+/*
+ * ACLINT model (MSWI + MTIMER, QEMU virt layout).  mtime is not stored: it
+ * is the harts' time CSR, computed from the host monotonic clock and each
+ * hart's time_base_ns, which this device keeps equal across harts.
+ * Access sizes follow QEMU: msip takes 4-byte accesses, the MTIMER 4 or 8;
+ * other sizes and misaligned offsets are access faults.  Offsets of harts
+ * that do not exist, and the holes, read as 0 and ignore writes.
+ */
+#include "hw/aclint.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#define NS_PER_TICK (1000000000ull / HART_TIMEBASE_HZ)
+#define MSWI_END ACLINT_MTIMECMP_OFFSET
+#define MENVCFG_STCE (1ull << 63)
+
+struct Aclint {
+    Hart **harts;
+    unsigned nharts;
+    uint32_t *msip;     /* bit 0 per hart */
+    uint64_t *mtimecmp; /* per hart, in ticks */
+};
+
+static uint64_t aclint_host_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
+{
+    if (nharts == 0 || nharts > ACLINT_MAX_HARTS) {
+        error_set(err, "ACLINT: %u harts (1..%u supported)", nharts, ACLINT_MAX_HARTS);
+        return NULL;
+    }
+    Aclint *a = calloc(1, sizeof(*a));
+    if (a) {
+        a->harts = calloc(nharts, sizeof(*a->harts));
+        a->msip = calloc(nharts, sizeof(*a->msip));
+        a->mtimecmp = calloc(nharts, sizeof(*a->mtimecmp));
+    }
+    if (!a || !a->harts || !a->msip || !a->mtimecmp) {
+        aclint_free(a);
+        error_set(err, "out of memory creating the ACLINT");
+        return NULL;
+    }
+    for (unsigned i = 0; i < nharts; i++)
+        a->harts[i] = harts[i];
+    a->nharts = nharts;
+    aclint_reset(a);
+    return a;
+}
+
+void aclint_free(Aclint *a)
+{
+    if (!a)
+        return;
+    free(a->harts);
+    free(a->msip);
+    free(a->mtimecmp);
+    free(a);
+}
+
+uint64_t aclint_mtime(const Aclint *a)
+{
+    return hart_time(a->harts[0]);
+}
+
+/*
+ * Make mtime (and every hart's time CSR) read ticks from now on.  The base
+ * is kept modulo 2^64 ns, so times up to 2^64 ns (584 years) are exact.
+ */
+static void aclint_set_mtime(Aclint *a, uint64_t ticks)
+{
+    uint64_t base = aclint_host_ns() - ticks * NS_PER_TICK;
+    for (unsigned i = 0; i < a->nharts; i++)
+        a->harts[i]->time_base_ns = base;
+}
+
+static void aclint_update_mtip(Aclint *a, unsigned hart, uint64_t now)
+{
+    hart_set_irq(a->harts[hart], MIP_MTIP, now >= a->mtimecmp[hart]);
+}
+
+/* Sstc: STIP follows stimecmp only while menvcfg.STCE is set. */
+static bool aclint_sstc(const Hart *h)
+{
+    return (h->menvcfg & MENVCFG_STCE) != 0;
+}
+
+void aclint_poll(Aclint *a)
+{
+    uint64_t now = aclint_mtime(a);
+    for (unsigned i = 0; i < a->nharts; i++) {
+        Hart *h = a->harts[i];
+        aclint_update_mtip(a, i, now);
+        if (aclint_sstc(h))
+            hart_set_irq(h, MIP_STIP, now >= h->stimecmp);
+    }
+}
+
+void aclint_reset(Aclint *a)
+{
+    aclint_set_mtime(a, 0);
+    for (unsigned i = 0; i < a->nharts; i++) {
+        a->msip[i] = 0;
+        a->mtimecmp[i] = 0;
+        hart_set_irq(a->harts[i], MIP_MSIP, false);
+    }
+    aclint_poll(a);
+}
+
+/* Nanoseconds until time reaches cmp: 0 if due but not yet seen in mip. */
+static uint64_t aclint_wait_ns(const Hart *h, uint64_t mip_bit, uint64_t cmp, uint64_t now)
+{
+    if (now >= cmp)
+        return (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & mip_bit) ? UINT64_MAX : 0;
+    uint64_t ticks = cmp - now;
+    return ticks > UINT64_MAX / NS_PER_TICK ? UINT64_MAX : ticks * NS_PER_TICK;
+}
+
+uint64_t aclint_next_deadline_ns(const Aclint *a)
+{
+    uint64_t now = aclint_mtime(a), best = UINT64_MAX;
+    for (unsigned i = 0; i < a->nharts; i++) {
+        const Hart *h = a->harts[i];
+        uint64_t ns = aclint_wait_ns(h, MIP_MTIP, a->mtimecmp[i], now);
+        if (aclint_sstc(h)) {
+            uint64_t s = aclint_wait_ns(h, MIP_STIP, h->stimecmp, now);
+            ns = s < ns ? s : ns;
+        }
+        best = ns < best ? ns : best;
+    }
+    return best;
+}
+
+/* ---- registers ---- */
+
+/* Replace the bytes [shift/8, shift/8 + size) of old with value. */
+static uint64_t aclint_merge(uint64_t old, unsigned shift, unsigned size, uint64_t value)
+{
+    uint64_t mask = size == 8 ? ~0ull : ((1ull << (8 * size)) - 1) << shift;
+    return (old & ~mask) | ((value << shift) & mask);
+}
+
+static bool aclint_mswi_read(Aclint *a, uint64_t offset, unsigned size, uint64_t *value)
+{
+    uint64_t hart = offset / 4;
+    if (size != 4 || offset % 4)
+        return false;
+    *value = hart < a->nharts ? a->msip[hart] : 0;
+    return true;
+}
+
+static bool aclint_mswi_write(Aclint *a, uint64_t offset, unsigned size, uint64_t value)
+{
+    uint64_t hart = offset / 4;
+    if (size != 4 || offset % 4)
+        return false;
+    if (hart < a->nharts) {
+        a->msip[hart] = value & 1;
+        hart_set_irq(a->harts[hart], MIP_MSIP, value & 1);
+    }
+    return true;
+}
+
+static bool aclint_mtimer_size_ok(uint64_t offset, unsigned size)
+{
+    return (size == 4 || size == 8) && offset % size == 0;
+}
+
+static bool aclint_mtimer_read(Aclint *a, uint64_t offset, unsigned size, uint64_t *value)
+{
+    uint64_t reg = offset & ~7ull, hart = (offset - ACLINT_MTIMECMP_OFFSET) / 8;
+    unsigned shift = (unsigned)(offset & 7) * 8;
+    uint64_t full = 0;
+    if (!aclint_mtimer_size_ok(offset, size))
+        return false;
+    if (reg == ACLINT_MTIME_OFFSET)
+        full = aclint_mtime(a);
+    else if (hart < a->nharts)
+        full = a->mtimecmp[hart];
+    *value = size == 8 ? full : (uint32_t)(full >> shift);
+    return true;
+}
+
+static bool aclint_mtimer_write(Aclint *a, uint64_t offset, unsigned size, uint64_t value)
+{
+    uint64_t reg = offset & ~7ull, hart = (offset - ACLINT_MTIMECMP_OFFSET) / 8;
+    unsigned shift = (unsigned)(offset & 7) * 8;
+    if (!aclint_mtimer_size_ok(offset, size))
+        return false;
+    if (reg == ACLINT_MTIME_OFFSET) {
+        aclint_set_mtime(a, aclint_merge(aclint_mtime(a), shift, size, value));
+        aclint_poll(a);
+    } else if (hart < a->nharts) {
+        a->mtimecmp[hart] = aclint_merge(a->mtimecmp[hart], shift, size, value);
+        aclint_update_mtip(a, (unsigned)hart, aclint_mtime(a));
+    }
+    return true;
+}
+
+static bool aclint_mmio_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)
+{
+    if (offset < MSWI_END)
+        return aclint_mswi_read(opaque, offset, size, value);
+    return aclint_mtimer_read(opaque, offset, size, value);
+}
+
+static bool aclint_mmio_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    if (offset < MSWI_END)
+        return aclint_mswi_write(opaque, offset, size, value);
+    return aclint_mtimer_write(opaque, offset, size, value);
+}
+
+const MmioOps aclint_ops = {
+    .read = aclint_mmio_read,
+    .write = aclint_mmio_write,
+};

@@ -1,0 +1,259 @@
+/*
+ * SiFive PLIC model.  State is a few bitmaps (input lines, pending, in
+ * service) over the sources, the priorities, and per context its enables
+ * and threshold.  Every change re-evaluates every context's output and
+ * drives the hart's MEIP/SEIP.  Registers take 4-byte aligned accesses only
+ * (as on QEMU; others are access faults); registers of source 0, of sources
+ * or contexts that do not exist, and holes read as 0 and ignore writes.
+ */
+#include "hw/plic.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PLIC_WORDS (PLIC_NUM_SOURCES / 32)
+#define PLIC_ENABLE_END PLIC_CONTEXT_BASE
+#define PLIC_REG_THRESHOLD 0
+#define PLIC_REG_CLAIM 4
+
+_Static_assert(PLIC_NUM_SOURCES % 32 == 0, "sources fill whole bitmap words");
+
+typedef struct PlicContext {
+    uint32_t enable[PLIC_WORDS];
+    uint32_t threshold;
+} PlicContext;
+
+struct Plic {
+    Hart **harts;
+    unsigned nharts;
+    unsigned ncontexts;                  /* 2 * nharts */
+    PlicContext *ctx;
+    uint32_t priority[PLIC_NUM_SOURCES];
+    uint32_t line[PLIC_WORDS];           /* input levels from the devices */
+    uint32_t pending[PLIC_WORDS];
+    uint32_t claimed[PLIC_WORDS];        /* in service: claimed, not yet completed */
+};
+
+static bool plic_bit(const uint32_t *bits, unsigned src)
+{
+    return (bits[src / 32] >> (src % 32)) & 1;
+}
+
+static void plic_set_bit(uint32_t *bits, unsigned src, bool on)
+{
+    if (on)
+        bits[src / 32] |= 1u << (src % 32);
+    else
+        bits[src / 32] &= ~(1u << (src % 32));
+}
+
+static bool plic_source_ok(unsigned src)
+{
+    return src > 0 && src < PLIC_NUM_SOURCES;
+}
+
+/* Pending enabled source of highest priority above the threshold (ties: lowest id), or 0. */
+static unsigned plic_best(const Plic *p, unsigned ctx)
+{
+    const PlicContext *c = &p->ctx[ctx];
+    unsigned best = 0;
+    uint32_t best_prio = c->threshold;
+    for (unsigned src = 1; src < PLIC_NUM_SOURCES; src++) {
+        if (plic_bit(p->pending, src) && plic_bit(c->enable, src) &&
+            p->priority[src] > best_prio) {
+            best = src;
+            best_prio = p->priority[src];
+        }
+    }
+    return best;
+}
+
+static void plic_update(Plic *p)
+{
+    for (unsigned ctx = 0; ctx < p->ncontexts; ctx++) {
+        uint64_t bit = (ctx & 1) ? MIP_SEIP : MIP_MEIP;
+        hart_set_irq(p->harts[ctx / 2], bit, plic_best(p, ctx) != 0);
+    }
+}
+
+Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err)
+{
+    if (nharts == 0 || nharts > PLIC_MAX_HARTS) {
+        error_set(err, "PLIC: %u harts (1..%u supported)", nharts, PLIC_MAX_HARTS);
+        return NULL;
+    }
+    Plic *p = calloc(1, sizeof(*p));
+    if (p) {
+        p->harts = calloc(nharts, sizeof(*p->harts));
+        p->ctx = calloc(2 * nharts, sizeof(*p->ctx));
+    }
+    if (!p || !p->harts || !p->ctx) {
+        plic_free(p);
+        error_set(err, "out of memory creating the PLIC");
+        return NULL;
+    }
+    memcpy(p->harts, harts, nharts * sizeof(*harts));
+    p->nharts = nharts;
+    p->ncontexts = 2 * nharts;
+    plic_reset(p);
+    return p;
+}
+
+void plic_free(Plic *p)
+{
+    if (!p)
+        return;
+    free(p->harts);
+    free(p->ctx);
+    free(p);
+}
+
+void plic_reset(Plic *p)
+{
+    memset(p->ctx, 0, p->ncontexts * sizeof(*p->ctx));
+    memset(p->priority, 0, sizeof(p->priority));
+    memset(p->claimed, 0, sizeof(p->claimed));
+    memcpy(p->pending, p->line, sizeof(p->pending));
+    plic_update(p);
+}
+
+void plic_set_irq(Plic *p, unsigned src, bool level)
+{
+    if (!plic_source_ok(src))
+        return;
+    plic_set_bit(p->line, src, level);
+    if (!level || plic_bit(p->claimed, src) || plic_bit(p->pending, src))
+        return;  /* a forwarded request stays pending when the line drops */
+    plic_set_bit(p->pending, src, true);
+    plic_update(p);
+}
+
+static uint32_t plic_claim(Plic *p, unsigned ctx)
+{
+    unsigned src = plic_best(p, ctx);
+    if (src) {
+        plic_set_bit(p->pending, src, false);
+        plic_set_bit(p->claimed, src, true);
+        plic_update(p);
+    }
+    return src;
+}
+
+/* Completion of a source not enabled for the context is ignored (PLIC spec). */
+static void plic_complete(Plic *p, unsigned ctx, uint32_t src)
+{
+    if (!plic_source_ok(src) || !plic_bit(p->ctx[ctx].enable, src))
+        return;
+    plic_set_bit(p->claimed, src, false);
+    if (plic_bit(p->line, src))
+        plic_set_bit(p->pending, src, true);  /* still asserted: a new request */
+    plic_update(p);
+}
+
+/* ---- registers ---- */
+
+static uint32_t plic_read_priority(const Plic *p, uint64_t offset)
+{
+    uint64_t src = (offset - PLIC_PRIORITY_BASE) / 4;
+    return src < PLIC_NUM_SOURCES ? p->priority[src] : 0;  /* priority[0] stays 0 */
+}
+
+static void plic_write_priority(Plic *p, uint64_t offset, uint32_t value)
+{
+    unsigned src = (unsigned)((offset - PLIC_PRIORITY_BASE) / 4);  /* < 0x400 */
+    if (!plic_source_ok(src))
+        return;
+    p->priority[src] = value & PLIC_MAX_PRIORITY;
+    plic_update(p);
+}
+
+static uint32_t plic_read_pending(const Plic *p, uint64_t offset)
+{
+    uint64_t word = (offset - PLIC_PENDING_BASE) / 4;
+    return word < PLIC_WORDS ? p->pending[word] : 0;
+}
+
+/* The enable word at offset, or NULL for a context or word that does not exist. */
+static uint32_t *plic_enable_word(Plic *p, uint64_t offset)
+{
+    uint64_t ctx = (offset - PLIC_ENABLE_BASE) / PLIC_ENABLE_STRIDE;
+    uint64_t word = (offset - PLIC_ENABLE_BASE) % PLIC_ENABLE_STRIDE / 4;
+    if (ctx >= p->ncontexts || word >= PLIC_WORDS)
+        return NULL;
+    return &p->ctx[ctx].enable[word];
+}
+
+static void plic_write_enable(Plic *p, uint64_t offset, uint32_t value)
+{
+    uint32_t *word = plic_enable_word(p, offset);
+    if (!word)
+        return;
+    bool first = (offset - PLIC_ENABLE_BASE) % PLIC_ENABLE_STRIDE == 0;
+    *word = first ? value & ~1u : value;  /* source 0 does not exist */
+    plic_update(p);
+}
+
+static uint32_t plic_read_context(Plic *p, uint64_t offset)
+{
+    uint64_t ctx = (offset - PLIC_CONTEXT_BASE) / PLIC_CONTEXT_STRIDE;
+    uint64_t reg = (offset - PLIC_CONTEXT_BASE) % PLIC_CONTEXT_STRIDE;
+    if (ctx >= p->ncontexts)
+        return 0;
+    if (reg == PLIC_REG_THRESHOLD)
+        return p->ctx[ctx].threshold;
+    if (reg == PLIC_REG_CLAIM)
+        return plic_claim(p, (unsigned)ctx);
+    return 0;
+}
+
+static void plic_write_context(Plic *p, uint64_t offset, uint32_t value)
+{
+    uint64_t ctx = (offset - PLIC_CONTEXT_BASE) / PLIC_CONTEXT_STRIDE;
+    uint64_t reg = (offset - PLIC_CONTEXT_BASE) % PLIC_CONTEXT_STRIDE;
+    if (ctx >= p->ncontexts)
+        return;
+    if (reg == PLIC_REG_THRESHOLD) {
+        p->ctx[ctx].threshold = value & PLIC_MAX_PRIORITY;
+        plic_update(p);
+    } else if (reg == PLIC_REG_CLAIM) {
+        plic_complete(p, (unsigned)ctx, value);
+    }
+}
+
+static bool plic_mmio_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)
+{
+    Plic *p = opaque;
+    if (size != 4 || offset % 4)
+        return false;
+    if (offset < PLIC_PENDING_BASE)
+        *value = plic_read_priority(p, offset);
+    else if (offset < PLIC_ENABLE_BASE)
+        *value = plic_read_pending(p, offset);
+    else if (offset < PLIC_ENABLE_END) {
+        uint32_t *word = plic_enable_word(p, offset);
+        *value = word ? *word : 0;
+    } else
+        *value = plic_read_context(p, offset);
+    return true;
+}
+
+static bool plic_mmio_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    Plic *p = opaque;
+    if (size != 4 || offset % 4)
+        return false;
+    if (offset < PLIC_PENDING_BASE)
+        plic_write_priority(p, offset, (uint32_t)value);
+    else if (offset < PLIC_ENABLE_BASE)
+        return true;  /* pending bits are read-only */
+    else if (offset < PLIC_ENABLE_END)
+        plic_write_enable(p, offset, (uint32_t)value);
+    else
+        plic_write_context(p, offset, (uint32_t)value);
+    return true;
+}
+
+const MmioOps plic_ops = {
+    .read = plic_mmio_read,
+    .write = plic_mmio_write,
+};
