@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "machine/boot.h"
+#include "machine/console.h"
 #include "machine/machine.h"
 #include "util/compiler.h"
 #include "util/error.h"
@@ -108,16 +111,27 @@ static bool parse_size(const char *s, uint64_t *bytes)
 /* ---- hostel run ---- */
 
 typedef struct RunOptions {
-    const char *kernel;  /* -k */
+    const char *kernel;    /* -k */
+    const char *initrd;    /* -i */
+    const char *cmdline;   /* -p */
+    const char *bios;      /* --bios: NULL = built-in SBI, "none", or a file */
+    const char *dump_dtb;  /* --dump-dtb */
     MachineConfig cfg;
-    bool stats;          /* --stats */
+    bool stats;            /* --stats */
+    char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS };
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB };
+
+#define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
+#define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
 
 static const struct option run_long_options[] = {
     {"kernel", required_argument, NULL, 'k'},
+    {"initrd", required_argument, NULL, 'i'},
+    {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
+    {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -129,17 +143,28 @@ static const struct option run_long_options[] = {
 static void run_help(FILE *out)
 {
     fprintf(out,
-            "usage: hostel run [options] -k FILE\n"
+            "usage: hostel run [options] [-k KERNEL]\n"
             "\n"
-            "Run a guest on a QEMU virt-compatible RV64GC machine.  For now the guest is a\n"
-            "bare-metal ELF program entered in M-mode at its entry point (no firmware).\n"
+            "Run a guest on a QEMU virt-compatible RV64GC machine.  With no -k, boots the\n"
+            "default guest that guest/build.sh built under ~/.cache/hostel/guest.\n"
+            "A Linux Image is entered in S-mode with SBI served by hostel itself, unless\n"
+            "--bios gives M-mode firmware (OpenSBI).  An ELF file is run bare-metal:\n"
+            "entered in M-mode at its entry point (as with --bios none).\n"
             "\n"
             "options:\n"
-            "  -k, --kernel FILE   ELF program to run (required)\n"
-            "      --bios none     firmware to run first: only 'none' for now (default)\n"
+            "  -k, --kernel FILE   Linux Image, or bare-metal ELF program\n"
+            "  -i, --initrd FILE   initramfs for the kernel\n"
+            "  -p, --params TEXT   kernel command line (default with the default guest:\n"
+            "                      \"" DEFAULT_CMDLINE "\")\n"
+            "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
+            "                      'none' runs an ELF -k bare-metal\n"
+            "      --dump-dtb FILE write the device tree the guest would get, then exit\n"
             "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
             "                      a plain number is MiB\n"
-            "  -c, --cpus N        number of harts (only 1 for now)\n"
+            "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
+            "\n"
+            "console: the guest's serial port is this terminal, in raw mode; type\n"
+            "C-a x to quit, C-a h for help.\n"
             "      --stats         at exit, print instructions, seconds and MIPS to stderr\n"
             "      --max-insns N   stop after about N instructions (exit status 124)\n"
             "  -h, --help          show this help and exit\n"
@@ -176,11 +201,8 @@ static int run_set_cpus(RunOptions *o, const char *arg)
     char *end;
     if (!parse_u64(arg, &n, &end) || *end || n == 0)
         return run_usage_error("-c '%s': expected a number of harts", arg);
-    if (n != 1) {
-        fprintf(stderr, "hostel run: -c %s: only 1 hart for now; SMP arrives with the virt "
-                        "board (issue 3)\n", arg);
-        return EXIT_USAGE;
-    }
+    if (n > MACHINE_MAX_HARTS)
+        return run_usage_error("-c '%s': 1 to 8 harts are supported", arg);
     o->cfg.nharts = (unsigned)n;
     return 0;
 }
@@ -191,16 +213,16 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     char *end;
     switch (c) {
     case 'k': o->kernel = optarg; return 0;
+    case 'i': o->initrd = optarg; return 0;
+    case 'p': o->cmdline = optarg; return 0;
+    case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case 'c': return run_set_cpus(o, optarg);
     case OPT_STATS: o->stats = true; return 0;
     case 'm':
         if (!parse_size(optarg, &o->cfg.ram_size))
             return run_usage_error("-m '%s': not a size (examples: 512M, 2G)", optarg);
         return 0;
-    case OPT_BIOS:
-        if (strcmp(optarg, "none") != 0)
-            return run_usage_error("--bios '%s': only 'none' is supported for now", optarg);
-        return 0;
+    case OPT_BIOS: o->bios = optarg; return 0;
     case OPT_MAX_INSNS:
         if (!parse_u64(optarg, &o->cfg.max_insns, &end) || *end || !o->cfg.max_insns)
             return run_usage_error("--max-insns '%s': expected a positive number", optarg);
@@ -210,6 +232,32 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     }
 }
 
+/* Point -k/-i (and -p if absent) at the default guest's cached build. */
+static int run_default_guest(RunOptions *o)
+{
+    static const char *const names[] = {"Image", "initramfs.cpio.gz"};
+    const char *cache = getenv("HOSTEL_CACHE"), *home = getenv("HOME");
+    char dir[3000];
+    if (cache && *cache)
+        snprintf(dir, sizeof(dir), "%s/guest", cache);
+    else
+        snprintf(dir, sizeof(dir), "%s/.cache/hostel/guest", home ? home : ".");
+    for (int i = 0; i < 2; i++) {
+        snprintf(o->default_paths[i], sizeof(o->default_paths[i]), "%s/%s", dir, names[i]);
+        if (access(o->default_paths[i], R_OK) != 0) {
+            fprintf(stderr, "hostel: no -k given and the default guest is missing (%s): %s\n",
+                    o->default_paths[i], DEFAULT_GUEST_HINT);
+            return 1;
+        }
+    }
+    o->kernel = o->default_paths[0];
+    if (!o->initrd)
+        o->initrd = o->default_paths[1];
+    if (!o->cmdline)
+        o->cmdline = DEFAULT_CMDLINE;
+    return 0;
+}
+
 /* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */
 static int run_parse(RunOptions *o, int argc, char **argv)
 {
@@ -217,15 +265,15 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":k:m:c:h", run_long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:p:m:c:h", run_long_options, NULL)) != -1) {
         int r = run_apply_option(o, c, argv);
         if (r != 0)
             return r;
     }
     if (optind < argc)
         return run_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o->kernel)
-        return run_usage_error("%s", "-k FILE is required: the ELF program to run");
+    if (!o->kernel && run_default_guest(o) != 0)
+        return 1;
     Error err = {0};
     if (machine_config_check(&o->cfg, &err) < 0)
         return run_usage_error("%s", err.msg);
@@ -244,6 +292,9 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
 {
     switch (st->why) {
     case MACHINE_STOP_GUEST: return guest_status;
+    case MACHINE_STOP_QUIT:
+        fprintf(stderr, "\nhostel: quit (C-a x)\n");
+        return 0;
     case MACHINE_STOP_LIMIT:
         fprintf(stderr, "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64
                         ")\n", st->instret, o->cfg.max_insns);
@@ -255,18 +306,51 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
     }
 }
 
+/* ELF kernels without firmware run bare-metal; anything else boots as Linux. */
+static bool run_is_bare_metal(const RunOptions *o, Error *err)
+{
+    if (o->bios && strcmp(o->bios, "none") == 0)
+        return true;
+    return !o->bios && boot_is_linux_image(o->kernel, err) == 0;
+}
+
+/* Load what the options name into m. Returns 0, or -1 with err filled. */
+static int run_load(Machine *m, const RunOptions *o, Error *err)
+{
+    MachineBoot boot = {.kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
+                        .bios = o->bios};
+    if (o->dump_dtb)
+        return machine_dump_dtb(m, &boot, o->dump_dtb, err);
+    if (run_is_bare_metal(o, err)) {
+        if (o->initrd)
+            return error_set(err, "-i needs a Linux kernel: %s is run bare-metal", o->kernel);
+        return machine_load_kernel(m, o->kernel, err);
+    }
+    if (err->msg[0])
+        return -1;
+    return machine_boot(m, &boot, err);
+}
+
 /* Build the machine, run it, and report. */
 static int run_machine(const RunOptions *o)
 {
     Error err = {0};
     Machine *m = machine_new(&o->cfg, &err);
-    if (!m || machine_load_kernel(m, o->kernel, &err) < 0) {
+    if (!m || run_load(m, o, &err) < 0) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         machine_free(m);
         return 1;
     }
+    if (o->dump_dtb) {
+        machine_free(m);
+        return 0;
+    }
+    Console con;
+    console_open(&con, o->cfg.in_fd, o->cfg.out_fd);
+    machine_set_console(m, &con);
     install_signal_handlers(m, machine_stop_flag(m));
     int status = machine_run(m, &err);
+    console_close(&con);
     signal_stop_flag = NULL;
     MachineStats st;
     machine_stats(m, &st);

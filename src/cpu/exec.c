@@ -343,7 +343,7 @@ lookup:
         h->wfi = false; /* WFI ends on any pending enabled interrupt, taken or not */
         hart_check_interrupts(h);
     }
-    if (unlikely(h->wfi))
+    if (unlikely(h->wfi || h->halted))
         return HART_EXIT_WFI;
     if (unlikely(h->instret >= stop_at))
         return HART_EXIT_BUDGET;

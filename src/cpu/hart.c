@@ -31,11 +31,17 @@ void hart_set_irq(Hart *h, uint64_t mip_bit, bool level)
         __atomic_fetch_and(&h->mip, ~mip_bit, __ATOMIC_SEQ_CST);
 }
 
-/* Bus callback: a store is about to hit a page holding decoded blocks. */
+void hart_invalidate_code(Hart *h, uint64_t page_pa)
+{
+    bcache_invalidate_page(h->bcache, page_pa);
+}
+
+/* Bus callback for a lone hart: a store is about to hit a page holding
+ * decoded blocks (machines with several harts install their own). */
 static void hart_code_write(void *opaque, uint64_t page_pa)
 {
     Hart *h = opaque;
-    bcache_invalidate_page(h->bcache, page_pa);
+    hart_invalidate_code(h, page_pa);
     *bus_page_flags(h->bus, page_pa) &= (uint8_t)~BUS_PAGE_CODE;
 }
 
@@ -91,6 +97,7 @@ void hart_reset(Hart *h, uint64_t reset_pc)
     h->minstret_frozen = h->mcycle_frozen = 0;
     h->reservation = ~0ull;
     h->wfi = false;
+    h->halted = false;
     hart_update_mmu(h);
     hart_tlb_flush(h);
     bcache_flush(h->bcache);

@@ -79,6 +79,7 @@ typedef struct Hart {
     volatile bool *stop;    /* set by devices/host to leave hart_run() soon */
     volatile bool stop_self;/* default target of stop */
     bool wfi;               /* stalled in WFI until an interrupt is pending */
+    bool halted;            /* stopped (SBI HSM): runs nothing until restarted */
 
     /* Firmware in the host: if set, ecalls from S-mode call it instead of
      * trapping (it reads a0-a7 and sets a0/a1); the pc then moves on. */
@@ -129,6 +130,12 @@ void hart_sret(Hart *h);
 /* Recompute mmu_fetch/mmu_data after priv, mstatus or satp changed. */
 void hart_update_mmu(Hart *h);
 void hart_tlb_flush(Hart *h);
+/*
+ * Drop this hart's decoded blocks in the page holding page_pa.  The caller
+ * (the bus's code_write hook) clears the page's BUS_PAGE_CODE flag once
+ * every hart has done so.
+ */
+void hart_invalidate_code(Hart *h, uint64_t page_pa);
 /* Drop store-TLB entries that map the guest-physical page page_pa. */
 void hart_tlb_flush_store_page(Hart *h, uint64_t page_pa);
 

@@ -22,6 +22,7 @@
 
 #include "cpu/hart.h"
 #include "machine/bus.h"
+#include "machine/fdt.h"
 
 #define ACLINT_SIZE 0x10000
 #define ACLINT_MSWI_OFFSET 0x0
@@ -59,5 +60,8 @@ void aclint_poll(Aclint *a);
  * already due and not yet reflected by aclint_poll(), UINT64_MAX if none.
  */
 uint64_t aclint_next_deadline_ns(const Aclint *a);
+
+/* Write the device-tree node (a SiFive CLINT: MSWI + MTIMER) for nharts harts. */
+void aclint_fdt(DeviceTree *dt, uint64_t base, unsigned nharts);
 
 #endif

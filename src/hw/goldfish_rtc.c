@@ -132,3 +132,13 @@ void goldfish_rtc_reset(GoldfishRtc *r)
     r->alarm_high = r->time_high = 0;
     update_irq(r);
 }
+
+void goldfish_rtc_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
+{
+    dt_begin_at(dt, "rtc", base);
+    dt_prop_str(dt, "compatible", "google,goldfish-rtc");
+    dt_prop_reg(dt, base, GOLDFISH_RTC_SIZE);
+    dt_prop_u32(dt, "interrupt-parent", FDT_PHANDLE_PLIC);
+    dt_prop_u32(dt, "interrupts", irq);
+    dt_end(dt);
+}

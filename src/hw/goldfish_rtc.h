@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "machine/fdt.h"
 
 #define GOLDFISH_RTC_SIZE 0x1000
 
@@ -26,5 +27,8 @@ void goldfish_rtc_reset(GoldfishRtc *r);
 void goldfish_rtc_poll(GoldfishRtc *r);
 /* Host nanoseconds until the armed alarm fires, or UINT64_MAX. */
 uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r);
+
+/* Write the device-tree node (google,goldfish-rtc, interrupt irq on the PLIC). */
+void goldfish_rtc_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
 
 #endif

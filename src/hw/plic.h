@@ -21,6 +21,7 @@
 
 #include "cpu/hart.h"
 #include "machine/bus.h"
+#include "machine/fdt.h"
 
 #define PLIC_SIZE 0x600000
 #define PLIC_NUM_SOURCES 96  /* including source 0, which does not exist */
@@ -55,5 +56,8 @@ void plic_reset(Plic *p);
 
 /* Drive the line of source src (1..PLIC_NUM_SOURCES-1; others are ignored). */
 void plic_set_irq(Plic *p, unsigned src, bool level);
+
+/* Write the device-tree node (SiFive PLIC, M and S contexts per hart). */
+void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts);
 
 #endif

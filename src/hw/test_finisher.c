@@ -59,3 +59,25 @@ const MmioOps test_finisher_ops = {
     .read = finisher_read,
     .write = finisher_write,
 };
+
+void test_finisher_fdt(DeviceTree *dt, uint64_t base)
+{
+    static const char *const compat[] = {"sifive,test1", "sifive,test0", "syscon"};
+    dt_begin_at(dt, "test", base);
+    dt_prop_strs(dt, "compatible", compat, 3);
+    dt_prop_reg(dt, base, FINISHER_SIZE);
+    dt_prop_u32(dt, "phandle", FDT_PHANDLE_TEST);
+    dt_end(dt);
+    dt_begin(dt, "poweroff");
+    dt_prop_str(dt, "compatible", "syscon-poweroff");
+    dt_prop_u32(dt, "regmap", FDT_PHANDLE_TEST);
+    dt_prop_u32(dt, "offset", 0);
+    dt_prop_u32(dt, "value", 0x5555);
+    dt_end(dt);
+    dt_begin(dt, "reboot");
+    dt_prop_str(dt, "compatible", "syscon-reboot");
+    dt_prop_u32(dt, "regmap", FDT_PHANDLE_TEST);
+    dt_prop_u32(dt, "offset", 0);
+    dt_prop_u32(dt, "value", 0x7777);
+    dt_end(dt);
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "machine/fdt.h"
 
 #define FINISHER_SIZE 0x1000
 #define FINISHER_FAIL 0x3333
@@ -32,5 +33,11 @@ extern const MmioOps test_finisher_ops;
 /* Create the device. Returns NULL only when out of memory. */
 TestFinisher *test_finisher_new(const FinisherHooks *hooks);
 void test_finisher_free(TestFinisher *f);
+
+/*
+ * Write the device-tree nodes: the sifive,test syscon and the
+ * syscon-poweroff / syscon-reboot nodes that drive it (as QEMU virt does).
+ */
+void test_finisher_fdt(DeviceTree *dt, uint64_t base);
 
 #endif

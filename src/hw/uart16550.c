@@ -231,3 +231,14 @@ const MmioOps uart16550_ops = {
     .read = uart_mmio_read,
     .write = uart_mmio_write,
 };
+
+void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
+{
+    dt_begin_at(dt, "serial", base);
+    dt_prop_str(dt, "compatible", "ns16550a");
+    dt_prop_reg(dt, base, UART16550_SIZE);
+    dt_prop_u32(dt, "clock-frequency", 3686400);
+    dt_prop_u32(dt, "interrupt-parent", FDT_PHANDLE_PLIC);
+    dt_prop_u32(dt, "interrupts", irq);
+    dt_end(dt);
+}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "machine/fdt.h"
 
 #define UART16550_SIZE 0x100
 #define UART16550_FIFO_SIZE 16
@@ -44,5 +45,8 @@ void uart16550_reset(Uart16550 *u);
  * rest and retries later, which acts as flow control).
  */
 size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len);
+
+/* Write the device-tree node (ns16550a, interrupt irq on the PLIC). */
+void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
 
 #endif

@@ -16,6 +16,7 @@
 #include "util/error.h"
 
 #define FDT_MAX_SIZE (64u * 1024)
+#define MACHINE_MAX_HARTS_FDT 8 /* largest hart count a node is written for */
 #define FDT_PHANDLE_CPU_INTC(n) (1u + (n)) /* hart n's local interrupt controller */
 #define FDT_PHANDLE_PLIC 0x40u
 #define FDT_PHANDLE_TEST 0x41u             /* the sifive,test syscon */

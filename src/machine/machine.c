@@ -26,41 +26,7 @@
 #include "util/compiler.h"
 #include "util/evloop.h"
 
-/*
- * Instructions per hart per turn.  Timers are polled between turns, so this
- * bounds how late a timer interrupt is: ~0.3 ms of guest time at 300 MIPS.
- */
-#define MACHINE_SLICE 100000ull
-#define MACHINE_INPUT_BUF 256  /* console bytes read ahead of the UART FIFO */
-/*
- * Longest idle wait: bounds how long a stop request from a signal handler
- * that did not call machine_kick() can go unnoticed (it may land just
- * before the wait starts).  One wake-up a second costs nothing.
- */
-#define MACHINE_IDLE_MAX_NS 1000000000ull
-
-struct Machine {
-    MachineConfig cfg;
-    Bus bus;
-    Hart *harts[MACHINE_MAX_HARTS];
-    unsigned nharts;
-    Uart16550 *uart;
-    Aclint *aclint;
-    Plic *plic;
-    TestFinisher *finisher;
-    Htif *htif;             /* NULL unless the kernel defines tohost */
-    ElfFile *kernel;        /* kept open to reload it on reset */
-    volatile bool stop;     /* every hart's *stop points here */
-    bool exited;            /* the guest ended the run */
-    int exit_status;        /* 0..255, valid when exited */
-    bool reset_requested;
-    uint64_t instret_base;  /* instructions retired before the last reset */
-    MachineStats stats;
-    EventLoop *loop;
-    int in_fd;              /* watched console input, -1 when none or at end of file */
-    uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
-    size_t in_len;
-};
+#include "machine/machine_int.h"
 
 /* One fixed device of the board: where it lives and what builds it. */
 typedef struct MachineDevice {
@@ -68,11 +34,13 @@ typedef struct MachineDevice {
     uint64_t base;
     uint64_t size;
     int (*create)(Machine *m, const struct MachineDevice *d, Error *err);
+    /* Write the device's node(s) into the device tree (inside /soc). */
+    void (*fdt)(Machine *m, const struct MachineDevice *d, DeviceTree *dt);
 } MachineDevice;
 
 /* ---- what devices report back ---- */
 
-static void machine_guest_exit(void *opaque, bool failed, int code)
+void machine_guest_exit(void *opaque, bool failed, int code)
 {
     Machine *m = opaque;
     if (m->exited)
@@ -82,7 +50,7 @@ static void machine_guest_exit(void *opaque, bool failed, int code)
     m->stop = true;
 }
 
-static void machine_guest_reset(void *opaque)
+void machine_guest_reset(void *opaque)
 {
     Machine *m = opaque;
     m->reset_requested = true;
@@ -134,13 +102,59 @@ static int machine_add_uart(Machine *m, const MachineDevice *d, Error *err)
     return bus_add_mmio(&m->bus, d->name, d->base, d->size, &uart16550_ops, m->uart, err);
 }
 
-/* Built in this order, after the harts. */
+static void machine_rtc_irq(void *opaque, bool level)
+{
+    Machine *m = opaque;
+    plic_set_irq(m->plic, MACHINE_RTC_IRQ, level);
+}
+
+static int machine_add_rtc(Machine *m, const MachineDevice *d, Error *err)
+{
+    m->rtc = goldfish_rtc_new(machine_rtc_irq, m);
+    if (!m->rtc)
+        return error_set(err, "out of memory creating %s", d->name);
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &goldfish_rtc_ops, m->rtc, err);
+}
+
+static void fdt_finisher(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    test_finisher_fdt(dt, d->base);
+}
+
+static void fdt_aclint(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    aclint_fdt(dt, d->base, m->nharts);
+}
+
+static void fdt_plic(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    plic_fdt(dt, d->base, m->nharts);
+}
+
+static void fdt_uart(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    uart16550_fdt(dt, d->base, MACHINE_UART0_IRQ);
+}
+
+static void fdt_rtc(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    goldfish_rtc_fdt(dt, d->base, MACHINE_RTC_IRQ);
+}
+
+/* Built in this order, after the harts: the PLIC before what interrupts through it. */
 static const MachineDevice machine_devices[] = {
-    {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher},
-    {"aclint", MACHINE_ACLINT_BASE, ACLINT_SIZE, machine_add_aclint},
-    {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic},
-    {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart},
+    {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher, fdt_finisher},
+    {"aclint", MACHINE_ACLINT_BASE, ACLINT_SIZE, machine_add_aclint, fdt_aclint},
+    {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic, fdt_plic},
+    {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart, fdt_uart},
+    {"rtc", MACHINE_RTC_BASE, GOLDFISH_RTC_SIZE, machine_add_rtc, fdt_rtc},
 };
+
+void machine_fdt_devices(Machine *m, DeviceTree *dt)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++)
+        machine_devices[i].fdt(m, &machine_devices[i], dt);
+}
 
 /* ---- console input: in_fd -> UART receive FIFO ---- */
 
@@ -169,6 +183,11 @@ static void machine_input_ready(void *opaque, uint32_t events)
         return;
     }
     m->in_len = (size_t)n;
+    if (m->console && console_filter(m->console, m->in_buf, (size_t)n, m->in_buf, &m->in_len) ==
+                          CONSOLE_QUIT) {
+        m->quit = true;
+        m->stop = true;
+    }
     evloop_mod_fd(m->loop, m->in_fd, 0);  /* until the UART takes it all */
     machine_input_feed(m);
 }
@@ -209,10 +228,20 @@ int machine_config_check(const MachineConfig *cfg, Error *err)
                          (unsigned long long)(cfg->ram_size >> 30));
     if (cfg->ram_size % BUS_PAGE_SIZE)
         return error_set(err, "memory size must be a multiple of 4 KiB");
-    if (cfg->nharts != 1)
-        return error_set(err, "%u harts requested: only 1 is supported for now",
-                         cfg->nharts);
+    if (cfg->nharts < 1 || cfg->nharts > MACHINE_MAX_HARTS)
+        return error_set(err, "%u harts requested: 1 to %d are supported", cfg->nharts,
+                         MACHINE_MAX_HARTS);
     return 0;
+}
+
+/* A store or DMA is about to change a page holding decoded code: every
+ * hart drops its blocks there. */
+static void machine_code_write(void *opaque, uint64_t page_pa)
+{
+    Machine *m = opaque;
+    for (unsigned i = 0; i < m->nharts; i++)
+        hart_invalidate_code(m->harts[i], page_pa);
+    *bus_page_flags(&m->bus, page_pa) &= (uint8_t)~BUS_PAGE_CODE;
 }
 
 static int machine_add_harts(Machine *m, Error *err)
@@ -224,6 +253,8 @@ static int machine_add_harts(Machine *m, Error *err)
         m->harts[i]->stop = &m->stop;
         m->nharts++;
     }
+    m->bus.code_write = machine_code_write;
+    m->bus.code_write_opaque = m;
     return 0;
 }
 
@@ -265,6 +296,11 @@ void machine_free(Machine *m)
         hart_free(m->harts[i]);
     evloop_free(m->loop);
     elf_close(m->kernel);
+    free((char *)m->boot.kernel);
+    free((char *)m->boot.initrd);
+    free((char *)m->boot.cmdline);
+    free((char *)m->boot.bios);
+    goldfish_rtc_free(m->rtc);
     htif_free(m->htif);
     uart16550_free(m->uart);
     plic_free(m->plic);
@@ -277,6 +313,11 @@ void machine_free(Machine *m)
 volatile bool *machine_stop_flag(Machine *m)
 {
     return &m->stop;
+}
+
+void machine_set_console(Machine *m, Console *c)
+{
+    m->console = c;
 }
 
 void machine_kick(Machine *m)
@@ -346,7 +387,7 @@ static void machine_reset_harts(Machine *m)
 
 int machine_load_kernel(Machine *m, const char *path, Error *err)
 {
-    if (m->kernel)
+    if (m->kernel || m->linux_boot)
         return error_set(err, "%s: a kernel is already loaded", path);
     m->kernel = elf_open(path, err);
     if (!m->kernel)
@@ -378,8 +419,7 @@ static uint64_t machine_instret(const Machine *m)
     return n;
 }
 
-/* Drop decoded code for every RAM page before rewriting RAM behind the harts' back. */
-static void machine_invalidate_code(Machine *m)
+void machine_invalidate_code(Machine *m)
 {
     Bus *b = &m->bus;
     for (uint64_t pa = b->ram_base; pa - b->ram_base < b->ram_size; pa += BUS_PAGE_SIZE) {
@@ -393,10 +433,12 @@ static int machine_reset(Machine *m, Error *err)
 {
     m->reset_requested = false;
     m->stop = false;
+    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the UART's line */
+    if (m->linux_boot)
+        return machine_boot_load(m, err);
     machine_invalidate_code(m);
     if (elf_load(m->kernel, &m->bus, err) < 0)
         return -1;
-    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the UART's line */
     if (m->htif)
         htif_reset(m->htif);
     machine_reset_harts(m);
@@ -422,7 +464,7 @@ static bool machine_irq_pending(const Machine *m)
 {
     for (unsigned i = 0; i < m->nharts; i++) {
         const Hart *h = m->harts[i];
-        if (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie)
+        if (!h->halted && (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie))
             return true;
     }
     return false;
@@ -436,6 +478,8 @@ static bool machine_irq_pending(const Machine *m)
 static void machine_idle(Machine *m)
 {
     uint64_t ns = aclint_next_deadline_ns(m->aclint);
+    uint64_t rtc_ns = goldfish_rtc_next_deadline_ns(m->rtc);
+    ns = rtc_ns < ns ? rtc_ns : ns;
     if (m->stop || ns == 0 || machine_irq_pending(m))
         return;
     evloop_run_once(m->loop, ns < MACHINE_IDLE_MAX_NS ? ns : MACHINE_IDLE_MAX_NS);
@@ -447,7 +491,10 @@ static void machine_turn(Machine *m, uint64_t budget)
     bool all_idle = true;
     machine_input_feed(m);
     evloop_run_once(m->loop, 0);
+    goldfish_rtc_poll(m->rtc);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
+        if (m->harts[i]->halted)
+            continue;
         aclint_poll(m->aclint);
         if (hart_run(m->harts[i], budget) != HART_EXIT_WFI)
             all_idle = false;
@@ -466,7 +513,8 @@ static int machine_loop(Machine *m, Error *err)
             continue;
         }
         if (m->stop)
-            return m->exited ? MACHINE_STOP_GUEST : MACHINE_STOP_HOST;
+            return m->exited ? MACHINE_STOP_GUEST : m->quit ? MACHINE_STOP_QUIT
+                                                            : MACHINE_STOP_HOST;
         uint64_t budget = machine_budget(m);
         if (budget == 0)
             return MACHINE_STOP_LIMIT;

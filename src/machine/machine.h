@@ -17,10 +17,13 @@
 #define MACHINE_ACLINT_BASE 0x2000000ull  /* MSWI + MTIMER (CLINT layout) */
 #define MACHINE_PLIC_BASE 0xc000000ull
 #define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
+#define MACHINE_RTC_BASE 0x101000ull      /* google,goldfish-rtc */
+#define MACHINE_VIRTIO_BASE 0x10001000ull /* eight virtio-mmio slots, 0x1000 apart */
 #define MACHINE_RAM_BASE 0x80000000ull
 
 /* PLIC sources (QEMU virt numbering). */
 #define MACHINE_UART0_IRQ 10
+#define MACHINE_RTC_IRQ 11
 
 #define MACHINE_MAX_HARTS 8
 #define MACHINE_MIN_RAM (16ull << 20)
@@ -29,7 +32,7 @@
 
 typedef struct MachineConfig {
     uint64_t ram_size;   /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
-    unsigned nharts;     /* 1 for now */
+    unsigned nharts;     /* 1..MACHINE_MAX_HARTS */
     uint64_t max_insns;  /* stop after about this many instructions; 0 = no limit */
     int in_fd;           /* console input (UART receive): a tty, pipe or socket; -1 = none */
     int out_fd;          /* console output (UART, HTIF, SYS_write to fd 1) */
@@ -41,6 +44,7 @@ typedef enum MachineStop {
     MACHINE_STOP_GUEST,  /* the guest ended the run (finisher, HTIF) */
     MACHINE_STOP_LIMIT,  /* max_insns reached */
     MACHINE_STOP_HOST,   /* the stop flag was set from outside (signal) */
+    MACHINE_STOP_QUIT,   /* the user typed the console's quit escape (Ctrl-A x) */
 } MachineStop;
 
 typedef struct MachineStats {
@@ -48,6 +52,14 @@ typedef struct MachineStats {
     double seconds;      /* wall time spent in machine_run() */
     MachineStop why;
 } MachineStats;
+
+/* What to boot (see machine_boot). Strings are copied. */
+typedef struct MachineBoot {
+    const char *kernel;   /* Linux Image (or ELF) */
+    const char *initrd;   /* NULL for none */
+    const char *cmdline;  /* NULL for none */
+    const char *bios;     /* NULL: built-in SBI; else M-mode firmware (OpenSBI fw_*.bin/ELF) */
+} MachineBoot;
 
 typedef struct Machine Machine;
 
@@ -70,6 +82,23 @@ void machine_free(Machine *m);
 int machine_load_kernel(Machine *m, const char *path, Error *err);
 
 /*
+ * Boot a Linux kernel (or any S-mode payload) the way QEMU virt does: the
+ * kernel at RAM + text_offset, initrd and device tree at the top of RAM.
+ * Without bios the harts start in S-mode at the kernel (a0 = hartid,
+ * a1 = FDT) with SBI served in C; secondary harts wait for SBI HSM.  With
+ * bios, every hart starts in M-mode at the firmware (loaded at RAM base) with
+ * a0 = hartid, a1 = FDT, a2 = OpenSBI's fw_dynamic info.  A reset reloads
+ * all of it.  Returns 0, or -1 with err filled; call once, before machine_run().
+ */
+int machine_boot(Machine *m, const MachineBoot *boot, Error *err);
+
+/*
+ * Write the device tree the board would give the guest to path (as
+ * `--dump-dtb`). Returns 0, or -1 with err filled.
+ */
+int machine_dump_dtb(Machine *m, const MachineBoot *boot, const char *path, Error *err);
+
+/*
  * Run until the guest ends the run, max_insns is reached or the stop flag
  * is set.  When every hart waits in WFI the thread sleeps (no CPU use)
  * until the next timer deadline, console input, an event-loop call, or
@@ -82,6 +111,10 @@ int machine_load_kernel(Machine *m, const char *path, Error *err);
  * other stops (see machine_stats()), or -1 with err filled if a reset failed.
  */
 int machine_run(Machine *m, Error *err);
+
+struct Console;
+/* Filter console input through c (escape keys) from now on; c must outlive the run. */
+void machine_set_console(Machine *m, struct Console *c);
 
 /* The flag that stops machine_run() soon when set (async-signal-safe to set). */
 volatile bool *machine_stop_flag(Machine *m);

@@ -1,0 +1,78 @@
+/*
+ * The Machine's internals, shared by the files that make up the machine
+ * (machine.c: devices and run loop; firmware.c: booting and built-in SBI).
+ * Nothing outside src/machine/ includes this.
+ */
+#ifndef HOSTEL_MACHINE_MACHINE_INT_H
+#define HOSTEL_MACHINE_MACHINE_INT_H
+
+#include "cpu/hart.h"
+#include "hw/aclint.h"
+#include "hw/goldfish_rtc.h"
+#include "hw/htif.h"
+#include "hw/plic.h"
+#include "hw/test_finisher.h"
+#include "hw/uart16550.h"
+#include "machine/boot.h"
+#include "machine/bus.h"
+#include "machine/console.h"
+#include "machine/elf.h"
+#include "machine/fdt.h"
+#include "machine/machine.h"
+#include "util/evloop.h"
+
+/*
+ * Instructions per hart per turn.  Timers are polled between turns, so this
+ * bounds how late a timer interrupt is: ~0.3 ms of guest time at 300 MIPS.
+ */
+#define MACHINE_SLICE 100000ull
+#define MACHINE_INPUT_BUF 256  /* console bytes read ahead of the UART FIFO */
+/*
+ * Longest idle wait: bounds how long a stop request from a signal handler
+ * that did not call machine_kick() can go unnoticed (it may land just
+ * before the wait starts).  One wake-up a second costs nothing.
+ */
+#define MACHINE_IDLE_MAX_NS 1000000000ull
+
+struct Machine {
+    MachineConfig cfg;
+    Bus bus;
+    Hart *harts[MACHINE_MAX_HARTS];
+    unsigned nharts;
+    Uart16550 *uart;
+    Aclint *aclint;
+    Plic *plic;
+    TestFinisher *finisher;
+    Htif *htif;             /* NULL unless the kernel defines tohost */
+    GoldfishRtc *rtc;
+    ElfFile *kernel;        /* bare-metal ELF, kept open to reload it on reset */
+    MachineBoot boot;       /* what machine_boot() was asked to load (for resets) */
+    bool linux_boot;        /* booted through machine_boot (firmware or built-in SBI) */
+    int hsm[MACHINE_MAX_HARTS]; /* SBI HSM state of each hart (built-in firmware) */
+    volatile bool stop;     /* every hart's *stop points here */
+    bool exited;            /* the guest ended the run */
+    int exit_status;        /* 0..255, valid when exited */
+    bool reset_requested;
+    uint64_t instret_base;  /* instructions retired before the last reset */
+    MachineStats stats;
+    EventLoop *loop;
+    int in_fd;              /* watched console input, -1 when none or at end of file */
+    uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
+    size_t in_len;
+    Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
+    bool quit;              /* the user asked to quit (Ctrl-A x) */
+};
+
+/* Device-facing hooks implemented in machine.c. */
+void machine_guest_exit(void *opaque, bool failed, int code);
+void machine_guest_reset(void *opaque);
+/* Drop decoded code for every RAM page before rewriting RAM. */
+void machine_invalidate_code(Machine *m);
+/* Write the nodes of the board's devices (inside /soc). */
+void machine_fdt_devices(Machine *m, DeviceTree *dt);
+/* Build the device tree of the board into dt. Returns 0 or -1. */
+int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *err);
+/* (Re)load everything machine_boot() loads and restart the harts. */
+int machine_boot_load(Machine *m, Error *err);
+
+#endif
