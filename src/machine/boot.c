@@ -1,5 +1,6 @@
 /* Linux boot: Image header parsing and placement of kernel, initrd, FDT. */
 #include "machine/boot.h"
+#include "machine/elf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +58,7 @@ static int read_header(int fd, RiscvImageHeader *h)
 
 int boot_is_linux_image(const char *path, Error *err)
 {
-    off_t size;
+    off_t size = 0;
     RiscvImageHeader h;
     int fd = open_file(path, &size, err);
     if (fd < 0)
@@ -69,7 +70,7 @@ int boot_is_linux_image(const char *path, Error *err)
 
 int boot_load_image(Bus *bus, const char *path, BootLayout *lay, Error *err)
 {
-    off_t size;
+    off_t size = 0;
     RiscvImageHeader h;
     int fd = open_file(path, &size, err);
     if (fd < 0)
@@ -97,6 +98,40 @@ int boot_load_image(Bus *bus, const char *path, BootLayout *lay, Error *err)
     return 0;
 }
 
+static int load_flat(Bus *bus, const char *path, BootLayout *lay, Error *err)
+{
+    off_t size = 0;
+    int fd = open_file(path, &size, err);
+    if (fd < 0)
+        return -1;
+    uint64_t start = bus->ram_base + BOOT_PAYLOAD_OFFSET;
+    uint64_t room = bus->ram_size > BOOT_FDT_ROOM + BOOT_PAYLOAD_OFFSET
+                        ? bus->ram_size - BOOT_FDT_ROOM - BOOT_PAYLOAD_OFFSET : 0;
+    if ((uint64_t)size > room) {
+        close(fd);
+        return error_set(err, "%s: does not fit in RAM (use -m)", path);
+    }
+    int r = read_all(fd, bus_ram_ptr(bus, start, (uint64_t)size), (uint64_t)size, path, err);
+    close(fd);
+    lay->entry = lay->kernel_start = start;
+    lay->kernel_end = start + (uint64_t)size;
+    lay->is_elf = false;
+    return r;
+}
+
+int boot_load_payload(Bus *bus, const char *path, BootLayout *lay, Error *err)
+{
+    ElfFile *e = elf_open(path, NULL);
+    if (!e)
+        return load_flat(bus, path, lay, err);
+    int r = elf_load(e, bus, err);
+    lay->entry = lay->kernel_start = elf_entry(e);
+    lay->kernel_end = lay->kernel_start; /* the segments are where the ELF says */
+    lay->is_elf = true;
+    elf_close(e);
+    return r;
+}
+
 void boot_place_fdt(const Bus *bus, BootLayout *lay)
 {
     lay->fdt_addr = bus->ram_base + bus->ram_size - BOOT_FDT_ROOM;
@@ -104,7 +139,7 @@ void boot_place_fdt(const Bus *bus, BootLayout *lay)
 
 int boot_load_initrd(Bus *bus, const char *path, BootLayout *lay, Error *err)
 {
-    off_t size;
+    off_t size = 0;
     int fd = open_file(path, &size, err);
     if (fd < 0)
         return -1;

@@ -38,6 +38,14 @@ int boot_is_linux_image(const char *path, Error *err);
 int boot_load_image(Bus *bus, const char *path, BootLayout *lay, Error *err);
 
 /*
+ * Load a payload that is not a Linux Image for M-mode firmware to start
+ * (e.g. U-Boot): an ELF at its own addresses, else a flat binary at
+ * RAM + BOOT_PAYLOAD_OFFSET.  Fills entry/kernel_*.
+ */
+int boot_load_payload(Bus *bus, const char *path, BootLayout *lay, Error *err);
+#define BOOT_PAYLOAD_OFFSET 0x200000ull
+
+/*
  * Load the initrd below the FDT room; fills initrd_* and fdt_addr.  Fails
  * if it would overlap the kernel.  Call after the kernel is loaded.
  */

@@ -235,8 +235,15 @@ static uint64_t write_fw_dynamic(Machine *m, const BootLayout *lay)
 static int load_kernel_initrd(Machine *m, BootLayout *lay, Error *err)
 {
     memset(lay, 0, sizeof(*lay));
-    if (boot_load_image(&m->bus, m->boot.kernel, lay, err) < 0)
+    int is_image = boot_is_linux_image(m->boot.kernel, err);
+    if (is_image < 0)
         return -1;
+    if (!is_image && m->boot.bios) {
+        if (boot_load_payload(&m->bus, m->boot.kernel, lay, err) < 0)
+            return -1;
+    } else if (boot_load_image(&m->bus, m->boot.kernel, lay, err) < 0) {
+        return -1;
+    }
     if (m->boot.initrd)
         return boot_load_initrd(&m->bus, m->boot.initrd, lay, err);
     boot_place_fdt(&m->bus, lay);
