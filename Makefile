@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run test bench guest clean format
+.PHONY: all deps run demo test bench guest clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -23,9 +23,14 @@ $(BUILD_SAN)/build.ninja:
 	$(MESON_SETUP) $(BUILD_SAN) --buildtype=debugoptimized -Db_sanitize=address,undefined \
 	    -Db_lundef=false
 
-# Until the Linux boot lands (issue 3), `make run` runs the bare-metal demo.
+# Boot the default guest (built from Debian packages the first time: ~10 min).
 run: all
 	@scripts/deps.sh all
+	guest/build.sh >/dev/null
+	$(BUILD)/hostel run
+
+# The bare-metal demo: a few instructions, no guest build needed.
+demo: all
 	$(BUILD)/hostel run --bios none -k $(BUILD)/examples/hello.elf
 
 test: $(BUILD_SAN)/build.ninja
