@@ -129,6 +129,7 @@ enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB };
 static const struct option run_long_options[] = {
     {"kernel", required_argument, NULL, 'k'},
     {"initrd", required_argument, NULL, 'i'},
+    {"disk", required_argument, NULL, 'd'},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -154,6 +155,8 @@ static void run_help(FILE *out)
             "options:\n"
             "  -k, --kernel FILE   Linux Image, or bare-metal ELF program\n"
             "  -i, --initrd FILE   initramfs for the kernel\n"
+            "  -d, --disk FILE[,ro] raw disk image as virtio-blk (/dev/vda, vdb...; up to 6);\n"
+            "                      ',ro' makes it read-only; an image can have one writer\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
@@ -207,6 +210,27 @@ static int run_set_cpus(RunOptions *o, const char *arg)
     return 0;
 }
 
+/* -d PATH[,ro]: the option string is kept (argv outlives the run); ",ro" is cut off. */
+static int run_add_disk(RunOptions *o, char *arg)
+{
+    if (o->cfg.ndisks == MACHINE_MAX_DISKS)
+        return run_usage_error("-d '%s': at most 6 disks", arg);
+    MachineDisk *d = &o->cfg.disks[o->cfg.ndisks];
+    char *comma = strrchr(arg, ',');
+    d->read_only = false;
+    if (comma && strcmp(comma, ",ro") == 0) {
+        *comma = '\0';
+        d->read_only = true;
+    } else if (comma && strcmp(comma, ",rw") == 0) {
+        *comma = '\0';
+    }
+    if (!*arg)
+        return run_usage_error("-d '%s': expected an image path", arg);
+    d->path = arg;
+    o->cfg.ndisks++;
+    return 0;
+}
+
 /* Apply one parsed option; returns 0 or an exit status. */
 static int run_apply_option(RunOptions *o, int c, char **argv)
 {
@@ -214,6 +238,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     switch (c) {
     case 'k': o->kernel = optarg; return 0;
     case 'i': o->initrd = optarg; return 0;
+    case 'd': return run_add_disk(o, optarg);
     case 'p': o->cmdline = optarg; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case 'c': return run_set_cpus(o, optarg);
@@ -265,7 +290,7 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":k:i:p:m:c:h", run_long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:d:p:m:c:h", run_long_options, NULL)) != -1) {
         int r = run_apply_option(o, c, argv);
         if (r != 0)
             return r;

@@ -188,6 +188,7 @@ static void enter_supervisor(Machine *m, Hart *h, uint64_t pc, uint64_t a0, uint
     h->medeleg = 0xb3ffull & ~(1ull << CAUSE_ECALL_S);
     h->mideleg = SIP_MASK;
     h->mcounteren = 0xffffffffull;
+    h->scounteren = 0xffffffffull; /* as OpenSBI: user-mode rdtime/rdcycle (vDSO) work */
     h->menvcfg = 1ull << 63; /* STCE */
     h->priv = PRV_S;
     h->x[10] = a0;
@@ -272,9 +273,7 @@ static void start_harts(Machine *m, const BootLayout *lay, uint64_t fw_entry, ui
             m->hsm[i] = SBI_HSM_STOPPED;
         }
     }
-    aclint_reset(m->aclint);
-    plic_reset(m->plic);
-    goldfish_rtc_reset(m->rtc);
+    machine_reset_devices(m);
 }
 
 int machine_boot_load(Machine *m, Error *err)

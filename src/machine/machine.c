@@ -27,6 +27,9 @@
 #include "util/evloop.h"
 
 #include "machine/machine_int.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/rng.h"
 
 /* One fixed device of the board: where it lives and what builds it. */
 typedef struct MachineDevice {
@@ -154,6 +157,89 @@ void machine_fdt_devices(Machine *m, DeviceTree *dt)
 {
     for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++)
         machine_devices[i].fdt(m, &machine_devices[i], dt);
+    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
+        virtio_mmio_fdt(m->virtio[n], dt);
+}
+
+/* ---- virtio-mmio slots ---- */
+
+static void machine_virtio_irq(void *opaque, bool level)
+{
+    struct MachineVirtioLine *l = opaque;
+    plic_set_irq(l->m->plic, l->src, level);
+}
+
+static VirtioMmioConfig machine_virtio_cfg(Machine *m, unsigned n)
+{
+    m->virtio_line[n] = (struct MachineVirtioLine){m, MACHINE_VIRTIO_IRQ0 + n};
+    return (VirtioMmioConfig){.bus = &m->bus, .base = MACHINE_VIRTIO_BASE + 0x1000ull * n,
+                              .irq_num = MACHINE_VIRTIO_IRQ0 + n, .irq = machine_virtio_irq,
+                              .irq_opaque = &m->virtio_line[n]};
+}
+
+static void machine_console_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+    Machine *m = opaque;
+    while (len > 0) {
+        ssize_t n = write(m->cfg.out_fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* console gone: drop the output */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Build slot n's device: disks first, then entropy, the console, and empty slots. */
+static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
+{
+    VirtioMmioConfig c = machine_virtio_cfg(m, n);
+    unsigned rng_slot = m->cfg.ndisks, console_slot = m->cfg.ndisks + 1;
+    if (n < m->cfg.ndisks) {
+        const MachineDisk *d = &m->cfg.disks[n];
+        BlockDev *bd = block_open(d->path, NULL, d->read_only, err);
+        if (!bd)
+            return NULL;
+        VirtioBlkConfig b = {.disk = bd, .loop = m->loop};
+        return virtio_blk_new(&c, &b, err);
+    }
+    if (n == rng_slot)
+        return virtio_rng_new(&c, err);
+    if (n == console_slot) {
+        VirtioConsoleConfig cc = {.tx = machine_console_tx, .tx_opaque = m};
+        return virtio_console_new(&c, &cc, err);
+    }
+    return virtio_placeholder_new(&c, err);
+}
+
+static int machine_add_virtio(Machine *m, Error *err)
+{
+    if (m->cfg.ndisks > MACHINE_MAX_DISKS)
+        return error_set(err, "at most %d disks", MACHINE_MAX_DISKS);
+    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++) {
+        VirtioMmio *v = machine_virtio_device(m, n, err);
+        if (!v)
+            return -1;
+        m->virtio[n] = v;
+        if (bus_add_mmio(&m->bus, v->ops->name, v->cfg.base, VIRTIO_MMIO_SIZE,
+                         &virtio_mmio_ops, v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void machine_reset_devices(Machine *m)
+{
+    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the lines */
+    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
+        if (m->virtio[n])
+            virtio_mmio_reset(m->virtio[n]);
+    if (m->htif)
+        htif_reset(m->htif);
+    aclint_reset(m->aclint);
+    plic_reset(m->plic);
+    goldfish_rtc_reset(m->rtc);
 }
 
 /* ---- console input: in_fd -> UART receive FIFO ---- */
@@ -273,14 +359,14 @@ Machine *machine_new(const MachineConfig *cfg, Error *err)
         free(m);
         return NULL;
     }
-    if (machine_add_harts(m, err) < 0)
+    m->loop = evloop_new(err);
+    if (!m->loop || machine_add_harts(m, err) < 0)
         goto fail;
     for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++) {
         if (machine_devices[i].create(m, &machine_devices[i], err) < 0)
             goto fail;
     }
-    m->loop = evloop_new(err);
-    if (!m->loop || machine_watch_input(m, err) < 0)
+    if (machine_add_virtio(m, err) < 0 || machine_watch_input(m, err) < 0)
         goto fail;
     return m;
 fail:
@@ -292,6 +378,9 @@ void machine_free(Machine *m)
 {
     if (!m)
         return;
+    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
+        if (m->virtio[n])
+            virtio_mmio_free(m->virtio[n]); /* joins device threads: before the loop goes */
     for (unsigned i = 0; i < m->nharts; i++)
         hart_free(m->harts[i]);
     evloop_free(m->loop);
@@ -381,8 +470,7 @@ static void machine_reset_harts(Machine *m)
         h->x[10] = i;
         h->x[11] = 0;
     }
-    aclint_reset(m->aclint);
-    plic_reset(m->plic);
+    machine_reset_devices(m);
 }
 
 int machine_load_kernel(Machine *m, const char *path, Error *err)
@@ -433,14 +521,11 @@ static int machine_reset(Machine *m, Error *err)
 {
     m->reset_requested = false;
     m->stop = false;
-    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the UART's line */
     if (m->linux_boot)
         return machine_boot_load(m, err);
     machine_invalidate_code(m);
     if (elf_load(m->kernel, &m->bus, err) < 0)
         return -1;
-    if (m->htif)
-        htif_reset(m->htif);
     machine_reset_harts(m);
     return 0;
 }

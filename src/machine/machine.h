@@ -30,6 +30,16 @@
 #define MACHINE_MAX_RAM (1ull << 40)
 #define MACHINE_DEFAULT_RAM (128ull << 20)
 
+#define MACHINE_VIRTIO_SLOTS 8
+#define MACHINE_VIRTIO_IRQ0 1       /* slot n interrupts through PLIC source 1 + n */
+#define MACHINE_MAX_DISKS 6         /* slots left for rng and console */
+
+/* A virtio-blk disk (-d PATH[,ro]). */
+typedef struct MachineDisk {
+    const char *path;
+    bool read_only;
+} MachineDisk;
+
 typedef struct MachineConfig {
     uint64_t ram_size;   /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
     unsigned nharts;     /* 1..MACHINE_MAX_HARTS */
@@ -37,6 +47,8 @@ typedef struct MachineConfig {
     int in_fd;           /* console input (UART receive): a tty, pipe or socket; -1 = none */
     int out_fd;          /* console output (UART, HTIF, SYS_write to fd 1) */
     int err_fd;          /* SYS_write to fd 2 */
+    MachineDisk disks[MACHINE_MAX_DISKS]; /* virtio-blk, in slots 0.. (vda, vdb, ...) */
+    unsigned ndisks;
 } MachineConfig;
 
 /* Why machine_run() returned. */

@@ -20,6 +20,7 @@
 #include "machine/fdt.h"
 #include "machine/machine.h"
 #include "util/evloop.h"
+#include "virtio/mmio.h"
 
 /*
  * Instructions per hart per turn.  Timers are polled between turns, so this
@@ -60,12 +61,19 @@ struct Machine {
     uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
     size_t in_len;
     Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
+    VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
+    struct MachineVirtioLine {
+        struct Machine *m;
+        unsigned src;       /* PLIC source */
+    } virtio_line[MACHINE_VIRTIO_SLOTS];
     bool quit;              /* the user asked to quit (Ctrl-A x) */
 };
 
 /* Device-facing hooks implemented in machine.c. */
 void machine_guest_exit(void *opaque, bool failed, int code);
 void machine_guest_reset(void *opaque);
+/* Reset every device to its power-on state (before restarting the harts). */
+void machine_reset_devices(Machine *m);
 /* Drop decoded code for every RAM page before rewriting RAM. */
 void machine_invalidate_code(Machine *m);
 /* Write the nodes of the board's devices (inside /soc). */

@@ -348,3 +348,13 @@ VirtioMmio *virtio_placeholder_new(const VirtioMmioConfig *cfg, Error *err)
     virtio_mmio_init(v, &placeholder_ops, cfg);
     return v;
 }
+
+void virtio_mmio_fdt(const VirtioMmio *v, DeviceTree *dt)
+{
+    dt_begin_at(dt, "virtio_mmio", v->cfg.base);
+    dt_prop_str(dt, "compatible", "virtio,mmio");
+    dt_prop_reg(dt, v->cfg.base, VIRTIO_MMIO_SIZE);
+    dt_prop_u32(dt, "interrupt-parent", FDT_PHANDLE_PLIC);
+    dt_prop_u32(dt, "interrupts", v->cfg.irq_num);
+    dt_end(dt);
+}

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "machine/bus.h"
+#include "machine/fdt.h"
 #include "util/error.h"
 #include "virtio/virtio.h"
 #include "virtio/virtq.h"
@@ -159,5 +160,8 @@ uint64_t virtio_config_bytes(const void *config, size_t len, uint64_t offset, un
 
 /* A placeholder slot (device id 0, no queues): drivers skip it. NULL if out of memory. */
 VirtioMmio *virtio_placeholder_new(const VirtioMmioConfig *cfg, Error *err);
+
+/* Write the device-tree node of this transport slot (virtio,mmio). */
+void virtio_mmio_fdt(const VirtioMmio *v, DeviceTree *dt);
 
 #endif
