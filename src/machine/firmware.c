@@ -126,20 +126,6 @@ static void plat_hart_stop(void *opaque, Hart *self)
     self->halted = true;
 }
 
-static void plat_console_write(void *opaque, const uint8_t *buf, size_t len)
-{
-    Machine *m = opaque;
-    while (len > 0) {
-        ssize_t n = write(m->cfg.out_fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* console gone: drop the output, the guest goes on */
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 static int plat_console_read(void *opaque)
 {
     Machine *m = opaque;
@@ -171,7 +157,7 @@ static bool sbi_hook(void *opaque, Hart *h)
     static const SbiPlatform ops = {
         .nharts = plat_nharts, .hart = plat_hart, .hart_state = plat_hart_state,
         .hart_start = plat_hart_start, .hart_stop = plat_hart_stop,
-        .console_write = plat_console_write, .console_read = plat_console_read,
+        .console_write = machine_console_write, .console_read = plat_console_read,
         .system_reset = plat_system_reset, .set_timer = plat_set_timer,
     };
     SbiPlatform p = ops;

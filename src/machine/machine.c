@@ -177,7 +177,7 @@ static VirtioMmioConfig machine_virtio_cfg(Machine *m, unsigned n)
                               .irq_opaque = &m->virtio_line[n]};
 }
 
-static void machine_console_tx(void *opaque, const uint8_t *buf, size_t len)
+void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
 {
     Machine *m = opaque;
     while (len > 0) {
@@ -207,7 +207,7 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
     if (n == rng_slot)
         return virtio_rng_new(&c, err);
     if (n == console_slot) {
-        VirtioConsoleConfig cc = {.tx = machine_console_tx, .tx_opaque = m};
+        VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};
         return virtio_console_new(&c, &cc, err);
     }
     return virtio_placeholder_new(&c, err);

@@ -72,6 +72,8 @@ struct Machine {
 /* Device-facing hooks implemented in machine.c. */
 void machine_guest_exit(void *opaque, bool failed, int code);
 void machine_guest_reset(void *opaque);
+/* Write guest console output to cfg.out_fd (dropped if the console is gone). */
+void machine_console_write(void *opaque, const uint8_t *buf, size_t len);
 /* Reset every device to its power-on state (before restarting the harts). */
 void machine_reset_devices(Machine *m);
 /* Drop decoded code for every RAM page before rewriting RAM. */
