@@ -216,7 +216,10 @@ static void mmio_write_queue_reg(VirtioMmio *v, uint64_t offset, uint32_t value)
     if (q->ready)
         return;  /* the driver must not change a live queue: ignore */
     switch (offset) {
-    case VIRTIO_MMIO_QUEUE_NUM: q->num = value > 0xffff ? 0 : (uint16_t)value; break;
+    case VIRTIO_MMIO_QUEUE_NUM:
+        q->num_written = (uint32_t)value;
+        q->num = value > 0xffff ? 0 : (uint16_t)value;
+        break;
     case VIRTIO_MMIO_QUEUE_DESC_LOW: mmio_set_half(&q->desc_addr, false, value); break;
     case VIRTIO_MMIO_QUEUE_DESC_HIGH: mmio_set_half(&q->desc_addr, true, value); break;
     case VIRTIO_MMIO_QUEUE_DRIVER_LOW: mmio_set_half(&q->avail_addr, false, value); break;

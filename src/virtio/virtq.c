@@ -101,6 +101,7 @@ void virtq_reset(Virtq *q)
 {
     uint32_t gen = q->gen + 1;
     q->num = q->max;
+    q->num_written = q->max;
     q->desc_addr = q->avail_addr = q->used_addr = 0;
     q->ready = q->broken = q->indirect = q->event_idx = false;
     q->desc = q->avail = q->used = NULL;
@@ -129,7 +130,9 @@ bool virtq_enable(Virtq *q, bool indirect, bool event_idx)
 {
     unsigned n = q->num;
     if (n == 0 || n > q->max || (n & (n - 1))) {
-        virtq_fail(q, "queue size %u: must be a power of two in 1..%u", n, q->max);
+        /* a QueueNum above 16 bits is stored as 0: report what was written */
+        unsigned shown = q->num_written > 0xffff ? q->num_written : n;
+        virtq_fail(q, "queue size %u: must be a power of two in 1..%u", shown, q->max);
         return false;
     }
     q->desc = virtq_area(q, "descriptor", q->desc_addr, (uint64_t)VIRTQ_DESC_SIZE * n, 16);

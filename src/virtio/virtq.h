@@ -68,6 +68,7 @@ typedef struct Virtq {
     void *fail_opaque;
     /* Registers, written by the driver through the transport. */
     uint16_t num;            /* queue size */
+    uint32_t num_written;    /* the QueueNum the driver wrote, for messages (may exceed 16 bits) */
     uint64_t desc_addr, avail_addr, used_addr;
     /* State while enabled. */
     bool ready;
