@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench guest clean format
+.PHONY: all deps run demo test bench bench-boot guest clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -40,6 +40,11 @@ test: $(BUILD_SAN)/build.ninja
 bench: all
 	@scripts/deps.sh all
 	bench/cpu/run.sh $(BUILD)
+
+# Linux boot, guest workloads, idle CPU and memory, side by side with QEMU.
+bench-boot: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/boot/run.py $(BUILD)
 
 guest:
 	guest/build.sh
