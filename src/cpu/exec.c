@@ -51,7 +51,10 @@ static void mark_code_page(Hart *h, uint64_t pa)
     uint8_t *flags = bus_page_flags(h->bus, pa);
     if (!(*flags & BUS_PAGE_CODE)) {
         *flags |= BUS_PAGE_CODE;
-        hart_tlb_flush_store_page(h, pa & ~(BUS_PAGE_SIZE - 1));
+        if (h->bus->code_marked)
+            h->bus->code_marked(h->bus->code_marked_opaque, pa & ~(BUS_PAGE_SIZE - 1));
+        else
+            hart_tlb_flush_store_page(h, pa & ~(BUS_PAGE_SIZE - 1));
     }
 }
 

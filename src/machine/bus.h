@@ -51,6 +51,10 @@ typedef struct Bus {
     /* Called when a store hits a BUS_PAGE_CODE page, before the store. */
     void (*code_write)(void *opaque, uint64_t page_pa);
     void *code_write_opaque;
+    /* Called when a page becomes BUS_PAGE_CODE: every hart must drop its
+     * store-TLB entries for it (so its next store takes the slow path). */
+    void (*code_marked)(void *opaque, uint64_t page_pa);
+    void *code_marked_opaque;
 } Bus;
 
 /* Reserve RAM lazily. Returns 0, or -1 with err filled. */

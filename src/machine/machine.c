@@ -29,6 +29,7 @@
 #include "machine/machine_int.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 
 /* One fixed device of the board: where it lives and what builds it. */
@@ -191,11 +192,24 @@ void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
     }
 }
 
-/* Build slot n's device: disks first, then entropy, the console, and empty slots. */
+/* The network card (--net) on its backend. */
+static VirtioMmio *machine_virtio_net(Machine *m, const VirtioMmioConfig *c, Error *err)
+{
+    VirtioNetConfig nc = {.backend = net_backend_new(&m->cfg.net, m->loop, err)};
+    if (!nc.backend)
+        return NULL;
+    memcpy(nc.mac, m->cfg.net.mac, sizeof(nc.mac));
+    return virtio_net_new(c, &nc, err);
+}
+
+/* Build slot n's device: disks first, the network card, entropy, the console, empty slots. */
 static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
 {
     VirtioMmioConfig c = machine_virtio_cfg(m, n);
-    unsigned rng_slot = m->cfg.ndisks, console_slot = m->cfg.ndisks + 1;
+    unsigned has_net = m->cfg.net.kind != NET_NONE;
+    unsigned rng_slot = m->cfg.ndisks + has_net, console_slot = rng_slot + 1;
+    if (has_net && n == m->cfg.ndisks)
+        return machine_virtio_net(m, &c, err);
     if (n < m->cfg.ndisks) {
         const MachineDisk *d = &m->cfg.disks[n];
         BlockDev *bd = block_open(d->path, NULL, d->read_only, err);
@@ -302,6 +316,7 @@ void machine_config_default(MachineConfig *cfg)
 {
     *cfg = (MachineConfig){.ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .in_fd = 0,
                            .out_fd = 1, .err_fd = 2};
+    net_config_default(&cfg->net);
 }
 
 int machine_config_check(const MachineConfig *cfg, Error *err)
@@ -317,6 +332,8 @@ int machine_config_check(const MachineConfig *cfg, Error *err)
     if (cfg->nharts < 1 || cfg->nharts > MACHINE_MAX_HARTS)
         return error_set(err, "%u harts requested: 1 to %d are supported", cfg->nharts,
                          MACHINE_MAX_HARTS);
+    if (cfg->net.kind != NET_NONE && cfg->ndisks >= MACHINE_MAX_DISKS)
+        return error_set(err, "at most %d disks with a network card", MACHINE_MAX_DISKS - 1);
     return 0;
 }
 
@@ -330,6 +347,14 @@ static void machine_code_write(void *opaque, uint64_t page_pa)
     *bus_page_flags(&m->bus, page_pa) &= (uint8_t)~BUS_PAGE_CODE;
 }
 
+/* A page now holds decoded code: no hart may keep storing to it unseen. */
+static void machine_code_marked(void *opaque, uint64_t page_pa)
+{
+    Machine *m = opaque;
+    for (unsigned i = 0; i < m->nharts; i++)
+        hart_tlb_flush_store_page(m->harts[i], page_pa);
+}
+
 static int machine_add_harts(Machine *m, Error *err)
 {
     for (unsigned i = 0; i < m->cfg.nharts; i++) {
@@ -341,6 +366,8 @@ static int machine_add_harts(Machine *m, Error *err)
     }
     m->bus.code_write = machine_code_write;
     m->bus.code_write_opaque = m;
+    m->bus.code_marked = machine_code_marked;
+    m->bus.code_marked_opaque = m;
     return 0;
 }
 

@@ -7,6 +7,8 @@ set -u
 kind=$1 emu=$2 elf=$3
 case $kind in
 hostel) exec timeout -k 5 60 "$emu" run --bios none -k "$elf" ;;
+hostel-smp2) exec timeout -k 5 60 "$emu" run --bios none -c 2 -k "$elf" ;;
+qemu-smp2) exec timeout -k 5 60 "$emu" -M virt -smp 2 -bios none -nographic -monitor none -kernel "$elf" ;;
 qemu)   exec timeout -k 5 60 "$emu" -M virt -bios none -nographic -monitor none -kernel "$elf" ;;
 spike)  exec timeout -k 5 60 "$emu" -M spike -bios none -nographic -monitor none -kernel "$elf" ;;
 *) echo "run-isa.sh: unknown emulator kind '$kind'" >&2; exit 2 ;;
