@@ -118,10 +118,11 @@ typedef struct RunOptions {
     const char *dump_dtb;  /* --dump-dtb */
     MachineConfig cfg;
     bool stats;            /* --stats */
+    bool net_set;          /* --net was given */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB };
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
 #define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
@@ -130,6 +131,7 @@ static const struct option run_long_options[] = {
     {"kernel", required_argument, NULL, 'k'},
     {"initrd", required_argument, NULL, 'i'},
     {"disk", required_argument, NULL, 'd'},
+    {"net", required_argument, NULL, OPT_NET},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -157,6 +159,11 @@ static void run_help(FILE *out)
             "  -i, --initrd FILE   initramfs for the kernel\n"
             "  -d, --disk FILE[,ro] raw disk image as virtio-blk (/dev/vda, vdb...; up to 6);\n"
             "                      ',ro' makes it read-only; an image can have one writer\n"
+            "      --net user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]...[,mac=MAC]\n"
+            "                      virtio-net card on user-mode networking: the guest gets\n"
+            "                      10.0.2.15 by DHCP and reaches the host at 10.0.2.2;\n"
+            "                      hostfwd forwards a host port to a guest port;\n"
+            "                      '--net none' (the default): no card (docs/net.md)\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
@@ -231,6 +238,18 @@ static int run_add_disk(RunOptions *o, char *arg)
     return 0;
 }
 
+/* --net SPEC: once only. */
+static int run_set_net(RunOptions *o, const char *arg)
+{
+    Error err = {0};
+    if (o->net_set)
+        return run_usage_error("--net '%s': only one --net is supported", arg);
+    o->net_set = true;
+    if (net_config_parse(&o->cfg.net, arg, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    return 0;
+}
+
 /* Apply one parsed option; returns 0 or an exit status. */
 static int run_apply_option(RunOptions *o, int c, char **argv)
 {
@@ -239,6 +258,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'k': o->kernel = optarg; return 0;
     case 'i': o->initrd = optarg; return 0;
     case 'd': return run_add_disk(o, optarg);
+    case OPT_NET: return run_set_net(o, optarg);
     case 'p': o->cmdline = optarg; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case 'c': return run_set_cpus(o, optarg);

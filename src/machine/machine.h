@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/net.h"
 #include "util/error.h"
 
 /* QEMU virt memory map (the part that exists so far). */
@@ -49,6 +50,7 @@ typedef struct MachineConfig {
     int err_fd;          /* SYS_write to fd 2 */
     MachineDisk disks[MACHINE_MAX_DISKS]; /* virtio-blk, in slots 0.. (vda, vdb, ...) */
     unsigned ndisks;
+    NetConfig net;       /* --net: a virtio-net card after the disks; NET_NONE = no card */
 } MachineConfig;
 
 /* Why machine_run() returned. */

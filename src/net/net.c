@@ -1,0 +1,227 @@
+/*
+ * The --net option parser and the backend-independent half of the
+ * backend interface (attach, send, deliver, free, and the constructor
+ * that picks the backend a NetConfig names).
+ */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/slirp.h"
+
+#define NET_SPEC_MAX 2048
+#define HOSTFWD_SYNTAX "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
+
+const uint8_t net_default_mac[NET_MAC_LEN] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+/* ---- --net parsing ---- */
+
+/* A decimal port 1..65535 filling all of s. */
+static bool parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v == 0 || v > 65535)
+        return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+/* "ADDR:PORT" with ADDR empty (0) or dotted IPv4; s is modified. */
+static bool parse_addr_port(char *s, struct in_addr *addr, uint16_t *port)
+{
+    char *colon = strchr(s, ':');
+    if (!colon || strchr(colon + 1, ':'))
+        return false;
+    *colon = '\0';
+    addr->s_addr = htonl(INADDR_ANY);
+    if (*s && inet_pton(AF_INET, s, addr) != 1)
+        return false;
+    return parse_port(colon + 1, port);
+}
+
+/* A guest address must be a host of the user network (10.0.2.0/24). */
+static bool guest_addr_ok(struct in_addr a)
+{
+    uint32_t h = ntohl(a.s_addr);
+    if (h == 0)
+        return true;  /* the DHCP address */
+    return (h & 0xffffff00u) == 0x0a000200u && (h & 0xff) != 0 && (h & 0xff) != 0xff;
+}
+
+static int parse_hostfwd(NetHostFwd *f, const char *value, Error *err)
+{
+    char buf[128];
+    if (strlen(value) >= sizeof(buf))
+        return error_set(err, "hostfwd '%.40s...': too long", value);
+    strcpy(buf, value);
+    char *colon = strchr(buf, ':'), *dash = strchr(buf, '-');
+    *f = (NetHostFwd){0};
+    if (!colon || !dash || dash < colon)
+        return error_set(err, "hostfwd '%s': expected " HOSTFWD_SYNTAX, value);
+    *colon = *dash = '\0';
+    if (strcmp(buf, "udp") == 0)
+        f->udp = true;
+    else if (*buf && strcmp(buf, "tcp") != 0)
+        return error_set(err, "hostfwd '%s': protocol '%s' is not tcp or udp", value, buf);
+    if (!parse_addr_port(colon + 1, &f->host_addr, &f->host_port) ||
+        !parse_addr_port(dash + 1, &f->guest_addr, &f->guest_port))
+        return error_set(err, "hostfwd '%s': expected " HOSTFWD_SYNTAX
+                              " (IPv4 addresses, ports 1-65535)", value);
+    if (!guest_addr_ok(f->guest_addr))
+        return error_set(err, "hostfwd '%s': the guest address must be in 10.0.2.0/24",
+                         value);
+    return 0;
+}
+
+static bool same_host_port(const NetHostFwd *a, const NetHostFwd *b)
+{
+    return a->udp == b->udp && a->host_port == b->host_port &&
+           (a->host_addr.s_addr == b->host_addr.s_addr || a->host_addr.s_addr == 0 ||
+            b->host_addr.s_addr == 0);
+}
+
+static int add_hostfwd(NetConfig *cfg, const char *value, Error *err)
+{
+    if (cfg->nfwd == NET_MAX_HOSTFWD)
+        return error_set(err, "at most %d hostfwd rules", NET_MAX_HOSTFWD);
+    NetHostFwd *f = &cfg->fwd[cfg->nfwd];
+    if (parse_hostfwd(f, value, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < cfg->nfwd; i++)
+        if (same_host_port(&cfg->fwd[i], f))
+            return error_set(err, "hostfwd '%s': host port %u is already forwarded", value,
+                             f->host_port);
+    cfg->nfwd++;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "52:54:00:12:34:56": six pairs of hex digits; unicast and not all zero. */
+static int parse_mac(uint8_t *mac, const char *s, Error *err)
+{
+    uint8_t m[NET_MAC_LEN];
+    bool zero = true;
+    for (int i = 0; i < NET_MAC_LEN; i++) {
+        const char *p = s + 3 * i;
+        int hi = hex_digit(p[0]), lo = hi < 0 ? -1 : hex_digit(p[1]);
+        char sep = lo < 0 ? 'x' : p[2];
+        if (lo < 0 || sep != (i == NET_MAC_LEN - 1 ? '\0' : ':'))
+            return error_set(err, "mac '%s': expected six hex bytes like 52:54:00:12:34:56", s);
+        m[i] = (uint8_t)(hi << 4 | lo);
+        zero = zero && m[i] == 0;
+    }
+    if (zero || (m[0] & 1))
+        return error_set(err, "mac '%s': a card needs a unicast, non-zero address", s);
+    memcpy(mac, m, sizeof(m));
+    return 0;
+}
+
+/* One ",key=value" option of --net user. */
+static int parse_user_option(NetConfig *cfg, char *opt, Error *err)
+{
+    char *eq = strchr(opt, '=');
+    if (eq) {
+        *eq = '\0';
+        if (strcmp(opt, "hostfwd") == 0)
+            return add_hostfwd(cfg, eq + 1, err);
+        if (strcmp(opt, "mac") == 0)
+            return parse_mac(cfg->mac, eq + 1, err);
+        *eq = '=';
+    }
+    return error_set(err, "unknown option '%s' (expected hostfwd=... or mac=...)", opt);
+}
+
+static int parse_spec(NetConfig *cfg, char *buf, Error *err)
+{
+    char *save = NULL, *kind = strtok_r(buf, ",", &save);
+    if (!kind || buf[0] == ',')
+        return error_set(err, "expected 'none' or 'user[,option]...'");
+    if (strcmp(kind, "none") == 0) {
+        cfg->kind = NET_NONE;
+        return strtok_r(NULL, ",", &save) ? error_set(err, "'none' takes no options") : 0;
+    }
+    if (strcmp(kind, "user") != 0)
+        return error_set(err, "unknown network type '%s' (expected none or user)", kind);
+    cfg->kind = NET_USER;
+    for (char *opt; (opt = strtok_r(NULL, ",", &save)) != NULL;)
+        if (parse_user_option(cfg, opt, err) < 0)
+            return -1;
+    return 0;
+}
+
+void net_config_default(NetConfig *cfg)
+{
+    *cfg = (NetConfig){.kind = NET_NONE};
+    memcpy(cfg->mac, net_default_mac, NET_MAC_LEN);
+}
+
+int net_config_parse(NetConfig *cfg, const char *spec, Error *err)
+{
+    char buf[NET_SPEC_MAX];
+    Error e = {0};
+    net_config_default(cfg);
+    if (strlen(spec) >= sizeof(buf))
+        return error_set(err, "--net: the value is too long");
+    if (strstr(spec, ",,") || (*spec && spec[strlen(spec) - 1] == ','))
+        return error_set(err, "--net '%s': empty option", spec);
+    strcpy(buf, spec);
+    if (parse_spec(cfg, buf, &e) < 0)
+        return error_set(err, "--net '%s': %s", spec, e.msg);
+    return 0;
+}
+
+void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size)
+{
+    char host[INET_ADDRSTRLEN] = "", guest[INET_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET, &f->host_addr, host, sizeof(host));
+    if (f->guest_addr.s_addr)
+        inet_ntop(AF_INET, &f->guest_addr, guest, sizeof(guest));
+    snprintf(buf, size, "%s:%s:%u-%s:%u", f->udp ? "udp" : "tcp", host, f->host_port, guest,
+             f->guest_port);
+}
+
+/* ---- backends ---- */
+
+NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+{
+    switch (cfg->kind) {
+    case NET_USER: return net_slirp_new(cfg, loop, err);
+    case NET_NONE:
+    default: error_set(err, "no network backend for --net none"); return NULL;
+    }
+}
+
+void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque)
+{
+    b->receive = fn;
+    b->receive_opaque = opaque;
+}
+
+void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    b->ops->send(b, frame, len);
+}
+
+bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    return b->receive && b->receive(b->receive_opaque, frame, len);
+}
+
+void net_backend_free(NetBackend *b)
+{
+    if (b)
+        b->ops->free(b);
+}

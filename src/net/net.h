@@ -1,0 +1,104 @@
+/*
+ * Network backends: where the Ethernet frames of a guest's network card
+ * go.  A backend is an ops table (send a frame from the guest, free) plus
+ * a receive hook the device installs to get frames for the guest; the
+ * device knows nothing of the backend behind it.  User-mode networking
+ * (libslirp, net/slirp.h) is the first backend; a tap device or a switch
+ * port plug in the same way.
+ *
+ * This file also parses the --net option into a NetConfig:
+ *   none
+ *   user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC]
+ * Everything runs on the VM thread.
+ */
+#ifndef HOSTEL_NET_NET_H
+#define HOSTEL_NET_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "util/evloop.h"
+
+#define NET_MAX_HOSTFWD 16
+#define NET_MAC_LEN 6
+#define NET_MAX_FRAME 65550  /* largest Ethernet frame carried (64 KiB + header + VLAN) */
+
+/* The default MAC address, as QEMU's first NIC: 52:54:00:12:34:56. */
+extern const uint8_t net_default_mac[NET_MAC_LEN];
+
+typedef enum NetKind {
+    NET_NONE,  /* no network card */
+    NET_USER,  /* user-mode networking (libslirp) */
+} NetKind;
+
+/* One host port forwarded into the guest (hostfwd=). */
+typedef struct NetHostFwd {
+    bool udp;
+    struct in_addr host_addr;   /* INADDR_ANY = every host address */
+    uint16_t host_port;         /* 1..65535 */
+    struct in_addr guest_addr;  /* 0 = the guest's DHCP address (10.0.2.15) */
+    uint16_t guest_port;        /* 1..65535 */
+} NetHostFwd;
+
+/* What --net asked for; plain data (copyable, no pointers). */
+typedef struct NetConfig {
+    NetKind kind;
+    uint8_t mac[NET_MAC_LEN];   /* the card's address */
+    NetHostFwd fwd[NET_MAX_HOSTFWD];
+    unsigned nfwd;
+} NetConfig;
+
+typedef struct NetBackend NetBackend;
+
+/* Hands a frame to the guest's card; returns false if the card dropped it. */
+typedef bool (*NetReceiveFn)(void *opaque, const uint8_t *frame, size_t len);
+
+typedef struct NetBackendOps {
+    const char *name;
+    /* Send one Ethernet frame (no virtio header) from the guest; the backend may drop it. */
+    void (*send)(NetBackend *b, const uint8_t *frame, size_t len);
+    void (*free)(NetBackend *b);
+} NetBackendOps;
+
+/* The common part of every backend (embedded first; container_of gets back). */
+struct NetBackend {
+    const NetBackendOps *ops;
+    NetReceiveFn receive;   /* installed by the device; NULL = frames are dropped */
+    void *receive_opaque;
+};
+
+/* No network card, the default MAC, no forwards. */
+void net_config_default(NetConfig *cfg);
+
+/*
+ * Parse a --net value into cfg (filled from scratch, from
+ * net_config_default).  Returns 0, or -1 with one line in err naming what is wrong.
+ */
+int net_config_parse(NetConfig *cfg, const char *spec, Error *err);
+
+/* Format a hostfwd rule as "tcp:127.0.0.1:2222-10.0.2.15:22" (for messages). */
+void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size);
+
+/*
+ * Create the backend cfg->kind names, working on loop (which must outlive
+ * it).  Returns NULL with err filled (a port that cannot be forwarded, no
+ * backend for NET_NONE).
+ */
+NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err);
+
+/* Install the hook that takes frames for the guest (the device calls it once). */
+void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque);
+
+/* Send a frame from the guest through the backend. */
+void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len);
+
+/* For backends: hand a frame to the attached card. Returns false if it was dropped. */
+bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len);
+
+/* Free a backend through its ops (NULL is ignored). */
+void net_backend_free(NetBackend *b);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * virtio-net.  Transmit: each chain on queue 1 is a 12-byte header (ignored:
+ * no offloads were negotiated) followed by one Ethernet frame, copied out
+ * and sent through the backend before the chain is returned.  Receive: the
+ * backend calls net_receive() with a frame; it goes into the next chain of
+ * queue 0 behind a zeroed header with num_buffers = 1.  Chains that break
+ * the rules (a transmit chain without a whole header or with writable
+ * parts, a receive chain with readable parts or no room for the header)
+ * make the device broken; frames that cannot be delivered are dropped and
+ * counted.
+ */
+#include "virtio/net.h"
+
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/compiler.h"
+
+typedef struct VirtioNet {
+    VirtioMmio vdev;          /* first: container_of */
+    NetBackend *backend;
+    uint8_t config[VIRTIO_NET_CFG_SIZE];
+    VirtioNetStats stats;
+    VirtqElem rx_elem;        /* the chain being filled */
+    VirtqElem tx_elem;        /* the chain being sent */
+    uint8_t tx_buf[NET_MAX_FRAME];
+} VirtioNet;
+
+static VirtioNet *net_of(VirtioMmio *v)
+{
+    return container_of(v, VirtioNet, vdev);
+}
+
+/* ---- receive (backend -> guest) ---- */
+
+static bool net_rx_drop(VirtioNet *n)
+{
+    n->stats.rx_dropped++;
+    return false;
+}
+
+/* Check a popped receive chain; false = the device is now broken. */
+static bool net_rx_chain_ok(VirtioNet *n, const VirtqElem *e)
+{
+    if (e->n_out) {
+        virtio_mmio_set_broken(&n->vdev, "receive chain %u has device-readable buffers",
+                               e->head);
+        return false;
+    }
+    if (e->in_len < VIRTIO_NET_HDR_SIZE) {
+        virtio_mmio_set_broken(&n->vdev, "receive chain %u is shorter than the %d-byte header",
+                               e->head, VIRTIO_NET_HDR_SIZE);
+        return false;
+    }
+    return true;
+}
+
+/* Write header + frame into e; returns the bytes written (0 if the frame does not fit). */
+static uint32_t net_rx_fill(const VirtqElem *e, const uint8_t *frame, size_t len)
+{
+    uint8_t hdr[VIRTIO_NET_HDR_SIZE] = {0};
+    uint16_t num_buffers = htole16(1);
+    if (e->in_len - VIRTIO_NET_HDR_SIZE < len)
+        return 0;  /* the driver SHOULD post 1526-byte buffers; it gets an empty one */
+    memcpy(hdr + 10, &num_buffers, 2);
+    virtq_elem_write(e, 0, hdr, sizeof(hdr));
+    virtq_elem_write(e, VIRTIO_NET_HDR_SIZE, frame, len);
+    return (uint32_t)(VIRTIO_NET_HDR_SIZE + len);
+}
+
+/* NetReceiveFn: a frame for the guest. */
+static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
+{
+    VirtioNet *n = opaque;
+    Virtq *q = &n->vdev.vq[VIRTIO_NET_RXQ];
+    if (!virtio_mmio_running(&n->vdev) || !q->ready || len > NET_MAX_FRAME)
+        return net_rx_drop(n);
+    if (virtq_pop(q, &n->rx_elem) <= 0 || !net_rx_chain_ok(n, &n->rx_elem))
+        return net_rx_drop(n);
+    uint32_t written = net_rx_fill(&n->rx_elem, frame, len);
+    virtq_push(q, &n->rx_elem, written);
+    virtio_mmio_notify_used(&n->vdev, VIRTIO_NET_RXQ);
+    if (!written)
+        return net_rx_drop(n);
+    n->stats.rx_frames++;
+    return true;
+}
+
+/* ---- transmit (guest -> backend) ---- */
+
+/* Send the frame of the popped chain; false = the chain is bad (device broken). */
+static bool net_tx_one(VirtioNet *n)
+{
+    const VirtqElem *e = &n->tx_elem;
+    if (e->n_in || e->out_len < VIRTIO_NET_HDR_SIZE) {
+        virtio_mmio_set_broken(&n->vdev, "transmit chain %u %s", e->head,
+                               e->n_in ? "has device-writable buffers"
+                                       : "is shorter than the 12-byte header");
+        return false;
+    }
+    uint64_t len = e->out_len - VIRTIO_NET_HDR_SIZE;
+    if (len > NET_MAX_FRAME) {
+        n->stats.tx_dropped++;
+        return true;
+    }
+    virtq_elem_read(e, VIRTIO_NET_HDR_SIZE, n->tx_buf, (size_t)len);
+    n->stats.tx_frames++;
+    net_backend_send(n->backend, n->tx_buf, (size_t)len);
+    return true;
+}
+
+static void net_tx(VirtioNet *n)
+{
+    Virtq *q = &n->vdev.vq[VIRTIO_NET_TXQ];
+    bool pushed = false;
+    while (virtq_pop(q, &n->tx_elem) == 1) {
+        if (!net_tx_one(n))
+            break;
+        virtq_push(q, &n->tx_elem, 0);
+        pushed = true;
+    }
+    if (pushed)
+        virtio_mmio_notify_used(&n->vdev, VIRTIO_NET_TXQ);
+}
+
+static void net_queue_notify(VirtioMmio *v, unsigned q)
+{
+    if (q == VIRTIO_NET_TXQ)
+        net_tx(net_of(v));
+    /* Receive buffers are taken when frames arrive: nothing to do on a refill. */
+}
+
+/* ---- configuration and lifetime ---- */
+
+static uint64_t net_config_read(VirtioMmio *v, uint64_t offset, unsigned size)
+{
+    VirtioNet *n = net_of(v);
+    return virtio_config_bytes(n->config, sizeof(n->config), offset, size);
+}
+
+static void net_free(VirtioMmio *v)
+{
+    VirtioNet *n = net_of(v);
+    net_backend_free(n->backend);
+    free(n);
+}
+
+static const VirtioDeviceOps net_ops = {
+    .name = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .features = VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS),
+    .num_queues = 2,
+    .queue_max = VIRTIO_NET_QUEUE_MAX,
+    .config_read = net_config_read,
+    .queue_notify = net_queue_notify,
+    .free = net_free,
+};
+
+static void net_build_config(VirtioNet *n, const uint8_t *mac)
+{
+    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1);
+    memcpy(n->config + VIRTIO_NET_CFG_MAC, mac, NET_MAC_LEN);
+    memcpy(n->config + VIRTIO_NET_CFG_STATUS, &status, 2);
+    memcpy(n->config + VIRTIO_NET_CFG_MAX_VQ_PAIRS, &pairs, 2);
+}
+
+VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg,
+                           Error *err)
+{
+    VirtioNet *n = calloc(1, sizeof(*n));
+    if (!n) {
+        net_backend_free(ncfg->backend);
+        error_set(err, "out of memory creating virtio-net");
+        return NULL;
+    }
+    virtio_mmio_init(&n->vdev, &net_ops, mcfg);
+    n->backend = ncfg->backend;
+    net_build_config(n, ncfg->mac);
+    net_backend_attach(n->backend, net_receive, n);
+    return &n->vdev;
+}
+
+void virtio_net_stats(VirtioMmio *v, VirtioNetStats *st)
+{
+    *st = net_of(v)->stats;
+}
