@@ -263,6 +263,22 @@ make_rootfs() {
         -E hash_seed=6f737465-6c2d-4775-8573-742d68617368,root_owner=0:0 \
         -d "$st" -F "$WORK/out/rootfs.ext4" 64M >&2
     rm "$st/etc/hostel-rootfs"
+    ext4_fix_times "$st" "$WORK/out/rootfs.ext4"
+}
+
+# mke2fs -d copies each file's atime and ctime from the host, which no one can pin (the
+# build itself reads the tree): set both to SOURCE_DATE_EPOCH in image $2 for tree $1.
+ext4_fix_times() {
+    local cmds="$WORK/debugfs.cmds" field
+    (cd "$1" && find . -print) | sed 's|^\.||; s|^$|/|' | while IFS= read -r path; do
+        for field in atime ctime; do
+            printf 'sif "%s" %s @%s\n' "$path" "$field" "$SOURCE_DATE_EPOCH"
+        done
+    done >"$cmds"
+    E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$cmds" "$2" >/dev/null 2>"$cmds.err" ||
+        die "debugfs failed on $2: $(head -n3 "$cmds.err")"
+    ! grep -v '^debugfs ' "$cmds.err" | grep -q . ||
+        die "debugfs could not set times in $2: $(grep -v '^debugfs ' "$cmds.err" | head -n3)"
 }
 
 write_build_info() {
@@ -284,7 +300,7 @@ prune_stale() {
     for d in "$CACHE"/build-*; do
         [[ -d $d && $d != "$CACHE/build-$HASH" ]] && rm -rf "$d"
     done
-    for d in "$CACHE"/src/linux-source-6.1_*; do
+    for d in "$CACHE"/src/linux-source-6.1_* "$CACHE"/src/.busybox-dl.*; do
         [[ -d $d && $d != "$KSRC" ]] && rm -rf "$d"
     done
     return 0

@@ -3,7 +3,9 @@
 These tests check the recipe itself: a kernel that boots on the virt board with OpenSBI,
 an initramfs that reaches a shell with job control, SMP, virtio-blk with the ext4 root
 disk, virtio-net with DHCP, and a clean power-off that ends QEMU with status 0. The same
-guest is what hostel must boot; these results are the reference.
+guest is what hostel must boot; these results are the reference. The last tests check
+build.sh's own logic (deb-src derivation, config checks, recipe hash, cache reuse)
+without QEMU or a build.
 """
 
 import os
@@ -13,7 +15,13 @@ import subprocess
 
 import pytest
 
-MARKER_PREFIX = "hostel rootfs "
+
+
+def rootfs_marker(guest):
+    """The text /etc/hostel-rootfs must hold: the recipe hash from BUILD-INFO."""
+    info = dict(line.split(": ", 1) for line in
+                (guest.directory / "BUILD-INFO").read_text().splitlines())
+    return f"hostel rootfs {info['recipe-hash']}"
 
 
 def qemu_argv(qemu, guest, smp=1, append="console=ttyS0", extra=()):
@@ -76,7 +84,7 @@ def test_rootfs_disk_mounts_over_virtio_blk(qemu_riscv64, guest, boot, disk_copy
     status, _ = console.run("test -e /etc/hostel-rootfs")
     assert status == 1, "the marker must only be on the disk, not in the initramfs"
     console.check("mount -t ext4 /dev/vda /mnt")
-    assert console.check("cat /mnt/etc/hostel-rootfs").startswith(MARKER_PREFIX)
+    assert console.check("cat /mnt/etc/hostel-rootfs") == rootfs_marker(guest)
     console.check("echo written-by-guest > /mnt/root/hello")
     assert console.poweroff() == 0
     # The shutdown path unmounted the disk cleanly and the write reached it.
@@ -91,7 +99,7 @@ def test_rootdisk_option_switches_root(qemu_riscv64, guest, boot, disk_copy):
     argv = qemu_argv(qemu_riscv64, guest, append="console=ttyS0 hostel.rootdisk=/dev/vda",
                      extra=disk_args(disk_copy))
     console = boot(argv)
-    assert console.check("cat /etc/hostel-rootfs").startswith(MARKER_PREFIX)
+    assert console.check("cat /etc/hostel-rootfs") == rootfs_marker(guest)
     assert "/dev/vda / ext4 rw" in console.check("cat /proc/mounts")
     assert console.poweroff() == 0
 
