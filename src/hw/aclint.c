@@ -224,16 +224,9 @@ const MmioOps aclint_ops = {
 void aclint_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
 {
     static const char *const compat[] = {"sifive,clint0", "riscv,clint0"};
-    uint32_t irqs[4 * MACHINE_MAX_HARTS_FDT];
-    for (unsigned i = 0; i < nharts && i < MACHINE_MAX_HARTS_FDT; i++) {
-        irqs[4 * i + 0] = FDT_PHANDLE_CPU_INTC(i);
-        irqs[4 * i + 1] = IRQ_MSI;
-        irqs[4 * i + 2] = FDT_PHANDLE_CPU_INTC(i);
-        irqs[4 * i + 3] = IRQ_MTI;
-    }
     dt_begin_at(dt, "clint", base);
     dt_prop_strs(dt, "compatible", compat, 2);
     dt_prop_reg(dt, base, ACLINT_SIZE);
-    dt_prop_cells(dt, "interrupts-extended", irqs, 4 * nharts);
+    dt_prop_hart_irqs(dt, nharts, IRQ_MSI, IRQ_MTI);
     dt_end(dt);
 }

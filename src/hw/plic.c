@@ -261,13 +261,6 @@ const MmioOps plic_ops = {
 void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
 {
     static const char *const compat[] = {"sifive,plic-1.0.0", "riscv,plic0"};
-    uint32_t irqs[4 * MACHINE_MAX_HARTS_FDT];
-    for (unsigned i = 0; i < nharts && i < MACHINE_MAX_HARTS_FDT; i++) {
-        irqs[4 * i + 0] = FDT_PHANDLE_CPU_INTC(i);
-        irqs[4 * i + 1] = IRQ_MEI;
-        irqs[4 * i + 2] = FDT_PHANDLE_CPU_INTC(i);
-        irqs[4 * i + 3] = IRQ_SEI;
-    }
     dt_begin_at(dt, "plic", base);
     dt_prop_strs(dt, "compatible", compat, 2);
     dt_prop_u32(dt, "#address-cells", 0);
@@ -275,7 +268,7 @@ void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
     dt_prop_empty(dt, "interrupt-controller");
     dt_prop_reg(dt, base, PLIC_SIZE);
     dt_prop_u32(dt, "riscv,ndev", PLIC_NUM_SOURCES - 1);
-    dt_prop_cells(dt, "interrupts-extended", irqs, 4 * nharts);
+    dt_prop_hart_irqs(dt, nharts, IRQ_MEI, IRQ_SEI);
     dt_prop_u32(dt, "phandle", FDT_PHANDLE_PLIC);
     dt_end(dt);
 }

@@ -114,6 +114,22 @@ void dt_prop_cells(DeviceTree *f, const char *name, const uint32_t *cells, unsig
     FDT_CALL(f, fdt_property(f->blob, name, be, (int)(n * 4)));
 }
 
+void dt_prop_hart_irqs(DeviceTree *f, unsigned nharts, uint32_t irq_a, uint32_t irq_b)
+{
+    uint32_t cells[4 * MACHINE_MAX_HARTS_FDT];
+    if (nharts > MACHINE_MAX_HARTS_FDT) {
+        f->err = f->err ? f->err : -FDT_ERR_NOSPACE;
+        return;
+    }
+    for (unsigned i = 0; i < nharts; i++) {
+        cells[4 * i + 0] = FDT_PHANDLE_CPU_INTC(i);
+        cells[4 * i + 1] = irq_a;
+        cells[4 * i + 2] = FDT_PHANDLE_CPU_INTC(i);
+        cells[4 * i + 3] = irq_b;
+    }
+    dt_prop_cells(f, "interrupts-extended", cells, 4 * nharts);
+}
+
 void dt_prop_reg(DeviceTree *f, uint64_t addr, uint64_t size)
 {
     uint32_t c[4] = {(uint32_t)(addr >> 32), (uint32_t)addr, (uint32_t)(size >> 32),

@@ -46,6 +46,11 @@ void dt_prop_str(DeviceTree *f, const char *name, const char *s);
 void dt_prop_strs(DeviceTree *f, const char *name, const char *const *s, unsigned n);
 /* An array of n 32-bit cells. */
 void dt_prop_cells(DeviceTree *f, const char *name, const uint32_t *cells, unsigned n);
+/*
+ * interrupts-extended = <&intc0 irq_a &intc0 irq_b &intc1 irq_a ...>: two
+ * local interrupts of every hart (e.g. MSI and MTI for the CLINT).
+ */
+void dt_prop_hart_irqs(DeviceTree *f, unsigned nharts, uint32_t irq_a, uint32_t irq_b);
 /* reg = <addr size> with #address-cells = #size-cells = 2. */
 void dt_prop_reg(DeviceTree *f, uint64_t addr, uint64_t size);
 
