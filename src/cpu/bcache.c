@@ -6,13 +6,6 @@
 
 #define HASH_BITS 15
 #define PAGE_HASH_BITS 12
-#define JC_BITS 12
-
-typedef struct JcEntry {
-    uint64_t va;
-    uint64_t key;  /* generation << 2 | MMU index */
-    Block *b;
-} JcEntry;
 
 struct BlockCache {
     uint8_t *arena;
@@ -21,8 +14,6 @@ struct BlockCache {
     Block *hash[1u << HASH_BITS];
     Block *pages[1u << PAGE_HASH_BITS]; /* chains of blocks by page */
     BlockCacheStats stats;
-    uint64_t jc_gen;
-    JcEntry jc[1u << JC_BITS];
 };
 
 static unsigned hash_pa(uint64_t pa)
@@ -47,7 +38,6 @@ BlockCache *bcache_new(size_t arena_bytes)
         return NULL;
     }
     c->arena_size = arena_bytes;
-    c->jc_gen = 1; /* zeroed entries (generation 0) never match */
     return c;
 }
 
@@ -73,7 +63,6 @@ void bcache_flush(BlockCache *c)
     memset(c->pages, 0, sizeof(c->pages));
     c->used = 0;
     c->stats.flushes++;
-    c->jc_gen++;
 }
 
 static size_t block_size(unsigned ninsns)
@@ -135,30 +124,32 @@ unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa)
     return n;
 }
 
-static JcEntry *jc_slot(BlockCache *c, uint64_t va)
+static struct JcEntry *jc_slot(JumpCache *j, uint64_t va)
 {
-    return &c->jc[(va >> 1) & ((1u << JC_BITS) - 1)];
+    return &j->e[(va >> 1) & ((1u << JCACHE_BITS) - 1)];
 }
 
-Block *bcache_jc_lookup(BlockCache *c, uint64_t va, unsigned mmu_idx)
+Block *jcache_lookup(JumpCache *j, const BlockCache *c, uint64_t va, unsigned mmu_idx)
 {
-    JcEntry *e = jc_slot(c, va);
-    if (e->va == va && e->key == (c->jc_gen << 2 | mmu_idx) && e->b->valid)
+    struct JcEntry *e = jc_slot(j, va);
+    if (e->va == va && e->key == (j->gen << 2 | mmu_idx) &&
+        e->bc_gen == c->stats.flushes && e->b->valid)
         return e->b;
     return NULL;
 }
 
-void bcache_jc_store(BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b)
+void jcache_store(JumpCache *j, const BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b)
 {
-    JcEntry *e = jc_slot(c, va);
+    struct JcEntry *e = jc_slot(j, va);
     e->va = va;
-    e->key = c->jc_gen << 2 | mmu_idx;
+    e->key = j->gen << 2 | mmu_idx;
+    e->bc_gen = c->stats.flushes;
     e->b = b;
 }
 
-void bcache_jc_flush(BlockCache *c)
+void jcache_flush(JumpCache *j)
 {
-    c->jc_gen++;
+    j->gen++;
 }
 
 uint64_t bcache_generation(const BlockCache *c)

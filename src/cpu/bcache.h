@@ -58,14 +58,28 @@ unsigned bcache_invalidate_page(BlockCache *c, uint64_t page_pa);
 void bcache_flush(BlockCache *c);
 
 /*
- * The jump cache: guest virtual pc (under one fetch MMU index) -> block, to
- * skip the fetch-TLB and hash lookups for indirect jumps and cross-page
- * transfers.  bcache_jc_flush() must be called whenever virtual-to-physical
- * mappings may have changed (it is O(1): entries carry a generation).
+ * The jump cache of one hart: guest virtual pc (under one fetch MMU index)
+ * -> block, to skip the fetch-TLB and hash lookups for indirect jumps and
+ * cross-page transfers.  It belongs to a hart (virtual addresses mean
+ * different things on different harts) while blocks may be shared.
+ * jcache_flush() must be called whenever virtual-to-physical mappings may
+ * have changed (it is O(1): entries carry a generation); an emptied block
+ * cache (bcache_generation) also invalidates every entry.
  */
-Block *bcache_jc_lookup(BlockCache *c, uint64_t va, unsigned mmu_idx);
-void bcache_jc_store(BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b);
-void bcache_jc_flush(BlockCache *c);
+#define JCACHE_BITS 12
+typedef struct JumpCache {
+    uint64_t gen;  /* current generation (entries of older ones are stale) */
+    struct JcEntry {
+        uint64_t va;
+        uint64_t key;      /* gen << 2 | MMU index */
+        uint64_t bc_gen;   /* bcache_generation() when stored */
+        Block *b;
+    } e[1u << JCACHE_BITS];
+} JumpCache;
+
+Block *jcache_lookup(JumpCache *j, const BlockCache *c, uint64_t va, unsigned mmu_idx);
+void jcache_store(JumpCache *j, const BlockCache *c, uint64_t va, unsigned mmu_idx, Block *b);
+void jcache_flush(JumpCache *j);
 
 /* Statistics: blocks decoded, pages invalidated, full flushes. */
 typedef struct BlockCacheStats {

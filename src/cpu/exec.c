@@ -118,7 +118,7 @@ static Block *decode_block(Hart *h, uint64_t pa, const uint8_t *host, Block *scr
 /* The block at h->pc, or NULL after raising a fetch exception. */
 static Block *fetch_block(Hart *h, Block *scratch)
 {
-    Block *b = bcache_jc_lookup(h->bcache, h->pc, h->mmu_fetch);
+    Block *b = jcache_lookup(h->jcache, h->bcache, h->pc, h->mmu_fetch);
     if (likely(b))
         return b;
     uintptr_t host;
@@ -132,7 +132,7 @@ static Block *fetch_block(Hart *h, Block *scratch)
     if (!b)
         b = decode_block(h, pa, (const uint8_t *)host, scratch);
     if (b && b != scratch)
-        bcache_jc_store(h->bcache, h->pc, h->mmu_fetch, b);
+        jcache_store(h->jcache, h->bcache, h->pc, h->mmu_fetch, b);
     return b;
 }
 

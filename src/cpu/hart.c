@@ -53,11 +53,16 @@ Hart *hart_new(Bus *bus, uint64_t hartid, Error *err)
         return NULL;
     }
     h->bcache = bcache_new(BCACHE_ARENA);
-    if (!h->bcache) {
+    h->owns_bcache = true;
+    h->jcache = calloc(1, sizeof(*h->jcache));
+    if (!h->bcache || !h->jcache) {
+        bcache_free(h->bcache);
+        free(h->jcache);
         free(h);
         error_set(err, "out of memory allocating the decoded-block cache");
         return NULL;
     }
+    h->jcache->gen = 1; /* zeroed entries (generation 0) never match */
     h->bus = bus;
     h->mhartid = hartid;
     h->stop = &h->stop_self;
@@ -72,8 +77,19 @@ void hart_free(Hart *h)
 {
     if (!h)
         return;
-    bcache_free(h->bcache);
+    if (h->owns_bcache)
+        bcache_free(h->bcache);
+    free(h->jcache);
     free(h);
+}
+
+void hart_share_bcache(Hart *h, Hart *from)
+{
+    if (h->owns_bcache)
+        bcache_free(h->bcache);
+    h->bcache = from->bcache;
+    h->owns_bcache = false;
+    jcache_flush(h->jcache);
 }
 
 void hart_reset(Hart *h, uint64_t reset_pc)
@@ -100,5 +116,5 @@ void hart_reset(Hart *h, uint64_t reset_pc)
     h->halted = false;
     hart_update_mmu(h);
     hart_tlb_flush(h);
-    bcache_flush(h->bcache);
+    jcache_flush(h->jcache); /* blocks stay: they depend on memory only */
 }

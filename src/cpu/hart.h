@@ -38,6 +38,7 @@ typedef struct TlbEntry {
 #define TLB_EMPTY (~0ull)
 
 typedef struct BlockCache BlockCache;
+typedef struct JumpCache JumpCache;
 
 typedef struct Hart {
     uint64_t x[33];    /* x0..x31; x[REG_SINK] absorbs writes to x0 */
@@ -87,13 +88,21 @@ typedef struct Hart {
     void *ecall_opaque;
 
     Bus *bus;
-    BlockCache *bcache;
+    BlockCache *bcache;     /* decoded blocks: may be shared by the harts of a machine */
+    bool owns_bcache;
+    JumpCache *jcache;      /* this hart's virtual pc -> block cache */
     uint64_t time_base_ns;  /* host CLOCK_MONOTONIC at time == 0 */
 } Hart;
 
 /* Create a hart on a bus. Returns NULL with err filled on failure. */
 Hart *hart_new(Bus *bus, uint64_t hartid, Error *err);
 void hart_free(Hart *h);
+
+/*
+ * Make h use from's decoded-block cache (its own is freed): harts that run
+ * on one host thread share decoded code.  Call before running h.
+ */
+void hart_share_bcache(Hart *h, Hart *from);
 
 /* Architectural reset: M-mode, pc = reset_pc, CSRs to their reset values. */
 void hart_reset(Hart *h, uint64_t reset_pc);

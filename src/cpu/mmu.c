@@ -22,7 +22,7 @@ static const int access_fault[ACC_COUNT] = {CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCES
 void hart_tlb_flush(Hart *h)
 {
     memset(h->tlb, 0xff, sizeof(h->tlb));
-    bcache_jc_flush(h->bcache);
+    jcache_flush(h->jcache);
 }
 
 void hart_tlb_flush_store_page(Hart *h, uint64_t page_pa)

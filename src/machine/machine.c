@@ -362,6 +362,8 @@ static int machine_add_harts(Machine *m, Error *err)
         if (!m->harts[i])
             return -1;
         m->harts[i]->stop = &m->stop;
+        if (i > 0) /* one host thread runs every hart: they share decoded code */
+            hart_share_bcache(m->harts[i], m->harts[0]);
         m->nharts++;
     }
     m->bus.code_write = machine_code_write;
