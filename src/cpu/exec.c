@@ -41,13 +41,10 @@ static bool ends_with_system(const Block *b)
     return ends_block(op) && !(op >= OP_JAL && op <= OP_BGEU);
 }
 
-static uint64_t host_to_pa(const Hart *h, uintptr_t host)
-{
-    return (uint64_t)(host - (uintptr_t)h->bus->ram) + h->bus->ram_base;
-}
-
 static void mark_code_page(Hart *h, uint64_t pa)
 {
+    if (!bus_ram_ptr(h->bus, pa, 1))
+        return; /* boot ROM: never written, nothing to track */
     uint8_t *flags = bus_page_flags(h->bus, pa);
     if (!(*flags & BUS_PAGE_CODE)) {
         *flags |= BUS_PAGE_CODE;
@@ -122,12 +119,12 @@ static Block *fetch_block(Hart *h, Block *scratch)
     if (likely(b))
         return b;
     uintptr_t host;
-    int cause = mem_fetch_host(h, h->pc, &host);
+    uint64_t pa;
+    int cause = mem_fetch_pa(h, h->pc, &host, &pa);
     if (unlikely(cause)) {
         hart_exception(h, (uint64_t)cause, h->pc);
         return NULL;
     }
-    uint64_t pa = host_to_pa(h, host);
     b = bcache_lookup(h->bcache, pa);
     if (!b)
         b = decode_block(h, pa, (const uint8_t *)host, scratch);

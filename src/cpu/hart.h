@@ -167,6 +167,8 @@ int mem_store_slow(Hart *h, uint64_t va, unsigned size, uint64_t val, uint64_t *
  * refilled on a miss).  Returns 0, or a fetch exception cause.
  */
 int mem_fetch_host(Hart *h, uint64_t va, uintptr_t *host);
+/* The same, also giving the guest-physical address (RAM or boot ROM). */
+int mem_fetch_pa(Hart *h, uint64_t va, uintptr_t *host, uint64_t *pa);
 /* Host address for an aligned atomic access at va (store TLB), or a cause. */
 int mem_amo_host(Hart *h, uint64_t va, unsigned size, uintptr_t *host);
 

@@ -248,22 +248,30 @@ int mem_store_slow(Hart *h, uint64_t va, unsigned size, uint64_t val, uint64_t *
     return cause;
 }
 
-int mem_fetch_host(Hart *h, uint64_t va, uintptr_t *host)
+int mem_fetch_pa(Hart *h, uint64_t va, uintptr_t *host, uint64_t *pa)
 {
     TlbEntry *e = &h->tlb[ACC_FETCH][h->mmu_fetch][(va >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
     if (likely(e->tag == (va & ~(BUS_PAGE_SIZE - 1)))) {
         *host = va + e->addend;
+        *pa = (uint64_t)(*host - (uintptr_t)h->bus->ram) + h->bus->ram_base;
         return 0;
     }
-    uint64_t pa;
-    int cause = translate_fill(h, va, ACC_FETCH, &pa);
+    int cause = translate_fill(h, va, ACC_FETCH, pa);
     if (cause)
         return cause;
-    uint8_t *p = bus_ram_ptr(h->bus, pa, 2);
+    const uint8_t *p = bus_ram_ptr(h->bus, *pa, 2);
+    if (!p)
+        p = bus_rom_ptr(h->bus, *pa, 2); /* boot ROM: fetched without a TLB entry */
     if (!p)
         return CAUSE_FETCH_ACCESS;
     *host = (uintptr_t)p;
     return 0;
+}
+
+int mem_fetch_host(Hart *h, uint64_t va, uintptr_t *host)
+{
+    uint64_t pa;
+    return mem_fetch_pa(h, va, host, &pa);
 }
 
 int mem_amo_host(Hart *h, uint64_t va, unsigned size, uintptr_t *host)

@@ -157,3 +157,43 @@ void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len)
         if (*bus_page_flags(b, p) & BUS_PAGE_CODE)
             b->code_write(b->code_write_opaque, p);
 }
+
+static bool rom_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)
+{
+    const MmioRegion *r = opaque;
+    uint64_t v = 0;
+    if (offset + size > r->size)
+        return false;
+    memcpy(&v, r->rom + offset, size); /* little-endian host */
+    *value = v;
+    return true;
+}
+
+static bool rom_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+    return false; /* read-only: the hart takes an access fault */
+}
+
+static const MmioOps rom_ops = {
+    .read = rom_read,
+    .write = rom_write,
+};
+
+int bus_add_rom(Bus *b, const char *name, uint64_t base, uint64_t size, const uint8_t *bytes,
+                Error *err)
+{
+    if (bus_add_mmio(b, name, base, size, &rom_ops, NULL, err) < 0)
+        return -1;
+    MmioRegion *r = &b->regions[b->nregions - 1];
+    r->opaque = r;
+    r->rom = bytes;
+    return 0;
+}
+
+const uint8_t *bus_rom_ptr(const Bus *b, uint64_t pa, uint64_t len)
+{
+    const MmioRegion *r = bus_find_mmio(b, pa);
+    if (!r || !r->rom || pa - r->base + len > r->size)
+        return NULL;
+    return r->rom + (pa - r->base);
+}

@@ -39,6 +39,7 @@ typedef struct MmioRegion {
     uint64_t size;
     const MmioOps *ops;
     void *opaque;
+    const uint8_t *rom;  /* non-NULL: read-only memory the harts may execute (boot ROM) */
 } MmioRegion;
 
 typedef struct Bus {
@@ -94,6 +95,16 @@ bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value);
  * the write completed.  Addresses outside RAM are ignored.
  */
 void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len);
+
+/*
+ * Map size bytes of read-only memory at base (a boot ROM): loads read it,
+ * stores fault, and harts may fetch instructions from it (through
+ * bus_rom_ptr, never through a TLB).  bytes must outlive the bus.
+ */
+int bus_add_rom(Bus *b, const char *name, uint64_t base, uint64_t size, const uint8_t *bytes,
+                Error *err);
+/* Host pointer to [pa, pa+len) inside a ROM region, or NULL. */
+const uint8_t *bus_rom_ptr(const Bus *b, uint64_t pa, uint64_t len);
 
 /* The MMIO region containing pa, or NULL. */
 const MmioRegion *bus_find_mmio(const Bus *b, uint64_t pa);

@@ -17,7 +17,6 @@
 
 #define FW_DYNAMIC_MAGIC 0x4942534full /* "OSBI" */
 #define FW_DYNAMIC_VERSION 2
-#define FW_DYNAMIC_INFO_SIZE 48
 #define BOOT_ISA "rv64imafdc_zicntr_zicsr_zifencei_zihintpause_sstc"
 
 static const char *const isa_extensions[] = {"i", "m", "a", "f", "d", "c", "zicntr",
@@ -209,14 +208,29 @@ static int load_firmware(Machine *m, uint64_t *entry, Error *err)
     return 0;
 }
 
-/* OpenSBI's fw_dynamic handover block, just below the device tree. */
-static uint64_t write_fw_dynamic(Machine *m, const BootLayout *lay)
+/*
+ * The boot ROM's contents, as QEMU virt's reset vector: every hart starts at
+ * MACHINE_ROM_BASE with a0 = mhartid, a1 = the device tree, a2 = OpenSBI's
+ * fw_dynamic info (next stage = the kernel, in S-mode), and jumps to the
+ * firmware.  Words 6-9 hold the firmware entry and the FDT address.
+ */
+static void write_boot_rom(Machine *m, const BootLayout *lay, uint64_t fw_entry)
 {
-    uint64_t pa = lay->fdt_addr - FW_DYNAMIC_INFO_SIZE;
+    static const uint32_t code[6] = {
+        0x00000297, /* auipc t0, 0 */
+        0x02828613, /* addi  a2, t0, 40    (fw_dynamic info) */
+        0xf1402573, /* csrr  a0, mhartid */
+        0x0202b583, /* ld    a1, 32(t0)    (FDT) */
+        0x0182b283, /* ld    t0, 24(t0)    (firmware entry) */
+        0x00028067, /* jr    t0 */
+    };
+    uint64_t words[2] = {fw_entry, lay->fdt_addr};
     uint64_t info[6] = {FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, lay->entry, 1 /* S-mode */,
                         0, ~0ull /* any boot hart */};
-    memcpy(bus_ram_ptr(&m->bus, pa, sizeof(info)), info, sizeof(info));
-    return pa;
+    memset(m->rom, 0, sizeof(m->rom));
+    memcpy(m->rom, code, sizeof(code));
+    memcpy(m->rom + 24, words, sizeof(words));
+    memcpy(m->rom + 40, info, sizeof(info));
 }
 
 static int load_kernel_initrd(Machine *m, BootLayout *lay, Error *err)
@@ -237,18 +251,15 @@ static int load_kernel_initrd(Machine *m, BootLayout *lay, Error *err)
     return 0;
 }
 
-static void start_harts(Machine *m, const BootLayout *lay, uint64_t fw_entry, uint64_t dyn)
+static void start_harts(Machine *m, const BootLayout *lay)
 {
     for (unsigned i = 0; i < m->nharts; i++) {
         Hart *h = m->harts[i];
         m->instret_base += h->instret;
         if (m->boot.bios) {
-            hart_reset(h, fw_entry);
+            hart_reset(h, MACHINE_ROM_BASE); /* the reset vector sets a0-a2 */
             h->halted = false;
             h->ecall_hook = NULL;
-            h->x[10] = i;
-            h->x[11] = lay->fdt_addr;
-            h->x[12] = dyn;
             m->hsm[i] = SBI_HSM_STARTED;
         } else if (i == 0) {
             enter_supervisor(m, h, lay->entry, 0, lay->fdt_addr);
@@ -266,7 +277,7 @@ int machine_boot_load(Machine *m, Error *err)
 {
     BootLayout lay;
     DeviceTree dt = {0};
-    uint64_t fw_entry = 0, dyn = 0;
+    uint64_t fw_entry = 0;
     machine_invalidate_code(m);
     if (load_kernel_initrd(m, &lay, err) < 0)
         return -1;
@@ -279,8 +290,8 @@ int machine_boot_load(Machine *m, Error *err)
     if (r < 0)
         return -1;
     if (m->boot.bios)
-        dyn = write_fw_dynamic(m, &lay);
-    start_harts(m, &lay, fw_entry, dyn);
+        write_boot_rom(m, &lay, fw_entry);
+    start_harts(m, &lay);
     return 0;
 }
 

@@ -106,6 +106,15 @@ static int machine_add_uart(Machine *m, const MachineDevice *d, Error *err)
     return bus_add_mmio(&m->bus, d->name, d->base, d->size, &uart16550_ops, m->uart, err);
 }
 
+static int machine_add_rom(Machine *m, const MachineDevice *d, Error *err)
+{
+    return bus_add_rom(&m->bus, d->name, d->base, d->size, m->rom, err);
+}
+
+static void fdt_none(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+}
+
 static void machine_rtc_irq(void *opaque, bool level)
 {
     Machine *m = opaque;
@@ -147,6 +156,7 @@ static void fdt_rtc(Machine *m, const MachineDevice *d, DeviceTree *dt)
 
 /* Built in this order, after the harts: the PLIC before what interrupts through it. */
 static const MachineDevice machine_devices[] = {
+    {"boot-rom", MACHINE_ROM_BASE, MACHINE_ROM_SIZE, machine_add_rom, fdt_none},
     {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher, fdt_finisher},
     {"aclint", MACHINE_ACLINT_BASE, ACLINT_SIZE, machine_add_aclint, fdt_aclint},
     {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic, fdt_plic},

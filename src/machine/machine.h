@@ -14,6 +14,8 @@
 #include "util/error.h"
 
 /* QEMU virt memory map (the part that exists so far). */
+#define MACHINE_ROM_BASE 0x1000ull        /* boot ROM: the reset vector */
+#define MACHINE_ROM_SIZE 0x1000ull
 #define MACHINE_TEST_BASE 0x100000ull     /* sifive,test finisher */
 #define MACHINE_ACLINT_BASE 0x2000000ull  /* MSWI + MTIMER (CLINT layout) */
 #define MACHINE_PLIC_BASE 0xc000000ull

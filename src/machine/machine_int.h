@@ -61,6 +61,7 @@ struct Machine {
     uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
     size_t in_len;
     Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
+    uint8_t rom[MACHINE_ROM_SIZE]; /* boot ROM: the reset vector (firmware boots) */
     VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
     struct MachineVirtioLine {
         struct Machine *m;

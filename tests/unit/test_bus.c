@@ -190,6 +190,21 @@ static void test_code_write(Bus *b, FakeDev *d)
     is_u64(w.calls, 1, "MMIO stores never call code_write");
 }
 
+/* A boot ROM: loads read it, stores fault, fetches get a host pointer. */
+static void test_rom(Bus *b)
+{
+    static uint8_t rom[4096] = {0x97, 0x02, 0x00, 0x00, 0x13, 0x86};
+    Error err = {0};
+    uint64_t v = 0;
+    ok(bus_add_rom(b, "rom", 0x1000, sizeof(rom), rom, &err) == 0, "ROM at 0x1000: %s", err.msg);
+    ok(bus_read(b, 0x1000, 4, &v) && v == 0x297, "ROM reads as memory");
+    ok(!bus_write(b, 0x1000, 4, 0), "ROM stores fault");
+    ok(rom[0] == 0x97, "and change nothing");
+    ok(bus_rom_ptr(b, 0x1004, 2) == rom + 4, "fetch pointer into the ROM");
+    ok(bus_rom_ptr(b, 0x1ffe, 4) == NULL, "no pointer past the ROM's end");
+    ok(bus_rom_ptr(b, RAM_BASE, 2) == NULL, "RAM is not ROM");
+}
+
 int main(void)
 {
     test_init_errors();
@@ -205,6 +220,9 @@ int main(void)
     test_overlaps(&b, &d);
     test_overlay_pages(&b, &d);
     test_code_write(&b, &d);
+    bus_destroy(&b);
+    ok(bus_init(&b, RAM_BASE, RAM_SIZE, &err) == 0, "a fresh bus");
+    test_rom(&b);
     test_full(&b, &d);
     bus_destroy(&b);
     ok(b.ram == NULL && b.page_flags == NULL, "bus_destroy releases RAM and flags");
