@@ -85,7 +85,7 @@ putdec:
 msg_hello:   .asciz "Hello from a bare-metal RV64 program running on hostel.\n"
 msg_misa:    .asciz "misa extensions: RV64"
 msg_instret: .asciz "\ninstructions retired so far: "
-msg_bye:     .asciz "\nPowering off through the test finisher. (Linux boot arrives with the virt board.)\n"
+msg_bye:     .asciz "\nPowering off through the test finisher.\n"
 
     .bss
     .align 4

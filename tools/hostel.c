@@ -18,6 +18,7 @@
 #include "machine/machine.h"
 #include "util/compiler.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #ifndef HOSTEL_VERSION
 #define HOSTEL_VERSION "0.1.0"
@@ -122,7 +123,7 @@ typedef struct RunOptions {
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET };
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
 #define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
@@ -135,6 +136,7 @@ static const struct option run_long_options[] = {
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
+    {"name", required_argument, NULL, OPT_NAME},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -169,6 +171,8 @@ static void run_help(FILE *out)
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
             "                      'none' runs an ELF -k bare-metal\n"
             "      --dump-dtb FILE write the device tree the guest would get, then exit\n"
+            "      --name NAME     the VM's name (letters, digits, '.', '_', '-'; up to 64),\n"
+            "                      shown in hostel's messages as hostel[NAME]\n"
             "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
             "                      a plain number is MiB\n"
             "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
@@ -250,6 +254,18 @@ static int run_set_net(RunOptions *o, const char *arg)
     return 0;
 }
 
+/* --name: a VM name fit for messages and, later, socket paths. */
+static int run_set_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789._-") != n || name[0] == '.')
+        return run_usage_error("--name '%s': use 1 to 64 letters, digits, '.', '_' or '-' "
+                               "(not starting with '.')", name);
+    log_set_name(name);
+    return 0;
+}
+
 /* Apply one parsed option; returns 0 or an exit status. */
 static int run_apply_option(RunOptions *o, int c, char **argv)
 {
@@ -261,6 +277,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_NET: return run_set_net(o, optarg);
     case 'p': o->cmdline = optarg; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
+    case OPT_NAME: return run_set_name(optarg);
     case 'c': return run_set_cpus(o, optarg);
     case OPT_STATS: o->stats = true; return 0;
     case 'm':

@@ -18,7 +18,16 @@
 #define HOSTEL_LOG_DEBUG 0
 #endif
 
-/* Print "hostel: LEVEL: message" as one line on stderr. */
+/*
+ * Name this process's VM in every log line ("hostel[NAME]: ..."): one
+ * process runs one VM, so the name is process-wide.  Set it before any
+ * thread starts.
+ */
+void log_set_name(const char *name);
+/* "hostel" or "hostel[NAME]". */
+const char *log_prefix(void);
+
+/* Print "PREFIX: LEVEL: message" as one line on stderr. */
 static inline void log_write(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -29,7 +38,7 @@ static inline void log_write(const char *level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hostel: %s: %s\n", level, line);
+    fprintf(stderr, "%s: %s: %s\n", log_prefix(), level, line);
 }
 
 #define log_warn(...) log_write("warning", __VA_ARGS__)

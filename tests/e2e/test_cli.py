@@ -488,6 +488,16 @@ def test_htif_unknown_command_warns_once(tmp_path):
     res = run_elf(elf)
     assert res.returncode == 0
     assert len(res.stderr.strip().splitlines()) == 1 and "HTIF" in res.stderr
+    named = run_elf(elf, "--name", "vm-1.test")
+    assert named.returncode == 0 and named.stderr.startswith("hostel[vm-1.test]: warning: HTIF")
+
+
+def test_bad_vm_names(tmp_path):
+    elf = str(make_elf(tmp_path / "a.elf"))
+    for name in ("", "a/b", ".hidden", "x" * 65, "sp ace"):
+        res = hostel("run", "--name", name, "--bios", "none", "-k", elf)
+        assert res.returncode == 2
+        one_error_line(res, "--name")
 
 
 @needs_cc
