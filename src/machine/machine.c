@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -231,6 +232,7 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
     if (n == rng_slot)
         return virtio_rng_new(&c, err);
     if (n == console_slot) {
+        m->vconsole_slot = n;
         VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};
         return virtio_console_new(&c, &cc, err);
     }
@@ -271,34 +273,56 @@ void machine_reset_devices(Machine *m)
 /* Hand buffered input to the UART; read more only once it took everything. */
 static void machine_input_feed(Machine *m)
 {
-    if (!m->in_len)
-        return;
-    size_t n = uart16550_receive(m->uart, m->in_buf, m->in_len);
-    m->in_len -= n;
-    memmove(m->in_buf, m->in_buf + n, m->in_len);
-    if (!m->in_len && m->in_fd >= 0)
+    VirtioMmio *hvc = m->virtio[m->vconsole_slot];
+    if (m->hvc_len && hvc) {
+        size_t n = virtio_console_receive(hvc, m->hvc_buf, m->hvc_len);
+        m->hvc_len -= n;
+        memmove(m->hvc_buf, m->hvc_buf + n, m->hvc_len);
+    }
+    if (m->in_len) {
+        size_t n = uart16550_receive(m->uart, m->in_buf, m->in_len);
+        m->in_len -= n;
+        memmove(m->in_buf, m->in_buf + n, m->in_len);
+    }
+    if (m->in_paused && m->in_len < sizeof(m->in_buf) && m->in_fd >= 0) {
+        m->in_paused = false;
         evloop_mod_fd(m->loop, m->in_fd, EPOLLIN);
+    }
 }
 
-/* Event-loop handler: in_fd is readable, at end of file, or broken. */
+/*
+ * Event-loop handler: in_fd is readable, at end of file, or broken.  New
+ * bytes pass the escape filter (C-a x) at once, then queue for the UART and
+ * for virtio-console (hvc0), each taking them at its own pace.  Reading
+ * pauses only while the UART's queue is full (flow control for pasted or
+ * piped input); the hvc queue drops what it cannot hold when hvc0 is unused.
+ */
 static void machine_input_ready(void *opaque, uint32_t events)
 {
     Machine *m = opaque;
-    ssize_t n = read(m->in_fd, m->in_buf, sizeof(m->in_buf));
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    uint8_t *dst = m->in_buf + m->in_len;
+    size_t room = sizeof(m->in_buf) - m->in_len, len = 0;
+    ssize_t n = room ? read(m->in_fd, dst, room) : 0;
+    if (room && n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (n <= 0) {  /* end of file or error: no more input */
+    if (room && n <= 0) {  /* end of file or error: no more input */
         evloop_del_fd(m->loop, m->in_fd);
         m->in_fd = -1;
         return;
     }
-    m->in_len = (size_t)n;
-    if (m->console && console_filter(m->console, m->in_buf, (size_t)n, m->in_buf, &m->in_len) ==
-                          CONSOLE_QUIT) {
+    len = (size_t)(room ? n : 0);
+    if (m->console && console_filter(m->console, dst, len, dst, &len) == CONSOLE_QUIT) {
         m->quit = true;
         m->stop = true;
     }
-    evloop_mod_fd(m->loop, m->in_fd, 0);  /* until the UART takes it all */
+    m->in_len += len;
+    size_t hvc_room = sizeof(m->hvc_buf) - m->hvc_len, take = len < hvc_room ? len : hvc_room;
+    memcpy(m->hvc_buf + m->hvc_len, dst, take);
+    m->hvc_len += take;
+    if (m->in_len == sizeof(m->in_buf)) {
+        m->in_paused = true;
+        evloop_mod_fd(m->loop, m->in_fd, 0);
+    }
     machine_input_feed(m);
 }
 

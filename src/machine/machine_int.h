@@ -27,7 +27,7 @@
  * bounds how late a timer interrupt is: ~0.3 ms of guest time at 300 MIPS.
  */
 #define MACHINE_SLICE 100000ull
-#define MACHINE_INPUT_BUF 256  /* console bytes read ahead of the UART FIFO */
+#define MACHINE_INPUT_BUF 65536 /* console bytes read ahead of the UART FIFO */
 /*
  * Longest idle wait: bounds how long a stop request from a signal handler
  * that did not call machine_kick() can go unnoticed (it may land just
@@ -60,8 +60,12 @@ struct Machine {
     int in_fd;              /* watched console input, -1 when none or at end of file */
     uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
     size_t in_len;
+    bool in_paused;         /* reading in_fd is paused: in_buf is full */
     Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
     uint8_t rom[MACHINE_ROM_SIZE]; /* boot ROM: the reset vector (firmware boots) */
+    unsigned vconsole_slot; /* the virtio-console's slot */
+    uint8_t hvc_buf[MACHINE_INPUT_BUF]; /* console input not yet taken by virtio-console */
+    size_t hvc_len;
     VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
     struct MachineVirtioLine {
         struct Machine *m;
