@@ -16,6 +16,7 @@
  * command has been taken.
  */
 #include "hw/htif.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -62,20 +63,6 @@ static void htif_warn_once(Htif *h, const char *what, uint64_t value)
     h->warned = true;
 }
 
-/* Write all of buf to fd; errors (closed pipe...) drop the output. */
-static void htif_write_fd(int fd, const uint8_t *buf, uint64_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len > (1u << 20) ? (1u << 20) : (size_t)len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        buf += n;
-        len -= (uint64_t)n;
-    }
-}
-
 /* SYS_write(fd, buf, len): returns len or a negative errno, as the proxy kernel does. */
 static int64_t htif_sys_write(Htif *h, uint64_t fd, uint64_t buf, uint64_t len)
 {
@@ -84,7 +71,7 @@ static int64_t htif_sys_write(Htif *h, uint64_t fd, uint64_t buf, uint64_t len)
     const uint8_t *p = bus_ram_ptr(h->cfg.bus, buf, len);
     if (!p)
         return -EFAULT;
-    htif_write_fd(fd == 1 ? h->cfg.out_fd : h->cfg.err_fd, p, len);
+    io_write_all(fd == 1 ? h->cfg.out_fd : h->cfg.err_fd, p, len);
     return (int64_t)len;
 }
 
@@ -118,7 +105,7 @@ static void htif_syscall(Htif *h, uint64_t pa)
 
 static void htif_putchar(Htif *h, uint64_t command, uint8_t ch)
 {
-    htif_write_fd(h->cfg.out_fd, &ch, 1);
+    io_write_all(h->cfg.out_fd, &ch, 1);
     h->fromhost = (command >> 48 << 48) | 0x100 | ch;
 }
 

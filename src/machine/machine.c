@@ -28,6 +28,7 @@
 #include "util/evloop.h"
 
 #include "machine/machine_int.h"
+#include "util/io.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
@@ -192,15 +193,7 @@ static VirtioMmioConfig machine_virtio_cfg(Machine *m, unsigned n)
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
 {
     Machine *m = opaque;
-    while (len > 0) {
-        ssize_t n = write(m->cfg.out_fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* console gone: drop the output */
-        buf += n;
-        len -= (size_t)n;
-    }
+    io_write_all(m->cfg.out_fd, buf, len); /* console gone: the output is dropped */
 }
 
 /* The network card (--net) on its backend. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/compiler.h"
+#include "util/io.h"
 
 enum { CONSOLE_RXQ = 0, CONSOLE_TXQ = 1 };
 
@@ -33,15 +34,7 @@ static void console_output(VirtioConsole *c, const uint8_t *buf, size_t len)
         c->cfg.tx(c->cfg.tx_opaque, buf, len);
         return;
     }
-    while (len) {
-        ssize_t n = write(c->cfg.out_fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;  /* a closed or broken output drops the bytes, as a cut cable would */
-        buf += n;
-        len -= (size_t)n;
-    }
+    io_write_all(c->cfg.out_fd, buf, len); /* a closed output drops the bytes */
 }
 
 static void console_transmit(VirtioConsole *c)
