@@ -133,6 +133,12 @@ static void sstc_update_stip(Hart *h)
         hart_set_irq(h, MIP_STIP, hart_time(h) >= h->stimecmp);
 }
 
+void hart_set_stimecmp(Hart *h, uint64_t when)
+{
+    h->stimecmp = when;
+    sstc_update_stip(h);
+}
+
 /* Sstc: S-mode reaches stimecmp only with menvcfg.STCE and mcounteren.TM. */
 static bool stimecmp_allowed(const Hart *h)
 {
@@ -275,8 +281,7 @@ static int write_s(Hart *h, unsigned csr, uint64_t v)
     case CSR_STIMECMP:
         if (!stimecmp_allowed(h))
             return ILL;
-        h->stimecmp = v;
-        sstc_update_stip(h);
+        hart_set_stimecmp(h, v);
         return 0;
     }
     return ILL;

@@ -172,6 +172,9 @@ int mem_fetch_pa(Hart *h, uint64_t va, uintptr_t *host, uint64_t *pa);
 /* Host address for an aligned atomic access at va (store TLB), or a cause. */
 int mem_amo_host(Hart *h, uint64_t va, unsigned size, uintptr_t *host);
 
+/* Set stimecmp (as M-mode or firmware would); STIP follows at once when Sstc is on. */
+void hart_set_stimecmp(Hart *h, uint64_t when);
+
 /* CSR access (csr.c): return 0 or CAUSE_ILLEGAL_INSN. */
 int csr_read(Hart *h, unsigned csr, uint64_t *val);
 int csr_write(Hart *h, unsigned csr, uint64_t val);

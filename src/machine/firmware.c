@@ -145,10 +145,7 @@ static void plat_system_reset(void *opaque, uint32_t type, uint32_t reason)
 
 static void plat_set_timer(void *opaque, Hart *h, uint64_t when)
 {
-    unsigned priv = h->priv;
-    h->priv = PRV_M; /* the firmware writes stimecmp with M's rights */
-    csr_write(h, CSR_STIMECMP, when);
-    h->priv = priv;
+    hart_set_stimecmp(h, when);
 }
 
 static bool sbi_hook(void *opaque, Hart *h)
