@@ -20,7 +20,11 @@ static inline uint32_t fp_unbox(uint64_t v)
     return (v >> 32) == 0xffffffffu ? (uint32_t)v : 0x7fc00000u;
 }
 
-/* F and D instructions, including FP loads and stores (exec_fp.c). */
+/*
+ * Any F or D instruction, including FP loads and stores (exec_fp.c).  The
+ * interpreter runs the hot ones inline and calls this for the rest; it stays
+ * complete so a JIT (or a debugger's single step) can hand it any FP op.
+ */
 int exec_fp(Hart *h, const DecodedInsn *i, uint64_t *tval);
 /* A extension: LR, SC and AMOs (exec_sys.c). */
 int exec_amo(Hart *h, const DecodedInsn *i, uint64_t *tval);
