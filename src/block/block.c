@@ -83,6 +83,10 @@ BlockDev *block_open_opts(const char *path, const BlockOpenOpts *o, Error *err)
         error_set(err, "%s: an image opened for writing must be locked", path);
         return NULL;
     }
+    if (o->format && !block_driver_find(o->format)) {
+        error_set(err, "%s: unknown image format '%s' (supported: raw, qcow2)", path, o->format);
+        return NULL;
+    }
     BlockFile *f = block_file_open(path, o->read_only, !o->no_lock, err);
     return f ? block_open_file(f, o, err) : NULL;
 }
