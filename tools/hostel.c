@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "img/img.h"
 #include "machine/boot.h"
 #include "machine/console.h"
 #include "machine/machine.h"
@@ -453,8 +454,14 @@ static void help_help(FILE *out)
     fprintf(out, "usage: hostel help [COMMAND]\n\nShow help for hostel or for one command.\n");
 }
 
+static int cmd_img(int argc, char **argv)
+{
+    return img_main(argc, argv);
+}
+
 static const Command commands[] = {
-    {"run", cmd_run, run_help, "run a guest (a bare-metal ELF program for now)"},
+    {"run", cmd_run, run_help, "run a guest: Linux (the default guest) or a bare-metal ELF"},
+    {"img", cmd_img, img_help, "create, inspect, check and convert disk images (raw, qcow2)"},
     {"help", cmd_help, help_help, "show help for hostel or one command"},
 };
 
