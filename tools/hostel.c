@@ -160,8 +160,12 @@ static void run_help(FILE *out)
             "options:\n"
             "  -k, --kernel FILE   Linux Image, or bare-metal ELF program\n"
             "  -i, --initrd FILE   initramfs for the kernel\n"
-            "  -d, --disk FILE[,ro] raw disk image as virtio-blk (/dev/vda, vdb...; up to 6);\n"
-            "                      ',ro' makes it read-only; an image can have one writer\n"
+            "  -d, --disk FILE[,OPT...]  disk image as virtio-blk (/dev/vda, vdb...; up to 6);\n"
+            "                      the format (raw or qcow2, with its backing chain) is\n"
+            "                      probed; options: ro (read-only), format=raw|qcow2 (say\n"
+            "                      it for images a guest writes raw: see docs/img.md),\n"
+            "                      l2-cache-size=SIZE (qcow2 metadata cache, default 1M);\n"
+            "                      an image can have one writer\n"
             "      --net user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]...[,mac=MAC]\n"
             "                      virtio-net card on user-mode networking: the guest gets\n"
             "                      10.0.2.15 by DHCP and reaches the host at 10.0.2.2;\n"
@@ -222,23 +226,46 @@ static int run_set_cpus(RunOptions *o, const char *arg)
     return 0;
 }
 
-/* -d PATH[,ro]: the option string is kept (argv outlives the run); ",ro" is cut off. */
+/* One ",key[=value]" of -d; 0, or the usage exit status. */
+static int run_disk_option(MachineDisk *d, const char *opt, const char *arg)
+{
+    if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0) {
+        d->read_only = opt[1] == 'o';
+    } else if (strncmp(opt, "format=", 7) == 0) {
+        if (strcmp(opt + 7, "raw") != 0 && strcmp(opt + 7, "qcow2") != 0)
+            return run_usage_error("-d '%s': format is raw or qcow2", arg);
+        d->format = opt + 7;
+    } else if (strncmp(opt, "l2-cache-size=", 14) == 0) {
+        if (!parse_size(opt + 14, &d->l2_cache_bytes) || d->l2_cache_bytes > (1ull << 32))
+            return run_usage_error("-d '%s': l2-cache-size is a size up to 4G (e.g. 4M)", arg);
+    } else {
+        return run_usage_error("-d '%s': unknown disk option (ro, rw, format=, l2-cache-size=)",
+                               arg);
+    }
+    return 0;
+}
+
+/* -d PATH[,ro][,format=F][,l2-cache-size=S]: argv outlives the run, so it is cut in place. */
 static int run_add_disk(RunOptions *o, char *arg)
 {
     if (o->cfg.ndisks == MACHINE_MAX_DISKS)
         return run_usage_error("-d '%s': at most 6 disks", arg);
     MachineDisk *d = &o->cfg.disks[o->cfg.ndisks];
-    char *comma = strrchr(arg, ',');
-    d->read_only = false;
-    if (comma && strcmp(comma, ",ro") == 0) {
+    *d = (MachineDisk){.path = arg};
+    for (char *comma = strchr(arg, ','); comma; ) {
         *comma = '\0';
-        d->read_only = true;
-    } else if (comma && strcmp(comma, ",rw") == 0) {
-        *comma = '\0';
+        char *opt = comma + 1, *next = strchr(opt, ',');
+        if (next)
+            *next = '\0';
+        int rc = run_disk_option(d, opt, opt);
+        if (next)
+            *next = ',';
+        if (rc)
+            return rc;
+        comma = next;
     }
     if (!*arg)
         return run_usage_error("-d '%s': expected an image path", arg);
-    d->path = arg;
     o->cfg.ndisks++;
     return 0;
 }

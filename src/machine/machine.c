@@ -216,7 +216,9 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
         return machine_virtio_net(m, &c, err);
     if (n < m->cfg.ndisks) {
         const MachineDisk *d = &m->cfg.disks[n];
-        BlockDev *bd = block_open(d->path, NULL, d->read_only, err);
+        BlockOpenOpts bo = {.format = d->format, .read_only = d->read_only,
+                            .l2_cache_bytes = d->l2_cache_bytes};
+        BlockDev *bd = block_open_opts(d->path, &bo, err);
         if (!bd)
             return NULL;
         VirtioBlkConfig b = {.disk = bd, .loop = m->loop};

@@ -37,10 +37,12 @@
 #define MACHINE_VIRTIO_IRQ0 1       /* slot n interrupts through PLIC source 1 + n */
 #define MACHINE_MAX_DISKS 6         /* slots left for rng and console */
 
-/* A virtio-blk disk (-d PATH[,ro]). */
+/* A virtio-blk disk (-d PATH[,ro][,format=F][,l2-cache-size=S]). */
 typedef struct MachineDisk {
     const char *path;
     bool read_only;
+    const char *format;       /* "raw", "qcow2" or NULL: probe */
+    uint64_t l2_cache_bytes;  /* qcow2 L2 cache; 0 = the driver's default */
 } MachineDisk;
 
 typedef struct MachineConfig {

@@ -210,6 +210,25 @@ def test_cpus(tmp_path):
     one_error_line(res, "expected a number of harts")
 
 
+def test_disk_options(tmp_path):
+    elf = make_elf(tmp_path / "a.elf")
+    for arg, fragment in [("d.img,fast", "unknown disk option"),
+                          ("d.img,format=vmdk", "format is raw or qcow2"),
+                          ("d.img,l2-cache-size=lots", "l2-cache-size"),
+                          (",ro", "expected an image path")]:
+        res = hostel("run", "-d", arg, "-k", str(elf))
+        assert res.returncode == 2, arg
+        one_error_line(res, fragment)
+    # Well-formed options reach the image: a missing file is reported as such.
+    res = hostel("run", "-d", str(tmp_path / "none.img") + ",ro,format=raw,l2-cache-size=2M",
+                 "-k", str(elf))
+    one_error_line(res, "none.img", "cannot open")
+    # An explicit format is obeyed, not probed: a raw file is not a qcow2 image.
+    (tmp_path / "raw.img").write_bytes(bytes(65536))
+    res = hostel("run", "-d", str(tmp_path / "raw.img") + ",format=qcow2", "-k", str(elf))
+    one_error_line(res, "raw.img")
+
+
 def test_memory_sizes(tmp_path):
     elf = str(make_elf(tmp_path / "a.elf"))
     res = hostel("run", "-m", "1M", "-k", elf)
