@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Write all len bytes of buf to fd, retrying on EINTR and short writes.
@@ -11,5 +12,10 @@
  * dropped, as guest console output to a vanished terminal should be.
  */
 bool io_write_all(int fd, const void *buf, size_t len);
+
+/* pwrite / pread all len bytes at off (EINTR and short transfers retried).
+ * Return 0, or -1 with errno set (a read that meets end of file: EIO). */
+int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int io_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
 #endif

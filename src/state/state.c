@@ -1,0 +1,230 @@
+/*
+ * The state engine: encode, decode (with validation), commit and print any
+ * struct described by a StateDesc table.  See state.h for the encoding.
+ */
+#include "state/state.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static uint32_t field_count(const StateField *f)
+{
+    return f->count ? f->count : 1;
+}
+
+/* Bytes one element of an integer or bool field takes in the stream and in memory. */
+static size_t scalar_size(StateType t)
+{
+    switch (t) {
+    case STATE_U8: case STATE_BOOL: case STATE_BYTES: return 1;
+    case STATE_U16: return 2;
+    case STATE_U32: return 4;
+    case STATE_U64: return 8;
+    case STATE_STRUCT: break;
+    }
+    return 0;
+}
+
+static bool field_present(const StateField *f, uint16_t version)
+{
+    return f->version <= version;
+}
+
+size_t state_encoded_size(const StateDesc *desc, uint16_t version)
+{
+    size_t n = 0;
+    for (const StateField *f = desc->fields; f->name; f++) {
+        if (!field_present(f, version))
+            continue;
+        if (f->type == STATE_STRUCT)
+            n += field_count(f) * state_encoded_size(f->sub, version);
+        else
+            n += field_count(f) * scalar_size(f->type);
+    }
+    return n;
+}
+
+static uint64_t load_mem(const uint8_t *p, StateType t)
+{
+    switch (t) {
+    case STATE_U8: case STATE_BYTES: return *p;
+    case STATE_BOOL: return *(const bool *)p;
+    case STATE_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case STATE_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case STATE_U64: { uint64_t v; memcpy(&v, p, 8); return v; }
+    case STATE_STRUCT: break;
+    }
+    return 0;
+}
+
+static void store_mem(uint8_t *p, StateType t, uint64_t v)
+{
+    switch (t) {
+    case STATE_U8: case STATE_BYTES: *p = (uint8_t)v; break;
+    case STATE_BOOL: *(bool *)p = v != 0; break;
+    case STATE_U16: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+    case STATE_U32: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+    case STATE_U64: memcpy(p, &v, 8); break;
+    case STATE_STRUCT: break;
+    }
+}
+
+static void put_le(uint8_t *buf, size_t n, uint64_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *buf, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)buf[i] << (8 * i);
+    return v;
+}
+
+static uint8_t *encode_obj(const StateDesc *desc, const uint8_t *obj, uint8_t *buf)
+{
+    for (const StateField *f = desc->fields; f->name; f++) {
+        const uint8_t *p = obj + f->offset;
+        for (uint32_t i = 0; i < field_count(f); i++) {
+            if (f->type == STATE_STRUCT) {
+                buf = encode_obj(f->sub, p + i * f->stride, buf);
+                continue;
+            }
+            size_t sz = scalar_size(f->type);
+            put_le(buf, sz, load_mem(p + i * sz, f->type));
+            buf += sz;
+        }
+    }
+    return buf;
+}
+
+void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf)
+{
+    encode_obj(desc, obj, buf);
+}
+
+typedef struct Decoder {
+    const uint8_t *p, *end;
+    Error *err;
+} Decoder;
+
+static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8_t *obj);
+
+static int decode_scalar(const StateDesc *desc, const StateField *f, uint32_t i, Decoder *d,
+                         uint8_t *p)
+{
+    size_t sz = scalar_size(f->type);
+    if ((size_t)(d->end - d->p) < sz)
+        return error_set(d->err, "%s.%s: the section is truncated", desc->name, f->name);
+    uint64_t v = get_le(d->p, sz);
+    d->p += sz;
+    if ((f->type == STATE_BOOL && v > 1) || (f->max && v > f->max)) {
+        if (field_count(f) > 1)
+            return error_set(d->err, "%s.%s[%u]: value %" PRIu64 " is out of range", desc->name,
+                             f->name, i, v);
+        return error_set(d->err, "%s.%s: value %" PRIu64 " is out of range", desc->name,
+                         f->name, v);
+    }
+    store_mem(p + i * sz, f->type, v);
+    return 0;
+}
+
+static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8_t *obj)
+{
+    for (const StateField *f = desc->fields; f->name; f++) {
+        if (!field_present(f, version))
+            continue;
+        uint8_t *p = obj + f->offset;
+        for (uint32_t i = 0; i < field_count(f); i++) {
+            int rc = f->type == STATE_STRUCT
+                         ? decode_obj(f->sub, version, d, p + i * f->stride)
+                         : decode_scalar(desc, f, i, d, p);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return desc->check ? desc->check(obj, d->err) : 0;
+}
+
+int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                 void *staged, Error *err)
+{
+    if (version > desc->version || version < desc->min_version)
+        return error_set(err, "%s: section version %u is not supported (this hostel reads "
+                         "%u to %u)", desc->name, version, desc->min_version, desc->version);
+    Decoder d = {.p = buf, .end = buf + len, .err = err};
+    if (decode_obj(desc, version, &d, staged) < 0)
+        return -1;
+    if (d.p != d.end)
+        return error_set(err, "%s: %zu bytes too many in the section", desc->name,
+                         (size_t)(d.end - d.p));
+    return 0;
+}
+
+static void commit_obj(const StateDesc *desc, uint8_t *live, const uint8_t *staged)
+{
+    for (const StateField *f = desc->fields; f->name; f++) {
+        if (f->type == STATE_STRUCT) {
+            for (uint32_t i = 0; i < field_count(f); i++)
+                commit_obj(f->sub, live + f->offset + i * f->stride,
+                           staged + f->offset + i * f->stride);
+        } else {
+            memcpy(live + f->offset, staged + f->offset, field_count(f) * scalar_size(f->type));
+        }
+    }
+}
+
+void state_commit(const StateDesc *desc, void *live, const void *staged)
+{
+    commit_obj(desc, live, staged);
+    if (desc->post_load)
+        desc->post_load(live);
+}
+
+static void print_value(FILE *out, const StateField *f, const uint8_t *p, uint32_t i)
+{
+    uint64_t v = load_mem(p + i * scalar_size(f->type), f->type);
+    if (f->type == STATE_BOOL)
+        fputs(v ? "true" : "false", out);
+    else
+        fprintf(out, "%" PRIu64, v);
+}
+
+static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int indent)
+{
+    const uint8_t *p = obj + f->offset;
+    uint32_t n = field_count(f);
+    if (f->type == STATE_BYTES) {
+        fputc('"', out);
+        for (uint32_t i = 0; i < n; i++)
+            fprintf(out, "%02x", p[i]);
+        fputc('"', out);
+        return;
+    }
+    if (n > 1 || f->count)
+        fputc('[', out);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", out);
+        if (f->type == STATE_STRUCT)
+            state_print_json(out, f->sub, p + i * f->stride, indent + 2);
+        else
+            print_value(out, f, p, i);
+    }
+    if (n > 1 || f->count)
+        fputc(']', out);
+}
+
+void state_print_json(FILE *out, const StateDesc *desc, const void *obj, int indent)
+{
+    fputs("{", out);
+    bool first = true;
+    for (const StateField *f = desc->fields; f->name; f++) {
+        fprintf(out, "%s\n%*s\"%s\": ", first ? "" : ",", indent + 2, "", f->name);
+        print_field(out, f, obj, indent);
+        first = false;
+    }
+    fprintf(out, "\n%*s}", indent, "");
+}

@@ -1,0 +1,94 @@
+/*
+ * Declarative device state: each hart and device describes its
+ * architectural state in one table (StateDesc) of fields with a type, a
+ * count, a bound and the section version that added it.  One engine
+ * encodes, decodes and prints every table, so save, restore, migration
+ * and `hostel state show` cannot disagree about a device's state.
+ *
+ * Encoding of one section payload: the fields in table order, each
+ * little-endian, arrays element after element, nested tables inline.
+ * Nested tables (STATE_STRUCT) count versions in their section's numbering.
+ * Fields whose version is newer than the stream's section version are
+ * absent (they keep the value the device had before the load: its reset
+ * value).  Nothing derived (TLBs, decoded code, host descriptors) is saved;
+ * post_load rebuilds it.
+ *
+ * Loading is two-phase so a bad stream never changes the VM: decode every
+ * section into a staging copy of each device (state_decode), validate it
+ * (field bounds, then the table's check callback), and only when the whole
+ * stream passed, copy the staging buffers over the devices (state_commit).
+ */
+#ifndef HOSTEL_STATE_STATE_H
+#define HOSTEL_STATE_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/error.h"
+
+typedef enum StateType {
+    STATE_U8,
+    STATE_U16,
+    STATE_U32,
+    STATE_U64,
+    STATE_BOOL,    /* a C bool, encoded as one byte 0/1 */
+    STATE_BYTES,   /* count raw bytes (printed as hex) */
+    STATE_STRUCT,  /* count elements of the nested table `sub`, `stride` bytes apart */
+} StateType;
+
+typedef struct StateDesc StateDesc;
+
+typedef struct StateField {
+    const char *name;
+    StateType type;
+    size_t offset;         /* offsetof() in the described struct */
+    uint32_t count;        /* elements (0 means 1) */
+    uint16_t version;      /* section version that added the field (0 or 1: from the start) */
+    uint64_t max;          /* integers: largest valid value (0 = any) */
+    const StateDesc *sub;  /* STATE_STRUCT: the element's table */
+    size_t stride;         /* STATE_STRUCT: sizeof one element */
+} StateField;
+
+struct StateDesc {
+    const char *name;      /* section tag, e.g. "plic" */
+    uint16_t version;      /* the version this build writes */
+    uint16_t min_version;  /* the oldest version it can load */
+    size_t size;           /* sizeof the described struct (staging copies) */
+    const StateField *fields;  /* terminated by an entry with name NULL */
+    /* Cross-field validation of a decoded staging copy (optional). */
+    int (*check)(const void *staged, Error *err);
+    /* After commit: rebuild derived state from the loaded fields (optional). */
+    void (*post_load)(void *live);
+};
+
+/* Field constructors, for tables that read well. */
+#define STATE_FIELD(st, field, ty, ...) \
+    {.name = #field, .type = (ty), .offset = offsetof(st, field), __VA_ARGS__}
+#define STATE_END {.name = NULL}
+
+/* Bytes the encoding of desc takes at section version `version`. */
+size_t state_encoded_size(const StateDesc *desc, uint16_t version);
+
+/* Encode obj (a struct desc describes) at desc->version into buf (state_encoded_size bytes). */
+void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf);
+
+/*
+ * Decode a payload of section version `version` into staged (which holds a
+ * copy of the live object, or zeroes), checking the length, every field's
+ * bound and desc->check.  Returns 0, or -1 with err naming the field.
+ */
+int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                 void *staged, Error *err);
+
+/*
+ * Copy the described fields of staged into live (only the fields: live's
+ * pointers and host resources stay), then call post_load.
+ */
+void state_commit(const StateDesc *desc, void *live, const void *staged);
+
+/* Print obj as one JSON object (fields by name; bytes as a hex string). */
+void state_print_json(FILE *out, const StateDesc *desc, const void *obj, int indent);
+
+#endif

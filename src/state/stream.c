@@ -1,0 +1,470 @@
+/*
+ * Reading and writing the state stream (format in stream.h, docs/state.md).
+ * The reader treats the file as hostile: every length is checked against
+ * the file and the caps before anything is allocated, and the CRC is
+ * checked before any section is handed out.
+ */
+#include "state/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "util/io.h"
+
+#define RUN_MAX_PAGES 256u  /* pages per zstd run: 1 MiB */
+
+static void put_le(uint8_t *buf, size_t n, uint64_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *buf, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)buf[i] << (8 * i);
+    return v;
+}
+
+/* ---- writing ---- */
+
+static int out_write(StreamOut *s, const void *buf, size_t len, bool crc, Error *err)
+{
+    if (!io_write_all(s->fd, buf, len))
+        return error_set_errno(err, errno, "cannot write the state file");
+    if (crc)
+        s->crc = (uint32_t)crc32(s->crc, buf, (uInt)len);
+    s->off += len;
+    return 0;
+}
+
+int stream_out_begin(StreamOut *s, int fd, Error *err)
+{
+    *s = (StreamOut){.fd = fd, .crc = (uint32_t)crc32(0, NULL, 0)};
+    uint8_t h[STREAM_HEADER_SIZE] = {0};
+    memcpy(h, STREAM_MAGIC, 8);
+    put_le(h + 8, 2, STREAM_MAJOR);
+    put_le(h + 10, 2, STREAM_MINOR);
+    put_le(h + 12, 4, STREAM_HEADER_SIZE);
+    return out_write(s, h, sizeof(h), true, err);
+}
+
+static int out_section_header(StreamOut *s, const char *tag, uint32_t instance,
+                              uint16_t version, uint16_t flags, uint64_t len, Error *err)
+{
+    size_t tl = strlen(tag);
+    if (tl == 0 || tl > STREAM_MAX_TAG)
+        return error_set(err, "bad section tag '%s'", tag);
+    uint8_t h[1 + STREAM_MAX_TAG + 16];
+    h[0] = (uint8_t)tl;
+    memcpy(h + 1, tag, tl);
+    uint8_t *p = h + 1 + tl;
+    put_le(p, 4, instance);
+    put_le(p + 4, 2, version);
+    put_le(p + 6, 2, flags);
+    put_le(p + 8, 8, len);
+    return out_write(s, h, 1 + tl + 16, true, err);
+}
+
+int stream_out_section(StreamOut *s, const char *tag, uint32_t instance, uint16_t version,
+                       uint16_t flags, const void *payload, size_t len, Error *err)
+{
+    if (len > STREAM_MAX_SECTION)
+        return error_set(err, "section %s is too large (%zu bytes)", tag, len);
+    if (out_section_header(s, tag, instance, version, flags, len, err) < 0)
+        return -1;
+    return out_write(s, payload, len, true, err);
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+    static const uint8_t zero[STREAM_PAGE];
+    return memcmp(p, zero, STREAM_PAGE) == 0;
+}
+
+/* Flat: map, padding to a page boundary, then present pages at their offsets. */
+static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *err)
+{
+    uint64_t pages = size / STREAM_PAGE, map_len = (pages + 7) / 8;
+    uint8_t *map = calloc(1, map_len + 16);
+    if (!map)
+        return error_set(err, "out of memory saving RAM");
+    for (uint64_t i = 0; i < pages; i++) {
+        if (!page_is_zero(ram + i * STREAM_PAGE))
+            map[i / 8] |= (uint8_t)(1u << (i % 8));
+    }
+    /* payload = encoding u32 | reserved u32 | size u64 | map | pad | data */
+    uint64_t hdr_end = s->off + 1 + 3 + 16 + 16 + map_len;
+    uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
+    uint64_t len = 16 + map_len + (data_off - hdr_end) + size;
+    uint8_t head[16];
+    put_le(head, 4, STREAM_RAM_FLAT);
+    put_le(head + 4, 4, 0);
+    put_le(head + 8, 8, size);
+    int rc = out_section_header(s, "ram", 0, 1, 0, len, err);
+    if (rc == 0)
+        rc = out_write(s, head, sizeof(head), true, err);
+    if (rc == 0)
+        rc = out_write(s, map, map_len, true, err);
+    free(map);
+    if (rc < 0)
+        return -1;
+    static const uint8_t pad[STREAM_PAGE];
+    if (out_write(s, pad, data_off - s->off, true, err) < 0)
+        return -1;
+    for (uint64_t i = 0; i < pages; i++) {
+        if (page_is_zero(ram + i * STREAM_PAGE))
+            continue;
+        if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
+            return error_set_errno(err, errno, "cannot write the state file");
+    }
+    s->off = data_off + size;
+    if (ftruncate(s->fd, (off_t)s->off) < 0 || lseek(s->fd, (off_t)s->off, SEEK_SET) < 0)
+        return error_set_errno(err, errno, "cannot write the state file");
+    return 0;
+}
+
+/* One zstd run: header then frame; appended to buf (grown as needed). */
+static int zstd_run(ZSTD_CCtx *cc, const uint8_t *src, uint64_t first, uint32_t npages,
+                    uint8_t **buf, size_t *len, size_t *cap, Error *err)
+{
+    size_t bound = ZSTD_compressBound((size_t)npages * STREAM_PAGE) + 16;
+    if (*len + bound > *cap) {
+        size_t ncap = (*cap + bound) * 2;
+        uint8_t *n = realloc(*buf, ncap);
+        if (!n)
+            return error_set(err, "out of memory compressing RAM");
+        *buf = n;
+        *cap = ncap;
+    }
+    uint8_t *h = *buf + *len;
+    size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)npages * STREAM_PAGE);
+    if (ZSTD_isError(z))
+        return error_set(err, "zstd: %s", ZSTD_getErrorName(z));
+    put_le(h, 8, first);
+    put_le(h + 8, 4, npages);
+    put_le(h + 12, 4, z);
+    *len += 16 + z;
+    return 0;
+}
+
+static int out_ram_zstd(StreamOut *s, const uint8_t *ram, uint64_t size, int level, Error *err)
+{
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    if (!cc)
+        return error_set(err, "out of memory compressing RAM");
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    uint8_t *buf = malloc(16);
+    size_t len = 16, cap = 16;
+    int rc = buf ? 0 : error_set(err, "out of memory compressing RAM");
+    uint64_t pages = size / STREAM_PAGE;
+    for (uint64_t i = 0; rc == 0 && i < pages;) {
+        if (page_is_zero(ram + i * STREAM_PAGE)) {
+            i++;
+            continue;
+        }
+        uint32_t n = 1;
+        while (n < RUN_MAX_PAGES && i + n < pages && !page_is_zero(ram + (i + n) * STREAM_PAGE))
+            n++;
+        rc = zstd_run(cc, ram + i * STREAM_PAGE, i, n, &buf, &len, &cap, err);
+        i += n;
+    }
+    ZSTD_freeCCtx(cc);
+    if (rc == 0) {
+        put_le(buf, 4, STREAM_RAM_ZSTD);
+        put_le(buf + 4, 4, 0);
+        put_le(buf + 8, 8, size);
+        rc = out_section_header(s, "ram", 0, 1, 0, len, err);
+        if (rc == 0)
+            rc = out_write(s, buf, len, true, err);
+    }
+    free(buf);
+    return rc;
+}
+
+int stream_out_ram(StreamOut *s, const uint8_t *ram, uint64_t size, int encoding, int level,
+                   Error *err)
+{
+    if (size % STREAM_PAGE)
+        return error_set(err, "RAM size is not a multiple of 4 KiB");
+    return encoding == STREAM_RAM_ZSTD ? out_ram_zstd(s, ram, size, level, err)
+                                       : out_ram_flat(s, ram, size, err);
+}
+
+int stream_out_end(StreamOut *s, Error *err)
+{
+    if (out_section_header(s, "end", 0, 1, 0, 4, err) < 0)
+        return -1;
+    uint8_t c[4];
+    put_le(c, 4, s->crc);
+    return out_write(s, c, 4, false, err);
+}
+
+/* ---- reading ---- */
+
+typedef struct Reader {
+    StreamIn *s;
+    uint64_t off, size;
+    uint32_t crc;
+    Error *err;
+} Reader;
+
+static int rd(Reader *r, void *buf, uint64_t len, bool crc)
+{
+    if (len > r->size - r->off)
+        return error_set(r->err, "%s: the state file is truncated", r->s->path);
+    if (io_pread_all(r->s->fd, buf, (size_t)len, r->off) < 0)
+        return error_set_errno(r->err, errno, "%s: cannot read the state file", r->s->path);
+    if (crc)
+        r->crc = (uint32_t)crc32(r->crc, buf, (uInt)len);
+    r->off += len;
+    return 0;
+}
+
+/* CRC len bytes of the file from r->off without keeping them. */
+static int rd_skip_crc(Reader *r, uint64_t len)
+{
+    uint8_t buf[65536];
+    while (len) {
+        uint64_t n = len < sizeof(buf) ? len : sizeof(buf);
+        if (rd(r, buf, n, true) < 0)
+            return -1;
+        len -= n;
+    }
+    return 0;
+}
+
+static int rd_header(Reader *r)
+{
+    uint8_t h[STREAM_HEADER_SIZE];
+    if (r->size < STREAM_HEADER_SIZE)
+        return error_set(r->err, "%s: not a hostel state file (too short)", r->s->path);
+    if (rd(r, h, sizeof(h), true) < 0)
+        return -1;
+    if (memcmp(h, STREAM_MAGIC, 8) != 0)
+        return error_set(r->err, "%s: not a hostel state file", r->s->path);
+    r->s->major = (uint16_t)get_le(h + 8, 2);
+    r->s->minor = (uint16_t)get_le(h + 10, 2);
+    uint32_t hlen = (uint32_t)get_le(h + 12, 4);
+    if (r->s->major != STREAM_MAJOR)
+        return error_set(r->err, "%s: state format %u.%u is not supported (this hostel reads "
+                         "%u.x)", r->s->path, r->s->major, r->s->minor, STREAM_MAJOR);
+    if (hlen < STREAM_HEADER_SIZE || hlen > STREAM_PAGE)
+        return error_set(r->err, "%s: state file is corrupt: bad header length", r->s->path);
+    return rd_skip_crc(r, hlen - STREAM_HEADER_SIZE);
+}
+
+static int rd_ram(Reader *r, const StreamSection *sec)
+{
+    StreamIn *s = r->s;
+    uint8_t head[16];
+    if (s->has_ram)
+        return error_set(r->err, "%s: state file is corrupt: two RAM sections", s->path);
+    if (sec->len < sizeof(head) || rd(r, head, sizeof(head), true) < 0)
+        return sec->len < sizeof(head) ? error_set(r->err, "%s: state file is corrupt: "
+                                                   "short RAM section", s->path) : -1;
+    s->has_ram = true;
+    s->ram_encoding = (int)get_le(head, 4);
+    s->ram_size = get_le(head + 8, 8);
+    if (s->ram_size % STREAM_PAGE || s->ram_size > STREAM_MAX_RAM)
+        return error_set(r->err, "%s: state file is corrupt: bad RAM size", s->path);
+    uint64_t rest = sec->len - sizeof(head);
+    if (s->ram_encoding == STREAM_RAM_ZSTD) {
+        s->ram_runs_off = r->off;
+        s->ram_runs_len = rest;
+        return rd_skip_crc(r, rest);
+    }
+    if (s->ram_encoding != STREAM_RAM_FLAT)
+        return error_set(r->err, "%s: state file is corrupt: unknown RAM encoding", s->path);
+    uint64_t pages = s->ram_size / STREAM_PAGE, map_len = (pages + 7) / 8;
+    uint64_t hdr_end = r->off + map_len;
+    uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
+    if (rest != map_len + (data_off - hdr_end) + s->ram_size)
+        return error_set(r->err, "%s: state file is corrupt: RAM section length", s->path);
+    if (!(s->ram_map = malloc(map_len ? map_len : 1)))
+        return error_set(r->err, "out of memory reading %s", s->path);
+    if (rd(r, s->ram_map, map_len, true) < 0 || rd_skip_crc(r, data_off - hdr_end) < 0)
+        return -1;
+    for (uint64_t i = 0; i < pages; i++)
+        s->ram_pages_present += (s->ram_map[i / 8] >> (i % 8)) & 1;
+    s->ram_data_off = data_off;
+    if (s->ram_size > r->size - r->off)
+        return error_set(r->err, "%s: the state file is truncated", s->path);
+    r->off += s->ram_size;
+    return 0;
+}
+
+static int rd_end(Reader *r, const StreamSection *sec)
+{
+    uint8_t c[4];
+    uint32_t want = r->crc;
+    if (sec->len != 4 || rd(r, c, 4, false) < 0)
+        return sec->len != 4 ? error_set(r->err, "%s: state file is corrupt: bad end section",
+                                         r->s->path) : -1;
+    if ((uint32_t)get_le(c, 4) != want)
+        return error_set(r->err, "%s: state file is corrupt: checksum mismatch", r->s->path);
+    if (r->off != r->size)
+        return error_set(r->err, "%s: state file is corrupt: data after the end", r->s->path);
+    return 1;
+}
+
+/* Read one section header and its payload; 1 at the end section, 0 otherwise, -1 on error. */
+static int rd_section(Reader *r)
+{
+    StreamIn *s = r->s;
+    uint8_t tl, h[16];
+    if (r->off == r->size)
+        return error_set(r->err, "%s: the state file is truncated (no end section)", s->path);
+    if (rd(r, &tl, 1, true) < 0)
+        return -1;
+    if (tl == 0 || tl > STREAM_MAX_TAG)
+        return error_set(r->err, "%s: state file is corrupt: bad section tag", s->path);
+    if (s->nsec == STREAM_MAX_SECTIONS)
+        return error_set(r->err, "%s: state file is corrupt: too many sections", s->path);
+    StreamSection *sec = &s->sec[s->nsec];
+    memset(sec, 0, sizeof(*sec));
+    if (rd(r, sec->tag, tl, true) < 0 || rd(r, h, sizeof(h), true) < 0)
+        return -1;
+    s->nsec++;
+    sec->instance = (uint32_t)get_le(h, 4);
+    sec->version = (uint16_t)get_le(h + 4, 2);
+    sec->flags = (uint16_t)get_le(h + 6, 2);
+    sec->len = get_le(h + 8, 8);
+    sec->offset = r->off;
+    if (sec->len > r->size - r->off)
+        return error_set(r->err, "%s: the state file is truncated (section %s)", s->path,
+                         sec->tag);
+    if (strcmp(sec->tag, "end") == 0)
+        return rd_end(r, sec);
+    if (strcmp(sec->tag, "ram") == 0)
+        return rd_ram(r, sec);
+    if (sec->len > STREAM_MAX_SECTION)
+        return error_set(r->err, "%s: state file is corrupt: section %s is too large", s->path,
+                         sec->tag);
+    if (!(sec->payload = malloc(sec->len ? sec->len : 1)))
+        return error_set(r->err, "out of memory reading %s", s->path);
+    return rd(r, sec->payload, sec->len, true);
+}
+
+int stream_in_open(StreamIn *s, const char *path, Error *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->path = strdup(path);
+    s->sec = calloc(STREAM_MAX_SECTIONS, sizeof(*s->sec));
+    if (!s->path || !s->sec) {
+        stream_in_close(s);
+        return error_set(err, "out of memory");
+    }
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (s->fd < 0 || fstat(s->fd, &st) < 0) {
+        error_set_errno(err, errno, "%s: cannot open the state file", path);
+        stream_in_close(s);
+        return -1;
+    }
+    Reader r = {.s = s, .size = (uint64_t)st.st_size, .crc = (uint32_t)crc32(0, NULL, 0),
+                .err = err};
+    int rc = rd_header(&r);
+    while (rc == 0)
+        rc = rd_section(&r);
+    if (rc < 0) {
+        stream_in_close(s);
+        return -1;
+    }
+    return 0;
+}
+
+void stream_in_close(StreamIn *s)
+{
+    for (int i = 0; s->sec && i < s->nsec; i++)
+        free(s->sec[i].payload);
+    free(s->sec);
+    free(s->ram_map);
+    free(s->path);
+    if (s->fd >= 0)
+        close(s->fd);
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+}
+
+const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t instance)
+{
+    for (int i = 0; i < s->nsec; i++) {
+        if (s->sec[i].instance == instance && strcmp(s->sec[i].tag, tag) == 0)
+            return &s->sec[i];
+    }
+    return NULL;
+}
+
+static int load_ram_flat(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err)
+{
+    if (map && size) {
+        void *p = mmap(ram, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+                       s->fd, (off_t)s->ram_data_off);
+        if (p == MAP_FAILED)
+            return error_set_errno(err, errno, "%s: cannot map guest RAM", s->path);
+        return 0;
+    }
+    for (uint64_t i = 0; i < size / STREAM_PAGE; i++) {
+        if (!((s->ram_map[i / 8] >> (i % 8)) & 1))
+            continue;
+        if (io_pread_all(s->fd, ram + i * STREAM_PAGE, STREAM_PAGE,
+                         s->ram_data_off + i * STREAM_PAGE) < 0)
+            return error_set_errno(err, errno, "%s: cannot read guest RAM", s->path);
+    }
+    return 0;
+}
+
+static int load_ram_zstd(StreamIn *s, uint8_t *ram, uint64_t size, Error *err)
+{
+    uint64_t off = s->ram_runs_off, end = off + s->ram_runs_len, pages = size / STREAM_PAGE;
+    size_t cap = ZSTD_compressBound(RUN_MAX_PAGES * STREAM_PAGE);
+    uint8_t *buf = malloc(cap);
+    int rc = buf ? 0 : error_set(err, "out of memory reading %s", s->path);
+    while (rc == 0 && off < end) {
+        uint8_t h[16];
+        if (end - off < sizeof(h) || io_pread_all(s->fd, h, sizeof(h), off) < 0) {
+            rc = error_set(err, "%s: state file is corrupt: RAM run header", s->path);
+            break;
+        }
+        uint64_t first = get_le(h, 8);
+        uint32_t n = (uint32_t)get_le(h + 8, 4), z = (uint32_t)get_le(h + 12, 4);
+        off += sizeof(h);
+        if (n == 0 || n > RUN_MAX_PAGES || first > pages || n > pages - first || z > cap ||
+            z > end - off) {
+            rc = error_set(err, "%s: state file is corrupt: bad RAM run", s->path);
+            break;
+        }
+        if (io_pread_all(s->fd, buf, z, off) < 0) {
+            rc = error_set_errno(err, errno, "%s: cannot read the state file", s->path);
+            break;
+        }
+        size_t got = ZSTD_decompress(ram + first * STREAM_PAGE, (size_t)n * STREAM_PAGE, buf, z);
+        if (ZSTD_isError(got) || got != (size_t)n * STREAM_PAGE)
+            rc = error_set(err, "%s: state file is corrupt: RAM run at page %llu does not "
+                           "decompress", s->path, (unsigned long long)first);
+        off += z;
+    }
+    free(buf);
+    return rc;
+}
+
+int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err)
+{
+    if (!s->has_ram)
+        return error_set(err, "%s: the state file has no RAM", s->path);
+    if (size != s->ram_size)
+        return error_set(err, "%s: RAM size mismatch", s->path);
+    return s->ram_encoding == STREAM_RAM_ZSTD ? load_ram_zstd(s, ram, size, err)
+                                              : load_ram_flat(s, ram, size, map, err);
+}

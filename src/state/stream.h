@@ -1,0 +1,104 @@
+/*
+ * The VM state stream (suspend files, snapshots, later migration): one
+ * format, described in docs/state.md.
+ *
+ *   header   "HOSTELVM" | major u16 | minor u16 | header bytes u32 | flags u32 | reserved u64
+ *   sections tag length u8 | tag | instance u32 | version u16 | flags u16 | length u64 | payload
+ *            ... "ram" (RAM pages) ... "end" (payload: CRC-32 of every byte before it)
+ *
+ * All integers little-endian.  A section flagged STREAM_SEC_OPTIONAL may be
+ * skipped by a reader that does not know its tag; any other unknown tag is
+ * refused.  A newer major is refused; a newer minor is read.
+ *
+ * RAM ("ram" section) comes in two encodings:
+ *   flat: the payload is a page map (one bit per 4 KiB page: 1 = present)
+ *         followed, at the next 4 KiB boundary of the file, by a RAM-sized
+ *         region where page i lives at its own offset; absent pages are
+ *         holes.  A restore maps that region privately, so RAM is read
+ *         lazily and the first instruction runs at once.
+ *   zstd: runs of present pages: start page u64 | pages u32 | compressed
+ *         bytes u32 | zstd frame (with its content checksum).
+ * The CRC covers the header, every section header and payload, and the
+ * page map; flat page contents are not read at restore (that is the point
+ * of the flat encoding), zstd runs carry their own checksums.
+ */
+#ifndef HOSTEL_STATE_STREAM_H
+#define HOSTEL_STATE_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define STREAM_MAGIC "HOSTELVM"
+#define STREAM_MAJOR 1
+#define STREAM_MINOR 0
+#define STREAM_HEADER_SIZE 28
+#define STREAM_PAGE 4096u
+#define STREAM_MAX_TAG 32
+#define STREAM_MAX_SECTION (16u << 20)  /* device sections; RAM is not capped by this */
+#define STREAM_MAX_SECTIONS 4096
+#define STREAM_MAX_RAM (1ull << 40)     /* refuse a stream claiming more RAM than this */
+
+enum {
+    STREAM_SEC_OPTIONAL = 1 << 0,  /* a reader that does not know the tag may skip it */
+};
+
+enum { STREAM_RAM_FLAT = 0, STREAM_RAM_ZSTD = 1 };
+
+/* Writing: sequential, to a file descriptor (a temp file; see state_save in docs). */
+typedef struct StreamOut {
+    int fd;
+    uint64_t off;      /* bytes written so far */
+    uint32_t crc;      /* CRC-32 of those bytes (except flat page contents) */
+} StreamOut;
+
+int stream_out_begin(StreamOut *s, int fd, Error *err);
+int stream_out_section(StreamOut *s, const char *tag, uint32_t instance, uint16_t version,
+                       uint16_t flags, const void *payload, size_t len, Error *err);
+/* The "ram" section; encoding STREAM_RAM_FLAT or STREAM_RAM_ZSTD (level 1..19). */
+int stream_out_ram(StreamOut *s, const uint8_t *ram, uint64_t size, int encoding, int level,
+                   Error *err);
+int stream_out_end(StreamOut *s, Error *err);
+
+/* One section of a stream being read. */
+typedef struct StreamSection {
+    char tag[STREAM_MAX_TAG + 1];
+    uint32_t instance;
+    uint16_t version, flags;
+    uint64_t offset;   /* of the payload in the file */
+    uint64_t len;
+    uint8_t *payload;  /* malloc'd copy (NULL for "ram") */
+} StreamSection;
+
+/* A whole stream, read and checked (structure, sizes, CRC) by stream_in_open. */
+typedef struct StreamIn {
+    int fd;
+    char *path;
+    uint16_t major, minor;
+    StreamSection *sec;
+    int nsec;
+    /* the "ram" section, decoded */
+    bool has_ram;
+    int ram_encoding;
+    uint64_t ram_size;
+    uint64_t ram_pages_present;
+    uint8_t *ram_map;        /* flat: page map (ram_size / 4 KiB bits) */
+    uint64_t ram_data_off;   /* flat: file offset of page 0 */
+    uint64_t ram_runs_off;   /* zstd: file offset of the first run */
+    uint64_t ram_runs_len;
+} StreamIn;
+
+/* Open and validate path; one clear error for truncated/corrupt/foreign/newer files. */
+int stream_in_open(StreamIn *s, const char *path, Error *err);
+void stream_in_close(StreamIn *s);
+/* The section with this tag and instance, or NULL. */
+const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t instance);
+/*
+ * Fill ram (size bytes, already zero) from the stream.  Flat: map the file's
+ * pages over it privately (MAP_FIXED, lazy) when map is true, else read them.
+ */
+int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * The state engine and the stream format: round trips, versioned fields,
+ * bounds, and every kind of bad file refused before anything is changed.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state/state.h"
+#include "state/stream.h"
+#include "tap.h"
+
+typedef struct Queue {
+    uint16_t size;
+    uint64_t desc;
+    bool ready;
+} Queue;
+
+typedef struct Dev {
+    void *host_ptr;      /* not state: must survive a load */
+    uint32_t reg;
+    uint8_t mode;        /* 0..3 */
+    uint64_t regs[4];
+    uint8_t fifo[8];
+    Queue q[2];
+    uint32_t added_v2;   /* appeared in version 2 */
+} Dev;
+
+static int dev_check(const void *staged, Error *err)
+{
+    const Dev *d = staged;
+    return d->q[0].size > 256 ? error_set(err, "dev.q[0].size: too large") : 0;
+}
+
+static int post_loads;
+
+static void dev_post_load(void *live)
+{
+    post_loads++;
+}
+
+static const StateField queue_fields[] = {
+    STATE_FIELD(Queue, size, STATE_U16),
+    STATE_FIELD(Queue, desc, STATE_U64),
+    STATE_FIELD(Queue, ready, STATE_BOOL),
+    STATE_END,
+};
+static const StateDesc queue_desc = {.name = "queue", .version = 2, .size = sizeof(Queue),
+                                     .fields = queue_fields};
+
+static const StateField dev_fields[] = {
+    STATE_FIELD(Dev, reg, STATE_U32),
+    STATE_FIELD(Dev, mode, STATE_U8, .max = 3),
+    STATE_FIELD(Dev, regs, STATE_U64, .count = 4),
+    STATE_FIELD(Dev, fifo, STATE_BYTES, .count = 8),
+    STATE_FIELD(Dev, q, STATE_STRUCT, .count = 2, .sub = &queue_desc, .stride = sizeof(Queue)),
+    STATE_FIELD(Dev, added_v2, STATE_U32, .version = 2),
+    STATE_END,
+};
+static const StateDesc dev_desc = {.name = "dev", .version = 2, .min_version = 1,
+                                   .size = sizeof(Dev), .fields = dev_fields,
+                                   .check = dev_check, .post_load = dev_post_load};
+
+static Dev sample(void)
+{
+    Dev d = {.host_ptr = &post_loads, .reg = 0xdeadbeef, .mode = 2,
+             .regs = {1, 2, 3, 0xffffffffffffffffull}, .fifo = "abcdefg",
+             .q = {{.size = 128, .desc = 0x80001000, .ready = true}, {.size = 4}},
+             .added_v2 = 77};
+    return d;
+}
+
+static void test_round_trip(void)
+{
+    Dev a = sample(), b = {.host_ptr = NULL};
+    size_t n = state_encoded_size(&dev_desc, 2);
+    is_u64(n, 4 + 1 + 32 + 8 + 2 * (2 + 8 + 1) + 4, "encoded size counts every field");
+    uint8_t *buf = malloc(n);
+    state_encode(&dev_desc, &a, buf);
+    Error err = {0};
+    Dev staged = b;
+    ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) == 0, "decode: %s", err.msg);
+    state_commit(&dev_desc, &b, &staged);
+    ok(b.reg == a.reg && b.mode == a.mode && memcmp(b.regs, a.regs, sizeof(a.regs)) == 0 &&
+       memcmp(b.fifo, a.fifo, 8) == 0 && b.q[0].desc == a.q[0].desc && b.q[0].ready &&
+       !b.q[1].ready && b.q[1].size == 4 && b.added_v2 == 77, "every field survives");
+    ok(b.host_ptr == NULL, "commit leaves non-state members alone");
+    ok(post_loads == 1, "post_load ran once");
+
+    /* Bounds, check callback, lengths: each refused and nothing changes. */
+    Dev live = sample();
+    Dev before = live;
+    buf[4] = 9;  /* mode > max */
+    staged = live;
+    ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0 && strstr(err.msg, "dev.mode"),
+       "out-of-range field refused: %s", err.msg);
+    buf[4] = 2;
+    ok(memcmp(&live, &before, sizeof(live)) == 0, "the live object is untouched");
+    ok(state_decode(&dev_desc, 2, buf, n - 1, &staged, &err) < 0 && strstr(err.msg, "truncated"),
+       "short payload refused: %s", err.msg);
+    uint8_t *big = calloc(1, n + 3);
+    memcpy(big, buf, n);
+    ok(state_decode(&dev_desc, 2, big, n + 3, &staged, &err) < 0 && strstr(err.msg, "too many"),
+       "trailing bytes refused: %s", err.msg);
+    free(big);
+    size_t q0 = 4 + 1 + 32 + 8;
+    buf[q0] = 0x01;
+    buf[q0 + 1] = 0x02;  /* q[0].size = 0x201 > 256 */
+    ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0 && strstr(err.msg, "too large"),
+       "check callback refuses: %s", err.msg);
+    buf[q0 + 10] = 2;  /* ready is a bool */
+    buf[q0] = 128;
+    buf[q0 + 1] = 0;
+    ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0, "bool other than 0/1 refused");
+    ok(state_decode(&dev_desc, 3, buf, n, &staged, &err) < 0 && strstr(err.msg, "version 3"),
+       "newer section version refused: %s", err.msg);
+    ok(state_decode(&dev_desc, 0, buf, n, &staged, &err) < 0, "older than min_version refused");
+    free(buf);
+
+    /* A version-1 payload lacks added_v2: it keeps the staged (reset) value. */
+    Dev v1 = sample();
+    size_t n1 = state_encoded_size(&dev_desc, 1);
+    is_u64(n1, n - 4, "version 1 has one field fewer");
+    uint8_t *b1 = malloc(n);
+    state_encode(&dev_desc, &v1, b1);  /* v2 encoding: cut the last field */
+    Dev st1 = {.added_v2 = 5};
+    ok(state_decode(&dev_desc, 1, b1, n1, &st1, &err) == 0 && st1.added_v2 == 5 &&
+       st1.reg == v1.reg, "old section: new field keeps its reset value");
+    free(b1);
+}
+
+static char *tmp_path(void)
+{
+    static char path[64];
+    strcpy(path, "/tmp/hostel-test-state-XXXXXX");
+    int fd = mkstemp(path);
+    close(fd);
+    return path;
+}
+
+static uint8_t *make_ram(size_t size)
+{
+    uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (size_t i = 0; i < size / 4096; i += 3)  /* two pages in three are zero */
+        memset(ram + i * 4096, (int)(i % 251) + 1, 4096);
+    ram[size - 1] = 0x5a;
+    return ram;
+}
+
+static int write_stream(const char *path, const uint8_t *ram, size_t size, int enc)
+{
+    Error err = {0};
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    StreamOut s;
+    const char payload[] = "device bytes";
+    int rc = stream_out_begin(&s, fd, &err);
+    if (rc == 0)
+        rc = stream_out_section(&s, "dev", 3, 2, 0, payload, sizeof(payload), &err);
+    if (rc == 0)
+        rc = stream_out_section(&s, "future", 0, 1, STREAM_SEC_OPTIONAL, "x", 1, &err);
+    if (rc == 0)
+        rc = stream_out_ram(&s, ram, size, enc, 3, &err);
+    if (rc == 0)
+        rc = stream_out_end(&s, &err);
+    close(fd);
+    if (rc)
+        printf("# write_stream: %s\n", err.msg);
+    return rc;
+}
+
+static void test_stream(int enc, bool map)
+{
+    const size_t size = 1 << 20;
+    uint8_t *ram = make_ram(size);
+    char *path = tmp_path();
+    ok(write_stream(path, ram, size, enc) == 0, "stream written (%s)",
+       enc ? "zstd" : "flat");
+    StreamIn in;
+    Error err = {0};
+    ok(stream_in_open(&in, path, &err) == 0, "stream read back: %s", err.msg);
+    const StreamSection *sec = stream_in_find(&in, "dev", 3);
+    ok(sec && sec->version == 2 && sec->len == 13 && memcmp(sec->payload, "device bytes", 13) == 0,
+       "section tag, instance, version and payload");
+    ok(stream_in_find(&in, "dev", 0) == NULL, "instances are distinct");
+    uint8_t *back = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(stream_in_load_ram(&in, back, size, map, &err) == 0, "RAM loaded%s: %s",
+       map ? " (mapped)" : "", err.msg);
+    ok(memcmp(back, ram, size) == 0, "RAM identical");
+    back[0] ^= 1;  /* a private mapping: writes never reach the file */
+    stream_in_close(&in);
+    munmap(back, size);
+    if (enc == STREAM_RAM_FLAT) {
+        struct stat st;
+        stat(path, &st);
+        ok((uint64_t)st.st_blocks * 512 < size / 2 + 65536,
+           "zero pages are holes: %llu bytes on disk for 1 MiB of RAM",
+           (unsigned long long)st.st_blocks * 512);
+        ok(stream_in_open(&in, path, &err) == 0, "file unchanged by a write to mapped RAM");
+        stream_in_close(&in);
+    }
+    munmap(ram, size);
+    unlink(path);
+}
+
+/* Copy src to a new temp file, let edit() change it, and open it. */
+static int open_edited(const char *src, void (*edit)(int fd, off_t size), Error *err)
+{
+    char *dst = strdup(tmp_path());
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "cp %s %s", src, dst);
+    if (system(cmd) != 0)
+        return -2;
+    int fd = open(dst, O_RDWR);
+    struct stat st;
+    fstat(fd, &st);
+    edit(fd, st.st_size);
+    close(fd);
+    StreamIn in;
+    int rc = stream_in_open(&in, dst, err);
+    if (rc == 0)
+        stream_in_close(&in);
+    unlink(dst);
+    free(dst);
+    return rc;
+}
+
+static void flip_section_byte(int fd, off_t size) { uint8_t b; pread(fd, &b, 1, 50); b ^= 0x10; pwrite(fd, &b, 1, 50); }
+static void truncate_half(int fd, off_t size) { ftruncate(fd, size / 2); }
+static void truncate_crc(int fd, off_t size) { ftruncate(fd, size - 2); }
+static void foreign_magic(int fd, off_t size) { pwrite(fd, "NOTHOSTL", 8, 0); }
+static void newer_major(int fd, off_t size) { uint8_t v[2] = {2, 0}; pwrite(fd, v, 2, 8); }
+static void huge_section(int fd, off_t size)
+{
+    uint8_t len[8] = {0, 0, 0, 0, 0, 0, 0, 0x40};  /* "dev" section length 2^62 */
+    pwrite(fd, len, 8, 28 + 1 + 3 + 8);
+}
+static void append_junk(int fd, off_t size) { pwrite(fd, "junk", 4, size); }
+
+static void test_bad_streams(void)
+{
+    const size_t size = 64 << 10;
+    uint8_t *ram = make_ram(size);
+    char *path = strdup(tmp_path());
+    write_stream(path, ram, size, STREAM_RAM_ZSTD);
+    struct {
+        void (*edit)(int, off_t);
+        const char *what, *want;
+    } cases[] = {
+        {flip_section_byte, "a flipped byte", "checksum"},
+        {truncate_half, "a file cut in half", "truncated"},
+        {truncate_crc, "a file missing its checksum", "truncated"},
+        {foreign_magic, "a foreign file", "not a hostel state file"},
+        {newer_major, "a newer major version", "2.0 is not supported"},
+        {huge_section, "a section claiming 2^62 bytes", "truncated"},
+        {append_junk, "junk after the end", "after the end"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Error err = {0};
+        int rc = open_edited(path, cases[i].edit, &err);
+        ok(rc == -1 && strstr(err.msg, cases[i].want), "%s refused: %s", cases[i].what, err.msg);
+    }
+    Error err = {0};
+    StreamIn in;
+    ok(stream_in_open(&in, "/nonexistent/state", &err) < 0 && strstr(err.msg, "/nonexistent"),
+       "missing file: %s", err.msg);
+    unlink(path);
+    free(path);
+    munmap(ram, size);
+}
+
+int main(void)
+{
+    test_round_trip();
+    test_stream(STREAM_RAM_FLAT, false);
+    test_stream(STREAM_RAM_FLAT, true);
+    test_stream(STREAM_RAM_ZSTD, false);
+    test_bad_streams();
+    return tap_done();
+}
