@@ -115,6 +115,15 @@ size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len)
     return n;
 }
 
+int uart16550_getc(Uart16550 *u)
+{
+    if (!u->rx_count)
+        return -1;
+    int c = uart_rx_pop(u);
+    uart_update_irq(u);
+    return c;
+}
+
 static void uart_output(Uart16550 *u, uint8_t byte)
 {
     if (u->cfg.tx) {

@@ -46,6 +46,13 @@ void uart16550_reset(Uart16550 *u);
  */
 size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len);
 
+/*
+ * Take the oldest received byte, as firmware polling LSR and RBR would
+ * (the built-in SBI console reads the UART's input this way); -1 when the
+ * receive FIFO is empty.
+ */
+int uart16550_getc(Uart16550 *u);
+
 /* Write the device-tree node (ns16550a, interrupt irq on the PLIC). */
 void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
 

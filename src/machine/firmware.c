@@ -125,12 +125,19 @@ static void plat_hart_stop(void *opaque, Hart *self)
     self->halted = true;
 }
 
+/*
+ * The SBI console shares the UART's input, as firmware reading the UART
+ * would: bytes the UART already holds are older than those still queued in
+ * in_buf, so they come first.  Skipping them stranded the first byte typed
+ * on hvc0 (Linux's SBI console) in the UART, which nothing drains then.
+ */
 static int plat_console_read(void *opaque)
 {
     Machine *m = opaque;
-    if (!m->in_len)
-        return -1;
-    int c = m->in_buf[0];
+    int c = uart16550_getc(m->uart);
+    if (c >= 0 || !m->in_len)
+        return c;
+    c = m->in_buf[0];
     memmove(m->in_buf, m->in_buf + 1, --m->in_len);
     return c;
 }

@@ -288,9 +288,11 @@ static void machine_input_feed(Machine *m)
 /*
  * Event-loop handler: in_fd is readable, at end of file, or broken.  New
  * bytes pass the escape filter (C-a x) at once, then queue for the UART and
- * for virtio-console (hvc0), each taking them at its own pace.  Reading
- * pauses only while the UART's queue is full (flow control for pasted or
- * piped input); the hvc queue drops what it cannot hold when hvc0 is unused.
+ * for virtio-console, each taking them at its own pace (the SBI console,
+ * Linux's hvc0 with HVC_RISCV_SBI, reads the UART's share: firmware.c).
+ * Reading pauses only while the UART's queue is full (flow control for
+ * pasted or piped input); the virtio-console queue drops what it cannot
+ * hold while the guest does not read that port.
  */
 static void machine_input_ready(void *opaque, uint32_t events)
 {

@@ -1,8 +1,9 @@
 /*
  * virtio-console (virtio 1.2, 5.3) with a single port and no MULTIPORT:
- * queue 0 receives (host input to the guest, Linux's hvc0), queue 1
- * transmits (guest output).  Emergency writes through the configuration
- * space (EMERG_WRITE) are supported.
+ * queue 0 receives (host input to the guest; a Linux hvc, hvc1 when the
+ * kernel's SBI console took hvc0), queue 1 transmits (guest output).
+ * Emergency writes through the configuration space (EMERG_WRITE) are
+ * supported.
  */
 #ifndef HOSTEL_VIRTIO_CONSOLE_H
 #define HOSTEL_VIRTIO_CONSOLE_H
