@@ -10,6 +10,10 @@
  * that fails ends the run with one line on stderr and exit status 1
  * (2 for a usage error).  Sizes take k/M/G/T suffixes (powers of 1024).
  *
+ * With --create OPTS the image is made first (format -f, default qcow2):
+ * OPTS is qemu-img's -o list plus size, e.g.
+ * `size=64M,cluster_size=4k,compat=0.10,backing_file=base.qcow2,backing_fmt=qcow2`.
+ *
  * `random` is the workhorse of the interop matrix: it applies the same
  * pseudo-random writes, zero-writes and discards to the image and to a raw
  * reference file, so `qemu-img compare IMAGE REF` must report a match.
@@ -568,6 +572,81 @@ static int qio_cmd_random(Qio *q, int argc, char **argv, Error *err)
     return rc;
 }
 
+/* ------------------------------------------------------------ --create */
+
+static int qio_create_bool(const char *v, bool *out, Error *err)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+        *out = false;
+    else
+        return error_set(err, "'%s' is not on/off", v);
+    return 0;
+}
+
+static int qio_create_compat(const char *v, int *out, Error *err)
+{
+    if (strcmp(v, "0.10") == 0 || strcmp(v, "v2") == 0)
+        *out = 2;
+    else if (strcmp(v, "1.1") == 0 || strcmp(v, "v3") == 0)
+        *out = 3;
+    else
+        return error_set(err, "compat must be 0.10 or 1.1, not '%s'", v);
+    return 0;
+}
+
+/* One key=value of --create. */
+static int qio_create_opt(BlockCreateOpts *o, const char *key, char *v, Error *err)
+{
+    uint64_t n;
+    if (strcmp(key, "size") == 0)
+        return qio_parse_size(v, &o->size, err);
+    if (strcmp(key, "cluster_size") == 0 || strcmp(key, "refcount_bits") == 0) {
+        if (qio_parse_size(v, &n, err) < 0)
+            return -1;
+        if (n > UINT32_MAX)
+            return error_set(err, "%s=%s is too large", key, v);
+        if (key[0] == 'c')
+            o->cluster_size = (uint32_t)n;
+        else
+            o->refcount_bits = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "compat") == 0)
+        return qio_create_compat(v, &o->compat, err);
+    if (strcmp(key, "lazy_refcounts") == 0)
+        return qio_create_bool(v, &o->lazy_refcounts, err);
+    if (strcmp(key, "extended_l2") == 0)
+        return qio_create_bool(v, &o->extended_l2, err);
+    if (strcmp(key, "backing_file") == 0)
+        o->backing_file = v;
+    else if (strcmp(key, "backing_fmt") == 0)
+        o->backing_fmt = v;
+    else if (strcmp(key, "compression_type") == 0)
+        o->compression_type = v;
+    else if (strcmp(key, "preallocation") == 0)
+        o->preallocation = v;
+    else
+        return error_set(err, "unknown creation option '%s'", key);
+    return 0;
+}
+
+/* --create k=v,k=v: make the image (opts is modified in place). */
+static int qio_create(const char *path, const char *format, char *opts, Error *err)
+{
+    BlockCreateOpts o = {0};
+    for (char *kv = strtok(opts, ","); kv; kv = strtok(NULL, ",")) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return error_set(err, "creation option '%s' is not KEY=VALUE", kv);
+        *eq = '\0';
+        if (qio_create_opt(&o, kv, eq + 1, err) < 0)
+            return -1;
+    }
+    return block_create(path, format ? format : "qcow2", &o, err);
+}
+
 /* ------------------------------------------------------------ main */
 
 static const QioCmd qio_cmds[] = {
@@ -586,7 +665,8 @@ static const QioCmd qio_cmds[] = {
 
 static void qio_usage(FILE *out)
 {
-    fprintf(out, "usage: qio [-f FMT] [-r] IMAGE CMD [CMD...]\ncommands:\n");
+    fprintf(out, "usage: qio [-f FMT] [-r] [--create KEY=VAL,...] IMAGE [CMD...]\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof(qio_cmds) / sizeof(qio_cmds[0]); i++)
         fprintf(out, "  %s\n", qio_cmds[i].usage);
 }
@@ -609,10 +689,13 @@ static int qio_run(Qio *q, const char *text, Error *err)
 int main(int argc, char **argv)
 {
     BlockOpenOpts o = {0};
+    char *create = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-f") == 0 && i + 1 < argc) {
             o.format = argv[++i];
+        } else if (strcmp(argv[i], "--create") == 0 && i + 1 < argc) {
+            create = argv[++i];
         } else if (strcmp(argv[i], "-r") == 0) {
             o.read_only = true;
         } else {
@@ -620,11 +703,15 @@ int main(int argc, char **argv)
             return strcmp(argv[i], "-h") == 0 ? 0 : 2;
         }
     }
-    if (argc - i < 2) {
+    if (argc - i < (create ? 1 : 2)) {
         qio_usage(stderr);
         return 2;
     }
     Error err = {0};
+    if (create && qio_create(argv[i], o.format, create, &err) < 0) {
+        fprintf(stderr, "qio: %s: %s\n", argv[i], err.msg);
+        return 1;
+    }
     Qio q = {.buf = malloc(QIO_CHUNK), .buf2 = malloc(QIO_CHUNK), .buf3 = malloc(QIO_CHUNK)};
     if (!q.buf || !q.buf2 || !q.buf3) {
         fprintf(stderr, "qio: out of memory\n");
