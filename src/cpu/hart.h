@@ -94,6 +94,9 @@ typedef struct Hart {
     uint64_t time_base_ns;  /* host CLOCK_MONOTONIC at time == 0 */
 } Hart;
 
+/* Save/restore table (hart_state.c). */
+extern const struct StateDesc hart_state_desc;
+
 /* Create a hart on a bus. Returns NULL with err filled on failure. */
 Hart *hart_new(Bus *bus, uint64_t hartid, Error *err);
 void hart_free(Hart *h);

@@ -9,17 +9,21 @@
 #include "hw/aclint.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <time.h>
+
+#include "state/state.h"
 
 #define NS_PER_TICK (1000000000ull / HART_TIMEBASE_HZ)
 #define MSWI_END ACLINT_MTIMECMP_OFFSET
 #define MENVCFG_STCE (1ull << 63)
 
 struct Aclint {
-    Hart **harts;
+    Hart *harts[ACLINT_MAX_HARTS];
     unsigned nharts;
-    uint32_t *msip;     /* bit 0 per hart */
-    uint64_t *mtimecmp; /* per hart, in ticks */
+    uint32_t msip[ACLINT_MAX_HARTS];     /* bit 0 per hart */
+    uint64_t mtimecmp[ACLINT_MAX_HARTS]; /* per hart, in ticks */
+    uint64_t mtime;     /* state only: captured before a save, applied after a load */
 };
 
 static uint64_t aclint_host_ns(void)
@@ -36,13 +40,7 @@ Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
         return NULL;
     }
     Aclint *a = calloc(1, sizeof(*a));
-    if (a) {
-        a->harts = calloc(nharts, sizeof(*a->harts));
-        a->msip = calloc(nharts, sizeof(*a->msip));
-        a->mtimecmp = calloc(nharts, sizeof(*a->mtimecmp));
-    }
-    if (!a || !a->harts || !a->msip || !a->mtimecmp) {
-        aclint_free(a);
+    if (!a) {
         error_set(err, "out of memory creating the ACLINT");
         return NULL;
     }
@@ -55,11 +53,6 @@ Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
 
 void aclint_free(Aclint *a)
 {
-    if (!a)
-        return;
-    free(a->harts);
-    free(a->msip);
-    free(a->mtimecmp);
     free(a);
 }
 
@@ -230,3 +223,50 @@ void aclint_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
     dt_prop_hart_irqs(dt, nharts, IRQ_MSI, IRQ_MTI);
     dt_end(dt);
 }
+
+/* ---- state ---- */
+
+static void aclint_pre_save(void *live)
+{
+    Aclint *a = live;
+    a->mtime = aclint_mtime(a);
+}
+
+static int aclint_state_check(const void *staged, Error *err)
+{
+    const Aclint *a = staged;
+    for (unsigned i = 0; i < a->nharts; i++) {
+        if (a->msip[i] > 1)
+            return error_set(err, "aclint.msip[%u]: only bit 0 exists", i);
+    }
+    return 0;
+}
+
+static void aclint_post_load(void *live)
+{
+    Aclint *a = live;
+    aclint_set_mtime(a, a->mtime);
+    for (unsigned i = 0; i < a->nharts; i++)
+        hart_set_irq(a->harts[i], MIP_MSIP, a->msip[i] & 1);
+    aclint_poll(a);
+}
+
+static const StateField aclint_fields[] = {
+    STATE_FIELD(Aclint, mtime, STATE_U64),
+    STATE_FIELD(Aclint, msip, STATE_U32, .count = ACLINT_MAX_HARTS,
+                .count_of = STATE_COUNT_OF(Aclint, nharts)),
+    STATE_FIELD(Aclint, mtimecmp, STATE_U64, .count = ACLINT_MAX_HARTS,
+                .count_of = STATE_COUNT_OF(Aclint, nharts)),
+    STATE_END,
+};
+
+const StateDesc aclint_state_desc = {
+    .name = "aclint",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(Aclint),
+    .fields = aclint_fields,
+    .check = aclint_state_check,
+    .pre_save = aclint_pre_save,
+    .post_load = aclint_post_load,
+};

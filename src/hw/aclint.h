@@ -42,6 +42,9 @@ extern const MmioOps aclint_ops;
 Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err);
 void aclint_free(Aclint *a);
 
+/* Save/restore table: mtime, msip, mtimecmp (the object is the Aclint). */
+extern const struct StateDesc aclint_state_desc;
+
 /*
  * Reset: mtime restarts at 0 for every hart, msip = 0, mtimecmp = 0 (so
  * MTIP is pending, as on QEMU).  Call after resetting the harts.

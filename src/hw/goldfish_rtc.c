@@ -1,8 +1,11 @@
 /* Goldfish RTC: time registers, one alarm, one interrupt line. */
 #include "hw/goldfish_rtc.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "state/state.h"
 
 enum {
     RTC_TIME_LOW = 0x00, RTC_TIME_HIGH = 0x04, RTC_ALARM_LOW = 0x08, RTC_ALARM_HIGH = 0x0c,
@@ -142,3 +145,35 @@ void goldfish_rtc_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
     dt_prop_u32(dt, "interrupts", irq);
     dt_end(dt);
 }
+
+/* ---- state ---- */
+
+/*
+ * The offset from the host's wall clock is what is saved: a restored guest
+ * sees the wall-clock time move on by the time it spent suspended, as a
+ * laptop does after a resume (its monotonic clocks do not: see aclint.c).
+ */
+static void rtc_post_load(void *live)
+{
+    update_irq(live);
+}
+
+static const StateField rtc_fields[] = {
+    STATE_FIELD(GoldfishRtc, offset_ns, STATE_U64),
+    STATE_FIELD(GoldfishRtc, time_high, STATE_U32),
+    STATE_FIELD(GoldfishRtc, alarm_ns, STATE_U64),
+    STATE_FIELD(GoldfishRtc, alarm_high, STATE_U32),
+    STATE_FIELD(GoldfishRtc, alarm_armed, STATE_BOOL),
+    STATE_FIELD(GoldfishRtc, irq_enabled, STATE_BOOL),
+    STATE_FIELD(GoldfishRtc, irq_pending, STATE_BOOL),
+    STATE_END,
+};
+
+const StateDesc goldfish_rtc_state_desc = {
+    .name = "rtc",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(GoldfishRtc),
+    .fields = rtc_fields,
+    .post_load = rtc_post_load,
+};

@@ -22,6 +22,9 @@ extern const MmioOps goldfish_rtc_ops;
 /* irq(opaque, level) drives the interrupt line; NULL for none. */
 GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque);
 void goldfish_rtc_free(GoldfishRtc *r);
+
+/* Save/restore table (the object is the GoldfishRtc). */
+extern const struct StateDesc goldfish_rtc_state_desc;
 void goldfish_rtc_reset(GoldfishRtc *r);
 /* Fire the alarm if its time has come. */
 void goldfish_rtc_poll(GoldfishRtc *r);

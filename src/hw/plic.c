@@ -9,7 +9,10 @@
 #include "hw/plic.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+
+#include "state/state.h"
 
 #define PLIC_WORDS (PLIC_NUM_SOURCES / 32)
 #define PLIC_ENABLE_END PLIC_CONTEXT_BASE
@@ -24,10 +27,10 @@ typedef struct PlicContext {
 } PlicContext;
 
 struct Plic {
-    Hart **harts;
+    Hart *harts[PLIC_MAX_HARTS];
     unsigned nharts;
     unsigned ncontexts;                  /* 2 * nharts */
-    PlicContext *ctx;
+    PlicContext ctx[2 * PLIC_MAX_HARTS];
     uint32_t priority[PLIC_NUM_SOURCES];
     uint32_t line[PLIC_WORDS];           /* input levels from the devices */
     uint32_t pending[PLIC_WORDS];
@@ -83,12 +86,7 @@ Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err)
         return NULL;
     }
     Plic *p = calloc(1, sizeof(*p));
-    if (p) {
-        p->harts = calloc(nharts, sizeof(*p->harts));
-        p->ctx = calloc(2 * nharts, sizeof(*p->ctx));
-    }
-    if (!p || !p->harts || !p->ctx) {
-        plic_free(p);
+    if (!p) {
         error_set(err, "out of memory creating the PLIC");
         return NULL;
     }
@@ -101,10 +99,6 @@ Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err)
 
 void plic_free(Plic *p)
 {
-    if (!p)
-        return;
-    free(p->harts);
-    free(p->ctx);
     free(p);
 }
 
@@ -272,3 +266,55 @@ void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
     dt_prop_u32(dt, "phandle", FDT_PHANDLE_PLIC);
     dt_end(dt);
 }
+
+/* ---- state ---- */
+
+static int plic_state_check(const void *staged, Error *err)
+{
+    const Plic *p = staged;
+    for (unsigned src = 0; src < PLIC_NUM_SOURCES; src++) {
+        if (p->priority[src] > PLIC_MAX_PRIORITY || (src == 0 && p->priority[0]))
+            return error_set(err, "plic.priority[%u]: %u is out of range", src, p->priority[src]);
+    }
+    /* Source 0 does not exist: none of its bits may be set. */
+    if ((p->line[0] | p->pending[0] | p->claimed[0]) & 1)
+        return error_set(err, "plic: source 0 is set");
+    return 0;
+}
+
+static void plic_post_load(void *live)
+{
+    plic_update(live);
+}
+
+static const StateField plic_context_fields[] = {
+    STATE_FIELD(PlicContext, enable, STATE_U32, .count = PLIC_WORDS),
+    STATE_FIELD(PlicContext, threshold, STATE_U32, .max = PLIC_MAX_PRIORITY),
+    STATE_END,
+};
+
+static const StateDesc plic_context_desc = {
+    .name = "plic-context", .version = 1, .size = sizeof(PlicContext),
+    .fields = plic_context_fields,
+};
+
+static const StateField plic_fields[] = {
+    STATE_FIELD(Plic, priority, STATE_U32, .count = PLIC_NUM_SOURCES),
+    STATE_FIELD(Plic, line, STATE_U32, .count = PLIC_WORDS),
+    STATE_FIELD(Plic, pending, STATE_U32, .count = PLIC_WORDS),
+    STATE_FIELD(Plic, claimed, STATE_U32, .count = PLIC_WORDS),
+    STATE_FIELD(Plic, ctx, STATE_STRUCT, .count = 2 * PLIC_MAX_HARTS,
+                .count_of = STATE_COUNT_OF(Plic, ncontexts), .sub = &plic_context_desc,
+                .stride = sizeof(PlicContext)),
+    STATE_END,
+};
+
+const StateDesc plic_state_desc = {
+    .name = "plic",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(Plic),
+    .fields = plic_fields,
+    .check = plic_state_check,
+    .post_load = plic_post_load,
+};

@@ -26,7 +26,7 @@
 #define PLIC_SIZE 0x600000
 #define PLIC_NUM_SOURCES 96  /* including source 0, which does not exist */
 #define PLIC_MAX_PRIORITY 7
-#define PLIC_MAX_HARTS 512   /* 1024 contexts fit in the register map */
+#define PLIC_MAX_HARTS 64    /* (1024 contexts would fit in the register map) */
 
 /* Register map (offsets from the base). */
 #define PLIC_PRIORITY_BASE 0x0        /* + 4 * source */
@@ -47,6 +47,9 @@ extern const MmioOps plic_ops;
  */
 Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err);
 void plic_free(Plic *p);
+
+/* Save/restore table: priorities, lines, pending, claimed, contexts. */
+extern const struct StateDesc plic_state_desc;
 
 /*
  * Priorities, enables, thresholds and claims to 0; the input lines keep

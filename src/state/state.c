@@ -7,9 +7,16 @@
 #include <inttypes.h>
 #include <string.h>
 
-static uint32_t field_count(const StateField *f)
+/* Elements of f in obj: its count, or the object's own length field (capped by count). */
+static uint32_t field_count(const StateField *f, const uint8_t *obj)
 {
-    return f->count ? f->count : 1;
+    uint32_t n = f->count ? f->count : 1;
+    if (f->count_of) {
+        unsigned used;
+        memcpy(&used, obj + f->count_of - 1, sizeof(used));
+        n = used < n ? used : n;
+    }
+    return n;
 }
 
 /* Bytes one element of an integer or bool field takes in the stream and in memory. */
@@ -30,16 +37,17 @@ static bool field_present(const StateField *f, uint16_t version)
     return f->version <= version;
 }
 
-size_t state_encoded_size(const StateDesc *desc, uint16_t version)
+size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *obj)
 {
+    const uint8_t *o = obj;
     size_t n = 0;
     for (const StateField *f = desc->fields; f->name; f++) {
         if (!field_present(f, version))
             continue;
-        if (f->type == STATE_STRUCT)
-            n += field_count(f) * state_encoded_size(f->sub, version);
-        else
-            n += field_count(f) * scalar_size(f->type);
+        for (uint32_t i = 0; f->type == STATE_STRUCT && i < field_count(f, o); i++)
+            n += state_encoded_size(f->sub, version, o + f->offset + i * f->stride);
+        if (f->type != STATE_STRUCT)
+            n += field_count(f, o) * scalar_size(f->type);
     }
     return n;
 }
@@ -87,7 +95,7 @@ static uint8_t *encode_obj(const StateDesc *desc, const uint8_t *obj, uint8_t *b
 {
     for (const StateField *f = desc->fields; f->name; f++) {
         const uint8_t *p = obj + f->offset;
-        for (uint32_t i = 0; i < field_count(f); i++) {
+        for (uint32_t i = 0; i < field_count(f, obj); i++) {
             if (f->type == STATE_STRUCT) {
                 buf = encode_obj(f->sub, p + i * f->stride, buf);
                 continue;
@@ -121,7 +129,7 @@ static int decode_scalar(const StateDesc *desc, const StateField *f, uint32_t i,
     uint64_t v = get_le(d->p, sz);
     d->p += sz;
     if ((f->type == STATE_BOOL && v > 1) || (f->max && v > f->max)) {
-        if (field_count(f) > 1)
+        if (f->count > 1)
             return error_set(d->err, "%s.%s[%u]: value %" PRIu64 " is out of range", desc->name,
                              f->name, i, v);
         return error_set(d->err, "%s.%s: value %" PRIu64 " is out of range", desc->name,
@@ -137,7 +145,7 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
         if (!field_present(f, version))
             continue;
         uint8_t *p = obj + f->offset;
-        for (uint32_t i = 0; i < field_count(f); i++) {
+        for (uint32_t i = 0; i < field_count(f, obj); i++) {
             int rc = f->type == STATE_STRUCT
                          ? decode_obj(f->sub, version, d, p + i * f->stride)
                          : decode_scalar(desc, f, i, d, p);
@@ -167,11 +175,12 @@ static void commit_obj(const StateDesc *desc, uint8_t *live, const uint8_t *stag
 {
     for (const StateField *f = desc->fields; f->name; f++) {
         if (f->type == STATE_STRUCT) {
-            for (uint32_t i = 0; i < field_count(f); i++)
+            for (uint32_t i = 0; i < field_count(f, staged); i++)
                 commit_obj(f->sub, live + f->offset + i * f->stride,
                            staged + f->offset + i * f->stride);
         } else {
-            memcpy(live + f->offset, staged + f->offset, field_count(f) * scalar_size(f->type));
+            memcpy(live + f->offset, staged + f->offset,
+                   field_count(f, staged) * scalar_size(f->type));
         }
     }
 }
@@ -195,7 +204,7 @@ static void print_value(FILE *out, const StateField *f, const uint8_t *p, uint32
 static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int indent)
 {
     const uint8_t *p = obj + f->offset;
-    uint32_t n = field_count(f);
+    uint32_t n = field_count(f, obj);
     if (f->type == STATE_BYTES) {
         fputc('"', out);
         for (uint32_t i = 0; i < n; i++)
@@ -203,7 +212,7 @@ static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int 
         fputc('"', out);
         return;
     }
-    if (n > 1 || f->count)
+    if (f->count)
         fputc('[', out);
     for (uint32_t i = 0; i < n; i++) {
         if (i)
@@ -213,7 +222,7 @@ static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int 
         else
             print_value(out, f, p, i);
     }
-    if (n > 1 || f->count)
+    if (f->count)
         fputc(']', out);
 }
 

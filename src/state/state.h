@@ -44,7 +44,9 @@ typedef struct StateField {
     const char *name;
     StateType type;
     size_t offset;         /* offsetof() in the described struct */
-    uint32_t count;        /* elements (0 means 1) */
+    uint32_t count;        /* elements (0 means 1); with count_of: the most */
+    size_t count_of;       /* 1 + offsetof an `unsigned` in the struct giving the elements
+                              in use (configuration, not state: never read from a stream) */
     uint16_t version;      /* section version that added the field (0 or 1: from the start) */
     uint64_t max;          /* integers: largest valid value (0 = any) */
     const StateDesc *sub;  /* STATE_STRUCT: the element's table */
@@ -59,6 +61,8 @@ struct StateDesc {
     const StateField *fields;  /* terminated by an entry with name NULL */
     /* Cross-field validation of a decoded staging copy (optional). */
     int (*check)(const void *staged, Error *err);
+    /* Before encoding: capture state kept elsewhere (e.g. the time) into fields (optional). */
+    void (*pre_save)(void *live);
     /* After commit: rebuild derived state from the loaded fields (optional). */
     void (*post_load)(void *live);
 };
@@ -66,10 +70,11 @@ struct StateDesc {
 /* Field constructors, for tables that read well. */
 #define STATE_FIELD(st, field, ty, ...) \
     {.name = #field, .type = (ty), .offset = offsetof(st, field), __VA_ARGS__}
+#define STATE_COUNT_OF(st, field) (offsetof(st, field) + 1)
 #define STATE_END {.name = NULL}
 
-/* Bytes the encoding of desc takes at section version `version`. */
-size_t state_encoded_size(const StateDesc *desc, uint16_t version);
+/* Bytes the encoding of obj takes at section version `version`. */
+size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *obj);
 
 /* Encode obj (a struct desc describes) at desc->version into buf (state_encoded_size bytes). */
 void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf);

@@ -76,7 +76,7 @@ static Dev sample(void)
 static void test_round_trip(void)
 {
     Dev a = sample(), b = {.host_ptr = NULL};
-    size_t n = state_encoded_size(&dev_desc, 2);
+    size_t n = state_encoded_size(&dev_desc, 2, &a);
     is_u64(n, 4 + 1 + 32 + 8 + 2 * (2 + 8 + 1) + 4, "encoded size counts every field");
     uint8_t *buf = malloc(n);
     state_encode(&dev_desc, &a, buf);
@@ -122,7 +122,7 @@ static void test_round_trip(void)
 
     /* A version-1 payload lacks added_v2: it keeps the staged (reset) value. */
     Dev v1 = sample();
-    size_t n1 = state_encoded_size(&dev_desc, 1);
+    size_t n1 = state_encoded_size(&dev_desc, 1, &v1);
     is_u64(n1, n - 4, "version 1 has one field fewer");
     uint8_t *b1 = malloc(n);
     state_encode(&dev_desc, &v1, b1);  /* v2 encoding: cut the last field */
@@ -130,6 +130,33 @@ static void test_round_trip(void)
     ok(state_decode(&dev_desc, 1, b1, n1, &st1, &err) == 0 && st1.added_v2 == 5 &&
        st1.reg == v1.reg, "old section: new field keeps its reset value");
     free(b1);
+}
+
+typedef struct Var {
+    unsigned used;       /* configuration: how many of vals are in use */
+    uint32_t vals[8];
+} Var;
+
+static const StateField var_fields[] = {
+    STATE_FIELD(Var, vals, STATE_U32, .count = 8, .count_of = STATE_COUNT_OF(Var, used)),
+    STATE_END,
+};
+static const StateDesc var_desc = {.name = "var", .version = 1, .size = sizeof(Var),
+                                   .fields = var_fields};
+
+static void test_count_of(void)
+{
+    Var a = {.used = 3, .vals = {1, 2, 3, 4}};
+    uint8_t buf[64];
+    is_u64(state_encoded_size(&var_desc, 1, &a), 12, "only the elements in use are encoded");
+    state_encode(&var_desc, &a, buf);
+    Var b = {.used = 3, .vals = {[3] = 9}};
+    Error err = {0};
+    ok(state_decode(&var_desc, 1, buf, 12, &b, &err) == 0 && b.vals[2] == 3 && b.vals[3] == 9,
+       "decoded into the elements in use only");
+    Var c = {.used = 2};
+    ok(state_decode(&var_desc, 1, buf, 12, &c, &err) < 0,
+       "a stream from a bigger configuration is refused: %s", err.msg);
 }
 
 static char *tmp_path(void)
@@ -274,6 +301,7 @@ static void test_bad_streams(void)
 int main(void)
 {
     test_round_trip();
+    test_count_of();
     test_stream(STREAM_RAM_FLAT, false);
     test_stream(STREAM_RAM_FLAT, true);
     test_stream(STREAM_RAM_ZSTD, false);
