@@ -9,9 +9,12 @@
 #include "hw/uart16550.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "state/state.h"
 
 /* Register offsets (reg-shift 0). */
 enum {
@@ -251,3 +254,44 @@ void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
     dt_prop_u32(dt, "interrupts", irq);
     dt_end(dt);
 }
+
+/* ---- state ---- */
+
+static int uart_state_check(const void *staged, Error *err)
+{
+    const Uart16550 *u = staged;
+    if (u->rx_count > uart_rx_capacity(u))
+        return error_set(err, "uart.rx_count: %u bytes do not fit the receive buffer",
+                         u->rx_count);
+    return 0;
+}
+
+static void uart_post_load(void *live)
+{
+    uart_update_irq(live);
+}
+
+static const StateField uart_fields[] = {
+    STATE_FIELD(Uart16550, ier, STATE_U8, .max = 0x0f),
+    STATE_FIELD(Uart16550, lcr, STATE_U8),
+    STATE_FIELD(Uart16550, mcr, STATE_U8, .max = 0x1f),
+    STATE_FIELD(Uart16550, scr, STATE_U8),
+    STATE_FIELD(Uart16550, fcr, STATE_U8),
+    STATE_FIELD(Uart16550, dll, STATE_U8),
+    STATE_FIELD(Uart16550, dlm, STATE_U8),
+    STATE_FIELD(Uart16550, thr_ipending, STATE_BOOL),
+    STATE_FIELD(Uart16550, rx, STATE_BYTES, .count = UART16550_FIFO_SIZE),
+    STATE_FIELD(Uart16550, rx_head, STATE_U32, .max = UART16550_FIFO_SIZE - 1),
+    STATE_FIELD(Uart16550, rx_count, STATE_U32, .max = UART16550_FIFO_SIZE),
+    STATE_END,
+};
+
+const StateDesc uart16550_state_desc = {
+    .name = "uart",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(Uart16550),
+    .fields = uart_fields,
+    .check = uart_state_check,
+    .post_load = uart_post_load,
+};

@@ -36,6 +36,9 @@ extern const MmioOps uart16550_ops;
 Uart16550 *uart16550_new(const UartConfig *cfg);
 void uart16550_free(Uart16550 *u);
 
+/* Save/restore table (the object is the Uart16550). */
+extern const struct StateDesc uart16550_state_desc;
+
 /* Return every register to its power-on value and empty the receive FIFO. */
 void uart16550_reset(Uart16550 *u);
 
