@@ -1,0 +1,98 @@
+/*
+ * The control socket: a unix socket on which a running VM answers
+ * line-delimited JSON requests (QMP-like; docs/control.md).
+ *
+ *   server -> {"hostel": {"version": "0.1.0", "protocol": 1}}      on connect
+ *   client -> {"execute": "status", "arguments": {...}, "id": 7}
+ *   server -> {"return": {...}, "id": 7}
+ *          or {"error": {"class": "GenericError", "desc": "..."}, "id": 7}
+ *   server -> {"event": "STOP", "data": {...}}                      at any time
+ *
+ * The server runs on the VM's event loop (callbacks on the VM thread) and
+ * knows nothing of the machine: the VMM passes a table of commands and an
+ * opaque pointer handed to every handler.  Several clients may be
+ * connected; each has a bounded line buffer.  A malformed request gets an
+ * error reply; a line longer than CONTROL_LINE_MAX gets one and the
+ * connection is closed.  The VM goes on either way.
+ */
+#ifndef HOSTEL_CONTROL_CONTROL_H
+#define HOSTEL_CONTROL_CONTROL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "util/error.h"
+#include "util/evloop.h"
+
+#define CONTROL_PROTOCOL 1
+#define CONTROL_LINE_MAX 65536    /* bytes in one request line, newline included */
+#define CONTROL_MAX_CLIENTS 16    /* connections served at once; more are refused */
+#define CONTROL_OUT_MAX (1u << 20) /* unsent bytes per client before it is dropped */
+
+/*
+ * A command.  args is the request's "arguments" object (an empty object
+ * when absent).  Returns the "return" object (a new reference), or NULL
+ * with err filled: the client gets {"error": {"class": "GenericError",
+ * "desc": err.msg}}.  Handlers run on the VM thread.
+ */
+typedef json_t *(*ControlHandler)(void *opaque, json_t *args, Error *err);
+
+typedef struct ControlCommand {
+    const char *name;
+    ControlHandler handler;
+    const char *help;   /* one line, listed by query-commands */
+} ControlCommand;
+
+typedef struct ControlConfig {
+    const char *path;       /* the socket's path */
+    const char *vm_name;    /* for "a VM named NAME is already running"; NULL = use path */
+    const char *version;    /* hostel's version, sent in the greeting */
+    const ControlCommand *commands;
+    size_t ncommands;
+    void *opaque;           /* passed to every handler */
+} ControlConfig;
+
+typedef struct ControlServer ControlServer;
+
+/*
+ * Listen on cfg->path (mode 0600) and serve it on loop.  A socket file
+ * nobody listens on (left by a crashed VM) is replaced; a live one is an
+ * error, as is a path that exists and is not a socket.  The commands table
+ * must outlive the server.  Returns NULL with err filled.
+ */
+ControlServer *control_server_new(EventLoop *loop, const ControlConfig *cfg, Error *err);
+
+/* Close every connection (after a last attempt to send what is queued) and remove the socket. */
+void control_server_free(ControlServer *s);
+
+/*
+ * Send {"event": name, "data": data} to every client.  Takes the
+ * reference to data (NULL = no "data" member).
+ */
+void control_server_event(ControlServer *s, const char *name, json_t *data);
+
+/* Number of connected clients. */
+size_t control_server_clients(const ControlServer *s);
+
+/*
+ * The socket path of the VM named name: $XDG_RUNTIME_DIR/hostel/NAME.sock,
+ * or /run/hostel/NAME.sock when XDG_RUNTIME_DIR is unset or empty.
+ * Returns 0, or -1 with err filled when it does not fit in size or in a
+ * socket address.
+ */
+int control_socket_path(const char *name, char *buf, size_t size, Error *err);
+
+/*
+ * Create the directory that holds named VMs' sockets (mode 0700) if it is
+ * missing.  Returns 0, or -1 with err filled.
+ */
+int control_socket_dir_create(Error *err);
+
+/*
+ * Check that args has no member outside allowed (a NULL-terminated list;
+ * NULL = no member allowed).  Returns 0, or -1 with err naming the first
+ * unexpected member.
+ */
+int control_args_check(const json_t *args, const char *const *allowed, Error *err);
+
+#endif

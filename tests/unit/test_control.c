@@ -1,0 +1,455 @@
+/*
+ * Unit tests of the control socket server: a fake command table on an
+ * event loop, driven by raw clients on the same thread (the loop is pumped
+ * while a client waits for a line).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/control.h"
+#include "control/socket.h"
+#include "tap.h"
+
+typedef struct Fake {
+    int calls;
+    ControlServer *srv;  /* for the command that sends an event while it runs */
+} Fake;
+
+static json_t *cmd_echo(void *opaque, json_t *args, Error *err)
+{
+    Fake *f = opaque;
+    f->calls++;
+    return json_deep_copy(args);
+}
+
+static json_t *cmd_fail(void *opaque, json_t *args, Error *err)
+{
+    error_set(err, "boom: %d", 42);
+    return NULL;
+}
+
+static json_t *cmd_shout(void *opaque, json_t *args, Error *err)
+{
+    Fake *f = opaque;
+    control_server_event(f->srv, "SHOUT", json_pack("{s:i}", "n", 1));
+    return json_object();
+}
+
+static json_t *cmd_strict(void *opaque, json_t *args, Error *err)
+{
+    static const char *const allowed[] = {"a", NULL};
+    if (control_args_check(args, allowed, err) < 0)
+        return NULL;
+    return json_object();
+}
+
+static const ControlCommand fake_commands[] = {
+    {"echo", cmd_echo, "return the arguments"},
+    {"fail", cmd_fail, "always fails"},
+    {"shout", cmd_shout, "send an event, then reply"},
+    {"strict", cmd_strict, "takes only a"},
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int client(const char *path)
+{
+    return control_socket_connect(path, NULL);
+}
+
+static EventLoop *loop;
+
+/* Pump the loop until fd has a whole line; return it (static buffer) or NULL on EOF/timeout. */
+static char *get_line(int fd)
+{
+    static char buf[CONTROL_LINE_MAX * 2];
+    static char pending[1 << 16];
+    static size_t pending_len;
+    static int pending_fd = -1;
+    if (pending_fd != fd)
+        pending_len = 0;
+    pending_fd = fd;
+    double end = now() + 3.0;
+    while (now() < end) {
+        char *nl = memchr(pending, '\n', pending_len);
+        if (nl) {
+            size_t n = (size_t)(nl - pending);
+            memcpy(buf, pending, n);
+            buf[n] = '\0';
+            memmove(pending, nl + 1, pending_len - n - 1);
+            pending_len -= n + 1;
+            return buf;
+        }
+        evloop_run_once(loop, 5000000);
+        ssize_t r = recv(fd, pending + pending_len, sizeof(pending) - pending_len, MSG_DONTWAIT);
+        if (r == 0)
+            return NULL;
+        if (r > 0)
+            pending_len += (size_t)r;
+    }
+    return NULL;
+}
+
+/* Pump the loop until the client sees end of file; true if it did. */
+static bool get_eof(int fd)
+{
+    double end = now() + 3.0;
+    char c[4096];
+    while (now() < end) {
+        evloop_run_once(loop, 5000000);
+        ssize_t r = recv(fd, c, sizeof(c), MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            return true;
+    }
+    return false;
+}
+
+static json_t *get_json(int fd)
+{
+    char *line = get_line(fd);
+    return line ? json_loads(line, 0, NULL) : NULL;
+}
+
+static void send_str(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    if (send(fd, s, len, MSG_NOSIGNAL) != (ssize_t)len)
+        ok(0, "send %zu bytes", len);
+}
+
+/* Send req and return the reply line's JSON. */
+static json_t *call(int fd, const char *req)
+{
+    send_str(fd, req);
+    return get_json(fd);
+}
+
+static const char *err_desc(json_t *reply)
+{
+    return json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
+}
+
+static const char *err_class(json_t *reply)
+{
+    return json_string_value(json_object_get(json_object_get(reply, "error"), "class"));
+}
+
+static int connect_greeted(const char *path)
+{
+    int fd = client(path);
+    json_t *g = fd >= 0 ? get_json(fd) : NULL;
+    json_decref(g);
+    return g ? fd : -1;
+}
+
+static void wait_clients(ControlServer *s, size_t n)
+{
+    double end = now() + 3.0;
+    while (control_server_clients(s) != n && now() < end)
+        evloop_run_once(loop, 5000000);
+}
+
+static void test_paths(void)
+{
+    char buf[256];
+    Error err = {0};
+    setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    ok(control_socket_path("vm1", buf, sizeof(buf), &err) == 0 &&
+       strcmp(buf, "/run/user/1000/hostel/vm1.sock") == 0, "XDG_RUNTIME_DIR path: %s", buf);
+    unsetenv("XDG_RUNTIME_DIR");
+    ok(control_socket_path("vm1", buf, sizeof(buf), &err) == 0 &&
+       strcmp(buf, "/run/hostel/vm1.sock") == 0, "/run/hostel without XDG_RUNTIME_DIR: %s", buf);
+    char longdir[200];
+    memset(longdir, 'd', sizeof(longdir) - 1);
+    longdir[0] = '/';
+    longdir[sizeof(longdir) - 1] = '\0';
+    setenv("XDG_RUNTIME_DIR", longdir, 1);
+    ok(control_socket_path("vm1", buf, sizeof(buf), &err) < 0 && strstr(err.msg, "too long"),
+       "a path beyond sun_path is refused: %s", err.msg);
+    unsetenv("XDG_RUNTIME_DIR");
+}
+
+static void test_greeting_and_requests(const char *path)
+{
+    int fd = client(path);
+    json_t *g = get_json(fd);
+    json_t *h = json_object_get(g, "hostel");
+    ok(h && strcmp(json_string_value(json_object_get(h, "version")), "9.9.9") == 0 &&
+       json_integer_value(json_object_get(h, "protocol")) == 1, "greeting: version, protocol 1");
+    json_decref(g);
+
+    json_t *r = call(fd, "{\"execute\": \"echo\", \"arguments\": {\"x\": 1}, \"id\": \"abc\"}\n");
+    ok(r && json_integer_value(json_object_get(json_object_get(r, "return"), "x")) == 1 &&
+       strcmp(json_string_value(json_object_get(r, "id")), "abc") == 0,
+       "reply carries the return value and the id");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"echo\"}\r\n");
+    ok(r && json_object_size(json_object_get(r, "return")) == 0 && !json_object_get(r, "id"),
+       "no arguments: an empty object; no id: none in the reply; CRLF accepted");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"fail\", \"id\": [1, 2]}\n");
+    ok(r && strcmp(err_class(r), "GenericError") == 0 && strcmp(err_desc(r), "boom: 42") == 0 &&
+       json_array_size(json_object_get(r, "id")) == 2, "handler error: desc and any id");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"nope\", \"id\": 5}\n");
+    ok(r && strcmp(err_class(r), "CommandNotFound") == 0 &&
+       json_integer_value(json_object_get(r, "id")) == 5, "unknown command: CommandNotFound");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"strict\", \"arguments\": {\"b\": 1}}\n");
+    ok(r && err_desc(r) && strstr(err_desc(r), "\"b\""), "unexpected argument named: %s",
+       r ? err_desc(r) : "");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"query-commands\"}\n");
+    json_t *cmds = json_object_get(json_object_get(r, "return"), "commands");
+    ok(json_array_size(cmds) == 5 &&
+       strcmp(json_string_value(json_object_get(json_array_get(cmds, 1), "name")), "echo") == 0,
+       "query-commands: the built-in and the table");
+    json_decref(r);
+    close(fd);
+}
+
+static void test_malformed(const char *path, Fake *f)
+{
+    static const char *const bad[][2] = {
+        {"{\"execute\": \"echo\"\n", "malformed JSON"},
+        {"[1, 2]\n", "a request is a JSON object"},
+        {"{\"arguments\": {}}\n", "needs \"execute\""},
+        {"{\"execute\": 7}\n", "needs \"execute\""},
+        {"{\"execute\": \"echo\", \"arguments\": 3}\n", "must be an object"},
+        {"{\"execute\": \"echo\", \"extra\": 1}\n", "unknown member \"extra\""},
+        {"{\"execute\": \"echo\", \"execute\": \"fail\"}\n", "malformed JSON"},
+        {"\xff\xfe\n", "malformed JSON"},
+    };
+    int fd = connect_greeted(path);
+    int calls = f->calls;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *r = call(fd, bad[i][0]);
+        ok(r && err_desc(r) && strstr(err_desc(r), bad[i][1]), "malformed request %zu: %s", i,
+           r && err_desc(r) ? err_desc(r) : "(no reply)");
+        json_decref(r);
+    }
+    ok(f->calls == calls, "no malformed request reached a handler");
+    send_str(fd, "\n  \n");
+    json_t *r = call(fd, "{\"execute\": \"echo\", \"id\": 1}\n");
+    ok(r && json_object_get(r, "return"), "the connection still works after them");
+    json_decref(r);
+
+    /* Two requests in one write: two replies, in order. */
+    send_str(fd, "{\"execute\": \"echo\", \"id\": 1}\n{\"execute\": \"echo\", \"id\": 2}\n");
+    json_t *a = get_json(fd), *b = get_json(fd);
+    ok(json_integer_value(json_object_get(a, "id")) == 1 &&
+       json_integer_value(json_object_get(b, "id")) == 2, "pipelined requests answered in order");
+    json_decref(a);
+    json_decref(b);
+    close(fd);
+}
+
+static void test_long_lines(const char *path, ControlServer *s)
+{
+    /* The longest line that fits is served. */
+    static char req[CONTROL_LINE_MAX + 16];
+    const char *head = "{\"execute\": \"echo\", \"arguments\": {\"s\": \"";
+    size_t fill = CONTROL_LINE_MAX - strlen(head) - strlen("\"}}\n");
+    strcpy(req, head);
+    memset(req + strlen(head), 'a', fill);
+    strcpy(req + strlen(head) + fill, "\"}}\n");
+    ok(strlen(req) == CONTROL_LINE_MAX, "a request of exactly %d bytes", CONTROL_LINE_MAX);
+    int fd = connect_greeted(path);
+    json_t *r = call(fd, req);
+    ok(r && strlen(json_string_value(json_object_get(json_object_get(r, "return"), "s"))) ==
+                fill, "is answered");
+    json_decref(r);
+
+    /* One byte more: an error, then the server hangs up; others carry on. */
+    int other = connect_greeted(path);
+    req[CONTROL_LINE_MAX - 1] = ' ';
+    req[CONTROL_LINE_MAX] = '\n';
+    req[CONTROL_LINE_MAX + 1] = '\0';
+    send_str(fd, req);
+    r = get_json(fd);
+    ok(r && err_desc(r) && strstr(err_desc(r), "longer than 65536"), "oversized line: %s",
+       r && err_desc(r) ? err_desc(r) : "(no reply)");
+    json_decref(r);
+    ok(get_eof(fd), "and the connection is closed");
+    close(fd);
+    wait_clients(s, 1);
+    ok(control_server_clients(s) == 1, "the oversized client is gone");
+    r = call(other, "{\"execute\": \"echo\", \"id\": 9}\n");
+    ok(r && json_object_get(r, "return"), "another client is still served");
+    json_decref(r);
+    close(other);
+    wait_clients(s, 0);
+}
+
+static void test_clients(const char *path, ControlServer *s)
+{
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = connect_greeted(path);
+    ok(control_server_clients(s) == 3, "three clients connected");
+    /* Interleave halves of lines between clients. */
+    for (int i = 0; i < 3; i++)
+        send_str(fds[i], "{\"execute\": \"echo\", ");
+    evloop_run_once(loop, 1000000);
+    char req[64];
+    for (int i = 2; i >= 0; i--) {
+        snprintf(req, sizeof(req), "\"id\": %d}\n", i);
+        send_str(fds[i], req);
+    }
+    int good = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *r = get_json(fds[i]);
+        good += r && json_integer_value(json_object_get(r, "id")) == i;
+        json_decref(r);
+    }
+    ok(good == 3, "each client gets its own reply");
+
+    control_server_event(s, "STOP", json_pack("{s:b}", "test", 1));
+    good = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *e = get_json(fds[i]);
+        good += e && strcmp(json_string_value(json_object_get(e, "event")), "STOP") == 0 &&
+                json_is_true(json_object_get(json_object_get(e, "data"), "test"));
+        json_decref(e);
+    }
+    ok(good == 3, "an event reaches every client");
+
+    /* A handler that sends an event: the caller gets the event, then the reply. */
+    send_str(fds[0], "{\"execute\": \"shout\", \"id\": 1}\n");
+    json_t *e = get_json(fds[0]), *r = get_json(fds[0]);
+    ok(e && json_object_get(e, "event") && r && json_object_get(r, "return"),
+       "event sent from inside a handler, then the reply");
+    json_decref(e);
+    json_decref(r);
+    json_decref(get_json(fds[1]));
+    json_decref(get_json(fds[2]));
+
+    /* Disconnect in the middle of a line. */
+    send_str(fds[1], "{\"execute\": \"ec");
+    evloop_run_once(loop, 1000000);
+    close(fds[1]);
+    wait_clients(s, 2);
+    ok(control_server_clients(s) == 2, "a client gone mid-line is dropped");
+    r = call(fds[2], "{\"execute\": \"echo\", \"id\": 3}\n");
+    ok(r && json_integer_value(json_object_get(r, "id")) == 3, "the others go on");
+    json_decref(r);
+    close(fds[0]);
+    close(fds[2]);
+    wait_clients(s, 0);
+}
+
+static void test_limits(const char *path, ControlServer *s)
+{
+    int fds[CONTROL_MAX_CLIENTS];
+    for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+        fds[i] = connect_greeted(path);
+    ok(control_server_clients(s) == CONTROL_MAX_CLIENTS, "%d clients", CONTROL_MAX_CLIENTS);
+    int extra = client(path);
+    json_t *r = get_json(extra);
+    ok(r && err_desc(r) && strstr(err_desc(r), "too many"), "one more is refused in one line");
+    json_decref(r);
+    ok(get_eof(extra), "and hung up on");
+    close(extra);
+    for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+        close(fds[i]);
+    wait_clients(s, 0);
+
+    /* A client that never reads its events is dropped, not buffered for ever. */
+    int deaf = connect_greeted(path);
+    for (int i = 0; i < 40000 && control_server_clients(s); i++)
+        control_server_event(s, "NOISE", json_pack("{s:s}", "pad", "0123456789012345678901234"
+                                                   "5678901234567890123456789"));
+    ok(control_server_clients(s) == 0, "a client that does not read is dropped");
+    close(deaf);
+}
+
+static void test_socket_file(const char *dir, const char *path, Fake *f)
+{
+    struct stat st;
+    ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
+       "socket mode 0600 (%o)", st.st_mode & 0777);
+    ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "1",
+                         .commands = fake_commands, .ncommands = 4, .opaque = f};
+    Error err = {0};
+    ControlServer *second = control_server_new(loop, &cfg, &err);
+    ok(!second && strstr(err.msg, "a VM named vm1 is already running"),
+       "a live socket is not taken: %s", err.msg);
+    control_server_free(second);
+
+    /* A stale socket: bound, then its owner died without removing it. */
+    char stale[200];
+    snprintf(stale, sizeof(stale), "%s/stale.sock", dir);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, stale);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    ok(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0, "stale socket file made");
+    close(s);
+    cfg.path = stale;
+    ControlServer *srv = control_server_new(loop, &cfg, &err);
+    ok(srv != NULL, "a stale socket is replaced");
+    int fd = connect_greeted(stale);
+    ok(fd >= 0, "and served");
+    close(fd);
+    control_server_free(srv);
+    ok(access(stale, F_OK) != 0, "the socket is removed when the server goes");
+
+    /* A file that is not a socket is never replaced. */
+    char plain[200];
+    snprintf(plain, sizeof(plain), "%s/plain", dir);
+    FILE *p = fopen(plain, "w");
+    fputs("data", p);
+    fclose(p);
+    cfg.path = plain;
+    err = (Error){0};
+    srv = control_server_new(loop, &cfg, &err);
+    ok(!srv && strstr(err.msg, "not a socket") && stat(plain, &st) == 0 && st.st_size == 4,
+       "a regular file at the path is an error and stays: %s", err.msg);
+    unlink(plain);
+}
+
+int main(void)
+{
+    Error err = {0};
+    test_paths();
+    loop = evloop_new(&err);
+    char dir[] = "/tmp/test_control.XXXXXX";
+    ok(loop && mkdtemp(dir), "loop and temp dir");
+    char path[200];
+    snprintf(path, sizeof(path), "%s/vm.sock", dir);
+    Fake f = {0};
+    ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "9.9.9",
+                         .commands = fake_commands, .ncommands = 4, .opaque = &f};
+    ControlServer *s = control_server_new(loop, &cfg, &err);
+    f.srv = s;
+    ok(s != NULL, "server listens: %s", err.msg);
+    if (!s)
+        return tap_done();
+    test_greeting_and_requests(path);
+    test_malformed(path, &f);
+    test_long_lines(path, s);
+    test_clients(path, s);
+    test_limits(path, s);
+    test_socket_file(dir, path, &f);
+    control_server_free(s);
+    ok(access(path, F_OK) != 0, "socket removed at exit");
+    rmdir(dir);
+    evloop_free(loop);
+    return tap_done();
+}
