@@ -318,6 +318,14 @@ static int copy_boot(Machine *m, const MachineBoot *boot, Error *err)
     return 0;
 }
 
+int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err)
+{
+    if (!m->boot.kernel && copy_boot(m, boot, err) < 0)
+        return -1;
+    m->linux_boot = true;
+    return 0;
+}
+
 int machine_boot(Machine *m, const MachineBoot *boot, Error *err)
 {
     if (m->linux_boot || m->kernel)

@@ -87,6 +87,8 @@ void machine_invalidate_code(Machine *m);
 void machine_fdt_devices(Machine *m, DeviceTree *dt);
 /* Build the device tree of the board into dt. Returns 0 or -1. */
 int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *err);
+/* Remember what to boot on a reset, without loading it (a restored machine). */
+int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err);
 /* (Re)load everything machine_boot() loads and restart the harts. */
 int machine_boot_load(Machine *m, Error *err);
 

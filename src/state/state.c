@@ -44,6 +44,8 @@ size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *o
     for (const StateField *f = desc->fields; f->name; f++) {
         if (!field_present(f, version))
             continue;
+        if (f->count_of)
+            n += 4;  /* the element count leads the elements */
         for (uint32_t i = 0; f->type == STATE_STRUCT && i < field_count(f, o); i++)
             n += state_encoded_size(f->sub, version, o + f->offset + i * f->stride);
         if (f->type != STATE_STRUCT)
@@ -95,6 +97,10 @@ static uint8_t *encode_obj(const StateDesc *desc, const uint8_t *obj, uint8_t *b
 {
     for (const StateField *f = desc->fields; f->name; f++) {
         const uint8_t *p = obj + f->offset;
+        if (f->count_of) {
+            put_le(buf, 4, field_count(f, obj));
+            buf += 4;
+        }
         for (uint32_t i = 0; i < field_count(f, obj); i++) {
             if (f->type == STATE_STRUCT) {
                 buf = encode_obj(f->sub, p + i * f->stride, buf);
@@ -116,7 +122,26 @@ void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf)
 typedef struct Decoder {
     const uint8_t *p, *end;
     Error *err;
+    bool adopt_counts;  /* take element counts from the stream (printing a file) */
 } Decoder;
+
+/* The element count before a count_of field: must match the object's, or is adopted. */
+static int decode_count(const StateDesc *desc, const StateField *f, Decoder *d, uint8_t *obj)
+{
+    if (d->end - d->p < 4)
+        return error_set(d->err, "%s.%s: the section is truncated", desc->name, f->name);
+    unsigned n = (unsigned)get_le(d->p, 4), have;
+    d->p += 4;
+    memcpy(&have, obj + f->count_of - 1, sizeof(have));
+    if (d->adopt_counts && n <= f->count) {
+        memcpy(obj + f->count_of - 1, &n, sizeof(n));
+        return 0;
+    }
+    if (n != have)
+        return error_set(d->err, "%s.%s: %u elements saved, this machine has %u", desc->name,
+                         f->name, n, have);
+    return 0;
+}
 
 static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8_t *obj);
 
@@ -145,6 +170,8 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
         if (!field_present(f, version))
             continue;
         uint8_t *p = obj + f->offset;
+        if (f->count_of && decode_count(desc, f, d, obj) < 0)
+            return -1;
         for (uint32_t i = 0; i < field_count(f, obj); i++) {
             int rc = f->type == STATE_STRUCT
                          ? decode_obj(f->sub, version, d, p + i * f->stride)
@@ -156,19 +183,31 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
     return desc->check ? desc->check(obj, d->err) : 0;
 }
 
-int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
-                 void *staged, Error *err)
+static int decode_section(const StateDesc *desc, uint16_t version, const uint8_t *buf,
+                          size_t len, void *staged, bool adopt, Error *err)
 {
     if (version > desc->version || version < desc->min_version)
         return error_set(err, "%s: section version %u is not supported (this hostel reads "
                          "%u to %u)", desc->name, version, desc->min_version, desc->version);
-    Decoder d = {.p = buf, .end = buf + len, .err = err};
+    Decoder d = {.p = buf, .end = buf + len, .err = err, .adopt_counts = adopt};
     if (decode_obj(desc, version, &d, staged) < 0)
         return -1;
     if (d.p != d.end)
         return error_set(err, "%s: %zu bytes too many in the section", desc->name,
                          (size_t)(d.end - d.p));
     return 0;
+}
+
+int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                 void *staged, Error *err)
+{
+    return decode_section(desc, version, buf, len, staged, false, err);
+}
+
+int state_decode_any(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                     void *obj, Error *err)
+{
+    return decode_section(desc, version, buf, len, obj, true, err);
 }
 
 static void commit_obj(const StateDesc *desc, uint8_t *live, const uint8_t *staged)

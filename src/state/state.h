@@ -6,7 +6,9 @@
  * and `hostel state show` cannot disagree about a device's state.
  *
  * Encoding of one section payload: the fields in table order, each
- * little-endian, arrays element after element, nested tables inline.
+ * little-endian, arrays element after element, nested tables inline; an
+ * array whose length is the machine's (count_of) is led by its element
+ * count (u32), which a load checks against the machine.
  * Nested tables (STATE_STRUCT) count versions in their section's numbering.
  * Fields whose version is newer than the stream's section version are
  * absent (they keep the value the device had before the load: its reset
@@ -86,6 +88,13 @@ void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf);
  */
 int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
                  void *staged, Error *err);
+
+/*
+ * The same for printing a file without a machine: obj is zeroed, element
+ * counts of count_of fields come from the stream (up to the field's count).
+ */
+int state_decode_any(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                     void *obj, Error *err);
 
 /*
  * Copy the described fields of staged into live (only the fields: live's

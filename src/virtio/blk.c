@@ -428,6 +428,23 @@ static void blk_reset(VirtioMmio *v)
     blk_recycle(b, blk_take_done(b));
 }
 
+/*
+ * Before a save: let the worker finish everything queued, publish the
+ * completions (no chain stays in flight) and make the image durable.
+ */
+static void blk_quiesce(VirtioMmio *v)
+{
+    VirtioBlk *b = blk_of(v);
+    pthread_mutex_lock(&b->lock);
+    while (b->todo || b->busy)
+        pthread_cond_wait(&b->idle, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+    blk_complete_list(b, blk_take_done(b));
+    Error err = {0};
+    if (block_flush(b->disk, &err) < 0)
+        log_warn("virtio-blk: %s", err.msg);
+}
+
 static void blk_free(VirtioMmio *v)
 {
     VirtioBlk *b = blk_of(v);
@@ -459,6 +476,7 @@ static const VirtioDeviceOps blk_ops = {
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
     .free = blk_free,
+    .quiesce = blk_quiesce,
 };
 
 static void put_le32(uint8_t *p, uint32_t v)

@@ -6,10 +6,12 @@
 #include "virtio/mmio.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/state.h"
 #include "util/log.h"
 
 /* Feature bits the transport itself implements, offered with every device. */
@@ -89,6 +91,8 @@ void virtio_mmio_init(VirtioMmio *v, const VirtioDeviceOps *ops, const VirtioMmi
     v->ops = ops;
     v->cfg = *cfg;
     v->device_features = ops->features | VIRTIO_MMIO_TRANSPORT_FEATURES;
+    v->nqueues = ops->num_queues < VIRTIO_MMIO_MAX_QUEUES ? ops->num_queues
+                                                          : VIRTIO_MMIO_MAX_QUEUES;
     for (unsigned i = 0; i < ops->num_queues && i < VIRTIO_MMIO_MAX_QUEUES; i++)
         virtq_init(&v->vq[i], cfg->bus, i, ops->queue_max, mmio_queue_fail, v);
 }
@@ -361,3 +365,54 @@ void virtio_mmio_fdt(const VirtioMmio *v, DeviceTree *dt)
     dt_prop_u32(dt, "interrupts", v->cfg.irq_num);
     dt_end(dt);
 }
+
+/* ---- state ---- */
+
+static int mmio_state_check(const void *staged, Error *err)
+{
+    const VirtioMmio *v = staged;
+    if (v->features & ~v->device_features)
+        return error_set(err, "%s: negotiated features 0x%llx are not offered by this device",
+                         v->ops->name, (unsigned long long)v->features);
+    if (v->queue_sel > 0xffff || v->device_features_sel > 1 || v->driver_features_sel > 1)
+        return error_set(err, "%s: a selector register is out of range", v->ops->name);
+    return 0;
+}
+
+static void mmio_post_load(void *live)
+{
+    VirtioMmio *v = live;
+    for (unsigned i = 0; i < v->nqueues; i++)
+        virtq_remap(&v->vq[i]);  /* a queue outside RAM marks the device broken */
+    v->irq_level = v->isr != 0;
+    if (v->cfg.irq)
+        v->cfg.irq(v->cfg.irq_opaque, v->irq_level);
+}
+
+static const StateField mmio_fields[] = {
+    STATE_FIELD(VirtioMmio, driver_features, STATE_U64),
+    STATE_FIELD(VirtioMmio, features, STATE_U64),
+    STATE_FIELD(VirtioMmio, device_features_sel, STATE_U32),
+    STATE_FIELD(VirtioMmio, driver_features_sel, STATE_U32),
+    STATE_FIELD(VirtioMmio, queue_sel, STATE_U32),
+    STATE_FIELD(VirtioMmio, status, STATE_U32, .max = 0xff),
+    STATE_FIELD(VirtioMmio, isr, STATE_U32, .max = 3),
+    STATE_FIELD(VirtioMmio, config_generation, STATE_U32),
+    STATE_FIELD(VirtioMmio, broken, STATE_BOOL),
+    STATE_FIELD(VirtioMmio, kick_pending, STATE_BOOL, .count = VIRTIO_MMIO_MAX_QUEUES,
+                .count_of = STATE_COUNT_OF(VirtioMmio, nqueues)),
+    STATE_FIELD(VirtioMmio, vq, STATE_STRUCT, .count = VIRTIO_MMIO_MAX_QUEUES,
+                .count_of = STATE_COUNT_OF(VirtioMmio, nqueues), .sub = &virtq_state_desc,
+                .stride = sizeof(Virtq)),
+    STATE_END,
+};
+
+const StateDesc virtio_mmio_state_desc = {
+    .name = "virtio-mmio",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(VirtioMmio),
+    .fields = mmio_fields,
+    .check = mmio_state_check,
+    .post_load = mmio_post_load,
+};

@@ -89,6 +89,13 @@ typedef struct VirtioDeviceOps {
     void (*reset)(VirtioMmio *v);
     /* Release the device (the VirtioMmio is part of it). */
     void (*free)(VirtioMmio *v);
+    /*
+     * Save/restore (optional): the device's own state table (the object is
+     * the device struct, which begins with its VirtioMmio), and quiesce,
+     * which completes every in-flight request before a save.
+     */
+    const struct StateDesc *state;
+    void (*quiesce)(VirtioMmio *v);
 } VirtioDeviceOps;
 
 /* Where a device sits on the board. */
@@ -113,8 +120,12 @@ struct VirtioMmio {
     bool irq_level;
     bool broken;
     bool kick_pending[VIRTIO_MMIO_MAX_QUEUES];  /* notified before DRIVER_OK */
+    unsigned nqueues;            /* ops->num_queues (capped): the queues in use */
     Virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 };
+
+/* Save/restore table of the transport (registers, negotiated features, queues). */
+extern const struct StateDesc virtio_mmio_state_desc;
 
 /* MMIO ops; the opaque pointer is the VirtioMmio. */
 extern const MmioOps virtio_mmio_ops;

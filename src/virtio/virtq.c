@@ -9,8 +9,11 @@
 
 #include <endian.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "state/state.h"
 
 /* Offsets inside the areas (virtio 1.2, 2.7.5-2.7.8). */
 #define AVAIL_FLAGS 0
@@ -146,6 +149,25 @@ bool virtq_enable(Virtq *q, bool indirect, bool event_idx)
     q->signalled_valid = false;
     q->ready = true;
     q->gen++;
+    return true;
+}
+
+bool virtq_remap(Virtq *q)
+{
+    q->desc = q->avail = q->used = NULL;
+    q->gen++;
+    if (!q->ready || q->broken)
+        return true;
+    unsigned n = q->num, last = q->last_avail, used = q->used_idx;
+    bool indirect = q->indirect, event_idx = q->event_idx, sig = q->signalled_valid;
+    uint16_t signalled = q->signalled_used;
+    if (!virtq_enable(q, indirect, event_idx))
+        return false;
+    q->num = (uint16_t)n;
+    q->last_avail = (uint16_t)last;
+    q->used_idx = (uint16_t)used;
+    q->signalled_used = signalled;
+    q->signalled_valid = sig;
     return true;
 }
 
@@ -402,3 +424,43 @@ int virtq_elem_slice(const VirtqElem *e, bool writable, uint64_t offset, uint64_
     }
     return (int)k;
 }
+
+/* ---- state ---- */
+
+static int virtq_state_check(const void *staged, Error *err)
+{
+    const Virtq *q = staged;
+    if (q->num == 0 || q->num > q->max || (q->num & (q->num - 1)))
+        return error_set(err, "virtq %u: size %u is not a power of two in 1..%u", q->index,
+                         q->num, q->max);
+    /* Devices finish every chain before a save: none can be in flight. */
+    if (q->ready && !q->broken && q->last_avail != q->used_idx)
+        return error_set(err, "virtq %u: %u chains in flight", q->index,
+                         (uint16_t)(q->last_avail - q->used_idx));
+    return 0;
+}
+
+static const StateField virtq_fields[] = {
+    STATE_FIELD(Virtq, num, STATE_U16),
+    STATE_FIELD(Virtq, desc_addr, STATE_U64),
+    STATE_FIELD(Virtq, avail_addr, STATE_U64),
+    STATE_FIELD(Virtq, used_addr, STATE_U64),
+    STATE_FIELD(Virtq, ready, STATE_BOOL),
+    STATE_FIELD(Virtq, broken, STATE_BOOL),
+    STATE_FIELD(Virtq, indirect, STATE_BOOL),
+    STATE_FIELD(Virtq, event_idx, STATE_BOOL),
+    STATE_FIELD(Virtq, last_avail, STATE_U16),
+    STATE_FIELD(Virtq, used_idx, STATE_U16),
+    STATE_FIELD(Virtq, signalled_used, STATE_U16),
+    STATE_FIELD(Virtq, signalled_valid, STATE_BOOL),
+    STATE_END,
+};
+
+const StateDesc virtq_state_desc = {
+    .name = "virtq",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(Virtq),
+    .fields = virtq_fields,
+    .check = virtq_state_check,
+};

@@ -90,6 +90,16 @@ typedef struct Virtq {
 void virtq_init(Virtq *q, Bus *bus, unsigned index, uint16_t max, VirtqFailFn fail,
                 void *opaque);
 
+/*
+ * After a state load: re-derive the host pointers of a ready queue from its
+ * addresses, keeping its indices (in-flight chains are not saved: devices
+ * complete them first).  False after failing the queue (areas not in RAM).
+ */
+bool virtq_remap(Virtq *q);
+
+/* Save/restore table of one queue (registers, indices, notification state). */
+extern const struct StateDesc virtq_state_desc;
+
 /* Back to the reset state: not ready, size = max, addresses 0, not broken. */
 void virtq_reset(Virtq *q);
 

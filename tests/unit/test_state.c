@@ -148,15 +148,20 @@ static void test_count_of(void)
 {
     Var a = {.used = 3, .vals = {1, 2, 3, 4}};
     uint8_t buf[64];
-    is_u64(state_encoded_size(&var_desc, 1, &a), 12, "only the elements in use are encoded");
+    is_u64(state_encoded_size(&var_desc, 1, &a), 16, "count + the elements in use are encoded");
     state_encode(&var_desc, &a, buf);
     Var b = {.used = 3, .vals = {[3] = 9}};
     Error err = {0};
-    ok(state_decode(&var_desc, 1, buf, 12, &b, &err) == 0 && b.vals[2] == 3 && b.vals[3] == 9,
+    ok(state_decode(&var_desc, 1, buf, 16, &b, &err) == 0 && b.vals[2] == 3 && b.vals[3] == 9,
        "decoded into the elements in use only");
     Var c = {.used = 2};
-    ok(state_decode(&var_desc, 1, buf, 12, &c, &err) < 0,
+    ok(state_decode(&var_desc, 1, buf, 16, &c, &err) < 0 && strstr(err.msg, "3 elements saved"),
        "a stream from a bigger configuration is refused: %s", err.msg);
+    Var d = {0};
+    ok(state_decode_any(&var_desc, 1, buf, 16, &d, &err) == 0 && d.used == 3 && d.vals[2] == 3,
+       "printing adopts the stream's count");
+    buf[0] = 9;  /* more than the field can hold */
+    ok(state_decode_any(&var_desc, 1, buf, 16, &d, &err) < 0, "an oversized count is refused");
 }
 
 static char *tmp_path(void)

@@ -1,0 +1,572 @@
+/*
+ * Saving and restoring a whole machine: which sections a stream holds, in
+ * what order, and the two-phase load (decode and check every section into
+ * staging copies, then RAM, then commit).  The format is in
+ * src/state/stream.h and docs/state.md; each device's fields are in its own
+ * table next to its code.
+ */
+#include "machine/machine_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine/machine_int.h"
+#include "state/state.h"
+#include "state/stream.h"
+#include "util/log.h"
+
+/* ---- the machine's own section ---- */
+
+static int machine_state_check(const void *staged, Error *err)
+{
+    const Machine *m = staged;
+    if (!m->linux_boot)
+        return error_set(err, "machine: only a booted Linux machine can be restored");
+    for (unsigned i = 0; i < m->nharts; i++) {
+        if (m->hsm[i] < 0 || m->hsm[i] > 6)
+            return error_set(err, "machine.hsm[%u]: %d is not an SBI HSM state", i, m->hsm[i]);
+    }
+    return 0;
+}
+
+static const StateField machine_fields[] = {
+    STATE_FIELD(Machine, linux_boot, STATE_BOOL),
+    STATE_FIELD(Machine, hsm, STATE_U32, .count = MACHINE_MAX_HARTS,
+                .count_of = STATE_COUNT_OF(Machine, nharts)),
+    STATE_FIELD(Machine, instret_base, STATE_U64),
+    STATE_FIELD(Machine, rom, STATE_BYTES, .count = MACHINE_ROM_SIZE),
+    STATE_END,
+};
+
+static const StateDesc machine_state_desc = {
+    .name = "machine",
+    .version = 1,
+    .min_version = 1,
+    .size = sizeof(Machine),
+    .fields = machine_fields,
+    .check = machine_state_check,
+};
+
+/* ---- the list of (section, object) pairs of a machine ---- */
+
+typedef struct Part {
+    char tag[STREAM_MAX_TAG + 1];
+    uint32_t instance;
+    const StateDesc *desc;
+    void *obj;
+    void *staged;  /* restore: the decoded copy */
+} Part;
+
+#define MAX_PARTS (4 + MACHINE_MAX_HARTS + 3 + 2 * MACHINE_VIRTIO_SLOTS)
+
+static void part_add(Part *parts, int *n, const char *tag, uint32_t instance,
+                     const StateDesc *desc, void *obj)
+{
+    Part *p = &parts[(*n)++];
+    snprintf(p->tag, sizeof(p->tag), "%s", tag);
+    p->instance = instance;
+    p->desc = desc;
+    p->obj = obj;
+    p->staged = NULL;
+}
+
+/* Every section of m, in save (and commit) order.  Returns the count. */
+static int machine_parts(Machine *m, Part *parts)
+{
+    int n = 0;
+    part_add(parts, &n, "machine", 0, &machine_state_desc, m);
+    for (unsigned i = 0; i < m->nharts; i++)
+        part_add(parts, &n, "hart", i, &hart_state_desc, m->harts[i]);
+    part_add(parts, &n, "aclint", 0, &aclint_state_desc, m->aclint);
+    part_add(parts, &n, "plic", 0, &plic_state_desc, m->plic);
+    part_add(parts, &n, "uart", 0, &uart16550_state_desc, m->uart);
+    part_add(parts, &n, "rtc", 0, &goldfish_rtc_state_desc, m->rtc);
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
+        VirtioMmio *v = m->virtio[s];
+        if (!v)
+            continue;
+        part_add(parts, &n, "virtio", s, &virtio_mmio_state_desc, v);
+        if (v->ops->state)
+            part_add(parts, &n, v->ops->name, s, v->ops->state, v);
+    }
+    return n;
+}
+
+/* ---- the configuration section (JSON): what --restore rebuilds ---- */
+
+#include <jansson.h>
+
+static json_t *json_str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *config_disks_json(const MachineConfig *cfg)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        const MachineDisk *d = &cfg->disks[i];
+        char abs[PATH_MAX];
+        const char *path = realpath(d->path, abs) ? abs : d->path;
+        json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:I}", "path", path, "read-only",
+                                           d->read_only, "format", json_str_or_null(d->format),
+                                           "l2-cache-size", (json_int_t)d->l2_cache_bytes));
+    }
+    return a;
+}
+
+static json_t *config_net_json(const NetConfig *net)
+{
+    if (net->kind == NET_NONE)
+        return json_null();
+    char mac[18];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", net->mac[0], net->mac[1],
+             net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
+    json_t *fwd = json_array();
+    for (unsigned i = 0; i < net->nfwd; i++) {
+        const NetHostFwd *f = &net->fwd[i];
+        json_array_append_new(fwd, json_pack("{s:b, s:I, s:I, s:I, s:I}", "udp", f->udp,
+                                             "host-addr", (json_int_t)ntohl(f->host_addr.s_addr),
+                                             "host-port", (json_int_t)f->host_port,
+                                             "guest-addr",
+                                             (json_int_t)ntohl(f->guest_addr.s_addr),
+                                             "guest-port", (json_int_t)f->guest_port));
+    }
+    return json_pack("{s:s, s:s, s:o}", "kind", "user", "mac", mac, "hostfwd", fwd);
+}
+
+static char *abs_or_copy(const char *path)
+{
+    char abs[PATH_MAX];
+    if (!path)
+        return NULL;
+    return strdup(realpath(path, abs) ? abs : path);
+}
+
+static char *config_json(const Machine *m)
+{
+    json_t *devices = json_array();
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++)
+        json_array_append_new(devices, json_string(m->virtio[s] ? m->virtio[s]->ops->name : ""));
+    char *kernel = abs_or_copy(m->boot.kernel), *initrd = abs_or_copy(m->boot.initrd);
+    char *bios = abs_or_copy(m->boot.bios);
+    json_t *root = json_pack(
+        "{s:I, s:I, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}}", "ram-size",
+        (json_int_t)m->cfg.ram_size, "harts", (json_int_t)m->nharts, "disks",
+        config_disks_json(&m->cfg), "net", config_net_json(&m->cfg.net), "devices", devices,
+        "boot", "kernel", json_str_or_null(kernel), "initrd", json_str_or_null(initrd),
+        "cmdline", json_str_or_null(m->boot.cmdline), "bios", json_str_or_null(bios));
+    free(kernel);
+    free(initrd);
+    free(bios);
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    return text;
+}
+
+/* ---- saving ---- */
+
+static void machine_quiesce(Machine *m)
+{
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
+        VirtioMmio *v = m->virtio[s];
+        if (v && v->ops->quiesce)
+            v->ops->quiesce(v);
+    }
+}
+
+static int save_part(StreamOut *out, const Part *p, Error *err)
+{
+    if (p->desc->pre_save)
+        p->desc->pre_save(p->obj);
+    size_t len = state_encoded_size(p->desc, p->desc->version, p->obj);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return error_set(err, "out of memory saving %s", p->tag);
+    state_encode(p->desc, p->obj, buf);
+    int rc = stream_out_section(out, p->tag, p->instance, p->desc->version, 0, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
+{
+    StreamOut out;
+    char *cfg = config_json(m);
+    if (!cfg)
+        return error_set(err, "out of memory saving the configuration");
+    int rc = stream_out_begin(&out, fd, err);
+    if (rc == 0)
+        rc = stream_out_section(&out, "config", 0, 1, 0, cfg, strlen(cfg), err);
+    free(cfg);
+    Part parts[MAX_PARTS];
+    int n = machine_parts(m, parts);
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = save_part(&out, &parts[i], err);
+    if (rc == 0)
+        rc = stream_out_ram(&out, m->bus.ram, m->bus.ram_size,
+                            o->compress ? STREAM_RAM_ZSTD : STREAM_RAM_FLAT,
+                            o->level ? o->level : 3, err);
+    if (rc == 0)
+        rc = stream_out_end(&out, err);
+    return rc;
+}
+
+/* fsync the directory holding path, so a rename in it is durable. */
+static void sync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *err)
+{
+    if (!m->linux_boot)
+        return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
+                         "can be saved");
+    machine_quiesce(m);
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
+        return error_set(err, "%s: path too long", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return error_set_errno(err, errno, "%s: cannot create the state file", path);
+    int rc = save_stream(m, fd, o, err);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (close(fd) < 0 && rc == 0)
+        rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (rc < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    sync_dir_of(path);
+    return 0;
+}
+
+/* ---- the state file, opened for a restore ---- */
+
+struct MachineStateFile {
+    StreamIn in;
+    MachineConfig cfg;
+    MachineBoot boot;
+    char *strings[4 + MACHINE_MAX_DISKS * 2];  /* owned copies cfg/boot point at */
+    int nstrings;
+    char devices[MACHINE_VIRTIO_SLOTS][32];
+};
+
+static const char *keep(MachineStateFile *f, const char *s)
+{
+    if (!s || f->nstrings == (int)(sizeof(f->strings) / sizeof(f->strings[0])))
+        return NULL;
+    return f->strings[f->nstrings++] = strdup(s);
+}
+
+static int parse_disks(MachineStateFile *f, json_t *disks, Error *err)
+{
+    size_t i;
+    json_t *d;
+    if (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS)
+        return error_set(err, "%s: state file is corrupt: bad disk list", f->in.path);
+    json_array_foreach(disks, i, d) {
+        const char *path = NULL, *format = NULL;
+        int ro = 0;
+        json_int_t l2 = 0;
+        if (json_unpack(d, "{s:s, s:b, s?s, s?I}", "path", &path, "read-only", &ro, "format",
+                        &format, "l2-cache-size", &l2) < 0 || l2 < 0)
+            return error_set(err, "%s: state file is corrupt: bad disk entry", f->in.path);
+        f->cfg.disks[i] = (MachineDisk){.path = keep(f, path), .read_only = ro,
+                                        .format = format ? keep(f, format) : NULL,
+                                        .l2_cache_bytes = (uint64_t)l2};
+    }
+    f->cfg.ndisks = (unsigned)json_array_size(disks);
+    return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[NET_MAC_LEN])
+{
+    unsigned v[NET_MAC_LEN];
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+        return -1;
+    for (int i = 0; i < NET_MAC_LEN; i++)
+        mac[i] = (uint8_t)v[i];
+    return 0;
+}
+
+static int parse_net(MachineStateFile *f, json_t *net, Error *err)
+{
+    NetConfig *nc = &f->cfg.net;
+    if (json_is_null(net)) {
+        nc->kind = NET_NONE;
+        return 0;
+    }
+    const char *kind = NULL, *mac = NULL;
+    json_t *fwd = NULL;
+    if (json_unpack(net, "{s:s, s:s, s:o}", "kind", &kind, "mac", &mac, "hostfwd", &fwd) < 0 ||
+        strcmp(kind, "user") != 0 || parse_mac(mac, nc->mac) < 0 || !json_is_array(fwd) ||
+        json_array_size(fwd) > NET_MAX_HOSTFWD)
+        return error_set(err, "%s: state file is corrupt: bad network entry", f->in.path);
+    nc->kind = NET_USER;
+    size_t i;
+    json_t *e;
+    json_array_foreach(fwd, i, e) {
+        int udp = 0;
+        json_int_t ha, hp, ga, gp;
+        if (json_unpack(e, "{s:b, s:I, s:I, s:I, s:I}", "udp", &udp, "host-addr", &ha,
+                        "host-port", &hp, "guest-addr", &ga, "guest-port", &gp) < 0 ||
+            hp < 1 || hp > 65535 || gp < 1 || gp > 65535 || ha < 0 || ha > UINT32_MAX ||
+            ga < 0 || ga > UINT32_MAX)
+            return error_set(err, "%s: state file is corrupt: bad hostfwd entry", f->in.path);
+        nc->fwd[i] = (NetHostFwd){.udp = udp, .host_port = (uint16_t)hp,
+                                  .guest_port = (uint16_t)gp};
+        nc->fwd[i].host_addr.s_addr = htonl((uint32_t)ha);
+        nc->fwd[i].guest_addr.s_addr = htonl((uint32_t)ga);
+    }
+    nc->nfwd = (unsigned)json_array_size(fwd);
+    return 0;
+}
+
+static int parse_boot(MachineStateFile *f, json_t *boot, Error *err)
+{
+    const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *bios = NULL;
+    if (json_unpack(boot, "{s:s, s:s?, s:s?, s:s?}", "kernel", &kernel, "initrd", &initrd,
+                    "cmdline", &cmdline, "bios", &bios) < 0)
+        return error_set(err, "%s: state file is corrupt: bad boot entry", f->in.path);
+    f->boot = (MachineBoot){.kernel = keep(f, kernel), .initrd = keep(f, initrd),
+                            .cmdline = keep(f, cmdline), .bios = keep(f, bios)};
+    return 0;
+}
+
+static int parse_config(MachineStateFile *f, Error *err)
+{
+    const StreamSection *sec = stream_in_find(&f->in, "config", 0);
+    if (!sec)
+        return error_set(err, "%s: state file has no configuration section", f->in.path);
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)sec->payload, sec->len, 0, &jerr);
+    json_int_t ram = 0, harts = 0;
+    json_t *disks = NULL, *net = NULL, *devices = NULL, *boot = NULL;
+    int rc = -1;
+    if (!root || json_unpack(root, "{s:I, s:I, s:o, s:o, s:o, s:o}", "ram-size", &ram, "harts",
+                             &harts, "disks", &disks, "net", &net, "devices", &devices, "boot",
+                             &boot) < 0 || !json_is_array(devices) ||
+        json_array_size(devices) != MACHINE_VIRTIO_SLOTS || ram <= 0 || harts <= 0) {
+        error_set(err, "%s: state file is corrupt: bad configuration", f->in.path);
+        goto out;
+    }
+    machine_config_default(&f->cfg);
+    f->cfg.ram_size = (uint64_t)ram;
+    f->cfg.nharts = (unsigned)(harts > MACHINE_MAX_HARTS ? MACHINE_MAX_HARTS + 1 : harts);
+    if (machine_config_check(&f->cfg, err) < 0 || parse_disks(f, disks, err) < 0 ||
+        parse_net(f, net, err) < 0 || parse_boot(f, boot, err) < 0)
+        goto out;
+    for (size_t i = 0; i < MACHINE_VIRTIO_SLOTS; i++) {
+        const char *name = json_string_value(json_array_get(devices, i));
+        snprintf(f->devices[i], sizeof(f->devices[i]), "%s", name ? name : "?");
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+MachineStateFile *machine_state_open(const char *path, Error *err)
+{
+    MachineStateFile *f = calloc(1, sizeof(*f));
+    if (!f) {
+        error_set(err, "out of memory");
+        return NULL;
+    }
+    if (stream_in_open(&f->in, path, err) < 0) {
+        free(f);
+        return NULL;
+    }
+    if (parse_config(f, err) < 0) {
+        machine_state_close(f);
+        return NULL;
+    }
+    return f;
+}
+
+void machine_state_close(MachineStateFile *f)
+{
+    if (!f)
+        return;
+    stream_in_close(&f->in);
+    for (int i = 0; i < f->nstrings; i++)
+        free(f->strings[i]);
+    free(f);
+}
+
+const MachineConfig *machine_state_config(const MachineStateFile *f)
+{
+    return &f->cfg;
+}
+
+const MachineBoot *machine_state_boot(const MachineStateFile *f)
+{
+    return &f->boot;
+}
+
+/* ---- restoring ---- */
+
+static bool section_expected(const StreamSection *sec, const Part *parts, int n)
+{
+    if (!strcmp(sec->tag, "config") || !strcmp(sec->tag, "ram") || !strcmp(sec->tag, "end"))
+        return true;
+    for (int i = 0; i < n; i++) {
+        if (parts[i].instance == sec->instance && strcmp(parts[i].tag, sec->tag) == 0)
+            return true;
+    }
+    return (sec->flags & STREAM_SEC_OPTIONAL) != 0;
+}
+
+/* Phase 1: every section decoded into a staging copy and checked; nothing live changes. */
+static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
+{
+    for (int i = 0; i < f->in.nsec; i++) {
+        if (!section_expected(&f->in.sec[i], parts, n))
+            return error_set(err, "%s: section %s[%u] does not belong to this machine",
+                             f->in.path, f->in.sec[i].tag, f->in.sec[i].instance);
+    }
+    for (int i = 0; i < n; i++) {
+        Part *p = &parts[i];
+        const StreamSection *sec = stream_in_find(&f->in, p->tag, p->instance);
+        if (!sec)
+            return error_set(err, "%s: the state file has no %s[%u] section", f->in.path,
+                             p->tag, p->instance);
+        if (!(p->staged = malloc(p->desc->size)))
+            return error_set(err, "out of memory restoring %s", p->tag);
+        memcpy(p->staged, p->obj, p->desc->size);
+        Error e = {0};
+        if (state_decode(p->desc, sec->version, sec->payload, sec->len, p->staged, &e) < 0)
+            return error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance, e.msg);
+    }
+    return 0;
+}
+
+static int check_same_machine(const Machine *m, const MachineStateFile *f, Error *err)
+{
+    if (f->cfg.ram_size != m->cfg.ram_size || f->cfg.nharts != m->nharts)
+        return error_set(err, "%s: saved from a machine with %llu MiB and %u harts (this one: "
+                         "%llu MiB, %u harts)", f->in.path,
+                         (unsigned long long)(f->cfg.ram_size >> 20), f->cfg.nharts,
+                         (unsigned long long)(m->cfg.ram_size >> 20), m->nharts);
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
+        const char *name = m->virtio[s] ? m->virtio[s]->ops->name : "";
+        if (strcmp(name, f->devices[s]) != 0)
+            return error_set(err, "%s: virtio slot %u holds %s in the file, %s here",
+                             f->in.path, s, f->devices[s][0] ? f->devices[s] : "nothing",
+                             name[0] ? name : "nothing");
+    }
+    return 0;
+}
+
+int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
+{
+    if (check_same_machine(m, f, err) < 0)
+        return -1;
+    Part parts[MAX_PARTS];
+    int n = machine_parts(m, parts);
+    int rc = stage_parts(f, parts, n, err);
+    if (rc == 0 && !f->in.has_ram)
+        rc = error_set(err, "%s: the state file has no RAM", f->in.path);
+    if (rc == 0) {
+        /* Phase 2: RAM, then every part; code decoded from the old RAM goes. */
+        machine_quiesce(m);
+        machine_invalidate_code(m);
+        if (!map_ram || f->in.ram_encoding != STREAM_RAM_FLAT)
+            memset(m->bus.ram, 0, m->bus.ram_size);
+        rc = stream_in_load_ram(&f->in, m->bus.ram, m->bus.ram_size, map_ram, err);
+    }
+    for (int i = 0; rc == 0 && i < n; i++)
+        state_commit(parts[i].desc, parts[i].obj, parts[i].staged);
+    for (int i = 0; i < n; i++)
+        free(parts[i].staged);
+    if (rc == 0)
+        rc = machine_set_boot(m, &f->boot, err);
+    return rc;
+}
+
+/* ---- printing ---- */
+
+/* The table of a section tag, for printing a file without a machine. */
+static const StateDesc *desc_of_tag(const char *tag)
+{
+    static const struct {
+        const char *tag;
+        const StateDesc *desc;
+    } known[] = {
+        {"machine", &machine_state_desc}, {"hart", &hart_state_desc},
+        {"aclint", &aclint_state_desc},   {"plic", &plic_state_desc},
+        {"uart", &uart16550_state_desc},  {"rtc", &goldfish_rtc_state_desc},
+        {"virtio", &virtio_mmio_state_desc},
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(known[i].tag, tag) == 0)
+            return known[i].desc;
+    }
+    return NULL;
+}
+
+static void print_section(FILE *out, const StreamSection *s)
+{
+    fprintf(out, "    {\"tag\": \"%s\", \"instance\": %u, \"version\": %u, \"bytes\": %llu",
+            s->tag, s->instance, s->version, (unsigned long long)s->len);
+    const StateDesc *d = desc_of_tag(s->tag);
+    void *obj = d ? calloc(1, d->size) : NULL;
+    Error e = {0};
+    if (obj && state_decode_any(d, s->version, s->payload, s->len, obj, &e) == 0) {
+        fputs(", \"state\": ", out);
+        state_print_json(out, d, obj, 4);
+    } else if (d) {
+        fprintf(out, ", \"error\": \"%s\"", e.msg);
+    }
+    free(obj);
+    fputc('}', out);
+}
+
+int machine_state_print(const char *path, FILE *out, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open(&in, path, err) < 0)
+        return -1;
+    const StreamSection *cfg = stream_in_find(&in, "config", 0);
+    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": %.*s,\n  \"sections\": [\n",
+            in.major, in.minor, cfg ? (int)cfg->len : 4,
+            cfg ? (const char *)cfg->payload : "null");
+    bool first = true;
+    for (int i = 0; i < in.nsec; i++) {
+        const StreamSection *s = &in.sec[i];
+        if (!strcmp(s->tag, "config") || !strcmp(s->tag, "ram") || !strcmp(s->tag, "end"))
+            continue;
+        fputs(first ? "" : ",\n", out);
+        print_section(out, s);
+        first = false;
+    }
+    fprintf(out, "\n  ],\n  \"ram\": {\"bytes\": %llu, \"encoding\": \"%s\"",
+            (unsigned long long)in.ram_size, in.ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
+    if (in.ram_encoding == STREAM_RAM_FLAT)
+        fprintf(out, ", \"pages-present\": %llu", (unsigned long long)in.ram_pages_present);
+    fputs("}\n}\n", out);
+    stream_in_close(&in);
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * Saving a machine to a state file and restoring it (suspend/resume,
+ * snapshots; later migration).  The stream format is in src/state/stream.h
+ * and docs/state.md.
+ */
+#ifndef HOSTEL_MACHINE_MACHINE_STATE_H
+#define HOSTEL_MACHINE_MACHINE_STATE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "machine/machine.h"
+#include "util/error.h"
+
+typedef struct MachineSaveOpts {
+    bool compress;  /* RAM as zstd runs (smaller, slower to restore) instead of flat pages */
+    int level;      /* zstd level; 0 = 3 */
+} MachineSaveOpts;
+
+/*
+ * Write m's whole state (configuration, harts, devices, RAM) to path,
+ * atomically: a temporary file in the same directory, fsync, rename.
+ * Devices finish in-flight requests and disks are flushed first.  Call
+ * while the harts are not running (between slices or paused).
+ */
+int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *err);
+
+/* A state file opened (and fully checked: structure, sizes, CRC) for a restore. */
+typedef struct MachineStateFile MachineStateFile;
+
+MachineStateFile *machine_state_open(const char *path, Error *err);
+void machine_state_close(MachineStateFile *f);
+/* The configuration and boot files the state was saved with (valid until close). */
+const MachineConfig *machine_state_config(const MachineStateFile *f);
+const MachineBoot *machine_state_boot(const MachineStateFile *f);
+
+/*
+ * Load the state into m, built from the same configuration.  Every section
+ * is decoded and checked before anything in m changes; a file from another
+ * machine or with a bad field is refused.  map_ram: map flat RAM from the
+ * file (lazy, copy-on-write) instead of reading it.
+ */
+int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err);
+
+/* Print a state file as JSON (`hostel state show`). */
+int machine_state_print(const char *path, FILE *out, Error *err);
+
+#endif
