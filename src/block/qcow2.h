@@ -153,8 +153,12 @@ typedef struct Qcow2 {
     bool corrupt_marked;
 
     /* per-request scratch (no malloc on the hot path) */
-    uint8_t *cow_buf;            /* cluster_size bytes */
+    uint8_t *cow_buf;            /* 2 * cluster_size bytes (head and tail of a write) */
     uint8_t *comp_buf;           /* 2 * cluster_size bytes, compressed data */
+    uint8_t *dec_buf;            /* cluster_size bytes: the last cluster inflated */
+    uint64_t dec_entry;          /* its descriptor, valid while dec_valid */
+    bool dec_valid;
+    void *zstd_dctx, *zstd_cctx; /* created on first use */
     struct iovec iov_scratch[BLOCK_MAX_IOV + 4];
 
     Qcow2Snapshot *snapshots;    /* owned by qcow2-snapshot.c */
@@ -221,6 +225,19 @@ int qcow2_free_later(Qcow2 *q, uint64_t off, uint64_t len, Error *err);
 int qcow2_flush_metadata(Qcow2 *q, bool sync, Error *err);
 
 /* ---- qcow2-cluster.c ---- */
+enum { QCOW2_MAP_UNALLOC, QCOW2_MAP_ZERO, QCOW2_MAP_DATA, QCOW2_MAP_COMPRESSED };
+
+/* What the guest sees at one extent of this layer. */
+typedef struct Qcow2Map {
+    int type;                    /* QCOW2_MAP_* */
+    uint64_t host;               /* DATA: host offset of the extent's first byte;
+                                    ZERO: nonzero when a (preallocated) cluster backs it */
+    uint64_t len;                /* bytes with that state (host-contiguous for DATA) */
+    uint64_t entry;              /* the L2 entry (COMPRESSED: its descriptor) */
+} Qcow2Map;
+
+/* Map [off, off+max) up to the end of its L2 table: the state of its first extent. */
+int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err);
 /* Host L2 table offset for guest offset, 0 if none; checks the L1 entry. */
 int qcow2_l2_offset(Qcow2 *q, uint64_t guest_off, uint64_t *l2_off, Error *err);
 /* Read entry i of an L2 table (the bitmap too with extended L2, else 0). */
@@ -271,14 +288,27 @@ int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
                  unsigned *flags, uint64_t *host_off, Error *err);
 int qcow2_truncate(BlockDev *bd, uint64_t new_length, Error *err);
 int qcow2_make_empty(BlockDev *bd, Error *err);
-/* Read [off, off+len) of the layer below (backing chain, zeroes past its end). */
-int qcow2_read_backing(Qcow2 *q, uint64_t off, void *buf, size_t len, Error *err);
+/* Make [off, off+len) unallocated in this layer (whole clusters dropped, partial zeroed). */
+int qcow2_make_range_empty(Qcow2 *q, uint64_t off, uint64_t len, Error *err);
+/* Grow the L1 table to at least `entries` (new table, header, old one freed). */
+int qcow2_grow_l1(Qcow2 *q, uint64_t entries, Error *err);
+/* Before the first change: set the dirty bit when refcounts are lazy. */
+int qcow2_begin_write(Qcow2 *q, Error *err);
+/* Read [off, off+len) of the layer below into iov (backing chain, zeroes past its end). */
+int qcow2_read_below(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt, Error *err);
+/* Read this layer's view of [off, off+len) (no range check; uses iov_scratch). */
+int qcow2_read_layer(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt,
+                     Error *err);
+void qcow2_iov_zero(const struct iovec *iov, int iovcnt);
+uint64_t qcow2_iov_bytes(const struct iovec *iov, int iovcnt);
 
 /* ---- qcow2-compress.c ---- */
 /* Inflate one compressed cluster (descriptor l2_entry) into out (cluster_size bytes). */
 int qcow2_read_compressed(Qcow2 *q, uint64_t l2_entry, uint8_t *out, Error *err);
 int qcow2_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
                            Error *err);
+/* Free the (de)compression contexts. */
+void qcow2_compress_free(Qcow2 *q);
 
 /* ---- qcow2-create.c ---- */
 int qcow2_create(const char *path, const BlockCreateOpts *o, Error *err);
