@@ -6,10 +6,12 @@
  *
  * Discard follows QEMU: on v3 a discarded cluster reads zeroes when there
  * is a backing file (else it is simply unallocated); on v2 it becomes
- * unallocated, so it may show the backing file's data again.
+ * unallocated, so it shows the backing file's data again (partial clusters
+ * too: they get the backing data written, so every byte agrees).
  */
 #include "block/qcow2.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum ZeroMode { ZM_FULL, ZM_DISCARD, ZM_ZERO_UNMAP, ZM_ZERO_KEEP };
@@ -46,6 +48,27 @@ static int zero_data(Qcow2 *q, uint64_t off, uint64_t len, Error *err)
         len -= n;
     }
     return 0;
+}
+
+/* v2 discard with a backing file: a partial cluster shows the backing data, like whole ones. */
+static int below_data(Qcow2 *q, uint64_t off, uint64_t len, Error *err)
+{
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        return error_set(err, "out of memory");
+    struct iovec v = {buf, len};
+    int rc = qcow2_read_below(q, off, &v, 1, err);
+    if (rc == 0)
+        rc = qcow2_writev(&q->bd, off, &v, 1, err);
+    free(buf);
+    return rc;
+}
+
+static int partial(Qcow2 *q, enum ZeroMode mode, uint64_t off, uint64_t len, Error *err)
+{
+    if (mode == ZM_DISCARD && q->version < 3 && q->bd.backing)
+        return below_data(q, off, len, err);
+    return zero_data(q, off, len, err);
 }
 
 /* New entry for a whole cluster; *drop: the old host cluster loses this reference. */
@@ -117,10 +140,11 @@ static int zero_range(Qcow2 *q, enum ZeroMode mode, uint64_t off, uint64_t len, 
     if (qcow2_begin_write(q, err) < 0)
         return -1;
     q->dec_valid = false;
-    if (a >= b || (q->version < 3 && mode >= ZM_ZERO_UNMAP &&
-                   (q->bd.backing || mode == ZM_ZERO_KEEP)))
+    if (q->version < 3 && mode >= ZM_ZERO_UNMAP && (q->bd.backing || mode == ZM_ZERO_KEEP))
         return zero_data(q, off, len, err);
-    if (off < a && zero_data(q, off, a - off, err) < 0)
+    if (a >= b)
+        return partial(q, mode, off, len, err);
+    if (off < a && partial(q, mode, off, a - off, err) < 0)
         return -1;
     uint64_t table = 1ull << (q->l2_bits + q->cluster_bits);
     for (uint64_t p = a; p < b;) {
@@ -131,7 +155,7 @@ static int zero_range(Qcow2 *q, enum ZeroMode mode, uint64_t off, uint64_t len, 
             return -1;
         p += n;
     }
-    return b < end ? zero_data(q, b, end - b, err) : 0;
+    return b < end ? partial(q, mode, b, end - b, err) : 0;
 }
 
 int qcow2_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err)

@@ -162,8 +162,12 @@ out:
 static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
 {
     uint64_t off;
-    if (b >= q->reftable_entries && grow_reftable(q, b, err) < 0)
-        return -1;
+    if (b >= q->reftable_entries) {
+        if (grow_reftable(q, b, err) < 0)
+            return -1;
+        if (created)
+            *created = true;  /* the new table and blocks took clusters */
+    }
     if (rb_offset(q, b, &off, err) < 0)
         return -1;
     if (off)
