@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control/control.h"
+#include "control/ctl.h"
 #include "img/img.h"
 #include "machine/boot.h"
 #include "machine/console.h"
@@ -121,10 +123,12 @@ typedef struct RunOptions {
     MachineConfig cfg;
     bool stats;            /* --stats */
     bool net_set;          /* --net was given */
+    const char *name;      /* --name */
+    const char *control;   /* --control: the control socket's path */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME };
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME, OPT_CONTROL };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
 #define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
@@ -138,6 +142,7 @@ static const struct option run_long_options[] = {
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
     {"name", required_argument, NULL, OPT_NAME},
+    {"control", required_argument, NULL, OPT_CONTROL},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -177,7 +182,11 @@ static void run_help(FILE *out)
             "                      'none' runs an ELF -k bare-metal\n"
             "      --dump-dtb FILE write the device tree the guest would get, then exit\n"
             "      --name NAME     the VM's name (letters, digits, '.', '_', '-'; up to 64),\n"
-            "                      shown in hostel's messages as hostel[NAME]\n"
+            "                      shown in hostel's messages as hostel[NAME]; the VM\n"
+            "                      listens on the control socket\n"
+            "                      $XDG_RUNTIME_DIR/hostel/NAME.sock (or /run/hostel/NAME.sock)\n"
+            "                      for 'hostel ctl|pause|resume NAME' (docs/control.md)\n"
+            "      --control PATH  the control socket's path instead\n"
             "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
             "                      a plain number is MiB\n"
             "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
@@ -282,8 +291,8 @@ static int run_set_net(RunOptions *o, const char *arg)
     return 0;
 }
 
-/* --name: a VM name fit for messages and, later, socket paths. */
-static int run_set_name(const char *name)
+/* --name: a VM name fit for messages and socket paths. */
+static int run_set_name(RunOptions *o, const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -291,6 +300,7 @@ static int run_set_name(const char *name)
         return run_usage_error("--name '%s': use 1 to 64 letters, digits, '.', '_' or '-' "
                                "(not starting with '.')", name);
     log_set_name(name);
+    o->name = name;
     return 0;
 }
 
@@ -305,7 +315,12 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_NET: return run_set_net(o, optarg);
     case 'p': o->cmdline = optarg; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
-    case OPT_NAME: return run_set_name(optarg);
+    case OPT_NAME: return run_set_name(o, optarg);
+    case OPT_CONTROL:
+        if (!*optarg)
+            return run_usage_error("--control '%s': expected a socket path", optarg);
+        o->control = optarg;
+        return 0;
     case 'c': return run_set_cpus(o, optarg);
     case OPT_STATS: o->stats = true; return 0;
     case 'm':
@@ -385,6 +400,9 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
     case MACHINE_STOP_QUIT:
         fprintf(stderr, "\nhostel: quit (C-a x)\n");
         return 0;
+    case MACHINE_STOP_CONTROL:
+        fprintf(stderr, "\nhostel: quit (control socket)\n");
+        return 0;
     case MACHINE_STOP_LIMIT:
         fprintf(stderr, "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64
                         ")\n", st->instret, o->cfg.max_insns);
@@ -430,12 +448,27 @@ static int run_load(Machine *m, const RunOptions *o, Error *err)
     return machine_boot(m, &boot, err);
 }
 
+/* Open the control socket named by --name or --control, if any. Returns 0 or -1. */
+static int run_control(Machine *m, const RunOptions *o, Error *err)
+{
+    char path[4096];
+    if (!o->name && !o->control)
+        return 0;
+    if (o->control)
+        snprintf(path, sizeof(path), "%s", o->control);
+    else if (control_socket_path(o->name, path, sizeof(path), err) < 0 ||
+             control_socket_dir_create(err) < 0)
+        return -1;
+    MachineControlConfig c = {.path = path, .name = o->name, .version = HOSTEL_VERSION};
+    return machine_control_open(m, &c, err);
+}
+
 /* Build the machine, run it, and report. */
 static int run_machine(const RunOptions *o)
 {
     Error err = {0};
     Machine *m = machine_new(&o->cfg, &err);
-    if (!m || run_load(m, o, &err) < 0) {
+    if (!m || run_load(m, o, &err) < 0 || (!o->dump_dtb && run_control(m, o, &err) < 0)) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         machine_free(m);
         return 1;
@@ -489,6 +522,9 @@ static int cmd_img(int argc, char **argv)
 static const Command commands[] = {
     {"run", cmd_run, run_help, "run a guest: Linux (the default guest) or a bare-metal ELF"},
     {"img", cmd_img, img_help, "create, inspect, check and convert disk images (raw, qcow2)"},
+    {"ctl", ctl_main, ctl_help, "send a command to a running VM's control socket"},
+    {"pause", ctl_pause_main, ctl_pause_help, "pause a running VM (its clock stops too)"},
+    {"resume", ctl_resume_main, ctl_resume_help, "resume a paused VM"},
     {"help", cmd_help, help_help, "show help for hostel or one command"},
 };
 

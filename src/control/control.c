@@ -103,7 +103,7 @@ static void client_send(ControlClient *c, const char *line)
 /* Queue msg as one compact line. Takes the reference to msg. */
 static void client_send_json(ControlClient *c, json_t *msg)
 {
-    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     if (text)
         client_send(c, text);
     else
@@ -432,7 +432,7 @@ void control_server_event(ControlServer *s, const char *name, json_t *data)
     if (msg && data)
         json_object_set(msg, "data", data);
     json_decref(data);
-    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(msg);
     for (unsigned i = 0; text && i < CONTROL_MAX_CLIENTS; i++)
         if (s->clients[i])

@@ -52,6 +52,11 @@ void goldfish_rtc_poll(GoldfishRtc *r)
     }
 }
 
+void goldfish_rtc_shift(GoldfishRtc *r, int64_t delta_ns)
+{
+    r->offset_ns += delta_ns;  /* the alarm is in guest time: it keeps its distance */
+}
+
 uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r)
 {
     if (!r->alarm_armed)

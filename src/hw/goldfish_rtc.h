@@ -28,6 +28,11 @@ extern const struct StateDesc goldfish_rtc_state_desc;
 void goldfish_rtc_reset(GoldfishRtc *r);
 /* Fire the alarm if its time has come. */
 void goldfish_rtc_poll(GoldfishRtc *r);
+/*
+ * Move the guest's time by delta_ns (negative: back), alarm included: after
+ * a pause of d ns, a shift of -d makes the clock go on where it stopped.
+ */
+void goldfish_rtc_shift(GoldfishRtc *r, int64_t delta_ns);
 /* Host nanoseconds until the armed alarm fires, or UINT64_MAX. */
 uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r);
 

@@ -29,6 +29,7 @@
 
 #include "machine/machine_int.h"
 #include "util/io.h"
+#include "util/timer.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
@@ -221,6 +222,7 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
         BlockDev *bd = block_open_opts(d->path, &bo, err);
         if (!bd)
             return NULL;
+        m->disk_info[n] = (struct MachineDiskInfo){bd->drv->format, bd->length};
         VirtioBlkConfig b = {.disk = bd, .loop = m->loop};
         return virtio_blk_new(&c, &b, err);
     }
@@ -438,6 +440,7 @@ void machine_free(Machine *m)
 {
     if (!m)
         return;
+    machine_control_close(m);  /* its sockets are on the loop */
     for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
         if (m->virtio[n])
             virtio_mmio_free(m->virtio[n]); /* joins device threads: before the loop goes */
@@ -559,7 +562,7 @@ static double machine_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint64_t machine_instret(const Machine *m)
+uint64_t machine_instret(const Machine *m)
 {
     uint64_t n = m->instret_base;
     for (unsigned i = 0; i < m->nharts; i++)
@@ -636,6 +639,8 @@ static void machine_turn(Machine *m, uint64_t budget)
     bool all_idle = true;
     machine_input_feed(m);
     evloop_run_once(m->loop, 0);
+    if (m->paused)  /* paused from the control socket: not one more slice */
+        return;
     goldfish_rtc_poll(m->rtc);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
         if (m->harts[i]->halted)
@@ -659,7 +664,11 @@ static int machine_loop(Machine *m, Error *err)
         }
         if (m->stop)
             return m->exited ? MACHINE_STOP_GUEST : m->quit ? MACHINE_STOP_QUIT
-                                                            : MACHINE_STOP_HOST;
+                 : m->control_quit ? MACHINE_STOP_CONTROL : MACHINE_STOP_HOST;
+        if (m->paused) {  /* no CPU use: wake for requests, devices, signals */
+            evloop_run_once(m->loop, MACHINE_IDLE_MAX_NS);
+            continue;
+        }
         uint64_t budget = machine_budget(m);
         if (budget == 0)
             return MACHINE_STOP_LIMIT;
@@ -670,8 +679,13 @@ static int machine_loop(Machine *m, Error *err)
 int machine_run(Machine *m, Error *err)
 {
     double start = machine_now();
+    uint64_t paused_before = machine_paused_total_ns(m);
+    if (!m->run_start_ns)
+        m->run_start_ns = timer_now_ns();
     int why = machine_loop(m, err);
-    m->stats.seconds = machine_now() - start;
+    /* Paused time is not run time: keep MIPS honest. */
+    m->stats.seconds = machine_now() - start -
+                       (double)(machine_paused_total_ns(m) - paused_before) * 1e-9;
     m->stats.instret = machine_instret(m);
     if (why < 0)
         return -1;

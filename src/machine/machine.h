@@ -63,6 +63,7 @@ typedef enum MachineStop {
     MACHINE_STOP_LIMIT,  /* max_insns reached */
     MACHINE_STOP_HOST,   /* the stop flag was set from outside (signal) */
     MACHINE_STOP_QUIT,   /* the user typed the console's quit escape (Ctrl-A x) */
+    MACHINE_STOP_CONTROL,/* `quit` on the control socket */
 } MachineStop;
 
 typedef struct MachineStats {
@@ -146,5 +147,32 @@ void machine_kick(Machine *m);
 
 /* Statistics of the last machine_run(). */
 void machine_stats(const Machine *m, MachineStats *st);
+
+/* The control socket (docs/control.md). */
+typedef struct MachineControlConfig {
+    const char *path;     /* where to listen */
+    const char *name;     /* the VM's name (status, "already running" message); NULL = none */
+    const char *version;  /* hostel's version, for the greeting */
+} MachineControlConfig;
+
+/*
+ * Serve the control socket on the machine's event loop from now until
+ * machine_free(), which sends clients a SHUTDOWN event and removes the
+ * socket.  Requests are answered while machine_run() runs, paused or not.
+ * Returns 0, or -1 with err filled (e.g. another VM listens on the path).
+ */
+int machine_control_open(Machine *m, const MachineControlConfig *c, Error *err);
+
+/*
+ * Pause: the harts stop before their next slice and machine_run() waits
+ * in the event loop (devices, console and control socket are still served)
+ * until machine_resume() or a stop.  The guest's clocks (time CSR, mtime,
+ * RTC) stand still meanwhile: resuming moves them on by the time spent
+ * paused.  Both are no-ops when already in that state; call them on the
+ * VM thread (from an event-loop callback, or between runs).
+ */
+void machine_pause(Machine *m);
+void machine_resume(Machine *m);
+bool machine_paused(const Machine *m);
 
 #endif

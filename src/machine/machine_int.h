@@ -72,6 +72,18 @@ struct Machine {
         unsigned src;       /* PLIC source */
     } virtio_line[MACHINE_VIRTIO_SLOTS];
     bool quit;              /* the user asked to quit (Ctrl-A x) */
+    struct MachineDiskInfo {
+        const char *format; /* the opened image's format ("raw", "qcow2") */
+        uint64_t length;    /* bytes the guest sees */
+    } disk_info[MACHINE_MAX_DISKS];
+    /* pause and the control socket (machine_control.c) */
+    bool paused;            /* the harts do not run; the event loop still does */
+    uint64_t pause_start_ns;/* host CLOCK_MONOTONIC when the current pause began */
+    uint64_t paused_ns;     /* host time spent in pauses that ended */
+    uint64_t run_start_ns;  /* host CLOCK_MONOTONIC when machine_run began; 0 before */
+    bool control_quit;      /* `quit` came through the control socket */
+    struct ControlServer *control; /* NULL when there is no control socket */
+    char *name;             /* the VM's name for status, or NULL */
 };
 
 /* Device-facing hooks implemented in machine.c. */
@@ -91,5 +103,11 @@ int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *
 int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err);
 /* (Re)load everything machine_boot() loads and restart the harts. */
 int machine_boot_load(Machine *m, Error *err);
+/* Instructions retired by every hart since the machine was built. */
+uint64_t machine_instret(const Machine *m);
+/* Host nanoseconds spent paused so far, the current pause included (machine_control.c). */
+uint64_t machine_paused_total_ns(const Machine *m);
+/* Send SHUTDOWN to control clients and close the socket (machine_control.c). */
+void machine_control_close(Machine *m);
 
 #endif
