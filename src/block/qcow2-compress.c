@@ -88,13 +88,44 @@ static size_t deflate_cluster(Qcow2 *q, const uint8_t *in, uint8_t *out)
     return r == Z_STREAM_END ? n : 0;
 }
 
+/* May one more compressed cluster start in (or spill from) the cluster holding off? */
+static int can_share(Qcow2 *q, uint64_t off, bool *ok, Error *err)
+{
+    uint64_t rc;
+    *ok = false;
+    if (!off || !(off & (q->cluster_size - 1)))
+        return 0;
+    if (qcow2_refcount_get(q, off >> q->cluster_bits, &rc, err) < 0)
+        return -1;
+    *ok = rc < q->refcount_max;  /* narrow refcounts (1 bit) cannot count sharers */
+    return 0;
+}
+
 /* Host bytes for n bytes of compressed data: the rest of the current shared cluster or new. */
 static int64_t alloc_bytes(Qcow2 *q, size_t n, Error *err)
 {
-    uint64_t cur = q->compress_off, in = cur & (q->cluster_size - 1);
-    if (cur && in && n <= q->cluster_size - in) {
+    uint64_t cs = q->cluster_size, cur = q->compress_off, in = cur & (cs - 1);
+    bool share;
+    if (can_share(q, cur, &share, err) < 0)
+        return -1;
+    if (!share) {
+        cur = 0;
+        in = 0;
+    }
+    if (cur && in && n <= cs - in) {
         if (qcow2_refcount_update(q, cur, 1, 1, err) < 0)
             return -1;
+    } else if (cur && in) {
+        /* Spill into new clusters: if they follow the current one, the data spans both. */
+        int64_t c = qcow2_alloc_clusters(q, n - (cs - in), err);
+        if (c < 0)
+            return -1;
+        if ((uint64_t)c == cur - in + cs) {
+            if (qcow2_refcount_update(q, cur, 1, 1, err) < 0)
+                return -1;
+        } else {
+            cur = (uint64_t)c;
+        }
     } else {
         int64_t c = qcow2_alloc_clusters(q, n, err);
         if (c < 0)
