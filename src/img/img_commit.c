@@ -1,12 +1,14 @@
 /*
  * hostel img commit [-f FMT] [-d] [-b BASE] [-p] [-q] FILE
  *
- * Each layer is opened on its own without its backing chain: FILE and the
- * layers down to BASE read-only (FILE read-write unless it stays as it is),
- * BASE read-write.  For every range that one of those upper layers
- * allocates, the topmost one's content is written into BASE; then FILE is
- * emptied so reads fall through to BASE again (not with -d, nor with -b,
- * as in qemu-img).
+ * FILE and the layers down to BASE are opened on their own, without their
+ * chains and read-only (FILE read-write when it is emptied): only what they
+ * allocate themselves is read.  BASE is opened read-write with its own
+ * chain, so zeroes written into it stay zeroes and partial clusters are
+ * filled from below.  For every range one of the upper layers allocates,
+ * the topmost one's content is written into BASE; then FILE is emptied so
+ * reads fall through to BASE again (not with -d, nor with -b, as in
+ * qemu-img).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,7 +31,6 @@ typedef struct Commit {
     const CommitArgs *a;
     BlockDev *layers[BLOCK_MAX_CHAIN + 1];  /* [0] = FILE ... [n-1] = BASE */
     int n;
-    bool base_has_backing;  /* BASE has a backing file: zeroes must be written, not holes */
     uint8_t *buf;
     ImgProgress prog;
     Error err;
@@ -110,22 +111,15 @@ static int commit_open(Commit *c)
         if (!is_base && c->n == BLOCK_MAX_CHAIN)
             error_set(&c->err, "%s: backing chain too deep or a loop", c->a->file);
         else
-            c->layers[c->n] = img_open(path, fmt, IMG_OPEN_NO_BACKING |
-                                       (is_base ? IMG_OPEN_RW : 0), &c->err);
+            c->layers[c->n] = img_open(path, fmt, is_base ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING,
+                                       &c->err);
         free(path);
         free(fmt);
         if (!c->layers[c->n])
             return -1;
         c->n++;
-        if (is_base) {
-            char *below, *below_fmt;
-            if (commit_backing_of(c->layers[c->n - 1], &below, &below_fmt, &c->err) < 0)
-                return -1;
-            c->base_has_backing = below != NULL;
-            free(below);
-            free(below_fmt);
+        if (is_base)
             return 0;
-        }
     }
 }
 
@@ -160,7 +154,7 @@ static int commit_range(Commit *c, uint64_t off, uint64_t len, uint64_t *done)
     if (owner < 0)
         return 0;
     if ((flags & BLOCK_ST_ZERO) && !(flags & BLOCK_ST_DATA))
-        return block_write_zeroes(base, off, *done, !c->base_has_backing, &c->err);
+        return block_write_zeroes(base, off, *done, !base->backing, &c->err);
     if (block_pread(c->layers[owner], off, c->buf, *done, &c->err) < 0)
         return -1;
     return block_pwrite(base, off, c->buf, *done, &c->err);

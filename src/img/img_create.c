@@ -37,6 +37,10 @@ static int create_parse(CreateArgs *a, int argc, char **argv, Error *err)
         default: return img_bad_option("create", c, argv);
         }
     }
+    if (img_create_opts_parse(&a->co, err) < 0)
+        return img_error("%s", err->msg);
+    if (a->co.help)
+        return 0;
     if (optind >= argc)
         return img_usage_error("create", "expected an image file name");
     if (argc - optind > 2)
@@ -48,8 +52,6 @@ static int create_parse(CreateArgs *a, int argc, char **argv, Error *err)
                              "(at most 8 EiB - 1)", argv[optind + 1]);
         a->size_given = true;
     }
-    if (img_create_opts_parse(&a->co, err) < 0)
-        return img_error("%s: %s", a->file, err->msg);
     if (backing)
         a->co.o.backing_file = backing;
     if (backing_fmt)
@@ -74,11 +76,13 @@ static int create_check_backing(CreateArgs *a, Error *err)
         return img_error("out of memory");
     BlockDev *bd = img_open(path, o->backing_fmt, IMG_OPEN_NO_BACKING | IMG_OPEN_SHARE, err);
     free(path);
-    if (!bd) {
-        if (a->unsafe && a->size_given)
-            return 0;
+    if (!bd && a->unsafe && a->size_given)
+        return 0;
+    if (!bd && a->unsafe)
+        return img_error("%s: image creation needs a size (cannot open the backing file "
+                         "for its size: %s)", a->file, err->msg);
+    if (!bd)
         return img_error("%s: cannot open backing file: %s", a->file, err->msg);
-    }
     if (!a->size_given) {
         a->size = block_length(bd);
         a->size_given = true;

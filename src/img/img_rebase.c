@@ -4,9 +4,10 @@
  * Safe mode: wherever FILE does not hold its own data, what the old
  * backing chain reads is compared with what the new one reads, and FILE
  * gets a copy of the old content where they differ; then the header names
- * the new backing file.  FILE is opened without its chain, so each unit
- * written is whole (sub)clusters of the range FILE leaves unallocated.
- * -u only rewrites the name.  -b "" removes the backing file.
+ * the new backing file.  FILE is opened with its old chain, so the format
+ * knows zeroes written over it must stay zeroes and fills the rest of a
+ * cluster from it.  -u only rewrites the name.  -b "" removes the backing
+ * file.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ typedef struct RebaseArgs {
 
 typedef struct Rebase {
     const RebaseArgs *a;
-    BlockDev *top, *old, *new;  /* old/new: NULL when there is none (zeroes) */
+    BlockDev *top, *new;  /* new: NULL for none; the old chain is top->backing */
     uint8_t *obuf, *nbuf;
     ImgProgress prog;
     Error err;
@@ -78,25 +79,6 @@ static int rebase_open_new(Rebase *r)
     return r->new ? 0 : -1;
 }
 
-/* Open the backing chain FILE names now, read-only (NULL if it has none). */
-static int rebase_open_old(Rebase *r)
-{
-    BlockInfo in;
-    if (block_info(r->top, &in, &r->err) < 0)
-        return -1;
-    int rc = 0;
-    if (in.backing_file) {
-        char *path = in.full_backing_file ? strdup(in.full_backing_file)
-                                          : block_backing_path(r->a->file, in.backing_file);
-        r->old = path ? img_open(path, in.backing_fmt, 0, &r->err) : NULL;
-        if (!r->old)
-            rc = path ? -1 : error_set(&r->err, "out of memory");
-        free(path);
-    }
-    block_info_free(&in);
-    return rc;
-}
-
 /* Read [off, off+n) of a backing chain; past its end (or without one) zeroes. */
 static int rebase_read(Rebase *r, BlockDev *bd, uint64_t off, uint8_t *buf, uint64_t n)
 {
@@ -110,7 +92,7 @@ static int rebase_read(Rebase *r, BlockDev *bd, uint64_t off, uint8_t *buf, uint
 /* [off, off+n) is unallocated in FILE: copy the units where old and new differ. */
 static int rebase_fill(Rebase *r, uint64_t off, uint64_t n)
 {
-    if (rebase_read(r, r->old, off, r->obuf, n) < 0 || rebase_read(r, r->new, off, r->nbuf, n) < 0)
+    if (rebase_read(r, r->top->backing, off, r->obuf, n) < 0 || rebase_read(r, r->new, off, r->nbuf, n) < 0)
         return -1;
     uint64_t unit = r->top->cluster_size ? r->top->cluster_size : 65536;
     for (uint64_t u = 0; u < n;) {
@@ -163,10 +145,11 @@ static const char *rebase_new_format(Rebase *r)
 static int rebase_run(Rebase *r)
 {
     const RebaseArgs *a = r->a;
-    r->top = img_open(a->file, a->format, IMG_OPEN_RW | IMG_OPEN_NO_BACKING, &r->err);
+    unsigned flags = IMG_OPEN_RW | (a->unsafe ? IMG_OPEN_NO_BACKING : 0);
+    r->top = img_open(a->file, a->format, flags, &r->err);
     if (!r->top)
         return -1;
-    if (!a->unsafe && (rebase_open_old(r) < 0 || rebase_open_new(r) < 0 || rebase_copy(r) < 0))
+    if (!a->unsafe && (rebase_open_new(r) < 0 || rebase_copy(r) < 0))
         return -1;
     const char *fmt = rebase_new_format(r);
     if (block_set_backing(r->top, a->backing[0] ? a->backing : NULL, fmt, &r->err) < 0)
@@ -186,7 +169,6 @@ static int img_rebase(int argc, char **argv)
         rc = img_fail(&r.err);
     }
     block_close(r.new);
-    block_close(r.old);
     block_close(r.top);
     free(r.obuf);
     free(r.nbuf);
