@@ -53,6 +53,19 @@ int main(void)
     ok(goldfish_rtc_next_deadline_ns(r) == UINT64_MAX, "clear alarm disarms");
     uint64_t v;
     ok(!goldfish_rtc_ops.read(r, 0, 8, &v), "only 32-bit accesses");
+
+    /* Resuming after a 3 s pause shifts the clock back 3 s: the time reads 3 s
+     * less, and an alarm 4 s ahead (in guest time) is 7 s of host time away. */
+    wr(r, 0x04, 100);  /* TIME_HIGH: ~430 s after the epoch, room to go back */
+    wr(r, 0x0c, (uint32_t)((read_time(r) + 4000000000ull) >> 32));
+    wr(r, 0x08, (uint32_t)(read_time(r) + 4000000000ull));
+    t = read_time(r);
+    goldfish_rtc_shift(r, -3000000000ll);
+    uint64_t t2 = read_time(r);
+    ok(t - t2 > 2900000000ull && t - t2 < 3100000000ull, "shift moves the guest's time");
+    d = goldfish_rtc_next_deadline_ns(r);
+    ok(d > 6000000000ull && d < 7100000000ull, "and the alarm stays in guest time (%llu ns)",
+       (unsigned long long)d);
     goldfish_rtc_free(r);
     return tap_done();
 }
