@@ -43,7 +43,7 @@ static json_t *conn_read_json(ControlConn *c, Error *err)
         if (r < 0 && errno == EINTR)
             continue;
         if (r == 0) {
-            error_set(err, "no answer from the VM within %d s", c->timeout_ms / 1000);
+            error_set(err, "no answer from the VM within %g s", c->timeout_ms / 1000.0);
             return NULL;
         }
         ssize_t n = r < 0 ? -1 : recv(c->fd, c->buf + c->len, c->cap - c->len, 0);

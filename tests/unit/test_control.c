@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/client.h"
 #include "control/control.h"
 #include "control/socket.h"
 #include "tap.h"
@@ -424,6 +426,65 @@ static void test_socket_file(const char *dir, const char *path, Fake *f)
     unlink(plain);
 }
 
+static volatile bool loop_stop;
+
+static void *loop_thread(void *opaque)
+{
+    while (!loop_stop)
+        evloop_run_once(loop, 10000000);
+    return NULL;
+}
+
+/* The client library against the server running on its own thread. */
+static void test_client(const char *dir, const char *path)
+{
+    pthread_t t;
+    loop_stop = false;
+    pthread_create(&t, NULL, loop_thread, NULL);
+    ControlConn c;
+    Error err = {0};
+    ok(control_conn_open(&c, path, 3000, &err) == 0, "client: greeting accepted");
+    json_t *args = json_pack("{s:i}", "v", 7);
+    json_t *r = control_conn_call(&c, "echo", args, &err);
+    ok(r && json_integer_value(json_object_get(json_object_get(r, "return"), "v")) == 7,
+       "client: call returns the reply");
+    json_decref(r);
+    json_decref(args);
+    r = control_conn_call(&c, "shout", NULL, &err);
+    ok(r && json_object_get(r, "return"), "client: events before the reply are skipped");
+    json_decref(r);
+    r = control_conn_call(&c, "fail", NULL, &err);
+    ok(r && err_desc(r) && strcmp(err_desc(r), "boom: 42") == 0, "client: error replies too");
+    json_decref(r);
+    control_conn_close(&c);
+    loop_stop = true;
+    pthread_join(t, NULL);
+
+    char missing[200];
+    snprintf(missing, sizeof(missing), "%s/none.sock", dir);
+    ok(control_conn_open(&c, missing, 1000, &err) < 0 &&
+       strstr(err.msg, "no VM is listening on"), "client: missing path: %s", err.msg);
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    ok(control_conn_open(&c, "ghost", 1000, &err) < 0 &&
+       strcmp(err.msg, "no VM named ghost is running") == 0, "client: missing name: %s",
+       err.msg);
+    unsetenv("XDG_RUNTIME_DIR");
+
+    /* Something listens but never speaks: the client gives up after its timeout. */
+    char mute[200];
+    snprintf(mute, sizeof(mute), "%s/mute.sock", dir);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, mute);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    ok(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(s, 1) == 0, "a mute server");
+    double t0 = now();
+    ok(control_conn_open(&c, mute, 300, &err) < 0 && strstr(err.msg, "no answer"),
+       "client: times out: %s", err.msg);
+    ok(now() - t0 < 2.0, "promptly");
+    close(s);
+    unlink(mute);
+}
+
 int main(void)
 {
     Error err = {0};
@@ -446,6 +507,7 @@ int main(void)
     test_long_lines(path, s);
     test_clients(path, s);
     test_limits(path, s);
+    test_client(dir, path);
     test_socket_file(dir, path, &f);
     control_server_free(s);
     ok(access(path, F_OK) != 0, "socket removed at exit");
