@@ -148,11 +148,12 @@ static int commit_range(Commit *c, uint64_t off, uint64_t len, uint64_t *done)
 {
     unsigned flags;
     BlockDev *base = c->layers[c->n - 1];
-    int owner = commit_owner(c, off, img_min(len, IMG_CHUNK), done, &flags);
+    int owner = commit_owner(c, off, len, done, &flags);
     if (owner < -1)
         return -1;
     if (owner < 0)
         return 0;
+    *done = img_min(*done, IMG_CHUNK);
     if ((flags & BLOCK_ST_ZERO) && !(flags & BLOCK_ST_DATA))
         return block_write_zeroes(base, off, *done, !base->backing, &c->err);
     if (block_pread(c->layers[owner], off, c->buf, *done, &c->err) < 0)

@@ -198,13 +198,42 @@ static int convert_window(Convert *c, uint64_t off, uint64_t n)
     return 0;
 }
 
+/*
+ * Bytes from off (window-aligned) that a blank target can skip: the whole
+ * windows of the zero extent of the source there.  0 if none.
+ */
+static int convert_skip(Convert *c, uint64_t off, uint64_t *skip)
+{
+    *skip = 0;
+    if (!c->dst_blank)
+        return 0;
+    for (int i = 0; i < c->a->nsrc; i++) {
+        uint64_t len = block_length(c->src[i]), pnum, h;
+        unsigned flags, depth;
+        if (off >= len) {
+            off -= len;
+            continue;
+        }
+        if (img_chain_status(c->src[i], off, len - off, &pnum, &flags, &h, &depth, &c->err) < 0)
+            return -1;
+        if ((flags & BLOCK_ST_ZERO) && !(flags & BLOCK_ST_DATA))
+            *skip = pnum / IMG_CHUNK * IMG_CHUNK;
+        return 0;
+    }
+    return 0;
+}
+
 static int convert_copy(Convert *c)
 {
+    uint64_t skip;
     img_progress_start(&c->prog, c->a->progress && !c->a->quiet);
-    for (uint64_t off = 0; off < c->total; off += IMG_CHUNK) {
-        if (convert_window(c, off, img_min(IMG_CHUNK, c->total - off)) < 0)
+    for (uint64_t off = 0; off < c->total; off += skip ? skip : IMG_CHUNK) {
+        if (convert_skip(c, off, &skip) < 0)
             return -1;
-        img_progress_update(&c->prog, img_min(off + IMG_CHUNK, c->total), c->total);
+        if (!skip && convert_window(c, off, img_min(IMG_CHUNK, c->total - off)) < 0)
+            return -1;
+        img_progress_update(&c->prog, img_min(off + (skip ? skip : IMG_CHUNK), c->total),
+                            c->total);
     }
     img_progress_end(&c->prog);
     return block_flush(c->dst, &c->err);

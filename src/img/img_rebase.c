@@ -89,10 +89,26 @@ static int rebase_read(Rebase *r, BlockDev *bd, uint64_t off, uint8_t *buf, uint
     return 0;
 }
 
-/* [off, off+n) is unallocated in FILE: copy the units where old and new differ. */
-static int rebase_fill(Rebase *r, uint64_t off, uint64_t n)
+/* Bytes from off that chain bd (NULL: none) reads as zeroes without reading data; 0 if none. */
+static int rebase_zero_run(Rebase *r, BlockDev *bd, uint64_t off, uint64_t n, uint64_t *run)
 {
-    if (rebase_read(r, r->top->backing, off, r->obuf, n) < 0 || rebase_read(r, r->new, off, r->nbuf, n) < 0)
+    uint64_t len = bd ? block_length(bd) : 0, h;
+    unsigned flags, depth;
+    *run = n;
+    if (off >= len)
+        return 0;
+    if (img_chain_status(bd, off, img_min(n, len - off), run, &flags, &h, &depth, &r->err) < 0)
+        return -1;
+    if (!(flags & BLOCK_ST_ZERO) || (flags & BLOCK_ST_DATA))
+        *run = 0;
+    return 0;
+}
+
+/* Copy the units of [off, off+n) where the old and new chains differ. */
+static int rebase_chunk(Rebase *r, uint64_t off, uint64_t n)
+{
+    if (rebase_read(r, r->top->backing, off, r->obuf, n) < 0 ||
+        rebase_read(r, r->new, off, r->nbuf, n) < 0)
         return -1;
     uint64_t unit = r->top->cluster_size ? r->top->cluster_size : 65536;
     for (uint64_t u = 0; u < n;) {
@@ -109,6 +125,24 @@ static int rebase_fill(Rebase *r, uint64_t off, uint64_t n)
     return 0;
 }
 
+/* [off, off+n) is unallocated in FILE: skip what both chains read as zeroes, compare the rest. */
+static int rebase_fill(Rebase *r, uint64_t off, uint64_t n)
+{
+    while (n) {
+        uint64_t k = img_min(n, IMG_CHUNK), z_old, z_new;
+        if (rebase_zero_run(r, r->top->backing, off, n, &z_old) < 0 ||
+            rebase_zero_run(r, r->new, off, n, &z_new) < 0)
+            return -1;
+        if (z_old && z_new)
+            k = img_min(z_old, z_new);
+        else if (rebase_chunk(r, off, k) < 0)
+            return -1;
+        off += k;
+        n -= k;
+    }
+    return 0;
+}
+
 static int rebase_copy(Rebase *r)
 {
     uint64_t len = block_length(r->top), pnum, h;
@@ -117,8 +151,7 @@ static int rebase_copy(Rebase *r)
     img_progress_start(&r->prog, r->a->progress && !r->a->quiet);
     for (uint64_t off = 0; off < len; off += pnum) {
         unsigned flags;
-        if (block_status(r->top, off, img_min(len - off, IMG_CHUNK), &pnum, &flags, &h,
-                         &r->err) < 0)
+        if (block_status(r->top, off, len - off, &pnum, &flags, &h, &r->err) < 0)
             return -1;
         if (!(flags & BLOCK_ST_ALLOCATED) && rebase_fill(r, off, pnum) < 0)
             return -1;
