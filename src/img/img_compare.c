@@ -60,10 +60,10 @@ static int compare_parse(CompareArgs *a, int argc, char **argv)
 }
 
 /* Print a verdict line unless -q; returns status. */
-static int compare_say(const Compare *c, int status, const char *fmt, uint64_t off)
+static int compare_say(Compare *c, int status, const char *fmt, uint64_t off)
 {
     if (!c->a->quiet) {
-        img_progress_end((ImgProgress *)&c->prog);
+        img_progress_end(&c->prog);
         printf(fmt, off);
     }
     return status;

@@ -123,7 +123,7 @@ static int convert_open_target(Convert *c)
         return error_set(&c->err, "%s: raw images do not support compression (-c)", a->dst);
     if (!a->no_create && convert_create(c) < 0)
         return -1;
-    c->dst = img_open(a->dst, a->no_create ? a->dst_fmt : a->dst_fmt, IMG_OPEN_RW, &c->err);
+    c->dst = img_open(a->dst, a->dst_fmt, IMG_OPEN_RW, &c->err);  /* -n without -O: probed */
     if (!c->dst)
         return -1;
     if (block_length(c->dst) < c->total)
@@ -252,8 +252,11 @@ static int img_convert(int argc, char **argv)
     Convert c = {.a = &a};
     if (a.co.help)
         img_create_opts_help(a.dst_fmt ? a.dst_fmt : "raw");
-    else if (convert_open_sources(&c) < 0 || convert_open_target(&c) < 0 || convert_copy(&c) < 0)
-        rc = (img_progress_end(&c.prog), img_fail(&c.err));
+    else if (convert_open_sources(&c) < 0 || convert_open_target(&c) < 0 ||
+             convert_copy(&c) < 0) {
+        img_progress_end(&c.prog);
+        rc = img_fail(&c.err);
+    }
     block_close(c.dst);
     for (int i = 0; i < a.nsrc; i++)
         block_close(c.src[i]);
