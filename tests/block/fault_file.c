@@ -6,6 +6,7 @@
 #include "fault_file.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ typedef struct FaultFile {
     uint64_t calls, syncs;
     uint64_t trip;      /* crash when calls reaches this */
     bool crashed;
+    bool trace;         /* print every call and the crash's outcome (FAULT_TRACE=1) */
 } FaultFile;
 
 static FaultFile *ff(BlockFile *f)
@@ -82,8 +84,13 @@ static void resolve_subset(FaultFile *f)
         order[i - 1] = order[j];
         order[j] = t;
     }
-    for (size_t i = 0; i < n; i++)
-        log_apply(f->lower, &f->log[order[i]], NULL);
+    for (size_t i = 0; i < n; i++) {
+        const PendingOp *op = &f->log[order[i]];
+        if (f->trace)
+            fprintf(stderr, "fault: crash keeps op %zu (%d 0x%llx+0x%llx)\n", order[i],
+                    op->kind, (unsigned long long)op->off, (unsigned long long)op->len);
+        log_apply(f->lower, op, NULL);
+    }
     f->lower->ops->sync(f->lower, NULL);
     free(order);
 }
@@ -108,6 +115,14 @@ static int fault_enter(FaultFile *f, Error *err)
         return error_set_errno(err, EIO, "%s: simulated crash", f->base.path);
     f->calls++;
     return 0;
+}
+
+static void fault_trace(FaultFile *f, const char *what, uint64_t off, uint64_t len)
+{
+    if (f->trace)
+        fprintf(stderr, "fault: call %llu %s 0x%llx+0x%llx (op %zu)\n",
+                (unsigned long long)f->calls, what, (unsigned long long)off,
+                (unsigned long long)len, f->nlog);
 }
 
 static int log_push(FaultFile *f, PendingOp op, Error *err)
@@ -144,6 +159,7 @@ static int fault_pwritev(BlockFile *bf, uint64_t off, const struct iovec *iov, i
     uint64_t len = 0;
     for (int i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
+    fault_trace(f, "write", off, len);
     uint8_t *data = malloc(len ? (size_t)len : 1);
     if (!data)
         return error_set_errno(err, ENOMEM, "out of memory");
@@ -165,6 +181,7 @@ static int fault_sync(BlockFile *bf, Error *err)
     FaultFile *f = ff(bf);
     if (fault_enter(f, err) < 0)
         return -1;
+    fault_trace(f, "sync", 0, 0);
     for (size_t i = 0; i < f->nlog; i++) {
         if (log_apply(f->lower, &f->log[i], err) < 0)
             return -1;
@@ -181,6 +198,7 @@ static int fault_truncate(BlockFile *bf, uint64_t len, Error *err)
     FaultFile *f = ff(bf);
     if (fault_enter(f, err) < 0 || f->cache->ops->truncate(f->cache, len, err) < 0)
         return -1;
+    fault_trace(f, "truncate", len, 0);
     return log_push(f, (PendingOp){.kind = OP_TRUNCATE, .off = len}, err);
 }
 
@@ -189,6 +207,7 @@ static int fault_punch(BlockFile *bf, uint64_t off, uint64_t len, Error *err)
     FaultFile *f = ff(bf);
     if (fault_enter(f, err) < 0 || f->cache->ops->punch(f->cache, off, len, err) < 0)
         return -1;
+    fault_trace(f, "punch", off, len);
     return log_push(f, (PendingOp){.kind = OP_PUNCH, .off = off, .len = len}, err);
 }
 
@@ -256,6 +275,7 @@ BlockFile *fault_file_wrap(BlockFile *lower, uint64_t max_len, Error *err)
     f->lower = lower;
     f->cache = cache;
     f->trip = UINT64_MAX;
+    f->trace = getenv("FAULT_TRACE") != NULL;
     f->base = (BlockFile){.ops = &fault_file_ops, .path = path, .fd = -1,
                           .read_only = lower->read_only};
     return &f->base;

@@ -20,7 +20,10 @@
  *
  * First, the fault_file itself is checked on a raw image.
  * CRASH_SEED=N changes the base seed, CRASH_ONLY=NAME runs one scenario,
- * CRASH_CASES=N overrides the number of crash points per scenario.
+ * CRASH_CASES=N overrides the number of crash points per scenario,
+ * CRASH_CASE=I replays crash point I only, FAULT_TRACE=1 prints the host
+ * file calls and what the crash kept.  A failing scenario keeps its scratch
+ * directory, with the image as the crash left it (*.crashed).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -509,8 +512,14 @@ static uint64_t crash_case(Crash *c, uint64_t trip, bool have_qemu)
         return 0;
     }
     uint64_t calls = run_workload(c, trip);
-    if (!c->failed)
-        verify_after_crash(c, have_qemu);
+    if (c->failed)
+        return calls;
+    /* Keep the image as the crash left it: a failure below is debugged from this copy. */
+    char cmd[8400];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.crashed'", c->path, c->path);
+    if (system(cmd) != 0)
+        printf("# could not copy %s\n", c->path);
+    verify_after_crash(c, have_qemu);
     return calls;
 }
 
@@ -527,6 +536,7 @@ static void run_scenario(const Scenario *s, uint64_t seed, unsigned cases, bool 
     c.sc = s;
     c.under = under;
     Rng pick_rng = {seed ^ 0xc0ffee};
+    unsigned failures = 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!dir || !c.cur || !c.durable || !c.dirty || (s->backing && !under) ||
@@ -537,10 +547,17 @@ static void run_scenario(const Scenario *s, uint64_t seed, unsigned cases, bool 
     /* The calls a whole run makes, to spread the crash points over it. */
     crash_reset(&c, s, seed, under);
     uint64_t total = crash_case(&c, UINT64_MAX, have_qemu);
-    unsigned failures = c.failed, done = 1;
-    for (unsigned i = 1; i < cases && failures < 3; i++, done++) {
+    failures = c.failed;
+    unsigned done = 1;
+    const char *one = getenv("CRASH_CASE");  /* replay one crash point of a failing run */
+    for (unsigned i = 1; i < cases && failures == 0; i++, done++) {
+        uint64_t trip = rng_below(&pick_rng, total + total / 8 + 1);
+        if (one && (unsigned)atoi(one) != i)
+            continue;
+        printf("# case %u: seed %" PRIu64 ", crash after %" PRIu64 " calls\n", i, seed + i,
+               trip);
         crash_reset(&c, s, seed + i, under);
-        crash_case(&c, rng_below(&pick_rng, total + total / 8 + 1), have_qemu);
+        crash_case(&c, trip, have_qemu);
         failures += c.failed;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -555,8 +572,11 @@ out:
     free(c.durable);
     free(c.dirty);
     free(under);
-    if (dir)
+    if (dir && failures) {
+        printf("# kept %s (crash.*.crashed: the image as the failing crash left it)\n", dir);
+    } else if (dir) {
         scratch_remove(dir);
+    }
     free(dir);
 }
 

@@ -9,7 +9,11 @@
  *   - block_status walks the same range: an extent said to read as zeroes
  *     (zero flag, or unallocated with no backing file) must have read as
  *     zeroes;
- *   - info, the snapshot list and check (no repair) run.
+ *   - info, the snapshot list and check (no repair) run;
+ *   - for inputs of odd length, the image is also opened for writing on a
+ *     copy (growth capped at FUZZ_GROW): a few writes, write-zeroes, a
+ *     discard, a flush, then check with repair, as `hostel img check -r
+ *     all` would on a damaged image.
  * A failure must come with an error message; a malformed image must never
  * crash, read or write out of bounds (ASan) or allocate without bound
  * (libFuzzer's -malloc_limit_mb).
@@ -30,6 +34,7 @@
 #define FUZZ_CHUNK (64u << 10)
 #define FUZZ_SPARSE_MAX (40ull << 20)    /* largest image a sparse input expands to */
 #define FUZZ_STATUS_STEPS 256
+#define FUZZ_GROW (8u << 20)             /* bytes a writable image may grow by */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -155,6 +160,52 @@ static void inspect(BlockDev *bd)
         check(res.corruptions >= 0 && res.leaks >= 0);
 }
 
+/* Writes at both ends of the first clusters and in the middle of the disk. */
+static void write_some(BlockDev *bd)
+{
+    static uint8_t buf[8192];
+    Error err = {0};
+    uint64_t len = block_length(bd);
+    uint64_t at[3] = {0, bd->cluster_size ? bd->cluster_size - 512 : 4096, len / 2};
+    memset(buf, 0x5a, sizeof(buf));
+    for (int i = 0; i < 3; i++) {
+        uint64_t n = at[i] < len ? (len - at[i] < sizeof(buf) ? len - at[i] : sizeof(buf)) : 0;
+        if (n && block_pwrite(bd, at[i], buf, n, &err) < 0)
+            check(err.msg[0] != 0);
+    }
+    if (len > 3 * 65536) {
+        if (block_write_zeroes(bd, 65536, 65536, true, &err) < 0)
+            check(err.msg[0] != 0);
+        if (block_discard(bd, 2 * 65536, 65536, &err) < 0)
+            check(err.msg[0] != 0);
+    }
+    if (block_flush(bd, &err) < 0)
+        check(err.msg[0] != 0);
+}
+
+static void write_phase(MemStore *ro)
+{
+    size_t len;
+    const uint8_t *img = mem_store_data(ro, &len);
+    MemStore *s = mem_store_new(img, len, (uint64_t)len + FUZZ_GROW);
+    BlockFile *f = s ? mem_file_open(s, "fuzz-rw.qcow2", false) : NULL;
+    mem_store_unref(s);
+    if (!f)
+        return;
+    BlockOpenOpts o = {.format = "qcow2", .no_backing = true, .l2_cache_bytes = 64 << 10};
+    Error err = {0};
+    BlockDev *bd = block_open_file(f, &o, &err);
+    if (!bd) {
+        check(err.msg[0] != 0);
+        return;
+    }
+    write_some(bd);
+    BlockCheckResult res;
+    if (block_check(bd, &res, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, &err) < 0)
+        check(err.msg[0] != 0);
+    block_close(bd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     MemStore *s = size >= 4 && memcmp(data, "HSPZ", 4) == 0 ? sparse_store(data, size)
@@ -162,19 +213,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s)
         return 0;
     BlockFile *f = mem_file_open(s, "fuzz.qcow2", true);
-    mem_store_unref(s);
-    if (!f)
+    if (!f) {
+        mem_store_unref(s);
         return 0;
+    }
     BlockOpenOpts o = {.format = "qcow2", .read_only = true, .no_backing = true,
                        .no_lock = true, .l2_cache_bytes = 64 << 10};
     Error err = {0};
     BlockDev *bd = block_open_file(f, &o, &err);
     if (!bd) {
         check(err.msg[0] != 0 && !strchr(err.msg, '\n'));
+        mem_store_unref(s);
         return 0;
     }
     check(bd->read_only && !bd->backing);
     inspect(bd);
     block_close(bd);
+    if ((size & 1) && block_qcow2_driver.writev)
+        write_phase(s);
+    mem_store_unref(s);
     return 0;
 }

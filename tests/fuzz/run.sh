@@ -24,7 +24,7 @@ virtq)
 qcow2)
     what="the qcow2 open/read path"
     # The block layer's sources as its meson.build lists them (not half-written files).
-    block=$(sed -n "s/^ *'\([^']*\.c\)',\{0,1\} *$/\1/p" "$root/src/block/meson.build" |
+    block=$(grep -o "'[^']*\.c'" "$root/src/block/meson.build" | tr -d "'" |
             sed "s|^|$root/src/block/|" | tr '\n' ' ')
     srcs="$here/fuzz_qcow2.c $root/tests/block/mem_file.c $block"
     libs="-lz -lzstd"
