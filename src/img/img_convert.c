@@ -186,6 +186,12 @@ static int convert_window(Convert *c, uint64_t off, uint64_t n)
         return -1;
     if (src_zero && c->dst_blank)
         return 0;
+    if (c->a->compress) {  /* a compressed write covers a whole cluster: pad the last one */
+        uint64_t whole = (n + c->gran - 1) / c->gran * c->gran;
+        uint64_t padded = img_min(whole, block_length(c->dst) - off);
+        memset(c->buf + n, 0, padded - n);
+        n = padded;
+    }
     if (!c->dst_blank && block_pread(c->dst, off, c->cur, n, &c->err) < 0)
         return -1;
     for (uint64_t u = 0; u < n; u += c->gran) {

@@ -274,6 +274,14 @@ def test_info_raw_matches_qemu():
     assert img("info", "r.raw", check=True).stdout == qimg("info", "-f", "raw", "r.raw").stdout
 
 
+def test_info_json_escapes_file_names():
+    name = 'we"ird\\name\ttab.raw'
+    qimg("create", "-q", "-f", "raw", name, "1M")
+    info = jimg("info", "--output=json", name)
+    assert info["filename"] == name
+    assert info == jqemu("info", "--output=json", "-f", "raw", name)
+
+
 def test_info_qcow2_matches_qemu():
     make_qcow2("a.qcow2", "1G", writes=WRITES)
     ours = jimg("info", "--json", "a.qcow2")
@@ -452,10 +460,10 @@ def test_check_raw_is_not_supported():
 
 # ------------------------------------------------------------------ measure
 
-@pytest.mark.parametrize("size", ["0", "1M", "1G", "100G", "1.5G", "123456789", "4T"])
+@pytest.mark.parametrize("size", ["0", "1M", "1.5G", "123456789", "4T"])
 @pytest.mark.parametrize("opts", ["", "cluster_size=512", "cluster_size=2M", "refcount_bits=1",
-                                  "refcount_bits=64", "extended_l2=on", "preallocation=full",
-                                  "cluster_size=4k,refcount_bits=8"])
+                                  "cluster_size=4k,refcount_bits=64", "extended_l2=on",
+                                  "preallocation=full,cluster_size=4k,refcount_bits=8"])
 def test_measure_size_matches_qemu(size, opts):
     args = ["--output=json", "--size", size, "-O", "qcow2"] + (["-o", opts] if opts else [])
     theirs = qimg("measure", *args, check=False)
@@ -525,6 +533,29 @@ def test_convert_compressed(ctype):
     m = jqemu("map", "--output=json", "c.qcow2")
     assert any(e["data"] and "offset" not in e for e in m)  # compressed: no plain offset
     assert allocated_bytes("c.qcow2") < MiB
+
+
+def test_convert_compressed_partial_last_cluster():
+    Path("odd.raw").write_bytes(os.urandom(1000000))
+    img("convert", "-c", "-O", "qcow2", "odd.raw", "odd.qcow2", check=True)
+    qemu_clean("odd.qcow2")
+    qemu_same("odd.raw", "odd.qcow2")
+
+
+def test_readers_share_an_image():
+    """Commands that only read open images read-only: a reader's shared lock lets them in."""
+    chain()
+    fd = hold_lock("top.qcow2", write=False)
+    try:
+        img("info", "top.qcow2", check=True)
+        img("map", "top.qcow2", check=True)
+        img("compare", "top.qcow2", "expect.raw", check=True)
+        img("measure", "-O", "qcow2", "top.qcow2", check=True)
+        img("convert", "-O", "raw", "top.qcow2", "copy.raw", check=True)
+        img("snapshot", "-l", "top.qcow2", check=True)
+        one_error_line(img("resize", "top.qcow2", "8M"), "in use by another process")
+    finally:
+        os.close(fd)
 
 
 def test_convert_with_backing_writes_only_differences():
