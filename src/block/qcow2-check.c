@@ -65,6 +65,30 @@ static int check_read(Check *c, uint64_t off, void *buf, size_t len, Error *err)
 
 /* ---- expected refcounts ---- */
 
+/* Size the expected-refcount array to the file as it is now. */
+static int check_size(Check *c, Error *err)
+{
+    Qcow2 *q = c->q;
+    c->file_len = block_file_length(q->file);
+    c->file_clusters = (c->file_len + q->cluster_size - 1) >> q->cluster_bits;
+    uint64_t nb = c->file_clusters + 1;  /* a reference may end in a partly written cluster */
+    if (nb > QCOW2_CHECK_MAX_CLUSTERS) {
+        c->res->check_errors++;
+        return error_set(err, "%s: image too large to check (%llu clusters, at most %llu)",
+                         q->file->path, (unsigned long long)nb,
+                         (unsigned long long)QCOW2_CHECK_MAX_CLUSTERS);
+    }
+    uint32_t *ref = realloc(c->ref, nb * sizeof(*ref));
+    if (!ref) {
+        c->res->check_errors++;
+        return error_set(err, "out of memory");
+    }
+    c->ref = ref;
+    c->nb = nb;
+    return 0;
+}
+
+
 /* Count one reference on every cluster of [off, off+len). */
 static void check_ref(Check *c, uint64_t off, uint64_t len)
 {
@@ -561,7 +585,7 @@ static int check_rebuild_and_recount(Check *c, uint64_t *highest, Error *err)
         return -1;
     }
     c->res->corruptions = c->res->leaks = 0;
-    if (check_calculate(c, err) < 0)
+    if (check_size(c, err) < 0 || check_calculate(c, err) < 0)
         return -1;
     check_compare(c, BLOCK_FIX_LEAKS, highest, err);
     if (c->res->corruptions < old.corruptions)
@@ -578,23 +602,13 @@ static int check_init(Check *c, Qcow2 *q, BlockCheckResult *res, Error *err)
     memset(c, 0, sizeof(*c));
     c->q = q;
     c->res = res;
-    c->file_len = block_file_length(q->file);
-    c->file_clusters = (c->file_len + q->cluster_size - 1) >> q->cluster_bits;
-    c->nb = c->file_clusters + 1;  /* room for a reference into a partly written last cluster */
     c->ref_limit = q->refcount_max < UINT32_MAX ? q->refcount_max : UINT32_MAX;
-    if (c->nb > QCOW2_CHECK_MAX_CLUSTERS) {
-        res->check_errors++;
-        return error_set(err, "%s: image too large to check (%llu clusters, at most %llu)",
-                         q->file->path, (unsigned long long)c->nb,
-                         (unsigned long long)QCOW2_CHECK_MAX_CLUSTERS);
-    }
-    c->ref = calloc(c->nb, sizeof(*c->ref));
     c->buf = malloc(q->cluster_size);
-    if (!c->ref || !c->buf) {
+    if (!c->buf) {
         res->check_errors++;
         return error_set(err, "out of memory");
     }
-    return 0;
+    return check_size(c, err);
 }
 
 static void check_fini(Check *c)
@@ -673,7 +687,8 @@ int qcow2_check_repair_dirty(Qcow2 *q, Error *err)
     if (check_run(q, &res, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, false, err) < 0)
         return -1;
     if (res.corruptions || res.check_errors)
-        return error_set(err, "image is corrupt: %s", res.first_problem[0] ? res.first_problem :
-                         "refcounts could not be repaired");
+        return error_set(err, "%s: image is corrupt: %lld problems left after repairing refcounts "
+                         "(first: %s)", q->file->path, (long long)(res.corruptions +
+                         res.check_errors), res.first_problem);
     return 0;
 }

@@ -5,6 +5,7 @@
  */
 #include "block/qcow2-snapshot.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,18 @@ static void put_be16(uint8_t *p, uint16_t v)
 static uint64_t align8(uint64_t n)
 {
     return (n + 7) & ~7ull;
+}
+
+/* A table that breaks the format: refused at open, like QEMU, without marking the image. */
+static int __attribute__((format(printf, 3, 4))) snap_bad(Qcow2 *q, Error *err, const char *fmt,
+                                                          ...)
+{
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return error_set(err, "%s: image is corrupt: %s", q->file->path, why);
 }
 
 /* ---- the table in memory ---- */
@@ -116,14 +129,14 @@ static int snap_parse_extra(Qcow2 *q, Qcow2Snapshot *sn, const uint8_t *x, uint3
 static int snap_check_l1(Qcow2 *q, const Qcow2Snapshot *sn, uint32_t i, Error *err)
 {
     if (sn->l1_table_offset & (q->cluster_size - 1))
-        return error_set(err, "image is corrupt: snapshot %u: L1 table offset 0x%llx is not "
+        return snap_bad(q, err, "snapshot %u: L1 table offset 0x%llx is not "
                          "cluster aligned", i, (unsigned long long)sn->l1_table_offset);
     if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8)
-        return error_set(err, "image is corrupt: snapshot %u: L1 table too large (%u entries)",
+        return snap_bad(q, err, "snapshot %u: L1 table too large (%u entries)",
                          i, sn->l1_size);
     if (sn->l1_table_offset >= QCOW2_MAX_OFFSET ||
         (uint64_t)sn->l1_size * 8 > QCOW2_MAX_OFFSET - sn->l1_table_offset)
-        return error_set(err, "image is corrupt: snapshot %u: L1 table offset 0x%llx invalid",
+        return snap_bad(q, err, "snapshot %u: L1 table offset 0x%llx invalid",
                          i, (unsigned long long)sn->l1_table_offset);
     return 0;
 }
@@ -134,7 +147,7 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
 {
     uint8_t h[QCOW2_SNAPSHOT_HEADER_LEN], x[QCOW2_MAX_SNAPSHOT_EXTRA];
     if (end - *off < sizeof(h))
-        return error_set(err, "image is corrupt: snapshot table runs past its limit");
+        return snap_bad(q, err, "snapshot table runs past its limit");
     if (block_file_pread(q->file, *off, h, sizeof(h), err) < 0)
         return -1;
     sn->l1_table_offset = qcow2_be64(h);
@@ -146,15 +159,15 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
     sn->vm_state_size = be32(h + 32);
     sn->extra_len = be32(h + 36);
     if (sn->extra_len > QCOW2_MAX_SNAPSHOT_EXTRA)
-        return error_set(err, "image is corrupt: snapshot %u: too much extra data (%u bytes)",
+        return snap_bad(q, err, "snapshot %u: too much extra data (%u bytes)",
                          i, sn->extra_len);
     if (q->version >= 3 && sn->extra_len < 16)
-        return error_set(err, "image is corrupt: snapshot %u: too little extra data (%u bytes)",
+        return snap_bad(q, err, "snapshot %u: too little extra data (%u bytes)",
                          i, sn->extra_len);
     uint64_t len = align8(QCOW2_SNAPSHOT_HEADER_LEN + (uint64_t)sn->extra_len + id_len +
                           name_len);
     if (end - *off < len)
-        return error_set(err, "image is corrupt: snapshot table runs past its limit");
+        return snap_bad(q, err, "snapshot table runs past its limit");
     uint64_t p = *off + sizeof(h);
     if (block_file_pread(q->file, p, x, sn->extra_len, err) < 0 ||
         snap_parse_extra(q, sn, x, sn->extra_len, err) < 0)
@@ -173,9 +186,9 @@ int qcow2_snapshot_load_table(Qcow2 *q, Error *err)
     if (q->nb_snapshots == 0)
         return 0;
     if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
-        return error_set(err, "image is corrupt: too many snapshots (%u)", q->nb_snapshots);
+        return snap_bad(q, err, "too many snapshots (%u)", q->nb_snapshots);
     if (q->snapshots_offset & (q->cluster_size - 1) || q->snapshots_offset >= QCOW2_MAX_OFFSET)
-        return error_set(err, "image is corrupt: snapshot table offset 0x%llx invalid",
+        return snap_bad(q, err, "snapshot table offset 0x%llx invalid",
                          (unsigned long long)q->snapshots_offset);
     /* The table must lie in the file: a short file cannot make us read 64 MiB of zeroes. */
     uint64_t flen = block_file_length(q->file), off = q->snapshots_offset;
@@ -269,8 +282,7 @@ typedef int (*SnapVisit)(Qcow2 *q, uint64_t off, uint64_t len, void *ctx, Error 
 static int snap_check_table_off(Qcow2 *q, uint64_t off, const char *what, Error *err)
 {
     if (off & (q->cluster_size - 1) || off >= QCOW2_MAX_OFFSET)
-        return error_set(err, "image is corrupt: %s offset 0x%llx invalid", what,
-                         (unsigned long long)off);
+        return qcow2_corrupt(q, err, "%s offset 0x%llx invalid", what, (unsigned long long)off);
     return 0;
 }
 
@@ -682,7 +694,7 @@ int qcow2_snapshot_apply(BlockDev *bd, const char *id_or_name, Error *err)
     const Qcow2Snapshot *sn = &q->snapshots[i];
     uint64_t need = snap_l1_entries_for(q, sn->disk_size);
     if (need > QCOW2_MAX_L1_BYTES / 8)
-        return error_set(err, "image is corrupt: snapshot '%s' disk size too large", sn->name);
+        return snap_bad(q, err, "snapshot '%s' disk size too large", sn->name);
     uint32_t n = sn->l1_size > need ? sn->l1_size : (uint32_t)need;
     uint64_t *l1 = snap_read_l1(q, sn, n, err);
     uint64_t *old = malloc(((size_t)q->l1_size + 1) * 8);

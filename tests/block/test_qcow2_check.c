@@ -178,18 +178,20 @@ static bool copy_file(const char *from, const char *to)
 
 /*
  * Damage a fresh image; our counts must match qemu-img's (and want_* when
- * >= 0); then repair with fix and compare the fixed counts with qemu-img's
- * repair of a copy; afterwards both tools find it clean.
+ * >= 0).  Then we repair it with fix while qemu-img repairs a copy: the
+ * fixed counts and what is left must match, and qemu-img must agree with
+ * our view of our repaired image (clean unless left_c says otherwise).
  */
 static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, long want_l,
-                    unsigned fix, bool data_survives)
+                    unsigned fix, long left_c, bool data_survives)
 {
     char *p = path_in(label), *pq = NULL;
-    BlockCheckResult r;
+    BlockCheckResult r, rf;
     QemuCheck qc;
     if (asprintf(&pq, "%s.qemu", p) < 0)
         abort();
-    ok(make_image(p, snapshot, false) && dmg(p), "%s: damaged image", label);
+    ok(make_image(p, snapshot, false) && dmg(p) && (!qemu || copy_file(p, pq)),
+       "%s: damaged image", label);
     ok(our_check(p, 0, &r) == 0, "%s: check runs", label);
     if (want_c >= 0)
         is_u64(r.corruptions, want_c, "%s: %ld corruptions", label, want_c);
@@ -197,26 +199,38 @@ static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, l
         is_u64(r.leaks, want_l, "%s: %ld leaks", label, want_l);
     if (qemu) {
         qemu_check(p, NULL, &qc);
-        ok(qc.corruptions == r.corruptions && qc.leaks == r.leaks,
-           "%s: qemu-img counts the same (%ld corruptions, %ld leaks; ours %lld, %lld)", label,
-           qc.corruptions, qc.leaks, (long long)r.corruptions, (long long)r.leaks);
+        ok(qc.corruptions == r.corruptions && qc.leaks == r.leaks &&
+           qc.check_errors == r.check_errors,
+           "%s: qemu-img counts the same (%ld corruptions, %ld leaks, %ld errors; ours %lld, "
+           "%lld, %lld)", label, qc.corruptions, qc.leaks, qc.check_errors,
+           (long long)r.corruptions, (long long)r.leaks, (long long)r.check_errors);
     }
     const char *mode = fix & BLOCK_FIX_ERRORS ? "all" : "leaks";
-    BlockCheckResult rf;
     int rc = our_check(p, fix, &rf);
-    if (qemu && copy_file(p, pq)) {
+    ok(rc == 0 && rf.corruptions == left_c && rf.leaks == 0,
+       "%s: -r %s leaves %ld corruptions, no leaks", label, mode, left_c);
+    if (qemu) {
         static char out[65536];
-        run_cmd(out, sizeof(out), "qemu-img check -r %s --output=json '%s'", mode, pq);
+        int st = run_cmd(out, sizeof(out), "qemu-img check -r %s --output=json '%s'", mode, pq);
         long qcf = tu_json_num(out, "\"corruptions-fixed\": ");
         long qlf = tu_json_num(out, "\"leaks-fixed\": ");
-        ok(rc == 0 && qcf == rf.corruptions_fixed && qlf == rf.leaks_fixed,
-           "%s: -r %s fixes what qemu-img fixes (%ld+%ld; ours %lld+%lld)", label, mode, qcf,
-           qlf, (long long)rf.corruptions_fixed, (long long)rf.leaks_fixed);
+        long qc_left = tu_json_num(out, "\"corruptions\": ");
+        if (st == 1)  /* qemu-img 7.2 gives up on some broken refcount tables */
+            printf("ok %d - # SKIP %s: qemu-img -r %s failed: %.80s\n", ++tap_n, label, mode,
+                   strstr(out, "ERROR") ? strstr(out, "ERROR") : out);
+        else
+            ok(qcf == rf.corruptions_fixed && qlf == rf.leaks_fixed && qc_left == rf.corruptions,
+           "%s: qemu-img -r %s fixes as many (%ld+%ld, %ld left; ours %lld+%lld, %lld left)",
+           label, mode, qcf, qlf, qc_left, (long long)rf.corruptions_fixed,
+           (long long)rf.leaks_fixed, (long long)rf.corruptions);
     }
-    ok(our_check(p, 0, &r) == 0 && r.corruptions == 0 && r.leaks == 0,
-       "%s: clean after our repair", label);
-    if (qemu)
-        ok(qemu_check(p, NULL, &qc) == 0, "%s: qemu-img finds our repair clean", label);
+    ok(our_check(p, 0, &r) == 0 && r.corruptions == left_c && r.leaks == 0,
+       "%s: %ld corruptions after our repair", label, left_c);
+    if (qemu) {
+        qemu_check(p, NULL, &qc);
+        ok(qc.corruptions == left_c && qc.leaks == 0 && qc.image_end == r.image_end_offset,
+           "%s: qemu-img agrees on our repaired image", label);
+    }
     if (data_survives)
         ok(data_intact(p), "%s: data intact", label);
     free(p);
@@ -265,17 +279,15 @@ int main(void)
     if (!qemu)
         printf("# qemu-img not installed: comparisons with it skipped\n");
     clean_images();
-    damaged("leak.qcow2", damage_leak, false, 0, 2, BLOCK_FIX_LEAKS, true);
-    damaged("shared.qcow2", damage_shared, false, 1, 0, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, true);
-    damaged("copied.qcow2", damage_copied, false, 1, 0, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, true);
-    damaged("rc0.qcow2", damage_refcount_zero, false, -1, -1,
-            BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, true);
-    damaged("snaplow.qcow2", damage_shared_low, true, -1, -1, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS,
-            false);
-    damaged("eof.qcow2", damage_past_eof, false, -1, -1, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS,
-            true);
-    damaged("reftable.qcow2", damage_reftable, false, -1, -1, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS,
-            true);
+    const unsigned all = BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS;
+    damaged("leak.qcow2", damage_leak, false, 0, 2, BLOCK_FIX_LEAKS, 0, true);
+    damaged("shared.qcow2", damage_shared, false, 1, 0, all, 0, true);
+    damaged("copied.qcow2", damage_copied, false, 1, 0, all, 0, true);
+    damaged("rc0.qcow2", damage_refcount_zero, false, 2, 0, all, 0, true);
+    damaged("snaplow.qcow2", damage_shared_low, true, 2, 0, all, 0, false);
+    /* Nothing can fix a reference past the end of the file: it stays counted. */
+    damaged("eof.qcow2", damage_past_eof, false, 2, 0, all, 1, true);
+    damaged("reftable.qcow2", damage_reftable, false, 1, 0, all, 0, true);
     leaks_only_mode();
     dirty_open();
     scratch_remove(dir);
