@@ -121,14 +121,20 @@ static int write_entry(Qcow2 *q, Qcow2Cache *c, int32_t i, Error *err)
     return 0;
 }
 
-/* Before an L2 table reaches the disk, the refcounts of what it points to must be there. */
+/*
+ * Before an L2 table reaches the disk, the refcounts of what it points to
+ * must be there (lazy refcounts: only the data written into new clusters).
+ */
 static int before_l2_write(Qcow2 *q, Error *err)
 {
-    if (q->lazy || q->rb_cache.ndirty == 0)
-        return 0;
-    if (qcow2_cache_write(q, &q->rb_cache, err) < 0)
+    if (!q->lazy && qcow2_cache_write(q, &q->rb_cache, err) < 0)
         return -1;
-    return block_file_sync(q->file, err);
+    if (!q->l2_needs_sync)
+        return 0;
+    if (block_file_sync(q->file, err) < 0)
+        return -1;
+    q->l2_needs_sync = false;
+    return 0;
 }
 
 /* The least recently used slot (empty ones sit at the tail), written back if dirty. */
@@ -216,10 +222,9 @@ void qcow2_cache_forget(Qcow2Cache *c, uint64_t off)
 
 int qcow2_cache_flush(Qcow2 *q, Error *err)
 {
-    if (qcow2_cache_write(q, &q->rb_cache, err) < 0 ||
-        (q->l2_cache.ndirty && block_file_sync(q->file, err) < 0))
+    if (qcow2_cache_write(q, &q->rb_cache, err) < 0)
         return -1;
-    return qcow2_cache_write(q, &q->l2_cache, err);
+    return qcow2_cache_write(q, &q->l2_cache, err);  /* syncs first when it must */
 }
 
 void qcow2_cache_drop(Qcow2 *q)

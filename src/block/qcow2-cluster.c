@@ -34,6 +34,22 @@ void qcow2_compressed_extent(const Qcow2 *q, uint64_t l2_entry, uint64_t *off, u
     *len = sectors * 512 - (*off & 511);
 }
 
+int qcow2_entry_check(Qcow2 *q, uint64_t e, Error *err)
+{
+    uint64_t host = e & QCOW2_L2_OFFSET_MASK;
+    if (e & QCOW2_OFLAG_COMPRESSED)
+        return 0;
+    if (e & QCOW2_L2_RESERVED_MASK & ~(q->extended_l2 ? 0 : QCOW2_OFLAG_ZERO))
+        return qcow2_corrupt(q, err, "L2 entry 0x%016llx has reserved bits set",
+                             (unsigned long long)e);
+    if (host & (q->cluster_size - 1))
+        return qcow2_corrupt(q, err, "data cluster at misaligned offset 0x%llx",
+                             (unsigned long long)host);
+    if (host && host < q->cluster_size)
+        return qcow2_corrupt(q, err, "data cluster overlaps the header");
+    return 0;
+}
+
 /* The state of subcluster j (or the whole cluster without extended L2). */
 static int classify(Qcow2 *q, uint64_t e, uint64_t bitmap, unsigned j, Qcow2Map *m, Error *err)
 {
@@ -44,14 +60,8 @@ static int classify(Qcow2 *q, uint64_t e, uint64_t bitmap, unsigned j, Qcow2Map 
         m->type = QCOW2_MAP_COMPRESSED;
         return 0;
     }
-    if (e & QCOW2_L2_RESERVED_MASK & ~(q->extended_l2 ? 0 : QCOW2_OFLAG_ZERO))
-        return qcow2_corrupt(q, err, "L2 entry 0x%016llx has reserved bits set",
-                             (unsigned long long)e);
-    if (host & (q->cluster_size - 1))
-        return qcow2_corrupt(q, err, "data cluster at misaligned offset 0x%llx",
-                             (unsigned long long)host);
-    if (host && host < q->cluster_size)
-        return qcow2_corrupt(q, err, "data cluster overlaps the header");
+    if (qcow2_entry_check(q, e, err) < 0)
+        return -1;
     if (!q->extended_l2) {
         m->type = (e & QCOW2_OFLAG_ZERO) ? QCOW2_MAP_ZERO
                   : host                 ? QCOW2_MAP_DATA

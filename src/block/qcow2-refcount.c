@@ -203,6 +203,7 @@ int qcow2_refcount_set(Qcow2 *q, uint64_t idx, uint64_t refcount, Error *err)
         return -1;
     rb_entry_set(q, rb, idx & ((1ull << q->refblock_bits) - 1), refcount);
     qcow2_cache_mark_dirty(&q->rb_cache, rb);
+    q->l2_needs_sync = true;
     if (refcount == 0) {
         /* A freed cluster may come back holding anything else. */
         q->dec_valid = false;
@@ -326,8 +327,6 @@ int qcow2_flush_metadata(Qcow2 *q, bool sync, Error *err)
         need_sync = true;
     }
     if (q->l2_cache.ndirty) {
-        if (need_sync && !q->lazy && block_file_sync(q->file, err) < 0)
-            return -1;
         if (qcow2_cache_write(q, &q->l2_cache, err) < 0)
             return -1;
         need_sync = true;

@@ -33,11 +33,14 @@ static bool copy_whole(const Qcow2 *q, uint64_t e)
     return (e & QCOW2_OFLAG_COMPRESSED) || ((e & QCOW2_L2_OFFSET_MASK) && q->extended_l2);
 }
 
-static void plan_run(Qcow2 *q, const uint8_t *l2, uint64_t off, uint64_t len, WriteRun *r)
+static int plan_run(Qcow2 *q, const uint8_t *l2, uint64_t off, uint64_t len, WriteRun *r,
+                    Error *err)
 {
     uint64_t cs = q->cluster_size, mask = (1ull << q->l2_bits) - 1, bm;
     r->first = (off >> q->cluster_bits) & mask;
     uint64_t e0 = qcow2_l2_get(q, l2, r->first, &bm);
+    if (qcow2_entry_check(q, e0, err) < 0)
+        return -1;
     r->alloc = !in_place(q, e0);
     r->host = e0 & QCOW2_L2_OFFSET_MASK;
     uint64_t max_n = (1ull << q->l2_bits) - r->first;
@@ -45,6 +48,8 @@ static void plan_run(Qcow2 *q, const uint8_t *l2, uint64_t off, uint64_t len, Wr
     r->n = 1;
     while (r->n < need && r->n < max_n) {
         uint64_t e = qcow2_l2_get(q, l2, r->first + r->n, &bm);
+        if (qcow2_entry_check(q, e, err) < 0)
+            return -1;
         if (in_place(q, e) == r->alloc)
             break;
         if (!r->alloc && (e & QCOW2_L2_OFFSET_MASK) != r->host + r->n * cs)
@@ -54,6 +59,7 @@ static void plan_run(Qcow2 *q, const uint8_t *l2, uint64_t off, uint64_t len, Wr
     uint64_t cb = off & ~(cs - 1), ce = cb + r->n * cs;
     r->ws = off;
     r->we = off + len < ce ? off + len : ce;
+    return 0;
 }
 
 /* Widen [ws, we) to what must be written: whole clusters or subclusters (see file comment). */
@@ -164,7 +170,8 @@ int qcow2_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iov
         WriteRun r;
         if (qcow2_l2_for_write(q, offset + done, &l2, err) < 0)
             return -1;
-        plan_run(q, l2, offset + done, len - done, &r);
+        if (plan_run(q, l2, offset + done, len - done, &r, err) < 0)
+            return -1;
         widen_run(q, l2, &r);
         if (write_run(q, &r, iov, iovcnt, done, err) < 0 ||
             qcow2_l2_for_write(q, offset + done, &l2, err) < 0 ||

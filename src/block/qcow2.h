@@ -149,6 +149,8 @@ typedef struct Qcow2 {
     int nb_pending;
     uint64_t compress_off;       /* next free byte in the current compressed cluster, or 0 */
     bool lazy;                   /* lazy refcounts on: refcount writes may lag L2 writes */
+    bool l2_needs_sync;          /* refcounts changed or clusters handed out since the last
+                                    ordering sync: sync before an L2 table is written */
     bool dirty_on_disk;          /* the dirty bit is set in the image header */
     bool corrupt_marked;
 
@@ -236,6 +238,8 @@ typedef struct Qcow2Map {
     uint64_t entry;              /* the L2 entry (COMPRESSED: its descriptor) */
 } Qcow2Map;
 
+/* "image is corrupt" for a standard L2 entry with reserved bits or a bad host offset. */
+int qcow2_entry_check(Qcow2 *q, uint64_t e, Error *err);
 /* Map [off, off+max) up to the end of its L2 table: the state of its first extent. */
 int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err);
 /* Host L2 table offset for guest offset, 0 if none; checks the L1 entry. */
