@@ -119,28 +119,33 @@ static void create_print(const CreateArgs *a)
     fflush(stdout);
 }
 
+/* Check the options, settle size and backing format, create the file. */
+static int create_run(CreateArgs *a, Error *err)
+{
+    if (img_create_opts_check(&a->co, a->format, err) < 0)
+        return img_error("%s: %s", a->file, err->msg);
+    if (a->co.o.backing_file) {
+        int rc = create_check_backing(a, err);
+        if (rc)
+            return rc;
+    }
+    if (!a->size_given)
+        return img_error("%s: image creation needs a size", a->file);
+    a->co.o.size = (a->size + 511) & ~511ull;  /* qemu-img rounds up to sectors */
+    if (!a->quiet)
+        create_print(a);
+    return block_create(a->file, a->format, &a->co.o, err) < 0 ? img_fail(err) : 0;
+}
+
 static int img_create(int argc, char **argv)
 {
     CreateArgs a = {.format = "raw"};
     Error err = {0};
     int rc = create_parse(&a, argc, argv, &err);
-    if (rc == 0 && a.co.help) {
+    if (rc == 0 && a.co.help)
         img_create_opts_help(a.format);
-    } else if (rc == 0) {
-        if (img_create_opts_check(&a.co, a.format, &err) < 0)
-            rc = img_error("%s: %s", a.file, err.msg);
-        else if (a.co.o.backing_file)
-            rc = create_check_backing(&a, &err);
-        if (rc == 0 && !a.size_given)
-            rc = img_error("%s: image creation needs a size", a.file);
-    }
-    if (rc == 0 && !a.co.help) {
-        a.co.o.size = (a.size + 511) & ~511ull;  /* qemu-img rounds up to sectors */
-        if (!a.quiet)
-            create_print(&a);
-        if (block_create(a.file, a.format, &a.co.o, &err) < 0)
-            rc = img_fail(&err);
-    }
+    else if (rc == 0)
+        rc = create_run(&a, &err);
     img_create_opts_free(&a.co);
     return rc;
 }
