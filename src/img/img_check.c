@@ -110,31 +110,31 @@ static void check_human(const BlockCheckResult *r)
 static void check_json(const CheckArgs *a, const char *format, const BlockCheckResult *r)
 {
     JsonWriter w;
-    json_init(&w, stdout, true);
-    json_object_begin(&w, NULL);
+    jw_init(&w, stdout, true);
+    jw_object_begin(&w, NULL);
     if (r->image_end_offset)
-        json_uint(&w, "image-end-offset", r->image_end_offset);
+        jw_uint(&w, "image-end-offset", r->image_end_offset);
     if (r->total_clusters)
-        json_uint(&w, "total-clusters", r->total_clusters);
-    json_int(&w, "check-errors", r->check_errors);
+        jw_uint(&w, "total-clusters", r->total_clusters);
+    jw_int(&w, "check-errors", r->check_errors);
     if (r->leaks)
-        json_int(&w, "leaks", r->leaks);
+        jw_int(&w, "leaks", r->leaks);
     if (r->leaks_fixed)
-        json_int(&w, "leaks-fixed", r->leaks_fixed);
+        jw_int(&w, "leaks-fixed", r->leaks_fixed);
     if (r->corruptions)
-        json_int(&w, "corruptions", r->corruptions);
+        jw_int(&w, "corruptions", r->corruptions);
     if (r->corruptions_fixed)
-        json_int(&w, "corruptions-fixed", r->corruptions_fixed);
+        jw_int(&w, "corruptions-fixed", r->corruptions_fixed);
     if (r->allocated_clusters)
-        json_uint(&w, "allocated-clusters", r->allocated_clusters);
-    json_string(&w, "filename", a->file);
-    json_string(&w, "format", format);
+        jw_uint(&w, "allocated-clusters", r->allocated_clusters);
+    jw_string(&w, "filename", a->file);
+    jw_string(&w, "format", format);
     if (r->fragmented_clusters)
-        json_uint(&w, "fragmented-clusters", r->fragmented_clusters);
+        jw_uint(&w, "fragmented-clusters", r->fragmented_clusters);
     if (r->compressed_clusters)
-        json_uint(&w, "compressed-clusters", r->compressed_clusters);
-    json_object_end(&w);
-    json_finish(&w);
+        jw_uint(&w, "compressed-clusters", r->compressed_clusters);
+    jw_object_end(&w);
+    jw_finish(&w);
 }
 
 /* Repair, say what was repaired, then check again for the final verdict (as qemu-img). */

@@ -83,21 +83,21 @@ void img_snapshot_table(const BlockSnapshot *sn, int count)
 
 static void info_json_snapshots(JsonWriter *w, const BlockSnapshot *sn, int count)
 {
-    json_array_begin(w, "snapshots");
+    jw_array_begin(w, "snapshots");
     for (int i = 0; i < count; i++) {
-        json_object_begin(w, NULL);
-        json_string(w, "id", sn[i].id);
-        json_string(w, "name", sn[i].name ? sn[i].name : "");
-        json_uint(w, "vm-state-size", sn[i].vm_state_size);
-        json_uint(w, "date-sec", sn[i].date_sec);
-        json_uint(w, "date-nsec", sn[i].date_nsec);
-        json_uint(w, "vm-clock-sec", sn[i].vm_clock_nsec / 1000000000u);
-        json_uint(w, "vm-clock-nsec", sn[i].vm_clock_nsec % 1000000000u);
+        jw_object_begin(w, NULL);
+        jw_string(w, "id", sn[i].id);
+        jw_string(w, "name", sn[i].name ? sn[i].name : "");
+        jw_uint(w, "vm-state-size", sn[i].vm_state_size);
+        jw_uint(w, "date-sec", sn[i].date_sec);
+        jw_uint(w, "date-nsec", sn[i].date_nsec);
+        jw_uint(w, "vm-clock-sec", sn[i].vm_clock_nsec / 1000000000u);
+        jw_uint(w, "vm-clock-nsec", sn[i].vm_clock_nsec % 1000000000u);
         if (sn[i].icount != UINT64_MAX)
-            json_uint(w, "icount", sn[i].icount);
-        json_object_end(w);
+            jw_uint(w, "icount", sn[i].icount);
+        jw_object_end(w);
     }
-    json_array_end(w);
+    jw_array_end(w);
 }
 
 /* ---- one image ---- */
@@ -147,44 +147,44 @@ static void info_human(const char *file, const BlockInfo *in)
 static void info_json_specific(JsonWriter *w, const BlockInfo *in)
 {
     bool v3 = strcmp(in->compat, "0.10") != 0;
-    json_object_begin(w, "format-specific");
-    json_string(w, "type", in->format);
-    json_object_begin(w, "data");
-    json_string(w, "compat", in->compat);
-    json_string(w, "compression-type", in->compression_type ? in->compression_type : "zlib");
+    jw_object_begin(w, "format-specific");
+    jw_string(w, "type", in->format);
+    jw_object_begin(w, "data");
+    jw_string(w, "compat", in->compat);
+    jw_string(w, "compression-type", in->compression_type ? in->compression_type : "zlib");
     if (v3)
-        json_bool(w, "lazy-refcounts", in->lazy_refcounts);
-    json_uint(w, "refcount-bits", in->refcount_bits ? in->refcount_bits : 16);
+        jw_bool(w, "lazy-refcounts", in->lazy_refcounts);
+    jw_uint(w, "refcount-bits", in->refcount_bits ? in->refcount_bits : 16);
     if (v3) {
-        json_bool(w, "corrupt", in->corrupt);
-        json_bool(w, "extended-l2", in->extended_l2);
+        jw_bool(w, "corrupt", in->corrupt);
+        jw_bool(w, "extended-l2", in->extended_l2);
     }
-    json_object_end(w);
-    json_object_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
 }
 
 static void info_json(JsonWriter *w, const char *file, const BlockInfo *in)
 {
-    json_object_begin(w, NULL);
-    json_uint(w, "virtual-size", in->virtual_size);
-    json_string(w, "filename", file);
+    jw_object_begin(w, NULL);
+    jw_uint(w, "virtual-size", in->virtual_size);
+    jw_string(w, "filename", file);
     if (in->cluster_size)
-        json_uint(w, "cluster-size", in->cluster_size);
-    json_string(w, "format", in->format);
-    json_uint(w, "actual-size", in->actual_size);
+        jw_uint(w, "cluster-size", in->cluster_size);
+    jw_string(w, "format", in->format);
+    jw_uint(w, "actual-size", in->actual_size);
     if (in->backing_file) {
-        json_string(w, "backing-filename", in->backing_file);
+        jw_string(w, "backing-filename", in->backing_file);
         if (in->full_backing_file)
-            json_string(w, "full-backing-filename", in->full_backing_file);
+            jw_string(w, "full-backing-filename", in->full_backing_file);
     }
     if (in->backing_fmt)
-        json_string(w, "backing-filename-format", in->backing_fmt);
+        jw_string(w, "backing-filename-format", in->backing_fmt);
     if (in->nb_snapshots > 0)
         info_json_snapshots(w, in->snapshots, in->nb_snapshots);
     if (info_is_qcow2(in))
         info_json_specific(w, in);
-    json_bool(w, "dirty-flag", in->dirty);
-    json_object_end(w);
+    jw_bool(w, "dirty-flag", in->dirty);
+    jw_object_end(w);
 }
 
 /* block_info() plus what the CLI derives: the snapshot list and the backing file's path. */
@@ -259,7 +259,7 @@ static int info_chain(const InfoArgs *a, JsonWriter *w)
     char *file = strdup(a->file), *fmt = a->format ? strdup(a->format) : NULL;
     int rc = 0;
     if (a->output == IMG_OUT_JSON)
-        json_array_begin(w, NULL);
+        jw_array_begin(w, NULL);
     for (bool first = true; rc == 0 && file; first = false) {
         char *next = NULL, *next_fmt = NULL;
         rc = info_seen(&seen, file);
@@ -275,8 +275,8 @@ static int info_chain(const InfoArgs *a, JsonWriter *w)
     free(file);
     free(fmt);
     if (a->output == IMG_OUT_JSON) {
-        json_array_end(w);
-        json_finish(w);
+        jw_array_end(w);
+        jw_finish(w);
     }
     for (int i = 0; i < seen.n; i++)
         free(seen.paths[i]);
@@ -290,13 +290,13 @@ static int img_info(int argc, char **argv)
     if (rc)
         return rc;
     JsonWriter w;
-    json_init(&w, stdout, true);
+    jw_init(&w, stdout, true);
     if (a.chain)
         return info_chain(&a, &w);
     char *next = NULL, *next_fmt = NULL;
     rc = info_one(&a, a.file, a.format, &w, &next, &next_fmt);
     if (rc == 0 && a.output == IMG_OUT_JSON)
-        json_finish(&w);
+        jw_finish(&w);
     free(next);
     free(next_fmt);
     return rc;

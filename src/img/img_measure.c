@@ -165,15 +165,15 @@ static void measure_print(const MeasureArgs *a, BlockDev *bd, uint64_t required,
         return;
     }
     JsonWriter w;
-    json_init(&w, stdout, true);
-    json_object_begin(&w, NULL);
+    jw_init(&w, stdout, true);
+    jw_object_begin(&w, NULL);
     /* qemu-img counts persistent bitmaps when both sides are qcow2; we have none. */
     if (bd && strcmp(bd->drv->format, "qcow2") == 0 && strcmp(a->dst_fmt, "qcow2") == 0)
-        json_uint(&w, "bitmaps", 0);
-    json_uint(&w, "required", required);
-    json_uint(&w, "fully-allocated", full);
-    json_object_end(&w);
-    json_finish(&w);
+        jw_uint(&w, "bitmaps", 0);
+    jw_uint(&w, "required", required);
+    jw_uint(&w, "fully-allocated", full);
+    jw_object_end(&w);
+    jw_finish(&w);
 }
 
 static int img_measure(int argc, char **argv)

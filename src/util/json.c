@@ -6,7 +6,7 @@
 
 #include <inttypes.h>
 
-void json_init(JsonWriter *w, FILE *out, bool pretty)
+void jw_init(JsonWriter *w, FILE *out, bool pretty)
 {
     *w = (JsonWriter){.out = out, .pretty = pretty};
 }
@@ -31,7 +31,7 @@ static void json_member(JsonWriter *w, const char *key)
     }
     w->has_items[level] = true;
     if (key) {
-        json_write_escaped(w->out, key);
+        jw_write_escaped(w->out, key);
         fputs(": ", w->out);
     }
 }
@@ -56,59 +56,59 @@ static void json_close(JsonWriter *w, char bracket)
     fputc(bracket, w->out);
 }
 
-void json_object_begin(JsonWriter *w, const char *key)
+void jw_object_begin(JsonWriter *w, const char *key)
 {
     json_open(w, key, '{');
 }
 
-void json_object_end(JsonWriter *w)
+void jw_object_end(JsonWriter *w)
 {
     json_close(w, '}');
 }
 
-void json_array_begin(JsonWriter *w, const char *key)
+void jw_array_begin(JsonWriter *w, const char *key)
 {
     json_open(w, key, '[');
 }
 
-void json_array_end(JsonWriter *w)
+void jw_array_end(JsonWriter *w)
 {
     json_close(w, ']');
 }
 
-void json_string(JsonWriter *w, const char *key, const char *value)
+void jw_string(JsonWriter *w, const char *key, const char *value)
 {
     json_member(w, key);
     if (value)
-        json_write_escaped(w->out, value);
+        jw_write_escaped(w->out, value);
     else
         fputs("null", w->out);
 }
 
-void json_int(JsonWriter *w, const char *key, int64_t value)
+void jw_int(JsonWriter *w, const char *key, int64_t value)
 {
     json_member(w, key);
     fprintf(w->out, "%" PRId64, value);
 }
 
-void json_uint(JsonWriter *w, const char *key, uint64_t value)
+void jw_uint(JsonWriter *w, const char *key, uint64_t value)
 {
     json_member(w, key);
     fprintf(w->out, "%" PRIu64, value);
 }
 
-void json_bool(JsonWriter *w, const char *key, bool value)
+void jw_bool(JsonWriter *w, const char *key, bool value)
 {
     json_member(w, key);
     fputs(value ? "true" : "false", w->out);
 }
 
-void json_finish(JsonWriter *w)
+void jw_finish(JsonWriter *w)
 {
     fputc('\n', w->out);
 }
 
-void json_write_escaped(FILE *out, const char *s)
+void jw_write_escaped(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
