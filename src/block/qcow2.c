@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef HOSTEL_QCOW2_SNAP
 #include "block/qcow2-check.h"
 #include "block/qcow2-snapshot.h"
-#endif
 
 /* Default L2 cache: enough tables to map 8 GiB, at least 1 MiB, at most 32 MiB. */
 #define QCOW2_L2_CACHE_COVER (8ull << 30)
@@ -41,9 +39,7 @@ int qcow2_begin_write(Qcow2 *q, Error *err)
 
 static void qcow2_free(Qcow2 *q)
 {
-#ifdef HOSTEL_QCOW2_SNAP
     qcow2_snapshot_free_table(q);
-#endif
     qcow2_cache_destroy(&q->l2_cache);
     qcow2_cache_destroy(&q->rb_cache);
     for (int i = 0; i < q->nb_exts; i++)
@@ -95,10 +91,8 @@ static int open_for_writing(Qcow2 *q, Error *err)
 {
     q->lazy = q->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
     if (q->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-#ifdef HOSTEL_QCOW2_SNAP
         if (qcow2_check_repair_dirty(q, err) < 0)
             return -1;
-#endif
         if (qcow2_set_incompat(q, 0, QCOW2_INCOMPAT_DIRTY, err) < 0)
             return -1;
     }
@@ -126,10 +120,8 @@ static int open_image(Qcow2 *q, const BlockOpenOpts *o, Error *err)
         qcow2_cache_init(q, &q->l2_cache, l2_bytes, true, err) < 0 ||
         qcow2_cache_init(q, &q->rb_cache, rb_bytes, false, err) < 0)
         return -1;
-#ifdef HOSTEL_QCOW2_SNAP
     if (qcow2_snapshot_load_table(q, err) < 0)
         return -1;
-#endif
     if (open_backing(q, o, err) < 0)
         return -1;
     q->bd.read_only = o->read_only;
@@ -191,11 +183,7 @@ static int qcow2_info(BlockDev *bd, BlockInfo *info, Error *err)
     info->extended_l2 = q->extended_l2;
     info->refcount_bits = q->refcount_bits;
     info->compression_type = q->compression_type == QCOW2_COMPRESS_ZSTD ? "zstd" : "zlib";
-#ifdef HOSTEL_QCOW2_SNAP
     return qcow2_snapshot_list(bd, &info->snapshots, &info->nb_snapshots, err);
-#else
-    return 0;
-#endif
 }
 
 static int qcow2_set_backing(BlockDev *bd, const char *file, const char *fmt, Error *err)
@@ -241,11 +229,9 @@ const BlockDriver block_qcow2_driver = {
     .set_backing = qcow2_set_backing,
     .create = qcow2_create,
     .info = qcow2_info,
-#ifdef HOSTEL_QCOW2_SNAP
     .check = qcow2_check,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
-#endif
 };
