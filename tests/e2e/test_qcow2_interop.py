@@ -32,6 +32,12 @@ HOSTEL = pathlib.Path(os.environ.get("HOSTEL_BIN", BUILD / "hostel"))
 SIZE = 16 << 20
 OPS = 150  # random operations per pass
 
+
+def ops_for(cluster):
+    """Fewer operations on 512-byte clusters: every write there touches many L2 and
+    refcount blocks, and both QEMU and we sync between their updates."""
+    return OPS // 3 if cluster < 4096 else OPS
+
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None
                                 or shutil.which("qemu-io") is None,
                                 reason="qemu-img/qemu-io (qemu-utils) are not installed")
@@ -90,14 +96,15 @@ def qemu_check(image):
 
 
 def qemu_compare(image, ref, fmt="qcow2"):
-    """qemu-img compare in strict mode: same content and same size."""
-    r = subprocess.run(["qemu-img", "compare", "-s", "-f", fmt, "-F", "raw", str(image),
+    """qemu-img compare: same content (allocation may differ) and same size."""
+    r = subprocess.run(["qemu-img", "compare", "-f", fmt, "-F", "raw", str(image),
                         str(ref)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"qemu-img compare {image} {ref}: {r.stdout}{r.stderr}"
+    assert qemu_info(image, fmt)["virtual-size"] == os.path.getsize(ref)
 
 
-def qemu_info(image):
-    return json.loads(qemu_img("info", "--output=json", image))
+def qemu_info(image, fmt="qcow2"):
+    return json.loads(qemu_img("info", "--output=json", "-f", fmt, image))
 
 
 def blank_raw(path, size=SIZE):
@@ -178,7 +185,7 @@ CLUSTERS = [pytest.param(c, id=f"{c // 1024}k" if c >= 1024 else f"{c}b")
 @pytest.mark.parametrize("cluster", CLUSTERS)
 def test_ours_random_writes(tmp_path, cluster, compat):
     img, ref = tmp_path / "a.qcow2", blank_raw(tmp_path / "ref.raw")
-    qio(img, f"random {cluster + len(compat)} {OPS} {ref}",
+    qio(img, f"random {cluster + len(compat)} {ops_for(cluster)} {ref}",
         create=create_opts(cluster_size=cluster, compat=compat))
     info = qemu_info(img)
     assert info["cluster-size"] == cluster
@@ -356,7 +363,7 @@ def test_ours_hostel_img_create(tmp_path):
 def test_qemu_random_writes(tmp_path, cluster, compat):
     img = tmp_path / "q.qcow2"
     qemu_create(img, cluster_size=cluster, compat=compat)
-    qemu_io(img, qemu_random_cmds(cluster + len(compat), SIZE, OPS, cluster,
+    qemu_io(img, qemu_random_cmds(cluster + len(compat), SIZE, ops_for(cluster), cluster,
                                   compressed=cluster <= 65536))
     ref = ours_agrees_with_qemu(img, tmp_path)
     ours_writes_then_qemu_checks(img, ref, 71)
