@@ -255,6 +255,8 @@ int qcow2_refcount_update(Qcow2 *q, uint64_t off, uint64_t len, int64_t delta, E
 static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
 {
     uint64_t limit = QCOW2_MAX_OFFSET >> q->cluster_bits, run = 0, idx = q->free_hint;
+    /* Refcounts that claim everything far past the end of the file are lying. */
+    uint64_t sane = (block_file_length(q->file) >> q->cluster_bits) + (1ull << 22);
     if (idx == 0)
         idx = 1;  /* cluster 0 is the header, whatever its refcount says */
     for (; idx < limit; idx++) {
@@ -262,6 +264,9 @@ static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
         if (qcow2_refcount_get(q, idx, &rc, err) < 0)
             return -1;
         if (rc) {
+            if (idx > sane && idx > q->free_hint + (1ull << 22))
+                return qcow2_corrupt(q, err, "refcounts claim clusters far past the end of "
+                                             "the file");
             if (run == 0 && idx == q->free_hint)
                 q->free_hint = idx + 1;
             run = 0;

@@ -283,6 +283,44 @@ static void test_widths_v2_lazy(void)
     }
 }
 
+static void test_make_empty_and_exts(void)
+{
+    static uint8_t base[1 << 20], r[1 << 20], w[200000];
+    fill(base, sizeof(base), 8);
+    BlockDev *bd = overlay("me.qcow2", 65536, false, base, sizeof(base));
+    if (!bd)
+        return;
+    Error err = {0};
+    memset(w, 0x77, sizeof(w));
+    ok(block_pwrite(bd, 30000, w, sizeof(w), &err) == 0 && block_make_empty(bd, &err) == 0 &&
+           block_pread(bd, 0, r, sizeof(r), &err) == 0 && memcmp(r, base, sizeof(r)) == 0,
+       "make_empty: everything reads from the backing file again");
+    block_close(bd);
+    qemu_clean("me.qcow2", "make_empty");
+    /* An unknown extension after the (empty) backing-format one survives a header rewrite. */
+    BlockCreateOpts o = {.size = 1 << 20};
+    block_create(path_of("ext.qcow2"), "qcow2", &o, &err);
+    static const uint8_t ext[16] = {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+    tu_poke_bytes(path_of("ext.qcow2"), 112, ext, sizeof(ext));
+    tu_poke(path_of("ext.qcow2"), 128, 8, 0);
+    bd = block_open(path_of("ext.qcow2"), "qcow2", false, &err);
+    ok(bd && block_set_backing(bd, "base.raw", "raw", &err) == 0, "set a backing file");
+    block_close(bd);
+    uint8_t buf[512] = {0};
+    int fd = open(path_of("ext.qcow2"), O_RDONLY);
+    ok(fd >= 0 && pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf), "read the header");
+    if (fd >= 0)
+        close(fd);
+    bool found = false;
+    for (size_t i = 112; i + 13 <= sizeof(buf); i += 8)
+        found |= memcmp(buf + i, ext, 13) == 0;
+    ok(found, "the unknown extension was kept");
+    bd = block_open(path_of("ext.qcow2"), NULL, true, &err);
+    ok(bd && bd->backing && strcmp(bd->backing->drv->format, "raw") == 0,
+       "the new backing file and format are used");
+    block_close(bd);
+}
+
 /* Patch a fresh image, open it, expect failure whose message contains want. */
 static void expect_refused(const char *what, uint64_t off, int n, uint64_t v, bool rw,
                            const char *want)
@@ -384,6 +422,7 @@ int main(void)
     test_compressed("zstd");
     test_resize();
     test_widths_v2_lazy();
+    test_make_empty_and_exts();
     test_bad_headers();
     test_bad_tables();
     scratch_remove(dir);
