@@ -335,6 +335,7 @@ static HartExit run_blocks(Hart *h, uint64_t stop_at, Block *scratch)
     Block *b, *n;
     int cause = 0, slot;
     bool jumped;
+    unsigned traps = 0;  /* a trap loop retires nothing: bound it so the machine loop runs */
 
 lookup:
     if (unlikely(*h->stop))
@@ -350,8 +351,11 @@ lookup:
 #ifdef HOSTEL_TRACE
     fprintf(stderr, "trace: pc=%#llx priv=%u\n", (unsigned long long)h->pc, h->priv);
 #endif
-    if (!(b = fetch_block(h, scratch)))
+    if (!(b = fetch_block(h, scratch))) {
+        if (unlikely(++traps >= HART_TRAP_BUDGET))
+            return HART_EXIT_BUDGET;
         goto lookup;
+    }
 enter:
     pc0 = h->pc;
     i = b->insns;
@@ -646,6 +650,8 @@ except:
     h->instret += (uint64_t)(i - b->insns);
     h->pc = pc0 + i->off;
     hart_exception(h, (uint64_t)cause, tval);
+    if (unlikely(++traps >= HART_TRAP_BUDGET))
+        return HART_EXIT_BUDGET;
     goto lookup;
 
 chain:
@@ -669,6 +675,8 @@ chain:
         goto enter;
     }
 }
+
+_Static_assert(HART_TRAP_BUDGET > 0, "trap budget");
 
 HartExit hart_run(Hart *h, uint64_t budget)
 {

@@ -116,7 +116,15 @@ typedef enum HartExit {
     HART_EXIT_STOP,    /* *stop was set */
 } HartExit;
 
-/* Execute until roughly budget instructions ran, WFI stalls, or *stop is set. */
+/*
+ * Traps taken in one hart_run() before it returns anyway: a guest whose
+ * trap vector itself faults retires no instruction, and must not keep the
+ * machine's loop (timers, I/O, the control socket) from running.
+ */
+#define HART_TRAP_BUDGET 4096
+
+/* Execute until roughly budget instructions ran (or HART_TRAP_BUDGET traps), WFI stalls,
+ * or *stop is set. */
 HartExit hart_run(Hart *h, uint64_t budget);
 
 /*

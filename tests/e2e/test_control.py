@@ -217,3 +217,35 @@ def test_pause_stops_cpu_progress_and_clock(guest, boot, runtime_dir):
     g.check("sleep 1")
     assert 0.9 < time.monotonic() - start < 10
     assert g.poweroff() == 0
+
+
+def minimal_elf(path, code):
+    """An RV64 ELF with one loadable segment of code at 0x80000000 (entry there)."""
+    import struct
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
+                       2, 243, 1, 0x80000000, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, 120, 0x80000000, 0x80000000, len(code), len(code),
+                       0x1000)
+    path.write_bytes(ehdr + phdr + code)
+    return path
+
+
+def test_trap_storm_keeps_the_vm_answering(runtime_dir, tmp_path):
+    """An illegal instruction whose trap vector (mtvec = 0) is not memory retires
+    nothing, forever: the VM must still serve its control socket and quit."""
+    elf = minimal_elf(tmp_path / "storm.elf", b"\0\0\0\0")
+    sock = runtime_dir / "storm.sock"
+    p = subprocess.Popen([HOSTEL, "run", "--bios", "none", "-k", str(elf), "--control", str(sock)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + CTL_TIMEOUT_S
+        while not sock.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        st = ctl(str(sock), "status")
+        assert st["status"] == "running" and st["instructions"] == 0
+        assert ctl(str(sock), "query-harts")["harts"][0]["priv"] == "M"
+        ctl(str(sock), "quit")
+        assert p.wait(timeout=CTL_TIMEOUT_S) == 0
+    finally:
+        p.kill()
+        p.wait()
