@@ -19,6 +19,7 @@
 #include "machine/boot.h"
 #include "machine/console.h"
 #include "machine/machine.h"
+#include "machine/machine_state.h"
 #include "util/compiler.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -125,10 +126,12 @@ typedef struct RunOptions {
     bool net_set;          /* --net was given */
     const char *name;      /* --name */
     const char *control;   /* --control: the control socket's path */
+    const char *restore;   /* --restore: a state file to continue */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME, OPT_CONTROL };
+enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME, OPT_CONTROL,
+       OPT_RESTORE };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
 #define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
@@ -143,6 +146,7 @@ static const struct option run_long_options[] = {
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
     {"name", required_argument, NULL, OPT_NAME},
     {"control", required_argument, NULL, OPT_CONTROL},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -187,6 +191,9 @@ static void run_help(FILE *out)
             "                      $XDG_RUNTIME_DIR/hostel/NAME.sock (or /run/hostel/NAME.sock)\n"
             "                      for 'hostel ctl|pause|resume NAME' (docs/control.md)\n"
             "      --control PATH  the control socket's path instead\n"
+            "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
+            "                      RAM, harts, devices, disks and network come from FILE\n"
+            "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
             "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
             "                      a plain number is MiB\n"
             "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
@@ -316,6 +323,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'p': o->cmdline = optarg; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case OPT_NAME: return run_set_name(o, optarg);
+    case OPT_RESTORE: o->restore = optarg; return 0;
     case OPT_CONTROL:
         if (!*optarg)
             return run_usage_error("--control '%s': expected a socket path", optarg);
@@ -363,6 +371,21 @@ static int run_default_guest(RunOptions *o)
     return 0;
 }
 
+/* --restore takes the machine from the file: options that describe one cannot be given. */
+static int run_check_restore(const RunOptions *o)
+{
+    MachineConfig def;
+    machine_config_default(&def);
+    const char *given = o->kernel ? "-k" : o->initrd ? "-i" : o->cmdline ? "-p"
+                      : o->bios ? "--bios" : o->dump_dtb ? "--dump-dtb" : o->cfg.ndisks ? "-d"
+                      : o->net_set ? "--net" : o->cfg.ram_size != def.ram_size ? "-m"
+                      : o->cfg.nharts != def.nharts ? "-c" : NULL;
+    if (given)
+        return run_usage_error("%s: the machine comes from the state file given to --restore",
+                               given);
+    return 0;
+}
+
 /* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */
 static int run_parse(RunOptions *o, int argc, char **argv)
 {
@@ -377,6 +400,8 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     }
     if (optind < argc)
         return run_usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->restore)
+        return run_check_restore(o);
     if (!o->kernel && run_default_guest(o) != 0)
         return 1;
     Error err = {0};
@@ -401,7 +426,9 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
         fprintf(stderr, "\nhostel: quit (C-a x)\n");
         return 0;
     case MACHINE_STOP_CONTROL:
-        fprintf(stderr, "\nhostel: quit (control socket)\n");
+        fprintf(stderr, st->suspended ? "\nhostel: suspended (continue with hostel run "
+                                        "--restore FILE)\n"
+                                      : "\nhostel: quit (control socket)\n");
         return 0;
     case MACHINE_STOP_LIMIT:
         fprintf(stderr, "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64
@@ -463,12 +490,33 @@ static int run_control(Machine *m, const RunOptions *o, Error *err)
     return machine_control_open(m, &c, err);
 }
 
+/* --restore: build the machine the state file describes and load the state into it. */
+static Machine *run_restore(const RunOptions *o, Error *err)
+{
+    MachineStateFile *f = machine_state_open(o->restore, err);
+    if (!f)
+        return NULL;
+    MachineConfig cfg = *machine_state_config(f);
+    cfg.in_fd = o->cfg.in_fd;
+    cfg.out_fd = o->cfg.out_fd;
+    cfg.err_fd = o->cfg.err_fd;
+    cfg.max_insns = o->cfg.max_insns;
+    Machine *m = machine_new(&cfg, err);
+    if (m && machine_restore(m, f, true, err) < 0) {
+        machine_free(m);
+        m = NULL;
+    }
+    machine_state_close(f);
+    return m;
+}
+
 /* Build the machine, run it, and report. */
 static int run_machine(const RunOptions *o)
 {
     Error err = {0};
-    Machine *m = machine_new(&o->cfg, &err);
-    if (!m || run_load(m, o, &err) < 0 || (!o->dump_dtb && run_control(m, o, &err) < 0)) {
+    Machine *m = o->restore ? run_restore(o, &err) : machine_new(&o->cfg, &err);
+    if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
+        (!o->dump_dtb && run_control(m, o, &err) < 0)) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         machine_free(m);
         return 1;
@@ -525,6 +573,10 @@ static const Command commands[] = {
     {"ctl", ctl_main, ctl_help, "send a command to a running VM's control socket"},
     {"pause", ctl_pause_main, ctl_pause_help, "pause a running VM (its clock stops too)"},
     {"resume", ctl_resume_main, ctl_resume_help, "resume a paused VM"},
+    {"suspend", ctl_suspend_main, ctl_suspend_help, "save a running VM to a file and end it"},
+    {"snapshot", ctl_snapshot_main, ctl_snapshot_help,
+     "live snapshots of a running VM: create, list, revert, delete"},
+    {"state", ctl_state_main, ctl_state_help, "check and print a state file as JSON"},
     {"help", cmd_help, help_help, "show help for hostel or one command"},
 };
 

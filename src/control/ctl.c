@@ -70,8 +70,7 @@ static int ctl_usage(const char *cmd, const char *fmt, ...)
 }
 
 /* Run cmd on target; print the return value if print, else nothing. Returns the exit status. */
-static int ctl_call(const char *target, const char *cmd, json_t *args, int timeout_s,
-                    bool print)
+int ctl_call(const char *target, const char *cmd, json_t *args, int timeout_s, bool print)
 {
     ControlConn c;
     Error err = {0};

@@ -323,6 +323,10 @@ int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err)
     if (!m->boot.kernel && copy_boot(m, boot, err) < 0)
         return -1;
     m->linux_boot = true;
+    for (unsigned i = 0; i < m->nharts; i++) {  /* the built-in SBI serves S-mode ecalls */
+        m->harts[i]->ecall_hook = m->boot.bios ? NULL : sbi_hook;
+        m->harts[i]->ecall_opaque = m;
+    }
     return 0;
 }
 

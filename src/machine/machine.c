@@ -480,6 +480,7 @@ void machine_kick(Machine *m)
 void machine_stats(const Machine *m, MachineStats *st)
 {
     *st = m->stats;
+    st->suspended = m->suspended;
 }
 
 /* ---- kernel loading ---- */

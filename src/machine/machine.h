@@ -70,6 +70,7 @@ typedef struct MachineStats {
     uint64_t instret;    /* instructions retired by all harts, across resets */
     double seconds;      /* wall time spent in machine_run() */
     MachineStop why;
+    bool suspended;      /* why == MACHINE_STOP_CONTROL after a `suspend` */
 } MachineStats;
 
 /* What to boot (see machine_boot). Strings are copied. */

@@ -57,6 +57,18 @@ void machine_resume(Machine *m)
     machine_event(m, "RESUME", NULL);
 }
 
+void machine_settle_clock(Machine *m)
+{
+    if (!m->paused)
+        return;
+    uint64_t now = timer_now_ns(), d = now - m->pause_start_ns;
+    for (unsigned i = 0; i < m->nharts; i++)
+        m->harts[i]->time_base_ns += d;
+    goldfish_rtc_shift(m->rtc, -(int64_t)d);
+    m->paused_ns += d;
+    m->pause_start_ns = now;
+}
+
 uint64_t machine_paused_total_ns(const Machine *m)
 {
     return m->paused_ns + (m->paused ? timer_now_ns() - m->pause_start_ns : 0);
@@ -208,6 +220,13 @@ static const ControlCommand machine_commands[] = {
     {"query-harts", cmd_query_harts, "each hart's id, pc, privilege mode, halted and wfi"},
     {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network card"},
     {"query-stats", cmd_query_stats, "instructions, running time and MIPS"},
+    {"save", machine_cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
+    {"suspend", machine_cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},
+    {"snapshot-create", machine_cmd_snapshot_create,
+     "live snapshot {\"name\"}: memory plus an internal snapshot of every writable qcow2 disk"},
+    {"snapshot-list", machine_cmd_snapshot_list, "the VM's snapshots"},
+    {"snapshot-revert", machine_cmd_snapshot_revert, "go back to snapshot {\"name\"}: memory and disks"},
+    {"snapshot-delete", machine_cmd_snapshot_delete, "delete snapshot {\"name\"}"},
 };
 
 /* ---- the socket ---- */

@@ -6,6 +6,8 @@
 #ifndef HOSTEL_MACHINE_MACHINE_INT_H
 #define HOSTEL_MACHINE_MACHINE_INT_H
 
+#include <jansson.h>
+
 #include "cpu/hart.h"
 #include "hw/aclint.h"
 #include "hw/goldfish_rtc.h"
@@ -84,6 +86,7 @@ struct Machine {
     bool control_quit;      /* `quit` came through the control socket */
     struct ControlServer *control; /* NULL when there is no control socket */
     char *name;             /* the VM's name for status, or NULL */
+    bool suspended;         /* `suspend` saved the state: the VMM ends */
 };
 
 /* Device-facing hooks implemented in machine.c. */
@@ -99,6 +102,26 @@ void machine_invalidate_code(Machine *m);
 void machine_fdt_devices(Machine *m, DeviceTree *dt);
 /* Build the device tree of the board into dt. Returns 0 or -1. */
 int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *err);
+/*
+ * While paused, move the guest's clocks forward over the pause so far (as a
+ * resume would) and restart the pause from now: a save then records the
+ * time the guest saw when it stopped.
+ */
+void machine_settle_clock(Machine *m);
+/* Devices finish in-flight requests; disks are flushed (before a save or snapshot). */
+void machine_quiesce(Machine *m);
+/* machine_restore, calling before_commit (if set) once every section passed its checks. */
+struct MachineStateFile;
+int machine_restore_with(Machine *m, struct MachineStateFile *f, bool map_ram,
+                         int (*before_commit)(void *opaque, Error *err), void *opaque,
+                         Error *err);
+/* The state commands of the control socket (machine_snapshot.c). */
+json_t *machine_cmd_save(void *opaque, json_t *args, Error *err);
+json_t *machine_cmd_suspend(void *opaque, json_t *args, Error *err);
+json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err);
+json_t *machine_cmd_snapshot_list(void *opaque, json_t *args, Error *err);
+json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err);
+json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err);
 /* Remember what to boot on a reset, without loading it (a restored machine). */
 int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err);
 /* (Re)load everything machine_boot() loads and restart the harts. */

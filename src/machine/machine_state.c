@@ -174,7 +174,7 @@ static char *config_json(const Machine *m)
 
 /* ---- saving ---- */
 
-static void machine_quiesce(Machine *m)
+void machine_quiesce(Machine *m)
 {
     for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
         VirtioMmio *v = m->virtio[s];
@@ -280,6 +280,12 @@ static const char *keep(MachineStateFile *f, const char *s)
     return f->strings[f->nstrings++] = strdup(s);
 }
 
+/* A string member that may be null or absent: NULL then. */
+static const char *opt_str(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
 static int parse_disks(MachineStateFile *f, json_t *disks, Error *err)
 {
     size_t i;
@@ -287,11 +293,11 @@ static int parse_disks(MachineStateFile *f, json_t *disks, Error *err)
     if (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS)
         return error_set(err, "%s: state file is corrupt: bad disk list", f->in.path);
     json_array_foreach(disks, i, d) {
-        const char *path = NULL, *format = NULL;
+        const char *path = NULL, *format = opt_str(d, "format");
         int ro = 0;
         json_int_t l2 = 0;
-        if (json_unpack(d, "{s:s, s:b, s?s, s?I}", "path", &path, "read-only", &ro, "format",
-                        &format, "l2-cache-size", &l2) < 0 || l2 < 0)
+        if (json_unpack(d, "{s:s, s:b, s?I}", "path", &path, "read-only", &ro, "l2-cache-size",
+                        &l2) < 0 || l2 < 0)
             return error_set(err, "%s: state file is corrupt: bad disk entry", f->in.path);
         f->cfg.disks[i] = (MachineDisk){.path = keep(f, path), .read_only = ro,
                                         .format = format ? keep(f, format) : NULL,
@@ -346,9 +352,9 @@ static int parse_net(MachineStateFile *f, json_t *net, Error *err)
 
 static int parse_boot(MachineStateFile *f, json_t *boot, Error *err)
 {
-    const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *bios = NULL;
-    if (json_unpack(boot, "{s:s, s:s?, s:s?, s:s?}", "kernel", &kernel, "initrd", &initrd,
-                    "cmdline", &cmdline, "bios", &bios) < 0)
+    const char *kernel = opt_str(boot, "kernel"), *initrd = opt_str(boot, "initrd");
+    const char *cmdline = opt_str(boot, "cmdline"), *bios = opt_str(boot, "bios");
+    if (!json_is_object(boot) || !kernel)
         return error_set(err, "%s: state file is corrupt: bad boot entry", f->in.path);
     f->boot = (MachineBoot){.kernel = keep(f, kernel), .initrd = keep(f, initrd),
                             .cmdline = keep(f, cmdline), .bios = keep(f, bios)};
@@ -480,7 +486,9 @@ static int check_same_machine(const Machine *m, const MachineStateFile *f, Error
     return 0;
 }
 
-int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
+int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
+                         int (*before_commit)(void *opaque, Error *err), void *opaque,
+                         Error *err)
 {
     if (check_same_machine(m, f, err) < 0)
         return -1;
@@ -489,6 +497,8 @@ int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
     int rc = stage_parts(f, parts, n, err);
     if (rc == 0 && !f->in.has_ram)
         rc = error_set(err, "%s: the state file has no RAM", f->in.path);
+    if (rc == 0 && before_commit)
+        rc = before_commit(opaque, err);
     if (rc == 0) {
         /* Phase 2: RAM, then every part; code decoded from the old RAM goes. */
         machine_quiesce(m);
@@ -504,6 +514,11 @@ int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
     if (rc == 0)
         rc = machine_set_boot(m, &f->boot, err);
     return rc;
+}
+
+int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
+{
+    return machine_restore_with(m, f, map_ram, NULL, NULL, err);
 }
 
 /* ---- printing ---- */

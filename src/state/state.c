@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Elements of f in obj: its count, or the object's own length field (capped by count). */
 static uint32_t field_count(const StateField *f, const uint8_t *obj)
@@ -245,9 +246,12 @@ static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int 
     const uint8_t *p = obj + f->offset;
     uint32_t n = field_count(f, obj);
     if (f->type == STATE_BYTES) {
+        size_t shown = n <= 64 ? n : 32;  /* long buffers (a ROM): the start and a CRC */
         fputc('"', out);
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < shown; i++)
             fprintf(out, "%02x", p[i]);
+        if (shown < n)
+            fprintf(out, "... (%u bytes, crc32 %08lx)", n, crc32(0, p, n));
         fputc('"', out);
         return;
     }

@@ -544,3 +544,8 @@ VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *
     b->worker_started = true;
     return &b->vdev;
 }
+
+BlockDev *virtio_blk_disk(VirtioMmio *v)
+{
+    return v && v->ops == &blk_ops ? blk_of(v)->disk : NULL;
+}

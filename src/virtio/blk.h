@@ -74,4 +74,7 @@ typedef struct VirtioBlkConfig {
 VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg,
                            Error *err);
 
+/* The image behind a virtio-blk device (snapshots); NULL if v is not virtio-blk. */
+BlockDev *virtio_blk_disk(VirtioMmio *v);
+
 #endif
