@@ -81,10 +81,17 @@ static double check_pct(uint64_t part, uint64_t whole)
     return whole ? (double)part * 100.0 / (double)whole : 0.0;
 }
 
+/* What the format found first, on stderr as qemu-img prints its per-cluster lines. */
+static void check_problem(const CheckArgs *a, const BlockCheckResult *r)
+{
+    if (r->first_problem[0] && !a->quiet) {
+        fflush(stdout);
+        fprintf(stderr, "hostel img: %s: %s\n", a->file, r->first_problem);
+    }
+}
+
 static void check_human(const BlockCheckResult *r)
 {
-    if (r->first_problem[0])
-        printf("%s\n", r->first_problem);
     if (!r->corruptions && !r->leaks && !r->check_errors)
         printf("No errors were found on the image.\n");
     if (r->corruptions)
@@ -142,6 +149,7 @@ static int check_repair(BlockDev *bd, const CheckArgs *a, BlockCheckResult *r, E
 {
     if (block_check(bd, r, a->fix, err) < 0)
         return -1;
+    check_problem(a, r);
     int64_t leaks_fixed = r->leaks_fixed, corruptions_fixed = r->corruptions_fixed;
     if (!leaks_fixed && !corruptions_fixed)
         return 0;
@@ -151,6 +159,7 @@ static int check_repair(BlockDev *bd, const CheckArgs *a, BlockCheckResult *r, E
                "Double checking the fixed image now...\n", leaks_fixed, corruptions_fixed);
     if (block_check(bd, r, 0, err) < 0)
         return -1;
+    check_problem(a, r);
     r->leaks_fixed = leaks_fixed;
     r->corruptions_fixed = corruptions_fixed;
     return 0;
