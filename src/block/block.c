@@ -102,6 +102,8 @@ int block_create(const char *path, const char *format, const BlockCreateOpts *o,
     const BlockDriver *drv = block_driver_find(format ? format : "raw");
     if (!drv)
         return error_set(err, "unknown image format '%s' (supported: raw, qcow2)", format);
+    if (!drv->create)
+        return error_set(err, "%s: cannot create %s images", path, drv->format);
     return drv->create(path, o, err);
 }
 
