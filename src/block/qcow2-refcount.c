@@ -310,9 +310,11 @@ int qcow2_free_later(Qcow2 *q, uint64_t off, uint64_t len, Error *err)
 {
     if (len == 0)
         return 0;
-    if (q->nb_pending) {
+    uint64_t cmask = q->cluster_size - 1;
+    /* Only whole clusters merge: two compressed extents sharing a cluster drop two refs. */
+    if (q->nb_pending && !((off | len) & cmask)) {
         Qcow2Free *last = &q->pending[q->nb_pending - 1];
-        if (last->off + last->len == off) {
+        if (!((last->off | last->len) & cmask) && last->off + last->len == off) {
             last->len += len;
             return 0;
         }

@@ -227,6 +227,14 @@ static void test_compressed(const char *type)
            block_pread(bd, 65536, r, sizeof(r), &err) == 0 && all_is(r + 512, 512, 0x11) &&
            r[0] == 0 && r[1024] == 1,
        "%s: a write into a compressed cluster keeps the rest", type);
+    /* Two compressed clusters sharing a host cluster, both overwritten: two references go. */
+    for (size_t i = 0; i < sizeof(w); i++)
+        w[i] = (uint8_t)(i / 3000);
+    ok(block_write_compressed(bd, 3 * 65536, w, sizeof(w), &err) == 0 &&
+           block_write_compressed(bd, 4 * 65536, w, sizeof(w), &err) == 0 &&
+           block_pwrite(bd, 3 * 65536, w, sizeof(w), &err) == 0 &&
+           block_pwrite(bd, 4 * 65536, w, sizeof(w), &err) == 0,
+       "%s: overwrite two packed compressed clusters", type);
     block_close(bd);
     qemu_clean(name, type);
 }
@@ -319,6 +327,36 @@ static void test_make_empty_and_exts(void)
     ok(bd && bd->backing && strcmp(bd->backing->drv->format, "raw") == 0,
        "the new backing file and format are used");
     block_close(bd);
+}
+
+/* Clusters QEMU compressed (packed back to back in sectors), overwritten by us. */
+static void test_qemu_compressed(void)
+{
+    if (!qemu)
+        return;
+    static uint8_t w[8 * 65536];
+    for (size_t i = 0; i < sizeof(w); i++)
+        w[i] = (uint8_t)(i / 5000);
+    int fd = open(path_of("qc.raw"), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    bool written = fd >= 0 && write(fd, w, sizeof(w)) == (ssize_t)sizeof(w);
+    if (fd >= 0)
+        close(fd);
+    char out[4096];
+    ok(written && run_cmd(out, sizeof(out), "qemu-img convert -c -f raw -O qcow2 '%s' '%s'",
+                          path_of("qc.raw"), path_of("qc.qcow2")) == 0,
+       "qemu-img convert -c");
+    Error err = {0};
+    BlockDev *bd = block_open(path_of("qc.qcow2"), "qcow2", false, &err);
+    static uint8_t r[sizeof(w)];
+    ok(bd && block_pread(bd, 0, r, sizeof(r), &err) == 0 && memcmp(r, w, sizeof(w)) == 0,
+       "QEMU's compressed clusters read back");
+    memset(r, 0x3c, 65536);
+    ok(bd && block_pwrite(bd, 2 * 65536, r, 65536, &err) == 0 &&
+           block_pwrite(bd, 3 * 65536, r, 65536, &err) == 0 &&
+           block_pwrite(bd, 5 * 65536 + 100, r, 1000, &err) == 0,
+       "overwrite neighbouring compressed clusters");
+    block_close(bd);
+    qemu_clean("qc.qcow2", "QEMU-compressed image after our writes");
 }
 
 /* Patch a fresh image, open it, expect failure whose message contains want. */
@@ -420,6 +458,7 @@ int main(void)
     test_zero_discard();
     test_compressed("zlib");
     test_compressed("zstd");
+    test_qemu_compressed();
     test_resize();
     test_widths_v2_lazy();
     test_make_empty_and_exts();
