@@ -845,7 +845,9 @@ def test_image_in_use_by_a_writer():
                      ["commit", "top.qcow2"], ["rebase", "-b", "", "top.qcow2"],
                      ["check", "-r", "all", "top.qcow2"], ["info", "top.qcow2"],
                      ["map", "top.qcow2"], ["convert", "-O", "raw", "top.qcow2", "o.raw"],
-                     ["convert", "-n", "-O", "qcow2", "expect.raw", "top.qcow2"]):
+                     ["convert", "-n", "-O", "qcow2", "expect.raw", "top.qcow2"],
+                     ["convert", "-O", "qcow2", "expect.raw", "top.qcow2"],
+                     ["create", "-q", "-f", "qcow2", "top.qcow2", "1M"]):
             one_error_line(img(*args), "in use by another process")
         # -U: read-only commands may look at an image someone is writing
         assert jimg("info", "-U", "--output=json", "top.qcow2")["format"] == "qcow2"
