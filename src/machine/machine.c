@@ -683,6 +683,10 @@ int machine_run(Machine *m, Error *err)
     uint64_t paused_before = machine_paused_total_ns(m);
     if (!m->run_start_ns)
         m->run_start_ns = timer_now_ns();
+    /* bench/state times start-up (e.g. run --restore) to the first guest slice by this. */
+    if (getenv("HOSTEL_TRACE_START"))
+        fprintf(stderr, "hostel: run loop starts at monotonic %.6f s\n",
+                (double)timer_now_ns() * 1e-9);
     int why = machine_loop(m, err);
     /* Paused time is not run time: keep MIPS honest. */
     m->stats.seconds = machine_now() - start -
