@@ -45,7 +45,7 @@ static int convert_parse(ConvertArgs *a, int argc, char **argv)
         {"force-share", no_argument, NULL, 'U'}, {NULL, 0, NULL, 0}};
     int c;
     Error err = {0};
-    while ((c = getopt_long(argc, argv, ":f:O:co:B:F:npUq", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:O:co:B:F:npUqt:T:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': a->src_fmt = optarg; break;
         case 'O': a->dst_fmt = optarg; break;
@@ -60,6 +60,7 @@ static int convert_parse(ConvertArgs *a, int argc, char **argv)
         case 'p': a->progress = true; break;
         case 'U': a->share = true; break;
         case 'q': a->quiet = true; break;
+        case 't': case 'T': break;  /* qemu-img's cache modes: accepted, the target is flushed */
         default: return img_bad_option("convert", c, argv);
         }
     }
