@@ -395,6 +395,16 @@ static void test_bad_headers(void)
                    "image is corrupt");
     BlockCreateOpts o = {.size = 4 << 20};
     Error err = {0};
+    /* The image's feature name table names an unknown incompatible bit. */
+    block_create(path_of("feat.qcow2"), "qcow2", &o, &err);
+    uint8_t ft[8 + 48 + 8] = {0x68, 0x03, 0xf8, 0x57, 0, 0, 0, 48, 0, 40};
+    memcpy(ft + 10, "fancy feature", 13);
+    tu_poke_bytes(path_of("feat.qcow2"), 112, ft, sizeof(ft));
+    tu_poke(path_of("feat.qcow2"), 72, 8, 1ull << 40);
+    BlockDev *fb = block_open(path_of("feat.qcow2"), "qcow2", true, &err);
+    ok(!fb && strstr(err.msg, "'fancy feature'"), "unknown feature named from the table (%s)",
+       err.msg);
+    block_close(fb);
     block_create(path_of("ro.qcow2"), "qcow2", &o, &err);
     tu_poke(path_of("ro.qcow2"), 72, 8, 2);
     BlockDev *bd = block_open(path_of("ro.qcow2"), "qcow2", true, &err);
