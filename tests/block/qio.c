@@ -422,8 +422,15 @@ typedef struct QioRandom {
     uint64_t seed;
     bool compressed;     /* -c: some writes go through the compressed path */
     bool loose_discard;  /* -l: a discard may also leave the old data */
+    bool verbose;        /* -v: print each operation (to find the one that breaks) */
     uint64_t counts[4];  /* writes, zero-writes, discards, compressed writes */
 } QioRandom;
+
+static void qio_random_log(const QioRandom *r, const char *op, uint64_t off, uint64_t len)
+{
+    if (r->verbose)
+        printf("%s 0x%" PRIx64 " 0x%" PRIx64 "\n", op, off, len);
+}
 
 /* A random request: sectors mostly, bytes sometimes, small mostly, large sometimes. */
 static void qio_random_range(QioRandom *r, uint64_t *off, uint64_t *len)
@@ -457,6 +464,7 @@ static int qio_random_zero(QioRandom *r, uint64_t off, uint64_t len, Error *err)
 {
     bool unmap = qio_rand(&r->seed) & 1;
     r->counts[1]++;
+    qio_random_log(r, unmap ? "zero-unmap" : "zero", off, len);
     if (block_write_zeroes(r->q->bd, off, len, unmap, err) < 0)
         return -1;
     memset(r->q->buf, 0, (size_t)len);
@@ -515,6 +523,7 @@ static int qio_random_compressed(QioRandom *r, Error *err)
         memcpy(buf + i, &v, (size_t)qio_min(8, len - i));
     }
     r->counts[3]++;
+    qio_random_log(r, "compressed", off, len);
     if (block_write_compressed(bd, off, buf, (size_t)len, err) < 0)
         return -1;
     return qio_pwrite_all(r->ref, buf, (size_t)len, off, r->ref_path, err);
@@ -527,14 +536,17 @@ static int qio_random_one(QioRandom *r, Error *err)
     if (r->compressed && kind >= 90 && cs && cs <= QIO_CHUNK)
         return qio_random_compressed(r, err);
     qio_random_range(r, &off, &len);
-    if (kind < 60 || kind >= 90)
+    if (kind < 60 || kind >= 90) {
+        qio_random_log(r, "write", off, len);
         return qio_random_write(r, off, len, err);
+    }
     if (kind < 75)
         return qio_random_zero(r, off, len, err);
+    qio_random_log(r, "discard", off, len);
     return qio_random_discard(r, off, len, err);
 }
 
-/* random [-c] [-l] SEED COUNT REFRAW */
+/* random [-c] [-l] [-v] SEED COUNT REFRAW */
 static int qio_cmd_random(Qio *q, int argc, char **argv, Error *err)
 {
     QioRandom r = {.q = q};
@@ -544,6 +556,8 @@ static int qio_cmd_random(Qio *q, int argc, char **argv, Error *err)
             r.compressed = true;
         else if (strcmp(argv[i], "-l") == 0)
             r.loose_discard = true;
+        else if (strcmp(argv[i], "-v") == 0)
+            r.verbose = true;
         else
             return error_set(err, "unknown option %s", argv[i]);
     }
@@ -656,7 +670,7 @@ static const QioCmd qio_cmds[] = {
     {"flush", qio_cmd_flush, "flush"},
     {"resize", qio_cmd_resize, "resize [+-]SIZE"},
     {"snapshot", qio_cmd_snapshot, "snapshot -c|-a|-d NAME | -l"},
-    {"random", qio_cmd_random, "random [-c] [-l] SEED COUNT REFRAW"},
+    {"random", qio_cmd_random, "random [-c] [-l] [-v] SEED COUNT REFRAW"},
     {"compare", qio_cmd_compare, "compare RAWFILE"},
     {"dump", qio_cmd_dump, "dump RAWFILE"},
     {"info", qio_cmd_info, "info"},
