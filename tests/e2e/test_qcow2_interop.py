@@ -167,9 +167,9 @@ def ours_agrees_with_qemu(image, tmp_path, tag="view"):
     return ref
 
 
-def ours_writes_then_qemu_checks(image, ref, seed, compressed=False):
+def ours_writes_then_qemu_checks(image, ref, seed, compressed=False, ops=OPS):
     """Our random writes on top of an image; QEMU must agree with the reference."""
-    qio(image, f"random {'-c ' if compressed else ''}{seed} {OPS} {ref}")
+    qio(image, f"random {'-c ' if compressed else ''}{seed} {ops} {ref}")
     qemu_check(image)
     qemu_compare(image, ref)
 
@@ -366,7 +366,7 @@ def test_qemu_random_writes(tmp_path, cluster, compat):
     qemu_io(img, qemu_random_cmds(cluster + len(compat), SIZE, ops_for(cluster), cluster,
                                   compressed=cluster <= 65536))
     ref = ours_agrees_with_qemu(img, tmp_path)
-    ours_writes_then_qemu_checks(img, ref, 71)
+    ours_writes_then_qemu_checks(img, ref, 71, ops=ops_for(cluster))
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 8, 32, 64])
