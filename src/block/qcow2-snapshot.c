@@ -358,14 +358,20 @@ static int snap_visit_headroom(Qcow2 *q, uint64_t off, uint64_t len, void *ctx, 
     return 0;
 }
 
-/* Add delta to every refcount an L1 table holds (delta > 0 checks for overflow first). */
+/* Returned when an operation was refused before it changed anything. */
+#define SNAP_REFUSED (-2)
+
+/*
+ * Add delta to every refcount an L1 table holds.  delta > 0 first checks
+ * that no refcount would overflow: SNAP_REFUSED, nothing changed.
+ */
 static int snap_tree_update(Qcow2 *q, const uint64_t *l1, uint32_t n, int64_t delta,
                             Error *err)
 {
     /* Widths of 16 bits and more cannot overflow with at most 65536 snapshots. */
     if (delta > 0 && q->refcount_max <= QCOW2_MAX_SNAPSHOTS + 1 &&
         snap_walk(q, l1, n, snap_visit_headroom, NULL, err) < 0)
-        return -1;
+        return SNAP_REFUSED;
     return snap_walk(q, l1, n, snap_visit_update, &delta, err);
 }
 
@@ -591,21 +597,18 @@ static int snap_append(Qcow2 *q, Qcow2Snapshot *sn, Error *err)
     return 0;
 }
 
-int qcow2_snapshot_create(BlockDev *bd, const BlockSnapshot *req, Error *err)
+/* Take the references, then add sn (filled, owned by us from here on) to the table. */
+static int snap_do_create(Qcow2 *q, Qcow2Snapshot sn, Error *err)
 {
-    Qcow2 *q = qcow2_of(bd);
-    Qcow2Snapshot sn;
-    if (snap_check_request(q, req, err) < 0 || qcow2_flush_metadata(q, true, err) < 0 ||
-        snap_fill_entry(q, req, &sn, err) < 0)
-        return -1;
     /* References first (synced), then the flags that depend on them, then the entry. */
-    int64_t l1_off = -1;
-    if (snap_tree_update(q, q->l1_table, q->l1_size, 1, err) == 0 &&
-        qcow2_flush_metadata(q, true, err) == 0 && snap_sync_copied(q, err) == 0)
+    int64_t l1_off = snap_tree_update(q, q->l1_table, q->l1_size, 1, err);
+    if (l1_off == 0 && qcow2_flush_metadata(q, true, err) == 0 && snap_sync_copied(q, err) == 0)
         l1_off = snap_write_l1_copy(q, q->l1_table, q->l1_size, err);
+    else if (l1_off == 0)
+        l1_off = -1;
     if (l1_off < 0) {
         snap_clear(&sn);
-        return -1;
+        return (int)l1_off;
     }
     sn.l1_table_offset = (uint64_t)l1_off;
     sn.l1_size = q->l1_size;
@@ -669,9 +672,9 @@ static int snap_switch_active(Qcow2 *q, uint64_t *l1, uint32_t n, uint64_t l1_of
 static int64_t snap_prepare_apply(Qcow2 *q, const Qcow2Snapshot *sn, const uint64_t *l1,
                                   uint32_t n, Error *err)
 {
-    if (snap_tree_update(q, l1, sn->l1_size, 1, err) < 0 ||
-        qcow2_flush_metadata(q, true, err) < 0)
-        return -1;
+    int r = snap_tree_update(q, l1, sn->l1_size, 1, err);
+    if (r < 0 || qcow2_flush_metadata(q, true, err) < 0)
+        return r < 0 ? r : -1;
     return snap_write_l1_copy(q, l1, n, err);
 }
 
@@ -685,9 +688,8 @@ static int snap_release_l1(Qcow2 *q, const uint64_t *l1, uint32_t n, uint64_t of
     return qcow2_flush_metadata(q, true, err);
 }
 
-int qcow2_snapshot_apply(BlockDev *bd, const char *id_or_name, Error *err)
+static int snap_do_apply(Qcow2 *q, const char *id_or_name, Error *err)
 {
-    Qcow2 *q = qcow2_of(bd);
     int i = snap_find_or_fail(q, id_or_name, err);
     if (i < 0 || qcow2_flush_metadata(q, true, err) < 0)
         return -1;
@@ -713,7 +715,7 @@ int qcow2_snapshot_apply(BlockDev *bd, const char *id_or_name, Error *err)
     if (l1_off < 0 || snap_switch_active(q, l1, n, (uint64_t)l1_off, sn->disk_size, err) < 0) {
         free(l1);
         free(old);
-        return -1;
+        return l1_off == SNAP_REFUSED ? SNAP_REFUSED : -1;
     }
     qcow2_cache_drop(q);
     int r = snap_release_l1(q, old, old_n, old_off, err);
@@ -723,9 +725,8 @@ int qcow2_snapshot_apply(BlockDev *bd, const char *id_or_name, Error *err)
 
 /* ---- delete ---- */
 
-int qcow2_snapshot_delete(BlockDev *bd, const char *id_or_name, Error *err)
+static int snap_do_delete(Qcow2 *q, const char *id_or_name, Error *err)
 {
-    Qcow2 *q = qcow2_of(bd);
     int i = snap_find_or_fail(q, id_or_name, err);
     if (i < 0 || qcow2_flush_metadata(q, true, err) < 0)
         return -1;
@@ -756,4 +757,69 @@ int qcow2_snapshot_delete(BlockDev *bd, const char *id_or_name, Error *err)
     if (r == 0)
         r = snap_sync_copied(q, err);
     return r;
+}
+
+/* ---- the operations, marked dirty while they run ---- */
+
+/*
+ * A refcount and the COPIED flag that depends on it live in different
+ * clusters, so a crash between the two writes leaves them disagreeing.
+ * While an operation runs, a v3 image carries the dirty bit: after a crash
+ * the next open for writing (ours or QEMU's) rebuilds the refcounts and
+ * flags.  A failed operation leaves the bit set for the same reason.
+ */
+static int snap_mark_dirty(Qcow2 *q, bool *marked, Error *err)
+{
+    *marked = false;
+    if (q->version < 3 || (q->incompatible_features & QCOW2_INCOMPAT_DIRTY))
+        return 0;
+    if (qcow2_set_incompat(q, QCOW2_INCOMPAT_DIRTY, 0, err) < 0)
+        return -1;
+    *marked = true;
+    return 0;
+}
+
+static int snap_mark_clean(Qcow2 *q, bool marked, int r, Error *err)
+{
+    if ((r < 0 && r != SNAP_REFUSED) || !marked)
+        return r < 0 ? -1 : r;
+    Error ignored;
+    if (qcow2_set_incompat(q, 0, QCOW2_INCOMPAT_DIRTY, r < 0 ? &ignored : err) < 0)
+        return -1;
+    return r < 0 ? -1 : 0;
+}
+
+int qcow2_snapshot_create(BlockDev *bd, const BlockSnapshot *sn, Error *err)
+{
+    Qcow2 *q = qcow2_of(bd);
+    Qcow2Snapshot entry;
+    bool marked;
+    if (snap_check_request(q, sn, err) < 0 || qcow2_flush_metadata(q, true, err) < 0 ||
+        snap_fill_entry(q, sn, &entry, err) < 0)
+        return -1;
+    if (snap_mark_dirty(q, &marked, err) < 0) {
+        snap_clear(&entry);
+        return -1;
+    }
+    return snap_mark_clean(q, marked, snap_do_create(q, entry, err), err);
+}
+
+int qcow2_snapshot_apply(BlockDev *bd, const char *id_or_name, Error *err)
+{
+    Qcow2 *q = qcow2_of(bd);
+    bool marked;
+    if (snap_find_or_fail(q, id_or_name, err) < 0 || qcow2_flush_metadata(q, true, err) < 0 ||
+        snap_mark_dirty(q, &marked, err) < 0)
+        return -1;
+    return snap_mark_clean(q, marked, snap_do_apply(q, id_or_name, err), err);
+}
+
+int qcow2_snapshot_delete(BlockDev *bd, const char *id_or_name, Error *err)
+{
+    Qcow2 *q = qcow2_of(bd);
+    bool marked;
+    if (snap_find_or_fail(q, id_or_name, err) < 0 || qcow2_flush_metadata(q, true, err) < 0 ||
+        snap_mark_dirty(q, &marked, err) < 0)
+        return -1;
+    return snap_mark_clean(q, marked, snap_do_delete(q, id_or_name, err), err);
 }
