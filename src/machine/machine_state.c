@@ -22,6 +22,7 @@
 #include "state/state.h"
 #include "state/stream.h"
 #include "util/log.h"
+#include "virtio/net.h"
 
 /* ---- the machine's own section ---- */
 
@@ -55,17 +56,58 @@ static const StateDesc machine_state_desc = {
     .check = machine_state_check,
 };
 
+/* ---- blob parts: state a library keeps in its own format ---- */
+
+/*
+ * A part whose state is an opaque blob rather than a table (libslirp's
+ * state through a network backend).  check runs in the first phase of a
+ * restore and must not change obj; load runs in the commit phase, after
+ * every table part has been committed.
+ */
+typedef struct PartBlobOps {
+    int (*save)(void *obj, uint8_t **blob, size_t *len, uint16_t *version, Error *err);
+    int (*check)(void *obj, uint16_t version, const uint8_t *blob, size_t len, Error *err);
+    int (*load)(void *obj, uint16_t version, const uint8_t *blob, size_t len, Error *err);
+} PartBlobOps;
+
+static int net_blob_save(void *obj, uint8_t **blob, size_t *len, uint16_t *version,
+                         Error *err)
+{
+    *version = net_backend_state_version(obj);
+    return net_backend_save(obj, blob, len, err);
+}
+
+static int net_blob_check(void *obj, uint16_t version, const uint8_t *blob, size_t len,
+                          Error *err)
+{
+    return net_backend_check(obj, version, blob, len, err);
+}
+
+static int net_blob_load(void *obj, uint16_t version, const uint8_t *blob, size_t len,
+                         Error *err)
+{
+    return net_backend_load(obj, version, blob, len, err);
+}
+
+static const PartBlobOps net_blob_ops = {
+    .save = net_blob_save,
+    .check = net_blob_check,
+    .load = net_blob_load,
+};
+
 /* ---- the list of (section, object) pairs of a machine ---- */
 
 typedef struct Part {
     char tag[STREAM_MAX_TAG + 1];
     uint32_t instance;
-    const StateDesc *desc;
+    const StateDesc *desc;     /* a table part, or */
+    const PartBlobOps *blob;   /* a blob part */
     void *obj;
-    void *staged;  /* restore: the decoded copy */
+    void *staged;              /* restore, table part: the decoded copy */
+    const StreamSection *sec;  /* restore, blob part: the checked section */
 } Part;
 
-#define MAX_PARTS (4 + MACHINE_MAX_HARTS + 3 + 2 * MACHINE_VIRTIO_SLOTS)
+#define MAX_PARTS (4 + MACHINE_MAX_HARTS + 3 + 3 * MACHINE_VIRTIO_SLOTS)
 
 static void part_add(Part *parts, int *n, const char *tag, uint32_t instance,
                      const StateDesc *desc, void *obj)
@@ -75,7 +117,27 @@ static void part_add(Part *parts, int *n, const char *tag, uint32_t instance,
     p->instance = instance;
     p->desc = desc;
     p->obj = obj;
+    p->blob = NULL;
     p->staged = NULL;
+    p->sec = NULL;
+}
+
+static void part_add_blob(Part *parts, int *n, const char *tag, uint32_t instance,
+                          const PartBlobOps *blob, void *obj)
+{
+    part_add(parts, n, tag, instance, NULL, obj);
+    parts[*n - 1].blob = blob;
+}
+
+/* A network card's backend state (tag "slirp", instance: the card's slot). */
+static void part_add_net(Part *parts, int *n, VirtioMmio *v, unsigned slot)
+{
+    if (v->ops->device_id != VIRTIO_ID_NET)
+        return;
+    NetBackend *b = virtio_net_backend(v);
+    const char *tag = net_backend_state_tag(b);
+    if (tag)
+        part_add_blob(parts, n, tag, slot, &net_blob_ops, b);
 }
 
 /* Every section of m, in save (and commit) order.  Returns the count. */
@@ -96,6 +158,7 @@ static int machine_parts(Machine *m, Part *parts)
         part_add(parts, &n, "virtio", s, &virtio_mmio_state_desc, v);
         if (v->ops->state)
             part_add(parts, &n, v->ops->name, s, v->ops->state, v);
+        part_add_net(parts, &n, v, s);
     }
     return n;
 }
@@ -183,8 +246,23 @@ void machine_quiesce(Machine *m)
     }
 }
 
+static int save_blob_part(StreamOut *out, const Part *p, Error *err)
+{
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    uint16_t version = 0;
+    Error e = {0};
+    if (p->blob->save(p->obj, &blob, &len, &version, &e) < 0)
+        return error_set(err, "%s[%u]: %s", p->tag, p->instance, e.msg);
+    int rc = stream_out_section(out, p->tag, p->instance, version, 0, blob, len, err);
+    free(blob);
+    return rc;
+}
+
 static int save_part(StreamOut *out, const Part *p, Error *err)
 {
+    if (p->blob)
+        return save_blob_part(out, p, err);
     if (p->desc->pre_save)
         p->desc->pre_save(p->obj);
     size_t len = state_encoded_size(p->desc, p->desc->version, p->obj);
@@ -459,10 +537,17 @@ static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
         if (!sec)
             return error_set(err, "%s: the state file has no %s[%u] section", f->in.path,
                              p->tag, p->instance);
+        Error e = {0};
+        if (p->blob) {
+            if (p->blob->check(p->obj, sec->version, sec->payload, sec->len, &e) < 0)
+                return error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance,
+                                 e.msg);
+            p->sec = sec;
+            continue;
+        }
         if (!(p->staged = malloc(p->desc->size)))
             return error_set(err, "out of memory restoring %s", p->tag);
         memcpy(p->staged, p->obj, p->desc->size);
-        Error e = {0};
         if (state_decode(p->desc, sec->version, sec->payload, sec->len, p->staged, &e) < 0)
             return error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance, e.msg);
     }
@@ -508,7 +593,16 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
         rc = stream_in_load_ram(&f->in, m->bus.ram, m->bus.ram_size, map_ram, err);
     }
     for (int i = 0; rc == 0 && i < n; i++)
-        state_commit(parts[i].desc, parts[i].obj, parts[i].staged);
+        if (parts[i].desc)
+            state_commit(parts[i].desc, parts[i].obj, parts[i].staged);
+    /* Blobs were checked in phase 1; a load that fails anyway leaves a fresh backend. */
+    for (int i = 0; rc == 0 && i < n; i++) {
+        Part *p = &parts[i];
+        Error e = {0};
+        if (p->blob && p->blob->load(p->obj, p->sec->version, p->sec->payload, p->sec->len,
+                                     &e) < 0)
+            rc = error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance, e.msg);
+    }
     for (int i = 0; i < n; i++)
         free(parts[i].staged);
     if (rc == 0)

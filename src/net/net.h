@@ -61,6 +61,19 @@ typedef struct NetBackendOps {
     /* Send one Ethernet frame (no virtio header) from the guest; the backend may drop it. */
     void (*send)(NetBackend *b, const uint8_t *frame, size_t len);
     void (*free)(NetBackend *b);
+    /*
+     * Save/restore (optional, all or none): the backend's state as an
+     * opaque blob in its own stream section (tag state_tag, version
+     * state_version()).  check validates a blob without changing the
+     * backend (the first, side-effect-free phase of a restore); load puts
+     * it into a freshly created backend of the same configuration.
+     */
+    const char *state_tag;
+    uint16_t (*state_version)(void);
+    int (*save)(NetBackend *b, uint8_t **blob, size_t *len, Error *err);
+    int (*check)(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
+                 Error *err);
+    int (*load)(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err);
 } NetBackendOps;
 
 /* The common part of every backend (embedded first; container_of gets back). */
@@ -97,6 +110,24 @@ void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len);
 
 /* For backends: hand a frame to the attached card. Returns false if it was dropped. */
 bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len);
+
+/* The largest backend state blob a restore accepts. */
+#define NET_STATE_MAX (1u << 20)
+
+/* The backend's state section tag, or NULL when it has no state to save. */
+const char *net_backend_state_tag(const NetBackend *b);
+uint16_t net_backend_state_version(const NetBackend *b);
+
+/* Save the backend's state into a malloc'd *blob of *len bytes. */
+int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err);
+
+/* Check a saved blob (size, version, structure) without changing anything. */
+int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
+                      Error *err);
+
+/* Load a blob net_backend_check accepted into b (freshly created, same configuration). */
+int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
+                     Error *err);
 
 /* Free a backend through its ops (NULL is ignored). */
 void net_backend_free(NetBackend *b);

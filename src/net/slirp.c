@@ -314,6 +314,112 @@ static const SlirpCb slirp_callbacks = {
     .notify = slirp_cb_notify,
 };
 
+/* ---- saving and loading (libslirp's own state format) ---- */
+
+/*
+ * What libslirp carries (state version 4): the sockets of guestfwd rules
+ * (hostel sets none), the IP identification counter and the DHCP lease
+ * table.  Connections through the NAT and hostfwd connections are not in
+ * it: their host sockets die with the process.  hostfwd listeners come
+ * back from the configuration, not from this blob.
+ */
+
+typedef struct SlirpBlob {
+    uint8_t *buf;
+    size_t len, cap, pos;
+    bool failed;       /* out of memory, or larger than NET_STATE_MAX */
+} SlirpBlob;
+
+static ssize_t slirp_blob_write(const void *buf, size_t len, void *opaque)
+{
+    SlirpBlob *b = opaque;
+    if (b->failed || len > NET_STATE_MAX - b->len) {
+        b->failed = true;
+        return -1;
+    }
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *p = realloc(b->buf, cap);
+        if (!p) {
+            b->failed = true;
+            return -1;
+        }
+        b->buf = p;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, buf, len);
+    b->len += len;
+    return (ssize_t)len;
+}
+
+/* Reads past the end fail; libslirp then reads zeroes, hence the length check before. */
+static ssize_t slirp_blob_read(void *buf, size_t len, void *opaque)
+{
+    SlirpBlob *b = opaque;
+    size_t n = len < b->len - b->pos ? len : b->len - b->pos;
+    memcpy(buf, b->buf + b->pos, n);
+    b->pos += n;
+    return (ssize_t)n;
+}
+
+static uint16_t net_slirp_state_version(void)
+{
+    return (uint16_t)slirp_state_version();
+}
+
+static int net_slirp_save(NetBackend *nb, uint8_t **blob, size_t *len, Error *err)
+{
+    SlirpBlob b = {0};
+    slirp_state_save(slirp_of(nb)->slirp, slirp_blob_write, &b);
+    if (b.failed || !b.len) {
+        free(b.buf);
+        return error_set(err, "net user: cannot save the network state (%s)",
+                         b.len ? "out of memory or too large" : "empty");
+    }
+    *blob = b.buf;
+    *len = b.len;
+    return 0;
+}
+
+/*
+ * A blob of ours starts with libslirp's end-of-sockets mark: hostel adds
+ * no guestfwd rules, so it saves no sockets.  One that claims sockets is
+ * refused here, before libslirp would allocate the buffers it describes.
+ * libslirp reads a short blob as zeroes without noticing, so a blob of
+ * this build's version must be exactly as long as this backend's own.
+ */
+static int net_slirp_check(NetBackend *nb, uint16_t version, const uint8_t *blob, size_t len,
+                           Error *err)
+{
+    if (len < 1 || blob[0] != 0)
+        return error_set(err, "net user: saved state holds guestfwd sockets (hostel has none)");
+    if (version != slirp_state_version())
+        return 0;
+    uint8_t *own;
+    size_t own_len;
+    if (net_slirp_save(nb, &own, &own_len, err) < 0)
+        return -1;
+    free(own);
+    if (len != own_len)
+        return error_set(err, "net user: saved state is %zu bytes (libslirp state version %u "
+                         "has %zu)", len, version, own_len);
+    return 0;
+}
+
+static int net_slirp_load(NetBackend *nb, uint16_t version, const uint8_t *blob, size_t len,
+                          Error *err)
+{
+    NetSlirp *s = slirp_of(nb);
+    SlirpBlob b = {.buf = (uint8_t *)blob, .len = len};
+    int rc = slirp_state_load(s->slirp, version, slirp_blob_read, &b);
+    slirp_sync(s);
+    if (rc < 0)
+        return error_set_errno(err, -rc, "net user: cannot load the network state");
+    return 0;
+}
+
 /* ---- the backend ---- */
 
 static void net_slirp_send(NetBackend *b, const uint8_t *frame, size_t len)
@@ -344,6 +450,11 @@ static const NetBackendOps net_slirp_ops = {
     .name = "user",
     .send = net_slirp_send,
     .free = net_slirp_free,
+    .state_tag = "slirp",
+    .state_version = net_slirp_state_version,
+    .save = net_slirp_save,
+    .check = net_slirp_check,
+    .load = net_slirp_load,
 };
 
 static struct in_addr ip4(const char *s)

@@ -185,3 +185,8 @@ void virtio_net_stats(VirtioMmio *v, VirtioNetStats *st)
 {
     *st = net_of(v)->stats;
 }
+
+NetBackend *virtio_net_backend(VirtioMmio *v)
+{
+    return net_of(v)->backend;
+}

@@ -58,6 +58,13 @@ typedef struct VirtioNetStats {
 VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg,
                            Error *err);
 
+/*
+ * The backend behind a virtio-net device (its state is saved in its own
+ * section; the device has none to save: its configuration space follows
+ * from the MAC and its queues belong to the transport).
+ */
+NetBackend *virtio_net_backend(VirtioMmio *v);
+
 /* Copy the device's counters into st. v must be a virtio-net device. */
 void virtio_net_stats(VirtioMmio *v, VirtioNetStats *st);
 
