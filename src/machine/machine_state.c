@@ -648,6 +648,11 @@ static void print_section(FILE *out, const StreamSection *s)
         state_print_json(out, d, obj, 4);
     } else if (d) {
         fprintf(out, ", \"error\": \"%s\"", e.msg);
+    } else if (strcmp(s->tag, "slirp") == 0) {
+        fputs(", \"blob\": \"", out);  /* libslirp's own format: shown as it is */
+        for (uint64_t i = 0; i < s->len; i++)
+            fprintf(out, "%02x", s->payload[i]);
+        fputc('"', out);
     }
     free(obj);
     fputc('}', out);
