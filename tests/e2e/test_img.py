@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -859,3 +860,72 @@ def test_image_in_use_by_a_writer():
     finally:
         os.close(fd)
     assert {f: sha(f) for f in before} == before
+
+
+# ------------------------------------------------------------------ random chains
+
+def random_io(rng, path, size, n=8):
+    """n random writes, zero writes and discards through qemu-io."""
+    cmds = []
+    for _ in range(n):
+        length = rng.choice([512, 4096, 65536, 200000])
+        off = rng.randrange(0, size - length) // 512 * 512
+        kind = rng.random()
+        if kind < 0.6:
+            cmds.append(f"write -P {rng.randrange(1, 255)} {off} {length}")
+        elif kind < 0.8:
+            cmds.append(f"write -z {off} {length}")
+        else:
+            cmds.append(f"discard {off} {length}")
+    qio(path, *cmds)
+
+
+@pytest.mark.parametrize("opts,seed", [("cluster_size=4k", 3),
+                                       ("cluster_size=128k,extended_l2=on", 4),
+                                       ("compat=0.10", 11)])
+def test_random_chain_commit_rebase_convert(opts, seed):
+    """base <- mid <- top with random writes: every command keeps what the guest reads."""
+    rng = random.Random(seed)
+    size = 4 * MiB
+    make_qcow2("base.qcow2", size, opts)
+    random_io(rng, "base.qcow2", size)
+    for name, below in (("mid.qcow2", "base.qcow2"), ("top.qcow2", "mid.qcow2")):
+        qimg("create", "-q", "-f", "qcow2", "-o", opts, "-b", below, "-F", "qcow2", name)
+        random_io(rng, name, size)
+    make_qcow2("other.qcow2", size, opts)
+    random_io(rng, "other.qcow2", size)
+    qimg("convert", "-O", "raw", "top.qcow2", "expect.raw")
+    originals = {f: Path(f).read_bytes() for f in ("base.qcow2", "mid.qcow2", "top.qcow2")}
+
+    def restore():
+        for f, data in originals.items():
+            Path(f).write_bytes(data)
+
+    img("commit", "top.qcow2", check=True)
+    for f in ("top.qcow2", "mid.qcow2"):
+        qemu_same(f, "expect.raw")
+        qemu_clean(f)
+    restore()
+    img("commit", "-b", "base.qcow2", "top.qcow2", check=True)
+    qemu_same("base.qcow2", "expect.raw")
+    qemu_clean("base.qcow2")
+    for new in ("other.qcow2", ""):
+        restore()
+        img("rebase", "-b", new, "top.qcow2", check=True)
+        qemu_same("top.qcow2", "expect.raw")
+        qemu_clean("top.qcow2")
+    restore()
+    convs = [["-o", opts], ["-B", "mid.qcow2", "-F", "qcow2", "-o", opts]]
+    if "0.10" not in opts:
+        convs.append(["-c", "-o", opts])
+    for i, extra in enumerate(convs):
+        img("convert", "-O", "qcow2", *extra, "top.qcow2", f"c{i}.qcow2", check=True)
+        qemu_same(f"c{i}.qcow2", "expect.raw")
+        qemu_clean(f"c{i}.qcow2")
+    for a in ("top.qcow2", "other.qcow2"):
+        ours, theirs = img("compare", a, "expect.raw"), qimg("compare", a, "expect.raw", check=False)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    args = ["measure", "--output=json", "-O", "qcow2", "-o", opts, "top.qcow2"]
+    ours, theirs = jimg(*args), jqemu(*args)
+    ours.pop("bitmaps", None), theirs.pop("bitmaps", None)
+    assert ours == theirs
