@@ -490,10 +490,14 @@ static int run_control(Machine *m, const RunOptions *o, Error *err)
     return machine_control_open(m, &c, err);
 }
 
-/* --restore: build the machine the state file describes and load the state into it. */
-static Machine *run_restore(const RunOptions *o, Error *err)
+/*
+ * --restore: build the machine the state file describes and load the state
+ * into it.  *fp stays open for the machine's life: its configuration (disk
+ * paths) points into it.
+ */
+static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *err)
 {
-    MachineStateFile *f = machine_state_open(o->restore, err);
+    MachineStateFile *f = *fp = machine_state_open(o->restore, err);
     if (!f)
         return NULL;
     MachineConfig cfg = *machine_state_config(f);
@@ -506,7 +510,6 @@ static Machine *run_restore(const RunOptions *o, Error *err)
         machine_free(m);
         m = NULL;
     }
-    machine_state_close(f);
     return m;
 }
 
@@ -514,11 +517,13 @@ static Machine *run_restore(const RunOptions *o, Error *err)
 static int run_machine(const RunOptions *o)
 {
     Error err = {0};
-    Machine *m = o->restore ? run_restore(o, &err) : machine_new(&o->cfg, &err);
+    MachineStateFile *saved = NULL;
+    Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->cfg, &err);
     if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
         (!o->dump_dtb && run_control(m, o, &err) < 0)) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         machine_free(m);
+        machine_state_close(saved);
         return 1;
     }
     if (o->dump_dtb) {
@@ -535,6 +540,7 @@ static int run_machine(const RunOptions *o)
     MachineStats st;
     machine_stats(m, &st);
     machine_free(m);
+    machine_state_close(saved);
     if (o->stats)
         run_print_stats(&st);
     if (status < 0) {

@@ -1,0 +1,277 @@
+"""VM state from the user's side (issue 5): suspend/restore, live snapshots, bad files.
+
+- Determinism: a guest job prints a running sha256 chain and appends it to a file
+  on an ext4 disk; the VM is suspended and restored 20 times at random moments
+  (the first during boot, the rest while the chain runs and writes to the disk).
+  Every chain line arrives once, in order, with the right hash, and the file on
+  the disk equals an uninterrupted run's.
+- Live snapshot: a file written and synced before the snapshot is there after a
+  revert, one written after it is gone; the qcow2 disk passes qemu-img check and
+  lists the snapshot.
+- Corrupted, truncated, foreign and future-version state files are refused by
+  `hostel run --restore` with one clear line, before anything runs.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pexpect
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("HOSTEL_BUILD", REPO / "build"))
+HOSTEL = os.environ.get("HOSTEL_BIN", str(BUILD / "hostel"))
+CMDLINE = "console=ttyS0"
+TIMEOUT = 120
+CHAIN = re.compile(r"chain (\d+) ([0-9a-f]{64})")
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A private, short $XDG_RUNTIME_DIR (socket paths) and $XDG_STATE_HOME (snapshots)."""
+    with tempfile.TemporaryDirectory(prefix="hst") as d:
+        e = dict(os.environ, XDG_RUNTIME_DIR=d, XDG_STATE_HOME=str(tmp_path / "state"))
+        yield e
+
+
+def spawn(argv, env, log):
+    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8",
+                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
+    child.logfile_read = log
+    return child
+
+
+def hostel(env, *args):
+    return subprocess.run([HOSTEL, *args], env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def expected_chain(n, seed="hostel"):
+    """What `echo $h | sha256sum` gives, step after step (echo adds a newline)."""
+    h, out = seed, []
+    for i in range(1, n + 1):
+        h = hashlib.sha256((h + "\n").encode()).hexdigest()
+        out.append((i, h))
+    return out
+
+
+def make_ext4(path, size_mb=16):
+    subprocess.run(["truncate", "-s", f"{size_mb}M", str(path)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(path)], check=True)
+
+
+def wait_exit(child):
+    child.expect(pexpect.EOF, timeout=TIMEOUT)
+    child.close()
+    return child.exitstatus
+
+
+def suspend(env, name, state):
+    deadline = time.time() + 30
+    while True:  # a VMM that just started may not listen yet
+        r = hostel(env, "suspend", name, str(state))
+        if r.returncode == 0 or "no VM named" not in r.stderr or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.returncode == 0, f"hostel suspend: {r.stderr}"
+
+
+STEPS = 80
+JOB = ("mount /dev/vda /mnt && h=hostel; i=0; while [ $i -lt %d ]; do "
+       "h=$(echo $h | sha256sum | cut -c1-64); i=$((i+1)); echo \"chain $i $h\"; "
+       "echo \"chain $i $h\" >> /mnt/chain.txt; done; sync; echo chain-fin\"\"ished" % STEPS)
+
+
+def test_suspend_restore_twenty_times_is_invisible(guest, env, tmp_path):
+    disk = tmp_path / "disk.img"
+    make_ext4(disk)
+    state = tmp_path / "vm.state"
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    rng = random.Random(1234)
+    first = [HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+             "-p", CMDLINE, "-d", str(disk), "--name", "det"]
+    child = spawn(first, env, log)
+    # 1: during boot, before the shell is up.
+    time.sleep(0.4)
+    suspend(env, "det", state)
+    assert wait_exit(child) == 0
+    child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], env, log)
+    child.expect(PROMPT)
+    child.sendline(JOB)
+    seen = []
+    cycles = 1
+    while True:
+        deadline = time.time() + rng.uniform(0.2, 1.2)
+        finished = False
+        while time.time() < deadline:
+            i = child.expect([CHAIN, "chain-finished", pexpect.TIMEOUT], timeout=0.1)
+            if i == 0:
+                seen.append((int(child.match.group(1)), child.match.group(2)))
+            elif i == 1:
+                finished = True
+                break
+        if finished or cycles >= 20:
+            break
+        # 2..20: while the chain runs and appends to the disk.
+        suspend(env, "det", state)
+        assert wait_exit(child) == 0
+        # What the guest printed between the last read and the suspend.
+        tail = child.before.replace("\r", "")
+        seen += [(int(n), h) for n, h in CHAIN.findall(tail)]
+        finished = "chain-finished" in tail
+        cycles += 1
+        child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], env, log)
+        if finished:
+            break
+    assert cycles >= 20, f"the chain ended after {cycles} suspends: make it longer"
+    while not finished and child.expect([CHAIN, "chain-finished"]) == 0:
+        seen.append((int(child.match.group(1)), child.match.group(2)))
+    want = expected_chain(STEPS)
+    assert seen == want, "chain lines lost, repeated or wrong across suspends"
+    child.sendline("umount /mnt; poweroff")
+    assert wait_exit(child) == 0
+    text = "".join(f"chain {i} {h}\n" for i, h in want)
+    got = subprocess.run(["debugfs", "-R", "cat /chain.txt", str(disk)], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert got == text, "the file the guest wrote to its disk differs from an uninterrupted run"
+
+
+PROMPT = re.compile(r"hostel:[^\r\n]*# $")
+
+
+def boot_shell(child):
+    child.expect(PROMPT)
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
+def test_live_snapshot_revert_brings_back_memory_and_disk(guest, env, tmp_path):
+    raw = tmp_path / "base.img"
+    make_ext4(raw)
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(disk)],
+                   check=True)
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+                   "-p", CMDLINE, "-d", str(disk), "--name", "snap"], env, log)
+    boot_shell(child)
+    child.sendline("mount /dev/vda /mnt && echo before > /mnt/a && sync && echo mem=one")
+    child.expect("mem=one")
+    child.expect(PROMPT)
+    r = hostel(env, "ctl", "snap", "snapshot-create", '{"name": "s1"}')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["disks"] == 1
+    child.sendline("echo after > /mnt/b && sync && X=changed && echo wrote-b")
+    child.expect("wrote-b")
+    child.expect(PROMPT)
+    listing = json.loads(hostel(env, "ctl", "snap", "snapshot-list").stdout)
+    assert [s["name"] for s in listing["snapshots"]] == ["s1"]
+    r = hostel(env, "snapshot", "revert", "snap", "s1")
+    assert r.returncode == 0, r.stderr
+    # The guest is back where the snapshot was taken: a is there, b and X are not.
+    child.sendline('test -e /mnt/b && echo B-IS""-THERE || echo B-IS""-GONE; echo X=[$X]; '
+                   'cat /mnt/a')
+    child.expect("B-IS-(THERE|GONE)")
+    assert child.match.group(1) == "GONE", "a file written after the snapshot survived revert"
+    child.expect(r"X=\[(\w*)\]")
+    assert child.match.group(1) == "", "shell memory was not reverted"
+    child.expect("before")
+    assert hostel(env, "snapshot", "delete", "snap", "s1").returncode == 0
+    child.sendline("umount /mnt; poweroff")
+    assert wait_exit(child) == 0
+    chk = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(disk)],
+                                     capture_output=True, text=True).stdout)
+    assert not info.get("snapshots"), "snapshot delete left the disk snapshot behind"
+
+
+def test_snapshot_needs_qcow2(guest, env, tmp_path):
+    disk = tmp_path / "raw.img"
+    make_ext4(disk)
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+                   "-p", CMDLINE, "-d", str(disk), "--name", "rawsnap"], env, log)
+    boot_shell(child)
+    r = hostel(env, "snapshot", "create", "rawsnap", "s1")
+    assert r.returncode == 1 and "need qcow2" in r.stderr, r.stderr
+    child.sendline("echo still-alive")
+    child.expect("still-alive")
+    child.sendline("poweroff")
+    assert wait_exit(child) == 0
+
+
+@pytest.fixture(scope="module")
+def saved_state(guest, tmp_path_factory):
+    """One good state file of a booted guest."""
+    d = tmp_path_factory.mktemp("saved")
+    with tempfile.TemporaryDirectory(prefix="hst") as run_dir:
+        env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
+        log = open(d / "console.log", "w", encoding="utf-8", errors="replace")
+        child = spawn([HOSTEL, "run", "-m", "64M", "-k", str(guest.kernel), "-i",
+                       str(guest.initrd), "-p", CMDLINE, "--name", "good"], env, log)
+        child.expect(PROMPT)
+        suspend(env, "good", d / "good.state")
+        assert wait_exit(child) == 0
+    return d / "good.state"
+
+
+def corrupt(src, dst, how):
+    data = bytearray(src.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 3]
+    elif how == "flipped":
+        data[200] ^= 0x40  # inside the configuration or a device section
+    elif how == "foreign":
+        data[:8] = b"QFI\xfb\0\0\0\3"
+    elif how == "future":
+        data[8:10] = (2).to_bytes(2, "little")
+    elif how == "empty":
+        data = bytearray()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("how,message", [
+    ("truncated", "truncated"),
+    ("flipped", "checksum mismatch"),
+    ("foreign", "not a hostel state file"),
+    ("future", "2.0 is not supported"),
+    ("empty", "not a hostel state file"),
+])
+def test_bad_state_files_are_refused(saved_state, tmp_path, how, message):
+    bad = corrupt(saved_state, tmp_path / f"{how}.state", how)
+    r = subprocess.run([HOSTEL, "run", "--restore", str(bad)], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(bad) in lines[0], r.stderr
+    s = subprocess.run([HOSTEL, "state", "show", str(bad)], capture_output=True, text=True,
+                       timeout=60)
+    assert s.returncode == 1 and message in s.stderr
+
+
+def test_state_show_prints_every_device(saved_state):
+    r = subprocess.run([HOSTEL, "state", "show", str(saved_state)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "1.0" and doc["config"]["ram-size"] == 64 << 20
+    tags = [s["tag"] for s in doc["sections"]]
+    for t in ("machine", "hart", "aclint", "plic", "uart", "rtc", "virtio"):
+        assert t in tags
+    hart = next(s for s in doc["sections"] if s["tag"] == "hart")["state"]
+    assert hart["priv"] in (0, 1) and len(hart["x"]) == 32
+
+
+def test_restore_refuses_machine_options(saved_state):
+    r = subprocess.run([HOSTEL, "run", "--restore", str(saved_state), "-m", "256M"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "-m" in r.stderr and "state file" in r.stderr
