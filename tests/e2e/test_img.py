@@ -826,6 +826,18 @@ def test_wrong_format_leaves_image():
     assert (sha("r.raw"), sha("a.qcow2")) == before
 
 
+def test_corrupt_image_is_one_line_and_untouched():
+    make_qcow2("a.qcow2", "16M", writes=("write -P 1 0 64k",))
+    patch("a.qcow2", 40, struct.pack(">Q", 0x12345))  # L1 table offset not cluster-aligned
+    before = sha("a.qcow2")
+    for args in (["info"], ["map"], ["check"], ["check", "-r", "all"], ["snapshot", "-c", "s"],
+                 ["rebase", "-b", ""], ["commit"]):
+        one_error_line(img(*args, "a.qcow2"), "image is corrupt")
+    one_error_line(img("resize", "a.qcow2", "32M"), "image is corrupt")
+    one_error_line(img("convert", "-O", "raw", "a.qcow2", "o.raw"), "image is corrupt")
+    assert sha("a.qcow2") == before
+
+
 F_OFD_SETLK = 37
 
 
