@@ -108,7 +108,9 @@ unsigned img_chain_length(const BlockDev *bd);
  * The status of [offset, offset+len) through the chain, with the chain's
  * bottom reporting zeroes: *flags has BLOCK_ST_ZERO where no layer defines
  * the data, and *depth is the defining layer (the bottom one for holes, as
- * qemu-img map counts).  Returns 0 or -1 with err filled.
+ * qemu-img map counts).  Holes in a raw layer's host file read as
+ * zeroes (ALLOCATED | ZERO), found with SEEK_HOLE as qemu-img does.
+ * Returns 0 or -1 with err filled.
  */
 int img_chain_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
                      unsigned *flags, uint64_t *host_off, unsigned *depth, Error *err);
