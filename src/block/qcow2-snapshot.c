@@ -146,7 +146,7 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
                            Qcow2Snapshot *sn, Error *err)
 {
     uint8_t h[QCOW2_SNAPSHOT_HEADER_LEN], x[QCOW2_MAX_SNAPSHOT_EXTRA];
-    if (end - *off < sizeof(h))
+    if (*off > end || end - *off < sizeof(h))
         return snap_bad(q, err, "snapshot table runs past its limit");
     if (block_file_pread(q->file, *off, h, sizeof(h), err) < 0)
         return -1;
@@ -164,8 +164,8 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
     if (q->version >= 3 && sn->extra_len < 16)
         return snap_bad(q, err, "snapshot %u: too little extra data (%u bytes)",
                          i, sn->extra_len);
-    uint64_t len = align8(QCOW2_SNAPSHOT_HEADER_LEN + (uint64_t)sn->extra_len + id_len +
-                          name_len);
+    /* The last entry's padding may lie past the end of the file (QEMU does not write it). */
+    uint64_t len = QCOW2_SNAPSHOT_HEADER_LEN + (uint64_t)sn->extra_len + id_len + name_len;
     if (end - *off < len)
         return snap_bad(q, err, "snapshot table runs past its limit");
     uint64_t p = *off + sizeof(h);
