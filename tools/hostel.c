@@ -583,6 +583,7 @@ static const Command commands[] = {
     {"snapshot", ctl_snapshot_main, ctl_snapshot_help,
      "live snapshots of a running VM: create, list, revert, delete"},
     {"state", ctl_state_main, ctl_state_help, "check and print a state file as JSON"},
+    {"clone", ctl_clone_main, ctl_clone_help, "a linked or full clone of a suspended VM or a disk"},
     {"help", cmd_help, help_help, "show help for hostel or one command"},
 };
 

@@ -15,11 +15,13 @@ int ctl_resume_main(int argc, char **argv);
 int ctl_suspend_main(int argc, char **argv);
 int ctl_snapshot_main(int argc, char **argv);
 int ctl_state_main(int argc, char **argv);
+int ctl_clone_main(int argc, char **argv);
 
 void ctl_help(FILE *out);
 void ctl_suspend_help(FILE *out);
 void ctl_snapshot_help(FILE *out);
 void ctl_state_help(FILE *out);
+void ctl_clone_help(FILE *out);
 
 /* Send cmd with args (may be NULL) to a VM; print the "return" as JSON if print. */
 int ctl_call(const char *target, const char *cmd, json_t *args, int timeout_s, bool print);

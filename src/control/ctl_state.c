@@ -36,6 +36,21 @@ void ctl_snapshot_help(FILE *out)
             "$XDG_STATE_HOME/hostel/snapshots/VMNAME/ (default ~/.local/state/...).\n");
 }
 
+void ctl_clone_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel clone [--full] SRC NEW\n"
+            "\n"
+            "Make a new VM or disk from SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
+            "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
+            "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
+            "NEW is a state file of a VM with the same memory whose writable disks are\n"
+            "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
+            "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
+            "so the original disks become shared read-only bases.  Restore each with\n"
+            "'hostel run --restore FILE --name NAME'.\n");
+}
+
 void ctl_state_help(FILE *out)
 {
     fprintf(out,
@@ -118,6 +133,23 @@ int ctl_state_main(int argc, char **argv)
         return usage("state", "expected show FILE");
     Error err = {0};
     if (machine_state_print(argv[2], stdout, &err) < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int ctl_clone_main(int argc, char **argv)
+{
+    if (is_help(argc, argv)) {
+        ctl_clone_help(stdout);
+        return 0;
+    }
+    bool full = argc > 1 && strcmp(argv[1], "--full") == 0;
+    if (argc != 3 + full || argv[1 + full][0] == '-')
+        return usage("clone", "expected [--full] SRC NEW");
+    Error err = {0};
+    if (machine_clone(argv[1 + full], argv[2 + full], full, &err) < 0) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         return 1;
     }

@@ -42,6 +42,15 @@ const MachineBoot *machine_state_boot(const MachineStateFile *f);
  */
 int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err);
 
+/*
+ * `hostel clone`: from a disk image, a qcow2 overlay on it (linked) or a
+ * thin qcow2 copy (full); from a state file, a new state file whose
+ * writable disks are cloned the same way and whose MAC address is new (a
+ * linked clone also moves the source onto overlays: its disks become
+ * shared read-only bases).  dst must not exist.
+ */
+int machine_clone(const char *src, const char *dst, bool full, Error *err);
+
 /* Print a state file as JSON (`hostel state show`). */
 int machine_state_print(const char *path, FILE *out, Error *err);
 

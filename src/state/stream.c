@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -90,17 +92,110 @@ static bool page_is_zero(const uint8_t *p)
     return memcmp(p, zero, STREAM_PAGE) == 0;
 }
 
+static bool map_bit(const uint8_t *map, uint64_t i)
+{
+    return (map[i / 8] >> (i % 8)) & 1;
+}
+
+/* Is every mapping over [lo, hi) private anonymous memory (no file behind it)? */
+static bool range_is_anonymous(uintptr_t lo, uintptr_t hi)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[4352];  /* a path can be up to PATH_MAX */
+    bool anon = f != NULL;
+    while (anon && fgets(line, sizeof(line), f)) {
+        unsigned long start, end, inode;
+        char perms[8];
+        int path_at = 0;
+        if (sscanf(line, "%lx-%lx %7s %*x %*s %lu %n", &start, &end, perms, &inode,
+                   &path_at) < 4)
+            anon = false;
+        else if (start < hi && end > lo)
+            anon = inode == 0 && perms[3] == 'p' && line[path_at] != '/';
+    }
+    if (f)
+        fclose(f);
+    return anon;
+}
+
+/*
+ * Marks in map the pages of anonymous RAM that the host never populated
+ * (pagemap: neither present nor swapped): they read as zeros, and testing
+ * them by reading would fault each one in, which costs seconds for an idle
+ * 512 MiB guest.  Returns false when that cannot be known (then every page
+ * is read).
+ */
+static bool ram_untouched(const uint8_t *ram, uint64_t pages, uint8_t *map)
+{
+    enum { CHUNK = 4096 };
+    if (sysconf(_SC_PAGESIZE) != STREAM_PAGE ||
+        !range_is_anonymous((uintptr_t)ram, (uintptr_t)ram + pages * STREAM_PAGE))
+        return false;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint64_t entry[CHUNK], base = (uintptr_t)ram / STREAM_PAGE;
+    bool ok = true;
+    for (uint64_t i = 0; ok && i < pages; i += CHUNK) {
+        uint64_t n = pages - i < CHUNK ? pages - i : CHUNK;
+        ok = io_pread_all(fd, entry, n * 8, (off_t)((base + i) * 8)) == 0;
+        for (uint64_t j = 0; ok && j < n; j++) {
+            if (!(entry[j] >> 62))  /* bit 63 present, bit 62 swapped */
+                map[(i + j) / 8] |= (uint8_t)(1u << ((i + j) % 8));
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+/* A bitmap of the pages that hold something other than zeros (caller frees). */
+static uint8_t *ram_page_map(const uint8_t *ram, uint64_t pages, Error *err)
+{
+    uint64_t len = (pages + 7) / 8;
+    uint8_t *map = calloc(1, len + 16), *untouched = calloc(1, len + 16);
+    if (!map || !untouched) {
+        free(map);
+        free(untouched);
+        error_set(err, "out of memory saving RAM");
+        return NULL;
+    }
+    if (!ram_untouched(ram, pages, untouched))
+        memset(untouched, 0, len);
+    for (uint64_t i = 0; i < pages; i++) {
+        if (!map_bit(untouched, i) && !page_is_zero(ram + i * STREAM_PAGE))
+            map[i / 8] |= (uint8_t)(1u << (i % 8));
+    }
+    free(untouched);
+    return map;
+}
+
+/* Writes the present pages at their offsets, a run of them per call. */
+static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const uint8_t *map,
+                         uint64_t data_off, Error *err)
+{
+    for (uint64_t i = 0; i < pages;) {
+        if (!map_bit(map, i)) {
+            i++;
+            continue;
+        }
+        uint64_t n = 1;
+        while (n < RUN_MAX_PAGES && i + n < pages && map_bit(map, i + n))
+            n++;
+        if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, n * STREAM_PAGE,
+                          (off_t)(data_off + i * STREAM_PAGE)) < 0)
+            return error_set_errno(err, errno, "cannot write the state file");
+        i += n;
+    }
+    return 0;
+}
+
 /* Flat: map, padding to a page boundary, then present pages at their offsets. */
 static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *err)
 {
     uint64_t pages = size / STREAM_PAGE, map_len = (pages + 7) / 8;
-    uint8_t *map = calloc(1, map_len + 16);
+    uint8_t *map = ram_page_map(ram, pages, err);
     if (!map)
-        return error_set(err, "out of memory saving RAM");
-    for (uint64_t i = 0; i < pages; i++) {
-        if (!page_is_zero(ram + i * STREAM_PAGE))
-            map[i / 8] |= (uint8_t)(1u << (i % 8));
-    }
+        return -1;
     /* payload = encoding u32 | reserved u32 | size u64 | map | pad | data */
     uint64_t hdr_end = s->off + 1 + 3 + 16 + 16 + map_len;
     uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
@@ -109,23 +204,19 @@ static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *
     put_le(head, 4, STREAM_RAM_FLAT);
     put_le(head + 4, 4, 0);
     put_le(head + 8, 8, size);
+    static const uint8_t pad[STREAM_PAGE];
     int rc = out_section_header(s, "ram", 0, 1, 0, len, err);
     if (rc == 0)
         rc = out_write(s, head, sizeof(head), true, err);
     if (rc == 0)
         rc = out_write(s, map, map_len, true, err);
+    if (rc == 0)
+        rc = out_write(s, pad, data_off - s->off, true, err);
+    if (rc == 0)
+        rc = out_ram_pages(s, ram, pages, map, data_off, err);
     free(map);
     if (rc < 0)
         return -1;
-    static const uint8_t pad[STREAM_PAGE];
-    if (out_write(s, pad, data_off - s->off, true, err) < 0)
-        return -1;
-    for (uint64_t i = 0; i < pages; i++) {
-        if (page_is_zero(ram + i * STREAM_PAGE))
-            continue;
-        if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
-            return error_set_errno(err, errno, "cannot write the state file");
-    }
     s->off = data_off + size;
     if (ftruncate(s->fd, (off_t)s->off) < 0 || lseek(s->fd, (off_t)s->off, SEEK_SET) < 0)
         return error_set_errno(err, errno, "cannot write the state file");
@@ -167,17 +258,20 @@ static int out_ram_zstd(StreamOut *s, const uint8_t *ram, uint64_t size, int lev
     size_t len = 16, cap = 16;
     int rc = buf ? 0 : error_set(err, "out of memory compressing RAM");
     uint64_t pages = size / STREAM_PAGE;
+    uint8_t *map = rc == 0 ? ram_page_map(ram, pages, err) : NULL;
+    rc = map ? rc : -1;
     for (uint64_t i = 0; rc == 0 && i < pages;) {
-        if (page_is_zero(ram + i * STREAM_PAGE)) {
+        if (!map_bit(map, i)) {
             i++;
             continue;
         }
         uint32_t n = 1;
-        while (n < RUN_MAX_PAGES && i + n < pages && !page_is_zero(ram + (i + n) * STREAM_PAGE))
+        while (n < RUN_MAX_PAGES && i + n < pages && map_bit(map, i + n))
             n++;
         rc = zstd_run(cc, ram + i * STREAM_PAGE, i, n, &buf, &len, &cap, err);
         i += n;
     }
+    free(map);
     ZSTD_freeCCtx(cc);
     if (rc == 0) {
         put_le(buf, 4, STREAM_RAM_ZSTD);
@@ -467,4 +561,81 @@ int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error
         return error_set(err, "%s: RAM size mismatch", s->path);
     return s->ram_encoding == STREAM_RAM_ZSTD ? load_ram_zstd(s, ram, size, err)
                                               : load_ram_flat(s, ram, size, map, err);
+}
+
+/* ---- rewriting (clones) ---- */
+
+static int copy_bytes(StreamIn *in, StreamOut *out, uint64_t off, uint64_t len, Error *err)
+{
+    uint8_t buf[65536];
+    while (len) {
+        size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+        if (io_pread_all(in->fd, buf, n, off) < 0)
+            return error_set_errno(err, errno, "%s: cannot read the state file", in->path);
+        if (out_write(out, buf, n, true, err) < 0)
+            return -1;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The flat RAM section laid out afresh (the sections before it may have changed size). */
+static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec, Error *err)
+{
+    uint64_t pages = in->ram_size / STREAM_PAGE, map_len = (pages + 7) / 8;
+    uint64_t hdr_end = out->off + 1 + 3 + 16 + 16 + map_len;
+    uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
+    uint8_t head[16];
+    static const uint8_t pad[STREAM_PAGE];
+    put_le(head, 4, STREAM_RAM_FLAT);
+    put_le(head + 4, 4, 0);
+    put_le(head + 8, 8, in->ram_size);
+    if (out_section_header(out, "ram", 0, sec->version, sec->flags,
+                           16 + map_len + (data_off - hdr_end) + in->ram_size, err) < 0 ||
+        out_write(out, head, sizeof(head), true, err) < 0 ||
+        out_write(out, in->ram_map, map_len, true, err) < 0 ||
+        out_write(out, pad, data_off - out->off, true, err) < 0)
+        return -1;
+    uint8_t page[STREAM_PAGE];
+    for (uint64_t i = 0; i < pages; i++) {
+        if (!((in->ram_map[i / 8] >> (i % 8)) & 1))
+            continue;
+        if (io_pread_all(in->fd, page, STREAM_PAGE, in->ram_data_off + i * STREAM_PAGE) < 0 ||
+            io_pwrite_all(out->fd, page, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
+            return error_set_errno(err, errno, "%s: cannot copy RAM", in->path);
+    }
+    out->off = data_off + in->ram_size;
+    if (ftruncate(out->fd, (off_t)out->off) < 0 || lseek(out->fd, (off_t)out->off, SEEK_SET) < 0)
+        return error_set_errno(err, errno, "cannot write the state file");
+    return 0;
+}
+
+int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, size_t len,
+                   Error *err)
+{
+    StreamOut out;
+    if (stream_out_begin(&out, fd, err) < 0)
+        return -1;
+    for (int i = 0; i < in->nsec; i++) {
+        const StreamSection *sec = &in->sec[i];
+        int rc;
+        if (!strcmp(sec->tag, "end"))
+            break;
+        if (!strcmp(sec->tag, "ram"))
+            rc = in->ram_encoding == STREAM_RAM_FLAT
+                     ? copy_flat_ram(in, &out, sec, err)
+                     : (out_section_header(&out, "ram", 0, sec->version, sec->flags, sec->len,
+                                           err) < 0
+                            ? -1
+                            : copy_bytes(in, &out, sec->offset, sec->len, err));
+        else if (!strcmp(sec->tag, tag) && sec->instance == 0)
+            rc = stream_out_section(&out, tag, 0, sec->version, sec->flags, payload, len, err);
+        else
+            rc = stream_out_section(&out, sec->tag, sec->instance, sec->version, sec->flags,
+                                    sec->payload, sec->len, err);
+        if (rc < 0)
+            return -1;
+    }
+    return stream_out_end(&out, err);
 }

@@ -101,4 +101,11 @@ const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t
  */
 int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err);
 
+/*
+ * Write a copy of the stream in to fd with the payload of section
+ * (tag, 0) replaced (the other sections and RAM verbatim, holes kept).
+ */
+int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, size_t len,
+                   Error *err);
+
 #endif

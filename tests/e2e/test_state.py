@@ -275,3 +275,77 @@ def test_restore_refuses_machine_options(saved_state):
     r = subprocess.run([HOSTEL, "run", "--restore", str(saved_state), "-m", "256M"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 2 and "-m" in r.stderr and "state file" in r.stderr
+
+
+def disk_file(image, name, tmp_path):
+    """Read /name from an ext4 image (any format qemu-img reads) on the host."""
+    raw = tmp_path / (pathlib.Path(image).name + ".raw")
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], check=True)
+    r = subprocess.run(["debugfs", "-R", f"cat /{name}", str(raw)], capture_output=True,
+                       text=True, timeout=60)
+    raw.unlink()
+    return r.stdout
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
+def test_linked_clones_of_a_suspended_vm_run_together_and_diverge(guest, env, tmp_path):
+    base = tmp_path / "base.img"
+    make_ext4(base)
+    state = tmp_path / "vm.state"
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+                   "-p", CMDLINE, "-d", str(base), "--net", "user", "--name", "orig"], env, log)
+    boot_shell(child)
+    child.sendline("mount /dev/vda /mnt && echo shared > /mnt/common && sync && echo ready-1")
+    child.expect("ready-1")
+    child.expect(PROMPT)
+    suspend(env, "orig", state)
+    assert wait_exit(child) == 0
+    base_sum = hashlib.sha256(base.read_bytes()).hexdigest()
+    clone = tmp_path / "clone.state"
+    r = hostel(env, "clone", str(state), str(clone))
+    assert r.returncode == 0, r.stderr
+    again = hostel(env, "clone", str(state), str(clone))
+    assert again.returncode == 1 and "exists" in again.stderr
+    shows = [json.loads(hostel(env, "state", "show", str(s)).stdout)["config"]
+             for s in (state, clone)]
+    assert shows[0]["net"]["mac"] != shows[1]["net"]["mac"], "the clone kept the MAC address"
+    disks = [pathlib.Path(c["disks"][0]["path"]) for c in shows]
+    assert disks[0] != disks[1] and base not in disks
+    vms = [spawn([HOSTEL, "run", "--restore", str(s), "--name", n], env, log)
+           for s, n in ((state, "orig"), (clone, "copy"))]
+    for vm, n in zip(vms, ("orig", "copy")):
+        vm.sendline(f"echo {n} > /mnt/who && cat /mnt/common && sync && echo wrote-{n}")
+    for vm, n in zip(vms, ("orig", "copy")):
+        vm.expect("shared")
+        vm.expect(f"wrote-{n}")
+        vm.sendline("umount /mnt; poweroff")
+    for vm in vms:
+        assert wait_exit(vm) == 0
+    assert hashlib.sha256(base.read_bytes()).hexdigest() == base_sum, "the base disk changed"
+    for d, n in zip(disks, ("orig", "copy")):
+        chk = subprocess.run(["qemu-img", "check", str(d)], capture_output=True, text=True)
+        assert chk.returncode == 0, chk.stdout
+        assert disk_file(d, "who", tmp_path) == f"{n}\n"
+        assert disk_file(d, "common", tmp_path) == "shared\n"
+
+
+def test_clone_of_a_disk_linked_and_full(env, tmp_path):
+    base = tmp_path / "base.img"
+    make_ext4(base)
+    assert hostel(env, "clone", str(base), str(tmp_path / "l.qcow2")).returncode == 0
+    assert hostel(env, "clone", "--full", str(base), str(tmp_path / "f.qcow2")).returncode == 0
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json",
+                                      str(tmp_path / "l.qcow2")], capture_output=True,
+                                     text=True).stdout)
+    assert info["backing-filename"] == str(base)
+    full = json.loads(subprocess.run(["qemu-img", "info", "--output=json",
+                                      str(tmp_path / "f.qcow2")], capture_output=True,
+                                     text=True).stdout)
+    assert "backing-filename" not in full
+    for img in ("l.qcow2", "f.qcow2"):
+        cmp = subprocess.run(["qemu-img", "compare", str(base), str(tmp_path / img)],
+                             capture_output=True, text=True)
+        assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+    missing = hostel(env, "clone", str(tmp_path / "nope.img"), str(tmp_path / "x.qcow2"))
+    assert missing.returncode == 1 and "nope.img" in missing.stderr

@@ -1,0 +1,216 @@
+/*
+ * `hostel clone`: a new VM (or disk) from an existing one.
+ *
+ * From a disk image: a linked clone is a qcow2 overlay whose backing file
+ * is the source (the source must not be written afterwards); a full clone
+ * is a thin qcow2 copy of its content.
+ *
+ * From a state file (a suspended VM): every writable disk is cloned as
+ * above, and the clone gets a fresh identity: a new random MAC address (its
+ * name comes with `run --restore --name`).  A linked clone turns the
+ * source's disks into shared read-only bases: the source VM is moved onto
+ * overlays of its own (its state file is rewritten to point at them), so
+ * neither VM can change the other's disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "block/block.h"
+#include "machine/machine_state.h"
+#include "state/stream.h"
+
+#define CLONE_CHUNK (1u << 20)
+
+static bool is_state_file(const char *path)
+{
+    char magic[8] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool yes = fd >= 0 && read(fd, magic, 8) == 8 && memcmp(magic, STREAM_MAGIC, 8) == 0;
+    if (fd >= 0)
+        close(fd);
+    return yes;
+}
+
+/* An overlay at dst over src (its format probed; src is opened to check it exists). */
+static int clone_linked(const char *src, const char *dst, Error *err)
+{
+    char abs[PATH_MAX];
+    BlockOpenOpts o = {.read_only = true, .no_backing = true};
+    BlockDev *bd = realpath(src, abs) ? block_open_opts(abs, &o, err) : NULL;
+    if (!bd)
+        return err->msg[0] ? -1 : error_set_errno(err, errno, "%s", src);
+    BlockCreateOpts c = {.size = block_length(bd), .backing_file = abs,
+                         .backing_fmt = bd->drv->format};
+    block_close(bd);
+    return block_create(dst, "qcow2", &c, err);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i])
+            return false;
+    }
+    return true;
+}
+
+/* A thin qcow2 copy of src's content (its whole backing chain flattened). */
+static int clone_full(const char *src, const char *dst, Error *err)
+{
+    BlockOpenOpts o = {.read_only = true};
+    BlockDev *in = block_open_opts(src, &o, err);
+    if (!in)
+        return -1;
+    BlockCreateOpts c = {.size = block_length(in)};
+    BlockDev *out = NULL;
+    uint8_t *buf = malloc(CLONE_CHUNK);
+    int rc = buf ? block_create(dst, "qcow2", &c, err) : error_set(err, "out of memory");
+    if (rc == 0)
+        rc = (out = block_open(dst, "qcow2", false, err)) ? 0 : -1;
+    for (uint64_t off = 0; rc == 0 && off < block_length(in); off += CLONE_CHUNK) {
+        uint64_t n = block_length(in) - off < CLONE_CHUNK ? block_length(in) - off : CLONE_CHUNK;
+        rc = block_pread(in, off, buf, (size_t)n, err);
+        if (rc == 0 && !all_zero(buf, (size_t)n))  /* zeroes stay unallocated: thin */
+            rc = block_pwrite(out, off, buf, (size_t)n, err);
+    }
+    if (rc == 0)
+        rc = block_flush(out, err);
+    block_close(out);
+    block_close(in);
+    free(buf);
+    if (rc < 0)
+        unlink(dst);
+    return rc;
+}
+
+static int clone_disk(const char *src, const char *dst, bool full, Error *err)
+{
+    return full ? clone_full(src, dst, err) : clone_linked(src, dst, err);
+}
+
+/* A locally administered, unicast MAC address. */
+static void random_mac(char *out, size_t size)
+{
+    uint8_t m[6];
+    if (getrandom(m, sizeof(m), 0) != (ssize_t)sizeof(m))
+        memset(m, 0x5a, sizeof(m));
+    m[0] = (uint8_t)((m[0] & 0xfe) | 0x02);
+    snprintf(out, size, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* Write in with a new config to path, atomically. */
+static int write_state(StreamIn *in, json_t *config, const char *path, Error *err)
+{
+    char tmp[PATH_MAX], *text = json_dumps(config, JSON_COMPACT);
+    if (!text)
+        return error_set(err, "out of memory");
+    snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp), rc = -1;
+    if (fd < 0)
+        error_set_errno(err, errno, "%s: cannot create the state file", path);
+    else if (stream_rewrite(in, fd, "config", text, strlen(text), err) == 0 && fsync(fd) == 0)
+        rc = 0;
+    if (fd >= 0 && close(fd) < 0)
+        rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (rc < 0 && fd >= 0)
+        unlink(tmp);
+    free(text);
+    return rc;
+}
+
+typedef struct Made {
+    char paths[2 * 8][PATH_MAX];
+    int n;
+} Made;
+
+static void undo(Made *made)
+{
+    while (made->n)
+        unlink(made->paths[--made->n]);
+}
+
+/* Clone each writable disk of config (rewriting its path); src_config gets overlays too. */
+static int clone_state_disks(json_t *config, json_t *src_config, const char *src,
+                             const char *dst, bool full, Made *made, Error *err)
+{
+    json_t *disks = json_object_get(config, "disks"), *d;
+    size_t i;
+    json_array_foreach(disks, i, d) {
+        const char *p = json_string_value(json_object_get(d, "path"));
+        char path[PATH_MAX];
+        if (!p || i >= 8 || strlen(p) >= sizeof(path))
+            return error_set(err, "%s: state file is corrupt: bad disk entry", src);
+        strcpy(path, p);  /* d's path is replaced below */
+        if (json_is_true(json_object_get(d, "read-only")))
+            continue;  /* shared as it is: nobody writes it */
+        char *mine = made->paths[made->n];
+        snprintf(mine, PATH_MAX, "%s.vd%c.qcow2", dst, (int)('a' + i));
+        if (clone_disk(path, mine, full, err) < 0)
+            return -1;
+        made->n++;
+        json_object_set_new(d, "path", json_string(mine));
+        json_object_set_new(d, "format", json_string("qcow2"));
+        if (full)
+            continue;
+        char *theirs = made->paths[made->n];
+        snprintf(theirs, PATH_MAX, "%s.vd%c.qcow2", src, (int)('a' + i));
+        if (clone_linked(path, theirs, err) < 0)
+            return -1;
+        made->n++;
+        json_t *sd = json_array_get(json_object_get(src_config, "disks"), i);
+        json_object_set_new(sd, "path", json_string(theirs));
+        json_object_set_new(sd, "format", json_string("qcow2"));
+    }
+    return 0;
+}
+
+static int clone_state(const char *src, const char *dst, bool full, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open(&in, src, err) < 0)
+        return -1;
+    const StreamSection *sec = stream_in_find(&in, "config", 0);
+    json_t *config = sec ? json_loadb((const char *)sec->payload, sec->len, 0, NULL) : NULL;
+    json_t *src_config = config ? json_deep_copy(config) : NULL;
+    Made made = {.n = 0};
+    int rc = json_is_object(config) && src_config
+                 ? 0 : error_set(err, "%s: state file is corrupt: bad configuration", src);
+    if (rc == 0)
+        rc = clone_state_disks(config, src_config, src, dst, full, &made, err);
+    json_t *net = json_object_get(config, "net");
+    if (rc == 0 && json_is_object(net)) {
+        char mac[18];
+        random_mac(mac, sizeof(mac));
+        json_object_set_new(net, "mac", json_string(mac));
+    }
+    if (rc == 0)
+        rc = write_state(&in, config, dst, err);
+    if (rc == 0 && !full && (rc = write_state(&in, src_config, src, err)) < 0)
+        unlink(dst);
+    if (rc < 0)
+        undo(&made);
+    json_decref(config);
+    json_decref(src_config);
+    stream_in_close(&in);
+    return rc;
+}
+
+int machine_clone(const char *src, const char *dst, bool full, Error *err)
+{
+    if (access(dst, F_OK) == 0)
+        return error_set(err, "%s exists: clone to a new name", dst);
+    if (access(src, R_OK) < 0)
+        return error_set_errno(err, errno, "%s", src);
+    return is_state_file(src) ? clone_state(src, dst, full, err)
+                              : clone_disk(src, dst, full, err);
+}
