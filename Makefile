@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk guest clean format
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state guest clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -45,6 +45,11 @@ bench: all
 bench-boot: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/boot/run.py $(BUILD)
+
+# Suspend, restore and live snapshots of the default guest (512 MiB), idle and dirty; vs QEMU.
+bench-state: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/state/run.py $(BUILD)
 
 # Block layer vs qemu-img bench: raw and qcow2, sequential and random, MB/s and IOPS.
 bench-disk: all
