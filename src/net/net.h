@@ -66,7 +66,9 @@ typedef struct NetBackendOps {
      * opaque blob in its own stream section (tag state_tag, version
      * state_version()).  check validates a blob without changing the
      * backend (the first, side-effect-free phase of a restore); load puts
-     * it into a freshly created backend of the same configuration.
+     * it into a backend of the same configuration: a fresh one after
+     * `run --restore`, the running one at a snapshot revert (whose open
+     * connections are left alone).
      */
     const char *state_tag;
     uint16_t (*state_version)(void);
@@ -125,7 +127,7 @@ int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err);
 int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
                       Error *err);
 
-/* Load a blob net_backend_check accepted into b (freshly created, same configuration). */
+/* Load a blob net_backend_check accepted into b (same configuration). */
 int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
                      Error *err);
 
