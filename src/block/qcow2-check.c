@@ -231,6 +231,98 @@ static int check_snapshots(Check *c, Error *err)
     return 0;
 }
 
+/* ---- persistent dirty bitmaps (kept as bytes by the driver; their clusters count) ---- */
+
+#define BITMAP_MAX_DIR_BYTES (64u << 20)
+#define BITMAP_ENTRY_RESERVED 0xff000000000001feull
+
+/* One bitmap table (n entries at off): the table and every data cluster it names. */
+static int check_bitmap_table(Check *c, uint64_t off, uint32_t n, Error *err)
+{
+    Qcow2 *q = c->q;
+    if (off & (q->cluster_size - 1) || (uint64_t)n * 8 > QCOW2_MAX_L1_BYTES) {
+        check_corrupt(c, "bitmap table at 0x%llx (%u entries) is invalid",
+                      (unsigned long long)off, n);
+        return 0;
+    }
+    check_ref(c, off, (uint64_t)n * 8);
+    for (uint32_t done = 0; done < n;) {
+        uint32_t k = n - done < q->cluster_size / 8 ? n - done : (uint32_t)(q->cluster_size / 8);
+        if (check_read(c, off + (uint64_t)done * 8, c->buf, (size_t)k * 8, err) < 0)
+            return -1;
+        for (uint32_t i = 0; i < k; i++) {
+            uint64_t e = qcow2_be64(c->buf + 8 * i), data = e & QCOW2_L1_OFFSET_MASK;
+            if ((e & BITMAP_ENTRY_RESERVED) || (data & (q->cluster_size - 1)) ||
+                (data && (e & 1))) {
+                check_corrupt(c, "bitmap table entry 0x%llx is invalid", (unsigned long long)e);
+                continue;
+            }
+            if (data)
+                check_ref(c, data, q->cluster_size);
+        }
+        done += k;
+    }
+    return 0;
+}
+
+/* Walk the bitmap directory dir (len bytes): each entry's table. */
+static int check_bitmap_dir(Check *c, const uint8_t *dir, uint64_t len, uint32_t nb, Error *err)
+{
+    uint64_t p = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        if (len - p < 24) {
+            check_corrupt(c, "bitmap directory is truncated");
+            return 0;
+        }
+        const uint8_t *e = dir + p;
+        uint64_t toff = qcow2_be64(e);
+        uint32_t tsize = (uint32_t)(qcow2_be64(e + 8) >> 32);
+        uint64_t name = (uint64_t)e[18] << 8 | e[19];
+        uint64_t extra = qcow2_be64(e + 16) & 0xffffffffull;
+        uint64_t sz = (24 + extra + name + 7) & ~7ull;
+        if (sz > len - p) {
+            check_corrupt(c, "bitmap directory is truncated");
+            return 0;
+        }
+        if (check_bitmap_table(c, toff, tsize, err) < 0)
+            return -1;
+        p += sz;
+    }
+    return 0;
+}
+
+/* Bitmaps count only while the autoclear bit says the extension is valid (as for QEMU). */
+static int check_bitmaps(Check *c, Error *err)
+{
+    Qcow2 *q = c->q;
+    const Qcow2Ext *x = NULL;
+    for (int i = 0; i < q->nb_exts && !x; i++)
+        if (q->exts[i].type == QCOW2_EXT_BITMAPS && q->exts[i].len >= 24)
+            x = &q->exts[i];
+    if (!x || !(q->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    uint32_t nb = (uint32_t)(qcow2_be64(x->data) >> 32);
+    uint64_t len = qcow2_be64(x->data + 8), off = qcow2_be64(x->data + 16);
+    if (!nb)
+        return 0;
+    check_ref(c, off, len);
+    if (len > BITMAP_MAX_DIR_BYTES || (off & (q->cluster_size - 1))) {
+        check_corrupt(c, "bitmap directory at 0x%llx (%llu bytes) is invalid",
+                      (unsigned long long)off, (unsigned long long)len);
+        return 0;
+    }
+    uint8_t *dir = malloc(len ? len : 1);
+    if (!dir) {
+        c->res->check_errors++;
+        return error_set(err, "out of memory");
+    }
+    int r = check_read(c, off, dir, len, err);
+    if (r == 0)
+        r = check_bitmap_dir(c, dir, len, nb, err);
+    free(dir);
+    return r;
+}
+
 /* Does reftable entry e name a refblock we can count (the qemu-img conditions)? */
 static bool check_refblock_ok(Check *c, uint64_t e)
 {
@@ -298,6 +390,8 @@ static int check_calculate(Check *c, Error *err)
         check_snapshots(c, err) < 0 || check_load_reftable(c, err) < 0)
         return -1;
     check_ref(c, q->refcount_table_offset, (uint64_t)q->refcount_table_clusters * q->cluster_size);
+    if (check_bitmaps(c, err) < 0)
+        return -1;
     check_refblocks(c);
     return 0;
 }
