@@ -193,8 +193,11 @@ def test_download_across_suspend(guest, env, console, http_server, tmp_path):
     wait_for_lease(console)
     console.check(f"U=http://10.0.2.2:{port}/f")
     console.child.sendline("wget -q -T 5 -O /tmp/f $U; echo WGET1=$?")
-    time.sleep(2.5)  # well inside the ~6 s transfer
-    assert len(http_server.requests) == 1
+    deadline = time.monotonic() + 30
+    while not http_server.requests and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(http_server.requests) == 1, "the guest's wget did not reach the server"
+    time.sleep(1.5)  # well inside the ~6 s transfer
     suspend_and_restore(console, env, state)
     [sec] = slirp_sections(env, state)
     assert sec["instance"] == 0 and sec["version"] >= 4 and lease_of(sec, mac)
