@@ -60,6 +60,17 @@ static inline bool tu_poke_bytes(const char *path, uint64_t off, const void *buf
     return ok;
 }
 
+/* Command output fit for one TAP line: newlines become spaces, at most 160 bytes. */
+static inline const char *tu_oneline(const char *s)
+{
+    static char buf[161];
+    size_t i = 0;
+    for (; s && s[i] && i < sizeof(buf) - 1; i++)
+        buf[i] = s[i] == '\n' || s[i] == '\r' ? ' ' : s[i];
+    buf[i] = 0;
+    return buf;
+}
+
 /* Header fields (byte offsets from the qcow2 spec). */
 static inline uint32_t tu_cluster_bits(const char *p) { return (uint32_t)tu_peek(p, 20, 4); }
 static inline uint64_t tu_l1_offset(const char *p) { return tu_peek(p, 40, 8); }
@@ -109,7 +120,7 @@ static inline int qemu_check(const char *path, const char *extra, QemuCheck *qc)
     qc->image_end = (unsigned long long)tu_json_num(out, "\"image-end-offset\": ");
     qc->allocated = (unsigned long long)tu_json_num(out, "\"allocated-clusters\": ");
     if (st != 0 && st != 2 && st != 3)
-        printf("# qemu-img check exit %d: %.300s\n", st, out);
+        printf("# qemu-img check exit %d: %s\n", st, tu_oneline(out));
     return st;
 }
 

@@ -116,7 +116,7 @@ static void clean_images(void)
     } else if (run_cmd(out, sizeof(out), "qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' "
                        "64M && qemu-img bitmap --add '%s' b0 && qemu-img bitmap --add -g 4096 "
                        "'%s' b1 && qemu-io -c 'write 1M 3M' '%s'", b, b, b, b) != 0) {
-        ok(0, "image with bitmaps (%s)", out);
+        ok(0, "image with bitmaps (%s)", tu_oneline(out));
     } else {
         ok(our_check(b, 0, &r) == 0 && r.leaks == 0 && r.corruptions == 0,
            "bitmap clusters counted as used (%lld leaks)", (long long)r.leaks);
@@ -229,8 +229,8 @@ static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, l
         long qlf = tu_json_num(out, "\"leaks-fixed\": ");
         long qc_left = tu_json_num(out, "\"corruptions\": ");
         if (st == 1)  /* qemu-img 7.2 gives up on some broken refcount tables */
-            printf("ok %d - # SKIP %s: qemu-img -r %s failed: %.80s\n", ++tap_n, label, mode,
-                   strstr(out, "ERROR") ? strstr(out, "ERROR") : out);
+            printf("ok %d - # SKIP %s: qemu-img -r %s failed: %s\n", ++tap_n, label, mode,
+                   tu_oneline(strstr(out, "ERROR") ? strstr(out, "ERROR") : out));
         else
             ok(qcf == rf.corruptions_fixed && qlf == rf.leaks_fixed && qc_left == rf.corruptions,
            "%s: qemu-img -r %s fixes as many (%ld+%ld, %ld left; ours %lld+%lld, %lld left)",

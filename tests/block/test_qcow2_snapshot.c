@@ -156,7 +156,7 @@ static void from_qemu(void)
                "qemu-io -c 'write -P 0x11 0 192k' -c 'write -P 0x22 3M 64k' '%s' && "
                "qemu-img snapshot -c qsnap '%s' && "
                "qemu-io -c 'write -P 0x33 0 64k' -c 'discard 3M 64k' '%s'", p, p, p, p) == 0,
-       "qemu-img made a snapshot (%s)", out);
+       "qemu-img made a snapshot (%s)", tu_oneline(out));
     Error e = {0};
     BlockDev *bd = block_open(p, NULL, false, &e);
     BlockSnapshot *l = NULL;
@@ -193,7 +193,8 @@ static void from_qemu(void)
     free(u);
     ok(run_cmd(out, sizeof(out), "qemu-img snapshot -a ours '%s' && "
                "qemu-io -c 'read -P 0x11 0 64k' -c 'read -P 0x22 3M 64k' '%s'", p, p) == 0 &&
-       !strstr(out, "Pattern verification failed"), "qemu applies our snapshot (%s)", out);
+       !strstr(out, "Pattern verification failed"), "qemu applies our snapshot (%s)",
+       tu_oneline(out));
     free(p);
 }
 
