@@ -94,10 +94,16 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
     uint64_t cs = bd->cluster_size;
     ok(write_pat(bd, 1, 0, 3 * cs) && write_pat(bd, 1, 5 * MiB, cs) &&
        write_pat(bd, 1, 9 * MiB + 512, 4096), "%s: write A", label);
+    uint8_t *cbuf = malloc(cs);
+    pattern(cbuf, cs, 8, 14 * MiB);
+    memset(cbuf + cs / 2, 0, cs / 2);  /* compressible */
+    ok(block_write_compressed(bd, 14 * MiB, cbuf, cs, &e) == 0, "%s: a compressed cluster (%s)",
+       label, e.msg);
     ok(snap(bd, "first", &e) == 0, "%s: snapshot first (%s)", label, e.msg);
     ok(our_check_clean(bd, "after create"), "%s: check clean after create", label);
     ok(write_pat(bd, 2, cs, cs) && write_pat(bd, 2, 5 * MiB + 4096, 4096) &&
-       write_pat(bd, 2, 12 * MiB, cs), "%s: write B over A", label);
+       write_pat(bd, 2, 12 * MiB, cs) && write_pat(bd, 2, 14 * MiB, cs),
+       "%s: write B over A and over the compressed cluster", label);
     ok(has_pat(bd, 2, cs, cs) && has_pat(bd, 1, 0, cs), "%s: B reads back, A kept aside", label);
     ok(snap(bd, "second", &e) == 0, "%s: snapshot second (%s)", label, e.msg);
     ok(snap(bd, "second", &e) < 0 && strstr(e.msg, "already exists"),
@@ -113,6 +119,11 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
     ok(block_snapshot_apply(bd, "first", &e) == 0, "%s: apply first (%s)", label, e.msg);
     ok(has_pat(bd, 1, 0, 3 * cs) && has_pat(bd, 1, 5 * MiB, cs) &&
        has_pat(bd, 1, 9 * MiB + 512, 4096), "%s: first's data is back", label);
+    uint8_t *cgot = malloc(cs);
+    ok(block_pread(bd, 14 * MiB, cgot, cs, &e) == 0 && memcmp(cgot, cbuf, cs) == 0,
+       "%s: the compressed cluster is back", label);
+    free(cgot);
+    free(cbuf);
     uint8_t z[4096], zw[4096] = {0};
     ok(block_pread(bd, 12 * MiB, z, sizeof(z), &e) == 0 && memcmp(z, zw, sizeof(z)) == 0,
        "%s: data written after first is gone", label);
