@@ -45,6 +45,7 @@ typedef struct BlockOpenOpts {
     bool read_only;
     bool no_backing;          /* do not open the backing chain (info, rebase -u) */
     bool no_lock;             /* do not lock (qemu-img -U); read-only opens only */
+    bool repair;              /* open read-write even if marked corrupt (img check -r) */
     uint64_t l2_cache_bytes;  /* qcow2 L2 cache size; 0 = default (covers 8 GiB, >= 1 MiB) */
     unsigned depth;           /* internal: position in a backing chain (loop guard) */
 } BlockOpenOpts;

@@ -105,7 +105,8 @@ static int open_for_writing(Qcow2 *q, Error *err)
 
 static int open_image(Qcow2 *q, const BlockOpenOpts *o, Error *err)
 {
-    if (qcow2_load(q, o->read_only, err) < 0)
+    /* A repair may open an image marked corrupt for writing: the check then clears it. */
+    if (qcow2_load(q, o->read_only || o->repair, err) < 0)
         return -1;
     q->bd.length = q->size;
     q->bd.cluster_size = (uint32_t)q->cluster_size;
