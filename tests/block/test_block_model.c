@@ -1,8 +1,8 @@
 /*
  * Randomized model test of the block layer: thousands of random reads,
  * writes (unaligned, scattered over several iovecs), discards,
- * write-zeroes, compressed writes, flushes, status queries, reopens and
- * internal snapshots (create / apply / delete) on an image, each checked
+ * write-zeroes, compressed writes, flushes, status queries, reopens,
+ * resizes and internal snapshots (create / apply / delete) on an image, each checked
  * against an in-memory model of the disk.  One configuration per image
  * kind: raw; qcow2 v2 and v3 with 512 B, 4 KiB, 64 KiB and 2 MiB clusters;
  * extended L2; lazy refcounts; a tiny L2 cache; zlib and zstd compressed
@@ -83,7 +83,8 @@ typedef struct Model {
     uint64_t seed;
     char *dir, *path;
     BlockDev *bd;
-    uint64_t size, maxlen;
+    uint64_t size, maxlen;     /* current disk size, longest request */
+    uint64_t cap, maxlen0;     /* most the disk may grow to (resize), longest request at all */
     uint32_t cs;           /* cluster size that shapes requests (raw: 64 KiB) */
     uint8_t *data;         /* expected content */
     uint8_t *disc;         /* 1: discarded, reads 0 or under[] (then pinned) */
@@ -91,14 +92,14 @@ typedef struct Model {
     uint8_t *buf;          /* scratch, maxlen bytes */
     Snap snaps[MAX_SNAPS];
     int nsnaps, snap_seq;
-    bool can_snap, can_compress;
+    bool can_snap, can_compress, can_resize;
     unsigned op;
     bool failed, trace;
     unsigned long counts[16];
 } Model;
 
 enum { C_WRITE, C_READ, C_DISCARD, C_ZERO, C_COMP, C_FLUSH, C_STATUS, C_REOPEN, C_SNAP_C,
-       C_SNAP_A, C_SNAP_D };
+       C_SNAP_A, C_SNAP_D, C_RESIZE };
 
 static void fail(Model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -366,9 +367,9 @@ static void op_snap_create(Model *m)
         return fail(m, "snapshot create %s: %s", s->name, err.msg);
     /* Slots keep their buffers: fresh 8 MiB allocations cost more in page faults than the test. */
     if (!s->data)
-        s->data = malloc(m->size);
+        s->data = malloc(m->cap);
     if (!s->disc)
-        s->disc = malloc(m->size);
+        s->disc = malloc(m->cap);
     if (!s->data || !s->disc)
         return fail(m, "out of memory");
     memcpy(s->data, m->data, m->size);
@@ -405,12 +406,41 @@ static void op_snap_delete(Model *m)
     check_snap_list(m);
 }
 
+/*
+ * Grow or shrink, after deleting every snapshot (a v3 image may grow with
+ * snapshots, but shrinking is refused, and applying one would change the
+ * size under the model).
+ * The new area reads as zeroes, also over a longer backing file (as QEMU
+ * zero-fills it since 5.0).
+ */
+static void op_resize(Model *m)
+{
+    Error err = {0};
+    while (m->nsnaps && !m->failed)  /* make way: delete them all (they come back later) */
+        op_snap_delete(m);
+    if (m->failed)
+        return;
+    uint64_t lo = m->c->size / 2, n = lo + rng_below(&m->rng, m->cap - lo + 1);
+    n = n / 512 * 512;
+    trace(m, "resize", n, 0);
+    if (block_truncate(m->bd, n, &err) < 0)
+        return fail(m, "resize 0x%" PRIx64 " -> 0x%" PRIx64 ": %s", m->size, n, err.msg);
+    if (block_length(m->bd) != n)
+        return fail(m, "resize to 0x%" PRIx64 ": the length is 0x%" PRIx64, n,
+                    block_length(m->bd));
+    if (n < m->size)  /* what lies past the end is gone for good */
+        set_known(m, n, NULL, m->size - n);
+    m->size = n;
+    m->maxlen = m->maxlen0 < n ? m->maxlen0 : n;
+}
+
 /* One random operation, weighted towards I/O. */
 static void step(Model *m)
 {
     static const struct { int kind; unsigned weight; } table[] = {
         {C_WRITE, 30}, {C_READ, 25}, {C_DISCARD, 8}, {C_ZERO, 8}, {C_COMP, 6}, {C_FLUSH, 4},
         {C_STATUS, 6}, {C_REOPEN, 1}, {C_SNAP_C, 1}, {C_SNAP_A, 1}, {C_SNAP_D, 1},
+        {C_RESIZE, 1},
     };
     unsigned total = 0;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -425,7 +455,8 @@ static void step(Model *m)
         pick -= table[i].weight;
     }
     bool snap = kind == C_SNAP_C || kind == C_SNAP_A || kind == C_SNAP_D;
-    if ((kind == C_COMP && !m->can_compress) || (snap && !m->can_snap))
+    if ((kind == C_COMP && !m->can_compress) || (snap && !m->can_snap) ||
+        (kind == C_RESIZE && !m->can_resize))
         kind = C_READ;
     m->counts[kind]++;
     switch (kind) {
@@ -439,7 +470,8 @@ static void step(Model *m)
     case C_REOPEN: op_reopen(m); break;
     case C_SNAP_C: op_snap_create(m); break;
     case C_SNAP_A: op_snap_apply(m); break;
-    default: op_snap_delete(m); break;
+    case C_SNAP_D: op_snap_delete(m); break;
+    default: op_resize(m); break;
     }
 }
 
@@ -490,7 +522,7 @@ static int make_layer(Model *m, const char *name, const char *fmt, BlockCreateOp
 /* The backing chain under the image; fills m->under and *bfile / *bfmt. */
 static int make_backing(Model *m, const char **bfile, const char **bfmt, Error *err)
 {
-    m->under = calloc(1, m->size);
+    m->under = calloc(1, m->cap);
     if (!m->under)
         return error_set(err, "out of memory");
     if (m->c->backing == BK_RAW) {
@@ -515,13 +547,13 @@ static int model_setup(Model *m, Error *err)
 {
     const Config *c = m->c;
     m->size = c->size;
+    m->cap = 2 * c->size;
     m->cs = c->cluster_size ? c->cluster_size : 64 * KiB;
-    m->maxlen = 3ull * m->cs > 256 * KiB ? 3ull * m->cs : 256 * KiB;
-    if (m->maxlen > m->size)
-        m->maxlen = m->size;
-    m->data = calloc(1, m->size);
-    m->disc = calloc(1, m->size);
-    m->buf = malloc(m->maxlen);
+    m->maxlen0 = 3ull * m->cs > 256 * KiB ? 3ull * m->cs : 256 * KiB;
+    m->maxlen = m->maxlen0 < m->size ? m->maxlen0 : m->size;
+    m->data = calloc(1, m->cap);
+    m->disc = calloc(1, m->cap);
+    m->buf = malloc(m->maxlen0);
     m->dir = scratch_dir("model");
     if (!m->data || !m->disc || !m->buf || !m->dir ||
         asprintf(&m->path, "%s/disk.%s", m->dir, c->format) < 0)
@@ -543,6 +575,7 @@ static int model_setup(Model *m, Error *err)
     m->can_snap = m->bd->drv->snapshot_create && m->bd->drv->snapshot_apply &&
                   m->bd->drv->snapshot_delete;
     m->can_compress = c->compressed && m->bd->drv->write_compressed;
+    m->can_resize = m->bd->drv->truncate != NULL;
     return 0;
 }
 
@@ -649,10 +682,11 @@ static void run_config(const Config *c, uint64_t seed, unsigned scale)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ok(!m.failed, "%s: %u random operations match the model", c->name, m.op);
     printf("# %lu writes, %lu reads, %lu discards, %lu zeroes, %lu compressed, %lu flushes, "
-           "%lu status, %lu reopens, %lu/%lu/%lu snapshot create/apply/delete; %.2f s\n",
+           "%lu status, %lu reopens, %lu/%lu/%lu snapshot create/apply/delete, %lu resizes; "
+           "%.2f s\n",
            m.counts[C_WRITE], m.counts[C_READ], m.counts[C_DISCARD], m.counts[C_ZERO],
            m.counts[C_COMP], m.counts[C_FLUSH], m.counts[C_STATUS], m.counts[C_REOPEN],
-           m.counts[C_SNAP_C], m.counts[C_SNAP_A], m.counts[C_SNAP_D],
+           m.counts[C_SNAP_C], m.counts[C_SNAP_A], m.counts[C_SNAP_D], m.counts[C_RESIZE],
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     if (m.bd && !m.failed) {
         check_image(&m);
