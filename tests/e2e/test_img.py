@@ -32,12 +32,6 @@ MiB = 1 << 20
 pytestmark = pytest.mark.skipif(QEMU_IMG is None or QEMU_IO is None,
                                 reason="qemu-img / qemu-io (qemu-utils) not installed")
 
-# Known driver bug (remove the mark when fixed): qemu-img writes the snapshot table at the
-# end of the file without padding its last entry to 8 bytes; the driver refuses such images
-# ("snapshot table runs past its limit").
-qcow2_unpadded_snapshot_table = pytest.mark.xfail(
-    reason="qcow2 driver refuses qemu-img's unpadded snapshot table at the end of the file")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def hostel_exists():
@@ -312,7 +306,6 @@ def test_info_backing_chain_matches_qemu():
         qimg("info", "--backing-chain", "top.qcow2").stdout
 
 
-@qcow2_unpadded_snapshot_table
 def test_info_snapshots_match_qemu():
     make_qcow2("a.qcow2", "16M", writes=("write -P 1 0 64k",))
     qimg("snapshot", "-c", "first", "a.qcow2")
