@@ -197,21 +197,36 @@ static int disks_snapshot(Machine *m, BlockDev **disks, unsigned n, const char *
     return 0;
 }
 
-json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err)
-{
-    Machine *m = opaque;
-    static const char *const allowed[] = {"name", NULL};
+/* What every snapshot command needs: its name, its state file, the disks taking part. */
+typedef struct SnapshotOp {
     const char *name;
     char path[PATH_MAX];
     BlockDev *disks[MACHINE_MAX_DISKS];
     unsigned n;
+} SnapshotOp;
+
+static int snapshot_op(Machine *m, json_t *args, bool create_dir, SnapshotOp *op, Error *err)
+{
+    static const char *const allowed[] = {"name", NULL};
+    if (control_args_check(args, allowed, err) < 0)
+        return -1;
+    if (!args || json_unpack(args, "{s:s}", "name", &op->name) < 0)
+        return error_set(err, "expected {\"name\": SNAPSHOT}");
+    if (snapshot_file(m, op->name, op->path, sizeof(op->path), create_dir, err) < 0)
+        return -1;
+    return snapshot_disks(m, op->disks, &op->n, err);
+}
+
+json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err)
+{
+    Machine *m = opaque;
+    SnapshotOp op;
     struct stat st;
-    if (control_args_check(args, allowed, err) < 0 || !args ||
-        json_unpack(args, "{s:s}", "name", &name) < 0)
-        return err->msg[0] ? NULL : (error_set(err, "expected {\"name\": SNAPSHOT}"), NULL);
-    if (snapshot_file(m, name, path, sizeof(path), true, err) < 0 ||
-        snapshot_disks(m, disks, &n, err) < 0)
+    if (snapshot_op(m, args, true, &op, err) < 0)
         return NULL;
+    const char *name = op.name, *path = op.path;
+    BlockDev **disks = op.disks;
+    unsigned n = op.n;
     if (stat(path, &st) == 0)
         return error_set(err, "snapshot '%s' exists", name), NULL;
     for (unsigned i = 0; i < n; i++) {
@@ -287,17 +302,12 @@ static int revert_disks(void *opaque, Error *err)
 json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err)
 {
     Machine *m = opaque;
-    static const char *const allowed[] = {"name", NULL};
-    const char *name;
-    char path[PATH_MAX];
-    BlockDev *disks[MACHINE_MAX_DISKS];
-    unsigned n;
-    if (control_args_check(args, allowed, err) < 0 || !args ||
-        json_unpack(args, "{s:s}", "name", &name) < 0)
-        return err->msg[0] ? NULL : (error_set(err, "expected {\"name\": SNAPSHOT}"), NULL);
-    if (snapshot_file(m, name, path, sizeof(path), false, err) < 0 ||
-        snapshot_disks(m, disks, &n, err) < 0)
+    SnapshotOp op;
+    if (snapshot_op(m, args, false, &op, err) < 0)
         return NULL;
+    const char *name = op.name, *path = op.path;
+    BlockDev **disks = op.disks;
+    unsigned n = op.n;
     for (unsigned i = 0; i < n; i++) {
         if (!disk_has_snapshot(disks[i], name))
             return error_set(err, "%s has no snapshot named '%s'", disks[i]->filename, name),
@@ -324,18 +334,13 @@ json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err)
 json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
 {
     Machine *m = opaque;
-    static const char *const allowed[] = {"name", NULL};
-    const char *name;
-    char path[PATH_MAX];
-    BlockDev *disks[MACHINE_MAX_DISKS];
-    unsigned n;
+    SnapshotOp op;
     struct stat st;
-    if (control_args_check(args, allowed, err) < 0 || !args ||
-        json_unpack(args, "{s:s}", "name", &name) < 0)
-        return err->msg[0] ? NULL : (error_set(err, "expected {\"name\": SNAPSHOT}"), NULL);
-    if (snapshot_file(m, name, path, sizeof(path), false, err) < 0 ||
-        snapshot_disks(m, disks, &n, err) < 0)
+    if (snapshot_op(m, args, false, &op, err) < 0)
         return NULL;
+    const char *name = op.name, *path = op.path;
+    BlockDev **disks = op.disks;
+    unsigned n = op.n;
     if (stat(path, &st) < 0)
         return error_set(err, "no snapshot named '%s'", name), NULL;
     machine_quiesce(m);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "util/le.h"
+
 /* Elements of f in obj: its count, or the object's own length field (capped by count). */
 static uint32_t field_count(const StateField *f, const uint8_t *obj)
 {
@@ -80,26 +82,12 @@ static void store_mem(uint8_t *p, StateType t, uint64_t v)
     }
 }
 
-static void put_le(uint8_t *buf, size_t n, uint64_t v)
-{
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *buf, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)buf[i] << (8 * i);
-    return v;
-}
-
 static uint8_t *encode_obj(const StateDesc *desc, const uint8_t *obj, uint8_t *buf)
 {
     for (const StateField *f = desc->fields; f->name; f++) {
         const uint8_t *p = obj + f->offset;
         if (f->count_of) {
-            put_le(buf, 4, field_count(f, obj));
+            le_put(buf, 4, field_count(f, obj));
             buf += 4;
         }
         for (uint32_t i = 0; i < field_count(f, obj); i++) {
@@ -108,7 +96,7 @@ static uint8_t *encode_obj(const StateDesc *desc, const uint8_t *obj, uint8_t *b
                 continue;
             }
             size_t sz = scalar_size(f->type);
-            put_le(buf, sz, load_mem(p + i * sz, f->type));
+            le_put(buf, sz, load_mem(p + i * sz, f->type));
             buf += sz;
         }
     }
@@ -131,7 +119,7 @@ static int decode_count(const StateDesc *desc, const StateField *f, Decoder *d, 
 {
     if (d->end - d->p < 4)
         return error_set(d->err, "%s.%s: the section is truncated", desc->name, f->name);
-    unsigned n = (unsigned)get_le(d->p, 4), have;
+    unsigned n = (unsigned)le_get(d->p, 4), have;
     d->p += 4;
     memcpy(&have, obj + f->count_of - 1, sizeof(have));
     if (d->adopt_counts && n <= f->count) {
@@ -152,7 +140,7 @@ static int decode_scalar(const StateDesc *desc, const StateField *f, uint32_t i,
     size_t sz = scalar_size(f->type);
     if ((size_t)(d->end - d->p) < sz)
         return error_set(d->err, "%s.%s: the section is truncated", desc->name, f->name);
-    uint64_t v = get_le(d->p, sz);
+    uint64_t v = le_get(d->p, sz);
     d->p += sz;
     if ((f->type == STATE_BOOL && v > 1) || (f->max && v > f->max)) {
         if (f->count > 1)

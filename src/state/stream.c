@@ -19,22 +19,9 @@
 #include <zstd.h>
 
 #include "util/io.h"
+#include "util/le.h"
 
 #define RUN_MAX_PAGES 256u  /* pages per zstd run: 1 MiB */
-
-static void put_le(uint8_t *buf, size_t n, uint64_t v)
-{
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *buf, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)buf[i] << (8 * i);
-    return v;
-}
 
 /* ---- writing ---- */
 
@@ -53,9 +40,9 @@ int stream_out_begin(StreamOut *s, int fd, Error *err)
     *s = (StreamOut){.fd = fd, .crc = (uint32_t)crc32(0, NULL, 0)};
     uint8_t h[STREAM_HEADER_SIZE] = {0};
     memcpy(h, STREAM_MAGIC, 8);
-    put_le(h + 8, 2, STREAM_MAJOR);
-    put_le(h + 10, 2, STREAM_MINOR);
-    put_le(h + 12, 4, STREAM_HEADER_SIZE);
+    le_put(h + 8, 2, STREAM_MAJOR);
+    le_put(h + 10, 2, STREAM_MINOR);
+    le_put(h + 12, 4, STREAM_HEADER_SIZE);
     return out_write(s, h, sizeof(h), true, err);
 }
 
@@ -69,10 +56,10 @@ static int out_section_header(StreamOut *s, const char *tag, uint32_t instance,
     h[0] = (uint8_t)tl;
     memcpy(h + 1, tag, tl);
     uint8_t *p = h + 1 + tl;
-    put_le(p, 4, instance);
-    put_le(p + 4, 2, version);
-    put_le(p + 6, 2, flags);
-    put_le(p + 8, 8, len);
+    le_put(p, 4, instance);
+    le_put(p + 4, 2, version);
+    le_put(p + 6, 2, flags);
+    le_put(p + 8, 8, len);
     return out_write(s, h, 1 + tl + 16, true, err);
 }
 
@@ -201,9 +188,9 @@ static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *
     uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
     uint64_t len = 16 + map_len + (data_off - hdr_end) + size;
     uint8_t head[16];
-    put_le(head, 4, STREAM_RAM_FLAT);
-    put_le(head + 4, 4, 0);
-    put_le(head + 8, 8, size);
+    le_put(head, 4, STREAM_RAM_FLAT);
+    le_put(head + 4, 4, 0);
+    le_put(head + 8, 8, size);
     static const uint8_t pad[STREAM_PAGE];
     int rc = out_section_header(s, "ram", 0, 1, 0, len, err);
     if (rc == 0)
@@ -240,9 +227,9 @@ static int zstd_run(ZSTD_CCtx *cc, const uint8_t *src, uint64_t first, uint32_t 
     size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)npages * STREAM_PAGE);
     if (ZSTD_isError(z))
         return error_set(err, "zstd: %s", ZSTD_getErrorName(z));
-    put_le(h, 8, first);
-    put_le(h + 8, 4, npages);
-    put_le(h + 12, 4, z);
+    le_put(h, 8, first);
+    le_put(h + 8, 4, npages);
+    le_put(h + 12, 4, z);
     *len += 16 + z;
     return 0;
 }
@@ -274,9 +261,9 @@ static int out_ram_zstd(StreamOut *s, const uint8_t *ram, uint64_t size, int lev
     free(map);
     ZSTD_freeCCtx(cc);
     if (rc == 0) {
-        put_le(buf, 4, STREAM_RAM_ZSTD);
-        put_le(buf + 4, 4, 0);
-        put_le(buf + 8, 8, size);
+        le_put(buf, 4, STREAM_RAM_ZSTD);
+        le_put(buf + 4, 4, 0);
+        le_put(buf + 8, 8, size);
         rc = out_section_header(s, "ram", 0, 1, 0, len, err);
         if (rc == 0)
             rc = out_write(s, buf, len, true, err);
@@ -299,7 +286,7 @@ int stream_out_end(StreamOut *s, Error *err)
     if (out_section_header(s, "end", 0, 1, 0, 4, err) < 0)
         return -1;
     uint8_t c[4];
-    put_le(c, 4, s->crc);
+    le_put(c, 4, s->crc);
     return out_write(s, c, 4, false, err);
 }
 
@@ -346,9 +333,9 @@ static int rd_header(Reader *r)
         return -1;
     if (memcmp(h, STREAM_MAGIC, 8) != 0)
         return error_set(r->err, "%s: not a hostel state file", r->s->path);
-    r->s->major = (uint16_t)get_le(h + 8, 2);
-    r->s->minor = (uint16_t)get_le(h + 10, 2);
-    uint32_t hlen = (uint32_t)get_le(h + 12, 4);
+    r->s->major = (uint16_t)le_get(h + 8, 2);
+    r->s->minor = (uint16_t)le_get(h + 10, 2);
+    uint32_t hlen = (uint32_t)le_get(h + 12, 4);
     if (r->s->major != STREAM_MAJOR)
         return error_set(r->err, "%s: state format %u.%u is not supported (this hostel reads "
                          "%u.x)", r->s->path, r->s->major, r->s->minor, STREAM_MAJOR);
@@ -367,8 +354,8 @@ static int rd_ram(Reader *r, const StreamSection *sec)
         return sec->len < sizeof(head) ? error_set(r->err, "%s: state file is corrupt: "
                                                    "short RAM section", s->path) : -1;
     s->has_ram = true;
-    s->ram_encoding = (int)get_le(head, 4);
-    s->ram_size = get_le(head + 8, 8);
+    s->ram_encoding = (int)le_get(head, 4);
+    s->ram_size = le_get(head + 8, 8);
     if (s->ram_size % STREAM_PAGE || s->ram_size > STREAM_MAX_RAM)
         return error_set(r->err, "%s: state file is corrupt: bad RAM size", s->path);
     uint64_t rest = sec->len - sizeof(head);
@@ -404,7 +391,7 @@ static int rd_end(Reader *r, const StreamSection *sec)
     if (sec->len != 4 || rd(r, c, 4, false) < 0)
         return sec->len != 4 ? error_set(r->err, "%s: state file is corrupt: bad end section",
                                          r->s->path) : -1;
-    if ((uint32_t)get_le(c, 4) != want)
+    if ((uint32_t)le_get(c, 4) != want)
         return error_set(r->err, "%s: state file is corrupt: checksum mismatch", r->s->path);
     if (r->off != r->size)
         return error_set(r->err, "%s: state file is corrupt: data after the end", r->s->path);
@@ -429,10 +416,10 @@ static int rd_section(Reader *r)
     if (rd(r, sec->tag, tl, true) < 0 || rd(r, h, sizeof(h), true) < 0)
         return -1;
     s->nsec++;
-    sec->instance = (uint32_t)get_le(h, 4);
-    sec->version = (uint16_t)get_le(h + 4, 2);
-    sec->flags = (uint16_t)get_le(h + 6, 2);
-    sec->len = get_le(h + 8, 8);
+    sec->instance = (uint32_t)le_get(h, 4);
+    sec->version = (uint16_t)le_get(h + 4, 2);
+    sec->flags = (uint16_t)le_get(h + 6, 2);
+    sec->len = le_get(h + 8, 8);
     sec->offset = r->off;
     if (sec->len > r->size - r->off)
         return error_set(r->err, "%s: the state file is truncated (section %s)", s->path,
@@ -531,8 +518,8 @@ static int load_ram_zstd(StreamIn *s, uint8_t *ram, uint64_t size, Error *err)
             rc = error_set(err, "%s: state file is corrupt: RAM run header", s->path);
             break;
         }
-        uint64_t first = get_le(h, 8);
-        uint32_t n = (uint32_t)get_le(h + 8, 4), z = (uint32_t)get_le(h + 12, 4);
+        uint64_t first = le_get(h, 8);
+        uint32_t n = (uint32_t)le_get(h + 8, 4), z = (uint32_t)le_get(h + 12, 4);
         off += sizeof(h);
         if (n == 0 || n > RUN_MAX_PAGES || first > pages || n > pages - first || z > cap ||
             z > end - off) {
@@ -588,9 +575,9 @@ static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec,
     uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
     uint8_t head[16];
     static const uint8_t pad[STREAM_PAGE];
-    put_le(head, 4, STREAM_RAM_FLAT);
-    put_le(head + 4, 4, 0);
-    put_le(head + 8, 8, in->ram_size);
+    le_put(head, 4, STREAM_RAM_FLAT);
+    le_put(head + 4, 4, 0);
+    le_put(head + 8, 8, in->ram_size);
     if (out_section_header(out, "ram", 0, sec->version, sec->flags,
                            16 + map_len + (data_off - hdr_end) + in->ram_size, err) < 0 ||
         out_write(out, head, sizeof(head), true, err) < 0 ||
