@@ -172,7 +172,7 @@ static int img_check(int argc, char **argv)
     if (rc)
         return rc;
     Error err = {0};
-    unsigned flags = IMG_OPEN_NO_BACKING | (a.fix ? IMG_OPEN_RW : 0) |
+    unsigned flags = IMG_OPEN_NO_BACKING | (a.fix ? IMG_OPEN_RW | IMG_OPEN_REPAIR : 0) |
                      (a.share ? IMG_OPEN_SHARE : 0);
     BlockDev *bd = img_open(a.file, a.format, flags, &err);
     if (!bd)

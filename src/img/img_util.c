@@ -200,6 +200,7 @@ BlockDev *img_open(const char *path, const char *format, unsigned flags, Error *
         .read_only = !(flags & IMG_OPEN_RW),
         .no_backing = (flags & IMG_OPEN_NO_BACKING) != 0,
         .no_lock = (flags & IMG_OPEN_SHARE) != 0,
+        .repair = (flags & IMG_OPEN_REPAIR) != 0,
     };
     return block_open_opts(path, &o, err);
 }

@@ -94,6 +94,7 @@ enum {
     IMG_OPEN_RW = 1 << 0,          /* read-write (locks the image exclusively) */
     IMG_OPEN_NO_BACKING = 1 << 1,  /* leave the backing chain closed */
     IMG_OPEN_SHARE = 1 << 2,       /* -U: do not lock (read-only opens only) */
+    IMG_OPEN_REPAIR = 1 << 3,      /* check -r: open even an image marked corrupt */
 };
 
 BlockDev *img_open(const char *path, const char *format, unsigned flags, Error *err);

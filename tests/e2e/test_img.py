@@ -454,6 +454,20 @@ def test_check_corruption_matches_qemu():
     qemu_clean("a.qcow2")
 
 
+def test_check_repair_opens_an_image_marked_corrupt():
+    make_qcow2("m.qcow2", "16M", writes=WRITES)
+    with open("m.qcow2", "r+b") as f:  # incompatible feature bit 1: corrupt
+        f.seek(72)
+        bits = int.from_bytes(f.read(8), "big") | 2
+        f.seek(72)
+        f.write(bits.to_bytes(8, "big"))
+    assert jqemu("info", "--output=json", "m.qcow2")["format-specific"]["data"]["corrupt"] is True
+    fixed = img("check", "-r", "all", "m.qcow2")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert jqemu("info", "--output=json", "m.qcow2")["format-specific"]["data"]["corrupt"] is False
+    qemu_clean("m.qcow2")
+
+
 def test_check_raw_is_not_supported():
     qimg("create", "-q", "-f", "raw", "r.raw", "1M")
     r = img("check", "r.raw")
