@@ -127,16 +127,16 @@ class ExecGuest(Guest):
     """A Guest whose child notes the time just before its exec: t0 is then process start.
 
     The fork and pty set-up of pexpect (tens of ms on a loaded host) are not
-    the emulator's start-up; the child writes CLOCK_MONOTONIC to a pipe.
+    the emulator's start-up.  The child writes CLOCK_MONOTONIC to a file
+    (pexpect closes inherited descriptors before preexec_fn runs).
     """
 
     def __init__(self, name, argv, log_path, boot_timeout=boot.BOOT_TIMEOUT_S):
-        rfd, wfd = os.pipe()
+        stamp_path = pathlib.Path(str(log_path) + ".exec")
 
         def stamp():
-            os.close(rfd)
-            os.write(wfd, repr(time.monotonic()).encode())
-            os.close(wfd)
+            with open(stamp_path, "w") as f:
+                f.write(repr(time.monotonic()))
 
         self.name, self.boot_timeout = name, boot_timeout
         self.log = open(log_path, "w", encoding="utf-8", errors="replace")
@@ -144,12 +144,11 @@ class ExecGuest(Guest):
         self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace",
                                    timeout=boot.SHORT_TIMEOUT_S, dimensions=(50, 200),
                                    preexec_fn=stamp)
-        os.close(wfd)
-        with os.fdopen(rfd, "rb") as f:
-            self.t0 = float(f.read())
         self.child.logfile_read = self.log
         self.pid = self.child.pid
         Guest.live.append(self)
+        # pexpect.spawn returns once the exec succeeded: the stamp is written.
+        self.t0 = float(stamp_path.read_text())
 
 
 def file_sizes(path):
@@ -391,8 +390,12 @@ def qemu_restore(opts, path, res, label):
         vm = QemuVM(opts, f"qemu-restore-{label}-{i}", ["-incoming", f"exec:cat {path}"])
         try:
             vm.connect()
-            while vm.qmp.call("query-status")[0].get("status") != "running":
+            while (status := vm.qmp.call("query-status")[0].get("status")) == "inmigrate":
                 time.sleep(0.002)
+            if status == "paused":  # the file was saved from a stopped VM: it stays stopped
+                vm.qmp.call("cont")
+            elif status != "running":
+                raise BenchError(f"qemu -incoming: status {status}")
             running.append((time.monotonic() - vm.t0) * 1e3)
             vm.guest.child.sendline('echo "@@RE""STORED@@"')
             vm.guest.expect("@@RESTORED@@", 120, "the shell's echo", exact=True)
@@ -523,6 +526,7 @@ def parse_options(argv):
     p.add_argument("--boot-timeout", type=boot.positive(int), default=boot.BOOT_TIMEOUT_S,
                    help=f"seconds allowed for a boot ({boot.BOOT_TIMEOUT_S})")
     p.add_argument("--no-qemu", action="store_true", help="measure hostel only")
+    p.add_argument("--no-hostel", action="store_true", help="measure QEMU only")
     p.add_argument("--check", action="store_true", help="exit 3 if a target is missed")
     p.add_argument("--keep", action="store_true", help="keep the work directory (state "
                    "files, console logs)")
@@ -566,7 +570,7 @@ def main(argv):
               f"load average {load}")
         sys.stdout.flush()
         for name, run in (("hostel", run_hostel), ("qemu", run_qemu)):
-            if name == "qemu" and not opts.qemu:
+            if (name == "qemu" and not opts.qemu) or (name == "hostel" and opts.no_hostel):
                 continue
             try:
                 run(opts, res)
