@@ -81,9 +81,8 @@ def parse_args(argv):
     p.add_argument("build", nargs="?", default="build", help="meson build directory")
     p.add_argument("-n", "--runs", type=int, default=3, help="runs per cell, best kept")
     p.add_argument("--size", type=int, help="image size in MiB (default 1024)")
-    p.add_argument("--seq-passes", type=float, default=4.0,
-                   help="sequential runs move this many times the image size (default 4; "
-                        "one pass on the growing image)")
+    p.add_argument("--seq-passes", type=float, default=1.0,
+                   help="sequential runs move this many times the image size (default 1)")
     p.add_argument("--rand-count", type=int,
                    help="4 KiB requests per random run (default 100000; on the growing "
                         "image at most one per cluster)")
@@ -186,8 +185,20 @@ def bench_args(fmt, write, bufsize, count, step):
     return args + (["-w"] if write else [])
 
 
+def settle(path):
+    """Write the image's dirty pages back before a run (untimed): a write to a page
+    under writeback waits for the disk, so leftovers of the previous run (or of the
+    preparation) would slow whichever tool comes next."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def run_tool(argv):
     """Run one bench; return seconds (raises BenchError)."""
+    settle(argv[-1])
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
