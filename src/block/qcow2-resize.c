@@ -2,7 +2,8 @@
  * qcow2 resize: growing may need a larger L1 table (a new one is written,
  * synced, then the header points at it and the old one is freed);
  * shrinking drops every cluster and L2 table past the new end and zeroes
- * the rest of the last cluster, so growing again shows zeroes.
+ * the rest of the last cluster, so growing again shows zeroes; growing over
+ * a longer backing file zeroes the new area, so the backing data stays hidden.
  */
 #include "block/qcow2.h"
 
@@ -92,6 +93,15 @@ int qcow2_truncate(BlockDev *bd, uint64_t new_length, Error *err)
                                      : shrink(q, new_length, err);
     if (rc < 0 || qcow2_flush_metadata(q, true, err) < 0)
         return -1;
+    uint64_t old = bd->length;
     q->size = bd->length = new_length;
-    return qcow2_write_header(q, err);
+    if (qcow2_write_header(q, err) < 0)
+        return -1;
+    /* The grown area reads as zeroes, as QEMU makes it: a longer backing file must not
+     * show through it (it would bring back data from before a shrink). */
+    uint64_t below = bd->backing ? bd->backing->length : 0;
+    uint64_t end = below < new_length ? below : new_length;
+    if (new_length > old && end > old)
+        return qcow2_write_zeroes(bd, old, end - old, true, err);
+    return 0;
 }
