@@ -84,7 +84,7 @@ def parse_args(argv):
     p.add_argument("--seq-passes", type=float, default=1.0,
                    help="sequential runs move this many times the image size (default 1)")
     p.add_argument("--rand-count", type=int,
-                   help="4 KiB requests per random run (default 100000; on the growing "
+                   help="4 KiB requests per random run (default 50000; on the growing "
                         "image at most one per cluster)")
     p.add_argument("--quick", action="store_true",
                    help="one run per cell, 256 MiB images, 10000 random requests")
@@ -97,7 +97,7 @@ def parse_args(argv):
     if a.quick:
         a.runs = 1
     a.size = a.size or (256 if a.quick else 1024)
-    a.rand_count = a.rand_count or (20000 if a.quick else 100000)
+    a.rand_count = a.rand_count or (20000 if a.quick else 50000)
     if a.runs < 1 or a.size < 2 or a.rand_count < 1 or a.seq_passes <= 0:
         p.error("--runs, --size, --rand-count and --seq-passes must be positive")
     if a.only:
