@@ -219,6 +219,9 @@ static uint64_t fault_length(BlockFile *bf)
 static void fault_close(BlockFile *bf)
 {
     FaultFile *f = ff(bf);
+    /* Closing without a crash is a clean shutdown: the page cache reaches the disk. */
+    for (size_t i = 0; !f->crashed && i < f->nlog; i++)
+        log_apply(f->lower, &f->log[i], NULL);
     log_clear(f);
     free(f->log);
     block_file_close(f->cache);
@@ -311,4 +314,106 @@ uint64_t fault_file_syncs(BlockFile *f)
 uint64_t fault_file_pending(BlockFile *f)
 {
     return ff(f)->nlog;
+}
+
+/* ---- the size cap alone: a pass-through that fails writes past max_len ---- */
+
+typedef struct CapFile {
+    BlockFile base;
+    BlockFile *lower;
+    uint64_t max_len;
+} CapFile;
+
+static BlockFile *lower_of(BlockFile *f)
+{
+    return ((CapFile *)f)->lower;
+}
+
+static int cap_check(BlockFile *f, uint64_t end, Error *err)
+{
+    uint64_t max = ((CapFile *)f)->max_len;
+    if (end > max)
+        return error_set_errno(err, ENOSPC, "%s: file would grow to %llu bytes (cap %llu)",
+                               f->path, (unsigned long long)end, (unsigned long long)max);
+    return 0;
+}
+
+static int cap_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
+                      Error *err)
+{
+    return lower_of(f)->ops->preadv(lower_of(f), off, iov, iovcnt, err);
+}
+
+static int cap_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
+                       Error *err)
+{
+    uint64_t len = 0;
+    for (int i = 0; i < iovcnt; i++)
+        len += iov[i].iov_len;
+    if (cap_check(f, off + len < off ? UINT64_MAX : off + len, err) < 0)
+        return -1;
+    return lower_of(f)->ops->pwritev(lower_of(f), off, iov, iovcnt, err);
+}
+
+static int cap_sync(BlockFile *f, Error *err)
+{
+    return lower_of(f)->ops->sync(lower_of(f), err);
+}
+
+static int cap_truncate(BlockFile *f, uint64_t len, Error *err)
+{
+    if (cap_check(f, len, err) < 0)
+        return -1;
+    return lower_of(f)->ops->truncate(lower_of(f), len, err);
+}
+
+static int cap_punch(BlockFile *f, uint64_t off, uint64_t len, Error *err)
+{
+    return lower_of(f)->ops->punch(lower_of(f), off, len, err);
+}
+
+static uint64_t cap_length(BlockFile *f)
+{
+    return lower_of(f)->ops->length(lower_of(f));
+}
+
+static uint64_t cap_allocated(BlockFile *f)
+{
+    return lower_of(f)->ops->allocated(lower_of(f));
+}
+
+static void cap_close(BlockFile *f)
+{
+    block_file_close(lower_of(f));
+    free(f->path);
+    free(f);
+}
+
+static const BlockFileOps cap_file_ops = {
+    .preadv = cap_preadv,
+    .pwritev = cap_pwritev,
+    .sync = cap_sync,
+    .truncate = cap_truncate,
+    .punch = cap_punch,
+    .length = cap_length,
+    .allocated = cap_allocated,
+    .close = cap_close,
+};
+
+BlockFile *cap_file_wrap(BlockFile *lower, uint64_t max_len, Error *err)
+{
+    CapFile *c = calloc(1, sizeof(*c));
+    char *path = strdup(lower->path);
+    if (!c || !path) {
+        free(c);
+        free(path);
+        block_file_close(lower);
+        error_set(err, "out of memory");
+        return NULL;
+    }
+    c->lower = lower;
+    c->max_len = max_len;
+    c->base = (BlockFile){.ops = &cap_file_ops, .path = path, .fd = lower->fd,
+                          .read_only = lower->read_only};
+    return &c->base;
 }

@@ -14,7 +14,10 @@
  *   FAULT_SUBSET  a random subset of the pending changes reaches the disk,
  *                 in random order (a disk cache that reorders writes).
  * Closing the file closes the disk under it (releasing its lock), so the
- * test can then reopen the disk's file with the plain driver.
+ * test can then reopen the disk's file with the plain driver; closing a
+ * file that did not crash is a clean shutdown (pending changes reach the
+ * disk).  Writes past max_len (fault_file_wrap) fail with ENOSPC, which
+ * also stops a runaway allocation early.
  */
 #ifndef HOSTEL_TESTS_BLOCK_FAULT_FILE_H
 #define HOSTEL_TESTS_BLOCK_FAULT_FILE_H
@@ -49,5 +52,12 @@ uint64_t fault_file_calls(BlockFile *f);
 uint64_t fault_file_syncs(BlockFile *f);
 /* Changes in the pending log now. */
 uint64_t fault_file_pending(BlockFile *f);
+
+/*
+ * Only the size cap, with no log and no crash: a pass-through to lower
+ * (ownership passes, also on failure) whose writes and truncates past
+ * max_len fail with ENOSPC, so a runaway allocation stops at once.
+ */
+BlockFile *cap_file_wrap(BlockFile *lower, uint64_t max_len, Error *err);
 
 #endif

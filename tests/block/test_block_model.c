@@ -26,6 +26,8 @@
 #include <time.h>
 
 #include "block/block.h"
+#include "block/file.h"
+#include "fault_file.h"
 #include "robust.h"
 #include "tap.h"
 
@@ -41,8 +43,9 @@ typedef struct Config {
     uint64_t size;
     uint32_t cluster_size;
     int compat;
-    bool extended_l2, lazy_refcounts, compressed;
+    bool extended_l2, lazy_refcounts, compressed, no_snapshots;
     const char *compression_type;
+    unsigned refcount_bits;  /* 0: 16 */
     BackingKind backing;
     uint64_t l2_cache_bytes;
     unsigned ops;
@@ -70,6 +73,11 @@ static const Config configs[] = {
     {"chain-v2", "qcow2", 8 * MiB, 4 * KiB, 2, .backing = BK_QCOW2, .ops = 1200},
     {"chain-extl2-2m", "qcow2", 16 * MiB, 2 * MiB, 3, .extended_l2 = true,
      .backing = BK_QCOW2, .compressed = true, .ops = 300},
+    /* Refcount widths other than 16: 64 bits in 512-byte clusters makes the refcount
+       table grow; 1 bit cannot count a second reference (no snapshots). */
+    {"rc64-512", "qcow2", 2 * MiB, 512, 3, .refcount_bits = 64, .ops = 800},
+    {"rc1-4k", "qcow2", 8 * MiB, 4 * KiB, 3, .refcount_bits = 1, .no_snapshots = true,
+     .ops = 1000},
 };
 
 typedef struct Snap {
@@ -119,6 +127,8 @@ static void trace(Model *m, const char *what, uint64_t off, uint64_t len)
     if (m->trace)
         printf("# %u %s 0x%" PRIx64 "+0x%" PRIx64 "\n", m->op, what, off, len);
 }
+
+static uint64_t file_bound(const Model *m);
 
 /* A random range: lengths from 1 byte to a few clusters, offsets unaligned or aligned. */
 static void pick_range(Model *m, uint64_t *off, uint64_t *len)
@@ -312,10 +322,16 @@ static void op_status(Model *m)
     }
 }
 
+/*
+ * The image under test sits on a cap_file: a runaway allocation fails at
+ * once instead of filling the host's disk.
+ */
 static BlockDev *open_top(Model *m, Error *err)
 {
     BlockOpenOpts o = {.format = m->c->format, .l2_cache_bytes = m->c->l2_cache_bytes};
-    return block_open_opts(m->path, &o, err);
+    BlockFile *lower = block_file_open(m->path, false, true, err);
+    BlockFile *f = lower ? cap_file_wrap(lower, file_bound(m), err) : NULL;
+    return f ? block_open_file(f, &o, err) : NULL;
 }
 
 static void op_reopen(Model *m)
@@ -432,6 +448,23 @@ static void op_resize(Model *m)
         set_known(m, n, NULL, m->size - n);
     m->size = n;
     m->maxlen = m->maxlen0 < n ? m->maxlen0 : n;
+}
+
+/*
+ * The image file may hold the disk once per snapshot plus the live copy,
+ * and metadata; far more means leaked or runaway allocations.
+ */
+static uint64_t file_bound(const Model *m)
+{
+    return (MAX_SNAPS + 2) * m->cap + 16 * MiB;
+}
+
+static void check_file_size(Model *m)
+{
+    uint64_t len = m->bd->file->ops->length(m->bd->file);
+    if (len > file_bound(m))
+        fail(m, "the image file grew to %" PRIu64 " bytes for a %" PRIu64 "-byte disk", len,
+             m->size);
 }
 
 /* One random operation, weighted towards I/O. */
@@ -561,7 +594,8 @@ static int model_setup(Model *m, Error *err)
     BlockCreateOpts co = {.size = m->size, .cluster_size = c->cluster_size,
                           .compat = c->compat, .extended_l2 = c->extended_l2,
                           .lazy_refcounts = c->lazy_refcounts,
-                          .compression_type = c->compression_type};
+                          .compression_type = c->compression_type,
+                          .refcount_bits = c->refcount_bits};
     if (c->backing != BK_NONE) {
         if (make_backing(m, &co.backing_file, &co.backing_fmt, err) < 0)
             return -1;
@@ -572,8 +606,8 @@ static int model_setup(Model *m, Error *err)
     m->bd = open_top(m, err);
     if (!m->bd)
         return -1;
-    m->can_snap = m->bd->drv->snapshot_create && m->bd->drv->snapshot_apply &&
-                  m->bd->drv->snapshot_delete;
+    m->can_snap = !c->no_snapshots && m->bd->drv->snapshot_create &&
+                  m->bd->drv->snapshot_apply && m->bd->drv->snapshot_delete;
     m->can_compress = c->compressed && m->bd->drv->write_compressed;
     m->can_resize = m->bd->drv->truncate != NULL;
     return 0;
@@ -675,8 +709,11 @@ static void run_config(const Config *c, uint64_t seed, unsigned scale)
         return;
     }
     unsigned ops = c->ops * scale;
-    for (m.op = 0; m.op < ops && !m.failed && m.bd; m.op++)
+    for (m.op = 0; m.op < ops && !m.failed && m.bd; m.op++) {
         step(&m);
+        if (m.bd && !m.failed)
+            check_file_size(&m);
+    }
     if (!m.failed && m.bd)
         read_all(&m);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -42,7 +42,7 @@
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
-#define FAULT_CAP (256 * MiB)
+#define FAULT_CAP (32 * MiB)  /* images here stay under 8 MiB: a runaway fails fast */
 #define MAX_SNAPS 6
 
 typedef struct Scenario {
@@ -51,6 +51,7 @@ typedef struct Scenario {
     int compat;
     bool lazy, extended_l2, subset, backing, snapshots;
     unsigned cases, ops;
+    unsigned refcount_bits;  /* 0: 16 */
 } Scenario;
 
 static const Scenario scenarios[] = {
@@ -64,6 +65,9 @@ static const Scenario scenarios[] = {
     {"backing-64k", 64 * KiB, 3, .backing = true, .cases = 20, .ops = 120},
     {"extl2-64k", 64 * KiB, 3, .extended_l2 = true, .cases = 15, .ops = 120},
     {"snapshots-64k", 64 * KiB, 3, .snapshots = true, .cases = 30, .ops = 150},
+    /* 64-bit refcounts in 512-byte clusters: a refcount block covers 32 KiB, the first
+       refcount table 2 MiB, so the table grows (new table, header switch) mid-run. */
+    {"rc64-512-growth", 512, 3, .refcount_bits = 64, .cases = 15, .ops = 40},
 };
 
 typedef enum { SN_PENDING, SN_DURABLE, SN_DELETING } SnapState;
@@ -263,7 +267,7 @@ static int create_image(Crash *c, Error *err)
     const Scenario *s = c->sc;
     BlockCreateOpts co = {.size = c->size, .cluster_size = s->cluster_size,
                           .compat = s->compat, .lazy_refcounts = s->lazy,
-                          .extended_l2 = s->extended_l2};
+                          .extended_l2 = s->extended_l2, .refcount_bits = s->refcount_bits};
     if (s->backing) {
         co.backing_file = "base.raw";
         co.backing_fmt = "raw";
@@ -312,9 +316,11 @@ static bool op_failed(Crash *c, const char *what, Error *err)
 
 static void pick(Crash *c, uint64_t *off, uint64_t *len)
 {
-    uint64_t cs = c->sc->cluster_size;
+    uint64_t cs = c->sc->cluster_size, span = cs < 32 * KiB ? 64 * KiB : 2 * cs;
+    if (c->sc->refcount_bits == 64)
+        span = 256 * KiB;  /* grow the file past what the first refcount table covers */
     uint64_t n = rng_below(&c->rng, 3) == 0 ? cs * (1 + rng_below(&c->rng, 2))
-                                            : 1 + rng_below(&c->rng, 2 * cs);
+                                            : 1 + rng_below(&c->rng, span);
     uint64_t o = rng_below(&c->rng, c->size - n + 1);
     *off = rng_below(&c->rng, 2) ? o / cs * cs : o;
     *len = n;
@@ -392,7 +398,7 @@ static bool crash_step(Crash *c, uint8_t *buf)
 static uint64_t run_workload(Crash *c, uint64_t trip)
 {
     Error err = {0};
-    uint8_t *buf = malloc(2 * c->sc->cluster_size);
+    uint8_t *buf = malloc(2 * c->sc->cluster_size + 256 * KiB);
     c->bd = buf ? open_faulty(c->path, fmt_of(c->sc), &c->ff, &err) : NULL;
     if (!c->bd) {
         fail(c, "open under the fault file: %s", err.msg);
