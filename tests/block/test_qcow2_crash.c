@@ -49,7 +49,7 @@ typedef struct Scenario {
     const char *name;
     uint32_t cluster_size;
     int compat;
-    bool lazy, extended_l2, subset, backing, snapshots;
+    bool lazy, extended_l2, subset, backing, snapshots, resize;
     unsigned cases, ops;
     unsigned refcount_bits;  /* 0: 16 */
 } Scenario;
@@ -68,6 +68,8 @@ static const Scenario scenarios[] = {
     /* 64-bit refcounts in 512-byte clusters: a refcount block covers 32 KiB, the first
        refcount table 2 MiB, so the table grows (new table, header switch) mid-run. */
     {"rc64-512-growth", 512, 3, .refcount_bits = 64, .cases = 15, .ops = 40},
+    /* 512-byte clusters: one L1 cluster maps 2 MiB, so growing to 8 MiB moves the L1 table. */
+    {"resize-512", 512, 3, .resize = true, .cases = 20, .ops = 100},
 };
 
 typedef enum { SN_PENDING, SN_DURABLE, SN_DELETING } SnapState;
@@ -84,7 +86,10 @@ typedef struct Crash {
     uint64_t seed;
     const char *dir;
     char path[4096];
-    uint64_t size;
+    uint64_t size;     /* current disk size */
+    uint64_t size0;    /* at creation */
+    uint64_t cap;      /* most it may grow to: the model arrays' length */
+    uint64_t lo, hi;   /* the sizes a crash may leave: last flushed one, and any set since */
     uint8_t *cur;      /* what the guest wrote (acknowledged) */
     uint8_t *durable;  /* cur at the last completed flush */
     uint8_t *dirty;    /* 1: changed since the last completed flush (not checked) */
@@ -265,7 +270,7 @@ static const char *fmt_of(const Scenario *s)
 static int create_image(Crash *c, Error *err)
 {
     const Scenario *s = c->sc;
-    BlockCreateOpts co = {.size = c->size, .cluster_size = s->cluster_size,
+    BlockCreateOpts co = {.size = c->size0, .cluster_size = s->cluster_size,
                           .compat = s->compat, .lazy_refcounts = s->lazy,
                           .extended_l2 = s->extended_l2, .refcount_bits = s->refcount_bits};
     if (s->backing) {
@@ -294,8 +299,9 @@ static void model_write(Crash *c, uint64_t off, uint64_t len, const uint8_t *src
 
 static void model_flushed(Crash *c)
 {
-    memcpy(c->durable, c->cur, c->size);
-    memset(c->dirty, 0, c->size);
+    memcpy(c->durable, c->cur, c->cap);
+    memset(c->dirty, 0, c->cap);
+    c->lo = c->hi = c->size;
     for (int i = 0; i < c->nsnaps; i++) {
         if (c->snaps[i].state == SN_DELETING) {
             free(c->snaps[i].data);
@@ -354,6 +360,24 @@ static bool snap_op(Crash *c, unsigned kind, Error *err)
     return block_snapshot_apply(c->bd, s->name, err) < 0 && op_failed(c, "apply", err);
 }
 
+/* Grow or shrink; the bytes between the old and the new end read as zeroes afterwards. */
+static bool resize_op(Crash *c, Error *err)
+{
+    uint64_t n = c->size0 / 2 + rng_below(&c->rng, c->cap - c->size0 / 2 + 1);
+    n = n / 512 * 512;
+    ctrace("resize", n, 0);
+    if (n < c->size)
+        model_write(c, n, c->size - n, NULL);
+    else
+        model_write(c, c->size, n - c->size, NULL);
+    c->lo = n < c->lo ? n : c->lo;
+    c->hi = n > c->hi ? n : c->hi;
+    if (block_truncate(c->bd, n, err) < 0)
+        return op_failed(c, "resize", err);
+    c->size = n;
+    return false;
+}
+
 /* One random request; true when the workload must stop (crash or failure). */
 static bool crash_step(Crash *c, uint8_t *buf)
 {
@@ -387,6 +411,8 @@ static bool crash_step(Crash *c, uint8_t *buf)
     }
     if (r < 86 && c->sc->snapshots)
         return snap_op(c, r % 3, &err);
+    if (r < 84 && c->sc->resize)
+        return resize_op(c, &err);
     if (block_pread(c->bd, off, buf, len, &err) < 0)
         return op_failed(c, "read", &err);
     if (memcmp(buf, c->cur + off, len) != 0)
@@ -431,12 +457,15 @@ static void verify_content(Crash *c, BlockDev *bd, const uint8_t *want, const ui
                            const char *what)
 {
     Error err = {0};
-    uint8_t *got = malloc(c->size);
-    if (!got || block_pread(bd, 0, got, c->size, &err) < 0) {
+    uint64_t len = block_length(bd);
+    if (len > c->cap)
+        return fail(c, "%s: the disk is 0x%" PRIx64 " bytes, more than ever set", what, len);
+    uint8_t *got = malloc(len ? len : 1);
+    if (!got || block_pread(bd, 0, got, len, &err) < 0) {
         free(got);
         return fail(c, "%s: read: %s", what, err.msg);
     }
-    for (uint64_t i = 0; i < c->size; i++) {
+    for (uint64_t i = 0; i < len; i++) {
         if (dirty && dirty[i])
             continue;
         if (got[i] != want[i]) {
@@ -509,6 +538,10 @@ static void verify_after_crash(Crash *c, bool have_qemu)
             fail(c, "check after the crash: %" PRId64 " corruptions, %" PRId64 " errors: %s",
                  res.corruptions, res.check_errors, res.first_problem);
     }
+    uint64_t len = block_length(bd);
+    if (len < c->lo || len > c->hi)
+        fail(c, "the disk is 0x%" PRIx64 " bytes after the crash, not 0x%" PRIx64
+             "..0x%" PRIx64, len, c->lo, c->hi);
     verify_content(c, bd, c->durable, c->dirty, "after the crash");
     block_close(bd);
     /* Every 4th case (qemu-img costs more than the rest of a case), and dirty ones. */
@@ -532,12 +565,12 @@ static void crash_reset(Crash *c, const Scenario *s, uint64_t seed, const uint8_
     c->seed = seed;
     c->rng = (Rng){seed};
     c->failed = false;
+    c->size = c->lo = c->hi = c->size0;
+    memset(c->cur, 0, c->cap);
     if (under)
-        memcpy(c->cur, under, c->size);
-    else
-        memset(c->cur, 0, c->size);
-    memcpy(c->durable, c->cur, c->size);
-    memset(c->dirty, 0, c->size);
+        memcpy(c->cur, under, c->size0);
+    memcpy(c->durable, c->cur, c->cap);
+    memset(c->dirty, 0, c->cap);
 }
 
 static int copy_file(const char *from, const char *to)
@@ -577,13 +610,13 @@ static uint64_t crash_case(Crash *c, uint64_t trip, bool have_qemu)
 
 static void run_scenario(const Scenario *s, uint64_t seed, unsigned cases, bool have_qemu)
 {
-    Crash c = {.size = 2 * MiB};
+    Crash c = {.size0 = 2 * MiB, .cap = s->resize ? 8 * MiB : 2 * MiB};
     Error err = {0};
     char *dir = scratch_dir("crash");
-    uint8_t *under = s->backing ? calloc(1, c.size) : NULL;
-    c.cur = malloc(c.size);
-    c.durable = malloc(c.size);
-    c.dirty = malloc(c.size);
+    uint8_t *under = s->backing ? calloc(1, c.size0) : NULL;
+    c.cur = malloc(c.cap);
+    c.durable = malloc(c.cap);
+    c.dirty = malloc(c.cap);
     c.dir = dir;
     c.sc = s;
     c.under = under;
@@ -592,7 +625,7 @@ static void run_scenario(const Scenario *s, uint64_t seed, unsigned cases, bool 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!dir || !c.cur || !c.durable || !c.dirty || (s->backing && !under) ||
-        (s->backing && make_base(dir, c.size, under, &pick_rng, &err) < 0)) {
+        (s->backing && make_base(dir, c.size0, under, &pick_rng, &err) < 0)) {
         ok(0, "%s: set up: %s", s->name, err.msg);
         goto out;
     }
