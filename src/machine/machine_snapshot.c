@@ -67,7 +67,7 @@ static json_t *save_to(Machine *m, const char *file, bool compress, bool resume,
 json_t *machine_cmd_save(void *opaque, json_t *args, Error *err)
 {
     const char *file;
-    bool compress;
+    bool compress = false;
     if (save_args(args, &file, &compress, err) < 0)
         return NULL;
     return save_to(opaque, file, compress, true, err);
@@ -78,7 +78,7 @@ json_t *machine_cmd_suspend(void *opaque, json_t *args, Error *err)
 {
     Machine *m = opaque;
     const char *file;
-    bool compress;
+    bool compress = false;
     if (save_args(args, &file, &compress, err) < 0)
         return NULL;
     json_t *r = save_to(m, file, compress, false, err);

@@ -397,8 +397,8 @@ static int net_slirp_check(NetBackend *nb, uint16_t version, const uint8_t *blob
         return error_set(err, "net user: saved state holds guestfwd sockets (hostel has none)");
     if (version != slirp_state_version())
         return 0;
-    uint8_t *own;
-    size_t own_len;
+    uint8_t *own = NULL;
+    size_t own_len = 0;
     if (net_slirp_save(nb, &own, &own_len, err) < 0)
         return -1;
     free(own);
