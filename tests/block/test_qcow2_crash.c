@@ -24,8 +24,9 @@
  * CRASH_SEED=N changes the base seed, CRASH_ONLY=NAME runs one scenario,
  * CRASH_CASES=N overrides the number of crash points per scenario,
  * CRASH_CASE=I replays crash point I only, FAULT_TRACE=1 prints the host
- * file calls and what the crash kept.  A failing scenario keeps its scratch
- * directory, with the image as the crash left it (*.crashed).
+ * file calls and what the crash kept, CRASH_KEEP=1 keeps a failing
+ * scenario's scratch directory, with the image as the crash left it
+ * (*.crashed).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -657,9 +658,11 @@ out:
     free(c.durable);
     free(c.dirty);
     free(under);
-    if (dir && failures) {
+    if (dir && failures && getenv("CRASH_KEEP")) {
         printf("# kept %s (crash.*.crashed: the image as the failing crash left it)\n", dir);
     } else if (dir) {
+        if (failures)
+            printf("# CRASH_KEEP=1 keeps the failing case's images\n");
         scratch_remove(dir);
     }
     free(dir);
