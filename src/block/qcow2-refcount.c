@@ -3,10 +3,14 @@
  * refcount-block cache) of any width 1..64 bits, the first-fit cluster
  * allocator, growing the table, and deferred frees.
  *
- * A missing refcount block for block index b is created at the first
- * cluster of the range it covers (cluster b << refblock_bits): every
- * cluster there has refcount 0, so the block can describe itself without
- * needing another allocation.
+ * A missing refcount block goes to a free cluster that an existing block
+ * already covers, when there is one (its refcount is then set there);
+ * otherwise it is created at the first cluster of the range it covers
+ * (cluster b << refblock_bits), where it can describe itself.  Placing it
+ * inside its own range every time would cut every run of free clusters at
+ * block boundaries: with narrow blocks (64-bit refcounts, 512-byte
+ * clusters: 64 clusters a block) a contiguous run of 64 clusters could
+ * never be found, and the allocator would chase it forever.
  */
 #include "block/qcow2.h"
 
@@ -158,6 +162,28 @@ out:
     return rc;
 }
 
+/* A free cluster whose refcount block exists already: 1 and *idx, 0 if none, -1. */
+static int find_covered_free(Qcow2 *q, uint64_t *idx, Error *err)
+{
+    uint64_t limit = q->reftable_entries << q->refblock_bits;
+    for (uint64_t i = q->free_hint ? q->free_hint : 1; i < limit; i++) {
+        uint64_t b = i >> q->refblock_bits, off, rc;
+        if (rb_offset(q, b, &off, err) < 0)
+            return -1;
+        if (!off) {
+            i = ((b + 1) << q->refblock_bits) - 1;  /* a missing block: skip its range */
+            continue;
+        }
+        if (qcow2_refcount_get(q, i, &rc, err) < 0)
+            return -1;
+        if (rc == 0) {
+            *idx = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Make sure refcount block b exists (see the file comment for where it goes). */
 static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
 {
@@ -172,14 +198,21 @@ static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
         return -1;
     if (off)
         return 0;
-    off = b << (q->refblock_bits + q->cluster_bits);
+    uint64_t x;
+    int covered = find_covered_free(q, &x, err);
+    if (covered < 0)
+        return -1;
+    off = covered ? x << q->cluster_bits : b << (q->refblock_bits + q->cluster_bits);
     if (off >= QCOW2_MAX_OFFSET)
         return error_set(err, "%s: image is full", q->file->path);
     uint8_t *rb = qcow2_cache_get(q, &q->rb_cache, off, true, err);
     if (!rb)
         return -1;
-    rb_entry_set(q, rb, 0, 1);
+    if (!covered)
+        rb_entry_set(q, rb, 0, 1);  /* it counts itself */
     qcow2_cache_mark_dirty(&q->rb_cache, rb);
+    if (covered && qcow2_refcount_set(q, x, 1, err) < 0)  /* counted by its neighbour */
+        return -1;
     if (qcow2_cache_write(q, &q->rb_cache, err) < 0 || block_file_sync(q->file, err) < 0)
         return -1;
     q->refcount_table[b] = off;

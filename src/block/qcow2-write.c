@@ -133,6 +133,11 @@ static int update_entries(Qcow2 *q, uint8_t *l2, const WriteRun *r, Error *err)
     return 0;
 }
 
+static bool is_zero(const uint8_t *p, uint64_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
 static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
                      uint64_t skip, Error *err)
 {
@@ -142,10 +147,24 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
         (tail && qcow2_read_layer(q, r->we, &tv, 1, err) < 0))
         return -1;
     if (r->alloc) {
+        uint64_t eof = block_file_length(q->file);
         int64_t h = qcow2_alloc_clusters(q, r->n * cs, err);
         if (h < 0)
             return -1;
         r->host = (uint64_t)h;
+        /* Fresh clusters past the end of the file read as zeroes already: when the guest
+         * saw zeroes around the write, size the file over them instead of writing them
+         * (a 4 KiB write into a new 64 KiB cluster then writes 4 KiB, as QEMU does). */
+        if (r->host >= eof && is_zero(q->cow_buf, head) && is_zero(q->cow_buf + cs, tail)) {
+            uint64_t end = r->host + r->n * cs;
+            if (block_file_length(q->file) < end &&
+                q->file->ops->truncate(q->file, end, err) < 0)
+                return -1;
+            head = tail = 0;
+            r->es = r->ws;
+            r->ee = r->we;
+            hv.iov_len = tv.iov_len = 0;
+        }
     }
     struct iovec *v = q->iov_scratch;
     int cnt = qcow2_iov_slice(iov, iovcnt, skip, r->we - r->ws, v + 1, BLOCK_MAX_IOV + 2);
