@@ -198,7 +198,7 @@ static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
         return -1;
     if (off)
         return 0;
-    uint64_t x;
+    uint64_t x = 0;
     int covered = find_covered_free(q, &x, err);
     if (covered < 0)
         return -1;
@@ -315,7 +315,7 @@ static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
 
 int64_t qcow2_alloc_clusters(Qcow2 *q, uint64_t bytes, Error *err)
 {
-    uint64_t n = (bytes + q->cluster_size - 1) >> q->cluster_bits, s;
+    uint64_t n = (bytes + q->cluster_size - 1) >> q->cluster_bits, s = 0;
     if (n == 0)
         n = 1;
     for (;;) {

@@ -302,7 +302,7 @@ static int qio_cmd_compare(Qio *q, int argc, char **argv, Error *err)
 {
     if (argc != 2)
         return error_set(err, "expected one raw file");
-    uint64_t rlen, len = block_length(q->bd);
+    uint64_t rlen = 0, len = block_length(q->bd);
     int fd = qio_open_raw(argv[1], O_RDONLY, &rlen, err);
     if (fd < 0)
         return -1;
@@ -333,7 +333,7 @@ static int qio_cmd_dump(Qio *q, int argc, char **argv, Error *err)
 {
     if (argc != 2)
         return error_set(err, "expected one output file");
-    uint64_t rlen, len = block_length(q->bd);
+    uint64_t rlen = 0, len = block_length(q->bd);
     int fd = qio_open_raw(argv[1], O_WRONLY | O_CREAT | O_TRUNC, &rlen, err);
     if (fd < 0)
         return -1;
@@ -561,7 +561,7 @@ static int qio_cmd_random(Qio *q, int argc, char **argv, Error *err)
         else
             return error_set(err, "unknown option %s", argv[i]);
     }
-    uint64_t count, rlen, len = block_length(q->bd);
+    uint64_t count, rlen = 0, len = block_length(q->bd);
     if (argc - i != 3)
         return error_set(err, "expected SEED COUNT REFRAW");
     if (qio_parse_size(argv[i], &r.seed, err) < 0 || qio_parse_size(argv[i + 1], &count, err) < 0)
