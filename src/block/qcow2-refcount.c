@@ -287,11 +287,11 @@ int qcow2_refcount_update(Qcow2 *q, uint64_t off, uint64_t len, int64_t delta, E
 /* First run of n free clusters at or after the hint (blocks may be missing: all free). */
 static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
 {
+    if (q->free_hint == 0)
+        q->free_hint = 1;  /* cluster 0 is the header, whatever its refcount says */
     uint64_t limit = QCOW2_MAX_OFFSET >> q->cluster_bits, run = 0, idx = q->free_hint;
     /* Refcounts that claim everything far past the end of the file are lying. */
     uint64_t sane = (block_file_length(q->file) >> q->cluster_bits) + (1ull << 22);
-    if (idx == 0)
-        idx = 1;  /* cluster 0 is the header, whatever its refcount says */
     for (; idx < limit; idx++) {
         uint64_t rc;
         if (qcow2_refcount_get(q, idx, &rc, err) < 0)
