@@ -12,6 +12,9 @@ next to the checks.
 Each seed is kept small: trailing zeroes are dropped (reads past the end
 of the image read zeroes) and images that are still large become sparse
 inputs ("HSPZ" + {u64 offset, u16 length, bytes} records).
+The corpus directory also holds inputs this script does not make:
+fuzz-<sha1> (inputs the fuzzer found that reach code the seeds do not, kept
+as regression inputs) and found-* (slow or crashing inputs, kept once fixed).
 Usage: gen_qcow2_corpus.py [OUTDIR]   (default: tests/fuzz/corpus/qcow2)
 """
 import os
