@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "block/qcow2-snapshot.h"
+
 int qcow2_l2_offset(Qcow2 *q, uint64_t guest_off, uint64_t *l2_off, Error *err)
 {
     uint64_t i = guest_off >> (q->l2_bits + q->cluster_bits);
@@ -48,6 +50,46 @@ int qcow2_entry_check(Qcow2 *q, uint64_t e, Error *err)
     if (host && host < q->cluster_size)
         return qcow2_corrupt(q, err, "data cluster overlaps the header");
     return 0;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return blen && a < b + blen && b < a + alen;
+}
+
+/* Tables longer than this are not scanned per write (a cost bound; QEMU checks cached ones). */
+#define OVERLAP_SCAN_MAX 65536
+
+int qcow2_overlap_check(Qcow2 *q, uint64_t off, uint64_t len, bool is_l2, Error *err)
+{
+    uint64_t cs = q->cluster_size;
+    const char *what = NULL;
+    if (off < cs)
+        what = "the header";
+    else if (overlaps(off, len, q->l1_table_offset, (uint64_t)q->l1_size * 8))
+        what = "the L1 table";
+    else if (overlaps(off, len, q->refcount_table_offset,
+                      (uint64_t)q->refcount_table_clusters * cs))
+        what = "the refcount table";
+    else if (q->nb_snapshots &&
+             overlaps(off, len, q->snapshots_offset, qcow2_snapshot_table_bytes(q)))
+        what = "the snapshot table";
+    for (uint64_t i = 0; !what && q->reftable_entries <= OVERLAP_SCAN_MAX &&
+                         i < q->reftable_entries; i++) {
+        uint64_t rb = q->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
+        if (rb && overlaps(off, len, rb, cs))
+            what = "a refcount block";
+    }
+    for (uint32_t i = 0; !what && !is_l2 && q->l1_size <= OVERLAP_SCAN_MAX && i < q->l1_size;
+         i++) {
+        uint64_t l2 = q->l1_table[i] & QCOW2_L1_OFFSET_MASK;
+        if (l2 && overlaps(off, len, l2, cs))
+            what = "an L2 table";
+    }
+    if (!what)
+        return 0;
+    return qcow2_corrupt(q, err, "a write to 0x%llx+0x%llx would overlap %s",
+                         (unsigned long long)off, (unsigned long long)len, what);
 }
 
 /* The state of subcluster j (or the whole cluster without extended L2). */
@@ -171,6 +213,8 @@ int qcow2_l2_for_write(Qcow2 *q, uint64_t guest_off, uint8_t **l2, Error *err)
         return -1;
     if (i >= q->l1_size)
         return qcow2_corrupt(q, err, "write beyond the L1 table");
+    if (off && qcow2_overlap_check(q, off, q->cluster_size, true, err) < 0)
+        return -1;
     if (off && !(q->l1_table[i] & QCOW2_OFLAG_COPIED)) {
         uint64_t rc;
         if (qcow2_refcount_get(q, off >> q->cluster_bits, &rc, err) < 0)

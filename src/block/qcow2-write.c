@@ -166,6 +166,9 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
             hv.iov_len = tv.iov_len = 0;
         }
     }
+    if (!r->alloc && qcow2_overlap_check(q, r->host + (r->es & (cs - 1)), r->ee - r->es, false,
+                                         err) < 0)
+        return -1;
     struct iovec *v = q->iov_scratch;
     int cnt = qcow2_iov_slice(iov, iovcnt, skip, r->we - r->ws, v + 1, BLOCK_MAX_IOV + 2);
     if (cnt < 0)

@@ -240,6 +240,15 @@ typedef struct Qcow2Map {
 
 /* "image is corrupt" for a standard L2 entry with reserved bits or a bad host offset. */
 int qcow2_entry_check(Qcow2 *q, uint64_t e, Error *err);
+/*
+ * Before writing [off, off+len) of the file in place through an entry read
+ * from the image: refuse ("image is corrupt: ... overlaps the L1 table", the
+ * image is marked corrupt) if it lands on metadata — the header, the L1
+ * table, the refcount table, the snapshot table, a refcount block, or (data
+ * writes, is_l2 false) an L2 table.  A hostile image's in-bounds but wrong
+ * entry would otherwise make a guest write overwrite the image's own tables.
+ */
+int qcow2_overlap_check(Qcow2 *q, uint64_t off, uint64_t len, bool is_l2, Error *err);
 /* Map [off, off+max) up to the end of its L2 table: the state of its first extent. */
 int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err);
 /* Host L2 table offset for guest offset, 0 if none; checks the L1 entry. */

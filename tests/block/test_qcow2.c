@@ -454,6 +454,43 @@ static void test_bad_tables(void)
     block_close(bd);
 }
 
+/* A guest write through an entry pointing at the image's own tables is refused. */
+static void expect_overlap_refused(const char *what, bool l1_entry, uint64_t target)
+{
+    BlockCreateOpts o = {.size = 4 << 20};
+    Error err = {0};
+    static uint8_t w[65536];
+    memset(w, 7, sizeof(w));
+    BlockDev *bd = create_open("overlap.qcow2", &o);
+    if (!bd)
+        return;
+    block_pwrite(bd, 0, w, sizeof(w), &err);
+    block_close(bd);
+    const char *p = path_of("overlap.qcow2");
+    uint64_t at = l1_entry ? tu_l1_offset(p) : tu_l2_entry_addr(p, 0);
+    uint64_t l1_before = tu_peek(p, tu_l1_offset(p), 8);
+    tu_poke(p, at, 8, 0x8000000000000000ull | target);
+    bd = block_open(p, "qcow2", false, &err);
+    int rc = bd ? block_pwrite(bd, 0, w, 4096, &err) : -1;
+    ok(bd && rc < 0 && strstr(err.msg, "would overlap"), "%s: write refused (%s)", what,
+       err.msg);
+    block_close(bd);
+    if (!l1_entry)
+        ok(tu_peek(p, tu_l1_offset(p), 8) == l1_before, "%s: the L1 table is intact", what);
+}
+
+static void test_overlaps(void)
+{
+    const char *p = path_of("probe.qcow2");
+    BlockCreateOpts o = {.size = 4 << 20};
+    Error err = {0};
+    block_create(p, "qcow2", &o, &err);
+    uint64_t l1 = tu_l1_offset(p);
+    expect_overlap_refused("L1 entry pointing at the L1 table", true, l1);
+    expect_overlap_refused("data cluster on the L1 table", false, l1);
+    expect_overlap_refused("data cluster on the refcount table", false, 0x10000);
+}
+
 int main(void)
 {
     dir = scratch_dir("qcow2");
@@ -473,6 +510,7 @@ int main(void)
     test_widths_v2_lazy();
     test_make_empty_and_exts();
     test_bad_headers();
+    test_overlaps();
     test_bad_tables();
     scratch_remove(dir);
     return tap_done();
