@@ -186,7 +186,7 @@ static int prealloc_data(Qcow2 *q, int mode, Error *err)
 
 int qcow2_create(const char *path, const BlockCreateOpts *o, Error *err)
 {
-    CreateParams p;
+    CreateParams p = {0};
     if (check_opts(path, o, &p, err) < 0 || write_skeleton(path, o, &p, err) < 0)
         return -1;
     BlockOpenOpts bo = {.format = "qcow2", .no_backing = true};
