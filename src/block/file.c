@@ -78,20 +78,25 @@ static int posix_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int
 static int posix_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
                          Error *err)
 {
+    f->unsynced = true;
     return posix_rw(f, off, iov, iovcnt, true, err);
 }
 
 static int posix_sync(BlockFile *f, Error *err)
 {
+    if (!f->unsynced)
+        return 0;  /* metadata code syncs at every ordering point, often twice in a row */
     while (fdatasync(f->fd) < 0) {
         if (errno != EINTR)
             return error_set_errno(err, errno, "%s: flush failed", f->path);
     }
+    f->unsynced = false;
     return 0;
 }
 
 static int posix_truncate(BlockFile *f, uint64_t len, Error *err)
 {
+    f->unsynced = true;
     while (ftruncate(f->fd, (off_t)len) < 0) {
         if (errno != EINTR)
             return error_set_errno(err, errno, "%s: cannot resize the file", f->path);
@@ -106,6 +111,7 @@ static bool errno_unsupported(int e)
 
 static int posix_punch(BlockFile *f, uint64_t off, uint64_t len, Error *err)
 {
+    f->unsynced = true;
     int rc;
     while ((rc = fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
                            (off_t)len)) < 0 && errno == EINTR)
@@ -166,7 +172,9 @@ static BlockFile *file_wrap(int fd, const char *path, bool read_only, Error *err
         error_set(err, "out of memory opening %s", path);
         return NULL;
     }
-    *f = (BlockFile){.ops = &posix_file_ops, .path = p, .fd = fd, .read_only = read_only};
+    /* unsynced at first: the first sync also covers what an earlier process left behind */
+    *f = (BlockFile){.ops = &posix_file_ops, .path = p, .fd = fd, .read_only = read_only,
+                     .unsynced = !read_only};
     return f;
 }
 

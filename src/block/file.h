@@ -43,6 +43,7 @@ struct BlockFile {
     char *path;   /* as opened (malloc'd; freed by close) */
     int fd;       /* the host descriptor, -1 for files that have none */
     bool read_only;
+    bool unsynced; /* written since the last sync (a sync with nothing to do is skipped) */
 };
 
 /*
