@@ -15,19 +15,6 @@
 #define QCOW2_HEADER_AREA_MAX 65536u
 #define QCOW2_V3_WRITE_LEN 112u
 
-static uint32_t be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 int qcow2_corrupt(Qcow2 *q, Error *err, const char *fmt, ...)
 {
     char why[400];
@@ -107,7 +94,7 @@ static int parse_exts(Qcow2 *q, const uint8_t *buf, uint32_t start, uint32_t end
 {
     uint32_t off = start;
     while (off + 8 <= end) {
-        uint32_t type = be32(buf + off), len = be32(buf + off + 4);
+        uint32_t type = qcow2_be32(buf + off), len = qcow2_be32(buf + off + 4);
         off += 8;
         if (type == QCOW2_EXT_END)
             return 0;
@@ -145,8 +132,8 @@ static int parse_v3_fields(Qcow2 *q, const uint8_t *h, Error *err)
     q->incompatible_features = qcow2_be64(h + 72);
     q->compatible_features = qcow2_be64(h + 80);
     q->autoclear_features = qcow2_be64(h + 88);
-    q->refcount_order = be32(h + 96);
-    q->header_length = be32(h + 100);
+    q->refcount_order = qcow2_be32(h + 96);
+    q->header_length = qcow2_be32(h + 100);
     if (q->header_length < QCOW2_V3_HEADER_LEN || q->header_length > q->cluster_size ||
         q->header_length > QCOW2_HEADER_AREA_MAX)
         return qcow2_corrupt(q, err, "bad header length %u", q->header_length);
@@ -165,23 +152,23 @@ static int parse_v3_fields(Qcow2 *q, const uint8_t *h, Error *err)
 
 static int parse_fields(Qcow2 *q, const uint8_t *h, Error *err)
 {
-    if (be32(h) != QCOW2_MAGIC)
+    if (qcow2_be32(h) != QCOW2_MAGIC)
         return error_set(err, "%s: not a qcow2 image", q->file->path);
-    q->version = be32(h + 4);
+    q->version = qcow2_be32(h + 4);
     if (q->version != 2 && q->version != 3)
         return error_set(err, "%s: unsupported qcow2 version %u", q->file->path, q->version);
-    q->cluster_bits = be32(h + 20);
+    q->cluster_bits = qcow2_be32(h + 20);
     if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
         return qcow2_corrupt(q, err, "cluster bits %u (must be 9..21)", q->cluster_bits);
     q->cluster_size = 1ull << q->cluster_bits;
     q->size = qcow2_be64(h + 24);
-    if (be32(h + 32) != 0)
+    if (qcow2_be32(h + 32) != 0)
         return error_set(err, "%s: encrypted qcow2 images are not supported", q->file->path);
-    q->l1_size = be32(h + 36);
+    q->l1_size = qcow2_be32(h + 36);
     q->l1_table_offset = qcow2_be64(h + 40);
     q->refcount_table_offset = qcow2_be64(h + 48);
-    q->refcount_table_clusters = be32(h + 56);
-    q->nb_snapshots = be32(h + 60);
+    q->refcount_table_clusters = qcow2_be32(h + 56);
+    q->nb_snapshots = qcow2_be32(h + 60);
     q->snapshots_offset = qcow2_be64(h + 64);
     q->refcount_order = 4;
     q->header_length = QCOW2_V2_HEADER_LEN;
@@ -232,7 +219,7 @@ static int check_geometry(Qcow2 *q, Error *err)
 static int load_backing_name(Qcow2 *q, const uint8_t *h, Error *err)
 {
     uint64_t off = qcow2_be64(h + 8);
-    uint32_t len = be32(h + 16);
+    uint32_t len = qcow2_be32(h + 16);
     if (off == 0)
         return 0;
     if (len == 0 || len > QCOW2_MAX_BACKING_NAME || off >= q->cluster_size ||
@@ -293,8 +280,8 @@ static bool put_ext(uint8_t *buf, size_t cap, size_t *pos, uint32_t type, const 
     size_t padded = ((size_t)len + 7) & ~(size_t)7;
     if (*pos + 8 + padded > cap)
         return false;
-    put_be32(buf + *pos, type);
-    put_be32(buf + *pos + 4, len);
+    qcow2_put_be32(buf + *pos, type);
+    qcow2_put_be32(buf + *pos + 4, len);
     memset(buf + *pos + 8, 0, padded);
     if (len)
         memcpy(buf + *pos + 8, data, len);
@@ -304,23 +291,23 @@ static bool put_ext(uint8_t *buf, size_t cap, size_t *pos, uint32_t type, const 
 
 static void put_fixed(const Qcow2 *q, uint8_t *b)
 {
-    put_be32(b, QCOW2_MAGIC);
-    put_be32(b + 4, q->version);
-    put_be32(b + 20, q->cluster_bits);
+    qcow2_put_be32(b, QCOW2_MAGIC);
+    qcow2_put_be32(b + 4, q->version);
+    qcow2_put_be32(b + 20, q->cluster_bits);
     qcow2_put_be64(b + 24, q->size);
-    put_be32(b + 36, q->l1_size);
+    qcow2_put_be32(b + 36, q->l1_size);
     qcow2_put_be64(b + 40, q->l1_table_offset);
     qcow2_put_be64(b + 48, q->refcount_table_offset);
-    put_be32(b + 56, q->refcount_table_clusters);
-    put_be32(b + 60, q->nb_snapshots);
+    qcow2_put_be32(b + 56, q->refcount_table_clusters);
+    qcow2_put_be32(b + 60, q->nb_snapshots);
     qcow2_put_be64(b + 64, q->snapshots_offset);
     if (q->version < 3)
         return;
     qcow2_put_be64(b + 72, q->incompatible_features);
     qcow2_put_be64(b + 80, q->compatible_features);
     qcow2_put_be64(b + 88, q->autoclear_features);
-    put_be32(b + 96, q->refcount_order);
-    put_be32(b + 100, QCOW2_V3_WRITE_LEN);
+    qcow2_put_be32(b + 96, q->refcount_order);
+    qcow2_put_be32(b + 100, QCOW2_V3_WRITE_LEN);
     b[104] = q->compression_type;
 }
 
@@ -343,7 +330,7 @@ static size_t build_header(const Qcow2 *q, uint8_t *buf, size_t cap)
         if (pos + len > cap)
             return 0;
         qcow2_put_be64(buf + 8, pos);
-        put_be32(buf + 16, (uint32_t)len);
+        qcow2_put_be32(buf + 16, (uint32_t)len);
         memcpy(buf + pos, q->backing_file, len);
         pos += len;
     }

@@ -11,19 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static uint32_t be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 static void put_be16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
@@ -151,13 +138,13 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
     if (block_file_pread(q->file, *off, h, sizeof(h), err) < 0)
         return -1;
     sn->l1_table_offset = qcow2_be64(h);
-    sn->l1_size = be32(h + 8);
+    sn->l1_size = qcow2_be32(h + 8);
     uint32_t id_len = (uint32_t)h[12] << 8 | h[13], name_len = (uint32_t)h[14] << 8 | h[15];
-    sn->date_sec = be32(h + 16);
-    sn->date_nsec = be32(h + 20);
+    sn->date_sec = qcow2_be32(h + 16);
+    sn->date_nsec = qcow2_be32(h + 20);
     sn->vm_clock_nsec = qcow2_be64(h + 24);
-    sn->vm_state_size = be32(h + 32);
-    sn->extra_len = be32(h + 36);
+    sn->vm_state_size = qcow2_be32(h + 32);
+    sn->extra_len = qcow2_be32(h + 36);
     if (sn->extra_len > QCOW2_MAX_SNAPSHOT_EXTRA)
         return snap_bad(q, err, "snapshot %u: too much extra data (%u bytes)",
                          i, sn->extra_len);
@@ -216,14 +203,14 @@ static uint8_t *snap_encode_entry(const Qcow2Snapshot *sn, uint8_t *p)
     size_t id_len = strlen(sn->id), name_len = strlen(sn->name);
     uint8_t *start = p;
     qcow2_put_be64(p, sn->l1_table_offset);
-    put_be32(p + 8, sn->l1_size);
+    qcow2_put_be32(p + 8, sn->l1_size);
     put_be16(p + 12, (uint16_t)id_len);
     put_be16(p + 14, (uint16_t)name_len);
-    put_be32(p + 16, sn->date_sec);
-    put_be32(p + 20, sn->date_nsec);
+    qcow2_put_be32(p + 16, sn->date_sec);
+    qcow2_put_be32(p + 20, sn->date_nsec);
     qcow2_put_be64(p + 24, sn->vm_clock_nsec);
-    put_be32(p + 32, sn->vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn->vm_state_size);
-    put_be32(p + 36, extra);
+    qcow2_put_be32(p + 32, sn->vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn->vm_state_size);
+    qcow2_put_be32(p + 36, extra);
     p += QCOW2_SNAPSHOT_HEADER_LEN;
     qcow2_put_be64(p, sn->vm_state_size);
     qcow2_put_be64(p + 8, sn->disk_size);

@@ -253,7 +253,16 @@ int qcow2_overlap_check(Qcow2 *q, uint64_t off, uint64_t len, bool is_l2, Error 
 int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err);
 /* Host L2 table offset for guest offset, 0 if none; checks the L1 entry. */
 int qcow2_l2_offset(Qcow2 *q, uint64_t guest_off, uint64_t *l2_off, Error *err);
-/* Read entry i of an L2 table (the bitmap too with extended L2, else 0). */
+/* Big-endian fields of the on-disk format. */
+static inline uint32_t qcow2_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
 static inline uint64_t qcow2_be64(const uint8_t *p)
 {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
@@ -265,6 +274,7 @@ static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (uint8_t)v;
 }
+/* Read entry i of an L2 table (the bitmap too with extended L2, else 0). */
 static inline uint64_t qcow2_l2_get(const Qcow2 *q, const uint8_t *l2, uint64_t i,
                                     uint64_t *bitmap)
 {

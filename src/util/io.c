@@ -19,11 +19,13 @@ bool io_write_all(int fd, const void *buf, size_t len)
     return true;
 }
 
-int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+/* pread/pwrite until len bytes moved; 0, or -1 with errno (EIO at end of file). */
+static int io_p_all(int fd, void *buf, size_t len, uint64_t off, bool write)
 {
-    const char *p = buf;
+    char *p = buf;
     while (len > 0) {
-        ssize_t n = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t n = write ? pwrite(fd, p, chunk, (off_t)off) : pread(fd, p, chunk, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -38,21 +40,12 @@ int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    return io_p_all(fd, (void *)buf, len, off, true);
+}
+
 int io_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
+    return io_p_all(fd, buf, len, off, false);
 }
