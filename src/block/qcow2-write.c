@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "util/zero.h"
+
 typedef struct WriteRun {
     uint64_t ws, we;   /* guest bytes of the request in this run */
     uint64_t es, ee;   /* guest bytes written to the host (request plus fills) */
@@ -133,11 +135,6 @@ static int update_entries(Qcow2 *q, uint8_t *l2, const WriteRun *r, Error *err)
     return 0;
 }
 
-static bool is_zero(const uint8_t *p, uint64_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
                      uint64_t skip, Error *err)
 {
@@ -155,7 +152,8 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
         /* Fresh clusters past the end of the file read as zeroes already: when the guest
          * saw zeroes around the write, size the file over them instead of writing them
          * (a 4 KiB write into a new 64 KiB cluster then writes 4 KiB, as QEMU does). */
-        if (r->host >= eof && is_zero(q->cow_buf, head) && is_zero(q->cow_buf + cs, tail)) {
+        if (r->host >= eof && buf_is_zero(q->cow_buf, head) &&
+            buf_is_zero(q->cow_buf + cs, tail)) {
             uint64_t end = r->host + r->n * cs;
             if (block_file_length(q->file) < end &&
                 q->file->ops->truncate(q->file, end, err) < 0)

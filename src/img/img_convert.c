@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "img/img_util.h"
+#include "util/zero.h"
 
 #define CONV_MAX_SRC 64
 
@@ -171,7 +172,7 @@ static int convert_read(Convert *c, uint64_t off, uint8_t *buf, uint64_t n, bool
 /* Write one unit [off, off+n) whose new content is data. */
 static int convert_put(Convert *c, uint64_t off, const uint8_t *data, uint64_t n)
 {
-    bool zero = img_is_zero(data, n);
+    bool zero = buf_is_zero(data, n);
     if (zero)
         return block_write_zeroes(c->dst, off, n, !c->dst->backing, &c->err);
     if (c->a->compress)
@@ -197,7 +198,7 @@ static int convert_window(Convert *c, uint64_t off, uint64_t n)
         return -1;
     for (uint64_t u = 0; u < n; u += c->gran) {
         uint64_t k = img_min(c->gran, n - u);
-        bool same = c->dst_blank ? img_is_zero(c->buf + u, k)
+        bool same = c->dst_blank ? buf_is_zero(c->buf + u, k)
                                  : memcmp(c->buf + u, c->cur + u, k) == 0;
         if (!same && convert_put(c, off + u, c->buf + u, k) < 0)
             return -1;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "img/img_util.h"
+#include "util/zero.h"
 
 typedef struct RebaseArgs {
     const char *format, *file;
@@ -114,7 +115,7 @@ static int rebase_chunk(Rebase *r, uint64_t off, uint64_t n)
     for (uint64_t u = 0; u < n;) {
         uint64_t end = img_min(n, ((off + u) / unit + 1) * unit - off), k = end - u;
         if (memcmp(r->obuf + u, r->nbuf + u, k) != 0) {
-            int rc = img_is_zero(r->obuf + u, k)
+            int rc = buf_is_zero(r->obuf + u, k)
                          ? block_write_zeroes(r->top, off + u, k, false, &r->err)
                          : block_pwrite(r->top, off + u, r->obuf + u, k, &r->err);
             if (rc < 0)

@@ -205,18 +205,6 @@ BlockDev *img_open(const char *path, const char *format, unsigned flags, Error *
     return block_open_opts(path, &o, err);
 }
 
-bool img_is_zero(const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    /* Check the first 16 bytes, then compare the buffer with itself shifted by 16. */
-    size_t head = len < 16 ? len : 16;
-    for (size_t i = 0; i < head; i++) {
-        if (p[i])
-            return false;
-    }
-    return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
-}
-
 unsigned img_chain_length(const BlockDev *bd)
 {
     unsigned n = 0;

@@ -99,9 +99,6 @@ enum {
 
 BlockDev *img_open(const char *path, const char *format, unsigned flags, Error *err);
 
-/* True if len bytes at buf are all zero. */
-bool img_is_zero(const void *buf, size_t len);
-
 /* Number of images in bd's chain (bd itself included). */
 unsigned img_chain_length(const BlockDev *bd);
 

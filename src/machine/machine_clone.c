@@ -26,6 +26,7 @@
 #include "block/block.h"
 #include "machine/machine_state.h"
 #include "state/stream.h"
+#include "util/zero.h"
 
 #define CLONE_CHUNK (1u << 20)
 
@@ -53,15 +54,6 @@ static int clone_linked(const char *src, const char *dst, Error *err)
     return block_create(dst, "qcow2", &c, err);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i])
-            return false;
-    }
-    return true;
-}
-
 /* A thin qcow2 copy of src's content (its whole backing chain flattened). */
 static int clone_full(const char *src, const char *dst, Error *err)
 {
@@ -78,7 +70,7 @@ static int clone_full(const char *src, const char *dst, Error *err)
     for (uint64_t off = 0; rc == 0 && off < block_length(in); off += CLONE_CHUNK) {
         uint64_t n = block_length(in) - off < CLONE_CHUNK ? block_length(in) - off : CLONE_CHUNK;
         rc = block_pread(in, off, buf, (size_t)n, err);
-        if (rc == 0 && !all_zero(buf, (size_t)n))  /* zeroes stay unallocated: thin */
+        if (rc == 0 && !buf_is_zero(buf, (size_t)n))  /* zeroes stay unallocated: thin */
             rc = block_pwrite(out, off, buf, (size_t)n, err);
     }
     if (rc == 0)

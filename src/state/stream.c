@@ -176,41 +176,53 @@ static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const
     return 0;
 }
 
-/* Flat: map, padding to a page boundary, then present pages at their offsets. */
-static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *err)
+/*
+ * The flat RAM section up to its data: section header, encoding, size, page
+ * map and padding to a page boundary; *data_off is where page 0 goes.
+ */
+static int out_flat_head(StreamOut *s, uint64_t size, const uint8_t *map, uint16_t version,
+                         uint16_t flags, uint64_t *data_off, Error *err)
 {
-    uint64_t pages = size / STREAM_PAGE, map_len = (pages + 7) / 8;
-    uint8_t *map = ram_page_map(ram, pages, err);
-    if (!map)
-        return -1;
+    static const uint8_t pad[STREAM_PAGE];
+    uint64_t map_len = (size / STREAM_PAGE + 7) / 8;
     /* payload = encoding u32 | reserved u32 | size u64 | map | pad | data */
     uint64_t hdr_end = s->off + 1 + 3 + 16 + 16 + map_len;
-    uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
-    uint64_t len = 16 + map_len + (data_off - hdr_end) + size;
+    *data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
     uint8_t head[16];
     le_put(head, 4, STREAM_RAM_FLAT);
     le_put(head + 4, 4, 0);
     le_put(head + 8, 8, size);
-    static const uint8_t pad[STREAM_PAGE];
-    int rc = out_section_header(s, "ram", 0, 1, 0, len, err);
-    if (rc == 0)
-        rc = out_write(s, head, sizeof(head), true, err);
-    if (rc == 0)
-        rc = out_write(s, map, map_len, true, err);
-    if (rc == 0)
-        rc = out_write(s, pad, data_off - s->off, true, err);
-    if (rc == 0)
-        rc = out_ram_pages(s, ram, pages, map, data_off, err);
-    free(map);
-    if (rc < 0)
+    if (out_section_header(s, "ram", 0, version, flags,
+                           16 + map_len + (*data_off - hdr_end) + size, err) < 0 ||
+        out_write(s, head, sizeof(head), true, err) < 0 ||
+        out_write(s, map, map_len, true, err) < 0)
         return -1;
+    return out_write(s, pad, *data_off - s->off, true, err);
+}
+
+/* After the pages: the file covers all of RAM (absent pages stay holes). */
+static int out_flat_end(StreamOut *s, uint64_t data_off, uint64_t size, Error *err)
+{
     s->off = data_off + size;
     if (ftruncate(s->fd, (off_t)s->off) < 0 || lseek(s->fd, (off_t)s->off, SEEK_SET) < 0)
         return error_set_errno(err, errno, "cannot write the state file");
     return 0;
 }
 
-/* One zstd run: header then frame; appended to buf (grown as needed). */
+/* Flat: map, padding to a page boundary, then present pages at their offsets. */
+static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *err)
+{
+    uint64_t pages = size / STREAM_PAGE, data_off;
+    uint8_t *map = ram_page_map(ram, pages, err);
+    if (!map)
+        return -1;
+    int rc = out_flat_head(s, size, map, 1, 0, &data_off, err);
+    if (rc == 0)
+        rc = out_ram_pages(s, ram, pages, map, data_off, err);
+    free(map);
+    return rc < 0 ? -1 : out_flat_end(s, data_off, size, err);
+}
+
 static int zstd_run(ZSTD_CCtx *cc, const uint8_t *src, uint64_t first, uint32_t npages,
                     uint8_t **buf, size_t *len, size_t *cap, Error *err)
 {
@@ -376,7 +388,7 @@ static int rd_ram(Reader *r, const StreamSection *sec)
     if (rd(r, s->ram_map, map_len, true) < 0 || rd_skip_crc(r, data_off - hdr_end) < 0)
         return -1;
     for (uint64_t i = 0; i < pages; i++)
-        s->ram_pages_present += (s->ram_map[i / 8] >> (i % 8)) & 1;
+        s->ram_pages_present += map_bit(s->ram_map, i);
     s->ram_data_off = data_off;
     if (s->ram_size > r->size - r->off)
         return error_set(r->err, "%s: the state file is truncated", s->path);
@@ -497,7 +509,7 @@ static int load_ram_flat(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Err
         return 0;
     }
     for (uint64_t i = 0; i < size / STREAM_PAGE; i++) {
-        if (!((s->ram_map[i / 8] >> (i % 8)) & 1))
+        if (!map_bit(s->ram_map, i))
             continue;
         if (io_pread_all(s->fd, ram + i * STREAM_PAGE, STREAM_PAGE,
                          s->ram_data_off + i * STREAM_PAGE) < 0)
@@ -574,32 +586,19 @@ static int copy_bytes(StreamIn *in, StreamOut *out, uint64_t off, uint64_t len, 
 /* The flat RAM section laid out afresh (the sections before it may have changed size). */
 static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec, Error *err)
 {
-    uint64_t pages = in->ram_size / STREAM_PAGE, map_len = (pages + 7) / 8;
-    uint64_t hdr_end = out->off + 1 + 3 + 16 + 16 + map_len;
-    uint64_t data_off = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE;
-    uint8_t head[16];
-    static const uint8_t pad[STREAM_PAGE];
-    le_put(head, 4, STREAM_RAM_FLAT);
-    le_put(head + 4, 4, 0);
-    le_put(head + 8, 8, in->ram_size);
-    if (out_section_header(out, "ram", 0, sec->version, sec->flags,
-                           16 + map_len + (data_off - hdr_end) + in->ram_size, err) < 0 ||
-        out_write(out, head, sizeof(head), true, err) < 0 ||
-        out_write(out, in->ram_map, map_len, true, err) < 0 ||
-        out_write(out, pad, data_off - out->off, true, err) < 0)
+    uint64_t data_off;
+    if (out_flat_head(out, in->ram_size, in->ram_map, sec->version, sec->flags, &data_off,
+                      err) < 0)
         return -1;
     uint8_t page[STREAM_PAGE];
-    for (uint64_t i = 0; i < pages; i++) {
-        if (!((in->ram_map[i / 8] >> (i % 8)) & 1))
+    for (uint64_t i = 0; i < in->ram_size / STREAM_PAGE; i++) {
+        if (!map_bit(in->ram_map, i))
             continue;
         if (io_pread_all(in->fd, page, STREAM_PAGE, in->ram_data_off + i * STREAM_PAGE) < 0 ||
             io_pwrite_all(out->fd, page, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
             return error_set_errno(err, errno, "%s: cannot copy RAM", in->path);
     }
-    out->off = data_off + in->ram_size;
-    if (ftruncate(out->fd, (off_t)out->off) < 0 || lseek(out->fd, (off_t)out->off, SEEK_SET) < 0)
-        return error_set_errno(err, errno, "cannot write the state file");
-    return 0;
+    return out_flat_end(out, data_off, in->ram_size, err);
 }
 
 int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, size_t len,
