@@ -132,6 +132,25 @@ static int machine_add_rtc(Machine *m, const MachineDevice *d, Error *err)
     return bus_add_mmio(&m->bus, d->name, d->base, d->size, &goldfish_rtc_ops, m->rtc, err);
 }
 
+static void machine_vmgenid_irq(void *opaque, bool level)
+{
+    Machine *m = opaque;
+    plic_set_irq(m->plic, MACHINE_VMGENID_IRQ, level);
+}
+
+static int machine_add_vmgenid(Machine *m, const MachineDevice *d, Error *err)
+{
+    m->vmgenid = vmgenid_new(machine_vmgenid_irq, m);
+    if (!m->vmgenid)
+        return error_set(err, "out of memory creating %s", d->name);
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &vmgenid_ops, m->vmgenid, err);
+}
+
+static void fdt_vmgenid(Machine *m, const MachineDevice *d, DeviceTree *dt)
+{
+    vmgenid_fdt(dt, d->base, MACHINE_VMGENID_IRQ);
+}
+
 static void fdt_finisher(Machine *m, const MachineDevice *d, DeviceTree *dt)
 {
     test_finisher_fdt(dt, d->base);
@@ -165,6 +184,7 @@ static const MachineDevice machine_devices[] = {
     {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic, fdt_plic},
     {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart, fdt_uart},
     {"rtc", MACHINE_RTC_BASE, GOLDFISH_RTC_SIZE, machine_add_rtc, fdt_rtc},
+    {"vmgenid", MACHINE_VMGENID_BASE, VMGENID_SIZE, machine_add_vmgenid, fdt_vmgenid},
 };
 
 void machine_fdt_devices(Machine *m, DeviceTree *dt)
@@ -453,6 +473,7 @@ void machine_free(Machine *m)
     free((char *)m->boot.cmdline);
     free((char *)m->boot.bios);
     goldfish_rtc_free(m->rtc);
+    vmgenid_free(m->vmgenid);
     htif_free(m->htif);
     uart16550_free(m->uart);
     plic_free(m->plic);

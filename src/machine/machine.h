@@ -21,12 +21,14 @@
 #define MACHINE_PLIC_BASE 0xc000000ull
 #define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
 #define MACHINE_RTC_BASE 0x101000ull      /* google,goldfish-rtc */
+#define MACHINE_VMGENID_BASE 0x102000ull  /* microsoft,vmgenid (free in QEMU virt) */
 #define MACHINE_VIRTIO_BASE 0x10001000ull /* eight virtio-mmio slots, 0x1000 apart */
 #define MACHINE_RAM_BASE 0x80000000ull
 
 /* PLIC sources (QEMU virt numbering). */
 #define MACHINE_UART0_IRQ 10
 #define MACHINE_RTC_IRQ 11
+#define MACHINE_VMGENID_IRQ 12  /* unused by QEMU virt */
 
 #define MACHINE_MAX_HARTS 8
 #define MACHINE_MIN_RAM (16ull << 20)

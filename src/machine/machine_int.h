@@ -11,6 +11,7 @@
 #include "cpu/hart.h"
 #include "hw/aclint.h"
 #include "hw/goldfish_rtc.h"
+#include "hw/vmgenid.h"
 #include "hw/htif.h"
 #include "hw/plic.h"
 #include "hw/test_finisher.h"
@@ -48,6 +49,7 @@ struct Machine {
     TestFinisher *finisher;
     Htif *htif;             /* NULL unless the kernel defines tohost */
     GoldfishRtc *rtc;
+    VmGenId *vmgenid;
     ElfFile *kernel;        /* bare-metal ELF, kept open to reload it on reset */
     MachineBoot boot;       /* what machine_boot() was asked to load (for resets) */
     bool linux_boot;        /* booted through machine_boot (firmware or built-in SBI) */

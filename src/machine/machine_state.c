@@ -620,6 +620,8 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
         free(parts[i].staged);
     if (rc == 0)
         rc = machine_set_boot(m, &f->boot, err);
+    if (rc == 0)  /* this memory starts a new life: the guest must reseed its RNG */
+        vmgenid_next_generation(m->vmgenid);
     return rc;
 }
 
