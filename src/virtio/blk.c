@@ -6,6 +6,12 @@
  * core already checked; it puts finished requests on a "done" list and
  * asks the event loop to run blk_complete() on the VM thread, which writes
  * the status byte, pushes the used element and raises the interrupt.
+ *
+ * Jobs (virtio_blk_queue_job: a live snapshot of the image) share the
+ * worker with requests.  Every request and job gets a sequence number when
+ * it is queued and the worker always takes the lowest, so a job sees the
+ * image exactly as the requests queued before it left it, and requests
+ * queued after it wait until it is done.
  */
 #include "virtio/blk.h"
 
@@ -32,6 +38,7 @@ typedef struct BlkSeg {
 
 typedef struct BlkReq {
     struct BlkReq *next;
+    uint64_t seq;            /* order among queued requests and jobs */
     uint32_t type;
     uint64_t sector;
     uint64_t data_len;       /* IN / OUT payload bytes */
@@ -41,6 +48,13 @@ typedef struct BlkReq {
     BlkSeg segs[VIRTIO_BLK_MAX_DWZ_SEGS];
     VirtqElem elem;
 } BlkReq;
+
+typedef struct BlkJob {
+    struct BlkJob *next;
+    uint64_t seq;
+    VirtioBlkJobFn fn;
+    void *opaque;
+} BlkJob;
 
 typedef struct VirtioBlk {
     VirtioMmio vdev;         /* first: container_of */
@@ -54,11 +68,13 @@ typedef struct VirtioBlk {
     bool worker_started;
     unsigned errors_logged;  /* worker only */
     pthread_mutex_t lock;    /* protects the fields below */
-    pthread_cond_t work;     /* todo became non-empty, or stop */
-    pthread_cond_t idle;     /* the worker finished a request */
+    pthread_cond_t work;     /* todo or jobs became non-empty, or stop */
+    pthread_cond_t idle;     /* the worker finished a request or job */
     BlkReq *todo, **todo_tail;
+    BlkJob *jobs, **jobs_tail;
+    uint64_t seq;            /* the next sequence number */
     BlkReq *done;
-    bool busy;               /* the worker is executing a request */
+    bool busy;               /* the worker is executing a request or a job */
     bool call_scheduled;     /* blk_complete is queued on the loop */
     bool stop;
 } VirtioBlk;
@@ -174,13 +190,43 @@ static void blk_worker_finish(VirtioBlk *b, BlkReq *r)
         b->call_scheduled = false;  /* the next notify on the VM thread collects it */
 }
 
+/* Called with the lock held: true if the next thing to do is the first job. */
+static bool blk_job_first(const VirtioBlk *b)
+{
+    return b->jobs && (!b->todo || b->stop || b->jobs->seq < b->todo->seq);
+}
+
+/* Called with the lock held: run the first job without the lock. */
+static void blk_worker_job(VirtioBlk *b)
+{
+    BlkJob *j = b->jobs;
+    b->jobs = j->next;
+    if (!b->jobs)
+        b->jobs_tail = &b->jobs;
+    b->busy = true;
+    pthread_mutex_unlock(&b->lock);
+    j->fn(b->disk, j->opaque);
+    free(j);
+    pthread_mutex_lock(&b->lock);
+    b->busy = false;
+    pthread_cond_broadcast(&b->idle);
+}
+
+/*
+ * Requests and jobs in sequence order.  On stop, queued requests are left
+ * (their guest is gone) but jobs still run: their owners wait for them.
+ */
 static void *blk_worker(void *opaque)
 {
     VirtioBlk *b = opaque;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (!b->todo && !b->stop)
+        while (!b->todo && !b->jobs && !b->stop)
             pthread_cond_wait(&b->work, &b->lock);
+        if (blk_job_first(b)) {
+            blk_worker_job(b);
+            continue;
+        }
         if (b->stop)
             break;
         BlkReq *r = b->todo;
@@ -379,8 +425,12 @@ static void blk_submit(VirtioBlk *b, BlkReq *list)
         return;
     pthread_mutex_lock(&b->lock);
     *b->todo_tail = list;
-    while (list->next)
+    for (;;) {
+        list->seq = b->seq++;
+        if (!list->next)
+            break;
         list = list->next;
+    }
     b->todo_tail = &list->next;
     pthread_cond_signal(&b->work);
     pthread_mutex_unlock(&b->lock);
@@ -413,7 +463,7 @@ static void blk_recycle(VirtioBlk *b, BlkReq *r)
     }
 }
 
-/* Drop queued requests, wait for the one in progress, forget finished ones. */
+/* Drop queued requests (not jobs), wait for the one in progress, forget finished ones. */
 static void blk_reset(VirtioMmio *v)
 {
     VirtioBlk *b = blk_of(v);
@@ -428,18 +478,21 @@ static void blk_reset(VirtioMmio *v)
     blk_recycle(b, blk_take_done(b));
 }
 
-/*
- * Before a save: let the worker finish everything queued, publish the
- * completions (no chain stays in flight) and make the image durable.
- */
-static void blk_quiesce(VirtioMmio *v)
+void virtio_blk_drain(VirtioMmio *v)
 {
     VirtioBlk *b = blk_of(v);
     pthread_mutex_lock(&b->lock);
-    while (b->todo || b->busy)
+    while (b->todo || b->jobs || b->busy)
         pthread_cond_wait(&b->idle, &b->lock);
     pthread_mutex_unlock(&b->lock);
     blk_complete_list(b, blk_take_done(b));
+}
+
+/* Before a save: drain, and make the image durable. */
+static void blk_quiesce(VirtioMmio *v)
+{
+    VirtioBlk *b = blk_of(v);
+    virtio_blk_drain(v);
     Error err = {0};
     if (block_flush(b->disk, &err) < 0)
         log_warn("virtio-blk: %s", err.msg);
@@ -455,7 +508,7 @@ static void blk_free(VirtioMmio *v)
         pthread_mutex_unlock(&b->lock);
         pthread_join(b->worker, NULL);
     }
-    blk_req_free_list(b->todo);
+    blk_req_free_list(b->todo);  /* the worker ran every job before it ended */
     blk_req_free_list(b->done);
     blk_req_free_list(b->free_reqs);
     block_close(b->disk);
@@ -508,6 +561,7 @@ static void blk_init_fields(VirtioBlk *b, const VirtioMmioConfig *mcfg,
     b->loop = bcfg->loop;
     b->capacity = block_length(b->disk) / VIRTIO_BLK_SECTOR;
     b->todo_tail = &b->todo;
+    b->jobs_tail = &b->jobs;
     char id[VIRTIO_BLK_ID_BYTES + 1];  /* b->id is NUL-padded, unterminated at 20 bytes */
     if (bcfg->serial)
         snprintf(id, sizeof(id), "%s", bcfg->serial);
@@ -548,4 +602,20 @@ VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *
 BlockDev *virtio_blk_disk(VirtioMmio *v)
 {
     return v && v->ops == &blk_ops ? blk_of(v)->disk : NULL;
+}
+
+int virtio_blk_queue_job(VirtioMmio *v, VirtioBlkJobFn fn, void *opaque, Error *err)
+{
+    VirtioBlk *b = blk_of(v);
+    BlkJob *j = malloc(sizeof(*j));
+    if (!j)
+        return error_set(err, "out of memory queueing a disk job");
+    *j = (BlkJob){.fn = fn, .opaque = opaque};
+    pthread_mutex_lock(&b->lock);
+    j->seq = b->seq++;
+    *b->jobs_tail = j;
+    b->jobs_tail = &j->next;
+    pthread_cond_signal(&b->work);
+    pthread_mutex_unlock(&b->lock);
+    return 0;
 }

@@ -77,4 +77,26 @@ VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *
 /* The image behind a virtio-blk device (snapshots); NULL if v is not virtio-blk. */
 BlockDev *virtio_blk_disk(VirtioMmio *v);
 
+/*
+ * Wait until the worker has finished every queued request and job, then
+ * publish the completions (no chain stays in flight).  Unlike the quiesce
+ * op, the image is not flushed.  VM thread.
+ */
+void virtio_blk_drain(VirtioMmio *v);
+
+/* Work run on the device's worker thread with exclusive use of its image. */
+typedef void (*VirtioBlkJobFn)(BlockDev *disk, void *opaque);
+
+/*
+ * Queue fn(disk, opaque) on the worker of virtio-blk device v: it runs
+ * after every request queued before this call and before any queued after
+ * it, which wait meanwhile (queued just after a drain, it is a barrier at
+ * the head of the queue: a live snapshot's point in time).  fn reports its
+ * outcome itself; it must not wait for the VM thread.  A queued job always
+ * runs exactly once: a device reset drops requests, not jobs, and freeing
+ * the device runs the jobs still queued first.  Safe from any thread.
+ * Returns 0, or -1 with err filled (out of memory; fn will not run).
+ */
+int virtio_blk_queue_job(VirtioMmio *v, VirtioBlkJobFn fn, void *opaque, Error *err);
+
 #endif

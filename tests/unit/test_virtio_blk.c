@@ -7,11 +7,15 @@
  *     read-only mode, image locking, bad requests (IOERR / UNSUPP), a
  *     request without a status byte (device broken, then reset), reset
  *     with requests in flight, EVENT_IDX interrupt suppression;
+ *   - virtio-blk jobs (live snapshots' barriers): a job holds back the
+ *     requests queued after it and sees the image as those before it left
+ *     it; a reset drops requests, not jobs; freeing the device runs them;
  *   - the transport's version check and placeholder slot;
  *   - virtio-rng and virtio-console (transmit, receive, emergency write).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -545,6 +549,152 @@ static void test_blk_read_only(void)
     virtio_mmio_free(v);
 }
 
+/* ---- jobs ---- */
+
+/* A job that holds the worker until the test opens its gate (a slow snapshot). */
+typedef struct Gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool open;
+    int runs;
+    uint8_t seen[512];   /* sector 20 as the job saw it */
+} Gate;
+
+static void gate_init(Gate *g, bool open)
+{
+    memset(g, 0, sizeof(*g));
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->open = open;
+}
+
+static void gate_open(Gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void *gate_open_later(void *opaque)
+{
+    usleep(50000);
+    gate_open(opaque);
+    return NULL;
+}
+
+static int gate_runs(Gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    int n = g->runs;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
+static void gate_job(BlockDev *disk, void *opaque)
+{
+    Gate *g = opaque;
+    Error err;
+    uint8_t buf[512];
+    block_pread(disk, 20 * 512, buf, sizeof(buf), &err);
+    pthread_mutex_lock(&g->lock);
+    memcpy(g->seen, buf, sizeof(buf));
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    g->runs++;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Make a write of sector `sector` from DATA (filled with fill) available and notify. */
+static void blk_write_async(uint64_t sector, uint8_t fill)
+{
+    uint8_t hdr[16] = {0};
+    uint32_t type = VIRTIO_BLK_T_OUT;
+    memcpy(hdr, &type, 4);
+    memcpy(hdr + 8, &sector, 8);
+    memcpy(ram(HDR), hdr, 16);
+    memset(ram(DATA), fill, 512);
+    Seg s[3] = {{HDR, 16, false}, {DATA, 512, false}, {STATUS, 1, true}};
+    drv_add(&bq, s, 3);
+    drv_kick(&bq);
+}
+
+static void test_blk_job_barrier(VirtioMmio *v)
+{
+    Error err = {0};
+    Gate g;
+    gate_init(&g, false);
+    ok(blk_bringup(v, all_features), "bring-up");
+    uint8_t before[512], after[512];
+    file_range(20 * 512, before, 512);
+    ok(virtio_blk_queue_job(v, gate_job, &g, &err) == 0, "a job is queued");
+    blk_write_async(20, 0xa5);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 10000000);
+    ok(used_idx(&bq) == bq.used_seen && gate_runs(&g) == 0,
+       "a write queued after a running job waits for it (the VM thread goes on)");
+    gate_open(&g);
+    ok(drv_wait(&bq, 1) && gate_runs(&g) == 1, "the job ends, then the write completes");
+    bq.used_seen++;
+    file_range(20 * 512, after, 512);
+    ok(memcmp(g.seen, before, 512) == 0 && after[0] == 0xa5 && after[511] == 0xa5,
+       "the job saw the image without the later write; the write then reached it");
+
+    /* A job queued after a request sees what the request did (both wait behind g2). */
+    Gate g2, h;
+    gate_init(&g2, false);
+    gate_init(&h, true);
+    virtio_blk_queue_job(v, gate_job, &g2, &err);
+    blk_write_async(20, 0x5a);
+    ok(virtio_blk_queue_job(v, gate_job, &h, &err) == 0, "a job queued behind a write");
+    gate_open(&g2);
+    virtio_blk_drain(v);
+    ok(gate_runs(&h) == 1 && h.seen[0] == 0x5a && h.seen[511] == 0x5a,
+       "drain waits for the job, which saw the write queued before it");
+    ok(used_idx(&bq) == (uint16_t)(bq.used_seen + 1), "drain published the write's completion");
+    bq.used_seen++;
+}
+
+/* A device reset (the guest reboots) drops queued requests but never a job. */
+static void test_blk_job_reset(VirtioMmio *v)
+{
+    Error err = {0};
+    Gate g, h;
+    gate_init(&g, false);
+    gate_init(&h, true);
+    ok(blk_bringup(v, all_features), "bring-up");
+    virtio_blk_queue_job(v, gate_job, &g, &err);
+    virtio_blk_queue_job(v, gate_job, &h, &err);
+    blk_write_async(21, 0x33);
+    pthread_t t;
+    pthread_create(&t, NULL, gate_open_later, &g);
+    wr(v, VIRTIO_MMIO_STATUS, 0);  /* waits for the running job, drops the write */
+    pthread_join(t, NULL);
+    virtio_blk_drain(v);
+    drain_loop();
+    uint8_t got[512];
+    file_range(21 * 512, got, 512);
+    ok(gate_runs(&g) == 1 && gate_runs(&h) == 1, "reset: both jobs ran");
+    ok(used_idx(&bq) == bq.used_seen && got[0] != 0x33, "reset: the queued write was dropped");
+}
+
+/* Freeing the device runs the jobs still queued: their owners wait for them. */
+static void test_blk_job_free(VirtioMmio *v)
+{
+    Error err = {0};
+    Gate g, h;
+    gate_init(&g, false);
+    gate_init(&h, true);
+    virtio_blk_queue_job(v, gate_job, &g, &err);
+    virtio_blk_queue_job(v, gate_job, &h, &err);
+    pthread_t t;
+    pthread_create(&t, NULL, gate_open_later, &g);
+    drain_loop();
+    virtio_mmio_free(v);
+    pthread_join(t, NULL);
+    ok(gate_runs(&g) == 1 && gate_runs(&h) == 1, "free: every queued job ran first");
+}
+
 static void test_blk(void)
 {
     if (make_image() < 0) {
@@ -564,8 +714,9 @@ static void test_blk(void)
     test_blk_event_idx(v);
     test_blk_writethrough(v);
     test_blk_locking();
-    drain_loop();
-    virtio_mmio_free(v);
+    test_blk_job_barrier(v);
+    test_blk_job_reset(v);
+    test_blk_job_free(v);
     test_blk_read_only();
     unlink(img_path);
 }
