@@ -9,6 +9,9 @@
  * lets CONTROL_OUT_MAX bytes pile up is dropped).  A client that fails
  * while a handler runs is only marked dead and freed once the handler
  * returns, since that handler may still be working on its behalf.
+ * Deferred requests (control_defer) are kept on a list; a client that goes
+ * away before its reply is ready is unlinked from them, and the reply is
+ * dropped.
  */
 #include "control/control.h"
 
@@ -35,6 +38,13 @@ typedef struct ControlClient {
     bool dead;                  /* to be freed: the peer is gone or misbehaved */
 } ControlClient;
 
+struct ControlPending {
+    ControlServer *srv;
+    ControlClient *client;      /* NULL once the client has gone */
+    json_t *id;                 /* the request's "id" (a reference), or NULL */
+    ControlPending *next;
+};
+
 struct ControlServer {
     EventLoop *loop;
     ControlConfig cfg;
@@ -43,6 +53,11 @@ struct ControlServer {
     ControlSocketId id;
     ControlClient *clients[CONTROL_MAX_CLIENTS];
     unsigned busy;              /* > 0 while a client's input is being handled */
+    ControlPending *pending;    /* deferred requests not answered yet */
+    /* The request whose handler runs now (control_defer's target). */
+    ControlClient *cur_client;
+    json_t *cur_id;
+    bool cur_deferred;
 };
 
 /* ---- output ---- */
@@ -135,6 +150,9 @@ static void client_error(ControlClient *c, const json_t *id, const char *cls, co
 static void client_free(ControlClient *c)
 {
     ControlServer *s = c->srv;
+    for (ControlPending *p = s->pending; p; p = p->next)
+        if (p->client == c)
+            p->client = NULL;
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
         if (s->clients[i] == c)
             s->clients[i] = NULL;
@@ -222,7 +240,36 @@ static int request_check(ControlClient *c, json_t *req, const json_t *id)
     return 0;
 }
 
-/* Run a well-formed request and queue its reply. */
+/* Queue {"return": ret, "id": id}. Takes the reference to ret. */
+static void client_return(ControlClient *c, const json_t *id, json_t *ret)
+{
+    json_t *msg = json_pack("{s:o}", "return", ret);
+    if (msg && id)
+        json_object_set(msg, "id", (json_t *)id);
+    client_send_json(c, msg);
+}
+
+/* Call a command's handler; true if it deferred its reply (ret is then dropped). */
+static bool request_call(ControlClient *c, const ControlCommand *cmd, void *opaque,
+                         json_t *args, const json_t *id, json_t **ret, Error *e)
+{
+    ControlServer *s = c->srv;
+    s->cur_client = c;
+    s->cur_id = (json_t *)id;
+    s->cur_deferred = false;
+    *ret = cmd->handler(opaque, args, e);
+    bool deferred = s->cur_deferred;
+    s->cur_client = NULL;
+    s->cur_id = NULL;
+    s->cur_deferred = false;
+    if (deferred) {
+        json_decref(*ret);  /* a handler that deferred must not answer now too */
+        *ret = NULL;
+    }
+    return deferred;
+}
+
+/* Run a well-formed request and queue its reply (unless the handler deferred it). */
 static void request_run(ControlClient *c, json_t *req, const json_t *id)
 {
     const char *name = json_string_value(json_object_get(req, "execute"));
@@ -236,16 +283,60 @@ static void request_run(ControlClient *c, json_t *req, const json_t *id)
     json_t *args = json_object_get(req, "arguments");
     json_t *empty = args ? NULL : json_object();
     Error e = {0};
-    json_t *ret = cmd->handler(opaque, args ? args : empty, &e);
+    json_t *ret;
+    bool deferred = request_call(c, cmd, opaque, args ? args : empty, id, &ret, &e);
     json_decref(empty);
+    if (deferred)
+        return;
     if (!ret) {
         client_error(c, id, "GenericError", "%s", e.msg[0] ? e.msg : "the command failed");
         return;
     }
-    json_t *msg = json_pack("{s:o}", "return", ret);
-    if (msg && id)
-        json_object_set(msg, "id", (json_t *)id);
-    client_send_json(c, msg);
+    client_return(c, id, ret);
+}
+
+/* ---- deferred replies ---- */
+
+ControlPending *control_defer(ControlServer *s, Error *err)
+{
+    if (!s || !s->cur_client || s->cur_deferred) {
+        error_set(err, "internal error: a reply deferred outside a command");
+        return NULL;
+    }
+    ControlPending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        error_set(err, "out of memory");
+        return NULL;
+    }
+    *p = (ControlPending){.srv = s, .client = s->cur_client, .id = json_incref(s->cur_id),
+                          .next = s->pending};
+    s->pending = p;
+    s->cur_deferred = true;
+    return p;
+}
+
+static void pending_unlink(ControlPending *p)
+{
+    ControlPending **pp = &p->srv->pending;
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+}
+
+void control_complete(ControlPending *p, json_t *ret, const Error *err)
+{
+    ControlServer *s = p->srv;
+    pending_unlink(p);
+    if (p->client && ret)
+        client_return(p->client, p->id, ret);
+    else if (p->client)
+        client_error(p->client, p->id, "GenericError", "%s",
+                     err && err->msg[0] ? err->msg : "the command failed");
+    else
+        json_decref(ret);
+    json_decref(p->id);
+    free(p);
+    server_reap(s);
 }
 
 static bool line_is_blank(const char *line, size_t len)
@@ -416,6 +507,12 @@ void control_server_free(ControlServer *s)
             client_flush(c);  /* a last try: e.g. the reply to "quit" */
         if (c)
             client_free(c);
+    }
+    while (s->pending) {  /* their owners were told not to complete them now */
+        ControlPending *p = s->pending;
+        s->pending = p->next;
+        json_decref(p->id);
+        free(p);
     }
     if (s->listen_fd >= 0) {
         evloop_del_fd(s->loop, s->listen_fd);

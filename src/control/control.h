@@ -33,7 +33,9 @@
  * A command.  args is the request's "arguments" object (an empty object
  * when absent).  Returns the "return" object (a new reference), or NULL
  * with err filled: the client gets {"error": {"class": "GenericError",
- * "desc": err.msg}}.  Handlers run on the VM thread.
+ * "desc": err.msg}}.  Handlers run on the VM thread.  A handler whose work
+ * goes on after it returns (a live snapshot waits for its disks) calls
+ * control_defer() and returns NULL; the reply is sent by control_complete().
  */
 typedef json_t *(*ControlHandler)(void *opaque, json_t *args, Error *err);
 
@@ -70,6 +72,30 @@ void control_server_free(ControlServer *s);
  * reference to data (NULL = no "data" member).
  */
 void control_server_event(ControlServer *s, const char *name, json_t *data);
+
+/*
+ * A request whose reply is sent later.  The client may send further
+ * requests meanwhile; their replies go out as they are answered, so
+ * replies can come out of order (the "id" member tells them apart).
+ */
+typedef struct ControlPending ControlPending;
+
+/*
+ * Inside a handler: do not reply to the request being handled when the
+ * handler returns (it returns NULL then, and err is ignored).  Returns the
+ * handle for control_complete(), or NULL with err filled if out of memory
+ * or not called from inside a handler (the handler then fails as usual).
+ */
+ControlPending *control_defer(ControlServer *s, Error *err);
+
+/*
+ * Send the reply of a deferred request and free the handle: ret (taken; a
+ * new reference) as "return", or, when ret is NULL, err's message as the
+ * error.  The reply is dropped if the client has gone.  Call on the VM
+ * thread, once per handle, before control_server_free (which drops the
+ * replies still pending: their handles are then invalid).
+ */
+void control_complete(ControlPending *p, json_t *ret, const Error *err);
 
 /* Number of connected clients. */
 size_t control_server_clients(const ControlServer *s);

@@ -1,7 +1,9 @@
 /*
  * Unit tests of the control socket server: a fake command table on an
  * event loop, driven by raw clients on the same thread (the loop is pumped
- * while a client waits for a line).
+ * while a client waits for a line).  Deferred replies: a command that
+ * answers later, with other requests answered meanwhile, one whose client
+ * leaves first, and one still pending when the server goes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -22,6 +24,8 @@
 typedef struct Fake {
     int calls;
     ControlServer *srv;  /* for the command that sends an event while it runs */
+    ControlPending *later[4];  /* deferred requests, in the order received */
+    int nlater;
 } Fake;
 
 static json_t *cmd_echo(void *opaque, json_t *args, Error *err)
@@ -52,12 +56,39 @@ static json_t *cmd_strict(void *opaque, json_t *args, Error *err)
     return json_object();
 }
 
+/* Answered later by the test (control_complete); returns something that must be dropped. */
+static json_t *cmd_later(void *opaque, json_t *args, Error *err)
+{
+    Fake *f = opaque;
+    if (f->nlater == 4)
+        return error_set(err, "too many"), NULL;
+    if (!(f->later[f->nlater] = control_defer(f->srv, err)))
+        return NULL;
+    f->nlater++;
+    return json_pack("{s:s}", "too", "early");
+}
+
+/* Defers, then fails before returning (as a live snapshot whose pause fails does). */
+static json_t *cmd_later_fail(void *opaque, json_t *args, Error *err)
+{
+    Fake *f = opaque;
+    ControlPending *p = control_defer(f->srv, err);
+    if (!p)
+        return NULL;
+    error_set(err, "failed at once");
+    control_complete(p, NULL, err);
+    return NULL;
+}
+
 static const ControlCommand fake_commands[] = {
     {"echo", cmd_echo, "return the arguments"},
     {"fail", cmd_fail, "always fails"},
     {"shout", cmd_shout, "send an event, then reply"},
     {"strict", cmd_strict, "takes only a"},
+    {"later", cmd_later, "answered when the test says so"},
+    {"later-fail", cmd_later_fail, "deferred, then failed inside the handler"},
 };
+#define NFAKE (sizeof(fake_commands) / sizeof(fake_commands[0]))
 
 static double now(void)
 {
@@ -220,7 +251,7 @@ static void test_greeting_and_requests(const char *path)
 
     r = call(fd, "{\"execute\": \"query-commands\"}\n");
     json_t *cmds = json_object_get(json_object_get(r, "return"), "commands");
-    ok(json_array_size(cmds) == 5 &&
+    ok(json_array_size(cmds) == 1 + NFAKE &&
        strcmp(json_string_value(json_object_get(json_array_get(cmds, 1), "name")), "echo") == 0,
        "query-commands: the built-in and the table");
     json_decref(r);
@@ -357,6 +388,69 @@ static void test_clients(const char *path, ControlServer *s)
     wait_clients(s, 0);
 }
 
+/* Wait a little: true if fd received nothing (no reply is sent early). */
+static bool quiet(int fd)
+{
+    for (int i = 0; i < 5; i++)
+        evloop_run_once(loop, 5000000);
+    char c;
+    return recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN;
+}
+
+static void test_deferred(const char *path, ControlServer *s, Fake *f)
+{
+    Error err = {0};
+    ok(!control_defer(s, &err) && err.msg[0], "control_defer outside a handler: %s", err.msg);
+    int fd = connect_greeted(path);
+    /* Deferred, with a request behind it: that one is answered first. */
+    send_str(fd, "{\"execute\": \"later\", \"id\": 1}\n{\"execute\": \"echo\", \"id\": 2}\n");
+    json_t *r = get_json(fd);
+    ok(f->nlater == 1 && r && json_integer_value(json_object_get(r, "id")) == 2,
+       "a deferred request does not hold back the next one");
+    json_decref(r);
+    ok(quiet(fd), "no reply to the deferred request yet (not even its handler's value)");
+    control_complete(f->later[0], json_pack("{s:b}", "done", 1), NULL);
+    r = get_json(fd);
+    ok(r && json_integer_value(json_object_get(r, "id")) == 1 &&
+       json_is_true(json_object_get(json_object_get(r, "return"), "done")),
+       "control_complete sends the return value with the request's id");
+    json_decref(r);
+    ok(quiet(fd), "and only once");
+
+    /* Completed with an error. */
+    json_decref(call(fd, "{\"execute\": \"echo\"}\n"));
+    send_str(fd, "{\"execute\": \"later\", \"id\": \"x\"}\n");
+    ok(quiet(fd) && f->nlater == 2, "a second deferred request");
+    err = (Error){0};
+    error_set(&err, "it broke");
+    control_complete(f->later[1], NULL, &err);
+    r = get_json(fd);
+    ok(r && err_desc(r) && strcmp(err_desc(r), "it broke") == 0 &&
+       strcmp(json_string_value(json_object_get(r, "id")), "x") == 0,
+       "an error completes it, with its id");
+    json_decref(r);
+
+    r = call(fd, "{\"execute\": \"later-fail\", \"id\": 3}\n");
+    ok(r && err_desc(r) && strcmp(err_desc(r), "failed at once") == 0 &&
+       json_integer_value(json_object_get(r, "id")) == 3, "completed inside its handler");
+    json_decref(r);
+    ok(quiet(fd), "answered once");
+
+    /* The client leaves before the answer: it is dropped. */
+    send_str(fd, "{\"execute\": \"later\", \"id\": 4}\n");
+    ok(quiet(fd) && f->nlater == 3, "a third deferred request");
+    close(fd);
+    wait_clients(s, 0);
+    control_complete(f->later[2], json_object(), NULL);
+    ok(control_server_clients(s) == 0, "its client left first: the answer goes nowhere");
+
+    /* One left pending: control_server_free drops it (ASan: no leak). */
+    fd = connect_greeted(path);
+    send_str(fd, "{\"execute\": \"later\", \"id\": 5}\n");
+    ok(quiet(fd) && f->nlater == 4, "a fourth, never completed");
+    close(fd);
+}
+
 static void test_limits(const char *path, ControlServer *s)
 {
     int fds[CONTROL_MAX_CLIENTS];
@@ -388,7 +482,7 @@ static void test_socket_file(const char *dir, const char *path, Fake *f)
     ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
        "socket mode 0600 (%o)", st.st_mode & 0777);
     ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "1",
-                         .commands = fake_commands, .ncommands = 4, .opaque = f};
+                         .commands = fake_commands, .ncommands = NFAKE, .opaque = f};
     Error err = {0};
     ControlServer *second = control_server_new(loop, &cfg, &err);
     ok(!second && strstr(err.msg, "a VM named vm1 is already running"),
@@ -496,7 +590,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/vm.sock", dir);
     Fake f = {0};
     ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "9.9.9",
-                         .commands = fake_commands, .ncommands = 4, .opaque = &f};
+                         .commands = fake_commands, .ncommands = NFAKE, .opaque = &f};
     ControlServer *s = control_server_new(loop, &cfg, &err);
     f.srv = s;
     ok(s != NULL, "server listens: %s", err.msg);
@@ -509,6 +603,7 @@ int main(void)
     test_limits(path, s);
     test_client(dir, path);
     test_socket_file(dir, path, &f);
+    test_deferred(path, s, &f);
     control_server_free(s);
     ok(access(path, F_OK) != 0, "socket removed at exit");
     rmdir(dir);
