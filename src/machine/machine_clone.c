@@ -7,7 +7,10 @@
  *
  * From a state file (a suspended VM): every writable disk is cloned as
  * above, and the clone gets a fresh identity: a new random MAC address (its
- * name comes with `run --restore --name`).  A linked clone turns the
+ * name comes with `run --restore --name`) and the state of a new user-mode
+ * network (no DHCP lease: the source's lease names the source's MAC).  Its
+ * RNG is reseeded by the guest when the VM generation ID device tells it
+ * that it was restored (hw/vmgenid.c), as every restore does.  A linked clone turns the
  * source's disks into shared read-only bases: the source VM is moved onto
  * overlays of its own (its state file is rewritten to point at them), so
  * neither VM can change the other's disk.
@@ -25,6 +28,7 @@
 
 #include "block/block.h"
 #include "machine/machine_state.h"
+#include "net/net.h"
 #include "state/stream.h"
 #include "util/zero.h"
 
@@ -98,17 +102,54 @@ static void random_mac(char *out, size_t size)
     snprintf(out, size, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-/* Write in with a new config to path, atomically. */
-static int write_state(StreamIn *in, json_t *config, const char *path, Error *err)
+/* At most one network card (slirp section) per VM, plus the config. */
+#define MAX_EDITS 2
+
+/*
+ * What a brand-new user-mode network saves (no leases, no sockets), taken
+ * from a fresh libslirp instance rather than by editing libslirp's bytes.
+ * Without a user network in the file there is nothing to do (*blob NULL).
+ */
+static int fresh_net_state(StreamIn *in, StreamEdit *edit, uint8_t **blob, Error *err)
+{
+    *blob = NULL;
+    NetConfig cfg;
+    net_config_default(&cfg);
+    cfg.kind = NET_USER;  /* no forwards: no host port is bound */
+    EventLoop *loop = evloop_new(err);
+    NetBackend *b = loop ? net_backend_new(&cfg, loop, err) : NULL;
+    int rc = b ? 0 : -1;
+    const char *tag = b ? net_backend_state_tag(b) : NULL;
+    const StreamSection *sec = NULL;
+    for (int i = 0; rc == 0 && tag && i < in->nsec && !sec; i++)
+        if (!strcmp(in->sec[i].tag, tag))
+            sec = &in->sec[i];
+    if (sec) {
+        *edit = (StreamEdit){.tag = sec->tag, .instance = sec->instance,
+                             .version = net_backend_state_version(b)};
+        rc = net_backend_save(b, blob, &edit->len, err);
+        edit->payload = *blob;
+    }
+    net_backend_free(b);
+    evloop_free(loop);
+    return rc;
+}
+
+/* Write in with a new config (and the edits before it) to path, atomically. */
+static int write_state(StreamIn *in, json_t *config, StreamEdit *edits, int nedits,
+                       const char *path, Error *err)
 {
     char tmp[PATH_MAX], *text = json_dumps(config, JSON_COMPACT);
     if (!text)
         return error_set(err, "out of memory");
+    edits[nedits++] = (StreamEdit){.tag = "config", .instance = 0, .payload = text,
+                                   .len = strlen(text),
+                                   .version = stream_in_find(in, "config", 0)->version};
     snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp), rc = -1;
     if (fd < 0)
         error_set_errno(err, errno, "%s: cannot create the state file", path);
-    else if (stream_rewrite(in, fd, "config", text, strlen(text), err) == 0 && fsync(fd) == 0)
+    else if (stream_rewrite(in, fd, edits, nedits, err) == 0 && fsync(fd) == 0)
         rc = 0;
     if (fd >= 0 && close(fd) < 0)
         rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
@@ -185,10 +226,15 @@ static int clone_state(const char *src, const char *dst, bool full, Error *err)
         random_mac(mac, sizeof(mac));
         json_object_set_new(net, "mac", json_string(mac));
     }
+    StreamEdit edits[MAX_EDITS], src_edits[MAX_EDITS];
+    uint8_t *net_blob = NULL;
     if (rc == 0)
-        rc = write_state(&in, config, dst, err);
-    if (rc == 0 && !full && (rc = write_state(&in, src_config, src, err)) < 0)
+        rc = fresh_net_state(&in, &edits[0], &net_blob, err);
+    if (rc == 0)
+        rc = write_state(&in, config, edits, net_blob ? 1 : 0, dst, err);
+    if (rc == 0 && !full && (rc = write_state(&in, src_config, src_edits, 0, src, err)) < 0)
         unlink(dst);
+    free(net_blob);
     if (rc < 0)
         undo(&made);
     json_decref(config);

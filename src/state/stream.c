@@ -601,14 +601,22 @@ static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec,
     return out_flat_end(out, data_off, in->ram_size, err);
 }
 
-int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, size_t len,
-                   Error *err)
+static const StreamEdit *edit_of(const StreamSection *sec, const StreamEdit *edits, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(sec->tag, edits[i].tag) && sec->instance == edits[i].instance)
+            return &edits[i];
+    return NULL;
+}
+
+int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Error *err)
 {
     StreamOut out;
     if (stream_out_begin(&out, fd, err) < 0)
         return -1;
     for (int i = 0; i < in->nsec; i++) {
         const StreamSection *sec = &in->sec[i];
+        const StreamEdit *e;
         int rc;
         if (!strcmp(sec->tag, "end"))
             break;
@@ -619,8 +627,9 @@ int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, s
                                            err) < 0
                             ? -1
                             : copy_bytes(in, &out, sec->offset, sec->len, err));
-        else if (!strcmp(sec->tag, tag) && sec->instance == 0)
-            rc = stream_out_section(&out, tag, 0, sec->version, sec->flags, payload, len, err);
+        else if ((e = edit_of(sec, edits, nedits)))
+            rc = stream_out_section(&out, e->tag, e->instance, e->version, sec->flags,
+                                    e->payload, e->len, err);
         else
             rc = stream_out_section(&out, sec->tag, sec->instance, sec->version, sec->flags,
                                     sec->payload, sec->len, err);

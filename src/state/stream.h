@@ -101,11 +101,20 @@ const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t
  */
 int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err);
 
+/* A section a rewrite replaces: its new payload and version. */
+typedef struct StreamEdit {
+    const char *tag;
+    uint32_t instance;
+    uint16_t version;
+    const void *payload;
+    size_t len;
+} StreamEdit;
+
 /*
- * Write a copy of the stream in to fd with the payload of section
- * (tag, 0) replaced (the other sections and RAM verbatim, holes kept).
+ * Write a copy of the stream in to fd with the sections that edits name
+ * replaced (the other sections and RAM verbatim, holes kept).  An edit
+ * naming no section of in is ignored.
  */
-int stream_rewrite(StreamIn *in, int fd, const char *tag, const void *payload, size_t len,
-                   Error *err);
+int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Error *err);
 
 #endif

@@ -349,3 +349,28 @@ def test_bad_slirp_section_is_refused(net_state, env, tmp_path, how, message):
     # Otherwise the file is sound (state show reads it, checksum included): the slirp
     # check refused it.
     assert hostel(env, "state", "show", str(path)).returncode == 0
+
+
+def test_clone_gets_a_fresh_network(guest, net_state, env, console, tmp_path):
+    """A clone has a new MAC and no DHCP lease: rebooted, it gets the first address again."""
+    clone = tmp_path / "clone.state"
+    r = hostel(env, "clone", str(net_state), str(clone))
+    assert r.returncode == 0, r.stderr
+    shows = [json.loads(hostel(env, "state", "show", str(s)).stdout) for s in (net_state, clone)]
+    macs = [s["config"]["net"]["mac"] for s in shows]
+    assert macs[0] != macs[1]
+    (src_slirp,) = [s for s in shows[0]["sections"] if s["tag"] == "slirp"]
+    (new_slirp,) = [s for s in shows[1]["sections"] if s["tag"] == "slirp"]
+    assert lease_of(src_slirp, macs[0]), "the source's lease is gone"
+    assert not lease_of(new_slirp, macs[0]), "the clone kept the source's lease"
+    assert len(bytes.fromhex(new_slirp["blob"])) == len(bytes.fromhex(src_slirp["blob"]))
+    # The restored clone runs on (its kernel still uses the MAC it read at boot); after a
+    # reboot it reads the new one and, with the lease table empty, is given 10.0.2.15 again.
+    console.start([HOSTEL, "run", "--restore", str(clone), "--name", NAME])
+    console.child.sendline("reboot")
+    console.child.expect("Restarting system", timeout=TIMEOUT)
+    console.child.expect(PROMPT, timeout=TIMEOUT)
+    wait_for_lease(console)
+    assert macs[1] in console.check("ip link show eth0")
+    console.child.sendline("poweroff")
+    assert console.wait_exit() == 0
