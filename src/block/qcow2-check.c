@@ -636,6 +636,7 @@ static int rebuild_switch(Check *c, uint64_t *table, uint64_t off, uint64_t clus
     free(q->refcount_table);
     q->refcount_table = table;
     q->reftable_entries = clusters * q->cluster_size / 8;
+    qcow2_reftable_used(q);
     q->free_hint = 0;
     return 0;
 }

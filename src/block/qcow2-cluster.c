@@ -74,8 +74,8 @@ int qcow2_overlap_check(Qcow2 *q, uint64_t off, uint64_t len, bool is_l2, Error 
     else if (q->nb_snapshots &&
              overlaps(off, len, q->snapshots_offset, qcow2_snapshot_table_bytes(q)))
         what = "the snapshot table";
-    for (uint64_t i = 0; !what && q->reftable_entries <= OVERLAP_SCAN_MAX &&
-                         i < q->reftable_entries; i++) {
+    for (uint64_t i = 0; !what && q->reftable_used <= OVERLAP_SCAN_MAX &&
+                         i < q->reftable_used; i++) {
         uint64_t rb = q->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
         if (rb && overlaps(off, len, rb, cs))
             what = "a refcount block";

@@ -27,7 +27,16 @@ int qcow2_refcount_init(Qcow2 *q, Error *err)
         return -1;
     for (uint64_t i = 0; i < q->reftable_entries; i++)
         q->refcount_table[i] = qcow2_be64((const uint8_t *)&q->refcount_table[i]);
+    qcow2_reftable_used(q);
     return 0;
+}
+
+void qcow2_reftable_used(Qcow2 *q)
+{
+    uint64_t n = q->reftable_entries;
+    while (n && !(q->refcount_table[n - 1] & QCOW2_REFT_OFFSET_MASK))
+        n--;
+    q->reftable_used = n;
 }
 
 static uint64_t rb_entry_get(const Qcow2 *q, const uint8_t *rb, uint64_t i)
@@ -147,11 +156,13 @@ static int grow_reftable(Qcow2 *q, uint64_t need_b, Error *err)
     q->refcount_table_offset = s * cs;
     q->refcount_table_clusters = (uint32_t)t;
     q->reftable_entries = n;
+    qcow2_reftable_used(q);
     if (qcow2_write_header(q, err) < 0) {
         q->refcount_table = old_tab;
         q->refcount_table_offset = old_off;
         q->refcount_table_clusters = old_clusters;
         q->reftable_entries = old_bytes / 8;
+        qcow2_reftable_used(q);
         goto out;
     }
     tab = old_tab;
@@ -216,6 +227,8 @@ static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
     if (qcow2_cache_write(q, &q->rb_cache, err) < 0 || block_file_sync(q->file, err) < 0)
         return -1;
     q->refcount_table[b] = off;
+    if (b >= q->reftable_used)
+        q->reftable_used = b + 1;
     if (write_reftable_entry(q, b, err) < 0 || block_file_sync(q->file, err) < 0)
         return -1;
     if (created)

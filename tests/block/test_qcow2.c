@@ -481,14 +481,24 @@ static void expect_overlap_refused(const char *what, bool l1_entry, uint64_t tar
 
 static void test_overlaps(void)
 {
-    const char *p = path_of("probe.qcow2");
+    /* probe.qcow2 is made as expect_overlap_refused makes its image: same layout. */
     BlockCreateOpts o = {.size = 4 << 20};
     Error err = {0};
-    block_create(p, "qcow2", &o, &err);
-    uint64_t l1 = tu_l1_offset(p);
+    static uint8_t w[65536];
+    BlockDev *bd = create_open("probe.qcow2", &o);
+    if (bd)
+        block_pwrite(bd, 0, w, sizeof(w), &err);
+    block_close(bd);
+    const char *p = path_of("probe.qcow2");
+    uint64_t l1 = tu_l1_offset(p), reftable = tu_peek(p, 48, 8);
+    uint64_t refblock = tu_peek(p, reftable, 8), l2 = tu_peek(p, l1, 8) & 0x00fffffffffffe00ull;
     expect_overlap_refused("L1 entry pointing at the L1 table", true, l1);
     expect_overlap_refused("data cluster on the L1 table", false, l1);
-    expect_overlap_refused("data cluster on the refcount table", false, 0x10000);
+    expect_overlap_refused("data cluster on the refcount table", false, reftable);
+    ok(refblock && l2, "probe: refcount block at 0x%llx, L2 table at 0x%llx",
+       (unsigned long long)refblock, (unsigned long long)l2);
+    expect_overlap_refused("data cluster on a refcount block", false, refblock);
+    expect_overlap_refused("data cluster on the L2 table", false, l2);
 }
 
 int main(void)
