@@ -460,6 +460,7 @@ void machine_free(Machine *m)
 {
     if (!m)
         return;
+    machine_snapshot_finish(m);  /* its reply goes out through the control socket */
     machine_control_close(m);  /* its sockets are on the loop */
     for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
         if (m->virtio[n])

@@ -89,6 +89,7 @@ struct Machine {
     struct ControlServer *control; /* NULL when there is no control socket */
     char *name;             /* the VM's name for status, or NULL */
     bool suspended;         /* `suspend` saved the state: the VMM ends */
+    struct SnapshotJob *snapshot_job; /* a live snapshot finishing (machine_snapshot.c) */
 };
 
 /* Device-facing hooks implemented in machine.c. */
@@ -124,6 +125,15 @@ json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err);
 json_t *machine_cmd_snapshot_list(void *opaque, json_t *args, Error *err);
 json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err);
 json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err);
+/* Wait for a live snapshot still finishing and send its reply (before teardown). */
+void machine_snapshot_finish(Machine *m);
+/*
+ * Write m's state into fd as machine_save does, without quiescing devices
+ * first, syncing or renaming: the caller does those (a live snapshot makes
+ * the file durable while the guest runs again).  Returns 0 or -1.
+ */
+struct MachineSaveOpts;
+int machine_save_fd(Machine *m, int fd, const struct MachineSaveOpts *o, Error *err);
 /* Remember what to boot on a reset, without loading it (a restored machine). */
 int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err);
 /* (Re)load everything machine_boot() loads and restart the harts. */

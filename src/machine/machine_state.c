@@ -699,3 +699,13 @@ int machine_state_print(const char *path, FILE *out, Error *err)
     stream_in_close(&in);
     return 0;
 }
+
+/* ---- a save into an open file (live snapshots: machine_snapshot.c) ---- */
+
+int machine_save_fd(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
+{
+    if (!m->linux_boot)
+        return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
+                         "can be saved");
+    return save_stream(m, fd, o, err);
+}
