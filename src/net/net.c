@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "net/slirp.h"
+#include "net/tap.h"
+#include "util/compiler.h"
 
 #define NET_SPEC_MAX 2048
 #define HOSTFWD_SYNTAX "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
@@ -129,36 +131,93 @@ static int parse_mac(uint8_t *mac, const char *s, Error *err)
     return 0;
 }
 
-/* One ",key=value" option of --net user. */
-static int parse_user_option(NetConfig *cfg, char *opt, Error *err)
+/* A network name --net and the state file use, by kind. */
+static const char *const net_kind_names[] = {
+    [NET_NONE] = "none",
+    [NET_USER] = "user",
+    [NET_TAP] = "tap",
+};
+
+const char *net_kind_name(NetKind kind)
+{
+    return (unsigned)kind < ARRAY_SIZE(net_kind_names) ? net_kind_names[kind] : "?";
+}
+
+bool net_kind_from_name(const char *name, NetKind *kind)
+{
+    for (unsigned k = 0; k < ARRAY_SIZE(net_kind_names); k++)
+        if (strcmp(name, net_kind_names[k]) == 0) {
+            *kind = (NetKind)k;
+            return true;
+        }
+    return false;
+}
+
+bool net_ifname_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= NET_IFNAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+static int set_ifname(NetConfig *cfg, const char *value, Error *err)
+{
+    if (cfg->ifname[0])
+        return error_set(err, "ifname is given twice");
+    if (!net_ifname_valid(value))
+        return error_set(err, "ifname '%.40s': expected 1 to %d letters, digits, '.', '_' "
+                              "or '-'", value, NET_IFNAME_MAX - 1);
+    strcpy(cfg->ifname, value);
+    return 0;
+}
+
+/* What each kind takes, for messages. */
+static const char *options_of(NetKind kind)
+{
+    return kind == NET_TAP ? "ifname=... or mac=..." : "hostfwd=... or mac=...";
+}
+
+/* One ",key=value" option of --net user or tap. */
+static int parse_option(NetConfig *cfg, char *opt, Error *err)
 {
     char *eq = strchr(opt, '=');
-    if (eq) {
-        *eq = '\0';
-        if (strcmp(opt, "hostfwd") == 0)
-            return add_hostfwd(cfg, eq + 1, err);
-        if (strcmp(opt, "mac") == 0)
-            return parse_mac(cfg->mac, eq + 1, err);
-        *eq = '=';
-    }
-    return error_set(err, "unknown option '%s' (expected hostfwd=... or mac=...)", opt);
+    if (!eq)
+        return error_set(err, "unknown option '%s' (expected %s)", opt, options_of(cfg->kind));
+    *eq = '\0';
+    const char *key = opt, *value = eq + 1;
+    if (strcmp(key, "mac") == 0)
+        return parse_mac(cfg->mac, value, err);
+    if (cfg->kind == NET_USER && strcmp(key, "hostfwd") == 0)
+        return add_hostfwd(cfg, value, err);
+    if (cfg->kind == NET_TAP && strcmp(key, "ifname") == 0)
+        return set_ifname(cfg, value, err);
+    if (cfg->kind == NET_TAP && strcmp(key, "hostfwd") == 0)
+        return error_set(err, "hostfwd is for --net user (on a tap, the host reaches the "
+                              "guest at the guest's own address)");
+    *eq = '=';
+    return error_set(err, "unknown option '%s' (expected %s)", opt, options_of(cfg->kind));
 }
 
 static int parse_spec(NetConfig *cfg, char *buf, Error *err)
 {
     char *save = NULL, *kind = strtok_r(buf, ",", &save);
     if (!kind || buf[0] == ',')
-        return error_set(err, "expected 'none' or 'user[,option]...'");
-    if (strcmp(kind, "none") == 0) {
-        cfg->kind = NET_NONE;
+        return error_set(err, "expected 'none', 'user[,option]...' or 'tap,ifname=NAME'");
+    if (!net_kind_from_name(kind, &cfg->kind))
+        return error_set(err, "unknown network type '%s' (expected none, user or tap)", kind);
+    if (cfg->kind == NET_NONE)
         return strtok_r(NULL, ",", &save) ? error_set(err, "'none' takes no options") : 0;
-    }
-    if (strcmp(kind, "user") != 0)
-        return error_set(err, "unknown network type '%s' (expected none or user)", kind);
-    cfg->kind = NET_USER;
     for (char *opt; (opt = strtok_r(NULL, ",", &save)) != NULL;)
-        if (parse_user_option(cfg, opt, err) < 0)
+        if (parse_option(cfg, opt, err) < 0)
             return -1;
+    if (cfg->kind == NET_TAP && !cfg->ifname[0])
+        return error_set(err, "tap needs ifname=NAME (a tap interface made with: ip tuntap "
+                              "add dev NAME mode tap user $USER)");
     return 0;
 }
 
@@ -199,6 +258,7 @@ NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
 {
     switch (cfg->kind) {
     case NET_USER: return net_slirp_new(cfg, loop, err);
+    case NET_TAP: return net_tap_new(cfg, loop, err);
     case NET_NONE:
     default: error_set(err, "no network backend for --net none"); return NULL;
     }
@@ -218,6 +278,13 @@ void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len)
 bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len)
 {
     return b->receive && b->receive(b->receive_opaque, frame, len);
+}
+
+void net_backend_stats(NetBackend *b, NetBackendStats *st)
+{
+    *st = (NetBackendStats){0};
+    if (b->ops->stats)
+        b->ops->stats(b, st);
 }
 
 const char *net_backend_state_tag(const NetBackend *b)

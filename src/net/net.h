@@ -3,12 +3,13 @@
  * go.  A backend is an ops table (send a frame from the guest, free) plus
  * a receive hook the device installs to get frames for the guest; the
  * device knows nothing of the backend behind it.  User-mode networking
- * (libslirp, net/slirp.h) is the first backend; a tap device or a switch
- * port plug in the same way.
+ * (libslirp, net/slirp.h) and a Linux tap device (net/tap.h) are the
+ * backends; a switch port would plug in the same way.
  *
  * This file also parses the --net option into a NetConfig:
  *   none
  *   user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC]
+ *   tap,ifname=NAME[,mac=MAC]
  * Everything runs on the VM thread.
  */
 #ifndef HOSTEL_NET_NET_H
@@ -25,6 +26,7 @@
 #define NET_MAX_HOSTFWD 16
 #define NET_MAC_LEN 6
 #define NET_MAX_FRAME 65550  /* largest Ethernet frame carried (64 KiB + header + VLAN) */
+#define NET_IFNAME_MAX 16    /* a host interface name with its NUL (Linux IFNAMSIZ) */
 
 /* The default MAC address, as QEMU's first NIC: 52:54:00:12:34:56. */
 extern const uint8_t net_default_mac[NET_MAC_LEN];
@@ -32,6 +34,7 @@ extern const uint8_t net_default_mac[NET_MAC_LEN];
 typedef enum NetKind {
     NET_NONE,  /* no network card */
     NET_USER,  /* user-mode networking (libslirp) */
+    NET_TAP,   /* a host tap interface, attached by name */
 } NetKind;
 
 /* One host port forwarded into the guest (hostfwd=). */
@@ -47,11 +50,18 @@ typedef struct NetHostFwd {
 typedef struct NetConfig {
     NetKind kind;
     uint8_t mac[NET_MAC_LEN];   /* the card's address */
-    NetHostFwd fwd[NET_MAX_HOSTFWD];
+    NetHostFwd fwd[NET_MAX_HOSTFWD];  /* NET_USER only */
     unsigned nfwd;
+    char ifname[NET_IFNAME_MAX];      /* NET_TAP: the host interface */
 } NetConfig;
 
 typedef struct NetBackend NetBackend;
+
+/* Frames a backend could not pass on (the card's own drops are its stats). */
+typedef struct NetBackendStats {
+    uint64_t tx_dropped;  /* from the guest: the host side refused or could not take them */
+    uint64_t rx_dropped;  /* for the guest: too long, or the card had no buffer */
+} NetBackendStats;
 
 /* Hands a frame to the guest's card; returns false if the card dropped it. */
 typedef bool (*NetReceiveFn)(void *opaque, const uint8_t *frame, size_t len);
@@ -61,6 +71,8 @@ typedef struct NetBackendOps {
     /* Send one Ethernet frame (no virtio header) from the guest; the backend may drop it. */
     void (*send)(NetBackend *b, const uint8_t *frame, size_t len);
     void (*free)(NetBackend *b);
+    /* Optional: drop counters (all zero when absent). */
+    void (*stats)(NetBackend *b, NetBackendStats *st);
     /*
      * Save/restore (optional, all or none): the backend's state as an
      * opaque blob in its own stream section (tag state_tag, version
@@ -88,6 +100,18 @@ struct NetBackend {
 /* No network card, the default MAC, no forwards. */
 void net_config_default(NetConfig *cfg);
 
+/* "none", "user" or "tap": the word --net and the state file use. */
+const char *net_kind_name(NetKind kind);
+
+/* The kind whose net_kind_name is name; false if there is none. */
+bool net_kind_from_name(const char *name, NetKind *kind);
+
+/*
+ * A tap interface name --net accepts: 1..15 of letters, digits, '.', '_',
+ * '-' (no '%', which would have the kernel pick a new name), not "." or "..".
+ */
+bool net_ifname_valid(const char *name);
+
 /*
  * Parse a --net value into cfg (filled from scratch, from
  * net_config_default).  Returns 0, or -1 with one line in err naming what is wrong.
@@ -99,8 +123,8 @@ void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size);
 
 /*
  * Create the backend cfg->kind names, working on loop (which must outlive
- * it).  Returns NULL with err filled (a port that cannot be forwarded, no
- * backend for NET_NONE).
+ * it).  Returns NULL with err filled (a port that cannot be forwarded, a
+ * tap that cannot be attached, no backend for NET_NONE).
  */
 NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err);
 
@@ -109,6 +133,9 @@ void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque);
 
 /* Send a frame from the guest through the backend. */
 void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len);
+
+/* The backend's drop counters. */
+void net_backend_stats(NetBackend *b, NetBackendStats *st);
 
 /* For backends: hand a frame to the attached card. Returns false if it was dropped. */
 bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len);

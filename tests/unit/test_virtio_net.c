@@ -138,7 +138,7 @@ static void test_parse(void)
     net_hostfwd_format(&c.fwd[0], buf, sizeof(buf));
     ok(strcmp(buf, "tcp:127.0.0.1:80-:8080") == 0, "formatted back: %s", buf);
     ok(parse_fails("", "expected 'none'"), "empty value");
-    ok(parse_fails("tap", "unknown network type"), "unknown type");
+    ok(parse_fails("bridge", "unknown network type"), "unknown type");
     ok(parse_fails("user,hostfwd=tcp:127.0.0.1:0-:22", "ports 1-65535"), "host port 0");
     ok(parse_fails("user,hostfwd=tcp:127.0.0.1:22-:65536", "ports 1-65535"), "guest port 65536");
     ok(parse_fails("user,hostfwd=tcp:1.2.3:22-:22", "IPv4"), "bad host address");

@@ -1,0 +1,200 @@
+/*
+ * The tap backend: a non-blocking file descriptor on /dev/net/tun bound
+ * to one tap interface (IFF_TAP | IFF_NO_PI: each read or write is one
+ * bare Ethernet frame).  The VM thread must never wait on the host, so:
+ *   - reads run from the event loop when the fd is readable, at most
+ *     TAP_READ_BATCH frames per wake-up (the loop is level-triggered: a
+ *     flood leaves frames in the kernel queue for the next turn rather than
+ *     starving the harts); a frame the card has no buffer for is dropped,
+ *     as a full wire would, and TCP sends it again;
+ *   - a write the tap cannot take now (EAGAIN) drops the frame.
+ * Drops are counted; the first failure of another kind (the interface
+ * deleted under us) is logged once, and a read failure stops the reads so
+ * a dead fd cannot spin the loop.
+ */
+#include "net/tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/compiler.h"
+#include "util/log.h"
+
+#define TAP_DEVICE "/dev/net/tun"
+#define TAP_READ_BATCH 64
+
+typedef struct NetTap {
+    NetBackend nb;          /* first: container_of */
+    EventLoop *loop;
+    int fd;                 /* /dev/net/tun, bound to ifname; -1 before */
+    bool watched;           /* fd is in the loop */
+    bool tx_error_logged;   /* a write failed for another reason than EAGAIN */
+    char ifname[NET_IFNAME_MAX];
+    NetBackendStats stats;
+    uint8_t buf[NET_MAX_FRAME + 1];  /* one more: a longer frame is seen, and dropped */
+} NetTap;
+
+static NetTap *tap_of(NetBackend *b)
+{
+    return container_of(b, NetTap, nb);
+}
+
+/* ---- frames ---- */
+
+static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    NetTap *t = tap_of(b);
+    ssize_t n;
+    do
+        n = write(t->fd, frame, len);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)len)
+        return;
+    t->stats.tx_dropped++;
+    if (n < 0 && errno != EAGAIN && !t->tx_error_logged) {
+        t->tx_error_logged = true;
+        log_warn("net tap %s: a frame from the guest was dropped: %s (further drops are "
+                 "counted, not logged)", t->ifname, strerror(errno));
+    }
+}
+
+/* The fd failed for good (e.g. the interface was deleted): stop watching it. */
+static void tap_read_failed(NetTap *t, int e)
+{
+    log_warn("net tap %s: reading the tap failed: %s; the guest receives nothing more",
+             t->ifname, strerror(e));
+    evloop_del_fd(t->loop, t->fd);
+    t->watched = false;
+}
+
+static void tap_deliver(NetTap *t, size_t len)
+{
+    if (len > NET_MAX_FRAME || !net_backend_deliver(&t->nb, t->buf, len))
+        t->stats.rx_dropped++;
+}
+
+/* Event-loop handler: frames are waiting on the tap. */
+static void tap_readable(void *opaque, uint32_t events)
+{
+    NetTap *t = opaque;
+    for (int i = 0; i < TAP_READ_BATCH && t->watched; i++) {
+        ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
+        if (n > 0)
+            tap_deliver(t, (size_t)n);
+        else if (n == 0 || errno == EAGAIN)
+            return;
+        else if (errno != EINTR)
+            tap_read_failed(t, errno);
+    }
+}
+
+static void net_tap_stats(NetBackend *b, NetBackendStats *st)
+{
+    *st = tap_of(b)->stats;
+}
+
+static void net_tap_free(NetBackend *b)
+{
+    NetTap *t = tap_of(b);
+    if (t->watched)
+        evloop_del_fd(t->loop, t->fd);
+    if (t->fd >= 0)
+        close(t->fd);
+    free(t);
+}
+
+/* No save/load: the tap holds no guest state, and a restore attaches by name again. */
+static const NetBackendOps net_tap_ops = {
+    .name = "tap",
+    .send = net_tap_send,
+    .free = net_tap_free,
+    .stats = net_tap_stats,
+};
+
+/* ---- attaching ---- */
+
+/* Who the hint in a permission error should name as the tap's owner. */
+static void user_name(char *buf, size_t size)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        snprintf(buf, size, "%s", pw->pw_name);
+    else
+        snprintf(buf, size, "%u", (unsigned)geteuid());
+}
+
+/* TUNSETIFF failed with e: say why in the user's terms. */
+static int tap_attach_error(const char *name, int e, bool existed, Error *err)
+{
+    char user[64];
+    user_name(user, sizeof(user));
+    switch (e) {
+    case EPERM:
+    case EACCES:
+        if (existed)
+            return error_set(err, "tap %s: permission denied (the interface belongs to another "
+                                  "user; make it yours with: ip tuntap del dev %s mode tap; "
+                                  "ip tuntap add dev %s mode tap user %s)",
+                             name, name, name, user);
+        return error_set(err, "tap %s: permission denied (create it with: ip tuntap add dev "
+                              "%s mode tap user %s)", name, name, user);
+    case EBUSY:
+        return error_set(err, "tap %s: the interface is in use by another process (one VM "
+                              "per tap)", name);
+    case EINVAL:
+        return error_set(err, "tap %s: the interface exists and is not a tap (or is a "
+                              "multi-queue one, which hostel does not use)", name);
+    default:
+        return error_set_errno(err, e, "tap %s: cannot attach to the interface", name);
+    }
+}
+
+/* Open /dev/net/tun and bind it to the tap ifname (creating it if we may). */
+static int tap_open(NetTap *t, Error *err)
+{
+    bool existed = if_nametoindex(t->ifname) != 0;
+    t->fd = open(TAP_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (t->fd < 0 && errno == ENOENT)
+        return error_set(err, "tap %s: " TAP_DEVICE " does not exist (load the tun module: "
+                              "modprobe tun)", t->ifname);
+    if (t->fd < 0)
+        return error_set_errno(err, errno, "tap %s: cannot open " TAP_DEVICE, t->ifname);
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+    memcpy(ifr.ifr_name, t->ifname, sizeof(t->ifname));  /* both IFNAMSIZ, NUL-padded */
+    if (ioctl(t->fd, TUNSETIFF, &ifr) < 0)
+        return tap_attach_error(t->ifname, errno, existed, err);
+    if (!existed)
+        log_info("net tap %s: created the interface; it goes away when the VM exits "
+                 "(configure its host side, e.g.: ip link set %s up)", t->ifname, t->ifname);
+    return 0;
+}
+
+NetBackend *net_tap_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+{
+    _Static_assert(NET_IFNAME_MAX == IFNAMSIZ, "interface names as the kernel has them");
+    NetTap *t = calloc(1, sizeof(*t));
+    if (!t) {
+        error_set(err, "out of memory creating the tap backend");
+        return NULL;
+    }
+    t->nb.ops = &net_tap_ops;  /* fields one by one: a compound literal would be 64 KiB */
+    t->loop = loop;
+    t->fd = -1;
+    snprintf(t->ifname, sizeof(t->ifname), "%s", cfg->ifname);
+    if (tap_open(t, err) < 0 ||
+        evloop_add_fd(loop, t->fd, EPOLLIN, tap_readable, t, err) < 0) {
+        net_tap_free(&t->nb);
+        return NULL;
+    }
+    t->watched = true;
+    return &t->nb;
+}

@@ -1,0 +1,285 @@
+/*
+ * The tap network backend:
+ *   - --net tap parsing: accepted forms, interface names, every error;
+ *     kind names both ways;
+ *   - (root with /dev/net/tun, skipped otherwise) the backend on a tap it
+ *     creates, seen from the host through a packet socket on the
+ *     interface: a guest frame comes out of the interface, a host frame
+ *     reaches the card; at most one batch of frames per loop wake-up; drops
+ *     counted (no card attached, a frame the tap refuses); a second attach
+ *     is "in use", a non-tap interface is refused; when the interface is
+ *     deleted under the backend the loop does not spin on the dead fd.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "net/tap.h"
+#include "tap.h"
+#include "util/timer.h"
+
+#define ETH_TEST 0x88b5  /* IEEE 802 local experimental ethertype: nothing else sends it */
+#define FLOOD 100        /* frames queued at once: more than one read batch (64) */
+
+static EventLoop *loop;
+
+/* ---- parsing ---- */
+
+static bool parse_fails(const char *spec, const char *want)
+{
+    NetConfig c;
+    Error err = {0};
+    if (net_config_parse(&c, spec, &err) == 0)
+        return false;
+    bool good = strstr(err.msg, want) && strstr(err.msg, "--net") && !strchr(err.msg, '\n');
+    if (!good)
+        printf("#   %s -> %s\n", spec, err.msg);
+    return good;
+}
+
+static void test_parse(void)
+{
+    NetConfig c;
+    Error err = {0};
+    int rc = net_config_parse(&c, "tap,ifname=hst-tap.0_a", &err);
+    ok(rc == 0 && c.kind == NET_TAP && strcmp(c.ifname, "hst-tap.0_a") == 0 && c.nfwd == 0 &&
+           memcmp(c.mac, net_default_mac, NET_MAC_LEN) == 0, "tap,ifname=: default MAC");
+    rc = net_config_parse(&c, "tap,mac=52:54:00:00:00:07,ifname=abcdefghijklmno", &err);
+    ok(rc == 0 && c.mac[5] == 7 && strcmp(c.ifname, "abcdefghijklmno") == 0,
+       "a MAC before the name; 15 characters fit");
+    ok(net_config_parse(&c, "user", &err) == 0 && c.ifname[0] == 0, "user has no ifname");
+    ok(parse_fails("tap", "tap needs ifname=NAME"), "no ifname");
+    ok(parse_fails("tap,mac=52:54:00:00:00:07", "tap needs ifname=NAME"), "only a MAC");
+    ok(parse_fails("tap,ifname=abcdefghijklmnop", "ifname 'abcdefghijklmnop': expected 1 to 15"),
+       "16 characters");
+    ok(parse_fails("tap,ifname=", "ifname '': expected"), "empty name");
+    ok(parse_fails("tap,ifname=tap%d", "expected"), "'%%' (a kernel name pattern)");
+    ok(parse_fails("tap,ifname=a/b", "expected"), "'/'");
+    ok(parse_fails("tap,ifname=a:1", "expected"), "':'");
+    ok(parse_fails("tap,ifname=..", "expected"), "'..'");
+    ok(parse_fails("tap,ifname=a,ifname=b", "given twice"), "two names");
+    ok(parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
+       "hostfwd on a tap");
+    ok(parse_fails("tap,ifname=a,vhost=on", "unknown option 'vhost=on' (expected ifname=... "
+                   "or mac=...)"), "unknown option");
+    ok(parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
+    ok(parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
+       "ifname on user");
+    ok(parse_fails("tap,ifname=a,mac=01:00:00:00:00:01", "unicast"), "multicast MAC");
+    ok(parse_fails("bridge", "unknown network type 'bridge' (expected none, user or tap)"),
+       "unknown type");
+}
+
+static void test_names(void)
+{
+    NetKind k = NET_NONE;
+    ok(strcmp(net_kind_name(NET_TAP), "tap") == 0 && strcmp(net_kind_name(NET_USER), "user") == 0
+           && strcmp(net_kind_name(NET_NONE), "none") == 0, "kind names");
+    ok(net_kind_from_name("tap", &k) && k == NET_TAP, "tap -> NET_TAP");
+    ok(!net_kind_from_name("Tap", &k) && !net_kind_from_name("", &k) && k == NET_TAP,
+       "unknown kind names are refused, the kind untouched");
+    ok(net_ifname_valid("a") && net_ifname_valid("br0.100") && !net_ifname_valid("a b") &&
+           !net_ifname_valid(".") && !net_ifname_valid("0123456789abcdef"),
+       "interface names");
+}
+
+/* ---- the backend ---- */
+
+static uint8_t got[2048];
+static size_t got_len;
+static unsigned got_frames;
+
+/* The card: keeps the last test frame, ignores the host's own traffic (IPv6 and such). */
+static bool capture(void *opaque, const uint8_t *frame, size_t len)
+{
+    if (len < 14 || frame[12] != ETH_TEST >> 8 || frame[13] != (ETH_TEST & 0xff))
+        return true;
+    got_len = len < sizeof(got) ? len : sizeof(got);
+    memcpy(got, frame, got_len);
+    got_frames++;
+    return true;
+}
+
+/* A 60-byte test frame from src with payload byte tag. */
+static size_t test_frame(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint8_t tag)
+{
+    memset(f, tag, 60);
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    f[12] = ETH_TEST >> 8;
+    f[13] = ETH_TEST & 0xff;
+    return 60;
+}
+
+static int if_up(const char *name)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    int rc = s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ? -1 : 0;
+    ifr.ifr_flags |= IFF_UP;
+    if (rc == 0)
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    if (s >= 0)
+        close(s);
+    return rc;
+}
+
+/* A packet socket on the interface's host side, for test frames only. */
+static int host_socket(const char *name)
+{
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_TEST));
+    struct sockaddr_ll a = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_TEST),
+                            .sll_ifindex = (int)if_nametoindex(name)};
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* Wait up to ms for a test frame on the host socket; returns its length or -1. */
+static ssize_t host_recv(int s, uint8_t *buf, size_t size, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        ssize_t n = recv(s, buf, size, 0);
+        if (n >= 0 || errno != EAGAIN)
+            return n;
+        usleep(1000);
+    }
+    return -1;
+}
+
+static bool run_until_frames(unsigned n, int ms)
+{
+    uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
+    while (got_frames < n && timer_now_ns() < end)
+        evloop_run_once(loop, 10000000ull);
+    return got_frames >= n;
+}
+
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+static const uint8_t host_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+
+static void test_frames(NetBackend *b, int hs)
+{
+    uint8_t f[60], buf[2048];
+    net_backend_send(b, f, test_frame(f, host_mac, guest_mac, 0xa1));
+    ssize_t n = host_recv(hs, buf, sizeof(buf), 2000);
+    ok(n == 60 && memcmp(buf, f, 60) == 0, "a guest frame comes out of the interface");
+
+    test_frame(f, guest_mac, host_mac, 0xb2);
+    ok(send(hs, f, 60, 0) == 60, "the host sends a frame into the tap");
+    ok(run_until_frames(1, 2000) && got_len == 60 && memcmp(got, f, 60) == 0,
+       "the event loop wakes and the card gets it");
+
+    for (int i = 0; i < FLOOD; i++)
+        send(hs, f, test_frame(f, guest_mac, host_mac, (uint8_t)i), 0);
+    unsigned before = got_frames;
+    evloop_run_once(loop, 1000000000ull);
+    unsigned first = got_frames - before;
+    ok(first > 0 && first <= 64, "one wake-up reads one batch (%u of %d frames)", first, FLOOD);
+    ok(run_until_frames(before + FLOOD, 2000) && got[14] == FLOOD - 1,
+       "the rest on the next turns, in order (%u)", got_frames - before);
+}
+
+static void test_drops(NetBackend *b, int hs)
+{
+    NetBackendStats st;
+    uint8_t f[60];
+    net_backend_stats(b, &st);
+    ok(st.tx_dropped == 0 && st.rx_dropped == 0, "no drops yet");
+    net_backend_send(b, f, 5);  /* shorter than an Ethernet header: the tap refuses it */
+    net_backend_stats(b, &st);
+    ok(st.tx_dropped == 1, "a frame the tap refuses is dropped and counted");
+    net_backend_attach(b, NULL, NULL);
+    send(hs, f, test_frame(f, guest_mac, host_mac, 0xc3), 0);
+    for (int i = 0; i < 50 && st.rx_dropped == 0; i++) {
+        evloop_run_once(loop, 10000000ull);
+        net_backend_stats(b, &st);
+    }
+    ok(st.rx_dropped >= 1, "a frame with no card to take it is dropped and counted");
+    net_backend_attach(b, capture, NULL);
+}
+
+static void test_attach_errors(const NetConfig *cfg)
+{
+    Error err = {0};
+    NetBackend *b2 = net_backend_new(cfg, loop, &err);
+    ok(!b2 && strstr(err.msg, "in use by another process") && strstr(err.msg, cfg->ifname),
+       "a second attach: %s", err.msg);
+    net_backend_free(b2);
+    NetConfig lo = *cfg;
+    strcpy(lo.ifname, "lo");
+    b2 = net_backend_new(&lo, loop, &err);
+    ok(!b2 && strstr(err.msg, "tap lo: the interface exists and is not a tap"), "lo: %s",
+       err.msg);
+    net_backend_free(b2);
+}
+
+/* The interface goes away under the backend: one warning, then the loop idles. */
+static void test_deleted(const char *name)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", name);
+    if (system(cmd) != 0) {
+        ok(1, "# SKIP cannot run ip link del");
+        return;
+    }
+    for (int i = 0; i < 5; i++)
+        evloop_run_once(loop, 10000000ull);
+    int idle = evloop_run_once(loop, 0);
+    ok(idle == 0, "after the interface is deleted the loop has nothing to run (%d)", idle);
+}
+
+static void test_backend(void)
+{
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+        ok(1, "# SKIP the backend needs root and /dev/net/tun");
+        return;
+    }
+    NetConfig cfg;
+    Error err = {0};
+    char spec[64];
+    snprintf(spec, sizeof(spec), "tap,ifname=hstu%d", (int)(getpid() % 1000000));
+    ok(net_config_parse(&cfg, spec, &err) == 0, "parsed %s", spec);
+    NetBackend *b = net_backend_new(&cfg, loop, &err);
+    ok(b != NULL, "attached to %s (created)%s%s", cfg.ifname, b ? "" : ": ", b ? "" : err.msg);
+    if (!b)
+        return;
+    net_backend_attach(b, capture, NULL);
+    int hs = if_up(cfg.ifname) == 0 ? host_socket(cfg.ifname) : -1;
+    ok(hs >= 0, "interface up, packet socket bound");
+    if (hs >= 0) {
+        test_frames(b, hs);
+        test_drops(b, hs);
+        close(hs);
+    }
+    test_attach_errors(&cfg);
+    test_deleted(cfg.ifname);
+    net_backend_free(b);
+    ok(if_nametoindex(cfg.ifname) == 0, "the interface the backend made is gone");
+}
+
+int main(void)
+{
+    Error err;
+    if (!(loop = evloop_new(&err))) {
+        printf("Bail out! %s\n", err.msg);
+        return 1;
+    }
+    test_parse();
+    test_names();
+    test_backend();
+    evloop_free(loop);
+    return tap_done();
+}
