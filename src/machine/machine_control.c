@@ -181,8 +181,11 @@ static json_t *net_entry(const Machine *m)
         return json_null();
     snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4],
              a[5]);
-    return json_pack("{s:s,s:s,s:I}", "backend", "user", "mac", mac, "slot",
-                     (json_int_t)m->cfg.ndisks);
+    json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(m->cfg.net.kind), "mac",
+                          mac, "slot", (json_int_t)m->cfg.ndisks);
+    if (j && m->cfg.net.kind == NET_TAP)
+        json_object_set_new(j, "ifname", json_string(m->cfg.net.ifname));
+    return j;
 }
 
 static json_t *cmd_query_devices(void *opaque, json_t *args, Error *err)

@@ -204,7 +204,11 @@ static json_t *config_net_json(const NetConfig *net)
                                              (json_int_t)ntohl(f->guest_addr.s_addr),
                                              "guest-port", (json_int_t)f->guest_port));
     }
-    return json_pack("{s:s, s:s, s:o}", "kind", "user", "mac", mac, "hostfwd", fwd);
+    json_t *j = json_pack("{s:s, s:s, s:o}", "kind", net_kind_name(net->kind), "mac", mac,
+                          "hostfwd", fwd);
+    if (net->kind == NET_TAP)  /* a restore attaches to the same interface */
+        json_object_set_new(j, "ifname", json_string(net->ifname));
+    return j;
 }
 
 static char *abs_or_copy(const char *path)
@@ -403,13 +407,18 @@ static int parse_net(MachineStateFile *f, json_t *net, Error *err)
         nc->kind = NET_NONE;
         return 0;
     }
-    const char *kind = NULL, *mac = NULL;
+    const char *kind = NULL, *mac = NULL, *ifname = NULL;
     json_t *fwd = NULL;
-    if (json_unpack(net, "{s:s, s:s, s:o}", "kind", &kind, "mac", &mac, "hostfwd", &fwd) < 0 ||
-        strcmp(kind, "user") != 0 || parse_mac(mac, nc->mac) < 0 || !json_is_array(fwd) ||
-        json_array_size(fwd) > NET_MAX_HOSTFWD)
+    if (json_unpack(net, "{s:s, s:s, s:o, s?s}", "kind", &kind, "mac", &mac, "hostfwd", &fwd,
+                    "ifname", &ifname) < 0 ||
+        !net_kind_from_name(kind, &nc->kind) || nc->kind == NET_NONE ||
+        parse_mac(mac, nc->mac) < 0 || !json_is_array(fwd) ||
+        json_array_size(fwd) > NET_MAX_HOSTFWD ||
+        (nc->kind == NET_TAP && (!ifname || !net_ifname_valid(ifname) ||
+                                 json_array_size(fwd) != 0)))
         return error_set(err, "%s: state file is corrupt: bad network entry", f->in.path);
-    nc->kind = NET_USER;
+    if (nc->kind == NET_TAP)
+        strcpy(nc->ifname, ifname);
     size_t i;
     json_t *e;
     json_array_foreach(fwd, i, e) {
