@@ -15,8 +15,12 @@ guest has filled a tmpfs with 400 MiB of /dev/urandom data:
   to its run loop's first guest slice (HOSTEL_TRACE_START=1 makes hostel
   print that instant on CLOCK_MONOTONIC) and to the shell's answer to an
   `echo` typed on the console, for the flat and the zstd files;
-- live snapshot: the guest's stand-still of `snapshot-create` ("pause-ms"),
-  for a VM without disks and, in a second boot, one with a qcow2 disk.
+- live snapshot: the guest's stand-still of `snapshot-create` ("pause-ms")
+  and the time until the snapshot is durable ("total-ms"; the round trip
+  for a hostel that does not report it), for a VM without disks and, in a
+  second boot, one with a qcow2 disk, idle and while the guest writes to
+  the disk (64 KiB direct writes, a sync after every 16).  --snapshots-only
+  measures only these.
 
 QEMU (`qemu-system-riscv64 -M virt`, same kernel, initramfs and RAM) does the
 equivalent through QMP in the same run unless --no-qemu: `stop` round trip,
@@ -236,14 +240,46 @@ def hostel_saves(opts, vm, res, label):
 
 
 def hostel_snapshots(opts, vm, res, key):
-    pauses = []
+    pauses, totals = [], []
     for i in range(opts.runs):
-        ret, _ = vm.ctl.call("snapshot-create", {"name": f"s{i}"})
+        ret, rtt = vm.ctl.call("snapshot-create", {"name": f"s{i}"})
         pauses.append(ret["pause-ms"])
+        totals.append(ret.get("total-ms", rtt * 1e3))
         vm.ctl.call("snapshot-delete", {"name": f"s{i}"})
         time.sleep(0.5)
     res[key] = pauses
-    progress(f"hostel {key}: pause-ms {pauses}")
+    res[f"{key}-total"] = totals
+    progress(f"hostel {key}: pause-ms {pauses}, total-ms {totals}")
+
+
+# Rewrites 1 MiB of the disk in 64 KiB direct writes, then syncs, until /tmp/stop-writer.
+DISK_WRITER = ("(i=0; while [ ! -e /tmp/stop-writer ]; do dd if=/dev/zero of=/dev/vda bs=64k "
+               "count=16 seek=$((i % 1024 * 16)) oflag=direct 2>/dev/null; sync; i=$((i+1)); "
+               "done) & true")
+
+
+def run_hostel_disk_snapshots(opts, res):
+    disk = opts.work / "disk.qcow2"
+    subprocess.run([opts.hostel, "img", "create", "-f", "qcow2", str(disk), "1G"], check=True,
+                   capture_output=True)
+    vm = hostel_boot(opts, "bench-disk", disk)
+    try:
+        hostel_snapshots(opts, vm, res, "snapshot-qcow2-idle")
+        vm.guest.run(DISK_WRITER, CMD_TIMEOUT_S)
+        time.sleep(1.0)
+        hostel_snapshots(opts, vm, res, "snapshot-qcow2-busy")
+        vm.guest.run("touch /tmp/stop-writer; wait", CMD_TIMEOUT_S)
+    finally:
+        vm.quit()
+
+
+def run_hostel_snapshots_only(opts, res):
+    vm = hostel_boot(opts, "bench")
+    try:
+        hostel_snapshots(opts, vm, res, "snapshot-nodisk-idle")
+    finally:
+        vm.quit()
+    run_hostel_disk_snapshots(opts, res)
 
 
 def hostel_restore(opts, path, res, key):
@@ -268,6 +304,9 @@ def hostel_restore(opts, path, res, key):
 
 
 def run_hostel(opts, res):
+    if opts.snapshots_only:
+        run_hostel_snapshots_only(opts, res)
+        return
     vm = hostel_boot(opts, "bench")
     try:
         files = {}
@@ -298,14 +337,7 @@ def run_hostel(opts, res):
         vm.guest.expect(pexpect.EOF, 60, "exit after suspend")
     finally:
         vm.quit()
-    disk = opts.work / "disk.qcow2"
-    subprocess.run([opts.hostel, "img", "create", "-f", "qcow2", str(disk), "1G"], check=True,
-                   capture_output=True)
-    vm = hostel_boot(opts, "bench-disk", disk)
-    try:
-        hostel_snapshots(opts, vm, res, "snapshot-qcow2-idle")
-    finally:
-        vm.quit()
+    run_hostel_disk_snapshots(opts, res)
 
 
 # ---------------------------------------------------------------- QEMU
@@ -470,9 +502,18 @@ ROWS = [
     ("restore zstd dirty: to first instruction", "restore-insn-zstd-dirty", None, "ms", None),
     ("restore zstd dirty: to shell echo", "restore-shell-zstd-dirty", None, "ms", None),
     ("live snapshot, no disk, idle: pause", "snapshot-nodisk-idle", None, "ms", "snapshot-idle"),
+    ("live snapshot, no disk, idle: until durable", "snapshot-nodisk-idle-total", None, "ms",
+     None),
     ("live snapshot, qcow2 disk, idle: pause", "snapshot-qcow2-idle", "q-snapshot-qcow2-idle",
      "ms", "snapshot-idle"),
+    ("live snapshot, qcow2 disk, idle: until durable", "snapshot-qcow2-idle-total",
+     "q-snapshot-qcow2-idle", "ms", None),
+    ("live snapshot, qcow2 disk, guest writing: pause", "snapshot-qcow2-busy", None, "ms", None),
+    ("live snapshot, qcow2 disk, guest writing: until durable", "snapshot-qcow2-busy-total",
+     None, "ms", None),
     ("live snapshot, no disk, dirty: pause", "snapshot-nodisk-dirty", None, "ms", None),
+    ("live snapshot, no disk, dirty: until durable", "snapshot-nodisk-dirty-total", None, "ms",
+     None),
 ]
 
 
@@ -486,10 +527,12 @@ def cell(value, unit):
     return f"{statistics.median(value):.1f} ({min(value):.1f}-{max(value):.1f})"
 
 
-def print_table(res):
+def print_table(res, snapshots_only=False):
     head = ["metric", "unit", "hostel", "qemu", "target", "verdict"]
     rows, verdicts = [], []
     for label, hkey, qkey, unit, tkey in ROWS:
+        if snapshots_only and not hkey.startswith("snapshot-"):
+            continue
         h, q = res.get(hkey), res.get(qkey) if qkey else None
         target, mark = "", ""
         if tkey:
@@ -527,6 +570,8 @@ def parse_options(argv):
                    help=f"seconds allowed for a boot ({boot.BOOT_TIMEOUT_S})")
     p.add_argument("--no-qemu", action="store_true", help="measure hostel only")
     p.add_argument("--no-hostel", action="store_true", help="measure QEMU only")
+    p.add_argument("--snapshots-only", action="store_true",
+                   help="measure only hostel's live snapshots (no disk and qcow2; no QEMU)")
     p.add_argument("--check", action="store_true", help="exit 3 if a target is missed")
     p.add_argument("--keep", action="store_true", help="keep the work directory (state "
                    "files, console logs)")
@@ -539,7 +584,7 @@ def resolve_tools(opts, parser):
         parser.error(f"{opts.hostel}: not an executable (build hostel or set HOSTEL_BIN)")
     opts.hostel = str(pathlib.Path(opts.hostel).resolve())
     opts.qemu = None
-    if not opts.no_qemu:
+    if not opts.no_qemu and not opts.snapshots_only:
         opts.qemu = os.environ.get("QEMU_BIN") or shutil.which("qemu-system-riscv64")
         if not opts.qemu:
             progress("bench/state: qemu-system-riscv64 not found: hostel only")
@@ -580,7 +625,7 @@ def main(argv):
             finally:
                 Guest.close_all()
         print()
-        verdicts = print_table(res)
+        verdicts = print_table(res, opts.snapshots_only)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except BenchError as e:
         print(f"bench/state: {e}", file=sys.stderr)
