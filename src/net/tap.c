@@ -60,10 +60,13 @@ static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
     if (n == (ssize_t)len)
         return;
     t->stats.tx_dropped++;
-    if (n < 0 && errno != EAGAIN && !t->tx_error_logged) {
+    int e = n < 0 ? errno : 0;
+    if (e && e != EAGAIN && !t->tx_error_logged) {
         t->tx_error_logged = true;
-        log_warn("net tap %s: a frame from the guest was dropped: %s (further drops are "
-                 "counted, not logged)", t->ifname, strerror(errno));
+        log_warn("net tap %s: a frame from the guest was dropped: %s%s%s (further drops are "
+                 "counted, not logged)", t->ifname, strerror(e),
+                 e == EIO ? "; the interface is down: ip link set up dev " : "",
+                 e == EIO ? t->ifname : "");
     }
 }
 
