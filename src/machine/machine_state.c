@@ -22,6 +22,7 @@
 #include "machine/machine_int.h"
 #include "state/state.h"
 #include "state/stream.h"
+#include "state/stream_ram.h"
 #include "util/log.h"
 #include "virtio/net.h"
 
@@ -349,6 +350,7 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
 
 struct MachineStateFile {
     StreamIn in;
+    StreamRamLoad *ram_load;  /* zstd RAM being decompressed since open, or NULL */
     MachineConfig cfg;
     MachineBoot boot;
     char *strings[4 + MACHINE_MAX_DISKS * 2];  /* owned copies cfg/boot point at */
@@ -497,6 +499,13 @@ MachineStateFile *machine_state_open(const char *path, Error *err)
         machine_state_close(f);
         return NULL;
     }
+    /*
+     * The file passed every check: its compressed RAM is decompressed from
+     * now on, while the caller builds the machine (or, for a revert, the VM
+     * still runs).  If that cannot start, the restore reads it itself.
+     */
+    if (f->in.ram_encoding == STREAM_RAM_ZSTD)
+        f->ram_load = stream_ram_load_start(&f->in, NULL, NULL);
     return f;
 }
 
@@ -504,6 +513,7 @@ void machine_state_close(MachineStateFile *f)
 {
     if (!f)
         return;
+    stream_ram_load_free(f->ram_load);
     stream_in_close(&f->in);
     for (int i = 0; i < f->nstrings; i++)
         free(f->strings[i]);
@@ -593,6 +603,33 @@ static void ram_clear(uint8_t *ram, uint64_t size)
         memset(ram, 0, size);
 }
 
+/* Phase 1's RAM check: the file's RAM fits, and staged runs all decompressed. */
+static int check_ram(const Machine *m, MachineStateFile *f, Error *err)
+{
+    if (!f->in.has_ram)
+        return error_set(err, "%s: the state file has no RAM", f->in.path);
+    if (f->in.ram_size != m->bus.ram_size)
+        return error_set(err, "%s: state file is corrupt: its RAM is %llu bytes, its "
+                         "configuration says %llu", f->in.path,
+                         (unsigned long long)f->in.ram_size,
+                         (unsigned long long)m->bus.ram_size);
+    return f->ram_load ? stream_ram_load_wait(f->ram_load, err) : 0;
+}
+
+/* Phase 2's RAM: the staged runs moved in, or the file's pages mapped or read. */
+static int load_ram(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
+{
+    if (f->ram_load) {
+        stream_ram_load_move(f->ram_load, m->bus.ram);
+        stream_ram_load_free(f->ram_load);
+        f->ram_load = NULL;
+        return 0;
+    }
+    if (!map_ram || f->in.ram_encoding != STREAM_RAM_FLAT)
+        ram_clear(m->bus.ram, m->bus.ram_size);
+    return stream_in_load_ram(&f->in, m->bus.ram, m->bus.ram_size, map_ram, err);
+}
+
 int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
                          int (*before_commit)(void *opaque, Error *err), void *opaque,
                          Error *err)
@@ -602,17 +639,15 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
     Part parts[MAX_PARTS];
     int n = machine_parts(m, parts);
     int rc = stage_parts(f, parts, n, err);
-    if (rc == 0 && !f->in.has_ram)
-        rc = error_set(err, "%s: the state file has no RAM", f->in.path);
+    if (rc == 0)
+        rc = check_ram(m, f, err);
     if (rc == 0 && before_commit)
         rc = before_commit(opaque, err);
     if (rc == 0) {
         /* Phase 2: RAM, then every part; code decoded from the old RAM goes. */
         machine_quiesce(m);
         machine_invalidate_code(m);
-        if (!map_ram || f->in.ram_encoding != STREAM_RAM_FLAT)
-            ram_clear(m->bus.ram, m->bus.ram_size);
-        rc = stream_in_load_ram(&f->in, m->bus.ram, m->bus.ram_size, map_ram, err);
+        rc = load_ram(m, f, map_ram, err);
     }
     for (int i = 0; rc == 0 && i < n; i++)
         if (parts[i].desc)

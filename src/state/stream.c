@@ -18,10 +18,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "state/stream_ram.h"
 #include "util/io.h"
 #include "util/le.h"
-
-#define RUN_MAX_PAGES 256u  /* pages per zstd run: 1 MiB */
 
 /* ---- writing ---- */
 
@@ -166,7 +165,7 @@ static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const
             continue;
         }
         uint64_t n = 1;
-        while (n < RUN_MAX_PAGES && i + n < pages && map_bit(map, i + n))
+        while (n < STREAM_RUN_PAGES && i + n < pages && map_bit(map, i + n))
             n++;
         if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, n * STREAM_PAGE,
                           (off_t)(data_off + i * STREAM_PAGE)) < 0)
@@ -265,7 +264,7 @@ static int out_ram_zstd(StreamOut *s, const uint8_t *ram, uint64_t size, int lev
             continue;
         }
         uint32_t n = 1;
-        while (n < RUN_MAX_PAGES && i + n < pages && map_bit(map, i + n))
+        while (n < STREAM_RUN_PAGES && i + n < pages && map_bit(map, i + n))
             n++;
         rc = zstd_run(cc, ram + i * STREAM_PAGE, i, n, &buf, &len, &cap, err);
         i += n;
@@ -372,9 +371,15 @@ static int rd_ram(Reader *r, const StreamSection *sec)
         return error_set(r->err, "%s: state file is corrupt: bad RAM size", s->path);
     uint64_t rest = sec->len - sizeof(head);
     if (s->ram_encoding == STREAM_RAM_ZSTD) {
+        /* The bulk of a compressed file: its CRC is computed in parallel slices. */
+        uint32_t crc;
         s->ram_runs_off = r->off;
         s->ram_runs_len = rest;
-        return rd_skip_crc(r, rest);
+        if (stream_crc_range(s, r->off, rest, &crc, r->err) < 0)
+            return -1;
+        r->crc = (uint32_t)crc32_combine(r->crc, crc, (z_off_t)rest);
+        r->off += rest;
+        return 0;
     }
     if (s->ram_encoding != STREAM_RAM_FLAT)
         return error_set(r->err, "%s: state file is corrupt: unknown RAM encoding", s->path);
@@ -450,8 +455,14 @@ static int rd_section(Reader *r)
 
 int stream_in_open(StreamIn *s, const char *path, Error *err)
 {
+    return stream_in_open_with(s, path, &(StreamInOpts){0}, err);
+}
+
+int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Error *err)
+{
     memset(s, 0, sizeof(*s));
     s->fd = -1;
+    s->opts = *o;
     s->path = strdup(path);
     s->sec = calloc(STREAM_MAX_SECTIONS, sizeof(*s->sec));
     if (!s->path || !s->sec) {
@@ -470,6 +481,9 @@ int stream_in_open(StreamIn *s, const char *path, Error *err)
     int rc = rd_header(&r);
     while (rc == 0)
         rc = rd_section(&r);
+    /* Run headers are parsed once the CRC vouches for them: a flipped byte reads as such. */
+    if (rc > 0 && s->has_ram && s->ram_encoding == STREAM_RAM_ZSTD)
+        rc = stream_runs_index(s, err);
     if (rc < 0) {
         stream_in_close(s);
         return -1;
@@ -483,6 +497,7 @@ void stream_in_close(StreamIn *s)
         free(s->sec[i].payload);
     free(s->sec);
     free(s->ram_map);
+    free(s->runs);
     free(s->path);
     if (s->fd >= 0)
         close(s->fd);
@@ -518,41 +533,13 @@ static int load_ram_flat(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Err
     return 0;
 }
 
-static int load_ram_zstd(StreamIn *s, uint8_t *ram, uint64_t size, Error *err)
+static int load_ram_zstd(StreamIn *s, uint8_t *ram, Error *err)
 {
-    uint64_t off = s->ram_runs_off, end = off + s->ram_runs_len, pages = size / STREAM_PAGE;
-    size_t cap = ZSTD_compressBound(RUN_MAX_PAGES * STREAM_PAGE);
-    uint8_t *buf = malloc(cap);
-    int rc = buf ? 0 : error_set(err, "out of memory reading %s", s->path);
-    while (rc == 0 && off < end) {
-        uint8_t h[16];
-        if (end - off < sizeof(h) || io_pread_all(s->fd, h, sizeof(h), off) < 0) {
-            rc = error_set(err, "%s: state file is corrupt: RAM run header", s->path);
-            break;
-        }
-        uint64_t first = le_get(h, 8);
-        uint32_t n = (uint32_t)le_get(h + 8, 4), z = (uint32_t)le_get(h + 12, 4);
-        off += sizeof(h);
-        if (n == 0 || n > RUN_MAX_PAGES || first > pages || n > pages - first || z > cap ||
-            z > end - off) {
-            rc = error_set(err, "%s: state file is corrupt: bad RAM run", s->path);
-            break;
-        }
-        if (io_pread_all(s->fd, buf, z, off) < 0) {
-            rc = error_set_errno(err, errno, "%s: cannot read the state file", s->path);
-            break;
-        }
-#ifdef MADV_POPULATE_WRITE
-        /* One call maps the run's pages for a fraction of what a fault per page costs. */
-        (void)madvise(ram + first * STREAM_PAGE, (size_t)n * STREAM_PAGE, MADV_POPULATE_WRITE);
-#endif
-        size_t got = ZSTD_decompress(ram + first * STREAM_PAGE, (size_t)n * STREAM_PAGE, buf, z);
-        if (ZSTD_isError(got) || got != (size_t)n * STREAM_PAGE)
-            rc = error_set(err, "%s: state file is corrupt: RAM run at page %llu does not "
-                           "decompress", s->path, (unsigned long long)first);
-        off += z;
-    }
-    free(buf);
+    StreamRamLoad *l = stream_ram_load_start(s, ram, err);
+    if (!l)
+        return -1;
+    int rc = stream_ram_load_wait(l, err);
+    stream_ram_load_free(l);
     return rc;
 }
 
@@ -562,7 +549,7 @@ int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error
         return error_set(err, "%s: the state file has no RAM", s->path);
     if (size != s->ram_size)
         return error_set(err, "%s: RAM size mismatch", s->path);
-    return s->ram_encoding == STREAM_RAM_ZSTD ? load_ram_zstd(s, ram, size, err)
+    return s->ram_encoding == STREAM_RAM_ZSTD ? load_ram_zstd(s, ram, err)
                                               : load_ram_flat(s, ram, size, map, err);
 }
 

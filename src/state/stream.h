@@ -17,7 +17,10 @@
  *         holes.  A restore maps that region privately, so RAM is read
  *         lazily and the first instruction runs at once.
  *   zstd: runs of present pages: start page u64 | pages u32 | compressed
- *         bytes u32 | zstd frame (with its content checksum).
+ *         bytes u32 | zstd frame (with its content checksum); runs are in
+ *         ascending page order, disjoint, of at most STREAM_RUN_PAGES
+ *         pages each, so they can be decompressed in parallel
+ *         (stream_ram.h).
  * The CRC covers the header, every section header and payload, and the
  * page map; flat page contents are not read at restore (that is the point
  * of the flat encoding), zstd runs carry their own checksums.
@@ -40,6 +43,7 @@
 #define STREAM_MAX_SECTION (16u << 20)  /* device sections; RAM is not capped by this */
 #define STREAM_MAX_SECTIONS 4096
 #define STREAM_MAX_RAM (1ull << 40)     /* refuse a stream claiming more RAM than this */
+#define STREAM_RUN_PAGES 256u           /* pages per zstd run at most: 1 MiB */
 
 enum {
     STREAM_SEC_OPTIONAL = 1 << 0,  /* a reader that does not know the tag may skip it */
@@ -72,10 +76,25 @@ typedef struct StreamSection {
     uint8_t *payload;  /* malloc'd copy (NULL for "ram") */
 } StreamSection;
 
+/* One zstd RAM run, as indexed by stream_in_open. */
+typedef struct StreamRun {
+    uint64_t first;   /* guest page */
+    uint64_t off;     /* file offset of its zstd frame */
+    uint32_t pages;
+    uint32_t len;     /* frame bytes */
+} StreamRun;
+
+/* How a stream is read; zero is the default (tests force the other paths). */
+typedef struct StreamInOpts {
+    unsigned threads;  /* zstd RAM workers: 0 = one per online CPU, at most 8 */
+    bool copy_ram;     /* put staged RAM in place by copying instead of remapping */
+} StreamInOpts;
+
 /* A whole stream, read and checked (structure, sizes, CRC) by stream_in_open. */
 typedef struct StreamIn {
     int fd;
     char *path;
+    StreamInOpts opts;
     uint16_t major, minor;
     StreamSection *sec;
     int nsec;
@@ -88,16 +107,24 @@ typedef struct StreamIn {
     uint64_t ram_data_off;   /* flat: file offset of page 0 */
     uint64_t ram_runs_off;   /* zstd: file offset of the first run */
     uint64_t ram_runs_len;
+    StreamRun *runs;         /* zstd: every run, checked */
+    uint64_t nruns;
 } StreamIn;
 
-/* Open and validate path; one clear error for truncated/corrupt/foreign/newer files. */
+/*
+ * Open and validate path; one clear error for truncated/corrupt/foreign/newer
+ * files.  The CRC of zstd RAM runs is computed on worker threads.
+ */
 int stream_in_open(StreamIn *s, const char *path, Error *err);
+int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Error *err);
 void stream_in_close(StreamIn *s);
 /* The section with this tag and instance, or NULL. */
 const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t instance);
 /*
  * Fill ram (size bytes, already zero) from the stream.  Flat: map the file's
  * pages over it privately (MAP_FIXED, lazy) when map is true, else read them.
+ * zstd: decompress the runs straight into it on worker threads
+ * (stream_ram.h has the asynchronous form).
  */
 int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err);
 
