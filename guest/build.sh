@@ -69,6 +69,7 @@ install_missing() {
         "cmd:make:make" "cmd:gcc:gcc" "cmd:bc:bc" "cmd:flex:flex" "cmd:bison:bison"
         "cmd:perl:perl" "cmd:xz:xz-utils" "cmd:gzip:gzip" "cmd:cpio:cpio"
         "cmd:mke2fs:e2fsprogs" "cmd:dpkg-source:dpkg-dev" "cmd:flock:util-linux"
+        "cmd:patch:patch"
         "file:/usr/include/stdio.h:libc6-dev"
     )
     local c kind what pkg
@@ -144,16 +145,25 @@ busybox_source() {
     echo "$CACHE/src/$(basename "$dir")"
 }
 
-# Echo the extracted kernel source dir (one per linux-source-6.1 version, extracted once).
+# Echo the extracted kernel source dir, with guest/patches/*.patch applied: one tree per
+# linux-source-6.1 version and patch set (the name carries both), extracted once.
 kernel_source() {
-    local ver dir tmp
+    local ver dir tmp p phash
     ver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || echo unknown)
-    dir="$CACHE/src/linux-source-6.1_$ver"
-    if [[ ! -f $dir/Makefile ]]; then
+    phash=$(cat /dev/null "$GUEST_DIR"/patches/*.patch 2>/dev/null | sha256sum | cut -c1-8)
+    dir="$CACHE/src/linux-source-6.1_${ver}_p$phash"
+    if [[ ! -f $dir/.hostel-patched ]]; then
         log "extracting $KSRC_TARBALL"
         tmp="$dir.tmp.$$"
-        rm -rf "$tmp" && mkdir -p "$tmp"
+        rm -rf "$tmp" "$dir" && mkdir -p "$tmp"
         tar -C "$tmp" -xf "$KSRC_TARBALL"
+        for p in "$GUEST_DIR"/patches/*.patch; do
+            [[ -f $p ]] || continue
+            log "kernel: applying $(basename "$p")"
+            patch -d "$tmp/linux-source-6.1" -p1 --forward --batch --quiet <"$p" >&2 ||
+                die "patch $(basename "$p") does not apply to linux-source-6.1 $ver"
+        done
+        touch "$tmp/linux-source-6.1/.hostel-patched"
         mv "$tmp/linux-source-6.1" "$dir"
         rm -rf "$tmp"
     fi
