@@ -30,6 +30,7 @@
 #include "machine/machine_state.h"
 #include "net/net.h"
 #include "state/stream.h"
+#include "util/io.h"
 #include "util/zero.h"
 
 #define CLONE_CHUNK (1u << 20)
@@ -155,6 +156,8 @@ static int write_state(StreamIn *in, json_t *config, StreamEdit *edits, int nedi
         rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = error_set_errno(err, errno, "%s: cannot write the state file", path);
+    if (rc == 0)
+        io_sync_dir_of(path);
     if (rc < 0 && fd >= 0)
         unlink(tmp);
     free(text);

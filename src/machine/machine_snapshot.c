@@ -34,6 +34,7 @@
 #include "control/control.h"
 #include "machine/machine_int.h"
 #include "machine/machine_state.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/timer.h"
 #include "virtio/blk.h"
@@ -364,21 +365,6 @@ static int snapshot_job_wait(SnapshotJob *j)
     return rc;
 }
 
-/* fsync the directory holding path, so a rename in it is durable. */
-static void sync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int snapshot_state_sync(SnapshotJob *j, Error *err)
 {
     int rc = 0;
@@ -408,7 +394,7 @@ static void *snapshot_finisher(void *opaque)
         snapshot_job_fail_unlocked(j, &e);
     }
     if (rc == 0) {
-        sync_dir_of(j->path);
+        io_sync_dir_of(j->path);
     } else {
         unlink(j->tmp);
         snapshot_queue(j, snapshot_disk_drop, true);

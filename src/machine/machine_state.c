@@ -23,6 +23,7 @@
 #include "state/state.h"
 #include "state/stream.h"
 #include "state/stream_ram.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/net.h"
 
@@ -304,21 +305,6 @@ static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
     return rc;
 }
 
-/* fsync the directory holding path, so a rename in it is durable. */
-static void sync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *err)
 {
     if (!m->linux_boot)
@@ -342,7 +328,7 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
         unlink(tmp);
         return -1;
     }
-    sync_dir_of(path);
+    io_sync_dir_of(path);
     return 0;
 }
 

@@ -2,6 +2,10 @@
 #include "util/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 bool io_write_all(int fd, const void *buf, size_t len)
@@ -48,4 +52,18 @@ int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 int io_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
     return io_p_all(fd, buf, len, off, false);
+}
+
+void io_sync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }

@@ -18,4 +18,7 @@ bool io_write_all(int fd, const void *buf, size_t len);
 int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int io_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
+/* fsync the directory holding path, so that a rename into it is durable (best effort). */
+void io_sync_dir_of(const char *path);
+
 #endif
