@@ -86,7 +86,7 @@ typedef struct StreamRun {
 
 /* How a stream is read; zero is the default (tests force the other paths). */
 typedef struct StreamInOpts {
-    unsigned threads;  /* zstd RAM workers: 0 = one per online CPU, at most 8 */
+    unsigned threads;  /* zstd RAM workers: 0 = one per usable CPU, at most 8 */
     bool copy_ram;     /* put staged RAM in place by copying instead of remapping */
 } StreamInOpts;
 

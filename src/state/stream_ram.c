@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,9 +32,18 @@
 #define CRC_SLICE_MIN (8u << 20)   /* a thread is not worth less than this */
 #define CRC_BUF (256u << 10)
 
+/* CPUs this process may run on (its affinity mask: a pinned VMM gets no more workers). */
+static long cpus_usable(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 unsigned stream_threads(const StreamIn *s)
 {
-    long n = s->opts.threads ? (long)s->opts.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = s->opts.threads ? (long)s->opts.threads : cpus_usable();
     return n < 1 ? 1 : n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS : (unsigned)n;
 }
 

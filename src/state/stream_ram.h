@@ -19,7 +19,7 @@
 
 #define STREAM_MAX_THREADS 8
 
-/* Worker threads for s: its threads field, or one per online CPU; 1..STREAM_MAX_THREADS. */
+/* Worker threads for s: opts.threads, or one per CPU the process may use; 1..STREAM_MAX_THREADS. */
 unsigned stream_threads(const StreamIn *s);
 
 /*
