@@ -14,6 +14,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 import pexpect
@@ -146,3 +147,11 @@ def boot(tmp_path):
     for console in consoles:
         if console.exit_status is None:
             console.close()
+
+
+@pytest.fixture
+def vm_env(tmp_path):
+    """The environment for a VM under test: a private, short $XDG_RUNTIME_DIR (control
+    socket paths must fit in 108 bytes) and $XDG_STATE_HOME (snapshots) in tmp_path."""
+    with tempfile.TemporaryDirectory(prefix="hst") as d:
+        yield dict(os.environ, XDG_RUNTIME_DIR=d, XDG_STATE_HOME=str(tmp_path / "state"))

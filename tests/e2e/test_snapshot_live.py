@@ -20,37 +20,20 @@ the head of each disk's queue, and the reply comes when all is durable.
 
 import json
 import os
-import pathlib
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pexpect
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("HOSTEL_BUILD", REPO / "build"))
-HOSTEL = os.environ.get("HOSTEL_BIN", str(BUILD / "hostel"))
-TIMEOUT = 120
-PROMPT = re.compile(r"hostel:[^\r\n]*# $")
+from vmtest import HOSTEL, TIMEOUT, PROMPT, hostel, wait_exit
+
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                 reason="qemu-img is not installed")
-
-
-@pytest.fixture
-def env(tmp_path):
-    """A private, short $XDG_RUNTIME_DIR (socket paths) and $XDG_STATE_HOME (snapshots)."""
-    with tempfile.TemporaryDirectory(prefix="hst") as d:
-        yield dict(os.environ, XDG_RUNTIME_DIR=d, XDG_STATE_HOME=str(tmp_path / "state"))
-
-
-def hostel(env, *args):
-    return subprocess.run([HOSTEL, *args], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
 
 def qemu_img(*args):
@@ -75,12 +58,12 @@ def disk_snapshots(path):
     return [s["name"] for s in info.get("snapshots", [])]
 
 
-def boot(guest, env, tmp_path, name, disks):
+def boot(guest, vm_env, tmp_path, name, disks):
     argv = ["run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
             "-p", "console=ttyS0", "--name", name]
     for d in disks:
         argv += ["-d", str(d)]
-    child = pexpect.spawn(HOSTEL, argv, env=env, encoding="utf-8", codec_errors="replace",
+    child = pexpect.spawn(HOSTEL, argv, env=vm_env, encoding="utf-8", codec_errors="replace",
                           timeout=TIMEOUT, dimensions=(50, 200))
     child.logfile_read = open(tmp_path / f"{name}.log", "w", encoding="utf-8",
                               errors="replace")
@@ -88,19 +71,13 @@ def boot(guest, env, tmp_path, name, disks):
     return child
 
 
-def wait_exit(child):
-    child.expect(pexpect.EOF, timeout=TIMEOUT)
-    child.close()
-    return child.exitstatus
-
-
 class Control:
     """A raw control connection: requests may be pipelined, replies matched by id."""
 
-    def __init__(self, env, name):
+    def __init__(self, vm_env, name):
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(TIMEOUT)
-        self.sock.connect(os.path.join(env["XDG_RUNTIME_DIR"], "hostel", f"{name}.sock"))
+        self.sock.connect(os.path.join(vm_env["XDG_RUNTIME_DIR"], "hostel", f"{name}.sock"))
         self.buf = b""
         assert "hostel" in self.read()
 
@@ -152,12 +129,12 @@ def guest_cmd(child, cmd, marker):
     return text
 
 
-def test_snapshot_while_the_guest_writes_its_disk(guest, env, tmp_path):
+def test_snapshot_while_the_guest_writes_its_disk(guest, vm_env, tmp_path):
     disk = qcow2(tmp_path / "disk.qcow2", ext4=True)
-    child = boot(guest, env, tmp_path, "live", [disk])
+    child = boot(guest, vm_env, tmp_path, "live", [disk])
     guest_cmd(child, "mount /dev/vda /mnt && " + LOOP, "STARTED")
     time.sleep(1.5)
-    ctl = Control(env, "live")
+    ctl = Control(vm_env, "live")
     ctl.send(("snapshot-create", {"name": "s1"}, 1), ("status", None, 2),
              ("snapshot-create", {"name": "s2"}, 3), ("save", {"file": str(tmp_path / "x")}, 4))
     first, second, third, snap = ctl.replies(4)
@@ -176,7 +153,7 @@ def test_snapshot_while_the_guest_writes_its_disk(guest, env, tmp_path):
     time.sleep(1.0)
     out = guest_cmd(child, "grep -c ' B$' /mnt/log", "COUNTED")
     assert int(re.findall(r"^(\d+)\s*$", out.replace("\r", ""), re.M)[-1]) > 0, out
-    r = hostel(env, "snapshot", "revert", "live", "s1")
+    r = hostel(vm_env, "snapshot", "revert", "live", "s1")
     assert r.returncode == 0, r.stderr
     # The loop goes on from the count in its (reverted) memory; mark what it writes now.
     set_tag(child, "C")
@@ -200,12 +177,12 @@ def test_snapshot_while_the_guest_writes_its_disk(guest, env, tmp_path):
     assert disk_snapshots(disk) == ["s1"]
 
 
-def test_a_failing_disk_takes_back_the_others(guest, env, tmp_path):
+def test_a_failing_disk_takes_back_the_others(guest, vm_env, tmp_path):
     d1 = qcow2(tmp_path / "d1.qcow2")
     d2 = qcow2(tmp_path / "d2.qcow2")
     assert qemu_img("snapshot", "-c", "s1", str(d2)).returncode == 0
-    child = boot(guest, env, tmp_path, "two", [d1, d2])
-    r = hostel(env, "snapshot", "create", "two", "s1")
+    child = boot(guest, vm_env, tmp_path, "two", [d1, d2])
+    r = hostel(vm_env, "snapshot", "create", "two", "s1")
     assert r.returncode == 1 and "already exists" in r.stderr, r.stderr
     snapdir = tmp_path / "state" / "hostel" / "snapshots" / "two"
     assert list(snapdir.iterdir()) == [], "a state file (or its temporary) was left behind"
@@ -213,7 +190,7 @@ def test_a_failing_disk_takes_back_the_others(guest, env, tmp_path):
     assert disk_snapshots(d2) == ["s1"]
     # The VM goes on, and the next snapshot works on both disks.
     guest_cmd(child, "echo alive", "ALIVE")
-    r = hostel(env, "snapshot", "create", "two", "s2")
+    r = hostel(vm_env, "snapshot", "create", "two", "s2")
     assert r.returncode == 0, r.stderr
     assert [p.name for p in snapdir.iterdir()] == ["s2.state"]
     child.sendline("poweroff")
@@ -224,10 +201,10 @@ def test_a_failing_disk_takes_back_the_others(guest, env, tmp_path):
         assert chk.returncode == 0, chk.stdout + chk.stderr
 
 
-def test_quit_while_a_snapshot_finishes(guest, env, tmp_path):
+def test_quit_while_a_snapshot_finishes(guest, vm_env, tmp_path):
     disk = qcow2(tmp_path / "disk.qcow2")
-    child = boot(guest, env, tmp_path, "bye", [disk])
-    ctl = Control(env, "bye")
+    child = boot(guest, vm_env, tmp_path, "bye", [disk])
+    ctl = Control(vm_env, "bye")
     ctl.send(("snapshot-create", {"name": "last"}, 1), ("quit", None, 2))
     got = {r["id"]: r for r in ctl.replies(2)}
     assert "return" in got[1] and got[1]["return"]["disks"] == 1, got
@@ -239,5 +216,5 @@ def test_quit_while_a_snapshot_finishes(guest, env, tmp_path):
     assert disk_snapshots(disk) == ["last"]
     chk = qemu_img("check", str(disk))
     assert chk.returncode == 0, chk.stdout + chk.stderr
-    r = hostel(env, "state", "show", str(snapdir / "last.state"))
+    r = hostel(vm_env, "state", "show", str(snapdir / "last.state"))
     assert r.returncode == 0, r.stderr

@@ -26,32 +26,10 @@ import time
 import pexpect
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("HOSTEL_BUILD", REPO / "build"))
-HOSTEL = os.environ.get("HOSTEL_BIN", str(BUILD / "hostel"))
+from vmtest import HOSTEL, PROMPT, spawn, hostel, wait_exit
+
 CMDLINE = "console=ttyS0"
-TIMEOUT = 120
 CHAIN = re.compile(r"chain (\d+) ([0-9a-f]{64})")
-
-
-@pytest.fixture
-def env(tmp_path):
-    """A private, short $XDG_RUNTIME_DIR (socket paths) and $XDG_STATE_HOME (snapshots)."""
-    with tempfile.TemporaryDirectory(prefix="hst") as d:
-        e = dict(os.environ, XDG_RUNTIME_DIR=d, XDG_STATE_HOME=str(tmp_path / "state"))
-        yield e
-
-
-def spawn(argv, env, log):
-    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
-    child.logfile_read = log
-    return child
-
-
-def hostel(env, *args):
-    return subprocess.run([HOSTEL, *args], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
 
 def expected_chain(n, seed="hostel"):
@@ -68,16 +46,10 @@ def make_ext4(path, size_mb=16):
     subprocess.run(["mkfs.ext4", "-q", "-F", str(path)], check=True)
 
 
-def wait_exit(child):
-    child.expect(pexpect.EOF, timeout=TIMEOUT)
-    child.close()
-    return child.exitstatus
-
-
-def suspend(env, name, state):
+def suspend(vm_env, name, state):
     deadline = time.time() + 30
     while True:  # a VMM that just started may not listen yet
-        r = hostel(env, "suspend", name, str(state))
+        r = hostel(vm_env, "suspend", name, str(state))
         if r.returncode == 0 or "no VM named" not in r.stderr or time.time() > deadline:
             break
         time.sleep(0.05)
@@ -90,7 +62,7 @@ JOB = ("(mount /dev/vda /mnt && h=hostel; i=0; while [ ! -e /tmp/stop ]; do "
        "echo \"chain $i $h\" >> /mnt/chain.txt; done; sync; echo chain-fin\"\"ished) &")
 
 
-def test_suspend_restore_twenty_times_is_invisible(guest, env, tmp_path):
+def test_suspend_restore_twenty_times_is_invisible(guest, vm_env, tmp_path):
     disk = tmp_path / "disk.img"
     make_ext4(disk)
     state = tmp_path / "vm.state"
@@ -98,12 +70,12 @@ def test_suspend_restore_twenty_times_is_invisible(guest, env, tmp_path):
     rng = random.Random(1234)
     first = [HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
              "-p", CMDLINE, "-d", str(disk), "--name", "det"]
-    child = spawn(first, env, log)
+    child = spawn(first, vm_env, log)
     # 1: during boot, before the shell is up.
     time.sleep(0.4)
-    suspend(env, "det", state)
+    suspend(vm_env, "det", state)
     assert wait_exit(child) == 0
-    child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], env, log)
+    child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], vm_env, log)
     child.expect(PROMPT)
     child.sendline(JOB)
     cycles = 1
@@ -112,10 +84,10 @@ def test_suspend_restore_twenty_times_is_invisible(guest, env, tmp_path):
         deadline = time.time() + rng.uniform(0.2, 1.2)
         while time.time() < deadline:
             child.expect([CHAIN, pexpect.TIMEOUT], timeout=0.1)
-        suspend(env, "det", state)
+        suspend(vm_env, "det", state)
         assert wait_exit(child) == 0
         cycles += 1
-        child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], env, log)
+        child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "det"], vm_env, log)
     child.sendline("touch /tmp/stop")
     child.expect("chain-finished")
     # The whole console transcript across the 21 VMMs: a line the guest was printing when it
@@ -135,7 +107,6 @@ def test_suspend_restore_twenty_times_is_invisible(guest, env, tmp_path):
     assert got == text, "the file the guest wrote to its disk differs from an uninterrupted run"
 
 
-PROMPT = re.compile(r"hostel:[^\r\n]*# $")
 
 
 def boot_shell(child):
@@ -143,7 +114,7 @@ def boot_shell(child):
 
 
 @pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
-def test_live_snapshot_revert_brings_back_memory_and_disk(guest, env, tmp_path):
+def test_live_snapshot_revert_brings_back_memory_and_disk(guest, vm_env, tmp_path):
     raw = tmp_path / "base.img"
     make_ext4(raw)
     disk = tmp_path / "disk.qcow2"
@@ -151,20 +122,20 @@ def test_live_snapshot_revert_brings_back_memory_and_disk(guest, env, tmp_path):
                    check=True)
     log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "-d", str(disk), "--name", "snap"], env, log)
+                   "-p", CMDLINE, "-d", str(disk), "--name", "snap"], vm_env, log)
     boot_shell(child)
     child.sendline("mount /dev/vda /mnt && echo before > /mnt/a && sync && echo mem=one")
     child.expect("mem=one")
     child.expect(PROMPT)
-    r = hostel(env, "ctl", "snap", "snapshot-create", '{"name": "s1"}')
+    r = hostel(vm_env, "ctl", "snap", "snapshot-create", '{"name": "s1"}')
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["disks"] == 1
     child.sendline("echo after > /mnt/b && sync && X=changed && echo wrote-b")
     child.expect("wrote-b")
     child.expect(PROMPT)
-    listing = json.loads(hostel(env, "ctl", "snap", "snapshot-list").stdout)
+    listing = json.loads(hostel(vm_env, "ctl", "snap", "snapshot-list").stdout)
     assert [s["name"] for s in listing["snapshots"]] == ["s1"]
-    r = hostel(env, "snapshot", "revert", "snap", "s1")
+    r = hostel(vm_env, "snapshot", "revert", "snap", "s1")
     assert r.returncode == 0, r.stderr
     # The guest is back where the snapshot was taken: a is there, b and X are not.
     child.sendline('test -e /mnt/b && echo B-IS""-THERE || echo B-IS""-GONE; echo X=[$X]; '
@@ -174,7 +145,7 @@ def test_live_snapshot_revert_brings_back_memory_and_disk(guest, env, tmp_path):
     child.expect(r"X=\[(\w*)\]")
     assert child.match.group(1) == "", "shell memory was not reverted"
     child.expect("before")
-    assert hostel(env, "snapshot", "delete", "snap", "s1").returncode == 0
+    assert hostel(vm_env, "snapshot", "delete", "snap", "s1").returncode == 0
     child.sendline("umount /mnt; poweroff")
     assert wait_exit(child) == 0
     chk = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
@@ -184,14 +155,14 @@ def test_live_snapshot_revert_brings_back_memory_and_disk(guest, env, tmp_path):
     assert not info.get("snapshots"), "snapshot delete left the disk snapshot behind"
 
 
-def test_snapshot_needs_qcow2(guest, env, tmp_path):
+def test_snapshot_needs_qcow2(guest, vm_env, tmp_path):
     disk = tmp_path / "raw.img"
     make_ext4(disk)
     log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "-d", str(disk), "--name", "rawsnap"], env, log)
+                   "-p", CMDLINE, "-d", str(disk), "--name", "rawsnap"], vm_env, log)
     boot_shell(child)
-    r = hostel(env, "snapshot", "create", "rawsnap", "s1")
+    r = hostel(vm_env, "snapshot", "create", "rawsnap", "s1")
     assert r.returncode == 1 and "need qcow2" in r.stderr, r.stderr
     child.sendline("echo still-alive")
     child.expect("still-alive")
@@ -204,12 +175,12 @@ def saved_state(guest, tmp_path_factory):
     """One good state file of a booted guest."""
     d = tmp_path_factory.mktemp("saved")
     with tempfile.TemporaryDirectory(prefix="hst") as run_dir:
-        env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
+        vm_env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
         log = open(d / "console.log", "w", encoding="utf-8", errors="replace")
         child = spawn([HOSTEL, "run", "-m", "64M", "-k", str(guest.kernel), "-i",
-                       str(guest.initrd), "-p", CMDLINE, "--name", "good"], env, log)
+                       str(guest.initrd), "-p", CMDLINE, "--name", "good"], vm_env, log)
         child.expect(PROMPT)
-        suspend(env, "good", d / "good.state")
+        suspend(vm_env, "good", d / "good.state")
         assert wait_exit(child) == 0
     return d / "good.state"
 
@@ -279,31 +250,31 @@ def disk_file(image, name, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
-def test_linked_clones_of_a_suspended_vm_run_together_and_diverge(guest, env, tmp_path):
+def test_linked_clones_of_a_suspended_vm_run_together_and_diverge(guest, vm_env, tmp_path):
     base = tmp_path / "base.img"
     make_ext4(base)
     state = tmp_path / "vm.state"
     log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "-d", str(base), "--net", "user", "--name", "orig"], env, log)
+                   "-p", CMDLINE, "-d", str(base), "--net", "user", "--name", "orig"], vm_env, log)
     boot_shell(child)
     child.sendline("mount /dev/vda /mnt && echo shared > /mnt/common && sync && echo ready-1")
     child.expect("ready-1")
     child.expect(PROMPT)
-    suspend(env, "orig", state)
+    suspend(vm_env, "orig", state)
     assert wait_exit(child) == 0
     base_sum = hashlib.sha256(base.read_bytes()).hexdigest()
     clone = tmp_path / "clone.state"
-    r = hostel(env, "clone", str(state), str(clone))
+    r = hostel(vm_env, "clone", str(state), str(clone))
     assert r.returncode == 0, r.stderr
-    again = hostel(env, "clone", str(state), str(clone))
+    again = hostel(vm_env, "clone", str(state), str(clone))
     assert again.returncode == 1 and "exists" in again.stderr
-    shows = [json.loads(hostel(env, "state", "show", str(s)).stdout)["config"]
+    shows = [json.loads(hostel(vm_env, "state", "show", str(s)).stdout)["config"]
              for s in (state, clone)]
     assert shows[0]["net"]["mac"] != shows[1]["net"]["mac"], "the clone kept the MAC address"
     disks = [pathlib.Path(c["disks"][0]["path"]) for c in shows]
     assert disks[0] != disks[1] and base not in disks
-    vms = [spawn([HOSTEL, "run", "--restore", str(s), "--name", n], env, log)
+    vms = [spawn([HOSTEL, "run", "--restore", str(s), "--name", n], vm_env, log)
            for s, n in ((state, "orig"), (clone, "copy"))]
     for vm, n in zip(vms, ("orig", "copy")):
         vm.sendline(f"echo {n} > /mnt/who && cat /mnt/common && sync && echo wrote-{n}")
@@ -321,11 +292,11 @@ def test_linked_clones_of_a_suspended_vm_run_together_and_diverge(guest, env, tm
         assert disk_file(d, "common", tmp_path) == "shared\n"
 
 
-def test_clone_of_a_disk_linked_and_full(env, tmp_path):
+def test_clone_of_a_disk_linked_and_full(vm_env, tmp_path):
     base = tmp_path / "base.img"
     make_ext4(base)
-    assert hostel(env, "clone", str(base), str(tmp_path / "l.qcow2")).returncode == 0
-    assert hostel(env, "clone", "--full", str(base), str(tmp_path / "f.qcow2")).returncode == 0
+    assert hostel(vm_env, "clone", str(base), str(tmp_path / "l.qcow2")).returncode == 0
+    assert hostel(vm_env, "clone", "--full", str(base), str(tmp_path / "f.qcow2")).returncode == 0
     info = json.loads(subprocess.run(["qemu-img", "info", "--output=json",
                                       str(tmp_path / "l.qcow2")], capture_output=True,
                                      text=True).stdout)
@@ -338,5 +309,5 @@ def test_clone_of_a_disk_linked_and_full(env, tmp_path):
         cmp = subprocess.run(["qemu-img", "compare", str(base), str(tmp_path / img)],
                              capture_output=True, text=True)
         assert cmp.returncode == 0, cmp.stdout + cmp.stderr
-    missing = hostel(env, "clone", str(tmp_path / "nope.img"), str(tmp_path / "x.qcow2"))
+    missing = hostel(vm_env, "clone", str(tmp_path / "nope.img"), str(tmp_path / "x.qcow2"))
     assert missing.returncode == 1 and "nope.img" in missing.stderr

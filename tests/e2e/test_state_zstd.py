@@ -17,45 +17,22 @@ per CPU while the machine is built.  From the user's side:
 
 import json
 import os
-import pathlib
 import re
 import subprocess
 import tempfile
 import zlib
 
-import pexpect
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("HOSTEL_BUILD", REPO / "build"))
-HOSTEL = os.environ.get("HOSTEL_BIN", str(BUILD / "hostel"))
+from vmtest import HOSTEL, PROMPT, spawn, hostel, wait_exit
+
 CMDLINE = "console=ttyS0"
-TIMEOUT = 120
-PROMPT = re.compile(r"hostel:[^\r\n]*# $")
 SHA = re.compile(r"([0-9a-f]{64})  /tmp/x")
 
 
-def spawn(argv, env, log):
-    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
-    child.logfile_read = log
-    return child
-
-
-def hostel(env, *args):
-    return subprocess.run([HOSTEL, *args], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-
-
-def wait_exit(child):
-    child.expect(pexpect.EOF, timeout=TIMEOUT)
-    child.close()
-    return child.exitstatus
-
-
-def boot(guest, env, log, name):
+def boot(guest, vm_env, log, name):
     child = spawn([HOSTEL, "run", "-m", "64M", "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "--name", name], env, log)
+                   "-p", CMDLINE, "--name", name], vm_env, log)
     child.expect(PROMPT)
     return child
 
@@ -120,11 +97,11 @@ def zstd_state(guest, tmp_path_factory):
     """A compressed state file of a guest with 20 MiB of random data, and that data's sha256."""
     d = tmp_path_factory.mktemp("zstd")
     with tempfile.TemporaryDirectory(prefix="hsz") as run_dir:
-        env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
+        vm_env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
         log = open(d / "console.log", "w", encoding="utf-8", errors="replace")
-        child = boot(guest, env, log, "zs")
+        child = boot(guest, vm_env, log, "zs")
         digest = fill_ram(child)
-        r = hostel(env, "suspend", "--compress", "zs", str(d / "vm.state"))
+        r = hostel(vm_env, "suspend", "--compress", "zs", str(d / "vm.state"))
         assert r.returncode == 0, r.stderr
         assert wait_exit(child) == 0
     return d / "vm.state", digest
@@ -136,9 +113,9 @@ def test_compressed_restore_brings_back_every_page(zstd_state, tmp_path):
     assert len(runs) >= 20, "too few runs to share among workers"
     assert path.stat().st_size > 16 << 20, "the CRC would not be read in slices"
     with tempfile.TemporaryDirectory(prefix="hsz") as run_dir:
-        env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
+        vm_env = dict(os.environ, XDG_RUNTIME_DIR=run_dir)
         log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
-        child = spawn([HOSTEL, "run", "--restore", str(path), "--name", "zs"], env, log)
+        child = spawn([HOSTEL, "run", "--restore", str(path), "--name", "zs"], vm_env, log)
         child.sendline("sha256sum /tmp/x")
         child.expect(SHA)
         assert child.match.group(1) == digest, "restored RAM differs from the saved RAM"
@@ -167,22 +144,22 @@ def test_bad_runs_are_refused(zstd_state, tmp_path, how, message):
 
 def test_revert_to_a_compressed_snapshot(guest, tmp_path):
     with tempfile.TemporaryDirectory(prefix="hsz") as run_dir:
-        env = dict(os.environ, XDG_RUNTIME_DIR=run_dir, XDG_STATE_HOME=str(tmp_path / "st"))
+        vm_env = dict(os.environ, XDG_RUNTIME_DIR=run_dir, XDG_STATE_HOME=str(tmp_path / "st"))
         log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
-        child = boot(guest, env, log, "zr")
+        child = boot(guest, vm_env, log, "zr")
         digest = fill_ram(child)
         child.sendline("X=one")
         child.expect(PROMPT)
-        r = hostel(env, "snapshot", "create", "zr", "s1")
+        r = hostel(vm_env, "snapshot", "create", "zr", "s1")
         assert r.returncode == 0, r.stderr
         # The snapshot's memory file, made again compressed (the guest has not run meanwhile).
         snap = tmp_path / "st" / "hostel" / "snapshots" / "zr" / "s1.state"
         assert snap.is_file()
-        r = hostel(env, "ctl", "zr", "save", json.dumps({"file": str(snap), "compress": True}))
+        r = hostel(vm_env, "ctl", "zr", "save", json.dumps({"file": str(snap), "compress": True}))
         assert r.returncode == 0, r.stderr
         child.sendline("X=two; rm /tmp/x")
         child.expect(PROMPT)
-        r = hostel(env, "snapshot", "revert", "zr", "s1")
+        r = hostel(vm_env, "snapshot", "revert", "zr", "s1")
         assert r.returncode == 0, r.stderr
         child.sendline("echo X=[$X]; sha256sum /tmp/x")
         child.expect(r"X=\[(\w*)\]")
@@ -195,7 +172,7 @@ def test_revert_to_a_compressed_snapshot(guest, tmp_path):
         snap.write_bytes(bad_run(good, "flipped, CRC made right")[0])
         child.sendline("X=three")
         child.expect(PROMPT)
-        r = hostel(env, "snapshot", "revert", "zr", "s1")
+        r = hostel(vm_env, "snapshot", "revert", "zr", "s1")
         assert r.returncode != 0 and "does not decompress" in r.stderr, r.stderr
         child.sendline("echo X=[$X]; sha256sum /tmp/x")
         child.expect(r"X=\[(\w*)\]")

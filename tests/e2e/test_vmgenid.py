@@ -10,39 +10,13 @@ with guest/patches/0001) reseeds at once ("crng reseeded due to virtual
 machine fork").
 """
 
-import os
-import pathlib
 import re
-import subprocess
-import tempfile
 
 import pexpect
-import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("HOSTEL_BUILD", REPO / "build"))
-HOSTEL = os.environ.get("HOSTEL_BIN", str(BUILD / "hostel"))
-TIMEOUT = 120
-PROMPT = re.compile(r"hostel:[^\r\n]*# $")
+from vmtest import HOSTEL, PROMPT, spawn, hostel
+
 RESEED = "crng reseeded due to virtual machine fork"
-
-
-@pytest.fixture
-def env(tmp_path):
-    with tempfile.TemporaryDirectory(prefix="hsg") as d:
-        yield dict(os.environ, XDG_RUNTIME_DIR=d, XDG_STATE_HOME=str(tmp_path / "state"))
-
-
-def spawn(argv, env, log):
-    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
-    child.logfile_read = log
-    return child
-
-
-def hostel(env, *args):
-    return subprocess.run([HOSTEL, *args], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
 
 def shell(child, command):
@@ -59,25 +33,25 @@ def shell(child, command):
     return "\n".join(lines[echo_end + 1:]).strip()
 
 
-def boot(guest, env, log):
+def boot(guest, vm_env, log):
     child = spawn([HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i",
-                   str(guest.initrd), "-p", "console=ttyS0", "--name", "gen"], env, log)
+                   str(guest.initrd), "-p", "console=ttyS0", "--name", "gen"], vm_env, log)
     child.expect(PROMPT)
     return child
 
 
-def test_the_guest_binds_the_device(guest, env, tmp_path):
+def test_the_guest_binds_the_device(guest, vm_env, tmp_path):
     with open(tmp_path / "console.log", "w") as log:
-        child = boot(guest, env, log)
+        child = boot(guest, vm_env, log)
         bound = shell(child, "ls /sys/bus/platform/drivers/vmgenid/ | tr '\\n' ' '")
         child.sendline("poweroff")
         child.expect(pexpect.EOF)
     assert "102000.vmgenid" in bound, f"no vmgenid device bound: {bound!r}"
 
 
-def random_after_restore(state, env, log):
+def random_after_restore(state, vm_env, log):
     """Restore state, read 16 bytes of /dev/urandom at once, and the reseed messages."""
-    child = spawn([HOSTEL, "run", "--restore", str(state)], env, log)
+    child = spawn([HOSTEL, "run", "--restore", str(state)], vm_env, log)
     rnd = shell(child, "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'").strip()
     reseeds = shell(child, f"dmesg | grep -c '{RESEED}'").strip()
     child.sendline("poweroff")
@@ -88,20 +62,20 @@ def random_after_restore(state, env, log):
     return rnd, reseeds
 
 
-def test_a_restored_vm_and_its_clone_draw_different_random_numbers(guest, env, tmp_path):
+def test_a_restored_vm_and_its_clone_draw_different_random_numbers(guest, vm_env, tmp_path):
     state, clone = tmp_path / "vm.state", tmp_path / "clone.state"
     with open(tmp_path / "console.log", "w") as log:
-        child = boot(guest, env, log)
+        child = boot(guest, vm_env, log)
         # Past early boot the kernel would not reseed on its own within a few seconds:
         # the read just before the suspend leaves a fresh key that both restores share.
         shell(child, "sleep 25; head -c 1 /dev/urandom >/dev/null")
-        r = hostel(env, "suspend", "gen", str(state))
+        r = hostel(vm_env, "suspend", "gen", str(state))
         assert r.returncode == 0, r.stderr
         child.expect(pexpect.EOF)
-        r = hostel(env, "clone", str(state), str(clone))
+        r = hostel(vm_env, "clone", str(state), str(clone))
         assert r.returncode == 0, r.stderr
-        first, n1 = random_after_restore(state, env, log)
-        again, n2 = random_after_restore(state, env, log)
-        cloned, n3 = random_after_restore(clone, env, log)
+        first, n1 = random_after_restore(state, vm_env, log)
+        again, n2 = random_after_restore(state, vm_env, log)
+        cloned, n3 = random_after_restore(clone, vm_env, log)
     assert (n1, n2, n3) == ("1", "1", "1"), "the guest did not reseed once per restore"
     assert len({first, again, cloned}) == 3, "restores of one state share a random stream"
