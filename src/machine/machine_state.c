@@ -681,6 +681,29 @@ static const StateDesc *desc_of_tag(const char *tag)
     return NULL;
 }
 
+/* msg as a JSON string (messages can quote what a damaged file holds). */
+static void print_json_string(FILE *out, const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (!j || json_dumpf(j, out, JSON_ENCODE_ANY) < 0)
+        fputs("\"\"", out);
+    json_decref(j);
+}
+
+/* The configuration section as JSON, or null and why when it is not JSON. */
+static void print_config(FILE *out, const StreamSection *cfg)
+{
+    json_error_t jerr;
+    json_t *j = cfg ? json_loadb((const char *)cfg->payload, cfg->len, 0, &jerr) : NULL;
+    if (j) {
+        json_dumpf(j, out, JSON_COMPACT);
+        json_decref(j);
+        return;
+    }
+    fputs("null,\n  \"config-error\": ", out);
+    print_json_string(out, cfg ? jerr.text : "no configuration section");
+}
+
 static void print_section(FILE *out, const StreamSection *s)
 {
     fprintf(out, "    {\"tag\": \"%s\", \"instance\": %u, \"version\": %u, \"bytes\": %llu",
@@ -692,7 +715,8 @@ static void print_section(FILE *out, const StreamSection *s)
         fputs(", \"state\": ", out);
         state_print_json(out, d, obj, 4);
     } else if (d) {
-        fprintf(out, ", \"error\": \"%s\"", e.msg);
+        fputs(", \"error\": ", out);
+        print_json_string(out, e.msg);
     } else if (strcmp(s->tag, "slirp") == 0) {
         fputs(", \"blob\": \"", out);  /* libslirp's own format: shown as it is */
         for (uint64_t i = 0; i < s->len; i++)
@@ -709,9 +733,9 @@ int machine_state_print(const char *path, FILE *out, Error *err)
     if (stream_in_open(&in, path, err) < 0)
         return -1;
     const StreamSection *cfg = stream_in_find(&in, "config", 0);
-    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": %.*s,\n  \"sections\": [\n",
-            in.major, in.minor, cfg ? (int)cfg->len : 4,
-            cfg ? (const char *)cfg->payload : "null");
+    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": ", in.major, in.minor);
+    print_config(out, cfg);
+    fputs(",\n  \"sections\": [\n", out);
     bool first = true;
     for (int i = 0; i < in.nsec; i++) {
         const StreamSection *s = &in.sec[i];

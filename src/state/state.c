@@ -111,7 +111,7 @@ void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf)
 typedef struct Decoder {
     const uint8_t *p, *end;
     Error *err;
-    bool adopt_counts;  /* take element counts from the stream (printing a file) */
+    bool adopt_counts;  /* printing a file: counts from the stream, no desc->check */
 } Decoder;
 
 /* The element count before a count_of field: must match the object's, or is adopted. */
@@ -169,7 +169,9 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
                 return -1;
         }
     }
-    return desc->check ? desc->check(obj, d->err) : 0;
+    /* A table's check compares with the live device (offered features, queue limits):
+     * without one (printing a file) there is nothing to compare with. */
+    return desc->check && !d->adopt_counts ? desc->check(obj, d->err) : 0;
 }
 
 static int decode_section(const StateDesc *desc, uint16_t version, const uint8_t *buf,

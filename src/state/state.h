@@ -91,7 +91,9 @@ int state_decode(const StateDesc *desc, uint16_t version, const uint8_t *buf, si
 
 /*
  * The same for printing a file without a machine: obj is zeroed, element
- * counts of count_of fields come from the stream (up to the field's count).
+ * counts of count_of fields come from the stream (up to the field's count),
+ * and desc->check does not run (it compares with a live device, which a
+ * zeroed object is not); field bounds still hold.
  */
 int state_decode_any(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
                      void *obj, Error *err);

@@ -415,6 +415,18 @@ static int rd_end(Reader *r, const StreamSection *sec)
     return 1;
 }
 
+/* Tags are names ("hart", "virtio-net"): they end up in messages and JSON as they are. */
+static bool tag_ok(const char *tag, uint8_t len)
+{
+    for (uint8_t i = 0; i < len; i++) {
+        char c = tag[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
 /* Read one section header and its payload; 1 at the end section, 0 otherwise, -1 on error. */
 static int rd_section(Reader *r)
 {
@@ -432,6 +444,8 @@ static int rd_section(Reader *r)
     memset(sec, 0, sizeof(*sec));
     if (rd(r, sec->tag, tl, true) < 0 || rd(r, h, sizeof(h), true) < 0)
         return -1;
+    if (!tag_ok(sec->tag, tl))
+        return error_set(r->err, "%s: state file is corrupt: bad section tag", s->path);
     s->nsec++;
     sec->instance = (uint32_t)le_get(h, 4);
     sec->version = (uint16_t)le_get(h + 4, 2);

@@ -231,6 +231,11 @@ def test_state_show_prints_every_device(saved_state):
         assert t in tags
     hart = next(s for s in doc["sections"] if s["tag"] == "hart")["state"]
     assert hart["priv"] in (0, 1) and len(hart["x"]) == 32
+    # Every table section is shown, the virtio transports with their queues too.
+    unshown = [(s["tag"], s.get("error")) for s in doc["sections"] if "state" not in s]
+    assert unshown == [], unshown
+    blk = next(s for s in doc["sections"] if s["tag"] == "virtio")["state"]
+    assert blk["status"] & 4 and blk["vq"][0]["num"] > 0  # DRIVER_OK, a queue set up
 
 
 def test_restore_refuses_machine_options(saved_state):

@@ -5,9 +5,10 @@
 # crash, a timeout or an out-of-memory (the reproducer is left in the
 # scratch directory).
 # Usage: tests/fuzz/run.sh TARGET [SECONDS] [WORKDIR]
-#   TARGET: virtq (the virtqueue walker) or qcow2 (the qcow2 open/read path)
+#   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path) or
+#           state (reading state files)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2 [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -31,8 +32,19 @@ qcow2)
     # Bounded memory: an image must not make the driver allocate without limit.
     opts="-max_len=65536 -malloc_limit_mb=512"
     ;;
+state)
+    what="the state file reader"
+    # Every core source, as the meson.build files list them (core_src = / += files(...)).
+    core=$(cd "$root" && for m in meson.build src/*/meson.build; do
+               awk '/core_src (\+)?= files\(/ { on = 1 } on { print } on && /\)/ { on = 0 }' "$m" |
+                   grep -o "'[^']*\.c'" | tr -d "'" | sed "s|^|$(dirname "$m")/|; s|^\./||"
+           done | grep -v '^src/util/error.c$' | sed "s|^|$root/|" | tr '\n' ' ')
+    srcs="$here/fuzz_state.c $core"
+    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread"
+    opts="-max_len=262144 -malloc_limit_mb=1024"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state)" >&2
     exit 2
     ;;
 esac

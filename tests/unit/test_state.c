@@ -270,6 +270,7 @@ static void huge_section(int fd, off_t size)
     pwrite(fd, len, 8, 28 + 1 + 3 + 8);
 }
 static void append_junk(int fd, off_t size) { pwrite(fd, "junk", 4, size); }
+static void quote_in_tag(int fd, off_t size) { pwrite(fd, "\"", 1, 28 + 1); }  /* "dev" -> "ev */
 
 static void test_bad_streams(void)
 {
@@ -288,6 +289,7 @@ static void test_bad_streams(void)
         {newer_major, "a newer major version", "2.0 is not supported"},
         {huge_section, "a section claiming 2^62 bytes", "truncated"},
         {append_junk, "junk after the end", "after the end"},
+        {quote_in_tag, "a quote in a section tag", "bad section tag"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         Error err = {0};

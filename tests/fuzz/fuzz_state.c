@@ -1,0 +1,64 @@
+/*
+ * libFuzzer target for reading state files (`hostel state show`, and the
+ * first steps of every `run --restore`): the input is a whole HOSTELVM
+ * stream, put in a memfd and read through its /proc/self/fd path by
+ * machine_state_print (header, section table, sizes, CRC, the zstd run
+ * index, then every section decoded by its device's table and printed).
+ *
+ * Most mutations would only ever meet the CRC check, so for inputs of even
+ * length the harness first makes the final CRC right (the CRC-32 of every
+ * byte before the last four, as a writer computes it for a stream without
+ * flat RAM); odd lengths go in as they are and exercise the refusal.
+ * A malformed stream must fail with a message, never crash, read out of
+ * bounds (ASan) or allocate without bound (-malloc_limit_mb).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "machine/machine_state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int cond)
+{
+    if (!cond)
+        __builtin_trap();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static FILE *devnull;
+    if (!devnull && !(devnull = fopen("/dev/null", "w")))
+        return 0;
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return 0;
+    memcpy(copy, data, size);
+    if (size >= 8 && size % 2 == 0) {
+        uLong crc = crc32(0L, copy, (uInt)(size - 4));
+        for (int i = 0; i < 4; i++)
+            copy[size - 4 + i] = (uint8_t)(crc >> (8 * i));
+    }
+    int fd = memfd_create("state", MFD_CLOEXEC);
+    if (fd < 0 || write(fd, copy, size) != (ssize_t)size) {
+        if (fd >= 0)
+            close(fd);
+        free(copy);
+        return 0;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    Error err = {0};
+    if (machine_state_print(path, devnull, &err) < 0)
+        check(err.msg[0] != '\0');  /* every refusal says why */
+    close(fd);
+    free(copy);
+    return 0;
+}
