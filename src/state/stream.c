@@ -222,64 +222,32 @@ static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *
     return rc < 0 ? -1 : out_flat_end(s, data_off, size, err);
 }
 
-static int zstd_run(ZSTD_CCtx *cc, const uint8_t *src, uint64_t first, uint32_t npages,
-                    uint8_t **buf, size_t *len, size_t *cap, Error *err)
-{
-    size_t bound = ZSTD_compressBound((size_t)npages * STREAM_PAGE) + 16;
-    if (*len + bound > *cap) {
-        size_t ncap = (*cap + bound) * 2;
-        uint8_t *n = realloc(*buf, ncap);
-        if (!n)
-            return error_set(err, "out of memory compressing RAM");
-        *buf = n;
-        *cap = ncap;
-    }
-    uint8_t *h = *buf + *len;
-    size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)npages * STREAM_PAGE);
-    if (ZSTD_isError(z))
-        return error_set(err, "zstd: %s", ZSTD_getErrorName(z));
-    le_put(h, 8, first);
-    le_put(h + 8, 4, npages);
-    le_put(h + 12, 4, z);
-    *len += 16 + z;
-    return 0;
-}
-
+/* The zstd encoding: runs compressed on worker threads (stream_ram.c), written in order. */
 static int out_ram_zstd(StreamOut *s, const uint8_t *ram, uint64_t size, int level, Error *err)
 {
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    if (!cc)
-        return error_set(err, "out of memory compressing RAM");
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-    uint8_t *buf = malloc(16);
-    size_t len = 16, cap = 16;
-    int rc = buf ? 0 : error_set(err, "out of memory compressing RAM");
     uint64_t pages = size / STREAM_PAGE;
-    uint8_t *map = rc == 0 ? ram_page_map(ram, pages, err) : NULL;
-    rc = map ? rc : -1;
-    for (uint64_t i = 0; rc == 0 && i < pages;) {
-        if (!map_bit(map, i)) {
-            i++;
-            continue;
-        }
-        uint32_t n = 1;
-        while (n < STREAM_RUN_PAGES && i + n < pages && map_bit(map, i + n))
-            n++;
-        rc = zstd_run(cc, ram + i * STREAM_PAGE, i, n, &buf, &len, &cap, err);
-        i += n;
-    }
+    uint8_t *map = ram_page_map(ram, pages, err);
+    if (!map)
+        return -1;
+    StreamZPart parts[STREAM_MAX_THREADS];
+    unsigned n = 0;
+    int rc = stream_ram_compress(ram, map, pages, level, 0, parts, &n, err);
     free(map);
-    ZSTD_freeCCtx(cc);
-    if (rc == 0) {
-        le_put(buf, 4, STREAM_RAM_ZSTD);
-        le_put(buf + 4, 4, 0);
-        le_put(buf + 8, 8, size);
-        rc = out_section_header(s, "ram", 0, 1, 0, len, err);
-        if (rc == 0)
-            rc = out_write(s, buf, len, true, err);
-    }
-    free(buf);
+    if (rc < 0)
+        return -1;
+    uint8_t head[16];
+    uint64_t len = sizeof(head);
+    for (unsigned i = 0; i < n; i++)
+        len += parts[i].len;
+    le_put(head, 4, STREAM_RAM_ZSTD);
+    le_put(head + 4, 4, 0);
+    le_put(head + 8, 8, size);
+    rc = out_section_header(s, "ram", 0, 1, 0, len, err);
+    if (rc == 0)
+        rc = out_write(s, head, sizeof(head), true, err);
+    for (unsigned i = 0; rc == 0 && i < n; i++)
+        rc = out_write(s, parts[i].buf, parts[i].len, true, err);
+    stream_ram_compress_free(parts, n);
     return rc;
 }
 

@@ -421,3 +421,118 @@ void stream_ram_load_free(StreamRamLoad *l)
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
+
+/* ---- compressing RAM for a save ---- */
+
+#define COMPRESS_MIN_PAGES 2048u  /* 8 MiB present per thread at least */
+
+typedef struct ZJob {
+    const uint8_t *ram, *map;
+    uint64_t lo, hi;   /* the pages [lo, hi) this thread compresses */
+    int level;
+    StreamZPart *part;
+    Error err;
+    int rc;
+} ZJob;
+
+static bool page_present(const uint8_t *map, uint64_t i)
+{
+    return (map[i / 8] >> (i % 8)) & 1;
+}
+
+static int zpart_run(ZSTD_CCtx *cc, StreamZPart *p, const uint8_t *src, uint64_t first,
+                     uint32_t pages, Error *err)
+{
+    size_t bound = ZSTD_compressBound((size_t)pages * STREAM_PAGE) + 16;
+    if (p->len + bound > p->cap) {
+        size_t ncap = (p->cap + bound) * 2;
+        uint8_t *n = realloc(p->buf, ncap);
+        if (!n)
+            return error_set(err, "out of memory compressing RAM");
+        p->buf = n;
+        p->cap = ncap;
+    }
+    uint8_t *h = p->buf + p->len;
+    size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)pages * STREAM_PAGE);
+    if (ZSTD_isError(z))
+        return error_set(err, "zstd: %s", ZSTD_getErrorName(z));
+    le_put(h, 8, first);
+    le_put(h + 8, 4, pages);
+    le_put(h + 12, 4, z);
+    p->len += 16 + z;
+    return 0;
+}
+
+static void *zjob_run(void *arg)
+{
+    ZJob *j = arg;
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    j->rc = cc ? 0 : error_set(&j->err, "out of memory compressing RAM");
+    if (cc) {
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, j->level);
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    }
+    for (uint64_t i = j->lo; j->rc == 0 && i < j->hi;) {
+        if (!page_present(j->map, i)) {
+            i++;
+            continue;
+        }
+        uint32_t n = 1;
+        while (n < STREAM_RUN_PAGES && i + n < j->hi && page_present(j->map, i + n))
+            n++;
+        j->rc = zpart_run(cc, j->part, j->ram + i * STREAM_PAGE, i, n, &j->err);
+        i += n;
+    }
+    ZSTD_freeCCtx(cc);
+    return NULL;
+}
+
+int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, int level,
+                        unsigned threads, StreamZPart *parts, unsigned *nparts, Error *err)
+{
+    uint64_t present = 0;
+    for (uint64_t i = 0; i < pages; i++)
+        present += page_present(map, i);
+    unsigned n = threads ? threads : (unsigned)cpus_usable();
+    n = n < 1 ? 1 : n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS : n;
+    if (present / COMPRESS_MIN_PAGES < n)
+        n = present / COMPRESS_MIN_PAGES ? (unsigned)(present / COMPRESS_MIN_PAGES) : 1;
+    if (threads)  /* tests: exactly this many, whatever the size */
+        n = threads > STREAM_MAX_THREADS ? STREAM_MAX_THREADS : threads;
+    /* Equal shares of the present pages (the work), cut at page boundaries. */
+    ZJob jobs[STREAM_MAX_THREADS];
+    uint64_t lo = 0, seen = 0;
+    for (unsigned t = 0; t < n; t++) {
+        uint64_t want = present * (t + 1) / n, hi = lo;
+        while (hi < pages && (t + 1 == n || seen < want))
+            seen += page_present(map, hi++);
+        parts[t] = (StreamZPart){0};
+        jobs[t] = (ZJob){.ram = ram, .map = map, .lo = lo, .hi = hi, .level = level,
+                         .part = &parts[t]};
+        lo = hi;
+    }
+    *nparts = n;
+    Workers w;
+    unsigned started = n > 1 ? workers_start(&w, n - 1, zjob_run, &jobs[1], sizeof(jobs[0])) : 0;
+    zjob_run(&jobs[0]);
+    for (unsigned t = 1 + started; t < n; t++)  /* threads that could not start */
+        zjob_run(&jobs[t]);
+    if (n > 1)
+        workers_join(&w);
+    for (unsigned t = 0; t < n; t++) {
+        if (jobs[t].rc < 0) {
+            *err = jobs[t].err;
+            stream_ram_compress_free(parts, n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void stream_ram_compress_free(StreamZPart *parts, unsigned n)
+{
+    for (unsigned t = 0; t < n; t++) {
+        free(parts[t].buf);
+        parts[t] = (StreamZPart){0};
+    }
+}

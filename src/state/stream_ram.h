@@ -69,4 +69,23 @@ void stream_ram_load_move(StreamRamLoad *l, uint8_t *ram);
 /* Stop the workers if they still run, join them and free everything (NULL: nothing). */
 void stream_ram_load_free(StreamRamLoad *l);
 
+/* Compressed runs of one share of RAM, as they go into the file. */
+typedef struct StreamZPart {
+    uint8_t *buf;
+    size_t len, cap;
+} StreamZPart;
+
+/*
+ * Compress the pages of ram that map marks present (one bit per page, of
+ * pages) into zstd runs for a save, on worker threads: threads of them (0:
+ * one per CPU the process may use, fewer for a small RAM, at most
+ * STREAM_MAX_THREADS), each taking an equal share of the present pages in
+ * page order.  parts[0..*nparts) hold the runs in page order: the file
+ * holds them one after the other.  Returns 0, or -1 with err set and
+ * nothing left allocated.
+ */
+int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, int level,
+                        unsigned threads, StreamZPart *parts, unsigned *nparts, Error *err);
+void stream_ram_compress_free(StreamZPart *parts, unsigned n);
+
 #endif

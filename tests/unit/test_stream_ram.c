@@ -152,6 +152,58 @@ static void test_round_trips(void)
     munmap(img, size);
 }
 
+/* A save's compression on 1..8 threads gives runs that restore to the same RAM. */
+static void test_parallel_compression(void)
+{
+    static const unsigned threads[] = {1, 2, 5, 8};
+    /* The image's first 3000 pages: their runs fit a section written the generic way. */
+    const unsigned pages = 3000;
+    const size_t size = (size_t)pages * PAGE;
+    uint8_t *img = make_image(), *map = calloc((pages + 7) / 8, 1);
+    static const uint8_t zero[PAGE];
+    for (unsigned p = 0; p < pages; p++)
+        if (memcmp(img + (size_t)p * PAGE, zero, PAGE))
+            map[p / 8] |= (uint8_t)(1u << (p % 8));
+    char *path = tmp_path();
+    for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+        StreamZPart parts[STREAM_MAX_THREADS];
+        unsigned n = 0;
+        Error err = {0};
+        int rc = stream_ram_compress(img, map, pages, 1, threads[i], parts, &n, &err);
+        ok(rc == 0 && n == threads[i], "compressed by %u threads: %s", threads[i], err.msg);
+        size_t len = 16;
+        bool all_busy = true;
+        for (unsigned t = 0; rc == 0 && t < n; t++) {
+            len += parts[t].len;
+            all_busy &= parts[t].len > 0;
+        }
+        ok(rc == 0 && all_busy, "every thread had a share of the pages");
+        uint8_t *payload = malloc(len), *q = payload + 16;
+        le_put(payload, 4, STREAM_RAM_ZSTD);
+        le_put(payload + 4, 4, 0);
+        le_put(payload + 8, 8, size);
+        for (unsigned t = 0; rc == 0 && t < n; t++, q += parts[t - 1].len)
+            memcpy(q, parts[t].buf, parts[t].len);
+        stream_ram_compress_free(parts, n);
+        StreamIn in;
+        uint8_t *ram = fresh(size);
+        bool same = rc == 0 && write_file(path, NULL, size, payload, len) == 0 &&
+                    stream_in_open(&in, path, &err) == 0;
+        if (same) {
+            same = stream_in_load_ram(&in, ram, size, false, &err) == 0 &&
+                   memcmp(ram, img, size) == 0;
+            stream_in_close(&in);
+        }
+        ok(same, "and they restore to the same RAM %s", err.msg);
+        munmap(ram, size);
+        free(payload);
+    }
+    unlink(path);
+    free(path);
+    free(map);
+    munmap(img, (size_t)IMG_PAGES * PAGE);
+}
+
 /* Recompute the end section's CRC: an edited file then fails only where it is wrong. */
 static void fix_crc(const char *path)
 {
@@ -423,6 +475,7 @@ static void test_crafted_runs(void)
 int main(void)
 {
     test_round_trips();
+    test_parallel_compression();
     test_bad_run_in_the_middle();
     test_crafted_runs();
     return tap_done();
