@@ -440,18 +440,31 @@ static bool page_present(const uint8_t *map, uint64_t i)
     return (map[i / 8] >> (i % 8)) & 1;
 }
 
+/*
+ * Room for the runs of npages pages whatever they compress to (a run's
+ * header and zstd's worst case add less than 128 bytes per page), in one
+ * mapping never grown: page faults, not compression, would otherwise take
+ * much of a save's time, so it asks for huge pages.  Only what is written
+ * is ever populated.
+ */
+static int zpart_reserve(StreamZPart *p, uint64_t npages, Error *err)
+{
+    size_t cap = (size_t)npages * (STREAM_PAGE + 128) + STREAM_PAGE;
+    void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return error_set(err, "out of memory compressing RAM");
+    madvise(m, cap, MADV_HUGEPAGE);
+    *p = (StreamZPart){.buf = m, .cap = cap};
+    return 0;
+}
+
 static int zpart_run(ZSTD_CCtx *cc, StreamZPart *p, const uint8_t *src, uint64_t first,
                      uint32_t pages, Error *err)
 {
     size_t bound = ZSTD_compressBound((size_t)pages * STREAM_PAGE) + 16;
-    if (p->len + bound > p->cap) {
-        size_t ncap = (p->cap + bound) * 2;
-        uint8_t *n = realloc(p->buf, ncap);
-        if (!n)
-            return error_set(err, "out of memory compressing RAM");
-        p->buf = n;
-        p->cap = ncap;
-    }
+    if (p->len + bound > p->cap)  /* cannot happen: the reservation covers the worst case */
+        return error_set(err, "compressed RAM overflows its buffer");
     uint8_t *h = p->buf + p->len;
     size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)pages * STREAM_PAGE);
     if (ZSTD_isError(z))
@@ -468,6 +481,8 @@ static void *zjob_run(void *arg)
     ZJob *j = arg;
     ZSTD_CCtx *cc = ZSTD_createCCtx();
     j->rc = cc ? 0 : error_set(&j->err, "out of memory compressing RAM");
+    if (j->rc == 0)
+        j->rc = zpart_reserve(j->part, j->hi - j->lo, &j->err);
     if (cc) {
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, j->level);
         ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
@@ -532,7 +547,8 @@ int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, 
 void stream_ram_compress_free(StreamZPart *parts, unsigned n)
 {
     for (unsigned t = 0; t < n; t++) {
-        free(parts[t].buf);
+        if (parts[t].buf)
+            munmap(parts[t].buf, parts[t].cap);
         parts[t] = (StreamZPart){0};
     }
 }
