@@ -613,14 +613,19 @@ json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
     const char *name = op.name, *path = op.path;
     BlockDev **disks = op.disks;
     unsigned n = op.n;
-    if (stat(path, &st) < 0)
+    /* Disk snapshots without a state file (a VMM that died before the rename of a
+     * live snapshot) go too: delete is how they are cleaned up. */
+    bool have_file = stat(path, &st) == 0, on_disk = false;
+    for (unsigned i = 0; i < n; i++)
+        on_disk |= disk_has_snapshot(disks[i], name);
+    if (!have_file && !on_disk)
         return error_set(err, "no snapshot named '%s'", name), NULL;
     machine_quiesce(m);
     for (unsigned i = 0; i < n; i++) {
         if (disk_has_snapshot(disks[i], name) && block_snapshot_delete(disks[i], name, err) < 0)
             return NULL;
     }
-    if (unlink(path) < 0)
+    if (have_file && unlink(path) < 0)
         return error_set_errno(err, errno, "%s", path), NULL;
-    return json_pack("{s:s}", "name", name);
+    return json_pack("{s:s, s:b}", "name", name, "state-file", have_file);
 }
