@@ -615,14 +615,14 @@ json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
     unsigned n = op.n;
     /* Disk snapshots without a state file (a VMM that died before the rename of a
      * live snapshot) go too: delete is how they are cleaned up. */
-    bool have_file = stat(path, &st) == 0, on_disk = false;
+    bool have_file = stat(path, &st) == 0, on_disk = false, has[MACHINE_MAX_DISKS];
     for (unsigned i = 0; i < n; i++)
-        on_disk |= disk_has_snapshot(disks[i], name);
+        on_disk |= has[i] = disk_has_snapshot(disks[i], name);
     if (!have_file && !on_disk)
         return error_set(err, "no snapshot named '%s'", name), NULL;
     machine_quiesce(m);
     for (unsigned i = 0; i < n; i++) {
-        if (disk_has_snapshot(disks[i], name) && block_snapshot_delete(disks[i], name, err) < 0)
+        if (has[i] && block_snapshot_delete(disks[i], name, err) < 0)
             return NULL;
     }
     if (have_file && unlink(path) < 0)

@@ -305,11 +305,19 @@ static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
     return rc;
 }
 
-int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *err)
+/* Only a booted kernel's machine has the state a restore rebuilds. */
+static int save_allowed(const Machine *m, Error *err)
 {
     if (!m->linux_boot)
         return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
                          "can be saved");
+    return 0;
+}
+
+int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *err)
+{
+    if (save_allowed(m, err) < 0)
+        return -1;
     machine_quiesce(m);
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
@@ -758,8 +766,5 @@ int machine_state_print(const char *path, FILE *out, Error *err)
 
 int machine_save_fd(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
 {
-    if (!m->linux_boot)
-        return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
-                         "can be saved");
-    return save_stream(m, fd, o, err);
+    return save_allowed(m, err) < 0 ? -1 : save_stream(m, fd, o, err);
 }

@@ -78,11 +78,6 @@ static bool page_is_zero(const uint8_t *p)
     return memcmp(p, zero, STREAM_PAGE) == 0;
 }
 
-static bool map_bit(const uint8_t *map, uint64_t i)
-{
-    return (map[i / 8] >> (i % 8)) & 1;
-}
-
 /* Is every mapping over [lo, hi) private anonymous memory (no file behind it)? */
 static bool range_is_anonymous(uintptr_t lo, uintptr_t hi)
 {
@@ -148,7 +143,7 @@ static uint8_t *ram_page_map(const uint8_t *ram, uint64_t pages, Error *err)
     if (!ram_untouched(ram, pages, untouched))
         memset(untouched, 0, len);
     for (uint64_t i = 0; i < pages; i++) {
-        if (!map_bit(untouched, i) && !page_is_zero(ram + i * STREAM_PAGE))
+        if (!stream_map_bit(untouched, i) && !page_is_zero(ram + i * STREAM_PAGE))
             map[i / 8] |= (uint8_t)(1u << (i % 8));
     }
     free(untouched);
@@ -160,12 +155,12 @@ static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const
                          uint64_t data_off, Error *err)
 {
     for (uint64_t i = 0; i < pages;) {
-        if (!map_bit(map, i)) {
+        if (!stream_map_bit(map, i)) {
             i++;
             continue;
         }
         uint64_t n = 1;
-        while (n < STREAM_RUN_PAGES && i + n < pages && map_bit(map, i + n))
+        while (n < STREAM_RUN_PAGES && i + n < pages && stream_map_bit(map, i + n))
             n++;
         if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, n * STREAM_PAGE,
                           (off_t)(data_off + i * STREAM_PAGE)) < 0)
@@ -361,7 +356,7 @@ static int rd_ram(Reader *r, const StreamSection *sec)
     if (rd(r, s->ram_map, map_len, true) < 0 || rd_skip_crc(r, data_off - hdr_end) < 0)
         return -1;
     for (uint64_t i = 0; i < pages; i++)
-        s->ram_pages_present += map_bit(s->ram_map, i);
+        s->ram_pages_present += stream_map_bit(s->ram_map, i);
     s->ram_data_off = data_off;
     if (s->ram_size > r->size - r->off)
         return error_set(r->err, "%s: the state file is truncated", s->path);
@@ -506,7 +501,7 @@ static int load_ram_flat(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Err
         return 0;
     }
     for (uint64_t i = 0; i < size / STREAM_PAGE; i++) {
-        if (!map_bit(s->ram_map, i))
+        if (!stream_map_bit(s->ram_map, i))
             continue;
         if (io_pread_all(s->fd, ram + i * STREAM_PAGE, STREAM_PAGE,
                          s->ram_data_off + i * STREAM_PAGE) < 0)
@@ -561,7 +556,7 @@ static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec,
         return -1;
     uint8_t page[STREAM_PAGE];
     for (uint64_t i = 0; i < in->ram_size / STREAM_PAGE; i++) {
-        if (!map_bit(in->ram_map, i))
+        if (!stream_map_bit(in->ram_map, i))
             continue;
         if (io_pread_all(in->fd, page, STREAM_PAGE, in->ram_data_off + i * STREAM_PAGE) < 0 ||
             io_pwrite_all(out->fd, page, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)

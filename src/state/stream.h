@@ -144,4 +144,10 @@ typedef struct StreamEdit {
  */
 int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Error *err);
 
+/* Bit i of a page map (the flat encoding's, and a save's list of present pages). */
+static inline bool stream_map_bit(const uint8_t *map, uint64_t i)
+{
+    return (map[i / 8] >> (i % 8)) & 1;
+}
+
 #endif

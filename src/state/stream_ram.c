@@ -435,11 +435,6 @@ typedef struct ZJob {
     int rc;
 } ZJob;
 
-static bool page_present(const uint8_t *map, uint64_t i)
-{
-    return (map[i / 8] >> (i % 8)) & 1;
-}
-
 /*
  * Room for the runs of npages pages whatever they compress to (a run's
  * header and zstd's worst case add less than 128 bytes per page), in one
@@ -488,12 +483,12 @@ static void *zjob_run(void *arg)
         ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
     }
     for (uint64_t i = j->lo; j->rc == 0 && i < j->hi;) {
-        if (!page_present(j->map, i)) {
+        if (!stream_map_bit(j->map, i)) {
             i++;
             continue;
         }
         uint32_t n = 1;
-        while (n < STREAM_RUN_PAGES && i + n < j->hi && page_present(j->map, i + n))
+        while (n < STREAM_RUN_PAGES && i + n < j->hi && stream_map_bit(j->map, i + n))
             n++;
         j->rc = zpart_run(cc, j->part, j->ram + i * STREAM_PAGE, i, n, &j->err);
         i += n;
@@ -507,20 +502,20 @@ int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, 
 {
     uint64_t present = 0;
     for (uint64_t i = 0; i < pages; i++)
-        present += page_present(map, i);
-    unsigned n = threads ? threads : (unsigned)cpus_usable();
-    n = n < 1 ? 1 : n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS : n;
-    if (present / COMPRESS_MIN_PAGES < n)
-        n = present / COMPRESS_MIN_PAGES ? (unsigned)(present / COMPRESS_MIN_PAGES) : 1;
-    if (threads)  /* tests: exactly this many, whatever the size */
-        n = threads > STREAM_MAX_THREADS ? STREAM_MAX_THREADS : threads;
+        present += stream_map_bit(map, i);
+    /* threads given (tests): exactly that many, whatever the size. */
+    uint64_t want_n = threads ? threads : (uint64_t)cpus_usable();
+    if (!threads && present / COMPRESS_MIN_PAGES < want_n)
+        want_n = present / COMPRESS_MIN_PAGES;
+    unsigned n = want_n < 1 ? 1 : want_n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS
+                                                               : (unsigned)want_n;
     /* Equal shares of the present pages (the work), cut at page boundaries. */
     ZJob jobs[STREAM_MAX_THREADS];
     uint64_t lo = 0, seen = 0;
     for (unsigned t = 0; t < n; t++) {
         uint64_t want = present * (t + 1) / n, hi = lo;
         while (hi < pages && (t + 1 == n || seen < want))
-            seen += page_present(map, hi++);
+            seen += stream_map_bit(map, hi++);
         parts[t] = (StreamZPart){0};
         jobs[t] = (ZJob){.ram = ram, .map = map, .lo = lo, .hi = hi, .level = level,
                          .part = &parts[t]};
