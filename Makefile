@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state guest clean format
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state guest clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -61,6 +61,10 @@ guest:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Fails on any C file that differs from .clang-format (also a meson test, so CI runs it).
+format-check:
+	scripts/check-format.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

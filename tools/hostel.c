@@ -39,9 +39,9 @@ typedef struct Command {
 
 /* ---- signals: the only state outside a handler's locals ---- */
 
-static volatile bool *signal_stop_flag;      /* the running machine's stop flag */
-static Machine *signal_machine;              /* woken from its idle wait */
-static volatile sig_atomic_t signal_caught;  /* number of the signal that stopped it */
+static volatile bool *signal_stop_flag;     /* the running machine's stop flag */
+static Machine *signal_machine;             /* woken from its idle wait */
+static volatile sig_atomic_t signal_caught; /* number of the signal that stopped it */
 
 static void on_stop_signal(int sig)
 {
@@ -86,15 +86,19 @@ static bool parse_u64(const char *s, uint64_t *out, char **end)
 static uint64_t size_multiplier(const char *suffix)
 {
     if (*suffix == '\0')
-        return 1ull << 20;  /* a plain number is MiB, as for lkvm and QEMU */
+        return 1ull << 20; /* a plain number is MiB, as for lkvm and QEMU */
     const char *rest = suffix + 1;
     if (*rest && strcmp(rest, "B") != 0 && strcmp(rest, "iB") != 0)
         return 0;
     switch (suffix[0]) {
-    case 'k': case 'K': return 1ull << 10;
-    case 'm': case 'M': return 1ull << 20;
-    case 'g': case 'G': return 1ull << 30;
-    case 't': case 'T': return 1ull << 40;
+    case 'k':
+    case 'K': return 1ull << 10;
+    case 'm':
+    case 'M': return 1ull << 20;
+    case 'g':
+    case 'G': return 1ull << 30;
+    case 't':
+    case 'T': return 1ull << 40;
     default: return 0;
     }
 }
@@ -116,25 +120,33 @@ static bool parse_size(const char *s, uint64_t *bytes)
 /* ---- hostel run ---- */
 
 typedef struct RunOptions {
-    const char *kernel;    /* -k */
-    const char *initrd;    /* -i */
-    const char *cmdline;   /* -p */
-    const char *bios;      /* --bios: NULL = built-in SBI, "none", or a file */
-    const char *dump_dtb;  /* --dump-dtb */
+    const char *kernel;   /* -k */
+    const char *initrd;   /* -i */
+    const char *cmdline;  /* -p */
+    const char *bios;     /* --bios: NULL = built-in SBI, "none", or a file */
+    const char *dump_dtb; /* --dump-dtb */
     MachineConfig cfg;
-    bool stats;            /* --stats */
-    bool net_set;          /* --net was given */
-    const char *name;      /* --name */
-    const char *control;   /* --control: the control socket's path */
-    const char *restore;   /* --restore: a state file to continue */
+    bool stats;                  /* --stats */
+    bool net_set;                /* --net was given */
+    const char *name;            /* --name */
+    const char *control;         /* --control: the control socket's path */
+    const char *restore;         /* --restore: a state file to continue */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
-enum { OPT_BIOS = 256, OPT_STATS, OPT_MAX_INSNS, OPT_DUMP_DTB, OPT_NET, OPT_NAME, OPT_CONTROL,
-       OPT_RESTORE };
+enum {
+    OPT_BIOS = 256,
+    OPT_STATS,
+    OPT_MAX_INSNS,
+    OPT_DUMP_DTB,
+    OPT_NET,
+    OPT_NAME,
+    OPT_CONTROL,
+    OPT_RESTORE
+};
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
-#define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')" 
+#define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')"
 
 static const struct option run_long_options[] = {
     {"kernel", required_argument, NULL, 'k'},
@@ -225,10 +237,10 @@ static int run_usage_error(const char *fmt, const char *arg)
 /* Describe the option getopt_long could not take (unknown or missing argument). */
 static int run_bad_option(int c, char **argv)
 {
-    const char *arg = argv[optind - 1];  /* right for long options */
+    const char *arg = argv[optind - 1]; /* right for long options */
     char shortopt[3] = {'-', (char)optopt, '\0'};
     if ((c == '?' && optopt) || (c == ':' && strncmp(arg, "--", 2) != 0))
-        arg = shortopt;                    /* a short option, maybe inside a cluster */
+        arg = shortopt; /* a short option, maybe inside a cluster */
     if (c == ':')
         return run_usage_error("option '%s' needs an argument", arg);
     return run_usage_error("unknown option '%s'", arg);
@@ -272,7 +284,7 @@ static int run_add_disk(RunOptions *o, char *arg)
         return run_usage_error("-d '%s': at most 6 disks", arg);
     MachineDisk *d = &o->cfg.disks[o->cfg.ndisks];
     *d = (MachineDisk){.path = arg};
-    for (char *comma = strchr(arg, ','); comma; ) {
+    for (char *comma = strchr(arg, ','); comma;) {
         *comma = '\0';
         char *opt = comma + 1, *next = strchr(opt, ',');
         if (next)
@@ -306,10 +318,13 @@ static int run_set_net(RunOptions *o, const char *arg)
 static int run_set_name(RunOptions *o, const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789._-") != n || name[0] == '.')
+    if (n == 0 || n > 64 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-") != n ||
+        name[0] == '.')
         return run_usage_error("--name '%s': use 1 to 64 letters, digits, '.', '_' or '-' "
-                               "(not starting with '.')", name);
+                               "(not starting with '.')",
+                               name);
     log_set_name(name);
     o->name = name;
     return 0;
@@ -380,10 +395,16 @@ static int run_check_restore(const RunOptions *o)
 {
     MachineConfig def;
     machine_config_default(&def);
-    const char *given = o->kernel ? "-k" : o->initrd ? "-i" : o->cmdline ? "-p"
-                      : o->bios ? "--bios" : o->dump_dtb ? "--dump-dtb" : o->cfg.ndisks ? "-d"
-                      : o->net_set ? "--net" : o->cfg.ram_size != def.ram_size ? "-m"
-                      : o->cfg.nharts != def.nharts ? "-c" : NULL;
+    const char *given = o->kernel                         ? "-k"
+                        : o->initrd                       ? "-i"
+                        : o->cmdline                      ? "-p"
+                        : o->bios                         ? "--bios"
+                        : o->dump_dtb                     ? "--dump-dtb"
+                        : o->cfg.ndisks                   ? "-d"
+                        : o->net_set                      ? "--net"
+                        : o->cfg.ram_size != def.ram_size ? "-m"
+                        : o->cfg.nharts != def.nharts     ? "-c"
+                                                          : NULL;
     if (given)
         return run_usage_error("%s: the machine comes from the state file given to --restore",
                                given);
@@ -426,17 +447,16 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
 {
     switch (st->why) {
     case MACHINE_STOP_GUEST: return guest_status;
-    case MACHINE_STOP_QUIT:
-        fprintf(stderr, "\nhostel: quit (C-a x)\n");
-        return 0;
+    case MACHINE_STOP_QUIT: fprintf(stderr, "\nhostel: quit (C-a x)\n"); return 0;
     case MACHINE_STOP_CONTROL:
         fprintf(stderr, st->suspended ? "\nhostel: suspended (continue with hostel run "
                                         "--restore FILE)\n"
                                       : "\nhostel: quit (control socket)\n");
         return 0;
     case MACHINE_STOP_LIMIT:
-        fprintf(stderr, "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64
-                        ")\n", st->instret, o->cfg.max_insns);
+        fprintf(stderr,
+                "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64 ")\n",
+                st->instret, o->cfg.max_insns);
         return EXIT_LIMIT;
     case MACHINE_STOP_HOST:
     default:
@@ -467,8 +487,8 @@ static bool run_is_bare_metal(const RunOptions *o)
 /* Load what the options name into m. Returns 0, or -1 with err filled. */
 static int run_load(Machine *m, const RunOptions *o, Error *err)
 {
-    MachineBoot boot = {.kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
-                        .bios = o->bios};
+    MachineBoot boot = {
+        .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline, .bios = o->bios};
     if (o->dump_dtb)
         return machine_dump_dtb(m, &boot, o->dump_dtb, err);
     if (run_is_bare_metal(o)) {

@@ -66,7 +66,8 @@ uint64_t bench_run(uint32_t reps)
         buf[(r * 4099u) % CRC_BUF] ^= (uint8_t)(r | 1);
         uint32_t part = (r % 8) * (CRC_BUF / 8);
         uint32_t slow = crc_bitwise(r, buf + part, CRC_BUF / 8);
-        if (slow != crc_table(table, r, buf + part, CRC_BUF / 8)) bench_fail(BENCH_FAIL_SELFTEST);
+        if (slow != crc_table(table, r, buf + part, CRC_BUF / 8))
+            bench_fail(BENCH_FAIL_SELFTEST);
         sum = bench_mix(sum, (uint64_t)crc_table(table, r, buf, CRC_BUF) << 32 | slow);
     }
     return sum;

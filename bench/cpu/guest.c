@@ -52,7 +52,8 @@ static void uart_puthex(uint64_t v)
 void *bench_alloc(size_t size)
 {
     uintptr_t p = (heap_next + 63) & ~(uintptr_t)63;
-    if (size > RAM_END - p) bench_fail(BENCH_FAIL_NOMEM);
+    if (size > RAM_END - p)
+        bench_fail(BENCH_FAIL_NOMEM);
     heap_next = p + size;
     return (void *)p;
 }
@@ -65,7 +66,8 @@ void bench_fail(int code)
 int main(void)
 {
     uint64_t sum = bench_run(BENCH_REPS);
-    if (sum == BENCH_EXPECT) return 0;
+    if (sum == BENCH_EXPECT)
+        return 0;
     uart_puts("bench: checksum ");
     uart_puthex(sum);
     uart_puts(" != expected ");

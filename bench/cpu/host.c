@@ -41,7 +41,8 @@ static int parse_reps(const char *arg, uint32_t *reps)
     char *end;
     errno = 0;
     unsigned long v = strtoul(arg, &end, 10);
-    if (errno || *end || v == 0 || v > UINT32_MAX) return -1;
+    if (errno || *end || v == 0 || v > UINT32_MAX)
+        return -1;
     *reps = (uint32_t)v;
     return 0;
 }

@@ -93,7 +93,8 @@ static uint64_t vm_run(const VmCode *c, uint64_t *var)
         case OP_JMP: pc = arg; break;
         default: return steps;
         }
-        if (sp >= VM_STACK || pc >= c->len) bench_fail(BENCH_FAIL_SELFTEST);
+        if (sp >= VM_STACK || pc >= c->len)
+            bench_fail(BENCH_FAIL_SELFTEST);
     }
 }
 
@@ -104,12 +105,17 @@ static const char tok_ops[] = "+-*/=<>(){};,";
 
 static uint8_t tok_class(uint8_t ch)
 {
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_') return CH_ALPHA;
-    if (ch >= '0' && ch <= '9') return CH_DIGIT;
-    if (ch == '"') return CH_QUOTE;
-    if (ch == ' ' || ch == '\n' || ch == '\t') return CH_BLANK;
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_')
+        return CH_ALPHA;
+    if (ch >= '0' && ch <= '9')
+        return CH_DIGIT;
+    if (ch == '"')
+        return CH_QUOTE;
+    if (ch == ' ' || ch == '\n' || ch == '\t')
+        return CH_BLANK;
     for (const char *o = tok_ops; *o; o++) {
-        if (ch == (uint8_t)*o) return CH_OP;
+        if (ch == (uint8_t)*o)
+            return CH_OP;
     }
     return CH_OTHER;
 }
@@ -156,7 +162,8 @@ static uint64_t tok_scan(const uint8_t *text, uint32_t n, const uint8_t *cls)
         uint8_t c = i < n ? cls[text[i]] : CH_BLANK;
         switch (state) {
         case TOK_IDENT:
-            if (c == CH_ALPHA || c == CH_DIGIT) continue;
+            if (c == CH_ALPHA || c == CH_DIGIT)
+                continue;
             break;
         case TOK_NUMBER:
             if (c == CH_DIGIT) {
@@ -165,7 +172,8 @@ static uint64_t tok_scan(const uint8_t *text, uint32_t n, const uint8_t *cls)
             }
             break;
         case TOK_STRING:
-            if (c != CH_QUOTE && i < n) continue;
+            if (c != CH_QUOTE && i < n)
+                continue;
             i++; /* the closing quote belongs to the string */
             c = i < n ? cls[text[i]] : CH_BLANK;
             break;

@@ -51,7 +51,8 @@ static uint64_t list_walk(ListNode *start, uint32_t steps)
     ListNode *n = start;
     for (uint32_t i = 0; i < steps; i++) {
         h = (h << 5) + h + n->value;
-        if ((i & 15) == 0) n->value ^= h & 0xff;
+        if ((i & 15) == 0)
+            n->value ^= h & 0xff;
         n = n->next;
     }
     return h;

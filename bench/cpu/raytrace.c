@@ -50,9 +50,11 @@ static float rt_trace(const Sphere *s, Vec3 o, Vec3 d)
         Vec3 l = {s[i].cx - o.x, s[i].cy - o.y, s[i].cz - o.z};
         float tca = rt_dot(l, d);
         float d2 = __builtin_fmaf(-tca, tca, rt_dot(l, l));
-        if (d2 > s[i].r2) continue;
+        if (d2 > s[i].r2)
+            continue;
         float t = tca - __builtin_sqrtf(s[i].r2 - d2);
-        if (t > 0 && t < best) best = t;
+        if (t > 0 && t < best)
+            best = t;
     }
     return best;
 }

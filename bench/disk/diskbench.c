@@ -41,9 +41,21 @@ static int bench_parse_u64(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 0);
     unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
     default: break;
     }
     if (errno || end == s || *end || s[0] == '-' || (shift && v > (UINT64_MAX >> shift))) {

@@ -154,8 +154,7 @@ static int block_check_iov(int iovcnt, Error *err)
     return 0;
 }
 
-int block_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                Error *err)
+int block_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err)
 {
     if (block_check_iov(iovcnt, err) < 0 ||
         block_check_range(bd, offset, iov_bytes(iov, iovcnt), err) < 0)
@@ -163,8 +162,7 @@ int block_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovc
     return bd->drv->readv(bd, offset, iov, iovcnt, err);
 }
 
-int block_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                 Error *err)
+int block_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err)
 {
     if (block_check_iov(iovcnt, err) < 0 ||
         block_check_write(bd, offset, iov_bytes(iov, iovcnt), err) < 0)
@@ -184,8 +182,7 @@ int block_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err)
     return len ? bd->drv->discard(bd, offset, len, err) : 0;
 }
 
-int block_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                       Error *err)
+int block_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err)
 {
     if (block_check_write(bd, offset, len, err) < 0)
         return -1;
@@ -210,8 +207,8 @@ static int block_unsupported(BlockDev *bd, const char *op, Error *err)
                            bd->drv->format, op);
 }
 
-int block_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                 unsigned *flags, uint64_t *host_off, Error *err)
+int block_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                 uint64_t *host_off, Error *err)
 {
     *pnum = 0;
     *flags = 0;
@@ -229,12 +226,12 @@ int block_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
     return 0;
 }
 
-int block_status_chain(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                       unsigned *flags, uint64_t *host_off, unsigned *depth, Error *err)
+int block_status_chain(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                       uint64_t *host_off, unsigned *depth, Error *err)
 {
     *depth = 0;
     for (BlockDev *layer = bd; layer; layer = layer->backing, (*depth)++) {
-        if (offset >= layer->length) {  /* past a shorter backing file: zeroes */
+        if (offset >= layer->length) { /* past a shorter backing file: zeroes */
             *pnum = len;
             *flags = 0;
             *host_off = 0;
@@ -245,7 +242,7 @@ int block_status_chain(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pn
             return -1;
         if (*flags & BLOCK_ST_ALLOCATED)
             return 0;
-        len = *pnum;  /* look below only for the extent this layer left open */
+        len = *pnum; /* look below only for the extent this layer left open */
     }
     return 0;
 }
@@ -259,8 +256,7 @@ int block_truncate(BlockDev *bd, uint64_t new_length, Error *err)
     return bd->drv->truncate(bd, new_length, err);
 }
 
-int block_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
-                           Error *err)
+int block_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err)
 {
     if (block_check_write(bd, offset, len, err) < 0)
         return -1;
@@ -328,7 +324,7 @@ int block_snapshot_list(BlockDev *bd, BlockSnapshot **list, int *count, Error *e
     *list = NULL;
     *count = 0;
     if (!bd->drv->snapshot_list)
-        return 0;  /* formats without snapshots have none */
+        return 0; /* formats without snapshots have none */
     return bd->drv->snapshot_list(bd, list, count, err);
 }
 
@@ -379,6 +375,6 @@ int block_lock_fd(int fd, bool exclusive, const char *path, Error *err)
     if (errno == EAGAIN || errno == EACCES)
         return error_set(err, "%s: image is in use by another process", path);
     if (errno == EINVAL || errno == ENOLCK || errno == ENOTSUP)
-        return 0;  /* no OFD locks here: go on unlocked */
+        return 0; /* no OFD locks here: go on unlocked */
     return error_set_errno(err, errno, "%s: cannot lock the image", path);
 }

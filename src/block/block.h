@@ -41,13 +41,13 @@ typedef struct BlockDev {
 
 /* How to open an image; zero-initialise and set what you need. */
 typedef struct BlockOpenOpts {
-    const char *format;       /* "raw", "qcow2" or NULL to probe the header */
+    const char *format; /* "raw", "qcow2" or NULL to probe the header */
     bool read_only;
-    bool no_backing;          /* do not open the backing chain (info, rebase -u) */
-    bool no_lock;             /* do not lock (qemu-img -U); read-only opens only */
-    bool repair;              /* open read-write even if marked corrupt (img check -r) */
-    uint64_t l2_cache_bytes;  /* qcow2 L2 cache size; 0 = default (covers 8 GiB, >= 1 MiB) */
-    unsigned depth;           /* internal: position in a backing chain (loop guard) */
+    bool no_backing;         /* do not open the backing chain (info, rebase -u) */
+    bool no_lock;            /* do not lock (qemu-img -U); read-only opens only */
+    bool repair;             /* open read-write even if marked corrupt (img check -r) */
+    uint64_t l2_cache_bytes; /* qcow2 L2 cache size; 0 = default (covers 8 GiB, >= 1 MiB) */
+    unsigned depth;          /* internal: position in a backing chain (loop guard) */
 } BlockOpenOpts;
 
 /* Longest backing chain followed before giving up ("backing chain too deep or a loop"). */
@@ -64,27 +64,27 @@ enum {
 
 /* Image creation parameters (qemu-img create -o). */
 typedef struct BlockCreateOpts {
-    uint64_t size;               /* virtual size in bytes (0 with a backing file: its size) */
-    const char *backing_file;    /* stored as given (relative to the new image's directory) */
-    const char *backing_fmt;     /* "raw"/"qcow2"/NULL (probe) */
-    uint32_t cluster_size;       /* 0 = 65536 */
-    int compat;                  /* 2 = "0.10" (v2), 3 = "1.1" (v3, default); 0 = default */
+    uint64_t size;            /* virtual size in bytes (0 with a backing file: its size) */
+    const char *backing_file; /* stored as given (relative to the new image's directory) */
+    const char *backing_fmt;  /* "raw"/"qcow2"/NULL (probe) */
+    uint32_t cluster_size;    /* 0 = 65536 */
+    int compat;               /* 2 = "0.10" (v2), 3 = "1.1" (v3, default); 0 = default */
     bool lazy_refcounts;
-    unsigned refcount_bits;      /* 0 = 16 */
+    unsigned refcount_bits; /* 0 = 16 */
     bool extended_l2;
-    const char *compression_type;/* "zlib" (default) or "zstd" */
-    const char *preallocation;   /* "off" (default), "metadata", "falloc", "full" */
+    const char *compression_type; /* "zlib" (default) or "zstd" */
+    const char *preallocation;    /* "off" (default), "metadata", "falloc", "full" */
 } BlockCreateOpts;
 
 /* One internal snapshot (qcow2 snapshot table entry). */
 typedef struct BlockSnapshot {
     char id[32];
-    char *name;                  /* malloc'd */
+    char *name; /* malloc'd */
     uint64_t vm_state_size;
-    uint64_t disk_size;          /* virtual size when taken */
+    uint64_t disk_size; /* virtual size when taken */
     uint32_t date_sec, date_nsec;
     uint64_t vm_clock_nsec;
-    uint64_t icount;             /* -1 when not recorded */
+    uint64_t icount; /* -1 when not recorded */
 } BlockSnapshot;
 
 /* `img check` results; names follow qemu-img check --output=json. */
@@ -93,7 +93,7 @@ typedef struct BlockCheckResult {
     int64_t corruptions_fixed, leaks_fixed;
     uint64_t image_end_offset;
     uint64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
-    char first_problem[256];     /* a human line describing the first problem found */
+    char first_problem[256]; /* a human line describing the first problem found */
 } BlockCheckResult;
 
 enum { BLOCK_FIX_LEAKS = 1, BLOCK_FIX_ERRORS = 2 };
@@ -106,7 +106,7 @@ typedef struct BlockInfo {
     char *backing_file, *backing_fmt, *full_backing_file;
     bool dirty;
     /* qcow2 "format-specific" */
-    const char *compat;          /* "0.10" or "1.1" */
+    const char *compat; /* "0.10" or "1.1" */
     bool lazy_refcounts, corrupt, extended_l2;
     unsigned refcount_bits;
     const char *compression_type;
@@ -115,33 +115,29 @@ typedef struct BlockInfo {
 } BlockInfo;
 
 struct BlockDriver {
-    const char *format;  /* "raw", "qcow2" */
+    const char *format; /* "raw", "qcow2" */
     /* Score how well the first bytes of a file match (0 = not this format). */
     int (*probe)(const uint8_t *buf, size_t len);
     /* Open an image on f (ownership of f passes to the driver, also on failure). */
     BlockDev *(*open)(BlockFile *f, const BlockOpenOpts *o, Error *err);
     /* Read / write iov (total bytes at offset, in range).  0, or -1 with err filled. */
-    int (*readv)(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                 Error *err);
-    int (*writev)(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                  Error *err);
+    int (*readv)(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
+    int (*writev)(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
     /* Make completed writes durable. */
     int (*flush)(BlockDev *bd, Error *err);
     /* Drop [offset, offset+len); later reads return zeroes or the backing file's data. */
     int (*discard)(BlockDev *bd, uint64_t offset, uint64_t len, Error *err);
     /* Make [offset, offset+len) read as zeroes; may deallocate if may_unmap. */
-    int (*write_zeroes)(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                        Error *err);
+    int (*write_zeroes)(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err);
     void (*close)(BlockDev *bd);
     /* Optional below (NULL: "operation not supported for format X"). */
     /* Status of [offset, offset+len) in this layer: flags for the first *pnum bytes. */
-    int (*status)(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                  unsigned *flags, uint64_t *host_off, Error *err);
+    int (*status)(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                  uint64_t *host_off, Error *err);
     /* Change the virtual size (shrinking allowed; the CLI asks for --shrink). */
     int (*truncate)(BlockDev *bd, uint64_t new_length, Error *err);
     /* Write one whole cluster compressed (offset cluster-aligned, len = cluster or tail). */
-    int (*write_compressed)(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
-                            Error *err);
+    int (*write_compressed)(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err);
     /* Deallocate everything in this layer so reads fall through to the backing file. */
     int (*make_empty)(BlockDev *bd, Error *err);
     /* Point the header at another backing file (NULL = none), data untouched. */
@@ -186,35 +182,31 @@ uint64_t block_length(const BlockDev *bd);
  * end, more than BLOCK_MAX_IOV iovecs; then call the format.  Return 0, or
  * -1 with err filled.
  */
-int block_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                Error *err);
-int block_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                 Error *err);
+int block_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
+int block_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
 int block_pread(BlockDev *bd, uint64_t offset, void *buf, size_t len, Error *err);
 int block_pwrite(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err);
 int block_flush(BlockDev *bd, Error *err);
 int block_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err);
-int block_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                       Error *err);
+int block_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err);
 
 /*
  * Allocation status of [offset, offset+len) in this layer (raw: all data).
  * *pnum gets the length of the first extent that has the same flags.
  */
-int block_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                 unsigned *flags, uint64_t *host_off, Error *err);
+int block_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                 uint64_t *host_off, Error *err);
 /*
  * The same through the backing chain: *depth is the layer that defines the
  * extent (0 = bd), or the chain's length with flags 0 when no layer does
  * (reads as zeroes).
  */
-int block_status_chain(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                       unsigned *flags, uint64_t *host_off, unsigned *depth, Error *err);
+int block_status_chain(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                       uint64_t *host_off, unsigned *depth, Error *err);
 
 /* Optional operations: "PATH: FORMAT images do not support OP" when absent. */
 int block_truncate(BlockDev *bd, uint64_t new_length, Error *err);
-int block_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
-                           Error *err);
+int block_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err);
 int block_make_empty(BlockDev *bd, Error *err);
 int block_set_backing(BlockDev *bd, const char *file, const char *fmt, Error *err);
 int block_info(BlockDev *bd, BlockInfo *info, Error *err);

@@ -39,8 +39,8 @@ static void iov_zero(struct iovec *iov, int cnt)
 }
 
 /* preadv/pwritev until the whole iov moved, retrying short transfers and EINTR. */
-static int posix_rw(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                    bool write, Error *err)
+static int posix_rw(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, bool write,
+                    Error *err)
 {
     if (iovcnt < 0 || iovcnt > FILE_MAX_IOV)
         return error_set(err, "%s: request with %d buffers", f->path, iovcnt);
@@ -49,11 +49,11 @@ static int posix_rw(BlockFile *f, uint64_t off, const struct iovec *iov, int iov
     struct iovec *cur = local;
     int cnt = iovcnt;
     for (;;) {
-        iov_advance(&cur, &cnt, 0);  /* skip empty buffers */
+        iov_advance(&cur, &cnt, 0); /* skip empty buffers */
         if (cnt == 0)
             return 0;
-        ssize_t n = write ? pwritev(f->fd, cur, cnt, (off_t)off)
-                          : preadv(f->fd, cur, cnt, (off_t)off);
+        ssize_t n =
+            write ? pwritev(f->fd, cur, cnt, (off_t)off) : preadv(f->fd, cur, cnt, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0 && !write) {
@@ -61,16 +61,14 @@ static int posix_rw(BlockFile *f, uint64_t off, const struct iovec *iov, int iov
             return 0;
         }
         if (n <= 0)
-            return error_set_errno(err, n < 0 ? errno : EIO, "%s: %s at 0x%llx failed",
-                                   f->path, write ? "write" : "read",
-                                   (unsigned long long)off);
+            return error_set_errno(err, n < 0 ? errno : EIO, "%s: %s at 0x%llx failed", f->path,
+                                   write ? "write" : "read", (unsigned long long)off);
         off += (uint64_t)n;
         iov_advance(&cur, &cnt, (size_t)n);
     }
 }
 
-static int posix_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                        Error *err)
+static int posix_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err)
 {
     return posix_rw(f, off, iov, iovcnt, false, err);
 }
@@ -85,7 +83,7 @@ static int posix_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, in
 static int posix_sync(BlockFile *f, Error *err)
 {
     if (!f->unsynced)
-        return 0;  /* metadata code syncs at every ordering point, often twice in a row */
+        return 0; /* metadata code syncs at every ordering point, often twice in a row */
     while (fdatasync(f->fd) < 0) {
         if (errno != EINTR)
             return error_set_errno(err, errno, "%s: flush failed", f->path);
@@ -114,14 +112,15 @@ static int posix_punch(BlockFile *f, uint64_t off, uint64_t len, Error *err)
     f->unsynced = true;
     int rc;
     while ((rc = fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                           (off_t)len)) < 0 && errno == EINTR)
+                           (off_t)len)) < 0 &&
+           errno == EINTR)
         continue;
     if (rc == 0)
         return 0;
     if (!errno_unsupported(errno))
         return error_set_errno(err, errno, "%s: fallocate at 0x%llx failed", f->path,
                                (unsigned long long)off);
-    while (len) {  /* no hole punching here: write zeroes */
+    while (len) { /* no hole punching here: write zeroes */
         size_t n = len < FILE_ZERO_CHUNK ? (size_t)len : FILE_ZERO_CHUNK;
         if (block_file_pwrite(f, off, file_zeroes, n, err) < 0)
             return -1;
@@ -173,7 +172,10 @@ static BlockFile *file_wrap(int fd, const char *path, bool read_only, Error *err
         return NULL;
     }
     /* unsynced at first: the first sync also covers what an earlier process left behind */
-    *f = (BlockFile){.ops = &posix_file_ops, .path = p, .fd = fd, .read_only = read_only,
+    *f = (BlockFile){.ops = &posix_file_ops,
+                     .path = p,
+                     .fd = fd,
+                     .read_only = read_only,
                      .unsynced = !read_only};
     return f;
 }

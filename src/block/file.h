@@ -23,8 +23,7 @@ typedef struct BlockFile BlockFile;
 
 typedef struct BlockFileOps {
     int (*preadv)(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err);
-    int (*pwritev)(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                   Error *err);
+    int (*pwritev)(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err);
     /* Make every completed write durable (fdatasync). */
     int (*sync)(BlockFile *f, Error *err);
     /* Set the file's length (grow with zeroes or cut). */
@@ -40,8 +39,8 @@ typedef struct BlockFileOps {
 
 struct BlockFile {
     const BlockFileOps *ops;
-    char *path;   /* as opened (malloc'd; freed by close) */
-    int fd;       /* the host descriptor, -1 for files that have none */
+    char *path; /* as opened (malloc'd; freed by close) */
+    int fd;     /* the host descriptor, -1 for files that have none */
     bool read_only;
     bool unsynced; /* written since the last sync (a sync with nothing to do is skipped) */
 };
@@ -61,8 +60,14 @@ BlockFile *block_file_create(const char *path, Error *err);
 /* Convenience wrappers over the ops table (one buffer). */
 int block_file_pread(BlockFile *f, uint64_t off, void *buf, size_t len, Error *err);
 int block_file_pwrite(BlockFile *f, uint64_t off, const void *buf, size_t len, Error *err);
-static inline int block_file_sync(BlockFile *f, Error *err) { return f->ops->sync(f, err); }
-static inline uint64_t block_file_length(BlockFile *f) { return f->ops->length(f); }
-void block_file_close(BlockFile *f);  /* NULL is ignored */
+static inline int block_file_sync(BlockFile *f, Error *err)
+{
+    return f->ops->sync(f, err);
+}
+static inline uint64_t block_file_length(BlockFile *f)
+{
+    return f->ops->length(f);
+}
+void block_file_close(BlockFile *f); /* NULL is ignored */
 
 #endif

@@ -184,7 +184,7 @@ uint8_t *qcow2_cache_get(Qcow2 *q, Qcow2Cache *c, uint64_t off, bool fresh, Erro
 
 void qcow2_cache_mark_dirty(Qcow2Cache *c, const uint8_t *table)
 {
-    int32_t i = c->head;  /* almost always the table just fetched */
+    int32_t i = c->head; /* almost always the table just fetched */
     while (i >= 0 && c->e[i].data != table)
         i = c->e[i].next;
     if (i >= 0 && !c->e[i].dirty) {
@@ -224,7 +224,7 @@ int qcow2_cache_flush(Qcow2 *q, Error *err)
 {
     if (qcow2_cache_write(q, &q->rb_cache, err) < 0)
         return -1;
-    return qcow2_cache_write(q, &q->l2_cache, err);  /* syncs first when it must */
+    return qcow2_cache_write(q, &q->l2_cache, err); /* syncs first when it must */
 }
 
 void qcow2_cache_drop(Qcow2 *q)

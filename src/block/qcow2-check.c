@@ -18,16 +18,16 @@
 typedef struct Check {
     Qcow2 *q;
     BlockCheckResult *res;
-    uint32_t *ref;          /* expected refcount of each host cluster */
-    uint64_t nb;            /* entries of ref */
+    uint32_t *ref; /* expected refcount of each host cluster */
+    uint64_t nb;   /* entries of ref */
     uint64_t file_len;
     uint64_t file_clusters; /* clusters the file covers, partly or fully */
     uint64_t used;          /* 1 + the highest cluster referenced */
     uint64_t ref_limit;     /* largest refcount the image can store */
     uint64_t *reftable;     /* as on disk, host-endian */
     uint64_t reftable_n;
-    bool rebuild;           /* refcount structures are broken: only a rebuild helps */
-    uint8_t *buf;           /* one cluster of scratch */
+    bool rebuild; /* refcount structures are broken: only a rebuild helps */
+    uint8_t *buf; /* one cluster of scratch */
 } Check;
 
 static void check_note(Check *c, const char *fmt, va_list ap)
@@ -71,7 +71,7 @@ static int check_size(Check *c, Error *err)
     Qcow2 *q = c->q;
     c->file_len = block_file_length(q->file);
     c->file_clusters = (c->file_len + q->cluster_size - 1) >> q->cluster_bits;
-    uint64_t nb = c->file_clusters + 1;  /* a reference may end in a partly written cluster */
+    uint64_t nb = c->file_clusters + 1; /* a reference may end in a partly written cluster */
     if (nb > QCOW2_CHECK_MAX_CLUSTERS) {
         c->res->check_errors++;
         return error_set(err, "%s: image too large to check (%llu clusters, at most %llu)",
@@ -87,7 +87,6 @@ static int check_size(Check *c, Error *err)
     c->nb = nb;
     return 0;
 }
-
 
 /* Count one reference on every cluster of [off, off+len). */
 static void check_ref(Check *c, uint64_t off, uint64_t len)
@@ -139,7 +138,7 @@ static void check_compressed(Check *c, uint64_t e, uint64_t bitmap, bool active)
     if (active) {
         c->res->allocated_clusters++;
         c->res->compressed_clusters++;
-        c->res->fragmented_clusters++;  /* qemu-img counts every compressed one */
+        c->res->fragmented_clusters++; /* qemu-img counts every compressed one */
     }
 }
 
@@ -241,8 +240,8 @@ static int check_bitmap_table(Check *c, uint64_t off, uint32_t n, Error *err)
 {
     Qcow2 *q = c->q;
     if (off & (q->cluster_size - 1) || (uint64_t)n * 8 > QCOW2_MAX_L1_BYTES) {
-        check_corrupt(c, "bitmap table at 0x%llx (%u entries) is invalid",
-                      (unsigned long long)off, n);
+        check_corrupt(c, "bitmap table at 0x%llx (%u entries) is invalid", (unsigned long long)off,
+                      n);
         return 0;
     }
     check_ref(c, off, (uint64_t)n * 8);
@@ -336,8 +335,8 @@ static void check_refblocks(Check *c)
     for (uint64_t i = 0; i < c->reftable_n; i++) {
         uint64_t e = c->reftable[i], off = e & QCOW2_REFT_OFFSET_MASK;
         if (e & QCOW2_REFT_RESERVED_MASK || off & (c->q->cluster_size - 1)) {
-            check_corrupt(c, "refcount table entry %llu (0x%llx) is invalid",
-                          (unsigned long long)i, (unsigned long long)e);
+            check_corrupt(c, "refcount table entry %llu (0x%llx) is invalid", (unsigned long long)i,
+                          (unsigned long long)e);
             c->rebuild = true;
             continue;
         }
@@ -385,9 +384,9 @@ static int check_calculate(Check *c, Error *err)
     c->rebuild = false;
     c->res->allocated_clusters = c->res->compressed_clusters = 0;
     c->res->fragmented_clusters = 0;
-    check_ref(c, 0, q->cluster_size);  /* header */
-    if (check_l1(c, q->l1_table_offset, q->l1_size, true, err) < 0 ||
-        check_snapshots(c, err) < 0 || check_load_reftable(c, err) < 0)
+    check_ref(c, 0, q->cluster_size); /* header */
+    if (check_l1(c, q->l1_table_offset, q->l1_size, true, err) < 0 || check_snapshots(c, err) < 0 ||
+        check_load_reftable(c, err) < 0)
         return -1;
     check_ref(c, q->refcount_table_offset, (uint64_t)q->refcount_table_clusters * q->cluster_size);
     if (check_bitmaps(c, err) < 0)
@@ -399,7 +398,7 @@ static int check_calculate(Check *c, Error *err)
 /* ---- stored refcounts, read straight from the file ---- */
 
 typedef struct RefReader {
-    uint64_t block;         /* reftable index of the block in buf, UINT64_MAX = none */
+    uint64_t block; /* reftable index of the block in buf, UINT64_MAX = none */
     uint8_t *buf;
 } RefReader;
 
@@ -408,10 +407,11 @@ static uint64_t refcount_decode(const Qcow2 *q, const uint8_t *b, uint64_t k)
     switch (q->refcount_order) {
     case 3: return b[k];
     case 4: return (uint64_t)b[2 * k] << 8 | b[2 * k + 1];
-    case 5: return (uint64_t)b[4 * k] << 24 | (uint64_t)b[4 * k + 1] << 16 |
-                   (uint64_t)b[4 * k + 2] << 8 | b[4 * k + 3];
+    case 5:
+        return (uint64_t)b[4 * k] << 24 | (uint64_t)b[4 * k + 1] << 16 |
+               (uint64_t)b[4 * k + 2] << 8 | b[4 * k + 3];
     case 6: return qcow2_be64(b + 8 * k);
-    default: {  /* 1, 2 or 4 bits, lowest bits of a byte first */
+    default: { /* 1, 2 or 4 bits, lowest bits of a byte first */
         unsigned bits = 1u << q->refcount_order, per = 8 / bits;
         return (b[k / per] >> (k % per * bits)) & ((1u << bits) - 1);
     }
@@ -424,7 +424,10 @@ static void refcount_encode(const Qcow2 *q, uint8_t *b, uint64_t k, uint64_t v)
         v = q->refcount_max;
     switch (q->refcount_order) {
     case 3: b[k] = (uint8_t)v; return;
-    case 4: b[2 * k] = (uint8_t)(v >> 8); b[2 * k + 1] = (uint8_t)v; return;
+    case 4:
+        b[2 * k] = (uint8_t)(v >> 8);
+        b[2 * k + 1] = (uint8_t)v;
+        return;
     case 5:
         for (int i = 0; i < 4; i++)
             b[4 * k + (uint64_t)i] = (uint8_t)(v >> (24 - 8 * i));
@@ -482,7 +485,7 @@ static void check_compare(Check *c, unsigned fix, uint64_t *highest, Error *err)
         if (s == e)
             continue;
         if (s == 0)
-            c->rebuild = true;  /* no refcount block to fix it in */
+            c->rebuild = true; /* no refcount block to fix it in */
         else if (s > e && (fix & BLOCK_FIX_LEAKS) && check_set(c, i, e)) {
             c->res->leaks_fixed++;
             continue;
@@ -494,8 +497,8 @@ static void check_compare(Check *c, unsigned fix, uint64_t *highest, Error *err)
             check_corrupt(c, "cluster %llu refcount=%llu reference=%llu", (unsigned long long)i,
                           (unsigned long long)s, (unsigned long long)e);
         else
-            check_leak(c, "leaked cluster %llu refcount=%llu reference=%llu",
-                       (unsigned long long)i, (unsigned long long)s, (unsigned long long)e);
+            check_leak(c, "leaked cluster %llu refcount=%llu reference=%llu", (unsigned long long)i,
+                       (unsigned long long)s, (unsigned long long)e);
     }
 }
 
@@ -537,9 +540,8 @@ static int check_copied(Check *c, unsigned fix, Error *err)
 {
     Qcow2 *q = c->q;
     BlockCheckResult *res = c->res;
-    bool repair = (fix & BLOCK_FIX_ERRORS) ||
-                  ((fix & BLOCK_FIX_LEAKS) && !res->check_errors && !res->corruptions &&
-                   !res->leaks);
+    bool repair = (fix & BLOCK_FIX_ERRORS) || ((fix & BLOCK_FIX_LEAKS) && !res->check_errors &&
+                                               !res->corruptions && !res->leaks);
     uint8_t *rbuf = malloc(q->cluster_size);
     if (!rbuf) {
         res->check_errors++;
@@ -566,7 +568,8 @@ static int check_copied(Check *c, unsigned fix, Error *err)
         if ((ret = check_read(c, l2_off, c->buf, q->cluster_size, err)) < 0)
             break;
         int64_t fixed = check_l2_copied(c, &r, repair, err);
-        if (fixed && (ret = block_file_pwrite(q->file, l2_off, c->buf, q->cluster_size, err)) == 0) {
+        if (fixed &&
+            (ret = block_file_pwrite(q->file, l2_off, c->buf, q->cluster_size, err)) == 0) {
             wrote = true;
             res->corruptions -= fixed;
             res->corruptions_fixed += fixed;
@@ -620,8 +623,7 @@ static int rebuild_write(Check *c, uint64_t first, uint64_t nblocks, uint64_t tc
 }
 
 /* Point the header and the driver at the new refcount table. */
-static int rebuild_switch(Check *c, uint64_t *table, uint64_t off, uint64_t clusters,
-                          Error *err)
+static int rebuild_switch(Check *c, uint64_t *table, uint64_t off, uint64_t clusters, Error *err)
 {
     Qcow2 *q = c->q;
     q->refcount_table_offset = off;
@@ -648,13 +650,14 @@ static int rebuild_switch(Check *c, uint64_t *table, uint64_t off, uint64_t clus
 static int check_rebuild(Check *c, Error *err)
 {
     Qcow2 *q = c->q;
-    check_unref(c, q->refcount_table_offset, (uint64_t)q->refcount_table_clusters * q->cluster_size);
+    check_unref(c, q->refcount_table_offset,
+                (uint64_t)q->refcount_table_clusters * q->cluster_size);
     for (uint64_t i = 0; i < c->reftable_n; i++)
         if (check_refblock_ok(c, c->reftable[i]))
             check_unref(c, c->reftable[i] & QCOW2_REFT_OFFSET_MASK, q->cluster_size);
     uint64_t first = c->used > c->file_clusters ? c->used : c->file_clusters;
     uint64_t per = 1ull << q->refblock_bits, nblocks = 0, tclusters = 0;
-    for (;;) {  /* the new structures count themselves: iterate to a fixed point */
+    for (;;) { /* the new structures count themselves: iterate to a fixed point */
         uint64_t total = first + nblocks + tclusters;
         uint64_t nb2 = (total + per - 1) / per;
         uint64_t tc2 = (nb2 * 8 + q->cluster_size - 1) / q->cluster_size;
@@ -782,8 +785,10 @@ int qcow2_check_repair_dirty(Qcow2 *q, Error *err)
     if (check_run(q, &res, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, false, err) < 0)
         return -1;
     if (res.corruptions || res.check_errors)
-        return error_set(err, "%s: image is corrupt: %lld problems left after repairing refcounts "
-                         "(first: %s)", q->file->path, (long long)(res.corruptions +
-                         res.check_errors), res.first_problem);
+        return error_set(err,
+                         "%s: image is corrupt: %lld problems left after repairing refcounts "
+                         "(first: %s)",
+                         q->file->path, (long long)(res.corruptions + res.check_errors),
+                         res.first_problem);
     return 0;
 }

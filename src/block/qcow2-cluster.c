@@ -19,8 +19,7 @@ int qcow2_l2_offset(Qcow2 *q, uint64_t guest_off, uint64_t *l2_off, Error *err)
     uint64_t e = q->l1_table[i];
     uint64_t off = e & QCOW2_L1_OFFSET_MASK;
     if (e & QCOW2_L1_RESERVED_MASK)
-        return qcow2_corrupt(q, err, "L1 entry %llu has reserved bits set",
-                             (unsigned long long)i);
+        return qcow2_corrupt(q, err, "L1 entry %llu has reserved bits set", (unsigned long long)i);
     if (off && ((off & (q->cluster_size - 1)) || off < q->cluster_size))
         return qcow2_corrupt(q, err, "L2 table at bad offset 0x%llx (L1 entry %llu)",
                              (unsigned long long)off, (unsigned long long)i);
@@ -74,14 +73,13 @@ int qcow2_overlap_check(Qcow2 *q, uint64_t off, uint64_t len, bool is_l2, Error 
     else if (q->nb_snapshots &&
              overlaps(off, len, q->snapshots_offset, qcow2_snapshot_table_bytes(q)))
         what = "the snapshot table";
-    for (uint64_t i = 0; !what && q->reftable_used <= OVERLAP_SCAN_MAX &&
-                         i < q->reftable_used; i++) {
+    for (uint64_t i = 0; !what && q->reftable_used <= OVERLAP_SCAN_MAX && i < q->reftable_used;
+         i++) {
         uint64_t rb = q->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
         if (rb && overlaps(off, len, rb, cs))
             what = "a refcount block";
     }
-    for (uint32_t i = 0; !what && !is_l2 && q->l1_size <= OVERLAP_SCAN_MAX && i < q->l1_size;
-         i++) {
+    for (uint32_t i = 0; !what && !is_l2 && q->l1_size <= OVERLAP_SCAN_MAX && i < q->l1_size; i++) {
         uint64_t l2 = q->l1_table[i] & QCOW2_L1_OFFSET_MASK;
         if (l2 && overlaps(off, len, l2, cs))
             what = "an L2 table";
@@ -113,8 +111,7 @@ static int classify(Qcow2 *q, uint64_t e, uint64_t bitmap, unsigned j, Qcow2Map 
     }
     bool alloc = bitmap & (1ull << j), zero = bitmap & (1ull << (32 + j));
     if (alloc && (zero || !host))
-        return qcow2_corrupt(q, err, "bad subcluster bitmap 0x%016llx",
-                             (unsigned long long)bitmap);
+        return qcow2_corrupt(q, err, "bad subcluster bitmap 0x%016llx", (unsigned long long)bitmap);
     m->type = alloc ? QCOW2_MAP_DATA : zero ? QCOW2_MAP_ZERO : QCOW2_MAP_UNALLOC;
     m->host = alloc ? host + ((uint64_t)j << q->subcluster_bits) : 0;
     return 0;
@@ -126,7 +123,7 @@ static bool same_run(const Qcow2Map *a, const Qcow2Map *b, uint64_t dist)
         return false;
     if (a->type == QCOW2_MAP_DATA)
         return b->host == a->host + dist;
-    return (a->host != 0) == (b->host != 0);  /* preallocated zeroes apart from plain */
+    return (a->host != 0) == (b->host != 0); /* preallocated zeroes apart from plain */
 }
 
 int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err)
@@ -173,8 +170,7 @@ int qcow2_map(Qcow2 *q, uint64_t off, uint64_t max, Qcow2Map *m, Error *err)
 }
 
 /* Write a whole L2 table (already in the cache at off) to disk before anything points at it. */
-static int publish_l2(Qcow2 *q, uint32_t l1_idx, uint64_t off, const uint8_t *table,
-                      Error *err)
+static int publish_l2(Qcow2 *q, uint32_t l1_idx, uint64_t off, const uint8_t *table, Error *err)
 {
     if (qcow2_cache_write(q, &q->rb_cache, err) < 0 || block_file_sync(q->file, err) < 0 ||
         block_file_pwrite(q->file, off, table, q->cluster_size, err) < 0 ||

@@ -42,7 +42,7 @@ static int inflate_zstd(Qcow2 *q, const uint8_t *in, size_t len, uint8_t *out)
         if (ZSTD_isError(r) || (ib.pos == ib.size && ob.pos < ob.size))
             return -1;
         if (r == 0 && ob.pos < ob.size)
-            return -1;  /* the frame ended short of a cluster */
+            return -1; /* the frame ended short of a cluster */
     }
     return 0;
 }
@@ -60,8 +60,10 @@ int qcow2_read_compressed(Qcow2 *q, uint64_t l2_entry, uint8_t *out, Error *err)
                 ? inflate_zstd(q, q->comp_buf, (size_t)len, out)
                 : inflate_zlib(q, q->comp_buf, (size_t)len, out);
     if (r < 0)
-        return qcow2_corrupt(q, err, "compressed cluster at 0x%llx does not inflate to a "
-                                     "cluster", (unsigned long long)off);
+        return qcow2_corrupt(q, err,
+                             "compressed cluster at 0x%llx does not inflate to a "
+                             "cluster",
+                             (unsigned long long)off);
     return 0;
 }
 
@@ -97,7 +99,7 @@ static int can_share(Qcow2 *q, uint64_t off, bool *ok, Error *err)
         return 0;
     if (qcow2_refcount_get(q, off >> q->cluster_bits, &rc, err) < 0)
         return -1;
-    *ok = rc < q->refcount_max;  /* narrow refcounts (1 bit) cannot count sharers */
+    *ok = rc < q->refcount_max; /* narrow refcounts (1 bit) cannot count sharers */
     return 0;
 }
 
@@ -146,8 +148,7 @@ static int free_old(Qcow2 *q, uint64_t e, Error *err)
     return qcow2_free_later(q, e & QCOW2_L2_OFFSET_MASK, q->cluster_size, err);
 }
 
-static int store_compressed(Qcow2 *q, uint64_t offset, const uint8_t *data, size_t clen,
-                            Error *err)
+static int store_compressed(Qcow2 *q, uint64_t offset, const uint8_t *data, size_t clen, Error *err)
 {
     int64_t host = alloc_bytes(q, clen, err);
     if (host < 0 || block_file_pwrite(q->file, (uint64_t)host, data, clen, err) < 0)
@@ -166,15 +167,13 @@ static int store_compressed(Qcow2 *q, uint64_t offset, const uint8_t *data, size
     return 0;
 }
 
-int qcow2_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
-                           Error *err)
+int qcow2_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err)
 {
     Qcow2 *q = qcow2_of(bd);
     if ((offset & (q->cluster_size - 1)) ||
         (len != q->cluster_size && !(len < q->cluster_size && offset + len == bd->length)))
-        return error_set(err, "%s: compressed writes must cover one whole cluster",
-                         bd->filename);
-    uint8_t *in = q->cow_buf;  /* padded to a whole cluster, as QEMU does */
+        return error_set(err, "%s: compressed writes must cover one whole cluster", bd->filename);
+    uint8_t *in = q->cow_buf; /* padded to a whole cluster, as QEMU does */
     memcpy(in, buf, len);
     memset(in + len, 0, q->cluster_size - len);
     size_t clen = deflate_cluster(q, in, q->comp_buf);

@@ -13,7 +13,7 @@
 typedef struct CreateParams {
     uint32_t cluster_bits, version, refcount_order;
     uint64_t size;
-    int prealloc;  /* 0 off, 1 metadata, 2 falloc, 3 full */
+    int prealloc; /* 0 off, 1 metadata, 2 falloc, 3 full */
 } CreateParams;
 
 static int log2_exact(uint64_t v)
@@ -21,8 +21,7 @@ static int log2_exact(uint64_t v)
     return v && !(v & (v - 1)) ? __builtin_ctzll(v) : -1;
 }
 
-static int backing_size(const char *path, const BlockCreateOpts *o, uint64_t *size,
-                        Error *err)
+static int backing_size(const char *path, const BlockCreateOpts *o, uint64_t *size, Error *err)
 {
     char *bp = block_backing_path(path, o->backing_file);
     if (!bp)
@@ -38,8 +37,7 @@ static int backing_size(const char *path, const BlockCreateOpts *o, uint64_t *si
     return 0;
 }
 
-static int check_opts(const char *path, const BlockCreateOpts *o, CreateParams *p,
-                      Error *err)
+static int check_opts(const char *path, const BlockCreateOpts *o, CreateParams *p, Error *err)
 {
     static const char *const modes[] = {"off", "metadata", "falloc", "full"};
     int cb = log2_exact(o->cluster_size ? o->cluster_size : 65536);
@@ -127,7 +125,7 @@ static int write_skeleton(const char *path, const BlockCreateOpts *o, const Crea
     first_refblock(buf + cs, p->refcount_order);
     rc = block_file_pwrite(q->file, cs, buf, 2 * cs, err);
     if (rc == 0)
-        rc = qcow2_write_header(q, err);  /* syncs */
+        rc = qcow2_write_header(q, err); /* syncs */
 out:
     if (q)
         block_file_close(q->file);

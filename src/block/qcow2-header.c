@@ -23,7 +23,7 @@ int qcow2_corrupt(Qcow2 *q, Error *err, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (!q->bd.read_only && q->version >= 3 && !q->corrupt_marked) {
-        q->corrupt_marked = true;  /* before: marking may fail and recurse */
+        q->corrupt_marked = true; /* before: marking may fail and recurse */
         qcow2_set_incompat(q, QCOW2_INCOMPAT_CORRUPT, 0, NULL);
     }
     return error_set(err, "%s: image is corrupt: %s", q->file->path, why);
@@ -84,7 +84,7 @@ static int parse_one_ext(Qcow2 *q, uint32_t type, const uint8_t *d, uint32_t len
     case QCOW2_EXT_DATA_FILE:
         return error_set(err, "%s: qcow2 images with an external data file are not supported",
                          q->file->path);
-    default:  /* feature table, bitmaps, unknown: kept and written back */
+    default: /* feature table, bitmaps, unknown: kept and written back */
         return keep_ext(q, type, d, len, err);
     }
 }
@@ -105,7 +105,7 @@ static int parse_exts(Qcow2 *q, const uint8_t *buf, uint32_t start, uint32_t end
             return -1;
         off += (len + 7u) & ~7u;
     }
-    return 0;  /* no end marker before the area ends: accepted, as QEMU does */
+    return 0; /* no end marker before the area ends: accepted, as QEMU does */
 }
 
 static int check_features(Qcow2 *q, bool read_only, Error *err)
@@ -120,8 +120,10 @@ static int check_features(Qcow2 *q, bool read_only, Error *err)
         return error_set(err, "%s: qcow2 images with an external data file are not supported",
                          q->file->path);
     if ((q->incompatible_features & QCOW2_INCOMPAT_CORRUPT) && !read_only)
-        return error_set(err, "%s: image is corrupt: marked corrupt; run 'hostel img check -r "
-                              "all'", q->file->path);
+        return error_set(err,
+                         "%s: image is corrupt: marked corrupt; run 'hostel img check -r "
+                         "all'",
+                         q->file->path);
     if (q->extended_l2 && q->cluster_bits < 14)
         return qcow2_corrupt(q, err, "extended L2 entries need clusters of at least 16 KiB");
     return 0;
@@ -204,8 +206,7 @@ static int check_geometry(Qcow2 *q, Error *err)
                              (unsigned long long)q->l1_table_offset);
     uint64_t rt_bytes = (uint64_t)q->refcount_table_clusters << q->cluster_bits;
     if (q->refcount_table_clusters == 0 || rt_bytes > QCOW2_MAX_REFTABLE_BYTES)
-        return qcow2_corrupt(q, err, "refcount table of %u clusters",
-                             q->refcount_table_clusters);
+        return qcow2_corrupt(q, err, "refcount table of %u clusters", q->refcount_table_clusters);
     if (bad_table(q, q->refcount_table_offset, rt_bytes))
         return qcow2_corrupt(q, err, "bad refcount table offset 0x%llx",
                              (unsigned long long)q->refcount_table_offset);
@@ -257,8 +258,8 @@ int qcow2_load(Qcow2 *q, bool read_only, Error *err)
         check_geometry(q, err) < 0)
         return -1;
     uint64_t bf = qcow2_be64(h + 8);
-    uint32_t end = q->cluster_size < QCOW2_HEADER_AREA_MAX ? (uint32_t)q->cluster_size
-                                                           : QCOW2_HEADER_AREA_MAX;
+    uint32_t end =
+        q->cluster_size < QCOW2_HEADER_AREA_MAX ? (uint32_t)q->cluster_size : QCOW2_HEADER_AREA_MAX;
     if (bf > q->header_length && bf < end)
         end = (uint32_t)bf;
     uint8_t *area = malloc(end);
@@ -339,15 +340,16 @@ static size_t build_header(const Qcow2 *q, uint8_t *buf, size_t cap)
 
 int qcow2_write_header(Qcow2 *q, Error *err)
 {
-    size_t cap = q->cluster_size < QCOW2_HEADER_AREA_MAX ? q->cluster_size
-                                                         : QCOW2_HEADER_AREA_MAX;
+    size_t cap = q->cluster_size < QCOW2_HEADER_AREA_MAX ? q->cluster_size : QCOW2_HEADER_AREA_MAX;
     uint8_t *buf = calloc(1, cap);
     if (!buf)
         return error_set(err, "out of memory");
     size_t len = build_header(q, buf, cap);
     int rc = len ? block_file_pwrite(q->file, 0, buf, len, err)
-                 : error_set(err, "%s: header, extensions and backing name do not fit in %zu "
-                                  "bytes", q->file->path, cap);
+                 : error_set(err,
+                             "%s: header, extensions and backing name do not fit in %zu "
+                             "bytes",
+                             q->file->path, cap);
     free(buf);
     return rc < 0 ? -1 : block_file_sync(q->file, err);
 }

@@ -20,8 +20,7 @@ static const uint8_t zero_chunk[65536];
 
 static bool in_place(const Qcow2 *q, uint64_t e)
 {
-    return !(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_L2_OFFSET_MASK) &&
-           (e & QCOW2_OFLAG_COPIED);
+    return !(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_L2_OFFSET_MASK) && (e & QCOW2_OFLAG_COPIED);
 }
 
 /* Write zero data over [off, off+len), skipping what already reads as zeroes. */
@@ -72,13 +71,13 @@ static int partial(Qcow2 *q, enum ZeroMode mode, uint64_t off, uint64_t len, Err
 }
 
 /* New entry for a whole cluster; *drop: the old host cluster loses this reference. */
-static void zeroed_entry(const Qcow2 *q, enum ZeroMode mode, uint64_t e, uint64_t bm,
-                         uint64_t *ne, uint64_t *nbm, bool *drop)
+static void zeroed_entry(const Qcow2 *q, enum ZeroMode mode, uint64_t e, uint64_t bm, uint64_t *ne,
+                         uint64_t *nbm, bool *drop)
 {
     bool unalloc = !(e & (QCOW2_L2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED));
     bool keep = mode == ZM_ZERO_KEEP && in_place(q, e);
-    bool zero = q->version >= 3 && mode != ZM_FULL &&
-                (q->bd.backing || (mode != ZM_DISCARD && !unalloc));
+    bool zero =
+        q->version >= 3 && mode != ZM_FULL && (q->bd.backing || (mode != ZM_DISCARD && !unalloc));
     *drop = !keep && !unalloc;
     if (!zero) {
         *ne = 0;
@@ -136,7 +135,7 @@ static int zero_range(Qcow2 *q, enum ZeroMode mode, uint64_t off, uint64_t len, 
     uint64_t cs = q->cluster_size, end = off + len;
     uint64_t a = (off + cs - 1) & ~(cs - 1), b = end & ~(cs - 1);
     if (end == q->bd.length && end > b)
-        b = a > end ? a : (end + cs - 1) & ~(cs - 1);  /* the image's last partial cluster */
+        b = a > end ? a : (end + cs - 1) & ~(cs - 1); /* the image's last partial cluster */
     if (qcow2_begin_write(q, err) < 0)
         return -1;
     q->dec_valid = false;
@@ -163,11 +162,9 @@ int qcow2_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err)
     return zero_range(qcow2_of(bd), ZM_DISCARD, offset, len, err);
 }
 
-int qcow2_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                       Error *err)
+int qcow2_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err)
 {
-    return zero_range(qcow2_of(bd), may_unmap ? ZM_ZERO_UNMAP : ZM_ZERO_KEEP, offset, len,
-                      err);
+    return zero_range(qcow2_of(bd), may_unmap ? ZM_ZERO_UNMAP : ZM_ZERO_KEEP, offset, len, err);
 }
 
 int qcow2_make_range_empty(Qcow2 *q, uint64_t off, uint64_t len, Error *err)
@@ -183,8 +180,8 @@ int qcow2_make_empty(BlockDev *bd, Error *err)
     return qcow2_flush_metadata(q, true, err);
 }
 
-int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                 unsigned *flags, uint64_t *host_off, Error *err)
+int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                 uint64_t *host_off, Error *err)
 {
     Qcow2 *q = qcow2_of(bd);
     Qcow2Map m;
@@ -193,9 +190,7 @@ int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
     *pnum = m.len;
     *host_off = m.host;
     switch (m.type) {
-    case QCOW2_MAP_DATA:
-        *flags = BLOCK_ST_ALLOCATED | BLOCK_ST_DATA | BLOCK_ST_OFFSET;
-        break;
+    case QCOW2_MAP_DATA: *flags = BLOCK_ST_ALLOCATED | BLOCK_ST_DATA | BLOCK_ST_OFFSET; break;
     case QCOW2_MAP_ZERO:
         *flags = BLOCK_ST_ALLOCATED | BLOCK_ST_ZERO | (m.host ? BLOCK_ST_OFFSET : 0);
         break;
@@ -203,8 +198,7 @@ int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
         *flags = BLOCK_ST_ALLOCATED | BLOCK_ST_DATA | BLOCK_ST_COMPRESSED;
         *host_off = 0;
         break;
-    default:
-        *flags = 0;
+    default: *flags = 0;
     }
     return 0;
 }

@@ -75,8 +75,8 @@ int qcow2_read_below(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt
     return 0;
 }
 
-static int read_compressed_part(Qcow2 *q, const Qcow2Map *m, uint64_t off,
-                                const struct iovec *iov, int cnt, Error *err)
+static int read_compressed_part(Qcow2 *q, const Qcow2Map *m, uint64_t off, const struct iovec *iov,
+                                int cnt, Error *err)
 {
     if (!q->dec_valid || q->dec_entry != m->entry) {
         q->dec_valid = false;
@@ -89,19 +89,14 @@ static int read_compressed_part(Qcow2 *q, const Qcow2Map *m, uint64_t off,
     return 0;
 }
 
-static int read_extent(Qcow2 *q, const Qcow2Map *m, uint64_t off, const struct iovec *iov,
-                       int cnt, Error *err)
+static int read_extent(Qcow2 *q, const Qcow2Map *m, uint64_t off, const struct iovec *iov, int cnt,
+                       Error *err)
 {
     switch (m->type) {
-    case QCOW2_MAP_DATA:
-        return q->file->ops->preadv(q->file, m->host, iov, cnt, err);
-    case QCOW2_MAP_ZERO:
-        qcow2_iov_zero(iov, cnt);
-        return 0;
-    case QCOW2_MAP_COMPRESSED:
-        return read_compressed_part(q, m, off, iov, cnt, err);
-    default:
-        return qcow2_read_below(q, off, iov, cnt, err);
+    case QCOW2_MAP_DATA: return q->file->ops->preadv(q->file, m->host, iov, cnt, err);
+    case QCOW2_MAP_ZERO: qcow2_iov_zero(iov, cnt); return 0;
+    case QCOW2_MAP_COMPRESSED: return read_compressed_part(q, m, off, iov, cnt, err);
+    default: return qcow2_read_below(q, off, iov, cnt, err);
     }
 }
 
@@ -112,8 +107,7 @@ int qcow2_read_layer(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt
         Qcow2Map m;
         if (qcow2_map(q, off + done, len - done, &m, err) < 0)
             return -1;
-        int cnt = qcow2_iov_slice(iov, iovcnt, done, m.len, q->iov_scratch,
-                                  BLOCK_MAX_IOV + 4);
+        int cnt = qcow2_iov_slice(iov, iovcnt, done, m.len, q->iov_scratch, BLOCK_MAX_IOV + 4);
         if (cnt < 0)
             return error_set(err, "request with too many buffers");
         if (read_extent(q, &m, off + done, q->iov_scratch, cnt, err) < 0)
@@ -123,8 +117,7 @@ int qcow2_read_layer(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt
     return 0;
 }
 
-int qcow2_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                Error *err)
+int qcow2_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err)
 {
     return qcow2_read_layer(qcow2_of(bd), offset, iov, iovcnt, err);
 }

@@ -124,8 +124,7 @@ static int grow_reftable(Qcow2 *q, uint64_t need_b, Error *err)
     }
     n = t * cs / 8;
     if (t * cs > QCOW2_MAX_REFTABLE_BYTES || (s + t + k) >= (QCOW2_MAX_OFFSET >> q->cluster_bits))
-        return error_set(err, "%s: the refcount table would grow past its limit",
-                         q->file->path);
+        return error_set(err, "%s: the refcount table would grow past its limit", q->file->path);
     uint64_t *tab = calloc(n, 8);
     uint8_t *buf = calloc(1, t * cs > cs ? t * cs : cs);
     int rc = -1;
@@ -182,7 +181,7 @@ static int find_covered_free(Qcow2 *q, uint64_t *idx, Error *err)
         if (rb_offset(q, b, &off, err) < 0)
             return -1;
         if (!off) {
-            i = ((b + 1) << q->refblock_bits) - 1;  /* a missing block: skip its range */
+            i = ((b + 1) << q->refblock_bits) - 1; /* a missing block: skip its range */
             continue;
         }
         if (qcow2_refcount_get(q, i, &rc, err) < 0)
@@ -203,7 +202,7 @@ static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
         if (grow_reftable(q, b, err) < 0)
             return -1;
         if (created)
-            *created = true;  /* the new table and blocks took clusters */
+            *created = true; /* the new table and blocks took clusters */
     }
     if (rb_offset(q, b, &off, err) < 0)
         return -1;
@@ -220,9 +219,9 @@ static int ensure_block(Qcow2 *q, uint64_t b, bool *created, Error *err)
     if (!rb)
         return -1;
     if (!covered)
-        rb_entry_set(q, rb, 0, 1);  /* it counts itself */
+        rb_entry_set(q, rb, 0, 1); /* it counts itself */
     qcow2_cache_mark_dirty(&q->rb_cache, rb);
-    if (covered && qcow2_refcount_set(q, x, 1, err) < 0)  /* counted by its neighbour */
+    if (covered && qcow2_refcount_set(q, x, 1, err) < 0) /* counted by its neighbour */
         return -1;
     if (qcow2_cache_write(q, &q->rb_cache, err) < 0 || block_file_sync(q->file, err) < 0)
         return -1;
@@ -285,7 +284,7 @@ int qcow2_refcount_update(Qcow2 *q, uint64_t off, uint64_t len, int64_t delta, E
             } else {
                 if (punch_n && q->file->ops->punch(q->file, punch_start << q->cluster_bits,
                                                    punch_n << q->cluster_bits, NULL) < 0)
-                    punch_n = 0;  /* punching is only a space optimisation */
+                    punch_n = 0; /* punching is only a space optimisation */
                 punch_start = idx;
                 punch_n = 1;
             }
@@ -301,7 +300,7 @@ int qcow2_refcount_update(Qcow2 *q, uint64_t off, uint64_t len, int64_t delta, E
 static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
 {
     if (q->free_hint == 0)
-        q->free_hint = 1;  /* cluster 0 is the header, whatever its refcount says */
+        q->free_hint = 1; /* cluster 0 is the header, whatever its refcount says */
     uint64_t limit = QCOW2_MAX_OFFSET >> q->cluster_bits, run = 0, idx = q->free_hint;
     /* Refcounts that claim everything far past the end of the file are lying. */
     uint64_t sane = (block_file_length(q->file) >> q->cluster_bits) + (1ull << 22);
@@ -311,8 +310,9 @@ static int find_free(Qcow2 *q, uint64_t n, uint64_t *start, Error *err)
             return -1;
         if (rc) {
             if (idx > sane && idx > q->free_hint + (1ull << 22))
-                return qcow2_corrupt(q, err, "refcounts claim clusters far past the end of "
-                                             "the file");
+                return qcow2_corrupt(q, err,
+                                     "refcounts claim clusters far past the end of "
+                                     "the file");
             if (run == 0 && idx == q->free_hint)
                 q->free_hint = idx + 1;
             run = 0;
@@ -341,7 +341,7 @@ int64_t qcow2_alloc_clusters(Qcow2 *q, uint64_t bytes, Error *err)
                 return -1;
         }
         if (!created)
-            break;  /* else a new block may sit inside the run: look again */
+            break; /* else a new block may sit inside the run: look again */
     }
     for (uint64_t i = 0; i < n; i++) {
         if (qcow2_refcount_set(q, s + i, 1, err) < 0)

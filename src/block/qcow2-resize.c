@@ -67,8 +67,7 @@ static int shrink(Qcow2 *q, uint64_t size, Error *err)
 {
     uint64_t cs = q->cluster_size, old = q->bd.length;
     uint64_t cut = (size + cs - 1) & ~(cs - 1);
-    if (size < cut && cut <= old &&
-        qcow2_write_zeroes(&q->bd, size, cut - size, false, err) < 0)
+    if (size < cut && cut <= old && qcow2_write_zeroes(&q->bd, size, cut - size, false, err) < 0)
         return -1;
     if (cut < old && qcow2_make_range_empty(q, cut, old - cut, err) < 0)
         return -1;

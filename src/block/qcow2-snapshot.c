@@ -23,8 +23,8 @@ static uint64_t align8(uint64_t n)
 }
 
 /* A table that breaks the format: refused at open, like QEMU, without marking the image. */
-static int __attribute__((format(printf, 3, 4))) snap_bad(Qcow2 *q, Error *err, const char *fmt,
-                                                          ...)
+static int __attribute__((format(printf, 3, 4)))
+snap_bad(Qcow2 *q, Error *err, const char *fmt, ...)
 {
     char why[400];
     va_list ap;
@@ -94,7 +94,7 @@ static char *snap_read_str(Qcow2 *q, uint64_t off, uint32_t len, Error *err)
 static int snap_parse_extra(Qcow2 *q, Qcow2Snapshot *sn, const uint8_t *x, uint32_t extra_len,
                             Error *err)
 {
-    sn->disk_size = q->size;  /* v2 tables may not record it: the image's size then */
+    sn->disk_size = q->size; /* v2 tables may not record it: the image's size then */
     sn->icount = UINT64_MAX;
     if (extra_len >= 8)
         sn->vm_state_size = qcow2_be64(x);
@@ -116,21 +116,22 @@ static int snap_parse_extra(Qcow2 *q, Qcow2Snapshot *sn, const uint8_t *x, uint3
 static int snap_check_l1(Qcow2 *q, const Qcow2Snapshot *sn, uint32_t i, Error *err)
 {
     if (sn->l1_table_offset & (q->cluster_size - 1))
-        return snap_bad(q, err, "snapshot %u: L1 table offset 0x%llx is not "
-                         "cluster aligned", i, (unsigned long long)sn->l1_table_offset);
+        return snap_bad(q, err,
+                        "snapshot %u: L1 table offset 0x%llx is not "
+                        "cluster aligned",
+                        i, (unsigned long long)sn->l1_table_offset);
     if (sn->l1_size > QCOW2_MAX_L1_BYTES / 8)
-        return snap_bad(q, err, "snapshot %u: L1 table too large (%u entries)",
-                         i, sn->l1_size);
+        return snap_bad(q, err, "snapshot %u: L1 table too large (%u entries)", i, sn->l1_size);
     if (sn->l1_table_offset >= QCOW2_MAX_OFFSET ||
         (uint64_t)sn->l1_size * 8 > QCOW2_MAX_OFFSET - sn->l1_table_offset)
-        return snap_bad(q, err, "snapshot %u: L1 table offset 0x%llx invalid",
-                         i, (unsigned long long)sn->l1_table_offset);
+        return snap_bad(q, err, "snapshot %u: L1 table offset 0x%llx invalid", i,
+                        (unsigned long long)sn->l1_table_offset);
     return 0;
 }
 
 /* Read entry i at *off (advanced past it); end: first byte the table may not use. */
-static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
-                           Qcow2Snapshot *sn, Error *err)
+static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end, Qcow2Snapshot *sn,
+                           Error *err)
 {
     uint8_t h[QCOW2_SNAPSHOT_HEADER_LEN], x[QCOW2_MAX_SNAPSHOT_EXTRA];
     if (*off > end || end - *off < sizeof(h))
@@ -146,11 +147,9 @@ static int snap_read_entry(Qcow2 *q, uint32_t i, uint64_t *off, uint64_t end,
     sn->vm_state_size = qcow2_be32(h + 32);
     sn->extra_len = qcow2_be32(h + 36);
     if (sn->extra_len > QCOW2_MAX_SNAPSHOT_EXTRA)
-        return snap_bad(q, err, "snapshot %u: too much extra data (%u bytes)",
-                         i, sn->extra_len);
+        return snap_bad(q, err, "snapshot %u: too much extra data (%u bytes)", i, sn->extra_len);
     if (q->version >= 3 && sn->extra_len < 16)
-        return snap_bad(q, err, "snapshot %u: too little extra data (%u bytes)",
-                         i, sn->extra_len);
+        return snap_bad(q, err, "snapshot %u: too little extra data (%u bytes)", i, sn->extra_len);
     /* The last entry's padding may lie past the end of the file (QEMU does not write it). */
     uint64_t len = QCOW2_SNAPSHOT_HEADER_LEN + (uint64_t)sn->extra_len + id_len + name_len;
     if (end - *off < len)
@@ -176,7 +175,7 @@ int qcow2_snapshot_load_table(Qcow2 *q, Error *err)
         return snap_bad(q, err, "too many snapshots (%u)", q->nb_snapshots);
     if (q->snapshots_offset & (q->cluster_size - 1) || q->snapshots_offset >= QCOW2_MAX_OFFSET)
         return snap_bad(q, err, "snapshot table offset 0x%llx invalid",
-                         (unsigned long long)q->snapshots_offset);
+                        (unsigned long long)q->snapshots_offset);
     /* The table must lie in the file: a short file cannot make us read 64 MiB of zeroes. */
     uint64_t flen = block_file_length(q->file), off = q->snapshots_offset;
     uint64_t end = off + QCOW2_MAX_SNAPSHOTS_BYTES;
@@ -220,7 +219,7 @@ static uint8_t *snap_encode_entry(const Qcow2Snapshot *sn, uint8_t *p)
     p += extra;
     memcpy(p, sn->id, id_len);
     memcpy(p + id_len, sn->name, name_len);
-    return start + snap_entry_bytes(sn, extra);  /* padding: the buffer is zeroed */
+    return start + snap_entry_bytes(sn, extra); /* padding: the buffer is zeroed */
 }
 
 /*
@@ -301,8 +300,7 @@ static int snap_walk_l2(Qcow2 *q, const uint8_t *l2, SnapVisit fn, void *ctx, Er
 }
 
 /* Visit every L2 table and data cluster reachable from l1 (n entries, host-endian). */
-static int snap_walk(Qcow2 *q, const uint64_t *l1, uint32_t n, SnapVisit fn, void *ctx,
-                     Error *err)
+static int snap_walk(Qcow2 *q, const uint64_t *l1, uint32_t n, SnapVisit fn, void *ctx, Error *err)
 {
     uint8_t *l2 = malloc(q->cluster_size);
     if (!l2)
@@ -352,8 +350,7 @@ static int snap_visit_headroom(Qcow2 *q, uint64_t off, uint64_t len, void *ctx, 
  * Add delta to every refcount an L1 table holds.  delta > 0 first checks
  * that no refcount would overflow: SNAP_REFUSED, nothing changed.
  */
-static int snap_tree_update(Qcow2 *q, const uint64_t *l1, uint32_t n, int64_t delta,
-                            Error *err)
+static int snap_tree_update(Qcow2 *q, const uint64_t *l1, uint32_t n, int64_t delta, Error *err)
 {
     /* Widths of 16 bits and more cannot overflow with at most 65536 snapshots. */
     if (delta > 0 && q->refcount_max <= QCOW2_MAX_SNAPSHOTS + 1 &&
@@ -389,7 +386,7 @@ static int snap_fix_l2_copied(Qcow2 *q, uint8_t *l2, bool *dirty, Error *err)
         if (!(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_L2_OFFSET_MASK) &&
             snap_copied_want(q, e & QCOW2_L2_OFFSET_MASK, &want, err) < 0)
             return -1;
-        ne = with_copied(e, want);  /* compressed and unallocated: never COPIED */
+        ne = with_copied(e, want); /* compressed and unallocated: never COPIED */
         if (ne != e) {
             qcow2_l2_set(q, l2, j, ne, bitmap);
             *dirty = true;
@@ -629,13 +626,13 @@ static uint64_t *snap_read_l1(Qcow2 *q, const Qcow2Snapshot *sn, uint32_t entrie
 /* L1 entries needed to map a virtual size. */
 static uint64_t snap_l1_entries_for(const Qcow2 *q, uint64_t size)
 {
-    uint64_t per_l1 = q->cluster_size << q->l2_bits;  /* bytes one L2 table maps */
+    uint64_t per_l1 = q->cluster_size << q->l2_bits; /* bytes one L2 table maps */
     return size / per_l1 + (size % per_l1 != 0);
 }
 
 /* Make (l1, n, l1_off) the active L1 table and size the disk; the header switches. */
-static int snap_switch_active(Qcow2 *q, uint64_t *l1, uint32_t n, uint64_t l1_off,
-                              uint64_t size, Error *err)
+static int snap_switch_active(Qcow2 *q, uint64_t *l1, uint32_t n, uint64_t l1_off, uint64_t size,
+                              Error *err)
 {
     uint64_t *old = q->l1_table, old_off = q->l1_table_offset, old_size = q->size;
     uint32_t old_n = q->l1_size;
@@ -656,8 +653,8 @@ static int snap_switch_active(Qcow2 *q, uint64_t *l1, uint32_t n, uint64_t l1_of
 }
 
 /* Take references on everything sn's tree reaches and write the new active L1. */
-static int64_t snap_prepare_apply(Qcow2 *q, const Qcow2Snapshot *sn, const uint64_t *l1,
-                                  uint32_t n, Error *err)
+static int64_t snap_prepare_apply(Qcow2 *q, const Qcow2Snapshot *sn, const uint64_t *l1, uint32_t n,
+                                  Error *err)
 {
     int r = snap_tree_update(q, l1, sn->l1_size, 1, err);
     if (r < 0 || qcow2_flush_metadata(q, true, err) < 0)
@@ -693,7 +690,7 @@ static int snap_do_apply(Qcow2 *q, const char *id_or_name, Error *err)
         return l1 ? error_set(err, "out of memory") : -1;
     }
     for (uint32_t k = 0; k < n; k++)
-        l1[k] &= ~QCOW2_OFLAG_COPIED;  /* everything it reaches is shared with sn now */
+        l1[k] &= ~QCOW2_OFLAG_COPIED; /* everything it reaches is shared with sn now */
     uint64_t old_off = q->l1_table_offset;
     uint32_t old_n = q->l1_size;
     memcpy(old, q->l1_table, (size_t)old_n * 8);

@@ -26,16 +26,16 @@
 /* One entry of q->snapshots (q->nb_snapshots of them), host-endian. */
 struct Qcow2Snapshot {
     uint64_t l1_table_offset;
-    uint32_t l1_size;          /* entries */
-    char *id;                  /* NUL-terminated copies of the on-disk strings */
+    uint32_t l1_size; /* entries */
+    char *id;         /* NUL-terminated copies of the on-disk strings */
     char *name;
     uint32_t date_sec, date_nsec;
     uint64_t vm_clock_nsec;
     uint64_t vm_state_size;
-    uint64_t disk_size;        /* virtual size when taken */
-    uint64_t icount;           /* UINT64_MAX when not recorded */
-    uint32_t extra_len;        /* extra data bytes in the entry as read (table size) */
-    uint32_t unknown_len;      /* extra data past the fields we know, kept as is */
+    uint64_t disk_size;   /* virtual size when taken */
+    uint64_t icount;      /* UINT64_MAX when not recorded */
+    uint32_t extra_len;   /* extra data bytes in the entry as read (table size) */
+    uint32_t unknown_len; /* extra data past the fields we know, kept as is */
     uint8_t *unknown;
 };
 

@@ -15,11 +15,11 @@
 #include "util/zero.h"
 
 typedef struct WriteRun {
-    uint64_t ws, we;   /* guest bytes of the request in this run */
-    uint64_t es, ee;   /* guest bytes written to the host (request plus fills) */
-    uint64_t first;    /* index in the L2 table of the first cluster */
-    uint64_t n;        /* clusters */
-    uint64_t host;     /* host offset of the first cluster (in place runs) */
+    uint64_t ws, we; /* guest bytes of the request in this run */
+    uint64_t es, ee; /* guest bytes written to the host (request plus fills) */
+    uint64_t first;  /* index in the L2 table of the first cluster */
+    uint64_t n;      /* clusters */
+    uint64_t host;   /* host offset of the first cluster (in place runs) */
     bool alloc;
 } WriteRun;
 
@@ -99,8 +99,7 @@ static uint64_t written_mask(const Qcow2 *q, const WriteRun *r, uint64_t i)
     uint64_t a = r->es > cb ? r->es - cb : 0, b = r->ee < cb + cs ? r->ee - cb : cs;
     unsigned j0 = (unsigned)(a >> q->subcluster_bits);
     unsigned j1 = (unsigned)((b - 1) >> q->subcluster_bits);
-    return (j1 - j0 == 31) ? QCOW2_BITMAP_ALLOC_ALL
-                           : (((1ull << (j1 - j0 + 1)) - 1) << j0);
+    return (j1 - j0 == 31) ? QCOW2_BITMAP_ALLOC_ALL : (((1ull << (j1 - j0 + 1)) - 1) << j0);
 }
 
 static int free_entry(Qcow2 *q, uint64_t e, Error *err)
@@ -135,8 +134,8 @@ static int update_entries(Qcow2 *q, uint8_t *l2, const WriteRun *r, Error *err)
     return 0;
 }
 
-static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
-                     uint64_t skip, Error *err)
+static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt, uint64_t skip,
+                     Error *err)
 {
     uint64_t cs = q->cluster_size, head = r->ws - r->es, tail = r->ee - r->we;
     struct iovec hv = {q->cow_buf, head}, tv = {q->cow_buf + cs, tail};
@@ -152,11 +151,9 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
         /* Fresh clusters past the end of the file read as zeroes already: when the guest
          * saw zeroes around the write, size the file over them instead of writing them
          * (a 4 KiB write into a new 64 KiB cluster then writes 4 KiB, as QEMU does). */
-        if (r->host >= eof && buf_is_zero(q->cow_buf, head) &&
-            buf_is_zero(q->cow_buf + cs, tail)) {
+        if (r->host >= eof && buf_is_zero(q->cow_buf, head) && buf_is_zero(q->cow_buf + cs, tail)) {
             uint64_t end = r->host + r->n * cs;
-            if (block_file_length(q->file) < end &&
-                q->file->ops->truncate(q->file, end, err) < 0)
+            if (block_file_length(q->file) < end && q->file->ops->truncate(q->file, end, err) < 0)
                 return -1;
             head = tail = 0;
             r->es = r->ws;
@@ -164,8 +161,8 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
             hv.iov_len = tv.iov_len = 0;
         }
     }
-    if (!r->alloc && qcow2_overlap_check(q, r->host + (r->es & (cs - 1)), r->ee - r->es, false,
-                                         err) < 0)
+    if (!r->alloc &&
+        qcow2_overlap_check(q, r->host + (r->es & (cs - 1)), r->ee - r->es, false, err) < 0)
         return -1;
     struct iovec *v = q->iov_scratch;
     int cnt = qcow2_iov_slice(iov, iovcnt, skip, r->we - r->ws, v + 1, BLOCK_MAX_IOV + 2);
@@ -178,8 +175,7 @@ static int write_run(Qcow2 *q, WriteRun *r, const struct iovec *iov, int iovcnt,
     return q->file->ops->pwritev(q->file, r->host + (r->es & (cs - 1)), start, total, err);
 }
 
-int qcow2_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                 Error *err)
+int qcow2_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err)
 {
     Qcow2 *q = qcow2_of(bd);
     uint64_t len = qcow2_iov_bytes(iov, iovcnt), done = 0;

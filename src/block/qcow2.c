@@ -76,8 +76,11 @@ static int open_backing(Qcow2 *q, const BlockOpenOpts *o, Error *err)
     char *path = block_backing_path(q->file->path, q->backing_file);
     if (!path)
         return error_set(err, "out of memory");
-    BlockOpenOpts o2 = {.format = q->backing_fmt, .read_only = true, .depth = o->depth + 1,
-                        .no_lock = o->no_lock, .l2_cache_bytes = o->l2_cache_bytes};
+    BlockOpenOpts o2 = {.format = q->backing_fmt,
+                        .read_only = true,
+                        .depth = o->depth + 1,
+                        .no_lock = o->no_lock,
+                        .l2_cache_bytes = o->l2_cache_bytes};
     Error e2 = {0};
     q->bd.backing = block_open_opts(path, &o2, &e2);
     free(path);
@@ -97,7 +100,7 @@ static int open_for_writing(Qcow2 *q, Error *err)
             return -1;
     }
     if (q->autoclear_features) {
-        q->autoclear_features = 0;  /* e.g. bitmaps: we do not keep them in sync */
+        q->autoclear_features = 0; /* e.g. bitmaps: we do not keep them in sync */
         return qcow2_write_header(q, err);
     }
     return 0;

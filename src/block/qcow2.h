@@ -23,7 +23,7 @@
 #include "block/block.h"
 #include "block/file.h"
 
-#define QCOW2_MAGIC 0x514649fbu  /* "QFI\xfb" */
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
 
 /* L1/L2 entry bits. */
 #define QCOW2_OFLAG_COPIED (1ull << 63)
@@ -65,12 +65,12 @@ enum { QCOW2_COMPRESS_ZLIB = 0, QCOW2_COMPRESS_ZSTD = 1 };
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
 #define QCOW2_MAX_BACKING_NAME 1023
-#define QCOW2_MAX_OFFSET (1ull << 56)      /* host offsets must stay below */
+#define QCOW2_MAX_OFFSET (1ull << 56) /* host offsets must stay below */
 #define QCOW2_MAX_VIRTUAL_SIZE (1ull << 62)
 #define QCOW2_V2_HEADER_LEN 72
 #define QCOW2_V3_HEADER_LEN 104
 
-typedef struct Qcow2Snapshot Qcow2Snapshot;  /* qcow2-snapshot.h */
+typedef struct Qcow2Snapshot Qcow2Snapshot; /* qcow2-snapshot.h */
 
 /*
  * A cache of cluster-sized metadata tables (L2 tables or refcount blocks)
@@ -78,21 +78,21 @@ typedef struct Qcow2Snapshot Qcow2Snapshot;  /* qcow2-snapshot.h */
  * LRU eviction, dirty tables written back by qcow2_cache_flush.
  */
 typedef struct Qcow2CacheEntry {
-    uint64_t offset;        /* host offset of the table, 0 = empty slot */
-    uint8_t *data;          /* cluster_size bytes */
+    uint64_t offset; /* host offset of the table, 0 = empty slot */
+    uint8_t *data;   /* cluster_size bytes */
     bool dirty;
-    int32_t hnext;          /* next slot in the hash chain, -1 = end */
-    int32_t prev, next;     /* LRU list (head = most recent) */
+    int32_t hnext;      /* next slot in the hash chain, -1 = end */
+    int32_t prev, next; /* LRU list (head = most recent) */
 } Qcow2CacheEntry;
 
 typedef struct Qcow2Cache {
     Qcow2CacheEntry *e;
-    int32_t n;              /* slots */
-    int32_t *hash;          /* nhash heads, -1 = empty */
-    uint32_t nhash;         /* power of two */
-    int32_t head, tail;     /* LRU ends */
+    int32_t n;          /* slots */
+    int32_t *hash;      /* nhash heads, -1 = empty */
+    uint32_t nhash;     /* power of two */
+    int32_t head, tail; /* LRU ends */
     uint32_t ndirty;
-    bool is_l2;             /* writing back an L2 table first flushes refcounts */
+    bool is_l2; /* writing back an L2 table first flushes refcounts */
 } Qcow2Cache;
 
 /* A host range whose references were dropped; its refcounts drop at the next flush. */
@@ -109,62 +109,62 @@ typedef struct Qcow2Ext {
 } Qcow2Ext;
 
 typedef struct Qcow2 {
-    BlockDev bd;                 /* first member; container_of(bd, Qcow2, bd) */
-    BlockFile *file;             /* == bd.file */
+    BlockDev bd;     /* first member; container_of(bd, Qcow2, bd) */
+    BlockFile *file; /* == bd.file */
     /* header, host-endian */
-    uint32_t version;            /* 2 or 3 */
+    uint32_t version; /* 2 or 3 */
     uint32_t cluster_bits;
     uint64_t cluster_size;
-    uint64_t size;               /* virtual size */
+    uint64_t size; /* virtual size */
     uint32_t l1_size;
     uint64_t l1_table_offset;
-    uint64_t *l1_table;          /* in memory, host-endian, l1_size entries */
+    uint64_t *l1_table; /* in memory, host-endian, l1_size entries */
     uint64_t refcount_table_offset;
     uint32_t refcount_table_clusters;
-    uint32_t refcount_order;     /* refcount_bits = 1 << refcount_order */
+    uint32_t refcount_order; /* refcount_bits = 1 << refcount_order */
     uint32_t nb_snapshots;
     uint64_t snapshots_offset;
     uint64_t incompatible_features, compatible_features, autoclear_features;
     uint32_t header_length;
-    uint8_t compression_type;    /* QCOW2_COMPRESS_* */
+    uint8_t compression_type; /* QCOW2_COMPRESS_* */
     bool extended_l2;
-    char *backing_file;          /* as stored in the image, or NULL */
-    char *backing_fmt;           /* backing format extension, or NULL */
-    Qcow2Ext *exts;              /* extensions we keep as bytes (unknown, features, bitmaps) */
+    char *backing_file; /* as stored in the image, or NULL */
+    char *backing_fmt;  /* backing format extension, or NULL */
+    Qcow2Ext *exts;     /* extensions we keep as bytes (unknown, features, bitmaps) */
     int nb_exts;
 
     /* derived geometry */
-    uint32_t l2_entry_size;      /* 8, or 16 with extended L2 */
-    uint32_t l2_bits;            /* log2 of entries per L2 table */
-    uint32_t subcluster_bits;    /* log2 of the subcluster size (== cluster_bits without ext L2) */
+    uint32_t l2_entry_size;   /* 8, or 16 with extended L2 */
+    uint32_t l2_bits;         /* log2 of entries per L2 table */
+    uint32_t subcluster_bits; /* log2 of the subcluster size (== cluster_bits without ext L2) */
     uint32_t refcount_bits;
-    uint64_t refcount_max;       /* largest refcount the width holds */
-    uint32_t refblock_bits;      /* log2 of entries per refcount block */
-    uint64_t *refcount_table;    /* in memory, host-endian */
-    uint64_t reftable_entries;   /* refcount_table_clusters * cluster_size / 8 */
-    uint64_t reftable_used;      /* entries up to the last non-zero one (qcow2_reftable_used) */
+    uint64_t refcount_max;     /* largest refcount the width holds */
+    uint32_t refblock_bits;    /* log2 of entries per refcount block */
+    uint64_t *refcount_table;  /* in memory, host-endian */
+    uint64_t reftable_entries; /* refcount_table_clusters * cluster_size / 8 */
+    uint64_t reftable_used;    /* entries up to the last non-zero one (qcow2_reftable_used) */
 
     Qcow2Cache l2_cache, rb_cache;
-    uint64_t free_hint;          /* every cluster index below this is in use */
+    uint64_t free_hint; /* every cluster index below this is in use */
     Qcow2Free pending[QCOW2_MAX_PENDING_FREES];
     int nb_pending;
-    uint64_t compress_off;       /* next free byte in the current compressed cluster, or 0 */
-    bool lazy;                   /* lazy refcounts on: refcount writes may lag L2 writes */
-    bool l2_needs_sync;          /* refcounts changed or clusters handed out since the last
+    uint64_t compress_off; /* next free byte in the current compressed cluster, or 0 */
+    bool lazy;             /* lazy refcounts on: refcount writes may lag L2 writes */
+    bool l2_needs_sync;    /* refcounts changed or clusters handed out since the last
                                     ordering sync: sync before an L2 table is written */
-    bool dirty_on_disk;          /* the dirty bit is set in the image header */
+    bool dirty_on_disk;    /* the dirty bit is set in the image header */
     bool corrupt_marked;
 
     /* per-request scratch (no malloc on the hot path) */
-    uint8_t *cow_buf;            /* 2 * cluster_size bytes (head and tail of a write) */
-    uint8_t *comp_buf;           /* 2 * cluster_size bytes, compressed data */
-    uint8_t *dec_buf;            /* cluster_size bytes: the last cluster inflated */
-    uint64_t dec_entry;          /* its descriptor, valid while dec_valid */
+    uint8_t *cow_buf;   /* 2 * cluster_size bytes (head and tail of a write) */
+    uint8_t *comp_buf;  /* 2 * cluster_size bytes, compressed data */
+    uint8_t *dec_buf;   /* cluster_size bytes: the last cluster inflated */
+    uint64_t dec_entry; /* its descriptor, valid while dec_valid */
     bool dec_valid;
     void *zstd_dctx, *zstd_cctx; /* created on first use */
     struct iovec iov_scratch[BLOCK_MAX_IOV + 4];
 
-    Qcow2Snapshot *snapshots;    /* owned by qcow2-snapshot.c */
+    Qcow2Snapshot *snapshots; /* owned by qcow2-snapshot.c */
 } Qcow2;
 
 Qcow2 *qcow2_of(BlockDev *bd);
@@ -182,8 +182,7 @@ int qcow2_write_l1_entry(Qcow2 *q, uint32_t idx, Error *err);
  * Mark the image corrupt in its header (incompatible bit 1) when writable,
  * fill err with "image is corrupt: <why>", return -1.
  */
-int qcow2_corrupt(Qcow2 *q, Error *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int qcow2_corrupt(Qcow2 *q, Error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Set or clear incompatible feature bits in the header and sync. */
 int qcow2_set_incompat(Qcow2 *q, uint64_t set, uint64_t clear, Error *err);
 
@@ -232,11 +231,11 @@ enum { QCOW2_MAP_UNALLOC, QCOW2_MAP_ZERO, QCOW2_MAP_DATA, QCOW2_MAP_COMPRESSED }
 
 /* What the guest sees at one extent of this layer. */
 typedef struct Qcow2Map {
-    int type;                    /* QCOW2_MAP_* */
-    uint64_t host;               /* DATA: host offset of the extent's first byte;
+    int type;       /* QCOW2_MAP_* */
+    uint64_t host;  /* DATA: host offset of the extent's first byte;
                                     ZERO: nonzero when a (preallocated) cluster backs it */
-    uint64_t len;                /* bytes with that state (host-contiguous for DATA) */
-    uint64_t entry;              /* the L2 entry (COMPRESSED: its descriptor) */
+    uint64_t len;   /* bytes with that state (host-contiguous for DATA) */
+    uint64_t entry; /* the L2 entry (COMPRESSED: its descriptor) */
 } Qcow2Map;
 
 /* "image is corrupt" for a standard L2 entry with reserved bits or a bad host offset. */
@@ -283,8 +282,7 @@ static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)v;
 }
 /* Read entry i of an L2 table (the bitmap too with extended L2, else 0). */
-static inline uint64_t qcow2_l2_get(const Qcow2 *q, const uint8_t *l2, uint64_t i,
-                                    uint64_t *bitmap)
+static inline uint64_t qcow2_l2_get(const Qcow2 *q, const uint8_t *l2, uint64_t i, uint64_t *bitmap)
 {
     const uint8_t *p = l2 + i * q->l2_entry_size;
     *bitmap = q->extended_l2 ? qcow2_be64(p + 8) : 0;
@@ -308,15 +306,12 @@ void qcow2_compressed_extent(const Qcow2 *q, uint64_t l2_entry, uint64_t *off, u
 int qcow2_l2_for_write(Qcow2 *q, uint64_t guest_off, uint8_t **l2, Error *err);
 
 /* ---- qcow2-io.c / qcow2-write.c / qcow2-ops.c ---- */
-int qcow2_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                Error *err);
-int qcow2_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                 Error *err);
+int qcow2_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
+int qcow2_writev(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err);
 int qcow2_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err);
-int qcow2_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                       Error *err);
-int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                 unsigned *flags, uint64_t *host_off, Error *err);
+int qcow2_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err);
+int qcow2_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                 uint64_t *host_off, Error *err);
 int qcow2_truncate(BlockDev *bd, uint64_t new_length, Error *err);
 int qcow2_make_empty(BlockDev *bd, Error *err);
 /* Make [off, off+len) unallocated in this layer (whole clusters dropped, partial zeroed). */
@@ -328,16 +323,14 @@ int qcow2_begin_write(Qcow2 *q, Error *err);
 /* Read [off, off+len) of the layer below into iov (backing chain, zeroes past its end). */
 int qcow2_read_below(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt, Error *err);
 /* Read this layer's view of [off, off+len) (no range check; uses iov_scratch). */
-int qcow2_read_layer(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt,
-                     Error *err);
+int qcow2_read_layer(Qcow2 *q, uint64_t off, const struct iovec *iov, int iovcnt, Error *err);
 void qcow2_iov_zero(const struct iovec *iov, int iovcnt);
 uint64_t qcow2_iov_bytes(const struct iovec *iov, int iovcnt);
 
 /* ---- qcow2-compress.c ---- */
 /* Inflate one compressed cluster (descriptor l2_entry) into out (cluster_size bytes). */
 int qcow2_read_compressed(Qcow2 *q, uint64_t l2_entry, uint8_t *out, Error *err);
-int qcow2_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len,
-                           Error *err);
+int qcow2_write_compressed(BlockDev *bd, uint64_t offset, const void *buf, size_t len, Error *err);
 /* Free the (de)compression contexts. */
 void qcow2_compress_free(Qcow2 *q);
 

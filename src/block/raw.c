@@ -12,7 +12,7 @@
 
 static int raw_probe(const uint8_t *buf, size_t len)
 {
-    return 1;  /* anything is a raw image, with the lowest score */
+    return 1; /* anything is a raw image, with the lowest score */
 }
 
 static BlockDev *raw_open(BlockFile *f, const BlockOpenOpts *o, Error *err)
@@ -23,8 +23,10 @@ static BlockDev *raw_open(BlockFile *f, const BlockOpenOpts *o, Error *err)
         block_file_close(f);
         return NULL;
     }
-    *bd = (BlockDev){.drv = &block_raw_driver, .read_only = o->read_only,
-                     .length = block_file_length(f), .file = f};
+    *bd = (BlockDev){.drv = &block_raw_driver,
+                     .read_only = o->read_only,
+                     .length = block_file_length(f),
+                     .file = f};
     return bd;
 }
 
@@ -34,8 +36,7 @@ static void raw_close(BlockDev *bd)
     free(bd);
 }
 
-static int raw_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt,
-                     Error *err)
+static int raw_readv(BlockDev *bd, uint64_t offset, const struct iovec *iov, int iovcnt, Error *err)
 {
     return bd->file->ops->preadv(bd->file, offset, iov, iovcnt, err);
 }
@@ -56,15 +57,14 @@ static int raw_discard(BlockDev *bd, uint64_t offset, uint64_t len, Error *err)
     return bd->file->ops->punch(bd->file, offset, len, err);
 }
 
-static int raw_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap,
-                            Error *err)
+static int raw_write_zeroes(BlockDev *bd, uint64_t offset, uint64_t len, bool may_unmap, Error *err)
 {
     /* punch() deallocates where it can and writes zeroes where it cannot. */
     return bd->file->ops->punch(bd->file, offset, len, err);
 }
 
-static int raw_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                      unsigned *flags, uint64_t *host_off, Error *err)
+static int raw_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                      uint64_t *host_off, Error *err)
 {
     *pnum = len;
     *flags = BLOCK_ST_ALLOCATED | BLOCK_ST_DATA | BLOCK_ST_OFFSET;

@@ -169,7 +169,7 @@ json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *
         /* Errors about the request itself carry no id when it could not be parsed. */
         if (mine || (!rid && json_object_get(reply, "error")))
             return reply;
-        json_decref(reply);  /* an event, or a reply to someone else's id */
+        json_decref(reply); /* an event, or a reply to someone else's id */
     }
     return NULL;
 }

@@ -15,8 +15,8 @@
 
 typedef struct ControlConn {
     int fd;
-    int timeout_ms;       /* per wait for a line; < 0 = no limit */
-    char *buf;            /* received, not yet returned */
+    int timeout_ms; /* per wait for a line; < 0 = no limit */
+    char *buf;      /* received, not yet returned */
     size_t len, cap;
     json_int_t next_id;
 } ControlConn;

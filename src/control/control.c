@@ -30,18 +30,18 @@
 typedef struct ControlClient {
     ControlServer *srv;
     int fd;
-    char in[CONTROL_LINE_MAX];  /* received, not yet a complete line */
+    char in[CONTROL_LINE_MAX]; /* received, not yet a complete line */
     size_t in_len;
-    char *out;                  /* queued output */
+    char *out; /* queued output */
     size_t out_len, out_cap;
-    bool closing;               /* close once out is sent (an oversized line) */
-    bool dead;                  /* to be freed: the peer is gone or misbehaved */
+    bool closing; /* close once out is sent (an oversized line) */
+    bool dead;    /* to be freed: the peer is gone or misbehaved */
 } ControlClient;
 
 struct ControlPending {
     ControlServer *srv;
-    ControlClient *client;      /* NULL once the client has gone */
-    json_t *id;                 /* the request's "id" (a reference), or NULL */
+    ControlClient *client; /* NULL once the client has gone */
+    json_t *id;            /* the request's "id" (a reference), or NULL */
     ControlPending *next;
 };
 
@@ -52,8 +52,8 @@ struct ControlServer {
     int listen_fd;
     ControlSocketId id;
     ControlClient *clients[CONTROL_MAX_CLIENTS];
-    unsigned busy;              /* > 0 while a client's input is being handled */
-    ControlPending *pending;    /* deferred requests not answered yet */
+    unsigned busy;           /* > 0 while a client's input is being handled */
+    ControlPending *pending; /* deferred requests not answered yet */
     /* The request whose handler runs now (control_defer's target). */
     ControlClient *cur_client;
     json_t *cur_id;
@@ -94,7 +94,7 @@ static void client_send(ControlClient *c, const char *line)
     if (c->dead)
         return;
     if (c->out_len + len + 1 > CONTROL_OUT_MAX) {
-        c->dead = true;  /* it does not read what we send: give up on it */
+        c->dead = true; /* it does not read what we send: give up on it */
         return;
     }
     if (c->out_len + len + 1 > c->out_cap) {
@@ -122,17 +122,16 @@ static void client_send_json(ControlClient *c, json_t *msg)
     if (text)
         client_send(c, text);
     else
-        c->dead = true;  /* out of memory */
+        c->dead = true; /* out of memory */
     free(text);
     json_decref(msg);
 }
 
 /* Reply {"error": {"class": cls, "desc": ...}, "id": id}; id may be NULL. */
-static void client_error(ControlClient *c, const json_t *id, const char *cls, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
+static void client_error(ControlClient *c, const json_t *id, const char *cls, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void client_error(ControlClient *c, const json_t *id, const char *cls, const char *fmt,
-                         ...)
+static void client_error(ControlClient *c, const json_t *id, const char *cls, const char *fmt, ...)
 {
     char desc[1024];
     va_list ap;
@@ -221,7 +220,8 @@ static int request_check(ControlClient *c, json_t *req, const json_t *id)
 {
     const char *key;
     json_t *value;
-    json_object_foreach(req, key, value) {
+    json_object_foreach(req, key, value)
+    {
         if (strcmp(key, "execute") != 0 && strcmp(key, "arguments") != 0 &&
             strcmp(key, "id") != 0) {
             client_error(c, id, "GenericError", "unknown member \"%s\" in the request", key);
@@ -250,8 +250,8 @@ static void client_return(ControlClient *c, const json_t *id, json_t *ret)
 }
 
 /* Call a command's handler; true if it deferred its reply (ret is then dropped). */
-static bool request_call(ControlClient *c, const ControlCommand *cmd, void *opaque,
-                         json_t *args, const json_t *id, json_t **ret, Error *e)
+static bool request_call(ControlClient *c, const ControlCommand *cmd, void *opaque, json_t *args,
+                         const json_t *id, json_t **ret, Error *e)
 {
     ControlServer *s = c->srv;
     s->cur_client = c;
@@ -263,7 +263,7 @@ static bool request_call(ControlClient *c, const ControlCommand *cmd, void *opaq
     s->cur_id = NULL;
     s->cur_deferred = false;
     if (deferred) {
-        json_decref(*ret);  /* a handler that deferred must not answer now too */
+        json_decref(*ret); /* a handler that deferred must not answer now too */
         *ret = NULL;
     }
     return deferred;
@@ -276,8 +276,7 @@ static void request_run(ControlClient *c, json_t *req, const json_t *id)
     void *opaque;
     const ControlCommand *cmd = find_command(c->srv, name, &opaque);
     if (!cmd) {
-        client_error(c, id, "CommandNotFound", "unknown command \"%s\" (see query-commands)",
-                     name);
+        client_error(c, id, "CommandNotFound", "unknown command \"%s\" (see query-commands)", name);
         return;
     }
     json_t *args = json_object_get(req, "arguments");
@@ -308,8 +307,8 @@ ControlPending *control_defer(ControlServer *s, Error *err)
         error_set(err, "out of memory");
         return NULL;
     }
-    *p = (ControlPending){.srv = s, .client = s->cur_client, .id = json_incref(s->cur_id),
-                          .next = s->pending};
+    *p = (ControlPending){
+        .srv = s, .client = s->cur_client, .id = json_incref(s->cur_id), .next = s->pending};
     s->pending = p;
     s->cur_deferred = true;
     return p;
@@ -395,7 +394,7 @@ static void client_read(ControlClient *c)
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) {
-        c->dead = true;  /* closed (maybe mid-line) or broken: drop what it sent */
+        c->dead = true; /* closed (maybe mid-line) or broken: drop what it sent */
         return;
     }
     c->in_len += (size_t)n;
@@ -421,8 +420,8 @@ static void client_ready(void *opaque, uint32_t events)
 
 static void server_greet(ControlServer *s, ControlClient *c)
 {
-    json_t *msg = json_pack("{s:{s:s,s:i}}", "hostel", "version", s->cfg.version,
-                            "protocol", CONTROL_PROTOCOL);
+    json_t *msg = json_pack("{s:{s:s,s:i}}", "hostel", "version", s->cfg.version, "protocol",
+                            CONTROL_PROTOCOL);
     client_send_json(c, msg);
 }
 
@@ -432,7 +431,8 @@ static void server_refuse(int fd)
     char line[128];
     int n = snprintf(line, sizeof(line),
                      "{\"error\":{\"class\":\"GenericError\",\"desc\":\"too many control "
-                     "connections (at most %d)\"}}\n", CONTROL_MAX_CLIENTS);
+                     "connections (at most %d)\"}}\n",
+                     CONTROL_MAX_CLIENTS);
     ssize_t r = send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)r;
     close(fd);
@@ -451,7 +451,7 @@ static void server_accept(void *opaque, uint32_t events)
     ControlServer *s = opaque;
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
-        return;  /* EAGAIN, or the peer gave up already */
+        return; /* EAGAIN, or the peer gave up already */
     int slot = server_slot(s);
     ControlClient *c = slot < 0 ? NULL : calloc(1, sizeof(*c));
     if (c) {
@@ -504,11 +504,11 @@ void control_server_free(ControlServer *s)
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
         ControlClient *c = s->clients[i];
         if (c && !c->dead && c->out_len)
-            client_flush(c);  /* a last try: e.g. the reply to "quit" */
+            client_flush(c); /* a last try: e.g. the reply to "quit" */
         if (c)
             client_free(c);
     }
-    while (s->pending) {  /* their owners were told not to complete them now */
+    while (s->pending) { /* their owners were told not to complete them now */
         ControlPending *p = s->pending;
         s->pending = p->next;
         json_decref(p->id);
@@ -550,7 +550,8 @@ int control_args_check(const json_t *args, const char *const *allowed, Error *er
 {
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)args, key, value) {
+    json_object_foreach((json_t *)args, key, value)
+    {
         bool ok = false;
         for (size_t i = 0; allowed && allowed[i] && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;

@@ -25,8 +25,8 @@
 #include "util/evloop.h"
 
 #define CONTROL_PROTOCOL 1
-#define CONTROL_LINE_MAX 65536    /* bytes in one request line, newline included */
-#define CONTROL_MAX_CLIENTS 16    /* connections served at once; more are refused */
+#define CONTROL_LINE_MAX 65536     /* bytes in one request line, newline included */
+#define CONTROL_MAX_CLIENTS 16     /* connections served at once; more are refused */
 #define CONTROL_OUT_MAX (1u << 20) /* unsent bytes per client before it is dropped */
 
 /*
@@ -42,16 +42,16 @@ typedef json_t *(*ControlHandler)(void *opaque, json_t *args, Error *err);
 typedef struct ControlCommand {
     const char *name;
     ControlHandler handler;
-    const char *help;   /* one line, listed by query-commands */
+    const char *help; /* one line, listed by query-commands */
 } ControlCommand;
 
 typedef struct ControlConfig {
-    const char *path;       /* the socket's path */
-    const char *vm_name;    /* for "a VM named NAME is already running"; NULL = use path */
-    const char *version;    /* hostel's version, sent in the greeting */
+    const char *path;    /* the socket's path */
+    const char *vm_name; /* for "a VM named NAME is already running"; NULL = use path */
+    const char *version; /* hostel's version, sent in the greeting */
     const ControlCommand *commands;
     size_t ncommands;
-    void *opaque;           /* passed to every handler */
+    void *opaque; /* passed to every handler */
 } ControlConfig;
 
 typedef struct ControlServer ControlServer;

@@ -39,20 +39,18 @@ void ctl_help(FILE *out)
 
 void ctl_pause_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel pause NAME|PATH\n"
-            "\n"
-            "Pause a running VM: its harts stop (no CPU use) and its clock stands still\n"
-            "until 'hostel resume'.  Devices and the control socket are still served.\n");
+    fprintf(out, "usage: hostel pause NAME|PATH\n"
+                 "\n"
+                 "Pause a running VM: its harts stop (no CPU use) and its clock stands still\n"
+                 "until 'hostel resume'.  Devices and the control socket are still served.\n");
 }
 
 void ctl_resume_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel resume NAME|PATH\n"
-            "\n"
-            "Resume a VM paused by 'hostel pause'.  Its clock goes on where it stopped:\n"
-            "the guest sees no time pass while it was paused.\n");
+    fprintf(out, "usage: hostel resume NAME|PATH\n"
+                 "\n"
+                 "Resume a VM paused by 'hostel pause'.  Its clock goes on where it stopped:\n"
+                 "the guest sees no time pass while it was paused.\n");
 }
 
 static int ctl_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -87,8 +85,8 @@ int ctl_call(const char *target, const char *cmd, json_t *args, int timeout_s, b
     json_t *ret = json_object_get(reply, "return");
     int status = 0;
     if (!ret) {
-        const char *desc = json_string_value(json_object_get(json_object_get(reply, "error"),
-                                                             "desc"));
+        const char *desc =
+            json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
         fprintf(stderr, "hostel: %s\n", desc ? desc : "the VM sent a malformed reply");
         status = 1;
     } else if (print) {

@@ -13,51 +13,47 @@
 
 void ctl_suspend_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel suspend [--compress] NAME|PATH FILE\n"
-            "\n"
-            "Save a running VM's whole state (RAM, harts, devices; disks are flushed) to\n"
-            "FILE atomically, then end its VMM.  'hostel run --restore FILE' continues it\n"
-            "exactly where it was.  RAM is stored page by page (zero pages are holes) so a\n"
-            "restore maps it lazily; --compress stores it as zstd instead (smaller file,\n"
-            "slower restore).  See docs/state.md.\n");
+    fprintf(out, "usage: hostel suspend [--compress] NAME|PATH FILE\n"
+                 "\n"
+                 "Save a running VM's whole state (RAM, harts, devices; disks are flushed) to\n"
+                 "FILE atomically, then end its VMM.  'hostel run --restore FILE' continues it\n"
+                 "exactly where it was.  RAM is stored page by page (zero pages are holes) so a\n"
+                 "restore maps it lazily; --compress stores it as zstd instead (smaller file,\n"
+                 "slower restore).  See docs/state.md.\n");
 }
 
 void ctl_snapshot_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel snapshot create|revert|delete NAME|PATH SNAPSHOT\n"
-            "       hostel snapshot list NAME|PATH\n"
-            "\n"
-            "Live snapshots of a running VM: its memory state plus an internal qcow2\n"
-            "snapshot of every writable disk, taken while the VM is paused briefly.\n"
-            "revert brings back both; the VM goes on from the snapshot.  Every writable\n"
-            "disk must be qcow2.  Memory states are kept in\n"
-            "$XDG_STATE_HOME/hostel/snapshots/VMNAME/ (default ~/.local/state/...).\n");
+    fprintf(out, "usage: hostel snapshot create|revert|delete NAME|PATH SNAPSHOT\n"
+                 "       hostel snapshot list NAME|PATH\n"
+                 "\n"
+                 "Live snapshots of a running VM: its memory state plus an internal qcow2\n"
+                 "snapshot of every writable disk, taken while the VM is paused briefly.\n"
+                 "revert brings back both; the VM goes on from the snapshot.  Every writable\n"
+                 "disk must be qcow2.  Memory states are kept in\n"
+                 "$XDG_STATE_HOME/hostel/snapshots/VMNAME/ (default ~/.local/state/...).\n");
 }
 
 void ctl_clone_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel clone [--full] SRC NEW\n"
-            "\n"
-            "Make a new VM or disk from SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
-            "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
-            "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
-            "NEW is a state file of a VM with the same memory whose writable disks are\n"
-            "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
-            "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
-            "so the original disks become shared read-only bases.  Restore each with\n"
-            "'hostel run --restore FILE --name NAME'.\n");
+    fprintf(out, "usage: hostel clone [--full] SRC NEW\n"
+                 "\n"
+                 "Make a new VM or disk from SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
+                 "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
+                 "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
+                 "NEW is a state file of a VM with the same memory whose writable disks are\n"
+                 "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
+                 "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
+                 "so the original disks become shared read-only bases.  Restore each with\n"
+                 "'hostel run --restore FILE --name NAME'.\n");
 }
 
 void ctl_state_help(FILE *out)
 {
-    fprintf(out,
-            "usage: hostel state show FILE\n"
-            "\n"
-            "Check a state file (written by 'hostel suspend' or a snapshot) and print it\n"
-            "as JSON: format version, the saved configuration, each device's fields, RAM.\n");
+    fprintf(out, "usage: hostel state show FILE\n"
+                 "\n"
+                 "Check a state file (written by 'hostel suspend' or a snapshot) and print it\n"
+                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n");
 }
 
 static int usage(const char *cmd, const char *msg)

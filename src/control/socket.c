@@ -22,8 +22,8 @@
 static int control_dir(char *buf, size_t size, Error *err)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n = xdg && *xdg ? snprintf(buf, size, "%s/hostel", xdg)
-                        : snprintf(buf, size, "/run/hostel");
+    int n =
+        xdg && *xdg ? snprintf(buf, size, "%s/hostel", xdg) : snprintf(buf, size, "/run/hostel");
     if (n < 0 || (size_t)n >= size)
         return error_set(err, "XDG_RUNTIME_DIR is too long for a socket path");
     return 0;
@@ -36,8 +36,8 @@ int control_socket_path(const char *name, char *buf, size_t size, Error *err)
         return -1;
     int n = snprintf(buf, size, "%s/%s.sock", dir, name);
     if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(dir))
-        return error_set(err, "control socket path %s/%s.sock is too long (at most %zu bytes)",
-                         dir, name, sizeof(dir) - 1);
+        return error_set(err, "control socket path %s/%s.sock is too long (at most %zu bytes)", dir,
+                         name, sizeof(dir) - 1);
     return 0;
 }
 
@@ -124,8 +124,7 @@ static int control_bind(int fd, const struct sockaddr_un *addr, const char *vm_n
     return 0;
 }
 
-int control_socket_listen(const char *path, const char *vm_name, ControlSocketId *id,
-                          Error *err)
+int control_socket_listen(const char *path, const char *vm_name, ControlSocketId *id, Error *err)
 {
     struct sockaddr_un addr;
     if (control_addr(&addr, path, err) < 0)

@@ -21,8 +21,7 @@ typedef struct ControlSocketId {
  * NULL) words the error when a live VM already listens there.  Returns the
  * fd and fills id, or -1 with err filled.
  */
-int control_socket_listen(const char *path, const char *vm_name, ControlSocketId *id,
-                          Error *err);
+int control_socket_listen(const char *path, const char *vm_name, ControlSocketId *id, Error *err);
 
 /* Remove path if it is still the socket id names. */
 void control_socket_remove(const char *path, const ControlSocketId *id);

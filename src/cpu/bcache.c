@@ -132,8 +132,8 @@ static struct JcEntry *jc_slot(JumpCache *j, uint64_t va)
 Block *jcache_lookup(JumpCache *j, const BlockCache *c, uint64_t va, unsigned mmu_idx)
 {
     struct JcEntry *e = jc_slot(j, va);
-    if (e->va == va && e->key == (j->gen << 2 | mmu_idx) &&
-        e->bc_gen == c->stats.flushes && e->b->valid)
+    if (e->va == va && e->key == (j->gen << 2 | mmu_idx) && e->bc_gen == c->stats.flushes &&
+        e->b->valid)
         return e->b;
     return NULL;
 }

@@ -19,15 +19,15 @@
 #define BLOCK_MAX_INSNS 64
 
 typedef struct Block {
-    uint64_t pa;              /* guest-physical address of the first instruction */
-    struct Block *hash_next;  /* chain in the pa hash */
-    struct Block *page_next;  /* chain of blocks in the same page */
-    struct Block *next[2];    /* successors in the same page: [0] fall-through,
+    uint64_t pa;             /* guest-physical address of the first instruction */
+    struct Block *hash_next; /* chain in the pa hash */
+    struct Block *page_next; /* chain of blocks in the same page */
+    struct Block *next[2];   /* successors in the same page: [0] fall-through,
                                  [1] taken; NULL until first used */
-    uint32_t ninsns;          /* number of instructions (without the end marker) */
-    uint32_t bytes;           /* guest bytes covered */
-    bool valid;               /* false once invalidated (memory stays until a flush) */
-    DecodedInsn insns[];      /* ninsns instructions, then one OP_BLOCK_END */
+    uint32_t ninsns;         /* number of instructions (without the end marker) */
+    uint32_t bytes;          /* guest bytes covered */
+    bool valid;              /* false once invalidated (memory stays until a flush) */
+    DecodedInsn insns[];     /* ninsns instructions, then one OP_BLOCK_END */
 } Block;
 
 typedef struct BlockCache BlockCache;
@@ -68,11 +68,11 @@ void bcache_flush(BlockCache *c);
  */
 #define JCACHE_BITS 12
 typedef struct JumpCache {
-    uint64_t gen;  /* current generation (entries of older ones are stale) */
+    uint64_t gen; /* current generation (entries of older ones are stale) */
     struct JcEntry {
         uint64_t va;
-        uint64_t key;      /* gen << 2 | MMU index */
-        uint64_t bc_gen;   /* bcache_generation() when stored */
+        uint64_t key;    /* gen << 2 | MMU index */
+        uint64_t bc_gen; /* bcache_generation() when stored */
         Block *b;
     } e[1u << JCACHE_BITS];
 } JumpCache;

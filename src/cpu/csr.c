@@ -5,16 +5,16 @@
  */
 #include "cpu/hart.h"
 
-#define MSTATUS_WRITABLE                                                                   \
-    (MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP | \
-     MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW |     \
+#define MSTATUS_WRITABLE                                                                           \
+    (MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP |         \
+     MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW |            \
      MSTATUS_TSR)
-#define SSTATUS_WRITABLE \
+#define SSTATUS_WRITABLE                                                                           \
     (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR)
-#define MEDELEG_WRITABLE 0xb3ffull  /* causes 0-9, 12, 13, 15 */
+#define MEDELEG_WRITABLE 0xb3ffull /* causes 0-9, 12, 13, 15 */
 #define MIDELEG_WRITABLE SIP_MASK
 #define MIE_WRITABLE (SIP_MASK | MIP_MSIP | MIP_MTIP | MIP_MEIP)
-#define MIP_WRITABLE SIP_MASK       /* MSIP/MTIP/MEIP are driven by devices */
+#define MIP_WRITABLE SIP_MASK /* MSIP/MTIP/MEIP are driven by devices */
 #define COUNTEREN_MASK 0xffffffffull
 #define PMPADDR_MASK ((1ull << 54) - 1)
 #define XLEN64 2ull
@@ -63,8 +63,7 @@ static uint64_t mcycle_value(const Hart *h)
 
 static uint64_t minstret_value(const Hart *h)
 {
-    return (h->mcountinhibit & INHIBIT_IR) ? h->minstret_frozen
-                                           : h->instret + h->minstret_offset;
+    return (h->mcountinhibit & INHIBIT_IR) ? h->minstret_frozen : h->instret + h->minstret_offset;
 }
 
 /*
@@ -72,8 +71,7 @@ static uint64_t minstret_value(const Hart *h)
  * executor retires that instruction after this call: so a running counter
  * gets v - (instret + 1) as offset, and reads v right after.
  */
-static void counter_write(Hart *h, uint64_t *offset, uint64_t *frozen, uint64_t bit,
-                          uint64_t v)
+static void counter_write(Hart *h, uint64_t *offset, uint64_t *frozen, uint64_t bit, uint64_t v)
 {
     if (h->mcountinhibit & bit)
         *frozen = v;
@@ -175,8 +173,10 @@ static int read_s(Hart *h, unsigned csr, uint64_t *v)
 static int read_m(Hart *h, unsigned csr, uint64_t *v)
 {
     switch (csr) {
-    case CSR_MVENDORID: case CSR_MARCHID: case CSR_MIMPID: case CSR_MCONFIGPTR:
-        *v = 0; return 0;
+    case CSR_MVENDORID:
+    case CSR_MARCHID:
+    case CSR_MIMPID:
+    case CSR_MCONFIGPTR: *v = 0; return 0;
     case CSR_MHARTID: *v = h->mhartid; return 0;
     case CSR_MSTATUS: *v = mstatus_read(h); return 0;
     case CSR_MISA: *v = h->misa; return 0;
@@ -311,7 +311,8 @@ static int write_m(Hart *h, unsigned csr, uint64_t v)
     case CSR_MEPC: h->mepc = v & ~1ull; return 0;
     case CSR_MCAUSE: h->mcause = v; return 0;
     case CSR_MTVAL: h->mtval = v; return 0;
-    case CSR_MCYCLE: counter_write(h, &h->mcycle_offset, &h->mcycle_frozen, INHIBIT_CY, v);
+    case CSR_MCYCLE:
+        counter_write(h, &h->mcycle_offset, &h->mcycle_frozen, INHIBIT_CY, v);
         return 0;
     case CSR_MINSTRET:
         counter_write(h, &h->minstret_offset, &h->minstret_frozen, INHIBIT_IR, v);

@@ -37,14 +37,23 @@ static unsigned illegal(DecodedInsn *d, uint32_t raw, unsigned len)
 
 /* ---- 32-bit immediates ---- */
 
-static int32_t imm_i(uint32_t r) { return (int32_t)r >> 20; }
-static int32_t imm_s(uint32_t r) { return sext(bits(r, 31, 25) << 5 | bits(r, 11, 7), 12); }
-static int32_t imm_u(uint32_t r) { return (int32_t)(r & 0xfffff000u); }
+static int32_t imm_i(uint32_t r)
+{
+    return (int32_t)r >> 20;
+}
+static int32_t imm_s(uint32_t r)
+{
+    return sext(bits(r, 31, 25) << 5 | bits(r, 11, 7), 12);
+}
+static int32_t imm_u(uint32_t r)
+{
+    return (int32_t)(r & 0xfffff000u);
+}
 
 static int32_t imm_b(uint32_t r)
 {
-    uint32_t v = bits(r, 31, 31) << 12 | bits(r, 7, 7) << 11 | bits(r, 30, 25) << 5 |
-                 bits(r, 11, 8) << 1;
+    uint32_t v =
+        bits(r, 31, 31) << 12 | bits(r, 7, 7) << 11 | bits(r, 30, 25) << 5 | bits(r, 11, 8) << 1;
     return sext(v, 13);
 }
 
@@ -119,8 +128,8 @@ static Op dec_op(uint32_t r)
 
 static Op dec_op32(uint32_t r)
 {
-    static const Op mul[8] = {OP_MULW,    OP_ILLEGAL, OP_ILLEGAL, OP_ILLEGAL,
-                              OP_DIVW,    OP_DIVUW,   OP_REMW,    OP_REMUW};
+    static const Op mul[8] = {OP_MULW, OP_ILLEGAL, OP_ILLEGAL, OP_ILLEGAL,
+                              OP_DIVW, OP_DIVUW,   OP_REMW,    OP_REMUW};
     uint32_t f3 = bits(r, 14, 12), f7 = bits(r, 31, 25);
     if (f7 == 0)
         return f3 == 0 ? OP_ADDW : f3 == 1 ? OP_SLLW : f3 == 5 ? OP_SRLW : OP_ILLEGAL;
@@ -168,7 +177,10 @@ static Op dec_amo(uint32_t r)
     return op;
 }
 
-static int rm_valid(uint32_t rm) { return rm <= 4 || rm == 7; }
+static int rm_valid(uint32_t rm)
+{
+    return rm <= 4 || rm == 7;
+}
 
 /* OP-FP ops that take a rounding mode, indexed by funct7 (S in even, D in odd). */
 static Op dec_op_fp_rm(uint32_t f7)
@@ -217,17 +229,22 @@ static Op dec_op_fp(uint32_t r, int *uses_rm)
             return OP_ILLEGAL;
         return dbl ? (f3 ? OP_FMAX_D : OP_FMIN_D) : (f3 ? OP_FMAX_S : OP_FMIN_S);
     case 0x50:
-        if (f3 == 2) return dbl ? OP_FEQ_D : OP_FEQ_S;
-        if (f3 == 1) return dbl ? OP_FLT_D : OP_FLT_S;
-        if (f3 == 0) return dbl ? OP_FLE_D : OP_FLE_S;
+        if (f3 == 2)
+            return dbl ? OP_FEQ_D : OP_FEQ_S;
+        if (f3 == 1)
+            return dbl ? OP_FLT_D : OP_FLT_S;
+        if (f3 == 0)
+            return dbl ? OP_FLE_D : OP_FLE_S;
         return OP_ILLEGAL;
     case 0x70:
-        if (rs2 != 0) return OP_ILLEGAL;
-        if (f3 == 0) return dbl ? OP_FMV_X_D : OP_FMV_X_W;
-        if (f3 == 1) return dbl ? OP_FCLASS_D : OP_FCLASS_S;
+        if (rs2 != 0)
+            return OP_ILLEGAL;
+        if (f3 == 0)
+            return dbl ? OP_FMV_X_D : OP_FMV_X_W;
+        if (f3 == 1)
+            return dbl ? OP_FCLASS_D : OP_FCLASS_S;
         return OP_ILLEGAL;
-    case 0x78:
-        return (rs2 == 0 && f3 == 0) ? (dbl ? OP_FMV_D_X : OP_FMV_W_X) : OP_ILLEGAL;
+    case 0x78: return (rs2 == 0 && f3 == 0) ? (dbl ? OP_FMV_D_X : OP_FMV_W_X) : OP_ILLEGAL;
     }
     return OP_ILLEGAL;
 }
@@ -236,23 +253,50 @@ static Op dec_op_fp(uint32_t r, int *uses_rm)
 static int writes_xreg(Op op)
 {
     switch (op) {
-    case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
-    case OP_SB: case OP_SH: case OP_SW: case OP_SD:
-    case OP_FENCE: case OP_FENCE_I: case OP_ECALL: case OP_EBREAK: case OP_MRET:
-    case OP_SRET: case OP_WFI: case OP_SFENCE_VMA:
-    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
-    case OP_FMV_W_X: case OP_FMV_D_X:
-    case OP_FCVT_S_W: case OP_FCVT_S_WU: case OP_FCVT_S_L: case OP_FCVT_S_LU:
-    case OP_FCVT_D_W: case OP_FCVT_D_WU: case OP_FCVT_D_L: case OP_FCVT_D_LU:
-    case OP_FCVT_S_D: case OP_FCVT_D_S:
-        return 0;
-    default:
-        break;
+    case OP_BEQ:
+    case OP_BNE:
+    case OP_BLT:
+    case OP_BGE:
+    case OP_BLTU:
+    case OP_BGEU:
+    case OP_SB:
+    case OP_SH:
+    case OP_SW:
+    case OP_SD:
+    case OP_FENCE:
+    case OP_FENCE_I:
+    case OP_ECALL:
+    case OP_EBREAK:
+    case OP_MRET:
+    case OP_SRET:
+    case OP_WFI:
+    case OP_SFENCE_VMA:
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD:
+    case OP_FMV_W_X:
+    case OP_FMV_D_X:
+    case OP_FCVT_S_W:
+    case OP_FCVT_S_WU:
+    case OP_FCVT_S_L:
+    case OP_FCVT_S_LU:
+    case OP_FCVT_D_W:
+    case OP_FCVT_D_WU:
+    case OP_FCVT_D_L:
+    case OP_FCVT_D_LU:
+    case OP_FCVT_S_D:
+    case OP_FCVT_D_S: return 0;
+    default: break;
     }
-    if (op >= OP_FMADD_S && op <= OP_FSGNJX_S) return 0;
-    if (op == OP_FMIN_S || op == OP_FMAX_S) return 0;
-    if (op >= OP_FMADD_D && op <= OP_FSGNJX_D) return 0;
-    if (op == OP_FMIN_D || op == OP_FMAX_D) return 0;
+    if (op >= OP_FMADD_S && op <= OP_FSGNJX_S)
+        return 0;
+    if (op == OP_FMIN_S || op == OP_FMAX_S)
+        return 0;
+    if (op >= OP_FMADD_D && op <= OP_FSGNJX_D)
+        return 0;
+    if (op == OP_FMIN_D || op == OP_FMAX_D)
+        return 0;
     return 1;
 }
 
@@ -277,24 +321,64 @@ static unsigned decode32(uint32_t r, DecodedInsn *d)
 
     memset(d, 0, sizeof(*d));
     switch (opcode) {
-    case 0x37: op = OP_LUI; imm = imm_u(r); break;
-    case 0x17: op = OP_AUIPC; imm = imm_u(r); break;
-    case 0x6f: op = OP_JAL; imm = imm_j(r); break;
+    case 0x37:
+        op = OP_LUI;
+        imm = imm_u(r);
+        break;
+    case 0x17:
+        op = OP_AUIPC;
+        imm = imm_u(r);
+        break;
+    case 0x6f:
+        op = OP_JAL;
+        imm = imm_j(r);
+        break;
     case 0x67: op = f3 == 0 ? OP_JALR : OP_ILLEGAL; break;
-    case 0x63: op = dec_branch(f3); imm = imm_b(r); rd = 0; break;
+    case 0x63:
+        op = dec_branch(f3);
+        imm = imm_b(r);
+        rd = 0;
+        break;
     case 0x03: op = dec_load(f3); break;
-    case 0x23: op = dec_store(f3); imm = imm_s(r); rd = 0; break;
+    case 0x23:
+        op = dec_store(f3);
+        imm = imm_s(r);
+        rd = 0;
+        break;
     case 0x13: op = dec_op_imm(r, &imm); break;
     case 0x1b: op = dec_op_imm32(r, &imm); break;
-    case 0x33: op = dec_op(r); imm = 0; break;
-    case 0x3b: op = dec_op32(r); imm = 0; break;
+    case 0x33:
+        op = dec_op(r);
+        imm = 0;
+        break;
+    case 0x3b:
+        op = dec_op32(r);
+        imm = 0;
+        break;
     case 0x0f: op = f3 == 0 ? OP_FENCE : f3 == 1 ? OP_FENCE_I : OP_ILLEGAL; break;
-    case 0x73: op = dec_system(r); imm = (int32_t)bits(r, 31, 20); break;
-    case 0x2f: op = dec_amo(r); d->rm = bits(r, 26, 25); imm = 0; break;
+    case 0x73:
+        op = dec_system(r);
+        imm = (int32_t)bits(r, 31, 20);
+        break;
+    case 0x2f:
+        op = dec_amo(r);
+        d->rm = bits(r, 26, 25);
+        imm = 0;
+        break;
     case 0x07: op = f3 == 2 ? OP_FLW : f3 == 3 ? OP_FLD : OP_ILLEGAL; break;
-    case 0x27: op = f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : OP_ILLEGAL; imm = imm_s(r); rd = 0; break;
-    case 0x43: case 0x47: case 0x4b: case 0x4f:
-        op = dec_fma(r, opcode); uses_rm = 1; d->rs3 = bits(r, 31, 27); break;
+    case 0x27:
+        op = f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : OP_ILLEGAL;
+        imm = imm_s(r);
+        rd = 0;
+        break;
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+        op = dec_fma(r, opcode);
+        uses_rm = 1;
+        d->rs3 = bits(r, 31, 27);
+        break;
     case 0x53: op = dec_op_fp(r, &uses_rm); break;
     }
     if (op == OP_ILLEGAL || (uses_rm && !rm_valid(f3)))
@@ -310,7 +394,10 @@ static unsigned decode32(uint32_t r, DecodedInsn *d)
 
 /* ---- compressed ---- */
 
-static unsigned creg(uint32_t v) { return 8 + v; }
+static unsigned creg(uint32_t v)
+{
+    return 8 + v;
+}
 
 static Op c_q0(uint32_t r, DecodedInsn *d)
 {
@@ -319,8 +406,8 @@ static Op c_q0(uint32_t r, DecodedInsn *d)
     uint32_t uw = bits(r, 12, 10) << 3 | bits(r, 6, 6) << 2 | bits(r, 5, 5) << 6;
     switch (bits(r, 15, 13)) {
     case 0: {
-        uint32_t nz = bits(r, 12, 11) << 4 | bits(r, 10, 7) << 6 | bits(r, 6, 6) << 2 |
-                      bits(r, 5, 5) << 3;
+        uint32_t nz =
+            bits(r, 12, 11) << 4 | bits(r, 10, 7) << 6 | bits(r, 6, 6) << 2 | bits(r, 5, 5) << 3;
         if (nz == 0)
             return OP_ILLEGAL;
         set(d, OP_ADDI, rd, 2, 0, (int32_t)nz);
@@ -429,9 +516,7 @@ static Op c_q2(uint32_t r, DecodedInsn *d)
     uint32_t sd = bits(r, 12, 10) << 3 | bits(r, 9, 7) << 6;
     uint32_t sw = bits(r, 12, 9) << 2 | bits(r, 8, 7) << 6;
     switch (bits(r, 15, 13)) {
-    case 0:
-        set(d, OP_SLLI, rd, rd, 0, (int32_t)(bits(r, 12, 12) << 5 | rs2));
-        return OP_SLLI;
+    case 0: set(d, OP_SLLI, rd, rd, 0, (int32_t)(bits(r, 12, 12) << 5 | rs2)); return OP_SLLI;
     case 1: set(d, OP_FLD, rd, 2, 0, (int32_t)ld); return OP_FLD;
     case 2:
         if (rd == 0)

@@ -21,6 +21,7 @@
 #define REG_SINK 32
 
 /* X(name): every internal opcode. */
+/* clang-format off */
 #define DECODE_OPS(X) \
     X(ILLEGAL) X(LUI) X(AUIPC) X(JAL) X(JALR) \
     X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
@@ -47,22 +48,23 @@
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) \
     X(FCVT_D_LU) X(FMV_D_X) X(FCVT_S_D) X(FCVT_D_S) \
     X(BLOCK_END) /* executor-internal: marks the end of a decoded block */
+/* clang-format on */
 
 #define DECODE_ENUM(name) OP_##name,
 typedef enum Op { DECODE_OPS(DECODE_ENUM) OP_COUNT } Op;
 #undef DECODE_ENUM
 
 typedef struct DecodedInsn {
-    uint16_t op;   /* enum Op */
-    uint8_t rd;    /* destination (REG_SINK for integer x0) */
+    uint16_t op; /* enum Op */
+    uint8_t rd;  /* destination (REG_SINK for integer x0) */
     uint8_t rs1;
     uint8_t rs2;
     uint8_t rs3;
-    uint8_t rm;    /* FP rounding mode, or aq<<1|rl for atomics */
-    uint8_t len;   /* instruction length in bytes: 2 or 4 */
-    uint16_t off;  /* byte offset from the start of its block */
+    uint8_t rm;   /* FP rounding mode, or aq<<1|rl for atomics */
+    uint8_t len;  /* instruction length in bytes: 2 or 4 */
+    uint16_t off; /* byte offset from the start of its block */
     uint16_t pad;
-    int32_t imm;   /* see the header comment */
+    int32_t imm; /* see the header comment */
 } DecodedInsn;
 
 /*

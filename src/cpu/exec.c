@@ -21,14 +21,29 @@
 static bool ends_block(Op op)
 {
     switch (op) {
-    case OP_JAL: case OP_JALR: case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE:
-    case OP_BLTU: case OP_BGEU: case OP_ECALL: case OP_EBREAK: case OP_MRET: case OP_SRET:
-    case OP_WFI: case OP_SFENCE_VMA: case OP_FENCE_I: case OP_ILLEGAL:
-    case OP_CSRRW: case OP_CSRRS: case OP_CSRRC: case OP_CSRRWI: case OP_CSRRSI:
-    case OP_CSRRCI:
-        return true;
-    default:
-        return false;
+    case OP_JAL:
+    case OP_JALR:
+    case OP_BEQ:
+    case OP_BNE:
+    case OP_BLT:
+    case OP_BGE:
+    case OP_BLTU:
+    case OP_BGEU:
+    case OP_ECALL:
+    case OP_EBREAK:
+    case OP_MRET:
+    case OP_SRET:
+    case OP_WFI:
+    case OP_SFENCE_VMA:
+    case OP_FENCE_I:
+    case OP_ILLEGAL:
+    case OP_CSRRW:
+    case OP_CSRRS:
+    case OP_CSRRC:
+    case OP_CSRRWI:
+    case OP_CSRRSI:
+    case OP_CSRRCI: return true;
+    default: return false;
     }
 }
 
@@ -193,103 +208,103 @@ static int exec_priv(Hart *h, const DecodedInsn *i, bool *jumped)
 #define CASE(name) L_##name:
 #define NEXT goto *labels[(++i)->op]
 
-#define LOAD(type, size)                                                                  \
-    do {                                                                                  \
-        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;                                       \
-        const TlbEntry *e_ = &tlb_load[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];         \
-        if (likely((va_ & TLB_MASK(size)) == e_->tag)) {                                  \
-            X(i->rd) = (uint64_t)(int64_t) * (const type *)(uintptr_t)(va_ + e_->addend); \
-        } else {                                                                          \
-            uint64_t v_;                                                                  \
-            if (unlikely(cause = mem_load_slow(h, va_, size, &v_, &tval)))                \
-                goto except;                                                              \
-            X(i->rd) = (uint64_t)(int64_t)(type)v_;                                       \
-        }                                                                                 \
+#define LOAD(type, size)                                                                           \
+    do {                                                                                           \
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;                                                \
+        const TlbEntry *e_ = &tlb_load[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];                  \
+        if (likely((va_ & TLB_MASK(size)) == e_->tag)) {                                           \
+            X(i->rd) = (uint64_t)(int64_t) * (const type *)(uintptr_t)(va_ + e_->addend);          \
+        } else {                                                                                   \
+            uint64_t v_;                                                                           \
+            if (unlikely(cause = mem_load_slow(h, va_, size, &v_, &tval)))                         \
+                goto except;                                                                       \
+            X(i->rd) = (uint64_t)(int64_t)(type)v_;                                                \
+        }                                                                                          \
     } while (0)
 
-#define STORE(type, size)                                                                 \
-    do {                                                                                  \
-        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;                                       \
-        const TlbEntry *e_ = &tlb_store[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];        \
-        if (likely((va_ & TLB_MASK(size)) == e_->tag)) {                                  \
-            *(type *)(uintptr_t)(va_ + e_->addend) = (type)X(i->rs2);                     \
-        } else if (unlikely(cause = mem_store_slow(h, va_, size, X(i->rs2), &tval))) {    \
-            goto except;                                                                  \
-        }                                                                                 \
+#define STORE(type, size)                                                                          \
+    do {                                                                                           \
+        uint64_t va_ = X(i->rs1) + (int64_t)i->imm;                                                \
+        const TlbEntry *e_ = &tlb_store[(va_ >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];                 \
+        if (likely((va_ & TLB_MASK(size)) == e_->tag)) {                                           \
+            *(type *)(uintptr_t)(va_ + e_->addend) = (type)X(i->rs2);                              \
+        } else if (unlikely(cause = mem_store_slow(h, va_, size, X(i->rs2), &tval))) {             \
+            goto except;                                                                           \
+        }                                                                                          \
     } while (0)
 
-#define BRANCH(cond)                                 \
-    do {                                             \
-        if (cond) {                                  \
-            target = pc0 + i->off + (int64_t)i->imm; \
-            goto taken;                              \
-        }                                            \
-        NEXT;                                        \
+#define BRANCH(cond)                                                                               \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            target = pc0 + i->off + (int64_t)i->imm;                                               \
+            goto taken;                                                                            \
+        }                                                                                          \
+        NEXT;                                                                                      \
     } while (0)
 
 /* The hot FP instructions run inline; the rest go through exec_fp(). */
-#define FP_ON()                                              \
-    do {                                                     \
-        if (unlikely(!(h->mstatus & MSTATUS_FS)))            \
-            goto fp_off;                                     \
+#define FP_ON()                                                                                    \
+    do {                                                                                           \
+        if (unlikely(!(h->mstatus & MSTATUS_FS)))                                                  \
+            goto fp_off;                                                                           \
     } while (0)
-#define FP_RM(out)                                           \
-    do {                                                     \
-        out = i->rm == FPU_DYN ? (int)h->frm : (int)i->rm;   \
-        if (unlikely(out > FPU_RMM))                         \
-            goto fp_off;                                     \
+#define FP_RM(out)                                                                                 \
+    do {                                                                                           \
+        out = i->rm == FPU_DYN ? (int)h->frm : (int)i->rm;                                         \
+        if (unlikely(out > FPU_RMM))                                                               \
+            goto fp_off;                                                                           \
     } while (0)
-#define FP_D2(name, fn)                                                          \
-    CASE(name)                                                                   \
-    {                                                                            \
-        int rm_;                                                                 \
-        FP_ON();                                                                 \
-        FP_RM(rm_);                                                              \
-        h->f[i->rd] = fn(h->f[i->rs1], h->f[i->rs2], rm_, &h->fflags);          \
-        h->mstatus |= MSTATUS_FS;                                                \
-        NEXT;                                                                    \
+#define FP_D2(name, fn)                                                                            \
+    CASE(name)                                                                                     \
+    {                                                                                              \
+        int rm_;                                                                                   \
+        FP_ON();                                                                                   \
+        FP_RM(rm_);                                                                                \
+        h->f[i->rd] = fn(h->f[i->rs1], h->f[i->rs2], rm_, &h->fflags);                             \
+        h->mstatus |= MSTATUS_FS;                                                                  \
+        NEXT;                                                                                      \
     }
-#define FP_S2(name, fn)                                                          \
-    CASE(name)                                                                   \
-    {                                                                            \
-        int rm_;                                                                 \
-        FP_ON();                                                                 \
-        FP_RM(rm_);                                                              \
-        h->f[i->rd] = FP_BOX32 | fn(fp_unbox(h->f[i->rs1]), fp_unbox(h->f[i->rs2]), rm_, \
-                                    &h->fflags);                                 \
-        h->mstatus |= MSTATUS_FS;                                                \
-        NEXT;                                                                    \
+#define FP_S2(name, fn)                                                                            \
+    CASE(name)                                                                                     \
+    {                                                                                              \
+        int rm_;                                                                                   \
+        FP_ON();                                                                                   \
+        FP_RM(rm_);                                                                                \
+        h->f[i->rd] =                                                                              \
+            FP_BOX32 | fn(fp_unbox(h->f[i->rs1]), fp_unbox(h->f[i->rs2]), rm_, &h->fflags);        \
+        h->mstatus |= MSTATUS_FS;                                                                  \
+        NEXT;                                                                                      \
     }
-#define FP_FMA_D(name, sa, sc)                                                   \
-    CASE(name)                                                                   \
-    {                                                                            \
-        int rm_;                                                                 \
-        FP_ON();                                                                 \
-        FP_RM(rm_);                                                              \
-        h->f[i->rd] = f64_fma(h->f[i->rs1] ^ (sa), h->f[i->rs2], h->f[i->rs3] ^ (sc), rm_, \
-                              &h->fflags);                                       \
-        h->mstatus |= MSTATUS_FS;                                                \
-        NEXT;                                                                    \
+#define FP_FMA_D(name, sa, sc)                                                                     \
+    CASE(name)                                                                                     \
+    {                                                                                              \
+        int rm_;                                                                                   \
+        FP_ON();                                                                                   \
+        FP_RM(rm_);                                                                                \
+        h->f[i->rd] =                                                                              \
+            f64_fma(h->f[i->rs1] ^ (sa), h->f[i->rs2], h->f[i->rs3] ^ (sc), rm_, &h->fflags);      \
+        h->mstatus |= MSTATUS_FS;                                                                  \
+        NEXT;                                                                                      \
     }
-#define FP_FMA_S(name, sa, sc)                                                   \
-    CASE(name)                                                                   \
-    {                                                                            \
-        int rm_;                                                                 \
-        FP_ON();                                                                 \
-        FP_RM(rm_);                                                              \
-        h->f[i->rd] = FP_BOX32 | f32_fma(fp_unbox(h->f[i->rs1]) ^ (sa), fp_unbox(h->f[i->rs2]), \
-                                         fp_unbox(h->f[i->rs3]) ^ (sc), rm_, &h->fflags); \
-        h->mstatus |= MSTATUS_FS;                                                \
-        NEXT;                                                                    \
+#define FP_FMA_S(name, sa, sc)                                                                     \
+    CASE(name)                                                                                     \
+    {                                                                                              \
+        int rm_;                                                                                   \
+        FP_ON();                                                                                   \
+        FP_RM(rm_);                                                                                \
+        h->f[i->rd] = FP_BOX32 | f32_fma(fp_unbox(h->f[i->rs1]) ^ (sa), fp_unbox(h->f[i->rs2]),    \
+                                         fp_unbox(h->f[i->rs3]) ^ (sc), rm_, &h->fflags);          \
+        h->mstatus |= MSTATUS_FS;                                                                  \
+        NEXT;                                                                                      \
     }
 #define F64_SIGN_BIT 0x8000000000000000ull
 #define F32_SIGN_BIT 0x80000000u
 
-#define ALU(name, expr)        \
-    CASE(name)                 \
-    {                          \
-        X(i->rd) = (expr);     \
-        NEXT;                  \
+#define ALU(name, expr)                                                                            \
+    CASE(name)                                                                                     \
+    {                                                                                              \
+        X(i->rd) = (expr);                                                                         \
+        NEXT;                                                                                      \
     }
 
 /*
@@ -307,24 +322,28 @@ static HartExit run_blocks(Hart *h, uint64_t stop_at, Block *scratch)
     static const void *const labels[OP_COUNT] = {
         [0 ... OP_COUNT - 1] = &&L_OTHER,
 #define LABEL(name) [OP_##name] = &&L_##name,
-        LABEL(LUI) LABEL(AUIPC) LABEL(JAL) LABEL(JALR) LABEL(BEQ) LABEL(BNE) LABEL(BLT)
-        LABEL(BGE) LABEL(BLTU) LABEL(BGEU) LABEL(LB) LABEL(LH) LABEL(LW) LABEL(LD)
-        LABEL(LBU) LABEL(LHU) LABEL(LWU) LABEL(SB) LABEL(SH) LABEL(SW) LABEL(SD)
-        LABEL(ADDI) LABEL(SLTI) LABEL(SLTIU) LABEL(XORI) LABEL(ORI) LABEL(ANDI) LABEL(SLLI)
-        LABEL(SRLI) LABEL(SRAI) LABEL(ADD) LABEL(SUB) LABEL(SLL) LABEL(SLT) LABEL(SLTU)
-        LABEL(XOR) LABEL(SRL) LABEL(SRA) LABEL(OR) LABEL(AND) LABEL(ADDIW) LABEL(SLLIW)
-        LABEL(SRLIW) LABEL(SRAIW) LABEL(ADDW) LABEL(SUBW) LABEL(SLLW) LABEL(SRLW) LABEL(SRAW)
-        LABEL(MUL) LABEL(MULH) LABEL(MULHSU) LABEL(MULHU) LABEL(DIV) LABEL(DIVU) LABEL(REM)
-        LABEL(REMU) LABEL(MULW) LABEL(DIVW) LABEL(DIVUW) LABEL(REMW) LABEL(REMUW)
-        LABEL(FENCE) LABEL(ECALL) LABEL(EBREAK) LABEL(ILLEGAL) LABEL(BLOCK_END)
-        LABEL(CSRRW) LABEL(CSRRS) LABEL(CSRRC) LABEL(CSRRWI) LABEL(CSRRSI) LABEL(CSRRCI)
-        LABEL(MRET) LABEL(SRET) LABEL(WFI) LABEL(SFENCE_VMA) LABEL(FENCE_I)
-        LABEL(FLD) LABEL(FSD) LABEL(FADD_D) LABEL(FSUB_D) LABEL(FMUL_D) LABEL(FDIV_D)
-        LABEL(FADD_S) LABEL(FSUB_S) LABEL(FMUL_S) LABEL(FDIV_S)
-        LABEL(FMADD_D) LABEL(FMSUB_D) LABEL(FNMSUB_D) LABEL(FNMADD_D)
-        LABEL(FMV_X_D) LABEL(FMV_D_X) LABEL(FLW) LABEL(FSW)
-        LABEL(FMADD_S) LABEL(FMSUB_S) LABEL(FNMSUB_S) LABEL(FNMADD_S)
-        LABEL(FSQRT_S) LABEL(FSQRT_D)
+        LABEL(LUI) LABEL(AUIPC) LABEL(JAL) LABEL(JALR) LABEL(BEQ) LABEL(BNE) LABEL(BLT) LABEL(BGE)
+            LABEL(BLTU) LABEL(BGEU) LABEL(LB) LABEL(LH) LABEL(LW) LABEL(LD) LABEL(LBU) LABEL(LHU)
+                LABEL(LWU) LABEL(SB) LABEL(SH) LABEL(SW) LABEL(SD) LABEL(ADDI) LABEL(SLTI) LABEL(
+                    SLTIU) LABEL(XORI) LABEL(ORI) LABEL(ANDI) LABEL(SLLI) LABEL(SRLI) LABEL(SRAI)
+                    LABEL(ADD) LABEL(SUB) LABEL(SLL) LABEL(SLT) LABEL(SLTU) LABEL(XOR) LABEL(
+                        SRL) LABEL(SRA) LABEL(OR) LABEL(AND) LABEL(ADDIW) LABEL(SLLIW) LABEL(SRLIW)
+                        LABEL(SRAIW) LABEL(ADDW) LABEL(SUBW) LABEL(SLLW) LABEL(SRLW) LABEL(SRAW)
+                            LABEL(MUL) LABEL(MULH) LABEL(MULHSU) LABEL(MULHU) LABEL(DIV) LABEL(DIVU)
+                                LABEL(REM) LABEL(REMU) LABEL(MULW) LABEL(DIVW) LABEL(DIVUW) LABEL(
+                                    REMW) LABEL(REMUW) LABEL(FENCE) LABEL(ECALL) LABEL(EBREAK)
+                                    LABEL(ILLEGAL) LABEL(BLOCK_END) LABEL(CSRRW) LABEL(CSRRS)
+                                        LABEL(CSRRC) LABEL(CSRRWI) LABEL(CSRRSI) LABEL(
+                                            CSRRCI) LABEL(MRET) LABEL(SRET) LABEL(WFI)
+                                            LABEL(SFENCE_VMA) LABEL(FENCE_I) LABEL(FLD) LABEL(
+                                                FSD) LABEL(FADD_D) LABEL(FSUB_D) LABEL(FMUL_D)
+                                                LABEL(FDIV_D) LABEL(FADD_S) LABEL(FSUB_S) LABEL(
+                                                    FMUL_S) LABEL(FDIV_S) LABEL(FMADD_D)
+                                                    LABEL(FMSUB_D) LABEL(FNMSUB_D) LABEL(FNMADD_D)
+                                                        LABEL(FMV_X_D) LABEL(FMV_D_X) LABEL(FLW)
+                                                            LABEL(FSW) LABEL(FMADD_S) LABEL(FMSUB_S)
+                                                                LABEL(FNMSUB_S) LABEL(FNMADD_S)
+                                                                    LABEL(FSQRT_S) LABEL(FSQRT_D)
 #undef LABEL
     };
 #pragma GCC diagnostic pop
@@ -335,7 +354,7 @@ static HartExit run_blocks(Hart *h, uint64_t stop_at, Block *scratch)
     Block *b, *n;
     int cause = 0, slot;
     bool jumped;
-    unsigned traps = 0;  /* a trap loop retires nothing: bound it so the machine loop runs */
+    unsigned traps = 0; /* a trap loop retires nothing: bound it so the machine loop runs */
 
 lookup:
     if (unlikely(*h->stop))
@@ -363,8 +382,16 @@ enter:
     tlb_store = h->tlb[ACC_STORE][h->mmu_data];
     goto *labels[i->op];
 
-    CASE(LUI) { X(i->rd) = (uint64_t)(int64_t)i->imm; NEXT; }
-    CASE(AUIPC) { X(i->rd) = pc0 + i->off + (int64_t)i->imm; NEXT; }
+    CASE(LUI)
+    {
+        X(i->rd) = (uint64_t)(int64_t)i->imm;
+        NEXT;
+    }
+    CASE(AUIPC)
+    {
+        X(i->rd) = pc0 + i->off + (int64_t)i->imm;
+        NEXT;
+    }
     CASE(JAL)
     {
         X(i->rd) = pc0 + i->off + i->len;
@@ -383,17 +410,61 @@ enter:
     CASE(BGE) BRANCH((int64_t)X(i->rs1) >= (int64_t)X(i->rs2));
     CASE(BLTU) BRANCH(X(i->rs1) < X(i->rs2));
     CASE(BGEU) BRANCH(X(i->rs1) >= X(i->rs2));
-    CASE(LB) { LOAD(int8_t, 1); NEXT; }
-    CASE(LH) { LOAD(int16_t, 2); NEXT; }
-    CASE(LW) { LOAD(int32_t, 4); NEXT; }
-    CASE(LD) { LOAD(int64_t, 8); NEXT; }
-    CASE(LBU) { LOAD(uint8_t, 1); NEXT; }
-    CASE(LHU) { LOAD(uint16_t, 2); NEXT; }
-    CASE(LWU) { LOAD(uint32_t, 4); NEXT; }
-    CASE(SB) { STORE(uint8_t, 1); NEXT; }
-    CASE(SH) { STORE(uint16_t, 2); NEXT; }
-    CASE(SW) { STORE(uint32_t, 4); NEXT; }
-    CASE(SD) { STORE(uint64_t, 8); NEXT; }
+    CASE(LB)
+    {
+        LOAD(int8_t, 1);
+        NEXT;
+    }
+    CASE(LH)
+    {
+        LOAD(int16_t, 2);
+        NEXT;
+    }
+    CASE(LW)
+    {
+        LOAD(int32_t, 4);
+        NEXT;
+    }
+    CASE(LD)
+    {
+        LOAD(int64_t, 8);
+        NEXT;
+    }
+    CASE(LBU)
+    {
+        LOAD(uint8_t, 1);
+        NEXT;
+    }
+    CASE(LHU)
+    {
+        LOAD(uint16_t, 2);
+        NEXT;
+    }
+    CASE(LWU)
+    {
+        LOAD(uint32_t, 4);
+        NEXT;
+    }
+    CASE(SB)
+    {
+        STORE(uint8_t, 1);
+        NEXT;
+    }
+    CASE(SH)
+    {
+        STORE(uint16_t, 2);
+        NEXT;
+    }
+    CASE(SW)
+    {
+        STORE(uint32_t, 4);
+        NEXT;
+    }
+    CASE(SD)
+    {
+        STORE(uint64_t, 8);
+        NEXT;
+    }
     ALU(ADDI, X(i->rs1) + (int64_t)i->imm)
     ALU(SLTI, (int64_t)X(i->rs1) < (int64_t)i->imm)
     ALU(SLTIU, X(i->rs1) < (uint64_t)(int64_t)i->imm)
@@ -424,8 +495,8 @@ enter:
     ALU(SRAW, SX32((int32_t)X(i->rs1) >> (X(i->rs2) & 31)))
     ALU(MUL, X(i->rs1) * X(i->rs2))
     ALU(MULH, (uint64_t)(((__int128)(int64_t)X(i->rs1) * (int64_t)X(i->rs2)) >> 64))
-    ALU(MULHSU, (uint64_t)(((__int128)(int64_t)X(i->rs1) *
-                            (__int128)(unsigned __int128)X(i->rs2)) >> 64))
+    ALU(MULHSU,
+        (uint64_t)(((__int128)(int64_t)X(i->rs1) * (__int128)(unsigned __int128)X(i->rs2)) >> 64))
     ALU(MULHU, (uint64_t)(((unsigned __int128)X(i->rs1) * X(i->rs2)) >> 64))
     CASE(DIV)
     {
@@ -476,7 +547,10 @@ enter:
         X(i->rd) = d == 0 ? SX32(a) : SX32(a % d);
         NEXT;
     }
-    CASE(FENCE) { NEXT; }
+    CASE(FENCE)
+    {
+        NEXT;
+    }
     CASE(ECALL)
     {
         if (h->priv == PRV_S && h->ecall_hook) {
@@ -608,8 +682,19 @@ enter:
         h->mstatus |= MSTATUS_FS;
         NEXT;
     }
-    CASE(FMV_X_D) { FP_ON(); X(i->rd) = h->f[i->rs1]; NEXT; }
-    CASE(FMV_D_X) { FP_ON(); h->f[i->rd] = X(i->rs1); h->mstatus |= MSTATUS_FS; NEXT; }
+    CASE(FMV_X_D)
+    {
+        FP_ON();
+        X(i->rd) = h->f[i->rs1];
+        NEXT;
+    }
+    CASE(FMV_D_X)
+    {
+        FP_ON();
+        h->f[i->rd] = X(i->rs1);
+        h->mstatus |= MSTATUS_FS;
+        NEXT;
+    }
     CASE(OTHER)
     {
         if (i->op >= OP_LR_W && i->op <= OP_AMOMAXU_D)

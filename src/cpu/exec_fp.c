@@ -57,10 +57,12 @@ static bool fp_simple(Hart *h, const DecodedInsn *i)
     uint64_t *f = h->f, *x = h->x;
     uint32_t a = unbox(f[i->rs1]), b = unbox(f[i->rs2]);
     switch (i->op) {
-    case OP_FSGNJ_S: case OP_FSGNJN_S: case OP_FSGNJX_S:
-        set_s(h, i->rd, sgnj32(i->op, a, b)); break;
-    case OP_FSGNJ_D: case OP_FSGNJN_D: case OP_FSGNJX_D:
-        f[i->rd] = sgnj64(i->op, f[i->rs1], f[i->rs2]); break;
+    case OP_FSGNJ_S:
+    case OP_FSGNJN_S:
+    case OP_FSGNJX_S: set_s(h, i->rd, sgnj32(i->op, a, b)); break;
+    case OP_FSGNJ_D:
+    case OP_FSGNJN_D:
+    case OP_FSGNJX_D: f[i->rd] = sgnj64(i->op, f[i->rs1], f[i->rs2]); break;
     case OP_FMV_X_W: x[i->rd] = (uint64_t)(int64_t)(int32_t)f[i->rs1]; return true;
     case OP_FMV_X_D: x[i->rd] = f[i->rs1]; return true;
     case OP_FMV_W_X: set_s(h, i->rd, (uint32_t)x[i->rs1]); break;
@@ -174,7 +176,10 @@ int exec_fp(Hart *h, const DecodedInsn *i, uint64_t *tval)
     if (unlikely(!(h->mstatus & MSTATUS_FS)))
         return EXEC_ILLEGAL;
     switch (i->op) {
-    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD: return fp_mem(h, i, tval);
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD: return fp_mem(h, i, tval);
     }
     if (fp_simple(h, i) || fp_compare(h, i))
         return 0;

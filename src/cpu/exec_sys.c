@@ -6,14 +6,22 @@ static uint64_t amo_compute(Op op, uint64_t old, uint64_t v, bool word)
     int64_t so = word ? (int32_t)old : (int64_t)old, sv = word ? (int32_t)v : (int64_t)v;
     uint64_t uo = word ? (uint32_t)old : old, uv = word ? (uint32_t)v : v;
     switch (op) {
-    case OP_AMOSWAP_W: case OP_AMOSWAP_D: return v;
-    case OP_AMOADD_W: case OP_AMOADD_D: return old + v;
-    case OP_AMOXOR_W: case OP_AMOXOR_D: return old ^ v;
-    case OP_AMOAND_W: case OP_AMOAND_D: return old & v;
-    case OP_AMOOR_W: case OP_AMOOR_D: return old | v;
-    case OP_AMOMIN_W: case OP_AMOMIN_D: return so < sv ? old : v;
-    case OP_AMOMAX_W: case OP_AMOMAX_D: return so > sv ? old : v;
-    case OP_AMOMINU_W: case OP_AMOMINU_D: return uo < uv ? old : v;
+    case OP_AMOSWAP_W:
+    case OP_AMOSWAP_D: return v;
+    case OP_AMOADD_W:
+    case OP_AMOADD_D: return old + v;
+    case OP_AMOXOR_W:
+    case OP_AMOXOR_D: return old ^ v;
+    case OP_AMOAND_W:
+    case OP_AMOAND_D: return old & v;
+    case OP_AMOOR_W:
+    case OP_AMOOR_D: return old | v;
+    case OP_AMOMIN_W:
+    case OP_AMOMIN_D: return so < sv ? old : v;
+    case OP_AMOMAX_W:
+    case OP_AMOMAX_D: return so > sv ? old : v;
+    case OP_AMOMINU_W:
+    case OP_AMOMINU_D: return uo < uv ? old : v;
     default: return uo > uv ? old : v; /* AMOMAXU */
     }
 }
@@ -53,8 +61,8 @@ static int do_sc(Hart *h, const DecodedInsn *i, unsigned size, uint64_t *tval)
                                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         } else {
             uint64_t expect = h->reservation_val;
-            ok = __atomic_compare_exchange_n((uint64_t *)host, &expect, v, false,
-                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            ok = __atomic_compare_exchange_n((uint64_t *)host, &expect, v, false, __ATOMIC_SEQ_CST,
+                                             __ATOMIC_SEQ_CST);
         }
     }
     h->reservation = ~0ull;
@@ -72,8 +80,8 @@ static int do_amo(Hart *h, const DecodedInsn *i, unsigned size, uint64_t *tval)
         return cause;
     if (size == 4) {
         uint32_t *p = (uint32_t *)host, o = __atomic_load_n(p, __ATOMIC_RELAXED);
-        while (!__atomic_compare_exchange_n(p, &o, (uint32_t)amo_compute(i->op, o, v, true),
-                                            true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        while (!__atomic_compare_exchange_n(p, &o, (uint32_t)amo_compute(i->op, o, v, true), true,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             ;
         old = (uint64_t)(int64_t)(int32_t)o;
     } else {

@@ -92,7 +92,8 @@ static inline uint64_t signed_zero(const FpFormat *f, int sign)
 /* NaN result of an operation: NV when an input is a signalling NaN, canonical NaN out. */
 static uint64_t nan_result(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c, uint32_t *flags)
 {
-    if (is_snan(f, a) || is_snan(f, b) || is_snan(f, c)) *flags |= FPU_NV;
+    if (is_snan(f, a) || is_snan(f, b) || is_snan(f, c))
+        *flags |= FPU_NV;
     return canon_nan(f);
 }
 
@@ -132,15 +133,19 @@ static inline int clz128(u128 x)
 /* x >> n, with any bit shifted out ORed into bit 0 (the sticky bit). */
 static inline uint64_t shift_right_jam(uint64_t x, int n)
 {
-    if (n == 0) return x;
-    if (n >= 64) return x != 0;
+    if (n == 0)
+        return x;
+    if (n >= 64)
+        return x != 0;
     return (x >> n) | ((x << (64 - n)) != 0);
 }
 
 static inline u128 shift_right_jam128(u128 x, int n)
 {
-    if (n == 0) return x;
-    if (n >= 128) return x != 0;
+    if (n == 0)
+        return x;
+    if (n >= 128)
+        return x != 0;
     return (x >> n) | ((x << (128 - n)) != 0);
 }
 
@@ -149,7 +154,8 @@ static uint64_t narrow128(u128 x, int *exp)
 {
     int excess = 64 - clz128(x);
 
-    if (excess <= 0) return (uint64_t)x;
+    if (excess <= 0)
+        return (uint64_t)x;
     *exp += excess;
     return (uint64_t)shift_right_jam128(x, excess);
 }
@@ -190,7 +196,8 @@ static uint64_t round_pack(const FpFormat *f, int sign, int exp, uint64_t sig, i
     bool tiny = false;
 
     sig <<= lz;
-    if (e > f->bias) return overflow_result(f, sign, rm, flags);
+    if (e > f->bias)
+        return overflow_result(f, sign, rm, flags);
     if (e < emin) {
         /* not tiny only if just below 2^emin and rounding to p bits reaches 2^emin */
         kept = sig >> shift;
@@ -202,10 +209,12 @@ static uint64_t round_pack(const FpFormat *f, int sign, int exp, uint64_t sig, i
     kept = sig >> shift;
     rem = sig & ((1ull << shift) - 1);
     kept += round_up(rm, sign, kept, rem, half);
-    if (rem) *flags |= tiny ? FPU_NX | FPU_UF : FPU_NX;
+    if (rem)
+        *flags |= tiny ? FPU_NX | FPU_UF : FPU_NX;
     /* the implicit bit of kept carries into the exponent field; subnormals have field 0 */
     bits = ((uint64_t)(e + f->bias - 1) << f->mant_bits) + kept;
-    if (bits >= inf_bits(f)) return overflow_result(f, sign, rm, flags);
+    if (bits >= inf_bits(f))
+        return overflow_result(f, sign, rm, flags);
     return signed_zero(f, sign) | bits;
 }
 
@@ -231,11 +240,16 @@ static uint64_t soft_add(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     int sa = sign_of(f, a), sb = sign_of(f, b), ea, eb;
     uint64_t ma, mb;
 
-    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
-    if (is_inf(f, a)) return is_inf(f, b) && sa != sb ? invalid_result(f, flags) : a;
-    if (is_inf(f, b)) return b;
-    if (is_zero(f, a)) return is_zero(f, b) && sa != sb ? cancel_zero(f, rm) : b;
-    if (is_zero(f, b)) return a;
+    if (is_nan(f, a) || is_nan(f, b))
+        return nan_result(f, a, b, 0, flags);
+    if (is_inf(f, a))
+        return is_inf(f, b) && sa != sb ? invalid_result(f, flags) : a;
+    if (is_inf(f, b))
+        return b;
+    if (is_zero(f, a))
+        return is_zero(f, b) && sa != sb ? cancel_zero(f, rm) : b;
+    if (is_zero(f, b))
+        return a;
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     normalize_to(&ma, &ea, 62);
@@ -247,8 +261,10 @@ static uint64_t soft_add(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
         mb = tm, eb = te, sb = ts;
     }
     mb = shift_right_jam(mb, ea - eb);
-    if (sa == sb) return round_pack(f, sa, ea, ma + mb, rm, flags);
-    if (ma == mb) return cancel_zero(f, rm);
+    if (sa == sb)
+        return round_pack(f, sa, ea, ma + mb, rm, flags);
+    if (ma == mb)
+        return cancel_zero(f, rm);
     return round_pack(f, sa, ea, ma - mb, rm, flags);
 }
 
@@ -257,12 +273,15 @@ static uint64_t soft_mul(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     int sign = sign_of(f, a) ^ sign_of(f, b), ea, eb;
     uint64_t ma, mb;
 
-    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
+    if (is_nan(f, a) || is_nan(f, b))
+        return nan_result(f, a, b, 0, flags);
     if (is_inf(f, a) || is_inf(f, b)) {
-        if (is_zero(f, a) || is_zero(f, b)) return invalid_result(f, flags);
+        if (is_zero(f, a) || is_zero(f, b))
+            return invalid_result(f, flags);
         return signed_zero(f, sign) | inf_bits(f);
     }
-    if (is_zero(f, a) || is_zero(f, b)) return signed_zero(f, sign);
+    if (is_zero(f, a) || is_zero(f, b))
+        return signed_zero(f, sign);
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     ea += eb;
@@ -276,16 +295,20 @@ static uint64_t soft_div(const FpFormat *f, uint64_t a, uint64_t b, int rm, uint
     uint64_t ma, mb, q;
     u128 num;
 
-    if (is_nan(f, a) || is_nan(f, b)) return nan_result(f, a, b, 0, flags);
+    if (is_nan(f, a) || is_nan(f, b))
+        return nan_result(f, a, b, 0, flags);
     if (is_inf(f, a))
         return is_inf(f, b) ? invalid_result(f, flags) : signed_zero(f, sign) | inf_bits(f);
-    if (is_inf(f, b)) return signed_zero(f, sign);
+    if (is_inf(f, b))
+        return signed_zero(f, sign);
     if (is_zero(f, b)) {
-        if (is_zero(f, a)) return invalid_result(f, flags);
+        if (is_zero(f, a))
+            return invalid_result(f, flags);
         *flags |= FPU_DZ;
         return signed_zero(f, sign) | inf_bits(f);
     }
-    if (is_zero(f, a)) return signed_zero(f, sign);
+    if (is_zero(f, a))
+        return signed_zero(f, sign);
     unpack(f, a, &ea, &ma);
     unpack(f, b, &eb, &mb);
     normalize_to(&ma, &ea, 62);
@@ -320,14 +343,19 @@ static uint64_t soft_sqrt(const FpFormat *f, uint64_t a, int rm, uint32_t *flags
     uint64_t m, root;
     bool inexact;
 
-    if (is_nan(f, a)) return nan_result(f, a, 0, 0, flags);
-    if (is_zero(f, a)) return a;
-    if (sign_of(f, a)) return invalid_result(f, flags);
-    if (is_inf(f, a)) return a;
+    if (is_nan(f, a))
+        return nan_result(f, a, 0, 0, flags);
+    if (is_zero(f, a))
+        return a;
+    if (sign_of(f, a))
+        return invalid_result(f, flags);
+    if (is_inf(f, a))
+        return a;
     unpack(f, a, &e, &m);
     /* shift m to bit 124 or 125 keeping e even: the root then has 63 bits */
     shift = clz64(m) + 64 - 3;
-    if ((e - shift) & 1) shift++;
+    if ((e - shift) & 1)
+        shift++;
     root = isqrt128((u128)m << shift, &inexact);
     return round_pack(f, 0, (e - shift) / 2, root | inexact, rm, flags);
 }
@@ -361,7 +389,8 @@ static uint64_t fma_finite(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c
         q = t, ec = te, sc = ts;
     }
     q = shift_right_jam128(q, ep - ec);
-    if (sp != sc && p == q) return cancel_zero(f, rm);
+    if (sp != sc && p == q)
+        return cancel_zero(f, rm);
     p = sp == sc ? p + q : p - q;
     mc = narrow128(p, &ep);
     return round_pack(f, sp, ep, mc, rm, flags);
@@ -378,13 +407,16 @@ static uint64_t soft_fma(const FpFormat *f, uint64_t a, uint64_t b, uint64_t c, 
             *flags |= FPU_NV;
         return nan_result(f, a, b, c, flags);
     }
-    if (inf_zero) return invalid_result(f, flags);
+    if (inf_zero)
+        return invalid_result(f, flags);
     if (is_inf(f, a) || is_inf(f, b))
         return is_inf(f, c) && sc != sp ? invalid_result(f, flags)
                                         : signed_zero(f, sp) | inf_bits(f);
-    if (is_inf(f, c)) return c;
+    if (is_inf(f, c))
+        return c;
     if (is_zero(f, a) || is_zero(f, b)) {
-        if (!is_zero(f, c)) return c;
+        if (!is_zero(f, c))
+            return c;
         return sp == sc ? c : cancel_zero(f, rm);
     }
     return fma_finite(f, a, b, c, rm, flags);
@@ -398,7 +430,8 @@ static bool round_to_integer(uint64_t m, int e, int sign, int rm, uint64_t *mag,
     uint64_t kept = 0, rem = 1, half = 2; /* e <= -64: 0 < |x| < 1/2 */
 
     if (e >= 0) {
-        if (e >= 64 || clz64(m) < e) return false;
+        if (e >= 64 || clz64(m) < e)
+            return false;
         *mag = m << e;
         *inexact = false;
         return true;
@@ -427,7 +460,8 @@ static uint64_t soft_to_int(const FpFormat *f, uint64_t x, int rm, bool is_signe
     uint64_t m, mag;
     bool inexact;
 
-    if (is_zero(f, x)) return 0;
+    if (is_zero(f, x))
+        return 0;
     if (is_nan(f, x)) {
         *flags |= FPU_NV;
         return max;
@@ -438,7 +472,8 @@ static uint64_t soft_to_int(const FpFormat *f, uint64_t x, int rm, bool is_signe
         *flags |= FPU_NV;
         return sign ? 0 - neg_max : max;
     }
-    if (inexact) *flags |= FPU_NX;
+    if (inexact)
+        *flags |= FPU_NX;
     return sign ? 0 - mag : mag;
 }
 
@@ -453,15 +488,18 @@ static bool less_than(const FpFormat *f, uint64_t a, uint64_t b, bool signed_zer
 {
     int sa = sign_of(f, a), sb = sign_of(f, b);
 
-    if (!signed_zeros && is_zero(f, a) && is_zero(f, b)) return false;
-    if (sa != sb) return sa;
+    if (!signed_zeros && is_zero(f, a) && is_zero(f, b))
+        return false;
+    if (sa != sb)
+        return sa;
     return sa ? magnitude(f, a) > magnitude(f, b) : magnitude(f, a) < magnitude(f, b);
 }
 
 static int soft_eq(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
 {
     if (is_nan(f, a) || is_nan(f, b)) {
-        if (is_snan(f, a) || is_snan(f, b)) *flags |= FPU_NV;
+        if (is_snan(f, a) || is_snan(f, b))
+            *flags |= FPU_NV;
         return 0;
     }
     return a == b || (is_zero(f, a) && is_zero(f, b));
@@ -481,9 +519,12 @@ static int soft_lt_le(const FpFormat *f, uint64_t a, uint64_t b, bool or_equal, 
 static uint64_t soft_minmax(const FpFormat *f, uint64_t a, uint64_t b, bool want_max,
                             uint32_t *flags)
 {
-    if (is_snan(f, a) || is_snan(f, b)) *flags |= FPU_NV;
-    if (is_nan(f, a)) return is_nan(f, b) ? canon_nan(f) : b;
-    if (is_nan(f, b)) return a;
+    if (is_snan(f, a) || is_snan(f, b))
+        *flags |= FPU_NV;
+    if (is_nan(f, a))
+        return is_nan(f, b) ? canon_nan(f) : b;
+    if (is_nan(f, b))
+        return a;
     return less_than(f, a, b, true) != want_max ? a : b;
 }
 
@@ -491,10 +532,14 @@ static uint64_t soft_classify(const FpFormat *f, uint64_t x)
 {
     int neg = sign_of(f, x);
 
-    if (is_nan(f, x)) return is_snan(f, x) ? 1u << 8 : 1u << 9;
-    if (is_inf(f, x)) return neg ? 1u << 0 : 1u << 7;
-    if (is_zero(f, x)) return neg ? 1u << 3 : 1u << 4;
-    if (magnitude(f, x) < (1ull << f->mant_bits)) return neg ? 1u << 2 : 1u << 5;
+    if (is_nan(f, x))
+        return is_snan(f, x) ? 1u << 8 : 1u << 9;
+    if (is_inf(f, x))
+        return neg ? 1u << 0 : 1u << 7;
+    if (is_zero(f, x))
+        return neg ? 1u << 3 : 1u << 4;
+    if (magnitude(f, x) < (1ull << f->mant_bits))
+        return neg ? 1u << 2 : 1u << 5;
     return neg ? 1u << 1 : 1u << 6;
 }
 
@@ -505,8 +550,10 @@ static uint64_t soft_convert(const FpFormat *to, const FpFormat *from, uint64_t 
     int sign = sign_of(from, x), e;
     uint64_t m;
 
-    if (is_inf(from, x)) return signed_zero(to, sign) | inf_bits(to);
-    if (is_zero(from, x)) return signed_zero(to, sign);
+    if (is_inf(from, x))
+        return signed_zero(to, sign) | inf_bits(to);
+    if (is_zero(from, x))
+        return signed_zero(to, sign);
     unpack(from, x, &e, &m);
     return round_pack(to, sign, e, m, rm, flags);
 }
@@ -583,8 +630,10 @@ static inline bool fast_result_ok(const FpFormat *f, int op, uint64_t a, uint64_
 /* Operands the fast path takes: zero or normal, no 0 divisor, no negative square root. */
 static inline bool fast_operands_ok(const FpFormat *f, int op, uint64_t a, uint64_t b)
 {
-    if (!zero_or_normal(f, a) || !zero_or_normal(f, b)) return false;
-    if (op == HOST_DIV) return !is_zero(f, b);
+    if (!zero_or_normal(f, a) || !zero_or_normal(f, b))
+        return false;
+    if (op == HOST_DIV)
+        return !is_zero(f, b);
     return op != HOST_SQRT || !sign_of(f, a) || is_zero(f, a);
 }
 
@@ -592,7 +641,8 @@ static inline bool fast_f32(int op, uint32_t a, uint32_t b, uint32_t *r)
 {
     float x, y;
 
-    if (!fast_operands_ok(&fmt32, op, a, b)) return false;
+    if (!fast_operands_ok(&fmt32, op, a, b))
+        return false;
     memcpy(&x, &a, 4);
     memcpy(&y, &b, 4);
     switch (op) {
@@ -610,7 +660,8 @@ static inline bool fast_f64(int op, uint64_t a, uint64_t b, uint64_t *r)
 {
     double x, y;
 
-    if (!fast_operands_ok(&fmt64, op, a, b)) return false;
+    if (!fast_operands_ok(&fmt64, op, a, b))
+        return false;
     memcpy(&x, &a, 8);
     memcpy(&y, &b, 8);
     switch (op) {
@@ -629,7 +680,8 @@ static inline uint32_t host_f32(int op, uint32_t a, uint32_t b, int rm, uint32_t
     float x, y;
     uint32_t st, r;
 
-    if (fast_ok(rm, flags) && fast_f32(op, a, b, &r)) return r;
+    if (fast_ok(rm, flags) && fast_f32(op, a, b, &r))
+        return r;
     memcpy(&x, &a, 4);
     memcpy(&y, &b, 4);
     switch (op) {
@@ -650,7 +702,8 @@ static inline uint64_t host_f64(int op, uint64_t a, uint64_t b, int rm, uint32_t
     uint32_t st;
     uint64_t r;
 
-    if (fast_ok(rm, flags) && fast_f64(op, a, b, &r)) return r;
+    if (fast_ok(rm, flags) && fast_f64(op, a, b, &r))
+        return r;
     memcpy(&x, &a, 8);
     memcpy(&y, &b, 8);
     switch (op) {
@@ -673,7 +726,8 @@ static inline bool host_has_fma(void)
 /* A NaN fma result: the host may not raise NV for inf*0 + qNaN, RISC-V does. */
 static uint64_t host_fma_nan(const FpFormat *f, uint64_t a, uint64_t b, uint32_t *flags)
 {
-    if ((is_inf(f, a) && is_zero(f, b)) || (is_zero(f, a) && is_inf(f, b))) *flags |= FPU_NV;
+    if ((is_inf(f, a) && is_zero(f, b)) || (is_zero(f, a) && is_inf(f, b)))
+        *flags |= FPU_NV;
     return canon_nan(f);
 }
 
@@ -701,7 +755,8 @@ static inline uint32_t host_fma32(uint32_t a, uint32_t b, uint32_t c, int rm, ui
 
         asm("vfmadd231ss %2, %1, %0" : "+x"(w) : "x"(x), "x"(y));
         memcpy(&r, &w, 4);
-        if (normal_result(&fmt32, r)) return r;
+        if (normal_result(&fmt32, r))
+            return r;
     }
     SSE_FMA("vfmadd231ss", x, y, z, mxcsr_rm[rm], st);
     *flags |= sse_flags(st);
@@ -723,7 +778,8 @@ static inline uint64_t host_fma64(uint64_t a, uint64_t b, uint64_t c, int rm, ui
 
         asm("vfmadd231sd %2, %1, %0" : "+x"(w) : "x"(x), "x"(y));
         memcpy(&r, &w, 8);
-        if (normal_result(&fmt64, r)) return r;
+        if (normal_result(&fmt64, r))
+            return r;
     }
     SSE_FMA("vfmadd231sd", x, y, z, mxcsr_rm[rm], st);
     *flags |= sse_flags(st);
@@ -742,7 +798,8 @@ static inline uint32_t host_narrow(uint64_t a, int rm, uint32_t *flags)
     if (fast_ok(rm, flags) && zero_or_normal(&fmt64, a)) {
         x = (float)y;
         memcpy(&r, &x, 4);
-        if (normal_result(&fmt32, r) || is_zero(&fmt64, a)) return r;
+        if (normal_result(&fmt32, r) || is_zero(&fmt64, a))
+            return r;
     }
     SSE_OP("cvtsd2ss", x, y, mxcsr_rm[rm], st);
     *flags |= sse_flags(st);
@@ -766,25 +823,29 @@ static inline uint32_t host_narrow(uint64_t a, int rm, uint32_t *flags)
 
 uint32_t f32_add(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f32(HOST_ADD, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f32(HOST_ADD, a, b, rm, flags);
     return (uint32_t)soft_add(&fmt32, a, b, rm, flags);
 }
 
 uint32_t f32_sub(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f32(HOST_SUB, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f32(HOST_SUB, a, b, rm, flags);
     return (uint32_t)soft_add(&fmt32, a, b ^ 0x80000000u, rm, flags);
 }
 
 uint32_t f32_mul(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f32(HOST_MUL, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f32(HOST_MUL, a, b, rm, flags);
     return (uint32_t)soft_mul(&fmt32, a, b, rm, flags);
 }
 
 uint32_t f32_div(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f32(HOST_DIV, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f32(HOST_DIV, a, b, rm, flags);
     return (uint32_t)soft_div(&fmt32, a, b, rm, flags);
 }
 
@@ -795,13 +856,15 @@ uint32_t f32_div(uint32_t a, uint32_t b, int rm, uint32_t *flags)
  */
 uint32_t f32_sqrt(uint32_t a, int rm, uint32_t *flags)
 {
-    if (USE_HOST(FPU_RNE)) return host_f32(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
+    if (USE_HOST(FPU_RNE))
+        return host_f32(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
     return (uint32_t)soft_sqrt(&fmt32, a, rm, flags);
 }
 
 uint32_t f32_fma(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm) && host_has_fma()) return host_fma32(a, b, c, rm, flags);
+    if (USE_HOST(rm) && host_has_fma())
+        return host_fma32(a, b, c, rm, flags);
     return (uint32_t)soft_fma(&fmt32, a, b, c, rm, flags);
 }
 
@@ -876,37 +939,43 @@ uint32_t u64_to_f32(uint64_t v, int rm, uint32_t *flags)
 
 uint64_t f64_add(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f64(HOST_ADD, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f64(HOST_ADD, a, b, rm, flags);
     return soft_add(&fmt64, a, b, rm, flags);
 }
 
 uint64_t f64_sub(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f64(HOST_SUB, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f64(HOST_SUB, a, b, rm, flags);
     return soft_add(&fmt64, a, b ^ (1ull << 63), rm, flags);
 }
 
 uint64_t f64_mul(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f64(HOST_MUL, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f64(HOST_MUL, a, b, rm, flags);
     return soft_mul(&fmt64, a, b, rm, flags);
 }
 
 uint64_t f64_div(uint64_t a, uint64_t b, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm)) return host_f64(HOST_DIV, a, b, rm, flags);
+    if (USE_HOST(rm))
+        return host_f64(HOST_DIV, a, b, rm, flags);
     return soft_div(&fmt64, a, b, rm, flags);
 }
 
 uint64_t f64_sqrt(uint64_t a, int rm, uint32_t *flags) /* RMM: see f32_sqrt */
 {
-    if (USE_HOST(FPU_RNE)) return host_f64(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
+    if (USE_HOST(FPU_RNE))
+        return host_f64(HOST_SQRT, a, a, rm == FPU_RMM ? FPU_RNE : rm, flags);
     return soft_sqrt(&fmt64, a, rm, flags);
 }
 
 uint64_t f64_fma(uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *flags)
 {
-    if (USE_HOST(rm) && host_has_fma()) return host_fma64(a, b, c, rm, flags);
+    if (USE_HOST(rm) && host_has_fma())
+        return host_fma64(a, b, c, rm, flags);
     return soft_fma(&fmt64, a, b, c, rm, flags);
 }
 
@@ -982,7 +1051,8 @@ uint64_t u64_to_f64(uint64_t v, int rm, uint32_t *flags)
 uint64_t f32_to_f64(uint32_t a, uint32_t *flags)
 {
     if (is_nan(&fmt32, a)) {
-        if (is_snan(&fmt32, a)) *flags |= FPU_NV;
+        if (is_snan(&fmt32, a))
+            *flags |= FPU_NV;
         return F64_CANON_NAN;
     }
     return soft_convert(&fmt64, &fmt32, a, FPU_RNE, flags);
@@ -991,9 +1061,11 @@ uint64_t f32_to_f64(uint32_t a, uint32_t *flags)
 uint32_t f64_to_f32(uint64_t a, int rm, uint32_t *flags)
 {
     if (is_nan(&fmt64, a)) {
-        if (is_snan(&fmt64, a)) *flags |= FPU_NV;
+        if (is_snan(&fmt64, a))
+            *flags |= FPU_NV;
         return F32_CANON_NAN;
     }
-    if (USE_HOST(rm)) return host_narrow(a, rm, flags);
+    if (USE_HOST(rm))
+        return host_narrow(a, rm, flags);
     return (uint32_t)soft_convert(&fmt32, &fmt64, a, rm, flags);
 }

@@ -32,8 +32,8 @@ enum { ACC_FETCH = 0, ACC_LOAD = 1, ACC_STORE = 2, ACC_COUNT };
 enum { MMU_U = 0, MMU_S = 1, MMU_S_SUM = 2, MMU_M = 3, MMU_COUNT };
 
 typedef struct TlbEntry {
-    uint64_t tag;      /* guest virtual page address; TLB_EMPTY when invalid */
-    uintptr_t addend;  /* host address = guest virtual address + addend */
+    uint64_t tag;     /* guest virtual page address; TLB_EMPTY when invalid */
+    uintptr_t addend; /* host address = guest virtual address + addend */
 } TlbEntry;
 #define TLB_EMPTY (~0ull)
 
@@ -41,12 +41,12 @@ typedef struct BlockCache BlockCache;
 typedef struct JumpCache JumpCache;
 
 typedef struct Hart {
-    uint64_t x[33];    /* x0..x31; x[REG_SINK] absorbs writes to x0 */
-    uint64_t f[32];    /* FP registers, NaN-boxed */
+    uint64_t x[33]; /* x0..x31; x[REG_SINK] absorbs writes to x0 */
+    uint64_t f[32]; /* FP registers, NaN-boxed */
     uint64_t pc;
-    unsigned priv;     /* PRV_U, PRV_S or PRV_M */
-    uint32_t fflags;   /* accrued exception flags (fcsr[4:0]) */
-    uint32_t frm;      /* dynamic rounding mode (fcsr[7:5]) */
+    unsigned priv;   /* PRV_U, PRV_S or PRV_M */
+    uint32_t fflags; /* accrued exception flags (fcsr[4:0]) */
+    uint32_t frm;    /* dynamic rounding mode (fcsr[7:5]) */
 
     /* CSRs stored as-is (the rest are derived in csr.c) */
     uint64_t mstatus, misa, medeleg, mideleg, mie, mip;
@@ -54,12 +54,12 @@ typedef struct Hart {
     uint64_t stvec, sscratch, sepc, scause, stval, satp;
     uint64_t mcounteren, scounteren, menvcfg, senvcfg, mcountinhibit;
     uint64_t stimecmp;
-    uint64_t pmpcfg[2];     /* pmpcfg0, pmpcfg2 (RV64: even numbers only) */
+    uint64_t pmpcfg[2]; /* pmpcfg0, pmpcfg2 (RV64: even numbers only) */
     uint64_t pmpaddr[16];
     uint64_t mhartid;
 
     /* counters */
-    uint64_t instret;       /* instructions retired: monotonic, never written by the guest */
+    uint64_t instret; /* instructions retired: monotonic, never written by the guest */
     /* The guest-visible counters: minstret = instret + minstret_offset and
      * mcycle = instret + mcycle_offset, or the frozen values while
      * mcountinhibit.IR / .CY are set (see csr.c). */
@@ -72,15 +72,15 @@ typedef struct Hart {
     uint64_t reservation_val;
 
     /* MMU state derived from priv/mstatus/satp by hart_update_mmu() */
-    unsigned mmu_fetch;     /* MMU index for instruction fetch */
-    unsigned mmu_data;      /* MMU index for loads and stores (MPRV applied) */
+    unsigned mmu_fetch; /* MMU index for instruction fetch */
+    unsigned mmu_data;  /* MMU index for loads and stores (MPRV applied) */
     TlbEntry tlb[ACC_COUNT][MMU_COUNT][TLB_SIZE];
 
     /* run control */
-    volatile bool *stop;    /* set by devices/host to leave hart_run() soon */
-    volatile bool stop_self;/* default target of stop */
-    bool wfi;               /* stalled in WFI until an interrupt is pending */
-    bool halted;            /* stopped (SBI HSM): runs nothing until restarted */
+    volatile bool *stop;     /* set by devices/host to leave hart_run() soon */
+    volatile bool stop_self; /* default target of stop */
+    bool wfi;                /* stalled in WFI until an interrupt is pending */
+    bool halted;             /* stopped (SBI HSM): runs nothing until restarted */
 
     /* Firmware in the host: if set, ecalls from S-mode call it instead of
      * trapping (it reads a0-a7 and sets a0/a1); the pc then moves on. */
@@ -88,10 +88,10 @@ typedef struct Hart {
     void *ecall_opaque;
 
     Bus *bus;
-    BlockCache *bcache;     /* decoded blocks: may be shared by the harts of a machine */
+    BlockCache *bcache; /* decoded blocks: may be shared by the harts of a machine */
     bool owns_bcache;
-    JumpCache *jcache;      /* this hart's virtual pc -> block cache */
-    uint64_t time_base_ns;  /* host CLOCK_MONOTONIC at time == 0 */
+    JumpCache *jcache;     /* this hart's virtual pc -> block cache */
+    uint64_t time_base_ns; /* host CLOCK_MONOTONIC at time == 0 */
 } Hart;
 
 /* Save/restore table (hart_state.c). */
@@ -111,9 +111,9 @@ void hart_share_bcache(Hart *h, Hart *from);
 void hart_reset(Hart *h, uint64_t reset_pc);
 
 typedef enum HartExit {
-    HART_EXIT_BUDGET,  /* executed at least the requested instruction budget */
-    HART_EXIT_WFI,     /* stalled in WFI with no interrupt pending */
-    HART_EXIT_STOP,    /* *stop was set */
+    HART_EXIT_BUDGET, /* executed at least the requested instruction budget */
+    HART_EXIT_WFI,    /* stalled in WFI with no interrupt pending */
+    HART_EXIT_STOP,   /* *stop was set */
 } HartExit;
 
 /*

@@ -74,8 +74,7 @@ static bool leaf_permitted(const Hart *h, uint64_t pte, int acc, unsigned mmu_id
         return false;
     switch (acc) {
     case ACC_FETCH: return pte & PTE_X;
-    case ACC_LOAD:
-        return (pte & PTE_R) || ((pte & PTE_X) && (h->mstatus & MSTATUS_MXR));
+    case ACC_LOAD: return (pte & PTE_R) || ((pte & PTE_X) && (h->mstatus & MSTATUS_MXR));
     default: return pte & PTE_W;
     }
 }
@@ -86,8 +85,7 @@ static bool update_ad(uint64_t *ptep, uint64_t pte, int acc)
     uint64_t want = pte | PTE_A | (acc == ACC_STORE ? PTE_D : 0);
     if (want == pte)
         return true;
-    return __atomic_compare_exchange_n(ptep, &pte, want, false, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST);
+    return __atomic_compare_exchange_n(ptep, &pte, want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static int walk(Hart *h, uint64_t va, int acc, unsigned mmu_idx, uint64_t *pa)
@@ -183,8 +181,7 @@ static int phys_access(Hart *h, uint64_t pa, unsigned size, uint64_t *val, int a
  * A misaligned access: translate every page it touches first (so a fault
  * changes nothing), then move the bytes one by one.
  */
-static int misaligned(Hart *h, uint64_t va, unsigned size, uint64_t *val, int acc,
-                      uint64_t *tval)
+static int misaligned(Hart *h, uint64_t va, unsigned size, uint64_t *val, int acc, uint64_t *tval)
 {
     uint64_t last = va + size - 1, pa0, pa1 = 0;
     unsigned first_len = size;

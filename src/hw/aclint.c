@@ -23,7 +23,7 @@ struct Aclint {
     unsigned nharts;
     uint32_t msip[ACLINT_MAX_HARTS];     /* bit 0 per hart */
     uint64_t mtimecmp[ACLINT_MAX_HARTS]; /* per hart, in ticks */
-    uint64_t mtime;     /* state only: captured before a save, applied after a load */
+    uint64_t mtime; /* state only: captured before a save, applied after a load */
 };
 
 static uint64_t aclint_host_ns(void)

@@ -28,7 +28,7 @@
 #define ACLINT_MSWI_OFFSET 0x0
 #define ACLINT_MTIMECMP_OFFSET 0x4000
 #define ACLINT_MTIME_OFFSET 0xbff8
-#define ACLINT_MAX_HARTS 4095  /* what the MTIMER layout has room for */
+#define ACLINT_MAX_HARTS 4095 /* what the MTIMER layout has room for */
 
 typedef struct Aclint Aclint;
 

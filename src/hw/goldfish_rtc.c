@@ -8,16 +8,21 @@
 #include "state/state.h"
 
 enum {
-    RTC_TIME_LOW = 0x00, RTC_TIME_HIGH = 0x04, RTC_ALARM_LOW = 0x08, RTC_ALARM_HIGH = 0x0c,
-    RTC_IRQ_ENABLED = 0x10, RTC_CLEAR_ALARM = 0x14, RTC_ALARM_STATUS = 0x18,
+    RTC_TIME_LOW = 0x00,
+    RTC_TIME_HIGH = 0x04,
+    RTC_ALARM_LOW = 0x08,
+    RTC_ALARM_HIGH = 0x0c,
+    RTC_IRQ_ENABLED = 0x10,
+    RTC_CLEAR_ALARM = 0x14,
+    RTC_ALARM_STATUS = 0x18,
     RTC_CLEAR_INTERRUPT = 0x1c,
 };
 
 struct GoldfishRtc {
-    int64_t offset_ns;     /* guest time = host realtime + offset */
-    uint32_t time_high;    /* latched by a read of TIME_LOW */
-    uint64_t alarm_ns;     /* guest time of the alarm */
-    uint32_t alarm_high;   /* written before ALARM_LOW arms the alarm */
+    int64_t offset_ns;   /* guest time = host realtime + offset */
+    uint32_t time_high;  /* latched by a read of TIME_LOW */
+    uint64_t alarm_ns;   /* guest time of the alarm */
+    uint32_t alarm_high; /* written before ALARM_LOW arms the alarm */
     bool alarm_armed;
     bool irq_enabled;
     bool irq_pending;
@@ -54,7 +59,7 @@ void goldfish_rtc_poll(GoldfishRtc *r)
 
 void goldfish_rtc_shift(GoldfishRtc *r, int64_t delta_ns)
 {
-    r->offset_ns += delta_ns;  /* the alarm is in guest time: it keeps its distance */
+    r->offset_ns += delta_ns; /* the alarm is in guest time: it keeps its distance */
 }
 
 uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r)
@@ -106,9 +111,15 @@ static bool rtc_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
         r->alarm_armed = true;
         goldfish_rtc_poll(r);
         break;
-    case RTC_IRQ_ENABLED: r->irq_enabled = value & 1; update_irq(r); break;
+    case RTC_IRQ_ENABLED:
+        r->irq_enabled = value & 1;
+        update_irq(r);
+        break;
     case RTC_CLEAR_ALARM: r->alarm_armed = false; break;
-    case RTC_CLEAR_INTERRUPT: r->irq_pending = false; update_irq(r); break;
+    case RTC_CLEAR_INTERRUPT:
+        r->irq_pending = false;
+        update_irq(r);
+        break;
     }
     return true;
 }

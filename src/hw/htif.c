@@ -32,9 +32,9 @@
 
 struct Htif {
     HtifConfig cfg;
-    uint64_t tohost;    /* pending (partially written) command */
-    uint64_t fromhost;  /* last response; the guest clears it */
-    bool warned;        /* an unsupported request was logged already */
+    uint64_t tohost;   /* pending (partially written) command */
+    uint64_t fromhost; /* last response; the guest clears it */
+    bool warned;       /* an unsupported request was logged already */
 };
 
 Htif *htif_new(const HtifConfig *cfg)
@@ -95,9 +95,7 @@ static void htif_syscall(Htif *h, uint64_t pa)
     switch (magic[0]) {
     case HTIF_SYS_WRITE: ret = htif_sys_write(h, magic[1], magic[2], magic[3]); break;
     case HTIF_SYS_EXIT: htif_exit(h, magic[1]); return;
-    default:
-        htif_warn_once(h, "unsupported syscall", magic[0]);
-        ret = -ENOSYS;
+    default: htif_warn_once(h, "unsupported syscall", magic[0]); ret = -ENOSYS;
     }
     bus_write(h->cfg.bus, pa, 8, (uint64_t)ret);
     h->fromhost = 1;

@@ -29,12 +29,12 @@ typedef struct PlicContext {
 struct Plic {
     Hart *harts[PLIC_MAX_HARTS];
     unsigned nharts;
-    unsigned ncontexts;                  /* 2 * nharts */
+    unsigned ncontexts; /* 2 * nharts */
     PlicContext ctx[2 * PLIC_MAX_HARTS];
     uint32_t priority[PLIC_NUM_SOURCES];
-    uint32_t line[PLIC_WORDS];           /* input levels from the devices */
+    uint32_t line[PLIC_WORDS]; /* input levels from the devices */
     uint32_t pending[PLIC_WORDS];
-    uint32_t claimed[PLIC_WORDS];        /* in service: claimed, not yet completed */
+    uint32_t claimed[PLIC_WORDS]; /* in service: claimed, not yet completed */
 };
 
 static bool plic_bit(const uint32_t *bits, unsigned src)
@@ -62,8 +62,7 @@ static unsigned plic_best(const Plic *p, unsigned ctx)
     unsigned best = 0;
     uint32_t best_prio = c->threshold;
     for (unsigned src = 1; src < PLIC_NUM_SOURCES; src++) {
-        if (plic_bit(p->pending, src) && plic_bit(c->enable, src) &&
-            p->priority[src] > best_prio) {
+        if (plic_bit(p->pending, src) && plic_bit(c->enable, src) && p->priority[src] > best_prio) {
             best = src;
             best_prio = p->priority[src];
         }
@@ -117,7 +116,7 @@ void plic_set_irq(Plic *p, unsigned src, bool level)
         return;
     plic_set_bit(p->line, src, level);
     if (!level || plic_bit(p->claimed, src) || plic_bit(p->pending, src))
-        return;  /* a forwarded request stays pending when the line drops */
+        return; /* a forwarded request stays pending when the line drops */
     plic_set_bit(p->pending, src, true);
     plic_update(p);
 }
@@ -140,7 +139,7 @@ static void plic_complete(Plic *p, unsigned ctx, uint32_t src)
         return;
     plic_set_bit(p->claimed, src, false);
     if (plic_bit(p->line, src))
-        plic_set_bit(p->pending, src, true);  /* still asserted: a new request */
+        plic_set_bit(p->pending, src, true); /* still asserted: a new request */
     plic_update(p);
 }
 
@@ -149,12 +148,12 @@ static void plic_complete(Plic *p, unsigned ctx, uint32_t src)
 static uint32_t plic_read_priority(const Plic *p, uint64_t offset)
 {
     uint64_t src = (offset - PLIC_PRIORITY_BASE) / 4;
-    return src < PLIC_NUM_SOURCES ? p->priority[src] : 0;  /* priority[0] stays 0 */
+    return src < PLIC_NUM_SOURCES ? p->priority[src] : 0; /* priority[0] stays 0 */
 }
 
 static void plic_write_priority(Plic *p, uint64_t offset, uint32_t value)
 {
-    unsigned src = (unsigned)((offset - PLIC_PRIORITY_BASE) / 4);  /* < 0x400 */
+    unsigned src = (unsigned)((offset - PLIC_PRIORITY_BASE) / 4); /* < 0x400 */
     if (!plic_source_ok(src))
         return;
     p->priority[src] = value & PLIC_MAX_PRIORITY;
@@ -183,7 +182,7 @@ static void plic_write_enable(Plic *p, uint64_t offset, uint32_t value)
     if (!word)
         return;
     bool first = (offset - PLIC_ENABLE_BASE) % PLIC_ENABLE_STRIDE == 0;
-    *word = first ? value & ~1u : value;  /* source 0 does not exist */
+    *word = first ? value & ~1u : value; /* source 0 does not exist */
     plic_update(p);
 }
 
@@ -239,7 +238,7 @@ static bool plic_mmio_write(void *opaque, uint64_t offset, unsigned size, uint64
     if (offset < PLIC_PENDING_BASE)
         plic_write_priority(p, offset, (uint32_t)value);
     else if (offset < PLIC_ENABLE_BASE)
-        return true;  /* pending bits are read-only */
+        return true; /* pending bits are read-only */
     else if (offset < PLIC_ENABLE_END)
         plic_write_enable(p, offset, (uint32_t)value);
     else
@@ -294,7 +293,9 @@ static const StateField plic_context_fields[] = {
 };
 
 static const StateDesc plic_context_desc = {
-    .name = "plic-context", .version = 1, .size = sizeof(PlicContext),
+    .name = "plic-context",
+    .version = 1,
+    .size = sizeof(PlicContext),
     .fields = plic_context_fields,
 };
 

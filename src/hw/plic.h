@@ -24,17 +24,17 @@
 #include "machine/fdt.h"
 
 #define PLIC_SIZE 0x600000
-#define PLIC_NUM_SOURCES 96  /* including source 0, which does not exist */
+#define PLIC_NUM_SOURCES 96 /* including source 0, which does not exist */
 #define PLIC_MAX_PRIORITY 7
-#define PLIC_MAX_HARTS 64    /* (1024 contexts would fit in the register map) */
+#define PLIC_MAX_HARTS 64 /* (1024 contexts would fit in the register map) */
 
 /* Register map (offsets from the base). */
-#define PLIC_PRIORITY_BASE 0x0        /* + 4 * source */
-#define PLIC_PENDING_BASE 0x1000      /* bit per source */
-#define PLIC_ENABLE_BASE 0x2000       /* + 0x80 * context, bit per source */
+#define PLIC_PRIORITY_BASE 0x0   /* + 4 * source */
+#define PLIC_PENDING_BASE 0x1000 /* bit per source */
+#define PLIC_ENABLE_BASE 0x2000  /* + 0x80 * context, bit per source */
 #define PLIC_ENABLE_STRIDE 0x80
-#define PLIC_CONTEXT_BASE 0x200000    /* + 0x1000 * context */
-#define PLIC_CONTEXT_STRIDE 0x1000    /* +0 threshold, +4 claim/complete */
+#define PLIC_CONTEXT_BASE 0x200000 /* + 0x1000 * context */
+#define PLIC_CONTEXT_STRIDE 0x1000 /* +0 threshold, +4 claim/complete */
 
 typedef struct Plic Plic;
 

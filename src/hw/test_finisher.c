@@ -15,7 +15,7 @@
 
 struct TestFinisher {
     FinisherHooks hooks;
-    bool warned;  /* an unknown command was logged once already */
+    bool warned; /* an unknown command was logged once already */
 };
 
 TestFinisher *test_finisher_new(const FinisherHooks *hooks)

@@ -21,7 +21,7 @@
 typedef struct FinisherHooks {
     /* pass (failed = false, code 0) or fail (failed = true, code from the guest, maybe 0) */
     void (*exit)(void *opaque, bool failed, int code);
-    void (*reset)(void *opaque);          /* the guest asked for a reset */
+    void (*reset)(void *opaque); /* the guest asked for a reset */
     void *opaque;
 } FinisherHooks;
 

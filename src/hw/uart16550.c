@@ -18,8 +18,14 @@
 
 /* Register offsets (reg-shift 0). */
 enum {
-    REG_RBR_THR_DLL = 0, REG_IER_DLM = 1, REG_IIR_FCR = 2, REG_LCR = 3,
-    REG_MCR = 4, REG_LSR = 5, REG_MSR = 6, REG_SCR = 7,
+    REG_RBR_THR_DLL = 0,
+    REG_IER_DLM = 1,
+    REG_IIR_FCR = 2,
+    REG_LCR = 3,
+    REG_MCR = 4,
+    REG_LSR = 5,
+    REG_MSR = 6,
+    REG_SCR = 7,
 };
 
 enum { IER_RDI = 0x01, IER_THRI = 0x02, IER_RLSI = 0x04, IER_MSI = 0x08 };
@@ -33,9 +39,9 @@ enum { MSR_CTS = 0x10, MSR_DSR = 0x20, MSR_RI = 0x40, MSR_DCD = 0x80 };
 struct Uart16550 {
     UartConfig cfg;
     uint8_t ier, lcr, mcr, scr, fcr;
-    uint8_t dll, dlm;          /* divisor latch (stored; the line rate is not modelled) */
-    bool thr_ipending;         /* THR-empty interrupt pending (cleared by IIR read) */
-    bool irq_level;            /* last level reported through cfg.irq */
+    uint8_t dll, dlm;  /* divisor latch (stored; the line rate is not modelled) */
+    bool thr_ipending; /* THR-empty interrupt pending (cleared by IIR read) */
+    bool irq_level;    /* last level reported through cfg.irq */
     uint8_t rx[UART16550_FIFO_SIZE];
     unsigned rx_head, rx_count;
 };
@@ -62,7 +68,7 @@ void uart16550_reset(Uart16550 *u)
     memset(u, 0, sizeof(*u));
     u->cfg = cfg;
     u->irq_level = level;
-    uart_update_irq(u);  /* lowers the line if it was up */
+    uart_update_irq(u); /* lowers the line if it was up */
 }
 
 static unsigned uart_rx_capacity(const Uart16550 *u)
@@ -134,16 +140,16 @@ static void uart_output(Uart16550 *u, uint8_t byte)
         return;
     }
     while (write(u->cfg.out_fd, &byte, 1) < 0 && errno == EINTR)
-        continue;  /* other errors (closed pipe...) drop the byte, as a cut cable would */
+        continue; /* other errors (closed pipe...) drop the byte, as a cut cable would */
 }
 
 static void uart_write_thr(Uart16550 *u, uint8_t byte)
 {
     if (u->mcr & MCR_LOOP)
-        uart_rx_push(u, byte);  /* a full FIFO loses the byte (overrun) */
+        uart_rx_push(u, byte); /* a full FIFO loses the byte (overrun) */
     else
         uart_output(u, byte);
-    u->thr_ipending = true;     /* transmission is instantaneous */
+    u->thr_ipending = true; /* transmission is instantaneous */
 }
 
 static void uart_write_ier(Uart16550 *u, uint8_t value)
@@ -162,14 +168,14 @@ static void uart_write_fcr(Uart16550 *u, uint8_t value)
 {
     if ((value ^ u->fcr) & FCR_ENABLE || (value & FCR_CLEAR_RX))
         u->rx_head = u->rx_count = 0;
-    u->fcr = value & 0xc9;  /* enable, DMA mode, trigger level */
+    u->fcr = value & 0xc9; /* enable, DMA mode, trigger level */
 }
 
 static uint8_t uart_read_iir(Uart16550 *u)
 {
     uint8_t id = uart_iir_id(u);
     if (id == IIR_THRI)
-        u->thr_ipending = false;  /* reading IIR acknowledges THR empty */
+        u->thr_ipending = false; /* reading IIR acknowledges THR empty */
     return id | ((u->fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0);
 }
 
@@ -218,7 +224,7 @@ static void uart_write_reg(Uart16550 *u, unsigned reg, uint8_t value)
     case REG_LCR: u->lcr = value; break;
     case REG_MCR: u->mcr = value & 0x1f; break;
     case REG_SCR: u->scr = value; break;
-    default: break;  /* LSR and MSR are read-only */
+    default: break; /* LSR and MSR are read-only */
     }
 }
 
@@ -261,8 +267,7 @@ static int uart_state_check(const void *staged, Error *err)
 {
     const Uart16550 *u = staged;
     if (u->rx_count > uart_rx_capacity(u))
-        return error_set(err, "uart.rx_count: %u bytes do not fit the receive buffer",
-                         u->rx_count);
+        return error_set(err, "uart.rx_count: %u bytes do not fit the receive buffer", u->rx_count);
     return 0;
 }
 

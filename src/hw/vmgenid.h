@@ -18,7 +18,7 @@
 #include "machine/bus.h"
 #include "machine/fdt.h"
 
-#define VMGENID_SIZE 0x1000  /* MMIO window; the ID is its first 16 bytes */
+#define VMGENID_SIZE 0x1000 /* MMIO window; the ID is its first 16 bytes */
 #define VMGENID_ID_LEN 16
 
 typedef struct VmGenId VmGenId;

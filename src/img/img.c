@@ -10,9 +10,9 @@
 #include "util/compiler.h"
 
 static const ImgCommand *const img_commands[] = {
-    &img_cmd_create, &img_cmd_info,     &img_cmd_check,  &img_cmd_convert,
-    &img_cmd_resize, &img_cmd_snapshot, &img_cmd_commit, &img_cmd_rebase,
-    &img_cmd_compare, &img_cmd_map,     &img_cmd_measure,
+    &img_cmd_create,  &img_cmd_info,     &img_cmd_check,   &img_cmd_convert,
+    &img_cmd_resize,  &img_cmd_snapshot, &img_cmd_commit,  &img_cmd_rebase,
+    &img_cmd_compare, &img_cmd_map,      &img_cmd_measure,
 };
 
 void img_help(FILE *out)

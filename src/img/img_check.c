@@ -13,8 +13,13 @@
 #include "img/img_util.h"
 #include "util/json.h"
 
-enum { CHECK_CLEAN = 0, CHECK_ERROR = 1, CHECK_CORRUPT = 2, CHECK_LEAKS = 3,
-       CHECK_UNSUPPORTED = 63 };
+enum {
+    CHECK_CLEAN = 0,
+    CHECK_ERROR = 1,
+    CHECK_CORRUPT = 2,
+    CHECK_LEAKS = 3,
+    CHECK_UNSUPPORTED = 63
+};
 
 typedef struct CheckArgs {
     const char *format;
@@ -96,16 +101,18 @@ static void check_human(const BlockCheckResult *r)
         printf("No errors were found on the image.\n");
     if (r->corruptions)
         printf("\n%" PRId64 " errors were found on the image.\nData may be corrupted, or "
-               "further writes to the image may corrupt it.\n", r->corruptions);
+               "further writes to the image may corrupt it.\n",
+               r->corruptions);
     if (r->leaks)
         printf("\n%" PRId64 " leaked clusters were found on the image.\nThis means waste of "
-               "disk space, but no harm to data.\n", r->leaks);
+               "disk space, but no harm to data.\n",
+               r->leaks);
     if (r->check_errors)
-        printf("\n%" PRId64 " internal errors have occurred during the check.\n",
-               r->check_errors);
+        printf("\n%" PRId64 " internal errors have occurred during the check.\n", r->check_errors);
     if (r->total_clusters && r->allocated_clusters)
         printf("%" PRIu64 "/%" PRIu64 " = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% "
-               "compressed clusters\n", r->allocated_clusters, r->total_clusters,
+               "compressed clusters\n",
+               r->allocated_clusters, r->total_clusters,
                check_pct(r->allocated_clusters, r->total_clusters),
                check_pct(r->fragmented_clusters, r->allocated_clusters),
                check_pct(r->compressed_clusters, r->allocated_clusters));
@@ -156,7 +163,8 @@ static int check_repair(BlockDev *bd, const CheckArgs *a, BlockCheckResult *r, E
     if (a->output == IMG_OUT_HUMAN && !a->quiet)
         printf("The following inconsistencies were found and repaired:\n\n"
                "    %" PRId64 " leaked clusters\n    %" PRId64 " corruptions\n\n"
-               "Double checking the fixed image now...\n", leaks_fixed, corruptions_fixed);
+               "Double checking the fixed image now...\n",
+               leaks_fixed, corruptions_fixed);
     if (block_check(bd, r, 0, err) < 0)
         return -1;
     check_problem(a, r);

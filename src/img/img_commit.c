@@ -22,14 +22,14 @@
 typedef struct CommitArgs {
     const char *format;
     const char *file;
-    const char *base;   /* -b: commit into this image of the chain */
-    bool keep;          /* -d, or implied by -b: leave FILE's data in place */
+    const char *base; /* -b: commit into this image of the chain */
+    bool keep;        /* -d, or implied by -b: leave FILE's data in place */
     bool progress, quiet;
 } CommitArgs;
 
 typedef struct Commit {
     const CommitArgs *a;
-    BlockDev *layers[BLOCK_MAX_CHAIN + 1];  /* [0] = FILE ... [n-1] = BASE */
+    BlockDev *layers[BLOCK_MAX_CHAIN + 1]; /* [0] = FILE ... [n-1] = BASE */
     int n;
     uint8_t *buf;
     ImgProgress prog;
@@ -42,9 +42,12 @@ static int commit_parse(CommitArgs *a, int argc, char **argv)
     while ((c = getopt(argc, argv, ":f:t:db:pq")) != -1) {
         switch (c) {
         case 'f': a->format = optarg; break;
-        case 't': break;  /* qemu-img's cache mode: accepted, writes are flushed anyway */
+        case 't': break; /* qemu-img's cache mode: accepted, writes are flushed anyway */
         case 'd': a->keep = true; break;
-        case 'b': a->base = optarg; a->keep = true; break;
+        case 'b':
+            a->base = optarg;
+            a->keep = true;
+            break;
         case 'p': a->progress = true; break;
         case 'q': a->quiet = true; break;
         default: return img_bad_option("commit", c, argv);
@@ -111,8 +114,8 @@ static int commit_open(Commit *c)
         if (!is_base && c->n == BLOCK_MAX_CHAIN)
             error_set(&c->err, "%s: backing chain too deep or a loop", c->a->file);
         else
-            c->layers[c->n] = img_open(path, fmt, is_base ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING,
-                                       &c->err);
+            c->layers[c->n] =
+                img_open(path, fmt, is_base ? IMG_OPEN_RW : IMG_OPEN_NO_BACKING, &c->err);
         free(path);
         free(fmt);
         if (!c->layers[c->n])
@@ -127,14 +130,13 @@ static int commit_open(Commit *c)
  * The layer above BASE that defines [off, off+len) first, for *pnum bytes:
  * its index, or -1 when none does (BASE's own data stays).
  */
-static int commit_owner(Commit *c, uint64_t off, uint64_t len, uint64_t *pnum,
-                        unsigned *flags)
+static int commit_owner(Commit *c, uint64_t off, uint64_t len, uint64_t *pnum, unsigned *flags)
 {
     *pnum = len;
     for (int i = 0; i < c->n - 1; i++) {
         BlockDev *l = c->layers[i];
         if (off >= block_length(l))
-            continue;  /* a shorter layer: nothing here */
+            continue; /* a shorter layer: nothing here */
         uint64_t h, n = img_min(*pnum, block_length(l) - off);
         if (block_status(l, off, n, pnum, flags, &h, &c->err) < 0)
             return -2;
@@ -206,14 +208,13 @@ const ImgCommand img_cmd_commit = {
     .name = "commit",
     .run = img_commit,
     .summary = "write an overlay's data into its backing file",
-    .usage =
-        "usage: hostel img commit [-f FMT] [-d] [-b BASE] [-p] [-q] FILE\n\n"
-        "Write the data FILE holds into its backing file, then empty FILE so it reads\n"
-        "through to the backing file again.\n\n"
-        "  -f FMT    format of FILE (default: probed)\n"
-        "  -d        keep FILE's data (do not empty it)\n"
-        "  -b BASE   commit into BASE, further down the chain: the data of every\n"
-        "            layer above BASE goes into it (implies -d)\n"
-        "  -p        show a progress bar\n"
-        "  -q        quiet: no 'Image committed.' line\n",
+    .usage = "usage: hostel img commit [-f FMT] [-d] [-b BASE] [-p] [-q] FILE\n\n"
+             "Write the data FILE holds into its backing file, then empty FILE so it reads\n"
+             "through to the backing file again.\n\n"
+             "  -f FMT    format of FILE (default: probed)\n"
+             "  -d        keep FILE's data (do not empty it)\n"
+             "  -b BASE   commit into BASE, further down the chain: the data of every\n"
+             "            layer above BASE goes into it (implies -d)\n"
+             "  -p        show a progress bar\n"
+             "  -q        quiet: no 'Image committed.' line\n",
 };

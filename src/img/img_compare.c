@@ -30,14 +30,14 @@ typedef struct Compare {
     BlockDev *bd1, *bd2;
     uint8_t *buf1, *buf2;
     ImgProgress prog;
-    uint64_t total;     /* the longer image's size, for the progress bar */
+    uint64_t total; /* the longer image's size, for the progress bar */
     Error err;
 } Compare;
 
 static int compare_parse(CompareArgs *a, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"force-share", no_argument, NULL, 'U'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, ":f:F:spqU", longopts, NULL)) != -1) {
         switch (c) {
@@ -91,8 +91,8 @@ static int compare_chunk(Compare *c, uint64_t off, uint64_t len, uint64_t *done)
     const unsigned mask = BLOCK_ST_ALLOCATED | BLOCK_ST_DATA | BLOCK_ST_ZERO;
     *done = n;
     if (c->a->strict && (f1 & mask) != (f2 & mask))
-        return compare_say(c, CMP_DIFFERENT, "Strict mode: Offset %" PRIu64
-                           " block status mismatch!\n", off);
+        return compare_say(c, CMP_DIFFERENT,
+                           "Strict mode: Offset %" PRIu64 " block status mismatch!\n", off);
     bool zero1 = (f1 & BLOCK_ST_ZERO) && !(f1 & BLOCK_ST_DATA);
     bool zero2 = (f2 & BLOCK_ST_ZERO) && !(f2 & BLOCK_ST_DATA);
     if (zero1 && zero2)
@@ -108,8 +108,7 @@ static int compare_chunk(Compare *c, uint64_t off, uint64_t len, uint64_t *done)
 }
 
 /* The longer image's extra part must read as zeroes. */
-static int compare_tail(Compare *c, BlockDev *longer, uint64_t off, uint64_t end,
-                        uint64_t *done)
+static int compare_tail(Compare *c, BlockDev *longer, uint64_t off, uint64_t end, uint64_t *done)
 {
     uint64_t pnum, h;
     unsigned flags, d;
@@ -189,15 +188,14 @@ const ImgCommand img_cmd_compare = {
     .name = "compare",
     .run = img_compare,
     .summary = "compare the contents of two images",
-    .usage =
-        "usage: hostel img compare [-f FMT] [-F FMT] [-s] [-p] [-q] [-U] FILE1 FILE2\n\n"
-        "Compare what a guest would read from two images (through their backing\n"
-        "chains).  Exit status: 0 identical, 1 different, 2 error.  Images of\n"
-        "different sizes match if the longer one's extra part reads as zeroes.\n\n"
-        "  -f FMT   format of FILE1 (default: probed)\n"
-        "  -F FMT   format of FILE2 (default: probed)\n"
-        "  -s       strict: sizes and allocation status must match too\n"
-        "  -p       show a progress bar\n"
-        "  -q       quiet: only the exit status\n"
-        "  -U       do not lock the images\n",
+    .usage = "usage: hostel img compare [-f FMT] [-F FMT] [-s] [-p] [-q] [-U] FILE1 FILE2\n\n"
+             "Compare what a guest would read from two images (through their backing\n"
+             "chains).  Exit status: 0 identical, 1 different, 2 error.  Images of\n"
+             "different sizes match if the longer one's extra part reads as zeroes.\n\n"
+             "  -f FMT   format of FILE1 (default: probed)\n"
+             "  -F FMT   format of FILE2 (default: probed)\n"
+             "  -s       strict: sizes and allocation status must match too\n"
+             "  -p       show a progress bar\n"
+             "  -q       quiet: only the exit status\n"
+             "  -U       do not lock the images\n",
 };

@@ -20,7 +20,7 @@
 
 typedef struct ConvertArgs {
     const char *src_fmt, *dst_fmt;
-    const char *backing, *backing_fmt;  /* -B, -F */
+    const char *backing, *backing_fmt; /* -B, -F */
     const char *srcs[CONV_MAX_SRC];
     int nsrc;
     const char *dst;
@@ -32,18 +32,18 @@ typedef struct Convert {
     ConvertArgs *a;
     BlockDev *src[CONV_MAX_SRC];
     BlockDev *dst;
-    uint64_t total;       /* bytes to copy: the sources' sizes added */
-    uint32_t gran;        /* unit of zero detection and of compressed writes */
-    bool dst_blank;       /* the target reads as zeroes everywhere (fresh, no backing) */
-    uint8_t *buf, *cur;   /* the window from the sources / as the target reads it now */
+    uint64_t total;     /* bytes to copy: the sources' sizes added */
+    uint32_t gran;      /* unit of zero detection and of compressed writes */
+    bool dst_blank;     /* the target reads as zeroes everywhere (fresh, no backing) */
+    uint8_t *buf, *cur; /* the window from the sources / as the target reads it now */
     ImgProgress prog;
     Error err;
 } Convert;
 
 static int convert_parse(ConvertArgs *a, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"force-share", no_argument, NULL, 'U'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     Error err = {0};
     while ((c = getopt_long(argc, argv, ":f:O:co:B:F:npUqt:T:", longopts, NULL)) != -1) {
@@ -61,7 +61,8 @@ static int convert_parse(ConvertArgs *a, int argc, char **argv)
         case 'p': a->progress = true; break;
         case 'U': a->share = true; break;
         case 'q': a->quiet = true; break;
-        case 't': case 'T': break;  /* qemu-img's cache modes: accepted, the target is flushed */
+        case 't':
+        case 'T': break; /* qemu-img's cache modes: accepted, the target is flushed */
         default: return img_bad_option("convert", c, argv);
         }
     }
@@ -107,12 +108,12 @@ static int convert_create(Convert *c)
         o->backing_fmt = path ? img_probe_format(path, &c->err) : NULL;
         free(path);
         if (!o->backing_fmt)
-            return error_set(&c->err, "%s: cannot open backing file: %s", a->dst,
-                             c->err.msg);
+            return error_set(&c->err, "%s: cannot open backing file: %s", a->dst, c->err.msg);
     }
     if (a->co.size_set && o->size < c->total)
-        return error_set(&c->err, "%s: size=%" PRIu64 " is smaller than the sources (%" PRIu64
-                         " bytes)", a->dst, o->size, c->total);
+        return error_set(&c->err,
+                         "%s: size=%" PRIu64 " is smaller than the sources (%" PRIu64 " bytes)",
+                         a->dst, o->size, c->total);
     if (!a->co.size_set)
         o->size = (c->total + 511) & ~511ull;
     return block_create(a->dst, a->dst_fmt, o, &c->err);
@@ -125,12 +126,14 @@ static int convert_open_target(Convert *c)
         return error_set(&c->err, "%s: raw images do not support compression (-c)", a->dst);
     if (!a->no_create && convert_create(c) < 0)
         return -1;
-    c->dst = img_open(a->dst, a->dst_fmt, IMG_OPEN_RW, &c->err);  /* -n without -O: probed */
+    c->dst = img_open(a->dst, a->dst_fmt, IMG_OPEN_RW, &c->err); /* -n without -O: probed */
     if (!c->dst)
         return -1;
     if (block_length(c->dst) < c->total)
-        return error_set(&c->err, "%s: the target (%" PRIu64 " bytes) is smaller than the "
-                         "sources (%" PRIu64 " bytes)", a->dst, block_length(c->dst), c->total);
+        return error_set(&c->err,
+                         "%s: the target (%" PRIu64 " bytes) is smaller than the "
+                         "sources (%" PRIu64 " bytes)",
+                         a->dst, block_length(c->dst), c->total);
     c->dst_blank = !a->no_create && !c->dst->backing;
     c->gran = c->dst->cluster_size ? c->dst->cluster_size : 4096;
     c->buf = malloc(IMG_CHUNK);
@@ -188,7 +191,7 @@ static int convert_window(Convert *c, uint64_t off, uint64_t n)
         return -1;
     if (src_zero && c->dst_blank)
         return 0;
-    if (c->a->compress) {  /* a compressed write covers a whole cluster: pad the last one */
+    if (c->a->compress) { /* a compressed write covers a whole cluster: pad the last one */
         uint64_t whole = (n + c->gran - 1) / c->gran * c->gran;
         uint64_t padded = img_min(whole, block_length(c->dst) - off);
         memset(c->buf + n, 0, padded - n);
@@ -198,8 +201,8 @@ static int convert_window(Convert *c, uint64_t off, uint64_t n)
         return -1;
     for (uint64_t u = 0; u < n; u += c->gran) {
         uint64_t k = img_min(c->gran, n - u);
-        bool same = c->dst_blank ? buf_is_zero(c->buf + u, k)
-                                 : memcmp(c->buf + u, c->cur + u, k) == 0;
+        bool same =
+            c->dst_blank ? buf_is_zero(c->buf + u, k) : memcmp(c->buf + u, c->cur + u, k) == 0;
         if (!same && convert_put(c, off + u, c->buf + u, k) < 0)
             return -1;
     }
@@ -240,8 +243,7 @@ static int convert_copy(Convert *c)
             return -1;
         if (!skip && convert_window(c, off, img_min(IMG_CHUNK, c->total - off)) < 0)
             return -1;
-        img_progress_update(&c->prog, img_min(off + (skip ? skip : IMG_CHUNK), c->total),
-                            c->total);
+        img_progress_update(&c->prog, img_min(off + (skip ? skip : IMG_CHUNK), c->total), c->total);
     }
     img_progress_end(&c->prog);
     return block_flush(c->dst, &c->err);
@@ -260,8 +262,7 @@ static int img_convert(int argc, char **argv)
     Convert c = {.a = &a};
     if (a.co.help)
         img_create_opts_help(a.dst_fmt ? a.dst_fmt : "raw");
-    else if (convert_open_sources(&c) < 0 || convert_open_target(&c) < 0 ||
-             convert_copy(&c) < 0) {
+    else if (convert_open_sources(&c) < 0 || convert_open_target(&c) < 0 || convert_copy(&c) < 0) {
         img_progress_end(&c.prog);
         rc = img_fail(&c.err);
     }

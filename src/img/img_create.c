@@ -12,7 +12,7 @@
 typedef struct CreateArgs {
     const char *format;
     const char *file;
-    bool unsafe;   /* -u: do not open the backing file */
+    bool unsafe; /* -u: do not open the backing file */
     bool quiet;
     bool size_given;
     uint64_t size;
@@ -49,7 +49,8 @@ static int create_parse(CreateArgs *a, int argc, char **argv, Error *err)
     if (optind + 1 < argc) {
         if (!img_parse_size(argv[optind + 1], &a->size))
             return img_error("invalid image size '%s': use k, M, G, T, P or E suffixes "
-                             "(at most 8 EiB - 1)", argv[optind + 1]);
+                             "(at most 8 EiB - 1)",
+                             argv[optind + 1]);
         a->size_given = true;
     }
     if (backing)
@@ -80,7 +81,8 @@ static int create_check_backing(CreateArgs *a, Error *err)
         return 0;
     if (!bd && a->unsafe)
         return img_error("%s: image creation needs a size (cannot open the backing file "
-                         "for its size: %s)", a->file, err->msg);
+                         "for its size: %s)",
+                         a->file, err->msg);
     if (!bd)
         return img_error("%s: cannot open backing file: %s", a->file, err->msg);
     if (!a->size_given) {
@@ -88,7 +90,7 @@ static int create_check_backing(CreateArgs *a, Error *err)
         a->size_given = true;
     }
     if (!o->backing_fmt)
-        o->backing_fmt = bd->drv->format;  /* static string: outlives bd */
+        o->backing_fmt = bd->drv->format; /* static string: outlives bd */
     block_close(bd);
     return 0;
 }
@@ -98,8 +100,8 @@ static void create_print(const CreateArgs *a)
     const BlockCreateOpts *o = &a->co.o;
     printf("Formatting '%s', fmt=%s", a->file, a->format);
     if (strcmp(a->format, "qcow2") == 0)
-        printf(" cluster_size=%" PRIu32 " extended_l2=%s", o->cluster_size ? o->cluster_size
-               : 65536, o->extended_l2 ? "on" : "off");
+        printf(" cluster_size=%" PRIu32 " extended_l2=%s",
+               o->cluster_size ? o->cluster_size : 65536, o->extended_l2 ? "on" : "off");
     if (o->preallocation)
         printf(" preallocation=%s", o->preallocation);
     if (strcmp(a->format, "qcow2") == 0)
@@ -131,7 +133,7 @@ static int create_run(CreateArgs *a, Error *err)
     }
     if (!a->size_given)
         return img_error("%s: image creation needs a size", a->file);
-    a->co.o.size = (a->size + 511) & ~511ull;  /* qemu-img rounds up to sectors */
+    a->co.o.size = (a->size + 511) & ~511ull; /* qemu-img rounds up to sectors */
     if (!a->quiet)
         create_print(a);
     return block_create(a->file, a->format, &a->co.o, err) < 0 ? img_fail(err) : 0;

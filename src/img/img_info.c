@@ -61,8 +61,7 @@ static int info_parse(InfoArgs *a, int argc, char **argv)
 
 void img_snapshot_table(const BlockSnapshot *sn, int count)
 {
-    printf("%-9s %-16s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-           "ICOUNT");
+    printf("%-9s %-16s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
     for (int i = 0; i < count; i++) {
         char date[32] = "", clock[32], size[32], icount[24] = "";
         time_t t = (time_t)sn[i].date_sec;
@@ -76,8 +75,8 @@ void img_snapshot_table(const BlockSnapshot *sn, int count)
         img_size_str(sn[i].vm_state_size, size, sizeof(size));
         if (sn[i].icount != UINT64_MAX)
             snprintf(icount, sizeof(icount), "%" PRIu64, sn[i].icount);
-        printf("%-9s %-16s %8s%20s%13s%11s\n", sn[i].id, sn[i].name ? sn[i].name : "", size,
-               date, clock, icount);
+        printf("%-9s %-16s %8s%20s%13s%11s\n", sn[i].id, sn[i].name ? sn[i].name : "", size, date,
+               clock, icount);
     }
 }
 
@@ -133,8 +132,7 @@ static void info_human(const char *file, const BlockInfo *in)
     if (info_is_qcow2(in)) {
         bool v3 = strcmp(in->compat, "0.10") != 0;
         printf("Format specific information:\n    compat: %s\n", in->compat);
-        printf("    compression type: %s\n", in->compression_type ? in->compression_type
-                                                                 : "zlib");
+        printf("    compression type: %s\n", in->compression_type ? in->compression_type : "zlib");
         if (v3)
             printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
         printf("    refcount bits: %u\n", in->refcount_bits ? in->refcount_bits : 16);
@@ -238,7 +236,7 @@ static int info_seen(InfoSeen *s, const char *file)
 {
     char *real = realpath(file, NULL);
     if (!real)
-        return 0;  /* open() reports the problem */
+        return 0; /* open() reports the problem */
     for (int i = 0; i < s->n; i++) {
         if (strcmp(s->paths[i], real) == 0) {
             free(real);

@@ -21,8 +21,8 @@ typedef struct MapArgs {
 typedef struct MapEntry {
     uint64_t start, length;
     unsigned depth;
-    unsigned flags;     /* BLOCK_ST_* */
-    uint64_t offset;    /* host offset, valid with BLOCK_ST_OFFSET */
+    unsigned flags;  /* BLOCK_ST_* */
+    uint64_t offset; /* host offset, valid with BLOCK_ST_OFFSET */
 } MapEntry;
 
 enum { OPT_OUTPUT = 256, OPT_JSON };
@@ -65,7 +65,7 @@ static bool map_mergeable(const MapEntry *e, const MapEntry *next, bool human)
 {
     if (e->start + e->length != next->start)
         return false;
-    if (human)  /* qemu-img's table: only the file and the mapping have to continue */
+    if (human) /* qemu-img's table: only the file and the mapping have to continue */
         return e->depth == next->depth && e->offset + e->length == next->offset;
     if (e->depth != next->depth || e->flags != next->flags)
         return false;
@@ -101,7 +101,7 @@ static void map_flush(BlockDev *bd, const MapArgs *a, const MapEntry *e, int *pr
         map_print_json(e, *printed == 0);
     } else {
         if (!(e->flags & BLOCK_ST_DATA) || !map_has_offset(e))
-            return;  /* the table lists mapped data only */
+            return; /* the table lists mapped data only */
         map_print_human(bd, e);
     }
     (*printed)++;
@@ -117,8 +117,7 @@ static int map_walk(BlockDev *bd, const MapArgs *a, Error *err)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     for (uint64_t off = 0; off < len;) {
         MapEntry e = {.start = off};
-        if (img_chain_status(bd, off, len - off, &e.length, &e.flags, &e.offset, &e.depth,
-                             err) < 0)
+        if (img_chain_status(bd, off, len - off, &e.length, &e.flags, &e.offset, &e.depth, err) < 0)
             return -1;
         if (human && (!(e.flags & BLOCK_ST_DATA) || !map_has_offset(&e))) {
             map_flush(bd, a, &cur, &printed);
@@ -157,13 +156,12 @@ const ImgCommand img_cmd_map = {
     .name = "map",
     .run = img_map,
     .summary = "show which parts of an image hold data, zeroes or come from a backing file",
-    .usage =
-        "usage: hostel img map [-f FMT] [--output=human|json | --json] [-U] FILE\n\n"
-        "Walk FILE's virtual disk through its backing chain.  Human output lists the\n"
-        "ranges mapped to host data (offset, length, host offset, file); JSON lists\n"
-        "every range: start, length, depth (0 = FILE), present, zero, data,\n"
-        "compressed and the host offset.\n\n"
-        "  -f FMT              raw or qcow2 (default: probed)\n"
-        "  --output=json       one JSON array (also --json)\n"
-        "  -U, --force-share   do not lock the image\n",
+    .usage = "usage: hostel img map [-f FMT] [--output=human|json | --json] [-U] FILE\n\n"
+             "Walk FILE's virtual disk through its backing chain.  Human output lists the\n"
+             "ranges mapped to host data (offset, length, host offset, file); JSON lists\n"
+             "every range: start, length, depth (0 = FILE), present, zero, data,\n"
+             "compressed and the host offset.\n\n"
+             "  -f FMT              raw or qcow2 (default: probed)\n"
+             "  --output=json       one JSON array (also --json)\n"
+             "  -U, --force-share   do not lock the image\n",
 };

@@ -31,11 +31,10 @@ enum { OPT_OUTPUT = 256, OPT_SIZE };
 
 static int measure_parse(MeasureArgs *a, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"size", required_argument, NULL, OPT_SIZE},
-        {"force-share", no_argument, NULL, 'U'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, OPT_OUTPUT},
+                                             {"size", required_argument, NULL, OPT_SIZE},
+                                             {"force-share", no_argument, NULL, 'U'},
+                                             {NULL, 0, NULL, 0}};
     Error err = {0};
     int c;
     while ((c = getopt_long(argc, argv, ":f:O:o:U", longopts, NULL)) != -1) {
@@ -102,13 +101,12 @@ static uint64_t qcow2_refcount_bytes(uint64_t clusters, uint64_t cs, unsigned re
 }
 
 /* Metadata plus data of a fully allocated qcow2 image of virtual size vs (cluster-aligned). */
-static uint64_t qcow2_full_size(uint64_t vs, uint64_t cs, unsigned refcount_bits,
-                                bool extended_l2)
+static uint64_t qcow2_full_size(uint64_t vs, uint64_t cs, unsigned refcount_bits, bool extended_l2)
 {
     uint64_t l2e = extended_l2 ? 16 : 8;
-    uint64_t l2_entries = round_up(vs / cs, cs / l2e);          /* whole L2 tables */
-    uint64_t l1_entries = round_up(l2_entries * l2e / cs, cs / 8);  /* whole L1 clusters */
-    uint64_t meta = cs + l2_entries * l2e + l1_entries * 8;     /* header, L2s, L1 */
+    uint64_t l2_entries = round_up(vs / cs, cs / l2e);             /* whole L2 tables */
+    uint64_t l1_entries = round_up(l2_entries * l2e / cs, cs / 8); /* whole L1 clusters */
+    uint64_t meta = cs + l2_entries * l2e + l1_entries * 8;        /* header, L2s, L1 */
     meta += qcow2_refcount_bytes((meta + vs) / cs, cs, refcount_bits);
     return meta + vs;
 }
@@ -134,8 +132,8 @@ static int measure_data(BlockDev *bd, uint64_t cs, uint64_t *bytes, Error *err)
     return 0;
 }
 
-static int measure_qcow2(const MeasureArgs *a, BlockDev *bd, uint64_t *required,
-                         uint64_t *full, Error *err)
+static int measure_qcow2(const MeasureArgs *a, BlockDev *bd, uint64_t *required, uint64_t *full,
+                         Error *err)
 {
     const BlockCreateOpts *o = &a->co.o;
     uint64_t cs = o->cluster_size ? o->cluster_size : 65536;
@@ -156,12 +154,10 @@ static int measure_qcow2(const MeasureArgs *a, BlockDev *bd, uint64_t *required,
     return 0;
 }
 
-static void measure_print(const MeasureArgs *a, BlockDev *bd, uint64_t required,
-                          uint64_t full)
+static void measure_print(const MeasureArgs *a, BlockDev *bd, uint64_t required, uint64_t full)
 {
     if (a->output == IMG_OUT_HUMAN) {
-        printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", required,
-               full);
+        printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", required, full);
         return;
     }
     JsonWriter w;
@@ -205,16 +201,15 @@ const ImgCommand img_cmd_measure = {
     .name = "measure",
     .run = img_measure,
     .summary = "compute the file size a new image needs",
-    .usage =
-        "usage: hostel img measure [--output=human|json] [-O FMT] [-o OPTS] [-U]\n"
-        "                          (--size N | [-f FMT] FILE)\n\n"
-        "Print the file size an image of format FMT needs to hold FILE's data\n"
-        "(\"required size\") and when every cluster is allocated (\"fully allocated\n"
-        "size\"), or those of an empty image of N bytes.\n\n"
-        "  -O FMT          raw (default) or qcow2\n"
-        "  -o OPTS         cluster_size, refcount_bits, extended_l2, preallocation, ...\n"
-        "  --size N        measure an empty image of N bytes\n"
-        "  -f FMT          format of FILE (default: probed)\n"
-        "  --output=json   {\"required\": ..., \"fully-allocated\": ...}\n"
-        "  -U              do not lock FILE\n",
+    .usage = "usage: hostel img measure [--output=human|json] [-O FMT] [-o OPTS] [-U]\n"
+             "                          (--size N | [-f FMT] FILE)\n\n"
+             "Print the file size an image of format FMT needs to hold FILE's data\n"
+             "(\"required size\") and when every cluster is allocated (\"fully allocated\n"
+             "size\"), or those of an empty image of N bytes.\n\n"
+             "  -O FMT          raw (default) or qcow2\n"
+             "  -o OPTS         cluster_size, refcount_bits, extended_l2, preallocation, ...\n"
+             "  --size N        measure an empty image of N bytes\n"
+             "  -f FMT          format of FILE (default: probed)\n"
+             "  --output=json   {\"required\": ..., \"fully-allocated\": ...}\n"
+             "  -U              do not lock FILE\n",
 };

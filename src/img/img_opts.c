@@ -10,15 +10,23 @@
 
 /* Bits of ImgCreateOpts.o fields set through -o (to refuse them for raw). */
 enum {
-    OPT_SIZE, OPT_BACKING_FILE, OPT_BACKING_FMT, OPT_CLUSTER_SIZE, OPT_COMPAT,
-    OPT_LAZY_REFCOUNTS, OPT_REFCOUNT_BITS, OPT_EXTENDED_L2, OPT_COMPRESSION_TYPE,
-    OPT_PREALLOCATION, OPT_COUNT
+    OPT_SIZE,
+    OPT_BACKING_FILE,
+    OPT_BACKING_FMT,
+    OPT_CLUSTER_SIZE,
+    OPT_COMPAT,
+    OPT_LAZY_REFCOUNTS,
+    OPT_REFCOUNT_BITS,
+    OPT_EXTENDED_L2,
+    OPT_COMPRESSION_TYPE,
+    OPT_PREALLOCATION,
+    OPT_COUNT
 };
 
 typedef struct ImgOptDesc {
     const char *name;
     const char *help;
-    bool raw;  /* raw images accept it too */
+    bool raw; /* raw images accept it too */
 } ImgOptDesc;
 
 static const ImgOptDesc img_opt_table[OPT_COUNT] = {
@@ -101,8 +109,10 @@ static int img_opt_choice(const char *key, const char *v, const char *const *cho
 static int img_opt_size(const char *key, const char *v, uint64_t *out, Error *err)
 {
     if (!img_parse_size(v, out))
-        return error_set(err, "parameter '%s' expects a size (k, M, G, T, P or E suffixes), "
-                         "not '%s'", key, v);
+        return error_set(err,
+                         "parameter '%s' expects a size (k, M, G, T, P or E suffixes), "
+                         "not '%s'",
+                         key, v);
     return 0;
 }
 
@@ -127,17 +137,14 @@ static int img_opt_number(const char *key, const char *v, unsigned *out, Error *
     return 0;
 }
 
-static int img_opt_set(ImgCreateOpts *c, int which, const char *key, const char *v,
-                       Error *err)
+static int img_opt_set(ImgCreateOpts *c, int which, const char *key, const char *v, Error *err)
 {
     static const char *const ctypes[] = {"zlib", "zstd", NULL};
     static const char *const prealloc[] = {"off", "metadata", "falloc", "full", NULL};
     BlockCreateOpts *o = &c->o;
     uint64_t n;
     switch (which) {
-    case OPT_SIZE:
-        c->size_set = true;
-        return img_opt_size(key, v, &o->size, err);
+    case OPT_SIZE: c->size_set = true; return img_opt_size(key, v, &o->size, err);
     case OPT_BACKING_FILE: o->backing_file = v; return 0;
     case OPT_BACKING_FMT: o->backing_fmt = v; return 0;
     case OPT_CLUSTER_SIZE:
@@ -201,8 +208,7 @@ static int img_check_raw(const ImgCreateOpts *c, Error *err)
 {
     for (int i = 0; i < OPT_COUNT; i++) {
         if ((c->set & (1u << i)) && !img_opt_table[i].raw)
-            return error_set(err, "invalid parameter '%s' for format 'raw'",
-                             img_opt_table[i].name);
+            return error_set(err, "invalid parameter '%s' for format 'raw'", img_opt_table[i].name);
     }
     if (c->o.backing_file)
         return error_set(err, "backing file not supported for file format 'raw'");
@@ -229,7 +235,7 @@ static int img_check_qcow2(const BlockCreateOpts *o, Error *err)
         return error_set(err, "compression type '%s' needs compat=1.1", o->compression_type);
     if (o->extended_l2 && cs < 16384)
         return error_set(err, "extended L2 entries are only supported with cluster sizes of "
-                         "at least 16384 bytes");
+                              "at least 16384 bytes");
     return 0;
 }
 

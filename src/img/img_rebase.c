@@ -19,13 +19,13 @@
 
 typedef struct RebaseArgs {
     const char *format, *file;
-    const char *backing, *backing_fmt;  /* -b, -F */
+    const char *backing, *backing_fmt; /* -b, -F */
     bool unsafe, progress, quiet;
 } RebaseArgs;
 
 typedef struct Rebase {
     const RebaseArgs *a;
-    BlockDev *top, *new;  /* new: NULL for none; the old chain is top->backing */
+    BlockDev *top, *new; /* new: NULL for none; the old chain is top->backing */
     uint8_t *obuf, *nbuf;
     ImgProgress prog;
     Error err;
@@ -37,13 +37,14 @@ static int rebase_parse(RebaseArgs *a, int argc, char **argv)
     while ((c = getopt(argc, argv, ":f:t:T:ub:F:pqU")) != -1) {
         switch (c) {
         case 'f': a->format = optarg; break;
-        case 't': case 'T': break;  /* qemu-img's cache modes: accepted, not needed */
+        case 't':
+        case 'T': break; /* qemu-img's cache modes: accepted, not needed */
         case 'u': a->unsafe = true; break;
         case 'b': a->backing = optarg; break;
         case 'F': a->backing_fmt = optarg; break;
         case 'p': a->progress = true; break;
         case 'q': a->quiet = true; break;
-        case 'U': break;  /* the backing files are opened shared anyway */
+        case 'U': break; /* the backing files are opened shared anyway */
         default: return img_bad_option("rebase", c, argv);
         }
     }
@@ -213,17 +214,16 @@ const ImgCommand img_cmd_rebase = {
     .name = "rebase",
     .run = img_rebase,
     .summary = "change an overlay's backing file, keeping what the guest reads",
-    .usage =
-        "usage: hostel img rebase [-f FMT] [-u] -b NEWBACKING [-F FMT] [-p] [-q] FILE\n\n"
-        "Make NEWBACKING (relative to FILE's directory unless absolute) FILE's backing\n"
-        "file.  Where FILE has no data of its own and the old and new backing files\n"
-        "differ, the old content is copied into FILE first, so the guest reads the\n"
-        "same disk.  -b \"\" removes the backing file (FILE then holds everything).\n\n"
-        "  -f FMT          format of FILE (default: probed)\n"
-        "  -u              unsafe: only rewrite the backing file name (no copying; the\n"
-        "                  files need not exist)\n"
-        "  -b NEWBACKING   the new backing file, or \"\" for none\n"
-        "  -F FMT          format of NEWBACKING (default: probed)\n"
-        "  -p              show a progress bar\n"
-        "  -q              quiet\n",
+    .usage = "usage: hostel img rebase [-f FMT] [-u] -b NEWBACKING [-F FMT] [-p] [-q] FILE\n\n"
+             "Make NEWBACKING (relative to FILE's directory unless absolute) FILE's backing\n"
+             "file.  Where FILE has no data of its own and the old and new backing files\n"
+             "differ, the old content is copied into FILE first, so the guest reads the\n"
+             "same disk.  -b \"\" removes the backing file (FILE then holds everything).\n\n"
+             "  -f FMT          format of FILE (default: probed)\n"
+             "  -u              unsafe: only rewrite the backing file name (no copying; the\n"
+             "                  files need not exist)\n"
+             "  -b NEWBACKING   the new backing file, or \"\" for none\n"
+             "  -F FMT          format of NEWBACKING (default: probed)\n"
+             "  -p              show a progress bar\n"
+             "  -q              quiet\n",
 };

@@ -82,9 +82,9 @@ static int img_resize(int argc, char **argv)
         rc = IMG_EXIT_FAIL;
     else if (target < cur && !a.shrink)
         rc = img_error("%s: shrinking from %" PRIu64 " to %" PRIu64 " bytes deletes the data "
-                       "past the new end: use --shrink to do it", a.file, cur, target);
-    else if (target != cur && (block_truncate(bd, target, &err) < 0 ||
-                               block_flush(bd, &err) < 0))
+                       "past the new end: use --shrink to do it",
+                       a.file, cur, target);
+    else if (target != cur && (block_truncate(bd, target, &err) < 0 || block_flush(bd, &err) < 0))
         rc = img_fail(&err);
     block_close(bd);
     if (rc == 0 && !a.quiet)
@@ -96,10 +96,9 @@ const ImgCommand img_cmd_resize = {
     .name = "resize",
     .run = img_resize,
     .summary = "change an image's virtual size",
-    .usage =
-        "usage: hostel img resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE\n\n"
-        "Set FILE's virtual size to SIZE, or grow (+) or shrink (-) it by SIZE.\n\n"
-        "  -f FMT     raw or qcow2 (default: probed)\n"
-        "  --shrink   allow making the image smaller (the data past the new end is lost)\n"
-        "  -q         quiet: no 'Image resized.' line\n",
+    .usage = "usage: hostel img resize [-f FMT] [--shrink] [-q] FILE [+|-]SIZE\n\n"
+             "Set FILE's virtual size to SIZE, or grow (+) or shrink (-) it by SIZE.\n\n"
+             "  -f FMT     raw or qcow2 (default: probed)\n"
+             "  --shrink   allow making the image smaller (the data past the new end is lost)\n"
+             "  -q         quiet: no 'Image resized.' line\n",
 };

@@ -11,7 +11,7 @@
 #include "img/img_util.h"
 
 typedef struct SnapshotArgs {
-    char action;        /* 'l', 'c', 'a' or 'd' */
+    char action; /* 'l', 'c', 'a' or 'd' */
     const char *name;
     const char *file;
     const char *format;
@@ -24,7 +24,10 @@ static int snapshot_parse(SnapshotArgs *a, int argc, char **argv)
     int c;
     while ((c = getopt(argc, argv, ":lc:a:d:f:Uq")) != -1) {
         switch (c) {
-        case 'l': case 'c': case 'a': case 'd':
+        case 'l':
+        case 'c':
+        case 'a':
+        case 'd':
             if (a->action)
                 return img_usage_error("snapshot", "give only one of -l, -c, -a, -d");
             a->action = (char)c;
@@ -91,8 +94,8 @@ static int img_snapshot(int argc, char **argv)
     if (rc)
         return rc;
     Error err = {0};
-    unsigned flags = IMG_OPEN_NO_BACKING | (a.action == 'l' ? 0 : IMG_OPEN_RW) |
-                     (a.share ? IMG_OPEN_SHARE : 0);
+    unsigned flags =
+        IMG_OPEN_NO_BACKING | (a.action == 'l' ? 0 : IMG_OPEN_RW) | (a.share ? IMG_OPEN_SHARE : 0);
     BlockDev *bd = img_open(a.file, a.format, flags, &err);
     if (!bd)
         return img_fail(&err);

@@ -19,7 +19,7 @@
 int img_error(const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);  /* keep the error after anything already printed */
+    fflush(stdout); /* keep the error after anything already printed */
     fputs("hostel img: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -55,7 +55,7 @@ int img_bad_option(const char *cmd, int c, char **argv)
 
 void img_getopt_reset(void)
 {
-    optind = 0;  /* 0 makes glibc re-initialise its scanning state */
+    optind = 0; /* 0 makes glibc re-initialise its scanning state */
     opterr = 0;
 }
 
@@ -107,7 +107,7 @@ bool img_parse_size(const char *s, uint64_t *out)
         if (!isdigit((unsigned char)*++s))
             return false;
         for (; isdigit((unsigned char)*s); s++) {
-            if (frac_scale < 1000000000000000000ull) {  /* later digits cannot matter */
+            if (frac_scale < 1000000000000000000ull) { /* later digits cannot matter */
                 frac = frac * 10 + (unsigned)(*s - '0');
                 frac_scale *= 10;
             }
@@ -120,7 +120,7 @@ bool img_parse_size(const char *s, uint64_t *out)
             return false;
     }
     if (has_frac && unit == 1)
-        return false;  /* qemu-img: no fractions of a byte */
+        return false; /* qemu-img: no fractions of a byte */
     unsigned __int128 v = whole * unit + frac * unit / frac_scale;
     if (v > INT64_MAX)
         return false;
@@ -172,7 +172,7 @@ void img_progress_update(ImgProgress *p, uint64_t done, uint64_t total)
     if (pct > 100.0)
         pct = 100.0;
     if (pct - p->shown < 1.0 && pct < 100.0)
-        return;  /* redraw once per percent at most */
+        return; /* redraw once per percent at most */
     if (pct == p->shown)
         return;
     p->shown = pct;
@@ -232,8 +232,8 @@ static void img_raw_refine(BlockDev *layer, uint64_t offset, uint64_t *pnum, uns
         return;
     off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
     if (data < 0 && errno != ENXIO)
-        return;  /* no SEEK_DATA here: keep "data" */
-    if (data < 0 || (uint64_t)data > offset) {  /* a hole first (ENXIO: up to the end) */
+        return;                                /* no SEEK_DATA here: keep "data" */
+    if (data < 0 || (uint64_t)data > offset) { /* a hole first (ENXIO: up to the end) */
         if (data >= 0)
             *pnum = img_min(*pnum, (uint64_t)data - offset);
         *flags = (*flags & ~BLOCK_ST_DATA) | BLOCK_ST_ZERO;
@@ -244,14 +244,14 @@ static void img_raw_refine(BlockDev *layer, uint64_t offset, uint64_t *pnum, uns
         *pnum = img_min(*pnum, (uint64_t)hole - offset);
 }
 
-int img_chain_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                     unsigned *flags, uint64_t *host_off, unsigned *depth, Error *err)
+int img_chain_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                     uint64_t *host_off, unsigned *depth, Error *err)
 {
     if (block_status_chain(bd, offset, len, pnum, flags, host_off, depth, err) < 0)
         return -1;
     unsigned bottom = img_chain_length(bd) - 1;
     if (!(*flags & BLOCK_ST_ALLOCATED)) {
-        *flags = BLOCK_ST_ZERO;  /* below the chain (or past a short backing file): zeroes */
+        *flags = BLOCK_ST_ZERO; /* below the chain (or past a short backing file): zeroes */
         *host_off = 0;
     }
     if (*depth > bottom)

@@ -24,13 +24,13 @@ typedef enum { IMG_OUT_HUMAN, IMG_OUT_JSON } ImgOutput;
 typedef struct ImgCommand {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *usage;    /* synopsis and options, printed by --help */
-    const char *summary;  /* one line for `hostel img --help` */
+    const char *usage;   /* synopsis and options, printed by --help */
+    const char *summary; /* one line for `hostel img --help` */
 } ImgCommand;
 
 extern const ImgCommand img_cmd_create, img_cmd_info, img_cmd_check, img_cmd_convert,
-    img_cmd_resize, img_cmd_snapshot, img_cmd_commit, img_cmd_rebase, img_cmd_compare,
-    img_cmd_map, img_cmd_measure;
+    img_cmd_resize, img_cmd_snapshot, img_cmd_commit, img_cmd_rebase, img_cmd_compare, img_cmd_map,
+    img_cmd_measure;
 
 /* Print "hostel img: MESSAGE" on stderr; returns IMG_EXIT_FAIL. */
 int img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -63,10 +63,10 @@ bool img_parse_output(const char *arg, ImgOutput *out);
  */
 typedef struct ImgCreateOpts {
     BlockCreateOpts o;
-    bool size_set;     /* size=N given in -o */
-    bool help;         /* -o help: list the options */
-    unsigned set;      /* which options -o named (bit per option) */
-    char *buf;         /* the -o text, split in place */
+    bool size_set; /* size=N given in -o */
+    bool help;     /* -o help: list the options */
+    unsigned set;  /* which options -o named (bit per option) */
+    char *buf;     /* the -o text, split in place */
 } ImgCreateOpts;
 
 /* Append one -o argument (several -o accumulate, as with qemu-img). */
@@ -82,7 +82,7 @@ void img_create_opts_free(ImgCreateOpts *c);
 /* The progress bar of -p: "    (42.00/100%)\r" on stdout, as qemu-img prints it. */
 typedef struct ImgProgress {
     bool enabled;
-    double shown;  /* last percentage printed */
+    double shown; /* last percentage printed */
 } ImgProgress;
 
 void img_progress_start(ImgProgress *p, bool enabled);
@@ -91,10 +91,10 @@ void img_progress_end(ImgProgress *p);
 
 /* How to open an image. */
 enum {
-    IMG_OPEN_RW = 1 << 0,          /* read-write (locks the image exclusively) */
-    IMG_OPEN_NO_BACKING = 1 << 1,  /* leave the backing chain closed */
-    IMG_OPEN_SHARE = 1 << 2,       /* -U: do not lock (read-only opens only) */
-    IMG_OPEN_REPAIR = 1 << 3,      /* check -r: open even an image marked corrupt */
+    IMG_OPEN_RW = 1 << 0,         /* read-write (locks the image exclusively) */
+    IMG_OPEN_NO_BACKING = 1 << 1, /* leave the backing chain closed */
+    IMG_OPEN_SHARE = 1 << 2,      /* -U: do not lock (read-only opens only) */
+    IMG_OPEN_REPAIR = 1 << 3,     /* check -r: open even an image marked corrupt */
 };
 
 BlockDev *img_open(const char *path, const char *format, unsigned flags, Error *err);
@@ -110,8 +110,8 @@ unsigned img_chain_length(const BlockDev *bd);
  * zeroes (ALLOCATED | ZERO), found with SEEK_HOLE as qemu-img does.
  * Returns 0 or -1 with err filled.
  */
-int img_chain_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
-                     unsigned *flags, uint64_t *host_off, unsigned *depth, Error *err);
+int img_chain_status(BlockDev *bd, uint64_t offset, uint64_t len, uint64_t *pnum, unsigned *flags,
+                     uint64_t *host_off, unsigned *depth, Error *err);
 
 /* The layer at depth d below bd (0 = bd), or NULL. */
 BlockDev *img_chain_layer(BlockDev *bd, unsigned d);

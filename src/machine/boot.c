@@ -16,8 +16,8 @@ typedef struct RiscvImageHeader {
     uint64_t flags;
     uint32_t version, res1;
     uint64_t res2;
-    uint64_t magic;   /* "RISCV\0\0\0", deprecated */
-    uint32_t magic2;  /* "RSC\x05" */
+    uint64_t magic;  /* "RISCV\0\0\0", deprecated */
+    uint32_t magic2; /* "RSC\x05" */
     uint32_t res3;
 } RiscvImageHeader;
 
@@ -84,8 +84,10 @@ int boot_load_image(Bus *bus, const char *path, BootLayout *lay, Error *err)
     uint64_t limit = bus->ram_size > BOOT_FDT_ROOM ? bus->ram_size - BOOT_FDT_ROOM : 0;
     if (h.text_offset >= limit || footprint > limit - h.text_offset) {
         close(fd);
-        return error_set(err, "%s: kernel needs %llu MiB at offset %#llx: RAM too small "
-                              "(use -m)", path, (unsigned long long)(footprint >> 20) + 1,
+        return error_set(err,
+                         "%s: kernel needs %llu MiB at offset %#llx: RAM too small "
+                         "(use -m)",
+                         path, (unsigned long long)(footprint >> 20) + 1,
                          (unsigned long long)h.text_offset);
     }
     int r = read_all(fd, bus_ram_ptr(bus, start, (uint64_t)size), (uint64_t)size, path, err);
@@ -106,7 +108,8 @@ static int load_flat(Bus *bus, const char *path, BootLayout *lay, Error *err)
         return -1;
     uint64_t start = bus->ram_base + BOOT_PAYLOAD_OFFSET;
     uint64_t room = bus->ram_size > BOOT_FDT_ROOM + BOOT_PAYLOAD_OFFSET
-                        ? bus->ram_size - BOOT_FDT_ROOM - BOOT_PAYLOAD_OFFSET : 0;
+                        ? bus->ram_size - BOOT_FDT_ROOM - BOOT_PAYLOAD_OFFSET
+                        : 0;
     if ((uint64_t)size > room) {
         close(fd);
         return error_set(err, "%s: does not fit in RAM (use -m)", path);
@@ -148,8 +151,10 @@ int boot_load_initrd(Bus *bus, const char *path, BootLayout *lay, Error *err)
     uint64_t start = (top - (uint64_t)size) & ~(BUS_PAGE_SIZE - 1);
     if ((uint64_t)size > top - bus->ram_base || start < lay->kernel_end) {
         close(fd);
-        return error_set(err, "%s: initrd of %llu MiB does not fit in RAM beside the kernel "
-                              "(use -m)", path, (unsigned long long)((uint64_t)size >> 20) + 1);
+        return error_set(err,
+                         "%s: initrd of %llu MiB does not fit in RAM beside the kernel "
+                         "(use -m)",
+                         path, (unsigned long long)((uint64_t)size >> 20) + 1);
     }
     int r = read_all(fd, bus_ram_ptr(bus, start, (uint64_t)size), (uint64_t)size, path, err);
     close(fd);
@@ -160,8 +165,7 @@ int boot_load_initrd(Bus *bus, const char *path, BootLayout *lay, Error *err)
     return 0;
 }
 
-int boot_copy_fdt(Bus *bus, const BootLayout *lay, const void *blob, uint64_t size,
-                  Error *err)
+int boot_copy_fdt(Bus *bus, const BootLayout *lay, const void *blob, uint64_t size, Error *err)
 {
     uint8_t *dst = bus_ram_ptr(bus, lay->fdt_addr, size);
     if (!dst || size > BOOT_FDT_ROOM)

@@ -15,17 +15,17 @@
 #include "machine/bus.h"
 #include "util/error.h"
 
-#define BOOT_FDT_ROOM (2ull << 20) /* reserved at the top of RAM for the FDT */
+#define BOOT_FDT_ROOM (2ull << 20)     /* reserved at the top of RAM for the FDT */
 #define RISCV_IMAGE_MAGIC2 0x05435352u /* "RSC\x05" at offset 0x38 */
 
 typedef struct BootLayout {
-    uint64_t entry;         /* where the boot hart starts */
-    uint64_t kernel_start;  /* guest-physical range the kernel occupies */
+    uint64_t entry;        /* where the boot hart starts */
+    uint64_t kernel_start; /* guest-physical range the kernel occupies */
     uint64_t kernel_end;
-    uint64_t initrd_start;  /* 0 when there is none */
+    uint64_t initrd_start; /* 0 when there is none */
     uint64_t initrd_end;
-    uint64_t fdt_addr;      /* where the device tree is to be copied */
-    bool is_elf;            /* the kernel was an ELF (bare-metal program or vmlinux) */
+    uint64_t fdt_addr; /* where the device tree is to be copied */
+    bool is_elf;       /* the kernel was an ELF (bare-metal program or vmlinux) */
 } BootLayout;
 
 /* Does this file start like a RISC-V Linux Image?  Returns 1, 0, or -1 with err. */
@@ -55,7 +55,6 @@ int boot_load_initrd(Bus *bus, const char *path, BootLayout *lay, Error *err);
 void boot_place_fdt(const Bus *bus, BootLayout *lay);
 
 /* Copy the finished tree blob into RAM at lay->fdt_addr. Returns 0 or -1. */
-int boot_copy_fdt(Bus *bus, const BootLayout *lay, const void *blob, uint64_t size,
-                  Error *err);
+int boot_copy_fdt(Bus *bus, const BootLayout *lay, const void *blob, uint64_t size, Error *err);
 
 #endif

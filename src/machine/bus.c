@@ -79,14 +79,13 @@ int bus_add_mmio(Bus *b, const char *name, uint64_t base, uint64_t size, const M
     for (unsigned i = 0; i < b->nregions; i++) {
         const MmioRegion *r = &b->regions[i];
         if (ranges_overlap(base, size, r->base, r->size))
-            return error_set(err, "MMIO region %s 0x%llx-0x%llx overlaps %s 0x%llx-0x%llx",
-                             name, (unsigned long long)base,
-                             (unsigned long long)(base + size - 1), r->name,
-                             (unsigned long long)r->base,
+            return error_set(err, "MMIO region %s 0x%llx-0x%llx overlaps %s 0x%llx-0x%llx", name,
+                             (unsigned long long)base, (unsigned long long)(base + size - 1),
+                             r->name, (unsigned long long)r->base,
                              (unsigned long long)(r->base + r->size - 1));
     }
-    b->regions[b->nregions++] = (MmioRegion){
-        .name = name, .base = base, .size = size, .ops = ops, .opaque = opaque};
+    b->regions[b->nregions++] =
+        (MmioRegion){.name = name, .base = base, .size = size, .ops = ops, .opaque = opaque};
     bus_mark_mmio_pages(b, base, size);
     return 0;
 }

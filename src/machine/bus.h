@@ -39,14 +39,14 @@ typedef struct MmioRegion {
     uint64_t size;
     const MmioOps *ops;
     void *opaque;
-    const uint8_t *rom;  /* non-NULL: read-only memory the harts may execute (boot ROM) */
+    const uint8_t *rom; /* non-NULL: read-only memory the harts may execute (boot ROM) */
 } MmioRegion;
 
 typedef struct Bus {
-    uint8_t *ram;          /* host mapping of guest RAM (MAP_NORESERVE) */
-    uint64_t ram_base;     /* guest-physical address of RAM's first byte */
-    uint64_t ram_size;     /* bytes, multiple of BUS_PAGE_SIZE */
-    uint8_t *page_flags;   /* one BUS_PAGE_* byte per RAM page */
+    uint8_t *ram;        /* host mapping of guest RAM (MAP_NORESERVE) */
+    uint64_t ram_base;   /* guest-physical address of RAM's first byte */
+    uint64_t ram_size;   /* bytes, multiple of BUS_PAGE_SIZE */
+    uint8_t *page_flags; /* one BUS_PAGE_* byte per RAM page */
     MmioRegion regions[BUS_MAX_REGIONS];
     unsigned nregions;
     /* Called when a store hits a BUS_PAGE_CODE page, before the store. */

@@ -4,10 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char console_help[] =
-    "\r\nC-a h    print this help\r\n"
-    "C-a x    exit hostel (the guest is stopped, not shut down)\r\n"
-    "C-a C-a  send C-a to the guest\r\n";
+static const char console_help[] = "\r\nC-a h    print this help\r\n"
+                                   "C-a x    exit hostel (the guest is stopped, not shut down)\r\n"
+                                   "C-a C-a  send C-a to the guest\r\n";
 
 void console_open(Console *c, int in_fd, int out_fd)
 {
@@ -36,8 +35,7 @@ static void say(const Console *c, const char *s)
     (void)r;
 }
 
-ConsoleAction console_filter(Console *c, const uint8_t *in, size_t n, uint8_t *out,
-                             size_t *out_len)
+ConsoleAction console_filter(Console *c, const uint8_t *in, size_t n, uint8_t *out, size_t *out_len)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {

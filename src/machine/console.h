@@ -16,15 +16,15 @@
 
 typedef enum ConsoleAction {
     CONSOLE_NONE,
-    CONSOLE_QUIT,   /* Ctrl-A x */
+    CONSOLE_QUIT, /* Ctrl-A x */
 } ConsoleAction;
 
 typedef struct Console {
     int in_fd;
     int out_fd;
-    bool raw;              /* the terminal was switched to raw mode */
-    bool escape;           /* the last byte was Ctrl-A */
-    struct termios saved;  /* terminal settings to restore */
+    bool raw;             /* the terminal was switched to raw mode */
+    bool escape;          /* the last byte was Ctrl-A */
+    struct termios saved; /* terminal settings to restore */
 } Console;
 
 /* Attach to in_fd/out_fd; raw mode only if in_fd is a terminal. */

@@ -22,9 +22,9 @@
 struct ElfFile {
     int fd;
     char *path;
-    uint64_t file_size;   /* bytes */
+    uint64_t file_size; /* bytes */
     Elf64_Ehdr eh;
-    bool symtab_read;     /* syms/strtab below are valid (possibly empty) */
+    bool symtab_read; /* syms/strtab below are valid (possibly empty) */
     Elf64_Sym *syms;
     uint64_t nsyms;
     char *strtab;
@@ -38,8 +38,7 @@ static bool elf_in_file(const ElfFile *e, uint64_t off, uint64_t len)
 }
 
 /* Fill err for a part [off, off+len) that does not lie inside the file; returns -1. */
-static int elf_truncated(const ElfFile *e, const char *what, uint64_t off, uint64_t len,
-                         Error *err)
+static int elf_truncated(const ElfFile *e, const char *what, uint64_t off, uint64_t len, Error *err)
 {
     return error_set(err, "%s: truncated ELF file (%s at 0x%llx+0x%llx, file has 0x%llx bytes)",
                      e->path, what, (unsigned long long)off, (unsigned long long)len,
@@ -101,12 +100,11 @@ static int elf_check_header(const ElfFile *e, Error *err)
 {
     const Elf64_Ehdr *h = &e->eh;
     if (h->e_machine != EM_RISCV)
-        return error_set(err, "%s: not a 64-bit RISC-V ELF (machine %u%s)", e->path,
-                         h->e_machine, elf_machine_name(h->e_machine));
+        return error_set(err, "%s: not a 64-bit RISC-V ELF (machine %u%s)", e->path, h->e_machine,
+                         elf_machine_name(h->e_machine));
     if (h->e_type != ET_EXEC)
         return error_set(err, "%s: not an executable ELF (type %u%s)", e->path, h->e_type,
-                         h->e_type == ET_DYN ? ", position-independent: link with -no-pie"
-                                             : "");
+                         h->e_type == ET_DYN ? ", position-independent: link with -no-pie" : "");
     if (h->e_phnum == 0)
         return error_set(err, "%s: ELF file has no program headers", e->path);
     if (h->e_phentsize != sizeof(Elf64_Phdr))
@@ -151,8 +149,7 @@ ElfFile *elf_open(const char *path, Error *err)
     uint64_t idlen = e->file_size < EI_NIDENT ? e->file_size : EI_NIDENT;
     if (elf_read_at(e, 0, idlen, id, "identification", err) < 0 ||
         elf_check_ident(e, id, err) < 0 ||
-        elf_read_at(e, 0, sizeof(e->eh), &e->eh, "header", err) < 0 ||
-        elf_check_header(e, err) < 0)
+        elf_read_at(e, 0, sizeof(e->eh), &e->eh, "header", err) < 0 || elf_check_header(e, err) < 0)
         goto fail;
     return e;
 fail:
@@ -197,21 +194,21 @@ static Elf64_Phdr *elf_read_phdrs(ElfFile *e, Error *err)
 static int elf_check_segment(const ElfFile *e, const Bus *bus, const Elf64_Phdr *p, Error *err)
 {
     if (p->p_filesz > p->p_memsz)
-        return error_set(err, "%s: corrupt ELF file (segment file size 0x%llx > memory size "
-                              "0x%llx)", e->path, (unsigned long long)p->p_filesz,
-                         (unsigned long long)p->p_memsz);
+        return error_set(err,
+                         "%s: corrupt ELF file (segment file size 0x%llx > memory size "
+                         "0x%llx)",
+                         e->path, (unsigned long long)p->p_filesz, (unsigned long long)p->p_memsz);
     if (!elf_in_file(e, p->p_offset, p->p_filesz))
         return elf_truncated(e, "segment data", p->p_offset, p->p_filesz, err);
     if (!bus_ram_ptr(bus, p->p_paddr, p->p_memsz)) {
         uint64_t last = p->p_paddr + p->p_memsz - 1;
         bool wraps = last < p->p_paddr;
-        return error_set(err, "%s: segment 0x%llx-0x%llx does not fit in RAM (0x%llx-0x%llx)%s",
-                         e->path, (unsigned long long)p->p_paddr,
-                         wraps ? ~0ull : (unsigned long long)last,
-                         (unsigned long long)bus->ram_base,
-                         (unsigned long long)(bus->ram_base + bus->ram_size - 1),
-                         p->p_paddr >= bus->ram_base && !wraps
-                             ? "; use -m to give more memory" : "");
+        return error_set(
+            err, "%s: segment 0x%llx-0x%llx does not fit in RAM (0x%llx-0x%llx)%s", e->path,
+            (unsigned long long)p->p_paddr, wraps ? ~0ull : (unsigned long long)last,
+            (unsigned long long)bus->ram_base,
+            (unsigned long long)(bus->ram_base + bus->ram_size - 1),
+            p->p_paddr >= bus->ram_base && !wraps ? "; use -m to give more memory" : "");
     }
     return 0;
 }
@@ -278,8 +275,7 @@ static void *elf_read_section(ElfFile *e, const Elf64_Shdr *sh, const char *what
 }
 
 /* Find SHT_SYMTAB and its string table; *found = false if there is none. */
-static int elf_find_symtab(ElfFile *e, Elf64_Shdr *sym, Elf64_Shdr *str, bool *found,
-                           Error *err)
+static int elf_find_symtab(ElfFile *e, Elf64_Shdr *sym, Elf64_Shdr *str, bool *found, Error *err)
 {
     *found = false;
     if (e->eh.e_shoff == 0 || e->eh.e_shnum == 0)

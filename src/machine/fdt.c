@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FDT_CALL(f, expr)             \
-    do {                              \
-        if ((f)->err == 0) {          \
-            int r_ = (expr);          \
-            if (r_ < 0)               \
-                (f)->err = r_;        \
-        }                             \
+#define FDT_CALL(f, expr)                                                                          \
+    do {                                                                                           \
+        if ((f)->err == 0) {                                                                       \
+            int r_ = (expr);                                                                       \
+            if (r_ < 0)                                                                            \
+                (f)->err = r_;                                                                     \
+        }                                                                                          \
     } while (0)
 
 int dt_start(DeviceTree *f, Error *err)

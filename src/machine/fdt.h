@@ -16,14 +16,14 @@
 #include "util/error.h"
 
 #define FDT_MAX_SIZE (64u * 1024)
-#define MACHINE_MAX_HARTS_FDT 8 /* largest hart count a node is written for */
+#define MACHINE_MAX_HARTS_FDT 8            /* largest hart count a node is written for */
 #define FDT_PHANDLE_CPU_INTC(n) (1u + (n)) /* hart n's local interrupt controller */
 #define FDT_PHANDLE_PLIC 0x40u
-#define FDT_PHANDLE_TEST 0x41u             /* the sifive,test syscon */
+#define FDT_PHANDLE_TEST 0x41u /* the sifive,test syscon */
 
 typedef struct DeviceTree {
-    void *blob;  /* FDT_MAX_SIZE bytes */
-    int err;     /* first libfdt error, 0 if none */
+    void *blob; /* FDT_MAX_SIZE bytes */
+    int err;    /* first libfdt error, 0 if none */
 } DeviceTree;
 
 /* Start a tree (and its root node). Returns 0, or -1 with err filled. */

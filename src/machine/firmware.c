@@ -19,8 +19,8 @@
 #define FW_DYNAMIC_VERSION 2
 #define BOOT_ISA "rv64imafdc_zicntr_zicsr_zifencei_zihintpause_sstc"
 
-static const char *const isa_extensions[] = {"i", "m", "a", "f", "d", "c", "zicntr",
-                                             "zicsr", "zifencei", "zihintpause", "sstc"};
+static const char *const isa_extensions[] = {
+    "i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause", "sstc"};
 
 /* ---- the device tree ---- */
 
@@ -97,11 +97,20 @@ int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *
 
 /* ---- built-in SBI platform ---- */
 
-static unsigned plat_nharts(void *opaque) { return ((Machine *)opaque)->nharts; }
+static unsigned plat_nharts(void *opaque)
+{
+    return ((Machine *)opaque)->nharts;
+}
 
-static Hart *plat_hart(void *opaque, unsigned id) { return ((Machine *)opaque)->harts[id]; }
+static Hart *plat_hart(void *opaque, unsigned id)
+{
+    return ((Machine *)opaque)->harts[id];
+}
 
-static int plat_hart_state(void *opaque, unsigned id) { return ((Machine *)opaque)->hsm[id]; }
+static int plat_hart_state(void *opaque, unsigned id)
+{
+    return ((Machine *)opaque)->hsm[id];
+}
 
 /* Put hart h in S-mode at pc as the built-in firmware hands over harts. */
 static void enter_supervisor(Machine *m, Hart *h, uint64_t pc, uint64_t a0, uint64_t a1);
@@ -158,10 +167,15 @@ static void plat_set_timer(void *opaque, Hart *h, uint64_t when)
 static bool sbi_hook(void *opaque, Hart *h)
 {
     static const SbiPlatform ops = {
-        .nharts = plat_nharts, .hart = plat_hart, .hart_state = plat_hart_state,
-        .hart_start = plat_hart_start, .hart_stop = plat_hart_stop,
-        .console_write = machine_console_write, .console_read = plat_console_read,
-        .system_reset = plat_system_reset, .set_timer = plat_set_timer,
+        .nharts = plat_nharts,
+        .hart = plat_hart,
+        .hart_state = plat_hart_state,
+        .hart_start = plat_hart_start,
+        .hart_stop = plat_hart_stop,
+        .console_write = machine_console_write,
+        .console_read = plat_console_read,
+        .system_reset = plat_system_reset,
+        .set_timer = plat_set_timer,
     };
     SbiPlatform p = ops;
     p.opaque = opaque;
@@ -178,7 +192,7 @@ static void enter_supervisor(Machine *m, Hart *h, uint64_t pc, uint64_t a0, uint
     h->mideleg = SIP_MASK;
     h->mcounteren = 0xffffffffull;
     h->scounteren = 0xffffffffull; /* as OpenSBI: user-mode rdtime/rdcycle (vDSO) work */
-    h->menvcfg = 1ull << 63; /* STCE */
+    h->menvcfg = 1ull << 63;       /* STCE */
     h->priv = PRV_S;
     h->x[10] = a0;
     h->x[11] = a1;
@@ -229,8 +243,12 @@ static void write_boot_rom(Machine *m, const BootLayout *lay, uint64_t fw_entry)
         0x00028067, /* jr    t0 */
     };
     uint64_t words[2] = {fw_entry, lay->fdt_addr};
-    uint64_t info[6] = {FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, lay->entry, 1 /* S-mode */,
-                        0, ~0ull /* any boot hart */};
+    uint64_t info[6] = {FW_DYNAMIC_MAGIC,
+                        FW_DYNAMIC_VERSION,
+                        lay->entry,
+                        1 /* S-mode */,
+                        0,
+                        ~0ull /* any boot hart */};
     memset(m->rom, 0, sizeof(m->rom));
     memcpy(m->rom, code, sizeof(code));
     memcpy(m->rom + 24, words, sizeof(words));
@@ -323,7 +341,7 @@ int machine_set_boot(Machine *m, const MachineBoot *boot, Error *err)
     if (!m->boot.kernel && copy_boot(m, boot, err) < 0)
         return -1;
     m->linux_boot = true;
-    for (unsigned i = 0; i < m->nharts; i++) {  /* the built-in SBI serves S-mode ecalls */
+    for (unsigned i = 0; i < m->nharts; i++) { /* the built-in SBI serves S-mode ecalls */
         m->harts[i]->ecall_hook = m->boot.bios ? NULL : sbi_hook;
         m->harts[i]->ecall_opaque = m;
     }

@@ -51,7 +51,7 @@ void machine_guest_exit(void *opaque, bool failed, int code)
 {
     Machine *m = opaque;
     if (m->exited)
-        return;  /* the first report wins */
+        return; /* the first report wins */
     m->exited = true;
     m->exit_status = !failed ? 0 : (code & 0xff) ? (code & 0xff) : 1;
     m->stop = true;
@@ -68,13 +68,11 @@ void machine_guest_reset(void *opaque)
 
 static int machine_add_finisher(Machine *m, const MachineDevice *d, Error *err)
 {
-    FinisherHooks hooks = {.exit = machine_guest_exit, .reset = machine_guest_reset,
-                           .opaque = m};
+    FinisherHooks hooks = {.exit = machine_guest_exit, .reset = machine_guest_reset, .opaque = m};
     m->finisher = test_finisher_new(&hooks);
     if (!m->finisher)
         return error_set(err, "out of memory creating %s", d->name);
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &test_finisher_ops, m->finisher,
-                        err);
+    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &test_finisher_ops, m->finisher, err);
 }
 
 static int machine_add_aclint(Machine *m, const MachineDevice *d, Error *err)
@@ -206,8 +204,10 @@ static void machine_virtio_irq(void *opaque, bool level)
 static VirtioMmioConfig machine_virtio_cfg(Machine *m, unsigned n)
 {
     m->virtio_line[n] = (struct MachineVirtioLine){m, MACHINE_VIRTIO_IRQ0 + n};
-    return (VirtioMmioConfig){.bus = &m->bus, .base = MACHINE_VIRTIO_BASE + 0x1000ull * n,
-                              .irq_num = MACHINE_VIRTIO_IRQ0 + n, .irq = machine_virtio_irq,
+    return (VirtioMmioConfig){.bus = &m->bus,
+                              .base = MACHINE_VIRTIO_BASE + 0x1000ull * n,
+                              .irq_num = MACHINE_VIRTIO_IRQ0 + n,
+                              .irq = machine_virtio_irq,
                               .irq_opaque = &m->virtio_line[n]};
 }
 
@@ -237,8 +237,8 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
         return machine_virtio_net(m, &c, err);
     if (n < m->cfg.ndisks) {
         const MachineDisk *d = &m->cfg.disks[n];
-        BlockOpenOpts bo = {.format = d->format, .read_only = d->read_only,
-                            .l2_cache_bytes = d->l2_cache_bytes};
+        BlockOpenOpts bo = {
+            .format = d->format, .read_only = d->read_only, .l2_cache_bytes = d->l2_cache_bytes};
         BlockDev *bd = block_open_opts(d->path, &bo, err);
         if (!bd)
             return NULL;
@@ -265,8 +265,8 @@ static int machine_add_virtio(Machine *m, Error *err)
         if (!v)
             return -1;
         m->virtio[n] = v;
-        if (bus_add_mmio(&m->bus, v->ops->name, v->cfg.base, VIRTIO_MMIO_SIZE,
-                         &virtio_mmio_ops, v, err) < 0)
+        if (bus_add_mmio(&m->bus, v->ops->name, v->cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, v,
+                         err) < 0)
             return -1;
     }
     return 0;
@@ -274,7 +274,7 @@ static int machine_add_virtio(Machine *m, Error *err)
 
 void machine_reset_devices(Machine *m)
 {
-    uart16550_reset(m->uart);  /* before the PLIC's reset: lowers the lines */
+    uart16550_reset(m->uart); /* before the PLIC's reset: lowers the lines */
     for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
         if (m->virtio[n])
             virtio_mmio_reset(m->virtio[n]);
@@ -324,7 +324,7 @@ static void machine_input_ready(void *opaque, uint32_t events)
     ssize_t n = room ? read(m->in_fd, dst, room) : 0;
     if (room && n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (room && n <= 0) {  /* end of file or error: no more input */
+    if (room && n <= 0) { /* end of file or error: no more input */
         evloop_del_fd(m->loop, m->in_fd);
         m->in_fd = -1;
         return;
@@ -367,8 +367,8 @@ static int machine_watch_input(Machine *m, Error *err)
 
 void machine_config_default(MachineConfig *cfg)
 {
-    *cfg = (MachineConfig){.ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .in_fd = 0,
-                           .out_fd = 1, .err_fd = 2};
+    *cfg = (MachineConfig){
+        .ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .in_fd = 0, .out_fd = 1, .err_fd = 2};
     net_config_default(&cfg->net);
 }
 
@@ -460,8 +460,8 @@ void machine_free(Machine *m)
 {
     if (!m)
         return;
-    machine_snapshot_finish(m);  /* its reply goes out through the control socket */
-    machine_control_close(m);  /* its sockets are on the loop */
+    machine_snapshot_finish(m); /* its reply goes out through the control socket */
+    machine_control_close(m);   /* its sockets are on the loop */
     for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
         if (m->virtio[n])
             virtio_mmio_free(m->virtio[n]); /* joins device threads: before the loop goes */
@@ -527,8 +527,11 @@ static int machine_add_htif(Machine *m, Error *err)
     int has_from = machine_htif_symbol(m, "fromhost", &fromhost, err);
     if (has_from < 0)
         return -1;
-    HtifConfig cfg = {.bus = &m->bus, .out_fd = m->cfg.out_fd, .err_fd = m->cfg.err_fd,
-                      .exit = machine_guest_exit, .opaque = m};
+    HtifConfig cfg = {.bus = &m->bus,
+                      .out_fd = m->cfg.out_fd,
+                      .err_fd = m->cfg.err_fd,
+                      .exit = machine_guest_exit,
+                      .opaque = m};
     m->htif = htif_new(&cfg);
     if (!m->htif)
         return error_set(err, "out of memory creating HTIF");
@@ -536,8 +539,8 @@ static int machine_add_htif(Machine *m, Error *err)
                      err) < 0)
         return -1;
     if (has_from)
-        return bus_add_mmio(&m->bus, "htif-fromhost", fromhost, HTIF_REG_SIZE,
-                            &htif_fromhost_ops, m->htif, err);
+        return bus_add_mmio(&m->bus, "htif-fromhost", fromhost, HTIF_REG_SIZE, &htif_fromhost_ops,
+                            m->htif, err);
     return 0;
 }
 
@@ -662,7 +665,7 @@ static void machine_turn(Machine *m, uint64_t budget)
     bool all_idle = true;
     machine_input_feed(m);
     evloop_run_once(m->loop, 0);
-    if (m->paused)  /* paused from the control socket: not one more slice */
+    if (m->paused) /* paused from the control socket: not one more slice */
         return;
     goldfish_rtc_poll(m->rtc);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
@@ -686,9 +689,11 @@ static int machine_loop(Machine *m, Error *err)
             continue;
         }
         if (m->stop)
-            return m->exited ? MACHINE_STOP_GUEST : m->quit ? MACHINE_STOP_QUIT
-                 : m->control_quit ? MACHINE_STOP_CONTROL : MACHINE_STOP_HOST;
-        if (m->paused) {  /* no CPU use: wake for requests, devices, signals */
+            return m->exited         ? MACHINE_STOP_GUEST
+                   : m->quit         ? MACHINE_STOP_QUIT
+                   : m->control_quit ? MACHINE_STOP_CONTROL
+                                     : MACHINE_STOP_HOST;
+        if (m->paused) { /* no CPU use: wake for requests, devices, signals */
             evloop_run_once(m->loop, MACHINE_IDLE_MAX_NS);
             continue;
         }
@@ -711,8 +716,8 @@ int machine_run(Machine *m, Error *err)
                 (double)timer_now_ns() * 1e-9);
     int why = machine_loop(m, err);
     /* Paused time is not run time: keep MIPS honest. */
-    m->stats.seconds = machine_now() - start -
-                       (double)(machine_paused_total_ns(m) - paused_before) * 1e-9;
+    m->stats.seconds =
+        machine_now() - start - (double)(machine_paused_total_ns(m) - paused_before) * 1e-9;
     m->stats.instret = machine_instret(m);
     if (why < 0)
         return -1;

@@ -14,10 +14,10 @@
 #include "util/error.h"
 
 /* QEMU virt memory map (the part that exists so far). */
-#define MACHINE_ROM_BASE 0x1000ull        /* boot ROM: the reset vector */
+#define MACHINE_ROM_BASE 0x1000ull /* boot ROM: the reset vector */
 #define MACHINE_ROM_SIZE 0x1000ull
-#define MACHINE_TEST_BASE 0x100000ull     /* sifive,test finisher */
-#define MACHINE_ACLINT_BASE 0x2000000ull  /* MSWI + MTIMER (CLINT layout) */
+#define MACHINE_TEST_BASE 0x100000ull    /* sifive,test finisher */
+#define MACHINE_ACLINT_BASE 0x2000000ull /* MSWI + MTIMER (CLINT layout) */
 #define MACHINE_PLIC_BASE 0xc000000ull
 #define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
 #define MACHINE_RTC_BASE 0x101000ull      /* google,goldfish-rtc */
@@ -28,7 +28,7 @@
 /* PLIC sources (QEMU virt numbering). */
 #define MACHINE_UART0_IRQ 10
 #define MACHINE_RTC_IRQ 11
-#define MACHINE_VMGENID_IRQ 12  /* unused by QEMU virt */
+#define MACHINE_VMGENID_IRQ 12 /* unused by QEMU virt */
 
 #define MACHINE_MAX_HARTS 8
 #define MACHINE_MIN_RAM (16ull << 20)
@@ -36,51 +36,51 @@
 #define MACHINE_DEFAULT_RAM (128ull << 20)
 
 #define MACHINE_VIRTIO_SLOTS 8
-#define MACHINE_VIRTIO_IRQ0 1       /* slot n interrupts through PLIC source 1 + n */
-#define MACHINE_MAX_DISKS 6         /* slots left for rng and console */
+#define MACHINE_VIRTIO_IRQ0 1 /* slot n interrupts through PLIC source 1 + n */
+#define MACHINE_MAX_DISKS 6   /* slots left for rng and console */
 
 /* A virtio-blk disk (-d PATH[,ro][,format=F][,l2-cache-size=S]). */
 typedef struct MachineDisk {
     const char *path;
     bool read_only;
-    const char *format;       /* "raw", "qcow2" or NULL: probe */
-    uint64_t l2_cache_bytes;  /* qcow2 L2 cache; 0 = the driver's default */
+    const char *format;      /* "raw", "qcow2" or NULL: probe */
+    uint64_t l2_cache_bytes; /* qcow2 L2 cache; 0 = the driver's default */
 } MachineDisk;
 
 typedef struct MachineConfig {
-    uint64_t ram_size;   /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
-    unsigned nharts;     /* 1..MACHINE_MAX_HARTS */
-    uint64_t max_insns;  /* stop after about this many instructions; 0 = no limit */
-    int in_fd;           /* console input (UART receive): a tty, pipe or socket; -1 = none */
-    int out_fd;          /* console output (UART, HTIF, SYS_write to fd 1) */
-    int err_fd;          /* SYS_write to fd 2 */
+    uint64_t ram_size;  /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
+    unsigned nharts;    /* 1..MACHINE_MAX_HARTS */
+    uint64_t max_insns; /* stop after about this many instructions; 0 = no limit */
+    int in_fd;          /* console input (UART receive): a tty, pipe or socket; -1 = none */
+    int out_fd;         /* console output (UART, HTIF, SYS_write to fd 1) */
+    int err_fd;         /* SYS_write to fd 2 */
     MachineDisk disks[MACHINE_MAX_DISKS]; /* virtio-blk, in slots 0.. (vda, vdb, ...) */
     unsigned ndisks;
-    NetConfig net;       /* --net: a virtio-net card after the disks; NET_NONE = no card */
+    NetConfig net; /* --net: a virtio-net card after the disks; NET_NONE = no card */
 } MachineConfig;
 
 /* Why machine_run() returned. */
 typedef enum MachineStop {
-    MACHINE_STOP_GUEST,  /* the guest ended the run (finisher, HTIF) */
-    MACHINE_STOP_LIMIT,  /* max_insns reached */
-    MACHINE_STOP_HOST,   /* the stop flag was set from outside (signal) */
-    MACHINE_STOP_QUIT,   /* the user typed the console's quit escape (Ctrl-A x) */
-    MACHINE_STOP_CONTROL,/* `quit` on the control socket */
+    MACHINE_STOP_GUEST,   /* the guest ended the run (finisher, HTIF) */
+    MACHINE_STOP_LIMIT,   /* max_insns reached */
+    MACHINE_STOP_HOST,    /* the stop flag was set from outside (signal) */
+    MACHINE_STOP_QUIT,    /* the user typed the console's quit escape (Ctrl-A x) */
+    MACHINE_STOP_CONTROL, /* `quit` on the control socket */
 } MachineStop;
 
 typedef struct MachineStats {
-    uint64_t instret;    /* instructions retired by all harts, across resets */
-    double seconds;      /* wall time spent in machine_run() */
+    uint64_t instret; /* instructions retired by all harts, across resets */
+    double seconds;   /* wall time spent in machine_run() */
     MachineStop why;
-    bool suspended;      /* why == MACHINE_STOP_CONTROL after a `suspend` */
+    bool suspended; /* why == MACHINE_STOP_CONTROL after a `suspend` */
 } MachineStats;
 
 /* What to boot (see machine_boot). Strings are copied. */
 typedef struct MachineBoot {
-    const char *kernel;   /* Linux Image (or ELF) */
-    const char *initrd;   /* NULL for none */
-    const char *cmdline;  /* NULL for none */
-    const char *bios;     /* NULL: built-in SBI; else M-mode firmware (OpenSBI fw_*.bin/ELF) */
+    const char *kernel;  /* Linux Image (or ELF) */
+    const char *initrd;  /* NULL for none */
+    const char *cmdline; /* NULL for none */
+    const char *bios;    /* NULL: built-in SBI; else M-mode firmware (OpenSBI fw_*.bin/ELF) */
 } MachineBoot;
 
 typedef struct Machine Machine;
@@ -153,9 +153,9 @@ void machine_stats(const Machine *m, MachineStats *st);
 
 /* The control socket (docs/control.md). */
 typedef struct MachineControlConfig {
-    const char *path;     /* where to listen */
-    const char *name;     /* the VM's name (status, "already running" message); NULL = none */
-    const char *version;  /* hostel's version, for the greeting */
+    const char *path;    /* where to listen */
+    const char *name;    /* the VM's name (status, "already running" message); NULL = none */
+    const char *version; /* hostel's version, for the greeting */
 } MachineControlConfig;
 
 /*

@@ -53,8 +53,8 @@ static int clone_linked(const char *src, const char *dst, Error *err)
     BlockDev *bd = realpath(src, abs) ? block_open_opts(abs, &o, err) : NULL;
     if (!bd)
         return err->msg[0] ? -1 : error_set_errno(err, errno, "%s", src);
-    BlockCreateOpts c = {.size = block_length(bd), .backing_file = abs,
-                         .backing_fmt = bd->drv->format};
+    BlockCreateOpts c = {
+        .size = block_length(bd), .backing_file = abs, .backing_fmt = bd->drv->format};
     block_close(bd);
     return block_create(dst, "qcow2", &c, err);
 }
@@ -75,7 +75,7 @@ static int clone_full(const char *src, const char *dst, Error *err)
     for (uint64_t off = 0; rc == 0 && off < block_length(in); off += CLONE_CHUNK) {
         uint64_t n = block_length(in) - off < CLONE_CHUNK ? block_length(in) - off : CLONE_CHUNK;
         rc = block_pread(in, off, buf, (size_t)n, err);
-        if (rc == 0 && !buf_is_zero(buf, (size_t)n))  /* zeroes stay unallocated: thin */
+        if (rc == 0 && !buf_is_zero(buf, (size_t)n)) /* zeroes stay unallocated: thin */
             rc = block_pwrite(out, off, buf, (size_t)n, err);
     }
     if (rc == 0)
@@ -116,7 +116,7 @@ static int fresh_net_state(StreamIn *in, StreamEdit *edit, uint8_t **blob, Error
     *blob = NULL;
     NetConfig cfg;
     net_config_default(&cfg);
-    cfg.kind = NET_USER;  /* no forwards: no host port is bound */
+    cfg.kind = NET_USER; /* no forwards: no host port is bound */
     EventLoop *loop = evloop_new(err);
     NetBackend *b = loop ? net_backend_new(&cfg, loop, err) : NULL;
     int rc = b ? 0 : -1;
@@ -126,8 +126,8 @@ static int fresh_net_state(StreamIn *in, StreamEdit *edit, uint8_t **blob, Error
         if (!strcmp(in->sec[i].tag, tag))
             sec = &in->sec[i];
     if (sec) {
-        *edit = (StreamEdit){.tag = sec->tag, .instance = sec->instance,
-                             .version = net_backend_state_version(b)};
+        *edit = (StreamEdit){
+            .tag = sec->tag, .instance = sec->instance, .version = net_backend_state_version(b)};
         rc = net_backend_save(b, blob, &edit->len, err);
         edit->payload = *blob;
     }
@@ -143,7 +143,9 @@ static int write_state(StreamIn *in, json_t *config, StreamEdit *edits, int nedi
     char tmp[PATH_MAX], *text = json_dumps(config, JSON_COMPACT);
     if (!text)
         return error_set(err, "out of memory");
-    edits[nedits++] = (StreamEdit){.tag = "config", .instance = 0, .payload = text,
+    edits[nedits++] = (StreamEdit){.tag = "config",
+                                   .instance = 0,
+                                   .payload = text,
                                    .len = strlen(text),
                                    .version = stream_in_find(in, "config", 0)->version};
     snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
@@ -176,19 +178,20 @@ static void undo(Made *made)
 }
 
 /* Clone each writable disk of config (rewriting its path); src_config gets overlays too. */
-static int clone_state_disks(json_t *config, json_t *src_config, const char *src,
-                             const char *dst, bool full, Made *made, Error *err)
+static int clone_state_disks(json_t *config, json_t *src_config, const char *src, const char *dst,
+                             bool full, Made *made, Error *err)
 {
     json_t *disks = json_object_get(config, "disks"), *d;
     size_t i;
-    json_array_foreach(disks, i, d) {
+    json_array_foreach(disks, i, d)
+    {
         const char *p = json_string_value(json_object_get(d, "path"));
         char path[PATH_MAX];
         if (!p || i >= 8 || strlen(p) >= sizeof(path))
             return error_set(err, "%s: state file is corrupt: bad disk entry", src);
-        strcpy(path, p);  /* d's path is replaced below */
+        strcpy(path, p); /* d's path is replaced below */
         if (json_is_true(json_object_get(d, "read-only")))
-            continue;  /* shared as it is: nobody writes it */
+            continue; /* shared as it is: nobody writes it */
         char *mine = made->paths[made->n];
         snprintf(mine, PATH_MAX, "%s.vd%c.qcow2", dst, (int)('a' + i));
         if (clone_disk(path, mine, full, err) < 0)
@@ -220,7 +223,8 @@ static int clone_state(const char *src, const char *dst, bool full, Error *err)
     json_t *src_config = config ? json_deep_copy(config) : NULL;
     Made made = {.n = 0};
     int rc = json_is_object(config) && src_config
-                 ? 0 : error_set(err, "%s: state file is corrupt: bad configuration", src);
+                 ? 0
+                 : error_set(err, "%s: state file is corrupt: bad configuration", src);
     if (rc == 0)
         rc = clone_state_disks(config, src_config, src, dst, full, &made, err);
     json_t *net = json_object_get(config, "net");
@@ -252,6 +256,5 @@ int machine_clone(const char *src, const char *dst, bool full, Error *err)
         return error_set(err, "%s exists: clone to a new name", dst);
     if (access(src, R_OK) < 0)
         return error_set_errno(err, errno, "%s", src);
-    return is_state_file(src) ? clone_state(src, dst, full, err)
-                              : clone_disk(src, dst, full, err);
+    return is_state_file(src) ? clone_state(src, dst, full, err) : clone_disk(src, dst, full, err);
 }

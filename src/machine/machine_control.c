@@ -50,7 +50,7 @@ void machine_resume(Machine *m)
         return;
     uint64_t d = timer_now_ns() - m->pause_start_ns;
     for (unsigned i = 0; i < m->nharts; i++)
-        m->harts[i]->time_base_ns += d;   /* time CSR, mtime: frozen while paused */
+        m->harts[i]->time_base_ns += d; /* time CSR, mtime: frozen while paused */
     goldfish_rtc_shift(m->rtc, -(int64_t)d);
     m->paused_ns += d;
     m->paused = false;
@@ -95,14 +95,11 @@ static json_t *cmd_status(void *opaque, json_t *args, Error *err)
     Machine *m = opaque;
     if (control_args_check(args, NULL, err) < 0)
         return NULL;
-    return json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I}",
-                     "status", m->paused ? "paused" : "running",
-                     "name", m->name,
-                     "harts", (json_int_t)m->nharts,
-                     "ram-size", (json_int_t)m->cfg.ram_size,
-                     "uptime-ns", (json_int_t)machine_uptime_ns(m),
-                     "paused-ns", (json_int_t)machine_paused_total_ns(m),
-                     "instructions", (json_int_t)machine_instret(m));
+    return json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I}", "status", m->paused ? "paused" : "running",
+                     "name", m->name, "harts", (json_int_t)m->nharts, "ram-size",
+                     (json_int_t)m->cfg.ram_size, "uptime-ns", (json_int_t)machine_uptime_ns(m),
+                     "paused-ns", (json_int_t)machine_paused_total_ns(m), "instructions",
+                     (json_int_t)machine_instret(m));
 }
 
 static json_t *cmd_pause(void *opaque, json_t *args, Error *err)
@@ -138,8 +135,8 @@ static json_t *hart_entry(const Hart *h)
 {
     char pc[24];
     snprintf(pc, sizeof(pc), "0x%" PRIx64, h->pc);
-    return json_pack("{s:I,s:s,s:s,s:b,s:b}", "id", (json_int_t)h->mhartid, "pc", pc,
-                     "priv", machine_priv_name(h->priv), "halted", h->halted, "wfi", h->wfi);
+    return json_pack("{s:I,s:s,s:s,s:b,s:b}", "id", (json_int_t)h->mhartid, "pc", pc, "priv",
+                     machine_priv_name(h->priv), "halted", h->halted, "wfi", h->wfi);
 }
 
 static json_t *cmd_query_harts(void *opaque, json_t *args, Error *err)
@@ -158,9 +155,9 @@ static json_t *disk_entry(const Machine *m, unsigned n)
     const MachineDisk *d = &m->cfg.disks[n];
     char dev[8];
     snprintf(dev, sizeof(dev), "vd%c", 'a' + n);
-    return json_pack("{s:I,s:s,s:s,s:s?,s:b,s:I}", "slot", (json_int_t)n, "device", dev,
-                     "path", d->path, "format", m->disk_info[n].format,
-                     "read-only", d->read_only, "size", (json_int_t)m->disk_info[n].length);
+    return json_pack("{s:I,s:s,s:s,s:s?,s:b,s:I}", "slot", (json_int_t)n, "device", dev, "path",
+                     d->path, "format", m->disk_info[n].format, "read-only", d->read_only, "size",
+                     (json_int_t)m->disk_info[n].length);
 }
 
 static json_t *slot_entry(const Machine *m, unsigned n)
@@ -168,9 +165,9 @@ static json_t *slot_entry(const Machine *m, unsigned n)
     const VirtioMmio *v = m->virtio[n];
     char base[24];
     snprintf(base, sizeof(base), "0x%" PRIx64, v->cfg.base);
-    return json_pack("{s:I,s:s,s:I,s:s}", "slot", (json_int_t)n, "base", base,
-                     "irq", (json_int_t)v->cfg.irq_num,
-                     "kind", v->ops->device_id ? v->ops->name : "empty");
+    return json_pack("{s:I,s:s,s:I,s:s}", "slot", (json_int_t)n, "base", base, "irq",
+                     (json_int_t)v->cfg.irq_num, "kind",
+                     v->ops->device_id ? v->ops->name : "empty");
 }
 
 static json_t *net_entry(const Machine *m)
@@ -179,10 +176,9 @@ static json_t *net_entry(const Machine *m)
     char mac[24];
     if (m->cfg.net.kind == NET_NONE)
         return json_null();
-    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4],
-             a[5]);
-    json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(m->cfg.net.kind), "mac",
-                          mac, "slot", (json_int_t)m->cfg.ndisks);
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+    json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(m->cfg.net.kind), "mac", mac,
+                          "slot", (json_int_t)m->cfg.ndisks);
     if (j && m->cfg.net.kind == NET_TAP)
         json_object_set_new(j, "ifname", json_string(m->cfg.net.ifname));
     return j;
@@ -209,9 +205,9 @@ static json_t *cmd_query_stats(void *opaque, json_t *args, Error *err)
     uint64_t insns = machine_instret(m), up = machine_uptime_ns(m);
     uint64_t paused = machine_paused_total_ns(m), running = up > paused ? up - paused : 0;
     double mips = running ? (double)insns / ((double)running / 1e9) / 1e6 : 0;
-    return json_pack("{s:I,s:f,s:f,s:I,s:I}", "instructions", (json_int_t)insns,
-                     "running-seconds", (double)running / 1e9, "mips", mips,
-                     "uptime-ns", (json_int_t)up, "paused-ns", (json_int_t)paused);
+    return json_pack("{s:I,s:f,s:f,s:I,s:I}", "instructions", (json_int_t)insns, "running-seconds",
+                     (double)running / 1e9, "mips", mips, "uptime-ns", (json_int_t)up, "paused-ns",
+                     (json_int_t)paused);
 }
 
 /* The VM's commands; the server adds query-commands. */
@@ -228,7 +224,8 @@ static const ControlCommand machine_commands[] = {
     {"snapshot-create", machine_cmd_snapshot_create,
      "live snapshot {\"name\"}: memory plus an internal snapshot of every writable qcow2 disk"},
     {"snapshot-list", machine_cmd_snapshot_list, "the VM's snapshots"},
-    {"snapshot-revert", machine_cmd_snapshot_revert, "go back to snapshot {\"name\"}: memory and disks"},
+    {"snapshot-revert", machine_cmd_snapshot_revert,
+     "go back to snapshot {\"name\"}: memory and disks"},
     {"snapshot-delete", machine_cmd_snapshot_delete, "delete snapshot {\"name\"}"},
 };
 
@@ -240,8 +237,11 @@ int machine_control_open(Machine *m, const MachineControlConfig *c, Error *err)
         return error_set(err, "the control socket is already open");
     free(m->name);
     m->name = c->name ? strdup(c->name) : NULL;
-    ControlConfig cfg = {.path = c->path, .vm_name = c->name, .version = c->version,
-                         .commands = machine_commands, .ncommands = ARRAY_SIZE(machine_commands),
+    ControlConfig cfg = {.path = c->path,
+                         .vm_name = c->name,
+                         .version = c->version,
+                         .commands = machine_commands,
+                         .ncommands = ARRAY_SIZE(machine_commands),
                          .opaque = m};
     m->control = control_server_new(m->loop, &cfg, err);
     return m->control ? 0 : -1;
@@ -261,8 +261,8 @@ static const char *machine_stop_reason(const Machine *m)
 void machine_control_close(Machine *m)
 {
     if (m->control) {
-        json_t *data = m->run_start_ns ? json_pack("{s:s}", "reason", machine_stop_reason(m))
-                                       : NULL;
+        json_t *data =
+            m->run_start_ns ? json_pack("{s:s}", "reason", machine_stop_reason(m)) : NULL;
         control_server_event(m->control, "SHUTDOWN", data);
         control_server_free(m->control);
         m->control = NULL;

@@ -47,48 +47,48 @@ struct Machine {
     Aclint *aclint;
     Plic *plic;
     TestFinisher *finisher;
-    Htif *htif;             /* NULL unless the kernel defines tohost */
+    Htif *htif; /* NULL unless the kernel defines tohost */
     GoldfishRtc *rtc;
     VmGenId *vmgenid;
-    ElfFile *kernel;        /* bare-metal ELF, kept open to reload it on reset */
-    MachineBoot boot;       /* what machine_boot() was asked to load (for resets) */
-    bool linux_boot;        /* booted through machine_boot (firmware or built-in SBI) */
+    ElfFile *kernel;            /* bare-metal ELF, kept open to reload it on reset */
+    MachineBoot boot;           /* what machine_boot() was asked to load (for resets) */
+    bool linux_boot;            /* booted through machine_boot (firmware or built-in SBI) */
     int hsm[MACHINE_MAX_HARTS]; /* SBI HSM state of each hart (built-in firmware) */
-    volatile bool stop;     /* every hart's *stop points here */
-    bool exited;            /* the guest ended the run */
-    int exit_status;        /* 0..255, valid when exited */
+    volatile bool stop;         /* every hart's *stop points here */
+    bool exited;                /* the guest ended the run */
+    int exit_status;            /* 0..255, valid when exited */
     bool reset_requested;
-    uint64_t instret_base;  /* instructions retired before the last reset */
+    uint64_t instret_base; /* instructions retired before the last reset */
     MachineStats stats;
     EventLoop *loop;
-    int in_fd;              /* watched console input, -1 when none or at end of file */
-    uint8_t in_buf[MACHINE_INPUT_BUF];  /* read but not yet taken by the UART */
+    int in_fd;                         /* watched console input, -1 when none or at end of file */
+    uint8_t in_buf[MACHINE_INPUT_BUF]; /* read but not yet taken by the UART */
     size_t in_len;
-    bool in_paused;         /* reading in_fd is paused: in_buf is full */
-    Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
-    uint8_t rom[MACHINE_ROM_SIZE]; /* boot ROM: the reset vector (firmware boots) */
-    unsigned vconsole_slot; /* the virtio-console's slot */
+    bool in_paused;                     /* reading in_fd is paused: in_buf is full */
+    Console *console;                   /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
+    uint8_t rom[MACHINE_ROM_SIZE];      /* boot ROM: the reset vector (firmware boots) */
+    unsigned vconsole_slot;             /* the virtio-console's slot */
     uint8_t hvc_buf[MACHINE_INPUT_BUF]; /* console input not yet taken by virtio-console */
     size_t hvc_len;
     VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
     struct MachineVirtioLine {
         struct Machine *m;
-        unsigned src;       /* PLIC source */
+        unsigned src; /* PLIC source */
     } virtio_line[MACHINE_VIRTIO_SLOTS];
-    bool quit;              /* the user asked to quit (Ctrl-A x) */
+    bool quit; /* the user asked to quit (Ctrl-A x) */
     struct MachineDiskInfo {
         const char *format; /* the opened image's format ("raw", "qcow2") */
         uint64_t length;    /* bytes the guest sees */
     } disk_info[MACHINE_MAX_DISKS];
     /* pause and the control socket (machine_control.c) */
-    bool paused;            /* the harts do not run; the event loop still does */
-    uint64_t pause_start_ns;/* host CLOCK_MONOTONIC when the current pause began */
-    uint64_t paused_ns;     /* host time spent in pauses that ended */
-    uint64_t run_start_ns;  /* host CLOCK_MONOTONIC when machine_run began; 0 before */
-    bool control_quit;      /* `quit` came through the control socket */
-    struct ControlServer *control; /* NULL when there is no control socket */
-    char *name;             /* the VM's name for status, or NULL */
-    bool suspended;         /* `suspend` saved the state: the VMM ends */
+    bool paused;                      /* the harts do not run; the event loop still does */
+    uint64_t pause_start_ns;          /* host CLOCK_MONOTONIC when the current pause began */
+    uint64_t paused_ns;               /* host time spent in pauses that ended */
+    uint64_t run_start_ns;            /* host CLOCK_MONOTONIC when machine_run began; 0 before */
+    bool control_quit;                /* `quit` came through the control socket */
+    struct ControlServer *control;    /* NULL when there is no control socket */
+    char *name;                       /* the VM's name for status, or NULL */
+    bool suspended;                   /* `suspend` saved the state: the VMM ends */
     struct SnapshotJob *snapshot_job; /* a live snapshot finishing (machine_snapshot.c) */
 };
 
@@ -116,8 +116,7 @@ void machine_quiesce(Machine *m);
 /* machine_restore, calling before_commit (if set) once every section passed its checks. */
 struct MachineStateFile;
 int machine_restore_with(Machine *m, struct MachineStateFile *f, bool map_ram,
-                         int (*before_commit)(void *opaque, Error *err), void *opaque,
-                         Error *err);
+                         int (*before_commit)(void *opaque, Error *err), void *opaque, Error *err);
 /* The state commands of the control socket (machine_snapshot.c). */
 json_t *machine_cmd_save(void *opaque, json_t *args, Error *err);
 json_t *machine_cmd_suspend(void *opaque, json_t *args, Error *err);

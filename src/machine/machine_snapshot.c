@@ -84,8 +84,8 @@ static json_t *save_to(Machine *m, const char *file, bool compress, bool resume,
         return NULL;
     struct stat st;
     uint64_t bytes = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-    return json_pack("{s:s, s:I, s:f}", "file", file, "disk-bytes", (json_int_t)bytes,
-                     "pause-ms", pause_ms);
+    return json_pack("{s:s, s:I, s:f}", "file", file, "disk-bytes", (json_int_t)bytes, "pause-ms",
+                     pause_ms);
 }
 
 json_t *machine_cmd_save(void *opaque, json_t *args, Error *err)
@@ -126,8 +126,7 @@ static int snapshot_name_ok(const char *name, Error *err)
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
-            return error_set(err, "snapshot name '%s': use letters, digits, '.', '_' or '-'",
-                             name);
+            return error_set(err, "snapshot name '%s': use letters, digits, '.', '_' or '-'", name);
     }
     return 0;
 }
@@ -155,17 +154,16 @@ static int snapshot_dir(const Machine *m, char *dir, size_t size, bool create, E
     if (!m->name)
         return error_set(err, "snapshots need a named VM (hostel run --name NAME)");
     const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    int n = state && state[0] == '/'
-                ? snprintf(dir, size, "%s/hostel/snapshots/%s", state, m->name)
-                : snprintf(dir, size, "%s/.local/state/hostel/snapshots/%s",
-                           home ? home : "/tmp", m->name);
+    int n = state && state[0] == '/' ? snprintf(dir, size, "%s/hostel/snapshots/%s", state, m->name)
+                                     : snprintf(dir, size, "%s/.local/state/hostel/snapshots/%s",
+                                                home ? home : "/tmp", m->name);
     if (n < 0 || (size_t)n >= size)
         return error_set(err, "snapshot directory path too long");
     return create ? make_dirs(dir, err) : 0;
 }
 
-static int snapshot_file(const Machine *m, const char *name, char *path, size_t size,
-                         bool create, Error *err)
+static int snapshot_file(const Machine *m, const char *name, char *path, size_t size, bool create,
+                         Error *err)
 {
     char dir[PATH_MAX - 80];
     if (snapshot_name_ok(name, err) < 0 || snapshot_dir(m, dir, sizeof(dir), create, err) < 0)
@@ -175,8 +173,7 @@ static int snapshot_file(const Machine *m, const char *name, char *path, size_t 
 }
 
 /* The writable disks (snapshots change them) and their devices; a raw one cannot take part. */
-static int snapshot_disks(Machine *m, BlockDev **disks, VirtioMmio **devs, unsigned *n,
-                          Error *err)
+static int snapshot_disks(Machine *m, BlockDev **disks, VirtioMmio **devs, unsigned *n, Error *err)
 {
     *n = 0;
     for (unsigned i = 0; i < m->cfg.ndisks; i++) {
@@ -184,8 +181,8 @@ static int snapshot_disks(Machine *m, BlockDev **disks, VirtioMmio **devs, unsig
         if (!bd || bd->read_only)
             continue;
         if (!bd->drv->snapshot_create)
-            return error_set(err, "disk vd%c (%s) is %s: live snapshots need qcow2 disks",
-                             'a' + i, m->cfg.disks[i].path, bd->drv->format);
+            return error_set(err, "disk vd%c (%s) is %s: live snapshots need qcow2 disks", 'a' + i,
+                             m->cfg.disks[i].path, bd->drv->format);
         devs[*n] = m->virtio[i];
         disks[(*n)++] = bd;
     }
@@ -231,28 +228,28 @@ static int snapshot_op(Machine *m, json_t *args, bool create_dir, SnapshotOp *op
 typedef struct SnapshotDisk {
     struct SnapshotJob *job;
     VirtioMmio *dev;
-    bool made;                  /* the disk has the snapshot (under job->lock) */
+    bool made; /* the disk has the snapshot (under job->lock) */
 } SnapshotDisk;
 
 typedef struct SnapshotJob {
     Machine *m;
-    ControlPending *reply;      /* NULL: nobody waits for the answer */
+    ControlPending *reply; /* NULL: nobody waits for the answer */
     char name[SNAPSHOT_NAME_MAX + 1];
-    char path[PATH_MAX];        /* the state file, once complete */
-    char tmp[PATH_MAX + 16];    /* the state file until then */
-    int fd;                     /* tmp: written while paused, synced by the finisher */
-    BlockSnapshot sn;           /* the entry every disk records */
+    char path[PATH_MAX];     /* the state file, once complete */
+    char tmp[PATH_MAX + 16]; /* the state file until then */
+    int fd;                  /* tmp: written while paused, synced by the finisher */
+    BlockSnapshot sn;        /* the entry every disk records */
     SnapshotDisk disks[MACHINE_MAX_DISKS];
     unsigned n;
-    uint64_t t0;                /* the pause began (timer_now_ns) */
+    uint64_t t0; /* the pause began (timer_now_ns) */
     double pause_ms;
     pthread_t finisher;
-    pthread_mutex_t lock;       /* protects the fields below and disks[].made */
-    pthread_cond_t changed;     /* a disk job finished */
-    unsigned running;           /* disk jobs queued and not finished, + 1 while starting */
-    int rc;                     /* 0, or -1 once something failed */
-    Error err;                  /* the first failure */
-    bool finished;              /* the finisher is done: the VM thread may answer */
+    pthread_mutex_t lock;   /* protects the fields below and disks[].made */
+    pthread_cond_t changed; /* a disk job finished */
+    unsigned running;       /* disk jobs queued and not finished, + 1 while starting */
+    int rc;                 /* 0, or -1 once something failed */
+    Error err;              /* the first failure */
+    bool finished;          /* the finisher is done: the VM thread may answer */
 } SnapshotJob;
 
 static SnapshotJob *snapshot_job_new(Machine *m, const SnapshotOp *op, Error *err)
@@ -268,7 +265,7 @@ static SnapshotJob *snapshot_job_new(Machine *m, const SnapshotOp *op, Error *er
     snprintf(j->path, sizeof(j->path), "%s", op->path);
     snprintf(j->tmp, sizeof(j->tmp), "%s.tmp-XXXXXX", op->path);
     j->n = op->n;
-    j->running = 1;  /* the finisher waits until every disk job is queued */
+    j->running = 1; /* the finisher waits until every disk job is queued */
     for (unsigned i = 0; i < op->n; i++)
         j->disks[i] = (SnapshotDisk){.job = j, .dev = op->devs[i]};
     pthread_mutex_init(&j->lock, NULL);
@@ -350,7 +347,7 @@ static void snapshot_queue(SnapshotJob *j, VirtioBlkJobFn fn, bool made_only)
             continue;
         pthread_mutex_lock(&j->lock);
         j->running--;
-        snapshot_job_fail(j, &e);  /* when taking back, that disk keeps its snapshot */
+        snapshot_job_fail(j, &e); /* when taking back, that disk keeps its snapshot */
         pthread_mutex_unlock(&j->lock);
     }
 }
@@ -404,7 +401,7 @@ static void *snapshot_finisher(void *opaque)
     j->finished = true;
     pthread_mutex_unlock(&j->lock);
     while (evloop_call(j->m->loop, snapshot_done, j->m) < 0)
-        usleep(1000);  /* out of memory for a moment: the answer must get through */
+        usleep(1000); /* out of memory for a moment: the answer must get through */
     return NULL;
 }
 
@@ -432,7 +429,7 @@ static void snapshot_done(void *opaque)
     Machine *m = opaque;
     SnapshotJob *j = m->snapshot_job;
     if (!j)
-        return;  /* teardown answered already */
+        return; /* teardown answered already */
     pthread_mutex_lock(&j->lock);
     bool finished = j->finished;
     pthread_mutex_unlock(&j->lock);
@@ -458,9 +455,11 @@ static void snapshot_entry(Machine *m, SnapshotJob *j)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    j->sn = (BlockSnapshot){.name = j->name, .date_sec = (uint32_t)now.tv_sec,
+    j->sn = (BlockSnapshot){.name = j->name,
+                            .date_sec = (uint32_t)now.tv_sec,
                             .date_nsec = (uint32_t)now.tv_nsec,
-                            .vm_clock_nsec = hart_time(m->harts[0]) * 100, .icount = ~0ull};
+                            .vm_clock_nsec = hart_time(m->harts[0]) * 100,
+                            .icount = ~0ull};
 }
 
 /*
@@ -522,7 +521,7 @@ json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err)
         return NULL;
     }
     m->snapshot_job = j;
-    return NULL;  /* answered by machine_snapshot_finish */
+    return NULL; /* answered by machine_snapshot_finish */
 }
 
 json_t *machine_cmd_snapshot_list(void *opaque, json_t *args, Error *err)
@@ -545,8 +544,8 @@ json_t *machine_cmd_snapshot_list(void *opaque, json_t *args, Error *err)
         if (stat(path, &st) < 0)
             continue;
         json_array_append_new(list, json_pack("{s:s%, s:I, s:I}", "name", e->d_name, len - 6,
-                                              "date-sec", (json_int_t)st.st_mtime,
-                                              "disk-bytes", (json_int_t)st.st_blocks * 512));
+                                              "date-sec", (json_int_t)st.st_mtime, "disk-bytes",
+                                              (json_int_t)st.st_blocks * 512));
     }
     if (d)
         closedir(d);
@@ -581,8 +580,7 @@ json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err)
     unsigned n = op.n;
     for (unsigned i = 0; i < n; i++) {
         if (!disk_has_snapshot(disks[i], name))
-            return error_set(err, "%s has no snapshot named '%s'", disks[i]->filename, name),
-                   NULL;
+            return error_set(err, "%s has no snapshot named '%s'", disks[i]->filename, name), NULL;
     }
     MachineStateFile *f = machine_state_open(path, err);
     if (!f)
@@ -591,7 +589,7 @@ json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err)
     uint64_t t0 = timer_now_ns();
     machine_pause(m);
     machine_settle_clock(m);
-    snapshot_drain(m);  /* the workers must be done with the disks before they change */
+    snapshot_drain(m); /* the workers must be done with the disks before they change */
     RevertDisks rd = {.disks = disks, .n = n, .name = name};
     int rc = machine_restore_with(m, f, true, revert_disks, &rd, err);
     machine_state_close(f);

@@ -73,21 +73,18 @@ typedef struct PartBlobOps {
     int (*load)(void *obj, uint16_t version, const uint8_t *blob, size_t len, Error *err);
 } PartBlobOps;
 
-static int net_blob_save(void *obj, uint8_t **blob, size_t *len, uint16_t *version,
-                         Error *err)
+static int net_blob_save(void *obj, uint8_t **blob, size_t *len, uint16_t *version, Error *err)
 {
     *version = net_backend_state_version(obj);
     return net_backend_save(obj, blob, len, err);
 }
 
-static int net_blob_check(void *obj, uint16_t version, const uint8_t *blob, size_t len,
-                          Error *err)
+static int net_blob_check(void *obj, uint16_t version, const uint8_t *blob, size_t len, Error *err)
 {
     return net_backend_check(obj, version, blob, len, err);
 }
 
-static int net_blob_load(void *obj, uint16_t version, const uint8_t *blob, size_t len,
-                         Error *err)
+static int net_blob_load(void *obj, uint16_t version, const uint8_t *blob, size_t len, Error *err)
 {
     return net_backend_load(obj, version, blob, len, err);
 }
@@ -103,17 +100,17 @@ static const PartBlobOps net_blob_ops = {
 typedef struct Part {
     char tag[STREAM_MAX_TAG + 1];
     uint32_t instance;
-    const StateDesc *desc;     /* a table part, or */
-    const PartBlobOps *blob;   /* a blob part */
+    const StateDesc *desc;   /* a table part, or */
+    const PartBlobOps *blob; /* a blob part */
     void *obj;
-    void *staged;              /* restore, table part: the decoded copy */
-    const StreamSection *sec;  /* restore, blob part: the checked section */
+    void *staged;             /* restore, table part: the decoded copy */
+    const StreamSection *sec; /* restore, blob part: the checked section */
 } Part;
 
 #define MAX_PARTS (4 + MACHINE_MAX_HARTS + 3 + 3 * MACHINE_VIRTIO_SLOTS)
 
-static void part_add(Part *parts, int *n, const char *tag, uint32_t instance,
-                     const StateDesc *desc, void *obj)
+static void part_add(Part *parts, int *n, const char *tag, uint32_t instance, const StateDesc *desc,
+                     void *obj)
 {
     Part *p = &parts[(*n)++];
     snprintf(p->tag, sizeof(p->tag), "%s", tag);
@@ -201,14 +198,13 @@ static json_t *config_net_json(const NetConfig *net)
         const NetHostFwd *f = &net->fwd[i];
         json_array_append_new(fwd, json_pack("{s:b, s:I, s:I, s:I, s:I}", "udp", f->udp,
                                              "host-addr", (json_int_t)ntohl(f->host_addr.s_addr),
-                                             "host-port", (json_int_t)f->host_port,
-                                             "guest-addr",
-                                             (json_int_t)ntohl(f->guest_addr.s_addr),
-                                             "guest-port", (json_int_t)f->guest_port));
+                                             "host-port", (json_int_t)f->host_port, "guest-addr",
+                                             (json_int_t)ntohl(f->guest_addr.s_addr), "guest-port",
+                                             (json_int_t)f->guest_port));
     }
-    json_t *j = json_pack("{s:s, s:s, s:o}", "kind", net_kind_name(net->kind), "mac", mac,
-                          "hostfwd", fwd);
-    if (net->kind == NET_TAP)  /* a restore attaches to the same interface */
+    json_t *j =
+        json_pack("{s:s, s:s, s:o}", "kind", net_kind_name(net->kind), "mac", mac, "hostfwd", fwd);
+    if (net->kind == NET_TAP) /* a restore attaches to the same interface */
         json_object_set_new(j, "ifname", json_string(net->ifname));
     return j;
 }
@@ -228,12 +224,12 @@ static char *config_json(const Machine *m)
         json_array_append_new(devices, json_string(m->virtio[s] ? m->virtio[s]->ops->name : ""));
     char *kernel = abs_or_copy(m->boot.kernel), *initrd = abs_or_copy(m->boot.initrd);
     char *bios = abs_or_copy(m->boot.bios);
-    json_t *root = json_pack(
-        "{s:I, s:I, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}}", "ram-size",
-        (json_int_t)m->cfg.ram_size, "harts", (json_int_t)m->nharts, "disks",
-        config_disks_json(&m->cfg), "net", config_net_json(&m->cfg.net), "devices", devices,
-        "boot", "kernel", json_str_or_null(kernel), "initrd", json_str_or_null(initrd),
-        "cmdline", json_str_or_null(m->boot.cmdline), "bios", json_str_or_null(bios));
+    json_t *root = json_pack("{s:I, s:I, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}}", "ram-size",
+                             (json_int_t)m->cfg.ram_size, "harts", (json_int_t)m->nharts, "disks",
+                             config_disks_json(&m->cfg), "net", config_net_json(&m->cfg.net),
+                             "devices", devices, "boot", "kernel", json_str_or_null(kernel),
+                             "initrd", json_str_or_null(initrd), "cmdline",
+                             json_str_or_null(m->boot.cmdline), "bios", json_str_or_null(bios));
     free(kernel);
     free(initrd);
     free(bios);
@@ -310,7 +306,7 @@ static int save_allowed(const Machine *m, Error *err)
 {
     if (!m->linux_boot)
         return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
-                         "can be saved");
+                              "can be saved");
     return 0;
 }
 
@@ -344,10 +340,10 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
 
 struct MachineStateFile {
     StreamIn in;
-    StreamRamLoad *ram_load;  /* zstd RAM being decompressed since open, or NULL */
+    StreamRamLoad *ram_load; /* zstd RAM being decompressed since open, or NULL */
     MachineConfig cfg;
     MachineBoot boot;
-    char *strings[4 + MACHINE_MAX_DISKS * 2];  /* owned copies cfg/boot point at */
+    char *strings[4 + MACHINE_MAX_DISKS * 2]; /* owned copies cfg/boot point at */
     int nstrings;
     char devices[MACHINE_VIRTIO_SLOTS][32];
 };
@@ -371,14 +367,17 @@ static int parse_disks(MachineStateFile *f, json_t *disks, Error *err)
     json_t *d;
     if (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS)
         return error_set(err, "%s: state file is corrupt: bad disk list", f->in.path);
-    json_array_foreach(disks, i, d) {
+    json_array_foreach(disks, i, d)
+    {
         const char *path = NULL, *format = opt_str(d, "format");
         int ro = 0;
         json_int_t l2 = 0;
         if (json_unpack(d, "{s:s, s:b, s?I}", "path", &path, "read-only", &ro, "l2-cache-size",
-                        &l2) < 0 || l2 < 0)
+                        &l2) < 0 ||
+            l2 < 0)
             return error_set(err, "%s: state file is corrupt: bad disk entry", f->in.path);
-        f->cfg.disks[i] = (MachineDisk){.path = keep(f, path), .read_only = ro,
+        f->cfg.disks[i] = (MachineDisk){.path = keep(f, path),
+                                        .read_only = ro,
                                         .format = format ? keep(f, format) : NULL,
                                         .l2_cache_bytes = (uint64_t)l2};
     }
@@ -410,23 +409,24 @@ static int parse_net(MachineStateFile *f, json_t *net, Error *err)
         !net_kind_from_name(kind, &nc->kind) || nc->kind == NET_NONE ||
         parse_mac(mac, nc->mac) < 0 || !json_is_array(fwd) ||
         json_array_size(fwd) > NET_MAX_HOSTFWD ||
-        (nc->kind == NET_TAP && (!ifname || !net_ifname_valid(ifname) ||
-                                 json_array_size(fwd) != 0)))
+        (nc->kind == NET_TAP &&
+         (!ifname || !net_ifname_valid(ifname) || json_array_size(fwd) != 0)))
         return error_set(err, "%s: state file is corrupt: bad network entry", f->in.path);
     if (nc->kind == NET_TAP)
         strcpy(nc->ifname, ifname);
     size_t i;
     json_t *e;
-    json_array_foreach(fwd, i, e) {
+    json_array_foreach(fwd, i, e)
+    {
         int udp = 0;
         json_int_t ha, hp, ga, gp;
-        if (json_unpack(e, "{s:b, s:I, s:I, s:I, s:I}", "udp", &udp, "host-addr", &ha,
-                        "host-port", &hp, "guest-addr", &ga, "guest-port", &gp) < 0 ||
-            hp < 1 || hp > 65535 || gp < 1 || gp > 65535 || ha < 0 || ha > UINT32_MAX ||
-            ga < 0 || ga > UINT32_MAX)
+        if (json_unpack(e, "{s:b, s:I, s:I, s:I, s:I}", "udp", &udp, "host-addr", &ha, "host-port",
+                        &hp, "guest-addr", &ga, "guest-port", &gp) < 0 ||
+            hp < 1 || hp > 65535 || gp < 1 || gp > 65535 || ha < 0 || ha > UINT32_MAX || ga < 0 ||
+            ga > UINT32_MAX)
             return error_set(err, "%s: state file is corrupt: bad hostfwd entry", f->in.path);
-        nc->fwd[i] = (NetHostFwd){.udp = udp, .host_port = (uint16_t)hp,
-                                  .guest_port = (uint16_t)gp};
+        nc->fwd[i] =
+            (NetHostFwd){.udp = udp, .host_port = (uint16_t)hp, .guest_port = (uint16_t)gp};
         nc->fwd[i].host_addr.s_addr = htonl((uint32_t)ha);
         nc->fwd[i].guest_addr.s_addr = htonl((uint32_t)ga);
     }
@@ -440,8 +440,10 @@ static int parse_boot(MachineStateFile *f, json_t *boot, Error *err)
     const char *cmdline = opt_str(boot, "cmdline"), *bios = opt_str(boot, "bios");
     if (!json_is_object(boot) || !kernel)
         return error_set(err, "%s: state file is corrupt: bad boot entry", f->in.path);
-    f->boot = (MachineBoot){.kernel = keep(f, kernel), .initrd = keep(f, initrd),
-                            .cmdline = keep(f, cmdline), .bios = keep(f, bios)};
+    f->boot = (MachineBoot){.kernel = keep(f, kernel),
+                            .initrd = keep(f, initrd),
+                            .cmdline = keep(f, cmdline),
+                            .bios = keep(f, bios)};
     return 0;
 }
 
@@ -455,10 +457,11 @@ static int parse_config(MachineStateFile *f, Error *err)
     json_int_t ram = 0, harts = 0;
     json_t *disks = NULL, *net = NULL, *devices = NULL, *boot = NULL;
     int rc = -1;
-    if (!root || json_unpack(root, "{s:I, s:I, s:o, s:o, s:o, s:o}", "ram-size", &ram, "harts",
-                             &harts, "disks", &disks, "net", &net, "devices", &devices, "boot",
-                             &boot) < 0 || !json_is_array(devices) ||
-        json_array_size(devices) != MACHINE_VIRTIO_SLOTS || ram <= 0 || harts <= 0) {
+    if (!root ||
+        json_unpack(root, "{s:I, s:I, s:o, s:o, s:o, s:o}", "ram-size", &ram, "harts", &harts,
+                    "disks", &disks, "net", &net, "devices", &devices, "boot", &boot) < 0 ||
+        !json_is_array(devices) || json_array_size(devices) != MACHINE_VIRTIO_SLOTS || ram <= 0 ||
+        harts <= 0) {
         error_set(err, "%s: state file is corrupt: bad configuration", f->in.path);
         goto out;
     }
@@ -542,20 +545,19 @@ static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
 {
     for (int i = 0; i < f->in.nsec; i++) {
         if (!section_expected(&f->in.sec[i], parts, n))
-            return error_set(err, "%s: section %s[%u] does not belong to this machine",
-                             f->in.path, f->in.sec[i].tag, f->in.sec[i].instance);
+            return error_set(err, "%s: section %s[%u] does not belong to this machine", f->in.path,
+                             f->in.sec[i].tag, f->in.sec[i].instance);
     }
     for (int i = 0; i < n; i++) {
         Part *p = &parts[i];
         const StreamSection *sec = stream_in_find(&f->in, p->tag, p->instance);
         if (!sec)
-            return error_set(err, "%s: the state file has no %s[%u] section", f->in.path,
-                             p->tag, p->instance);
+            return error_set(err, "%s: the state file has no %s[%u] section", f->in.path, p->tag,
+                             p->instance);
         Error e = {0};
         if (p->blob) {
             if (p->blob->check(p->obj, sec->version, sec->payload, sec->len, &e) < 0)
-                return error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance,
-                                 e.msg);
+                return error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance, e.msg);
             p->sec = sec;
             continue;
         }
@@ -571,15 +573,16 @@ static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
 static int check_same_machine(const Machine *m, const MachineStateFile *f, Error *err)
 {
     if (f->cfg.ram_size != m->cfg.ram_size || f->cfg.nharts != m->nharts)
-        return error_set(err, "%s: saved from a machine with %llu MiB and %u harts (this one: "
-                         "%llu MiB, %u harts)", f->in.path,
-                         (unsigned long long)(f->cfg.ram_size >> 20), f->cfg.nharts,
+        return error_set(err,
+                         "%s: saved from a machine with %llu MiB and %u harts (this one: "
+                         "%llu MiB, %u harts)",
+                         f->in.path, (unsigned long long)(f->cfg.ram_size >> 20), f->cfg.nharts,
                          (unsigned long long)(m->cfg.ram_size >> 20), m->nharts);
     for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
         const char *name = m->virtio[s] ? m->virtio[s]->ops->name : "";
         if (strcmp(name, f->devices[s]) != 0)
-            return error_set(err, "%s: virtio slot %u holds %s in the file, %s here",
-                             f->in.path, s, f->devices[s][0] ? f->devices[s] : "nothing",
+            return error_set(err, "%s: virtio slot %u holds %s in the file, %s here", f->in.path, s,
+                             f->devices[s][0] ? f->devices[s] : "nothing",
                              name[0] ? name : "nothing");
     }
     return 0;
@@ -603,9 +606,10 @@ static int check_ram(const Machine *m, MachineStateFile *f, Error *err)
     if (!f->in.has_ram)
         return error_set(err, "%s: the state file has no RAM", f->in.path);
     if (f->in.ram_size != m->bus.ram_size)
-        return error_set(err, "%s: state file is corrupt: its RAM is %llu bytes, its "
-                         "configuration says %llu", f->in.path,
-                         (unsigned long long)f->in.ram_size,
+        return error_set(err,
+                         "%s: state file is corrupt: its RAM is %llu bytes, its "
+                         "configuration says %llu",
+                         f->in.path, (unsigned long long)f->in.ram_size,
                          (unsigned long long)m->bus.ram_size);
     return f->ram_load ? stream_ram_load_wait(f->ram_load, err) : 0;
 }
@@ -625,8 +629,7 @@ static int load_ram(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
 }
 
 int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
-                         int (*before_commit)(void *opaque, Error *err), void *opaque,
-                         Error *err)
+                         int (*before_commit)(void *opaque, Error *err), void *opaque, Error *err)
 {
     if (check_same_machine(m, f, err) < 0)
         return -1;
@@ -650,15 +653,14 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
     for (int i = 0; rc == 0 && i < n; i++) {
         Part *p = &parts[i];
         Error e = {0};
-        if (p->blob && p->blob->load(p->obj, p->sec->version, p->sec->payload, p->sec->len,
-                                     &e) < 0)
+        if (p->blob && p->blob->load(p->obj, p->sec->version, p->sec->payload, p->sec->len, &e) < 0)
             rc = error_set(err, "%s: %s[%u]: %s", f->in.path, p->tag, p->instance, e.msg);
     }
     for (int i = 0; i < n; i++)
         free(parts[i].staged);
     if (rc == 0)
         rc = machine_set_boot(m, &f->boot, err);
-    if (rc == 0)  /* this memory starts a new life: the guest must reseed its RNG */
+    if (rc == 0) /* this memory starts a new life: the guest must reseed its RNG */
         vmgenid_next_generation(m->vmgenid);
     return rc;
 }
@@ -677,9 +679,9 @@ static const StateDesc *desc_of_tag(const char *tag)
         const char *tag;
         const StateDesc *desc;
     } known[] = {
-        {"machine", &machine_state_desc}, {"hart", &hart_state_desc},
-        {"aclint", &aclint_state_desc},   {"plic", &plic_state_desc},
-        {"uart", &uart16550_state_desc},  {"rtc", &goldfish_rtc_state_desc},
+        {"machine", &machine_state_desc},    {"hart", &hart_state_desc},
+        {"aclint", &aclint_state_desc},      {"plic", &plic_state_desc},
+        {"uart", &uart16550_state_desc},     {"rtc", &goldfish_rtc_state_desc},
         {"virtio", &virtio_mmio_state_desc},
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
@@ -714,8 +716,8 @@ static void print_config(FILE *out, const StreamSection *cfg)
 
 static void print_section(FILE *out, const StreamSection *s)
 {
-    fprintf(out, "    {\"tag\": \"%s\", \"instance\": %u, \"version\": %u, \"bytes\": %llu",
-            s->tag, s->instance, s->version, (unsigned long long)s->len);
+    fprintf(out, "    {\"tag\": \"%s\", \"instance\": %u, \"version\": %u, \"bytes\": %llu", s->tag,
+            s->instance, s->version, (unsigned long long)s->len);
     const StateDesc *d = desc_of_tag(s->tag);
     void *obj = d ? calloc(1, d->size) : NULL;
     Error e = {0};
@@ -726,7 +728,7 @@ static void print_section(FILE *out, const StreamSection *s)
         fputs(", \"error\": ", out);
         print_json_string(out, e.msg);
     } else if (strcmp(s->tag, "slirp") == 0) {
-        fputs(", \"blob\": \"", out);  /* libslirp's own format: shown as it is */
+        fputs(", \"blob\": \"", out); /* libslirp's own format: shown as it is */
         for (uint64_t i = 0; i < s->len; i++)
             fprintf(out, "%02x", s->payload[i]);
         fputc('"', out);

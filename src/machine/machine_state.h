@@ -13,8 +13,8 @@
 #include "util/error.h"
 
 typedef struct MachineSaveOpts {
-    bool compress;  /* RAM as zstd runs (smaller, slower to restore) instead of flat pages */
-    int level;      /* zstd level; 0 = 3 */
+    bool compress; /* RAM as zstd runs (smaller, slower to restore) instead of flat pages */
+    int level;     /* zstd level; 0 = 3 */
 } MachineSaveOpts;
 
 /*

@@ -4,12 +4,22 @@
 #include "cpu/bcache.h"
 
 enum {
-    EXT_LEGACY_SET_TIMER = 0x00, EXT_LEGACY_PUTCHAR = 0x01, EXT_LEGACY_GETCHAR = 0x02,
-    EXT_LEGACY_CLEAR_IPI = 0x03, EXT_LEGACY_SEND_IPI = 0x04, EXT_LEGACY_FENCE_I = 0x05,
-    EXT_LEGACY_SFENCE_VMA = 0x06, EXT_LEGACY_SFENCE_VMA_ASID = 0x07,
+    EXT_LEGACY_SET_TIMER = 0x00,
+    EXT_LEGACY_PUTCHAR = 0x01,
+    EXT_LEGACY_GETCHAR = 0x02,
+    EXT_LEGACY_CLEAR_IPI = 0x03,
+    EXT_LEGACY_SEND_IPI = 0x04,
+    EXT_LEGACY_FENCE_I = 0x05,
+    EXT_LEGACY_SFENCE_VMA = 0x06,
+    EXT_LEGACY_SFENCE_VMA_ASID = 0x07,
     EXT_LEGACY_SHUTDOWN = 0x08,
-    EXT_BASE = 0x10, EXT_TIME = 0x54494d45, EXT_IPI = 0x735049, EXT_RFENCE = 0x52464e43,
-    EXT_HSM = 0x48534d, EXT_SRST = 0x53525354, EXT_DBCN = 0x4442434e,
+    EXT_BASE = 0x10,
+    EXT_TIME = 0x54494d45,
+    EXT_IPI = 0x735049,
+    EXT_RFENCE = 0x52464e43,
+    EXT_HSM = 0x48534d,
+    EXT_SRST = 0x53525354,
+    EXT_DBCN = 0x4442434e,
 };
 
 /* Registers of the call. */
@@ -20,15 +30,25 @@ typedef struct SbiRet {
     uint64_t value;
 } SbiRet;
 
-static SbiRet ok(uint64_t v) { return (SbiRet){SBI_SUCCESS, v}; }
-static SbiRet err(int64_t e) { return (SbiRet){e, 0}; }
+static SbiRet ok(uint64_t v)
+{
+    return (SbiRet){SBI_SUCCESS, v};
+}
+static SbiRet err(int64_t e)
+{
+    return (SbiRet){e, 0};
+}
 
 static bool known_extension(uint64_t ext)
 {
     switch (ext) {
-    case EXT_BASE: case EXT_TIME: case EXT_IPI: case EXT_RFENCE: case EXT_HSM:
-    case EXT_SRST: case EXT_DBCN:
-        return true;
+    case EXT_BASE:
+    case EXT_TIME:
+    case EXT_IPI:
+    case EXT_RFENCE:
+    case EXT_HSM:
+    case EXT_SRST:
+    case EXT_DBCN: return true;
     }
     return ext <= EXT_LEGACY_SHUTDOWN;
 }
@@ -40,7 +60,9 @@ static SbiRet base(const SbiPlatform *p, Hart *h)
     case 1: return ok(SBI_IMPL_ID_HOSTEL);
     case 2: return ok(1);
     case 3: return ok(known_extension(A(0)));
-    case 4: case 5: case 6: return ok(0); /* mvendorid, marchid, mimpid */
+    case 4:
+    case 5:
+    case 6: return ok(0); /* mvendorid, marchid, mimpid */
     }
     return err(SBI_ERR_NOT_SUPPORTED);
 }
@@ -68,7 +90,10 @@ static int64_t for_harts(const SbiPlatform *p, uint64_t mask, uint64_t base,
     return SBI_SUCCESS;
 }
 
-static void raise_ssip(const SbiPlatform *p, Hart *t) { hart_set_irq(t, MIP_SSIP, true); }
+static void raise_ssip(const SbiPlatform *p, Hart *t)
+{
+    hart_set_irq(t, MIP_SSIP, true);
+}
 
 static void fence_all(const SbiPlatform *p, Hart *t)
 {
@@ -91,9 +116,7 @@ static SbiRet hsm(const SbiPlatform *p, Hart *h)
         if (A(0) >= p->nharts(p->opaque))
             return err(SBI_ERR_INVALID_PARAM);
         return err(p->hart_start(p->opaque, (unsigned)A(0), A(1), A(2)));
-    case 1:
-        p->hart_stop(p->opaque, h);
-        return ok(0);
+    case 1: p->hart_stop(p->opaque, h); return ok(0);
     case 2:
         if (A(0) >= p->nharts(p->opaque))
             return err(SBI_ERR_INVALID_PARAM);
@@ -150,10 +173,19 @@ static bool legacy(const SbiPlatform *p, Hart *h)
 {
     uint8_t c = (uint8_t)A(0);
     switch (h->x[17]) {
-    case EXT_LEGACY_SET_TIMER: p->set_timer(p->opaque, h, A(0)); A(0) = 0; break;
-    case EXT_LEGACY_PUTCHAR: p->console_write(p->opaque, &c, 1); A(0) = 0; break;
+    case EXT_LEGACY_SET_TIMER:
+        p->set_timer(p->opaque, h, A(0));
+        A(0) = 0;
+        break;
+    case EXT_LEGACY_PUTCHAR:
+        p->console_write(p->opaque, &c, 1);
+        A(0) = 0;
+        break;
     case EXT_LEGACY_GETCHAR: A(0) = (uint64_t)(int64_t)p->console_read(p->opaque); break;
-    case EXT_LEGACY_CLEAR_IPI: hart_set_irq(h, MIP_SSIP, false); A(0) = 0; break;
+    case EXT_LEGACY_CLEAR_IPI:
+        hart_set_irq(h, MIP_SSIP, false);
+        A(0) = 0;
+        break;
     case EXT_LEGACY_SHUTDOWN: p->system_reset(p->opaque, SBI_RESET_SHUTDOWN, 0); break;
     default: {
         /* send_ipi and the fences take a virtual address of a hart mask */

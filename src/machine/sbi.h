@@ -17,14 +17,25 @@
 
 /* SBI error codes */
 enum {
-    SBI_SUCCESS = 0, SBI_ERR_FAILED = -1, SBI_ERR_NOT_SUPPORTED = -2,
-    SBI_ERR_INVALID_PARAM = -3, SBI_ERR_DENIED = -4, SBI_ERR_INVALID_ADDRESS = -5,
-    SBI_ERR_ALREADY_AVAILABLE = -6, SBI_ERR_ALREADY_STARTED = -7, SBI_ERR_ALREADY_STOPPED = -8,
+    SBI_SUCCESS = 0,
+    SBI_ERR_FAILED = -1,
+    SBI_ERR_NOT_SUPPORTED = -2,
+    SBI_ERR_INVALID_PARAM = -3,
+    SBI_ERR_DENIED = -4,
+    SBI_ERR_INVALID_ADDRESS = -5,
+    SBI_ERR_ALREADY_AVAILABLE = -6,
+    SBI_ERR_ALREADY_STARTED = -7,
+    SBI_ERR_ALREADY_STOPPED = -8,
 };
 
 /* HSM states */
-enum { SBI_HSM_STARTED = 0, SBI_HSM_STOPPED = 1, SBI_HSM_START_PENDING = 2,
-       SBI_HSM_STOP_PENDING = 3, SBI_HSM_SUSPENDED = 4 };
+enum {
+    SBI_HSM_STARTED = 0,
+    SBI_HSM_STOPPED = 1,
+    SBI_HSM_START_PENDING = 2,
+    SBI_HSM_STOP_PENDING = 3,
+    SBI_HSM_SUSPENDED = 4
+};
 
 /* SRST types */
 enum { SBI_RESET_SHUTDOWN = 0, SBI_RESET_COLD = 1, SBI_RESET_WARM = 2 };
@@ -56,7 +67,7 @@ typedef struct SbiPlatform {
  */
 bool sbi_ecall(const SbiPlatform *p, Hart *h);
 
-#define SBI_IMPL_ID_HOSTEL 0x484f53ull  /* "HOS"; not a registered id */
+#define SBI_IMPL_ID_HOSTEL 0x484f53ull     /* "HOS"; not a registered id */
 #define SBI_SPEC_VERSION ((2u << 24) | 0u) /* 2.0 */
 
 #endif

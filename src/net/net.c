@@ -52,7 +52,7 @@ static bool guest_addr_ok(struct in_addr a)
 {
     uint32_t h = ntohl(a.s_addr);
     if (h == 0)
-        return true;  /* the DHCP address */
+        return true; /* the DHCP address */
     return (h & 0xffffff00u) == 0x0a000200u && (h & 0xff) != 0 && (h & 0xff) != 0xff;
 }
 
@@ -73,11 +73,11 @@ static int parse_hostfwd(NetHostFwd *f, const char *value, Error *err)
         return error_set(err, "hostfwd '%s': protocol '%s' is not tcp or udp", value, buf);
     if (!parse_addr_port(colon + 1, &f->host_addr, &f->host_port) ||
         !parse_addr_port(dash + 1, &f->guest_addr, &f->guest_port))
-        return error_set(err, "hostfwd '%s': expected " HOSTFWD_SYNTAX
-                              " (IPv4 addresses, ports 1-65535)", value);
+        return error_set(
+            err, "hostfwd '%s': expected " HOSTFWD_SYNTAX " (IPv4 addresses, ports 1-65535)",
+            value);
     if (!guest_addr_ok(f->guest_addr))
-        return error_set(err, "hostfwd '%s': the guest address must be in 10.0.2.0/24",
-                         value);
+        return error_set(err, "hostfwd '%s': the guest address must be in 10.0.2.0/24", value);
     return 0;
 }
 
@@ -159,8 +159,8 @@ bool net_ifname_valid(const char *name)
     if (len == 0 || len >= NET_IFNAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return false;
     for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
             return false;
     return true;
 }
@@ -170,8 +170,10 @@ static int set_ifname(NetConfig *cfg, const char *value, Error *err)
     if (cfg->ifname[0])
         return error_set(err, "ifname is given twice");
     if (!net_ifname_valid(value))
-        return error_set(err, "ifname '%.40s': expected 1 to %d letters, digits, '.', '_' "
-                              "or '-'", value, NET_IFNAME_MAX - 1);
+        return error_set(err,
+                         "ifname '%.40s': expected 1 to %d letters, digits, '.', '_' "
+                         "or '-'",
+                         value, NET_IFNAME_MAX - 1);
     strcpy(cfg->ifname, value);
     return 0;
 }
@@ -304,8 +306,7 @@ int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err)
     return b->ops->save(b, blob, len, err);
 }
 
-int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
-                      Error *err)
+int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
 {
     if (!b->ops->check)
         return error_set(err, "net %s: the backend cannot load a saved state", b->ops->name);
@@ -313,13 +314,14 @@ int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size
         return error_set(err, "net %s: the saved state is %zu bytes (at most %u)", b->ops->name,
                          len, NET_STATE_MAX);
     if (version == 0 || version > net_backend_state_version(b))
-        return error_set(err, "net %s: saved state version %u is not supported (this build: "
-                         "1..%u)", b->ops->name, version, net_backend_state_version(b));
+        return error_set(err,
+                         "net %s: saved state version %u is not supported (this build: "
+                         "1..%u)",
+                         b->ops->name, version, net_backend_state_version(b));
     return b->ops->check(b, version, blob, len, err);
 }
 
-int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
-                     Error *err)
+int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
 {
     if (net_backend_check(b, version, blob, len, err) < 0)
         return -1;

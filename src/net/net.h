@@ -25,42 +25,42 @@
 
 #define NET_MAX_HOSTFWD 16
 #define NET_MAC_LEN 6
-#define NET_MAX_FRAME 65550  /* largest Ethernet frame carried (64 KiB + header + VLAN) */
-#define NET_IFNAME_MAX 16    /* a host interface name with its NUL (Linux IFNAMSIZ) */
+#define NET_MAX_FRAME 65550 /* largest Ethernet frame carried (64 KiB + header + VLAN) */
+#define NET_IFNAME_MAX 16   /* a host interface name with its NUL (Linux IFNAMSIZ) */
 
 /* The default MAC address, as QEMU's first NIC: 52:54:00:12:34:56. */
 extern const uint8_t net_default_mac[NET_MAC_LEN];
 
 typedef enum NetKind {
-    NET_NONE,  /* no network card */
-    NET_USER,  /* user-mode networking (libslirp) */
-    NET_TAP,   /* a host tap interface, attached by name */
+    NET_NONE, /* no network card */
+    NET_USER, /* user-mode networking (libslirp) */
+    NET_TAP,  /* a host tap interface, attached by name */
 } NetKind;
 
 /* One host port forwarded into the guest (hostfwd=). */
 typedef struct NetHostFwd {
     bool udp;
-    struct in_addr host_addr;   /* INADDR_ANY = every host address */
-    uint16_t host_port;         /* 1..65535 */
-    struct in_addr guest_addr;  /* 0 = the guest's DHCP address (10.0.2.15) */
-    uint16_t guest_port;        /* 1..65535 */
+    struct in_addr host_addr;  /* INADDR_ANY = every host address */
+    uint16_t host_port;        /* 1..65535 */
+    struct in_addr guest_addr; /* 0 = the guest's DHCP address (10.0.2.15) */
+    uint16_t guest_port;       /* 1..65535 */
 } NetHostFwd;
 
 /* What --net asked for; plain data (copyable, no pointers). */
 typedef struct NetConfig {
     NetKind kind;
-    uint8_t mac[NET_MAC_LEN];   /* the card's address */
-    NetHostFwd fwd[NET_MAX_HOSTFWD];  /* NET_USER only */
+    uint8_t mac[NET_MAC_LEN];        /* the card's address */
+    NetHostFwd fwd[NET_MAX_HOSTFWD]; /* NET_USER only */
     unsigned nfwd;
-    char ifname[NET_IFNAME_MAX];      /* NET_TAP: the host interface */
+    char ifname[NET_IFNAME_MAX]; /* NET_TAP: the host interface */
 } NetConfig;
 
 typedef struct NetBackend NetBackend;
 
 /* Frames a backend could not pass on (the card's own drops are its stats). */
 typedef struct NetBackendStats {
-    uint64_t tx_dropped;  /* from the guest: the host side refused or could not take them */
-    uint64_t rx_dropped;  /* for the guest: too long, or the card had no buffer */
+    uint64_t tx_dropped; /* from the guest: the host side refused or could not take them */
+    uint64_t rx_dropped; /* for the guest: too long, or the card had no buffer */
 } NetBackendStats;
 
 /* Hands a frame to the guest's card; returns false if the card dropped it. */
@@ -85,15 +85,14 @@ typedef struct NetBackendOps {
     const char *state_tag;
     uint16_t (*state_version)(void);
     int (*save)(NetBackend *b, uint8_t **blob, size_t *len, Error *err);
-    int (*check)(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
-                 Error *err);
+    int (*check)(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err);
     int (*load)(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err);
 } NetBackendOps;
 
 /* The common part of every backend (embedded first; container_of gets back). */
 struct NetBackend {
     const NetBackendOps *ops;
-    NetReceiveFn receive;   /* installed by the device; NULL = frames are dropped */
+    NetReceiveFn receive; /* installed by the device; NULL = frames are dropped */
     void *receive_opaque;
 };
 
@@ -151,12 +150,10 @@ uint16_t net_backend_state_version(const NetBackend *b);
 int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err);
 
 /* Check a saved blob (size, version, structure) without changing anything. */
-int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
-                      Error *err);
+int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err);
 
 /* Load a blob net_backend_check accepted into b (same configuration). */
-int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len,
-                     Error *err);
+int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err);
 
 /* Free a backend through its ops (NULL is ignored). */
 void net_backend_free(NetBackend *b);

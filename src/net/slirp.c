@@ -33,32 +33,32 @@
 
 #define SLIRP_EPOLL_BATCH 64
 #define SLIRP_MAX_GUEST_ERRORS 10
-#define SLIRP_RECHECK_NS 500000000ull  /* re-register every socket this often */
+#define SLIRP_RECHECK_NS 500000000ull /* re-register every socket this often */
 
 /* What we know of one socket (indexed by fd number). */
 typedef struct SlirpFd {
-    uint32_t events;    /* epoll events registered in epfd (when watched) */
-    int revents;        /* SLIRP_POLL_* ready in the current poll round */
-    uint32_t seen;      /* the fill round that last asked for it */
-    bool watched;       /* registered in epfd */
+    uint32_t events; /* epoll events registered in epfd (when watched) */
+    int revents;     /* SLIRP_POLL_* ready in the current poll round */
+    uint32_t seen;   /* the fill round that last asked for it */
+    bool watched;    /* registered in epfd */
 } SlirpFd;
 
 typedef struct NetSlirp {
-    NetBackend nb;          /* first: container_of */
+    NetBackend nb; /* first: container_of */
     Slirp *slirp;
     EventLoop *loop;
     TimerList *timers;
-    Timer *poll_timer;      /* next slirp_pollfds_poll when no socket wakes us first */
-    int epfd;               /* the sockets slirp wants polled */
-    bool epfd_watched;      /* epfd is in the VM's loop */
-    SlirpFd *fds;           /* by fd number */
+    Timer *poll_timer; /* next slirp_pollfds_poll when no socket wakes us first */
+    int epfd;          /* the sockets slirp wants polled */
+    bool epfd_watched; /* epfd is in the VM's loop */
+    SlirpFd *fds;      /* by fd number */
     int fds_len;
-    int *polled;            /* fds of the last fill, by the index add_poll returned */
+    int *polled; /* fds of the last fill, by the index add_poll returned */
     int npolled, polled_cap;
-    uint32_t round;         /* fill round */
-    bool recheck;           /* this fill re-registers every socket */
-    uint64_t recheck_at;    /* ns: when the next fill does */
-    unsigned guest_errors;  /* logged so far */
+    uint32_t round;        /* fill round */
+    bool recheck;          /* this fill re-registers every socket */
+    uint64_t recheck_at;   /* ns: when the next fill does */
+    unsigned guest_errors; /* logged so far */
 } NetSlirp;
 
 /* A timer slirp asked for: its callback, then a sync. */
@@ -119,7 +119,7 @@ static void slirp_watch(NetSlirp *s, int fd, uint32_t ev)
     struct epoll_event e = {.events = ev, .data.fd = fd};
     int op = f->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int rc = epoll_ctl(s->epfd, op, fd, &e);
-    if (rc < 0 && errno == (op == EPOLL_CTL_ADD ? EEXIST : ENOENT))  /* fd number reused */
+    if (rc < 0 && errno == (op == EPOLL_CTL_ADD ? EEXIST : ENOENT)) /* fd number reused */
         rc = epoll_ctl(s->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e);
     f->watched = rc == 0;
     f->events = ev;
@@ -129,7 +129,7 @@ static void slirp_unwatch(NetSlirp *s, int fd)
 {
     if (fd < 0 || fd >= s->fds_len || !s->fds[fd].watched)
         return;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);  /* ENOENT/EBADF: already gone */
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone */
     s->fds[fd].watched = false;
 }
 
@@ -192,7 +192,7 @@ static void slirp_sync(NetSlirp *s)
     if (timeout_ms == UINT32_MAX)
         return;
     uint64_t at = now + (uint64_t)timeout_ms * 1000000ull;
-    if (timer_expire_ns(s->poll_timer) > at)  /* an earlier poll does no harm */
+    if (timer_expire_ns(s->poll_timer) > at) /* an earlier poll does no harm */
         timer_mod(s->poll_timer, at);
 }
 
@@ -229,7 +229,7 @@ static void slirp_poll_timer(void *opaque)
 static ssize_t slirp_cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     NetSlirp *s = opaque;
-    net_backend_deliver(&s->nb, buf, len);  /* a dropped frame is retransmitted by TCP */
+    net_backend_deliver(&s->nb, buf, len); /* a dropped frame is retransmitted by TCP */
     return (ssize_t)len;
 }
 
@@ -252,7 +252,7 @@ static void slirp_timer_fire(void *opaque)
 {
     SlirpTimer *st = opaque;
     NetSlirp *s = st->s;
-    st->cb(st->cb_opaque);  /* may free st */
+    st->cb(st->cb_opaque); /* may free st */
     slirp_sync(s);
 }
 
@@ -294,7 +294,7 @@ static void slirp_cb_register_poll_fd(int fd, void *opaque)
 
 static void slirp_cb_unregister_poll_fd(int fd, void *opaque)
 {
-    slirp_unwatch(opaque, fd);  /* before slirp closes it: the number may come back */
+    slirp_unwatch(opaque, fd); /* before slirp closes it: the number may come back */
 }
 
 static void slirp_cb_notify(void *opaque)
@@ -327,7 +327,7 @@ static const SlirpCb slirp_callbacks = {
 typedef struct SlirpBlob {
     uint8_t *buf;
     size_t len, cap, pos;
-    bool failed;       /* out of memory, or larger than NET_STATE_MAX */
+    bool failed; /* out of memory, or larger than NET_STATE_MAX */
 } SlirpBlob;
 
 static ssize_t slirp_blob_write(const void *buf, size_t len, void *opaque)
@@ -403,8 +403,10 @@ static int net_slirp_check(NetBackend *nb, uint16_t version, const uint8_t *blob
         return -1;
     free(own);
     if (len != own_len)
-        return error_set(err, "net user: saved state is %zu bytes (libslirp state version %u "
-                         "has %zu)", len, version, own_len);
+        return error_set(err,
+                         "net user: saved state is %zu bytes (libslirp state version %u "
+                         "has %zu)",
+                         len, version, own_len);
     return 0;
 }
 
@@ -435,7 +437,7 @@ static void net_slirp_free(NetBackend *b)
 {
     NetSlirp *s = slirp_of(b);
     if (s->slirp)
-        slirp_cleanup(s->slirp);  /* calls timer_free and unregister_poll_fd */
+        slirp_cleanup(s->slirp); /* calls timer_free and unregister_poll_fd */
     timer_list_free(s->timers);
     if (s->epfd_watched)
         evloop_del_fd(s->loop, s->epfd);

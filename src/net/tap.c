@@ -33,14 +33,14 @@
 #define TAP_READ_BATCH 64
 
 typedef struct NetTap {
-    NetBackend nb;          /* first: container_of */
+    NetBackend nb; /* first: container_of */
     EventLoop *loop;
-    int fd;                 /* /dev/net/tun, bound to ifname; -1 before */
-    bool watched;           /* fd is in the loop */
-    bool tx_error_logged;   /* a write failed for another reason than EAGAIN */
+    int fd;               /* /dev/net/tun, bound to ifname; -1 before */
+    bool watched;         /* fd is in the loop */
+    bool tx_error_logged; /* a write failed for another reason than EAGAIN */
     char ifname[NET_IFNAME_MAX];
     NetBackendStats stats;
-    uint8_t buf[NET_MAX_FRAME + 1];  /* one more: a longer frame is seen, and dropped */
+    uint8_t buf[NET_MAX_FRAME + 1]; /* one more: a longer frame is seen, and dropped */
 } NetTap;
 
 static NetTap *tap_of(NetBackend *b)
@@ -64,7 +64,8 @@ static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
     if (e && e != EAGAIN && !t->tx_error_logged) {
         t->tx_error_logged = true;
         log_warn("net tap %s: a frame from the guest was dropped: %s%s%s (further drops are "
-                 "counted, not logged)", t->ifname, strerror(e),
+                 "counted, not logged)",
+                 t->ifname, strerror(e),
                  e == EIO ? "; the interface is down: ip link set up dev " : "",
                  e == EIO ? t->ifname : "");
     }
@@ -73,8 +74,8 @@ static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
 /* The fd failed for good (e.g. the interface was deleted): stop watching it. */
 static void tap_read_failed(NetTap *t, int e)
 {
-    log_warn("net tap %s: reading the tap failed: %s; the guest receives nothing more",
-             t->ifname, strerror(e));
+    log_warn("net tap %s: reading the tap failed: %s; the guest receives nothing more", t->ifname,
+             strerror(e));
     evloop_del_fd(t->loop, t->fd);
     t->watched = false;
 }
@@ -144,20 +145,26 @@ static int tap_attach_error(const char *name, int e, bool existed, Error *err)
     case EPERM:
     case EACCES:
         if (existed)
-            return error_set(err, "tap %s: permission denied (the interface belongs to another "
-                                  "user; make it yours with: ip tuntap del dev %s mode tap; "
-                                  "ip tuntap add dev %s mode tap user %s)",
+            return error_set(err,
+                             "tap %s: permission denied (the interface belongs to another "
+                             "user; make it yours with: ip tuntap del dev %s mode tap; "
+                             "ip tuntap add dev %s mode tap user %s)",
                              name, name, name, user);
-        return error_set(err, "tap %s: permission denied (create it with: ip tuntap add dev "
-                              "%s mode tap user %s)", name, name, user);
+        return error_set(err,
+                         "tap %s: permission denied (create it with: ip tuntap add dev "
+                         "%s mode tap user %s)",
+                         name, name, user);
     case EBUSY:
-        return error_set(err, "tap %s: the interface is in use by another process (one VM "
-                              "per tap)", name);
+        return error_set(err,
+                         "tap %s: the interface is in use by another process (one VM "
+                         "per tap)",
+                         name);
     case EINVAL:
-        return error_set(err, "tap %s: the interface exists and is not a tap (or is a "
-                              "multi-queue one, which hostel does not use)", name);
-    default:
-        return error_set_errno(err, e, "tap %s: cannot attach to the interface", name);
+        return error_set(err,
+                         "tap %s: the interface exists and is not a tap (or is a "
+                         "multi-queue one, which hostel does not use)",
+                         name);
+    default: return error_set_errno(err, e, "tap %s: cannot attach to the interface", name);
     }
 }
 
@@ -167,17 +174,20 @@ static int tap_open(NetTap *t, Error *err)
     bool existed = if_nametoindex(t->ifname) != 0;
     t->fd = open(TAP_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->fd < 0 && errno == ENOENT)
-        return error_set(err, "tap %s: " TAP_DEVICE " does not exist (load the tun module: "
-                              "modprobe tun)", t->ifname);
+        return error_set(err,
+                         "tap %s: " TAP_DEVICE " does not exist (load the tun module: "
+                         "modprobe tun)",
+                         t->ifname);
     if (t->fd < 0)
         return error_set_errno(err, errno, "tap %s: cannot open " TAP_DEVICE, t->ifname);
     struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
-    memcpy(ifr.ifr_name, t->ifname, sizeof(t->ifname));  /* both IFNAMSIZ, NUL-padded */
+    memcpy(ifr.ifr_name, t->ifname, sizeof(t->ifname)); /* both IFNAMSIZ, NUL-padded */
     if (ioctl(t->fd, TUNSETIFF, &ifr) < 0)
         return tap_attach_error(t->ifname, errno, existed, err);
     if (!existed)
         log_info("net tap %s: created the interface; it goes away when the VM exits "
-                 "(configure its host side, e.g.: ip link set %s up)", t->ifname, t->ifname);
+                 "(configure its host side, e.g.: ip link set %s up)",
+                 t->ifname, t->ifname);
     return 0;
 }
 
@@ -189,12 +199,11 @@ NetBackend *net_tap_new(const NetConfig *cfg, EventLoop *loop, Error *err)
         error_set(err, "out of memory creating the tap backend");
         return NULL;
     }
-    t->nb.ops = &net_tap_ops;  /* fields one by one: a compound literal would be 64 KiB */
+    t->nb.ops = &net_tap_ops; /* fields one by one: a compound literal would be 64 KiB */
     t->loop = loop;
     t->fd = -1;
     snprintf(t->ifname, sizeof(t->ifname), "%s", cfg->ifname);
-    if (tap_open(t, err) < 0 ||
-        evloop_add_fd(loop, t->fd, EPOLLIN, tap_readable, t, err) < 0) {
+    if (tap_open(t, err) < 0 || evloop_add_fd(loop, t->fd, EPOLLIN, tap_readable, t, err) < 0) {
         net_tap_free(&t->nb);
         return NULL;
     }

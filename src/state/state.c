@@ -26,7 +26,9 @@ static uint32_t field_count(const StateField *f, const uint8_t *obj)
 static size_t scalar_size(StateType t)
 {
     switch (t) {
-    case STATE_U8: case STATE_BOOL: case STATE_BYTES: return 1;
+    case STATE_U8:
+    case STATE_BOOL:
+    case STATE_BYTES: return 1;
     case STATE_U16: return 2;
     case STATE_U32: return 4;
     case STATE_U64: return 8;
@@ -48,7 +50,7 @@ size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *o
         if (!field_present(f, version))
             continue;
         if (f->count_of)
-            n += 4;  /* the element count leads the elements */
+            n += 4; /* the element count leads the elements */
         for (uint32_t i = 0; f->type == STATE_STRUCT && i < field_count(f, o); i++)
             n += state_encoded_size(f->sub, version, o + f->offset + i * f->stride);
         if (f->type != STATE_STRUCT)
@@ -60,11 +62,24 @@ size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *o
 static uint64_t load_mem(const uint8_t *p, StateType t)
 {
     switch (t) {
-    case STATE_U8: case STATE_BYTES: return *p;
+    case STATE_U8:
+    case STATE_BYTES: return *p;
     case STATE_BOOL: return *(const bool *)p;
-    case STATE_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case STATE_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
-    case STATE_U64: { uint64_t v; memcpy(&v, p, 8); return v; }
+    case STATE_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case STATE_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case STATE_U64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     case STATE_STRUCT: break;
     }
     return 0;
@@ -73,10 +88,19 @@ static uint64_t load_mem(const uint8_t *p, StateType t)
 static void store_mem(uint8_t *p, StateType t, uint64_t v)
 {
     switch (t) {
-    case STATE_U8: case STATE_BYTES: *p = (uint8_t)v; break;
+    case STATE_U8:
+    case STATE_BYTES: *p = (uint8_t)v; break;
     case STATE_BOOL: *(bool *)p = v != 0; break;
-    case STATE_U16: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-    case STATE_U32: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+    case STATE_U16: {
+        uint16_t x = (uint16_t)v;
+        memcpy(p, &x, 2);
+        break;
+    }
+    case STATE_U32: {
+        uint32_t x = (uint32_t)v;
+        memcpy(p, &x, 4);
+        break;
+    }
     case STATE_U64: memcpy(p, &v, 8); break;
     case STATE_STRUCT: break;
     }
@@ -111,7 +135,7 @@ void state_encode(const StateDesc *desc, const void *obj, uint8_t *buf)
 typedef struct Decoder {
     const uint8_t *p, *end;
     Error *err;
-    bool adopt_counts;  /* printing a file: counts from the stream, no desc->check */
+    bool adopt_counts; /* printing a file: counts from the stream, no desc->check */
 } Decoder;
 
 /* The element count before a count_of field: must match the object's, or is adopted. */
@@ -146,8 +170,8 @@ static int decode_scalar(const StateDesc *desc, const StateField *f, uint32_t i,
         if (f->count > 1)
             return error_set(d->err, "%s.%s[%u]: value %" PRIu64 " is out of range", desc->name,
                              f->name, i, v);
-        return error_set(d->err, "%s.%s: value %" PRIu64 " is out of range", desc->name,
-                         f->name, v);
+        return error_set(d->err, "%s.%s: value %" PRIu64 " is out of range", desc->name, f->name,
+                         v);
     }
     store_mem(p + i * sz, f->type, v);
     return 0;
@@ -162,9 +186,8 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
         if (f->count_of && decode_count(desc, f, d, obj) < 0)
             return -1;
         for (uint32_t i = 0; i < field_count(f, obj); i++) {
-            int rc = f->type == STATE_STRUCT
-                         ? decode_obj(f->sub, version, d, p + i * f->stride)
-                         : decode_scalar(desc, f, i, d, p);
+            int rc = f->type == STATE_STRUCT ? decode_obj(f->sub, version, d, p + i * f->stride)
+                                             : decode_scalar(desc, f, i, d, p);
             if (rc < 0)
                 return -1;
         }
@@ -174,12 +197,14 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
     return desc->check && !d->adopt_counts ? desc->check(obj, d->err) : 0;
 }
 
-static int decode_section(const StateDesc *desc, uint16_t version, const uint8_t *buf,
-                          size_t len, void *staged, bool adopt, Error *err)
+static int decode_section(const StateDesc *desc, uint16_t version, const uint8_t *buf, size_t len,
+                          void *staged, bool adopt, Error *err)
 {
     if (version > desc->version || version < desc->min_version)
-        return error_set(err, "%s: section version %u is not supported (this hostel reads "
-                         "%u to %u)", desc->name, version, desc->min_version, desc->version);
+        return error_set(err,
+                         "%s: section version %u is not supported (this hostel reads "
+                         "%u to %u)",
+                         desc->name, version, desc->min_version, desc->version);
     Decoder d = {.p = buf, .end = buf + len, .err = err, .adopt_counts = adopt};
     if (decode_obj(desc, version, &d, staged) < 0)
         return -1;
@@ -236,7 +261,7 @@ static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int 
     const uint8_t *p = obj + f->offset;
     uint32_t n = field_count(f, obj);
     if (f->type == STATE_BYTES) {
-        size_t shown = n <= 64 ? n : 32;  /* long buffers (a ROM): the start and a CRC */
+        size_t shown = n <= 64 ? n : 32; /* long buffers (a ROM): the start and a CRC */
         fputc('"', out);
         for (uint32_t i = 0; i < shown; i++)
             fprintf(out, "%02x", p[i]);

@@ -35,9 +35,9 @@ typedef enum StateType {
     STATE_U16,
     STATE_U32,
     STATE_U64,
-    STATE_BOOL,    /* a C bool, encoded as one byte 0/1 */
-    STATE_BYTES,   /* count raw bytes (printed as hex) */
-    STATE_STRUCT,  /* count elements of the nested table `sub`, `stride` bytes apart */
+    STATE_BOOL,   /* a C bool, encoded as one byte 0/1 */
+    STATE_BYTES,  /* count raw bytes (printed as hex) */
+    STATE_STRUCT, /* count elements of the nested table `sub`, `stride` bytes apart */
 } StateType;
 
 typedef struct StateDesc StateDesc;
@@ -45,22 +45,22 @@ typedef struct StateDesc StateDesc;
 typedef struct StateField {
     const char *name;
     StateType type;
-    size_t offset;         /* offsetof() in the described struct */
-    uint32_t count;        /* elements (0 means 1); with count_of: the most */
-    size_t count_of;       /* 1 + offsetof an `unsigned` in the struct giving the elements
+    size_t offset;        /* offsetof() in the described struct */
+    uint32_t count;       /* elements (0 means 1); with count_of: the most */
+    size_t count_of;      /* 1 + offsetof an `unsigned` in the struct giving the elements
                               in use (configuration, not state: never read from a stream) */
-    uint16_t version;      /* section version that added the field (0 or 1: from the start) */
-    uint64_t max;          /* integers: largest valid value (0 = any) */
-    const StateDesc *sub;  /* STATE_STRUCT: the element's table */
-    size_t stride;         /* STATE_STRUCT: sizeof one element */
+    uint16_t version;     /* section version that added the field (0 or 1: from the start) */
+    uint64_t max;         /* integers: largest valid value (0 = any) */
+    const StateDesc *sub; /* STATE_STRUCT: the element's table */
+    size_t stride;        /* STATE_STRUCT: sizeof one element */
 } StateField;
 
 struct StateDesc {
-    const char *name;      /* section tag, e.g. "plic" */
-    uint16_t version;      /* the version this build writes */
-    uint16_t min_version;  /* the oldest version it can load */
-    size_t size;           /* sizeof the described struct (staging copies) */
-    const StateField *fields;  /* terminated by an entry with name NULL */
+    const char *name;         /* section tag, e.g. "plic" */
+    uint16_t version;         /* the version this build writes */
+    uint16_t min_version;     /* the oldest version it can load */
+    size_t size;              /* sizeof the described struct (staging copies) */
+    const StateField *fields; /* terminated by an entry with name NULL */
     /* Cross-field validation of a decoded staging copy (optional). */
     int (*check)(const void *staged, Error *err);
     /* Before encoding: capture state kept elsewhere (e.g. the time) into fields (optional). */
@@ -70,10 +70,15 @@ struct StateDesc {
 };
 
 /* Field constructors, for tables that read well. */
-#define STATE_FIELD(st, field, ty, ...) \
-    {.name = #field, .type = (ty), .offset = offsetof(st, field), __VA_ARGS__}
+#define STATE_FIELD(st, field, ty, ...)                                                            \
+    {                                                                                              \
+        .name = #field, .type = (ty), .offset = offsetof(st, field), __VA_ARGS__                   \
+    }
 #define STATE_COUNT_OF(st, field) (offsetof(st, field) + 1)
-#define STATE_END {.name = NULL}
+#define STATE_END                                                                                  \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 /* Bytes the encoding of obj takes at section version `version`. */
 size_t state_encoded_size(const StateDesc *desc, uint16_t version, const void *obj);

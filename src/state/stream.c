@@ -45,8 +45,8 @@ int stream_out_begin(StreamOut *s, int fd, Error *err)
     return out_write(s, h, sizeof(h), true, err);
 }
 
-static int out_section_header(StreamOut *s, const char *tag, uint32_t instance,
-                              uint16_t version, uint16_t flags, uint64_t len, Error *err)
+static int out_section_header(StreamOut *s, const char *tag, uint32_t instance, uint16_t version,
+                              uint16_t flags, uint64_t len, Error *err)
 {
     size_t tl = strlen(tag);
     if (tl == 0 || tl > STREAM_MAX_TAG)
@@ -82,14 +82,13 @@ static bool page_is_zero(const uint8_t *p)
 static bool range_is_anonymous(uintptr_t lo, uintptr_t hi)
 {
     FILE *f = fopen("/proc/self/maps", "re");
-    char line[4352];  /* a path can be up to PATH_MAX */
+    char line[4352]; /* a path can be up to PATH_MAX */
     bool anon = f != NULL;
     while (anon && fgets(line, sizeof(line), f)) {
         unsigned long start, end, inode;
         char perms[8];
         int path_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*x %*s %lu %n", &start, &end, perms, &inode,
-                   &path_at) < 4)
+        if (sscanf(line, "%lx-%lx %7s %*x %*s %lu %n", &start, &end, perms, &inode, &path_at) < 4)
             anon = false;
         else if (start < hi && end > lo)
             anon = inode == 0 && perms[3] == 'p' && line[path_at] != '/';
@@ -121,7 +120,7 @@ static bool ram_untouched(const uint8_t *ram, uint64_t pages, uint8_t *map)
         uint64_t n = pages - i < CHUNK ? pages - i : CHUNK;
         ok = io_pread_all(fd, entry, n * 8, (off_t)((base + i) * 8)) == 0;
         for (uint64_t j = 0; ok && j < n; j++) {
-            if (!(entry[j] >> 62))  /* bit 63 present, bit 62 swapped */
+            if (!(entry[j] >> 62)) /* bit 63 present, bit 62 swapped */
                 map[(i + j) / 8] |= (uint8_t)(1u << ((i + j) % 8));
         }
     }
@@ -186,8 +185,8 @@ static int out_flat_head(StreamOut *s, uint64_t size, const uint8_t *map, uint16
     le_put(head, 4, STREAM_RAM_FLAT);
     le_put(head + 4, 4, 0);
     le_put(head + 8, 8, size);
-    if (out_section_header(s, "ram", 0, version, flags,
-                           16 + map_len + (*data_off - hdr_end) + size, err) < 0 ||
+    if (out_section_header(s, "ram", 0, version, flags, 16 + map_len + (*data_off - hdr_end) + size,
+                           err) < 0 ||
         out_write(s, head, sizeof(head), true, err) < 0 ||
         out_write(s, map, map_len, true, err) < 0)
         return -1;
@@ -311,8 +310,10 @@ static int rd_header(Reader *r)
     r->s->minor = (uint16_t)le_get(h + 10, 2);
     uint32_t hlen = (uint32_t)le_get(h + 12, 4);
     if (r->s->major != STREAM_MAJOR)
-        return error_set(r->err, "%s: state format %u.%u is not supported (this hostel reads "
-                         "%u.x)", r->s->path, r->s->major, r->s->minor, STREAM_MAJOR);
+        return error_set(r->err,
+                         "%s: state format %u.%u is not supported (this hostel reads "
+                         "%u.x)",
+                         r->s->path, r->s->major, r->s->minor, STREAM_MAJOR);
     if (hlen < STREAM_HEADER_SIZE || hlen > STREAM_PAGE)
         return error_set(r->err, "%s: state file is corrupt: bad header length", r->s->path);
     return rd_skip_crc(r, hlen - STREAM_HEADER_SIZE);
@@ -325,8 +326,11 @@ static int rd_ram(Reader *r, const StreamSection *sec)
     if (s->has_ram)
         return error_set(r->err, "%s: state file is corrupt: two RAM sections", s->path);
     if (sec->len < sizeof(head) || rd(r, head, sizeof(head), true) < 0)
-        return sec->len < sizeof(head) ? error_set(r->err, "%s: state file is corrupt: "
-                                                   "short RAM section", s->path) : -1;
+        return sec->len < sizeof(head) ? error_set(r->err,
+                                                   "%s: state file is corrupt: "
+                                                   "short RAM section",
+                                                   s->path)
+                                       : -1;
     s->has_ram = true;
     s->ram_encoding = (int)le_get(head, 4);
     s->ram_size = le_get(head + 8, 8);
@@ -369,8 +373,9 @@ static int rd_end(Reader *r, const StreamSection *sec)
     uint8_t c[4];
     uint32_t want = r->crc;
     if (sec->len != 4 || rd(r, c, 4, false) < 0)
-        return sec->len != 4 ? error_set(r->err, "%s: state file is corrupt: bad end section",
-                                         r->s->path) : -1;
+        return sec->len != 4
+                   ? error_set(r->err, "%s: state file is corrupt: bad end section", r->s->path)
+                   : -1;
     if ((uint32_t)le_get(c, 4) != want)
         return error_set(r->err, "%s: state file is corrupt: checksum mismatch", r->s->path);
     if (r->off != r->size)
@@ -416,8 +421,7 @@ static int rd_section(Reader *r)
     sec->len = le_get(h + 8, 8);
     sec->offset = r->off;
     if (sec->len > r->size - r->off)
-        return error_set(r->err, "%s: the state file is truncated (section %s)", s->path,
-                         sec->tag);
+        return error_set(r->err, "%s: the state file is truncated (section %s)", s->path, sec->tag);
     if (strcmp(sec->tag, "end") == 0)
         return rd_end(r, sec);
     if (strcmp(sec->tag, "ram") == 0)
@@ -453,8 +457,8 @@ int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Er
         stream_in_close(s);
         return -1;
     }
-    Reader r = {.s = s, .size = (uint64_t)st.st_size, .crc = (uint32_t)crc32(0, NULL, 0),
-                .err = err};
+    Reader r = {
+        .s = s, .size = (uint64_t)st.st_size, .crc = (uint32_t)crc32(0, NULL, 0), .err = err};
     int rc = rd_header(&r);
     while (rc == 0)
         rc = rd_section(&r);
@@ -551,8 +555,7 @@ static int copy_bytes(StreamIn *in, StreamOut *out, uint64_t off, uint64_t len, 
 static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec, Error *err)
 {
     uint64_t data_off;
-    if (out_flat_head(out, in->ram_size, in->ram_map, sec->version, sec->flags, &data_off,
-                      err) < 0)
+    if (out_flat_head(out, in->ram_size, in->ram_map, sec->version, sec->flags, &data_off, err) < 0)
         return -1;
     uint8_t page[STREAM_PAGE];
     for (uint64_t i = 0; i < in->ram_size / STREAM_PAGE; i++) {
@@ -592,8 +595,8 @@ int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Er
                             ? -1
                             : copy_bytes(in, &out, sec->offset, sec->len, err));
         else if ((e = edit_of(sec, edits, nedits)))
-            rc = stream_out_section(&out, e->tag, e->instance, e->version, sec->flags,
-                                    e->payload, e->len, err);
+            rc = stream_out_section(&out, e->tag, e->instance, e->version, sec->flags, e->payload,
+                                    e->len, err);
         else
             rc = stream_out_section(&out, sec->tag, sec->instance, sec->version, sec->flags,
                                     sec->payload, sec->len, err);

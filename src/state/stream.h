@@ -40,13 +40,13 @@
 #define STREAM_HEADER_SIZE 28
 #define STREAM_PAGE 4096u
 #define STREAM_MAX_TAG 32
-#define STREAM_MAX_SECTION (16u << 20)  /* device sections; RAM is not capped by this */
+#define STREAM_MAX_SECTION (16u << 20) /* device sections; RAM is not capped by this */
 #define STREAM_MAX_SECTIONS 4096
-#define STREAM_MAX_RAM (1ull << 40)     /* refuse a stream claiming more RAM than this */
-#define STREAM_RUN_PAGES 256u           /* pages per zstd run at most: 1 MiB */
+#define STREAM_MAX_RAM (1ull << 40) /* refuse a stream claiming more RAM than this */
+#define STREAM_RUN_PAGES 256u       /* pages per zstd run at most: 1 MiB */
 
 enum {
-    STREAM_SEC_OPTIONAL = 1 << 0,  /* a reader that does not know the tag may skip it */
+    STREAM_SEC_OPTIONAL = 1 << 0, /* a reader that does not know the tag may skip it */
 };
 
 enum { STREAM_RAM_FLAT = 0, STREAM_RAM_ZSTD = 1 };
@@ -54,8 +54,8 @@ enum { STREAM_RAM_FLAT = 0, STREAM_RAM_ZSTD = 1 };
 /* Writing: sequential, to a file descriptor (a temp file; see state_save in docs). */
 typedef struct StreamOut {
     int fd;
-    uint64_t off;      /* bytes written so far */
-    uint32_t crc;      /* CRC-32 of those bytes (except flat page contents) */
+    uint64_t off; /* bytes written so far */
+    uint32_t crc; /* CRC-32 of those bytes (except flat page contents) */
 } StreamOut;
 
 int stream_out_begin(StreamOut *s, int fd, Error *err);
@@ -71,23 +71,23 @@ typedef struct StreamSection {
     char tag[STREAM_MAX_TAG + 1];
     uint32_t instance;
     uint16_t version, flags;
-    uint64_t offset;   /* of the payload in the file */
+    uint64_t offset; /* of the payload in the file */
     uint64_t len;
-    uint8_t *payload;  /* malloc'd copy (NULL for "ram") */
+    uint8_t *payload; /* malloc'd copy (NULL for "ram") */
 } StreamSection;
 
 /* One zstd RAM run, as indexed by stream_in_open. */
 typedef struct StreamRun {
-    uint64_t first;   /* guest page */
-    uint64_t off;     /* file offset of its zstd frame */
+    uint64_t first; /* guest page */
+    uint64_t off;   /* file offset of its zstd frame */
     uint32_t pages;
-    uint32_t len;     /* frame bytes */
+    uint32_t len; /* frame bytes */
 } StreamRun;
 
 /* How a stream is read; zero is the default (tests force the other paths). */
 typedef struct StreamInOpts {
-    unsigned threads;  /* zstd RAM workers: 0 = one per usable CPU, at most 8 */
-    bool copy_ram;     /* put staged RAM in place by copying instead of remapping */
+    unsigned threads; /* zstd RAM workers: 0 = one per usable CPU, at most 8 */
+    bool copy_ram;    /* put staged RAM in place by copying instead of remapping */
 } StreamInOpts;
 
 /* A whole stream, read and checked (structure, sizes, CRC) by stream_in_open. */
@@ -103,11 +103,11 @@ typedef struct StreamIn {
     int ram_encoding;
     uint64_t ram_size;
     uint64_t ram_pages_present;
-    uint8_t *ram_map;        /* flat: page map (ram_size / 4 KiB bits) */
-    uint64_t ram_data_off;   /* flat: file offset of page 0 */
-    uint64_t ram_runs_off;   /* zstd: file offset of the first run */
+    uint8_t *ram_map;      /* flat: page map (ram_size / 4 KiB bits) */
+    uint64_t ram_data_off; /* flat: file offset of page 0 */
+    uint64_t ram_runs_off; /* zstd: file offset of the first run */
     uint64_t ram_runs_len;
-    StreamRun *runs;         /* zstd: every run, checked */
+    StreamRun *runs; /* zstd: every run, checked */
     uint64_t nruns;
 } StreamIn;
 

@@ -26,10 +26,10 @@
 #include "util/io.h"
 #include "util/le.h"
 
-#define HUGE_PAGES 512u            /* 4 KiB pages per 2 MiB transparent huge page */
+#define HUGE_PAGES 512u /* 4 KiB pages per 2 MiB transparent huge page */
 #define HUGE_BYTES (HUGE_PAGES * STREAM_PAGE)
-#define MAX_HUGE_RANGES 256        /* caps the mappings a staged RAM splits into */
-#define CRC_SLICE_MIN (8u << 20)   /* a thread is not worth less than this */
+#define MAX_HUGE_RANGES 256      /* caps the mappings a staged RAM splits into */
+#define CRC_SLICE_MIN (8u << 20) /* a thread is not worth less than this */
 #define CRC_BUF (256u << 10)
 
 /* CPUs this process may run on (its affinity mask: a pinned VMM gets no more workers). */
@@ -86,7 +86,7 @@ typedef struct CrcSlice {
     int fd;
     uint64_t off, len;
     uint32_t crc;
-    int errnum;  /* 0, or why the slice could not be read */
+    int errnum; /* 0, or why the slice could not be read */
 } CrcSlice;
 
 static void *crc_slice(void *arg)
@@ -126,8 +126,7 @@ int stream_crc_range(const StreamIn *s, uint64_t off, uint64_t len, uint32_t *cr
     *crc = (uint32_t)crc32(0, NULL, 0);
     for (unsigned i = 0; i < n; i++) {
         if (sl[i].errnum)
-            return error_set_errno(err, sl[i].errnum, "%s: cannot read the state file",
-                                   s->path);
+            return error_set_errno(err, sl[i].errnum, "%s: cannot read the state file", s->path);
         *crc = (uint32_t)crc32_combine(*crc, sl[i].crc, (z_off_t)sl[i].len);
     }
     return 0;
@@ -161,12 +160,14 @@ int stream_runs_index(StreamIn *s, Error *err)
         if (io_pread_all(s->fd, h, sizeof(h), off) < 0)
             return error_set_errno(err, errno, "%s: cannot read the state file", s->path);
         off += sizeof(h);
-        StreamRun r = {.first = le_get(h, 8), .off = off, .pages = (uint32_t)le_get(h + 8, 4),
+        StreamRun r = {.first = le_get(h, 8),
+                       .off = off,
+                       .pages = (uint32_t)le_get(h + 8, 4),
                        .len = (uint32_t)le_get(h + 12, 4)};
         if (r.pages == 0 || r.pages > STREAM_RUN_PAGES || r.first < next || r.first > pages ||
             r.pages > pages - r.first || r.len > frame_max || r.len > end - off)
-            return error_set(err, "%s: state file is corrupt: bad RAM run at offset %llu",
-                             s->path, (unsigned long long)(off - sizeof(h)));
+            return error_set(err, "%s: state file is corrupt: bad RAM run at offset %llu", s->path,
+                             (unsigned long long)(off - sizeof(h)));
         if (runs_append(s, &cap, &r) < 0)
             return error_set(err, "out of memory reading %s", s->path);
         next = r.first + r.pages;
@@ -178,19 +179,19 @@ int stream_runs_index(StreamIn *s, Error *err)
 /* ---- decompression ---- */
 
 typedef struct Range {
-    uint64_t lo, hi;  /* pages */
+    uint64_t lo, hi; /* pages */
 } Range;
 
 struct StreamRamLoad {
     StreamIn *s;
-    uint8_t *dst;           /* where runs go: the caller's RAM or staging */
-    uint8_t *staging;       /* our own mapping, or NULL */
-    Range huge[MAX_HUGE_RANGES];  /* staging: the parts advised to use huge pages */
+    uint8_t *dst;                /* where runs go: the caller's RAM or staging */
+    uint8_t *staging;            /* our own mapping, or NULL */
+    Range huge[MAX_HUGE_RANGES]; /* staging: the parts advised to use huge pages */
     unsigned nhuge;
-    atomic_uint_fast64_t next;    /* the next run to take */
-    atomic_bool stop;             /* a run failed or the load is abandoned */
-    pthread_mutex_t lock;         /* guards bad and err */
-    uint64_t bad;                 /* the failed run (UINT64_MAX: none) */
+    atomic_uint_fast64_t next; /* the next run to take */
+    atomic_bool stop;          /* a run failed or the load is abandoned */
+    pthread_mutex_t lock;      /* guards bad and err */
+    uint64_t bad;              /* the failed run (UINT64_MAX: none) */
     Error err;
     Workers w;
 };
@@ -217,8 +218,7 @@ static bool frame_has_checksum(const uint8_t *f, size_t len)
 }
 
 /* Decompress one run into place: its size and its frame checksum must match. */
-static int load_run(StreamRamLoad *l, const StreamRun *r, uint8_t *buf, ZSTD_DCtx *dc,
-                    Error *err)
+static int load_run(StreamRamLoad *l, const StreamRun *r, uint8_t *buf, ZSTD_DCtx *dc, Error *err)
 {
     StreamIn *s = l->s;
     size_t bytes = (size_t)r->pages * STREAM_PAGE;
@@ -231,8 +231,10 @@ static int load_run(StreamRamLoad *l, const StreamRun *r, uint8_t *buf, ZSTD_DCt
 #endif
     size_t got = ZSTD_decompressDCtx(dc, dst, bytes, buf, r->len);
     if (ZSTD_isError(got) || got != bytes || !frame_has_checksum(buf, r->len))
-        return error_set(err, "%s: state file is corrupt: RAM run at page %llu does not "
-                         "decompress", s->path, (unsigned long long)r->first);
+        return error_set(err,
+                         "%s: state file is corrupt: RAM run at page %llu does not "
+                         "decompress",
+                         s->path, (unsigned long long)r->first);
     return 0;
 }
 
@@ -281,8 +283,8 @@ static uint16_t *block_cover(const StreamIn *s, uint64_t blocks)
     for (uint64_t i = 0; cover && i < s->nruns; i++) {
         uint64_t p = s->runs[i].first, end = p + s->runs[i].pages;
         while (p < end) {
-            uint64_t b = p / HUGE_PAGES, stop = (b + 1) * HUGE_PAGES < end ? (b + 1) * HUGE_PAGES
-                                                                          : end;
+            uint64_t b = p / HUGE_PAGES,
+                     stop = (b + 1) * HUGE_PAGES < end ? (b + 1) * HUGE_PAGES : end;
             if (b < blocks)
                 cover[b] = (uint16_t)(cover[b] + (stop - p));
             p = stop;
@@ -375,8 +377,8 @@ static void copy_pages(StreamRamLoad *l, uint8_t *ram, uint64_t lo, uint64_t hi)
         memset(p, 0, len);
     for (uint64_t i = first_run_after(s, lo); i < s->nruns && s->runs[i].first < hi; i++) {
         uint64_t a = s->runs[i].first > lo ? s->runs[i].first : lo;
-        uint64_t b = s->runs[i].first + s->runs[i].pages < hi
-                         ? s->runs[i].first + s->runs[i].pages : hi;
+        uint64_t b =
+            s->runs[i].first + s->runs[i].pages < hi ? s->runs[i].first + s->runs[i].pages : hi;
         memcpy(ram + a * STREAM_PAGE, l->staging + a * STREAM_PAGE, (b - a) * STREAM_PAGE);
     }
 }
@@ -424,11 +426,11 @@ void stream_ram_load_free(StreamRamLoad *l)
 
 /* ---- compressing RAM for a save ---- */
 
-#define COMPRESS_MIN_PAGES 2048u  /* 8 MiB present per thread at least */
+#define COMPRESS_MIN_PAGES 2048u /* 8 MiB present per thread at least */
 
 typedef struct ZJob {
     const uint8_t *ram, *map;
-    uint64_t lo, hi;   /* the pages [lo, hi) this thread compresses */
+    uint64_t lo, hi; /* the pages [lo, hi) this thread compresses */
     int level;
     StreamZPart *part;
     Error err;
@@ -445,8 +447,8 @@ typedef struct ZJob {
 static int zpart_reserve(StreamZPart *p, uint64_t npages, Error *err)
 {
     size_t cap = (size_t)npages * (STREAM_PAGE + 128) + STREAM_PAGE;
-    void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m =
+        mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return error_set(err, "out of memory compressing RAM");
     madvise(m, cap, MADV_HUGEPAGE);
@@ -458,7 +460,7 @@ static int zpart_run(ZSTD_CCtx *cc, StreamZPart *p, const uint8_t *src, uint64_t
                      uint32_t pages, Error *err)
 {
     size_t bound = ZSTD_compressBound((size_t)pages * STREAM_PAGE) + 16;
-    if (p->len + bound > p->cap)  /* cannot happen: the reservation covers the worst case */
+    if (p->len + bound > p->cap) /* cannot happen: the reservation covers the worst case */
         return error_set(err, "compressed RAM overflows its buffer");
     uint8_t *h = p->buf + p->len;
     size_t z = ZSTD_compress2(cc, h + 16, bound - 16, src, (size_t)pages * STREAM_PAGE);
@@ -507,8 +509,9 @@ int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, 
     uint64_t want_n = threads ? threads : (uint64_t)cpus_usable();
     if (!threads && present / COMPRESS_MIN_PAGES < want_n)
         want_n = present / COMPRESS_MIN_PAGES;
-    unsigned n = want_n < 1 ? 1 : want_n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS
-                                                               : (unsigned)want_n;
+    unsigned n = want_n < 1                    ? 1
+                 : want_n > STREAM_MAX_THREADS ? STREAM_MAX_THREADS
+                                               : (unsigned)want_n;
     /* Equal shares of the present pages (the work), cut at page boundaries. */
     ZJob jobs[STREAM_MAX_THREADS];
     uint64_t lo = 0, seen = 0;
@@ -517,15 +520,15 @@ int stream_ram_compress(const uint8_t *ram, const uint8_t *map, uint64_t pages, 
         while (hi < pages && (t + 1 == n || seen < want))
             seen += stream_map_bit(map, hi++);
         parts[t] = (StreamZPart){0};
-        jobs[t] = (ZJob){.ram = ram, .map = map, .lo = lo, .hi = hi, .level = level,
-                         .part = &parts[t]};
+        jobs[t] =
+            (ZJob){.ram = ram, .map = map, .lo = lo, .hi = hi, .level = level, .part = &parts[t]};
         lo = hi;
     }
     *nparts = n;
     Workers w;
     unsigned started = n > 1 ? workers_start(&w, n - 1, zjob_run, &jobs[1], sizeof(jobs[0])) : 0;
     zjob_run(&jobs[0]);
-    for (unsigned t = 1 + started; t < n; t++)  /* threads that could not start */
+    for (unsigned t = 1 + started; t < n; t++) /* threads that could not start */
         zjob_run(&jobs[t]);
     if (n > 1)
         workers_join(&w);

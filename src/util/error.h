@@ -11,8 +11,8 @@
 #include <stdarg.h>
 
 typedef struct Error {
-    int code;       /* errno-style code, 0 when not errno-related */
-    char msg[512];  /* one line, no trailing newline */
+    int code;      /* errno-style code, 0 when not errno-related */
+    char msg[512]; /* one line, no trailing newline */
 } Error;
 
 /* Fill err (if non-NULL) with a formatted message; returns -1 for chaining. */

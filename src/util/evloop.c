@@ -12,7 +12,7 @@
 #define EVLOOP_BATCH 16
 
 typedef struct FdWatch {
-    int fd;             /* -1 when the slot is free */
+    int fd; /* -1 when the slot is free */
     EvFdHandler fn;
     void *opaque;
 } FdWatch;
@@ -25,7 +25,7 @@ typedef struct Call {
 
 struct EventLoop {
     int epfd;
-    int kickfd;         /* eventfd: written by evloop_call/evloop_kick */
+    int kickfd; /* eventfd: written by evloop_call/evloop_kick */
     FdWatch watches[EVLOOP_MAX_FDS];
     pthread_mutex_t lock; /* protects the call queue */
     Call *head, *tail;
@@ -77,8 +77,7 @@ static FdWatch *find_watch(EventLoop *l, int fd)
     return NULL;
 }
 
-int evloop_add_fd(EventLoop *l, int fd, uint32_t events, EvFdHandler fn, void *opaque,
-                  Error *err)
+int evloop_add_fd(EventLoop *l, int fd, uint32_t events, EvFdHandler fn, void *opaque, Error *err)
 {
     FdWatch *w = find_watch(l, -1);
     if (fd < 0 || !w)

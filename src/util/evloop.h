@@ -25,8 +25,7 @@ EventLoop *evloop_new(Error *err);
 void evloop_free(EventLoop *l);
 
 /* Watch fd for events (EPOLLIN, EPOLLOUT). Returns 0, or -1 with err filled. */
-int evloop_add_fd(EventLoop *l, int fd, uint32_t events, EvFdHandler fn, void *opaque,
-                  Error *err);
+int evloop_add_fd(EventLoop *l, int fd, uint32_t events, EvFdHandler fn, void *opaque, Error *err);
 /* Change the events of a watched fd. Returns 0 or -1. */
 int evloop_mod_fd(EventLoop *l, int fd, uint32_t events);
 /* Stop watching fd (it is not closed). */

@@ -20,8 +20,8 @@
 typedef struct JsonWriter {
     FILE *out;
     bool pretty;
-    int depth;                       /* open containers */
-    bool has_items[JSON_MAX_DEPTH];  /* per level: a value was already written (comma) */
+    int depth;                      /* open containers */
+    bool has_items[JSON_MAX_DEPTH]; /* per level: a value was already written (comma) */
 } JsonWriter;
 
 void jw_init(JsonWriter *w, FILE *out, bool pretty);
@@ -34,7 +34,7 @@ void jw_object_begin(JsonWriter *w, const char *key);
 void jw_object_end(JsonWriter *w);
 void jw_array_begin(JsonWriter *w, const char *key);
 void jw_array_end(JsonWriter *w);
-void jw_string(JsonWriter *w, const char *key, const char *value);  /* NULL: null */
+void jw_string(JsonWriter *w, const char *key, const char *value); /* NULL: null */
 void jw_int(JsonWriter *w, const char *key, int64_t value);
 void jw_uint(JsonWriter *w, const char *key, uint64_t value);
 void jw_bool(JsonWriter *w, const char *key, bool value);

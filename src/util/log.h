@@ -43,10 +43,10 @@ static inline void log_write(const char *level, const char *fmt, ...)
 
 #define log_warn(...) log_write("warning", __VA_ARGS__)
 #define log_info(...) log_write("info", __VA_ARGS__)
-#define log_debug(...)                                                                    \
-    do {                                                                                  \
-        if (HOSTEL_LOG_DEBUG)                                                             \
-            log_write("debug", __VA_ARGS__);                                              \
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (HOSTEL_LOG_DEBUG)                                                                      \
+            log_write("debug", __VA_ARGS__);                                                       \
     } while (0)
 
 #endif

@@ -21,13 +21,13 @@ struct Timer {
     Timer *prev, *next;
     TimerFn fn;
     void *opaque;
-    uint64_t expire;   /* ns, TIMER_OFF when disarmed */
-    uint64_t round;    /* the list's round when it was armed */
+    uint64_t expire; /* ns, TIMER_OFF when disarmed */
+    uint64_t round;  /* the list's round when it was armed */
 };
 
 struct TimerList {
     EventLoop *loop;
-    int fd;            /* timerfd */
+    int fd; /* timerfd */
     Timer *head;
     uint64_t armed_at; /* what the timerfd is set to, TIMER_OFF = disarmed */
     uint64_t round;    /* bumped at each firing */
@@ -50,7 +50,7 @@ static void timer_list_rearm(TimerList *tl)
         return;
     struct itimerspec its = {0};
     if (first != TIMER_OFF) {
-        uint64_t at = first ? first : 1;  /* an all-zero value would disarm */
+        uint64_t at = first ? first : 1; /* an all-zero value would disarm */
         its.it_value.tv_sec = (time_t)(at / 1000000000ull);
         its.it_value.tv_nsec = (long)(at % 1000000000ull);
     }
@@ -73,8 +73,8 @@ static void timer_list_fire(void *opaque, uint32_t events)
     TimerList *tl = opaque;
     uint64_t ticks;
     ssize_t r = read(tl->fd, &ticks, sizeof(ticks));
-    (void)r;  /* EAGAIN: re-armed since it expired; the scan below decides */
-    tl->armed_at = TIMER_OFF;  /* a one-shot timerfd that expired is disarmed */
+    (void)r;                  /* EAGAIN: re-armed since it expired; the scan below decides */
+    tl->armed_at = TIMER_OFF; /* a one-shot timerfd that expired is disarmed */
     tl->round++;
     uint64_t now = timer_now_ns();
     Timer *t;
@@ -126,8 +126,7 @@ Timer *timer_new(TimerList *tl, TimerFn fn, void *opaque, Error *err)
         error_set(err, "out of memory creating a timer");
         return NULL;
     }
-    *t = (Timer){.list = tl, .next = tl->head, .fn = fn, .opaque = opaque,
-                 .expire = TIMER_OFF};
+    *t = (Timer){.list = tl, .next = tl->head, .fn = fn, .opaque = opaque, .expire = TIMER_OFF};
     if (tl->head)
         tl->head->prev = t;
     tl->head = t;

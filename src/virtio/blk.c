@@ -24,8 +24,8 @@
 #include "util/compiler.h"
 #include "util/log.h"
 
-#define BLK_HDR_SIZE 16      /* type, reserved, sector */
-#define BLK_DWZ_SEG_SIZE 16  /* sector, num_sectors, flags */
+#define BLK_HDR_SIZE 16     /* type, reserved, sector */
+#define BLK_DWZ_SEG_SIZE 16 /* sector, num_sectors, flags */
 #define BLK_DWZ_F_UNMAP 1
 #define BLK_MAX_LOGGED_ERRORS 10
 
@@ -38,11 +38,11 @@ typedef struct BlkSeg {
 
 typedef struct BlkReq {
     struct BlkReq *next;
-    uint64_t seq;            /* order among queued requests and jobs */
+    uint64_t seq; /* order among queued requests and jobs */
     uint32_t type;
     uint64_t sector;
-    uint64_t data_len;       /* IN / OUT payload bytes */
-    bool flush_after;        /* writethrough: make an OUT durable before completing */
+    uint64_t data_len; /* IN / OUT payload bytes */
+    bool flush_after;  /* writethrough: make an OUT durable before completing */
     uint8_t status;
     unsigned nsegs;
     BlkSeg segs[VIRTIO_BLK_MAX_DWZ_SEGS];
@@ -57,25 +57,25 @@ typedef struct BlkJob {
 } BlkJob;
 
 typedef struct VirtioBlk {
-    VirtioMmio vdev;         /* first: container_of */
+    VirtioMmio vdev; /* first: container_of */
     BlockDev *disk;
     EventLoop *loop;
-    uint64_t capacity;       /* 512-byte sectors */
+    uint64_t capacity; /* 512-byte sectors */
     char id[VIRTIO_BLK_ID_BYTES];
     uint8_t config[VIRTIO_BLK_CFG_SIZE];
-    BlkReq *free_reqs;       /* VM thread only */
+    BlkReq *free_reqs; /* VM thread only */
     pthread_t worker;
     bool worker_started;
-    unsigned errors_logged;  /* worker only */
-    pthread_mutex_t lock;    /* protects the fields below */
-    pthread_cond_t work;     /* todo or jobs became non-empty, or stop */
-    pthread_cond_t idle;     /* the worker finished a request or job */
+    unsigned errors_logged; /* worker only */
+    pthread_mutex_t lock;   /* protects the fields below */
+    pthread_cond_t work;    /* todo or jobs became non-empty, or stop */
+    pthread_cond_t idle;    /* the worker finished a request or job */
     BlkReq *todo, **todo_tail;
     BlkJob *jobs, **jobs_tail;
-    uint64_t seq;            /* the next sequence number */
+    uint64_t seq; /* the next sequence number */
     BlkReq *done;
-    bool busy;               /* the worker is executing a request or a job */
-    bool call_scheduled;     /* blk_complete is queued on the loop */
+    bool busy;           /* the worker is executing a request or a job */
+    bool call_scheduled; /* blk_complete is queued on the loop */
     bool stop;
 } VirtioBlk;
 
@@ -119,19 +119,18 @@ static void blk_log_error(VirtioBlk *b, const BlkReq *r, const Error *err)
         return;
     b->errors_logged++;
     log_warn("%s@0x%llx: request type %u at sector %llu: %s%s", b->vdev.ops->name,
-             (unsigned long long)b->vdev.cfg.base, r->type, (unsigned long long)r->sector,
-             err->msg, b->errors_logged == BLK_MAX_LOGGED_ERRORS ? " (further errors not logged)"
-                                                                : "");
+             (unsigned long long)b->vdev.cfg.base, r->type, (unsigned long long)r->sector, err->msg,
+             b->errors_logged == BLK_MAX_LOGGED_ERRORS ? " (further errors not logged)" : "");
 }
 
 static int blk_do_rw(VirtioBlk *b, BlkReq *r, Error *err)
 {
     struct iovec iov[VIRTQ_MAX_SIZE];
     bool out = r->type == VIRTIO_BLK_T_OUT;
-    int n = virtq_elem_slice(&r->elem, !out, out ? BLK_HDR_SIZE : 0, r->data_len, iov,
-                             VIRTQ_MAX_SIZE);
+    int n =
+        virtq_elem_slice(&r->elem, !out, out ? BLK_HDR_SIZE : 0, r->data_len, iov, VIRTQ_MAX_SIZE);
     if (n < 0)
-        return error_set(err, "bad data buffers");  /* checked on the VM thread already */
+        return error_set(err, "bad data buffers"); /* checked on the VM thread already */
     uint64_t offset = r->sector * VIRTIO_BLK_SECTOR;
     if (!out)
         return block_readv(b->disk, offset, iov, n, err);
@@ -187,7 +186,7 @@ static void blk_worker_finish(VirtioBlk *b, BlkReq *r)
     int rc = evloop_call(b->loop, blk_complete, b);
     pthread_mutex_lock(&b->lock);
     if (rc < 0)
-        b->call_scheduled = false;  /* the next notify on the VM thread collects it */
+        b->call_scheduled = false; /* the next notify on the VM thread collects it */
 }
 
 /* Called with the lock held: true if the next thing to do is the first job. */
@@ -296,7 +295,7 @@ static uint8_t blk_check_rw(VirtioBlk *b, BlkReq *r)
     const VirtqElem *e = &r->elem;
     bool out = r->type == VIRTIO_BLK_T_OUT;
     if (out && b->disk->read_only)
-        return VIRTIO_BLK_S_IOERR;  /* 5.2.6.2: writes to a RO device fail, nothing written */
+        return VIRTIO_BLK_S_IOERR; /* 5.2.6.2: writes to a RO device fail, nothing written */
     r->data_len = out ? e->out_len - BLK_HDR_SIZE : e->in_len - 1;
     if (r->data_len % VIRTIO_BLK_SECTOR ||
         !blk_range_ok(b, r->sector, r->data_len / VIRTIO_BLK_SECTOR))
@@ -440,7 +439,7 @@ static void blk_queue_notify(VirtioMmio *v, unsigned q)
 {
     VirtioBlk *b = blk_of(v);
     bool completed = false;
-    blk_complete_list(b, blk_take_done(b));  /* in case evloop_call failed earlier */
+    blk_complete_list(b, blk_take_done(b)); /* in case evloop_call failed earlier */
     blk_submit(b, blk_pop_all(b, &completed));
     if (completed)
         virtio_mmio_notify_used(v, 0);
@@ -508,7 +507,7 @@ static void blk_free(VirtioMmio *v)
         pthread_mutex_unlock(&b->lock);
         pthread_join(b->worker, NULL);
     }
-    blk_req_free_list(b->todo);  /* the worker ran every job before it ended */
+    blk_req_free_list(b->todo); /* the worker ran every job before it ended */
     blk_req_free_list(b->done);
     blk_req_free_list(b->free_reqs);
     block_close(b->disk);
@@ -543,18 +542,17 @@ static void blk_build_config(VirtioBlk *b)
     uint8_t *c = b->config;
     uint64_t cap = htole64(b->capacity);
     memcpy(c + VIRTIO_BLK_CFG_CAPACITY, &cap, 8);
-    put_le32(c + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_QUEUE_MAX - 2);  /* header + status */
+    put_le32(c + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_QUEUE_MAX - 2); /* header + status */
     put_le32(c + VIRTIO_BLK_CFG_BLK_SIZE, VIRTIO_BLK_SECTOR);
     put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
     put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DWZ_SEGS);
-    put_le32(c + VIRTIO_BLK_CFG_DISCARD_ALIGN, 8);  /* 4 KiB: hole-punching granularity */
+    put_le32(c + VIRTIO_BLK_CFG_DISCARD_ALIGN, 8); /* 4 KiB: hole-punching granularity */
     put_le32(c + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
     put_le32(c + VIRTIO_BLK_CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DWZ_SEGS);
     c[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
 }
 
-static void blk_init_fields(VirtioBlk *b, const VirtioMmioConfig *mcfg,
-                            const VirtioBlkConfig *bcfg)
+static void blk_init_fields(VirtioBlk *b, const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg)
 {
     virtio_mmio_init(&b->vdev, &blk_ops, mcfg);
     b->disk = bcfg->disk;
@@ -562,7 +560,7 @@ static void blk_init_fields(VirtioBlk *b, const VirtioMmioConfig *mcfg,
     b->capacity = block_length(b->disk) / VIRTIO_BLK_SECTOR;
     b->todo_tail = &b->todo;
     b->jobs_tail = &b->jobs;
-    char id[VIRTIO_BLK_ID_BYTES + 1];  /* b->id is NUL-padded, unterminated at 20 bytes */
+    char id[VIRTIO_BLK_ID_BYTES + 1]; /* b->id is NUL-padded, unterminated at 20 bytes */
     if (bcfg->serial)
         snprintf(id, sizeof(id), "%s", bcfg->serial);
     else
@@ -579,8 +577,7 @@ static void blk_init_fields(VirtioBlk *b, const VirtioMmioConfig *mcfg,
     pthread_cond_init(&b->idle, NULL);
 }
 
-VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg,
-                           Error *err)
+VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg, Error *err)
 {
     VirtioBlk *b = calloc(1, sizeof(*b));
     if (!b) {

@@ -56,9 +56,9 @@ enum {
 };
 
 typedef struct VirtioBlkConfig {
-    BlockDev *disk;      /* taken over by the device (closed when it is freed) */
-    const char *serial;  /* GET_ID string (up to 20 bytes); NULL = derived from the base */
-    EventLoop *loop;     /* the VM thread's loop, where completions are delivered */
+    BlockDev *disk;     /* taken over by the device (closed when it is freed) */
+    const char *serial; /* GET_ID string (up to 20 bytes); NULL = derived from the base */
+    EventLoop *loop;    /* the VM thread's loop, where completions are delivered */
 } VirtioBlkConfig;
 
 /*
@@ -71,8 +71,7 @@ typedef struct VirtioBlkConfig {
  * free the device only once the loop will not run again (or after
  * evloop_free, which drops queued calls without running them).
  */
-VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg,
-                           Error *err);
+VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg, Error *err);
 
 /* The image behind a virtio-blk device (snapshots); NULL if v is not virtio-blk. */
 BlockDev *virtio_blk_disk(VirtioMmio *v);

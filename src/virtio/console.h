@@ -16,7 +16,7 @@
 
 #define VIRTIO_CONSOLE_F_EMERG_WRITE 2
 #define VIRTIO_CONSOLE_QUEUE_MAX 64
-#define VIRTIO_CONSOLE_CFG_EMERG_WR 8  /* config offset of emerg_wr */
+#define VIRTIO_CONSOLE_CFG_EMERG_WR 8 /* config offset of emerg_wr */
 
 typedef struct VirtioConsoleConfig {
     /* Guest output goes to tx(tx_opaque, buf, len), or, when tx is NULL, to out_fd. */

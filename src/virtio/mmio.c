@@ -15,8 +15,8 @@
 #include "util/log.h"
 
 /* Feature bits the transport itself implements, offered with every device. */
-#define VIRTIO_MMIO_TRANSPORT_FEATURES                                                    \
-    (VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |           \
+#define VIRTIO_MMIO_TRANSPORT_FEATURES                                                             \
+    (VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |                    \
      VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
 
 /* ---- interrupt and error state ---- */
@@ -41,8 +41,8 @@ void virtio_mmio_set_broken(VirtioMmio *v, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_warn("%s@0x%llx: %s; device needs reset", v->ops->name,
-             (unsigned long long)v->cfg.base, msg);
+    log_warn("%s@0x%llx: %s; device needs reset", v->ops->name, (unsigned long long)v->cfg.base,
+             msg);
     v->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     if (v->status & VIRTIO_STATUS_DRIVER_OK) {
         v->isr |= VIRTIO_ISR_CONFIG;
@@ -91,8 +91,8 @@ void virtio_mmio_init(VirtioMmio *v, const VirtioDeviceOps *ops, const VirtioMmi
     v->ops = ops;
     v->cfg = *cfg;
     v->device_features = ops->features | VIRTIO_MMIO_TRANSPORT_FEATURES;
-    v->nqueues = ops->num_queues < VIRTIO_MMIO_MAX_QUEUES ? ops->num_queues
-                                                          : VIRTIO_MMIO_MAX_QUEUES;
+    v->nqueues =
+        ops->num_queues < VIRTIO_MMIO_MAX_QUEUES ? ops->num_queues : VIRTIO_MMIO_MAX_QUEUES;
     for (unsigned i = 0; i < ops->num_queues && i < VIRTIO_MMIO_MAX_QUEUES; i++)
         virtq_init(&v->vq[i], cfg->bus, i, ops->queue_max, mmio_queue_fail, v);
 }
@@ -100,7 +100,7 @@ void virtio_mmio_init(VirtioMmio *v, const VirtioDeviceOps *ops, const VirtioMmi
 void virtio_mmio_reset(VirtioMmio *v)
 {
     if (v->ops->reset)
-        v->ops->reset(v);  /* first: the device drains work that still refers to queues */
+        v->ops->reset(v); /* first: the device drains work that still refers to queues */
     for (unsigned i = 0; i < v->ops->num_queues; i++)
         virtq_reset(&v->vq[i]);
     v->driver_features = v->features = 0;
@@ -135,10 +135,10 @@ static uint32_t mmio_read_queue_reg(VirtioMmio *v, uint64_t offset)
 {
     Virtq *q = mmio_selected_queue(v);
     if (!q)
-        return 0;  /* QueueNumMax 0: the queue does not exist */
+        return 0; /* QueueNumMax 0: the queue does not exist */
     if (offset == VIRTIO_MMIO_QUEUE_NUM_MAX)
         return q->max;
-    return q->ready;  /* VIRTIO_MMIO_QUEUE_READY */
+    return q->ready; /* VIRTIO_MMIO_QUEUE_READY */
 }
 
 static uint32_t mmio_read_reg(VirtioMmio *v, uint64_t offset)
@@ -156,9 +156,9 @@ static uint32_t mmio_read_reg(VirtioMmio *v, uint64_t offset)
     case VIRTIO_MMIO_SHM_LEN_LOW:
     case VIRTIO_MMIO_SHM_LEN_HIGH:
     case VIRTIO_MMIO_SHM_BASE_LOW:
-    case VIRTIO_MMIO_SHM_BASE_HIGH: return 0xffffffff;  /* no shared memory regions */
+    case VIRTIO_MMIO_SHM_BASE_HIGH: return 0xffffffff; /* no shared memory regions */
     case VIRTIO_MMIO_CONFIG_GENERATION: return v->config_generation;
-    default: return 0;  /* write-only or unknown registers */
+    default: return 0; /* write-only or unknown registers */
     }
 }
 
@@ -180,7 +180,7 @@ static bool mmio_read(void *opaque, uint64_t offset, unsigned size, uint64_t *va
 static void mmio_write_driver_features(VirtioMmio *v, uint32_t value)
 {
     if ((v->status & VIRTIO_STATUS_FEATURES_OK) || v->driver_features_sel > 1)
-        return;  /* frozen after FEATURES_OK; only two words exist */
+        return; /* frozen after FEATURES_OK; only two words exist */
     unsigned shift = 32 * v->driver_features_sel;
     v->driver_features &= ~(0xffffffffull << shift);
     v->driver_features |= (uint64_t)value << shift;
@@ -218,7 +218,7 @@ static void mmio_write_queue_reg(VirtioMmio *v, uint64_t offset, uint32_t value)
         return;
     }
     if (q->ready)
-        return;  /* the driver must not change a live queue: ignore */
+        return; /* the driver must not change a live queue: ignore */
     switch (offset) {
     case VIRTIO_MMIO_QUEUE_NUM:
         q->num_written = (uint32_t)value;
@@ -236,7 +236,7 @@ static void mmio_write_queue_reg(VirtioMmio *v, uint64_t offset, uint32_t value)
 
 static void mmio_notify(VirtioMmio *v, uint32_t value)
 {
-    unsigned q = value & 0xffff;  /* NOTIFICATION_DATA is not offered: the queue index */
+    unsigned q = value & 0xffff; /* NOTIFICATION_DATA is not offered: the queue index */
     if (q < v->ops->num_queues && v->vq[q].ready && virtio_mmio_running(v))
         v->ops->queue_notify(v, q);
 }
@@ -261,7 +261,7 @@ static void mmio_write_status(VirtioMmio *v, uint32_t value)
         virtio_mmio_reset(v);
         return;
     }
-    value &= 0xff & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;  /* that bit is the device's */
+    value &= 0xff & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET; /* that bit is the device's */
     uint32_t added = value & ~v->status;
     if (added & VIRTIO_STATUS_FEATURES_OK) {
         if (mmio_features_acceptable(v))
@@ -295,7 +295,7 @@ static void mmio_write_reg(VirtioMmio *v, uint64_t offset, uint32_t value)
         mmio_update_irq(v);
         break;
     case VIRTIO_MMIO_STATUS: mmio_write_status(v, value); break;
-    default: break;  /* read-only or unknown registers */
+    default: break; /* read-only or unknown registers */
     }
 }
 
@@ -309,7 +309,7 @@ static bool mmio_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
     }
     if (size == 4 && offset % 4 == 0)
         mmio_write_reg(v, offset, (uint32_t)value);
-    return true;  /* other widths are ignored, as QEMU does */
+    return true; /* other widths are ignored, as QEMU does */
 }
 
 const MmioOps virtio_mmio_ops = {
@@ -331,7 +331,9 @@ uint64_t virtio_config_bytes(const void *config, size_t len, uint64_t offset, un
 
 /* ---- the placeholder device ---- */
 
-static void placeholder_notify(VirtioMmio *v, unsigned q) {}
+static void placeholder_notify(VirtioMmio *v, unsigned q)
+{
+}
 
 static void placeholder_free(VirtioMmio *v)
 {
@@ -383,7 +385,7 @@ static void mmio_post_load(void *live)
 {
     VirtioMmio *v = live;
     for (unsigned i = 0; i < v->nqueues; i++)
-        virtq_remap(&v->vq[i]);  /* a queue outside RAM marks the device broken */
+        virtq_remap(&v->vq[i]); /* a queue outside RAM marks the device broken */
     v->irq_level = v->isr != 0;
     if (v->cfg.irq)
         v->cfg.irq(v->cfg.irq_opaque, v->irq_level);

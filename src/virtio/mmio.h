@@ -30,11 +30,11 @@
 #include "virtio/virtq.h"
 
 #define VIRTIO_MMIO_SIZE 0x1000
-#define VIRTIO_MMIO_MAGIC 0x74726976    /* "virt" */
+#define VIRTIO_MMIO_MAGIC 0x74726976 /* "virt" */
 #define VIRTIO_MMIO_VERSION 2
-#define VIRTIO_MMIO_VENDOR 0x554d4551   /* "QEMU", as QEMU's devices report */
+#define VIRTIO_MMIO_VENDOR 0x554d4551 /* "QEMU", as QEMU's devices report */
 #define VIRTIO_MMIO_MAX_QUEUES 8
-#define VIRTIO_MMIO_CONFIG 0x100        /* device configuration space offset */
+#define VIRTIO_MMIO_CONFIG 0x100 /* device configuration space offset */
 
 /* Register offsets. */
 enum {
@@ -72,11 +72,11 @@ typedef struct VirtioMmio VirtioMmio;
 
 /* What a device type plugs into the transport. */
 typedef struct VirtioDeviceOps {
-    const char *name;        /* "virtio-blk", for messages */
-    uint32_t device_id;      /* VIRTIO_ID_* */
-    uint64_t features;       /* device-type feature bits always offered */
-    unsigned num_queues;     /* 0..VIRTIO_MMIO_MAX_QUEUES */
-    uint16_t queue_max;      /* largest queue size (power of two, <= VIRTQ_MAX_SIZE) */
+    const char *name;    /* "virtio-blk", for messages */
+    uint32_t device_id;  /* VIRTIO_ID_* */
+    uint64_t features;   /* device-type feature bits always offered */
+    unsigned num_queues; /* 0..VIRTIO_MMIO_MAX_QUEUES */
+    uint16_t queue_max;  /* largest queue size (power of two, <= VIRTQ_MAX_SIZE) */
     /*
      * Configuration space access at offset (from 0x100) of size 1, 2, 4
      * or 8 bytes; NULL = no configuration space (reads 0, writes ignored).
@@ -100,27 +100,27 @@ typedef struct VirtioDeviceOps {
 
 /* Where a device sits on the board. */
 typedef struct VirtioMmioConfig {
-    Bus *bus;                /* guest memory for the queues */
-    uint64_t base;           /* MMIO base address (the region is VIRTIO_MMIO_SIZE bytes) */
-    unsigned irq_num;        /* interrupt source number (PLIC), for the device tree */
-    void (*irq)(void *opaque, bool level);  /* the line, called when its level changes */
+    Bus *bus;         /* guest memory for the queues */
+    uint64_t base;    /* MMIO base address (the region is VIRTIO_MMIO_SIZE bytes) */
+    unsigned irq_num; /* interrupt source number (PLIC), for the device tree */
+    void (*irq)(void *opaque, bool level); /* the line, called when its level changes */
     void *irq_opaque;
 } VirtioMmioConfig;
 
 struct VirtioMmio {
     const VirtioDeviceOps *ops;
     VirtioMmioConfig cfg;
-    uint64_t device_features;    /* offered: ops->features, transport bits, instance bits */
-    uint64_t driver_features;    /* written by the driver */
-    uint64_t features;           /* accepted at FEATURES_OK */
+    uint64_t device_features; /* offered: ops->features, transport bits, instance bits */
+    uint64_t driver_features; /* written by the driver */
+    uint64_t features;        /* accepted at FEATURES_OK */
     uint32_t device_features_sel, driver_features_sel, queue_sel;
     uint32_t status;
-    uint32_t isr;                /* InterruptStatus */
+    uint32_t isr; /* InterruptStatus */
     uint32_t config_generation;
     bool irq_level;
     bool broken;
-    bool kick_pending[VIRTIO_MMIO_MAX_QUEUES];  /* notified before DRIVER_OK */
-    unsigned nqueues;            /* ops->num_queues (capped): the queues in use */
+    bool kick_pending[VIRTIO_MMIO_MAX_QUEUES]; /* notified before DRIVER_OK */
+    unsigned nqueues;                          /* ops->num_queues (capped): the queues in use */
     Virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 };
 

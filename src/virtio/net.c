@@ -18,12 +18,12 @@
 #include "util/compiler.h"
 
 typedef struct VirtioNet {
-    VirtioMmio vdev;          /* first: container_of */
+    VirtioMmio vdev; /* first: container_of */
     NetBackend *backend;
     uint8_t config[VIRTIO_NET_CFG_SIZE];
     VirtioNetStats stats;
-    VirtqElem rx_elem;        /* the chain being filled */
-    VirtqElem tx_elem;        /* the chain being sent */
+    VirtqElem rx_elem; /* the chain being filled */
+    VirtqElem tx_elem; /* the chain being sent */
     uint8_t tx_buf[NET_MAX_FRAME];
 } VirtioNet;
 
@@ -44,8 +44,7 @@ static bool net_rx_drop(VirtioNet *n)
 static bool net_rx_chain_ok(VirtioNet *n, const VirtqElem *e)
 {
     if (e->n_out) {
-        virtio_mmio_set_broken(&n->vdev, "receive chain %u has device-readable buffers",
-                               e->head);
+        virtio_mmio_set_broken(&n->vdev, "receive chain %u has device-readable buffers", e->head);
         return false;
     }
     if (e->in_len < VIRTIO_NET_HDR_SIZE) {
@@ -62,7 +61,7 @@ static uint32_t net_rx_fill(const VirtqElem *e, const uint8_t *frame, size_t len
     uint8_t hdr[VIRTIO_NET_HDR_SIZE] = {0};
     uint16_t num_buffers = htole16(1);
     if (e->in_len - VIRTIO_NET_HDR_SIZE < len)
-        return 0;  /* the driver SHOULD post 1526-byte buffers; it gets an empty one */
+        return 0; /* the driver SHOULD post 1526-byte buffers; it gets an empty one */
     memcpy(hdr + 10, &num_buffers, 2);
     virtq_elem_write(e, 0, hdr, sizeof(hdr));
     virtq_elem_write(e, VIRTIO_NET_HDR_SIZE, frame, len);
@@ -165,8 +164,7 @@ static void net_build_config(VirtioNet *n, const uint8_t *mac)
     memcpy(n->config + VIRTIO_NET_CFG_MAX_VQ_PAIRS, &pairs, 2);
 }
 
-VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg,
-                           Error *err)
+VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg, Error *err)
 {
     VirtioNet *n = calloc(1, sizeof(*n));
     if (!n) {

@@ -24,7 +24,7 @@
 #define VIRTIO_NET_F_STATUS 16
 
 #define VIRTIO_NET_S_LINK_UP 1
-#define VIRTIO_NET_HDR_SIZE 12   /* struct virtio_net_hdr with num_buffers */
+#define VIRTIO_NET_HDR_SIZE 12 /* struct virtio_net_hdr with num_buffers */
 #define VIRTIO_NET_QUEUE_MAX 256
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
@@ -38,16 +38,16 @@ enum {
 };
 
 typedef struct VirtioNetConfig {
-    NetBackend *backend;           /* taken over by the device (freed with it) */
+    NetBackend *backend; /* taken over by the device (freed with it) */
     uint8_t mac[NET_MAC_LEN];
 } VirtioNetConfig;
 
 /* Frame counters, for tests and diagnostics. */
 typedef struct VirtioNetStats {
-    uint64_t tx_frames;    /* handed to the backend */
-    uint64_t tx_dropped;   /* larger than NET_MAX_FRAME */
-    uint64_t rx_frames;    /* delivered to the guest */
-    uint64_t rx_dropped;   /* no receive buffer posted, or the driver not running */
+    uint64_t tx_frames;  /* handed to the backend */
+    uint64_t tx_dropped; /* larger than NET_MAX_FRAME */
+    uint64_t rx_frames;  /* delivered to the guest */
+    uint64_t rx_dropped; /* no receive buffer posted, or the driver not running */
 } VirtioNetStats;
 
 /*
@@ -55,8 +55,7 @@ typedef struct VirtioNetStats {
  * (map it with virtio_mmio_ops, free it with virtio_mmio_free, which frees
  * the backend too), or NULL with err filled (the backend is then freed).
  */
-VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg,
-                           Error *err);
+VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *ncfg, Error *err);
 
 /*
  * The backend behind a virtio-net device (its state is saved in its own

@@ -12,8 +12,8 @@
 #include "util/compiler.h"
 
 typedef struct VirtioRng {
-    VirtioMmio vdev;  /* first: container_of */
-    VirtqElem elem;   /* the chain being served */
+    VirtioMmio vdev; /* first: container_of */
+    VirtqElem elem;  /* the chain being served */
 } VirtioRng;
 
 /* Fill len bytes at p; returns how many were filled (less if the pool is not ready). */

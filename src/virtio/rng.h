@@ -10,7 +10,7 @@
 #include "virtio/mmio.h"
 
 #define VIRTIO_RNG_QUEUE_MAX 64
-#define VIRTIO_RNG_MAX_REQUEST 65536  /* bytes filled per buffer, at most */
+#define VIRTIO_RNG_MAX_REQUEST 65536 /* bytes filled per buffer, at most */
 
 /*
  * Create a virtio-rng device.  Returns the transport part (map it with

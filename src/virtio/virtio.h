@@ -20,7 +20,7 @@
 #define VIRTIO_F_VERSION_1 32
 
 /* Device ids (virtio 1.2, 5). */
-#define VIRTIO_ID_NONE 0     /* placeholder slot: drivers ignore it */
+#define VIRTIO_ID_NONE 0 /* placeholder slot: drivers ignore it */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3

@@ -63,8 +63,14 @@ static Desc desc_load(const uint8_t *table, unsigned i)
 }
 
 /* Byte offset of used_event in the available ring / avail_event in the used ring. */
-static size_t used_event_off(const Virtq *q) { return AVAIL_RING + 2u * q->num; }
-static size_t avail_event_off(const Virtq *q) { return USED_RING + 8u * q->num; }
+static size_t used_event_off(const Virtq *q)
+{
+    return AVAIL_RING + 2u * q->num;
+}
+static size_t avail_event_off(const Virtq *q)
+{
+    return USED_RING + 8u * q->num;
+}
 
 /* ---- errors ---- */
 
@@ -88,8 +94,7 @@ static int virtq_fail(Virtq *q, const char *fmt, ...)
 
 /* ---- setup ---- */
 
-void virtq_init(Virtq *q, Bus *bus, unsigned index, uint16_t max, VirtqFailFn fail,
-                void *opaque)
+void virtq_init(Virtq *q, Bus *bus, unsigned index, uint16_t max, VirtqFailFn fail, void *opaque)
 {
     memset(q, 0, sizeof(*q));
     q->bus = bus;
@@ -114,12 +119,11 @@ void virtq_reset(Virtq *q)
 }
 
 /* Host pointer to an area of the queue, or NULL after failing the queue. */
-static uint8_t *virtq_area(Virtq *q, const char *what, uint64_t addr, uint64_t len,
-                           uint64_t align)
+static uint8_t *virtq_area(Virtq *q, const char *what, uint64_t addr, uint64_t len, uint64_t align)
 {
     if (addr % align) {
-        virtq_fail(q, "%s area 0x%llx is not %llu-byte aligned", what,
-                   (unsigned long long)addr, (unsigned long long)align);
+        virtq_fail(q, "%s area 0x%llx is not %llu-byte aligned", what, (unsigned long long)addr,
+                   (unsigned long long)align);
         return NULL;
     }
     uint8_t *p = bus_ram_ptr(q->bus, addr, len);
@@ -184,8 +188,7 @@ static int elem_add(Virtq *q, VirtqElem *e, const Desc *d)
 {
     bool writable = d->flags & VIRTQ_DESC_F_WRITE;
     if (!writable && e->n_in)
-        return virtq_fail(q, "chain %u has a device-readable buffer after a writable one",
-                          e->head);
+        return virtq_fail(q, "chain %u has a device-readable buffer after a writable one", e->head);
     uint64_t *total = writable ? &e->in_len : &e->out_len;
     if (d->len > VIRTQ_MAX_CHAIN_BYTES - *total)
         return virtq_fail(q, "chain %u has more than 4 GiB of %s buffers", e->head,
@@ -196,7 +199,7 @@ static int elem_add(Virtq *q, VirtqElem *e, const Desc *d)
     if (!p)
         return virtq_fail(q, "chain %u: buffer 0x%llx+0x%x is outside RAM", e->head,
                           (unsigned long long)d->addr, d->len);
-    unsigned i = e->n_out + e->n_in;  /* < q->num <= VIRTQ_MAX_SIZE: the walk counts */
+    unsigned i = e->n_out + e->n_in; /* < q->num <= VIRTQ_MAX_SIZE: the walk counts */
     e->iov[i] = (struct iovec){.iov_base = p, .iov_len = d->len};
     e->gpa[i] = d->addr;
     *total += d->len;
@@ -252,8 +255,8 @@ static int walk_chain(Virtq *q, VirtqElem *e)
             continue;
         }
         if (++count > q->num)
-            return virtq_fail(q, "chain %u is longer than the queue size %u (a loop?)",
-                              e->head, q->num);
+            return virtq_fail(q, "chain %u is longer than the queue size %u (a loop?)", e->head,
+                              q->num);
         if (elem_add(q, e, &d) < 0)
             return -1;
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
@@ -268,8 +271,8 @@ static int avail_pending(Virtq *q)
     uint16_t idx = load16(q->avail + AVAIL_IDX, __ATOMIC_ACQUIRE);
     uint16_t pending = (uint16_t)(idx - q->last_avail);
     if (pending > q->num)
-        return virtq_fail(q, "available index moved from %u to %u (queue size %u)",
-                          q->last_avail, idx, q->num);
+        return virtq_fail(q, "available index moved from %u to %u (queue size %u)", q->last_avail,
+                          idx, q->num);
     return pending;
 }
 
@@ -288,7 +291,7 @@ static int avail_wait(Virtq *q)
     if (pending != 0 || !q->event_idx)
         return pending;
     set_avail_event(q);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* avail_event store before the idx re-read */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* avail_event store before the idx re-read */
     return avail_pending(q);
 }
 
@@ -345,7 +348,7 @@ void virtq_push(Virtq *q, const VirtqElem *e, uint32_t written)
     bus_notify_dma_write(q->bus, q->used_addr + off, 8);
     bus_notify_dma_write(q->bus, q->used_addr + USED_IDX, 2);
     q->used_idx++;
-    store16(q->used + USED_IDX, q->used_idx, __ATOMIC_RELEASE);  /* element before idx */
+    store16(q->used + USED_IDX, q->used_idx, __ATOMIC_RELEASE); /* element before idx */
     if (q->inuse)
         q->inuse--;
 }
@@ -354,7 +357,7 @@ bool virtq_need_irq(Virtq *q)
 {
     if (!q->ready || q->broken)
         return false;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* used idx store before the flags/event read */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* used idx store before the flags/event read */
     if (!q->event_idx)
         return !(load16(q->avail + AVAIL_FLAGS, __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     uint16_t old = q->signalled_used, now = q->used_idx;
@@ -368,8 +371,8 @@ bool virtq_need_irq(Virtq *q)
 /* ---- copying to and from a chain ---- */
 
 /* Copy between buf and segments [first, first+n) of e starting at offset. */
-static size_t elem_copy(const VirtqElem *e, unsigned first, unsigned n, uint64_t offset,
-                        void *buf, size_t len, bool to_guest)
+static size_t elem_copy(const VirtqElem *e, unsigned first, unsigned n, uint64_t offset, void *buf,
+                        size_t len, bool to_guest)
 {
     size_t done = 0;
     for (unsigned i = first; i < first + n && done < len; i++) {
@@ -417,8 +420,8 @@ int virtq_elem_slice(const VirtqElem *e, bool writable, uint64_t offset, uint64_
         if (k == max)
             return -1;
         uint64_t take = seg - offset < len ? seg - offset : len;
-        out[k++] = (struct iovec){.iov_base = (uint8_t *)e->iov[i].iov_base + offset,
-                                  .iov_len = take};
+        out[k++] =
+            (struct iovec){.iov_base = (uint8_t *)e->iov[i].iov_base + offset, .iov_len = take};
         len -= take;
         offset = 0;
     }
@@ -431,8 +434,8 @@ static int virtq_state_check(const void *staged, Error *err)
 {
     const Virtq *q = staged;
     if (q->num == 0 || q->num > q->max || (q->num & (q->num - 1)))
-        return error_set(err, "virtq %u: size %u is not a power of two in 1..%u", q->index,
-                         q->num, q->max);
+        return error_set(err, "virtq %u: size %u is not a power of two in 1..%u", q->index, q->num,
+                         q->max);
     /* Devices finish every chain before a save: none can be in flight. */
     if (q->ready && !q->broken && q->last_avail != q->used_idx)
         return error_set(err, "virtq %u: %u chains in flight", q->index,

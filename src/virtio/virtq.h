@@ -47,12 +47,12 @@
  * out.  Every iov lies wholly inside guest RAM.
  */
 typedef struct VirtqElem {
-    uint16_t head;       /* head descriptor index, returned in the used element */
-    uint32_t gen;        /* queue generation at the pop (a reset makes the chain stale) */
-    unsigned n_out;      /* device-readable segments */
-    unsigned n_in;       /* device-writable segments */
-    uint64_t out_len;    /* bytes in the readable segments */
-    uint64_t in_len;     /* bytes in the writable segments */
+    uint16_t head;    /* head descriptor index, returned in the used element */
+    uint32_t gen;     /* queue generation at the pop (a reset makes the chain stale) */
+    unsigned n_out;   /* device-readable segments */
+    unsigned n_in;    /* device-writable segments */
+    uint64_t out_len; /* bytes in the readable segments */
+    uint64_t in_len;  /* bytes in the writable segments */
     struct iovec iov[VIRTQ_MAX_SIZE];
     uint64_t gpa[VIRTQ_MAX_SIZE];
 } VirtqElem;
@@ -62,20 +62,20 @@ typedef void (*VirtqFailFn)(void *opaque, unsigned index, const char *msg);
 
 typedef struct Virtq {
     Bus *bus;
-    unsigned index;          /* queue number, for messages */
-    uint16_t max;            /* largest size the device accepts (power of two) */
+    unsigned index; /* queue number, for messages */
+    uint16_t max;   /* largest size the device accepts (power of two) */
     VirtqFailFn fail;
     void *fail_opaque;
     /* Registers, written by the driver through the transport. */
-    uint16_t num;            /* queue size */
-    uint32_t num_written;    /* the QueueNum the driver wrote, for messages (may exceed 16 bits) */
+    uint16_t num;         /* queue size */
+    uint32_t num_written; /* the QueueNum the driver wrote, for messages (may exceed 16 bits) */
     uint64_t desc_addr, avail_addr, used_addr;
     /* State while enabled. */
     bool ready;
-    bool broken;             /* the driver broke a rule: no more work until reset */
-    bool indirect;           /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
-    bool event_idx;          /* VIRTIO_RING_F_EVENT_IDX negotiated */
-    uint8_t *desc;           /* host pointers to the three areas */
+    bool broken;    /* the driver broke a rule: no more work until reset */
+    bool indirect;  /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+    bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
+    uint8_t *desc;  /* host pointers to the three areas */
     uint8_t *avail;
     uint8_t *used;
     uint16_t last_avail;     /* next available-ring slot to pop */
@@ -83,12 +83,11 @@ typedef struct Virtq {
     uint16_t inuse;          /* chains popped and not yet pushed */
     uint16_t signalled_used; /* used_idx when the driver was last interrupted */
     bool signalled_valid;
-    uint32_t gen;            /* bumped by reset, enable and disable */
+    uint32_t gen; /* bumped by reset, enable and disable */
 } Virtq;
 
 /* Prepare q (not ready) for queue number index of a device; max is a power of two. */
-void virtq_init(Virtq *q, Bus *bus, unsigned index, uint16_t max, VirtqFailFn fail,
-                void *opaque);
+void virtq_init(Virtq *q, Bus *bus, unsigned index, uint16_t max, VirtqFailFn fail, void *opaque);
 
 /*
  * After a state load: re-derive the host pointers of a ready queue from its

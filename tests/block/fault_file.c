@@ -16,22 +16,22 @@ typedef enum { OP_WRITE, OP_TRUNCATE, OP_PUNCH } OpKind;
 
 typedef struct PendingOp {
     OpKind kind;
-    uint64_t off, len;  /* truncate: off = new length */
-    uint8_t *data;      /* write: len bytes */
+    uint64_t off, len; /* truncate: off = new length */
+    uint8_t *data;     /* write: len bytes */
 } PendingOp;
 
 typedef struct FaultFile {
     BlockFile base;
-    BlockFile *lower;   /* the disk */
-    BlockFile *cache;   /* what reads see */
+    BlockFile *lower; /* the disk */
+    BlockFile *cache; /* what reads see */
     PendingOp *log;
     size_t nlog, caplog;
     FaultMode mode;
     uint64_t seed;
     uint64_t calls, syncs;
-    uint64_t trip;      /* crash when calls reaches this */
+    uint64_t trip; /* crash when calls reaches this */
     bool crashed;
-    bool trace;         /* print every call and the crash's outcome (FAULT_TRACE=1) */
+    bool trace; /* print every call and the crash's outcome (FAULT_TRACE=1) */
 } FaultFile;
 
 static FaultFile *ff(BlockFile *f)
@@ -50,12 +50,9 @@ static uint64_t rng_next(uint64_t *s)
 static int log_apply(BlockFile *disk, const PendingOp *op, Error *err)
 {
     switch (op->kind) {
-    case OP_WRITE:
-        return block_file_pwrite(disk, op->off, op->data, (size_t)op->len, err);
-    case OP_TRUNCATE:
-        return disk->ops->truncate(disk, op->off, err);
-    case OP_PUNCH:
-        return disk->ops->punch(disk, op->off, op->len, err);
+    case OP_WRITE: return block_file_pwrite(disk, op->off, op->data, (size_t)op->len, err);
+    case OP_TRUNCATE: return disk->ops->truncate(disk, op->off, err);
+    case OP_PUNCH: return disk->ops->punch(disk, op->off, op->len, err);
     }
     return error_set(err, "bad pending op");
 }
@@ -87,8 +84,8 @@ static void resolve_subset(FaultFile *f)
     for (size_t i = 0; i < n; i++) {
         const PendingOp *op = &f->log[order[i]];
         if (f->trace)
-            fprintf(stderr, "fault: crash keeps op %zu (%d 0x%llx+0x%llx)\n", order[i],
-                    op->kind, (unsigned long long)op->off, (unsigned long long)op->len);
+            fprintf(stderr, "fault: crash keeps op %zu (%d 0x%llx+0x%llx)\n", order[i], op->kind,
+                    (unsigned long long)op->off, (unsigned long long)op->len);
         log_apply(f->lower, op, NULL);
     }
     f->lower->ops->sync(f->lower, NULL);
@@ -172,8 +169,7 @@ static int fault_pwritev(BlockFile *bf, uint64_t off, const struct iovec *iov, i
         free(data);
         return -1;
     }
-    return log_push(f, (PendingOp){.kind = OP_WRITE, .off = off, .len = len, .data = data},
-                    err);
+    return log_push(f, (PendingOp){.kind = OP_WRITE, .off = off, .len = len, .data = data}, err);
 }
 
 static int fault_sync(BlockFile *bf, Error *err)
@@ -279,8 +275,8 @@ BlockFile *fault_file_wrap(BlockFile *lower, uint64_t max_len, Error *err)
     f->cache = cache;
     f->trip = UINT64_MAX;
     f->trace = getenv("FAULT_TRACE") != NULL;
-    f->base = (BlockFile){.ops = &fault_file_ops, .path = path, .fd = -1,
-                          .read_only = lower->read_only};
+    f->base =
+        (BlockFile){.ops = &fault_file_ops, .path = path, .fd = -1, .read_only = lower->read_only};
     return &f->base;
 }
 
@@ -333,19 +329,17 @@ static int cap_check(BlockFile *f, uint64_t end, Error *err)
 {
     uint64_t max = ((CapFile *)f)->max_len;
     if (end > max)
-        return error_set_errno(err, ENOSPC, "%s: file would grow to %llu bytes (cap %llu)",
-                               f->path, (unsigned long long)end, (unsigned long long)max);
+        return error_set_errno(err, ENOSPC, "%s: file would grow to %llu bytes (cap %llu)", f->path,
+                               (unsigned long long)end, (unsigned long long)max);
     return 0;
 }
 
-static int cap_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                      Error *err)
+static int cap_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err)
 {
     return lower_of(f)->ops->preadv(lower_of(f), off, iov, iovcnt, err);
 }
 
-static int cap_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                       Error *err)
+static int cap_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err)
 {
     uint64_t len = 0;
     for (int i = 0; i < iovcnt; i++)
@@ -413,7 +407,7 @@ BlockFile *cap_file_wrap(BlockFile *lower, uint64_t max_len, Error *err)
     }
     c->lower = lower;
     c->max_len = max_len;
-    c->base = (BlockFile){.ops = &cap_file_ops, .path = path, .fd = lower->fd,
-                          .read_only = lower->read_only};
+    c->base = (BlockFile){
+        .ops = &cap_file_ops, .path = path, .fd = lower->fd, .read_only = lower->read_only};
     return &c->base;
 }

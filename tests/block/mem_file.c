@@ -9,8 +9,8 @@
 
 struct MemStore {
     uint8_t *buf;
-    size_t len, cap;      /* bytes in use, bytes allocated */
-    uint64_t max_len;     /* never grow past this */
+    size_t len, cap;  /* bytes in use, bytes allocated */
+    uint64_t max_len; /* never grow past this */
     uint64_t bytes_read;
     int refs;
 };
@@ -62,9 +62,8 @@ uint64_t mem_store_bytes_read(const MemStore *s)
 static int mem_store_resize(MemStore *s, uint64_t len, const char *name, Error *err)
 {
     if (len > s->max_len)
-        return error_set_errno(err, ENOSPC, "%s: file would grow to %llu bytes (cap %llu)",
-                               name, (unsigned long long)len,
-                               (unsigned long long)s->max_len);
+        return error_set_errno(err, ENOSPC, "%s: file would grow to %llu bytes (cap %llu)", name,
+                               (unsigned long long)len, (unsigned long long)s->max_len);
     if (len > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
         while (cap < len)
@@ -88,8 +87,7 @@ static MemStore *store_of(BlockFile *f)
     return ((MemFile *)f)->store;
 }
 
-static int mem_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                      Error *err)
+static int mem_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err)
 {
     MemStore *s = store_of(f);
     for (int i = 0; i < iovcnt; i++) {
@@ -105,8 +103,7 @@ static int mem_preadv(BlockFile *f, uint64_t off, const struct iovec *iov, int i
     return 0;
 }
 
-static int mem_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt,
-                       Error *err)
+static int mem_pwritev(BlockFile *f, uint64_t off, const struct iovec *iov, int iovcnt, Error *err)
 {
     MemStore *s = store_of(f);
     if (f->read_only)
@@ -143,7 +140,7 @@ static int mem_punch(BlockFile *f, uint64_t off, uint64_t len, Error *err)
     if (f->read_only)
         return error_set_errno(err, EBADF, "%s: punch in a read-only file", f->path);
     if (off >= s->len)
-        return 0;  /* like FALLOC_FL_KEEP_SIZE: nothing past the end */
+        return 0; /* like FALLOC_FL_KEEP_SIZE: nothing past the end */
     size_t n = len < s->len - off ? (size_t)len : s->len - (size_t)off;
     memset(s->buf + off, 0, n);
     return 0;

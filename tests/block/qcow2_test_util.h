@@ -72,11 +72,26 @@ static inline const char *tu_oneline(const char *s)
 }
 
 /* Header fields (byte offsets from the qcow2 spec). */
-static inline uint32_t tu_cluster_bits(const char *p) { return (uint32_t)tu_peek(p, 20, 4); }
-static inline uint64_t tu_l1_offset(const char *p) { return tu_peek(p, 40, 8); }
-static inline uint64_t tu_reftable_offset(const char *p) { return tu_peek(p, 48, 8); }
-static inline uint32_t tu_nb_snapshots(const char *p) { return (uint32_t)tu_peek(p, 60, 4); }
-static inline uint64_t tu_snapshots_offset(const char *p) { return tu_peek(p, 64, 8); }
+static inline uint32_t tu_cluster_bits(const char *p)
+{
+    return (uint32_t)tu_peek(p, 20, 4);
+}
+static inline uint64_t tu_l1_offset(const char *p)
+{
+    return tu_peek(p, 40, 8);
+}
+static inline uint64_t tu_reftable_offset(const char *p)
+{
+    return tu_peek(p, 48, 8);
+}
+static inline uint32_t tu_nb_snapshots(const char *p)
+{
+    return (uint32_t)tu_peek(p, 60, 4);
+}
+static inline uint64_t tu_snapshots_offset(const char *p)
+{
+    return tu_peek(p, 64, 8);
+}
 
 /* Host offset of the L2 table / data cluster of guest offset g (16-bit refcounts, std L2). */
 static inline uint64_t tu_l2_entry_addr(const char *p, uint64_t g)
@@ -111,8 +126,8 @@ static inline long tu_json_num(const char *out, const char *key)
 static inline int qemu_check(const char *path, const char *extra, QemuCheck *qc)
 {
     static char out[65536];
-    int st = run_cmd(out, sizeof(out), "qemu-img check %s --output=json '%s'", extra ? extra : "",
-                     path);
+    int st =
+        run_cmd(out, sizeof(out), "qemu-img check %s --output=json '%s'", extra ? extra : "", path);
     memset(qc, 0, sizeof(*qc));
     qc->corruptions = tu_json_num(out, "\"corruptions\": ");
     qc->leaks = tu_json_num(out, "\"leaks\": ");

@@ -31,12 +31,12 @@
 #include "block/block.h"
 
 #define QIO_MAX_ARGS 16
-#define QIO_CHUNK (1u << 20)  /* bytes moved per request by read/write/compare */
+#define QIO_CHUNK (1u << 20) /* bytes moved per request by read/write/compare */
 #define QIO_SECTOR 512u
 
 typedef struct Qio {
     BlockDev *bd;
-    uint8_t *buf, *buf2, *buf3;  /* QIO_CHUNK bytes each */
+    uint8_t *buf, *buf2, *buf3; /* QIO_CHUNK bytes each */
 } Qio;
 
 typedef int (*QioCmdFn)(Qio *q, int argc, char **argv, Error *err);
@@ -59,11 +59,17 @@ static int qio_parse_size(const char *s, uint64_t *out, Error *err)
         return error_set(err, "'%s' is not a size", s);
     unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    case 't': case 'T': shift = 40; break;
-    case 'b': case 'B': case '\0': break;
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
+    case 't':
+    case 'T': shift = 40; break;
+    case 'b':
+    case 'B':
+    case '\0': break;
     default: return error_set(err, "'%s' is not a size", s);
     }
     if (*end && end[1])
@@ -84,8 +90,7 @@ static int qio_parse_byte(const char *s, uint8_t *out, Error *err)
 }
 
 /* OFF LEN as the last two arguments, starting at argv[i]. */
-static int qio_parse_range(int argc, char **argv, int i, uint64_t *off, uint64_t *len,
-                           Error *err)
+static int qio_parse_range(int argc, char **argv, int i, uint64_t *off, uint64_t *len, Error *err)
 {
     if (argc - i != 2)
         return error_set(err, "expected OFFSET LENGTH");
@@ -144,7 +149,7 @@ static int qio_write_pattern(Qio *q, uint64_t off, uint64_t len, uint8_t pat, Er
 /* write [-P byte] [-z [-u]] [-c] OFF LEN */
 static int qio_cmd_write(Qio *q, int argc, char **argv, Error *err)
 {
-    uint8_t pat = 0xcd;  /* qemu-io's default pattern */
+    uint8_t pat = 0xcd; /* qemu-io's default pattern */
     bool zero = false, unmap = false, compressed = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -258,8 +263,7 @@ static int qio_open_raw(const char *path, int flags, uint64_t *len, Error *err)
     return fd;
 }
 
-static int qio_pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path,
-                         Error *err)
+static int qio_pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path, Error *err)
 {
     for (size_t done = 0; done < n;) {
         ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
@@ -355,8 +359,8 @@ static int qio_cmd_info(Qio *q, int argc, char **argv, Error *err)
     unsigned depth = 0;
     for (BlockDev *b = q->bd->backing; b; b = b->backing)
         depth++;
-    printf("format=%s length=%" PRIu64 " cluster_size=%u backing_depth=%u\n",
-           q->bd->drv->format, block_length(q->bd), q->bd->cluster_size, depth);
+    printf("format=%s length=%" PRIu64 " cluster_size=%u backing_depth=%u\n", q->bd->drv->format,
+           block_length(q->bd), q->bd->cluster_size, depth);
     return 0;
 }
 
@@ -366,8 +370,8 @@ static int qio_cmd_check(Qio *q, int argc, char **argv, Error *err)
     BlockCheckResult r;
     if (block_check(q->bd, &r, 0, err) < 0)
         return -1;
-    printf("corruptions=%" PRId64 " leaks=%" PRId64 " check_errors=%" PRId64 "\n",
-           r.corruptions, r.leaks, r.check_errors);
+    printf("corruptions=%" PRId64 " leaks=%" PRId64 " check_errors=%" PRId64 "\n", r.corruptions,
+           r.leaks, r.check_errors);
     if (r.corruptions || r.leaks || r.check_errors)
         return error_set(err, "image has problems: %s", r.first_problem);
     return 0;
@@ -392,8 +396,10 @@ static int qio_cmd_snapshot(Qio *q, int argc, char **argv, Error *err)
     if (strcmp(op, "-c") == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        BlockSnapshot sn = {.name = (char *)name, .disk_size = block_length(q->bd),
-                            .date_sec = (uint32_t)ts.tv_sec, .date_nsec = (uint32_t)ts.tv_nsec,
+        BlockSnapshot sn = {.name = (char *)name,
+                            .disk_size = block_length(q->bd),
+                            .date_sec = (uint32_t)ts.tv_sec,
+                            .date_nsec = (uint32_t)ts.tv_nsec,
                             .icount = UINT64_MAX};
         return block_snapshot_create(q->bd, &sn, err);
     }
@@ -417,13 +423,13 @@ static uint64_t qio_rand(uint64_t *s)
 
 typedef struct QioRandom {
     Qio *q;
-    int ref;             /* the raw reference */
+    int ref; /* the raw reference */
     const char *ref_path;
     uint64_t seed;
-    bool compressed;     /* -c: some writes go through the compressed path */
-    bool loose_discard;  /* -l: a discard may also leave the old data */
-    bool verbose;        /* -v: print each operation (to find the one that breaks) */
-    uint64_t counts[4];  /* writes, zero-writes, discards, compressed writes */
+    bool compressed;    /* -c: some writes go through the compressed path */
+    bool loose_discard; /* -l: a discard may also leave the old data */
+    bool verbose;       /* -v: print each operation (to find the one that breaks) */
+    uint64_t counts[4]; /* writes, zero-writes, discards, compressed writes */
 } QioRandom;
 
 static void qio_random_log(const QioRandom *r, const char *op, uint64_t off, uint64_t len)
@@ -503,7 +509,8 @@ static int qio_random_discard(QioRandom *r, uint64_t off, uint64_t len, Error *e
         if (qio_all_zero(now + s, n) || memcmp(now + s, under + s, n) == 0 ||
             (r->loose_discard && memcmp(now + s, old + s, n) == 0))
             continue;
-        return error_set(err, "after discard 0x%" PRIx64 "+0x%" PRIx64 ", 0x%" PRIx64
+        return error_set(err,
+                         "after discard 0x%" PRIx64 "+0x%" PRIx64 ", 0x%" PRIx64
                          " reads neither zeroes nor the backing file's data%s",
                          off, len, off + s, r->loose_discard ? " nor the old data" : "");
     }
@@ -580,8 +587,8 @@ static int qio_cmd_random(Qio *q, int argc, char **argv, Error *err)
     if (close(r.ref) < 0 && rc == 0)
         rc = error_set_errno(err, errno, "%s", r.ref_path);
     if (rc == 0)
-        printf("random: %" PRIu64 " writes, %" PRIu64 " zero-writes, %" PRIu64
-               " discards, %" PRIu64 " compressed\n",
+        printf("random: %" PRIu64 " writes, %" PRIu64 " zero-writes, %" PRIu64 " discards, %" PRIu64
+               " compressed\n",
                r.counts[0], r.counts[1], r.counts[2], r.counts[3]);
     return rc;
 }

@@ -45,7 +45,7 @@ typedef struct Config {
     int compat;
     bool extended_l2, lazy_refcounts, compressed, no_snapshots;
     const char *compression_type;
-    unsigned refcount_bits;  /* 0: 16 */
+    unsigned refcount_bits; /* 0: 16 */
     BackingKind backing;
     uint64_t l2_cache_bytes;
     unsigned ops;
@@ -71,13 +71,12 @@ static const Config configs[] = {
     {"zlib-v2-512", "qcow2", 2 * MiB, 512, 2, .compressed = true, .ops = 1000},
     {"raw-backing", "qcow2", 8 * MiB, 64 * KiB, 3, .backing = BK_RAW, .ops = 1500},
     {"chain-v2", "qcow2", 8 * MiB, 4 * KiB, 2, .backing = BK_QCOW2, .ops = 1200},
-    {"chain-extl2-2m", "qcow2", 16 * MiB, 2 * MiB, 3, .extended_l2 = true,
-     .backing = BK_QCOW2, .compressed = true, .ops = 300},
+    {"chain-extl2-2m", "qcow2", 16 * MiB, 2 * MiB, 3, .extended_l2 = true, .backing = BK_QCOW2,
+     .compressed = true, .ops = 300},
     /* Refcount widths other than 16: 64 bits in 512-byte clusters makes the refcount
        table grow; 1 bit cannot count a second reference (no snapshots). */
     {"rc64-512", "qcow2", 2 * MiB, 512, 3, .refcount_bits = 64, .ops = 800},
-    {"rc1-4k", "qcow2", 8 * MiB, 4 * KiB, 3, .refcount_bits = 1, .no_snapshots = true,
-     .ops = 1000},
+    {"rc1-4k", "qcow2", 8 * MiB, 4 * KiB, 3, .refcount_bits = 1, .no_snapshots = true, .ops = 1000},
 };
 
 typedef struct Snap {
@@ -91,8 +90,8 @@ typedef struct Model {
     uint64_t seed;
     char *dir, *path;
     BlockDev *bd;
-    uint64_t size, maxlen;     /* current disk size, longest request */
-    uint64_t cap, maxlen0;     /* most the disk may grow to (resize), longest request at all */
+    uint64_t size, maxlen; /* current disk size, longest request */
+    uint64_t cap, maxlen0; /* most the disk may grow to (resize), longest request at all */
     uint32_t cs;           /* cluster size that shapes requests (raw: 64 KiB) */
     uint8_t *data;         /* expected content */
     uint8_t *disc;         /* 1: discarded, reads 0 or under[] (then pinned) */
@@ -106,8 +105,20 @@ typedef struct Model {
     unsigned long counts[16];
 } Model;
 
-enum { C_WRITE, C_READ, C_DISCARD, C_ZERO, C_COMP, C_FLUSH, C_STATUS, C_REOPEN, C_SNAP_C,
-       C_SNAP_A, C_SNAP_D, C_RESIZE };
+enum {
+    C_WRITE,
+    C_READ,
+    C_DISCARD,
+    C_ZERO,
+    C_COMP,
+    C_FLUSH,
+    C_STATUS,
+    C_REOPEN,
+    C_SNAP_C,
+    C_SNAP_A,
+    C_SNAP_D,
+    C_RESIZE
+};
 
 static void fail(Model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -149,7 +160,7 @@ static void pick_range(Model *m, uint64_t *off, uint64_t *len)
     switch (rng_below(r, 5)) {
     case 0: o = rng_below(r, span) / cs * cs; break;
     case 1: o = rng_below(r, span) / 512 * 512; break;
-    case 2: o = m->size - n; break;  /* the end of the disk */
+    case 2: o = m->size - n; break; /* the end of the disk */
     default: o = rng_below(r, span); break;
     }
     *off = o;
@@ -165,9 +176,9 @@ static void fill_data(Model *m, uint8_t *buf, size_t len)
     }
     size_t period = 1 + (size_t)rng_below(&m->rng, 64);
     rng_fill(&m->rng, buf, len < period ? len : period);
-    for (size_t done = period; done < len; done *= 2)  /* repeat the period by doubling */
+    for (size_t done = period; done < len; done *= 2) /* repeat the period by doubling */
         memcpy(buf + done, buf, len - done < done ? len - done : done);
-    for (size_t i = 4096; i < len; i += 3 * 4096)  /* and a zeroed 4 KiB block in three */
+    for (size_t i = 4096; i < len; i += 3 * 4096) /* and a zeroed 4 KiB block in three */
         memset(buf + i, 0, len - i < 4096 ? len - i : 4096);
 }
 
@@ -185,8 +196,7 @@ static int split_iov(Model *m, uint8_t *buf, size_t len, struct iovec *iov)
 }
 
 /* Compare what was read with the model; discarded bytes get pinned to what was read. */
-static void check_read(Model *m, uint64_t off, const uint8_t *got, uint64_t len,
-                       const char *what)
+static void check_read(Model *m, uint64_t off, const uint8_t *got, uint64_t len, const char *what)
 {
     if (memcmp(got, m->data + off, len) == 0)
         return;
@@ -199,8 +209,8 @@ static void check_read(Model *m, uint64_t off, const uint8_t *got, uint64_t len,
             m->disc[b] = 0;
             continue;
         }
-        fail(m, "%s 0x%" PRIx64 "+0x%" PRIx64 ": byte 0x%" PRIx64 " is 0x%02x, want 0x%02x%s",
-             what, off, len, b, got[i], m->data[b], m->disc[b] ? " (discarded)" : "");
+        fail(m, "%s 0x%" PRIx64 "+0x%" PRIx64 ": byte 0x%" PRIx64 " is 0x%02x, want 0x%02x%s", what,
+             off, len, b, got[i], m->data[b], m->disc[b] ? " (discarded)" : "");
         return;
     }
 }
@@ -310,11 +320,12 @@ static void op_status(Model *m)
         if (block_status_chain(m->bd, off, len, &pnum, &flags, &host, &depth, &err) < 0)
             return fail(m, "status 0x%" PRIx64 "+0x%" PRIx64 ": %s", off, len, err.msg);
         if (pnum == 0 || pnum > len)
-            return fail(m, "status 0x%" PRIx64 "+0x%" PRIx64 ": extent of 0x%" PRIx64, off,
-                        len, pnum);
+            return fail(m, "status 0x%" PRIx64 "+0x%" PRIx64 ": extent of 0x%" PRIx64, off, len,
+                        pnum);
         bool zero = (flags & BLOCK_ST_ZERO) || !(flags & BLOCK_ST_ALLOCATED);
         if (zero && !all_zero_or_discarded(m, off, pnum))
-            return fail(m, "status says 0x%" PRIx64 "+0x%" PRIx64
+            return fail(m,
+                        "status says 0x%" PRIx64 "+0x%" PRIx64
                         " reads as zeroes (flags 0x%x, depth %u), the model has data",
                         off, pnum, flags, depth);
         off += pnum;
@@ -432,7 +443,7 @@ static void op_snap_delete(Model *m)
 static void op_resize(Model *m)
 {
     Error err = {0};
-    while (m->nsnaps && !m->failed)  /* make way: delete them all (they come back later) */
+    while (m->nsnaps && !m->failed) /* make way: delete them all (they come back later) */
         op_snap_delete(m);
     if (m->failed)
         return;
@@ -442,9 +453,8 @@ static void op_resize(Model *m)
     if (block_truncate(m->bd, n, &err) < 0)
         return fail(m, "resize 0x%" PRIx64 " -> 0x%" PRIx64 ": %s", m->size, n, err.msg);
     if (block_length(m->bd) != n)
-        return fail(m, "resize to 0x%" PRIx64 ": the length is 0x%" PRIx64, n,
-                    block_length(m->bd));
-    if (n < m->size)  /* what lies past the end is gone for good */
+        return fail(m, "resize to 0x%" PRIx64 ": the length is 0x%" PRIx64, n, block_length(m->bd));
+    if (n < m->size) /* what lies past the end is gone for good */
         set_known(m, n, NULL, m->size - n);
     m->size = n;
     m->maxlen = m->maxlen0 < n ? m->maxlen0 : n;
@@ -470,10 +480,12 @@ static void check_file_size(Model *m)
 /* One random operation, weighted towards I/O. */
 static void step(Model *m)
 {
-    static const struct { int kind; unsigned weight; } table[] = {
-        {C_WRITE, 30}, {C_READ, 25}, {C_DISCARD, 8}, {C_ZERO, 8}, {C_COMP, 6}, {C_FLUSH, 4},
-        {C_STATUS, 6}, {C_REOPEN, 1}, {C_SNAP_C, 1}, {C_SNAP_A, 1}, {C_SNAP_D, 1},
-        {C_RESIZE, 1},
+    static const struct {
+        int kind;
+        unsigned weight;
+    } table[] = {
+        {C_WRITE, 30}, {C_READ, 25},  {C_DISCARD, 8}, {C_ZERO, 8},   {C_COMP, 6},   {C_FLUSH, 4},
+        {C_STATUS, 6}, {C_REOPEN, 1}, {C_SNAP_C, 1},  {C_SNAP_A, 1}, {C_SNAP_D, 1}, {C_RESIZE, 1},
     };
     unsigned total = 0;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -537,8 +549,7 @@ static int scribble(Model *m, BlockDev *img, uint64_t len, uint8_t *under, Error
 }
 
 /* Create dir/name (fmt, size, backing) and scribble on it. */
-static int make_layer(Model *m, const char *name, const char *fmt, BlockCreateOpts *co,
-                      Error *err)
+static int make_layer(Model *m, const char *name, const char *fmt, BlockCreateOpts *co, Error *err)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", m->dir, name);
@@ -568,8 +579,10 @@ static int make_backing(Model *m, const char **bfile, const char **bfmt, Error *
     BlockCreateOpts base = {.size = m->size / 2, .cluster_size = 4096, .compat = 3};
     if (make_layer(m, "base.qcow2", "qcow2", &base, err) < 0)
         return -1;
-    BlockCreateOpts mid = {.size = m->size * 3 / 4, .cluster_size = 65536,
-                           .compat = m->c->compat, .backing_file = "base.qcow2",
+    BlockCreateOpts mid = {.size = m->size * 3 / 4,
+                           .cluster_size = 65536,
+                           .compat = m->c->compat,
+                           .backing_file = "base.qcow2",
                            .backing_fmt = "qcow2"};
     *bfile = "mid.qcow2";
     *bfmt = "qcow2";
@@ -591,8 +604,10 @@ static int model_setup(Model *m, Error *err)
     if (!m->data || !m->disc || !m->buf || !m->dir ||
         asprintf(&m->path, "%s/disk.%s", m->dir, c->format) < 0)
         return error_set(err, "out of memory or no scratch directory");
-    BlockCreateOpts co = {.size = m->size, .cluster_size = c->cluster_size,
-                          .compat = c->compat, .extended_l2 = c->extended_l2,
+    BlockCreateOpts co = {.size = m->size,
+                          .cluster_size = c->cluster_size,
+                          .compat = c->compat,
+                          .extended_l2 = c->extended_l2,
                           .lazy_refcounts = c->lazy_refcounts,
                           .compression_type = c->compression_type,
                           .refcount_bits = c->refcount_bits};
@@ -606,8 +621,8 @@ static int model_setup(Model *m, Error *err)
     m->bd = open_top(m, err);
     if (!m->bd)
         return -1;
-    m->can_snap = !c->no_snapshots && m->bd->drv->snapshot_create &&
-                  m->bd->drv->snapshot_apply && m->bd->drv->snapshot_delete;
+    m->can_snap = !c->no_snapshots && m->bd->drv->snapshot_create && m->bd->drv->snapshot_apply &&
+                  m->bd->drv->snapshot_delete;
     m->can_compress = c->compressed && m->bd->drv->write_compressed;
     m->can_resize = m->bd->drv->truncate != NULL;
     return 0;
@@ -679,8 +694,9 @@ static void check_with_qemu(Model *m)
     bool wrote = f && fwrite(m->data, 1, m->size, f) == m->size;
     if (f)
         fclose(f);
-    rc = wrote ? run_cmd(out, sizeof(out), "qemu-img compare -f qcow2 -F raw '%s' '%s'",
-                         m->path, ref) : -1;
+    rc = wrote
+             ? run_cmd(out, sizeof(out), "qemu-img compare -f qcow2 -F raw '%s' '%s'", m->path, ref)
+             : -1;
     ok(rc == 0, "%s: qemu-img compare sees the model's content", m->c->name);
     if (rc != 0)
         printf("# exit %d:\n%s", rc, out);

@@ -101,8 +101,10 @@ static BlockDev *overlay(const char *name, uint32_t cluster, bool ext, uint8_t *
     if (!b || block_pwrite(b, 0, base_data, base_len, &err) < 0)
         return NULL;
     block_close(b);
-    BlockCreateOpts o = {.backing_file = "base.raw", .backing_fmt = "raw",
-                         .cluster_size = cluster, .extended_l2 = ext};
+    BlockCreateOpts o = {.backing_file = "base.raw",
+                         .backing_fmt = "raw",
+                         .cluster_size = cluster,
+                         .extended_l2 = ext};
     return create_open(name, &o);
 }
 
@@ -123,8 +125,8 @@ static void test_backing_cow(void)
     ok(memcmp(r, base, sizeof(base)) == 0, "the rest of the cluster came from the backing file");
     uint64_t pnum, host;
     unsigned fl;
-    ok(block_status(bd, 65536, 65536 * 3, &pnum, &fl, &host, &err) == 0 &&
-           (fl & BLOCK_ST_DATA) && pnum == 65536,
+    ok(block_status(bd, 65536, 65536 * 3, &pnum, &fl, &host, &err) == 0 && (fl & BLOCK_ST_DATA) &&
+           pnum == 65536,
        "one cluster allocated");
     ok(block_status(bd, 131072, 65536, &pnum, &fl, &host, &err) == 0 && fl == 0,
        "the next one falls through to the backing file");
@@ -210,8 +212,7 @@ static void test_compressed(const char *type)
     ok(block_write_compressed(bd, 65536, w, sizeof(w), &err) == 0, "%s: compressed write", type);
     uint64_t pnum, host;
     unsigned fl;
-    ok(block_status(bd, 65536, 65536, &pnum, &fl, &host, &err) == 0 &&
-           (fl & BLOCK_ST_COMPRESSED),
+    ok(block_status(bd, 65536, 65536, &pnum, &fl, &host, &err) == 0 && (fl & BLOCK_ST_COMPRESSED),
        "%s: stored compressed", type);
     ok(block_pread(bd, 65536, r, sizeof(r), &err) == 0 && memcmp(w, r, sizeof(w)) == 0,
        "%s: reads back", type);
@@ -255,8 +256,8 @@ static void test_resize(void)
        "old data kept, new end writable");
     ok(block_truncate(bd, (1 << 20) - 2048, &err) == 0, "shrink into the written area");
     ok(block_truncate(bd, 2 << 20, &err) == 0 &&
-           block_pread(bd, (1 << 20) - 4096, r, 8192, &err) == 0 &&
-           memcmp(r, w, 2048) == 0 && all_is(r + 2048, 6144, 0),
+           block_pread(bd, (1 << 20) - 4096, r, 8192, &err) == 0 && memcmp(r, w, 2048) == 0 &&
+           all_is(r + 2048, 6144, 0),
        "grown again: the cut part reads zeroes");
     ok(block_truncate(bd, 1000, &err) < 0 && strstr(err.msg, "512"),
        "a size that is not a multiple of 512 is refused");
@@ -266,12 +267,20 @@ static void test_resize(void)
 
 static void test_widths_v2_lazy(void)
 {
-    static const struct { unsigned bits; int compat; bool lazy; const char *name; } cases[] = {
-        {1, 3, false, "rb1.qcow2"}, {64, 3, false, "rb64.qcow2"}, {16, 2, false, "v2.qcow2"},
-        {16, 3, true, "lazy.qcow2"}};
+    static const struct {
+        unsigned bits;
+        int compat;
+        bool lazy;
+        const char *name;
+    } cases[] = {{1, 3, false, "rb1.qcow2"},
+                 {64, 3, false, "rb64.qcow2"},
+                 {16, 2, false, "v2.qcow2"},
+                 {16, 3, true, "lazy.qcow2"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        BlockCreateOpts o = {.size = 8 << 20, .refcount_bits = cases[i].bits,
-                             .compat = cases[i].compat, .lazy_refcounts = cases[i].lazy,
+        BlockCreateOpts o = {.size = 8 << 20,
+                             .refcount_bits = cases[i].bits,
+                             .compat = cases[i].compat,
+                             .lazy_refcounts = cases[i].lazy,
                              .cluster_size = 4096};
         BlockDev *bd = create_open(cases[i].name, &o);
         if (!bd)
@@ -472,8 +481,7 @@ static void expect_overlap_refused(const char *what, bool l1_entry, uint64_t tar
     tu_poke(p, at, 8, 0x8000000000000000ull | target);
     bd = block_open(p, "qcow2", false, &err);
     int rc = bd ? block_pwrite(bd, 0, w, 4096, &err) : -1;
-    ok(bd && rc < 0 && strstr(err.msg, "would overlap"), "%s: write refused (%s)", what,
-       err.msg);
+    ok(bd && rc < 0 && strstr(err.msg, "would overlap"), "%s: write refused (%s)", what, err.msg);
     block_close(bd);
     if (!l1_entry)
         ok(tu_peek(p, tu_l1_offset(p), 8) == l1_before, "%s: the L1 table is intact", what);

@@ -40,8 +40,8 @@ static bool make_image(const char *p, bool with_snapshot, bool lazy)
     Error e = {0};
     BlockDev *bd = NULL;
     uint8_t b[CS];
-    bool good = block_create(p, "qcow2", &co, &e) == 0 &&
-                (bd = block_open(p, "qcow2", false, &e)) != NULL;
+    bool good =
+        block_create(p, "qcow2", &co, &e) == 0 && (bd = block_open(p, "qcow2", false, &e)) != NULL;
     for (unsigned i = 0; good && i < 4; i++) {
         fill(b, sizeof(b), i + 1);
         good = block_pwrite(bd, i * CS, b, sizeof(b), &e) == 0;
@@ -113,9 +113,11 @@ static void clean_images(void)
     char out[4096], *b = path_in("bitmaps.qcow2");
     if (!qemu) {
         printf("ok %d - # SKIP qemu-img not installed\n", ++tap_n);
-    } else if (run_cmd(out, sizeof(out), "qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' "
+    } else if (run_cmd(out, sizeof(out),
+                       "qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' "
                        "64M && qemu-img bitmap --add '%s' b0 && qemu-img bitmap --add -g 4096 "
-                       "'%s' b1 && qemu-io -c 'write 1M 3M' '%s'", b, b, b, b) != 0) {
+                       "'%s' b1 && qemu-io -c 'write 1M 3M' '%s'",
+                       b, b, b, b) != 0) {
         ok(0, "image with bitmaps (%s)", tu_oneline(out));
     } else {
         ok(our_check(b, 0, &r) == 0 && r.leaks == 0 && r.corruptions == 0,
@@ -203,8 +205,8 @@ static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, l
     QemuCheck qc;
     if (asprintf(&pq, "%s.qemu", p) < 0)
         abort();
-    ok(make_image(p, snapshot, false) && dmg(p) && (!qemu || copy_file(p, pq)),
-       "%s: damaged image", label);
+    ok(make_image(p, snapshot, false) && dmg(p) && (!qemu || copy_file(p, pq)), "%s: damaged image",
+       label);
     ok(our_check(p, 0, &r) == 0, "%s: check runs", label);
     if (want_c >= 0)
         is_u64(r.corruptions, want_c, "%s: %ld corruptions", label, want_c);
@@ -213,10 +215,11 @@ static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, l
     if (qemu) {
         qemu_check(p, NULL, &qc);
         ok(qc.corruptions == r.corruptions && qc.leaks == r.leaks &&
-           qc.check_errors == r.check_errors,
+               qc.check_errors == r.check_errors,
            "%s: qemu-img counts the same (%ld corruptions, %ld leaks, %ld errors; ours %lld, "
-           "%lld, %lld)", label, qc.corruptions, qc.leaks, qc.check_errors,
-           (long long)r.corruptions, (long long)r.leaks, (long long)r.check_errors);
+           "%lld, %lld)",
+           label, qc.corruptions, qc.leaks, qc.check_errors, (long long)r.corruptions,
+           (long long)r.leaks, (long long)r.check_errors);
     }
     const char *mode = fix & BLOCK_FIX_ERRORS ? "all" : "leaks";
     int rc = our_check(p, fix, &rf);
@@ -228,14 +231,14 @@ static void damaged(const char *label, Damage dmg, bool snapshot, long want_c, l
         long qcf = tu_json_num(out, "\"corruptions-fixed\": ");
         long qlf = tu_json_num(out, "\"leaks-fixed\": ");
         long qc_left = tu_json_num(out, "\"corruptions\": ");
-        if (st == 1)  /* qemu-img 7.2 gives up on some broken refcount tables */
+        if (st == 1) /* qemu-img 7.2 gives up on some broken refcount tables */
             printf("ok %d - # SKIP %s: qemu-img -r %s failed: %s\n", ++tap_n, label, mode,
                    tu_oneline(strstr(out, "ERROR") ? strstr(out, "ERROR") : out));
         else
             ok(qcf == rf.corruptions_fixed && qlf == rf.leaks_fixed && qc_left == rf.corruptions,
-           "%s: qemu-img -r %s fixes as many (%ld+%ld, %ld left; ours %lld+%lld, %lld left)",
-           label, mode, qcf, qlf, qc_left, (long long)rf.corruptions_fixed,
-           (long long)rf.leaks_fixed, (long long)rf.corruptions);
+               "%s: qemu-img -r %s fixes as many (%ld+%ld, %ld left; ours %lld+%lld, %lld left)",
+               label, mode, qcf, qlf, qc_left, (long long)rf.corruptions_fixed,
+               (long long)rf.leaks_fixed, (long long)rf.corruptions);
     }
     ok(our_check(p, 0, &r) == 0 && r.corruptions == left_c && r.leaks == 0,
        "%s: %ld corruptions after our repair", label, left_c);
@@ -258,7 +261,8 @@ static void leaks_only_mode(void)
     ok(make_image(p, false, false) && damage_leak(p) && damage_shared(p),
        "image with a leak and a corruption");
     ok(our_check(p, BLOCK_FIX_LEAKS, &r) == 0 && r.leaks_fixed == 2 && r.corruptions == 1 &&
-       r.corruptions_fixed == 0, "-r leaks fixes the 2 leaks, leaves the corruption");
+           r.corruptions_fixed == 0,
+       "-r leaks fixes the 2 leaks, leaves the corruption");
     ok(our_check(p, 0, &r) == 0 && r.leaks == 0 && r.corruptions == 1, "the corruption stays");
     free(p);
 }
@@ -269,7 +273,8 @@ static void dirty_open(void)
     char *p = path_in("dirty.qcow2");
     BlockCheckResult r;
     ok(make_image(p, false, true) && damage_leak(p) && damage_refcount_zero(p) &&
-       tu_poke(p, 72, 8, tu_peek(p, 72, 8) | 1), "lazy-refcount image marked dirty, refcounts off");
+           tu_poke(p, 72, 8, tu_peek(p, 72, 8) | 1),
+       "lazy-refcount image marked dirty, refcounts off");
     Error e = {0};
     BlockDev *bd = block_open(p, "qcow2", false, &e);
     ok(bd != NULL, "opens for writing (%s)", e.msg);

@@ -43,7 +43,7 @@
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
-#define FAULT_CAP (32 * MiB)  /* images here stay under 8 MiB: a runaway fails fast */
+#define FAULT_CAP (32 * MiB) /* images here stay under 8 MiB: a runaway fails fast */
 #define MAX_SNAPS 6
 
 typedef struct Scenario {
@@ -52,7 +52,7 @@ typedef struct Scenario {
     int compat;
     bool lazy, extended_l2, subset, backing, snapshots, resize;
     unsigned cases, ops;
-    unsigned refcount_bits;  /* 0: 16 */
+    unsigned refcount_bits; /* 0: 16 */
 } Scenario;
 
 static const Scenario scenarios[] = {
@@ -87,13 +87,13 @@ typedef struct Crash {
     uint64_t seed;
     const char *dir;
     char path[4096];
-    uint64_t size;     /* current disk size */
-    uint64_t size0;    /* at creation */
-    uint64_t cap;      /* most it may grow to: the model arrays' length */
-    uint64_t lo, hi;   /* the sizes a crash may leave: last flushed one, and any set since */
-    uint8_t *cur;      /* what the guest wrote (acknowledged) */
-    uint8_t *durable;  /* cur at the last completed flush */
-    uint8_t *dirty;    /* 1: changed since the last completed flush (not checked) */
+    uint64_t size;    /* current disk size */
+    uint64_t size0;   /* at creation */
+    uint64_t cap;     /* most it may grow to: the model arrays' length */
+    uint64_t lo, hi;  /* the sizes a crash may leave: last flushed one, and any set since */
+    uint8_t *cur;     /* what the guest wrote (acknowledged) */
+    uint8_t *durable; /* cur at the last completed flush */
+    uint8_t *dirty;   /* 1: changed since the last completed flush (not checked) */
     const uint8_t *under;
     CSnap snaps[MAX_SNAPS];
     int nsnaps, snap_seq;
@@ -109,7 +109,7 @@ static void fail(Crash *c, const char *fmt, ...)
 {
     va_list ap;
     if (c->failed)
-        return;  /* the first problem is the one to debug */
+        return; /* the first problem is the one to debug */
     printf("# FAIL %s (seed %" PRIu64 "): ", c->sc ? c->sc->name : "raw", c->seed);
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -150,8 +150,7 @@ static BlockDev *raw_image(const char *dir, const char *name, char *path, size_t
     Error err = {0};
     BlockCreateOpts co = {.size = MiB};
     snprintf(path, pathlen, "%s/%s", dir, name);
-    return block_create(path, "raw", &co, &err) == 0 ? block_open(path, "raw", false, &err)
-                                                      : NULL;
+    return block_create(path, "raw", &co, &err) == 0 ? block_open(path, "raw", false, &err) : NULL;
 }
 
 static void test_fault_file_drop(const char *dir)
@@ -196,7 +195,7 @@ static void test_fault_file_arm(const char *dir)
         return;
     }
     memset(a, 0x11, sizeof(a));
-    fault_file_arm(ff, 3);  /* write, sync, write pass; the next call crashes */
+    fault_file_arm(ff, 3); /* write, sync, write pass; the next call crashes */
     int rc = block_pwrite(bd, 0, a, sizeof(a), &err) | block_flush(bd, &err) |
              block_pwrite(bd, 512, a, sizeof(a), &err);
     ok(rc == 0 && !fault_file_crashed(ff), "fault_file: armed for 3 calls, 3 calls pass");
@@ -240,8 +239,7 @@ static void test_fault_file_subset(const char *dir)
             torn++;
     }
     ok(whole > 8 && absent > 8 && torn == 0,
-       "fault_file: reordering crash keeps a subset of writes (%d kept, %d lost)", whole,
-       absent);
+       "fault_file: reordering crash keeps a subset of writes (%d kept, %d lost)", whole, absent);
     block_close(bd);
 }
 
@@ -271,9 +269,12 @@ static const char *fmt_of(const Scenario *s)
 static int create_image(Crash *c, Error *err)
 {
     const Scenario *s = c->sc;
-    BlockCreateOpts co = {.size = c->size0, .cluster_size = s->cluster_size,
-                          .compat = s->compat, .lazy_refcounts = s->lazy,
-                          .extended_l2 = s->extended_l2, .refcount_bits = s->refcount_bits};
+    BlockCreateOpts co = {.size = c->size0,
+                          .cluster_size = s->cluster_size,
+                          .compat = s->compat,
+                          .lazy_refcounts = s->lazy,
+                          .extended_l2 = s->extended_l2,
+                          .refcount_bits = s->refcount_bits};
     if (s->backing) {
         co.backing_file = "base.raw";
         co.backing_fmt = "raw";
@@ -325,7 +326,7 @@ static void pick(Crash *c, uint64_t *off, uint64_t *len)
 {
     uint64_t cs = c->sc->cluster_size, span = cs < 32 * KiB ? 64 * KiB : 2 * cs;
     if (c->sc->refcount_bits == 64)
-        span = 256 * KiB;  /* grow the file past what the first refcount table covers */
+        span = 256 * KiB; /* grow the file past what the first refcount table covers */
     uint64_t n = rng_below(&c->rng, 3) == 0 ? cs * (1 + rng_below(&c->rng, 2))
                                             : 1 + rng_below(&c->rng, span);
     uint64_t o = rng_below(&c->rng, c->size - n + 1);
@@ -342,7 +343,7 @@ static bool snap_op(Crash *c, unsigned kind, Error *err)
         s->data = malloc(c->size);
         memcpy(s->data, c->cur, c->size);
         s->state = SN_PENDING;
-        c->nsnaps++;  /* it may exist after a crash even if the call fails */
+        c->nsnaps++; /* it may exist after a crash even if the call fails */
         ctrace(s->name, 0, 0);
         return block_snapshot_create(c->bd, &sn, err) < 0 && op_failed(c, "snapshot", err);
     }
@@ -350,13 +351,13 @@ static bool snap_op(Crash *c, unsigned kind, Error *err)
         return false;
     CSnap *s = &c->snaps[rng_below(&c->rng, (uint64_t)c->nsnaps)];
     if (s->state == SN_DELETING)
-        return false;  /* already gone as far as the driver is concerned */
+        return false; /* already gone as far as the driver is concerned */
     ctrace(kind == 1 ? "delete" : "apply", 0, 0);
     if (kind == 1) {
         s->state = SN_DELETING;
         return block_snapshot_delete(c->bd, s->name, err) < 0 && op_failed(c, "delete", err);
     }
-    memset(c->dirty, 1, c->size);  /* until a flush, old or new content */
+    memset(c->dirty, 1, c->size); /* until a flush, old or new content */
     memcpy(c->cur, s->data, c->size);
     return block_snapshot_apply(c->bd, s->name, err) < 0 && op_failed(c, "apply", err);
 }
@@ -398,7 +399,7 @@ static bool crash_step(Crash *c, uint8_t *buf)
         return block_write_zeroes(c->bd, off, len, r & 1, &err) < 0 &&
                op_failed(c, "write-zeroes", &err);
     }
-    if (r < 68 && !c->sc->backing) {  /* with a backing file, discarded bytes show it */
+    if (r < 68 && !c->sc->backing) { /* with a backing file, discarded bytes show it */
         ctrace("discard", off, len);
         model_write(c, off, len, NULL);
         return block_discard(c->bd, off, len, &err) < 0 && op_failed(c, "discard", &err);
@@ -440,7 +441,7 @@ static uint64_t run_workload(Crash *c, uint64_t trip)
     }
     uint64_t calls = fault_file_calls(c->ff);
     fault_file_crash(c->ff);
-    block_close(c->bd);  /* the driver's last writes fail: the machine is gone */
+    block_close(c->bd); /* the driver's last writes fail: the machine is gone */
     c->bd = NULL;
     free(buf);
     return calls;
@@ -470,8 +471,7 @@ static void verify_content(Crash *c, BlockDev *bd, const uint8_t *want, const ui
         if (dirty && dirty[i])
             continue;
         if (got[i] != want[i]) {
-            fail(c, "%s: byte 0x%" PRIx64 " is 0x%02x, flushed 0x%02x", what, i, got[i],
-                 want[i]);
+            fail(c, "%s: byte 0x%" PRIx64 " is 0x%02x, flushed 0x%02x", what, i, got[i], want[i]);
             break;
         }
         c->checked_bytes++;
@@ -541,8 +541,8 @@ static void verify_after_crash(Crash *c, bool have_qemu)
     }
     uint64_t len = block_length(bd);
     if (len < c->lo || len > c->hi)
-        fail(c, "the disk is 0x%" PRIx64 " bytes after the crash, not 0x%" PRIx64
-             "..0x%" PRIx64, len, c->lo, c->hi);
+        fail(c, "the disk is 0x%" PRIx64 " bytes after the crash, not 0x%" PRIx64 "..0x%" PRIx64,
+             len, c->lo, c->hi);
     verify_content(c, bd, c->durable, c->dirty, "after the crash");
     block_close(bd);
     /* Every 4th case (qemu-img costs more than the rest of a case), and dirty ones. */
@@ -635,20 +635,21 @@ static void run_scenario(const Scenario *s, uint64_t seed, unsigned cases, bool 
     uint64_t total = crash_case(&c, UINT64_MAX, have_qemu);
     failures = c.failed;
     unsigned done = 1;
-    const char *one = getenv("CRASH_CASE");  /* replay one crash point of a failing run */
+    const char *one = getenv("CRASH_CASE"); /* replay one crash point of a failing run */
     for (unsigned i = 1; i < cases && failures == 0; i++, done++) {
         uint64_t trip = rng_below(&pick_rng, total + total / 8 + 1);
         if (one && (unsigned)atoi(one) != i)
             continue;
-        printf("# case %u: seed %" PRIu64 ", crash after %" PRIu64 " calls\n", i, seed + i,
-               trip);
+        printf("# case %u: seed %" PRIu64 ", crash after %" PRIu64 " calls\n", i, seed + i, trip);
         crash_reset(&c, s, seed + i, under);
         crash_case(&c, trip, have_qemu);
         failures += c.failed;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    ok(failures == 0, "%s: %u crash points (%" PRIu64 " host calls per run), image consistent "
-       "and flushed data intact", s->name, done, total);
+    ok(failures == 0,
+       "%s: %u crash points (%" PRIu64 " host calls per run), image consistent "
+       "and flushed data intact",
+       s->name, done, total);
     printf("# %s: %.1f MB of flushed data verified, %.2f s\n", s->name,
            (double)c.checked_bytes / 1e6,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -697,7 +698,8 @@ int main(void)
         const Scenario *sc = &scenarios[i];
         if (only && strcmp(only, sc->name) != 0)
             continue;
-        if ((sc->compat && !qcow2_ready()) || (sc->snapshots && !block_qcow2_driver.snapshot_create)) {
+        if ((sc->compat && !qcow2_ready()) ||
+            (sc->snapshots && !block_qcow2_driver.snapshot_create)) {
             ok(1, "%s # SKIP the qcow2 driver cannot write images yet", sc->name);
             continue;
         }

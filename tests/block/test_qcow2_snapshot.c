@@ -93,16 +93,17 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
         return;
     uint64_t cs = bd->cluster_size;
     ok(write_pat(bd, 1, 0, 3 * cs) && write_pat(bd, 1, 5 * MiB, cs) &&
-       write_pat(bd, 1, 9 * MiB + 512, 4096), "%s: write A", label);
+           write_pat(bd, 1, 9 * MiB + 512, 4096),
+       "%s: write A", label);
     uint8_t *cbuf = malloc(cs);
     pattern(cbuf, cs, 8, 14 * MiB);
-    memset(cbuf + cs / 2, 0, cs / 2);  /* compressible */
+    memset(cbuf + cs / 2, 0, cs / 2); /* compressible */
     ok(block_write_compressed(bd, 14 * MiB, cbuf, cs, &e) == 0, "%s: a compressed cluster (%s)",
        label, e.msg);
     ok(snap(bd, "first", &e) == 0, "%s: snapshot first (%s)", label, e.msg);
     ok(our_check_clean(bd, "after create"), "%s: check clean after create", label);
     ok(write_pat(bd, 2, cs, cs) && write_pat(bd, 2, 5 * MiB + 4096, 4096) &&
-       write_pat(bd, 2, 12 * MiB, cs) && write_pat(bd, 2, 14 * MiB, cs),
+           write_pat(bd, 2, 12 * MiB, cs) && write_pat(bd, 2, 14 * MiB, cs),
        "%s: write B over A and over the compressed cluster", label);
     ok(has_pat(bd, 2, cs, cs) && has_pat(bd, 1, 0, cs), "%s: B reads back, A kept aside", label);
     ok(snap(bd, "second", &e) == 0, "%s: snapshot second (%s)", label, e.msg);
@@ -111,14 +112,15 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
     BlockSnapshot *l = NULL;
     int n = 0;
     ok(block_snapshot_list(bd, &l, &n, &e) == 0 && n == 2 && strcmp(l[0].name, "first") == 0 &&
-       strcmp(l[1].name, "second") == 0 && strcmp(l[0].id, "1") == 0 &&
-       strcmp(l[1].id, "2") == 0 && l[0].disk_size == 16 * MiB && l[1].date_sec > 0,
+           strcmp(l[1].name, "second") == 0 && strcmp(l[0].id, "1") == 0 &&
+           strcmp(l[1].id, "2") == 0 && l[0].disk_size == 16 * MiB && l[1].date_sec > 0,
        "%s: list shows both with ids 1, 2", label);
     block_snapshot_list_free(l, n);
     ok(write_pat(bd, 3, 0, cs), "%s: write C", label);
     ok(block_snapshot_apply(bd, "first", &e) == 0, "%s: apply first (%s)", label, e.msg);
     ok(has_pat(bd, 1, 0, 3 * cs) && has_pat(bd, 1, 5 * MiB, cs) &&
-       has_pat(bd, 1, 9 * MiB + 512, 4096), "%s: first's data is back", label);
+           has_pat(bd, 1, 9 * MiB + 512, 4096),
+       "%s: first's data is back", label);
     uint8_t *cgot = malloc(cs);
     ok(block_pread(bd, 14 * MiB, cgot, cs, &e) == 0 && memcmp(cgot, cbuf, cs) == 0,
        "%s: the compressed cluster is back", label);
@@ -128,10 +130,9 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
     ok(block_pread(bd, 12 * MiB, z, sizeof(z), &e) == 0 && memcmp(z, zw, sizeof(z)) == 0,
        "%s: data written after first is gone", label);
     ok(our_check_clean(bd, "after apply"), "%s: check clean after apply", label);
-    ok(write_pat(bd, 4, 2 * cs, cs) && has_pat(bd, 4, 2 * cs, cs),
-       "%s: writes after apply", label);
+    ok(write_pat(bd, 4, 2 * cs, cs) && has_pat(bd, 4, 2 * cs, cs), "%s: writes after apply", label);
     ok(block_snapshot_apply(bd, "2", &e) == 0 && has_pat(bd, 2, cs, cs) &&
-       has_pat(bd, 1, 2 * cs, cs) && has_pat(bd, 2, 12 * MiB, cs),
+           has_pat(bd, 1, 2 * cs, cs) && has_pat(bd, 2, 12 * MiB, cs),
        "%s: apply by id 2 (%s)", label, e.msg);
     ok(block_snapshot_apply(bd, "nope", &e) < 0 && strstr(e.msg, "not found"),
        "%s: apply of a missing snapshot fails (%s)", label, e.msg);
@@ -143,7 +144,8 @@ static void round_trip(const char *label, const BlockCreateOpts *co)
         char out[4096];
         ok(qemu_clean(p), "%s: qemu-img check clean with a snapshot", label);
         ok(run_cmd(out, sizeof(out), "qemu-img snapshot -l '%s'", p) == 0 &&
-           strstr(out, "second") && !strstr(out, "first"), "%s: qemu-img snapshot -l", label);
+               strstr(out, "second") && !strstr(out, "first"),
+           "%s: qemu-img snapshot -l", label);
     }
     bd = block_open(p, "qcow2", false, &e);
     ok(bd && block_snapshot_delete(bd, "second", &e) == 0 && our_check_clean(bd, "last delete"),
@@ -163,17 +165,19 @@ static void from_qemu(void)
         free(p);
         return;
     }
-    ok(run_cmd(out, sizeof(out), "qemu-img create -q -f qcow2 '%s' 8M && "
+    ok(run_cmd(out, sizeof(out),
+               "qemu-img create -q -f qcow2 '%s' 8M && "
                "qemu-io -c 'write -P 0x11 0 192k' -c 'write -P 0x22 3M 64k' '%s' && "
                "qemu-img snapshot -c qsnap '%s' && "
-               "qemu-io -c 'write -P 0x33 0 64k' -c 'discard 3M 64k' '%s'", p, p, p, p) == 0,
+               "qemu-io -c 'write -P 0x33 0 64k' -c 'discard 3M 64k' '%s'",
+               p, p, p, p) == 0,
        "qemu-img made a snapshot (%s)", tu_oneline(out));
     Error e = {0};
     BlockDev *bd = block_open(p, NULL, false, &e);
     BlockSnapshot *l = NULL;
     int n = 0;
     ok(bd && block_snapshot_list(bd, &l, &n, &e) == 0 && n == 1 &&
-       strcmp(l[0].name, "qsnap") == 0 && l[0].disk_size == 8 * MiB,
+           strcmp(l[0].name, "qsnap") == 0 && l[0].disk_size == 8 * MiB,
        "qemu's snapshot listed (%s)", e.msg);
     block_snapshot_list_free(l, n);
     if (!bd)
@@ -193,8 +197,11 @@ static void from_qemu(void)
     ok(qemu_clean(p), "qemu-img check clean after our apply + create");
     /* qemu-img leaves the last entry's padding out of the file when the table ends it. */
     char *u = path_in("unpadded.qcow2");
-    ok(run_cmd(out, sizeof(out), "qemu-img create -q -f qcow2 '%s' 1M && "
-               "qemu-img snapshot -c ab '%s'", u, u) == 0, "qemu-img snapshot at the file's end");
+    ok(run_cmd(out, sizeof(out),
+               "qemu-img create -q -f qcow2 '%s' 1M && "
+               "qemu-img snapshot -c ab '%s'",
+               u, u) == 0,
+       "qemu-img snapshot at the file's end");
     BlockDev *ub = block_open(u, "qcow2", true, &e);
     ok(ub && block_snapshot_list(ub, &l, &n, &e) == 0 && n == 1 && strcmp(l[0].name, "ab") == 0,
        "a table without its last padding opens (%s)", e.msg);
@@ -202,10 +209,12 @@ static void from_qemu(void)
         block_snapshot_list_free(l, n);
     block_close(ub);
     free(u);
-    ok(run_cmd(out, sizeof(out), "qemu-img snapshot -a ours '%s' && "
-               "qemu-io -c 'read -P 0x11 0 64k' -c 'read -P 0x22 3M 64k' '%s'", p, p) == 0 &&
-       !strstr(out, "Pattern verification failed"), "qemu applies our snapshot (%s)",
-       tu_oneline(out));
+    ok(run_cmd(out, sizeof(out),
+               "qemu-img snapshot -a ours '%s' && "
+               "qemu-io -c 'read -P 0x11 0 64k' -c 'read -P 0x22 3M 64k' '%s'",
+               p, p) == 0 &&
+           !strstr(out, "Pattern verification failed"),
+       "qemu applies our snapshot (%s)", tu_oneline(out));
     free(p);
 }
 
@@ -217,7 +226,8 @@ static void unknown_extra(void)
     Error e = {0};
     BlockDev *bd = NULL;
     ok(block_create(p, "qcow2", &co, &e) == 0 && (bd = block_open(p, "qcow2", false, &e)) &&
-       snap(bd, "a", &e) == 0, "image with one snapshot (%s)", e.msg);
+           snap(bd, "a", &e) == 0,
+       "image with one snapshot (%s)", e.msg);
     block_close(bd);
     /* Grow entry 0's extra data from 24 to 32 bytes: the table stays in its cluster. */
     uint64_t t = tu_snapshots_offset(p);
@@ -225,7 +235,7 @@ static void unknown_extra(void)
     int fd = open(p, O_RDWR);
     ok(fd >= 0 && pread(fd, ent, 72, (off_t)t) == 72, "read the entry");
     uint8_t id_name[3];
-    memcpy(id_name, ent + 64, 3);  /* "1" "a" */
+    memcpy(id_name, ent + 64, 3); /* "1" "a" */
     tu_put_be(ent + 36, 4, 32);
     memcpy(ent + 64, "UNKNOWN!", 8);
     memcpy(ent + 72, id_name, 2);
@@ -236,7 +246,8 @@ static void unknown_extra(void)
     ok(bd && snap(bd, "b", &e) == 0, "table rewritten by a new snapshot (%s)", e.msg);
     block_close(bd);
     t = tu_snapshots_offset(p);
-    ok(tu_peek(p, t + 36, 4) == 32 && tu_peek(p, t + 64, 8) == tu_be((const uint8_t *)"UNKNOWN!", 8),
+    ok(tu_peek(p, t + 36, 4) == 32 &&
+           tu_peek(p, t + 64, 8) == tu_be((const uint8_t *)"UNKNOWN!", 8),
        "unknown extra bytes kept");
     if (qemu)
         ok(qemu_clean(p), "qemu-img check clean");
@@ -251,7 +262,8 @@ static void hostile(void)
     Error e = {0};
     BlockDev *bd = NULL;
     ok(block_create(p, "qcow2", &co, &e) == 0 && (bd = block_open(p, "qcow2", false, &e)) &&
-       snap(bd, "a", &e) == 0, "image with one snapshot (%s)", e.msg);
+           snap(bd, "a", &e) == 0,
+       "image with one snapshot (%s)", e.msg);
     block_close(bd);
     uint64_t t = tu_snapshots_offset(p);
     static const struct {
@@ -260,16 +272,15 @@ static void hostile(void)
         int n;
         uint64_t v;
     } bad[] = {
-        {"too many snapshots", 60, 4, 70000},
-        {"table past the end of the file", 60, 4, 60000},
-        {"misaligned L1 table", 1, 8, 0x10200},
-        {"huge L1 table", 2, 4, 0x10000000},
-        {"too little extra data", 3, 4, 8},
-        {"too much extra data", 3, 4, 100000},
+        {"too many snapshots", 60, 4, 70000},   {"table past the end of the file", 60, 4, 60000},
+        {"misaligned L1 table", 1, 8, 0x10200}, {"huge L1 table", 2, 4, 0x10000000},
+        {"too little extra data", 3, 4, 8},     {"too much extra data", 3, 4, 100000},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        uint64_t off = bad[i].off == 1 ? t : bad[i].off == 2 ? t + 8 : bad[i].off == 3 ? t + 36
-                                                                                   : bad[i].off;
+        uint64_t off = bad[i].off == 1   ? t
+                       : bad[i].off == 2 ? t + 8
+                       : bad[i].off == 3 ? t + 36
+                                         : bad[i].off;
         uint64_t old = tu_peek(p, off, bad[i].n);
         tu_poke(p, off, bad[i].n, bad[i].v);
         bd = block_open(p, "qcow2", true, &e);
@@ -291,8 +302,8 @@ static void resize(void)
     Error e = {0};
     BlockDev *bd = NULL;
     ok(block_create(p, "qcow2", &co, &e) == 0 && (bd = block_open(p, "qcow2", false, &e)) &&
-       write_pat(bd, 5, 0, 65536) && snap(bd, "small", &e) == 0, "snapshot at 4 MiB (%s)",
-       e.msg);
+           write_pat(bd, 5, 0, 65536) && snap(bd, "small", &e) == 0,
+       "snapshot at 4 MiB (%s)", e.msg);
     if (!bd)
         return;
     if (block_truncate(bd, 64 * MiB, &e) < 0) {
@@ -303,7 +314,8 @@ static void resize(void)
     }
     ok(write_pat(bd, 6, 40 * MiB, 65536), "write past the old end");
     ok(block_snapshot_apply(bd, "small", &e) == 0 && block_length(bd) == 4 * MiB &&
-       has_pat(bd, 5, 0, 65536), "apply brings back 4 MiB (%s)", e.msg);
+           has_pat(bd, 5, 0, 65536),
+       "apply brings back 4 MiB (%s)", e.msg);
     ok(our_check_clean(bd, "resize"), "check clean");
     block_close(bd);
     if (qemu)

@@ -30,11 +30,11 @@
 #include "../block/mem_file.h"
 #include "block/block.h"
 
-#define FUZZ_READ_CAP (4u << 20)         /* bytes of the disk read from its start */
+#define FUZZ_READ_CAP (4u << 20) /* bytes of the disk read from its start */
 #define FUZZ_CHUNK (64u << 10)
-#define FUZZ_SPARSE_MAX (40ull << 20)    /* largest image a sparse input expands to */
+#define FUZZ_SPARSE_MAX (40ull << 20) /* largest image a sparse input expands to */
 #define FUZZ_STATUS_STEPS 256
-#define FUZZ_GROW (8u << 20)             /* bytes a writable image may grow by */
+#define FUZZ_GROW (8u << 20) /* bytes a writable image may grow by */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,7 +56,7 @@ static MemStore *sparse_store(const uint8_t *d, size_t n)
 {
     uint64_t end = 0;
     size_t i = 4;
-    while (i + 10 <= n) {  /* first pass: the image's length */
+    while (i + 10 <= n) { /* first pass: the image's length */
         uint64_t off = le64(d + i);
         size_t len = (size_t)d[i + 8] | (size_t)d[i + 9] << 8;
         if (len > n - i - 10 || off > FUZZ_SPARSE_MAX - len)
@@ -212,7 +212,7 @@ static void write_phase(MemStore *ro)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     MemStore *s = size >= 4 && memcmp(data, "HSPZ", 4) == 0 ? sparse_store(data, size)
-                                                             : mem_store_new(data, size, size);
+                                                            : mem_store_new(data, size, size);
     if (!s)
         return 0;
     BlockFile *f = mem_file_open(s, "fuzz.qcow2", true);
@@ -220,8 +220,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mem_store_unref(s);
         return 0;
     }
-    BlockOpenOpts o = {.format = "qcow2", .read_only = true, .no_backing = true,
-                       .no_lock = true, .l2_cache_bytes = 64 << 10};
+    BlockOpenOpts o = {.format = "qcow2",
+                       .read_only = true,
+                       .no_backing = true,
+                       .no_lock = true,
+                       .l2_cache_bytes = 64 << 10};
     Error err = {0};
     BlockDev *bd = block_open_file(f, &o, &err);
     if (!bd) {

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     Error err = {0};
     if (machine_state_print(path, devnull, &err) < 0)
-        check(err.msg[0] != '\0');  /* every refusal says why */
+        check(err.msg[0] != '\0'); /* every refusal says why */
     close(fd);
     free(copy);
     return 0;

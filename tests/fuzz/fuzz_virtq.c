@@ -36,7 +36,9 @@ static Virtq q;
 static VirtqElem elem;
 static uint8_t scratch[4096];
 
-static void on_fail(void *opaque, unsigned index, const char *msg) {}
+static void on_fail(void *opaque, unsigned index, const char *msg)
+{
+}
 
 static void check(int cond)
 {

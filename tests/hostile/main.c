@@ -14,10 +14,10 @@
  */
 #include "scen.h"
 
-#define FAIL_TOO_MANY 253  /* more scenarios than distinct exit codes */
+#define FAIL_TOO_MANY 253 /* more scenarios than distinct exit codes */
 #define FAIL_NO_DEVICE 254
 #define RECOVER_BASE 128
-#define MAX_SCENARIOS 120  /* so that RECOVER_BASE + N < FAIL_TOO_MANY */
+#define MAX_SCENARIOS 120 /* so that RECOVER_BASE + N < FAIL_TOO_MANY */
 #define BLK_MIN_SECTORS 8
 
 #ifdef PEER_ONLY

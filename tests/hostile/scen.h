@@ -52,10 +52,10 @@ typedef struct Scenario {
 int fail(int kind, const char *what, uint64_t value);
 
 /* dev_start or return FAIL_SETUP. */
-#define START(dev, features, queue)                          \
-    do {                                                     \
-        if (dev_start((dev), (features), (queue)) != 0)      \
-            return FAIL_SETUP;                               \
+#define START(dev, features, queue)                                                                \
+    do {                                                                                           \
+        if (dev_start((dev), (features), (queue)) != 0)                                            \
+            return FAIL_SETUP;                                                                     \
     } while (0)
 
 /*

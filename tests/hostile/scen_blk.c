@@ -65,14 +65,20 @@ static int write_offset_wraps(Ctx *c)
     return request(c, BLK_T_OUT, SECTOR_WRAPS, SECTOR, BLK_S_IOERR);
 }
 
-static int read_not_sectors(Ctx *c) { return request(c, BLK_T_IN, 0, 100, BLK_S_IOERR); }
+static int read_not_sectors(Ctx *c)
+{
+    return request(c, BLK_T_IN, 0, 100, BLK_S_IOERR);
+}
 
 static int write_not_sectors(Ctx *c)
 {
     return request(c, BLK_T_OUT, SECTOR_TARGET, 100, BLK_S_IOERR);
 }
 
-static int unknown_type(Ctx *c) { return request(c, BLK_T_UNKNOWN, 0, SECTOR, BLK_S_UNSUPP); }
+static int unknown_type(Ctx *c)
+{
+    return request(c, BLK_T_UNKNOWN, 0, SECTOR, BLK_S_UNSUPP);
+}
 
 static int discard_not_negotiated(Ctx *c)
 {
@@ -145,7 +151,7 @@ static int dma_over_code(Ctx *c)
     blk_chain(Q_DESC, 0, BLK_T_OUT, SECTOR_WRITTEN, SECTOR);
     dev_submit(&c->blk, 0);
     int rc = expect_blk_status(&c->blk, 0, BLK_S_OK);
-    if (rc || (rc = recover_blk(c)) != 0)  /* restarts the queue for the read */
+    if (rc || (rc = recover_blk(c)) != 0) /* restarts the queue for the read */
         return rc;
     blk_hdr(BUF_HDR, BLK_T_IN, SECTOR_WRITTEN);
     desc_put(Q_DESC, 1, CODE_PAGE, SECTOR, DESC_F_WRITE | DESC_F_NEXT, 2);

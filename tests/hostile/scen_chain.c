@@ -124,8 +124,14 @@ static int submit_head(Ctx *c, uint16_t head)
     return broken_clean(c);
 }
 
-static int head_out_of_range(Ctx *c) { return submit_head(c, 8); }
-static int head_0xffff(Ctx *c) { return submit_head(c, 0xffff); }
+static int head_out_of_range(Ctx *c)
+{
+    return submit_head(c, 8);
+}
+static int head_0xffff(Ctx *c)
+{
+    return submit_head(c, 0xffff);
+}
 
 static int next_out_of_range(Ctx *c)
 {
@@ -138,14 +144,38 @@ static int next_out_of_range(Ctx *c)
     return broken_clean(c);
 }
 
-static int buf_at_zero(Ctx *c) { return out_chain_with(c, 0, SECTOR); }
-static int buf_at_top(Ctx *c) { return in_chain_with(c, 0xffffffffffff0000ull, SECTOR); }
-static int buf_wraps(Ctx *c) { return in_chain_with(c, 0xfffffffffffffe00ull, 0x400); }
-static int buf_past_ram_end(Ctx *c) { return in_chain_with(c, RAM_END - 0x100, SECTOR); }
-static int buf_below_ram(Ctx *c) { return out_chain_with(c, RAM_BASE - 0x100, SECTOR); }
-static int buf_len_4g(Ctx *c) { return in_chain_with(c, BUF_DATA + SECTOR, 0xffffffffu); }
-static int buf_on_mmio(Ctx *c) { return in_chain_with(c, VM_SLOT0, SECTOR); }
-static int buf_on_finisher(Ctx *c) { return in_chain_with(c, FINISHER, SECTOR); }
+static int buf_at_zero(Ctx *c)
+{
+    return out_chain_with(c, 0, SECTOR);
+}
+static int buf_at_top(Ctx *c)
+{
+    return in_chain_with(c, 0xffffffffffff0000ull, SECTOR);
+}
+static int buf_wraps(Ctx *c)
+{
+    return in_chain_with(c, 0xfffffffffffffe00ull, 0x400);
+}
+static int buf_past_ram_end(Ctx *c)
+{
+    return in_chain_with(c, RAM_END - 0x100, SECTOR);
+}
+static int buf_below_ram(Ctx *c)
+{
+    return out_chain_with(c, RAM_BASE - 0x100, SECTOR);
+}
+static int buf_len_4g(Ctx *c)
+{
+    return in_chain_with(c, BUF_DATA + SECTOR, 0xffffffffu);
+}
+static int buf_on_mmio(Ctx *c)
+{
+    return in_chain_with(c, VM_SLOT0, SECTOR);
+}
+static int buf_on_finisher(Ctx *c)
+{
+    return in_chain_with(c, FINISHER, SECTOR);
+}
 
 /* 256 readable buffers of 32 MiB (all in RAM, overlapping): more than 4 GiB in total. */
 static int total_over_4g(Ctx *c)
@@ -183,12 +213,18 @@ static int avail_jump(Ctx *c, uint16_t idx)
     if (rc)
         return rc;
     blk_chain(Q_DESC, 0, BLK_T_IN, 0, SECTOR);
-    dev_avail_publish(&c->blk, idx);  /* every ring slot names chain 0 */
+    dev_avail_publish(&c->blk, idx); /* every ring slot names chain 0 */
     return broken_clean(c);
 }
 
-static int avail_idx_jump(Ctx *c) { return avail_jump(c, 9); }
-static int avail_idx_backwards(Ctx *c) { return avail_jump(c, 0xffff); }
+static int avail_idx_jump(Ctx *c)
+{
+    return avail_jump(c, 9);
+}
+static int avail_idx_backwards(Ctx *c)
+{
+    return avail_jump(c, 0xffff);
+}
 
 /* A good read and a bad head in one notification: nothing is published. */
 static int good_then_bad(Ctx *c)
@@ -201,10 +237,9 @@ static int good_then_bad(Ctx *c)
     dev_avail_add(&c->blk, 9);
     dev_avail_publish(&c->blk, 2);
     rc = expect_broken(&c->blk, true);
-    delay_us(20000);  /* the read may finish on the worker: it must stay unpublished */
+    delay_us(20000); /* the read may finish on the worker: it must stay unpublished */
     if (rc == 0 && dev_used_idx(&c->blk) != 0)
-        return fail(FAIL_DATA, "published after the device broke; used idx",
-                    dev_used_idx(&c->blk));
+        return fail(FAIL_DATA, "published after the device broke; used idx", dev_used_idx(&c->blk));
     return rc;
 }
 

@@ -7,12 +7,11 @@
 #include "scen.h"
 
 /* Start with `features`, point descriptor 0 at an indirect table, submit it. */
-static int submit_indirect(Ctx *c, uint64_t features, uint64_t table, uint32_t len,
-                           uint16_t flags)
+static int submit_indirect(Ctx *c, uint64_t features, uint64_t table, uint32_t len, uint16_t flags)
 {
     START(&c->blk, features, &queue_default);
     desc_put(Q_DESC, 0, table, len, DESC_F_INDIRECT | flags, 1);
-    blk_chain(Q_DESC, 1, BLK_T_IN, 0, SECTOR);  /* where a NEXT would lead */
+    blk_chain(Q_DESC, 1, BLK_T_IN, 0, SECTOR); /* where a NEXT would lead */
     dev_submit(&c->blk, 0);
     return expect_broken(&c->blk, true);
 }

@@ -59,8 +59,8 @@ static int config_abuse(Ctx *c)
     if (*far != 0)
         return fail(FAIL_OUTCOME, "config space read past its end", *far);
     *far = ~0ull;
-    *(volatile uint64_t *)cfg = 0;  /* capacity is read-only */
-    *(volatile uint8_t *)(c->blk.base + VM_STATUS + 1) = 0xff;  /* byte write to a register */
+    *(volatile uint64_t *)cfg = 0;                             /* capacity is read-only */
+    *(volatile uint8_t *)(c->blk.base + VM_STATUS + 1) = 0xff; /* byte write to a register */
     (void)*(volatile uint16_t *)(c->blk.base + VM_MAGIC + 2);
     if (mmio_read32(cfg) != (uint32_t)c->capacity)
         return fail(FAIL_OUTCOME, "capacity changed by a config write", mmio_read32(cfg));
@@ -84,8 +84,14 @@ static int features_refused(Ctx *c, uint64_t features)
     return 0;
 }
 
-static int features_unoffered(Ctx *c) { return features_refused(c, F_VERSION_1 | 1ull << 63); }
-static int features_legacy(Ctx *c) { return features_refused(c, 0); }
+static int features_unoffered(Ctx *c)
+{
+    return features_refused(c, F_VERSION_1 | 1ull << 63);
+}
+static int features_legacy(Ctx *c)
+{
+    return features_refused(c, 0);
+}
 
 const Scenario scen_misc[] = {
     {"missing_queues", missing_queues, false, false},

@@ -29,24 +29,60 @@ static int blk_queue(Ctx *c, uint32_t num, uint64_t desc, uint64_t avail, uint64
     return bad_queue(&c->blk, &q);
 }
 
-static int qsize_not_pow2(Ctx *c) { return blk_queue(c, 6, Q_DESC, Q_AVAIL, Q_USED); }
-static int qsize_over_max(Ctx *c) { return blk_queue(c, 512, Q_DESC, Q_AVAIL, Q_USED); }
-static int qsize_zero(Ctx *c) { return blk_queue(c, 0, Q_DESC, Q_AVAIL, Q_USED); }
-static int qsize_65536(Ctx *c) { return blk_queue(c, 0x10000, Q_DESC, Q_AVAIL, Q_USED); }
-static int qsize_huge(Ctx *c) { return blk_queue(c, 0xffffffffu, Q_DESC, Q_AVAIL, Q_USED); }
-static int desc_at_zero(Ctx *c) { return blk_queue(c, 8, 0, Q_AVAIL, Q_USED); }
-static int desc_misaligned(Ctx *c) { return blk_queue(c, 8, Q_DESC + 8, Q_AVAIL, Q_USED); }
+static int qsize_not_pow2(Ctx *c)
+{
+    return blk_queue(c, 6, Q_DESC, Q_AVAIL, Q_USED);
+}
+static int qsize_over_max(Ctx *c)
+{
+    return blk_queue(c, 512, Q_DESC, Q_AVAIL, Q_USED);
+}
+static int qsize_zero(Ctx *c)
+{
+    return blk_queue(c, 0, Q_DESC, Q_AVAIL, Q_USED);
+}
+static int qsize_65536(Ctx *c)
+{
+    return blk_queue(c, 0x10000, Q_DESC, Q_AVAIL, Q_USED);
+}
+static int qsize_huge(Ctx *c)
+{
+    return blk_queue(c, 0xffffffffu, Q_DESC, Q_AVAIL, Q_USED);
+}
+static int desc_at_zero(Ctx *c)
+{
+    return blk_queue(c, 8, 0, Q_AVAIL, Q_USED);
+}
+static int desc_misaligned(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC + 8, Q_AVAIL, Q_USED);
+}
 
 static int desc_wraps(Ctx *c)
 {
     return blk_queue(c, 8, 0xfffffffffffffff0ull, Q_AVAIL, Q_USED);
 }
 
-static int avail_past_ram(Ctx *c) { return blk_queue(c, 8, Q_DESC, RAM_END, Q_USED); }
-static int avail_misaligned(Ctx *c) { return blk_queue(c, 8, Q_DESC, Q_AVAIL + 1, Q_USED); }
-static int used_straddles_end(Ctx *c) { return blk_queue(c, 8, Q_DESC, Q_AVAIL, RAM_END - 16); }
-static int used_misaligned(Ctx *c) { return blk_queue(c, 8, Q_DESC, Q_AVAIL, Q_USED + 2); }
-static int used_on_mmio(Ctx *c) { return blk_queue(c, 8, Q_DESC, Q_AVAIL, VM_SLOT0); }
+static int avail_past_ram(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC, RAM_END, Q_USED);
+}
+static int avail_misaligned(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC, Q_AVAIL + 1, Q_USED);
+}
+static int used_straddles_end(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC, Q_AVAIL, RAM_END - 16);
+}
+static int used_misaligned(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC, Q_AVAIL, Q_USED + 2);
+}
+static int used_on_mmio(Ctx *c)
+{
+    return blk_queue(c, 8, Q_DESC, Q_AVAIL, VM_SLOT0);
+}
 
 static int rng_qsize_over_max(Ctx *c)
 {

@@ -50,8 +50,14 @@ static int rng_loop(Ctx *c)
     return rng_broken_clean(c);
 }
 
-static int rng_buf_on_mmio(Ctx *c) { return rng_bad_second(c, VM_SLOT0); }
-static int rng_buf_past_ram_end(Ctx *c) { return rng_bad_second(c, RAM_END - RNG_BUF / 2); }
+static int rng_buf_on_mmio(Ctx *c)
+{
+    return rng_bad_second(c, VM_SLOT0);
+}
+static int rng_buf_past_ram_end(Ctx *c)
+{
+    return rng_bad_second(c, RAM_END - RNG_BUF / 2);
+}
 
 /* Completed: one used element for head 0; returns its length through *len. */
 static int rng_completed(Ctx *c, uint32_t *len)

@@ -20,8 +20,8 @@ bool dev_probe(Dev *d, uint32_t id, const char *name)
 {
     for (unsigned n = 0; n < VM_SLOTS; n++) {
         uintptr_t base = VM_SLOT0 + n * VM_SLOT_SIZE;
-        if (mmio_read32(base + VM_MAGIC) != VM_MAGIC_VALUE ||
-            mmio_read32(base + VM_VERSION) != 2 || mmio_read32(base + VM_DEVICE_ID) != id)
+        if (mmio_read32(base + VM_MAGIC) != VM_MAGIC_VALUE || mmio_read32(base + VM_VERSION) != 2 ||
+            mmio_read32(base + VM_DEVICE_ID) != id)
             continue;
         *d = (Dev){.name = name, .base = base};
         return true;

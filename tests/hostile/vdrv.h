@@ -60,10 +60,10 @@
 
 /* Fixed guest memory used for rings and buffers (well past the program). */
 #define AREA 0x80200000ull
-#define Q_DESC (AREA + 0x0000)   /* 256 descriptors */
+#define Q_DESC (AREA + 0x0000) /* 256 descriptors */
 #define Q_AVAIL (AREA + 0x1000)
 #define Q_USED (AREA + 0x2000)
-#define IND_A (AREA + 0x3000)    /* indirect tables, 256 entries each */
+#define IND_A (AREA + 0x3000) /* indirect tables, 256 entries each */
 #define IND_B (AREA + 0x4000)
 #define BUF_HDR (AREA + 0x5000)
 #define BUF_STATUS (AREA + 0x5800)

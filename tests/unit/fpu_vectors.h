@@ -6,6 +6,7 @@
  * Row: op, rounding mode, operands a b c, result (f32 in the low 32 bits,
  * integers as the 64-bit register value), fflags.
  */
+/* clang-format off */
 static const FpuVector fpu_vectors[] = {
 {OP_F32_ADD,0,0x1,0x3fc00000,0x0,0x3fc00000,0x1},
 {OP_F32_ADD,0,0x7fffff,0xff800005,0x0,0x7fc00000,0x10},
@@ -10991,3 +10992,4 @@ static const FpuVector fpu_vectors[] = {
 {OP_F64_TO_F32,4,0x6ac57f112a276184,0x0,0x0,0x7f800000,0x5},
 {OP_F64_TO_F32,4,0xc7a3800018000000,0x0,0x0,0xfd1c0001,0x1},
 };
+/* clang-format on */

@@ -12,25 +12,25 @@
 
 static int tap_n, tap_failed;
 
-#define ok(cond, ...)                                                                     \
-    do {                                                                                  \
-        int ok_c_ = !!(cond);                                                             \
-        tap_n++;                                                                          \
-        if (!ok_c_)                                                                       \
-            tap_failed++;                                                                 \
-        printf("%sok %d - ", ok_c_ ? "" : "not ", tap_n);                                 \
-        printf(__VA_ARGS__);                                                              \
-        printf("\n");                                                                     \
-        if (!ok_c_)                                                                       \
-            printf("#   at %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+#define ok(cond, ...)                                                                              \
+    do {                                                                                           \
+        int ok_c_ = !!(cond);                                                                      \
+        tap_n++;                                                                                   \
+        if (!ok_c_)                                                                                \
+            tap_failed++;                                                                          \
+        printf("%sok %d - ", ok_c_ ? "" : "not ", tap_n);                                          \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        if (!ok_c_)                                                                                \
+            printf("#   at %s:%d: %s\n", __FILE__, __LINE__, #cond);                               \
     } while (0)
 
-#define is_u64(got, want, ...)                                                            \
-    do {                                                                                  \
-        uint64_t g_ = (uint64_t)(got), w_ = (uint64_t)(want);                             \
-        ok(g_ == w_, __VA_ARGS__);                                                        \
-        if (g_ != w_)                                                                     \
-            printf("#   got 0x%016" PRIx64 " want 0x%016" PRIx64 "\n", g_, w_);           \
+#define is_u64(got, want, ...)                                                                     \
+    do {                                                                                           \
+        uint64_t g_ = (uint64_t)(got), w_ = (uint64_t)(want);                                      \
+        ok(g_ == w_, __VA_ARGS__);                                                                 \
+        if (g_ != w_)                                                                              \
+            printf("#   got 0x%016" PRIx64 " want 0x%016" PRIx64 "\n", g_, w_);                    \
     } while (0)
 
 static inline int tap_done(void)

@@ -12,7 +12,7 @@
 #define MSIP(n) (ACLINT_MSWI_OFFSET + 4ull * (n))
 #define MTIMECMP(n) (ACLINT_MTIMECMP_OFFSET + 8ull * (n))
 #define MTIME ACLINT_MTIME_OFFSET
-#define SECOND 10000000ull  /* ticks */
+#define SECOND 10000000ull /* ticks */
 #define STCE (1ull << 63)
 
 static Aclint *aclint;
@@ -87,16 +87,16 @@ static void test_mtip_level(void)
     ok(!has(0, MIP_MTIP), "mtimecmp in the future: MTIP cleared at once");
     wr(MTIMECMP(0), 8, now);
     ok(has(0, MIP_MTIP), "mtimecmp <= mtime: MTIP set at once");
-    wr(MTIMECMP(0), 8, rd(MTIME, 8) + SECOND / 1000);  /* 100 us ahead */
+    wr(MTIMECMP(0), 8, rd(MTIME, 8) + SECOND / 1000); /* 100 us ahead */
     ok(!has(0, MIP_MTIP), "100 us ahead: not yet");
     sleep_ms(2);
     ok(!has(0, MIP_MTIP), "time passed, no poll: mip unchanged");
     aclint_poll(aclint);
     ok(has(0, MIP_MTIP), "aclint_poll raises MTIP once mtime >= mtimecmp");
     ok(!has(1, MIP_MTIP), "hart 1's MTIP follows its own mtimecmp");
-    wr(MTIMECMP(1), 8, 1ull << 32);  /* 7 minutes ahead */
+    wr(MTIMECMP(1), 8, 1ull << 32); /* 7 minutes ahead */
     ok(!has(1, MIP_MTIP), "mtimecmp[1] = 2^32: MTIP clear");
-    wr(MTIMECMP(1) + 4, 4, 0);  /* high half 0: mtimecmp[1] = 0, in the past */
+    wr(MTIMECMP(1) + 4, 4, 0); /* high half 0: mtimecmp[1] = 0, in the past */
     ok(has(1, MIP_MTIP), "32-bit write of the high half re-evaluates MTIP");
 }
 

@@ -59,8 +59,7 @@ static void test_init_errors(void)
 {
     Bus b;
     Error err = {0};
-    ok(bus_init(&b, RAM_BASE, 0, &err) < 0 && err.msg[0], "zero-sized RAM is refused: %s",
-       err.msg);
+    ok(bus_init(&b, RAM_BASE, 0, &err) < 0 && err.msg[0], "zero-sized RAM is refused: %s", err.msg);
     ok(bus_init(&b, RAM_BASE, 12345, &err) < 0, "RAM size not a page multiple is refused");
     ok(bus_init(&b, ~0ull & ~0xfffull, 1ull << 20, &err) < 0,
        "RAM wrapping the address space is refused");
@@ -124,8 +123,7 @@ static void test_overlaps(Bus *b, FakeDev *d)
     Error err = {0};
     ok(bus_add_mmio(b, "clash", 0x100000ff, 0x10, &fake_ops, d, &err) < 0,
        "overlapping the end of a region is refused");
-    ok(strstr(err.msg, "clash") && strstr(err.msg, "fake"), "the error names both: %s",
-       err.msg);
+    ok(strstr(err.msg, "clash") && strstr(err.msg, "fake"), "the error names both: %s", err.msg);
     ok(bus_add_mmio(b, "cover", 0x0fffff00, 0x1000, &fake_ops, d, &err) < 0,
        "covering a region is refused");
     ok(bus_add_mmio(b, "next", 0x10000100, 0x100, &fake_ops, d, &err) == 0,
@@ -141,8 +139,8 @@ static void test_full(Bus *b, FakeDev *d)
     Error err = {0};
     int fails = 0;
     while (b->nregions < BUS_MAX_REGIONS)
-        fails += bus_add_mmio(b, "filler", 0x30000000 + b->nregions * 0x1000ull, 0x1000,
-                              &fake_ops, d, &err) < 0;
+        fails += bus_add_mmio(b, "filler", 0x30000000 + b->nregions * 0x1000ull, 0x1000, &fake_ops,
+                              d, &err) < 0;
     ok(fails == 0, "the table fills up to BUS_MAX_REGIONS");
     ok(bus_add_mmio(b, "extra", 0x40000000, 0x1000, &fake_ops, d, &err) < 0 &&
            strstr(err.msg, "full"),
@@ -152,7 +150,7 @@ static void test_full(Bus *b, FakeDev *d)
 static void test_overlay_pages(Bus *b, FakeDev *d)
 {
     Error err = {0};
-    uint64_t base = RAM_BASE + 0x2ff8;  /* 16 bytes straddling pages 2 and 3 */
+    uint64_t base = RAM_BASE + 0x2ff8; /* 16 bytes straddling pages 2 and 3 */
     ok(bus_add_mmio(b, "overlay", base, 16, &fake_ops, d, &err) == 0,
        "an MMIO region inside RAM is accepted");
     ok(*bus_page_flags(b, RAM_BASE + 0x2000) & BUS_PAGE_MMIO, "first overlaid page is MMIO");
@@ -210,8 +208,7 @@ int main(void)
     test_init_errors();
     Bus b;
     Error err = {0};
-    ok(bus_init(&b, RAM_BASE, RAM_SIZE, &err) == 0, "16 MiB of RAM at 0x80000000: %s",
-       err.msg);
+    ok(bus_init(&b, RAM_BASE, RAM_SIZE, &err) == 0, "16 MiB of RAM at 0x80000000: %s", err.msg);
     ok(b.ram && b.page_flags && b.ram_size == RAM_SIZE, "RAM and page flags are allocated");
     FakeDev d = {0};
     test_ram_sizes(&b);

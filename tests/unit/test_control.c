@@ -23,8 +23,8 @@
 
 typedef struct Fake {
     int calls;
-    ControlServer *srv;  /* for the command that sends an event while it runs */
-    ControlPending *later[4];  /* deferred requests, in the order received */
+    ControlServer *srv;       /* for the command that sends an event while it runs */
+    ControlPending *later[4]; /* deferred requests, in the order received */
     int nlater;
 } Fake;
 
@@ -200,10 +200,12 @@ static void test_paths(void)
     Error err = {0};
     setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
     ok(control_socket_path("vm1", buf, sizeof(buf), &err) == 0 &&
-       strcmp(buf, "/run/user/1000/hostel/vm1.sock") == 0, "XDG_RUNTIME_DIR path: %s", buf);
+           strcmp(buf, "/run/user/1000/hostel/vm1.sock") == 0,
+       "XDG_RUNTIME_DIR path: %s", buf);
     unsetenv("XDG_RUNTIME_DIR");
     ok(control_socket_path("vm1", buf, sizeof(buf), &err) == 0 &&
-       strcmp(buf, "/run/hostel/vm1.sock") == 0, "/run/hostel without XDG_RUNTIME_DIR: %s", buf);
+           strcmp(buf, "/run/hostel/vm1.sock") == 0,
+       "/run/hostel without XDG_RUNTIME_DIR: %s", buf);
     char longdir[200];
     memset(longdir, 'd', sizeof(longdir) - 1);
     longdir[0] = '/';
@@ -220,12 +222,13 @@ static void test_greeting_and_requests(const char *path)
     json_t *g = get_json(fd);
     json_t *h = json_object_get(g, "hostel");
     ok(h && strcmp(json_string_value(json_object_get(h, "version")), "9.9.9") == 0 &&
-       json_integer_value(json_object_get(h, "protocol")) == 1, "greeting: version, protocol 1");
+           json_integer_value(json_object_get(h, "protocol")) == 1,
+       "greeting: version, protocol 1");
     json_decref(g);
 
     json_t *r = call(fd, "{\"execute\": \"echo\", \"arguments\": {\"x\": 1}, \"id\": \"abc\"}\n");
     ok(r && json_integer_value(json_object_get(json_object_get(r, "return"), "x")) == 1 &&
-       strcmp(json_string_value(json_object_get(r, "id")), "abc") == 0,
+           strcmp(json_string_value(json_object_get(r, "id")), "abc") == 0,
        "reply carries the return value and the id");
     json_decref(r);
 
@@ -236,12 +239,14 @@ static void test_greeting_and_requests(const char *path)
 
     r = call(fd, "{\"execute\": \"fail\", \"id\": [1, 2]}\n");
     ok(r && strcmp(err_class(r), "GenericError") == 0 && strcmp(err_desc(r), "boom: 42") == 0 &&
-       json_array_size(json_object_get(r, "id")) == 2, "handler error: desc and any id");
+           json_array_size(json_object_get(r, "id")) == 2,
+       "handler error: desc and any id");
     json_decref(r);
 
     r = call(fd, "{\"execute\": \"nope\", \"id\": 5}\n");
     ok(r && strcmp(err_class(r), "CommandNotFound") == 0 &&
-       json_integer_value(json_object_get(r, "id")) == 5, "unknown command: CommandNotFound");
+           json_integer_value(json_object_get(r, "id")) == 5,
+       "unknown command: CommandNotFound");
     json_decref(r);
 
     r = call(fd, "{\"execute\": \"strict\", \"arguments\": {\"b\": 1}}\n");
@@ -252,7 +257,7 @@ static void test_greeting_and_requests(const char *path)
     r = call(fd, "{\"execute\": \"query-commands\"}\n");
     json_t *cmds = json_object_get(json_object_get(r, "return"), "commands");
     ok(json_array_size(cmds) == 1 + NFAKE &&
-       strcmp(json_string_value(json_object_get(json_array_get(cmds, 1), "name")), "echo") == 0,
+           strcmp(json_string_value(json_object_get(json_array_get(cmds, 1), "name")), "echo") == 0,
        "query-commands: the built-in and the table");
     json_decref(r);
     close(fd);
@@ -288,7 +293,8 @@ static void test_malformed(const char *path, Fake *f)
     send_str(fd, "{\"execute\": \"echo\", \"id\": 1}\n{\"execute\": \"echo\", \"id\": 2}\n");
     json_t *a = get_json(fd), *b = get_json(fd);
     ok(json_integer_value(json_object_get(a, "id")) == 1 &&
-       json_integer_value(json_object_get(b, "id")) == 2, "pipelined requests answered in order");
+           json_integer_value(json_object_get(b, "id")) == 2,
+       "pipelined requests answered in order");
     json_decref(a);
     json_decref(b);
     close(fd);
@@ -306,8 +312,8 @@ static void test_long_lines(const char *path, ControlServer *s)
     ok(strlen(req) == CONTROL_LINE_MAX, "a request of exactly %d bytes", CONTROL_LINE_MAX);
     int fd = connect_greeted(path);
     json_t *r = call(fd, req);
-    ok(r && strlen(json_string_value(json_object_get(json_object_get(r, "return"), "s"))) ==
-                fill, "is answered");
+    ok(r && strlen(json_string_value(json_object_get(json_object_get(r, "return"), "s"))) == fill,
+       "is answered");
     json_decref(r);
 
     /* One byte more: an error, then the server hangs up; others carry on. */
@@ -412,7 +418,7 @@ static void test_deferred(const char *path, ControlServer *s, Fake *f)
     control_complete(f->later[0], json_pack("{s:b}", "done", 1), NULL);
     r = get_json(fd);
     ok(r && json_integer_value(json_object_get(r, "id")) == 1 &&
-       json_is_true(json_object_get(json_object_get(r, "return"), "done")),
+           json_is_true(json_object_get(json_object_get(r, "return"), "done")),
        "control_complete sends the return value with the request's id");
     json_decref(r);
     ok(quiet(fd), "and only once");
@@ -426,13 +432,14 @@ static void test_deferred(const char *path, ControlServer *s, Fake *f)
     control_complete(f->later[1], NULL, &err);
     r = get_json(fd);
     ok(r && err_desc(r) && strcmp(err_desc(r), "it broke") == 0 &&
-       strcmp(json_string_value(json_object_get(r, "id")), "x") == 0,
+           strcmp(json_string_value(json_object_get(r, "id")), "x") == 0,
        "an error completes it, with its id");
     json_decref(r);
 
     r = call(fd, "{\"execute\": \"later-fail\", \"id\": 3}\n");
     ok(r && err_desc(r) && strcmp(err_desc(r), "failed at once") == 0 &&
-       json_integer_value(json_object_get(r, "id")) == 3, "completed inside its handler");
+           json_integer_value(json_object_get(r, "id")) == 3,
+       "completed inside its handler");
     json_decref(r);
     ok(quiet(fd), "answered once");
 
@@ -470,8 +477,10 @@ static void test_limits(const char *path, ControlServer *s)
     /* A client that never reads its events is dropped, not buffered for ever. */
     int deaf = connect_greeted(path);
     for (int i = 0; i < 40000 && control_server_clients(s); i++)
-        control_server_event(s, "NOISE", json_pack("{s:s}", "pad", "0123456789012345678901234"
-                                                   "5678901234567890123456789"));
+        control_server_event(s, "NOISE",
+                             json_pack("{s:s}", "pad",
+                                       "0123456789012345678901234"
+                                       "5678901234567890123456789"));
     ok(control_server_clients(s) == 0, "a client that does not read is dropped");
     close(deaf);
 }
@@ -481,8 +490,12 @@ static void test_socket_file(const char *dir, const char *path, Fake *f)
     struct stat st;
     ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
        "socket mode 0600 (%o)", st.st_mode & 0777);
-    ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "1",
-                         .commands = fake_commands, .ncommands = NFAKE, .opaque = f};
+    ControlConfig cfg = {.path = path,
+                         .vm_name = "vm1",
+                         .version = "1",
+                         .commands = fake_commands,
+                         .ncommands = NFAKE,
+                         .opaque = f};
     Error err = {0};
     ControlServer *second = control_server_new(loop, &cfg, &err);
     ok(!second && strstr(err.msg, "a VM named vm1 is already running"),
@@ -556,12 +569,12 @@ static void test_client(const char *dir, const char *path)
 
     char missing[200];
     snprintf(missing, sizeof(missing), "%s/none.sock", dir);
-    ok(control_conn_open(&c, missing, 1000, &err) < 0 &&
-       strstr(err.msg, "no VM is listening on"), "client: missing path: %s", err.msg);
+    ok(control_conn_open(&c, missing, 1000, &err) < 0 && strstr(err.msg, "no VM is listening on"),
+       "client: missing path: %s", err.msg);
     setenv("XDG_RUNTIME_DIR", dir, 1);
     ok(control_conn_open(&c, "ghost", 1000, &err) < 0 &&
-       strcmp(err.msg, "no VM named ghost is running") == 0, "client: missing name: %s",
-       err.msg);
+           strcmp(err.msg, "no VM named ghost is running") == 0,
+       "client: missing name: %s", err.msg);
     unsetenv("XDG_RUNTIME_DIR");
 
     /* Something listens but never speaks: the client gives up after its timeout. */
@@ -589,8 +602,12 @@ int main(void)
     char path[200];
     snprintf(path, sizeof(path), "%s/vm.sock", dir);
     Fake f = {0};
-    ControlConfig cfg = {.path = path, .vm_name = "vm1", .version = "9.9.9",
-                         .commands = fake_commands, .ncommands = NFAKE, .opaque = &f};
+    ControlConfig cfg = {.path = path,
+                         .vm_name = "vm1",
+                         .version = "9.9.9",
+                         .commands = fake_commands,
+                         .ncommands = NFAKE,
+                         .opaque = &f};
     ControlServer *s = control_server_new(loop, &cfg, &err);
     f.srv = s;
     ok(s != NULL, "server listens: %s", err.msg);

@@ -18,8 +18,8 @@ static void check(uint32_t raw, Op op, unsigned rd, unsigned rs1, unsigned rs2, 
     DecodedInsn d = dec(raw, &len);
     ok(d.op == op && d.rd == rd && d.rs1 == rs1 && d.rs2 == rs2 && d.imm == imm &&
            len == ((raw & 3) == 3 ? 4u : 2u),
-       "%s (got %s rd=%u rs1=%u rs2=%u imm=%d)", what, decode_op_name(d.op), d.rd, d.rs1,
-       d.rs2, d.imm);
+       "%s (got %s rd=%u rs1=%u rs2=%u imm=%d)", what, decode_op_name(d.op), d.rd, d.rs1, d.rs2,
+       d.imm);
 }
 
 static void test_base(void)

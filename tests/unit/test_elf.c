@@ -16,18 +16,36 @@
 
 /* Layout of the test image (file offsets). */
 enum {
-    OFF_PH = 0x40, OFF_SEG1 = 0x100, OFF_SEG2 = 0x200, OFF_STR = 0x300, OFF_SYM = 0x400,
-    OFF_SH = 0x500, NSECT = 3, IMG_LEN = OFF_SH + NSECT * 64,
+    OFF_PH = 0x40,
+    OFF_SEG1 = 0x100,
+    OFF_SEG2 = 0x200,
+    OFF_STR = 0x300,
+    OFF_SYM = 0x400,
+    OFF_SH = 0x500,
+    NSECT = 3,
+    IMG_LEN = OFF_SH + NSECT * 64,
 };
 
 typedef struct Img {
     uint8_t b[IMG_LEN];
 } Img;
 
-static Elf64_Ehdr *ehdr(Img *im) { return (Elf64_Ehdr *)im->b; }
-static Elf64_Phdr *phdr(Img *im, int i) { return (Elf64_Phdr *)(im->b + OFF_PH) + i; }
-static Elf64_Shdr *shdr(Img *im, int i) { return (Elf64_Shdr *)(im->b + OFF_SH) + i; }
-static Elf64_Sym *sym(Img *im, int i) { return (Elf64_Sym *)(im->b + OFF_SYM) + i; }
+static Elf64_Ehdr *ehdr(Img *im)
+{
+    return (Elf64_Ehdr *)im->b;
+}
+static Elf64_Phdr *phdr(Img *im, int i)
+{
+    return (Elf64_Phdr *)(im->b + OFF_PH) + i;
+}
+static Elf64_Shdr *shdr(Img *im, int i)
+{
+    return (Elf64_Shdr *)(im->b + OFF_SH) + i;
+}
+static Elf64_Sym *sym(Img *im, int i)
+{
+    return (Elf64_Sym *)(im->b + OFF_SYM) + i;
+}
 
 static void build_headers(Img *im)
 {
@@ -52,11 +70,18 @@ static void build_headers(Img *im)
 /* Segment 1: 16 bytes + bss up to 4 KiB at RAM_BASE; segment 2: 8 bytes at +0x2000. */
 static void build_segments(Img *im)
 {
-    *phdr(im, 0) = (Elf64_Phdr){.p_type = PT_LOAD, .p_offset = OFF_SEG1, .p_vaddr = RAM_BASE,
-                                .p_paddr = RAM_BASE, .p_filesz = 16, .p_memsz = 0x1000};
-    *phdr(im, 1) = (Elf64_Phdr){.p_type = PT_LOAD, .p_offset = OFF_SEG2,
+    *phdr(im, 0) = (Elf64_Phdr){.p_type = PT_LOAD,
+                                .p_offset = OFF_SEG1,
+                                .p_vaddr = RAM_BASE,
+                                .p_paddr = RAM_BASE,
+                                .p_filesz = 16,
+                                .p_memsz = 0x1000};
+    *phdr(im, 1) = (Elf64_Phdr){.p_type = PT_LOAD,
+                                .p_offset = OFF_SEG2,
                                 .p_vaddr = 0xffffffff80002000ull,
-                                .p_paddr = RAM_BASE + 0x2000, .p_filesz = 8, .p_memsz = 8};
+                                .p_paddr = RAM_BASE + 0x2000,
+                                .p_filesz = 8,
+                                .p_memsz = 8};
     for (int i = 0; i < 16; i++)
         im->b[OFF_SEG1 + i] = (uint8_t)(0xa0 + i);
     memcpy(im->b + OFF_SEG2, "segment2", 8);
@@ -70,11 +95,13 @@ static void build_symbols(Img *im)
     *sym(im, 1) = (Elf64_Sym){.st_name = 1, .st_shndx = 1, .st_value = RAM_BASE + 0x1000};
     *sym(im, 2) = (Elf64_Sym){.st_name = 8, .st_shndx = 1, .st_value = RAM_BASE + 0x1040};
     *sym(im, 3) = (Elf64_Sym){.st_name = 17, .st_shndx = SHN_UNDEF, .st_value = 1};
-    *shdr(im, 1) = (Elf64_Shdr){.sh_type = SHT_SYMTAB, .sh_offset = OFF_SYM,
-                                .sh_size = 4 * sizeof(Elf64_Sym), .sh_link = 2,
+    *shdr(im, 1) = (Elf64_Shdr){.sh_type = SHT_SYMTAB,
+                                .sh_offset = OFF_SYM,
+                                .sh_size = 4 * sizeof(Elf64_Sym),
+                                .sh_link = 2,
                                 .sh_entsize = sizeof(Elf64_Sym)};
-    *shdr(im, 2) = (Elf64_Shdr){.sh_type = SHT_STRTAB, .sh_offset = OFF_STR,
-                                .sh_size = sizeof(strtab)};
+    *shdr(im, 2) =
+        (Elf64_Shdr){.sh_type = SHT_STRTAB, .sh_offset = OFF_STR, .sh_size = sizeof(strtab)};
 }
 
 static void build_valid(Img *im)
@@ -148,8 +175,8 @@ static void test_foreign_files(Bus *bus)
     ok(elf_open("/nonexistent/prog.elf", &err) == NULL &&
            strcmp(err.msg, "/nonexistent/prog.elf: no such file") == 0,
        "missing file: %s", err.msg);
-    ok(elf_open("/", &err) == NULL && strstr(err.msg, "not a regular file"),
-       "a directory: %s", err.msg);
+    ok(elf_open("/", &err) == NULL && strstr(err.msg, "not a regular file"), "a directory: %s",
+       err.msg);
     const char text[] = "#!/bin/sh\necho not an elf\n";
     Img im;
     memcpy(&im, text, sizeof(text));
@@ -247,16 +274,14 @@ static void test_bad_symtab(void)
     Error err = {0};
     build_valid(&im);
     shdr(&im, 1)->sh_link = 7;
-    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "symbol table"),
-       "sh_link out of range: %s", err.msg);
+    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "symbol table"), "sh_link out of range: %s",
+       err.msg);
     build_valid(&im);
     shdr(&im, 2)->sh_offset = ~0ull - 2;
-    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "truncated"), "strtab past EOF: %s",
-       err.msg);
+    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "truncated"), "strtab past EOF: %s", err.msg);
     build_valid(&im);
     shdr(&im, 1)->sh_size = ~0ull;
-    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "truncated"), "huge symtab: %s",
-       err.msg);
+    ok(try_symbol(&im, &err) == -1 && strstr(err.msg, "truncated"), "huge symtab: %s", err.msg);
     build_valid(&im);
     sym(&im, 1)->st_name = 0xffffff00;
     ok(try_symbol(&im, &err) == 0, "a name offset past the string table is skipped");

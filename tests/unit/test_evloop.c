@@ -16,7 +16,10 @@ static void on_fd(void *opaque, uint32_t events)
         fd_hits++;
 }
 
-static void on_call(void *opaque) { calls += *(int *)opaque; }
+static void on_call(void *opaque)
+{
+    calls += *(int *)opaque;
+}
 
 static void *poster(void *opaque)
 {

@@ -666,7 +666,8 @@ static void check_vectors(void)
         uint64_t r = run_vector_from(v, before, &fl);
 
         total[v->op]++;
-        if (r == v->result && fl == (v->flags | before)) continue;
+        if (r == v->result && fl == (v->flags | before))
+            continue;
         if (bad[v->op]++ < 5)
             printf("# %s rm=%d a=0x%" PRIx64 " b=0x%" PRIx64 " c=0x%" PRIx64 " flags before %x: got"
                    " 0x%" PRIx64 "/%x, QEMU 0x%" PRIx64 "/%x\n",

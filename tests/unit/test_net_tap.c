@@ -28,8 +28,8 @@
 #include "tap.h"
 #include "util/timer.h"
 
-#define ETH_TEST 0x88b5  /* IEEE 802 local experimental ethertype: nothing else sends it */
-#define FLOOD 100        /* frames queued at once: more than one read batch (64) */
+#define ETH_TEST 0x88b5 /* IEEE 802 local experimental ethertype: nothing else sends it */
+#define FLOOD 100       /* frames queued at once: more than one read batch (64) */
 
 static EventLoop *loop;
 
@@ -53,7 +53,8 @@ static void test_parse(void)
     Error err = {0};
     int rc = net_config_parse(&c, "tap,ifname=hst-tap.0_a", &err);
     ok(rc == 0 && c.kind == NET_TAP && strcmp(c.ifname, "hst-tap.0_a") == 0 && c.nfwd == 0 &&
-           memcmp(c.mac, net_default_mac, NET_MAC_LEN) == 0, "tap,ifname=: default MAC");
+           memcmp(c.mac, net_default_mac, NET_MAC_LEN) == 0,
+       "tap,ifname=: default MAC");
     rc = net_config_parse(&c, "tap,mac=52:54:00:00:00:07,ifname=abcdefghijklmno", &err);
     ok(rc == 0 && c.mac[5] == 7 && strcmp(c.ifname, "abcdefghijklmno") == 0,
        "a MAC before the name; 15 characters fit");
@@ -71,7 +72,8 @@ static void test_parse(void)
     ok(parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
        "hostfwd on a tap");
     ok(parse_fails("tap,ifname=a,vhost=on", "unknown option 'vhost=on' (expected ifname=... "
-                   "or mac=...)"), "unknown option");
+                                            "or mac=...)"),
+       "unknown option");
     ok(parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
     ok(parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
        "ifname on user");
@@ -83,8 +85,9 @@ static void test_parse(void)
 static void test_names(void)
 {
     NetKind k = NET_NONE;
-    ok(strcmp(net_kind_name(NET_TAP), "tap") == 0 && strcmp(net_kind_name(NET_USER), "user") == 0
-           && strcmp(net_kind_name(NET_NONE), "none") == 0, "kind names");
+    ok(strcmp(net_kind_name(NET_TAP), "tap") == 0 && strcmp(net_kind_name(NET_USER), "user") == 0 &&
+           strcmp(net_kind_name(NET_NONE), "none") == 0,
+       "kind names");
     ok(net_kind_from_name("tap", &k) && k == NET_TAP, "tap -> NET_TAP");
     ok(!net_kind_from_name("Tap", &k) && !net_kind_from_name("", &k) && k == NET_TAP,
        "unknown kind names are refused, the kind untouched");
@@ -139,7 +142,8 @@ static int if_up(const char *name)
 static int host_socket(const char *name)
 {
     int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_TEST));
-    struct sockaddr_ll a = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_TEST),
+    struct sockaddr_ll a = {.sll_family = AF_PACKET,
+                            .sll_protocol = htons(ETH_TEST),
                             .sll_ifindex = (int)if_nametoindex(name)};
     if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
         close(s);
@@ -199,7 +203,7 @@ static void test_drops(NetBackend *b, int hs)
     uint8_t f[60];
     net_backend_stats(b, &st);
     ok(st.tx_dropped == 1 && st.rx_dropped == 0, "no more drops while the interface is up");
-    net_backend_send(b, f, 5);  /* shorter than an Ethernet header: the tap refuses it */
+    net_backend_send(b, f, 5); /* shorter than an Ethernet header: the tap refuses it */
     net_backend_stats(b, &st);
     ok(st.tx_dropped == 2, "a frame the tap refuses is dropped and counted");
     net_backend_attach(b, NULL, NULL);
@@ -222,8 +226,7 @@ static void test_attach_errors(const NetConfig *cfg)
     NetConfig lo = *cfg;
     strcpy(lo.ifname, "lo");
     b2 = net_backend_new(&lo, loop, &err);
-    ok(!b2 && strstr(err.msg, "tap lo: the interface exists and is not a tap"), "lo: %s",
-       err.msg);
+    ok(!b2 && strstr(err.msg, "tap lo: the interface exists and is not a tap"), "lo: %s", err.msg);
     net_backend_free(b2);
 }
 

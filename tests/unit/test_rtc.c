@@ -5,7 +5,10 @@
 #include "tap.h"
 
 static int irq_level = -1;
-static void on_irq(void *opaque, bool level) { irq_level = level; }
+static void on_irq(void *opaque, bool level)
+{
+    irq_level = level;
+}
 
 static uint64_t rd(GoldfishRtc *r, uint64_t off)
 {
@@ -14,7 +17,10 @@ static uint64_t rd(GoldfishRtc *r, uint64_t off)
     return v;
 }
 
-static void wr(GoldfishRtc *r, uint64_t off, uint64_t v) { goldfish_rtc_ops.write(r, off, 4, v); }
+static void wr(GoldfishRtc *r, uint64_t off, uint64_t v)
+{
+    goldfish_rtc_ops.write(r, off, 4, v);
+}
 
 static uint64_t read_time(GoldfishRtc *r)
 {
@@ -29,34 +35,33 @@ int main(void)
     uint64_t t = read_time(r);
     ok(t + 2000000000ull > host && t < host + 2000000000ull, "time is the host's wall clock");
 
-    wr(r, 0x04, 0);  /* TIME_HIGH */
+    wr(r, 0x04, 0);    /* TIME_HIGH */
     wr(r, 0x00, 1000); /* TIME_LOW: time is now about 1000 ns after the epoch */
     t = read_time(r);
-    ok(t >= 1000 && t < 1000000000ull, "the guest can set the time (%llu)",
-       (unsigned long long)t);
+    ok(t >= 1000 && t < 1000000000ull, "the guest can set the time (%llu)", (unsigned long long)t);
 
-    wr(r, 0x10, 1);  /* IRQ_ENABLED */
+    wr(r, 0x10, 1); /* IRQ_ENABLED */
     wr(r, 0x0c, 0);
-    wr(r, 0x08, 5);  /* alarm in the past: fires at once */
+    wr(r, 0x08, 5); /* alarm in the past: fires at once */
     ok(irq_level == 1 && rd(r, 0x18) == 0, "a past alarm raises the line and disarms");
-    wr(r, 0x1c, 1);  /* CLEAR_INTERRUPT */
+    wr(r, 0x1c, 1); /* CLEAR_INTERRUPT */
     ok(irq_level == 0, "clear interrupt lowers the line");
 
     wr(r, 0x0c, 1);
-    wr(r, 0x08, 0);  /* alarm ~4.3 s ahead */
+    wr(r, 0x08, 0); /* alarm ~4.3 s ahead */
     goldfish_rtc_poll(r);
     ok(irq_level == 0 && rd(r, 0x18) == 1, "a future alarm stays armed");
     uint64_t d = goldfish_rtc_next_deadline_ns(r);
     ok(d > 1000000000ull && d < 5000000000ull, "deadline reported (%llu ns)",
        (unsigned long long)d);
-    wr(r, 0x14, 1);  /* CLEAR_ALARM */
+    wr(r, 0x14, 1); /* CLEAR_ALARM */
     ok(goldfish_rtc_next_deadline_ns(r) == UINT64_MAX, "clear alarm disarms");
     uint64_t v;
     ok(!goldfish_rtc_ops.read(r, 0, 8, &v), "only 32-bit accesses");
 
     /* Resuming after a 3 s pause shifts the clock back 3 s: the time reads 3 s
      * less, and an alarm 4 s ahead (in guest time) is 7 s of host time away. */
-    wr(r, 0x04, 100);  /* TIME_HIGH: ~430 s after the epoch, room to go back */
+    wr(r, 0x04, 100); /* TIME_HIGH: ~430 s after the epoch, room to go back */
     wr(r, 0x0c, (uint32_t)((read_time(r) + 4000000000ull) >> 32));
     wr(r, 0x08, (uint32_t)(read_time(r) + 4000000000ull));
     t = read_time(r);

@@ -20,13 +20,13 @@ typedef struct Queue {
 } Queue;
 
 typedef struct Dev {
-    void *host_ptr;      /* not state: must survive a load */
+    void *host_ptr; /* not state: must survive a load */
     uint32_t reg;
-    uint8_t mode;        /* 0..3 */
+    uint8_t mode; /* 0..3 */
     uint64_t regs[4];
     uint8_t fifo[8];
     Queue q[2];
-    uint32_t added_v2;   /* appeared in version 2 */
+    uint32_t added_v2; /* appeared in version 2 */
 } Dev;
 
 static int dev_check(const void *staged, Error *err)
@@ -48,8 +48,8 @@ static const StateField queue_fields[] = {
     STATE_FIELD(Queue, ready, STATE_BOOL),
     STATE_END,
 };
-static const StateDesc queue_desc = {.name = "queue", .version = 2, .size = sizeof(Queue),
-                                     .fields = queue_fields};
+static const StateDesc queue_desc = {
+    .name = "queue", .version = 2, .size = sizeof(Queue), .fields = queue_fields};
 
 static const StateField dev_fields[] = {
     STATE_FIELD(Dev, reg, STATE_U32),
@@ -60,14 +60,21 @@ static const StateField dev_fields[] = {
     STATE_FIELD(Dev, added_v2, STATE_U32, .version = 2),
     STATE_END,
 };
-static const StateDesc dev_desc = {.name = "dev", .version = 2, .min_version = 1,
-                                   .size = sizeof(Dev), .fields = dev_fields,
-                                   .check = dev_check, .post_load = dev_post_load};
+static const StateDesc dev_desc = {.name = "dev",
+                                   .version = 2,
+                                   .min_version = 1,
+                                   .size = sizeof(Dev),
+                                   .fields = dev_fields,
+                                   .check = dev_check,
+                                   .post_load = dev_post_load};
 
 static Dev sample(void)
 {
-    Dev d = {.host_ptr = &post_loads, .reg = 0xdeadbeef, .mode = 2,
-             .regs = {1, 2, 3, 0xffffffffffffffffull}, .fifo = "abcdefg",
+    Dev d = {.host_ptr = &post_loads,
+             .reg = 0xdeadbeef,
+             .mode = 2,
+             .regs = {1, 2, 3, 0xffffffffffffffffull},
+             .fifo = "abcdefg",
              .q = {{.size = 128, .desc = 0x80001000, .ready = true}, {.size = 4}},
              .added_v2 = 77};
     return d;
@@ -85,15 +92,16 @@ static void test_round_trip(void)
     ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) == 0, "decode: %s", err.msg);
     state_commit(&dev_desc, &b, &staged);
     ok(b.reg == a.reg && b.mode == a.mode && memcmp(b.regs, a.regs, sizeof(a.regs)) == 0 &&
-       memcmp(b.fifo, a.fifo, 8) == 0 && b.q[0].desc == a.q[0].desc && b.q[0].ready &&
-       !b.q[1].ready && b.q[1].size == 4 && b.added_v2 == 77, "every field survives");
+           memcmp(b.fifo, a.fifo, 8) == 0 && b.q[0].desc == a.q[0].desc && b.q[0].ready &&
+           !b.q[1].ready && b.q[1].size == 4 && b.added_v2 == 77,
+       "every field survives");
     ok(b.host_ptr == NULL, "commit leaves non-state members alone");
     ok(post_loads == 1, "post_load ran once");
 
     /* Bounds, check callback, lengths: each refused and nothing changes. */
     Dev live = sample();
     Dev before = live;
-    buf[4] = 9;  /* mode > max */
+    buf[4] = 9; /* mode > max */
     staged = live;
     ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0 && strstr(err.msg, "dev.mode"),
        "out-of-range field refused: %s", err.msg);
@@ -108,10 +116,10 @@ static void test_round_trip(void)
     free(big);
     size_t q0 = 4 + 1 + 32 + 8;
     buf[q0] = 0x01;
-    buf[q0 + 1] = 0x02;  /* q[0].size = 0x201 > 256 */
+    buf[q0 + 1] = 0x02; /* q[0].size = 0x201 > 256 */
     ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0 && strstr(err.msg, "too large"),
        "check callback refuses: %s", err.msg);
-    buf[q0 + 10] = 2;  /* ready is a bool */
+    buf[q0 + 10] = 2; /* ready is a bool */
     buf[q0] = 128;
     buf[q0 + 1] = 0;
     ok(state_decode(&dev_desc, 2, buf, n, &staged, &err) < 0, "bool other than 0/1 refused");
@@ -125,15 +133,16 @@ static void test_round_trip(void)
     size_t n1 = state_encoded_size(&dev_desc, 1, &v1);
     is_u64(n1, n - 4, "version 1 has one field fewer");
     uint8_t *b1 = malloc(n);
-    state_encode(&dev_desc, &v1, b1);  /* v2 encoding: cut the last field */
+    state_encode(&dev_desc, &v1, b1); /* v2 encoding: cut the last field */
     Dev st1 = {.added_v2 = 5};
     ok(state_decode(&dev_desc, 1, b1, n1, &st1, &err) == 0 && st1.added_v2 == 5 &&
-       st1.reg == v1.reg, "old section: new field keeps its reset value");
+           st1.reg == v1.reg,
+       "old section: new field keeps its reset value");
     free(b1);
 }
 
 typedef struct Var {
-    unsigned used;       /* configuration: how many of vals are in use */
+    unsigned used; /* configuration: how many of vals are in use */
     uint32_t vals[8];
 } Var;
 
@@ -141,8 +150,8 @@ static const StateField var_fields[] = {
     STATE_FIELD(Var, vals, STATE_U32, .count = 8, .count_of = STATE_COUNT_OF(Var, used)),
     STATE_END,
 };
-static const StateDesc var_desc = {.name = "var", .version = 1, .size = sizeof(Var),
-                                   .fields = var_fields};
+static const StateDesc var_desc = {
+    .name = "var", .version = 1, .size = sizeof(Var), .fields = var_fields};
 
 static void test_count_of(void)
 {
@@ -160,7 +169,7 @@ static void test_count_of(void)
     Var d = {0};
     ok(state_decode_any(&var_desc, 1, buf, 16, &d, &err) == 0 && d.used == 3 && d.vals[2] == 3,
        "printing adopts the stream's count");
-    buf[0] = 9;  /* more than the field can hold */
+    buf[0] = 9; /* more than the field can hold */
     ok(state_decode_any(&var_desc, 1, buf, 16, &d, &err) < 0, "an oversized count is refused");
 }
 
@@ -176,7 +185,7 @@ static char *tmp_path(void)
 static uint8_t *make_ram(size_t size)
 {
     uint8_t *ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    for (size_t i = 0; i < size / 4096; i += 3)  /* two pages in three are zero */
+    for (size_t i = 0; i < size / 4096; i += 3) /* two pages in three are zero */
         memset(ram + i * 4096, (int)(i % 251) + 1, 4096);
     ram[size - 1] = 0x5a;
     return ram;
@@ -208,8 +217,7 @@ static void test_stream(int enc, bool map)
     const size_t size = 1 << 20;
     uint8_t *ram = make_ram(size);
     char *path = tmp_path();
-    ok(write_stream(path, ram, size, enc) == 0, "stream written (%s)",
-       enc ? "zstd" : "flat");
+    ok(write_stream(path, ram, size, enc) == 0, "stream written (%s)", enc ? "zstd" : "flat");
     StreamIn in;
     Error err = {0};
     ok(stream_in_open(&in, path, &err) == 0, "stream read back: %s", err.msg);
@@ -221,7 +229,7 @@ static void test_stream(int enc, bool map)
     ok(stream_in_load_ram(&in, back, size, map, &err) == 0, "RAM loaded%s: %s",
        map ? " (mapped)" : "", err.msg);
     ok(memcmp(back, ram, size) == 0, "RAM identical");
-    back[0] ^= 1;  /* a private mapping: writes never reach the file */
+    back[0] ^= 1; /* a private mapping: writes never reach the file */
     stream_in_close(&in);
     munmap(back, size);
     if (enc == STREAM_RAM_FLAT) {
@@ -259,18 +267,43 @@ static int open_edited(const char *src, void (*edit)(int fd, off_t size), Error 
     return rc;
 }
 
-static void flip_section_byte(int fd, off_t size) { uint8_t b; pread(fd, &b, 1, 50); b ^= 0x10; pwrite(fd, &b, 1, 50); }
-static void truncate_half(int fd, off_t size) { ftruncate(fd, size / 2); }
-static void truncate_crc(int fd, off_t size) { ftruncate(fd, size - 2); }
-static void foreign_magic(int fd, off_t size) { pwrite(fd, "NOTHOSTL", 8, 0); }
-static void newer_major(int fd, off_t size) { uint8_t v[2] = {2, 0}; pwrite(fd, v, 2, 8); }
+static void flip_section_byte(int fd, off_t size)
+{
+    uint8_t b;
+    pread(fd, &b, 1, 50);
+    b ^= 0x10;
+    pwrite(fd, &b, 1, 50);
+}
+static void truncate_half(int fd, off_t size)
+{
+    ftruncate(fd, size / 2);
+}
+static void truncate_crc(int fd, off_t size)
+{
+    ftruncate(fd, size - 2);
+}
+static void foreign_magic(int fd, off_t size)
+{
+    pwrite(fd, "NOTHOSTL", 8, 0);
+}
+static void newer_major(int fd, off_t size)
+{
+    uint8_t v[2] = {2, 0};
+    pwrite(fd, v, 2, 8);
+}
 static void huge_section(int fd, off_t size)
 {
-    uint8_t len[8] = {0, 0, 0, 0, 0, 0, 0, 0x40};  /* "dev" section length 2^62 */
+    uint8_t len[8] = {0, 0, 0, 0, 0, 0, 0, 0x40}; /* "dev" section length 2^62 */
     pwrite(fd, len, 8, 28 + 1 + 3 + 8);
 }
-static void append_junk(int fd, off_t size) { pwrite(fd, "junk", 4, size); }
-static void quote_in_tag(int fd, off_t size) { pwrite(fd, "\"", 1, 28 + 1); }  /* "dev" -> "ev */
+static void append_junk(int fd, off_t size)
+{
+    pwrite(fd, "junk", 4, size);
+}
+static void quote_in_tag(int fd, off_t size)
+{
+    pwrite(fd, "\"", 1, 28 + 1);
+} /* "dev" -> "ev */
 
 static void test_bad_streams(void)
 {

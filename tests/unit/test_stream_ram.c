@@ -108,7 +108,7 @@ static bool staged_round_trip(StreamIn *in, const uint8_t *want, size_t size)
 {
     Error err = {0};
     uint8_t *ram = fresh(size);
-    memset(ram, 0xee, size);  /* every page the image has as zero must read as zero again */
+    memset(ram, 0xee, size); /* every page the image has as zero must read as zero again */
     StreamRamLoad *l = stream_ram_load_start(in, NULL, &err);
     bool good = l && stream_ram_load_wait(l, &err) == 0;
     if (good)
@@ -133,8 +133,8 @@ static void test_round_trips(void)
         StreamIn in;
         Error err = {0};
         StreamInOpts o = {.threads = threads[i]};
-        ok(stream_in_open_with(&in, path, &o, &err) == 0, "opened with %u threads: %s",
-           threads[i], err.msg);
+        ok(stream_in_open_with(&in, path, &o, &err) == 0, "opened with %u threads: %s", threads[i],
+           err.msg);
         ok(in.nruns > 2 * STREAM_MAX_THREADS, "%llu runs", (unsigned long long)in.nruns);
         uint8_t *ram = fresh(size);
         ok(stream_in_load_ram(&in, ram, size, false, &err) == 0 && memcmp(ram, img, size) == 0,
@@ -142,7 +142,7 @@ static void test_round_trips(void)
         munmap(ram, size);
         ok(staged_round_trip(&in, img, size), "staged and moved into place: identical");
         if (threads[i] == 3) {
-            in.opts.copy_ram = true;  /* the fallback of a move */
+            in.opts.copy_ram = true; /* the fallback of a move */
             ok(staged_round_trip(&in, img, size), "staged and copied into place: identical");
         }
         stream_in_close(&in);
@@ -190,8 +190,8 @@ static void test_parallel_compression(void)
         bool same = rc == 0 && write_file(path, NULL, size, payload, len) == 0 &&
                     stream_in_open(&in, path, &err) == 0;
         if (same) {
-            same = stream_in_load_ram(&in, ram, size, false, &err) == 0 &&
-                   memcmp(ram, img, size) == 0;
+            same =
+                stream_in_load_ram(&in, ram, size, false, &err) == 0 && memcmp(ram, img, size) == 0;
             stream_in_close(&in);
         }
         ok(same, "and they restore to the same RAM %s", err.msg);
@@ -256,11 +256,12 @@ static void test_bad_run_in_the_middle(void)
         uint8_t *ram = fresh(size);
         Error e1 = {0}, e2 = {0};
         ok(stream_in_load_ram(&in, ram, size, false, &e1) < 0 && strstr(e1.msg, want) &&
-           strstr(e1.msg, "state file is corrupt"), "%u workers, straight: %s", t, e1.msg);
+               strstr(e1.msg, "state file is corrupt"),
+           "%u workers, straight: %s", t, e1.msg);
         memset(ram, 0xee, size);
         StreamRamLoad *l = stream_ram_load_start(&in, NULL, &e2);
-        ok(l && stream_ram_load_wait(l, &e2) < 0 && strstr(e2.msg, want),
-           "%u workers, staged: %s", t, e2.msg);
+        ok(l && stream_ram_load_wait(l, &e2) < 0 && strstr(e2.msg, want), "%u workers, staged: %s",
+           t, e2.msg);
         stream_ram_load_free(l);
         bool untouched = true;
         for (size_t i = 0; i < size; i += PAGE)
@@ -334,8 +335,8 @@ static void craft_run_flip(Craft *c, uint64_t first, uint32_t pages, uint32_t da
     craft_put(c, frame, z - cut);
 }
 
-static void craft_run(Craft *c, uint64_t first, uint32_t pages, uint32_t data_pages,
-                      bool checksum, int cut)
+static void craft_run(Craft *c, uint64_t first, uint32_t pages, uint32_t data_pages, bool checksum,
+                      int cut)
 {
     craft_run_flip(c, first, pages, data_pages, checksum, cut, false);
 }

@@ -10,14 +10,17 @@
 
 #define RAM_BASE 0x80000000ull
 #define RAM_SIZE (16ull << 20)
-#define ROOT (RAM_BASE + 0x100000)  /* page-table pages from here */
-#define DATA (RAM_BASE + 0x200000)  /* 2 MiB aligned: also a megapage target */
+#define ROOT (RAM_BASE + 0x100000) /* page-table pages from here */
+#define DATA (RAM_BASE + 0x200000) /* 2 MiB aligned: also a megapage target */
 
 static Bus bus;
 static Hart *h;
 static uint64_t next_table;
 
-static uint64_t *pa_ptr(uint64_t pa) { return (uint64_t *)bus_ram_ptr(&bus, pa, 8); }
+static uint64_t *pa_ptr(uint64_t pa)
+{
+    return (uint64_t *)bus_ram_ptr(&bus, pa, 8);
+}
 
 static uint64_t new_table(void)
 {
@@ -135,8 +138,9 @@ static void test_user_bits(void)
     hart_update_mmu(h);
     ok(h->mmu_data == MMU_S_SUM && h->mmu_fetch == MMU_S, "SUM selects its own MMU index");
     ok(mem_load_slow(h, 0x3000, 4, &v, &tval) == 0 &&
-           h->tlb[ACC_LOAD][MMU_S_SUM][3].tag == 0x3000 && h->tlb[ACC_LOAD][MMU_S][3].tag ==
-           TLB_EMPTY, "refill goes to the SUM index only");
+           h->tlb[ACC_LOAD][MMU_S_SUM][3].tag == 0x3000 &&
+           h->tlb[ACC_LOAD][MMU_S][3].tag == TLB_EMPTY,
+       "refill goes to the SUM index only");
 }
 
 static void test_mprv(void)

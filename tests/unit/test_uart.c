@@ -11,9 +11,16 @@
 enum { IER = 1, FCR = 2, LSR = 5, LSR_DR = 0x01 };
 
 static int irq_level = -1;
-static void on_irq(void *opaque, bool level) { (void)opaque; irq_level = level; }
+static void on_irq(void *opaque, bool level)
+{
+    (void)opaque;
+    irq_level = level;
+}
 
-static void wr(Uart16550 *u, uint64_t reg, uint64_t v) { uart16550_ops.write(u, reg, 1, v); }
+static void wr(Uart16550 *u, uint64_t reg, uint64_t v)
+{
+    uart16550_ops.write(u, reg, 1, v);
+}
 
 static uint64_t rd(Uart16550 *u, uint64_t reg)
 {

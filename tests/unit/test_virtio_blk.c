@@ -28,7 +28,7 @@
 
 #define RAM_BASE 0x80000000ull
 #define RAM_SIZE (8ull << 20)
-#define QAREA(q) (RAM_BASE + 0x10000ull * (q))  /* rings of queue q */
+#define QAREA(q) (RAM_BASE + 0x10000ull * (q)) /* rings of queue q */
 #define HDR (RAM_BASE + 0x80000)
 #define STATUS (RAM_BASE + 0x81000)
 #define DATA (RAM_BASE + 0x100000)
@@ -45,10 +45,26 @@ static void on_irq(void *opaque, bool level)
     irq_raises += level;
 }
 
-static void *ram(uint64_t pa) { return bus_ram_ptr(&bus, pa, 1); }
-static void put16(uint64_t pa, uint16_t v) { memcpy(ram(pa), &v, 2); }
-static uint16_t get16(uint64_t pa) { uint16_t v; memcpy(&v, ram(pa), 2); return v; }
-static uint32_t get32(uint64_t pa) { uint32_t v; memcpy(&v, ram(pa), 4); return v; }
+static void *ram(uint64_t pa)
+{
+    return bus_ram_ptr(&bus, pa, 1);
+}
+static void put16(uint64_t pa, uint16_t v)
+{
+    memcpy(ram(pa), &v, 2);
+}
+static uint16_t get16(uint64_t pa)
+{
+    uint16_t v;
+    memcpy(&v, ram(pa), 2);
+    return v;
+}
+static uint32_t get32(uint64_t pa)
+{
+    uint32_t v;
+    memcpy(&v, ram(pa), 4);
+    return v;
+}
 
 /* ---- a minimal virtio-mmio driver ---- */
 
@@ -97,8 +113,12 @@ typedef struct DQ {
 
 static void drv_queue(DQ *d, VirtioMmio *v, unsigned index, uint16_t num)
 {
-    *d = (DQ){.v = v, .index = index, .num = num, .desc = QAREA(index),
-              .avail = QAREA(index) + 0x1000, .used = QAREA(index) + 0x2000};
+    *d = (DQ){.v = v,
+              .index = index,
+              .num = num,
+              .desc = QAREA(index),
+              .avail = QAREA(index) + 0x1000,
+              .used = QAREA(index) + 0x2000};
     memset(ram(QAREA(index)), 0, 0x3000);
     wr(v, VIRTIO_MMIO_QUEUE_SEL, index);
     wr(v, VIRTIO_MMIO_QUEUE_NUM, num);
@@ -152,7 +172,10 @@ static void drv_kick(DQ *d)
     wr(d->v, VIRTIO_MMIO_QUEUE_NOTIFY, d->index);
 }
 
-static uint16_t used_idx(const DQ *d) { return get16(d->used + 2); }
+static uint16_t used_idx(const DQ *d)
+{
+    return get16(d->used + 2);
+}
 
 /* Run the event loop until n more used elements appear (5 s at most). */
 static bool drv_wait(DQ *d, uint16_t n)
@@ -186,7 +209,10 @@ static void drain_loop(void)
 static char img_path[64];
 static DQ bq;
 
-static uint8_t pattern(uint32_t off) { return (uint8_t)(off * 7 + (off >> 9)); }
+static uint8_t pattern(uint32_t off)
+{
+    return (uint8_t)(off * 7 + (off >> 9));
+}
 
 static int make_image(void)
 {
@@ -427,7 +453,7 @@ static void test_blk_reset_in_flight(VirtioMmio *v)
 static void test_blk_batch_and_indirect(VirtioMmio *v)
 {
     ok(blk_bringup(v, all_features), "bring-up");
-    for (int i = 0; i < 5; i++) {  /* 5 reads of 2 sectors (15 of 16 descriptors), one notify */
+    for (int i = 0; i < 5; i++) { /* 5 reads of 2 sectors (15 of 16 descriptors), one notify */
         uint64_t hdr_pa = HDR + 32ull * i, st_pa = STATUS + i;
         uint8_t hdr[16] = {0};
         uint64_t sector = 100ull + 2 * i;
@@ -477,11 +503,11 @@ static void test_blk_event_idx(VirtioMmio *v)
     ok(blk_bringup(v, all_features), "bring-up with EVENT_IDX");
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
     wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-    put16(bq.avail + 4 + 2 * 16, (uint16_t)(bq.used_seen + 5));  /* used_event far ahead */
+    put16(bq.avail + 4 + 2 * 16, (uint16_t)(bq.used_seen + 5)); /* used_event far ahead */
     int before = irq_raises;
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
     ok(irq_raises == before && !irq_level, "used_event ahead: interrupt suppressed");
-    put16(bq.avail + 4 + 2 * 16, bq.used_seen);  /* the next completion is wanted */
+    put16(bq.avail + 4 + 2 * 16, bq.used_seen); /* the next completion is wanted */
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
     ok(irq_raises == before + 1, "used_event reached: interrupt");
     wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
@@ -557,7 +583,7 @@ typedef struct Gate {
     pthread_cond_t cond;
     bool open;
     int runs;
-    uint8_t seen[512];   /* sector 20 as the job saw it */
+    uint8_t seen[512]; /* sector 20 as the job saw it */
 } Gate;
 
 static void gate_init(Gate *g, bool open)
@@ -668,7 +694,7 @@ static void test_blk_job_reset(VirtioMmio *v)
     blk_write_async(21, 0x33);
     pthread_t t;
     pthread_create(&t, NULL, gate_open_later, &g);
-    wr(v, VIRTIO_MMIO_STATUS, 0);  /* waits for the running job, drops the write */
+    wr(v, VIRTIO_MMIO_STATUS, 0); /* waits for the running job, drops the write */
     pthread_join(t, NULL);
     virtio_blk_drain(v);
     drain_loop();

@@ -36,10 +36,26 @@ static void on_irq(void *opaque, bool level)
     irq_level = level;
 }
 
-static void *ram(uint64_t pa) { return bus_ram_ptr(&bus, pa, 1); }
-static void put16(uint64_t pa, uint16_t v) { memcpy(ram(pa), &v, 2); }
-static uint16_t get16(uint64_t pa) { uint16_t v; memcpy(&v, ram(pa), 2); return v; }
-static uint32_t get32(uint64_t pa) { uint32_t v; memcpy(&v, ram(pa), 4); return v; }
+static void *ram(uint64_t pa)
+{
+    return bus_ram_ptr(&bus, pa, 1);
+}
+static void put16(uint64_t pa, uint16_t v)
+{
+    memcpy(ram(pa), &v, 2);
+}
+static uint16_t get16(uint64_t pa)
+{
+    uint16_t v;
+    memcpy(&v, ram(pa), 2);
+    return v;
+}
+static uint32_t get32(uint64_t pa)
+{
+    uint32_t v;
+    memcpy(&v, ram(pa), 4);
+    return v;
+}
 
 /* Run the event loop until *flag is set or ms pass. */
 static bool run_until(const bool *flag, int ms)
@@ -98,7 +114,7 @@ static void test_timers(void)
        "fired in expiry order, with a re-arm from a callback (%d fired)", nfired);
     ok(timers[2] == NULL, "a callback freed another timer");
     ok(!run_until(&done, 50) && nfired == 3, "a disarmed timer never fires");
-    timer_list_free(tl);  /* frees timers[0], timers[1] and never */
+    timer_list_free(tl); /* frees timers[0], timers[1] and never */
 }
 
 /* ---- --net parsing ---- */
@@ -121,14 +137,17 @@ static void test_parse(void)
     Error err;
     ok(net_config_parse(&c, "none", &err) == 0 && c.kind == NET_NONE, "none");
     ok(net_config_parse(&c, "user", &err) == 0 && c.kind == NET_USER && c.nfwd == 0 &&
-           memcmp(c.mac, net_default_mac, 6) == 0, "user: default MAC 52:54:00:12:34:56");
+           memcmp(c.mac, net_default_mac, 6) == 0,
+       "user: default MAC 52:54:00:12:34:56");
     int rc = net_config_parse(
-        &c, "user,hostfwd=tcp:127.0.0.1:2222-:22,mac=52:54:00:AB:cd:01,hostfwd=udp::5353-10.0.2.20:53",
+        &c,
+        "user,hostfwd=tcp:127.0.0.1:2222-:22,mac=52:54:00:AB:cd:01,hostfwd=udp::5353-10.0.2.20:53",
         &err);
     ok(rc == 0 && c.nfwd == 2 && c.mac[3] == 0xab && c.mac[5] == 0x01, "two forwards and a MAC");
     ok(!c.fwd[0].udp && c.fwd[0].host_addr.s_addr == htonl(0x7f000001) &&
            c.fwd[0].host_port == 2222 && c.fwd[0].guest_addr.s_addr == 0 &&
-           c.fwd[0].guest_port == 22, "tcp:127.0.0.1:2222-:22");
+           c.fwd[0].guest_port == 22,
+       "tcp:127.0.0.1:2222-:22");
     ok(c.fwd[1].udp && c.fwd[1].host_addr.s_addr == 0 && c.fwd[1].host_port == 5353 &&
            c.fwd[1].guest_addr.s_addr == htonl(0x0a000214) && c.fwd[1].guest_port == 53,
        "udp::5353-10.0.2.20:53");
@@ -186,8 +205,8 @@ static size_t arp_request(uint8_t *f, uint8_t target)
 /* Is got an ARP frame with opcode op and sender / target protocol addresses? */
 static bool got_arp(uint16_t op, const uint8_t *spa, const uint8_t *tpa)
 {
-    return got_len >= 42 && got[12] == 0x08 && got[13] == 0x06 && got[20] == 0 &&
-           got[21] == op && memcmp(got + 28, spa, 4) == 0 && memcmp(got + 38, tpa, 4) == 0;
+    return got_len >= 42 && got[12] == 0x08 && got[13] == 0x06 && got[20] == 0 && got[21] == op &&
+           memcmp(got + 28, spa, 4) == 0 && memcmp(got + 38, tpa, 4) == 0;
 }
 
 /* Is got a TCP SYN from 10.0.2.2 to 10.0.2.15:port, sent to the guest's MAC? */
@@ -214,7 +233,8 @@ static int free_port(void)
 static int connect_local(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
         close(s);
@@ -239,7 +259,8 @@ static void test_slirp(void)
     uint8_t f[60];
     net_backend_send(b, f, arp_request(f, 2));
     ok(got_frame && got_arp(2, (uint8_t[]){10, 0, 2, 2}, (uint8_t[]){10, 0, 2, 15}) &&
-           memcmp(got, guest_mac, 6) == 0, "ARP: 10.0.2.2 answers the guest");
+           memcmp(got, guest_mac, 6) == 0,
+       "ARP: 10.0.2.2 answers the guest");
 
     NetBackend *b2 = net_backend_new(&cfg, loop, &err);
     ok(!b2 && strstr(err.msg, "127.0.0.1") && strstr(err.msg, "in use"),
@@ -320,8 +341,12 @@ static uint64_t features(VirtioMmio *v)
 
 static void drv_queue(DQ *d, VirtioMmio *v, unsigned index, uint16_t num)
 {
-    *d = (DQ){.v = v, .index = index, .num = num, .desc = QAREA(index),
-              .avail = QAREA(index) + 0x1000, .used = QAREA(index) + 0x2000};
+    *d = (DQ){.v = v,
+              .index = index,
+              .num = num,
+              .desc = QAREA(index),
+              .avail = QAREA(index) + 0x1000,
+              .used = QAREA(index) + 0x2000};
     memset(ram(QAREA(index)), 0, 0x3000);
     wr(v, VIRTIO_MMIO_QUEUE_SEL, index);
     wr(v, VIRTIO_MMIO_QUEUE_NUM, num);
@@ -372,8 +397,14 @@ static void drv_add(DQ *d, const uint64_t (*seg)[3], unsigned n)
     wr(d->v, VIRTIO_MMIO_QUEUE_NOTIFY, d->index);
 }
 
-static uint16_t used_idx(const DQ *d) { return get16(d->used + 2); }
-static uint32_t used_len(const DQ *d, uint16_t k) { return get32(d->used + 8 + 8ull * (k % d->num)); }
+static uint16_t used_idx(const DQ *d)
+{
+    return get16(d->used + 2);
+}
+static uint32_t used_len(const DQ *d, uint16_t k)
+{
+    return get32(d->used + 8 + 8ull * (k % d->num));
+}
 
 static bool broken(VirtioMmio *v)
 {
@@ -385,7 +416,8 @@ static void test_config(VirtioMmio *v)
     ok(rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_NET, "device id 1");
     uint64_t f = features(v);
     ok((f & VIRTIO_BIT(VIRTIO_NET_F_MAC)) && (f & VIRTIO_BIT(VIRTIO_NET_F_STATUS)) &&
-           (f & VIRTIO_BIT(VIRTIO_F_VERSION_1)), "MAC, STATUS and VERSION_1 offered");
+           (f & VIRTIO_BIT(VIRTIO_F_VERSION_1)),
+       "MAC, STATUS and VERSION_1 offered");
     uint8_t mac[6];
     for (int i = 0; i < 6; i++)
         mac[i] = rd8(v, VIRTIO_MMIO_CONFIG + (uint64_t)i);

@@ -31,10 +31,26 @@ static void on_fail(void *opaque, unsigned index, const char *msg)
     snprintf(last_msg, sizeof(last_msg), "%s", msg);
 }
 
-static void *ram(uint64_t pa) { return bus_ram_ptr(&bus, pa, 1); }
-static void put16(uint64_t pa, uint16_t v) { memcpy(ram(pa), &v, 2); }
-static uint16_t get16(uint64_t pa) { uint16_t v; memcpy(&v, ram(pa), 2); return v; }
-static uint32_t get32(uint64_t pa) { uint32_t v; memcpy(&v, ram(pa), 4); return v; }
+static void *ram(uint64_t pa)
+{
+    return bus_ram_ptr(&bus, pa, 1);
+}
+static void put16(uint64_t pa, uint16_t v)
+{
+    memcpy(ram(pa), &v, 2);
+}
+static uint16_t get16(uint64_t pa)
+{
+    uint16_t v;
+    memcpy(&v, ram(pa), 2);
+    return v;
+}
+static uint32_t get32(uint64_t pa)
+{
+    uint32_t v;
+    memcpy(&v, ram(pa), 4);
+    return v;
+}
 
 static void set_desc_at(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
                         uint16_t next)
@@ -130,7 +146,7 @@ static void test_wraparound(void)
     ok(setup(4, false, false), "queue of 4");
     set_desc(1, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
     bool all = true;
-    for (int i = 0; i < 70000 && all; i++) {  /* idx wraps past 65535 */
+    for (int i = 0; i < 70000 && all; i++) { /* idx wraps past 65535 */
         avail_add(1);
         all = virtq_pop(&q, &e) == 1 && e.head == 1;
         virtq_push(&q, &e, 8);
@@ -146,11 +162,11 @@ static void test_indirect(void)
     set_desc_at(INDIRECT, 1, BUF + 0x400, 1, VIRTQ_DESC_F_WRITE, 0);
     set_desc(3, INDIRECT, 48, VIRTQ_DESC_F_INDIRECT, 0);
     avail_add(3);
-    ok(virtq_pop(&q, &e) == 1 && e.head == 3 && e.n_out == 1 && e.n_in == 2 &&
-           e.in_len == 513 && e.iov[2].iov_base == ram(BUF + 0x400),
+    ok(virtq_pop(&q, &e) == 1 && e.head == 3 && e.n_out == 1 && e.n_in == 2 && e.in_len == 513 &&
+           e.iov[2].iov_base == ram(BUF + 0x400),
        "indirect table of 3");
     set_desc(4, BUF, 16, VIRTQ_DESC_F_NEXT, 6);
-    set_desc(6, INDIRECT + 32, 16, VIRTQ_DESC_F_INDIRECT, 0);  /* just entry 2 */
+    set_desc(6, INDIRECT + 32, 16, VIRTQ_DESC_F_INDIRECT, 0); /* just entry 2 */
     set_desc_at(INDIRECT, 2, BUF + 0x200, 512, VIRTQ_DESC_F_WRITE, 0);
     avail_add(4);
     ok(virtq_pop(&q, &e) == 1 && e.n_out == 1 && e.n_in == 1 && e.in_len == 512,
@@ -177,7 +193,7 @@ static void test_notifications(void)
     avail_add(0);
     virtq_pop(&q, &e);
     ok(get16(USED + 4 + 8 * 8) == 1, "avail_event follows the pops");
-    put16(AVAIL + 4 + 2 * 8, 2);  /* used_event: interrupt when used idx passes 2 */
+    put16(AVAIL + 4 + 2 * 8, 2); /* used_event: interrupt when used idx passes 2 */
     virtq_push(&q, &e, 1);
     ok(virtq_need_irq(&q), "first push always interrupts");
     for (int i = 0; i < 2; i++) {

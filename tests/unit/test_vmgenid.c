@@ -45,7 +45,7 @@ int main(void)
         v = v << 8 | a[i];
     ok(hi == v, "the high 8 bytes read little-endian");
     ok(rd(g, 3, 1) == a[3] && rd(g, 6, 2) == (uint64_t)(a[6] | a[7] << 8) &&
-       rd(g, 12, 4) == (uint64_t)(a[12] | a[13] << 8 | a[14] << 16 | (uint64_t)a[15] << 24),
+           rd(g, 12, 4) == (uint64_t)(a[12] | a[13] << 8 | a[14] << 16 | (uint64_t)a[15] << 24),
        "byte, half and word reads pick the same bytes");
     ok(rd(g, 16, 4) == 0 && rd(g, 0xff8, 8) == 0, "past the ID the window reads zero");
     ok(vmgenid_ops.write(g, 0, 8, 0) && (vmgenid_get(g, b), memcmp(a, b, sizeof(a)) == 0),

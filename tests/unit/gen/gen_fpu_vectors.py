@@ -430,12 +430,13 @@ def main():
                 ' * Row: op, rounding mode, operands a b c, result (f32 in the low 32 bits,\n'
                 ' * integers as the 64-bit register value), fflags.\n */\n'
                 % (qver, args.scale, args.seed))
+        f.write('/* clang-format off */\n')
         f.write('static const FpuVector fpu_vectors[] = {\n')
         for (op, rm, a, b, c), (r, fl) in zip(rows, results):
             if op.endswith('F32') or (op.startswith('F32_') and op[4:] in ROUNDING | {'MIN', 'MAX'}):
                 r &= 0xffffffff
             f.write('{OP_%s,%d,%#x,%#x,%#x,%#x,%#x},\n' % (op, rm, a, b, c, r, fl))
-        f.write('};\n')
+        f.write('};\n/* clang-format on */\n')
     print('gen_fpu_vectors: %d vectors -> %s' % (len(rows), args.out))
 
 
