@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "cpu/riscv.h"
-#include "machine/bus.h"
+#include "hw/bus.h"
 #include "util/error.h"
 
 #define TLB_BITS 8

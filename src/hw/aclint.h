@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #include "cpu/hart.h"
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 
 #define ACLINT_SIZE 0x10000
 #define ACLINT_MSWI_OFFSET 0x0

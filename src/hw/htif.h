@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
+#include "hw/bus.h"
 
 #define HTIF_REG_SIZE 8 /* bytes mapped at tohost and at fromhost */
 

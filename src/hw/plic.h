@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "cpu/hart.h"
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 
 #define PLIC_SIZE 0x600000
 #define PLIC_NUM_SOURCES 96 /* including source 0, which does not exist */

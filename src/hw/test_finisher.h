@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 
 #define FINISHER_SIZE 0x1000
 #define FINISHER_FAIL 0x3333

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 
 #define UART16550_SIZE 0x100
 #define UART16550_FIFO_SIZE 16

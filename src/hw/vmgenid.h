@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 
 #define VMGENID_SIZE 0x1000 /* MMIO window; the ID is its first 16 bytes */
 #define VMGENID_ID_LEN 16

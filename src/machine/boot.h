@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
+#include "hw/bus.h"
 #include "util/error.h"
 
 #define BOOT_FDT_ROOM (2ull << 20)     /* reserved at the top of RAM for the FDT */

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "machine/bus.h"
+#include "hw/bus.h"
 #include "util/error.h"
 
 typedef struct ElfFile ElfFile;

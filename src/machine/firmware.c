@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "machine/fdt.h"
+#include "hw/fdt.h"
 #include "machine/machine_int.h"
 #include "machine/sbi.h"
 

@@ -22,7 +22,7 @@
 #include "hw/plic.h"
 #include "hw/test_finisher.h"
 #include "hw/uart16550.h"
-#include "machine/bus.h"
+#include "hw/bus.h"
 #include "machine/elf.h"
 #include "util/compiler.h"
 #include "util/evloop.h"

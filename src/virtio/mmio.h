@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "machine/bus.h"
-#include "machine/fdt.h"
+#include "hw/bus.h"
+#include "hw/fdt.h"
 #include "util/error.h"
 #include "virtio/virtio.h"
 #include "virtio/virtq.h"

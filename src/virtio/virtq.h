@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "machine/bus.h"
+#include "hw/bus.h"
 
 /* Largest queue size any device offers; also bounds the segments of one chain. */
 #define VIRTQ_MAX_SIZE 256

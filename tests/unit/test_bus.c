@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "machine/bus.h"
+#include "hw/bus.h"
 #include "tap.h"
 
 #define RAM_BASE 0x80000000ull

@@ -3,7 +3,7 @@
  * mapping) and a short table of MMIO regions, searched linearly because a
  * board has only a handful of them.  See bus.h for the page-flag contract.
  */
-#include "machine/bus.h"
+#include "hw/bus.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
  * interrupt controllers are fixed (FDT_PHANDLE_*) so any node can refer to
  * them whatever the order of writing.
  */
-#ifndef HOSTEL_MACHINE_FDT_H
-#define HOSTEL_MACHINE_FDT_H
+#ifndef HOSTEL_HW_FDT_H
+#define HOSTEL_HW_FDT_H
 
 #include <stddef.h>
 #include <stdint.h>

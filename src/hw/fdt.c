@@ -1,5 +1,5 @@
 /* Thin error-remembering wrappers over libfdt's sequential-write API. */
-#include "machine/fdt.h"
+#include "hw/fdt.h"
 
 #include <libfdt.h>
 #include <stdio.h>

@@ -10,8 +10,8 @@
  *   BUS_PAGE_MMIO  an MMIO region overlaps this RAM page (e.g. HTIF tohost):
  *                  every access must take the slow path.
  */
-#ifndef HOSTEL_MACHINE_BUS_H
-#define HOSTEL_MACHINE_BUS_H
+#ifndef HOSTEL_HW_BUS_H
+#define HOSTEL_HW_BUS_H
 
 #include <stdbool.h>
 #include <stdint.h>
