@@ -45,14 +45,19 @@ static bool is_state_file(const char *path)
     return yes;
 }
 
-/* An overlay at dst over src (its format probed; src is opened to check it exists). */
+/*
+ * An overlay at dst over src (its format probed; src is opened to check it
+ * exists).  A src that cannot be resolved fails with its errno in err->code.
+ */
 static int clone_linked(const char *src, const char *dst, Error *err)
 {
     char abs[PATH_MAX];
+    if (!realpath(src, abs))
+        return error_set_errno(err, errno, "%s", src);
     BlockOpenOpts o = {.read_only = true, .no_backing = true};
-    BlockDev *bd = realpath(src, abs) ? block_open_opts(abs, &o, err) : NULL;
+    BlockDev *bd = block_open_opts(abs, &o, err);
     if (!bd)
-        return err->msg[0] ? -1 : error_set_errno(err, errno, "%s", src);
+        return -1;
     BlockCreateOpts c = {
         .size = block_length(bd), .backing_file = abs, .backing_fmt = bd->drv->format};
     block_close(bd);
