@@ -5,7 +5,7 @@
  * inline in one switch; loads and stores hit the soft TLB inline (one
  * compare that also checks alignment, then one add); everything rarer is a
  * call.  Interrupts are only checked between blocks.  A JIT would replace
- * exec_block() and keep fetch_block()'s contract.
+ * run_blocks() and keep fetch_block()'s contract.
  */
 #include "cpu/exec.h"
 
