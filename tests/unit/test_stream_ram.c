@@ -5,6 +5,7 @@
  * refused with their error whichever worker meets them, nothing written
  * where the RAM was going.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,19 @@ static uint64_t rnd(uint64_t *x)
     *x ^= *x >> 7;
     *x ^= *x << 17;
     return *x;
+}
+
+/* Threads of this process now (entries of /proc/self/task), or -1. */
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 static void fill_random(uint8_t *p, size_t len, uint64_t *x)
@@ -271,10 +285,16 @@ static void test_bad_run_in_the_middle(void)
         stream_in_close(&in);
     }
     /* Abandoned while the workers run: they are stopped and joined (ASan: no leak). */
-    ok(stream_in_open(&in, path, &err) == 0, "reopened");
-    stream_ram_load_free(stream_ram_load_start(&in, NULL, &err));
+    StreamInOpts many = {.threads = STREAM_MAX_THREADS};
+    ok(stream_in_open_with(&in, path, &many, &err) == 0, "reopened");
+    int threads = count_threads();
+    StreamRamLoad *running = stream_ram_load_start(&in, NULL, &err);
+    ok(running != NULL, "a load started: %s", running ? "" : err.msg);
+    stream_ram_load_free(running);
     stream_in_close(&in);
-    ok(true, "a load freed while running");
+    ok(threads > 0 && count_threads() == threads,
+       "a load freed while running leaves no worker thread (%d threads before, %d after)", threads,
+       count_threads());
     truncate(path, (off_t)(bad.off + bad.len / 2));
     ok(stream_in_open(&in, path, &err) < 0 && strstr(err.msg, "truncated"),
        "a file cut inside a run: %s", err.msg);
