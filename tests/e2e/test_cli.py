@@ -551,14 +551,44 @@ TEST_BEGIN
     assert "stopped by signal 2" in err
 
 
+def vm_rss_kib(pid):
+    """Resident memory of process pid in KiB (VmRSS of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
 @needs_cc
 def test_large_memory_is_reserved_lazily(tmp_path):
-    elf = assemble(tmp_path, "pass", """#include "test.h"
+    # An 8 GiB guest that writes its first and last RAM pages, then idles: the
+    # VMM's resident memory is what was touched, not the guest's size.
+    elf = assemble(tmp_path, "touch", """#include "test.h"
 TEST_BEGIN
-    TEST_PASS
+    li t0, 0x80000000 + (8 << 30) - 8
+    li t1, 0x1234567890abcdef
+    sd t1, 0(t0)
+    ld t2, 0(t0)
+    bne t1, t2, test_fail
+1:  wfi
+    j 1b
 """)
-    res = run_elf(elf, "-m", "8G")
-    assert res.returncode == 0, res.stderr
+    proc = subprocess.Popen([HOSTEL, "run", "--bios", "none", "-k", str(elf), "-m", "8G"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        rss = 0
+        for _ in range(10):  # one second of samples while the guest idles
+            time.sleep(0.1)
+            assert proc.poll() is None, "the 8 GiB guest stopped early: " + proc.stderr.read()
+            rss = max(rss, vm_rss_kib(proc.pid))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert rss < 1 << 20, (f"the VMM of an 8 GiB guest that touched two pages is resident at "
+                           f"{rss >> 10} MiB: guest RAM must be reserved lazily (MAP_NORESERVE, "
+                           f"pages filled on first touch), not allocated or zeroed up front")
 
 
 @needs_cc
