@@ -665,7 +665,7 @@ static void check_image(Model *m)
     BlockCheckResult res;
     Error err = {0};
     if (!m->bd->drv->check) {
-        printf("# %s: the %s driver has no check yet\n", m->c->name, m->c->format);
+        printf("# %s: the %s format has no metadata to check\n", m->c->name, m->c->format);
         return;
     }
     int rc = block_check(m->bd, &res, 0, &err);
@@ -702,20 +702,10 @@ static void check_with_qemu(Model *m)
         printf("# exit %d:\n%s", rc, out);
 }
 
-static bool driver_ready(const Config *c)
-{
-    const BlockDriver *drv = block_driver_find(c->format);
-    return drv && drv->create && drv->writev;
-}
-
 static void run_config(const Config *c, uint64_t seed, unsigned scale)
 {
     Model m = {.c = c, .seed = seed, .rng = {seed}, .trace = getenv("MODEL_TRACE") != NULL};
     Error err = {0};
-    if (!driver_ready(c)) {
-        ok(1, "%s # SKIP the %s driver cannot create images yet", c->name, c->format);
-        return;
-    }
     printf("# %s: seed %" PRIu64 "\n", c->name, seed);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

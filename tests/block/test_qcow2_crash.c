@@ -669,12 +669,6 @@ out:
     free(dir);
 }
 
-static bool qcow2_ready(void)
-{
-    const BlockDriver *d = &block_qcow2_driver;
-    return d->create && d->writev && d->flush;
-}
-
 int main(void)
 {
     const char *s = getenv("CRASH_SEED"), *only = getenv("CRASH_ONLY");
@@ -698,11 +692,6 @@ int main(void)
         const Scenario *sc = &scenarios[i];
         if (only && strcmp(only, sc->name) != 0)
             continue;
-        if ((sc->compat && !qcow2_ready()) ||
-            (sc->snapshots && !block_qcow2_driver.snapshot_create)) {
-            ok(1, "%s # SKIP the qcow2 driver cannot write images yet", sc->name);
-            continue;
-        }
         unsigned cases = nc && atoi(nc) > 0 ? (unsigned)atoi(nc) : sc->cases;
         run_scenario(sc, base + i * 1000, cases, have_qemu);
     }
