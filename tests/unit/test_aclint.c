@@ -8,6 +8,7 @@
 #include "cpu/hart.h"
 #include "hw/aclint.h"
 #include "tap.h"
+#include "vfake.h"
 
 #define MSIP(n) (ACLINT_MSWI_OFFSET + 4ull * (n))
 #define MTIMECMP(n) (ACLINT_MTIMECMP_OFFSET + 8ull * (n))
@@ -16,7 +17,7 @@
 #define STCE (1ull << 63)
 
 static Aclint *aclint;
-static Hart *harts[2];
+static VFakeHarts board;
 
 static uint64_t rd(uint64_t off, unsigned size)
 {
@@ -33,7 +34,7 @@ static bool wr(uint64_t off, unsigned size, uint64_t v)
 
 static bool has(int hart, uint64_t bit)
 {
-    return (harts[hart]->mip & bit) != 0;
+    return (board.harts[hart]->mip & bit) != 0;
 }
 
 static void sleep_ms(long ms)
@@ -107,12 +108,12 @@ static void test_mtime(void)
     uint64_t b = rd(MTIME, 8);
     ok(b - a >= 2 * SECOND / 1000 && b - a < SECOND, "mtime runs at 10 MHz (%llu ticks in 2 ms)",
        (unsigned long long)(b - a));
-    uint64_t t = hart_time(harts[1]), m = aclint_mtime(aclint);
+    uint64_t t = hart_time(board.harts[1]), m = aclint_mtime(aclint);
     ok(m >= t && m - t < SECOND / 100, "mtime is the harts' time CSR");
     wr(MTIME, 8, 0x123456789ull);
     m = rd(MTIME, 8);
     ok(m >= 0x123456789ull && m < 0x123456789ull + SECOND, "mtime write (64-bit)");
-    t = hart_time(harts[1]);
+    t = hart_time(board.harts[1]);
     ok(t >= 0x123456789ull && t < 0x123456789ull + SECOND, "the time CSR follows mtime writes");
     wr(MTIME + 4, 4, 5);
     is_u64(rd(MTIME + 4, 4), 5, "mtime high-half write");
@@ -147,7 +148,7 @@ static void test_deadline(void)
 
 static void test_sstc(void)
 {
-    Hart *h = harts[0];
+    Hart *h = board.harts[0];
     wr(MTIMECMP(0), 8, ~0ull);
     wr(MTIMECMP(1), 8, ~0ull);
     hart_set_irq(h, MIP_STIP, true);
@@ -182,22 +183,16 @@ static void test_reset(void)
 static void test_new_bounds(void)
 {
     Error err = {0};
-    ok(aclint_new(harts, 0, &err) == NULL && err.msg[0], "0 harts refused: %s", err.msg);
-    ok(aclint_new(harts, ACLINT_MAX_HARTS + 1, &err) == NULL, "too many harts refused");
+    ok(aclint_new(board.harts, 0, &err) == NULL && err.msg[0], "0 harts refused: %s", err.msg);
+    ok(aclint_new(board.harts, ACLINT_MAX_HARTS + 1, &err) == NULL, "too many harts refused");
 }
 
 int main(void)
 {
-    Bus bus;
     Error err = {0};
-    if (bus_init(&bus, 0x80000000ull, 16ull << 20, &err) < 0)
+    if (vfake_harts_init(&board, 2, &err) < 0)
         return printf("Bail out! %s\n", err.msg), 1;
-    for (int i = 0; i < 2; i++) {
-        harts[i] = hart_new(&bus, (uint64_t)i, &err);
-        if (!harts[i])
-            return printf("Bail out! %s\n", err.msg), 1;
-    }
-    aclint = aclint_new(harts, 2, &err);
+    aclint = aclint_new(board.harts, 2, &err);
     ok(aclint != NULL, "aclint_new: %s", err.msg);
     if (!aclint)
         return tap_done();
@@ -211,8 +206,6 @@ int main(void)
     test_reset();
     test_new_bounds();
     aclint_free(aclint);
-    for (int i = 0; i < 2; i++)
-        hart_free(harts[i]);
-    bus_destroy(&bus);
+    vfake_harts_destroy(&board);
     return tap_done();
 }

@@ -26,6 +26,7 @@
 #include "net/net.h"
 #include "net/tap.h"
 #include "tap.h"
+#include "vfake.h"
 #include "util/timer.h"
 
 #define ETH_TEST 0x88b5 /* IEEE 802 local experimental ethertype: nothing else sends it */
@@ -34,18 +35,6 @@
 static EventLoop *loop;
 
 /* ---- parsing ---- */
-
-static bool parse_fails(const char *spec, const char *want)
-{
-    NetConfig c;
-    Error err = {0};
-    if (net_config_parse(&c, spec, &err) == 0)
-        return false;
-    bool good = strstr(err.msg, want) && strstr(err.msg, "--net") && !strchr(err.msg, '\n');
-    if (!good)
-        printf("#   %s -> %s\n", spec, err.msg);
-    return good;
-}
 
 static void test_parse(void)
 {
@@ -59,26 +48,29 @@ static void test_parse(void)
     ok(rc == 0 && c.mac[5] == 7 && strcmp(c.ifname, "abcdefghijklmno") == 0,
        "a MAC before the name; 15 characters fit");
     ok(net_config_parse(&c, "user", &err) == 0 && c.ifname[0] == 0, "user has no ifname");
-    ok(parse_fails("tap", "tap needs ifname=NAME"), "no ifname");
-    ok(parse_fails("tap,mac=52:54:00:00:00:07", "tap needs ifname=NAME"), "only a MAC");
-    ok(parse_fails("tap,ifname=abcdefghijklmnop", "ifname 'abcdefghijklmnop': expected 1 to 15"),
+    ok(vfake_net_parse_fails("tap", "tap needs ifname=NAME"), "no ifname");
+    ok(vfake_net_parse_fails("tap,mac=52:54:00:00:00:07", "tap needs ifname=NAME"), "only a MAC");
+    ok(vfake_net_parse_fails("tap,ifname=abcdefghijklmnop",
+                             "ifname 'abcdefghijklmnop': expected 1 to 15"),
        "16 characters");
-    ok(parse_fails("tap,ifname=", "ifname '': expected"), "empty name");
-    ok(parse_fails("tap,ifname=tap%d", "expected"), "'%%' (a kernel name pattern)");
-    ok(parse_fails("tap,ifname=a/b", "expected"), "'/'");
-    ok(parse_fails("tap,ifname=a:1", "expected"), "':'");
-    ok(parse_fails("tap,ifname=..", "expected"), "'..'");
-    ok(parse_fails("tap,ifname=a,ifname=b", "given twice"), "two names");
-    ok(parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
+    ok(vfake_net_parse_fails("tap,ifname=", "ifname '': expected"), "empty name");
+    ok(vfake_net_parse_fails("tap,ifname=tap%d", "expected"), "'%%' (a kernel name pattern)");
+    ok(vfake_net_parse_fails("tap,ifname=a/b", "expected"), "'/'");
+    ok(vfake_net_parse_fails("tap,ifname=a:1", "expected"), "':'");
+    ok(vfake_net_parse_fails("tap,ifname=..", "expected"), "'..'");
+    ok(vfake_net_parse_fails("tap,ifname=a,ifname=b", "given twice"), "two names");
+    ok(vfake_net_parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
        "hostfwd on a tap");
-    ok(parse_fails("tap,ifname=a,vhost=on", "unknown option 'vhost=on' (expected ifname=... "
-                                            "or mac=...)"),
+    ok(vfake_net_parse_fails("tap,ifname=a,vhost=on",
+                             "unknown option 'vhost=on' (expected ifname=... "
+                             "or mac=...)"),
        "unknown option");
-    ok(parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
-    ok(parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
+    ok(vfake_net_parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
+    ok(vfake_net_parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
        "ifname on user");
-    ok(parse_fails("tap,ifname=a,mac=01:00:00:00:00:01", "unicast"), "multicast MAC");
-    ok(parse_fails("bridge", "unknown network type 'bridge' (expected none, user or tap)"),
+    ok(vfake_net_parse_fails("tap,ifname=a,mac=01:00:00:00:00:01", "unicast"), "multicast MAC");
+    ok(vfake_net_parse_fails("bridge",
+                             "unknown network type 'bridge' (expected none, user or tap)"),
        "unknown type");
 }
 

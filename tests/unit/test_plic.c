@@ -6,6 +6,7 @@
 #include "cpu/hart.h"
 #include "hw/plic.h"
 #include "tap.h"
+#include "vfake.h"
 
 #define PRIO(src) (PLIC_PRIORITY_BASE + 4ull * (src))
 #define PENDING(word) (PLIC_PENDING_BASE + 4ull * (word))
@@ -14,7 +15,7 @@
 #define CLAIM(ctx) (THRESHOLD(ctx) + 4)
 
 static Plic *plic;
-static Hart *harts[2];
+static VFakeHarts board;
 
 static uint64_t rd(uint64_t off)
 {
@@ -32,7 +33,7 @@ static void wr(uint64_t off, uint64_t v)
 
 static bool has(int hart, uint64_t bit)
 {
-    return (harts[hart]->mip & bit) != 0;
+    return (board.harts[hart]->mip & bit) != 0;
 }
 
 /* Enable src (alone in its word) for ctx. */
@@ -218,22 +219,16 @@ static void test_reset(void)
 static void test_new_bounds(void)
 {
     Error err = {0};
-    ok(plic_new(harts, 0, &err) == NULL && err.msg[0], "0 harts refused: %s", err.msg);
-    ok(plic_new(harts, PLIC_MAX_HARTS + 1, &err) == NULL, "too many harts refused");
+    ok(plic_new(board.harts, 0, &err) == NULL && err.msg[0], "0 harts refused: %s", err.msg);
+    ok(plic_new(board.harts, PLIC_MAX_HARTS + 1, &err) == NULL, "too many harts refused");
 }
 
 int main(void)
 {
-    Bus bus;
     Error err = {0};
-    if (bus_init(&bus, 0x80000000ull, 16ull << 20, &err) < 0)
+    if (vfake_harts_init(&board, 2, &err) < 0)
         return printf("Bail out! %s\n", err.msg), 1;
-    for (int i = 0; i < 2; i++) {
-        harts[i] = hart_new(&bus, (uint64_t)i, &err);
-        if (!harts[i])
-            return printf("Bail out! %s\n", err.msg), 1;
-    }
-    plic = plic_new(harts, 2, &err);
+    plic = plic_new(board.harts, 2, &err);
     ok(plic != NULL, "plic_new: %s", err.msg);
     if (!plic)
         return tap_done();
@@ -246,8 +241,6 @@ int main(void)
     test_reset();
     test_new_bounds();
     plic_free(plic);
-    for (int i = 0; i < 2; i++)
-        hart_free(harts[i]);
-    bus_destroy(&bus);
+    vfake_harts_destroy(&board);
     return tap_done();
 }

@@ -1,14 +1,10 @@
 /* Unit tests of the Goldfish RTC: time read/set, alarm, interrupt line. */
 #include <time.h>
 
-#include "hw/goldfish_rtc.h"
 #include "tap.h"
+#include "vfake.h"
 
-static int irq_level = -1;
-static void on_irq(void *opaque, bool level)
-{
-    irq_level = level;
-}
+static VFakeIrq irq = {.level = -1};
 
 static uint64_t rd(GoldfishRtc *r, uint64_t off)
 {
@@ -30,7 +26,7 @@ static uint64_t read_time(GoldfishRtc *r)
 
 int main(void)
 {
-    GoldfishRtc *r = goldfish_rtc_new(on_irq, NULL);
+    GoldfishRtc *r = vfake_rtc(&irq);
     uint64_t host = (uint64_t)time(NULL) * 1000000000ull;
     uint64_t t = read_time(r);
     ok(t + 2000000000ull > host && t < host + 2000000000ull, "time is the host's wall clock");
@@ -43,14 +39,14 @@ int main(void)
     wr(r, 0x10, 1); /* IRQ_ENABLED */
     wr(r, 0x0c, 0);
     wr(r, 0x08, 5); /* alarm in the past: fires at once */
-    ok(irq_level == 1 && rd(r, 0x18) == 0, "a past alarm raises the line and disarms");
+    ok(irq.level == 1 && rd(r, 0x18) == 0, "a past alarm raises the line and disarms");
     wr(r, 0x1c, 1); /* CLEAR_INTERRUPT */
-    ok(irq_level == 0, "clear interrupt lowers the line");
+    ok(irq.level == 0, "clear interrupt lowers the line");
 
     wr(r, 0x0c, 1);
     wr(r, 0x08, 0); /* alarm ~4.3 s ahead */
     goldfish_rtc_poll(r);
-    ok(irq_level == 0 && rd(r, 0x18) == 1, "a future alarm stays armed");
+    ok(irq.level == 0 && rd(r, 0x18) == 1, "a future alarm stays armed");
     uint64_t d = goldfish_rtc_next_deadline_ns(r);
     ok(d > 1000000000ull && d < 5000000000ull, "deadline reported (%llu ns)",
        (unsigned long long)d);

@@ -5,17 +5,12 @@
  */
 #include <string.h>
 
-#include "hw/uart16550.h"
 #include "tap.h"
+#include "vfake.h"
 
 enum { IER = 1, FCR = 2, LSR = 5, LSR_DR = 0x01 };
 
-static int irq_level = -1;
-static void on_irq(void *opaque, bool level)
-{
-    (void)opaque;
-    irq_level = level;
-}
+static VFakeIrq irq = {.level = -1};
 
 static void wr(Uart16550 *u, uint64_t reg, uint64_t v)
 {
@@ -31,8 +26,7 @@ static uint64_t rd(Uart16550 *u, uint64_t reg)
 
 int main(void)
 {
-    UartConfig cfg = {.out_fd = -1, .irq = on_irq};
-    Uart16550 *u = uart16550_new(&cfg);
+    Uart16550 *u = vfake_uart(&irq, (UartConfig){.out_fd = -1});
     ok(uart16550_getc(u) == -1, "an empty UART gives -1");
 
     /* FIFO off (how Linux's 8250 driver leaves an unopened port): one byte is held. */
@@ -42,11 +36,11 @@ int main(void)
 
     wr(u, FCR, 1);
     wr(u, IER, 1); /* receive interrupt */
-    ok(uart16550_receive(u, (const uint8_t *)"xyz", 3) == 3 && irq_level == 1,
+    ok(uart16550_receive(u, (const uint8_t *)"xyz", 3) == 3 && irq.level == 1,
        "FIFO on: bytes taken, the receive line is up");
     ok(uart16550_getc(u) == 'x' && uart16550_getc(u) == 'y', "getc keeps arrival order");
-    ok(irq_level == 1, "the line stays up while a byte is left");
-    ok(uart16550_getc(u) == 'z' && irq_level == 0, "taking the last byte lowers the line");
+    ok(irq.level == 1, "the line stays up while a byte is left");
+    ok(uart16550_getc(u) == 'z' && irq.level == 0, "taking the last byte lowers the line");
     ok(uart16550_getc(u) == -1, "then the UART is empty again");
     uart16550_free(u);
     return tap_done();

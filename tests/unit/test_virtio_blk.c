@@ -22,9 +22,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "virtio/blk.h"
-#include "virtio/console.h"
-#include "virtio/rng.h"
+#include "vfake.h"
 
 #define RAM_BASE 0x80000000ull
 #define RAM_SIZE (8ull << 20)
@@ -37,164 +35,20 @@
 
 static Bus bus;
 static EventLoop *loop;
-static int irq_level, irq_raises;
-
-static void on_irq(void *opaque, bool level)
-{
-    irq_level = level;
-    irq_raises += level;
-}
-
-static void *ram(uint64_t pa)
-{
-    return bus_ram_ptr(&bus, pa, 1);
-}
-static void put16(uint64_t pa, uint16_t v)
-{
-    memcpy(ram(pa), &v, 2);
-}
-static uint16_t get16(uint64_t pa)
-{
-    uint16_t v;
-    memcpy(&v, ram(pa), 2);
-    return v;
-}
-static uint32_t get32(uint64_t pa)
-{
-    uint32_t v;
-    memcpy(&v, ram(pa), 4);
-    return v;
-}
-
-/* ---- a minimal virtio-mmio driver ---- */
-
-static uint32_t rd(VirtioMmio *v, uint64_t off)
-{
-    uint64_t val = 0;
-    virtio_mmio_ops.read(v, off, 4, &val);
-    return (uint32_t)val;
-}
-
-static void wr(VirtioMmio *v, uint64_t off, uint32_t val)
-{
-    virtio_mmio_ops.write(v, off, 4, val);
-}
-
-static uint64_t device_features(VirtioMmio *v)
-{
-    wr(v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    uint64_t hi = rd(v, VIRTIO_MMIO_DEVICE_FEATURES);
-    wr(v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    return hi << 32 | rd(v, VIRTIO_MMIO_DEVICE_FEATURES);
-}
-
-/* Reset, negotiate device features & want; returns the Status read back. */
-static uint32_t drv_negotiate(VirtioMmio *v, uint64_t want)
-{
-    wr(v, VIRTIO_MMIO_STATUS, 0);
-    wr(v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-    wr(v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    uint64_t f = device_features(v) & want;
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-    wr(v, VIRTIO_MMIO_STATUS, rd(v, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_FEATURES_OK);
-    return rd(v, VIRTIO_MMIO_STATUS);
-}
-
-/* Driver-side state of one queue. */
-typedef struct DQ {
-    VirtioMmio *v;
-    unsigned index;
-    uint16_t num, avail_idx, used_seen, next_desc;
-    uint64_t desc, avail, used;
-} DQ;
-
-static void drv_queue(DQ *d, VirtioMmio *v, unsigned index, uint16_t num)
-{
-    *d = (DQ){.v = v,
-              .index = index,
-              .num = num,
-              .desc = QAREA(index),
-              .avail = QAREA(index) + 0x1000,
-              .used = QAREA(index) + 0x2000};
-    memset(ram(QAREA(index)), 0, 0x3000);
-    wr(v, VIRTIO_MMIO_QUEUE_SEL, index);
-    wr(v, VIRTIO_MMIO_QUEUE_NUM, num);
-    wr(v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d->desc);
-    wr(v, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d->desc >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)d->avail);
-    wr(v, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(d->avail >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)d->used);
-    wr(v, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(d->used >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
-}
-
-static void drv_driver_ok(VirtioMmio *v)
-{
-    wr(v, VIRTIO_MMIO_STATUS, rd(v, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
-}
-
-typedef struct Seg {
-    uint64_t addr;
-    uint32_t len;
-    bool write;
-} Seg;
-
-static void write_desc(uint64_t pa, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-    uint8_t *p = ram(pa);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-/* Put a chain of n segments in the table and make it available (no notify). */
-static void drv_add(DQ *d, const Seg *s, unsigned n)
-{
-    uint16_t head = d->next_desc;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % d->num), next = (uint16_t)((idx + 1) % d->num);
-        uint16_t flags =
-            (s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-        write_desc(d->desc + 16ull * idx, s[i].addr, s[i].len, flags, next);
-    }
-    d->next_desc = (uint16_t)((head + n) % d->num);
-    put16(d->avail + 4 + 2ull * (d->avail_idx % d->num), head);
-    d->avail_idx++;
-    put16(d->avail + 2, d->avail_idx);
-}
-
-static void drv_kick(DQ *d)
-{
-    wr(d->v, VIRTIO_MMIO_QUEUE_NOTIFY, d->index);
-}
-
-static uint16_t used_idx(const DQ *d)
-{
-    return get16(d->used + 2);
-}
+static VFakeIrq irq;
 
 /* Run the event loop until n more used elements appear (5 s at most). */
-static bool drv_wait(DQ *d, uint16_t n)
+static bool drv_wait(VFakeQueue *d, uint16_t n)
 {
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((uint16_t)(used_idx(d) - d->used_seen) < n) {
+    while ((uint16_t)(vfake_used_idx(d) - d->used_seen) < n) {
         evloop_run_once(loop, 10000000ull);
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (t.tv_sec - t0.tv_sec > 5)
             return false;
     }
     return true;
-}
-
-/* Length of used element k (0-based since the queue started). */
-static uint32_t used_len(const DQ *d, uint16_t k)
-{
-    return get32(d->used + 4 + 8ull * (k % d->num) + 4);
 }
 
 /* Run queued loop calls until none is left (before freeing a device). */
@@ -207,7 +61,7 @@ static void drain_loop(void)
 /* ---- virtio-blk ---- */
 
 static char img_path[64];
-static DQ bq;
+static VFakeQueue bq;
 
 static uint8_t pattern(uint32_t off)
 {
@@ -245,9 +99,8 @@ static VirtioMmio *blk_create(bool read_only, const char *serial)
         printf("# %s\n", err.msg);
         return NULL;
     }
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq_num = 1, .irq = on_irq};
     VirtioBlkConfig bcfg = {.disk = disk, .serial = serial, .loop = loop};
-    VirtioMmio *v = virtio_blk_new(&mcfg, &bcfg, &err);
+    VirtioMmio *v = vfake_virtio_blk(&bus, 0x10001000, &irq, &bcfg, &err);
     if (!v)
         printf("# %s\n", err.msg);
     return v;
@@ -256,37 +109,37 @@ static VirtioMmio *blk_create(bool read_only, const char *serial)
 /* Full driver bring-up with the given features and a queue of 16. */
 static bool blk_bringup(VirtioMmio *v, uint64_t want)
 {
-    uint32_t st = drv_negotiate(v, want);
-    drv_queue(&bq, v, 0, 16);
-    drv_driver_ok(v);
-    return (st & VIRTIO_STATUS_FEATURES_OK) && rd(v, VIRTIO_MMIO_QUEUE_READY) == 1;
+    uint32_t st = vfake_negotiate(v, want);
+    vfake_queue(&bq, v, 0, 16, QAREA(0));
+    vfake_driver_ok(v);
+    return (st & VIRTIO_STATUS_FEATURES_OK) && vfake_rd(v, VIRTIO_MMIO_QUEUE_READY) == 1;
 }
 
 /* One request: header + data segments + status byte.  Returns the status (0xff = none). */
-static uint8_t blk_request(uint32_t type, uint64_t sector, const Seg *data, unsigned n,
+static uint8_t blk_request(uint32_t type, uint64_t sector, const VFakeSeg *data, unsigned n,
                            uint32_t *len)
 {
     uint8_t hdr[16] = {0};
     memcpy(hdr, &type, 4);
     memcpy(hdr + 8, &sector, 8);
-    memcpy(ram(HDR), hdr, 16);
-    *(uint8_t *)ram(STATUS) = 0xff;
-    Seg segs[8] = {{HDR, 16, false}};
-    memcpy(segs + 1, data, n * sizeof(Seg));
-    segs[n + 1] = (Seg){STATUS, 1, true};
-    drv_add(&bq, segs, n + 2);
-    drv_kick(&bq);
+    memcpy(vfake_ram(&bus, HDR), hdr, 16);
+    *(uint8_t *)vfake_ram(&bus, STATUS) = 0xff;
+    VFakeSeg segs[8] = {{HDR, 16, false}};
+    memcpy(segs + 1, data, n * sizeof(VFakeSeg));
+    segs[n + 1] = (VFakeSeg){STATUS, 1, true};
+    vfake_add(&bq, segs, n + 2);
+    vfake_kick(&bq);
     if (!drv_wait(&bq, 1))
         return 0xfe;
     if (len)
-        *len = used_len(&bq, bq.used_seen);
+        *len = vfake_used_len(&bq, bq.used_seen);
     bq.used_seen++;
-    return *(uint8_t *)ram(STATUS);
+    return *(uint8_t *)vfake_ram(&bus, STATUS);
 }
 
 static uint8_t blk_rw(uint32_t type, uint64_t sector, uint32_t bytes)
 {
-    Seg s = {DATA, bytes, type == VIRTIO_BLK_T_IN};
+    VFakeSeg s = {DATA, bytes, type == VIRTIO_BLK_T_IN};
     return blk_request(type, sector, &s, 1, NULL);
 }
 
@@ -297,8 +150,8 @@ static uint8_t blk_dwz(uint32_t type, uint64_t sector, uint32_t count, uint32_t 
     memcpy(seg, &sector, 8);
     memcpy(seg + 8, &count, 4);
     memcpy(seg + 12, &flags, 4);
-    memcpy(ram(DATA), seg, 16);
-    Seg s = {DATA, 16, false};
+    memcpy(vfake_ram(&bus, DATA), seg, 16);
+    VFakeSeg s = {DATA, 16, false};
     return blk_request(type, 0, &s, 1, NULL);
 }
 
@@ -306,63 +159,66 @@ static const uint64_t all_features = ~0ull;
 
 static void test_blk_registers(VirtioMmio *v)
 {
-    ok(rd(v, VIRTIO_MMIO_MAGIC_VALUE) == 0x74726976 && rd(v, VIRTIO_MMIO_VERSION_REG) == 2,
+    ok(vfake_rd(v, VIRTIO_MMIO_MAGIC_VALUE) == 0x74726976 &&
+           vfake_rd(v, VIRTIO_MMIO_VERSION_REG) == 2,
        "magic and version 2");
-    ok(rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_BLOCK, "device id 2");
-    uint64_t f = device_features(v);
+    ok(vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_BLOCK, "device id 2");
+    uint64_t f = vfake_device_features(v);
     uint64_t need = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
                     VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
                     VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
                     VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
     ok((f & need) == need && !(f & VIRTIO_BIT(VIRTIO_BLK_F_RO)), "features offered (0x%llx)",
        (unsigned long long)f);
-    uint64_t cap = rd(v, VIRTIO_MMIO_CONFIG) | (uint64_t)rd(v, VIRTIO_MMIO_CONFIG + 4) << 32;
+    uint64_t cap = vfake_rd(v, VIRTIO_MMIO_CONFIG) | (uint64_t)vfake_rd(v, VIRTIO_MMIO_CONFIG + 4)
+                                                         << 32;
     is_u64(cap, SECTORS, "capacity in 512-byte sectors");
-    ok(rd(v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX) == VIRTIO_BLK_QUEUE_MAX - 2 &&
-           rd(v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE) == 512,
+    ok(vfake_rd(v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX) == VIRTIO_BLK_QUEUE_MAX - 2 &&
+           vfake_rd(v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE) == 512,
        "seg_max and blk_size");
     uint64_t b = 0;
     virtio_mmio_ops.read(v, VIRTIO_MMIO_CONFIG + 1, 1, &b);
     ok(b == ((SECTORS >> 8) & 0xff), "byte access to the config space");
-    wr(v, VIRTIO_MMIO_QUEUE_SEL, 1);
-    ok(rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == 0, "queue 1 does not exist");
-    wr(v, VIRTIO_MMIO_QUEUE_SEL, 0);
-    ok(rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == VIRTIO_BLK_QUEUE_MAX, "queue 0 max size");
-    uint32_t st = drv_negotiate(v, all_features & ~VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vfake_wr(v, VIRTIO_MMIO_QUEUE_SEL, 1);
+    ok(vfake_rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == 0, "queue 1 does not exist");
+    vfake_wr(v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    ok(vfake_rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == VIRTIO_BLK_QUEUE_MAX, "queue 0 max size");
+    uint32_t st = vfake_negotiate(v, all_features & ~VIRTIO_BIT(VIRTIO_F_VERSION_1));
     ok(!(st & VIRTIO_STATUS_FEATURES_OK), "a driver without VERSION_1 cannot set FEATURES_OK");
 }
 
 static void test_blk_io(VirtioMmio *v)
 {
     ok(blk_bringup(v, all_features), "bring-up with every feature");
-    irq_raises = 0;
+    irq.raises = 0;
     uint32_t len = 0;
-    Seg s = {DATA, 512, true};
+    VFakeSeg s = {DATA, 512, true};
     uint8_t st = blk_request(VIRTIO_BLK_T_IN, 3, &s, 1, &len);
     uint8_t want[1024];
     file_range(3 * 512, want, 512);
-    ok(st == VIRTIO_BLK_S_OK && memcmp(ram(DATA), want, 512) == 0, "read sector 3");
+    ok(st == VIRTIO_BLK_S_OK && memcmp(vfake_ram(&bus, DATA), want, 512) == 0, "read sector 3");
     ok(len == 513, "used length = data + status (%u)", len);
-    ok(irq_level && irq_raises == 1 && (rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_USED),
+    ok(irq.level && irq.raises == 1 &&
+           (vfake_rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_USED),
        "used-buffer interrupt raised");
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_ISR_USED);
-    ok(!irq_level && rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) == 0, "acknowledged: line low");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_ISR_USED);
+    ok(!irq.level && vfake_rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) == 0, "acknowledged: line low");
 
     for (int i = 0; i < 1024; i++)
-        ((uint8_t *)ram(DATA))[i] = (uint8_t)(i * 13 + 1);
-    Seg two[2] = {{DATA, 700, false}, {DATA + 700, 324, false}};
+        ((uint8_t *)vfake_ram(&bus, DATA))[i] = (uint8_t)(i * 13 + 1);
+    VFakeSeg two[2] = {{DATA, 700, false}, {DATA + 700, 324, false}};
     st = blk_request(VIRTIO_BLK_T_OUT, 10, two, 2, NULL);
     uint8_t got[1024];
     ok(st == VIRTIO_BLK_S_OK && file_range(10 * 512, got, 1024) &&
-           memcmp(got, ram(DATA), 1024) == 0,
+           memcmp(got, vfake_ram(&bus, DATA), 1024) == 0,
        "write 2 sectors from 2 buffers reaches the image");
-    Seg none[1];
+    VFakeSeg none[1];
     ok(blk_request(VIRTIO_BLK_T_FLUSH, 0, none, 0, NULL) == VIRTIO_BLK_S_OK, "flush succeeds");
 
-    memset(ram(DATA), 0xee, 32);
-    Seg id = {DATA, 20, true};
+    memset(vfake_ram(&bus, DATA), 0xee, 32);
+    VFakeSeg id = {DATA, 20, true};
     ok(blk_request(VIRTIO_BLK_T_GET_ID, 0, &id, 1, NULL) == VIRTIO_BLK_S_OK &&
-           memcmp(ram(DATA), "test-serial\0\0\0\0\0\0\0\0\0", 20) == 0,
+           memcmp(vfake_ram(&bus, DATA), "test-serial\0\0\0\0\0\0\0\0\0", 20) == 0,
        "get-id returns the NUL-padded serial");
 
     ok(blk_dwz(VIRTIO_BLK_T_DISCARD, 16, 8, 0) == VIRTIO_BLK_S_OK, "discard 8 sectors");
@@ -395,37 +251,38 @@ static void test_blk_bad_requests(VirtioMmio *v)
        "discard past the end: IOERR");
     ok(blk_dwz(VIRTIO_BLK_T_WRITE_ZEROES, 0, 0x7fffffff, 0) == VIRTIO_BLK_S_IOERR,
        "write-zeroes above max_write_zeroes_sectors: IOERR");
-    Seg odd = {DATA, 20, false};
+    VFakeSeg odd = {DATA, 20, false};
     ok(blk_request(VIRTIO_BLK_T_DISCARD, 0, &odd, 1, NULL) == VIRTIO_BLK_S_IOERR,
        "discard payload not a multiple of 16: IOERR");
-    ok(!(rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET), "device still healthy");
+    ok(!(vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
+       "device still healthy");
 }
 
 static void test_blk_broken(VirtioMmio *v)
 {
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
     uint8_t hdr[16] = {0};
-    memcpy(ram(HDR), hdr, 16);
-    Seg only_hdr = {HDR, 16, false};
-    drv_add(&bq, &only_hdr, 1);
-    drv_kick(&bq);
-    uint32_t st = rd(v, VIRTIO_MMIO_STATUS);
+    memcpy(vfake_ram(&bus, HDR), hdr, 16);
+    VFakeSeg only_hdr = {HDR, 16, false};
+    vfake_add(&bq, &only_hdr, 1);
+    vfake_kick(&bq);
+    uint32_t st = vfake_rd(v, VIRTIO_MMIO_STATUS);
     ok(st & VIRTIO_STATUS_DEVICE_NEEDS_RESET, "request without a status byte: DEVICE_NEEDS_RESET");
-    ok((rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_CONFIG) && irq_level,
+    ok((vfake_rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_CONFIG) && irq.level,
        "configuration-change interrupt");
-    drv_add(&bq, &only_hdr, 1);
-    drv_kick(&bq);
-    ok(used_idx(&bq) == bq.used_seen, "a broken device does no more work");
+    vfake_add(&bq, &only_hdr, 1);
+    vfake_kick(&bq);
+    ok(vfake_used_idx(&bq) == bq.used_seen, "a broken device does no more work");
     ok(blk_bringup(v, all_features) &&
-           !(rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
+           !(vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
        "reset and bring-up again");
-    ok(!irq_level, "reset lowers the line");
+    ok(!irq.level, "reset lowers the line");
     ok(blk_rw(VIRTIO_BLK_T_IN, 0, 512) == VIRTIO_BLK_S_OK, "works again after the reset");
 
-    Seg short_hdr[2] = {{HDR, 8, false}, {STATUS, 1, true}};
-    drv_add(&bq, short_hdr, 2);
-    drv_kick(&bq);
-    ok(rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET,
+    VFakeSeg short_hdr[2] = {{HDR, 8, false}, {STATUS, 1, true}};
+    vfake_add(&bq, short_hdr, 2);
+    vfake_kick(&bq);
+    ok(vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET,
        "request with an 8-byte header: DEVICE_NEEDS_RESET");
     ok(blk_bringup(v, all_features) && blk_rw(VIRTIO_BLK_T_IN, 0, 512) == VIRTIO_BLK_S_OK,
        "reset and working again");
@@ -434,17 +291,18 @@ static void test_blk_broken(VirtioMmio *v)
 static void test_blk_reset_in_flight(VirtioMmio *v)
 {
     for (int i = 0; i < 5; i++) {
-        Seg s[3] = {{HDR, 16, false}, {DATA + 0x10000ull * i, 0x10000, true}, {STATUS, 1, true}};
+        VFakeSeg s[3] = {
+            {HDR, 16, false}, {DATA + 0x10000ull * i, 0x10000, true}, {STATUS, 1, true}};
         uint8_t hdr[16] = {0};
         uint64_t sector = 128ull * i;
         memcpy(hdr + 8, &sector, 8);
-        memcpy(ram(HDR), hdr, 16);
-        drv_add(&bq, s, 3);
+        memcpy(vfake_ram(&bus, HDR), hdr, 16);
+        vfake_add(&bq, s, 3);
     }
-    drv_kick(&bq);
-    wr(v, VIRTIO_MMIO_STATUS, 0);
+    vfake_kick(&bq);
+    vfake_wr(v, VIRTIO_MMIO_STATUS, 0);
     drain_loop();
-    ok(used_idx(&bq) == bq.used_seen && rd(v, VIRTIO_MMIO_STATUS) == 0,
+    ok(vfake_used_idx(&bq) == bq.used_seen && vfake_rd(v, VIRTIO_MMIO_STATUS) == 0,
        "reset with 5 requests in flight: nothing published after it");
     ok(blk_bringup(v, all_features) && blk_rw(VIRTIO_BLK_T_IN, 8, 4096) == VIRTIO_BLK_S_OK,
        "the device works after that reset");
@@ -458,17 +316,18 @@ static void test_blk_batch_and_indirect(VirtioMmio *v)
         uint8_t hdr[16] = {0};
         uint64_t sector = 100ull + 2 * i;
         memcpy(hdr + 8, &sector, 8);
-        memcpy(ram(hdr_pa), hdr, 16);
-        *(uint8_t *)ram(st_pa) = 0xff;
-        Seg s[3] = {{hdr_pa, 16, false}, {DATA + 1024ull * i, 1024, true}, {st_pa, 1, true}};
-        drv_add(&bq, s, 3);
+        memcpy(vfake_ram(&bus, hdr_pa), hdr, 16);
+        *(uint8_t *)vfake_ram(&bus, st_pa) = 0xff;
+        VFakeSeg s[3] = {{hdr_pa, 16, false}, {DATA + 1024ull * i, 1024, true}, {st_pa, 1, true}};
+        vfake_add(&bq, s, 3);
     }
-    drv_kick(&bq);
+    vfake_kick(&bq);
     bool good = drv_wait(&bq, 5);
     for (int i = 0; i < 5 && good; i++) {
         uint8_t want[1024];
         file_range((100 + 2ull * i) * 512, want, 1024);
-        good = *(uint8_t *)ram(STATUS + i) == 0 && memcmp(ram(DATA + 1024ull * i), want, 1024) == 0;
+        good = *(uint8_t *)vfake_ram(&bus, STATUS + i) == 0 &&
+               memcmp(vfake_ram(&bus, DATA + 1024ull * i), want, 1024) == 0;
     }
     ok(good, "5 requests in one notify all complete with the right data");
     bq.used_seen += 5;
@@ -478,22 +337,23 @@ static void test_blk_batch_and_indirect(VirtioMmio *v)
     uint8_t hdr[16] = {0};
     uint64_t sector = 200;
     memcpy(hdr + 8, &sector, 8);
-    memcpy(ram(HDR), hdr, 16);
-    *(uint8_t *)ram(STATUS) = 0xff;
-    write_desc(table, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-    write_desc(table + 16, DATA, 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-    write_desc(table + 32, DATA + 100, 400, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
-    write_desc(table + 48, DATA + 500, 12, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 4);
-    write_desc(table + 64, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    memcpy(vfake_ram(&bus, HDR), hdr, 16);
+    *(uint8_t *)vfake_ram(&bus, STATUS) = 0xff;
+    vfake_write_desc(&bus, table, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    vfake_write_desc(&bus, table + 16, DATA, 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    vfake_write_desc(&bus, table + 32, DATA + 100, 400, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
+    vfake_write_desc(&bus, table + 48, DATA + 500, 12, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 4);
+    vfake_write_desc(&bus, table + 64, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
     uint16_t head = bq.next_desc;
-    write_desc(bq.desc + 16ull * head, table, 80, VIRTQ_DESC_F_INDIRECT, 0);
+    vfake_write_desc(&bus, bq.desc + 16ull * head, table, 80, VIRTQ_DESC_F_INDIRECT, 0);
     bq.next_desc = (uint16_t)((head + 1) % bq.num);
-    put16(bq.avail + 4 + 2ull * (bq.avail_idx % bq.num), head);
-    put16(bq.avail + 2, ++bq.avail_idx);
-    drv_kick(&bq);
+    vfake_put16(&bus, bq.avail + 4 + 2ull * (bq.avail_idx % bq.num), head);
+    vfake_put16(&bus, bq.avail + 2, ++bq.avail_idx);
+    vfake_kick(&bq);
     uint8_t want[512];
     file_range(200 * 512, want, 512);
-    ok(drv_wait(&bq, 1) && *(uint8_t *)ram(STATUS) == 0 && memcmp(ram(DATA), want, 512) == 0,
+    ok(drv_wait(&bq, 1) && *(uint8_t *)vfake_ram(&bus, STATUS) == 0 &&
+           memcmp(vfake_ram(&bus, DATA), want, 512) == 0,
        "read through an indirect table");
     bq.used_seen++;
 }
@@ -502,15 +362,16 @@ static void test_blk_event_idx(VirtioMmio *v)
 {
     ok(blk_bringup(v, all_features), "bring-up with EVENT_IDX");
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-    put16(bq.avail + 4 + 2 * 16, (uint16_t)(bq.used_seen + 5)); /* used_event far ahead */
-    int before = irq_raises;
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    vfake_put16(&bus, bq.avail + 4 + 2 * 16,
+                (uint16_t)(bq.used_seen + 5)); /* used_event far ahead */
+    int before = irq.raises;
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
-    ok(irq_raises == before && !irq_level, "used_event ahead: interrupt suppressed");
-    put16(bq.avail + 4 + 2 * 16, bq.used_seen); /* the next completion is wanted */
+    ok(irq.raises == before && !irq.level, "used_event ahead: interrupt suppressed");
+    vfake_put16(&bus, bq.avail + 4 + 2 * 16, bq.used_seen); /* the next completion is wanted */
     blk_rw(VIRTIO_BLK_T_IN, 0, 512);
-    ok(irq_raises == before + 1, "used_event reached: interrupt");
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    ok(irq.raises == before + 1, "used_event reached: interrupt");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
 }
 
 static void test_blk_writethrough(VirtioMmio *v)
@@ -518,7 +379,7 @@ static void test_blk_writethrough(VirtioMmio *v)
     ok(blk_bringup(v, all_features & ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) &
                           ~VIRTIO_BIT(VIRTIO_BLK_F_DISCARD)),
        "bring-up without FLUSH (writethrough) and DISCARD");
-    memset(ram(DATA), 0x5a, 512);
+    memset(vfake_ram(&bus, DATA), 0x5a, 512);
     uint8_t got[512];
     ok(blk_rw(VIRTIO_BLK_T_OUT, 60, 512) == VIRTIO_BLK_S_OK && file_range(60 * 512, got, 512) &&
            got[0] == 0x5a && got[511] == 0x5a,
@@ -553,23 +414,24 @@ static void test_blk_read_only(void)
     BlockDev *reader = block_open(img_path, NULL, true, &err);
     ok(reader != NULL, "a second reader may share a read-only image");
     block_close(reader);
-    uint64_t f = device_features(v);
+    uint64_t f = vfake_device_features(v);
     ok((f & VIRTIO_BIT(VIRTIO_BLK_F_RO)) && !(f & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD)) &&
            !(f & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES)),
        "RO offered, DISCARD and WRITE_ZEROES not");
     ok(blk_bringup(v, all_features), "bring-up");
     uint8_t before[512], after[512];
     file_range(0, before, 512);
-    memset(ram(DATA), 0x77, 512);
+    memset(vfake_ram(&bus, DATA), 0x77, 512);
     ok(blk_rw(VIRTIO_BLK_T_OUT, 0, 512) == VIRTIO_BLK_S_IOERR, "write to RO device: IOERR");
     ok(file_range(0, after, 512) && memcmp(before, after, 512) == 0, "image unchanged");
-    ok(blk_rw(VIRTIO_BLK_T_IN, 0, 512) == VIRTIO_BLK_S_OK && memcmp(ram(DATA), before, 512) == 0,
+    ok(blk_rw(VIRTIO_BLK_T_IN, 0, 512) == VIRTIO_BLK_S_OK &&
+           memcmp(vfake_ram(&bus, DATA), before, 512) == 0,
        "read works");
     ok(blk_dwz(VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0) == VIRTIO_BLK_S_UNSUPP, "write-zeroes: UNSUPP");
     uint8_t id[20];
-    Seg s = {DATA, 20, true};
+    VFakeSeg s = {DATA, 20, true};
     blk_request(VIRTIO_BLK_T_GET_ID, 0, &s, 1, NULL);
-    memcpy(id, ram(DATA), 20);
+    memcpy(id, vfake_ram(&bus, DATA), 20);
     ok(memcmp(id, "hostel-10001000\0\0\0\0", 20) == 0, "default serial from the base address");
     drain_loop();
     virtio_mmio_free(v);
@@ -638,11 +500,11 @@ static void blk_write_async(uint64_t sector, uint8_t fill)
     uint32_t type = VIRTIO_BLK_T_OUT;
     memcpy(hdr, &type, 4);
     memcpy(hdr + 8, &sector, 8);
-    memcpy(ram(HDR), hdr, 16);
-    memset(ram(DATA), fill, 512);
-    Seg s[3] = {{HDR, 16, false}, {DATA, 512, false}, {STATUS, 1, true}};
-    drv_add(&bq, s, 3);
-    drv_kick(&bq);
+    memcpy(vfake_ram(&bus, HDR), hdr, 16);
+    memset(vfake_ram(&bus, DATA), fill, 512);
+    VFakeSeg s[3] = {{HDR, 16, false}, {DATA, 512, false}, {STATUS, 1, true}};
+    vfake_add(&bq, s, 3);
+    vfake_kick(&bq);
 }
 
 static void test_blk_job_barrier(VirtioMmio *v)
@@ -657,7 +519,7 @@ static void test_blk_job_barrier(VirtioMmio *v)
     blk_write_async(20, 0xa5);
     for (int i = 0; i < 10; i++)
         evloop_run_once(loop, 10000000);
-    ok(used_idx(&bq) == bq.used_seen && gate_runs(&g) == 0,
+    ok(vfake_used_idx(&bq) == bq.used_seen && gate_runs(&g) == 0,
        "a write queued after a running job waits for it (the VM thread goes on)");
     gate_open(&g);
     ok(drv_wait(&bq, 1) && gate_runs(&g) == 1, "the job ends, then the write completes");
@@ -677,7 +539,8 @@ static void test_blk_job_barrier(VirtioMmio *v)
     virtio_blk_drain(v);
     ok(gate_runs(&h) == 1 && h.seen[0] == 0x5a && h.seen[511] == 0x5a,
        "drain waits for the job, which saw the write queued before it");
-    ok(used_idx(&bq) == (uint16_t)(bq.used_seen + 1), "drain published the write's completion");
+    ok(vfake_used_idx(&bq) == (uint16_t)(bq.used_seen + 1),
+       "drain published the write's completion");
     bq.used_seen++;
 }
 
@@ -694,14 +557,15 @@ static void test_blk_job_reset(VirtioMmio *v)
     blk_write_async(21, 0x33);
     pthread_t t;
     pthread_create(&t, NULL, gate_open_later, &g);
-    wr(v, VIRTIO_MMIO_STATUS, 0); /* waits for the running job, drops the write */
+    vfake_wr(v, VIRTIO_MMIO_STATUS, 0); /* waits for the running job, drops the write */
     pthread_join(t, NULL);
     virtio_blk_drain(v);
     drain_loop();
     uint8_t got[512];
     file_range(21 * 512, got, 512);
     ok(gate_runs(&g) == 1 && gate_runs(&h) == 1, "reset: both jobs ran");
-    ok(used_idx(&bq) == bq.used_seen && got[0] != 0x33, "reset: the queued write was dropped");
+    ok(vfake_used_idx(&bq) == bq.used_seen && got[0] != 0x33,
+       "reset: the queued write was dropped");
 }
 
 /* Freeing the device runs the jobs still queued: their owners wait for them. */
@@ -752,23 +616,22 @@ static void test_blk(void)
 static void test_rng(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10002000, .irq = on_irq};
-    VirtioMmio *v = virtio_rng_new(&mcfg, &err);
-    ok(v && rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_RNG, "virtio-rng device id 4");
-    ok(drv_negotiate(v, all_features) & VIRTIO_STATUS_FEATURES_OK, "features accepted");
-    DQ q;
-    drv_queue(&q, v, 0, 8);
-    drv_driver_ok(v);
-    memset(ram(DATA), 0, 64);
-    Seg s[2] = {{DATA, 40, true}, {DATA + 40, 24, true}};
-    drv_add(&q, s, 2);
-    drv_kick(&q);
+    VirtioMmio *v = vfake_virtio_rng(&bus, 0x10002000, &irq, &err);
+    ok(v && vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_RNG, "virtio-rng device id 4");
+    ok(vfake_negotiate(v, all_features) & VIRTIO_STATUS_FEATURES_OK, "features accepted");
+    VFakeQueue q;
+    vfake_queue(&q, v, 0, 8, QAREA(0));
+    vfake_driver_ok(v);
+    memset(vfake_ram(&bus, DATA), 0, 64);
+    VFakeSeg s[2] = {{DATA, 40, true}, {DATA + 40, 24, true}};
+    vfake_add(&q, s, 2);
+    vfake_kick(&q);
     int nonzero = 0;
     for (int i = 0; i < 64; i++)
-        nonzero += ((uint8_t *)ram(DATA))[i] != 0;
-    ok(used_idx(&q) == 1 && used_len(&q, 0) == 64 && nonzero > 32, "64 random bytes (%d non-zero)",
-       nonzero);
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+        nonzero += ((uint8_t *)vfake_ram(&bus, DATA))[i] != 0;
+    ok(vfake_used_idx(&q) == 1 && vfake_used_len(&q, 0) == 64 && nonzero > 32,
+       "64 random bytes (%d non-zero)", nonzero);
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
     virtio_mmio_free(v);
 }
 
@@ -784,27 +647,27 @@ static void console_tx(void *opaque, const uint8_t *buf, size_t len)
 static void test_console(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10003000, .irq = on_irq};
     VirtioConsoleConfig ccfg = {.tx = console_tx};
-    VirtioMmio *v = virtio_console_new(&mcfg, &ccfg, &err);
-    ok(v && rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_CONSOLE, "virtio-console device id 3");
+    VirtioMmio *v = vfake_virtio_console(&bus, 0x10003000, &irq, &ccfg, &err);
+    ok(v && vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_CONSOLE, "virtio-console device id 3");
     ok(virtio_console_receive(v, (const uint8_t *)"x", 1) == 0, "no input before the driver runs");
-    drv_negotiate(v, all_features);
-    DQ rx, tx;
-    drv_queue(&rx, v, 0, 8);
-    drv_queue(&tx, v, 1, 8);
-    drv_driver_ok(v);
-    memcpy(ram(DATA), "hello, world", 12);
-    Seg out[2] = {{DATA, 7, false}, {DATA + 7, 5, false}};
-    drv_add(&tx, out, 2);
-    drv_kick(&tx);
-    ok(console_len == 12 && memcmp(console_out, "hello, world", 12) == 0 && used_idx(&tx) == 1,
+    vfake_negotiate(v, all_features);
+    VFakeQueue rx, tx;
+    vfake_queue(&rx, v, 0, 8, QAREA(0));
+    vfake_queue(&tx, v, 1, 8, QAREA(1));
+    vfake_driver_ok(v);
+    memcpy(vfake_ram(&bus, DATA), "hello, world", 12);
+    VFakeSeg out[2] = {{DATA, 7, false}, {DATA + 7, 5, false}};
+    vfake_add(&tx, out, 2);
+    vfake_kick(&tx);
+    ok(console_len == 12 && memcmp(console_out, "hello, world", 12) == 0 &&
+           vfake_used_idx(&tx) == 1,
        "transmit reaches the output");
-    Seg in = {DATA + 0x100, 4, true};
-    drv_add(&rx, &in, 1);
-    drv_kick(&rx);
-    ok(virtio_console_receive(v, (const uint8_t *)"abcdef", 6) == 4 && used_len(&rx, 0) == 4 &&
-           memcmp(ram(DATA + 0x100), "abcd", 4) == 0,
+    VFakeSeg in = {DATA + 0x100, 4, true};
+    vfake_add(&rx, &in, 1);
+    vfake_kick(&rx);
+    ok(virtio_console_receive(v, (const uint8_t *)"abcdef", 6) == 4 &&
+           vfake_used_len(&rx, 0) == 4 && memcmp(vfake_ram(&bus, DATA + 0x100), "abcd", 4) == 0,
        "receive fills the posted buffer and takes 4 of 6 bytes");
     ok(virtio_console_receive(v, (const uint8_t *)"ef", 2) == 0, "no buffer left: nothing taken");
     console_len = 0;
@@ -816,13 +679,12 @@ static void test_console(void)
 static void test_placeholder(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10008000};
-    VirtioMmio *v = virtio_placeholder_new(&mcfg, &err);
-    ok(v && rd(v, VIRTIO_MMIO_MAGIC_VALUE) == VIRTIO_MMIO_MAGIC &&
-           rd(v, VIRTIO_MMIO_DEVICE_ID) == 0 && rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == 0,
+    VirtioMmio *v = vfake_virtio_placeholder(&bus, 0x10008000, &err);
+    ok(v && vfake_rd(v, VIRTIO_MMIO_MAGIC_VALUE) == VIRTIO_MMIO_MAGIC &&
+           vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == 0 && vfake_rd(v, VIRTIO_MMIO_QUEUE_NUM_MAX) == 0,
        "placeholder slot: device id 0, no queues");
-    wr(v, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-    wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
+    vfake_wr(v, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    vfake_wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
     uint64_t val = 1;
     ok(virtio_mmio_ops.read(v, 0x2, 2, &val) && val == 0, "odd-sized register read gives 0");
     virtio_mmio_free(v);

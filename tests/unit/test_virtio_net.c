@@ -20,7 +20,7 @@
 #include "net/net.h"
 #include "tap.h"
 #include "util/timer.h"
-#include "virtio/net.h"
+#include "vfake.h"
 
 #define RAM_BASE 0x80000000ull
 #define RAM_SIZE (4ull << 20)
@@ -29,33 +29,7 @@
 
 static Bus bus;
 static EventLoop *loop;
-static int irq_level;
-
-static void on_irq(void *opaque, bool level)
-{
-    irq_level = level;
-}
-
-static void *ram(uint64_t pa)
-{
-    return bus_ram_ptr(&bus, pa, 1);
-}
-static void put16(uint64_t pa, uint16_t v)
-{
-    memcpy(ram(pa), &v, 2);
-}
-static uint16_t get16(uint64_t pa)
-{
-    uint16_t v;
-    memcpy(&v, ram(pa), 2);
-    return v;
-}
-static uint32_t get32(uint64_t pa)
-{
-    uint32_t v;
-    memcpy(&v, ram(pa), 4);
-    return v;
-}
+static VFakeIrq irq;
 
 /* Run the event loop until *flag is set or ms pass. */
 static bool run_until(const bool *flag, int ms)
@@ -119,18 +93,6 @@ static void test_timers(void)
 
 /* ---- --net parsing ---- */
 
-static bool parse_fails(const char *spec, const char *want)
-{
-    NetConfig c;
-    Error err = {0};
-    if (net_config_parse(&c, spec, &err) == 0)
-        return false;
-    bool good = strstr(err.msg, want) && strstr(err.msg, "--net") && !strchr(err.msg, '\n');
-    if (!good)
-        printf("#   %s -> %s\n", spec, err.msg);
-    return good;
-}
-
 static void test_parse(void)
 {
     NetConfig c;
@@ -156,20 +118,23 @@ static void test_parse(void)
     char buf[64];
     net_hostfwd_format(&c.fwd[0], buf, sizeof(buf));
     ok(strcmp(buf, "tcp:127.0.0.1:80-:8080") == 0, "formatted back: %s", buf);
-    ok(parse_fails("", "expected 'none'"), "empty value");
-    ok(parse_fails("bridge", "unknown network type"), "unknown type");
-    ok(parse_fails("user,hostfwd=tcp:127.0.0.1:0-:22", "ports 1-65535"), "host port 0");
-    ok(parse_fails("user,hostfwd=tcp:127.0.0.1:22-:65536", "ports 1-65535"), "guest port 65536");
-    ok(parse_fails("user,hostfwd=tcp:1.2.3:22-:22", "IPv4"), "bad host address");
-    ok(parse_fails("user,hostfwd=tcp::22-10.0.3.1:22", "10.0.2.0/24"), "guest outside the net");
-    ok(parse_fails("user,hostfwd=tcp::22-10.0.2.255:22", "10.0.2.0/24"), "broadcast guest");
-    ok(parse_fails("user,hostfwd=tcp::22-:22,hostfwd=tcp:127.0.0.1:22-:23", "already"),
+    ok(vfake_net_parse_fails("", "expected 'none'"), "empty value");
+    ok(vfake_net_parse_fails("bridge", "unknown network type"), "unknown type");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp:127.0.0.1:0-:22", "ports 1-65535"), "host port 0");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp:127.0.0.1:22-:65536", "ports 1-65535"),
+       "guest port 65536");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp:1.2.3:22-:22", "IPv4"), "bad host address");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp::22-10.0.3.1:22", "10.0.2.0/24"),
+       "guest outside the net");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp::22-10.0.2.255:22", "10.0.2.0/24"),
+       "broadcast guest");
+    ok(vfake_net_parse_fails("user,hostfwd=tcp::22-:22,hostfwd=tcp:127.0.0.1:22-:23", "already"),
        "the same host port twice");
-    ok(parse_fails("user,mac=00:00:00:00:00:00", "unicast"), "all-zero MAC");
-    ok(parse_fails("user,mac=52:54:00:12:34:56:78", "six hex"), "seven-byte MAC");
-    ok(parse_fails("user,mac=52-54-00-12-34-56", "six hex"), "MAC with dashes");
-    ok(parse_fails("user,", "empty option"), "trailing comma");
-    ok(parse_fails("user,restrict=on", "unknown option"), "unknown option");
+    ok(vfake_net_parse_fails("user,mac=00:00:00:00:00:00", "unicast"), "all-zero MAC");
+    ok(vfake_net_parse_fails("user,mac=52:54:00:12:34:56:78", "six hex"), "seven-byte MAC");
+    ok(vfake_net_parse_fails("user,mac=52-54-00-12-34-56", "six hex"), "MAC with dashes");
+    ok(vfake_net_parse_fails("user,", "empty option"), "trailing comma");
+    ok(vfake_net_parse_fails("user,restrict=on", "unknown option"), "unknown option");
 }
 
 /* ---- the libslirp backend ---- */
@@ -305,194 +270,108 @@ static void fake_free(NetBackend *b)
 static const NetBackendOps fake_ops = {.name = "fake", .send = fake_send, .free = fake_free};
 static FakeNet fake = {.nb.ops = &fake_ops};
 
-static uint32_t rd(VirtioMmio *v, uint64_t off)
-{
-    uint64_t val = 0;
-    virtio_mmio_ops.read(v, off, 4, &val);
-    return (uint32_t)val;
-}
-
-static uint8_t rd8(VirtioMmio *v, uint64_t off)
-{
-    uint64_t val = 0;
-    virtio_mmio_ops.read(v, off, 1, &val);
-    return (uint8_t)val;
-}
-
-static void wr(VirtioMmio *v, uint64_t off, uint32_t val)
-{
-    virtio_mmio_ops.write(v, off, 4, val);
-}
-
-typedef struct DQ {
-    VirtioMmio *v;
-    unsigned index;
-    uint16_t num, avail_idx, next_desc;
-    uint64_t desc, avail, used;
-} DQ;
-
-static uint64_t features(VirtioMmio *v)
-{
-    wr(v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    uint64_t hi = rd(v, VIRTIO_MMIO_DEVICE_FEATURES);
-    wr(v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    return hi << 32 | rd(v, VIRTIO_MMIO_DEVICE_FEATURES);
-}
-
-static void drv_queue(DQ *d, VirtioMmio *v, unsigned index, uint16_t num)
-{
-    *d = (DQ){.v = v,
-              .index = index,
-              .num = num,
-              .desc = QAREA(index),
-              .avail = QAREA(index) + 0x1000,
-              .used = QAREA(index) + 0x2000};
-    memset(ram(QAREA(index)), 0, 0x3000);
-    wr(v, VIRTIO_MMIO_QUEUE_SEL, index);
-    wr(v, VIRTIO_MMIO_QUEUE_NUM, num);
-    wr(v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d->desc);
-    wr(v, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d->desc >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)d->avail);
-    wr(v, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(d->avail >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)d->used);
-    wr(v, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(d->used >> 32));
-    wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
-}
-
 /* Reset and bring the device up with VERSION_1 | MAC | STATUS and two queues of 8. */
-static void drv_bringup(VirtioMmio *v, DQ *rx, DQ *tx)
+static void drv_bringup(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
 {
     uint64_t f = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
                  VIRTIO_BIT(VIRTIO_NET_F_STATUS);
-    wr(v, VIRTIO_MMIO_STATUS, 0);
-    wr(v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(v, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-    wr(v, VIRTIO_MMIO_STATUS, rd(v, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_FEATURES_OK);
-    drv_queue(rx, v, VIRTIO_NET_RXQ, 8);
-    drv_queue(tx, v, VIRTIO_NET_TXQ, 8);
-    wr(v, VIRTIO_MMIO_STATUS, rd(v, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
-}
-
-/* Add a chain of n buffers (addr, len, writable) and notify. */
-static void drv_add(DQ *d, const uint64_t (*seg)[3], unsigned n)
-{
-    uint16_t head = d->next_desc;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % d->num), next = (uint16_t)((idx + 1) % d->num);
-        uint16_t flags = (seg[i][2] ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-        uint8_t *p = ram(d->desc + 16ull * idx);
-        uint32_t len = (uint32_t)seg[i][1];
-        memcpy(p, &seg[i][0], 8);
-        memcpy(p + 8, &len, 4);
-        memcpy(p + 12, &flags, 2);
-        memcpy(p + 14, &next, 2);
-    }
-    d->next_desc = (uint16_t)((head + n) % d->num);
-    put16(d->avail + 4 + 2ull * (d->avail_idx % d->num), head);
-    d->avail_idx++;
-    put16(d->avail + 2, d->avail_idx);
-    wr(d->v, VIRTIO_MMIO_QUEUE_NOTIFY, d->index);
-}
-
-static uint16_t used_idx(const DQ *d)
-{
-    return get16(d->used + 2);
-}
-static uint32_t used_len(const DQ *d, uint16_t k)
-{
-    return get32(d->used + 8 + 8ull * (k % d->num));
-}
-
-static bool broken(VirtioMmio *v)
-{
-    return rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    vfake_negotiate(v, f);
+    vfake_queue(rx, v, VIRTIO_NET_RXQ, 8, QAREA(VIRTIO_NET_RXQ));
+    vfake_queue(tx, v, VIRTIO_NET_TXQ, 8, QAREA(VIRTIO_NET_TXQ));
+    vfake_driver_ok(v);
 }
 
 static void test_config(VirtioMmio *v)
 {
-    ok(rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_NET, "device id 1");
-    uint64_t f = features(v);
+    ok(vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_NET, "device id 1");
+    uint64_t f = vfake_device_features(v);
     ok((f & VIRTIO_BIT(VIRTIO_NET_F_MAC)) && (f & VIRTIO_BIT(VIRTIO_NET_F_STATUS)) &&
            (f & VIRTIO_BIT(VIRTIO_F_VERSION_1)),
        "MAC, STATUS and VERSION_1 offered");
     uint8_t mac[6];
     for (int i = 0; i < 6; i++)
-        mac[i] = rd8(v, VIRTIO_MMIO_CONFIG + (uint64_t)i);
+        mac[i] = vfake_rd8(v, VIRTIO_MMIO_CONFIG + (uint64_t)i);
     ok(memcmp(mac, (uint8_t[]){0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc}, 6) == 0, "config: MAC");
-    ok(rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == VIRTIO_NET_S_LINK_UP,
+    ok(vfake_rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == VIRTIO_NET_S_LINK_UP,
        "config: link up");
 }
 
-static void test_tx(VirtioMmio *v, DQ *tx)
+static void test_tx(VirtioMmio *v, VFakeQueue *tx)
 {
-    uint8_t *p = ram(BUF);
+    uint8_t *p = vfake_ram(&bus, BUF);
     memset(p, 0xee, VIRTIO_NET_HDR_SIZE);
     for (int i = 0; i < 100; i++)
         p[0x100 + i] = (uint8_t)i;
     /* Header + 30 bytes in one buffer, 70 more in a second one. */
     memcpy(p + VIRTIO_NET_HDR_SIZE, p + 0x100, 30);
-    uint64_t segs[2][3] = {{BUF, VIRTIO_NET_HDR_SIZE + 30, 0}, {BUF + 0x100 + 30, 70, 0}};
-    drv_add(tx, segs, 2);
+    VFakeSeg segs[2] = {{BUF, VIRTIO_NET_HDR_SIZE + 30, false}, {BUF + 0x100 + 30, 70, false}};
+    vfake_add(tx, segs, 2);
+    vfake_kick(tx);
     ok(fake.sent == 1 && fake.last_len == 100 && memcmp(fake.last, p + 0x100, 100) == 0,
        "transmit: the 100-byte frame reaches the backend without the header");
-    ok(used_idx(tx) == 1 && used_len(tx, 0) == 0 && irq_level, "transmit chain returned");
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    ok(vfake_used_idx(tx) == 1 && vfake_used_len(tx, 0) == 0 && irq.level,
+       "transmit chain returned");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
     VirtioNetStats st;
     virtio_net_stats(v, &st);
     ok(st.tx_frames == 1 && st.tx_dropped == 0, "tx counted");
 }
 
-static void test_rx(VirtioMmio *v, DQ *rx)
+static void test_rx(VirtioMmio *v, VFakeQueue *rx)
 {
     const uint8_t frame[64] = {1, 2, 3, 4, 5, 6, [63] = 0x77};
     VirtioNetStats st;
     ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)), "no receive buffer: dropped");
     virtio_net_stats(v, &st);
     ok(st.rx_dropped == 1 && st.rx_frames == 0, "the drop is counted");
-    uint64_t one[1][3] = {{BUF + 0x1000, 1526, 1}};
-    memset(ram(BUF + 0x1000), 0xaa, 1526);
-    drv_add(rx, one, 1);
+    VFakeSeg one[1] = {{BUF + 0x1000, 1526, true}};
+    memset(vfake_ram(&bus, BUF + 0x1000), 0xaa, 1526);
+    vfake_add(rx, one, 1);
+    vfake_kick(rx);
     ok(net_backend_deliver(&fake.nb, frame, sizeof(frame)), "frame delivered to the buffer");
-    uint8_t *p = ram(BUF + 0x1000);
-    ok(used_idx(rx) == 1 && used_len(rx, 0) == VIRTIO_NET_HDR_SIZE + 64 && irq_level,
+    uint8_t *p = vfake_ram(&bus, BUF + 0x1000);
+    ok(vfake_used_idx(rx) == 1 && vfake_used_len(rx, 0) == VIRTIO_NET_HDR_SIZE + 64 && irq.level,
        "used length = 12-byte header + frame, interrupt raised");
-    ok(p[0] == 0 && p[1] == 0 && get16(BUF + 0x1000 + 10) == 1 &&
+    ok(p[0] == 0 && p[1] == 0 && vfake_get16(&bus, BUF + 0x1000 + 10) == 1 &&
            memcmp(p + VIRTIO_NET_HDR_SIZE, frame, 64) == 0 && p[VIRTIO_NET_HDR_SIZE + 64] == 0xaa,
        "header zeroed with num_buffers = 1, frame after it, nothing past it");
-    wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-    uint64_t small[1][3] = {{BUF + 0x2000, VIRTIO_NET_HDR_SIZE + 32, 1}};
-    drv_add(rx, small, 1);
-    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && used_idx(rx) == 2 &&
-           used_len(rx, 1) == 0 && !broken(v),
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    VFakeSeg small[1] = {{BUF + 0x2000, VIRTIO_NET_HDR_SIZE + 32, true}};
+    vfake_add(rx, small, 1);
+    vfake_kick(rx);
+    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && vfake_used_idx(rx) == 2 &&
+           vfake_used_len(rx, 1) == 0 && !vfake_broken(v),
        "too-small buffer: returned empty, frame dropped, device healthy");
     virtio_net_stats(v, &st);
     ok(st.rx_frames == 1 && st.rx_dropped == 2, "rx counters");
 }
 
-static void test_bad_chains(VirtioMmio *v, DQ *rx, DQ *tx)
+static void test_bad_chains(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
 {
-    uint64_t short_tx[1][3] = {{BUF, 8, 0}};
+    VFakeSeg short_tx[1] = {{BUF, 8, false}};
     unsigned sent = fake.sent;
-    drv_add(tx, short_tx, 1);
-    ok(broken(v) && fake.sent == sent, "transmit chain shorter than the header: device broken");
+    vfake_add(tx, short_tx, 1);
+    vfake_kick(tx);
+    ok(vfake_broken(v) && fake.sent == sent,
+       "transmit chain shorter than the header: device broken");
     drv_bringup(v, rx, tx);
-    ok(!broken(v), "reset clears it");
-    uint64_t rw_tx[2][3] = {{BUF, 64, 0}, {BUF + 0x100, 64, 1}};
-    drv_add(tx, rw_tx, 2);
-    ok(broken(v), "transmit chain with a writable buffer: device broken");
+    ok(!vfake_broken(v), "reset clears it");
+    VFakeSeg rw_tx[2] = {{BUF, 64, false}, {BUF + 0x100, 64, true}};
+    vfake_add(tx, rw_tx, 2);
+    vfake_kick(tx);
+    ok(vfake_broken(v), "transmit chain with a writable buffer: device broken");
     drv_bringup(v, rx, tx);
-    uint64_t ro_rx[2][3] = {{BUF, 16, 0}, {BUF + 0x100, 1526, 1}};
-    drv_add(rx, ro_rx, 2);
+    VFakeSeg ro_rx[2] = {{BUF, 16, false}, {BUF + 0x100, 1526, true}};
+    vfake_add(rx, ro_rx, 2);
+    vfake_kick(rx);
     const uint8_t frame[60] = {0};
-    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && broken(v),
+    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && vfake_broken(v),
        "receive chain with a readable buffer: device broken");
     drv_bringup(v, rx, tx);
-    uint64_t tiny_rx[1][3] = {{BUF, 4, 1}};
-    drv_add(rx, tiny_rx, 1);
-    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && broken(v),
+    VFakeSeg tiny_rx[1] = {{BUF, 4, true}};
+    vfake_add(rx, tiny_rx, 1);
+    vfake_kick(rx);
+    ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)) && vfake_broken(v),
        "receive chain without room for the header: device broken");
     ok(!net_backend_deliver(&fake.nb, frame, sizeof(frame)), "a broken device drops frames");
 }
@@ -500,16 +379,16 @@ static void test_bad_chains(VirtioMmio *v, DQ *rx, DQ *tx)
 static void test_device(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq_num = 1, .irq = on_irq};
     VirtioNetConfig ncfg = {.backend = &fake.nb, .mac = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc}};
-    VirtioMmio *v = virtio_net_new(&mcfg, &ncfg, &err);
+    VirtioMmio *v = vfake_virtio_net(&bus, 0x10001000, &irq, &ncfg, &err);
     ok(v != NULL, "virtio-net created");
     if (!v)
         return;
     test_config(v);
-    DQ rx, tx;
+    VFakeQueue rx, tx;
     drv_bringup(v, &rx, &tx);
-    ok((rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK) && !broken(v), "driver running");
+    ok((vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK) && !vfake_broken(v),
+       "driver running");
     test_tx(v, &tx);
     test_rx(v, &rx);
     test_bad_chains(v, &rx, &tx);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "vfake.h"
 #include "virtio/virtq.h"
 
 #define RAM_BASE 0x80000000ull
@@ -31,35 +32,10 @@ static void on_fail(void *opaque, unsigned index, const char *msg)
     snprintf(last_msg, sizeof(last_msg), "%s", msg);
 }
 
-static void *ram(uint64_t pa)
-{
-    return bus_ram_ptr(&bus, pa, 1);
-}
-static void put16(uint64_t pa, uint16_t v)
-{
-    memcpy(ram(pa), &v, 2);
-}
-static uint16_t get16(uint64_t pa)
-{
-    uint16_t v;
-    memcpy(&v, ram(pa), 2);
-    return v;
-}
-static uint32_t get32(uint64_t pa)
-{
-    uint32_t v;
-    memcpy(&v, ram(pa), 4);
-    return v;
-}
-
 static void set_desc_at(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
                         uint16_t next)
 {
-    uint8_t *p = ram(table + 16ull * i);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
+    vfake_write_desc(&bus, table + 16ull * i, addr, len, flags, next);
 }
 
 static void set_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
@@ -69,15 +45,15 @@ static void set_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, ui
 
 static void avail_add(uint16_t head)
 {
-    put16(AVAIL + 4 + 2ull * (avail_idx % q.num), head);
+    vfake_put16(&bus, AVAIL + 4 + 2ull * (avail_idx % q.num), head);
     avail_idx++;
-    put16(AVAIL + 2, avail_idx);
+    vfake_put16(&bus, AVAIL + 2, avail_idx);
 }
 
 /* A fresh, enabled queue of size num with zeroed rings. */
 static bool setup(uint16_t num, bool indirect, bool event_idx)
 {
-    memset(ram(RAM_BASE), 0, 0x10000);
+    memset(vfake_ram(&bus, RAM_BASE), 0, 0x10000);
     virtq_init(&q, &bus, 0, 256, on_fail, NULL);
     q.num = num;
     q.desc_addr = DESC;
@@ -112,32 +88,35 @@ static void test_good_chain(void)
     ok(virtq_pop(&q, &e) == 1, "pop a 3-descriptor chain");
     ok(e.head == 0 && e.n_out == 2 && e.n_in == 1, "2 readable + 1 writable segments");
     ok(e.out_len == 116 && e.in_len == 513, "lengths add up");
-    ok(e.iov[0].iov_base == ram(BUF) && e.iov[1].iov_base == ram(BUF + 0x100) &&
-           e.iov[2].iov_base == ram(BUF + 0x1000) && e.gpa[2] == BUF + 0x1000,
+    ok(e.iov[0].iov_base == vfake_ram(&bus, BUF) &&
+           e.iov[1].iov_base == vfake_ram(&bus, BUF + 0x100) &&
+           e.iov[2].iov_base == vfake_ram(&bus, BUF + 0x1000) && e.gpa[2] == BUF + 0x1000,
        "host pointers and guest addresses");
     ok(virtq_pop(&q, &e) == 0 && q.inuse == 1, "then empty, one in flight");
 
-    memset(ram(BUF), 0, 0x2000);
-    memcpy(ram(BUF + 14), "ab", 2);
-    memcpy(ram(BUF + 0x100), "cdef", 4);
+    memset(vfake_ram(&bus, BUF), 0, 0x2000);
+    memcpy(vfake_ram(&bus, BUF + 14), "ab", 2);
+    memcpy(vfake_ram(&bus, BUF + 0x100), "cdef", 4);
     char tmp[8] = {0};
     ok(virtq_elem_read(&e, 14, tmp, 6) == 6 && memcmp(tmp, "abcdef", 6) == 0,
        "read across readable segments");
-    ok(virtq_elem_write(&e, 510, "xyzw", 4) == 3 && memcmp(ram(BUF + 0x1000 + 510), "xyz", 3) == 0,
+    ok(virtq_elem_write(&e, 510, "xyzw", 4) == 3 &&
+           memcmp(vfake_ram(&bus, BUF + 0x1000 + 510), "xyz", 3) == 0,
        "write clamps to the writable part");
     struct iovec iov[4];
     ok(virtq_elem_slice(&e, false, 10, 20, iov, 4) == 2 && iov[0].iov_len == 6 &&
-           iov[1].iov_len == 14 && iov[1].iov_base == ram(BUF + 0x100),
+           iov[1].iov_len == 14 && iov[1].iov_base == vfake_ram(&bus, BUF + 0x100),
        "slice across segments");
     ok(virtq_elem_slice(&e, false, 10, 200, iov, 4) == -1, "slice past the end is refused");
     ok(virtq_elem_slice(&e, false, 0, 116, iov, 1) == -1, "slice needing too many iovecs refused");
 
     virtq_push(&q, &e, 5);
-    is_u64(get16(USED + 2), 1, "used idx published");
-    ok(get32(USED + 4) == 0 && get32(USED + 8) == 5, "used element: head 0, 5 bytes");
+    is_u64(vfake_get16(&bus, USED + 2), 1, "used idx published");
+    ok(vfake_get32(&bus, USED + 4) == 0 && vfake_get32(&bus, USED + 8) == 5,
+       "used element: head 0, 5 bytes");
     ok(q.inuse == 0, "nothing in flight");
     virtq_push(&q, &e, 0xffffffff);
-    ok(get32(USED + 12 + 4) == 513, "used length clamped to the writable size");
+    ok(vfake_get32(&bus, USED + 12 + 4) == 513, "used length clamped to the writable size");
     ok(fails == 0, "no failure reported");
 }
 
@@ -151,7 +130,7 @@ static void test_wraparound(void)
         all = virtq_pop(&q, &e) == 1 && e.head == 1;
         virtq_push(&q, &e, 8);
     }
-    ok(all && get16(USED + 2) == (uint16_t)70000, "70000 round trips, indexes wrap");
+    ok(all && vfake_get16(&bus, USED + 2) == (uint16_t)70000, "70000 round trips, indexes wrap");
 }
 
 static void test_indirect(void)
@@ -163,7 +142,7 @@ static void test_indirect(void)
     set_desc(3, INDIRECT, 48, VIRTQ_DESC_F_INDIRECT, 0);
     avail_add(3);
     ok(virtq_pop(&q, &e) == 1 && e.head == 3 && e.n_out == 1 && e.n_in == 2 && e.in_len == 513 &&
-           e.iov[2].iov_base == ram(BUF + 0x400),
+           e.iov[2].iov_base == vfake_ram(&bus, BUF + 0x400),
        "indirect table of 3");
     set_desc(4, BUF, 16, VIRTQ_DESC_F_NEXT, 6);
     set_desc(6, INDIRECT + 32, 16, VIRTQ_DESC_F_INDIRECT, 0); /* just entry 2 */
@@ -184,16 +163,17 @@ static void test_notifications(void)
     virtq_pop(&q, &e);
     virtq_push(&q, &e, 1);
     ok(virtq_need_irq(&q), "interrupt by default");
-    put16(AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    vfake_put16(&bus, AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
     ok(!virtq_need_irq(&q), "no interrupt with VIRTQ_AVAIL_F_NO_INTERRUPT");
 
     ok(setup(8, false, true), "queue with EVENT_IDX");
-    ok(virtq_pop(&q, &e) == 0 && get16(USED + 4 + 8 * 8) == 0, "empty pop sets avail_event");
+    ok(virtq_pop(&q, &e) == 0 && vfake_get16(&bus, USED + 4 + 8 * 8) == 0,
+       "empty pop sets avail_event");
     set_desc(0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
     avail_add(0);
     virtq_pop(&q, &e);
-    ok(get16(USED + 4 + 8 * 8) == 1, "avail_event follows the pops");
-    put16(AVAIL + 4 + 2 * 8, 2); /* used_event: interrupt when used idx passes 2 */
+    ok(vfake_get16(&bus, USED + 4 + 8 * 8) == 1, "avail_event follows the pops");
+    vfake_put16(&bus, AVAIL + 4 + 2 * 8, 2); /* used_event: interrupt when used idx passes 2 */
     virtq_push(&q, &e, 1);
     ok(virtq_need_irq(&q), "first push always interrupts");
     for (int i = 0; i < 2; i++) {
@@ -288,7 +268,7 @@ static void test_bad_chains(void)
     expect_broken("readable buffer after a writable", "readable after writable");
 
     setup(8, false, false);
-    put16(AVAIL + 2, 9);
+    vfake_put16(&bus, AVAIL + 2, 9);
     expect_broken("available index moved", "available index jumps past the size");
 
     setup(2, false, false);
@@ -380,7 +360,7 @@ static void test_push_after_reset(void)
     virtq_disable(&q);
     ok(virtq_enable(&q, false, false), "re-enable");
     virtq_push(&q, &e, 8);
-    ok(get16(USED + 2) == 0, "a chain popped before a reset is not pushed after it");
+    ok(vfake_get16(&bus, USED + 2) == 0, "a chain popped before a reset is not pushed after it");
 }
 
 int main(void)

@@ -5,17 +5,10 @@
  */
 #include <string.h>
 
-#include "hw/vmgenid.h"
 #include "tap.h"
+#include "vfake.h"
 
-static int irq_level = -1;
-static int irq_raises;
-static void on_irq(void *opaque, bool level)
-{
-    (void)opaque;
-    irq_level = level;
-    irq_raises += level;
-}
+static VFakeIrq irq = {.level = -1};
 
 static uint64_t rd(VmGenId *g, uint64_t off, unsigned size)
 {
@@ -28,13 +21,13 @@ static uint64_t rd(VmGenId *g, uint64_t off, unsigned size)
 int main(void)
 {
     uint8_t a[VMGENID_ID_LEN], b[VMGENID_ID_LEN], zero[VMGENID_ID_LEN] = {0};
-    VmGenId *g = vmgenid_new(on_irq, NULL);
-    VmGenId *h = vmgenid_new(on_irq, NULL);
+    VmGenId *g = vfake_vmgenid(&irq);
+    VmGenId *h = vfake_vmgenid(&irq);
     vmgenid_get(g, a);
     vmgenid_get(h, b);
     ok(memcmp(a, zero, sizeof(a)) != 0, "a new device has a non-zero ID");
     ok(memcmp(a, b, sizeof(a)) != 0, "two devices have different IDs");
-    ok(irq_level == -1, "creating a device does not touch its line");
+    ok(irq.level == -1, "creating a device does not touch its line");
 
     uint64_t lo = rd(g, 0, 8), hi = rd(g, 8, 8), v = 0;
     for (int i = 7; i >= 0; i--)
@@ -51,15 +44,15 @@ int main(void)
     ok(vmgenid_ops.write(g, 0, 8, 0) && (vmgenid_get(g, b), memcmp(a, b, sizeof(a)) == 0),
        "writes are ignored: the ID is read-only");
 
-    irq_level = -1;
+    irq.level = -1;
     vmgenid_next_generation(g);
     vmgenid_get(g, b);
     ok(memcmp(a, b, sizeof(a)) != 0, "a new generation has a new ID");
-    ok(irq_level == 1 && irq_raises == 1, "and raises the line");
+    ok(irq.level == 1 && irq.raises == 1, "and raises the line");
     rd(g, 20, 4);
-    ok(irq_level == 1, "a read outside the ID leaves the line up");
+    ok(irq.level == 1, "a read outside the ID leaves the line up");
     rd(g, 0, 4);
-    ok(irq_level == 0, "reading the ID drops the line");
+    ok(irq.level == 0, "reading the ID drops the line");
 
     for (int i = 0; i < 100; i++) {
         memcpy(a, b, sizeof(a));
@@ -68,7 +61,7 @@ int main(void)
         if (memcmp(a, b, sizeof(a)) == 0)
             break;
     }
-    ok(memcmp(a, b, sizeof(a)) != 0 && irq_raises == 101, "every generation changes the ID");
+    ok(memcmp(a, b, sizeof(a)) != 0 && irq.raises == 101, "every generation changes the ID");
 
     vmgenid_free(g);
     vmgenid_free(h);
