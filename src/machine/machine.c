@@ -386,7 +386,9 @@ int machine_config_check(const MachineConfig *cfg, Error *err)
         return error_set(err, "%u harts requested: 1 to %d are supported", cfg->nharts,
                          MACHINE_MAX_HARTS);
     if (cfg->net.kind != NET_NONE && cfg->ndisks >= MACHINE_MAX_DISKS)
-        return error_set(err, "at most %d disks with a network card", MACHINE_MAX_DISKS - 1);
+        return error_set(err,
+                         "at most %d disks with a network card (--net none leaves room for %d)",
+                         MACHINE_MAX_DISKS - 1, MACHINE_MAX_DISKS);
     return 0;
 }
 

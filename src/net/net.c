@@ -225,7 +225,7 @@ static int parse_spec(NetConfig *cfg, char *buf, Error *err)
 
 void net_config_default(NetConfig *cfg)
 {
-    *cfg = (NetConfig){.kind = NET_NONE};
+    *cfg = (NetConfig){.kind = NET_USER}; /* as QEMU: a VM has a card on user networking */
     memcpy(cfg->mac, net_default_mac, NET_MAC_LEN);
 }
 

@@ -96,7 +96,10 @@ struct NetBackend {
     void *receive_opaque;
 };
 
-/* No network card, the default MAC, no forwards. */
+/*
+ * What a VM gets without --net: one card on user-mode networking (as QEMU's
+ * default), the default MAC, no forwards (so no host port is bound).
+ */
 void net_config_default(NetConfig *cfg);
 
 /* "none", "user" or "tap": the word --net and the state file use. */

@@ -95,7 +95,7 @@ def drain(child, quiet_s):
 def test_status_queries_errors_and_quit(guest, boot, runtime_dir, tmp_path):
     disk = tmp_path / "data.img"
     disk.write_bytes(b"\0" * (1 << 20))
-    g = boot(run_argv(guest, "vm-a", "-d", f"{disk},ro"))
+    g = boot(run_argv(guest, "vm-a", "-d", f"{disk},ro", "--net", "none"))  # slots: blk, rng, ...
     sock = runtime_dir / "hostel" / "vm-a.sock"
     assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
     assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600

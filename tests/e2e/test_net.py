@@ -4,8 +4,9 @@ The default guest's /init runs udhcpc on eth0; with `--net user` it must
 lease 10.0.2.15, fetch a file from an HTTP server on the host's loopback
 (reached as 10.0.2.2) with the right sha256, and receive data the host sends
 to a forwarded port.  Bad --net values are one-line usage errors (exit 2), a
-forwarded port already in use is a one-line error (exit 1), and `--net none`
-gives the guest no eth0.  Every connection stays on 127.0.0.1.
+forwarded port already in use is a one-line error (exit 1).  Without --net the
+guest has the same card on user networking (the default, as QEMU's); `--net
+none` gives it no eth0.  Every connection stays on 127.0.0.1.
 """
 
 import functools
@@ -82,6 +83,20 @@ def test_dhcp_mac_and_fetch_from_host(guest, boot, http_root):
     assert out.split()[0] == hashlib.sha256(data).hexdigest()
     status, _ = g.run("wget -q -T 30 -O /dev/null $U/missing")
     assert status != 0  # the server's 404 reached the guest
+    assert g.poweroff() == 0
+
+
+def test_default_run_has_a_card_on_user_networking(guest, boot, http_root):
+    # No --net at all: one virtio-net card on user networking, as QEMU gives by default.
+    root, http_port = http_root
+    (root / "hello").write_text("hello from the host\n")
+    g = boot(argv(guest))
+    cards = [n for n in g.check("ls /sys/class/net | cat").split() if n.startswith("eth")]
+    assert cards == ["eth0"], f"one network card by default, not {cards}"
+    wait_for_lease(g)
+    assert "default via 10.0.2.2" in g.check("ip route")
+    out = g.check(f"wget -q -T 30 -O - http://10.0.2.2:{http_port}/hello", timeout=120)
+    assert out == "hello from the host", "the default card does not reach the host (10.0.2.2)"
     assert g.poweroff() == 0
 
 
