@@ -18,7 +18,7 @@ cc=${CLANG:-clang}
 case "$target" in
 virtq)
     what="the virtqueue walker"
-    srcs="$here/fuzz_virtq.c $root/src/virtio/virtq.c $root/src/machine/bus.c"
+    srcs="$here/fuzz_virtq.c $root/src/virtio/virtq.c $root/src/hw/bus.c"
     libs=""
     opts="-max_len=16384"
     ;;
