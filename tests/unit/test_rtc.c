@@ -5,10 +5,13 @@
 #include "tap.h"
 
 static int irq_level = -1;
-static void on_irq(void *opaque, bool level)
+static unsigned irq_src;
+static void on_irq(IrqController *c, unsigned src, bool level)
 {
+    irq_src = src;
     irq_level = level;
 }
+static IrqController irqc = {.set_irq = on_irq};
 
 static uint64_t rd(GoldfishRtc *r, uint64_t off)
 {
@@ -30,7 +33,7 @@ static uint64_t read_time(GoldfishRtc *r)
 
 int main(void)
 {
-    GoldfishRtc *r = goldfish_rtc_new(on_irq, NULL);
+    GoldfishRtc *r = goldfish_rtc_new((IrqLine){&irqc, 11});
     uint64_t host = (uint64_t)time(NULL) * 1000000000ull;
     uint64_t t = read_time(r);
     ok(t + 2000000000ull > host && t < host + 2000000000ull, "time is the host's wall clock");
@@ -44,6 +47,7 @@ int main(void)
     wr(r, 0x0c, 0);
     wr(r, 0x08, 5); /* alarm in the past: fires at once */
     ok(irq_level == 1 && rd(r, 0x18) == 0, "a past alarm raises the line and disarms");
+    ok(irq_src == 11, "the line is the source it was given (%u)", irq_src);
     wr(r, 0x1c, 1); /* CLEAR_INTERRUPT */
     ok(irq_level == 0, "clear interrupt lowers the line");
 

@@ -11,11 +11,13 @@
 enum { IER = 1, FCR = 2, LSR = 5, LSR_DR = 0x01 };
 
 static int irq_level = -1;
-static void on_irq(void *opaque, bool level)
+static unsigned irq_src;
+static void on_irq(IrqController *c, unsigned src, bool level)
 {
-    (void)opaque;
+    irq_src = src;
     irq_level = level;
 }
+static IrqController irqc = {.set_irq = on_irq};
 
 static void wr(Uart16550 *u, uint64_t reg, uint64_t v)
 {
@@ -31,7 +33,7 @@ static uint64_t rd(Uart16550 *u, uint64_t reg)
 
 int main(void)
 {
-    UartConfig cfg = {.out_fd = -1, .irq = on_irq};
+    UartConfig cfg = {.out_fd = -1, .irq = {&irqc, 10}};
     Uart16550 *u = uart16550_new(&cfg);
     ok(uart16550_getc(u) == -1, "an empty UART gives -1");
 
@@ -46,6 +48,7 @@ int main(void)
        "FIFO on: bytes taken, the receive line is up");
     ok(uart16550_getc(u) == 'x' && uart16550_getc(u) == 'y', "getc keeps arrival order");
     ok(irq_level == 1, "the line stays up while a byte is left");
+    ok(irq_src == 10, "the line is the source it was given (%u)", irq_src);
     ok(uart16550_getc(u) == 'z' && irq_level == 0, "taking the last byte lowers the line");
     ok(uart16550_getc(u) == -1, "then the UART is empty again");
     uart16550_free(u);

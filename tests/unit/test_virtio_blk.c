@@ -39,11 +39,12 @@ static Bus bus;
 static EventLoop *loop;
 static int irq_level, irq_raises;
 
-static void on_irq(void *opaque, bool level)
+static void on_irq(IrqController *c, unsigned src, bool level)
 {
     irq_level = level;
     irq_raises += level;
 }
+static IrqController irqc = {.set_irq = on_irq};
 
 static void *ram(uint64_t pa)
 {
@@ -245,7 +246,7 @@ static VirtioMmio *blk_create(bool read_only, const char *serial)
         printf("# %s\n", err.msg);
         return NULL;
     }
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq_num = 1, .irq = on_irq};
+    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq = {&irqc, 1}};
     VirtioBlkConfig bcfg = {.disk = disk, .serial = serial, .loop = loop};
     VirtioMmio *v = virtio_blk_new(&mcfg, &bcfg, &err);
     if (!v)
@@ -752,7 +753,7 @@ static void test_blk(void)
 static void test_rng(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10002000, .irq = on_irq};
+    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10002000, .irq = {&irqc, 1}};
     VirtioMmio *v = virtio_rng_new(&mcfg, &err);
     ok(v && rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_RNG, "virtio-rng device id 4");
     ok(drv_negotiate(v, all_features) & VIRTIO_STATUS_FEATURES_OK, "features accepted");
@@ -784,7 +785,7 @@ static void console_tx(void *opaque, const uint8_t *buf, size_t len)
 static void test_console(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10003000, .irq = on_irq};
+    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10003000, .irq = {&irqc, 1}};
     VirtioConsoleConfig ccfg = {.tx = console_tx};
     VirtioMmio *v = virtio_console_new(&mcfg, &ccfg, &err);
     ok(v && rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_CONSOLE, "virtio-console device id 3");

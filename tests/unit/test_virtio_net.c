@@ -31,10 +31,11 @@ static Bus bus;
 static EventLoop *loop;
 static int irq_level;
 
-static void on_irq(void *opaque, bool level)
+static void on_irq(IrqController *c, unsigned src, bool level)
 {
     irq_level = level;
 }
+static IrqController irqc = {.set_irq = on_irq};
 
 static void *ram(uint64_t pa)
 {
@@ -500,7 +501,7 @@ static void test_bad_chains(VirtioMmio *v, DQ *rx, DQ *tx)
 static void test_device(void)
 {
     Error err;
-    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq_num = 1, .irq = on_irq};
+    VirtioMmioConfig mcfg = {.bus = &bus, .base = 0x10001000, .irq = {&irqc, 1}};
     VirtioNetConfig ncfg = {.backend = &fake.nb, .mac = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc}};
     VirtioMmio *v = virtio_net_new(&mcfg, &ncfg, &err);
     ok(v != NULL, "virtio-net created");

@@ -10,12 +10,12 @@
 
 static int irq_level = -1;
 static int irq_raises;
-static void on_irq(void *opaque, bool level)
+static void on_irq(IrqController *c, unsigned src, bool level)
 {
-    (void)opaque;
     irq_level = level;
     irq_raises += level;
 }
+static IrqController irqc = {.set_irq = on_irq};
 
 static uint64_t rd(VmGenId *g, uint64_t off, unsigned size)
 {
@@ -28,8 +28,8 @@ static uint64_t rd(VmGenId *g, uint64_t off, unsigned size)
 int main(void)
 {
     uint8_t a[VMGENID_ID_LEN], b[VMGENID_ID_LEN], zero[VMGENID_ID_LEN] = {0};
-    VmGenId *g = vmgenid_new(on_irq, NULL);
-    VmGenId *h = vmgenid_new(on_irq, NULL);
+    VmGenId *g = vmgenid_new((IrqLine){&irqc, 12});
+    VmGenId *h = vmgenid_new((IrqLine){&irqc, 12});
     vmgenid_get(g, a);
     vmgenid_get(h, b);
     ok(memcmp(a, zero, sizeof(a)) != 0, "a new device has a non-zero ID");
