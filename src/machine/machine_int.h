@@ -1,7 +1,7 @@
 /*
  * The Machine's internals, shared by the files that make up the machine
  * (machine.c: devices and run loop; firmware.c: booting and built-in SBI).
- * Nothing outside src/machine/ includes this.
+ * Nothing outside src/machine/ includes this (but tests/unit/test_board.c).
  */
 #ifndef HOSTEL_MACHINE_MACHINE_INT_H
 #define HOSTEL_MACHINE_MACHINE_INT_H

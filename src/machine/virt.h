@@ -3,7 +3,7 @@
  * that exists so far) and the one table of its devices, which every walk
  * over the devices follows: building, mapping, reset, device tree, state
  * sections, printing a state file, timers, freeing.
- * Nothing outside src/machine/ includes this.
+ * Nothing outside src/machine/ includes this (but tests/unit/test_board.c).
  */
 #ifndef HOSTEL_MACHINE_VIRT_H
 #define HOSTEL_MACHINE_VIRT_H
