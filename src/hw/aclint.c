@@ -19,6 +19,7 @@
 #define MENVCFG_STCE (1ull << 63)
 
 struct Aclint {
+    Device dev; /* first: the Device is the Aclint */
     Hart *harts[ACLINT_MAX_HARTS];
     unsigned nharts;
     uint32_t msip[ACLINT_MAX_HARTS];     /* bit 0 per hart */
@@ -44,6 +45,7 @@ Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
         error_set(err, "out of memory creating the ACLINT");
         return NULL;
     }
+    a->dev = (Device){.ops = &aclint_device_ops, .size = ACLINT_SIZE};
     for (unsigned i = 0; i < nharts; i++)
         a->harts[i] = harts[i];
     a->nharts = nharts;
@@ -214,8 +216,9 @@ const MmioOps aclint_ops = {
     .write = aclint_mmio_write,
 };
 
-void aclint_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
+static void aclint_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
+    uint64_t base = d->base;
     static const char *const compat[] = {"sifive,clint0", "riscv,clint0"};
     dt_begin_at(dt, "clint", base);
     dt_prop_strs(dt, "compatible", compat, 2);
@@ -270,3 +273,45 @@ const StateDesc aclint_state_desc = {
     .pre_save = aclint_pre_save,
     .post_load = aclint_post_load,
 };
+
+/* ---- the device ---- */
+
+static void aclint_device_reset(Device *d)
+{
+    aclint_reset((Aclint *)d);
+}
+
+static void aclint_device_poll(Device *d)
+{
+    aclint_poll((Aclint *)d);
+}
+
+static uint64_t aclint_device_deadline(const Device *d)
+{
+    return aclint_next_deadline_ns((const Aclint *)d);
+}
+
+static void aclint_device_free(Device *d)
+{
+    aclint_free((Aclint *)d);
+}
+
+const DeviceOps aclint_device_ops = {
+    .name = "aclint",
+    .mmio = &aclint_ops,
+    .reset = aclint_device_reset,
+    .fdt = aclint_fdt,
+    .state = &aclint_state_desc,
+    .poll = aclint_device_poll,
+    .next_deadline_ns = aclint_device_deadline,
+    .free = aclint_device_free,
+};
+
+Device *aclint_create(const DeviceArgs *a, Error *err)
+{
+    Aclint *c = aclint_new(a->harts, a->nharts, err);
+    if (!c)
+        return NULL;
+    device_place(&c->dev, a);
+    return &c->dev;
+}

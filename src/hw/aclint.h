@@ -21,8 +21,7 @@
 #include <stdint.h>
 
 #include "cpu/hart.h"
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define ACLINT_SIZE 0x10000
 #define ACLINT_MSWI_OFFSET 0x0
@@ -30,7 +29,11 @@
 #define ACLINT_MTIME_OFFSET 0xbff8
 #define ACLINT_MAX_HARTS 4095 /* what the MTIMER layout has room for */
 
+/* The Aclint begins with its Device (a Device pointer is the Aclint). */
 typedef struct Aclint Aclint;
+
+/* Its device ops: "aclint" (state tag), registers, reset, fdt, state, poll, deadline. */
+extern const DeviceOps aclint_device_ops;
 
 /* MMIO ops for the whole region; the opaque pointer is the Aclint. */
 extern const MmioOps aclint_ops;
@@ -64,7 +67,10 @@ void aclint_poll(Aclint *a);
  */
 uint64_t aclint_next_deadline_ns(const Aclint *a);
 
-/* Write the device-tree node (a SiFive CLINT: MSWI + MTIMER) for nharts harts. */
-void aclint_fdt(DeviceTree *dt, uint64_t base, unsigned nharts);
+/*
+ * The board's constructor: an ACLINT for a->harts at a->base (its
+ * device-tree node: a SiFive CLINT, MSWI + MTIMER).  NULL with err filled.
+ */
+Device *aclint_create(const DeviceArgs *a, Error *err);
 
 #endif

@@ -19,6 +19,7 @@ enum {
 };
 
 struct GoldfishRtc {
+    Device dev;          /* first: the Device is the GoldfishRtc; dev.irq is its line */
     int64_t offset_ns;   /* guest time = host realtime + offset */
     uint32_t time_high;  /* latched by a read of TIME_LOW */
     uint64_t alarm_ns;   /* guest time of the alarm */
@@ -26,8 +27,6 @@ struct GoldfishRtc {
     bool alarm_armed;
     bool irq_enabled;
     bool irq_pending;
-    void (*irq)(void *opaque, bool level);
-    void *irq_opaque;
 };
 
 static uint64_t host_ns(void)
@@ -44,8 +43,7 @@ static uint64_t guest_ns(const GoldfishRtc *r)
 
 static void update_irq(GoldfishRtc *r)
 {
-    if (r->irq)
-        r->irq(r->irq_opaque, r->irq_pending && r->irq_enabled);
+    irq_line_set(&r->dev.irq, r->irq_pending && r->irq_enabled);
 }
 
 void goldfish_rtc_poll(GoldfishRtc *r)
@@ -129,13 +127,12 @@ const MmioOps goldfish_rtc_ops = {
     .write = rtc_write,
 };
 
-GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque)
+GoldfishRtc *goldfish_rtc_new(IrqLine irq)
 {
     GoldfishRtc *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    r->irq = irq;
-    r->irq_opaque = irq_opaque;
+    r->dev = (Device){.ops = &goldfish_rtc_device_ops, .size = GOLDFISH_RTC_SIZE, .irq = irq};
     return r;
 }
 
@@ -152,8 +149,10 @@ void goldfish_rtc_reset(GoldfishRtc *r)
     update_irq(r);
 }
 
-void goldfish_rtc_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
+static void rtc_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
+    uint64_t base = d->base;
+    unsigned irq = d->irq.src;
     dt_begin_at(dt, "rtc", base);
     dt_prop_str(dt, "compatible", "google,goldfish-rtc");
     dt_prop_reg(dt, base, GOLDFISH_RTC_SIZE);
@@ -193,3 +192,47 @@ const StateDesc goldfish_rtc_state_desc = {
     .fields = rtc_fields,
     .post_load = rtc_post_load,
 };
+
+/* ---- the device ---- */
+
+static void rtc_device_reset(Device *d)
+{
+    goldfish_rtc_reset((GoldfishRtc *)d);
+}
+
+static void rtc_device_poll(Device *d)
+{
+    goldfish_rtc_poll((GoldfishRtc *)d);
+}
+
+static uint64_t rtc_device_deadline(const Device *d)
+{
+    return goldfish_rtc_next_deadline_ns((const GoldfishRtc *)d);
+}
+
+static void rtc_device_free(Device *d)
+{
+    goldfish_rtc_free((GoldfishRtc *)d);
+}
+
+const DeviceOps goldfish_rtc_device_ops = {
+    .name = "rtc",
+    .mmio = &goldfish_rtc_ops,
+    .reset = rtc_device_reset,
+    .fdt = rtc_fdt,
+    .state = &goldfish_rtc_state_desc,
+    .poll = rtc_device_poll,
+    .next_deadline_ns = rtc_device_deadline,
+    .free = rtc_device_free,
+};
+
+Device *goldfish_rtc_create(const DeviceArgs *a, Error *err)
+{
+    GoldfishRtc *r = goldfish_rtc_new(a->irq);
+    if (!r) {
+        error_set(err, "out of memory creating the RTC");
+        return NULL;
+    }
+    device_place(&r->dev, a);
+    return &r->dev;
+}

@@ -10,17 +10,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define GOLDFISH_RTC_SIZE 0x1000
 
+/* The GoldfishRtc begins with its Device (a Device pointer is the GoldfishRtc). */
 typedef struct GoldfishRtc GoldfishRtc;
 
 extern const MmioOps goldfish_rtc_ops;
 
-/* irq(opaque, level) drives the interrupt line; NULL for none. */
-GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque);
+/* Its device ops: "rtc" (state tag), registers, reset, fdt, state, poll, deadline. */
+extern const DeviceOps goldfish_rtc_device_ops;
+
+/* An RTC whose alarm drives irq ({NULL}: no line). NULL when out of memory. */
+GoldfishRtc *goldfish_rtc_new(IrqLine irq);
 void goldfish_rtc_free(GoldfishRtc *r);
 
 /* Save/restore table (the object is the GoldfishRtc). */
@@ -36,7 +39,10 @@ void goldfish_rtc_shift(GoldfishRtc *r, int64_t delta_ns);
 /* Host nanoseconds until the armed alarm fires, or UINT64_MAX. */
 uint64_t goldfish_rtc_next_deadline_ns(const GoldfishRtc *r);
 
-/* Write the device-tree node (google,goldfish-rtc, interrupt irq on the PLIC). */
-void goldfish_rtc_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
+/*
+ * The board's constructor: at a->base, line a->irq (its device-tree node:
+ * google,goldfish-rtc).  NULL with err filled.
+ */
+Device *goldfish_rtc_create(const DeviceArgs *a, Error *err);
 
 #endif

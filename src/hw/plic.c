@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "state/state.h"
+#include "util/compiler.h"
 
 #define PLIC_WORDS (PLIC_NUM_SOURCES / 32)
 #define PLIC_ENABLE_END PLIC_CONTEXT_BASE
@@ -27,6 +28,8 @@ typedef struct PlicContext {
 } PlicContext;
 
 struct Plic {
+    Device dev;        /* first: the Device is the Plic */
+    IrqController irq; /* the input lines, for the devices' IrqLines */
     Hart *harts[PLIC_MAX_HARTS];
     unsigned nharts;
     unsigned ncontexts; /* 2 * nharts */
@@ -78,6 +81,8 @@ static void plic_update(Plic *p)
     }
 }
 
+static void plic_controller_set_irq(IrqController *c, unsigned src, bool level);
+
 Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err)
 {
     if (nharts == 0 || nharts > PLIC_MAX_HARTS) {
@@ -89,6 +94,9 @@ Plic *plic_new(Hart *const *harts, unsigned nharts, Error *err)
         error_set(err, "out of memory creating the PLIC");
         return NULL;
     }
+    p->dev = (Device){.ops = &plic_device_ops, .base = 0, .size = PLIC_SIZE};
+    p->irq.set_irq = plic_controller_set_irq;
+    p->dev.irq_controller = &p->irq;
     memcpy(p->harts, harts, nharts * sizeof(*harts));
     p->nharts = nharts;
     p->ncontexts = 2 * nharts;
@@ -251,8 +259,14 @@ const MmioOps plic_ops = {
     .write = plic_mmio_write,
 };
 
-void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts)
+static void plic_controller_set_irq(IrqController *c, unsigned src, bool level)
 {
+    plic_set_irq(container_of(c, Plic, irq), src, level);
+}
+
+static void plic_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
+{
+    uint64_t base = d->base;
     static const char *const compat[] = {"sifive,plic-1.0.0", "riscv,plic0"};
     dt_begin_at(dt, "plic", base);
     dt_prop_strs(dt, "compatible", compat, 2);
@@ -319,3 +333,33 @@ const StateDesc plic_state_desc = {
     .check = plic_state_check,
     .post_load = plic_post_load,
 };
+
+/* ---- the device ---- */
+
+static void plic_device_reset(Device *d)
+{
+    plic_reset((Plic *)d);
+}
+
+static void plic_device_free(Device *d)
+{
+    plic_free((Plic *)d);
+}
+
+const DeviceOps plic_device_ops = {
+    .name = "plic",
+    .mmio = &plic_ops,
+    .reset = plic_device_reset,
+    .fdt = plic_fdt,
+    .state = &plic_state_desc,
+    .free = plic_device_free,
+};
+
+Device *plic_create(const DeviceArgs *a, Error *err)
+{
+    Plic *p = plic_new(a->harts, a->nharts, err);
+    if (!p)
+        return NULL;
+    device_place(&p->dev, a);
+    return &p->dev;
+}

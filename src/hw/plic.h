@@ -20,8 +20,7 @@
 #include <stdint.h>
 
 #include "cpu/hart.h"
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define PLIC_SIZE 0x600000
 #define PLIC_NUM_SOURCES 96 /* including source 0, which does not exist */
@@ -36,7 +35,14 @@
 #define PLIC_CONTEXT_BASE 0x200000 /* + 0x1000 * context */
 #define PLIC_CONTEXT_STRIDE 0x1000 /* +0 threshold, +4 claim/complete */
 
+/*
+ * The Plic begins with its Device (a Device pointer is the Plic) and
+ * offers its sources through d->irq_controller: IrqLine {ctl, src}.
+ */
 typedef struct Plic Plic;
+
+/* Its device ops: name (state tag) "plic", registers, reset, fdt, state. */
+extern const DeviceOps plic_device_ops;
 
 /* MMIO ops; the opaque pointer is the Plic. */
 extern const MmioOps plic_ops;
@@ -60,7 +66,10 @@ void plic_reset(Plic *p);
 /* Drive the line of source src (1..PLIC_NUM_SOURCES-1; others are ignored). */
 void plic_set_irq(Plic *p, unsigned src, bool level);
 
-/* Write the device-tree node (SiFive PLIC, M and S contexts per hart). */
-void plic_fdt(DeviceTree *dt, uint64_t base, unsigned nharts);
+/*
+ * The board's constructor: a PLIC for a->harts at a->base (its device-tree
+ * node: SiFive PLIC, M and S contexts per hart).  NULL with err filled.
+ */
+Device *plic_create(const DeviceArgs *a, Error *err);
 
 #endif

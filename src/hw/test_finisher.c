@@ -14,6 +14,7 @@
 #include "util/log.h"
 
 struct TestFinisher {
+    Device dev; /* first: the Device is the TestFinisher */
     FinisherHooks hooks;
     bool warned; /* an unknown command was logged once already */
 };
@@ -21,8 +22,10 @@ struct TestFinisher {
 TestFinisher *test_finisher_new(const FinisherHooks *hooks)
 {
     TestFinisher *f = calloc(1, sizeof(*f));
-    if (f)
-        f->hooks = *hooks;
+    if (!f)
+        return NULL;
+    f->dev = (Device){.ops = &test_finisher_device_ops, .size = FINISHER_SIZE};
+    f->hooks = *hooks;
     return f;
 }
 
@@ -60,8 +63,9 @@ const MmioOps test_finisher_ops = {
     .write = finisher_write,
 };
 
-void test_finisher_fdt(DeviceTree *dt, uint64_t base)
+static void finisher_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
+    uint64_t base = d->base;
     static const char *const compat[] = {"sifive,test1", "sifive,test0", "syscon"};
     dt_begin_at(dt, "test", base);
     dt_prop_strs(dt, "compatible", compat, 3);
@@ -80,4 +84,30 @@ void test_finisher_fdt(DeviceTree *dt, uint64_t base)
     dt_prop_u32(dt, "offset", 0);
     dt_prop_u32(dt, "value", 0x7777);
     dt_end(dt);
+}
+
+/* ---- the device ---- */
+
+static void finisher_device_free(Device *d)
+{
+    test_finisher_free((TestFinisher *)d);
+}
+
+const DeviceOps test_finisher_device_ops = {
+    .name = "test-finisher",
+    .mmio = &test_finisher_ops,
+    .fdt = finisher_fdt,
+    .free = finisher_device_free,
+};
+
+Device *test_finisher_create(const DeviceArgs *a, Error *err)
+{
+    FinisherHooks hooks = {.exit = a->power_exit, .reset = a->power_reset, .opaque = a->opaque};
+    TestFinisher *f = test_finisher_new(&hooks);
+    if (!f) {
+        error_set(err, "out of memory creating the test finisher");
+        return NULL;
+    }
+    device_place(&f->dev, a);
+    return &f->dev;
 }

@@ -9,8 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define FINISHER_SIZE 0x1000
 #define FINISHER_FAIL 0x3333
@@ -25,7 +24,11 @@ typedef struct FinisherHooks {
     void *opaque;
 } FinisherHooks;
 
+/* The TestFinisher begins with its Device (a Device pointer is the TestFinisher). */
 typedef struct TestFinisher TestFinisher;
+
+/* Its device ops: "test-finisher", registers, fdt (no reset, no state). */
+extern const DeviceOps test_finisher_device_ops;
 
 /* MMIO ops; the opaque pointer is the TestFinisher. */
 extern const MmioOps test_finisher_ops;
@@ -35,9 +38,11 @@ TestFinisher *test_finisher_new(const FinisherHooks *hooks);
 void test_finisher_free(TestFinisher *f);
 
 /*
- * Write the device-tree nodes: the sifive,test syscon and the
- * syscon-poweroff / syscon-reboot nodes that drive it (as QEMU virt does).
+ * The board's constructor: at a->base, reporting to a->power_exit and
+ * a->power_reset (with a->opaque).  Its device-tree nodes: the sifive,test
+ * syscon and the syscon-poweroff / syscon-reboot nodes that drive it (as
+ * QEMU virt does).  NULL with err filled.
  */
-void test_finisher_fdt(DeviceTree *dt, uint64_t base);
+Device *test_finisher_create(const DeviceArgs *a, Error *err);
 
 #endif

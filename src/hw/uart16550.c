@@ -4,7 +4,7 @@
  * bytes wait in a FIFO (16 bytes, 1 with FIFOs disabled); when it is full
  * uart16550_receive() accepts less and the host keeps the rest.  Interrupt
  * identification follows the 16550 priorities; the line is reported through
- * the irq hook whenever its level changes.
+ * its IrqLine whenever its level changes.
  */
 #include "hw/uart16550.h"
 
@@ -37,11 +37,12 @@ enum { LSR_DR = 0x01, LSR_THRE = 0x20, LSR_TEMT = 0x40 };
 enum { MSR_CTS = 0x10, MSR_DSR = 0x20, MSR_RI = 0x40, MSR_DCD = 0x80 };
 
 struct Uart16550 {
+    Device dev; /* first: the Device is the Uart16550; dev.irq is its line */
     UartConfig cfg;
     uint8_t ier, lcr, mcr, scr, fcr;
     uint8_t dll, dlm;  /* divisor latch (stored; the line rate is not modelled) */
     bool thr_ipending; /* THR-empty interrupt pending (cleared by IIR read) */
-    bool irq_level;    /* last level reported through cfg.irq */
+    bool irq_level;    /* last level driven on dev.irq */
     uint8_t rx[UART16550_FIFO_SIZE];
     unsigned rx_head, rx_count;
 };
@@ -49,8 +50,10 @@ struct Uart16550 {
 Uart16550 *uart16550_new(const UartConfig *cfg)
 {
     Uart16550 *u = calloc(1, sizeof(*u));
-    if (u)
-        u->cfg = *cfg;
+    if (!u)
+        return NULL;
+    u->dev = (Device){.ops = &uart16550_device_ops, .size = UART16550_SIZE, .irq = cfg->irq};
+    u->cfg = *cfg;
     return u;
 }
 
@@ -63,9 +66,11 @@ static void uart_update_irq(Uart16550 *u);
 
 void uart16550_reset(Uart16550 *u)
 {
+    Device dev = u->dev;
     UartConfig cfg = u->cfg;
     bool level = u->irq_level;
     memset(u, 0, sizeof(*u));
+    u->dev = dev;
     u->cfg = cfg;
     u->irq_level = level;
     uart_update_irq(u); /* lowers the line if it was up */
@@ -92,8 +97,7 @@ static void uart_update_irq(Uart16550 *u)
     if (level == u->irq_level)
         return;
     u->irq_level = level;
-    if (u->cfg.irq)
-        u->cfg.irq(u->cfg.irq_opaque, level);
+    irq_line_set(&u->dev.irq, level);
 }
 
 static bool uart_rx_push(Uart16550 *u, uint8_t byte)
@@ -250,8 +254,10 @@ const MmioOps uart16550_ops = {
     .write = uart_mmio_write,
 };
 
-void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
+static void uart_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
+    uint64_t base = d->base;
+    unsigned irq = d->irq.src;
     dt_begin_at(dt, "serial", base);
     dt_prop_str(dt, "compatible", "ns16550a");
     dt_prop_reg(dt, base, UART16550_SIZE);
@@ -300,3 +306,36 @@ const StateDesc uart16550_state_desc = {
     .check = uart_state_check,
     .post_load = uart_post_load,
 };
+
+/* ---- the device ---- */
+
+static void uart_device_reset(Device *d)
+{
+    uart16550_reset((Uart16550 *)d);
+}
+
+static void uart_device_free(Device *d)
+{
+    uart16550_free((Uart16550 *)d);
+}
+
+const DeviceOps uart16550_device_ops = {
+    .name = "uart",
+    .mmio = &uart16550_ops,
+    .reset = uart_device_reset,
+    .fdt = uart_fdt,
+    .state = &uart16550_state_desc,
+    .free = uart_device_free,
+};
+
+Device *uart16550_create(const DeviceArgs *a, Error *err)
+{
+    UartConfig cfg = {.out_fd = a->out_fd, .irq = a->irq};
+    Uart16550 *u = uart16550_new(&cfg);
+    if (!u) {
+        error_set(err, "out of memory creating the UART");
+        return NULL;
+    }
+    device_place(&u->dev, a);
+    return &u->dev;
+}

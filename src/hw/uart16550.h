@@ -11,8 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define UART16550_SIZE 0x100
 #define UART16550_FIFO_SIZE 16
@@ -22,12 +21,14 @@ typedef struct UartConfig {
     void (*tx)(void *opaque, uint8_t byte);
     void *tx_opaque;
     int out_fd;
-    /* Interrupt line, called when its level changes; NULL while nothing is wired. */
-    void (*irq)(void *opaque, bool level);
-    void *irq_opaque;
+    IrqLine irq; /* driven when its level changes; {NULL} while nothing is wired */
 } UartConfig;
 
+/* The Uart16550 begins with its Device (a Device pointer is the Uart16550). */
 typedef struct Uart16550 Uart16550;
+
+/* Its device ops: "uart" (state tag), registers, reset, fdt (ns16550a), state. */
+extern const DeviceOps uart16550_device_ops;
 
 /* MMIO ops; the opaque pointer is the Uart16550. */
 extern const MmioOps uart16550_ops;
@@ -56,7 +57,7 @@ size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len);
  */
 int uart16550_getc(Uart16550 *u);
 
-/* Write the device-tree node (ns16550a, interrupt irq on the PLIC). */
-void uart16550_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
+/* The board's constructor: output to a->out_fd, line a->irq.  NULL with err filled. */
+Device *uart16550_create(const DeviceArgs *a, Error *err);
 
 #endif

@@ -7,9 +7,8 @@
 #include <time.h>
 
 struct VmGenId {
+    Device dev; /* first: the Device is the VmGenId; dev.irq is its line */
     uint8_t id[VMGENID_ID_LEN];
-    void (*irq)(void *opaque, bool level);
-    void *irq_opaque;
 };
 
 /*
@@ -32,8 +31,7 @@ static void new_id(uint8_t id[VMGENID_ID_LEN])
 
 static void set_line(VmGenId *g, bool level)
 {
-    if (g->irq)
-        g->irq(g->irq_opaque, level);
+    irq_line_set(&g->dev.irq, level);
 }
 
 /* Any read of the ID acknowledges the interrupt: the guest has seen the new value. */
@@ -61,14 +59,13 @@ const MmioOps vmgenid_ops = {
     .write = vmgenid_write,
 };
 
-VmGenId *vmgenid_new(void (*irq)(void *opaque, bool level), void *irq_opaque)
+VmGenId *vmgenid_new(IrqLine irq)
 {
     VmGenId *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
+    g->dev = (Device){.ops = &vmgenid_device_ops, .size = VMGENID_SIZE, .irq = irq};
     new_id(g->id);
-    g->irq = irq;
-    g->irq_opaque = irq_opaque;
     return g;
 }
 
@@ -88,12 +85,40 @@ void vmgenid_get(const VmGenId *g, uint8_t id[VMGENID_ID_LEN])
     memcpy(id, g->id, VMGENID_ID_LEN);
 }
 
-void vmgenid_fdt(DeviceTree *dt, uint64_t base, unsigned irq)
+static void vmgenid_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
+    uint64_t base = d->base;
+    unsigned irq = d->irq.src;
     dt_begin_at(dt, "vmgenid", base);
     dt_prop_str(dt, "compatible", "microsoft,vmgenid");
     dt_prop_reg(dt, base, VMGENID_ID_LEN);
     dt_prop_u32(dt, "interrupt-parent", FDT_PHANDLE_PLIC);
     dt_prop_u32(dt, "interrupts", irq);
     dt_end(dt);
+}
+
+/* ---- the device ---- */
+
+static void vmgenid_device_free(Device *d)
+{
+    vmgenid_free((VmGenId *)d);
+}
+
+/* No reset: the ID belongs to the memory's life, not to a boot; no state: a restore renews it. */
+const DeviceOps vmgenid_device_ops = {
+    .name = "vmgenid",
+    .mmio = &vmgenid_ops,
+    .fdt = vmgenid_fdt,
+    .free = vmgenid_device_free,
+};
+
+Device *vmgenid_create(const DeviceArgs *a, Error *err)
+{
+    VmGenId *g = vmgenid_new(a->irq);
+    if (!g) {
+        error_set(err, "out of memory creating the VM generation ID");
+        return NULL;
+    }
+    device_place(&g->dev, a);
+    return &g->dev;
 }

@@ -15,18 +15,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 
 #define VMGENID_SIZE 0x1000 /* MMIO window; the ID is its first 16 bytes */
 #define VMGENID_ID_LEN 16
 
+/* The VmGenId begins with its Device (a Device pointer is the VmGenId). */
 typedef struct VmGenId VmGenId;
 
 extern const MmioOps vmgenid_ops;
 
-/* A device with a fresh random ID; irq(opaque, level) drives its line. */
-VmGenId *vmgenid_new(void (*irq)(void *opaque, bool level), void *irq_opaque);
+/* Its device ops: "vmgenid", registers, fdt (no reset, no state section). */
+extern const DeviceOps vmgenid_device_ops;
+
+/* A device with a fresh random ID that drives irq ({NULL}: no line). NULL when out of memory. */
+VmGenId *vmgenid_new(IrqLine irq);
 void vmgenid_free(VmGenId *g);
 
 /* A new random ID, and the interrupt raised to say so. */
@@ -35,6 +38,10 @@ void vmgenid_next_generation(VmGenId *g);
 /* The current ID (for tests and `query-devices`). */
 void vmgenid_get(const VmGenId *g, uint8_t id[VMGENID_ID_LEN]);
 
-void vmgenid_fdt(DeviceTree *dt, uint64_t base, unsigned irq);
+/*
+ * The board's constructor: at a->base, line a->irq (its device-tree node:
+ * microsoft,vmgenid).  NULL with err filled.
+ */
+Device *vmgenid_create(const DeviceArgs *a, Error *err);
 
 #endif

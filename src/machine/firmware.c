@@ -60,7 +60,7 @@ static void fdt_chosen(DeviceTree *dt, const Machine *m, const BootLayout *lay)
 {
     char stdout_path[64];
     snprintf(stdout_path, sizeof(stdout_path), "/soc/serial@%llx",
-             (unsigned long long)MACHINE_UART0_BASE);
+             (unsigned long long)virt_memmap[VIRT_UART0].base);
     dt_begin(dt, "chosen");
     dt_prop_str(dt, "bootargs", m->boot.cmdline ? m->boot.cmdline : "");
     dt_prop_str(dt, "stdout-path", stdout_path);
@@ -90,7 +90,7 @@ int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *
     dt_prop_u32(dt, "#size-cells", 2);
     dt_prop_str(dt, "compatible", "simple-bus");
     dt_prop_empty(dt, "ranges");
-    machine_fdt_devices(m, dt);
+    virt_fdt_devices(m, dt);
     dt_end(dt);
     return dt_finish(dt, err);
 }
@@ -228,7 +228,7 @@ static int load_firmware(Machine *m, uint64_t *entry, Error *err)
 
 /*
  * The boot ROM's contents, as QEMU virt's reset vector: every hart starts at
- * MACHINE_ROM_BASE with a0 = mhartid, a1 = the device tree, a2 = OpenSBI's
+ * the ROM (virt_memmap[VIRT_ROM]) with a0 = mhartid, a1 = the device tree, a2 = OpenSBI's
  * fw_dynamic info (next stage = the kernel, in S-mode), and jumps to the
  * firmware.  Words 6-9 hold the firmware entry and the FDT address.
  */
@@ -279,7 +279,7 @@ static void start_harts(Machine *m, const BootLayout *lay)
         Hart *h = m->harts[i];
         m->instret_base += h->instret;
         if (m->boot.bios) {
-            hart_reset(h, MACHINE_ROM_BASE); /* the reset vector sets a0-a2 */
+            hart_reset(h, virt_memmap[VIRT_ROM].base); /* the reset vector sets a0-a2 */
             h->halted = false;
             h->ecall_hook = NULL;
             m->hsm[i] = SBI_HSM_STARTED;

@@ -1,8 +1,8 @@
 /*
- * The machine: builds the bus, wires the fixed devices from one table,
- * loads the kernel, and runs the harts round-robin in time slices until
- * something stops the run.  Between slices it polls the timers (ACLINT)
- * and runs the event loop without waiting (console input, and work that
+ * The machine: builds the bus, the harts and the board's devices (from the
+ * one table in virt.c), loads the kernel, and runs the harts round-robin in
+ * time slices until something stops the run.  Between slices it polls the
+ * devices' timers and runs the event loop without waiting (console input, and work that
  * device threads queue with evloop_call); when every hart waits in WFI it
  * blocks in the event loop until the next timer deadline or an event.
  */
@@ -17,12 +17,9 @@
 #include <unistd.h>
 
 #include "cpu/hart.h"
-#include "hw/aclint.h"
-#include "hw/htif.h"
-#include "hw/plic.h"
-#include "hw/test_finisher.h"
-#include "hw/uart16550.h"
 #include "hw/bus.h"
+#include "hw/htif.h"
+#include "hw/uart16550.h"
 #include "machine/elf.h"
 #include "util/compiler.h"
 #include "util/evloop.h"
@@ -34,16 +31,6 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
-
-/* One fixed device of the board: where it lives and what builds it. */
-typedef struct MachineDevice {
-    const char *name;
-    uint64_t base;
-    uint64_t size;
-    int (*create)(Machine *m, const struct MachineDevice *d, Error *err);
-    /* Write the device's node(s) into the device tree (inside /soc). */
-    void (*fdt)(Machine *m, const struct MachineDevice *d, DeviceTree *dt);
-} MachineDevice;
 
 /* ---- what devices report back ---- */
 
@@ -64,152 +51,7 @@ void machine_guest_reset(void *opaque)
     m->stop = true;
 }
 
-/* ---- the wiring table ---- */
-
-static int machine_add_finisher(Machine *m, const MachineDevice *d, Error *err)
-{
-    FinisherHooks hooks = {.exit = machine_guest_exit, .reset = machine_guest_reset, .opaque = m};
-    m->finisher = test_finisher_new(&hooks);
-    if (!m->finisher)
-        return error_set(err, "out of memory creating %s", d->name);
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &test_finisher_ops, m->finisher, err);
-}
-
-static int machine_add_aclint(Machine *m, const MachineDevice *d, Error *err)
-{
-    m->aclint = aclint_new(m->harts, m->nharts, err);
-    if (!m->aclint)
-        return -1;
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &aclint_ops, m->aclint, err);
-}
-
-static int machine_add_plic(Machine *m, const MachineDevice *d, Error *err)
-{
-    m->plic = plic_new(m->harts, m->nharts, err);
-    if (!m->plic)
-        return -1;
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &plic_ops, m->plic, err);
-}
-
-static void machine_uart_irq(void *opaque, bool level)
-{
-    Machine *m = opaque;
-    plic_set_irq(m->plic, MACHINE_UART0_IRQ, level);
-}
-
-/* Needs the PLIC: comes after it in the table. */
-static int machine_add_uart(Machine *m, const MachineDevice *d, Error *err)
-{
-    UartConfig cfg = {.out_fd = m->cfg.out_fd, .irq = machine_uart_irq, .irq_opaque = m};
-    m->uart = uart16550_new(&cfg);
-    if (!m->uart)
-        return error_set(err, "out of memory creating %s", d->name);
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &uart16550_ops, m->uart, err);
-}
-
-static int machine_add_rom(Machine *m, const MachineDevice *d, Error *err)
-{
-    return bus_add_rom(&m->bus, d->name, d->base, d->size, m->rom, err);
-}
-
-static void fdt_none(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-}
-
-static void machine_rtc_irq(void *opaque, bool level)
-{
-    Machine *m = opaque;
-    plic_set_irq(m->plic, MACHINE_RTC_IRQ, level);
-}
-
-static int machine_add_rtc(Machine *m, const MachineDevice *d, Error *err)
-{
-    m->rtc = goldfish_rtc_new(machine_rtc_irq, m);
-    if (!m->rtc)
-        return error_set(err, "out of memory creating %s", d->name);
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &goldfish_rtc_ops, m->rtc, err);
-}
-
-static void machine_vmgenid_irq(void *opaque, bool level)
-{
-    Machine *m = opaque;
-    plic_set_irq(m->plic, MACHINE_VMGENID_IRQ, level);
-}
-
-static int machine_add_vmgenid(Machine *m, const MachineDevice *d, Error *err)
-{
-    m->vmgenid = vmgenid_new(machine_vmgenid_irq, m);
-    if (!m->vmgenid)
-        return error_set(err, "out of memory creating %s", d->name);
-    return bus_add_mmio(&m->bus, d->name, d->base, d->size, &vmgenid_ops, m->vmgenid, err);
-}
-
-static void fdt_vmgenid(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    vmgenid_fdt(dt, d->base, MACHINE_VMGENID_IRQ);
-}
-
-static void fdt_finisher(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    test_finisher_fdt(dt, d->base);
-}
-
-static void fdt_aclint(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    aclint_fdt(dt, d->base, m->nharts);
-}
-
-static void fdt_plic(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    plic_fdt(dt, d->base, m->nharts);
-}
-
-static void fdt_uart(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    uart16550_fdt(dt, d->base, MACHINE_UART0_IRQ);
-}
-
-static void fdt_rtc(Machine *m, const MachineDevice *d, DeviceTree *dt)
-{
-    goldfish_rtc_fdt(dt, d->base, MACHINE_RTC_IRQ);
-}
-
-/* Built in this order, after the harts: the PLIC before what interrupts through it. */
-static const MachineDevice machine_devices[] = {
-    {"boot-rom", MACHINE_ROM_BASE, MACHINE_ROM_SIZE, machine_add_rom, fdt_none},
-    {"test-finisher", MACHINE_TEST_BASE, FINISHER_SIZE, machine_add_finisher, fdt_finisher},
-    {"aclint", MACHINE_ACLINT_BASE, ACLINT_SIZE, machine_add_aclint, fdt_aclint},
-    {"plic", MACHINE_PLIC_BASE, PLIC_SIZE, machine_add_plic, fdt_plic},
-    {"uart0", MACHINE_UART0_BASE, UART16550_SIZE, machine_add_uart, fdt_uart},
-    {"rtc", MACHINE_RTC_BASE, GOLDFISH_RTC_SIZE, machine_add_rtc, fdt_rtc},
-    {"vmgenid", MACHINE_VMGENID_BASE, VMGENID_SIZE, machine_add_vmgenid, fdt_vmgenid},
-};
-
-void machine_fdt_devices(Machine *m, DeviceTree *dt)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++)
-        machine_devices[i].fdt(m, &machine_devices[i], dt);
-    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
-        virtio_mmio_fdt(m->virtio[n], dt);
-}
-
 /* ---- virtio-mmio slots ---- */
-
-static void machine_virtio_irq(void *opaque, bool level)
-{
-    struct MachineVirtioLine *l = opaque;
-    plic_set_irq(l->m->plic, l->src, level);
-}
-
-static VirtioMmioConfig machine_virtio_cfg(Machine *m, unsigned n)
-{
-    m->virtio_line[n] = (struct MachineVirtioLine){m, MACHINE_VIRTIO_IRQ0 + n};
-    return (VirtioMmioConfig){.bus = &m->bus,
-                              .base = MACHINE_VIRTIO_BASE + 0x1000ull * n,
-                              .irq_num = MACHINE_VIRTIO_IRQ0 + n,
-                              .irq = machine_virtio_irq,
-                              .irq_opaque = &m->virtio_line[n]};
-}
 
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -228,9 +70,10 @@ static VirtioMmio *machine_virtio_net(Machine *m, const VirtioMmioConfig *c, Err
 }
 
 /* Build slot n's device: disks first, the network card, entropy, the console, empty slots. */
-static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
+static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error *err)
 {
-    VirtioMmioConfig c = machine_virtio_cfg(m, n);
+    VirtioMmioConfig c = {.bus = a->bus, .base = a->base, .irq = a->irq};
+    unsigned n = a->instance;
     unsigned has_net = m->cfg.net.kind != NET_NONE;
     unsigned rng_slot = m->cfg.ndisks + has_net, console_slot = rng_slot + 1;
     if (has_net && n == m->cfg.ndisks)
@@ -256,33 +99,22 @@ static VirtioMmio *machine_virtio_device(Machine *m, unsigned n, Error *err)
     return virtio_placeholder_new(&c, err);
 }
 
-static int machine_add_virtio(Machine *m, Error *err)
+Device *machine_virtio_create(const DeviceArgs *a, Error *err)
 {
-    if (m->cfg.ndisks > MACHINE_MAX_DISKS)
-        return error_set(err, "at most %d disks", MACHINE_MAX_DISKS);
-    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++) {
-        VirtioMmio *v = machine_virtio_device(m, n, err);
-        if (!v)
-            return -1;
-        m->virtio[n] = v;
-        if (bus_add_mmio(&m->bus, v->ops->name, v->cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, v,
-                         err) < 0)
-            return -1;
-    }
-    return 0;
+    Machine *m = a->opaque;
+    VirtioMmio *v = machine_virtio_device(m, a, err);
+    if (!v)
+        return NULL;
+    device_place(&v->dev, a);
+    m->virtio[a->instance] = v;
+    return &v->dev;
 }
 
 void machine_reset_devices(Machine *m)
 {
-    uart16550_reset(m->uart); /* before the PLIC's reset: lowers the lines */
-    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
-        if (m->virtio[n])
-            virtio_mmio_reset(m->virtio[n]);
     if (m->htif)
         htif_reset(m->htif);
-    aclint_reset(m->aclint);
-    plic_reset(m->plic);
-    goldfish_rtc_reset(m->rtc);
+    virt_reset_devices(m);
 }
 
 /* ---- console input: in_fd -> UART receive FIFO ---- */
@@ -428,6 +260,23 @@ static int machine_add_harts(Machine *m, Error *err)
     return 0;
 }
 
+/* The boot ROM, then the device table; the board keeps the devices it talks to. */
+static int machine_add_devices(Machine *m, Error *err)
+{
+    const MemMapEntry *rom = &virt_memmap[VIRT_ROM];
+    if (m->cfg.ndisks > MACHINE_MAX_DISKS)
+        return error_set(err, "at most %d disks", MACHINE_MAX_DISKS);
+    if (bus_add_rom(&m->bus, "boot-rom", rom->base, rom->size, m->rom, err) < 0 ||
+        virt_create_devices(m, err) < 0)
+        return -1;
+    m->uart = virt_find(m, &uart16550_device_ops, 0);
+    m->rtc = virt_find(m, &goldfish_rtc_device_ops, 0);
+    m->vmgenid = virt_find(m, &vmgenid_device_ops, 0);
+    if (!m->uart || !m->rtc || !m->vmgenid)
+        return error_set(err, "the device table lacks the UART, the RTC or the VM generation ID");
+    return 0;
+}
+
 Machine *machine_new(const MachineConfig *cfg, Error *err)
 {
     if (machine_config_check(cfg, err) < 0)
@@ -439,18 +288,14 @@ Machine *machine_new(const MachineConfig *cfg, Error *err)
     }
     m->cfg = *cfg;
     m->in_fd = -1;
-    if (bus_init(&m->bus, MACHINE_RAM_BASE, cfg->ram_size, err) < 0) {
+    if (bus_init(&m->bus, virt_memmap[VIRT_DRAM].base, cfg->ram_size, err) < 0) {
         free(m);
         return NULL;
     }
     m->loop = evloop_new(err);
     if (!m->loop || machine_add_harts(m, err) < 0)
         goto fail;
-    for (size_t i = 0; i < ARRAY_SIZE(machine_devices); i++) {
-        if (machine_devices[i].create(m, &machine_devices[i], err) < 0)
-            goto fail;
-    }
-    if (machine_add_virtio(m, err) < 0 || machine_watch_input(m, err) < 0)
+    if (machine_add_devices(m, err) < 0 || machine_watch_input(m, err) < 0)
         goto fail;
     return m;
 fail:
@@ -464,9 +309,7 @@ void machine_free(Machine *m)
         return;
     machine_snapshot_finish(m); /* its reply goes out through the control socket */
     machine_control_close(m);   /* its sockets are on the loop */
-    for (unsigned n = 0; n < MACHINE_VIRTIO_SLOTS; n++)
-        if (m->virtio[n])
-            virtio_mmio_free(m->virtio[n]); /* joins device threads: before the loop goes */
+    virt_free_devices(m);       /* virtio joins device threads: before the loop goes */
     for (unsigned i = 0; i < m->nharts; i++)
         hart_free(m->harts[i]);
     evloop_free(m->loop);
@@ -475,13 +318,7 @@ void machine_free(Machine *m)
     free((char *)m->boot.initrd);
     free((char *)m->boot.cmdline);
     free((char *)m->boot.bios);
-    goldfish_rtc_free(m->rtc);
-    vmgenid_free(m->vmgenid);
     htif_free(m->htif);
-    uart16550_free(m->uart);
-    plic_free(m->plic);
-    aclint_free(m->aclint);
-    test_finisher_free(m->finisher);
     bus_destroy(&m->bus);
     free(m);
 }
@@ -653,9 +490,7 @@ static bool machine_irq_pending(const Machine *m)
  */
 static void machine_idle(Machine *m)
 {
-    uint64_t ns = aclint_next_deadline_ns(m->aclint);
-    uint64_t rtc_ns = goldfish_rtc_next_deadline_ns(m->rtc);
-    ns = rtc_ns < ns ? rtc_ns : ns;
+    uint64_t ns = virt_next_deadline_ns(m);
     if (m->stop || ns == 0 || machine_irq_pending(m))
         return;
     evloop_run_once(m->loop, ns < MACHINE_IDLE_MAX_NS ? ns : MACHINE_IDLE_MAX_NS);
@@ -669,11 +504,11 @@ static void machine_turn(Machine *m, uint64_t budget)
     evloop_run_once(m->loop, 0);
     if (m->paused) /* paused from the control socket: not one more slice */
         return;
-    goldfish_rtc_poll(m->rtc);
+    virt_poll_devices(m);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
         if (m->harts[i]->halted)
             continue;
-        aclint_poll(m->aclint);
+        virt_poll_devices(m); /* the timers again: this hart's MTIP is current */
         if (hart_run(m->harts[i], budget) != HART_EXIT_WFI)
             all_idle = false;
     }

@@ -13,31 +13,15 @@
 #include "net/net.h"
 #include "util/error.h"
 
-/* QEMU virt memory map (the part that exists so far). */
-#define MACHINE_ROM_BASE 0x1000ull /* boot ROM: the reset vector */
-#define MACHINE_ROM_SIZE 0x1000ull
-#define MACHINE_TEST_BASE 0x100000ull    /* sifive,test finisher */
-#define MACHINE_ACLINT_BASE 0x2000000ull /* MSWI + MTIMER (CLINT layout) */
-#define MACHINE_PLIC_BASE 0xc000000ull
-#define MACHINE_UART0_BASE 0x10000000ull  /* ns16550a */
-#define MACHINE_RTC_BASE 0x101000ull      /* google,goldfish-rtc */
-#define MACHINE_VMGENID_BASE 0x102000ull  /* microsoft,vmgenid (free in QEMU virt) */
-#define MACHINE_VIRTIO_BASE 0x10001000ull /* eight virtio-mmio slots, 0x1000 apart */
-#define MACHINE_RAM_BASE 0x80000000ull
-
-/* PLIC sources (QEMU virt numbering). */
-#define MACHINE_UART0_IRQ 10
-#define MACHINE_RTC_IRQ 11
-#define MACHINE_VMGENID_IRQ 12 /* unused by QEMU virt */
+/* The memory map and the device table are in machine/virt.h (virt.c). */
 
 #define MACHINE_MAX_HARTS 8
 #define MACHINE_MIN_RAM (16ull << 20)
 #define MACHINE_MAX_RAM (1ull << 40)
 #define MACHINE_DEFAULT_RAM (128ull << 20)
 
-#define MACHINE_VIRTIO_SLOTS 8
-#define MACHINE_VIRTIO_IRQ0 1 /* slot n interrupts through PLIC source 1 + n */
-#define MACHINE_MAX_DISKS 6   /* slots left for rng and console */
+#define MACHINE_VIRTIO_SLOTS 8 /* virtio-mmio slots; slot n: PLIC source 1 + n */
+#define MACHINE_MAX_DISKS 6    /* slots left for rng and console */
 
 /* A virtio-blk disk (-d PATH[,ro][,format=F][,l2-cache-size=S]). */
 typedef struct MachineDisk {

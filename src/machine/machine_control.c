@@ -166,7 +166,7 @@ static json_t *slot_entry(const Machine *m, unsigned n)
     char base[24];
     snprintf(base, sizeof(base), "0x%" PRIx64, v->cfg.base);
     return json_pack("{s:I,s:s,s:I,s:s}", "slot", (json_int_t)n, "base", base, "irq",
-                     (json_int_t)v->cfg.irq_num, "kind",
+                     (json_int_t)v->cfg.irq.src, "kind",
                      v->ops->device_id ? v->ops->name : "empty");
 }
 

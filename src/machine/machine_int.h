@@ -1,7 +1,7 @@
 /*
  * The Machine's internals, shared by the files that make up the machine
  * (machine.c: devices and run loop; firmware.c: booting and built-in SBI).
- * Nothing outside src/machine/ includes this.
+ * Nothing outside src/machine/ includes this (but tests/unit/test_board.c).
  */
 #ifndef HOSTEL_MACHINE_MACHINE_INT_H
 #define HOSTEL_MACHINE_MACHINE_INT_H
@@ -9,19 +9,18 @@
 #include <jansson.h>
 
 #include "cpu/hart.h"
-#include "hw/aclint.h"
-#include "hw/goldfish_rtc.h"
-#include "hw/vmgenid.h"
-#include "hw/htif.h"
-#include "hw/plic.h"
-#include "hw/test_finisher.h"
-#include "hw/uart16550.h"
-#include "machine/boot.h"
 #include "hw/bus.h"
+#include "hw/device.h"
+#include "hw/fdt.h"
+#include "hw/goldfish_rtc.h"
+#include "hw/htif.h"
+#include "hw/uart16550.h"
+#include "hw/vmgenid.h"
+#include "machine/boot.h"
 #include "machine/console.h"
 #include "machine/elf.h"
-#include "hw/fdt.h"
 #include "machine/machine.h"
+#include "machine/virt.h"
 #include "util/evloop.h"
 #include "virtio/mmio.h"
 
@@ -37,19 +36,21 @@
  * before the wait starts).  One wake-up a second costs nothing.
  */
 #define MACHINE_IDLE_MAX_NS 1000000000ull
+#define MACHINE_MAX_DEVICES 24 /* instances the device table may build */
 
 struct Machine {
     MachineConfig cfg;
     Bus bus;
     Hart *harts[MACHINE_MAX_HARTS];
     unsigned nharts;
+    Device *devices[MACHINE_MAX_DEVICES]; /* built from virt_devices[], in its order */
+    unsigned ndevices;
+    IrqController *irq_controller; /* the PLIC's lines, once it is built */
+    /* Devices the board talks to itself (they are in devices[] too). */
     Uart16550 *uart;
-    Aclint *aclint;
-    Plic *plic;
-    TestFinisher *finisher;
-    Htif *htif; /* NULL unless the kernel defines tohost */
     GoldfishRtc *rtc;
     VmGenId *vmgenid;
+    Htif *htif;                 /* NULL unless the kernel defines tohost; not a table device */
     ElfFile *kernel;            /* bare-metal ELF, kept open to reload it on reset */
     MachineBoot boot;           /* what machine_boot() was asked to load (for resets) */
     bool linux_boot;            /* booted through machine_boot (firmware or built-in SBI) */
@@ -66,16 +67,12 @@ struct Machine {
     size_t in_len;
     bool in_paused;                     /* reading in_fd is paused: in_buf is full */
     Console *console;                   /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
-    uint8_t rom[MACHINE_ROM_SIZE];      /* boot ROM: the reset vector (firmware boots) */
+    uint8_t rom[VIRT_ROM_SIZE];         /* boot ROM: the reset vector (firmware boots) */
     unsigned vconsole_slot;             /* the virtio-console's slot */
     uint8_t hvc_buf[MACHINE_INPUT_BUF]; /* console input not yet taken by virtio-console */
     size_t hvc_len;
     VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
-    struct MachineVirtioLine {
-        struct Machine *m;
-        unsigned src; /* PLIC source */
-    } virtio_line[MACHINE_VIRTIO_SLOTS];
-    bool quit; /* the user asked to quit (Ctrl-A x) */
+    bool quit;                                /* the user asked to quit (Ctrl-A x) */
     struct MachineDiskInfo {
         const char *format; /* the opened image's format ("raw", "qcow2") */
         uint64_t length;    /* bytes the guest sees */
@@ -99,10 +96,30 @@ void machine_guest_reset(void *opaque);
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len);
 /* Reset every device to its power-on state (before restarting the harts). */
 void machine_reset_devices(Machine *m);
+/*
+ * The virtio row's constructor (virt.c): the device the configuration puts
+ * in slot a->instance (disks, network card, rng, console, placeholders).
+ * a->opaque is the Machine.  NULL with err filled.
+ */
+Device *machine_virtio_create(const DeviceArgs *a, Error *err);
+
+/* ---- the device table's walks (virt.c) ---- */
+
+/* Build and map every device of virt_devices[]. Returns 0, or -1 with err filled. */
+int virt_create_devices(Machine *m, Error *err);
+/* The built device of these ops and instance (its struct begins with the Device), or NULL. */
+void *virt_find(const Machine *m, const DeviceOps *ops, unsigned instance);
+/* Reset, then free, every built device, backwards through the table. */
+void virt_reset_devices(Machine *m);
+void virt_free_devices(Machine *m);
+/* Write every device's nodes (inside /soc), in table order. */
+void virt_fdt_devices(const Machine *m, DeviceTree *dt);
+/* Timers raise what has come due (between hart slices). */
+void virt_poll_devices(Machine *m);
+/* Host ns until the devices' next deadline (0 = due, UINT64_MAX = none). */
+uint64_t virt_next_deadline_ns(const Machine *m);
 /* Drop decoded code for every RAM page before rewriting RAM. */
 void machine_invalidate_code(Machine *m);
-/* Write the nodes of the board's devices (inside /soc). */
-void machine_fdt_devices(Machine *m, DeviceTree *dt);
 /* Build the device tree of the board into dt. Returns 0 or -1. */
 int machine_build_fdt(Machine *m, const BootLayout *lay, DeviceTree *dt, Error *err);
 /*

@@ -46,7 +46,7 @@ static const StateField machine_fields[] = {
     STATE_FIELD(Machine, hsm, STATE_U32, .count = MACHINE_MAX_HARTS,
                 .count_of = STATE_COUNT_OF(Machine, nharts)),
     STATE_FIELD(Machine, instret_base, STATE_U64),
-    STATE_FIELD(Machine, rom, STATE_BYTES, .count = MACHINE_ROM_SIZE),
+    STATE_FIELD(Machine, rom, STATE_BYTES, .count = VIRT_ROM_SIZE),
     STATE_END,
 };
 
@@ -107,7 +107,7 @@ typedef struct Part {
     const StreamSection *sec; /* restore, blob part: the checked section */
 } Part;
 
-#define MAX_PARTS (4 + MACHINE_MAX_HARTS + 3 + 3 * MACHINE_VIRTIO_SLOTS)
+#define MAX_PARTS (1 + MACHINE_MAX_HARTS + 3 * MACHINE_MAX_DEVICES)
 
 static void part_add(Part *parts, int *n, const char *tag, uint32_t instance, const StateDesc *desc,
                      void *obj)
@@ -140,25 +140,33 @@ static void part_add_net(Part *parts, int *n, VirtioMmio *v, unsigned slot)
         part_add_blob(parts, n, tag, slot, &net_blob_ops, b);
 }
 
-/* Every section of m, in save (and commit) order.  Returns the count. */
+/* A virtio slot's sections after the transport's: the device type's own, its backend's. */
+static void part_add_virtio(Part *parts, int *n, VirtioMmio *v)
+{
+    unsigned slot = v->dev.instance;
+    if (v->ops->state)
+        part_add(parts, n, v->ops->name, slot, v->ops->state, v);
+    part_add_net(parts, n, v, slot);
+}
+
+/*
+ * Every section of m, in save (and commit) order: the machine, the harts,
+ * then the devices in the board table's order (virt.c), each device's
+ * section tagged with its ops' name and numbered by its instance.
+ * Returns the count.
+ */
 static int machine_parts(Machine *m, Part *parts)
 {
     int n = 0;
     part_add(parts, &n, "machine", 0, &machine_state_desc, m);
     for (unsigned i = 0; i < m->nharts; i++)
         part_add(parts, &n, "hart", i, &hart_state_desc, m->harts[i]);
-    part_add(parts, &n, "aclint", 0, &aclint_state_desc, m->aclint);
-    part_add(parts, &n, "plic", 0, &plic_state_desc, m->plic);
-    part_add(parts, &n, "uart", 0, &uart16550_state_desc, m->uart);
-    part_add(parts, &n, "rtc", 0, &goldfish_rtc_state_desc, m->rtc);
-    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
-        VirtioMmio *v = m->virtio[s];
-        if (!v)
-            continue;
-        part_add(parts, &n, "virtio", s, &virtio_mmio_state_desc, v);
-        if (v->ops->state)
-            part_add(parts, &n, v->ops->name, s, v->ops->state, v);
-        part_add_net(parts, &n, v, s);
+    for (unsigned i = 0; i < m->ndevices; i++) {
+        Device *d = m->devices[i];
+        if (d->ops->state)
+            part_add(parts, &n, d->ops->name, d->instance, d->ops->state, d);
+        if (d->ops == &virtio_mmio_device_ops)
+            part_add_virtio(parts, &n, (VirtioMmio *)d);
     }
     return n;
 }
@@ -675,20 +683,12 @@ int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
 /* The table of a section tag, for printing a file without a machine. */
 static const StateDesc *desc_of_tag(const char *tag)
 {
-    static const struct {
-        const char *tag;
-        const StateDesc *desc;
-    } known[] = {
-        {"machine", &machine_state_desc},    {"hart", &hart_state_desc},
-        {"aclint", &aclint_state_desc},      {"plic", &plic_state_desc},
-        {"uart", &uart16550_state_desc},     {"rtc", &goldfish_rtc_state_desc},
-        {"virtio", &virtio_mmio_state_desc},
-    };
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(known[i].tag, tag) == 0)
-            return known[i].desc;
-    }
-    return NULL;
+    if (strcmp(tag, "machine") == 0)
+        return &machine_state_desc;
+    if (strcmp(tag, "hart") == 0)
+        return &hart_state_desc;
+    const DeviceOps *ops = virt_ops_of_tag(tag); /* the board's devices */
+    return ops ? ops->state : NULL;
 }
 
 /* msg as a JSON string (messages can quote what a damaged file holds). */

@@ -27,8 +27,7 @@ static void mmio_update_irq(VirtioMmio *v)
     if (level == v->irq_level)
         return;
     v->irq_level = level;
-    if (v->cfg.irq)
-        v->cfg.irq(v->cfg.irq_opaque, level);
+    irq_line_set(&v->dev.irq, level);
 }
 
 void virtio_mmio_set_broken(VirtioMmio *v, const char *fmt, ...)
@@ -88,6 +87,10 @@ void virtio_mmio_config_changed(VirtioMmio *v)
 void virtio_mmio_init(VirtioMmio *v, const VirtioDeviceOps *ops, const VirtioMmioConfig *cfg)
 {
     memset(v, 0, sizeof(*v));
+    v->dev = (Device){.ops = &virtio_mmio_device_ops,
+                      .base = cfg->base,
+                      .size = VIRTIO_MMIO_SIZE,
+                      .irq = cfg->irq};
     v->ops = ops;
     v->cfg = *cfg;
     v->device_features = ops->features | VIRTIO_MMIO_TRANSPORT_FEATURES;
@@ -358,13 +361,13 @@ VirtioMmio *virtio_placeholder_new(const VirtioMmioConfig *cfg, Error *err)
     return v;
 }
 
-void virtio_mmio_fdt(const VirtioMmio *v, DeviceTree *dt)
+static void mmio_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
 {
-    dt_begin_at(dt, "virtio_mmio", v->cfg.base);
+    dt_begin_at(dt, "virtio_mmio", d->base);
     dt_prop_str(dt, "compatible", "virtio,mmio");
-    dt_prop_reg(dt, v->cfg.base, VIRTIO_MMIO_SIZE);
+    dt_prop_reg(dt, d->base, VIRTIO_MMIO_SIZE);
     dt_prop_u32(dt, "interrupt-parent", FDT_PHANDLE_PLIC);
-    dt_prop_u32(dt, "interrupts", v->cfg.irq_num);
+    dt_prop_u32(dt, "interrupts", d->irq.src);
     dt_end(dt);
 }
 
@@ -387,8 +390,7 @@ static void mmio_post_load(void *live)
     for (unsigned i = 0; i < v->nqueues; i++)
         virtq_remap(&v->vq[i]); /* a queue outside RAM marks the device broken */
     v->irq_level = v->isr != 0;
-    if (v->cfg.irq)
-        v->cfg.irq(v->cfg.irq_opaque, v->irq_level);
+    irq_line_set(&v->dev.irq, v->irq_level);
 }
 
 static const StateField mmio_fields[] = {
@@ -417,4 +419,25 @@ const StateDesc virtio_mmio_state_desc = {
     .fields = mmio_fields,
     .check = mmio_state_check,
     .post_load = mmio_post_load,
+};
+
+/* ---- the transport as a device of the board ---- */
+
+static void mmio_device_reset(Device *d)
+{
+    virtio_mmio_reset((VirtioMmio *)d);
+}
+
+static void mmio_device_free(Device *d)
+{
+    virtio_mmio_free((VirtioMmio *)d);
+}
+
+const DeviceOps virtio_mmio_device_ops = {
+    .name = "virtio",
+    .mmio = &virtio_mmio_ops,
+    .reset = mmio_device_reset,
+    .fdt = mmio_fdt,
+    .state = &virtio_mmio_state_desc,
+    .free = mmio_device_free,
 };

@@ -23,8 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/bus.h"
-#include "hw/fdt.h"
+#include "hw/device.h"
 #include "util/error.h"
 #include "virtio/virtio.h"
 #include "virtio/virtq.h"
@@ -100,14 +99,18 @@ typedef struct VirtioDeviceOps {
 
 /* Where a device sits on the board. */
 typedef struct VirtioMmioConfig {
-    Bus *bus;         /* guest memory for the queues */
-    uint64_t base;    /* MMIO base address (the region is VIRTIO_MMIO_SIZE bytes) */
-    unsigned irq_num; /* interrupt source number (PLIC), for the device tree */
-    void (*irq)(void *opaque, bool level); /* the line, called when its level changes */
-    void *irq_opaque;
+    Bus *bus;      /* guest memory for the queues */
+    uint64_t base; /* MMIO base address (the region is VIRTIO_MMIO_SIZE bytes) */
+    IrqLine irq;   /* the line (its source is the device tree's "interrupts") */
 } VirtioMmioConfig;
 
+/*
+ * A transport slot is a device of the board: it begins with its Device
+ * (ops virtio_mmio_device_ops, whatever the device type behind it), so a
+ * Device pointer of a slot is its VirtioMmio.
+ */
 struct VirtioMmio {
+    Device dev;
     const VirtioDeviceOps *ops;
     VirtioMmioConfig cfg;
     uint64_t device_features; /* offered: ops->features, transport bits, instance bits */
@@ -129,6 +132,13 @@ extern const struct StateDesc virtio_mmio_state_desc;
 
 /* MMIO ops; the opaque pointer is the VirtioMmio. */
 extern const MmioOps virtio_mmio_ops;
+
+/*
+ * The device ops of every slot: "virtio" (the transport's state tag; the
+ * device type's own section is VirtioDeviceOps.state under its name),
+ * registers, reset, fdt (virtio,mmio), state, free through VirtioDeviceOps.
+ */
+extern const DeviceOps virtio_mmio_device_ops;
 
 /*
  * Initialise the transport part of a device in its reset state.  Called
@@ -171,8 +181,5 @@ uint64_t virtio_config_bytes(const void *config, size_t len, uint64_t offset, un
 
 /* A placeholder slot (device id 0, no queues): drivers skip it. NULL if out of memory. */
 VirtioMmio *virtio_placeholder_new(const VirtioMmioConfig *cfg, Error *err);
-
-/* Write the device-tree node of this transport slot (virtio,mmio). */
-void virtio_mmio_fdt(const VirtioMmio *v, DeviceTree *dt);
 
 #endif

@@ -216,6 +216,27 @@ static void test_reset(void)
     plic_set_irq(plic, 20, false);
 }
 
+/* Devices reach the PLIC through an IrqLine on the controller its Device offers. */
+static void test_irq_line(void)
+{
+    const Device *d = (const Device *)plic;
+    IrqLine line = {d->irq_controller, 7};
+    ok(d->ops == &plic_device_ops && d->irq_controller, "the PLIC is a device offering its lines");
+    wr(PRIO(7), 1);
+    enable(0, 7);
+    irq_line_set(&line, true);
+    ok(has(0, MIP_MEIP) && (rd(PENDING(0)) & (1u << 7)), "a line raised: source 7 pending, MEIP");
+    is_u64(rd(CLAIM(0)), 7, "the line's source is claimed");
+    irq_line_set(&line, false);
+    wr(CLAIM(0), 7);
+    ok(!has(0, MIP_MEIP) && !(rd(PENDING(0)) & (1u << 7)), "lowered and completed: quiet");
+    IrqLine none = {0};
+    uint64_t before = rd(PENDING(0));
+    irq_line_set(&none, true); /* a line wired to nothing goes nowhere */
+    is_u64(rd(PENDING(0)), before, "an unwired line changes nothing");
+    wr(PRIO(7), 0);
+}
+
 static void test_new_bounds(void)
 {
     Error err = {0};
@@ -239,6 +260,7 @@ int main(void)
     test_contexts();
     test_bounds();
     test_reset();
+    test_irq_line();
     test_new_bounds();
     plic_free(plic);
     vfake_harts_destroy(&board);

@@ -40,6 +40,7 @@ int main(void)
     wr(r, 0x0c, 0);
     wr(r, 0x08, 5); /* alarm in the past: fires at once */
     ok(irq.level == 1 && rd(r, 0x18) == 0, "a past alarm raises the line and disarms");
+    ok(irq.src == 11, "the line is the source it was given (%u)", irq.src);
     wr(r, 0x1c, 1); /* CLEAR_INTERRUPT */
     ok(irq.level == 0, "clear interrupt lowers the line");
 

@@ -40,6 +40,7 @@ int main(void)
        "FIFO on: bytes taken, the receive line is up");
     ok(uart16550_getc(u) == 'x' && uart16550_getc(u) == 'y', "getc keeps arrival order");
     ok(irq.level == 1, "the line stays up while a byte is left");
+    ok(irq.src == 10, "the line is the source it was given (%u)", irq.src);
     ok(uart16550_getc(u) == 'z' && irq.level == 0, "taking the last byte lowers the line");
     ok(uart16550_getc(u) == -1, "then the UART is empty again");
     uart16550_free(u);

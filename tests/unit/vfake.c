@@ -8,11 +8,20 @@
 
 /* ---- an interrupt line ---- */
 
-static void vfake_irq_set(void *opaque, bool level)
+static void vfake_irq_set(IrqController *c, unsigned src, bool level)
 {
-    VFakeIrq *irq = opaque;
+    VFakeIrq *irq = (VFakeIrq *)c; /* ctl is the first member */
     irq->level = level;
     irq->raises += level;
+    irq->src = src;
+}
+
+IrqLine vfake_irq_line(VFakeIrq *irq, unsigned src)
+{
+    if (!irq)
+        return (IrqLine){0};
+    irq->ctl.set_irq = vfake_irq_set;
+    return (IrqLine){&irq->ctl, src};
 }
 
 /* ---- a bus with harts ---- */
@@ -81,11 +90,7 @@ void vfake_write_desc(Bus *bus, uint64_t pa, uint64_t addr, uint32_t len, uint16
 
 static VirtioMmioConfig mmio_config(Bus *bus, uint64_t base, VFakeIrq *irq)
 {
-    return (VirtioMmioConfig){.bus = bus,
-                              .base = base,
-                              .irq_num = irq ? 1 : 0,
-                              .irq = irq ? vfake_irq_set : NULL,
-                              .irq_opaque = irq};
+    return (VirtioMmioConfig){.bus = bus, .base = base, .irq = vfake_irq_line(irq, 1)};
 }
 
 VirtioMmio *vfake_virtio_blk(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioBlkConfig *cfg,
@@ -123,18 +128,17 @@ VirtioMmio *vfake_virtio_placeholder(Bus *bus, uint64_t base, Error *err)
 
 VmGenId *vfake_vmgenid(VFakeIrq *irq)
 {
-    return vmgenid_new(vfake_irq_set, irq);
+    return vmgenid_new(vfake_irq_line(irq, 12));
 }
 
 GoldfishRtc *vfake_rtc(VFakeIrq *irq)
 {
-    return goldfish_rtc_new(vfake_irq_set, irq);
+    return goldfish_rtc_new(vfake_irq_line(irq, 11));
 }
 
 Uart16550 *vfake_uart(VFakeIrq *irq, UartConfig cfg)
 {
-    cfg.irq = vfake_irq_set;
-    cfg.irq_opaque = irq;
+    cfg.irq = vfake_irq_line(irq, 10);
     return uart16550_new(&cfg);
 }
 

@@ -28,9 +28,14 @@
 
 /* What a device did to its line: the last level (-1 before any) and how often it rose. */
 typedef struct VFakeIrq {
+    IrqController ctl; /* set by the vfake_* constructors */
     int level;
     int raises;
+    unsigned src; /* the source number of the last change */
 } VFakeIrq;
+
+/* A line into irq as PLIC source src (the constructors below use source 1). */
+IrqLine vfake_irq_line(VFakeIrq *irq, unsigned src);
 
 /* ---- a bus with harts (interrupt controllers, timers) ---- */
 
