@@ -1,630 +1,51 @@
 /*
- * hostel: the command-line front end.  A table of subcommands, each a thin
- * handler over the library: it parses its flags, builds the objects, and is
- * the only place that prints errors and chooses the exit status.
+ * hostel: the command-line front end.  main() takes the global options
+ * (--log-level, --log-format), then hands the rest to one row of the
+ * command table; each family of subcommands lives in its own file
+ * (cmd_run.c, cmd_ctl.c, cmd_state.c, img/img.c), a thin handler over the
+ * libraries.
  */
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "control/control.h"
-#include "control/ctl.h"
-#include "img/img.h"
-#include "machine/boot.h"
-#include "machine/console.h"
-#include "machine/machine.h"
-#include "machine/machine_state.h"
+#include "cli.h"
 #include "util/compiler.h"
-#include "util/error.h"
-#include "util/log.h"
 
-#ifndef HOSTEL_VERSION
-#define HOSTEL_VERSION "0.1.0"
-#endif
+static int cmd_help_run(int argc, char **argv);
 
-enum { EXIT_USAGE = 2, EXIT_LIMIT = 124 };
-
-typedef struct Command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    void (*help)(FILE *out);
-    const char *summary;
-} Command;
-
-/* ---- signals: the only state outside a handler's locals ---- */
-
-static volatile bool *signal_stop_flag;     /* the running machine's stop flag */
-static Machine *signal_machine;             /* woken from its idle wait */
-static volatile sig_atomic_t signal_caught; /* number of the signal that stopped it */
-
-static void on_stop_signal(int sig)
-{
-    signal_caught = sig;
-    if (signal_stop_flag)
-        *signal_stop_flag = true;
-    if (signal_machine)
-        machine_kick(signal_machine); /* async-signal-safe: an eventfd write */
-}
-
-/* SIGINT/SIGTERM stop the machine (a second one kills); SIGPIPE is ignored. */
-static void install_signal_handlers(Machine *m, volatile bool *stop)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    signal_stop_flag = stop;
-    signal_machine = m;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-/* ---- argument parsing helpers ---- */
-
-/* Parse a decimal unsigned number that must fill the whole string. */
-static bool parse_u64(const char *s, uint64_t *out, char **end)
-{
-    if (*s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, end, 10);
-    if (errno)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Multiplier of a size suffix (K, M, G, T, optionally followed by "B" or "iB"); 0 if bad. */
-static uint64_t size_multiplier(const char *suffix)
-{
-    if (*suffix == '\0')
-        return 1ull << 20; /* a plain number is MiB, as for lkvm and QEMU */
-    const char *rest = suffix + 1;
-    if (*rest && strcmp(rest, "B") != 0 && strcmp(rest, "iB") != 0)
-        return 0;
-    switch (suffix[0]) {
-    case 'k':
-    case 'K': return 1ull << 10;
-    case 'm':
-    case 'M': return 1ull << 20;
-    case 'g':
-    case 'G': return 1ull << 30;
-    case 't':
-    case 'T': return 1ull << 40;
-    default: return 0;
-    }
-}
-
-/* Parse "512M", "2G", "16384K", "256" (MiB).  Returns false on bad syntax or overflow. */
-static bool parse_size(const char *s, uint64_t *bytes)
-{
-    uint64_t n;
-    char *end;
-    if (!parse_u64(s, &n, &end))
-        return false;
-    uint64_t mult = size_multiplier(end);
-    if (mult == 0 || (n && n > UINT64_MAX / mult))
-        return false;
-    *bytes = n * mult;
-    return true;
-}
-
-/* ---- hostel run ---- */
-
-typedef struct RunOptions {
-    const char *kernel;   /* -k */
-    const char *initrd;   /* -i */
-    const char *cmdline;  /* -p */
-    const char *bios;     /* --bios: NULL = built-in SBI, "none", or a file */
-    const char *dump_dtb; /* --dump-dtb */
-    MachineConfig cfg;
-    bool stats;                  /* --stats */
-    bool net_set;                /* --net was given */
-    const char *name;            /* --name */
-    const char *control;         /* --control: the control socket's path */
-    const char *restore;         /* --restore: a state file to continue */
-    char default_paths[3][4096]; /* the default guest's files, when -k is absent */
-} RunOptions;
-
-enum {
-    OPT_BIOS = 256,
-    OPT_STATS,
-    OPT_MAX_INSNS,
-    OPT_DUMP_DTB,
-    OPT_NET,
-    OPT_NAME,
-    OPT_CONTROL,
-    OPT_RESTORE
-};
-
-#define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
-#define DEFAULT_GUEST_HINT "build it with 'make guest' (or run 'make run')"
-
-static const struct option run_long_options[] = {
-    {"kernel", required_argument, NULL, 'k'},
-    {"initrd", required_argument, NULL, 'i'},
-    {"disk", required_argument, NULL, 'd'},
-    {"net", required_argument, NULL, OPT_NET},
-    {"params", required_argument, NULL, 'p'},
-    {"bios", required_argument, NULL, OPT_BIOS},
-    {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"control", required_argument, NULL, OPT_CONTROL},
-    {"restore", required_argument, NULL, OPT_RESTORE},
-    {"mem", required_argument, NULL, 'm'},
-    {"cpus", required_argument, NULL, 'c'},
-    {"stats", no_argument, NULL, OPT_STATS},
-    {"max-insns", required_argument, NULL, OPT_MAX_INSNS},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static void run_help(FILE *out)
-{
-    fprintf(out,
-            "usage: hostel run [options] [-k KERNEL]\n"
-            "\n"
-            "Run a guest on a QEMU virt-compatible RV64GC machine.  With no -k, boots the\n"
-            "default guest that guest/build.sh built under ~/.cache/hostel/guest.\n"
-            "A Linux Image is entered in S-mode with SBI served by hostel itself, unless\n"
-            "--bios gives M-mode firmware (OpenSBI).  An ELF file is run bare-metal:\n"
-            "entered in M-mode at its entry point (as with --bios none).\n"
-            "\n"
-            "options:\n"
-            "  -k, --kernel FILE   Linux Image, or bare-metal ELF program\n"
-            "  -i, --initrd FILE   initramfs for the kernel\n"
-            "  -d, --disk FILE[,OPT...]  disk image as virtio-blk (/dev/vda, vdb...; up to 6);\n"
-            "                      the format (raw or qcow2, with its backing chain) is\n"
-            "                      probed; options: ro (read-only), format=raw|qcow2 (say\n"
-            "                      it for images a guest writes raw: see docs/img.md),\n"
-            "                      l2-cache-size=SIZE (qcow2 metadata cache, default 1M);\n"
-            "                      an image can have one writer\n"
-            "      --net user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]...[,mac=MAC]\n"
-            "                      virtio-net card on user-mode networking (the default:\n"
-            "                      plain 'user'): the guest gets 10.0.2.15 by DHCP and\n"
-            "                      reaches the host at 10.0.2.2; hostfwd forwards a host\n"
-            "                      port to a guest port;\n"
-            "      --net tap,ifname=NAME[,mac=MAC]\n"
-            "                      virtio-net card on the host's tap interface NAME\n"
-            "                      (make it with: ip tuntap add dev NAME mode tap user\n"
-            "                      $USER); the guest is on whatever network NAME is;\n"
-            "                      '--net none': no card (docs/net.md)\n"
-            "  -p, --params TEXT   kernel command line (default with the default guest:\n"
-            "                      \"" DEFAULT_CMDLINE "\")\n"
-            "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
-            "                      'none' runs an ELF -k bare-metal\n"
-            "      --dump-dtb FILE write the device tree the guest would get, then exit\n"
-            "      --name NAME     the VM's name (letters, digits, '.', '_', '-'; up to 64),\n"
-            "                      shown in hostel's messages as hostel[NAME]; the VM\n"
-            "                      listens on the control socket\n"
-            "                      $XDG_RUNTIME_DIR/hostel/NAME.sock (or /run/hostel/NAME.sock)\n"
-            "                      for 'hostel ctl|pause|resume NAME' (docs/control.md)\n"
-            "      --control PATH  the control socket's path instead\n"
-            "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
-            "                      RAM, harts, devices, disks and network come from FILE\n"
-            "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
-            "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
-            "                      a plain number is MiB\n"
-            "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
-            "\n"
-            "console: the guest's serial port is this terminal, in raw mode; type\n"
-            "C-a x to quit, C-a h for help.\n"
-            "      --stats         at exit, print instructions, seconds and MIPS to stderr\n"
-            "      --max-insns N   stop after about N instructions (exit status 124)\n"
-            "  -h, --help          show this help and exit\n"
-            "\n"
-            "exit status: the guest's result (0 = pass, N = the failure code it gave the\n"
-            "test finisher or HTIF); 1 = the guest could not be started; 2 = bad command\n"
-            "line; 124 = --max-insns reached; 128+N = stopped by signal N.\n");
-}
-
-/* Report a bad command line in one line; returns EXIT_USAGE. */
-static int run_usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "hostel run: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'hostel run --help')\n");
-    return EXIT_USAGE;
-}
-
-/* Describe the option getopt_long could not take (unknown or missing argument). */
-static int run_bad_option(int c, char **argv)
-{
-    const char *arg = argv[optind - 1]; /* right for long options */
-    char shortopt[3] = {'-', (char)optopt, '\0'};
-    if ((c == '?' && optopt) || (c == ':' && strncmp(arg, "--", 2) != 0))
-        arg = shortopt; /* a short option, maybe inside a cluster */
-    if (c == ':')
-        return run_usage_error("option '%s' needs an argument", arg);
-    return run_usage_error("unknown option '%s'", arg);
-}
-
-static int run_set_cpus(RunOptions *o, const char *arg)
-{
-    uint64_t n;
-    char *end;
-    if (!parse_u64(arg, &n, &end) || *end || n == 0)
-        return run_usage_error("-c '%s': expected a number of harts", arg);
-    if (n > MACHINE_MAX_HARTS)
-        return run_usage_error("-c '%s': 1 to 8 harts are supported", arg);
-    o->cfg.nharts = (unsigned)n;
-    return 0;
-}
-
-/* One ",key[=value]" of -d; 0, or the usage exit status. */
-static int run_disk_option(MachineDisk *d, const char *opt, const char *arg)
-{
-    if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0) {
-        d->read_only = opt[1] == 'o';
-    } else if (strncmp(opt, "format=", 7) == 0) {
-        if (strcmp(opt + 7, "raw") != 0 && strcmp(opt + 7, "qcow2") != 0)
-            return run_usage_error("-d '%s': format is raw or qcow2", arg);
-        d->format = opt + 7;
-    } else if (strncmp(opt, "l2-cache-size=", 14) == 0) {
-        if (!parse_size(opt + 14, &d->l2_cache_bytes) || d->l2_cache_bytes > (1ull << 32))
-            return run_usage_error("-d '%s': l2-cache-size is a size up to 4G (e.g. 4M)", arg);
-    } else {
-        return run_usage_error("-d '%s': unknown disk option (ro, rw, format=, l2-cache-size=)",
-                               arg);
-    }
-    return 0;
-}
-
-/* -d PATH[,ro][,format=F][,l2-cache-size=S]: argv outlives the run, so it is cut in place. */
-static int run_add_disk(RunOptions *o, char *arg)
-{
-    if (o->cfg.ndisks == MACHINE_MAX_DISKS)
-        return run_usage_error("-d '%s': at most 6 disks", arg);
-    MachineDisk *d = &o->cfg.disks[o->cfg.ndisks];
-    *d = (MachineDisk){.path = arg};
-    for (char *comma = strchr(arg, ','); comma;) {
-        *comma = '\0';
-        char *opt = comma + 1, *next = strchr(opt, ',');
-        if (next)
-            *next = '\0';
-        int rc = run_disk_option(d, opt, opt);
-        if (next)
-            *next = ',';
-        if (rc)
-            return rc;
-        comma = next;
-    }
-    if (!*arg)
-        return run_usage_error("-d '%s': expected an image path", arg);
-    o->cfg.ndisks++;
-    return 0;
-}
-
-/* --net SPEC: once only. */
-static int run_set_net(RunOptions *o, const char *arg)
-{
-    Error err = {0};
-    if (o->net_set)
-        return run_usage_error("--net '%s': only one --net is supported", arg);
-    o->net_set = true;
-    if (net_config_parse(&o->cfg.net, arg, &err) < 0)
-        return run_usage_error("%s", err.msg);
-    return 0;
-}
-
-/* --name: a VM name fit for messages and socket paths. */
-static int run_set_name(RunOptions *o, const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 64 ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789._-") != n ||
-        name[0] == '.')
-        return run_usage_error("--name '%s': use 1 to 64 letters, digits, '.', '_' or '-' "
-                               "(not starting with '.')",
-                               name);
-    log_set_name(name);
-    o->name = name;
-    return 0;
-}
-
-/* Apply one parsed option; returns 0 or an exit status. */
-static int run_apply_option(RunOptions *o, int c, char **argv)
-{
-    char *end;
-    switch (c) {
-    case 'k': o->kernel = optarg; return 0;
-    case 'i': o->initrd = optarg; return 0;
-    case 'd': return run_add_disk(o, optarg);
-    case OPT_NET: return run_set_net(o, optarg);
-    case 'p': o->cmdline = optarg; return 0;
-    case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
-    case OPT_NAME: return run_set_name(o, optarg);
-    case OPT_RESTORE: o->restore = optarg; return 0;
-    case OPT_CONTROL:
-        if (!*optarg)
-            return run_usage_error("--control '%s': expected a socket path", optarg);
-        o->control = optarg;
-        return 0;
-    case 'c': return run_set_cpus(o, optarg);
-    case OPT_STATS: o->stats = true; return 0;
-    case 'm':
-        if (!parse_size(optarg, &o->cfg.ram_size))
-            return run_usage_error("-m '%s': not a size (examples: 512M, 2G)", optarg);
-        return 0;
-    case OPT_BIOS: o->bios = optarg; return 0;
-    case OPT_MAX_INSNS:
-        if (!parse_u64(optarg, &o->cfg.max_insns, &end) || *end || !o->cfg.max_insns)
-            return run_usage_error("--max-insns '%s': expected a positive number", optarg);
-        return 0;
-    case 'h': run_help(stdout); return -1;
-    default: return run_bad_option(c, argv);
-    }
-}
-
-/* Point -k/-i (and -p if absent) at the default guest's cached build. */
-static int run_default_guest(RunOptions *o)
-{
-    static const char *const names[] = {"Image", "initramfs.cpio.gz"};
-    const char *cache = getenv("HOSTEL_CACHE"), *home = getenv("HOME");
-    char dir[3000];
-    if (cache && *cache)
-        snprintf(dir, sizeof(dir), "%s/guest", cache);
-    else
-        snprintf(dir, sizeof(dir), "%s/.cache/hostel/guest", home ? home : ".");
-    for (int i = 0; i < 2; i++) {
-        snprintf(o->default_paths[i], sizeof(o->default_paths[i]), "%s/%s", dir, names[i]);
-        if (access(o->default_paths[i], R_OK) != 0) {
-            fprintf(stderr, "hostel: no -k given and the default guest is missing (%s): %s\n",
-                    o->default_paths[i], DEFAULT_GUEST_HINT);
-            return 1;
-        }
-    }
-    o->kernel = o->default_paths[0];
-    if (!o->initrd)
-        o->initrd = o->default_paths[1];
-    if (!o->cmdline)
-        o->cmdline = DEFAULT_CMDLINE;
-    return 0;
-}
-
-/* --restore takes the machine from the file: options that describe one cannot be given. */
-static int run_check_restore(const RunOptions *o)
-{
-    MachineConfig def;
-    machine_config_default(&def);
-    const char *given = o->kernel                         ? "-k"
-                        : o->initrd                       ? "-i"
-                        : o->cmdline                      ? "-p"
-                        : o->bios                         ? "--bios"
-                        : o->dump_dtb                     ? "--dump-dtb"
-                        : o->cfg.ndisks                   ? "-d"
-                        : o->net_set                      ? "--net"
-                        : o->cfg.ram_size != def.ram_size ? "-m"
-                        : o->cfg.nharts != def.nharts     ? "-c"
-                                                          : NULL;
-    if (given)
-        return run_usage_error("%s: the machine comes from the state file given to --restore",
-                               given);
-    return 0;
-}
-
-/* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */
-static int run_parse(RunOptions *o, int argc, char **argv)
-{
-    machine_config_default(&o->cfg);
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":k:i:d:p:m:c:h", run_long_options, NULL)) != -1) {
-        int r = run_apply_option(o, c, argv);
-        if (r != 0)
-            return r;
-    }
-    if (optind < argc)
-        return run_usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->restore)
-        return run_check_restore(o);
-    if (!o->kernel && run_default_guest(o) != 0)
-        return 1;
-    Error err = {0};
-    if (machine_config_check(&o->cfg, &err) < 0)
-        return run_usage_error("%s", err.msg);
-    return 0;
-}
-
-static void run_print_stats(const MachineStats *st)
-{
-    double mips = st->seconds > 0 ? (double)st->instret / st->seconds / 1e6 : 0;
-    fprintf(stderr, "instructions: %" PRIu64 "\nseconds: %.3f\nMIPS: %.1f\n", st->instret,
-            st->seconds, mips);
-}
-
-/* Map how the run ended to hostel's exit status, with a line for non-guest stops. */
-static int run_exit_status(const RunOptions *o, const MachineStats *st, int guest_status)
-{
-    switch (st->why) {
-    case MACHINE_STOP_GUEST: return guest_status;
-    case MACHINE_STOP_QUIT: fprintf(stderr, "\nhostel: quit (C-a x)\n"); return 0;
-    case MACHINE_STOP_CONTROL:
-        fprintf(stderr, st->suspended ? "\nhostel: suspended (continue with hostel run "
-                                        "--restore FILE)\n"
-                                      : "\nhostel: quit (control socket)\n");
-        return 0;
-    case MACHINE_STOP_LIMIT:
-        fprintf(stderr,
-                "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64 ")\n",
-                st->instret, o->cfg.max_insns);
-        return EXIT_LIMIT;
-    case MACHINE_STOP_HOST:
-    default:
-        fprintf(stderr, "hostel: stopped by signal %d\n", (int)signal_caught);
-        return 128 + (int)signal_caught;
-    }
-}
-
-/* Does path start with the ELF magic? (Unreadable files say no: loading reports them.) */
-static bool file_is_elf(const char *path)
-{
-    char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(magic, 1, sizeof(magic), f) : 0;
-    if (f)
-        fclose(f);
-    return n == 4 && memcmp(magic, "\177ELF", 4) == 0;
-}
-
-/* ELF kernels without firmware run bare-metal; anything else boots as Linux. */
-static bool run_is_bare_metal(const RunOptions *o)
-{
-    if (o->bios && strcmp(o->bios, "none") == 0)
-        return true;
-    return !o->bios && file_is_elf(o->kernel);
-}
-
-/* Load what the options name into m. Returns 0, or -1 with err filled. */
-static int run_load(Machine *m, const RunOptions *o, Error *err)
-{
-    MachineBoot boot = {
-        .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline, .bios = o->bios};
-    if (o->dump_dtb)
-        return machine_dump_dtb(m, &boot, o->dump_dtb, err);
-    if (run_is_bare_metal(o)) {
-        if (o->initrd)
-            return error_set(err, "-i needs a Linux kernel: %s is run bare-metal", o->kernel);
-        return machine_load_kernel(m, o->kernel, err);
-    }
-    return machine_boot(m, &boot, err);
-}
-
-/* Open the control socket named by --name or --control, if any. Returns 0 or -1. */
-static int run_control(Machine *m, const RunOptions *o, Error *err)
-{
-    char path[4096];
-    if (!o->name && !o->control)
-        return 0;
-    if (o->control)
-        snprintf(path, sizeof(path), "%s", o->control);
-    else if (control_socket_path(o->name, path, sizeof(path), err) < 0 ||
-             control_socket_dir_create(err) < 0)
-        return -1;
-    MachineControlConfig c = {.path = path, .name = o->name, .version = HOSTEL_VERSION};
-    return machine_control_open(m, &c, err);
-}
-
-/*
- * --restore: build the machine the state file describes and load the state
- * into it.  *fp stays open for the machine's life: its configuration (disk
- * paths) points into it.
- */
-static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *err)
-{
-    MachineStateFile *f = *fp = machine_state_open(o->restore, err);
-    if (!f)
-        return NULL;
-    MachineConfig cfg = *machine_state_config(f);
-    cfg.in_fd = o->cfg.in_fd;
-    cfg.out_fd = o->cfg.out_fd;
-    cfg.err_fd = o->cfg.err_fd;
-    cfg.max_insns = o->cfg.max_insns;
-    Machine *m = machine_new(&cfg, err);
-    if (m && machine_restore(m, f, true, err) < 0) {
-        machine_free(m);
-        m = NULL;
-    }
-    return m;
-}
-
-/* Build the machine, run it, and report. */
-static int run_machine(const RunOptions *o)
-{
-    Error err = {0};
-    MachineStateFile *saved = NULL;
-    Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->cfg, &err);
-    if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
-        (!o->dump_dtb && run_control(m, o, &err) < 0)) {
-        fprintf(stderr, "hostel: %s\n", err.msg);
-        machine_free(m);
-        machine_state_close(saved);
-        return 1;
-    }
-    if (o->dump_dtb) {
-        machine_free(m);
-        return 0;
-    }
-    Console con;
-    console_open(&con, o->cfg.in_fd, o->cfg.out_fd);
-    machine_set_console(m, &con);
-    install_signal_handlers(m, machine_stop_flag(m));
-    int status = machine_run(m, &err);
-    console_close(&con);
-    signal_stop_flag = NULL;
-    MachineStats st;
-    machine_stats(m, &st);
-    machine_free(m);
-    machine_state_close(saved);
-    if (o->stats)
-        run_print_stats(&st);
-    if (status < 0) {
-        fprintf(stderr, "hostel: %s\n", err.msg);
-        return 1;
-    }
-    return run_exit_status(o, &st, status);
-}
-
-static int cmd_run(int argc, char **argv)
-{
-    RunOptions o = {0};
-    int r = run_parse(&o, argc, argv);
-    if (r != 0)
-        return r < 0 ? 0 : r;
-    return run_machine(&o);
-}
-
-/* ---- hostel help / version ---- */
-
-static int cmd_help(int argc, char **argv);
-
-static void help_help(FILE *out)
+static void cmd_help_help(FILE *out)
 {
     fprintf(out, "usage: hostel help [COMMAND]\n\nShow help for hostel or for one command.\n");
 }
 
-static int cmd_img(int argc, char **argv)
-{
-    return img_main(argc, argv);
-}
+static const Command cmd_help = {
+    .name = "help",
+    .run = cmd_help_run,
+    .help = cmd_help_help,
+    .summary = "show help for hostel or one command",
+};
 
-static const Command commands[] = {
-    {"run", cmd_run, run_help, "run a guest: Linux (the default guest) or a bare-metal ELF"},
-    {"img", cmd_img, img_help, "create, inspect, check and convert disk images (raw, qcow2)"},
-    {"ctl", ctl_main, ctl_help, "send a command to a running VM's control socket"},
-    {"pause", ctl_pause_main, ctl_pause_help, "pause a running VM (its clock stops too)"},
-    {"resume", ctl_resume_main, ctl_resume_help, "resume a paused VM"},
-    {"suspend", ctl_suspend_main, ctl_suspend_help, "save a running VM to a file and end it"},
-    {"snapshot", ctl_snapshot_main, ctl_snapshot_help,
-     "live snapshots of a running VM: create, list, revert, delete"},
-    {"state", ctl_state_main, ctl_state_help, "check and print a state file as JSON"},
-    {"clone", ctl_clone_main, ctl_clone_help, "a linked or full clone of a suspended VM or a disk"},
-    {"help", cmd_help, help_help, "show help for hostel or one command"},
+static const Command *const commands[] = {
+    &cmd_run,     &cmd_img,      &cmd_ctl,   &cmd_pause, &cmd_resume,
+    &cmd_suspend, &cmd_snapshot, &cmd_state, &cmd_clone, &cmd_help,
 };
 
 static void main_help(FILE *out)
 {
-    fprintf(out, "usage: hostel COMMAND [options]\n       hostel --version\n\ncommands:\n");
+    fprintf(out, "usage: hostel [GLOBAL-OPTIONS] COMMAND [options]\n"
+                 "       hostel --version\n\ncommands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\nglobal options (also accepted by 'hostel run'):\n");
+    cli_log_options_help(out);
     fprintf(out, "\nRun 'hostel COMMAND --help' for a command's options.\n");
 }
 
 static const Command *find_command(const char *name)
 {
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        if (strcmp(commands[i].name, name) == 0)
-            return &commands[i];
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
     }
     return NULL;
 }
@@ -633,10 +54,10 @@ static int unknown_command(const char *name)
 {
     fprintf(stderr, "hostel: unknown %s '%s' (see 'hostel help')\n",
             name[0] == '-' ? "option" : "command", name);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }
 
-static int cmd_help(int argc, char **argv)
+static int cmd_help_run(int argc, char **argv)
 {
     if (argc < 2) {
         main_help(stdout);
@@ -649,21 +70,48 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/*
+ * Take the global options before the command ("--log-level debug" or
+ * "--log-level=debug").  Returns the index of the command's name, or
+ * -status for a bad option.
+ */
+static int main_global_options(int argc, char **argv)
+{
+    int i = 1;
+    while (i < argc && strncmp(argv[i], "--log-", 6) == 0) {
+        char name[32];
+        /* argv[argc] is NULL: a missing value reads as NULL */
+        const char *eq = strchr(argv[i], '='), *value = eq ? eq + 1 : argv[i + 1];
+        snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]),
+                 argv[i]);
+        int r = cli_log_option(NULL, name, value);
+        if (r == 0)
+            return -unknown_command(argv[i]);
+        if (r != 1)
+            return -r;
+        i += eq ? 1 : 2;
+    }
+    return i;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    int i = main_global_options(argc, argv);
+    if (i < 0)
+        return -i;
+    if (i >= argc) {
         main_help(stderr);
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
-    const char *name = argv[1];
+    const char *name = argv[i];
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
         printf("hostel %s\n", HOSTEL_VERSION);
         return 0;
     }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
-        return cmd_help(1, argv);
+        return cmd_help_run(1, argv);
     const Command *cmd = find_command(name);
     if (!cmd)
         return unknown_command(name);
-    return cmd->run(argc - 1, argv + 1);
+    return cmd->run(argc - i, argv + i);
 }

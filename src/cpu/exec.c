@@ -15,6 +15,7 @@
 #include "cpu/bcache.h"
 #include "cpu/fpu.h"
 #include "util/compiler.h"
+#include "util/log.h"
 
 /* ---- block building ---- */
 
@@ -368,7 +369,7 @@ lookup:
     if (unlikely(h->instret >= stop_at))
         return HART_EXIT_BUDGET;
 #ifdef HOSTEL_TRACE
-    fprintf(stderr, "trace: pc=%#llx priv=%u\n", (unsigned long long)h->pc, h->priv);
+    log_debug("trace: pc=%#llx priv=%u", (unsigned long long)h->pc, h->priv);
 #endif
     if (!(b = fetch_block(h, scratch))) {
         if (unlikely(++traps >= HART_TRAP_BUDGET))

@@ -26,6 +26,7 @@
 
 #include "machine/machine_int.h"
 #include "util/io.h"
+#include "util/log.h"
 #include "util/timer.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -549,8 +550,7 @@ int machine_run(Machine *m, Error *err)
         m->run_start_ns = timer_now_ns();
     /* bench/state times start-up (e.g. run --restore) to the first guest slice by this. */
     if (getenv("HOSTEL_TRACE_START"))
-        fprintf(stderr, "hostel: run loop starts at monotonic %.6f s\n",
-                (double)timer_now_ns() * 1e-9);
+        log_info("run loop starts at monotonic %.6f s", (double)timer_now_ns() * 1e-9);
     int why = machine_loop(m, err);
     /* Paused time is not run time: keep MIPS honest. */
     m->stats.seconds =

@@ -691,77 +691,86 @@ static const StateDesc *desc_of_tag(const char *tag)
     return ops ? ops->state : NULL;
 }
 
-/* msg as a JSON string (messages can quote what a damaged file holds). */
-static void print_json_string(FILE *out, const char *msg)
+/* msg as a JSON string (messages can quote what a damaged file holds: not always UTF-8). */
+static json_t *json_message(const char *msg)
 {
     json_t *j = json_string(msg);
-    if (!j || json_dumpf(j, out, JSON_ENCODE_ANY) < 0)
-        fputs("\"\"", out);
-    json_decref(j);
+    return j ? j : json_string("(not UTF-8)");
 }
 
-/* The configuration section as JSON, or null and why when it is not JSON. */
-static void print_config(FILE *out, const StreamSection *cfg)
+/* Set "config" to the configuration section, or null and "config-error" when it is not JSON. */
+static void describe_config(json_t *doc, const StreamSection *cfg)
 {
     json_error_t jerr;
     json_t *j = cfg ? json_loadb((const char *)cfg->payload, cfg->len, 0, &jerr) : NULL;
-    if (j) {
-        json_dumpf(j, out, JSON_COMPACT);
-        json_decref(j);
-        return;
-    }
-    fputs("null,\n  \"config-error\": ", out);
-    print_json_string(out, cfg ? jerr.text : "no configuration section");
+    json_object_set_new(doc, "config", j ? j : json_null());
+    if (!j)
+        json_object_set_new(doc, "config-error",
+                            json_message(cfg ? jerr.text : "no configuration section"));
 }
 
-static void print_section(FILE *out, const StreamSection *s)
+/* libslirp's own format, shown as it is: hex. */
+static json_t *describe_blob(const StreamSection *s)
 {
-    fprintf(out, "    {\"tag\": \"%s\", \"instance\": %u, \"version\": %u, \"bytes\": %llu", s->tag,
-            s->instance, s->version, (unsigned long long)s->len);
+    char *hex = malloc(s->len * 2 + 1);
+    if (!hex)
+        return json_null();
+    for (uint64_t i = 0; i < s->len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", s->payload[i]);
+    hex[s->len * 2] = '\0';
+    json_t *j = json_string(hex);
+    free(hex);
+    return j;
+}
+
+static json_t *describe_section(const StreamSection *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "tag", json_message(s->tag));
+    json_object_set_new(o, "instance", json_integer(s->instance));
+    json_object_set_new(o, "version", json_integer(s->version));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)s->len));
     const StateDesc *d = desc_of_tag(s->tag);
     void *obj = d ? calloc(1, d->size) : NULL;
     Error e = {0};
-    if (obj && state_decode_any(d, s->version, s->payload, s->len, obj, &e) == 0) {
-        fputs(", \"state\": ", out);
-        state_print_json(out, d, obj, 4);
-    } else if (d) {
-        fputs(", \"error\": ", out);
-        print_json_string(out, e.msg);
-    } else if (strcmp(s->tag, "slirp") == 0) {
-        fputs(", \"blob\": \"", out); /* libslirp's own format: shown as it is */
-        for (uint64_t i = 0; i < s->len; i++)
-            fprintf(out, "%02x", s->payload[i]);
-        fputc('"', out);
-    }
+    if (obj && state_decode_any(d, s->version, s->payload, s->len, obj, &e) == 0)
+        json_object_set_new(o, "state", state_to_json(d, obj));
+    else if (d)
+        json_object_set_new(o, "error", json_message(e.msg));
+    else if (strcmp(s->tag, "slirp") == 0)
+        json_object_set_new(o, "blob", describe_blob(s));
     free(obj);
-    fputc('}', out);
+    return o;
 }
 
-int machine_state_print(const char *path, FILE *out, Error *err)
+static json_t *describe_ram(const StreamIn *in)
+{
+    json_t *o = json_pack("{s:I, s:s}", "bytes", (json_int_t)in->ram_size, "encoding",
+                          in->ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
+    if (in->ram_encoding == STREAM_RAM_FLAT)
+        json_object_set_new(o, "pages-present", json_integer((json_int_t)in->ram_pages_present));
+    return o;
+}
+
+json_t *machine_state_describe(const char *path, Error *err)
 {
     StreamIn in;
     if (stream_in_open(&in, path, err) < 0)
-        return -1;
-    const StreamSection *cfg = stream_in_find(&in, "config", 0);
-    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": ", in.major, in.minor);
-    print_config(out, cfg);
-    fputs(",\n  \"sections\": [\n", out);
-    bool first = true;
+        return NULL;
+    char format[32];
+    snprintf(format, sizeof(format), "%u.%u", in.major, in.minor);
+    json_t *doc = json_pack("{s:s}", "format", format), *sections = json_array();
+    describe_config(doc, stream_in_find(&in, "config", 0));
     for (int i = 0; i < in.nsec; i++) {
         const StreamSection *s = &in.sec[i];
         if (!strcmp(s->tag, "config") || !strcmp(s->tag, "ram") || !strcmp(s->tag, "end"))
             continue;
-        fputs(first ? "" : ",\n", out);
-        print_section(out, s);
-        first = false;
+        json_array_append_new(sections, describe_section(s));
     }
-    fprintf(out, "\n  ],\n  \"ram\": {\"bytes\": %llu, \"encoding\": \"%s\"",
-            (unsigned long long)in.ram_size, in.ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
-    if (in.ram_encoding == STREAM_RAM_FLAT)
-        fprintf(out, ", \"pages-present\": %llu", (unsigned long long)in.ram_pages_present);
-    fputs("}\n}\n", out);
+    json_object_set_new(doc, "sections", sections);
+    json_object_set_new(doc, "ram", describe_ram(&in));
     stream_in_close(&in);
-    return 0;
+    return doc;
 }
 
 /* ---- a save into an open file (live snapshots: machine_snapshot.c) ---- */

@@ -6,6 +6,7 @@
 #ifndef HOSTEL_MACHINE_MACHINE_STATE_H
 #define HOSTEL_MACHINE_MACHINE_STATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -51,7 +52,11 @@ int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err);
  */
 int machine_clone(const char *src, const char *dst, bool full, Error *err);
 
-/* Print a state file as JSON (`hostel state show`). */
-int machine_state_print(const char *path, FILE *out, Error *err);
+/*
+ * A state file checked and described as JSON (`hostel state show`): format,
+ * config, sections (each device's fields by name), ram.  Returns the
+ * document (json_decref it), or NULL with err saying what is wrong.
+ */
+json_t *machine_state_describe(const char *path, Error *err);
 
 #endif

@@ -1,10 +1,11 @@
 /*
- * The state engine: encode, decode (with validation), commit and print any
+ * The state engine: encode, decode (with validation), commit and describe (as JSON) any
  * struct described by a StateDesc table.  See state.h for the encoding.
  */
 #include "state/state.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -247,51 +248,49 @@ void state_commit(const StateDesc *desc, void *live, const void *staged)
         desc->post_load(live);
 }
 
-static void print_value(FILE *out, const StateField *f, const uint8_t *p, uint32_t i)
+/* One element of an integer or bool field. */
+static json_t *json_value(const StateField *f, const uint8_t *p, uint32_t i)
 {
     uint64_t v = load_mem(p + i * scalar_size(f->type), f->type);
     if (f->type == STATE_BOOL)
-        fputs(v ? "true" : "false", out);
-    else
-        fprintf(out, "%" PRIu64, v);
+        return json_boolean(v);
+    return json_integer((json_int_t)v); /* fields wider than 63 bits print negative */
 }
 
-static void print_field(FILE *out, const StateField *f, const uint8_t *obj, int indent)
+/* A bytes field as hex; long buffers (a ROM) as their start and a CRC. */
+static json_t *json_bytes(const uint8_t *p, uint32_t n)
+{
+    size_t shown = n <= 64 ? n : 32;
+    char buf[64 * 2 + 64];
+    size_t len = 0;
+    for (uint32_t i = 0; i < shown; i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%02x", p[i]);
+    if (shown < n)
+        snprintf(buf + len, sizeof(buf) - len, "... (%u bytes, crc32 %08lx)", n, crc32(0, p, n));
+    return json_string(buf);
+}
+
+static json_t *json_field(const StateField *f, const uint8_t *obj)
 {
     const uint8_t *p = obj + f->offset;
     uint32_t n = field_count(f, obj);
-    if (f->type == STATE_BYTES) {
-        size_t shown = n <= 64 ? n : 32; /* long buffers (a ROM): the start and a CRC */
-        fputc('"', out);
-        for (uint32_t i = 0; i < shown; i++)
-            fprintf(out, "%02x", p[i]);
-        if (shown < n)
-            fprintf(out, "... (%u bytes, crc32 %08lx)", n, crc32(0, p, n));
-        fputc('"', out);
-        return;
-    }
-    if (f->count)
-        fputc('[', out);
+    if (f->type == STATE_BYTES)
+        return json_bytes(p, n);
+    json_t *arr = f->count ? json_array() : NULL;
     for (uint32_t i = 0; i < n; i++) {
-        if (i)
-            fputs(", ", out);
-        if (f->type == STATE_STRUCT)
-            state_print_json(out, f->sub, p + i * f->stride, indent + 2);
-        else
-            print_value(out, f, p, i);
+        json_t *v = f->type == STATE_STRUCT ? state_to_json(f->sub, p + i * f->stride)
+                                            : json_value(f, p, i);
+        if (!arr)
+            return v;
+        json_array_append_new(arr, v);
     }
-    if (f->count)
-        fputc(']', out);
+    return arr ? arr : json_null();
 }
 
-void state_print_json(FILE *out, const StateDesc *desc, const void *obj, int indent)
+json_t *state_to_json(const StateDesc *desc, const void *obj)
 {
-    fputs("{", out);
-    bool first = true;
-    for (const StateField *f = desc->fields; f->name; f++) {
-        fprintf(out, "%s\n%*s\"%s\": ", first ? "" : ",", indent + 2, "", f->name);
-        print_field(out, f, obj, indent);
-        first = false;
-    }
-    fprintf(out, "\n%*s}", indent, "");
+    json_t *o = json_object();
+    for (const StateField *f = desc->fields; f->name; f++)
+        json_object_set_new(o, f->name, json_field(f, obj));
+    return o;
 }

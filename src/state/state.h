@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <jansson.h>
 
 #include "util/error.h"
 
@@ -109,7 +109,11 @@ int state_decode_any(const StateDesc *desc, uint16_t version, const uint8_t *buf
  */
 void state_commit(const StateDesc *desc, void *live, const void *staged);
 
-/* Print obj as one JSON object (fields by name; bytes as a hex string). */
-void state_print_json(FILE *out, const StateDesc *desc, const void *obj, int indent);
+/*
+ * obj as one JSON object: fields by name in table order, arrays as arrays,
+ * bytes as a hex string (long ones: the start and a CRC).  The caller owns
+ * the result (json_decref); NULL only when out of memory.
+ */
+json_t *state_to_json(const StateDesc *desc, const void *obj);
 
 #endif

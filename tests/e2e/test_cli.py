@@ -10,7 +10,9 @@ The hostel binary comes from $HOSTEL_BIN (default: build/hostel in the
 repository).  Programs are assembled with riscv64-linux-gnu-gcc; those tests
 are skipped when the cross compiler is missing.
 """
+import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -509,6 +511,53 @@ def test_htif_unknown_command_warns_once(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1 and "HTIF" in res.stderr
     named = run_elf(elf, "--name", "vm-1.test")
     assert named.returncode == 0 and named.stderr.startswith("hostel[vm-1.test]: warning: HTIF")
+
+
+@needs_cc
+def test_log_level_and_json_format(tmp_path):
+    """--log-level drops what is below it; --log-format json gives one object per line."""
+    elf = assemble(tmp_path, "htiflog", HTIF_BEGIN + """
+    la t1, tohost
+    li t0, (7 << 56) | 1
+    sd t0, 0(t1)
+    li TESTNUM, 2
+    ld t0, 0(t1)
+    bnez t0, test_fail
+    TEST_PASS
+""")
+    quiet = hostel("--log-level", "error", "run", "--bios", "none", "-k", str(elf))
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    quiet = run_elf(elf, "--log-level=error")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    res = hostel("--log-format=json", "run", "--bios", "none", "-k", str(elf), "--name", "j1")
+    assert res.returncode == 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    rec = json.loads(lines[0])
+    assert list(rec) == ["ts", "level", "vm", "msg"]
+    assert rec["level"] == "warn" and rec["vm"] == "j1" and rec["msg"].startswith("HTIF")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["ts"])
+    rec = json.loads(run_elf(elf, "--log-format", "json").stderr)
+    assert "vm" not in rec and rec["level"] == "warn"
+
+
+def test_bad_log_options(tmp_path):
+    elf = str(make_elf(tmp_path / "a.elf"))
+    one_error_line(hostel("--log-level", "loud", "run", "-k", elf), "--log-level 'loud'")
+    one_error_line(hostel("--log-format"), "--log-format")
+    one_error_line(hostel("run", "--log-format", "xml", "-k", elf), "--log-format 'xml'")
+    assert hostel("--log-level", "loud", "run").returncode == 2
+    assert "--log-level" in hostel("--help").stdout
+
+
+def test_memory_sizes_long_units(tmp_path):
+    """run's sizes: a plain number is MiB, KB/KiB forms and qemu-img's syntax (docs/cli.md)."""
+    elf = str(make_elf(tmp_path / "a.elf"))
+    for size in ("16", "16M", "16MiB", "16MB", "16384K", "16384KiB", "0x1000000", "0.015625G"):
+        res = hostel("run", "--bios", "none", "-m", size, "-k", elf)
+        assert res.returncode == 0, (size, res.stderr)
+    one_error_line(hostel("run", "-m", "15", "-k", elf), "memory below 16 MiB")
+    one_error_line(hostel("run", "-m", "16Mi", "-k", elf), "not a size")
 
 
 def test_bad_vm_names(tmp_path):

@@ -2,7 +2,7 @@
  * libFuzzer target for reading state files (`hostel state show`, and the
  * first steps of every `run --restore`): the input is a whole HOSTELVM
  * stream, put in a memfd and read through its /proc/self/fd path by
- * machine_state_print (header, section table, sizes, CRC, the zstd run
+ * machine_state_describe (header, section table, sizes, CRC, the zstd run
  * index, then every section decoded by its device's table and printed).
  *
  * Most mutations would only ever meet the CRC check, so for inputs of even
@@ -56,8 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     Error err = {0};
-    if (machine_state_print(path, devnull, &err) < 0)
+    json_t *doc = machine_state_describe(path, &err);
+    if (!doc)
         check(err.msg[0] != '\0'); /* every refusal says why */
+    else if (json_dumpf(doc, devnull, JSON_INDENT(2)) < 0)
+        check(false);
+    json_decref(doc);
     close(fd);
     free(copy);
     return 0;

@@ -34,10 +34,10 @@ qcow2)
     ;;
 state)
     what="the state file reader"
-    # Every core source, as the meson.build files list them (core_src = / += files(...)).
-    core=$(cd "$root" && for m in meson.build src/*/meson.build; do
-               awk '/core_src (\+)?= files\(/ { on = 1 } on { print } on && /\)/ { on = 0 }' "$m" |
-                   grep -o "'[^']*\.c'" | tr -d "'" | sed "s|^|$(dirname "$m")/|; s|^\./||"
+    # Every library source, as the src/*/meson.build files list them (hostel-util ...
+    # hostel-emu), without error.c (added below for every target).
+    core=$(cd "$root" && for m in src/*/meson.build; do
+               grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
            done | grep -v '^src/util/error.c$' | sed "s|^|$root/|" | tr '\n' ' ')
     srcs="$here/fuzz_state.c $core"
     libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread"

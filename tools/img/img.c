@@ -2,10 +2,10 @@
  * `hostel img` dispatch: a table of subcommands with qemu-img's names, each
  * in its own file (img_<command>.c) as a thin handler over src/block.
  */
-#include "img/img.h"
-
+#include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "img/img_util.h"
 #include "util/compiler.h"
 
@@ -15,7 +15,7 @@ static const ImgCommand *const img_commands[] = {
     &img_cmd_compare, &img_cmd_map,      &img_cmd_measure,
 };
 
-void img_help(FILE *out)
+static void img_help(FILE *out)
 {
     fprintf(out, "usage: hostel img COMMAND [options]\n\n"
                  "Create, inspect, check and convert disk images (raw, qcow2) with\n"
@@ -47,7 +47,7 @@ static bool img_wants_help(int argc, char **argv)
     return false;
 }
 
-int img_main(int argc, char **argv)
+static int img_main(int argc, char **argv)
 {
     if (argc < 2) {
         img_help(stderr);
@@ -72,3 +72,10 @@ int img_main(int argc, char **argv)
     img_getopt_reset();
     return cmd->run(argc - 1, argv + 1);
 }
+
+const Command cmd_img = {
+    .name = "img",
+    .run = img_main,
+    .help = img_help,
+    .summary = "create, inspect, check and convert disk images (raw, qcow2)",
+};

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "block/file.h"
+#include "util/size.h"
 
 int img_error(const char *fmt, ...)
 {
@@ -61,71 +62,21 @@ void img_getopt_reset(void)
 
 /* ---- sizes ---- */
 
-static uint64_t img_size_unit(char c)
+json_t *img_json_str(const char *s)
 {
-    switch (tolower((unsigned char)c)) {
-    case 'b': return 1;
-    case 'k': return 1ull << 10;
-    case 'm': return 1ull << 20;
-    case 'g': return 1ull << 30;
-    case 't': return 1ull << 40;
-    case 'p': return 1ull << 50;
-    case 'e': return 1ull << 60;
-    default: return 0;
-    }
+    return json_string_nocheck(s);
 }
 
-static bool img_parse_hex(const char *s, uint64_t *out)
+void img_json_print(json_t *v)
 {
-    char *end;
-    errno = 0;
-    if (!isxdigit((unsigned char)s[2]))
-        return false;
-    unsigned long long v = strtoull(s + 2, &end, 16);
-    if (errno || *end || v > INT64_MAX)
-        return false;
-    *out = v;
-    return true;
+    json_dumpf(v, stdout, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(v);
 }
 
 bool img_parse_size(const char *s, uint64_t *out)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-        return img_parse_hex(s, out);
-    if (!isdigit((unsigned char)*s))
-        return false;
-    unsigned __int128 whole = 0, frac = 0, frac_scale = 1;
-    for (; isdigit((unsigned char)*s); s++) {
-        whole = whole * 10 + (unsigned)(*s - '0');
-        if (whole > INT64_MAX)
-            return false;
-    }
-    bool has_frac = *s == '.';
-    if (has_frac) {
-        if (!isdigit((unsigned char)*++s))
-            return false;
-        for (; isdigit((unsigned char)*s); s++) {
-            if (frac_scale < 1000000000000000000ull) { /* later digits cannot matter */
-                frac = frac * 10 + (unsigned)(*s - '0');
-                frac_scale *= 10;
-            }
-        }
-    }
-    uint64_t unit = 1;
-    if (*s) {
-        unit = img_size_unit(*s);
-        if (!unit || s[1])
-            return false;
-    }
-    if (has_frac && unit == 1)
-        return false; /* qemu-img: no fractions of a byte */
-    unsigned __int128 v = whole * unit + frac * unit / frac_scale;
-    if (v > INT64_MAX)
-        return false;
-    *out = (uint64_t)v;
-    return true;
+    return size_parse(s, 0, out, NULL) == 0;
 }
 
 void img_size_str(uint64_t bytes, char *buf, size_t len)

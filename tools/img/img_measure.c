@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "img/img_util.h"
-#include "util/json.h"
 
 /* Largest L1 table qcow2 readers accept (QEMU's limit: 32 MiB). */
 #define QCOW2_MAX_L1_BYTES (32u << 20)
@@ -160,16 +159,13 @@ static void measure_print(const MeasureArgs *a, BlockDev *bd, uint64_t required,
         printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", required, full);
         return;
     }
-    JsonWriter w;
-    jw_init(&w, stdout, true);
-    jw_object_begin(&w, NULL);
+    json_t *o = json_object();
     /* qemu-img counts persistent bitmaps when both sides are qcow2; we have none. */
     if (bd && strcmp(bd->drv->format, "qcow2") == 0 && strcmp(a->dst_fmt, "qcow2") == 0)
-        jw_uint(&w, "bitmaps", 0);
-    jw_uint(&w, "required", required);
-    jw_uint(&w, "fully-allocated", full);
-    jw_object_end(&w);
-    jw_finish(&w);
+        json_object_set_new(o, "bitmaps", json_integer(0));
+    json_object_set_new(o, "required", json_integer((json_int_t)required));
+    json_object_set_new(o, "fully-allocated", json_integer((json_int_t)full));
+    img_json_print(o);
 }
 
 static int img_measure(int argc, char **argv)

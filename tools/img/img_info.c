@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "img/img_util.h"
-#include "util/json.h"
 
 typedef struct InfoArgs {
     const char *format;
@@ -80,23 +79,33 @@ void img_snapshot_table(const BlockSnapshot *sn, int count)
     }
 }
 
-static void info_json_snapshots(JsonWriter *w, const BlockSnapshot *sn, int count)
+/* Set key to the number n (sizes and counters: at most INT64_MAX). */
+static void info_set_uint(json_t *o, const char *key, uint64_t n)
 {
-    jw_array_begin(w, "snapshots");
-    for (int i = 0; i < count; i++) {
-        jw_object_begin(w, NULL);
-        jw_string(w, "id", sn[i].id);
-        jw_string(w, "name", sn[i].name ? sn[i].name : "");
-        jw_uint(w, "vm-state-size", sn[i].vm_state_size);
-        jw_uint(w, "date-sec", sn[i].date_sec);
-        jw_uint(w, "date-nsec", sn[i].date_nsec);
-        jw_uint(w, "vm-clock-sec", sn[i].vm_clock_nsec / 1000000000u);
-        jw_uint(w, "vm-clock-nsec", sn[i].vm_clock_nsec % 1000000000u);
-        if (sn[i].icount != UINT64_MAX)
-            jw_uint(w, "icount", sn[i].icount);
-        jw_object_end(w);
-    }
-    jw_array_end(w);
+    json_object_set_new(o, key, json_integer((json_int_t)n));
+}
+
+static json_t *info_json_snapshot(const BlockSnapshot *sn)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", img_json_str(sn->id));
+    json_object_set_new(o, "name", img_json_str(sn->name ? sn->name : ""));
+    info_set_uint(o, "vm-state-size", sn->vm_state_size);
+    info_set_uint(o, "date-sec", sn->date_sec);
+    info_set_uint(o, "date-nsec", sn->date_nsec);
+    info_set_uint(o, "vm-clock-sec", sn->vm_clock_nsec / 1000000000u);
+    info_set_uint(o, "vm-clock-nsec", sn->vm_clock_nsec % 1000000000u);
+    if (sn->icount != UINT64_MAX)
+        info_set_uint(o, "icount", sn->icount);
+    return o;
+}
+
+static json_t *info_json_snapshots(const BlockSnapshot *sn, int count)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < count; i++)
+        json_array_append_new(a, info_json_snapshot(&sn[i]));
+    return a;
 }
 
 /* ---- one image ---- */
@@ -142,47 +151,45 @@ static void info_human(const char *file, const BlockInfo *in)
     }
 }
 
-static void info_json_specific(JsonWriter *w, const BlockInfo *in)
+static json_t *info_json_specific(const BlockInfo *in)
 {
     bool v3 = strcmp(in->compat, "0.10") != 0;
-    jw_object_begin(w, "format-specific");
-    jw_string(w, "type", in->format);
-    jw_object_begin(w, "data");
-    jw_string(w, "compat", in->compat);
-    jw_string(w, "compression-type", in->compression_type ? in->compression_type : "zlib");
+    json_t *data = json_object();
+    json_object_set_new(data, "compat", json_string(in->compat));
+    json_object_set_new(data, "compression-type",
+                        json_string(in->compression_type ? in->compression_type : "zlib"));
     if (v3)
-        jw_bool(w, "lazy-refcounts", in->lazy_refcounts);
-    jw_uint(w, "refcount-bits", in->refcount_bits ? in->refcount_bits : 16);
+        json_object_set_new(data, "lazy-refcounts", json_boolean(in->lazy_refcounts));
+    info_set_uint(data, "refcount-bits", in->refcount_bits ? in->refcount_bits : 16);
     if (v3) {
-        jw_bool(w, "corrupt", in->corrupt);
-        jw_bool(w, "extended-l2", in->extended_l2);
+        json_object_set_new(data, "corrupt", json_boolean(in->corrupt));
+        json_object_set_new(data, "extended-l2", json_boolean(in->extended_l2));
     }
-    jw_object_end(w);
-    jw_object_end(w);
+    return json_pack("{s:s, s:o}", "type", in->format, "data", data);
 }
 
-static void info_json(JsonWriter *w, const char *file, const BlockInfo *in)
+static json_t *info_json(const char *file, const BlockInfo *in)
 {
-    jw_object_begin(w, NULL);
-    jw_uint(w, "virtual-size", in->virtual_size);
-    jw_string(w, "filename", file);
+    json_t *o = json_object();
+    info_set_uint(o, "virtual-size", in->virtual_size);
+    json_object_set_new(o, "filename", img_json_str(file));
     if (in->cluster_size)
-        jw_uint(w, "cluster-size", in->cluster_size);
-    jw_string(w, "format", in->format);
-    jw_uint(w, "actual-size", in->actual_size);
+        info_set_uint(o, "cluster-size", in->cluster_size);
+    json_object_set_new(o, "format", json_string(in->format));
+    info_set_uint(o, "actual-size", in->actual_size);
     if (in->backing_file) {
-        jw_string(w, "backing-filename", in->backing_file);
+        json_object_set_new(o, "backing-filename", img_json_str(in->backing_file));
         if (in->full_backing_file)
-            jw_string(w, "full-backing-filename", in->full_backing_file);
+            json_object_set_new(o, "full-backing-filename", img_json_str(in->full_backing_file));
     }
     if (in->backing_fmt)
-        jw_string(w, "backing-filename-format", in->backing_fmt);
+        json_object_set_new(o, "backing-filename-format", img_json_str(in->backing_fmt));
     if (in->nb_snapshots > 0)
-        info_json_snapshots(w, in->snapshots, in->nb_snapshots);
+        json_object_set_new(o, "snapshots", info_json_snapshots(in->snapshots, in->nb_snapshots));
     if (info_is_qcow2(in))
-        info_json_specific(w, in);
-    jw_bool(w, "dirty-flag", in->dirty);
-    jw_object_end(w);
+        json_object_set_new(o, "format-specific", info_json_specific(in));
+    json_object_set_new(o, "dirty-flag", json_boolean(in->dirty));
+    return o;
 }
 
 /* block_info() plus what the CLI derives: the snapshot list and the backing file's path. */
@@ -200,9 +207,13 @@ static int info_collect(BlockDev *bd, BlockInfo *in, Error *err)
     return 0;
 }
 
-/* Print one image; *next gets its backing file's path and format (malloc'd) for the chain. */
-static int info_one(const InfoArgs *a, const char *file, const char *fmt, JsonWriter *w,
-                    char **next, char **next_fmt)
+/*
+ * Print one image, or with --output=json append its object to the array
+ * out (or print it if out is NULL); *next gets its backing file's path and
+ * format (malloc'd) for the chain.
+ */
+static int info_one(const InfoArgs *a, const char *file, const char *fmt, json_t *out, char **next,
+                    char **next_fmt)
 {
     Error err = {0};
     unsigned flags = IMG_OPEN_NO_BACKING | (a->share ? IMG_OPEN_SHARE : 0);
@@ -212,8 +223,10 @@ static int info_one(const InfoArgs *a, const char *file, const char *fmt, JsonWr
     BlockInfo in;
     int rc = info_collect(bd, &in, &err);
     if (rc == 0) {
-        if (a->output == IMG_OUT_JSON)
-            info_json(w, file, &in);
+        if (a->output == IMG_OUT_JSON && out)
+            json_array_append_new(out, info_json(file, &in));
+        else if (a->output == IMG_OUT_JSON)
+            img_json_print(info_json(file, &in));
         else
             info_human(file, &in);
         *next = in.full_backing_file ? strdup(in.full_backing_file) : NULL;
@@ -251,13 +264,12 @@ static int info_seen(InfoSeen *s, const char *file)
     return 0;
 }
 
-static int info_chain(const InfoArgs *a, JsonWriter *w)
+static int info_chain(const InfoArgs *a)
 {
     InfoSeen seen = {.n = 0};
     char *file = strdup(a->file), *fmt = a->format ? strdup(a->format) : NULL;
     int rc = 0;
-    if (a->output == IMG_OUT_JSON)
-        jw_array_begin(w, NULL);
+    json_t *w = json_array(); /* --output=json: the chain, printed even after an error */
     for (bool first = true; rc == 0 && file; first = false) {
         char *next = NULL, *next_fmt = NULL;
         rc = info_seen(&seen, file);
@@ -272,10 +284,10 @@ static int info_chain(const InfoArgs *a, JsonWriter *w)
     }
     free(file);
     free(fmt);
-    if (a->output == IMG_OUT_JSON) {
-        jw_array_end(w);
-        jw_finish(w);
-    }
+    if (a->output == IMG_OUT_JSON)
+        img_json_print(w);
+    else
+        json_decref(w);
     for (int i = 0; i < seen.n; i++)
         free(seen.paths[i]);
     return rc;
@@ -287,14 +299,10 @@ static int img_info(int argc, char **argv)
     int rc = info_parse(&a, argc, argv);
     if (rc)
         return rc;
-    JsonWriter w;
-    jw_init(&w, stdout, true);
     if (a.chain)
-        return info_chain(&a, &w);
+        return info_chain(&a);
     char *next = NULL, *next_fmt = NULL;
-    rc = info_one(&a, a.file, a.format, &w, &next, &next_fmt);
-    if (rc == 0 && a.output == IMG_OUT_JSON)
-        jw_finish(&w);
+    rc = info_one(&a, a.file, a.format, NULL, &next, &next_fmt);
     free(next);
     free(next_fmt);
     return rc;

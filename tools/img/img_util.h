@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "block/block.h"
 
 /* Bytes moved per request by the copying commands (convert, commit, rebase, compare). */
@@ -43,12 +45,7 @@ int img_bad_option(const char *cmd, int c, char **argv);
 /* Reset getopt for a new parse; option strings then start with ':'. */
 void img_getopt_reset(void);
 
-/*
- * Parse a size the way qemu-img does: a decimal number (a fraction only
- * with a K/M/G/T/P/E suffix, powers of 1024, either case) or a hex number
- * "0x..." without suffix; "B" or no suffix means bytes.  At most
- * INT64_MAX.  Returns false on bad syntax or overflow.
- */
+/* Parse a size the way qemu-img does (util/size.h's rules, a plain number is bytes). */
 bool img_parse_size(const char *s, uint64_t *out);
 
 /* A size for people, as qemu-img prints it: "196 KiB", "1 GiB", "0 B". */
@@ -121,6 +118,11 @@ const char *img_probe_format(const char *path, Error *err);
 
 /* Print qemu-img's "ID TAG VM SIZE DATE VM CLOCK ICOUNT" table (img_info.c). */
 void img_snapshot_table(const BlockSnapshot *sn, int count);
+
+/* A JSON string of s, bytes as they are (file names need not be UTF-8, as with qemu-img). */
+json_t *img_json_str(const char *s);
+/* Print v as qemu-img does (4-space indent, keys in order, a newline) on stdout; frees v. */
+void img_json_print(json_t *v);
 
 /* Smaller of two sizes. */
 static inline uint64_t img_min(uint64_t a, uint64_t b)

@@ -72,17 +72,22 @@ static bool map_mergeable(const MapEntry *e, const MapEntry *next, bool human)
     return !map_has_offset(e) || e->offset + e->length == next->offset;
 }
 
+/*
+ * One entry of the JSON array, written as it is found (an image can have
+ * millions): one object per line, as qemu-img prints them.
+ */
 static void map_print_json(const MapEntry *e, bool first)
 {
     unsigned f = e->flags;
-    printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %u, "
-           "\"present\": %s, \"zero\": %s, \"data\": %s, \"compressed\": %s",
-           first ? "[" : ",\n", e->start, e->length, e->depth,
-           f & BLOCK_ST_ALLOCATED ? "true" : "false", f & BLOCK_ST_ZERO ? "true" : "false",
-           f & BLOCK_ST_DATA ? "true" : "false", f & BLOCK_ST_COMPRESSED ? "true" : "false");
+    json_t *o = json_pack("{s:I, s:I, s:i, s:b, s:b, s:b, s:b}", "start", (json_int_t)e->start,
+                          "length", (json_int_t)e->length, "depth", (int)e->depth, "present",
+                          (f & BLOCK_ST_ALLOCATED) != 0, "zero", (f & BLOCK_ST_ZERO) != 0, "data",
+                          (f & BLOCK_ST_DATA) != 0, "compressed", (f & BLOCK_ST_COMPRESSED) != 0);
     if (map_has_offset(e))
-        printf(", \"offset\": %" PRIu64, e->offset);
-    putchar('}');
+        json_object_set_new(o, "offset", json_integer((json_int_t)e->offset));
+    fputs(first ? "[" : ",\n", stdout);
+    json_dumpf(o, stdout, JSON_PRESERVE_ORDER);
+    json_decref(o);
 }
 
 static void map_print_human(BlockDev *bd, const MapEntry *e)

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "img/img_util.h"
-#include "util/json.h"
 
 enum {
     CHECK_CLEAN = 0,
@@ -120,35 +119,30 @@ static void check_human(const BlockCheckResult *r)
         printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
 }
 
+/* Set key to n unless it is zero. */
+static void check_json_count(json_t *o, const char *key, uint64_t n)
+{
+    if (n)
+        json_object_set_new(o, key, json_integer((json_int_t)n));
+}
+
 /* qemu-img leaves out the counters that are zero, except check-errors. */
 static void check_json(const CheckArgs *a, const char *format, const BlockCheckResult *r)
 {
-    JsonWriter w;
-    jw_init(&w, stdout, true);
-    jw_object_begin(&w, NULL);
-    if (r->image_end_offset)
-        jw_uint(&w, "image-end-offset", r->image_end_offset);
-    if (r->total_clusters)
-        jw_uint(&w, "total-clusters", r->total_clusters);
-    jw_int(&w, "check-errors", r->check_errors);
-    if (r->leaks)
-        jw_int(&w, "leaks", r->leaks);
-    if (r->leaks_fixed)
-        jw_int(&w, "leaks-fixed", r->leaks_fixed);
-    if (r->corruptions)
-        jw_int(&w, "corruptions", r->corruptions);
-    if (r->corruptions_fixed)
-        jw_int(&w, "corruptions-fixed", r->corruptions_fixed);
-    if (r->allocated_clusters)
-        jw_uint(&w, "allocated-clusters", r->allocated_clusters);
-    jw_string(&w, "filename", a->file);
-    jw_string(&w, "format", format);
-    if (r->fragmented_clusters)
-        jw_uint(&w, "fragmented-clusters", r->fragmented_clusters);
-    if (r->compressed_clusters)
-        jw_uint(&w, "compressed-clusters", r->compressed_clusters);
-    jw_object_end(&w);
-    jw_finish(&w);
+    json_t *o = json_object();
+    check_json_count(o, "image-end-offset", r->image_end_offset);
+    check_json_count(o, "total-clusters", r->total_clusters);
+    json_object_set_new(o, "check-errors", json_integer(r->check_errors));
+    check_json_count(o, "leaks", (uint64_t)r->leaks);
+    check_json_count(o, "leaks-fixed", (uint64_t)r->leaks_fixed);
+    check_json_count(o, "corruptions", (uint64_t)r->corruptions);
+    check_json_count(o, "corruptions-fixed", (uint64_t)r->corruptions_fixed);
+    check_json_count(o, "allocated-clusters", r->allocated_clusters);
+    json_object_set_new(o, "filename", img_json_str(a->file));
+    json_object_set_new(o, "format", json_string(format));
+    check_json_count(o, "fragmented-clusters", r->fragmented_clusters);
+    check_json_count(o, "compressed-clusters", r->compressed_clusters);
+    img_json_print(o);
 }
 
 /* Repair, say what was repaired, then check again for the final verdict (as qemu-img). */

@@ -1,0 +1,59 @@
+/*
+ * What hostel's front ends share: the Command table row every subcommand
+ * family exports (tools/cmd_*.c, tools/img/img.c), the exit statuses, the
+ * one-line usage and failure reports, and the global log options.
+ * Handlers parse argv, call the libraries and print; they are the only
+ * code that prints for a user or chooses an exit status.
+ */
+#ifndef HOSTEL_TOOLS_CLI_H
+#define HOSTEL_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "util/error.h"
+
+#ifndef HOSTEL_VERSION
+#define HOSTEL_VERSION "0.1.0"
+#endif
+
+enum { CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* One subcommand: run gets argv[0] = its name and returns the exit status. */
+typedef struct Command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*help)(FILE *out);
+    const char *summary; /* one line for `hostel help` */
+} Command;
+
+/* The subcommands, one family per file. */
+extern const Command cmd_run;                        /* cmd_run.c */
+extern const Command cmd_img;                        /* img/img.c */
+extern const Command cmd_ctl, cmd_pause, cmd_resume; /* cmd_ctl.c */
+extern const Command cmd_suspend, cmd_snapshot;      /* cmd_ctl.c */
+extern const Command cmd_state, cmd_clone;           /* cmd_state.c */
+
+/*
+ * "hostel CMD: MESSAGE (see 'hostel CMD --help')" on stderr, or with cmd
+ * NULL "hostel: MESSAGE (see 'hostel help')"; returns CLI_EXIT_USAGE.
+ */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "hostel: MESSAGE" on stderr (a library's Error); returns CLI_EXIT_FAIL. */
+int cli_fail(const Error *err);
+
+/* argv is exactly "CMD -h" or "CMD --help". */
+bool cli_is_help(int argc, char **argv);
+
+/* Help lines for the global options (--log-level, --log-format). */
+void cli_log_options_help(FILE *out);
+
+/*
+ * Apply --log-level or --log-format given as name and value.  Returns 1 if
+ * name is one of them and value is good, 0 if name is another option, or
+ * CLI_EXIT_USAGE (after a usage line for cmd) if value is bad.
+ */
+int cli_log_option(const char *cmd, const char *name, const char *value);
+
+#endif

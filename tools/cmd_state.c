@@ -1,0 +1,80 @@
+/*
+ * `hostel state show` and `hostel clone`: the commands that work on state
+ * files and disks locally, without a running VM.
+ */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "machine/machine_state.h"
+
+static void state_help(FILE *out)
+{
+    fprintf(out, "usage: hostel state show FILE\n"
+                 "\n"
+                 "Check a state file (written by 'hostel suspend' or a snapshot) and print it\n"
+                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n");
+}
+
+static void clone_help(FILE *out)
+{
+    fprintf(out, "usage: hostel clone [--full] SRC NEW\n"
+                 "\n"
+                 "Make a new VM or disk from SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
+                 "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
+                 "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
+                 "NEW is a state file of a VM with the same memory whose writable disks are\n"
+                 "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
+                 "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
+                 "so the original disks become shared read-only bases.  Restore each with\n"
+                 "'hostel run --restore FILE --name NAME'.\n");
+}
+
+static int state_main(int argc, char **argv)
+{
+    if (cli_is_help(argc, argv)) {
+        state_help(stdout);
+        return 0;
+    }
+    if (argc != 3 || strcmp(argv[1], "show") != 0)
+        return cli_usage("state", "expected show FILE");
+    Error err = {0};
+    json_t *doc = machine_state_describe(argv[2], &err);
+    if (!doc)
+        return cli_fail(&err);
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(doc);
+    return 0;
+}
+
+static int clone_main(int argc, char **argv)
+{
+    if (cli_is_help(argc, argv)) {
+        clone_help(stdout);
+        return 0;
+    }
+    bool full = argc > 1 && strcmp(argv[1], "--full") == 0;
+    if (argc != 3 + full || argv[1 + full][0] == '-')
+        return cli_usage("clone", "expected [--full] SRC NEW");
+    Error err = {0};
+    if (machine_clone(argv[1 + full], argv[2 + full], full, &err) < 0)
+        return cli_fail(&err);
+    return 0;
+}
+
+const Command cmd_state = {
+    .name = "state",
+    .run = state_main,
+    .help = state_help,
+    .summary = "check and print a state file as JSON",
+};
+
+const Command cmd_clone = {
+    .name = "clone",
+    .run = clone_main,
+    .help = clone_help,
+    .summary = "a linked or full clone of a suspended VM or a disk",
+};
