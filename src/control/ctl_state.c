@@ -50,10 +50,11 @@ void ctl_clone_help(FILE *out)
 
 void ctl_state_help(FILE *out)
 {
-    fprintf(out, "usage: hostel state show FILE\n"
+    fprintf(out, "usage: hostel state show FILE|-\n"
                  "\n"
                  "Check a state file (written by 'hostel suspend' or a snapshot) and print it\n"
-                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n");
+                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n"
+                 "With -, the state stream is read from standard input (a file or a pipe).\n");
 }
 
 static int usage(const char *cmd, const char *msg)
@@ -128,7 +129,9 @@ int ctl_state_main(int argc, char **argv)
     if (argc != 3 || strcmp(argv[1], "show") != 0)
         return usage("state", "expected show FILE");
     Error err = {0};
-    if (machine_state_print(argv[2], stdout, &err) < 0) {
+    int rc = strcmp(argv[2], "-") == 0 ? machine_state_print_fd(0, "-", stdout, &err)
+                                       : machine_state_print(argv[2], stdout, &err);
+    if (rc < 0) {
         fprintf(stderr, "hostel: %s\n", err.msg);
         return 1;
     }

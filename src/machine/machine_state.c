@@ -500,8 +500,9 @@ MachineStateFile *machine_state_open(const char *path, Error *err)
      * The file passed every check: its compressed RAM is decompressed from
      * now on, while the caller builds the machine (or, for a revert, the VM
      * still runs).  If that cannot start, the restore reads it itself.
+     * A stream read in order has its RAM staged already.
      */
-    if (f->in.ram_encoding == STREAM_RAM_ZSTD)
+    if (f->in.ram_encoding == STREAM_RAM_ZSTD && !f->in.sequential)
         f->ram_load = stream_ram_load_start(&f->in, NULL, NULL);
     return f;
 }
@@ -737,18 +738,16 @@ static void print_section(FILE *out, const StreamSection *s)
     fputc('}', out);
 }
 
-int machine_state_print(const char *path, FILE *out, Error *err)
+/* Print the open stream in and close it. */
+static int print_stream(StreamIn *in, FILE *out)
 {
-    StreamIn in;
-    if (stream_in_open(&in, path, err) < 0)
-        return -1;
-    const StreamSection *cfg = stream_in_find(&in, "config", 0);
-    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": ", in.major, in.minor);
+    const StreamSection *cfg = stream_in_find(in, "config", 0);
+    fprintf(out, "{\n  \"format\": \"%u.%u\",\n  \"config\": ", in->major, in->minor);
     print_config(out, cfg);
     fputs(",\n  \"sections\": [\n", out);
     bool first = true;
-    for (int i = 0; i < in.nsec; i++) {
-        const StreamSection *s = &in.sec[i];
+    for (int i = 0; i < in->nsec; i++) {
+        const StreamSection *s = &in->sec[i];
         if (!strcmp(s->tag, "config") || !strcmp(s->tag, "ram") || !strcmp(s->tag, "end"))
             continue;
         fputs(first ? "" : ",\n", out);
@@ -756,12 +755,29 @@ int machine_state_print(const char *path, FILE *out, Error *err)
         first = false;
     }
     fprintf(out, "\n  ],\n  \"ram\": {\"bytes\": %llu, \"encoding\": \"%s\"",
-            (unsigned long long)in.ram_size, in.ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
-    if (in.ram_encoding == STREAM_RAM_FLAT)
-        fprintf(out, ", \"pages-present\": %llu", (unsigned long long)in.ram_pages_present);
+            (unsigned long long)in->ram_size,
+            in->ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
+    if (in->ram_encoding == STREAM_RAM_FLAT)
+        fprintf(out, ", \"pages-present\": %llu", (unsigned long long)in->ram_pages_present);
     fputs("}\n}\n", out);
-    stream_in_close(&in);
+    stream_in_close(in);
     return 0;
+}
+
+int machine_state_print(const char *path, FILE *out, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open(&in, path, err) < 0)
+        return -1;
+    return print_stream(&in, out);
+}
+
+int machine_state_print_fd(int fd, const char *name, FILE *out, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open_fd(&in, fd, name, &(StreamInOpts){0}, err) < 0)
+        return -1;
+    return print_stream(&in, out);
 }
 
 /* ---- a save into an open file (live snapshots: machine_snapshot.c) ---- */

@@ -29,6 +29,7 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
 typedef struct MachineStateFile MachineStateFile;
 
 MachineStateFile *machine_state_open(const char *path, Error *err);
+
 void machine_state_close(MachineStateFile *f);
 /* The configuration and boot files the state was saved with (valid until close). */
 const MachineConfig *machine_state_config(const MachineStateFile *f);
@@ -53,5 +54,7 @@ int machine_clone(const char *src, const char *dst, bool full, Error *err);
 
 /* Print a state file as JSON (`hostel state show`). */
 int machine_state_print(const char *path, FILE *out, Error *err);
+/* The same for a stream read from fd (a pipe, stdin); fd stays the caller's. */
+int machine_state_print_fd(int fd, const char *name, FILE *out, Error *err);
 
 #endif
