@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "hw/clock.h"
 #include "hw/fdt.h"
 
 #define GOLDFISH_RTC_SIZE 0x1000
@@ -21,6 +22,11 @@ extern const MmioOps goldfish_rtc_ops;
 
 /* irq(opaque, level) drives the interrupt line; NULL for none. */
 GoldfishRtc *goldfish_rtc_new(void (*irq)(void *opaque, bool level), void *irq_opaque);
+/*
+ * Follow clock (the machine's guest clock) from now on: the RTC stands
+ * still while it is paused.  Until then the RTC has a clock of its own.
+ */
+void goldfish_rtc_set_clock(GoldfishRtc *r, GuestClock *clock);
 void goldfish_rtc_free(GoldfishRtc *r);
 
 /* Save/restore table (the object is the GoldfishRtc). */

@@ -127,6 +127,7 @@ static int machine_add_rtc(Machine *m, const MachineDevice *d, Error *err)
     m->rtc = goldfish_rtc_new(machine_rtc_irq, m);
     if (!m->rtc)
         return error_set(err, "out of memory creating %s", d->name);
+    goldfish_rtc_set_clock(m->rtc, &m->clock);
     return bus_add_mmio(&m->bus, d->name, d->base, d->size, &goldfish_rtc_ops, m->rtc, err);
 }
 
@@ -410,11 +411,13 @@ static void machine_code_marked(void *opaque, uint64_t page_pa)
 
 static int machine_add_harts(Machine *m, Error *err)
 {
+    guest_clock_init(&m->clock);
     for (unsigned i = 0; i < m->cfg.nharts; i++) {
         m->harts[i] = hart_new(&m->bus, i, err);
         if (!m->harts[i])
             return -1;
         m->harts[i]->stop = &m->stop;
+        m->harts[i]->clock = &m->clock; /* one guest clock (hw/clock.h) */
         if (i > 0) /* one host thread runs every hart: they share decoded code */
             hart_share_bcache(m->harts[i], m->harts[0]);
         m->nharts++;
