@@ -12,10 +12,11 @@
 
 static void state_help(FILE *out)
 {
-    fprintf(out, "usage: hostel state show FILE\n"
+    fprintf(out, "usage: hostel state show FILE|-\n"
                  "\n"
                  "Check a state file (written by 'hostel suspend' or a snapshot) and print it\n"
-                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n");
+                 "as JSON: format version, the saved configuration, each device's fields, RAM.\n"
+                 "With -, the state stream is read from standard input (a file or a pipe).\n");
 }
 
 static void clone_help(FILE *out)
@@ -41,7 +42,8 @@ static int state_main(int argc, char **argv)
     if (argc != 3 || strcmp(argv[1], "show") != 0)
         return cli_usage("state", "expected show FILE");
     Error err = {0};
-    json_t *doc = machine_state_describe(argv[2], &err);
+    json_t *doc = strcmp(argv[2], "-") == 0 ? machine_state_describe_fd(0, "-", &err)
+                                            : machine_state_describe(argv[2], &err);
     if (!doc)
         return cli_fail(&err);
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

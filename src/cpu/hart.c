@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cpu/bcache.h"
 
@@ -11,16 +10,9 @@
 #define MISA_RV64 (2ull << 62)
 #define MISA_EXT(c) (1ull << ((c) - 'A'))
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t hart_time(const Hart *h)
 {
-    return (now_ns() - h->time_base_ns) / (1000000000ull / HART_TIMEBASE_HZ);
+    return guest_clock_ticks(h->clock);
 }
 
 void hart_set_irq(Hart *h, uint64_t mip_bit, bool level)
@@ -66,7 +58,8 @@ Hart *hart_new(Bus *bus, uint64_t hartid, Error *err)
     h->bus = bus;
     h->mhartid = hartid;
     h->stop = &h->stop_self;
-    h->time_base_ns = now_ns(); /* not reset by hart_reset: the ACLINT keeps harts in step */
+    guest_clock_init(&h->own_clock); /* not reset by hart_reset: the ACLINT keeps harts in step */
+    h->clock = &h->own_clock;
     bus->code_write = hart_code_write;
     bus->code_write_opaque = h;
     hart_reset(h, bus->ram_base);

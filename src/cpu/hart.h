@@ -16,6 +16,7 @@
 
 #include "cpu/riscv.h"
 #include "hw/bus.h"
+#include "hw/clock.h"
 #include "util/error.h"
 
 #define TLB_BITS 8
@@ -90,8 +91,9 @@ typedef struct Hart {
     Bus *bus;
     BlockCache *bcache; /* decoded blocks: may be shared by the harts of a machine */
     bool owns_bcache;
-    JumpCache *jcache;     /* this hart's virtual pc -> block cache */
-    uint64_t time_base_ns; /* host CLOCK_MONOTONIC at time == 0 */
+    JumpCache *jcache;    /* this hart's virtual pc -> block cache */
+    GuestClock *clock;    /* the time CSR's source: own_clock, or the machine's */
+    GuestClock own_clock; /* a lone hart's clock (hart_new points clock here) */
 } Hart;
 
 /* Save/restore table (hart_state.c). */
@@ -134,9 +136,9 @@ HartExit hart_run(Hart *h, uint64_t budget);
  */
 void hart_set_irq(Hart *h, uint64_t mip_bit, bool level);
 
-/* The time CSR: host monotonic clock at 10 MHz since hart_reset. */
+/* The time CSR: the hart's guest clock in ticks of 1 / HART_TIMEBASE_HZ s. */
 uint64_t hart_time(const Hart *h);
-#define HART_TIMEBASE_HZ 10000000ull
+#define HART_TIMEBASE_HZ GUEST_CLOCK_HZ
 
 /* ---- internals shared by the cpu/ files ---- */
 

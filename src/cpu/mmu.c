@@ -6,7 +6,8 @@
  * kind under one MMU index; entries are only made for RAM pages, so every
  * hit is a plain host access.  Store entries are not made for pages that
  * hold decoded code (so the first store invalidates the blocks) or that an
- * MMIO region overlaps.
+ * MMIO region overlaps, nor, while the bus's dirty log is on, for pages not
+ * yet dirty (so the first store marks the page: bus.h).
  */
 #include <string.h>
 
@@ -27,6 +28,10 @@ void hart_tlb_flush(Hart *h)
 
 void hart_tlb_flush_store_page(Hart *h, uint64_t page_pa)
 {
+    if (page_pa == BUS_ALL_PAGES) {
+        memset(h->tlb[ACC_STORE], 0xff, sizeof(h->tlb[ACC_STORE]));
+        return;
+    }
     uint8_t *host = bus_ram_ptr(h->bus, page_pa, BUS_PAGE_SIZE);
     if (!host)
         return;
@@ -80,11 +85,12 @@ static bool leaf_permitted(const Hart *h, uint64_t pte, int acc, unsigned mmu_id
 }
 
 /* Set A (and D for stores) atomically; false if the PTE changed under us. */
-static bool update_ad(uint64_t *ptep, uint64_t pte, int acc)
+static bool update_ad(Hart *h, uint64_t pte_pa, uint64_t *ptep, uint64_t pte, int acc)
 {
     uint64_t want = pte | PTE_A | (acc == ACC_STORE ? PTE_D : 0);
     if (want == pte)
         return true;
+    bus_mark_dirty(h->bus, pte_pa); /* the walk writes the page table */
     return __atomic_compare_exchange_n(ptep, &pte, want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
@@ -117,7 +123,7 @@ static int walk(Hart *h, uint64_t va, int acc, unsigned mmu_idx, uint64_t *pa)
         uint64_t lowmask = (1ull << (9 * i)) - 1;
         if ((ppn & lowmask) || !leaf_permitted(h, pte, acc, mmu_idx))
             return page_fault[acc];
-        if (!update_ad(ptep, pte, acc))
+        if (!update_ad(h, base + idx * 8, ptep, pte, acc))
             goto retry;
         *pa = ((ppn & ~lowmask) << 12) | (va & ((lowmask << 12) | 0xfff));
         return 0;
@@ -143,7 +149,9 @@ static void tlb_fill(Hart *h, int acc, unsigned mmu_idx, uint64_t va, uint64_t p
     if (!host)
         return;
     uint8_t flags = *bus_page_flags(h->bus, page_pa);
-    if ((flags & BUS_PAGE_MMIO) || (acc == ACC_STORE && (flags & BUS_PAGE_CODE)))
+    if ((flags & BUS_PAGE_MMIO) ||
+        (acc == ACC_STORE &&
+         ((flags & BUS_PAGE_CODE) || (h->bus->dirty_log && !(flags & BUS_PAGE_DIRTY)))))
         return;
     uint64_t page_va = va & ~(BUS_PAGE_SIZE - 1);
     TlbEntry *e = &h->tlb[acc][mmu_idx][(va >> BUS_PAGE_SHIFT) & (TLB_SIZE - 1)];
@@ -161,12 +169,15 @@ static int translate_fill(Hart *h, uint64_t va, int acc, uint64_t *pa)
     return cause;
 }
 
-/* Before writing [pa, pa+len) of RAM: invalidate decoded code there. */
+/* Before writing [pa, pa+len) of RAM: invalidate decoded code there, mark it dirty. */
 static void note_ram_write(Hart *h, uint64_t pa)
 {
     Bus *b = h->bus;
-    if (bus_ram_ptr(b, pa, 1) && (*bus_page_flags(b, pa) & BUS_PAGE_CODE) && b->code_write)
+    if (!bus_ram_ptr(b, pa, 1))
+        return;
+    if ((*bus_page_flags(b, pa) & BUS_PAGE_CODE) && b->code_write)
         b->code_write(b->code_write_opaque, pa & ~(BUS_PAGE_SIZE - 1));
+    bus_mark_dirty(b, pa);
 }
 
 /* Aligned access of size bytes at pa: RAM directly, else MMIO. */

@@ -1,7 +1,7 @@
 /*
  * ACLINT model (MSWI + MTIMER, QEMU virt layout).  mtime is not stored: it
- * is the harts' time CSR, computed from the host monotonic clock and each
- * hart's time_base_ns, which this device keeps equal across harts.
+ * is the guest clock (hw/clock.h) the harts share and read as their time
+ * CSR; a write to mtime or a restore sets that clock.
  * Access sizes follow QEMU: msip takes 4-byte accesses, the MTIMER 4 or 8;
  * other sizes and misaligned offsets are access faults.  Offsets of harts
  * that do not exist, and the holes, read as 0 and ignore writes.
@@ -10,11 +10,10 @@
 
 #include <stdlib.h>
 #include <stddef.h>
-#include <time.h>
 
 #include "state/state.h"
 
-#define NS_PER_TICK (1000000000ull / HART_TIMEBASE_HZ)
+#define NS_PER_TICK GUEST_CLOCK_NS_PER_TICK
 #define MSWI_END ACLINT_MTIMECMP_OFFSET
 #define MENVCFG_STCE (1ull << 63)
 
@@ -26,13 +25,6 @@ struct Aclint {
     uint64_t mtimecmp[ACLINT_MAX_HARTS]; /* per hart, in ticks */
     uint64_t mtime; /* state only: captured before a save, applied after a load */
 };
-
-static uint64_t aclint_host_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
 {
@@ -46,8 +38,10 @@ Aclint *aclint_new(Hart *const *harts, unsigned nharts, Error *err)
         return NULL;
     }
     a->dev = (Device){.ops = &aclint_device_ops, .size = ACLINT_SIZE};
-    for (unsigned i = 0; i < nharts; i++)
+    for (unsigned i = 0; i < nharts; i++) { /* one clock for all: the first hart's */
         a->harts[i] = harts[i];
+        harts[i]->clock = harts[0]->clock;
+    }
     a->nharts = nharts;
     aclint_reset(a);
     return a;
@@ -60,18 +54,13 @@ void aclint_free(Aclint *a)
 
 uint64_t aclint_mtime(const Aclint *a)
 {
-    return hart_time(a->harts[0]);
+    return guest_clock_ticks(a->harts[0]->clock);
 }
 
-/*
- * Make mtime (and every hart's time CSR) read ticks from now on.  The base
- * is kept modulo 2^64 ns, so times up to 2^64 ns (584 years) are exact.
- */
+/* Make mtime (and every hart's time CSR) read ticks from now on. */
 static void aclint_set_mtime(Aclint *a, uint64_t ticks)
 {
-    uint64_t base = aclint_host_ns() - ticks * NS_PER_TICK;
-    for (unsigned i = 0; i < a->nharts; i++)
-        a->harts[i]->time_base_ns = base;
+    guest_clock_set_ticks(a->harts[0]->clock, ticks);
 }
 
 static void aclint_update_mtip(Aclint *a, unsigned hart, uint64_t now)

@@ -141,20 +141,67 @@ bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value)
         return false;
     if ((*bus_page_flags(b, pa) & BUS_PAGE_CODE) && b->code_write)
         b->code_write(b->code_write_opaque, pa & ~(BUS_PAGE_SIZE - 1));
+    bus_mark_dirty(b, pa);
     memcpy(p, &value, size);
     return true;
 }
 
 void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len)
 {
-    if (len == 0 || !b->code_write)
+    if (len == 0 || (!b->code_write && !b->dirty_log))
         return;
     uint64_t end = pa + len - 1;
     if (end < pa || pa < b->ram_base || end - b->ram_base >= b->ram_size)
         return;
-    for (uint64_t p = pa & ~(BUS_PAGE_SIZE - 1); p <= end; p += BUS_PAGE_SIZE)
-        if (*bus_page_flags(b, p) & BUS_PAGE_CODE)
+    for (uint64_t p = pa & ~(BUS_PAGE_SIZE - 1); p <= end; p += BUS_PAGE_SIZE) {
+        if ((*bus_page_flags(b, p) & BUS_PAGE_CODE) && b->code_write)
             b->code_write(b->code_write_opaque, p);
+        bus_mark_dirty(b, p);
+    }
+}
+
+/* Clear every BUS_PAGE_DIRTY bit; with bitmap, record them there first. */
+static uint64_t dirty_collect(Bus *b, uint8_t *bitmap)
+{
+    uint64_t pages = b->ram_size >> BUS_PAGE_SHIFT, n = 0;
+    if (bitmap)
+        memset(bitmap, 0, (pages + 7) / 8);
+    for (uint64_t i = 0; i < pages; i++) {
+        if (!(b->page_flags[i] & BUS_PAGE_DIRTY))
+            continue;
+        b->page_flags[i] &= (uint8_t)~BUS_PAGE_DIRTY;
+        if (bitmap)
+            bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+        n++;
+    }
+    return n;
+}
+
+/* Every hart drops its store-TLB entries: the next store to a clean page is seen. */
+static void dirty_flush_stores(Bus *b)
+{
+    if (b->code_marked)
+        b->code_marked(b->code_marked_opaque, BUS_ALL_PAGES);
+}
+
+void bus_dirty_log_start(Bus *b)
+{
+    dirty_collect(b, NULL);
+    b->dirty_log = true;
+    dirty_flush_stores(b);
+}
+
+uint64_t bus_dirty_log_sync(Bus *b, uint8_t *bitmap)
+{
+    uint64_t n = dirty_collect(b, bitmap);
+    dirty_flush_stores(b);
+    return n;
+}
+
+void bus_dirty_log_stop(Bus *b)
+{
+    b->dirty_log = false;
+    dirty_collect(b, NULL);
 }
 
 static bool rom_read(void *opaque, uint64_t offset, unsigned size, uint64_t *value)

@@ -8,7 +8,16 @@
  *   BUS_PAGE_CODE  decoded blocks exist for this page: stores must take the
  *                  slow path so the blocks are invalidated first;
  *   BUS_PAGE_MMIO  an MMIO region overlaps this RAM page (e.g. HTIF tohost):
- *                  every access must take the slow path.
+ *                  every access must take the slow path;
+ *   BUS_PAGE_DIRTY the page was written since the last bus_dirty_log_sync
+ *                  (only kept while the dirty log is on).
+ *
+ * The dirty log (for migration) costs nothing on a hart's store fast path:
+ * while it is on, store-TLB entries are made only for pages already dirty,
+ * so the first store to a clean page takes the slow path, which marks it
+ * and then refills.  A sync clears the bits and makes every hart drop its
+ * store entries (code_marked with BUS_ALL_PAGES), so the next store to each
+ * page is seen again.  While the log is off no flag byte is touched.
  */
 #ifndef HOSTEL_HW_BUS_H
 #define HOSTEL_HW_BUS_H
@@ -22,7 +31,10 @@
 #define BUS_PAGE_SIZE (1ull << BUS_PAGE_SHIFT)
 #define BUS_MAX_REGIONS 32
 
-enum { BUS_PAGE_CODE = 1, BUS_PAGE_MMIO = 2 };
+enum { BUS_PAGE_CODE = 1, BUS_PAGE_MMIO = 2, BUS_PAGE_DIRTY = 4 };
+
+/* code_marked's page_pa meaning "every page": drop all store-TLB entries. */
+#define BUS_ALL_PAGES (~0ull)
 
 /*
  * MMIO callbacks.  offset is relative to the region base, size is 1, 2, 4
@@ -52,10 +64,12 @@ typedef struct Bus {
     /* Called when a store hits a BUS_PAGE_CODE page, before the store. */
     void (*code_write)(void *opaque, uint64_t page_pa);
     void *code_write_opaque;
-    /* Called when a page becomes BUS_PAGE_CODE: every hart must drop its
-     * store-TLB entries for it (so its next store takes the slow path). */
+    /* Called when a page becomes BUS_PAGE_CODE (or, with BUS_ALL_PAGES, when
+     * the dirty log starts or syncs): every hart must drop its store-TLB
+     * entries for it (so its next store takes the slow path). */
     void (*code_marked)(void *opaque, uint64_t page_pa);
     void *code_marked_opaque;
+    bool dirty_log; /* BUS_PAGE_DIRTY is kept (bus_dirty_log_start) */
 } Bus;
 
 /* Reserve RAM lazily. Returns 0, or -1 with err filled. */
@@ -90,8 +104,19 @@ bool bus_read(Bus *b, uint64_t pa, unsigned size, uint64_t *value);
 bool bus_write(Bus *b, uint64_t pa, unsigned size, uint64_t value);
 
 /*
+ * A store is about to write the RAM page holding pa (pa inside RAM): mark it
+ * dirty when the log is on.  The harts' slow store paths and bus_write call
+ * it; one test and no write when the log is off.
+ */
+static inline void bus_mark_dirty(Bus *b, uint64_t pa)
+{
+    if (b->dirty_log)
+        *bus_page_flags(b, pa) |= BUS_PAGE_DIRTY;
+}
+
+/*
  * A device wrote guest RAM [pa, pa+len) directly (DMA): invalidate decoded
- * code in those pages.  Call it on the VM thread, before the guest is told
+ * code in those pages, and mark them dirty while the dirty log is on.  Call it on the VM thread, before the guest is told
  * the write completed.  Addresses outside RAM are ignored.
  */
 void bus_notify_dma_write(Bus *b, uint64_t pa, uint64_t len);
@@ -105,6 +130,20 @@ int bus_add_rom(Bus *b, const char *name, uint64_t base, uint64_t size, const ui
                 Error *err);
 /* Host pointer to [pa, pa+len) inside a ROM region, or NULL. */
 const uint8_t *bus_rom_ptr(const Bus *b, uint64_t pa, uint64_t len);
+
+/*
+ * The dirty log, for migration.  start: clear every BUS_PAGE_DIRTY bit and
+ * make the harts drop their store-TLB entries, so that every page written
+ * from now on is marked.  sync: copy the dirty set into bitmap (one bit per
+ * RAM page, bit i of byte i / 8 for page i; (ram_size / 4 KiB + 7) / 8
+ * bytes, overwritten), clear it, and make the harts drop their store
+ * entries again; returns the number of dirty pages.  stop: no more marking
+ * (the bits are cleared).  Call all three on the thread that runs the
+ * harts, as the DMA notifications are.
+ */
+void bus_dirty_log_start(Bus *b);
+uint64_t bus_dirty_log_sync(Bus *b, uint8_t *bitmap);
+void bus_dirty_log_stop(Bus *b);
 
 /* The MMIO region containing pa, or NULL. */
 const MmioRegion *bus_find_mmio(const Bus *b, uint64_t pa);

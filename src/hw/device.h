@@ -91,8 +91,9 @@ typedef struct DeviceArgs {
     unsigned instance;
     struct Hart *const *harts; /* the board's harts (interrupt controllers, timers) */
     unsigned nharts;
-    Bus *bus;   /* guest memory (DMA) */
-    int out_fd; /* console output */
+    Bus *bus;                 /* guest memory (DMA) */
+    int out_fd;               /* console output */
+    struct GuestClock *clock; /* the board's guest clock (timers follow it); NULL: their own */
     /* The guest asked to end the run (failed, code) or to reset: the board's power hooks. */
     void (*power_exit)(void *opaque, bool failed, int code);
     void (*power_reset)(void *opaque);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hw/clock.h"
 #include "state/state.h"
 
 enum {
@@ -19,8 +20,12 @@ enum {
 };
 
 struct GoldfishRtc {
-    Device dev;          /* first: the Device is the GoldfishRtc; dev.irq is its line */
-    int64_t offset_ns;   /* guest time = host realtime + offset */
+    Device dev; /* first: the Device is the GoldfishRtc; dev.irq is its line */
+    /* guest time = host realtime + offset - (clock's pauses since paused_mark) */
+    int64_t offset_ns;
+    uint64_t paused_mark; /* guest_clock_paused_ns when offset_ns was last folded */
+    GuestClock *clock;    /* own_clock, or the machine's (goldfish_rtc_set_clock) */
+    GuestClock own_clock;
     uint32_t time_high;  /* latched by a read of TIME_LOW */
     uint64_t alarm_ns;   /* guest time of the alarm */
     uint32_t alarm_high; /* written before ALARM_LOW arms the alarm */
@@ -38,7 +43,22 @@ static uint64_t host_ns(void)
 
 static uint64_t guest_ns(const GoldfishRtc *r)
 {
-    return host_ns() + (uint64_t)r->offset_ns;
+    return host_ns() + (uint64_t)r->offset_ns - (guest_clock_paused_ns(r->clock) - r->paused_mark);
+}
+
+/* Take the pauses so far into offset_ns (which is then what the state holds). */
+static void fold_pauses(GoldfishRtc *r)
+{
+    uint64_t p = guest_clock_paused_ns(r->clock);
+    r->offset_ns -= (int64_t)(p - r->paused_mark);
+    r->paused_mark = p;
+}
+
+void goldfish_rtc_set_clock(GoldfishRtc *r, GuestClock *clock)
+{
+    fold_pauses(r);
+    r->clock = clock;
+    r->paused_mark = guest_clock_paused_ns(clock);
 }
 
 static void update_irq(GoldfishRtc *r)
@@ -133,6 +153,8 @@ GoldfishRtc *goldfish_rtc_new(IrqLine irq)
     if (!r)
         return NULL;
     r->dev = (Device){.ops = &goldfish_rtc_device_ops, .size = GOLDFISH_RTC_SIZE, .irq = irq};
+    guest_clock_init(&r->own_clock);
+    r->clock = &r->own_clock;
     return r;
 }
 
@@ -167,10 +189,18 @@ static void rtc_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
  * The offset from the host's wall clock is what is saved: a restored guest
  * sees the wall-clock time move on by the time it spent suspended, as a
  * laptop does after a resume (its monotonic clocks do not: see aclint.c).
+ * The pauses of the guest clock are folded into it first.
  */
+static void rtc_pre_save(void *live)
+{
+    fold_pauses(live);
+}
+
 static void rtc_post_load(void *live)
 {
-    update_irq(live);
+    GoldfishRtc *r = live;
+    r->paused_mark = guest_clock_paused_ns(r->clock);
+    update_irq(r);
 }
 
 static const StateField rtc_fields[] = {
@@ -190,6 +220,7 @@ const StateDesc goldfish_rtc_state_desc = {
     .min_version = 1,
     .size = sizeof(GoldfishRtc),
     .fields = rtc_fields,
+    .pre_save = rtc_pre_save,
     .post_load = rtc_post_load,
 };
 
@@ -234,5 +265,7 @@ Device *goldfish_rtc_create(const DeviceArgs *a, Error *err)
         return NULL;
     }
     device_place(&r->dev, a);
+    if (a->clock)
+        goldfish_rtc_set_clock(r, a->clock);
     return &r->dev;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/clock.h"
 #include "hw/device.h"
 
 #define GOLDFISH_RTC_SIZE 0x1000
@@ -24,6 +25,11 @@ extern const DeviceOps goldfish_rtc_device_ops;
 
 /* An RTC whose alarm drives irq ({NULL}: no line). NULL when out of memory. */
 GoldfishRtc *goldfish_rtc_new(IrqLine irq);
+/*
+ * Follow clock (the machine's guest clock) from now on: the RTC stands
+ * still while it is paused.  Until then the RTC has a clock of its own.
+ */
+void goldfish_rtc_set_clock(GoldfishRtc *r, GuestClock *clock);
 void goldfish_rtc_free(GoldfishRtc *r);
 
 /* Save/restore table (the object is the GoldfishRtc). */

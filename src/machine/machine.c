@@ -245,11 +245,13 @@ static void machine_code_marked(void *opaque, uint64_t page_pa)
 
 static int machine_add_harts(Machine *m, Error *err)
 {
+    guest_clock_init(&m->clock);
     for (unsigned i = 0; i < m->cfg.nharts; i++) {
         m->harts[i] = hart_new(&m->bus, i, err);
         if (!m->harts[i])
             return -1;
         m->harts[i]->stop = &m->stop;
+        m->harts[i]->clock = &m->clock; /* one guest clock (hw/clock.h) */
         if (i > 0) /* one host thread runs every hart: they share decoded code */
             hart_share_bcache(m->harts[i], m->harts[0]);
         m->nharts++;

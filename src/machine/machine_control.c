@@ -5,10 +5,10 @@
  *
  * Pause stops the harts at the next slice boundary; the run loop then
  * waits in the event loop, so the control socket, console input and device
- * backends are still served while no guest code runs.  The guest's clocks
- * stop too: on resume the harts' time base and the RTC move forward by the
- * time spent paused, so guest time has no jump and no timer fires late in
- * a burst.
+ * backends are still served while no guest code runs.  The guest's clock
+ * (hw/clock.h: the harts' time CSR, mtime, the RTC) stops too and goes on
+ * from there at resume, so guest time has no jump and no timer fires late
+ * in a burst.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,7 +40,7 @@ void machine_pause(Machine *m)
     if (m->paused)
         return;
     m->paused = true;
-    m->pause_start_ns = timer_now_ns();
+    guest_clock_pause(&m->clock); /* time CSR, mtime, RTC: frozen while paused */
     machine_event(m, "STOP", NULL);
 }
 
@@ -48,30 +48,19 @@ void machine_resume(Machine *m)
 {
     if (!m->paused)
         return;
-    uint64_t d = timer_now_ns() - m->pause_start_ns;
-    for (unsigned i = 0; i < m->nharts; i++)
-        m->harts[i]->time_base_ns += d; /* time CSR, mtime: frozen while paused */
-    goldfish_rtc_shift(m->rtc, -(int64_t)d);
-    m->paused_ns += d;
+    guest_clock_resume(&m->clock);
     m->paused = false;
     machine_event(m, "RESUME", NULL);
 }
 
 void machine_settle_clock(Machine *m)
 {
-    if (!m->paused)
-        return;
-    uint64_t now = timer_now_ns(), d = now - m->pause_start_ns;
-    for (unsigned i = 0; i < m->nharts; i++)
-        m->harts[i]->time_base_ns += d;
-    goldfish_rtc_shift(m->rtc, -(int64_t)d);
-    m->paused_ns += d;
-    m->pause_start_ns = now;
+    guest_clock_settle(&m->clock);
 }
 
 uint64_t machine_paused_total_ns(const Machine *m)
 {
-    return m->paused_ns + (m->paused ? timer_now_ns() - m->pause_start_ns : 0);
+    return guest_clock_paused_ns(&m->clock);
 }
 
 /* ---- commands ---- */

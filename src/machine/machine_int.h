@@ -79,8 +79,7 @@ struct Machine {
     } disk_info[MACHINE_MAX_DISKS];
     /* pause and the control socket (machine_control.c) */
     bool paused;                      /* the harts do not run; the event loop still does */
-    uint64_t pause_start_ns;          /* host CLOCK_MONOTONIC when the current pause began */
-    uint64_t paused_ns;               /* host time spent in pauses that ended */
+    GuestClock clock;                 /* guest time: harts, ACLINT and RTC read it */
     uint64_t run_start_ns;            /* host CLOCK_MONOTONIC when machine_run began; 0 before */
     bool control_quit;                /* `quit` came through the control socket */
     struct ControlServer *control;    /* NULL when there is no control socket */

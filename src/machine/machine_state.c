@@ -508,8 +508,9 @@ MachineStateFile *machine_state_open(const char *path, Error *err)
      * The file passed every check: its compressed RAM is decompressed from
      * now on, while the caller builds the machine (or, for a revert, the VM
      * still runs).  If that cannot start, the restore reads it itself.
+     * A stream read in order has its RAM staged already.
      */
-    if (f->in.ram_encoding == STREAM_RAM_ZSTD)
+    if (f->in.ram_encoding == STREAM_RAM_ZSTD && !f->in.sequential)
         f->ram_load = stream_ram_load_start(&f->in, NULL, NULL);
     return f;
 }
@@ -752,25 +753,39 @@ static json_t *describe_ram(const StreamIn *in)
     return o;
 }
 
-json_t *machine_state_describe(const char *path, Error *err)
+/* Describe the open stream in, and close it. */
+static json_t *describe_stream(StreamIn *in)
 {
-    StreamIn in;
-    if (stream_in_open(&in, path, err) < 0)
-        return NULL;
     char format[32];
-    snprintf(format, sizeof(format), "%u.%u", in.major, in.minor);
+    snprintf(format, sizeof(format), "%u.%u", in->major, in->minor);
     json_t *doc = json_pack("{s:s}", "format", format), *sections = json_array();
-    describe_config(doc, stream_in_find(&in, "config", 0));
-    for (int i = 0; i < in.nsec; i++) {
-        const StreamSection *s = &in.sec[i];
+    describe_config(doc, stream_in_find(in, "config", 0));
+    for (int i = 0; i < in->nsec; i++) {
+        const StreamSection *s = &in->sec[i];
         if (!strcmp(s->tag, "config") || !strcmp(s->tag, "ram") || !strcmp(s->tag, "end"))
             continue;
         json_array_append_new(sections, describe_section(s));
     }
     json_object_set_new(doc, "sections", sections);
-    json_object_set_new(doc, "ram", describe_ram(&in));
-    stream_in_close(&in);
+    json_object_set_new(doc, "ram", describe_ram(in));
+    stream_in_close(in);
     return doc;
+}
+
+json_t *machine_state_describe(const char *path, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open(&in, path, err) < 0)
+        return NULL;
+    return describe_stream(&in);
+}
+
+json_t *machine_state_describe_fd(int fd, const char *name, Error *err)
+{
+    StreamIn in;
+    if (stream_in_open_fd(&in, fd, name, &(StreamInOpts){0}, err) < 0)
+        return NULL;
+    return describe_stream(&in);
 }
 
 /* ---- a save into an open file (live snapshots: machine_snapshot.c) ---- */

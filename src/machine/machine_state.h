@@ -30,6 +30,7 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
 typedef struct MachineStateFile MachineStateFile;
 
 MachineStateFile *machine_state_open(const char *path, Error *err);
+
 void machine_state_close(MachineStateFile *f);
 /* The configuration and boot files the state was saved with (valid until close). */
 const MachineConfig *machine_state_config(const MachineStateFile *f);
@@ -58,5 +59,7 @@ int machine_clone(const char *src, const char *dst, bool full, Error *err);
  * document (json_decref it), or NULL with err saying what is wrong.
  */
 json_t *machine_state_describe(const char *path, Error *err);
+/* The same for a stream read from fd (a pipe, stdin; name for messages); fd stays the caller's. */
+json_t *machine_state_describe_fd(int fd, const char *name, Error *err);
 
 #endif

@@ -97,6 +97,7 @@ static DeviceArgs virt_args(Machine *m, const VirtDevice *r, unsigned n)
                     .nharts = m->nharts,
                     .bus = &m->bus,
                     .out_fd = m->cfg.out_fd,
+                    .clock = &m->clock,
                     .power_exit = machine_guest_exit,
                     .power_reset = machine_guest_reset,
                     .opaque = m};

@@ -26,8 +26,8 @@
 
 static int out_write(StreamOut *s, const void *buf, size_t len, bool crc, Error *err)
 {
-    if (!io_write_all(s->fd, buf, len))
-        return error_set_errno(err, errno, "cannot write the state file");
+    if (stream_channel_write(s->ch, buf, len) < 0)
+        return error_set_errno(err, errno, "cannot write the state stream");
     if (crc)
         s->crc = (uint32_t)crc32(s->crc, buf, (uInt)len);
     s->off += len;
@@ -36,7 +36,15 @@ static int out_write(StreamOut *s, const void *buf, size_t len, bool crc, Error 
 
 int stream_out_begin(StreamOut *s, int fd, Error *err)
 {
-    *s = (StreamOut){.fd = fd, .crc = (uint32_t)crc32(0, NULL, 0)};
+    stream_channel_file(&s->file, fd, false);
+    return stream_out_begin_channel(s, &s->file, err);
+}
+
+int stream_out_begin_channel(StreamOut *s, StreamChannel *ch, Error *err)
+{
+    s->ch = ch;
+    s->off = 0;
+    s->crc = (uint32_t)crc32(0, NULL, 0);
     uint8_t h[STREAM_HEADER_SIZE] = {0};
     memcpy(h, STREAM_MAGIC, 8);
     le_put(h + 8, 2, STREAM_MAJOR);
@@ -161,9 +169,26 @@ static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const
         uint64_t n = 1;
         while (n < STREAM_RUN_PAGES && i + n < pages && stream_map_bit(map, i + n))
             n++;
-        if (io_pwrite_all(s->fd, ram + i * STREAM_PAGE, n * STREAM_PAGE,
+        if (io_pwrite_all(s->ch->fd, ram + i * STREAM_PAGE, n * STREAM_PAGE,
                           (off_t)(data_off + i * STREAM_PAGE)) < 0)
             return error_set_errno(err, errno, "cannot write the state file");
+        i += n;
+    }
+    return 0;
+}
+
+/* A channel that cannot seek: every page in order, absent ones as zeros (the file's holes). */
+static int out_ram_pages_seq(StreamOut *s, const uint8_t *ram, uint64_t pages, const uint8_t *map,
+                             Error *err)
+{
+    static const uint8_t zero[16 * STREAM_PAGE];
+    for (uint64_t i = 0; i < pages;) {
+        bool present = stream_map_bit(map, i);
+        uint64_t n = 1, max = present ? STREAM_RUN_PAGES : sizeof(zero) / STREAM_PAGE;
+        while (n < max && i + n < pages && stream_map_bit(map, i + n) == present)
+            n++;
+        if (out_write(s, present ? ram + i * STREAM_PAGE : zero, n * STREAM_PAGE, false, err) < 0)
+            return -1;
         i += n;
     }
     return 0;
@@ -196,8 +221,10 @@ static int out_flat_head(StreamOut *s, uint64_t size, const uint8_t *map, uint16
 /* After the pages: the file covers all of RAM (absent pages stay holes). */
 static int out_flat_end(StreamOut *s, uint64_t data_off, uint64_t size, Error *err)
 {
+    if (!s->ch->seekable)
+        return 0; /* the pages went in order: s->off is there already */
     s->off = data_off + size;
-    if (ftruncate(s->fd, (off_t)s->off) < 0 || lseek(s->fd, (off_t)s->off, SEEK_SET) < 0)
+    if (ftruncate(s->ch->fd, (off_t)s->off) < 0 || lseek(s->ch->fd, (off_t)s->off, SEEK_SET) < 0)
         return error_set_errno(err, errno, "cannot write the state file");
     return 0;
 }
@@ -211,7 +238,8 @@ static int out_ram_flat(StreamOut *s, const uint8_t *ram, uint64_t size, Error *
         return -1;
     int rc = out_flat_head(s, size, map, 1, 0, &data_off, err);
     if (rc == 0)
-        rc = out_ram_pages(s, ram, pages, map, data_off, err);
+        rc = s->ch->seekable ? out_ram_pages(s, ram, pages, map, data_off, err)
+                             : out_ram_pages_seq(s, ram, pages, map, err);
     free(map);
     return rc < 0 ? -1 : out_flat_end(s, data_off, size, err);
 }
@@ -272,11 +300,25 @@ typedef struct Reader {
     Error *err;
 } Reader;
 
+/* len bytes from a channel read in order; its end before them is a truncated stream. */
+static int rd_seq(Reader *r, void *buf, uint64_t len)
+{
+    ssize_t n = stream_channel_read(&r->s->ch, buf, (size_t)len);
+    if (n < 0)
+        return error_set_errno(r->err, errno, "%s: cannot read the state stream", r->s->path);
+    if ((uint64_t)n < len)
+        return error_set(r->err, "%s: the state stream is truncated", r->s->path);
+    return 0;
+}
+
 static int rd(Reader *r, void *buf, uint64_t len, bool crc)
 {
     if (len > r->size - r->off)
         return error_set(r->err, "%s: the state file is truncated", r->s->path);
-    if (io_pread_all(r->s->fd, buf, (size_t)len, r->off) < 0)
+    if (r->s->sequential) {
+        if (rd_seq(r, buf, len) < 0)
+            return -1;
+    } else if (io_pread_all(r->s->fd, buf, (size_t)len, r->off) < 0)
         return error_set_errno(r->err, errno, "%s: cannot read the state file", r->s->path);
     if (crc)
         r->crc = (uint32_t)crc32(r->crc, buf, (uInt)len);
@@ -319,6 +361,8 @@ static int rd_header(Reader *r)
     return rd_skip_crc(r, hlen - STREAM_HEADER_SIZE);
 }
 
+static int rd_ram_seq(Reader *r, uint64_t rest);
+
 static int rd_ram(Reader *r, const StreamSection *sec)
 {
     StreamIn *s = r->s;
@@ -337,6 +381,8 @@ static int rd_ram(Reader *r, const StreamSection *sec)
     if (s->ram_size % STREAM_PAGE || s->ram_size > STREAM_MAX_RAM)
         return error_set(r->err, "%s: state file is corrupt: bad RAM size", s->path);
     uint64_t rest = sec->len - sizeof(head);
+    if (s->sequential)
+        return rd_ram_seq(r, rest);
     if (s->ram_encoding == STREAM_RAM_ZSTD) {
         /* The bulk of a compressed file: its CRC is computed in parallel slices. */
         uint32_t crc;
@@ -368,6 +414,118 @@ static int rd_ram(Reader *r, const StreamSection *sec)
     return 0;
 }
 
+/* ---- RAM from a channel read in order (see stream_in_open_channel) ---- */
+
+/* An anonymous mapping for received RAM: pages are taken only when written. */
+static int staging_alloc(Reader *r)
+{
+    StreamIn *s = r->s;
+    if (!s->ram_size)
+        return 0;
+    void *p = mmap(NULL, s->ram_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return error_set_errno(r->err, errno, "%s: cannot reserve memory to receive RAM", s->path);
+    s->ram_staged = p;
+    return 0;
+}
+
+/* n bytes of the stream that no one keeps (CRC'd when crc). */
+static int rd_discard(Reader *r, uint64_t n, bool crc)
+{
+    uint8_t buf[16 * STREAM_PAGE];
+    while (n) {
+        uint64_t k = n < sizeof(buf) ? n : sizeof(buf);
+        if (rd(r, buf, k, crc) < 0)
+            return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Flat RAM: the page map, the padding, then every page in order (absent ones dropped). */
+static int rd_flat_seq(Reader *r, uint64_t rest)
+{
+    StreamIn *s = r->s;
+    uint64_t pages = s->ram_size / STREAM_PAGE, map_len = (pages + 7) / 8;
+    uint64_t hdr_end = r->off + map_len;
+    uint64_t pad = (hdr_end + STREAM_PAGE - 1) / STREAM_PAGE * STREAM_PAGE - hdr_end;
+    if (rest != map_len + pad + s->ram_size)
+        return error_set(r->err, "%s: state file is corrupt: RAM section length", s->path);
+    if (!(s->ram_map = malloc(map_len ? map_len : 1)))
+        return error_set(r->err, "out of memory reading %s", s->path);
+    if (rd(r, s->ram_map, map_len, true) < 0 || rd_skip_crc(r, pad) < 0 || staging_alloc(r) < 0)
+        return -1;
+    for (uint64_t i = 0; i < pages;) {
+        bool present = stream_map_bit(s->ram_map, i);
+        uint64_t n = 1;
+        while (n < STREAM_RUN_PAGES && i + n < pages &&
+               stream_map_bit(s->ram_map, i + n) == present)
+            n++;
+        int rc = present ? rd(r, s->ram_staged + i * STREAM_PAGE, n * STREAM_PAGE, false)
+                         : rd_discard(r, n * STREAM_PAGE, false);
+        if (rc < 0)
+            return -1;
+        s->ram_pages_present += present ? n : 0;
+        i += n;
+    }
+    return 0;
+}
+
+/* One zstd run from the channel: header checked, frame read and decompressed into staging. */
+static int rd_run_seq(Reader *r, uint64_t *left, uint64_t *next, uint8_t *buf, ZSTD_DCtx *dc)
+{
+    StreamIn *s = r->s;
+    uint64_t pages = s->ram_size / STREAM_PAGE, at = r->off;
+    uint8_t h[16];
+    if (*left < sizeof(h) || rd(r, h, sizeof(h), true) < 0)
+        return *left < sizeof(h)
+                   ? error_set(r->err, "%s: state file is corrupt: RAM run header", s->path)
+                   : -1;
+    *left -= sizeof(h);
+    uint64_t first = le_get(h, 8);
+    uint32_t n = (uint32_t)le_get(h + 8, 4), len = (uint32_t)le_get(h + 12, 4);
+    if (n == 0 || n > STREAM_RUN_PAGES || first < *next || first > pages || n > pages - first ||
+        len > ZSTD_compressBound(STREAM_RUN_PAGES * STREAM_PAGE) || len > *left)
+        return error_set(r->err, "%s: state file is corrupt: bad RAM run at offset %llu", s->path,
+                         (unsigned long long)at);
+    if (rd(r, buf, len, true) < 0)
+        return -1;
+    *left -= len;
+    *next = first + n;
+    size_t got = ZSTD_decompressDCtx(dc, s->ram_staged + first * STREAM_PAGE,
+                                     (size_t)n * STREAM_PAGE, buf, len);
+    if (ZSTD_isError(got) || got != (size_t)n * STREAM_PAGE || !stream_frame_has_checksum(buf, len))
+        return error_set(r->err,
+                         "%s: state file is corrupt: RAM run at page %llu does not decompress",
+                         s->path, (unsigned long long)first);
+    return 0;
+}
+
+/* zstd RAM: the runs in order, each decompressed as it arrives. */
+static int rd_zstd_seq(Reader *r, uint64_t rest)
+{
+    uint8_t *buf = malloc(ZSTD_compressBound(STREAM_RUN_PAGES * STREAM_PAGE));
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    int rc =
+        buf && dc ? staging_alloc(r) : error_set(r->err, "out of memory reading %s", r->s->path);
+    uint64_t next = 0;
+    while (rc == 0 && rest)
+        rc = rd_run_seq(r, &rest, &next, buf, dc);
+    free(buf);
+    ZSTD_freeDCtx(dc);
+    return rc;
+}
+
+static int rd_ram_seq(Reader *r, uint64_t rest)
+{
+    if (r->s->ram_encoding == STREAM_RAM_ZSTD)
+        return rd_zstd_seq(r, rest);
+    if (r->s->ram_encoding != STREAM_RAM_FLAT)
+        return error_set(r->err, "%s: state file is corrupt: unknown RAM encoding", r->s->path);
+    return rd_flat_seq(r, rest);
+}
+
 static int rd_end(Reader *r, const StreamSection *sec)
 {
     uint8_t c[4];
@@ -378,7 +536,7 @@ static int rd_end(Reader *r, const StreamSection *sec)
                    : -1;
     if ((uint32_t)le_get(c, 4) != want)
         return error_set(r->err, "%s: state file is corrupt: checksum mismatch", r->s->path);
-    if (r->off != r->size)
+    if (!r->s->sequential && r->off != r->size)
         return error_set(r->err, "%s: state file is corrupt: data after the end", r->s->path);
     return 1;
 }
@@ -439,37 +597,85 @@ int stream_in_open(StreamIn *s, const char *path, Error *err)
     return stream_in_open_with(s, path, &(StreamInOpts){0}, err);
 }
 
-int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Error *err)
+/* s emptied, with its name and room for the section table; ch taken over. */
+static int in_init(StreamIn *s, StreamChannel *ch, const char *name, const StreamInOpts *o,
+                   Error *err)
 {
     memset(s, 0, sizeof(*s));
-    s->fd = -1;
+    s->ch = *ch;
+    s->fd = ch->seekable ? ch->fd : -1;
+    s->sequential = !ch->seekable;
     s->opts = *o;
-    s->path = strdup(path);
+    s->path = strdup(name);
     s->sec = calloc(STREAM_MAX_SECTIONS, sizeof(*s->sec));
     if (!s->path || !s->sec) {
         stream_in_close(s);
         return error_set(err, "out of memory");
     }
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (s->fd < 0 || fstat(s->fd, &st) < 0) {
-        error_set_errno(err, errno, "%s: cannot open the state file", path);
+    return 0;
+}
+
+/* Read and check the whole stream (s set up by in_init); closes s on failure. */
+static int in_read(StreamIn *s, Error *err)
+{
+    struct stat st = {.st_size = 0};
+    if (!s->sequential && fstat(s->fd, &st) < 0) {
+        error_set_errno(err, errno, "%s: cannot open the state file", s->path);
         stream_in_close(s);
         return -1;
     }
-    Reader r = {
-        .s = s, .size = (uint64_t)st.st_size, .crc = (uint32_t)crc32(0, NULL, 0), .err = err};
+    Reader r = {.s = s,
+                .size = s->sequential ? UINT64_MAX : (uint64_t)st.st_size,
+                .crc = (uint32_t)crc32(0, NULL, 0),
+                .err = err};
     int rc = rd_header(&r);
     while (rc == 0)
         rc = rd_section(&r);
     /* Run headers are parsed once the CRC vouches for them: a flipped byte reads as such. */
-    if (rc > 0 && s->has_ram && s->ram_encoding == STREAM_RAM_ZSTD)
+    if (rc > 0 && !s->sequential && s->has_ram && s->ram_encoding == STREAM_RAM_ZSTD)
         rc = stream_runs_index(s, err);
     if (rc < 0) {
         stream_in_close(s);
         return -1;
     }
     return 0;
+}
+
+int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        memset(s, 0, sizeof(*s));
+        s->fd = -1;
+        return error_set_errno(err, errno, "%s: cannot open the state file", path);
+    }
+    StreamChannel ch;
+    stream_channel_file(&ch, fd, true);
+    return stream_in_open_channel(s, &ch, path, o, err);
+}
+
+int stream_in_open_channel(StreamIn *s, StreamChannel *ch, const char *name, const StreamInOpts *o,
+                           Error *err)
+{
+    if (in_init(s, ch, name, o, err) < 0)
+        return -1;
+    return in_read(s, err);
+}
+
+int stream_in_open_fd(StreamIn *s, int fd, const char *name, const StreamInOpts *o, Error *err)
+{
+    StreamChannel ch;
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0 || stream_channel_for_fd(&ch, mine, true, err) < 0) {
+        if (mine < 0)
+            error_set_errno(err, errno, "%s: cannot read the state stream", name);
+        else
+            close(mine);
+        memset(s, 0, sizeof(*s));
+        s->fd = -1;
+        return -1;
+    }
+    return stream_in_open_channel(s, &ch, name, o, err);
 }
 
 void stream_in_close(StreamIn *s)
@@ -480,8 +686,9 @@ void stream_in_close(StreamIn *s)
     free(s->ram_map);
     free(s->runs);
     free(s->path);
-    if (s->fd >= 0)
-        close(s->fd);
+    if (s->ram_staged)
+        munmap(s->ram_staged, s->ram_size);
+    stream_channel_close(&s->ch);
     memset(s, 0, sizeof(*s));
     s->fd = -1;
 }
@@ -524,12 +731,27 @@ static int load_ram_zstd(StreamIn *s, uint8_t *ram, Error *err)
     return rc;
 }
 
+/* Received RAM put over ram: moved (no copy) where the kernel can, else copied. */
+static int load_ram_staged(StreamIn *s, uint8_t *ram, uint64_t size, Error *err)
+{
+    if (!s->ram_staged)
+        return size ? error_set(err, "%s: the received RAM was loaded already", s->path) : 0;
+    if (mremap(s->ram_staged, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, ram) == MAP_FAILED) {
+        memcpy(ram, s->ram_staged, size);
+        munmap(s->ram_staged, size);
+    }
+    s->ram_staged = NULL;
+    return 0;
+}
+
 int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err)
 {
     if (!s->has_ram)
         return error_set(err, "%s: the state file has no RAM", s->path);
     if (size != s->ram_size)
         return error_set(err, "%s: RAM size mismatch", s->path);
+    if (s->sequential)
+        return load_ram_staged(s, ram, size, err);
     return s->ram_encoding == STREAM_RAM_ZSTD ? load_ram_zstd(s, ram, err)
                                               : load_ram_flat(s, ram, size, map, err);
 }
@@ -562,7 +784,7 @@ static int copy_flat_ram(StreamIn *in, StreamOut *out, const StreamSection *sec,
         if (!stream_map_bit(in->ram_map, i))
             continue;
         if (io_pread_all(in->fd, page, STREAM_PAGE, in->ram_data_off + i * STREAM_PAGE) < 0 ||
-            io_pwrite_all(out->fd, page, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
+            io_pwrite_all(out->ch->fd, page, STREAM_PAGE, data_off + i * STREAM_PAGE) < 0)
             return error_set_errno(err, errno, "%s: cannot copy RAM", in->path);
     }
     return out_flat_end(out, data_off, in->ram_size, err);
@@ -579,6 +801,8 @@ static const StreamEdit *edit_of(const StreamSection *sec, const StreamEdit *edi
 int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Error *err)
 {
     StreamOut out;
+    if (in->sequential)
+        return error_set(err, "%s: only a state file can be rewritten", in->path);
     if (stream_out_begin(&out, fd, err) < 0)
         return -1;
     for (int i = 0; i < in->nsec; i++) {

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/channel.h"
 #include "util/error.h"
 
 #define STREAM_MAGIC "HOSTELVM"
@@ -51,14 +52,24 @@ enum {
 
 enum { STREAM_RAM_FLAT = 0, STREAM_RAM_ZSTD = 1 };
 
-/* Writing: sequential, to a file descriptor (a temp file; see state_save in docs). */
+/*
+ * Writing: sequential, through a channel.  To a file (a temp file; see
+ * state_save in docs) flat RAM pages go to their offsets and absent pages
+ * stay holes; to a channel that cannot seek (a pipe, a socket) the same
+ * bytes are sent in order, absent pages as zeros, so what arrives is the
+ * file's content byte for byte.
+ */
 typedef struct StreamOut {
-    int fd;
-    uint64_t off; /* bytes written so far */
-    uint32_t crc; /* CRC-32 of those bytes (except flat page contents) */
+    StreamChannel file; /* the channel over fd of stream_out_begin */
+    StreamChannel *ch;  /* where the bytes go */
+    uint64_t off;       /* bytes written so far */
+    uint32_t crc;       /* CRC-32 of those bytes (except flat page contents) */
 } StreamOut;
 
+/* Start a stream in fd, a regular file at offset 0 (not closed by the stream). */
 int stream_out_begin(StreamOut *s, int fd, Error *err);
+/* Start a stream on ch (any kind); ch must outlive s. */
+int stream_out_begin_channel(StreamOut *s, StreamChannel *ch, Error *err);
 int stream_out_section(StreamOut *s, const char *tag, uint32_t instance, uint16_t version,
                        uint16_t flags, const void *payload, size_t len, Error *err);
 /* The "ram" section; encoding STREAM_RAM_FLAT or STREAM_RAM_ZSTD (level 1..19). */
@@ -90,10 +101,20 @@ typedef struct StreamInOpts {
     bool copy_ram;    /* put staged RAM in place by copying instead of remapping */
 } StreamInOpts;
 
-/* A whole stream, read and checked (structure, sizes, CRC) by stream_in_open. */
+/*
+ * A whole stream, read and checked (structure, sizes, CRC) by stream_in_open.
+ * From a file, sections are read at their offsets and RAM stays in the file
+ * until stream_in_load_ram (mapped, or decompressed on worker threads).
+ * From a channel that cannot seek, everything is read in order at open:
+ * sections into memory, RAM into ram_staged (below), and only a stream
+ * whose final CRC holds is handed out.
+ */
 typedef struct StreamIn {
-    int fd;
-    char *path;
+    int fd;              /* the file (-1 for a sequential channel) */
+    StreamChannel ch;    /* where the bytes come from */
+    bool sequential;     /* read in order from ch; no offsets */
+    uint8_t *ram_staged; /* sequential: RAM as received (anonymous, ram_size bytes), or NULL */
+    char *path;          /* the file's path, or the name given for a channel */
     StreamInOpts opts;
     uint16_t major, minor;
     StreamSection *sec;
@@ -117,6 +138,25 @@ typedef struct StreamIn {
  */
 int stream_in_open(StreamIn *s, const char *path, Error *err);
 int stream_in_open_with(StreamIn *s, const char *path, const StreamInOpts *o, Error *err);
+/*
+ * Open and validate the stream that ch carries (name: for messages).  A
+ * seekable channel is read as a file; any other is read in order up to the
+ * end section (whatever follows on ch is left unread), with the same
+ * checks: lengths capped before anything is allocated, RAM run headers and
+ * frames checked as they come, the CRC checked at the end.  A stream that
+ * stops early is "truncated", never a hang (unless the writer keeps the
+ * channel open and silent).  s takes ch over: stream_in_close closes it.
+ *
+ * RAM from a channel is received into a staging mapping, not into guest
+ * RAM: the CRC that vouches for the stream comes last, and a restore (or a
+ * revert of a running VM) must change nothing until it holds.  A migration
+ * target whose machine has not run yet could receive straight into RAM;
+ * staging costs one mremap at commit and keeps one rule for every caller.
+ */
+int stream_in_open_channel(StreamIn *s, StreamChannel *ch, const char *name, const StreamInOpts *o,
+                           Error *err);
+/* stream_in_open_channel on the channel that fits fd; fd stays the caller's. */
+int stream_in_open_fd(StreamIn *s, int fd, const char *name, const StreamInOpts *o, Error *err);
 void stream_in_close(StreamIn *s);
 /* The section with this tag and instance, or NULL. */
 const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t instance);
@@ -124,7 +164,8 @@ const StreamSection *stream_in_find(const StreamIn *s, const char *tag, uint32_t
  * Fill ram (size bytes, already zero) from the stream.  Flat: map the file's
  * pages over it privately (MAP_FIXED, lazy) when map is true, else read them.
  * zstd: decompress the runs straight into it on worker threads
- * (stream_ram.h has the asynchronous form).
+ * (stream_ram.h has the asynchronous form).  A stream read from a channel:
+ * move its staged RAM over ram (once).
  */
 int stream_in_load_ram(StreamIn *s, uint8_t *ram, uint64_t size, bool map, Error *err);
 
@@ -140,7 +181,7 @@ typedef struct StreamEdit {
 /*
  * Write a copy of the stream in to fd with the sections that edits name
  * replaced (the other sections and RAM verbatim, holes kept).  An edit
- * naming no section of in is ignored.
+ * naming no section of in is ignored.  in must have been read from a file.
  */
 int stream_rewrite(StreamIn *in, int fd, const StreamEdit *edits, int nedits, Error *err);
 

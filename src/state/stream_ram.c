@@ -207,12 +207,7 @@ static void load_fail(StreamRamLoad *l, uint64_t run, const Error *e)
     atomic_store(&l->stop, true);
 }
 
-/*
- * Does the frame carry a content checksum (RFC 8878: the magic number, then
- * the frame header descriptor, whose bit 2 is the checksum flag)?  Our
- * writer always sets it; a frame without one would go unchecked.
- */
-static bool frame_has_checksum(const uint8_t *f, size_t len)
+bool stream_frame_has_checksum(const uint8_t *f, size_t len)
 {
     return len >= 5 && le_get(f, 4) == 0xFD2FB528u && (f[4] & 0x04);
 }
@@ -230,7 +225,7 @@ static int load_run(StreamRamLoad *l, const StreamRun *r, uint8_t *buf, ZSTD_DCt
     (void)madvise(dst, bytes, MADV_POPULATE_WRITE);
 #endif
     size_t got = ZSTD_decompressDCtx(dc, dst, bytes, buf, r->len);
-    if (ZSTD_isError(got) || got != bytes || !frame_has_checksum(buf, r->len))
+    if (ZSTD_isError(got) || got != bytes || !stream_frame_has_checksum(buf, r->len))
         return error_set(err,
                          "%s: state file is corrupt: RAM run at page %llu does not "
                          "decompress",

@@ -12,6 +12,8 @@
 #ifndef HOSTEL_STATE_STREAM_RAM_H
 #define HOSTEL_STATE_STREAM_RAM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "state/stream.h"
@@ -35,6 +37,13 @@ int stream_crc_range(const StreamIn *s, uint64_t off, uint64_t len, uint32_t *cr
  * set ("state file is corrupt: ...").
  */
 int stream_runs_index(StreamIn *s, Error *err);
+
+/*
+ * Does the zstd frame f carry a content checksum (RFC 8878: the magic
+ * number, then the frame header descriptor, whose bit 2 is the checksum
+ * flag)?  Our writer always sets it; a frame without one would go unchecked.
+ */
+bool stream_frame_has_checksum(const uint8_t *f, size_t len);
 
 typedef struct StreamRamLoad StreamRamLoad;
 

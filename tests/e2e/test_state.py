@@ -240,6 +240,22 @@ def test_state_show_prints_every_device(saved_state):
     assert blk["status"] & 4 and blk["vq"][0]["num"] > 0  # DRIVER_OK, a queue set up
 
 
+def test_state_show_reads_a_pipe(saved_state, tmp_path):
+    # `state show -` reads the stream in order from standard input, as a
+    # socket would carry it: same output as from the file; cut short, refused.
+    want = subprocess.run([HOSTEL, "state", "show", str(saved_state)], capture_output=True,
+                          text=True, timeout=60)
+    cat = subprocess.Popen(["cat", str(saved_state)], stdout=subprocess.PIPE)
+    r = subprocess.run([HOSTEL, "state", "show", "-"], stdin=cat.stdout, capture_output=True,
+                       text=True, timeout=60)
+    cat.wait()
+    assert r.returncode == 0 and r.stdout == want.stdout, r.stderr
+    data = saved_state.read_bytes()
+    r = subprocess.run([HOSTEL, "state", "show", "-"], input=data[:len(data) // 2],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"truncated" in r.stderr, r.stderr
+
+
 def test_restore_refuses_machine_options(saved_state):
     r = subprocess.run([HOSTEL, "run", "--restore", str(saved_state), "-m", "256M"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

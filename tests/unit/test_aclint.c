@@ -120,6 +120,14 @@ static void test_mtime(void)
     ok(has(0, MIP_MTIP) && has(1, MIP_MTIP), "mtime moved past every mtimecmp: MTIP set");
     wr(MTIME, 8, 0);
     ok(rd(MTIME, 8) < SECOND, "mtime back to 0");
+    ok(board.harts[0]->clock == board.harts[1]->clock, "the harts share one guest clock");
+    guest_clock_pause(board.harts[0]->clock);
+    a = rd(MTIME, 8);
+    sleep_ms(5);
+    ok(rd(MTIME, 8) == a && hart_time(board.harts[1]) == a,
+       "the clock paused: mtime and the time CSR stand still");
+    guest_clock_resume(board.harts[0]->clock);
+    ok(rd(MTIME, 8) - a < SECOND / 500, "and go on from there at resume");
 }
 
 static void test_deadline(void)

@@ -68,6 +68,23 @@ int main(void)
     d = goldfish_rtc_next_deadline_ns(r);
     ok(d > 6000000000ull && d < 7100000000ull, "and the alarm stays in guest time (%llu ns)",
        (unsigned long long)d);
+
+    /* On the machine's guest clock: it stands still while that clock is paused. */
+    GuestClock clock;
+    guest_clock_init(&clock);
+    goldfish_rtc_set_clock(r, &clock);
+    t = read_time(r);
+    guest_clock_pause(&clock);
+    struct timespec nap = {0, 200000000};
+    nanosleep(&nap, NULL);
+    /* The host's wall and monotonic clocks are read a moment apart: a few µs either way. */
+    int64_t moved = (int64_t)(read_time(r) - t);
+    ok(moved > -50000000 && moved < 50000000, "paused guest clock: the RTC stands still (%lld ns)",
+       (long long)moved);
+    guest_clock_resume(&clock);
+    moved = (int64_t)(read_time(r) - t);
+    ok(moved > -50000000 && moved < 50000000, "and goes on from there at resume (%lld ns)",
+       (long long)moved);
     goldfish_rtc_free(r);
     return tap_done();
 }

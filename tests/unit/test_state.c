@@ -1,8 +1,13 @@
 /*
  * The state engine and the stream format: round trips, versioned fields,
- * bounds, and every kind of bad file refused before anything is changed.
+ * bounds, and every kind of bad file refused before anything is changed;
+ * the same stream over a socket and a pipe (writer on another thread), cut
+ * short or corrupted.
  */
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -191,6 +196,21 @@ static uint8_t *make_ram(size_t size)
     return ram;
 }
 
+/* The test stream's sections, RAM and end, after a begin that returned rc. */
+static int write_body(StreamOut *s, int rc, const uint8_t *ram, size_t size, int enc, Error *err)
+{
+    const char payload[] = "device bytes";
+    if (rc == 0)
+        rc = stream_out_section(s, "dev", 3, 2, 0, payload, sizeof(payload), err);
+    if (rc == 0)
+        rc = stream_out_section(s, "future", 0, 1, STREAM_SEC_OPTIONAL, "x", 1, err);
+    if (rc == 0)
+        rc = stream_out_ram(s, ram, size, enc, 3, err);
+    if (rc == 0)
+        rc = stream_out_end(s, err);
+    return rc;
+}
+
 static int write_stream(const char *path, const uint8_t *ram, size_t size, int enc)
 {
     Error err = {0};
@@ -241,6 +261,175 @@ static void test_stream(int enc, bool map)
         ok(stream_in_open(&in, path, &err) == 0, "file unchanged by a write to mapped RAM");
         stream_in_close(&in);
     }
+    munmap(ram, size);
+    unlink(path);
+}
+
+/* ---- the stream over a channel ---- */
+
+typedef struct Writer {
+    StreamChannel ch; /* owns its descriptor: closed when the stream is written */
+    const uint8_t *ram, *bytes;
+    size_t size, len;
+    int enc, rc;
+} Writer;
+
+/* A writer thread: the test stream through w->ch. */
+static void *writer_stream(void *arg)
+{
+    Writer *w = arg;
+    Error err = {0};
+    StreamOut s;
+    w->rc =
+        write_body(&s, stream_out_begin_channel(&s, &w->ch, &err), w->ram, w->size, w->enc, &err);
+    stream_channel_close(&w->ch);
+    return NULL;
+}
+
+/* A writer thread: w->bytes as they are (a stream cut or damaged on the way). */
+static void *writer_bytes(void *arg)
+{
+    Writer *w = arg;
+    w->rc = stream_channel_write(&w->ch, w->bytes, w->len);
+    stream_channel_close(&w->ch);
+    return NULL;
+}
+
+/* The test stream over a socketpair, written on another thread, read and loaded here. */
+static void test_socket_round_trip(int enc)
+{
+    const size_t size = 1 << 20;
+    uint8_t *ram = make_ram(size);
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    Writer w = {.ram = ram, .size = size, .enc = enc};
+    stream_channel_socket(&w.ch, sv[0], true);
+    pthread_t t;
+    pthread_create(&t, NULL, writer_stream, &w);
+    StreamIn in;
+    StreamChannel rch;
+    Error err = {0};
+    stream_channel_socket(&rch, sv[1], true);
+    int rc = stream_in_open_channel(&in, &rch, "socket", &(StreamInOpts){0}, &err);
+    pthread_join(t, NULL);
+    const char *name = enc ? "zstd" : "flat";
+    ok(rc == 0 && w.rc == 0 && in.sequential, "%s stream over a socket: read back: %s", name,
+       err.msg);
+    const StreamSection *sec = rc == 0 ? stream_in_find(&in, "dev", 3) : NULL;
+    ok(sec && sec->version == 2 && sec->len == 13 && memcmp(sec->payload, "device bytes", 13) == 0,
+       "%s over a socket: section as written", name);
+    uint8_t *back = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(rc == 0 && stream_in_load_ram(&in, back, size, true, &err) == 0 &&
+           memcmp(back, ram, size) == 0,
+       "%s over a socket: RAM identical: %s", name, err.msg);
+    ok(rc == 0 && stream_in_load_ram(&in, back, size, true, &err) < 0,
+       "received RAM is handed over once: %s", err.msg);
+    if (rc == 0)
+        stream_in_close(&in);
+    munmap(back, size);
+    munmap(ram, size);
+}
+
+/* Everything readable from fd until its end (caller frees). */
+static uint8_t *slurp(int fd, size_t *len)
+{
+    size_t cap = 1 << 16;
+    uint8_t *buf = malloc(cap);
+    ssize_t n;
+    *len = 0;
+    while ((n = read(fd, buf + *len, cap - *len)) > 0) {
+        *len += (size_t)n;
+        if (*len == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    return buf;
+}
+
+/* The test stream as a pipe carries it (writer on another thread). */
+static uint8_t *stream_over_pipe(const uint8_t *ram, size_t size, int enc, size_t *len)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return NULL;
+    Writer w = {.ram = ram, .size = size, .enc = enc};
+    stream_channel_fd(&w.ch, p[1], true);
+    pthread_t t;
+    pthread_create(&t, NULL, writer_stream, &w);
+    uint8_t *bytes = slurp(p[0], len);
+    pthread_join(t, NULL);
+    close(p[0]);
+    return w.rc == 0 ? bytes : NULL;
+}
+
+/* Open len bytes fed through a pipe by another thread; the error in err. */
+static int open_fed(const uint8_t *bytes, size_t len, Error *err)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -2;
+    Writer w = {.bytes = bytes, .len = len};
+    stream_channel_fd(&w.ch, p[1], true);
+    pthread_t t;
+    pthread_create(&t, NULL, writer_bytes, &w);
+    StreamIn in;
+    *err = (Error){0};
+    int rc = stream_in_open_fd(&in, p[0], "pipe", &(StreamInOpts){0}, err);
+    if (rc == 0)
+        stream_in_close(&in);
+    close(p[0]); /* a writer still writing gets EPIPE */
+    pthread_join(t, NULL);
+    return rc;
+}
+
+/*
+ * A stream over a pipe is the file's bytes; cut anywhere it is refused as
+ * truncated; with any byte the CRC covers changed it is refused.
+ */
+static void test_channel_damage(int enc)
+{
+    const size_t size = 64 << 10;
+    const char *name = enc ? "zstd" : "flat";
+    uint8_t *ram = make_ram(size);
+    char *path = tmp_path();
+    size_t len = 0, flen = 0;
+    uint8_t *bytes = stream_over_pipe(ram, size, enc, &len);
+    write_stream(path, ram, size, enc);
+    int fd = open(path, O_RDONLY);
+    uint8_t *file = slurp(fd, &flen);
+    close(fd);
+    ok(bytes && len == flen && memcmp(bytes, file, len) == 0,
+       "%s: a pipe carries the file's bytes exactly (%zu bytes)", name, len);
+    Error err;
+    ok(bytes && open_fed(bytes, len, &err) == 0, "%s: the whole stream from a pipe opens: %s", name,
+       err.msg);
+    StreamIn in;
+    uint64_t data_lo = 0, data_hi = 0; /* flat page contents: not covered by the CRC */
+    if (enc == STREAM_RAM_FLAT && stream_in_open(&in, path, &err) == 0) {
+        data_lo = in.ram_data_off;
+        data_hi = in.ram_data_off + size;
+        stream_in_close(&in);
+    }
+    unsigned cuts = 0, cut_ok = 0, flips = 0, flip_ok = 0;
+    for (size_t cut = 0; bytes && cut < len; cut += cut < 128 ? 1 : 211) {
+        cuts++;
+        cut_ok += open_fed(bytes, cut, &err) == -1 && strstr(err.msg, "truncated") != NULL;
+    }
+    cuts++;
+    cut_ok += open_fed(bytes, len - 1, &err) == -1 && strstr(err.msg, "truncated") != NULL;
+    ok(cuts > 100 && cut_ok == cuts, "%s: cut at %u offsets, each refused as truncated (%u)", name,
+       cuts, cut_ok);
+    for (size_t pos = 0; bytes && pos < len; pos += pos < 256 ? 1 : 97) {
+        if (pos >= data_lo && pos < data_hi)
+            continue;
+        bytes[pos] ^= 0x5a;
+        flips++;
+        flip_ok += open_fed(bytes, len, &err) == -1 && err.msg[0];
+        bytes[pos] ^= 0x5a;
+    }
+    ok(flips > 100 && flip_ok == flips, "%s: a byte changed at %u places, each refused (%u)", name,
+       flips, flip_ok);
+    free(bytes);
+    free(file);
     munmap(ram, size);
     unlink(path);
 }
@@ -346,5 +535,10 @@ int main(void)
     test_stream(STREAM_RAM_FLAT, true);
     test_stream(STREAM_RAM_ZSTD, false);
     test_bad_streams();
+    signal(SIGPIPE, SIG_IGN); /* a reader that refuses a stream closes its end */
+    test_socket_round_trip(STREAM_RAM_FLAT);
+    test_socket_round_trip(STREAM_RAM_ZSTD);
+    test_channel_damage(STREAM_RAM_FLAT);
+    test_channel_damage(STREAM_RAM_ZSTD);
     return tap_done();
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests of address translation and the soft TLB: Sv39/Sv48 walks,
  * superpages, permission checks (U/SUM/MXR), A/D updates, TLB refill and
- * flush, misaligned accesses across pages, and code-page write tracking.
+ * flush, misaligned accesses across pages, code-page write tracking, and
+ * the dirty log (pages marked by stores and DMA, nothing touched while off).
  */
 #include <string.h>
 
@@ -190,6 +191,99 @@ static void test_code_pages(void)
        "a store to a code page invalidates it (flag cleared)");
 }
 
+/* A store as the interpreter's STORE macro does it: a TLB hit writes host memory directly. */
+static bool store8(uint64_t va, uint64_t val, bool *fast)
+{
+    uint64_t tval;
+    TlbEntry *e = &h->tlb[ACC_STORE][h->mmu_data][(va >> 12) & (TLB_SIZE - 1)];
+    *fast = e->tag == (va & ~0xfffull);
+    if (*fast) {
+        memcpy((void *)(uintptr_t)(va + e->addend), &val, 8);
+        return true;
+    }
+    return mem_store_slow(h, va, 8, val, &tval) == 0;
+}
+
+static void flush_stores_hook(void *opaque, uint64_t page_pa)
+{
+    hart_tlb_flush_store_page(opaque, page_pa);
+}
+
+static bool store_tlb_empty(void)
+{
+    for (unsigned m = 0; m < MMU_COUNT; m++)
+        for (unsigned i = 0; i < TLB_SIZE; i++)
+            if (h->tlb[ACC_STORE][m][i].tag != TLB_EMPTY)
+                return false;
+    return true;
+}
+
+/* The bitmap of a sync holds exactly the pages (offsets from RAM_BASE / 4 KiB) in want. */
+static bool dirty_exactly(const uint64_t *want, unsigned n)
+{
+    static uint8_t bitmap[RAM_SIZE / 4096 / 8], expect[RAM_SIZE / 4096 / 8];
+    memset(expect, 0, sizeof(expect));
+    for (unsigned i = 0; i < n; i++)
+        expect[want[i] / 8] |= (uint8_t)(1u << (want[i] % 8));
+    uint64_t count = bus_dirty_log_sync(&bus, bitmap);
+    return count == n && memcmp(bitmap, expect, sizeof(bitmap)) == 0;
+}
+
+static void test_dirty_log(void)
+{
+    static uint8_t before[RAM_SIZE / 4096];
+    uint64_t a = DATA + 0x10000, b = DATA + 0x20000, c = DATA + 0x30000;
+    uint64_t pa_ = (a - RAM_BASE) / 4096, pb = (b - RAM_BASE) / 4096, pc = (c - RAM_BASE) / 4096;
+    bool fast1, fast2;
+    h->priv = PRV_M;
+    h->mstatus = 0;
+    hart_update_mmu(h);
+    hart_tlb_flush(h);
+    bus.code_marked = flush_stores_hook;
+    bus.code_marked_opaque = h;
+
+    memcpy(before, bus.page_flags, sizeof(before));
+    ok(store8(a, 1, &fast1) && store8(a, 2, &fast2) && !fast1 && fast2 && store8(b, 3, &fast1),
+       "log off: the first store refills, the next one hits the TLB");
+    bus_notify_dma_write(&bus, c, 100);
+    ok(memcmp(before, bus.page_flags, sizeof(before)) == 0,
+       "log off: stores and DMA change no flag byte");
+
+    bus_dirty_log_start(&bus);
+    ok(store_tlb_empty(), "starting the log drops every store-TLB entry");
+    ok(store8(a, 4, &fast1) && !fast1 && store8(a, 5, &fast2) && fast2,
+       "log on: the first store to a clean page takes the slow path, then the TLB hits");
+    ok(store8(b + 8, 6, &fast1), "a store to a second page");
+    bus_notify_dma_write(&bus, c + 4000, 200); /* crosses into the next page */
+    ok(dirty_exactly((uint64_t[]){pa_, pb, pc, pc + 1}, 4),
+       "sync: exactly the pages stored to and written by DMA");
+    ok(store_tlb_empty() && !(*bus_page_flags(&bus, a) & BUS_PAGE_DIRTY),
+       "sync clears the bits and drops the store-TLB entries");
+    ok(store8(a, 7, &fast1) && !fast1 && dirty_exactly((uint64_t[]){pa_}, 1),
+       "after a sync the next store to a page is seen again");
+    ok(dirty_exactly(NULL, 0), "a sync with nothing written is empty");
+    uint64_t tval;
+    ok(mem_store_slow(h, b + 0xffc, 8, 9, &tval) == 0 && dirty_exactly((uint64_t[]){pb, pb + 1}, 2),
+       "a misaligned store across two pages marks both");
+
+    /* A page-crossing store that faults on its second page has translated the first. */
+    enter_sv39(PRV_S, 0);
+    map(0x7000, c, 0, PTE_R | PTE_W | PTE_A | PTE_D);
+    ok(mem_store_slow(h, 0x7ffc, 8, 12, &tval) == CAUSE_STORE_PAGE_FAULT &&
+           store8(0x7000, 13, &fast1) && dirty_exactly((uint64_t[]){pc}, 1),
+       "no store-TLB entry for a clean page, even one a faulting store translated");
+    h->priv = PRV_M;
+    hart_update_mmu(h);
+
+    bus_dirty_log_stop(&bus);
+    memcpy(before, bus.page_flags, sizeof(before));
+    ok(store8(a, 10, &fast1) && store8(c, 11, &fast2), "log stopped: stores go on");
+    bus_notify_dma_write(&bus, b, 10);
+    ok(memcmp(before, bus.page_flags, sizeof(before)) == 0,
+       "log stopped: no flag byte changes any more");
+    bus.code_marked = NULL;
+}
+
 static void test_sv48(void)
 {
     uint64_t pa = 0;
@@ -220,6 +314,7 @@ int main(void)
     test_mprv();
     test_misaligned_cross_page();
     test_code_pages();
+    test_dirty_log();
     test_sv48();
     hart_free(h);
     bus_destroy(&bus);
