@@ -8,12 +8,16 @@
   --dump-dtb); flags after --config override (-m) or add (--net).
 - A two-card VM suspends and restores (both backends' state sections), and a
   clone gets two new, distinct MACs.
+- A state file whose configuration section has the version-1 form (one "net")
+  restores, its card read as nics[0].
 Every connection stays on this host (user-mode networking only).
 """
 
 import json
+import pathlib
 import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -166,3 +170,42 @@ def test_two_card_vm_suspends_restores_and_clones(guest, vm_env, tmp_path):
     macs = [n["mac"] for n in json.loads(
         hostel(vm_env, "state", "show", str(clone)).stdout)["config"]["nics"]]
     assert len(macs) == 2 and len(set(macs)) == 2 and not {MAC0, MAC1} & set(macs), macs
+
+
+def as_format_1(cfg):
+    """A version-2 configuration in the version-1 form (hostel before VmConfig)."""
+    names = {"blk": "virtio-blk", "net": "virtio-net", "rng": "virtio-rng",
+             "console": "virtio-console", "empty": "virtio-mmio"}
+    (nic,) = cfg["nics"]
+    return {"ram-size": cfg["ram-size"], "harts": cfg["harts"], "disks": cfg["disks"],
+            "net": {"kind": nic["kind"], "mac": nic["mac"], "hostfwd": []},
+            "devices": [names[d.split(":")[0]] for d in cfg["devices"]], "boot": cfg["boot"]}
+
+
+def test_state_file_with_format_1_configuration_restores(guest, vm_env, tmp_path):
+    """A state file written before VmConfig (one "net", config section version 1) restores."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fuzz"))
+    import gen_state_corpus as stream  # reads and writes stream sections (CRC included)
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    saved, old = tmp_path / "new.state", tmp_path / "old.state"
+    child = spawn(guest_argv(guest, "--net", f"user,mac={MAC1}", "--name", "old"), vm_env, log)
+    child.expect(PROMPT)
+    check(child, "echo saved-state > /tmp/mark")
+    r = hostel(vm_env, "ctl", "old", "save", json.dumps({"file": str(saved), "compress": True}))
+    assert r.returncode == 0, r.stderr
+    child.sendline("poweroff")
+    assert wait_exit(child) == 0
+    header, secs = stream.sections(saved.read_bytes())
+    secs = [(t, i, 1, f, json.dumps(as_format_1(json.loads(p))).encode()) if t == "config"
+            else (t, i, v, f, p) for t, i, v, f, p in secs]
+    old.write_bytes(stream.stream(header, secs))
+    show = json.loads(hostel(vm_env, "state", "show", str(old)).stdout)
+    assert "config-error" not in show and show["config"]["nics"][0]["mac"] == MAC1, show
+    child = spawn([HOSTEL, "run", "--restore", str(old), "--name", "old"], vm_env, log)
+    child.sendline("")
+    child.expect(PROMPT)
+    assert check(child, "cat /tmp/mark") == "saved-state"
+    assert check(child, "cat /sys/class/net/eth0/address") == MAC1
+    assert query_devices(vm_env, "old")["net"]["mac"] == MAC1
+    child.sendline("poweroff")
+    assert wait_exit(child) == 0
