@@ -14,12 +14,14 @@
 #ifndef HOSTEL_MACHINE_VMCONFIG_H
 #define HOSTEL_MACHINE_VMCONFIG_H
 
-#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "net/net.h"
 #include "util/error.h"
+
+struct json_t; /* jansson's json_t */
 
 #define VMCONFIG_MAX_HARTS 8
 #define VMCONFIG_MIN_RAM (16ull << 20)
@@ -122,7 +124,7 @@ bool vmconfig_slot_parse(const char *s, VmSlot *slot);
  * wrong types are refused; err names the member ("disks[1].path: not a
  * string").  On failure cfg holds nothing to free.  Returns 0 or -1.
  */
-int vmconfig_from_json(const json_t *j, VmConfig *cfg, Error *err);
+int vmconfig_from_json(const struct json_t *j, VmConfig *cfg, Error *err);
 
 /* As vmconfig_from_json, from JSON text (len bytes). */
 int vmconfig_from_text(const char *text, size_t len, VmConfig *cfg, Error *err);
@@ -132,10 +134,10 @@ int vmconfig_from_text(const char *text, size_t len, VmConfig *cfg, Error *err);
  * before VmConfig: one "net" object or null, "devices" as virtio device
  * names, integer hostfwd addresses) into cfg.  Returns 0 or -1 as above.
  */
-int vmconfig_from_json_v1(const json_t *j, VmConfig *cfg, Error *err);
+int vmconfig_from_json_v1(const struct json_t *j, VmConfig *cfg, Error *err);
 
 /* cfg as JSON (every member written), or NULL if out of memory. */
-json_t *vmconfig_to_json(const VmConfig *cfg);
+struct json_t *vmconfig_to_json(const VmConfig *cfg);
 
 /* cfg as compact JSON text (malloc'd), or NULL if out of memory. */
 char *vmconfig_to_text(const VmConfig *cfg);

@@ -12,6 +12,7 @@
  *    "devices": ["blk:0", "net:0", "net:1", "rng", "console", "empty", "empty", "empty"]}
  */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,6 +6,7 @@
  * layout for 0..6 disks and 0..2 cards; copies are deep.  This binary links
  * the codec with util/error.c and net/net.c only: no emulator.
  */
+#include <jansson.h>
 #include <string.h>
 
 #include "machine/vmconfig.h"
