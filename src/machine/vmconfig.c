@@ -112,7 +112,9 @@ int vmconfig_default_layout(VmConfig *cfg, Error *err)
 {
     unsigned used = cfg->ndisks + cfg->nnics, n = 0;
     if (cfg->nnics == 1 && cfg->ndisks >= VMCONFIG_MAX_DISKS)
-        return error_set(err, "at most %d disks with a network card", VMCONFIG_MAX_DISKS - 1);
+        return error_set(err,
+                         "at most %d disks with a network card (--net none leaves room for %d)",
+                         VMCONFIG_MAX_DISKS - 1, VMCONFIG_MAX_DISKS);
     if (used + 2 > VMCONFIG_SLOTS)
         return error_set(err,
                          "%u disks and %u network cards do not fit: the %d virtio slots hold at "

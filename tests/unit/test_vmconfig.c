@@ -115,7 +115,7 @@ static void test_errors(void)
          "beside rng and console"},
         {"{\"disks\": [{\"path\":\"a\"},{\"path\":\"b\"},{\"path\":\"c\"},{\"path\":\"d\"},"
          "{\"path\":\"e\"},{\"path\":\"f\"}], \"nics\": [{\"kind\": \"user\"}]}",
-         "devices: at most 5 disks with a network card"},
+         "devices: at most 5 disks with a network card (--net none leaves room for 6)"},
         {"{\"ram-size\": ", "not JSON: ..."},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
