@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "machine/console.h"
 #include "machine/machine.h"
 #include "machine/machine_state.h"
+#include "machine/vmconfig.h"
 #include "util/compiler.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -80,17 +82,19 @@ static bool parse_size(const char *s, uint64_t *bytes)
 /* ---- hostel run ---- */
 
 typedef struct RunOptions {
-    const char *kernel;   /* -k */
-    const char *initrd;   /* -i */
-    const char *cmdline;  /* -p */
-    const char *bios;     /* --bios: NULL = built-in SBI, "none", or a file */
-    const char *dump_dtb; /* --dump-dtb */
-    MachineConfig cfg;
-    bool stats;                  /* --stats */
-    bool net_set;                /* --net was given */
-    const char *name;            /* --name */
-    const char *control;         /* --control: the control socket's path */
-    const char *restore;         /* --restore: a state file to continue */
+    VmConfig vm;              /* the machine: --config, then -m -c -d --net -k -i -p --bios */
+    MachineHost host;         /* what the process lends it: console fds, --max-insns */
+    const char *dump_dtb;     /* --dump-dtb */
+    const char *config;       /* --config: the definition the flags start from */
+    bool print_config;        /* --print-config */
+    const char *machine_flag; /* the first flag that describes the machine (not with --restore) */
+    bool net_given;           /* a --net was given: no default card */
+    bool net_none;            /* --net none was given */
+    bool layout_changed;      /* -d or --net changed the disks or cards */
+    bool stats;               /* --stats */
+    const char *name;         /* --name */
+    const char *control;      /* --control: the control socket's path */
+    const char *restore;      /* --restore: a state file to continue */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
@@ -105,6 +109,8 @@ enum {
     OPT_RESTORE,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
+    OPT_CONFIG,
+    OPT_PRINT_CONFIG,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -121,6 +127,8 @@ static const struct option run_long_options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"restore", required_argument, NULL, OPT_RESTORE},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -160,7 +168,9 @@ static void run_help(FILE *out)
             "                      virtio-net card on the host's tap interface NAME\n"
             "                      (make it with: ip tuntap add dev NAME mode tap user\n"
             "                      $USER); the guest is on whatever network NAME is;\n"
-            "                      '--net none': no card (docs/net.md)\n"
+            "                      each --net adds a card (eth0, eth1...; up to 6, default\n"
+            "                      MACs 52:54:00:12:34:56, :57...); '--net none': no card\n"
+            "                      (docs/net.md)\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
@@ -178,6 +188,11 @@ static void run_help(FILE *out)
             "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
             "                      a plain number is MiB\n"
             "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
+            "      --config FILE   start from the VM definition in FILE (JSON, as\n"
+            "                      --print-config writes it: docs/cli.md); -m, -c, -k, -i,\n"
+            "                      -p and --bios override it, -d and --net add to it\n"
+            "      --print-config  print the VM definition the options give (JSON) and\n"
+            "                      exit without running\n"
             "\n"
             "console: the guest's serial port is this terminal, in raw mode; type\n"
             "C-a x to quit, C-a h for help.\n"
@@ -220,12 +235,12 @@ static int run_set_cpus(RunOptions *o, const char *arg)
         return run_usage_error("-c '%s': expected a number of harts", arg);
     if (n > MACHINE_MAX_HARTS)
         return run_usage_error("-c '%s': 1 to 8 harts are supported", arg);
-    o->cfg.nharts = (unsigned)n;
+    o->vm.nharts = (unsigned)n;
     return 0;
 }
 
 /* One ",key[=value]" of -d; 0, or the usage exit status. */
-static int run_disk_option(MachineDisk *d, const char *opt, const char *arg)
+static int run_disk_option(VmDisk *d, char *opt, const char *arg)
 {
     if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0) {
         d->read_only = opt[1] == 'o';
@@ -243,13 +258,12 @@ static int run_disk_option(MachineDisk *d, const char *opt, const char *arg)
     return 0;
 }
 
-/* -d PATH[,ro][,format=F][,l2-cache-size=S]: argv outlives the run, so it is cut in place. */
+/* -d PATH[,ro][,format=F][,l2-cache-size=S]: cut in place, then copied into the definition. */
 static int run_add_disk(RunOptions *o, char *arg)
 {
-    if (o->cfg.ndisks == MACHINE_MAX_DISKS)
+    if (o->vm.ndisks == MACHINE_MAX_DISKS)
         return run_usage_error("-d '%s': at most 6 disks", arg);
-    MachineDisk *d = &o->cfg.disks[o->cfg.ndisks];
-    *d = (MachineDisk){.path = arg};
+    VmDisk disk = {.path = arg}, *d = &disk;
     for (char *comma = strchr(arg, ','); comma;) {
         *comma = '\0';
         char *opt = comma + 1, *next = strchr(opt, ',');
@@ -264,19 +278,37 @@ static int run_add_disk(RunOptions *o, char *arg)
     }
     if (!*arg)
         return run_usage_error("-d '%s': expected an image path", arg);
-    o->cfg.ndisks++;
+    Error err = {0};
+    if (vmconfig_add_disk(&o->vm, d, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    o->layout_changed = true;
     return 0;
 }
 
-/* --net SPEC: once only. */
-static int run_set_net(RunOptions *o, const char *arg)
+/* --net SPEC: each adds a card; 'none' (alone) means no card, not even --config's. */
+static int run_add_net(RunOptions *o, const char *arg)
 {
     Error err = {0};
-    if (o->net_set)
-        return run_usage_error("--net '%s': only one --net is supported", arg);
-    o->net_set = true;
-    if (net_config_parse(&o->cfg.net, arg, &err) < 0)
+    NetConfig nic;
+    if (net_config_parse_nic(&nic, arg, o->vm.nnics, &err) < 0)
         return run_usage_error("%s", err.msg);
+    bool none = nic.kind == NET_NONE;
+    if (o->net_given && (none || o->net_none))
+        return run_usage_error("--net '%s': '--net none' (no card) cannot be given with "
+                               "another --net",
+                               arg);
+    o->net_given = true;
+    o->net_none = none;
+    o->layout_changed = true;
+    if (none) {
+        o->vm.nnics = 0;
+        return 0;
+    }
+    if (vmconfig_add_nic(&o->vm, &nic, &err) < 0) {
+        char msg[sizeof(err.msg) + 64];
+        snprintf(msg, sizeof(msg), "--net '%.40s': %s", arg, err.msg);
+        return run_usage_error("%s", msg);
+    }
     return 0;
 }
 
@@ -296,16 +328,47 @@ static int run_set_name(RunOptions *o, const char *name)
     return 0;
 }
 
+/* Set one of the definition's strings (-k, -i, -p, --bios); 0 or an exit status. */
+static int run_set_string(char **slot, const char *arg)
+{
+    Error err = {0};
+    if (vmconfig_set_string(slot, arg, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    return 0;
+}
+
+/* The flag of option c when it describes the machine (refused with --restore), else NULL. */
+static const char *run_machine_flag(int c)
+{
+    switch (c) {
+    case 'k': return "-k";
+    case 'i': return "-i";
+    case 'p': return "-p";
+    case 'd': return "-d";
+    case 'm': return "-m";
+    case 'c': return "-c";
+    case OPT_BIOS: return "--bios";
+    case OPT_NET: return "--net";
+    case OPT_DUMP_DTB: return "--dump-dtb";
+    case OPT_CONFIG: return "--config";
+    default: return NULL;
+    }
+}
+
 /* Apply one parsed option; returns 0 or an exit status. */
 static int run_apply_option(RunOptions *o, int c, char **argv)
 {
     char *end;
+    if (!o->machine_flag)
+        o->machine_flag = run_machine_flag(c);
     switch (c) {
-    case 'k': o->kernel = optarg; return 0;
-    case 'i': o->initrd = optarg; return 0;
+    case 'k': return run_set_string(&o->vm.boot.kernel, optarg);
+    case 'i': return run_set_string(&o->vm.boot.initrd, optarg);
     case 'd': return run_add_disk(o, optarg);
-    case OPT_NET: return run_set_net(o, optarg);
-    case 'p': o->cmdline = optarg; return 0;
+    case OPT_NET: return run_add_net(o, optarg);
+    case 'p': return run_set_string(&o->vm.boot.cmdline, optarg);
+    case OPT_CONFIG: return 0; /* read before every other option: run_read_config */
+    case OPT_PRINT_CONFIG: o->print_config = true; return 0;
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case OPT_NAME: return run_set_name(o, optarg);
     case OPT_RESTORE: o->restore = optarg; return 0;
@@ -317,12 +380,12 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'c': return run_set_cpus(o, optarg);
     case OPT_STATS: o->stats = true; return 0;
     case 'm':
-        if (!parse_size(optarg, &o->cfg.ram_size))
+        if (!parse_size(optarg, &o->vm.ram_size))
             return run_usage_error("-m '%s': not a size (examples: 512M, 2G)", optarg);
         return 0;
-    case OPT_BIOS: o->bios = optarg; return 0;
+    case OPT_BIOS: return run_set_string(&o->vm.boot.bios, optarg);
     case OPT_MAX_INSNS:
-        if (!parse_u64(optarg, &o->cfg.max_insns, &end) || *end || !o->cfg.max_insns)
+        if (!parse_u64(optarg, &o->host.max_insns, &end) || *end || !o->host.max_insns)
             return run_usage_error("--max-insns '%s': expected a positive number", optarg);
         return 0;
     case OPT_LOG_LEVEL: return cli_log_option("run", "--log-level", optarg) == 1 ? 0 : EXIT_USAGE;
@@ -350,44 +413,90 @@ static int run_default_guest(RunOptions *o)
             return 1;
         }
     }
-    o->kernel = o->default_paths[0];
-    if (!o->initrd)
-        o->initrd = o->default_paths[1];
-    if (!o->cmdline)
-        o->cmdline = DEFAULT_CMDLINE;
+    VmBoot *b = &o->vm.boot;
+    if (vmconfig_set_string(&b->kernel, o->default_paths[0], NULL) < 0 ||
+        (!b->initrd && vmconfig_set_string(&b->initrd, o->default_paths[1], NULL) < 0) ||
+        (!b->cmdline && vmconfig_set_string(&b->cmdline, DEFAULT_CMDLINE, NULL) < 0)) {
+        fprintf(stderr, "hostel: out of memory\n");
+        return 1;
+    }
     return 0;
 }
 
 /* --restore takes the machine from the file: options that describe one cannot be given. */
 static int run_check_restore(const RunOptions *o)
 {
-    MachineConfig def;
-    machine_config_default(&def);
-    const char *given = o->kernel                         ? "-k"
-                        : o->initrd                       ? "-i"
-                        : o->cmdline                      ? "-p"
-                        : o->bios                         ? "--bios"
-                        : o->dump_dtb                     ? "--dump-dtb"
-                        : o->cfg.ndisks                   ? "-d"
-                        : o->net_set                      ? "--net"
-                        : o->cfg.ram_size != def.ram_size ? "-m"
-                        : o->cfg.nharts != def.nharts     ? "-c"
-                                                          : NULL;
-    if (given)
+    if (o->machine_flag)
         return run_usage_error("%s: the machine comes from the state file given to --restore",
-                               given);
+                               o->machine_flag);
+    return 0;
+}
+
+/* --config FILE: the definition the other options start from. Returns 0 or an exit status. */
+static int run_load_config(RunOptions *o, const char *path)
+{
+    json_error_t jerr;
+    Error err = {0};
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (!j) {
+        fprintf(stderr, "hostel run: --config %s: %s\n", path, jerr.text);
+        return EXIT_USAGE;
+    }
+    vmconfig_free(&o->vm);
+    int rc = vmconfig_from_json(j, &o->vm, &err);
+    json_decref(j);
+    if (rc < 0) {
+        fprintf(stderr, "hostel run: --config %s: %s\n", path, err.msg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/*
+ * First pass over the options: read --config (wherever it stands) so that
+ * the other options, applied in the second pass, change its definition.
+ */
+static int run_read_config(RunOptions *o, int argc, char **argv)
+{
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":k:i:d:p:m:c:h", run_long_options, NULL)) != -1) {
+        if (c != OPT_CONFIG)
+            continue;
+        if (o->config)
+            return run_usage_error("--config '%s': only one --config", optarg);
+        o->config = optarg;
+    }
+    return o->config ? run_load_config(o, o->config) : 0;
+}
+
+/* The default card (net_config_default's, if it is one) when no --net or --config says. */
+static int run_finish_devices(RunOptions *o)
+{
+    Error err = {0};
+    NetConfig def;
+    net_config_default(&def);
+    if (!o->net_given && !o->config && def.kind != NET_NONE) {
+        vmconfig_add_nic(&o->vm, &def, NULL);
+        o->layout_changed = true;
+    }
+    if ((o->layout_changed || !o->config) && vmconfig_default_layout(&o->vm, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    if (vmconfig_check(&o->vm, &err) < 0)
+        return run_usage_error("%s", err.msg);
     return 0;
 }
 
 /* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */
 static int run_parse(RunOptions *o, int argc, char **argv)
 {
-    machine_config_default(&o->cfg);
-    opterr = 0;
+    int r = run_read_config(o, argc, argv), c;
+    if (r != 0)
+        return r;
     optind = 1;
-    int c;
     while ((c = getopt_long(argc, argv, ":k:i:d:p:m:c:h", run_long_options, NULL)) != -1) {
-        int r = run_apply_option(o, c, argv);
+        r = run_apply_option(o, c, argv);
         if (r != 0)
             return r;
     }
@@ -395,12 +504,9 @@ static int run_parse(RunOptions *o, int argc, char **argv)
         return run_usage_error("unexpected argument '%s'", argv[optind]);
     if (o->restore)
         return run_check_restore(o);
-    if (!o->kernel && run_default_guest(o) != 0)
+    if (!o->vm.boot.kernel && run_default_guest(o) != 0)
         return 1;
-    Error err = {0};
-    if (machine_config_check(&o->cfg, &err) < 0)
-        return run_usage_error("%s", err.msg);
-    return 0;
+    return run_finish_devices(o);
 }
 
 static void run_print_stats(const MachineStats *st)
@@ -424,7 +530,7 @@ static int run_exit_status(const RunOptions *o, const MachineStats *st, int gues
     case MACHINE_STOP_LIMIT:
         fprintf(stderr,
                 "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64 ")\n",
-                st->instret, o->cfg.max_insns);
+                st->instret, o->host.max_insns);
         return EXIT_LIMIT;
     case MACHINE_STOP_HOST:
     default:
@@ -445,24 +551,25 @@ static bool file_is_elf(const char *path)
 }
 
 /* ELF kernels without firmware run bare-metal; anything else boots as Linux. */
-static bool run_is_bare_metal(const RunOptions *o)
+static bool run_is_bare_metal(const VmBoot *b)
 {
-    if (o->bios && strcmp(o->bios, "none") == 0)
+    if (b->bios && strcmp(b->bios, "none") == 0)
         return true;
-    return !o->bios && file_is_elf(o->kernel);
+    return !b->bios && file_is_elf(b->kernel);
 }
 
 /* Load what the options name into m. Returns 0, or -1 with err filled. */
 static int run_load(Machine *m, const RunOptions *o, Error *err)
 {
+    const VmBoot *b = &o->vm.boot;
     MachineBoot boot = {
-        .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline, .bios = o->bios};
+        .kernel = b->kernel, .initrd = b->initrd, .cmdline = b->cmdline, .bios = b->bios};
     if (o->dump_dtb)
         return machine_dump_dtb(m, &boot, o->dump_dtb, err);
-    if (run_is_bare_metal(o)) {
-        if (o->initrd)
-            return error_set(err, "-i needs a Linux kernel: %s is run bare-metal", o->kernel);
-        return machine_load_kernel(m, o->kernel, err);
+    if (run_is_bare_metal(b)) {
+        if (b->initrd)
+            return error_set(err, "-i needs a Linux kernel: %s is run bare-metal", b->kernel);
+        return machine_load_kernel(m, b->kernel, err);
     }
     return machine_boot(m, &boot, err);
 }
@@ -492,12 +599,7 @@ static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *e
     MachineStateFile *f = *fp = machine_state_open(o->restore, err);
     if (!f)
         return NULL;
-    MachineConfig cfg = *machine_state_config(f);
-    cfg.in_fd = o->cfg.in_fd;
-    cfg.out_fd = o->cfg.out_fd;
-    cfg.err_fd = o->cfg.err_fd;
-    cfg.max_insns = o->cfg.max_insns;
-    Machine *m = machine_new(&cfg, err);
+    Machine *m = machine_new(machine_state_config(f), &o->host, err);
     if (m && machine_restore(m, f, true, err) < 0) {
         machine_free(m);
         m = NULL;
@@ -510,7 +612,7 @@ static int run_machine(const RunOptions *o)
 {
     Error err = {0};
     MachineStateFile *saved = NULL;
-    Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->cfg, &err);
+    Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->vm, &o->host, &err);
     if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
         (!o->dump_dtb && run_control(m, o, &err) < 0)) {
         cli_fail(&err);
@@ -523,7 +625,7 @@ static int run_machine(const RunOptions *o)
         return 0;
     }
     Console con;
-    console_open(&con, o->cfg.in_fd, o->cfg.out_fd);
+    console_open(&con, o->host.in_fd, o->host.out_fd);
     machine_set_console(m, &con);
     install_signal_handlers(m, machine_stop_flag(m));
     int status = machine_run(m, &err);
@@ -540,13 +642,34 @@ static int run_machine(const RunOptions *o)
     return run_exit_status(o, &st, status);
 }
 
+/* --print-config: the definition as JSON on stdout (the state file's, with --restore). */
+static int run_print_config(const RunOptions *o)
+{
+    Error err = {0};
+    MachineStateFile *f = o->restore ? machine_state_open(o->restore, &err) : NULL;
+    json_t *j = o->restore && !f ? NULL : vmconfig_to_json(f ? machine_state_config(f) : &o->vm);
+    machine_state_close(f);
+    if (!j) {
+        if (!err.msg[0])
+            error_set(&err, "out of memory");
+        return cli_fail(&err);
+    }
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    putchar('\n');
+    json_decref(j);
+    return 0;
+}
+
 static int run_main(int argc, char **argv)
 {
     RunOptions o = {0};
+    vmconfig_default(&o.vm);
+    machine_host_default(&o.host);
     int r = run_parse(&o, argc, argv);
-    if (r != 0)
-        return r < 0 ? 0 : r;
-    return run_machine(&o);
+    if (r == 0)
+        r = o.print_config ? run_print_config(&o) : run_machine(&o);
+    vmconfig_free(&o.vm);
+    return r < 0 ? 0 : r;
 }
 
 const Command cmd_run = {

@@ -57,47 +57,52 @@ void machine_guest_reset(void *opaque)
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
 {
     Machine *m = opaque;
-    io_write_all(m->cfg.out_fd, buf, len); /* console gone: the output is dropped */
+    io_write_all(m->host.out_fd, buf, len); /* console gone: the output is dropped */
 }
 
-/* The network card (--net) on its backend. */
-static VirtioMmio *machine_virtio_net(Machine *m, const VirtioMmioConfig *c, Error *err)
+/* Network card number i (--net) on its backend. */
+static VirtioMmio *machine_virtio_net(Machine *m, const VirtioMmioConfig *c, unsigned i, Error *err)
 {
-    VirtioNetConfig nc = {.backend = net_backend_new(&m->cfg.net, m->loop, err)};
+    const NetConfig *nic = &m->vm.nics[i];
+    VirtioNetConfig nc = {.backend = net_backend_new(nic, m->loop, err)};
     if (!nc.backend)
         return NULL;
-    memcpy(nc.mac, m->cfg.net.mac, sizeof(nc.mac));
+    memcpy(nc.mac, nic->mac, sizeof(nc.mac));
     return virtio_net_new(c, &nc, err);
 }
 
-/* Build slot n's device: disks first, the network card, entropy, the console, empty slots. */
+/* Disk number i (-d) on its image. */
+static VirtioMmio *machine_virtio_blk(Machine *m, const VirtioMmioConfig *c, unsigned i, Error *err)
+{
+    const VmDisk *d = &m->vm.disks[i];
+    BlockOpenOpts bo = {
+        .format = d->format, .read_only = d->read_only, .l2_cache_bytes = d->l2_cache_bytes};
+    BlockDev *bd = block_open_opts(d->path, &bo, err);
+    if (!bd)
+        return NULL;
+    m->disk_info[i] = (struct MachineDiskInfo){bd->drv->format, bd->length};
+    VirtioBlkConfig b = {.disk = bd, .loop = m->loop};
+    return virtio_blk_new(c, &b, err);
+}
+
+/* Build slot n's device, the one the definition's device list puts there. */
 static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error *err)
 {
     VirtioMmioConfig c = {.bus = a->bus, .base = a->base, .irq = a->irq};
     unsigned n = a->instance;
-    unsigned has_net = m->cfg.net.kind != NET_NONE;
-    unsigned rng_slot = m->cfg.ndisks + has_net, console_slot = rng_slot + 1;
-    if (has_net && n == m->cfg.ndisks)
-        return machine_virtio_net(m, &c, err);
-    if (n < m->cfg.ndisks) {
-        const MachineDisk *d = &m->cfg.disks[n];
-        BlockOpenOpts bo = {
-            .format = d->format, .read_only = d->read_only, .l2_cache_bytes = d->l2_cache_bytes};
-        BlockDev *bd = block_open_opts(d->path, &bo, err);
-        if (!bd)
-            return NULL;
-        m->disk_info[n] = (struct MachineDiskInfo){bd->drv->format, bd->length};
-        VirtioBlkConfig b = {.disk = bd, .loop = m->loop};
-        return virtio_blk_new(&c, &b, err);
-    }
-    if (n == rng_slot)
-        return virtio_rng_new(&c, err);
-    if (n == console_slot) {
+    VmSlot slot = m->vm.devices[n];
+    switch (slot.kind) {
+    case VM_DEV_BLK: return machine_virtio_blk(m, &c, slot.index, err);
+    case VM_DEV_NET: return machine_virtio_net(m, &c, slot.index, err);
+    case VM_DEV_RNG: return virtio_rng_new(&c, err);
+    case VM_DEV_CONSOLE: {
         m->vconsole_slot = n;
         VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};
         return virtio_console_new(&c, &cc, err);
     }
-    return virtio_placeholder_new(&c, err);
+    case VM_DEV_EMPTY:
+    default: return virtio_placeholder_new(&c, err);
+    }
 }
 
 Device *machine_virtio_create(const DeviceArgs *a, Error *err)
@@ -179,50 +184,28 @@ static void machine_input_ready(void *opaque, uint32_t events)
 }
 
 /*
- * Watch cfg.in_fd.  Descriptors epoll cannot watch (regular files,
+ * Watch host.in_fd.  Descriptors epoll cannot watch (regular files,
  * /dev/null) mean no console input; other failures are errors.
  */
 static int machine_watch_input(Machine *m, Error *err)
 {
     Error e = {0};
-    if (m->cfg.in_fd < 0)
+    if (m->host.in_fd < 0)
         return 0;
-    if (evloop_add_fd(m->loop, m->cfg.in_fd, EPOLLIN, machine_input_ready, m, &e) < 0) {
+    if (evloop_add_fd(m->loop, m->host.in_fd, EPOLLIN, machine_input_ready, m, &e) < 0) {
         if (e.code == EPERM)
             return 0;
         return error_set(err, "console input: %s", e.msg);
     }
-    m->in_fd = m->cfg.in_fd;
+    m->in_fd = m->host.in_fd;
     return 0;
 }
 
 /* ---- construction ---- */
 
-void machine_config_default(MachineConfig *cfg)
+void machine_host_default(MachineHost *host)
 {
-    *cfg = (MachineConfig){
-        .ram_size = MACHINE_DEFAULT_RAM, .nharts = 1, .in_fd = 0, .out_fd = 1, .err_fd = 2};
-    net_config_default(&cfg->net);
-}
-
-int machine_config_check(const MachineConfig *cfg, Error *err)
-{
-    if (cfg->ram_size < MACHINE_MIN_RAM)
-        return error_set(err, "memory below 16 MiB (%llu KiB requested)",
-                         (unsigned long long)(cfg->ram_size >> 10));
-    if (cfg->ram_size > MACHINE_MAX_RAM)
-        return error_set(err, "memory above 1 TiB is not supported (%llu GiB requested)",
-                         (unsigned long long)(cfg->ram_size >> 30));
-    if (cfg->ram_size % BUS_PAGE_SIZE)
-        return error_set(err, "memory size must be a multiple of 4 KiB");
-    if (cfg->nharts < 1 || cfg->nharts > MACHINE_MAX_HARTS)
-        return error_set(err, "%u harts requested: 1 to %d are supported", cfg->nharts,
-                         MACHINE_MAX_HARTS);
-    if (cfg->net.kind != NET_NONE && cfg->ndisks >= MACHINE_MAX_DISKS)
-        return error_set(err,
-                         "at most %d disks with a network card (--net none leaves room for %d)",
-                         MACHINE_MAX_DISKS - 1, MACHINE_MAX_DISKS);
-    return 0;
+    *host = (MachineHost){.in_fd = 0, .out_fd = 1, .err_fd = 2};
 }
 
 /* A store or DMA is about to change a page holding decoded code: every
@@ -246,7 +229,7 @@ static void machine_code_marked(void *opaque, uint64_t page_pa)
 static int machine_add_harts(Machine *m, Error *err)
 {
     guest_clock_init(&m->clock);
-    for (unsigned i = 0; i < m->cfg.nharts; i++) {
+    for (unsigned i = 0; i < m->vm.nharts; i++) {
         m->harts[i] = hart_new(&m->bus, i, err);
         if (!m->harts[i])
             return -1;
@@ -267,8 +250,6 @@ static int machine_add_harts(Machine *m, Error *err)
 static int machine_add_devices(Machine *m, Error *err)
 {
     const MemMapEntry *rom = &virt_memmap[VIRT_ROM];
-    if (m->cfg.ndisks > MACHINE_MAX_DISKS)
-        return error_set(err, "at most %d disks", MACHINE_MAX_DISKS);
     if (bus_add_rom(&m->bus, "boot-rom", rom->base, rom->size, m->rom, err) < 0 ||
         virt_create_devices(m, err) < 0)
         return -1;
@@ -280,18 +261,23 @@ static int machine_add_devices(Machine *m, Error *err)
     return 0;
 }
 
-Machine *machine_new(const MachineConfig *cfg, Error *err)
+Machine *machine_new(const VmConfig *vm, const MachineHost *host, Error *err)
 {
-    if (machine_config_check(cfg, err) < 0)
+    if (vmconfig_check(vm, err) < 0)
         return NULL;
     Machine *m = calloc(1, sizeof(*m));
     if (!m) {
         error_set(err, "out of memory creating the machine");
         return NULL;
     }
-    m->cfg = *cfg;
+    if (vmconfig_copy(&m->vm, vm, err) < 0) {
+        free(m);
+        return NULL;
+    }
+    m->host = *host;
     m->in_fd = -1;
-    if (bus_init(&m->bus, virt_memmap[VIRT_DRAM].base, cfg->ram_size, err) < 0) {
+    if (bus_init(&m->bus, virt_memmap[VIRT_DRAM].base, vm->ram_size, err) < 0) {
+        vmconfig_free(&m->vm);
         free(m);
         return NULL;
     }
@@ -323,6 +309,7 @@ void machine_free(Machine *m)
     free((char *)m->boot.bios);
     htif_free(m->htif);
     bus_destroy(&m->bus);
+    vmconfig_free(&m->vm);
     free(m);
 }
 
@@ -370,8 +357,8 @@ static int machine_add_htif(Machine *m, Error *err)
     if (has_from < 0)
         return -1;
     HtifConfig cfg = {.bus = &m->bus,
-                      .out_fd = m->cfg.out_fd,
-                      .err_fd = m->cfg.err_fd,
+                      .out_fd = m->host.out_fd,
+                      .err_fd = m->host.err_fd,
                       .exit = machine_guest_exit,
                       .opaque = m};
     m->htif = htif_new(&cfg);
@@ -464,12 +451,12 @@ static int machine_reset(Machine *m, Error *err)
 /* Instructions each hart may run in its next turn (0 when the limit is reached). */
 static uint64_t machine_budget(const Machine *m)
 {
-    if (!m->cfg.max_insns)
+    if (!m->host.max_insns)
         return MACHINE_SLICE;
     uint64_t done = machine_instret(m);
-    if (done >= m->cfg.max_insns)
+    if (done >= m->host.max_insns)
         return 0;
-    uint64_t left = m->cfg.max_insns - done;
+    uint64_t left = m->host.max_insns - done;
     return left < MACHINE_SLICE ? left : MACHINE_SLICE;
 }
 

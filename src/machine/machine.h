@@ -10,38 +10,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "machine/vmconfig.h"
 #include "net/net.h"
 #include "util/error.h"
 
 /* The memory map and the device table are in machine/virt.h (virt.c). */
 
-#define MACHINE_MAX_HARTS 8
-#define MACHINE_MIN_RAM (16ull << 20)
-#define MACHINE_MAX_RAM (1ull << 40)
-#define MACHINE_DEFAULT_RAM (128ull << 20)
+#define MACHINE_MAX_HARTS VMCONFIG_MAX_HARTS
+#define MACHINE_MIN_RAM VMCONFIG_MIN_RAM
+#define MACHINE_MAX_RAM VMCONFIG_MAX_RAM
+#define MACHINE_DEFAULT_RAM VMCONFIG_DEFAULT_RAM
 
-#define MACHINE_VIRTIO_SLOTS 8 /* virtio-mmio slots; slot n: PLIC source 1 + n */
-#define MACHINE_MAX_DISKS 6    /* slots left for rng and console */
+#define MACHINE_VIRTIO_SLOTS VMCONFIG_SLOTS  /* virtio-mmio slots; slot n: PLIC source 1 + n */
+#define MACHINE_MAX_DISKS VMCONFIG_MAX_DISKS /* slots left for rng and console */
 
-/* A virtio-blk disk (-d PATH[,ro][,format=F][,l2-cache-size=S]). */
-typedef struct MachineDisk {
-    const char *path;
-    bool read_only;
-    const char *format;      /* "raw", "qcow2" or NULL: probe */
-    uint64_t l2_cache_bytes; /* qcow2 L2 cache; 0 = the driver's default */
-} MachineDisk;
-
-typedef struct MachineConfig {
-    uint64_t ram_size;  /* bytes: multiple of 4 KiB, MACHINE_MIN_RAM..MACHINE_MAX_RAM */
-    unsigned nharts;    /* 1..MACHINE_MAX_HARTS */
+/*
+ * What the process lends a machine, apart from its definition (VmConfig):
+ * host file descriptors and run limits.  None of it is saved or migrated.
+ */
+typedef struct MachineHost {
     uint64_t max_insns; /* stop after about this many instructions; 0 = no limit */
     int in_fd;          /* console input (UART receive): a tty, pipe or socket; -1 = none */
     int out_fd;         /* console output (UART, HTIF, SYS_write to fd 1) */
     int err_fd;         /* SYS_write to fd 2 */
-    MachineDisk disks[MACHINE_MAX_DISKS]; /* virtio-blk, in slots 0.. (vda, vdb, ...) */
-    unsigned ndisks;
-    NetConfig net; /* --net: a virtio-net card after the disks; NET_NONE = no card */
-} MachineConfig;
+} MachineHost;
 
 /* Why machine_run() returned. */
 typedef enum MachineStop {
@@ -69,14 +61,16 @@ typedef struct MachineBoot {
 
 typedef struct Machine Machine;
 
-/* Fill cfg with the defaults: 128 MiB, 1 hart, no limit, stdin/stdout/stderr. */
-void machine_config_default(MachineConfig *cfg);
+/* Fill host with the defaults: no limit, stdin/stdout/stderr. */
+void machine_host_default(MachineHost *host);
 
-/* Check cfg's limits (RAM size, harts).  Returns 0, or -1 with err filled. */
-int machine_config_check(const MachineConfig *cfg, Error *err);
-
-/* Build the machine: RAM, fixed devices, harts.  Returns NULL with err filled. */
-Machine *machine_new(const MachineConfig *cfg, Error *err);
+/*
+ * Build the machine vm defines (checked with vmconfig_check; vm's boot
+ * member is not used: see machine_boot) with what host lends it: RAM,
+ * fixed devices, harts, and the virtio slots as vm->devices lays them out.
+ * vm is copied.  Returns NULL with err filled.
+ */
+Machine *machine_new(const VmConfig *vm, const MachineHost *host, Error *err);
 void machine_free(Machine *m);
 
 /*

@@ -6,9 +6,10 @@
  * is a thin qcow2 copy of its content.
  *
  * From a state file (a suspended VM): every writable disk is cloned as
- * above, and the clone gets a fresh identity: a new random MAC address (its
- * name comes with `run --restore --name`) and the state of a new user-mode
- * network (no DHCP lease: the source's lease names the source's MAC).  Its
+ * above, and the clone gets a fresh identity: a new random MAC address for
+ * each network card (its name comes with `run --restore --name`) and the
+ * state of a new user-mode network for each user card (no DHCP lease: the
+ * source's lease names the source's MAC).  Its
  * RNG is reseeded by the guest when the VM generation ID device tells it
  * that it was restored (hw/vmgenid.c), as every restore does.  A linked clone turns the
  * source's disks into shared read-only bases: the source VM is moved onto
@@ -24,10 +25,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "block/block.h"
 #include "machine/machine_state.h"
+#include "machine/vmconfig.h"
 #include "net/net.h"
 #include "state/stream.h"
 #include "util/io.h"
@@ -99,42 +99,59 @@ static int clone_disk(const char *src, const char *dst, bool full, Error *err)
 }
 
 /* A locally administered, unicast MAC address. */
-static void random_mac(char *out, size_t size)
+static void random_mac(uint8_t m[NET_MAC_LEN])
 {
-    uint8_t m[6];
-    if (getrandom(m, sizeof(m), 0) != (ssize_t)sizeof(m))
-        memset(m, 0x5a, sizeof(m));
+    if (getrandom(m, NET_MAC_LEN, 0) != (ssize_t)NET_MAC_LEN)
+        memset(m, 0x5a, NET_MAC_LEN);
     m[0] = (uint8_t)((m[0] & 0xfe) | 0x02);
-    snprintf(out, size, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-/* At most one network card (slirp section) per VM, plus the config. */
-#define MAX_EDITS 2
+/* Every card of cfg gets a new random MAC, no two alike. */
+static void fresh_macs(VmConfig *cfg)
+{
+    for (unsigned i = 0; i < cfg->nnics; i++) {
+        bool again;
+        do {
+            random_mac(cfg->nics[i].mac);
+            again = false;
+            for (unsigned j = 0; j < i; j++)
+                again |= !memcmp(cfg->nics[j].mac, cfg->nics[i].mac, NET_MAC_LEN);
+        } while (again);
+    }
+}
+
+/* A user network's section per card, plus the config. */
+#define MAX_EDITS (VMCONFIG_SLOTS + 1)
 
 /*
  * What a brand-new user-mode network saves (no leases, no sockets), taken
- * from a fresh libslirp instance rather than by editing libslirp's bytes.
- * Without a user network in the file there is nothing to do (*blob NULL).
+ * from a fresh libslirp instance rather than by editing libslirp's bytes,
+ * replaces every user network's section of in (one edit each, sharing
+ * *blob).  Without a user network in the file there is nothing to do.
  */
-static int fresh_net_state(StreamIn *in, StreamEdit *edit, uint8_t **blob, Error *err)
+static int fresh_net_state(StreamIn *in, StreamEdit *edits, int *nedits, uint8_t **blob, Error *err)
 {
     *blob = NULL;
     NetConfig cfg;
     net_config_default(&cfg);
     cfg.kind = NET_USER; /* no forwards: no host port is bound */
+    cfg.nfwd = 0;
     EventLoop *loop = evloop_new(err);
     NetBackend *b = loop ? net_backend_new(&cfg, loop, err) : NULL;
     int rc = b ? 0 : -1;
     const char *tag = b ? net_backend_state_tag(b) : NULL;
-    const StreamSection *sec = NULL;
-    for (int i = 0; rc == 0 && tag && i < in->nsec && !sec; i++)
-        if (!strcmp(in->sec[i].tag, tag))
-            sec = &in->sec[i];
-    if (sec) {
-        *edit = (StreamEdit){
-            .tag = sec->tag, .instance = sec->instance, .version = net_backend_state_version(b)};
-        rc = net_backend_save(b, blob, &edit->len, err);
-        edit->payload = *blob;
+    size_t len = 0;
+    for (int i = 0; rc == 0 && tag && i < in->nsec && *nedits < MAX_EDITS - 1; i++) {
+        const StreamSection *sec = &in->sec[i];
+        if (strcmp(sec->tag, tag) != 0)
+            continue;
+        if (!*blob && (rc = net_backend_save(b, blob, &len, err)) < 0)
+            break;
+        edits[(*nedits)++] = (StreamEdit){.tag = sec->tag,
+                                          .instance = sec->instance,
+                                          .version = net_backend_state_version(b),
+                                          .payload = *blob,
+                                          .len = len};
     }
     net_backend_free(b);
     evloop_free(loop);
@@ -142,17 +159,17 @@ static int fresh_net_state(StreamIn *in, StreamEdit *edit, uint8_t **blob, Error
 }
 
 /* Write in with a new config (and the edits before it) to path, atomically. */
-static int write_state(StreamIn *in, json_t *config, StreamEdit *edits, int nedits,
+static int write_state(StreamIn *in, const VmConfig *config, StreamEdit *edits, int nedits,
                        const char *path, Error *err)
 {
-    char tmp[PATH_MAX], *text = json_dumps(config, JSON_COMPACT);
+    char tmp[PATH_MAX], *text = vmconfig_to_text(config);
     if (!text)
         return error_set(err, "out of memory");
     edits[nedits++] = (StreamEdit){.tag = "config",
                                    .instance = 0,
                                    .payload = text,
                                    .len = strlen(text),
-                                   .version = stream_in_find(in, "config", 0)->version};
+                                   .version = MACHINE_CONFIG_VERSION};
     snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp), rc = -1;
     if (fd < 0)
@@ -172,7 +189,7 @@ static int write_state(StreamIn *in, json_t *config, StreamEdit *edits, int nedi
 }
 
 typedef struct Made {
-    char paths[2 * 8][PATH_MAX];
+    char paths[2 * VMCONFIG_MAX_DISKS][PATH_MAX];
     int n;
 } Made;
 
@@ -182,75 +199,84 @@ static void undo(Made *made)
         unlink(made->paths[--made->n]);
 }
 
-/* Clone each writable disk of config (rewriting its path); src_config gets overlays too. */
-static int clone_state_disks(json_t *config, json_t *src_config, const char *src, const char *dst,
-                             bool full, Made *made, Error *err)
+/* Point disk d at a new qcow2 image. */
+static int set_qcow2(VmDisk *d, const char *path, Error *err)
 {
-    json_t *disks = json_object_get(config, "disks"), *d;
-    size_t i;
-    json_array_foreach(disks, i, d)
-    {
-        const char *p = json_string_value(json_object_get(d, "path"));
-        char path[PATH_MAX];
-        if (!p || i >= 8 || strlen(p) >= sizeof(path))
-            return error_set(err, "%s: state file is corrupt: bad disk entry", src);
-        strcpy(path, p); /* d's path is replaced below */
-        if (json_is_true(json_object_get(d, "read-only")))
+    return vmconfig_set_string(&d->path, path, err) < 0 ||
+                   vmconfig_set_string(&d->format, "qcow2", err) < 0
+               ? -1
+               : 0;
+}
+
+/* Clone each writable disk of config (rewriting its path); src_config gets overlays too. */
+static int clone_state_disks(VmConfig *config, VmConfig *src_config, const char *src,
+                             const char *dst, bool full, Made *made, Error *err)
+{
+    for (unsigned i = 0; i < config->ndisks; i++) {
+        VmDisk *d = &config->disks[i];
+        if (d->read_only)
             continue; /* shared as it is: nobody writes it */
         char *mine = made->paths[made->n];
         snprintf(mine, PATH_MAX, "%s.vd%c.qcow2", dst, (int)('a' + i));
-        if (clone_disk(path, mine, full, err) < 0)
+        if (clone_disk(d->path, mine, full, err) < 0)
             return -1;
         made->n++;
-        json_object_set_new(d, "path", json_string(mine));
-        json_object_set_new(d, "format", json_string("qcow2"));
+        if (set_qcow2(d, mine, err) < 0)
+            return -1;
         if (full)
             continue;
         char *theirs = made->paths[made->n];
         snprintf(theirs, PATH_MAX, "%s.vd%c.qcow2", src, (int)('a' + i));
-        if (clone_linked(path, theirs, err) < 0)
+        if (clone_linked(src_config->disks[i].path, theirs, err) < 0)
             return -1;
         made->n++;
-        json_t *sd = json_array_get(json_object_get(src_config, "disks"), i);
-        json_object_set_new(sd, "path", json_string(theirs));
-        json_object_set_new(sd, "format", json_string("qcow2"));
+        if (set_qcow2(&src_config->disks[i], theirs, err) < 0)
+            return -1;
     }
+    return 0;
+}
+
+/* The configuration of the state file in (nothing to free on failure). */
+static int read_config(StreamIn *in, const char *src, VmConfig *cfg, Error *err)
+{
+    const StreamSection *sec = stream_in_find(in, "config", 0);
+    Error e = {0};
+    vmconfig_default(cfg);
+    if (!sec)
+        return error_set(err, "%s: state file has no configuration section", src);
+    if (machine_state_config_decode(sec, cfg, &e) < 0)
+        return error_set(err, "%s: state file is corrupt: bad configuration: %s", src, e.msg);
     return 0;
 }
 
 static int clone_state(const char *src, const char *dst, bool full, Error *err)
 {
     StreamIn in;
+    VmConfig config, src_config;
     if (stream_in_open(&in, src, err) < 0)
         return -1;
-    const StreamSection *sec = stream_in_find(&in, "config", 0);
-    json_t *config = sec ? json_loadb((const char *)sec->payload, sec->len, 0, NULL) : NULL;
-    json_t *src_config = config ? json_deep_copy(config) : NULL;
+    vmconfig_default(&src_config);
     Made made = {.n = 0};
-    int rc = json_is_object(config) && src_config
-                 ? 0
-                 : error_set(err, "%s: state file is corrupt: bad configuration", src);
+    int rc = read_config(&in, src, &config, err);
     if (rc == 0)
-        rc = clone_state_disks(config, src_config, src, dst, full, &made, err);
-    json_t *net = json_object_get(config, "net");
-    if (rc == 0 && json_is_object(net)) {
-        char mac[18];
-        random_mac(mac, sizeof(mac));
-        json_object_set_new(net, "mac", json_string(mac));
-    }
+        rc = vmconfig_copy(&src_config, &config, err);
+    if (rc == 0)
+        rc = clone_state_disks(&config, &src_config, src, dst, full, &made, err);
+    fresh_macs(&config);
     StreamEdit edits[MAX_EDITS], src_edits[MAX_EDITS];
+    int nedits = 0;
     uint8_t *net_blob = NULL;
     if (rc == 0)
-        rc = fresh_net_state(&in, &edits[0], &net_blob, err);
+        rc = fresh_net_state(&in, edits, &nedits, &net_blob, err);
     if (rc == 0)
-        rc = write_state(&in, config, edits, net_blob ? 1 : 0, dst, err);
-    if (rc == 0 && !full && (rc = write_state(&in, src_config, src_edits, 0, src, err)) < 0)
+        rc = write_state(&in, &config, edits, nedits, dst, err);
+    if (rc == 0 && !full && (rc = write_state(&in, &src_config, src_edits, 0, src, err)) < 0)
         unlink(dst);
     free(net_blob);
     if (rc < 0)
         undo(&made);
-    json_decref(config);
-    json_decref(src_config);
+    vmconfig_free(&config);
+    vmconfig_free(&src_config);
     stream_in_close(&in);
     return rc;
 }

@@ -86,7 +86,7 @@ static json_t *cmd_status(void *opaque, json_t *args, Error *err)
         return NULL;
     return json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I}", "status", m->paused ? "paused" : "running",
                      "name", m->name, "harts", (json_int_t)m->nharts, "ram-size",
-                     (json_int_t)m->cfg.ram_size, "uptime-ns", (json_int_t)machine_uptime_ns(m),
+                     (json_int_t)m->vm.ram_size, "uptime-ns", (json_int_t)machine_uptime_ns(m),
                      "paused-ns", (json_int_t)machine_paused_total_ns(m), "instructions",
                      (json_int_t)machine_instret(m));
 }
@@ -141,10 +141,11 @@ static json_t *cmd_query_harts(void *opaque, json_t *args, Error *err)
 
 static json_t *disk_entry(const Machine *m, unsigned n)
 {
-    const MachineDisk *d = &m->cfg.disks[n];
+    const VmDisk *d = &m->vm.disks[n];
     char dev[8];
     snprintf(dev, sizeof(dev), "vd%c", 'a' + n);
-    return json_pack("{s:I,s:s,s:s,s:s?,s:b,s:I}", "slot", (json_int_t)n, "device", dev, "path",
+    return json_pack("{s:I,s:s,s:s,s:s?,s:b,s:I}", "slot",
+                     (json_int_t)vmconfig_slot_of(&m->vm, VM_DEV_BLK, n), "device", dev, "path",
                      d->path, "format", m->disk_info[n].format, "read-only", d->read_only, "size",
                      (json_int_t)m->disk_info[n].length);
 }
@@ -159,31 +160,35 @@ static json_t *slot_entry(const Machine *m, unsigned n)
                      v->ops->device_id ? v->ops->name : "empty");
 }
 
-static json_t *net_entry(const Machine *m)
+/* Network card n: its backend, MAC and slot (and a tap's interface). */
+static json_t *nic_entry(const Machine *m, unsigned n)
 {
-    const uint8_t *a = m->cfg.net.mac;
-    char mac[24];
-    if (m->cfg.net.kind == NET_NONE)
-        return json_null();
-    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
-    json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(m->cfg.net.kind), "mac", mac,
-                          "slot", (json_int_t)m->cfg.ndisks);
-    if (j && m->cfg.net.kind == NET_TAP)
-        json_object_set_new(j, "ifname", json_string(m->cfg.net.ifname));
+    const NetConfig *nic = &m->vm.nics[n];
+    char mac[NET_MAC_TEXT];
+    net_mac_format(nic->mac, mac);
+    json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(nic->kind), "mac", mac, "slot",
+                          (json_int_t)vmconfig_slot_of(&m->vm, VM_DEV_NET, n));
+    if (j && nic->kind == NET_TAP)
+        json_object_set_new(j, "ifname", json_string(nic->ifname));
     return j;
 }
 
+/* "nics": every card; "net": the first card or null (as before several cards). */
 static json_t *cmd_query_devices(void *opaque, json_t *args, Error *err)
 {
     Machine *m = opaque;
     if (control_args_check(args, NULL, err) < 0)
         return NULL;
-    json_t *slots = json_array(), *disks = json_array();
+    json_t *slots = json_array(), *disks = json_array(), *nics = json_array();
     for (unsigned n = 0; slots && n < MACHINE_VIRTIO_SLOTS; n++)
         json_array_append_new(slots, slot_entry(m, n));
-    for (unsigned n = 0; disks && n < m->cfg.ndisks; n++)
+    for (unsigned n = 0; disks && n < m->vm.ndisks; n++)
         json_array_append_new(disks, disk_entry(m, n));
-    return json_pack("{s:o*,s:o*,s:o*}", "virtio", slots, "disks", disks, "net", net_entry(m));
+    for (unsigned n = 0; nics && n < m->vm.nnics; n++)
+        json_array_append_new(nics, nic_entry(m, n));
+    json_t *first = m->vm.nnics ? nic_entry(m, 0) : json_null();
+    return json_pack("{s:o*,s:o*,s:o*,s:o*}", "virtio", slots, "disks", disks, "nics", nics, "net",
+                     first);
 }
 
 static json_t *cmd_query_stats(void *opaque, json_t *args, Error *err)
@@ -206,7 +211,7 @@ static const ControlCommand machine_commands[] = {
     {"resume", cmd_resume, "run a paused VM again; its clock goes on where it stopped"},
     {"quit", cmd_quit, "end the VM now (exit status 0), as C-a x does"},
     {"query-harts", cmd_query_harts, "each hart's id, pc, privilege mode, halted and wfi"},
-    {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network card"},
+    {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network cards"},
     {"query-stats", cmd_query_stats, "instructions, running time and MIPS"},
     {"save", machine_cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
     {"suspend", machine_cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},

@@ -39,7 +39,8 @@
 #define MACHINE_MAX_DEVICES 24 /* instances the device table may build */
 
 struct Machine {
-    MachineConfig cfg;
+    VmConfig vm;      /* the definition it was built from (owned copy) */
+    MachineHost host; /* fds and limits the process lends it */
     Bus bus;
     Hart *harts[MACHINE_MAX_HARTS];
     unsigned nharts;
@@ -71,12 +72,12 @@ struct Machine {
     unsigned vconsole_slot;             /* the virtio-console's slot */
     uint8_t hvc_buf[MACHINE_INPUT_BUF]; /* console input not yet taken by virtio-console */
     size_t hvc_len;
-    VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* disks, rng, console, then placeholders */
+    VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* as vm.devices lays them out */
     bool quit;                                /* the user asked to quit (Ctrl-A x) */
     struct MachineDiskInfo {
-        const char *format; /* the opened image's format ("raw", "qcow2") */
-        uint64_t length;    /* bytes the guest sees */
-    } disk_info[MACHINE_MAX_DISKS];
+        const char *format;         /* the opened image's format ("raw", "qcow2") */
+        uint64_t length;            /* bytes the guest sees */
+    } disk_info[MACHINE_MAX_DISKS]; /* by disk index */
     /* pause and the control socket (machine_control.c) */
     bool paused;                      /* the harts do not run; the event loop still does */
     GuestClock clock;                 /* guest time: harts, ACLINT and RTC read it */
@@ -91,7 +92,7 @@ struct Machine {
 /* Device-facing hooks implemented in machine.c. */
 void machine_guest_exit(void *opaque, bool failed, int code);
 void machine_guest_reset(void *opaque);
-/* Write guest console output to cfg.out_fd (dropped if the console is gone). */
+/* Write guest console output to host.out_fd (dropped if the console is gone). */
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len);
 /* Reset every device to its power-on state (before restarting the harts). */
 void machine_reset_devices(Machine *m);

@@ -176,14 +176,15 @@ static int snapshot_file(const Machine *m, const char *name, char *path, size_t 
 static int snapshot_disks(Machine *m, BlockDev **disks, VirtioMmio **devs, unsigned *n, Error *err)
 {
     *n = 0;
-    for (unsigned i = 0; i < m->cfg.ndisks; i++) {
-        BlockDev *bd = virtio_blk_disk(m->virtio[i]);
+    for (unsigned i = 0; i < m->vm.ndisks; i++) {
+        VirtioMmio *v = m->virtio[vmconfig_slot_of(&m->vm, VM_DEV_BLK, i)];
+        BlockDev *bd = virtio_blk_disk(v);
         if (!bd || bd->read_only)
             continue;
         if (!bd->drv->snapshot_create)
             return error_set(err, "disk vd%c (%s) is %s: live snapshots need qcow2 disks", 'a' + i,
-                             m->cfg.disks[i].path, bd->drv->format);
-        devs[*n] = m->virtio[i];
+                             m->vm.disks[i].path, bd->drv->format);
+        devs[*n] = v;
         disks[(*n)++] = bd;
     }
     return 0;

@@ -173,77 +173,42 @@ static int machine_parts(Machine *m, Part *parts)
 
 /* ---- the configuration section (JSON): what --restore rebuilds ---- */
 
-#include <jansson.h>
-
-static json_t *json_str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *config_disks_json(const MachineConfig *cfg)
-{
-    json_t *a = json_array();
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        const MachineDisk *d = &cfg->disks[i];
-        char abs[PATH_MAX];
-        const char *path = realpath(d->path, abs) ? abs : d->path;
-        json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:I}", "path", path, "read-only",
-                                           d->read_only, "format", json_str_or_null(d->format),
-                                           "l2-cache-size", (json_int_t)d->l2_cache_bytes));
-    }
-    return a;
-}
-
-static json_t *config_net_json(const NetConfig *net)
-{
-    if (net->kind == NET_NONE)
-        return json_null();
-    char mac[18];
-    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", net->mac[0], net->mac[1],
-             net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
-    json_t *fwd = json_array();
-    for (unsigned i = 0; i < net->nfwd; i++) {
-        const NetHostFwd *f = &net->fwd[i];
-        json_array_append_new(fwd, json_pack("{s:b, s:I, s:I, s:I, s:I}", "udp", f->udp,
-                                             "host-addr", (json_int_t)ntohl(f->host_addr.s_addr),
-                                             "host-port", (json_int_t)f->host_port, "guest-addr",
-                                             (json_int_t)ntohl(f->guest_addr.s_addr), "guest-port",
-                                             (json_int_t)f->guest_port));
-    }
-    json_t *j =
-        json_pack("{s:s, s:s, s:o}", "kind", net_kind_name(net->kind), "mac", mac, "hostfwd", fwd);
-    if (net->kind == NET_TAP) /* a restore attaches to the same interface */
-        json_object_set_new(j, "ifname", json_string(net->ifname));
-    return j;
-}
-
-static char *abs_or_copy(const char *path)
+/* *slot = path made absolute (as it is when realpath cannot resolve it). */
+static int set_abs(char **slot, const char *path)
 {
     char abs[PATH_MAX];
-    if (!path)
-        return NULL;
-    return strdup(realpath(path, abs) ? abs : path);
+    return vmconfig_set_string(slot, path && realpath(path, abs) ? abs : path, NULL);
 }
 
-static char *config_json(const Machine *m)
+/* The machine's definition with what it booted, file paths absolute: VmConfig JSON text. */
+static char *config_text(const Machine *m)
 {
-    json_t *devices = json_array();
-    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++)
-        json_array_append_new(devices, json_string(m->virtio[s] ? m->virtio[s]->ops->name : ""));
-    char *kernel = abs_or_copy(m->boot.kernel), *initrd = abs_or_copy(m->boot.initrd);
-    char *bios = abs_or_copy(m->boot.bios);
-    json_t *root = json_pack("{s:I, s:I, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}}", "ram-size",
-                             (json_int_t)m->cfg.ram_size, "harts", (json_int_t)m->nharts, "disks",
-                             config_disks_json(&m->cfg), "net", config_net_json(&m->cfg.net),
-                             "devices", devices, "boot", "kernel", json_str_or_null(kernel),
-                             "initrd", json_str_or_null(initrd), "cmdline",
-                             json_str_or_null(m->boot.cmdline), "bios", json_str_or_null(bios));
-    free(kernel);
-    free(initrd);
-    free(bios);
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
+    VmConfig c;
+    if (vmconfig_copy(&c, &m->vm, NULL) < 0)
+        return NULL;
+    int rc = set_abs(&c.boot.kernel, m->boot.kernel) | set_abs(&c.boot.initrd, m->boot.initrd) |
+             set_abs(&c.boot.bios, m->boot.bios) |
+             vmconfig_set_string(&c.boot.cmdline, m->boot.cmdline, NULL);
+    for (unsigned i = 0; i < c.ndisks; i++)
+        rc |= set_abs(&c.disks[i].path, c.disks[i].path);
+    char *text = rc ? NULL : vmconfig_to_text(&c);
+    vmconfig_free(&c);
     return text;
+}
+
+int machine_state_config_decode(const StreamSection *sec, VmConfig *vm, Error *err)
+{
+    json_error_t jerr;
+    vmconfig_default(vm);
+    if (sec->version != 1 && sec->version != MACHINE_CONFIG_VERSION)
+        return error_set(err, "configuration version %u is not supported (1 or %u)", sec->version,
+                         MACHINE_CONFIG_VERSION);
+    json_t *j = json_loadb((const char *)sec->payload, sec->len, 0, &jerr);
+    if (!j)
+        return error_set(err, "not JSON: %s", jerr.text);
+    int rc = sec->version == 1 ? vmconfig_from_json_v1(j, vm, err) : vmconfig_from_json(j, vm, err);
+    json_decref(j);
+    return rc;
 }
 
 /* ---- saving ---- */
@@ -289,12 +254,13 @@ static int save_part(StreamOut *out, const Part *p, Error *err)
 static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
 {
     StreamOut out;
-    char *cfg = config_json(m);
+    char *cfg = config_text(m);
     if (!cfg)
         return error_set(err, "out of memory saving the configuration");
     int rc = stream_out_begin(&out, fd, err);
     if (rc == 0)
-        rc = stream_out_section(&out, "config", 0, 1, 0, cfg, strlen(cfg), err);
+        rc =
+            stream_out_section(&out, "config", 0, MACHINE_CONFIG_VERSION, 0, cfg, strlen(cfg), err);
     free(cfg);
     Part parts[MAX_PARTS];
     int n = machine_parts(m, parts);
@@ -349,144 +315,26 @@ int machine_save(Machine *m, const char *path, const MachineSaveOpts *o, Error *
 struct MachineStateFile {
     StreamIn in;
     StreamRamLoad *ram_load; /* zstd RAM being decompressed since open, or NULL */
-    MachineConfig cfg;
-    MachineBoot boot;
-    char *strings[4 + MACHINE_MAX_DISKS * 2]; /* owned copies cfg/boot point at */
-    int nstrings;
-    char devices[MACHINE_VIRTIO_SLOTS][32];
+    VmConfig vm;             /* the configuration section */
+    MachineBoot boot;        /* vm.boot's strings */
 };
-
-static const char *keep(MachineStateFile *f, const char *s)
-{
-    if (!s || f->nstrings == (int)(sizeof(f->strings) / sizeof(f->strings[0])))
-        return NULL;
-    return f->strings[f->nstrings++] = strdup(s);
-}
-
-/* A string member that may be null or absent: NULL then. */
-static const char *opt_str(json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
-static int parse_disks(MachineStateFile *f, json_t *disks, Error *err)
-{
-    size_t i;
-    json_t *d;
-    if (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS)
-        return error_set(err, "%s: state file is corrupt: bad disk list", f->in.path);
-    json_array_foreach(disks, i, d)
-    {
-        const char *path = NULL, *format = opt_str(d, "format");
-        int ro = 0;
-        json_int_t l2 = 0;
-        if (json_unpack(d, "{s:s, s:b, s?I}", "path", &path, "read-only", &ro, "l2-cache-size",
-                        &l2) < 0 ||
-            l2 < 0)
-            return error_set(err, "%s: state file is corrupt: bad disk entry", f->in.path);
-        f->cfg.disks[i] = (MachineDisk){.path = keep(f, path),
-                                        .read_only = ro,
-                                        .format = format ? keep(f, format) : NULL,
-                                        .l2_cache_bytes = (uint64_t)l2};
-    }
-    f->cfg.ndisks = (unsigned)json_array_size(disks);
-    return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[NET_MAC_LEN])
-{
-    unsigned v[NET_MAC_LEN];
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-        return -1;
-    for (int i = 0; i < NET_MAC_LEN; i++)
-        mac[i] = (uint8_t)v[i];
-    return 0;
-}
-
-static int parse_net(MachineStateFile *f, json_t *net, Error *err)
-{
-    NetConfig *nc = &f->cfg.net;
-    if (json_is_null(net)) {
-        nc->kind = NET_NONE;
-        return 0;
-    }
-    const char *kind = NULL, *mac = NULL, *ifname = NULL;
-    json_t *fwd = NULL;
-    if (json_unpack(net, "{s:s, s:s, s:o, s?s}", "kind", &kind, "mac", &mac, "hostfwd", &fwd,
-                    "ifname", &ifname) < 0 ||
-        !net_kind_from_name(kind, &nc->kind) || nc->kind == NET_NONE ||
-        parse_mac(mac, nc->mac) < 0 || !json_is_array(fwd) ||
-        json_array_size(fwd) > NET_MAX_HOSTFWD ||
-        (nc->kind == NET_TAP &&
-         (!ifname || !net_ifname_valid(ifname) || json_array_size(fwd) != 0)))
-        return error_set(err, "%s: state file is corrupt: bad network entry", f->in.path);
-    if (nc->kind == NET_TAP)
-        strcpy(nc->ifname, ifname);
-    size_t i;
-    json_t *e;
-    json_array_foreach(fwd, i, e)
-    {
-        int udp = 0;
-        json_int_t ha, hp, ga, gp;
-        if (json_unpack(e, "{s:b, s:I, s:I, s:I, s:I}", "udp", &udp, "host-addr", &ha, "host-port",
-                        &hp, "guest-addr", &ga, "guest-port", &gp) < 0 ||
-            hp < 1 || hp > 65535 || gp < 1 || gp > 65535 || ha < 0 || ha > UINT32_MAX || ga < 0 ||
-            ga > UINT32_MAX)
-            return error_set(err, "%s: state file is corrupt: bad hostfwd entry", f->in.path);
-        nc->fwd[i] =
-            (NetHostFwd){.udp = udp, .host_port = (uint16_t)hp, .guest_port = (uint16_t)gp};
-        nc->fwd[i].host_addr.s_addr = htonl((uint32_t)ha);
-        nc->fwd[i].guest_addr.s_addr = htonl((uint32_t)ga);
-    }
-    nc->nfwd = (unsigned)json_array_size(fwd);
-    return 0;
-}
-
-static int parse_boot(MachineStateFile *f, json_t *boot, Error *err)
-{
-    const char *kernel = opt_str(boot, "kernel"), *initrd = opt_str(boot, "initrd");
-    const char *cmdline = opt_str(boot, "cmdline"), *bios = opt_str(boot, "bios");
-    if (!json_is_object(boot) || !kernel)
-        return error_set(err, "%s: state file is corrupt: bad boot entry", f->in.path);
-    f->boot = (MachineBoot){.kernel = keep(f, kernel),
-                            .initrd = keep(f, initrd),
-                            .cmdline = keep(f, cmdline),
-                            .bios = keep(f, bios)};
-    return 0;
-}
 
 static int parse_config(MachineStateFile *f, Error *err)
 {
     const StreamSection *sec = stream_in_find(&f->in, "config", 0);
+    Error e = {0};
     if (!sec)
         return error_set(err, "%s: state file has no configuration section", f->in.path);
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)sec->payload, sec->len, 0, &jerr);
-    json_int_t ram = 0, harts = 0;
-    json_t *disks = NULL, *net = NULL, *devices = NULL, *boot = NULL;
-    int rc = -1;
-    if (!root ||
-        json_unpack(root, "{s:I, s:I, s:o, s:o, s:o, s:o}", "ram-size", &ram, "harts", &harts,
-                    "disks", &disks, "net", &net, "devices", &devices, "boot", &boot) < 0 ||
-        !json_is_array(devices) || json_array_size(devices) != MACHINE_VIRTIO_SLOTS || ram <= 0 ||
-        harts <= 0) {
-        error_set(err, "%s: state file is corrupt: bad configuration", f->in.path);
-        goto out;
-    }
-    machine_config_default(&f->cfg);
-    f->cfg.ram_size = (uint64_t)ram;
-    f->cfg.nharts = (unsigned)(harts > MACHINE_MAX_HARTS ? MACHINE_MAX_HARTS + 1 : harts);
-    if (machine_config_check(&f->cfg, err) < 0 || parse_disks(f, disks, err) < 0 ||
-        parse_net(f, net, err) < 0 || parse_boot(f, boot, err) < 0)
-        goto out;
-    for (size_t i = 0; i < MACHINE_VIRTIO_SLOTS; i++) {
-        const char *name = json_string_value(json_array_get(devices, i));
-        snprintf(f->devices[i], sizeof(f->devices[i]), "%s", name ? name : "?");
-    }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    if (machine_state_config_decode(sec, &f->vm, &e) < 0)
+        return error_set(err, "%s: state file is corrupt: bad configuration: %s", f->in.path,
+                         e.msg);
+    if (!f->vm.boot.kernel)
+        return error_set(err, "%s: state file is corrupt: bad configuration: boot.kernel: missing",
+                         f->in.path);
+    const VmBoot *b = &f->vm.boot;
+    f->boot = (MachineBoot){
+        .kernel = b->kernel, .initrd = b->initrd, .cmdline = b->cmdline, .bios = b->bios};
+    return 0;
 }
 
 MachineStateFile *machine_state_open(const char *path, Error *err)
@@ -521,14 +369,13 @@ void machine_state_close(MachineStateFile *f)
         return;
     stream_ram_load_free(f->ram_load);
     stream_in_close(&f->in);
-    for (int i = 0; i < f->nstrings; i++)
-        free(f->strings[i]);
+    vmconfig_free(&f->vm);
     free(f);
 }
 
-const MachineConfig *machine_state_config(const MachineStateFile *f)
+const VmConfig *machine_state_config(const MachineStateFile *f)
 {
-    return &f->cfg;
+    return &f->vm;
 }
 
 const MachineBoot *machine_state_boot(const MachineStateFile *f)
@@ -581,18 +428,21 @@ static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
 
 static int check_same_machine(const Machine *m, const MachineStateFile *f, Error *err)
 {
-    if (f->cfg.ram_size != m->cfg.ram_size || f->cfg.nharts != m->nharts)
+    if (f->vm.ram_size != m->vm.ram_size || f->vm.nharts != m->nharts)
         return error_set(err,
                          "%s: saved from a machine with %llu MiB and %u harts (this one: "
                          "%llu MiB, %u harts)",
-                         f->in.path, (unsigned long long)(f->cfg.ram_size >> 20), f->cfg.nharts,
-                         (unsigned long long)(m->cfg.ram_size >> 20), m->nharts);
+                         f->in.path, (unsigned long long)(f->vm.ram_size >> 20), f->vm.nharts,
+                         (unsigned long long)(m->vm.ram_size >> 20), m->nharts);
     for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
-        const char *name = m->virtio[s] ? m->virtio[s]->ops->name : "";
-        if (strcmp(name, f->devices[s]) != 0)
-            return error_set(err, "%s: virtio slot %u holds %s in the file, %s here", f->in.path, s,
-                             f->devices[s][0] ? f->devices[s] : "nothing",
-                             name[0] ? name : "nothing");
+        VmSlot a = f->vm.devices[s], b = m->vm.devices[s];
+        char in_file[24], here[24];
+        if (a.kind == b.kind && a.index == b.index)
+            continue;
+        vmconfig_slot_format(a, in_file, sizeof(in_file));
+        vmconfig_slot_format(b, here, sizeof(here));
+        return error_set(err, "%s: virtio slot %u holds %s in the file, %s here", f->in.path, s,
+                         in_file, here);
     }
     return 0;
 }
@@ -699,15 +549,28 @@ static json_t *json_message(const char *msg)
     return j ? j : json_string("(not UTF-8)");
 }
 
-/* Set "config" to the configuration section, or null and "config-error" when it is not JSON. */
+/*
+ * Set "config" to the configuration section as the codec reads it (a
+ * format-1 file's one "net" shown as "nics"); when it does not read, to the
+ * JSON as it is (or null), with "config-error" saying why.
+ */
 static void describe_config(json_t *doc, const StreamSection *cfg)
 {
-    json_error_t jerr;
-    json_t *j = cfg ? json_loadb((const char *)cfg->payload, cfg->len, 0, &jerr) : NULL;
-    json_object_set_new(doc, "config", j ? j : json_null());
-    if (!j)
-        json_object_set_new(doc, "config-error",
-                            json_message(cfg ? jerr.text : "no configuration section"));
+    VmConfig vm;
+    Error e = {0};
+    if (cfg && machine_state_config_decode(cfg, &vm, &e) == 0) {
+        json_t *j = vmconfig_to_json(&vm);
+        vmconfig_free(&vm);
+        if (j) {
+            json_object_set_new(doc, "config", j);
+            return;
+        }
+        snprintf(e.msg, sizeof(e.msg), "out of memory");
+    }
+    json_t *raw = cfg ? json_loadb((const char *)cfg->payload, cfg->len, 0, NULL) : NULL;
+    json_object_set_new(doc, "config", raw ? raw : json_null());
+    json_object_set_new(doc, "config-error",
+                        json_message(cfg ? e.msg : "no configuration section"));
 }
 
 /* libslirp's own format, shown as it is: hex. */

@@ -13,6 +13,21 @@
 #include "machine/machine.h"
 #include "util/error.h"
 
+/*
+ * The configuration section's version: 2 = VmConfig JSON (vmconfig_to_json);
+ * files of version 1 (one "net" card) are still read.
+ */
+#define MACHINE_CONFIG_VERSION 2
+
+struct StreamSection;
+
+/*
+ * Decode a configuration section (version 1 or 2) into vm (filled from
+ * scratch; nothing to free on failure).  Returns 0, or -1 with err naming
+ * what is wrong.
+ */
+int machine_state_config_decode(const struct StreamSection *sec, VmConfig *vm, Error *err);
+
 typedef struct MachineSaveOpts {
     bool compress; /* RAM as zstd runs (smaller, slower to restore) instead of flat pages */
     int level;     /* zstd level; 0 = 3 */
@@ -33,7 +48,7 @@ MachineStateFile *machine_state_open(const char *path, Error *err);
 
 void machine_state_close(MachineStateFile *f);
 /* The configuration and boot files the state was saved with (valid until close). */
-const MachineConfig *machine_state_config(const MachineStateFile *f);
+const VmConfig *machine_state_config(const MachineStateFile *f);
 const MachineBoot *machine_state_boot(const MachineStateFile *f);
 
 /*

@@ -96,7 +96,7 @@ static DeviceArgs virt_args(Machine *m, const VirtDevice *r, unsigned n)
                     .harts = m->harts,
                     .nharts = m->nharts,
                     .bus = &m->bus,
-                    .out_fd = m->cfg.out_fd,
+                    .out_fd = m->host.out_fd,
                     .clock = &m->clock,
                     .power_exit = machine_guest_exit,
                     .power_reset = machine_guest_reset,

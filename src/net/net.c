@@ -1,7 +1,8 @@
 /*
- * The --net option parser and the backend-independent half of the
- * backend interface (attach, send, deliver, free, and the constructor
- * that picks the backend a NetConfig names).
+ * A network card's configuration (NetConfig): the --net option parser and
+ * the helpers the VM definition codec (machine/vmconfig) shares with it:
+ * MAC addresses and hostfwd rules in their text forms.  Plain data only:
+ * this file links without any backend (net/backend.c has those).
  */
 #include "net/net.h"
 
@@ -10,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/slirp.h"
-#include "net/tap.h"
 #include "util/compiler.h"
 
 #define NET_SPEC_MAX 2048
@@ -56,7 +55,7 @@ static bool guest_addr_ok(struct in_addr a)
     return (h & 0xffffff00u) == 0x0a000200u && (h & 0xff) != 0 && (h & 0xff) != 0xff;
 }
 
-static int parse_hostfwd(NetHostFwd *f, const char *value, Error *err)
+int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err)
 {
     char buf[128];
     if (strlen(value) >= sizeof(buf))
@@ -88,12 +87,12 @@ static bool same_host_port(const NetHostFwd *a, const NetHostFwd *b)
             b->host_addr.s_addr == 0);
 }
 
-static int add_hostfwd(NetConfig *cfg, const char *value, Error *err)
+int net_config_add_hostfwd(NetConfig *cfg, const char *value, Error *err)
 {
     if (cfg->nfwd == NET_MAX_HOSTFWD)
         return error_set(err, "at most %d hostfwd rules", NET_MAX_HOSTFWD);
     NetHostFwd *f = &cfg->fwd[cfg->nfwd];
-    if (parse_hostfwd(f, value, err) < 0)
+    if (net_hostfwd_parse(f, value, err) < 0)
         return -1;
     for (unsigned i = 0; i < cfg->nfwd; i++)
         if (same_host_port(&cfg->fwd[i], f))
@@ -111,8 +110,7 @@ static int hex_digit(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* "52:54:00:12:34:56": six pairs of hex digits; unicast and not all zero. */
-static int parse_mac(uint8_t *mac, const char *s, Error *err)
+int net_mac_parse(uint8_t *mac, const char *s, Error *err)
 {
     uint8_t m[NET_MAC_LEN];
     bool zero = true;
@@ -193,9 +191,9 @@ static int parse_option(NetConfig *cfg, char *opt, Error *err)
     *eq = '\0';
     const char *key = opt, *value = eq + 1;
     if (strcmp(key, "mac") == 0)
-        return parse_mac(cfg->mac, value, err);
+        return net_mac_parse(cfg->mac, value, err);
     if (cfg->kind == NET_USER && strcmp(key, "hostfwd") == 0)
-        return add_hostfwd(cfg, value, err);
+        return net_config_add_hostfwd(cfg, value, err);
     if (cfg->kind == NET_TAP && strcmp(key, "ifname") == 0)
         return set_ifname(cfg, value, err);
     if (cfg->kind == NET_TAP && strcmp(key, "hostfwd") == 0)
@@ -229,11 +227,29 @@ void net_config_default(NetConfig *cfg)
     memcpy(cfg->mac, net_default_mac, NET_MAC_LEN);
 }
 
+void net_default_mac_of(unsigned index, uint8_t mac[NET_MAC_LEN])
+{
+    memcpy(mac, net_default_mac, NET_MAC_LEN);
+    mac[NET_MAC_LEN - 1] = (uint8_t)(mac[NET_MAC_LEN - 1] + index);
+}
+
+void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[NET_MAC_TEXT])
+{
+    snprintf(buf, NET_MAC_TEXT, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+             mac[4], mac[5]);
+}
+
 int net_config_parse(NetConfig *cfg, const char *spec, Error *err)
+{
+    return net_config_parse_nic(cfg, spec, 0, err);
+}
+
+int net_config_parse_nic(NetConfig *cfg, const char *spec, unsigned index, Error *err)
 {
     char buf[NET_SPEC_MAX];
     Error e = {0};
     net_config_default(cfg);
+    net_default_mac_of(index, cfg->mac);
     if (strlen(spec) >= sizeof(buf))
         return error_set(err, "--net: the value is too long");
     if (strstr(spec, ",,") || (*spec && spec[strlen(spec) - 1] == ','))
@@ -252,84 +268,4 @@ void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size)
         inet_ntop(AF_INET, &f->guest_addr, guest, sizeof(guest));
     snprintf(buf, size, "%s:%s:%u-%s:%u", f->udp ? "udp" : "tcp", host, f->host_port, guest,
              f->guest_port);
-}
-
-/* ---- backends ---- */
-
-NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
-{
-    switch (cfg->kind) {
-    case NET_USER: return net_slirp_new(cfg, loop, err);
-    case NET_TAP: return net_tap_new(cfg, loop, err);
-    case NET_NONE:
-    default: error_set(err, "no network backend for --net none"); return NULL;
-    }
-}
-
-void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque)
-{
-    b->receive = fn;
-    b->receive_opaque = opaque;
-}
-
-void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len)
-{
-    b->ops->send(b, frame, len);
-}
-
-bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len)
-{
-    return b->receive && b->receive(b->receive_opaque, frame, len);
-}
-
-void net_backend_stats(NetBackend *b, NetBackendStats *st)
-{
-    *st = (NetBackendStats){0};
-    if (b->ops->stats)
-        b->ops->stats(b, st);
-}
-
-const char *net_backend_state_tag(const NetBackend *b)
-{
-    return b->ops->save ? b->ops->state_tag : NULL;
-}
-
-uint16_t net_backend_state_version(const NetBackend *b)
-{
-    return b->ops->state_version ? b->ops->state_version() : 0;
-}
-
-int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err)
-{
-    if (!b->ops->save)
-        return error_set(err, "net %s: the backend has no state to save", b->ops->name);
-    return b->ops->save(b, blob, len, err);
-}
-
-int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
-{
-    if (!b->ops->check)
-        return error_set(err, "net %s: the backend cannot load a saved state", b->ops->name);
-    if (len > NET_STATE_MAX)
-        return error_set(err, "net %s: the saved state is %zu bytes (at most %u)", b->ops->name,
-                         len, NET_STATE_MAX);
-    if (version == 0 || version > net_backend_state_version(b))
-        return error_set(err,
-                         "net %s: saved state version %u is not supported (this build: "
-                         "1..%u)",
-                         b->ops->name, version, net_backend_state_version(b));
-    return b->ops->check(b, version, blob, len, err);
-}
-
-int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
-{
-    if (net_backend_check(b, version, blob, len, err) < 0)
-        return -1;
-    return b->ops->load(b, version, blob, len, err);
-}
-
-void net_backend_free(NetBackend *b)
-{
-    if (b)
-        b->ops->free(b);
 }

@@ -27,6 +27,7 @@
 #define NET_MAC_LEN 6
 #define NET_MAX_FRAME 65550 /* largest Ethernet frame carried (64 KiB + header + VLAN) */
 #define NET_IFNAME_MAX 16   /* a host interface name with its NUL (Linux IFNAMSIZ) */
+#define NET_MAC_TEXT 18     /* "52:54:00:12:34:56" with its NUL */
 
 /* The default MAC address, as QEMU's first NIC: 52:54:00:12:34:56. */
 extern const uint8_t net_default_mac[NET_MAC_LEN];
@@ -120,7 +121,40 @@ bool net_ifname_valid(const char *name);
  */
 int net_config_parse(NetConfig *cfg, const char *spec, Error *err);
 
-/* Format a hostfwd rule as "tcp:127.0.0.1:2222-10.0.2.15:22" (for messages). */
+/*
+ * As net_config_parse, for a VM's card number index (0, 1, ...): without
+ * mac=, the card gets net_default_mac_of(index) (QEMU's numbering).
+ */
+int net_config_parse_nic(NetConfig *cfg, const char *spec, unsigned index, Error *err);
+
+/* The default MAC of card number index: 52:54:00:12:34:56, then :57, :58... */
+void net_default_mac_of(unsigned index, uint8_t mac[NET_MAC_LEN]);
+
+/*
+ * Parse "52:54:00:12:34:56" (six hex bytes; unicast and not all zero) into
+ * mac.  Returns 0, or -1 with err filled (mac unchanged).
+ */
+int net_mac_parse(uint8_t *mac, const char *s, Error *err);
+
+/* Write mac as "52:54:00:12:34:56" into buf. */
+void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[NET_MAC_TEXT]);
+
+/*
+ * Parse one hostfwd rule, [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT,
+ * into f.  Returns 0, or -1 with err filled.
+ */
+int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err);
+
+/*
+ * Parse a hostfwd rule and add it to cfg (at most NET_MAX_HOSTFWD, no host
+ * port forwarded twice).  Returns 0, or -1 with err filled (cfg unchanged).
+ */
+int net_config_add_hostfwd(NetConfig *cfg, const char *value, Error *err);
+
+/*
+ * Format a hostfwd rule as "tcp:127.0.0.1:2222-10.0.2.15:22" (for messages;
+ * net_hostfwd_parse reads it back: an unset guest address is left out).
+ */
 void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size);
 
 /*

@@ -150,11 +150,13 @@ def test_bad_net_option_is_one_line(spec, hint):
     assert len(lines) == 1 and "--net" in lines[0] and hint in lines[0], r.stderr
 
 
-def test_two_net_options_are_refused():
+def test_net_none_with_another_net_is_refused():
+    """Each --net adds a card (test_two_cards below), but 'none' and a card contradict."""
     r = subprocess.run([HOSTEL, "run", "-k", "/nonexistent", "--net", "user", "--net", "none"],
                        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 2
-    assert "only one --net" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "'--net none' (no card) cannot be given with another --net" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_card_leaves_room_for_five_disks():

@@ -248,7 +248,7 @@ def test_tcp_stream_survives_suspend(guest, boot, tap, runtime_dir, tmp_path):
         at_suspend = server.sent
         assert at_suspend < NCHUNKS, "the stream ended before the suspend"
         time.sleep(1)
-        cfg = json.loads(hostel("state", "show", str(state)).stdout)["config"]["net"]
+        cfg = json.loads(hostel("state", "show", str(state)).stdout)["config"]["nics"][0]
         assert cfg["kind"] == "tap" and cfg["ifname"] == tap.name, cfg
         g = boot([HOSTEL, "run", "--restore", str(state), "--name", NAME], wait=False)
         wait_until(lambda: server.done or server.error, 60, "the server to send everything")

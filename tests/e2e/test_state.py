@@ -294,7 +294,7 @@ def test_linked_clones_of_a_suspended_vm_run_together_and_diverge(guest, vm_env,
     assert again.returncode == 1 and "exists" in again.stderr
     shows = [json.loads(hostel(vm_env, "state", "show", str(s)).stdout)["config"]
              for s in (state, clone)]
-    assert shows[0]["net"]["mac"] != shows[1]["net"]["mac"], "the clone kept the MAC address"
+    assert shows[0]["nics"][0]["mac"] != shows[1]["nics"][0]["mac"], "the clone kept the MAC address"
     disks = [pathlib.Path(c["disks"][0]["path"]) for c in shows]
     assert disks[0] != disks[1] and base not in disks
     vms = [spawn([HOSTEL, "run", "--restore", str(s), "--name", n], vm_env, log)

@@ -357,7 +357,7 @@ def test_clone_gets_a_fresh_network(guest, net_state, env, console, tmp_path):
     r = hostel(env, "clone", str(net_state), str(clone))
     assert r.returncode == 0, r.stderr
     shows = [json.loads(hostel(env, "state", "show", str(s)).stdout) for s in (net_state, clone)]
-    macs = [s["config"]["net"]["mac"] for s in shows]
+    macs = [s["config"]["nics"][0]["mac"] for s in shows]
     assert macs[0] != macs[1]
     (src_slirp,) = [s for s in shows[0]["sections"] if s["tag"] == "slirp"]
     (new_slirp,) = [s for s in shows[1]["sections"] if s["tag"] == "slirp"]

@@ -12,6 +12,10 @@ with the CRC made right again:
   no-runs.state   every section, RAM with no run (all zero)
   no-net.state    without the network backend's section
   harts.state     the header, config, machine and hart sections only
+
+The v1-*.state seeds were made the same way before the configuration
+section became a VmConfig (version 2): they keep the version-1 reader
+(one "net" card) under the fuzzer.
 """
 
 import pathlib

@@ -188,14 +188,16 @@ int main(void)
     test_names();
     test_state_order();
     test_memmap();
-    MachineConfig cfg;
+    VmConfig vm;
+    MachineHost host;
     Error err = {0};
-    machine_config_default(&cfg);
-    cfg.in_fd = -1;
-    cfg.out_fd = -1;
-    cfg.ram_size = 16ull << 20;
-    cfg.nharts = 2;
-    Machine *m = machine_new(&cfg, &err);
+    vmconfig_default(&vm);
+    machine_host_default(&host);
+    host.in_fd = -1;
+    host.out_fd = -1;
+    vm.ram_size = 16ull << 20;
+    vm.nharts = 2;
+    Machine *m = machine_new(&vm, &host, &err);
     ok(m != NULL, "a default machine builds: %s", m ? "yes" : err.msg);
     if (m) {
         test_built(m);

@@ -14,20 +14,28 @@
 #include <unistd.h>
 
 #include "machine/machine_state.h"
+#include "machine/vmconfig.h"
 #include "state/stream.h"
 #include "tap.h"
 
 /* A minimal state file at path: a config naming one writable disk, and the end. */
 static int write_state_file(const char *path, const char *disk)
 {
-    char config[PATH_MAX + 64];
-    snprintf(config, sizeof(config), "{\"disks\":[{\"path\":\"%s\"}]}", disk);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    StreamOut s;
+    VmConfig vm;
     Error err = {0};
+    vmconfig_default(&vm);
+    char *config = NULL;
+    if (vmconfig_add_disk(&vm, &(VmDisk){.path = (char *)disk}, &err) == 0 &&
+        vmconfig_default_layout(&vm, &err) == 0)
+        config = vmconfig_to_text(&vm);
+    vmconfig_free(&vm);
+    int fd = config ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    StreamOut s;
     int rc = fd >= 0 ? stream_out_begin(&s, fd, &err) : -1;
     if (rc == 0)
-        rc = stream_out_section(&s, "config", 0, 1, 0, config, strlen(config), &err);
+        rc = stream_out_section(&s, "config", 0, MACHINE_CONFIG_VERSION, 0, config, strlen(config),
+                                &err);
+    free(config);
     if (rc == 0)
         rc = stream_out_end(&s, &err);
     if (rc < 0)

@@ -1,0 +1,283 @@
+/*
+ * VmConfig itself: defaults, ownership (copy, free), building a definition
+ * up (disks, cards), the default slot layout, and the checks every
+ * definition passes whatever it came from.  The JSON codec is in
+ * vmconfig_json.c.
+ */
+#include "machine/vmconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/compiler.h"
+
+#define PAGE_SIZE 4096ull
+
+static const char *const slot_kind_names[] = {
+    [VM_DEV_EMPTY] = "empty", [VM_DEV_BLK] = "blk",         [VM_DEV_NET] = "net",
+    [VM_DEV_RNG] = "rng",     [VM_DEV_CONSOLE] = "console",
+};
+
+void vmconfig_default(VmConfig *cfg)
+{
+    *cfg = (VmConfig){.ram_size = VMCONFIG_DEFAULT_RAM, .nharts = 1};
+    vmconfig_default_layout(cfg, NULL);
+}
+
+static void disk_free(VmDisk *d)
+{
+    free(d->path);
+    free(d->format);
+}
+
+void vmconfig_free(VmConfig *cfg)
+{
+    for (unsigned i = 0; i < cfg->ndisks && i < VMCONFIG_MAX_DISKS; i++)
+        disk_free(&cfg->disks[i]);
+    free(cfg->boot.kernel);
+    free(cfg->boot.initrd);
+    free(cfg->boot.cmdline);
+    free(cfg->boot.bios);
+    vmconfig_default(cfg);
+}
+
+int vmconfig_set_string(char **slot, const char *s, Error *err)
+{
+    char *copy = s ? strdup(s) : NULL;
+    if (s && !copy)
+        return error_set(err, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+/* d's strings replaced by copies of src's (d's old ones are not freed). */
+static int disk_copy(VmDisk *d, const VmDisk *src, Error *err)
+{
+    *d = (VmDisk){.read_only = src->read_only, .l2_cache_bytes = src->l2_cache_bytes};
+    if (vmconfig_set_string(&d->path, src->path, err) < 0 ||
+        vmconfig_set_string(&d->format, src->format, err) < 0) {
+        disk_free(d);
+        *d = (VmDisk){0};
+        return -1;
+    }
+    return 0;
+}
+
+int vmconfig_copy(VmConfig *dst, const VmConfig *src, Error *err)
+{
+    *dst = *src;
+    dst->boot = (VmBoot){0};
+    dst->ndisks = 0;
+    for (unsigned i = 0; i < src->ndisks; i++) {
+        if (disk_copy(&dst->disks[i], &src->disks[i], err) < 0)
+            goto fail;
+        dst->ndisks++;
+    }
+    if (vmconfig_set_string(&dst->boot.kernel, src->boot.kernel, err) < 0 ||
+        vmconfig_set_string(&dst->boot.initrd, src->boot.initrd, err) < 0 ||
+        vmconfig_set_string(&dst->boot.cmdline, src->boot.cmdline, err) < 0 ||
+        vmconfig_set_string(&dst->boot.bios, src->boot.bios, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    vmconfig_free(dst);
+    return -1;
+}
+
+int vmconfig_add_disk(VmConfig *cfg, const VmDisk *disk, Error *err)
+{
+    if (cfg->ndisks == VMCONFIG_MAX_DISKS)
+        return error_set(err, "at most %d disks", VMCONFIG_MAX_DISKS);
+    if (disk_copy(&cfg->disks[cfg->ndisks], disk, err) < 0)
+        return -1;
+    cfg->ndisks++;
+    return 0;
+}
+
+int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err)
+{
+    if (nic->kind == NET_NONE)
+        return error_set(err, "a network card needs a backend (user or tap)");
+    if (cfg->nnics == VMCONFIG_MAX_NICS)
+        return error_set(err, "at most %d network cards", VMCONFIG_MAX_NICS);
+    cfg->nics[cfg->nnics++] = *nic;
+    return 0;
+}
+
+/* ---- the slot layout ---- */
+
+int vmconfig_default_layout(VmConfig *cfg, Error *err)
+{
+    unsigned used = cfg->ndisks + cfg->nnics, n = 0;
+    if (cfg->nnics == 1 && cfg->ndisks >= VMCONFIG_MAX_DISKS)
+        return error_set(err,
+                         "at most %d disks with a network card (--net none leaves room for %d)",
+                         VMCONFIG_MAX_DISKS - 1, VMCONFIG_MAX_DISKS);
+    if (used + 2 > VMCONFIG_SLOTS)
+        return error_set(err,
+                         "%u disks and %u network cards do not fit: the %d virtio slots hold at "
+                         "most %d beside rng and console",
+                         cfg->ndisks, cfg->nnics, VMCONFIG_SLOTS, VMCONFIG_SLOTS - 2);
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        cfg->devices[n++] = (VmSlot){VM_DEV_BLK, i};
+    for (unsigned i = 0; i < cfg->nnics; i++)
+        cfg->devices[n++] = (VmSlot){VM_DEV_NET, i};
+    cfg->devices[n++] = (VmSlot){VM_DEV_RNG, 0};
+    cfg->devices[n++] = (VmSlot){VM_DEV_CONSOLE, 0};
+    while (n < VMCONFIG_SLOTS)
+        cfg->devices[n++] = (VmSlot){VM_DEV_EMPTY, 0};
+    return 0;
+}
+
+int vmconfig_slot_of(const VmConfig *cfg, VmDeviceKind kind, unsigned index)
+{
+    for (int s = 0; s < VMCONFIG_SLOTS; s++)
+        if (cfg->devices[s].kind == kind && cfg->devices[s].index == index)
+            return s;
+    return -1;
+}
+
+static bool slot_indexed(VmDeviceKind kind)
+{
+    return kind == VM_DEV_BLK || kind == VM_DEV_NET;
+}
+
+void vmconfig_slot_format(VmSlot s, char *buf, size_t size)
+{
+    const char *name =
+        (unsigned)s.kind < ARRAY_SIZE(slot_kind_names) ? slot_kind_names[s.kind] : "?";
+    if (slot_indexed(s.kind))
+        snprintf(buf, size, "%s:%u", name, s.index);
+    else
+        snprintf(buf, size, "%s", name);
+}
+
+bool vmconfig_slot_parse(const char *s, VmSlot *slot)
+{
+    for (unsigned k = 0; k < ARRAY_SIZE(slot_kind_names); k++) {
+        size_t len = strlen(slot_kind_names[k]);
+        if (strncmp(s, slot_kind_names[k], len) != 0)
+            continue;
+        const char *rest = s + len;
+        if (!slot_indexed((VmDeviceKind)k)) {
+            if (*rest)
+                continue;
+            *slot = (VmSlot){(VmDeviceKind)k, 0};
+            return true;
+        }
+        /* ":N", N one or two decimal digits without a leading zero */
+        if (rest[0] != ':' || rest[1] < '0' || rest[1] > '9' || (rest[1] == '0' && rest[2]) ||
+            (rest[2] && (rest[2] < '0' || rest[2] > '9' || rest[3])))
+            return false;
+        *slot = (VmSlot){(VmDeviceKind)k, (unsigned)strtoul(rest + 1, NULL, 10)};
+        return true;
+    }
+    return false;
+}
+
+/* ---- checks ---- */
+
+static int check_ram(uint64_t ram, Error *err)
+{
+    if (ram < VMCONFIG_MIN_RAM)
+        return error_set(err, "ram-size: memory below 16 MiB (%llu KiB requested)",
+                         (unsigned long long)(ram >> 10));
+    if (ram > VMCONFIG_MAX_RAM)
+        return error_set(err, "ram-size: memory above 1 TiB is not supported (%llu GiB requested)",
+                         (unsigned long long)(ram >> 30));
+    if (ram % PAGE_SIZE)
+        return error_set(err, "ram-size: memory size must be a multiple of 4 KiB");
+    return 0;
+}
+
+static int check_nic(const VmConfig *cfg, unsigned i, Error *err)
+{
+    const NetConfig *n = &cfg->nics[i];
+    if (n->kind != NET_USER && n->kind != NET_TAP)
+        return error_set(err, "nics[%u].kind: a card's backend is user or tap", i);
+    if (n->kind == NET_TAP && !net_ifname_valid(n->ifname))
+        return error_set(err, "nics[%u].ifname: '%s' is not an interface name", i, n->ifname);
+    if (n->kind == NET_TAP && n->nfwd)
+        return error_set(err, "nics[%u].hostfwd: only a user card forwards ports", i);
+    if (n->nfwd > NET_MAX_HOSTFWD)
+        return error_set(err, "nics[%u].hostfwd: at most %d rules", i, NET_MAX_HOSTFWD);
+    if ((n->mac[0] & 1) || !memcmp(n->mac, (uint8_t[NET_MAC_LEN]){0}, NET_MAC_LEN))
+        return error_set(err, "nics[%u].mac: a card needs a unicast, non-zero address", i);
+    for (unsigned j = 0; j < i; j++) {
+        char mac[NET_MAC_TEXT];
+        if (memcmp(cfg->nics[j].mac, n->mac, NET_MAC_LEN) != 0)
+            continue;
+        net_mac_format(n->mac, mac);
+        return error_set(err, "nics[%u].mac: %s is nics[%u]'s address too", i, mac, j);
+    }
+    return 0;
+}
+
+static int check_disk(const VmDisk *d, unsigned i, Error *err)
+{
+    if (!d->path || !*d->path)
+        return error_set(err, "disks[%u].path: expected an image path", i);
+    if (d->format && strcmp(d->format, "raw") != 0 && strcmp(d->format, "qcow2") != 0)
+        return error_set(err, "disks[%u].format: '%s' is not raw or qcow2", i, d->format);
+    if (d->l2_cache_bytes > (1ull << 32))
+        return error_set(err, "disks[%u].l2-cache-size: at most 4 GiB", i);
+    return 0;
+}
+
+/* Slot s holds a device that exists and that no earlier slot holds. */
+static int check_slot(const VmConfig *cfg, unsigned s, Error *err)
+{
+    VmSlot d = cfg->devices[s];
+    char name[24];
+    vmconfig_slot_format(d, name, sizeof(name));
+    if ((unsigned)d.kind >= ARRAY_SIZE(slot_kind_names) || (!slot_indexed(d.kind) && d.index))
+        return error_set(err, "devices[%u]: not a device", s);
+    if (d.kind == VM_DEV_BLK && d.index >= cfg->ndisks)
+        return error_set(err, "devices[%u]: slot holds blk %u but there is no disks[%u]", s,
+                         d.index, d.index);
+    if (d.kind == VM_DEV_NET && d.index >= cfg->nnics)
+        return error_set(err, "devices[%u]: slot holds net %u but there is no nics[%u]", s, d.index,
+                         d.index);
+    int first = vmconfig_slot_of(cfg, d.kind, d.index);
+    if (d.kind != VM_DEV_EMPTY && first != (int)s)
+        return error_set(err, "devices[%u]: %s is already in slot %d", s, name, first);
+    return 0;
+}
+
+static int check_devices(const VmConfig *cfg, Error *err)
+{
+    for (unsigned s = 0; s < VMCONFIG_SLOTS; s++)
+        if (check_slot(cfg, s, err) < 0)
+            return -1;
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        if (vmconfig_slot_of(cfg, VM_DEV_BLK, i) < 0)
+            return error_set(err, "devices: no slot holds disks[%u] (blk:%u)", i, i);
+    for (unsigned i = 0; i < cfg->nnics; i++)
+        if (vmconfig_slot_of(cfg, VM_DEV_NET, i) < 0)
+            return error_set(err, "devices: no slot holds nics[%u] (net:%u)", i, i);
+    if (vmconfig_slot_of(cfg, VM_DEV_CONSOLE, 0) < 0)
+        return error_set(err, "devices: no slot holds the console");
+    return 0;
+}
+
+int vmconfig_check(const VmConfig *cfg, Error *err)
+{
+    if (check_ram(cfg->ram_size, err) < 0)
+        return -1;
+    if (cfg->nharts < 1 || cfg->nharts > VMCONFIG_MAX_HARTS)
+        return error_set(err, "harts: %u requested, 1 to %d are supported", cfg->nharts,
+                         VMCONFIG_MAX_HARTS);
+    if (cfg->ndisks > VMCONFIG_MAX_DISKS)
+        return error_set(err, "disks: at most %d", VMCONFIG_MAX_DISKS);
+    if (cfg->nnics > VMCONFIG_MAX_NICS)
+        return error_set(err, "nics: at most %d", VMCONFIG_MAX_NICS);
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        if (check_disk(&cfg->disks[i], i, err) < 0)
+            return -1;
+    for (unsigned i = 0; i < cfg->nnics; i++)
+        if (check_nic(cfg, i, err) < 0)
+            return -1;
+    return check_devices(cfg, err);
+}

@@ -1,0 +1,87 @@
+/*
+ * The backend-independent half of the network backend interface (attach,
+ * send, deliver, save/restore, free) and the constructor that picks the
+ * backend a NetConfig names.
+ */
+#include "net/net.h"
+
+#include "net/slirp.h"
+#include "net/tap.h"
+
+NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+{
+    switch (cfg->kind) {
+    case NET_USER: return net_slirp_new(cfg, loop, err);
+    case NET_TAP: return net_tap_new(cfg, loop, err);
+    case NET_NONE:
+    default: error_set(err, "no network backend for --net none"); return NULL;
+    }
+}
+
+void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque)
+{
+    b->receive = fn;
+    b->receive_opaque = opaque;
+}
+
+void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    b->ops->send(b, frame, len);
+}
+
+bool net_backend_deliver(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    return b->receive && b->receive(b->receive_opaque, frame, len);
+}
+
+void net_backend_stats(NetBackend *b, NetBackendStats *st)
+{
+    *st = (NetBackendStats){0};
+    if (b->ops->stats)
+        b->ops->stats(b, st);
+}
+
+const char *net_backend_state_tag(const NetBackend *b)
+{
+    return b->ops->save ? b->ops->state_tag : NULL;
+}
+
+uint16_t net_backend_state_version(const NetBackend *b)
+{
+    return b->ops->state_version ? b->ops->state_version() : 0;
+}
+
+int net_backend_save(NetBackend *b, uint8_t **blob, size_t *len, Error *err)
+{
+    if (!b->ops->save)
+        return error_set(err, "net %s: the backend has no state to save", b->ops->name);
+    return b->ops->save(b, blob, len, err);
+}
+
+int net_backend_check(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
+{
+    if (!b->ops->check)
+        return error_set(err, "net %s: the backend cannot load a saved state", b->ops->name);
+    if (len > NET_STATE_MAX)
+        return error_set(err, "net %s: the saved state is %zu bytes (at most %u)", b->ops->name,
+                         len, NET_STATE_MAX);
+    if (version == 0 || version > net_backend_state_version(b))
+        return error_set(err,
+                         "net %s: saved state version %u is not supported (this build: "
+                         "1..%u)",
+                         b->ops->name, version, net_backend_state_version(b));
+    return b->ops->check(b, version, blob, len, err);
+}
+
+int net_backend_load(NetBackend *b, uint16_t version, const uint8_t *blob, size_t len, Error *err)
+{
+    if (net_backend_check(b, version, blob, len, err) < 0)
+        return -1;
+    return b->ops->load(b, version, blob, len, err);
+}
+
+void net_backend_free(NetBackend *b)
+{
+    if (b)
+        b->ops->free(b);
+}

@@ -1,0 +1,344 @@
+/*
+ * VmConfig and its JSON codec (src/machine/vmconfig*.c): a full definition
+ * survives a round trip; every refusal names the member at fault with its
+ * exact message; unknown members are refused; a format-1 state file
+ * configuration (one "net") reads into a one-card list; the default slot
+ * layout for 0..6 disks and 0..2 cards; copies are deep.  This binary links
+ * the codec with util/error.c and net/net.c only: no emulator.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "machine/vmconfig.h"
+#include "tap.h"
+
+/* from_text must fail with exactly msg (or, when msg ends in "...", start with it). */
+static void refused(const char *json, const char *msg)
+{
+    VmConfig cfg;
+    Error err = {0};
+    int rc = vmconfig_from_text(json, strlen(json), &cfg, &err);
+    size_t n = strlen(msg);
+    bool prefix = n > 3 && strcmp(msg + n - 3, "...") == 0;
+    bool same = prefix ? strncmp(err.msg, msg, n - 3) == 0 : strcmp(err.msg, msg) == 0;
+    ok(rc < 0 && same, "refused %s: %s", json, msg);
+    if (!same)
+        printf("#   got '%s'\n", err.msg);
+}
+
+static void test_errors(void)
+{
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"[1]", "the configuration: not an object"},
+        {"{\"ram\": 1}", "ram: unknown member"},
+        {"{\"net\": null}", "net: unknown member"},
+        {"{\"ram-size\": -5}", "ram-size: not a non-negative integer"},
+        {"{\"ram-size\": \"1G\"}", "ram-size: not a non-negative integer"},
+        {"{\"ram-size\": 1048576}", "ram-size: memory below 16 MiB (1024 KiB requested)"},
+        {"{\"ram-size\": 16777217}", "ram-size: memory size must be a multiple of 4 KiB"},
+        {"{\"ram-size\": 2199023255552}",
+         "ram-size: memory above 1 TiB is not supported (2048 GiB requested)"},
+        {"{\"harts\": 9}", "harts: 9 requested, 1 to 8 are supported"},
+        {"{\"harts\": 0}", "harts: 0 requested, 1 to 8 are supported"},
+        {"{\"boot\": {\"kernel\": 1}}", "boot.kernel: not a string"},
+        {"{\"boot\": {\"kernal\": \"x\"}}", "boot.kernal: unknown member"},
+        {"{\"boot\": []}", "boot: not an object"},
+        {"{\"disks\": {}}", "disks: not an array"},
+        {"{\"disks\": [{\"path\": \"/a\"}, {\"path\": 5}]}", "disks[1].path: not a string"},
+        {"{\"disks\": [{\"read-only\": true}]}", "disks[0].path: missing"},
+        {"{\"disks\": [{\"path\": \"/a\", \"read-only\": \"yes\"}]}",
+         "disks[0].read-only: not true or false"},
+        {"{\"disks\": [{\"path\": \"/a\", \"format\": \"vmdk\"}]}",
+         "disks[0].format: 'vmdk' is not raw or qcow2"},
+        {"{\"disks\": [{\"path\": \"/a\", \"l2-cache-size\": 8589934592}]}",
+         "disks[0].l2-cache-size: at most 4 GiB"},
+        {"{\"disks\": [{\"path\": \"/a\", \"cache\": \"none\"}]}",
+         "disks[0].cache: unknown member"},
+        {"{\"disks\": [{\"path\":\"a\"},{\"path\":\"b\"},{\"path\":\"c\"},{\"path\":\"d\"},"
+         "{\"path\":\"e\"},{\"path\":\"f\"},{\"path\":\"g\"}]}",
+         "disks: 7 entries, at most 6"},
+        {"{\"nics\": [{}]}", "nics[0].kind: missing"},
+        {"{\"nics\": [{\"kind\": \"bridge\"}]}", "nics[0].kind: 'bridge' is not user or tap"},
+        {"{\"nics\": [{\"kind\": \"none\"}]}", "nics[0].kind: 'none' is not user or tap"},
+        {"{\"nics\": [{\"kind\": \"user\", \"speed\": 10}]}", "nics[0].speed: unknown member"},
+        {"{\"nics\": [{\"kind\": \"user\", \"mac\": \"zz:zz:zz:zz:zz:zz\"}]}",
+         "nics[0].mac: 'zz:zz:zz:zz:zz:zz' is not a MAC address (six hex bytes like "
+         "52:54:00:12:34:56, unicast, not zero)"},
+        {"{\"nics\": [{\"kind\": \"user\"}, {\"kind\": \"user\", \"mac\": \"01:00:5e:00:00:01\"}]}",
+         "nics[1].mac: '01:00:5e:00:00:01' is not a MAC address..."},
+        {"{\"nics\": [{\"kind\": \"user\"}, {\"kind\": \"user\", \"mac\": \"52:54:00:12:34:56\"}]}",
+         "nics[1].mac: 52:54:00:12:34:56 is nics[0]'s address too"},
+        {"{\"nics\": [{\"kind\": \"tap\"}]}", "nics[0].ifname: missing"},
+        {"{\"nics\": [{\"kind\": \"tap\", \"ifname\": \"a/b\"}]}",
+         "nics[0].ifname: 'a/b' is not an interface name (1 to 15 letters, digits, '.', '_' or "
+         "'-')"},
+        {"{\"nics\": [{\"kind\": \"user\", \"ifname\": \"t0\"}]}",
+         "nics[0].ifname: only a tap card has an interface name"},
+        {"{\"nics\": [{\"kind\": \"tap\", \"ifname\": \"t0\", \"hostfwd\": [\"tcp::1-:2\"]}]}",
+         "nics[0].hostfwd: only a user card forwards ports"},
+        {"{\"nics\": [{\"kind\": \"user\", \"hostfwd\": \"tcp::1-:2\"}]}",
+         "nics[0].hostfwd: not an array"},
+        {"{\"nics\": [{\"kind\": \"user\", \"hostfwd\": [\"tcp::1-:2\", 7]}]}",
+         "nics[0].hostfwd[1]: not a string"},
+        {"{\"nics\": [{\"kind\": \"user\", \"hostfwd\": [\"tcp::99999-:22\"]}]}",
+         "nics[0].hostfwd[0]: hostfwd 'tcp::99999-:22': expected..."},
+        {"{\"nics\": [{\"kind\": \"user\", \"hostfwd\": [\"tcp::22-:22\", \"tcp::22-:23\"]}]}",
+         "nics[0].hostfwd[1]: hostfwd 'tcp::22-:23': host port 22 is already forwarded"},
+        {"{\"devices\": [\"console\"]}", "devices: expected an array of 8 slots"},
+        {"{\"devices\": [\"disk:0\", \"rng\", \"console\", \"empty\", \"empty\", \"empty\", "
+         "\"empty\", \"empty\"]}",
+         "devices[0]: not a device (\"blk:N\", \"net:N\", \"rng\", \"console\" or \"empty\")"},
+        {"{\"nics\": [{\"kind\": \"user\"}], \"devices\": [\"net:0\", \"rng\", \"console\", "
+         "\"net:1\", \"empty\", \"empty\", \"empty\", \"empty\"]}",
+         "devices[3]: slot holds net 1 but there is no nics[1]"},
+        {"{\"devices\": [\"blk:0\", \"rng\", \"console\", \"empty\", \"empty\", \"empty\", "
+         "\"empty\", \"empty\"]}",
+         "devices[0]: slot holds blk 0 but there is no disks[0]"},
+        {"{\"devices\": [\"console\", \"console\", \"empty\", \"empty\", \"empty\", \"empty\", "
+         "\"empty\", \"empty\"]}",
+         "devices[1]: console is already in slot 0"},
+        {"{\"disks\": [{\"path\": \"/a\"}], \"devices\": [\"console\", \"rng\", \"empty\", "
+         "\"empty\", \"empty\", \"empty\", \"empty\", \"empty\"]}",
+         "devices: no slot holds disks[0] (blk:0)"},
+        {"{\"nics\": [{\"kind\": \"user\"}], \"devices\": [\"console\", \"rng\", \"empty\", "
+         "\"empty\", \"empty\", \"empty\", \"empty\", \"empty\"]}",
+         "devices: no slot holds nics[0] (net:0)"},
+        {"{\"devices\": [\"rng\", \"empty\", \"empty\", \"empty\", \"empty\", \"empty\", "
+         "\"empty\", \"empty\"]}",
+         "devices: no slot holds the console"},
+        /* too many devices for the 8 slots (the default layout) */
+        {"{\"disks\": [{\"path\":\"a\"},{\"path\":\"b\"},{\"path\":\"c\"},{\"path\":\"d\"},"
+         "{\"path\":\"e\"}], \"nics\": [{\"kind\": \"user\"}, {\"kind\": \"user\"}]}",
+         "devices: 5 disks and 2 network cards do not fit: the 8 virtio slots hold at most 6 "
+         "beside rng and console"},
+        {"{\"disks\": [{\"path\":\"a\"},{\"path\":\"b\"},{\"path\":\"c\"},{\"path\":\"d\"},"
+         "{\"path\":\"e\"},{\"path\":\"f\"}], \"nics\": [{\"kind\": \"user\"}]}",
+         "devices: at most 5 disks with a network card (--net none leaves room for 6)"},
+        {"{\"ram-size\": ", "not JSON: ..."},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        refused(cases[i].json, cases[i].msg);
+}
+
+/* A definition using every member, with a layout that is not the default. */
+static void full_config(VmConfig *c)
+{
+    Error err = {0};
+    NetConfig user, tap;
+    vmconfig_default(c);
+    c->ram_size = 512ull << 20;
+    c->nharts = 4;
+    vmconfig_set_string(&c->boot.kernel, "/k/Image", &err);
+    vmconfig_set_string(&c->boot.initrd, "/k/initrd", &err);
+    vmconfig_set_string(&c->boot.cmdline, "console=ttyS0 \"quoted\" \\ end", &err);
+    vmconfig_set_string(&c->boot.bios, "/k/fw_dynamic.bin", &err);
+    VmDisk a = {.path = "/d/a.qcow2", .format = "qcow2", .l2_cache_bytes = 4 << 20};
+    VmDisk b = {.path = "/d/b.img", .read_only = true};
+    vmconfig_add_disk(c, &a, &err);
+    vmconfig_add_disk(c, &b, &err);
+    net_config_parse_nic(&user, "user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-10.0.2.9:53",
+                         0, &err);
+    net_config_parse_nic(&tap, "tap,ifname=tap-7,mac=02:00:00:00:00:09", 1, &err);
+    vmconfig_add_nic(c, &user, &err);
+    vmconfig_add_nic(c, &tap, &err);
+    static const VmSlot layout[VMCONFIG_SLOTS] = {
+        {VM_DEV_CONSOLE, 0}, {VM_DEV_NET, 1}, {VM_DEV_BLK, 1}, {VM_DEV_EMPTY, 0},
+        {VM_DEV_BLK, 0},     {VM_DEV_RNG, 0}, {VM_DEV_NET, 0}, {VM_DEV_EMPTY, 0},
+    };
+    memcpy(c->devices, layout, sizeof(layout));
+    ok(err.msg[0] == 0 && vmconfig_check(c, &err) == 0, "the full definition is valid %s", err.msg);
+}
+
+static void test_round_trip(void)
+{
+    VmConfig c, back;
+    Error err = {0};
+    full_config(&c);
+    char *text = vmconfig_to_text(&c);
+    ok(text != NULL, "written as JSON");
+    int rc = vmconfig_from_text(text, strlen(text), &back, &err);
+    ok(rc == 0, "read back %s", err.msg);
+    char *again = rc == 0 ? vmconfig_to_text(&back) : NULL;
+    ok(again && strcmp(text, again) == 0, "written again, the same text");
+    ok(rc == 0 && back.ram_size == c.ram_size && back.nharts == 4, "RAM and harts");
+    ok(rc == 0 && !strcmp(back.boot.cmdline, c.boot.cmdline) &&
+           !strcmp(back.boot.bios, "/k/fw_dynamic.bin") && !strcmp(back.boot.initrd, "/k/initrd"),
+       "boot strings");
+    ok(rc == 0 && back.ndisks == 2 && !strcmp(back.disks[0].path, "/d/a.qcow2") &&
+           !strcmp(back.disks[0].format, "qcow2") && back.disks[0].l2_cache_bytes == 4 << 20 &&
+           back.disks[1].read_only && back.disks[1].format == NULL,
+       "disks");
+    ok(rc == 0 && back.nnics == 2 && !memcmp(&back.nics[0], &c.nics[0], sizeof(NetConfig)) &&
+           !memcmp(&back.nics[1], &c.nics[1], sizeof(NetConfig)),
+       "cards, their forwards, MACs and interface");
+    ok(rc == 0 && !memcmp(back.devices, c.devices, sizeof(c.devices)), "the slot layout");
+    ok(rc == 0 && back.nics[1].mac[5] == 9 && back.nics[0].mac[5] == 0x56, "the MACs");
+    free(text);
+    free(again);
+    vmconfig_free(&back);
+    vmconfig_free(&c);
+}
+
+static void test_defaults(void)
+{
+    VmConfig c;
+    Error err = {0};
+    const char *json = "{\"nics\": [{\"kind\": \"user\"}, {\"kind\": \"user\"}]}";
+    ok(vmconfig_from_text("{}", 2, &c, &err) == 0 && c.ram_size == VMCONFIG_DEFAULT_RAM &&
+           c.nharts == 1 && c.ndisks == 0 && c.nnics == 0 && c.devices[0].kind == VM_DEV_RNG &&
+           c.devices[1].kind == VM_DEV_CONSOLE && !c.boot.kernel,
+       "an empty definition: 128 MiB, one hart, rng and console");
+    vmconfig_free(&c);
+    ok(vmconfig_from_text(json, strlen(json), &c, &err) == 0 && c.nics[0].mac[5] == 0x56 &&
+           c.nics[1].mac[5] == 0x57 && c.devices[1].kind == VM_DEV_NET && c.devices[1].index == 1,
+       "cards without mac get 52:54:00:12:34:56, :57, after the disks %s", err.msg);
+    vmconfig_free(&c);
+}
+
+/* A format-1 configuration as hostel wrote it before VmConfig. */
+static int read_v1(const char *text, VmConfig *c, Error *err)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    int rc = vmconfig_from_json_v1(j, c, err);
+    json_decref(j);
+    return rc;
+}
+
+static void test_v1(void)
+{
+    VmConfig c;
+    Error err = {0};
+    char fwd[80];
+    const char *user =
+        "{\"ram-size\":67108864,\"harts\":2,\"disks\":[{\"path\":\"/d/a.img\",\"read-only\":false,"
+        "\"format\":null,\"l2-cache-size\":0}],\"net\":{\"kind\":\"user\",\"mac\":"
+        "\"52:54:00:ab:cd:ef\",\"hostfwd\":[{\"udp\":false,\"host-addr\":2130706433,"
+        "\"host-port\":2222,\"guest-addr\":0,\"guest-port\":22}]},\"devices\":[\"virtio-blk\","
+        "\"virtio-net\",\"virtio-rng\",\"virtio-console\",\"virtio-mmio\",\"virtio-mmio\","
+        "\"virtio-mmio\",\"virtio-mmio\"],\"boot\":{\"kernel\":\"/k/Image\",\"initrd\":null,"
+        "\"cmdline\":\"console=ttyS0\",\"bios\":null}}";
+    int rc = read_v1(user, &c, &err);
+    ok(rc == 0, "a format-1 configuration reads %s", err.msg);
+    if (rc == 0)
+        net_hostfwd_format(&c.nics[0].fwd[0], fwd, sizeof(fwd));
+    ok(rc == 0 && c.nnics == 1 && c.nics[0].kind == NET_USER && c.nics[0].mac[5] == 0xef &&
+           c.nics[0].nfwd == 1 && !strcmp(fwd, "tcp:127.0.0.1:2222-:22"),
+       "its net is nics[0], with its MAC and forward");
+    ok(rc == 0 && c.devices[0].kind == VM_DEV_BLK && c.devices[1].kind == VM_DEV_NET &&
+           c.devices[1].index == 0 && c.devices[2].kind == VM_DEV_RNG &&
+           c.devices[3].kind == VM_DEV_CONSOLE && c.devices[4].kind == VM_DEV_EMPTY,
+       "its device names become slots");
+    ok(rc == 0 && c.nharts == 2 && c.ram_size == 64 << 20 && !strcmp(c.boot.kernel, "/k/Image") &&
+           !strcmp(c.disks[0].path, "/d/a.img"),
+       "RAM, harts, boot and disks");
+    vmconfig_free(&c);
+    const char *tap =
+        "{\"ram-size\":67108864,\"harts\":1,\"disks\":[],\"net\":{\"kind\":\"tap\",\"mac\":"
+        "\"52:54:00:12:34:56\",\"hostfwd\":[],\"ifname\":\"t0\"},\"devices\":[\"virtio-net\","
+        "\"virtio-rng\",\"virtio-console\",\"\",\"\",\"\",\"\",\"\"],\"boot\":{\"kernel\":\"k\"}}";
+    ok(read_v1(tap, &c, &err) == 0 && c.nnics == 1 && c.nics[0].kind == NET_TAP &&
+           !strcmp(c.nics[0].ifname, "t0"),
+       "a format-1 tap card %s", err.msg);
+    vmconfig_free(&c);
+    const char *none = "{\"ram-size\":67108864,\"harts\":1,\"disks\":[],\"net\":null,\"devices\":"
+                       "[\"virtio-rng\",\"virtio-console\",\"\",\"\",\"\",\"\",\"\",\"\"],"
+                       "\"boot\":{\"kernel\":\"k\"}}";
+    ok(read_v1(none, &c, &err) == 0 && c.nnics == 0, "format 1 without a card %s", err.msg);
+    vmconfig_free(&c);
+    const char *nonet = "{\"ram-size\":67108864,\"harts\":1,\"disks\":[],\"devices\":"
+                        "[\"virtio-rng\",\"virtio-console\",\"\",\"\",\"\",\"\",\"\",\"\"],"
+                        "\"boot\":{\"kernel\":\"k\"}}";
+    err.msg[0] = 0;
+    ok(read_v1(nonet, &c, &err) < 0 && !strcmp(err.msg, "net: missing"), "format 1 needs net: %s",
+       err.msg);
+    const char *badmac = "{\"ram-size\":67108864,\"harts\":1,\"disks\":[],\"net\":{\"kind\":"
+                         "\"user\",\"mac\":\"xx\",\"hostfwd\":[]},\"devices\":[\"virtio-net\","
+                         "\"virtio-rng\",\"virtio-console\",\"\",\"\",\"\",\"\",\"\"],"
+                         "\"boot\":{\"kernel\":\"k\"}}";
+    ok(read_v1(badmac, &c, &err) < 0 && !strcmp(err.msg, "net.mac: 'xx' is not a MAC address"),
+       "a bad format-1 MAC: %s", err.msg);
+}
+
+/* The layout the board always had, computed here independently. */
+static VmSlot expected_slot(unsigned s, unsigned disks, unsigned nics)
+{
+    if (s < disks)
+        return (VmSlot){VM_DEV_BLK, s};
+    if (s < disks + nics)
+        return (VmSlot){VM_DEV_NET, s - disks};
+    if (s == disks + nics)
+        return (VmSlot){VM_DEV_RNG, 0};
+    if (s == disks + nics + 1)
+        return (VmSlot){VM_DEV_CONSOLE, 0};
+    return (VmSlot){VM_DEV_EMPTY, 0};
+}
+
+static void test_default_layout(void)
+{
+    for (unsigned d = 0; d <= 6; d++) {
+        for (unsigned n = 0; n <= 2; n++) {
+            VmConfig c;
+            Error err = {0};
+            NetConfig nic;
+            VmDisk disk = {.path = "/d/x.img"};
+            vmconfig_default(&c);
+            for (unsigned i = 0; i < d; i++)
+                vmconfig_add_disk(&c, &disk, NULL);
+            for (unsigned i = 0; i < n; i++) {
+                net_config_parse_nic(&nic, "user", i, NULL);
+                vmconfig_add_nic(&c, &nic, NULL);
+            }
+            int rc = vmconfig_default_layout(&c, &err);
+            bool fits = d + n + 2 <= VMCONFIG_SLOTS, same = true;
+            for (unsigned s = 0; rc == 0 && s < VMCONFIG_SLOTS; s++) {
+                VmSlot e = expected_slot(s, d, n);
+                same &= c.devices[s].kind == e.kind && c.devices[s].index == e.index;
+            }
+            if (fits)
+                ok(rc == 0 && same && vmconfig_check(&c, &err) == 0,
+                   "%u disks, %u cards: disks, cards, rng, console, empty", d, n);
+            else
+                ok(rc < 0 && err.msg[0], "%u disks, %u cards: refused (%s)", d, n, err.msg);
+            vmconfig_free(&c);
+        }
+    }
+}
+
+static void test_copy_and_slots(void)
+{
+    VmConfig c, copy;
+    full_config(&c);
+    ok(vmconfig_copy(&copy, &c, NULL) == 0, "copied");
+    char *a = vmconfig_to_text(&c), *b = vmconfig_to_text(&copy);
+    ok(a && b && !strcmp(a, b), "the copy writes the same JSON");
+    ok(copy.disks[0].path != c.disks[0].path && copy.boot.kernel != c.boot.kernel,
+       "the copy owns its strings");
+    vmconfig_free(&c);
+    ok(!strcmp(copy.disks[0].path, "/d/a.qcow2"), "the copy outlives the original");
+    ok(vmconfig_slot_of(&copy, VM_DEV_NET, 0) == 6 && vmconfig_slot_of(&copy, VM_DEV_BLK, 1) == 2 &&
+           vmconfig_slot_of(&copy, VM_DEV_NET, 2) == -1,
+       "vmconfig_slot_of");
+    vmconfig_free(&copy);
+    free(a);
+    free(b);
+    static const char *const bad[] = {"blk", "blk:", "blk:01", "net:x", "rng:0", "blk:1x", "cd"};
+    VmSlot s;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ok(!vmconfig_slot_parse(bad[i], &s), "slot '%s' refused", bad[i]);
+    ok(vmconfig_slot_parse("net:12", &s) && s.kind == VM_DEV_NET && s.index == 12 &&
+           vmconfig_slot_parse("empty", &s) && s.kind == VM_DEV_EMPTY,
+       "slots parse");
+}
+
+int main(void)
+{
+    test_errors();
+    test_round_trip();
+    test_defaults();
+    test_v1();
+    test_default_layout();
+    test_copy_and_slots();
+    return tap_done();
+}
