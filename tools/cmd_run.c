@@ -1,6 +1,7 @@
 /*
- * `hostel run`: parse lkvm-shaped flags into a MachineConfig, build the
- * machine (or restore it from a state file), run it on this terminal and
+ * `hostel run`: parse lkvm-shaped flags into a VmConfig, build the machine
+ * (or restore it from a state file), wrap it in a VMM (console on this
+ * terminal, control socket, snapshots under $XDG_STATE_HOME), run it and
  * map how it ended to the exit status.
  */
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include "cli.h"
 #include "control/control.h"
 #include "machine/boot.h"
-#include "machine/console.h"
 #include "machine/machine.h"
 #include "machine/machine_state.h"
 #include "machine/vmconfig.h"
@@ -25,6 +25,8 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/size.h"
+#include "vmm/console.h"
+#include "vmm/vmm.h"
 
 enum { EXIT_USAGE = CLI_EXIT_USAGE, EXIT_LIMIT = 124 };
 
@@ -83,7 +85,8 @@ static bool parse_size(const char *s, uint64_t *bytes)
 
 typedef struct RunOptions {
     VmConfig vm;              /* the machine: --config, then -m -c -d --net -k -i -p --bios */
-    MachineHost host;         /* what the process lends it: console fds, --max-insns */
+    MachineHost host;         /* what the process lends it: console output, --max-insns */
+    int in_fd;                /* console input (the VMM reads it) */
     const char *dump_dtb;     /* --dump-dtb */
     const char *config;       /* --config: the definition the flags start from */
     bool print_config;        /* --print-config */
@@ -509,7 +512,7 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     return run_finish_devices(o);
 }
 
-static void run_print_stats(const MachineStats *st)
+static void run_print_stats(const VmmStats *st)
 {
     double mips = st->seconds > 0 ? (double)st->instret / st->seconds / 1e6 : 0;
     fprintf(stderr, "instructions: %" PRIu64 "\nseconds: %.3f\nMIPS: %.1f\n", st->instret,
@@ -517,22 +520,22 @@ static void run_print_stats(const MachineStats *st)
 }
 
 /* Map how the run ended to hostel's exit status, with a line for non-guest stops. */
-static int run_exit_status(const RunOptions *o, const MachineStats *st, int guest_status)
+static int run_exit_status(const RunOptions *o, const VmmStats *st, int guest_status)
 {
     switch (st->why) {
-    case MACHINE_STOP_GUEST: return guest_status;
-    case MACHINE_STOP_QUIT: fprintf(stderr, "\nhostel: quit (C-a x)\n"); return 0;
-    case MACHINE_STOP_CONTROL:
+    case VMM_STOP_GUEST: return guest_status;
+    case VMM_STOP_QUIT: fprintf(stderr, "\nhostel: quit (C-a x)\n"); return 0;
+    case VMM_STOP_CONTROL:
         fprintf(stderr, st->suspended ? "\nhostel: suspended (continue with hostel run "
                                         "--restore FILE)\n"
                                       : "\nhostel: quit (control socket)\n");
         return 0;
-    case MACHINE_STOP_LIMIT:
+    case VMM_STOP_LIMIT:
         fprintf(stderr,
                 "hostel: stopped after %" PRIu64 " instructions (--max-insns %" PRIu64 ")\n",
                 st->instret, o->host.max_insns);
         return EXIT_LIMIT;
-    case MACHINE_STOP_HOST:
+    case VMM_STOP_HOST:
     default:
         fprintf(stderr, "hostel: stopped by signal %d\n", (int)signal_caught);
         return 128 + (int)signal_caught;
@@ -574,19 +577,41 @@ static int run_load(Machine *m, const RunOptions *o, Error *err)
     return machine_boot(m, &boot, err);
 }
 
-/* Open the control socket named by --name or --control, if any. Returns 0 or -1. */
-static int run_control(Machine *m, const RunOptions *o, Error *err)
+/*
+ * Where a named VM's snapshots live: $XDG_STATE_HOME/hostel/snapshots/NAME
+ * (~/.local/state/... when XDG_STATE_HOME is unset or not absolute).
+ */
+static int run_snapshot_dir(const char *name, char *dir, size_t size, Error *err)
 {
-    char path[4096];
-    if (!o->name && !o->control)
-        return 0;
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n = state && state[0] == '/' ? snprintf(dir, size, "%s/hostel/snapshots/%s", state, name)
+                                     : snprintf(dir, size, "%s/.local/state/hostel/snapshots/%s",
+                                                home ? home : "/tmp", name);
+    if (n < 0 || (size_t)n >= size)
+        return error_set(err, "snapshot directory path too long");
+    return 0;
+}
+
+/*
+ * The VMM around m: console input, and the control socket named by --name
+ * or --control, if any.  Returns NULL with err filled.
+ */
+static Vmm *run_vmm(Machine *m, const RunOptions *o, Error *err)
+{
+    char path[4096], snapdir[4096];
+    VmmConfig c = {.name = o->name, .version = HOSTEL_VERSION, .in_fd = o->in_fd};
     if (o->control)
         snprintf(path, sizeof(path), "%s", o->control);
-    else if (control_socket_path(o->name, path, sizeof(path), err) < 0 ||
-             control_socket_dir_create(err) < 0)
-        return -1;
-    MachineControlConfig c = {.path = path, .name = o->name, .version = HOSTEL_VERSION};
-    return machine_control_open(m, &c, err);
+    else if (o->name && (control_socket_path(o->name, path, sizeof(path), err) < 0 ||
+                         control_socket_dir_create(err) < 0))
+        return NULL;
+    if (o->name || o->control)
+        c.control_path = path;
+    if (o->name && run_snapshot_dir(o->name, snapdir, sizeof(snapdir), err) < 0)
+        return NULL;
+    if (o->name)
+        c.snapshot_dir = snapdir;
+    return vmm_new(m, &c, err);
 }
 
 /*
@@ -607,14 +632,31 @@ static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *e
     return m;
 }
 
-/* Build the machine, run it, and report. */
+/* Run the VMM on this terminal; the status vmm_run returned (err filled when < 0). */
+static int run_vmm_on_console(Vmm *v, const RunOptions *o, VmmStats *st, Error *err)
+{
+    Console con;
+    Machine *m = vmm_machine(v);
+    console_open(&con, o->in_fd, o->host.out_fd);
+    vmm_set_console(v, &con);
+    install_signal_handlers(m, machine_stop_flag(m));
+    int status = vmm_run(v, err);
+    console_close(&con);
+    vmm_set_console(v, NULL);
+    signal_stop_flag = NULL;
+    vmm_stats(v, st);
+    return status;
+}
+
+/* Build the machine and its VMM, run it, and report. */
 static int run_machine(const RunOptions *o)
 {
     Error err = {0};
     MachineStateFile *saved = NULL;
+    Vmm *v = NULL;
     Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->vm, &o->host, &err);
     if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
-        (!o->dump_dtb && run_control(m, o, &err) < 0)) {
+        (!o->dump_dtb && !(v = run_vmm(m, o, &err)))) {
         cli_fail(&err);
         machine_free(m);
         machine_state_close(saved);
@@ -624,15 +666,9 @@ static int run_machine(const RunOptions *o)
         machine_free(m);
         return 0;
     }
-    Console con;
-    console_open(&con, o->host.in_fd, o->host.out_fd);
-    machine_set_console(m, &con);
-    install_signal_handlers(m, machine_stop_flag(m));
-    int status = machine_run(m, &err);
-    console_close(&con);
-    signal_stop_flag = NULL;
-    MachineStats st;
-    machine_stats(m, &st);
+    VmmStats st;
+    int status = run_vmm_on_console(v, o, &st, &err);
+    vmm_free(v);
     machine_free(m);
     machine_state_close(saved);
     if (o->stats)
@@ -665,6 +701,7 @@ static int run_main(int argc, char **argv)
     RunOptions o = {0};
     vmconfig_default(&o.vm);
     machine_host_default(&o.host);
+    o.in_fd = 0;
     int r = run_parse(&o, argc, argv);
     if (r == 0)
         r = o.print_config ? run_print_config(&o) : run_machine(&o);

@@ -136,19 +136,19 @@ static void plat_hart_stop(void *opaque, Hart *self)
 
 /*
  * The SBI console shares the UART's input, as firmware reading the UART
- * would: bytes the UART already holds are older than those still queued in
- * in_buf, so they come first.  Skipping them stranded the first byte typed
- * on hvc0 (Linux's SBI console) in the UART, which nothing drains then.
+ * would: bytes the UART already holds are older than those the VMM still
+ * queues, so they come first; when it is empty, the feed hook offers the
+ * queued ones.  Skipping them stranded the first byte typed on hvc0
+ * (Linux's SBI console) in the UART, which nothing drains then.
  */
 static int plat_console_read(void *opaque)
 {
     Machine *m = opaque;
     int c = uart16550_getc(m->uart);
-    if (c >= 0 || !m->in_len)
+    if (c >= 0 || !m->feed_hook)
         return c;
-    c = m->in_buf[0];
-    memmove(m->in_buf, m->in_buf + 1, --m->in_len);
-    return c;
+    m->feed_hook(m->feed_opaque);
+    return uart16550_getc(m->uart);
 }
 
 static void plat_system_reset(void *opaque, uint32_t type, uint32_t reason)

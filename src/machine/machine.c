@@ -25,6 +25,7 @@
 #include "util/evloop.h"
 
 #include "machine/machine_int.h"
+#include "machine/machine_state.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/timer.h"
@@ -123,89 +124,29 @@ void machine_reset_devices(Machine *m)
     virt_reset_devices(m);
 }
 
-/* ---- console input: in_fd -> UART receive FIFO ---- */
+/* ---- console input (the VMM's buffers offer it) ---- */
 
-/* Hand buffered input to the UART; read more only once it took everything. */
-static void machine_input_feed(Machine *m)
+size_t machine_console_input(Machine *m, MachineConsolePort port, const uint8_t *buf, size_t len)
 {
+    if (port == MACHINE_CONSOLE_UART)
+        return uart16550_receive(m->uart, buf, len);
     VirtioMmio *hvc = m->virtio[m->vconsole_slot];
-    if (m->hvc_len && hvc) {
-        size_t n = virtio_console_receive(hvc, m->hvc_buf, m->hvc_len);
-        m->hvc_len -= n;
-        memmove(m->hvc_buf, m->hvc_buf + n, m->hvc_len);
-    }
-    if (m->in_len) {
-        size_t n = uart16550_receive(m->uart, m->in_buf, m->in_len);
-        m->in_len -= n;
-        memmove(m->in_buf, m->in_buf + n, m->in_len);
-    }
-    if (m->in_paused && m->in_len < sizeof(m->in_buf) && m->in_fd >= 0) {
-        m->in_paused = false;
-        evloop_mod_fd(m->loop, m->in_fd, EPOLLIN);
-    }
+    return hvc && m->vm.devices[m->vconsole_slot].kind == VM_DEV_CONSOLE
+               ? virtio_console_receive(hvc, buf, len)
+               : 0;
 }
 
-/*
- * Event-loop handler: in_fd is readable, at end of file, or broken.  New
- * bytes pass the escape filter (C-a x) at once, then queue for the UART and
- * for virtio-console, each taking them at its own pace (the SBI console,
- * Linux's hvc0 with HVC_RISCV_SBI, reads the UART's share: firmware.c).
- * Reading pauses only while the UART's queue is full (flow control for
- * pasted or piped input); the virtio-console queue drops what it cannot
- * hold while the guest does not read that port.
- */
-static void machine_input_ready(void *opaque, uint32_t events)
+void machine_set_feed_hook(Machine *m, void (*fn)(void *opaque), void *opaque)
 {
-    Machine *m = opaque;
-    uint8_t *dst = m->in_buf + m->in_len;
-    size_t room = sizeof(m->in_buf) - m->in_len, len = 0;
-    ssize_t n = room ? read(m->in_fd, dst, room) : 0;
-    if (room && n < 0 && (errno == EINTR || errno == EAGAIN))
-        return;
-    if (room && n <= 0) { /* end of file or error: no more input */
-        evloop_del_fd(m->loop, m->in_fd);
-        m->in_fd = -1;
-        return;
-    }
-    len = (size_t)(room ? n : 0);
-    if (m->console && console_filter(m->console, dst, len, dst, &len) == CONSOLE_QUIT) {
-        m->quit = true;
-        m->stop = true;
-    }
-    m->in_len += len;
-    size_t hvc_room = sizeof(m->hvc_buf) - m->hvc_len, take = len < hvc_room ? len : hvc_room;
-    memcpy(m->hvc_buf + m->hvc_len, dst, take);
-    m->hvc_len += take;
-    if (m->in_len == sizeof(m->in_buf)) {
-        m->in_paused = true;
-        evloop_mod_fd(m->loop, m->in_fd, 0);
-    }
-    machine_input_feed(m);
-}
-
-/*
- * Watch host.in_fd.  Descriptors epoll cannot watch (regular files,
- * /dev/null) mean no console input; other failures are errors.
- */
-static int machine_watch_input(Machine *m, Error *err)
-{
-    Error e = {0};
-    if (m->host.in_fd < 0)
-        return 0;
-    if (evloop_add_fd(m->loop, m->host.in_fd, EPOLLIN, machine_input_ready, m, &e) < 0) {
-        if (e.code == EPERM)
-            return 0;
-        return error_set(err, "console input: %s", e.msg);
-    }
-    m->in_fd = m->host.in_fd;
-    return 0;
+    m->feed_hook = fn;
+    m->feed_opaque = opaque;
 }
 
 /* ---- construction ---- */
 
 void machine_host_default(MachineHost *host)
 {
-    *host = (MachineHost){.in_fd = 0, .out_fd = 1, .err_fd = 2};
+    *host = (MachineHost){.out_fd = 1, .err_fd = 2};
 }
 
 /* A store or DMA is about to change a page holding decoded code: every
@@ -275,7 +216,6 @@ Machine *machine_new(const VmConfig *vm, const MachineHost *host, Error *err)
         return NULL;
     }
     m->host = *host;
-    m->in_fd = -1;
     if (bus_init(&m->bus, virt_memmap[VIRT_DRAM].base, vm->ram_size, err) < 0) {
         vmconfig_free(&m->vm);
         free(m);
@@ -284,7 +224,7 @@ Machine *machine_new(const VmConfig *vm, const MachineHost *host, Error *err)
     m->loop = evloop_new(err);
     if (!m->loop || machine_add_harts(m, err) < 0)
         goto fail;
-    if (machine_add_devices(m, err) < 0 || machine_watch_input(m, err) < 0)
+    if (machine_add_devices(m, err) < 0)
         goto fail;
     return m;
 fail:
@@ -296,9 +236,7 @@ void machine_free(Machine *m)
 {
     if (!m)
         return;
-    machine_snapshot_finish(m); /* its reply goes out through the control socket */
-    machine_control_close(m);   /* its sockets are on the loop */
-    virt_free_devices(m);       /* virtio joins device threads: before the loop goes */
+    virt_free_devices(m); /* virtio joins device threads: before the loop goes */
     for (unsigned i = 0; i < m->nharts; i++)
         hart_free(m->harts[i]);
     evloop_free(m->loop);
@@ -318,11 +256,6 @@ volatile bool *machine_stop_flag(Machine *m)
     return &m->stop;
 }
 
-void machine_set_console(Machine *m, Console *c)
-{
-    m->console = c;
-}
-
 void machine_kick(Machine *m)
 {
     evloop_kick(m->loop);
@@ -331,7 +264,6 @@ void machine_kick(Machine *m)
 void machine_stats(const Machine *m, MachineStats *st)
 {
     *st = m->stats;
-    st->suspended = m->suspended;
 }
 
 /* ---- kernel loading ---- */
@@ -490,9 +422,10 @@ static void machine_idle(Machine *m)
 static void machine_turn(Machine *m, uint64_t budget)
 {
     bool all_idle = true;
-    machine_input_feed(m);
+    if (m->feed_hook)
+        m->feed_hook(m->feed_opaque);
     evloop_run_once(m->loop, 0);
-    if (m->paused) /* paused from the control socket: not one more slice */
+    if (m->paused) /* paused by the VMM: not one more slice */
         return;
     virt_poll_devices(m);
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
@@ -516,11 +449,8 @@ static int machine_loop(Machine *m, Error *err)
             continue;
         }
         if (m->stop)
-            return m->exited         ? MACHINE_STOP_GUEST
-                   : m->quit         ? MACHINE_STOP_QUIT
-                   : m->control_quit ? MACHINE_STOP_CONTROL
-                                     : MACHINE_STOP_HOST;
-        if (m->paused) { /* no CPU use: wake for requests, devices, signals */
+            return m->exited ? MACHINE_STOP_GUEST : MACHINE_STOP_HOST;
+        if (m->paused) { /* no CPU use: wake for the VMM's fds, devices, signals */
             evloop_run_once(m->loop, MACHINE_IDLE_MAX_NS);
             continue;
         }
@@ -535,8 +465,6 @@ int machine_run(Machine *m, Error *err)
 {
     double start = machine_now();
     uint64_t paused_before = machine_paused_total_ns(m);
-    if (!m->run_start_ns)
-        m->run_start_ns = timer_now_ns();
     /* bench/state times start-up (e.g. run --restore) to the first guest slice by this. */
     if (getenv("HOSTEL_TRACE_START"))
         log_info("run loop starts at monotonic %.6f s", (double)timer_now_ns() * 1e-9);
@@ -549,4 +477,83 @@ int machine_run(Machine *m, Error *err)
         return -1;
     m->stats.why = (MachineStop)why;
     return why == MACHINE_STOP_GUEST ? m->exit_status : 0;
+}
+
+/* ---- pause and what the VMM reads ---- */
+
+bool machine_paused(const Machine *m)
+{
+    return m->paused;
+}
+
+void machine_pause(Machine *m)
+{
+    if (m->paused)
+        return;
+    m->paused = true;
+    guest_clock_pause(&m->clock); /* time CSR, mtime, RTC: frozen while paused */
+}
+
+void machine_resume(Machine *m)
+{
+    if (!m->paused)
+        return;
+    guest_clock_resume(&m->clock);
+    m->paused = false;
+}
+
+void machine_settle_clock(Machine *m)
+{
+    guest_clock_settle(&m->clock);
+}
+
+uint64_t machine_paused_total_ns(const Machine *m)
+{
+    return guest_clock_paused_ns(&m->clock);
+}
+
+uint64_t machine_guest_ns(const Machine *m)
+{
+    return hart_time(m->harts[0]) * 100; /* the time CSR counts at 10 MHz */
+}
+
+EventLoop *machine_event_loop(Machine *m)
+{
+    return m->loop;
+}
+
+const VmConfig *machine_config(const Machine *m)
+{
+    return &m->vm;
+}
+
+void machine_hart_info(const Machine *m, unsigned i, MachineHartInfo *out)
+{
+    const Hart *h = m->harts[i];
+    *out = (MachineHartInfo){.id = (unsigned)h->mhartid,
+                             .pc = h->pc,
+                             .priv = h->priv,
+                             .halted = h->halted,
+                             .wfi = h->wfi};
+}
+
+void machine_slot_info(const Machine *m, unsigned slot, MachineSlotInfo *out)
+{
+    const VirtioMmio *v = m->virtio[slot];
+    *out = (MachineSlotInfo){.base = v->cfg.base,
+                             .irq = v->cfg.irq.src,
+                             .kind = v->ops->device_id ? v->ops->name : "empty"};
+}
+
+void machine_disk_info(const Machine *m, unsigned i, const char **format, uint64_t *length)
+{
+    *format = m->disk_info[i].format;
+    *length = m->disk_info[i].length;
+}
+
+VirtioMmio *machine_disk_device(Machine *m, unsigned i)
+{
+    if (i >= m->vm.ndisks)
+        return NULL;
+    return m->virtio[vmconfig_slot_of(&m->vm, VM_DEV_BLK, i)];
 }

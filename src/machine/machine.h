@@ -27,28 +27,26 @@
 /*
  * What the process lends a machine, apart from its definition (VmConfig):
  * host file descriptors and run limits.  None of it is saved or migrated.
+ * Console input is the VMM's (src/vmm/): it hands bytes to the board with
+ * machine_console_input().
  */
 typedef struct MachineHost {
     uint64_t max_insns; /* stop after about this many instructions; 0 = no limit */
-    int in_fd;          /* console input (UART receive): a tty, pipe or socket; -1 = none */
     int out_fd;         /* console output (UART, HTIF, SYS_write to fd 1) */
     int err_fd;         /* SYS_write to fd 2 */
 } MachineHost;
 
 /* Why machine_run() returned. */
 typedef enum MachineStop {
-    MACHINE_STOP_GUEST,   /* the guest ended the run (finisher, HTIF) */
-    MACHINE_STOP_LIMIT,   /* max_insns reached */
-    MACHINE_STOP_HOST,    /* the stop flag was set from outside (signal) */
-    MACHINE_STOP_QUIT,    /* the user typed the console's quit escape (Ctrl-A x) */
-    MACHINE_STOP_CONTROL, /* `quit` on the control socket */
+    MACHINE_STOP_GUEST, /* the guest ended the run (finisher, HTIF) */
+    MACHINE_STOP_LIMIT, /* max_insns reached */
+    MACHINE_STOP_HOST,  /* the stop flag was set from outside (signal, the VMM) */
 } MachineStop;
 
 typedef struct MachineStats {
     uint64_t instret; /* instructions retired by all harts, across resets */
     double seconds;   /* wall time spent in machine_run() */
     MachineStop why;
-    bool suspended; /* why == MACHINE_STOP_CONTROL after a `suspend` */
 } MachineStats;
 
 /* What to boot (see machine_boot). Strings are copied. */
@@ -61,7 +59,7 @@ typedef struct MachineBoot {
 
 typedef struct Machine Machine;
 
-/* Fill host with the defaults: no limit, stdin/stdout/stderr. */
+/* Fill host with the defaults: no limit, stdout/stderr. */
 void machine_host_default(MachineHost *host);
 
 /*
@@ -102,19 +100,14 @@ int machine_dump_dtb(Machine *m, const MachineBoot *boot, const char *path, Erro
  * Run until the guest ends the run, max_insns is reached or the stop flag
  * is set.  When every hart waits in WFI the thread sleeps (no CPU use)
  * until the next timer deadline, console input, an event-loop call, or
- * machine_kick().  Console input is read from in_fd only when epoll reports
- * it readable (the fd is not switched to non-blocking mode); at end of file
- * it is no longer read.
+ * machine_kick().  Before each turn of the harts the feed hook runs (see
+ * machine_set_feed_hook).
  * A guest reset request reloads the kernel and restarts the harts.
  * Returns the guest's exit status (0 = pass, 1..255 = failure; a failing
  * code whose low 8 bits are 0 becomes 1) when it ended the run, 0 for the
  * other stops (see machine_stats()), or -1 with err filled if a reset failed.
  */
 int machine_run(Machine *m, Error *err);
-
-struct Console;
-/* Filter console input through c (escape keys) from now on; c must outlive the run. */
-void machine_set_console(Machine *m, struct Console *c);
 
 /* The flag that stops machine_run() soon when set (async-signal-safe to set). */
 volatile bool *machine_stop_flag(Machine *m);
@@ -129,25 +122,10 @@ void machine_kick(Machine *m);
 /* Statistics of the last machine_run(). */
 void machine_stats(const Machine *m, MachineStats *st);
 
-/* The control socket (docs/control.md). */
-typedef struct MachineControlConfig {
-    const char *path;    /* where to listen */
-    const char *name;    /* the VM's name (status, "already running" message); NULL = none */
-    const char *version; /* hostel's version, for the greeting */
-} MachineControlConfig;
-
-/*
- * Serve the control socket on the machine's event loop from now until
- * machine_free(), which sends clients a SHUTDOWN event and removes the
- * socket.  Requests are answered while machine_run() runs, paused or not.
- * Returns 0, or -1 with err filled (e.g. another VM listens on the path).
- */
-int machine_control_open(Machine *m, const MachineControlConfig *c, Error *err);
-
 /*
  * Pause: the harts stop before their next slice and machine_run() waits
- * in the event loop (devices, console and control socket are still served)
- * until machine_resume() or a stop.  The guest's clocks (time CSR, mtime,
+ * in the event loop (devices and whatever the VMM watches are still
+ * served) until machine_resume() or a stop.  The guest's clocks (time CSR, mtime,
  * RTC) stand still meanwhile: resuming moves them on by the time spent
  * paused.  Both are no-ops when already in that state; call them on the
  * VM thread (from an event-loop callback, or between runs).
@@ -155,5 +133,67 @@ int machine_control_open(Machine *m, const MachineControlConfig *c, Error *err);
 void machine_pause(Machine *m);
 void machine_resume(Machine *m);
 bool machine_paused(const Machine *m);
+
+/* ---- what the VMM (src/vmm/) reads and drives ---- */
+
+/* The event loop machine_run() serves: the VMM adds its fds (console, control socket) to it. */
+struct EventLoop *machine_event_loop(Machine *m);
+
+/*
+ * fn(opaque) offers the console input the VMM holds (machine_console_input):
+ * the board calls it on the VM thread before each turn of the harts and
+ * when the SBI console reads an empty UART.  fn = NULL removes it.
+ */
+void machine_set_feed_hook(Machine *m, void (*fn)(void *opaque), void *opaque);
+
+/* The console's input ports: the UART (and the SBI console) and virtio-console. */
+typedef enum MachineConsolePort {
+    MACHINE_CONSOLE_UART,
+    MACHINE_CONSOLE_VIRTIO,
+} MachineConsolePort;
+
+/*
+ * Offer len typed bytes to the guest on port.  Returns how many it took
+ * (the port's receive queue may be full: offer the rest later); 0 when the
+ * board has no such port.
+ */
+size_t machine_console_input(Machine *m, MachineConsolePort port, const uint8_t *buf, size_t len);
+
+/* The definition the machine was built from. */
+const VmConfig *machine_config(const Machine *m);
+
+/* Instructions retired by every hart since the machine was built. */
+uint64_t machine_instret(const Machine *m);
+
+/* Host nanoseconds spent paused so far, the current pause included. */
+uint64_t machine_paused_total_ns(const Machine *m);
+
+/* Guest time in nanoseconds (the harts' time CSR; stands still while paused). */
+uint64_t machine_guest_ns(const Machine *m);
+
+/* What a hart is doing (query-harts); i < config's nharts. */
+typedef struct MachineHartInfo {
+    unsigned id;
+    uint64_t pc;
+    unsigned priv; /* 0 = U, 1 = S, 3 = M */
+    bool halted;
+    bool wfi;
+} MachineHartInfo;
+void machine_hart_info(const Machine *m, unsigned i, MachineHartInfo *out);
+
+/* A virtio slot (query-devices): base, PLIC source and kind ("empty" for none). */
+typedef struct MachineSlotInfo {
+    uint64_t base;
+    unsigned irq;
+    const char *kind;
+} MachineSlotInfo;
+void machine_slot_info(const Machine *m, unsigned slot, MachineSlotInfo *out);
+
+/* Disk i's opened format ("raw", "qcow2") and the bytes the guest sees. */
+void machine_disk_info(const Machine *m, unsigned i, const char **format, uint64_t *length);
+
+struct VirtioMmio;
+/* Disk i's virtio-blk device (for disk jobs: virtio/blk.h), or NULL. */
+struct VirtioMmio *machine_disk_device(Machine *m, unsigned i);
 
 #endif

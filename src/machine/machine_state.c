@@ -25,6 +25,7 @@
 #include "state/stream_ram.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "virtio/blk.h"
 #include "virtio/net.h"
 
 /* ---- the machine's own section ---- */
@@ -218,6 +219,17 @@ void machine_quiesce(Machine *m)
     for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
         VirtioMmio *v = m->virtio[s];
         if (v && v->ops->quiesce)
+            v->ops->quiesce(v);
+    }
+}
+
+void machine_drain(Machine *m)
+{
+    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
+        VirtioMmio *v = m->virtio[s];
+        if (virtio_blk_disk(v))
+            virtio_blk_drain(v);
+        else if (v && v->ops->quiesce)
             v->ops->quiesce(v);
     }
 }

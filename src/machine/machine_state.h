@@ -60,6 +60,38 @@ const MachineBoot *machine_state_boot(const MachineStateFile *f);
 int machine_restore(Machine *m, MachineStateFile *f, bool map_ram, Error *err);
 
 /*
+ * machine_restore, calling before_commit(opaque, err) (if set) once every
+ * section passed its checks and before anything changes: a revert applies
+ * the disks' snapshots there.  A failure of before_commit fails the restore
+ * with nothing changed.  Returns 0, or -1 with err filled.
+ */
+int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
+                         int (*before_commit)(void *opaque, Error *err), void *opaque, Error *err);
+
+/* ---- the primitives a live snapshot is made of (src/vmm/vmm_snapshot.c) ---- */
+
+/*
+ * Write m's state into fd as machine_save does, without quiescing devices
+ * first, syncing or renaming: the caller does those (a live snapshot makes
+ * the file durable while the guest runs again).  Returns 0, or -1 with err
+ * filled.
+ */
+int machine_save_fd(Machine *m, int fd, const MachineSaveOpts *o, Error *err);
+
+/*
+ * While paused, move the guest's clocks forward over the pause so far (as a
+ * resume would) and restart the pause from now: a save then records the
+ * time the guest saw when it stopped.
+ */
+void machine_settle_clock(Machine *m);
+
+/* Devices finish in-flight requests; disks are flushed (before a save or snapshot). */
+void machine_quiesce(Machine *m);
+
+/* Devices finish in-flight requests; disks are not flushed (their snapshots do it). */
+void machine_drain(Machine *m);
+
+/*
  * `hostel clone`: from a disk image, a qcow2 overlay on it (linked) or a
  * thin qcow2 copy (full); from a state file, a new state file whose
  * writable disks are cloned the same way and whose MAC address is new (a

@@ -193,7 +193,6 @@ int main(void)
     Error err = {0};
     vmconfig_default(&vm);
     machine_host_default(&host);
-    host.in_fd = -1;
     host.out_fd = -1;
     vm.ram_size = 16ull << 20;
     vm.nharts = 2;

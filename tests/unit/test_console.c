@@ -2,7 +2,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "machine/console.h"
+#include "vmm/console.h"
 #include "tap.h"
 
 int main(void)

@@ -4,8 +4,8 @@
  * the user, so Ctrl-A x quits and Ctrl-A h prints help, while every other
  * byte goes to the guest.
  */
-#ifndef HOSTEL_MACHINE_CONSOLE_H
-#define HOSTEL_MACHINE_CONSOLE_H
+#ifndef HOSTEL_VMM_CONSOLE_H
+#define HOSTEL_VMM_CONSOLE_H
 
 #include <stdbool.h>
 #include <stddef.h>

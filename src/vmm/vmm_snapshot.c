@@ -1,6 +1,6 @@
 /*
- * The state commands of the control socket: save, suspend, and live
- * snapshots (create, list, revert, delete).
+ * The VMM's state operations: save, suspend, and live snapshots (create,
+ * list, revert, delete), as C functions with completions (vmm.h).
  *
  * A live snapshot is the VM's state file plus an internal qcow2 snapshot
  * of the same name on every writable disk, of one instant: the VM pauses,
@@ -11,12 +11,13 @@
  * they were at the pause.  A finisher thread syncs the state file, waits
  * for the disks and renames the file into place; if a disk failed, it
  * deletes the disk snapshots made and the file instead.  Only then does
- * the client get its reply (deferred: control_defer), so every sync
- * happens while the guest runs.  One live snapshot at a time: the other
- * state commands are refused meanwhile, and teardown waits for it.
+ * the completion fire (on the VM thread), so every sync happens while the
+ * guest runs.  One live snapshot at a time: the other operations are
+ * refused meanwhile, and teardown waits for it.
  *
- * State files live in $XDG_STATE_HOME/hostel/snapshots/VMNAME/ (default
- * ~/.local/state/...), one SNAP.state each.
+ * State files live in the directory the VMM was given (VmmConfig's
+ * snapshot_dir: `hostel run` puts it under $XDG_STATE_HOME), one
+ * SNAP.state each; it is created at the first snapshot.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,13 +32,12 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "control/control.h"
-#include "machine/machine_int.h"
 #include "machine/machine_state.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/timer.h"
 #include "virtio/blk.h"
+#include "vmm/vmm_int.h"
 
 #define SNAPSHOT_NAME_MAX 64
 
@@ -46,72 +46,61 @@ static double ms_since(uint64_t t0)
     return (double)(timer_now_ns() - t0) / 1e6;
 }
 
-/* The state commands do not interleave with a live snapshot still finishing. */
-static int snapshot_idle(const Machine *m, Error *err)
+bool vmm_busy(const Vmm *v)
 {
-    if (m->snapshot_job)
+    return v->job != NULL;
+}
+
+/* The operations do not interleave with a live snapshot still finishing. */
+static int vmm_idle(const Vmm *v, Error *err)
+{
+    if (vmm_busy(v))
         return error_set(err, "a snapshot is in progress: try again when it has finished");
     return 0;
 }
 
 /* ---- save / suspend ---- */
 
-static int save_args(json_t *args, const char **file, bool *compress, Error *err)
+/* Pause (if running), save, and say how long the guest stood still. */
+static int save_to(Vmm *v, const char *file, const VmmSaveOpts *so, bool resume, VmmResult *r,
+                   Error *err)
 {
-    static const char *const allowed[] = {"file", "compress", NULL};
-    int c = 0;
-    if (control_args_check(args, allowed, err) < 0)
+    bool was_paused = machine_paused(v->m);
+    uint64_t t0 = timer_now_ns();
+    vmm_pause(v);
+    machine_settle_clock(v->m);
+    MachineSaveOpts o = {.compress = so && so->compress};
+    int rc = machine_save(v->m, file, &o, err);
+    r->pause_ms = ms_since(t0);
+    if (!was_paused && resume)
+        vmm_resume(v);
+    if (rc < 0)
         return -1;
-    if (!args || json_unpack(args, "{s:s, s?b}", "file", file, "compress", &c) < 0)
-        return error_set(err, "expected {\"file\": PATH, \"compress\": BOOL (optional)}");
-    *compress = c;
+    struct stat st;
+    r->file = file;
+    r->disk_bytes = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
     return 0;
 }
 
-/* Pause (if running), save, and say how long the guest stood still. */
-static json_t *save_to(Machine *m, const char *file, bool compress, bool resume, Error *err)
+int vmm_save(Vmm *v, const char *file, const VmmSaveOpts *o, VmmDone done, void *opaque, Error *err)
 {
-    bool was_paused = m->paused;
-    uint64_t t0 = timer_now_ns();
-    machine_pause(m);
-    machine_settle_clock(m);
-    MachineSaveOpts o = {.compress = compress};
-    int rc = machine_save(m, file, &o, err);
-    double pause_ms = ms_since(t0);
-    if (!was_paused && resume)
-        machine_resume(m);
-    if (rc < 0)
-        return NULL;
-    struct stat st;
-    uint64_t bytes = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-    return json_pack("{s:s, s:I, s:f}", "file", file, "disk-bytes", (json_int_t)bytes, "pause-ms",
-                     pause_ms);
+    VmmResult r = {0};
+    if (vmm_idle(v, err) < 0 || save_to(v, file, o, true, &r, err) < 0)
+        return -1;
+    done(opaque, &r, NULL);
+    return 0;
 }
 
-json_t *machine_cmd_save(void *opaque, json_t *args, Error *err)
+int vmm_suspend(Vmm *v, const char *file, const VmmSaveOpts *o, VmmDone done, void *opaque,
+                Error *err)
 {
-    const char *file;
-    bool compress = false;
-    if (snapshot_idle(opaque, err) < 0 || save_args(args, &file, &compress, err) < 0)
-        return NULL;
-    return save_to(opaque, file, compress, true, err);
-}
-
-/* Save, then end the VMM (exit status 0): `hostel run --restore FILE` continues. */
-json_t *machine_cmd_suspend(void *opaque, json_t *args, Error *err)
-{
-    Machine *m = opaque;
-    const char *file;
-    bool compress = false;
-    if (snapshot_idle(m, err) < 0 || save_args(args, &file, &compress, err) < 0)
-        return NULL;
-    json_t *r = save_to(m, file, compress, false, err);
-    if (!r)
-        return NULL;
-    m->control_quit = true;
-    m->suspended = true;
-    m->stop = true;
-    return r;
+    VmmResult r = {0};
+    if (vmm_idle(v, err) < 0 || save_to(v, file, o, false, &r, err) < 0)
+        return -1;
+    v->suspended = true;
+    vmm_quit(v);
+    done(opaque, &r, NULL);
+    return 0;
 }
 
 /* ---- snapshots ---- */
@@ -149,24 +138,21 @@ static int make_dirs(char *path, Error *err)
 }
 
 /* The VM's snapshot directory (created when create is true). */
-static int snapshot_dir(const Machine *m, char *dir, size_t size, bool create, Error *err)
+static int snapshot_dir(const Vmm *v, char *dir, size_t size, bool create, Error *err)
 {
-    if (!m->name)
+    if (!v->snapshot_dir)
         return error_set(err, "snapshots need a named VM (hostel run --name NAME)");
-    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    int n = state && state[0] == '/' ? snprintf(dir, size, "%s/hostel/snapshots/%s", state, m->name)
-                                     : snprintf(dir, size, "%s/.local/state/hostel/snapshots/%s",
-                                                home ? home : "/tmp", m->name);
+    int n = snprintf(dir, size, "%s", v->snapshot_dir);
     if (n < 0 || (size_t)n >= size)
         return error_set(err, "snapshot directory path too long");
     return create ? make_dirs(dir, err) : 0;
 }
 
-static int snapshot_file(const Machine *m, const char *name, char *path, size_t size, bool create,
+static int snapshot_file(const Vmm *v, const char *name, char *path, size_t size, bool create,
                          Error *err)
 {
     char dir[PATH_MAX - 80];
-    if (snapshot_name_ok(name, err) < 0 || snapshot_dir(m, dir, sizeof(dir), create, err) < 0)
+    if (snapshot_name_ok(name, err) < 0 || snapshot_dir(v, dir, sizeof(dir), create, err) < 0)
         return -1;
     snprintf(path, size, "%s/%s.state", dir, name);
     return 0;
@@ -175,16 +161,17 @@ static int snapshot_file(const Machine *m, const char *name, char *path, size_t 
 /* The writable disks (snapshots change them) and their devices; a raw one cannot take part. */
 static int snapshot_disks(Machine *m, BlockDev **disks, VirtioMmio **devs, unsigned *n, Error *err)
 {
+    const VmConfig *vm = machine_config(m);
     *n = 0;
-    for (unsigned i = 0; i < m->vm.ndisks; i++) {
-        VirtioMmio *v = m->virtio[vmconfig_slot_of(&m->vm, VM_DEV_BLK, i)];
-        BlockDev *bd = virtio_blk_disk(v);
+    for (unsigned i = 0; i < vm->ndisks; i++) {
+        VirtioMmio *dev = machine_disk_device(m, i);
+        BlockDev *bd = virtio_blk_disk(dev);
         if (!bd || bd->read_only)
             continue;
         if (!bd->drv->snapshot_create)
             return error_set(err, "disk vd%c (%s) is %s: live snapshots need qcow2 disks", 'a' + i,
-                             m->vm.disks[i].path, bd->drv->format);
-        devs[*n] = v;
+                             vm->disks[i].path, bd->drv->format);
+        devs[*n] = dev;
         disks[(*n)++] = bd;
     }
     return 0;
@@ -212,16 +199,13 @@ typedef struct SnapshotOp {
     unsigned n;
 } SnapshotOp;
 
-static int snapshot_op(Machine *m, json_t *args, bool create_dir, SnapshotOp *op, Error *err)
+static int snapshot_op(Vmm *v, const char *name, bool create_dir, SnapshotOp *op, Error *err)
 {
-    static const char *const allowed[] = {"name", NULL};
-    if (snapshot_idle(m, err) < 0 || control_args_check(args, allowed, err) < 0)
+    op->name = name;
+    if (vmm_idle(v, err) < 0 ||
+        snapshot_file(v, op->name, op->path, sizeof(op->path), create_dir, err) < 0)
         return -1;
-    if (!args || json_unpack(args, "{s:s}", "name", &op->name) < 0)
-        return error_set(err, "expected {\"name\": SNAPSHOT}");
-    if (snapshot_file(m, op->name, op->path, sizeof(op->path), create_dir, err) < 0)
-        return -1;
-    return snapshot_disks(m, op->disks, op->devs, &op->n, err);
+    return snapshot_disks(v->m, op->disks, op->devs, &op->n, err);
 }
 
 /* ---- live snapshots: the part that finishes while the guest runs ---- */
@@ -233,8 +217,9 @@ typedef struct SnapshotDisk {
 } SnapshotDisk;
 
 typedef struct SnapshotJob {
-    Machine *m;
-    ControlPending *reply; /* NULL: nobody waits for the answer */
+    Vmm *v;
+    VmmDone done; /* fired on the VM thread once it is all durable, or taken back */
+    void *opaque;
     char name[SNAPSHOT_NAME_MAX + 1];
     char path[PATH_MAX];     /* the state file, once complete */
     char tmp[PATH_MAX + 16]; /* the state file until then */
@@ -253,14 +238,14 @@ typedef struct SnapshotJob {
     bool finished;          /* the finisher is done: the VM thread may answer */
 } SnapshotJob;
 
-static SnapshotJob *snapshot_job_new(Machine *m, const SnapshotOp *op, Error *err)
+static SnapshotJob *snapshot_job_new(Vmm *v, const SnapshotOp *op, Error *err)
 {
     SnapshotJob *j = calloc(1, sizeof(*j));
     if (!j) {
         error_set(err, "out of memory");
         return NULL;
     }
-    j->m = m;
+    j->v = v;
     j->fd = -1;
     snprintf(j->name, sizeof(j->name), "%s", op->name);
     snprintf(j->path, sizeof(j->path), "%s", op->path);
@@ -401,56 +386,42 @@ static void *snapshot_finisher(void *opaque)
     pthread_mutex_lock(&j->lock);
     j->finished = true;
     pthread_mutex_unlock(&j->lock);
-    while (evloop_call(j->m->loop, snapshot_done, j->m) < 0)
+    while (evloop_call(j->v->loop, snapshot_done, j->v) < 0)
         usleep(1000); /* out of memory for a moment: the answer must get through */
     return NULL;
 }
 
-void machine_snapshot_finish(Machine *m)
+void vmm_snapshot_finish(Vmm *v)
 {
-    SnapshotJob *j = m->snapshot_job;
+    SnapshotJob *j = v->job;
     if (!j)
         return;
     pthread_join(j->finisher, NULL);
-    m->snapshot_job = NULL;
-    json_t *ret = NULL;
-    if (j->rc == 0)
-        ret = json_pack("{s:s, s:s, s:I, s:f, s:f}", "name", j->name, "file", j->path, "disks",
-                        (json_int_t)j->n, "pause-ms", j->pause_ms, "total-ms", ms_since(j->t0));
-    if (j->reply)
-        control_complete(j->reply, ret, &j->err);
-    else
-        json_decref(ret);
+    v->job = NULL;
+    VmmResult r = {.name = j->name,
+                   .file = j->path,
+                   .disks = j->n,
+                   .pause_ms = j->pause_ms,
+                   .total_ms = ms_since(j->t0)};
+    j->done(j->opaque, j->rc == 0 ? &r : NULL, &j->err);
     snapshot_job_free(j);
 }
 
 /* On the VM thread, once the finisher is done. */
 static void snapshot_done(void *opaque)
 {
-    Machine *m = opaque;
-    SnapshotJob *j = m->snapshot_job;
+    Vmm *v = opaque;
+    SnapshotJob *j = v->job;
     if (!j)
         return; /* teardown answered already */
     pthread_mutex_lock(&j->lock);
     bool finished = j->finished;
     pthread_mutex_unlock(&j->lock);
     if (finished)
-        machine_snapshot_finish(m);
+        vmm_snapshot_finish(v);
 }
 
 /* ---- live snapshots: the pause ---- */
-
-/* Finish every in-flight device request; disks are not flushed (their snapshots do it). */
-static void snapshot_drain(Machine *m)
-{
-    for (unsigned s = 0; s < MACHINE_VIRTIO_SLOTS; s++) {
-        VirtioMmio *v = m->virtio[s];
-        if (virtio_blk_disk(v))
-            virtio_blk_drain(v);
-        else if (v && v->ops->quiesce)
-            v->ops->quiesce(v);
-    }
-}
 
 static void snapshot_entry(Machine *m, SnapshotJob *j)
 {
@@ -459,7 +430,7 @@ static void snapshot_entry(Machine *m, SnapshotJob *j)
     j->sn = (BlockSnapshot){.name = j->name,
                             .date_sec = (uint32_t)now.tv_sec,
                             .date_nsec = (uint32_t)now.tv_nsec,
-                            .vm_clock_nsec = hart_time(m->harts[0]) * 100,
+                            .vm_clock_nsec = machine_guest_ns(m),
                             .icount = ~0ull};
 }
 
@@ -485,72 +456,102 @@ static int snapshot_begin(Machine *m, SnapshotJob *j, Error *err)
     return 0;
 }
 
-json_t *machine_cmd_snapshot_create(void *opaque, json_t *args, Error *err)
+int vmm_snapshot_create(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err)
 {
-    Machine *m = opaque;
     SnapshotOp op;
     struct stat st;
-    if (snapshot_op(m, args, true, &op, err) < 0)
-        return NULL;
+    if (snapshot_op(v, name, true, &op, err) < 0)
+        return -1;
     if (stat(op.path, &st) == 0)
-        return error_set(err, "snapshot '%s' exists", op.name), NULL;
-    SnapshotJob *j = snapshot_job_new(m, &op, err);
+        return error_set(err, "snapshot '%s' exists", op.name);
+    SnapshotJob *j = snapshot_job_new(v, &op, err);
     if (!j)
-        return NULL;
+        return -1;
+    j->done = done;
+    j->opaque = opaque;
     /* Created before the pause: a file creation may wait for the file system's journal. */
     if ((j->fd = mkstemp(j->tmp)) < 0) {
         error_set_errno(err, errno, "%s: cannot create the state file", op.path);
         snapshot_job_free(j);
-        return NULL;
+        return -1;
     }
-    if (!(j->reply = control_defer(m->control, err))) {
-        snapshot_job_free(j);
-        return NULL;
-    }
-    bool was_paused = m->paused;
+    bool was_paused = machine_paused(v->m);
     j->t0 = timer_now_ns();
-    machine_pause(m);
-    machine_settle_clock(m);
-    snapshot_drain(m);
-    int rc = snapshot_begin(m, j, err);
+    vmm_pause(v);
+    machine_settle_clock(v->m);
+    machine_drain(v->m);
+    int rc = snapshot_begin(v->m, j, err);
     j->pause_ms = ms_since(j->t0);
     if (!was_paused)
-        machine_resume(m);
+        vmm_resume(v);
     if (rc < 0) {
-        control_complete(j->reply, NULL, err);
         snapshot_job_free(j);
-        return NULL;
+        return -1;
     }
-    m->snapshot_job = j;
-    return NULL; /* answered by machine_snapshot_finish */
+    v->job = j;
+    return 0; /* done fires from vmm_snapshot_finish */
 }
 
-json_t *machine_cmd_snapshot_list(void *opaque, json_t *args, Error *err)
+/* dir/file when it is a snapshot's state file ("NAME.state", not hidden): its entry into info. */
+static bool snapshot_info(const char *dir, const char *file, VmmSnapshotInfo *info)
 {
-    Machine *m = opaque;
+    size_t len = strlen(file);
+    char path[PATH_MAX];
+    struct stat st;
+    if (len < 7 || strcmp(file + len - 6, ".state") != 0 || file[0] == '.' ||
+        len - 6 >= sizeof(info->name))
+        return false;
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &st) < 0)
+        return false;
+    memcpy(info->name, file, len - 6);
+    info->name[len - 6] = '\0';
+    info->date_sec = st.st_mtime;
+    info->disk_bytes = (uint64_t)st.st_blocks * 512;
+    return true;
+}
+
+/* Append info to *list (of *n entries, room for *cap). Returns 0, or -1 out of memory. */
+static int snapshot_list_add(VmmSnapshotInfo **list, size_t *n, size_t *cap,
+                             const VmmSnapshotInfo *info)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 8;
+        VmmSnapshotInfo *bigger = realloc(*list, c * sizeof(*bigger));
+        if (!bigger)
+            return -1;
+        *list = bigger;
+        *cap = c;
+    }
+    (*list)[(*n)++] = *info;
+    return 0;
+}
+
+int vmm_snapshot_list(Vmm *v, VmmSnapshotInfo **list, size_t *n, Error *err)
+{
     char dir[PATH_MAX - 80];
-    if (control_args_check(args, NULL, err) < 0 ||
-        snapshot_dir(m, dir, sizeof(dir), false, err) < 0)
-        return NULL;
-    json_t *list = json_array();
-    DIR *d = opendir(dir);
+    size_t cap = 0;
+    int rc = 0;
+    *list = NULL;
+    *n = 0;
+    if (snapshot_dir(v, dir, sizeof(dir), false, err) < 0)
+        return -1;
+    DIR *d = opendir(dir); /* none yet: no snapshots */
     struct dirent *e;
-    while (d && (e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 7 || strcmp(e->d_name + len - 6, ".state") != 0 || e->d_name[0] == '.')
-            continue;
-        char path[PATH_MAX];
-        struct stat st;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (stat(path, &st) < 0)
-            continue;
-        json_array_append_new(list, json_pack("{s:s%, s:I, s:I}", "name", e->d_name, len - 6,
-                                              "date-sec", (json_int_t)st.st_mtime, "disk-bytes",
-                                              (json_int_t)st.st_blocks * 512));
+    VmmSnapshotInfo info;
+    while (rc == 0 && d && (e = readdir(d))) {
+        if (snapshot_info(dir, e->d_name, &info))
+            rc = snapshot_list_add(list, n, &cap, &info);
     }
     if (d)
         closedir(d);
-    return json_pack("{s:o}", "snapshots", list);
+    if (rc < 0) {
+        free(*list);
+        *list = NULL;
+        *n = 0;
+        return error_set(err, "out of memory");
+    }
+    return 0;
 }
 
 typedef struct RevertDisks {
@@ -570,61 +571,56 @@ static int revert_disks(void *opaque, Error *err)
     return 0;
 }
 
-json_t *machine_cmd_snapshot_revert(void *opaque, json_t *args, Error *err)
+int vmm_snapshot_revert(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err)
 {
-    Machine *m = opaque;
     SnapshotOp op;
-    if (snapshot_op(m, args, false, &op, err) < 0)
-        return NULL;
-    const char *name = op.name, *path = op.path;
-    BlockDev **disks = op.disks;
-    unsigned n = op.n;
-    for (unsigned i = 0; i < n; i++) {
-        if (!disk_has_snapshot(disks[i], name))
-            return error_set(err, "%s has no snapshot named '%s'", disks[i]->filename, name), NULL;
+    if (snapshot_op(v, name, false, &op, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < op.n; i++) {
+        if (!disk_has_snapshot(op.disks[i], name))
+            return error_set(err, "%s has no snapshot named '%s'", op.disks[i]->filename, name);
     }
-    MachineStateFile *f = machine_state_open(path, err);
+    MachineStateFile *f = machine_state_open(op.path, err);
     if (!f)
-        return NULL;
-    bool was_paused = m->paused;
+        return -1;
+    bool was_paused = machine_paused(v->m);
     uint64_t t0 = timer_now_ns();
-    machine_pause(m);
-    machine_settle_clock(m);
-    snapshot_drain(m); /* the workers must be done with the disks before they change */
-    RevertDisks rd = {.disks = disks, .n = n, .name = name};
-    int rc = machine_restore_with(m, f, true, revert_disks, &rd, err);
+    vmm_pause(v);
+    machine_settle_clock(v->m);
+    machine_drain(v->m); /* the workers must be done with the disks before they change */
+    RevertDisks rd = {.disks = op.disks, .n = op.n, .name = name};
+    int rc = machine_restore_with(v->m, f, true, revert_disks, &rd, err);
     machine_state_close(f);
-    double pause_ms = ms_since(t0);
+    VmmResult r = {.name = name, .pause_ms = ms_since(t0)};
     if (!was_paused)
-        machine_resume(m);
+        vmm_resume(v);
     if (rc < 0)
-        return NULL;
-    return json_pack("{s:s, s:f}", "name", name, "pause-ms", pause_ms);
+        return -1;
+    done(opaque, &r, NULL);
+    return 0;
 }
 
-json_t *machine_cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
+int vmm_snapshot_delete(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err)
 {
-    Machine *m = opaque;
     SnapshotOp op;
     struct stat st;
-    if (snapshot_op(m, args, false, &op, err) < 0)
-        return NULL;
-    const char *name = op.name, *path = op.path;
-    BlockDev **disks = op.disks;
-    unsigned n = op.n;
+    if (snapshot_op(v, name, false, &op, err) < 0)
+        return -1;
     /* Disk snapshots without a state file (a VMM that died before the rename of a
      * live snapshot) go too: delete is how they are cleaned up. */
-    bool have_file = stat(path, &st) == 0, on_disk = false, has[MACHINE_MAX_DISKS];
-    for (unsigned i = 0; i < n; i++)
-        on_disk |= has[i] = disk_has_snapshot(disks[i], name);
+    bool have_file = stat(op.path, &st) == 0, on_disk = false, has[MACHINE_MAX_DISKS];
+    for (unsigned i = 0; i < op.n; i++)
+        on_disk |= has[i] = disk_has_snapshot(op.disks[i], name);
     if (!have_file && !on_disk)
-        return error_set(err, "no snapshot named '%s'", name), NULL;
-    machine_quiesce(m);
-    for (unsigned i = 0; i < n; i++) {
-        if (has[i] && block_snapshot_delete(disks[i], name, err) < 0)
-            return NULL;
+        return error_set(err, "no snapshot named '%s'", name);
+    machine_quiesce(v->m);
+    for (unsigned i = 0; i < op.n; i++) {
+        if (has[i] && block_snapshot_delete(op.disks[i], name, err) < 0)
+            return -1;
     }
-    if (have_file && unlink(path) < 0)
-        return error_set_errno(err, errno, "%s", path), NULL;
-    return json_pack("{s:s, s:b}", "name", name, "state-file", have_file);
+    if (have_file && unlink(op.path) < 0)
+        return error_set_errno(err, errno, "%s", op.path);
+    VmmResult r = {.name = name, .state_file = have_file};
+    done(opaque, &r, NULL);
+    return 0;
 }

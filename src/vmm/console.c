@@ -1,5 +1,5 @@
 /* Host terminal for the serial console: raw mode and Ctrl-A escapes. */
-#include "machine/console.h"
+#include "vmm/console.h"
 
 #include <string.h>
 #include <unistd.h>

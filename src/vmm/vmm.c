@@ -1,0 +1,224 @@
+/*
+ * The VMM around one machine: console input (host fd -> buffers -> the
+ * UART and virtio-console, through the Ctrl-A escape filter), pause and
+ * resume with their events, the run and why it stopped, and teardown.
+ */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "control/control.h"
+#include "util/timer.h"
+#include "vmm/console.h"
+#include "vmm/vmm_int.h"
+
+/* ---- console input: in_fd -> the UART's and virtio-console's queues ---- */
+
+/* Offer the queued bytes of one port; keep what it did not take. */
+static void vmm_offer(Vmm *v, MachineConsolePort port, uint8_t *buf, size_t *len)
+{
+    if (!*len)
+        return;
+    size_t n = machine_console_input(v->m, port, buf, *len);
+    *len -= n;
+    memmove(buf, buf + n, *len);
+}
+
+/* Hand buffered input to the guest; read more only once the UART took everything. */
+static void vmm_input_feed(void *opaque)
+{
+    Vmm *v = opaque;
+    vmm_offer(v, MACHINE_CONSOLE_VIRTIO, v->hvc_buf, &v->hvc_len);
+    vmm_offer(v, MACHINE_CONSOLE_UART, v->in_buf, &v->in_len);
+    if (v->in_paused && v->in_len < sizeof(v->in_buf) && v->in_fd >= 0) {
+        v->in_paused = false;
+        evloop_mod_fd(v->loop, v->in_fd, EPOLLIN);
+    }
+}
+
+/* New bytes (in in_buf at dst) after the escape filter: queued for both ports. */
+static void vmm_input_take(Vmm *v, uint8_t *dst, size_t len)
+{
+    if (v->console && console_filter(v->console, dst, len, dst, &len) == CONSOLE_QUIT) {
+        v->quit = true;
+        *machine_stop_flag(v->m) = true;
+    }
+    v->in_len += len;
+    size_t hvc_room = sizeof(v->hvc_buf) - v->hvc_len, take = len < hvc_room ? len : hvc_room;
+    memcpy(v->hvc_buf + v->hvc_len, dst, take);
+    v->hvc_len += take;
+}
+
+/*
+ * Event-loop handler: in_fd is readable, at end of file, or broken.  New
+ * bytes pass the escape filter (C-a x) at once, then queue for the UART and
+ * for virtio-console, each taking them at its own pace (the SBI console,
+ * Linux's hvc0 with HVC_RISCV_SBI, reads the UART's share).  Reading pauses
+ * only while the UART's queue is full (flow control for pasted or piped
+ * input); the virtio-console queue drops what it cannot hold while the
+ * guest does not read that port.
+ */
+static void vmm_input_ready(void *opaque, uint32_t events)
+{
+    Vmm *v = opaque;
+    uint8_t *dst = v->in_buf + v->in_len;
+    size_t room = sizeof(v->in_buf) - v->in_len;
+    ssize_t n = room ? read(v->in_fd, dst, room) : 0;
+    if (room && n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (room && n <= 0) { /* end of file or error: no more input */
+        evloop_del_fd(v->loop, v->in_fd);
+        v->in_fd = -1;
+        return;
+    }
+    vmm_input_take(v, dst, (size_t)(room ? n : 0));
+    if (v->in_len == sizeof(v->in_buf)) {
+        v->in_paused = true;
+        evloop_mod_fd(v->loop, v->in_fd, 0);
+    }
+    vmm_input_feed(v);
+}
+
+/* Watch fd.  Descriptors epoll cannot watch (regular files, /dev/null) mean no input. */
+static int vmm_watch_input(Vmm *v, int fd, Error *err)
+{
+    Error e = {0};
+    if (fd < 0)
+        return 0;
+    if (evloop_add_fd(v->loop, fd, EPOLLIN, vmm_input_ready, v, &e) < 0) {
+        if (e.code == EPERM)
+            return 0;
+        return error_set(err, "console input: %s", e.msg);
+    }
+    v->in_fd = fd;
+    return 0;
+}
+
+/* ---- construction ---- */
+
+static int vmm_copy(char **dst, const char *src, Error *err)
+{
+    if (src && !(*dst = strdup(src)))
+        return error_set(err, "out of memory");
+    return 0;
+}
+
+Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
+{
+    Vmm *v = calloc(1, sizeof(*v));
+    if (!v) {
+        error_set(err, "out of memory creating the VMM");
+        return NULL;
+    }
+    v->m = m;
+    v->loop = machine_event_loop(m);
+    v->in_fd = -1;
+    if (vmm_copy(&v->name, c->name, err) < 0 ||
+        vmm_copy(&v->snapshot_dir, c->snapshot_dir, err) < 0 ||
+        vmm_watch_input(v, c->in_fd, err) < 0 ||
+        (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0)) {
+        vmm_free(v);
+        return NULL;
+    }
+    machine_set_feed_hook(m, vmm_input_feed, v);
+    return v;
+}
+
+void vmm_free(Vmm *v)
+{
+    if (!v)
+        return;
+    vmm_snapshot_finish(v); /* its completion may answer through the control socket */
+    vmm_control_close(v);
+    machine_set_feed_hook(v->m, NULL, NULL);
+    if (v->in_fd >= 0)
+        evloop_del_fd(v->loop, v->in_fd);
+    free(v->name);
+    free(v->snapshot_dir);
+    free(v);
+}
+
+Machine *vmm_machine(Vmm *v)
+{
+    return v->m;
+}
+
+void vmm_set_console(Vmm *v, Console *c)
+{
+    v->console = c;
+}
+
+const char *vmm_name(const Vmm *v)
+{
+    return v->name;
+}
+
+/* ---- pause, run, stop ---- */
+
+void vmm_event(Vmm *v, const char *name, json_t *data)
+{
+    if (v->control)
+        control_server_event(v->control, name, data);
+    else
+        json_decref(data);
+}
+
+void vmm_pause(Vmm *v)
+{
+    if (machine_paused(v->m))
+        return;
+    machine_pause(v->m);
+    vmm_event(v, "STOP", NULL);
+}
+
+void vmm_resume(Vmm *v)
+{
+    if (!machine_paused(v->m))
+        return;
+    machine_resume(v->m);
+    vmm_event(v, "RESUME", NULL);
+}
+
+void vmm_quit(Vmm *v)
+{
+    v->control_quit = true;
+    *machine_stop_flag(v->m) = true;
+}
+
+uint64_t vmm_uptime_ns(const Vmm *v)
+{
+    return v->run_start_ns ? timer_now_ns() - v->run_start_ns : 0;
+}
+
+/* The machine stopped for a host reason: say which (escape, control, or signal). */
+static VmmStop vmm_why(const Vmm *v, MachineStop why)
+{
+    switch (why) {
+    case MACHINE_STOP_GUEST: return VMM_STOP_GUEST;
+    case MACHINE_STOP_LIMIT: return VMM_STOP_LIMIT;
+    default: return v->quit ? VMM_STOP_QUIT : v->control_quit ? VMM_STOP_CONTROL : VMM_STOP_HOST;
+    }
+}
+
+int vmm_run(Vmm *v, Error *err)
+{
+    if (!v->run_start_ns)
+        v->run_start_ns = timer_now_ns();
+    int status = machine_run(v->m, err);
+    MachineStats st;
+    machine_stats(v->m, &st);
+    v->stats = (VmmStats){.instret = st.instret,
+                          .seconds = st.seconds,
+                          .why = vmm_why(v, st.why),
+                          .suspended = v->suspended};
+    return status;
+}
+
+void vmm_stats(const Vmm *v, VmmStats *st)
+{
+    *st = v->stats;
+}

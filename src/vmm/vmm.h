@@ -1,0 +1,162 @@
+/*
+ * The VMM: the process around one machine (docs/vmm.md).  The board
+ * (src/machine/) runs harts and devices; the Vmm adds what a VM process
+ * needs around it: console input from a host fd (buffered for the UART and
+ * virtio-console, filtered for Ctrl-A escapes), the control socket and its
+ * commands, the VM's name, pause/resume with events, why the run stopped,
+ * and the operations a client asks for (save, suspend, snapshots) as C
+ * functions with completion callbacks.  The control socket, and later the
+ * daemon's API, are adapters over these functions.
+ *
+ * Everything runs on the VM thread (the machine's event loop): call these
+ * functions from event-loop callbacks or between runs.
+ */
+#ifndef HOSTEL_VMM_VMM_H
+#define HOSTEL_VMM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine/machine.h"
+#include "util/error.h"
+
+typedef struct Vmm Vmm;
+struct Console;
+
+/* What the process gives its VMM.  Strings are copied. */
+typedef struct VmmConfig {
+    const char *name;         /* the VM's name (status, messages); NULL = none */
+    const char *control_path; /* serve the control socket there; NULL = no socket */
+    const char *version;      /* hostel's version, for the control greeting */
+    const char *snapshot_dir; /* where snapshot state files live; NULL = no snapshots */
+    int in_fd;                /* console input (a tty, pipe or socket); -1 = none */
+} VmmConfig;
+
+/*
+ * Build the VMM around m (which must outlive it: vmm_free before
+ * machine_free): watch in_fd (descriptors epoll cannot watch, such as
+ * regular files and /dev/null, mean no input) and open the control socket.
+ * Returns NULL with err filled (e.g. another VM listens on the path).
+ */
+Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err);
+
+/*
+ * Wait for a snapshot still finishing (its completion fires), send control
+ * clients SHUTDOWN (with the stop reason once vmm_run ran), close the socket
+ * and stop watching the console.  NULL is a no-op.
+ */
+void vmm_free(Vmm *v);
+
+/* The machine the VMM runs. */
+Machine *vmm_machine(Vmm *v);
+
+/* Filter console input through c (Ctrl-A escapes) from now on; NULL = raw bytes. */
+void vmm_set_console(Vmm *v, struct Console *c);
+
+/* Why vmm_run() returned. */
+typedef enum VmmStop {
+    VMM_STOP_GUEST,   /* the guest ended the run (finisher, HTIF) */
+    VMM_STOP_LIMIT,   /* max_insns reached */
+    VMM_STOP_HOST,    /* the machine's stop flag was set from outside (signal) */
+    VMM_STOP_QUIT,    /* the user typed the console's quit escape (Ctrl-A x) */
+    VMM_STOP_CONTROL, /* `quit` or `suspend` on the control socket (vmm_quit) */
+} VmmStop;
+
+typedef struct VmmStats {
+    uint64_t instret; /* instructions retired by all harts, across resets */
+    double seconds;   /* wall time spent running, pauses excluded */
+    VmmStop why;
+    bool suspended; /* why == VMM_STOP_CONTROL after vmm_suspend */
+} VmmStats;
+
+/*
+ * Run the machine (machine_run) until it stops.  Returns the guest's exit
+ * status when it ended the run, 0 for the other stops (see vmm_stats), or
+ * -1 with err filled.
+ */
+int vmm_run(Vmm *v, Error *err);
+void vmm_stats(const Vmm *v, VmmStats *st);
+
+/* End the run soon with VMM_STOP_CONTROL (the control socket's `quit`). */
+void vmm_quit(Vmm *v);
+
+/* Pause and resume the harts (machine_pause), sending STOP/RESUME events to control clients. */
+void vmm_pause(Vmm *v);
+void vmm_resume(Vmm *v);
+
+/* Host nanoseconds since vmm_run first started (0 before). */
+uint64_t vmm_uptime_ns(const Vmm *v);
+
+/* The VM's name, or NULL. */
+const char *vmm_name(const Vmm *v);
+
+/* ---- operations (vmm_snapshot.c) ---- */
+
+/* What an operation reports; each fills the members it names. */
+typedef struct VmmResult {
+    const char *name;    /* snapshot operations: the snapshot */
+    const char *file;    /* save, suspend, snapshot-create: the state file */
+    uint64_t disk_bytes; /* save, suspend: bytes the state file takes on disk */
+    unsigned disks;      /* snapshot-create: disks that took the snapshot */
+    double pause_ms;     /* save, suspend, snapshot-create, revert: the guest stood still */
+    double total_ms;     /* snapshot-create: until everything was durable */
+    bool state_file;     /* snapshot-delete: a state file was removed */
+} VmmResult;
+
+/*
+ * An operation's completion, on the VM thread: r on success (valid during
+ * the call), or r = NULL and err saying what failed.
+ */
+typedef void (*VmmDone)(void *opaque, const VmmResult *r, const Error *err);
+
+/*
+ * The operations' shared contract: a return of -1 (err filled) means the
+ * operation failed or was refused and done is never called; 0 means done
+ * is called exactly once, before the return for the operations that finish
+ * at once, later for a live snapshot.  While a live snapshot is finishing,
+ * every operation here is refused.
+ */
+
+typedef struct VmmSaveOpts {
+    bool compress; /* RAM as zstd runs */
+} VmmSaveOpts;
+
+/* Pause (if running), save the state to file, resume if it was running. */
+int vmm_save(Vmm *v, const char *file, const VmmSaveOpts *o, VmmDone done, void *opaque,
+             Error *err);
+
+/* Save as vmm_save, then end the run (VMM_STOP_CONTROL, stats say suspended). */
+int vmm_suspend(Vmm *v, const char *file, const VmmSaveOpts *o, VmmDone done, void *opaque,
+                Error *err);
+
+/*
+ * Live snapshot name: the VM pauses briefly, its state goes to
+ * snapshot_dir/NAME.state and every writable disk (qcow2 only) takes an
+ * internal snapshot NAME; the guest runs again while a finisher thread makes
+ * it all durable, then done fires.  On a failure all of it is taken back.
+ */
+int vmm_snapshot_create(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
+
+/* Go back to snapshot name: memory, devices and disks. */
+int vmm_snapshot_revert(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
+
+/* Delete snapshot name: its state file and the disks' snapshots (either may be missing). */
+int vmm_snapshot_delete(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
+
+typedef struct VmmSnapshotInfo {
+    char name[65];
+    int64_t date_sec;    /* the state file's modification time */
+    uint64_t disk_bytes; /* bytes the state file takes */
+} VmmSnapshotInfo;
+
+/*
+ * The snapshots in snapshot_dir (their state files), in directory order.
+ * *list is malloc'd (free it; NULL when *n is 0).  Returns 0, or -1 with err.
+ */
+int vmm_snapshot_list(Vmm *v, VmmSnapshotInfo **list, size_t *n, Error *err);
+
+/* True while a live snapshot is finishing. */
+bool vmm_busy(const Vmm *v);
+
+#endif
