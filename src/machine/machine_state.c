@@ -663,7 +663,7 @@ json_t *machine_state_describe_fd(int fd, const char *name, Error *err)
     return describe_stream(&in);
 }
 
-/* ---- a save into an open file (live snapshots: machine_snapshot.c) ---- */
+/* ---- a save into an open file (live snapshots: src/vmm/vmm_snapshot.c) ---- */
 
 int machine_save_fd(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
 {
