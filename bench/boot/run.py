@@ -282,6 +282,8 @@ def hostel_argv(opts, harts):
             "-p", CMDLINE]
     if opts.hostel_bios:
         argv += ["--bios", opts.hostel_bios]
+    if getattr(opts, "hostel_net", None):
+        argv += ["--net", opts.hostel_net]
     return argv
 
 
@@ -443,6 +445,8 @@ def parse_options(argv):
                    help=f"seconds allowed for a boot to reach its prompt ({BOOT_TIMEOUT_S})")
     p.add_argument("--timeout", type=positive(int), default=600,
                    help="seconds allowed for one guest command (default 600)")
+    p.add_argument("--hostel-net", help="give hostel this --net (e.g. none, to compare with "
+                   "a build from before the default network card)")
     p.add_argument("--hostel-bios", help="boot hostel through this M-mode firmware "
                    "(e.g. OpenSBI's fw_dynamic.bin) instead of its built-in SBI")
     p.add_argument("--no-workloads", action="store_true", help="skip gzip and sha256sum")

@@ -195,6 +195,8 @@ def hostel_boot(opts, name, disk=None):
             "-i", str(opts.guest / "initramfs.cpio.gz"), "-p", boot.CMDLINE]
     if disk:
         argv += ["-d", str(disk)]
+    if opts.hostel_net:
+        argv += ["--net", opts.hostel_net]
     vm = HostelVM(opts, name, argv, opts.work / f"{name}.log")
     progress(f"hostel {name}: booting")
     vm.guest.wait_prompt()
@@ -569,6 +571,8 @@ def parse_options(argv):
     p.add_argument("--boot-timeout", type=boot.positive(int), default=boot.BOOT_TIMEOUT_S,
                    help=f"seconds allowed for a boot ({boot.BOOT_TIMEOUT_S})")
     p.add_argument("--no-qemu", action="store_true", help="measure hostel only")
+    p.add_argument("--hostel-net", help="give hostel this --net (e.g. none, to compare with a "
+                   "build from before the default network card)")
     p.add_argument("--no-hostel", action="store_true", help="measure QEMU only")
     p.add_argument("--snapshots-only", action="store_true",
                    help="measure only hostel's live snapshots (no disk and qcow2; no QEMU)")
