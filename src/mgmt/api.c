@@ -61,9 +61,16 @@ static void reply_error(ApiResponse *r, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     for (char *p = msg; *p; p++) /* one line, always */
-        if (*p == '\n' || *p == '\r')
+        if ((unsigned char)*p < 0x20)
             *p = ' ';
-    json_t *j = json_pack("{s:{s:i, s:s}}", "error", "code", status, "message", msg);
+    json_t *m = json_string(msg);
+    if (!m) { /* a client's bytes that are not UTF-8 (a path, a name): shown as '?' */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        m = json_string(msg);
+    }
+    json_t *j = m ? json_pack("{s:{s:i, s:o}}", "error", "code", status, "message", m) : NULL;
     char *text = j ? json_dumps(j, 0) : NULL;
     json_decref(j);
     /* out of memory: a constant that needs none */

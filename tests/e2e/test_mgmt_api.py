@@ -164,7 +164,7 @@ def test_bad_names_refused_in_path(daemon, path):
 
 
 @pytest.mark.parametrize("path", ["/1.0/vms/..%2Fx", "/1.0/vms/a/b", "/1.0/vms/", "/2.0",
-                                  "/1.0/vms/a/state", "/nothing", "/1.0/"])
+                                  "/1.0/vms/a/state", "/nothing", "/1.0/", "/1.0/%E1x"])
 def test_unknown_paths_404(daemon, path):
     assert_error(daemon.request("GET", path), 404)
 
