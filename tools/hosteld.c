@@ -7,7 +7,8 @@
  * under a cap, and sends the ApiResponse.
  *
  * Threading: MHD runs its own polling thread (epoll); every handler call
- * happens there, and api_handle takes the API's lock besides.  We chose the
+ * happens there, and api_handle takes the API's lock besides.  A second
+ * thread, the watchdog, enforces each request's deadline (below).  We chose the
  * internal thread over MHD's external-select mode on our evloop because
  * nothing else runs in the daemon yet: it is the least code, and MHD keeps
  * its own timeouts.  When supervision arrives (its own evloop thread), the
@@ -19,6 +20,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -66,7 +69,9 @@ static void usage(FILE *out)
             "  --guest-dir DIR        the default guest, booted by VMs created without a kernel\n"
             "                         (default $HOSTEL_CACHE/guest or ~/.cache/hostel/guest)\n"
             "  --max-connections N    clients connected at once (default %d)\n"
-            "  --timeout SECONDS      drop a connection idle this long (default %d)\n",
+            "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
+            "                         connection being ready for it, else the connection is\n"
+            "                         dropped; so is one idle this long (default %d)\n",
             DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
@@ -249,6 +254,148 @@ static int listen_unix(const char *path, int backlog, Error *err)
     return fd;
 }
 
+/* ---- the request deadline ---- */
+
+/*
+ * MHD's timeout is on idleness: a client that trickles a byte a second
+ * would hold its connection for ever.  The watchdog gives every request a
+ * deadline instead: from the moment a connection is ready for a request
+ * (accepted, or its previous answer sent) the whole request must be in
+ * within --timeout seconds, else the socket is shut down and MHD closes the
+ * connection.  Each watched connection keeps a dup of its socket, so the
+ * shutdown can never reach a file descriptor that was closed and reused.
+ */
+typedef struct Watch {
+    int fd;       /* our dup of the connection's socket */
+    double since; /* monotonic seconds: when it became ready for a request */
+    bool dropped;
+    struct Watch *prev, *next;
+} Watch;
+
+typedef struct Watchdog {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    Watch *head;
+    unsigned timeout_s;
+    bool stop;
+    pthread_t thread;
+} Watchdog;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Shut down the connections past their deadline (the lock held). */
+static void watchdog_scan(Watchdog *wd)
+{
+    double now = now_s();
+    for (Watch *w = wd->head; w; w = w->next) {
+        if (w->dropped || now - w->since <= wd->timeout_s)
+            continue;
+        log_debug("http: a request took over %us to arrive: connection dropped", wd->timeout_s);
+        shutdown(w->fd, SHUT_RDWR);
+        w->dropped = true;
+    }
+}
+
+static void *watchdog_run(void *opaque)
+{
+    Watchdog *wd = opaque;
+    pthread_mutex_lock(&wd->lock);
+    while (!wd->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wd->wake, &wd->lock, &until);
+        watchdog_scan(wd);
+    }
+    pthread_mutex_unlock(&wd->lock);
+    return NULL;
+}
+
+static int watchdog_start(Watchdog *wd, unsigned timeout_s)
+{
+    memset(wd, 0, sizeof(*wd));
+    wd->timeout_s = timeout_s;
+    pthread_mutex_init(&wd->lock, NULL);
+    pthread_cond_init(&wd->wake, NULL);
+    return pthread_create(&wd->thread, NULL, watchdog_run, wd) == 0 ? 0 : -1;
+}
+
+static void watchdog_stop(Watchdog *wd)
+{
+    pthread_mutex_lock(&wd->lock);
+    wd->stop = true;
+    pthread_cond_signal(&wd->wake);
+    pthread_mutex_unlock(&wd->lock);
+    pthread_join(wd->thread, NULL);
+    pthread_cond_destroy(&wd->wake);
+    pthread_mutex_destroy(&wd->lock);
+}
+
+/* A connection opened: watch it (its context is the Watch). */
+static void watch_add(Watchdog *wd, struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    Watch *w = calloc(1, sizeof(*w));
+    if (!w || !ci || (w->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        free(w); /* not watched: MHD's idle timeout still applies */
+        return;
+    }
+    w->since = now_s();
+    pthread_mutex_lock(&wd->lock);
+    w->next = wd->head;
+    if (wd->head)
+        wd->head->prev = w;
+    wd->head = w;
+    pthread_mutex_unlock(&wd->lock);
+    *socket_context = w;
+}
+
+static void watch_remove(Watchdog *wd, Watch *w)
+{
+    pthread_mutex_lock(&wd->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        wd->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&wd->lock);
+    close(w->fd);
+    free(w);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        watch_add(cls, c, socket_context);
+    else if (*socket_context)
+        watch_remove(cls, *socket_context);
+}
+
+/* A request was answered: the connection's next request gets a fresh deadline. */
+static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->since = now_s();
+    pthread_mutex_unlock(&wd->lock);
+}
+
 /* ---- the HTTP adapter ---- */
 
 /* The caller's uid (SO_PEERCRED on the connection's socket), or (uid_t)-1. */
@@ -375,6 +522,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    watch_rearm(cls, c);
     Pending *p = *req_cls;
     if (p) {
         free(p->body);
@@ -391,15 +539,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
-static struct MHD_Daemon *start_http(Api *api, int fd, const DaemonOptions *o)
+static struct MHD_Daemon *start_http(Api *api, Watchdog *wd, int fd, const DaemonOptions *o)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, wd,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
 }
 
 /* ---- main ---- */
@@ -413,8 +561,16 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;
     }
-    struct MHD_Daemon *d = start_http(api, fd, o);
+    Watchdog wd;
+    if (watchdog_start(&wd, o->timeout_s) < 0) {
+        fprintf(stderr, "hosteld: cannot start a thread\n");
+        close(fd);
+        unlink(o->socket_path);
+        return CLI_EXIT_FAIL;
+    }
+    struct MHD_Daemon *d = start_http(api, &wd, fd, o);
     if (!d) {
+        watchdog_stop(&wd);
         fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
         unlink(o->socket_path);
@@ -424,7 +580,8 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
     int sig = 0;
     sigwait(stop, &sig);
     log_info("signal %d: stopping", sig);
-    MHD_stop_daemon(d);
+    MHD_stop_daemon(d); /* closes every connection: the watches are gone */
+    watchdog_stop(&wd);
     close(fd);
     unlink(o->socket_path);
     return 0;

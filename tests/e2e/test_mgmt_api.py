@@ -346,6 +346,39 @@ def test_idle_client_dropped_and_connection_limit(tmp_path):
         d.stop()
 
 
+def test_trickling_client_dropped_at_the_request_deadline(tmp_path):
+    """A client that sends a byte every 0.3 s is never idle, yet is dropped at --timeout."""
+    d = Hosteld(tmp_path, "--timeout", "2").start()
+    try:
+        s = _raw(d)
+        request = b"GET /1.0 HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+        t0, dropped = time.monotonic(), False
+        for byte in request:
+            try:
+                s.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                dropped = True
+                break
+            time.sleep(0.3)
+            if time.monotonic() - t0 > 1 and not dropped:
+                assert d.request("GET", "/1.0", timeout=1).status == 200  # others are served
+        else:
+            s.settimeout(1)
+            dropped = s.recv(1) == b""
+        assert dropped and time.monotonic() - t0 < 5, "the trickling client was not dropped"
+        # a keep-alive client that asks quickly is served many times on one connection
+        c = UnixHTTPConnection(d.sock)
+        for _ in range(5):
+            c.request("GET", "/1.0")
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            time.sleep(0.5)
+        c.close()
+    finally:
+        d.stop()
+
+
 def test_other_users_cannot_connect(daemon):
     if os.getuid() != 0:
         pytest.skip("needs root to switch to another uid")
