@@ -131,7 +131,7 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case OPT_LOGF: return cli_log_option(NULL, "--log-format", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case 'h': usage(stdout); return -1;
-    default: return CLI_EXIT_USAGE;
+    default: fprintf(stderr, "(see 'hosteld --help')\n"); return CLI_EXIT_USAGE;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ struct MgmtStore {
     MgmtBroken *broken;
     size_t nbroken;
     MgmtStoreFault fault;
+    int lock_fd; /* DIR/lock, flock'ed for as long as the store is open */
 };
 
 int mgmt_state_dir_default(char *buf, size_t size, Error *err)
@@ -216,11 +218,27 @@ static int open_scan(MgmtStore *s, Error *err)
     return r;
 }
 
+/* One store per directory: an exclusive flock on DIR/lock (released when the process dies). */
+static int store_lock(MgmtStore *s, Error *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/lock", s->dir) >= (int)sizeof(path))
+        return error_set(err, "%.200s: path too long", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0)
+        return error_set_errno(err, errno, "cannot open %.200s", path);
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK ? error_set(err, "%.200s is in use by another hosteld", s->dir)
+                                    : error_set_errno(err, errno, "cannot lock %.200s", path);
+    return 0;
+}
+
 int mgmt_store_open(MgmtStore **out, const char *dir, Error *err)
 {
     MgmtStore *s = calloc(1, sizeof(*s));
     if (!s)
         return error_set(err, "out of memory");
+    s->lock_fd = -1;
     s->dir = strdup(dir);
     if (s->dir && asprintf(&s->vms_dir, "%s/vms", dir) < 0)
         s->vms_dir = NULL;
@@ -228,7 +246,7 @@ int mgmt_store_open(MgmtStore **out, const char *dir, Error *err)
         mgmt_store_close(s);
         return error_set(err, "out of memory");
     }
-    if (make_dirs(s->vms_dir, 0750, err) < 0 || open_scan(s, err) < 0) {
+    if (make_dirs(s->vms_dir, 0750, err) < 0 || store_lock(s, err) < 0 || open_scan(s, err) < 0) {
         mgmt_store_close(s);
         return -1;
     }
@@ -248,6 +266,8 @@ void mgmt_store_close(MgmtStore *s)
     }
     free(s->vms);
     free(s->broken);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s->vms_dir);
     free(s->dir);
     free(s);

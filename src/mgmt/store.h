@@ -3,6 +3,7 @@
  *
  *   DIR/vms/NAME.json    one document per VM (mgmt_vm_to_doc), versioned
  *   DIR/audit.log        the API's audit log (api.c)
+ *   DIR/lock             flock'ed by the store's owner: one hosteld per directory
  *
  * Every write is atomic: the document goes to a temporary file in the
  * same directory (".NAME.json.tmp-XXXXXX"), is fsynced, renamed over the
@@ -43,8 +44,10 @@ int mgmt_state_dir_default(char *buf, size_t size, Error *err);
 
 /*
  * Open the store in dir (created with its vms/ directory if missing,
- * mode 0750): remove stray temporary files, load every document.  Returns
- * 0 with *out set, or -1 (dir cannot be made or read, no memory).
+ * mode 0750), locked against a second opener (another hosteld, or another
+ * mgmt_store_open in this process): remove stray temporary files, load
+ * every document.  Returns 0 with *out set, or -1 (dir cannot be made,
+ * locked or read; no memory).
  */
 int mgmt_store_open(MgmtStore **out, const char *dir, Error *err);
 void mgmt_store_close(MgmtStore *s);

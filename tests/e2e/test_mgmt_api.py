@@ -439,6 +439,14 @@ def test_restart_keeps_the_definitions(tmp_path):
         d.stop()
 
 
+def test_one_daemon_per_state_directory(daemon, tmp_path):
+    other = Hosteld(tmp_path)
+    other.sock = str(tmp_path / "other.sock")
+    with pytest.raises(RuntimeError, match="in use by another hosteld"):
+        other.start()
+    assert daemon.request("GET", "/1.0").status == 200
+
+
 def test_broken_documents_listed_and_kept(tmp_path):
     vms = tmp_path / "state" / "vms"
     vms.mkdir(parents=True)

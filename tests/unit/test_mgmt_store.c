@@ -123,6 +123,10 @@ static void test_write_and_reopen(void)
     ok(s && file_exists("vms"), "a fresh state directory is made with vms/");
     if (!s)
         return;
+    MgmtStore *second = NULL;
+    Error busy = {0};
+    ok(mgmt_store_open(&second, root, &busy) < 0 && strstr(busy.msg, "in use"),
+       "a second opener of the directory is refused (%s)", busy.msg);
     MgmtVm vm;
     make_vm(&vm, "vm1", 2);
     Error err = {0};
