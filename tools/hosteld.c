@@ -68,7 +68,7 @@ static void usage(FILE *out)
             "                         else $XDG_RUNTIME_DIR/hostel/hosteld.sock)\n"
             "  --guest-dir DIR        the default guest, booted by VMs created without a kernel\n"
             "                         (default $HOSTEL_CACHE/guest or ~/.cache/hostel/guest)\n"
-            "  --max-connections N    clients connected at once (default %d)\n"
+            "  --max-connections N    clients served at once; more wait (default %d)\n"
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
             "                         dropped; so is one idle this long (default %d)\n",

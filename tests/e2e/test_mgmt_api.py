@@ -326,22 +326,29 @@ def test_huge_header_refused(daemon):
     assert daemon.request("GET", "/1.0", timeout=1).status == 200
 
 
-def test_idle_client_dropped_and_connection_limit(tmp_path):
+def test_connection_limit_and_idle_clients_dropped(tmp_path):
+    """Over --max-connections, a client waits in the listen backlog; the slots held by
+    idle clients are freed at --timeout, and the waiting client is then served."""
     d = Hosteld(tmp_path, "--timeout", "2", "--max-connections", "4").start()
     try:
-        idle = [_raw(d) for _ in range(3)]
-        idle[0].sendall(b"GET /1.0 HTTP/1.1\r\nHost: x\r\n")  # slowloris: never finishes
-        t0 = time.monotonic()
-        assert d.request("GET", "/1.0", timeout=1).status == 200  # the fourth slot
-        extra = [_raw(d) for _ in range(3)]  # over the limit: closed at once
-        for s in extra:
-            s.settimeout(3)
-            assert s.recv(1) == b""
-        for s in idle:
-            s.settimeout(6)
-            assert s.recv(1) == b"", "an idle client is dropped after --timeout"
-        assert time.monotonic() - t0 < 6
         assert d.request("GET", "/1.0", timeout=1).status == 200
+        time.sleep(0.2)
+        idle = [_raw(d) for _ in range(4)]  # every slot taken
+        idle[0].sendall(b"GET /1.0 HTTP/1.1\r\nHost: x\r\n")  # slowloris: never finishes
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        waiting = _raw(d)
+        waiting.sendall(b"GET /1.0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        waiting.settimeout(1)
+        with pytest.raises(TimeoutError):
+            waiting.recv(1)  # not served while the four slots are held
+        waiting.settimeout(6)
+        assert _read_status(waiting) == 200
+        waited = time.monotonic() - t0
+        assert 1 < waited < 5, f"served after {waited:.1f} s"
+        for s in idle:
+            s.settimeout(1)
+            assert s.recv(1) == b"", "an idle client is dropped after --timeout"
     finally:
         d.stop()
 
