@@ -5,7 +5,9 @@
  * (cmd_run.c, cmd_ctl.c, cmd_state.c, img/img.c), a thin handler over the
  * libraries.
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,8 +28,8 @@ static const Command cmd_help = {
 };
 
 static const Command *const commands[] = {
-    &cmd_run,     &cmd_img,      &cmd_ctl,   &cmd_pause, &cmd_resume,
-    &cmd_suspend, &cmd_snapshot, &cmd_state, &cmd_clone, &cmd_help,
+    &cmd_run,   &cmd_img,   &cmd_ctl,    &cmd_pause, &cmd_resume, &cmd_suspend, &cmd_snapshot,
+    &cmd_state, &cmd_clone, &cmd_create, &cmd_list,  &cmd_info,   &cmd_delete,  &cmd_help,
 };
 
 static void main_help(FILE *out)
@@ -38,6 +40,8 @@ static void main_help(FILE *out)
         fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nglobal options (also accepted by 'hostel run'):\n");
     cli_log_options_help(out);
+    fprintf(out, "      --socket PATH      hosteld's socket for create, list, info, delete\n"
+                 "                         (also $HOSTEL_SOCKET)\n");
     fprintf(out, "\nRun 'hostel COMMAND --help' for a command's options.\n");
 }
 
@@ -71,13 +75,36 @@ static int cmd_help_run(int argc, char **argv)
 }
 
 /*
+ * --socket PATH before the command: hosteld's socket for the management
+ * verbs, passed to them as HOSTEL_SOCKET (the variable they read).
+ * Returns how many arguments it took (0: argv[i] is not --socket), or -status.
+ */
+static int main_socket_option(int argc, char **argv, int i)
+{
+    const char *arg = argv[i];
+    bool eq = strncmp(arg, "--socket=", 9) == 0;
+    if (!eq && strcmp(arg, "--socket") != 0)
+        return 0;
+    const char *value = eq ? arg + 9 : argv[i + 1]; /* argv[argc] is NULL */
+    if (!value || !*value)
+        return -cli_usage(NULL, "--socket needs a path");
+    setenv("HOSTEL_SOCKET", value, 1);
+    return eq ? 1 : 2;
+}
+
+/*
  * Take the global options before the command ("--log-level debug" or
- * "--log-level=debug").  Returns the index of the command's name, or
- * -status for a bad option.
+ * "--log-level=debug", "--socket PATH").  Returns the index of the
+ * command's name, or -status for a bad option.
  */
 static int main_global_options(int argc, char **argv)
 {
     int i = 1;
+    for (int n; i < argc && (n = main_socket_option(argc, argv, i)) != 0;) {
+        if (n < 0)
+            return n;
+        i += n;
+    }
     while (i < argc && strncmp(argv[i], "--log-", 6) == 0) {
         char name[32];
         /* argv[argc] is NULL: a missing value reads as NULL */

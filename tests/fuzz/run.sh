@@ -6,9 +6,9 @@
 # scratch directory).
 # Usage: tests/fuzz/run.sh TARGET [SECONDS] [WORKDIR]
 #   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path) or
-#           state (reading state files)
+#           state (reading state files) or api (hosteld's request handlers)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|api [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -43,8 +43,25 @@ state)
     libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread"
     opts="-max_len=262144 -malloc_limit_mb=1024"
     ;;
+api)
+    what="hosteld's request handlers"
+    # hostel-util, hostel-netcfg, hostel-vmconfig and hostel-mgmt as their meson.build files
+    # list them (no emulator), plus the OpenAPI document compiled in as the build does.
+    libsrc=$(cd "$root" && for m in src/util/meson.build src/net/meson.build \
+                                     src/machine/meson.build src/mgmt/meson.build; do
+                 grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
+             done | grep -E '^src/(util|net/net\.c|machine/vmconfig|mgmt)' |
+             grep -v -e '^src/util/error.c$' -e '^src/mgmt/openapi.c$' | sed "s|^|$root/|" |
+             tr '\n' ' ')
+    mkdir -p "$work"
+    python3 "$root/scripts/embed-text.py" mgmt_openapi_json "$root/docs/openapi.json" \
+        "$work/openapi.c"
+    srcs="$here/fuzz_api.c $libsrc $work/openapi.c"
+    libs="-ljansson -lpthread"
+    opts="-max_len=65536 -malloc_limit_mb=512"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api)" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,75 @@
+/*
+ * The management API (docs/api.md, docs/openapi.json): the routing table
+ * and one handler per route, independent of the HTTP library.  The
+ * daemon's HTTP adapter (tools/hosteld.c) turns a request into an
+ * ApiRequest, calls api_handle, and sends the ApiResponse; the fuzz target
+ * and tests call api_handle directly.
+ *
+ * Every response body is JSON; every failure is
+ * {"error": {"code": STATUS, "message": "one line"}}.  Every mutating call
+ * (POST, PUT, PATCH, DELETE) is appended to DIR/audit.log as one JSON line
+ * (time, uid, method, path, status).
+ */
+#ifndef HOSTEL_MGMT_API_H
+#define HOSTEL_MGMT_API_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "mgmt/store.h"
+#include "util/error.h"
+
+#define API_VERSION "1.0"
+#define API_BODY_MAX (1u << 20) /* a request body larger than this is refused with 413 */
+
+typedef struct Api Api;
+
+typedef struct ApiRequest {
+    const char *method;       /* "GET", "POST", ... */
+    const char *path;         /* decoded, without the query: "/1.0/vms/vm1" */
+    const char *query;        /* "recursion=1" (decoded pairs joined by '&'), or NULL */
+    const char *content_type; /* the Content-Type header, or NULL */
+    const char *body;         /* body_len bytes, not NUL-terminated; NULL when empty */
+    size_t body_len;
+    uid_t uid; /* the caller (SO_PEERCRED), recorded in the audit log */
+} ApiRequest;
+
+typedef struct ApiResponse {
+    int status;
+    char *body;         /* JSON text (malloc'd), always set after api_handle */
+    char location[128]; /* a Location header's value, or "" */
+    char allow[64];     /* an Allow header's value (405), or "" */
+} ApiResponse;
+
+/* What the API is given when made. */
+typedef struct ApiOptions {
+    const char *guest_dir; /* the default guest's directory (Image, initramfs.cpio.gz) */
+    const char *server_version;
+} ApiOptions;
+
+/*
+ * Make the API over store (not owned; it must outlive the API): open the
+ * audit log in the store's directory.  Returns 0 with *out set, or -1.
+ */
+int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err);
+void api_free(Api *api);
+
+/*
+ * Answer one request into *resp (resp->body malloc'd: free it with
+ * api_response_free).  Thread-safe: calls are serialised by the API's
+ * lock.  Never fails: our own failures are 500 responses.
+ */
+void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
+
+void api_response_free(ApiResponse *resp);
+
+/*
+ * The default guest's directory: $HOSTEL_CACHE/guest, else
+ * $HOME/.cache/hostel/guest (as `hostel run`).  Returns 0, or -1.
+ */
+int api_default_guest_dir(char *buf, size_t size, Error *err);
+
+/* The OpenAPI document the daemon serves (docs/openapi.json, embedded at build time). */
+extern const char mgmt_openapi_json[];
+
+#endif

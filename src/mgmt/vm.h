@@ -1,0 +1,76 @@
+/*
+ * A managed VM's definition (MgmtVm): its name and identity, what the
+ * user says about it (description, autostart) and the machine itself (a
+ * VmConfig).  One codec reads and writes it as the JSON object the store
+ * keeps on disk (with "version") and the API serves (with "state"), and
+ * the name and UUID rules live here.
+ *
+ * Depends on util/ and machine/vmconfig (no emulator).
+ */
+#ifndef HOSTEL_MGMT_VM_H
+#define HOSTEL_MGMT_VM_H
+
+#include <stdbool.h>
+
+#include "machine/vmconfig.h"
+#include "util/error.h"
+
+struct json_t;
+
+#define MGMT_NAME_MAX 64          /* bytes of a VM name */
+#define MGMT_UUID_LEN 36          /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+#define MGMT_DESCRIPTION_MAX 4096 /* bytes of a description */
+#define MGMT_DOC_VERSION 1        /* the on-disk document's version this code writes */
+
+typedef struct MgmtVm {
+    char name[MGMT_NAME_MAX + 1];
+    char uuid[MGMT_UUID_LEN + 1];
+    char *description; /* owned, never NULL once initialised ("" when none) */
+    bool autostart;
+    VmConfig config;
+} MgmtVm;
+
+/* An empty definition: no name, no uuid, "" description, the default VmConfig. Returns 0 or -1. */
+int mgmt_vm_init(MgmtVm *vm, Error *err);
+
+/* Free what vm owns (it may be initialised again afterwards). */
+void mgmt_vm_free(MgmtVm *vm);
+
+/* A deep copy of src into dst (dst's old contents are not freed). Returns 0, or -1. */
+int mgmt_vm_copy(MgmtVm *dst, const MgmtVm *src, Error *err);
+
+/*
+ * name is a VM name: 1 to 64 of [A-Za-z0-9._-], not starting with '.' or
+ * '-' (so it is one path component, never "..", never a hidden file nor an
+ * option).  Returns true, or false with err saying why ("name: ...").
+ */
+bool mgmt_name_check(const char *name, Error *err);
+
+/* A fresh RFC 4122 version 4 UUID (getrandom) as 36 characters + NUL. Returns 0, or -1. */
+int mgmt_uuid_new(char out[MGMT_UUID_LEN + 1], Error *err);
+
+/* s is a UUID in canonical text form (lower-case hex, dashes at 8, 13, 18, 23). */
+bool mgmt_uuid_check(const char *s);
+
+/*
+ * The document the store keeps: {"version": 1, "name", "uuid",
+ * "description", "autostart", "config": vmconfig_to_json}.  NULL if out
+ * of memory.
+ */
+struct json_t *mgmt_vm_to_doc(const MgmtVm *vm);
+
+/*
+ * Read a document (mgmt_vm_to_doc's shape) into vm, initialised here.
+ * Refuses unknown members, a newer version, a bad name or UUID and a
+ * config the VmConfig codec refuses ("config.harts: ...").  On failure vm
+ * holds nothing to free.  Returns 0 or -1.
+ */
+int mgmt_vm_from_doc(const struct json_t *doc, MgmtVm *vm, Error *err);
+
+/*
+ * The object the API serves: the document without "version", with
+ * "state" (the given word: "defined" until VMs run).  NULL if out of memory.
+ */
+struct json_t *mgmt_vm_to_api(const MgmtVm *vm, const char *state);
+
+#endif

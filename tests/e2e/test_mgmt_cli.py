@@ -1,0 +1,119 @@
+"""`hostel create`, `list`, `info`, `delete` against a real hosteld (docs/cli.md):
+text and --json output, errors as one line with exit status 1, the socket
+given by --socket (global or per verb) or $HOSTEL_SOCKET, and the message
+when no daemon answers.  No guest is booted.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from mgmtd import REPO, Hosteld, hosteld_bin
+
+HOSTEL = os.environ.get("HOSTEL_BIN") or str(REPO / "build" / "hostel")
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    if not os.path.exists(hosteld_bin()):
+        pytest.fail(f"hosteld not found at {hosteld_bin()}: build it or set HOSTELD_BIN")
+    d = Hosteld(tmp_path).start()
+    yield d
+    d.stop()
+
+
+def hostel(*args, sock=None, env=None):
+    e = dict(os.environ)
+    e.pop("HOSTEL_SOCKET", None)
+    if sock:
+        e["HOSTEL_SOCKET"] = sock
+    e.update(env or {})
+    return subprocess.run([HOSTEL, *args], capture_output=True, text=True, timeout=30, env=e)
+
+
+def test_create_list_info_delete(daemon):
+    s = daemon.sock
+    r = hostel("create", "vm1", "--cpus", "2", "--memory", "512M", "--description", "first",
+               "--disk", "/d/a.qcow2,ro,format=qcow2", "--net", "user,hostfwd=tcp::2222-:22",
+               "--net", "tap,ifname=tap7", sock=s)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("created vm1 (")
+    assert hostel("create", "web", "--kernel", "/k/Image", "--cmdline", "console=ttyS0",
+                  sock=s).returncode == 0
+    r = hostel("list", sock=s)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "CPUS", "MEMORY"]
+    assert [l.split() for l in lines[1:]] == [["vm1", "defined", "2", "512M"],
+                                             ["web", "defined", "1", "128M"]]
+    r = hostel("info", "vm1", sock=s)
+    assert r.returncode == 0, r.stderr
+    assert "description: first" in r.stdout and "cpus:        2" in r.stdout
+    assert "disk 0:      /d/a.qcow2 (read-only)" in r.stdout
+    assert "nic 1:       tap, mac 52:54:00:12:34:57" in r.stdout
+    # what the daemon stored is what the flags said
+    vm = daemon.request("GET", "/1.0/vms/vm1").json
+    (fwd,) = vm["config"]["nics"][0]["hostfwd"]  # as the codec writes it
+    assert fwd.startswith("tcp:") and fwd.endswith(":2222-:22")
+    assert vm["config"]["nics"][1]["ifname"] == "tap7"
+    assert vm["config"]["disks"][0]["format"] == "qcow2"
+    assert daemon.request("GET", "/1.0/vms/web").json["config"]["boot"]["kernel"] == "/k/Image"
+    r = hostel("delete", "web", sock=s)
+    assert r.returncode == 0 and r.stdout == "deleted web\n"
+    assert daemon.request("GET", "/1.0/vms").json["vms"] == ["vm1"]
+
+
+def test_json_output(daemon):
+    s = daemon.sock
+    made = json.loads(hostel("create", "vm1", "--json", sock=s).stdout)
+    assert made["name"] == "vm1" and made["config"]["nics"][0]["kind"] == "user"
+    listed = json.loads(hostel("list", "--json", sock=s).stdout)
+    assert listed["vms"] == [made] and listed["broken"] == []
+    assert json.loads(hostel("info", "vm1", "--json", sock=s).stdout) == made
+    assert json.loads(hostel("delete", "vm1", "--json", sock=s).stdout) == {}
+
+
+def test_errors_are_one_line(daemon):
+    s = daemon.sock
+    assert hostel("create", "vm1", sock=s).returncode == 0
+    for args, message in [
+        (("create", "vm1"), "hostel: a VM named 'vm1' exists\n"),
+        (("create", "../x"), "hostel: name: '../x' starts with '.'\n"),
+        (("create", "a", "--cpus", "9"), "hostel: config.harts: 9 requested, 1 to 8 are supported\n"),
+        (("info", "nope"), "hostel: no VM named 'nope'\n"),
+        (("delete", "nope"), "hostel: no VM named 'nope'\n"),
+    ]:
+        r = hostel(*args, sock=s)
+        assert r.returncode == 1 and r.stderr == message, (args, r.stderr)
+    r = hostel("create", "a", "--net", "bogus", sock=s)
+    assert r.returncode == 2 and "--net 'bogus'" in r.stderr
+
+
+def test_socket_selection(daemon, tmp_path):
+    assert hostel("--socket", daemon.sock, "create", "g").returncode == 0
+    assert hostel("list", "--socket", daemon.sock).stdout.count("defined") == 1
+    r = hostel("list", sock=daemon.sock)
+    assert r.returncode == 0 and "g " in r.stdout
+    # --socket wins over HOSTEL_SOCKET
+    r = hostel("list", "--socket", daemon.sock, sock=str(tmp_path / "nothing.sock"))
+    assert r.returncode == 0
+
+
+def test_no_daemon_says_how_to_start_it(tmp_path):
+    for verb in (["list"], ["create", "x"], ["info", "x"], ["delete", "x"]):
+        r = hostel(*verb, sock=str(tmp_path / "none.sock"))
+        assert r.returncode == 1
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert "no hosteld answers on" in r.stderr
+        assert "'hosteld'" in r.stderr and "contrib/hosteld.service" in r.stderr
+
+
+def test_help(tmp_path):
+    for verb in ("create", "list", "info", "delete"):
+        r = hostel(verb, "--help")
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: hostel {verb}")
+    r = hostel("help")
+    assert all(f"  {v} " in r.stdout for v in ("create", "list", "info", "delete"))

@@ -1,0 +1,527 @@
+/*
+ * `hostel create`, `list`, `info`, `delete`: thin clients of hosteld's API
+ * (docs/cli.md, docs/api.md) over its unix socket (mgmt_client.c).  Each
+ * prints a table or text for a person, or with --json the API's JSON for
+ * scripts; an error from the daemon is printed as its one-line message
+ * (exit status 1), and so is a missing daemon, with how to start it.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "cli.h"
+#include "machine/vmconfig.h"
+#include "mgmt_client.h"
+#include "util/size.h"
+
+#define SOCKET_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+enum {
+    OPT_SOCKET = 256,
+    OPT_JSON,
+    OPT_CPUS,
+    OPT_MEMORY,
+    OPT_DISK,
+    OPT_NET,
+    OPT_KERNEL,
+    OPT_INITRD,
+    OPT_CMDLINE,
+    OPT_DESC
+};
+
+/* What every management verb takes. */
+typedef struct MgmtCommon {
+    const char *socket; /* --socket, or NULL */
+    bool json;
+} MgmtCommon;
+
+static const char common_help[] =
+    "      --socket PATH     hosteld's socket (default $HOSTEL_SOCKET, else\n"
+    "                        /run/hostel/hosteld.sock as root,\n"
+    "                        $XDG_RUNTIME_DIR/hostel/hosteld.sock otherwise)\n"
+    "      --json            print the API's JSON instead of text\n"
+    "  -h, --help            show this help and exit\n";
+
+/* ---- calling the daemon ---- */
+
+/*
+ * method path (body when not NULL) on the daemon; the reply's body (a new
+ * reference) when the status is 2xx, else NULL after printing why.
+ */
+static json_t *call(const MgmtCommon *c, const char *method, const char *path, json_t *body)
+{
+    char socket[SOCKET_MAX], buf[160];
+    Error err = {0};
+    MgmtReply r;
+    bool no_daemon;
+    if (mgmt_client_socket(socket, sizeof(socket), c->socket, &err) < 0 ||
+        mgmt_client_call(socket, method, path, body, &r, &no_daemon, &err) < 0) {
+        cli_fail(&err);
+        return NULL;
+    }
+    if (r.status < 200 || r.status > 299 || !r.body) {
+        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
+        mgmt_reply_free(&r);
+        return NULL;
+    }
+    return r.body;
+}
+
+/* "/1.0/vms/NAME" with NAME escaped, into buf. */
+static void vm_path(char *buf, size_t size, const char *name)
+{
+    char *esc = curl_easy_escape(NULL, name, 0);
+    snprintf(buf, size, "/1.0/vms/%s", esc ? esc : "");
+    curl_free(esc);
+}
+
+static void print_json(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+/* Take --socket and --json; 1 if c was one of them, 0 if not. */
+static int common_option(MgmtCommon *m, int c, const char *arg)
+{
+    if (c == OPT_SOCKET)
+        m->socket = arg;
+    else if (c == OPT_JSON)
+        m->json = true;
+    else
+        return 0;
+    return 1;
+}
+
+#define COMMON_LONGOPTS                                                                            \
+    {"socket", required_argument, NULL, OPT_SOCKET}, {"json", no_argument, NULL, OPT_JSON},        \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
+
+/* A verb with only the common options and one NAME: NAME, or NULL after usage (*status). */
+static const char *parse_name_verb(const char *cmd, int argc, char **argv, MgmtCommon *m,
+                                   void (*help)(FILE *), int *status)
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            help(stdout);
+            *status = 0;
+            return NULL;
+        }
+        if (!common_option(m, c, optarg)) {
+            *status = cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+            return NULL;
+        }
+    }
+    if (optind != argc - 1) {
+        *status = cli_usage(cmd, "expected one VM name");
+        return NULL;
+    }
+    return argv[optind];
+}
+
+/* ---- create ---- */
+
+typedef struct CreateOptions {
+    MgmtCommon common;
+    json_t *body;   /* {"name", "description"?, "config": {...}} */
+    json_t *config; /* body's config (borrowed) */
+    VmConfig nics;  /* the --net cards, parsed as `hostel run` does */
+    bool net_given, net_none;
+} CreateOptions;
+
+static void create_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel create NAME [options]\n"
+            "\n"
+            "Define a VM in hosteld (it is not started).  What is not given takes the\n"
+            "defaults of 'hostel run': 128 MiB, one hart, one user-mode NIC, and without\n"
+            "--kernel the default guest (docs/mgmt.md).\n"
+            "\n"
+            "options:\n"
+            "      --cpus N          harts (1 to 8)\n"
+            "      --memory SIZE     RAM, e.g. 512M or 1G (a number alone is MiB)\n"
+            "      --disk PATH[,ro][,format=raw|qcow2]   a disk image (repeatable)\n"
+            "      --net SPEC        a NIC as 'hostel run --net': user[,hostfwd=...],\n"
+            "                        tap,ifname=NAME, or none (repeatable)\n"
+            "      --kernel FILE     the kernel (else the default guest)\n"
+            "      --initrd FILE     its initramfs\n"
+            "      --cmdline TEXT    its command line\n"
+            "      --description TEXT\n"
+            "%s",
+            common_help);
+}
+
+static json_t *config_boot(CreateOptions *o)
+{
+    json_t *boot = json_object_get(o->config, "boot");
+    if (!boot) {
+        boot = json_object();
+        json_object_set_new(o->config, "boot", boot);
+    }
+    return boot;
+}
+
+/* --disk PATH[,ro][,format=F] as a disks[] item. */
+static int create_disk(CreateOptions *o, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL;
+    char *path = copy ? strtok_r(copy, ",", &save) : NULL;
+    json_t *d = path ? json_pack("{s:s}", "path", path) : NULL;
+    int status = d ? 0 : cli_usage("create", "--disk '%s': expected an image path", arg);
+    for (char *opt; status == 0 && (opt = strtok_r(NULL, ",", &save));) {
+        if (strcmp(opt, "ro") == 0)
+            json_object_set_new(d, "read-only", json_true());
+        else if (strncmp(opt, "format=", 7) == 0)
+            json_object_set_new(d, "format", json_string(opt + 7));
+        else
+            status =
+                cli_usage("create", "--disk '%s': unknown option '%s' (ro, format=)", arg, opt);
+    }
+    json_t *disks = json_object_get(o->config, "disks");
+    if (!disks)
+        json_object_set_new(o->config, "disks", disks = json_array());
+    if (status == 0)
+        json_array_append(disks, d);
+    json_decref(d);
+    free(copy);
+    return status;
+}
+
+/* --net SPEC, read by the same parser as `hostel run --net`. */
+static int create_net(CreateOptions *o, const char *arg)
+{
+    Error err = {0};
+    NetConfig n;
+    o->net_given = true;
+    if (strcmp(arg, "none") == 0) {
+        o->net_none = true;
+        return 0;
+    }
+    if (net_config_parse_nic(&n, arg, o->nics.nnics, &err) < 0 ||
+        vmconfig_add_nic(&o->nics, &n, &err) < 0)
+        return cli_usage("create", "--net '%s': %s", arg, err.msg);
+    return 0;
+}
+
+static int create_size(CreateOptions *o, const char *arg)
+{
+    uint64_t bytes;
+    Error err = {0};
+    if (size_parse(arg, SIZE_PLAIN_MIB | SIZE_LONG_UNITS, &bytes, &err) < 0)
+        return cli_usage("create", "--memory '%s': %s", arg, err.msg);
+    json_object_set_new(o->config, "ram-size", json_integer((json_int_t)bytes));
+    return 0;
+}
+
+static int create_cpus(CreateOptions *o, const char *arg)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (*end || end == arg || n < 1 || n > 1024)
+        return cli_usage("create", "--cpus '%s': not a number of harts", arg);
+    json_object_set_new(o->config, "harts", json_integer(n));
+    return 0;
+}
+
+static int create_option(CreateOptions *o, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_CPUS: return create_cpus(o, arg);
+    case OPT_MEMORY: return create_size(o, arg);
+    case OPT_DISK: return create_disk(o, arg);
+    case OPT_NET: return create_net(o, arg);
+    case OPT_KERNEL: return json_object_set_new(config_boot(o), "kernel", json_string(arg));
+    case OPT_INITRD: return json_object_set_new(config_boot(o), "initrd", json_string(arg));
+    case OPT_CMDLINE: return json_object_set_new(config_boot(o), "cmdline", json_string(arg));
+    case OPT_DESC: return json_object_set_new(o->body, "description", json_string(arg));
+    default:
+        if (common_option(&o->common, c, arg))
+            return 0;
+        return CLI_EXIT_USAGE;
+    }
+}
+
+/* The cards of --net as the codec writes them, into config.nics. */
+static int create_nics(CreateOptions *o)
+{
+    if (!o->net_given)
+        return 0;
+    if (o->net_none && o->nics.nnics)
+        return cli_usage("create", "--net none cannot be given with other cards");
+    json_t *all = vmconfig_to_json(&o->nics);
+    json_t *nics = all ? json_object_get(all, "nics") : NULL;
+    if (nics)
+        json_object_set(o->config, "nics", nics);
+    json_decref(all);
+    return nics ? 0 : cli_usage("create", "out of memory");
+}
+
+static int create_parse(CreateOptions *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS,
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"net", required_argument, NULL, OPT_NET},
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
+        {"cmdline", required_argument, NULL, OPT_CMDLINE},
+        {"description", required_argument, NULL, OPT_DESC},
+        {0},
+    };
+    int c, r;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            create_help(stdout);
+            return -1;
+        }
+        if (c == '?')
+            return cli_usage("create", "unknown option '%s'", argv[optind - 1]);
+        if ((r = create_option(o, c, optarg)) != 0)
+            return r;
+    }
+    if (optind != argc - 1)
+        return cli_usage("create", "expected one VM name");
+    json_object_set_new(o->body, "name", json_string(argv[optind]));
+    return create_nics(o);
+}
+
+static int create_run(int argc, char **argv)
+{
+    CreateOptions o = {.body = json_object(), .config = json_object()};
+    vmconfig_default(&o.nics);
+    json_object_set(o.body, "config", o.config);
+    int r = create_parse(&o, argc, argv);
+    if (r == 0) {
+        json_t *vm = call(&o.common, "POST", "/1.0/vms", o.body);
+        if (vm && o.common.json)
+            print_json(vm);
+        else if (vm)
+            printf("created %s (%s)\n", json_string_value(json_object_get(vm, "name")),
+                   json_string_value(json_object_get(vm, "uuid")));
+        r = vm ? 0 : CLI_EXIT_FAIL;
+        json_decref(vm);
+    }
+    vmconfig_free(&o.nics);
+    json_decref(o.config);
+    json_decref(o.body);
+    return r < 0 ? 0 : r;
+}
+
+/* ---- list ---- */
+
+static void list_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel list [options]\n"
+            "\n"
+            "The VMs hosteld knows, as a table (NAME, STATE, CPUS, MEMORY), sorted by name.\n"
+            "Definitions found broken on disk are reported after the table.\n"
+            "\noptions:\n%s",
+            common_help);
+}
+
+/* "128M", "1.5G": RAM for a person. */
+static void human_size(char *buf, size_t size, uint64_t bytes)
+{
+    static const char units[] = "KMGT";
+    double v = (double)bytes / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, size, v == (double)(uint64_t)v ? "%.0f%c" : "%.1f%c", v, units[u]);
+}
+
+static void list_print(const json_t *list)
+{
+    size_t i;
+    json_t *vm, *b;
+    printf("%-24s %-10s %4s %8s\n", "NAME", "STATE", "CPUS", "MEMORY");
+    json_array_foreach(json_object_get(list, "vms"), i, vm)
+    {
+        json_t *cfg = json_object_get(vm, "config");
+        char mem[32];
+        human_size(mem, sizeof(mem),
+                   (uint64_t)json_integer_value(json_object_get(cfg, "ram-size")));
+        printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s\n",
+               json_string_value(json_object_get(vm, "name")),
+               json_string_value(json_object_get(vm, "state")),
+               json_integer_value(json_object_get(cfg, "harts")), mem);
+    }
+    json_array_foreach(json_object_get(list, "broken"), i, b)
+    {
+        fprintf(stderr, "hostel: broken definition %s: %s\n",
+                json_string_value(json_object_get(b, "file")),
+                json_string_value(json_object_get(b, "message")));
+    }
+}
+
+static int list_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS, {0}};
+    MgmtCommon m = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            list_help(stdout);
+            return 0;
+        }
+        if (!common_option(&m, c, optarg))
+            return cli_usage("list", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind != argc)
+        return cli_usage("list", "unexpected argument '%s'", argv[optind]);
+    json_t *list = call(&m, "GET", "/1.0/vms?recursion=1", NULL);
+    if (!list)
+        return CLI_EXIT_FAIL;
+    if (m.json)
+        print_json(list);
+    else
+        list_print(list);
+    json_decref(list);
+    return 0;
+}
+
+/* ---- info ---- */
+
+static void info_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel info NAME [options]\n"
+            "\nOne VM's definition: identity, state, CPUs, memory, boot, disks and NICs.\n"
+            "\noptions:\n%s",
+            common_help);
+}
+
+static void info_print_devices(const json_t *cfg)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(cfg, "disks"), i, d)
+    {
+        printf("disk %zu:      %s%s\n", i, json_string_value(json_object_get(d, "path")),
+               json_is_true(json_object_get(d, "read-only")) ? " (read-only)" : "");
+    }
+    json_array_foreach(json_object_get(cfg, "nics"), i, d)
+    {
+        printf("nic %zu:       %s, mac %s\n", i, json_string_value(json_object_get(d, "kind")),
+               json_string_value(json_object_get(d, "mac")));
+    }
+}
+
+static void info_print(const json_t *vm)
+{
+    const json_t *cfg = json_object_get(vm, "config"), *boot = json_object_get(cfg, "boot");
+    char mem[32];
+    const char *s;
+    human_size(mem, sizeof(mem), (uint64_t)json_integer_value(json_object_get(cfg, "ram-size")));
+    printf("name:        %s\n", json_string_value(json_object_get(vm, "name")));
+    printf("uuid:        %s\n", json_string_value(json_object_get(vm, "uuid")));
+    printf("state:       %s\n", json_string_value(json_object_get(vm, "state")));
+    if ((s = json_string_value(json_object_get(vm, "description"))) && *s)
+        printf("description: %s\n", s);
+    printf("autostart:   %s\n", json_is_true(json_object_get(vm, "autostart")) ? "yes" : "no");
+    printf("cpus:        %" JSON_INTEGER_FORMAT "\n",
+           json_integer_value(json_object_get(cfg, "harts")));
+    printf("memory:      %s\n", mem);
+    if ((s = json_string_value(json_object_get(boot, "kernel"))))
+        printf("kernel:      %s\n", s);
+    if ((s = json_string_value(json_object_get(boot, "initrd"))))
+        printf("initrd:      %s\n", s);
+    if ((s = json_string_value(json_object_get(boot, "cmdline"))))
+        printf("cmdline:     %s\n", s);
+    info_print_devices(cfg);
+}
+
+static int info_run(int argc, char **argv)
+{
+    MgmtCommon m = {0};
+    int status = CLI_EXIT_USAGE;
+    const char *name = parse_name_verb("info", argc, argv, &m, info_help, &status);
+    if (!name)
+        return status;
+    char path[512];
+    vm_path(path, sizeof(path), name);
+    json_t *vm = call(&m, "GET", path, NULL);
+    if (!vm)
+        return CLI_EXIT_FAIL;
+    if (m.json)
+        print_json(vm);
+    else
+        info_print(vm);
+    json_decref(vm);
+    return 0;
+}
+
+/* ---- delete ---- */
+
+static void delete_help(FILE *out)
+{
+    fprintf(out,
+            "usage: hostel delete NAME [options]\n"
+            "\nDelete a VM's definition from hosteld.  Its disk images are left alone.\n"
+            "\noptions:\n%s",
+            common_help);
+}
+
+static int delete_run(int argc, char **argv)
+{
+    MgmtCommon m = {0};
+    int status = CLI_EXIT_USAGE;
+    const char *name = parse_name_verb("delete", argc, argv, &m, delete_help, &status);
+    if (!name)
+        return status;
+    char path[512];
+    vm_path(path, sizeof(path), name);
+    json_t *r = call(&m, "DELETE", path, NULL);
+    if (!r)
+        return CLI_EXIT_FAIL;
+    if (m.json)
+        print_json(r);
+    else
+        printf("deleted %s\n", name);
+    json_decref(r);
+    return 0;
+}
+
+const Command cmd_create = {
+    .name = "create",
+    .run = create_run,
+    .help = create_help,
+    .summary = "define a VM in hosteld",
+};
+const Command cmd_list = {
+    .name = "list",
+    .run = list_run,
+    .help = list_help,
+    .summary = "list the VMs hosteld knows",
+};
+const Command cmd_info = {
+    .name = "info",
+    .run = info_run,
+    .help = info_help,
+    .summary = "show one VM's definition",
+};
+const Command cmd_delete = {
+    .name = "delete",
+    .run = delete_run,
+    .help = delete_help,
+    .summary = "delete a VM's definition from hosteld",
+};

@@ -1,0 +1,616 @@
+/*
+ * hosteld: the management daemon (docs/mgmt.md).  main() opens the state
+ * directory (src/mgmt/store.c), makes the API (src/mgmt/api.c), binds the
+ * unix socket itself and hands it to libmicrohttpd, then waits for SIGTERM
+ * or SIGINT.  This file is the HTTP adapter: it turns an MHD request into
+ * an ApiRequest (with the caller's uid from SO_PEERCRED), collects the body
+ * under a cap, and sends the ApiResponse.
+ *
+ * Threading: MHD runs its own polling thread (epoll); every handler call
+ * happens there, and api_handle takes the API's lock besides.  A second
+ * thread, the watchdog, enforces each request's deadline (below).  We chose the
+ * internal thread over MHD's external-select mode on our evloop because
+ * nothing else runs in the daemon yet: it is the least code, and MHD keeps
+ * its own timeouts.  When supervision arrives (its own evloop thread), the
+ * API's lock is the one place the two meet.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mgmt/api.h"
+#include "mgmt/store.h"
+#include "util/log.h"
+
+#define DEFAULT_MAX_CONNECTIONS 64
+#define DEFAULT_TIMEOUT_S 30
+#define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
+
+typedef struct DaemonOptions {
+    char state_dir[PATH_MAX];
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char guest_dir[PATH_MAX];
+    unsigned max_connections;
+    unsigned timeout_s;
+} DaemonOptions;
+
+/* One request being received: its body so far. */
+typedef struct Pending {
+    char *body;
+    size_t len;
+    bool too_large; /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+} Pending;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hosteld [options]\n\n"
+            "The hostel management daemon: keeps VM definitions and serves the REST API\n"
+            "(docs/api.md) on a unix socket.\n\n"
+            "options:\n"
+            "  --state-dir DIR        definitions and the audit log (default /var/lib/hostel as\n"
+            "                         root, else $XDG_DATA_HOME/hostel or ~/.local/share/hostel)\n"
+            "  --socket PATH          the API's socket (default /run/hostel/hosteld.sock as root,\n"
+            "                         else $XDG_RUNTIME_DIR/hostel/hosteld.sock)\n"
+            "  --guest-dir DIR        the default guest, booted by VMs created without a kernel\n"
+            "                         (default $HOSTEL_CACHE/guest or ~/.cache/hostel/guest)\n"
+            "  --max-connections N    clients served at once; more wait (default %d)\n"
+            "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
+            "                         connection being ready for it, else the connection is\n"
+            "                         dropped; so is one idle this long (default %d)\n",
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S);
+    cli_log_options_help(out);
+    fprintf(out, "  -h, --help             this help\n");
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hosteld: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'hosteld --help')\n");
+    return CLI_EXIT_USAGE;
+}
+
+/* ---- options ---- */
+
+static int default_socket(char *buf, size_t size)
+{
+    const char *run = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (geteuid() == 0)
+        n = snprintf(buf, size, "/run/hostel/hosteld.sock");
+    else if (run && run[0] == '/')
+        n = snprintf(buf, size, "%s/hostel/hosteld.sock", run);
+    else
+        return bad_usage("%s", "XDG_RUNTIME_DIR is not set: give --socket PATH");
+    return n < 0 || (size_t)n >= size ? bad_usage("%s", "the socket path is too long") : 0;
+}
+
+static int set_path(char *dst, size_t size, const char *value, const char *opt)
+{
+    if (!*value || strlen(value) >= size)
+        return bad_usage("%s: empty or too long", opt);
+    memcpy(dst, value, strlen(value) + 1);
+    return 0;
+}
+
+static int set_count(unsigned *dst, const char *value, const char *opt)
+{
+    char *end;
+    unsigned long v = strtoul(value, &end, 10);
+    if (*end || end == value || v == 0 || v > 100000)
+        return bad_usage("%s: not a number from 1 to 100000", opt);
+    *dst = (unsigned)v;
+    return 0;
+}
+
+enum { OPT_STATE = 256, OPT_SOCKET, OPT_GUEST, OPT_MAXCONN, OPT_TIMEOUT, OPT_LOGL, OPT_LOGF };
+
+static int parse_option(DaemonOptions *o, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_STATE: return set_path(o->state_dir, sizeof(o->state_dir), arg, "--state-dir");
+    case OPT_SOCKET: return set_path(o->socket_path, sizeof(o->socket_path), arg, "--socket");
+    case OPT_GUEST: return set_path(o->guest_dir, sizeof(o->guest_dir), arg, "--guest-dir");
+    case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
+    case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
+    case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
+    case OPT_LOGF: return cli_log_option(NULL, "--log-format", arg) == 1 ? 0 : CLI_EXIT_USAGE;
+    case 'h': usage(stdout); return -1;
+    default: fprintf(stderr, "(see 'hosteld --help')\n"); return CLI_EXIT_USAGE;
+    }
+}
+
+/* The defaults for what the command line left out. */
+static int fill_defaults(DaemonOptions *o)
+{
+    Error err = {0};
+    if (!o->state_dir[0] && mgmt_state_dir_default(o->state_dir, sizeof(o->state_dir), &err) < 0)
+        return bad_usage("%s", err.msg);
+    if (!o->guest_dir[0] && api_default_guest_dir(o->guest_dir, sizeof(o->guest_dir), &err) < 0)
+        return bad_usage("%s", err.msg);
+    if (!o->socket_path[0])
+        return default_socket(o->socket_path, sizeof(o->socket_path));
+    return 0;
+}
+
+/* Returns 0, -1 after --help, or an exit status. */
+static int parse_options(DaemonOptions *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"state-dir", required_argument, NULL, OPT_STATE},
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"guest-dir", required_argument, NULL, OPT_GUEST},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"log-level", required_argument, NULL, OPT_LOGL},
+        {"log-format", required_argument, NULL, OPT_LOGF},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->max_connections = DEFAULT_MAX_CONNECTIONS;
+    o->timeout_s = DEFAULT_TIMEOUT_S;
+    int c, r;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if ((r = parse_option(o, c, optarg)) != 0)
+            return r;
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument '%s'", argv[optind]);
+    return fill_defaults(o);
+}
+
+/* ---- the socket ---- */
+
+/* mkdir -p of path's parent directory (mode 0755 as root for /run/hostel, else 0700). */
+static int make_parent(const char *path, Error *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+            return error_set_errno(err, errno, "cannot create %s", dir);
+        *p = c;
+        if (!c)
+            return 0;
+    }
+}
+
+/* A socket file at path that nobody answers on is removed; a live one is an error. */
+static int clear_stale(const struct sockaddr_un *sa, Error *err)
+{
+    struct stat st;
+    if (lstat(sa->sun_path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode))
+        return error_set(err, "%s exists and is not a socket", sa->sun_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live)
+        return error_set(err, "another hosteld listens on %s", sa->sun_path);
+    unlink(sa->sun_path);
+    return 0;
+}
+
+/* Mode 0660, and group hostel when that group exists (its members may connect). */
+static int set_socket_access(const char *path, Error *err)
+{
+    struct group *g = getgrnam("hostel");
+    if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+        return error_set_errno(err, errno, "cannot give %s to group hostel", path);
+    if (chmod(path, 0660) < 0)
+        return error_set_errno(err, errno, "cannot chmod %s", path);
+    return 0;
+}
+
+/* Bind and listen on path. Returns the fd, or -1. */
+static int listen_unix(const char *path, int backlog, Error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (make_parent(path, err) < 0 || clear_stale(&sa, err) < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return error_set_errno(err, errno, "socket");
+    mode_t old = umask(0117); /* never world-reachable, not even between bind and chmod */
+    int r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0 || listen(fd, backlog) < 0) {
+        error_set_errno(err, errno, "cannot listen on %s", path);
+        close(fd);
+        return -1;
+    }
+    if (set_socket_access(path, err) < 0) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- the request deadline ---- */
+
+/*
+ * MHD's timeout is on idleness: a client that trickles a byte a second
+ * would hold its connection for ever.  The watchdog gives every request a
+ * deadline instead: from the moment a connection is ready for a request
+ * (accepted, or its previous answer sent) the whole request must be in
+ * within --timeout seconds, else the socket is shut down and MHD closes the
+ * connection.  Each watched connection keeps a dup of its socket, so the
+ * shutdown can never reach a file descriptor that was closed and reused.
+ */
+typedef struct Watch {
+    int fd;       /* our dup of the connection's socket */
+    double since; /* monotonic seconds: when it became ready for a request */
+    bool dropped;
+    struct Watch *prev, *next;
+} Watch;
+
+typedef struct Watchdog {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    Watch *head;
+    unsigned timeout_s;
+    bool stop;
+    pthread_t thread;
+} Watchdog;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Shut down the connections past their deadline (the lock held). */
+static void watchdog_scan(Watchdog *wd)
+{
+    double now = now_s();
+    for (Watch *w = wd->head; w; w = w->next) {
+        if (w->dropped || now - w->since <= wd->timeout_s)
+            continue;
+        log_debug("http: a request took over %us to arrive: connection dropped", wd->timeout_s);
+        shutdown(w->fd, SHUT_RDWR);
+        w->dropped = true;
+    }
+}
+
+static void *watchdog_run(void *opaque)
+{
+    Watchdog *wd = opaque;
+    pthread_mutex_lock(&wd->lock);
+    while (!wd->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wd->wake, &wd->lock, &until);
+        watchdog_scan(wd);
+    }
+    pthread_mutex_unlock(&wd->lock);
+    return NULL;
+}
+
+static int watchdog_start(Watchdog *wd, unsigned timeout_s)
+{
+    memset(wd, 0, sizeof(*wd));
+    wd->timeout_s = timeout_s;
+    pthread_mutex_init(&wd->lock, NULL);
+    pthread_cond_init(&wd->wake, NULL);
+    return pthread_create(&wd->thread, NULL, watchdog_run, wd) == 0 ? 0 : -1;
+}
+
+static void watchdog_stop(Watchdog *wd)
+{
+    pthread_mutex_lock(&wd->lock);
+    wd->stop = true;
+    pthread_cond_signal(&wd->wake);
+    pthread_mutex_unlock(&wd->lock);
+    pthread_join(wd->thread, NULL);
+    pthread_cond_destroy(&wd->wake);
+    pthread_mutex_destroy(&wd->lock);
+}
+
+/* A connection opened: watch it (its context is the Watch). */
+static void watch_add(Watchdog *wd, struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    Watch *w = calloc(1, sizeof(*w));
+    if (!w || !ci || (w->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        free(w); /* not watched: MHD's idle timeout still applies */
+        return;
+    }
+    w->since = now_s();
+    pthread_mutex_lock(&wd->lock);
+    w->next = wd->head;
+    if (wd->head)
+        wd->head->prev = w;
+    wd->head = w;
+    pthread_mutex_unlock(&wd->lock);
+    *socket_context = w;
+}
+
+static void watch_remove(Watchdog *wd, Watch *w)
+{
+    pthread_mutex_lock(&wd->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        wd->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&wd->lock);
+    close(w->fd);
+    free(w);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        watch_add(cls, c, socket_context);
+    else if (*socket_context)
+        watch_remove(cls, *socket_context);
+}
+
+/* A request was answered: the connection's next request gets a fresh deadline. */
+static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->since = now_s();
+    pthread_mutex_unlock(&wd->lock);
+}
+
+/* ---- the HTTP adapter ---- */
+
+/* The caller's uid (SO_PEERCRED on the connection's socket), or (uid_t)-1. */
+static uid_t peer_uid(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return (uid_t)-1;
+    return cred.uid;
+}
+
+typedef struct QueryBuf {
+    char text[1024];
+    size_t len;
+} QueryBuf;
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    QueryBuf *q = cls;
+    int n = snprintf(q->text + q->len, sizeof(q->text) - q->len, "%s%s%s%s", q->len ? "&" : "", key,
+                     value ? "=" : "", value ? value : "");
+    if (n < 0 || (size_t)n >= sizeof(q->text) - q->len)
+        return MHD_NO; /* too long: what was kept is enough to be refused */
+    q->len += (size_t)n;
+    return MHD_YES;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse *r)
+{
+    size_t len = strlen(r->body);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (r->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->allow[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Append a piece of the body, or drop it once the body is too large. */
+static void take_upload(Pending *p, const char *data, size_t size)
+{
+    if (p->too_large || p->len + size > API_BODY_MAX) {
+        p->too_large = true;
+        return;
+    }
+    char *b = realloc(p->body, p->len + size);
+    if (!b) {
+        p->too_large = true;
+        return;
+    }
+    memcpy(b + p->len, data, size);
+    p->body = b;
+    p->len += size;
+}
+
+/*
+ * The whole request is in (or its body is too large: then it is answered
+ * at once, and MHD closes the connection after the answer rather than
+ * read the rest): hand it to the API.
+ */
+static enum MHD_Result answer(Api *api, struct MHD_Connection *c, const char *url,
+                              const char *method, Pending *p)
+{
+    QueryBuf q = {.len = 0};
+    q.text[0] = '\0';
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+    ApiRequest req = {
+        .method = method,
+        .path = url,
+        .query = q.len ? q.text : NULL,
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+        /* too large: the API answers 413 (and audits it) from the length alone */
+        .body = p->too_large ? NULL : p->body,
+        .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
+        .uid = peer_uid(c),
+    };
+    ApiResponse resp;
+    api_handle(api, &req, &resp);
+    enum MHD_Result ret = send_response(c, &resp);
+    api_response_free(&resp);
+    return ret;
+}
+
+/* Content-Length announces more than we take. */
+static bool announced_too_large(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return cl && strtoull(cl, NULL, 10) > API_BODY_MAX;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+    Pending *p = *req_cls;
+    if (!p) { /* the headers are in, the body (if any) is not */
+        if (!(p = calloc(1, sizeof(*p))))
+            return MHD_NO;
+        *req_cls = p;
+        if (announced_too_large(c)) {
+            p->too_large = true;
+            return answer(cls, c, url, method, p);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        take_upload(p, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return answer(cls, c, url, method, p);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    watch_rearm(cls, c);
+    Pending *p = *req_cls;
+    if (p) {
+        free(p->body);
+        free(p);
+    }
+    *req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_debug("http: %s", line);
+}
+
+static struct MHD_Daemon *start_http(Api *api, Watchdog *wd, int fd, const DaemonOptions *o)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, wd,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
+}
+
+/* ---- main ---- */
+
+/* Serve until SIGTERM or SIGINT (blocked in every thread, taken here). */
+static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
+{
+    Error err = {0};
+    int fd = listen_unix(o->socket_path, 128, &err);
+    if (fd < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    Watchdog wd;
+    if (watchdog_start(&wd, o->timeout_s) < 0) {
+        fprintf(stderr, "hosteld: cannot start a thread\n");
+        close(fd);
+        unlink(o->socket_path);
+        return CLI_EXIT_FAIL;
+    }
+    struct MHD_Daemon *d = start_http(api, &wd, fd, o);
+    if (!d) {
+        watchdog_stop(&wd);
+        fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
+        close(fd);
+        unlink(o->socket_path);
+        return CLI_EXIT_FAIL;
+    }
+    log_info("listening on %s (state in %s)", o->socket_path, o->state_dir);
+    int sig = 0;
+    sigwait(stop, &sig);
+    log_info("signal %d: stopping", sig);
+    MHD_stop_daemon(d); /* closes every connection: the watches are gone */
+    watchdog_stop(&wd);
+    close(fd);
+    unlink(o->socket_path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    DaemonOptions o;
+    int r = parse_options(&o, argc, argv);
+    if (r != 0)
+        return r < 0 ? 0 : r;
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    MgmtStore *store = NULL;
+    Api *api = NULL;
+    Error err = {0};
+    ApiOptions opt = {.guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
+    if (mgmt_store_open(&store, o.state_dir, &err) < 0 || api_new(&api, store, &opt, &err) < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        mgmt_store_close(store);
+        return CLI_EXIT_FAIL;
+    }
+    r = serve(api, &o, &stop);
+    api_free(api);
+    mgmt_store_close(store);
+    return r;
+}
