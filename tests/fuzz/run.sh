@@ -34,11 +34,12 @@ qcow2)
     ;;
 state)
     what="the state file reader"
-    # Every library source, as the src/*/meson.build files list them (hostel-util ...
-    # hostel-emu), without error.c (added below for every target).
+    # Every library source below the management layer, as the src/*/meson.build files list
+    # them (hostel-util ... hostel-vmm), without error.c (added below for every target).
     core=$(cd "$root" && for m in src/*/meson.build; do
                grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
-           done | grep -v '^src/util/error.c$' | sed "s|^|$root/|" | tr '\n' ' ')
+           done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
+           tr '\n' ' ')
     srcs="$here/fuzz_state.c $core"
     libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread"
     opts="-max_len=262144 -malloc_limit_mb=1024"
