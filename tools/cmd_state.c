@@ -3,12 +3,14 @@
  * files and disks locally, without a running VM.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "machine/machine_state.h"
+#include "vmm/vmm.h"
 
 static void state_help(FILE *out)
 {
@@ -52,6 +54,42 @@ static int state_main(int argc, char **argv)
     return 0;
 }
 
+/* A clone's completion, waited for on the main thread. */
+typedef struct CloneWait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool finished;
+    bool ok;
+    Error err;
+} CloneWait;
+
+static void clone_done(void *opaque, const VmmResult *r, const Error *err)
+{
+    CloneWait *w = opaque;
+    pthread_mutex_lock(&w->lock);
+    w->ok = r != NULL;
+    if (err)
+        w->err = *err;
+    w->finished = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* vmm_clone, waiting for its completion: 0, or -1 with err filled. */
+static int clone_wait(const char *src, const char *dst, bool full, Error *err)
+{
+    CloneWait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    if (vmm_clone(src, dst, full, clone_done, &w, err) < 0)
+        return -1;
+    pthread_mutex_lock(&w.lock);
+    while (!w.finished)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    if (!w.ok)
+        *err = w.err;
+    return w.ok ? 0 : -1;
+}
+
 static int clone_main(int argc, char **argv)
 {
     if (cli_is_help(argc, argv)) {
@@ -62,7 +100,7 @@ static int clone_main(int argc, char **argv)
     if (argc != 3 + full || argv[1 + full][0] == '-')
         return cli_usage("clone", "expected [--full] SRC NEW");
     Error err = {0};
-    if (machine_clone(argv[1 + full], argv[2 + full], full, &err) < 0)
+    if (clone_wait(argv[1 + full], argv[2 + full], full, &err) < 0)
         return cli_fail(&err);
     return 0;
 }

@@ -25,6 +25,7 @@
 
 #include "hw/bus.h"
 #include "hw/fdt.h"
+#include "util/io.h"
 #include "util/error.h"
 
 struct Hart;
@@ -92,7 +93,8 @@ typedef struct DeviceArgs {
     struct Hart *const *harts; /* the board's harts (interrupt controllers, timers) */
     unsigned nharts;
     Bus *bus;                 /* guest memory (DMA) */
-    int out_fd;               /* console output */
+    ConsoleOutFn console_out; /* console output: console_out(console_opaque, buf, len) */
+    void *console_opaque;
     struct GuestClock *clock; /* the board's guest clock (timers follow it); NULL: their own */
     /* The guest asked to end the run (failed, code) or to reset: the board's power hooks. */
     void (*power_exit)(void *opaque, bool failed, int code);

@@ -71,7 +71,7 @@ static int64_t htif_sys_write(Htif *h, uint64_t fd, uint64_t buf, uint64_t len)
     const uint8_t *p = bus_ram_ptr(h->cfg.bus, buf, len);
     if (!p)
         return -EFAULT;
-    io_write_all(fd == 1 ? h->cfg.out_fd : h->cfg.err_fd, p, len);
+    (fd == 1 ? h->cfg.out : h->cfg.err)(h->cfg.out_opaque, p, len);
     return (int64_t)len;
 }
 
@@ -103,7 +103,7 @@ static void htif_syscall(Htif *h, uint64_t pa)
 
 static void htif_putchar(Htif *h, uint64_t command, uint8_t ch)
 {
-    io_write_all(h->cfg.out_fd, &ch, 1);
+    h->cfg.out(h->cfg.out_opaque, &ch, 1);
     h->fromhost = (command >> 48 << 48) | 0x100 | ch;
 }
 

@@ -11,13 +11,17 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "util/io.h"
 
 #define HTIF_REG_SIZE 8 /* bytes mapped at tohost and at fromhost */
 
 typedef struct HtifConfig {
-    Bus *bus;   /* guest RAM, for syscall blocks and SYS_write buffers */
-    int out_fd; /* console output and SYS_write to fd 1 */
-    int err_fd; /* SYS_write to fd 2 */
+    Bus *bus; /* guest RAM, for syscall blocks and SYS_write buffers */
+    /* Console output and SYS_write to fd 1: out(out_opaque, buf, len). */
+    ConsoleOutFn out;
+    /* SYS_write to fd 2: err(out_opaque, buf, len). */
+    ConsoleOutFn err;
+    void *out_opaque;
     /* The guest asked to end the run: failed = (code != 0). */
     void (*exit)(void *opaque, bool failed, int code);
     void *opaque;

@@ -140,7 +140,7 @@ int uart16550_getc(Uart16550 *u)
 static void uart_output(Uart16550 *u, uint8_t byte)
 {
     if (u->cfg.tx) {
-        u->cfg.tx(u->cfg.tx_opaque, byte);
+        u->cfg.tx(u->cfg.tx_opaque, &byte, 1);
         return;
     }
     while (write(u->cfg.out_fd, &byte, 1) < 0 && errno == EINTR)
@@ -330,7 +330,8 @@ const DeviceOps uart16550_device_ops = {
 
 Device *uart16550_create(const DeviceArgs *a, Error *err)
 {
-    UartConfig cfg = {.out_fd = a->out_fd, .irq = a->irq};
+    UartConfig cfg = {
+        .tx = a->console_out, .tx_opaque = a->console_opaque, .out_fd = -1, .irq = a->irq};
     Uart16550 *u = uart16550_new(&cfg);
     if (!u) {
         error_set(err, "out of memory creating the UART");

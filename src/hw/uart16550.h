@@ -17,8 +17,8 @@
 #define UART16550_FIFO_SIZE 16
 
 typedef struct UartConfig {
-    /* Transmitted bytes go to tx(tx_opaque, byte), or, when tx is NULL, to out_fd. */
-    void (*tx)(void *opaque, uint8_t byte);
+    /* Transmitted bytes go to tx(tx_opaque, &byte, 1), or, when tx is NULL, to out_fd. */
+    ConsoleOutFn tx;
     void *tx_opaque;
     int out_fd;
     IrqLine irq; /* driven when its level changes; {NULL} while nothing is wired */
@@ -57,7 +57,7 @@ size_t uart16550_receive(Uart16550 *u, const uint8_t *buf, size_t len);
  */
 int uart16550_getc(Uart16550 *u);
 
-/* The board's constructor: output to a->out_fd, line a->irq.  NULL with err filled. */
+/* The board's constructor: output to a->console_out, line a->irq.  NULL with err filled. */
 Device *uart16550_create(const DeviceArgs *a, Error *err);
 
 #endif

@@ -56,7 +56,26 @@ void machine_guest_reset(void *opaque)
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
 {
     Machine *m = opaque;
-    io_write_all(m->host.out_fd, buf, len); /* console gone: the output is dropped */
+    if (m->host.console_out)
+        m->host.console_out(m->host.console_opaque, buf, len);
+    else
+        io_write_all(m->host.out_fd, buf, len); /* console gone: the output is dropped */
+}
+
+void machine_console_write_err(void *opaque, const uint8_t *buf, size_t len)
+{
+    Machine *m = opaque;
+    if (m->host.console_err)
+        m->host.console_err(m->host.console_opaque, buf, len);
+    else
+        io_write_all(m->host.err_fd, buf, len);
+}
+
+void machine_set_console_out(Machine *m, ConsoleOutFn out, ConsoleOutFn err, void *opaque)
+{
+    m->host.console_out = out;
+    m->host.console_err = err;
+    m->host.console_opaque = opaque;
 }
 
 /* Network card number i (--net) on its backend. */
@@ -287,8 +306,9 @@ static int machine_add_htif(Machine *m, Error *err)
     if (has_from < 0)
         return -1;
     HtifConfig cfg = {.bus = &m->bus,
-                      .out_fd = m->host.out_fd,
-                      .err_fd = m->host.err_fd,
+                      .out = machine_console_write,
+                      .err = machine_console_write_err,
+                      .out_opaque = m,
                       .exit = machine_guest_exit,
                       .opaque = m};
     m->htif = htif_new(&cfg);

@@ -12,6 +12,7 @@
 
 #include "machine/vmconfig.h"
 #include "net/net.h"
+#include "util/io.h"
 #include "util/error.h"
 
 /* The memory map and the device table are in machine/virt.h (virt.c). */
@@ -26,14 +27,23 @@
 
 /*
  * What the process lends a machine, apart from its definition (VmConfig):
- * host file descriptors and run limits.  None of it is saved or migrated.
+ * console output sinks and run limits.  None of it is saved or migrated.
  * Console input is the VMM's (src/vmm/): it hands bytes to the board with
  * machine_console_input().
+ *
+ * Console output (UART, virtio-console, SBI console, HTIF putchar and
+ * SYS_write to fd 1) goes to console_out(console_opaque, buf, len), on the
+ * VM thread; with console_out NULL it is written to out_fd (dropped when
+ * the fd fails).  HTIF's SYS_write to fd 2 goes to console_err the same
+ * way, or to err_fd.
  */
 typedef struct MachineHost {
-    uint64_t max_insns; /* stop after about this many instructions; 0 = no limit */
-    int out_fd;         /* console output (UART, HTIF, SYS_write to fd 1) */
-    int err_fd;         /* SYS_write to fd 2 */
+    uint64_t max_insns;       /* stop after about this many instructions; 0 = no limit */
+    ConsoleOutFn console_out; /* console output; NULL = write to out_fd */
+    ConsoleOutFn console_err; /* SYS_write to fd 2; NULL = write to err_fd */
+    void *console_opaque;     /* both sinks' opaque */
+    int out_fd;               /* console output when console_out is NULL */
+    int err_fd;               /* SYS_write to fd 2 when console_err is NULL */
 } MachineHost;
 
 /* Why machine_run() returned. */
@@ -59,8 +69,15 @@ typedef struct MachineBoot {
 
 typedef struct Machine Machine;
 
-/* Fill host with the defaults: no limit, stdout/stderr. */
+/* Fill host with the defaults: no limit, no sinks, stdout/stderr. */
 void machine_host_default(MachineHost *host);
+
+/*
+ * Send console output to out (and SYS_write to fd 2 to err) from now on,
+ * in place of the sinks MachineHost gave; NULL = the host's fd as above.
+ * Call on the VM thread (between runs or from its event loop).
+ */
+void machine_set_console_out(Machine *m, ConsoleOutFn out, ConsoleOutFn err, void *opaque);
 
 /*
  * Build the machine vm defines (checked with vmconfig_check; vm's boot

@@ -77,8 +77,10 @@ struct Machine {
 /* Device-facing hooks implemented in machine.c. */
 void machine_guest_exit(void *opaque, bool failed, int code);
 void machine_guest_reset(void *opaque);
-/* Write guest console output to host.out_fd (dropped if the console is gone). */
+/* Guest console output to the host's sink, or to host.out_fd (dropped if the console is gone). */
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len);
+/* SYS_write to fd 2: the host's console_err, or host.err_fd. */
+void machine_console_write_err(void *opaque, const uint8_t *buf, size_t len);
 /* Reset every device to its power-on state (before restarting the harts). */
 void machine_reset_devices(Machine *m);
 /*

@@ -13,6 +13,12 @@
  */
 bool io_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * A sink for guest console output: takes len bytes of buf (which it does
+ * not keep).  It cannot fail: output a sink cannot take is dropped.
+ */
+typedef void (*ConsoleOutFn)(void *opaque, const uint8_t *buf, size_t len);
+
 /* pwrite / pread all len bytes at off (EINTR and short transfers retried).
  * Return 0, or -1 with errno set (a read that meets end of file: EIO). */
 int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);

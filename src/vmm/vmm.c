@@ -125,6 +125,8 @@ Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
         return NULL;
     }
     machine_set_feed_hook(m, vmm_input_feed, v);
+    if (c->console_out)
+        machine_set_console_out(m, c->console_out, c->console_err, c->console_opaque);
     return v;
 }
 

@@ -31,6 +31,15 @@ typedef struct VmmConfig {
     const char *version;      /* hostel's version, for the control greeting */
     const char *snapshot_dir; /* where snapshot state files live; NULL = no snapshots */
     int in_fd;                /* console input (a tty, pipe or socket); -1 = none */
+    /*
+     * Where the guest's console output goes (machine_set_console_out):
+     * console_out(console_opaque, buf, len) on the VM thread, and HTIF's
+     * SYS_write to fd 2 to console_err (NULL: the MachineHost's err_fd).
+     * console_out NULL = keep the machine's own (MachineHost: out_fd).
+     */
+    ConsoleOutFn console_out;
+    ConsoleOutFn console_err;
+    void *console_opaque;
 } VmmConfig;
 
 /*
@@ -158,5 +167,20 @@ int vmm_snapshot_list(Vmm *v, VmmSnapshotInfo **list, size_t *n, Error *err);
 
 /* True while a live snapshot is finishing. */
 bool vmm_busy(const Vmm *v);
+
+/* ---- clone (vmm_clone.c): no VM needed ---- */
+
+/*
+ * `hostel clone` as an operation: machine_clone(src, dst, full) (a linked
+ * or full clone of a state file or a disk image) on a worker thread of its
+ * own.  Refused up front (-1, err filled, done never called) when src or
+ * dst is NULL or empty, done is NULL, dst exists or src cannot be read.
+ * Otherwise returns 0 at once, and done is called exactly once ON THE
+ * WORKER THREAD (not the VM thread: hand the result to an event loop with
+ * evloop_call, or wake a waiting thread) when the clone has finished: with
+ * r->file = dst on success, or r = NULL and err saying what failed (a
+ * failed clone leaves nothing behind).  Nothing else touches opaque.
+ */
+int vmm_clone(const char *src, const char *dst, bool full, VmmDone done, void *opaque, Error *err);
 
 #endif

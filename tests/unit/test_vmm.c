@@ -5,8 +5,11 @@
  * fires once, later, with the right result, while a second one (and a
  * save) is refused; list, revert and delete; a snapshot still finishing
  * when the Vmm is freed; policies the caller sets (no snapshot directory);
- * console input from a pipe through the escape filter to the UART.
+ * console input from a pipe through the escape filter to the UART;
+ * console output into the sink the host, then the VMM, chose; vmm_clone
+ * completing once on its worker thread, and its refusals.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "block/block.h"
 #include "hw/uart16550.h"
 #include "machine/machine_int.h"
+#include "machine/virt.h"
 #include "tap.h"
 #include "util/evloop.h"
 #include "util/timer.h"
@@ -65,7 +69,8 @@ static void write_image(const char *path)
     fclose(f);
 }
 
-static Machine *make_machine(const char *disk_format)
+/* A machine as make_machine builds it, lent host (NULL: the defaults, output to fd -1). */
+static Machine *make_machine_host(const char *disk_format, const MachineHost *h)
 {
     char disk[512], image[512];
     Error err = {0};
@@ -81,6 +86,8 @@ static Machine *make_machine(const char *disk_format)
     vmconfig_default(&vm);
     machine_host_default(&host);
     host.out_fd = -1;
+    if (h)
+        host = *h;
     vm.ram_size = 16ull << 20;
     VmDisk d = {.path = disk};
     Machine *m = NULL;
@@ -95,6 +102,11 @@ static Machine *make_machine(const char *disk_format)
     if (!m)
         fprintf(stderr, "# machine: %s\n", err.msg);
     return m;
+}
+
+static Machine *make_machine(const char *disk_format)
+{
+    return make_machine_host(disk_format, NULL);
 }
 
 static Vmm *make_vmm(Machine *m, const char *snapdir, int in_fd)
@@ -267,6 +279,139 @@ static void test_console_input(void)
     close(p[1]);
 }
 
+/* A console output sink that keeps what it gets. */
+typedef struct Sink {
+    char buf[64];
+    size_t len;
+    int calls;
+} Sink;
+
+static void sink_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    Sink *s = opaque;
+    for (size_t i = 0; i < len && s->len + 1 < sizeof(s->buf); i++)
+        s->buf[s->len++] = (char)buf[i];
+    s->calls++;
+}
+
+/* Guest console output goes to the sink the host chose, then to the one the VMM sets. */
+static void test_console_sink(void)
+{
+    Sink a = {.len = 0}, b = {.len = 0};
+    MachineHost h;
+    machine_host_default(&h);
+    h.out_fd = h.err_fd = -1;
+    h.console_out = sink_out;
+    h.console_opaque = &a;
+    Machine *m = make_machine_host("raw", &h);
+    ok(m != NULL, "a machine builds with a console sink");
+    if (!m)
+        return;
+    uint64_t thr = virt_memmap[VIRT_UART0].base;
+    bus_write(&m->bus, thr, 1, 'o');
+    bus_write(&m->bus, thr, 1, 'k');
+    machine_console_write(m, (const uint8_t *)"!\n", 2); /* virtio-console's tx, SBI console */
+    ok(a.len == 4 && memcmp(a.buf, "ok!\n", 4) == 0 && a.calls == 3,
+       "the UART's THR and the console writer land in the host's sink (%zu bytes)", a.len);
+    Error err = {0};
+    VmmConfig c = {.name = "t", .in_fd = -1, .console_out = sink_out, .console_opaque = &b};
+    Vmm *v = vmm_new(m, &c, &err);
+    ok(v != NULL, "a Vmm builds with its own console sink");
+    bus_write(&m->bus, thr, 1, 'z');
+    ok(b.len == 1 && b.buf[0] == 'z' && a.len == 4,
+       "after vmm_new the UART writes to the VMM's sink, not the host's");
+    vmm_free(v);
+    machine_free(m);
+}
+
+/* What a clone's completion saw, from the worker thread. */
+typedef struct CloneSeen {
+    pthread_mutex_t lock;
+    int calls;
+    bool ok;
+    bool other_thread;
+    pthread_t caller;
+    char file[512];
+    char msg[sizeof(((Error *)0)->msg)];
+} CloneSeen;
+
+static void clone_seen(void *opaque, const VmmResult *r, const Error *err)
+{
+    CloneSeen *s = opaque;
+    pthread_mutex_lock(&s->lock);
+    s->calls++;
+    s->ok = r != NULL;
+    s->other_thread = !pthread_equal(pthread_self(), s->caller);
+    snprintf(s->file, sizeof(s->file), "%s", r && r->file ? r->file : "");
+    snprintf(s->msg, sizeof(s->msg), "%s", err ? err->msg : "");
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait until s has seen a completion (10 s at most), then a little more for a second one. */
+static void clone_wait_seen(CloneSeen *s)
+{
+    uint64_t end = timer_now_ns() + 10000000000ull;
+    pthread_mutex_lock(&s->lock);
+    while (!s->calls && timer_now_ns() < end) {
+        pthread_mutex_unlock(&s->lock);
+        usleep(1000);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    usleep(50000);
+}
+
+static void clone_seen_init(CloneSeen *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    s->caller = pthread_self();
+}
+
+/* vmm_clone: completes once on its worker; refuses bad arguments up front. */
+static void test_clone(void)
+{
+    char src[512], dst[512], missing[512], bad[512];
+    snprintf(src, sizeof(src), "%s/clone-src.raw", dir);
+    snprintf(dst, sizeof(dst), "%s/clone-dst.qcow2", dir);
+    snprintf(missing, sizeof(missing), "%s/no-such-disk.raw", dir);
+    snprintf(bad, sizeof(bad), "%s/clone-bad.qcow2", dir);
+    Error err = {0};
+    BlockCreateOpts co = {.size = 1 << 20};
+    ok(block_create(src, "raw", &co, &err) == 0, "a small raw disk to clone");
+    CloneSeen s;
+    clone_seen_init(&s);
+    int rc = vmm_clone(src, dst, false, clone_seen, &s, &err);
+    clone_wait_seen(&s);
+    ok(rc == 0 && s.calls == 1 && s.ok && strcmp(s.file, dst) == 0,
+       "vmm_clone of a raw disk completes once with success (%d calls) %s", s.calls, s.msg);
+    ok(s.other_thread, "its completion runs on the worker thread");
+    ok(access(dst, F_OK) == 0, "the overlay exists");
+
+    Error e2 = {0};
+    clone_seen_init(&s);
+    rc = vmm_clone(missing, bad, false, clone_seen, &s, &e2);
+    clone_wait_seen(&s);
+    ok(rc < 0 && s.calls == 0 && strstr(e2.msg, "no-such-disk.raw"),
+       "a missing source is refused up front, naming it, no completion: %s", e2.msg);
+    Error e3 = {0};
+    rc = vmm_clone(src, dst, false, clone_seen, &s, &e3);
+    ok(rc < 0 && s.calls == 0 && strstr(e3.msg, "exists"), "an existing dst is refused: %s",
+       e3.msg);
+    Error e4 = {0};
+    ok(vmm_clone("", dst, false, clone_seen, &s, &e4) < 0 && e4.msg[0] &&
+           vmm_clone(src, NULL, false, clone_seen, &s, &e4) < 0 && s.calls == 0,
+       "empty and NULL paths are refused: %s", e4.msg);
+
+    /* A source that passes the checks but is no disk: the error comes through done. */
+    clone_seen_init(&s);
+    Error e5 = {0};
+    rc = vmm_clone(dir, bad, false, clone_seen, &s, &e5);
+    clone_wait_seen(&s);
+    ok(rc == 0 && s.calls == 1 && !s.ok && s.msg[0] && access(bad, F_OK) < 0,
+       "a clone that fails completes once with the error and leaves nothing: %s", s.msg);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/hostel-test-vmm-XXXXXX");
@@ -288,6 +433,8 @@ int main(void)
     test_free_while_finishing();
     test_refusals();
     test_console_input();
+    test_console_sink();
+    test_clone();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
