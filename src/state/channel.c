@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/io.h"
+
 /* Transfer len bytes with one step function; stop early only at the end of the stream. */
 static ssize_t fd_read(StreamChannel *c, void *buf, size_t len)
 {
@@ -29,16 +31,7 @@ static ssize_t fd_read(StreamChannel *c, void *buf, size_t len)
 
 static int fd_write(StreamChannel *c, const void *buf, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(c->fd, (const char *)buf + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
+    return io_write_all(c->fd, buf, len) ? 0 : -1;
 }
 
 static ssize_t sock_read(StreamChannel *c, void *buf, size_t len)
