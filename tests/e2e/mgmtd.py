@@ -15,6 +15,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,18 @@ def hosteld_bin():
     if os.environ.get("HOSTEL_BUILD"):
         return str(pathlib.Path(os.environ["HOSTEL_BUILD"]) / "hosteld")
     return str(REPO / "build" / "hosteld")
+
+
+def running(tmp, check_exit=False):
+    """A fixture's body: hosteld on a state directory under tmp for one test, stopped after it;
+    with check_exit, the test also fails unless the daemon then exited with status 0."""
+    if not os.path.exists(hosteld_bin()):
+        pytest.fail(f"hosteld not found at {hosteld_bin()}: build it or set HOSTELD_BIN")
+    d = Hosteld(tmp).start()
+    yield d
+    d.stop()
+    if check_exit:
+        assert d.proc.returncode == 0, d.log.read_text()
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

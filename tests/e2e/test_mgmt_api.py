@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from mgmtd import REPO, Hosteld, UnixHTTPConnection, hosteld_bin
+from mgmtd import REPO, Hosteld, UnixHTTPConnection, running
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 OPENAPI = REPO / "docs" / "openapi.json"
@@ -25,12 +25,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 @pytest.fixture
 def daemon(tmp_path):
-    if not os.path.exists(hosteld_bin()):
-        pytest.fail(f"hosteld not found at {hosteld_bin()}: build it or set HOSTELD_BIN")
-    d = Hosteld(tmp_path).start()
-    yield d
-    d.stop()
-    assert d.proc.returncode == 0, d.log.read_text()
+    yield from running(tmp_path, check_exit=True)
 
 
 def assert_error(r, status, contains=None):

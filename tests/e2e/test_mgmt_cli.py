@@ -11,18 +11,14 @@ import subprocess
 
 import pytest
 
-from mgmtd import REPO, Hosteld, hosteld_bin
+from mgmtd import REPO, running
 
 HOSTEL = os.environ.get("HOSTEL_BIN") or str(REPO / "build" / "hostel")
 
 
 @pytest.fixture
 def daemon(tmp_path):
-    if not os.path.exists(hosteld_bin()):
-        pytest.fail(f"hosteld not found at {hosteld_bin()}: build it or set HOSTELD_BIN")
-    d = Hosteld(tmp_path).start()
-    yield d
-    d.stop()
+    yield from running(tmp_path)
 
 
 def hostel(*args, sock=None, env=None):
