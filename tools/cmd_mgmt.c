@@ -209,8 +209,9 @@ static int create_net(CreateOptions *o, const char *arg)
         o->net_none = true;
         return 0;
     }
-    if (net_config_parse_nic(&n, arg, o->nics.nnics, &err) < 0 ||
-        vmconfig_add_nic(&o->nics, &n, &err) < 0)
+    if (net_config_parse_nic(&n, arg, o->nics.nnics, &err) < 0) /* the message names --net */
+        return cli_usage("create", "%s", err.msg);
+    if (vmconfig_add_nic(&o->nics, &n, &err) < 0)
         return cli_usage("create", "--net '%s': %s", arg, err.msg);
     return 0;
 }
