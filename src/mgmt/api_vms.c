@@ -1,0 +1,364 @@
+/*
+ * The API's VM resources (/1.0/vms, /1.0/vms/NAME): definitions created,
+ * read, changed and deleted.  A create fills in what `hostel run` would
+ * use (the default guest, one user-mode network card); changes go through
+ * the VmConfig codec so the daemon never stores what `hostel run` would
+ * refuse.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgmt/api_int.h"
+
+#define DEFAULT_GUEST_CMDLINE "console=ttyS0 earlycon=sbi" /* as `hostel run` */
+
+/* ---- the members of a VM a client sets ---- */
+
+/* description and autostart from body into vm when present; else 400. */
+static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
+{
+    json_t *desc = json_object_get(body, "description");
+    json_t *autostart = json_object_get(body, "autostart");
+    if (desc && (!json_is_string(desc) || json_string_length(desc) > MGMT_DESCRIPTION_MAX)) {
+        api_error(r, 400, "description: not a string of at most %d bytes", MGMT_DESCRIPTION_MAX);
+        return false;
+    }
+    if (autostart && !json_is_boolean(autostart)) {
+        api_error(r, 400, "autostart: not a boolean");
+        return false;
+    }
+    Error err = {0};
+    if (desc && vmconfig_set_string(&vm->description, json_string_value(desc), &err) < 0) {
+        api_error(r, 500, "%s", err.msg);
+        return false;
+    }
+    if (autostart)
+        vm->autostart = json_is_true(autostart);
+    return true;
+}
+
+/* The config object c through the VmConfig codec into vm; else 422 with its message. */
+static bool take_config(const json_t *c, MgmtVm *vm, ApiResponse *r)
+{
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:O}", "version", MGMT_DOC_VERSION, "name", vm->name,
+                            "uuid", vm->uuid, "config", c);
+    if (!doc) {
+        api_error(r, 500, "out of memory");
+        return false;
+    }
+    MgmtVm parsed;
+    Error err = {0};
+    int rc = mgmt_vm_from_doc(doc, &parsed, &err);
+    json_decref(doc);
+    if (rc < 0) {
+        api_error(r, 422, "%s", err.msg);
+        return false;
+    }
+    vmconfig_free(&vm->config);
+    vm->config = parsed.config;
+    vmconfig_default(&parsed.config);
+    mgmt_vm_free(&parsed);
+    return true;
+}
+
+/* name/uuid given in a body for an existing VM must be its own (they cannot change). */
+static bool identity_unchanged(const json_t *body, const MgmtVm *vm, ApiResponse *r)
+{
+    const json_t *name = json_object_get(body, "name"), *uuid = json_object_get(body, "uuid");
+    if (name && (!json_is_string(name) || strcmp(json_string_value(name), vm->name) != 0)) {
+        api_error(r, 400, "name: a VM cannot be renamed (it is '%s')", vm->name);
+        return false;
+    }
+    if (uuid && (!json_is_string(uuid) || strcmp(json_string_value(uuid), vm->uuid) != 0)) {
+        api_error(r, 400, "uuid: read-only (it is %s)", vm->uuid);
+        return false;
+    }
+    return true;
+}
+
+/* Store vm and reply with its object (status 200 or 201). */
+static void save_and_reply(Api *api, const MgmtVm *vm, int status, ApiResponse *r)
+{
+    Error err = {0};
+    if (mgmt_store_put(api->store, vm, &err) < 0) {
+        api_error(r, 500, "%s", err.msg);
+        return;
+    }
+    if (status == 201)
+        snprintf(r->location, sizeof(r->location), "/" API_VERSION "/vms/%s", vm->name);
+    api_reply_json(r, status, mgmt_vm_to_api(vm, "defined"));
+}
+
+/* ---- defaults for a new VM (as `hostel run`) ---- */
+
+static int set_default(json_t *obj, const char *key, json_t *value)
+{
+    if (json_object_get(obj, key) && !json_is_null(json_object_get(obj, key))) {
+        json_decref(value);
+        return 0;
+    }
+    return json_object_set_new(obj, key, value);
+}
+
+/* No kernel and no firmware: boot the default guest (its initrd and cmdline unless given). */
+static int default_boot(const Api *api, json_t *config)
+{
+    json_t *boot = json_object_get(config, "boot");
+    if (!boot) {
+        boot = json_object();
+        if (json_object_set_new(config, "boot", boot) < 0)
+            return -1;
+    }
+    if (!json_is_object(boot))
+        return 0; /* the codec says why */
+    if ((json_object_get(boot, "kernel") && !json_is_null(json_object_get(boot, "kernel"))) ||
+        (json_object_get(boot, "bios") && !json_is_null(json_object_get(boot, "bios"))))
+        return 0;
+    char kernel[PATH_MAX], initrd[PATH_MAX];
+    snprintf(kernel, sizeof(kernel), "%s/Image", api->guest_dir);
+    snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", api->guest_dir);
+    if (json_object_set_new(boot, "kernel", json_string(kernel)) < 0 ||
+        set_default(boot, "initrd", json_string(initrd)) < 0 ||
+        set_default(boot, "cmdline", json_string(DEFAULT_GUEST_CMDLINE)) < 0)
+        return -1;
+    return 0;
+}
+
+/* A copy of the config given to a create with the defaults filled in; NULL if no memory. */
+static json_t *config_with_defaults(const Api *api, const json_t *given)
+{
+    json_t *c = given ? json_deep_copy(given) : json_object();
+    if (!c || !json_is_object(c))
+        return c; /* not an object: the codec refuses it */
+    if (!json_object_get(c, "nics") &&
+        json_object_set_new(c, "nics", json_pack("[{s:s}]", "kind", "user")) < 0)
+        goto fail;
+    if (default_boot(api, c) < 0)
+        goto fail;
+    return c;
+fail:
+    json_decref(c);
+    return NULL;
+}
+
+static int list_recursion(const ApiRequest *req, ApiResponse *r)
+{
+    const char *q = req->query;
+    if (!q || !*q || strcmp(q, "recursion=0") == 0)
+        return 0;
+    if (strcmp(q, "recursion=1") == 0)
+        return 1;
+    api_error(r, 400, "query: '%.60s' is not recursion=0 or recursion=1", q);
+    return -1;
+}
+
+static json_t *broken_list(const MgmtStore *s)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < mgmt_store_broken_count(s); i++) {
+        const MgmtBroken *b = mgmt_store_broken_at(s, i);
+        if (json_array_append_new(
+                a, json_pack("{s:s, s:s}", "file", b->file, "message", b->message)) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+void api_h_vms_list(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    int recursion = list_recursion(req, r);
+    if (recursion < 0)
+        return;
+    json_t *vms = json_array();
+    for (size_t i = 0; vms && i < mgmt_store_count(api->store); i++) {
+        const MgmtVm *vm = mgmt_store_at(api->store, i);
+        json_t *item = recursion ? mgmt_vm_to_api(vm, "defined") : json_string(vm->name);
+        if (json_array_append_new(vms, item) < 0) {
+            json_decref(vms);
+            vms = NULL;
+        }
+    }
+    json_t *broken = broken_list(api->store);
+    if (!vms || !broken) {
+        json_decref(vms);
+        json_decref(broken);
+        api_error(r, 500, "out of memory");
+        return;
+    }
+    api_reply_json(r, 200, json_pack("{s:o, s:o}", "vms", vms, "broken", broken));
+}
+
+/* The name member of a create: a valid name no VM (nor broken document) has. */
+static const char *create_name(Api *api, const json_t *body, ApiResponse *r)
+{
+    const json_t *n = json_object_get(body, "name");
+    Error err = {0};
+    if (!json_is_string(n)) {
+        api_error(r, 400, "name: %s", n ? "not a string" : "missing");
+        return NULL;
+    }
+    const char *name = json_string_value(n);
+    if (strlen(name) != json_string_length(n) || !mgmt_name_check(name, &err)) {
+        api_error(r, 400, "%s", err.msg[0] ? err.msg : "name: holds a NUL byte");
+        return NULL;
+    }
+    if (mgmt_store_find(api->store, name)) {
+        api_error(r, 409, "a VM named '%s' exists", name);
+        return NULL;
+    }
+    if (mgmt_store_broken_find(api->store, name)) {
+        api_error(r, 409, "vms/%s.json exists but is broken: repair or remove it first", name);
+        return NULL;
+    }
+    return name;
+}
+
+static void create_vm(Api *api, const json_t *body, const char *name, ApiResponse *r)
+{
+    MgmtVm vm;
+    Error err = {0};
+    if (mgmt_vm_init(&vm, &err) < 0 || mgmt_uuid_new(vm.uuid, &err) < 0) {
+        api_error(r, 500, "%s", err.msg);
+        mgmt_vm_free(&vm);
+        return;
+    }
+    snprintf(vm.name, sizeof(vm.name), "%s", name);
+    json_t *config = config_with_defaults(api, json_object_get(body, "config"));
+    if (!config)
+        api_error(r, 500, "out of memory");
+    else if (take_user_members(body, &vm, r) && take_config(config, &vm, r))
+        save_and_reply(api, &vm, 201, r);
+    json_decref(config);
+    mgmt_vm_free(&vm);
+}
+
+void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    static const char *const names[] = {"name", "description", "autostart", "config", NULL};
+    json_t *body = api_body_object(req, r);
+    if (!body)
+        return;
+    const char *name = api_members_known(body, names, r) ? create_name(api, body, r) : NULL;
+    if (name)
+        create_vm(api, body, name, r);
+    json_decref(body);
+}
+
+/* The VM named name, or NULL after a 404. */
+static const MgmtVm *vm_or_404(Api *api, const char *name, ApiResponse *r)
+{
+    const MgmtVm *vm = mgmt_store_find(api->store, name);
+    if (!vm)
+        api_error(r, 404, "no VM named '%s'", name);
+    return vm;
+}
+
+void api_h_vm_get(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    const char *name = args->arg[0];
+    const MgmtVm *vm = vm_or_404(api, name, r);
+    if (vm)
+        api_reply_json(r, 200, mgmt_vm_to_api(vm, "defined"));
+}
+
+void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    const char *name = args->arg[0];
+    Error err = {0};
+    if (!vm_or_404(api, name, r))
+        return;
+    if (mgmt_store_remove(api->store, name, &err) < 0)
+        api_error(r, 500, "%s", err.msg);
+    else
+        api_reply_json(r, 200, json_object());
+}
+
+/*
+ * A change (PUT or PATCH) to the VM named name: body checked, a copy of
+ * the VM changed by apply, stored.  apply replies itself when it fails.
+ */
+static void change_vm(Api *api, const ApiRequest *req, const char *name, ApiResponse *r,
+                      bool (*apply)(Api *, const json_t *, MgmtVm *, ApiResponse *))
+{
+    static const char *const names[] = {"name", "uuid", "description", "autostart", "config", NULL};
+    const MgmtVm *old = vm_or_404(api, name, r);
+    json_t *body = old ? api_body_object(req, r) : NULL;
+    if (!body)
+        return;
+    MgmtVm vm;
+    Error err = {0};
+    if (!api_members_known(body, names, r) || !identity_unchanged(body, old, r)) {
+        json_decref(body);
+        return;
+    }
+    if (mgmt_vm_copy(&vm, old, &err) < 0) {
+        api_error(r, 500, "%s", err.msg);
+    } else {
+        if (apply(api, body, &vm, r))
+            save_and_reply(api, &vm, 200, r);
+        mgmt_vm_free(&vm);
+    }
+    json_decref(body);
+}
+
+/* PUT: the definition is the body (absent members take their defaults; config is required). */
+static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
+{
+    const json_t *config = json_object_get(body, "config");
+    if (!config) {
+        api_error(r, 400, "config: missing (PUT replaces the whole definition)");
+        return false;
+    }
+    vm->autostart = false;
+    if (vmconfig_set_string(&vm->description, "", NULL) < 0) {
+        api_error(r, 500, "out of memory");
+        return false;
+    }
+    return take_user_members(body, vm, r) && take_config(config, vm, r);
+}
+
+/*
+ * PATCH: the members given replace the VM's, config member by member.  A
+ * change to disks or nics without devices lays the slots out afresh.
+ */
+static bool apply_patch(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
+{
+    const json_t *patch = json_object_get(body, "config");
+    if (!take_user_members(body, vm, r))
+        return false;
+    if (!patch)
+        return true;
+    if (!json_is_object(patch)) {
+        api_error(r, 422, "config: not an object");
+        return false;
+    }
+    json_t *merged = vmconfig_to_json(&vm->config);
+    if (!merged || json_object_update(merged, (json_t *)patch) < 0) {
+        json_decref(merged);
+        api_error(r, 500, "out of memory");
+        return false;
+    }
+    if ((json_object_get(patch, "disks") || json_object_get(patch, "nics")) &&
+        !json_object_get(patch, "devices"))
+        json_object_del(merged, "devices");
+    bool ok = take_config(merged, vm, r);
+    json_decref(merged);
+    return ok;
+}
+
+void api_h_vm_put(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    const char *name = args->arg[0];
+    change_vm(api, req, name, r, apply_put);
+}
+
+void api_h_vm_patch(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
+{
+    const char *name = args->arg[0];
+    change_vm(api, req, name, r, apply_patch);
+}
