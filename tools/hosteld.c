@@ -33,6 +33,8 @@
 
 #include "cli.h"
 #include "mgmt/api.h"
+#include "mgmt/ops.h"
+#include "mgmt/runtime.h"
 #include "mgmt/store.h"
 #include "util/log.h"
 
@@ -44,6 +46,8 @@ typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char guest_dir[PATH_MAX];
+    char run_dir[PATH_MAX];  /* the VMs' sockets */
+    char vmm_path[PATH_MAX]; /* the hostel executable VMs run in */
     unsigned max_connections;
     unsigned timeout_s;
 } DaemonOptions;
@@ -52,8 +56,32 @@ typedef struct DaemonOptions {
 typedef struct Pending {
     char *body;
     size_t len;
-    bool too_large; /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+    bool too_large;    /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+    double wait_until; /* monotonic: a waiting request is answered by then (0: not waiting) */
 } Pending;
+
+/* A request parked until an operation ends or its time is up (MHD_suspend_connection). */
+typedef struct Waiter {
+    struct MHD_Connection *c;
+    double until;
+    struct Waiter *next;
+} Waiter;
+
+/* The parked requests and the thread that resumes them. */
+typedef struct Waiters {
+    pthread_mutex_t lock;
+    Waiter *head;
+    MgmtOps *ops;
+    bool stop;
+    pthread_t thread;
+} Waiters;
+
+/* What the HTTP callbacks are given. */
+typedef struct Server {
+    Api *api;
+    Waiters *waiters;
+    struct Watchdog *wd;
+} Server;
 
 static void usage(FILE *out)
 {
@@ -68,6 +96,10 @@ static void usage(FILE *out)
             "                         else $XDG_RUNTIME_DIR/hostel/hosteld.sock)\n"
             "  --guest-dir DIR        the default guest, booted by VMs created without a kernel\n"
             "                         (default $HOSTEL_CACHE/guest or ~/.cache/hostel/guest)\n"
+            "  --run-dir DIR          the VMs' control and console sockets (default: vms/\n"
+            "                         beside the API's socket)\n"
+            "  --vmm PATH             the hostel executable each VM runs in (default: the one\n"
+            "                         beside hosteld)\n"
             "  --max-connections N    clients served at once; more wait (default %d)\n"
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
@@ -118,7 +150,17 @@ static int set_count(unsigned *dst, const char *value, const char *opt)
     return 0;
 }
 
-enum { OPT_STATE = 256, OPT_SOCKET, OPT_GUEST, OPT_MAXCONN, OPT_TIMEOUT, OPT_LOGL, OPT_LOGF };
+enum {
+    OPT_STATE = 256,
+    OPT_SOCKET,
+    OPT_GUEST,
+    OPT_MAXCONN,
+    OPT_TIMEOUT,
+    OPT_LOGL,
+    OPT_LOGF,
+    OPT_RUNDIR,
+    OPT_VMM,
+};
 
 static int parse_option(DaemonOptions *o, int c, const char *arg)
 {
@@ -126,6 +168,8 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case OPT_STATE: return set_path(o->state_dir, sizeof(o->state_dir), arg, "--state-dir");
     case OPT_SOCKET: return set_path(o->socket_path, sizeof(o->socket_path), arg, "--socket");
     case OPT_GUEST: return set_path(o->guest_dir, sizeof(o->guest_dir), arg, "--guest-dir");
+    case OPT_RUNDIR: return set_path(o->run_dir, sizeof(o->run_dir), arg, "--run-dir");
+    case OPT_VMM: return set_path(o->vmm_path, sizeof(o->vmm_path), arg, "--vmm");
     case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
     case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
@@ -133,6 +177,34 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case 'h': usage(stdout); return -1;
     default: fprintf(stderr, "(see 'hosteld --help')\n"); return CLI_EXIT_USAGE;
     }
+}
+
+/* The VMs' sockets: a vms/ directory beside the API's socket. */
+static int default_run_dir(DaemonOptions *o)
+{
+    char dir[sizeof(o->socket_path)];
+    snprintf(dir, sizeof(dir), "%s", o->socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int n = snprintf(o->run_dir, sizeof(o->run_dir), "%s/vms", slash ? dir : ".");
+    return n < 0 || (size_t)n >= sizeof(o->run_dir) ? -1 : 0;
+}
+
+/* hostel beside this executable (a build tree, or /usr/bin). */
+static int default_vmm(char *buf, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    int m = snprintf(buf, size, "%s/hostel", self);
+    return m < 0 || (size_t)m >= size || access(buf, X_OK) != 0 ? -1 : 0;
 }
 
 /* The defaults for what the command line left out. */
@@ -143,8 +215,12 @@ static int fill_defaults(DaemonOptions *o)
         return bad_usage("%s", err.msg);
     if (!o->guest_dir[0] && api_default_guest_dir(o->guest_dir, sizeof(o->guest_dir), &err) < 0)
         return bad_usage("%s", err.msg);
-    if (!o->socket_path[0])
-        return default_socket(o->socket_path, sizeof(o->socket_path));
+    if (!o->socket_path[0] && default_socket(o->socket_path, sizeof(o->socket_path)) != 0)
+        return CLI_EXIT_USAGE;
+    if (!o->run_dir[0] && default_run_dir(o) != 0)
+        return bad_usage("%s", "the run directory's path is too long: give --run-dir");
+    if (!o->vmm_path[0] && default_vmm(o->vmm_path, sizeof(o->vmm_path)) != 0)
+        return bad_usage("%s", "cannot find the hostel executable beside hosteld: give --vmm");
     return 0;
 }
 
@@ -155,6 +231,8 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"state-dir", required_argument, NULL, OPT_STATE},
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"guest-dir", required_argument, NULL, OPT_GUEST},
+        {"run-dir", required_argument, NULL, OPT_RUNDIR},
+        {"vmm", required_argument, NULL, OPT_VMM},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOGL},
@@ -396,6 +474,101 @@ static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
     pthread_mutex_unlock(&wd->lock);
 }
 
+/* A waiting request is exempt from the request deadline (its wait has its own). */
+static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->since = now_s() + 3600.0 * 24 * 365; /* watch_rearm puts it back after the answer */
+    pthread_mutex_unlock(&wd->lock);
+}
+
+/* ---- requests that wait (GET /1.0/operations/ID/wait) ---- */
+
+static bool is_wait(const char *url)
+{
+    size_t n = strlen(url);
+    return n > 5 && strcmp(url + n - 5, "/wait") == 0;
+}
+
+/* Park c until `until` or the end of an operation, whichever is first. */
+static enum MHD_Result park(Server *srv, struct MHD_Connection *c, double until)
+{
+    Waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return MHD_NO;
+    w->c = c;
+    w->until = until;
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&srv->waiters->lock);
+    w->next = srv->waiters->head;
+    srv->waiters->head = w;
+    pthread_mutex_unlock(&srv->waiters->lock);
+    return MHD_YES;
+}
+
+/* Resume the parked requests that are due (all of them when all). The lock held. */
+static void waiters_resume(Waiters *ws, bool all, double *next)
+{
+    double now = now_s();
+    *next = now + 1.0;
+    for (Waiter **p = &ws->head; *p;) {
+        Waiter *w = *p;
+        if (all || w->until <= now) {
+            *p = w->next;
+            MHD_resume_connection(w->c); /* asked again: answered, or parked anew */
+            free(w);
+        } else {
+            if (w->until < *next)
+                *next = w->until;
+            p = &w->next;
+        }
+    }
+}
+
+static void *waiters_run(void *opaque)
+{
+    Waiters *ws = opaque;
+    uint64_t seen = mgmt_ops_generation(ws->ops);
+    double next = now_s() + 1.0;
+    for (;;) {
+        double wait = next - now_s();
+        uint64_t g = mgmt_ops_wait_change(ws->ops, seen, wait > 0 ? wait : 0);
+        pthread_mutex_lock(&ws->lock);
+        if (ws->stop) {
+            pthread_mutex_unlock(&ws->lock);
+            return NULL;
+        }
+        waiters_resume(ws, g != seen, &next); /* an operation ended: every waiter looks */
+        seen = g;
+        pthread_mutex_unlock(&ws->lock);
+    }
+}
+
+static int waiters_start(Waiters *ws, MgmtOps *ops)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->ops = ops;
+    pthread_mutex_init(&ws->lock, NULL);
+    return pthread_create(&ws->thread, NULL, waiters_run, ws) == 0 ? 0 : -1;
+}
+
+/* Resume every parked request (MHD must have none suspended when it stops), end the thread. */
+static void waiters_stop(Waiters *ws)
+{
+    double next;
+    pthread_mutex_lock(&ws->lock);
+    ws->stop = true;
+    waiters_resume(ws, true, &next);
+    pthread_mutex_unlock(&ws->lock);
+    pthread_join(ws->thread, NULL); /* it wakes within a second */
+    pthread_mutex_destroy(&ws->lock);
+}
+
 /* ---- the HTTP adapter ---- */
 
 /* The caller's uid (SO_PEERCRED on the connection's socket), or (uid_t)-1. */
@@ -466,7 +639,7 @@ static void take_upload(Pending *p, const char *data, size_t size)
  * at once, and MHD closes the connection after the answer rather than
  * read the rest): hand it to the API.
  */
-static enum MHD_Result answer(Api *api, struct MHD_Connection *c, const char *url,
+static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char *url,
                               const char *method, Pending *p)
 {
     QueryBuf q = {.len = 0};
@@ -481,9 +654,16 @@ static enum MHD_Result answer(Api *api, struct MHD_Connection *c, const char *ur
         .body = p->too_large ? NULL : p->body,
         .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
         .uid = peer_uid(c),
+        .wait_over = p->wait_until > 0 && now_s() >= p->wait_until,
     };
     ApiResponse resp;
-    api_handle(api, &req, &resp);
+    api_handle(srv->api, &req, &resp);
+    if (resp.wait_s > 0 && !req.wait_over) { /* answered later: park the request */
+        if (p->wait_until == 0)
+            p->wait_until = now_s() + resp.wait_s;
+        api_response_free(&resp);
+        return park(srv, c, p->wait_until);
+    }
     enum MHD_Result ret = send_response(c, &resp);
     api_response_free(&resp);
     return ret;
@@ -509,6 +689,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             p->too_large = true;
             return answer(cls, c, url, method, p);
         }
+        if (is_wait(url)) { /* parked while it waits: its deadline is its own */
+            watch_hold(((Server *)cls)->wd, c);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
@@ -522,7 +705,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    watch_rearm(cls, c);
+    watch_rearm(((Server *)cls)->wd, c);
     Pending *p = *req_cls;
     if (p) {
         free(p->body);
@@ -539,21 +722,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
-static struct MHD_Daemon *start_http(Api *api, Watchdog *wd, int fd, const DaemonOptions *o)
+static struct MHD_Daemon *start_http(Server *srv, int fd, const DaemonOptions *o)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, wd,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
+        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->wd, MHD_OPTION_END);
 }
 
 /* ---- main ---- */
 
 /* Serve until SIGTERM or SIGINT (blocked in every thread, taken here). */
-static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
+static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t *stop)
 {
     Error err = {0};
     int fd = listen_unix(o->socket_path, 128, &err);
@@ -562,14 +746,17 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         return CLI_EXIT_FAIL;
     }
     Watchdog wd;
-    if (watchdog_start(&wd, o->timeout_s) < 0) {
+    Waiters ws;
+    Server srv = {.api = api, .waiters = &ws, .wd = &wd};
+    if (watchdog_start(&wd, o->timeout_s) < 0 || waiters_start(&ws, ops) < 0) {
         fprintf(stderr, "hosteld: cannot start a thread\n");
         close(fd);
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
-    struct MHD_Daemon *d = start_http(api, &wd, fd, o);
+    struct MHD_Daemon *d = start_http(&srv, fd, o);
     if (!d) {
+        waiters_stop(&ws);
         watchdog_stop(&wd);
         fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
@@ -577,14 +764,38 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         return CLI_EXIT_FAIL;
     }
     log_info("listening on %s (state in %s)", o->socket_path, o->state_dir);
+    api_resume_vms(api);
     int sig = 0;
     sigwait(stop, &sig);
-    log_info("signal %d: stopping", sig);
+    log_info("signal %d: stopping (the VMs go on running)", sig);
+    waiters_stop(&ws);
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
     watchdog_stop(&wd);
     close(fd);
     unlink(o->socket_path);
     return 0;
+}
+
+/* A lifecycle event or an operation's progress: logged (and, later, published). */
+static void on_event(void *ctx, const char *type, const char *vm, json_t *metadata)
+{
+    (void)ctx;
+    char *text = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
+    log_info("event %s%s%s %s", type, vm ? " " : "", vm ? vm : "", text ? text : "");
+    free(text);
+    json_decref(metadata);
+}
+
+/* The runtime and the operations; 0, or -1 with err. */
+static int open_runtime(const DaemonOptions *o, MgmtRuntime **rt, MgmtOps **ops, Error *err)
+{
+    MgmtRuntimeOptions ro = {.state_dir = o->state_dir,
+                             .run_dir = o->run_dir,
+                             .vmm_path = o->vmm_path,
+                             .notify = on_event};
+    if (make_parent(o->run_dir, err) < 0 || mgmt_runtime_new(rt, &ro, err) < 0)
+        return -1;
+    return mgmt_ops_new(ops, o->state_dir, on_event, NULL, err);
 }
 
 int main(int argc, char **argv)
@@ -601,16 +812,29 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     MgmtStore *store = NULL;
+    MgmtRuntime *rt = NULL;
+    MgmtOps *ops = NULL;
     Api *api = NULL;
     Error err = {0};
-    ApiOptions opt = {.guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
-    if (mgmt_store_open(&store, o.state_dir, &err) < 0 || api_new(&api, store, &opt, &err) < 0) {
+    if (mgmt_store_open(&store, o.state_dir, &err) < 0 || open_runtime(&o, &rt, &ops, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        mgmt_runtime_free(rt);
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
-    r = serve(api, &o, &stop);
+    ApiOptions opt = {
+        .runtime = rt, .ops = ops, .guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
+    if (api_new(&api, store, &opt, &err) < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    r = serve(api, ops, &o, &stop);
+    if (!mgmt_ops_free(ops, 10)) { /* an operation still runs: leave without freeing */
+        log_warn("operations still running at exit: they are reported interrupted next time");
+        return r;
+    }
     api_free(api);
+    mgmt_runtime_free(rt);
     mgmt_store_close(store);
     return r;
 }

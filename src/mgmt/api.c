@@ -174,6 +174,20 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/vms/{name}", .method = "PUT", .handle = api_h_vm_put},
     {.pattern = "/1.0/vms/{name}", .method = "PATCH", .handle = api_h_vm_patch},
     {.pattern = "/1.0/vms/{name}", .method = "DELETE", .handle = api_h_vm_delete},
+    {.pattern = "/1.0/vms/{name}/state", .method = "GET", .handle = api_h_vm_state_get},
+    {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
+    {.pattern = "/1.0/vms/{name}/snapshots", .method = "GET", .handle = api_h_snapshots_list},
+    {.pattern = "/1.0/vms/{name}/snapshots", .method = "POST", .handle = api_h_snapshot_create},
+    {.pattern = "/1.0/vms/{name}/snapshots/{snapshot}",
+     .method = "DELETE",
+     .handle = api_h_snapshot_delete},
+    {.pattern = "/1.0/vms/{name}/snapshots/{snapshot}/revert",
+     .method = "POST",
+     .handle = api_h_snapshot_revert},
+    {.pattern = "/1.0/operations", .method = "GET", .handle = api_h_ops_list},
+    {.pattern = "/1.0/operations/{id}", .method = "GET", .handle = api_h_op_get},
+    {.pattern = "/1.0/operations/{id}", .method = "DELETE", .handle = api_h_op_cancel},
+    {.pattern = "/1.0/operations/{id}/wait", .method = "GET", .handle = api_h_op_wait},
 };
 
 /*
@@ -306,6 +320,8 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     if (!api)
         return error_set(err, "out of memory");
     api->store = store;
+    api->runtime = opt->runtime;
+    api->ops = opt->ops;
     api->guest_dir = strdup(opt->guest_dir ? opt->guest_dir : "");
     api->server_version = strdup(opt->server_version ? opt->server_version : "");
     snprintf(path, sizeof(path), "%s/audit.log", mgmt_store_dir(store));

@@ -13,6 +13,7 @@
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -31,7 +32,8 @@ typedef struct ApiRequest {
     const char *content_type; /* the Content-Type header, or NULL */
     const char *body;         /* body_len bytes, not NUL-terminated; NULL when empty */
     size_t body_len;
-    uid_t uid; /* the caller (SO_PEERCRED), recorded in the audit log */
+    uid_t uid;      /* the caller (SO_PEERCRED), recorded in the audit log */
+    bool wait_over; /* a waiting request's time is up: answer with what is */
 } ApiRequest;
 
 typedef struct ApiResponse {
@@ -39,11 +41,15 @@ typedef struct ApiResponse {
     char *body;         /* JSON text (malloc'd), always set after api_handle */
     char location[128]; /* a Location header's value, or "" */
     char allow[64];     /* an Allow header's value (405), or "" */
+    double wait_s;      /* > 0: no answer yet; ask again (wait_over set when it is up) after
+                           at most this long, or sooner when an operation ends */
 } ApiResponse;
 
 /* What the API is given when made. */
 typedef struct ApiOptions {
-    const char *guest_dir; /* the default guest's directory (Image, initramfs.cpio.gz) */
+    struct MgmtRuntime *runtime; /* the VMs that run (NULL: none can) */
+    struct MgmtOps *ops;         /* required */
+    const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
 } ApiOptions;
 
@@ -62,6 +68,14 @@ void api_free(Api *api);
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
 
 void api_response_free(ApiResponse *resp);
+
+/*
+ * At daemon start: find every defined VM's VMM again (those still running
+ * are watched; how the others ended is recorded), then start the stopped
+ * VMs marked autostart, as operations of uid 0 (the runtime bounds how
+ * many start at once).
+ */
+void api_resume_vms(Api *api);
 
 /*
  * The default guest's directory: $HOSTEL_CACHE/guest, else

@@ -12,12 +12,16 @@
 #include <stdbool.h>
 
 #include "mgmt/api.h"
+#include "mgmt/ops.h"
+#include "mgmt/runtime.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
 
 struct Api {
     MgmtStore *store;
+    MgmtRuntime *runtime; /* may be NULL (tests of definitions alone): no VM ever runs */
+    MgmtOps *ops;
     int audit_fd; /* DIR/audit.log, O_APPEND */
     char *guest_dir;
     char *server_version;
@@ -48,8 +52,26 @@ json_t *api_body_object(const ApiRequest *req, ApiResponse *r);
 /* Every member of obj is in names (NULL-terminated); else false after a 400. */
 bool api_members_known(const json_t *obj, const char *const *names, ApiResponse *r);
 
+/* The state word of the VM named name: "stopped", "running"... or "suspended". */
+const char *api_vm_state(Api *api, const char *name);
+
+/* The VM named name, or NULL after a 404. */
+const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r);
+
+/*
+ * Start an operation (spec->run on its own thread) and reply 202 with its
+ * object and Location: /1.0/operations/ID.  On failure (and then ctx is
+ * freed) a 500.
+ */
+void api_reply_operation(Api *api, const MgmtOpSpec *spec, ApiResponse *r);
+
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,
     api_h_vm_delete;
+
+/* The lifecycle (api_state.c) and operations (api_ops.c). */
+ApiHandler api_h_vm_state_get, api_h_vm_state_put, api_h_snapshots_list, api_h_snapshot_create,
+    api_h_snapshot_delete, api_h_snapshot_revert;
+ApiHandler api_h_ops_list, api_h_op_get, api_h_op_cancel, api_h_op_wait;
 
 #endif

@@ -30,6 +30,11 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
         api_error(r, 400, "autostart: not a boolean");
         return false;
     }
+    json_t *restart = json_object_get(body, "restart");
+    if (restart && !mgmt_restart_parse(json_string_value(restart), &vm->restart)) {
+        api_error(r, 400, "restart: not \"no\", \"on-failure\" or \"always\"");
+        return false;
+    }
     Error err = {0};
     if (desc && vmconfig_set_string(&vm->description, json_string_value(desc), &err) < 0) {
         api_error(r, 500, "%s", err.msg);
@@ -79,6 +84,34 @@ static bool identity_unchanged(const json_t *body, const MgmtVm *vm, ApiResponse
     return true;
 }
 
+const char *api_vm_state(Api *api, const char *name)
+{
+    if (!api->runtime)
+        return "stopped";
+    MgmtPower p = mgmt_runtime_power(api->runtime, name);
+    if (p == MGMT_POWER_STOPPED && mgmt_runtime_is_suspended(api->runtime, name))
+        return "suspended";
+    return mgmt_power_name(p);
+}
+
+/*
+ * vm runs with another machine than its definition now says: the change
+ * applies at its next start.  (Description, autostart and restart policy
+ * apply at once.)
+ */
+static bool restart_required(Api *api, const MgmtVm *vm)
+{
+    char path[4096];
+    if (!api->runtime || mgmt_runtime_power(api->runtime, vm->name) == MGMT_POWER_STOPPED ||
+        mgmt_runtime_path(api->runtime, vm->name, "config.json", path, sizeof(path)) < 0)
+        return false;
+    json_t *running = json_load_file(path, 0, NULL), *now = vmconfig_to_json(&vm->config);
+    bool differ = running && now && !json_equal(running, now);
+    json_decref(running);
+    json_decref(now);
+    return differ;
+}
+
 /* Store vm and reply with its object (status 200 or 201). */
 static void save_and_reply(Api *api, const MgmtVm *vm, int status, ApiResponse *r)
 {
@@ -89,7 +122,12 @@ static void save_and_reply(Api *api, const MgmtVm *vm, int status, ApiResponse *
     }
     if (status == 201)
         snprintf(r->location, sizeof(r->location), "/" API_VERSION "/vms/%s", vm->name);
-    api_reply_json(r, status, mgmt_vm_to_api(vm, "defined"));
+    json_t *j = mgmt_vm_to_api(vm, api_vm_state(api, vm->name));
+    if (j && status == 200 && restart_required(api, vm))
+        json_object_set_new(j, "restart_required", json_true());
+    if (api->runtime)
+        mgmt_runtime_set_restart(api->runtime, vm->name, vm->restart);
+    api_reply_json(r, status, j);
 }
 
 /* ---- defaults for a new VM (as `hostel run`) ---- */
@@ -177,7 +215,8 @@ void api_h_vms_list(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRes
     json_t *vms = json_array();
     for (size_t i = 0; vms && i < mgmt_store_count(api->store); i++) {
         const MgmtVm *vm = mgmt_store_at(api->store, i);
-        json_t *item = recursion ? mgmt_vm_to_api(vm, "defined") : json_string(vm->name);
+        json_t *item =
+            recursion ? mgmt_vm_to_api(vm, api_vm_state(api, vm->name)) : json_string(vm->name);
         if (json_array_append_new(vms, item) < 0) {
             json_decref(vms);
             vms = NULL;
@@ -239,7 +278,8 @@ static void create_vm(Api *api, const json_t *body, const char *name, ApiRespons
 
 void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
-    static const char *const names[] = {"name", "description", "autostart", "config", NULL};
+    static const char *const names[] = {"name",    "description", "autostart",
+                                        "restart", "config",      NULL};
     json_t *body = api_body_object(req, r);
     if (!body)
         return;
@@ -249,8 +289,7 @@ void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiR
     json_decref(body);
 }
 
-/* The VM named name, or NULL after a 404. */
-static const MgmtVm *vm_or_404(Api *api, const char *name, ApiResponse *r)
+const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r)
 {
     const MgmtVm *vm = mgmt_store_find(api->store, name);
     if (!vm)
@@ -261,18 +300,24 @@ static const MgmtVm *vm_or_404(Api *api, const char *name, ApiResponse *r)
 void api_h_vm_get(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     const char *name = args->arg[0];
-    const MgmtVm *vm = vm_or_404(api, name, r);
+    const MgmtVm *vm = api_vm_or_404(api, name, r);
     if (vm)
-        api_reply_json(r, 200, mgmt_vm_to_api(vm, "defined"));
+        api_reply_json(r, 200, mgmt_vm_to_api(vm, api_vm_state(api, vm->name)));
 }
 
 void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     const char *name = args->arg[0];
     Error err = {0};
-    if (!vm_or_404(api, name, r))
+    if (!api_vm_or_404(api, name, r))
         return;
-    if (mgmt_store_remove(api->store, name, &err) < 0)
+    if (api->runtime && mgmt_runtime_power(api->runtime, name) != MGMT_POWER_STOPPED) {
+        api_error(r, 409, "%s is %s: stop it first", name, api_vm_state(api, name));
+        return;
+    }
+    if (api->runtime && mgmt_runtime_forget(api->runtime, name, &err) < 0)
+        api_error(r, 409, "%s", err.msg);
+    else if (mgmt_store_remove(api->store, name, &err) < 0)
         api_error(r, 500, "%s", err.msg);
     else
         api_reply_json(r, 200, json_object());
@@ -285,8 +330,9 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
 static void change_vm(Api *api, const ApiRequest *req, const char *name, ApiResponse *r,
                       bool (*apply)(Api *, const json_t *, MgmtVm *, ApiResponse *))
 {
-    static const char *const names[] = {"name", "uuid", "description", "autostart", "config", NULL};
-    const MgmtVm *old = vm_or_404(api, name, r);
+    static const char *const names[] = {"name",    "uuid",   "description", "autostart",
+                                        "restart", "config", NULL};
+    const MgmtVm *old = api_vm_or_404(api, name, r);
     json_t *body = old ? api_body_object(req, r) : NULL;
     if (!body)
         return;
@@ -315,6 +361,7 @@ static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
         return false;
     }
     vm->autostart = false;
+    vm->restart = MGMT_RESTART_NO;
     if (vmconfig_set_string(&vm->description, "", NULL) < 0) {
         api_error(r, 500, "out of memory");
         return false;
