@@ -185,11 +185,13 @@ void api_h_vm_state_put(Api *api, const ApiRequest *req, const ApiArgs *args, Ap
         return;
     }
     const char *what = json_string_value(json_object_get(body, "action"));
-    Action *a = NULL;
+    Action *a = NULL, checked;
     const char *why;
     char description[128];
     if (!known_action(what))
         api_error(r, 400, "action: not one of start, stop, reboot, pause, resume, suspend");
+    else if (!take_options(body, &checked, r))
+        ; /* 400 */
     else if (api->runtime && (why = refusal(what, mgmt_runtime_power(api->runtime, name),
                                             mgmt_runtime_is_suspended(api->runtime, name))))
         api_error(r, 409, "%s %s", name, why);

@@ -539,7 +539,7 @@ static MgmtPower ask_power(const char *path, unsigned timeout_ms, bool *answered
     json_t *st = NULL;
     Error err = {0};
     *answered = call_path(path, "status", NULL, &st, timeout_ms, &err) == 0;
-    const char *s = json_string_value(json_object_get(st, "state"));
+    const char *s = json_string_value(json_object_get(st, "status"));
     MgmtPower p = s && strcmp(s, "paused") == 0 ? MGMT_POWER_PAUSED : MGMT_POWER_RUNNING;
     json_decref(st);
     return p;
@@ -662,9 +662,10 @@ static void *restart_thread(void *opaque)
     free(a);
     Error err = {0};
     pthread_mutex_lock(&rt->lock);
-    int rc = r->power == MGMT_POWER_STOPPED && !r->stop_requested ? start_locked(rt, r, &err) : 1;
-    if (rc == 0)
-        r->restarts++;
+    bool go = r->power == MGMT_POWER_STOPPED && !r->stop_requested;
+    if (go)
+        r->restarts++; /* counted as it is tried: a watcher sees the count with the new pid */
+    int rc = go ? start_locked(rt, r, &err) : 1;
     json_t *meta = rc == 0 ? json_pack("{s:i, s:i}", "pid", (int)r->pid, "restarts", r->restarts)
                            : json_pack("{s:s}", "error", err.msg);
     char name[MGMT_NAME_MAX + 1];
