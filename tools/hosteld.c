@@ -40,6 +40,7 @@
 
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_RATE_LIMIT 50 /* mutating calls a second per client; bursts of twice that */
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
 
 typedef struct DaemonOptions {
@@ -50,6 +51,7 @@ typedef struct DaemonOptions {
     char vmm_path[PATH_MAX]; /* the hostel executable VMs run in */
     unsigned max_connections;
     unsigned timeout_s;
+    unsigned rate_limit; /* 0: none */
 } DaemonOptions;
 
 /* One request being received: its body so far. */
@@ -101,10 +103,13 @@ static void usage(FILE *out)
             "  --vmm PATH             the hostel executable each VM runs in (default: the one\n"
             "                         beside hosteld)\n"
             "  --max-connections N    clients served at once; more wait (default %d)\n"
+            "  --rate-limit N         changes (POST, PUT, PATCH, DELETE) a client may make a\n"
+            "                         second, in bursts of 2N; more are answered 429\n"
+            "                         (default %d; 0: no limit)\n"
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
             "                         dropped; so is one idle this long (default %d)\n",
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S);
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
 }
@@ -160,6 +165,7 @@ enum {
     OPT_LOGF,
     OPT_RUNDIR,
     OPT_VMM,
+    OPT_RATE,
 };
 
 static int parse_option(DaemonOptions *o, int c, const char *arg)
@@ -170,6 +176,12 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case OPT_GUEST: return set_path(o->guest_dir, sizeof(o->guest_dir), arg, "--guest-dir");
     case OPT_RUNDIR: return set_path(o->run_dir, sizeof(o->run_dir), arg, "--run-dir");
     case OPT_VMM: return set_path(o->vmm_path, sizeof(o->vmm_path), arg, "--vmm");
+    case OPT_RATE:
+        if (strcmp(arg, "0") == 0) {
+            o->rate_limit = 0;
+            return 0;
+        }
+        return set_count(&o->rate_limit, arg, "--rate-limit");
     case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
     case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
@@ -233,6 +245,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"guest-dir", required_argument, NULL, OPT_GUEST},
         {"run-dir", required_argument, NULL, OPT_RUNDIR},
         {"vmm", required_argument, NULL, OPT_VMM},
+        {"rate-limit", required_argument, NULL, OPT_RATE},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOGL},
@@ -243,6 +256,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->max_connections = DEFAULT_MAX_CONNECTIONS;
     o->timeout_s = DEFAULT_TIMEOUT_S;
+    o->rate_limit = DEFAULT_RATE_LIMIT;
     int c, r;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if ((r = parse_option(o, c, optarg)) != 0)
@@ -612,6 +626,11 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after > 0) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -822,8 +841,12 @@ int main(int argc, char **argv)
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
-    ApiOptions opt = {
-        .runtime = rt, .ops = ops, .guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
+    ApiOptions opt = {.runtime = rt,
+                      .ops = ops,
+                      .guest_dir = o.guest_dir,
+                      .server_version = HOSTEL_VERSION,
+                      .rate_limit = o.rate_limit,
+                      .rate_burst = 2.0 * o.rate_limit};
     if (api_new(&api, store, &opt, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;

@@ -282,11 +282,29 @@ static void audit(Api *api, const ApiRequest *req, int status)
     free(line);
 }
 
+/* A mutating call over the caller's rate limit: answered 429. */
+static bool over_limit(Api *api, const ApiRequest *req, ApiResponse *r)
+{
+    char id[RATELIMIT_ID_MAX];
+    double retry;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(id, sizeof(id), "uid:%lld", (long long)req->uid);
+    if (!is_mutating(req->method) ||
+        ratelimit_take(&api->rate, id, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &retry))
+        return false;
+    r->retry_after = (int)retry + 1;
+    api_error(r, 429, "too many changes: at most %g a second (a burst of %g); retry in %d s",
+              api->rate.rate, api->rate.burst, r->retry_after);
+    return true;
+}
+
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp)
 {
     memset(resp, 0, sizeof(*resp));
     pthread_mutex_lock(&api->lock);
-    route(api, req, resp);
+    if (!over_limit(api, req, resp))
+        route(api, req, resp);
     if (is_mutating(req->method))
         audit(api, req, resp->status);
     pthread_mutex_unlock(&api->lock);
@@ -321,6 +339,7 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         return error_set(err, "out of memory");
     api->store = store;
     api->runtime = opt->runtime;
+    ratelimit_init(&api->rate, opt->rate_limit, opt->rate_burst);
     api->ops = opt->ops;
     api->guest_dir = strdup(opt->guest_dir ? opt->guest_dir : "");
     api->server_version = strdup(opt->server_version ? opt->server_version : "");

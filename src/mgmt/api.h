@@ -41,6 +41,7 @@ typedef struct ApiResponse {
     char *body;         /* JSON text (malloc'd), always set after api_handle */
     char location[128]; /* a Location header's value, or "" */
     char allow[64];     /* an Allow header's value (405), or "" */
+    int retry_after;    /* > 0: a Retry-After header's value (429), in seconds */
     double wait_s;      /* > 0: no answer yet; ask again (wait_over set when it is up) after
                            at most this long, or sooner when an operation ends */
 } ApiResponse;
@@ -51,6 +52,8 @@ typedef struct ApiOptions {
     struct MgmtOps *ops;         /* required */
     const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
+    double rate_limit; /* mutating calls a second per client (0: none) */
+    double rate_burst; /* and in a burst */
 } ApiOptions;
 
 /*

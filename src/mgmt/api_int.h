@@ -13,6 +13,7 @@
 
 #include "mgmt/api.h"
 #include "mgmt/ops.h"
+#include "mgmt/ratelimit.h"
 #include "mgmt/runtime.h"
 #include "mgmt/vm.h"
 
@@ -26,6 +27,7 @@ struct Api {
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
+    RateLimit rate;       /* mutating calls per client */
 };
 
 /*

@@ -528,3 +528,22 @@ def test_kill9_during_a_burst_leaves_whole_documents(tmp_path):
         assert len(got) - len(acked) <= 3  # at most one unacknowledged write per client
     finally:
         d.stop()
+
+
+def test_rate_limit_on_changes(tmp_path):
+    """--rate-limit 2: a burst of 4 changes passes, the 5th is 429 with Retry-After; reads
+    are not limited, and the bucket refills."""
+    d = Hosteld(tmp_path, "--rate-limit", "2").start()
+    try:
+        codes = [create(d, f"vm{i}").status for i in range(6)]
+        assert codes[:4] == [201] * 4 and 429 in codes[4:], codes
+        r = d.request("POST", "/1.0/vms", {"name": "late"})
+        assert r.status == 429 and int(r.headers["Retry-After"]) >= 1, r
+        assert r.json["error"]["code"] == 429 and "too many" in r.json["error"]["message"]
+        for _ in range(20):
+            assert d.request("GET", "/1.0/vms").status == 200
+        time.sleep(1.1)
+        assert create(d, "after").status == 201
+        assert [a["status"] for a in d.audit()].count(429) >= 2
+    finally:
+        d.stop()
