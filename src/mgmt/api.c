@@ -145,11 +145,11 @@ static void h_versions(Api *api, const ApiRequest *req, const ApiArgs *args, Api
 static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     api_reply_json(r, 200,
-                   json_pack("{s:s, s:[s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
-                             API_VERSION, "api_extensions", "vms", "server", "name", "hosteld",
-                             "version", api->server_version, "pid", (json_int_t)getpid(),
-                             "state_dir", mgmt_store_dir(api->store), "auth", "unix", "auth_uid",
-                             (json_int_t)req->uid));
+                   json_pack("{s:s, s:[s, s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
+                             API_VERSION, "api_extensions", "vms", "storage-pools", "server",
+                             "name", "hosteld", "version", api->server_version, "pid",
+                             (json_int_t)getpid(), "state_dir", mgmt_store_dir(api->store), "auth",
+                             "unix", "auth_uid", (json_int_t)req->uid));
 }
 
 static void h_openapi(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
@@ -174,6 +174,26 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/vms/{name}", .method = "PUT", .handle = api_h_vm_put},
     {.pattern = "/1.0/vms/{name}", .method = "PATCH", .handle = api_h_vm_patch},
     {.pattern = "/1.0/vms/{name}", .method = "DELETE", .handle = api_h_vm_delete},
+    {.pattern = "/1.0/storage-pools", .method = "GET", .handle = api_h_pools_list},
+    {.pattern = "/1.0/storage-pools", .method = "POST", .handle = api_h_pools_create},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "GET", .handle = api_h_pool_get},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "DELETE", .handle = api_h_pool_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes", .method = "GET", .handle = api_h_volumes_list},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes",
+     .method = "POST",
+     .handle = api_h_volumes_create},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "GET",
+     .handle = api_h_volume_get},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "PATCH",
+     .handle = api_h_volume_patch},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "DELETE",
+     .handle = api_h_volume_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}/export",
+     .method = "POST",
+     .handle = api_h_volume_export},
 };
 
 /*
@@ -316,6 +336,10 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         return -1;
     }
     pthread_mutex_init(&api->lock, NULL);
+    if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0) {
+        api_free(api);
+        return -1;
+    }
     *out = api;
     return 0;
 }
@@ -328,6 +352,7 @@ void api_free(Api *api)
         close(api->audit_fd);
         pthread_mutex_destroy(&api->lock);
     }
+    mgmt_pools_close(api->pools);
     free(api->guest_dir);
     free(api->server_version);
     free(api);

@@ -12,13 +12,15 @@
 #include <stdbool.h>
 
 #include "mgmt/api.h"
+#include "mgmt/pool.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
 
 struct Api {
     MgmtStore *store;
-    int audit_fd; /* DIR/audit.log, O_APPEND */
+    MgmtPools *pools; /* the storage pools (pool.h), opened on the store's directory */
+    int audit_fd;     /* DIR/audit.log, O_APPEND */
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
@@ -51,5 +53,10 @@ bool api_members_known(const json_t *obj, const char *const *names, ApiResponse 
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,
     api_h_vm_delete;
+
+/* Storage pools and volumes (api_volumes.c). */
+ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_delete,
+    api_h_volumes_list, api_h_volumes_create, api_h_volume_get, api_h_volume_patch,
+    api_h_volume_delete, api_h_volume_export;
 
 #endif

@@ -607,7 +607,7 @@ int mgmt_volume_resize(const MgmtPool *pool, const char *name, uint64_t size, bo
     else if (size < cur && !shrink)
         rc = pool_fail(err, -EINVAL,
                        "size: shrinking loses the data past the new end: "
-                       "say \"shrink\": true to do it");
+                       "ask for it with shrink (hostel volume resize --shrink)");
     else if (size != cur && (block_truncate(bd, size, err) < 0 || block_flush(bd, err) < 0))
         rc = -EIO;
     block_close(bd);
