@@ -59,4 +59,11 @@ ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_dele
     api_h_volumes_list, api_h_volumes_create, api_h_volume_get, api_h_volume_patch,
     api_h_volume_delete, api_h_volume_export;
 
+/*
+ * Each disk of config (a VmConfig JSON object) given as {"volume":
+ * "POOL/VOL" or "VOL" (pool default), "read-only"?} becomes the volume's
+ * {"path", "format", "read-only"}; false after a 422 naming the disk.
+ */
+bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
+
 #endif

@@ -399,3 +399,62 @@ void api_h_volume_export(Api *api, const ApiRequest *req, const ApiArgs *args, A
     }
     json_decref(body);
 }
+
+/* ---- VM disks given as volumes ---- */
+
+/* Disk i = {"volume", "read-only"?} rewritten as the volume's file; else false after a 422. */
+static bool disk_from_volume(Api *api, json_t *disk, size_t i, ApiResponse *r)
+{
+    static const char *const names[] = {"volume", "read-only", NULL};
+    const json_t *ref = json_object_get(disk, "volume");
+    const char *spec = json_string_value(ref), *slash = spec ? strchr(spec, '/') : NULL;
+    const char *key;
+    json_t *v;
+    char pool_name[MGMT_NAME_MAX + 2];
+    json_object_foreach(disk, key, v)
+    {
+        const char *const *n = names;
+        while (*n && strcmp(*n, key) != 0)
+            n++;
+        if (!*n) {
+            api_error(r, 422, "config.disks[%zu].%.64s: not with volume", i, key);
+            return false;
+        }
+    }
+    if (!spec) {
+        api_error(r, 422, "config.disks[%zu].volume: not a string", i);
+        return false;
+    }
+    snprintf(pool_name, sizeof(pool_name), "%.*s", slash ? (int)(slash - spec) : 7,
+             slash ? spec : MGMT_POOL_DEFAULT);
+    const MgmtPool *pool = mgmt_pools_find(api->pools, pool_name);
+    MgmtVolume vol;
+    Error err = {0};
+    if (!pool) {
+        api_error(r, 422, "config.disks[%zu].volume: no pool named '%.64s'", i, pool_name);
+        return false;
+    }
+    if (mgmt_volume_get(pool, slash ? slash + 1 : spec, &vol, &err) < 0) {
+        api_error(r, 422, "config.disks[%zu].volume: %s", i, err.msg);
+        return false;
+    }
+    bool ok = json_object_set_new(disk, "path", json_string(vol.path)) == 0 &&
+              json_object_set_new(disk, "format", json_string(vol.format)) == 0 &&
+              json_object_del(disk, "volume") == 0;
+    mgmt_volume_free(&vol);
+    if (!ok)
+        api_error(r, 500, "out of memory");
+    return ok;
+}
+
+bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r)
+{
+    json_t *disks = json_object_get(config, "disks"), *d;
+    size_t i;
+    json_array_foreach(disks, i, d)
+    {
+        if (json_is_object(d) && json_object_get(d, "volume") && !disk_from_volume(api, d, i, r))
+            return false;
+    }
+    return true;
+}

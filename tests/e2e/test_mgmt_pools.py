@@ -358,3 +358,32 @@ def test_every_documented_storage_operation_answers(daemon, tmp_path):
         concrete = path.replace("{pool}", "p").replace("{volume}", "v")
         r = daemon.request(method, concrete, bodies.get((path, method)))
         assert 200 <= r.status < 300, f"{method} {concrete}: {r}"
+
+
+def test_vm_disks_given_as_volumes(daemon):
+    assert mkvol(daemon, "root").status == 201
+    assert mkvol(daemon, "data", format="raw").status == 201
+    r = daemon.request("POST", "/1.0/vms", {"name": "vm1", "config": {"disks": [
+        {"volume": "default/root"}, {"volume": "data", "read-only": True}]}})
+    assert r.status == 201, r
+    root = daemon.request("GET", f"{VOLS}/root").json
+    data = daemon.request("GET", f"{VOLS}/data").json
+    disks = r.json["config"]["disks"]
+    assert [(d["path"], d["format"], d["read-only"]) for d in disks] == [
+        (root["path"], "qcow2", False), (data["path"], "raw", True)]
+    assert root["used_by"] == ["vm1"] and data["used_by"] == ["vm1"]
+    assert_error(daemon.request("DELETE", f"{VOLS}/root"), 409, "vm1")
+    # PATCH and PUT take them too; the errors name the disk
+    r = daemon.request("PATCH", "/1.0/vms/vm1", {"config": {"disks": [{"volume": "data"}]}})
+    assert r.status == 200 and r.json["config"]["disks"][0]["path"] == data["path"], r
+    assert daemon.request("GET", f"{VOLS}/root").json["used_by"] == []
+    assert_error(daemon.request("PUT", "/1.0/vms/vm1", {"config": {"disks": [{"volume": "nope"}]}}),
+                 422, "config.disks[0].volume: no volume 'nope'")
+    assert_error(daemon.request("POST", "/1.0/vms", {"name": "vm2", "config": {"disks": [
+        {"path": "/x.img"}, {"volume": "nopool/root"}]}}), 422,
+        "config.disks[1].volume: no pool named 'nopool'")
+    assert_error(daemon.request("POST", "/1.0/vms", {"name": "vm2", "config": {"disks": [
+        {"volume": "root", "path": "/x"}]}}), 422, "config.disks[0].path: not with volume")
+    assert_error(daemon.request("POST", "/1.0/vms", {"name": "vm2", "config": {"disks": [
+        {"volume": 7}]}}), 422, "not a string")
+    assert daemon.request("GET", "/1.0/vms/vm2").status == 404
