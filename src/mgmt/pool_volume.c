@@ -148,17 +148,28 @@ void mgmt_volumes_free(MgmtVolume *v, size_t n)
     free(v);
 }
 
-/* The backing file stored in image path (resolved as QEMU does), or NULL; into *out. */
-static int backing_of(const char *path, const char *fmt, char **out, Error *err)
+/* What an image's header says: its size and its backing file. */
+typedef struct ImageHead {
+    uint64_t size;
+    char *backing;           /* resolved as QEMU does (malloc'd), or NULL */
+    const char *backing_fmt; /* "qcow2", "raw", or NULL: not recorded (or another) */
+} ImageHead;
+
+/* Read the header of the image at path (format fmt, NULL: probed) into *h. */
+static int image_head(const char *path, const char *fmt, ImageHead *h, Error *err)
 {
     BlockInfo info = {0};
     BlockDev *bd = open_one(path, fmt, err);
-    *out = NULL;
+    memset(h, 0, sizeof(*h));
     if (!bd)
         return -EIO;
     int rc = block_info(bd, &info, err) < 0 ? -EIO : 0;
-    if (rc == 0 && info.backing_file && !(*out = block_backing_path(path, info.backing_file)))
-        rc = pool_fail(err, -EIO, "out of memory");
+    h->size = block_length(bd);
+    if (rc == 0 && info.backing_file) {
+        h->backing_fmt = mgmt_volume_format(info.backing_fmt);
+        if (!(h->backing = block_backing_path(path, info.backing_file)))
+            rc = pool_fail(err, -EIO, "out of memory");
+    }
     block_info_free(&info);
     block_close(bd);
     return rc;
@@ -169,11 +180,11 @@ static int set_backing(const MgmtPool *pool, MgmtVolume *v, char *backing)
 {
     char name[MGMT_NAME_MAX + 1];
     const char *fmt, *slash = strrchr(backing, '/');
-    char *dir = realpath(backing, NULL);
+    char *real = realpath(backing, NULL);
     size_t n = strlen(pool->path);
-    bool in = dir && strncmp(dir, pool->path, n) == 0 && dir[n] == '/' &&
-              !strchr(dir + n + 1, '/') && vol_name_of(slash ? slash + 1 : backing, name, &fmt);
-    free(dir);
+    bool in = real && strncmp(real, pool->path, n) == 0 && real[n] == '/' &&
+              !strchr(real + n + 1, '/') && vol_name_of(slash ? slash + 1 : backing, name, &fmt);
+    free(real);
     if (in) {
         free(backing);
         v->backing = strdup(name);
@@ -198,14 +209,13 @@ static int vol_read(const MgmtPool *pool, const char *name, const char *path, co
         return pool_fail_errno(err, -EIO, errno, "%.200s", path);
     }
     v->allocation = (uint64_t)st.st_blocks * 512;
-    BlockDev *bd = open_one(path, fmt, err);
-    char *backing = NULL;
-    int rc = bd ? backing_of(path, fmt, &backing, err) : -EIO;
-    if (bd)
-        v->size = block_length(bd);
-    block_close(bd);
-    if (rc == 0 && backing && set_backing(pool, v, backing) < 0)
+    ImageHead h;
+    int rc = image_head(path, fmt, &h, err);
+    v->size = h.size;
+    if (rc == 0 && h.backing && set_backing(pool, v, h.backing) < 0)
         rc = pool_fail(err, -EIO, "out of memory");
+    else if (rc < 0)
+        free(h.backing);
     if (rc < 0)
         mgmt_volume_free(v);
     return rc;
@@ -295,18 +305,16 @@ size_t mgmt_volume_users(const MgmtStore *store, const MgmtVolume *v, const char
 /* The chain under the image at path (format fmt) stays in the pool: else -EXDEV. */
 static int chain_inside(const MgmtPool *pool, const char *path, const char *fmt, Error *err)
 {
-    char *cur = strdup(path), *next = NULL;
-    int rc = cur ? 0 : -EIO;
-    for (unsigned depth = 0; rc == 0 && cur; depth++) {
+    ImageHead h = {.backing = strdup(path), .backing_fmt = fmt};
+    int rc = h.backing ? 0 : pool_fail(err, -EIO, "out of memory");
+    for (unsigned depth = 0; rc == 0 && h.backing; depth++) {
+        char *cur = h.backing;
         if (depth > BLOCK_MAX_CHAIN)
             rc = pool_fail(err, -EXDEV, "%.200s: backing chain too deep or a loop", path);
         else if ((rc = inside_pool(pool, cur, err)) == 0)
-            rc = backing_of(cur, depth ? NULL : fmt, &next, err);
+            rc = image_head(cur, h.backing_fmt, &h, err);
         free(cur);
-        cur = next;
-        next = NULL;
     }
-    free(cur);
     return rc;
 }
 

@@ -223,9 +223,22 @@ static void test_escapes(const MgmtPool *pool)
        "a linked clone over it: %s", err.msg);
     ok(mgmt_volume_clone(pool, "foreign", "f3", false, NULL, &err) == -EXDEV,
        "a full clone of it is refused too");
-    ok(mgmt_volume_export(pool, "foreign", "/tmp/x-never", NULL, NULL, &err) == -EXDEV &&
-           !exists("/tmp/x-never"),
+    char never[PATH_MAX];
+    snprintf(never, sizeof(never), "%s/never.qcow2", outside);
+    ok(mgmt_volume_export(pool, "foreign", never, NULL, NULL, &err) == -EXDEV && !exists(never),
        "and an export");
+    /* one level further: top (in the pool) over foreign (in the pool) over secret (outside) */
+    char top[PATH_MAX];
+    snprintf(top, sizeof(top), "%s/top.qcow2", pool->path);
+    BlockCreateOpts to = {.size = MIB, .backing_file = "foreign.qcow2", .backing_fmt = "qcow2"};
+    ok(block_create(top, "qcow2", &to, &err) == 0 && mgmt_volume_get(pool, "top", &v, &err) == 0 &&
+           v.backing && strcmp(v.backing, "foreign") == 0,
+       "top.qcow2 over foreign made");
+    mgmt_volume_free(&v);
+    ok(mgmt_volume_clone(pool, "top", "t2", true, NULL, &err) == -EXDEV &&
+           mgmt_volume_clone(pool, "top", "t3", false, NULL, &err) == -EXDEV,
+       "clones of top are refused: the chain leaves the pool two levels down");
+    unlink(top);
     unlink(foreign);
 }
 
