@@ -145,11 +145,11 @@ static void h_versions(Api *api, const ApiRequest *req, const ApiArgs *args, Api
 static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     api_reply_json(r, 200,
-                   json_pack("{s:s, s:[s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
-                             API_VERSION, "api_extensions", "vms", "server", "name", "hosteld",
-                             "version", api->server_version, "pid", (json_int_t)getpid(),
-                             "state_dir", mgmt_store_dir(api->store), "auth", "unix", "auth_uid",
-                             (json_int_t)req->uid));
+                   json_pack("{s:s, s:[s, s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
+                             API_VERSION, "api_extensions", "vms", "storage-pools", "server",
+                             "name", "hosteld", "version", api->server_version, "pid",
+                             (json_int_t)getpid(), "state_dir", mgmt_store_dir(api->store), "auth",
+                             "unix", "auth_uid", (json_int_t)req->uid));
 }
 
 static void h_openapi(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
@@ -188,6 +188,26 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/operations/{id}", .method = "GET", .handle = api_h_op_get},
     {.pattern = "/1.0/operations/{id}", .method = "DELETE", .handle = api_h_op_cancel},
     {.pattern = "/1.0/operations/{id}/wait", .method = "GET", .handle = api_h_op_wait},
+    {.pattern = "/1.0/storage-pools", .method = "GET", .handle = api_h_pools_list},
+    {.pattern = "/1.0/storage-pools", .method = "POST", .handle = api_h_pools_create},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "GET", .handle = api_h_pool_get},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "DELETE", .handle = api_h_pool_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes", .method = "GET", .handle = api_h_volumes_list},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes",
+     .method = "POST",
+     .handle = api_h_volumes_create},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "GET",
+     .handle = api_h_volume_get},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "PATCH",
+     .handle = api_h_volume_patch},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "DELETE",
+     .handle = api_h_volume_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}/export",
+     .method = "POST",
+     .handle = api_h_volume_export},
 };
 
 /*
@@ -340,6 +360,7 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     api->store = store;
     api->runtime = opt->runtime;
     ratelimit_init(&api->rate, opt->rate_limit, opt->rate_burst);
+    api->host_paths = !opt->no_host_paths;
     api->ops = opt->ops;
     api->guest_dir = strdup(opt->guest_dir ? opt->guest_dir : "");
     api->server_version = strdup(opt->server_version ? opt->server_version : "");
@@ -351,6 +372,10 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         return -1;
     }
     pthread_mutex_init(&api->lock, NULL);
+    if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0) {
+        api_free(api);
+        return -1;
+    }
     *out = api;
     return 0;
 }
@@ -363,6 +388,7 @@ void api_free(Api *api)
         close(api->audit_fd);
         pthread_mutex_destroy(&api->lock);
     }
+    mgmt_pools_close(api->pools);
     free(api->guest_dir);
     free(api->server_version);
     free(api);

@@ -52,8 +52,9 @@ typedef struct ApiOptions {
     struct MgmtOps *ops;         /* required */
     const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
-    double rate_limit; /* mutating calls a second per client (0: none) */
-    double rate_burst; /* and in a burst */
+    double rate_limit;  /* mutating calls a second per client (0: none) */
+    double rate_burst;  /* and in a burst */
+    bool no_host_paths; /* refuse (403) requests naming host paths: for the fuzz target */
 } ApiOptions;
 
 /*

@@ -15,6 +15,7 @@
 #include "mgmt/ops.h"
 #include "mgmt/ratelimit.h"
 #include "mgmt/runtime.h"
+#include "mgmt/pool.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
@@ -23,7 +24,9 @@ struct Api {
     MgmtStore *store;
     MgmtRuntime *runtime; /* may be NULL (tests of definitions alone): no VM ever runs */
     MgmtOps *ops;
-    int audit_fd; /* DIR/audit.log, O_APPEND */
+    MgmtPools *pools; /* the storage pools (pool.h), opened on the store's directory */
+    int audit_fd;     /* DIR/audit.log, O_APPEND */
+    bool host_paths;  /* clients may name host paths (pools, imports, exports) */
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
@@ -75,5 +78,16 @@ ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_v
 ApiHandler api_h_vm_state_get, api_h_vm_state_put, api_h_snapshots_list, api_h_snapshot_create,
     api_h_snapshot_delete, api_h_snapshot_revert;
 ApiHandler api_h_ops_list, api_h_op_get, api_h_op_cancel, api_h_op_wait;
+/* Storage pools and volumes (api_volumes.c). */
+ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_delete,
+    api_h_volumes_list, api_h_volumes_create, api_h_volume_get, api_h_volume_patch,
+    api_h_volume_delete, api_h_volume_export;
+
+/*
+ * Each disk of config (a VmConfig JSON object) given as {"volume":
+ * "POOL/VOL" or "VOL" (pool default), "read-only"?} becomes the volume's
+ * {"path", "format", "read-only"}; false after a 422 naming the disk.
+ */
+bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
 
 #endif

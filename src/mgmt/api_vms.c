@@ -45,13 +45,20 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
     return true;
 }
 
-/* The config object c through the VmConfig codec into vm; else 422 with its message. */
-static bool take_config(const json_t *c, MgmtVm *vm, ApiResponse *r)
+/*
+ * The config object c through the VmConfig codec into vm (its disks given
+ * as volumes resolved to their files first); else 422 with its message.
+ */
+static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
 {
-    json_t *doc = json_pack("{s:i, s:s, s:s, s:O}", "version", MGMT_DOC_VERSION, "name", vm->name,
-                            "uuid", vm->uuid, "config", c);
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:o}", "version", MGMT_DOC_VERSION, "name", vm->name,
+                            "uuid", vm->uuid, "config", json_deep_copy(c));
     if (!doc) {
         api_error(r, 500, "out of memory");
+        return false;
+    }
+    if (!api_disks_from_volumes(api, json_object_get(doc, "config"), r)) {
+        json_decref(doc);
         return false;
     }
     MgmtVm parsed;
@@ -270,7 +277,7 @@ static void create_vm(Api *api, const json_t *body, const char *name, ApiRespons
     json_t *config = config_with_defaults(api, json_object_get(body, "config"));
     if (!config)
         api_error(r, 500, "out of memory");
-    else if (take_user_members(body, &vm, r) && take_config(config, &vm, r))
+    else if (take_user_members(body, &vm, r) && take_config(api, config, &vm, r))
         save_and_reply(api, &vm, 201, r);
     json_decref(config);
     mgmt_vm_free(&vm);
@@ -366,7 +373,7 @@ static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
         api_error(r, 500, "out of memory");
         return false;
     }
-    return take_user_members(body, vm, r) && take_config(config, vm, r);
+    return take_user_members(body, vm, r) && take_config(api, config, vm, r);
 }
 
 /*
@@ -393,7 +400,7 @@ static bool apply_patch(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r
     if ((json_object_get(patch, "disks") || json_object_get(patch, "nics")) &&
         !json_object_get(patch, "devices"))
         json_object_del(merged, "devices");
-    bool ok = take_config(merged, vm, r);
+    bool ok = take_config(api, merged, vm, r);
     json_decref(merged);
     return ok;
 }

@@ -50,8 +50,10 @@ static Fixture *fixture(void)
     const char *d = mkdtemp(dir) ? dir : mkdtemp(alt);
     check(d && mgmt_store_open(&f.store, d, NULL) == 0 &&
           mgmt_ops_new(&f.ops, d, NULL, NULL, NULL) == 0);
-    /* no runtime: the lifecycle routes are refused (501) rather than spawning VMMs */
-    ApiOptions opt = {.guest_dir = "/guest", .server_version = "fuzz", .ops = f.ops};
+    /* no runtime: the lifecycle routes are refused (501) rather than spawning VMMs; no host
+     * paths: pools, imports and exports elsewhere than the state directory are refused (403) */
+    ApiOptions opt = {
+        .guest_dir = "/guest", .server_version = "fuzz", .ops = f.ops, .no_host_paths = true};
     check(api_new(&f.api, f.store, &opt, NULL) == 0);
     return &f;
 }
