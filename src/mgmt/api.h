@@ -13,6 +13,8 @@
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +34,14 @@ typedef struct ApiRequest {
     const char *body;         /* body_len bytes, not NUL-terminated; NULL when empty */
     size_t body_len;
     uid_t uid; /* the caller (SO_PEERCRED), recorded in the audit log */
+    /* HTTPS callers (hosteld --listen); all zero on the unix socket */
+    bool tls;
+    const unsigned char *peer_cert; /* the client's certificate (DER), or NULL */
+    size_t peer_cert_len;
+    /* The caller's identity: filled by api_handle, not by the adapter */
+    bool trusted;                  /* the unix socket, or a trusted, valid certificate */
+    char cert_fingerprint[64 + 1]; /* SHA-256 of peer_cert (hex), or "" */
+    char cert_name[64 + 1];        /* its trust entry's name, or "" */
 } ApiRequest;
 
 typedef struct ApiResponse {
@@ -45,6 +55,7 @@ typedef struct ApiResponse {
 typedef struct ApiOptions {
     const char *guest_dir; /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
+    unsigned token_ttl_s; /* join tokens' validity in seconds (0: MGMT_TOKEN_TTL_DEFAULT) */
 } ApiOptions;
 
 /*
@@ -62,6 +73,14 @@ void api_free(Api *api);
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
 
 void api_response_free(ApiResponse *resp);
+
+/*
+ * What join tokens embed so a client can pin this server: its TLS
+ * certificate's SHA-256 fingerprint and the addresses it listens on (a
+ * JSON array of "HOST:PORT" strings; the reference is taken).  Returns 0,
+ * or -1.
+ */
+int api_set_server_identity(Api *api, const char *fingerprint, json_t *addresses, Error *err);
 
 /*
  * The default guest's directory: $HOSTEL_CACHE/guest, else

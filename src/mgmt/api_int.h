@@ -12,13 +12,15 @@
 #include <stdbool.h>
 
 #include "mgmt/api.h"
+#include "mgmt/trust.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
 
 struct Api {
     MgmtStore *store;
-    int audit_fd; /* DIR/audit.log, O_APPEND */
+    MgmtTrust *trust; /* DIR/trust: the certificates HTTPS callers are served by */
+    int audit_fd;     /* DIR/audit.log, O_APPEND */
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
@@ -51,5 +53,9 @@ bool api_members_known(const json_t *obj, const char *const *names, ApiResponse 
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,
     api_h_vm_delete;
+
+/* Trust: certificates and join tokens (api_trust.c). */
+ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
+    api_h_tokens_add, api_h_token_delete;
 
 #endif

@@ -229,7 +229,7 @@ def test_openapi_no_drift(daemon):
         body = {} if method in ("POST", "PUT", "PATCH") else None
         r = daemon.request(method, concrete, body)
         assert r.status not in (404, 405), f"{method} {path} is documented but {r}"
-        if method == "DELETE":
+        if method == "DELETE" and "{name}" in path:  # the VM was deleted: make it again
             assert create(daemon, "vm1").status == 201
     # everything the server answers is in the document
     for path in _probe_paths():
