@@ -733,19 +733,19 @@ static int tls_start(TlsFronts *t, Api *api, Watchdog *wd, const DaemonOptions *
 {
     memset(t, 0, sizeof(*t));
     t->front = (Front){.api = api, .tls = true};
-    if (o->nlisten == 0)
-        return 0;
-    if (tls_identity_load(api, o, &t->id, err) < 0)
-        return -1;
-    for (unsigned i = 0; i < o->nlisten; i++) {
-        int fd = listen_tcp(o->listen[i], 128, err);
-        if (fd < 0) {
+    for (unsigned i = 0; i < o->nlisten; i++) { /* a bad address fails before anything is made */
+        if ((t->fd[i] = listen_tcp(o->listen[i], 128, err)) < 0) {
             tls_stop(t);
             return -1;
         }
-        t->fd[t->n] = fd;
-        t->d[t->n++] = start_http(&t->front, wd, fd, o, &t->id);
-        if (!t->d[t->n - 1]) {
+        t->n++;
+    }
+    if (o->nlisten && tls_identity_load(api, o, &t->id, err) < 0) {
+        tls_stop(t);
+        return -1;
+    }
+    for (unsigned i = 0; i < t->n; i++) {
+        if (!(t->d[i] = start_http(&t->front, wd, t->fd[i], o, &t->id))) {
             tls_stop(t);
             return error_set(err, "cannot start HTTPS on %s", o->listen[i]);
         }
@@ -774,18 +774,15 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
     }
     Front front = {.api = api, .tls = false};
     TlsFronts tls;
-    struct MHD_Daemon *d = start_http(&front, &wd, fd, o, NULL);
-    if (d && tls_start(&tls, api, &wd, o, &err) < 0) {
+    /* HTTPS first: once the socket answers, the whole daemon is up */
+    struct MHD_Daemon *d = NULL;
+    if (tls_start(&tls, api, &wd, o, &err) < 0 || !(d = start_http(&front, &wd, fd, o, NULL))) {
+        if (!err.msg[0]) /* tls_start's failures say why; MHD's do not */
+            snprintf(err.msg, sizeof(err.msg), "cannot start the HTTP server on %s",
+                     o->socket_path);
+        tls_stop(&tls); /* harmless after tls_start failed: it stopped what it had */
         fprintf(stderr, "hosteld: %s\n", err.msg);
-        MHD_stop_daemon(d);
         watchdog_stop(&wd);
-        close(fd);
-        unlink(o->socket_path);
-        return CLI_EXIT_FAIL;
-    }
-    if (!d) {
-        watchdog_stop(&wd);
-        fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;

@@ -73,7 +73,7 @@ static int perform(CURL *h, const MgmtTarget *t, Buf *b, bool *no_daemon, Error 
     if (rc == CURLE_COULDNT_CONNECT) {
         *no_daemon = true;
         if (t->remote[0])
-            return error_set(err, "no hosteld answers at %s (remote '%s')", t->url, t->remote);
+            return error_set(err, "no hosteld answers at %s", t->url);
         return no_daemon_error(t->socket, err);
     }
     if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
@@ -174,23 +174,25 @@ int mgmt_client_config_dir(char *buf, size_t size, Error *err)
         return error_set(err, "neither XDG_CONFIG_HOME nor HOME is set");
     if (n < 0 || (size_t)n >= size)
         return error_set(err, "the configuration directory's path is too long");
-    char *slash = strrchr(buf, '/');
-    *slash = '\0';
-    mkdir(buf, 0700); /* ~/.config, when missing */
-    *slash = '/';
-    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-        return error_set_errno(err, errno, "cannot create %s", buf);
     return 0;
 }
 
-/* CONFIG_DIR/file into buf. */
-static int config_path(const char *file, char *buf, size_t size, Error *err)
+/* CONFIG_DIR/file into buf; with make, CONFIG_DIR (and its parent) made, mode 0700. */
+static int config_path(const char *file, bool make, char *buf, size_t size, Error *err)
 {
     char dir[PATH_MAX];
     if (mgmt_client_config_dir(dir, sizeof(dir), err) < 0)
         return -1;
     if (snprintf(buf, size, "%s/%s", dir, file) >= (int)size)
         return error_set(err, "%s/%s: path too long", dir, file);
+    if (!make)
+        return 0;
+    char *slash = strrchr(dir, '/');
+    *slash = '\0';
+    mkdir(dir, 0700); /* ~/.config, when missing */
+    *slash = '/';
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return error_set_errno(err, errno, "cannot create %s", dir);
     return 0;
 }
 
@@ -199,8 +201,8 @@ int mgmt_client_identity(char *cert, size_t cert_size, char *key, size_t key_siz
     char host[128] = "host", cn[200];
     const char *user = getenv("USER");
     bool made;
-    if (config_path("client.crt", cert, cert_size, err) < 0 ||
-        config_path("client.key", key, key_size, err) < 0)
+    if (config_path("client.crt", true, cert, cert_size, err) < 0 ||
+        config_path("client.key", true, key, key_size, err) < 0)
         return -1;
     gethostname(host, sizeof(host) - 1);
     snprintf(cn, sizeof(cn), "%s@%s", user && *user ? user : "hostel", host);
@@ -214,7 +216,7 @@ int mgmt_client_identity(char *cert, size_t cert_size, char *key, size_t key_siz
 json_t *mgmt_remotes_load(Error *err)
 {
     char path[PATH_MAX];
-    if (config_path("remotes.json", path, sizeof(path), err) < 0)
+    if (config_path("remotes.json", false, path, sizeof(path), err) < 0)
         return NULL;
     if (access(path, F_OK) < 0)
         return json_pack("{s:s, s:{}}", "default", MGMT_REMOTE_LOCAL, "remotes");
@@ -231,7 +233,7 @@ json_t *mgmt_remotes_load(Error *err)
 int mgmt_remotes_save(const json_t *remotes, Error *err)
 {
     char path[PATH_MAX];
-    if (config_path("remotes.json", path, sizeof(path), err) < 0)
+    if (config_path("remotes.json", true, path, sizeof(path), err) < 0)
         return -1;
     char *text = json_dumps(remotes, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text)

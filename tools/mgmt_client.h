@@ -77,7 +77,7 @@ int mgmt_client_call_target(const MgmtTarget *t, const char *method, const char 
  */
 const char *mgmt_client_split_vm(const char *arg);
 
-/* $XDG_CONFIG_HOME/hostel (else ~/.config/hostel) into buf, made (0700). Returns 0, or -1. */
+/* $XDG_CONFIG_HOME/hostel (else ~/.config/hostel) into buf.  Returns 0, or -1. */
 int mgmt_client_config_dir(char *buf, size_t size, Error *err);
 
 /*
