@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "mgmt/cert.h"
+#include "mgmt/fileio.h"
 #include "mgmt/trust.h"
 #include "mgmt/vm.h"
 #include "mgmt_client.h"

@@ -43,6 +43,7 @@
 #include "cli.h"
 #include "mgmt/api.h"
 #include "mgmt/cert.h"
+#include "mgmt/fileio.h"
 #include "mgmt/trust.h"
 #include "mgmt/store.h"
 #include "util/log.h"

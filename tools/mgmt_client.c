@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt_client.h"
 
 #define REPLY_MAX (64u << 20) /* a reply larger than this is refused */

@@ -3,9 +3,8 @@
  * "Trust"), with GnuTLS: make a self-signed key and certificate (ECDSA
  * P-256, 10 years), read a certificate (PEM or DER) into what trust needs
  * (its SHA-256 fingerprint, validity dates, PEM text), and the pin of its
- * public key as libcurl takes it.  Also the small file and encoding helpers
- * the trust store and the client share (whole-file read, atomic write,
- * base64url, random bytes).
+ * public key as libcurl takes it.  Also the encoding helpers the trust
+ * store and the client share (base64url, random bytes).
  */
 #ifndef HOSTEL_MGMT_CERT_H
 #define HOSTEL_MGMT_CERT_H
@@ -53,19 +52,6 @@ int mgmt_cert_ensure(const char *key_path, const char *crt_path, const char *cn,
  * the SHA-256 of its SubjectPublicKeyInfo.  Returns 0, or -1.
  */
 int mgmt_cert_pubkey_pin(const MgmtCert *c, char *buf, size_t size, Error *err);
-
-/*
- * Read the whole file at path (at most max bytes) into *out (malloc'd,
- * NUL-terminated), its length into *len.  Returns 0, or -1.
- */
-int mgmt_read_file(const char *path, size_t max, char **out, size_t *len, Error *err);
-
-/*
- * Write text to path atomically with mode: a temporary file beside it
- * (".FILE.tmp-XXXXXX"), fsync, rename, fsync of the directory.  A crash
- * leaves the old file or the new one.  Returns 0, or -1 (nothing changed).
- */
-int mgmt_write_atomic(const char *path, const char *text, size_t len, mode_t mode, Error *err);
 
 /* n random bytes (getrandom).  Returns 0, or -1. */
 int mgmt_random(void *buf, size_t n, Error *err);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt/store.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -323,27 +324,6 @@ void mgmt_store_set_fault(MgmtStore *s, MgmtStoreFault fault)
 
 /* ---- writes ---- */
 
-/* Write text to a fresh temporary file beside final, fsync it; its path into tmp. */
-static int write_temp(const MgmtStore *s, const char *name, const char *text, char *tmp,
-                      size_t size, Error *err)
-{
-    if (snprintf(tmp, size, "%s/.%s.json.tmp-XXXXXX", s->vms_dir, name) >= (int)size)
-        return error_set(err, "path too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return error_set_errno(err, errno, "cannot create a file in %.200s", s->vms_dir);
-    int e = 0;
-    if (fchmod(fd, 0640) < 0 || !io_write_all(fd, text, strlen(text)) || fsync(fd) < 0)
-        e = errno ? errno : EIO;
-    if (close(fd) < 0 && !e)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return error_set_errno(err, e, "cannot write %.200s", tmp);
-    }
-    return 0;
-}
-
 /* The document text of vm (malloc'd), ending in a newline. */
 static char *doc_text(const MgmtVm *vm, Error *err)
 {
@@ -359,27 +339,21 @@ static char *doc_text(const MgmtVm *vm, Error *err)
     return line;
 }
 
-/* Write vm's document atomically: temp, fsync, rename, fsync of the directory. */
+/* Write vm's document atomically: temp, fsync, rename, fsync of the directory (fileio.h). */
 static int write_doc(MgmtStore *s, const MgmtVm *vm, Error *err)
 {
     char tmp[PATH_MAX], path[PATH_MAX], file[MGMT_NAME_MAX + 8];
     snprintf(file, sizeof(file), "%s.json", vm->name);
     char *text = doc_text(vm, err);
     if (!text || doc_path(s, file, path, sizeof(path), err) < 0 ||
-        write_temp(s, vm->name, text, tmp, sizeof(tmp), err) < 0) {
+        mgmt_write_temp(path, text, strlen(text), 0640, tmp, sizeof(tmp), err) < 0) {
         free(text);
         return -1;
     }
     free(text);
     if (s->fault == MGMT_FAULT_BEFORE_RENAME)
         return error_set(err, "fault injected before rename (%s left behind)", tmp);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return error_set_errno(err, e, "cannot rename %.200s to %.200s", tmp, path);
-    }
-    io_sync_dir_of(path);
-    return 0;
+    return mgmt_commit_temp(tmp, path, err);
 }
 
 int mgmt_store_put(MgmtStore *s, const MgmtVm *vm, Error *err)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt/trust.h"
 #include "util/io.h"
 #include "util/log.h"
