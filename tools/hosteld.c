@@ -52,6 +52,8 @@
 #define DEFAULT_TIMEOUT_S 30
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
 #define LISTEN_MAX 4                    /* --listen given at most this often */
+/* GnuTLS priorities for HTTPS: its defaults, but TLS 1.2 and 1.3 only */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
@@ -707,7 +709,8 @@ static struct MHD_Daemon *start_http(const Front *f, Watchdog *wd, int fd, const
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, wd, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         wd, MHD_OPTION_HTTPS_MEM_KEY, id->key, MHD_OPTION_HTTPS_MEM_CERT, id->crt,
-        MHD_OPTION_HTTPS_MEM_TRUST, id->crt, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_MEM_TRUST, id->crt, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_END);
 }
 
 /* The HTTPS listeners (--listen), all or none. */

@@ -275,8 +275,10 @@ static void audit(Api *api, const ApiRequest *req, int status)
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:i}", "time", when, "uid", (json_int_t)req->uid,
-                          "method", req->method, "path", req->path, "status", status);
+    /* uid: the unix socket's caller; null over HTTPS, where "cert" says who */
+    json_t *uid = req->tls ? json_null() : json_integer((json_int_t)req->uid);
+    json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:i}", "time", when, "uid", uid, "method",
+                          req->method, "path", req->path, "status", status);
     if (j && req->tls) /* who, over HTTPS: the certificate (and its trust name when trusted) */
         json_object_set_new(
             j, "cert",

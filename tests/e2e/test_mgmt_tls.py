@@ -102,6 +102,28 @@ def test_server_key_and_certificate_made_on_first_start_and_kept(tmp_path):
     d.stop()
 
 
+def test_only_tls_1_2_and_up(tls):
+    import ssl
+    for version, served in ((ssl.TLSVersion.TLSv1_1, False), (ssl.TLSVersion.TLSv1_2, True),
+                            (ssl.TLSVersion.TLSv1_3, True)):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            ctx.minimum_version = ctx.maximum_version = version
+            if version == ssl.TLSVersion.TLSv1_1:
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            continue  # this OpenSSL cannot even offer it
+        try:
+            with socket.create_connection(("127.0.0.1", tls.port), timeout=5) as raw:
+                with ctx.wrap_socket(raw) as s:
+                    ok = s.version() is not None
+        except (ssl.SSLError, ConnectionResetError):
+            ok = False
+        assert ok == served, version
+
+
 def test_plain_http_on_the_tls_port_gets_no_http_answer(tls):
     with socket.create_connection(("127.0.0.1", tls.port), timeout=5) as s:
         s.sendall(b"GET /1.0/vms HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -145,6 +167,13 @@ def test_trusted_client_is_served(tls, tmp_path):
     # the audit log names the certificate behind a call over HTTPS
     line = [a for a in tls.audit() if a["path"] == "/1.0/vms" and a["status"] == 201][-1]
     assert line["cert"] == {"fingerprint": entry["fingerprint"], "name": "alice"}
+    assert line["uid"] is None  # no uid over TCP
+    # an untrusted caller's refused change is audited with its certificate too
+    mallory = make_cert(tmp_path / "c", "mallory")
+    assert_403(tls.https("DELETE", "/1.0/vms/vm1", cert=mallory))
+    line = tls.audit()[-1]
+    assert line["status"] == 403 and line["cert"] == {"fingerprint": fingerprint(mallory[0]),
+                                                      "name": ""}
 
 
 ROUTES = [("GET", "/"), ("GET", "/1.0/vms"), ("POST", "/1.0/vms"), ("GET", "/1.0/vms/vm1"),
