@@ -207,8 +207,13 @@ void api_h_tokens_add(Api *api, const ApiRequest *req, const ApiArgs *args, ApiR
         api_error(r, 400, "name: a string, required");
     else if (mgmt_trust_find_name(api->trust, name))
         api_error(r, 409, "a certificate named '%s' is already trusted", name);
+    else if (!mgmt_name_check(name, &err))
+        api_error(r, 400, "%s", err.msg);
+    else if (mgmt_trust_token_count(api->trust, time(NULL)) >= MGMT_TOKENS_LIVE_MAX)
+        api_error(r, 429, "%d join tokens are alive already: revoke some or let them expire",
+                  MGMT_TOKENS_LIVE_MAX);
     else if (!(k = mgmt_trust_token_new(api->trust, name, time(NULL), &err)))
-        api_error(r, name_ok(name) ? 500 : 400, "%s", err.msg);
+        api_error(r, 500, "%s", err.msg);
     if (k) {
         snprintf(r->location, sizeof(r->location), "/1.0/certificates/tokens/%s", k->id);
         api_reply_json(r, 201, token_json(k));

@@ -362,6 +362,11 @@ const MgmtToken *mgmt_trust_token_new(MgmtTrust *t, const char *name, time_t now
     if (!mgmt_name_check(name, err))
         return NULL;
     tokens_prune(t, now);
+    if (t->ntokens >= MGMT_TOKENS_LIVE_MAX) {
+        error_set(err, "%d join tokens are alive already: revoke some or let them expire",
+                  MGMT_TOKENS_LIVE_MAX);
+        return NULL;
+    }
     MgmtToken k;
     if (token_fill(t, &k, name, now, err) < 0)
         return NULL;

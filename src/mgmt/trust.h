@@ -27,7 +27,8 @@
 
 #define MGMT_TOKEN_TTL_DEFAULT 3600 /* seconds a join token is valid */
 #define MGMT_TOKEN_SECRET_BYTES 32
-#define MGMT_TOKEN_MAX 4096 /* bytes of an encoded token */
+#define MGMT_TOKEN_MAX 4096     /* bytes of an encoded token */
+#define MGMT_TOKENS_LIVE_MAX 64 /* join tokens alive at once; more are refused */
 
 typedef struct MgmtTrust MgmtTrust;
 
@@ -88,7 +89,8 @@ int mgmt_trust_remove(MgmtTrust *t, const char *fingerprint, Error *err);
 
 /*
  * A new join token for name, valid from now for the TTL.  Returns it
- * (owned by the store), or NULL (bad name, no memory).
+ * (owned by the store), or NULL (bad name, MGMT_TOKENS_LIVE_MAX alive
+ * already, no memory).
  */
 const MgmtToken *mgmt_trust_token_new(MgmtTrust *t, const char *name, time_t now, Error *err);
 

@@ -539,3 +539,40 @@ def test_trust_and_remote_usage_errors(tmp_path, client_env):
 def free_port_():
     from mgmtd import free_port
     return free_port()
+
+
+def test_join_tokens_are_capped(tls):
+    ids = [_token(tls, f"n{i}")["id"] for i in range(64)]
+    r = tls.request("POST", "/1.0/certificates/tokens", {"name": "one-more"})
+    assert r.status == 429 and r.json["error"]["code"] == 429, r
+    assert tls.request("DELETE", f"/1.0/certificates/tokens/{ids[0]}").status == 200
+    assert tls.request("POST", "/1.0/certificates/tokens", {"name": "one-more"}).status == 201
+
+
+# ---- hostile TLS clients ----
+
+
+def test_silent_and_trickling_tls_clients_are_dropped_others_served(tmp_path):
+    d = HosteldTLS(tmp_path / "d", "--timeout", "2").start()
+    try:
+        cert = make_cert(tmp_path / "c", "alice")
+        trust(d, "alice", cert[0])
+        silent = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        trickle = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        trickle.sendall(b"\x16\x03\x01")  # the start of a ClientHello, then nothing more
+        t0 = time.monotonic()
+        r = d.https("GET", "/1.0/vms", cert=cert, timeout=5)
+        assert r.status == 200 and time.monotonic() - t0 < 1.0
+        for s in (silent, trickle):
+            try:
+                data = s.recv(4096)
+                while data and time.monotonic() - t0 < 8:
+                    data = s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                data = b""
+            assert data == b"" and time.monotonic() - t0 < 8  # closed by the daemon
+            s.close()
+        assert d.https("GET", "/1.0/vms", cert=cert).status == 200
+    finally:
+        d.stop()
+    assert d.proc.returncode == 0

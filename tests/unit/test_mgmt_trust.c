@@ -200,6 +200,12 @@ static void test_tokens(void)
     ok(encoded && mgmt_trust_token_redeem(t, encoded, now, name, NULL) < 0,
        "a revoked token is refused");
     free(encoded);
+    bool made = true;
+    for (int i = 0; i < MGMT_TOKENS_LIVE_MAX; i++)
+        made &= mgmt_trust_token_new(t, "many", now, NULL) != NULL;
+    ok(made && !mgmt_trust_token_new(t, "many", now, NULL),
+       "at most MGMT_TOKENS_LIVE_MAX tokens live at once");
+    ok(mgmt_trust_token_new(t, "many", now + 61, NULL) != NULL, "expired ones make room");
     mgmt_trust_close(t);
 }
 
