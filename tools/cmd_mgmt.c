@@ -46,7 +46,10 @@ static const char common_help[] =
     "                        /run/hostel/hosteld.sock as root,\n"
     "                        $XDG_RUNTIME_DIR/hostel/hosteld.sock otherwise)\n"
     "      --json            print the API's JSON instead of text\n"
-    "  -h, --help            show this help and exit\n";
+    "  -h, --help            show this help and exit\n"
+    "\n"
+    "A VM's NAME may be REMOTE:NAME, for that remote's VM; 'hostel --remote REMOTE\n"
+    "VERB ...' sends any verb to REMOTE (see 'hostel remote').\n";
 
 /* ---- calling the daemon ---- */
 

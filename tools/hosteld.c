@@ -89,7 +89,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: hosteld [options]\n\n"
             "The hostel management daemon: keeps VM definitions and serves the REST API\n"
-            "(docs/api.md) on a unix socket.\n\n"
+            "(docs/api.md) on a unix socket, and over HTTPS with --listen.\n\n"
             "options:\n"
             "  --state-dir DIR        definitions and the audit log (default /var/lib/hostel as\n"
             "                         root, else $XDG_DATA_HOME/hostel or ~/.local/share/hostel)\n"
