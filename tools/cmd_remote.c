@@ -97,13 +97,16 @@ static bool remote_name_ok(const char *name)
     return true;
 }
 
-/* Check the server's certificate against the token (or the user's say-so); its pin into pin. */
+/*
+ * Check the server's certificate against the token (or the user's say-so);
+ * its pin into pin, its fingerprint into fp, how it sees this client
+ * ("trusted", "untrusted") into auth.
+ */
 static int remote_pin(const char *url, const json_t *token, bool accept, char *pin, size_t size,
-                      char *fp, Error *err)
+                      char *fp, char auth[32], Error *err)
 {
     MgmtCert server;
-    char auth[32];
-    if (mgmt_client_probe(url, &server, auth, sizeof(auth), err) < 0)
+    if (mgmt_client_probe(url, &server, auth, 32, err) < 0)
         return -1;
     const char *want = json_string_value(json_object_get(token, "fingerprint"));
     int r = 0;
@@ -164,6 +167,26 @@ static int remote_join(const char *name, const char *url, const char *pin, const
     return rc;
 }
 
+/* url without a query, a fragment or trailing slashes, into buf. */
+static void clean_url(const char *url, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", url);
+    buf[strcspn(buf, "?#")] = '\0';
+    while (strlen(buf) > 8 && buf[strlen(buf) - 1] == '/')
+        buf[strlen(buf) - 1] = '\0';
+}
+
+/* What the server's admin must do before it serves this client. */
+static void print_trust_hint(void)
+{
+    char cert[PATH_MAX], key[PATH_MAX];
+    Error err = {0};
+    if (mgmt_client_identity(cert, sizeof(cert), key, sizeof(key), &err) == 0)
+        printf("until its admin trusts this client ('hostel trust add NAME %s' on it),\n"
+               "the server refuses every call\n",
+               cert);
+}
+
 static int remote_add(int argc, char **argv)
 {
     static const struct option longopts[] = {{"token", required_argument, NULL, 't'},
@@ -202,27 +225,22 @@ static int remote_add(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     json_t *token = token_text ? mgmt_token_decode(token_text, &err) : NULL;
-    char pin[96], fp[MGMT_FP_LEN + 1];
-    char clean[512];
-    snprintf(clean, sizeof(clean), "%s", url);
-    clean[strcspn(clean, "?#")] = '\0';
-    while (strlen(clean) > 8 && clean[strlen(clean) - 1] == '/')
-        clean[strlen(clean) - 1] = '\0';
-    int r =
-        (token_text && !token) ? -1 : remote_pin(clean, token, accept, pin, sizeof(pin), fp, &err);
+    char pin[96], fp[MGMT_FP_LEN + 1], clean[512], auth[32] = "";
+    clean_url(url, clean, sizeof(clean));
+    int r = (token_text && !token)
+                ? -1
+                : remote_pin(clean, token, accept, pin, sizeof(pin), fp, auth, &err);
     json_decref(token);
+    bool trusted = strcmp(auth, "trusted") == 0; /* already: a token would be refused (409) */
     /* saved only once the server is pinned and (with a token) trusts this client */
-    if (r < 0 || (token_text && remote_join(name, clean, pin, token_text, &err) < 0) ||
+    if (r < 0 || (token_text && !trusted && remote_join(name, clean, pin, token_text, &err) < 0) ||
         remote_save(name, clean, pin, fp, &err) < 0)
         return cli_fail(&err);
     printf("remote %s added: %s, certificate %s\n", name, clean, fp);
-    if (!token_text) {
-        char cert[PATH_MAX], key[PATH_MAX];
-        if (mgmt_client_identity(cert, sizeof(cert), key, sizeof(key), &err) == 0)
-            printf("until its admin trusts this client ('hostel trust add NAME %s' on it),\n"
-                   "the server refuses every call\n",
-                   cert);
-    }
+    if (trusted && token_text)
+        printf("the server trusts this client already: the token was not used\n");
+    else if (!trusted && !token_text)
+        print_trust_hint();
     return 0;
 }
 

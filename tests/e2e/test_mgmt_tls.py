@@ -446,10 +446,11 @@ def test_remote_add_with_token_then_remote_verbs(tmp_path, client_env):
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and "nosuch" in r.stderr
         r = run(env, "--remote", "host2", "trust", "list")
         assert "laptop" in r.stdout
-        # the token was spent
-        r = run(client_env, "remote", "add", "host3", there.url, "--token", token, ok=False)
-        assert "already" in r.stderr or "used" in r.stderr, r.stderr
-        assert "host3" not in (cfg / "remotes.json").read_text()
+        # the token was spent: another client (its own certificate) cannot use it
+        other = dict(client_env, XDG_CONFIG_HOME=str(tmp_path / "cfg2"))
+        r = run(other, "remote", "add", "host2", there.url, "--token", token, ok=False)
+        assert "already used" in r.stderr and r.stderr.splitlines()[-1].startswith("hostel: ")
+        assert not (tmp_path / "cfg2" / "hostel" / "remotes.json").exists()
         # remote list / switch / remove
         r = run(client_env, "remote", "list")
         assert "host2" in r.stdout and there.url in r.stdout
@@ -505,6 +506,12 @@ def test_remote_add_without_token_then_trust_add(tmp_path, client_env):
         run(local, "trust", "add", "laptop", crt)
         run(client_env, "--remote", "r", "list")
         assert "laptop" in run(local, "trust", "list").stdout
+        # adding it again with a token: already trusted, so the token is left unspent
+        run(client_env, "remote", "remove", "r")
+        token = run(local, "trust", "token", "again").stdout.strip()
+        r = run(client_env, "remote", "add", "r", d.url, "--token", token)
+        assert "already" in r.stdout
+        assert [k["name"] for k in d.request("GET", "/1.0/certificates/tokens").json] == ["again"]
         run(local, "trust", "remove", "laptop")
         r = run(client_env, "--remote", "r", "list", ok=False)
         assert "not trusted" in r.stderr
