@@ -8,7 +8,13 @@
  * Every response body is JSON; every failure is
  * {"error": {"code": STATUS, "message": "one line"}}.  Every mutating call
  * (POST, PUT, PATCH, DELETE) is appended to DIR/audit.log as one JSON line
- * (time, uid, method, path, status).
+ * (time, uid, method, path, status; over HTTPS the client certificate).
+ *
+ * Who may call: the unix socket's callers are trusted (the socket's mode
+ * is the check); an HTTPS caller (ApiRequest.tls) is trusted when the
+ * certificate it presented is in the trust store (trust.h) and valid now,
+ * else it gets 403 on everything but GET /1.0 and POST /1.0/certificates
+ * with a join token.
  */
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
