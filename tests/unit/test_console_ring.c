@@ -11,6 +11,7 @@
 
 #include "vmm/console_log.h"
 #include "vmm/console_ring.h"
+#include "vmm/console_server.h"
 #include "tap.h"
 
 /* The ring's content, oldest first, into a malloc'd buffer of *len bytes. */
@@ -74,7 +75,7 @@ static void test_ring_mib(void)
     uint8_t *stream = malloc(total);
     for (size_t i = 0; i < total; i++)
         stream[i] = pattern(i);
-    ok(console_ring_init(&r, 1u << 20, NULL) == 0, "a ring of the history's size");
+    ok(console_ring_init(&r, CONSOLE_HISTORY_BYTES, NULL) == 0, "a ring of the history's size");
     while (done < total) {
         size_t len = chunk < total - done ? chunk : total - done;
         console_ring_write(&r, stream + done, len);
