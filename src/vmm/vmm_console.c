@@ -5,8 +5,10 @@
  * into the same input queues as in_fd (without the escape filter).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/log.h"
+#include "util/timer.h"
 #include "vmm/console_log.h"
 #include "vmm/console_server.h"
 #include "vmm/vmm_int.h"
@@ -24,16 +26,45 @@ static void vmm_console_log(Vmm *v, const uint8_t *buf, size_t len)
     v->console_log_failing = true;
 }
 
-/* The machine's console sink while the VMM keeps the console. */
-static void vmm_console_out(void *opaque, const uint8_t *buf, size_t len)
+/* Pass the gathered output on: the log, the socket's history and clients, the front end's sink. */
+static void vmm_console_flush(void *opaque)
 {
     Vmm *v = opaque;
+    const uint8_t *buf = v->console_batch;
+    size_t len = v->console_batch_len;
+    if (!len)
+        return;
+    v->console_batch_len = 0;
     if (v->console_log)
         vmm_console_log(v, buf, len);
     if (v->console_server)
         console_server_output(v->console_server, buf, len);
     if (v->console_out)
         v->console_out(v->console_opaque, buf, len);
+}
+
+/*
+ * The machine's console sink while the VMM keeps the console.  The UART
+ * hands over one byte at a time: they are gathered and passed on at the
+ * event loop's next turn (between hart slices, or at once when the harts
+ * idle), or when VMM_CONSOLE_BATCH bytes wait, so the log and every client
+ * cost a system call per batch, not per byte.
+ */
+static void vmm_console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    Vmm *v = opaque;
+    while (len) {
+        if (v->console_batch_len == sizeof(v->console_batch))
+            vmm_console_flush(v);
+        size_t room = sizeof(v->console_batch) - v->console_batch_len;
+        size_t n = len < room ? len : room;
+        memcpy(v->console_batch + v->console_batch_len, buf, n);
+        v->console_batch_len += n;
+        buf += n;
+        len -= n;
+    }
+    if (!timer_pending(v->console_flush))
+        timer_mod(v->console_flush, 0); /* a time already past: the next turn */
 }
 
 /* HTIF's SYS_write to fd 2, passed on to the front end's sink (only installed when it has one). */
@@ -63,6 +94,10 @@ int vmm_console_open(Vmm *v, const VmmConfig *c, Error *err)
         if (!(v->console_log = console_log_open(c->console_log, size, err)))
             return -1;
     }
+    if ((c->console_log || c->console_socket) &&
+        (!(v->console_timers = timer_list_new(v->loop, err)) ||
+         !(v->console_flush = timer_new(v->console_timers, vmm_console_flush, v, err))))
+        return -1;
     if (c->console_socket) {
         ConsoleServerConfig sc = {.path = c->console_socket,
                                   .input_room = vmm_console_room,
@@ -80,8 +115,12 @@ int vmm_console_open(Vmm *v, const VmmConfig *c, Error *err)
 
 void vmm_console_close(Vmm *v)
 {
+    vmm_console_flush(v); /* the guest's last words */
     if (v->console_log || v->console_server)
         machine_set_console_out(v->m, v->console_out, v->console_err, v->console_opaque);
+    timer_list_free(v->console_timers); /* frees console_flush */
+    v->console_timers = NULL;
+    v->console_flush = NULL;
     console_server_free(v->console_server);
     console_log_close(v->console_log);
     v->console_server = NULL;

@@ -12,7 +12,8 @@
 #include "util/evloop.h"
 #include "vmm/vmm.h"
 
-#define VMM_INPUT_BUF 65536 /* console bytes read ahead of the UART FIFO */
+#define VMM_INPUT_BUF 65536    /* console bytes read ahead of the UART FIFO */
+#define VMM_CONSOLE_BATCH 4096 /* console output gathered before the log and socket see it */
 
 struct Vmm {
     Machine *m;
@@ -34,9 +35,13 @@ struct Vmm {
     VmmStats stats;          /* of the last vmm_run */
     struct SnapshotJob *job; /* a live snapshot finishing (vmm_snapshot.c) */
     /* The console kept by the VMM (vmm_console.c); the front end's sinks it passes on. */
-    struct ConsoleServer *console_server;  /* --console-socket; NULL when none */
-    struct ConsoleLog *console_log;        /* --console-log; NULL when none */
-    bool console_log_failing;              /* the last log write failed (warned once) */
+    struct ConsoleServer *console_server;     /* --console-socket; NULL when none */
+    struct ConsoleLog *console_log;           /* --console-log; NULL when none */
+    bool console_log_failing;                 /* the last log write failed (warned once) */
+    uint8_t console_batch[VMM_CONSOLE_BATCH]; /* output not passed on yet (the UART sends bytes) */
+    size_t console_batch_len;
+    struct TimerList *console_timers;
+    struct Timer *console_flush;           /* passes the batch on at the loop's next turn */
     ConsoleOutFn console_out, console_err; /* VmmConfig's, or NULL */
     void *console_opaque;
 };

@@ -147,6 +147,24 @@ int main(void)
        "a control character in WHO: ERR");
     close(d);
 
+    int many[CONSOLE_MAX_CLIENTS];
+    size_t opened = 0;
+    while (opened < CONSOLE_MAX_CLIENTS && console_server_clients(s) < CONSOLE_MAX_CLIENTS) {
+        many[opened++] = connect_to(path);
+        pump(l);
+    }
+    int extra = connect_to(path);
+    pump(l);
+    ok(console_server_clients(s) == CONSOLE_MAX_CLIENTS &&
+           strcmp(heard(extra, buf, sizeof(buf)), "ERR too many console clients (at most 16)\n") ==
+               0,
+       "a connection beyond %d: ERR and closed (%s)", CONSOLE_MAX_CLIENTS, buf);
+    close(extra);
+    for (size_t i = 0; i < opened; i++)
+        close(many[i]);
+    pump(l);
+    ok(console_server_clients(s) == 2, "the clients that hung up are gone");
+
     console_server_free(s);
     ok(access(path, F_OK) != 0, "the socket is removed when the server goes");
     ok(recv(b, buf, sizeof(buf), 0) == 0 && recv(c, buf, sizeof(buf), 0) == 0,
