@@ -52,6 +52,7 @@ typedef struct ConsoleClient {
     uint32_t events;     /* what the loop watches now */
     Timer *timer;        /* the hello's deadline, then the hang-up's */
     bool paused;         /* rw: not read while the VMM's input is full */
+    bool in_eof;         /* attached, shut its side for writing: only output now */
     bool shut;           /* CLOSING: shutdown(SHUT_WR) done */
     bool dead;           /* to be freed */
 } ConsoleClient;
@@ -79,7 +80,7 @@ static size_t client_pending(const ConsoleClient *c)
 /* Watch what the client needs: input unless paused, writability while output waits. */
 static void client_watch(ConsoleClient *c)
 {
-    uint32_t ev = c->paused ? 0 : EPOLLIN;
+    uint32_t ev = c->paused || c->in_eof ? 0 : EPOLLIN;
     if (client_pending(c))
         ev |= EPOLLOUT;
     if (ev != c->events && evloop_mod_fd(c->srv->loop, c->fd, ev) == 0)
@@ -302,6 +303,20 @@ static void client_read_hello(ConsoleClient *c)
 
 /* ---- input ---- */
 
+/*
+ * An attached client shut its side for writing (e.g. socat at the end of
+ * its input): it still gets the output, until it hangs up (EPOLLHUP) or a
+ * send fails; an rw client gives the input up and is read-only from now on.
+ */
+static void client_input_ended(ConsoleClient *c)
+{
+    if (c->srv->holder == c)
+        c->srv->holder = NULL;
+    c->state = CLIENT_RO;
+    c->in_eof = true;
+    client_watch(c);
+}
+
 /* The rw client's bytes, as many as the VMM has room for. */
 static void client_read_input(ConsoleClient *c)
 {
@@ -316,21 +331,24 @@ static void client_read_input(ConsoleClient *c)
     ssize_t n = recv(c->fd, buf, room < sizeof(buf) ? room : sizeof(buf), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-    if (n <= 0) {
+    if (n == 0)
+        client_input_ended(c);
+    else if (n < 0)
         c->dead = true;
-        return;
-    }
-    s->cfg.input(s->cfg.opaque, buf, (size_t)n);
+    else
+        s->cfg.input(s->cfg.opaque, buf, (size_t)n);
 }
 
-/* An ro or closing client's bytes: read and dropped; its hang-up ends it. */
+/* An ro or closing client's bytes: read and dropped; the end of a closing client's ends it. */
 static void client_read_discard(ConsoleClient *c)
 {
     uint8_t buf[READ_CHUNK];
     ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-    if (n <= 0)
+    if (n == 0 && c->state == CLIENT_RO)
+        client_input_ended(c);
+    else if (n <= 0)
         c->dead = true;
 }
 
@@ -353,10 +371,10 @@ static void client_ready(void *opaque, uint32_t events)
         c->dead = true;
     if ((events & EPOLLOUT) && !c->dead)
         client_flush(c);
-    if ((events & (EPOLLIN | EPOLLHUP)) && !c->dead && !c->paused)
+    if ((events & EPOLLHUP) && (c->paused || c->in_eof))
+        c->dead = true; /* hung up while not being read */
+    else if ((events & (EPOLLIN | EPOLLHUP)) && !c->dead && !c->paused && !c->in_eof)
         client_read(c);
-    else if ((events & EPOLLHUP) && !c->dead)
-        c->dead = true; /* a paused rw client that hung up */
     s->busy--;
     server_reap(s);
 }

@@ -147,6 +147,20 @@ int main(void)
        "a control character in WHO: ERR");
     close(d);
 
+    shutdown(b, SHUT_WR); /* socat at the end of its input: no more input, output still wanted */
+    pump(l);
+    console_server_output(s, (const uint8_t *)"!", 1);
+    pump(l);
+    ok(strcmp(heard(b, buf, sizeof(buf)), "!") == 0 && strcmp(heard(c, buf, sizeof(buf)), "!") == 0,
+       "a client that shut its side for writing still gets the output");
+    d = connect_to(path);
+    say(d, "HOSTEL-CONSOLE 1 rw dave\n");
+    pump(l);
+    ok(strcmp(heard(d, buf, sizeof(buf)), "OK 10\nboot\nlive!") == 0,
+       "... and the input it held is free for the next rw client");
+    close(d);
+    pump(l);
+
     int many[CONSOLE_MAX_CLIENTS];
     size_t opened = 0;
     while (opened < CONSOLE_MAX_CLIENTS && console_server_clients(s) < CONSOLE_MAX_CLIENTS) {
