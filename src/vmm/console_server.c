@@ -28,8 +28,9 @@
 #include "util/timer.h"
 #include "vmm/console_ring.h"
 
-#define HELLO_MAX 128   /* bytes in a hello line, newline included */
-#define READ_CHUNK 4096 /* bytes read from a client at once */
+#define HELLO_MAX 128         /* bytes in a hello line, newline included */
+#define CLIENT_OUT_KEEP 65536 /* an idle client keeps an output buffer up to this size */
+#define READ_CHUNK 4096       /* bytes read from a client at once */
 
 typedef enum ClientState {
     CLIENT_HELLO,   /* connected, hello not complete yet */
@@ -103,8 +104,14 @@ static void client_flush(ConsoleClient *c)
         c->out_off += (size_t)n;
         c->history_left -= (size_t)n < c->history_left ? (size_t)n : c->history_left;
     }
-    if (!client_pending(c))
+    if (!client_pending(c)) {
         c->out_off = c->out_len = 0;
+        if (c->out_cap > CLIENT_OUT_KEEP) { /* the history sent: give its room back */
+            free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
+    }
     if (c->state == CLIENT_CLOSING && !client_pending(c) && !c->shut) {
         shutdown(c->fd, SHUT_WR);
         c->shut = true;
