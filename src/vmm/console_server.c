@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -471,6 +472,12 @@ ConsoleServer *console_server_new(EventLoop *loop, const ConsoleServerConfig *cf
     s->listen_fd = -1;
     if (console_ring_init(&s->history, CONSOLE_HISTORY_BYTES, err) < 0 ||
         !(s->timers = timer_list_new(loop, err))) {
+        console_server_free(s);
+        return NULL;
+    }
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+    if (strlen(s->path) > max) {
+        error_set(err, "console socket path %s is too long (at most %zu bytes)", s->path, max);
         console_server_free(s);
         return NULL;
     }

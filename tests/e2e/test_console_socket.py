@@ -295,7 +295,9 @@ def test_console_options_refused(guest, tmp_path, sockdir):
                                 (["--console-log", ""], 2, "expected a path"),
                                 (["--console-log", str(tmp_path / "no" / "log")], 1,
                                  "console log"),
-                                (["--console-log", str(tmp_path)], 1, "console log")):
+                                (["--console-log", str(tmp_path)], 1, "console log"),
+                                (["--console-socket", "/tmp/" + "s" * 120], 1,
+                                 "console socket path")):
         p = run(*args)
         assert p.returncode == status and p.stderr.count("\n") == 1 and words in p.stderr, \
             (args, p.stderr)
