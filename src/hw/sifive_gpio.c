@@ -246,6 +246,7 @@ const StateDesc sifive_gpio_state_desc = {
     .fields = gpio_fields,
     .check = gpio_check,
     .post_load = gpio_post_load,
+    .absent_ok = true, /* files from before the power button restore with it released */
 };
 
 /* ---- the device ---- */
