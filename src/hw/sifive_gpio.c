@@ -202,6 +202,7 @@ static void gpio_fdt(const Device *d, DeviceTree *dt, unsigned nharts)
     dt_end(dt);
     dt_begin(dt, "gpio-keys");
     dt_prop_str(dt, "compatible", "gpio-keys");
+    dt_prop_str(dt, "label", "Power Button"); /* the input device's name */
     dt_begin(dt, "power");
     dt_prop_str(dt, "label", "Power Button");
     dt_prop_u32(dt, "linux,code", 116);    /* KEY_POWER */
