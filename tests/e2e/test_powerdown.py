@@ -2,7 +2,8 @@
 
 Boots the default guest (busybox acpid runs `poweroff` on KEY_POWER) and checks what a
 user sees: the POWERDOWN event and the `{}` reply, the guest's shutdown messages on the
-console, and `hostel run` exiting 0 by itself soon after (SHUTDOWN reason "guest").
+console, and `hostel run` exiting 0 by itself soon after (SHUTDOWN reason "guest"); a
+paused guest gets the press when it resumes.
 A guest that does not handle the button (booted with `rdinit=/bin/sh`: no acpid) gets
 the key press (two edges on the GPIO interrupt) and keeps running until `quit`.
 State files hold the controller's `gpio` section; one written before it existed (the
@@ -110,6 +111,20 @@ def test_powerdown_powers_off_an_acpid_guest(guest, boot, runtime_dir):
     assert g.close() == 0
     assert took < POWEROFF_S
     assert client.rest()[-1] == {"event": "SHUTDOWN", "data": {"reason": "guest"}}
+    client.close()
+
+
+def test_a_paused_guest_sees_the_press_when_resumed(guest, boot, runtime_dir):
+    g = boot(run_argv(guest, "pwr-p"))
+    client = Client(runtime_dir / "hostel" / "pwr-p.sock")
+    assert client.call("pause") == {"return": {"status": "paused"}}
+    assert client.call("powerdown") == {"return": {}}
+    time.sleep(2)
+    assert g.child.isalive() and client.call("status")["return"]["status"] == "paused"
+    assert client.call("resume") == {"return": {"status": "running"}}
+    g.child.expect_exact("hostel: power button pressed, powering off", timeout=POWEROFF_S)
+    g.child.expect(pexpect.EOF, timeout=POWEROFF_S)
+    assert g.close() == 0
     client.close()
 
 
