@@ -1,11 +1,12 @@
 /*
  * Unit tests of the VMM without a socket: a Vmm over a small machine (a
  * fake Linux Image that never runs, one qcow2 disk), driven through its C
- * operations.  Pause and resume; save; a live snapshot whose completion
- * fires once, later, with the right result, while a second one (and a
- * save) is refused; list, revert and delete; the power button pressed and released; a snapshot still finishing
- * when the Vmm is freed; policies the caller sets (no snapshot directory);
- * console input from a pipe through the escape filter to the UART;
+ * operations.  Pause and resume; the power button pressed and released;
+ * save; a live snapshot whose completion fires once, later, with the right
+ * result, while a second one (and a save) is refused; list, revert and
+ * delete; a snapshot still finishing when the Vmm is freed; policies the
+ * caller sets (no snapshot directory); console input from a pipe through
+ * the escape filter to the UART;
  * console output into the sink the host, then the VMM, chose; vmm_clone
  * completing once on its worker thread, and its refusals.
  */
