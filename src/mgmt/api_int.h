@@ -74,4 +74,14 @@ ApiHandler api_h_vm_state_get, api_h_vm_state_put, api_h_snapshots_list, api_h_s
     api_h_snapshot_delete, api_h_snapshot_revert;
 ApiHandler api_h_ops_list, api_h_op_get, api_h_op_cancel, api_h_op_wait;
 
+/* Metrics (api_metrics.c): GET /1.0/host and GET /metrics (unlocked routes). */
+ApiHandler api_h_host_get, api_h_metrics_get;
+
+/*
+ * Add "stats" (the VMM's query-stats, asked with a short timeout) to a
+ * running or paused VM's state; nothing when the VMM does not answer in
+ * time.  Call it without the API's lock.
+ */
+void api_vm_state_add_stats(Api *api, const char *name, json_t *state);
+
 #endif
