@@ -206,3 +206,55 @@ def test_a_vmm_that_does_not_answer_costs_a_bounded_time(daemon):
         os.kill(pid, signal.SIGCONT)
     assert "stats" in daemon.vm_state("vm1")
 
+
+
+def test_hostel_stats(daemon, tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * (4 * MIB))
+    create(daemon, "vm1", disk=disk)
+    create(daemon, "vm2")
+    start(daemon, "vm1")
+    env = dict(os.environ, HOSTEL_SOCKET=daemon.sock)
+
+    def run(*args):
+        return subprocess.run([hostel_bin(), "stats", *args], env=env, capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    wait_for(lambda: daemon.vm_state("vm1")["stats"]["disks"][0]["read-bytes"] > 0, timeout=60)
+    t = time.monotonic()
+    r = run()
+    assert r.returncode == 0 and time.monotonic() - t >= 1, r  # two samples a second apart
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "CPU%", "RSS", "TOUCHED", "DISK-RD", "DISK-WR",
+                                "NET-RX", "NET-TX", "UPTIME"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"vm1", "vm2"}
+    vm1 = rows["vm1"]
+    assert vm1[1] == "running" and 0 <= float(vm1[2]) <= 100 * os.cpu_count()
+    assert re.fullmatch(r"[\d.]+[KMG]", vm1[3]) and re.fullmatch(r"[\d.]+[KMG]", vm1[4])
+    assert vm1[5] != "0B" and re.fullmatch(r"\d+s|\d+m\d\ds", vm1[9]), vm1
+    assert rows["vm2"][1:] == ["stopped", "-", "-", "-", "-", "-", "-", "-", "-"]
+
+    r = run("vm1")
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("vm1: running, pid ")
+    assert re.search(r"^  CPU +[\d.]+% ", r.stdout, re.M)
+    assert re.search(r"^  memory +RSS [\d.]+[KMG], guest RAM touched [\d.]+[KMG] of 128M$",
+                     r.stdout, re.M)
+    assert re.search(rf"^  disk vda +{re.escape(str(disk))}: read [\d.]+[BKM] in [1-9]\d* ops",
+                     r.stdout, re.M), r.stdout
+    assert re.search(r"^  nic 52:54:00:[0-9a-f:]+: rx ", r.stdout, re.M), r.stdout
+    assert run("vm2").stdout == "vm2: stopped\n"
+
+    r = run("vm1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["stats"]["disks"][0]["path"] == str(disk)
+    r = run("--json")
+    j = json.loads(r.stdout)
+    assert j["host"]["vms"]["defined"] == 2
+    assert [v["name"] for v in j["vms"]] == ["vm1", "vm2"]
+    assert "stats" in j["vms"][0]["state"] and "stats" not in j["vms"][1]["state"]
+
+    r = run("nosuch")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "nosuch" in r.stderr, r
+    assert run("a", "b").returncode == 2
+    assert run("--bogus").returncode == 2
