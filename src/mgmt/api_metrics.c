@@ -24,7 +24,7 @@
 #include "mgmt/prom.h"
 
 #define STATS_TIMEOUT_MS 1000    /* one VMM's answer to query-stats, at most */
-#define COLLECT_DEADLINE_MS 1500 /* every VMM's answers for one scrape, at most */
+#define COLLECT_DEADLINE_MS 1000 /* every VMM's answers for one scrape, at most */
 #define COLLECT_WORKERS 16       /* VMMs asked at once */
 
 /* What one VM contributes to the host's figures and to /metrics. */
