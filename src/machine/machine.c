@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -574,6 +575,30 @@ void machine_disk_info(const Machine *m, unsigned i, const char **format, uint64
 {
     *format = m->disk_info[i].format;
     *length = m->disk_info[i].length;
+}
+
+VirtioMmio *machine_nic_device(Machine *m, unsigned i)
+{
+    if (i >= m->vm.nnics)
+        return NULL;
+    return m->virtio[vmconfig_slot_of(&m->vm, VM_DEV_NET, i)];
+}
+
+uint64_t machine_ram_resident(const Machine *m)
+{
+    enum { CHUNK_PAGES = 4096 }; /* one mincore call per chunk: a small vector on the stack */
+    unsigned char vec[CHUNK_PAGES];
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), resident = 0;
+    for (uint64_t off = 0; off < m->bus.ram_size; off += CHUNK_PAGES * page) {
+        uint64_t len = m->bus.ram_size - off;
+        if (len > CHUNK_PAGES * page)
+            len = CHUNK_PAGES * page;
+        if (mincore(m->bus.ram + off, (size_t)len, vec) < 0)
+            return 0;
+        for (uint64_t i = 0; i < (len + page - 1) / page; i++)
+            resident += vec[i] & 1;
+    }
+    return resident * page;
 }
 
 VirtioMmio *machine_disk_device(Machine *m, unsigned i)

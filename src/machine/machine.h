@@ -221,4 +221,14 @@ struct VirtioMmio;
 /* Disk i's virtio-blk device (for disk jobs: virtio/blk.h), or NULL. */
 struct VirtioMmio *machine_disk_device(Machine *m, unsigned i);
 
+/* Network card i's virtio-net device (for its counters: virtio/net.h), or NULL. */
+struct VirtioMmio *machine_nic_device(Machine *m, unsigned i);
+
+/*
+ * Bytes of guest RAM resident in host memory (mincore over the RAM
+ * mapping): the pages the guest touched, or a restore brought in.  0 if
+ * the kernel cannot tell.
+ */
+uint64_t machine_ram_resident(const Machine *m);
+
 #endif

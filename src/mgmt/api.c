@@ -29,6 +29,7 @@ typedef struct ApiRoute {
     const char *pattern;
     const char *method;
     ApiHandler *handle;
+    bool unlocked; /* the handler runs without the API's lock and takes it itself */
 } ApiRoute;
 
 /* ---- replies ---- */
@@ -185,7 +186,10 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/vms/{name}", .method = "PUT", .handle = api_h_vm_put},
     {.pattern = "/1.0/vms/{name}", .method = "PATCH", .handle = api_h_vm_patch},
     {.pattern = "/1.0/vms/{name}", .method = "DELETE", .handle = api_h_vm_delete},
-    {.pattern = "/1.0/vms/{name}/state", .method = "GET", .handle = api_h_vm_state_get},
+    {.pattern = "/1.0/vms/{name}/state",
+     .method = "GET",
+     .handle = api_h_vm_state_get,
+     .unlocked = true},
     {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
     {.pattern = "/1.0/vms/{name}/snapshots", .method = "GET", .handle = api_h_snapshots_list},
     {.pattern = "/1.0/vms/{name}/snapshots", .method = "POST", .handle = api_h_snapshot_create},
@@ -227,6 +231,8 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/certificates", .method = "POST", .handle = api_h_certs_add},
     {.pattern = "/1.0/certificates/{fingerprint}", .method = "GET", .handle = api_h_cert_get},
     {.pattern = "/1.0/certificates/{fingerprint}", .method = "DELETE", .handle = api_h_cert_delete},
+    {.pattern = "/1.0/host", .method = "GET", .handle = api_h_host_get, .unlocked = true},
+    {.pattern = "/metrics", .method = "GET", .handle = api_h_metrics_get, .unlocked = true},
 };
 
 /*
@@ -284,7 +290,11 @@ static void route(Api *api, const ApiRequest *req, ApiResponse *r)
                 return;
             }
         }
+        if (routes[i].unlocked)
+            pthread_mutex_unlock(&api->lock);
         routes[i].handle(api, req, &args, r);
+        if (routes[i].unlocked)
+            pthread_mutex_lock(&api->lock);
         return;
     }
     if (route_allow(req->path, r->allow, sizeof(r->allow)))

@@ -5,7 +5,8 @@
  * ApiRequest, calls api_handle, and sends the ApiResponse; the fuzz target
  * and tests call api_handle directly.
  *
- * Every response body is JSON; every failure is
+ * Every response body is JSON (but GET /metrics: Prometheus text, with its
+ * content_type set); every failure is
  * {"error": {"code": STATUS, "message": "one line"}}.  Every mutating call
  * (POST, PUT, PATCH, DELETE) is appended to DIR/audit.log as one JSON line
  * (time, uid, method, path, status; over HTTPS the client certificate).
@@ -53,11 +54,12 @@ typedef struct ApiRequest {
 
 typedef struct ApiResponse {
     int status;
-    char *body;         /* JSON text (malloc'd), always set after api_handle */
-    char location[128]; /* a Location header's value, or "" */
-    char allow[64];     /* an Allow header's value (405), or "" */
-    int retry_after;    /* > 0: a Retry-After header's value (429), in seconds */
-    double wait_s;      /* > 0: no answer yet; ask again (wait_over set when it is up) after
+    char *body;               /* JSON text (malloc'd), always set after api_handle */
+    const char *content_type; /* the body's type when not JSON (a static string), or NULL */
+    char location[128];       /* a Location header's value, or "" */
+    char allow[64];           /* an Allow header's value (405), or "" */
+    int retry_after;          /* > 0: a Retry-After header's value (429), in seconds */
+    double wait_s;            /* > 0: no answer yet; ask again (wait_over set when it is up) after
                            at most this long, or sooner when an operation ends */
 } ApiResponse;
 

@@ -102,4 +102,14 @@ json_t *api_purge_volumes(Api *api, const VmConfig *config);
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;
 
+/* Metrics (api_metrics.c): GET /1.0/host and GET /metrics (unlocked routes). */
+ApiHandler api_h_host_get, api_h_metrics_get;
+
+/*
+ * Add "stats" (the VMM's query-stats, asked with a short timeout) to a
+ * running or paused VM's state; nothing when the VMM does not answer in
+ * time.  Call it without the API's lock.
+ */
+void api_vm_state_add_stats(Api *api, const char *name, json_t *state);
+
 #endif

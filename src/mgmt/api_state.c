@@ -166,13 +166,19 @@ void api_h_vm_state_get(Api *api, const ApiRequest *req, const ApiArgs *args, Ap
 {
     const char *name = args->arg[0];
     (void)req;
-    if (!api_vm_or_404(api, name, r))
+    pthread_mutex_lock(&api->lock); /* an unlocked route: the lock only for the definitions */
+    bool known = api_vm_or_404(api, name, r) != NULL;
+    pthread_mutex_unlock(&api->lock);
+    if (!known)
         return;
     if (!api->runtime) {
         api_reply_json(r, 200, json_pack("{s:s}", "status", "stopped"));
         return;
     }
-    api_reply_json(r, 200, mgmt_runtime_state_json(api->runtime, name));
+    json_t *state = mgmt_runtime_state_json(api->runtime, name);
+    if (state)
+        api_vm_state_add_stats(api, name, state);
+    api_reply_json(r, 200, state);
 }
 
 void api_h_vm_state_put(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)

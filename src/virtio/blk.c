@@ -63,7 +63,8 @@ typedef struct VirtioBlk {
     uint64_t capacity; /* 512-byte sectors */
     char id[VIRTIO_BLK_ID_BYTES];
     uint8_t config[VIRTIO_BLK_CFG_SIZE];
-    BlkReq *free_reqs; /* VM thread only */
+    BlkReq *free_reqs;    /* VM thread only */
+    VirtioBlkStats stats; /* VM thread only (counted in blk_finish) */
     pthread_t worker;
     bool worker_started;
     unsigned errors_logged; /* worker only */
@@ -244,10 +245,32 @@ static void *blk_worker(void *opaque)
 
 /* ---- completion (VM thread) ---- */
 
+/* Count a request being answered (VM thread: no atomics needed). */
+static void blk_count(VirtioBlkStats *st, const BlkReq *r)
+{
+    if (r->status != VIRTIO_BLK_S_OK) {
+        st->errors++;
+        return;
+    }
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+        st->read_ops++;
+        st->read_bytes += r->data_len;
+        break;
+    case VIRTIO_BLK_T_OUT:
+        st->write_ops++;
+        st->write_bytes += r->data_len;
+        break;
+    case VIRTIO_BLK_T_FLUSH: st->flush_ops++; break;
+    default: break; /* GET_ID, discard, write-zeroes: not counted */
+    }
+}
+
 /* Write the status byte (the last writable byte) and return the chain. */
 static void blk_finish(VirtioBlk *b, BlkReq *r)
 {
     VirtqElem *e = &r->elem;
+    blk_count(&b->stats, r);
     virtq_elem_write(e, e->in_len - 1, &r->status, 1);
     virtq_push(&b->vdev.vq[0], e, (uint32_t)e->in_len);
     blk_req_put(b, r);
@@ -594,6 +617,12 @@ VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *
     }
     b->worker_started = true;
     return &b->vdev;
+}
+
+void virtio_blk_stats(VirtioMmio *v, VirtioBlkStats *st)
+{
+    static const VirtioBlkStats none;
+    *st = v && v->ops == &blk_ops ? blk_of(v)->stats : none;
 }
 
 BlockDev *virtio_blk_disk(VirtioMmio *v)

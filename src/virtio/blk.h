@@ -10,6 +10,7 @@
 #define HOSTEL_VIRTIO_BLK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "block/block.h"
 #include "util/error.h"
@@ -72,6 +73,22 @@ typedef struct VirtioBlkConfig {
  * evloop_free, which drops queued calls without running them).
  */
 VirtioMmio *virtio_blk_new(const VirtioMmioConfig *mcfg, const VirtioBlkConfig *bcfg, Error *err);
+
+/*
+ * What the guest asked of the disk since the device was made (query-stats).
+ * Counted on the VM thread when a request completes, so plain counters:
+ * successful reads and writes with their payload bytes, flushes, and every
+ * request answered with an error (I/O error or unsupported).
+ */
+typedef struct VirtioBlkStats {
+    uint64_t read_bytes, read_ops;
+    uint64_t write_bytes, write_ops;
+    uint64_t flush_ops;
+    uint64_t errors;
+} VirtioBlkStats;
+
+/* Copy the counters of virtio-blk device v into st.  VM thread. */
+void virtio_blk_stats(VirtioMmio *v, VirtioBlkStats *st);
 
 /* The image behind a virtio-blk device (snapshots); NULL if v is not virtio-blk. */
 BlockDev *virtio_blk_disk(VirtioMmio *v);

@@ -83,6 +83,7 @@ static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
     if (!written)
         return net_rx_drop(n);
     n->stats.rx_frames++;
+    n->stats.rx_bytes += len;
     return true;
 }
 
@@ -105,6 +106,7 @@ static bool net_tx_one(VirtioNet *n)
     }
     virtq_elem_read(e, VIRTIO_NET_HDR_SIZE, n->tx_buf, (size_t)len);
     n->stats.tx_frames++;
+    n->stats.tx_bytes += len;
     net_backend_send(n->backend, n->tx_buf, (size_t)len);
     return true;
 }
@@ -181,7 +183,8 @@ VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *
 
 void virtio_net_stats(VirtioMmio *v, VirtioNetStats *st)
 {
-    *st = net_of(v)->stats;
+    static const VirtioNetStats none;
+    *st = v && v->ops == &net_ops ? net_of(v)->stats : none;
 }
 
 NetBackend *virtio_net_backend(VirtioMmio *v)

@@ -42,11 +42,13 @@ typedef struct VirtioNetConfig {
     uint8_t mac[NET_MAC_LEN];
 } VirtioNetConfig;
 
-/* Frame counters, for tests and diagnostics. */
+/* Frame counters (query-stats, tests), kept on the VM thread: plain counters. */
 typedef struct VirtioNetStats {
     uint64_t tx_frames;  /* handed to the backend */
+    uint64_t tx_bytes;   /* their Ethernet bytes (no virtio header) */
     uint64_t tx_dropped; /* larger than NET_MAX_FRAME */
     uint64_t rx_frames;  /* delivered to the guest */
+    uint64_t rx_bytes;   /* their Ethernet bytes (no virtio header) */
     uint64_t rx_dropped; /* no receive buffer posted, or the driver not running */
 } VirtioNetStats;
 
@@ -64,7 +66,7 @@ VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *
  */
 NetBackend *virtio_net_backend(VirtioMmio *v);
 
-/* Copy the device's counters into st. v must be a virtio-net device. */
+/* Copy the device's counters into st (all zero if v is not a virtio-net device). */
 void virtio_net_stats(VirtioMmio *v, VirtioNetStats *st);
 
 #endif

@@ -13,6 +13,8 @@
 #include "control/control.h"
 #include "cpu/riscv.h"
 #include "util/compiler.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
 #include "vmm/vmm_int.h"
 
 /* ---- the VM's state ---- */
@@ -152,18 +154,60 @@ static json_t *cmd_query_devices(void *opaque, json_t *args, Error *err)
                      first);
 }
 
+/* Disk n's counters (query-stats). */
+static json_t *disk_stats(Machine *m, unsigned n)
+{
+    VirtioBlkStats st;
+    virtio_blk_stats(machine_disk_device(m, n), &st);
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "path", machine_config(m)->disks[n].path,
+                     "read-bytes", (json_int_t)st.read_bytes, "read-ops", (json_int_t)st.read_ops,
+                     "write-bytes", (json_int_t)st.write_bytes, "write-ops",
+                     (json_int_t)st.write_ops, "flush-ops", (json_int_t)st.flush_ops, "errors",
+                     (json_int_t)st.errors);
+}
+
+/*
+ * Network card n's counters (query-stats).  A tap counts the frames the
+ * card refused as its own drops too: the larger of the two counts every
+ * frame lost on the way in once.
+ */
+static json_t *nic_stats(Machine *m, unsigned n)
+{
+    VirtioMmio *dev = machine_nic_device(m, n);
+    VirtioNetStats st;
+    NetBackendStats bs = {0};
+    char mac[NET_MAC_TEXT];
+    virtio_net_stats(dev, &st);
+    if (dev)
+        net_backend_stats(virtio_net_backend(dev), &bs);
+    net_mac_format(machine_config(m)->nics[n].mac, mac);
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "mac", mac, "rx-bytes",
+                     (json_int_t)st.rx_bytes, "rx-packets", (json_int_t)st.rx_frames, "tx-bytes",
+                     (json_int_t)st.tx_bytes, "tx-packets", (json_int_t)st.tx_frames, "rx-dropped",
+                     (json_int_t)(bs.rx_dropped > st.rx_dropped ? bs.rx_dropped : st.rx_dropped),
+                     "tx-dropped", (json_int_t)(st.tx_dropped + bs.tx_dropped));
+}
+
 static json_t *cmd_query_stats(void *opaque, json_t *args, Error *err)
 {
     Vmm *v = opaque;
+    const VmConfig *vm = machine_config(v->m);
     if (control_args_check(args, NULL, err) < 0)
         return NULL;
     uint64_t insns = machine_instret(v->m), up = vmm_uptime_ns(v);
     uint64_t paused = machine_paused_total_ns(v->m), running = up > paused ? up - paused : 0;
     double mips = running ? (double)insns / ((double)running / 1e9) / 1e6 : 0;
-    return json_pack("{s:I,s:f,s:f,s:I,s:I}", "instructions", (json_int_t)insns, "running-seconds",
-                     (double)running / 1e9, "mips", mips, "uptime-ns", (json_int_t)up, "paused-ns",
-                     (json_int_t)paused);
+    json_t *disks = json_array(), *nics = json_array();
+    for (unsigned n = 0; disks && n < vm->ndisks; n++)
+        json_array_append_new(disks, disk_stats(v->m, n));
+    for (unsigned n = 0; nics && n < vm->nnics; n++)
+        json_array_append_new(nics, nic_stats(v->m, n));
+    return json_pack("{s:I,s:f,s:f,s:I,s:I,s:o*,s:o*,s:I}", "instructions", (json_int_t)insns,
+                     "running-seconds", (double)running / 1e9, "mips", mips, "uptime-ns",
+                     (json_int_t)up, "paused-ns", (json_int_t)paused, "disks", disks, "nics", nics,
+                     "ram-touched", (json_int_t)machine_ram_resident(v->m));
 }
+
 /* ---- the operations: save, suspend, snapshots ---- */
 
 /* Where an operation that finishes at once leaves its reply. */
@@ -323,7 +367,8 @@ static const ControlCommand vmm_commands[] = {
     {"powerdown", cmd_powerdown, "ask the guest to power off: presses the power button"},
     {"query-harts", cmd_query_harts, "each hart's id, pc, privilege mode, halted and wfi"},
     {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network cards"},
-    {"query-stats", cmd_query_stats, "instructions, running time and MIPS"},
+    {"query-stats", cmd_query_stats,
+     "instructions, running time, MIPS, disk and network counters, RAM touched"},
     {"save", cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
     {"suspend", cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},
     {"snapshot-create", cmd_snapshot_create,

@@ -12,7 +12,8 @@
  * client sees them).  The API runs over one store in a fresh
  * directory (on /dev/shm when it exists, so the fsyncs are cheap); once it
  * holds more than 32 VMs they are removed, so the store stays small.
- * Every answer must be JSON, and every failure the one error shape with
+ * Every answer must be JSON (but a text one, GET /metrics, which must be
+ * a 200 of whole lines), and every failure the one error shape with
  * its status; a malformed request must never crash, hang or leak.
  */
 #include <jansson.h>
@@ -109,9 +110,20 @@ static char *take_line(const char **p, const char *end)
 }
 
 /* The answer is JSON; a failure is {"error": {"code": status, "message": "..."}}. */
+/* A text answer (GET /metrics): 200, lines that end, no NUL (strlen is the body). */
+static void check_text(const ApiResponse *r)
+{
+    size_t n = strlen(r->body);
+    check(r->status == 200 && (n == 0 || r->body[n - 1] == '\n'));
+}
+
 static void check_response(const ApiResponse *r)
 {
     check(r->status >= 200 && r->status <= 599 && r->body != NULL);
+    if (r->content_type) {
+        check_text(r);
+        return;
+    }
     json_t *j = json_loads(r->body, 0, NULL);
     check(j != NULL);
     if (r->status >= 400) {

@@ -189,6 +189,8 @@ static void test_blk_registers(VirtioMmio *v)
 
 static void test_blk_io(VirtioMmio *v)
 {
+    VirtioBlkStats c0, c1;
+    virtio_blk_stats(v, &c0);
     ok(blk_bringup(v, all_features), "bring-up with every feature");
     irq.raises = 0;
     uint32_t len = 0;
@@ -232,10 +234,18 @@ static void test_blk_io(VirtioMmio *v)
     ok(file_range(33 * 512, got, 512) && got[0] == pattern(33 * 512) &&
            got[511] == pattern(33 * 512 + 511),
        "neighbouring sectors untouched");
+    virtio_blk_stats(v, &c1);
+    ok(c1.read_ops - c0.read_ops == 1 && c1.read_bytes - c0.read_bytes == 512,
+       "counters: one read of 512 bytes");
+    ok(c1.write_ops - c0.write_ops == 1 && c1.write_bytes - c0.write_bytes == 1024,
+       "counters: one write of 1024 bytes (discard and write-zeroes not counted as writes)");
+    ok(c1.flush_ops - c0.flush_ops == 1 && c1.errors == c0.errors, "counters: one flush, no error");
 }
 
 static void test_blk_bad_requests(VirtioMmio *v)
 {
+    VirtioBlkStats c0, c1;
+    virtio_blk_stats(v, &c0);
     ok(blk_rw(VIRTIO_BLK_T_IN, SECTORS - 1, 1024) == VIRTIO_BLK_S_IOERR,
        "read past the end: IOERR");
     ok(blk_rw(VIRTIO_BLK_T_OUT, SECTORS, 512) == VIRTIO_BLK_S_IOERR, "write at capacity: IOERR");
@@ -254,6 +264,9 @@ static void test_blk_bad_requests(VirtioMmio *v)
     VFakeSeg odd = {DATA, 20, false};
     ok(blk_request(VIRTIO_BLK_T_DISCARD, 0, &odd, 1, NULL) == VIRTIO_BLK_S_IOERR,
        "discard payload not a multiple of 16: IOERR");
+    virtio_blk_stats(v, &c1);
+    ok(c1.errors - c0.errors == 10 && c1.read_ops == c0.read_ops && c1.write_ops == c0.write_ops,
+       "counters: 10 errors, no read or write counted");
     ok(!(vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
        "device still healthy");
 }

@@ -315,6 +315,8 @@ static void test_tx(VirtioMmio *v, VFakeQueue *tx)
     VirtioNetStats st;
     virtio_net_stats(v, &st);
     ok(st.tx_frames == 1 && st.tx_dropped == 0, "tx counted");
+    ok(st.tx_bytes == 100, "tx bytes: the frame without the header (%llu)",
+       (unsigned long long)st.tx_bytes);
 }
 
 static void test_rx(VirtioMmio *v, VFakeQueue *rx)
@@ -344,6 +346,8 @@ static void test_rx(VirtioMmio *v, VFakeQueue *rx)
        "too-small buffer: returned empty, frame dropped, device healthy");
     virtio_net_stats(v, &st);
     ok(st.rx_frames == 1 && st.rx_dropped == 2, "rx counters");
+    ok(st.rx_bytes == 64, "rx bytes: the delivered frame only (%llu)",
+       (unsigned long long)st.rx_bytes);
 }
 
 static void test_bad_chains(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
