@@ -951,6 +951,86 @@ static void remove_vm_files(MgmtRuntime *rt, const char *name)
         rmdir(path);
 }
 
+int mgmt_runtime_prepare(MgmtRuntime *rt, const char *name, Error *err)
+{
+    return make_vm_dirs(rt, name, err);
+}
+
+/* All of fd into a malloc'd string (*out), or the last line of it into err's message. */
+static char *read_all(int fd)
+{
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (ssize_t n; buf;) {
+        if (len + 1 >= cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) {
+                free(buf);
+                return NULL;
+            }
+            buf = b;
+        }
+        n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int mgmt_runtime_tool(MgmtRuntime *rt, const char *const *args, char **out, Error *err)
+{
+    char *argv[32];
+    int n = 0, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    argv[n++] = rt->vmm_path;
+    for (; args[n - 1] && n < 31; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
+        return error_set_errno(err, errno, "cannot make a pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, rt->vmm_path, &fa, NULL, argv, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pout[1]);
+    close(perr[1]);
+    char *text = rc == 0 ? read_all(pout[0]) : NULL; /* stdout first: it is the big one */
+    char *errs = rc == 0 ? read_all(perr[0]) : NULL;
+    close(pout[0]);
+    close(perr[0]);
+    int status = 0;
+    if (rc == 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    if (rc != 0)
+        error_set_errno(err, rc, "cannot run %.200s", rt->vmm_path);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char *end = errs ? errs + strlen(errs) : NULL;
+        while (end && end > errs && (end[-1] == '\n' || end[-1] == '\r'))
+            *--end = '\0';
+        const char *line = errs ? strrchr(errs, '\n') : NULL;
+        error_set(err, "hostel %s: %s", args[0],
+                  line            ? line + 1
+                  : errs && *errs ? errs
+                                  : "failed without a word");
+        rc = -1;
+    }
+    free(errs);
+    if (rc == 0 && out)
+        *out = text;
+    else
+        free(text);
+    return rc == 0 ? 0 : -1;
+}
+
 int mgmt_runtime_forget(MgmtRuntime *rt, const char *name, Error *err)
 {
     pthread_mutex_lock(&rt->lock);

@@ -124,6 +124,17 @@ json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name);
 int mgmt_runtime_path(const MgmtRuntime *rt, const char *name, const char *file, char *buf,
                       size_t size);
 
+/* Make DATA/NAME (and RUN/NAME) for a VM about to get files there. Returns 0, or -1. */
+int mgmt_runtime_prepare(MgmtRuntime *rt, const char *name, Error *err);
+
+/*
+ * Run the hostel executable with args (argv[1...], NULL-terminated) to its
+ * end, for the daemon's own uses of it (clone, print-config).  *out (when
+ * not NULL) gets its stdout (malloc'd, NUL-terminated).  Returns 0 when it
+ * exited 0, else -1 with err holding the last line it wrote on stderr.
+ */
+int mgmt_runtime_tool(MgmtRuntime *rt, const char *const *args, char **out, Error *err);
+
 /* The VM was deleted: forget it and remove its files (not its disks). Refused while it runs. */
 int mgmt_runtime_forget(MgmtRuntime *rt, const char *name, Error *err);
 
