@@ -8,7 +8,11 @@
  *
  * Threading: MHD runs its own polling thread (epoll); every handler call
  * happens there, and api_handle takes the API's lock besides.  A second
- * thread, the watchdog, enforces each request's deadline (below).  We chose the
+ * thread, the watchdog, enforces each request's deadline (below).  A
+ * third, the stream hub (src/mgmt/hub.c), owns every websocket: when a
+ * route answers 101 (GET /1.0/events with an upgrade), MHD sends the
+ * handshake and hands us the socket, which goes straight to the hub (and
+ * out of the watchdog's sight), so a stream never blocks MHD's thread.  We chose the
  * internal thread over MHD's external-select mode on our evloop because
  * nothing else runs in the daemon yet: it is the least code, and MHD keeps
  * its own timeouts.  When supervision arrives (its own evloop thread), the
@@ -33,12 +37,17 @@
 
 #include "cli.h"
 #include "mgmt/api.h"
+#include "mgmt/events.h"
+#include "mgmt/hub.h"
 #include "mgmt/store.h"
 #include "util/log.h"
+#include "util/ws.h"
 
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 30
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
+#define DEFAULT_STREAM_QUEUE_KIB 1024   /* what a websocket client may fall behind by */
+#define MIN_STREAM_QUEUE_KIB 16
 
 typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
@@ -46,13 +55,15 @@ typedef struct DaemonOptions {
     char guest_dir[PATH_MAX];
     unsigned max_connections;
     unsigned timeout_s;
+    unsigned stream_queue_kib;
 } DaemonOptions;
 
 /* One request being received: its body so far. */
 typedef struct Pending {
     char *body;
     size_t len;
-    bool too_large; /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+    bool too_large;   /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+    ApiStream stream; /* a websocket's handlers between the 101 and the upgrade */
 } Pending;
 
 static void usage(FILE *out)
@@ -71,8 +82,11 @@ static void usage(FILE *out)
             "  --max-connections N    clients served at once; more wait (default %d)\n"
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
-            "                         dropped; so is one idle this long (default %d)\n",
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S);
+            "                         dropped; so is one idle this long (default %d)\n"
+            "  --stream-queue KIB     a websocket client (events, consoles) that falls this far\n"
+            "                         behind in reading is dropped (default %d, at least %d)\n",
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S, DEFAULT_STREAM_QUEUE_KIB,
+            MIN_STREAM_QUEUE_KIB);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
 }
@@ -118,7 +132,16 @@ static int set_count(unsigned *dst, const char *value, const char *opt)
     return 0;
 }
 
-enum { OPT_STATE = 256, OPT_SOCKET, OPT_GUEST, OPT_MAXCONN, OPT_TIMEOUT, OPT_LOGL, OPT_LOGF };
+enum {
+    OPT_STATE = 256,
+    OPT_SOCKET,
+    OPT_GUEST,
+    OPT_MAXCONN,
+    OPT_TIMEOUT,
+    OPT_LOGL,
+    OPT_LOGF,
+    OPT_STREAMQ
+};
 
 static int parse_option(DaemonOptions *o, int c, const char *arg)
 {
@@ -128,6 +151,12 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case OPT_GUEST: return set_path(o->guest_dir, sizeof(o->guest_dir), arg, "--guest-dir");
     case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
     case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
+    case OPT_STREAMQ:
+        if (set_count(&o->stream_queue_kib, arg, "--stream-queue") != 0)
+            return CLI_EXIT_USAGE;
+        return o->stream_queue_kib < MIN_STREAM_QUEUE_KIB
+                   ? bad_usage("--stream-queue: at least %s KiB", "16")
+                   : 0;
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case OPT_LOGF: return cli_log_option(NULL, "--log-format", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case 'h': usage(stdout); return -1;
@@ -157,6 +186,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"guest-dir", required_argument, NULL, OPT_GUEST},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"stream-queue", required_argument, NULL, OPT_STREAMQ},
         {"log-level", required_argument, NULL, OPT_LOGL},
         {"log-format", required_argument, NULL, OPT_LOGF},
         {"help", no_argument, NULL, 'h'},
@@ -165,6 +195,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->max_connections = DEFAULT_MAX_CONNECTIONS;
     o->timeout_s = DEFAULT_TIMEOUT_S;
+    o->stream_queue_kib = DEFAULT_STREAM_QUEUE_KIB;
     int c, r;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if ((r = parse_option(o, c, optarg)) != 0)
@@ -269,6 +300,7 @@ typedef struct Watch {
     int fd;       /* our dup of the connection's socket */
     double since; /* monotonic seconds: when it became ready for a request */
     bool dropped;
+    bool upgraded; /* a websocket now: the stream hub's, no deadline */
     struct Watch *prev, *next;
 } Watch;
 
@@ -293,7 +325,7 @@ static void watchdog_scan(Watchdog *wd)
 {
     double now = now_s();
     for (Watch *w = wd->head; w; w = w->next) {
-        if (w->dropped || now - w->since <= wd->timeout_s)
+        if (w->dropped || w->upgraded || now - w->since <= wd->timeout_s)
             continue;
         log_debug("http: a request took over %us to arrive: connection dropped", wd->timeout_s);
         shutdown(w->fd, SHUT_RDWR);
@@ -396,7 +428,27 @@ static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
     pthread_mutex_unlock(&wd->lock);
 }
 
+/* The connection became a websocket: no request deadline any more. */
+static void watch_upgraded(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->upgraded = true;
+    pthread_mutex_unlock(&wd->lock);
+}
+
 /* ---- the HTTP adapter ---- */
+
+/* What the callbacks share: the API, the watchdog, the stream hub. */
+typedef struct Server {
+    Api *api;
+    Watchdog *wd;
+    MgmtHub *hub;
+} Server;
 
 /* The caller's uid (SO_PEERCRED on the connection's socket), or (uid_t)-1. */
 static uid_t peer_uid(struct MHD_Connection *c)
@@ -425,6 +477,52 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
         return MHD_NO; /* too long: what was kept is enough to be refused */
     q->len += (size_t)n;
     return MHD_YES;
+}
+
+/* The stream hub gives an upgraded socket back: MHD closes it. */
+static void release_upgraded(void *urh)
+{
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* MHD sent the 101: the socket and the route's stream (kept in the request's Pending) go to the hub. */
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+                        size_t extra_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    Server *srv = cls;
+    Pending *p = req_cls;
+    Error err = {0};
+    watch_upgraded(srv->wd, c);
+    ApiStream st = p->stream;
+    p->stream.opaque = NULL;
+    if (hub_adopt(srv->hub, sock, extra, extra_size, release_upgraded, urh, st.ops, st.opaque,
+                  &err) < 0)
+        log_warn("websocket: %s", err.msg);
+}
+
+/* A route accepted a websocket: 101 with the handshake, the stream kept for on_upgraded. */
+static enum MHD_Result send_upgrade(Server *srv, struct MHD_Connection *c, ApiResponse *r,
+                                    Pending *p)
+{
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, srv);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", r->ws_accept);
+    p->stream = r->stream;
+    r->stream.opaque = NULL;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Whether the request asks for a websocket (Upgrade: websocket, Connection: upgrade). */
+static bool wants_websocket(struct MHD_Connection *c)
+{
+    return ws_header_has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade"),
+                               "websocket") &&
+           ws_header_has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection"),
+                               "upgrade");
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse *r)
@@ -466,7 +564,7 @@ static void take_upload(Pending *p, const char *data, size_t size)
  * at once, and MHD closes the connection after the answer rather than
  * read the rest): hand it to the API.
  */
-static enum MHD_Result answer(Api *api, struct MHD_Connection *c, const char *url,
+static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char *url,
                               const char *method, Pending *p)
 {
     QueryBuf q = {.len = 0};
@@ -481,10 +579,14 @@ static enum MHD_Result answer(Api *api, struct MHD_Connection *c, const char *ur
         .body = p->too_large ? NULL : p->body,
         .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
         .uid = peer_uid(c),
+        .websocket = wants_websocket(c),
+        .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
+        .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
     };
     ApiResponse resp;
-    api_handle(api, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp);
+    api_handle(srv->api, &req, &resp);
+    enum MHD_Result ret = resp.status == 101 && resp.stream.ops ? send_upgrade(srv, c, &resp, p)
+                                                                : send_response(c, &resp);
     api_response_free(&resp);
     return ret;
 }
@@ -522,9 +624,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    watch_rearm(cls, c);
+    Server *srv = cls;
+    watch_rearm(srv->wd, c);
     Pending *p = *req_cls;
     if (p) {
+        if (p->stream.opaque && p->stream.discard) /* answered 101, never upgraded */
+            p->stream.discard(p->stream.opaque);
         free(p->body);
         free(p);
     }
@@ -539,15 +644,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
-static struct MHD_Daemon *start_http(Api *api, Watchdog *wd, int fd, const DaemonOptions *o)
+static struct MHD_Daemon *start_http(Server *srv, int fd, const DaemonOptions *o)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, wd,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
+        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->wd, MHD_OPTION_END);
 }
 
 /* ---- main ---- */
@@ -562,14 +668,18 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         return CLI_EXIT_FAIL;
     }
     Watchdog wd;
-    if (watchdog_start(&wd, o->timeout_s) < 0) {
+    HubOptions ho = {.queue_max = (size_t)o->stream_queue_kib << 10};
+    Server srv = {.api = api, .wd = &wd};
+    if (hub_new(&srv.hub, &ho, &err) < 0 || watchdog_start(&wd, o->timeout_s) < 0) {
         fprintf(stderr, "hosteld: cannot start a thread\n");
+        hub_free(srv.hub);
         close(fd);
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
-    struct MHD_Daemon *d = start_http(api, &wd, fd, o);
+    struct MHD_Daemon *d = start_http(&srv, fd, o);
     if (!d) {
+        hub_free(srv.hub);
         watchdog_stop(&wd);
         fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
@@ -580,7 +690,9 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
     int sig = 0;
     sigwait(stop, &sig);
     log_info("signal %d: stopping", sig);
+    hub_stop(srv.hub);  /* every websocket is given back to MHD first */
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
+    hub_free(srv.hub);
     watchdog_stop(&wd);
     close(fd);
     unlink(o->socket_path);
@@ -601,16 +713,21 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     MgmtStore *store = NULL;
+    MgmtEvents *events = NULL;
     Api *api = NULL;
     Error err = {0};
     ApiOptions opt = {.guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
-    if (mgmt_store_open(&store, o.state_dir, &err) < 0 || api_new(&api, store, &opt, &err) < 0) {
+    if (mgmt_store_open(&store, o.state_dir, &err) < 0 ||
+        mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
+        (opt.events = events, api_new(&api, store, &opt, &err)) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        mgmt_events_free(events);
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
     r = serve(api, &o, &stop);
     api_free(api);
+    mgmt_events_free(events);
     mgmt_store_close(store);
     return r;
 }

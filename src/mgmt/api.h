@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "mgmt/events.h"
+#include "mgmt/hub.h"
 #include "mgmt/store.h"
 #include "util/error.h"
 
@@ -32,19 +34,38 @@ typedef struct ApiRequest {
     const char *body;         /* body_len bytes, not NUL-terminated; NULL when empty */
     size_t body_len;
     uid_t uid; /* the caller (SO_PEERCRED), recorded in the audit log */
+    /* a websocket upgrade (Upgrade: websocket, Connection: upgrade) and its headers */
+    bool websocket;
+    const char *ws_key;     /* Sec-WebSocket-Key, or NULL */
+    const char *ws_version; /* Sec-WebSocket-Version, or NULL */
 } ApiRequest;
+
+/*
+ * What serves a websocket a route accepted (status 101): the adapter
+ * sends the 101 with ws_accept, then hands the socket and these to the
+ * stream hub (hub_adopt).  opaque belongs to ops (freed by its on_close);
+ * if the upgrade never happens, api_response_free frees it with discard.
+ */
+typedef struct ApiStream {
+    const HubConnOps *ops;
+    void *opaque;
+    void (*discard)(void *opaque);
+} ApiStream;
 
 typedef struct ApiResponse {
     int status;
     char *body;         /* JSON text (malloc'd), always set after api_handle */
     char location[128]; /* a Location header's value, or "" */
     char allow[64];     /* an Allow header's value (405), or "" */
+    char ws_accept[32]; /* status 101: the Sec-WebSocket-Accept value */
+    ApiStream stream;   /* status 101: the websocket's handlers (take them: see ApiStream) */
 } ApiResponse;
 
 /* What the API is given when made. */
 typedef struct ApiOptions {
     const char *guest_dir; /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
+    MgmtEvents *events; /* the event bus (not owned), or NULL: the API makes its own */
 } ApiOptions;
 
 /*
@@ -61,7 +82,11 @@ void api_free(Api *api);
  */
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
 
+/* Free resp's body, and its stream's state if nobody took it. */
 void api_response_free(ApiResponse *resp);
+
+/* The API's event bus (given in ApiOptions, or its own): for emitters outside the API. */
+MgmtEvents *api_events(Api *api);
 
 /*
  * The default guest's directory: $HOSTEL_CACHE/guest, else

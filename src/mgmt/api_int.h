@@ -22,6 +22,8 @@ struct Api {
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
+    MgmtEvents *events;   /* the event bus (thread-safe on its own) */
+    bool own_events;      /* made by api_new (none was given) */
 };
 
 /*
@@ -47,6 +49,15 @@ json_t *api_body_object(const ApiRequest *req, ApiResponse *r);
 
 /* Every member of obj is in names (NULL-terminated); else false after a 400. */
 bool api_members_known(const json_t *obj, const char *const *names, ApiResponse *r);
+
+/*
+ * A websocket upgrade request's handshake checked (version 13, a valid
+ * key): true with r->ws_accept set, else false after a 400 (api_events.c).
+ */
+bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
+
+/* The event stream and the kept events (api_events.c). */
+ApiHandler api_h_events;
 
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,

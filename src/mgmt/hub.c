@@ -548,17 +548,23 @@ int hub_new(MgmtHub **out, const HubOptions *opt, Error *err)
     return 0;
 }
 
+void hub_stop(MgmtHub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->stopping = true;
+    pthread_mutex_unlock(&hub->lock);
+    if (hub->thread_started) {
+        kick(hub);
+        pthread_join(hub->thread, NULL);
+        hub->thread_started = false;
+    }
+}
+
 void hub_free(MgmtHub *hub)
 {
     if (!hub)
         return;
-    if (hub->thread_started) {
-        pthread_mutex_lock(&hub->lock);
-        hub->stopping = true;
-        pthread_mutex_unlock(&hub->lock);
-        kick(hub);
-        pthread_join(hub->thread, NULL);
-    }
+    hub_stop(hub);
     if (hub->epfd >= 0)
         close(hub->epfd);
     if (hub->kickfd >= 0)

@@ -60,8 +60,11 @@ int hub_new(MgmtHub **out, const HubOptions *opt, Error *err);
 
 /*
  * Close every connection (close 1001, "the daemon stops"), call their
- * on_close, stop the thread and free the hub.  Later hub_adopt calls fail.
+ * on_close and stop the thread; later hub_adopt calls fail.  Idempotent.
  */
+void hub_stop(MgmtHub *hub);
+
+/* Stop the hub (hub_stop) and free it: nobody may call hub_adopt any more. */
 void hub_free(MgmtHub *hub);
 
 /*
