@@ -35,6 +35,7 @@ extern const Command cmd_suspend, cmd_snapshot;      /* cmd_ctl.c */
 extern const Command cmd_state, cmd_clone;           /* cmd_state.c */
 extern const Command cmd_create, cmd_list;           /* cmd_mgmt.c (hosteld's client) */
 extern const Command cmd_info, cmd_delete;           /* cmd_mgmt.c */
+extern const Command cmd_events;                     /* cmd_events.c */
 
 /*
  * "hostel CMD: MESSAGE (see 'hostel CMD --help')" on stderr, or with cmd
