@@ -21,14 +21,17 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
 
 #define HUB_READ_CHUNK 16384
 #define HUB_EPOLL_BATCH 64
-#define HUB_SNDBUF                                                                                 \
-    (32 << 10) /* the kernel's share of a client's backlog; the queue holds the rest */
+/* The kernel's share of a client's backlog (our queue holds the rest). */
+#define HUB_SNDBUF (32 << 10)
+#define HUB_CLOSE_GRACE_S 5 /* a client that does not read its close frame is let go after this */
+#define HUB_TICK_MS 1000    /* the loop wakes this often to let such clients go */
 
 /* What an epoll event points at: a connection's client socket or its bridge. */
 typedef struct HubWatch {
@@ -52,9 +55,10 @@ struct HubConn {
     void *opaque;
     /* under hub->lock */
     OutQ out;
-    bool closing;  /* a close frame is queued: nothing after it; the end once it is out */
-    bool dead;     /* end now without flushing: dropped, or the client is gone */
-    bool want_out; /* EPOLLOUT is on for fd */
+    bool closing;         /* a close frame is queued: nothing after it; the end once it is out */
+    double closing_since; /* monotonic seconds: when it was queued */
+    bool dead;            /* end now without flushing: dropped, or the client is gone */
+    bool want_out;        /* EPOLLOUT is on for fd */
     /* the hub's thread only */
     WsParser parser;
     HubWatch w_client, w_bridge;
@@ -138,13 +142,22 @@ static int queue_frame(HubConn *c, WsOpcode op, const void *data, size_t len, bo
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Queue a close frame (the lock held): the last thing c's client is sent. */
 static void queue_close(HubConn *c, uint16_t code, const char *reason)
 {
     uint8_t p[WS_CONTROL_MAX];
     size_t n = ws_close_payload(p, code, reason);
-    if (queue_frame(c, WS_OP_CLOSE, p, n, true) == 0)
+    if (queue_frame(c, WS_OP_CLOSE, p, n, true) == 0) {
         c->closing = true;
+        c->closing_since = now_s();
+    }
 }
 
 int hub_send(HubConn *c, WsOpcode op, const void *data, size_t len)
@@ -309,10 +322,8 @@ static void mark_dead(HubConn *c)
 static void on_message(HubConn *c, const WsMessage *m)
 {
     switch (m->op) {
-    case WS_OP_PING:
-        pthread_mutex_lock(&c->hub->lock);
-        queue_frame(c, WS_OP_PONG, m->data, m->len, true);
-        pthread_mutex_unlock(&c->hub->lock);
+    case WS_OP_PING: /* under the cap: pings from a client that does not read get it dropped */
+        hub_send(c, WS_OP_PONG, m->data, m->len);
         return;
     case WS_OP_PONG: return;
     case WS_OP_CLOSE:
@@ -425,12 +436,14 @@ static void conn_end(HubConn *c)
 /* Decide what each connection needs (the lock held); returns the head to walk. */
 static HubConn *plan(MgmtHub *hub)
 {
+    double now = now_s();
     for (HubConn *c = hub->conns; c; c = c->next) {
         if (c->registered && !c->dead)
             flush_out(c);
         if (!c->registered && !c->dead)
             c->act = ACT_OPEN;
-        else if (c->dead || (c->closing && !q_bytes(&c->out)) || hub->stopping)
+        else if (c->dead || hub->stopping ||
+                 (c->closing && (!q_bytes(&c->out) || now - c->closing_since > HUB_CLOSE_GRACE_S)))
             c->act = ACT_END;
         else
             c->act = ACT_NONE;
@@ -501,7 +514,7 @@ static void *hub_run(void *opaque)
     MgmtHub *hub = opaque;
     struct epoll_event evs[HUB_EPOLL_BATCH];
     for (;;) {
-        int n = epoll_wait(hub->epfd, evs, HUB_EPOLL_BATCH, -1);
+        int n = epoll_wait(hub->epfd, evs, HUB_EPOLL_BATCH, HUB_TICK_MS);
         if (n < 0 && errno != EINTR) {
             log_error("hub: epoll_wait: %s", strerror(errno));
             break;

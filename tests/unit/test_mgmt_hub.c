@@ -185,6 +185,48 @@ static void test_slow_client(MgmtHub *hub)
     ok(wait_for(&fine.closed, 1), "a client that hangs up is closed");
 }
 
+static void test_ping_flood(MgmtHub *hub)
+{
+    Probe p = {.bridge_fd = -1};
+    int sp[2];
+    connect_probe(hub, sp, &p, NULL, 0);
+    uint8_t payload[WS_CONTROL_MAX] = {0};
+    size_t n;
+    uint8_t *f = ws_frame_new(WS_OP_PING, payload, sizeof(payload), mask, &n);
+    int sent = 0;
+    for (; sent < 4000 && p.closed == 0; sent++)
+        if (send(sp[0], f, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+            usleep(1000);
+    free(f);
+    ok(wait_for(&p.closed, 1),
+       "a client that pings but never reads its pongs is dropped (%d pings)", sent);
+    close(sp[0]);
+}
+
+/* A close frame the client never reads (its socket full) ends the connection after a grace. */
+static void test_close_grace(void)
+{
+    MgmtHub *hub;
+    Probe p = {.bridge_fd = -1};
+    int sp[2];
+    hub_new(&hub, NULL, NULL); /* a 1 MiB queue: more than the socket takes */
+    connect_probe(hub, sp, &p, NULL, 0);
+    static char chunk[16 << 10];
+    for (int i = 0; i < 32; i++)
+        hub_send(p.conn, WS_OP_BINARY, chunk, sizeof(chunk));
+    hub_close(p.conn, WS_CLOSE_NORMAL, "bye");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 1000 && !p.closed; i++)
+        usleep(10000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ok(p.closed == 1 && t1.tv_sec - t0.tv_sec >= 4,
+       "a client that does not read its close frame is let go after the grace (%lds)",
+       (long)(t1.tv_sec - t0.tv_sec));
+    close(sp[0]);
+    hub_free(hub);
+}
+
 static void *echo_server(void *opaque)
 {
     int fd = *(int *)opaque;
@@ -265,9 +307,11 @@ int main(void)
     test_messages(hub);
     test_protocol_errors(hub);
     test_slow_client(hub);
+    test_ping_flood(hub);
     test_bridge(hub);
     ok(hub_count(hub) == 0, "every connection is gone");
     hub_free(hub);
     test_stop();
+    test_close_grace();
     return tap_done();
 }
