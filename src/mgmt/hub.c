@@ -501,8 +501,7 @@ static void end_all(MgmtHub *hub)
     pthread_mutex_lock(&hub->lock);
     for (HubConn *c = hub->conns; c; c = c->next) {
         queue_close(c, WS_CLOSE_GOING_AWAY, "the daemon stops");
-        if (c->registered)
-            flush_out(c);
+        flush_out(c); /* also those not yet opened */
     }
     pthread_mutex_unlock(&hub->lock);
     while (hub->conns) /* only this thread removes; adopting is refused now */
@@ -586,6 +585,16 @@ void hub_free(MgmtHub *hub)
     free(hub);
 }
 
+/* Tell a client the hub no longer takes that the daemon stops (best effort, never blocks). */
+static void say_going_away(int fd)
+{
+    uint8_t f[2 + WS_CONTROL_MAX];
+    size_t n = ws_close_payload(f + 2, WS_CLOSE_GOING_AWAY, "the daemon stops");
+    ws_header_encode(f, WS_OP_CLOSE, true, n, NULL);
+    if (send(fd, f, n + 2, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug("hub: a client gone before its close frame");
+}
+
 int hub_adopt(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRelease *release,
               void *release_opaque, const HubConnOps *ops, void *opaque, Error *err)
 {
@@ -610,6 +619,7 @@ int hub_adopt(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRele
     pthread_mutex_lock(&hub->lock);
     if (hub->stopping) {
         pthread_mutex_unlock(&hub->lock);
+        say_going_away(fd);
         error_set(err, "the daemon stops");
         goto refuse;
     }
