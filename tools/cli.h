@@ -28,6 +28,25 @@ typedef struct Command {
 } Command;
 
 /* The subcommands, one family per file. */
+extern const Command cmd_run;                         /* cmd_run.c */
+extern const Command cmd_img;                         /* img/img.c */
+extern const Command cmd_ctl, cmd_pause, cmd_resume;  /* cmd_ctl.c */
+extern const Command cmd_suspend, cmd_snapshot;       /* cmd_ctl.c */
+extern const Command cmd_state, cmd_clone;            /* cmd_state.c */
+extern const Command cmd_create, cmd_list;            /* cmd_mgmt.c (hosteld's client) */
+extern const Command cmd_info, cmd_delete;            /* cmd_mgmt.c */
+extern const Command cmd_start, cmd_stop, cmd_reboot; /* cmd_mgmt.c */
+
+/*
+ * For cmd_ctl.c's verbs that act on a VM hosteld runs (pause, resume,
+ * suspend NAME, snapshot): NAME is a VM the daemon knows (silent when no
+ * daemon answers); the action as an operation, waited for; a snapshot
+ * operation (create, list, revert, delete).  The last two return exit
+ * statuses, having printed any error.
+ */
+bool mgmt_cli_knows(const char *name);
+int mgmt_cli_simple_action(const char *name, const char *action);
+int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot);
 extern const Command cmd_run;                        /* cmd_run.c */
 extern const Command cmd_img;                        /* img/img.c */
 extern const Command cmd_ctl, cmd_pause, cmd_resume; /* cmd_ctl.c */
@@ -35,6 +54,7 @@ extern const Command cmd_suspend, cmd_snapshot;      /* cmd_ctl.c */
 extern const Command cmd_state, cmd_clone;           /* cmd_state.c */
 extern const Command cmd_create, cmd_list;           /* cmd_mgmt.c (hosteld's client) */
 extern const Command cmd_info, cmd_delete;           /* cmd_mgmt.c */
+extern const Command cmd_volume, cmd_pool;           /* cmd_volume.c (hosteld's storage) */
 extern const Command cmd_events;                     /* cmd_events.c */
 
 /*

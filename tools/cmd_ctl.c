@@ -139,6 +139,8 @@ static int ctl_simple(int argc, char **argv, const char *cmd, void (*help)(FILE 
     }
     if (argc != 2 || argv[1][0] == '-')
         return cli_usage(cmd, "expected one VM name or socket path");
+    if (mgmt_cli_knows(argv[1])) /* a VM hosteld runs: through the daemon */
+        return mgmt_cli_simple_action(argv[1], cmd);
     return ctl_call(argv[1], cmd, NULL, CTL_DEFAULT_TIMEOUT_S, false);
 }
 
@@ -154,7 +156,11 @@ static int ctl_resume_main(int argc, char **argv)
 
 static void ctl_suspend_help(FILE *out)
 {
-    fprintf(out, "usage: hostel suspend [--compress] NAME|PATH FILE\n"
+    fprintf(out, "usage: hostel suspend NAME\n"
+                 "       hostel suspend [--compress] NAME|PATH FILE\n"
+                 "\n"
+                 "With NAME alone, a VM hosteld runs: it is saved into hosteld's state\n"
+                 "directory and its next 'hostel start' resumes it.\n"
                  "\n"
                  "Save a running VM's whole state (RAM, harts, devices; disks are flushed) to\n"
                  "FILE atomically, then end its VMM.  'hostel run --restore FILE' continues it\n"
@@ -184,6 +190,8 @@ static int ctl_suspend_main(int argc, char **argv)
     int i = 1;
     bool compress = argc > 1 && strcmp(argv[1], "--compress") == 0;
     i += compress;
+    if (!compress && argc == 2 && argv[1][0] != '-' && mgmt_cli_knows(argv[1]))
+        return mgmt_cli_simple_action(argv[1], "suspend"); /* into hosteld's own state file */
     if (argc - i != 2 || argv[i][0] == '-')
         return cli_usage("suspend", "expected NAME|PATH FILE");
     /* The VMM resolves paths from its own directory: send an absolute one. */
@@ -220,6 +228,8 @@ static int ctl_snapshot_main(int argc, char **argv)
         return cli_usage("snapshot", "%s",
                          list ? "expected list NAME|PATH"
                               : "expected create|revert|delete NAME|PATH SNAPSHOT");
+    if (mgmt_cli_knows(argv[2]))
+        return mgmt_cli_snapshot(op, argv[2], list ? NULL : argv[3]);
     char cmd[32];
     snprintf(cmd, sizeof(cmd), "snapshot-%s", op);
     json_t *args = list ? NULL : json_pack("{s:s}", "name", argv[3]);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "machine/vmconfig.h"
@@ -525,4 +526,237 @@ const Command cmd_delete = {
     .run = delete_run,
     .help = delete_help,
     .summary = "delete a VM's definition from hosteld",
+};
+
+/* ---- the lifecycle: start, stop, reboot (and pause, resume, suspend, snapshot via cmd_ctl) ---- */
+
+/*
+ * Wait for the operation op (a 202's body) to end, asking the daemon
+ * every two seconds (a line on a terminal says what it waits for).  The
+ * ended operation (a new reference) when it succeeded, else NULL after
+ * printing its error.  Ctrl-C leaves the operation running on the daemon.
+ */
+static json_t *wait_operation(const MgmtCommon *m, const json_t *op)
+{
+    const char *id = json_string_value(json_object_get(op, "id"));
+    const char *what = json_string_value(json_object_get(op, "description"));
+    char path[160];
+    if (!id) {
+        fprintf(stderr, "hostel: the daemon answered without an operation\n");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "/1.0/operations/%s/wait?timeout=2", id);
+    bool tty = isatty(STDERR_FILENO), said = false;
+    for (;;) {
+        json_t *now = call(m, "GET", path, NULL);
+        const char *status = json_string_value(json_object_get(now, "status"));
+        if (!now || !status || strcmp(status, "running") != 0) {
+            if (said)
+                fprintf(stderr, "\n");
+            if (now && status && strcmp(status, "success") == 0)
+                return now;
+            if (now)
+                fprintf(stderr, "hostel: %s: %s\n", what ? what : "the operation",
+                        json_string_value(json_object_get(now, "err")) ?: status ?: "?");
+            json_decref(now);
+            return NULL;
+        }
+        if (tty && !said)
+            fprintf(stderr, "%s (operation %s)...", what ? what : "waiting", id);
+        said = tty;
+        json_decref(now);
+    }
+}
+
+/* PUT the action on NAME's state and wait; 0 or an exit status. */
+static int state_action(const MgmtCommon *m, const char *name, json_t *body, bool wait)
+{
+    char path[512];
+    vm_path(path, sizeof(path), name);
+    strcat(path, "/state");
+    json_t *op = call(m, "PUT", path, body);
+    json_t *done = op && wait ? wait_operation(m, op) : NULL;
+    if (op && (done || !wait) && m->json)
+        print_json(done ? done : op);
+    int rc = op && (done || !wait) ? 0 : CLI_EXIT_FAIL;
+    json_decref(op);
+    json_decref(done);
+    return rc;
+}
+
+static void action_help(FILE *out, const char *verb, const char *what, const char *options)
+{
+    fprintf(out,
+            "usage: hostel %s NAME [options]\n\n%s\n"
+            "The command waits for the operation to end (Ctrl-C stops waiting, not the\n"
+            "operation); --no-wait prints the operation and returns at once.\n"
+            "\noptions:\n%s"
+            "      --no-wait         do not wait for the operation to end\n%s",
+            verb, what, options, common_help);
+}
+
+static void start_help(FILE *out)
+{
+    action_help(out, "start",
+                "Start a VM defined in hosteld: its VMM runs in its own process, which\n"
+                "a restart of hosteld leaves running.  A VM that 'hostel suspend' saved\n"
+                "resumes where it was.\n",
+                "");
+}
+
+static void stop_help(FILE *out)
+{
+    action_help(out, "stop",
+                "Stop a running VM: its power button is pressed and the guest given\n"
+                "--timeout seconds to shut down; then (or at once with --force) its VMM\n"
+                "is ended.  A stopped VM is not restarted by its restart policy.\n",
+                "      --force           end the VMM at once (as pulling the plug)\n"
+                "      --timeout SEC     how long the guest may take to power off (default 60)\n");
+}
+
+static void reboot_help(FILE *out)
+{
+    action_help(out, "reboot",
+                "Restart a running VM: stop it (gracefully unless --force, as 'hostel\n"
+                "stop'), then start it with its definition as it is now.\n",
+                "      --force           do not wait for the guest to shut down\n"
+                "      --timeout SEC     how long the guest may take to power off (default 60)\n");
+}
+
+enum { OPT_FORCE = 300, OPT_TIMEOUT, OPT_NO_WAIT };
+
+/* start, stop, reboot NAME [--force] [--timeout SEC] [--no-wait]. */
+static int action_main(const char *verb, int argc, char **argv, void (*help)(FILE *))
+{
+    static const struct option longopts[] = {COMMON_LONGOPTS,
+                                             {"force", no_argument, NULL, OPT_FORCE},
+                                             {"timeout", required_argument, NULL, OPT_TIMEOUT},
+                                             {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+                                             {0}};
+    MgmtCommon m = {0};
+    bool force = false, wait = true, start = strcmp(verb, "start") == 0;
+    long timeout = -1;
+    char *end;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            help(stdout);
+            return 0;
+        } else if (c == OPT_FORCE && !start) {
+            force = true;
+        } else if (c == OPT_TIMEOUT && !start) {
+            timeout = strtol(optarg, &end, 10);
+            if (*end || end == optarg || timeout < 0 || timeout > 3600)
+                return cli_usage(verb, "--timeout '%s': expected seconds, 0 to 3600", optarg);
+        } else if (c == OPT_NO_WAIT) {
+            wait = false;
+        } else if (!common_option(&m, c, optarg)) {
+            return cli_usage(verb, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage(verb, "expected one VM name");
+    json_t *body = json_pack("{s:s}", "action", verb);
+    if (force)
+        json_object_set_new(body, "force", json_true());
+    if (timeout >= 0)
+        json_object_set_new(body, "timeout", json_integer(timeout));
+    int rc = state_action(&m, argv[optind], body, wait);
+    json_decref(body);
+    if (rc == 0 && !m.json && wait)
+        printf("%s: %s\n", argv[optind],
+               start                       ? "started"
+               : strcmp(verb, "stop") == 0 ? "stopped"
+                                           : "rebooted");
+    return rc;
+}
+
+static int start_run(int argc, char **argv)
+{
+    return action_main("start", argc, argv, start_help);
+}
+
+static int stop_run(int argc, char **argv)
+{
+    return action_main("stop", argc, argv, stop_help);
+}
+
+static int reboot_run(int argc, char **argv)
+{
+    return action_main("reboot", argc, argv, reboot_help);
+}
+
+bool mgmt_cli_knows(const char *name)
+{
+    char socket[SOCKET_MAX], path[512];
+    MgmtReply r;
+    bool no_daemon;
+    if (strchr(name, '/') || mgmt_client_socket(socket, sizeof(socket), NULL, NULL) < 0)
+        return false;
+    vm_path(path, sizeof(path), name);
+    if (mgmt_client_call(socket, "GET", path, NULL, &r, &no_daemon, NULL) < 0)
+        return false;
+    bool known = r.status == 200;
+    mgmt_reply_free(&r);
+    return known;
+}
+
+int mgmt_cli_simple_action(const char *name, const char *action)
+{
+    MgmtCommon m = {0};
+    json_t *body = json_pack("{s:s}", "action", action);
+    int rc = state_action(&m, name, body, true);
+    json_decref(body);
+    return rc;
+}
+
+int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot)
+{
+    MgmtCommon m = {0};
+    char path[512], esc_path[700];
+    vm_path(path, sizeof(path), name);
+    char *esc = snapshot ? curl_easy_escape(NULL, snapshot, 0) : NULL;
+    json_t *r = NULL, *body = NULL;
+    if (strcmp(op, "list") == 0) {
+        snprintf(esc_path, sizeof(esc_path), "%s/snapshots", path);
+        r = call(&m, "GET", esc_path, NULL);
+        if (r)
+            print_json(r);
+    } else {
+        bool create = strcmp(op, "create") == 0;
+        snprintf(esc_path, sizeof(esc_path), "%s/snapshots%s%s%s", path, create ? "" : "/",
+                 create ? ""
+                 : esc  ? esc
+                        : "",
+                 strcmp(op, "revert") == 0 ? "/revert" : "");
+        body = create ? json_pack("{s:s}", "name", snapshot) : NULL;
+        json_t *opj = call(&m, strcmp(op, "delete") == 0 ? "DELETE" : "POST", esc_path, body);
+        r = opj ? wait_operation(&m, opj) : NULL;
+        json_decref(opj);
+    }
+    curl_free(esc);
+    json_decref(body);
+    int rc = r ? 0 : CLI_EXIT_FAIL;
+    json_decref(r);
+    return rc;
+}
+
+const Command cmd_start = {
+    .name = "start",
+    .run = start_run,
+    .help = start_help,
+    .summary = "start a VM hosteld knows (or resume a suspended one)",
+};
+const Command cmd_stop = {
+    .name = "stop",
+    .run = stop_run,
+    .help = stop_help,
+    .summary = "stop a VM: its guest shuts down, or is forced after a timeout",
+};
+const Command cmd_reboot = {
+    .name = "reboot",
+    .run = reboot_run,
+    .help = reboot_help,
+    .summary = "stop a VM, then start it again",
 };

@@ -98,6 +98,8 @@ typedef struct RunOptions {
     const char *name;         /* --name */
     const char *control;      /* --control: the control socket's path */
     const char *restore;      /* --restore: a state file to continue */
+    const char *snapshot_dir; /* --snapshot-dir: where the live snapshots go */
+    const char *exit_file;    /* --exit-file: how the run ended, as JSON, written at exit */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
@@ -114,6 +116,8 @@ enum {
     OPT_LOG_FORMAT,
     OPT_CONFIG,
     OPT_PRINT_CONFIG,
+    OPT_SNAPSHOT_DIR,
+    OPT_EXIT_FILE,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -132,6 +136,8 @@ static const struct option run_long_options[] = {
     {"restore", required_argument, NULL, OPT_RESTORE},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+    {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+    {"exit-file", required_argument, NULL, OPT_EXIT_FILE},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -185,6 +191,10 @@ static void run_help(FILE *out)
             "                      $XDG_RUNTIME_DIR/hostel/NAME.sock (or /run/hostel/NAME.sock)\n"
             "                      for 'hostel ctl|pause|resume NAME' (docs/control.md)\n"
             "      --control PATH  the control socket's path instead\n"
+            "      --snapshot-dir DIR  where live snapshots are kept (default with --name:\n"
+            "                      $XDG_STATE_HOME/hostel/snapshots/NAME)\n"
+            "      --exit-file FILE  at exit, write how the run ended to FILE as JSON\n"
+            "                      ({\"status\", \"reason\", \"message\"}: docs/cli.md)\n"
             "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
             "                      RAM, harts, devices, disks and network come from FILE\n"
             "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
@@ -358,6 +368,15 @@ static const char *run_machine_flag(int c)
     }
 }
 
+/* A path option's value (not empty); 0 or the usage exit status. */
+static int run_set_path(const char **dst, const char *value, const char *opt)
+{
+    if (!*value)
+        return run_usage_error("%s: expected a path", opt);
+    *dst = value;
+    return 0;
+}
+
 /* Apply one parsed option; returns 0 or an exit status. */
 static int run_apply_option(RunOptions *o, int c, char **argv)
 {
@@ -375,6 +394,8 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case OPT_NAME: return run_set_name(o, optarg);
     case OPT_RESTORE: o->restore = optarg; return 0;
+    case OPT_SNAPSHOT_DIR: return run_set_path(&o->snapshot_dir, optarg, "--snapshot-dir");
+    case OPT_EXIT_FILE: return run_set_path(&o->exit_file, optarg, "--exit-file");
     case OPT_CONTROL:
         if (!*optarg)
             return run_usage_error("--control '%s': expected a socket path", optarg);
@@ -607,9 +628,11 @@ static Vmm *run_vmm(Machine *m, const RunOptions *o, Error *err)
         return NULL;
     if (o->name || o->control)
         c.control_path = path;
-    if (o->name && run_snapshot_dir(o->name, snapdir, sizeof(snapdir), err) < 0)
+    if (o->snapshot_dir)
+        c.snapshot_dir = o->snapshot_dir;
+    else if (o->name && run_snapshot_dir(o->name, snapdir, sizeof(snapdir), err) < 0)
         return NULL;
-    if (o->name)
+    else if (o->name)
         c.snapshot_dir = snapdir;
     return vmm_new(m, &c, err);
 }
@@ -648,6 +671,41 @@ static int run_vmm_on_console(Vmm *v, const RunOptions *o, VmmStats *st, Error *
     return status;
 }
 
+/* How the run ended, in the words of --exit-file. */
+static const char *run_exit_reason(const VmmStats *st)
+{
+    switch (st->why) {
+    case VMM_STOP_GUEST: return "guest";
+    case VMM_STOP_QUIT: return "quit";
+    case VMM_STOP_CONTROL: return st->suspended ? "suspended" : "quit";
+    case VMM_STOP_LIMIT: return "limit";
+    case VMM_STOP_HOST:
+    default: return "signal";
+    }
+}
+
+/*
+ * --exit-file: {"status": EXIT-STATUS, "reason": WHY, "message": TEXT}
+ * written whole (a temporary file renamed) just before the process ends,
+ * so whoever started it learns how it ended without being its parent.
+ */
+static void run_write_exit_file(const RunOptions *o, int status, const char *reason,
+                                const char *message)
+{
+    char tmp[4200];
+    if (!o->exit_file || snprintf(tmp, sizeof(tmp), "%s.tmp", o->exit_file) >= (int)sizeof(tmp))
+        return;
+    json_t *j = json_pack("{s:i, s:s, s:s}", "status", status, "reason", reason, "message",
+                          message ? message : "");
+    FILE *f = j ? fopen(tmp, "w") : NULL;
+    bool ok = f && json_dumpf(j, f, JSON_COMPACT) == 0;
+    if (f && (fclose(f) != 0 || !ok || rename(tmp, o->exit_file) != 0))
+        unlink(tmp);
+    if (!f && j)
+        log_warn("--exit-file %s: %s", o->exit_file, strerror(errno));
+    json_decref(j);
+}
+
 /* Build the machine and its VMM, run it, and report. */
 static int run_machine(const RunOptions *o)
 {
@@ -657,6 +715,7 @@ static int run_machine(const RunOptions *o)
     Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->vm, &o->host, &err);
     if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
         (!o->dump_dtb && !(v = run_vmm(m, o, &err)))) {
+        run_write_exit_file(o, 1, "error", err.msg);
         cli_fail(&err);
         machine_free(m);
         machine_state_close(saved);
@@ -673,9 +732,13 @@ static int run_machine(const RunOptions *o)
     machine_state_close(saved);
     if (o->stats)
         run_print_stats(&st);
-    if (status < 0)
+    if (status < 0) {
+        run_write_exit_file(o, 1, "error", err.msg);
         return cli_fail(&err);
-    return run_exit_status(o, &st, status);
+    }
+    int code = run_exit_status(o, &st, status);
+    run_write_exit_file(o, code, run_exit_reason(&st), NULL);
+    return code;
 }
 
 /* --print-config: the definition as JSON on stdout (the state file's, with --restore). */

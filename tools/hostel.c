@@ -28,9 +28,9 @@ static const Command cmd_help = {
 };
 
 static const Command *const commands[] = {
-    &cmd_run,     &cmd_img,      &cmd_ctl,    &cmd_pause,  &cmd_resume,
-    &cmd_suspend, &cmd_snapshot, &cmd_state,  &cmd_clone,  &cmd_create,
-    &cmd_list,    &cmd_info,     &cmd_delete, &cmd_events, &cmd_help,
+    &cmd_run,   &cmd_img,    &cmd_ctl,    &cmd_pause, &cmd_resume, &cmd_suspend, &cmd_snapshot,
+    &cmd_state, &cmd_clone,  &cmd_create, &cmd_list,  &cmd_info,   &cmd_delete,  &cmd_start,
+    &cmd_stop,  &cmd_reboot, &cmd_volume, &cmd_pool,  &cmd_events, &cmd_help,
 };
 
 static void main_help(FILE *out)
@@ -42,7 +42,8 @@ static void main_help(FILE *out)
     fprintf(out, "\nglobal options (also accepted by 'hostel run'):\n");
     cli_log_options_help(out);
     fprintf(out, "      --socket PATH      hosteld's socket for create, list, info, delete,\n"
-                 "                         events (also $HOSTEL_SOCKET)\n");
+                 "                         volume, pool, events\n"
+                 "                         (also $HOSTEL_SOCKET)\n");
     fprintf(out, "\nRun 'hostel COMMAND --help' for a command's options.\n");
 }
 

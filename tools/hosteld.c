@@ -12,7 +12,9 @@
  * third, the stream hub (src/mgmt/hub.c), owns every websocket: when a
  * route answers 101 (GET /1.0/events with an upgrade), MHD sends the
  * handshake and hands us the socket, which goes straight to the hub (and
- * out of the watchdog's sight), so a stream never blocks MHD's thread.  We chose the
+ * out of the watchdog's sight), so a stream never blocks MHD's thread.
+ * The runtime's and the operations' events go to the event bus
+ * (src/mgmt/events.c), which the streams subscribe to.  We chose the
  * internal thread over MHD's external-select mode on our evloop because
  * nothing else runs in the daemon yet: it is the least code, and MHD keeps
  * its own timeouts.  When supervision arrives (its own evloop thread), the
@@ -39,12 +41,15 @@
 #include "mgmt/api.h"
 #include "mgmt/events.h"
 #include "mgmt/hub.h"
+#include "mgmt/ops.h"
+#include "mgmt/runtime.h"
 #include "mgmt/store.h"
 #include "util/log.h"
 #include "util/ws.h"
 
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_RATE_LIMIT 50 /* mutating calls a second per client; bursts of twice that */
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
 #define DEFAULT_STREAM_QUEUE_KIB 1024   /* what a websocket client may fall behind by */
 #define MIN_STREAM_QUEUE_KIB 16
@@ -53,8 +58,11 @@ typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char guest_dir[PATH_MAX];
+    char run_dir[PATH_MAX];  /* the VMs' sockets */
+    char vmm_path[PATH_MAX]; /* the hostel executable VMs run in */
     unsigned max_connections;
     unsigned timeout_s;
+    unsigned rate_limit; /* 0: none */
     unsigned stream_queue_kib;
 } DaemonOptions;
 
@@ -62,9 +70,34 @@ typedef struct DaemonOptions {
 typedef struct Pending {
     char *body;
     size_t len;
-    bool too_large;   /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
-    ApiStream stream; /* a websocket's handlers between the 101 and the upgrade */
+    bool too_large;    /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
+    double wait_until; /* monotonic: a waiting request is answered by then (0: not waiting) */
+    ApiStream stream;  /* a websocket's handlers between the 101 and the upgrade */
 } Pending;
+
+/* A request parked until an operation ends or its time is up (MHD_suspend_connection). */
+typedef struct Waiter {
+    struct MHD_Connection *c;
+    double until;
+    struct Waiter *next;
+} Waiter;
+
+/* The parked requests and the thread that resumes them. */
+typedef struct Waiters {
+    pthread_mutex_t lock;
+    Waiter *head;
+    MgmtOps *ops;
+    bool stop;
+    pthread_t thread;
+} Waiters;
+
+/* What the HTTP callbacks are given. */
+typedef struct Server {
+    Api *api;
+    Waiters *waiters;
+    struct Watchdog *wd;
+    MgmtHub *hub; /* the websockets */
+} Server;
 
 static void usage(FILE *out)
 {
@@ -79,14 +112,21 @@ static void usage(FILE *out)
             "                         else $XDG_RUNTIME_DIR/hostel/hosteld.sock)\n"
             "  --guest-dir DIR        the default guest, booted by VMs created without a kernel\n"
             "                         (default $HOSTEL_CACHE/guest or ~/.cache/hostel/guest)\n"
+            "  --run-dir DIR          the VMs' control and console sockets (default: vms/\n"
+            "                         beside the API's socket)\n"
+            "  --vmm PATH             the hostel executable each VM runs in (default: the one\n"
+            "                         beside hosteld)\n"
             "  --max-connections N    clients served at once; more wait (default %d)\n"
+            "  --rate-limit N         changes (POST, PUT, PATCH, DELETE) a client may make a\n"
+            "                         second, in bursts of 2N; more are answered 429\n"
+            "                         (default %d; 0: no limit)\n"
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
             "                         dropped; so is one idle this long (default %d)\n"
             "  --stream-queue KIB     a websocket client (events, consoles) that falls this far\n"
             "                         behind in reading is dropped (default %d, at least %d)\n",
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S, DEFAULT_STREAM_QUEUE_KIB,
-            MIN_STREAM_QUEUE_KIB);
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S,
+            DEFAULT_STREAM_QUEUE_KIB, MIN_STREAM_QUEUE_KIB);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
 }
@@ -140,7 +180,10 @@ enum {
     OPT_TIMEOUT,
     OPT_LOGL,
     OPT_LOGF,
-    OPT_STREAMQ
+    OPT_RUNDIR,
+    OPT_VMM,
+    OPT_RATE,
+    OPT_STREAMQ,
 };
 
 static int parse_option(DaemonOptions *o, int c, const char *arg)
@@ -149,6 +192,14 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     case OPT_STATE: return set_path(o->state_dir, sizeof(o->state_dir), arg, "--state-dir");
     case OPT_SOCKET: return set_path(o->socket_path, sizeof(o->socket_path), arg, "--socket");
     case OPT_GUEST: return set_path(o->guest_dir, sizeof(o->guest_dir), arg, "--guest-dir");
+    case OPT_RUNDIR: return set_path(o->run_dir, sizeof(o->run_dir), arg, "--run-dir");
+    case OPT_VMM: return set_path(o->vmm_path, sizeof(o->vmm_path), arg, "--vmm");
+    case OPT_RATE:
+        if (strcmp(arg, "0") == 0) {
+            o->rate_limit = 0;
+            return 0;
+        }
+        return set_count(&o->rate_limit, arg, "--rate-limit");
     case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
     case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
     case OPT_STREAMQ:
@@ -164,6 +215,34 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     }
 }
 
+/* The VMs' sockets: a vms/ directory beside the API's socket. */
+static int default_run_dir(DaemonOptions *o)
+{
+    char dir[sizeof(o->socket_path)];
+    snprintf(dir, sizeof(dir), "%s", o->socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int n = snprintf(o->run_dir, sizeof(o->run_dir), "%s/vms", slash ? dir : ".");
+    return n < 0 || (size_t)n >= sizeof(o->run_dir) ? -1 : 0;
+}
+
+/* hostel beside this executable (a build tree, or /usr/bin). */
+static int default_vmm(char *buf, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    int m = snprintf(buf, size, "%s/hostel", self);
+    return m < 0 || (size_t)m >= size || access(buf, X_OK) != 0 ? -1 : 0;
+}
+
 /* The defaults for what the command line left out. */
 static int fill_defaults(DaemonOptions *o)
 {
@@ -172,8 +251,12 @@ static int fill_defaults(DaemonOptions *o)
         return bad_usage("%s", err.msg);
     if (!o->guest_dir[0] && api_default_guest_dir(o->guest_dir, sizeof(o->guest_dir), &err) < 0)
         return bad_usage("%s", err.msg);
-    if (!o->socket_path[0])
-        return default_socket(o->socket_path, sizeof(o->socket_path));
+    if (!o->socket_path[0] && default_socket(o->socket_path, sizeof(o->socket_path)) != 0)
+        return CLI_EXIT_USAGE;
+    if (!o->run_dir[0] && default_run_dir(o) != 0)
+        return bad_usage("%s", "the run directory's path is too long: give --run-dir");
+    if (!o->vmm_path[0] && default_vmm(o->vmm_path, sizeof(o->vmm_path)) != 0)
+        return bad_usage("%s", "cannot find the hostel executable beside hosteld: give --vmm");
     return 0;
 }
 
@@ -184,6 +267,9 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"state-dir", required_argument, NULL, OPT_STATE},
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"guest-dir", required_argument, NULL, OPT_GUEST},
+        {"run-dir", required_argument, NULL, OPT_RUNDIR},
+        {"vmm", required_argument, NULL, OPT_VMM},
+        {"rate-limit", required_argument, NULL, OPT_RATE},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"stream-queue", required_argument, NULL, OPT_STREAMQ},
@@ -195,6 +281,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->max_connections = DEFAULT_MAX_CONNECTIONS;
     o->timeout_s = DEFAULT_TIMEOUT_S;
+    o->rate_limit = DEFAULT_RATE_LIMIT;
     o->stream_queue_kib = DEFAULT_STREAM_QUEUE_KIB;
     int c, r;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -428,6 +515,19 @@ static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
     pthread_mutex_unlock(&wd->lock);
 }
 
+/* A waiting request is exempt from the request deadline (its wait has its own). */
+static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->since = now_s() + 3600.0 * 24 * 365; /* watch_rearm puts it back after the answer */
+    pthread_mutex_unlock(&wd->lock);
+}
+
 /* The connection became a websocket: no request deadline any more. */
 static void watch_upgraded(Watchdog *wd, struct MHD_Connection *c)
 {
@@ -441,14 +541,89 @@ static void watch_upgraded(Watchdog *wd, struct MHD_Connection *c)
     pthread_mutex_unlock(&wd->lock);
 }
 
-/* ---- the HTTP adapter ---- */
+/* ---- requests that wait (GET /1.0/operations/ID/wait) ---- */
 
-/* What the callbacks share: the API, the watchdog, the stream hub. */
-typedef struct Server {
-    Api *api;
-    Watchdog *wd;
-    MgmtHub *hub;
-} Server;
+static bool is_wait(const char *url)
+{
+    size_t n = strlen(url);
+    return n > 5 && strcmp(url + n - 5, "/wait") == 0;
+}
+
+/* Park c until `until` or the end of an operation, whichever is first. */
+static enum MHD_Result park(Server *srv, struct MHD_Connection *c, double until)
+{
+    Waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return MHD_NO;
+    w->c = c;
+    w->until = until;
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&srv->waiters->lock);
+    w->next = srv->waiters->head;
+    srv->waiters->head = w;
+    pthread_mutex_unlock(&srv->waiters->lock);
+    return MHD_YES;
+}
+
+/* Resume the parked requests that are due (all of them when all). The lock held. */
+static void waiters_resume(Waiters *ws, bool all, double *next)
+{
+    double now = now_s();
+    *next = now + 1.0;
+    for (Waiter **p = &ws->head; *p;) {
+        Waiter *w = *p;
+        if (all || w->until <= now) {
+            *p = w->next;
+            MHD_resume_connection(w->c); /* asked again: answered, or parked anew */
+            free(w);
+        } else {
+            if (w->until < *next)
+                *next = w->until;
+            p = &w->next;
+        }
+    }
+}
+
+static void *waiters_run(void *opaque)
+{
+    Waiters *ws = opaque;
+    uint64_t seen = mgmt_ops_generation(ws->ops);
+    double next = now_s() + 1.0;
+    for (;;) {
+        double wait = next - now_s();
+        uint64_t g = mgmt_ops_wait_change(ws->ops, seen, wait > 0 ? wait : 0);
+        pthread_mutex_lock(&ws->lock);
+        if (ws->stop) {
+            pthread_mutex_unlock(&ws->lock);
+            return NULL;
+        }
+        waiters_resume(ws, g != seen, &next); /* an operation ended: every waiter looks */
+        seen = g;
+        pthread_mutex_unlock(&ws->lock);
+    }
+}
+
+static int waiters_start(Waiters *ws, MgmtOps *ops)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->ops = ops;
+    pthread_mutex_init(&ws->lock, NULL);
+    return pthread_create(&ws->thread, NULL, waiters_run, ws) == 0 ? 0 : -1;
+}
+
+/* Resume every parked request (MHD must have none suspended when it stops), end the thread. */
+static void waiters_stop(Waiters *ws)
+{
+    double next;
+    pthread_mutex_lock(&ws->lock);
+    ws->stop = true;
+    waiters_resume(ws, true, &next);
+    pthread_mutex_unlock(&ws->lock);
+    pthread_join(ws->thread, NULL); /* it wakes within a second */
+    pthread_mutex_destroy(&ws->lock);
+}
+
+/* ---- the HTTP adapter ---- */
 
 /* The caller's uid (SO_PEERCRED on the connection's socket), or (uid_t)-1. */
 static uid_t peer_uid(struct MHD_Connection *c)
@@ -478,6 +653,8 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
     q->len += (size_t)n;
     return MHD_YES;
 }
+
+/* ---- websockets: the 101, then the socket goes to the stream hub ---- */
 
 /* The stream hub gives an upgraded socket back: MHD closes it. */
 static void release_upgraded(void *urh)
@@ -537,6 +714,11 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after > 0) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -579,12 +761,19 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         .body = p->too_large ? NULL : p->body,
         .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
         .uid = peer_uid(c),
+        .wait_over = p->wait_until > 0 && now_s() >= p->wait_until,
         .websocket = wants_websocket(c),
         .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
         .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
     };
     ApiResponse resp;
     api_handle(srv->api, &req, &resp);
+    if (resp.wait_s > 0 && !req.wait_over) { /* answered later: park the request */
+        if (p->wait_until == 0)
+            p->wait_until = now_s() + resp.wait_s;
+        api_response_free(&resp);
+        return park(srv, c, p->wait_until);
+    }
     enum MHD_Result ret = resp.status == 101 && resp.stream.ops ? send_upgrade(srv, c, &resp, p)
                                                                 : send_response(c, &resp);
     api_response_free(&resp);
@@ -611,6 +800,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             p->too_large = true;
             return answer(cls, c, url, method, p);
         }
+        if (is_wait(url)) { /* parked while it waits: its deadline is its own */
+            watch_hold(((Server *)cls)->wd, c);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
@@ -624,8 +816,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    Server *srv = cls;
-    watch_rearm(srv->wd, c);
+    watch_rearm(((Server *)cls)->wd, c);
     Pending *p = *req_cls;
     if (p) {
         if (p->stream.opaque && p->stream.discard) /* answered 101, never upgraded */
@@ -646,8 +837,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static struct MHD_Daemon *start_http(Server *srv, int fd, const DaemonOptions *o)
 {
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
@@ -659,7 +850,7 @@ static struct MHD_Daemon *start_http(Server *srv, int fd, const DaemonOptions *o
 /* ---- main ---- */
 
 /* Serve until SIGTERM or SIGINT (blocked in every thread, taken here). */
-static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
+static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t *stop)
 {
     Error err = {0};
     int fd = listen_unix(o->socket_path, 128, &err);
@@ -668,9 +859,16 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         return CLI_EXIT_FAIL;
     }
     Watchdog wd;
+    Waiters ws;
+    Server srv = {.api = api, .waiters = &ws, .wd = &wd};
     HubOptions ho = {.queue_max = (size_t)o->stream_queue_kib << 10};
-    Server srv = {.api = api, .wd = &wd};
-    if (hub_new(&srv.hub, &ho, &err) < 0 || watchdog_start(&wd, o->timeout_s) < 0) {
+    if (hub_new(&srv.hub, &ho, &err) < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        close(fd);
+        unlink(o->socket_path);
+        return CLI_EXIT_FAIL;
+    }
+    if (watchdog_start(&wd, o->timeout_s) < 0 || waiters_start(&ws, ops) < 0) {
         fprintf(stderr, "hosteld: cannot start a thread\n");
         hub_free(srv.hub);
         close(fd);
@@ -680,6 +878,7 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
     struct MHD_Daemon *d = start_http(&srv, fd, o);
     if (!d) {
         hub_free(srv.hub);
+        waiters_stop(&ws);
         watchdog_stop(&wd);
         fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
@@ -687,9 +886,11 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
         return CLI_EXIT_FAIL;
     }
     log_info("listening on %s (state in %s)", o->socket_path, o->state_dir);
+    api_resume_vms(api);
     int sig = 0;
     sigwait(stop, &sig);
-    log_info("signal %d: stopping", sig);
+    log_info("signal %d: stopping (the VMs go on running)", sig);
+    waiters_stop(&ws);
     hub_stop(srv.hub);  /* every websocket is given back to MHD first */
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
     hub_free(srv.hub);
@@ -697,6 +898,48 @@ static int serve(Api *api, const DaemonOptions *o, const sigset_t *stop)
     close(fd);
     unlink(o->socket_path);
     return 0;
+}
+
+/*
+ * A lifecycle event ("vm-started"... of VM vm) or an operation's progress
+ * ("operation-updated", metadata the operation): logged, and published on
+ * the event bus (ctx) as type "lifecycle" with metadata.action, or type
+ * "operation" with {"action", "operation"}.  The daemon's own doing: uid -1
+ * (an operation's object names who asked).
+ */
+static void on_event(void *ctx, const char *type, const char *vm, json_t *metadata)
+{
+    char *text = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
+    log_info("event %s%s%s %s", type, vm ? " " : "", vm ? vm : "", text ? text : "");
+    free(text);
+    char resource[256];
+    json_t *meta;
+    if (vm) {
+        snprintf(resource, sizeof(resource), "/" API_VERSION "/vms/%s", vm);
+        meta = json_is_object(metadata) ? json_incref(metadata) : json_object();
+        json_object_set_new(meta, "action", json_string(type));
+        json_object_set_new(meta, "name", json_string(vm));
+    } else {
+        const char *id = json_string_value(json_object_get(metadata, "id"));
+        snprintf(resource, sizeof(resource), "/" API_VERSION "/operations/%s", id ? id : "");
+        meta = json_pack("{s:s, s:O?}", "action", type, "operation", metadata);
+    }
+    mgmt_events_emit(ctx, vm ? "lifecycle" : "operation", resource, (uid_t)-1, meta);
+    json_decref(metadata);
+}
+
+/* The runtime and the operations; 0, or -1 with err. */
+static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtRuntime **rt, MgmtOps **ops,
+                        Error *err)
+{
+    MgmtRuntimeOptions ro = {.state_dir = o->state_dir,
+                             .run_dir = o->run_dir,
+                             .vmm_path = o->vmm_path,
+                             .notify = on_event,
+                             .notify_ctx = events};
+    if (make_parent(o->run_dir, err) < 0 || mgmt_runtime_new(rt, &ro, err) < 0)
+        return -1;
+    return mgmt_ops_new(ops, o->state_dir, on_event, events, err);
 }
 
 int main(int argc, char **argv)
@@ -714,19 +957,37 @@ int main(int argc, char **argv)
 
     MgmtStore *store = NULL;
     MgmtEvents *events = NULL;
+    MgmtRuntime *rt = NULL;
+    MgmtOps *ops = NULL;
     Api *api = NULL;
     Error err = {0};
-    ApiOptions opt = {.guest_dir = o.guest_dir, .server_version = HOSTEL_VERSION};
     if (mgmt_store_open(&store, o.state_dir, &err) < 0 ||
         mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
-        (opt.events = events, api_new(&api, store, &opt, &err)) < 0) {
+        open_runtime(&o, events, &rt, &ops, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        mgmt_runtime_free(rt);
         mgmt_events_free(events);
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
-    r = serve(api, &o, &stop);
+    ApiOptions opt = {.runtime = rt,
+                      .ops = ops,
+                      .guest_dir = o.guest_dir,
+                      .server_version = HOSTEL_VERSION,
+                      .rate_limit = o.rate_limit,
+                      .rate_burst = 2.0 * o.rate_limit,
+                      .events = events};
+    if (api_new(&api, store, &opt, &err) < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    r = serve(api, ops, &o, &stop);
+    if (!mgmt_ops_free(ops, 10)) { /* an operation still runs: leave without freeing */
+        log_warn("operations still running at exit: they are reported interrupted next time");
+        return r;
+    }
     api_free(api);
+    mgmt_runtime_free(rt);
     mgmt_events_free(events);
     mgmt_store_close(store);
     return r;

@@ -145,11 +145,11 @@ static void h_versions(Api *api, const ApiRequest *req, const ApiArgs *args, Api
 static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     api_reply_json(r, 200,
-                   json_pack("{s:s, s:[s, s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
-                             API_VERSION, "api_extensions", "vms", "events", "server", "name",
-                             "hosteld", "version", api->server_version, "pid", (json_int_t)getpid(),
-                             "state_dir", mgmt_store_dir(api->store), "auth", "unix", "auth_uid",
-                             (json_int_t)req->uid));
+                   json_pack("{s:s, s:[s, s, s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
+                             API_VERSION, "api_extensions", "vms", "storage-pools", "events",
+                             "server", "name", "hosteld", "version", api->server_version, "pid",
+                             (json_int_t)getpid(), "state_dir", mgmt_store_dir(api->store), "auth",
+                             "unix", "auth_uid", (json_int_t)req->uid));
 }
 
 static void h_openapi(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
@@ -175,6 +175,40 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/vms/{name}", .method = "PUT", .handle = api_h_vm_put},
     {.pattern = "/1.0/vms/{name}", .method = "PATCH", .handle = api_h_vm_patch},
     {.pattern = "/1.0/vms/{name}", .method = "DELETE", .handle = api_h_vm_delete},
+    {.pattern = "/1.0/vms/{name}/state", .method = "GET", .handle = api_h_vm_state_get},
+    {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
+    {.pattern = "/1.0/vms/{name}/snapshots", .method = "GET", .handle = api_h_snapshots_list},
+    {.pattern = "/1.0/vms/{name}/snapshots", .method = "POST", .handle = api_h_snapshot_create},
+    {.pattern = "/1.0/vms/{name}/snapshots/{snapshot}",
+     .method = "DELETE",
+     .handle = api_h_snapshot_delete},
+    {.pattern = "/1.0/vms/{name}/snapshots/{snapshot}/revert",
+     .method = "POST",
+     .handle = api_h_snapshot_revert},
+    {.pattern = "/1.0/operations", .method = "GET", .handle = api_h_ops_list},
+    {.pattern = "/1.0/operations/{id}", .method = "GET", .handle = api_h_op_get},
+    {.pattern = "/1.0/operations/{id}", .method = "DELETE", .handle = api_h_op_cancel},
+    {.pattern = "/1.0/operations/{id}/wait", .method = "GET", .handle = api_h_op_wait},
+    {.pattern = "/1.0/storage-pools", .method = "GET", .handle = api_h_pools_list},
+    {.pattern = "/1.0/storage-pools", .method = "POST", .handle = api_h_pools_create},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "GET", .handle = api_h_pool_get},
+    {.pattern = "/1.0/storage-pools/{pool}", .method = "DELETE", .handle = api_h_pool_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes", .method = "GET", .handle = api_h_volumes_list},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes",
+     .method = "POST",
+     .handle = api_h_volumes_create},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "GET",
+     .handle = api_h_volume_get},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "PATCH",
+     .handle = api_h_volume_patch},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}",
+     .method = "DELETE",
+     .handle = api_h_volume_delete},
+    {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}/export",
+     .method = "POST",
+     .handle = api_h_volume_export},
 };
 
 /*
@@ -269,11 +303,29 @@ static void audit(Api *api, const ApiRequest *req, int status)
     free(line);
 }
 
+/* A mutating call over the caller's rate limit: answered 429. */
+static bool over_limit(Api *api, const ApiRequest *req, ApiResponse *r)
+{
+    char id[RATELIMIT_ID_MAX];
+    double retry;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(id, sizeof(id), "uid:%lld", (long long)req->uid);
+    if (!is_mutating(req->method) ||
+        ratelimit_take(&api->rate, id, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &retry))
+        return false;
+    r->retry_after = (int)retry + 1;
+    api_error(r, 429, "too many changes: at most %g a second (a burst of %g); retry in %d s",
+              api->rate.rate, api->rate.burst, r->retry_after);
+    return true;
+}
+
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp)
 {
     memset(resp, 0, sizeof(*resp));
     pthread_mutex_lock(&api->lock);
-    route(api, req, resp);
+    if (!over_limit(api, req, resp))
+        route(api, req, resp);
     if (is_mutating(req->method))
         audit(api, req, resp->status);
     pthread_mutex_unlock(&api->lock);
@@ -315,6 +367,10 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     if (!api)
         return error_set(err, "out of memory");
     api->store = store;
+    api->runtime = opt->runtime;
+    ratelimit_init(&api->rate, opt->rate_limit, opt->rate_burst);
+    api->host_paths = !opt->no_host_paths;
+    api->ops = opt->ops;
     api->guest_dir = strdup(opt->guest_dir ? opt->guest_dir : "");
     api->server_version = strdup(opt->server_version ? opt->server_version : "");
     snprintf(path, sizeof(path), "%s/audit.log", mgmt_store_dir(store));
@@ -329,6 +385,10 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         return -1;
     }
     pthread_mutex_init(&api->lock, NULL);
+    if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0) {
+        api_free(api);
+        return -1;
+    }
     *out = api;
     return 0;
 }
@@ -341,6 +401,7 @@ void api_free(Api *api)
         close(api->audit_fd);
         pthread_mutex_destroy(&api->lock);
     }
+    mgmt_pools_close(api->pools);
     if (api->own_events)
         mgmt_events_free(api->events);
     free(api->guest_dir);

@@ -13,6 +13,7 @@
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,7 +34,8 @@ typedef struct ApiRequest {
     const char *content_type; /* the Content-Type header, or NULL */
     const char *body;         /* body_len bytes, not NUL-terminated; NULL when empty */
     size_t body_len;
-    uid_t uid; /* the caller (SO_PEERCRED), recorded in the audit log */
+    uid_t uid;      /* the caller (SO_PEERCRED), recorded in the audit log */
+    bool wait_over; /* a waiting request's time is up: answer with what is */
     /* a websocket upgrade (Upgrade: websocket, Connection: upgrade) and its headers */
     bool websocket;
     const char *ws_key;     /* Sec-WebSocket-Key, or NULL */
@@ -57,14 +59,22 @@ typedef struct ApiResponse {
     char *body;         /* JSON text (malloc'd), always set after api_handle */
     char location[128]; /* a Location header's value, or "" */
     char allow[64];     /* an Allow header's value (405), or "" */
+    int retry_after;    /* > 0: a Retry-After header's value (429), in seconds */
+    double wait_s;      /* > 0: no answer yet; ask again (wait_over set when it is up) after
+                           at most this long, or sooner when an operation ends */
     char ws_accept[32]; /* status 101: the Sec-WebSocket-Accept value */
     ApiStream stream;   /* status 101: the websocket's handlers (take them: see ApiStream) */
 } ApiResponse;
 
 /* What the API is given when made. */
 typedef struct ApiOptions {
-    const char *guest_dir; /* the default guest's directory (Image, initramfs.cpio.gz) */
+    struct MgmtRuntime *runtime; /* the VMs that run (NULL: none can) */
+    struct MgmtOps *ops;         /* required */
+    const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
+    double rate_limit;  /* mutating calls a second per client (0: none) */
+    double rate_burst;  /* and in a burst */
+    bool no_host_paths; /* refuse (403) requests naming host paths: for the fuzz target */
     MgmtEvents *events; /* the event bus (not owned), or NULL: the API makes its own */
 } ApiOptions;
 
@@ -87,6 +97,14 @@ void api_response_free(ApiResponse *resp);
 
 /* The API's event bus (given in ApiOptions, or its own): for emitters outside the API. */
 MgmtEvents *api_events(Api *api);
+
+/*
+ * At daemon start: find every defined VM's VMM again (those still running
+ * are watched; how the others ended is recorded), then start the stopped
+ * VMs marked autostart, as operations of uid 0 (the runtime bounds how
+ * many start at once).
+ */
+void api_resume_vms(Api *api);
 
 /*
  * The default guest's directory: $HOSTEL_CACHE/guest, else

@@ -12,16 +12,25 @@
 #include <stdbool.h>
 
 #include "mgmt/api.h"
+#include "mgmt/ops.h"
+#include "mgmt/ratelimit.h"
+#include "mgmt/runtime.h"
+#include "mgmt/pool.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
 
 struct Api {
     MgmtStore *store;
-    int audit_fd; /* DIR/audit.log, O_APPEND */
+    MgmtRuntime *runtime; /* may be NULL (tests of definitions alone): no VM ever runs */
+    MgmtOps *ops;
+    MgmtPools *pools; /* the storage pools (pool.h), opened on the store's directory */
+    int audit_fd;     /* DIR/audit.log, O_APPEND */
+    bool host_paths;  /* clients may name host paths (pools, imports, exports) */
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
+    RateLimit rate;       /* mutating calls per client */
     MgmtEvents *events;   /* the event bus (thread-safe on its own) */
     bool own_events;      /* made by api_new (none was given) */
 };
@@ -50,6 +59,19 @@ json_t *api_body_object(const ApiRequest *req, ApiResponse *r);
 /* Every member of obj is in names (NULL-terminated); else false after a 400. */
 bool api_members_known(const json_t *obj, const char *const *names, ApiResponse *r);
 
+/* The state word of the VM named name: "stopped", "running"... or "suspended". */
+const char *api_vm_state(Api *api, const char *name);
+
+/* The VM named name, or NULL after a 404. */
+const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r);
+
+/*
+ * Start an operation (spec->run on its own thread) and reply 202 with its
+ * object and Location: /1.0/operations/ID.  On failure (and then ctx is
+ * freed) a 500.
+ */
+void api_reply_operation(Api *api, const MgmtOpSpec *spec, ApiResponse *r);
+
 /*
  * A websocket upgrade request's handshake checked (version 13, a valid
  * key): true with r->ws_accept set, else false after a 400 (api_events.c).
@@ -62,5 +84,21 @@ ApiHandler api_h_events;
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,
     api_h_vm_delete;
+
+/* The lifecycle (api_state.c) and operations (api_ops.c). */
+ApiHandler api_h_vm_state_get, api_h_vm_state_put, api_h_snapshots_list, api_h_snapshot_create,
+    api_h_snapshot_delete, api_h_snapshot_revert;
+ApiHandler api_h_ops_list, api_h_op_get, api_h_op_cancel, api_h_op_wait;
+/* Storage pools and volumes (api_volumes.c). */
+ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_delete,
+    api_h_volumes_list, api_h_volumes_create, api_h_volume_get, api_h_volume_patch,
+    api_h_volume_delete, api_h_volume_export;
+
+/*
+ * Each disk of config (a VmConfig JSON object) given as {"volume":
+ * "POOL/VOL" or "VOL" (pool default), "read-only"?} becomes the volume's
+ * {"path", "format", "read-only"}; false after a 422 naming the disk.
+ */
+bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
 
 #endif

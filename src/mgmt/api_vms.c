@@ -30,6 +30,11 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
         api_error(r, 400, "autostart: not a boolean");
         return false;
     }
+    json_t *restart = json_object_get(body, "restart");
+    if (restart && !mgmt_restart_parse(json_string_value(restart), &vm->restart)) {
+        api_error(r, 400, "restart: not \"no\", \"on-failure\" or \"always\"");
+        return false;
+    }
     Error err = {0};
     if (desc && vmconfig_set_string(&vm->description, json_string_value(desc), &err) < 0) {
         api_error(r, 500, "%s", err.msg);
@@ -40,13 +45,20 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
     return true;
 }
 
-/* The config object c through the VmConfig codec into vm; else 422 with its message. */
-static bool take_config(const json_t *c, MgmtVm *vm, ApiResponse *r)
+/*
+ * The config object c through the VmConfig codec into vm (its disks given
+ * as volumes resolved to their files first); else 422 with its message.
+ */
+static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
 {
-    json_t *doc = json_pack("{s:i, s:s, s:s, s:O}", "version", MGMT_DOC_VERSION, "name", vm->name,
-                            "uuid", vm->uuid, "config", c);
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:o}", "version", MGMT_DOC_VERSION, "name", vm->name,
+                            "uuid", vm->uuid, "config", json_deep_copy(c));
     if (!doc) {
         api_error(r, 500, "out of memory");
+        return false;
+    }
+    if (!api_disks_from_volumes(api, json_object_get(doc, "config"), r)) {
+        json_decref(doc);
         return false;
     }
     MgmtVm parsed;
@@ -79,6 +91,34 @@ static bool identity_unchanged(const json_t *body, const MgmtVm *vm, ApiResponse
     return true;
 }
 
+const char *api_vm_state(Api *api, const char *name)
+{
+    if (!api->runtime)
+        return "stopped";
+    MgmtPower p = mgmt_runtime_power(api->runtime, name);
+    if (p == MGMT_POWER_STOPPED && mgmt_runtime_is_suspended(api->runtime, name))
+        return "suspended";
+    return mgmt_power_name(p);
+}
+
+/*
+ * vm runs with another machine than its definition now says: the change
+ * applies at its next start.  (Description, autostart and restart policy
+ * apply at once.)
+ */
+static bool restart_required(Api *api, const MgmtVm *vm)
+{
+    char path[4096];
+    if (!api->runtime || mgmt_runtime_power(api->runtime, vm->name) == MGMT_POWER_STOPPED ||
+        mgmt_runtime_path(api->runtime, vm->name, "config.json", path, sizeof(path)) < 0)
+        return false;
+    json_t *running = json_load_file(path, 0, NULL), *now = vmconfig_to_json(&vm->config);
+    bool differ = running && now && !json_equal(running, now);
+    json_decref(running);
+    json_decref(now);
+    return differ;
+}
+
 /* A lifecycle event for the VM named name: action ("vm-created"...) by the caller of req. */
 static void emit_vm(Api *api, const ApiRequest *req, const char *name, const char *action)
 {
@@ -100,7 +140,12 @@ static void save_and_reply(Api *api, const ApiRequest *req, const MgmtVm *vm, in
     emit_vm(api, req, vm->name, status == 201 ? "vm-created" : "vm-updated");
     if (status == 201)
         snprintf(r->location, sizeof(r->location), "/" API_VERSION "/vms/%s", vm->name);
-    api_reply_json(r, status, mgmt_vm_to_api(vm, "defined"));
+    json_t *j = mgmt_vm_to_api(vm, api_vm_state(api, vm->name));
+    if (j && status == 200 && restart_required(api, vm))
+        json_object_set_new(j, "restart_required", json_true());
+    if (api->runtime)
+        mgmt_runtime_set_restart(api->runtime, vm->name, vm->restart);
+    api_reply_json(r, status, j);
 }
 
 /* ---- defaults for a new VM (as `hostel run`) ---- */
@@ -188,7 +233,8 @@ void api_h_vms_list(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRes
     json_t *vms = json_array();
     for (size_t i = 0; vms && i < mgmt_store_count(api->store); i++) {
         const MgmtVm *vm = mgmt_store_at(api->store, i);
-        json_t *item = recursion ? mgmt_vm_to_api(vm, "defined") : json_string(vm->name);
+        json_t *item =
+            recursion ? mgmt_vm_to_api(vm, api_vm_state(api, vm->name)) : json_string(vm->name);
         if (json_array_append_new(vms, item) < 0) {
             json_decref(vms);
             vms = NULL;
@@ -243,7 +289,7 @@ static void create_vm(Api *api, const ApiRequest *req, const json_t *body, const
     json_t *config = config_with_defaults(api, json_object_get(body, "config"));
     if (!config)
         api_error(r, 500, "out of memory");
-    else if (take_user_members(body, &vm, r) && take_config(config, &vm, r))
+    else if (take_user_members(body, &vm, r) && take_config(api, config, &vm, r))
         save_and_reply(api, req, &vm, 201, r);
     json_decref(config);
     mgmt_vm_free(&vm);
@@ -251,7 +297,8 @@ static void create_vm(Api *api, const ApiRequest *req, const json_t *body, const
 
 void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
-    static const char *const names[] = {"name", "description", "autostart", "config", NULL};
+    static const char *const names[] = {"name",    "description", "autostart",
+                                        "restart", "config",      NULL};
     json_t *body = api_body_object(req, r);
     if (!body)
         return;
@@ -261,8 +308,7 @@ void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiR
     json_decref(body);
 }
 
-/* The VM named name, or NULL after a 404. */
-static const MgmtVm *vm_or_404(Api *api, const char *name, ApiResponse *r)
+const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r)
 {
     const MgmtVm *vm = mgmt_store_find(api->store, name);
     if (!vm)
@@ -273,17 +319,25 @@ static const MgmtVm *vm_or_404(Api *api, const char *name, ApiResponse *r)
 void api_h_vm_get(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     const char *name = args->arg[0];
-    const MgmtVm *vm = vm_or_404(api, name, r);
+    const MgmtVm *vm = api_vm_or_404(api, name, r);
     if (vm)
-        api_reply_json(r, 200, mgmt_vm_to_api(vm, "defined"));
+        api_reply_json(r, 200, mgmt_vm_to_api(vm, api_vm_state(api, vm->name)));
 }
 
 void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     const char *name = args->arg[0];
     Error err = {0};
-    if (!vm_or_404(api, name, r))
+    if (!api_vm_or_404(api, name, r))
         return;
+    if (api->runtime && mgmt_runtime_power(api->runtime, name) != MGMT_POWER_STOPPED) {
+        api_error(r, 409, "%s is %s: stop it first", name, api_vm_state(api, name));
+        return;
+    }
+    if (api->runtime && mgmt_runtime_forget(api->runtime, name, &err) < 0) {
+        api_error(r, 409, "%s", err.msg);
+        return;
+    }
     if (mgmt_store_remove(api->store, name, &err) < 0) {
         api_error(r, 500, "%s", err.msg);
         return;
@@ -299,8 +353,9 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
 static void change_vm(Api *api, const ApiRequest *req, const char *name, ApiResponse *r,
                       bool (*apply)(Api *, const json_t *, MgmtVm *, ApiResponse *))
 {
-    static const char *const names[] = {"name", "uuid", "description", "autostart", "config", NULL};
-    const MgmtVm *old = vm_or_404(api, name, r);
+    static const char *const names[] = {"name",    "uuid",   "description", "autostart",
+                                        "restart", "config", NULL};
+    const MgmtVm *old = api_vm_or_404(api, name, r);
     json_t *body = old ? api_body_object(req, r) : NULL;
     if (!body)
         return;
@@ -329,11 +384,12 @@ static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
         return false;
     }
     vm->autostart = false;
+    vm->restart = MGMT_RESTART_NO;
     if (vmconfig_set_string(&vm->description, "", NULL) < 0) {
         api_error(r, 500, "out of memory");
         return false;
     }
-    return take_user_members(body, vm, r) && take_config(config, vm, r);
+    return take_user_members(body, vm, r) && take_config(api, config, vm, r);
 }
 
 /*
@@ -360,7 +416,7 @@ static bool apply_patch(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r
     if ((json_object_get(patch, "disks") || json_object_get(patch, "nics")) &&
         !json_object_get(patch, "devices"))
         json_object_del(merged, "devices");
-    bool ok = take_config(merged, vm, r);
+    bool ok = take_config(api, merged, vm, r);
     json_decref(merged);
     return ok;
 }

@@ -323,15 +323,15 @@ void mgmt_store_set_fault(MgmtStore *s, MgmtStoreFault fault)
 
 /* ---- writes ---- */
 
-/* Write text to a fresh temporary file beside final, fsync it; its path into tmp. */
-static int write_temp(const MgmtStore *s, const char *name, const char *text, char *tmp,
-                      size_t size, Error *err)
+/* Write text to a fresh temporary file ".FILE.tmp-XXXXXX" in dir, fsync it; its path into tmp. */
+static int write_temp(const char *dir, const char *file, const char *text, char *tmp, size_t size,
+                      Error *err)
 {
-    if (snprintf(tmp, size, "%s/.%s.json.tmp-XXXXXX", s->vms_dir, name) >= (int)size)
+    if (snprintf(tmp, size, "%s/.%s.tmp-XXXXXX", dir, file) >= (int)size)
         return error_set(err, "path too long");
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return error_set_errno(err, errno, "cannot create a file in %.200s", s->vms_dir);
+        return error_set_errno(err, errno, "cannot create a file in %.200s", dir);
     int e = 0;
     if (fchmod(fd, 0640) < 0 || !io_write_all(fd, text, strlen(text)) || fsync(fd) < 0)
         e = errno ? errno : EIO;
@@ -341,6 +341,25 @@ static int write_temp(const MgmtStore *s, const char *name, const char *text, ch
         unlink(tmp);
         return error_set_errno(err, e, "cannot write %.200s", tmp);
     }
+    return 0;
+}
+
+int mgmt_write_atomic(const char *dir, const char *file, const char *text, bool stop_before_rename,
+                      Error *err)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+        return error_set(err, "%.200s/%.80s: path too long", dir, file);
+    if (write_temp(dir, file, text, tmp, sizeof(tmp), err) < 0)
+        return -1;
+    if (stop_before_rename)
+        return error_set(err, "fault injected before rename (%s left behind)", tmp);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return error_set_errno(err, e, "cannot rename %.200s to %.200s", tmp, path);
+    }
+    io_sync_dir_of(path);
     return 0;
 }
 
@@ -362,24 +381,14 @@ static char *doc_text(const MgmtVm *vm, Error *err)
 /* Write vm's document atomically: temp, fsync, rename, fsync of the directory. */
 static int write_doc(MgmtStore *s, const MgmtVm *vm, Error *err)
 {
-    char tmp[PATH_MAX], path[PATH_MAX], file[MGMT_NAME_MAX + 8];
+    char file[MGMT_NAME_MAX + 8];
     snprintf(file, sizeof(file), "%s.json", vm->name);
     char *text = doc_text(vm, err);
-    if (!text || doc_path(s, file, path, sizeof(path), err) < 0 ||
-        write_temp(s, vm->name, text, tmp, sizeof(tmp), err) < 0) {
-        free(text);
+    if (!text)
         return -1;
-    }
+    int rc = mgmt_write_atomic(s->vms_dir, file, text, s->fault == MGMT_FAULT_BEFORE_RENAME, err);
     free(text);
-    if (s->fault == MGMT_FAULT_BEFORE_RENAME)
-        return error_set(err, "fault injected before rename (%s left behind)", tmp);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return error_set_errno(err, e, "cannot rename %.200s to %.200s", tmp, path);
-    }
-    io_sync_dir_of(path);
-    return 0;
+    return rc;
 }
 
 int mgmt_store_put(MgmtStore *s, const MgmtVm *vm, Error *err)

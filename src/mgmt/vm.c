@@ -100,15 +100,37 @@ bool mgmt_uuid_check(const char *s)
     return true;
 }
 
-/* The members every view shares (name, uuid, description, autostart, config). */
+static const char *const restart_names[] = {
+    [MGMT_RESTART_NO] = "no",
+    [MGMT_RESTART_ON_FAILURE] = "on-failure",
+    [MGMT_RESTART_ALWAYS] = "always",
+};
+
+const char *mgmt_restart_name(MgmtRestart r)
+{
+    return (unsigned)r < sizeof(restart_names) / sizeof(restart_names[0]) ? restart_names[r] : "no";
+}
+
+bool mgmt_restart_parse(const char *s, MgmtRestart *out)
+{
+    for (unsigned i = 0; i < sizeof(restart_names) / sizeof(restart_names[0]); i++) {
+        if (s && strcmp(s, restart_names[i]) == 0) {
+            *out = (MgmtRestart)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The members every view shares (name, uuid, description, autostart, restart, config). */
 static json_t *vm_common(const MgmtVm *vm)
 {
     json_t *config = vmconfig_to_json(&vm->config);
     if (!config)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", vm->name, "uuid", vm->uuid, "description",
-                     vm->description ? vm->description : "", "autostart", vm->autostart, "config",
-                     config);
+    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o}", "name", vm->name, "uuid", vm->uuid,
+                     "description", vm->description ? vm->description : "", "autostart",
+                     vm->autostart, "restart", mgmt_restart_name(vm->restart), "config", config);
 }
 
 json_t *mgmt_vm_to_doc(const MgmtVm *vm)
@@ -179,6 +201,9 @@ static int doc_identity(const json_t *doc, MgmtVm *vm, Error *err)
                          MGMT_DESCRIPTION_MAX);
     if (autostart && !json_is_boolean(autostart))
         return error_set(err, "autostart: not a boolean");
+    json_t *restart = json_object_get(doc, "restart");
+    if (restart && !mgmt_restart_parse(json_string_value(restart), &vm->restart))
+        return error_set(err, "restart: not \"no\", \"on-failure\" or \"always\"");
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid);
     vm->autostart = json_is_true(autostart);
@@ -207,8 +232,8 @@ static int doc_config(const json_t *doc, MgmtVm *vm, Error *err)
 
 int mgmt_vm_from_doc(const json_t *doc, MgmtVm *vm, Error *err)
 {
-    static const char *const names[] = {"version",   "name",   "uuid", "description",
-                                        "autostart", "config", NULL};
+    static const char *const names[] = {"version",   "name",    "uuid",   "description",
+                                        "autostart", "restart", "config", NULL};
     if (mgmt_vm_init(vm, err) < 0)
         return -1;
     if (doc_check_members(doc, names, err) < 0 || doc_version(doc, err) < 0 ||

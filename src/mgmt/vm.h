@@ -22,11 +22,23 @@ struct json_t;
 #define MGMT_DESCRIPTION_MAX 4096 /* bytes of a description */
 #define MGMT_DOC_VERSION 1        /* the on-disk document's version this code writes */
 
+/* What the daemon does when the VM's VMM ends without being asked to (docs/mgmt.md). */
+typedef enum MgmtRestart {
+    MGMT_RESTART_NO,         /* never restarted */
+    MGMT_RESTART_ON_FAILURE, /* restarted when it crashed or failed, not after a clean power-off */
+    MGMT_RESTART_ALWAYS,     /* restarted whenever it ends, unless a user stopped it */
+} MgmtRestart;
+
+/* "no", "on-failure", "always"; and back (false when s names none). */
+const char *mgmt_restart_name(MgmtRestart r);
+bool mgmt_restart_parse(const char *s, MgmtRestart *out);
+
 typedef struct MgmtVm {
     char name[MGMT_NAME_MAX + 1];
     char uuid[MGMT_UUID_LEN + 1];
     char *description; /* owned, never NULL once initialised ("" when none) */
     bool autostart;
+    MgmtRestart restart;
     VmConfig config;
 } MgmtVm;
 
@@ -54,7 +66,7 @@ bool mgmt_uuid_check(const char *s);
 
 /*
  * The document the store keeps: {"version": 1, "name", "uuid",
- * "description", "autostart", "config": vmconfig_to_json}.  NULL if out
+ * "description", "autostart", "restart", "config": vmconfig_to_json}.  NULL if out
  * of memory.
  */
 struct json_t *mgmt_vm_to_doc(const MgmtVm *vm);

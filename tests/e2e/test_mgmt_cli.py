@@ -43,8 +43,8 @@ def test_create_list_info_delete(daemon):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["NAME", "STATE", "CPUS", "MEMORY"]
-    assert [l.split() for l in lines[1:]] == [["vm1", "defined", "2", "512M"],
-                                             ["web", "defined", "1", "128M"]]
+    assert [l.split() for l in lines[1:]] == [["vm1", "stopped", "2", "512M"],
+                                             ["web", "stopped", "1", "128M"]]
     r = hostel("info", "vm1", sock=s)
     assert r.returncode == 0, r.stderr
     assert "description: first" in r.stdout and "cpus:        2" in r.stdout
@@ -90,7 +90,7 @@ def test_errors_are_one_line(daemon):
 
 def test_socket_selection(daemon, tmp_path):
     assert hostel("--socket", daemon.sock, "create", "g").returncode == 0
-    assert hostel("list", "--socket", daemon.sock).stdout.count("defined") == 1
+    assert hostel("list", "--socket", daemon.sock).stdout.count("stopped") == 1
     r = hostel("list", sock=daemon.sock)
     assert r.returncode == 0 and "g " in r.stdout
     # --socket wins over HOSTEL_SOCKET

@@ -228,7 +228,7 @@ def test_hostile_frames_closed_with_their_code(daemon, frame, code):
 
 
 def test_a_subscriber_that_never_reads_is_dropped(tmp_path):
-    d = Hosteld(tmp_path, "--stream-queue", "16").start()
+    d = Hosteld(tmp_path, "--stream-queue", "16", "--rate-limit", "0").start()
     try:
         slow = Ws(d.sock)
         reader = Ws(d.sock)
@@ -332,3 +332,36 @@ def test_hostel_events_errors(tmp_path):
                        timeout=10)
     assert r.returncode == 1 and "no hosteld answers" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+
+def test_operation_events_of_a_start(tmp_path):
+    """The operations' events reach the stream: a start that fails at once (no kernel), seen
+    by a subscriber, from operation-created to operation-finished."""
+    d = Hosteld(tmp_path).start()
+    try:
+        ws = Ws(d.sock, "/1.0/events?since=0", timeout=30)
+        r = d.request("POST", "/1.0/vms", {"name": "vm1", "config": {
+            "boot": {"kernel": str(tmp_path / "missing-Image")}}})
+        assert r.status == 201, r
+        r = d.request("PUT", "/1.0/vms/vm1/state", {"action": "start"})
+        assert r.status == 202, r
+        op_id = r.json["id"]
+        events = [ws.event()]
+        while events[-1]["metadata"].get("action") != "operation-finished":
+            events.append(ws.event())
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        assert (events[0]["type"], events[0]["metadata"]["action"]) == ("lifecycle", "vm-created")
+        mine = [e for e in events if e["resource"] == f"/1.0/operations/{op_id}"]
+        assert mine[0]["metadata"]["action"] == "operation-created"
+        assert mine[-1] is events[-1]
+        assert all(e["type"] == "operation" and e["uid"] == -1 for e in mine)
+        done = mine[-1]["metadata"]["operation"]
+        assert done["id"] == op_id and done["status"] == "failure"
+        assert done["err"]  # why it failed, one line
+        # a type filter keeps them apart
+        life = d.request("GET", "/1.0/events?type=lifecycle").json
+        assert life and all(e["type"] == "lifecycle" for e in life)
+    finally:
+        d.stop()
+    assert d.proc.returncode == 0

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mgmt/api.h"
+#include "mgmt/ops.h"
 #include "util/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,6 +35,7 @@ static void check(int cond)
 
 typedef struct Fixture {
     MgmtStore *store;
+    MgmtOps *ops;
     Api *api;
 } Fixture;
 
@@ -46,9 +48,13 @@ static Fixture *fixture(void)
         return &f;
     log_set_level(LOG_ERROR);
     const char *d = mkdtemp(dir) ? dir : mkdtemp(alt);
-    ApiOptions opt = {.guest_dir = "/guest", .server_version = "fuzz"};
     check(d && mgmt_store_open(&f.store, d, NULL) == 0 &&
-          api_new(&f.api, f.store, &opt, NULL) == 0);
+          mgmt_ops_new(&f.ops, d, NULL, NULL, NULL) == 0);
+    /* no runtime: the lifecycle routes are refused (501) rather than spawning VMMs; no host
+     * paths: pools, imports and exports elsewhere than the state directory are refused (403) */
+    ApiOptions opt = {
+        .guest_dir = "/guest", .server_version = "fuzz", .ops = f.ops, .no_host_paths = true};
+    check(api_new(&f.api, f.store, &opt, NULL) == 0);
     return &f;
 }
 

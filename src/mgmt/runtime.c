@@ -1,0 +1,1117 @@
+/*
+ * The VMs that run (runtime.h): spawning `hostel run`, finding VMMs again
+ * after a daemon restart, stopping them, and the supervisor thread that
+ * notices when one ends and applies its restart policy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/client.h"
+#include "mgmt/runtime.h"
+#include "util/io.h"
+
+#define BACKOFF_MAX_S 60      /* the longest wait before a restart */
+#define BACKOFF_RESET_S 60    /* a VMM that ran this long starts its back-off afresh */
+#define QUIT_WAIT_S 5         /* after quit, then after SIGKILL */
+#define CALL_TIMEOUT_MS 10000 /* a control command's default deadline */
+#define TAIL_BYTES 2048       /* of a log, for a crash report */
+
+typedef struct Run {
+    char name[MGMT_NAME_MAX + 1];
+    MgmtPower power;
+    pid_t pid;           /* 0 when no VMM */
+    int pidfd;           /* -1 when no VMM */
+    bool child;          /* spawned by this daemon: waitpid gives its status */
+    bool stop_requested; /* a user stopped or suspended it: no restart */
+    MgmtRestart restart;
+    unsigned restarts; /* by the supervisor, since the daemon started */
+    unsigned backoff_s;
+    double restart_at; /* monotonic seconds; 0 = none planned */
+    double started_mono, started_real;
+    json_t *last_exit;    /* how the last VMM ended, or NULL */
+    pthread_cond_t ended; /* broadcast when the VMM is gone */
+    struct Run *next;
+} Run;
+
+/* An event found under the lock, given to notify after it is released. */
+typedef struct Pending {
+    char type[32];
+    char name[MGMT_NAME_MAX + 1];
+    json_t *metadata;
+} Pending;
+
+struct MgmtRuntime {
+    char data_dir[PATH_MAX], run_dir[PATH_MAX], vmm_path[PATH_MAX];
+    MgmtNotifyFn *notify;
+    void *notify_ctx;
+    unsigned max_starting, starting, ready_timeout_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t start_slot;
+    Run *runs;
+    int wake_fd;         /* eventfd: the supervisor's list of pidfds changed */
+    unsigned restarting; /* restart threads alive: free waits for them */
+    pthread_cond_t restarted;
+    bool stop;
+    pthread_t thread;
+};
+
+static const char *const power_names[] = {
+    [MGMT_POWER_STOPPED] = "stopped",   [MGMT_POWER_STARTING] = "starting",
+    [MGMT_POWER_RUNNING] = "running",   [MGMT_POWER_PAUSED] = "paused",
+    [MGMT_POWER_STOPPING] = "stopping",
+};
+
+const char *mgmt_power_name(MgmtPower p)
+{
+    return (unsigned)p < sizeof(power_names) / sizeof(power_names[0]) ? power_names[p] : "unknown";
+}
+
+/* ---- time, paths, files ---- */
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* RFC 3339 UTC with milliseconds. */
+static void time_text(double t, char *buf, size_t size)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03dZ", (int)((t - (double)s) * 1000));
+}
+
+static bool is_run_file(const char *file)
+{
+    return strcmp(file, "control.sock") == 0 || strcmp(file, "console.sock") == 0 ||
+           strcmp(file, "pid") == 0;
+}
+
+int mgmt_runtime_path(const MgmtRuntime *rt, const char *name, const char *file, char *buf,
+                      size_t size)
+{
+    const char *dir = is_run_file(file) ? rt->run_dir : rt->data_dir;
+    int n = file[0] ? snprintf(buf, size, "%s/%s/%s", dir, name, file)
+                    : snprintf(buf, size, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int make_dir(const char *path, Error *err)
+{
+    if (mkdir(path, 0750) < 0 && errno != EEXIST)
+        return error_set_errno(err, errno, "cannot make %.200s", path);
+    return 0;
+}
+
+/* RUN/NAME and DATA/NAME (and its snapshots/). */
+static int make_vm_dirs(MgmtRuntime *rt, const char *name, Error *err)
+{
+    char path[PATH_MAX];
+    mgmt_runtime_path(rt, name, "", path, sizeof(path));
+    if (make_dir(path, err) < 0)
+        return -1;
+    mgmt_runtime_path(rt, name, "snapshots", path, sizeof(path));
+    if (make_dir(path, err) < 0)
+        return -1;
+    int n = snprintf(path, sizeof(path), "%s/%s", rt->run_dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return error_set(err, "%s: the run directory's path is too long", name);
+    return make_dir(path, err);
+}
+
+/* The last line of text (at most TAIL_BYTES read from the end of path) into buf. */
+static void last_line(const char *path, char *buf, size_t size)
+{
+    char tail[TAIL_BYTES + 1];
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > TAIL_BYTES ? end - TAIL_BYTES : 0;
+    ssize_t n = pread(fd, tail, TAIL_BYTES, from);
+    close(fd);
+    if (n <= 0)
+        return;
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+        n--;
+    tail[n] = '\0';
+    const char *start = strrchr(tail, '\n');
+    start = start ? start + 1 : tail;
+    size_t len = strlen(start) < size ? strlen(start) : size - 1;
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+}
+
+/* The last TAIL_BYTES of path as a string (for a crash event), or NULL. */
+static json_t *file_tail(const char *path)
+{
+    char tail[TAIL_BYTES];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    off_t end = lseek(fd, 0, SEEK_END);
+    ssize_t n = pread(fd, tail, sizeof(tail), end > TAIL_BYTES ? end - TAIL_BYTES : 0);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    for (ssize_t i = 0; i < n; i++) /* keep it valid UTF-8: the console may hold anything */
+        if ((unsigned char)tail[i] >= 0x80 || (tail[i] < 0x20 && tail[i] != '\n'))
+            tail[i] = '?';
+    return json_stringn(tail, (size_t)n);
+}
+
+static bool file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* ---- the list of runs (the lock held) ---- */
+
+static Run *run_find(MgmtRuntime *rt, const char *name)
+{
+    for (Run *r = rt->runs; r; r = r->next)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+static Run *run_get(MgmtRuntime *rt, const char *name)
+{
+    Run *r = run_find(rt, name);
+    if (r)
+        return r;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->pidfd = -1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_ended's deadlines */
+    pthread_cond_init(&r->ended, &ca);
+    pthread_condattr_destroy(&ca);
+    r->next = rt->runs;
+    rt->runs = r;
+    return r;
+}
+
+static bool run_active(const Run *r)
+{
+    return r->pid != 0;
+}
+
+static void wake_supervisor(MgmtRuntime *rt)
+{
+    uint64_t one = 1;
+    if (write(rt->wake_fd, &one, sizeof(one)) < 0) { /* full counter: it is awake anyway */
+    }
+}
+
+static void pending_add(Pending **list, size_t *n, const char *type, const char *name,
+                        json_t *metadata)
+{
+    Pending *p = realloc(*list, (*n + 1) * sizeof(**list));
+    if (!p) {
+        json_decref(metadata);
+        return;
+    }
+    *list = p;
+    snprintf(p[*n].type, sizeof(p[*n].type), "%s", type);
+    snprintf(p[*n].name, sizeof(p[*n].name), "%s", name);
+    p[*n].metadata = metadata;
+    (*n)++;
+}
+
+static void pending_deliver(MgmtRuntime *rt, Pending *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (rt->notify)
+            rt->notify(rt->notify_ctx, list[i].type, list[i].name, list[i].metadata);
+        else
+            json_decref(list[i].metadata);
+    }
+    free(list);
+}
+
+static void notify_one(MgmtRuntime *rt, const char *type, const char *name, json_t *metadata)
+{
+    Pending *p = NULL;
+    size_t n = 0;
+    pending_add(&p, &n, type, name, metadata);
+    pending_deliver(rt, p, n);
+}
+
+/* ---- how a VMM ended ---- */
+
+/* DATA/NAME/exit.json, or NULL when it wrote none (it was killed). */
+static json_t *read_exit_file(MgmtRuntime *rt, const char *name)
+{
+    char path[PATH_MAX];
+    mgmt_runtime_path(rt, name, "exit.json", path, sizeof(path));
+    json_t *j = json_load_file(path, 0, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/*
+ * The record of how r's VMM ended: {"time", "reason", "status", "message",
+ * "clean"}.  reason is the VMM's own word (guest, quit, suspended, signal,
+ * error) or "crashed" when it said nothing.
+ */
+static json_t *exit_record(MgmtRuntime *rt, Run *r, bool have_status, int wstatus)
+{
+    char when[40], msg[300] = "";
+    time_text(now_real(), when, sizeof(when));
+    json_t *file = read_exit_file(rt, r->name);
+    const char *reason = "crashed";
+    int status = -1;
+    if (file) {
+        reason = json_string_value(json_object_get(file, "reason"));
+        status = (int)json_integer_value(json_object_get(file, "status"));
+        snprintf(msg, sizeof(msg), "%s", json_string_value(json_object_get(file, "message")) ?: "");
+        reason = reason ? reason : "crashed";
+    } else if (have_status && WIFSIGNALED(wstatus)) {
+        status = 128 + WTERMSIG(wstatus);
+        snprintf(msg, sizeof(msg), "killed by signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    } else if (have_status && WIFEXITED(wstatus)) {
+        status = WEXITSTATUS(wstatus);
+        snprintf(msg, sizeof(msg), "exited with status %d without saying why", status);
+    } else {
+        snprintf(msg, sizeof(msg), "ended without saying how (killed?)");
+    }
+    bool clean = status == 0 && (strcmp(reason, "guest") == 0 || strcmp(reason, "quit") == 0 ||
+                                 strcmp(reason, "suspended") == 0);
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "time", when, "reason", reason, "status",
+                          status, "message", msg, "clean", clean);
+    json_decref(file);
+    return j;
+}
+
+/* Plan r's restart per its policy (the lock held); true when one is planned. */
+static bool plan_restart(Run *r, bool clean, double ran_s)
+{
+    if (r->stop_requested || r->restart == MGMT_RESTART_NO ||
+        (r->restart == MGMT_RESTART_ON_FAILURE && clean))
+        return false;
+    if (ran_s >= BACKOFF_RESET_S || r->backoff_s == 0)
+        r->backoff_s = 1;
+    else
+        r->backoff_s = r->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : r->backoff_s * 2;
+    r->restart_at = now_mono() + r->backoff_s;
+    return true;
+}
+
+/* r's VMM is gone (the lock held): record it, wake waiters, plan a restart, queue events. */
+static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
+{
+    int wstatus = 0;
+    bool have_status = r->child && waitpid(r->pid, &wstatus, WNOHANG) == r->pid;
+    bool was_starting = r->power == MGMT_POWER_STARTING;
+    json_t *rec = exit_record(rt, r, have_status, wstatus);
+    double ran = now_mono() - r->started_mono;
+    close(r->pidfd);
+    r->pidfd = -1;
+    r->pid = 0;
+    r->power = MGMT_POWER_STOPPED;
+    json_decref(r->last_exit);
+    r->last_exit = rec;
+    pthread_cond_broadcast(&r->ended);
+    bool clean = rec && json_is_true(json_object_get(rec, "clean"));
+    char path[PATH_MAX];
+    json_t *meta = rec ? json_deep_copy(rec) : json_object();
+    if (!clean && meta) {
+        mgmt_runtime_path(rt, r->name, "console.log", path, sizeof(path));
+        json_object_set_new(meta, "console_tail", file_tail(path) ?: json_null());
+    }
+    pending_add(ev, nev, r->stop_requested || clean ? "vm-stopped" : "vm-crashed", r->name, meta);
+    if (!was_starting && plan_restart(r, clean, ran))
+        pending_add(ev, nev, "vm-restarting", r->name,
+                    json_pack("{s:i, s:i}", "delay_s", r->backoff_s, "restarts", r->restarts + 1));
+}
+
+/* ---- spawning ---- */
+
+/* The argument vector of hostel run for r (resume: from its suspended state). */
+static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[][PATH_MAX],
+                    char **argv)
+{
+    static const char *const files[] = {"config.json",     "control.sock", "console.sock",
+                                        "console.log",     "snapshots",    "exit.json",
+                                        "suspended.hstate"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (mgmt_runtime_path(rt, name, files[i], paths[i], PATH_MAX) < 0)
+            return -1;
+    int n = 0;
+    argv[n++] = rt->vmm_path;
+    argv[n++] = "run";
+    argv[n++] = "--name";
+    argv[n++] = (char *)name;
+    if (resume) {
+        argv[n++] = "--restore";
+        argv[n++] = paths[6];
+    } else {
+        argv[n++] = "--config";
+        argv[n++] = paths[0];
+    }
+    argv[n++] = "--control";
+    argv[n++] = paths[1];
+    argv[n++] = "--console-socket";
+    argv[n++] = paths[2];
+    argv[n++] = "--console-log";
+    argv[n++] = paths[3];
+    argv[n++] = "--snapshot-dir";
+    argv[n++] = paths[4];
+    argv[n++] = "--exit-file";
+    argv[n++] = paths[5];
+    argv[n] = NULL;
+    return 0;
+}
+
+/* One line in vmm.log saying what is started (fd: the log). */
+static void log_start_line(int fd, char **argv)
+{
+    char when[40];
+    time_text(now_real(), when, sizeof(when));
+    dprintf(fd, "--- %s hosteld starts:", when);
+    for (char **a = argv; *a; a++)
+        dprintf(fd, " %s", *a);
+    dprintf(fd, "\n");
+}
+
+/*
+ * Spawn hostel run in its own session: stdin /dev/null, stdout and stderr
+ * appended to vmm.log, every signal at its default and unblocked.
+ */
+static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, pid_t *pid, Error *err)
+{
+    char paths[7][PATH_MAX], log[PATH_MAX];
+    char *argv[24];
+    if (vmm_argv(rt, name, resume, paths, argv) < 0 ||
+        mgmt_runtime_path(rt, name, "vmm.log", log, sizeof(log)) < 0)
+        return error_set(err, "%s: a path under the state or run directory is too long", name);
+    unlink(paths[5]); /* the last exit.json: the next one is this VMM's */
+    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (logfd < 0)
+        return error_set_errno(err, errno, "cannot open %.200s", log);
+    log_start_line(logfd, argv);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, deflt;
+    sigemptyset(&none);
+    sigfillset(&deflt);
+    sigdelset(&deflt, SIGKILL);
+    sigdelset(&deflt, SIGSTOP);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &deflt);
+    int rc = posix_spawn(pid, rt->vmm_path, &fa, &at, argv, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(logfd);
+    if (rc != 0)
+        return error_set_errno(err, rc, "cannot start %.200s", rt->vmm_path);
+    return 0;
+}
+
+static void write_pid_file(MgmtRuntime *rt, const char *name, pid_t pid)
+{
+    char path[PATH_MAX], text[32];
+    mgmt_runtime_path(rt, name, "pid", path, sizeof(path));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return;
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+    if (!io_write_all(fd, text, (size_t)n)) { /* the control socket is the truth anyway */
+    }
+    close(fd);
+}
+
+/* Watch pid as r's VMM (the lock held). Returns 0, or -1 when it is already gone. */
+static int run_watch(MgmtRuntime *rt, Run *r, pid_t pid, bool child)
+{
+    int fd = pidfd_open(pid, 0);
+    if (fd < 0)
+        return -1;
+    r->pid = pid;
+    r->pidfd = fd;
+    r->child = child;
+    r->started_mono = now_mono();
+    r->started_real = now_real();
+    wake_supervisor(rt);
+    return 0;
+}
+
+/* ---- control calls ---- */
+
+static int control_path(MgmtRuntime *rt, const char *name, char *buf, size_t size, Error *err)
+{
+    if (mgmt_runtime_path(rt, name, "control.sock", buf, size) < 0)
+        return error_set(err, "%s: the control socket's path is too long", name);
+    return 0;
+}
+
+/* cmd on the control socket at path; *ret the "return" (new reference) when ret. */
+static int call_path(const char *path, const char *cmd, json_t *args, json_t **ret,
+                     unsigned timeout_ms, Error *err)
+{
+    ControlConn c;
+    if (control_conn_open(&c, path, (int)timeout_ms, err) < 0)
+        return -1;
+    json_t *reply = control_conn_call(&c, cmd, args, err);
+    control_conn_close(&c);
+    if (!reply)
+        return -1;
+    json_t *r = json_object_get(reply, "return");
+    if (!r) {
+        const char *d = json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
+        error_set(err, "%s: %s", cmd, d ? d : "the VMM sent a malformed reply");
+        json_decref(reply);
+        return -1;
+    }
+    if (ret)
+        *ret = json_incref(r);
+    json_decref(reply);
+    return 0;
+}
+
+int mgmt_runtime_call(MgmtRuntime *rt, const char *name, const char *cmd, json_t *args,
+                      json_t **ret, unsigned timeout_ms, Error *err)
+{
+    char path[PATH_MAX];
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    bool active = r && run_active(r);
+    pthread_mutex_unlock(&rt->lock);
+    if (!active)
+        return error_set(err, "%s is not running", name);
+    if (control_path(rt, name, path, sizeof(path), err) < 0)
+        return -1;
+    int rc = call_path(path, cmd, args, ret, timeout_ms ? timeout_ms : CALL_TIMEOUT_MS, err);
+    if (rc == 0 && (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)) {
+        pthread_mutex_lock(&rt->lock);
+        if (r->power == MGMT_POWER_RUNNING || r->power == MGMT_POWER_PAUSED)
+            r->power = cmd[0] == 'p' ? MGMT_POWER_PAUSED : MGMT_POWER_RUNNING;
+        pthread_mutex_unlock(&rt->lock);
+    }
+    return rc;
+}
+
+/* The VMM's own word for its state ("running", "paused"), via status; NULL if it does not answer. */
+static MgmtPower ask_power(const char *path, unsigned timeout_ms, bool *answered)
+{
+    json_t *st = NULL;
+    Error err = {0};
+    *answered = call_path(path, "status", NULL, &st, timeout_ms, &err) == 0;
+    const char *s = json_string_value(json_object_get(st, "status"));
+    MgmtPower p = s && strcmp(s, "paused") == 0 ? MGMT_POWER_PAUSED : MGMT_POWER_RUNNING;
+    json_decref(st);
+    return p;
+}
+
+/* ---- start ---- */
+
+static void start_slot_take(MgmtRuntime *rt)
+{
+    while (rt->starting >= rt->max_starting)
+        pthread_cond_wait(&rt->start_slot, &rt->lock);
+    rt->starting++;
+}
+
+static void start_slot_give(MgmtRuntime *rt)
+{
+    rt->starting--;
+    pthread_cond_signal(&rt->start_slot);
+}
+
+/*
+ * Wait (the lock held) until r's VMM answers on its control socket, or it
+ * ends, or the deadline passes.  Returns 0, or -1 with err.
+ */
+static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
+{
+    char path[PATH_MAX], log[PATH_MAX], line[256];
+    double deadline = now_mono() + rt->ready_timeout_ms / 1000.0;
+    control_path(rt, r->name, path, sizeof(path), err);
+    while (r->power == MGMT_POWER_STARTING) {
+        bool answered;
+        pthread_mutex_unlock(&rt->lock);
+        MgmtPower p = ask_power(path, 1000, &answered);
+        if (!answered)
+            usleep(20 * 1000);
+        pthread_mutex_lock(&rt->lock);
+        if (answered && r->power == MGMT_POWER_STARTING) {
+            r->power = p;
+            return 0;
+        }
+        if (!answered && now_mono() > deadline && r->power == MGMT_POWER_STARTING)
+            return error_set(err, "%s: the VMM did not answer within %u ms", r->name,
+                             rt->ready_timeout_ms);
+    }
+    mgmt_runtime_path(rt, r->name, "vmm.log", log, sizeof(log));
+    last_line(log, line, sizeof(line));
+    return error_set(err, "%s: the VMM ended at once: %s", r->name,
+                     line[0] ? line : "(nothing in vmm.log)");
+}
+
+/* Start r from its files (config.json, or suspended.hstate); the lock held, r stopped. */
+static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
+{
+    char state[PATH_MAX];
+    mgmt_runtime_path(rt, r->name, "suspended.hstate", state, sizeof(state));
+    bool resume = file_exists(state);
+    r->power = MGMT_POWER_STARTING;
+    r->stop_requested = false;
+    r->restart_at = 0;
+    start_slot_take(rt);
+    pid_t pid;
+    int rc = spawn_vmm(rt, r->name, resume, &pid, err);
+    if (rc == 0 && run_watch(rt, r, pid, true) < 0)
+        rc = error_set(err, "%s: the VMM ended before it could be watched", r->name);
+    if (rc == 0) {
+        write_pid_file(rt, r->name, pid);
+        rc = wait_ready(rt, r, err);
+        if (rc < 0 && r->pid)
+            kill(r->pid, SIGKILL); /* the supervisor reaps it */
+    }
+    if (rc < 0 && r->power == MGMT_POWER_STARTING && !r->pid)
+        r->power = MGMT_POWER_STOPPED;
+    start_slot_give(rt);
+    if (rc == 0 && resume)
+        unlink(state); /* resumed: the guest has moved on from it */
+    return rc;
+}
+
+static int write_config(MgmtRuntime *rt, const MgmtVm *vm, Error *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    mgmt_runtime_path(rt, vm->name, "config.json", path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    json_t *j = vmconfig_to_json(&vm->config);
+    int rc = j ? json_dump_file(j, tmp, JSON_INDENT(2)) : -1;
+    json_decref(j);
+    if (rc < 0 || rename(tmp, path) < 0)
+        return error_set(err, "%s: cannot write %.200s", vm->name, path);
+    return 0;
+}
+
+int mgmt_runtime_start(MgmtRuntime *rt, const MgmtVm *vm, Error *err)
+{
+    if (make_vm_dirs(rt, vm->name, err) < 0 || write_config(rt, vm, err) < 0)
+        return -1;
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_get(rt, vm->name);
+    int rc;
+    if (!r)
+        rc = error_set(err, "out of memory");
+    else if (r->power != MGMT_POWER_STOPPED)
+        rc = error_set(err, "%s is %s", vm->name, mgmt_power_name(r->power));
+    else {
+        r->restart = vm->restart;
+        rc = start_locked(rt, r, err);
+    }
+    json_t *meta = rc == 0 ? json_pack("{s:i}", "pid", (int)r->pid) : NULL;
+    pthread_mutex_unlock(&rt->lock);
+    if (rc == 0)
+        notify_one(rt, "vm-started", vm->name, meta);
+    return rc;
+}
+
+/* A planned restart is due: start r again (on its own thread: it waits for the VMM). */
+static void *restart_thread(void *opaque)
+{
+    void **a = opaque;
+    MgmtRuntime *rt = a[0];
+    Run *r = a[1];
+    free(a);
+    Error err = {0};
+    pthread_mutex_lock(&rt->lock);
+    bool go = r->power == MGMT_POWER_STOPPED && !r->stop_requested;
+    if (go)
+        r->restarts++; /* counted as it is tried: a watcher sees the count with the new pid */
+    int rc = go ? start_locked(rt, r, &err) : 1;
+    json_t *meta = rc == 0 ? json_pack("{s:i, s:i}", "pid", (int)r->pid, "restarts", r->restarts)
+                           : json_pack("{s:s}", "error", err.msg);
+    char name[MGMT_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", r->name);
+    pthread_mutex_unlock(&rt->lock);
+    if (rc <= 0)
+        notify_one(rt, rc == 0 ? "vm-started" : "vm-restart-failed", name, meta);
+    else
+        json_decref(meta);
+    pthread_mutex_lock(&rt->lock);
+    rt->restarting--;
+    pthread_cond_broadcast(&rt->restarted);
+    pthread_mutex_unlock(&rt->lock);
+    return NULL;
+}
+
+static void launch_restart(MgmtRuntime *rt, Run *r)
+{
+    void **a = malloc(2 * sizeof(void *));
+    pthread_t t;
+    pthread_attr_t at;
+    if (!a)
+        return;
+    a[0] = rt;
+    a[1] = r;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, restart_thread, a) != 0)
+        free(a);
+    else
+        rt->restarting++;
+    pthread_attr_destroy(&at);
+}
+
+/* ---- stop, suspend ---- */
+
+/* Wait (the lock held) up to seconds for r's VMM to be gone. True when it is. */
+static bool wait_ended(Run *r, pthread_mutex_t *lock, double seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)seconds;
+    until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (run_active(r))
+        if (pthread_cond_timedwait(&r->ended, lock, &until) == ETIMEDOUT)
+            return !run_active(r);
+    return true;
+}
+
+/* Mark r as being stopped by a user; -1 (err) when it is not running. The lock held. */
+static int begin_stop(Run *r, const char *name, Error *err)
+{
+    if (!r || !run_active(r) || r->power == MGMT_POWER_STARTING)
+        return error_set(err, "%s is not running", name);
+    r->stop_requested = true;
+    r->restart_at = 0;
+    r->power = MGMT_POWER_STOPPING;
+    return 0;
+}
+
+/* Quit, then SIGKILL; true when the VMM is gone. The lock held. */
+static bool force_end(MgmtRuntime *rt, Run *r, const char *path)
+{
+    Error err = {0};
+    pthread_mutex_unlock(&rt->lock);
+    call_path(path, "quit", NULL, NULL, 2000, &err);
+    pthread_mutex_lock(&rt->lock);
+    if (wait_ended(r, &rt->lock, QUIT_WAIT_S))
+        return true;
+    if (r->pidfd >= 0)
+        pidfd_send_signal(r->pidfd, SIGKILL, NULL, 0);
+    return wait_ended(r, &rt->lock, QUIT_WAIT_S);
+}
+
+int mgmt_runtime_stop(MgmtRuntime *rt, const char *name, bool force, unsigned timeout_s,
+                      bool *forced, Error *err)
+{
+    char path[PATH_MAX];
+    *forced = force;
+    if (control_path(rt, name, path, sizeof(path), err) < 0)
+        return -1;
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    bool paused = r && r->power == MGMT_POWER_PAUSED;
+    if (begin_stop(r, name, err) < 0) {
+        pthread_mutex_unlock(&rt->lock);
+        return -1;
+    }
+    bool gone = false;
+    if (!force) {
+        Error perr = {0};
+        pthread_mutex_unlock(&rt->lock);
+        if (paused) /* a paused guest cannot hear the button */
+            call_path(path, "resume", NULL, NULL, 2000, &perr);
+        int asked = call_path(path, "powerdown", NULL, NULL, 2000, &perr);
+        pthread_mutex_lock(&rt->lock);
+        gone = asked == 0 && wait_ended(r, &rt->lock, timeout_s);
+        *forced = !gone;
+    }
+    if (!gone)
+        gone = force_end(rt, r, path);
+    if (!gone && r->power == MGMT_POWER_STOPPING)
+        r->power = MGMT_POWER_RUNNING;
+    pthread_mutex_unlock(&rt->lock);
+    return gone ? 0 : error_set(err, "%s: the VMM (pid %d) does not end", name, (int)r->pid);
+}
+
+int mgmt_runtime_suspend(MgmtRuntime *rt, const char *name, Error *err)
+{
+    char path[PATH_MAX], state[PATH_MAX];
+    if (control_path(rt, name, path, sizeof(path), err) < 0 ||
+        mgmt_runtime_path(rt, name, "suspended.hstate", state, sizeof(state)) < 0)
+        return error_set(err, "%s: a path is too long", name);
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    MgmtPower before = r ? r->power : MGMT_POWER_STOPPED;
+    if (begin_stop(r, name, err) < 0) {
+        pthread_mutex_unlock(&rt->lock);
+        return -1;
+    }
+    pthread_mutex_unlock(&rt->lock);
+    json_t *args = json_pack("{s:s}", "file", state);
+    int rc = call_path(path, "suspend", args, NULL, 600 * 1000, err);
+    json_decref(args);
+    pthread_mutex_lock(&rt->lock);
+    if (rc == 0 && !wait_ended(r, &rt->lock, 30))
+        rc = error_set(err, "%s: saved, but the VMM does not end", name);
+    if (rc < 0 && run_active(r)) { /* refused: it runs on as before */
+        r->stop_requested = false;
+        r->power = before;
+    }
+    pthread_mutex_unlock(&rt->lock);
+    return rc;
+}
+
+/* ---- attach, state ---- */
+
+/* The pid of the process listening on the control socket at path, or 0. */
+static pid_t socket_owner(const char *path)
+{
+    ControlConn c;
+    Error err = {0};
+    if (control_conn_open(&c, path, 2000, &err) < 0)
+        return 0;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    pid_t pid = getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.pid : 0;
+    control_conn_close(&c);
+    return pid;
+}
+
+MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart restart)
+{
+    char path[PATH_MAX];
+    if (control_path(rt, name, path, sizeof(path), NULL) < 0)
+        return MGMT_POWER_STOPPED;
+    pid_t pid = socket_owner(path);
+    bool answered = false;
+    MgmtPower p = pid ? ask_power(path, 2000, &answered) : MGMT_POWER_STOPPED;
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_get(rt, name);
+    if (r && !run_active(r)) {
+        r->restart = restart;
+        if (pid && answered && run_watch(rt, r, pid, false) == 0) {
+            r->power = p;
+            r->started_real = 0; /* unknown: it started before this daemon */
+        } else if (!r->last_exit) {
+            r->last_exit = read_exit_file(rt, name);
+        }
+    }
+    MgmtPower now = r ? r->power : MGMT_POWER_STOPPED;
+    pthread_mutex_unlock(&rt->lock);
+    return now;
+}
+
+MgmtPower mgmt_runtime_power(MgmtRuntime *rt, const char *name)
+{
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    MgmtPower p = r ? r->power : MGMT_POWER_STOPPED;
+    pthread_mutex_unlock(&rt->lock);
+    return p;
+}
+
+bool mgmt_runtime_is_suspended(MgmtRuntime *rt, const char *name)
+{
+    char path[PATH_MAX];
+    return mgmt_runtime_path(rt, name, "suspended.hstate", path, sizeof(path)) == 0 &&
+           file_exists(path);
+}
+
+void mgmt_runtime_set_restart(MgmtRuntime *rt, const char *name, MgmtRestart restart)
+{
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    if (r)
+        r->restart = restart;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* VmRSS (bytes) and utime + stime (seconds) of pid from /proc; false when gone. */
+static bool proc_usage(pid_t pid, long long *rss, double *cpu)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    long long pages = 0;
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                     "%*d %*d %*d %*u %*u %lld",
+                     &ut, &st, &pages) != 3)
+        return false;
+    *cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    *rss = pages * sysconf(_SC_PAGESIZE);
+    return true;
+}
+
+/* The members of a running VM's state (the lock held). */
+static void state_running(const Run *r, json_t *j)
+{
+    long long rss;
+    double cpu;
+    json_object_set_new(j, "pid", json_integer(r->pid));
+    if (r->started_real > 0) {
+        char when[40];
+        time_text(r->started_real, when, sizeof(when));
+        json_object_set_new(j, "started_at", json_string(when));
+        json_object_set_new(j, "uptime_s", json_real(now_mono() - r->started_mono));
+    }
+    if (proc_usage(r->pid, &rss, &cpu)) {
+        json_object_set_new(j, "memory_rss", json_integer(rss));
+        json_object_set_new(j, "cpu_s", json_real(cpu));
+    }
+}
+
+json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name)
+{
+    bool suspended = mgmt_runtime_is_suspended(rt, name);
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    MgmtPower p = r ? r->power : MGMT_POWER_STOPPED;
+    json_t *j = json_pack("{s:s, s:b, s:i, s:s}", "status", mgmt_power_name(p), "suspended",
+                          suspended, "restarts", r ? (int)r->restarts : 0, "restart_policy",
+                          mgmt_restart_name(r ? r->restart : MGMT_RESTART_NO));
+    if (j && r && run_active(r))
+        state_running(r, j);
+    if (j && r && r->restart_at > 0)
+        json_object_set_new(j, "restart_in_s", json_real(r->restart_at - now_mono()));
+    if (j)
+        json_object_set_new(j, "last_exit",
+                            r && r->last_exit ? json_deep_copy(r->last_exit) : json_null());
+    pthread_mutex_unlock(&rt->lock);
+    return j;
+}
+
+/* Remove DATA/NAME's files we made and the directory when empty; RUN/NAME likewise. */
+static void remove_vm_files(MgmtRuntime *rt, const char *name)
+{
+    static const char *const files[] = {"config.json", "exit.json",     "vmm.log",
+                                        "console.log", "console.log.1", "suspended.hstate",
+                                        "pid",         "control.sock",  "console.sock"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (mgmt_runtime_path(rt, name, files[i], path, sizeof(path)) == 0)
+            unlink(path);
+    if (mgmt_runtime_path(rt, name, "snapshots", path, sizeof(path)) == 0)
+        rmdir(path);
+    if (mgmt_runtime_path(rt, name, "", path, sizeof(path)) == 0)
+        rmdir(path);
+    int n = snprintf(path, sizeof(path), "%s/%s", rt->run_dir, name);
+    if (n > 0 && (size_t)n < sizeof(path))
+        rmdir(path);
+}
+
+int mgmt_runtime_forget(MgmtRuntime *rt, const char *name, Error *err)
+{
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    if (r && (run_active(r) || r->power != MGMT_POWER_STOPPED)) {
+        pthread_mutex_unlock(&rt->lock);
+        return error_set(err, "%s is %s", name, mgmt_power_name(r->power));
+    }
+    if (r) { /* kept (an operation may hold it), as new */
+        json_decref(r->last_exit);
+        r->last_exit = NULL;
+        r->restarts = 0;
+        r->restart_at = 0;
+        r->backoff_s = 0;
+    }
+    remove_vm_files(rt, name);
+    pthread_mutex_unlock(&rt->lock);
+    return 0;
+}
+
+/* ---- the supervisor ---- */
+
+/* The pollfds: the wake eventfd, then every watched pidfd (the lock held). */
+static size_t poll_set(MgmtRuntime *rt, struct pollfd **fds, Run ***who, int *timeout_ms)
+{
+    size_t n = 1;
+    for (Run *r = rt->runs; r; r = r->next)
+        n += r->pidfd >= 0;
+    *fds = calloc(n, sizeof(**fds));
+    *who = calloc(n, sizeof(**who));
+    if (!*fds || !*who)
+        return 0;
+    (*fds)[0] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
+    size_t i = 1;
+    double next = -1, now = now_mono();
+    for (Run *r = rt->runs; r; r = r->next) {
+        if (r->pidfd >= 0) {
+            (*fds)[i] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
+            (*who)[i++] = r;
+        }
+        if (r->restart_at > 0 && (next < 0 || r->restart_at < next))
+            next = r->restart_at;
+    }
+    *timeout_ms = next < 0 ? 1000 : next <= now ? 0 : (int)((next - now) * 1000) + 1;
+    return n;
+}
+
+/* One turn: what poll found, under the lock; the events after. */
+static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_t n)
+{
+    Pending *ev = NULL;
+    size_t nev = 0;
+    pthread_mutex_lock(&rt->lock);
+    for (size_t i = 1; i < n; i++)
+        if (fds[i].revents && who[i]->pidfd == fds[i].fd)
+            run_ended(rt, who[i], &ev, &nev);
+    double now = now_mono();
+    for (Run *r = rt->runs; r; r = r->next) {
+        if (r->restart_at > 0 && r->restart_at <= now) {
+            r->restart_at = 0;
+            launch_restart(rt, r);
+        }
+    }
+    pthread_mutex_unlock(&rt->lock);
+    pending_deliver(rt, ev, nev);
+}
+
+static void *supervise(void *opaque)
+{
+    MgmtRuntime *rt = opaque;
+    for (;;) {
+        struct pollfd *fds;
+        Run **who;
+        int timeout;
+        pthread_mutex_lock(&rt->lock);
+        bool stop = rt->stop;
+        size_t n = stop ? 0 : poll_set(rt, &fds, &who, &timeout);
+        pthread_mutex_unlock(&rt->lock);
+        if (stop)
+            return NULL;
+        if (n == 0) { /* out of memory: try again soon */
+            usleep(100 * 1000);
+            continue;
+        }
+        if (poll(fds, n, timeout) > 0 && fds[0].revents) {
+            uint64_t v;
+            if (read(rt->wake_fd, &v, sizeof(v)) < 0) { /* EAGAIN: another turn drained it */
+            }
+        }
+        supervise_turn(rt, fds, who, n);
+        free(fds);
+        free(who);
+    }
+}
+
+static int copy_path(char *dst, const char *src, const char *what, Error *err)
+{
+    if (!src || !*src || strlen(src) >= PATH_MAX)
+        return error_set(err, "runtime: %s missing or too long", what);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+int mgmt_runtime_new(MgmtRuntime **out, const MgmtRuntimeOptions *opt, Error *err)
+{
+    MgmtRuntime *rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        return error_set(err, "out of memory");
+    char data[PATH_MAX];
+    snprintf(data, sizeof(data), "%s/vmdata", opt->state_dir ? opt->state_dir : "");
+    if (copy_path(rt->data_dir, data, "state directory", err) < 0 ||
+        copy_path(rt->run_dir, opt->run_dir, "run directory", err) < 0 ||
+        copy_path(rt->vmm_path, opt->vmm_path, "VMM path", err) < 0 ||
+        make_dir(rt->data_dir, err) < 0 || make_dir(rt->run_dir, err) < 0) {
+        free(rt);
+        return -1;
+    }
+    rt->notify = opt->notify;
+    rt->notify_ctx = opt->notify_ctx;
+    rt->max_starting = opt->max_starting ? opt->max_starting : 4;
+    rt->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 20000;
+    rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&rt->lock, NULL);
+    pthread_cond_init(&rt->start_slot, NULL);
+    pthread_cond_init(&rt->restarted, NULL);
+    if (rt->wake_fd < 0 || pthread_create(&rt->thread, NULL, supervise, rt) != 0) {
+        error_set_errno(err, errno, "runtime: cannot start the supervisor");
+        if (rt->wake_fd >= 0)
+            close(rt->wake_fd);
+        free(rt);
+        return -1;
+    }
+    *out = rt;
+    return 0;
+}
+
+void mgmt_runtime_free(MgmtRuntime *rt)
+{
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->lock);
+    rt->stop = true;
+    wake_supervisor(rt);
+    pthread_mutex_unlock(&rt->lock);
+    pthread_join(rt->thread, NULL);
+    pthread_mutex_lock(&rt->lock);
+    while (rt->restarting)
+        pthread_cond_wait(&rt->restarted, &rt->lock);
+    pthread_mutex_unlock(&rt->lock);
+    while (rt->runs) {
+        Run *r = rt->runs;
+        rt->runs = r->next;
+        if (r->pidfd >= 0)
+            close(r->pidfd);
+        json_decref(r->last_exit);
+        pthread_cond_destroy(&r->ended);
+        free(r);
+    }
+    close(rt->wake_fd);
+    pthread_cond_destroy(&rt->start_slot);
+    pthread_cond_destroy(&rt->restarted);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}

@@ -1,0 +1,130 @@
+/*
+ * The VMs that run (docs/mgmt.md "Lifecycle"): one `hostel run` process
+ * per VM, started by the daemon in its own session so that a daemon
+ * restart never stops a guest, and found again when the daemon starts.
+ *
+ * Files, for the VM named NAME:
+ *
+ *   RUN/NAME/control.sock   the VMM's control socket (RUN: --run-dir)
+ *   RUN/NAME/console.sock   its console (history + live output)
+ *   RUN/NAME/pid            the VMM's pid, written when it is started
+ *   DATA/NAME/config.json   the definition it was started with
+ *   DATA/NAME/exit.json     how it ended (hostel run --exit-file)
+ *   DATA/NAME/vmm.log       its stderr (and stdout), appended
+ *   DATA/NAME/console.log   its console output (rotated by the VMM)
+ *   DATA/NAME/suspended.hstate  the state a suspend saved; the next start resumes it
+ *   DATA/NAME/snapshots/    its live snapshots
+ *
+ * (DATA is STATE_DIR/vmdata.)  A supervisor thread watches every VMM
+ * through a pidfd: when one ends, how it ended is recorded (exit.json, or
+ * the wait status, or "crashed" when neither says), a lifecycle event is
+ * given to the notify callback, and the VM's restart policy is applied with
+ * back-off.  The runtime's lock is a leaf: no callback is made with it held.
+ */
+#ifndef HOSTEL_MGMT_RUNTIME_H
+#define HOSTEL_MGMT_RUNTIME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mgmt/vm.h"
+#include "util/error.h"
+
+typedef struct MgmtRuntime MgmtRuntime;
+
+/* What the daemon says a VM is doing. */
+typedef enum MgmtPower {
+    MGMT_POWER_STOPPED,
+    MGMT_POWER_STARTING,
+    MGMT_POWER_RUNNING,
+    MGMT_POWER_PAUSED,
+    MGMT_POWER_STOPPING,
+} MgmtPower;
+
+/* "stopped", "starting", ... */
+const char *mgmt_power_name(MgmtPower p);
+
+/*
+ * A lifecycle event: type ("vm-started", "vm-stopped", "vm-crashed",
+ * "vm-restarting"...), the VM's name, metadata (taken).  Called from any
+ * thread, never with the runtime's lock held.
+ */
+typedef void MgmtNotifyFn(void *ctx, const char *type, const char *vm, json_t *metadata);
+
+typedef struct MgmtRuntimeOptions {
+    const char *state_dir; /* DATA is STATE_DIR/vmdata */
+    const char *run_dir;   /* RUN: sockets and pid files */
+    const char *vmm_path;  /* the hostel executable */
+    unsigned max_starting; /* VMMs being started at once, at most (0: 4) */
+    unsigned
+        ready_timeout_ms; /* a started VMM must answer on its control socket within (0: 20 s) */
+    MgmtNotifyFn *notify;
+    void *notify_ctx;
+} MgmtRuntimeOptions;
+
+/* Make the runtime (no VM known yet) and start its supervisor thread. Returns 0 or -1. */
+int mgmt_runtime_new(MgmtRuntime **out, const MgmtRuntimeOptions *opt, Error *err);
+
+/* Stop the supervisor and free everything.  Running VMMs go on running. */
+void mgmt_runtime_free(MgmtRuntime *rt);
+
+/*
+ * Learn about the VM named name at daemon start: if its VMM still runs
+ * (its control socket answers), watch it again; else record how it ended
+ * while the daemon was away.  Returns the power state found.
+ */
+MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart restart);
+
+/* The VM's power state (STOPPED for a VM the runtime never saw). */
+MgmtPower mgmt_runtime_power(MgmtRuntime *rt, const char *name);
+
+/* A suspend left a state file: the next start resumes it. */
+bool mgmt_runtime_is_suspended(MgmtRuntime *rt, const char *name);
+
+/* The restart policy the supervisor applies to the VM from now on. */
+void mgmt_runtime_set_restart(MgmtRuntime *rt, const char *name, MgmtRestart restart);
+
+/*
+ * Start vm's VMM (resuming a suspended state when there is one) and wait
+ * until it answers on its control socket.  Blocks: call it from an
+ * operation.  Returns 0, or -1 (already running, cannot spawn, the VMM
+ * ended at once: err holds the last line it wrote).
+ */
+int mgmt_runtime_start(MgmtRuntime *rt, const MgmtVm *vm, Error *err);
+
+/*
+ * Stop the VM: unless force, press its power button and wait up to
+ * timeout_s seconds for the guest to power off; then quit the VMM, then
+ * kill it.  No restart follows.  Blocks until the VMM is gone.  Returns 0
+ * (*forced tells whether the guest had to be forced), or -1.
+ */
+int mgmt_runtime_stop(MgmtRuntime *rt, const char *name, bool force, unsigned timeout_s,
+                      bool *forced, Error *err);
+
+/* Save the VM's state to its suspended.hstate and end the VMM (no restart). Returns 0 or -1. */
+int mgmt_runtime_suspend(MgmtRuntime *rt, const char *name, Error *err);
+
+/*
+ * One control-socket command to the VM's VMM (pause, resume, snapshot-...,
+ * query-stats); *ret gets the "return" value (a new reference) when ret is
+ * not NULL.  Returns 0, or -1 (not running, the VMM's error).
+ */
+int mgmt_runtime_call(MgmtRuntime *rt, const char *name, const char *cmd, json_t *args,
+                      json_t **ret, unsigned timeout_ms, Error *err);
+
+/*
+ * The VM's runtime state as the API shows it: {"status", "pid",
+ * "started_at", "uptime_s", "restarts", "suspended", "last_exit"}; for a
+ * running VM also "memory_rss", "cpu_s".  NULL if out of memory.
+ */
+json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name);
+
+/* The path of one of the VM's files under RUN ("control.sock"...) or DATA ("vmm.log"...). */
+int mgmt_runtime_path(const MgmtRuntime *rt, const char *name, const char *file, char *buf,
+                      size_t size);
+
+/* The VM was deleted: forget it and remove its files (not its disks). Refused while it runs. */
+int mgmt_runtime_forget(MgmtRuntime *rt, const char *name, Error *err);
+
+#endif
