@@ -45,6 +45,14 @@ extern const Command cmd_start, cmd_stop, cmd_reboot; /* cmd_mgmt.c */
  * statuses, having printed any error.
  */
 bool mgmt_cli_knows(const char *name);
+
+/*
+ * Wait for the operation op (a 202's body) on the daemon at socket (NULL:
+ * the default) to end: the ended operation (a new reference) when it
+ * succeeded, else NULL after printing why.  A line on a terminal says what
+ * is waited for.
+ */
+struct json_t *mgmt_cli_wait(const char *socket, const struct json_t *op);
 int mgmt_cli_simple_action(const char *name, const char *action);
 int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot);
 extern const Command cmd_run;                        /* cmd_run.c */

@@ -687,6 +687,12 @@ static int reboot_run(int argc, char **argv)
     return action_main("reboot", argc, argv, reboot_help);
 }
 
+json_t *mgmt_cli_wait(const char *socket, const json_t *op)
+{
+    MgmtCommon m = {.socket = socket};
+    return wait_operation(&m, op);
+}
+
 bool mgmt_cli_knows(const char *name)
 {
     char socket[SOCKET_MAX], path[512];

@@ -79,6 +79,16 @@ static json_t *call(const VolArgs *a, const char *method, const char *path, json
     return r.body;
 }
 
+/* reply is an operation (202): wait for it; the ended operation, or NULL after an error. */
+static json_t *call_wait(const VolArgs *a, json_t *reply)
+{
+    if (!reply || !json_object_get(reply, "class"))
+        return reply;
+    json_t *done = mgmt_cli_wait(a->socket, reply);
+    json_decref(reply);
+    return done;
+}
+
 static void print_json(const json_t *j)
 {
     json_dumpf(j, stdout, JSON_INDENT(2));
@@ -206,6 +216,15 @@ static int volume_post(const VolArgs *a, const char *spec, json_t *body, const c
     *strrchr(path, '/') = '\0'; /* .../volumes */
     json_t *v = call(a, "POST", path, body);
     json_decref(body);
+    if (v && json_object_get(v, "class")) { /* a clone or an import: an operation */
+        json_t *done = call_wait(a, v);
+        v = NULL;
+        if (done) {
+            volume_path(path, sizeof(path), spec, "");
+            v = call(a, "GET", path, NULL);
+            json_decref(done);
+        }
+    }
     if (v && !a->json) {
         printf("%s ", verb);
         volume_print(v);
@@ -265,11 +284,12 @@ static int vol_export(const VolArgs *a)
     if (a->format)
         json_object_set_new(body, "format", json_string(a->format));
     volume_path(path, sizeof(path), a->operands[0], "/export");
-    json_t *r = call(a, "POST", path, body);
+    json_t *r = call_wait(a, call(a, "POST", path, body));
     json_decref(body);
+    json_t *result = json_object_get(r, "result");
     if (r && !a->json)
         printf("exported %s to %s (%s)\n", a->operands[0], file,
-               json_string_value(json_object_get(r, "format")));
+               json_string_value(json_object_get(result, "format")));
     return finish(a, r);
 }
 

@@ -4,14 +4,20 @@
  * exported, resized and deleted, all by pool.c.  A library failure's
  * class (its negative errno) picks the status: pool_status below.
  *
- * Clones, imports and exports are answered when done (201/200): the
- * library calls take a progress callback and a cancel flag so they can
- * become background operations (202 + /1.0/operations/ID) unchanged.
+ * Creates and linked clones are answered when done (201).  Full clones,
+ * imports and exports copy whole images: what can be refused at once is
+ * (a taken name, a missing source or file), then they run as operations
+ * (202 + /1.0/operations/ID) with progress and cancel, without the API's
+ * lock, on a copy of the pool's description.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mgmt/api_int.h"
 #include "mgmt/pool.h"
@@ -292,6 +298,167 @@ static int volume_post(const MgmtPool *pool, const VolumePost *p, Error *err)
     return mgmt_volume_create(pool, &c, err);
 }
 
+/* ---- the long ones (full clone, import, export) as operations ---- */
+
+/* A volume job: what it needs, copied, since the request's memory is gone when it runs. */
+typedef struct VolumeJob {
+    MgmtPool pool; /* a copy: name, kind, path (owned) */
+    char name[MGMT_NAME_MAX + 2], source[MGMT_NAME_MAX + 2];
+    char *host_path; /* import: the file read; export: the file written */
+    char format[8];
+    enum { JOB_CLONE, JOB_IMPORT, JOB_EXPORT } kind;
+    MgmtOp *op;
+    double last_report; /* monotonic seconds */
+} VolumeJob;
+
+static void job_free(void *opaque)
+{
+    VolumeJob *j = opaque;
+    free(j->pool.path);
+    free(j->host_path);
+    free(j);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Progress from pool.c: the operation's, at most four times a second (and at the end). */
+static void job_report(void *opaque, uint64_t done, uint64_t total)
+{
+    VolumeJob *j = opaque;
+    double now = mono_s();
+    if (done < total && now - j->last_report < 0.25)
+        return;
+    j->last_report = now;
+    mgmt_op_progress(j->op, json_pack("{s:i, s:I, s:I}", "percent",
+                                      total ? (int)(done * 100 / total) : 100, "bytes_done",
+                                      (json_int_t)done, "bytes_total", (json_int_t)total));
+}
+
+static int job_run(MgmtOp *op, void *ctx, json_t **result, Error *err)
+{
+    VolumeJob *j = ctx;
+    j->op = op;
+    MgmtProgress progress = {.report = job_report, .opaque = j, .cancel = mgmt_op_cancel_flag(op)};
+    int rc;
+    if (j->kind == JOB_CLONE)
+        rc = mgmt_volume_clone(&j->pool, j->source, j->name, false, &progress, err);
+    else if (j->kind == JOB_IMPORT)
+        rc = mgmt_volume_import(&j->pool, j->name, j->host_path, j->format, &progress, err);
+    else
+        rc = mgmt_volume_export(&j->pool, j->name, j->host_path, j->format, &progress, err);
+    if (rc < 0)
+        return -1;
+    *result = j->kind == JOB_EXPORT
+                  ? json_pack("{s:s, s:s}", "path", j->host_path, "format", j->format)
+                  : json_pack("{s:s}", "volume", j->name);
+    return 0;
+}
+
+/* A job on pool for the volume name; NULL (after a 500) when out of memory. */
+static VolumeJob *job_new(const MgmtPool *pool, const char *name, ApiResponse *r)
+{
+    VolumeJob *j = calloc(1, sizeof(*j));
+    if (j && !(j->pool.path = strdup(pool->path))) {
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        api_error(r, 500, "out of memory");
+        return NULL;
+    }
+    snprintf(j->pool.name, sizeof(j->pool.name), "%s", pool->name);
+    j->pool.kind = pool->kind;
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    return j;
+}
+
+/* Start the job as an operation (202), described as what it does. */
+static void job_start(Api *api, const ApiRequest *req, VolumeJob *j, ApiResponse *r)
+{
+    static const char *const verbs[] = {"clone", "import", "export"};
+    char description[200], resource[200];
+    snprintf(description, sizeof(description), "%s volume %s/%s", verbs[j->kind], j->pool.name,
+             j->name);
+    snprintf(resource, sizeof(resource), "/" API_VERSION "/storage-pools/%s/volumes/%s",
+             j->pool.name, j->name);
+    MgmtOpSpec spec = {.description = description,
+                       .resource = resource,
+                       .uid = req->uid,
+                       .may_cancel = true,
+                       .run = job_run,
+                       .ctx = j,
+                       .ctx_free = job_free};
+    api_reply_operation(api, &spec, r);
+}
+
+/* What can be refused before a clone or import starts: a taken name, a bad source or file. */
+static bool job_precheck(const MgmtPool *pool, const VolumePost *p, ApiResponse *r)
+{
+    MgmtVolume v;
+    Error err = {0};
+    struct stat st;
+    if (mgmt_volume_get(pool, p->name, &v, &err) == 0) {
+        mgmt_volume_free(&v);
+        api_error(r, 409, "volume '%s' exists in pool '%s'", p->name, pool->name);
+        return false;
+    }
+    if (p->source) {
+        int rc = mgmt_volume_get(pool, p->source, &v, &err);
+        if (rc < 0) {
+            api_error(r, pool_status(rc), "%s", err.msg);
+            return false;
+        }
+        bool foreign = v.backing_file != NULL;
+        mgmt_volume_free(&v);
+        if (foreign)
+            api_error(r, 422, "volume '%s' has a backing file outside the pool", p->source);
+        return !foreign;
+    }
+    const char *why = p->import[0] != '/'        ? "is not an absolute path"
+                      : stat(p->import, &st) < 0 ? strerror(errno)
+                      : !S_ISREG(st.st_mode)     ? "is not a file"
+                                                 : NULL;
+    if (why)
+        api_error(r, 422, "import: %.200s: %s", p->import, why);
+    return !why;
+}
+
+/* A full clone or an import: an operation; else the quick ones, answered at once. */
+static void volume_post_start(Api *api, const ApiRequest *req, const MgmtPool *pool,
+                              const VolumePost *p, ApiResponse *r)
+{
+    Error err = {0};
+    if ((p->source && p->linked) || (!p->source && !p->import)) {
+        int rc = volume_post(pool, p, &err);
+        if (rc < 0)
+            api_error(r, pool_status(rc), "%s", err.msg);
+        else
+            reply_volume(api, pool, p->name, 201, r);
+        return;
+    }
+    if (p->import && p->format && !mgmt_volume_format(p->format)) {
+        api_error(r, 422, "format: '%.32s' is not qcow2 or raw", p->format);
+        return;
+    }
+    VolumeJob *j = job_precheck(pool, p, r) ? job_new(pool, p->name, r) : NULL;
+    if (!j)
+        return;
+    j->kind = p->source ? JOB_CLONE : JOB_IMPORT;
+    snprintf(j->source, sizeof(j->source), "%s", p->source ? p->source : "");
+    snprintf(j->format, sizeof(j->format), "%s", p->format ? p->format : "qcow2");
+    if (p->import && !(j->host_path = strdup(p->import))) {
+        job_free(j);
+        api_error(r, 500, "out of memory");
+        return;
+    }
+    job_start(api, req, j, r);
+}
+
 void api_h_volumes_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     static const char *const names[] = {"name",   "size",   "format", "backing",
@@ -307,11 +474,8 @@ void api_h_volumes_create(Api *api, const ApiRequest *req, const ApiArgs *args, 
         api_error(r, 400, "%s", err.msg);
     else if (!bad) {
         VolumePost p = {.name = name};
-        int rc = volume_post_parse(api, body, &p, r) ? volume_post(pool, &p, &err) : 1;
-        if (rc < 0)
-            api_error(r, pool_status(rc), "%s", err.msg);
-        else if (rc == 0)
-            reply_volume(api, pool, name, 201, r);
+        if (volume_post_parse(api, body, &p, r))
+            volume_post_start(api, req, pool, &p, r);
     }
     json_decref(body);
 }
@@ -398,17 +562,26 @@ void api_h_volume_export(Api *api, const ApiRequest *req, const ApiArgs *args, A
     bool bad = body ? !api_members_known(body, names, r) : true;
     const char *path = string_member(body, "path", &bad, r);
     const char *format = string_member(body, "format", &bad, r);
-    Error err = {0};
     if (!bad && !path)
         api_error(r, 400, "path: missing");
     else if (!bad && !host_paths_allowed(api, r))
         ; /* 403 */
+    else if (!bad && path[0] != '/')
+        api_error(r, 422, "path: '%.200s' is not absolute", path);
+    else if (!bad && access(path, F_OK) == 0)
+        api_error(r, 409, "path: %.200s exists (an export never overwrites)", path);
     else if (!bad && (format = export_format(pool, args->arg[1], format, r))) {
-        int rc = mgmt_volume_export(pool, args->arg[1], path, format, NULL, &err);
-        if (rc < 0)
-            api_error(r, pool_status(rc), "%s", err.msg);
-        else
-            api_reply_json(r, 200, json_pack("{s:s, s:s}", "path", path, "format", format));
+        VolumeJob *j = job_new(pool, args->arg[1], r);
+        if (j && !(j->host_path = strdup(path))) {
+            job_free(j);
+            j = NULL;
+            api_error(r, 500, "out of memory");
+        }
+        if (j) {
+            j->kind = JOB_EXPORT;
+            snprintf(j->format, sizeof(j->format), "%s", format);
+            job_start(api, req, j, r);
+        }
     }
     json_decref(body);
 }

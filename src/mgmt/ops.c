@@ -318,6 +318,11 @@ void mgmt_op_progress(MgmtOp *op, json_t *progress)
     notify(ops, "operation-updated", obj);
 }
 
+const atomic_bool *mgmt_op_cancel_flag(MgmtOp *op)
+{
+    return &op->cancel;
+}
+
 bool mgmt_op_cancelled(const MgmtOp *op)
 {
     return atomic_load(&((MgmtOp *)op)->cancel);

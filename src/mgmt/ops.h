@@ -14,6 +14,7 @@
 #define HOSTEL_MGMT_OPS_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -87,5 +88,8 @@ uint64_t mgmt_ops_wait_change(MgmtOps *ops, uint64_t seen, double timeout_s);
 /* For the work function: progress (an object, taken), and whether a cancel was asked. */
 void mgmt_op_progress(MgmtOp *op, json_t *progress);
 bool mgmt_op_cancelled(const MgmtOp *op);
+
+/* The flag a cancel sets, for work that polls one (pool.c's MgmtProgress). */
+const atomic_bool *mgmt_op_cancel_flag(MgmtOp *op);
 
 #endif

@@ -208,31 +208,43 @@ def test_create_errors(daemon):
     assert not [f for f in os.listdir(pool_dir(daemon)) if f != "v1.qcow2"]
 
 
+def finished(daemon, r):
+    """A full clone, import or export: 202 and an operation, waited for; its volume (GET) or,
+    for an export, the operation's result, as a Reply."""
+    assert r.status == 202 and r.headers["Location"] == f"/1.0/operations/{r.json['id']}", r
+    op = daemon.request("GET", f"/1.0/operations/{r.json['id']}/wait?timeout=60", timeout=70)
+    assert op.status == 200 and op.json["status"] == "success", op
+    result = op.json["result"]
+    if "volume" in result:
+        return daemon.request("GET", f"{VOLS}/{result['volume']}")
+    return op
+
+
 def test_import_clone_export_carry_the_data(daemon, tmp_path):
     src = pattern_image(tmp_path / "src.img")
-    r = daemon.request("POST", VOLS, {"name": "imp", "import": str(src)})
-    assert r.status == 201, r
+    r = finished(daemon, daemon.request("POST", VOLS, {"name": "imp", "import": str(src)}))
     assert r.json["format"] == "qcow2" and r.json["size"] == 8 * MIB
     qemu_img_check(r.json["path"])
-    r = daemon.request("POST", VOLS, {"name": "full", "source": "imp"})
-    assert r.status == 201 and r.json["backing"] is None and r.json["format"] == "qcow2"
+    r = finished(daemon, daemon.request("POST", VOLS, {"name": "full", "source": "imp"}))
+    assert r.json["backing"] is None and r.json["format"] == "qcow2"
     r = daemon.request("POST", VOLS, {"name": "thin", "source": "imp", "linked": True})
     assert r.status == 201 and r.json["backing"] == "imp"
     qemu_img_check(r.json["path"])
     for name in ("imp", "full", "thin"):
         out = tmp_path / f"{name}.raw"
         r = daemon.request("POST", f"{VOLS}/{name}/export", {"path": str(out), "format": "raw"})
-        assert r.status == 200 and r.json == {"path": str(out), "format": "raw"}, r
+        r = finished(daemon, r)
+        assert r.json["result"] == {"path": str(out), "format": "raw"}, r
         assert out.read_bytes() == src.read_bytes(), name
     out = tmp_path / "thin.qcow2"
-    r = daemon.request("POST", f"{VOLS}/thin/export", {"path": str(out)})
-    assert r.status == 200 and r.json["format"] == "qcow2"
+    r = finished(daemon, daemon.request("POST", f"{VOLS}/thin/export", {"path": str(out)}))
+    assert r.json["result"]["format"] == "qcow2"
     qemu_img_check(str(out))
     # a raw import, then a raw full clone: raw files equal to the source
     r = daemon.request("POST", VOLS, {"name": "rawimp", "import": str(src), "format": "raw"})
-    assert r.status == 201 and r.json["format"] == "raw"
-    r = daemon.request("POST", VOLS, {"name": "rawcopy", "source": "rawimp"})
-    assert r.status == 201 and r.json["format"] == "raw"
+    assert finished(daemon, r).json["format"] == "raw"
+    r = finished(daemon, daemon.request("POST", VOLS, {"name": "rawcopy", "source": "rawimp"}))
+    assert r.json["format"] == "raw"
     with open(r.json["path"], "rb") as f:
         assert f.read() == src.read_bytes()
 
@@ -318,7 +330,7 @@ def test_symlink_out_of_the_pool_is_refused(daemon, tmp_path):
 def test_backing_outside_the_pool_is_refused(daemon, tmp_path):
     outside = tmp_path / "outside.qcow2"
     assert daemon.request("POST", VOLS, {"name": "tmpl", "size": MIB}).status == 201
-    assert daemon.request("POST", f"{VOLS}/tmpl/export", {"path": str(outside)}).status == 200
+    finished(daemon, daemon.request("POST", f"{VOLS}/tmpl/export", {"path": str(outside)}))
     if not shutil.which("qemu-img"):
         pytest.skip("qemu-img makes the image with an outside backing file")
     foreign = os.path.join(pool_dir(daemon), "foreign.qcow2")
@@ -358,6 +370,8 @@ def test_every_documented_storage_operation_answers(daemon, tmp_path):
         concrete = path.replace("{pool}", "p").replace("{volume}", "v")
         r = daemon.request(method, concrete, bodies.get((path, method)))
         assert 200 <= r.status < 300, f"{method} {concrete}: {r}"
+        if r.status == 202:  # an operation: done before the next call uses the volume
+            finished(daemon, r)
 
 
 def test_vm_disks_given_as_volumes(daemon):

@@ -46,19 +46,20 @@ state)
     ;;
 api)
     what="hosteld's request handlers"
-    # hostel-util, hostel-netcfg, hostel-vmconfig and hostel-mgmt as their meson.build files
+    # hostel-util, -netcfg, -vmconfig, -block, -control and -mgmt as their meson.build files
     # list them (no emulator), plus the OpenAPI document compiled in as the build does.
     libsrc=$(cd "$root" && for m in src/util/meson.build src/net/meson.build \
-                                     src/machine/meson.build src/mgmt/meson.build; do
+                                     src/machine/meson.build src/block/meson.build \
+                                     src/control/meson.build src/mgmt/meson.build; do
                  grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
-             done | grep -E '^src/(util|net/net\.c|machine/vmconfig|mgmt)' |
+             done | grep -E '^src/(util|net/net\.c|machine/vmconfig|block|control|mgmt)' |
              grep -v -e '^src/util/error.c$' -e '^src/mgmt/openapi.c$' | sed "s|^|$root/|" |
              tr '\n' ' ')
     mkdir -p "$work"
     python3 "$root/scripts/embed-text.py" mgmt_openapi_json "$root/docs/openapi.json" \
         "$work/openapi.c"
     srcs="$here/fuzz_api.c $libsrc $work/openapi.c"
-    libs="-ljansson -lpthread"
+    libs="-ljansson -lpthread -lz -lzstd"
     opts="-max_len=65536 -malloc_limit_mb=512"
     ;;
 *)
