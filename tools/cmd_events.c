@@ -29,8 +29,9 @@ typedef struct EventsOptions {
 static void events_help(FILE *out)
 {
     fprintf(out, "usage: hostel events [options]\n\n"
-                 "Print hosteld's events as they happen (VMs defined, changed, deleted; later\n"
-                 "started, stopped, operations), one line each, until Ctrl-C.\n\n"
+                 "Print hosteld's events as they happen (VMs defined, changed, deleted,\n"
+                 "started, stopped, crashed; operations and their progress), one line each,\n"
+                 "until Ctrl-C.\n\n"
                  "options:\n"
                  "      --type T[,T]      only these types: lifecycle, operation\n"
                  "      --since ID        first the events the daemon kept after event ID\n"
@@ -138,5 +139,5 @@ const Command cmd_events = {
     .name = "events",
     .run = events_run,
     .help = events_help,
-    .summary = "follow hosteld's events (VMs defined, changed, deleted...)",
+    .summary = "follow hosteld's events (VMs defined, started, stopped, operations...)",
 };
