@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "mgmt/api_int.h"
-#include "util/ws.h"
 
 typedef struct EventsQuery {
     MgmtEventsFilter filter;
@@ -59,19 +58,6 @@ static bool parse_query(const char *query, EventsQuery *q, ApiResponse *r)
         if (n && !query_pair(query, n, q, r))
             return false;
         query += n + (query[n] == '&');
-    }
-    return true;
-}
-
-bool api_ws_accept(const ApiRequest *req, ApiResponse *r)
-{
-    if (!req->ws_version || strcmp(req->ws_version, "13") != 0) {
-        api_error(r, 400, "websocket: Sec-WebSocket-Version must be 13");
-        return false;
-    }
-    if (ws_accept_key(req->ws_key, r->ws_accept) < 0) {
-        api_error(r, 400, "websocket: Sec-WebSocket-Key is missing or not base64 of 16 bytes");
-        return false;
     }
     return true;
 }

@@ -74,9 +74,19 @@ void api_reply_operation(Api *api, const MgmtOpSpec *spec, ApiResponse *r);
 
 /*
  * A websocket upgrade request's handshake checked (version 13, a valid
- * key): true with r->ws_accept set, else false after a 400 (api_events.c).
+ * key): true with r->ws_accept set, else false after a 400 (api_ws.c).
  */
 bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
+
+/*
+ * Answer a websocket upgrade with a stream bridged to fd, a connected
+ * stream socket (taken in every case): binary messages from the client go
+ * to fd, what fd says comes back as binary messages, either side closing
+ * closes the other (hub_bridge).  Text messages are ignored.  For the
+ * console route: connect to the VM's console socket, then call this.
+ * Returns true with the 101 set up, or false (fd closed) after a 400/500.
+ */
+bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd);
 
 /* The event stream and the kept events (api_events.c). */
 ApiHandler api_h_events;

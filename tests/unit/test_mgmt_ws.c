@@ -3,7 +3,8 @@
  * (tools/mgmt_ws.c) against the stream hub (mgmt/hub.h) over a real unix
  * socket: a tiny server here answers the handshake as hosteld does and
  * adopts the socket.  Text and binary round trips, a stream bridged to an
- * echo server (the console's plumbing, end to end), a refusal's message,
+ * echo server (the console's plumbing, end to end, also through
+ * api_reply_bridge as the console route will use it), a refusal's message,
  * the hub's close seen by the client, and no daemon at all.
  */
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "mgmt/api_int.h"
 #include "mgmt/hub.h"
 #include "mgmt_ws.h"
 #include "tap.h"
@@ -23,8 +25,9 @@
 typedef struct Server {
     int lfd;
     MgmtHub *hub;
-    int echo_fd; /* bridged to each stream when >= 0 */
-    bool refuse; /* answer 404 instead of 101 */
+    int echo_fd;  /* bridged to each stream when >= 0 */
+    bool refuse;  /* answer 404 instead of 101 */
+    bool via_api; /* the 101 and the bridge from api_reply_bridge (echo_fd) */
     atomic_int closed;
 } Server;
 
@@ -56,6 +59,29 @@ static void s_close(HubConn *c, void *opaque)
 static const HubConnOps server_ops = {
     .on_open = s_open, .on_message = s_message, .on_close = s_close};
 
+/* The console route's way: api_reply_bridge makes the 101 and the stream, the hub serves it. */
+static void *serve_via_api(Server *s, int fd, const char *key)
+{
+    ApiRequest req = {
+        .method = "GET", .path = "/x", .websocket = true, .ws_key = key, .ws_version = "13"};
+    ApiResponse resp;
+    char reply[256];
+    memset(&resp, 0, sizeof(resp));
+    int echo = s->echo_fd;
+    s->echo_fd = -1;
+    ok(api_reply_bridge(&req, &resp, echo) && resp.status == 101 && resp.stream.ops,
+       "api_reply_bridge: a 101 with a stream");
+    snprintf(reply, sizeof(reply),
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\n\r\n",
+             resp.ws_accept);
+    ok(write(fd, reply, strlen(reply)) == (ssize_t)strlen(reply), "the server answers 101");
+    hub_adopt(s->hub, fd, NULL, 0, NULL, NULL, resp.stream.ops, resp.stream.opaque, NULL);
+    resp.stream.opaque = NULL; /* the hub's now */
+    api_response_free(&resp);
+    return NULL;
+}
+
 /* Accept one client, answer its handshake, hand it to the hub (as hosteld does). */
 static void *serve_one(void *opaque)
 {
@@ -80,6 +106,8 @@ static void *serve_one(void *opaque)
     }
     key += strlen("Sec-WebSocket-Key: ");
     key[strcspn(key, "\r")] = '\0';
+    if (s->via_api)
+        return serve_via_api(s, fd, key);
     ws_accept_key(key, accept_key);
     snprintf(reply, sizeof(reply),
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -102,6 +130,42 @@ static MgmtWs *connect_to(Server *s, const char *path, pthread_t *t, Error *err)
 }
 
 static atomic_int echo_done;
+
+/* The peer of fd hung up within 3 s. */
+static bool hung_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+    return poll(&p, 1, 3000) == 1 && read(fd, &c, 1) == 0;
+}
+
+/* api_reply_bridge closes the socket it was given when there is no websocket after all. */
+static void test_bridge_refusals(void)
+{
+    int sp[2];
+    ApiResponse resp;
+    ApiRequest bad = {.method = "GET",
+                      .path = "/x",
+                      .websocket = true,
+                      .ws_key = "dGhlIHNhbXBsZSBub25jZQ==",
+                      .ws_version = "8"};
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+    memset(&resp, 0, sizeof(resp));
+    ok(!api_reply_bridge(&bad, &resp, sp[0]) && resp.status == 400 && hung_up(sp[1]),
+       "a bad handshake: 400, and the socket is closed");
+    api_response_free(&resp);
+    close(sp[1]);
+    ApiRequest good = bad;
+    good.ws_version = "13";
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+    memset(&resp, 0, sizeof(resp));
+    ok(api_reply_bridge(&good, &resp, sp[0]) && resp.status == 101 &&
+           strcmp(resp.ws_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
+       "a good one: 101 with the accept key");
+    api_response_free(&resp); /* the upgrade never happened */
+    ok(hung_up(sp[1]), "an upgrade that never happens closes the socket");
+    close(sp[1]);
+}
 
 static void *echo(void *opaque)
 {
@@ -172,6 +236,26 @@ int main(void)
     for (int i = 0; i < 300 && s.closed == before; i++)
         usleep(10000);
     ok(s.closed == before + 1, "and the stream");
+
+    /* the same through the API's helper (the console route's way) */
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, br);
+    echo_done = 0;
+    pthread_create(&et, NULL, echo, &br[1]);
+    s.echo_fd = br[0];
+    s.via_api = true;
+    ws = connect_to(&s, path, &t, &err);
+    ok(ws && mgmt_ws_send(ws, WS_OP_BINARY, "uname\n", 6, NULL) == 0 &&
+           mgmt_ws_recv(ws, &m, 3000, NULL) == 1 && m.op == WS_OP_BINARY && m.len == 6 &&
+           memcmp(m.data, "uname\n", 6) == 0,
+       "api_reply_bridge: keys through the bridge come back");
+    mgmt_ws_close(ws);
+    for (int i = 0; i < 300 && !echo_done; i++)
+        usleep(10000);
+    ok(echo_done, "api_reply_bridge: the client leaving closes the bridged socket");
+    if (echo_done)
+        pthread_join(et, NULL);
+    s.via_api = false;
+    test_bridge_refusals();
 
     s.refuse = true;
     ws = connect_to(&s, path, &t, &err);
