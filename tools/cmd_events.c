@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "cli.h"
 #include "mgmt_client.h"
@@ -40,7 +39,10 @@ static void events_help(FILE *out)
                  "                        /run/hostel/hosteld.sock as root,\n"
                  "                        $XDG_RUNTIME_DIR/hostel/hosteld.sock otherwise)\n"
                  "      --json            print each event's JSON, one per line\n"
-                 "  -h, --help            show this help and exit\n");
+                 "  -h, --help            show this help and exit\n"
+                 "\n"
+                 "'hostel --remote REMOTE events' follows a remote host's events (see\n"
+                 "'hostel remote').\n");
 }
 
 /* Returns 0, -1 after --help, or a usage status. */
@@ -122,13 +124,14 @@ static int events_run(int argc, char **argv)
     int r = parse(&o, argc, argv);
     if (r != 0)
         return r < 0 ? 0 : r;
-    char socket[sizeof(((struct sockaddr_un *)0)->sun_path)], path[512];
+    char path[512];
     Error err = {0};
     bool no_daemon;
+    MgmtTarget t;
     MgmtWs *ws;
     events_path(&o, path, sizeof(path));
-    if (mgmt_client_socket(socket, sizeof(socket), o.socket, &err) < 0 ||
-        mgmt_ws_connect(&ws, socket, path, &no_daemon, &err) < 0)
+    if (mgmt_client_target(&t, o.socket, NULL, &err) < 0 ||
+        mgmt_ws_connect(&ws, &t, path, &no_daemon, &err) < 0)
         return cli_fail(&err);
     r = follow(ws, o.json);
     mgmt_ws_close(ws);

@@ -47,7 +47,10 @@ static const char common_help[] =
     "                        /run/hostel/hosteld.sock as root,\n"
     "                        $XDG_RUNTIME_DIR/hostel/hosteld.sock otherwise)\n"
     "      --json            print the API's JSON instead of text\n"
-    "  -h, --help            show this help and exit\n";
+    "  -h, --help            show this help and exit\n"
+    "\n"
+    "A VM's NAME may be REMOTE:NAME, for that remote's VM; 'hostel --remote REMOTE\n"
+    "VERB ...' sends any verb to REMOTE (see 'hostel remote').\n";
 
 /* ---- calling the daemon ---- */
 
@@ -57,12 +60,13 @@ static const char common_help[] =
  */
 static json_t *call(const MgmtCommon *c, const char *method, const char *path, json_t *body)
 {
-    char socket[SOCKET_MAX], buf[160];
+    char buf[160];
     Error err = {0};
     MgmtReply r;
+    MgmtTarget t;
     bool no_daemon;
-    if (mgmt_client_socket(socket, sizeof(socket), c->socket, &err) < 0 ||
-        mgmt_client_call(socket, method, path, body, &r, &no_daemon, &err) < 0) {
+    if (mgmt_client_target(&t, c->socket, NULL, &err) < 0 ||
+        mgmt_client_call_target(&t, method, path, body, &r, &no_daemon, &err) < 0) {
         cli_fail(&err);
         return NULL;
     }
@@ -128,7 +132,7 @@ static const char *parse_name_verb(const char *cmd, int argc, char **argv, MgmtC
         *status = cli_usage(cmd, "expected one VM name");
         return NULL;
     }
-    return argv[optind];
+    return mgmt_client_split_vm(argv[optind]); /* REMOTE:VM */
 }
 
 /* ---- create ---- */
@@ -298,7 +302,7 @@ static int create_parse(CreateOptions *o, int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage("create", "expected one VM name");
-    json_object_set_new(o->body, "name", json_string(argv[optind]));
+    json_object_set_new(o->body, "name", json_string(mgmt_client_split_vm(argv[optind])));
     return create_nics(o);
 }
 

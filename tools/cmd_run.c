@@ -1,7 +1,8 @@
 /*
  * `hostel run`: parse lkvm-shaped flags into a VmConfig, build the machine
  * (or restore it from a state file), wrap it in a VMM (console on this
- * terminal, control socket, snapshots under $XDG_STATE_HOME), run it and
+ * terminal or on a console socket, console log, control socket, snapshots
+ * under $XDG_STATE_HOME), run it and
  * map how it ended to the exit status.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "machine/vmconfig.h"
 #include "util/compiler.h"
 #include "util/error.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "vmm/console.h"
@@ -83,6 +85,13 @@ static bool parse_size(const char *s, uint64_t *bytes)
 
 /* ---- hostel run ---- */
 
+/* The console kept by the VMM (docs/vmm.md "The console socket"). */
+typedef struct RunConsole {
+    const char *socket; /* --console-socket: serve the console there, not on stdio */
+    const char *log;    /* --console-log: append the console's output there */
+    uint64_t log_size;  /* --console-log-size: rotate past this (0 = the default) */
+} RunConsole;
+
 typedef struct RunOptions {
     VmConfig vm;              /* the machine: --config, then -m -c -d --net -k -i -p --bios */
     MachineHost host;         /* what the process lends it: console output, --max-insns */
@@ -100,6 +109,7 @@ typedef struct RunOptions {
     const char *restore;      /* --restore: a state file to continue */
     const char *snapshot_dir; /* --snapshot-dir: where the live snapshots go */
     const char *exit_file;    /* --exit-file: how the run ended, as JSON, written at exit */
+    RunConsole console;       /* --console-socket, --console-log, --console-log-size */
     char default_paths[3][4096]; /* the default guest's files, when -k is absent */
 } RunOptions;
 
@@ -118,6 +128,9 @@ enum {
     OPT_PRINT_CONFIG,
     OPT_SNAPSHOT_DIR,
     OPT_EXIT_FILE,
+    OPT_CONSOLE_SOCKET,
+    OPT_CONSOLE_LOG,
+    OPT_CONSOLE_LOG_SIZE,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -138,6 +151,9 @@ static const struct option run_long_options[] = {
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
     {"exit-file", required_argument, NULL, OPT_EXIT_FILE},
+    {"console-socket", required_argument, NULL, OPT_CONSOLE_SOCKET},
+    {"console-log", required_argument, NULL, OPT_CONSOLE_LOG},
+    {"console-log-size", required_argument, NULL, OPT_CONSOLE_LOG_SIZE},
     {"mem", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -208,7 +224,16 @@ static void run_help(FILE *out)
             "                      exit without running\n"
             "\n"
             "console: the guest's serial port is this terminal, in raw mode; type\n"
-            "C-a x to quit, C-a h for help.\n"
+            "C-a x to quit, C-a h for help.  Or (docs/vmm.md \"The console socket\"):\n"
+            "      --console-socket PATH  serve the console on a unix socket (mode 0600)\n"
+            "                      to any number of clients, with the last 1 MiB of\n"
+            "                      output as history; one client at a time types.\n"
+            "                      stdin is then not read and stdout gets no console\n"
+            "                      output (hosteld starts VMs so)\n"
+            "      --console-log FILE  append all console output to FILE (mode 0600),\n"
+            "                      rotated to FILE.1 (one old generation kept) when it\n"
+            "                      reaches --console-log-size\n"
+            "      --console-log-size SIZE  default 4M; a plain number is MiB\n"
             "      --stats         at exit, print instructions, seconds and MIPS to stderr\n"
             "      --max-insns N   stop after about N instructions (exit status 124)\n"
             "      --log-level LEVEL, --log-format FMT  as before the command (hostel --help)\n"
@@ -341,6 +366,21 @@ static int run_set_name(RunOptions *o, const char *name)
     return 0;
 }
 
+/* --console-socket PATH, --console-log FILE (non-empty), --console-log-size SIZE (>= 1K). */
+static int run_set_console(RunConsole *con, int c, const char *arg)
+{
+    if (c == OPT_CONSOLE_LOG_SIZE) {
+        if (!parse_size(arg, &con->log_size) || con->log_size < 1024)
+            return run_usage_error("--console-log-size '%s': a size of at least 1K (e.g. 4M)", arg);
+        return 0;
+    }
+    if (!*arg)
+        return run_usage_error("%s '': expected a path",
+                               c == OPT_CONSOLE_SOCKET ? "--console-socket" : "--console-log");
+    *(c == OPT_CONSOLE_SOCKET ? &con->socket : &con->log) = arg;
+    return 0;
+}
+
 /* Set one of the definition's strings (-k, -i, -p, --bios); 0 or an exit status. */
 static int run_set_string(char **slot, const char *arg)
 {
@@ -396,6 +436,9 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_RESTORE: o->restore = optarg; return 0;
     case OPT_SNAPSHOT_DIR: return run_set_path(&o->snapshot_dir, optarg, "--snapshot-dir");
     case OPT_EXIT_FILE: return run_set_path(&o->exit_file, optarg, "--exit-file");
+    case OPT_CONSOLE_SOCKET:
+    case OPT_CONSOLE_LOG:
+    case OPT_CONSOLE_LOG_SIZE: return run_set_console(&o->console, c, optarg);
     case OPT_CONTROL:
         if (!*optarg)
             return run_usage_error("--control '%s': expected a socket path", optarg);
@@ -613,14 +656,30 @@ static int run_snapshot_dir(const char *name, char *dir, size_t size, Error *err
     return 0;
 }
 
+/* Console output to the terminal beside the log (--console-log without --console-socket). */
+static void run_stdout_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    io_write_all(*(const int *)opaque, buf, len); /* a vanished terminal: dropped */
+}
+
 /*
- * The VMM around m: console input, and the control socket named by --name
- * or --control, if any.  Returns NULL with err filled.
+ * The VMM around m: console input (or the console socket), the console log,
+ * and the control socket named by --name or --control, if any.  Returns
+ * NULL with err filled.
  */
 static Vmm *run_vmm(Machine *m, const RunOptions *o, Error *err)
 {
     char path[4096], snapdir[4096];
-    VmmConfig c = {.name = o->name, .version = HOSTEL_VERSION, .in_fd = o->in_fd};
+    VmmConfig c = {.name = o->name,
+                   .version = HOSTEL_VERSION,
+                   .in_fd = o->console.socket ? -1 : o->in_fd,
+                   .console_socket = o->console.socket,
+                   .console_log = o->console.log,
+                   .console_log_size = o->console.log_size};
+    if (o->console.log && !o->console.socket) {
+        c.console_out = run_stdout_out; /* the log is a copy: the terminal still shows it all */
+        c.console_opaque = (void *)&o->host.out_fd;
+    }
     if (o->control)
         snprintf(path, sizeof(path), "%s", o->control);
     else if (o->name && (control_socket_path(o->name, path, sizeof(path), err) < 0 ||
@@ -660,8 +719,8 @@ static int run_vmm_on_console(Vmm *v, const RunOptions *o, VmmStats *st, Error *
 {
     Console con;
     Machine *m = vmm_machine(v);
-    console_open(&con, o->in_fd, o->host.out_fd);
-    vmm_set_console(v, &con);
+    console_open(&con, o->console.socket ? -1 : o->in_fd, o->host.out_fd);
+    vmm_set_console(v, o->console.socket ? NULL : &con);
     install_signal_handlers(m, machine_stop_flag(m));
     int status = vmm_run(v, err);
     console_close(&con);

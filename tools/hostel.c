@@ -28,9 +28,10 @@ static const Command cmd_help = {
 };
 
 static const Command *const commands[] = {
-    &cmd_run,   &cmd_img,    &cmd_ctl,    &cmd_pause, &cmd_resume, &cmd_suspend, &cmd_snapshot,
-    &cmd_state, &cmd_clone,  &cmd_create, &cmd_list,  &cmd_info,   &cmd_delete,  &cmd_start,
-    &cmd_stop,  &cmd_reboot, &cmd_volume, &cmd_pool,  &cmd_events, &cmd_help,
+    &cmd_run,      &cmd_img,   &cmd_ctl,    &cmd_pause,  &cmd_resume, &cmd_suspend,
+    &cmd_snapshot, &cmd_state, &cmd_clone,  &cmd_create, &cmd_list,   &cmd_info,
+    &cmd_delete,   &cmd_start, &cmd_stop,   &cmd_reboot, &cmd_volume, &cmd_pool,
+    &cmd_remote,   &cmd_trust, &cmd_events, &cmd_help,
 };
 
 static void main_help(FILE *out)
@@ -41,9 +42,10 @@ static void main_help(FILE *out)
         fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nglobal options (also accepted by 'hostel run'):\n");
     cli_log_options_help(out);
-    fprintf(out, "      --socket PATH      hosteld's socket for create, list, info, delete,\n"
-                 "                         volume, pool, events\n"
-                 "                         (also $HOSTEL_SOCKET)\n");
+    fprintf(out, "      --socket PATH      hosteld's socket for the verbs that talk to it\n"
+                 "                         (also $HOSTEL_SOCKET)\n"
+                 "      --remote NAME      talk to the remote hosteld NAME ('hostel remote');\n"
+                 "                         VM verbs also take REMOTE:VM (also $HOSTEL_REMOTE)\n");
     fprintf(out, "\nRun 'hostel COMMAND --help' for a command's options.\n");
 }
 
@@ -77,21 +79,29 @@ static int cmd_help_run(int argc, char **argv)
 }
 
 /*
- * --socket PATH before the command: hosteld's socket for the management
- * verbs, passed to them as HOSTEL_SOCKET (the variable they read).
- * Returns how many arguments it took (0: argv[i] is not --socket), or -status.
+ * --socket PATH or --remote NAME before the command: hosteld's socket, or
+ * the remote, for the management verbs, passed to them as HOSTEL_SOCKET
+ * or HOSTEL_REMOTE (the variables they read).  Returns how many arguments
+ * it took (0: argv[i] is neither), or -status.
  */
 static int main_socket_option(int argc, char **argv, int i)
 {
-    const char *arg = argv[i];
-    bool eq = strncmp(arg, "--socket=", 9) == 0;
-    if (!eq && strcmp(arg, "--socket") != 0)
-        return 0;
-    const char *value = eq ? arg + 9 : argv[i + 1]; /* argv[argc] is NULL */
-    if (!value || !*value)
-        return -cli_usage(NULL, "--socket needs a path");
-    setenv("HOSTEL_SOCKET", value, 1);
-    return eq ? 1 : 2;
+    static const struct {
+        const char *opt, *var, *what;
+    } opts[] = {{"--socket", "HOSTEL_SOCKET", "a path"}, {"--remote", "HOSTEL_REMOTE", "a name"}};
+    for (size_t k = 0; k < ARRAY_SIZE(opts); k++) {
+        const char *arg = argv[i];
+        size_t n = strlen(opts[k].opt);
+        bool eq = strncmp(arg, opts[k].opt, n) == 0 && arg[n] == '=';
+        if (!eq && strcmp(arg, opts[k].opt) != 0)
+            continue;
+        const char *value = eq ? arg + n + 1 : argv[i + 1]; /* argv[argc] is NULL */
+        if (!value || !*value)
+            return -cli_usage(NULL, "%s needs %s", opts[k].opt, opts[k].what);
+        setenv(opts[k].var, value, 1);
+        return eq ? 1 : 2;
+    }
+    return 0;
 }
 
 /*

@@ -6,15 +6,23 @@
  * an ApiRequest (with the caller's uid from SO_PEERCRED), collects the body
  * under a cap, and sends the ApiResponse.
  *
+ * With --listen ADDR:PORT it also serves HTTPS (never plain HTTP on TCP):
+ * the server's key and self-signed certificate are made on first start
+ * (STATE_DIR/server.key and server.crt, src/mgmt/cert.c), every client is
+ * asked for its certificate, and the API decides from the trust store
+ * (src/mgmt/trust.c) whether it is served; this adapter only hands the
+ * peer's certificate over.
+ *
  * Threading: MHD runs its own polling thread (epoll); every handler call
  * happens there, and api_handle takes the API's lock besides.  A second
  * thread, the watchdog, enforces each request's deadline (below).  A
  * third, the stream hub (src/mgmt/hub.c), owns every websocket: when a
  * route answers 101 (GET /1.0/events with an upgrade), MHD sends the
- * handshake and hands us the socket, which goes straight to the hub (and
- * out of the watchdog's sight), so a stream never blocks MHD's thread.
- * The runtime's and the operations' events go to the event bus
- * (src/mgmt/events.c), which the streams subscribe to.  We chose the
+ * handshake and hands us the socket (over HTTPS, MHD's end of a socketpair
+ * it proxies through TLS), which goes straight to the hub (and out of the
+ * watchdog's sight), so a stream never blocks MHD's threads.  The runtime's
+ * and the operations' events go to the event bus (src/mgmt/events.c),
+ * which the streams subscribe to.  We chose the
  * internal thread over MHD's external-select mode on our evloop because
  * nothing else runs in the daemon yet: it is the least code, and MHD keeps
  * its own timeouts.  When supervision arrives (its own evloop thread), the
@@ -23,9 +31,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <gnutls/gnutls.h>
 #include <grp.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +53,9 @@
 #include "mgmt/hub.h"
 #include "mgmt/ops.h"
 #include "mgmt/runtime.h"
+#include "mgmt/cert.h"
+#include "mgmt/fileio.h"
+#include "mgmt/trust.h"
 #include "mgmt/store.h"
 #include "util/log.h"
 #include "util/ws.h"
@@ -53,6 +66,9 @@
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
 #define DEFAULT_STREAM_QUEUE_KIB 1024   /* what a websocket client may fall behind by */
 #define MIN_STREAM_QUEUE_KIB 16
+#define LISTEN_MAX 4 /* --listen given at most this often */
+/* GnuTLS priorities for HTTPS: its defaults, but TLS 1.2 and 1.3 only */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
@@ -62,9 +78,17 @@ typedef struct DaemonOptions {
     char vmm_path[PATH_MAX]; /* the hostel executable VMs run in */
     unsigned max_connections;
     unsigned timeout_s;
-    unsigned rate_limit; /* 0: none */
+    unsigned rate_limit;            /* 0: none */
+    const char *listen[LISTEN_MAX]; /* --listen ADDR:PORT (HTTPS), in argv */
+    unsigned nlisten;
+    unsigned token_ttl_s; /* --token-ttl, 0: the default */
     unsigned stream_queue_kib;
 } DaemonOptions;
+
+/* The server's TLS identity, in memory for MHD. */
+typedef struct TlsIdentity {
+    char *key, *crt; /* PEM */
+} TlsIdentity;
 
 /* One request being received: its body so far. */
 typedef struct Pending {
@@ -91,9 +115,10 @@ typedef struct Waiters {
     pthread_t thread;
 } Waiters;
 
-/* What the HTTP callbacks are given. */
+/* What the HTTP callbacks are given: the API, how the connection came, the shared helpers. */
 typedef struct Server {
     Api *api;
+    bool tls;
     Waiters *waiters;
     struct Watchdog *wd;
     MgmtHub *hub; /* the websockets */
@@ -104,7 +129,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: hosteld [options]\n\n"
             "The hostel management daemon: keeps VM definitions and serves the REST API\n"
-            "(docs/api.md) on a unix socket.\n\n"
+            "(docs/api.md) on a unix socket, and over HTTPS with --listen.\n\n"
             "options:\n"
             "  --state-dir DIR        definitions and the audit log (default /var/lib/hostel as\n"
             "                         root, else $XDG_DATA_HOME/hostel or ~/.local/share/hostel)\n"
@@ -123,10 +148,16 @@ static void usage(FILE *out)
             "  --timeout SECONDS      a request must arrive whole within SECONDS of the\n"
             "                         connection being ready for it, else the connection is\n"
             "                         dropped; so is one idle this long (default %d)\n"
+            "  --listen ADDR:PORT     also serve HTTPS on ADDR:PORT (e.g. 0.0.0.0:8443,\n"
+            "                         [::1]:8443; up to %d times): clients are served only\n"
+            "                         with a trusted TLS client certificate ('hostel trust');\n"
+            "                         the server's key and certificate are made on first start\n"
+            "                         as STATE_DIR/server.key and server.crt\n"
+            "  --token-ttl SECONDS    how long a join token is valid (default %d)\n"
             "  --stream-queue KIB     a websocket client (events, consoles) that falls this far\n"
             "                         behind in reading is dropped (default %d, at least %d)\n",
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S,
-            DEFAULT_STREAM_QUEUE_KIB, MIN_STREAM_QUEUE_KIB);
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S, LISTEN_MAX,
+            MGMT_TOKEN_TTL_DEFAULT, DEFAULT_STREAM_QUEUE_KIB, MIN_STREAM_QUEUE_KIB);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
 }
@@ -183,8 +214,20 @@ enum {
     OPT_RUNDIR,
     OPT_VMM,
     OPT_RATE,
+    OPT_LISTEN,
+    OPT_TTL,
     OPT_STREAMQ,
 };
+
+static int add_listen(DaemonOptions *o, const char *value)
+{
+    if (o->nlisten == LISTEN_MAX)
+        return bad_usage("--listen: at most %s addresses", "4");
+    if (!strrchr(value, ':'))
+        return bad_usage("--listen %s: expected ADDR:PORT", value);
+    o->listen[o->nlisten++] = value;
+    return 0;
+}
 
 static int parse_option(DaemonOptions *o, int c, const char *arg)
 {
@@ -208,6 +251,8 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
         return o->stream_queue_kib < MIN_STREAM_QUEUE_KIB
                    ? bad_usage("--stream-queue: at least %s KiB", "16")
                    : 0;
+    case OPT_LISTEN: return add_listen(o, arg);
+    case OPT_TTL: return set_count(&o->token_ttl_s, arg, "--token-ttl");
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case OPT_LOGF: return cli_log_option(NULL, "--log-format", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case 'h': usage(stdout); return -1;
@@ -273,6 +318,8 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"stream-queue", required_argument, NULL, OPT_STREAMQ},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"token-ttl", required_argument, NULL, OPT_TTL},
         {"log-level", required_argument, NULL, OPT_LOGL},
         {"log-format", required_argument, NULL, OPT_LOGF},
         {"help", no_argument, NULL, 'h'},
@@ -370,6 +417,77 @@ static int listen_unix(const char *path, int backlog, Error *err)
         return -1;
     }
     return fd;
+}
+
+/* ---- HTTPS on TCP ---- */
+
+/* Bind and listen on "HOST:PORT" ("[V6]:PORT" too).  Returns the fd, or -1. */
+static int listen_tcp(const char *addr, int backlog, Error *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    int hl = (int)(colon - addr);
+    if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']')
+        snprintf(host, sizeof(host), "%.*s", hl - 2, addr + 1);
+    else
+        snprintf(host, sizeof(host), "%.*s", hl, addr);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
+    if (rc != 0)
+        return error_set(err, "--listen %s: %s", addr, gai_strerror(rc));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+        error_set_errno(err, errno, "cannot listen on %s", addr);
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void tls_identity_free(TlsIdentity *id)
+{
+    free(id->key);
+    free(id->crt);
+    id->key = id->crt = NULL;
+}
+
+/*
+ * The server's key and certificate (made on first start, CN = the host
+ * name) into id, and what join tokens embed told to the API.  Returns 0,
+ * or -1.
+ */
+static int tls_identity_load(Api *api, const DaemonOptions *o, TlsIdentity *id, Error *err)
+{
+    char key[PATH_MAX], crt[PATH_MAX], host[256] = "hosteld";
+    size_t len;
+    bool made;
+    MgmtCert cert;
+    if (snprintf(key, sizeof(key), "%s/server.key", o->state_dir) >= (int)sizeof(key) ||
+        snprintf(crt, sizeof(crt), "%s/server.crt", o->state_dir) >= (int)sizeof(crt))
+        return error_set(err, "the state directory's path is too long");
+    gethostname(host, sizeof(host) - 1);
+    if (mgmt_cert_ensure(key, crt, host, &made, err) < 0 ||
+        mgmt_read_file(key, MGMT_CERT_MAX, &id->key, &len, err) < 0 ||
+        mgmt_read_file(crt, MGMT_CERT_MAX, &id->crt, &len, err) < 0 ||
+        mgmt_cert_parse(id->crt, len, true, &cert, err) < 0) {
+        tls_identity_free(id);
+        return -1;
+    }
+    if (made)
+        log_info("made the server's certificate %s", crt);
+    json_t *addrs = json_array();
+    for (unsigned i = 0; addrs && i < o->nlisten; i++)
+        json_array_append_new(addrs, json_string(o->listen[i]));
+    log_info("server certificate fingerprint %s", cert.fingerprint);
+    int r = api_set_server_identity(api, cert.fingerprint, addrs, err);
+    mgmt_cert_free(&cert);
+    if (r < 0)
+        tls_identity_free(id);
+    return r;
 }
 
 /* ---- the request deadline ---- */
@@ -637,6 +755,18 @@ static uid_t peer_uid(struct MHD_Connection *c)
     return cred.uid;
 }
 
+/* The TLS client's certificate (DER, owned by the session), or NULL with *len 0. */
+static const unsigned char *peer_cert(struct MHD_Connection *c, size_t *len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned n = 0;
+    const gnutls_datum_t *certs =
+        ci && ci->tls_session ? gnutls_certificate_get_peers(ci->tls_session, &n) : NULL;
+    *len = certs && n ? certs[0].size : 0;
+    return certs && n ? certs[0].data : NULL;
+}
+
 typedef struct QueryBuf {
     char text[1024];
     size_t len;
@@ -666,7 +796,7 @@ static void release_upgraded(void *urh)
 static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
                         size_t extra_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    Server *srv = cls;
+    const Server *srv = cls;
     Pending *p = req_cls;
     Error err = {0};
     watch_upgraded(srv->wd, c);
@@ -678,10 +808,10 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 }
 
 /* A route accepted a websocket: 101 with the handshake, the stream kept for on_upgraded. */
-static enum MHD_Result send_upgrade(Server *srv, struct MHD_Connection *c, ApiResponse *r,
+static enum MHD_Result send_upgrade(const Server *srv, struct MHD_Connection *c, ApiResponse *r,
                                     Pending *p)
 {
-    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, srv);
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, (void *)srv);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
@@ -760,12 +890,15 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         /* too large: the API answers 413 (and audits it) from the length alone */
         .body = p->too_large ? NULL : p->body,
         .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
-        .uid = peer_uid(c),
+        .uid = srv->tls ? (uid_t)-1 : peer_uid(c),
+        .tls = srv->tls,
         .wait_over = p->wait_until > 0 && now_s() >= p->wait_until,
         .websocket = wants_websocket(c),
         .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
         .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
     };
+    if (srv->tls)
+        req.peer_cert = peer_cert(c, &req.peer_cert_len);
     ApiResponse resp;
     api_handle(srv->api, &req, &resp);
     if (resp.wait_s > 0 && !req.wait_over) { /* answered later: park the request */
@@ -835,16 +968,82 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
-static struct MHD_Daemon *start_http(Server *srv, int fd, const DaemonOptions *o)
+/* MHD on the listening socket fd: plain HTTP (the unix socket), or HTTPS with id. */
+static struct MHD_Daemon *start_http(const Server *srv, int fd, const DaemonOptions *o,
+                                     const TlsIdentity *id)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
+    void *f = (void *)srv;
+    Watchdog *wd = srv->wd;
+    if (!id)
+        return MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, (void *)f, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+            NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+            MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
+    /*
+     * HTTPS_MEM_TRUST makes MHD ask every client for its certificate; our
+     * own certificate is the (only) CA named, and GnuTLS verifies nothing
+     * on the server side: clients are self-signed and trusted by
+     * fingerprint, which the API checks on every request.
+     */
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->wd, MHD_OPTION_END);
+        flags | MHD_USE_TLS, 0, NULL, NULL, on_request, (void *)f, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, f, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        wd, MHD_OPTION_HTTPS_MEM_KEY, id->key, MHD_OPTION_HTTPS_MEM_CERT, id->crt,
+        MHD_OPTION_HTTPS_MEM_TRUST, id->crt, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_END);
+}
+
+/* The HTTPS listeners (--listen), all or none. */
+typedef struct TlsFronts {
+    struct MHD_Daemon *d[LISTEN_MAX];
+    int fd[LISTEN_MAX];
+    unsigned n;
+    TlsIdentity id;
+    Server front;
+} TlsFronts;
+
+static void tls_stop(TlsFronts *t)
+{
+    for (unsigned i = 0; i < t->n; i++) {
+        if (t->d[i])
+            MHD_stop_daemon(t->d[i]);
+        close(t->fd[i]);
+    }
+    t->n = 0;
+    tls_identity_free(&t->id);
+}
+
+static int tls_start(TlsFronts *t, const Server *base, const DaemonOptions *o, Error *err)
+{
+    memset(t, 0, sizeof(*t));
+    t->front = *base;
+    t->front.tls = true;
+    for (unsigned i = 0; i < o->nlisten; i++) { /* a bad address fails before anything is made */
+        if ((t->fd[i] = listen_tcp(o->listen[i], 128, err)) < 0) {
+            tls_stop(t);
+            return -1;
+        }
+        t->n++;
+    }
+    if (o->nlisten && tls_identity_load(base->api, o, &t->id, err) < 0) {
+        tls_stop(t);
+        return -1;
+    }
+    for (unsigned i = 0; i < t->n; i++) {
+        if (!(t->d[i] = start_http(&t->front, t->fd[i], o, &t->id))) {
+            tls_stop(t);
+            return error_set(err, "cannot start HTTPS on %s", o->listen[i]);
+        }
+        log_info("listening on https://%s", o->listen[i]);
+    }
+    return 0;
 }
 
 /* ---- main ---- */
@@ -875,12 +1074,18 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
-    struct MHD_Daemon *d = start_http(&srv, fd, o);
-    if (!d) {
+    TlsFronts tls;
+    /* HTTPS first: once the socket answers, the whole daemon is up */
+    struct MHD_Daemon *d = NULL;
+    if (tls_start(&tls, &srv, o, &err) < 0 || !(d = start_http(&srv, fd, o, NULL))) {
+        if (!err.msg[0]) /* tls_start's failures say why; MHD's do not */
+            snprintf(err.msg, sizeof(err.msg), "cannot start the HTTP server on %s",
+                     o->socket_path);
+        tls_stop(&tls); /* harmless after tls_start failed: it stopped what it had */
+        fprintf(stderr, "hosteld: %s\n", err.msg);
         hub_free(srv.hub);
         waiters_stop(&ws);
         watchdog_stop(&wd);
-        fprintf(stderr, "hosteld: cannot start the HTTP server on %s\n", o->socket_path);
         close(fd);
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
@@ -891,7 +1096,8 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
     sigwait(stop, &sig);
     log_info("signal %d: stopping (the VMs go on running)", sig);
     waiters_stop(&ws);
-    hub_stop(srv.hub);  /* every websocket is given back to MHD first */
+    hub_stop(srv.hub); /* every websocket is given back to MHD first */
+    tls_stop(&tls);
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
     hub_free(srv.hub);
     watchdog_stop(&wd);
@@ -976,6 +1182,7 @@ int main(int argc, char **argv)
                       .server_version = HOSTEL_VERSION,
                       .rate_limit = o.rate_limit,
                       .rate_burst = 2.0 * o.rate_limit,
+                      .token_ttl_s = o.token_ttl_s,
                       .events = events};
     if (api_new(&api, store, &opt, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);

@@ -135,17 +135,17 @@ static int refused(MgmtWs *ws, char *head, size_t len, int status, Error *err)
     return -1;
 }
 
-static int handshake(MgmtWs *ws, const char *path, Error *err)
+static int handshake(MgmtWs *ws, const char *host, const char *path, Error *err)
 {
-    char key[WS_KEY_LEN + 1], want[WS_ACCEPT_LEN + 1], got[64], req[1400];
+    char key[WS_KEY_LEN + 1], want[WS_ACCEPT_LEN + 1], got[64], req[1600];
     if (ws_client_key(key, err) < 0)
         return -1;
     ws_accept_key(key, want);
     int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: hosteld\r\nUpgrade: websocket\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, key);
+                     path, host, key);
     if (n < 0 || (size_t)n >= sizeof(req))
         return error_set(err, "the path is too long");
     char *head = calloc(1, HEAD_MAX);
@@ -171,15 +171,63 @@ out:
     return r;
 }
 
-static int no_daemon_error(const char *socket, Error *err)
+/* Why the connection could not be made, one line (as mgmt_client's calls say it). */
+static int connect_error(const MgmtTarget *t, CURLcode rc, bool *no_daemon, Error *err)
 {
-    return error_set(err,
-                     "no hosteld answers on %s: start it with 'hosteld' (or 'systemctl start "
-                     "hosteld', unit in contrib/hosteld.service), or give --socket",
-                     socket);
+    if (rc == CURLE_COULDNT_CONNECT) {
+        *no_daemon = true;
+        if (t->remote[0])
+            return error_set(err, "no hosteld answers at %s", t->url);
+        return error_set(err,
+                         "no hosteld answers on %s: start it with 'hosteld' (or 'systemctl "
+                         "start hosteld', unit in contrib/hosteld.service), or give --socket",
+                         t->socket);
+    }
+    if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+        return error_set(err,
+                         "remote '%s' (%s) presented another server key than the one pinned when "
+                         "it was added: refusing (remove and add it again if that is expected)",
+                         t->remote, t->url);
+    return error_set(err, "cannot reach hosteld at %s: %s", t->remote[0] ? t->url : t->socket,
+                     curl_easy_strerror(rc));
 }
 
-int mgmt_ws_connect(MgmtWs **out, const char *socket, const char *path, bool *no_daemon, Error *err)
+/* libcurl connects (and, for a remote, does the TLS handshake) to t; the socket into ws->fd. */
+static int open_connection(MgmtWs *ws, const MgmtTarget *t, bool *no_daemon, Error *err)
+{
+    char url[sizeof(t->url) + 2];
+    if (t->remote[0]) {
+        mgmt_client_setup_tls(ws->h, t);
+        snprintf(url, sizeof(url), "%s/", t->url);
+    } else {
+        curl_easy_setopt(ws->h, CURLOPT_UNIX_SOCKET_PATH, t->socket);
+        snprintf(url, sizeof(url), "http://hosteld/");
+    }
+    curl_easy_setopt(ws->h, CURLOPT_URL, url);
+    curl_easy_setopt(ws->h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(ws->h, CURLOPT_CONNECTTIMEOUT_MS, (long)HANDSHAKE_TIMEOUT_MS);
+    curl_easy_setopt(ws->h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(ws->h);
+    if (rc != CURLE_OK)
+        return connect_error(t, rc, no_daemon, err);
+    if (curl_easy_getinfo(ws->h, CURLINFO_ACTIVESOCKET, &ws->fd) != CURLE_OK ||
+        ws->fd == CURL_SOCKET_BAD)
+        return error_set(err, "libcurl gives no socket for hosteld");
+    return 0;
+}
+
+/* The Host header for t: HOST:PORT of a remote's URL, else "hosteld". */
+static void host_of(const MgmtTarget *t, char *buf, size_t size)
+{
+    const char *h = t->remote[0] ? strstr(t->url, "://") : NULL;
+    if (h)
+        snprintf(buf, size, "%.*s", (int)strcspn(h + 3, "/"), h + 3);
+    else
+        snprintf(buf, size, "hosteld");
+}
+
+int mgmt_ws_connect(MgmtWs **out, const MgmtTarget *t, const char *path, bool *no_daemon,
+                    Error *err)
 {
     *no_daemon = false;
     MgmtWs *ws = calloc(1, sizeof(*ws));
@@ -188,25 +236,9 @@ int mgmt_ws_connect(MgmtWs **out, const char *socket, const char *path, bool *no
         return error_set(err, "out of memory");
     }
     ws_parser_init(&ws->parser, false, MESSAGE_MAX);
-    curl_easy_setopt(ws->h, CURLOPT_UNIX_SOCKET_PATH, socket);
-    curl_easy_setopt(ws->h, CURLOPT_URL, "http://hosteld/");
-    curl_easy_setopt(ws->h, CURLOPT_CONNECT_ONLY, 1L);
-    curl_easy_setopt(ws->h, CURLOPT_CONNECTTIMEOUT_MS, (long)HANDSHAKE_TIMEOUT_MS);
-    curl_easy_setopt(ws->h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(ws->h);
-    int r = -1;
-    if (rc == CURLE_COULDNT_CONNECT) {
-        *no_daemon = true;
-        no_daemon_error(socket, err);
-    } else if (rc != CURLE_OK) {
-        error_set(err, "cannot reach hosteld on %s: %s", socket, curl_easy_strerror(rc));
-    } else if (curl_easy_getinfo(ws->h, CURLINFO_ACTIVESOCKET, &ws->fd) != CURLE_OK ||
-               ws->fd == CURL_SOCKET_BAD) {
-        error_set(err, "libcurl gives no socket for hosteld");
-    } else {
-        r = handshake(ws, path, err);
-    }
-    if (r < 0) {
+    char host[sizeof(t->url)];
+    host_of(t, host, sizeof(host));
+    if (open_connection(ws, t, no_daemon, err) < 0 || handshake(ws, host, path, err) < 0) {
         ws_parser_free(&ws->parser);
         curl_easy_cleanup(ws->h);
         free(ws);

@@ -1,7 +1,7 @@
 /*
  * A websocket client of hosteld (the /1.0/events stream for `hostel
  * events`, the consoles for `hostel console`).  libcurl connects (its
- * CONNECT_ONLY mode: the unix socket today, TLS to remote hosts later) and
+ * CONNECT_ONLY mode: the unix socket, or TLS to a remote host) and
  * then carries bytes we write ourselves: the HTTP/1.1 upgrade request and
  * the frames (util/ws.h).  Debian 12's libcurl (7.88) is built without its
  * own websocket API ("ws" is not among `curl-config --protocols`), hence
@@ -13,18 +13,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mgmt_client.h"
 #include "util/error.h"
 #include "util/ws.h"
 
 typedef struct MgmtWs MgmtWs;
 
 /*
- * Open a websocket to path ("/1.0/events?type=lifecycle") on the daemon
- * listening on socket.  Returns 0 with *out set, or -1 with err filled:
- * *no_daemon is set when nobody listens (err says how to start hosteld);
- * a refusal by the daemon (400, 404...) gives its one-line message.
+ * Open a websocket to path ("/1.0/events?type=lifecycle") on the daemon t
+ * names: its unix socket, or a remote over HTTPS (this client's
+ * certificate, the server's key pinned: mgmt_client_setup_tls).  Returns 0
+ * with *out set, or -1 with err filled: *no_daemon is set when nobody
+ * listens (err says how to start hosteld); a refusal by the daemon (400,
+ * 403, 404...) gives its one-line message.
  */
-int mgmt_ws_connect(MgmtWs **out, const char *socket, const char *path, bool *no_daemon,
+int mgmt_ws_connect(MgmtWs **out, const MgmtTarget *t, const char *path, bool *no_daemon,
                     Error *err);
 
 /*

@@ -142,14 +142,25 @@ static void h_versions(Api *api, const ApiRequest *req, const ApiArgs *args, Api
     api_reply_json(r, 200, json_pack("[s]", "/" API_VERSION));
 }
 
+/* GET /1.0: what the server is and how it sees the caller ("unix", "trusted", "untrusted"). */
 static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
-    api_reply_json(r, 200,
-                   json_pack("{s:s, s:[s, s, s], s:{s:s, s:s, s:I, s:s}, s:s, s:I}", "api_version",
-                             API_VERSION, "api_extensions", "vms", "storage-pools", "events",
-                             "server", "name", "hosteld", "version", api->server_version, "pid",
-                             (json_int_t)getpid(), "state_dir", mgmt_store_dir(api->store), "auth",
-                             "unix", "auth_uid", (json_int_t)req->uid));
+    const char *auth = !req->tls ? "unix" : req->trusted ? "trusted" : "untrusted";
+    json_t *j = json_pack("{s:s, s:s, s:s}", "api_version", API_VERSION, "auth", auth,
+                          "certificate_fingerprint", mgmt_trust_server_fingerprint(api->trust));
+    if (j && !req->tls)
+        json_object_set_new(j, "auth_uid", json_integer((json_int_t)req->uid));
+    if (j && req->trusted) {
+        json_object_set_new(j, "api_extensions",
+                            json_pack("[s, s, s, s, s]", "vms", "certificates", "storage-pools",
+                                      "operations", "events"));
+        json_object_set_new(j, "server",
+                            json_pack("{s:s, s:s, s:I, s:s}", "name", "hosteld", "version",
+                                      api->server_version, "pid", (json_int_t)getpid(), "state_dir",
+                                      mgmt_store_dir(api->store)));
+        json_object_set(j, "addresses", mgmt_trust_server_addresses(api->trust));
+    }
+    api_reply_json(r, 200, j);
 }
 
 static void h_openapi(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
@@ -209,6 +220,14 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/storage-pools/{pool}/volumes/{volume}/export",
      .method = "POST",
      .handle = api_h_volume_export},
+    /* trust (api_trust.c): the tokens' rows first, "tokens" is no fingerprint */
+    {.pattern = "/1.0/certificates/tokens", .method = "GET", .handle = api_h_tokens_list},
+    {.pattern = "/1.0/certificates/tokens", .method = "POST", .handle = api_h_tokens_add},
+    {.pattern = "/1.0/certificates/tokens/{id}", .method = "DELETE", .handle = api_h_token_delete},
+    {.pattern = "/1.0/certificates", .method = "GET", .handle = api_h_certs_list},
+    {.pattern = "/1.0/certificates", .method = "POST", .handle = api_h_certs_add},
+    {.pattern = "/1.0/certificates/{fingerprint}", .method = "GET", .handle = api_h_cert_get},
+    {.pattern = "/1.0/certificates/{fingerprint}", .method = "DELETE", .handle = api_h_cert_delete},
 };
 
 /*
@@ -293,8 +312,14 @@ static void audit(Api *api, const ApiRequest *req, int status)
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:i}", "time", when, "uid", (json_int_t)req->uid,
-                          "method", req->method, "path", req->path, "status", status);
+    /* uid: the unix socket's caller; null over HTTPS, where "cert" says who */
+    json_t *uid = req->tls ? json_null() : json_integer((json_int_t)req->uid);
+    json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:i}", "time", when, "uid", uid, "method",
+                          req->method, "path", req->path, "status", status);
+    if (j && req->tls) /* who, over HTTPS: the certificate (and its trust name when trusted) */
+        json_object_set_new(
+            j, "cert",
+            json_pack("{s:s, s:s}", "fingerprint", req->cert_fingerprint, "name", req->cert_name));
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!line || !io_write_all(api->audit_fd, line, strlen(line)) ||
@@ -310,7 +335,10 @@ static bool over_limit(Api *api, const ApiRequest *req, ApiResponse *r)
     double retry;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(id, sizeof(id), "uid:%lld", (long long)req->uid);
+    if (req->tls) /* an HTTPS caller is its certificate */
+        snprintf(id, sizeof(id), "cert:%s", req->cert_fingerprint);
+    else
+        snprintf(id, sizeof(id), "uid:%lld", (long long)req->uid);
     if (!is_mutating(req->method) ||
         ratelimit_take(&api->rate, id, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &retry))
         return false;
@@ -320,14 +348,64 @@ static bool over_limit(Api *api, const ApiRequest *req, ApiResponse *r)
     return true;
 }
 
+/*
+ * Who the caller is: the unix socket is trusted (its file mode is the
+ * check); over HTTPS, a certificate whose fingerprint is in the trust store
+ * and that is valid now (an expired one is refused even if trusted).
+ */
+static void identify(Api *api, ApiRequest *req)
+{
+    req->trusted = !req->tls;
+    req->cert_fingerprint[0] = req->cert_name[0] = '\0';
+    MgmtCert cert;
+    Error err = {0};
+    if (!req->tls || !req->peer_cert ||
+        mgmt_cert_parse(req->peer_cert, req->peer_cert_len, false, &cert, &err) < 0)
+        return;
+    snprintf(req->cert_fingerprint, sizeof(req->cert_fingerprint), "%s", cert.fingerprint);
+    const MgmtTrustEntry *e = mgmt_trust_find(api->trust, cert.fingerprint);
+    if (e && mgmt_cert_valid_at(&cert, time(NULL))) {
+        req->trusted = true;
+        snprintf(req->cert_name, sizeof(req->cert_name), "%s", e->name);
+    }
+    mgmt_cert_free(&cert);
+}
+
+/* What an untrusted HTTPS caller may reach: GET /1.0, and POST /1.0/certificates (a token). */
+static bool open_to_untrusted(const ApiRequest *req)
+{
+    return (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/1.0") == 0) ||
+           (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/1.0/certificates") == 0);
+}
+
+/* Why an untrusted caller is refused, one line. */
+static void refuse_untrusted(Api *api, const ApiRequest *req, ApiResponse *r)
+{
+    /* identify found its fingerprint trusted, so only its dates failed */
+    bool expired = req->cert_fingerprint[0] && mgmt_trust_find(api->trust, req->cert_fingerprint);
+    if (!req->peer_cert)
+        api_error(r, 403, "a trusted client certificate is required");
+    else if (expired)
+        api_error(r, 403, "the client certificate is trusted but not valid now (expired?)");
+    else
+        api_error(r, 403,
+                  "the client certificate %.64s is not trusted (hostel trust add, or a "
+                  "join token)",
+                  req->cert_fingerprint);
+}
+
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    ApiRequest q = *req;
     pthread_mutex_lock(&api->lock);
-    if (!over_limit(api, req, resp))
-        route(api, req, resp);
-    if (is_mutating(req->method))
-        audit(api, req, resp->status);
+    identify(api, &q);
+    if (!q.trusted && !open_to_untrusted(&q))
+        refuse_untrusted(api, &q, resp);
+    else if (!over_limit(api, &q, resp))
+        route(api, &q, resp);
+    if (is_mutating(q.method))
+        audit(api, &q, resp->status);
     pthread_mutex_unlock(&api->lock);
 }
 
@@ -384,6 +462,12 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         api_free(api);
         return -1;
     }
+    if (mgmt_trust_open(&api->trust, mgmt_store_dir(store), err) < 0) {
+        api_free(api);
+        return -1;
+    }
+    if (opt->token_ttl_s)
+        mgmt_trust_set_token_ttl(api->trust, opt->token_ttl_s);
     pthread_mutex_init(&api->lock, NULL);
     if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0) {
         api_free(api);
@@ -397,14 +481,23 @@ void api_free(Api *api)
 {
     if (!api)
         return;
-    if (api->audit_fd >= 0) {
-        close(api->audit_fd);
+    if (api->trust)
         pthread_mutex_destroy(&api->lock);
-    }
+    if (api->audit_fd >= 0)
+        close(api->audit_fd);
+    mgmt_trust_close(api->trust);
     mgmt_pools_close(api->pools);
     if (api->own_events)
         mgmt_events_free(api->events);
     free(api->guest_dir);
     free(api->server_version);
     free(api);
+}
+
+int api_set_server_identity(Api *api, const char *fingerprint, json_t *addresses, Error *err)
+{
+    pthread_mutex_lock(&api->lock);
+    int r = mgmt_trust_set_server(api->trust, fingerprint, addresses, err);
+    pthread_mutex_unlock(&api->lock);
+    return r;
 }

@@ -8,11 +8,18 @@
  * Every response body is JSON; every failure is
  * {"error": {"code": STATUS, "message": "one line"}}.  Every mutating call
  * (POST, PUT, PATCH, DELETE) is appended to DIR/audit.log as one JSON line
- * (time, uid, method, path, status).
+ * (time, uid, method, path, status; over HTTPS the client certificate).
+ *
+ * Who may call: the unix socket's callers are trusted (the socket's mode
+ * is the check); an HTTPS caller (ApiRequest.tls) is trusted when the
+ * certificate it presented is in the trust store (trust.h) and valid now,
+ * else it gets 403 on everything but GET /1.0 and POST /1.0/certificates
+ * with a join token.
  */
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -36,6 +43,14 @@ typedef struct ApiRequest {
     size_t body_len;
     uid_t uid;      /* the caller (SO_PEERCRED), recorded in the audit log */
     bool wait_over; /* a waiting request's time is up: answer with what is */
+    /* HTTPS callers (hosteld --listen); all zero on the unix socket */
+    bool tls;
+    const unsigned char *peer_cert; /* the client's certificate (DER), or NULL */
+    size_t peer_cert_len;
+    /* The caller's identity: filled by api_handle, not by the adapter */
+    bool trusted;                  /* the unix socket, or a trusted, valid certificate */
+    char cert_fingerprint[64 + 1]; /* SHA-256 of peer_cert (hex), or "" */
+    char cert_name[64 + 1];        /* its trust entry's name, or "" */
     /* a websocket upgrade (Upgrade: websocket, Connection: upgrade) and its headers */
     bool websocket;
     const char *ws_key;     /* Sec-WebSocket-Key, or NULL */
@@ -72,10 +87,11 @@ typedef struct ApiOptions {
     struct MgmtOps *ops;         /* required */
     const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
-    double rate_limit;  /* mutating calls a second per client (0: none) */
-    double rate_burst;  /* and in a burst */
-    bool no_host_paths; /* refuse (403) requests naming host paths: for the fuzz target */
-    MgmtEvents *events; /* the event bus (not owned), or NULL: the API makes its own */
+    double rate_limit;    /* mutating calls a second per client (0: none) */
+    double rate_burst;    /* and in a burst */
+    bool no_host_paths;   /* refuse (403) requests naming host paths: for the fuzz target */
+    unsigned token_ttl_s; /* join tokens' validity in seconds (0: MGMT_TOKEN_TTL_DEFAULT) */
+    MgmtEvents *events;   /* the event bus (not owned), or NULL: the API makes its own */
 } ApiOptions;
 
 /*
@@ -105,6 +121,14 @@ MgmtEvents *api_events(Api *api);
  * many start at once).
  */
 void api_resume_vms(Api *api);
+
+/*
+ * What join tokens embed so a client can pin this server: its TLS
+ * certificate's SHA-256 fingerprint and the addresses it listens on (a
+ * JSON array of "HOST:PORT" strings; the reference is taken).  Returns 0,
+ * or -1.
+ */
+int api_set_server_identity(Api *api, const char *fingerprint, json_t *addresses, Error *err);
 
 /*
  * The default guest's directory: $HOSTEL_CACHE/guest, else

@@ -16,6 +16,7 @@
 #include "mgmt/ratelimit.h"
 #include "mgmt/runtime.h"
 #include "mgmt/pool.h"
+#include "mgmt/trust.h"
 #include "mgmt/vm.h"
 
 #define API_ARGS_MAX 3
@@ -25,6 +26,7 @@ struct Api {
     MgmtRuntime *runtime; /* may be NULL (tests of definitions alone): no VM ever runs */
     MgmtOps *ops;
     MgmtPools *pools; /* the storage pools (pool.h), opened on the store's directory */
+    MgmtTrust *trust; /* DIR/trust: the certificates HTTPS callers are served by */
     int audit_fd;     /* DIR/audit.log, O_APPEND */
     bool host_paths;  /* clients may name host paths (pools, imports, exports) */
     char *guest_dir;
@@ -110,5 +112,8 @@ ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_dele
  * {"path", "format", "read-only"}; false after a 422 naming the disk.
  */
 bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
+/* Trust: certificates and join tokens (api_trust.c). */
+ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
+    api_h_tokens_add, api_h_token_delete;
 
 #endif

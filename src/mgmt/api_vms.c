@@ -119,13 +119,19 @@ static bool restart_required(Api *api, const MgmtVm *vm)
     return differ;
 }
 
-/* A lifecycle event for the VM named name: action ("vm-created"...) by the caller of req. */
+/*
+ * A lifecycle event for the VM named name: action ("vm-created"...) by the
+ * caller of req (over HTTPS, whose uid is -1, the certificate says who).
+ */
 static void emit_vm(Api *api, const ApiRequest *req, const char *name, const char *action)
 {
     char resource[MGMT_NAME_MAX + 16];
     snprintf(resource, sizeof(resource), "/" API_VERSION "/vms/%s", name);
-    mgmt_events_emit(api->events, "lifecycle", resource, req->uid,
-                     json_pack("{s:s, s:s}", "action", action, "name", name));
+    json_t *meta = json_pack("{s:s, s:s}", "action", action, "name", name);
+    if (meta && req->tls)
+        json_object_update_new(meta, json_pack("{s:s, s:s}", "certificate", req->cert_fingerprint,
+                                               "certificate_name", req->cert_name));
+    mgmt_events_emit(api->events, "lifecycle", resource, req->uid, meta);
 }
 
 /* Store vm, tell the event bus, and reply with its object (status 200 or 201). */

@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt/pool.h"
 #include "mgmt/pool_int.h"
 #include "util/io.h"
@@ -142,7 +143,10 @@ static int pool_write(const MgmtPools *p, const MgmtPool *pool, Error *err)
         return -EIO;
     }
     free(text);
-    int rc = mgmt_write_atomic(p->doc_dir, file, line, false, err);
+    char path[PATH_MAX];
+    int rc = snprintf(path, sizeof(path), "%s/%s", p->doc_dir, file) >= (int)sizeof(path)
+                 ? error_set(err, "%.200s: path too long", p->doc_dir)
+                 : mgmt_write_atomic(path, line, strlen(line), 0640, err);
     free(line);
     return rc < 0 ? -EIO : 0;
 }

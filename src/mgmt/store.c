@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt/store.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -323,46 +324,6 @@ void mgmt_store_set_fault(MgmtStore *s, MgmtStoreFault fault)
 
 /* ---- writes ---- */
 
-/* Write text to a fresh temporary file ".FILE.tmp-XXXXXX" in dir, fsync it; its path into tmp. */
-static int write_temp(const char *dir, const char *file, const char *text, char *tmp, size_t size,
-                      Error *err)
-{
-    if (snprintf(tmp, size, "%s/.%s.tmp-XXXXXX", dir, file) >= (int)size)
-        return error_set(err, "path too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return error_set_errno(err, errno, "cannot create a file in %.200s", dir);
-    int e = 0;
-    if (fchmod(fd, 0640) < 0 || !io_write_all(fd, text, strlen(text)) || fsync(fd) < 0)
-        e = errno ? errno : EIO;
-    if (close(fd) < 0 && !e)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return error_set_errno(err, e, "cannot write %.200s", tmp);
-    }
-    return 0;
-}
-
-int mgmt_write_atomic(const char *dir, const char *file, const char *text, bool stop_before_rename,
-                      Error *err)
-{
-    char tmp[PATH_MAX], path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
-        return error_set(err, "%.200s/%.80s: path too long", dir, file);
-    if (write_temp(dir, file, text, tmp, sizeof(tmp), err) < 0)
-        return -1;
-    if (stop_before_rename)
-        return error_set(err, "fault injected before rename (%s left behind)", tmp);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return error_set_errno(err, e, "cannot rename %.200s to %.200s", tmp, path);
-    }
-    io_sync_dir_of(path);
-    return 0;
-}
-
 /* The document text of vm (malloc'd), ending in a newline. */
 static char *doc_text(const MgmtVm *vm, Error *err)
 {
@@ -378,17 +339,21 @@ static char *doc_text(const MgmtVm *vm, Error *err)
     return line;
 }
 
-/* Write vm's document atomically: temp, fsync, rename, fsync of the directory. */
+/* Write vm's document atomically: temp, fsync, rename, fsync of the directory (fileio.h). */
 static int write_doc(MgmtStore *s, const MgmtVm *vm, Error *err)
 {
-    char file[MGMT_NAME_MAX + 8];
+    char tmp[PATH_MAX], path[PATH_MAX], file[MGMT_NAME_MAX + 8];
     snprintf(file, sizeof(file), "%s.json", vm->name);
     char *text = doc_text(vm, err);
-    if (!text)
+    if (!text || doc_path(s, file, path, sizeof(path), err) < 0 ||
+        mgmt_write_temp(path, text, strlen(text), 0640, tmp, sizeof(tmp), err) < 0) {
+        free(text);
         return -1;
-    int rc = mgmt_write_atomic(s->vms_dir, file, text, s->fault == MGMT_FAULT_BEFORE_RENAME, err);
+    }
     free(text);
-    return rc;
+    if (s->fault == MGMT_FAULT_BEFORE_RENAME)
+        return error_set(err, "fault injected before rename (%s left behind)", tmp);
+    return mgmt_commit_temp(tmp, path, err);
 }
 
 int mgmt_store_put(MgmtStore *s, const MgmtVm *vm, Error *err)

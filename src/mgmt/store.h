@@ -80,15 +80,6 @@ int mgmt_store_put(MgmtStore *s, const MgmtVm *vm, Error *err);
 /* Delete the definition named name (file and memory). Returns 0, or -1 (none, I/O error). */
 int mgmt_store_remove(MgmtStore *s, const char *name, Error *err);
 
-/*
- * Write text as dir/file atomically, as the store writes its documents (a
- * temporary ".FILE.tmp-XXXXXX" beside it, fsync, rename, fsync of dir).
- * stop_before_rename (tests: fault injection) leaves the temporary file
- * and fails.  Returns 0, or -1 with err filled; the old file is then kept.
- */
-int mgmt_write_atomic(const char *dir, const char *file, const char *text, bool stop_before_rename,
-                      Error *err);
-
 /* Tests only: make the next writes stop at fault (MGMT_FAULT_NONE: behave). */
 void mgmt_store_set_fault(MgmtStore *s, MgmtStoreFault fault);
 

@@ -14,6 +14,7 @@
 #include "control/control.h"
 #include "util/timer.h"
 #include "vmm/console.h"
+#include "vmm/console_server.h"
 #include "vmm/vmm_int.h"
 
 /* ---- console input: in_fd -> the UART's and virtio-console's queues ---- */
@@ -38,6 +39,17 @@ static void vmm_input_feed(void *opaque)
         v->in_paused = false;
         evloop_mod_fd(v->loop, v->in_fd, EPOLLIN);
     }
+    if (v->console_server && v->in_len < sizeof(v->in_buf))
+        console_server_input_ready(v->console_server);
+}
+
+/* Queue len bytes (already at dst = in_buf + in_len) for the UART, and a copy for virtio-console. */
+static void vmm_input_queue(Vmm *v, const uint8_t *dst, size_t len)
+{
+    v->in_len += len;
+    size_t hvc_room = sizeof(v->hvc_buf) - v->hvc_len, take = len < hvc_room ? len : hvc_room;
+    memcpy(v->hvc_buf + v->hvc_len, dst, take);
+    v->hvc_len += take;
 }
 
 /* New bytes (in in_buf at dst) after the escape filter: queued for both ports. */
@@ -47,10 +59,21 @@ static void vmm_input_take(Vmm *v, uint8_t *dst, size_t len)
         v->quit = true;
         *machine_stop_flag(v->m) = true;
     }
-    v->in_len += len;
-    size_t hvc_room = sizeof(v->hvc_buf) - v->hvc_len, take = len < hvc_room ? len : hvc_room;
-    memcpy(v->hvc_buf + v->hvc_len, dst, take);
-    v->hvc_len += take;
+    vmm_input_queue(v, dst, len);
+}
+
+size_t vmm_input_room(const Vmm *v)
+{
+    return sizeof(v->in_buf) - v->in_len;
+}
+
+void vmm_input_push(Vmm *v, const uint8_t *buf, size_t len)
+{
+    size_t room = vmm_input_room(v);
+    len = len < room ? len : room;
+    memcpy(v->in_buf + v->in_len, buf, len);
+    vmm_input_queue(v, v->in_buf + v->in_len, len);
+    vmm_input_feed(v);
 }
 
 /*
@@ -120,13 +143,12 @@ Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
     if (vmm_copy(&v->name, c->name, err) < 0 ||
         vmm_copy(&v->snapshot_dir, c->snapshot_dir, err) < 0 ||
         vmm_watch_input(v, c->in_fd, err) < 0 ||
-        (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0)) {
+        (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0) ||
+        vmm_console_open(v, c, err) < 0) {
         vmm_free(v);
         return NULL;
     }
     machine_set_feed_hook(m, vmm_input_feed, v);
-    if (c->console_out)
-        machine_set_console_out(m, c->console_out, c->console_err, c->console_opaque);
     return v;
 }
 
@@ -136,6 +158,7 @@ void vmm_free(Vmm *v)
         return;
     vmm_snapshot_finish(v); /* its completion may answer through the control socket */
     vmm_control_close(v);
+    vmm_console_close(v);
     machine_set_feed_hook(v->m, NULL, NULL);
     if (v->in_fd >= 0)
         evloop_del_fd(v->loop, v->in_fd);

@@ -2,10 +2,11 @@
  * The VMM: the process around one machine (docs/vmm.md).  The board
  * (src/machine/) runs harts and devices; the Vmm adds what a VM process
  * needs around it: console input from a host fd (buffered for the UART and
- * virtio-console, filtered for Ctrl-A escapes), the control socket and its
- * commands, the VM's name, pause/resume with events, why the run stopped,
- * and the operations a client asks for (save, suspend, snapshots) as C
- * functions with completion callbacks.  The control socket, and later the
+ * virtio-console, filtered for Ctrl-A escapes) or from the console socket
+ * it serves with its history and log (vmm_console.c), the control socket
+ * and its commands, the VM's name, pause/resume with events, why the run
+ * stopped, and the operations a client asks for (save, suspend, snapshots)
+ * as C functions with completion callbacks.  The control socket, and later the
  * daemon's API, are adapters over these functions.
  *
  * Everything runs on the VM thread (the machine's event loop): call these
@@ -40,13 +41,27 @@ typedef struct VmmConfig {
     ConsoleOutFn console_out;
     ConsoleOutFn console_err;
     void *console_opaque;
+    /*
+     * The console kept by the VMM (docs/vmm.md "The console socket"):
+     * console_socket serves it to any number of clients there, with the
+     * last CONSOLE_HISTORY_BYTES as history, and takes console input from
+     * its rw client (give in_fd -1 then); console_log appends every byte of
+     * output to that file, rotated to FILE.1 past console_log_size bytes
+     * (0 = CONSOLE_LOG_SIZE_DEFAULT).  Output goes to the log, the socket
+     * and console_out (if set); with either of the first two, the machine's
+     * out_fd is not written.  NULL = none.
+     */
+    const char *console_socket;
+    const char *console_log;
+    uint64_t console_log_size;
 } VmmConfig;
 
 /*
  * Build the VMM around m (which must outlive it: vmm_free before
  * machine_free): watch in_fd (descriptors epoll cannot watch, such as
- * regular files and /dev/null, mean no input) and open the control socket.
- * Returns NULL with err filled (e.g. another VM listens on the path).
+ * regular files and /dev/null, mean no input), open the control socket,
+ * the console socket and the console log.  Returns NULL with err filled
+ * (e.g. another VM listens on the path, the log's directory is missing).
  */
 Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err);
 

@@ -12,7 +12,8 @@
 #include "util/evloop.h"
 #include "vmm/vmm.h"
 
-#define VMM_INPUT_BUF 65536 /* console bytes read ahead of the UART FIFO */
+#define VMM_INPUT_BUF 65536    /* console bytes read ahead of the UART FIFO */
+#define VMM_CONSOLE_BATCH 4096 /* console output gathered before the log and socket see it */
 
 struct Vmm {
     Machine *m;
@@ -33,6 +34,16 @@ struct Vmm {
     uint64_t run_start_ns;   /* host CLOCK_MONOTONIC when vmm_run first began */
     VmmStats stats;          /* of the last vmm_run */
     struct SnapshotJob *job; /* a live snapshot finishing (vmm_snapshot.c) */
+    /* The console kept by the VMM (vmm_console.c); the front end's sinks it passes on. */
+    struct ConsoleServer *console_server;     /* --console-socket; NULL when none */
+    struct ConsoleLog *console_log;           /* --console-log; NULL when none */
+    bool console_log_failing;                 /* the last log write failed (warned once) */
+    uint8_t console_batch[VMM_CONSOLE_BATCH]; /* output not passed on yet (the UART sends bytes) */
+    size_t console_batch_len;
+    struct TimerList *console_timers;
+    struct Timer *console_flush;           /* passes the batch on at the loop's next turn */
+    ConsoleOutFn console_out, console_err; /* VmmConfig's, or NULL */
+    void *console_opaque;
 };
 
 /* Send {"event": name, "data": data} to control clients (takes data; dropped without a socket). */
@@ -42,6 +53,16 @@ void vmm_event(Vmm *v, const char *name, json_t *data);
 int vmm_control_open(Vmm *v, const char *path, const char *version, Error *err);
 /* Send SHUTDOWN and close the socket (vmm_control.c). */
 void vmm_control_close(Vmm *v);
+
+/* Open the console socket and log VmmConfig asks for and install the output sinks (vmm_console.c). */
+int vmm_console_open(Vmm *v, const VmmConfig *c, Error *err);
+/* Close them, giving the machine back the front end's sinks (vmm_console.c). */
+void vmm_console_close(Vmm *v);
+
+/* Bytes of console input the VMM can take now (vmm.c). */
+size_t vmm_input_room(const Vmm *v);
+/* Console input from a client, len <= vmm_input_room(), no escape filter (vmm.c). */
+void vmm_input_push(Vmm *v, const uint8_t *buf, size_t len);
 
 /* Wait for a live snapshot still finishing and fire its completion (before teardown). */
 void vmm_snapshot_finish(Vmm *v);

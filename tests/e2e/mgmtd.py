@@ -127,3 +127,50 @@ class Hosteld:
     def audit(self):
         p = self.state / "audit.log"
         return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+
+
+# ---- HTTPS (hosteld --listen) ----
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on now (the daemon binds it right after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HosteldTLS(Hosteld):
+    """hosteld that also serves HTTPS on 127.0.0.1 (a free port), for the trust tests."""
+
+    def __init__(self, tmp, *extra, port=None):
+        self.port = port or free_port()
+        super().__init__(tmp, "--listen", f"127.0.0.1:{self.port}", *extra)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    def https(self, method, path, body=None, cert=None, timeout=10):
+        """One request over HTTPS, presenting cert ((crt, key) paths) when given; the server is
+        not verified (it is self-signed): compare self.peer_fingerprint() instead."""
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if cert:
+            ctx.load_cert_chain(*cert)
+        h = {}
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            der = c.sock.getpeercert(binary_form=True)
+            reply = Reply(r.status, dict(r.getheaders()), r.read())
+            reply.peer_der = der
+            return reply
+        finally:
+            c.close()

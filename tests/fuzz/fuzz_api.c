@@ -6,7 +6,10 @@
  *
  *   METHOD \n PATH[?QUERY] \n CONTENT-TYPE \n BODY...
  *
- * (missing lines read as empty).  The API runs over one store in a fresh
+ * (missing lines read as empty).  A METHOD starting with '~' comes over
+ * HTTPS without a client certificate, one starting with "~~" over HTTPS
+ * with a trusted one (the 403 rule, tokens, the trust routes as a remote
+ * client sees them).  The API runs over one store in a fresh
  * directory (on /dev/shm when it exists, so the fsyncs are cheap); once it
  * holds more than 32 VMs they are removed, so the store stays small.
  * Every answer must be JSON, and every failure the one error shape with
@@ -21,8 +24,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+
 #include "mgmt/api.h"
 #include "mgmt/ops.h"
+#include "mgmt/cert.h"
+#include "mgmt/fileio.h"
 #include "util/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,7 +44,36 @@ typedef struct Fixture {
     MgmtStore *store;
     MgmtOps *ops;
     Api *api;
+    gnutls_datum_t cert; /* a trusted client certificate (DER) */
 } Fixture;
+
+/* Make a client certificate under dir, trust it through the API, keep its DER in f->cert. */
+static void trust_a_client(Fixture *f, const char *dir)
+{
+    char key[256], crt[256], *pem = NULL, *body = NULL;
+    size_t len;
+    bool made;
+    snprintf(key, sizeof(key), "%s/client.key", dir);
+    snprintf(crt, sizeof(crt), "%s/client.crt", dir);
+    check(mgmt_cert_ensure(key, crt, "fuzz", &made, NULL) == 0 &&
+          mgmt_read_file(crt, MGMT_CERT_MAX, &pem, &len, NULL) == 0);
+    gnutls_datum_t in = {.data = (unsigned char *)pem, .size = (unsigned)len};
+    check(gnutls_pem_base64_decode2("CERTIFICATE", &in, &f->cert) == 0);
+    json_t *j = json_pack("{s:s, s:s}", "name", "fuzz", "certificate", pem);
+    check(j && (body = json_dumps(j, 0)) != NULL);
+    ApiRequest req = {.method = "POST",
+                      .path = "/1.0/certificates",
+                      .content_type = "application/json",
+                      .body = body,
+                      .body_len = strlen(body)};
+    ApiResponse resp;
+    api_handle(f->api, &req, &resp);
+    check(resp.status == 201);
+    api_response_free(&resp);
+    json_decref(j);
+    free(body);
+    free(pem);
+}
 
 static Fixture *fixture(void)
 {
@@ -55,6 +91,7 @@ static Fixture *fixture(void)
     ApiOptions opt = {
         .guest_dir = "/guest", .server_version = "fuzz", .ops = f.ops, .no_host_paths = true};
     check(api_new(&f.api, f.store, &opt, NULL) == 0);
+    trust_a_client(&f, d);
     return &f;
 }
 
@@ -102,8 +139,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *query = strchr(path, '?');
     if (query)
         *query++ = '\0';
+    unsigned tildes = method[0] == '~' ? (method[1] == '~' ? 2 : 1) : 0;
     ApiRequest req = {
-        .method = method,
+        .method = method + tildes,
+        .tls = tildes > 0,
+        .peer_cert = tildes == 2 ? f->cert.data : NULL,
+        .peer_cert_len = tildes == 2 ? f->cert.size : 0,
         .path = path,
         .query = query,
         .content_type = *ct ? ct : NULL,

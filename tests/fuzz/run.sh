@@ -59,7 +59,7 @@ api)
     python3 "$root/scripts/embed-text.py" mgmt_openapi_json "$root/docs/openapi.json" \
         "$work/openapi.c"
     srcs="$here/fuzz_api.c $libsrc $work/openapi.c"
-    libs="-ljansson -lpthread -lz -lzstd"
+    libs="-ljansson -lgnutls -lpthread -lz -lzstd"
     opts="-max_len=65536 -malloc_limit_mb=512"
     ;;
 *)

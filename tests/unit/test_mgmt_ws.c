@@ -123,7 +123,9 @@ static MgmtWs *connect_to(Server *s, const char *path, pthread_t *t, Error *err)
     MgmtWs *ws = NULL;
     bool no_daemon;
     pthread_create(t, NULL, serve_one, s);
-    if (mgmt_ws_connect(&ws, path, "/1.0/events", &no_daemon, err) < 0)
+    MgmtTarget target = {.remote = ""};
+    snprintf(target.socket, sizeof(target.socket), "%s", path);
+    if (mgmt_ws_connect(&ws, &target, "/1.0/events", &no_daemon, err) < 0)
         ws = NULL;
     pthread_join(*t, NULL);
     return ws;
@@ -264,7 +266,9 @@ int main(void)
 
     bool no_daemon = false;
     unlink(path);
-    ok(mgmt_ws_connect(&ws, path, "/1.0/events", &no_daemon, &err) < 0 && no_daemon &&
+    MgmtTarget gone = {.remote = ""};
+    snprintf(gone.socket, sizeof(gone.socket), "%s", path);
+    ok(mgmt_ws_connect(&ws, &gone, "/1.0/events", &no_daemon, &err) < 0 && no_daemon &&
            strstr(err.msg, "start it with 'hosteld'"),
        "no daemon: says how to start one");
     hub_free(s.hub);
