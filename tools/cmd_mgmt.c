@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "machine/vmconfig.h"
+#include "mgmt/vm.h"
 #include "mgmt_client.h"
 #include "util/size.h"
 
@@ -33,7 +34,9 @@ enum {
     OPT_KERNEL,
     OPT_INITRD,
     OPT_CMDLINE,
-    OPT_DESC
+    OPT_DESC,
+    OPT_AUTOSTART,
+    OPT_RESTART,
 };
 
 /* What every management verb takes. */
@@ -143,6 +146,7 @@ typedef struct CreateOptions {
     json_t *config; /* body's config (borrowed) */
     VmConfig nics;  /* the --net cards, parsed as `hostel run` does */
     bool net_given, net_none;
+    json_t *new_volumes; /* --disk SIZE: [{"disk": index, "size", "format"}] made before the VM */
 } CreateOptions;
 
 static void create_help(FILE *out)
@@ -157,7 +161,12 @@ static void create_help(FILE *out)
             "options:\n"
             "      --cpus N          harts (1 to 8)\n"
             "      --memory SIZE     RAM, e.g. 512M or 1G (a number alone is MiB)\n"
-            "      --disk PATH[,ro][,format=raw|qcow2]   a disk image (repeatable)\n"
+            "      --disk DISK[,ro][,format=raw|qcow2]   a disk (repeatable): POOL/VOL or VOL\n"
+            "                        (a volume of the default pool), SIZE (a new qcow2\n"
+            "                        volume NAME-diskN of that size in the default pool), or\n"
+            "                        /ABSOLUTE/PATH (an image file as the daemon sees it)\n"
+            "      --autostart       start the VM whenever hosteld starts\n"
+            "      --restart POLICY  when its VMM ends unasked: no (default), on-failure, always\n"
             "      --net SPEC        a NIC as 'hostel run --net': user[,hostfwd=...],\n"
             "                        tap,ifname=NAME, or none (repeatable)\n"
             "      --kernel FILE     the kernel (else the default guest)\n"
@@ -178,25 +187,46 @@ static json_t *config_boot(CreateOptions *o)
     return boot;
 }
 
-/* --disk PATH[,ro][,format=F] as a disks[] item. */
+/* A --disk's first field as a disks[] item: a host path, a new volume (SIZE), or a volume. */
+static json_t *disk_item(CreateOptions *o, const char *what, size_t index)
+{
+    uint64_t bytes;
+    if (what[0] == '/')
+        return json_pack("{s:s}", "path", what);
+    if (what[0] >= '0' && what[0] <= '9' &&
+        size_parse(what, SIZE_PLAIN_MIB | SIZE_LONG_UNITS, &bytes, NULL) == 0) {
+        if (!o->new_volumes)
+            o->new_volumes = json_array();
+        json_array_append_new(o->new_volumes, json_pack("{s:I, s:I}", "disk", (json_int_t)index,
+                                                        "size", (json_int_t)bytes));
+        return json_object(); /* its volume is named once the VM's name is known */
+    }
+    return json_pack("{s:s}", "volume", what);
+}
+
+/* --disk DISK[,ro][,format=F] as a disks[] item. */
 static int create_disk(CreateOptions *o, const char *arg)
 {
     char *copy = strdup(arg), *save = NULL;
-    char *path = copy ? strtok_r(copy, ",", &save) : NULL;
-    json_t *d = path ? json_pack("{s:s}", "path", path) : NULL;
-    int status = d ? 0 : cli_usage("create", "--disk '%s': expected an image path", arg);
+    char *what = copy ? strtok_r(copy, ",", &save) : NULL;
+    json_t *disks = json_object_get(o->config, "disks");
+    if (!disks)
+        json_object_set_new(o->config, "disks", disks = json_array());
+    json_t *d = what ? disk_item(o, what, json_array_size(disks)) : NULL;
+    json_t *fresh = json_array_get(o->new_volumes, json_array_size(o->new_volumes) - 1);
+    bool is_new = fresh && json_integer_value(json_object_get(fresh, "disk")) ==
+                               (json_int_t)json_array_size(disks);
+    int status =
+        d ? 0 : cli_usage("create", "--disk '%s': expected a volume, a size or a path", arg);
     for (char *opt; status == 0 && (opt = strtok_r(NULL, ",", &save));) {
         if (strcmp(opt, "ro") == 0)
             json_object_set_new(d, "read-only", json_true());
         else if (strncmp(opt, "format=", 7) == 0)
-            json_object_set_new(d, "format", json_string(opt + 7));
+            json_object_set_new(is_new ? fresh : d, "format", json_string(opt + 7));
         else
             status =
                 cli_usage("create", "--disk '%s': unknown option '%s' (ro, format=)", arg, opt);
     }
-    json_t *disks = json_object_get(o->config, "disks");
-    if (!disks)
-        json_object_set_new(o->config, "disks", disks = json_array());
     if (status == 0)
         json_array_append(disks, d);
     json_decref(d);
@@ -252,6 +282,8 @@ static int create_option(CreateOptions *o, int c, const char *arg)
     case OPT_INITRD: return json_object_set_new(config_boot(o), "initrd", json_string(arg));
     case OPT_CMDLINE: return json_object_set_new(config_boot(o), "cmdline", json_string(arg));
     case OPT_DESC: return json_object_set_new(o->body, "description", json_string(arg));
+    case OPT_AUTOSTART: return json_object_set_new(o->body, "autostart", json_true());
+    case OPT_RESTART: return json_object_set_new(o->body, "restart", json_string(arg));
     default:
         if (common_option(&o->common, c, arg))
             return 0;
@@ -286,6 +318,8 @@ static int create_parse(CreateOptions *o, int argc, char **argv)
         {"initrd", required_argument, NULL, OPT_INITRD},
         {"cmdline", required_argument, NULL, OPT_CMDLINE},
         {"description", required_argument, NULL, OPT_DESC},
+        {"autostart", no_argument, NULL, OPT_AUTOSTART},
+        {"restart", required_argument, NULL, OPT_RESTART},
         {0},
     };
     int c, r;
@@ -306,14 +340,62 @@ static int create_parse(CreateOptions *o, int argc, char **argv)
     return create_nics(o);
 }
 
+/* The volumes of --disk SIZE, made in the default pool as NAME-diskN; false after an error. */
+static bool create_volumes(CreateOptions *o, const char *name, json_t *made)
+{
+    size_t i;
+    json_t *v;
+    json_t *disks = json_object_get(o->config, "disks");
+    json_array_foreach(o->new_volumes, i, v)
+    {
+        char vol[96];
+        json_int_t index = json_integer_value(json_object_get(v, "disk"));
+        snprintf(vol, sizeof(vol), "%s-disk%lld", name, (long long)index);
+        json_t *body =
+            json_pack("{s:s, s:O, s:s}", "name", vol, "size", json_object_get(v, "size"), "format",
+                      json_string_value(json_object_get(v, "format")) ?: "qcow2");
+        json_t *r = call(&o->common, "POST", "/1.0/storage-pools/default/volumes", body);
+        json_decref(body);
+        if (!r)
+            return false;
+        json_decref(r);
+        json_array_append_new(made, json_string(vol));
+        char ref[120];
+        snprintf(ref, sizeof(ref), "default/%s", vol);
+        json_object_set_new(json_array_get(disks, (size_t)index), "volume", json_string(ref));
+    }
+    return true;
+}
+
+/* A failed create takes back the volumes it made. */
+static void create_undo_volumes(CreateOptions *o, json_t *made)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(made, i, v)
+    {
+        char path[200];
+        snprintf(path, sizeof(path), "/1.0/storage-pools/default/volumes/%s", json_string_value(v));
+        json_decref(call(&o->common, "DELETE", path, NULL));
+    }
+}
+
 static int create_run(int argc, char **argv)
 {
     CreateOptions o = {.body = json_object(), .config = json_object()};
     vmconfig_default(&o.nics);
     json_object_set(o.body, "config", o.config);
     int r = create_parse(&o, argc, argv);
+    json_t *made = json_array();
+    const char *name = json_string_value(json_object_get(o.body, "name"));
+    Error err = {0};
+    if (r == 0 && !mgmt_name_check(name, &err)) /* as the daemon would say, before any volume */
+        r = cli_fail(&err);
     if (r == 0) {
-        json_t *vm = call(&o.common, "POST", "/1.0/vms", o.body);
+        json_t *vm =
+            create_volumes(&o, name, made) ? call(&o.common, "POST", "/1.0/vms", o.body) : NULL;
+        if (!vm)
+            create_undo_volumes(&o, made);
         if (vm && o.common.json)
             print_json(vm);
         else if (vm)
@@ -322,6 +404,8 @@ static int create_run(int argc, char **argv)
         r = vm ? 0 : CLI_EXIT_FAIL;
         json_decref(vm);
     }
+    json_decref(made);
+    json_decref(o.new_volumes);
     vmconfig_free(&o.nics);
     json_decref(o.config);
     json_decref(o.body);
@@ -482,27 +566,52 @@ static void delete_help(FILE *out)
 {
     fprintf(out,
             "usage: hostel delete NAME [options]\n"
-            "\nDelete a VM's definition from hosteld.  Its disk images are left alone.\n"
-            "\noptions:\n%s",
+            "\nDelete a VM's definition from hosteld (the VM must be stopped), with its logs\n"
+            "and saved state.  Its disks are left alone unless --purge.\n"
+            "\noptions:\n"
+            "      --purge           also delete the volumes that are its disks and no other\n"
+            "                        VM uses (host image files are never deleted)\n%s",
             common_help);
 }
 
+enum { OPT_PURGE = 310 };
+
 static int delete_run(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS, {"purge", no_argument, NULL, OPT_PURGE}, {0}};
     MgmtCommon m = {0};
-    int status = CLI_EXIT_USAGE;
-    const char *name = parse_name_verb("delete", argc, argv, &m, delete_help, &status);
-    if (!name)
-        return status;
+    bool purge = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            delete_help(stdout);
+            return 0;
+        }
+        if (c == OPT_PURGE)
+            purge = true;
+        else if (!common_option(&m, c, optarg))
+            return cli_usage("delete", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind != argc - 1)
+        return cli_usage("delete", "expected one VM name");
+    const char *name = mgmt_client_split_vm(argv[optind]); /* REMOTE:VM */
     char path[512];
     vm_path(path, sizeof(path), name);
+    if (purge)
+        strcat(path, "?purge=1");
     json_t *r = call(&m, "DELETE", path, NULL);
     if (!r)
         return CLI_EXIT_FAIL;
+    size_t i;
+    json_t *v;
     if (m.json)
         print_json(r);
     else
         printf("deleted %s\n", name);
+    json_array_foreach(m.json ? NULL : json_object_get(r, "purged"), i, v)
+        printf("deleted volume %s\n", json_string_value(v));
     json_decref(r);
     return 0;
 }
@@ -666,10 +775,11 @@ static int action_main(const char *verb, int argc, char **argv, void (*help)(FIL
         json_object_set_new(body, "force", json_true());
     if (timeout >= 0)
         json_object_set_new(body, "timeout", json_integer(timeout));
-    int rc = state_action(&m, argv[optind], body, wait);
+    const char *name = mgmt_client_split_vm(argv[optind]); /* REMOTE:VM */
+    int rc = state_action(&m, name, body, wait);
     json_decref(body);
     if (rc == 0 && !m.json && wait)
-        printf("%s: %s\n", argv[optind],
+        printf("%s: %s\n", name,
                start                       ? "started"
                : strcmp(verb, "stop") == 0 ? "stopped"
                                            : "rebooted");
@@ -699,13 +809,17 @@ json_t *mgmt_cli_wait(const char *socket, const json_t *op)
 
 bool mgmt_cli_knows(const char *name)
 {
-    char socket[SOCKET_MAX], path[512];
+    char path[512];
     MgmtReply r;
+    MgmtTarget t;
     bool no_daemon;
-    if (strchr(name, '/') || mgmt_client_socket(socket, sizeof(socket), NULL, NULL) < 0)
-        return false;
+    if (strchr(name, '/'))
+        return false; /* a control socket's path */
+    if (strchr(name, ':'))
+        return true; /* REMOTE:VM: only a daemon can answer */
     vm_path(path, sizeof(path), name);
-    if (mgmt_client_call(socket, "GET", path, NULL, &r, &no_daemon, NULL) < 0)
+    if (mgmt_client_target(&t, NULL, NULL, NULL) < 0 ||
+        mgmt_client_call_target(&t, "GET", path, NULL, &r, &no_daemon, NULL) < 0)
         return false;
     bool known = r.status == 200;
     mgmt_reply_free(&r);
@@ -715,6 +829,7 @@ bool mgmt_cli_knows(const char *name)
 int mgmt_cli_simple_action(const char *name, const char *action)
 {
     MgmtCommon m = {0};
+    name = mgmt_client_split_vm(name); /* REMOTE:VM */
     json_t *body = json_pack("{s:s}", "action", action);
     int rc = state_action(&m, name, body, true);
     json_decref(body);
@@ -724,6 +839,7 @@ int mgmt_cli_simple_action(const char *name, const char *action)
 int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot)
 {
     MgmtCommon m = {0};
+    name = mgmt_client_split_vm(name); /* REMOTE:VM */
     char path[512], esc_path[700];
     vm_path(path, sizeof(path), name);
     char *esc = snapshot ? curl_easy_escape(NULL, snapshot, 0) : NULL;

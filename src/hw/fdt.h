@@ -20,6 +20,7 @@
 #define FDT_PHANDLE_CPU_INTC(n) (1u + (n)) /* hart n's local interrupt controller */
 #define FDT_PHANDLE_PLIC 0x40u
 #define FDT_PHANDLE_TEST 0x41u /* the sifive,test syscon */
+#define FDT_PHANDLE_GPIO 0x42u /* the sifive,gpio0 controller */
 
 typedef struct DeviceTree {
     void *blob; /* FDT_MAX_SIZE bytes */

@@ -214,8 +214,10 @@ static int machine_add_devices(Machine *m, Error *err)
     m->uart = virt_find(m, &uart16550_device_ops, 0);
     m->rtc = virt_find(m, &goldfish_rtc_device_ops, 0);
     m->vmgenid = virt_find(m, &vmgenid_device_ops, 0);
-    if (!m->uart || !m->rtc || !m->vmgenid)
-        return error_set(err, "the device table lacks the UART, the RTC or the VM generation ID");
+    m->gpio = virt_find(m, &sifive_gpio_device_ops, 0);
+    if (!m->uart || !m->rtc || !m->vmgenid || !m->gpio)
+        return error_set(err, "the device table lacks the UART, the RTC, the VM generation ID "
+                              "or the GPIO controller");
     return 0;
 }
 
@@ -518,6 +520,11 @@ void machine_resume(Machine *m)
         return;
     guest_clock_resume(&m->clock);
     m->paused = false;
+}
+
+void machine_power_button(Machine *m)
+{
+    sifive_gpio_press(m->gpio, SIFIVE_GPIO_POWER_PIN, SIFIVE_GPIO_PRESS_NS);
 }
 
 void machine_settle_clock(Machine *m)

@@ -151,6 +151,14 @@ void machine_pause(Machine *m);
 void machine_resume(Machine *m);
 bool machine_paused(const Machine *m);
 
+/*
+ * Press the board's power button (pin SIFIVE_GPIO_POWER_PIN of its GPIO
+ * controller, KEY_POWER to Linux) and release it SIFIVE_GPIO_PRESS_NS of
+ * guest time later: a guest that handles the key powers off in order.  A
+ * press while pressed holds it longer; a paused VM sees it when it resumes.
+ */
+void machine_power_button(Machine *m);
+
 /* ---- what the VMM (src/vmm/) reads and drives ---- */
 
 /* The event loop machine_run() serves: the VMM adds its fds (console, control socket) to it. */

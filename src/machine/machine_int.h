@@ -15,6 +15,7 @@
 #include "hw/goldfish_rtc.h"
 #include "hw/htif.h"
 #include "hw/uart16550.h"
+#include "hw/sifive_gpio.h"
 #include "hw/vmgenid.h"
 #include "machine/boot.h"
 #include "machine/elf.h"
@@ -49,6 +50,7 @@ struct Machine {
     Uart16550 *uart;
     GoldfishRtc *rtc;
     VmGenId *vmgenid;
+    SifiveGpio *gpio;           /* its pin SIFIVE_GPIO_POWER_PIN is the power button */
     Htif *htif;                 /* NULL unless the kernel defines tohost; not a table device */
     ElfFile *kernel;            /* bare-metal ELF, kept open to reload it on reset */
     MachineBoot boot;           /* what machine_boot() was asked to load (for resets) */

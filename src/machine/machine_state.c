@@ -419,6 +419,8 @@ static int stage_parts(MachineStateFile *f, Part *parts, int n, Error *err)
     for (int i = 0; i < n; i++) {
         Part *p = &parts[i];
         const StreamSection *sec = stream_in_find(&f->in, p->tag, p->instance);
+        if (!sec && p->desc && p->desc->absent_ok)
+            continue; /* nothing staged: the object keeps its state */
         if (!sec)
             return error_set(err, "%s: the state file has no %s[%u] section", f->in.path, p->tag,
                              p->instance);
@@ -518,7 +520,7 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
         rc = load_ram(m, f, map_ram, err);
     }
     for (int i = 0; rc == 0 && i < n; i++)
-        if (parts[i].desc)
+        if (parts[i].desc && parts[i].staged)
             state_commit(parts[i].desc, parts[i].obj, parts[i].staged);
     /* Blobs were checked in phase 1; a load that fails anyway leaves a fresh backend. */
     for (int i = 0; rc == 0 && i < n; i++) {

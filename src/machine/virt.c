@@ -11,6 +11,7 @@
 #include "hw/aclint.h"
 #include "hw/goldfish_rtc.h"
 #include "hw/plic.h"
+#include "hw/sifive_gpio.h"
 #include "hw/test_finisher.h"
 #include "hw/uart16550.h"
 #include "hw/vmgenid.h"
@@ -23,6 +24,7 @@ const MemMapEntry virt_memmap[VIRT_MEMMAP_COUNT] = {
     [VIRT_TEST] = {0x100000, FINISHER_SIZE},
     [VIRT_RTC] = {0x101000, GOLDFISH_RTC_SIZE},
     [VIRT_VMGENID] = {0x102000, VMGENID_SIZE},
+    [VIRT_GPIO] = {0x103000, SIFIVE_GPIO_SIZE}, /* free in QEMU virt */
     [VIRT_ACLINT] = {0x2000000, ACLINT_SIZE},
     [VIRT_PLIC] = {0xc000000, PLIC_SIZE},
     [VIRT_UART0] = {0x10000000, UART16550_SIZE},
@@ -61,6 +63,10 @@ const VirtDevice virt_devices[] = {
      .irq = VIRT_VMGENID_IRQ,
      .ops = &vmgenid_device_ops,
      .create = vmgenid_create},
+    {.map = VIRT_GPIO,
+     .irq = VIRT_GPIO_IRQ,
+     .ops = &sifive_gpio_device_ops,
+     .create = sifive_gpio_create}, /* one line per pin: SIFIVE_GPIO_PINS sources */
     {.map = VIRT_VIRTIO,
      .irq = VIRT_VIRTIO_IRQ,
      .count = MACHINE_VIRTIO_SLOTS,

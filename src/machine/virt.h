@@ -20,6 +20,7 @@ typedef enum VirtMemmapIndex {
     VIRT_TEST,    /* sifive,test finisher */
     VIRT_RTC,     /* google,goldfish-rtc */
     VIRT_VMGENID, /* microsoft,vmgenid (free in QEMU virt) */
+    VIRT_GPIO,    /* sifive,gpio0 with the power button (free in QEMU virt) */
     VIRT_ACLINT,  /* MSWI + MTIMER (CLINT layout) */
     VIRT_PLIC,
     VIRT_UART0,  /* ns16550a */
@@ -37,8 +38,14 @@ extern const MemMapEntry virt_memmap[VIRT_MEMMAP_COUNT];
 
 #define VIRT_ROM_SIZE 0x1000u /* virt_memmap[VIRT_ROM].size, for arrays */
 
-/* PLIC sources (QEMU virt numbering; vmgenid's is unused by QEMU). */
-enum { VIRT_VIRTIO_IRQ = 1, VIRT_UART0_IRQ = 10, VIRT_RTC_IRQ = 11, VIRT_VMGENID_IRQ = 12 };
+/* PLIC sources (QEMU virt numbering; vmgenid's and the GPIO pins' are unused by QEMU). */
+enum {
+    VIRT_VIRTIO_IRQ = 1,
+    VIRT_UART0_IRQ = 10,
+    VIRT_RTC_IRQ = 11,
+    VIRT_VMGENID_IRQ = 12,
+    VIRT_GPIO_IRQ = 13, /* pin i: 13 + i */
+};
 
 /*
  * One row of the device table: count instances of one kind of device,

@@ -112,6 +112,13 @@ ApiHandler api_h_pools_list, api_h_pools_create, api_h_pool_get, api_h_pool_dele
  * {"path", "format", "read-only"}; false after a 422 naming the disk.
  */
 bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
+
+/*
+ * Delete the volumes that are disks of config and that no VM definition of
+ * the store uses any more (call it once the VM is removed): the names
+ * ("POOL/VOL") of those deleted.  Host files that are no volume are left.
+ */
+json_t *api_purge_volumes(Api *api, const VmConfig *config);
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;

@@ -334,22 +334,35 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
 {
     const char *name = args->arg[0];
     Error err = {0};
-    if (!api_vm_or_404(api, name, r))
+    const char *q = req->query;
+    bool purge = q && strcmp(q, "purge=1") == 0;
+    if (q && *q && !purge && strcmp(q, "purge=0") != 0) {
+        api_error(r, 400, "query: '%.60s' is not purge=0 or purge=1", q);
+        return;
+    }
+    const MgmtVm *vm = api_vm_or_404(api, name, r);
+    if (!vm)
         return;
     if (api->runtime && mgmt_runtime_power(api->runtime, name) != MGMT_POWER_STOPPED) {
         api_error(r, 409, "%s is %s: stop it first", name, api_vm_state(api, name));
         return;
     }
-    if (api->runtime && mgmt_runtime_forget(api->runtime, name, &err) < 0) {
-        api_error(r, 409, "%s", err.msg);
-        return;
-    }
-    if (mgmt_store_remove(api->store, name, &err) < 0) {
+    VmConfig disks;
+    if (vmconfig_copy(&disks, &vm->config, &err) < 0) {
         api_error(r, 500, "%s", err.msg);
         return;
     }
-    emit_vm(api, req, name, "vm-deleted");
-    api_reply_json(r, 200, json_object());
+    if (api->runtime && mgmt_runtime_forget(api->runtime, name, &err) < 0)
+        api_error(r, 409, "%s", err.msg);
+    else if (mgmt_store_remove(api->store, name, &err) < 0)
+        api_error(r, 500, "%s", err.msg);
+    else {
+        emit_vm(api, req, name, "vm-deleted");
+        api_reply_json(r, 200,
+                       purge ? json_pack("{s:o}", "purged", api_purge_volumes(api, &disks))
+                             : json_object());
+    }
+    vmconfig_free(&disks);
 }
 
 /*

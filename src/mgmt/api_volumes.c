@@ -644,3 +644,50 @@ bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r)
     }
     return true;
 }
+
+/* ---- a VM's own volumes, deleted with it (DELETE /1.0/vms/NAME?purge=1) ---- */
+
+/* The volume of some pool that is the file at path: *pool and v filled; false when none. */
+static bool volume_of_file(Api *api, const char *path, const MgmtPool **pool, MgmtVolume *v)
+{
+    struct stat ds, vs;
+    if (!path || stat(path, &ds) < 0)
+        return false;
+    for (size_t p = 0; p < mgmt_pools_count(api->pools); p++) {
+        MgmtVolume *vols;
+        size_t n;
+        Error err = {0};
+        if (mgmt_volume_list(mgmt_pools_at(api->pools, p), &vols, &n, &err) < 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (stat(vols[i].path, &vs) == 0 && vs.st_dev == ds.st_dev && vs.st_ino == ds.st_ino &&
+                mgmt_volume_get(mgmt_pools_at(api->pools, p), vols[i].name, v, &err) == 0) {
+                *pool = mgmt_pools_at(api->pools, p);
+                mgmt_volumes_free(vols, n);
+                return true;
+            }
+        }
+        mgmt_volumes_free(vols, n);
+    }
+    return false;
+}
+
+json_t *api_purge_volumes(Api *api, const VmConfig *config)
+{
+    json_t *gone = json_array();
+    for (unsigned d = 0; gone && d < config->ndisks; d++) {
+        const MgmtPool *pool;
+        MgmtVolume v;
+        Error err = {0};
+        if (!volume_of_file(api, config->disks[d].path, &pool, &v))
+            continue; /* a host file, not a volume: left alone */
+        const char *names[1];
+        char ref[2 * MGMT_NAME_MAX + 2];
+        snprintf(ref, sizeof(ref), "%s/%s", pool->name, v.name);
+        if (mgmt_volume_users(api->store, &v, names, 1) == 0 &&
+            mgmt_volume_delete(pool, v.name, &err) == 0)
+            json_array_append_new(gone, json_string(ref));
+        mgmt_volume_free(&v);
+    }
+    return gone;
+}

@@ -67,6 +67,11 @@ struct StateDesc {
     void (*pre_save)(void *live);
     /* After commit: rebuild derived state from the loaded fields (optional). */
     void (*post_load)(void *live);
+    /*
+     * A stream without this section still loads (a device added after files
+     * were written): the object keeps its state, a fresh machine's reset state.
+     */
+    bool absent_ok;
 };
 
 /* Field constructors, for tables that read well. */

@@ -214,6 +214,12 @@ void vmm_quit(Vmm *v)
     *machine_stop_flag(v->m) = true;
 }
 
+void vmm_powerdown(Vmm *v)
+{
+    machine_power_button(v->m);
+    vmm_event(v, "POWERDOWN", NULL);
+}
+
 uint64_t vmm_uptime_ns(const Vmm *v)
 {
     return v->run_start_ns ? timer_now_ns() - v->run_start_ns : 0;

@@ -109,6 +109,13 @@ void vmm_quit(Vmm *v);
 void vmm_pause(Vmm *v);
 void vmm_resume(Vmm *v);
 
+/*
+ * Ask the guest to power off: press the board's power button
+ * (machine_power_button).  The run ends when the guest powers off, as after
+ * its own `poweroff`; a guest that ignores the button keeps running.
+ */
+void vmm_powerdown(Vmm *v);
+
 /* Host nanoseconds since vmm_run first started (0 before). */
 uint64_t vmm_uptime_ns(const Vmm *v);
 

@@ -65,6 +65,15 @@ static json_t *cmd_quit(void *opaque, json_t *args, Error *err)
     return json_object();
 }
 
+/* The reply comes at once; the VM ends later, when (and if) the guest powers off. */
+static json_t *cmd_powerdown(void *opaque, json_t *args, Error *err)
+{
+    if (control_args_check(args, NULL, err) < 0)
+        return NULL;
+    vmm_powerdown(opaque);
+    return json_object();
+}
+
 static json_t *hart_entry(const Machine *m, unsigned i)
 {
     MachineHartInfo h;
@@ -311,6 +320,7 @@ static const ControlCommand vmm_commands[] = {
     {"pause", cmd_pause, "stop the harts and the guest's clock (the VM keeps its state)"},
     {"resume", cmd_resume, "run a paused VM again; its clock goes on where it stopped"},
     {"quit", cmd_quit, "end the VM now (exit status 0), as C-a x does"},
+    {"powerdown", cmd_powerdown, "ask the guest to power off: presses the power button"},
     {"query-harts", cmd_query_harts, "each hart's id, pc, privilege mode, halted and wfi"},
     {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network cards"},
     {"query-stats", cmd_query_stats, "instructions, running time and MIPS"},

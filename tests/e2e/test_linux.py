@@ -113,7 +113,8 @@ def test_dump_dtb_is_valid(guest, tmp_path):
                          text=True, timeout=60)
     assert dts.returncode == 0, dts.stderr
     for needle in ("cpu@1", 'bootargs = "quiet"', "riscv,plic0", "ns16550a",
-                   "google,goldfish-rtc", "syscon-poweroff", "sifive,clint0"):
+                   "google,goldfish-rtc", "syscon-poweroff", "sifive,clint0", "sifive,gpio0",
+                   "gpio-keys", "linux,code = <0x74>"):
         assert needle in dts.stdout
 
 

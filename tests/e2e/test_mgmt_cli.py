@@ -113,3 +113,41 @@ def test_help(tmp_path):
         assert r.returncode == 0 and r.stdout.startswith(f"usage: hostel {verb}")
     r = hostel("help")
     assert all(f"  {v} " in r.stdout for v in ("create", "list", "info", "delete"))
+
+
+def test_create_with_volumes_policies_and_purge(daemon, tmp_path):
+    s = daemon.sock
+    assert hostel("volume", "create", "shared", "--size", "16M", sock=s).returncode == 0
+    assert hostel("volume", "create", "mine", "--size", "16M", sock=s).returncode == 0
+    r = hostel("create", "vm1", "--disk", "64M", "--disk", "default/mine", "--disk", "shared,ro",
+               "--autostart", "--restart", "on-failure", sock=s)
+    assert r.returncode == 0, r.stderr
+    vm = json.loads(hostel("info", "vm1", "--json", sock=s).stdout)
+    assert vm["autostart"] is True and vm["restart"] == "on-failure"
+    disks = vm["config"]["disks"]
+    assert [os.path.basename(d["path"]) for d in disks] == ["vm1-disk0.qcow2", "mine.qcow2",
+                                                             "shared.qcow2"]
+    assert disks[2]["read-only"] is True
+    vols = json.loads(hostel("volume", "list", "--json", sock=s).stdout)["volumes"]
+    new = [v for v in vols if v["name"] == "vm1-disk0"][0]
+    assert new["size"] == 64 << 20 and new["used_by"] == ["vm1"]
+    assert hostel("create", "vm2", "--disk", "shared,ro", sock=s).returncode == 0
+    # a failed create takes its new volumes back
+    r = hostel("create", "vm1", "--disk", "8M", sock=s)
+    assert r.returncode == 1 and "exists" in r.stderr
+    assert "vm1-disk0" in hostel("volume", "list", sock=s).stdout
+    r = hostel("create", "bad", "--disk", "8M", "--restart", "sometimes", sock=s)
+    assert r.returncode == 1 and "restart" in r.stderr
+    assert "bad-disk0" not in hostel("volume", "list", sock=s).stdout
+    # --purge deletes the volumes only vm1 used; 'shared' is still vm2's
+    r = hostel("delete", "vm1", "--purge", sock=s)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["deleted vm1", "deleted volume default/mine",
+                                             "deleted volume default/vm1-disk0"]
+    names = [v["name"] for v in json.loads(hostel("volume", "list", "--json", sock=s).stdout)
+             ["volumes"]]
+    assert names == ["shared"]
+    # without --purge nothing but the definition goes
+    assert hostel("delete", "vm2", sock=s).stdout.strip() == "deleted vm2"
+    assert "shared" in hostel("volume", "list", sock=s).stdout
+    assert daemon.request("DELETE", "/1.0/vms/x?purge=yes").status in (400, 404)

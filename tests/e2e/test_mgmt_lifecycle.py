@@ -334,3 +334,35 @@ def test_cli_start_stop(daemon):
     assert r.returncode == 0 and json.loads(r.stdout)["status"] == "success", r
     r = run("stop", "vm1", "--timeout", "x")
     assert r.returncode == 2
+
+
+def console_log(daemon, name):
+    p = daemon.state / "vmdata" / name / "console.log"
+    return p.read_text(errors="replace") if p.exists() else ""
+
+
+def test_graceful_stop_lets_the_guest_shut_down(daemon):
+    """stop presses the power button: the default guest's own shutdown runs, nothing forced."""
+    daemon.create("vm1")
+    daemon.act("vm1", "start")
+    wait_for(lambda: "hostel guest ready" in console_log(daemon, "vm1"), timeout=60)
+    t0 = time.monotonic()
+    op = daemon.act("vm1", "stop", timeout=30)
+    took = time.monotonic() - t0
+    assert op["status"] == "success" and op["result"]["forced"] is False, op
+    log = console_log(daemon, "vm1")
+    assert "power button" in log.lower() and "reboot: Power down" in log, log[-2000:]
+    st = daemon.vm_state("vm1")
+    assert st["last_exit"]["reason"] == "guest" and st["last_exit"]["clean"] is True
+    print(f"graceful stop took {took:.2f} s")
+
+
+def test_stop_forces_a_guest_that_ignores_the_button(daemon):
+    daemon.create("deaf", config={"boot": {"cmdline": "console=ttyS0 rdinit=/bin/sh"}})
+    daemon.act("deaf", "start")
+    time.sleep(3)  # the kernel is up and its shell runs: nobody listens to the button
+    t0 = time.monotonic()
+    op = daemon.act("deaf", "stop", timeout=2)
+    assert op["status"] == "success" and op["result"]["forced"] is True, op
+    assert 2 <= time.monotonic() - t0 < 15
+    assert daemon.vm_state("deaf")["status"] == "stopped"

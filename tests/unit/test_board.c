@@ -45,17 +45,17 @@ static void test_names(void)
 /* The state sections of the board's devices, in the order files written so far hold them. */
 static void test_state_order(void)
 {
-    static const char *const want[] = {"aclint", "plic", "uart", "rtc", "virtio"};
+    static const char *const want[] = {"aclint", "plic", "uart", "rtc", "gpio", "virtio"};
     unsigned n = 0;
     bool same = true;
     for (unsigned i = 0; i < virt_ndevices; i++) {
         const DeviceOps *o = virt_devices[i].ops;
         if (!o->state)
             continue;
-        same &= n < 5 && strcmp(o->name, want[n]) == 0;
+        same &= n < 6 && strcmp(o->name, want[n]) == 0;
         n++;
     }
-    ok(same && n == 5, "state sections: aclint, plic, uart, rtc, virtio (%u sections)", n);
+    ok(same && n == 6, "state sections: aclint, plic, uart, rtc, gpio, virtio (%u sections)", n);
     ok(virt_row_count(&virt_devices[virt_ndevices - 1]) == MACHINE_VIRTIO_SLOTS,
        "the virtio row has one instance per slot");
 }
@@ -83,9 +83,9 @@ static void test_memmap(void)
     ok(virt_memmap[VIRT_UART0].base == 0x10000000 && virt_memmap[VIRT_VIRTIO].base == 0x10001000 &&
            virt_memmap[VIRT_PLIC].base == 0xc000000 && virt_memmap[VIRT_ACLINT].base == 0x2000000 &&
            virt_memmap[VIRT_RTC].base == 0x101000 && virt_memmap[VIRT_TEST].base == 0x100000 &&
-           virt_memmap[VIRT_VMGENID].base == 0x102000 && virt_memmap[VIRT_ROM].base == 0x1000 &&
-           dram->base == 0x80000000,
-       "the map is QEMU virt's");
+           virt_memmap[VIRT_VMGENID].base == 0x102000 && virt_memmap[VIRT_GPIO].base == 0x103000 &&
+           virt_memmap[VIRT_ROM].base == 0x1000 && dram->base == 0x80000000,
+       "the map is QEMU virt's (vmgenid and the GPIO in its free space)");
 }
 
 /* ---- a built machine, its devices' ops swapped for counting copies ---- */

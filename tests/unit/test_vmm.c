@@ -1,11 +1,12 @@
 /*
  * Unit tests of the VMM without a socket: a Vmm over a small machine (a
  * fake Linux Image that never runs, one qcow2 disk), driven through its C
- * operations.  Pause and resume; save; a live snapshot whose completion
- * fires once, later, with the right result, while a second one (and a
- * save) is refused; list, revert and delete; a snapshot still finishing
- * when the Vmm is freed; policies the caller sets (no snapshot directory);
- * console input from a pipe through the escape filter to the UART;
+ * operations.  Pause and resume; the power button pressed and released;
+ * save; a live snapshot whose completion fires once, later, with the right
+ * result, while a second one (and a save) is refused; list, revert and
+ * delete; a snapshot still finishing when the Vmm is freed; policies the
+ * caller sets (no snapshot directory); console input from a pipe through
+ * the escape filter to the UART;
  * console output into the sink the host, then the VMM, chose; vmm_clone
  * completing once on its worker thread, and its refusals.
  */
@@ -135,6 +136,22 @@ static void test_pause(Vmm *v)
     vmm_pause(v); /* a no-op */
     vmm_resume(v);
     ok(paused && !machine_paused(m), "vmm_pause stops the harts, vmm_resume runs them again");
+}
+
+/* vmm_powerdown presses the board's power button, which lets go 100 ms of guest time later. */
+static void test_powerdown(Vmm *v)
+{
+    Machine *m = vmm_machine(v);
+    ok(!sifive_gpio_input(m->gpio, SIFIVE_GPIO_POWER_PIN), "the power button starts released");
+    vmm_powerdown(v);
+    uint64_t left = sifive_gpio_next_deadline_ns(m->gpio);
+    ok(sifive_gpio_input(m->gpio, SIFIVE_GPIO_POWER_PIN) && left > 0 &&
+           left <= SIFIVE_GPIO_PRESS_NS,
+       "vmm_powerdown presses it, to be released within 100 ms of guest time");
+    usleep(SIFIVE_GPIO_PRESS_NS / 1000 + 20000);
+    virt_poll_devices(m);
+    ok(!sifive_gpio_input(m->gpio, SIFIVE_GPIO_POWER_PIN) && !machine_paused(m),
+       "the device poll releases it; the VM is not stopped by it");
 }
 
 static void test_save(Vmm *v)
@@ -424,6 +441,7 @@ int main(void)
     ok(v != NULL, "a Vmm builds over a machine with a qcow2 disk");
     if (v) {
         test_pause(v);
+        test_powerdown(v);
         test_save(v);
         test_snapshot_create(v);
         test_snapshot_list_revert_delete(v);

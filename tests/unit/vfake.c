@@ -136,6 +136,11 @@ GoldfishRtc *vfake_rtc(VFakeIrq *irq)
     return goldfish_rtc_new(vfake_irq_line(irq, 11));
 }
 
+SifiveGpio *vfake_sifive_gpio(VFakeIrq *irq)
+{
+    return sifive_gpio_new(vfake_irq_line(irq, 13));
+}
+
 Uart16550 *vfake_uart(VFakeIrq *irq, UartConfig cfg)
 {
     cfg.irq = vfake_irq_line(irq, 10);

@@ -14,6 +14,7 @@
 #include "cpu/hart.h"
 #include "hw/bus.h"
 #include "hw/goldfish_rtc.h"
+#include "hw/sifive_gpio.h"
 #include "hw/uart16550.h"
 #include "hw/vmgenid.h"
 #include "virtio/blk.h"
@@ -74,6 +75,8 @@ VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
 VirtioMmio *vfake_virtio_placeholder(Bus *bus, uint64_t base, Error *err);
 VmGenId *vfake_vmgenid(VFakeIrq *irq);
 GoldfishRtc *vfake_rtc(VFakeIrq *irq);
+/* A GPIO controller whose pin i is source 13 + i (the board's numbering). */
+SifiveGpio *vfake_sifive_gpio(VFakeIrq *irq);
 /* A UART from cfg (its line fields are set here). */
 Uart16550 *vfake_uart(VFakeIrq *irq, UartConfig cfg);
 
