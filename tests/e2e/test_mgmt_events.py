@@ -400,3 +400,31 @@ def test_hostel_events_from_a_remote_over_https(tmp_path):
     # libmicrohttpd stops its TLS proxying with the daemon)
     out, err = p.communicate(timeout=10)
     assert p.returncode == 1 and "the event stream ended" in err and err.count("\n") == 1, err
+
+
+def test_lifecycle_events_of_a_running_vm(tmp_path, guest):
+    """The runtime's events reach the stream: the default guest started and stopped, seen by
+    a subscriber, with the operations that did it."""
+    from test_mgmt_lifecycle import Daemon
+    d = Daemon(tmp_path, guest).start()
+    try:
+        ws = Ws(d.sock, "/1.0/events?since=0", timeout=60)
+        d.create("vm1")
+        start = d.act("vm1", "start")
+        assert start["status"] == "success", start
+        stop = d.act("vm1", "stop", force=True)
+        assert stop["status"] == "success", stop
+        events = []
+        while not events or events[-1]["metadata"].get("action") != "vm-stopped":
+            events.append(ws.event())
+        seen = [(e["type"], e["metadata"]["action"]) for e in events]
+        assert seen[0] == ("lifecycle", "vm-created") and events[0]["uid"] == os.getuid()
+        assert seen.index(("lifecycle", "vm-started")) < len(seen) - 1, seen
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        started = next(e for e in events if e["metadata"]["action"] == "vm-started")
+        assert started["resource"] == "/1.0/vms/vm1" and started["metadata"]["name"] == "vm1"
+        assert started["uid"] == -1
+        ops = [e for e in events if e["resource"] == f"/1.0/operations/{start['id']}"]
+        assert ops[0]["metadata"]["action"] == "operation-created"
+    finally:
+        d.cleanup()
