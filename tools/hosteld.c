@@ -15,7 +15,14 @@
  *
  * Threading: MHD runs its own polling thread (epoll); every handler call
  * happens there, and api_handle takes the API's lock besides.  A second
- * thread, the watchdog, enforces each request's deadline (below).  We chose the
+ * thread, the watchdog, enforces each request's deadline (below).  A
+ * third, the stream hub (src/mgmt/hub.c), owns every websocket: when a
+ * route answers 101 (GET /1.0/events with an upgrade), MHD sends the
+ * handshake and hands us the socket (over HTTPS, MHD's end of a socketpair
+ * it proxies through TLS), which goes straight to the hub (and out of the
+ * watchdog's sight), so a stream never blocks MHD's threads.  The runtime's
+ * and the operations' events go to the event bus (src/mgmt/events.c),
+ * which the streams subscribe to.  We chose the
  * internal thread over MHD's external-select mode on our evloop because
  * nothing else runs in the daemon yet: it is the least code, and MHD keeps
  * its own timeouts.  When supervision arrives (its own evloop thread), the
@@ -42,6 +49,8 @@
 
 #include "cli.h"
 #include "mgmt/api.h"
+#include "mgmt/events.h"
+#include "mgmt/hub.h"
 #include "mgmt/ops.h"
 #include "mgmt/runtime.h"
 #include "mgmt/cert.h"
@@ -49,12 +58,15 @@
 #include "mgmt/trust.h"
 #include "mgmt/store.h"
 #include "util/log.h"
+#include "util/ws.h"
 
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_RATE_LIMIT 50 /* mutating calls a second per client; bursts of twice that */
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
-#define LISTEN_MAX 4                    /* --listen given at most this often */
+#define DEFAULT_STREAM_QUEUE_KIB 1024   /* what a websocket client may fall behind by */
+#define MIN_STREAM_QUEUE_KIB 16
+#define LISTEN_MAX 4 /* --listen given at most this often */
 /* GnuTLS priorities for HTTPS: its defaults, but TLS 1.2 and 1.3 only */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -70,6 +82,7 @@ typedef struct DaemonOptions {
     const char *listen[LISTEN_MAX]; /* --listen ADDR:PORT (HTTPS), in argv */
     unsigned nlisten;
     unsigned token_ttl_s; /* --token-ttl, 0: the default */
+    unsigned stream_queue_kib;
 } DaemonOptions;
 
 /* The server's TLS identity, in memory for MHD. */
@@ -83,6 +96,7 @@ typedef struct Pending {
     size_t len;
     bool too_large;    /* the body passed API_BODY_MAX: it is dropped, the answer is 413 */
     double wait_until; /* monotonic: a waiting request is answered by then (0: not waiting) */
+    ApiStream stream;  /* a websocket's handlers between the 101 and the upgrade */
 } Pending;
 
 /* A request parked until an operation ends or its time is up (MHD_suspend_connection). */
@@ -107,6 +121,7 @@ typedef struct Server {
     bool tls;
     Waiters *waiters;
     struct Watchdog *wd;
+    MgmtHub *hub; /* the websockets */
 } Server;
 
 static void usage(FILE *out)
@@ -138,9 +153,11 @@ static void usage(FILE *out)
             "                         with a trusted TLS client certificate ('hostel trust');\n"
             "                         the server's key and certificate are made on first start\n"
             "                         as STATE_DIR/server.key and server.crt\n"
-            "  --token-ttl SECONDS    how long a join token is valid (default %d)\n",
+            "  --token-ttl SECONDS    how long a join token is valid (default %d)\n"
+            "  --stream-queue KIB     a websocket client (events, consoles) that falls this far\n"
+            "                         behind in reading is dropped (default %d, at least %d)\n",
             DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S, LISTEN_MAX,
-            MGMT_TOKEN_TTL_DEFAULT);
+            MGMT_TOKEN_TTL_DEFAULT, DEFAULT_STREAM_QUEUE_KIB, MIN_STREAM_QUEUE_KIB);
     cli_log_options_help(out);
     fprintf(out, "  -h, --help             this help\n");
 }
@@ -198,7 +215,8 @@ enum {
     OPT_VMM,
     OPT_RATE,
     OPT_LISTEN,
-    OPT_TTL
+    OPT_TTL,
+    OPT_STREAMQ,
 };
 
 static int add_listen(DaemonOptions *o, const char *value)
@@ -227,6 +245,12 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
         return set_count(&o->rate_limit, arg, "--rate-limit");
     case OPT_MAXCONN: return set_count(&o->max_connections, arg, "--max-connections");
     case OPT_TIMEOUT: return set_count(&o->timeout_s, arg, "--timeout");
+    case OPT_STREAMQ:
+        if (set_count(&o->stream_queue_kib, arg, "--stream-queue") != 0)
+            return CLI_EXIT_USAGE;
+        return o->stream_queue_kib < MIN_STREAM_QUEUE_KIB
+                   ? bad_usage("--stream-queue: at least %s KiB", "16")
+                   : 0;
     case OPT_LISTEN: return add_listen(o, arg);
     case OPT_TTL: return set_count(&o->token_ttl_s, arg, "--token-ttl");
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
@@ -293,6 +317,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"rate-limit", required_argument, NULL, OPT_RATE},
         {"max-connections", required_argument, NULL, OPT_MAXCONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"stream-queue", required_argument, NULL, OPT_STREAMQ},
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"token-ttl", required_argument, NULL, OPT_TTL},
         {"log-level", required_argument, NULL, OPT_LOGL},
@@ -304,6 +329,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
     o->max_connections = DEFAULT_MAX_CONNECTIONS;
     o->timeout_s = DEFAULT_TIMEOUT_S;
     o->rate_limit = DEFAULT_RATE_LIMIT;
+    o->stream_queue_kib = DEFAULT_STREAM_QUEUE_KIB;
     int c, r;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if ((r = parse_option(o, c, optarg)) != 0)
@@ -479,6 +505,7 @@ typedef struct Watch {
     int fd;       /* our dup of the connection's socket */
     double since; /* monotonic seconds: when it became ready for a request */
     bool dropped;
+    bool upgraded; /* a websocket now: the stream hub's, no deadline */
     struct Watch *prev, *next;
 } Watch;
 
@@ -503,7 +530,7 @@ static void watchdog_scan(Watchdog *wd)
 {
     double now = now_s();
     for (Watch *w = wd->head; w; w = w->next) {
-        if (w->dropped || now - w->since <= wd->timeout_s)
+        if (w->dropped || w->upgraded || now - w->since <= wd->timeout_s)
             continue;
         log_debug("http: a request took over %us to arrive: connection dropped", wd->timeout_s);
         shutdown(w->fd, SHUT_RDWR);
@@ -616,6 +643,19 @@ static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
         return;
     pthread_mutex_lock(&wd->lock);
     w->since = now_s() + 3600.0 * 24 * 365; /* watch_rearm puts it back after the answer */
+    pthread_mutex_unlock(&wd->lock);
+}
+
+/* The connection became a websocket: no request deadline any more. */
+static void watch_upgraded(Watchdog *wd, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    Watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    w->upgraded = true;
     pthread_mutex_unlock(&wd->lock);
 }
 
@@ -744,6 +784,54 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* ---- websockets: the 101, then the socket goes to the stream hub ---- */
+
+/* The stream hub gives an upgraded socket back: MHD closes it. */
+static void release_upgraded(void *urh)
+{
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* MHD sent the 101: the socket and the route's stream (kept in the request's Pending) go to the hub. */
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+                        size_t extra_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    const Server *srv = cls;
+    Pending *p = req_cls;
+    Error err = {0};
+    watch_upgraded(srv->wd, c);
+    ApiStream st = p->stream;
+    p->stream.opaque = NULL;
+    if (hub_adopt(srv->hub, sock, extra, extra_size, release_upgraded, urh, st.ops, st.opaque,
+                  &err) < 0)
+        log_warn("websocket: %s", err.msg);
+}
+
+/* A route accepted a websocket: 101 with the handshake, the stream kept for on_upgraded. */
+static enum MHD_Result send_upgrade(const Server *srv, struct MHD_Connection *c, ApiResponse *r,
+                                    Pending *p)
+{
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, (void *)srv);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", r->ws_accept);
+    p->stream = r->stream;
+    r->stream.opaque = NULL;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Whether the request asks for a websocket (Upgrade: websocket, Connection: upgrade). */
+static bool wants_websocket(struct MHD_Connection *c)
+{
+    return ws_header_has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade"),
+                               "websocket") &&
+           ws_header_has_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection"),
+                               "upgrade");
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse *r)
 {
     size_t len = strlen(r->body);
@@ -806,6 +894,9 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         .uid = srv->tls ? (uid_t)-1 : peer_uid(c),
         .tls = srv->tls,
         .wait_over = p->wait_until > 0 && now_s() >= p->wait_until,
+        .websocket = wants_websocket(c),
+        .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
+        .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
     };
     if (srv->tls)
         req.peer_cert = peer_cert(c, &req.peer_cert_len);
@@ -817,7 +908,8 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         api_response_free(&resp);
         return park(srv, c, p->wait_until);
     }
-    enum MHD_Result ret = send_response(c, &resp);
+    enum MHD_Result ret = resp.status == 101 && resp.stream.ops ? send_upgrade(srv, c, &resp, p)
+                                                                : send_response(c, &resp);
     api_response_free(&resp);
     return ret;
 }
@@ -861,6 +953,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     watch_rearm(((Server *)cls)->wd, c);
     Pending *p = *req_cls;
     if (p) {
+        if (p->stream.opaque && p->stream.discard) /* answered 101, never upgraded */
+            p->stream.discard(p->stream.opaque);
         free(p->body);
         free(p);
     }
@@ -880,7 +974,7 @@ static struct MHD_Daemon *start_http(const Server *srv, int fd, const DaemonOpti
                                      const TlsIdentity *id)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
     void *f = (void *)srv;
     Watchdog *wd = srv->wd;
     if (!id)
@@ -967,8 +1061,16 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
     Watchdog wd;
     Waiters ws;
     Server srv = {.api = api, .waiters = &ws, .wd = &wd};
+    HubOptions ho = {.queue_max = (size_t)o->stream_queue_kib << 10};
+    if (hub_new(&srv.hub, &ho, &err) < 0) {
+        fprintf(stderr, "hosteld: %s\n", err.msg);
+        close(fd);
+        unlink(o->socket_path);
+        return CLI_EXIT_FAIL;
+    }
     if (watchdog_start(&wd, o->timeout_s) < 0 || waiters_start(&ws, ops) < 0) {
         fprintf(stderr, "hosteld: cannot start a thread\n");
+        hub_free(srv.hub);
         close(fd);
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
@@ -982,6 +1084,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
                      o->socket_path);
         tls_stop(&tls); /* harmless after tls_start failed: it stopped what it had */
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        hub_free(srv.hub);
         waiters_stop(&ws);
         watchdog_stop(&wd);
         close(fd);
@@ -994,34 +1097,56 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
     sigwait(stop, &sig);
     log_info("signal %d: stopping (the VMs go on running)", sig);
     waiters_stop(&ws);
+    hub_stop(srv.hub); /* every websocket is given back to MHD first */
     tls_stop(&tls);
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
+    hub_free(srv.hub);
     watchdog_stop(&wd);
     close(fd);
     unlink(o->socket_path);
     return 0;
 }
 
-/* A lifecycle event or an operation's progress: logged (and, later, published). */
+/*
+ * A lifecycle event ("vm-started"... of VM vm) or an operation's progress
+ * ("operation-updated", metadata the operation): logged, and published on
+ * the event bus (ctx) as type "lifecycle" with metadata.action, or type
+ * "operation" with {"action", "operation"}.  The daemon's own doing: uid -1
+ * (an operation's object names who asked).
+ */
 static void on_event(void *ctx, const char *type, const char *vm, json_t *metadata)
 {
-    (void)ctx;
     char *text = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
     log_info("event %s%s%s %s", type, vm ? " " : "", vm ? vm : "", text ? text : "");
     free(text);
+    char resource[256];
+    json_t *meta;
+    if (vm) {
+        snprintf(resource, sizeof(resource), "/" API_VERSION "/vms/%s", vm);
+        meta = json_is_object(metadata) ? json_incref(metadata) : json_object();
+        json_object_set_new(meta, "action", json_string(type));
+        json_object_set_new(meta, "name", json_string(vm));
+    } else {
+        const char *id = json_string_value(json_object_get(metadata, "id"));
+        snprintf(resource, sizeof(resource), "/" API_VERSION "/operations/%s", id ? id : "");
+        meta = json_pack("{s:s, s:O?}", "action", type, "operation", metadata);
+    }
+    mgmt_events_emit(ctx, vm ? "lifecycle" : "operation", resource, (uid_t)-1, meta);
     json_decref(metadata);
 }
 
 /* The runtime and the operations; 0, or -1 with err. */
-static int open_runtime(const DaemonOptions *o, MgmtRuntime **rt, MgmtOps **ops, Error *err)
+static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtRuntime **rt, MgmtOps **ops,
+                        Error *err)
 {
     MgmtRuntimeOptions ro = {.state_dir = o->state_dir,
                              .run_dir = o->run_dir,
                              .vmm_path = o->vmm_path,
-                             .notify = on_event};
+                             .notify = on_event,
+                             .notify_ctx = events};
     if (make_parent(o->run_dir, err) < 0 || mgmt_runtime_new(rt, &ro, err) < 0)
         return -1;
-    return mgmt_ops_new(ops, o->state_dir, on_event, NULL, err);
+    return mgmt_ops_new(ops, o->state_dir, on_event, events, err);
 }
 
 int main(int argc, char **argv)
@@ -1038,13 +1163,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     MgmtStore *store = NULL;
+    MgmtEvents *events = NULL;
     MgmtRuntime *rt = NULL;
     MgmtOps *ops = NULL;
     Api *api = NULL;
     Error err = {0};
-    if (mgmt_store_open(&store, o.state_dir, &err) < 0 || open_runtime(&o, &rt, &ops, &err) < 0) {
+    if (mgmt_store_open(&store, o.state_dir, &err) < 0 ||
+        mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
+        open_runtime(&o, events, &rt, &ops, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         mgmt_runtime_free(rt);
+        mgmt_events_free(events);
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
@@ -1054,7 +1183,8 @@ int main(int argc, char **argv)
                       .server_version = HOSTEL_VERSION,
                       .rate_limit = o.rate_limit,
                       .rate_burst = 2.0 * o.rate_limit,
-                      .token_ttl_s = o.token_ttl_s};
+                      .token_ttl_s = o.token_ttl_s,
+                      .events = events};
     if (api_new(&api, store, &opt, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;
@@ -1066,6 +1196,7 @@ int main(int argc, char **argv)
     }
     api_free(api);
     mgmt_runtime_free(rt);
+    mgmt_events_free(events);
     mgmt_store_close(store);
     return r;
 }

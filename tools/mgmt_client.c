@@ -88,11 +88,7 @@ static int perform(CURL *h, const MgmtTarget *t, Buf *b, bool *no_daemon, Error 
     return 0;
 }
 
-/*
- * HTTPS: this client's certificate, and the server's public key pinned
- * (self-signed, so no CA and no host name check: the pin is the check).
- */
-static void setup_tls(CURL *h, const MgmtTarget *t)
+void mgmt_client_setup_tls(CURL *h, const MgmtTarget *t)
 {
     curl_easy_setopt(h, CURLOPT_SSLCERT, t->cert);
     curl_easy_setopt(h, CURLOPT_SSLKEY, t->key);
@@ -110,7 +106,7 @@ static int call_with(CURL *h, const MgmtTarget *t, const char *method, const cha
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
     Buf b = {0};
     if (t->remote[0])
-        setup_tls(h, t);
+        mgmt_client_setup_tls(h, t);
     else
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, t->socket);
     curl_easy_setopt(h, CURLOPT_URL, url);

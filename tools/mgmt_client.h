@@ -14,6 +14,7 @@
 #ifndef HOSTEL_TOOLS_MGMT_CLIENT_H
 #define HOSTEL_TOOLS_MGMT_CLIENT_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -99,6 +100,13 @@ json_t *mgmt_remotes_load(Error *err);
 
 /* Write remotes.json (mode 0600, atomically).  Returns 0, or -1. */
 int mgmt_remotes_save(const json_t *remotes, Error *err);
+
+/*
+ * HTTPS to remote t on h: this client's certificate, and the server's
+ * public key pinned (self-signed, so no CA and no host name check: the pin
+ * is the check).  Cannot fail.
+ */
+void mgmt_client_setup_tls(CURL *h, const MgmtTarget *t);
 
 void mgmt_reply_free(MgmtReply *r);
 

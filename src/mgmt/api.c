@@ -152,9 +152,9 @@ static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
     if (j && !req->tls)
         json_object_set_new(j, "auth_uid", json_integer((json_int_t)req->uid));
     if (j && req->trusted) {
-        json_object_set_new(
-            j, "api_extensions",
-            json_pack("[s, s, s, s]", "vms", "certificates", "storage-pools", "operations"));
+        json_object_set_new(j, "api_extensions",
+                            json_pack("[s, s, s, s, s]", "vms", "certificates", "storage-pools",
+                                      "operations", "events"));
         json_object_set_new(j, "server",
                             json_pack("{s:s, s:s, s:I, s:s}", "name", "hosteld", "version",
                                       api->server_version, "pid", (json_int_t)getpid(), "state_dir",
@@ -180,6 +180,7 @@ static const ApiRoute routes[] = {
     {.pattern = "/", .method = "GET", .handle = h_versions},
     {.pattern = "/1.0", .method = "GET", .handle = h_server},
     {.pattern = "/1.0/openapi.json", .method = "GET", .handle = h_openapi},
+    {.pattern = "/1.0/events", .method = "GET", .handle = api_h_events},
     {.pattern = "/1.0/vms", .method = "GET", .handle = api_h_vms_list},
     {.pattern = "/1.0/vms", .method = "POST", .handle = api_h_vms_create},
     {.pattern = "/1.0/vms/{name}", .method = "GET", .handle = api_h_vm_get},
@@ -422,6 +423,14 @@ void api_response_free(ApiResponse *resp)
 {
     free(resp->body);
     resp->body = NULL;
+    if (resp->stream.opaque && resp->stream.discard)
+        resp->stream.discard(resp->stream.opaque);
+    resp->stream.opaque = NULL;
+}
+
+MgmtEvents *api_events(Api *api)
+{
+    return api->events;
 }
 
 int api_default_guest_dir(char *buf, size_t size, Error *err)
@@ -454,7 +463,11 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     api->server_version = strdup(opt->server_version ? opt->server_version : "");
     snprintf(path, sizeof(path), "%s/audit.log", mgmt_store_dir(store));
     api->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (api->audit_fd < 0 || !api->guest_dir || !api->server_version) {
+    api->events = opt->events;
+    if (!api->events && api->audit_fd >= 0 &&
+        mgmt_events_new(&api->events, MGMT_EVENTS_KEEP, err) == 0)
+        api->own_events = true;
+    if (api->audit_fd < 0 || !api->guest_dir || !api->server_version || !api->events) {
         error_set_errno(err, api->audit_fd < 0 ? errno : ENOMEM, "cannot open %.200s", path);
         api_free(api);
         return -1;
@@ -484,6 +497,8 @@ void api_free(Api *api)
         close(api->audit_fd);
     mgmt_trust_close(api->trust);
     mgmt_pools_close(api->pools);
+    if (api->own_events)
+        mgmt_events_free(api->events);
     free(api->guest_dir);
     free(api->server_version);
     free(api);

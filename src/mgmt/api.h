@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "mgmt/events.h"
+#include "mgmt/hub.h"
 #include "mgmt/store.h"
 #include "util/error.h"
 
@@ -50,7 +52,23 @@ typedef struct ApiRequest {
     bool trusted;                  /* the unix socket, or a trusted, valid certificate */
     char cert_fingerprint[64 + 1]; /* SHA-256 of peer_cert (hex), or "" */
     char cert_name[64 + 1];        /* its trust entry's name, or "" */
+    /* a websocket upgrade (Upgrade: websocket, Connection: upgrade) and its headers */
+    bool websocket;
+    const char *ws_key;     /* Sec-WebSocket-Key, or NULL */
+    const char *ws_version; /* Sec-WebSocket-Version, or NULL */
 } ApiRequest;
+
+/*
+ * What serves a websocket a route accepted (status 101): the adapter
+ * sends the 101 with ws_accept, then hands the socket and these to the
+ * stream hub (hub_adopt).  opaque belongs to ops (freed by its on_close);
+ * if the upgrade never happens, api_response_free frees it with discard.
+ */
+typedef struct ApiStream {
+    const HubConnOps *ops;
+    void *opaque;
+    void (*discard)(void *opaque);
+} ApiStream;
 
 typedef struct ApiResponse {
     int status;
@@ -61,6 +79,8 @@ typedef struct ApiResponse {
     int retry_after;          /* > 0: a Retry-After header's value (429), in seconds */
     double wait_s;            /* > 0: no answer yet; ask again (wait_over set when it is up) after
                            at most this long, or sooner when an operation ends */
+    char ws_accept[32];       /* status 101: the Sec-WebSocket-Accept value */
+    ApiStream stream;         /* status 101: the websocket's handlers (take them: see ApiStream) */
 } ApiResponse;
 
 /* What the API is given when made. */
@@ -73,6 +93,7 @@ typedef struct ApiOptions {
     double rate_burst;    /* and in a burst */
     bool no_host_paths;   /* refuse (403) requests naming host paths: for the fuzz target */
     unsigned token_ttl_s; /* join tokens' validity in seconds (0: MGMT_TOKEN_TTL_DEFAULT) */
+    MgmtEvents *events;   /* the event bus (not owned), or NULL: the API makes its own */
 } ApiOptions;
 
 /*
@@ -89,7 +110,11 @@ void api_free(Api *api);
  */
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
 
+/* Free resp's body, and its stream's state if nobody took it. */
 void api_response_free(ApiResponse *resp);
+
+/* The API's event bus (given in ApiOptions, or its own): for emitters outside the API. */
+MgmtEvents *api_events(Api *api);
 
 /*
  * At daemon start: find every defined VM's VMM again (those still running

@@ -33,6 +33,8 @@ struct Api {
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
     RateLimit rate;       /* mutating calls per client */
+    MgmtEvents *events;   /* the event bus (thread-safe on its own) */
+    bool own_events;      /* made by api_new (none was given) */
 };
 
 /*
@@ -71,6 +73,25 @@ const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r);
  * freed) a 500.
  */
 void api_reply_operation(Api *api, const MgmtOpSpec *spec, ApiResponse *r);
+
+/*
+ * A websocket upgrade request's handshake checked (version 13, a valid
+ * key): true with r->ws_accept set, else false after a 400 (api_ws.c).
+ */
+bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
+
+/*
+ * Answer a websocket upgrade with a stream bridged to fd, a connected
+ * stream socket (taken in every case): binary messages from the client go
+ * to fd, what fd says comes back as binary messages, either side closing
+ * closes the other (hub_bridge).  Text messages are ignored.  For the
+ * console route: connect to the VM's console socket, then call this.
+ * Returns true with the 101 set up, or false (fd closed) after a 400/500.
+ */
+bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd);
+
+/* The event stream and the kept events (api_events.c). */
+ApiHandler api_h_events;
 
 /* VM definitions (api_vms.c). */
 ApiHandler api_h_vms_list, api_h_vms_create, api_h_vm_get, api_h_vm_put, api_h_vm_patch,

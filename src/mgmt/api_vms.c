@@ -119,14 +119,31 @@ static bool restart_required(Api *api, const MgmtVm *vm)
     return differ;
 }
 
-/* Store vm and reply with its object (status 200 or 201). */
-static void save_and_reply(Api *api, const MgmtVm *vm, int status, ApiResponse *r)
+/*
+ * A lifecycle event for the VM named name: action ("vm-created"...) by the
+ * caller of req (over HTTPS, whose uid is -1, the certificate says who).
+ */
+static void emit_vm(Api *api, const ApiRequest *req, const char *name, const char *action)
+{
+    char resource[MGMT_NAME_MAX + 16];
+    snprintf(resource, sizeof(resource), "/" API_VERSION "/vms/%s", name);
+    json_t *meta = json_pack("{s:s, s:s}", "action", action, "name", name);
+    if (meta && req->tls)
+        json_object_update_new(meta, json_pack("{s:s, s:s}", "certificate", req->cert_fingerprint,
+                                               "certificate_name", req->cert_name));
+    mgmt_events_emit(api->events, "lifecycle", resource, req->uid, meta);
+}
+
+/* Store vm, tell the event bus, and reply with its object (status 200 or 201). */
+static void save_and_reply(Api *api, const ApiRequest *req, const MgmtVm *vm, int status,
+                           ApiResponse *r)
 {
     Error err = {0};
     if (mgmt_store_put(api->store, vm, &err) < 0) {
         api_error(r, 500, "%s", err.msg);
         return;
     }
+    emit_vm(api, req, vm->name, status == 201 ? "vm-created" : "vm-updated");
     if (status == 201)
         snprintf(r->location, sizeof(r->location), "/" API_VERSION "/vms/%s", vm->name);
     json_t *j = mgmt_vm_to_api(vm, api_vm_state(api, vm->name));
@@ -264,7 +281,8 @@ static const char *create_name(Api *api, const json_t *body, ApiResponse *r)
     return name;
 }
 
-static void create_vm(Api *api, const json_t *body, const char *name, ApiResponse *r)
+static void create_vm(Api *api, const ApiRequest *req, const json_t *body, const char *name,
+                      ApiResponse *r)
 {
     MgmtVm vm;
     Error err = {0};
@@ -278,7 +296,7 @@ static void create_vm(Api *api, const json_t *body, const char *name, ApiRespons
     if (!config)
         api_error(r, 500, "out of memory");
     else if (take_user_members(body, &vm, r) && take_config(api, config, &vm, r))
-        save_and_reply(api, &vm, 201, r);
+        save_and_reply(api, req, &vm, 201, r);
     json_decref(config);
     mgmt_vm_free(&vm);
 }
@@ -292,7 +310,7 @@ void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiR
         return;
     const char *name = api_members_known(body, names, r) ? create_name(api, body, r) : NULL;
     if (name)
-        create_vm(api, body, name, r);
+        create_vm(api, req, body, name, r);
     json_decref(body);
 }
 
@@ -338,10 +356,12 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
         api_error(r, 409, "%s", err.msg);
     else if (mgmt_store_remove(api->store, name, &err) < 0)
         api_error(r, 500, "%s", err.msg);
-    else
+    else {
+        emit_vm(api, req, name, "vm-deleted");
         api_reply_json(r, 200,
                        purge ? json_pack("{s:o}", "purged", api_purge_volumes(api, &disks))
                              : json_object());
+    }
     vmconfig_free(&disks);
 }
 
@@ -368,7 +388,7 @@ static void change_vm(Api *api, const ApiRequest *req, const char *name, ApiResp
         api_error(r, 500, "%s", err.msg);
     } else {
         if (apply(api, body, &vm, r))
-            save_and_reply(api, &vm, 200, r);
+            save_and_reply(api, req, &vm, 200, r);
         mgmt_vm_free(&vm);
     }
     json_decref(body);
