@@ -34,6 +34,7 @@ missed. See docs/bench.md ("Management (bench/mgmt)").
 import argparse
 import http.client
 import importlib.util
+import math
 import os
 import pathlib
 import re
@@ -64,7 +65,7 @@ TARGET_RSS_MIB = 30.0
 TARGET_REATTACH_S = 1.0
 WARMUP = 20
 
-# Published peer figures found offline (see docs/bench.md); None when there is none.
+# The nearest published peer figure found offline (docs/bench.md, "Peers"): context only.
 LXD_LIST_200 = ("LXD: `lxc ls` of 200 containers 0.70 s wall, CLI included "
                 "(github.com/canonical/lxd/issues/11042)")
 
@@ -80,7 +81,7 @@ def ms(seconds):
 def percentile(values, p):
     """The p-th percentile (nearest rank) of values."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(round(p / 100.0 * len(ordered) + 0.5))))
+    rank = max(1, min(len(ordered), math.ceil(p / 100.0 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -121,7 +122,8 @@ def watch_consoles(consoles, deadline, poll=None):
 
 
 def daemon_create_start(d, name, timeout):
-    """Create and start one VM; return (first byte s, shell answer s) from the create."""
+    """Create and start one VM; return (first byte s, shell answer s) from the create
+    and the bytes of history the VMM had when the console was reached."""
     console = Console(name, d.console_path(name), PROMPT)
     t0 = time.perf_counter()
     d.create(name)
