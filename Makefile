@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state guest clean format format-check
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt guest clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -50,6 +50,11 @@ bench-boot: all
 bench-state: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/state/run.py $(BUILD)
+
+# hosteld: API latency with 200 VMs, create+start to shell, RSS, autostart of 50, re-attach.
+bench-mgmt: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/mgmt/run.py $(BUILD)
 
 # Block layer vs qemu-img bench: raw and qcow2, sequential and random, MB/s and IOPS.
 bench-disk: all
