@@ -1075,6 +1075,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
+    api_attach_vms(api); /* before anyone is served: no running VM is ever shown stopped */
     TlsFronts tls;
     /* HTTPS first: once the socket answers, the whole daemon is up */
     struct MHD_Daemon *d = NULL;
@@ -1092,7 +1093,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
         return CLI_EXIT_FAIL;
     }
     log_info("listening on %s (state in %s)", o->socket_path, o->state_dir);
-    api_resume_vms(api);
+    api_autostart_vms(api);
     int sig = 0;
     sigwait(stop, &sig);
     log_info("signal %d: stopping (the VMs go on running)", sig);

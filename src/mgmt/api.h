@@ -117,12 +117,18 @@ void api_response_free(ApiResponse *resp);
 MgmtEvents *api_events(Api *api);
 
 /*
- * At daemon start: find every defined VM's VMM again (those still running
- * are watched; how the others ended is recorded), then start the stopped
- * VMs marked autostart, as operations of uid 0 (the runtime bounds how
- * many start at once).
+ * At daemon start, before the API is served: find every defined VM's VMM
+ * again (those still running are watched, one control-socket connection
+ * each, eight at a time; how the others ended is recorded), so that no
+ * client sees a running VM as stopped.
  */
-void api_resume_vms(Api *api);
+void api_attach_vms(Api *api);
+
+/*
+ * Then start the stopped VMs marked autostart, as operations of uid 0 (the
+ * runtime bounds how many start at once).
+ */
+void api_autostart_vms(Api *api);
 
 /*
  * What join tokens embed so a client can pin this server: its TLS

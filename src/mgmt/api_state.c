@@ -286,16 +286,51 @@ void api_h_snapshot_revert(Api *api, const ApiRequest *req, const ApiArgs *args,
     snapshot_op(api, req, args, "snapshot-revert", r);
 }
 
-void api_resume_vms(Api *api)
+/* One attach worker's share: every n-th VM from first (the API's lock is held by its caller). */
+typedef struct AttachJob {
+    Api *api;
+    size_t first, step;
+    pthread_t thread;
+} AttachJob;
+
+static void *attach_some(void *opaque)
+{
+    AttachJob *j = opaque;
+    for (size_t i = j->first; i < mgmt_store_count(j->api->store); i += j->step) {
+        const MgmtVm *vm = mgmt_store_at(j->api->store, i);
+        mgmt_runtime_attach(j->api->runtime, vm->name, vm->restart);
+    }
+    return NULL;
+}
+
+void api_attach_vms(Api *api)
+{
+    enum { WORKERS = 8 };
+    AttachJob jobs[WORKERS];
+    if (!api->runtime)
+        return;
+    pthread_mutex_lock(&api->lock);
+    size_t n = mgmt_store_count(api->store), w = n < WORKERS ? n : WORKERS, started = 0;
+    for (size_t i = 0; i < w; i++) {
+        jobs[i] = (AttachJob){.api = api, .first = i, .step = w};
+        if (pthread_create(&jobs[i].thread, NULL, attach_some, &jobs[i]) != 0)
+            break;
+        started++;
+    }
+    if (started < w) /* no thread: the rest, here */
+        for (size_t i = started; i < n; i += w)
+            attach_some(&(AttachJob){.api = api, .first = i, .step = w});
+    for (size_t i = 0; i < started; i++)
+        pthread_join(jobs[i].thread, NULL);
+    pthread_mutex_unlock(&api->lock);
+}
+
+void api_autostart_vms(Api *api)
 {
     if (!api->runtime)
         return;
     pthread_mutex_lock(&api->lock);
     size_t n = mgmt_store_count(api->store);
-    for (size_t i = 0; i < n; i++) {
-        const MgmtVm *vm = mgmt_store_at(api->store, i);
-        mgmt_runtime_attach(api->runtime, vm->name, vm->restart);
-    }
     for (size_t i = 0; i < n; i++) {
         const MgmtVm *vm = mgmt_store_at(api->store, i);
         if (!vm->autostart || mgmt_runtime_power(api->runtime, vm->name) != MGMT_POWER_STOPPED)

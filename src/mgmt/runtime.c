@@ -807,8 +807,11 @@ int mgmt_runtime_suspend(MgmtRuntime *rt, const char *name, Error *err)
 
 /* ---- attach, state ---- */
 
-/* The pid of the process listening on the control socket at path, or 0. */
-static pid_t socket_owner(const char *path)
+/*
+ * Ask the control socket at path who listens (its pid, SO_PEERCRED) and in
+ * what state, on one connection.  Returns the pid, or 0 when nobody answers.
+ */
+static pid_t socket_owner(const char *path, MgmtPower *power)
 {
     ControlConn c;
     Error err = {0};
@@ -817,23 +820,26 @@ static pid_t socket_owner(const char *path)
     struct ucred cred;
     socklen_t len = sizeof(cred);
     pid_t pid = getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.pid : 0;
+    json_t *reply = pid ? control_conn_call(&c, "status", NULL, &err) : NULL;
     control_conn_close(&c);
-    return pid;
+    const char *s = json_string_value(json_object_get(json_object_get(reply, "return"), "status"));
+    *power = s && strcmp(s, "paused") == 0 ? MGMT_POWER_PAUSED : MGMT_POWER_RUNNING;
+    json_decref(reply);
+    return reply ? pid : 0;
 }
 
 MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart restart)
 {
     char path[PATH_MAX];
+    MgmtPower p = MGMT_POWER_STOPPED;
     if (control_path(rt, name, path, sizeof(path), NULL) < 0)
         return MGMT_POWER_STOPPED;
-    pid_t pid = socket_owner(path);
-    bool answered = false;
-    MgmtPower p = pid ? ask_power(path, 2000, &answered) : MGMT_POWER_STOPPED;
+    pid_t pid = socket_owner(path, &p);
     pthread_mutex_lock(&rt->lock);
     Run *r = run_get(rt, name);
     if (r && !run_active(r)) {
         r->restart = restart;
-        if (pid && answered && run_watch(rt, r, pid, false) == 0) {
+        if (pid && run_watch(rt, r, pid, false) == 0) {
             r->power = p;
             r->started_real = 0; /* unknown: it started before this daemon */
         } else if (!r->last_exit) {
