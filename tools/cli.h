@@ -36,6 +36,7 @@ extern const Command cmd_state, cmd_clone;            /* cmd_state.c */
 extern const Command cmd_create, cmd_list;            /* cmd_mgmt.c (hosteld's client) */
 extern const Command cmd_info, cmd_delete;            /* cmd_mgmt.c */
 extern const Command cmd_start, cmd_stop, cmd_reboot; /* cmd_mgmt.c */
+extern const Command cmd_console;                     /* cmd_console.c */
 extern const Command cmd_stats;                       /* cmd_stats.c */
 
 /*

@@ -90,6 +90,9 @@ bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
  */
 bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd);
 
+/* A VM's console as a websocket (api_console.c). */
+ApiHandler api_h_vm_console;
+
 /* The event stream and the kept events (api_events.c). */
 ApiHandler api_h_events;
 
