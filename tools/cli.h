@@ -57,6 +57,7 @@ bool mgmt_cli_knows(const char *name);
 struct json_t *mgmt_cli_wait(const char *socket, const struct json_t *op);
 int mgmt_cli_simple_action(const char *name, const char *action);
 int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot);
+int mgmt_cli_clone(const char *src, const char *name, bool linked);
 extern const Command cmd_run;                        /* cmd_run.c */
 extern const Command cmd_img;                        /* img/img.c */
 extern const Command cmd_ctl, cmd_pause, cmd_resume; /* cmd_ctl.c */

@@ -868,6 +868,28 @@ int mgmt_cli_snapshot(const char *op, const char *name, const char *snapshot)
     return rc;
 }
 
+int mgmt_cli_clone(const char *src, const char *name, bool linked)
+{
+    MgmtCommon m = {0};
+    char path[512];
+    src = mgmt_client_split_vm(src); /* REMOTE:VM */
+    vm_path(path, sizeof(path), src);
+    strcat(path, "/clones");
+    json_t *body = json_pack("{s:s, s:b}", "name", name, "linked", linked);
+    json_t *op = call(&m, "POST", path, body);
+    json_t *done = op ? wait_operation(&m, op) : NULL;
+    json_decref(body);
+    json_decref(op);
+    if (done)
+        printf("cloned %s to %s (%s%s)\n", src, name, linked ? "linked" : "full",
+               json_is_true(json_object_get(json_object_get(done, "result"), "suspended"))
+                   ? "; 'hostel start' resumes it where the source was"
+                   : "");
+    int rc = done ? 0 : CLI_EXIT_FAIL;
+    json_decref(done);
+    return rc;
+}
+
 const Command cmd_start = {
     .name = "start",
     .run = start_run,

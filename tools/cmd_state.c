@@ -23,16 +23,25 @@ static void state_help(FILE *out)
 
 static void clone_help(FILE *out)
 {
-    fprintf(out, "usage: hostel clone [--full] SRC NEW\n"
-                 "\n"
-                 "Make a new VM or disk from SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
-                 "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
-                 "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
-                 "NEW is a state file of a VM with the same memory whose writable disks are\n"
-                 "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
-                 "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
-                 "so the original disks become shared read-only bases.  Restore each with\n"
-                 "'hostel run --restore FILE --name NAME'.\n");
+    fprintf(
+        out,
+        "usage: hostel clone [--linked] VM NEW\n"
+        "       hostel clone [--full] SRC NEW\n"
+        "\n"
+        "VM a VM hosteld knows (or REMOTE:VM): NEW is a new VM defined in hosteld\n"
+        "with VM's definition and a copy of its disks (with --linked, qcow2 overlays\n"
+        "over them, and VM moves onto overlays of its own), a new UUID and new MAC\n"
+        "addresses.  A running VM is suspended for the clone and resumed; its clone\n"
+        "is then suspended where VM was, and 'hostel start NEW' resumes it.\n"
+        "\n"
+        "Otherwise, make a new VM or disk from the file SRC.  SRC a disk image: NEW is a qcow2 overlay\n"
+        "backed by SRC (a linked clone: SRC must not be written afterwards), or with\n"
+        "--full a thin qcow2 copy of its content.  SRC a state file (hostel suspend):\n"
+        "NEW is a state file of a VM with the same memory whose writable disks are\n"
+        "cloned as above (NEW.vda.qcow2, ...) and whose network card has a new MAC\n"
+        "address; a linked clone also moves SRC onto overlays (SRC.vda.qcow2, ...),\n"
+        "so the original disks become shared read-only bases.  Restore each with\n"
+        "'hostel run --restore FILE --name NAME'.\n");
 }
 
 static int state_main(int argc, char **argv)
@@ -96,9 +105,14 @@ static int clone_main(int argc, char **argv)
         clone_help(stdout);
         return 0;
     }
+    bool linked = argc > 1 && strcmp(argv[1], "--linked") == 0;
+    if (argc == 3 + linked && argv[1 + linked][0] != '-' && mgmt_cli_knows(argv[1 + linked]))
+        return mgmt_cli_clone(argv[1 + linked], argv[2 + linked], linked); /* a VM of hosteld */
+    if (linked && argc == 4 && mgmt_cli_knows(argv[2]))
+        return mgmt_cli_clone(argv[2], argv[3], true);
     bool full = argc > 1 && strcmp(argv[1], "--full") == 0;
     if (argc != 3 + full || argv[1 + full][0] == '-')
-        return cli_usage("clone", "expected [--full] SRC NEW");
+        return cli_usage("clone", "expected [--full] SRC NEW, or [--linked] VM NEW");
     Error err = {0};
     if (clone_wait(argv[1 + full], argv[2 + full], full, &err) < 0)
         return cli_fail(&err);

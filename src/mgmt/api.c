@@ -193,6 +193,7 @@ static const ApiRoute routes[] = {
      .unlocked = true},
     {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
     {.pattern = "/1.0/vms/{name}/console", .method = "GET", .handle = api_h_vm_console},
+    {.pattern = "/1.0/vms/{name}/clones", .method = "POST", .handle = api_h_vm_clone},
     {.pattern = "/1.0/vms/{name}/snapshots", .method = "GET", .handle = api_h_snapshots_list},
     {.pattern = "/1.0/vms/{name}/snapshots", .method = "POST", .handle = api_h_snapshot_create},
     {.pattern = "/1.0/vms/{name}/snapshots/{snapshot}",

@@ -90,6 +90,9 @@ bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
  */
 bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd);
 
+/* Clones of a VM (api_clone.c). */
+ApiHandler api_h_vm_clone;
+
 /* A VM's console as a websocket (api_console.c). */
 ApiHandler api_h_vm_console;
 
@@ -118,10 +121,12 @@ bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
 
 /*
  * Delete the volumes that are disks of config and that no VM definition of
- * the store uses any more (call it once the VM is removed): the names
- * ("POOL/VOL") of those deleted.  Host files that are no volume are left.
+ * the store uses any more (call it once the VM named name is removed), and
+ * the disk images a clone made in its own data directory that no VM has
+ * as a disk or a backing file: what was deleted ("POOL/VOL", or the
+ * image's path).  Host files that are neither are left.
  */
-json_t *api_purge_volumes(Api *api, const VmConfig *config);
+json_t *api_purge_volumes(Api *api, const char *name, const VmConfig *config);
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;

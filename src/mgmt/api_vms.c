@@ -359,8 +359,10 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
     else {
         emit_vm(api, req, name, "vm-deleted");
         api_reply_json(r, 200,
-                       purge ? json_pack("{s:o}", "purged", api_purge_volumes(api, &disks))
+                       purge ? json_pack("{s:o}", "purged", api_purge_volumes(api, name, &disks))
                              : json_object());
+        if (purge && api->runtime) /* its data directory, now that its images may be gone */
+            mgmt_runtime_forget(api->runtime, name, NULL);
     }
     vmconfig_free(&disks);
 }

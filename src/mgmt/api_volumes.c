@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,6 +648,23 @@ bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r)
 
 /* ---- a VM's own volumes, deleted with it (DELETE /1.0/vms/NAME?purge=1) ---- */
 
+/* No VM of the store has the file st as a disk or in its disk's backing chain. */
+static bool unused_image(Api *api, const struct stat *st)
+{
+    for (size_t v = 0; v < mgmt_store_count(api->store); v++) {
+        const VmConfig *c = &mgmt_store_at(api->store, v)->config;
+        for (unsigned d = 0; d < c->ndisks; d++) {
+            struct stat ds;
+            if (stat(c->disks[d].path, &ds) == 0 && ds.st_dev == st->st_dev &&
+                ds.st_ino == st->st_ino)
+                return false;
+            if (mgmt_image_backs(c->disks[d].path, st))
+                return false;
+        }
+    }
+    return true;
+}
+
 /* The volume of some pool that is the file at path: *pool and v filled; false when none. */
 static bool volume_of_file(Api *api, const char *path, const MgmtPool **pool, MgmtVolume *v)
 {
@@ -672,9 +690,26 @@ static bool volume_of_file(Api *api, const char *path, const MgmtPool **pool, Mg
     return false;
 }
 
-json_t *api_purge_volumes(Api *api, const VmConfig *config)
+/* A disk image the daemon made in the VM's own data directory (a clone's), deleted if unused. */
+static bool purge_own_image(Api *api, const char *name, const char *path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    if (!api->runtime || mgmt_runtime_path(api->runtime, name, "", dir, sizeof(dir)) < 0)
+        return false;
+    size_t n = strlen(dir);
+    if (strncmp(path, dir, n) != 0 || path[n] != '/' || strchr(path + n + 1, '/') ||
+        stat(path, &st) < 0 || !unused_image(api, &st))
+        return false;
+    return unlink(path) == 0;
+}
+
+json_t *api_purge_volumes(Api *api, const char *name, const VmConfig *config)
 {
     json_t *gone = json_array();
+    for (unsigned d = 0; gone && d < config->ndisks; d++)
+        if (purge_own_image(api, name, config->disks[d].path))
+            json_array_append_new(gone, json_string(config->disks[d].path));
     for (unsigned d = 0; gone && d < config->ndisks; d++) {
         const MgmtPool *pool;
         MgmtVolume v;
@@ -684,8 +719,9 @@ json_t *api_purge_volumes(Api *api, const VmConfig *config)
         const char *names[1];
         char ref[2 * MGMT_NAME_MAX + 2];
         snprintf(ref, sizeof(ref), "%s/%s", pool->name, v.name);
-        if (mgmt_volume_users(api->store, &v, names, 1) == 0 &&
-            mgmt_volume_delete(pool, v.name, &err) == 0)
+        struct stat st;
+        if (mgmt_volume_users(api->store, &v, names, 1) == 0 && stat(v.path, &st) == 0 &&
+            unused_image(api, &st) && mgmt_volume_delete(pool, v.name, &err) == 0)
             json_array_append_new(gone, json_string(ref));
         mgmt_volume_free(&v);
     }

@@ -194,4 +194,8 @@ int mgmt_volume_delete(const MgmtPool *pool, const char *name, Error *err);
 /* "qcow2" or "raw" for a format name, or NULL. */
 const char *mgmt_volume_format(const char *name);
 
+/* target (a file's stat) is in the backing chain of the image at path (not path itself). */
+struct stat;
+bool mgmt_image_backs(const char *path, const struct stat *target);
+
 #endif

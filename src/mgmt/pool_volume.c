@@ -648,3 +648,24 @@ int mgmt_volume_delete(const MgmtPool *pool, const char *name, Error *err)
     io_sync_dir_of(path);
     return 0;
 }
+
+bool mgmt_image_backs(const char *path, const struct stat *target)
+{
+    ImageHead h = {0};
+    Error err = {0};
+    char *cur = strdup(path);
+    const char *fmt = NULL;
+    bool found = false;
+    for (unsigned depth = 0; cur && !found && depth <= BLOCK_MAX_CHAIN; depth++) {
+        if (image_head(cur, fmt, &h, &err) < 0)
+            break;
+        free(cur);
+        cur = h.backing;
+        fmt = h.backing_fmt;
+        struct stat st;
+        found = cur && stat(cur, &st) == 0 && st.st_dev == target->st_dev &&
+                st.st_ino == target->st_ino;
+    }
+    free(cur);
+    return found;
+}

@@ -3,6 +3,7 @@
  * after a daemon restart, stopping them, and the supervisor thread that
  * notices when one ends and applies its restart policy.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -938,6 +939,23 @@ json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name)
     return j;
 }
 
+/* Remove the plain files of dir, then dir (when empty). */
+static void remove_dir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_type == DT_REG) {
+            char path[PATH_MAX + 256];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
 /* Remove DATA/NAME's files we made and the directory when empty; RUN/NAME likewise. */
 static void remove_vm_files(MgmtRuntime *rt, const char *name)
 {
@@ -949,7 +967,7 @@ static void remove_vm_files(MgmtRuntime *rt, const char *name)
         if (mgmt_runtime_path(rt, name, files[i], path, sizeof(path)) == 0)
             unlink(path);
     if (mgmt_runtime_path(rt, name, "snapshots", path, sizeof(path)) == 0)
-        rmdir(path);
+        remove_dir_files(path); /* the live snapshots' memory states */
     if (mgmt_runtime_path(rt, name, "", path, sizeof(path)) == 0)
         rmdir(path);
     int n = snprintf(path, sizeof(path), "%s/%s", rt->run_dir, name);

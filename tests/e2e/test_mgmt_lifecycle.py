@@ -366,3 +366,34 @@ def test_stop_forces_a_guest_that_ignores_the_button(daemon):
     assert op["status"] == "success" and op["result"]["forced"] is True, op
     assert 2 <= time.monotonic() - t0 < 15
     assert daemon.vm_state("deaf")["status"] == "stopped"
+
+
+def test_linked_clone_of_a_stopped_vm(daemon):
+    """A linked clone: both VMs on overlays over the old disk, which neither writes any more;
+    deleting the source with purge keeps the base the clone still needs."""
+    r = daemon.request("POST", "/1.0/storage-pools/default/volumes",
+                       {"name": "base", "size": 1 << 20})
+    assert r.status == 201, r
+    daemon.create("src", config={"disks": [{"volume": "base"}]})
+    r = daemon.request("POST", "/1.0/vms/src/clones", {"name": "dst", "linked": True})
+    assert r.status == 202, r
+    op = daemon.wait(r.json["id"])
+    assert op["status"] == "success" and op["result"]["suspended"] is False, op
+    src = daemon.request("GET", "/1.0/vms/src").json
+    dst = daemon.request("GET", "/1.0/vms/dst").json
+    base = src["config"]["disks"][0]["path"]
+    assert base.startswith(str(daemon.state / "vmdata" / "src")), base
+    assert dst["config"]["disks"][0]["path"].startswith(str(daemon.state / "vmdata" / "dst"))
+    assert src["config"]["nics"][0]["mac"] != dst["config"]["nics"][0]["mac"]
+    assert dst["uuid"] != src["uuid"] and dst["autostart"] is False
+    for bad, code in (({"name": "dst"}, 409), ({"name": "../x"}, 400), ({}, 400),
+                      ({"name": "z", "linked": "yes"}, 400), ({"name": "z", "full": 1}, 400)):
+        assert daemon.request("POST", "/1.0/vms/src/clones", bad).status == code, bad
+    assert daemon.request("POST", "/1.0/vms/nope/clones", {"name": "z"}).status == 404
+    r = daemon.request("DELETE", "/1.0/vms/src?purge=1")
+    assert r.status == 200, r
+    # the base volume is the clone's backing file: kept
+    names = [v["name"] for v in
+             daemon.request("GET", "/1.0/storage-pools/default/volumes").json["volumes"]]
+    assert names == ["base"], names
+    assert daemon.act("dst", "start")["status"] == "success"
