@@ -37,6 +37,7 @@ extern const Command cmd_create, cmd_list;            /* cmd_mgmt.c (hosteld's c
 extern const Command cmd_info, cmd_delete;            /* cmd_mgmt.c */
 extern const Command cmd_start, cmd_stop, cmd_reboot; /* cmd_mgmt.c */
 extern const Command cmd_console;                     /* cmd_console.c */
+extern const Command cmd_logs, cmd_edit;              /* cmd_vmtools.c */
 extern const Command cmd_stats;                       /* cmd_stats.c */
 
 /*

@@ -122,6 +122,10 @@ static int call_with(CURL *h, const MgmtTarget *t, const char *method, const cha
     if (r == 0) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
         out->body = b.data ? json_loads(b.data, 0, NULL) : NULL;
+        if (!out->body) { /* text (a log, /metrics): kept as it is */
+            out->text = b.data;
+            b.data = NULL;
+        }
     }
     curl_slist_free_all(headers);
     free(b.data);
@@ -341,6 +345,8 @@ void mgmt_reply_free(MgmtReply *r)
 {
     json_decref(r->body);
     r->body = NULL;
+    free(r->text);
+    r->text = NULL;
 }
 
 const char *mgmt_reply_message(const MgmtReply *r, char *buf, size_t size)

@@ -37,6 +37,7 @@ typedef struct MgmtTarget {
 typedef struct MgmtReply {
     long status;  /* the HTTP status */
     json_t *body; /* the decoded body (a new reference), or NULL if it was not JSON */
+    char *text;   /* a body that was not JSON (malloc'd, NUL-terminated), or NULL */
 } MgmtReply;
 
 /*

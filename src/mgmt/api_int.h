@@ -90,6 +90,9 @@ bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
  */
 bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd);
 
+/* A VM's logs (api_logs.c). */
+ApiHandler api_h_vm_logs, api_h_vm_log;
+
 /* Clones of a VM (api_clone.c). */
 ApiHandler api_h_vm_clone;
 

@@ -151,3 +151,43 @@ def test_create_with_volumes_policies_and_purge(daemon, tmp_path):
     assert hostel("delete", "vm2", sock=s).stdout.strip() == "deleted vm2"
     assert "shared" in hostel("volume", "list", sock=s).stdout
     assert daemon.request("DELETE", "/1.0/vms/x?purge=yes").status in (400, 404)
+
+
+def editor(tmp_path, change):
+    """An $EDITOR that applies change (Python over the definition d) to the file it is given."""
+    script = tmp_path / f"ed{len(list(tmp_path.iterdir()))}.py"
+    script.write_text("import json, sys\np = sys.argv[1]\nd = json.load(open(p))\n"
+                      f"{change}\njson.dump(d, open(p, 'w'))\n")
+    return {"EDITOR": f"python3 {script}"}
+
+
+def test_edit_checks_before_it_keeps(daemon, tmp_path):
+    s = daemon.sock
+    assert hostel("create", "vm1", "--memory", "128M", sock=s).returncode == 0
+    r = hostel("edit", "vm1", sock=s, env={"EDITOR": "sed -i s/134217728/268435456/"})
+    assert r.returncode == 0 and r.stdout.strip() == "saved", r
+    vm = json.loads(hostel("info", "vm1", "--json", sock=s).stdout)
+    assert vm["config"]["ram-size"] == 256 << 20
+    # a definition the daemon refuses is not kept (no terminal: not offered again)
+    r = hostel("edit", "vm1", sock=s, env=editor(tmp_path, "d['config']['harts'] = 99"))
+    assert r.returncode == 1 and "harts" in r.stderr, r
+    assert json.loads(hostel("info", "vm1", "--json", sock=s).stdout)["config"]["harts"] == 1
+    r = hostel("edit", "vm1", sock=s, env={"EDITOR": "sed -i s/{/[/"})
+    assert r.returncode == 1 and "line" in r.stderr, r
+    r = hostel("edit", "vm1", sock=s, env={"EDITOR": "true"})
+    assert r.returncode == 0 and r.stdout.strip() == "unchanged"
+    r = hostel("edit", "vm1", sock=s, env={"EDITOR": "false"})
+    assert r.returncode == 1 and "editor failed" in r.stderr
+    assert hostel("edit", "nope", sock=s).returncode == 1
+
+
+def test_logs_of_a_vm_without_logs(daemon):
+    s = daemon.sock
+    assert hostel("create", "vm1", sock=s).returncode == 0
+    r = hostel("logs", "vm1", sock=s)
+    assert r.returncode == 1 and "no console.log yet" in r.stderr, r
+    assert daemon.request("GET", "/1.0/vms/vm1/logs").json == {"logs": []}
+    assert daemon.request("GET", "/1.0/vms/vm1/logs/passwd").status == 404
+    assert daemon.request("GET", "/1.0/vms/vm1/logs/..").status == 400
+    assert daemon.request("GET", "/1.0/vms/vm1/logs/vmm.log?tail=x").status == 400
+    assert hostel("logs", "vm1", "--tail", "x", sock=s).returncode == 2

@@ -397,3 +397,18 @@ def test_linked_clone_of_a_stopped_vm(daemon):
              daemon.request("GET", "/1.0/storage-pools/default/volumes").json["volumes"]]
     assert names == ["base"], names
     assert daemon.act("dst", "start")["status"] == "success"
+
+
+def test_logs_keep_the_console_and_the_vmm(daemon):
+    daemon.create("vm1")
+    daemon.act("vm1", "start")
+    wait_for(lambda: "hostel guest ready" in console_log(daemon, "vm1"), timeout=90)
+    listed = {l["name"] for l in daemon.request("GET", "/1.0/vms/vm1/logs").json["logs"]}
+    assert {"console.log", "vmm.log"} <= listed
+    r = daemon.request("GET", "/1.0/vms/vm1/logs/console.log?tail=2000")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+    assert len(r.raw) <= 2000 and b"hostel guest ready" in r.raw
+    env = dict(os.environ, HOSTEL_SOCKET=daemon.sock)
+    out = subprocess.run([daemon_hostel(), "logs", "vm1", "--vmm"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and "hosteld starts:" in out.stdout, out
