@@ -438,21 +438,38 @@ static void human_size(char *buf, size_t size, uint64_t bytes)
     snprintf(buf, size, v == (double)(uint64_t)v ? "%.0f%c" : "%.1f%c", v, units[u]);
 }
 
+/* 42s, 5m12s, 3h04m, 2d07h. */
+static void human_duration(char *buf, size_t size, double s)
+{
+    long t = (long)s;
+    if (t < 60)
+        snprintf(buf, size, "%lds", t);
+    else if (t < 3600)
+        snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+    else if (t < 86400)
+        snprintf(buf, size, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+    else
+        snprintf(buf, size, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+}
+
 static void list_print(const json_t *list)
 {
     size_t i;
     json_t *vm, *b;
-    printf("%-24s %-10s %4s %8s\n", "NAME", "STATE", "CPUS", "MEMORY");
+    printf("%-24s %-10s %4s %8s %10s\n", "NAME", "STATE", "CPUS", "MEMORY", "UPTIME");
     json_array_foreach(json_object_get(list, "vms"), i, vm)
     {
         json_t *cfg = json_object_get(vm, "config");
-        char mem[32];
+        char mem[32], up[32] = "-";
         human_size(mem, sizeof(mem),
                    (uint64_t)json_integer_value(json_object_get(cfg, "ram-size")));
-        printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s\n",
+        json_t *u = json_object_get(vm, "uptime_s");
+        if (u)
+            human_duration(up, sizeof(up), json_number_value(u));
+        printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s %10s\n",
                json_string_value(json_object_get(vm, "name")),
                json_string_value(json_object_get(vm, "state")),
-               json_integer_value(json_object_get(cfg, "harts")), mem);
+               json_integer_value(json_object_get(cfg, "harts")), mem, up);
     }
     json_array_foreach(json_object_get(list, "broken"), i, b)
     {

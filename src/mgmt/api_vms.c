@@ -231,6 +231,16 @@ static json_t *broken_list(const MgmtStore *s)
     return a;
 }
 
+/* The VM object of a list, with "uptime_s" when it runs. */
+static json_t *vm_with_uptime(Api *api, const MgmtVm *vm)
+{
+    json_t *j = mgmt_vm_to_api(vm, api_vm_state(api, vm->name));
+    double up = api->runtime ? mgmt_runtime_uptime(api->runtime, vm->name) : -1;
+    if (j && up >= 0)
+        json_object_set_new(j, "uptime_s", json_real(up));
+    return j;
+}
+
 void api_h_vms_list(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     int recursion = list_recursion(req, r);
@@ -239,8 +249,7 @@ void api_h_vms_list(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRes
     json_t *vms = json_array();
     for (size_t i = 0; vms && i < mgmt_store_count(api->store); i++) {
         const MgmtVm *vm = mgmt_store_at(api->store, i);
-        json_t *item =
-            recursion ? mgmt_vm_to_api(vm, api_vm_state(api, vm->name)) : json_string(vm->name);
+        json_t *item = recursion ? vm_with_uptime(api, vm) : json_string(vm->name);
         if (json_array_append_new(vms, item) < 0) {
             json_decref(vms);
             vms = NULL;
@@ -327,7 +336,7 @@ void api_h_vm_get(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRespo
     const char *name = args->arg[0];
     const MgmtVm *vm = api_vm_or_404(api, name, r);
     if (vm)
-        api_reply_json(r, 200, mgmt_vm_to_api(vm, api_vm_state(api, vm->name)));
+        api_reply_json(r, 200, vm_with_uptime(api, vm));
 }
 
 void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)

@@ -901,6 +901,42 @@ static bool proc_usage(pid_t pid, long long *rss, double *cpu)
     return true;
 }
 
+/* Seconds since pid started, from /proc (so a VMM found at daemon start has one too); -1. */
+static double proc_age(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re"), *u = fopen("/proc/uptime", "re");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    double up = -1;
+    if (!u || fscanf(u, "%lf", &up) != 1)
+        up = -1;
+    if (f)
+        fclose(f);
+    if (u)
+        fclose(u);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long long start;
+    if (!p || up < 0 ||
+        sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+               "%*d %llu",
+               &start) != 1)
+        return -1;
+    double age = up - (double)start / (double)sysconf(_SC_CLK_TCK);
+    return age < 0 ? 0 : age;
+}
+
+double mgmt_runtime_uptime(MgmtRuntime *rt, const char *name)
+{
+    pthread_mutex_lock(&rt->lock);
+    Run *r = run_find(rt, name);
+    pid_t pid = r && run_active(r) ? r->pid : 0;
+    pthread_mutex_unlock(&rt->lock);
+    return pid ? proc_age(pid) : -1;
+}
+
 /* The members of a running VM's state (the lock held). */
 static void state_running(const Run *r, json_t *j)
 {
@@ -912,6 +948,10 @@ static void state_running(const Run *r, json_t *j)
         time_text(r->started_real, when, sizeof(when));
         json_object_set_new(j, "started_at", json_string(when));
         json_object_set_new(j, "uptime_s", json_real(now_mono() - r->started_mono));
+    } else { /* found at daemon start: its process knows */
+        double age = proc_age(r->pid);
+        if (age >= 0)
+            json_object_set_new(j, "uptime_s", json_real(age));
     }
     if (proc_usage(r->pid, &rss, &cpu)) {
         json_object_set_new(j, "memory_rss", json_integer(rss));

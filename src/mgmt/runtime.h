@@ -79,6 +79,9 @@ MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart res
 /* The VM's power state (STOPPED for a VM the runtime never saw). */
 MgmtPower mgmt_runtime_power(MgmtRuntime *rt, const char *name);
 
+/* Seconds the VM's VMM has run (from /proc: right for a VMM found at start), or -1. */
+double mgmt_runtime_uptime(MgmtRuntime *rt, const char *name);
+
 /* A suspend left a state file: the next start resumes it. */
 bool mgmt_runtime_is_suspended(MgmtRuntime *rt, const char *name);
 
