@@ -37,6 +37,7 @@ enum {
     OPT_DESC,
     OPT_AUTOSTART,
     OPT_RESTART,
+    OPT_LABEL,
 };
 
 /* What every management verb takes. */
@@ -63,22 +64,7 @@ static const char common_help[] =
  */
 static json_t *call(const MgmtCommon *c, const char *method, const char *path, json_t *body)
 {
-    char buf[160];
-    Error err = {0};
-    MgmtReply r;
-    MgmtTarget t;
-    bool no_daemon;
-    if (mgmt_client_target(&t, c->socket, NULL, &err) < 0 ||
-        mgmt_client_call_target(&t, method, path, body, &r, &no_daemon, &err) < 0) {
-        cli_fail(&err);
-        return NULL;
-    }
-    if (r.status < 200 || r.status > 299 || !r.body) {
-        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
-        mgmt_reply_free(&r);
-        return NULL;
-    }
-    return r.body;
+    return mgmt_client_json(c->socket, method, path, body);
 }
 
 /* "/1.0/vms/NAME" with NAME escaped, into buf. */
@@ -91,8 +77,7 @@ static void vm_path(char *buf, size_t size, const char *name)
 
 static void print_json(const json_t *j)
 {
-    json_dumpf(j, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
+    mgmt_client_print_json(j);
 }
 
 /* Take --socket and --json; 1 if c was one of them, 0 if not. */
@@ -165,6 +150,7 @@ static void create_help(FILE *out)
             "                        (a volume of the default pool), SIZE (a new qcow2\n"
             "                        volume NAME-diskN of that size in the default pool), or\n"
             "                        /ABSOLUTE/PATH (an image file as the daemon sees it)\n"
+            "      --label KEY=VALUE a label (repeatable; KEY of [a-z0-9._/-])\n"
             "      --autostart       start the VM whenever hosteld starts\n"
             "      --restart POLICY  when its VMM ends unasked: no (default), on-failure, always\n"
             "      --net SPEC        a NIC as 'hostel run --net': user[,hostfwd=...],\n"
@@ -271,6 +257,20 @@ static int create_cpus(CreateOptions *o, const char *arg)
     return 0;
 }
 
+/* --label KEY=VALUE into the body's labels (the daemon checks the key). */
+static int create_label(CreateOptions *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return cli_usage("create", "--label '%s': expected KEY=VALUE", arg);
+    json_t *labels = json_object_get(o->body, "labels");
+    if (!labels)
+        json_object_set_new(o->body, "labels", labels = json_object());
+    char key[128];
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+    return json_object_set_new(labels, key, json_string(eq + 1));
+}
+
 static int create_option(CreateOptions *o, int c, const char *arg)
 {
     switch (c) {
@@ -284,6 +284,7 @@ static int create_option(CreateOptions *o, int c, const char *arg)
     case OPT_DESC: return json_object_set_new(o->body, "description", json_string(arg));
     case OPT_AUTOSTART: return json_object_set_new(o->body, "autostart", json_true());
     case OPT_RESTART: return json_object_set_new(o->body, "restart", json_string(arg));
+    case OPT_LABEL: return create_label(o, arg);
     default:
         if (common_option(&o->common, c, arg))
             return 0;
@@ -320,6 +321,7 @@ static int create_parse(CreateOptions *o, int argc, char **argv)
         {"description", required_argument, NULL, OPT_DESC},
         {"autostart", no_argument, NULL, OPT_AUTOSTART},
         {"restart", required_argument, NULL, OPT_RESTART},
+        {"label", required_argument, NULL, OPT_LABEL},
         {0},
     };
     int c, r;
@@ -545,6 +547,10 @@ static void info_print(const json_t *vm)
     if ((s = json_string_value(json_object_get(vm, "description"))) && *s)
         printf("description: %s\n", s);
     printf("autostart:   %s\n", json_is_true(json_object_get(vm, "autostart")) ? "yes" : "no");
+    const char *key;
+    json_t *value;
+    json_object_foreach(json_object_get(vm, "labels"), key, value)
+        printf("label:       %s=%s\n", key, json_string_value(value));
     printf("cpus:        %" JSON_INTEGER_FORMAT "\n",
            json_integer_value(json_object_get(cfg, "harts")));
     printf("memory:      %s\n", mem);
@@ -691,8 +697,14 @@ static json_t *wait_operation(const MgmtCommon *m, const json_t *op)
             json_decref(now);
             return NULL;
         }
-        if (tty && !said)
-            fprintf(stderr, "%s (operation %s)...", what ? what : "waiting", id);
+        json_t *pct = json_object_get(json_object_get(now, "progress"), "percent");
+        if (tty && pct) /* one line, rewritten: what, and how far when the work says */
+            fprintf(stderr, "\r%s (operation %.8s)... %3d%%", what ? what : "waiting", id,
+                    (int)json_integer_value(pct));
+        else if (tty)
+            fprintf(stderr, "\r%s (operation %.8s)...", what ? what : "waiting", id);
+        else if (pct) /* plain lines for logs */
+            fprintf(stderr, "%s: %d%%\n", what ? what : id, (int)json_integer_value(pct));
         said = tty;
         json_decref(now);
     }

@@ -24,22 +24,7 @@
 /* method path on the current target: the 2xx reply's body, or NULL after printing why. */
 static json_t *call(const char *method, const char *path, json_t *body)
 {
-    char buf[160];
-    Error err = {0};
-    MgmtReply r;
-    MgmtTarget t;
-    bool no_daemon;
-    if (mgmt_client_target(&t, NULL, NULL, &err) < 0 ||
-        mgmt_client_call_target(&t, method, path, body, &r, &no_daemon, &err) < 0) {
-        cli_fail(&err);
-        return NULL;
-    }
-    if (r.status < 200 || r.status > 299 || !r.body) {
-        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
-        mgmt_reply_free(&r);
-        return NULL;
-    }
-    return r.body;
+    return mgmt_client_json(NULL, method, path, body);
 }
 
 /* A subcommand with no options but --help: argv has exactly nargs operands after it. */

@@ -19,7 +19,6 @@
 #include "cli.h"
 #include "mgmt_client.h"
 
-#define SOCKET_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define SAMPLE_GAP_US 1000000 /* between the two samples CPU % is computed from */
 
 enum { OPT_SOCKET = 256, OPT_JSON };
@@ -64,21 +63,7 @@ static void stats_help(FILE *out)
 /* GET path: the body (a new reference) of a 2xx reply, else NULL after printing why. */
 static json_t *get(const StatsOptions *o, const char *path)
 {
-    char socket[SOCKET_MAX], buf[160];
-    Error err = {0};
-    MgmtReply r;
-    bool no_daemon;
-    if (mgmt_client_socket(socket, sizeof(socket), o->socket, &err) < 0 ||
-        mgmt_client_call(socket, "GET", path, NULL, &r, &no_daemon, &err) < 0) {
-        cli_fail(&err);
-        return NULL;
-    }
-    if (r.status < 200 || r.status > 299 || !r.body) {
-        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
-        mgmt_reply_free(&r);
-        return NULL;
-    }
-    return r.body;
+    return mgmt_client_json(o->socket, "GET", path, NULL);
 }
 
 /* GET /1.0/vms/NAME + tail ("" or "/state"), NAME escaped. */

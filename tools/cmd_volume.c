@@ -24,7 +24,6 @@
 #include "util/compiler.h"
 #include "util/size.h"
 
-#define SOCKET_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define DEFAULT_POOL "default"
 
 enum { OPT_SOCKET = 256, OPT_JSON, OPT_SIZE, OPT_FORMAT, OPT_BACKING, OPT_LINKED, OPT_SHRINK };
@@ -62,21 +61,7 @@ static const char common_help[] =
 /* method path (body when not NULL); the reply's body when 2xx, else NULL after printing why. */
 static json_t *call(const VolArgs *a, const char *method, const char *path, json_t *body)
 {
-    char socket[SOCKET_MAX], buf[600];
-    Error err = {0};
-    MgmtReply r;
-    bool no_daemon;
-    if (mgmt_client_socket(socket, sizeof(socket), a->socket, &err) < 0 ||
-        mgmt_client_call(socket, method, path, body, &r, &no_daemon, &err) < 0) {
-        cli_fail(&err);
-        return NULL;
-    }
-    if (r.status < 200 || r.status > 299 || !r.body) {
-        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
-        mgmt_reply_free(&r);
-        return NULL;
-    }
-    return r.body;
+    return mgmt_client_json(a->socket, method, path, body);
 }
 
 /* reply is an operation (202): wait for it; the ended operation, or NULL after an error. */
@@ -91,8 +76,7 @@ static json_t *call_wait(const VolArgs *a, json_t *reply)
 
 static void print_json(const json_t *j)
 {
-    json_dumpf(j, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
+    mgmt_client_print_json(j);
 }
 
 /* Print the reply (--json) or nothing; 0 when there was one, else CLI_EXIT_FAIL. */

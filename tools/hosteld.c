@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/clocks.h"
 #include "mgmt/api.h"
 #include "mgmt/events.h"
 #include "mgmt/hub.h"
@@ -60,13 +62,14 @@
 #include "util/log.h"
 #include "util/ws.h"
 
-#define DEFAULT_MAX_CONNECTIONS 64
+#define DEFAULT_MAX_CONNECTIONS 1024 /* epoll: an idle connection costs a socket, not a thread */
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_RATE_LIMIT 50 /* mutating calls a second per client; bursts of twice that */
 #define HEADER_MEMORY_LIMIT (64u << 10) /* per connection: request line + headers (MHD: 431/413) */
 #define DEFAULT_STREAM_QUEUE_KIB 1024   /* what a websocket client may fall behind by */
 #define MIN_STREAM_QUEUE_KIB 16
-#define LISTEN_MAX 4 /* --listen given at most this often */
+#define LISTEN_BACKLOG 1024 /* a burst of connects waits here, not EAGAIN */
+#define LISTEN_MAX 4        /* --listen given at most this often */
 /* GnuTLS priorities for HTTPS: its defaults, but TLS 1.2 and 1.3 only */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -518,17 +521,10 @@ typedef struct Watchdog {
     pthread_t thread;
 } Watchdog;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Shut down the connections past their deadline (the lock held). */
 static void watchdog_scan(Watchdog *wd)
 {
-    double now = now_s();
+    double now = clock_mono_s();
     for (Watch *w = wd->head; w; w = w->next) {
         if (w->dropped || w->upgraded || now - w->since <= wd->timeout_s)
             continue;
@@ -587,7 +583,7 @@ static void watch_add(Watchdog *wd, struct MHD_Connection *c, void **socket_cont
         free(w); /* not watched: MHD's idle timeout still applies */
         return;
     }
-    w->since = now_s();
+    w->since = clock_mono_s();
     pthread_mutex_lock(&wd->lock);
     w->next = wd->head;
     if (wd->head)
@@ -629,7 +625,7 @@ static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
     if (!w)
         return;
     pthread_mutex_lock(&wd->lock);
-    w->since = now_s();
+    w->since = clock_mono_s();
     pthread_mutex_unlock(&wd->lock);
 }
 
@@ -642,7 +638,7 @@ static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
     if (!w)
         return;
     pthread_mutex_lock(&wd->lock);
-    w->since = now_s() + 3600.0 * 24 * 365; /* watch_rearm puts it back after the answer */
+    w->since = clock_mono_s() + 3600.0 * 24 * 365; /* watch_rearm puts it back after the answer */
     pthread_mutex_unlock(&wd->lock);
 }
 
@@ -686,7 +682,7 @@ static enum MHD_Result park(Server *srv, struct MHD_Connection *c, double until)
 /* Resume the parked requests that are due (all of them when all). The lock held. */
 static void waiters_resume(Waiters *ws, bool all, double *next)
 {
-    double now = now_s();
+    double now = clock_mono_s();
     *next = now + 1.0;
     for (Waiter **p = &ws->head; *p;) {
         Waiter *w = *p;
@@ -706,9 +702,9 @@ static void *waiters_run(void *opaque)
 {
     Waiters *ws = opaque;
     uint64_t seen = mgmt_ops_generation(ws->ops);
-    double next = now_s() + 1.0;
+    double next = clock_mono_s() + 1.0;
     for (;;) {
-        double wait = next - now_s();
+        double wait = next - clock_mono_s();
         uint64_t g = mgmt_ops_wait_change(ws->ops, seen, wait > 0 ? wait : 0);
         pthread_mutex_lock(&ws->lock);
         if (ws->stop) {
@@ -893,7 +889,7 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         .body_len = p->too_large ? (size_t)API_BODY_MAX + 1 : p->len,
         .uid = srv->tls ? (uid_t)-1 : peer_uid(c),
         .tls = srv->tls,
-        .wait_over = p->wait_until > 0 && now_s() >= p->wait_until,
+        .wait_over = p->wait_until > 0 && clock_mono_s() >= p->wait_until,
         .websocket = wants_websocket(c),
         .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
         .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
@@ -904,7 +900,7 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
     api_handle(srv->api, &req, &resp);
     if (resp.wait_s > 0 && !req.wait_over) { /* answered later: park the request */
         if (p->wait_until == 0)
-            p->wait_until = now_s() + resp.wait_s;
+            p->wait_until = clock_mono_s() + resp.wait_s;
         api_response_free(&resp);
         return park(srv, c, p->wait_until);
     }
@@ -1053,7 +1049,7 @@ static int tls_start(TlsFronts *t, const Server *base, const DaemonOptions *o, E
 static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t *stop)
 {
     Error err = {0};
-    int fd = listen_unix(o->socket_path, 128, &err);
+    int fd = listen_unix(o->socket_path, LISTEN_BACKLOG, &err);
     if (fd < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;
@@ -1150,12 +1146,23 @@ static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtRuntime 
     return mgmt_ops_new(ops, o->state_dir, on_event, events, err);
 }
 
+/* Connections hold two descriptors each (the socket and the watchdog's dup): allow them. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     DaemonOptions o;
     int r = parse_options(&o, argc, argv);
     if (r != 0)
         return r < 0 ? 0 : r;
+    raise_fd_limit();
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);

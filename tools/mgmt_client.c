@@ -358,3 +358,29 @@ const char *mgmt_reply_message(const MgmtReply *r, char *buf, size_t size)
     snprintf(buf, size, "hosteld answered HTTP %ld without an error message", r->status);
     return buf;
 }
+
+json_t *mgmt_client_json(const char *socket, const char *method, const char *path, json_t *body)
+{
+    char buf[600];
+    Error err = {0};
+    MgmtReply r;
+    MgmtTarget t;
+    bool no_daemon;
+    if (mgmt_client_target(&t, socket, NULL, &err) < 0 ||
+        mgmt_client_call_target(&t, method, path, body, &r, &no_daemon, &err) < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        return NULL;
+    }
+    if (r.status < 200 || r.status > 299 || !r.body) {
+        fprintf(stderr, "hostel: %s\n", mgmt_reply_message(&r, buf, sizeof(buf)));
+        mgmt_reply_free(&r);
+        return NULL;
+    }
+    return r.body;
+}
+
+void mgmt_client_print_json(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}

@@ -111,6 +111,18 @@ void mgmt_client_setup_tls(CURL *h, const MgmtTarget *t);
 
 void mgmt_reply_free(MgmtReply *r);
 
+/*
+ * The verbs' common call: method path (body as JSON when not NULL) on the
+ * daemon the command names (socket if not NULL, else --remote or the
+ * default; mgmt_client_target).  The reply's JSON body (a new reference)
+ * when the status is 2xx; else NULL after printing one line on stderr (the
+ * daemon's message, or how to start it).
+ */
+json_t *mgmt_client_json(const char *socket, const char *method, const char *path, json_t *body);
+
+/* j on stdout, indented, and a newline (--json). */
+void mgmt_client_print_json(const json_t *j);
+
 /* The one-line message of an error reply, or a generic line with the status. */
 const char *mgmt_reply_message(const MgmtReply *r, char *buf, size_t size);
 

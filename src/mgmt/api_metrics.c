@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mgmt/api_int.h"
+#include "util/clocks.h"
 #include "mgmt/prom.h"
 
 #define STATS_TIMEOUT_MS 1000    /* one VMM's answer to query-stats, at most */
@@ -50,13 +51,6 @@ typedef struct Collect {
 /* Every state word a VM can be in (api_vm_state), for counts that include zeros. */
 static const char *const state_words[] = {"stopped", "starting", "running",
                                           "paused",  "stopping", "suspended"};
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A VMM process exists for the VM in this state (its counters can be asked). */
 static bool state_has_vmm(const char *state)
@@ -120,7 +114,7 @@ static void *collect_worker(void *opaque)
         VmSample *s = &c->s[i];
         if (c->api->runtime)
             s->rt = mgmt_runtime_state_json(c->api->runtime, s->name);
-        double left_ms = (c->deadline - now_mono()) * 1000;
+        double left_ms = (c->deadline - clock_mono_s()) * 1000;
         if (!state_has_vmm(s->state) || left_ms < 1)
             continue;
         s->stats = vm_stats(c->api, s->name,
@@ -141,7 +135,7 @@ static bool collect(Api *api, Collect *c, bool with_stats)
     pthread_mutex_unlock(&api->lock);
     if (!ok || !with_stats)
         return ok;
-    c->deadline = now_mono() + COLLECT_DEADLINE_MS / 1000.0;
+    c->deadline = clock_mono_s() + COLLECT_DEADLINE_MS / 1000.0;
     pthread_mutex_init(&c->lock, NULL);
     pthread_t t[COLLECT_WORKERS];
     size_t started = 0;

@@ -35,6 +35,16 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
         api_error(r, 400, "restart: not \"no\", \"on-failure\" or \"always\"");
         return false;
     }
+    json_t *labels = json_object_get(body, "labels");
+    Error lerr = {0};
+    if (labels && !mgmt_vm_labels_check(labels, &lerr)) {
+        api_error(r, 400, "%s", lerr.msg);
+        return false;
+    }
+    if (labels) { /* the labels given replace the VM's */
+        json_object_clear(vm->labels);
+        json_object_update(vm->labels, labels);
+    }
     Error err = {0};
     if (desc && vmconfig_set_string(&vm->description, json_string_value(desc), &err) < 0) {
         api_error(r, 500, "%s", err.msg);
@@ -312,7 +322,7 @@ static void create_vm(Api *api, const ApiRequest *req, const json_t *body, const
 
 void api_h_vms_create(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
-    static const char *const names[] = {"name",    "description", "autostart",
+    static const char *const names[] = {"name",    "description", "labels", "autostart",
                                         "restart", "config",      NULL};
     json_t *body = api_body_object(req, r);
     if (!body)
@@ -383,8 +393,8 @@ void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
 static void change_vm(Api *api, const ApiRequest *req, const char *name, ApiResponse *r,
                       bool (*apply)(Api *, const json_t *, MgmtVm *, ApiResponse *))
 {
-    static const char *const names[] = {"name",    "uuid",   "description", "autostart",
-                                        "restart", "config", NULL};
+    static const char *const names[] = {"name",      "uuid",    "description", "labels",
+                                        "autostart", "restart", "config",      NULL};
     const MgmtVm *old = api_vm_or_404(api, name, r);
     json_t *body = old ? api_body_object(req, r) : NULL;
     if (!body)
@@ -415,6 +425,7 @@ static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
     }
     vm->autostart = false;
     vm->restart = MGMT_RESTART_NO;
+    json_object_clear(vm->labels);
     if (vmconfig_set_string(&vm->description, "", NULL) < 0) {
         api_error(r, 500, "out of memory");
         return false;

@@ -5,6 +5,7 @@
  * ids increase in the order subscribers see them.
  */
 #include "mgmt/events.h"
+#include "util/clocks.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -92,17 +93,6 @@ static bool wants(const MgmtEventsFilter *f, unsigned bit)
     return f->types == 0 || (f->types & bit);
 }
 
-/* Now as RFC 3339 UTC with milliseconds: "2026-01-02T03:04:05.678Z". */
-static void now_rfc3339(char *buf, size_t size)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 /* The event without its id and time: {"type": ..., "metadata": ...} as text, or NULL. */
 static char *event_body(const char *type, const char *resource, uid_t uid, json_t *metadata)
 {
@@ -118,7 +108,7 @@ static char *event_body(const char *type, const char *resource, uid_t uid, json_
 static void publish(MgmtEvents *ev, unsigned bit, const char *body)
 {
     char when[40];
-    now_rfc3339(when, sizeof(when));
+    clock_text(clock_real_s(), when, sizeof(when));
     uint64_t id = ev->last_id + 1;
     size_t size = strlen(body) + 80;
     char *text = malloc(size);

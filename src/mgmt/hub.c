@@ -12,6 +12,7 @@
  * from a head it read under the lock.
  */
 #include "mgmt/hub.h"
+#include "util/clocks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,13 +143,6 @@ static int queue_frame(HubConn *c, WsOpcode op, const void *data, size_t len, bo
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Queue a close frame (the lock held): the last thing c's client is sent. */
 static void queue_close(HubConn *c, uint16_t code, const char *reason)
 {
@@ -156,7 +150,7 @@ static void queue_close(HubConn *c, uint16_t code, const char *reason)
     size_t n = ws_close_payload(p, code, reason);
     if (queue_frame(c, WS_OP_CLOSE, p, n, true) == 0) {
         c->closing = true;
-        c->closing_since = now_s();
+        c->closing_since = clock_mono_s();
     }
 }
 
@@ -436,7 +430,7 @@ static void conn_end(HubConn *c)
 /* Decide what each connection needs (the lock held); returns the head to walk. */
 static HubConn *plan(MgmtHub *hub)
 {
-    double now = now_s();
+    double now = clock_mono_s();
     for (HubConn *c = hub->conns; c; c = c->next) {
         if (c->registered && !c->dead)
             flush_out(c);

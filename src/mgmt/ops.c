@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mgmt/ops.h"
+#include "util/clocks.h"
 #include "mgmt/vm.h"
 
 enum { OP_RUNNING, OP_SUCCESS, OP_FAILURE, OP_CANCELLED };
@@ -55,28 +56,12 @@ struct MgmtOps {
     MgmtOp *head;
 };
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void time_text(double t, char *buf, size_t size)
-{
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)((t - (double)s) * 1000));
-}
-
 /* The API's object of op (the lock held). */
 static json_t *op_json(const MgmtOp *op)
 {
     char created[40], updated[40];
-    time_text(op->created, created, sizeof(created));
-    time_text(op->updated, updated, sizeof(updated));
+    clock_text(op->created, created, sizeof(created));
+    clock_text(op->updated, updated, sizeof(updated));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:O?, s:O?, s:s}", "id", op->id,
                      "class", "task", "description", op->description, "status",
                      status_names[op->status], "created_at", created, "updated_at", updated, "uid",
@@ -164,7 +149,7 @@ static void *op_thread(void *opaque)
     op->result = result;
     if (rc < 0)
         snprintf(op->err, sizeof(op->err), "%s", err.msg[0] ? err.msg : "failed");
-    op->updated = now_real();
+    op->updated = clock_real_s();
     op_save(ops, op);
     json_t *obj = op_json_full(op);
     ops->generation++;
@@ -194,7 +179,7 @@ int mgmt_ops_start(MgmtOps *ops, const MgmtOpSpec *spec, char id[MGMT_OP_ID_LEN 
     op->run = spec->run;
     op->ctx = spec->ctx;
     op->ctx_free = spec->ctx_free;
-    op->created = op->updated = now_real();
+    op->created = op->updated = clock_real_s();
     memcpy(id, op->id, sizeof(op->id));
     pthread_attr_t at;
     pthread_t t;
@@ -312,7 +297,7 @@ void mgmt_op_progress(MgmtOp *op, json_t *progress)
     pthread_mutex_lock(&ops->lock);
     json_decref(op->progress);
     op->progress = progress;
-    op->updated = now_real();
+    op->updated = clock_real_s();
     json_t *obj = op_json_full(op);
     pthread_mutex_unlock(&ops->lock);
     notify(ops, "operation-updated", obj);
@@ -354,7 +339,7 @@ static void load_one(MgmtOps *ops, const char *file)
     for (int s = OP_SUCCESS; s <= OP_CANCELLED; s++)
         if (strcmp(status, status_names[s]) == 0)
             op->status = s;
-    op->created = op->updated = now_real();
+    op->created = op->updated = clock_real_s();
     op->result = json_incref(json_object_get(j, "result"));
     snprintf(op->err, sizeof(op->err), "%s", json_string_value(json_object_get(j, "err")) ?: "");
     if (strcmp(status, "running") == 0) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "control/client.h"
+#include "util/clocks.h"
 #include "mgmt/runtime.h"
 #include "util/io.h"
 
@@ -83,30 +84,6 @@ const char *mgmt_power_name(MgmtPower p)
 }
 
 /* ---- time, paths, files ---- */
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* RFC 3339 UTC with milliseconds. */
-static void time_text(double t, char *buf, size_t size)
-{
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)((t - (double)s) * 1000));
-}
 
 static bool is_run_file(const char *file)
 {
@@ -292,7 +269,7 @@ static json_t *read_exit_file(MgmtRuntime *rt, const char *name)
 static json_t *exit_record(MgmtRuntime *rt, Run *r, bool have_status, int wstatus)
 {
     char when[40], msg[300] = "";
-    time_text(now_real(), when, sizeof(when));
+    clock_text(clock_real_s(), when, sizeof(when));
     json_t *file = read_exit_file(rt, r->name);
     const char *reason = "crashed";
     int status = -1;
@@ -329,7 +306,7 @@ static bool plan_restart(Run *r, bool clean, double ran_s)
         r->backoff_s = 1;
     else
         r->backoff_s = r->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : r->backoff_s * 2;
-    r->restart_at = now_mono() + r->backoff_s;
+    r->restart_at = clock_mono_s() + r->backoff_s;
     return true;
 }
 
@@ -340,7 +317,7 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
     bool have_status = r->child && waitpid(r->pid, &wstatus, WNOHANG) == r->pid;
     bool was_starting = r->power == MGMT_POWER_STARTING;
     json_t *rec = exit_record(rt, r, have_status, wstatus);
-    double ran = now_mono() - r->started_mono;
+    double ran = clock_mono_s() - r->started_mono;
     close(r->pidfd);
     r->pidfd = -1;
     r->pid = 0;
@@ -403,7 +380,7 @@ static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[]
 static void log_start_line(int fd, char **argv)
 {
     char when[40];
-    time_text(now_real(), when, sizeof(when));
+    clock_text(clock_real_s(), when, sizeof(when));
     dprintf(fd, "--- %s hosteld starts:", when);
     for (char **a = argv; *a; a++)
         dprintf(fd, " %s", *a);
@@ -473,8 +450,8 @@ static int run_watch(MgmtRuntime *rt, Run *r, pid_t pid, bool child)
     r->pid = pid;
     r->pidfd = fd;
     r->child = child;
-    r->started_mono = now_mono();
-    r->started_real = now_real();
+    r->started_mono = clock_mono_s();
+    r->started_real = clock_real_s();
     wake_supervisor(rt);
     return 0;
 }
@@ -568,7 +545,7 @@ static void start_slot_give(MgmtRuntime *rt)
 static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
 {
     char path[PATH_MAX], log[PATH_MAX], line[256];
-    double deadline = now_mono() + rt->ready_timeout_ms / 1000.0;
+    double deadline = clock_mono_s() + rt->ready_timeout_ms / 1000.0;
     control_path(rt, r->name, path, sizeof(path), err);
     while (r->power == MGMT_POWER_STARTING) {
         bool answered;
@@ -581,7 +558,7 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
             r->power = p;
             return 0;
         }
-        if (!answered && now_mono() > deadline && r->power == MGMT_POWER_STARTING)
+        if (!answered && clock_mono_s() > deadline && r->power == MGMT_POWER_STARTING)
             return error_set(err, "%s: the VMM did not answer within %u ms", r->name,
                              rt->ready_timeout_ms);
     }
@@ -945,9 +922,9 @@ static void state_running(const Run *r, json_t *j)
     json_object_set_new(j, "pid", json_integer(r->pid));
     if (r->started_real > 0) {
         char when[40];
-        time_text(r->started_real, when, sizeof(when));
+        clock_text(r->started_real, when, sizeof(when));
         json_object_set_new(j, "started_at", json_string(when));
-        json_object_set_new(j, "uptime_s", json_real(now_mono() - r->started_mono));
+        json_object_set_new(j, "uptime_s", json_real(clock_mono_s() - r->started_mono));
     } else { /* found at daemon start: its process knows */
         double age = proc_age(r->pid);
         if (age >= 0)
@@ -971,7 +948,7 @@ json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name)
     if (j && r && run_active(r))
         state_running(r, j);
     if (j && r && r->restart_at > 0)
-        json_object_set_new(j, "restart_in_s", json_real(r->restart_at - now_mono()));
+        json_object_set_new(j, "restart_in_s", json_real(r->restart_at - clock_mono_s()));
     if (j)
         json_object_set_new(j, "last_exit",
                             r && r->last_exit ? json_deep_copy(r->last_exit) : json_null());
@@ -1129,7 +1106,7 @@ static size_t poll_set(MgmtRuntime *rt, struct pollfd **fds, Run ***who, int *ti
         return 0;
     (*fds)[0] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
     size_t i = 1;
-    double next = -1, now = now_mono();
+    double next = -1, now = clock_mono_s();
     for (Run *r = rt->runs; r; r = r->next) {
         if (r->pidfd >= 0) {
             (*fds)[i] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
@@ -1151,7 +1128,7 @@ static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_
     for (size_t i = 1; i < n; i++)
         if (fds[i].revents && who[i]->pidfd == fds[i].fd)
             run_ended(rt, who[i], &ev, &nev);
-    double now = now_mono();
+    double now = clock_mono_s();
     for (Run *r = rt->runs; r; r = r->next) {
         if (r->restart_at > 0 && r->restart_at <= now) {
             r->restart_at = 0;

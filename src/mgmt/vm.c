@@ -17,8 +17,11 @@ int mgmt_vm_init(MgmtVm *vm, Error *err)
     memset(vm, 0, sizeof(*vm));
     vmconfig_default(&vm->config);
     vm->description = strdup("");
-    if (!vm->description)
+    vm->labels = json_object();
+    if (!vm->description || !vm->labels) {
+        mgmt_vm_free(vm);
         return error_set(err, "out of memory");
+    }
     return 0;
 }
 
@@ -26,6 +29,8 @@ void mgmt_vm_free(MgmtVm *vm)
 {
     free(vm->description);
     vm->description = NULL;
+    json_decref(vm->labels);
+    vm->labels = NULL;
     vmconfig_free(&vm->config);
 }
 
@@ -33,11 +38,19 @@ int mgmt_vm_copy(MgmtVm *dst, const MgmtVm *src, Error *err)
 {
     *dst = *src;
     dst->description = strdup(src->description ? src->description : "");
-    if (!dst->description)
+    dst->labels = src->labels ? json_deep_copy(src->labels) : json_object();
+    if (!dst->description || !dst->labels) {
+        free(dst->description);
+        json_decref(dst->labels);
+        dst->description = NULL;
+        dst->labels = NULL;
         return error_set(err, "out of memory");
+    }
     if (vmconfig_copy(&dst->config, &src->config, err) < 0) {
         free(dst->description);
+        json_decref(dst->labels);
         dst->description = NULL;
+        dst->labels = NULL;
         return -1;
     }
     return 0;
@@ -122,15 +135,54 @@ bool mgmt_restart_parse(const char *s, MgmtRestart *out)
     return false;
 }
 
-/* The members every view shares (name, uuid, description, autostart, restart, config). */
+static bool label_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > MGMT_LABEL_KEY_MAX || !((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9')))
+        return false;
+    return strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789._/-") == n;
+}
+
+bool mgmt_vm_labels_check(const json_t *labels, Error *err)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(labels)) {
+        error_set(err, "labels: not an object of strings");
+        return false;
+    }
+    if (json_object_size(labels) > MGMT_LABELS_MAX) {
+        error_set(err, "labels: more than %d", MGMT_LABELS_MAX);
+        return false;
+    }
+    json_object_foreach((json_t *)labels, key, v)
+    {
+        if (!label_key_ok(key)) {
+            error_set(err,
+                      "labels: '%.64s' is not a key of 1 to %d of [a-z0-9._/-] starting "
+                      "with a letter or digit",
+                      key, MGMT_LABEL_KEY_MAX);
+            return false;
+        }
+        if (!json_is_string(v) || json_string_length(v) > MGMT_LABEL_VALUE_MAX) {
+            error_set(err, "labels.%s: not a string of at most %d bytes", key,
+                      MGMT_LABEL_VALUE_MAX);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The members every view shares (name, uuid, description, labels, autostart, restart, config). */
 static json_t *vm_common(const MgmtVm *vm)
 {
     json_t *config = vmconfig_to_json(&vm->config);
     if (!config)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o}", "name", vm->name, "uuid", vm->uuid,
-                     "description", vm->description ? vm->description : "", "autostart",
-                     vm->autostart, "restart", mgmt_restart_name(vm->restart), "config", config);
+    return json_pack("{s:s, s:s, s:s, s:O, s:b, s:s, s:o}", "name", vm->name, "uuid", vm->uuid,
+                     "description", vm->description ? vm->description : "", "labels", vm->labels,
+                     "autostart", vm->autostart, "restart", mgmt_restart_name(vm->restart),
+                     "config", config);
 }
 
 json_t *mgmt_vm_to_doc(const MgmtVm *vm)
@@ -204,6 +256,11 @@ static int doc_identity(const json_t *doc, MgmtVm *vm, Error *err)
     json_t *restart = json_object_get(doc, "restart");
     if (restart && !mgmt_restart_parse(json_string_value(restart), &vm->restart))
         return error_set(err, "restart: not \"no\", \"on-failure\" or \"always\"");
+    json_t *labels = json_object_get(doc, "labels");
+    if (labels && !mgmt_vm_labels_check(labels, err))
+        return -1;
+    if (labels && json_object_update(vm->labels, labels) < 0)
+        return error_set(err, "out of memory");
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid);
     vm->autostart = json_is_true(autostart);
@@ -232,7 +289,7 @@ static int doc_config(const json_t *doc, MgmtVm *vm, Error *err)
 
 int mgmt_vm_from_doc(const json_t *doc, MgmtVm *vm, Error *err)
 {
-    static const char *const names[] = {"version",   "name",    "uuid",   "description",
+    static const char *const names[] = {"version",   "name",    "uuid",   "description", "labels",
                                         "autostart", "restart", "config", NULL};
     if (mgmt_vm_init(vm, err) < 0)
         return -1;

@@ -20,6 +20,9 @@ struct json_t;
 #define MGMT_NAME_MAX 64          /* bytes of a VM name */
 #define MGMT_UUID_LEN 36          /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
 #define MGMT_DESCRIPTION_MAX 4096 /* bytes of a description */
+#define MGMT_LABELS_MAX 64        /* labels of a VM */
+#define MGMT_LABEL_KEY_MAX 63     /* bytes of a label's key: [a-z0-9._/-], starting alphanumeric */
+#define MGMT_LABEL_VALUE_MAX 255  /* bytes of a label's value (any UTF-8) */
 #define MGMT_DOC_VERSION 1        /* the on-disk document's version this code writes */
 
 /* What the daemon does when the VM's VMM ends without being asked to (docs/mgmt.md). */
@@ -36,7 +39,8 @@ bool mgmt_restart_parse(const char *s, MgmtRestart *out);
 typedef struct MgmtVm {
     char name[MGMT_NAME_MAX + 1];
     char uuid[MGMT_UUID_LEN + 1];
-    char *description; /* owned, never NULL once initialised ("" when none) */
+    char *description;     /* owned, never NULL once initialised ("" when none) */
+    struct json_t *labels; /* owned: an object of strings, never NULL once initialised */
     bool autostart;
     MgmtRestart restart;
     VmConfig config;
@@ -65,8 +69,15 @@ int mgmt_uuid_new(char out[MGMT_UUID_LEN + 1], Error *err);
 bool mgmt_uuid_check(const char *s);
 
 /*
+ * labels is a valid set of labels (mgmt_vm_labels_check's rules: an object
+ * of at most MGMT_LABELS_MAX strings, keys of [a-z0-9._/-] starting
+ * alphanumeric).  Returns true, or false with err saying why ("labels...").
+ */
+bool mgmt_vm_labels_check(const struct json_t *labels, Error *err);
+
+/*
  * The document the store keeps: {"version": 1, "name", "uuid",
- * "description", "autostart", "restart", "config": vmconfig_to_json}.  NULL if out
+ * "description", "labels", "autostart", "restart", "config": vmconfig_to_json}.  NULL if out
  * of memory.
  */
 struct json_t *mgmt_vm_to_doc(const MgmtVm *vm);

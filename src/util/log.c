@@ -3,6 +3,7 @@
  * record formats and the sink.  A record is formatted into one buffer and
  * handed to the sink whole, so records from several threads never mix.
  */
+#include "util/clocks.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -82,12 +83,7 @@ const char *log_prefix(void)
 /* Now as ISO 8601 UTC with milliseconds: "2026-01-31T12:00:00.123Z". */
 static void log_timestamp(char *buf, size_t len)
 {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    clock_text(clock_real_s(), buf, len);
 }
 
 /* {"ts": ..., "level": ..., "vm": ..., "msg": ...} and a newline; returns its length. */

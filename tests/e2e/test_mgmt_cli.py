@@ -191,3 +191,20 @@ def test_logs_of_a_vm_without_logs(daemon):
     assert daemon.request("GET", "/1.0/vms/vm1/logs/..").status == 400
     assert daemon.request("GET", "/1.0/vms/vm1/logs/vmm.log?tail=x").status == 400
     assert hostel("logs", "vm1", "--tail", "x", sock=s).returncode == 2
+
+
+def test_labels(daemon):
+    s = daemon.sock
+    r = hostel("create", "vm1", "--label", "env=prod", "--label", "team/web=a b", sock=s)
+    assert r.returncode == 0, r.stderr
+    vm = json.loads(hostel("info", "vm1", "--json", sock=s).stdout)
+    assert vm["labels"] == {"env": "prod", "team/web": "a b"}
+    assert "label:       env=prod" in hostel("info", "vm1", sock=s).stdout
+    r = hostel("create", "vm2", "--label", "Bad Key=x", sock=s)
+    assert r.returncode == 1 and "labels" in r.stderr
+    assert hostel("create", "vm3", "--label", "novalue", sock=s).returncode == 2
+    p = daemon.request("PATCH", "/1.0/vms/vm1", {"labels": {"env": "dev"}})
+    assert p.status == 200 and p.json["labels"] == {"env": "dev"}
+    for bad in ({"labels": []}, {"labels": {"k": 1}}, {"labels": {"": "x"}},
+                {"labels": {f"k{i}": "v" for i in range(65)}}):
+        assert daemon.request("PATCH", "/1.0/vms/vm1", bad).status == 400, bad

@@ -91,13 +91,13 @@ def test_a_daemon_restart_is_survived(daemon):
     daemon.proc.wait()
     time.sleep(1)
     d2 = Daemon(daemon.tmp, _guest(daemon)).start()
+    daemon.proc = d2.proc  # the fixture's cleanup stops this one
     c.send("echo after-$((50+1))\r")
     c.expect("after-51", timeout=30)
     # what was shown before the restart is not shown again
     assert c.before.count("before-42") == 0, c.before
     c.send("\x01d")
     c.expect(pexpect.EOF)
-    daemon.proc = d2.proc
 
 
 def test_the_client_ends_when_the_vm_stops(daemon):

@@ -235,7 +235,7 @@ def test_kill9_daemon_keeps_vms_and_reports_the_interrupted_operation(tmp_path, 
         time.sleep(0.5)
         d.proc.kill()
         d.proc.wait()
-        d2 = Daemon(tmp_path, guest, "--vmm", str(slow))
+        d2 = d = Daemon(tmp_path, guest, "--vmm", str(slow))  # cleaned up whatever happens
         t0 = time.monotonic()
         d2.start()
         for n in ("a", "b", "c"):

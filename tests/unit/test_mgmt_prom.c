@@ -60,12 +60,13 @@ static void test_layout(void)
                        "hostel_vm_disk_read_bytes_total{vm=\"we\\\"ird\\\\name\\nx\",disk=\"vda\"} "
                        "4096\n"
                        "hostel_vm_disk_read_bytes_total 0\n";
-    ok(text && strcmp(text, want) == 0, "HELP (escaped), TYPE, samples with escaped labels:\n%s",
-       text ? text : "(null)");
+    ok(text && strcmp(text, want) == 0, "HELP (escaped), TYPE, samples with escaped labels");
+    if (text && strcmp(text, want) != 0)
+        printf("# got:\n# %s\n", text);
     free(text);
     text = render(write_values);
     ok(text && strcmp(text, "a 1.5\nb 1.8446744073709552e+19\nc 123456789012345\nd -3\n") == 0,
-       "values: integers without exponent, others read back the same:\n%s", text ? text : "(null)");
+       "values: integers without exponent, others read back the same");
     free(text);
 }
 
