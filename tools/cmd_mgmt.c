@@ -454,11 +454,37 @@ static void human_duration(char *buf, size_t size, double s)
         snprintf(buf, size, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
 
-static void list_print(const json_t *list)
+/* A running VM's first IPv4 address as its VMM learned it from the guest's frames, or "-". */
+static void vm_ipv4(const MgmtCommon *m, const char *name, char *buf, size_t size)
+{
+    char path[512];
+    snprintf(buf, size, "-");
+    vm_path(path, sizeof(path), name);
+    strcat(path, "/state");
+    MgmtReply r;
+    MgmtTarget t;
+    bool no_daemon;
+    if (mgmt_client_target(&t, m->socket, NULL, NULL) < 0 ||
+        mgmt_client_call_target(&t, "GET", path, NULL, &r, &no_daemon, NULL) < 0)
+        return;
+    size_t i;
+    json_t *nic;
+    json_array_foreach(json_object_get(json_object_get(r.body, "stats"), "nics"), i, nic)
+    {
+        const char *ip = json_string_value(json_object_get(nic, "ipv4"));
+        if (ip) {
+            snprintf(buf, size, "%s", ip);
+            break;
+        }
+    }
+    mgmt_reply_free(&r);
+}
+
+static void list_print(const MgmtCommon *m, const json_t *list)
 {
     size_t i;
     json_t *vm, *b;
-    printf("%-24s %-10s %4s %8s %10s\n", "NAME", "STATE", "CPUS", "MEMORY", "UPTIME");
+    printf("%-24s %-10s %4s %8s %-15s %10s\n", "NAME", "STATE", "CPUS", "MEMORY", "IP", "UPTIME");
     json_array_foreach(json_object_get(list, "vms"), i, vm)
     {
         json_t *cfg = json_object_get(vm, "config");
@@ -466,12 +492,15 @@ static void list_print(const json_t *list)
         human_size(mem, sizeof(mem),
                    (uint64_t)json_integer_value(json_object_get(cfg, "ram-size")));
         json_t *u = json_object_get(vm, "uptime_s");
-        if (u)
+        char ip[32] = "-";
+        if (u) { /* it runs: its VMM may know its address */
             human_duration(up, sizeof(up), json_number_value(u));
-        printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s %10s\n",
+            vm_ipv4(m, json_string_value(json_object_get(vm, "name")), ip, sizeof(ip));
+        }
+        printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s %-15s %10s\n",
                json_string_value(json_object_get(vm, "name")),
                json_string_value(json_object_get(vm, "state")),
-               json_integer_value(json_object_get(cfg, "harts")), mem, up);
+               json_integer_value(json_object_get(cfg, "harts")), mem, ip, up);
     }
     json_array_foreach(json_object_get(list, "broken"), i, b)
     {
@@ -503,7 +532,7 @@ static int list_run(int argc, char **argv)
     if (m.json)
         print_json(list);
     else
-        list_print(list);
+        list_print(&m, list);
     json_decref(list);
     return 0;
 }

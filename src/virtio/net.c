@@ -69,6 +69,36 @@ static uint32_t net_rx_fill(const VirtqElem *e, const uint8_t *frame, size_t len
 }
 
 /* NetReceiveFn: a frame for the guest. */
+/*
+ * A DHCP ACK the guest receives gives it its address before it has sent
+ * anything from it: an IPv4/UDP frame from port 67 to 68, a BOOTP reply
+ * whose message type (option 53) is ACK; its yiaddr is the guest's.
+ */
+static void net_learn_dhcp_ack(VirtioNet *n, const uint8_t *f, size_t len)
+{
+    enum { ETH = 14, BOOTP_MIN = 240 };
+    if (len < ETH + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[ETH] >> 4) != 4 || f[ETH + 9] != 17)
+        return;
+    size_t ihl = (size_t)(f[ETH] & 0xf) * 4, udp = ETH + ihl, b = udp + 8;
+    if (ihl < 20 || len < b + BOOTP_MIN || f[udp] != 0 || f[udp + 1] != 67 || f[udp + 2] != 0 ||
+        f[udp + 3] != 68 || f[b] != 2 || memcmp(f + b + 236, "\x63\x82\x53\x63", 4) != 0)
+        return;
+    for (size_t o = b + BOOTP_MIN; o + 2 < len && f[o] != 255;) {
+        if (f[o] == 0) { /* pad */
+            o++;
+            continue;
+        }
+        if (f[o] == 53 && f[o + 1] == 1 && f[o + 2] == 5) { /* DHCPACK */
+            uint32_t ip = (uint32_t)f[b + 16] << 24 | (uint32_t)f[b + 17] << 16 |
+                          (uint32_t)f[b + 18] << 8 | f[b + 19];
+            if (ip)
+                n->stats.ipv4 = ip;
+            return;
+        }
+        o += 2 + (size_t)f[o + 1];
+    }
+}
+
 static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
 {
     VirtioNet *n = opaque;
@@ -84,10 +114,28 @@ static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
         return net_rx_drop(n);
     n->stats.rx_frames++;
     n->stats.rx_bytes += len;
+    net_learn_dhcp_ack(n, frame, len);
     return true;
 }
 
 /* ---- transmit (guest -> backend) ---- */
+
+/*
+ * The guest's address as its own frames give it (an IPv4 packet's source,
+ * an ARP sender's address; 0.0.0.0 of a DHCP client is not one): what a
+ * management tool shows as the VM's IP without an agent in the guest, as
+ * libvirt's `domifaddr --source arp` does.
+ */
+static void net_learn_ipv4(VirtioNet *n, const uint8_t *f, size_t len)
+{
+    uint32_t ip = 0;
+    if (len >= 34 && f[12] == 0x08 && f[13] == 0x00 && (f[14] >> 4) == 4)
+        ip = (uint32_t)f[26] << 24 | (uint32_t)f[27] << 16 | (uint32_t)f[28] << 8 | f[29];
+    else if (len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[16] == 0x08 && f[17] == 0x00)
+        ip = (uint32_t)f[28] << 24 | (uint32_t)f[29] << 16 | (uint32_t)f[30] << 8 | f[31];
+    if (ip && (ip >> 24) != 127 && (ip >> 28) != 0xe) /* not loopback, not multicast */
+        n->stats.ipv4 = ip;
+}
 
 /* Send the frame of the popped chain; false = the chain is bad (device broken). */
 static bool net_tx_one(VirtioNet *n)
@@ -107,6 +155,7 @@ static bool net_tx_one(VirtioNet *n)
     virtq_elem_read(e, VIRTIO_NET_HDR_SIZE, n->tx_buf, (size_t)len);
     n->stats.tx_frames++;
     n->stats.tx_bytes += len;
+    net_learn_ipv4(n, n->tx_buf, (size_t)len);
     net_backend_send(n->backend, n->tx_buf, (size_t)len);
     return true;
 }

@@ -50,6 +50,7 @@ typedef struct VirtioNetStats {
     uint64_t rx_frames;  /* delivered to the guest */
     uint64_t rx_bytes;   /* their Ethernet bytes (no virtio header) */
     uint64_t rx_dropped; /* no receive buffer posted, or the driver not running */
+    uint32_t ipv4;       /* the guest's IPv4 address as its last frames said (host order), or 0 */
 } VirtioNetStats;
 
 /*

@@ -181,11 +181,19 @@ static json_t *nic_stats(Machine *m, unsigned n)
     if (dev)
         net_backend_stats(virtio_net_backend(dev), &bs);
     net_mac_format(machine_config(m)->nics[n].mac, mac);
-    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "mac", mac, "rx-bytes",
-                     (json_int_t)st.rx_bytes, "rx-packets", (json_int_t)st.rx_frames, "tx-bytes",
-                     (json_int_t)st.tx_bytes, "tx-packets", (json_int_t)st.tx_frames, "rx-dropped",
-                     (json_int_t)(bs.rx_dropped > st.rx_dropped ? bs.rx_dropped : st.rx_dropped),
-                     "tx-dropped", (json_int_t)(st.tx_dropped + bs.tx_dropped));
+    json_t *j =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "mac", mac, "rx-bytes", (json_int_t)st.rx_bytes,
+                  "rx-packets", (json_int_t)st.rx_frames, "tx-bytes", (json_int_t)st.tx_bytes,
+                  "tx-packets", (json_int_t)st.tx_frames, "rx-dropped",
+                  (json_int_t)(bs.rx_dropped > st.rx_dropped ? bs.rx_dropped : st.rx_dropped),
+                  "tx-dropped", (json_int_t)(st.tx_dropped + bs.tx_dropped));
+    if (j && st.ipv4) { /* the guest's own frames told it */
+        char ip[16];
+        snprintf(ip, sizeof(ip), "%u.%u.%u.%u", st.ipv4 >> 24, st.ipv4 >> 16 & 0xff,
+                 st.ipv4 >> 8 & 0xff, st.ipv4 & 0xff);
+        json_object_set_new(j, "ipv4", json_string(ip));
+    }
+    return j;
 }
 
 static json_t *cmd_query_stats(void *opaque, json_t *args, Error *err)

@@ -42,9 +42,9 @@ def test_create_list_info_delete(daemon):
     r = hostel("list", sock=s)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "CPUS", "MEMORY", "UPTIME"]
-    assert [l.split() for l in lines[1:]] == [["vm1", "stopped", "2", "512M", "-"],
-                                             ["web", "stopped", "1", "128M", "-"]]
+    assert lines[0].split() == ["NAME", "STATE", "CPUS", "MEMORY", "IP", "UPTIME"]
+    assert [l.split() for l in lines[1:]] == [["vm1", "stopped", "2", "512M", "-", "-"],
+                                             ["web", "stopped", "1", "128M", "-", "-"]]
     r = hostel("info", "vm1", sock=s)
     assert r.returncode == 0, r.stderr
     assert "description: first" in r.stdout and "cpus:        2" in r.stdout

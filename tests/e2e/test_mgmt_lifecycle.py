@@ -412,3 +412,12 @@ def test_logs_keep_the_console_and_the_vmm(daemon):
     out = subprocess.run([daemon_hostel(), "logs", "vm1", "--vmm"], env=env, capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and "hosteld starts:" in out.stdout, out
+    # the guest's address, as its VMM learned it from its frames (DHCP on user networking)
+    def listed_ip():
+        r = subprocess.run([daemon_hostel(), "list"], env=env, capture_output=True, text=True,
+                           timeout=30)
+        row = r.stdout.splitlines()[1].split()
+        return row[4] if row[4] != "-" else None
+    assert wait_for(listed_ip, timeout=30) == "10.0.2.15"
+    st = daemon.vm_state("vm1")
+    assert st["stats"]["nics"][0]["ipv4"] == "10.0.2.15"

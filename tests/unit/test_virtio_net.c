@@ -319,6 +319,39 @@ static void test_tx(VirtioMmio *v, VFakeQueue *tx)
        (unsigned long long)st.tx_bytes);
 }
 
+/* Transmit one frame of len bytes (frame) through the queue; the card's stats after it. */
+static VirtioNetStats tx_frame(VirtioMmio *v, VFakeQueue *tx, const uint8_t *frame, size_t len)
+{
+    uint8_t *p = vfake_ram(&bus, BUF);
+    memset(p, 0, VIRTIO_NET_HDR_SIZE);
+    memcpy(p + VIRTIO_NET_HDR_SIZE, frame, len);
+    VFakeSeg seg = {BUF, (uint32_t)(VIRTIO_NET_HDR_SIZE + len), false};
+    vfake_add(tx, &seg, 1);
+    vfake_kick(tx);
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    VirtioNetStats st;
+    virtio_net_stats(v, &st);
+    return st;
+}
+
+/* The guest's IPv4 address is learned from its own frames (IPv4 source, ARP sender). */
+static void test_learns_the_guests_address(VirtioMmio *v, VFakeQueue *tx)
+{
+    uint8_t ip[34] = {
+        [12] = 0x08, [13] = 0x00, [14] = 0x45, [26] = 0, [27] = 0, [28] = 0, [29] = 0};
+    ok(tx_frame(v, tx, ip, sizeof(ip)).ipv4 == 0, "0.0.0.0 (a DHCP client's source) is no address");
+    ip[26] = 10, ip[27] = 0, ip[28] = 2, ip[29] = 15;
+    ok(tx_frame(v, tx, ip, sizeof(ip)).ipv4 == 0x0a00020f, "an IPv4 packet's source: 10.0.2.15");
+    uint8_t arp[42] = {[12] = 0x08, [13] = 0x06, [16] = 0x08, [17] = 0x00,
+                       [28] = 192,  [29] = 168,  [30] = 1,    [31] = 7};
+    ok(tx_frame(v, tx, arp, sizeof(arp)).ipv4 == 0xc0a80107, "an ARP sender: 192.168.1.7");
+    ip[26] = 224, ip[27] = 0, ip[28] = 0, ip[29] = 251;
+    ok(tx_frame(v, tx, ip, sizeof(ip)).ipv4 == 0xc0a80107, "a multicast source is ignored");
+    uint8_t ipv6[60] = {[12] = 0x86, [13] = 0xdd};
+    ok(tx_frame(v, tx, ipv6, sizeof(ipv6)).ipv4 == 0xc0a80107, "IPv6 leaves the IPv4 address");
+    ok(tx_frame(v, tx, ip, 20).ipv4 == 0xc0a80107, "a runt frame is not read past its end");
+}
+
 static void test_rx(VirtioMmio *v, VFakeQueue *rx)
 {
     const uint8_t frame[64] = {1, 2, 3, 4, 5, 6, [63] = 0x77};
@@ -348,6 +381,31 @@ static void test_rx(VirtioMmio *v, VFakeQueue *rx)
     ok(st.rx_frames == 1 && st.rx_dropped == 2, "rx counters");
     ok(st.rx_bytes == 64, "rx bytes: the delivered frame only (%llu)",
        (unsigned long long)st.rx_bytes);
+}
+
+/* A DHCP ACK delivered to the guest tells its address (yiaddr); a NAK or OFFER does not. */
+static void test_learns_the_dhcp_ack(VirtioMmio *v, VFakeQueue *rx)
+{
+    uint8_t f[14 + 20 + 8 + 240 + 4] = {[12] = 0x08, [13] = 0x00, [14] = 0x45, [23] = 17};
+    uint8_t *udp = f + 34, *b = udp + 8, *opt = b + 240;
+    udp[1] = 67, udp[3] = 68;
+    b[0] = 2; /* BOOTREPLY */
+    b[16] = 10, b[17] = 0, b[18] = 2, b[19] = 99;
+    memcpy(b + 236, "\x63\x82\x53\x63", 4);
+    opt[0] = 53, opt[1] = 1, opt[2] = 2, opt[3] = 255; /* an OFFER */
+    VirtioNetStats st;
+    for (int i = 0; i < 2; i++) {
+        VFakeSeg seg[1] = {{BUF + 0x3000, 1526, true}};
+        vfake_add(rx, seg, 1);
+        vfake_kick(rx);
+        ok(net_backend_deliver(&fake.nb, f, sizeof(f)), "a DHCP %s delivered", i ? "ACK" : "OFFER");
+        vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+        virtio_net_stats(v, &st);
+        if (i == 0)
+            ok(st.ipv4 != 0x0a000263, "an OFFER is not the guest's address yet");
+        opt[2] = 5; /* an ACK */
+    }
+    ok(st.ipv4 == 0x0a000263, "the ACK's yiaddr is the guest's address: 10.0.2.99");
 }
 
 static void test_bad_chains(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
@@ -394,7 +452,9 @@ static void test_device(void)
     ok((vfake_rd(v, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK) && !vfake_broken(v),
        "driver running");
     test_tx(v, &tx);
+    test_learns_the_guests_address(v, &tx);
     test_rx(v, &rx);
+    test_learns_the_dhcp_ack(v, &rx);
     test_bad_chains(v, &rx, &tx);
     virtio_mmio_free(v);
     ok(fake.freed, "freeing the device frees its backend");
