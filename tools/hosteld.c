@@ -616,12 +616,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         watch_remove(cls, *socket_context);
 }
 
-/* A request was answered: the connection's next request gets a fresh deadline. */
-static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
+/* The Watch of connection c (its socket context), or NULL when it is not watched. */
+static Watch *watch_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    Watch *w = ci ? ci->socket_context : NULL;
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A request was answered: the connection's next request gets a fresh deadline. */
+static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
+{
+    Watch *w = watch_of(c);
     if (!w)
         return;
     pthread_mutex_lock(&wd->lock);
@@ -632,9 +638,7 @@ static void watch_rearm(Watchdog *wd, struct MHD_Connection *c)
 /* A waiting request is exempt from the request deadline (its wait has its own). */
 static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    Watch *w = ci ? ci->socket_context : NULL;
+    Watch *w = watch_of(c);
     if (!w)
         return;
     pthread_mutex_lock(&wd->lock);
@@ -645,9 +649,7 @@ static void watch_hold(Watchdog *wd, struct MHD_Connection *c)
 /* The connection became a websocket: no request deadline any more. */
 static void watch_upgraded(Watchdog *wd, struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    Watch *w = ci ? ci->socket_context : NULL;
+    Watch *w = watch_of(c);
     if (!w)
         return;
     pthread_mutex_lock(&wd->lock);
