@@ -112,21 +112,28 @@ const char *api_vm_state(Api *api, const char *name)
 }
 
 /*
- * vm runs with another machine than its definition now says: the change
- * applies at its next start.  (Description, autostart and restart policy
- * apply at once.)
+ * vm runs with another machine than its definition now says: the members
+ * of config that differ ("config.harts"...), which apply at its next start;
+ * NULL when none (description, labels, autostart and restart apply at once).
  */
-static bool restart_required(Api *api, const MgmtVm *vm)
+static json_t *pending_changes(Api *api, const MgmtVm *vm)
 {
     char path[4096];
     if (!api->runtime || mgmt_runtime_power(api->runtime, vm->name) == MGMT_POWER_STOPPED ||
         mgmt_runtime_path(api->runtime, vm->name, "config.json", path, sizeof(path)) < 0)
-        return false;
+        return NULL;
     json_t *running = json_load_file(path, 0, NULL), *now = vmconfig_to_json(&vm->config);
-    bool differ = running && now && !json_equal(running, now);
+    json_t *names = running && now && !json_equal(running, now) ? json_array() : NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(now, key, v)
+    {
+        if (names && !json_equal(v, json_object_get(running, key)))
+            json_array_append_new(names, json_sprintf("config.%s", key));
+    }
     json_decref(running);
     json_decref(now);
-    return differ;
+    return names;
 }
 
 /*
@@ -157,8 +164,13 @@ static void save_and_reply(Api *api, const ApiRequest *req, const MgmtVm *vm, in
     if (status == 201)
         snprintf(r->location, sizeof(r->location), "/" API_VERSION "/vms/%s", vm->name);
     json_t *j = mgmt_vm_to_api(vm, api_vm_state(api, vm->name));
-    if (j && status == 200 && restart_required(api, vm))
+    json_t *pending = status == 200 ? pending_changes(api, vm) : NULL;
+    if (j && pending) {
         json_object_set_new(j, "restart_required", json_true());
+        json_object_set_new(j, "pending", pending);
+    } else {
+        json_decref(pending);
+    }
     if (api->runtime)
         mgmt_runtime_set_restart(api->runtime, vm->name, vm->restart);
     api_reply_json(r, status, j);

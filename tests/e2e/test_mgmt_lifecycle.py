@@ -421,3 +421,19 @@ def test_logs_keep_the_console_and_the_vmm(daemon):
     assert wait_for(listed_ip, timeout=30) == "10.0.2.15"
     st = daemon.vm_state("vm1")
     assert st["stats"]["nics"][0]["ipv4"] == "10.0.2.15"
+
+
+def test_changes_to_a_running_vm_say_what_waits_for_a_restart(daemon):
+    daemon.create("vm1")
+    daemon.act("vm1", "start")
+    r = daemon.request("PATCH", "/1.0/vms/vm1", {"description": "now", "restart": "always"})
+    assert r.status == 200 and "restart_required" not in r.json and "pending" not in r.json
+    assert daemon.vm_state("vm1")["restart_policy"] == "always"  # applied at once
+    r = daemon.request("PATCH", "/1.0/vms/vm1", {"config": {"harts": 2, "ram-size": 256 << 20}})
+    assert r.status == 200 and r.json["restart_required"] is True, r
+    assert sorted(r.json["pending"]) == ["config.harts", "config.ram-size"]
+    op = daemon.act("vm1", "reboot", force=True)
+    assert op["status"] == "success", op
+    r = daemon.request("PATCH", "/1.0/vms/vm1", {"description": "again"})
+    assert "pending" not in r.json  # the reboot took the new machine
+    assert control(daemon, "vm1", "status")["return"]["harts"] == 2
