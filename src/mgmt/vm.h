@@ -92,7 +92,7 @@ int mgmt_vm_from_doc(const struct json_t *doc, MgmtVm *vm, Error *err);
 
 /*
  * The object the API serves: the document without "version", with
- * "state" (the given word: "defined" until VMs run).  NULL if out of memory.
+ * "state" (the given word: "stopped", "running"...).  NULL if out of memory.
  */
 struct json_t *mgmt_vm_to_api(const MgmtVm *vm, const char *state);
 
