@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -96,28 +95,6 @@ static int clone_full(const char *src, const char *dst, Error *err)
 static int clone_disk(const char *src, const char *dst, bool full, Error *err)
 {
     return full ? clone_full(src, dst, err) : clone_linked(src, dst, err);
-}
-
-/* A locally administered, unicast MAC address. */
-static void random_mac(uint8_t m[NET_MAC_LEN])
-{
-    if (getrandom(m, NET_MAC_LEN, 0) != (ssize_t)NET_MAC_LEN)
-        memset(m, 0x5a, NET_MAC_LEN);
-    m[0] = (uint8_t)((m[0] & 0xfe) | 0x02);
-}
-
-/* Every card of cfg gets a new random MAC, no two alike. */
-static void fresh_macs(VmConfig *cfg)
-{
-    for (unsigned i = 0; i < cfg->nnics; i++) {
-        bool again;
-        do {
-            random_mac(cfg->nics[i].mac);
-            again = false;
-            for (unsigned j = 0; j < i; j++)
-                again |= !memcmp(cfg->nics[j].mac, cfg->nics[i].mac, NET_MAC_LEN);
-        } while (again);
-    }
 }
 
 /* A user network's section per card, plus the config. */
@@ -262,7 +239,7 @@ static int clone_state(const char *src, const char *dst, bool full, Error *err)
         rc = vmconfig_copy(&src_config, &config, err);
     if (rc == 0)
         rc = clone_state_disks(&config, &src_config, src, dst, full, &made, err);
-    fresh_macs(&config);
+    vmconfig_fresh_macs(&config);
     StreamEdit edits[MAX_EDITS], src_edits[MAX_EDITS];
     int nedits = 0;
     uint8_t *net_blob = NULL;

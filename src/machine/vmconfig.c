@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "util/compiler.h"
 
@@ -142,6 +143,27 @@ int vmconfig_slot_of(const VmConfig *cfg, VmDeviceKind kind, unsigned index)
 static bool slot_indexed(VmDeviceKind kind)
 {
     return kind == VM_DEV_BLK || kind == VM_DEV_NET;
+}
+
+/* A locally administered, unicast MAC address. */
+static void random_mac(uint8_t m[NET_MAC_LEN])
+{
+    if (getrandom(m, NET_MAC_LEN, 0) != (ssize_t)NET_MAC_LEN)
+        memset(m, 0x5a, NET_MAC_LEN);
+    m[0] = (uint8_t)((m[0] & 0xfe) | 0x02);
+}
+
+void vmconfig_fresh_macs(VmConfig *cfg)
+{
+    for (unsigned i = 0; i < cfg->nnics; i++) {
+        bool again;
+        do {
+            random_mac(cfg->nics[i].mac);
+            again = false;
+            for (unsigned j = 0; j < i; j++)
+                again |= !memcmp(cfg->nics[j].mac, cfg->nics[i].mac, NET_MAC_LEN);
+        } while (again);
+    }
 }
 
 void vmconfig_slot_format(VmSlot s, char *buf, size_t size)

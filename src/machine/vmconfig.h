@@ -113,6 +113,12 @@ int vmconfig_slot_of(const VmConfig *cfg, VmDeviceKind kind, unsigned index);
 /* A slot as the codec writes it: "blk:0", "net:1", "rng", "console", "empty". */
 void vmconfig_slot_format(VmSlot s, char *buf, size_t size);
 
+/*
+ * A fresh identity for every card of cfg: a new random, locally
+ * administered unicast MAC address each, no two alike (a clone's).
+ */
+void vmconfig_fresh_macs(VmConfig *cfg);
+
 /* Parse a slot in vmconfig_slot_format's form. Returns false if s is not one. */
 bool vmconfig_slot_parse(const char *s, VmSlot *slot);
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "mgmt/api_int.h"
@@ -57,18 +56,6 @@ static int state_config(MgmtRuntime *rt, const char *state, VmConfig *cfg, Error
     return rc;
 }
 
-/* A fresh locally administered MAC (52:54:00 as QEMU's, then random) for each card of cfg. */
-static void fresh_macs(VmConfig *cfg)
-{
-    for (unsigned i = 0; i < cfg->nnics; i++) {
-        uint8_t r[3] = {0};
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-            r[2] = (uint8_t)(i + 0x80);
-        uint8_t mac[6] = {0x52, 0x54, 0x00, r[0], r[1], r[2]};
-        memcpy(cfg->nics[i].mac, mac, sizeof(mac));
-    }
-}
-
 /* A stopped VM: each writable disk cloned into DATA/NEW/vdX.qcow2 (and the source's overlays). */
 static int clone_disks(CloneJob *j, VmConfig *mine, VmConfig *theirs, Error *err)
 {
@@ -97,7 +84,7 @@ static int clone_disks(CloneJob *j, VmConfig *mine, VmConfig *theirs, Error *err
         if (vmconfig_set_string(&mine->disks[i].format, "qcow2", err) < 0)
             return -1;
     }
-    fresh_macs(mine);
+    vmconfig_fresh_macs(mine);
     return 0;
 }
 
