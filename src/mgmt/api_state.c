@@ -87,7 +87,7 @@ static int run_action(MgmtOp *op, void *ctx, json_t **result, Error *err)
 /* ---- requests ---- */
 
 /* The action's verdict before it is started: NULL (go on) or the reason for a 409. */
-static const char *refusal(const char *what, MgmtPower p, bool suspended)
+static const char *refusal(const char *what, MgmtPower p)
 {
     if (strcmp(what, "start") == 0)
         return is_on(p) ? "is already running" : NULL;
@@ -95,7 +95,6 @@ static const char *refusal(const char *what, MgmtPower p, bool suspended)
         return p == MGMT_POWER_RUNNING ? NULL : "is not running";
     if (strcmp(what, "resume") == 0)
         return p == MGMT_POWER_PAUSED ? NULL : "is not paused";
-    (void)suspended;
     return p == MGMT_POWER_RUNNING || p == MGMT_POWER_PAUSED ? NULL : "is not running";
 }
 
@@ -198,8 +197,7 @@ void api_h_vm_state_put(Api *api, const ApiRequest *req, const ApiArgs *args, Ap
         api_error(r, 400, "action: not one of start, stop, reboot, pause, resume, suspend");
     else if (!take_options(body, &checked, r))
         ; /* 400 */
-    else if (api->runtime && (why = refusal(what, mgmt_runtime_power(api->runtime, name),
-                                            mgmt_runtime_is_suspended(api->runtime, name))))
+    else if (api->runtime && (why = refusal(what, mgmt_runtime_power(api->runtime, name))))
         api_error(r, 409, "%s %s", name, why);
     else if ((a = action_new(api, name, what, r)) && take_options(body, a, r)) {
         snprintf(description, sizeof(description), "%s %s", what, name);
