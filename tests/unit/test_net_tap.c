@@ -50,6 +50,10 @@ static void test_parse(void)
     ok(net_config_parse(&c, "user", &err) == 0 && c.ifname[0] == 0, "user has no ifname");
     ok(vfake_net_parse_fails("tap", "tap needs ifname=NAME"), "no ifname");
     ok(vfake_net_parse_fails("tap,mac=52:54:00:00:00:07", "tap needs ifname=NAME"), "only a MAC");
+    ok(net_config_parse(&c, "tap,fd=3", &err) == 0 && c.fd == 3 && !c.ifname[0], "tap,fd=3");
+    ok(vfake_net_parse_fails("tap,ifname=t0,fd=3", "tap takes ifname=NAME"), "ifname and fd");
+    ok(vfake_net_parse_fails("tap,fd=2", "fd=2: expected a descriptor number of 3 or more"),
+       "fd 2");
     ok(vfake_net_parse_fails("tap,ifname=abcdefghijklmnop",
                              "ifname 'abcdefghijklmnop': expected 1 to 15"),
        "16 characters");
@@ -62,15 +66,19 @@ static void test_parse(void)
     ok(vfake_net_parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
        "hostfwd on a tap");
     ok(vfake_net_parse_fails("tap,ifname=a,vhost=on",
-                             "unknown option 'vhost=on' (expected ifname=... "
+                             "unknown option 'vhost=on' (expected ifname=..., fd=... "
                              "or mac=...)"),
        "unknown option");
-    ok(vfake_net_parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
-    ok(vfake_net_parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
+    ok(vfake_net_parse_fails("tap,ifname", "ifname needs a value (ifname=...)"),
+       "ifname without a value");
+    ok(vfake_net_parse_fails("user,ifname=a",
+                             "ifname is not an option of --net user (expected hostfwd=... or "
+                             "mac=...)"),
        "ifname on user");
     ok(vfake_net_parse_fails("tap,ifname=a,mac=01:00:00:00:00:01", "unicast"), "multicast MAC");
     ok(vfake_net_parse_fails("bridge",
-                             "unknown network type 'bridge' (expected none, user or tap)"),
+                             "unknown network type 'bridge' (expected none, user, tap, socket or "
+                             "network)"),
        "unknown type");
 }
 
