@@ -200,7 +200,7 @@ static void run_help(FILE *out)
             "                      PATH (e.g. hostel switch --listen PATH; tried again\n"
             "                      every second while nobody listens, the link down), or\n"
             "                      use the connected socket inherited as fd N (N >= 3;\n"
-            "                      a socketpair's ends joins two VMs directly);\n"
+            "                      the two ends of a socketpair join two VMs directly);\n"
             "      --net network,name=NET,fd=N[,vlan=V|,trunk=V:V...[,native=V]]\n"
             "                      [,isolated][,spoof-check=off][,rate=MBIT][,flood=PPS]\n"
             "                      a port of hosteld's network NET: hosteld passes its\n"
