@@ -482,6 +482,26 @@ static void test_learns_the_dhcp_ack(VirtioMmio *v, VFakeQueue *rx)
     ok(st.ipv4 == 0x0a000263, "the ACK's yiaddr is the guest's address: 10.0.2.99");
 }
 
+/* The backend loses and regains its peer: the status follows, with a config interrupt. */
+static void test_link(VirtioMmio *v)
+{
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    uint32_t gen = (uint32_t)vfake_rd(v, VIRTIO_MMIO_CONFIG_GENERATION);
+    net_backend_set_link(&fake.nb, false);
+    ok(vfake_rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == 0 && irq.level &&
+           (vfake_rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & 2) &&
+           vfake_rd(v, VIRTIO_MMIO_CONFIG_GENERATION) != gen,
+       "link down: status 0, configuration interrupt, a new generation");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    net_backend_set_link(&fake.nb, false);
+    ok(!irq.level, "the same state again: no interrupt");
+    net_backend_set_link(&fake.nb, true);
+    ok(vfake_rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == VIRTIO_NET_S_LINK_UP &&
+           irq.level,
+       "link up again: status LINK_UP, interrupt");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+}
+
 static void test_bad_chains(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
 {
     VFakeSeg short_tx[1] = {{BUF, 8, false}};
@@ -529,6 +549,7 @@ static void test_device(void)
     test_learns_the_guests_address(v, &tx);
     test_rx(v, &rx);
     test_learns_the_dhcp_ack(v, &rx);
+    test_link(v);
     test_bad_chains(v, &rx, &tx);
     virtio_mmio_free(v);
     ok(fake.freed, "freeing the device frees its backend");
