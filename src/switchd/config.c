@@ -63,17 +63,6 @@ static int get_str(const json_t *obj, const char *key, bool required, const char
     return 0;
 }
 
-bool switchd_name_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 1 || n >= SWITCHD_NAME_MAX || !isalnum((unsigned char)name[0]))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
-            return false;
-    return true;
-}
-
 /* A port name the switch takes: 1..63 of [A-Za-z0-9._:-]. */
 static bool port_name_valid(const char *name)
 {
@@ -322,7 +311,7 @@ int switchd_config_from_json(SwitchdConfig *cfg, const json_t *root, Error *err)
     if (members_check(root, members, "", err) < 0 ||
         get_str(root, "name", true, &name, "", err) < 0)
         return -1;
-    if (!switchd_name_valid(name))
+    if (!net_network_name_valid(name))
         return error_set(err,
                          "\"name\" '%s': 1 to 63 letters, digits, '.', '_', '-', starting with "
                          "a letter or a digit",

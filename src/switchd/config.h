@@ -34,7 +34,4 @@ int switchd_config_from_json(SwitchdConfig *cfg, const json_t *root, Error *err)
 /* Read and parse the file at path ("PATH: ..." starts each error). Returns 0 or -1. */
 int switchd_config_load(SwitchdConfig *cfg, const char *path, Error *err);
 
-/* A network's name: 1..63 of [A-Za-z0-9._-], starting with a letter or a digit. */
-bool switchd_name_valid(const char *name);
-
 #endif
