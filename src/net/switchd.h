@@ -35,8 +35,8 @@
 #include "util/error.h"
 #include "util/evloop.h"
 
-#define SWITCHD_NAME_MAX 64          /* a network's name with its NUL */
-#define SWITCHD_READ_BATCH 64        /* frames read from one port per round */
+#define SWITCHD_NAME_MAX NET_NETWORK_NAME_MAX /* a network's name with its NUL */
+#define SWITCHD_READ_BATCH 64                 /* frames read from one port per round */
 #define SWITCHD_DEFER_MAX 256        /* frames produced while the switch is busy, waiting */
 #define SWITCHD_AGE_NS 1000000000ull /* how often the tables are aged */
 
