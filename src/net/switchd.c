@@ -115,6 +115,7 @@ static void switchd_drop(SwitchDaemon *d, SwitchdPort *p)
         switch_port_stats(p->sp, &st);
         d->removed_tx += st.tx_frames;
         switch_port_remove(d->sw, p->sp);
+        p->sp = NULL; /* an uplink that still sends while it is freed is not switched */
     }
     if (p->fd >= 0) {
         epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->fd, NULL);
