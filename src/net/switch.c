@@ -46,11 +46,13 @@
  *   (an uplink has many hosts behind it) and only from their untagged
  *   VLAN (the access VLAN, or a trunk's native one): the address of the
  *   host's plain interface, not of its VLAN sub-interfaces.
- * - switch_port_set_config() keeps the frames already queued for the port
- *   (they were formed under its old options; a shorter queue keeps the
- *   oldest and drops the newest beyond it, counted in drop_queue).
+ * - switch_port_set_config() drops the frames queued for the port (counted
+ *   in drop_queue) if its mode, VLANs, isolation or uplink flag change:
+ *   they were chosen and formed under the old ones (a port moved to another
+ *   VLAN must not get the old VLAN's frames).  Otherwise they stay; a
+ *   shorter queue keeps the oldest and drops the newest beyond it.
  * - An output may call switch_input() (libslirp answers from inside its
- *   input); such nesting is allowed 8 deep, deeper frames are dropped and
+ *   input); such nesting is allowed 4 deep, deeper frames are dropped and
  *   counted as drop_flood of their port (a loop).  An output must not add,
  *   remove or reconfigure ports.
  */
@@ -71,7 +73,7 @@
 #define QUEUE_BYTES_MIN (1u << 20)
 #define RATE_BURST_NS (NS_PER_S / 10)
 #define FLOOD_BURST_NS NS_PER_S
-#define MAX_DEPTH 8
+#define MAX_DEPTH 4
 #define ETH_HDR 14
 #define ETH_TYPE 12 /* offset of the EtherType of an untagged frame */
 #define VLAN_TAG 4
@@ -491,6 +493,26 @@ void switch_port_remove(Switch *sw, SwitchPort *p)
     port_free(p);
 }
 
+/* Would frames chosen and formed for options a be wrong for options b? */
+static bool forwarding_changes(const SwitchPortConfig *a, const SwitchPortConfig *b)
+{
+    return a->mode != b->mode || a->vlan != b->vlan || a->isolated != b->isolated ||
+           a->uplink != b->uplink ||
+           (b->mode == SWITCH_TRUNK && memcmp(a->allowed, b->allowed, sizeof(a->allowed)) != 0);
+}
+
+/* Drop every queued frame (counted). */
+static void port_queue_drop(SwitchPort *p)
+{
+    p->st.drop_queue += p->qlen;
+    for (uint32_t n = 0; n < p->qlen; n++) {
+        free(p->q[(p->qhead + n) % p->qlimit]);
+        p->q[(p->qhead + n) % p->qlimit] = NULL;
+    }
+    p->qhead = p->qlen = 0;
+    p->qbytes = 0;
+}
+
 /* A new queue limit: the oldest frames that fit stay, the newest beyond it are dropped. */
 static int port_queue_resize(SwitchPort *p, uint32_t limit, Error *err)
 {
@@ -522,9 +544,13 @@ int switch_port_set_config(Switch *sw, SwitchPort *p, const SwitchPortConfig *cf
 {
     SwitchPortConfig c = *cfg;
     memcpy(c.name, p->cfg.name, sizeof(c.name));
+    if (c.mode == SWITCH_ACCESS)
+        memset(c.allowed, 0, sizeof(c.allowed));
     if (switch_port_config_check(&c, err) < 0 ||
         port_queue_resize(p, c.queue_frames ? c.queue_frames : SWITCH_DEFAULT_QUEUE, err) < 0)
         return -1;
+    if (forwarding_changes(&p->cfg, &c))
+        port_queue_drop(p);
     fdb_forget_port(sw, p);
     port_apply(p, &c);
     return 0;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "net/sniff.h"
 #include "net/switch.h"
 #include "tap.h"
 
@@ -1252,6 +1253,69 @@ static void test_ipv4(void)
     switch_free(sw);
 }
 
+/* The shared sniffing helpers on their own (exact-size heap copies: ASan sees any overread). */
+static bool sniff_ack(const uint8_t *f, size_t n, uint8_t *chaddr, uint32_t *yi)
+{
+    uint8_t *copy = malloc(n);
+    memcpy(copy, f, n);
+    bool r = net_sniff_dhcp_ack(copy, n, chaddr, yi);
+    free(copy);
+    return r;
+}
+
+static bool sniff_src(const uint8_t *f, size_t n, uint32_t *ip)
+{
+    uint8_t *copy = malloc(n);
+    memcpy(copy, f, n);
+    bool r = net_sniff_source_ipv4(copy, n, ip);
+    free(copy);
+    return r;
+}
+
+static void test_sniff(void)
+{
+    static uint8_t f[512], g[512];
+    uint8_t ch[6], want[6];
+    uint32_t yi = 0, ip = 0;
+    size_t n = dhcp_from(f, BCAST, 4, 7, 0x0a000009, 5);
+    mac(want, 7);
+    ok(sniff_ack(f, n, ch, &yi) && yi == 0x0a000009 && memcmp(ch, want, 6) == 0,
+       "an ACK: chaddr and yiaddr (host order)");
+    ok(!sniff_ack(f, n - 2, ch, &yi), "cut inside option 53: no ACK, nothing read past the end");
+    bool any = false;
+    for (size_t k = 0; k < n - 1; k++) /* n - 1: option 53 whole, only the end option cut */
+        any |= sniff_ack(f, k, ch, &yi);
+    ok(!any, "no prefix cutting into option 53 is an ACK");
+    memcpy(g, f, n);
+    g[14 + 20 + 8 + 240] = 0; /* a pad, then option 53 */
+    g[14 + 20 + 8 + 241] = 53, g[14 + 20 + 8 + 242] = 1, g[14 + 20 + 8 + 243] = 5;
+    ok(sniff_ack(g, n + 1, ch, &yi), "pads before option 53 are skipped");
+    memcpy(g, f, 14);
+    g[14] = 0x46; /* a 24-byte IP header */
+    memcpy(g + 15, f + 15, 19);
+    memcpy(g + 38, f + 34, n - 34);
+    ok(sniff_ack(g, n + 4, ch, &yi) && yi == 0x0a000009, "an IP header with options");
+    g[14] = 0x44;
+    ok(!sniff_ack(g, n + 4, ch, &yi), "an IP header length under 20: not read");
+    n = dhcp_from(f, BCAST, 4, 7, 0, 5);
+    ok(!sniff_ack(f, n, ch, &yi), "an ACK with yiaddr 0.0.0.0: nothing to learn");
+
+    ok(sniff_src(f, ipv4_from(f, 1, 2, -1, 0x0a010203), &ip) && ip == 0x0a010203,
+       "IPv4 source 10.1.2.3");
+    const uint32_t bad[] = {0, 0x7f000001, 0xe00000fb, 0xf0000001, 0xffffffff};
+    unsigned refused = 0;
+    for (unsigned k = 0; k < 5; k++)
+        refused += !sniff_src(f, ipv4_from(f, 1, 2, -1, bad[k]), &ip);
+    ok(refused == 5, "0.0.0.0, loopback, multicast, 240/4 and broadcast are no host's address");
+    n = arp_from(f, 1, 0xc0a80001);
+    ok(sniff_src(f, n, &ip) && ip == 0xc0a80001 && !sniff_src(f, n - 1, &ip),
+       "an ARP sender; a cut ARP is not read");
+    f[17] = 0xdd; /* a protocol type other than IPv4 */
+    ok(!sniff_src(f, n, &ip), "ARP for another protocol: no address");
+    n = ipv4_from(f, 1, 2, 5, 0x0a010203);
+    ok(!sniff_src(f, n, &ip), "a tagged frame is not looked into");
+}
+
 /* ---- removal, reconfiguration, re-entry ---- */
 
 static void test_remove(void)
@@ -1323,6 +1387,20 @@ static void test_set_config(void)
     peer_reset(&c);
     switch_port_flush(sw, c.port);
     ok(in_order(&c, 0, 4), "the oldest stay, in order");
+
+    /* moved to another VLAN: what waited for it under the old one is dropped */
+    c.ret = 0;
+    for (unsigned k = 0; k < 3; k++)
+        in(sw, a.port, f, bcast(f, 1, -1), 0);
+    cfg.vlan = 30;
+    uint64_t dropped = stats(c.port).drop_queue;
+    ok(switch_port_set_config(sw, c.port, &cfg, &err) == 0 && stats(c.port).queued == 0 &&
+           stats(c.port).drop_queue == dropped + 3 && !switch_port_pending(c.port),
+       "a port moved to another VLAN: its queued frames are dropped");
+    c.ret = 1;
+    peer_reset(&c);
+    switch_port_flush(sw, c.port);
+    ok(c.n == 0, "none of them reaches the port");
     switch_free(sw);
 }
 
@@ -1368,6 +1446,34 @@ static void test_reentry(void)
     ok(a.n == 2 && got(&a, 0, w, wn) && got(&a, 1, ru, run) && b.n == 2 && got(&b, 0, ru, run),
        "the answer reaches the access ports untagged");
     ok(got(&b, 1, w, wn), "the first frame then reaches the port after the answering one, intact");
+    switch_free(sw);
+}
+
+/* Two outputs that echo every broadcast back in: a loop, cut after 4 levels of nesting. */
+static void loop_hook(Peer *p, const uint8_t *f, size_t len)
+{
+    uint8_t r[128];
+    if (len > sizeof(r) || memcmp(f, BCAST, 6) != 0)
+        return;
+    memcpy(r, f, len);
+    mac(r + 6, 60); /* a unicast source of its own */
+    switch_input(echo_sw, p->port, r, len, 0);
+}
+
+static void test_loop(void)
+{
+    Switch *sw = echo_sw = sw_new(0, 0);
+    static Peer x, y;
+    uint8_t f[128];
+    add_access(sw, &x, "x", 1);
+    add_access(sw, &y, "y", 1);
+    x.hook = y.hook = loop_hook;
+    in(sw, x.port, f, bcast(f, 1, -1), 0);
+    SwitchPortStats sx = stats(x.port), sy = stats(y.port);
+    ok(sx.rx_frames == 3 && sy.rx_frames == 2 && x.n == 2 && y.n == 2,
+       "an output feeding broadcasts back: 4 levels deep, then cut (x %llu, y %llu in)",
+       (unsigned long long)sx.rx_frames, (unsigned long long)sy.rx_frames);
+    ok(sx.drop_flood == 1 && sy.drop_flood == 0, "the frame too deep is counted as drop_flood");
     switch_free(sw);
 }
 
@@ -1433,9 +1539,11 @@ int main(void)
     test_flood_limit();
     test_queue();
     test_ipv4();
+    test_sniff();
     test_remove();
     test_set_config();
     test_reentry();
+    test_loop();
     test_speed();
     return tap_done();
 }
