@@ -46,16 +46,22 @@ static bool parse_addr_port(char *s, struct in_addr *addr, uint16_t *port)
     return parse_port(colon + 1, port);
 }
 
-/* A guest address must be a host of the user network (10.0.2.0/24). */
-static bool guest_addr_ok(struct in_addr a)
+/* A guest address must be a host of the user network network/prefix (not its first or last). */
+static bool guest_addr_ok(struct in_addr a, struct in_addr network, unsigned prefix)
 {
-    uint32_t h = ntohl(a.s_addr);
+    uint32_t h = ntohl(a.s_addr), mask = prefix ? ~0u << (32 - prefix) : 0;
     if (h == 0)
         return true; /* the DHCP address */
-    return (h & 0xffffff00u) == 0x0a000200u && (h & 0xff) != 0 && (h & 0xff) != 0xff;
+    return (h & mask) == ntohl(network.s_addr) && (h & ~mask) != 0 && (h & ~mask) != ~mask;
 }
 
 int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err)
+{
+    return net_hostfwd_parse_in(f, value, (struct in_addr){htonl(0x0a000200u)}, 24, err);
+}
+
+int net_hostfwd_parse_in(NetHostFwd *f, const char *value, struct in_addr network, unsigned prefix,
+                         Error *err)
 {
     char buf[128];
     if (strlen(value) >= sizeof(buf))
@@ -75,8 +81,12 @@ int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err)
         return error_set(
             err, "hostfwd '%s': expected " HOSTFWD_SYNTAX " (IPv4 addresses, ports 1-65535)",
             value);
-    if (!guest_addr_ok(f->guest_addr))
-        return error_set(err, "hostfwd '%s': the guest address must be in 10.0.2.0/24", value);
+    if (!guest_addr_ok(f->guest_addr, network, prefix)) {
+        char net[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &network, net, sizeof(net));
+        return error_set(err, "hostfwd '%s': the guest address must be in %s/%u", value, net,
+                         prefix);
+    }
     return 0;
 }
 

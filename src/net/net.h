@@ -207,6 +207,13 @@ void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[NET_MAC_TEXT]);
 int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err);
 
 /*
+ * As net_hostfwd_parse, for a user network on network/prefix (host bits
+ * zero): a guest address must be one of its hosts.
+ */
+int net_hostfwd_parse_in(NetHostFwd *f, const char *value, struct in_addr network, unsigned prefix,
+                         Error *err);
+
+/*
  * Parse a hostfwd rule and add it to cfg (at most NET_MAX_HOSTFWD, no host
  * port forwarded twice).  Returns 0, or -1 with err filled (cfg unchanged).
  */
