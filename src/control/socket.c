@@ -94,7 +94,8 @@ static int control_path_live(const char *path, const char *vm_name, Error *err)
         close(fd);
         if (vm_name)
             return error_set(err, "a VM named %s is already running (%s)", vm_name, path);
-        return error_set(err, "a VM is already listening on %s", path);
+        return error_set(err, "another process (a VM or a switch) is already listening on %s",
+                         path);
     }
     if (errno != ECONNREFUSED)
         return error_set_errno(err, errno, "cannot check whether %s is in use", path);
