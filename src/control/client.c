@@ -142,7 +142,34 @@ static int conn_send(ControlConn *c, const char *text, Error *err)
     return 0;
 }
 
-json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *err)
+/* Send the first part of text with fd attached (SCM_RIGHTS), then the rest. */
+static int conn_send_fd(ControlConn *c, const char *text, int fd, Error *err)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    size_t len = strlen(text);
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = len};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return error_set_errno(err, errno, "sending to the VM");
+    return conn_send(c, text + n, err);
+}
+
+/* Send one request (with fd when fd >= 0) and wait for its reply. */
+static json_t *conn_request(ControlConn *c, const char *cmd, json_t *args, int fd, Error *err)
 {
     json_int_t id = c->next_id++;
     json_t *req = json_pack("{s:s,s:I}", "execute", cmd, "id", id);
@@ -158,7 +185,7 @@ json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *
         return NULL;
     }
     memcpy(line + len, "\n", 2);
-    int rc = conn_send(c, line, err);
+    int rc = fd >= 0 ? conn_send_fd(c, line, fd, err) : conn_send(c, line, err);
     free(line);
     while (rc == 0) {
         json_t *reply = conn_read_json(c, err);
@@ -172,4 +199,14 @@ json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *
         json_decref(reply); /* an event, or a reply to someone else's id */
     }
     return NULL;
+}
+
+json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *err)
+{
+    return conn_request(c, cmd, args, -1, err);
+}
+
+json_t *control_conn_call_fd(ControlConn *c, const char *cmd, json_t *args, int fd, Error *err)
+{
+    return conn_request(c, cmd, args, fd, err);
 }

@@ -1,7 +1,9 @@
 /*
  * The client side of the control socket (docs/control.md): connect to a
  * VM by name or socket path, check the greeting, and make one request at a
- * time.  Used by `hostel ctl`, `hostel pause` and `hostel resume`.
+ * time.  Used by `hostel ctl`, `hostel pause` and `hostel resume`, and by
+ * hosteld to drive VMMs and switch processes (a request may pass a file
+ * descriptor: control_conn_call_fd).
  */
 #ifndef HOSTEL_CONTROL_CLIENT_H
 #define HOSTEL_CONTROL_CLIENT_H
@@ -36,5 +38,12 @@ void control_conn_close(ControlConn *c);
  * error, a timeout, or a reply that is not JSON.
  */
 json_t *control_conn_call(ControlConn *c, const char *cmd, json_t *args, Error *err);
+
+/*
+ * As control_conn_call, sending fd along with the request (SCM_RIGHTS, in
+ * the message that carries the request line).  The server gets its own
+ * copy; the caller's fd stays open and its own.  fd < 0 sends none.
+ */
+json_t *control_conn_call_fd(ControlConn *c, const char *cmd, json_t *args, int fd, Error *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,23 @@
 
 #include "control/socket.h"
 
+#define CONTROL_CLIENT_FDS 16 /* descriptors waiting for their request line, per client */
+#define CONTROL_RECV_FDS 8    /* descriptors one read takes (the kernel closes any beyond) */
+
+/* A descriptor that came with the bytes of request line number line. */
+typedef struct ControlFd {
+    uint64_t line;
+    int fd;
+} ControlFd;
+
 typedef struct ControlClient {
     ControlServer *srv;
     int fd;
     char in[CONTROL_LINE_MAX]; /* received, not yet a complete line */
     size_t in_len;
+    uint64_t line_no;                  /* lines taken from in so far */
+    ControlFd fds[CONTROL_CLIENT_FDS]; /* received, waiting for their line */
+    unsigned nfds;
     char *out; /* queued output */
     size_t out_len, out_cap;
     bool closing; /* close once out is sent (an oversized line) */
@@ -58,6 +71,7 @@ struct ControlServer {
     ControlClient *cur_client;
     json_t *cur_id;
     bool cur_deferred;
+    int cur_fd; /* the descriptor that came with the request being handled, or -1 */
 };
 
 /* ---- output ---- */
@@ -157,6 +171,8 @@ static void client_free(ControlClient *c)
             s->clients[i] = NULL;
     evloop_del_fd(s->loop, c->fd);
     close(c->fd);
+    for (unsigned i = 0; i < c->nfds; i++)
+        close(c->fds[i].fd);
     free(c->out);
     free(c);
 }
@@ -366,6 +382,30 @@ static void client_line(ControlClient *c, const char *line, size_t len)
     json_decref(req);
 }
 
+/* Take the descriptor that came with line number line; -1 if none. */
+static int client_line_fd(ControlClient *c, uint64_t line)
+{
+    for (unsigned i = 0; i < c->nfds; i++) {
+        if (c->fds[i].line == line) {
+            int fd = c->fds[i].fd;
+            c->fds[i] = c->fds[--c->nfds];
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Answer one line with the descriptor that came with it offered to its handler. */
+static void client_line_with_fd(ControlClient *c, const char *line, size_t len)
+{
+    ControlServer *s = c->srv;
+    s->cur_fd = client_line_fd(c, c->line_no++);
+    client_line(c, line, len);
+    if (s->cur_fd >= 0)
+        close(s->cur_fd); /* no handler took it */
+    s->cur_fd = -1;
+}
+
 /* Answer every complete line in the buffer; keep the incomplete rest. */
 static void client_lines(ControlClient *c)
 {
@@ -374,7 +414,7 @@ static void client_lines(ControlClient *c)
     while (!c->dead && !c->closing &&
            (nl = memchr(c->in + start, '\n', c->in_len - start)) != NULL) {
         size_t end = (size_t)(nl - c->in);
-        client_line(c, c->in + start, end - start);
+        client_line_with_fd(c, c->in + start, end - start);
         start = end + 1;
     }
     memmove(c->in, c->in + start, c->in_len - start);
@@ -388,16 +428,67 @@ static void client_lines(ControlClient *c)
     }
 }
 
+/*
+ * Keep fd for the request line that holds the last byte of the read it
+ * came with (a newline belongs to the line it ends).  The kernel hands a
+ * message's descriptors over with the read that takes the message's (first
+ * part of its) bytes and ends that read there, so this is the line the
+ * sender sent it with.  One per line: a second one is closed, as is one
+ * beyond CONTROL_CLIENT_FDS waiting.
+ */
+static void client_keep_fd(ControlClient *c, int fd)
+{
+    uint64_t line = c->line_no;
+    for (size_t i = 0; i + 1 < c->in_len; i++)
+        line += c->in[i] == '\n';
+    bool taken = c->nfds == CONTROL_CLIENT_FDS || c->dead || c->closing;
+    for (unsigned i = 0; i < c->nfds && !taken; i++)
+        taken = c->fds[i].line == line;
+    if (taken) {
+        close(fd);
+        return;
+    }
+    c->fds[c->nfds++] = (ControlFd){.line = line, .fd = fd};
+}
+
+/* The descriptors of a read's SCM_RIGHTS messages: the first is kept, the others closed. */
+static void client_take_fds(ControlClient *c, struct msghdr *msg, bool keep)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            if (keep)
+                client_keep_fd(c, fd);
+            else
+                close(fd);
+            keep = false;
+        }
+    }
+}
+
 static void client_read(ControlClient *c)
 {
-    ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(CONTROL_RECV_FDS * sizeof(int))];
+    } ctl;
+    struct iovec iov = {.iov_base = c->in + c->in_len, .iov_len = sizeof(c->in) - c->in_len};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
+    ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
+    if (n > 0)
+        c->in_len += (size_t)n;
+    client_take_fds(c, &msg, n > 0);
     if (n <= 0) {
         c->dead = true; /* closed (maybe mid-line) or broken: drop what it sent */
         return;
     }
-    c->in_len += (size_t)n;
     client_lines(c);
 }
 
@@ -480,7 +571,7 @@ ControlServer *control_server_new(EventLoop *loop, const ControlConfig *cfg, Err
         error_set(err, "out of memory creating the control socket");
         return NULL;
     }
-    *s = (ControlServer){.loop = loop, .cfg = *cfg, .path = path, .listen_fd = -1};
+    *s = (ControlServer){.loop = loop, .cfg = *cfg, .path = path, .listen_fd = -1, .cur_fd = -1};
     s->cfg.path = path;
     if (!s->cfg.version)
         s->cfg.version = "";
@@ -536,6 +627,13 @@ void control_server_event(ControlServer *s, const char *name, json_t *data)
             client_send(s->clients[i], text);
     free(text);
     server_reap(s);
+}
+
+int control_take_fd(ControlServer *s)
+{
+    int fd = s->cur_fd;
+    s->cur_fd = -1;
+    return fd;
 }
 
 size_t control_server_clients(const ControlServer *s)

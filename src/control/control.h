@@ -14,6 +14,10 @@
  * connected; each has a bounded line buffer.  A malformed request gets an
  * error reply; a line longer than CONTROL_LINE_MAX gets one and the
  * connection is closed.  The VM goes on either way.
+ *
+ * A request may bring one file descriptor (SCM_RIGHTS, sent with the
+ * request's bytes): its handler takes it with control_take_fd(); one no
+ * handler takes is closed once the request is answered.
  */
 #ifndef HOSTEL_CONTROL_CONTROL_H
 #define HOSTEL_CONTROL_CONTROL_H
@@ -96,6 +100,16 @@ ControlPending *control_defer(ControlServer *s, Error *err);
  * replies still pending: their handles are then invalid).
  */
 void control_complete(ControlPending *p, json_t *ret, const Error *err);
+
+/*
+ * Inside a handler: the file descriptor that came with the request (sent
+ * with SCM_RIGHTS in the same message as the request line's bytes, or
+ * with a part of them).  The caller owns it from then on.  Returns -1 when
+ * the request brought none, when it was taken already, or outside a
+ * handler.  A descriptor no handler takes is closed after the request; of
+ * several sent for one request line only the first is kept.
+ */
+int control_take_fd(ControlServer *s);
 
 /* Number of connected clients. */
 size_t control_server_clients(const ControlServer *s);

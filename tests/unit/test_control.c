@@ -6,6 +6,7 @@
  * leaves first, and one still pending when the server goes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -80,6 +81,22 @@ static json_t *cmd_later_fail(void *opaque, json_t *args, Error *err)
     return NULL;
 }
 
+/* Takes the request's descriptor and writes the argument "say" into it; a second take gets -1. */
+static json_t *cmd_take(void *opaque, json_t *args, Error *err)
+{
+    Fake *f = opaque;
+    int fd = control_take_fd(f->srv);
+    int again = control_take_fd(f->srv);
+    const char *say = json_string_value(json_object_get(args, "say"));
+    if (fd >= 0 && say) {
+        ssize_t n = write(fd, say, strlen(say));
+        (void)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    return json_pack("{s:b,s:b}", "fd", fd >= 0, "again", again >= 0);
+}
+
 static const ControlCommand fake_commands[] = {
     {"echo", cmd_echo, "return the arguments"},
     {"fail", cmd_fail, "always fails"},
@@ -87,6 +104,7 @@ static const ControlCommand fake_commands[] = {
     {"strict", cmd_strict, "takes only a"},
     {"later", cmd_later, "answered when the test says so"},
     {"later-fail", cmd_later_fail, "deferred, then failed inside the handler"},
+    {"take", cmd_take, "takes the request's descriptor and writes \"say\" into it"},
 };
 #define NFAKE (sizeof(fake_commands) / sizeof(fake_commands[0]))
 
@@ -485,6 +503,196 @@ static void test_limits(const char *path, ControlServer *s)
     close(deaf);
 }
 
+/* ---- descriptors passed with requests ---- */
+
+/* Send s with the descriptors fds[0..n) attached (SCM_RIGHTS) in one message. */
+static void send_fds(int fd, const char *s, const int *fds, size_t n)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = {.iov_base = (void *)s, .iov_len = strlen(s)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n) {
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+    }
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)strlen(s))
+        ok(0, "sendmsg %zu bytes with %zu fds", strlen(s), n);
+}
+
+/* A pipe whose write end is sent: p[0] is read by the test, p[1] closed after sending. */
+typedef struct Pipe {
+    int r, w;
+} Pipe;
+
+static Pipe pipe_new(void)
+{
+    int p[2] = {-1, -1};
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+        ok(0, "pipe2");
+    return (Pipe){p[0], p[1]};
+}
+
+/*
+ * Pump the loop until the pipe's reader sees end of file (every write end
+ * closed: ours was, so the server closed its copy too).  Returns the bytes
+ * read before it (NUL-terminated; one of four static buffers, used in
+ * turn), or NULL if no end of file came.
+ */
+static const char *pipe_drain(Pipe *p)
+{
+    static char bufs[4][256];
+    static unsigned turn;
+    char *buf = bufs[turn++ % 4];
+    size_t len = 0;
+    double end = now() + 3.0;
+    while (now() < end) {
+        evloop_run_once(loop, 5000000);
+        ssize_t n = read(p->r, buf + len, sizeof(buf) - 1 - len);
+        if (n == 0) {
+            buf[len] = '\0';
+            close(p->r);
+            return buf;
+        }
+        if (n > 0)
+            len += (size_t)n;
+    }
+    close(p->r);
+    return NULL;
+}
+
+static json_t *return_of(json_t *r)
+{
+    return json_object_get(r, "return");
+}
+
+static void test_fds(const char *path, Fake *f)
+{
+    int c = connect_greeted(path);
+
+    /* A descriptor for a handler that takes it. */
+    Pipe a = pipe_new();
+    send_fds(c, "{\"execute\": \"take\", \"arguments\": {\"say\": \"hi\"}, \"id\": 1}\n", &a.w, 1);
+    close(a.w);
+    json_t *r = get_json(c);
+    ok(json_is_true(json_object_get(return_of(r), "fd")) &&
+           json_is_false(json_object_get(return_of(r), "again")),
+       "the handler takes the descriptor, once");
+    json_decref(r);
+    const char *got = pipe_drain(&a);
+    ok(got && strcmp(got, "hi") == 0, "and it is the one sent (the handler wrote \"%s\")",
+       got ? got : "(no EOF)");
+
+    /* No descriptor: the handler gets -1. */
+    r = call(c, "{\"execute\": \"take\", \"id\": 2}\n");
+    ok(json_is_false(json_object_get(return_of(r), "fd")), "a request without one: -1");
+    json_decref(r);
+
+    /* A handler that does not take it: the server closes it after the reply. */
+    Pipe b = pipe_new();
+    send_fds(c, "{\"execute\": \"echo\", \"id\": 3}\n", &b.w, 1);
+    close(b.w);
+    json_decref(get_json(c));
+    got = pipe_drain(&b);
+    ok(got && !*got, "a descriptor no handler took is closed");
+
+    /* Malformed, unknown command, blank line: closed too, no handler runs. */
+    static const char *const refused[] = {"{\"execute\": \n", "{\"execute\": \"nope\"}\n",
+                                          "{\"execute\": \"take\", \"x\": 1}\n"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        Pipe p = pipe_new();
+        send_fds(c, refused[i], &p.w, 1);
+        close(p.w);
+        r = get_json(c);
+        got = pipe_drain(&p);
+        ok(r && json_object_get(r, "error") && got && !*got,
+           "refused request %zu: error reply, descriptor closed", i);
+        json_decref(r);
+    }
+    Pipe blank = pipe_new();
+    send_fds(c, "  \n", &blank.w, 1);
+    close(blank.w);
+    got = pipe_drain(&blank);
+    ok(got && !*got, "with a blank line: closed");
+    r = call(c, "{\"execute\": \"take\", \"id\": 4}\n");
+    ok(json_is_false(json_object_get(return_of(r), "fd")), "and not given to the next request");
+    json_decref(r);
+
+    /* Several in one message: the first is kept, the others closed. */
+    Pipe m[3] = {pipe_new(), pipe_new(), pipe_new()};
+    int ws[3] = {m[0].w, m[1].w, m[2].w};
+    send_fds(c, "{\"execute\": \"take\", \"arguments\": {\"say\": \"one\"}}\n", ws, 3);
+    for (int i = 0; i < 3; i++)
+        close(m[i].w);
+    json_decref(get_json(c));
+    const char *g0 = pipe_drain(&m[0]), *g1 = pipe_drain(&m[1]), *g2 = pipe_drain(&m[2]);
+    ok(g0 && strcmp(g0, "one") == 0 && g1 && !*g1 && g2 && !*g2,
+       "three with one request: the first is the handler's, the rest are closed");
+
+    /* Sent with the first part of a request: it belongs to that request. */
+    Pipe h = pipe_new();
+    send_fds(c, "{\"execute\": \"take\", ", &h.w, 1);
+    close(h.w);
+    evloop_run_once(loop, 1000000);
+    ok(quiet(c), "half a request: no reply yet");
+    r = call(c, "\"arguments\": {\"say\": \"half\"}, \"id\": 5}\n");
+    ok(json_is_true(json_object_get(return_of(r), "fd")), "the rest of it: the handler has it");
+    json_decref(r);
+    got = pipe_drain(&h);
+    ok(got && strcmp(got, "half") == 0, "the descriptor sent with its first part");
+
+    /* Sent with the end of one request and the start of the next: the next one's. */
+    send_str(c, "{\"execute\": \"take\", \"id\": 6");
+    evloop_run_once(loop, 1000000);
+    Pipe n2 = pipe_new();
+    send_fds(c, "}\n{\"execute\": \"take\", \"arguments\": {\"say\": \"2nd\"}, ", &n2.w, 1);
+    close(n2.w);
+    r = get_json(c);
+    ok(json_integer_value(json_object_get(r, "id")) == 6 &&
+           json_is_false(json_object_get(return_of(r), "fd")),
+       "a request ended by a message with a descriptor: not its");
+    json_decref(r);
+    r = call(c, "\"id\": 7}\n");
+    ok(json_is_true(json_object_get(return_of(r), "fd")), "the request it started: its");
+    json_decref(r);
+    got = pipe_drain(&n2);
+    ok(got && strcmp(got, "2nd") == 0, "the descriptor written by the second handler");
+
+    /* Two descriptors for one line (two messages): the second is closed. */
+    Pipe d1 = pipe_new(), d2 = pipe_new();
+    send_fds(c, "{\"execute\": \"take\", ", &d1.w, 1);
+    evloop_run_once(loop, 1000000);
+    send_fds(c, "\"arguments\": {\"say\": \"d\"}, ", &d2.w, 1);
+    close(d1.w);
+    close(d2.w);
+    r = call(c, "\"id\": 8}\n");
+    ok(json_is_true(json_object_get(return_of(r), "fd")), "two messages with one each");
+    json_decref(r);
+    g0 = pipe_drain(&d1);
+    g1 = pipe_drain(&d2);
+    ok(g0 && strcmp(g0, "d") == 0 && g1 && !*g1, "the first is the handler's, the second closed");
+
+    /* A client gone in the middle of a request: its descriptor is closed. */
+    int f2 = connect_greeted(path);
+    Pipe gone = pipe_new();
+    send_fds(f2, "{\"execute\": \"take\"", &gone.w, 1);
+    close(gone.w);
+    evloop_run_once(loop, 1000000);
+    close(f2);
+    got = pipe_drain(&gone);
+    ok(got && !*got, "a client gone mid-request: its descriptor is closed");
+    ok(control_take_fd(f->srv) == -1, "control_take_fd outside a handler: -1");
+    close(c);
+}
+
 static void test_socket_file(const char *dir, const char *path, Fake *f)
 {
     struct stat st;
@@ -563,6 +771,23 @@ static void test_client(const char *dir, const char *path)
     r = control_conn_call(&c, "fail", NULL, &err);
     ok(r && err_desc(r) && strcmp(err_desc(r), "boom: 42") == 0, "client: error replies too");
     json_decref(r);
+    int p[2];
+    ok(pipe(p) == 0, "a pipe for the client to pass");
+    args = json_pack("{s:s}", "say", "via client");
+    r = control_conn_call_fd(&c, "take", args, p[1], &err);
+    json_decref(args);
+    close(p[1]);
+    char buf[32] = "";
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    ok(r && json_is_true(json_object_get(return_of(r), "fd")) && n == 10 &&
+           strcmp(buf, "via client") == 0,
+       "client: control_conn_call_fd passes the descriptor (\"%s\")", buf);
+    ok(read(p[0], buf, 1) == 0, "client: the server's copy is closed after the handler");
+    close(p[0]);
+    json_decref(r);
+    r = control_conn_call_fd(&c, "take", NULL, -1, &err);
+    ok(r && json_is_false(json_object_get(return_of(r), "fd")), "client: fd -1 sends none");
+    json_decref(r);
     control_conn_close(&c);
     loop_stop = true;
     pthread_join(t, NULL);
@@ -621,6 +846,7 @@ int main(void)
     test_client(dir, path);
     test_socket_file(dir, path, &f);
     test_deferred(path, s, &f);
+    test_fds(path, &f);
     control_server_free(s);
     ok(access(path, F_OK) != 0, "socket removed at exit");
     rmdir(dir);
