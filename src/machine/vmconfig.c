@@ -100,7 +100,7 @@ int vmconfig_add_disk(VmConfig *cfg, const VmDisk *disk, Error *err)
 int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err)
 {
     if (nic->kind == NET_NONE)
-        return error_set(err, "a network card needs a backend (user or tap)");
+        return error_set(err, "a network card needs a backend (user, tap, socket or network)");
     if (cfg->nnics == VMCONFIG_MAX_NICS)
         return error_set(err, "at most %d network cards", VMCONFIG_MAX_NICS);
     cfg->nics[cfg->nnics++] = *nic;
@@ -214,21 +214,75 @@ static int check_ram(uint64_t ram, Error *err)
     return 0;
 }
 
+/* Nothing set that belongs to another kind of card. */
+static int check_nic_foreign(const NetConfig *n, unsigned i, Error *err)
+{
+    static const NetPortOptions no_port;
+    if (n->kind != NET_USER && n->nfwd)
+        return error_set(err, "nics[%u].hostfwd: only a user card forwards ports", i);
+    if (n->kind != NET_TAP && n->ifname[0])
+        return error_set(err, "nics[%u].ifname: only a tap card has an interface name", i);
+    if (n->kind != NET_SOCKET && n->path[0])
+        return error_set(err, "nics[%u].path: only a socket card has a path", i);
+    if (n->kind != NET_NETWORK && n->network[0])
+        return error_set(err, "nics[%u].network: only a network card names a network", i);
+    if (n->kind != NET_NETWORK && memcmp(&n->port, &no_port, sizeof(no_port)) != 0)
+        return error_set(err, "nics[%u]: only a network card has switch port options", i);
+    if (n->kind == NET_USER && n->fd != -1)
+        return error_set(err, "nics[%u].fd: only a tap, socket or network card has a descriptor",
+                         i);
+    return 0;
+}
+
+/* What the card's kind needs: its interface, socket or network, and sane values. */
+static int check_nic_kind(const NetConfig *n, unsigned i, Error *err)
+{
+    Error e = {0};
+    if (n->fd != -1 && n->fd < 3)
+        return error_set(err, "nics[%u].fd: %d is not a descriptor number of 3 or more", i, n->fd);
+    if (n->nfwd > NET_MAX_HOSTFWD)
+        return error_set(err, "nics[%u].hostfwd: at most %d rules", i, NET_MAX_HOSTFWD);
+    switch (n->kind) {
+    case NET_USER: return 0;
+    case NET_TAP:
+        if (n->ifname[0] && n->fd >= 0)
+            return error_set(err, "nics[%u]: a tap card has ifname or fd, not both", i);
+        if (n->fd < 0 && !n->ifname[0])
+            return error_set(err, "nics[%u].ifname: missing (a tap card needs ifname or fd)", i);
+        if (n->fd < 0 && !net_ifname_valid(n->ifname))
+            return error_set(err, "nics[%u].ifname: '%.*s' is not an interface name", i,
+                             NET_IFNAME_MAX - 1, n->ifname);
+        return 0;
+    case NET_SOCKET:
+        if (n->path[0] && n->fd >= 0)
+            return error_set(err, "nics[%u]: a socket card has path or fd, not both", i);
+        if (n->fd < 0 && !n->path[0])
+            return error_set(err, "nics[%u].path: missing (a socket card needs path or fd)", i);
+        if (!memchr(n->path, '\0', sizeof(n->path)))
+            return error_set(err, "nics[%u].path: too long for a unix socket", i);
+        return 0;
+    case NET_NETWORK:
+        if (!memchr(n->network, '\0', sizeof(n->network)) || !net_network_name_valid(n->network))
+            return error_set(err, "nics[%u].network: not a network name", i);
+        if (net_port_options_check(&n->port, &e) < 0)
+            return error_set(err, "nics[%u].%s", i, e.msg);
+        return 0;
+    default:
+        return error_set(err, "nics[%u].kind: a card's backend is user, tap, socket or network", i);
+    }
+}
+
 static int check_nic(const VmConfig *cfg, unsigned i, Error *err)
 {
     const NetConfig *n = &cfg->nics[i];
-    if (n->kind != NET_USER && n->kind != NET_TAP)
-        return error_set(err, "nics[%u].kind: a card's backend is user or tap", i);
-    if (n->kind == NET_TAP && !net_ifname_valid(n->ifname))
-        return error_set(err, "nics[%u].ifname: '%s' is not an interface name", i, n->ifname);
-    if (n->kind == NET_TAP && n->nfwd)
-        return error_set(err, "nics[%u].hostfwd: only a user card forwards ports", i);
-    if (n->nfwd > NET_MAX_HOSTFWD)
-        return error_set(err, "nics[%u].hostfwd: at most %d rules", i, NET_MAX_HOSTFWD);
+    if (check_nic_kind(n, i, err) < 0 || check_nic_foreign(n, i, err) < 0)
+        return -1;
     if ((n->mac[0] & 1) || !memcmp(n->mac, (uint8_t[NET_MAC_LEN]){0}, NET_MAC_LEN))
         return error_set(err, "nics[%u].mac: a card needs a unicast, non-zero address", i);
     for (unsigned j = 0; j < i; j++) {
         char mac[NET_MAC_TEXT];
+        if (n->fd >= 0 && cfg->nics[j].fd == n->fd)
+            return error_set(err, "nics[%u].fd: %d is nics[%u]'s descriptor too", i, n->fd, j);
         if (memcmp(cfg->nics[j].mac, n->mac, NET_MAC_LEN) != 0)
             continue;
         net_mac_format(n->mac, mac);

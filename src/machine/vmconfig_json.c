@@ -2,17 +2,25 @@
  * The VmConfig codec: JSON in (strict: types, ranges and member names
  * checked, errors naming the member as "nics[0].mac"), JSON out, and the
  * reader of format-1 state file configurations (one "net" object).
+ * A card's members at their defaults are not written (a tap's, socket's or
+ * network card's fd only when it has one: a stored definition has none,
+ * hosteld adds it when it starts the VMM).
  *
  *   {"ram-size": 134217728, "harts": 1,
  *    "boot": {"kernel": "/k/Image", "initrd": null, "cmdline": "console=ttyS0", "bios": null},
  *    "disks": [{"path": "/d/a.qcow2", "read-only": false, "format": "qcow2",
  *               "l2-cache-size": 0}],
  *    "nics": [{"kind": "user", "mac": "52:54:00:12:34:56", "hostfwd": ["tcp::2222-:22"]},
- *             {"kind": "tap", "mac": "52:54:00:12:34:57", "ifname": "tap0"}],
+ *             {"kind": "tap", "mac": "52:54:00:12:34:57", "ifname": "tap0"},
+ *             {"kind": "socket", "mac": "52:54:00:12:34:58", "path": "/run/sw.sock"},
+ *             {"kind": "network", "mac": "52:54:00:12:34:59", "network": "lan", "fd": 3,
+ *              "trunk": [10, 20], "native": 1, "isolated": true, "spoof-check": false,
+ *              "rate-mbit": 100, "flood-pps": 1000}],
  *    "devices": ["blk:0", "net:0", "net:1", "rng", "console", "empty", "empty", "empty"]}
  */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,18 +224,28 @@ static int read_hostfwd(const json_t *n, const char *path, NetConfig *nic, Error
     return 0;
 }
 
+/* Member key of n is there although the card's kind has no such thing: say whose it is. */
+static int not_for_kind(const json_t *n, const char *path, const char *key, bool ok,
+                        const char *whose, Error *err)
+{
+    char where[PATH_LEN];
+    if (ok || !json_object_get(n, key))
+        return 0;
+    return error_set(err, "%s: only %s", at(where, path, key), whose);
+}
+
 static int read_ifname(const json_t *n, const char *path, NetConfig *nic, Error *err)
 {
     char where[PATH_LEN];
     json_t *v = json_object_get(n, "ifname");
-    if (nic->kind != NET_TAP)
-        return v ? error_set(err, "%s: only a tap card has an interface name",
-                             at(where, path, "ifname"))
-                 : 0;
-    Error e = {0};
-    const char *name = need_str(n, path, "ifname", &e);
-    if (!name)
-        return error_set(err, "%s", e.msg);
+    if (not_for_kind(n, path, "ifname", nic->kind == NET_TAP, "a tap card has an interface name",
+                     err) < 0)
+        return -1;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return error_set(err, "%s: not a string", at(where, path, "ifname"));
+    const char *name = json_string_value(v);
     if (!net_ifname_valid(name))
         return error_set(err,
                          "%s: '%.40s' is not an interface name (1 to %d letters, digits, "
@@ -237,9 +255,130 @@ static int read_ifname(const json_t *n, const char *path, NetConfig *nic, Error 
     return 0;
 }
 
+static int read_path(const json_t *n, const char *path, NetConfig *nic, Error *err)
+{
+    char where[PATH_LEN];
+    json_t *v = json_object_get(n, "path");
+    if (not_for_kind(n, path, "path", nic->kind == NET_SOCKET, "a socket card has a path", err) < 0)
+        return -1;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return error_set(err, "%s: not a string", at(where, path, "path"));
+    const char *file = json_string_value(v);
+    if (!*file)
+        return error_set(err, "%s: empty (expected a unix socket's path)", at(where, path, "path"));
+    if (strlen(file) >= NET_SOCKET_PATH_MAX)
+        return error_set(err, "%s: too long for a unix socket (at most %d bytes)",
+                         at(where, path, "path"), NET_SOCKET_PATH_MAX - 1);
+    strcpy(nic->path, file);
+    return 0;
+}
+
+static int read_fd(const json_t *n, const char *path, NetConfig *nic, Error *err)
+{
+    char where[PATH_LEN];
+    json_t *v = json_object_get(n, "fd");
+    if (not_for_kind(n, path, "fd", nic->kind != NET_USER,
+                     "a tap, socket or network card has a descriptor", err) < 0)
+        return -1;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 3 || json_integer_value(v) > INT_MAX)
+        return error_set(err, "%s: not a descriptor number of 3 or more", at(where, path, "fd"));
+    nic->fd = (int)json_integer_value(v);
+    return 0;
+}
+
+static int read_network(const json_t *n, const char *path, NetConfig *nic, Error *err)
+{
+    char where[PATH_LEN];
+    Error e = {0};
+    if (not_for_kind(n, path, "network", nic->kind == NET_NETWORK, "a network card names a network",
+                     err) < 0)
+        return -1;
+    if (nic->kind != NET_NETWORK)
+        return 0;
+    const char *name = need_str(n, path, "network", &e);
+    if (!name)
+        return error_set(err, "%s", e.msg);
+    if (!net_network_name_valid(name))
+        return error_set(err,
+                         "%s: '%.40s' is not a network name (1 to %d letters, digits, '.', "
+                         "'_' or '-', starting with a letter or digit)",
+                         at(where, path, "network"), name, NET_NETWORK_NAME_MAX - 1);
+    strcpy(nic->network, name);
+    return 0;
+}
+
+/* A VLAN number member (absent: *out unchanged). */
+static int get_vlan(const json_t *v, const char *where, uint16_t *out, Error *err)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > NET_VLAN_MAX)
+        return error_set(err, "%s: not a VLAN number (1 to %d)", where, NET_VLAN_MAX);
+    *out = (uint16_t)json_integer_value(v);
+    return 0;
+}
+
+static int read_trunk(const json_t *n, const char *path, NetPortOptions *p, Error *err)
+{
+    json_t *trunk, *t;
+    size_t i;
+    char where[PATH_LEN + 32];
+    if (get_array(n, path, "trunk", NET_MAX_TRUNK, &trunk, err) < 0)
+        return -1;
+    json_array_foreach(trunk, i, t)
+    {
+        snprintf(where, sizeof(where), "%s.trunk[%zu]", path, i);
+        if (get_vlan(t, where, &p->trunk[i], err) < 0)
+            return -1;
+        p->ntrunk++;
+    }
+    return 0;
+}
+
+/* A 32-bit limit member (0 = none). */
+static int get_u32(const json_t *n, const char *path, const char *key, uint32_t *out, Error *err)
+{
+    char where[PATH_LEN];
+    uint64_t v = *out;
+    if (get_u64(n, path, key, &v, err) < 0)
+        return -1;
+    if (v > UINT32_MAX)
+        return error_set(err, "%s: at most %u", at(where, path, key), UINT32_MAX);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The switch port's members: vlan, trunk, native, isolated, spoof-check, rate-mbit, flood-pps. */
+static int read_port(const json_t *n, const char *path, NetConfig *nic, Error *err)
+{
+    static const char *const keys[] = {"vlan",        "trunk",     "native",   "isolated",
+                                       "spoof-check", "rate-mbit", "flood-pps"};
+    char where[PATH_LEN];
+    NetPortOptions *p = &nic->port;
+    bool spoof_check = true;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (not_for_kind(n, path, keys[i], nic->kind == NET_NETWORK,
+                         "a network card has switch port options", err) < 0)
+            return -1;
+    json_t *vlan = json_object_get(n, "vlan"), *native = json_object_get(n, "native");
+    if ((vlan && get_vlan(vlan, at(where, path, "vlan"), &p->vlan, err) < 0) ||
+        (native && get_vlan(native, at(where, path, "native"), &p->native, err) < 0) ||
+        read_trunk(n, path, p, err) < 0 || get_bool(n, path, "isolated", &p->isolated, err) < 0 ||
+        get_bool(n, path, "spoof-check", &spoof_check, err) < 0 ||
+        get_u32(n, path, "rate-mbit", &p->rate_mbit, err) < 0 ||
+        get_u32(n, path, "flood-pps", &p->flood_pps, err) < 0)
+        return -1;
+    p->no_spoof_check = !spoof_check;
+    return 0;
+}
+
 static int read_nic(const json_t *n, unsigned index, NetConfig *nic, Error *err)
 {
-    static const char *const names[] = {"kind", "mac", "hostfwd", "ifname", NULL};
+    static const char *const names[] = {
+        "kind",  "mac",    "hostfwd",  "ifname",      "path",      "fd",        "network", "vlan",
+        "trunk", "native", "isolated", "spoof-check", "rate-mbit", "flood-pps", NULL};
     char path[PATH_LEN], where[PATH_LEN];
     Error e = {0};
     snprintf(path, sizeof(path), "nics[%u]", index);
@@ -251,9 +390,12 @@ static int read_nic(const json_t *n, unsigned index, NetConfig *nic, Error *err)
     net_config_default(nic);
     net_default_mac_of(index, nic->mac);
     if (!net_kind_from_name(kind, &nic->kind) || nic->kind == NET_NONE)
-        return error_set(err, "%s: '%.40s' is not user or tap", at(where, path, "kind"), kind);
+        return error_set(err, "%s: '%.40s' is not user, tap, socket or network",
+                         at(where, path, "kind"), kind);
     if (read_mac(n, path, nic, err) < 0 || read_hostfwd(n, path, nic, err) < 0 ||
-        read_ifname(n, path, nic, err) < 0)
+        read_ifname(n, path, nic, err) < 0 || read_path(n, path, nic, err) < 0 ||
+        read_fd(n, path, nic, err) < 0 || read_network(n, path, nic, err) < 0 ||
+        read_port(n, path, nic, err) < 0)
         return -1;
     return 0;
 }
@@ -362,7 +504,7 @@ static int read_v1_net(const json_t *net, VmConfig *cfg, Error *err)
                     &fwd, "ifname", &ifname) < 0 ||
         !json_is_array(fwd) || json_array_size(fwd) > NET_MAX_HOSTFWD)
         return error_set(err, "net: not a network card");
-    if (!net_kind_from_name(kind, &nic.kind) || nic.kind == NET_NONE)
+    if (!net_kind_from_name(kind, &nic.kind) || (nic.kind != NET_USER && nic.kind != NET_TAP))
         return error_set(err, "net.kind: '%.40s' is not user or tap", kind);
     if (net_mac_parse(nic.mac, mac, NULL) < 0)
         return error_set(err, "net.mac: '%.40s' is not a MAC address", mac);
@@ -437,21 +579,59 @@ static json_t *disk_json(const VmDisk *d)
                      (json_int_t)d->l2_cache_bytes);
 }
 
-static json_t *nic_json(const NetConfig *n)
+/* A network card's switch port: only the members that are not at their defaults. */
+static void port_json(json_t *j, const NetPortOptions *p)
 {
-    char mac[NET_MAC_TEXT], rule[80];
-    net_mac_format(n->mac, mac);
-    json_t *j = json_pack("{s:s, s:s}", "kind", net_kind_name(n->kind), "mac", mac);
-    if (j && n->kind == NET_TAP)
-        json_object_set_new(j, "ifname", json_string(n->ifname));
-    if (!j || n->kind != NET_USER)
-        return j;
+    if (p->vlan)
+        json_object_set_new(j, "vlan", json_integer(p->vlan));
+    if (p->ntrunk) {
+        json_t *trunk = json_array();
+        for (unsigned i = 0; trunk && i < p->ntrunk && i < NET_MAX_TRUNK; i++)
+            json_array_append_new(trunk, json_integer(p->trunk[i]));
+        json_object_set_new(j, "trunk", trunk);
+    }
+    if (p->native)
+        json_object_set_new(j, "native", json_integer(p->native));
+    if (p->isolated)
+        json_object_set_new(j, "isolated", json_true());
+    if (p->no_spoof_check)
+        json_object_set_new(j, "spoof-check", json_false());
+    if (p->rate_mbit)
+        json_object_set_new(j, "rate-mbit", json_integer(p->rate_mbit));
+    if (p->flood_pps)
+        json_object_set_new(j, "flood-pps", json_integer(p->flood_pps));
+}
+
+static json_t *hostfwd_json(const NetConfig *n)
+{
+    char rule[80];
     json_t *fwd = json_array();
     for (unsigned i = 0; fwd && i < n->nfwd; i++) {
         net_hostfwd_format(&n->fwd[i], rule, sizeof(rule));
         json_array_append_new(fwd, json_string(rule));
     }
-    json_object_set_new(j, "hostfwd", fwd);
+    return fwd;
+}
+
+static json_t *nic_json(const NetConfig *n)
+{
+    char mac[NET_MAC_TEXT];
+    net_mac_format(n->mac, mac);
+    json_t *j = json_pack("{s:s, s:s}", "kind", net_kind_name(n->kind), "mac", mac);
+    if (!j)
+        return NULL;
+    if (n->kind == NET_USER)
+        json_object_set_new(j, "hostfwd", hostfwd_json(n));
+    if (n->kind == NET_TAP && n->ifname[0])
+        json_object_set_new(j, "ifname", json_string(n->ifname));
+    if (n->kind == NET_SOCKET && n->path[0])
+        json_object_set_new(j, "path", json_string(n->path));
+    if (n->kind == NET_NETWORK)
+        json_object_set_new(j, "network", json_string(n->network));
+    if (n->kind != NET_USER && n->fd >= 0) /* what the running VMM inherited, never stored */
+        json_object_set_new(j, "fd", json_integer(n->fd));
+    if (n->kind == NET_NETWORK)
+        port_json(j, &n->port);
     return j;
 }
 

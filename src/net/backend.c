@@ -6,6 +6,7 @@
 #include "net/net.h"
 
 #include "net/slirp.h"
+#include "net/socket.h"
 #include "net/tap.h"
 
 NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
@@ -13,6 +14,8 @@ NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err)
     switch (cfg->kind) {
     case NET_USER: return net_slirp_new(cfg, loop, err);
     case NET_TAP: return net_tap_new(cfg, loop, err);
+    case NET_SOCKET:
+    case NET_NETWORK: return net_socket_new(cfg, loop, err);
     case NET_NONE:
     default: error_set(err, "no network backend for --net none"); return NULL;
     }
@@ -22,6 +25,25 @@ void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque)
 {
     b->receive = fn;
     b->receive_opaque = opaque;
+}
+
+void net_backend_attach_link(NetBackend *b, NetLinkFn fn)
+{
+    b->link = fn;
+}
+
+bool net_backend_link_up(const NetBackend *b)
+{
+    return !b->link_down;
+}
+
+void net_backend_set_link(NetBackend *b, bool up)
+{
+    if (b->link_down == !up)
+        return;
+    b->link_down = !up;
+    if (b->link)
+        b->link(b->receive_opaque, up);
 }
 
 void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len)

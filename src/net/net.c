@@ -1,8 +1,9 @@
 /*
  * A network card's configuration (NetConfig): the --net option parser and
- * the helpers the VM definition codec (machine/vmconfig) shares with it:
- * MAC addresses and hostfwd rules in their text forms.  Plain data only:
- * this file links without any backend (net/backend.c has those).
+ * the helpers the VM definition codec (machine/vmconfig) and the --net
+ * parser (net/net_spec.c) share: MAC addresses and hostfwd rules in their
+ * text forms, names, a switch port's options.  Plain data only: this file
+ * links without any backend (net/backend.c has those).
  */
 #include "net/net.h"
 
@@ -13,7 +14,6 @@
 
 #include "util/compiler.h"
 
-#define NET_SPEC_MAX 2048
 #define HOSTFWD_SYNTAX "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
 
 const uint8_t net_default_mac[NET_MAC_LEN] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
@@ -46,16 +46,22 @@ static bool parse_addr_port(char *s, struct in_addr *addr, uint16_t *port)
     return parse_port(colon + 1, port);
 }
 
-/* A guest address must be a host of the user network (10.0.2.0/24). */
-static bool guest_addr_ok(struct in_addr a)
+/* A guest address must be a host of the user network network/prefix (not its first or last). */
+static bool guest_addr_ok(struct in_addr a, struct in_addr network, unsigned prefix)
 {
-    uint32_t h = ntohl(a.s_addr);
+    uint32_t h = ntohl(a.s_addr), mask = prefix ? ~0u << (32 - prefix) : 0;
     if (h == 0)
         return true; /* the DHCP address */
-    return (h & 0xffffff00u) == 0x0a000200u && (h & 0xff) != 0 && (h & 0xff) != 0xff;
+    return (h & mask) == ntohl(network.s_addr) && (h & ~mask) != 0 && (h & ~mask) != ~mask;
 }
 
 int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err)
+{
+    return net_hostfwd_parse_in(f, value, (struct in_addr){htonl(0x0a000200u)}, 24, err);
+}
+
+int net_hostfwd_parse_in(NetHostFwd *f, const char *value, struct in_addr network, unsigned prefix,
+                         Error *err)
 {
     char buf[128];
     if (strlen(value) >= sizeof(buf))
@@ -75,8 +81,12 @@ int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err)
         return error_set(
             err, "hostfwd '%s': expected " HOSTFWD_SYNTAX " (IPv4 addresses, ports 1-65535)",
             value);
-    if (!guest_addr_ok(f->guest_addr))
-        return error_set(err, "hostfwd '%s': the guest address must be in 10.0.2.0/24", value);
+    if (!guest_addr_ok(f->guest_addr, network, prefix)) {
+        char net[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &network, net, sizeof(net));
+        return error_set(err, "hostfwd '%s': the guest address must be in %s/%u", value, net,
+                         prefix);
+    }
     return 0;
 }
 
@@ -131,9 +141,8 @@ int net_mac_parse(uint8_t *mac, const char *s, Error *err)
 
 /* A network name --net and the state file use, by kind. */
 static const char *const net_kind_names[] = {
-    [NET_NONE] = "none",
-    [NET_USER] = "user",
-    [NET_TAP] = "tap",
+    [NET_NONE] = "none",     [NET_USER] = "user",       [NET_TAP] = "tap",
+    [NET_SOCKET] = "socket", [NET_NETWORK] = "network",
 };
 
 const char *net_kind_name(NetKind kind)
@@ -151,79 +160,71 @@ bool net_kind_from_name(const char *name, NetKind *kind)
     return false;
 }
 
+static bool ascii_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 bool net_ifname_valid(const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len >= NET_IFNAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return false;
     for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
+        if (!ascii_alnum(*p) && *p != '.' && *p != '_' && *p != '-')
             return false;
     return true;
 }
 
-static int set_ifname(NetConfig *cfg, const char *value, Error *err)
+bool net_network_name_valid(const char *name)
 {
-    if (cfg->ifname[0])
-        return error_set(err, "ifname is given twice");
-    if (!net_ifname_valid(value))
-        return error_set(err,
-                         "ifname '%.40s': expected 1 to %d letters, digits, '.', '_' "
-                         "or '-'",
-                         value, NET_IFNAME_MAX - 1);
-    strcpy(cfg->ifname, value);
+    size_t len = strlen(name);
+    if (len == 0 || len >= NET_NETWORK_NAME_MAX || !ascii_alnum(name[0]))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!ascii_alnum(*p) && *p != '.' && *p != '_' && *p != '-')
+            return false;
+    return true;
+}
+
+static bool vlan_ok(unsigned v)
+{
+    return v >= 1 && v <= NET_VLAN_MAX;
+}
+
+static int check_trunk(const NetPortOptions *p, Error *err)
+{
+    if (p->ntrunk > NET_MAX_TRUNK)
+        return error_set(err, "trunk: at most %d VLANs", NET_MAX_TRUNK);
+    for (unsigned i = 0; i < p->ntrunk; i++) {
+        if (!vlan_ok(p->trunk[i]))
+            return error_set(err, "trunk: %u is not a VLAN (1 to %d)", p->trunk[i], NET_VLAN_MAX);
+        if (i && p->trunk[i] == p->trunk[i - 1])
+            return error_set(err, "trunk: VLAN %u is listed twice", p->trunk[i]);
+        if (i && p->trunk[i] < p->trunk[i - 1])
+            return error_set(err, "trunk: list the VLANs in ascending order (%u after %u)",
+                             p->trunk[i], p->trunk[i - 1]);
+    }
     return 0;
 }
 
-/* What each kind takes, for messages. */
-static const char *options_of(NetKind kind)
+int net_port_options_check(const NetPortOptions *p, Error *err)
 {
-    return kind == NET_TAP ? "ifname=... or mac=..." : "hostfwd=... or mac=...";
-}
-
-/* One ",key=value" option of --net user or tap. */
-static int parse_option(NetConfig *cfg, char *opt, Error *err)
-{
-    char *eq = strchr(opt, '=');
-    if (!eq)
-        return error_set(err, "unknown option '%s' (expected %s)", opt, options_of(cfg->kind));
-    *eq = '\0';
-    const char *key = opt, *value = eq + 1;
-    if (strcmp(key, "mac") == 0)
-        return net_mac_parse(cfg->mac, value, err);
-    if (cfg->kind == NET_USER && strcmp(key, "hostfwd") == 0)
-        return net_config_add_hostfwd(cfg, value, err);
-    if (cfg->kind == NET_TAP && strcmp(key, "ifname") == 0)
-        return set_ifname(cfg, value, err);
-    if (cfg->kind == NET_TAP && strcmp(key, "hostfwd") == 0)
-        return error_set(err, "hostfwd is for --net user (on a tap, the host reaches the "
-                              "guest at the guest's own address)");
-    *eq = '=';
-    return error_set(err, "unknown option '%s' (expected %s)", opt, options_of(cfg->kind));
-}
-
-static int parse_spec(NetConfig *cfg, char *buf, Error *err)
-{
-    char *save = NULL, *kind = strtok_r(buf, ",", &save);
-    if (!kind || buf[0] == ',')
-        return error_set(err, "expected 'none', 'user[,option]...' or 'tap,ifname=NAME'");
-    if (!net_kind_from_name(kind, &cfg->kind))
-        return error_set(err, "unknown network type '%s' (expected none, user or tap)", kind);
-    if (cfg->kind == NET_NONE)
-        return strtok_r(NULL, ",", &save) ? error_set(err, "'none' takes no options") : 0;
-    for (char *opt; (opt = strtok_r(NULL, ",", &save)) != NULL;)
-        if (parse_option(cfg, opt, err) < 0)
-            return -1;
-    if (cfg->kind == NET_TAP && !cfg->ifname[0])
-        return error_set(err, "tap needs ifname=NAME (a tap interface made with: ip tuntap "
-                              "add dev NAME mode tap user $USER)");
-    return 0;
+    if (p->vlan && !vlan_ok(p->vlan))
+        return error_set(err, "vlan: %u is not a VLAN (1 to %d)", p->vlan, NET_VLAN_MAX);
+    if (p->vlan && p->ntrunk)
+        return error_set(err, "vlan: a trunk port has no access VLAN (native gives its "
+                              "untagged frames a VLAN)");
+    if (p->native && !p->ntrunk)
+        return error_set(err, "native: only a trunk port (trunk) has a native VLAN");
+    if (p->native && !vlan_ok(p->native))
+        return error_set(err, "native: %u is not a VLAN (1 to %d)", p->native, NET_VLAN_MAX);
+    return check_trunk(p, err);
 }
 
 void net_config_default(NetConfig *cfg)
 {
-    *cfg = (NetConfig){.kind = NET_USER}; /* as QEMU: a VM has a card on user networking */
+    *cfg = (NetConfig){.kind = NET_USER, .fd = -1}; /* as QEMU: a card on user networking */
     memcpy(cfg->mac, net_default_mac, NET_MAC_LEN);
 }
 
@@ -237,27 +238,6 @@ void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[NET_MAC_TEXT])
 {
     snprintf(buf, NET_MAC_TEXT, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
              mac[4], mac[5]);
-}
-
-int net_config_parse(NetConfig *cfg, const char *spec, Error *err)
-{
-    return net_config_parse_nic(cfg, spec, 0, err);
-}
-
-int net_config_parse_nic(NetConfig *cfg, const char *spec, unsigned index, Error *err)
-{
-    char buf[NET_SPEC_MAX];
-    Error e = {0};
-    net_config_default(cfg);
-    net_default_mac_of(index, cfg->mac);
-    if (strlen(spec) >= sizeof(buf))
-        return error_set(err, "--net: the value is too long");
-    if (strstr(spec, ",,") || (*spec && spec[strlen(spec) - 1] == ','))
-        return error_set(err, "--net '%s': empty option", spec);
-    strcpy(buf, spec);
-    if (parse_spec(cfg, buf, &e) < 0)
-        return error_set(err, "--net '%s': %s", spec, e.msg);
-    return 0;
 }
 
 void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size)

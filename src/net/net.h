@@ -3,13 +3,17 @@
  * go.  A backend is an ops table (send a frame from the guest, free) plus
  * a receive hook the device installs to get frames for the guest; the
  * device knows nothing of the backend behind it.  User-mode networking
- * (libslirp, net/slirp.h) and a Linux tap device (net/tap.h) are the
- * backends; a switch port would plug in the same way.
+ * (libslirp, net/slirp.h), a Linux tap device (net/tap.h) and a unix
+ * SEQPACKET socket to a switch port or another VM (net/socket.h) are the
+ * backends.
  *
  * This file also parses the --net option into a NetConfig:
  *   none
  *   user[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC]
- *   tap,ifname=NAME[,mac=MAC]
+ *   tap,ifname=NAME[,mac=MAC] | tap,fd=N[,mac=MAC]
+ *   socket,path=PATH[,mac=MAC] | socket,fd=N[,mac=MAC]
+ *   network,name=NET[,fd=N][,vlan=V | ,trunk=V:V:...[,native=V]][,isolated[=on|off]]
+ *          [,spoof-check=on|off][,rate=MBIT][,flood=PPS][,mac=MAC]
  * Everything runs on the VM thread.
  */
 #ifndef HOSTEL_NET_NET_H
@@ -25,17 +29,24 @@
 
 #define NET_MAX_HOSTFWD 16
 #define NET_MAC_LEN 6
-#define NET_MAX_FRAME 65550 /* largest Ethernet frame carried (64 KiB + header + VLAN) */
-#define NET_IFNAME_MAX 16   /* a host interface name with its NUL (Linux IFNAMSIZ) */
-#define NET_MAC_TEXT 18     /* "52:54:00:12:34:56" with its NUL */
+#define NET_MAX_FRAME 65550     /* largest Ethernet frame carried (64 KiB + header + VLAN) */
+#define NET_IFNAME_MAX 16       /* a host interface name with its NUL (Linux IFNAMSIZ) */
+#define NET_MAC_TEXT 18         /* "52:54:00:12:34:56" with its NUL */
+#define NET_SOCKET_PATH_MAX 108 /* sizeof(sun_path) */
+#define NET_NETWORK_NAME_MAX 64 /* a network's name with its NUL */
+#define NET_MAX_TRUNK 64        /* VLANs listed on one trunk port */
+#define NET_VLAN_MAX 4094       /* VLAN numbers are 1..NET_VLAN_MAX */
+#define NET_SPEC_TEXT 2048      /* room for any --net value net_config_format writes */
 
 /* The default MAC address, as QEMU's first NIC: 52:54:00:12:34:56. */
 extern const uint8_t net_default_mac[NET_MAC_LEN];
 
 typedef enum NetKind {
-    NET_NONE, /* no network card */
-    NET_USER, /* user-mode networking (libslirp) */
-    NET_TAP,  /* a host tap interface, attached by name */
+    NET_NONE,    /* no network card */
+    NET_USER,    /* user-mode networking (libslirp) */
+    NET_TAP,     /* a host tap interface, attached by name or inherited as an fd */
+    NET_SOCKET,  /* a unix SEQPACKET socket: connected to path, or inherited as an fd */
+    NET_NETWORK, /* a port of hosteld's network: the switch's socket, inherited as an fd */
 } NetKind;
 
 /* One host port forwarded into the guest (hostfwd=). */
@@ -47,13 +58,34 @@ typedef struct NetHostFwd {
     uint16_t guest_port;       /* 1..65535 */
 } NetHostFwd;
 
+/*
+ * NET_NETWORK only: what the card's switch port is.  The VMM does not use
+ * these (the switch does: hosteld reads them from the VM definition); all
+ * zero is an access port on VLAN 1 with the switch's default checks.
+ */
+typedef struct NetPortOptions {
+    uint16_t vlan; /* access VLAN, 1..4094; 0 = default (1). Not with trunk */
+    uint16_t
+        trunk[NET_MAX_TRUNK]; /* trunk: the VLANs carried tagged, 1..4094, ascending, distinct */
+    unsigned ntrunk;          /* 0 = an access port */
+    uint16_t native;          /* trunk only: untagged frames belong to it; 0 = none */
+    bool isolated;            /* reaches the network's uplink only */
+    bool no_spoof_check;      /* default false: the port may only send from the card's MAC */
+    uint32_t rate_mbit;       /* ingress limit, Mbit/s; 0 = none */
+    uint32_t flood_pps;       /* broadcast/multicast/unknown unicast limit, frames/s; 0 = none */
+} NetPortOptions;
+
 /* What --net asked for; plain data (copyable, no pointers). */
 typedef struct NetConfig {
     NetKind kind;
     uint8_t mac[NET_MAC_LEN];        /* the card's address */
     NetHostFwd fwd[NET_MAX_HOSTFWD]; /* NET_USER only */
     unsigned nfwd;
-    char ifname[NET_IFNAME_MAX]; /* NET_TAP: the host interface */
+    char ifname[NET_IFNAME_MAX];    /* NET_TAP by name: the host interface ("" with fd) */
+    char path[NET_SOCKET_PATH_MAX]; /* NET_SOCKET by path: the listening socket ("" with fd) */
+    int fd; /* NET_TAP, NET_SOCKET, NET_NETWORK: an inherited descriptor (>= 3); -1 = none */
+    char network[NET_NETWORK_NAME_MAX]; /* NET_NETWORK: the network's name */
+    NetPortOptions port;                /* NET_NETWORK: the switch port's options */
 } NetConfig;
 
 typedef struct NetBackend NetBackend;
@@ -66,6 +98,9 @@ typedef struct NetBackendStats {
 
 /* Hands a frame to the guest's card; returns false if the card dropped it. */
 typedef bool (*NetReceiveFn)(void *opaque, const uint8_t *frame, size_t len);
+
+/* Tells the card its link went up or down (the guest sees the carrier). */
+typedef void (*NetLinkFn)(void *opaque, bool up);
 
 typedef struct NetBackendOps {
     const char *name;
@@ -95,15 +130,19 @@ struct NetBackend {
     const NetBackendOps *ops;
     NetReceiveFn receive; /* installed by the device; NULL = frames are dropped */
     void *receive_opaque;
+    NetLinkFn link; /* installed by the device (optional), called with receive_opaque */
+    bool link_down; /* the backend has no peer now (a socket whose peer hung up) */
 };
 
 /*
  * What a VM gets without --net: one card on user-mode networking (as QEMU's
- * default), the default MAC, no forwards (so no host port is bound).
+ * default), the default MAC, no forwards (so no host port is bound), no
+ * descriptor (fd = -1: a zeroed NetConfig would mean fd 0, so every
+ * NetConfig starts from here).
  */
 void net_config_default(NetConfig *cfg);
 
-/* "none", "user" or "tap": the word --net and the state file use. */
+/* "none", "user", "tap", "socket" or "network": the word --net and the state file use. */
 const char *net_kind_name(NetKind kind);
 
 /* The kind whose net_kind_name is name; false if there is none. */
@@ -116,6 +155,20 @@ bool net_kind_from_name(const char *name, NetKind *kind);
 bool net_ifname_valid(const char *name);
 
 /*
+ * A network name: 1..63 of letters, digits, '.', '_', '-', starting with a
+ * letter or a digit.
+ */
+bool net_network_name_valid(const char *name);
+
+/*
+ * Check a card's switch port options (VLAN numbers, the trunk list
+ * ascending and distinct, native only on a trunk, vlan not on one).
+ * Messages name the --net option ("vlan=4095: ...").  Returns 0, or -1
+ * with err filled.
+ */
+int net_port_options_check(const NetPortOptions *p, Error *err);
+
+/*
  * Parse a --net value into cfg (filled from scratch, from
  * net_config_default).  Returns 0, or -1 with one line in err naming what is wrong.
  */
@@ -126,6 +179,14 @@ int net_config_parse(NetConfig *cfg, const char *spec, Error *err);
  * mac=, the card gets net_default_mac_of(index) (QEMU's numbering).
  */
 int net_config_parse_nic(NetConfig *cfg, const char *spec, unsigned index, Error *err);
+
+/*
+ * Write cfg as a --net value net_config_parse reads back into the same
+ * NetConfig ("network,name=lan,fd=3,vlan=10,mac=52:54:00:12:34:56"; the MAC
+ * is always written, options at their defaults are not).  buf should have
+ * NET_SPEC_TEXT bytes; a shorter one gets a truncated value.
+ */
+void net_config_format(const NetConfig *cfg, char *buf, size_t size);
 
 /* The default MAC of card number index: 52:54:00:12:34:56, then :57, :58... */
 void net_default_mac_of(unsigned index, uint8_t mac[NET_MAC_LEN]);
@@ -146,6 +207,13 @@ void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[NET_MAC_TEXT]);
 int net_hostfwd_parse(NetHostFwd *f, const char *value, Error *err);
 
 /*
+ * As net_hostfwd_parse, for a user network on network/prefix (host bits
+ * zero): a guest address must be one of its hosts.
+ */
+int net_hostfwd_parse_in(NetHostFwd *f, const char *value, struct in_addr network, unsigned prefix,
+                         Error *err);
+
+/*
  * Parse a hostfwd rule and add it to cfg (at most NET_MAX_HOSTFWD, no host
  * port forwarded twice).  Returns 0, or -1 with err filled (cfg unchanged).
  */
@@ -159,13 +227,24 @@ void net_hostfwd_format(const NetHostFwd *f, char *buf, size_t size);
 
 /*
  * Create the backend cfg->kind names, working on loop (which must outlive
- * it).  Returns NULL with err filled (a port that cannot be forwarded, a
- * tap that cannot be attached, no backend for NET_NONE).
+ * it).  A backend built on an inherited fd owns it (closes it when freed).
+ * Returns NULL with err filled (a port that cannot be forwarded, a tap
+ * that cannot be attached, a descriptor that is not what the kind needs,
+ * a network card without its fd, no backend for NET_NONE).
  */
 NetBackend *net_backend_new(const NetConfig *cfg, EventLoop *loop, Error *err);
 
 /* Install the hook that takes frames for the guest (the device calls it once). */
 void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque);
+
+/* Install the hook told of link changes (with the receive hook's opaque). */
+void net_backend_attach_link(NetBackend *b, NetLinkFn fn);
+
+/* True unless the backend has lost its peer (every backend starts up but a socket's). */
+bool net_backend_link_up(const NetBackend *b);
+
+/* For backends: the link went up or down; the card is told if it changed. */
+void net_backend_set_link(NetBackend *b, bool up);
 
 /* Send a frame from the guest through the backend. */
 void net_backend_send(NetBackend *b, const uint8_t *frame, size_t len);

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <slirp/libslirp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -59,6 +60,7 @@ typedef struct NetSlirp {
     bool recheck;          /* this fill re-registers every socket */
     uint64_t recheck_at;   /* ns: when the next fill does */
     unsigned guest_errors; /* logged so far */
+    char name[64];         /* "net user", "uplink nat": for messages */
 } NetSlirp;
 
 /* A timer slirp asked for: its callback, then a sync. */
@@ -239,7 +241,7 @@ static void slirp_cb_guest_error(const char *msg, void *opaque)
     if (s->guest_errors >= SLIRP_MAX_GUEST_ERRORS)
         return;
     s->guest_errors++;
-    log_warn("net user: guest error: %s%s", msg,
+    log_warn("%s: guest error: %s%s", s->name, msg,
              s->guest_errors == SLIRP_MAX_GUEST_ERRORS ? " (further errors not logged)" : "");
 }
 
@@ -375,7 +377,7 @@ static int net_slirp_save(NetBackend *nb, uint8_t **blob, size_t *len, Error *er
     slirp_state_save(slirp_of(nb)->slirp, slirp_blob_write, &b);
     if (b.failed || !b.len) {
         free(b.buf);
-        return error_set(err, "net user: cannot save the network state (%s)",
+        return error_set(err, "%s: cannot save the network state (%s)", slirp_of(nb)->name,
                          b.len ? "out of memory or too large" : "empty");
     }
     *blob = b.buf;
@@ -394,7 +396,8 @@ static int net_slirp_check(NetBackend *nb, uint16_t version, const uint8_t *blob
                            Error *err)
 {
     if (len < 1 || blob[0] != 0)
-        return error_set(err, "net user: saved state holds guestfwd sockets (hostel has none)");
+        return error_set(err, "%s: saved state holds guestfwd sockets (hostel has none)",
+                         slirp_of(nb)->name);
     if (version != slirp_state_version())
         return 0;
     uint8_t *own = NULL;
@@ -403,10 +406,8 @@ static int net_slirp_check(NetBackend *nb, uint16_t version, const uint8_t *blob
         return -1;
     free(own);
     if (len != own_len)
-        return error_set(err,
-                         "net user: saved state is %zu bytes (libslirp state version %u "
-                         "has %zu)",
-                         len, version, own_len);
+        return error_set(err, "%s: saved state is %zu bytes (libslirp state version %u has %zu)",
+                         slirp_of(nb)->name, len, version, own_len);
     return 0;
 }
 
@@ -418,7 +419,7 @@ static int net_slirp_load(NetBackend *nb, uint16_t version, const uint8_t *blob,
     int rc = slirp_state_load(s->slirp, version, slirp_blob_read, &b);
     slirp_sync(s);
     if (rc < 0)
-        return error_set_errno(err, -rc, "net user: cannot load the network state");
+        return error_set_errno(err, -rc, "%s: cannot load the network state", s->name);
     return 0;
 }
 
@@ -459,13 +460,6 @@ static const NetBackendOps net_slirp_ops = {
     .load = net_slirp_load,
 };
 
-static struct in_addr ip4(const char *s)
-{
-    struct in_addr a;
-    inet_pton(AF_INET, s, &a);
-    return a;
-}
-
 static struct in6_addr ip6(const char *s)
 {
     struct in6_addr a;
@@ -473,31 +467,58 @@ static struct in6_addr ip6(const char *s)
     return a;
 }
 
-/* QEMU's user-network defaults. */
-static Slirp *slirp_start(NetSlirp *s)
+static uint32_t prefix_mask(unsigned prefix)
 {
-    SlirpConfig c = {
+    return prefix ? ~0u << (32 - prefix) : 0;
+}
+
+int net_slirp_subnet_check(struct in_addr network, unsigned prefix, Error *err)
+{
+    char text[INET_ADDRSTRLEN], fixed[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &network, text, sizeof(text));
+    if (prefix < NET_SLIRP_PREFIX_MIN || prefix > NET_SLIRP_PREFIX_MAX)
+        return error_set(err,
+                         "subnet %s/%u: the prefix length must be %d to %d (the network holds "
+                         ".2, .3 and 16 leases from .15)",
+                         text, prefix, NET_SLIRP_PREFIX_MIN, NET_SLIRP_PREFIX_MAX);
+    struct in_addr net = {htonl(ntohl(network.s_addr) & prefix_mask(prefix))};
+    inet_ntop(AF_INET, &net, fixed, sizeof(fixed));
+    if (net.s_addr != network.s_addr)
+        return error_set(err, "subnet %s/%u: host bits are set (the network is %s/%u)", text,
+                         prefix, fixed, prefix);
+    return 0;
+}
+
+struct in_addr net_slirp_addr(struct in_addr network, uint32_t host)
+{
+    return (struct in_addr){htonl(ntohl(network.s_addr) + host)};
+}
+
+/* The addresses: QEMU's layout (.2, .3, .15) on c's network; IPv6 on fec0::/64. */
+static Slirp *slirp_start(NetSlirp *s, const NetSlirpConfig *c)
+{
+    SlirpConfig sc = {
         .version = 1,
         .restricted = 0,
         .in_enabled = true,
-        .vnetwork = ip4("10.0.2.0"),
-        .vnetmask = ip4("255.255.255.0"),
-        .vhost = ip4("10.0.2.2"),
+        .vnetwork = c->network,
+        .vnetmask = {htonl(prefix_mask(c->prefix))},
+        .vhost = net_slirp_addr(c->network, 2),
         .in6_enabled = true,
         .vprefix_addr6 = ip6("fec0::"),
         .vprefix_len = 64,
         .vhost6 = ip6("fec0::2"),
-        .vdhcp_start = ip4("10.0.2.15"),
-        .vnameserver = ip4("10.0.2.3"),
+        .vdhcp_start = net_slirp_addr(c->network, 15),
+        .vnameserver = net_slirp_addr(c->network, 3),
         .vnameserver6 = ip6("fec0::3"),
     };
-    return slirp_new(&c, &slirp_callbacks, s);
+    return slirp_new(&sc, &slirp_callbacks, s);
 }
 
-static int slirp_add_forwards(NetSlirp *s, const NetConfig *cfg, Error *err)
+static int slirp_add_forwards(NetSlirp *s, const NetSlirpConfig *c, Error *err)
 {
-    for (unsigned i = 0; i < cfg->nfwd; i++) {
-        const NetHostFwd *f = &cfg->fwd[i];
+    for (unsigned i = 0; i < c->nfwd; i++) {
+        const NetHostFwd *f = &c->fwd[i];
         errno = 0;
         if (slirp_add_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port, f->guest_addr,
                               f->guest_port) == 0)
@@ -506,20 +527,22 @@ static int slirp_add_forwards(NetSlirp *s, const NetConfig *cfg, Error *err)
         char rule[96];
         net_hostfwd_format(f, rule, sizeof(rule));
         if (e)
-            return error_set_errno(err, e, "--net hostfwd %s: cannot use the host port", rule);
-        return error_set(err, "--net hostfwd %s: cannot use the host port", rule);
+            return error_set_errno(err, e, "%s hostfwd %s: cannot use the host port", c->fwd_label,
+                                   rule);
+        return error_set(err, "%s hostfwd %s: cannot use the host port", c->fwd_label, rule);
     }
     return 0;
 }
 
 /* Everything but the forwards; returns 0 or -1 with err filled. */
-static int net_slirp_init(NetSlirp *s, EventLoop *loop, Error *err)
+static int net_slirp_init(NetSlirp *s, const NetSlirpConfig *c, EventLoop *loop, Error *err)
 {
     s->nb.ops = &net_slirp_ops;
     s->loop = loop;
+    snprintf(s->name, sizeof(s->name), "%s", c->name);
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0)
-        return error_set_errno(err, errno, "net user: cannot create an epoll set");
+        return error_set_errno(err, errno, "%s: cannot create an epoll set", s->name);
     if (evloop_add_fd(loop, s->epfd, EPOLLIN, slirp_ready, s, err) < 0)
         return -1;
     s->epfd_watched = true;
@@ -529,24 +552,39 @@ static int net_slirp_init(NetSlirp *s, EventLoop *loop, Error *err)
     s->poll_timer = timer_new(s->timers, slirp_poll_timer, s, err);
     if (!s->poll_timer)
         return -1;
-    s->slirp = slirp_start(s);
+    s->slirp = slirp_start(s, c);
     if (!s->slirp)
-        return error_set(err, "net user: cannot start libslirp");
+        return error_set(err, "%s: cannot start libslirp", s->name);
     return 0;
 }
 
-NetBackend *net_slirp_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+NetBackend *net_slirp_new_net(const NetSlirpConfig *c, EventLoop *loop, Error *err)
 {
+    if (net_slirp_subnet_check(c->network, c->prefix, err) < 0)
+        return NULL;
     NetSlirp *s = calloc(1, sizeof(*s));
     if (!s) {
         error_set(err, "out of memory creating the user network");
         return NULL;
     }
     s->epfd = -1;
-    if (net_slirp_init(s, loop, err) < 0 || slirp_add_forwards(s, cfg, err) < 0) {
+    if (net_slirp_init(s, c, loop, err) < 0 || slirp_add_forwards(s, c, err) < 0) {
         net_slirp_free(&s->nb);
         return NULL;
     }
     slirp_sync(s);
     return &s->nb;
+}
+
+NetBackend *net_slirp_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+{
+    NetSlirpConfig c = {
+        .network = {htonl(0x0a000200u)}, /* 10.0.2.0/24, as QEMU */
+        .prefix = 24,
+        .fwd = cfg->fwd,
+        .nfwd = cfg->nfwd,
+        .name = "net user",
+        .fwd_label = "--net",
+    };
+    return net_slirp_new_net(&c, loop, err);
 }

@@ -1,10 +1,14 @@
 /*
- * User-mode networking through libslirp: a private IPv4 network
- * 10.0.2.0/24 (plus IPv6 fec0::/64) behind a NAT made of host sockets, with
- * QEMU's addresses: the host (gateway) at 10.0.2.2, DNS at 10.0.2.3, DHCP
- * leases from 10.0.2.15.  The guest reaches the host's loopback as
- * 10.0.2.2 and, unrestricted, whatever the host can reach; hostfwd rules
- * forward host ports to guest ports.
+ * User-mode networking through libslirp: a private IPv4 network (for
+ * `--net user` QEMU's 10.0.2.0/24; any other for a switch's NAT uplink),
+ * plus IPv6 fec0::/64, behind a NAT made of host sockets.  In the network
+ * N/P the host (gateway) is N+2, DNS N+3, and DHCP leases (libslirp has
+ * 16) start at N+15.  The guest reaches the host's loopback as N+2 and,
+ * unrestricted, whatever the host can reach; hostfwd rules forward host
+ * ports to guest ports.  One implementation serves both the VMM's card
+ * (net_slirp_new) and `hostel switch`'s slirp uplink (net_slirp_new_net),
+ * which is a NetBackend like any other: frames in through send, out
+ * through the receive hook.
  *
  * libslirp is poll()-driven; this backend keeps the sockets it wants
  * polled in a private epoll set that is itself watched by the VM's event
@@ -18,8 +22,37 @@
 #include "util/error.h"
 #include "util/evloop.h"
 
+#define NET_SLIRP_PREFIX_MIN 8  /* the widest network accepted */
+#define NET_SLIRP_PREFIX_MAX 27 /* the narrowest that holds .2, .3 and 16 leases from .15 */
+
+/* A user-mode network's addresses and forwards. */
+typedef struct NetSlirpConfig {
+    struct in_addr network; /* host bits zero */
+    unsigned prefix;        /* NET_SLIRP_PREFIX_MIN..NET_SLIRP_PREFIX_MAX */
+    const NetHostFwd *fwd;  /* guest addresses inside the network (0 = its first lease) */
+    unsigned nfwd;
+    const char *name;      /* starts messages and log lines: "net user", "uplink nat" */
+    const char *fwd_label; /* starts a forward's error: "--net", "uplink nat:" */
+} NetSlirpConfig;
+
 /*
- * Create a user-mode network with cfg's forwards (cfg->kind is NET_USER).
+ * Check network/prefix for a user-mode network (the prefix in range, no
+ * host bits set).  Returns 0, or -1 with err filled.
+ */
+int net_slirp_subnet_check(struct in_addr network, unsigned prefix, Error *err);
+
+/*
+ * The address the network's host number host has (e.g. 2 for the
+ * gateway), in network order.
+ */
+struct in_addr net_slirp_addr(struct in_addr network, uint32_t host);
+
+/* Create a user-mode network as c says.  Returns the backend, or NULL with err filled. */
+NetBackend *net_slirp_new_net(const NetSlirpConfig *c, EventLoop *loop, Error *err);
+
+/*
+ * Create a user-mode network with cfg's forwards (cfg->kind is NET_USER),
+ * on 10.0.2.0/24.
  * Returns the backend, or NULL with one line in err (e.g. "hostfwd
  * tcp:127.0.0.1:8080-:80: cannot listen on the host port: Address already
  * in use").

@@ -10,7 +10,8 @@
  *   - a write the tap cannot take now (EAGAIN) drops the frame.
  * Drops are counted; the first failure of another kind (the interface
  * deleted under us) is logged once, and a read failure stops the reads so
- * a dead fd cannot spin the loop.
+ * a dead fd cannot spin the loop.  With fd=N the descriptor comes open and
+ * attached from the parent (hosteld makes the taps of bridged networks).
  */
 #include "net/tap.h"
 
@@ -116,7 +117,10 @@ static void net_tap_free(NetBackend *b)
     free(t);
 }
 
-/* No save/load: the tap holds no guest state, and a restore attaches by name again. */
+/*
+ * No save/load: the tap holds no guest state, and a restore attaches by
+ * name again (or takes the same fd again).
+ */
 static const NetBackendOps net_tap_ops = {
     .name = "tap",
     .send = net_tap_send,
@@ -191,6 +195,38 @@ static int tap_open(NetTap *t, Error *err)
     return 0;
 }
 
+/*
+ * fd=N: an open /dev/net/tun descriptor someone else attached (hosteld
+ * for a bridged network).  It must be a tap without the packet-info and
+ * virtio-net headers, as tap_open makes one.
+ */
+static int tap_inherit(NetTap *t, int fd, Error *err)
+{
+    struct ifreq ifr = {0};
+    if (fcntl(fd, F_GETFD) < 0)
+        return error_set(err, "tap fd=%d: the descriptor is not open (the parent must pass it)",
+                         fd);
+    if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+        return error_set(err, "tap fd=%d: not a tap (%s)", fd,
+                         errno == EBADFD ? "a /dev/net/tun descriptor with no interface attached"
+                                         : "not a /dev/net/tun descriptor");
+    if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP)) != IFF_TAP)
+        return error_set(err, "tap fd=%d: interface %.*s is a tun, not a tap", fd, IFNAMSIZ,
+                         ifr.ifr_name);
+    if (!(ifr.ifr_flags & IFF_NO_PI) || (ifr.ifr_flags & IFF_VNET_HDR))
+        return error_set(err,
+                         "tap fd=%d: interface %.*s was attached with %s (hostel needs "
+                         "IFF_TAP | IFF_NO_PI: bare Ethernet frames)",
+                         fd, IFNAMSIZ, ifr.ifr_name,
+                         ifr.ifr_flags & IFF_VNET_HDR ? "IFF_VNET_HDR" : "packet information");
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return error_set_errno(err, errno, "tap fd=%d", fd);
+    snprintf(t->ifname, sizeof(t->ifname), "%.*s", IFNAMSIZ - 1, ifr.ifr_name);
+    t->fd = fd; /* ours from here: closed with the backend */
+    return 0;
+}
+
 NetBackend *net_tap_new(const NetConfig *cfg, EventLoop *loop, Error *err)
 {
     _Static_assert(NET_IFNAME_MAX == IFNAMSIZ, "interface names as the kernel has them");
@@ -203,7 +239,8 @@ NetBackend *net_tap_new(const NetConfig *cfg, EventLoop *loop, Error *err)
     t->loop = loop;
     t->fd = -1;
     snprintf(t->ifname, sizeof(t->ifname), "%s", cfg->ifname);
-    if (tap_open(t, err) < 0 || evloop_add_fd(loop, t->fd, EPOLLIN, tap_readable, t, err) < 0) {
+    if ((cfg->fd >= 0 ? tap_inherit(t, cfg->fd, err) : tap_open(t, err)) < 0 ||
+        evloop_add_fd(loop, t->fd, EPOLLIN, tap_readable, t, err) < 0) {
         net_tap_free(&t->nb);
         return NULL;
     }

@@ -23,6 +23,9 @@
  * (CAP_NET_ADMIN) creates one that goes away with the VM.  Returns the
  * backend, or NULL with one line in err (e.g. "tap NAME: permission denied
  * (create it with: ip tuntap add dev NAME mode tap user USER)").
+ * With cfg->fd >= 0 the backend takes that descriptor instead, an open
+ * /dev/net/tun attached to a tap with IFF_TAP | IFF_NO_PI (checked with
+ * TUNGETIFF), and owns it.
  */
 NetBackend *net_tap_new(const NetConfig *cfg, EventLoop *loop, Error *err);
 

@@ -207,11 +207,25 @@ static const VirtioDeviceOps net_ops = {
     .free = net_free,
 };
 
+static void net_set_status(VirtioNet *n, bool link_up)
+{
+    uint16_t status = htole16(link_up ? VIRTIO_NET_S_LINK_UP : 0);
+    memcpy(n->config + VIRTIO_NET_CFG_STATUS, &status, 2);
+}
+
+/* NetLinkFn: the backend gained or lost its peer; the driver reads the new status. */
+static void net_link_changed(void *opaque, bool up)
+{
+    VirtioNet *n = opaque;
+    net_set_status(n, up);
+    virtio_mmio_config_changed(&n->vdev);
+}
+
 static void net_build_config(VirtioNet *n, const uint8_t *mac)
 {
-    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1);
+    uint16_t pairs = htole16(1);
     memcpy(n->config + VIRTIO_NET_CFG_MAC, mac, NET_MAC_LEN);
-    memcpy(n->config + VIRTIO_NET_CFG_STATUS, &status, 2);
+    net_set_status(n, net_backend_link_up(n->backend));
     memcpy(n->config + VIRTIO_NET_CFG_MAX_VQ_PAIRS, &pairs, 2);
 }
 
@@ -227,6 +241,7 @@ VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *
     n->backend = ncfg->backend;
     net_build_config(n, ncfg->mac);
     net_backend_attach(n->backend, net_receive, n);
+    net_backend_attach_link(n->backend, net_link_changed);
     return &n->vdev;
 }
 

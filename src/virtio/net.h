@@ -1,7 +1,9 @@
 /*
  * virtio-net (virtio 1.2, 5.1): one receive queue and one transmit queue
  * in front of a network backend (net/net.h).  Features: MAC, STATUS (the
- * link is always up) and, through the transport, VERSION_1, so every
+ * link is up unless the backend lost its peer: a socket card whose peer
+ * hung up; a change raises a configuration interrupt) and, through the
+ * transport, VERSION_1, so every
  * buffer starts with the 12-byte virtio_net_hdr (num_buffers included).
  * No offloads: frames carry complete checksums and at most one MTU.
  *

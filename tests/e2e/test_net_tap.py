@@ -274,13 +274,13 @@ def test_tcp_stream_survives_suspend(guest, boot, tap, runtime_dir, tmp_path):
 
 @pytest.mark.parametrize("spec,message", [
     ("tap", "tap needs ifname=NAME"),
-    ("tap,ifname=x,colour=blue", "unknown option 'colour=blue' (expected ifname=... or mac=...)"),
+    ("tap,ifname=x,colour=blue", "unknown option 'colour=blue' (expected ifname=..., fd=... or mac=...)"),
     ("tap,ifname=abcdefghijklmnop", "ifname 'abcdefghijklmnop': expected 1 to 15 letters"),
     ("tap,ifname=tap%d", "ifname 'tap%d': expected"),
     ("tap,ifname=a/b", "ifname 'a/b': expected"),
     ("tap,ifname=a,ifname=b", "ifname is given twice"),
     ("tap,ifname=a,hostfwd=tcp::2222-:22", "hostfwd is for --net user"),
-    ("bridge,ifname=a", "unknown network type 'bridge' (expected none, user or tap)"),
+    ("bridge,ifname=a", "unknown network type 'bridge' (expected none, user, tap, socket or network)"),
 ])
 def test_bad_net_tap_option(spec, message):
     r = hostel("run", "--net", spec)

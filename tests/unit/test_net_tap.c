@@ -9,10 +9,15 @@
  *     counted (the interface down, no card attached, a frame the tap
  *     refuses); a second attach
  *     is "in use", a non-tap interface is refused; when the interface is
- *     deleted under the backend the loop does not spin on the dead fd.
+ *     deleted under the backend the loop does not spin on the dead fd;
+ *   - (root) tap,fd=N: a tap opened by the test and handed over as a
+ *     descriptor carries frames; a descriptor that is not an attached tap
+ *     without packet information is refused with its reason.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -50,6 +55,10 @@ static void test_parse(void)
     ok(net_config_parse(&c, "user", &err) == 0 && c.ifname[0] == 0, "user has no ifname");
     ok(vfake_net_parse_fails("tap", "tap needs ifname=NAME"), "no ifname");
     ok(vfake_net_parse_fails("tap,mac=52:54:00:00:00:07", "tap needs ifname=NAME"), "only a MAC");
+    ok(net_config_parse(&c, "tap,fd=3", &err) == 0 && c.fd == 3 && !c.ifname[0], "tap,fd=3");
+    ok(vfake_net_parse_fails("tap,ifname=t0,fd=3", "tap takes ifname=NAME"), "ifname and fd");
+    ok(vfake_net_parse_fails("tap,fd=2", "fd=2: expected a descriptor number of 3 or more"),
+       "fd 2");
     ok(vfake_net_parse_fails("tap,ifname=abcdefghijklmnop",
                              "ifname 'abcdefghijklmnop': expected 1 to 15"),
        "16 characters");
@@ -62,15 +71,19 @@ static void test_parse(void)
     ok(vfake_net_parse_fails("tap,ifname=a,hostfwd=tcp::22-:22", "hostfwd is for --net user"),
        "hostfwd on a tap");
     ok(vfake_net_parse_fails("tap,ifname=a,vhost=on",
-                             "unknown option 'vhost=on' (expected ifname=... "
+                             "unknown option 'vhost=on' (expected ifname=..., fd=... "
                              "or mac=...)"),
        "unknown option");
-    ok(vfake_net_parse_fails("tap,ifname", "unknown option 'ifname'"), "ifname without a value");
-    ok(vfake_net_parse_fails("user,ifname=a", "unknown option 'ifname=a' (expected hostfwd=..."),
+    ok(vfake_net_parse_fails("tap,ifname", "ifname needs a value (ifname=...)"),
+       "ifname without a value");
+    ok(vfake_net_parse_fails("user,ifname=a",
+                             "ifname is not an option of --net user (expected hostfwd=... or "
+                             "mac=...)"),
        "ifname on user");
     ok(vfake_net_parse_fails("tap,ifname=a,mac=01:00:00:00:00:01", "unicast"), "multicast MAC");
     ok(vfake_net_parse_fails("bridge",
-                             "unknown network type 'bridge' (expected none, user or tap)"),
+                             "unknown network type 'bridge' (expected none, user, tap, socket or "
+                             "network)"),
        "unknown type");
 }
 
@@ -271,6 +284,99 @@ static void test_backend(void)
     ok(if_nametoindex(cfg.ifname) == 0, "the interface the backend made is gone");
 }
 
+/* Open /dev/net/tun and attach it to name with flags (no attach when flags is 0). */
+static int tun_open(const char *name, short flags)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    struct ifreq ifr = {.ifr_flags = flags};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    if (fd >= 0 && flags && ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A tap,fd= card on fd fails with a message containing want. */
+static bool inherit_fails(int fd, const char *want)
+{
+    NetConfig cfg;
+    Error err = {0};
+    char spec[32];
+    snprintf(spec, sizeof(spec), "tap,fd=%d", fd);
+    net_config_parse(&cfg, spec, NULL);
+    NetBackend *b = net_backend_new(&cfg, loop, &err);
+    net_backend_free(b);
+    if (b || !strstr(err.msg, want))
+        printf("#   fd %d: %s\n", fd, b ? "accepted" : err.msg);
+    return !b && strstr(err.msg, want);
+}
+
+static void test_inherit_errors(const char *name)
+{
+    int p[2], fd;
+    ok(pipe(p) == 0 && inherit_fails(p[0], "not a tap (not a /dev/net/tun descriptor)"),
+       "tap,fd= on a pipe");
+    close(p[0]);
+    close(p[1]);
+    ok(fcntl(999, F_GETFD) < 0 && inherit_fails(999, "tap fd=999: the descriptor is not open"),
+       "tap,fd= on a closed descriptor");
+    fd = tun_open(name, 0);
+    ok(fd >= 0 && inherit_fails(fd, "no interface attached"), "tap,fd= on a bare /dev/net/tun");
+    close(fd);
+    fd = tun_open(name, IFF_TUN | IFF_NO_PI);
+    ok(fd >= 0 && inherit_fails(fd, "is a tun, not a tap"), "tap,fd= on a tun");
+    close(fd);
+    fd = tun_open(name, IFF_TAP);
+    struct ifreq ifr = {0};
+    if (fd >= 0 && ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_NO_PI))
+        ok(1, "# SKIP this kernel reports IFF_NO_PI for a tap attached without it");
+    else
+        ok(fd >= 0 && inherit_fails(fd, "was attached with packet information"),
+           "tap,fd= on a tap with packet information");
+    close(fd);
+    fd = tun_open(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+    ok(fd >= 0 && inherit_fails(fd, "was attached with IFF_VNET_HDR"),
+       "tap,fd= on a tap with virtio-net headers");
+    close(fd);
+}
+
+static void test_inherit(void)
+{
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+        ok(1, "# SKIP tap,fd= needs root and /dev/net/tun");
+        return;
+    }
+    char name[IFNAMSIZ], spec[32];
+    snprintf(name, sizeof(name), "hstf%d", (int)(getpid() % 1000000));
+    int fd = tun_open(name, IFF_TAP | IFF_NO_PI);
+    NetConfig cfg;
+    Error err = {0};
+    snprintf(spec, sizeof(spec), "tap,fd=%d", fd);
+    ok(fd >= 0 && net_config_parse(&cfg, spec, &err) == 0, "made %s, parsed %s", name, spec);
+    NetBackend *b = fd >= 0 ? net_backend_new(&cfg, loop, &err) : NULL;
+    ok(b != NULL, "tap,fd=%d: the backend takes the descriptor%s%s", fd, b ? "" : ": ",
+       b ? "" : err.msg);
+    if (!b)
+        return;
+    ok(fcntl(fd, F_GETFL) & O_NONBLOCK, "made non-blocking");
+    net_backend_attach(b, capture, NULL);
+    int hs = if_up(name) == 0 ? host_socket(name) : -1;
+    uint8_t f[60], buf[128];
+    net_backend_send(b, f, test_frame(f, host_mac, guest_mac, 0x5a));
+    ok(hs >= 0 && host_recv(hs, buf, sizeof(buf), 2000) == 60 && buf[14] == 0x5a,
+       "a guest frame comes out of %s", name);
+    unsigned before = got_frames;
+    send(hs, f, test_frame(f, guest_mac, host_mac, 0x5b), 0);
+    ok(run_until_frames(before + 1, 2000) && got[14] == 0x5b, "a host frame reaches the card");
+    if (hs >= 0)
+        close(hs);
+    net_backend_free(b);
+    ok(fcntl(fd, F_GETFD) < 0 && if_nametoindex(name) == 0,
+       "the backend closes the descriptor: the interface goes");
+    test_inherit_errors(name);
+}
+
 int main(void)
 {
     Error err;
@@ -281,6 +387,7 @@ int main(void)
     test_parse();
     test_names();
     test_backend();
+    test_inherit();
     evloop_free(loop);
     return tap_done();
 }

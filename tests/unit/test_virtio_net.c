@@ -5,7 +5,9 @@
  *   - the libslirp backend: an ARP request from the guest is answered by
  *     the gateway 10.0.2.2, a connection to a forwarded host port wakes the
  *     event loop and becomes a SYN to the guest's port,
- *     a forwarded port in use is a one-line error;
+ *     a forwarded port in use is a one-line error; the same on another
+ *     subnet (the switch's NAT uplink: 10.77.0.0/24, gateway .2, a forward
+ *     to .20), and the subnet and forward checks;
  *   - virtio-net driven through its registers (rings built by hand) over a
  *     fake backend: features and config space, transmit (header stripped,
  *     chains of several buffers), receive (header, num_buffers, drops
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/slirp.h"
 #include "tap.h"
 #include "util/timer.h"
 #include "vfake.h"
@@ -153,8 +156,8 @@ static bool capture(void *opaque, const uint8_t *frame, size_t len)
 
 static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
-/* An ARP request from the guest (10.0.2.15) for target (a 10.0.2.x address). */
-static size_t arp_request(uint8_t *f, uint8_t target)
+/* An ARP request from the guest (net.net.net.me) for net.net.net.target. */
+static size_t arp_request_in(uint8_t *f, const uint8_t net[3], uint8_t me, uint8_t target)
 {
     static const uint8_t head[] = {0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01};
     memset(f, 0, 60);
@@ -162,9 +165,15 @@ static size_t arp_request(uint8_t *f, uint8_t target)
     memcpy(f + 6, guest_mac, 6);
     memcpy(f + 12, head, sizeof(head));
     memcpy(f + 22, guest_mac, 6);
-    memcpy(f + 28, (uint8_t[]){10, 0, 2, 15}, 4);
-    memcpy(f + 38, (uint8_t[]){10, 0, 2, target}, 4);
+    memcpy(f + 28, (uint8_t[]){net[0], net[1], net[2], me}, 4);
+    memcpy(f + 38, (uint8_t[]){net[0], net[1], net[2], target}, 4);
     return 60;
+}
+
+/* An ARP request from the guest (10.0.2.15) for target (a 10.0.2.x address). */
+static size_t arp_request(uint8_t *f, uint8_t target)
+{
+    return arp_request_in(f, (uint8_t[]){10, 0, 2}, 15, target);
 }
 
 /* Is got an ARP frame with opcode op and sender / target protocol addresses? */
@@ -174,14 +183,21 @@ static bool got_arp(uint16_t op, const uint8_t *spa, const uint8_t *tpa)
            memcmp(got + 28, spa, 4) == 0 && memcmp(got + 38, tpa, 4) == 0;
 }
 
-/* Is got a TCP SYN from 10.0.2.2 to 10.0.2.15:port, sent to the guest's MAC? */
-static bool got_syn(int port)
+/* Is got a TCP SYN from net.2 to net.me:port, sent to the guest's MAC? */
+static bool got_syn_in(const uint8_t net[3], uint8_t me, int port)
 {
     const uint8_t *ip = got + 14, *tcp = ip + 20;
     return got_len >= 54 && memcmp(got, guest_mac, 6) == 0 && got[12] == 0x08 && got[13] == 0 &&
-           ip[0] == 0x45 && ip[9] == 6 && memcmp(ip + 12, (uint8_t[]){10, 0, 2, 2}, 4) == 0 &&
-           memcmp(ip + 16, (uint8_t[]){10, 0, 2, 15}, 4) == 0 && (tcp[2] << 8 | tcp[3]) == port &&
-           (tcp[13] & 0x12) == 0x02;
+           ip[0] == 0x45 && ip[9] == 6 &&
+           memcmp(ip + 12, (uint8_t[]){net[0], net[1], net[2], 2}, 4) == 0 &&
+           memcmp(ip + 16, (uint8_t[]){net[0], net[1], net[2], me}, 4) == 0 &&
+           (tcp[2] << 8 | tcp[3]) == port && (tcp[13] & 0x12) == 0x02;
+}
+
+/* Is got a TCP SYN from 10.0.2.2 to 10.0.2.15:port, sent to the guest's MAC? */
+static bool got_syn(int port)
+{
+    return got_syn_in((uint8_t[]){10, 0, 2}, 15, port);
 }
 
 static int free_port(void)
@@ -242,6 +258,64 @@ static void test_slirp(void)
         close(s);
     net_backend_free(b);
     ok(connect_local(port) < 0, "the forward is closed with the backend");
+}
+
+/* The same stack on another subnet, as `hostel switch`'s NAT uplink uses it. */
+static void test_slirp_subnet(void)
+{
+    static const uint8_t net[3] = {10, 77, 0};
+    Error err = {0};
+    char rule[96];
+    int port = free_port();
+    snprintf(rule, sizeof(rule), "tcp:127.0.0.1:%d-10.77.0.20:8080", port);
+    NetHostFwd fwd;
+    struct in_addr n77 = {htonl(0x0a4d0000u)};
+    ok(net_hostfwd_parse_in(&fwd, rule, n77, 24, &err) == 0, "forward into 10.77.0.0/24: %s", rule);
+    ok(net_hostfwd_parse_in(&fwd, "tcp::80-10.0.2.15:80", n77, 24, &err) < 0 &&
+           strstr(err.msg, "must be in 10.77.0.0/24"),
+       "a guest address outside the subnet: %s", err.msg);
+    ok(net_hostfwd_parse_in(&fwd, "tcp::80-10.77.0.255:80", n77, 24, &err) < 0,
+       "the broadcast address is not a guest");
+    ok(net_hostfwd_parse_in(&fwd, "tcp::80-10.77.1.9:80", n77, 23, &err) == 0,
+       "a /23 reaches 10.77.1.9");
+    ok(net_slirp_subnet_check(n77, 28, &err) < 0 && strstr(err.msg, "8 to 27"),
+       "a /28 is too small: %s", err.msg);
+    ok(net_slirp_subnet_check((struct in_addr){htonl(0x0a4d0001u)}, 24, &err) < 0 &&
+           strstr(err.msg, "host bits are set (the network is 10.77.0.0/24)"),
+       "host bits: %s", err.msg);
+
+    ok(net_hostfwd_parse_in(&fwd, rule, n77, 24, &err) == 0, "the forward again");
+    NetSlirpConfig c = {.network = n77,
+                        .prefix = 24,
+                        .fwd = &fwd,
+                        .nfwd = 1,
+                        .name = "uplink nat",
+                        .fwd_label = "uplink nat:"};
+    NetBackend *b = net_slirp_new_net(&c, loop, &err);
+    ok(b != NULL, "user network on 10.77.0.0/24%s%s", b ? "" : ": ", b ? "" : err.msg);
+    if (!b)
+        return;
+    NetBackend *b2 = net_slirp_new_net(&c, loop, &err);
+    ok(!b2 && strstr(err.msg, "uplink nat: hostfwd tcp:127.0.0.1:") && strstr(err.msg, "in use"),
+       "its forward again: %s", err.msg);
+    net_backend_free(b2);
+    net_backend_attach(b, capture, NULL);
+    uint8_t f[60];
+    got_frame = false;
+    net_backend_send(b, f, arp_request_in(f, net, 20, 2));
+    ok(got_frame && got_arp(2, (uint8_t[]){10, 77, 0, 2}, (uint8_t[]){10, 77, 0, 20}),
+       "ARP: the gateway 10.77.0.2 answers 10.77.0.20");
+    got_frame = false;
+    net_backend_send(b, f, arp_request_in(f, net, 20, 3));
+    ok(got_frame && got_arp(2, (uint8_t[]){10, 77, 0, 3}, (uint8_t[]){10, 77, 0, 20}),
+       "ARP: the DNS server 10.77.0.3 answers");
+    got_frame = false;
+    int s = connect_local(port);
+    ok(s >= 0 && run_until(&got_frame, 2000) && got_syn_in(net, 20, 8080),
+       "a connection to the forward becomes a SYN from 10.77.0.2 to 10.77.0.20:8080");
+    if (s >= 0)
+        close(s);
+    net_backend_free(b);
 }
 
 /* ---- virtio-net over a fake backend ---- */
@@ -408,6 +482,26 @@ static void test_learns_the_dhcp_ack(VirtioMmio *v, VFakeQueue *rx)
     ok(st.ipv4 == 0x0a000263, "the ACK's yiaddr is the guest's address: 10.0.2.99");
 }
 
+/* The backend loses and regains its peer: the status follows, with a config interrupt. */
+static void test_link(VirtioMmio *v)
+{
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    uint32_t gen = (uint32_t)vfake_rd(v, VIRTIO_MMIO_CONFIG_GENERATION);
+    net_backend_set_link(&fake.nb, false);
+    ok(vfake_rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == 0 && irq.level &&
+           (vfake_rd(v, VIRTIO_MMIO_INTERRUPT_STATUS) & 2) &&
+           vfake_rd(v, VIRTIO_MMIO_CONFIG_GENERATION) != gen,
+       "link down: status 0, configuration interrupt, a new generation");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    net_backend_set_link(&fake.nb, false);
+    ok(!irq.level, "the same state again: no interrupt");
+    net_backend_set_link(&fake.nb, true);
+    ok(vfake_rd8(v, VIRTIO_MMIO_CONFIG + VIRTIO_NET_CFG_STATUS) == VIRTIO_NET_S_LINK_UP &&
+           irq.level,
+       "link up again: status LINK_UP, interrupt");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+}
+
 static void test_bad_chains(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
 {
     VFakeSeg short_tx[1] = {{BUF, 8, false}};
@@ -455,6 +549,7 @@ static void test_device(void)
     test_learns_the_guests_address(v, &tx);
     test_rx(v, &rx);
     test_learns_the_dhcp_ack(v, &rx);
+    test_link(v);
     test_bad_chains(v, &rx, &tx);
     virtio_mmio_free(v);
     ok(fake.freed, "freeing the device frees its backend");
@@ -470,6 +565,7 @@ int main(void)
     test_timers();
     test_parse();
     test_slirp();
+    test_slirp_subnet();
     test_device();
     evloop_free(loop);
     bus_destroy(&bus);

@@ -60,8 +60,10 @@ static void test_errors(void)
          "{\"path\":\"e\"},{\"path\":\"f\"},{\"path\":\"g\"}]}",
          "disks: 7 entries, at most 6"},
         {"{\"nics\": [{}]}", "nics[0].kind: missing"},
-        {"{\"nics\": [{\"kind\": \"bridge\"}]}", "nics[0].kind: 'bridge' is not user or tap"},
-        {"{\"nics\": [{\"kind\": \"none\"}]}", "nics[0].kind: 'none' is not user or tap"},
+        {"{\"nics\": [{\"kind\": \"bridge\"}]}",
+         "nics[0].kind: 'bridge' is not user, tap, socket or network"},
+        {"{\"nics\": [{\"kind\": \"none\"}]}",
+         "nics[0].kind: 'none' is not user, tap, socket or network"},
         {"{\"nics\": [{\"kind\": \"user\", \"speed\": 10}]}", "nics[0].speed: unknown member"},
         {"{\"nics\": [{\"kind\": \"user\", \"mac\": \"zz:zz:zz:zz:zz:zz\"}]}",
          "nics[0].mac: 'zz:zz:zz:zz:zz:zz' is not a MAC address (six hex bytes like "
@@ -70,7 +72,8 @@ static void test_errors(void)
          "nics[1].mac: '01:00:5e:00:00:01' is not a MAC address..."},
         {"{\"nics\": [{\"kind\": \"user\"}, {\"kind\": \"user\", \"mac\": \"52:54:00:12:34:56\"}]}",
          "nics[1].mac: 52:54:00:12:34:56 is nics[0]'s address too"},
-        {"{\"nics\": [{\"kind\": \"tap\"}]}", "nics[0].ifname: missing"},
+        {"{\"nics\": [{\"kind\": \"tap\"}]}",
+         "nics[0].ifname: missing (a tap card needs ifname or fd)"},
         {"{\"nics\": [{\"kind\": \"tap\", \"ifname\": \"a/b\"}]}",
          "nics[0].ifname: 'a/b' is not an interface name (1 to 15 letters, digits, '.', '_' or "
          "'-')"},
@@ -332,6 +335,194 @@ static void test_copy_and_slots(void)
        "slots parse");
 }
 
+/* ---- socket, network and tap-by-fd cards ---- */
+
+#define NIC(body) "{\"nics\": [" body "]}"
+
+static void test_card_errors(void)
+{
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {NIC("{\"kind\": \"user\", \"path\": \"/a\"}"),
+         "nics[0].path: only a socket card has a path"},
+        {NIC("{\"kind\": \"network\", \"network\": \"lan\", \"path\": \"/a\"}"),
+         "nics[0].path: only a socket card has a path"},
+        {NIC("{\"kind\": \"socket\", \"path\": 5}"), "nics[0].path: not a string"},
+        {NIC("{\"kind\": \"socket\", \"path\": \"\"}"),
+         "nics[0].path: empty (expected a unix socket's path)"},
+        {NIC("{\"kind\": \"socket\", \"path\": "
+             "\"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaaaaaaaaaaaaaaaaaaaaaa\"}"),
+         "nics[0].path: too long for a unix socket (at most 107 bytes)"},
+        {NIC("{\"kind\": \"socket\"}"), "nics[0].path: missing (a socket card needs path or fd)"},
+        {NIC("{\"kind\": \"socket\", \"path\": \"/a\", \"fd\": 3}"),
+         "nics[0]: a socket card has path or fd, not both"},
+        {NIC("{\"kind\": \"user\", \"fd\": 3}"),
+         "nics[0].fd: only a tap, socket or network card has a descriptor"},
+        {NIC("{\"kind\": \"socket\", \"fd\": 2}"),
+         "nics[0].fd: not a descriptor number of 3 or more"},
+        {NIC("{\"kind\": \"socket\", \"fd\": -1}"),
+         "nics[0].fd: not a descriptor number of 3 or more"},
+        {NIC("{\"kind\": \"socket\", \"fd\": \"3\"}"),
+         "nics[0].fd: not a descriptor number of 3 or more"},
+        {NIC("{\"kind\": \"socket\", \"fd\": 2147483648}"),
+         "nics[0].fd: not a descriptor number of 3 or more"},
+        {NIC("{\"kind\": \"socket\", \"fd\": 3}, {\"kind\": \"network\", \"network\": \"n\", "
+             "\"fd\": 3}"),
+         "nics[1].fd: 3 is nics[0]'s descriptor too"},
+        {NIC("{\"kind\": \"tap\", \"ifname\": \"t0\", \"fd\": 4}"),
+         "nics[0]: a tap card has ifname or fd, not both"},
+        {NIC("{\"kind\": \"tap\", \"ifname\": 4}"), "nics[0].ifname: not a string"},
+        {NIC("{\"kind\": \"socket\", \"fd\": 3, \"network\": \"lan\"}"),
+         "nics[0].network: only a network card names a network"},
+        {NIC("{\"kind\": \"network\"}"), "nics[0].network: missing"},
+        {NIC("{\"kind\": \"network\", \"network\": 1}"), "nics[0].network: not a string"},
+        {NIC("{\"kind\": \"network\", \"network\": \"-lan\"}"),
+         "nics[0].network: '-lan' is not a network name (1 to 63 letters, digits, '.', '_' or "
+         "'-', starting with a letter or digit)"},
+        {NIC("{\"kind\": \"socket\", \"fd\": 3, \"vlan\": 10}"),
+         "nics[0].vlan: only a network card has switch port options"},
+        {NIC("{\"kind\": \"user\", \"isolated\": false}"),
+         "nics[0].isolated: only a network card has switch port options"},
+        {NIC("{\"kind\": \"tap\", \"fd\": 3, \"rate-mbit\": 1}"),
+         "nics[0].rate-mbit: only a network card has switch port options"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"vlan\": 0}"),
+         "nics[0].vlan: not a VLAN number (1 to 4094)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"vlan\": 4095}"),
+         "nics[0].vlan: not a VLAN number (1 to 4094)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"vlan\": \"10\"}"),
+         "nics[0].vlan: not a VLAN number (1 to 4094)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"trunk\": [1], \"native\": true}"),
+         "nics[0].native: not a VLAN number (1 to 4094)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"trunk\": 10}"),
+         "nics[0].trunk: not an array"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"trunk\": [10, 5000]}"),
+         "nics[0].trunk[1]: not a VLAN number (1 to 4094)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"trunk\": [10, 10]}"),
+         "nics[0].trunk: VLAN 10 is listed twice"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"trunk\": [20, 10]}"),
+         "nics[0].trunk: list the VLANs in ascending order (10 after 20)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"native\": 1}"),
+         "nics[0].native: only a trunk port (trunk) has a native VLAN"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"vlan\": 2, \"trunk\": [3]}"),
+         "nics[0].vlan: a trunk port has no access VLAN (native gives its untagged frames a "
+         "VLAN)"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"isolated\": 1}"),
+         "nics[0].isolated: not true or false"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"spoof-check\": \"off\"}"),
+         "nics[0].spoof-check: not true or false"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"rate-mbit\": -1}"),
+         "nics[0].rate-mbit: not a non-negative integer"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"flood-pps\": 4294967296}"),
+         "nics[0].flood-pps: at most 4294967295"},
+        {NIC("{\"kind\": \"network\", \"network\": \"n\", \"vlans\": [1]}"),
+         "nics[0].vlans: unknown member"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        refused(cases[i].json, cases[i].msg);
+    char json[1024] = "{\"nics\": [{\"kind\": \"network\", \"network\": \"n\", \"trunk\": [1";
+    char *p = json;
+    for (int v = 2; v <= NET_MAX_TRUNK + 1; v++)
+        p += strlen(p), sprintf(p, ", %d", v);
+    strcat(json, "]}]}");
+    refused(json, "nics[0].trunk: 65 entries, at most 64");
+}
+
+/* Cards vmconfig_check refuses that the codec cannot even express. */
+static void test_card_checks(void)
+{
+    static const struct {
+        const char *spec, *msg;
+        void (*spoil)(NetConfig *n);
+    } cases[] = {
+        {"socket,path=/a", "nics[0].fd: 0 is not a descriptor number of 3 or more", NULL},
+        {"user", "nics[0].fd: only a tap, socket or network card has a descriptor", NULL},
+        {"tap,ifname=t0", "nics[0].path: only a socket card has a path", NULL},
+        {"socket,fd=3", "nics[0].network: only a network card names a network", NULL},
+        {"socket,fd=4", "nics[0]: only a network card has switch port options", NULL},
+        {"network,name=lan", "nics[0].network: not a network name", NULL},
+        {"network,name=lan", "nics[0].trunk: 0 is not a VLAN (1 to 4094)", NULL},
+        {"socket,path=/a", "nics[0].path: too long for a unix socket", NULL},
+        {"tap,fd=5", "nics[0].kind: a card's backend is user, tap, socket or network", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        VmConfig c;
+        Error err = {0};
+        NetConfig n;
+        vmconfig_default(&c);
+        net_config_parse(&n, cases[i].spec, NULL);
+        switch (i) {
+        case 0: n.fd = 0; break; /* a NetConfig zeroed by hand: fd 0 is not "none" */
+        case 1: n.fd = 3; break;
+        case 2: strcpy(n.path, "/a"); break;
+        case 3: strcpy(n.network, "lan"); break;
+        case 4: n.port.isolated = true; break;
+        case 5: strcpy(n.network, "a b"); break;
+        case 6: n.port.ntrunk = 1; break;
+        case 7: memset(n.path, 'a', sizeof(n.path)); break;
+        case 8: n.kind = NET_NONE; break;
+        }
+        c.nics[c.nnics++] = n;
+        vmconfig_default_layout(&c, NULL);
+        int rc = vmconfig_check(&c, &err);
+        ok(rc < 0 && !strcmp(err.msg, cases[i].msg), "checked: %s", cases[i].msg);
+        if (rc == 0 || strcmp(err.msg, cases[i].msg))
+            printf("#   got '%s'\n", err.msg);
+        vmconfig_free(&c);
+    }
+}
+
+static void test_card_round_trip(void)
+{
+    static const char *const specs[] = {
+        "socket,path=/run/sw.sock",
+        "socket,fd=3",
+        "network,name=lan",
+        "network,name=lan2,fd=4,vlan=10",
+        "network,name=lan3,fd=6,trunk=10:20,native=1,isolated,spoof-check=off,rate=100,"
+        "flood=1000",
+        "tap,fd=5",
+    };
+    static const char *const want =
+        "\"nics\":[{\"kind\":\"socket\",\"mac\":\"52:54:00:12:34:56\",\"path\":\"/run/sw.sock\"},"
+        "{\"kind\":\"socket\",\"mac\":\"52:54:00:12:34:57\",\"fd\":3},"
+        "{\"kind\":\"network\",\"mac\":\"52:54:00:12:34:58\",\"network\":\"lan\"},"
+        "{\"kind\":\"network\",\"mac\":\"52:54:00:12:34:59\",\"network\":\"lan2\",\"fd\":4,"
+        "\"vlan\":10},"
+        "{\"kind\":\"network\",\"mac\":\"52:54:00:12:34:5a\",\"network\":\"lan3\",\"fd\":6,"
+        "\"trunk\":[10,20],\"native\":1,\"isolated\":true,\"spoof-check\":false,"
+        "\"rate-mbit\":100,\"flood-pps\":1000},"
+        "{\"kind\":\"tap\",\"mac\":\"52:54:00:12:34:5b\",\"fd\":5}]";
+    VmConfig c, back;
+    Error err = {0};
+    vmconfig_default(&c);
+    for (unsigned i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        NetConfig n;
+        if (net_config_parse_nic(&n, specs[i], i, &err) < 0 || vmconfig_add_nic(&c, &n, &err) < 0)
+            printf("#   %s: %s\n", specs[i], err.msg);
+    }
+    ok(vmconfig_default_layout(&c, &err) == 0 && vmconfig_check(&c, &err) == 0,
+       "six cards of the new kinds are a valid definition %s", err.msg);
+    char *text = vmconfig_to_text(&c);
+    ok(text && strstr(text, want), "written with defaults and absent fds left out");
+    if (text && !strstr(text, want))
+        printf("#   %s\n", text);
+    int rc = text ? vmconfig_from_text(text, strlen(text), &back, &err) : -1;
+    ok(rc == 0, "read back %s", err.msg);
+    bool same = rc == 0 && back.nnics == c.nnics;
+    for (unsigned i = 0; same && i < c.nnics; i++)
+        same = !memcmp(&back.nics[i], &c.nics[i], sizeof(NetConfig));
+    ok(same, "every card reads back the same (fd -1 where none was written)");
+    char *again = rc == 0 ? vmconfig_to_text(&back) : NULL;
+    ok(again && text && !strcmp(text, again), "written again, the same text");
+    free(text);
+    free(again);
+    if (rc == 0)
+        vmconfig_free(&back);
+    vmconfig_free(&c);
+}
+
 int main(void)
 {
     test_errors();
@@ -340,5 +531,8 @@ int main(void)
     test_v1();
     test_default_layout();
     test_copy_and_slots();
+    test_card_errors();
+    test_card_checks();
+    test_card_round_trip();
     return tap_done();
 }

@@ -1,0 +1,314 @@
+/*
+ * The socket backend: a non-blocking unix SOCK_SEQPACKET socket (or an
+ * inherited SOCK_DGRAM one), one Ethernet frame per message.  As the tap
+ * backend, the VM thread never waits on the peer:
+ *   - reads run from the event loop when the socket is readable, at most
+ *     SOCKET_READ_BATCH frames per wake-up (a flooding peer cannot starve
+ *     the harts); a frame the card has no buffer for is dropped;
+ *   - a send the socket cannot take now (EAGAIN) drops the frame.
+ * A peer that hangs up (a 0-length read, EPIPE, ECONNRESET) takes the
+ * card's link down.  A path= card then closes its socket and tries to
+ * connect again every second from a timer; an fd= card stops watching its
+ * socket (a dead one cannot spin the loop) and stays down.  Drops are
+ * counted; link changes are logged once each.
+ */
+#include "net/socket.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/compiler.h"
+#include "util/log.h"
+#include "util/timer.h"
+
+#define SOCKET_READ_BATCH 64
+#define ETH_HEADER 14
+
+typedef struct NetSocket {
+    NetBackend nb; /* first: container_of */
+    EventLoop *loop;
+    TimerList *timers; /* path= only: the reconnect timer's */
+    Timer *retry;
+    int fd;       /* -1 while a path= card has no connection */
+    int type;     /* SOCK_SEQPACKET or SOCK_DGRAM */
+    bool watched; /* fd is in the loop */
+    bool tx_error_logged;
+    bool refused_logged; /* a path= connect failed for another reason than "nobody listens" */
+    char path[NET_SOCKET_PATH_MAX];                             /* "" for fd= */
+    char what[NET_SOCKET_PATH_MAX + NET_NETWORK_NAME_MAX + 32]; /* "socket PATH", for logs */
+    NetBackendStats stats;
+    uint8_t buf[NET_MAX_FRAME + 1]; /* one more: a longer frame is seen, and dropped */
+} NetSocket;
+
+static NetSocket *sock_of(NetBackend *b)
+{
+    return container_of(b, NetSocket, nb);
+}
+
+static void sock_unwatch(NetSocket *s)
+{
+    if (s->watched)
+        evloop_del_fd(s->loop, s->fd);
+    s->watched = false;
+}
+
+/* ---- the peer went away ---- */
+
+static void sock_hangup(NetSocket *s, int e)
+{
+    sock_unwatch(s);
+    net_backend_set_link(&s->nb, false);
+    if (!s->path[0]) {
+        log_warn("net %s: the peer hung up%s%s; the link is down (frames are dropped)", s->what,
+                 e ? ": " : "", e ? strerror(e) : "");
+        return;
+    }
+    log_warn("net %s: the peer hung up; reconnecting every second (frames are dropped meanwhile)",
+             s->what);
+    close(s->fd);
+    s->fd = -1;
+    timer_mod(s->retry, timer_now_ns() + NET_SOCKET_RETRY_NS);
+}
+
+static bool peer_gone(int e)
+{
+    return e == EPIPE || e == ECONNRESET || e == ECONNREFUSED || e == ENOTCONN;
+}
+
+/* ---- frames ---- */
+
+static void net_socket_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    NetSocket *s = sock_of(b);
+    ssize_t n = -1;
+    if (!s->watched) { /* no peer */
+        s->stats.tx_dropped++;
+        return;
+    }
+    do
+        n = send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)len)
+        return;
+    s->stats.tx_dropped++;
+    int e = n < 0 ? errno : 0;
+    if (peer_gone(e))
+        sock_hangup(s, e);
+    else if (e && e != EAGAIN && e != ENOBUFS && !s->tx_error_logged) {
+        s->tx_error_logged = true;
+        log_warn("net %s: a frame from the guest was dropped: %s (further drops are counted, "
+                 "not logged)",
+                 s->what, strerror(e));
+    }
+}
+
+/* One message of n bytes (its real length: MSG_TRUNC) is in buf. */
+static void sock_deliver(NetSocket *s, size_t n)
+{
+    if (n < ETH_HEADER || n > NET_MAX_FRAME || !net_backend_deliver(&s->nb, s->buf, n))
+        s->stats.rx_dropped++;
+}
+
+/* Event-loop handler: frames are waiting, or the peer hung up. */
+static void sock_readable(void *opaque, uint32_t events)
+{
+    NetSocket *s = opaque;
+    for (int i = 0; i < SOCKET_READ_BATCH && s->watched; i++) {
+        ssize_t n = recv(s->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT | MSG_TRUNC);
+        if (n > 0 || (n == 0 && s->type == SOCK_DGRAM)) {
+            sock_deliver(s, (size_t)n);
+        } else if (n == 0) {
+            sock_hangup(s, 0); /* SEQPACKET: the peer closed its end */
+        } else if (errno == EAGAIN) {
+            if (i == 0 && (events & (EPOLLHUP | EPOLLERR)))
+                sock_hangup(s, 0); /* nothing to read and never will be */
+            return;
+        } else if (errno != EINTR) {
+            sock_hangup(s, errno);
+        }
+    }
+}
+
+static void net_socket_stats(NetBackend *b, NetBackendStats *st)
+{
+    *st = sock_of(b)->stats;
+}
+
+static void net_socket_free(NetBackend *b)
+{
+    NetSocket *s = sock_of(b);
+    sock_unwatch(s);
+    if (s->fd >= 0)
+        close(s->fd);
+    timer_free(s->retry);
+    timer_list_free(s->timers);
+    free(s);
+}
+
+/* No save/load: the socket holds no guest state; a restore connects (or inherits) again. */
+static const NetBackendOps net_socket_ops = {
+    .name = "socket",
+    .send = net_socket_send,
+    .free = net_socket_free,
+    .stats = net_socket_stats,
+};
+
+static int sock_watch(NetSocket *s, Error *err)
+{
+    if (evloop_add_fd(s->loop, s->fd, EPOLLIN, sock_readable, s, err) < 0)
+        return -1;
+    s->watched = true;
+    net_backend_set_link(&s->nb, true);
+    return 0;
+}
+
+/* ---- path=: connecting, and again after a hang-up ---- */
+
+/* Nobody listens (yet): worth trying again. */
+static bool connect_retryable(int e)
+{
+    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN;
+}
+
+/* One connect attempt; 0 = connected, else the errno. */
+static int sock_connect(NetSocket *s)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, s->path, sizeof(s->path)); /* both sizeof(sun_path), NUL-terminated */
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    s->fd = fd;
+    return 0;
+}
+
+static const char *connect_hint(int e)
+{
+    switch (e) {
+    case EPROTOTYPE: return " (the listener is not a SOCK_SEQPACKET socket)";
+    case EACCES: return " (no permission to connect to it)";
+    default: return "";
+    }
+}
+
+/* Timer: try to connect again. */
+static void sock_retry(void *opaque)
+{
+    NetSocket *s = opaque;
+    Error err = {0};
+    int e = sock_connect(s);
+    if (e == 0 && sock_watch(s, &err) == 0) {
+        log_info("net %s: connected; the link is up", s->what);
+        s->refused_logged = false;
+        return;
+    }
+    if (e == 0) { /* connected but cannot be watched */
+        log_warn("net %s: %s", s->what, err.msg);
+        close(s->fd);
+        s->fd = -1;
+    } else if (!connect_retryable(e) && !s->refused_logged) {
+        s->refused_logged = true;
+        log_warn("net %s: cannot connect: %s%s; trying again every second", s->what, strerror(e),
+                 connect_hint(e));
+    }
+    timer_mod(s->retry, timer_now_ns() + NET_SOCKET_RETRY_NS);
+}
+
+static int sock_open_path(NetSocket *s, Error *err)
+{
+    if (!(s->timers = timer_list_new(s->loop, err)) ||
+        !(s->retry = timer_new(s->timers, sock_retry, s, err)))
+        return -1;
+    s->type = SOCK_SEQPACKET;
+    int e = sock_connect(s);
+    if (e == 0)
+        return sock_watch(s, err);
+    if (!connect_retryable(e))
+        return error_set_errno(err, e, "%s: cannot connect%s", s->what, connect_hint(e));
+    log_info("net %s: nobody listens yet (%s); trying every second, the link is down until then",
+             s->what, strerror(e));
+    net_backend_set_link(&s->nb, false);
+    timer_mod(s->retry, timer_now_ns() + NET_SOCKET_RETRY_NS);
+    return 0;
+}
+
+/* ---- fd=: an inherited socket ---- */
+
+static int sock_check_fd(NetSocket *s, int fd, Error *err)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof(a), tlen = sizeof(s->type);
+    if (fcntl(fd, F_GETFD) < 0)
+        return error_set(err, "%s: descriptor %d is not open (the parent must pass it)", s->what,
+                         fd);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &s->type, &tlen) < 0)
+        return error_set(err, "%s: descriptor %d is not a socket", s->what, fd);
+    if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0 || a.ss_family != AF_UNIX)
+        return error_set(err, "%s: descriptor %d is not a unix socket", s->what, fd);
+    if (s->type != SOCK_SEQPACKET && s->type != SOCK_DGRAM)
+        return error_set(err,
+                         "%s: descriptor %d is a unix %s socket (expected SOCK_SEQPACKET, "
+                         "one frame per message)",
+                         s->what, fd, s->type == SOCK_STREAM ? "stream" : "other");
+    return 0;
+}
+
+static int sock_open_fd(NetSocket *s, int fd, Error *err)
+{
+    if (sock_check_fd(s, fd, err) < 0)
+        return -1;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return error_set_errno(err, errno, "%s: descriptor %d", s->what, fd);
+    s->fd = fd; /* ours from here: closed with the backend */
+    return sock_watch(s, err);
+}
+
+static void sock_name(NetSocket *s, const NetConfig *cfg)
+{
+    if (cfg->kind == NET_NETWORK)
+        snprintf(s->what, sizeof(s->what), "network %s (fd=%d)", cfg->network, cfg->fd);
+    else if (cfg->fd >= 0)
+        snprintf(s->what, sizeof(s->what), "socket fd=%d", cfg->fd);
+    else
+        snprintf(s->what, sizeof(s->what), "socket %s", cfg->path);
+}
+
+NetBackend *net_socket_new(const NetConfig *cfg, EventLoop *loop, Error *err)
+{
+    _Static_assert(NET_SOCKET_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
+                   "paths as sun_path holds them");
+    if (cfg->kind == NET_NETWORK && cfg->fd < 0) {
+        error_set(err, "--net network: a network's port is handed over by hosteld (fd=N); "
+                       "without hosteld use --net socket,path=PATH");
+        return NULL;
+    }
+    NetSocket *s = calloc(1, sizeof(*s));
+    if (!s) {
+        error_set(err, "out of memory creating the socket backend");
+        return NULL;
+    }
+    s->nb.ops = &net_socket_ops; /* fields one by one: a compound literal would be 64 KiB */
+    s->loop = loop;
+    s->fd = -1;
+    sock_name(s, cfg);
+    if (cfg->fd < 0)
+        snprintf(s->path, sizeof(s->path), "%s", cfg->path);
+    if ((cfg->fd >= 0 ? sock_open_fd(s, cfg->fd, err) : sock_open_path(s, err)) < 0) {
+        net_socket_free(&s->nb);
+        return NULL;
+    }
+    return &s->nb;
+}
