@@ -79,6 +79,10 @@ static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
         api_error(r, 422, "%s", err.msg);
         return false;
     }
+    if (!api_nics_check(api, &parsed.config, r)) {
+        mgmt_vm_free(&parsed);
+        return false;
+    }
     vmconfig_free(&vm->config);
     vm->config = parsed.config;
     vmconfig_default(&parsed.config);

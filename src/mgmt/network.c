@@ -169,8 +169,7 @@ void mgmt_subnet_host(const MgmtSubnet *s, uint32_t host, char *buf, size_t size
     format_ipv4(s->addr + host, buf, size);
 }
 
-/* FNV-1a, 32 bits. */
-static uint32_t hash_name(const char *s)
+uint32_t mgmt_net_hash(const char *s)
 {
     uint32_t h = 2166136261u;
     for (; *s; s++)
@@ -181,7 +180,7 @@ static uint32_t hash_name(const char *s)
 MgmtSubnet mgmt_net_pick_subnet(const char *name, const MgmtSubnet *taken, size_t ntaken)
 {
     enum { SPAN = 254 * 256 }; /* 10.1.0.0/24 to 10.254.255.0/24 */
-    uint32_t start = hash_name(name) % SPAN;
+    uint32_t start = mgmt_net_hash(name) % SPAN;
     for (uint32_t i = 0; i < SPAN; i++) {
         uint32_t k = (start + i) % SPAN;
         MgmtSubnet s = {.addr = (10u << 24) | ((1 + k / 256) << 16) | ((k % 256) << 8),
@@ -277,7 +276,7 @@ void mgmt_net_ifname(const char *prefix, const char *name, const char *suffix,
     if (strlen(prefix) + 1 + strlen(name) + strlen(suffix) < MGMT_NET_IFNAME_MAX)
         snprintf(out, MGMT_NET_IFNAME_MAX, "%s-%s%s", prefix, name, suffix);
     else /* the hashed form has a hex digit, never '-', after the prefix */
-        snprintf(out, MGMT_NET_IFNAME_MAX, "%.3s%08x%.3s", prefix, hash_name(name), suffix);
+        snprintf(out, MGMT_NET_IFNAME_MAX, "%.3s%08x%.3s", prefix, mgmt_net_hash(name), suffix);
 }
 
 /* ---- the JSON codec ---- */

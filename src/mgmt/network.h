@@ -36,7 +36,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mgmt/store.h"
 #include "mgmt/vm.h"
 #include "util/error.h"
 
@@ -170,6 +169,9 @@ struct json_t *mgmt_network_switch_config(const MgmtNetwork *net, const char *ho
 void mgmt_net_ifname(const char *prefix, const char *name, const char *suffix,
                      char out[MGMT_NET_IFNAME_MAX]);
 
+/* FNV-1a (32 bits) of s: the hash that shortens names. */
+uint32_t mgmt_net_hash(const char *s);
+
 /* ---- the definitions in the state directory ---- */
 
 typedef struct MgmtNetworks MgmtNetworks;
@@ -212,12 +214,5 @@ int mgmt_networks_put(MgmtNetworks *n, const MgmtNetwork *net, bool create, Erro
 
 /* Delete the definition (file and memory). Returns 0, or -ENOENT, -EIO. */
 int mgmt_networks_remove(MgmtNetworks *n, const char *name, Error *err);
-
-/*
- * The VMs of store whose definitions have a card on the network named
- * name (kind network): their names into names (at most max), the count
- * returned (which may be more).
- */
-size_t mgmt_network_users(const MgmtStore *store, const char *name, const char **names, size_t max);
 
 #endif

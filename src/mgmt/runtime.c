@@ -40,6 +40,7 @@ typedef struct Run {
     int pidfd;           /* -1 when no VMM */
     bool child;          /* spawned by this daemon: waitpid gives its status */
     bool stop_requested; /* a user stopped or suspended it: no restart */
+    bool unplugging;     /* its VMM is gone and its cards are being unplugged */
     MgmtRestart restart;
     unsigned restarts; /* by the supervisor, since the daemon started */
     unsigned backoff_s;
@@ -61,6 +62,8 @@ struct MgmtRuntime {
     char data_dir[PATH_MAX], run_dir[PATH_MAX], vmm_path[PATH_MAX];
     MgmtNotifyFn *notify;
     void *notify_ctx;
+    const MgmtNicHooks *nic_hooks;
+    void *nic_ctx;
     unsigned max_starting, starting, ready_timeout_ms;
     pthread_mutex_t lock;
     pthread_cond_t start_slot;
@@ -322,6 +325,7 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
     r->pidfd = -1;
     r->pid = 0;
     r->power = MGMT_POWER_STOPPED;
+    r->unplugging = rt->nic_hooks != NULL;
     json_decref(r->last_exit);
     r->last_exit = rec;
     pthread_cond_broadcast(&r->ended);
@@ -344,7 +348,7 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
 static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[][PATH_MAX],
                     char **argv)
 {
-    static const char *const files[] = {"config.json",     "control.sock", "console.sock",
+    static const char *const files[] = {"vmm-config.json", "control.sock", "console.sock",
                                         "console.log",     "snapshots",    "exit.json",
                                         "suspended.hstate"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -391,7 +395,8 @@ static void log_start_line(int fd, char **argv)
  * Spawn hostel run in its own session: stdin /dev/null, stdout and stderr
  * appended to vmm.log, every signal at its default and unblocked.
  */
-static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, pid_t *pid, Error *err)
+static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *fds, pid_t *pid,
+                     Error *err)
 {
     char paths[7][PATH_MAX], log[PATH_MAX];
     char *argv[24];
@@ -414,6 +419,9 @@ static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, pid_t *pid,
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, logfd, 1);
     posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) /* fds are >= FD_HIGH: no clash with 3 + i */
+        if (fds[i] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at,
                              POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -568,6 +576,123 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
                      line[0] ? line : "(nothing in vmm.log)");
 }
 
+/* ---- the VMM's machine: the definition with its cards plugged in ---- */
+
+#define FD_HIGH 64 /* descriptors handed to a VMM wait above its 3 + card numbers */
+
+static void close_fds(int *fds)
+{
+    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+        fds[i] = -1;
+    }
+}
+
+/* The VM's config.json (or vmm-config.json) into *cfg. Returns 0, or -1. */
+static int read_machine(MgmtRuntime *rt, const char *name, const char *file, VmConfig *cfg,
+                        Error *err)
+{
+    char path[PATH_MAX];
+    json_error_t je;
+    mgmt_runtime_path(rt, name, file, path, sizeof(path));
+    json_t *j = json_load_file(path, 0, &je);
+    int rc = j ? vmconfig_from_json(j, cfg, err)
+               : error_set(err, "%s: cannot read %.200s: %s", name, path, je.text);
+    json_decref(j);
+    return rc;
+}
+
+static int write_machine(MgmtRuntime *rt, const char *name, const char *file, const VmConfig *cfg,
+                         Error *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    mgmt_runtime_path(rt, name, file, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    json_t *j = vmconfig_to_json(cfg);
+    int rc = j ? json_dump_file(j, tmp, JSON_INDENT(2)) : -1;
+    json_decref(j);
+    if (rc < 0 || rename(tmp, path) < 0)
+        return error_set(err, "%s: cannot write %.200s", name, path);
+    return 0;
+}
+
+/* Move the descriptors above FD_HIGH (so dup2 to 3 + card never overwrites one of them). */
+static int raise_fds(int *fds, Error *err)
+{
+    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) {
+        if (fds[i] < 0 || fds[i] >= FD_HIGH)
+            continue;
+        int high = fcntl(fds[i], F_DUPFD_CLOEXEC, FD_HIGH);
+        if (high < 0)
+            return error_set_errno(err, errno, "cannot move a card's descriptor");
+        close(fds[i]);
+        fds[i] = high;
+    }
+    return 0;
+}
+
+/*
+ * The VMM's machine (without the lock): config.json with its cards
+ * plugged in by the hooks into *vmm, written as vmm-config.json; the
+ * descriptors to hand over in fds.  Returns 0, or -1 with nothing plugged.
+ */
+static int prepare_machine(MgmtRuntime *rt, const char *name, VmConfig *vmm, int *fds, Error *err)
+{
+    for (int i = 0; i < VMCONFIG_MAX_NICS; i++)
+        fds[i] = -1;
+    vmconfig_default(vmm);
+    if (read_machine(rt, name, "config.json", vmm, err) < 0)
+        return -1;
+    int rc = rt->nic_hooks ? rt->nic_hooks->plug(rt->nic_ctx, name, vmm, fds, err) : 0;
+    if (rc == 0 &&
+        (raise_fds(fds, err) < 0 || write_machine(rt, name, "vmm-config.json", vmm, err) < 0)) {
+        close_fds(fds);
+        if (rt->nic_hooks)
+            rt->nic_hooks->unplug(rt->nic_ctx, name, vmm);
+        rc = -1;
+    }
+    if (rc < 0)
+        vmconfig_free(vmm);
+    return rc;
+}
+
+/* Undo what the hooks made for the VMM that ran vmm-config.json (without the lock). */
+static void unplug_machine(MgmtRuntime *rt, const char *name)
+{
+    VmConfig vmm;
+    Error err = {0};
+    vmconfig_default(&vmm);
+    if (!rt->nic_hooks)
+        return;
+    if (read_machine(rt, name, "vmm-config.json", &vmm, &err) == 0)
+        rt->nic_hooks->unplug(rt->nic_ctx, name, &vmm);
+    vmconfig_free(&vmm);
+}
+
+/* Spawn r's VMM with its machine prepared (the lock held, released while preparing). */
+static int spawn_prepared(MgmtRuntime *rt, Run *r, bool resume, pid_t *pid, Error *err)
+{
+    int fds[VMCONFIG_MAX_NICS];
+    VmConfig vmm;
+    while (r->unplugging) /* the last VMM's cards go first */
+        pthread_cond_wait(&r->ended, &rt->lock);
+    pthread_mutex_unlock(&rt->lock);
+    int rc = prepare_machine(rt, r->name, &vmm, fds, err);
+    pthread_mutex_lock(&rt->lock);
+    if (rc < 0)
+        return -1;
+    rc = spawn_vmm(rt, r->name, resume, fds, pid, err);
+    close_fds(fds); /* the VMM has its own now */
+    if (rc < 0 && rt->nic_hooks) {
+        pthread_mutex_unlock(&rt->lock);
+        rt->nic_hooks->unplug(rt->nic_ctx, r->name, &vmm);
+        pthread_mutex_lock(&rt->lock);
+    }
+    vmconfig_free(&vmm);
+    return rc;
+}
+
 /* Start r from its files (config.json, or suspended.hstate); the lock held, r stopped. */
 static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
 {
@@ -579,7 +704,7 @@ static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
     r->restart_at = 0;
     start_slot_take(rt);
     pid_t pid;
-    int rc = spawn_vmm(rt, r->name, resume, &pid, err);
+    int rc = spawn_prepared(rt, r, resume, &pid, err);
     if (rc == 0 && run_watch(rt, r, pid, true) < 0)
         rc = error_set(err, "%s: the VMM ended before it could be watched", r->name);
     if (rc == 0) {
@@ -976,9 +1101,9 @@ static void remove_dir_files(const char *dir)
 /* Remove DATA/NAME's files we made and the directory when empty; RUN/NAME likewise. */
 static void remove_vm_files(MgmtRuntime *rt, const char *name)
 {
-    static const char *const files[] = {"config.json", "exit.json",     "vmm.log",
-                                        "console.log", "console.log.1", "suspended.hstate",
-                                        "pid",         "control.sock",  "console.sock"};
+    static const char *const files[] = {
+        "config.json",   "vmm-config.json",  "exit.json", "vmm.log",      "console.log",
+        "console.log.1", "suspended.hstate", "pid",       "control.sock", "console.sock"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         if (mgmt_runtime_path(rt, name, files[i], path, sizeof(path)) == 0)
@@ -1124,10 +1249,17 @@ static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_
 {
     Pending *ev = NULL;
     size_t nev = 0;
+    bool *ended = calloc(n, sizeof(*ended));
     pthread_mutex_lock(&rt->lock);
-    for (size_t i = 1; i < n; i++)
-        if (fds[i].revents && who[i]->pidfd == fds[i].fd)
+    for (size_t i = 1; i < n; i++) {
+        if (fds[i].revents && who[i]->pidfd == fds[i].fd) {
             run_ended(rt, who[i], &ev, &nev);
+            if (ended)
+                ended[i] = who[i]->unplugging;
+            else
+                who[i]->unplugging = false; /* out of memory: its ports stay until its next start */
+        }
+    }
     double now = clock_mono_s();
     for (Run *r = rt->runs; r; r = r->next) {
         if (r->restart_at > 0 && r->restart_at <= now) {
@@ -1136,6 +1268,16 @@ static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_
         }
     }
     pthread_mutex_unlock(&rt->lock);
+    for (size_t i = 1; ended && i < n; i++) { /* runs are never freed while the supervisor runs */
+        if (!ended[i])
+            continue;
+        unplug_machine(rt, who[i]->name);
+        pthread_mutex_lock(&rt->lock);
+        who[i]->unplugging = false;
+        pthread_cond_broadcast(&who[i]->ended);
+        pthread_mutex_unlock(&rt->lock);
+    }
+    free(ended);
     pending_deliver(rt, ev, nev);
 }
 
@@ -1191,6 +1333,8 @@ int mgmt_runtime_new(MgmtRuntime **out, const MgmtRuntimeOptions *opt, Error *er
     }
     rt->notify = opt->notify;
     rt->notify_ctx = opt->notify_ctx;
+    rt->nic_hooks = opt->nic_hooks;
+    rt->nic_ctx = opt->nic_ctx;
     rt->max_starting = opt->max_starting ? opt->max_starting : 4;
     rt->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 20000;
     rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
