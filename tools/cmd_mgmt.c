@@ -154,7 +154,9 @@ static void create_help(FILE *out)
             "      --autostart       start the VM whenever hosteld starts\n"
             "      --restart POLICY  when its VMM ends unasked: no (default), on-failure, always\n"
             "      --net SPEC        a NIC as 'hostel run --net': user[,hostfwd=...],\n"
-            "                        tap,ifname=NAME, or none (repeatable)\n"
+            "                        tap,ifname=NAME, network,name=NET[,vlan=V|,trunk=V:V..]\n"
+            "                        (a port of a hosteld network: 'hostel network'), or\n"
+            "                        none (repeatable)\n"
             "      --kernel FILE     the kernel (else the default guest)\n"
             "      --initrd FILE     its initramfs\n"
             "      --cmdline TEXT    its command line\n"
@@ -559,8 +561,9 @@ static void info_print_devices(const json_t *cfg)
     }
     json_array_foreach(json_object_get(cfg, "nics"), i, d)
     {
-        printf("nic %zu:       %s, mac %s\n", i, json_string_value(json_object_get(d, "kind")),
-               json_string_value(json_object_get(d, "mac")));
+        const char *net = json_string_value(json_object_get(d, "network"));
+        printf("nic %zu:       %s%s%s, mac %s\n", i, json_string_value(json_object_get(d, "kind")),
+               net ? " " : "", net ? net : "", json_string_value(json_object_get(d, "mac")));
     }
 }
 

@@ -311,8 +311,8 @@ static bool root_ok(const MgmtNetwork *net, ApiResponse *r)
 {
     if (!mgmt_net_needs_root(net->kind) || geteuid() == 0)
         return true;
-    api_error(r, 422, "a %s network needs hosteld to run as root (it makes host interfaces)",
-              mgmt_net_kind_name(net->kind));
+    api_error(r, 422, "%s network needs hosteld to run as root (it makes host interfaces)",
+              net->kind == MGMT_NET_INTERNAL ? "an internal" : "a bridged");
     return false;
 }
 
@@ -481,8 +481,9 @@ void api_h_network_delete(Api *api, const ApiRequest *req, const ApiArgs *args, 
             size_t len = strlen(names);
             snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "", json_string_value(u));
         }
-        api_error(r, 409, "network '%s' is used by the VM%s %s: remove their cards first",
-                  net->name, json_array_size(users) > 1 ? "s" : "", names);
+        bool one = json_array_size(users) == 1;
+        api_error(r, 409, "network '%s' is used by the VM%s %s: remove %s cards on it first",
+                  net->name, one ? "" : "s", names, one ? "its" : "their");
     } else if (api->netrun && mgmt_netrun_stop(api->netrun, net->name, true, &err) < 0) {
         api_error(r, 500, "%s", err.msg);
     } else {

@@ -342,8 +342,8 @@ static int host_side(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
     char ifname[MGMT_NET_IFNAME_MAX], marker[PATH_MAX];
     bool made;
     if (mgmt_net_needs_root(net->kind) && geteuid() != 0)
-        return error_set(err, "a %s network needs hosteld to run as root",
-                         mgmt_net_kind_name(net->kind));
+        return error_set(err, "%s network needs hosteld to run as root",
+                         net->kind == MGMT_NET_INTERNAL ? "an internal" : "a bridged");
     if (net->kind == MGMT_NET_INTERNAL) {
         netrun_host_ifname(net->name, ifname);
         return nethost_host_tap(ifname, &net->subnet, err);

@@ -34,6 +34,12 @@ bool mgmt_net_kind_parse(const char *s, MgmtNetKind *k)
     return false;
 }
 
+/* "a" or "an" before the kind's name. */
+static const char *article(MgmtNetKind k)
+{
+    return k == MGMT_NET_ISOLATED || k == MGMT_NET_INTERNAL ? "an" : "a";
+}
+
 bool mgmt_net_has_switch(MgmtNetKind k)
 {
     return k != MGMT_NET_BRIDGED;
@@ -341,8 +347,8 @@ static int read_forwards(const json_t *a, MgmtNetwork *net, Error *err)
     if (json_array_size(a) > MGMT_NET_FORWARDS_MAX)
         return fail(err, -EINVAL, "forwards: at most %d", MGMT_NET_FORWARDS_MAX);
     if (!net->nat)
-        return fail(err, -EINVAL, "forwards: a %s network without NAT forwards nothing",
-                    mgmt_net_kind_name(net->kind));
+        return fail(err, -EINVAL, "forwards: %s %s network without NAT forwards nothing",
+                    article(net->kind), mgmt_net_kind_name(net->kind));
     if (json_array_size(a) && !net->subnet.prefix)
         return fail(err, -EINVAL, "forwards: give the subnet too (the VM addresses are in it)");
     json_array_foreach(a, i, f)
@@ -457,7 +463,8 @@ static int refuse_member(const json_t *j, const char *key, const MgmtNetwork *ne
 {
     if (!json_object_get(j, key))
         return 0;
-    return fail(err, -EINVAL, "%s: a %s network has none", key, mgmt_net_kind_name(net->kind));
+    return fail(err, -EINVAL, "%s: %s %s network has none", key, article(net->kind),
+                mgmt_net_kind_name(net->kind));
 }
 
 /* The members of the kind: nat, subnet, forwards, vxlan, bridge. */
@@ -478,8 +485,8 @@ static int read_kind(const json_t *j, MgmtNetwork *net, Error *err)
     if (k == MGMT_NET_NAT)
         net->nat = true; /* nat: {"mode": "user"} when not given */
     if (subnet && !net->nat && k != MGMT_NET_INTERNAL)
-        return fail(err, -EINVAL, "subnet: a %s network%s has none", mgmt_net_kind_name(k),
-                    k == MGMT_NET_VXLAN ? " without nat" : "");
+        return fail(err, -EINVAL, "subnet: %s %s network%s has none", article(k),
+                    mgmt_net_kind_name(k), k == MGMT_NET_VXLAN ? " without nat" : "");
     if (subnet && mgmt_subnet_parse(subnet, &net->subnet, &e) < 0)
         return fail(err, -EINVAL, "subnet: %s", e.msg);
     const json_t *fwd = json_object_get(j, "forwards");

@@ -191,7 +191,7 @@ static void test_kinds(void)
     refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}}", -EINVAL, "not done yet");
     refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"x\"}}", -EINVAL, "nat.mode");
     refused("{\"name\": \"x\", \"kind\": \"isolated\", \"subnet\": \"10.77.0.0/24\"}", -EINVAL,
-            "subnet: a isolated network has none");
+            "subnet: an isolated network has none");
     refused("{\"name\": \"x\", \"kind\": \"isolated\", \"nat\": {}}", -EINVAL, "nat:");
     refused("{\"name\": \"x\", \"kind\": \"bridged\", \"bridge\": \"br0\", \"forwards\": []}",
             -EINVAL, "forwards:");
