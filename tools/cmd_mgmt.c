@@ -127,9 +127,10 @@ static const char *parse_name_verb(const char *cmd, int argc, char **argv, MgmtC
 
 typedef struct CreateOptions {
     MgmtCommon common;
-    json_t *body;   /* {"name", "description"?, "config": {...}} */
-    json_t *config; /* body's config (borrowed) */
-    VmConfig nics;  /* the --net cards, parsed as `hostel run` does */
+    json_t *body;                      /* {"name", "description"?, "config": {...}} */
+    json_t *config;                    /* body's config (borrowed) */
+    VmConfig nics;                     /* the --net cards, parsed as `hostel run` does */
+    bool mac_given[VMCONFIG_MAX_NICS]; /* the card's --net had mac= */
     bool net_given, net_none;
     json_t *new_volumes; /* --disk SIZE: [{"disk": index, "size", "format"}] made before the VM */
 } CreateOptions;
@@ -234,6 +235,8 @@ static int create_net(CreateOptions *o, const char *arg)
     }
     if (net_config_parse_nic(&n, arg, o->nics.nnics, &err) < 0) /* the message names --net */
         return cli_usage("create", "%s", err.msg);
+    if (o->nics.nnics < VMCONFIG_MAX_NICS)
+        o->mac_given[o->nics.nnics] = strncmp(arg, "mac=", 4) == 0 || strstr(arg, ",mac=");
     if (vmconfig_add_nic(&o->nics, &n, &err) < 0)
         return cli_usage("create", "--net '%s': %s", arg, err.msg);
     return 0;
@@ -303,6 +306,9 @@ static int create_nics(CreateOptions *o)
         return cli_usage("create", "--net none cannot be given with other cards");
     json_t *all = vmconfig_to_json(&o->nics);
     json_t *nics = all ? json_object_get(all, "nics") : NULL;
+    for (unsigned i = 0; nics && i < o->nics.nnics; i++) /* hosteld gives it a fresh one */
+        if (o->nics.nics[i].kind == NET_NETWORK && !o->mac_given[i])
+            json_object_del(json_array_get(nics, i), "mac");
     if (nics)
         json_object_set(o->config, "nics", nics);
     json_decref(all);

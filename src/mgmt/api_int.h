@@ -145,6 +145,14 @@ ApiHandler api_h_networks_list, api_h_networks_create, api_h_network_get, api_h_
  */
 bool api_nics_check(Api *api, const VmConfig *cfg, ApiResponse *r);
 
+/*
+ * Each card of config (a VmConfig JSON object) of kind network given
+ * without a mac gets a random, locally administered one: VMs share a
+ * network, so the codec's default (52:54:00:12:34:56 for every first
+ * card) would clash.
+ */
+void api_nics_fresh_macs(json_t *config);
+
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "mgmt/api_int.h"
@@ -501,6 +502,26 @@ void api_h_network_delete(Api *api, const ApiRequest *req, const ApiArgs *args, 
 }
 
 /* ---- for the VM resources and the daemon ---- */
+
+void api_nics_fresh_macs(json_t *config)
+{
+    size_t i;
+    json_t *nic;
+    json_array_foreach(json_object_get(config, "nics"), i, nic)
+    {
+        const char *kind = json_string_value(json_object_get(nic, "kind"));
+        uint8_t m[NET_MAC_LEN];
+        char text[NET_MAC_TEXT];
+        if (!json_is_object(nic) || json_object_get(nic, "mac") || !kind ||
+            strcmp(kind, "network") != 0)
+            continue;
+        if (getrandom(m, sizeof(m), 0) != (ssize_t)sizeof(m))
+            continue;                           /* the codec's default then */
+        m[0] = (uint8_t)((m[0] & 0xfe) | 0x02); /* unicast, locally administered */
+        net_mac_format(m, text);
+        json_object_set_new(nic, "mac", json_string(text));
+    }
+}
 
 bool api_nics_check(Api *api, const VmConfig *cfg, ApiResponse *r)
 {
