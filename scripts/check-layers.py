@@ -19,7 +19,7 @@ LAYERS = [
     ("services", ["block", "net", "state"]),
     ("devices", ["cpu", "hw", "virtio", "ui"]),
     ("board", ["machine"]),
-    ("vmm", ["vmm", "control", "client"]),
+    ("vmm", ["vmm", "control", "client", "switchd"]),
     ("management", ["mgmt"]),
     ("front ends", ["cli", "img", "tools"]),
 ]

@@ -189,10 +189,23 @@ static void run_help(FILE *out)
             "                      plain 'user'): the guest gets 10.0.2.15 by DHCP and\n"
             "                      reaches the host at 10.0.2.2; hostfwd forwards a host\n"
             "                      port to a guest port;\n"
-            "      --net tap,ifname=NAME[,mac=MAC]\n"
+            "      --net tap,ifname=NAME[,mac=MAC] | tap,fd=N[,mac=MAC]\n"
             "                      virtio-net card on the host's tap interface NAME\n"
             "                      (make it with: ip tuntap add dev NAME mode tap user\n"
-            "                      $USER); the guest is on whatever network NAME is;\n"
+            "                      $USER), or on an open tap inherited as fd N; the guest\n"
+            "                      is on whatever network the tap is;\n"
+            "      --net socket,path=PATH[,mac=MAC] | socket,fd=N[,mac=MAC]\n"
+            "                      virtio-net card on a unix SOCK_SEQPACKET socket, one\n"
+            "                      Ethernet frame per message: connect to the listener\n"
+            "                      PATH (e.g. hostel switch --listen PATH; tried again\n"
+            "                      every second while nobody listens, the link down), or\n"
+            "                      use the connected socket inherited as fd N (N >= 3;\n"
+            "                      the two ends of a socketpair join two VMs directly);\n"
+            "      --net network,name=NET,fd=N[,vlan=V|,trunk=V:V...[,native=V]]\n"
+            "                      [,isolated][,spoof-check=off][,rate=MBIT][,flood=PPS]\n"
+            "                      a port of hosteld's network NET: hosteld passes its\n"
+            "                      socket as fd N (as socket,fd=N); the other options are\n"
+            "                      the switch port's, for hosteld;\n"
             "                      each --net adds a card (eth0, eth1...; up to 6, default\n"
             "                      MACs 52:54:00:12:34:56, :57...); '--net none': no card\n"
             "                      (docs/net.md)\n"
@@ -538,6 +551,17 @@ static int run_read_config(RunOptions *o, int argc, char **argv)
     return o->config ? run_load_config(o, o->config) : 0;
 }
 
+/* A network card runs on the socket hosteld hands over: without its fd= there is none. */
+static int run_check_network_fds(const RunOptions *o)
+{
+    for (unsigned i = 0; !o->print_config && i < o->vm.nnics; i++)
+        if (o->vm.nics[i].kind == NET_NETWORK && o->vm.nics[i].fd < 0)
+            return run_usage_error("%s", "--net network: a network's port is handed over by "
+                                         "hosteld (fd=N); without hosteld use --net "
+                                         "socket,path=PATH");
+    return 0;
+}
+
 /* The default card (net_config_default's, if it is one) when no --net or --config says. */
 static int run_finish_devices(RunOptions *o)
 {
@@ -552,7 +576,7 @@ static int run_finish_devices(RunOptions *o)
         return run_usage_error("%s", err.msg);
     if (vmconfig_check(&o->vm, &err) < 0)
         return run_usage_error("%s", err.msg);
-    return 0;
+    return run_check_network_fds(o);
 }
 
 /* Parse run's command line into o; returns 0, -1 (help shown: exit 0) or an exit status. */

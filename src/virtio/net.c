@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/sniff.h"
 #include "util/compiler.h"
 
 typedef struct VirtioNet {
@@ -68,37 +69,19 @@ static uint32_t net_rx_fill(const VirtqElem *e, const uint8_t *frame, size_t len
     return (uint32_t)(VIRTIO_NET_HDR_SIZE + len);
 }
 
-/* NetReceiveFn: a frame for the guest. */
 /*
  * A DHCP ACK the guest receives gives it its address before it has sent
- * anything from it: an IPv4/UDP frame from port 67 to 68, a BOOTP reply
- * whose message type (option 53) is ACK; its yiaddr is the guest's.
+ * anything from it (net/sniff.h).
  */
 static void net_learn_dhcp_ack(VirtioNet *n, const uint8_t *f, size_t len)
 {
-    enum { ETH = 14, BOOTP_MIN = 240 };
-    if (len < ETH + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[ETH] >> 4) != 4 || f[ETH + 9] != 17)
-        return;
-    size_t ihl = (size_t)(f[ETH] & 0xf) * 4, udp = ETH + ihl, b = udp + 8;
-    if (ihl < 20 || len < b + BOOTP_MIN || f[udp] != 0 || f[udp + 1] != 67 || f[udp + 2] != 0 ||
-        f[udp + 3] != 68 || f[b] != 2 || memcmp(f + b + 236, "\x63\x82\x53\x63", 4) != 0)
-        return;
-    for (size_t o = b + BOOTP_MIN; o + 2 < len && f[o] != 255;) {
-        if (f[o] == 0) { /* pad */
-            o++;
-            continue;
-        }
-        if (f[o] == 53 && f[o + 1] == 1 && f[o + 2] == 5) { /* DHCPACK */
-            uint32_t ip = (uint32_t)f[b + 16] << 24 | (uint32_t)f[b + 17] << 16 |
-                          (uint32_t)f[b + 18] << 8 | f[b + 19];
-            if (ip)
-                n->stats.ipv4 = ip;
-            return;
-        }
-        o += 2 + (size_t)f[o + 1];
-    }
+    uint8_t chaddr[NET_MAC_LEN];
+    uint32_t ip;
+    if (net_sniff_dhcp_ack(f, len, chaddr, &ip))
+        n->stats.ipv4 = ip;
 }
 
+/* NetReceiveFn: a frame for the guest. */
 static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
 {
     VirtioNet *n = opaque;
@@ -128,12 +111,8 @@ static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
  */
 static void net_learn_ipv4(VirtioNet *n, const uint8_t *f, size_t len)
 {
-    uint32_t ip = 0;
-    if (len >= 34 && f[12] == 0x08 && f[13] == 0x00 && (f[14] >> 4) == 4)
-        ip = (uint32_t)f[26] << 24 | (uint32_t)f[27] << 16 | (uint32_t)f[28] << 8 | f[29];
-    else if (len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[16] == 0x08 && f[17] == 0x00)
-        ip = (uint32_t)f[28] << 24 | (uint32_t)f[29] << 16 | (uint32_t)f[30] << 8 | f[31];
-    if (ip && (ip >> 24) != 127 && (ip >> 28) != 0xe) /* not loopback, not multicast */
+    uint32_t ip;
+    if (net_sniff_source_ipv4(f, len, &ip))
         n->stats.ipv4 = ip;
 }
 

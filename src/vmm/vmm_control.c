@@ -122,7 +122,7 @@ static json_t *slot_entry(const Machine *m, unsigned n)
                      (json_int_t)si.irq, "kind", si.kind);
 }
 
-/* Network card n: its backend, MAC and slot (and a tap's interface). */
+/* Network card n: its backend, MAC and slot (and its interface, socket, network or fd). */
 static json_t *nic_entry(const VmConfig *vm, unsigned n)
 {
     const NetConfig *nic = &vm->nics[n];
@@ -130,8 +130,16 @@ static json_t *nic_entry(const VmConfig *vm, unsigned n)
     net_mac_format(nic->mac, mac);
     json_t *j = json_pack("{s:s,s:s,s:I}", "backend", net_kind_name(nic->kind), "mac", mac, "slot",
                           (json_int_t)vmconfig_slot_of(vm, VM_DEV_NET, n));
-    if (j && nic->kind == NET_TAP)
+    if (!j)
+        return NULL;
+    if (nic->kind == NET_TAP && nic->ifname[0])
         json_object_set_new(j, "ifname", json_string(nic->ifname));
+    if (nic->kind == NET_SOCKET && nic->path[0])
+        json_object_set_new(j, "path", json_string(nic->path));
+    if (nic->kind == NET_NETWORK)
+        json_object_set_new(j, "network", json_string(nic->network));
+    if (nic->kind != NET_USER && nic->fd >= 0)
+        json_object_set_new(j, "fd", json_integer(nic->fd));
     return j;
 }
 
@@ -187,6 +195,9 @@ static json_t *nic_stats(Machine *m, unsigned n)
                   "tx-packets", (json_int_t)st.tx_frames, "rx-dropped",
                   (json_int_t)(bs.rx_dropped > st.rx_dropped ? bs.rx_dropped : st.rx_dropped),
                   "tx-dropped", (json_int_t)(st.tx_dropped + bs.tx_dropped));
+    if (j && dev)
+        json_object_set_new(
+            j, "link", json_string(net_backend_link_up(virtio_net_backend(dev)) ? "up" : "down"));
     if (j && st.ipv4) { /* the guest's own frames told it */
         char ip[16];
         snprintf(ip, sizeof(ip), "%u.%u.%u.%u", st.ipv4 >> 24, st.ipv4 >> 16 & 0xff,

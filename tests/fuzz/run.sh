@@ -7,8 +7,9 @@
 # Usage: tests/fuzz/run.sh TARGET [SECONDS] [WORKDIR]
 #   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path) or
 #           state (reading state files) or api (hosteld's request handlers)
+#           or switch (the virtual switch's core)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state|api [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|api|switch [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -62,8 +63,14 @@ api)
     libs="-ljansson -lgnutls -lpthread -lz -lzstd"
     opts="-max_len=65536 -malloc_limit_mb=512"
     ;;
+switch)
+    what="the virtual switch's core"
+    srcs="$here/fuzz_switch.c $root/src/net/switch.c $root/src/net/sniff.c"
+    libs=""
+    opts="-max_len=8192"
+    ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api, switch)" >&2
     exit 2
     ;;
 esac
