@@ -805,7 +805,10 @@ static void launch_restart(MgmtRuntime *rt, Run *r)
 
 /* ---- stop, suspend ---- */
 
-/* Wait (the lock held) up to seconds for r's VMM to be gone. True when it is. */
+/*
+ * Wait (the lock held) up to seconds for r's VMM to be gone (and its cards
+ * unplugged, within the same time). True when it is gone.
+ */
 static bool wait_ended(Run *r, pthread_mutex_t *lock, double seconds)
 {
     struct timespec until;
@@ -819,6 +822,9 @@ static bool wait_ended(Run *r, pthread_mutex_t *lock, double seconds)
     while (run_active(r))
         if (pthread_cond_timedwait(&r->ended, lock, &until) == ETIMEDOUT)
             return !run_active(r);
+    while (r->unplugging) /* gone: a stopped VM has no port left on a network */
+        if (pthread_cond_timedwait(&r->ended, lock, &until) == ETIMEDOUT)
+            break;
     return true;
 }
 

@@ -442,6 +442,32 @@ def test_a_vm_card_stays_plugged_across_a_daemon_restart(gdaemon):
     assert sorted(gdaemon.ports("lan")) == ["nat"]
 
 
+def test_a_restarted_or_resumed_vm_gets_its_port_again(gdaemon):
+    gdaemon.network("lan")
+    gdaemon.create("vm1", restart="always", config={"nics": [
+        {"kind": "network", "network": "lan", "vlan": 7}]})
+    assert gdaemon.act("vm1", "start")["status"] == "success"
+    pid = gdaemon.vm_state("vm1")["pid"]
+    os.kill(pid, signal.SIGKILL)  # the restart policy starts it again, with a new port
+    st = wait_for(lambda: (lambda s: s if s.get("pid") not in (None, pid) and
+                           s["status"] == "running" else None)(gdaemon.vm_state("vm1")),
+                  timeout=30)
+    port = wait_for(lambda: gdaemon.ports("lan").get("vm1.0"), timeout=10)
+    assert port["link"] == "up" and port["vlan"] == 7
+    assert vmm_fd_kind(st["pid"], 3).startswith("socket:")
+    # suspended: the port goes with the VMM; resumed: a new one on the same descriptor
+    assert gdaemon.act("vm1", "suspend")["status"] == "success"
+    assert "vm1.0" not in gdaemon.ports("lan")
+    assert gdaemon.act("vm1", "start")["status"] == "success"
+    st = gdaemon.vm_state("vm1")
+    assert st["status"] == "running" and not st["suspended"]
+    assert gdaemon.ports("lan")["vm1.0"]["link"] == "up"
+    assert vmm_fd_kind(st["pid"], 3).startswith("socket:")
+    gdaemon.request("PATCH", "/1.0/vms/vm1", {"restart": "no"})
+    gdaemon.act("vm1", "stop", force=True)
+    assert "vm1.0" not in gdaemon.ports("lan")
+
+
 # ---- host interfaces (root, in a network namespace of the test's) ----
 
 
