@@ -208,7 +208,8 @@ static json_t *full_object(Api *api, const NetView *v)
     if (j) {
         json_object_set_new(j, "port_count", json_integer((json_int_t)count_vm_ports(ports)));
         json_object_set_new(j, "ports", ports ? ports : json_array());
-        json_object_set(j, "fdb", json_object_get(fdb, "fdb") ?: json_array());
+        json_t *table = json_object_get(fdb, "fdb");
+        json_object_set_new(j, "fdb", json_is_array(table) ? json_incref(table) : json_array());
     } else {
         json_decref(ports);
     }
