@@ -16,9 +16,11 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -466,6 +468,62 @@ def test_a_restarted_or_resumed_vm_gets_its_port_again(gdaemon):
     gdaemon.request("PATCH", "/1.0/vms/vm1", {"restart": "no"})
     gdaemon.act("vm1", "stop", force=True)
     assert "vm1.0" not in gdaemon.ports("lan")
+
+
+def test_changes_while_vms_are_attached(gdaemon):
+    gdaemon.network("lan", subnet="10.77.0.0/24")
+    gdaemon.create("vm1", config={"nics": [{"kind": "network", "network": "lan"}]})
+    assert gdaemon.act("vm1", "start")["status"] == "success"
+    pid = gdaemon.switch_pid("lan")
+    assert_error(gdaemon.request("PATCH", f"{NETS}/lan", {"subnet": "10.78.0.0/24"}), 409,
+                 "while VMs are attached (vm1 run on 'lan')")
+    assert_error(gdaemon.request("PATCH", f"{NETS}/lan", {"kind": "isolated"}), 409, "vm1")
+    # a forward waits for the VM to leave: its port is not cut
+    r = gdaemon.request("PATCH", f"{NETS}/lan", {"forwards": ["tcp:127.0.0.1:18234-10.77.0.15:80"]})
+    assert r.status == 200 and r.json["pending"] is True and r.json["pid"] == pid, r
+    assert r.json["forwards"] == ["tcp:127.0.0.1:18234-10.77.0.15:80"]
+    assert gdaemon.ports("lan")["vm1.0"]["link"] == "up"
+    assert json.loads((gdaemon.net_dir() / "lan" / "switch.json").read_text())["uplinks"][0][
+        "hostfwd"] == []
+    gdaemon.act("vm1", "stop", force=True)
+    n = wait_for(lambda: (lambda x: x if x.get("pid") not in (None, pid) else None)(
+        gdaemon.get_net("lan")), timeout=15)
+    assert n["pending"] is False and n["state"] == "running"
+    assert json.loads((gdaemon.net_dir() / "lan" / "switch.json").read_text())["uplinks"][0][
+        "hostfwd"] == ["tcp:127.0.0.1:18234-10.77.0.15:80"]
+    # nothing runs on it now: any member may change
+    r = gdaemon.request("PATCH", f"{NETS}/lan", {"subnet": "10.78.0.0/24", "forwards": []})
+    assert r.status == 200 and r.json["subnet"] == "10.78.0.0/24", r
+
+
+def test_root_kinds_are_refused_without_root(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to start hosteld as another user) and setpriv")
+    wrapper = tmp_path / "hosteld-as-nobody"
+    wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
+                       f"{hosteld_bin()} --vmm {hostel_bin()} \"$@\"\n")
+    wrapper.chmod(0o755)
+    home = pathlib.Path(tempfile.mkdtemp(prefix="hostel-nobody-"))  # pytest's tmp is root's only
+    os.chown(home, 65534, 65534)
+    old = os.environ.get("HOSTELD_BIN")
+    os.environ["HOSTELD_BIN"] = str(wrapper)
+    try:
+        d = NetDaemon(home).start()
+    finally:
+        if old is None:
+            del os.environ["HOSTELD_BIN"]
+        else:
+            os.environ["HOSTELD_BIN"] = old
+    try:
+        assert_error(d.request("POST", NETS, {"name": "br", "kind": "bridged", "bridge": "br0"}),
+                     422, "a bridged network needs hosteld to run as root")
+        assert_error(d.request("POST", NETS, {"name": "in", "kind": "internal"}), 422,
+                     "an internal network needs hosteld to run as root")
+        n = d.network("lan")  # nat needs no privilege
+        assert n["state"] == "running" and os.stat(f"/proc/{n['pid']}").st_uid == 65534
+    finally:
+        d.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 # ---- host interfaces (root, in a network namespace of the test's) ----
