@@ -385,12 +385,13 @@ static int patched(const MgmtNetwork *old, const json_t *patch, MgmtNetwork *out
 {
     const json_t *name = json_object_get(patch, "name");
     if (name && (!json_is_string(name) || strcmp(json_string_value(name), old->name) != 0))
-        return error_set(err, "name: a network cannot be renamed (it is '%s')", old->name), -EPROTO;
+        return mgmt_net_fail(err, -EPROTO, "name: a network cannot be renamed (it is '%s')",
+                             old->name);
     if (json_object_get(patch, "created"))
-        return error_set(err, "created: read-only"), -EPROTO;
+        return mgmt_net_fail(err, -EPROTO, "created: read-only");
     json_t *merged = mgmt_network_to_json(old, false);
     if (!merged)
-        return error_set(err, "out of memory"), -EIO;
+        return mgmt_net_fail(err, -EIO, "out of memory");
     json_object_del(merged, "created");
     if (json_object_get(patch, "kind")) { /* another kind: its members come from the patch */
         json_t *desc = json_incref(json_object_get(merged, "description"));

@@ -50,10 +50,7 @@ bool mgmt_net_needs_root(MgmtNetKind k)
     return k == MGMT_NET_INTERNAL || k == MGMT_NET_BRIDGED;
 }
 
-/* Fill err with the line and return code (a negative errno). */
-static int fail(Error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(Error *err, int code, const char *fmt, ...)
+int mgmt_net_fail(Error *err, int code, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -296,7 +293,7 @@ static int get_string(const json_t *j, const char *path, const char *key, const 
     if (!v)
         return 0;
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-        return fail(err, -EPROTO, "%s%s: not a string", path, key);
+        return mgmt_net_fail(err, -EPROTO, "%s%s: not a string", path, key);
     *out = json_string_value(v);
     return 1;
 }
@@ -312,7 +309,7 @@ static int members_known(const json_t *j, const char *path, const char *const *n
         while (names[i] && strcmp(names[i], key) != 0)
             i++;
         if (!names[i])
-            return fail(err, -EPROTO, "%s%s: unknown member", path, key);
+            return mgmt_net_fail(err, -EPROTO, "%s%s: unknown member", path, key);
     }
     return 0;
 }
@@ -324,17 +321,18 @@ static int read_nat(const json_t *nat, MgmtNetwork *net, Error *err)
     const char *mode;
     int rc;
     if (!json_is_object(nat))
-        return fail(err, -EPROTO, "nat: not an object");
+        return mgmt_net_fail(err, -EPROTO, "nat: not an object");
     if ((rc = members_known(nat, "nat.", names, err)) < 0 ||
         (rc = get_string(nat, "nat.", "mode", &mode, err)) < 0)
         return rc;
     net->nat = true;
     net->nat_mode = MGMT_NAT_USER;
     if (mode && strcmp(mode, "host") == 0)
-        return fail(err, -EINVAL,
-                    "nat.mode: 'host' (dnsmasq and nftables, as root) is not done yet; use 'user'");
+        return mgmt_net_fail(
+            err, -EINVAL,
+            "nat.mode: 'host' (dnsmasq and nftables, as root) is not done yet; use 'user'");
     if (mode && strcmp(mode, "user") != 0)
-        return fail(err, -EINVAL, "nat.mode: '%.32s' is not 'user' or 'host'", mode);
+        return mgmt_net_fail(err, -EINVAL, "nat.mode: '%.32s' is not 'user' or 'host'", mode);
     return 0;
 }
 
@@ -343,21 +341,22 @@ static int read_forwards(const json_t *a, MgmtNetwork *net, Error *err)
     size_t i;
     const json_t *f;
     if (!json_is_array(a))
-        return fail(err, -EPROTO, "forwards: not an array");
+        return mgmt_net_fail(err, -EPROTO, "forwards: not an array");
     if (json_array_size(a) > MGMT_NET_FORWARDS_MAX)
-        return fail(err, -EINVAL, "forwards: at most %d", MGMT_NET_FORWARDS_MAX);
+        return mgmt_net_fail(err, -EINVAL, "forwards: at most %d", MGMT_NET_FORWARDS_MAX);
     if (!net->nat)
-        return fail(err, -EINVAL, "forwards: %s %s network without NAT forwards nothing",
-                    article(net->kind), mgmt_net_kind_name(net->kind));
+        return mgmt_net_fail(err, -EINVAL, "forwards: %s %s network without NAT forwards nothing",
+                             article(net->kind), mgmt_net_kind_name(net->kind));
     if (json_array_size(a) && !net->subnet.prefix)
-        return fail(err, -EINVAL, "forwards: give the subnet too (the VM addresses are in it)");
+        return mgmt_net_fail(err, -EINVAL,
+                             "forwards: give the subnet too (the VM addresses are in it)");
     json_array_foreach(a, i, f)
     {
         Error e = {0};
         if (!json_is_string(f))
-            return fail(err, -EPROTO, "forwards[%zu]: not a string", i);
+            return mgmt_net_fail(err, -EPROTO, "forwards[%zu]: not a string", i);
         if (mgmt_net_forward_parse(json_string_value(f), &net->subnet, net->forwards[i], &e) < 0)
-            return fail(err, -EINVAL, "forwards[%zu]: %s", i, e.msg);
+            return mgmt_net_fail(err, -EINVAL, "forwards[%zu]: %s", i, e.msg);
         net->nforwards = (unsigned)i + 1;
     }
     return 0;
@@ -371,11 +370,11 @@ static int get_int(const json_t *j, const char *path, const char *key, json_int_
     if (!v)
         return 0;
     if (!json_is_integer(v))
-        return fail(err, -EPROTO, "%s%s: not an integer", path, key);
+        return mgmt_net_fail(err, -EPROTO, "%s%s: not an integer", path, key);
     *out = json_integer_value(v);
     if (*out < lo || *out > hi)
-        return fail(err, -EINVAL, "%s%s: %lld is not in %lld..%lld", path, key, (long long)*out,
-                    (long long)lo, (long long)hi);
+        return mgmt_net_fail(err, -EINVAL, "%s%s: %lld is not in %lld..%lld", path, key,
+                             (long long)*out, (long long)lo, (long long)hi);
     return 1;
 }
 
@@ -384,20 +383,21 @@ static int read_peers(const json_t *a, MgmtNetwork *net, Error *err)
     size_t i;
     const json_t *p;
     if (!json_is_array(a))
-        return fail(err, -EPROTO, "vxlan.peers: not an array");
+        return mgmt_net_fail(err, -EPROTO, "vxlan.peers: not an array");
     if (json_array_size(a) > MGMT_NET_PEERS_MAX)
-        return fail(err, -EINVAL, "vxlan.peers: at most %d", MGMT_NET_PEERS_MAX);
+        return mgmt_net_fail(err, -EINVAL, "vxlan.peers: at most %d", MGMT_NET_PEERS_MAX);
     json_array_foreach(a, i, p)
     {
         if (!json_is_string(p))
-            return fail(err, -EPROTO, "vxlan.peers[%zu]: not a string", i);
+            return mgmt_net_fail(err, -EPROTO, "vxlan.peers[%zu]: not a string", i);
         if (!peer_ok(json_string_value(p)))
-            return fail(err, -EINVAL, "vxlan.peers[%zu]: '%.40s' is not ADDR or ADDR:PORT (IPv4)",
-                        i, json_string_value(p));
+            return mgmt_net_fail(err, -EINVAL,
+                                 "vxlan.peers[%zu]: '%.40s' is not ADDR or ADDR:PORT (IPv4)", i,
+                                 json_string_value(p));
         for (size_t k = 0; k < i; k++)
             if (strcmp(net->peers[k], json_string_value(p)) == 0)
-                return fail(err, -EINVAL, "vxlan.peers[%zu]: '%s' is listed twice", i,
-                            net->peers[k]);
+                return mgmt_net_fail(err, -EINVAL, "vxlan.peers[%zu]: '%s' is listed twice", i,
+                                     net->peers[k]);
         snprintf(net->peers[i], MGMT_NET_PEER_TEXT, "%s", json_string_value(p));
         net->npeers = (unsigned)i + 1;
     }
@@ -413,16 +413,16 @@ static int read_vxlan(const json_t *x, MgmtNetwork *net, Error *err)
     uint32_t a;
     int rc;
     if (!json_is_object(x))
-        return fail(err, -EPROTO, "vxlan: not an object");
+        return mgmt_net_fail(err, -EPROTO, "vxlan: not an object");
     if ((rc = members_known(x, "vxlan.", names, err)) < 0 ||
         (rc = get_int(x, "vxlan.", "vni", 1, MGMT_NET_VNI_MAX, &vni, err)) < 0 ||
         (rc = get_int(x, "vxlan.", "port", 1, 65535, &port, err)) < 0 ||
         (rc = get_string(x, "vxlan.", "local", &local, err)) < 0)
         return rc;
     if (!vni)
-        return fail(err, -EINVAL, "vxlan.vni: missing (1 to %u)", MGMT_NET_VNI_MAX);
+        return mgmt_net_fail(err, -EINVAL, "vxlan.vni: missing (1 to %u)", MGMT_NET_VNI_MAX);
     if (local && !parse_ipv4(local, &a))
-        return fail(err, -EINVAL, "vxlan.local: '%.40s' is not an IPv4 address", local);
+        return mgmt_net_fail(err, -EINVAL, "vxlan.local: '%.40s' is not an IPv4 address", local);
     net->vni = (uint32_t)vni;
     net->vxlan_port = (uint16_t)port;
     snprintf(net->local, sizeof(net->local), "%s", local ? local : "0.0.0.0");
@@ -442,17 +442,17 @@ static int read_common(const json_t *j, bool doc, MgmtNetwork *net, Error *err)
         (rc = get_string(j, "", "created", &created, err)) < 0)
         return rc;
     if (!name)
-        return fail(err, -EPROTO, "name: missing");
+        return mgmt_net_fail(err, -EPROTO, "name: missing");
     if (!mgmt_net_name_check(name, &e))
-        return fail(err, -EPROTO, "%s", e.msg);
+        return mgmt_net_fail(err, -EPROTO, "%s", e.msg);
     snprintf(net->name, sizeof(net->name), "%s", name);
     if (kind && !mgmt_net_kind_parse(kind, &net->kind))
-        return fail(err, -EINVAL, "kind: '%.32s' is not nat, isolated, internal, vxlan or bridged",
-                    kind);
+        return mgmt_net_fail(
+            err, -EINVAL, "kind: '%.32s' is not nat, isolated, internal, vxlan or bridged", kind);
     if (!kind && doc)
-        return fail(err, -EPROTO, "kind: missing");
+        return mgmt_net_fail(err, -EPROTO, "kind: missing");
     if (desc && strlen(desc) > MGMT_DESCRIPTION_MAX)
-        return fail(err, -EPROTO, "description: more than %d bytes", MGMT_DESCRIPTION_MAX);
+        return mgmt_net_fail(err, -EPROTO, "description: more than %d bytes", MGMT_DESCRIPTION_MAX);
     snprintf(net->description, sizeof(net->description), "%s", desc ? desc : "");
     snprintf(net->created, sizeof(net->created), "%s", created && doc ? created : "");
     return 0;
@@ -463,8 +463,8 @@ static int refuse_member(const json_t *j, const char *key, const MgmtNetwork *ne
 {
     if (!json_object_get(j, key))
         return 0;
-    return fail(err, -EINVAL, "%s: %s %s network has none", key, article(net->kind),
-                mgmt_net_kind_name(net->kind));
+    return mgmt_net_fail(err, -EINVAL, "%s: %s %s network has none", key, article(net->kind),
+                         mgmt_net_kind_name(net->kind));
 }
 
 /* The members of the kind: nat, subnet, forwards, vxlan, bridge. */
@@ -485,26 +485,28 @@ static int read_kind(const json_t *j, MgmtNetwork *net, Error *err)
     if (k == MGMT_NET_NAT)
         net->nat = true; /* nat: {"mode": "user"} when not given */
     if (subnet && !net->nat && k != MGMT_NET_INTERNAL)
-        return fail(err, -EINVAL, "subnet: %s %s network%s has none", article(k),
-                    mgmt_net_kind_name(k), k == MGMT_NET_VXLAN ? " without nat" : "");
+        return mgmt_net_fail(err, -EINVAL, "subnet: %s %s network%s has none", article(k),
+                             mgmt_net_kind_name(k), k == MGMT_NET_VXLAN ? " without nat" : "");
     if (subnet && mgmt_subnet_parse(subnet, &net->subnet, &e) < 0)
-        return fail(err, -EINVAL, "subnet: %s", e.msg);
+        return mgmt_net_fail(err, -EINVAL, "subnet: %s", e.msg);
     const json_t *fwd = json_object_get(j, "forwards");
     if (fwd && (rc = read_forwards(fwd, net, err)) < 0)
         return rc;
     if (k != MGMT_NET_VXLAN && (rc = refuse_member(j, "vxlan", net, err)) < 0)
         return rc;
     if (k == MGMT_NET_VXLAN && !vx)
-        return fail(err, -EINVAL, "vxlan: missing (a vxlan network needs at least its vni)");
+        return mgmt_net_fail(err, -EINVAL,
+                             "vxlan: missing (a vxlan network needs at least its vni)");
     if (vx && (rc = read_vxlan(vx, net, err)) < 0)
         return rc;
     if (k != MGMT_NET_BRIDGED && (rc = refuse_member(j, "bridge", net, err)) < 0)
         return rc;
     if (k == MGMT_NET_BRIDGED && !bridge)
-        return fail(err, -EINVAL, "bridge: missing (the host bridge the VMs' taps join)");
+        return mgmt_net_fail(err, -EINVAL, "bridge: missing (the host bridge the VMs' taps join)");
     if (bridge && !ifname_ok(bridge))
-        return fail(err, -EINVAL,
-                    "bridge: '%.40s' is not an interface name (1 to 15 of [A-Za-z0-9._-])", bridge);
+        return mgmt_net_fail(err, -EINVAL,
+                             "bridge: '%.40s' is not an interface name (1 to 15 of [A-Za-z0-9._-])",
+                             bridge);
     snprintf(net->bridge, sizeof(net->bridge), "%s", bridge ? bridge : "");
     return 0;
 }
@@ -517,16 +519,16 @@ int mgmt_network_from_json(const json_t *j, bool doc, MgmtNetwork *net, Error *e
     memset(net, 0, sizeof(*net));
     net->kind = MGMT_NET_NAT;
     if (!json_is_object(j))
-        return fail(err, -EPROTO, "a network is a JSON object");
+        return mgmt_net_fail(err, -EPROTO, "a network is a JSON object");
     int rc = members_known(j, "", names, err);
     if (rc < 0)
         return rc;
     json_int_t version = 0;
     if (!doc && (json_object_get(j, "version") || json_object_get(j, "created")))
-        return fail(err, -EPROTO, "%s: read-only",
-                    json_object_get(j, "version") ? "version" : "created");
+        return mgmt_net_fail(err, -EPROTO, "%s: read-only",
+                             json_object_get(j, "version") ? "version" : "created");
     if (doc && (rc = get_int(j, "", "version", 1, MGMT_NET_DOC_VERSION, &version, err)) <= 0)
-        return rc < 0 ? rc : fail(err, -EPROTO, "version: missing");
+        return rc < 0 ? rc : mgmt_net_fail(err, -EPROTO, "version: missing");
     if ((rc = read_common(j, doc, net, err)) < 0)
         return rc;
     return read_kind(j, net, err);

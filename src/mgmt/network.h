@@ -169,6 +169,9 @@ struct json_t *mgmt_network_switch_config(const MgmtNetwork *net, const char *ho
 void mgmt_net_ifname(const char *prefix, const char *name, const char *suffix,
                      char out[MGMT_NET_IFNAME_MAX]);
 
+/* Fill err (if not NULL) with the line; returns code (one of the negative errnos above). */
+int mgmt_net_fail(Error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* FNV-1a (32 bits) of s: the hash that shortens names. */
 uint32_t mgmt_net_hash(const char *s);
 

@@ -46,7 +46,7 @@ static int keep(MgmtNetworks *n, const MgmtNetwork *net, Error *err)
     if (!found) {
         MgmtNetwork *v = realloc(n->nets, (n->n + 1) * sizeof(*v));
         if (!v)
-            return error_set(err, "out of memory"), -EIO;
+            return mgmt_net_fail(err, -EIO, "out of memory");
         n->nets = v;
         memmove(&v[i + 1], &v[i], (n->n - i) * sizeof(*v));
         n->n++;
@@ -107,7 +107,7 @@ int mgmt_networks_open(MgmtNetworks **out, const char *state_dir, Error *err)
 {
     MgmtNetworks *n = calloc(1, sizeof(*n));
     if (!n)
-        return error_set(err, "out of memory"), -EIO;
+        return mgmt_net_fail(err, -EIO, "out of memory");
     int len = snprintf(n->dir, sizeof(n->dir), "%s/networks", state_dir);
     DIR *dir = NULL;
     if (len < 0 || (size_t)len >= sizeof(n->dir) || (mkdir(n->dir, 0750) < 0 && errno != EEXIST) ||
@@ -184,12 +184,11 @@ static int forward_conflict(const MgmtNetwork *net, const MgmtNetwork *o, Error 
             if (!forwards_clash(net->forwards[i], o->forwards[k]))
                 continue;
             if (o == net)
-                return error_set(err, "forwards: '%s' and '%s' take the same host port",
-                                 net->forwards[k], net->forwards[i]),
-                       -EBUSY;
-            return error_set(err, "forwards: '%s' takes a host port network '%s' forwards ('%s')",
-                             net->forwards[i], o->name, o->forwards[k]),
-                   -EBUSY;
+                return mgmt_net_fail(err, -EBUSY, "forwards: '%s' and '%s' take the same host port",
+                                     net->forwards[k], net->forwards[i]);
+            return mgmt_net_fail(err, -EBUSY,
+                                 "forwards: '%s' takes a host port network '%s' forwards ('%s')",
+                                 net->forwards[i], o->name, o->forwards[k]);
         }
     }
     return 0;
@@ -201,19 +200,18 @@ static int pair_conflict(const MgmtNetwork *net, const MgmtNetwork *o, Error *er
     if (mgmt_subnet_overlap(&net->subnet, &o->subnet)) {
         mgmt_subnet_format(&net->subnet, a, sizeof(a));
         mgmt_subnet_format(&o->subnet, b, sizeof(b));
-        return error_set(err, "subnet: %s overlaps network '%s' (%s)", a, o->name, b), -EBUSY;
+        return mgmt_net_fail(err, -EBUSY, "subnet: %s overlaps network '%s' (%s)", a, o->name, b);
     }
     if (net->kind == MGMT_NET_VXLAN && o->kind == MGMT_NET_VXLAN &&
         net->vxlan_port == o->vxlan_port &&
         (strcmp(net->local, o->local) == 0 || strcmp(net->local, "0.0.0.0") == 0 ||
          strcmp(o->local, "0.0.0.0") == 0))
-        return error_set(err, "vxlan.port: network '%s' uses UDP port %u on %s already", o->name,
-                         o->vxlan_port, o->local),
-               -EBUSY;
+        return mgmt_net_fail(err, -EBUSY, "vxlan.port: network '%s' uses UDP port %u on %s already",
+                             o->name, o->vxlan_port, o->local);
     if (net->kind == MGMT_NET_BRIDGED && o->kind == MGMT_NET_BRIDGED &&
         strcmp(net->bridge, o->bridge) == 0)
-        return error_set(err, "bridge: network '%s' is the bridge %s already", o->name, o->bridge),
-               -EBUSY;
+        return mgmt_net_fail(err, -EBUSY, "bridge: network '%s' is the bridge %s already", o->name,
+                             o->bridge);
     return forward_conflict(net, o, err);
 }
 
@@ -232,7 +230,7 @@ int mgmt_networks_complete(const MgmtNetworks *n, MgmtNetwork *net, const MgmtSu
     if ((net->nat || net->kind == MGMT_NET_INTERNAL) && !net->subnet.prefix) {
         MgmtSubnet *taken = calloc(n->n + nextra + 1, sizeof(*taken));
         if (!taken)
-            return error_set(err, "out of memory"), -EIO;
+            return mgmt_net_fail(err, -EIO, "out of memory");
         size_t t = 0;
         for (size_t i = 0; i < n->n; i++)
             taken[t++] = n->nets[i].subnet;
@@ -241,7 +239,7 @@ int mgmt_networks_complete(const MgmtNetworks *n, MgmtNetwork *net, const MgmtSu
         net->subnet = mgmt_net_pick_subnet(net->name, taken, t);
         free(taken);
         if (!net->subnet.prefix)
-            return error_set(err, "subnet: every 10.X.Y.0/24 is taken: give one"), -EBUSY;
+            return mgmt_net_fail(err, -EBUSY, "subnet: every 10.X.Y.0/24 is taken: give one");
     }
     if (!net->created[0]) {
         time_t now = time(NULL);
@@ -269,7 +267,7 @@ int mgmt_networks_put(MgmtNetworks *n, const MgmtNetwork *net, bool create, Erro
     json_decref(doc);
     if (!text || asprintf(&line, "%s\n", text) < 0) {
         free(text);
-        return error_set(err, "out of memory"), -EIO;
+        return mgmt_net_fail(err, -EIO, "out of memory");
     }
     free(text);
     char path[PATH_MAX + 80];
@@ -287,10 +285,12 @@ int mgmt_networks_remove(MgmtNetworks *n, const char *name, Error *err)
     size_t i = find_index(n, name, &found);
     char path[PATH_MAX + 80];
     if (!found)
-        return error_set(err, "no network named '%s'", name), -ENOENT;
+        return mgmt_net_fail(err, -ENOENT, "no network named '%s'", name);
     snprintf(path, sizeof(path), "%s/%s.json", n->dir, name);
-    if (unlink(path) < 0 && errno != ENOENT)
-        return error_set_errno(err, errno, "cannot remove %.200s", path), -EIO;
+    if (unlink(path) < 0 && errno != ENOENT) {
+        error_set_errno(err, errno, "cannot remove %.200s", path);
+        return -EIO;
+    }
     memmove(&n->nets[i], &n->nets[i + 1], (n->n - i - 1) * sizeof(*n->nets));
     n->n--;
     return 0;
