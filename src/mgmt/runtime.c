@@ -25,6 +25,7 @@
 #include "control/client.h"
 #include "util/clocks.h"
 #include "mgmt/runtime.h"
+#include "mgmt/vmm_machine.h"
 #include "util/io.h"
 
 #define BACKOFF_MAX_S 60      /* the longest wait before a restart */
@@ -576,98 +577,23 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
                      line[0] ? line : "(nothing in vmm.log)");
 }
 
-/* ---- the VMM's machine: the definition with its cards plugged in ---- */
+/* ---- the VMM's machine: the definition with its cards plugged in (vmm_machine.c) ---- */
 
-#define FD_HIGH 64 /* descriptors handed to a VMM wait above its 3 + card numbers */
-
-static void close_fds(int *fds)
-{
-    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) {
-        if (fds[i] >= 0)
-            close(fds[i]);
-        fds[i] = -1;
-    }
-}
-
-/* The VM's config.json (or vmm-config.json) into *cfg. Returns 0, or -1. */
-static int read_machine(MgmtRuntime *rt, const char *name, const char *file, VmConfig *cfg,
-                        Error *err)
-{
-    char path[PATH_MAX];
-    json_error_t je;
-    mgmt_runtime_path(rt, name, file, path, sizeof(path));
-    json_t *j = json_load_file(path, 0, &je);
-    int rc = j ? vmconfig_from_json(j, cfg, err)
-               : error_set(err, "%s: cannot read %.200s: %s", name, path, je.text);
-    json_decref(j);
-    return rc;
-}
-
-static int write_machine(MgmtRuntime *rt, const char *name, const char *file, const VmConfig *cfg,
-                         Error *err)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    mgmt_runtime_path(rt, name, file, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    json_t *j = vmconfig_to_json(cfg);
-    int rc = j ? json_dump_file(j, tmp, JSON_INDENT(2)) : -1;
-    json_decref(j);
-    if (rc < 0 || rename(tmp, path) < 0)
-        return error_set(err, "%s: cannot write %.200s", name, path);
-    return 0;
-}
-
-/* Move the descriptors above FD_HIGH (so dup2 to 3 + card never overwrites one of them). */
-static int raise_fds(int *fds, Error *err)
-{
-    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) {
-        if (fds[i] < 0 || fds[i] >= FD_HIGH)
-            continue;
-        int high = fcntl(fds[i], F_DUPFD_CLOEXEC, FD_HIGH);
-        if (high < 0)
-            return error_set_errno(err, errno, "cannot move a card's descriptor");
-        close(fds[i]);
-        fds[i] = high;
-    }
-    return 0;
-}
-
-/*
- * The VMM's machine (without the lock): config.json with its cards
- * plugged in by the hooks into *vmm, written as vmm-config.json; the
- * descriptors to hand over in fds.  Returns 0, or -1 with nothing plugged.
- */
+/* Prepare the VMM's machine of the VM named name (without the lock). Returns 0, or -1. */
 static int prepare_machine(MgmtRuntime *rt, const char *name, VmConfig *vmm, int *fds, Error *err)
 {
-    for (int i = 0; i < VMCONFIG_MAX_NICS; i++)
-        fds[i] = -1;
-    vmconfig_default(vmm);
-    if (read_machine(rt, name, "config.json", vmm, err) < 0)
-        return -1;
-    int rc = rt->nic_hooks ? rt->nic_hooks->plug(rt->nic_ctx, name, vmm, fds, err) : 0;
-    if (rc == 0 &&
-        (raise_fds(fds, err) < 0 || write_machine(rt, name, "vmm-config.json", vmm, err) < 0)) {
-        close_fds(fds);
-        if (rt->nic_hooks)
-            rt->nic_hooks->unplug(rt->nic_ctx, name, vmm);
-        rc = -1;
-    }
-    if (rc < 0)
-        vmconfig_free(vmm);
-    return rc;
+    char config[PATH_MAX], vmm_config[PATH_MAX];
+    mgmt_runtime_path(rt, name, "config.json", config, sizeof(config));
+    mgmt_runtime_path(rt, name, "vmm-config.json", vmm_config, sizeof(vmm_config));
+    return vmm_machine_prepare(rt->nic_hooks, rt->nic_ctx, name, config, vmm_config, vmm, fds, err);
 }
 
 /* Undo what the hooks made for the VMM that ran vmm-config.json (without the lock). */
 static void unplug_machine(MgmtRuntime *rt, const char *name)
 {
-    VmConfig vmm;
-    Error err = {0};
-    vmconfig_default(&vmm);
-    if (!rt->nic_hooks)
-        return;
-    if (read_machine(rt, name, "vmm-config.json", &vmm, &err) == 0)
-        rt->nic_hooks->unplug(rt->nic_ctx, name, &vmm);
-    vmconfig_free(&vmm);
+    char vmm_config[PATH_MAX];
+    mgmt_runtime_path(rt, name, "vmm-config.json", vmm_config, sizeof(vmm_config));
+    vmm_machine_unplug(rt->nic_hooks, rt->nic_ctx, name, vmm_config);
 }
 
 /* Spawn r's VMM with its machine prepared (the lock held, released while preparing). */
@@ -683,7 +609,7 @@ static int spawn_prepared(MgmtRuntime *rt, Run *r, bool resume, pid_t *pid, Erro
     if (rc < 0)
         return -1;
     rc = spawn_vmm(rt, r->name, resume, fds, pid, err);
-    close_fds(fds); /* the VMM has its own now */
+    vmm_machine_close(fds); /* the VMM has its own now */
     if (rc < 0 && rt->nic_hooks) {
         pthread_mutex_unlock(&rt->lock);
         rt->nic_hooks->unplug(rt->nic_ctx, r->name, &vmm);
