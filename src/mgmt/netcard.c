@@ -17,7 +17,8 @@
 #include "mgmt/netrun_int.h"
 #include "util/log.h"
 
-#define PORT_CALL_MS 5000
+#define PORT_CALL_MS 5000  /* add-port, remove-port */
+#define STALE_CALL_MS 1000 /* query-ports of every switch at a VM's start */
 
 /* The part of a VM's port names before ".CARD": the VM's name, hashed when too long. */
 static void port_base(const char *vm, char out[64])
@@ -83,7 +84,7 @@ static void remove_stale_ports(MgmtNetRun *nr, const char *vm)
     for (size_t s = 0; s < n; s++) {
         json_t *ret = NULL, *p;
         size_t i;
-        if (mgmt_netrun_call(nr, names[s], "query-ports", NULL, -1, &ret, PORT_CALL_MS, NULL) < 0)
+        if (mgmt_netrun_call(nr, names[s], "query-ports", NULL, -1, &ret, STALE_CALL_MS, NULL) < 0)
             continue;
         json_array_foreach(json_object_get(ret, "ports"), i, p)
         {

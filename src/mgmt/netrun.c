@@ -709,8 +709,12 @@ static void restart_due(MgmtNetRun *nr, NetEntry *e)
     Error err = {0};
     bool found;
     e->restart_at = 0;
-    if (e->busy || e->removed || e->stopping || e->pid)
+    if (e->removed || e->stopping || e->pid)
         return;
+    if (e->busy) { /* a start or change is under way: look again in a second */
+        e->restart_at = clock_mono_s() + 1;
+        return;
+    }
     entry_take(nr, e);
     e->restarts++;
     e->pending = false;
