@@ -11,7 +11,11 @@
  *   - the vxlan uplink over loopback UDP, a plain socket playing the peer:
  *     encapsulation, head-end replication to every peer, unicast to the
  *     learned peer, and datagrams from an unknown peer, of another VNI or
- *     too short dropped and counted.
+ *     too short dropped and counted;
+ *   - the engine (net/switchd.h) with socketpair ports: one round reads at
+ *     most SWITCHD_READ_BATCH frames from a port with hundreds waiting, and
+ *     serves the other ready ports in the same round; a port whose peer
+ *     does not read queues, then drains once it does.
  */
 #include <arpa/inet.h>
 #include <poll.h>
@@ -19,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/switchd.h"
 #include "net/uplink.h"
 #include "net/vxlan.h"
 #include "switchd/config.h"
@@ -403,6 +408,111 @@ static void test_uplink_ports(void)
     ok(pc.uplink && pc.mode == SWITCH_ACCESS && pc.vlan == 1, "slirp: access VLAN 1, an uplink");
 }
 
+/* ---- the engine ---- */
+
+/* A VM port on a new socketpair; the test's end in *mine. */
+static bool engine_port(SwitchDaemon *d, const char *name, int *mine)
+{
+    int sv[2];
+    SwitchPortConfig pc;
+    Error err = {0};
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return false;
+    switch_port_config_default(&pc, name);
+    *mine = sv[0];
+    return switchd_port_add(d, &pc, sv[1], &err) == 0;
+}
+
+static void eth_frame(uint8_t *f, uint8_t dst, uint8_t src)
+{
+    memset(f, 0, 60);
+    memcpy(f, (uint8_t[]){0x02, 0, 0, 0, 0, dst}, 6);
+    memcpy(f + 6, (uint8_t[]){0x02, 0, 0, 0, 0, src}, 6);
+    f[12] = 0x88;
+    f[13] = 0xb5;
+}
+
+static uint64_t port_rx(SwitchDaemon *d, const char *name)
+{
+    SwitchdPortInfo info;
+    return switchd_port_info(d, name, &info) ? info.stats.rx_frames : UINT64_MAX;
+}
+
+/* Frames waiting on fd (drained). */
+static unsigned drain(int fd)
+{
+    uint8_t buf[2048];
+    unsigned n = 0;
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        n++;
+    return n;
+}
+
+static void test_engine(void)
+{
+    SwitchdConfig cfg = {.name = "t"};
+    Error err = {0};
+    SwitchDaemon *d = switchd_new(&cfg, loop, &err);
+    int flood, sink, a, b;
+    ok(d && engine_port(d, "flood", &flood) && engine_port(d, "sink", &sink) &&
+           engine_port(d, "a", &a) && engine_port(d, "b", &b),
+       "a switch with four socketpair ports: %s", err.msg);
+    if (!d)
+        return;
+    uint8_t f[60];
+    eth_frame(f, 0, 9); /* the sink's address, learned: flood frames go only there */
+    memset(f, 0xff, 6);
+    send(sink, f, 60, 0);
+    eth_frame(f, 0, 2);
+    memset(f, 0xff, 6);
+    send(b, f, 60, 0);
+    for (int i = 0; i < 20; i++)
+        evloop_run_once(loop, 1000000);
+    drain(flood), drain(sink), drain(a), drain(b);
+
+    int big = 4 << 20;
+    setsockopt(flood, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    unsigned queued = 0;
+    eth_frame(f, 9, 3);
+    while (queued < 1000 && send(flood, f, 60, MSG_DONTWAIT) == 60)
+        queued++;
+    eth_frame(f, 2, 1);
+    send(a, f, 60, 0);
+    uint64_t flood_rx = port_rx(d, "flood");
+    evloop_run_once(loop, 1000000); /* one round */
+    ok(queued > 3 * SWITCHD_READ_BATCH, "%u frames wait on the flooding port", queued);
+    ok(port_rx(d, "flood") - flood_rx == SWITCHD_READ_BATCH,
+       "one round reads %d of them (read %llu)", SWITCHD_READ_BATCH,
+       (unsigned long long)(port_rx(d, "flood") - flood_rx));
+    ok(port_rx(d, "a") == 1 && drain(b) == 1,
+       "and in the same round a's frame is read and reaches b");
+    for (int i = 0; i < 100 && port_rx(d, "flood") - flood_rx < queued; i++)
+        evloop_run_once(loop, 1000000);
+    ok(port_rx(d, "flood") - flood_rx == queued, "the flood is read in later rounds");
+
+    /* The sink does not read: its queue fills, then drains when it reads. */
+    SwitchdPortInfo info;
+    switchd_port_info(d, "sink", &info);
+    ok(info.stats.queued > 0 || info.stats.drop_queue > 0,
+       "the sink's socket filled: frames queued (%u) or dropped (%llu)", info.stats.queued,
+       (unsigned long long)info.stats.drop_queue);
+    unsigned got = 0;
+    for (int i = 0; i < 200; i++) {
+        unsigned n = drain(sink);
+        got += n;
+        evloop_run_once(loop, 1000000);
+        switchd_port_info(d, "sink", &info);
+        if (!info.stats.queued && !n)
+            break;
+    }
+    switchd_port_info(d, "sink", &info);
+    ok(info.stats.queued == 0 && got + info.stats.drop_queue == queued,
+       "once it reads, the queue empties (%u received, %llu dropped)", got,
+       (unsigned long long)info.stats.drop_queue);
+    switchd_free(d);
+    close(flood), close(sink), close(a), close(b);
+}
+
 int main(void)
 {
     Error err = {0};
@@ -413,6 +523,7 @@ int main(void)
     test_vxlan_macs();
     test_vxlan_uplink();
     test_uplink_ports();
+    test_engine();
     evloop_free(loop);
     return tap_done();
 }
