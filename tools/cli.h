@@ -69,6 +69,7 @@ extern const Command cmd_info, cmd_delete;           /* cmd_mgmt.c */
 extern const Command cmd_volume, cmd_pool;           /* cmd_volume.c (hosteld's storage) */
 extern const Command cmd_remote, cmd_trust;          /* cmd_remote.c */
 extern const Command cmd_events;                     /* cmd_events.c */
+extern const Command cmd_network;                    /* cmd_network.c (hosteld's networks) */
 extern const Command cmd_switch;                     /* cmd_switch.c */
 
 /*

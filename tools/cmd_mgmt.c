@@ -127,9 +127,10 @@ static const char *parse_name_verb(const char *cmd, int argc, char **argv, MgmtC
 
 typedef struct CreateOptions {
     MgmtCommon common;
-    json_t *body;   /* {"name", "description"?, "config": {...}} */
-    json_t *config; /* body's config (borrowed) */
-    VmConfig nics;  /* the --net cards, parsed as `hostel run` does */
+    json_t *body;                      /* {"name", "description"?, "config": {...}} */
+    json_t *config;                    /* body's config (borrowed) */
+    VmConfig nics;                     /* the --net cards, parsed as `hostel run` does */
+    bool mac_given[VMCONFIG_MAX_NICS]; /* the card's --net had mac= */
     bool net_given, net_none;
     json_t *new_volumes; /* --disk SIZE: [{"disk": index, "size", "format"}] made before the VM */
 } CreateOptions;
@@ -154,7 +155,9 @@ static void create_help(FILE *out)
             "      --autostart       start the VM whenever hosteld starts\n"
             "      --restart POLICY  when its VMM ends unasked: no (default), on-failure, always\n"
             "      --net SPEC        a NIC as 'hostel run --net': user[,hostfwd=...],\n"
-            "                        tap,ifname=NAME, or none (repeatable)\n"
+            "                        tap,ifname=NAME, network,name=NET[,vlan=V|,trunk=V:V..]\n"
+            "                        (a port of a hosteld network: 'hostel network'), or\n"
+            "                        none (repeatable)\n"
             "      --kernel FILE     the kernel (else the default guest)\n"
             "      --initrd FILE     its initramfs\n"
             "      --cmdline TEXT    its command line\n"
@@ -232,6 +235,8 @@ static int create_net(CreateOptions *o, const char *arg)
     }
     if (net_config_parse_nic(&n, arg, o->nics.nnics, &err) < 0) /* the message names --net */
         return cli_usage("create", "%s", err.msg);
+    if (o->nics.nnics < VMCONFIG_MAX_NICS)
+        o->mac_given[o->nics.nnics] = strncmp(arg, "mac=", 4) == 0 || strstr(arg, ",mac=");
     if (vmconfig_add_nic(&o->nics, &n, &err) < 0)
         return cli_usage("create", "--net '%s': %s", arg, err.msg);
     return 0;
@@ -301,6 +306,9 @@ static int create_nics(CreateOptions *o)
         return cli_usage("create", "--net none cannot be given with other cards");
     json_t *all = vmconfig_to_json(&o->nics);
     json_t *nics = all ? json_object_get(all, "nics") : NULL;
+    for (unsigned i = 0; nics && i < o->nics.nnics; i++) /* hosteld gives it a fresh one */
+        if (o->nics.nics[i].kind == NET_NETWORK && !o->mac_given[i])
+            json_object_del(json_array_get(nics, i), "mac");
     if (nics)
         json_object_set(o->config, "nics", nics);
     json_decref(all);
@@ -559,8 +567,9 @@ static void info_print_devices(const json_t *cfg)
     }
     json_array_foreach(json_object_get(cfg, "nics"), i, d)
     {
-        printf("nic %zu:       %s, mac %s\n", i, json_string_value(json_object_get(d, "kind")),
-               json_string_value(json_object_get(d, "mac")));
+        const char *net = json_string_value(json_object_get(d, "network"));
+        printf("nic %zu:       %s%s%s, mac %s\n", i, json_string_value(json_object_get(d, "kind")),
+               net ? " " : "", net ? net : "", json_string_value(json_object_get(d, "mac")));
     }
 }
 

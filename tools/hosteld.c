@@ -54,6 +54,7 @@
 #include "mgmt/events.h"
 #include "mgmt/hub.h"
 #include "mgmt/ops.h"
+#include "mgmt/netrun.h"
 #include "mgmt/runtime.h"
 #include "mgmt/cert.h"
 #include "mgmt/fileio.h"
@@ -78,6 +79,7 @@ typedef struct DaemonOptions {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char guest_dir[PATH_MAX];
     char run_dir[PATH_MAX];  /* the VMs' sockets */
+    char net_dir[PATH_MAX];  /* the networks' switches: net/ beside the API's socket */
     char vmm_path[PATH_MAX]; /* the hostel executable VMs run in */
     unsigned max_connections;
     unsigned timeout_s;
@@ -263,16 +265,16 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
     }
 }
 
-/* The VMs' sockets: a vms/ directory beside the API's socket. */
-static int default_run_dir(DaemonOptions *o)
+/* SUB (vms, net) beside the API's socket into buf. */
+static int beside_socket(const DaemonOptions *o, const char *sub, char *buf, size_t size)
 {
     char dir[sizeof(o->socket_path)];
     snprintf(dir, sizeof(dir), "%s", o->socket_path);
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    int n = snprintf(o->run_dir, sizeof(o->run_dir), "%s/vms", slash ? dir : ".");
-    return n < 0 || (size_t)n >= sizeof(o->run_dir) ? -1 : 0;
+    int n = snprintf(buf, size, "%s/%s", slash ? dir : ".", sub);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 /* hostel beside this executable (a build tree, or /usr/bin). */
@@ -301,8 +303,10 @@ static int fill_defaults(DaemonOptions *o)
         return bad_usage("%s", err.msg);
     if (!o->socket_path[0] && default_socket(o->socket_path, sizeof(o->socket_path)) != 0)
         return CLI_EXIT_USAGE;
-    if (!o->run_dir[0] && default_run_dir(o) != 0)
+    if (!o->run_dir[0] && beside_socket(o, "vms", o->run_dir, sizeof(o->run_dir)) != 0)
         return bad_usage("%s", "the run directory's path is too long: give --run-dir");
+    if (beside_socket(o, "net", o->net_dir, sizeof(o->net_dir)) != 0)
+        return bad_usage("%s", "the socket's path is too long");
     if (!o->vmm_path[0] && default_vmm(o->vmm_path, sizeof(o->vmm_path)) != 0)
         return bad_usage("%s", "cannot find the hostel executable beside hosteld: give --vmm");
     return 0;
@@ -1073,7 +1077,8 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
-    api_attach_vms(api); /* before anyone is served: no running VM is ever shown stopped */
+    api_attach_networks(api); /* the switches first: the VMs' cards are on them */
+    api_attach_vms(api);      /* before anyone is served: no running VM is ever shown stopped */
     TlsFronts tls;
     /* HTTPS first: once the socket answers, the whole daemon is up */
     struct MHD_Daemon *d = NULL;
@@ -1120,8 +1125,9 @@ static void on_event(void *ctx, const char *type, const char *vm, json_t *metada
     free(text);
     char resource[256];
     json_t *meta;
-    if (vm) {
-        snprintf(resource, sizeof(resource), "/" API_VERSION "/vms/%s", vm);
+    if (vm) { /* a VM's, or a network's ("network-started"...) */
+        snprintf(resource, sizeof(resource), "/" API_VERSION "/%s/%s",
+                 strncmp(type, "network-", 8) == 0 ? "networks" : "vms", vm);
         meta = json_is_object(metadata) ? json_incref(metadata) : json_object();
         json_object_set_new(meta, "action", json_string(type));
         json_object_set_new(meta, "name", json_string(vm));
@@ -1134,15 +1140,24 @@ static void on_event(void *ctx, const char *type, const char *vm, json_t *metada
     json_decref(metadata);
 }
 
-/* The runtime and the operations; 0, or -1 with err. */
-static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtRuntime **rt, MgmtOps **ops,
-                        Error *err)
+/* The networks, the runtime and the operations; 0, or -1 with err. */
+static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtNetRun **nr,
+                        MgmtRuntime **rt, MgmtOps **ops, Error *err)
 {
+    MgmtNetRunOptions no = {.state_dir = o->state_dir,
+                            .run_dir = o->net_dir,
+                            .vmm_path = o->vmm_path,
+                            .notify = on_event,
+                            .notify_ctx = events};
+    if (make_parent(o->net_dir, err) < 0 || mgmt_netrun_new(nr, &no, err) < 0)
+        return -1;
     MgmtRuntimeOptions ro = {.state_dir = o->state_dir,
                              .run_dir = o->run_dir,
                              .vmm_path = o->vmm_path,
                              .notify = on_event,
-                             .notify_ctx = events};
+                             .notify_ctx = events,
+                             .nic_hooks = &mgmt_netrun_nic_hooks,
+                             .nic_ctx = *nr};
     if (make_parent(o->run_dir, err) < 0 || mgmt_runtime_new(rt, &ro, err) < 0)
         return -1;
     return mgmt_ops_new(ops, o->state_dir, on_event, events, err);
@@ -1175,19 +1190,22 @@ int main(int argc, char **argv)
     MgmtStore *store = NULL;
     MgmtEvents *events = NULL;
     MgmtRuntime *rt = NULL;
+    MgmtNetRun *nr = NULL;
     MgmtOps *ops = NULL;
     Api *api = NULL;
     Error err = {0};
     if (mgmt_store_open(&store, o.state_dir, &err) < 0 ||
         mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
-        open_runtime(&o, events, &rt, &ops, &err) < 0) {
+        open_runtime(&o, events, &nr, &rt, &ops, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         mgmt_runtime_free(rt);
+        mgmt_netrun_free(nr);
         mgmt_events_free(events);
         mgmt_store_close(store);
         return CLI_EXIT_FAIL;
     }
     ApiOptions opt = {.runtime = rt,
+                      .netrun = nr,
                       .ops = ops,
                       .guest_dir = o.guest_dir,
                       .server_version = HOSTEL_VERSION,
@@ -1205,7 +1223,8 @@ int main(int argc, char **argv)
         return r;
     }
     api_free(api);
-    mgmt_runtime_free(rt);
+    mgmt_runtime_free(rt); /* first: its supervisor may still unplug a card */
+    mgmt_netrun_free(nr);
     mgmt_events_free(events);
     mgmt_store_close(store);
     return r;

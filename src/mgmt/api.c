@@ -153,8 +153,8 @@ static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
         json_object_set_new(j, "auth_uid", json_integer((json_int_t)req->uid));
     if (j && req->trusted) {
         json_object_set_new(j, "api_extensions",
-                            json_pack("[s, s, s, s, s]", "vms", "certificates", "storage-pools",
-                                      "operations", "events"));
+                            json_pack("[s, s, s, s, s, s]", "vms", "certificates", "storage-pools",
+                                      "operations", "events", "networks"));
         json_object_set_new(j, "server",
                             json_pack("{s:s, s:s, s:I, s:s}", "name", "hosteld", "version",
                                       api->server_version, "pid", (json_int_t)getpid(), "state_dir",
@@ -236,6 +236,14 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/certificates", .method = "POST", .handle = api_h_certs_add},
     {.pattern = "/1.0/certificates/{fingerprint}", .method = "GET", .handle = api_h_cert_get},
     {.pattern = "/1.0/certificates/{fingerprint}", .method = "DELETE", .handle = api_h_cert_delete},
+    {.pattern = "/1.0/networks", .method = "GET", .handle = api_h_networks_list, .unlocked = true},
+    {.pattern = "/1.0/networks", .method = "POST", .handle = api_h_networks_create},
+    {.pattern = "/1.0/networks/{name}",
+     .method = "GET",
+     .handle = api_h_network_get,
+     .unlocked = true},
+    {.pattern = "/1.0/networks/{name}", .method = "PATCH", .handle = api_h_network_patch},
+    {.pattern = "/1.0/networks/{name}", .method = "DELETE", .handle = api_h_network_delete},
     {.pattern = "/1.0/host", .method = "GET", .handle = api_h_host_get, .unlocked = true},
     {.pattern = "/metrics", .method = "GET", .handle = api_h_metrics_get, .unlocked = true},
 };
@@ -460,6 +468,7 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         return error_set(err, "out of memory");
     api->store = store;
     api->runtime = opt->runtime;
+    api->netrun = opt->netrun;
     ratelimit_init(&api->rate, opt->rate_limit, opt->rate_burst);
     api->host_paths = !opt->no_host_paths;
     api->ops = opt->ops;
@@ -483,7 +492,8 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     if (opt->token_ttl_s)
         mgmt_trust_set_token_ttl(api->trust, opt->token_ttl_s);
     pthread_mutex_init(&api->lock, NULL);
-    if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0) {
+    if (mgmt_pools_open(&api->pools, mgmt_store_dir(store), err) < 0 ||
+        mgmt_networks_open(&api->networks, mgmt_store_dir(store), err) < 0) {
         api_free(api);
         return -1;
     }
@@ -501,6 +511,7 @@ void api_free(Api *api)
         close(api->audit_fd);
     mgmt_trust_close(api->trust);
     mgmt_pools_close(api->pools);
+    mgmt_networks_close(api->networks);
     if (api->own_events)
         mgmt_events_free(api->events);
     free(api->guest_dir);

@@ -86,6 +86,7 @@ typedef struct ApiResponse {
 /* What the API is given when made. */
 typedef struct ApiOptions {
     struct MgmtRuntime *runtime; /* the VMs that run (NULL: none can) */
+    struct MgmtNetRun *netrun;   /* the networks that run (NULL: none does) */
     struct MgmtOps *ops;         /* required */
     const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
@@ -123,6 +124,12 @@ MgmtEvents *api_events(Api *api);
  * client sees a running VM as stopped.
  */
 void api_attach_vms(Api *api);
+
+/*
+ * Before that: bring every defined network up (its switch found again, or
+ * started), so that the VMs' cards have their networks.
+ */
+void api_attach_networks(Api *api);
 
 /*
  * Then start the stopped VMs marked autostart, as operations of uid 0 (the

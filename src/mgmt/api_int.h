@@ -13,6 +13,8 @@
 
 #include "mgmt/api.h"
 #include "mgmt/ops.h"
+#include "mgmt/netrun.h"
+#include "mgmt/network.h"
 #include "mgmt/ratelimit.h"
 #include "mgmt/runtime.h"
 #include "mgmt/pool.h"
@@ -25,10 +27,12 @@ struct Api {
     MgmtStore *store;
     MgmtRuntime *runtime; /* may be NULL (tests of definitions alone): no VM ever runs */
     MgmtOps *ops;
-    MgmtPools *pools; /* the storage pools (pool.h), opened on the store's directory */
-    MgmtTrust *trust; /* DIR/trust: the certificates HTTPS callers are served by */
-    int audit_fd;     /* DIR/audit.log, O_APPEND */
-    bool host_paths;  /* clients may name host paths (pools, imports, exports) */
+    MgmtPools *pools;       /* the storage pools (pool.h), opened on the store's directory */
+    MgmtNetworks *networks; /* the network definitions (network.h) */
+    MgmtNetRun *netrun;     /* the networks that run (NULL: none does) */
+    MgmtTrust *trust;       /* DIR/trust: the certificates HTTPS callers are served by */
+    int audit_fd;           /* DIR/audit.log, O_APPEND */
+    bool host_paths;        /* clients may name host paths (pools, imports, exports) */
     char *guest_dir;
     char *server_version;
     pthread_mutex_t lock; /* serialises api_handle: the store is not thread-safe */
@@ -130,6 +134,25 @@ bool api_disks_from_volumes(Api *api, json_t *config, ApiResponse *r);
  * image's path).  Host files that are neither are left.
  */
 json_t *api_purge_volumes(Api *api, const char *name, const VmConfig *config);
+/* Networks (api_networks.c): the reads are unlocked routes. */
+ApiHandler api_h_networks_list, api_h_networks_create, api_h_network_get, api_h_network_patch,
+    api_h_network_delete;
+
+/*
+ * The cards of cfg (a definition being stored): none holds a descriptor,
+ * and each of kind network names a network that exists; else false after
+ * a 400 naming the card.
+ */
+bool api_nics_check(Api *api, const VmConfig *cfg, ApiResponse *r);
+
+/*
+ * Each card of config (a VmConfig JSON object) of kind network given
+ * without a mac gets a random, locally administered one: VMs share a
+ * network, so the codec's default (52:54:00:12:34:56 for every first
+ * card) would clash.
+ */
+void api_nics_fresh_macs(json_t *config);
+
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;

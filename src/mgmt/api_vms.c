@@ -67,6 +67,7 @@ static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
         api_error(r, 500, "out of memory");
         return false;
     }
+    api_nics_fresh_macs(json_object_get(doc, "config"));
     if (!api_disks_from_volumes(api, json_object_get(doc, "config"), r)) {
         json_decref(doc);
         return false;
@@ -77,6 +78,10 @@ static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
     json_decref(doc);
     if (rc < 0) {
         api_error(r, 422, "%s", err.msg);
+        return false;
+    }
+    if (!api_nics_check(api, &parsed.config, r)) {
+        mgmt_vm_free(&parsed);
         return false;
     }
     vmconfig_free(&vm->config);

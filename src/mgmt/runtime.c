@@ -25,6 +25,7 @@
 #include "control/client.h"
 #include "util/clocks.h"
 #include "mgmt/runtime.h"
+#include "mgmt/vmm_machine.h"
 #include "util/io.h"
 
 #define BACKOFF_MAX_S 60      /* the longest wait before a restart */
@@ -40,6 +41,7 @@ typedef struct Run {
     int pidfd;           /* -1 when no VMM */
     bool child;          /* spawned by this daemon: waitpid gives its status */
     bool stop_requested; /* a user stopped or suspended it: no restart */
+    bool unplugging;     /* its VMM is gone and its cards are being unplugged */
     MgmtRestart restart;
     unsigned restarts; /* by the supervisor, since the daemon started */
     unsigned backoff_s;
@@ -61,6 +63,8 @@ struct MgmtRuntime {
     char data_dir[PATH_MAX], run_dir[PATH_MAX], vmm_path[PATH_MAX];
     MgmtNotifyFn *notify;
     void *notify_ctx;
+    const MgmtNicHooks *nic_hooks;
+    void *nic_ctx;
     unsigned max_starting, starting, ready_timeout_ms;
     pthread_mutex_t lock;
     pthread_cond_t start_slot;
@@ -322,6 +326,7 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
     r->pidfd = -1;
     r->pid = 0;
     r->power = MGMT_POWER_STOPPED;
+    r->unplugging = rt->nic_hooks != NULL;
     json_decref(r->last_exit);
     r->last_exit = rec;
     pthread_cond_broadcast(&r->ended);
@@ -344,7 +349,7 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
 static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[][PATH_MAX],
                     char **argv)
 {
-    static const char *const files[] = {"config.json",     "control.sock", "console.sock",
+    static const char *const files[] = {"vmm-config.json", "control.sock", "console.sock",
                                         "console.log",     "snapshots",    "exit.json",
                                         "suspended.hstate"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -391,7 +396,8 @@ static void log_start_line(int fd, char **argv)
  * Spawn hostel run in its own session: stdin /dev/null, stdout and stderr
  * appended to vmm.log, every signal at its default and unblocked.
  */
-static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, pid_t *pid, Error *err)
+static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *fds, pid_t *pid,
+                     Error *err)
 {
     char paths[7][PATH_MAX], log[PATH_MAX];
     char *argv[24];
@@ -414,6 +420,9 @@ static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, pid_t *pid,
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, logfd, 1);
     posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) /* fds are >= FD_HIGH: no clash with 3 + i */
+        if (fds[i] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at,
                              POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -568,6 +577,48 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
                      line[0] ? line : "(nothing in vmm.log)");
 }
 
+/* ---- the VMM's machine: the definition with its cards plugged in (vmm_machine.c) ---- */
+
+/* Prepare the VMM's machine of the VM named name (without the lock). Returns 0, or -1. */
+static int prepare_machine(MgmtRuntime *rt, const char *name, VmConfig *vmm, int *fds, Error *err)
+{
+    char config[PATH_MAX], vmm_config[PATH_MAX];
+    mgmt_runtime_path(rt, name, "config.json", config, sizeof(config));
+    mgmt_runtime_path(rt, name, "vmm-config.json", vmm_config, sizeof(vmm_config));
+    return vmm_machine_prepare(rt->nic_hooks, rt->nic_ctx, name, config, vmm_config, vmm, fds, err);
+}
+
+/* Undo what the hooks made for the VMM that ran vmm-config.json (without the lock). */
+static void unplug_machine(MgmtRuntime *rt, const char *name)
+{
+    char vmm_config[PATH_MAX];
+    mgmt_runtime_path(rt, name, "vmm-config.json", vmm_config, sizeof(vmm_config));
+    vmm_machine_unplug(rt->nic_hooks, rt->nic_ctx, name, vmm_config);
+}
+
+/* Spawn r's VMM with its machine prepared (the lock held, released while preparing). */
+static int spawn_prepared(MgmtRuntime *rt, Run *r, bool resume, pid_t *pid, Error *err)
+{
+    int fds[VMCONFIG_MAX_NICS];
+    VmConfig vmm;
+    while (r->unplugging) /* the last VMM's cards go first */
+        pthread_cond_wait(&r->ended, &rt->lock);
+    pthread_mutex_unlock(&rt->lock);
+    int rc = prepare_machine(rt, r->name, &vmm, fds, err);
+    pthread_mutex_lock(&rt->lock);
+    if (rc < 0)
+        return -1;
+    rc = spawn_vmm(rt, r->name, resume, fds, pid, err);
+    vmm_machine_close(fds); /* the VMM has its own now */
+    if (rc < 0 && rt->nic_hooks) {
+        pthread_mutex_unlock(&rt->lock);
+        rt->nic_hooks->unplug(rt->nic_ctx, r->name, &vmm);
+        pthread_mutex_lock(&rt->lock);
+    }
+    vmconfig_free(&vmm);
+    return rc;
+}
+
 /* Start r from its files (config.json, or suspended.hstate); the lock held, r stopped. */
 static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
 {
@@ -579,7 +630,7 @@ static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
     r->restart_at = 0;
     start_slot_take(rt);
     pid_t pid;
-    int rc = spawn_vmm(rt, r->name, resume, &pid, err);
+    int rc = spawn_prepared(rt, r, resume, &pid, err);
     if (rc == 0 && run_watch(rt, r, pid, true) < 0)
         rc = error_set(err, "%s: the VMM ended before it could be watched", r->name);
     if (rc == 0) {
@@ -680,7 +731,10 @@ static void launch_restart(MgmtRuntime *rt, Run *r)
 
 /* ---- stop, suspend ---- */
 
-/* Wait (the lock held) up to seconds for r's VMM to be gone. True when it is. */
+/*
+ * Wait (the lock held) up to seconds for r's VMM to be gone (and its cards
+ * unplugged, within the same time). True when it is gone.
+ */
 static bool wait_ended(Run *r, pthread_mutex_t *lock, double seconds)
 {
     struct timespec until;
@@ -694,6 +748,9 @@ static bool wait_ended(Run *r, pthread_mutex_t *lock, double seconds)
     while (run_active(r))
         if (pthread_cond_timedwait(&r->ended, lock, &until) == ETIMEDOUT)
             return !run_active(r);
+    while (r->unplugging) /* gone: a stopped VM has no port left on a network */
+        if (pthread_cond_timedwait(&r->ended, lock, &until) == ETIMEDOUT)
+            break;
     return true;
 }
 
@@ -976,9 +1033,9 @@ static void remove_dir_files(const char *dir)
 /* Remove DATA/NAME's files we made and the directory when empty; RUN/NAME likewise. */
 static void remove_vm_files(MgmtRuntime *rt, const char *name)
 {
-    static const char *const files[] = {"config.json", "exit.json",     "vmm.log",
-                                        "console.log", "console.log.1", "suspended.hstate",
-                                        "pid",         "control.sock",  "console.sock"};
+    static const char *const files[] = {
+        "config.json",   "vmm-config.json",  "exit.json", "vmm.log",      "console.log",
+        "console.log.1", "suspended.hstate", "pid",       "control.sock", "console.sock"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         if (mgmt_runtime_path(rt, name, files[i], path, sizeof(path)) == 0)
@@ -1124,10 +1181,17 @@ static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_
 {
     Pending *ev = NULL;
     size_t nev = 0;
+    bool *ended = calloc(n, sizeof(*ended));
     pthread_mutex_lock(&rt->lock);
-    for (size_t i = 1; i < n; i++)
-        if (fds[i].revents && who[i]->pidfd == fds[i].fd)
+    for (size_t i = 1; i < n; i++) {
+        if (fds[i].revents && who[i]->pidfd == fds[i].fd) {
             run_ended(rt, who[i], &ev, &nev);
+            if (ended)
+                ended[i] = who[i]->unplugging;
+            else
+                who[i]->unplugging = false; /* out of memory: its ports stay until its next start */
+        }
+    }
     double now = clock_mono_s();
     for (Run *r = rt->runs; r; r = r->next) {
         if (r->restart_at > 0 && r->restart_at <= now) {
@@ -1136,6 +1200,16 @@ static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_
         }
     }
     pthread_mutex_unlock(&rt->lock);
+    for (size_t i = 1; ended && i < n; i++) { /* runs are never freed while the supervisor runs */
+        if (!ended[i])
+            continue;
+        unplug_machine(rt, who[i]->name);
+        pthread_mutex_lock(&rt->lock);
+        who[i]->unplugging = false;
+        pthread_cond_broadcast(&who[i]->ended);
+        pthread_mutex_unlock(&rt->lock);
+    }
+    free(ended);
     pending_deliver(rt, ev, nev);
 }
 
@@ -1191,6 +1265,8 @@ int mgmt_runtime_new(MgmtRuntime **out, const MgmtRuntimeOptions *opt, Error *er
     }
     rt->notify = opt->notify;
     rt->notify_ctx = opt->notify_ctx;
+    rt->nic_hooks = opt->nic_hooks;
+    rt->nic_ctx = opt->nic_ctx;
     rt->max_starting = opt->max_starting ? opt->max_starting : 4;
     rt->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 20000;
     rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

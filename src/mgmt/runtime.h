@@ -9,6 +9,7 @@
  *   RUN/NAME/console.sock   its console (history + live output)
  *   RUN/NAME/pid            the VMM's pid, written when it is started
  *   DATA/NAME/config.json   the definition it was started with
+ *   DATA/NAME/vmm-config.json  what its VMM reads: the same with its cards' descriptors
  *   DATA/NAME/exit.json     how it ended (hostel run --exit-file)
  *   DATA/NAME/vmm.log       its stderr (and stdout), appended
  *   DATA/NAME/console.log   its console output (rotated by the VMM)
@@ -52,6 +53,21 @@ const char *mgmt_power_name(MgmtPower p);
  */
 typedef void MgmtNotifyFn(void *ctx, const char *type, const char *vm, json_t *metadata);
 
+/*
+ * How a VM's cards on hosteld's networks are plugged in around its VMM
+ * (netrun.h).  plug is called before each spawn (start, restart, resume)
+ * with the machine to start: it makes what the cards need, rewrites them
+ * for the VMM (their "fd") and puts the descriptors to hand over in
+ * fds[card] (-1: none), which the VMM gets as 3 + card; it returns 0, or
+ * -1 with nothing made.  unplug undoes it once the VMM is gone, given the
+ * machine the VMM ran (DATA/NAME/vmm-config.json).  Both are called
+ * without the runtime's lock.
+ */
+typedef struct MgmtNicHooks {
+    int (*plug)(void *ctx, const char *vm, VmConfig *cfg, int fds[VMCONFIG_MAX_NICS], Error *err);
+    void (*unplug)(void *ctx, const char *vm, const VmConfig *cfg);
+} MgmtNicHooks;
+
 typedef struct MgmtRuntimeOptions {
     const char *state_dir; /* DATA is STATE_DIR/vmdata */
     const char *run_dir;   /* RUN: sockets and pid files */
@@ -61,6 +77,8 @@ typedef struct MgmtRuntimeOptions {
         ready_timeout_ms; /* a started VMM must answer on its control socket within (0: 20 s) */
     MgmtNotifyFn *notify;
     void *notify_ctx;
+    const MgmtNicHooks *nic_hooks; /* NULL: no card is on a network */
+    void *nic_ctx;
 } MgmtRuntimeOptions;
 
 /* Make the runtime (no VM known yet) and start its supervisor thread. Returns 0 or -1. */

@@ -218,7 +218,8 @@ def _probe_paths():
             "/1.0/vms/vm1/clones", "/1.0/operations", "/1.0/operations/x",
             "/1.0/operations/x/wait", "/1.0/events", "/1.0/host", "/1.0/storage-pools",
             "/1.0/storage-pools/default", "/1.0/storage-pools/default/volumes",
-            "/1.0/storage-pools/default/volumes/v1", "/1.0/certificates", "/metrics"]
+            "/1.0/storage-pools/default/volumes/v1", "/1.0/certificates", "/1.0/networks",
+            "/1.0/networks/n1", "/metrics"]
 
 
 def _routed(reply):

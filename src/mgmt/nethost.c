@@ -1,0 +1,202 @@
+/*
+ * The host side of networks (nethost.h): `ip` run with posix_spawn, taps
+ * opened on /dev/net/tun.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mgmt/nethost.h"
+
+extern char **environ;
+
+/* Where `ip` is: /usr/sbin or /sbin (a daemon's PATH may lack them), else PATH. */
+static const char *ip_path(void)
+{
+    static const char *const dirs[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (access(dirs[i], X_OK) == 0)
+            return dirs[i];
+    return "ip";
+}
+
+/* The last line of text (trailing newlines dropped) into buf. */
+static void last_line(char *text, char *buf, size_t size)
+{
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    const char *start = strrchr(text, '\n');
+    snprintf(buf, size, "%s", start ? start + 1 : text);
+}
+
+int nethost_ip(const char *const *args, Error *err)
+{
+    char *argv[24], out[1024];
+    int n = 0, pipefd[2];
+    argv[n++] = "ip";
+    for (; args[n - 1] && n < 23; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return error_set_errno(err, errno, "cannot make a pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, ip_path(), &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    size_t len = 0;
+    for (ssize_t r; rc == 0 && len < sizeof(out) - 1; len += (size_t)r) {
+        r = read(pipefd[0], out + len, sizeof(out) - 1 - len);
+        if (r < 0 && errno == EINTR)
+            r = 0;
+        else if (r <= 0)
+            break;
+    }
+    out[len] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    while (rc == 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (rc != 0)
+        return error_set_errno(err, rc, "cannot run ip (iproute2)");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char line[300], cmd[200] = "";
+        last_line(out, line, sizeof(line));
+        for (int i = 1; argv[i]; i++)
+            snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i > 1 ? " " : "",
+                     argv[i]);
+        return error_set(err, "ip %s: %s", cmd, line[0] ? line : "failed without a word");
+    }
+    return 0;
+}
+
+static bool sys_exists(const char *ifname, const char *what)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof(path), "/sys/class/net/%s%s", ifname, what);
+    return stat(path, &st) == 0;
+}
+
+bool nethost_exists(const char *ifname)
+{
+    return sys_exists(ifname, "");
+}
+
+bool nethost_is_bridge(const char *ifname)
+{
+    return sys_exists(ifname, "/bridge");
+}
+
+int nethost_host_tap(const char *ifname, const MgmtSubnet *subnet, Error *err)
+{
+    char addr[MGMT_NET_ADDR_TEXT + 4];
+    mgmt_subnet_host(subnet, 1, addr, sizeof(addr) - 4);
+    snprintf(addr + strlen(addr), 4, "/%u", subnet->prefix);
+    if (!nethost_exists(ifname)) {
+        const char *add[] = {"tuntap", "add", "dev", ifname, "mode", "tap", NULL};
+        const char *address[] = {"addr", "add", addr, "dev", ifname, NULL};
+        if (nethost_ip(add, err) < 0)
+            return -1;
+        if (nethost_ip(address, err) < 0) {
+            nethost_delete(ifname, NULL);
+            return -1;
+        }
+    }
+    const char *up[] = {"link", "set", "dev", ifname, "up", NULL};
+    return nethost_ip(up, err);
+}
+
+int nethost_bridge(const char *bridge, bool *made, Error *err)
+{
+    *made = false;
+    if (nethost_exists(bridge) && !nethost_is_bridge(bridge))
+        return error_set(err, "%s exists and is not a bridge", bridge);
+    if (!nethost_exists(bridge)) {
+        const char *add[] = {"link", "add", "name", bridge, "type", "bridge", NULL};
+        if (nethost_ip(add, err) < 0)
+            return -1;
+        *made = true;
+    }
+    const char *up[] = {"link", "set", "dev", bridge, "up", NULL};
+    return nethost_ip(up, err);
+}
+
+/* Open (making it) the tap ifname: IFF_TAP | IFF_NO_PI, no persistence. */
+static int tap_open(const char *ifname, Error *err)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return error_set_errno(err, errno, "cannot open /dev/net/tun");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return error_set_errno(err, e, "tap %s: TUNSETIFF", ifname);
+    }
+    return fd;
+}
+
+int nethost_bridge_tap(const char *ifname, const char *bridge, Error *err)
+{
+    if (!nethost_is_bridge(bridge))
+        return error_set(err, "the host has no bridge %s", bridge);
+    if (nethost_exists(ifname) && nethost_delete(ifname, err) < 0)
+        return -1;
+    int fd = tap_open(ifname, err);
+    const char *join[] = {"link", "set", "dev", ifname, "master", bridge, "up", NULL};
+    if (fd >= 0 && nethost_ip(join, err) < 0) {
+        close(fd); /* the tap goes with its last descriptor */
+        return -1;
+    }
+    return fd;
+}
+
+int nethost_delete(const char *ifname, Error *err)
+{
+    if (!nethost_exists(ifname))
+        return 0;
+    const char *del[] = {"link", "del", "dev", ifname, NULL};
+    return nethost_ip(del, err);
+}
+
+size_t nethost_subnets(MgmtSubnet *out, size_t max)
+{
+    struct ifaddrs *ifa, *i;
+    size_t n = 0;
+    if (getifaddrs(&ifa) < 0)
+        return 0;
+    for (i = ifa; i && n < max; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask)
+            continue;
+        uint32_t a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        uint32_t m = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+        if ((a >> 24) == 127)
+            continue;
+        unsigned prefix = (unsigned)__builtin_popcount(m);
+        out[n++] = (MgmtSubnet){.addr = a & m, .prefix = prefix ? prefix : 32};
+    }
+    freeifaddrs(ifa);
+    return n;
+}

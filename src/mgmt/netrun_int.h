@@ -1,0 +1,67 @@
+/*
+ * What netrun.c (the switch processes) and netcard.c (the VM cards) share:
+ * the MgmtNetRun object and its list of networks.  Private to src/mgmt.
+ */
+#ifndef HOSTEL_MGMT_NETRUN_INT_H
+#define HOSTEL_MGMT_NETRUN_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mgmt/netrun.h"
+
+#define NETRUN_WATCH_MAX 256 /* switches the supervisor watches at once */
+
+typedef enum NetStatus {
+    NR_STOPPED,
+    NR_STARTING,
+    NR_RUNNING,
+    NR_FAILED,
+} NetStatus;
+
+/* One network the daemon runs (entries are kept until mgmt_netrun_free). */
+typedef struct NetEntry {
+    MgmtNetwork def; /* its definition as last given */
+    NetStatus status;
+    pid_t pid;     /* its switch, 0 when none */
+    int pidfd;     /* -1 when none */
+    bool child;    /* spawned by this daemon: waitpid gives its status */
+    bool busy;     /* a start, stop or restart is under way (one at a time) */
+    bool stopping; /* being stopped on purpose: no restart */
+    bool removed;  /* stopped for good (the network was deleted) */
+    bool pending;  /* a changed configuration waits for the last VM port to go */
+    unsigned restarts, backoff_s;
+    double restart_at; /* monotonic seconds; 0 = none planned */
+    double started_mono;
+    char message[300];      /* why it failed */
+    pthread_cond_t changed; /* broadcast when busy clears or the switch ends */
+    struct NetEntry *next;
+} NetEntry;
+
+struct MgmtNetRun {
+    char data_dir[PATH_MAX], run_dir[PATH_MAX], vmm_path[PATH_MAX];
+    unsigned ready_timeout_ms;
+    MgmtNotifyFn *notify;
+    void *notify_ctx;
+    pthread_mutex_t lock;
+    NetEntry *nets;
+    int wake_fd; /* eventfd: the supervisor's set of pidfds changed */
+    bool stop;
+    pthread_t thread;
+};
+
+/* The entry of the network named name, or NULL (the lock held). */
+NetEntry *netrun_find(MgmtNetRun *nr, const char *name);
+
+/* A path under NETRUN/NAME ("control.sock"...) or DATA/NAME ("switch.log"). Returns 0, or -1. */
+int netrun_path(const MgmtNetRun *nr, const char *name, const char *file, char *buf, size_t size);
+
+/* The tap an internal network's switch attaches to ("hn-NAME"). */
+void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX]);
+
+/* A VM's port left the network name: apply a pending change once no VM is left on it. */
+void netrun_vm_left(MgmtNetRun *nr, const char *name);
+
+#endif
