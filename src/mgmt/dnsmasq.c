@@ -386,7 +386,6 @@ static int spawn(DnsEntry *e, Error *err)
     e->pidfd = fd;
     e->child = true;
     e->started = clock_mono_s();
-    e->message[0] = '\0';
     return 0;
 }
 
@@ -456,6 +455,7 @@ int mgmt_dnsmasq_start(MgmtDnsmasq *d, const char *name, const MgmtDnsmasqCmd *c
     snprintf(e->log, sizeof(e->log), "%s", log);
     e->removed = false;
     e->restart_at = 0;
+    e->message[0] = '\0';
     pid_t pid;
     int fd = find_running(e, &same, &pid), rc = 0;
     if (fd >= 0 && same) { /* a daemon restart: watch it again */

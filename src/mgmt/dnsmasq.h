@@ -109,8 +109,9 @@ int mgmt_dnsmasq_start(MgmtDnsmasq *d, const char *name, const MgmtDnsmasqCmd *c
 int mgmt_dnsmasq_stop(MgmtDnsmasq *d, const char *name, const char *pidfile, Error *err);
 
 /*
- * {"status": "running"|"failed"|"stopped", "pid", "restarts", "message"}
- * of the network's dnsmasq.  NULL if out of memory.
+ * {"status": "running"|"failed"|"stopped", "pid", "restarts" (by the
+ * supervisor), "message" (why it last ended or failed to start)} of the
+ * network's dnsmasq.  NULL if out of memory.
  */
 json_t *mgmt_dnsmasq_state_json(MgmtDnsmasq *d, const char *name);
 
