@@ -553,6 +553,13 @@ static void plan_restart(DnsEntry *e)
     e->restart_at = clock_mono_s() + e->backoff_s;
 }
 
+/* The process of pidfd has ended (its pidfd is readable). */
+static bool exited(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
 /* e's dnsmasq ended (the lock held): why, and a restart planned. */
 static void ended(DnsEntry *e)
 {
@@ -567,8 +574,8 @@ static void ended(DnsEntry *e)
         snprintf(e->message, sizeof(e->message), "killed by signal %d (%s)", WTERMSIG(st),
                  strsignal(WTERMSIG(st)));
     else if (have && WIFEXITED(st))
-        snprintf(e->message, sizeof(e->message), "exited with status %d: %.250s",
-                 WEXITSTATUS(st), line);
+        snprintf(e->message, sizeof(e->message), "exited with status %d: %.250s", WEXITSTATUS(st),
+                 line);
     else /* started by a daemon before this one: no status */
         snprintf(e->message, sizeof(e->message), "ended (its log's last line: %.250s)", line);
     plan_restart(e);
@@ -614,8 +621,9 @@ static void *supervise(void *opaque)
             }
         }
         pthread_mutex_lock(&d->lock);
-        for (size_t i = 1; i < n; i++)
-            if (fds[i].revents && who[i]->pidfd == fds[i].fd && !who[i]->removed)
+        for (size_t i = 1; i < n; i++) /* the fd may be a new one's by now: look again */
+            if (fds[i].revents && who[i]->pidfd == fds[i].fd && !who[i]->removed &&
+                exited(who[i]->pidfd))
                 ended(who[i]);
         now = clock_mono_s();
         for (DnsEntry *e = d->list; e && !d->stop; e = e->next)

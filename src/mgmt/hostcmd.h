@@ -24,7 +24,9 @@ const char *hostcmd_path(const char *tool, char *buf, size_t size);
  * 0 when it exits 0, else -1 with err: "cannot run TOOL (PACKAGE)" when it
  * cannot be started (package names the Debian package to install), else
  * "TOOL ARGS: the last line it printed".  When out is not NULL it gets
- * what the tool printed (stdout and stderr, at most size - 1 bytes).
+ * what the tool printed (stdout and stderr; of a long output, the
+ * end, cut to size).  With input, the caller must ignore SIGPIPE (hosteld does): a
+ * tool that ends before reading it all must not kill the caller.
  */
 int hostcmd_run(const char *tool, const char *package, const char *const *args, const char *input,
                 char *out, size_t size, Error *err);

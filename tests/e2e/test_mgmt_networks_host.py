@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -218,9 +217,11 @@ def test_a_dnsmasq_that_cannot_start_fails_the_create_with_its_reason(hostns):
     ns_run(d.ns, "ip", "addr", "add", "10.213.22.1/32", "dev", "lo")
     blocker = subprocess.Popen(["ip", "netns", "exec", d.ns, "python3", "-c",
                                 "import socket,time; s=socket.socket(socket.AF_INET, "
-                                "socket.SOCK_DGRAM); s.bind(('10.213.22.1', 53)); time.sleep(60)"])
+                                "socket.SOCK_DGRAM); s.bind(('10.213.22.1', 53)); "
+                                "print('bound', flush=True); time.sleep(60)"],
+                               stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
+        assert blocker.stdout.readline() == "bound\n"
         r = d.request("POST", NETS, {"name": "wan", "subnet": "10.213.22.0/24",
                                      "nat": {"mode": "host"}})
         assert_error(r, 422, "network 'wan' cannot start: dnsmasq ended at once")
