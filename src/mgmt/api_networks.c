@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -198,24 +197,6 @@ static json_t *list_object(Api *api, const NetView *v)
     return j;
 }
 
-/* A port without an address the switch learned gets the one dnsmasq leased to its MAC. */
-static void ipv4_from_leases(json_t *ports, const json_t *leases)
-{
-    size_t i, k;
-    json_t *p, *l;
-    json_array_foreach(ports, i, p)
-    {
-        const char *mac = json_string_value(json_object_get(p, "mac"));
-        if (!mac || json_is_string(json_object_get(p, "ipv4")))
-            continue;
-        json_array_foreach((json_t *)leases, k, l)
-        {
-            if (strcasecmp(mac, json_string_value(json_object_get(l, "mac"))) == 0)
-                json_object_set(p, "ipv4", json_object_get(l, "ipv4"));
-        }
-    }
-}
-
 /* A network with a host tap: its "host" object and, with dnsmasq, its "leases". */
 static void host_members(Api *api, const NetView *v, json_t *j, json_t *ports)
 {
@@ -224,7 +205,7 @@ static void host_members(Api *api, const NetView *v, json_t *j, json_t *ports)
     if (host)
         json_object_set_new(j, "host", host);
     if (leases) {
-        ipv4_from_leases(ports, leases);
+        mgmt_netroot_fill_ipv4(ports, leases);
         json_object_set_new(j, "leases", leases);
     }
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mgmt/dnsmasq.h"
@@ -174,4 +175,22 @@ json_t *mgmt_netroot_leases(MgmtNetRun *nr, const MgmtNetwork *net)
         data_path(nr, net->name, "leases", path, sizeof(path)) < 0)
         return NULL;
     return mgmt_leases_json(path, &net->subnet);
+}
+
+void mgmt_netroot_fill_ipv4(json_t *ports, const json_t *leases)
+{
+    size_t i, k;
+    json_t *p, *l;
+    json_array_foreach(ports, i, p)
+    {
+        const char *mac = json_string_value(json_object_get(p, "mac"));
+        if (!mac || json_is_string(json_object_get(p, "ipv4")))
+            continue;
+        json_array_foreach((json_t *)leases, k, l)
+        {
+            const char *lmac = json_string_value(json_object_get(l, "mac"));
+            if (lmac && strcasecmp(mac, lmac) == 0)
+                json_object_set(p, "ipv4", json_object_get(l, "ipv4"));
+        }
+    }
 }

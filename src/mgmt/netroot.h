@@ -47,4 +47,11 @@ json_t *mgmt_netroot_host_json(MgmtNetRun *nr, const MgmtNetwork *net);
 /* The DHCP leases dnsmasq gave on net (mgmt_leases_json); NULL when it has no dnsmasq. */
 json_t *mgmt_netroot_leases(MgmtNetRun *nr, const MgmtNetwork *net);
 
+/*
+ * Give each port of ports (the switch's query-ports, with "mac" and
+ * "ipv4") whose address the switch has not learned ("ipv4" null) the
+ * address leased to its MAC in leases (mgmt_netroot_leases).
+ */
+void mgmt_netroot_fill_ipv4(json_t *ports, const json_t *leases);
+
 #endif

@@ -250,6 +250,40 @@ def test_internal_network_with_dhcp(hostns):
     assert_error(d.request("POST", NETS, {"name": "u", "dhcp": True}), 422, "dhcp: only internal")
 
 
+def test_cli_nat_mode_host_and_dhcp(hostns):
+    d = hostns
+    env = dict(os.environ, HOSTEL_SOCKET=d.sock)
+
+    def hostel(*args):
+        return subprocess.run([hostel_bin(), *args], env=env, capture_output=True, text=True,
+                              timeout=30)
+
+    r = hostel("network", "create", "wan", "--nat-mode", "host", "--subnet", "10.213.24.0/24",
+               "--forward", "8080-10.213.24.20:80")
+    assert r.returncode == 0 and "created network wan (nat, 10.213.24.0/24), running" in r.stdout, r
+    n = d.get_net("wan")
+    assert n["nat"] == {"mode": "host"} and n["dhcp"] is True
+    r = hostel("network", "info", "wan")
+    assert r.returncode == 0, r
+    assert "nat:         host mode" in r.stdout
+    assert "host:        hn-wan 10.213.24.1/24, nft table hostel-wan" in r.stdout
+    assert f"dnsmasq:     running (pid {n['host']['dnsmasq']['pid']})" in r.stdout, r.stdout
+    r = hostel("network", "create", "in", "--kind", "internal", "--dhcp", "--subnet",
+               "10.213.25.0/24")
+    assert r.returncode == 0 and d.get_net("in")["dhcp"] is True, r
+    r = hostel("network", "create", "quiet", "--nat-mode", "host", "--no-dhcp", "--subnet",
+               "10.213.26.0/24")
+    assert r.returncode == 0 and "dnsmasq" not in d.get_net("quiet")["host"], r
+    r = hostel("network", "create", "bad", "--nat-mode", "hostile")
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "hostel: nat.mode: 'hostile' is not 'user' or 'host'"), r
+    r = hostel("network", "--help")
+    assert "--nat-mode MODE" in r.stdout and "--dhcp, --no-dhcp" in r.stdout
+    for name in ("wan", "in", "quiet"):
+        assert hostel("network", "delete", name).returncode == 0
+    assert not [t for t in nft_tables(d.ns) if "hostel-" in t]
+
+
 def test_host_mode_is_refused_without_root(tmp_path):
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root (to start hosteld as another user) and setpriv")

@@ -14,6 +14,7 @@
 
 #include "mgmt/dnsmasq.h"
 #include "mgmt/hostcmd.h"
+#include "mgmt/netroot.h"
 #include "mgmt/network.h"
 #include "mgmt/nft.h"
 #include "tap.h"
@@ -261,6 +262,29 @@ static void test_leases_json(void)
     json_decref(a);
 }
 
+static void test_fill_ipv4(void)
+{
+    json_t *ports = json_loads(
+        "[{\"name\": \"nat\", \"mac\": null, \"ipv4\": null},"
+        " {\"name\": \"vm1.0\", \"mac\": \"52:54:00:AA:BB:01\", \"ipv4\": null},"
+        " {\"name\": \"vm2.0\", \"mac\": \"52:54:00:aa:bb:02\", \"ipv4\": \"10.77.0.99\"},"
+        " {\"name\": \"vm3.0\", \"mac\": \"52:54:00:aa:bb:03\", \"ipv4\": null}]",
+        0, NULL);
+    json_t *leases = json_loads("[{\"mac\": \"52:54:00:aa:bb:01\", \"ipv4\": \"10.77.0.15\"},"
+                                " {\"mac\": \"52:54:00:aa:bb:02\", \"ipv4\": \"10.77.0.16\"}]",
+                                0, NULL);
+    mgmt_netroot_fill_ipv4(ports, leases);
+    char *dump = json_dumps(ports, JSON_COMPACT);
+    ok(dump && strstr(dump, "\"vm1.0\",\"mac\":\"52:54:00:AA:BB:01\",\"ipv4\":\"10.77.0.15\"") &&
+           strstr(dump, "\"vm2.0\",\"mac\":\"52:54:00:aa:bb:02\",\"ipv4\":\"10.77.0.99\"") &&
+           strstr(dump, "\"vm3.0\",\"mac\":\"52:54:00:aa:bb:03\",\"ipv4\":null") &&
+           strstr(dump, "\"nat\",\"mac\":null,\"ipv4\":null"),
+       "a port without an address gets its lease's; a learned one is kept: %s", dump);
+    free(dump);
+    json_decref(ports);
+    json_decref(leases);
+}
+
 int main(void)
 {
     test_ruleset();
@@ -268,5 +292,6 @@ int main(void)
     test_dnsmasq_cmd();
     test_leases_parse();
     test_leases_json();
+    test_fill_ipv4();
     return tap_done();
 }
