@@ -249,6 +249,19 @@ static void test_host_mode(void)
        "host mode: a tap uplink, no slirp: %s", text);
     free(text);
     json_decref(c);
+    ok(parse("{\"name\": \"v\", \"kind\": \"vxlan\", \"nat\": {\"mode\": \"host\"}, \"subnet\": "
+             "\"10.5.0.0/24\", \"vxlan\": {\"vni\": 7}}",
+             &net, msg, sizeof(msg)) == 0 &&
+           net.dhcp && mgmt_network_host_tap(&net),
+       "vxlan with a host NAT: %s", msg);
+    c = mgmt_network_switch_config(&net, "hn-v");
+    text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    ok(text && strstr(text, "\"kind\":\"vxlan\"") &&
+           strstr(text, "{\"ifname\":\"hn-v\",\"kind\":\"tap\",\"name\":\"nat\"}") &&
+           !strstr(text, "slirp"),
+       "its switch: the VXLAN uplink and the host tap: %s", text);
+    free(text);
+    json_decref(c);
     ok(parse("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}, \"dhcp\": false}", &net, msg,
              sizeof(msg)) == 0 &&
            !net.dhcp,
