@@ -30,6 +30,9 @@ enum {
     OPT_VXLAN_PORT,
     OPT_LOCAL,
     OPT_NAT,
+    OPT_NAT_MODE,
+    OPT_DHCP,
+    OPT_NO_DHCP,
     OPT_BRIDGE,
     OPT_DESCRIPTION,
 };
@@ -38,8 +41,9 @@ enum {
 typedef struct NetArgs {
     const char *socket;
     bool json;
-    const char *kind, *subnet, *vni, *vxlan_port, *local, *bridge, *description;
+    const char *kind, *subnet, *vni, *vxlan_port, *local, *bridge, *description, *nat_mode;
     bool nat;
+    int dhcp; /* -1: not given */
     const char *forwards[FORWARDS_MAX], *peers[PEERS_MAX];
     unsigned nforwards, npeers;
     char **operands;
@@ -71,7 +75,8 @@ static void network_help(FILE *out)
             "  delete NAME           stop and delete it (refused while VMs use it)\n"
             "\n"
             "kinds:\n"
-            "  nat (default)         DHCP, DNS and NAT to the outside (no root needed)\n"
+            "  nat (default)         DHCP, DNS and NAT to the outside (no root needed;\n"
+            "                        with --nat-mode host: the host's own, as root)\n"
             "  isolated              the VMs only\n"
             "  internal              the VMs and the host (a tap with the subnet's .1; root)\n"
             "  vxlan                 an overlay to other hosts (VXLAN, RFC 7348)\n"
@@ -80,7 +85,8 @@ static void network_help(FILE *out)
             "create options:\n"
             "      --kind KIND       nat, isolated, internal, vxlan or bridged\n"
             "      --subnet A.B.C.D/P   nat, internal, vxlan with NAT (default: a free\n"
-            "                        10.X.Y.0/24); gateway .2, DNS .3, DHCP from .15\n"
+            "                        10.X.Y.0/24); user-mode NAT: gateway .2, DNS .3,\n"
+            "                        DHCP from .15; host mode, internal: the host is .1\n"
             "      --forward [tcp|udp:][HOSTADDR:]HOSTPORT-VMADDR:PORT\n"
             "                        forward a host port to a VM (repeatable; needs NAT)\n"
             "      --vni N           vxlan: the VXLAN network identifier (1 to 16777215)\n"
@@ -88,6 +94,13 @@ static void network_help(FILE *out)
             "      --vxlan-port P    vxlan: the UDP port (default 4789)\n"
             "      --local ADDR      vxlan: the local address (default 0.0.0.0)\n"
             "      --nat             vxlan: a NAT uplink too (implied by --subnet, --forward)\n"
+            "      --nat-mode MODE   user (default): libslirp in the switch, no root;\n"
+            "                        host: a host tap hn-NAME with the subnet's .1 as the\n"
+            "                        gateway, dnsmasq for DHCP (.2 on) and DNS, nftables\n"
+            "                        masquerade and forwards (table hostel-NAME), and\n"
+            "                        net.ipv4.ip_forward=1 (root)\n"
+            "      --dhcp, --no-dhcp internal: run dnsmasq on the host tap (default off);\n"
+            "                        nat in host mode: the same (default on)\n"
             "      --bridge BR       bridged: the host bridge (made when missing)\n"
             "      --description TEXT\n"
             "\n"
@@ -190,8 +203,12 @@ static json_t *create_body(const NetArgs *a)
             json_array_append_new(f, json_string(a->forwards[i]));
         json_object_set_new(b, "forwards", f);
     }
-    if (a->nat || (vxlan && (a->subnet || a->nforwards))) /* the daemon says if the kind has it */
-        json_object_set_new(b, "nat", json_object());
+    if (a->nat || a->nat_mode ||
+        (vxlan && (a->subnet || a->nforwards))) /* the daemon says if the kind has it */
+        json_object_set_new(b, "nat",
+                            a->nat_mode ? json_pack("{s:s}", "mode", a->nat_mode) : json_object());
+    if (a->dhcp >= 0)
+        json_object_set_new(b, "dhcp", json_boolean(a->dhcp));
     if (vxlan || a->vni || a->npeers || a->vxlan_port || a->local) {
         json_t *x = vxlan_member(a);
         if (!x) {
@@ -314,6 +331,37 @@ static void join(const json_t *arr, char *buf, size_t size)
     }
 }
 
+/* A network with a host tap: its NAT mode, tap, dnsmasq; the leases. */
+static void info_host(const json_t *n)
+{
+    const json_t *h = json_object_get(n, "host"), *d = json_object_get(h, "dnsmasq");
+    const json_t *nat = json_object_get(n, "nat");
+    if (nat)
+        printf("nat:         %s mode\n", str_of(nat, "mode", "?"));
+    if (!h)
+        return;
+    printf("host:        %s %s", str_of(h, "interface", "?"), str_of(h, "address", "?"));
+    if (json_object_get(h, "nft_table"))
+        printf(", nft table %s", str_of(h, "nft_table", "?"));
+    printf("\n");
+    if (d) {
+        printf("dnsmasq:     %s", str_of(d, "status", "?"));
+        if (json_is_integer(json_object_get(d, "pid")))
+            printf(" (pid %" JSON_INTEGER_FORMAT ")", int_of(d, "pid"));
+        if (json_object_get(d, "message"))
+            printf(": %s", str_of(d, "message", ""));
+        printf("\n");
+    }
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(n, "leases"), i, l)
+    {
+        printf("%s %-17s %-15s %-20s %s\n",
+               i ? "            " : "leases:     ", str_of(l, "mac", "?"), str_of(l, "ipv4", "?"),
+               str_of(l, "hostname", "-"), str_of(l, "expires", "never"));
+    }
+}
+
 static void info_print(const json_t *n)
 {
     char text[1024];
@@ -340,6 +388,7 @@ static void info_print(const json_t *n)
     }
     if (json_object_get(n, "bridge"))
         printf("bridge:      %s\n", str_of(n, "bridge", ""));
+    info_host(n);
     join(json_object_get(n, "used_by"), text, sizeof(text));
     printf("used by:     %s\n", text);
     printf("created:     %s\n", str_of(n, "created", "?"));
@@ -419,6 +468,9 @@ static int take_option(const NetVerb *v, NetArgs *a, int c, char **argv)
     case OPT_VXLAN_PORT: a->vxlan_port = optarg; break;
     case OPT_LOCAL: a->local = optarg; break;
     case OPT_NAT: a->nat = true; break;
+    case OPT_NAT_MODE: a->nat_mode = optarg; break;
+    case OPT_DHCP: a->dhcp = 1; break;
+    case OPT_NO_DHCP: a->dhcp = 0; break;
     case OPT_BRIDGE: a->bridge = optarg; break;
     case OPT_DESCRIPTION: a->description = optarg; break;
     }
@@ -438,12 +490,15 @@ static int run_verb(const NetVerb *v, int argc, char **argv)
         {"vxlan-port", required_argument, NULL, OPT_VXLAN_PORT},
         {"local", required_argument, NULL, OPT_LOCAL},
         {"nat", no_argument, NULL, OPT_NAT},
+        {"nat-mode", required_argument, NULL, OPT_NAT_MODE},
+        {"dhcp", no_argument, NULL, OPT_DHCP},
+        {"no-dhcp", no_argument, NULL, OPT_NO_DHCP},
         {"bridge", required_argument, NULL, OPT_BRIDGE},
         {"description", required_argument, NULL, OPT_DESCRIPTION},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    NetArgs a = {0};
+    NetArgs a = {.dhcp = -1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

@@ -20,6 +20,7 @@
 
 #include "mgmt/api_int.h"
 #include "mgmt/nethost.h"
+#include "mgmt/netroot.h"
 #include "mgmt/netrun.h"
 #include "mgmt/network.h"
 #include "util/log.h"
@@ -196,7 +197,20 @@ static json_t *list_object(Api *api, const NetView *v)
     return j;
 }
 
-/* The object of one network: base + "port_count", "ports", "fdb". */
+/* A network with a host tap: its "host" object and, with dnsmasq, its "leases". */
+static void host_members(Api *api, const NetView *v, json_t *j, json_t *ports)
+{
+    json_t *host = api->netrun ? mgmt_netroot_host_json(api->netrun, &v->net) : NULL;
+    json_t *leases = api->netrun ? mgmt_netroot_leases(api->netrun, &v->net) : NULL;
+    if (host)
+        json_object_set_new(j, "host", host);
+    if (leases) {
+        mgmt_netroot_fill_ipv4(ports, leases);
+        json_object_set_new(j, "leases", leases);
+    }
+}
+
+/* The object of one network: base + "port_count", "ports", "fdb" (+ "host", "leases"). */
 static json_t *full_object(Api *api, const NetView *v)
 {
     json_t *j = base_object(api, v), *fdb = NULL;
@@ -205,6 +219,8 @@ static json_t *full_object(Api *api, const NetView *v)
     if (v->net.kind != MGMT_NET_BRIDGED && api->netrun && ports)
         mgmt_netrun_call(api->netrun, v->net.name, "query-fdb", NULL, -1, &fdb, SWITCH_TIMEOUT_MS,
                          &err);
+    if (j)
+        host_members(api, v, j, ports);
     if (j) {
         json_object_set_new(j, "port_count", json_integer((json_int_t)count_vm_ports(ports)));
         json_object_set_new(j, "ports", ports ? ports : json_array());
@@ -311,10 +327,10 @@ static void reply_network(Api *api, const char *name, int status, ApiResponse *r
 /* A kind that needs root on a daemon that is not: false after a 422. */
 static bool root_ok(const MgmtNetwork *net, ApiResponse *r)
 {
-    if (!mgmt_net_needs_root(net->kind) || geteuid() == 0)
+    if (!mgmt_network_needs_root(net) || geteuid() == 0)
         return true;
-    api_error(r, 422, "%s network needs hosteld to run as root (it makes host interfaces)",
-              net->kind == MGMT_NET_INTERNAL ? "an internal" : "a bridged");
+    api_error(r, 422, "%s needs hosteld to run as root (it makes host interfaces)",
+              mgmt_network_root_what(net));
     return false;
 }
 
@@ -370,7 +386,8 @@ out:
 /* The members whose change needs the network brought down and up (none of its VMs running). */
 static bool shape_changed(const MgmtNetwork *a, const MgmtNetwork *b)
 {
-    return a->kind != b->kind || a->nat != b->nat || a->subnet.addr != b->subnet.addr ||
+    return a->kind != b->kind || a->nat != b->nat || a->nat_mode != b->nat_mode ||
+           a->dhcp != b->dhcp || a->subnet.addr != b->subnet.addr ||
            a->subnet.prefix != b->subnet.prefix || a->vni != b->vni ||
            a->vxlan_port != b->vxlan_port || strcmp(a->local, b->local) != 0 ||
            a->npeers != b->npeers || memcmp(a->peers, b->peers, sizeof(a->peers)) != 0 ||
@@ -398,6 +415,8 @@ static int patched(const MgmtNetwork *old, const json_t *patch, MgmtNetwork *out
         json_object_clear(merged);
         json_object_set_new(merged, "description", desc);
     }
+    if (json_object_get(patch, "nat") && !json_object_get(patch, "dhcp"))
+        json_object_del(merged, "dhcp"); /* the default of the NAT's (new) mode */
     json_object_update(merged, (json_t *)patch);
     json_object_set_new(merged, "name", json_string(old->name));
     int rc = mgmt_network_from_json(merged, false, out, err);
@@ -419,6 +438,9 @@ static bool apply_change(Api *api, const MgmtNetwork *old, const MgmtNetwork *ne
         rc = mgmt_netrun_start(api->netrun, net, &err);
     } else {
         rc = mgmt_netrun_update(api->netrun, net, &pending, &err);
+        if (rc == 0 && (old->nforwards != net->nforwards ||
+                        memcmp(old->forwards, net->forwards, sizeof(net->forwards)) != 0))
+            rc = mgmt_netroot_forwards(api->netrun, net, &err); /* host NAT: applied live */
     }
     if (rc < 0)
         api_error(r, 500, "network '%s' is changed but its switch failed: %s", net->name, err.msg);

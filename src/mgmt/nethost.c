@@ -19,73 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mgmt/hostcmd.h"
 #include "mgmt/nethost.h"
-
-extern char **environ;
-
-/* Where `ip` is: /usr/sbin or /sbin (a daemon's PATH may lack them), else PATH. */
-static const char *ip_path(void)
-{
-    static const char *const dirs[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-        if (access(dirs[i], X_OK) == 0)
-            return dirs[i];
-    return "ip";
-}
-
-/* The last line of text (trailing newlines dropped) into buf. */
-static void last_line(char *text, char *buf, size_t size)
-{
-    size_t n = strlen(text);
-    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        text[--n] = '\0';
-    const char *start = strrchr(text, '\n');
-    snprintf(buf, size, "%s", start ? start + 1 : text);
-}
 
 int nethost_ip(const char *const *args, Error *err)
 {
-    char *argv[24], out[1024];
-    int n = 0, pipefd[2];
-    argv[n++] = "ip";
-    for (; args[n - 1] && n < 23; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return error_set_errno(err, errno, "cannot make a pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, ip_path(), &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    size_t len = 0;
-    for (ssize_t r; rc == 0 && len < sizeof(out) - 1; len += (size_t)r) {
-        r = read(pipefd[0], out + len, sizeof(out) - 1 - len);
-        if (r < 0 && errno == EINTR)
-            r = 0;
-        else if (r <= 0)
-            break;
-    }
-    out[len] = '\0';
-    close(pipefd[0]);
-    int status = 0;
-    while (rc == 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot run ip (iproute2)");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char line[300], cmd[200] = "";
-        last_line(out, line, sizeof(line));
-        for (int i = 1; argv[i]; i++)
-            snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i > 1 ? " " : "",
-                     argv[i]);
-        return error_set(err, "ip %s: %s", cmd, line[0] ? line : "failed without a word");
-    }
-    return 0;
+    return hostcmd_run("ip", "iproute2", args, NULL, NULL, 0, err);
 }
 
 static bool sys_exists(const char *ifname, const char *what)

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "control/client.h"
+#include "mgmt/dnsmasq.h"
 #include "mgmt/fileio.h"
 #include "mgmt/nethost.h"
+#include "mgmt/netroot.h"
 #include "mgmt/netrun_int.h"
 #include "util/clocks.h"
 #include "util/log.h"
@@ -339,15 +341,12 @@ static int watch(MgmtNetRun *nr, NetEntry *e, pid_t pid, bool child)
 /* The host side of net (an internal network's tap, a bridged network's bridge). */
 static int host_side(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
 {
-    char ifname[MGMT_NET_IFNAME_MAX], marker[PATH_MAX];
+    char marker[PATH_MAX];
     bool made;
-    if (mgmt_net_needs_root(net->kind) && geteuid() != 0)
-        return error_set(err, "%s network needs hosteld to run as root",
-                         net->kind == MGMT_NET_INTERNAL ? "an internal" : "a bridged");
-    if (net->kind == MGMT_NET_INTERNAL) {
-        netrun_host_ifname(net->name, ifname);
-        return nethost_host_tap(ifname, &net->subnet, err);
-    }
+    if (mgmt_network_needs_root(net) && geteuid() != 0)
+        return error_set(err, "%s needs hosteld to run as root", mgmt_network_root_what(net));
+    if (mgmt_network_host_tap(net)) /* the tap, and dnsmasq, nftables (netroot.c) */
+        return mgmt_netroot_up(nr, net, err);
     if (net->kind != MGMT_NET_BRIDGED)
         return 0;
     if (nethost_bridge(net->bridge, &made, err) < 0)
@@ -486,7 +485,8 @@ static void remove_files(MgmtNetRun *nr, const MgmtNetwork *net, bool purge)
     static const char *const files[] = {"switch.json", "control.sock", "pid", "bridge-made"};
     char path[PATH_MAX], ifname[MGMT_NET_IFNAME_MAX];
     Error err = {0};
-    if (net->kind == MGMT_NET_INTERNAL) {
+    mgmt_netroot_down(nr, net, purge); /* dnsmasq, the nft table */
+    if (mgmt_network_host_tap(net)) {
         netrun_host_ifname(net->name, ifname);
         if (nethost_delete(ifname, &err) < 0)
             log_warn("network %s: %s", net->name, err.msg);
@@ -800,10 +800,15 @@ int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
     nr->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 10000;
     nr->notify = opt->notify;
     nr->notify_ctx = opt->notify_ctx;
+    if (mgmt_dnsmasq_new(&nr->dns, err) < 0) {
+        free(nr);
+        return -1;
+    }
     nr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&nr->lock, NULL);
     if (nr->wake_fd < 0 || pthread_create(&nr->thread, NULL, supervise, nr) != 0) {
         error_set_errno(err, errno, "netrun: cannot start the supervisor");
+        mgmt_dnsmasq_free(nr->dns);
         if (nr->wake_fd >= 0)
             close(nr->wake_fd);
         pthread_mutex_destroy(&nr->lock);
@@ -831,6 +836,7 @@ void mgmt_netrun_free(MgmtNetRun *nr)
         pthread_cond_destroy(&e->changed);
         free(e);
     }
+    mgmt_dnsmasq_free(nr->dns);
     close(nr->wake_fd);
     pthread_mutex_destroy(&nr->lock);
     free(nr);

@@ -40,8 +40,11 @@ typedef struct NetEntry {
     struct NetEntry *next;
 } NetEntry;
 
+struct MgmtDnsmasq;
+
 struct MgmtNetRun {
     char data_dir[PATH_MAX], run_dir[PATH_MAX], vmm_path[PATH_MAX];
+    struct MgmtDnsmasq *dns; /* the dnsmasq processes of networks with "dhcp" (netroot.c) */
     unsigned ready_timeout_ms;
     MgmtNotifyFn *notify;
     void *notify_ctx;

@@ -50,6 +50,30 @@ bool mgmt_net_needs_root(MgmtNetKind k)
     return k == MGMT_NET_INTERNAL || k == MGMT_NET_BRIDGED;
 }
 
+bool mgmt_network_host_nat(const MgmtNetwork *net)
+{
+    return net->nat && net->nat_mode == MGMT_NAT_HOST;
+}
+
+bool mgmt_network_host_tap(const MgmtNetwork *net)
+{
+    return net->kind == MGMT_NET_INTERNAL || mgmt_network_host_nat(net);
+}
+
+bool mgmt_network_needs_root(const MgmtNetwork *net)
+{
+    return mgmt_net_needs_root(net->kind) || mgmt_network_host_nat(net);
+}
+
+const char *mgmt_network_root_what(const MgmtNetwork *net)
+{
+    if (net->kind == MGMT_NET_INTERNAL)
+        return "an internal network";
+    if (net->kind == MGMT_NET_BRIDGED)
+        return "a bridged network";
+    return "a nat network in host mode (a host tap, dnsmasq and nftables)";
+}
+
 int mgmt_net_fail(Error *err, int code, const char *fmt, ...)
 {
     if (err) {
@@ -200,6 +224,20 @@ MgmtSubnet mgmt_net_pick_subnet(const char *name, const MgmtSubnet *taken, size_
 int mgmt_net_forward_parse(const char *text, const MgmtSubnet *subnet,
                            char out[MGMT_NET_FORWARD_TEXT], Error *err)
 {
+    return mgmt_net_forward_parse_mode(text, subnet, MGMT_NAT_USER, out, err);
+}
+
+/* off is the host number of a VM in a subnet of mask m and that NAT mode (not a service's). */
+static bool vm_host_ok(uint32_t off, uint32_t m, MgmtNatMode mode)
+{
+    if (off == 0 || off == ~m)
+        return false;
+    return mode == MGMT_NAT_HOST ? off != 1 : off != 2 && off != 3;
+}
+
+int mgmt_net_forward_parse_mode(const char *text, const MgmtSubnet *subnet, MgmtNatMode mode,
+                                char out[MGMT_NET_FORWARD_TEXT], Error *err)
+{
     static const char syntax[] = "[tcp|udp:][HOSTADDR:]HOSTPORT-VMADDR:VMPORT";
     char buf[80], *p = buf, *dash, *colon;
     const char *proto = "tcp";
@@ -229,19 +267,47 @@ int mgmt_net_forward_parse(const char *text, const MgmtSubnet *subnet,
         return error_set(err, "forward '%s': expected %s (VMADDR an IPv4 address, ports 1-65535)",
                          text, syntax);
     uint32_t m = prefix_mask(subnet->prefix), off = vm & ~m;
-    if (!subnet->prefix || (vm & m) != subnet->addr || off == 0 || off == ~m || off == 2 ||
-        off == 3) {
+    if (!subnet->prefix || (vm & m) != subnet->addr || !vm_host_ok(off, m, mode)) {
         char s[40];
         mgmt_subnet_format(subnet, s, sizeof(s));
-        return error_set(err,
-                         "forward '%s': the VM address %s is not a VM's address in the subnet %s "
-                         "(.2 is the gateway, .3 the DNS server)",
-                         text, vmaddr, s);
+        return error_set(
+            err, "forward '%s': the VM address %s is not a VM's address in the subnet %s (%s)",
+            text, vmaddr, s,
+            mode == MGMT_NAT_HOST ? ".1 is the host's" : ".2 is the gateway, .3 the DNS server");
     }
+    if (mode == MGMT_NAT_HOST && (host >> 24) == 127)
+        return error_set(err,
+                         "forward '%s': a host-mode NAT forwards with nftables, which cannot send "
+                         "the host's loopback addresses to a VM: give another host address, or "
+                         "none (every address)",
+                         text);
     char h[MGMT_NET_ADDR_TEXT], v[MGMT_NET_ADDR_TEXT];
     format_ipv4(host, h, sizeof(h));
     format_ipv4(vm, v, sizeof(v));
     snprintf(out, MGMT_NET_FORWARD_TEXT, "%s:%s:%u-%s:%u", proto, h, hport, v, vport);
+    return 0;
+}
+
+int mgmt_net_forward_split(const char *normal, MgmtForward *f)
+{
+    char buf[MGMT_NET_FORWARD_TEXT], *hp, *dash, *va, *vp;
+    memset(f, 0, sizeof(*f));
+    if (strlen(normal) >= sizeof(buf) ||
+        (strncmp(normal, "tcp:", 4) != 0 && strncmp(normal, "udp:", 4) != 0))
+        return -1;
+    strcpy(buf, normal);
+    memcpy(f->proto, buf, 3);
+    if (!(dash = strchr(buf + 4, '-')))
+        return -1;
+    *dash = '\0';
+    va = dash + 1;
+    if (!(hp = strchr(buf + 4, ':')) || !(vp = strchr(va, ':')))
+        return -1;
+    *hp++ = '\0';
+    *vp++ = '\0';
+    if (!parse_ipv4(buf + 4, &f->host_addr) || !parse_port(hp, &f->host_port) ||
+        !parse_ipv4(va, &f->vm_addr) || !parse_port(vp, &f->vm_port))
+        return -1;
     return 0;
 }
 
@@ -314,7 +380,7 @@ static int members_known(const json_t *j, const char *path, const char *const *n
     return 0;
 }
 
-/* nat: {"mode": "user"}; "host" is not done yet. */
+/* nat: {"mode": "user" | "host"}. */
 static int read_nat(const json_t *nat, MgmtNetwork *net, Error *err)
 {
     static const char *const names[] = {"mode", NULL};
@@ -328,10 +394,8 @@ static int read_nat(const json_t *nat, MgmtNetwork *net, Error *err)
     net->nat = true;
     net->nat_mode = MGMT_NAT_USER;
     if (mode && strcmp(mode, "host") == 0)
-        return mgmt_net_fail(
-            err, -EINVAL,
-            "nat.mode: 'host' (dnsmasq and nftables, as root) is not done yet; use 'user'");
-    if (mode && strcmp(mode, "user") != 0)
+        net->nat_mode = MGMT_NAT_HOST;
+    else if (mode && strcmp(mode, "user") != 0)
         return mgmt_net_fail(err, -EINVAL, "nat.mode: '%.32s' is not 'user' or 'host'", mode);
     return 0;
 }
@@ -355,7 +419,8 @@ static int read_forwards(const json_t *a, MgmtNetwork *net, Error *err)
         Error e = {0};
         if (!json_is_string(f))
             return mgmt_net_fail(err, -EPROTO, "forwards[%zu]: not a string", i);
-        if (mgmt_net_forward_parse(json_string_value(f), &net->subnet, net->forwards[i], &e) < 0)
+        if (mgmt_net_forward_parse_mode(json_string_value(f), &net->subnet, net->nat_mode,
+                                        net->forwards[i], &e) < 0)
             return mgmt_net_fail(err, -EINVAL, "forwards[%zu]: %s", i, e.msg);
         net->nforwards = (unsigned)i + 1;
     }
@@ -467,6 +532,26 @@ static int refuse_member(const json_t *j, const char *key, const MgmtNetwork *ne
                          mgmt_net_kind_name(net->kind));
 }
 
+/*
+ * dhcp: dnsmasq on the host tap.  An internal network's is off unless
+ * asked; a host-mode NAT's is on unless refused; no other network has one
+ * of dnsmasq's (a user-mode NAT's DHCP is libslirp's).
+ */
+static int read_dhcp(const json_t *v, MgmtNetwork *net, Error *err)
+{
+    net->dhcp = mgmt_network_host_nat(net);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return mgmt_net_fail(err, -EPROTO, "dhcp: not a boolean");
+    if (!mgmt_network_host_tap(net))
+        return mgmt_net_fail(err, -EINVAL,
+                             "dhcp: only internal networks and nat networks in host mode have a "
+                             "dnsmasq (a nat network in user mode always serves DHCP itself)");
+    net->dhcp = json_is_true(v);
+    return 0;
+}
+
 /* The members of the kind: nat, subnet, forwards, vxlan, bridge. */
 static int read_kind(const json_t *j, MgmtNetwork *net, Error *err)
 {
@@ -508,14 +593,14 @@ static int read_kind(const json_t *j, MgmtNetwork *net, Error *err)
                              "bridge: '%.40s' is not an interface name (1 to 15 of [A-Za-z0-9._-])",
                              bridge);
     snprintf(net->bridge, sizeof(net->bridge), "%s", bridge ? bridge : "");
-    return 0;
+    return read_dhcp(json_object_get(j, "dhcp"), net, err);
 }
 
 int mgmt_network_from_json(const json_t *j, bool doc, MgmtNetwork *net, Error *err)
 {
-    static const char *const names[] = {"name",    "kind",     "description", "subnet",
-                                        "nat",     "forwards", "vxlan",       "bridge",
-                                        "version", "created",  NULL};
+    static const char *const names[] = {"name", "kind",     "description", "subnet",
+                                        "nat",  "forwards", "vxlan",       "bridge",
+                                        "dhcp", "version",  "created",     NULL};
     memset(net, 0, sizeof(*net));
     net->kind = MGMT_NET_NAT;
     if (!json_is_object(j))
@@ -566,9 +651,12 @@ json_t *mgmt_network_to_json(const MgmtNetwork *net, bool doc)
         json_object_set_new(j, "subnet", json_string(s));
     }
     if (net->nat) {
-        json_object_set_new(j, "nat", json_pack("{s:s}", "mode", "user"));
+        json_object_set_new(
+            j, "nat", json_pack("{s:s}", "mode", net->nat_mode == MGMT_NAT_HOST ? "host" : "user"));
         json_object_set_new(j, "forwards", string_array(net->forwards, net->nforwards));
     }
+    if (mgmt_network_host_tap(net))
+        json_object_set_new(j, "dhcp", json_boolean(net->dhcp));
     if (net->kind == MGMT_NET_VXLAN)
         json_object_set_new(j, "vxlan", vxlan_json(net));
     if (net->kind == MGMT_NET_BRIDGED)
@@ -582,7 +670,7 @@ json_t *mgmt_network_switch_config(const MgmtNetwork *net, const char *host_ifna
            *cfg = json_pack("{s:s, s:o}", "name", net->name, "uplinks", uplinks);
     if (!cfg)
         return NULL;
-    if (net->nat) {
+    if (net->nat && net->nat_mode == MGMT_NAT_USER) {
         char s[40];
         mgmt_subnet_format(&net->subnet, s, sizeof(s));
         json_array_append_new(uplinks, json_pack("{s:s, s:s, s:s, s:o}", "kind", "slirp", "name",
@@ -595,8 +683,9 @@ json_t *mgmt_network_switch_config(const MgmtNetwork *net, const char *host_ifna
         json_object_set_new(x, "name", json_string("vxlan"));
         json_array_append_new(uplinks, x);
     }
-    if (net->kind == MGMT_NET_INTERNAL)
-        json_array_append_new(uplinks, json_pack("{s:s, s:s, s:s}", "kind", "tap", "name", "host",
+    if (mgmt_network_host_tap(net))
+        json_array_append_new(uplinks, json_pack("{s:s, s:s, s:s}", "kind", "tap", "name",
+                                                 net->kind == MGMT_NET_INTERNAL ? "host" : "nat",
                                                  "ifname", host_ifname ? host_ifname : ""));
     return cfg;
 }

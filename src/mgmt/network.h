@@ -8,11 +8,14 @@
  *
  * A network is a kind and the members of that kind:
  *
- *   nat       a switch with a NAT uplink (libslirp in the switch process:
- *             DHCP from .15, gateway .2, DNS .3): subnet, nat {mode}, forwards
+ *   nat       a switch with a NAT uplink: libslirp in the switch process
+ *             (nat.mode "user": DHCP from .15, gateway .2, DNS .3), or, as
+ *             root, the host itself (nat.mode "host": the tap "hn-NAME" with
+ *             the subnet's .1, dnsmasq for DHCP and DNS, nftables NAT):
+ *             subnet, nat {mode}, forwards, dhcp (host mode)
  *   isolated  a switch and the VMs on it, nothing else
  *   internal  a switch with a tap uplink hosteld makes on the host
- *             ("hn-NAME", the subnet's .1 as its address): subnet (root)
+ *             ("hn-NAME", the subnet's .1 as its address): subnet, dhcp (root)
  *   vxlan     a switch with a VXLAN uplink to peers: vxlan {vni, port,
  *             local, peers}, and optionally a NAT uplink as well (nat,
  *             subnet, forwards)
@@ -62,7 +65,7 @@ typedef enum MgmtNetKind {
     MGMT_NET_BRIDGED,
 } MgmtNetKind;
 
-/* How a NAT uplink is made: libslirp in the switch (now); dnsmasq + nftables as root (later). */
+/* How a NAT uplink is made: libslirp in the switch; or a host tap, dnsmasq and nftables (root). */
 typedef enum MgmtNatMode {
     MGMT_NAT_USER,
     MGMT_NAT_HOST,
@@ -86,6 +89,8 @@ typedef struct MgmtNetwork {
     MgmtSubnet subnet; /* nat (and vxlan with nat), internal; else none */
     char forwards[MGMT_NET_FORWARDS_MAX][MGMT_NET_FORWARD_TEXT]; /* "tcp:ADDR:PORT-VMADDR:PORT" */
     unsigned nforwards;
+    /* dnsmasq serves DHCP (and DNS) on the host tap: internal (when asked), nat in host mode */
+    bool dhcp;
     /* vxlan */
     uint32_t vni;
     uint16_t vxlan_port;
@@ -105,6 +110,18 @@ bool mgmt_net_has_switch(MgmtNetKind k);
 
 /* The kind needs hosteld to run as root (internal, bridged). */
 bool mgmt_net_needs_root(MgmtNetKind k);
+
+/* net needs hosteld to run as root: its kind, or a NAT in host mode. */
+bool mgmt_network_needs_root(const MgmtNetwork *net);
+
+/* net has a host tap ("hn-NAME" with the subnet's .1): internal, or a NAT in host mode. */
+bool mgmt_network_host_tap(const MgmtNetwork *net);
+
+/* net is NATed by the host (nftables): a NAT in host mode. */
+bool mgmt_network_host_nat(const MgmtNetwork *net);
+
+/* "an internal network", "a host-mode nat network"...: what needs root, for messages. */
+const char *mgmt_network_root_what(const MgmtNetwork *net);
 
 /*
  * name is a network's name: 1 to 63 of [A-Za-z0-9._-], the first a letter
@@ -141,6 +158,26 @@ int mgmt_net_forward_parse(const char *text, const MgmtSubnet *subnet,
                            char out[MGMT_NET_FORWARD_TEXT], Error *err);
 
 /*
+ * The same for a NAT of the given mode: in host mode the gateway is .1
+ * (the host tap), and HOSTADDR may not be a loopback address (nftables
+ * cannot send 127.0.0.0/8 to a VM).
+ */
+int mgmt_net_forward_parse_mode(const char *text, const MgmtSubnet *subnet, MgmtNatMode mode,
+                                char out[MGMT_NET_FORWARD_TEXT], Error *err);
+
+/* A forward in its normal form, split: protocol ("tcp"/"udp"), addresses (host order), ports. */
+typedef struct MgmtForward {
+    char proto[4];
+    uint32_t host_addr; /* 0: every host address */
+    uint16_t host_port;
+    uint32_t vm_addr;
+    uint16_t vm_port;
+} MgmtForward;
+
+/* A forward's normal form (as stored) into *f. Returns 0, or -1 when it is not one. */
+int mgmt_net_forward_split(const char *normal, MgmtForward *f);
+
+/*
  * A network from the JSON object j into net: a create's body (doc false:
  * "created" and "version" are not accepted; the defaults are not applied
  * here, see mgmt_networks_define) or a stored document (doc true).
@@ -154,8 +191,8 @@ struct json_t *mgmt_network_to_json(const MgmtNetwork *net, bool doc);
 
 /*
  * The switch process's configuration (docs/net.md: {"name", "uplinks":
- * [...]}) for net; host_ifname is the tap an internal network's uplink
- * attaches to.  NULL if out of memory.
+ * [...]}) for net; host_ifname is the tap the uplink of an internal
+ * network or a host-mode NAT attaches to.  NULL if out of memory.
  */
 struct json_t *mgmt_network_switch_config(const MgmtNetwork *net, const char *host_ifname);
 

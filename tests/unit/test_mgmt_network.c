@@ -188,7 +188,6 @@ static void test_kinds(void)
     refused(
         "{\"name\": \"lan\", \"subnet\": \"10.77.0.0/24\", \"forwards\": [\"8080-10.9.0.15:80\"]}",
         -EINVAL, "forwards[0]:");
-    refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}}", -EINVAL, "not done yet");
     refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"x\"}}", -EINVAL, "nat.mode");
     refused("{\"name\": \"x\", \"kind\": \"isolated\", \"subnet\": \"10.77.0.0/24\"}", -EINVAL,
             "subnet: an isolated network has none");
@@ -216,6 +215,93 @@ static void test_kinds(void)
     refused("{\"name\": \"v\", \"kind\": \"vxlan\", \"vxlan\": {\"vni\": 1, \"local\": \"any\"}}",
             -EINVAL, "vxlan.local");
     refused("{\"name\": \"n\", \"kind\": \"nat\", \"vxlan\": {\"vni\": 1}}", -EINVAL, "vxlan:");
+}
+
+/* nat.mode "host" and dhcp: the members, their defaults, the forwards, the switch's uplink. */
+static void test_host_mode(void)
+{
+    MgmtNetwork net;
+    char msg[512], out[MGMT_NET_FORWARD_TEXT];
+    MgmtSubnet s;
+    Error err = {0};
+    ok(parse("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}, \"subnet\": \"10.77.0.0/24\", "
+             "\"forwards\": [\"8080-10.77.0.2:80\"]}",
+             &net, msg, sizeof(msg)) == 0 &&
+           net.nat && net.nat_mode == MGMT_NAT_HOST && net.dhcp && mgmt_network_host_nat(&net) &&
+           mgmt_network_host_tap(&net) && mgmt_network_needs_root(&net),
+       "host mode: dhcp by default, root, a host tap; .2 is a VM's there: %s", msg);
+    json_t *j = mgmt_network_to_json(&net, true);
+    ok(j &&
+           strcmp(json_string_value(json_object_get(json_object_get(j, "nat"), "mode")), "host") ==
+               0 &&
+           json_is_true(json_object_get(j, "dhcp")),
+       "the document says host and dhcp");
+    MgmtNetwork back;
+    Error e = {0};
+    ok(j && mgmt_network_from_json(j, true, &back, &e) == 0 && back.nat_mode == MGMT_NAT_HOST &&
+           back.dhcp && back.nforwards == 1,
+       "and reads back: %s", e.msg);
+    json_decref(j);
+    json_t *c = mgmt_network_switch_config(&net, "hn-lan");
+    char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    ok(text && strcmp(text, "{\"name\":\"lan\",\"uplinks\":[{\"ifname\":\"hn-lan\",\"kind\":"
+                            "\"tap\",\"name\":\"nat\"}]}") == 0,
+       "host mode: a tap uplink, no slirp: %s", text);
+    free(text);
+    json_decref(c);
+    ok(parse("{\"name\": \"v\", \"kind\": \"vxlan\", \"nat\": {\"mode\": \"host\"}, \"subnet\": "
+             "\"10.5.0.0/24\", \"vxlan\": {\"vni\": 7}}",
+             &net, msg, sizeof(msg)) == 0 &&
+           net.dhcp && mgmt_network_host_tap(&net),
+       "vxlan with a host NAT: %s", msg);
+    c = mgmt_network_switch_config(&net, "hn-v");
+    text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    ok(text && strstr(text, "\"kind\":\"vxlan\"") &&
+           strstr(text, "{\"ifname\":\"hn-v\",\"kind\":\"tap\",\"name\":\"nat\"}") &&
+           !strstr(text, "slirp"),
+       "its switch: the VXLAN uplink and the host tap: %s", text);
+    free(text);
+    json_decref(c);
+    ok(parse("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}, \"dhcp\": false}", &net, msg,
+             sizeof(msg)) == 0 &&
+           !net.dhcp,
+       "host mode without dnsmasq");
+    ok(parse("{\"name\": \"i\", \"kind\": \"internal\"}", &net, msg, sizeof(msg)) == 0 &&
+           !net.dhcp && mgmt_network_host_tap(&net) && !mgmt_network_host_nat(&net),
+       "internal: no dhcp unless asked");
+    ok(parse("{\"name\": \"i\", \"kind\": \"internal\", \"dhcp\": true}", &net, msg, sizeof(msg)) ==
+               0 &&
+           net.dhcp,
+       "internal with dhcp");
+    ok(parse("{\"name\": \"lan\"}", &net, msg, sizeof(msg)) == 0 && !net.dhcp &&
+           !mgmt_network_needs_root(&net) && !mgmt_network_host_tap(&net),
+       "user mode: no dnsmasq, no root");
+    refused("{\"name\": \"lan\", \"dhcp\": true}", -EINVAL, "dhcp: only internal");
+    refused("{\"name\": \"x\", \"kind\": \"isolated\", \"dhcp\": true}", -EINVAL, "dhcp:");
+    refused("{\"name\": \"i\", \"kind\": \"internal\", \"dhcp\": 1}", -EPROTO,
+            "dhcp: not a boolean");
+    refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}, \"subnet\": \"10.77.0.0/24\", "
+            "\"forwards\": [\"8080-10.77.0.1:80\"]}",
+            -EINVAL, ".1 is the host's");
+    refused("{\"name\": \"lan\", \"nat\": {\"mode\": \"host\"}, \"subnet\": \"10.77.0.0/24\", "
+            "\"forwards\": [\"127.0.0.1:8080-10.77.0.5:80\"]}",
+            -EINVAL, "loopback");
+    mgmt_subnet_parse("10.77.0.0/24", &s, NULL);
+    ok(mgmt_net_forward_parse_mode("udp:192.0.2.1:53-10.77.0.3:53", &s, MGMT_NAT_HOST, out, &err) ==
+               0 &&
+           strcmp(out, "udp:192.0.2.1:53-10.77.0.3:53") == 0,
+       "host mode: a host address, .3 a VM's: %s", out);
+    MgmtForward f;
+    ok(mgmt_net_forward_split(out, &f) == 0 && strcmp(f.proto, "udp") == 0 &&
+           f.host_addr == 0xc0000201u && f.host_port == 53 && f.vm_addr == 0x0a4d0003u &&
+           f.vm_port == 53,
+       "a forward split");
+    ok(mgmt_net_forward_split("tcp:0.0.0.0:8080-10.77.0.5:80", &f) == 0 && f.host_addr == 0,
+       "every address is 0");
+    ok(mgmt_net_forward_split("sctp:1.2.3.4:1-1.2.3.4:2", &f) < 0 &&
+           mgmt_net_forward_split("tcp:1.2.3.4:1", &f) < 0 &&
+           mgmt_net_forward_split("tcp:1.2.3.4:0-1.2.3.5:1", &f) < 0,
+       "not normal forms: refused");
 }
 
 static void test_ifnames(void)
@@ -367,6 +453,7 @@ int main(void)
     test_pick();
     test_forwards();
     test_kinds();
+    test_host_mode();
     test_ifnames();
     test_switch_config();
     test_store();
