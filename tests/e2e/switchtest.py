@@ -22,6 +22,19 @@ TIMEOUT = 10
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 ETH_IP, ETH_ARP, ETH_VLAN = 0x0800, 0x0806, 0x8100
 
+# A port's far end that sends one frame as fast as the switch takes it: run it as
+# `python3 -c FLOODER FD FRAME_HEX` with the port's socket inherited as FD; it prints
+# "go" once it starts sending.
+FLOODER = """
+import socket, sys
+s = socket.socket(fileno=int(sys.argv[1]))
+frame = bytes.fromhex(sys.argv[2])
+sys.stdout.write("go\\n")
+sys.stdout.flush()
+while True:
+    s.send(frame)
+"""
+
 
 def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))

@@ -22,8 +22,8 @@ import time
 
 import pytest
 
-from switchtest import (BROADCAST, ETH_IP, HOSTEL, Switch, arp, arp_request, eth, frame_vlan,
-                        icmp_echo, mac_of, parse_arp, parse_ipv4, udp, wait_for)
+from switchtest import (BROADCAST, ETH_IP, FLOODER, HOSTEL, Switch, arp, arp_request, eth,
+                        frame_vlan, icmp_echo, mac_of, parse_arp, parse_ipv4, udp, wait_for)
 
 PAYLOAD = 0x88b5  # IEEE local experimental ethertype: frames only this test sends
 
@@ -218,17 +218,6 @@ def test_listen_ports(tmp_path):
     finally:
         assert s.stop() == 0
     assert not s.listen_path.exists() and not s.control_path.exists()
-
-
-FLOODER = """
-import socket, sys
-s = socket.socket(fileno=int(sys.argv[1]))
-frame = bytes.fromhex(sys.argv[2])
-sys.stdout.write("go\\n")
-sys.stdout.flush()
-while True:
-    s.send(frame)
-"""
 
 
 def test_flood_does_not_starve_others(sw):
