@@ -16,45 +16,15 @@ Skipped with the reason when not root or when namespaces, veth or vxlan
 devices cannot be made.
 """
 
-import os
-import subprocess
 import uuid
 
 import pytest
 
+from netns import ip, netns_exec, unavailable
 from switchtest import (ETH_IP, HOSTEL, Switch, arp_request, eth, icmp_echo, mac_of, parse_arp,
                         parse_ipv4, wait_for)
 
 VNI = 42
-
-
-def ip(*args, check=True):
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20, check=check)
-
-
-def netns_exec(ns, *argv, check=True):
-    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
-                          timeout=20, check=check)
-
-
-def unavailable():
-    """Why the kernel side cannot be built here, or None."""
-    if os.geteuid() != 0:
-        return "needs root for network namespaces, veth and vxlan devices"
-    ns = "hsw-probe-" + uuid.uuid4().hex[:6]
-    try:
-        r = ip("netns", "add", ns, check=False)
-        if r.returncode:
-            return f"ip netns add failed: {r.stderr.strip()}"
-        r = netns_exec(ns, "ip", "link", "add", "vxp", "type", "vxlan", "id", "1", "dstport",
-                       "4789", "local", "127.0.0.1", check=False)
-        if r.returncode:
-            return f"cannot create a vxlan device: {r.stderr.strip()}"
-        return None
-    except FileNotFoundError:
-        return "the ip command is missing"
-    finally:
-        ip("netns", "del", ns, check=False)
 
 
 REASON = unavailable()
