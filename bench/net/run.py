@@ -21,9 +21,12 @@ guests at a time:
      monotonic clock under both emulators (hostel: src/hw/clock.h; QEMU
      TCG's virtual clock). Timing the sender instead would be unsound:
      busybox nc exits once the last bytes are in its socket buffer, not
-     when they arrive. The byte count is checked. The host's wall time
-     around the exchange is printed on stderr as a cross-check, with the
-     switch process's CPU use over it.
+     when they arrive. The byte count is checked. Printed on stderr beside
+     it, as a cross-check and to read the figure: the host's wall time
+     around the exchange, the TCP segments the sender retransmitted
+     (/proc/net/snmp), the CPU both VMMs and the switch used over it, the
+     switch's drop counters and (hostel, from `query-stats` on the VMs'
+     control sockets) the cards' rx-dropped / tx-dropped.
 2. VM to host through NAT: one guest with its DHCP lease downloads
    `wget -q -O /dev/null http://GATEWAY:PORT/big` (N MiB from an HTTP server
    of this process on 127.0.0.1), timed by the guest's busybox `time`:
@@ -42,7 +45,9 @@ guests at a time:
    port to another for --load-seconds and counts what arrives; the switch
    process's CPU (utime + stime in /proc/PID/stat) over the same window
    gives frames per second per core of switch CPU, and the share of a core
-   1 Gbit/s of 64-byte frames (1,488,095 frames/s) would need.
+   1 Gbit/s of 64-byte frames (1,488,095 frames/s) would need. A last run
+   paces 60-byte frames at --load-pps (no drops: the cost per frame when
+   the switch is not saturated).
 
 Targets (issue 16): VM-to-VM throughput >= QEMU's; the switch's CPU < 10 %
 of a core at 1 Gbit/s of small frames. See docs/bench.md ("Networks
@@ -73,8 +78,8 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from netlab import (BenchError, HostServer, Resources, Switch, bridge_with_taps,  # noqa: E402
-                    veth_between)
+from netlab import (BenchError, Control, HostServer, Resources, Switch,  # noqa: E402
+                    bridge_with_taps, veth_between)
 
 _spec = importlib.util.spec_from_file_location("bench_boot", REPO / "bench" / "boot" / "run.py")
 boot = importlib.util.module_from_spec(_spec)
@@ -141,15 +146,39 @@ def tap_netdev(tap):
 
 
 def start_guests(opts, specs):
-    """Boot (name, argv) guests one after the other; return them at their prompts."""
+    """Boot (name, argv) guests one after the other; return them at their prompts.
+    A hostel guest is named, so its control socket (g.control) gives its card's counters."""
     guests = []
     for name, argv in specs:
         opts.boots += 1
         log = opts.work / f"{opts.boots:02d}-{name}.log"
+        control = None
+        if argv[0] == opts.hostel:
+            argv = argv + ["--name", name]
+            control = pathlib.Path(os.environ["XDG_RUNTIME_DIR"]) / "hostel" / f"{name}.sock"
         g = boot.Guest(name, argv, log, opts.boot_timeout)
+        g.control = control
         guests.append(g)
         g.wait_prompt()
     return guests
+
+
+def card_drops(guests):
+    """'; VMM drops: NAME rx R tx T, ...' from the hostel guests' query-stats ('' for QEMU)."""
+    parts = []
+    for g in guests:
+        if g.control is None:
+            continue
+        try:
+            c = Control(g.control)
+            nics = c.call("query-stats").get("nics", [])
+            c.close()
+        except BenchError as e:
+            parts.append(f"{g.name} ({e})")
+            continue
+        for nic in nics:
+            parts.append(f"{g.name} rx {nic.get('rx-dropped')} tx {nic.get('tx-dropped')}")
+    return "; VMM card drops: " + ", ".join(parts) if parts else ""
 
 
 def power_off(guests):
@@ -176,16 +205,28 @@ def measure_ping(opts, a, peer):
     return parse_ping(a.name, a.run(cmd, timeout=opts.pings * 5 + 30))
 
 
+def retransmits(g):
+    """The guest's TCP RetransSegs so far (/proc/net/snmp)."""
+    out = g.run("grep Tcp: /proc/net/snmp")
+    head, values = [line.split() for line in out.splitlines()[-2:]]
+    return int(values[head.index("RetransSegs")])
+
+
 def measure_tcp(opts, a, b, peer, switch=None):
-    """A sends opts.mib MiB to B over TCP; return (MB/s by B's clock, host s, switch CPU %)."""
+    """A sends opts.mib MiB to B over TCP; return (MB/s by B's clock, host s,
+    switch CPU %, both VMMs' CPU %) (CPU: % of a core over the host's time)."""
     count = opts.mib * 16
     b.run(RECEIVER)
     b.run(LISTENING, timeout=30)
     cpu0 = switch.cpu_seconds() if switch else None
+    vmm0 = boot.cpu_seconds(a.pid) + boot.cpu_seconds(b.pid)
+    retrans0 = retransmits(a)
     t0 = time.perf_counter()
     a.run(SENDER.format(count=count, ip=peer), timeout=opts.timeout)
     b.run("wait", timeout=opts.timeout)
     host_s = time.perf_counter() - t0
+    vmm = 100.0 * (boot.cpu_seconds(a.pid) + boot.cpu_seconds(b.pid) - vmm0) / host_s
+    opts.last_retransmits = retransmits(a) - retrans0
     cpu = 100.0 * (switch.cpu_seconds() - cpu0) / host_s if switch else None
     out = b.run("cat /tmp/rx")
     m = DD_LINE.search(out)
@@ -194,7 +235,7 @@ def measure_tcp(opts, a, b, peer, switch=None):
     nbytes, seconds = int(m.group(1)), float(m.group(2))
     if nbytes != count * 65536 - 1:
         raise BenchError(f"{b.name}: received {nbytes + 1} bytes, {count * 65536} were sent")
-    return nbytes / seconds / 1e6, host_s, cpu
+    return nbytes / seconds / 1e6, host_s, cpu, vmm
 
 
 def measure_pair(opts, name, a, b, results, prefix, switch=None):
@@ -202,15 +243,28 @@ def measure_pair(opts, name, a, b, results, prefix, switch=None):
     a.run(STATIC.format(ip=IP_A))
     b.run(STATIC.format(ip=IP_B))
     avg, p50 = measure_ping(opts, a, IP_B)
-    tput, host_s, cpu = measure_tcp(opts, a, b, IP_B, switch)
+    tput, host_s, cpu, vmm = measure_tcp(opts, a, b, IP_B, switch)
     results.update({f"{prefix}_ping_avg": avg, f"{prefix}_ping_p50": p50,
-                    f"{prefix}_tput": tput})
+                    f"{prefix}_tput": tput, f"{prefix}_vmm": vmm})
     if cpu is not None:
         results[f"{prefix}_cpu"] = cpu
     implied = opts.mib * 1.048576 / host_s
+    drops = (switch_drops(switch) if switch else "") + card_drops([a, b])
     progress(f"{name}: ping avg {avg:.3f} ms, p50 {p50:.3f} ms; TCP {tput:.1f} MB/s "
              f"(host wall time around the exchange: {host_s:.2f} s, {implied:.1f} MB/s)"
-             + (f"; switch CPU {cpu:.1f} % of a core" if cpu is not None else ""))
+             + f"; {opts.last_retransmits} segments retransmitted"
+             + f"; CPU over it, % of a core: both VMMs {vmm:.0f}"
+             + (f", switch {cpu:.1f}" if cpu is not None else "") + drops)
+
+
+def switch_drops(switch):
+    """The switch's non-zero drop counters, summed over its ports, as '; drops: ...'."""
+    total = {}
+    for port in switch.call("query-ports").get("ports", []):
+        for key, value in port.get("stats", {}).items():
+            if key.startswith("drop-") and value:
+                total[key] = total.get(key, 0) + value
+    return "; switch drops: " + (", ".join(f"{k} {v}" for k, v in total.items()) or "none")
 
 
 def wait_lease(opts, g, prefix):
@@ -363,15 +417,35 @@ def announce_idle(ends):
         s.send(frame + bytes(60 - len(frame)))
 
 
-def run_swload(opts, sw, tx, rx, size):
+def run_swload(opts, sw, tx, rx, size, pps=0):
     argv = [str(opts.swload), "--tx", str(tx.fileno()), "--rx", str(rx.fileno()),
             "--pid", str(sw.pid), "--size", str(size), "--seconds", str(opts.load_seconds),
-            "--warmup", "1"]
+            "--warmup", "1", "--pps", str(pps)]
     r = subprocess.run(argv, pass_fds=(tx.fileno(), rx.fileno()), capture_output=True,
                        text=True, timeout=opts.load_seconds + 60)
     if r.returncode != 0:
         raise BenchError(f"swload --size {size}: {r.stderr.strip() or r.returncode}")
     return json.loads(r.stdout)
+
+
+def load_figures(opts, size, got, results, prefix):
+    """Fill results[prefix + ...] from one swload result; return a progress line."""
+    fps = got["received"] / got["seconds"]
+    cpu = got["switch-cpu-s"] / got["seconds"]
+    per_core = got["received"] / got["switch-cpu-s"] if got["switch-cpu-s"] else None
+    results[f"{prefix}_fps"] = fps
+    results[f"{prefix}_cpu"] = 100.0 * cpu
+    results[f"{prefix}_gbits"] = got["received-bytes"] * 8 / got["seconds"] / 1e9
+    if per_core:
+        results[f"{prefix}_per_core"] = per_core
+        gbit_pps = GBIT_64B_PPS if size == 60 else GBIT_1518B_PPS
+        results[f"{prefix}_gbit_cpu"] = 100.0 * gbit_pps / per_core
+    rate = f"paced at {got['pps-asked']:,}/s" if got["pps-asked"] else "as fast as it goes"
+    return (f"switch load, {size}-byte frames {rate}, {opts.ports} ports: sent "
+            f"{got['sent'] / got['seconds']:,.0f}/s, forwarded {fps:,.0f}/s "
+            f"({got['sent'] - got['received']:+,} not arrived in the window), switch CPU "
+            f"{100 * cpu:.1f} % of a core" +
+            (f" -> {per_core:,.0f} frames/s per core" if per_core else ""))
 
 
 def switch_load(opts, res, results):
@@ -380,28 +454,18 @@ def switch_load(opts, res, results):
     try:
         ends = add_load_ports(sw, opts.ports)
         announce_idle(ends[2:])
-        for size in FRAME_SIZES:
-            got = run_swload(opts, sw, ends[0], ends[1], size)
-            fps = got["received"] / got["seconds"]
-            cpu = got["switch-cpu-s"] / got["seconds"]
-            per_core = got["received"] / got["switch-cpu-s"] if got["switch-cpu-s"] else None
-            results[f"load{size}_fps"] = fps
-            results[f"load{size}_cpu"] = 100.0 * cpu
-            if per_core:
-                results[f"load{size}_per_core"] = per_core
-                gbit_pps = GBIT_64B_PPS if size == 60 else GBIT_1518B_PPS
-                results[f"load{size}_gbit_cpu"] = 100.0 * gbit_pps / per_core
-            results[f"load{size}_gbits"] = got["received-bytes"] * 8 / got["seconds"] / 1e9
-            lost = got["sent"] - got["received"]
-            progress(f"switch load, {size}-byte frames, {opts.ports} ports: sent "
-                     f"{got['sent'] / got['seconds']:,.0f}/s, forwarded {fps:,.0f}/s "
-                     f"({lost:+,} not arrived in the window), switch CPU {100 * cpu:.1f} % "
-                     f"of a core" + (f" -> {per_core:,.0f} frames/s per core" if per_core
-                                     else ""))
-        port = next((p for p in sw.call("query-ports").get("ports", [])
-                     if p.get("name") == "load-1"), None)
-        if port:
-            progress(f"switch load: the receiving port's counters: {port.get('stats')}")
+        runs = [(size, 0, f"load{size}") for size in FRAME_SIZES]
+        if opts.load_pps:
+            runs.append((60, opts.load_pps, "paced60"))
+        for size, pps, prefix in runs:
+            got = run_swload(opts, sw, ends[0], ends[1], size, pps)
+            progress(load_figures(opts, size, got, results, prefix))
+        ports = {p.get("name"): p.get("stats", {}) for p in sw.call("query-ports")["ports"]}
+        took, gave = ports.get("load-0", {}), ports.get("load-1", {})
+        progress(f"switch load, whole run: the sending port gave the switch "
+                 f"{took.get('rx-frames', 0):,} frames; the receiving port was handed "
+                 f"{gave.get('tx-frames', 0):,} and dropped {gave.get('drop-queue', 0):,} "
+                 "(its queue full: swload's receiver shares the CPU with the sender)")
     finally:
         for s in ends:
             s.close()
@@ -410,17 +474,20 @@ def switch_load(opts, res, results):
 
 # ---------------------------------------------------------------- the table
 
-# (key, label, unit, best of runs, target kind); qemu_na: why QEMU has no figure
+# (key, label, unit, how runs combine, target kind): the best of the runs, or (a key's
+# name) the value of the run where that key was best (a transfer's CPU beside its throughput)
 ROWS = [
     ("sw_tput", "VM-to-VM TCP, one switch", "MB/s", max, "ge_qemu"),
     ("sw_ping_avg", "VM-to-VM ping avg", "ms", min, None),
     ("sw_ping_p50", "VM-to-VM ping p50", "ms", min, None),
-    ("sw_cpu", "  switch CPU over the transfer", "% core", min, None),
+    ("sw_vmm", "  both VMMs' CPU over the transfer", "% core", "sw_tput", None),
+    ("sw_cpu", "  switch CPU over the transfer", "% core", "sw_tput", None),
     ("nat_tput", "VM to host via NAT (wget)", "MB/s", max, None),
     ("vx_tput", "VXLAN overlay TCP", "MB/s", max, None),
     ("vx_ping_avg", "VXLAN overlay ping avg", "ms", min, None),
     ("vx_ping_p50", "VXLAN overlay ping p50", "ms", min, None),
-    ("vx_cpu", "  one switch's CPU over the transfer", "% core", min, None),
+    ("vx_vmm", "  both VMMs' CPU over the transfer", "% core", "vx_tput", None),
+    ("vx_cpu", "  one switch's CPU over the transfer", "% core", "vx_tput", None),
     ("load60_fps", "switch, 60 B frames forwarded", "frames/s", max, None),
     ("load60_cpu", "  switch CPU", "% core", max, None),
     ("load60_per_core", "  frames/s per core of switch CPU", "frames/s", max, None),
@@ -429,6 +496,9 @@ ROWS = [
     ("load1514_gbits", "  forwarded", "Gbit/s", max, None),
     ("load1514_per_core", "  frames/s per core of switch CPU", "frames/s", max, None),
     ("load1514_gbit_cpu", "  CPU for 1 Gbit/s of 1518 B frames", "% core", min, None),
+    ("paced60_fps", "switch, 60 B frames paced (--load-pps)", "frames/s", max, None),
+    ("paced60_cpu", "  switch CPU", "% core", min, None),
+    ("paced60_gbit_cpu", "  CPU for 1 Gbit/s of 64 B frames", "% core", min, None),
 ]
 TARGET_TEXT = {"ge_qemu": ">= qemu", "switch_cpu": f"< {SWITCH_CPU_TARGET:.0f} %", None: ""}
 NO_QEMU = {
@@ -465,6 +535,9 @@ def verdict(kind, hostel, qemu):
 def cell(opts, samples, status, emu, key, combine):
     """The figure of (emu, key), or the word that replaces it: FAIL, skip, n/a."""
     got = samples.get((emu, key))
+    if got and isinstance(combine, str):
+        ref = samples.get((emu, combine), [])
+        return float(got[ref.index(max(ref))] if len(ref) == len(got) else min(got))
     if got:
         return float(combine(got))
     scenario = scenario_of(key)
@@ -621,8 +694,8 @@ def parse_options(argv):
     p.add_argument("build_dir", nargs="?", default="build",
                    help="meson build directory holding hostel and bench/net/swload "
                         "(default: build); $HOSTEL_BIN overrides the binary")
-    p.add_argument("--runs", "-n", type=positive(int), default=2,
-                   help="boots of each pair; the best figure is shown (default 2)")
+    p.add_argument("--runs", "-n", type=positive(int), default=3,
+                   help="boots of each pair; the best figure is shown (default 3)")
     p.add_argument("--mib", type=positive(int), default=64,
                    help="MiB sent VM to VM over TCP (default 64)")
     p.add_argument("--nat-mib", type=positive(int), default=32,
@@ -632,6 +705,9 @@ def parse_options(argv):
                    help="ports on the loaded switch, 2 of them busy (default 16, at least 2)")
     p.add_argument("--load-seconds", type=positive(float), default=5.0,
                    help="measured window of each frame size (default 5)")
+    p.add_argument("--load-pps", type=int, default=100000,
+                   help="a last load run of 60-byte frames paced at this rate (default "
+                        "100000; 0 = none)")
     p.add_argument("--mem", type=positive(int), default=256, help="guest RAM in MiB (256)")
     p.add_argument("--harts", type=positive(int), default=1, help="harts per guest (1)")
     p.add_argument("--only", type=parse_only, default=["switch", "nat", "vxlan", "load"],
@@ -655,6 +731,8 @@ def parse_options(argv):
         opts.runs, opts.mib, opts.nat_mib, opts.pings, opts.load_seconds = 1, 16, 16, 10, 2.0
     if opts.ports < 2 or opts.ports > 1000:
         p.error("--ports must be 2 to 1000")
+    if opts.load_pps < 0:
+        p.error("--load-pps must be 0 or more")
     return opts, p
 
 
@@ -684,6 +762,7 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     opts.work = pathlib.Path(tempfile.mkdtemp(prefix="bench-net-"))
+    os.environ["XDG_RUNTIME_DIR"] = str(opts.work)  # the named VMs' control sockets
     opts.skip_reason = plan_skips(opts)
     opts.boots = 0
     res = Resources(os.getpid())
