@@ -164,7 +164,7 @@ def start_guests(opts, specs):
 
 
 def card_drops(guests):
-    """'; VMM drops: NAME rx R tx T, ...' from the hostel guests' query-stats ('' for QEMU)."""
+    """'; VMM card drops: NAME rx R tx T, ...' from hostel guests' query-stats ('' for QEMU)."""
     parts = []
     for g in guests:
         if g.control is None:
@@ -213,8 +213,9 @@ def retransmits(g):
 
 
 def measure_tcp(opts, a, b, peer, switch=None):
-    """A sends opts.mib MiB to B over TCP; return (MB/s by B's clock, host s,
-    switch CPU %, both VMMs' CPU %) (CPU: % of a core over the host's time)."""
+    """A sends opts.mib MiB to B over TCP; return {tput: MB/s by B's clock, host_s,
+    vmm and cpu: both VMMs' and the switch's CPU in % of a core over host_s (cpu None
+    without a switch), retrans: segments A retransmitted}."""
     count = opts.mib * 16
     b.run(RECEIVER)
     b.run(LISTENING, timeout=30)
@@ -225,9 +226,10 @@ def measure_tcp(opts, a, b, peer, switch=None):
     a.run(SENDER.format(count=count, ip=peer), timeout=opts.timeout)
     b.run("wait", timeout=opts.timeout)
     host_s = time.perf_counter() - t0
-    vmm = 100.0 * (boot.cpu_seconds(a.pid) + boot.cpu_seconds(b.pid) - vmm0) / host_s
-    opts.last_retransmits = retransmits(a) - retrans0
-    cpu = 100.0 * (switch.cpu_seconds() - cpu0) / host_s if switch else None
+    got = {"host_s": host_s,
+           "vmm": 100.0 * (boot.cpu_seconds(a.pid) + boot.cpu_seconds(b.pid) - vmm0) / host_s,
+           "cpu": 100.0 * (switch.cpu_seconds() - cpu0) / host_s if switch else None,
+           "retrans": retransmits(a) - retrans0}
     out = b.run("cat /tmp/rx")
     m = DD_LINE.search(out)
     if not m:
@@ -235,7 +237,8 @@ def measure_tcp(opts, a, b, peer, switch=None):
     nbytes, seconds = int(m.group(1)), float(m.group(2))
     if nbytes != count * 65536 - 1:
         raise BenchError(f"{b.name}: received {nbytes + 1} bytes, {count * 65536} were sent")
-    return nbytes / seconds / 1e6, host_s, cpu, vmm
+    got["tput"] = nbytes / seconds / 1e6
+    return got
 
 
 def measure_pair(opts, name, a, b, results, prefix, switch=None):
@@ -243,22 +246,23 @@ def measure_pair(opts, name, a, b, results, prefix, switch=None):
     a.run(STATIC.format(ip=IP_A))
     b.run(STATIC.format(ip=IP_B))
     avg, p50 = measure_ping(opts, a, IP_B)
-    tput, host_s, cpu, vmm = measure_tcp(opts, a, b, IP_B, switch)
+    got = measure_tcp(opts, a, b, IP_B, switch)
     results.update({f"{prefix}_ping_avg": avg, f"{prefix}_ping_p50": p50,
-                    f"{prefix}_tput": tput, f"{prefix}_vmm": vmm})
-    if cpu is not None:
-        results[f"{prefix}_cpu"] = cpu
-    implied = opts.mib * 1.048576 / host_s
+                    f"{prefix}_tput": got["tput"], f"{prefix}_vmm": got["vmm"],
+                    f"{prefix}_retrans": float(got["retrans"])})
+    if got["cpu"] is not None:
+        results[f"{prefix}_cpu"] = got["cpu"]
+    implied = opts.mib * 1.048576 / got["host_s"]
     drops = (switch_drops(switch) if switch else "") + card_drops([a, b])
-    progress(f"{name}: ping avg {avg:.3f} ms, p50 {p50:.3f} ms; TCP {tput:.1f} MB/s "
-             f"(host wall time around the exchange: {host_s:.2f} s, {implied:.1f} MB/s)"
-             + f"; {opts.last_retransmits} segments retransmitted"
-             + f"; CPU over it, % of a core: both VMMs {vmm:.0f}"
-             + (f", switch {cpu:.1f}" if cpu is not None else "") + drops)
+    progress(f"{name}: ping avg {avg:.3f} ms, p50 {p50:.3f} ms; TCP {got['tput']:.1f} MB/s "
+             f"(host wall time around the exchange: {got['host_s']:.2f} s, {implied:.1f} "
+             f"MB/s); {got['retrans']} segments retransmitted; CPU over it, % of a core: "
+             f"both VMMs {got['vmm']:.0f}"
+             + (f", switch {got['cpu']:.1f}" if got["cpu"] is not None else "") + drops)
 
 
 def switch_drops(switch):
-    """The switch's non-zero drop counters, summed over its ports, as '; drops: ...'."""
+    """The switch's non-zero drop counters, summed over its ports: '; switch drops: ...'."""
     total = {}
     for port in switch.call("query-ports").get("ports", []):
         for key, value in port.get("stats", {}).items():
@@ -480,12 +484,14 @@ ROWS = [
     ("sw_tput", "VM-to-VM TCP, one switch", "MB/s", max, "ge_qemu"),
     ("sw_ping_avg", "VM-to-VM ping avg", "ms", min, None),
     ("sw_ping_p50", "VM-to-VM ping p50", "ms", min, None),
+    ("sw_retrans", "  TCP segments retransmitted", "segments", "sw_tput", None),
     ("sw_vmm", "  both VMMs' CPU over the transfer", "% core", "sw_tput", None),
     ("sw_cpu", "  switch CPU over the transfer", "% core", "sw_tput", None),
     ("nat_tput", "VM to host via NAT (wget)", "MB/s", max, None),
     ("vx_tput", "VXLAN overlay TCP", "MB/s", max, None),
     ("vx_ping_avg", "VXLAN overlay ping avg", "ms", min, None),
     ("vx_ping_p50", "VXLAN overlay ping p50", "ms", min, None),
+    ("vx_retrans", "  TCP segments retransmitted", "segments", "vx_tput", None),
     ("vx_vmm", "  both VMMs' CPU over the transfer", "% core", "vx_tput", None),
     ("vx_cpu", "  one switch's CPU over the transfer", "% core", "vx_tput", None),
     ("load60_fps", "switch, 60 B frames forwarded", "frames/s", max, None),
@@ -511,7 +517,7 @@ NO_QEMU = {
 def fmt(value, unit):
     if isinstance(value, str):
         return value
-    if unit == "frames/s":
+    if unit in ("frames/s", "segments"):
         return f"{value:,.0f}"
     if unit == "ms":
         return f"{value:.3f}"
