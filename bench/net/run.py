@@ -601,9 +601,10 @@ def print_header(opts):
                                   timeout=60).stdout.splitlines()[:1]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"bench/net: {opts.hostel} vs {' '.join(qemu_version) or opts.qemu}")
-    print(f"guest: {opts.guest} (Image + initramfs), {opts.mem} MiB RAM, {opts.harts} hart(s), "
-          f"busybox nc/dd/ping/wget; TCP {opts.mib} MiB, NAT {opts.nat_mib} MiB, "
-          f"{opts.pings} pings; best of {opts.runs}")
+    if opts.guest:
+        print(f"guest: {opts.guest} (Image + initramfs), {opts.mem} MiB RAM, {opts.harts} "
+              f"hart(s), busybox nc/dd/ping/wget; TCP {opts.mib} MiB, NAT {opts.nat_mib} MiB, "
+              f"{opts.pings} pings; best of {opts.runs}")
     print(f"switch load: {opts.ports} ports, {opts.load_seconds} s per frame size; "
           f"host: {os.cpu_count()} CPUs, load average {load}")
 
@@ -774,7 +775,7 @@ def main(argv):
     res = Resources(os.getpid())
     failures, verdicts = [], []
     try:
-        opts.guest = boot.find_guest(opts)
+        opts.guest = boot.find_guest(opts) if opts.only != ["load"] else None
         print_header(opts)
         sys.stdout.flush()
         samples, status, failures = run_all(opts, res)
