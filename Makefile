@@ -6,7 +6,8 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt guest clean format format-check
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net guest clean \
+        format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -55,6 +56,12 @@ bench-state: all
 bench-mgmt: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/mgmt/run.py $(BUILD)
+
+# Virtual networks: VM-to-VM, NAT and VXLAN throughput and ping beside QEMU on Linux bridges
+# (root for the namespaces, bridges and taps), and the switch's own CPU cost per frame.
+bench-net: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/net/run.py $(BUILD)
 
 # Block layer vs qemu-img bench: raw and qcow2, sequential and random, MB/s and IOPS.
 bench-disk: all
