@@ -696,11 +696,36 @@ static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const char **type)
     e->status = NR_FAILED;
     snprintf(e->message, sizeof(e->message), "%.299s", msg);
     plan_restart(e, ran);
-    log_warn("network %s: its switch %s; restarting in %u s (the VMs on it lose their link until "
-             "they restart)",
+    log_warn("network %s: its switch %s; restarting in %u s (the VMs on it have no link until "
+             "then)",
              e->def.name, msg, e->backoff_s);
     *type = "network-crashed";
     return json_pack("{s:s, s:i}", "message", msg, "restart_in_s", (int)e->backoff_s);
+}
+
+/* The switch of name runs again after it died: tell (the lock held; released meanwhile). */
+static void tell_restarted(MgmtNetRun *nr, const char *name)
+{
+    MgmtNetRestartedFn *fn = nr->restarted;
+    void *ctx = nr->restarted_ctx;
+    if (!fn)
+        return;
+    nr->restarted_calls++;
+    pthread_mutex_unlock(&nr->lock);
+    fn(ctx, name);
+    pthread_mutex_lock(&nr->lock);
+    if (--nr->restarted_calls == 0)
+        pthread_cond_broadcast(&nr->restarted_idle);
+}
+
+void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx)
+{
+    pthread_mutex_lock(&nr->lock);
+    while (nr->restarted_calls)
+        pthread_cond_wait(&nr->restarted_idle, &nr->lock);
+    nr->restarted = fn;
+    nr->restarted_ctx = ctx;
+    pthread_mutex_unlock(&nr->lock);
 }
 
 /* A planned restart is due (the lock held; released while the switch starts). */
@@ -730,6 +755,8 @@ static void restart_due(MgmtNetRun *nr, NetEntry *e)
     pthread_mutex_unlock(&nr->lock);
     notify(nr, rc == 0 ? "network-started" : "network-restart-failed", name, meta);
     pthread_mutex_lock(&nr->lock);
+    if (rc == 0) /* the VMs on it get their ports back */
+        tell_restarted(nr, name);
 }
 
 static void *supervise(void *opaque)
@@ -806,11 +833,13 @@ int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
     }
     nr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&nr->lock, NULL);
+    pthread_cond_init(&nr->restarted_idle, NULL);
     if (nr->wake_fd < 0 || pthread_create(&nr->thread, NULL, supervise, nr) != 0) {
         error_set_errno(err, errno, "netrun: cannot start the supervisor");
         mgmt_dnsmasq_free(nr->dns);
         if (nr->wake_fd >= 0)
             close(nr->wake_fd);
+        pthread_cond_destroy(&nr->restarted_idle);
         pthread_mutex_destroy(&nr->lock);
         free(nr);
         return -1;
@@ -838,6 +867,7 @@ void mgmt_netrun_free(MgmtNetRun *nr)
     }
     mgmt_dnsmasq_free(nr->dns);
     close(nr->wake_fd);
+    pthread_cond_destroy(&nr->restarted_idle);
     pthread_mutex_destroy(&nr->lock);
     free(nr);
 }

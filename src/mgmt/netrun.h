@@ -117,7 +117,31 @@ int mgmt_netrun_plug(MgmtNetRun *nr, const char *vm, VmConfig *cfg, int fds[VMCO
 /* The VM's VMM is gone: remove the ports and taps plug made for cfg (the VMM's config). */
 void mgmt_netrun_unplug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg);
 
-/* The runtime's hooks over plug and unplug (ctx: the MgmtNetRun). */
+/*
+ * The running VM vm (its VMM runs cfg, the VMM's config, and listens on
+ * the control socket control) may have cards whose ports have gone: its
+ * switch was started again after it died.  For each card on network (NULL:
+ * any), when the switch has no port for it or a dead one: a new
+ * socketpair, add-port, and the other end to the VMM with set-net-fd.
+ * Failures are logged (the card stays down until the VM restarts).
+ */
+void mgmt_netrun_replug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg, const char *network,
+                        const char *control);
+
+/*
+ * Called (from netrun's supervisor, without its lock) when the switch of
+ * the network name was started again after it died: hosteld replugs the
+ * running VMs on it (mgmt_runtime_replug).
+ */
+typedef void MgmtNetRestartedFn(void *ctx, const char *name);
+
+/*
+ * Set (or, fn NULL, clear) the callback.  Clearing waits for a call in
+ * progress to return, so ctx may be freed afterwards.
+ */
+void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx);
+
+/* The runtime's hooks over plug, unplug and replug (ctx: the MgmtNetRun). */
 extern const MgmtNicHooks mgmt_netrun_nic_hooks;
 
 #endif

@@ -53,6 +53,10 @@ struct MgmtNetRun {
     int wake_fd; /* eventfd: the supervisor's set of pidfds changed */
     bool stop;
     pthread_t thread;
+    MgmtNetRestartedFn *restarted; /* a switch that died runs again (may be NULL) */
+    void *restarted_ctx;
+    unsigned restarted_calls;      /* calls of it in progress */
+    pthread_cond_t restarted_idle; /* broadcast when they are none */
 };
 
 /* The entry of the network named name, or NULL (the lock held). */
