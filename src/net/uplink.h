@@ -83,6 +83,8 @@ typedef struct UplinkOps {
     void (*age)(Uplink *u, uint64_t now_ns);
     /* Optional: fill up to max counters, return how many. */
     size_t (*counters)(Uplink *u, UplinkCounter *out, size_t max);
+    /* Optional (slirp): replace the host port forwards, all or nothing (net_slirp_set_forwards). */
+    int (*set_forwards)(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err);
     void (*free)(Uplink *u);
 } UplinkOps;
 
@@ -118,6 +120,8 @@ void uplink_input(Uplink *u, const uint8_t *frame, size_t len);
 int uplink_output(Uplink *u, const uint8_t *frame, size_t len);
 void uplink_age(Uplink *u, uint64_t now_ns);
 size_t uplink_counters(Uplink *u, UplinkCounter *out, size_t max);
+/* Replace the uplink's forwards; an uplink without them refuses.  Returns 0 or -1 with err. */
+int uplink_set_forwards(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err);
 void uplink_free(Uplink *u);
 
 /* The constructors behind uplink_new, one per file. */

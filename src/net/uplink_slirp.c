@@ -3,7 +3,8 @@
  * `--net user`) whose guest side is a switch port, so every VM on the
  * switch gets a DHCP lease (from .15 of the subnet), DNS (.3) and a
  * gateway (.2) that NATs to the outside through the host's sockets, and
- * host ports can be forwarded to VMs.  No privilege is needed.
+ * host ports can be forwarded to VMs (and the forwards changed while it
+ * runs: set-forwards).  No privilege is needed.
  *
  * libslirp takes every IPv4 frame it is given as its own to route (it
  * does not look at the destination MAC), so only frames addressed to it
@@ -61,6 +62,11 @@ static size_t slirp_uplink_counters(Uplink *u, UplinkCounter *out, size_t max)
     return 1;
 }
 
+static int slirp_uplink_set_forwards(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err)
+{
+    return net_slirp_set_forwards(slirp_uplink_of(u)->nb, fwd, nfwd, err);
+}
+
 static void slirp_uplink_free(Uplink *u)
 {
     UplinkSlirp *s = slirp_uplink_of(u);
@@ -72,6 +78,7 @@ static const UplinkOps slirp_uplink_ops = {
     .kind = "slirp",
     .output = slirp_uplink_output,
     .counters = slirp_uplink_counters,
+    .set_forwards = slirp_uplink_set_forwards,
     .free = slirp_uplink_free,
 };
 

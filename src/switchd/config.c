@@ -113,8 +113,9 @@ static bool fwd_same_host_port(const NetHostFwd *a, const NetHostFwd *b)
             !b->host_addr.s_addr);
 }
 
-static int hostfwd_parse(UplinkConfig *u, const json_t *list, const char *where, Error *err)
+int switchd_config_hostfwd(UplinkConfig *u, const json_t *list, const char *where, Error *err)
 {
+    u->slirp.nfwd = 0;
     if (!list)
         return 0;
     if (!json_is_array(list))
@@ -150,7 +151,7 @@ static int slirp_parse(UplinkConfig *u, const json_t *o, const char *where, Erro
         subnet_parse(subnet ? subnet : "10.0.2.0/24", &u->slirp.network, &u->slirp.prefix, where,
                      err) < 0)
         return -1;
-    return hostfwd_parse(u, json_object_get(o, "hostfwd"), where, err);
+    return switchd_config_hostfwd(u, json_object_get(o, "hostfwd"), where, err);
 }
 
 /* ---- vxlan ---- */
