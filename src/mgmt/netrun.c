@@ -103,8 +103,7 @@ void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX])
     mgmt_net_ifname("hn", name, "", out);
 }
 
-/* The switch's configuration as text (compact, sorted: comparable), or NULL if OOM. */
-static char *switch_config_text(const MgmtNetwork *net)
+char *netrun_config_text(const MgmtNetwork *net)
 {
     char ifname[MGMT_NET_IFNAME_MAX];
     netrun_host_ifname(net->name, ifname);
@@ -256,7 +255,7 @@ static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Erro
         netrun_path(nr, net->name, "pid", pidf, sizeof(pidf)) < 0 ||
         netrun_path(nr, net->name, "switch.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the run or state directory is too long", net->name);
-    char *text = switch_config_text(net);
+    char *text = netrun_config_text(net);
     int rc = text ? mgmt_write_atomic(cfg, text, strlen(text), 0640, err)
                   : error_set(err, "out of memory");
     free(text);
@@ -406,7 +405,7 @@ static void plan_restart(NetEntry *e, double ran_s)
 /* Is there a switch configuration on disk other than the one net would have? */
 static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
 {
-    char path[PATH_MAX], *text = switch_config_text(net), *disk = NULL;
+    char path[PATH_MAX], *text = netrun_config_text(net), *disk = NULL;
     size_t len;
     netrun_path(nr, net->name, "switch.json", path, sizeof(path));
     bool differs =
@@ -436,8 +435,11 @@ int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
         rc = start_taken(nr, e, &found, err);
     if (rc < 0)
         plan_restart(e, 0);
-    if (found && config_differs(nr, net)) /* changed while the daemon was away: wait for the VMs */
-        e->pending = true;
+    Error ferr = {0};
+    if (found && config_differs(nr, net) && netrun_forwards_live(nr, e, &ferr) != 0)
+        e->pending = true; /* changed while the daemon was away: wait for the VMs */
+    if (ferr.msg[0])
+        log_warn("network %s: its forwards wait: %s", net->name, ferr.msg);
     json_t *meta =
         rc == 0 && e->pid ? json_pack("{s:i, s:b}", "pid", (int)e->pid, "attached", found) : NULL;
     entry_give(e);
@@ -606,14 +608,26 @@ int mgmt_netrun_update(MgmtNetRun *nr, const MgmtNetwork *net, bool *pending, Er
         return 0;
     }
     entry_take(nr, e);
-    char *before = switch_config_text(&e->def), *after = switch_config_text(net);
+    char *before = netrun_config_text(&e->def), *after = netrun_config_text(net);
     bool changed = !before || !after || strcmp(before, after) != 0 || e->pending;
     free(before);
     free(after);
+    MgmtNetwork *old = malloc(sizeof(*old));
+    if (old)
+        *old = e->def;
     e->def = *net;
-    int rc = 0;
-    if (changed && mgmt_net_has_switch(net->kind))
+    int rc = 0, live = 1;
+    if (changed && mgmt_net_has_switch(net->kind) && old) /* forwards alone: set live */
+        live = netrun_forwards_live(nr, e, err);
+    if (live == -EBUSY) { /* refused, nothing changed */
+        e->def = *old;
+        rc = -EBUSY;
+    } else if (live != 0 && changed && mgmt_net_has_switch(net->kind)) {
         rc = apply_if_free(nr, e, pending, err);
+    } else if (live == 0) {
+        e->pending = false;
+    }
+    free(old);
     entry_give(e);
     pthread_mutex_unlock(&nr->lock);
     return rc;

@@ -58,10 +58,13 @@ void mgmt_netrun_free(MgmtNetRun *nr);
 int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err);
 
 /*
- * net's definition changed.  When its switch's configuration is not the
- * same any more (forwards...), the switch is restarted with the new one
- * if no VM has a port on it; else the change waits for the last VM's port
- * to go (*pending set).  Returns 0, or -1 (a restart that failed).
+ * net's definition changed.  When its switch's configuration differs in
+ * the NAT's forwards alone, the running switch is given them at once
+ * (set-forwards: all or nothing).  Other changes restart the switch with
+ * the new configuration if no VM has a port on it; else they wait for the
+ * last VM's port to go (*pending set).  Returns 0; -EBUSY when the switch
+ * refused the new forwards (a host port in use: err names it; the switch
+ * and netrun keep the old definition); -1 (a restart that failed).
  */
 int mgmt_netrun_update(MgmtNetRun *nr, const MgmtNetwork *net, bool *pending, Error *err);
 

@@ -6,7 +6,9 @@ alone by a daemon restart), `hostel network`, and, with guests booted, what the 
 see: DHCP leases in the network's subnet, VM-to-VM pings, the host reached through the
 NAT, a port forward, VLANs that keep VMs apart, a daemon restart under traffic, and a
 switch that dies under traffic (the VMs are plugged into its successor with set-net-fd,
-without a restart: also when it died while no daemon ran, or a VM's port went missing).
+without a restart: also when it died while no daemon ran, or a VM's port went missing),
+and forwards changed with a VM attached (set at once in the running switch; a host port
+in use refused with nothing changed).
 
 The fast tests boot no guest (those that start a VMM use the `guest` fixture for its
 kernel only and stop it at once); the guest tests are marked by their names (_guest).
@@ -37,6 +39,19 @@ BOOT_TIMEOUT = 240
 # a daemon restart while two guests ping each other every 0.2 s may lose at most this many
 # replies (the switch lives outside the daemon: we expect none)
 RESTART_LOSS_MAX = 2
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """Something accepts TCP connections on the host's 127.0.0.1:port (a forward's socket)."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def hostel_bin():
@@ -279,12 +294,27 @@ def test_patch(daemon):
     pid = daemon.switch_pid("lan")
     r = daemon.request("PATCH", f"{NETS}/lan", {"description": "d2"})
     assert r.status == 200 and r.json["description"] == "d2" and r.json["pid"] == pid
-    # forwards: no VM on it, so the switch restarts with them at once
-    r = daemon.request("PATCH", f"{NETS}/lan", {"forwards": ["tcp:127.0.0.1:18232-10.77.0.15:80"]})
-    assert r.status == 200 and r.json["forwards"] == ["tcp:127.0.0.1:18232-10.77.0.15:80"]
-    assert r.json["pid"] != pid and r.json["pending"] is False and not alive(pid)
+    # forwards: the running switch takes them at once (set-forwards), no restart
+    fwd = free_port()
+    r = daemon.request("PATCH", f"{NETS}/lan", {"forwards": [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]})
+    assert r.status == 200 and r.json["forwards"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]
+    assert r.json["pid"] == pid and r.json["pending"] is False and listening(fwd)
     cfg = json.loads((daemon.net_dir() / "lan" / "switch.json").read_text())
-    assert cfg["uplinks"][0]["hostfwd"] == ["tcp:127.0.0.1:18232-10.77.0.15:80"]
+    assert cfg["uplinks"][0]["hostfwd"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]
+    # a host port in use: 409 naming it, and nothing changes (switch, definition, file)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken, other = busy.getsockname()[1], free_port()
+        assert_error(daemon.request("PATCH", f"{NETS}/lan", {"forwards": [
+            f"tcp:127.0.0.1:{other}-10.77.0.15:80", f"tcp:127.0.0.1:{taken}-10.77.0.15:81"]}),
+            409, f"hostfwd tcp:127.0.0.1:{taken}-10.77.0.15:81: cannot use the host port")
+    n = daemon.get_net("lan")
+    assert n["forwards"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"] and n["pid"] == pid
+    assert listening(fwd) and not listening(other)
+    stored = json.loads((daemon.state / "networks" / "lan.json").read_text())
+    assert stored["forwards"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]
+    assert json.loads((daemon.net_dir() / "lan" / "switch.json").read_text()) == cfg
     assert_error(daemon.request("PATCH", f"{NETS}/lan", {"name": "wan"}), 400, "renamed")
     assert_error(daemon.request("PATCH", f"{NETS}/lan", {"subnet": "10.77.0.0/33"}), 422)
     assert_error(daemon.request("PATCH", f"{NETS}/nope", {"description": ""}), 404)
@@ -295,7 +325,7 @@ def test_patch(daemon):
     assert json.loads((daemon.net_dir() / "lan" / "switch.json").read_text())["uplinks"] == []
     assert [e["metadata"]["action"] for e in daemon.events()
             if e["metadata"].get("action", "").startswith("network-updated")] == [
-        "network-updated"] * 3
+        "network-updated"] * 3  # the refused change is none
 
 
 def test_vm_cards_name_existing_networks(daemon):
@@ -481,19 +511,17 @@ def test_changes_while_vms_are_attached(gdaemon):
     assert_error(gdaemon.request("PATCH", f"{NETS}/lan", {"subnet": "10.78.0.0/24"}), 409,
                  "while VMs are attached (vm1 run on 'lan')")
     assert_error(gdaemon.request("PATCH", f"{NETS}/lan", {"kind": "isolated"}), 409, "vm1")
-    # a forward waits for the VM to leave: its port is not cut
-    r = gdaemon.request("PATCH", f"{NETS}/lan", {"forwards": ["tcp:127.0.0.1:18234-10.77.0.15:80"]})
-    assert r.status == 200 and r.json["pending"] is True and r.json["pid"] == pid, r
-    assert r.json["forwards"] == ["tcp:127.0.0.1:18234-10.77.0.15:80"]
-    assert gdaemon.ports("lan")["vm1.0"]["link"] == "up"
+    # a forward is set in the running switch at once: the VM's port is not cut
+    fwd = free_port()
+    r = gdaemon.request("PATCH", f"{NETS}/lan", {"forwards": [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]})
+    assert r.status == 200 and r.json["pending"] is False and r.json["pid"] == pid, r
+    assert r.json["forwards"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]
+    assert gdaemon.ports("lan")["vm1.0"]["link"] == "up" and listening(fwd)
     assert json.loads((gdaemon.net_dir() / "lan" / "switch.json").read_text())["uplinks"][0][
-        "hostfwd"] == []
+        "hostfwd"] == [f"tcp:127.0.0.1:{fwd}-10.77.0.15:80"]
     gdaemon.act("vm1", "stop", force=True)
-    n = wait_for(lambda: (lambda x: x if x.get("pid") not in (None, pid) else None)(
-        gdaemon.get_net("lan")), timeout=15)
-    assert n["pending"] is False and n["state"] == "running"
-    assert json.loads((gdaemon.net_dir() / "lan" / "switch.json").read_text())["uplinks"][0][
-        "hostfwd"] == ["tcp:127.0.0.1:18234-10.77.0.15:80"]
+    n = gdaemon.get_net("lan")
+    assert n["pending"] is False and n["state"] == "running" and n["pid"] == pid
     # nothing runs on it now: any member may change
     r = gdaemon.request("PATCH", f"{NETS}/lan", {"subnet": "10.78.0.0/24", "forwards": []})
     assert r.status == 200 and r.json["subnet"] == "10.78.0.0/24", r
@@ -910,3 +938,42 @@ def test_a_restarted_switch_plugs_its_vms_in_again_guest(gdaemon):
     assert {n: d.vm_state(n)["pid"] for n in ("vm1", "vm2")} == vmms
     c1.close()
     c2.close()
+
+
+def fetch(port):
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read()
+
+
+def test_forwards_change_at_once_with_a_vm_attached_guest(gdaemon):
+    d = gdaemon
+    f1, f2, f3 = free_port(), free_port(), free_port()
+    d.network("lan", subnet="10.213.10.0/24", forwards=[f"tcp:127.0.0.1:{f1}-10.213.10.15:80"])
+    start_vm(d, "vm1", {"kind": "network", "network": "lan"})
+    assert lease(d, "lan", "vm1", "10.213.10.") == "10.213.10.15"
+    c = Console(d, "vm1")
+    c.check("mkdir -p /w1 /w2 && echo on-80 > /w1/index.html && echo on-8080 > /w2/index.html")
+    c.check("httpd -p 80 -h /w1 && httpd -p 8080 -h /w2")
+    assert fetch(f1) == b"on-80\n"
+    vmm, switch = d.vm_state("vm1")["pid"], d.switch_pid("lan")
+    # f1 goes, f2 comes (to the other httpd): at once, the VM and the switch running on
+    r = d.request("PATCH", f"{NETS}/lan", {"forwards": [f"tcp:127.0.0.1:{f2}-10.213.10.15:8080"]})
+    assert r.status == 200 and r.json["pending"] is False, r
+    assert fetch(f2) == b"on-8080\n"
+    with pytest.raises(OSError):
+        fetch(f1)
+    # a host port in use: 409, and f2 still forwarded, f3 never bound
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert_error(d.request("PATCH", f"{NETS}/lan", {"forwards": [
+            f"tcp:127.0.0.1:{f3}-10.213.10.15:80", f"tcp:127.0.0.1:{taken}-10.213.10.15:80"]}),
+            409, "cannot use the host port")
+    assert fetch(f2) == b"on-8080\n" and not listening(f3)
+    assert d.get_net("lan")["forwards"] == [f"tcp:127.0.0.1:{f2}-10.213.10.15:8080"]
+    # the same port to the other guest port: replaced in place
+    r = d.request("PATCH", f"{NETS}/lan", {"forwards": [f"tcp:127.0.0.1:{f2}-10.213.10.15:80"]})
+    assert r.status == 200 and fetch(f2) == b"on-80\n"
+    assert d.vm_state("vm1")["pid"] == vmm and d.switch_pid("lan") == switch
+    assert d.ports("lan")["vm1.0"]["link"] == "up"
+    c.close()
