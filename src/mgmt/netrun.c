@@ -415,6 +415,31 @@ static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
     return differs;
 }
 
+/* A new switch runs for name (it had died, or was restarted): tell (the lock held; released meanwhile). */
+static void tell_restarted(MgmtNetRun *nr, const char *name)
+{
+    MgmtNetRestartedFn *fn = nr->restarted;
+    void *ctx = nr->restarted_ctx;
+    if (!fn)
+        return;
+    nr->restarted_calls++;
+    pthread_mutex_unlock(&nr->lock);
+    fn(ctx, name);
+    pthread_mutex_lock(&nr->lock);
+    if (--nr->restarted_calls == 0)
+        pthread_cond_broadcast(&nr->restarted_idle);
+}
+
+void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx)
+{
+    pthread_mutex_lock(&nr->lock);
+    while (nr->restarted_calls)
+        pthread_cond_wait(&nr->restarted_idle, &nr->lock);
+    nr->restarted = fn;
+    nr->restarted_ctx = ctx;
+    pthread_mutex_unlock(&nr->lock);
+}
+
 int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
 {
     pthread_mutex_lock(&nr->lock);
@@ -446,6 +471,11 @@ int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
     pthread_mutex_unlock(&nr->lock);
     if (meta)
         notify(nr, "network-started", net->name, meta);
+    if (meta && !found) { /* a new switch: running VMs' cards on it need ports */
+        pthread_mutex_lock(&nr->lock);
+        tell_restarted(nr, net->name);
+        pthread_mutex_unlock(&nr->lock);
+    }
     return rc;
 }
 
@@ -594,6 +624,7 @@ static int apply_if_free(MgmtNetRun *nr, NetEntry *e, bool *pending, Error *err)
         pthread_mutex_unlock(&nr->lock);
         notify(nr, "network-started", def.name, meta);
         pthread_mutex_lock(&nr->lock);
+        tell_restarted(nr, def.name);
     }
     return rc;
 }
@@ -715,31 +746,6 @@ static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const char **type)
              e->def.name, msg, e->backoff_s);
     *type = "network-crashed";
     return json_pack("{s:s, s:i}", "message", msg, "restart_in_s", (int)e->backoff_s);
-}
-
-/* The switch of name runs again after it died: tell (the lock held; released meanwhile). */
-static void tell_restarted(MgmtNetRun *nr, const char *name)
-{
-    MgmtNetRestartedFn *fn = nr->restarted;
-    void *ctx = nr->restarted_ctx;
-    if (!fn)
-        return;
-    nr->restarted_calls++;
-    pthread_mutex_unlock(&nr->lock);
-    fn(ctx, name);
-    pthread_mutex_lock(&nr->lock);
-    if (--nr->restarted_calls == 0)
-        pthread_cond_broadcast(&nr->restarted_idle);
-}
-
-void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx)
-{
-    pthread_mutex_lock(&nr->lock);
-    while (nr->restarted_calls)
-        pthread_cond_wait(&nr->restarted_idle, &nr->lock);
-    nr->restarted = fn;
-    nr->restarted_ctx = ctx;
-    pthread_mutex_unlock(&nr->lock);
 }
 
 /* A planned restart is due (the lock held; released while the switch starts). */

@@ -132,9 +132,10 @@ void mgmt_netrun_replug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg, con
                         const char *control);
 
 /*
- * Called (from netrun's supervisor, without its lock) when the switch of
- * the network name was started again after it died: hosteld replugs the
- * running VMs on it (mgmt_runtime_replug).
+ * Called (without netrun's lock) when a new switch process runs for the
+ * network name where VMs may have had ports: restarted by the supervisor
+ * after it died, restarted for a change, or started in place of one that
+ * had gone.  hosteld replugs the running VMs on it (mgmt_runtime_replug).
  */
 typedef void MgmtNetRestartedFn(void *ctx, const char *name);
 
