@@ -88,7 +88,7 @@ int netrun_forwards_live(MgmtNetRun *nr, NetEntry *e, Error *err)
         netrun_path(nr, e->def.name, "control.sock", ctl_path, sizeof(ctl_path)) < 0 ||
         mgmt_read_file(cfg_path, 1 << 20, &disk, &len, NULL) < 0)
         return 1;
-    text = netrun_config_text(&e->def);
+    text = netrun_config_text(nr, &e->def);
     json_t *have = json_loads(disk, 0, NULL), *want = text ? json_loads(text, 0, NULL) : NULL;
     json_t *fwd = have && want ? forwards_only(have, want, &same) : NULL;
     json_decref(have);

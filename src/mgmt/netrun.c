@@ -103,11 +103,29 @@ void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX])
     mgmt_net_ifname("hn", name, "", out);
 }
 
-char *netrun_config_text(const MgmtNetwork *net)
+/* A NAT uplink keeps its DHCP leases in NETRUN/NAME/leases (a restarted switch knows them). */
+static void keep_leases(const MgmtNetRun *nr, const char *name, json_t *cfg)
+{
+    char path[PATH_MAX];
+    size_t i;
+    json_t *u;
+    if (netrun_path(nr, name, "leases", path, sizeof(path)) < 0)
+        return;
+    json_array_foreach(json_object_get(cfg, "uplinks"), i, u)
+    {
+        const char *kind = json_string_value(json_object_get(u, "kind"));
+        if (kind && strcmp(kind, "slirp") == 0)
+            json_object_set_new(u, "leases", json_string(path));
+    }
+}
+
+char *netrun_config_text(const MgmtNetRun *nr, const MgmtNetwork *net)
 {
     char ifname[MGMT_NET_IFNAME_MAX];
     netrun_host_ifname(net->name, ifname);
     json_t *cfg = mgmt_network_switch_config(net, ifname);
+    if (cfg)
+        keep_leases(nr, net->name, cfg);
     char *text = cfg ? json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(cfg);
     return text;
@@ -255,7 +273,7 @@ static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Erro
         netrun_path(nr, net->name, "pid", pidf, sizeof(pidf)) < 0 ||
         netrun_path(nr, net->name, "switch.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the run or state directory is too long", net->name);
-    char *text = netrun_config_text(net);
+    char *text = netrun_config_text(nr, net);
     int rc = text ? mgmt_write_atomic(cfg, text, strlen(text), 0640, err)
                   : error_set(err, "out of memory");
     free(text);
@@ -405,7 +423,7 @@ static void plan_restart(NetEntry *e, double ran_s)
 /* Is there a switch configuration on disk other than the one net would have? */
 static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
 {
-    char path[PATH_MAX], *text = netrun_config_text(net), *disk = NULL;
+    char path[PATH_MAX], *text = netrun_config_text(nr, net), *disk = NULL;
     size_t len;
     netrun_path(nr, net->name, "switch.json", path, sizeof(path));
     bool differs =
@@ -514,7 +532,8 @@ static bool end_switch(MgmtNetRun *nr, NetEntry *e)
 /* Remove what start made on the host and in NETRUN (and the log when purge). */
 static void remove_files(MgmtNetRun *nr, const MgmtNetwork *net, bool purge)
 {
-    static const char *const files[] = {"switch.json", "control.sock", "pid", "bridge-made"};
+    static const char *const files[] = {"switch.json", "control.sock", "pid",
+                                        "bridge-made", "leases",       "leases.tmp"};
     char path[PATH_MAX], ifname[MGMT_NET_IFNAME_MAX];
     Error err = {0};
     mgmt_netroot_down(nr, net, purge); /* dnsmasq, the nft table */
@@ -639,7 +658,7 @@ int mgmt_netrun_update(MgmtNetRun *nr, const MgmtNetwork *net, bool *pending, Er
         return 0;
     }
     entry_take(nr, e);
-    char *before = netrun_config_text(&e->def), *after = netrun_config_text(net);
+    char *before = netrun_config_text(nr, &e->def), *after = netrun_config_text(nr, net);
     bool changed = !before || !after || strcmp(before, after) != 0 || e->pending;
     free(before);
     free(after);

@@ -15,6 +15,7 @@
  *   NETRUN/NAME/control.sock  its control socket
  *   NETRUN/NAME/pid           its pid (hostel switch --pid-file)
  *   NETRUN/NAME/bridge-made   a bridged network's bridge was made by hosteld
+ *   NETRUN/NAME/leases        a NAT's DHCP leases (kept by the switch across restarts)
  *   DATA/NAME/switch.log      its stderr (and stdout), appended
  *
  * (NETRUN is net/ beside the API's socket; DATA is STATE_DIR/netdata.)  A

@@ -71,8 +71,11 @@ void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX]);
 /* A VM's port left the network name: apply a pending change once no VM is left on it. */
 void netrun_vm_left(MgmtNetRun *nr, const char *name);
 
-/* The switch's configuration for net as text (compact, sorted: comparable), or NULL if OOM. */
-char *netrun_config_text(const MgmtNetwork *net);
+/*
+ * The switch's configuration for net as text (compact, sorted: comparable;
+ * a NAT uplink keeps its leases in NETRUN/NAME/leases), or NULL if OOM.
+ */
+char *netrun_config_text(const MgmtNetRun *nr, const MgmtNetwork *net);
 
 /*
  * e->def differs from what its running switch was started with (its

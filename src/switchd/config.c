@@ -144,11 +144,17 @@ int switchd_config_hostfwd(UplinkConfig *u, const json_t *list, const char *wher
 
 static int slirp_parse(UplinkConfig *u, const json_t *o, const char *where, Error *err)
 {
-    static const char *const members[] = {"kind", "name", "subnet", "hostfwd", NULL};
-    const char *subnet;
+    static const char *const members[] = {"kind", "name", "subnet", "hostfwd", "leases", NULL};
+    const char *subnet, *leases;
     if (members_check(o, members, where, err) < 0 ||
         get_str(o, "subnet", false, &subnet, where, err) < 0 ||
-        subnet_parse(subnet ? subnet : "10.0.2.0/24", &u->slirp.network, &u->slirp.prefix, where,
+        get_str(o, "leases", false, &leases, where, err) < 0)
+        return -1;
+    if (leases && (!leases[0] || strlen(leases) >= sizeof(u->slirp.leases)))
+        return error_set(err, "%s\"leases\" must be a file's path of 1 to %zu bytes", where,
+                         sizeof(u->slirp.leases) - 1);
+    snprintf(u->slirp.leases, sizeof(u->slirp.leases), "%s", leases ? leases : "");
+    if (subnet_parse(subnet ? subnet : "10.0.2.0/24", &u->slirp.network, &u->slirp.prefix, where,
                      err) < 0)
         return -1;
     return switchd_config_hostfwd(u, json_object_get(o, "hostfwd"), where, err);

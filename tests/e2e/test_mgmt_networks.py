@@ -905,6 +905,10 @@ def test_a_restarted_switch_plugs_its_vms_in_again_guest(gdaemon):
     assert {n: d.vm_state(n)["pid"] for n in ("vm1", "vm2")} == vmms, "no VM was restarted"
     assert {c: carrier_and_addr(c) for c in (c1, c2)} == before, "link up, same addresses"
     assert " 0% packet loss" in c1.check(f"ping -c 3 -W 5 {ip2}")
+    # the new switch's NAT knows the leases (kept in a file): a new VM gets another address
+    start_vm(d, "vm3", {"kind": "network", "network": "lan"})
+    assert lease(d, "lan", "vm3", "10.213.9.") not in (ip1, ip2)
+    assert d.act("vm3", "stop", force=True)["status"] == "success"
 
     # 2. the switch dies while no daemon runs: the next daemon starts it and plugs them in
     d.proc.send_signal(signal.SIGKILL)

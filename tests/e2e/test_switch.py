@@ -9,7 +9,8 @@ whose peer hangs up, --listen ports, fairness under a flood, a port whose
 peer does not read (no busy loop), refused commands and descriptors, a
 hostile port, the address table and its ageing, the slirp uplink's DHCP,
 its forwards replaced while it runs (set-forwards: added, replaced, a host
-port in use refused with nothing changed), the configuration's errors,
+port in use refused with nothing changed), its leases file (kept across a
+crash), the configuration's errors,
 quit, SIGTERM and the pid file.
 """
 
@@ -673,3 +674,39 @@ def test_slirp_set_forwards(tmp_path):
 
 def test_set_forwards_needs_a_slirp_uplink(sw):
     assert "the switch has no slirp uplink" in sw.ctl.error("set-forwards", {"hostfwd": []})
+
+
+def test_slirp_leases_outlive_the_switch(tmp_path):
+    leases = tmp_path / "leases"
+    cfg = {"name": "nat", "uplinks": [{"kind": "slirp", "name": "nat", "subnet": "10.77.0.0/24",
+                                       "leases": str(leases)}]}
+
+    def first_lease(mac, xid):
+        s = Switch(tmp_path, cfg)
+        try:
+            addr = dhcp_lease(s.add_port("p", mac=mac), mac, xid)[0]
+            return addr, wait_for(lambda: (lambda c: c if c["leases-written"] else None)(
+                s.port("nat")["counters"]), timeout=5)
+        finally:
+            assert s.stop() == 0
+
+    s = Switch(tmp_path, cfg)
+    try:
+        a = s.add_port("a", mac=mac_of(1))
+        assert dhcp_lease(a, mac_of(1), 0x11)[0] == "10.77.0.15"
+        assert wait_for(lambda: s.port("nat")["counters"]["leases-written"] >= 1, timeout=5)
+        assert leases.read_bytes()[:4] == b"hsl1"
+    finally:
+        s.proc.kill()  # as a crash: nothing written at exit
+        assert s.stop() == -signal.SIGKILL
+        s.pid_path.unlink()  # (left by the crash: the next one's is waited for)
+    # the next switch knows a's lease: b gets the next one, a its own again
+    addr, counters = first_lease(mac_of(2), 0x22)
+    assert addr == "10.77.0.16", "a's lease is remembered"
+    assert counters and counters["leases-written"] >= 1, "written within a second or so"
+    assert first_lease(mac_of(1), 0x33)[0] == "10.77.0.15"
+    # a file that is not one of ours is not used (and the switch starts)
+    leases.write_bytes(b"nonsense")
+    assert first_lease(mac_of(2), 0x44)[0] == "10.77.0.15"
+    leases.unlink()
+    assert first_lease(mac_of(3), 0x55)[0] == "10.77.0.15"
