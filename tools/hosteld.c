@@ -1140,6 +1140,12 @@ static void on_event(void *ctx, const char *type, const char *vm, json_t *metada
     json_decref(metadata);
 }
 
+/* A network's switch runs again after it died: the VMs on it get their ports back. */
+static void on_switch_restarted(void *ctx, const char *network)
+{
+    mgmt_runtime_replug(ctx, network);
+}
+
 /* The networks, the runtime and the operations; 0, or -1 with err. */
 static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtNetRun **nr,
                         MgmtRuntime **rt, MgmtOps **ops, Error *err)
@@ -1160,6 +1166,7 @@ static int open_runtime(const DaemonOptions *o, MgmtEvents *events, MgmtNetRun *
                              .nic_ctx = *nr};
     if (make_parent(o->run_dir, err) < 0 || mgmt_runtime_new(rt, &ro, err) < 0)
         return -1;
+    mgmt_netrun_on_restarted(*nr, on_switch_restarted, *rt);
     return mgmt_ops_new(ops, o->state_dir, on_event, events, err);
 }
 
@@ -1198,6 +1205,8 @@ int main(int argc, char **argv)
         mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
         open_runtime(&o, events, &nr, &rt, &ops, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        if (nr)
+            mgmt_netrun_on_restarted(nr, NULL, NULL); /* before the runtime it calls goes */
         mgmt_runtime_free(rt);
         mgmt_netrun_free(nr);
         mgmt_events_free(events);
@@ -1223,7 +1232,8 @@ int main(int argc, char **argv)
         return r;
     }
     api_free(api);
-    mgmt_runtime_free(rt); /* first: its supervisor may still unplug a card */
+    mgmt_netrun_on_restarted(nr, NULL, NULL); /* netrun calls the runtime no more */
+    mgmt_runtime_free(rt);                    /* first: its supervisor may still unplug a card */
     mgmt_netrun_free(nr);
     mgmt_events_free(events);
     mgmt_store_close(store);

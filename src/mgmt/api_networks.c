@@ -442,8 +442,14 @@ static bool apply_change(Api *api, const MgmtNetwork *old, const MgmtNetwork *ne
                         memcmp(old->forwards, net->forwards, sizeof(net->forwards)) != 0))
             rc = mgmt_netroot_forwards(api->netrun, net, &err); /* host NAT: applied live */
     }
-    if (rc < 0)
+    if (rc == -EBUSY) { /* the switch kept its forwards: so does the definition */
+        Error e = {0};
+        if (mgmt_networks_put(api->networks, old, false, &e) < 0)
+            log_warn("network %s: its old definition cannot be put back: %s", old->name, e.msg);
+        api_error(r, 409, "network '%s': the forwards are not changed: %s", net->name, err.msg);
+    } else if (rc < 0) {
         api_error(r, 500, "network '%s' is changed but its switch failed: %s", net->name, err.msg);
+    }
     return rc == 0;
 }
 

@@ -4,7 +4,11 @@
  * socketpair: one end to the switch with add-port, the other for the VMM
  * as fd 3 + card), or, on a bridged network, a tap joined to the host
  * bridge (handed over as `tap,fd=3+card`); when the VMM is gone, they are
- * removed.  The runtime calls these through mgmt_netrun_nic_hooks.
+ * removed.  When a switch was started again after it died (or found gone
+ * at daemon start), the running VMs' cards on it get new ports: a new
+ * socketpair, add-port, and the VMM's end handed over with the VMM's
+ * set-net-fd (replug).  The runtime calls these through
+ * mgmt_netrun_nic_hooks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,12 +17,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "control/client.h"
 #include "mgmt/nethost.h"
 #include "mgmt/netrun_int.h"
 #include "util/log.h"
 
 #define PORT_CALL_MS 5000  /* add-port, remove-port */
 #define STALE_CALL_MS 1000 /* query-ports of every switch at a VM's start */
+#define VMM_CALL_MS 5000   /* set-net-fd */
 
 /* The part of a VM's port names before ".CARD": the VM's name, hashed when too long. */
 static void port_base(const char *vm, char out[64])
@@ -265,6 +271,102 @@ void mgmt_netrun_unplug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg)
         unplug_card(nr, vm, i, &cfg->nics[i]);
 }
 
+/* ---- replug: new ports for a running VM's cards whose ports have gone ---- */
+
+/* The link ("up", "down") of the port named port on the network's switch, "" when it has none. */
+static int port_link(MgmtNetRun *nr, const char *network, const char *port, char link[8],
+                     Error *err)
+{
+    json_t *ret = NULL, *p;
+    size_t i;
+    link[0] = '\0';
+    if (mgmt_netrun_call(nr, network, "query-ports", NULL, -1, &ret, STALE_CALL_MS, err) < 0)
+        return -1;
+    json_array_foreach(json_object_get(ret, "ports"), i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *l = json_string_value(json_object_get(p, "link"));
+        if (name && strcmp(name, port) == 0)
+            snprintf(link, 8, "%s", l ? l : "down");
+    }
+    json_decref(ret);
+    return 0;
+}
+
+/* set-net-fd {card} with fd on the VMM's control socket at control. */
+static int vmm_set_net_fd(const char *control, unsigned card, int fd, Error *err)
+{
+    ControlConn c;
+    if (control_conn_open(&c, control, VMM_CALL_MS, err) < 0)
+        return -1;
+    json_t *args = json_pack("{s:i}", "card", (int)card);
+    json_t *reply = control_conn_call_fd(&c, "set-net-fd", args, fd, err);
+    json_decref(args);
+    control_conn_close(&c);
+    if (!reply)
+        return -1;
+    int rc = 0;
+    if (!json_object_get(reply, "return")) {
+        const char *d = json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
+        rc = error_set(err, "set-net-fd: %s", d ? d : "the VMM sent a malformed reply");
+    }
+    json_decref(reply);
+    return rc;
+}
+
+static void remove_port(MgmtNetRun *nr, const char *network, const char *port)
+{
+    json_t *args = json_pack("{s:s}", "name", port);
+    mgmt_netrun_call(nr, network, "remove-port", args, -1, NULL, PORT_CALL_MS, NULL);
+    json_decref(args);
+}
+
+/*
+ * Card i of the running VM vm: when its switch has no port for it (the
+ * switch is a new one) or a dead one, a new port, its socket handed to
+ * the VMM.  Returns 1 when it was plugged in again, 0 when its port was
+ * there, -1 with err.
+ */
+static int replug_card(MgmtNetRun *nr, const char *vm, unsigned i, const NetConfig *nic,
+                       const char *control, Error *err)
+{
+    char port[64], link[8];
+    mgmt_netrun_port_name(vm, i, port);
+    if (port_link(nr, nic->network, port, link, err) < 0)
+        return -1;
+    if (strcmp(link, "up") == 0)
+        return 0;
+    if (link[0]) /* its VMM's end is gone: this VMM has another socket */
+        remove_port(nr, nic->network, port);
+    int fd = plug_port(nr, vm, i, nic, err);
+    if (fd < 0)
+        return -1;
+    int rc = vmm_set_net_fd(control, i, fd, err);
+    close(fd); /* the VMM has its own */
+    if (rc < 0) {
+        remove_port(nr, nic->network, port);
+        return -1;
+    }
+    return 1;
+}
+
+void mgmt_netrun_replug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg, const char *network,
+                        const char *control)
+{
+    for (unsigned i = 0; i < cfg->nnics; i++) {
+        const NetConfig *nic = &cfg->nics[i];
+        Error err = {0};
+        if (nic->kind != NET_NETWORK || nic->fd < 0 || (network && strcmp(nic->network, network)))
+            continue;
+        int rc = replug_card(nr, vm, i, nic, control, &err);
+        if (rc > 0)
+            log_info("network %s: %s's card %u has a port again (set-net-fd)", nic->network, vm, i);
+        else if (rc < 0)
+            log_warn("network %s: %s's card %u cannot get its port back: %s", nic->network, vm, i,
+                     err.msg);
+    }
+}
+
 static int hook_plug(void *ctx, const char *vm, VmConfig *cfg, int fds[VMCONFIG_MAX_NICS],
                      Error *err)
 {
@@ -276,4 +378,11 @@ static void hook_unplug(void *ctx, const char *vm, const VmConfig *cfg)
     mgmt_netrun_unplug(ctx, vm, cfg);
 }
 
-const MgmtNicHooks mgmt_netrun_nic_hooks = {.plug = hook_plug, .unplug = hook_unplug};
+static void hook_replug(void *ctx, const char *vm, const VmConfig *cfg, const char *network,
+                        const char *control)
+{
+    mgmt_netrun_replug(ctx, vm, cfg, network, control);
+}
+
+const MgmtNicHooks mgmt_netrun_nic_hooks = {
+    .plug = hook_plug, .unplug = hook_unplug, .replug = hook_replug};

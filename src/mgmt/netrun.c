@@ -103,12 +103,29 @@ void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX])
     mgmt_net_ifname("hn", name, "", out);
 }
 
-/* The switch's configuration as text (compact, sorted: comparable), or NULL if OOM. */
-static char *switch_config_text(const MgmtNetwork *net)
+/* A NAT uplink keeps its DHCP leases in NETRUN/NAME/leases (a restarted switch knows them). */
+static void keep_leases(const MgmtNetRun *nr, const char *name, json_t *cfg)
+{
+    char path[PATH_MAX];
+    size_t i;
+    json_t *u;
+    if (netrun_path(nr, name, "leases", path, sizeof(path)) < 0)
+        return;
+    json_array_foreach(json_object_get(cfg, "uplinks"), i, u)
+    {
+        const char *kind = json_string_value(json_object_get(u, "kind"));
+        if (kind && strcmp(kind, "slirp") == 0)
+            json_object_set_new(u, "leases", json_string(path));
+    }
+}
+
+char *netrun_config_text(const MgmtNetRun *nr, const MgmtNetwork *net)
 {
     char ifname[MGMT_NET_IFNAME_MAX];
     netrun_host_ifname(net->name, ifname);
     json_t *cfg = mgmt_network_switch_config(net, ifname);
+    if (cfg)
+        keep_leases(nr, net->name, cfg);
     char *text = cfg ? json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(cfg);
     return text;
@@ -256,7 +273,7 @@ static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Erro
         netrun_path(nr, net->name, "pid", pidf, sizeof(pidf)) < 0 ||
         netrun_path(nr, net->name, "switch.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the run or state directory is too long", net->name);
-    char *text = switch_config_text(net);
+    char *text = netrun_config_text(nr, net);
     int rc = text ? mgmt_write_atomic(cfg, text, strlen(text), 0640, err)
                   : error_set(err, "out of memory");
     free(text);
@@ -406,7 +423,7 @@ static void plan_restart(NetEntry *e, double ran_s)
 /* Is there a switch configuration on disk other than the one net would have? */
 static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
 {
-    char path[PATH_MAX], *text = switch_config_text(net), *disk = NULL;
+    char path[PATH_MAX], *text = netrun_config_text(nr, net), *disk = NULL;
     size_t len;
     netrun_path(nr, net->name, "switch.json", path, sizeof(path));
     bool differs =
@@ -414,6 +431,31 @@ static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
     free(text);
     free(disk);
     return differs;
+}
+
+/* A new switch runs for name (it had died, or was restarted): tell (the lock held; released meanwhile). */
+static void tell_restarted(MgmtNetRun *nr, const char *name)
+{
+    MgmtNetRestartedFn *fn = nr->restarted;
+    void *ctx = nr->restarted_ctx;
+    if (!fn)
+        return;
+    nr->restarted_calls++;
+    pthread_mutex_unlock(&nr->lock);
+    fn(ctx, name);
+    pthread_mutex_lock(&nr->lock);
+    if (--nr->restarted_calls == 0)
+        pthread_cond_broadcast(&nr->restarted_idle);
+}
+
+void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx)
+{
+    pthread_mutex_lock(&nr->lock);
+    while (nr->restarted_calls)
+        pthread_cond_wait(&nr->restarted_idle, &nr->lock);
+    nr->restarted = fn;
+    nr->restarted_ctx = ctx;
+    pthread_mutex_unlock(&nr->lock);
 }
 
 int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
@@ -436,14 +478,22 @@ int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
         rc = start_taken(nr, e, &found, err);
     if (rc < 0)
         plan_restart(e, 0);
-    if (found && config_differs(nr, net)) /* changed while the daemon was away: wait for the VMs */
-        e->pending = true;
+    Error ferr = {0};
+    if (found && config_differs(nr, net) && netrun_forwards_live(nr, e, &ferr) != 0)
+        e->pending = true; /* changed while the daemon was away: wait for the VMs */
+    if (ferr.msg[0])
+        log_warn("network %s: its forwards wait: %s", net->name, ferr.msg);
     json_t *meta =
         rc == 0 && e->pid ? json_pack("{s:i, s:b}", "pid", (int)e->pid, "attached", found) : NULL;
     entry_give(e);
     pthread_mutex_unlock(&nr->lock);
     if (meta)
         notify(nr, "network-started", net->name, meta);
+    if (meta && !found) { /* a new switch: running VMs' cards on it need ports */
+        pthread_mutex_lock(&nr->lock);
+        tell_restarted(nr, net->name);
+        pthread_mutex_unlock(&nr->lock);
+    }
     return rc;
 }
 
@@ -482,7 +532,8 @@ static bool end_switch(MgmtNetRun *nr, NetEntry *e)
 /* Remove what start made on the host and in NETRUN (and the log when purge). */
 static void remove_files(MgmtNetRun *nr, const MgmtNetwork *net, bool purge)
 {
-    static const char *const files[] = {"switch.json", "control.sock", "pid", "bridge-made"};
+    static const char *const files[] = {"switch.json", "control.sock", "pid",
+                                        "bridge-made", "leases",       "leases.tmp"};
     char path[PATH_MAX], ifname[MGMT_NET_IFNAME_MAX];
     Error err = {0};
     mgmt_netroot_down(nr, net, purge); /* dnsmasq, the nft table */
@@ -592,6 +643,7 @@ static int apply_if_free(MgmtNetRun *nr, NetEntry *e, bool *pending, Error *err)
         pthread_mutex_unlock(&nr->lock);
         notify(nr, "network-started", def.name, meta);
         pthread_mutex_lock(&nr->lock);
+        tell_restarted(nr, def.name);
     }
     return rc;
 }
@@ -606,14 +658,26 @@ int mgmt_netrun_update(MgmtNetRun *nr, const MgmtNetwork *net, bool *pending, Er
         return 0;
     }
     entry_take(nr, e);
-    char *before = switch_config_text(&e->def), *after = switch_config_text(net);
+    char *before = netrun_config_text(nr, &e->def), *after = netrun_config_text(nr, net);
     bool changed = !before || !after || strcmp(before, after) != 0 || e->pending;
     free(before);
     free(after);
+    MgmtNetwork *old = malloc(sizeof(*old));
+    if (old)
+        *old = e->def;
     e->def = *net;
-    int rc = 0;
-    if (changed && mgmt_net_has_switch(net->kind))
+    int rc = 0, live = 1;
+    if (changed && mgmt_net_has_switch(net->kind) && old) /* forwards alone: set live */
+        live = netrun_forwards_live(nr, e, err);
+    if (live == -EBUSY) { /* refused, nothing changed */
+        e->def = *old;
+        rc = -EBUSY;
+    } else if (live != 0 && changed && mgmt_net_has_switch(net->kind)) {
         rc = apply_if_free(nr, e, pending, err);
+    } else if (live == 0) {
+        e->pending = false;
+    }
+    free(old);
     entry_give(e);
     pthread_mutex_unlock(&nr->lock);
     return rc;
@@ -696,8 +760,8 @@ static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const char **type)
     e->status = NR_FAILED;
     snprintf(e->message, sizeof(e->message), "%.299s", msg);
     plan_restart(e, ran);
-    log_warn("network %s: its switch %s; restarting in %u s (the VMs on it lose their link until "
-             "they restart)",
+    log_warn("network %s: its switch %s; restarting in %u s (the VMs on it have no link until "
+             "then)",
              e->def.name, msg, e->backoff_s);
     *type = "network-crashed";
     return json_pack("{s:s, s:i}", "message", msg, "restart_in_s", (int)e->backoff_s);
@@ -730,6 +794,8 @@ static void restart_due(MgmtNetRun *nr, NetEntry *e)
     pthread_mutex_unlock(&nr->lock);
     notify(nr, rc == 0 ? "network-started" : "network-restart-failed", name, meta);
     pthread_mutex_lock(&nr->lock);
+    if (rc == 0) /* the VMs on it get their ports back */
+        tell_restarted(nr, name);
 }
 
 static void *supervise(void *opaque)
@@ -806,11 +872,13 @@ int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
     }
     nr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&nr->lock, NULL);
+    pthread_cond_init(&nr->restarted_idle, NULL);
     if (nr->wake_fd < 0 || pthread_create(&nr->thread, NULL, supervise, nr) != 0) {
         error_set_errno(err, errno, "netrun: cannot start the supervisor");
         mgmt_dnsmasq_free(nr->dns);
         if (nr->wake_fd >= 0)
             close(nr->wake_fd);
+        pthread_cond_destroy(&nr->restarted_idle);
         pthread_mutex_destroy(&nr->lock);
         free(nr);
         return -1;
@@ -838,6 +906,7 @@ void mgmt_netrun_free(MgmtNetRun *nr)
     }
     mgmt_dnsmasq_free(nr->dns);
     close(nr->wake_fd);
+    pthread_cond_destroy(&nr->restarted_idle);
     pthread_mutex_destroy(&nr->lock);
     free(nr);
 }

@@ -15,6 +15,7 @@
  *   NETRUN/NAME/control.sock  its control socket
  *   NETRUN/NAME/pid           its pid (hostel switch --pid-file)
  *   NETRUN/NAME/bridge-made   a bridged network's bridge was made by hosteld
+ *   NETRUN/NAME/leases        a NAT's DHCP leases (kept by the switch across restarts)
  *   DATA/NAME/switch.log      its stderr (and stdout), appended
  *
  * (NETRUN is net/ beside the API's socket; DATA is STATE_DIR/netdata.)  A
@@ -58,10 +59,13 @@ void mgmt_netrun_free(MgmtNetRun *nr);
 int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err);
 
 /*
- * net's definition changed.  When its switch's configuration is not the
- * same any more (forwards...), the switch is restarted with the new one
- * if no VM has a port on it; else the change waits for the last VM's port
- * to go (*pending set).  Returns 0, or -1 (a restart that failed).
+ * net's definition changed.  When its switch's configuration differs in
+ * the NAT's forwards alone, the running switch is given them at once
+ * (set-forwards: all or nothing).  Other changes restart the switch with
+ * the new configuration if no VM has a port on it; else they wait for the
+ * last VM's port to go (*pending set).  Returns 0; -EBUSY when the switch
+ * refused the new forwards (a host port in use: err names it; the switch
+ * and netrun keep the old definition); -1 (a restart that failed).
  */
 int mgmt_netrun_update(MgmtNetRun *nr, const MgmtNetwork *net, bool *pending, Error *err);
 
@@ -117,7 +121,32 @@ int mgmt_netrun_plug(MgmtNetRun *nr, const char *vm, VmConfig *cfg, int fds[VMCO
 /* The VM's VMM is gone: remove the ports and taps plug made for cfg (the VMM's config). */
 void mgmt_netrun_unplug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg);
 
-/* The runtime's hooks over plug and unplug (ctx: the MgmtNetRun). */
+/*
+ * The running VM vm (its VMM runs cfg, the VMM's config, and listens on
+ * the control socket control) may have cards whose ports have gone: its
+ * switch was started again after it died.  For each card on network (NULL:
+ * any), when the switch has no port for it or a dead one: a new
+ * socketpair, add-port, and the other end to the VMM with set-net-fd.
+ * Failures are logged (the card stays down until the VM restarts).
+ */
+void mgmt_netrun_replug(MgmtNetRun *nr, const char *vm, const VmConfig *cfg, const char *network,
+                        const char *control);
+
+/*
+ * Called (without netrun's lock) when a new switch process runs for the
+ * network name where VMs may have had ports: restarted by the supervisor
+ * after it died, restarted for a change, or started in place of one that
+ * had gone.  hosteld replugs the running VMs on it (mgmt_runtime_replug).
+ */
+typedef void MgmtNetRestartedFn(void *ctx, const char *name);
+
+/*
+ * Set (or, fn NULL, clear) the callback.  Clearing waits for a call in
+ * progress to return, so ctx may be freed afterwards.
+ */
+void mgmt_netrun_on_restarted(MgmtNetRun *nr, MgmtNetRestartedFn *fn, void *ctx);
+
+/* The runtime's hooks over plug, unplug and replug (ctx: the MgmtNetRun). */
 extern const MgmtNicHooks mgmt_netrun_nic_hooks;
 
 #endif

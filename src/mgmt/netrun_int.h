@@ -53,6 +53,10 @@ struct MgmtNetRun {
     int wake_fd; /* eventfd: the supervisor's set of pidfds changed */
     bool stop;
     pthread_t thread;
+    MgmtNetRestartedFn *restarted; /* a switch that died runs again (may be NULL) */
+    void *restarted_ctx;
+    unsigned restarted_calls;      /* calls of it in progress */
+    pthread_cond_t restarted_idle; /* broadcast when they are none */
 };
 
 /* The entry of the network named name, or NULL (the lock held). */
@@ -66,5 +70,22 @@ void netrun_host_ifname(const char *name, char out[MGMT_NET_IFNAME_MAX]);
 
 /* A VM's port left the network name: apply a pending change once no VM is left on it. */
 void netrun_vm_left(MgmtNetRun *nr, const char *name);
+
+/*
+ * The switch's configuration for net as text (compact, sorted: comparable;
+ * a NAT uplink keeps its leases in NETRUN/NAME/leases), or NULL if OOM.
+ */
+char *netrun_config_text(const MgmtNetRun *nr, const MgmtNetwork *net);
+
+/*
+ * e->def differs from what its running switch was started with (its
+ * switch.json) in the NAT's forwards alone: apply them with the switch's
+ * set-forwards and record them in switch.json (netfwd.c; e taken, the
+ * lock held, released during the call).  Returns 0 (applied, or nothing
+ * to apply), 1 (not so: no switch, a change beyond the forwards, no NAT
+ * uplink), -EBUSY (the switch refused, keeping its forwards: err says
+ * which rule), -1 (the switch did not answer).
+ */
+int netrun_forwards_live(MgmtNetRun *nr, NetEntry *e, Error *err);
 
 #endif

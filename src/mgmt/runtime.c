@@ -863,10 +863,22 @@ static pid_t socket_owner(const char *path, MgmtPower *power)
     return reply ? pid : 0;
 }
 
+/* The hooks' replug for the VM name (without the lock). */
+static void replug_vm(MgmtRuntime *rt, const char *name, const char *network)
+{
+    char control[PATH_MAX], vmm_config[PATH_MAX];
+    if (!rt->nic_hooks || !rt->nic_hooks->replug ||
+        control_path(rt, name, control, sizeof(control), NULL) < 0 ||
+        mgmt_runtime_path(rt, name, "vmm-config.json", vmm_config, sizeof(vmm_config)) < 0)
+        return;
+    vmm_machine_replug(rt->nic_hooks, rt->nic_ctx, name, vmm_config, control, network);
+}
+
 MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart restart)
 {
     char path[PATH_MAX];
     MgmtPower p = MGMT_POWER_STOPPED;
+    bool found = false;
     if (control_path(rt, name, path, sizeof(path), NULL) < 0)
         return MGMT_POWER_STOPPED;
     pid_t pid = socket_owner(path, &p);
@@ -877,13 +889,39 @@ MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart res
         if (pid && run_watch(rt, r, pid, false) == 0) {
             r->power = p;
             r->started_real = 0; /* unknown: it started before this daemon */
+            found = true;
         } else if (!r->last_exit) {
             r->last_exit = read_exit_file(rt, name);
         }
     }
     MgmtPower now = r ? r->power : MGMT_POWER_STOPPED;
     pthread_mutex_unlock(&rt->lock);
+    if (found) /* a switch restarted while no daemon watched has no port for it */
+        replug_vm(rt, name, NULL);
     return now;
+}
+
+void mgmt_runtime_replug(MgmtRuntime *rt, const char *network)
+{
+    char(*names)[MGMT_NAME_MAX + 1] = NULL;
+    size_t n = 0;
+    if (!rt->nic_hooks || !rt->nic_hooks->replug)
+        return;
+    pthread_mutex_lock(&rt->lock);
+    for (Run *r = rt->runs; r; r = r->next) {
+        if (!run_active(r) || r->unplugging ||
+            (r->power != MGMT_POWER_RUNNING && r->power != MGMT_POWER_PAUSED))
+            continue;
+        void *v = realloc(names, (n + 1) * sizeof(*names));
+        if (!v)
+            break;
+        names = v;
+        snprintf(names[n++], sizeof(names[0]), "%s", r->name);
+    }
+    pthread_mutex_unlock(&rt->lock);
+    for (size_t i = 0; i < n; i++)
+        replug_vm(rt, names[i], network);
+    free(names);
 }
 
 MgmtPower mgmt_runtime_power(MgmtRuntime *rt, const char *name)

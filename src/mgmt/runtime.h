@@ -60,12 +60,18 @@ typedef void MgmtNotifyFn(void *ctx, const char *type, const char *vm, json_t *m
  * for the VMM (their "fd") and puts the descriptors to hand over in
  * fds[card] (-1: none), which the VMM gets as 3 + card; it returns 0, or
  * -1 with nothing made.  unplug undoes it once the VMM is gone, given the
- * machine the VMM ran (DATA/NAME/vmm-config.json).  Both are called
- * without the runtime's lock.
+ * machine the VMM ran (DATA/NAME/vmm-config.json).  replug (optional)
+ * is called for a VMM that runs, given the machine it runs and its control
+ * socket's path: cards whose port has gone (a network's switch that was
+ * restarted, or found gone at daemon start) get a new one, handed to the
+ * VMM with set-net-fd; network names the network whose cards to look at,
+ * NULL every one.  All are called without the runtime's lock.
  */
 typedef struct MgmtNicHooks {
     int (*plug)(void *ctx, const char *vm, VmConfig *cfg, int fds[VMCONFIG_MAX_NICS], Error *err);
     void (*unplug)(void *ctx, const char *vm, const VmConfig *cfg);
+    void (*replug)(void *ctx, const char *vm, const VmConfig *cfg, const char *network,
+                   const char *control);
 } MgmtNicHooks;
 
 typedef struct MgmtRuntimeOptions {
@@ -89,10 +95,19 @@ void mgmt_runtime_free(MgmtRuntime *rt);
 
 /*
  * Learn about the VM named name at daemon start: if its VMM still runs
- * (its control socket answers), watch it again; else record how it ended
+ * (its control socket answers), watch it again and let the hooks' replug
+ * give its cards whose ports have gone new ones; else record how it ended
  * while the daemon was away.  Returns the power state found.
  */
 MgmtPower mgmt_runtime_attach(MgmtRuntime *rt, const char *name, MgmtRestart restart);
+
+/*
+ * The network's switch was started again (it had died): the hooks' replug
+ * for every VM that runs or is paused, so those with cards on network get
+ * their ports back without a restart.  Blocks (control calls); call it
+ * without locks.
+ */
+void mgmt_runtime_replug(MgmtRuntime *rt, const char *network);
 
 /* The VM's power state (STOPPED for a VM the runtime never saw). */
 MgmtPower mgmt_runtime_power(MgmtRuntime *rt, const char *name);

@@ -91,3 +91,16 @@ void vmm_machine_unplug(const MgmtNicHooks *hooks, void *ctx, const char *name,
         hooks->unplug(ctx, name, &vmm);
     vmconfig_free(&vmm);
 }
+
+void vmm_machine_replug(const MgmtNicHooks *hooks, void *ctx, const char *name,
+                        const char *vmm_config, const char *control, const char *network)
+{
+    VmConfig vmm;
+    Error err = {0};
+    if (!hooks || !hooks->replug)
+        return;
+    vmconfig_default(&vmm);
+    if (read_machine(name, vmm_config, &vmm, &err) == 0)
+        hooks->replug(ctx, name, &vmm, network, control);
+    vmconfig_free(&vmm);
+}

@@ -23,6 +23,14 @@ int vmm_machine_prepare(const MgmtNicHooks *hooks, void *ctx, const char *name, 
 void vmm_machine_unplug(const MgmtNicHooks *hooks, void *ctx, const char *name,
                         const char *vmm_config);
 
+/*
+ * Let hooks' replug (when it has one) give the cards of the running VMM
+ * that runs vmm_config (a path; control its control socket's path) on
+ * network (NULL: any) new ports where theirs have gone.
+ */
+void vmm_machine_replug(const MgmtNicHooks *hooks, void *ctx, const char *name,
+                        const char *vmm_config, const char *control, const char *network);
+
 /* Close the descriptors of fds that are open, and mark them -1. */
 void vmm_machine_close(int fds[VMCONFIG_MAX_NICS]);
 

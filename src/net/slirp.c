@@ -56,11 +56,14 @@ typedef struct NetSlirp {
     int fds_len;
     int *polled; /* fds of the last fill, by the index add_poll returned */
     int npolled, polled_cap;
-    uint32_t round;        /* fill round */
-    bool recheck;          /* this fill re-registers every socket */
-    uint64_t recheck_at;   /* ns: when the next fill does */
-    unsigned guest_errors; /* logged so far */
-    char name[64];         /* "net user", "uplink nat": for messages */
+    uint32_t round;                  /* fill round */
+    bool recheck;                    /* this fill re-registers every socket */
+    uint64_t recheck_at;             /* ns: when the next fill does */
+    unsigned guest_errors;           /* logged so far */
+    char name[64];                   /* "net user", "uplink nat": for messages */
+    char fwd_label[80];              /* starts a forward's error: "--net", "uplink nat:" */
+    NetHostFwd fwd[NET_MAX_HOSTFWD]; /* the forwards bound now */
+    unsigned nfwd;
 } NetSlirp;
 
 /* A timer slirp asked for: its callback, then a sync. */
@@ -515,21 +518,150 @@ static Slirp *slirp_start(NetSlirp *s, const NetSlirpConfig *c)
     return slirp_new(&sc, &slirp_callbacks, s);
 }
 
+/* ---- forwards ---- */
+
+/* Bind one forward; err names it. */
+static int slirp_fwd_add(NetSlirp *s, const NetHostFwd *f, Error *err)
+{
+    errno = 0;
+    if (slirp_add_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port, f->guest_addr,
+                          f->guest_port) == 0)
+        return 0;
+    int e = errno;
+    char rule[96];
+    net_hostfwd_format(f, rule, sizeof(rule));
+    if (e)
+        return error_set_errno(err, e, "%s hostfwd %s: cannot use the host port", s->fwd_label,
+                               rule);
+    return error_set(err, "%s hostfwd %s: cannot use the host port", s->fwd_label, rule);
+}
+
+/* Close one forward's host socket (connections it brought in go on). */
+static void slirp_fwd_remove(NetSlirp *s, const NetHostFwd *f)
+{
+    slirp_remove_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port);
+}
+
+static bool fwd_same(const NetHostFwd *a, const NetHostFwd *b)
+{
+    return a->udp == b->udp && a->host_addr.s_addr == b->host_addr.s_addr &&
+           a->host_port == b->host_port && a->guest_addr.s_addr == b->guest_addr.s_addr &&
+           a->guest_port == b->guest_port;
+}
+
+/* Both cannot be bound at once: one protocol and port, one address or any. */
+static bool fwd_clash(const NetHostFwd *a, const NetHostFwd *b)
+{
+    return a->udp == b->udp && a->host_port == b->host_port &&
+           (a->host_addr.s_addr == b->host_addr.s_addr || !a->host_addr.s_addr ||
+            !b->host_addr.s_addr);
+}
+
+static bool fwd_in(const NetHostFwd *f, const NetHostFwd *set, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (fwd_same(f, &set[i]))
+            return true;
+    return false;
+}
+
+/* The change from s's forwards to a new set: what is kept, added, in the way. */
+typedef struct FwdPlan {
+    const NetHostFwd *fwd; /* the new set */
+    unsigned nfwd;
+    bool keep[NET_MAX_HOSTFWD];    /* old i is in the new set */
+    bool fresh[NET_MAX_HOSTFWD];   /* new j is not in the old set */
+    bool blocked[NET_MAX_HOSTFWD]; /* new j clashes with an old rule that goes */
+    bool added[NET_MAX_HOSTFWD];   /* new j was bound */
+    bool freed[NET_MAX_HOSTFWD];   /* old i was closed to make room */
+} FwdPlan;
+
+static void fwd_plan(const NetSlirp *s, FwdPlan *p)
+{
+    for (unsigned i = 0; i < s->nfwd; i++)
+        p->keep[i] = fwd_in(&s->fwd[i], p->fwd, p->nfwd);
+    for (unsigned j = 0; j < p->nfwd; j++) {
+        p->fresh[j] = !fwd_in(&p->fwd[j], s->fwd, s->nfwd);
+        for (unsigned i = 0; i < s->nfwd && p->fresh[j]; i++)
+            p->blocked[j] |= !p->keep[i] && fwd_clash(&p->fwd[j], &s->fwd[i]);
+    }
+}
+
+/* Bind the fresh rules that are (or are not) blocked. Returns 0, or -1 at the first failure. */
+static int fwd_bind(NetSlirp *s, FwdPlan *p, bool blocked, Error *err)
+{
+    for (unsigned j = 0; j < p->nfwd; j++) {
+        if (!p->fresh[j] || p->blocked[j] != blocked)
+            continue;
+        if (slirp_fwd_add(s, &p->fwd[j], err) < 0)
+            return -1;
+        p->added[j] = true;
+    }
+    return 0;
+}
+
+/* Undo a change that failed: the new rules closed, the old ones made room for bound again. */
+static void fwd_undo(NetSlirp *s, FwdPlan *p)
+{
+    for (unsigned j = 0; j < p->nfwd; j++)
+        if (p->added[j])
+            slirp_fwd_remove(s, &p->fwd[j]);
+    for (unsigned i = 0; i < s->nfwd; i++) {
+        Error e = {0};
+        if (p->freed[i] && slirp_fwd_add(s, &s->fwd[i], &e) < 0)
+            log_warn("%s: a forward could not be restored: %s", s->name, e.msg);
+    }
+}
+
+int net_slirp_set_forwards(NetBackend *b, const NetHostFwd *fwd, unsigned nfwd, Error *err)
+{
+    if (!b || b->ops != &net_slirp_ops)
+        return error_set(err, "not a user-mode network");
+    NetSlirp *s = slirp_of(b);
+    if (nfwd > NET_MAX_HOSTFWD)
+        return error_set(err, "%s at most %d forwards", s->fwd_label, NET_MAX_HOSTFWD);
+    for (unsigned j = 0; j < nfwd; j++)
+        for (unsigned k = 0; k < j; k++)
+            if (fwd_clash(&fwd[j], &fwd[k]))
+                return error_set(err, "%s host port %u is forwarded twice", s->fwd_label,
+                                 fwd[j].host_port);
+    FwdPlan *p = calloc(1, sizeof(*p));
+    if (!p)
+        return error_set(err, "%s: out of memory", s->name);
+    p->fwd = fwd;
+    p->nfwd = nfwd;
+    fwd_plan(s, p);
+    int rc = fwd_bind(s, p, false, err); /* first what needs no room */
+    for (unsigned i = 0; rc == 0 && i < s->nfwd; i++) {
+        for (unsigned j = 0; j < nfwd && !p->keep[i] && !p->freed[i]; j++)
+            p->freed[i] = p->blocked[j] && fwd_clash(&fwd[j], &s->fwd[i]);
+        if (p->freed[i])
+            slirp_fwd_remove(s, &s->fwd[i]);
+    }
+    if (rc == 0)
+        rc = fwd_bind(s, p, true, err); /* then into the room made */
+    if (rc < 0) {
+        fwd_undo(s, p);
+    } else {
+        for (unsigned i = 0; i < s->nfwd; i++)
+            if (!p->keep[i] && !p->freed[i])
+                slirp_fwd_remove(s, &s->fwd[i]);
+        memcpy(s->fwd, fwd, nfwd * sizeof(*fwd));
+        s->nfwd = nfwd;
+    }
+    free(p);
+    slirp_sync(s);
+    return rc;
+}
+
 static int slirp_add_forwards(NetSlirp *s, const NetSlirpConfig *c, Error *err)
 {
+    if (c->nfwd > NET_MAX_HOSTFWD)
+        return error_set(err, "%s at most %d forwards", c->fwd_label, NET_MAX_HOSTFWD);
     for (unsigned i = 0; i < c->nfwd; i++) {
-        const NetHostFwd *f = &c->fwd[i];
-        errno = 0;
-        if (slirp_add_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port, f->guest_addr,
-                              f->guest_port) == 0)
-            continue;
-        int e = errno;
-        char rule[96];
-        net_hostfwd_format(f, rule, sizeof(rule));
-        if (e)
-            return error_set_errno(err, e, "%s hostfwd %s: cannot use the host port", c->fwd_label,
-                                   rule);
-        return error_set(err, "%s hostfwd %s: cannot use the host port", c->fwd_label, rule);
+        if (slirp_fwd_add(s, &c->fwd[i], err) < 0)
+            return -1;
+        s->fwd[s->nfwd++] = c->fwd[i];
     }
     return 0;
 }
@@ -540,6 +672,7 @@ static int net_slirp_init(NetSlirp *s, const NetSlirpConfig *c, EventLoop *loop,
     s->nb.ops = &net_slirp_ops;
     s->loop = loop;
     snprintf(s->name, sizeof(s->name), "%s", c->name);
+    snprintf(s->fwd_label, sizeof(s->fwd_label), "%s", c->fwd_label);
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0)
         return error_set_errno(err, errno, "%s: cannot create an epoll set", s->name);

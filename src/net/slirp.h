@@ -51,6 +51,18 @@ struct in_addr net_slirp_addr(struct in_addr network, uint32_t host);
 NetBackend *net_slirp_new_net(const NetSlirpConfig *c, EventLoop *loop, Error *err);
 
 /*
+ * Replace the forwards of a user-mode network made by net_slirp_new_net
+ * with fwd[0..nfwd) (guest addresses inside its network, 0 = its first
+ * lease), at run time and all or nothing: rules in both sets are left
+ * alone (and their connections), the new ones are bound, the others
+ * closed (connections they brought in go on).  When a new rule cannot be
+ * bound (a host port in use), nothing is changed and err names the rule
+ * as at start ("uplink nat: hostfwd tcp:127.0.0.1:8080-10.77.0.15:80:
+ * cannot use the host port: Address already in use").  Returns 0 or -1.
+ */
+int net_slirp_set_forwards(NetBackend *b, const NetHostFwd *fwd, unsigned nfwd, Error *err);
+
+/*
  * Create a user-mode network with cfg's forwards (cfg->kind is NET_USER),
  * on 10.0.2.0/24.
  * Returns the backend, or NULL with one line in err (e.g. "hostfwd

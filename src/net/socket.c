@@ -9,8 +9,9 @@
  * A peer that hangs up (a 0-length read, EPIPE, ECONNRESET) takes the
  * card's link down.  A path= card then closes its socket and tries to
  * connect again every second from a timer; an fd= card stops watching its
- * socket (a dead one cannot spin the loop) and stays down.  Drops are
- * counted; link changes are logged once each.
+ * socket (a dead one cannot spin the loop) and stays down until it is
+ * given a new socket (net_socket_set_fd).  Drops are counted; link
+ * changes are logged once each.
  */
 #include "net/socket.h"
 
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -116,6 +118,17 @@ static void sock_deliver(NetSocket *s, size_t n)
         s->stats.rx_dropped++;
 }
 
+/*
+ * The event said hang-up or error: is it true of the socket now?  The
+ * event may be older than the socket (net_socket_set_fd put a new one
+ * under the same number in the same round of the loop).
+ */
+static bool sock_broken_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 /* Event-loop handler: frames are waiting, or the peer hung up. */
 static void sock_readable(void *opaque, uint32_t events)
 {
@@ -127,7 +140,7 @@ static void sock_readable(void *opaque, uint32_t events)
         } else if (n == 0) {
             sock_hangup(s, 0); /* SEQPACKET: the peer closed its end */
         } else if (errno == EAGAIN) {
-            if (i == 0 && (events & (EPOLLHUP | EPOLLERR)))
+            if (i == 0 && (events & (EPOLLHUP | EPOLLERR)) && sock_broken_now(s->fd))
                 sock_hangup(s, 0); /* nothing to read and never will be */
             return;
         } else if (errno != EINTR) {
@@ -246,34 +259,91 @@ static int sock_open_path(NetSocket *s, Error *err)
 
 /* ---- fd=: an inherited socket ---- */
 
-static int sock_check_fd(NetSocket *s, int fd, Error *err)
+/* fd is a unix SEQPACKET or DGRAM socket: its type into *type.  Returns 0, or -1 with err. */
+static int sock_check_fd(const NetSocket *s, int fd, int *type, Error *err)
 {
     struct sockaddr_storage a;
-    socklen_t alen = sizeof(a), tlen = sizeof(s->type);
+    socklen_t alen = sizeof(a), tlen = sizeof(*type);
     if (fcntl(fd, F_GETFD) < 0)
         return error_set(err, "%s: descriptor %d is not open (the parent must pass it)", s->what,
                          fd);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &s->type, &tlen) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &tlen) < 0)
         return error_set(err, "%s: descriptor %d is not a socket", s->what, fd);
     if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0 || a.ss_family != AF_UNIX)
         return error_set(err, "%s: descriptor %d is not a unix socket", s->what, fd);
-    if (s->type != SOCK_SEQPACKET && s->type != SOCK_DGRAM)
+    if (*type != SOCK_SEQPACKET && *type != SOCK_DGRAM)
         return error_set(err,
                          "%s: descriptor %d is a unix %s socket (expected SOCK_SEQPACKET, "
                          "one frame per message)",
-                         s->what, fd, s->type == SOCK_STREAM ? "stream" : "other");
+                         s->what, fd, *type == SOCK_STREAM ? "stream" : "other");
+    return 0;
+}
+
+/* Non-blocking and close-on-exec, as the loop needs it. */
+static int sock_prepare_fd(const NetSocket *s, int fd, Error *err)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return error_set_errno(err, errno, "%s: descriptor %d", s->what, fd);
     return 0;
 }
 
 static int sock_open_fd(NetSocket *s, int fd, Error *err)
 {
-    if (sock_check_fd(s, fd, err) < 0)
+    if (sock_check_fd(s, fd, &s->type, err) < 0 || sock_prepare_fd(s, fd, err) < 0)
         return -1;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-        return error_set_errno(err, errno, "%s: descriptor %d", s->what, fd);
     s->fd = fd; /* ours from here: closed with the backend */
     return sock_watch(s, err);
+}
+
+/* ---- a new socket for an fd= card ---- */
+
+static int sock_check_new(const NetSocket *s, int fd, int *type, Error *err)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof(a);
+    if (sock_check_fd(s, fd, type, err) < 0)
+        return -1;
+    if (getpeername(fd, (struct sockaddr *)&a, &alen) < 0)
+        return error_set(err, "%s: the new socket is not connected", s->what);
+    return sock_prepare_fd(s, fd, err);
+}
+
+int net_socket_set_fd(NetBackend *b, int fd, Error *err)
+{
+    int type;
+    if (!b || b->ops != &net_socket_ops) {
+        close(fd);
+        return error_set(err, "the card is not on a socket (only socket and network cards are)");
+    }
+    NetSocket *s = sock_of(b);
+    if (s->path[0]) {
+        close(fd);
+        return error_set(err,
+                         "%s: a path= card connects again by itself (only fd= cards take a "
+                         "new socket)",
+                         s->what);
+    }
+    if (sock_check_new(s, fd, &type, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    sock_unwatch(s);
+    if (s->fd >= 0 && dup3(fd, s->fd, O_CLOEXEC) == s->fd) { /* the old one goes; same number */
+        close(fd);
+    } else {
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = fd;
+    }
+    s->type = type;
+    s->tx_error_logged = false;
+    if (sock_watch(s, err) < 0) {
+        net_backend_set_link(&s->nb, false); /* kept, unwatched: closed with the backend */
+        return -1;
+    }
+    log_info("net %s: on a new socket; the link is up", s->what);
+    return 0;
 }
 
 static void sock_name(NetSocket *s, const NetConfig *cfg)

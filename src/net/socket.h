@@ -35,4 +35,16 @@
  */
 NetBackend *net_socket_new(const NetConfig *cfg, EventLoop *loop, Error *err);
 
+/*
+ * Put an fd= card (socket or network) on a new connected socket fd, in
+ * place of the one it has (hosteld does, through the VMM's `set-net-fd`,
+ * when a network's switch was restarted): the old socket is closed, the
+ * new one takes its descriptor number (so the card's fd= stays true) and
+ * is watched, and the link comes up.  The counters go on.  fd is the
+ * backend's from the call on, and closed when this fails.  Returns 0, or
+ * -1 with one line in err: b is not a socket backend, a path= card (it
+ * reconnects by itself), fd is not a connected unix SEQPACKET/DGRAM socket.
+ */
+int net_socket_set_fd(NetBackend *b, int fd, Error *err);
+
 #endif

@@ -517,6 +517,46 @@ static int switchd_add_uplink(SwitchDaemon *d, const UplinkConfig *uc, Error *er
     return 0;
 }
 
+const UplinkConfig *switchd_uplink_config(SwitchDaemon *d, const char *name, UplinkKind kind,
+                                          Error *err)
+{
+    for (unsigned i = 0; i < d->cfg.nuplinks; i++) {
+        const UplinkConfig *u = &d->cfg.uplinks[i];
+        if (name ? strcmp(u->name, name) != 0 : u->kind != kind)
+            continue;
+        if (u->kind == kind)
+            return u;
+        error_set(err, "%s is a %s uplink, not a %s one", name, uplink_kind_name(u->kind),
+                  uplink_kind_name(kind));
+        return NULL;
+    }
+    if (name)
+        error_set(err, "no uplink named %s", name);
+    else
+        error_set(err, "the switch has no %s uplink", uplink_kind_name(kind));
+    return NULL;
+}
+
+int switchd_uplink_set_forwards(SwitchDaemon *d, const char *name, const NetHostFwd *fwd,
+                                unsigned nfwd, Error *err)
+{
+    SwitchdPort *p = switchd_find(d, name);
+    if (!p || !p->uplink)
+        return error_set(err, "no uplink named %s", name);
+    if (nfwd > NET_MAX_HOSTFWD)
+        return error_set(err, "at most %d forwards", NET_MAX_HOSTFWD);
+    if (uplink_set_forwards(p->uplink, fwd, nfwd, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < d->cfg.nuplinks; i++) { /* what the uplink is now */
+        UplinkConfig *u = &d->cfg.uplinks[i];
+        if (strcmp(u->name, name) == 0) {
+            memcpy(u->slirp.fwd, fwd, nfwd * sizeof(*fwd));
+            u->slirp.nfwd = nfwd;
+        }
+    }
+    return 0;
+}
+
 /* ---- ageing ---- */
 
 static void switchd_age(void *opaque)

@@ -115,6 +115,23 @@ int switchd_port_remove(SwitchDaemon *d, const char *name, Error *err);
 /* Change a VM or listen port's options (pc->name names it).  Returns 0, or -1 with err filled. */
 int switchd_port_set(SwitchDaemon *d, const SwitchPortConfig *pc, Error *err);
 
+/*
+ * The configuration of the uplink called name, or, name NULL, of the
+ * switch's one uplink of kind kind.  NULL with err filled when there is
+ * none ("no uplink named X", "X is a vxlan uplink", "the switch has no
+ * slirp uplink").
+ */
+const UplinkConfig *switchd_uplink_config(SwitchDaemon *d, const char *name, UplinkKind kind,
+                                          Error *err);
+
+/*
+ * Replace the forwards of the uplink called name (a slirp one), all or
+ * nothing (uplink_set_forwards).  Returns 0, or -1 with err filled (the
+ * uplink keeps its forwards).
+ */
+int switchd_uplink_set_forwards(SwitchDaemon *d, const char *name, const NetHostFwd *fwd,
+                                unsigned nfwd, Error *err);
+
 /* Fill info for the port called name.  Returns false if there is none. */
 bool switchd_port_info(SwitchDaemon *d, const char *name, SwitchdPortInfo *info);
 

@@ -85,6 +85,13 @@ size_t uplink_counters(Uplink *u, UplinkCounter *out, size_t max)
     return u->ops->counters ? u->ops->counters(u, out, max) : 0;
 }
 
+int uplink_set_forwards(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err)
+{
+    if (!u->ops->set_forwards)
+        return error_set(err, "a %s uplink has no forwards (a slirp one has)", u->ops->kind);
+    return u->ops->set_forwards(u, fwd, nfwd, err);
+}
+
 void uplink_free(Uplink *u)
 {
     if (u)

@@ -29,6 +29,7 @@
 #define UPLINK_MAX 8              /* uplinks of one switch */
 #define UPLINK_VXLAN_MAX_PEERS 64 /* hosts one tunnel reaches */
 #define UPLINK_MAX_COUNTERS 8     /* kind-specific counters of one uplink */
+#define UPLINK_PATH_MAX 1024      /* a file an uplink keeps (the slirp one's leases) */
 
 typedef enum UplinkKind {
     UPLINK_SLIRP,
@@ -51,6 +52,7 @@ typedef struct UplinkConfig {
         unsigned prefix;
         NetHostFwd fwd[NET_MAX_HOSTFWD]; /* guest addresses inside the network */
         unsigned nfwd;
+        char leases[UPLINK_PATH_MAX]; /* where the DHCP leases are kept; "" = nowhere */
     } slirp;
     struct {
         uint32_t vni;         /* 0..VXLAN_VNI_MAX */
@@ -79,10 +81,13 @@ typedef struct UplinkOps {
     const char *kind; /* "slirp", "vxlan", "tap" */
     /* A frame from the switch for outside: SwitchOutputFn's contract (1 sent, 0 later, -1 gone). */
     int (*output)(Uplink *u, const uint8_t *frame, size_t len);
-    /* Optional: called once a second (the vxlan uplink ages its remote addresses). */
+    /* Optional: called once a second (the vxlan uplink ages its remote addresses, the slirp
+     * one writes its leases). */
     void (*age)(Uplink *u, uint64_t now_ns);
     /* Optional: fill up to max counters, return how many. */
     size_t (*counters)(Uplink *u, UplinkCounter *out, size_t max);
+    /* Optional (slirp): replace the host port forwards, all or nothing (net_slirp_set_forwards). */
+    int (*set_forwards)(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err);
     void (*free)(Uplink *u);
 } UplinkOps;
 
@@ -118,6 +123,8 @@ void uplink_input(Uplink *u, const uint8_t *frame, size_t len);
 int uplink_output(Uplink *u, const uint8_t *frame, size_t len);
 void uplink_age(Uplink *u, uint64_t now_ns);
 size_t uplink_counters(Uplink *u, UplinkCounter *out, size_t max);
+/* Replace the uplink's forwards; an uplink without them refuses.  Returns 0 or -1 with err. */
+int uplink_set_forwards(Uplink *u, const NetHostFwd *fwd, unsigned nfwd, Error *err);
 void uplink_free(Uplink *u);
 
 /* The constructors behind uplink_new, one per file. */

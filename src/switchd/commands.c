@@ -1,8 +1,10 @@
 /* The switch's control commands: one handler each, thin over net/switchd.h. */
 #include "switchd/commands.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "switchd/config.h"
 #include "switchd/port_json.h"
 #include "util/compiler.h"
 
@@ -44,6 +46,36 @@ static json_t *cmd_set_port(void *opaque, json_t *args, Error *err)
     if (switchd_port_from_json(&pc, args, err) < 0 || switchd_port_set(c->d, &pc, err) < 0)
         return NULL;
     return json_object();
+}
+
+/*
+ * {"uplink": NAME (optional: the slirp uplink there is), "hostfwd": [RULE...]}:
+ * the uplink's forwards become these, all or none.
+ */
+static json_t *cmd_set_forwards(void *opaque, json_t *args, Error *err)
+{
+    static const char *const allowed[] = {"uplink", "hostfwd", NULL};
+    SwitchdControl *c = opaque;
+    const json_t *name = json_object_get(args, "uplink"), *list = json_object_get(args, "hostfwd");
+    if (control_args_check(args, allowed, err) < 0)
+        return NULL;
+    if (name && !json_is_string(name))
+        return error_set(err, "\"uplink\" must be a string: the slirp uplink's name"), NULL;
+    if (!list)
+        return error_set(err, "\"hostfwd\" is required: the forwards, [] for none"), NULL;
+    const UplinkConfig *uc =
+        switchd_uplink_config(c->d, json_string_value(name), UPLINK_SLIRP, err);
+    UplinkConfig *u = uc ? malloc(sizeof(*u)) : NULL;
+    if (uc && !u)
+        error_set(err, "out of memory");
+    if (!u)
+        return NULL;
+    *u = *uc;
+    int rc = switchd_config_hostfwd(u, list, "", err);
+    if (rc == 0)
+        rc = switchd_uplink_set_forwards(c->d, u->name, u->slirp.fwd, u->slirp.nfwd, err);
+    free(u);
+    return rc < 0 ? NULL : json_object();
 }
 
 static void port_append(void *opaque, const SwitchdPortInfo *p)
@@ -107,6 +139,8 @@ const ControlCommand switchd_commands[] = {
      "add a port on the SOCK_SEQPACKET socket passed with the request: name, mode, vlan, ..."},
     {"remove-port", cmd_remove_port, "remove a VM or listen port: name"},
     {"set-port", cmd_set_port, "replace a port's options (as add-port's, without a socket)"},
+    {"set-forwards", cmd_set_forwards,
+     "replace the slirp uplink's host port forwards: hostfwd [RULE...], uplink (all or none)"},
     {"query-ports", cmd_query_ports, "every port: options, link, IPv4 address, counters"},
     {"query-fdb", cmd_query_fdb, "the learned addresses: mac, vlan, port, age in seconds"},
     {"query-status", cmd_query_status, "name, ports, uptime in seconds, frames forwarded"},

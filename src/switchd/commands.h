@@ -4,6 +4,7 @@
  * with the switch daemon (net/switchd.h) behind them:
  *   add-port {port options} + a SOCK_SEQPACKET socket passed with the request
  *   remove-port {name}, set-port {port options}
+ *   set-forwards {uplink, hostfwd}: a slirp uplink's forwards, all or none
  *   query-ports, query-fdb, query-status, quit
  */
 #ifndef HOSTEL_SWITCHD_COMMANDS_H

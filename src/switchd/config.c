@@ -113,8 +113,9 @@ static bool fwd_same_host_port(const NetHostFwd *a, const NetHostFwd *b)
             !b->host_addr.s_addr);
 }
 
-static int hostfwd_parse(UplinkConfig *u, const json_t *list, const char *where, Error *err)
+int switchd_config_hostfwd(UplinkConfig *u, const json_t *list, const char *where, Error *err)
 {
+    u->slirp.nfwd = 0;
     if (!list)
         return 0;
     if (!json_is_array(list))
@@ -143,14 +144,20 @@ static int hostfwd_parse(UplinkConfig *u, const json_t *list, const char *where,
 
 static int slirp_parse(UplinkConfig *u, const json_t *o, const char *where, Error *err)
 {
-    static const char *const members[] = {"kind", "name", "subnet", "hostfwd", NULL};
-    const char *subnet;
+    static const char *const members[] = {"kind", "name", "subnet", "hostfwd", "leases", NULL};
+    const char *subnet, *leases;
     if (members_check(o, members, where, err) < 0 ||
         get_str(o, "subnet", false, &subnet, where, err) < 0 ||
-        subnet_parse(subnet ? subnet : "10.0.2.0/24", &u->slirp.network, &u->slirp.prefix, where,
+        get_str(o, "leases", false, &leases, where, err) < 0)
+        return -1;
+    if (leases && (!leases[0] || strlen(leases) >= sizeof(u->slirp.leases)))
+        return error_set(err, "%s\"leases\" must be a file's path of 1 to %zu bytes", where,
+                         sizeof(u->slirp.leases) - 1);
+    snprintf(u->slirp.leases, sizeof(u->slirp.leases), "%s", leases ? leases : "");
+    if (subnet_parse(subnet ? subnet : "10.0.2.0/24", &u->slirp.network, &u->slirp.prefix, where,
                      err) < 0)
         return -1;
-    return hostfwd_parse(u, json_object_get(o, "hostfwd"), where, err);
+    return switchd_config_hostfwd(u, json_object_get(o, "hostfwd"), where, err);
 }
 
 /* ---- vxlan ---- */

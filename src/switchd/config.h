@@ -31,6 +31,13 @@
  */
 int switchd_config_from_json(SwitchdConfig *cfg, const json_t *root, Error *err);
 
+/*
+ * Parse list, a "hostfwd" array of strings (as a slirp uplink's in the
+ * file), into u->slirp.fwd (replacing what it had), guest addresses in
+ * u's subnet.  where starts each error.  Returns 0, or -1 with err.
+ */
+int switchd_config_hostfwd(UplinkConfig *u, const json_t *list, const char *where, Error *err);
+
 /* Read and parse the file at path ("PATH: ..." starts each error). Returns 0 or -1. */
 int switchd_config_load(SwitchdConfig *cfg, const char *path, Error *err);
 

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "control/control.h"
+#include "net/socket.h"
 #include "util/timer.h"
+#include "virtio/net.h"
 #include "vmm/console.h"
 #include "vmm/console_server.h"
 #include "vmm/vmm_int.h"
@@ -180,6 +182,33 @@ void vmm_set_console(Vmm *v, Console *c)
 const char *vmm_name(const Vmm *v)
 {
     return v->name;
+}
+
+/* ---- network cards ---- */
+
+int vmm_net_set_fd(Vmm *v, unsigned card, int fd, Error *err)
+{
+    const VmConfig *vm = machine_config(v->m);
+    const NetConfig *nic = card < vm->nnics ? &vm->nics[card] : NULL;
+    VirtioMmio *dev = nic ? machine_nic_device(v->m, card) : NULL;
+    Error e = {0};
+    if (!nic || !dev || ((nic->kind != NET_SOCKET && nic->kind != NET_NETWORK) || nic->fd < 0)) {
+        if (!nic || !dev)
+            error_set(err, "no network card %u (the VM has %u)", card, vm->nnics);
+        else
+            error_set(err,
+                      "card %u is a %s card: only socket and network cards with fd= take a new "
+                      "socket",
+                      card, nic->kind == NET_SOCKET ? "socket,path=" : net_kind_name(nic->kind));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (fd < 0)
+        return error_set(err, "card %u: no socket came with the request (pass one with it)", card);
+    if (net_socket_set_fd(virtio_net_backend(dev), fd, &e) < 0)
+        return error_set(err, "card %u: %s", card, e.msg);
+    return 0;
 }
 
 /* ---- pause, run, stop ---- */

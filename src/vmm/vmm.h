@@ -122,6 +122,15 @@ uint64_t vmm_uptime_ns(const Vmm *v);
 /* The VM's name, or NULL. */
 const char *vmm_name(const Vmm *v);
 
+/*
+ * Put network card number card on a new connected SEQPACKET socket fd
+ * (the control socket's set-net-fd: hosteld re-plugs a card whose switch
+ * was restarted): the old socket is closed, the link comes up.  Only for
+ * socket and network cards with fd=.  fd is taken (closed on failure).
+ * Returns 0, or -1 with err naming the card.
+ */
+int vmm_net_set_fd(Vmm *v, unsigned card, int fd, Error *err);
+
 /* ---- operations (vmm_snapshot.c) ---- */
 
 /* What an operation reports; each fills the members it names. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control/control.h"
 #include "cpu/riscv.h"
@@ -227,6 +228,28 @@ static json_t *cmd_query_stats(void *opaque, json_t *args, Error *err)
                      "ram-touched", (json_int_t)machine_ram_resident(v->m));
 }
 
+/* {"card": N} with a connected SEQPACKET socket passed along: the card's new wire. */
+static json_t *cmd_set_net_fd(void *opaque, json_t *args, Error *err)
+{
+    static const char *const allowed[] = {"card", NULL};
+    Vmm *v = opaque;
+    int fd = control_take_fd(v->control); /* ours now: closed on any failure */
+    json_t *card = json_object_get(args, "card");
+    json_int_t n = json_is_integer(card) ? json_integer_value(card) : -1;
+    int rc = control_args_check(args, allowed, err);
+    if (rc == 0 && (n < 0 || n > VMCONFIG_MAX_NICS))
+        rc = error_set(err, "expected {\"card\": N}, N the card's index (with a socket passed "
+                            "along)");
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (vmm_net_set_fd(v, (unsigned)n, fd, err) < 0)
+        return NULL;
+    return json_object();
+}
+
 /* ---- the operations: save, suspend, snapshots ---- */
 
 /* Where an operation that finishes at once leaves its reply. */
@@ -388,6 +411,8 @@ static const ControlCommand vmm_commands[] = {
     {"query-devices", cmd_query_devices, "virtio slots and their kinds, disks, network cards"},
     {"query-stats", cmd_query_stats,
      "instructions, running time, MIPS, disk and network counters, RAM touched"},
+    {"set-net-fd", cmd_set_net_fd,
+     "put socket/network card {\"card\"} on the SEQPACKET socket passed with the request"},
     {"save", cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
     {"suspend", cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},
     {"snapshot-create", cmd_snapshot_create,

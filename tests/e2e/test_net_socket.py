@@ -17,6 +17,12 @@
   snapshot and reverts to it (the socket stays), then is suspended and
   restored with a new socket at fd 3: the guest's address survives in its RAM
   and it pings the test's peer again over the new socket.
+- A VM on a test-held socket (`--net network,name=lan,fd=3`) whose peer hangs
+  up (a switch that died) is given a new socket with the control command
+  `set-net-fd` (the descriptor passed with SCM_RIGHTS, as hosteld does): the
+  guest's carrier comes back, the same address pings the test's peer on the
+  new socket, the card keeps fd 3; what set-net-fd refuses (no socket, no
+  such card, a user card, a stream socket) is one error line each.
 - Bad input: `--net network` without fd= and bad descriptors (fd < 3, not
   open, not a socket, a stream socket) are one-line errors.
 
@@ -38,6 +44,7 @@ import pytest
 from pexpect import fdpexpect
 
 from conftest import BANNER, BOOT_TIMEOUT_S, COMMAND_TIMEOUT_S, PROMPT
+from switchtest import Control
 from vmtest import HOSTEL
 
 GUEST_MAC = ["52:54:00:5e:00:01", "52:54:00:5e:00:02"]
@@ -376,6 +383,59 @@ def test_restore_with_the_same_fd(guest, vms, vm_env, tmp_path):
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and "network lan (fd=3)" in lines[0], r.stderr
+
+
+# ---- a new socket for a running card (set-net-fd) ----
+
+def test_set_net_fd_replugs_a_card(guest, vms, vm_env):
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    vm = vms(run_argv(guest, f"network,name=lan,fd=3,mac={GUEST_MAC[0]}", "--net", "user",
+                      "--name", "vmf"), theirs)
+    theirs.close()
+    peer = Peer(mine)
+    ctl_path = os.path.join(vm_env["XDG_RUNTIME_DIR"], "hostel", "vmf.sock")
+    try:
+        vm.configure("192.168.60.1")
+        out = vm.check(f"ping -c 2 -W 5 {PEER_IP}", timeout=60)
+        assert "2 packets received" in out, out
+    finally:
+        peer.close()  # the switch dies: the card's peer is gone
+    wait_until(lambda: carrier(vm) == "0", 10, "the carrier to go")
+    assert ctl(vm_env, "vmf", "query-stats")["nics"][0]["link"] == "down"
+
+    c = Control(ctl_path)
+    try:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        assert c.call("set-net-fd", {"card": 0}, theirs.fileno()) == {}
+        theirs.close()  # the VMM has its own
+        peer = Peer(mine)
+        try:
+            wait_until(lambda: carrier(vm) == "1", 10, "the carrier on the new socket")
+            vm.check("ip neigh flush dev eth0")
+            out = vm.check(f"ping -c 3 -W 5 {PEER_IP}", timeout=60)
+            assert "3 packets received" in out, out
+            assert "192.168.60.1/24" in vm.check("ip -4 addr show eth0"), "same address"
+            assert ctl(vm_env, "vmf", "query-stats")["nics"][0]["link"] == "up"
+            dev = ctl(vm_env, "vmf", "query-devices")["nics"][0]
+            assert dev["fd"] == 3, "the new socket took the card's descriptor number"
+
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            sa, sb = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            assert "no socket came with the request" in c.error("set-net-fd", {"card": 0})
+            assert "no network card 2 (the VM has 2)" in c.error("set-net-fd", {"card": 2},
+                                                                 b.fileno())
+            assert "card 1 is a user card" in c.error("set-net-fd", {"card": 1}, b.fileno())
+            assert 'expected {"card": N}' in c.error("set-net-fd", {"card": "0"}, b.fileno())
+            assert "unix stream socket" in c.error("set-net-fd", {"card": 0}, sa.fileno())
+            for s in (a, b, sa, sb):
+                s.close()
+            out = vm.check(f"ping -c 1 -W 5 {PEER_IP}", timeout=60)
+            assert "1 packets received" in out, "the card kept its socket: " + out
+        finally:
+            peer.close()
+    finally:
+        c.close()
+    assert vm.poweroff() == 0
 
 
 # ---- bad input ----

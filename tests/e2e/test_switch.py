@@ -8,7 +8,10 @@ counters and the learned IPv4 address, set-port and remove-port, a VM
 whose peer hangs up, --listen ports, fairness under a flood, a port whose
 peer does not read (no busy loop), refused commands and descriptors, a
 hostile port, the address table and its ageing, the slirp uplink's DHCP,
-the configuration's errors, quit, SIGTERM and the pid file.
+its forwards replaced while it runs (set-forwards: added, replaced, a host
+port in use refused with nothing changed), its leases file (kept across a
+crash), the configuration's errors,
+quit, SIGTERM and the pid file.
 """
 
 import json
@@ -568,3 +571,142 @@ def test_slirp_uplink_dhcp_and_gateway(tmp_path):
         assert s.port("nat")["counters"]["not-for-nat"] == before, "b is known: not flooded"
     finally:
         assert s.stop() == 0
+
+
+# ---- the slirp uplink's forwards, changed while it runs ----
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """A TCP connection to the host's 127.0.0.1:port is accepted (a forward listens there)."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def forwarded_to(port, host_port, mac, addr):
+    """Connect to host_port: the guest port of the NAT's SYN to addr for this connection
+    (from its source port; the test's port plays the host at addr, answering the NAT's
+    ARP request), or None."""
+    with socket.socket() as c:
+        c.bind(("127.0.0.1", 0))
+        sport = c.getsockname()[1]
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", host_port))
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            f = port.recv(0.5)
+            if not f:
+                continue
+            a = parse_arp(f)
+            if a and a[0] == 1 and a[4] == addr:
+                port.send(eth(a[1], mac, 0x0806, arp(2, mac, addr, a[1], a[2])))
+                continue
+            ip = parse_ipv4(f)
+            if (ip and ip[1] == addr and ip[2] == 6 and ip[3][13] & 0x02 and  # a SYN
+                    struct.unpack("!H", ip[3][0:2])[0] == sport):
+                return struct.unpack("!H", ip[3][2:4])[0]
+    return None
+
+
+def test_slirp_set_forwards(tmp_path):
+    p1, p2, p3, p4, p5 = (free_port() for _ in range(5))
+    rule = lambda hp, gp, host=15: f"tcp:127.0.0.1:{hp}-10.77.0.{host}:{gp}"
+    s = Switch(tmp_path, {"name": "nat", "uplinks": [
+        {"kind": "slirp", "name": "nat", "subnet": "10.77.0.0/24", "hostfwd": [rule(p1, 80)]}]})
+    busy = socket.socket()
+    try:
+        a = s.add_port("a", mac=mac_of(1))
+        assert listening(p1) and not listening(p2)
+        # add one
+        assert s.ctl.call("set-forwards", {"hostfwd": [rule(p1, 80), rule(p2, 80)]}) == {}
+        assert listening(p1) and listening(p2)
+        assert forwarded_to(a, p1, mac_of(1), "10.77.0.15") == 80
+        # replace the set: p1 to another guest port, p2 gone, p3 new (the uplink named)
+        assert s.ctl.call("set-forwards", {"uplink": "nat", "hostfwd": [
+            rule(p1, 81), rule(p3, 80, 16)]}) == {}
+        assert listening(p1) and not listening(p2) and listening(p3)
+        assert forwarded_to(a, p1, mac_of(1), "10.77.0.15") == 81
+        # a host port in use: refused, naming it, and nothing changed (p5 not bound, p1 to 81)
+        busy.bind(("127.0.0.1", p4))
+        busy.listen()
+        msg = s.ctl.error("set-forwards", {"hostfwd": [
+            rule(p1, 82), rule(p5, 80), rule(p4, 80), rule(p3, 80, 16)]})
+        assert f"uplink nat: hostfwd {rule(p4, 80)}: cannot use the host port" in msg, msg
+        assert "in use" in msg and "\n" not in msg
+        assert listening(p1) and listening(p3) and not listening(p5) and not listening(p2)
+        assert forwarded_to(a, p1, mac_of(1), "10.77.0.15") == 81
+        # the same when the rule that fails needed an old one out of its way first: p1 on
+        # every address (someone has 127.0.0.2:p1); p1 on 127.0.0.1 is bound again
+        busy2 = socket.socket()
+        busy2.bind(("127.0.0.2", p1))
+        busy2.listen()
+        msg = s.ctl.error("set-forwards", {"hostfwd": [
+            f"tcp::{p1}-10.77.0.15:82", rule(p5, 80), rule(p3, 80, 16)]})
+        busy2.close()
+        assert f":{p1}-10.77.0.15:82: cannot use the host port" in msg, msg
+        assert listening(p1) and listening(p3) and not listening(p5)
+        assert forwarded_to(a, p1, mac_of(1), "10.77.0.15") == 81
+        # none
+        assert s.ctl.call("set-forwards", {"hostfwd": []}) == {}
+        assert not listening(p1) and not listening(p3)
+        # bad requests
+        for args, words in [
+            ({}, '"hostfwd" is required'),
+            ({"hostfwd": [rule(p1, 80)], "x": 1}, 'unexpected argument "x"'),
+            ({"hostfwd": "tcp::80-:80"}, '"hostfwd" must be an array'),
+            ({"hostfwd": ["tcp::80-10.8.0.5:80"]}, "must be in 10.77.0.0/24"),
+            ({"hostfwd": [rule(p1, 80), rule(p1, 81)]}, "is already forwarded"),
+            ({"uplink": "wan", "hostfwd": []}, "no uplink named wan"),
+            ({"uplink": 7, "hostfwd": []}, '"uplink" must be a string'),
+        ]:
+            got = s.ctl.error("set-forwards", args)
+            assert words in got and "\n" not in got, (args, got)
+        assert not listening(p1)
+    finally:
+        busy.close()
+        assert s.stop() == 0
+
+
+def test_set_forwards_needs_a_slirp_uplink(sw):
+    assert "the switch has no slirp uplink" in sw.ctl.error("set-forwards", {"hostfwd": []})
+
+
+def test_slirp_leases_outlive_the_switch(tmp_path):
+    leases = tmp_path / "leases"
+    cfg = {"name": "nat", "uplinks": [{"kind": "slirp", "name": "nat", "subnet": "10.77.0.0/24",
+                                       "leases": str(leases)}]}
+
+    def first_lease(mac, xid):
+        s = Switch(tmp_path, cfg)
+        try:
+            addr = dhcp_lease(s.add_port("p", mac=mac), mac, xid)[0]
+            return addr, wait_for(lambda: (lambda c: c if c["leases-written"] else None)(
+                s.port("nat")["counters"]), timeout=5)
+        finally:
+            assert s.stop() == 0
+
+    s = Switch(tmp_path, cfg)
+    try:
+        a = s.add_port("a", mac=mac_of(1))
+        assert dhcp_lease(a, mac_of(1), 0x11)[0] == "10.77.0.15"
+        assert wait_for(lambda: s.port("nat")["counters"]["leases-written"] >= 1, timeout=5)
+        assert leases.read_bytes()[:4] == b"hsl1"
+    finally:
+        s.proc.kill()  # as a crash: nothing written at exit
+        assert s.stop() == -signal.SIGKILL
+        s.pid_path.unlink()  # (left by the crash: the next one's is waited for)
+    # the next switch knows a's lease: b gets the next one, a its own again
+    addr, counters = first_lease(mac_of(2), 0x22)
+    assert addr == "10.77.0.16", "a's lease is remembered"
+    assert counters and counters["leases-written"] >= 1, "written within a second or so"
+    assert first_lease(mac_of(1), 0x33)[0] == "10.77.0.15"
+    # a file that is not one of ours is not used (and the switch starts)
+    leases.write_bytes(b"nonsense")
+    assert first_lease(mac_of(2), 0x44)[0] == "10.77.0.15"
+    leases.unlink()
+    assert first_lease(mac_of(3), 0x55)[0] == "10.77.0.15"

@@ -8,15 +8,23 @@
  *     up (the card told once, the loop idle after), SOCK_DGRAM too;
  *   - descriptors that are not what a card needs, a network card without fd;
  *   - path=: a card started before anyone listens connects once a listener
- *     appears, and again after the listener's side hangs up.
+ *     appears, and again after the listener's side hangs up;
+ *   - net_socket_set_fd (the VMM's set-net-fd): an fd= card whose peer hung
+ *     up gets a new socket under its old descriptor number, link up, frames
+ *     both ways, counters kept; a live one is swapped too (its old peer
+ *     sees the hang-up); a stale hang-up event of the old socket does not
+ *     take the new one down; what is refused (not connected, not a unix
+ *     SEQPACKET socket, a path= card, another backend) is closed.
  * Links hostel-net and hostel-util only.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -513,6 +521,141 @@ static void test_bad_fds(void)
     close(sv[1]);
 }
 
+/* ---- a new socket for an fd= card (set-net-fd) ---- */
+
+static bool fd_closed(int fd)
+{
+    return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+/* Frames both ways between the card and peer (tag: a byte to tell them apart). */
+static bool frames_flow(NetBackend *b, int peer, uint8_t tag)
+{
+    uint8_t f[60], buf[128];
+    net_backend_send(b, f, test_frame(f, 60, tag));
+    if (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) != 60 || buf[14] != tag)
+        return false;
+    unsigned before = got_frames;
+    send(peer, f, test_frame(f, 60, (uint8_t)(tag + 1)), 0);
+    return run_until_frames(before + 1, 2000) && got[14] == (uint8_t)(tag + 1);
+}
+
+/* A handler that swaps the card's socket from inside the loop (as set-net-fd does). */
+typedef struct Swap {
+    NetBackend *b;
+    int trigger, fd, rc;
+} Swap;
+
+static void swap_now(void *opaque, uint32_t events)
+{
+    Swap *w = opaque;
+    char c;
+    Error err = {0};
+    if (read(w->trigger, &c, 1) == 1)
+        w->rc = net_socket_set_fd(w->b, w->fd, &err);
+}
+
+static void test_set_fd(void)
+{
+    int sv[2], tv[2], uv[2], p[2];
+    uint8_t f[60], buf[128];
+    Error err = {0};
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    link_calls = 0;
+    link_state = true;
+    NetBackend *b = socket_backend("network,name=lan", sv[0], &err);
+    if (!b) {
+        ok(false, "network,name=lan,fd=%d: %s", sv[0], err.msg);
+        return;
+    }
+    close(sv[1]);
+    ok(run_until_link(false, 2000), "the switch goes: the link is down");
+    net_backend_send(b, f, test_frame(f, 60, 0x31));
+    uint64_t dropped = stats(b).tx_dropped;
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, tv);
+    int moved = tv[0];
+    ok(net_socket_set_fd(b, moved, &err) == 0, "a new socket is taken%s%s", err.msg[0] ? ": " : "",
+       err.msg);
+    ok(link_state && link_calls == 2 && net_backend_link_up(b), "the card is told the link is up");
+    ok(fd_closed(moved) && fcntl(sv[0], F_GETFD) == FD_CLOEXEC &&
+           (fcntl(sv[0], F_GETFL) & O_NONBLOCK),
+       "under the card's old descriptor number (%d), non-blocking, close-on-exec", sv[0]);
+    ok(frames_flow(b, tv[1], 0x32), "frames flow both ways on the new socket");
+    ok(stats(b).tx_dropped == dropped, "the counters go on (%" PRIu64 " dropped before)", dropped);
+
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, uv);
+    ok(net_socket_set_fd(b, uv[0], &err) == 0 && link_calls == 2,
+       "a card whose link is up takes one too (no link change)");
+    ok(recv(tv[1], buf, sizeof(buf), MSG_DONTWAIT) == 0, "its old peer sees the hang-up");
+    ok(frames_flow(b, uv[1], 0x34), "frames flow on the newest socket");
+    close(tv[1]);
+
+    /* A hang-up event of the old socket still in the loop's batch when the swap happens. */
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, tv);
+    pipe(p);
+    Swap w = {.b = b, .trigger = p[0], .fd = tv[0], .rc = -2};
+    evloop_add_fd(loop, p[0], EPOLLIN, swap_now, &w, NULL);
+    evloop_run_once(loop, 0); /* epoll forgets the socket's last readiness */
+    write(p[1], "x", 1);      /* ready first: its handler runs first in the round */
+    close(uv[1]);             /* then the old socket's hang-up */
+    evloop_run_once(loop, 100000000ull);
+    evloop_del_fd(loop, p[0]);
+    ok(w.rc == 0 && net_backend_link_up(b) && link_calls == 2,
+       "a stale hang-up event of the replaced socket does not take the link down");
+    ok(frames_flow(b, tv[1], 0x36), "frames flow after it");
+
+    int tcp = socket(AF_INET, SOCK_STREAM, 0), lone = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    socketpair(AF_UNIX, SOCK_STREAM, 0, uv);
+    struct {
+        int fd;
+        const char *want, *what;
+    } bad[] = {
+        {p[1], "is not a socket", "a pipe"},
+        {tcp, "is not a unix socket", "a TCP socket"},
+        {uv[0], "is a unix stream socket", "a unix stream socket"},
+        {lone, "the new socket is not connected", "a socket that is not connected"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = (Error){0};
+        int rc = net_socket_set_fd(b, bad[i].fd, &err);
+        ok(rc < 0 && strstr(err.msg, bad[i].want) && strstr(err.msg, "network lan") &&
+               fd_closed(bad[i].fd),
+           "%s is refused and closed: %s", bad[i].what, err.msg);
+    }
+    ok(net_backend_link_up(b) && frames_flow(b, tv[1], 0x38), "and the card keeps its socket");
+    close(p[0]);
+    close(uv[1]);
+    net_backend_free(b);
+    ok(fd_closed(sv[0]), "the backend closes the socket it was given");
+    close(tv[1]);
+}
+
+/* The other backends refuse a new socket (and close it). */
+static void test_set_fd_refused(const char *dir)
+{
+    char spec[300];
+    NetConfig cfg;
+    Error err = {0};
+    int sv[2];
+    snprintf(spec, sizeof(spec), "socket,path=%s/nobody.sock", dir);
+    net_config_parse(&cfg, spec, NULL);
+    NetBackend *b = net_backend_new(&cfg, loop, &err);
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    ok(b && net_socket_set_fd(b, sv[0], &err) < 0 && strstr(err.msg, "a path= card") &&
+           fd_closed(sv[0]),
+       "a path= card: %s", err.msg);
+    net_backend_free(b);
+    close(sv[1]);
+    net_config_parse(&cfg, "user", NULL);
+    b = net_backend_new(&cfg, loop, &err);
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    ok(b && net_socket_set_fd(b, sv[0], &err) < 0 && strstr(err.msg, "not on a socket") &&
+           fd_closed(sv[0]),
+       "a user card: %s", err.msg);
+    net_backend_free(b);
+    close(sv[1]);
+}
+
 /* ---- path= ---- */
 
 static int listen_at(const char *path, int type)
@@ -601,6 +744,8 @@ int main(void)
     test_seqpacket();
     test_dgram();
     test_bad_fds();
+    test_set_fd();
+    test_set_fd_refused(dir);
     test_path(dir);
     rmdir(dir);
     evloop_free(loop);

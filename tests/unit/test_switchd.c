@@ -51,7 +51,8 @@ static void test_config(void)
     int rc = parse(&cfg,
                    "{\"name\": \"lan\", \"ageing\": 60, \"fdb-max\": 100, \"uplinks\": ["
                    "{\"kind\": \"slirp\", \"name\": \"nat\", \"subnet\": \"10.77.0.0/24\","
-                   " \"hostfwd\": [\"tcp:127.0.0.1:8080-10.77.0.15:80\", \"udp::53-:53\"]},"
+                   " \"hostfwd\": [\"tcp:127.0.0.1:8080-10.77.0.15:80\", \"udp::53-:53\"],"
+                   " \"leases\": \"/run/x/leases\"},"
                    "{\"kind\": \"vxlan\", \"vni\": 42, \"local\": \"192.0.2.1\", \"port\": 4790,"
                    " \"peers\": [\"192.0.2.2\", \"192.0.2.3:4791\"]},"
                    "{\"kind\": \"tap\", \"name\": \"host\", \"ifname\": \"hn-lan\"}]}",
@@ -64,8 +65,9 @@ static void test_config(void)
     ok(s->kind == UPLINK_SLIRP && strcmp(s->name, "nat") == 0 &&
            s->slirp.network.s_addr == htonl(0x0a4d0000) && s->slirp.prefix == 24 &&
            s->slirp.nfwd == 2 && s->slirp.fwd[0].host_port == 8080 &&
-           s->slirp.fwd[0].guest_addr.s_addr == htonl(0x0a4d000f) && s->slirp.fwd[1].udp,
-       "slirp: subnet and forwards");
+           s->slirp.fwd[0].guest_addr.s_addr == htonl(0x0a4d000f) && s->slirp.fwd[1].udp &&
+           strcmp(s->slirp.leases, "/run/x/leases") == 0,
+       "slirp: subnet, forwards, leases file");
     ok(v->kind == UPLINK_VXLAN && strcmp(v->name, "vxlan") == 0 && v->vxlan.vni == 42 &&
            v->vxlan.port == 4790 && v->vxlan.local.s_addr == htonl(0xc0000201) &&
            v->vxlan.npeers == 2 && v->vxlan.peers[0].port == 4790 &&
@@ -109,6 +111,10 @@ static void test_config(void)
          "\"hostfwd\" must be an array"},
         {"{\"name\": \"a\", \"uplinks\": [{\"kind\": \"slirp\", \"hostfwd\": [\"x\"]}]}",
          "hostfwd 'x': expected"},
+        {"{\"name\": \"a\", \"uplinks\": [{\"kind\": \"slirp\", \"leases\": \"\"}]}",
+         "\"leases\" must be a file's path"},
+        {"{\"name\": \"a\", \"uplinks\": [{\"kind\": \"slirp\", \"leases\": 1}]}",
+         "\"leases\" must be a string"},
         {"{\"name\": \"a\", \"uplinks\": [{\"kind\": \"slirp\", \"subnet\": \"10.0.0.0/7\"}]}",
          "prefix length must be 8 to 27"},
         {"{\"name\": \"a\", \"uplinks\": [{}, {}, {}, {}, {}, {}, {}, {}, {}]}", "at most 8"},
