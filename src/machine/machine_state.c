@@ -501,6 +501,20 @@ static int load_ram(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
     return stream_in_load_ram(&f->in, m->bus.ram, m->bus.ram_size, map_ram, err);
 }
 
+/*
+ * The cards' receive rings are the restored ones: a backend that was
+ * waiting for the guest to post buffers (a revert of a running VM) looks
+ * again rather than waiting for a notification the guest already sent.
+ */
+static void net_cards_rx_ready(Machine *m)
+{
+    for (unsigned i = 0; i < m->ndevices; i++) {
+        VirtioMmio *v = (VirtioMmio *)m->devices[i];
+        if (m->devices[i]->ops == &virtio_mmio_device_ops && v->ops->device_id == VIRTIO_ID_NET)
+            net_backend_rx_ready(virtio_net_backend(v));
+    }
+}
+
 int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
                          int (*before_commit)(void *opaque, Error *err), void *opaque, Error *err)
 {
@@ -531,6 +545,8 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
     }
     for (int i = 0; i < n; i++)
         free(parts[i].staged);
+    if (rc == 0)
+        net_cards_rx_ready(m);
     if (rc == 0)
         rc = machine_set_boot(m, &f->boot, err);
     if (rc == 0) /* this memory starts a new life: the guest must reseed its RNG */

@@ -32,6 +32,22 @@ void net_backend_attach_link(NetBackend *b, NetLinkFn fn)
     b->link = fn;
 }
 
+void net_backend_attach_can_receive(NetBackend *b, NetCanReceiveFn fn)
+{
+    b->can_receive = fn;
+}
+
+bool net_backend_can_receive(NetBackend *b)
+{
+    return !b->receive || !b->can_receive || b->can_receive(b->receive_opaque);
+}
+
+void net_backend_rx_ready(NetBackend *b)
+{
+    if (b->ops->rx_ready)
+        b->ops->rx_ready(b);
+}
+
 bool net_backend_link_up(const NetBackend *b)
 {
     return !b->link_down;

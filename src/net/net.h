@@ -102,6 +102,9 @@ typedef bool (*NetReceiveFn)(void *opaque, const uint8_t *frame, size_t len);
 /* Tells the card its link went up or down (the guest sees the carrier). */
 typedef void (*NetLinkFn)(void *opaque, bool up);
 
+/* Asks the card whether it can take a frame now (the guest has a receive buffer posted). */
+typedef bool (*NetCanReceiveFn)(void *opaque);
+
 typedef struct NetBackendOps {
     const char *name;
     /* Send one Ethernet frame (no virtio header) from the guest; the backend may drop it. */
@@ -109,6 +112,12 @@ typedef struct NetBackendOps {
     void (*free)(NetBackend *b);
     /* Optional: drop counters (all zero when absent). */
     void (*stats)(NetBackend *b, NetBackendStats *st);
+    /*
+     * Optional: the card can take frames again (the guest posted receive
+     * buffers).  A backend that leaves frames with its peer while
+     * net_backend_can_receive() is false resumes reading here.
+     */
+    void (*rx_ready)(NetBackend *b);
     /*
      * Save/restore (optional, all or none): the backend's state as an
      * opaque blob in its own stream section (tag state_tag, version
@@ -131,7 +140,8 @@ struct NetBackend {
     NetReceiveFn receive; /* installed by the device; NULL = frames are dropped */
     void *receive_opaque;
     NetLinkFn link; /* installed by the device (optional), called with receive_opaque */
-    bool link_down; /* the backend has no peer now (a socket whose peer hung up) */
+    NetCanReceiveFn can_receive; /* installed by the device (optional), with receive_opaque */
+    bool link_down;              /* the backend has no peer now (a socket whose peer hung up) */
 };
 
 /*
@@ -239,6 +249,24 @@ void net_backend_attach(NetBackend *b, NetReceiveFn fn, void *opaque);
 
 /* Install the hook told of link changes (with the receive hook's opaque). */
 void net_backend_attach_link(NetBackend *b, NetLinkFn fn);
+
+/*
+ * Install the hook that says whether the card can take a frame now (optional;
+ * the device then calls net_backend_rx_ready() when it can again).
+ */
+void net_backend_attach_can_receive(NetBackend *b, NetCanReceiveFn fn);
+
+/*
+ * For backends: can the card take a frame now?  True without the hook (and
+ * without a card: the frame is dropped), so a backend may always ask.
+ * Backends whose peer can hold frames (a socket, a tap) read only while it
+ * is true: frames then wait on the host side, where the sender's queue
+ * decides what waits and what is dropped, instead of being dropped here.
+ */
+bool net_backend_can_receive(NetBackend *b);
+
+/* For the device: it can take frames again (the guest posted receive buffers). */
+void net_backend_rx_ready(NetBackend *b);
 
 /* True unless the backend has lost its peer (every backend starts up but a socket's). */
 bool net_backend_link_up(const NetBackend *b);

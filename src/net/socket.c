@@ -4,7 +4,10 @@
  * backend, the VM thread never waits on the peer:
  *   - reads run from the event loop when the socket is readable, at most
  *     SOCKET_READ_BATCH frames per wake-up (a flooding peer cannot starve
- *     the harts); a frame the card has no buffer for is dropped;
+ *     the harts), and only while the card has a receive buffer: without
+ *     one the socket is not watched for input (rx_ready resumes it), so
+ *     frames wait in the socket and the sender (the switch, with its
+ *     unicast-first queue) decides what waits and what is dropped;
  *   - a send the socket cannot take now (EAGAIN) drops the frame.
  * A peer that hangs up (a 0-length read, EPIPE, ECONNRESET) takes the
  * card's link down.  A path= card then closes its socket and tries to
@@ -41,6 +44,7 @@ typedef struct NetSocket {
     int fd;       /* -1 while a path= card has no connection */
     int type;     /* SOCK_SEQPACKET or SOCK_DGRAM */
     bool watched; /* fd is in the loop */
+    bool paused;  /* watched for nothing: the card has no receive buffer */
     bool tx_error_logged;
     bool refused_logged; /* a path= connect failed for another reason than "nobody listens" */
     char path[NET_SOCKET_PATH_MAX];                             /* "" for fd= */
@@ -59,6 +63,22 @@ static void sock_unwatch(NetSocket *s)
     if (s->watched)
         evloop_del_fd(s->loop, s->fd);
     s->watched = false;
+    s->paused = false;
+}
+
+/* The card has no receive buffer: leave frames in the socket until it has. */
+static void sock_pause(NetSocket *s)
+{
+    if (s->watched && !s->paused && evloop_mod_fd(s->loop, s->fd, 0) == 0)
+        s->paused = true;
+}
+
+/* NetBackendOps.rx_ready: the guest posted receive buffers. */
+static void net_socket_rx_ready(NetBackend *b)
+{
+    NetSocket *s = sock_of(b);
+    if (s->watched && s->paused && evloop_mod_fd(s->loop, s->fd, EPOLLIN) == 0)
+        s->paused = false;
 }
 
 /* ---- the peer went away ---- */
@@ -134,6 +154,10 @@ static void sock_readable(void *opaque, uint32_t events)
 {
     NetSocket *s = opaque;
     for (int i = 0; i < SOCKET_READ_BATCH && s->watched; i++) {
+        if (!(events & (EPOLLHUP | EPOLLERR)) && !net_backend_can_receive(&s->nb)) {
+            sock_pause(s); /* a peer that hangs up is read to the end (and dropped) */
+            return;
+        }
         ssize_t n = recv(s->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT | MSG_TRUNC);
         if (n > 0 || (n == 0 && s->type == SOCK_DGRAM)) {
             sock_deliver(s, (size_t)n);
@@ -171,6 +195,7 @@ static const NetBackendOps net_socket_ops = {
     .send = net_socket_send,
     .free = net_socket_free,
     .stats = net_socket_stats,
+    .rx_ready = net_socket_rx_ready,
 };
 
 static int sock_watch(NetSocket *s, Error *err)

@@ -37,6 +37,15 @@
  * - An egress queue holds at most queue_frames frames and
  *   max(queue_frames x 4 KiB, 1 MiB) bytes: a stuck peer cannot make the
  *   switch hold more than that for it.
+ * - Egress priority: a queue has two classes, known unicast (high) and
+ *   flooded frames (broadcast, multicast, unknown unicast: low), each in
+ *   the order it came; switch_port_flush() sends every high frame before
+ *   any low one.  Flooded frames may fill only half the queue (its frames
+ *   rounded up, and its bytes); a unicast frame that finds the queue full
+ *   evicts the oldest flooded frames to make room.  So a storm on a VLAN
+ *   costs its ports' unicast nothing but the wait for the frame being sent
+ *   (docs/net.md, "Storms").  Every frame dropped or evicted counts in
+ *   drop_queue.
  * - Rate limit (rate_bps): a token bucket on every byte the port sends,
  *   checked first, with a burst of 100 ms at the rate but at least one
  *   NET_MAX_FRAME.  Flood limit (flood_pps): broadcast, multicast and
@@ -93,6 +102,15 @@ typedef struct QFrame {
     uint8_t data[];
 } QFrame;
 
+/* One class of an egress queue: a ring of the port's qlimit slots, allocated when first needed. */
+typedef struct QRing {
+    QFrame **q;
+    uint32_t head, len;
+    size_t bytes;
+} QRing;
+
+enum { Q_UNICAST, Q_FLOOD, Q_CLASSES }; /* in the order they are sent */
+
 /* One slot of the address table; key 0 = empty (a VLAN is never 0). */
 typedef struct FdbSlot {
     uint64_t key; /* vlan << 48 | mac */
@@ -109,10 +127,11 @@ struct SwitchPort {
     uint32_t nmacs;    /* table entries pointing here */
     uint32_t max_macs; /* cfg.max_macs or its default */
     Limiter rate, flood;
-    QFrame **q;      /* ring of qlimit slots, allocated when first needed */
-    uint32_t qlimit; /* cfg.queue_frames or its default */
-    uint32_t qhead, qlen;
+    QRing ring[Q_CLASSES];
+    uint32_t qlimit; /* cfg.queue_frames or its default: both classes together */
+    uint32_t qlen;   /* both classes */
     size_t qbytes, qmax_bytes;
+    bool flushing; /* switch_port_flush() is in the output: the head it sends stays put */
 };
 
 struct Switch {
@@ -138,6 +157,7 @@ typedef struct Fwd {
     bool tagged_vlan; /* it came tagged with vlan: leaves tagged as it is */
     bool inner_tag;   /* its EtherType after the switch's tag is 0x8100 */
     bool drop_counted;
+    bool flooded;         /* sent to every port of its VLAN: low egress priority */
     const uint8_t *u, *t; /* the untagged and tagged forms, once made */
     size_t ulen, tlen;
     int ack; /* a DHCP ACK? -1 = not looked at yet, 0 = no, 1 = yes */
@@ -330,14 +350,40 @@ Switch *switch_new(const SwitchConfig *cfg, Error *err)
     return sw;
 }
 
+/* The oldest frame of a class, taken out of the ring (the caller frees or keeps it). */
+static QFrame *ring_pop(SwitchPort *p, QRing *r)
+{
+    QFrame *f = r->q[r->head];
+    r->q[r->head] = NULL;
+    r->head = (r->head + 1) % p->qlimit;
+    r->len--;
+    r->bytes -= f->len;
+    p->qlen--;
+    p->qbytes -= f->len;
+    return f;
+}
+
+/* Drop every queued frame; counted if count. */
+static void port_queue_clear(SwitchPort *p, bool count)
+{
+    for (int c = 0; c < Q_CLASSES; c++) {
+        QRing *r = &p->ring[c];
+        while (r->len) {
+            free(ring_pop(p, r));
+            if (count)
+                p->st.drop_queue++;
+        }
+        r->head = 0;
+    }
+}
+
 static void port_queue_free(SwitchPort *p)
 {
-    for (uint32_t n = 0; n < p->qlen; n++)
-        free(p->q[(p->qhead + n) % p->qlimit]);
-    free(p->q);
-    p->q = NULL;
-    p->qhead = p->qlen = 0;
-    p->qbytes = 0;
+    port_queue_clear(p, false);
+    for (int c = 0; c < Q_CLASSES; c++) {
+        free(p->ring[c].q);
+        p->ring[c].q = NULL;
+    }
 }
 
 static void port_free(SwitchPort *p)
@@ -504,39 +550,57 @@ static bool forwarding_changes(const SwitchPortConfig *a, const SwitchPortConfig
 /* Drop every queued frame (counted). */
 static void port_queue_drop(SwitchPort *p)
 {
-    p->st.drop_queue += p->qlen;
-    for (uint32_t n = 0; n < p->qlen; n++) {
-        free(p->q[(p->qhead + n) % p->qlimit]);
-        p->q[(p->qhead + n) % p->qlimit] = NULL;
-    }
-    p->qhead = p->qlen = 0;
-    p->qbytes = 0;
+    port_queue_clear(p, true);
 }
 
-/* A new queue limit: the oldest frames that fit stay, the newest beyond it are dropped. */
+/* The frames flooded frames may use of a queue of limit frames: half, rounded up. */
+static uint32_t flood_limit(uint32_t limit)
+{
+    return limit - limit / 2;
+}
+
+/*
+ * A new queue limit: of each class the oldest frames that fit stay (unicast
+ * first, flooded frames within their share), the newest beyond it are dropped.
+ */
 static int port_queue_resize(SwitchPort *p, uint32_t limit, Error *err)
 {
     if (limit == p->qlimit)
         return 0;
-    QFrame **q = NULL;
-    if (p->q && !(q = calloc(limit, sizeof(*q))))
-        return error_set(err, "switch port '%s': out of memory", p->cfg.name);
-    uint32_t keep = p->qlen < limit ? p->qlen : limit;
-    for (uint32_t n = 0; n < p->qlen; n++) {
-        QFrame *f = p->q[(p->qhead + n) % p->qlimit];
-        if (n < keep) {
-            q[n] = f;
-            continue;
+    QFrame **q[Q_CLASSES] = {NULL, NULL};
+    for (int c = 0; c < Q_CLASSES; c++) {
+        if (p->ring[c].q && !(q[c] = calloc(limit, sizeof(*q[c])))) {
+            free(q[0]);
+            return error_set(err, "switch port '%s': out of memory", p->cfg.name);
         }
-        p->qbytes -= f->len;
-        p->st.drop_queue++;
-        free(f);
     }
-    free(p->q);
-    p->q = q;
+    uint32_t room = limit;
+    for (int c = 0; c < Q_CLASSES; c++) {
+        QRing *r = &p->ring[c];
+        uint32_t keep = c == Q_FLOOD && room > flood_limit(limit) ? flood_limit(limit) : room;
+        uint32_t n = 0;
+        while (r->len) {
+            QFrame *f = ring_pop(p, r);
+            if (n < keep) {
+                q[c][n++] = f;
+                continue;
+            }
+            p->st.drop_queue++;
+            free(f);
+        }
+        free(r->q);
+        *r = (QRing){.q = q[c], .len = n};
+        room -= n;
+    }
     p->qlimit = limit;
-    p->qhead = 0;
-    p->qlen = keep;
+    p->qlen = p->ring[Q_UNICAST].len + p->ring[Q_FLOOD].len;
+    p->qbytes = 0;
+    for (int c = 0; c < Q_CLASSES; c++) {
+        QRing *r = &p->ring[c];
+        for (uint32_t n = 0; n < r->len; n++)
+            r->bytes += r->q[n]->len;
+        p->qbytes += r->bytes;
+    }
     return 0;
 }
 
@@ -579,13 +643,40 @@ void switch_port_foreach(Switch *sw, void (*fn)(void *opaque, SwitchPort *port),
 
 /* ---- egress ---- */
 
-static void port_enqueue(SwitchPort *p, const uint8_t *frame, size_t len)
+static bool queue_full(const SwitchPort *p, size_t len)
 {
-    if (p->qlen >= p->qlimit || p->qbytes + len > p->qmax_bytes) {
+    return p->qlen >= p->qlimit || p->qbytes + len > p->qmax_bytes;
+}
+
+/*
+ * Room for a frame of the class: a flooded frame within its share; a
+ * unicast one evicts the oldest flooded frames if the queue is full (not
+ * while the flush is sending the head of theirs).
+ */
+static bool queue_make_room(SwitchPort *p, int cls, size_t len)
+{
+    QRing *fl = &p->ring[Q_FLOOD];
+    if (cls == Q_FLOOD)
+        return !queue_full(p, len) && fl->len < flood_limit(p->qlimit) &&
+               fl->bytes + len <= p->qmax_bytes / 2;
+    const QRing *uc = &p->ring[Q_UNICAST];
+    if (uc->len >= p->qlimit || uc->bytes + len > p->qmax_bytes)
+        return false;
+    while (queue_full(p, len) && fl->len && !p->flushing) {
+        free(ring_pop(p, fl));
+        p->st.drop_queue++;
+    }
+    return !queue_full(p, len);
+}
+
+static void port_enqueue(SwitchPort *p, int cls, const uint8_t *frame, size_t len)
+{
+    QRing *r = &p->ring[cls];
+    if (!queue_make_room(p, cls, len)) {
         p->st.drop_queue++;
         return;
     }
-    if (!p->q && !(p->q = calloc(p->qlimit, sizeof(*p->q)))) {
+    if (!r->q && !(r->q = calloc(p->qlimit, sizeof(*r->q)))) {
         p->st.drop_queue++;
         return;
     }
@@ -596,7 +687,9 @@ static void port_enqueue(SwitchPort *p, const uint8_t *frame, size_t len)
     }
     f->len = len;
     memcpy(f->data, frame, len);
-    p->q[(p->qhead + p->qlen) % p->qlimit] = f;
+    r->q[(r->head + r->len) % p->qlimit] = f;
+    r->len++;
+    r->bytes += len;
     p->qlen++;
     p->qbytes += len;
 }
@@ -611,16 +704,20 @@ static void port_sent(SwitchPort *p, int r, size_t len)
     }
 }
 
-/* Hand a frame to the port's output, or queue it behind what already waits. */
-static void port_send(SwitchPort *p, const uint8_t *frame, size_t len)
+/*
+ * Hand a frame to the port's output, or queue it behind what already waits
+ * of its class and of the classes sent before it.
+ */
+static void port_send(SwitchPort *p, bool flooded, const uint8_t *frame, size_t len)
 {
-    if (p->qlen) {
-        port_enqueue(p, frame, len);
+    int cls = flooded ? Q_FLOOD : Q_UNICAST;
+    if (p->flushing || (flooded ? p->qlen : p->ring[Q_UNICAST].len)) {
+        port_enqueue(p, cls, frame, len);
         return;
     }
     int r = p->output(p->opaque, frame, len);
     if (r == 0)
-        port_enqueue(p, frame, len);
+        port_enqueue(p, cls, frame, len);
     else
         port_sent(p, r, len);
 }
@@ -633,15 +730,15 @@ bool switch_port_pending(const SwitchPort *p)
 void switch_port_flush(Switch *sw, SwitchPort *p)
 {
     (void)sw;
-    while (p->qlen) {
-        QFrame *f = p->q[p->qhead];
+    while (p->qlen && !p->flushing) {
+        QRing *q = &p->ring[p->ring[Q_UNICAST].len ? Q_UNICAST : Q_FLOOD];
+        QFrame *f = q->q[q->head];
+        p->flushing = true;
         int r = p->output(p->opaque, f->data, f->len);
+        p->flushing = false;
         if (r == 0)
             return;
-        p->q[p->qhead] = NULL;
-        p->qhead = (p->qhead + 1) % p->qlimit;
-        p->qlen--;
-        p->qbytes -= f->len;
+        f = ring_pop(p, q);
         port_sent(p, r, f->len);
         free(f);
     }
@@ -813,7 +910,7 @@ static void fwd_deliver(Fwd *f, SwitchPort *out)
     }
     if (!tagged && port_learns_ipv4(out, f->vlan) && be16_at(p + ETH_TYPE) == 0x0800)
         fwd_learn_ack(f, out, p, len);
-    port_send(out, p, len);
+    port_send(out, f->flooded, p, len);
 }
 
 static bool is_link_local(const uint8_t *dst)
@@ -828,6 +925,7 @@ static void fwd_flood(Fwd *f, uint64_t now)
         f->in->st.drop_flood++;
         return;
     }
+    f->flooded = true;
     for (unsigned i = 0; i < f->sw->nports; i++) {
         SwitchPort *p = f->sw->ports[i];
         if (p != f->in && port_carries(p, f->vlan) && port_may_reach(f->in, p))

@@ -137,7 +137,10 @@ void switch_input(Switch *sw, SwitchPort *in, const uint8_t *frame, size_t len, 
 /* True if frames wait in the port's queue (the owner should watch for writability). */
 bool switch_port_pending(const SwitchPort *port);
 
-/* The port can take frames again: send from its queue until empty or the output blocks. */
+/*
+ * The port can take frames again: send from its queue until empty or the
+ * output blocks, known unicast before flooded frames (switch.c: egress priority).
+ */
 void switch_port_flush(Switch *sw, SwitchPort *port);
 
 /* Forget table entries not refreshed for the ageing time. */

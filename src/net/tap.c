@@ -5,8 +5,10 @@
  *   - reads run from the event loop when the fd is readable, at most
  *     TAP_READ_BATCH frames per wake-up (the loop is level-triggered: a
  *     flood leaves frames in the kernel queue for the next turn rather than
- *     starving the harts); a frame the card has no buffer for is dropped,
- *     as a full wire would, and TCP sends it again;
+ *     starving the harts), and only while the card has a receive buffer:
+ *     without one the fd is not watched for input until the guest posts
+ *     buffers (rx_ready), so frames wait in the tap's kernel queue (which
+ *     drops beyond its length, as a full wire would; TCP sends it again);
  *   - a write the tap cannot take now (EAGAIN) drops the frame.
  * Drops are counted; the first failure of another kind (the interface
  * deleted under us) is logged once, and a read failure stops the reads so
@@ -38,6 +40,7 @@ typedef struct NetTap {
     EventLoop *loop;
     int fd;               /* /dev/net/tun, bound to ifname; -1 before */
     bool watched;         /* fd is in the loop */
+    bool paused;          /* watched for nothing: the card has no receive buffer */
     bool tx_error_logged; /* a write failed for another reason than EAGAIN */
     char ifname[NET_IFNAME_MAX];
     NetBackendStats stats;
@@ -92,6 +95,11 @@ static void tap_readable(void *opaque, uint32_t events)
 {
     NetTap *t = opaque;
     for (int i = 0; i < TAP_READ_BATCH && t->watched; i++) {
+        if (!(events & (EPOLLHUP | EPOLLERR)) && !net_backend_can_receive(&t->nb)) {
+            if (evloop_mod_fd(t->loop, t->fd, 0) == 0)
+                t->paused = true;
+            return;
+        }
         ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
         if (n > 0)
             tap_deliver(t, (size_t)n);
@@ -100,6 +108,14 @@ static void tap_readable(void *opaque, uint32_t events)
         else if (errno != EINTR)
             tap_read_failed(t, errno);
     }
+}
+
+/* NetBackendOps.rx_ready: the guest posted receive buffers. */
+static void net_tap_rx_ready(NetBackend *b)
+{
+    NetTap *t = tap_of(b);
+    if (t->watched && t->paused && evloop_mod_fd(t->loop, t->fd, EPOLLIN) == 0)
+        t->paused = false;
 }
 
 static void net_tap_stats(NetBackend *b, NetBackendStats *st)
@@ -126,6 +142,7 @@ static const NetBackendOps net_tap_ops = {
     .send = net_tap_send,
     .free = net_tap_free,
     .stats = net_tap_stats,
+    .rx_ready = net_tap_rx_ready,
 };
 
 /* ---- attaching ---- */

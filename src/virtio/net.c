@@ -101,6 +101,20 @@ static bool net_receive(void *opaque, const uint8_t *frame, size_t len)
     return true;
 }
 
+/*
+ * NetCanReceiveFn: has the guest posted a receive buffer?  When the card
+ * does not run, frames are taken (and dropped) as before: only a driver
+ * that has buffers to post makes the backend wait.
+ */
+static bool net_can_receive(void *opaque)
+{
+    VirtioNet *n = opaque;
+    Virtq *q = &n->vdev.vq[VIRTIO_NET_RXQ];
+    if (!virtio_mmio_running(&n->vdev) || !q->ready)
+        return true;
+    return virtq_avail(q) != 0;
+}
+
 /* ---- transmit (guest -> backend) ---- */
 
 /*
@@ -157,7 +171,8 @@ static void net_queue_notify(VirtioMmio *v, unsigned q)
 {
     if (q == VIRTIO_NET_TXQ)
         net_tx(net_of(v));
-    /* Receive buffers are taken when frames arrive: nothing to do on a refill. */
+    else /* receive buffers posted: a backend waiting for them reads again */
+        net_backend_rx_ready(net_of(v)->backend);
 }
 
 /* ---- configuration and lifetime ---- */
@@ -221,6 +236,7 @@ VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *
     net_build_config(n, ncfg->mac);
     net_backend_attach(n->backend, net_receive, n);
     net_backend_attach_link(n->backend, net_link_changed);
+    net_backend_attach_can_receive(n->backend, net_can_receive);
     return &n->vdev;
 }
 

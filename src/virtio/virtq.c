@@ -295,6 +295,13 @@ static int avail_wait(Virtq *q)
     return avail_pending(q);
 }
 
+int virtq_avail(Virtq *q)
+{
+    if (q->broken)
+        return -1;
+    return q->ready ? avail_wait(q) : 0;
+}
+
 int virtq_pop(Virtq *q, VirtqElem *e)
 {
     if (q->broken)

@@ -123,6 +123,14 @@ void virtq_disable(Virtq *q);
 int virtq_pop(Virtq *q, VirtqElem *e);
 
 /*
+ * Chains the driver has made available that virtq_pop() has not taken yet
+ * (0 if the queue is not ready, -1 if it is broken).  With EVENT_IDX an
+ * empty queue asks the driver to notify when it adds the next one, as
+ * virtq_pop() does.
+ */
+int virtq_avail(Virtq *q);
+
+/*
  * Return a chain popped from q with the number of bytes the device wrote
  * into its writable buffers (clamped to in_len).  Tells the bus about
  * those writes first (bus_notify_dma_write), then publishes the used

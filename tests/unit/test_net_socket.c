@@ -277,6 +277,9 @@ static bool card_full; /* the card refuses frames */
 static int link_calls;
 static bool link_state = true;
 
+static uint8_t got_tags[256]; /* byte 14 of each frame delivered, by its number mod 256 */
+static bool no_buffers;       /* the card has no receive buffer: the backend must not read */
+
 static bool capture(void *opaque, const uint8_t *frame, size_t len)
 {
     (void)opaque;
@@ -284,8 +287,15 @@ static bool capture(void *opaque, const uint8_t *frame, size_t len)
         return false;
     got_len = len < sizeof(got) ? len : sizeof(got);
     memcpy(got, frame, got_len);
+    got_tags[got_frames % 256] = len > 14 ? frame[14] : 0;
     got_frames++;
     return true;
+}
+
+static bool can_receive(void *opaque)
+{
+    (void)opaque;
+    return !no_buffers;
 }
 
 static void on_link(void *opaque, bool up)
@@ -335,6 +345,7 @@ static NetBackend *socket_backend(const char *kind, int fd, Error *err)
     if (b) {
         net_backend_attach(b, capture, NULL);
         net_backend_attach_link(b, on_link);
+        net_backend_attach_can_receive(b, can_receive);
     }
     return b;
 }
@@ -413,6 +424,68 @@ static void test_tx_full(NetBackend *b, int peer)
        "once the peer reads, frames go again");
 }
 
+/*
+ * Back-pressure: while the card has no receive buffer, frames stay in the
+ * socket (not read, not dropped; the sender sees it fill up), the loop is
+ * idle; once the card posts buffers they are delivered, in order.
+ */
+static void test_backpressure(NetBackend *b, int peer)
+{
+    uint8_t f[60];
+    NetBackendStats st0 = stats(b);
+    unsigned before = got_frames;
+    no_buffers = true;
+    send(peer, f, test_frame(f, 60, 0), 0);
+    for (int i = 0; i < 5; i++)
+        evloop_run_once(loop, 10000000ull);
+    ok(got_frames == before && stats(b).rx_dropped == st0.rx_dropped,
+       "no receive buffer: the frame is neither delivered nor dropped");
+    ok(evloop_run_once(loop, 0) == 0, "and the loop is idle (the socket is not watched)");
+    int sent = 1;
+    while (sent < 100000 && send(peer, f, test_frame(f, 60, (uint8_t)sent), MSG_DONTWAIT) == 60)
+        sent++;
+    ok(sent < 100000 && errno == EAGAIN && stats(b).rx_dropped == st0.rx_dropped,
+       "frames wait in the socket until the sender's send would block (%d frames)", sent);
+    net_backend_rx_ready(b); /* a refill notification while still without buffers */
+    evloop_run_once(loop, 10000000ull);
+    ok(got_frames == before, "a notification that brings no buffer reads nothing");
+    no_buffers = false;
+    net_backend_rx_ready(b);
+    bool all = run_until_frames(before + (unsigned)sent, 5000);
+    bool order = all;
+    for (unsigned i = 0; i < (unsigned)sent && order; i++)
+        order = got_tags[(before + i) % 256] == (uint8_t)i;
+    ok(all && order && stats(b).rx_dropped == st0.rx_dropped,
+       "buffers posted: all %d frames delivered, in order, none dropped", sent);
+}
+
+/* A peer that hangs up while the card has no buffer: the link still goes down. */
+static void test_hangup_paused(void)
+{
+    int sv[2];
+    Error err = {0};
+    uint8_t f[60];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    link_calls = 0;
+    link_state = true;
+    NetBackend *b = socket_backend("socket", sv[0], &err);
+    if (!b) {
+        ok(false, "socket backend: %s", err.msg);
+        return;
+    }
+    no_buffers = true;
+    send(sv[1], f, test_frame(f, 60, 1), 0);
+    for (int i = 0; i < 3; i++)
+        evloop_run_once(loop, 10000000ull);
+    close(sv[1]);
+    ok(run_until_link(false, 2000) && link_calls == 1,
+       "a peer that hangs up while the card has no buffer: the link goes down");
+    evloop_run_once(loop, 0);
+    ok(evloop_run_once(loop, 0) == 0, "and the loop is idle");
+    no_buffers = false;
+    net_backend_free(b);
+}
+
 static void test_hangup(NetBackend *b, int peer)
 {
     uint8_t f[60];
@@ -443,9 +516,11 @@ static void test_seqpacket(void)
     test_frames(b, sv[1]);
     test_rx_drops(b, sv[1]);
     test_tx_full(b, sv[1]);
+    test_backpressure(b, sv[1]);
     test_hangup(b, sv[1]);
     net_backend_free(b);
     ok(fcntl(sv[0], F_GETFD) < 0 && errno == EBADF, "the backend closes the socket it owns");
+    test_hangup_paused();
 }
 
 static void test_dgram(void)

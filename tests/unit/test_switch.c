@@ -1123,19 +1123,28 @@ static void test_queue(void)
     ok(st.drop_gone == 2 && st.queued == 0 && st.tx_frames == 4, "a gone peer: drop_gone");
     switch_free(sw);
 
-    /* the byte bound: 64 frames -> at most 1 MiB */
+    /* the byte bound: 64 frames -> at most 1 MiB; flooded frames half of it */
     sw = sw_new(0, 0);
     static uint8_t big[60000];
     add_access(sw, &a, "a", 1);
     switch_port_config_default(&cfg, "b");
     cfg.queue_frames = 64;
     add(sw, &b, &cfg);
+    in(sw, b.port, f, uni(f, 1, 2), 0);
     b.ret = 0;
     n = frame_to(big, BCAST, (uint8_t[6]){2, 0, 0, 0, 0, 1}, -1, 0x0800, sizeof(big));
+    for (int i = 0; i < 10; i++)
+        in(sw, a.port, big, n, 0);
+    st = stats(b.port);
+    ok(st.queued == 8 && st.drop_queue == 2, "60 kB broadcasts: 8 fit in 512 KiB, 2 dropped");
+    uint8_t m2[6];
+    mac(m2, 2);
+    n = frame_to(big, m2, (uint8_t[6]){2, 0, 0, 0, 0, 1}, -1, 0x0800, sizeof(big));
     for (int i = 0; i < 20; i++)
         in(sw, a.port, big, n, 0);
     st = stats(b.port);
-    ok(st.queued == 17 && st.drop_queue == 3, "60 kB frames: 17 fit in 1 MiB, 3 dropped");
+    ok(st.queued == 17 && st.drop_queue == 2 + 8 + 3,
+       "60 kB unicast: 17 fit in 1 MiB (the broadcasts evicted), 3 dropped");
 
     /* default queue length */
     switch_port_config_default(&cfg, "d");
@@ -1145,9 +1154,126 @@ static void test_queue(void)
     for (int i = 0; i < SWITCH_DEFAULT_QUEUE + 5; i++)
         in(sw, a.port, f, bcast(f, 1, -1), 0);
     st = stats(d.port);
-    ok(st.queued == SWITCH_DEFAULT_QUEUE && st.drop_queue == 5, "default queue: %d frames",
-       SWITCH_DEFAULT_QUEUE);
+    ok(st.queued == SWITCH_DEFAULT_QUEUE / 2 && st.drop_queue == SWITCH_DEFAULT_QUEUE / 2 + 5,
+       "default queue: %d flooded frames", SWITCH_DEFAULT_QUEUE / 2);
+    in(sw, d.port, f, uni(f, 3, 4), 0);
+    for (int i = 0; i < SWITCH_DEFAULT_QUEUE + 5; i++)
+        in(sw, a.port, f, uni(f, 4, 2), 0);
+    st = stats(d.port);
+    ok(st.queued == SWITCH_DEFAULT_QUEUE, "default queue: %d frames", SWITCH_DEFAULT_QUEUE);
     switch_free(sw); /* frees queued frames (ASan checks) */
+}
+
+/* Count the frames a peer got that are broadcasts, and check each class came in order. */
+static bool classes_in_order(const Peer *p, unsigned *nbcast)
+{
+    int last[2] = {-1, -1};
+    *nbcast = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        bool b = p->sent[i].data[0] == 0xff;
+        int k = p->sent[i].data[20];
+        if (k <= last[b])
+            return false;
+        last[b] = k;
+        *nbcast += b;
+    }
+    return true;
+}
+
+static void test_queue_priority(void)
+{
+    Switch *sw = sw_new(0, 0);
+    static Peer a, b, c;
+    uint8_t f[128];
+    SwitchPortConfig cfg;
+    add_access(sw, &a, "a", 1);
+    switch_port_config_default(&cfg, "b");
+    cfg.queue_frames = 8;
+    add(sw, &b, &cfg);
+    add_access(sw, &c, "c", 1);
+    in(sw, b.port, f, uni(f, 1, 2), 0);
+    peer_reset(&a), peer_reset(&c);
+
+    /* a storm fills half the queue, no more */
+    b.ret = 0;
+    for (unsigned k = 0; k < 6; k++) {
+        size_t n = bcast(f, 3, -1);
+        numbered(f, n, k);
+        in(sw, a.port, f, n, 0);
+    }
+    SwitchPortStats st = stats(b.port);
+    ok(st.queued == 4 && st.drop_queue == 2 && c.n == 6,
+       "flooded frames take half the queue (4 of 8), the rest dropped; other ports get them all");
+
+    /* unicast takes the other half, then evicts the oldest flooded frames */
+    for (unsigned k = 0; k < 6; k++) {
+        size_t n = uni(f, 2, 1);
+        numbered(f, n, 10 + k);
+        in(sw, a.port, f, n, 0);
+    }
+    st = stats(b.port);
+    ok(st.queued == 8 && st.drop_queue == 2 + 2, "unicast: 4 queued, then 2 evict broadcasts");
+    /* flooded frames meanwhile: no room */
+    size_t n = bcast(f, 3, -1);
+    numbered(f, n, 6);
+    in(sw, a.port, f, n, 0);
+    ok(stats(b.port).drop_queue == 5 && stats(b.port).queued == 8, "a full queue drops broadcasts");
+
+    /* the flush: unicast first, each class in order */
+    b.ret = 1;
+    b.budget = 3;
+    switch_port_flush(sw, b.port);
+    ok(b.n == 3 && b.sent[0].data[20] == 10 && b.sent[2].data[20] == 12 &&
+           stats(b.port).queued == 5,
+       "flush sends the unicast frames first, in order");
+    /* a new unicast frame while broadcasts wait: it goes before them */
+    b.budget = -1;
+    n = uni(f, 2, 1);
+    numbered(f, n, 16);
+    in(sw, a.port, f, n, 0);
+    switch_port_flush(sw, b.port);
+    unsigned nb;
+    ok(b.n == 9 && classes_in_order(&b, &nb) && nb == 2 && b.sent[6].data[20] == 16 &&
+           b.sent[7].data[20] == 2 && b.sent[8].data[20] == 3,
+       "then the rest: unicast (the new one too) before the 2 newest broadcasts, in order");
+    st = stats(b.port);
+    ok(st.tx_frames == 9 && st.queued == 0 && !switch_port_pending(b.port), "all sent");
+
+    /* a flooded frame never overtakes a waiting unicast one */
+    peer_reset(&b);
+    b.ret = 0;
+    n = uni(f, 2, 1);
+    numbered(f, n, 20);
+    in(sw, a.port, f, n, 0);
+    b.ret = 1;
+    n = bcast(f, 3, -1);
+    numbered(f, n, 21);
+    in(sw, a.port, f, n, 0);
+    ok(b.n == 0 && stats(b.port).queued == 2, "a broadcast queues behind a waiting unicast frame");
+    switch_port_flush(sw, b.port);
+    ok(in_order(&b, 20, 2), "and leaves after it");
+
+    /* a queue of 1: flooded frames may have it; unicast evicts them */
+    switch_port_config_default(&cfg, "b");
+    cfg.queue_frames = 1;
+    Error err = {0};
+    ok(switch_port_set_config(sw, b.port, &cfg, &err) == 0, "a queue of 1");
+    in(sw, b.port, f, uni(f, 1, 2), 0);
+    peer_reset(&b);
+    b.ret = 0;
+    uint64_t d0 = stats(b.port).drop_queue;
+    in(sw, a.port, f, bcast(f, 3, -1), 0);
+    ok(stats(b.port).queued == 1 && stats(b.port).drop_queue == d0, "a broadcast has it");
+    n = uni(f, 2, 1);
+    numbered(f, n, 30);
+    in(sw, a.port, f, n, 0);
+    in(sw, a.port, f, n, 0);
+    ok(stats(b.port).queued == 1 && stats(b.port).drop_queue == d0 + 2,
+       "a unicast frame evicts it; the next one finds the queue full of unicast");
+    b.ret = 1;
+    switch_port_flush(sw, b.port);
+    ok(in_order(&b, 30, 1), "the unicast frame is sent");
+    switch_free(sw);
 }
 
 /* ---- IPv4 learning ---- */
@@ -1379,10 +1505,10 @@ static void test_set_config(void)
     }
     switch_port_config_default(&cfg, "c");
     cfg.vlan = 20;
-    cfg.queue_frames = 4;
+    cfg.queue_frames = 8;
     ok(switch_port_set_config(sw, c.port, &cfg, &err) == 0 && stats(c.port).queued == 4 &&
            stats(c.port).drop_queue == 2,
-       "a shorter queue: the newest frames beyond it dropped");
+       "a shorter queue: the newest flooded frames beyond their half dropped");
     c.ret = 1;
     peer_reset(&c);
     switch_port_flush(sw, c.port);
@@ -1538,6 +1664,7 @@ int main(void)
     test_rate();
     test_flood_limit();
     test_queue();
+    test_queue_priority();
     test_ipv4();
     test_sniff();
     test_remove();

@@ -325,6 +325,7 @@ typedef struct FakeNet {
     uint8_t last[2048];
     size_t last_len;
     unsigned sent;
+    unsigned rx_ready; /* the card said it can take frames again */
     bool freed;
 } FakeNet;
 
@@ -341,7 +342,13 @@ static void fake_free(NetBackend *b)
     ((FakeNet *)b)->freed = true;
 }
 
-static const NetBackendOps fake_ops = {.name = "fake", .send = fake_send, .free = fake_free};
+static void fake_rx_ready(NetBackend *b)
+{
+    ((FakeNet *)b)->rx_ready++;
+}
+
+static const NetBackendOps fake_ops = {
+    .name = "fake", .send = fake_send, .free = fake_free, .rx_ready = fake_rx_ready};
 static FakeNet fake = {.nb.ops = &fake_ops};
 
 /* Reset and bring the device up with VERSION_1 | MAC | STATUS and two queues of 8. */
@@ -482,6 +489,39 @@ static void test_learns_the_dhcp_ack(VirtioMmio *v, VFakeQueue *rx)
     ok(st.ipv4 == 0x0a000263, "the ACK's yiaddr is the guest's address: 10.0.2.99");
 }
 
+/*
+ * Back-pressure: the card says whether the guest has a receive buffer
+ * posted (a backend reads only then) and tells the backend when the driver
+ * notifies the receive queue; a card that is not running takes (and drops)
+ * frames as before.
+ */
+static void test_can_receive(VirtioMmio *v, VFakeQueue *rx, VFakeQueue *tx)
+{
+    const uint8_t frame[64] = {1, 2, 3, 4, 5, 6};
+    ok(!net_backend_can_receive(&fake.nb), "no receive buffer posted: the card cannot take one");
+    unsigned ready = fake.rx_ready;
+    VFakeSeg two[2] = {{BUF + 0x4000, 1526, true}, {BUF + 0x5000, 1526, true}};
+    vfake_add(rx, &two[0], 1);
+    vfake_add(rx, &two[1], 1);
+    ok(net_backend_can_receive(&fake.nb), "buffers posted: it can");
+    vfake_kick(rx);
+    ok(fake.rx_ready == ready + 1, "the driver's notification of the receive queue is passed on");
+    ok(net_backend_deliver(&fake.nb, frame, sizeof(frame)) && net_backend_can_receive(&fake.nb),
+       "one frame in, one buffer left");
+    ok(net_backend_deliver(&fake.nb, frame, sizeof(frame)) && !net_backend_can_receive(&fake.nb),
+       "the second frame takes the last buffer");
+    vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    unsigned sent = fake.sent;
+    ready = fake.rx_ready;
+    tx_frame(v, tx, frame, sizeof(frame));
+    ok(fake.sent == sent + 1 && fake.rx_ready == ready, "a transmit notification is not one");
+    vfake_wr(v, VIRTIO_MMIO_STATUS, 0);
+    ok(net_backend_can_receive(&fake.nb), "a reset card takes frames (and drops them)");
+    drv_bringup(v, rx, tx);
+    ok(fake.rx_ready > ready && !net_backend_can_receive(&fake.nb),
+       "DRIVER_OK tells the backend; with no buffer yet the card cannot take one");
+}
+
 /* The backend loses and regains its peer: the status follows, with a config interrupt. */
 static void test_link(VirtioMmio *v)
 {
@@ -549,6 +589,7 @@ static void test_device(void)
     test_learns_the_guests_address(v, &tx);
     test_rx(v, &rx);
     test_learns_the_dhcp_ack(v, &rx);
+    test_can_receive(v, &rx, &tx);
     test_link(v);
     test_bad_chains(v, &rx, &tx);
     virtio_mmio_free(v);
