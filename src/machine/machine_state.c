@@ -502,16 +502,19 @@ static int load_ram(Machine *m, MachineStateFile *f, bool map_ram, Error *err)
 }
 
 /*
- * The cards' receive rings are the restored ones: a backend that was
- * waiting for the guest to post buffers (a revert of a running VM) looks
- * again rather than waiting for a notification the guest already sent.
+ * The cards' rings are the restored ones: a backend that was waiting for
+ * the guest to post receive buffers (a revert of a running VM) looks again,
+ * and the card takes the transmit ring's frames, rather than either waiting
+ * for a notification the guest already sent.
  */
-static void net_cards_rx_ready(Machine *m)
+static void net_cards_ready(Machine *m)
 {
     for (unsigned i = 0; i < m->ndevices; i++) {
         VirtioMmio *v = (VirtioMmio *)m->devices[i];
-        if (m->devices[i]->ops == &virtio_mmio_device_ops && v->ops->device_id == VIRTIO_ID_NET)
+        if (m->devices[i]->ops == &virtio_mmio_device_ops && v->ops->device_id == VIRTIO_ID_NET) {
             net_backend_rx_ready(virtio_net_backend(v));
+            net_backend_tx_ready(virtio_net_backend(v));
+        }
     }
 }
 
@@ -546,7 +549,7 @@ int machine_restore_with(Machine *m, MachineStateFile *f, bool map_ram,
     for (int i = 0; i < n; i++)
         free(parts[i].staged);
     if (rc == 0)
-        net_cards_rx_ready(m);
+        net_cards_ready(m);
     if (rc == 0)
         rc = machine_set_boot(m, &f->boot, err);
     if (rc == 0) /* this memory starts a new life: the guest must reseed its RNG */

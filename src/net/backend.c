@@ -48,6 +48,22 @@ void net_backend_rx_ready(NetBackend *b)
         b->ops->rx_ready(b);
 }
 
+void net_backend_attach_tx_ready(NetBackend *b, NetTxReadyFn fn)
+{
+    b->tx_ready = fn;
+}
+
+bool net_backend_can_send(NetBackend *b)
+{
+    return !b->ops->can_send || b->ops->can_send(b);
+}
+
+void net_backend_tx_ready(NetBackend *b)
+{
+    if (b->tx_ready)
+        b->tx_ready(b->receive_opaque);
+}
+
 bool net_backend_link_up(const NetBackend *b)
 {
     return !b->link_down;

@@ -105,6 +105,9 @@ typedef void (*NetLinkFn)(void *opaque, bool up);
 /* Asks the card whether it can take a frame now (the guest has a receive buffer posted). */
 typedef bool (*NetCanReceiveFn)(void *opaque);
 
+/* Tells the card the backend can take frames from the guest again. */
+typedef void (*NetTxReadyFn)(void *opaque);
+
 typedef struct NetBackendOps {
     const char *name;
     /* Send one Ethernet frame (no virtio header) from the guest; the backend may drop it. */
@@ -118,6 +121,14 @@ typedef struct NetBackendOps {
      * net_backend_can_receive() is false resumes reading here.
      */
     void (*rx_ready)(NetBackend *b);
+    /*
+     * Optional: can the backend take a frame from the guest now?  A backend
+     * whose peer is momentarily full holds the frame it could not send and
+     * says no until it has sent it; then it calls net_backend_tx_ready()
+     * and the card takes the guest's next frames (none is dropped meanwhile:
+     * the guest's transmit ring waits, as on a real card).  Absent = always.
+     */
+    bool (*can_send)(NetBackend *b);
     /*
      * Save/restore (optional, all or none): the backend's state as an
      * opaque blob in its own stream section (tag state_tag, version
@@ -141,6 +152,7 @@ struct NetBackend {
     void *receive_opaque;
     NetLinkFn link; /* installed by the device (optional), called with receive_opaque */
     NetCanReceiveFn can_receive; /* installed by the device (optional), with receive_opaque */
+    NetTxReadyFn tx_ready;       /* installed by the device (optional), with receive_opaque */
     bool link_down;              /* the backend has no peer now (a socket whose peer hung up) */
 };
 
@@ -267,6 +279,15 @@ bool net_backend_can_receive(NetBackend *b);
 
 /* For the device: it can take frames again (the guest posted receive buffers). */
 void net_backend_rx_ready(NetBackend *b);
+
+/* Install the hook told that the backend can take frames again (optional). */
+void net_backend_attach_tx_ready(NetBackend *b, NetTxReadyFn fn);
+
+/* For the device: may it hand the backend a frame now?  (NetBackendOps.can_send; true without.) */
+bool net_backend_can_send(NetBackend *b);
+
+/* For backends: frames from the guest can be taken again; the card is told. */
+void net_backend_tx_ready(NetBackend *b);
 
 /* True unless the backend has lost its peer (every backend starts up but a socket's). */
 bool net_backend_link_up(const NetBackend *b);

@@ -8,7 +8,12 @@
  *     one the socket is not watched for input (rx_ready resumes it), so
  *     frames wait in the socket and the sender (the switch, with its
  *     unicast-first queue) decides what waits and what is dropped;
- *   - a send the socket cannot take now (EAGAIN) drops the frame.
+ *   - a send the socket cannot take now (EAGAIN, ENOBUFS) is held: the
+ *     backend keeps that one frame, watches for writability and says it
+ *     cannot send (can_send) until the frame has gone, so the card leaves
+ *     the guest's next frames in its transmit ring (as a real card whose
+ *     wire is busy) instead of dropping them; then the card is told
+ *     (net_backend_tx_ready).  Without a peer, frames are dropped.
  * A peer that hangs up (a 0-length read, EPIPE, ECONNRESET) takes the
  * card's link down.  A path= card then closes its socket and tries to
  * connect again every second from a timer; an fd= card stops watching its
@@ -44,13 +49,16 @@ typedef struct NetSocket {
     int fd;       /* -1 while a path= card has no connection */
     int type;     /* SOCK_SEQPACKET or SOCK_DGRAM */
     bool watched; /* fd is in the loop */
-    bool paused;  /* watched for nothing: the card has no receive buffer */
+    bool paused;  /* not watched for input: the card has no receive buffer */
+    bool held;    /* txbuf holds a frame the socket could not take yet */
     bool tx_error_logged;
     bool refused_logged; /* a path= connect failed for another reason than "nobody listens" */
     char path[NET_SOCKET_PATH_MAX];                             /* "" for fd= */
     char what[NET_SOCKET_PATH_MAX + NET_NETWORK_NAME_MAX + 32]; /* "socket PATH", for logs */
     NetBackendStats stats;
     uint8_t buf[NET_MAX_FRAME + 1]; /* one more: a longer frame is seen, and dropped */
+    size_t held_len;
+    uint8_t txbuf[NET_MAX_FRAME];
 } NetSocket;
 
 static NetSocket *sock_of(NetBackend *b)
@@ -58,35 +66,56 @@ static NetSocket *sock_of(NetBackend *b)
     return container_of(b, NetSocket, nb);
 }
 
+/* Stop watching the socket; a frame held for it is dropped (the card is told by the caller). */
 static void sock_unwatch(NetSocket *s)
 {
     if (s->watched)
         evloop_del_fd(s->loop, s->fd);
     s->watched = false;
     s->paused = false;
+    if (s->held)
+        s->stats.tx_dropped++;
+    s->held = false;
+}
+
+/* Watch the socket for what is wanted now: input unless paused, output while a frame is held. */
+static void sock_set_events(NetSocket *s, bool paused, bool held)
+{
+    uint32_t ev = (paused ? 0 : EPOLLIN) | (held ? EPOLLOUT : 0);
+    if (s->watched && evloop_mod_fd(s->loop, s->fd, ev) == 0)
+        s->paused = paused;
 }
 
 /* The card has no receive buffer: leave frames in the socket until it has. */
 static void sock_pause(NetSocket *s)
 {
-    if (s->watched && !s->paused && evloop_mod_fd(s->loop, s->fd, 0) == 0)
-        s->paused = true;
+    if (!s->paused)
+        sock_set_events(s, true, s->held);
 }
 
 /* NetBackendOps.rx_ready: the guest posted receive buffers. */
 static void net_socket_rx_ready(NetBackend *b)
 {
     NetSocket *s = sock_of(b);
-    if (s->watched && s->paused && evloop_mod_fd(s->loop, s->fd, EPOLLIN) == 0)
-        s->paused = false;
+    if (s->paused)
+        sock_set_events(s, false, s->held);
+}
+
+/* NetBackendOps.can_send: not while a frame waits for the socket. */
+static bool net_socket_can_send(NetBackend *b)
+{
+    return !sock_of(b)->held;
 }
 
 /* ---- the peer went away ---- */
 
 static void sock_hangup(NetSocket *s, int e)
 {
+    bool held = s->held;
     sock_unwatch(s);
     net_backend_set_link(&s->nb, false);
+    if (held) /* the card drops its frames from now on */
+        net_backend_tx_ready(&s->nb);
     if (!s->path[0]) {
         log_warn("net %s: the peer hung up%s%s; the link is down (frames are dropped)", s->what,
                  e ? ": " : "", e ? strerror(e) : "");
@@ -106,29 +135,56 @@ static bool peer_gone(int e)
 
 /* ---- frames ---- */
 
-static void net_socket_send(NetBackend *b, const uint8_t *frame, size_t len)
+/* Send one frame: 0 sent, EAGAIN the socket is full, else the frame is dropped (counted). */
+static int sock_send_one(NetSocket *s, const uint8_t *frame, size_t len)
 {
-    NetSocket *s = sock_of(b);
     ssize_t n = -1;
-    if (!s->watched) { /* no peer */
-        s->stats.tx_dropped++;
-        return;
-    }
     do
         n = send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n == (ssize_t)len)
-        return;
+        return 0;
+    int e = n < 0 ? errno : EMSGSIZE;
+    if (e == EAGAIN || e == ENOBUFS)
+        return EAGAIN;
     s->stats.tx_dropped++;
-    int e = n < 0 ? errno : 0;
     if (peer_gone(e))
         sock_hangup(s, e);
-    else if (e && e != EAGAIN && e != ENOBUFS && !s->tx_error_logged) {
+    else if (!s->tx_error_logged) {
         s->tx_error_logged = true;
         log_warn("net %s: a frame from the guest was dropped: %s (further drops are counted, "
                  "not logged)",
                  s->what, strerror(e));
     }
+    return e;
+}
+
+static void net_socket_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    NetSocket *s = sock_of(b);
+    if (!s->watched || s->held || len > sizeof(s->txbuf)) { /* no peer; or the card did not ask */
+        s->stats.tx_dropped++;
+        return;
+    }
+    if (sock_send_one(s, frame, len) != EAGAIN)
+        return;
+    memcpy(s->txbuf, frame, len); /* the socket is full: hold it until it is writable */
+    s->held_len = len;
+    s->held = true;
+    sock_set_events(s, s->paused, true);
+}
+
+/* The socket can take frames again: send the held one, then let the card go on. */
+static void sock_writable(NetSocket *s)
+{
+    s->held = false; /* in flight: sent, or dropped and counted once by sock_send_one */
+    if (sock_send_one(s, s->txbuf, s->held_len) == EAGAIN) {
+        s->held = true; /* still full */
+        return;
+    }
+    if (s->watched) /* else the peer went: the socket is not watched any more */
+        sock_set_events(s, s->paused, false);
+    net_backend_tx_ready(&s->nb);
 }
 
 /* One message of n bytes (its real length: MSG_TRUNC) is in buf. */
@@ -153,6 +209,10 @@ static bool sock_broken_now(int fd)
 static void sock_readable(void *opaque, uint32_t events)
 {
     NetSocket *s = opaque;
+    if ((events & EPOLLOUT) && s->held)
+        sock_writable(s);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
     for (int i = 0; i < SOCKET_READ_BATCH && s->watched; i++) {
         if (!(events & (EPOLLHUP | EPOLLERR)) && !net_backend_can_receive(&s->nb)) {
             sock_pause(s); /* a peer that hangs up is read to the end (and dropped) */
@@ -196,6 +256,7 @@ static const NetBackendOps net_socket_ops = {
     .free = net_socket_free,
     .stats = net_socket_stats,
     .rx_ready = net_socket_rx_ready,
+    .can_send = net_socket_can_send,
 };
 
 static int sock_watch(NetSocket *s, Error *err)
@@ -353,6 +414,7 @@ int net_socket_set_fd(NetBackend *b, int fd, Error *err)
         close(fd);
         return -1;
     }
+    bool held = s->held; /* dropped with the old socket: the card goes on */
     sock_unwatch(s);
     if (s->fd >= 0 && dup3(fd, s->fd, O_CLOEXEC) == s->fd) { /* the old one goes; same number */
         close(fd);
@@ -363,12 +425,14 @@ int net_socket_set_fd(NetBackend *b, int fd, Error *err)
     }
     s->type = type;
     s->tx_error_logged = false;
-    if (sock_watch(s, err) < 0) {
+    int rc = sock_watch(s, err);
+    if (rc < 0)
         net_backend_set_link(&s->nb, false); /* kept, unwatched: closed with the backend */
-        return -1;
-    }
-    log_info("net %s: on a new socket; the link is up", s->what);
-    return 0;
+    else
+        log_info("net %s: on a new socket; the link is up", s->what);
+    if (held)
+        net_backend_tx_ready(&s->nb);
+    return rc;
 }
 
 static void sock_name(NetSocket *s, const NetConfig *cfg)

@@ -157,7 +157,7 @@ static void net_tx(VirtioNet *n)
 {
     Virtq *q = &n->vdev.vq[VIRTIO_NET_TXQ];
     bool pushed = false;
-    while (virtq_pop(q, &n->tx_elem) == 1) {
+    while (net_backend_can_send(n->backend) && virtq_pop(q, &n->tx_elem) == 1) {
         if (!net_tx_one(n))
             break;
         virtq_push(q, &n->tx_elem, 0);
@@ -165,6 +165,12 @@ static void net_tx(VirtioNet *n)
     }
     if (pushed)
         virtio_mmio_notify_used(&n->vdev, VIRTIO_NET_TXQ);
+}
+
+/* NetTxReadyFn: the backend sent what it held; take the frames the guest queued meanwhile. */
+static void net_tx_ready(void *opaque)
+{
+    net_tx(opaque);
 }
 
 static void net_queue_notify(VirtioMmio *v, unsigned q)
@@ -237,6 +243,7 @@ VirtioMmio *virtio_net_new(const VirtioMmioConfig *mcfg, const VirtioNetConfig *
     net_backend_attach(n->backend, net_receive, n);
     net_backend_attach_link(n->backend, net_link_changed);
     net_backend_attach_can_receive(n->backend, net_can_receive);
+    net_backend_attach_tx_ready(n->backend, net_tx_ready);
     return &n->vdev;
 }
 

@@ -305,6 +305,14 @@ static void on_link(void *opaque, bool up)
     link_state = up;
 }
 
+static int tx_ready_calls;
+
+static void on_tx_ready(void *opaque)
+{
+    (void)opaque;
+    tx_ready_calls++;
+}
+
 static bool run_until_frames(unsigned n, int ms)
 {
     uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
@@ -346,6 +354,7 @@ static NetBackend *socket_backend(const char *kind, int fd, Error *err)
         net_backend_attach(b, capture, NULL);
         net_backend_attach_link(b, on_link);
         net_backend_attach_can_receive(b, can_receive);
+        net_backend_attach_tx_ready(b, on_tx_ready);
     }
     return b;
 }
@@ -405,23 +414,75 @@ static void test_rx_drops(NetBackend *b, int peer)
     ok(run_until_frames(before + 1, 2000) && got[14] == 0xc2, "the next frame is delivered");
 }
 
+/*
+ * Transmit back-pressure: the card sends while can_send says yes; when the
+ * peer's socket is full the frame is held (not dropped) and can_send says
+ * no; once the peer reads, the held frame goes first, the card is told
+ * (tx_ready) and frames go again, in order, none dropped.
+ */
 static void test_tx_full(NetBackend *b, int peer)
 {
     static uint8_t f[1514], buf[2048];
     NetBackendStats st0 = stats(b);
-    int sent = 0;
-    while (stats(b).tx_dropped == st0.tx_dropped && sent < 100000) {
-        net_backend_send(b, f, test_frame(f, sizeof(f), 0xd1));
-        sent++;
-    }
-    ok(stats(b).tx_dropped == st0.tx_dropped + 1 && sent > 1,
-       "a peer that does not read: the send that would block is dropped (after %d)", sent - 1);
+    int sent = 0, calls0 = tx_ready_calls;
+    while (net_backend_can_send(b) && sent < 100000)
+        net_backend_send(b, f, test_frame(f, sizeof(f), (uint8_t)sent++));
+    ok(!net_backend_can_send(b) && sent > 1 && stats(b).tx_dropped == st0.tx_dropped,
+       "a peer that does not read: after %d frames the backend holds one and says wait, "
+       "dropping none",
+       sent);
     ok(net_backend_link_up(b) && link_calls == 0, "and the link stays up");
-    while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-        ;
+    for (int i = 0; i < 3; i++)
+        evloop_run_once(loop, 10000000ull);
+    ok(tx_ready_calls == calls0 && !net_backend_can_send(b), "still full: the card is not told");
+    int got_n = 0;
+    bool order = true;
+    uint64_t end = timer_now_ns() + 5000000000ull;
+    while (got_n < sent && timer_now_ns() < end) {
+        ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0)
+            order &= n == (ssize_t)sizeof(f) && buf[14] == (uint8_t)got_n++;
+        else
+            evloop_run_once(loop, 1000000ull);
+    }
+    ok(got_n == sent && order, "the peer reads all %d frames, the held one last, in order (%d)",
+       sent, got_n);
+    ok(tx_ready_calls == calls0 + 1 && net_backend_can_send(b) &&
+           stats(b).tx_dropped == st0.tx_dropped,
+       "once it was sent the card is told once and may send again (%d calls)",
+       tx_ready_calls - calls0);
     net_backend_send(b, f, test_frame(f, 60, 0xd2));
-    ok(recv(peer, buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0xd2,
-       "once the peer reads, frames go again");
+    ok(recv(peer, buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0xd2, "frames go again");
+}
+
+/* A peer that hangs up while a frame is held: it is dropped and the card goes on (dropping). */
+static void test_tx_held_hangup(void)
+{
+    int sv[2];
+    Error err = {0};
+    static uint8_t f[1514];
+    ok(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0, "a SEQPACKET socketpair");
+    link_calls = 0;
+    link_state = true;
+    NetBackend *b = socket_backend("socket", sv[0], &err);
+    if (!b) {
+        ok(false, "socket backend: %s", err.msg);
+        return;
+    }
+    while (net_backend_can_send(b))
+        net_backend_send(b, f, test_frame(f, sizeof(f), 1));
+    int calls0 = tx_ready_calls;
+    NetBackendStats st0 = stats(b);
+    close(sv[1]);
+    ok(run_until_link(false, 2000), "the peer hangs up while a frame is held: the link goes down");
+    ok(stats(b).tx_dropped == st0.tx_dropped + 1 && tx_ready_calls == calls0 + 1 &&
+           net_backend_can_send(b),
+       "the held frame is dropped and the card is told to go on");
+    net_backend_send(b, f, test_frame(f, 60, 2));
+    ok(stats(b).tx_dropped == st0.tx_dropped + 2, "frames without a peer are dropped");
+    net_backend_free(b);
+    link_state = true;
+    link_calls = 0;
 }
 
 /*
@@ -521,6 +582,7 @@ static void test_seqpacket(void)
     net_backend_free(b);
     ok(fcntl(sv[0], F_GETFD) < 0 && errno == EBADF, "the backend closes the socket it owns");
     test_hangup_paused();
+    test_tx_held_hangup();
 }
 
 static void test_dgram(void)
