@@ -81,17 +81,8 @@ def qemu_riscv64():
     return path
 
 
-class GuestConsole:
-    """A booted guest driven through its serial console."""
-
-    def __init__(self, argv, log_path):
-        self.argv = argv
-        self.log = open(log_path, "w", encoding="utf-8", errors="replace")
-        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
-                                   codec_errors="replace", timeout=COMMAND_TIMEOUT_S,
-                                   dimensions=(50, 200))
-        self.child.logfile_read = self.log
-        self.exit_status = None
+class GuestShell:
+    """Driving a guest's shell through self.child (a pexpect child on its serial console)."""
 
     def wait_ready(self, timeout=BOOT_TIMEOUT_S):
         """Wait for the init banner and the first shell prompt."""
@@ -113,6 +104,19 @@ class GuestConsole:
         status, out = self.run(command, timeout)
         assert status == 0, f"`{command}` exited {status}: {out!r}"
         return out
+
+
+class GuestConsole(GuestShell):
+    """A booted guest driven through its serial console."""
+
+    def __init__(self, argv, log_path):
+        self.argv = argv
+        self.log = open(log_path, "w", encoding="utf-8", errors="replace")
+        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
+                                   codec_errors="replace", timeout=COMMAND_TIMEOUT_S,
+                                   dimensions=(50, 200))
+        self.child.logfile_read = self.log
+        self.exit_status = None
 
     def poweroff(self, timeout=POWEROFF_TIMEOUT_S):
         """Ask the guest to power off; return the emulator's exit status."""

@@ -43,7 +43,7 @@ import pexpect
 import pytest
 from pexpect import fdpexpect
 
-from conftest import BANNER, BOOT_TIMEOUT_S, COMMAND_TIMEOUT_S, PROMPT
+from conftest import COMMAND_TIMEOUT_S, PROMPT, GuestShell
 from switchtest import Control
 from vmtest import HOSTEL
 
@@ -57,7 +57,7 @@ def run_argv(guest, net, *extra):
             "-p", "console=ttyS0", "--net", net, *extra]
 
 
-class Vm:
+class Vm(GuestShell):
     """`hostel run` on a pty (so the test keeps descriptors of its own in the child:
     pexpect.spawn closes them), with sock dup'ed to fd 3; driven like GuestConsole."""
 
@@ -81,24 +81,6 @@ class Vm:
                                        timeout=COMMAND_TIMEOUT_S)
         self.child.logfile_read = self.log
         self.master = master
-
-    def wait_ready(self):
-        self.child.expect_exact(BANNER, timeout=BOOT_TIMEOUT_S)
-        self.child.expect(PROMPT, timeout=BOOT_TIMEOUT_S)
-
-    def run(self, command, timeout=COMMAND_TIMEOUT_S):
-        self.child.sendline(f'{command}; echo "@@""RC=$?@@"')
-        self.child.expect(r"@@RC=(\d+)@@", timeout=timeout)
-        before, status = self.child.before, int(self.child.match.group(1))
-        self.child.expect(PROMPT, timeout=timeout)
-        lines = before.replace("\r", "").split("\n")
-        echo_end = next((i for i, line in enumerate(lines) if '"@@""RC=' in line), -1)
-        return status, "\n".join(lines[echo_end + 1:]).strip("\n")
-
-    def check(self, command, timeout=COMMAND_TIMEOUT_S):
-        status, out = self.run(command, timeout)
-        assert status == 0, f"`{command}` exited {status}: {out!r}"
-        return out
 
     def configure(self, addr):
         """No DHCP on a cable: stop udhcpc, give eth0 a static address, bring it up."""

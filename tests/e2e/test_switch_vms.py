@@ -9,16 +9,14 @@ switch's query-ports shows both ports with their leased addresses. When a
 guest powers off, its port goes.
 """
 
-import functools
 import hashlib
-import http.server
 import os
-import threading
 import time
 
 import pytest
 
 from switchtest import HOSTEL, Switch, wait_for
+from test_net import http_root  # noqa: F401  (fixture)
 
 LEASE_TIMEOUT_S = 60
 MACS = ["52:54:00:77:00:01", "52:54:00:77:00:02"]
@@ -40,24 +38,6 @@ def lease(g):
                 return word[:-3]
         time.sleep(1)
     pytest.fail(f"eth0 got no DHCP lease from the switch's NAT in {LEASE_TIMEOUT_S} s: {out!r}")
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 def test_two_guests_on_one_switch(guest, boot, tmp_path, http_root):
