@@ -530,12 +530,20 @@ def test_changes_while_vms_are_attached(gdaemon):
 def test_root_kinds_are_refused_without_root(tmp_path):
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root (to start hosteld as another user) and setpriv")
-    wrapper = tmp_path / "hosteld-as-nobody"
-    wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
-                       f"{hosteld_bin()} --vmm {hostel_bin()} \"$@\"\n")
-    wrapper.chmod(0o755)
     home = pathlib.Path(tempfile.mkdtemp(prefix="hostel-nobody-"))  # pytest's tmp is root's only
     os.chown(home, 65534, 65534)
+    # The checkout may sit where nobody cannot reach (a 0700 home or mktemp directory): run copies
+    bindir = home / "bin"
+    bindir.mkdir()
+    daemon, vmm = bindir / "hosteld", bindir / "hostel"
+    shutil.copy2(hosteld_bin(), daemon)
+    shutil.copy2(hostel_bin(), vmm)
+    for p in (bindir, daemon, vmm):
+        p.chmod(0o755)
+    wrapper = tmp_path / "hosteld-as-nobody"
+    wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
+                       f"{daemon} --vmm {vmm} \"$@\"\n")
+    wrapper.chmod(0o755)
     old = os.environ.get("HOSTELD_BIN")
     os.environ["HOSTELD_BIN"] = str(wrapper)
     try:
