@@ -527,12 +527,12 @@ def test_changes_while_vms_are_attached(gdaemon):
     assert r.status == 200 and r.json["subnet"] == "10.78.0.0/24", r
 
 
-def test_root_kinds_are_refused_without_root(tmp_path):
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root (to start hosteld as another user) and setpriv")
+def nobody_hosteld(tmp_path):
+    """A script that runs hosteld as user nobody, and nobody's home for it: (script, home).
+    The checkout may sit where nobody cannot reach (a 0700 home or mktemp directory), so the
+    daemon and the VMM run as copies in that home."""
     home = pathlib.Path(tempfile.mkdtemp(prefix="hostel-nobody-"))  # pytest's tmp is root's only
     os.chown(home, 65534, 65534)
-    # The checkout may sit where nobody cannot reach (a 0700 home or mktemp directory): run copies
     bindir = home / "bin"
     bindir.mkdir()
     daemon, vmm = bindir / "hosteld", bindir / "hostel"
@@ -544,6 +544,13 @@ def test_root_kinds_are_refused_without_root(tmp_path):
     wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
                        f"{daemon} --vmm {vmm} \"$@\"\n")
     wrapper.chmod(0o755)
+    return wrapper, home
+
+
+def test_root_kinds_are_refused_without_root(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to start hosteld as another user) and setpriv")
+    wrapper, home = nobody_hosteld(tmp_path)
     old = os.environ.get("HOSTELD_BIN")
     os.environ["HOSTELD_BIN"] = str(wrapper)
     try:

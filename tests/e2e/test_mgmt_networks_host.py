@@ -18,13 +18,11 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
-from mgmtd import hosteld_bin
 from test_mgmt_lifecycle import alive, wait_for
-from test_mgmt_networks import (NETS, BOOT_TIMEOUT, Console, NetDaemon, NsDaemon, assert_error,
+from test_mgmt_networks import (NETS, nobody_hosteld, BOOT_TIMEOUT, Console, NetDaemon, NsDaemon, assert_error,
                                 have_root_netns, hostel_bin, restart, start_vm)
 
 OUT_HOST = "203.0.113.1"  # the hosteld namespace's outside address (TEST-NET-3, our veth)
@@ -287,12 +285,7 @@ def test_cli_nat_mode_host_and_dhcp(hostns):
 def test_host_mode_is_refused_without_root(tmp_path):
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root (to start hosteld as another user) and setpriv")
-    wrapper = tmp_path / "hosteld-as-nobody"
-    wrapper.write_text(f"#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
-                       f"{hosteld_bin()} --vmm {hostel_bin()} \"$@\"\n")
-    wrapper.chmod(0o755)
-    home = pathlib.Path(tempfile.mkdtemp(prefix="hostel-nobody-"))
-    os.chown(home, 65534, 65534)
+    wrapper, home = nobody_hosteld(tmp_path)
     old = os.environ.get("HOSTELD_BIN")
     os.environ["HOSTELD_BIN"] = str(wrapper)
     try:
