@@ -92,6 +92,9 @@ int net_ring_create(NetRingPair *rp, uint32_t ring_bytes, int *memfd, Error *err
         return -1;
     }
     ring_layout(rp, ring_bytes, true);
+    /* both consumers start asleep: the first frame each way rings its doorbell */
+    atomic_store(&rp->tx.h->idle, 1);
+    atomic_store(&rp->rx.h->idle, 1);
     *memfd = fd;
     return 0;
 }

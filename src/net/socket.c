@@ -20,6 +20,14 @@
  * socket (a dead one cannot spin the loop) and stays down until it is
  * given a new socket (net_socket_set_fd).  Drops are counted; link
  * changes are logged once each.
+ *
+ * Rings: on every new SEQPACKET connection the backend asks the peer for
+ * shared-memory rings (net/ring.h).  A switch answers, and from then on
+ * frames go through the rings and the socket only tells that the peer is
+ * there; a peer that does not answer is used over the socket as before.
+ * The same back-pressure holds on a ring: a full up ring holds the frame
+ * (the switch rings the doorbell when it has made room), and without a
+ * receive buffer frames stay in the down ring (rx_ready resumes).
  */
 #include "net/socket.h"
 
@@ -30,10 +38,12 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net/ring.h"
 #include "util/compiler.h"
 #include "util/log.h"
 #include "util/timer.h"
@@ -53,6 +63,11 @@ typedef struct NetSocket {
     bool held;    /* txbuf holds a frame the socket could not take yet */
     bool tx_error_logged;
     bool refused_logged; /* a path= connect failed for another reason than "nobody listens" */
+    bool ring_paused;    /* frames wait in the down ring: the card has no receive buffer */
+    bool ring_watched;   /* ring_efd is in the loop */
+    NetRingPair ring;    /* ring.map set: frames go through the rings */
+    int ring_efd;        /* our doorbell: asked for on this socket, or in use; -1 */
+    int peer_efd;        /* the switch's doorbell; -1 */
     char path[NET_SOCKET_PATH_MAX];                             /* "" for fd= */
     char what[NET_SOCKET_PATH_MAX + NET_NETWORK_NAME_MAX + 32]; /* "socket PATH", for logs */
     NetBackendStats stats;
@@ -66,9 +81,24 @@ static NetSocket *sock_of(NetBackend *b)
     return container_of(b, NetSocket, nb);
 }
 
+/* Leave the rings (or forget the request): back to nothing, as on a new socket. */
+static void sock_ring_stop(NetSocket *s)
+{
+    if (s->ring_watched)
+        evloop_del_fd(s->loop, s->ring_efd);
+    if (s->ring_efd >= 0)
+        close(s->ring_efd);
+    if (s->peer_efd >= 0)
+        close(s->peer_efd);
+    s->ring_efd = s->peer_efd = -1;
+    s->ring_watched = s->ring_paused = false;
+    net_ring_detach(&s->ring);
+}
+
 /* Stop watching the socket; a frame held for it is dropped (the card is told by the caller). */
 static void sock_unwatch(NetSocket *s)
 {
+    sock_ring_stop(s);
     if (s->watched)
         evloop_del_fd(s->loop, s->fd);
     s->watched = false;
@@ -81,7 +111,7 @@ static void sock_unwatch(NetSocket *s)
 /* Watch the socket for what is wanted now: input unless paused, output while a frame is held. */
 static void sock_set_events(NetSocket *s, bool paused, bool held)
 {
-    uint32_t ev = (paused ? 0 : EPOLLIN) | (held ? EPOLLOUT : 0);
+    uint32_t ev = (paused ? 0 : EPOLLIN) | (held && !s->ring.map ? EPOLLOUT : 0);
     if (s->watched && evloop_mod_fd(s->loop, s->fd, ev) == 0)
         s->paused = paused;
 }
@@ -99,6 +129,10 @@ static void net_socket_rx_ready(NetBackend *b)
     NetSocket *s = sock_of(b);
     if (s->paused)
         sock_set_events(s, false, s->held);
+    if (s->ring_paused) { /* read the ring from the loop, not from inside the card */
+        s->ring_paused = false;
+        net_ring_kick(s->ring_efd);
+    }
 }
 
 /* NetBackendOps.can_send: not while a frame waits for the socket. */
@@ -159,11 +193,142 @@ static int sock_send_one(NetSocket *s, const uint8_t *frame, size_t len)
     return e;
 }
 
+/* One message of n bytes (its real length: MSG_TRUNC) is in buf. */
+static void sock_deliver(NetSocket *s, size_t n)
+{
+    if (n < ETH_HEADER || n > NET_MAX_FRAME || !net_backend_deliver(&s->nb, s->buf, n))
+        s->stats.rx_dropped++;
+}
+
+/* ---- rings ---- */
+
+/* The switch broke the ring protocol: hang up, as on a broken socket. */
+static void ring_broken(NetSocket *s)
+{
+    log_warn("net %s: the peer broke the ring protocol; hanging up", s->what);
+    sock_hangup(s, EPROTO);
+}
+
+/* Push one frame up: NET_RING_OK (the switch rung if it sleeps), NET_RING_EMPTY (full). */
+static NetRingResult ring_push(NetSocket *s, const uint8_t *frame, size_t len)
+{
+    NetRingResult r = net_ring_push(&s->ring.tx, frame, len);
+    if (r == NET_RING_EMPTY && net_ring_wait_space(&s->ring.tx, len))
+        r = net_ring_push(&s->ring.tx, frame, len);
+    if (r == NET_RING_OK && net_ring_push_done(&s->ring.tx))
+        net_ring_kick(s->peer_efd);
+    return r;
+}
+
+/* A frame from the guest into the up ring; held while the ring is full. */
+static void ring_send(NetSocket *s, const uint8_t *frame, size_t len)
+{
+    NetRingResult r = ring_push(s, frame, len);
+    if (r == NET_RING_EMPTY) {
+        memcpy(s->txbuf, frame, len); /* the switch rings us once it has made room */
+        s->held_len = len;
+        s->held = true;
+    } else if (r == NET_RING_BROKEN) {
+        s->stats.tx_dropped++;
+        ring_broken(s);
+    }
+}
+
+/* Frames from the down ring to the card, while it has buffers. */
+static void ring_receive(NetSocket *s)
+{
+    int i = 0;
+    for (; i < SOCKET_READ_BATCH; i++) {
+        if (!net_backend_can_receive(&s->nb)) {
+            s->ring_paused = true; /* rx_ready rings our own doorbell */
+            break;
+        }
+        size_t len;
+        NetRingResult r = net_ring_pop(&s->ring.rx, s->buf, sizeof(s->buf), &len);
+        if (r == NET_RING_EMPTY)
+            break;
+        if (r == NET_RING_BROKEN) {
+            ring_broken(s);
+            return;
+        }
+        sock_deliver(s, len);
+    }
+    if (i > 0 && net_ring_pop_done(&s->ring.rx))
+        net_ring_kick(s->peer_efd);
+    if (i == SOCKET_READ_BATCH || (!s->ring_paused && !net_ring_idle(&s->ring.rx)))
+        net_ring_kick(s->ring_efd); /* more: on the next turn of the loop */
+}
+
+/* Event-loop handler: the switch rang (frames for us, or room for ours). */
+static void ring_ready(void *opaque, uint32_t events)
+{
+    NetSocket *s = opaque;
+    (void)events;
+    net_ring_drain(s->ring_efd);
+    net_ring_busy(&s->ring.rx);
+    if (s->held) {
+        NetRingResult r = ring_push(s, s->txbuf, s->held_len);
+        if (r == NET_RING_BROKEN) {
+            s->stats.tx_dropped++;
+            ring_broken(s);
+            return;
+        }
+        if (r == NET_RING_OK) {
+            s->held = false;
+            net_backend_tx_ready(&s->nb);
+            if (!s->ring.map) /* the card's frames hung the peer up */
+                return;
+        }
+    }
+    ring_receive(s);
+}
+
+/* Ask the peer for rings: a request carrying our doorbell (on SEQPACKET sockets only). */
+static void ring_request(NetSocket *s)
+{
+    if (s->type != SOCK_SEQPACKET)
+        return;
+    s->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->ring_efd >= 0 && net_ring_send_request(s->fd, s->ring_efd) < 0) {
+        close(s->ring_efd); /* the socket is full or gone: frames stay on it */
+        s->ring_efd = -1;
+    }
+}
+
+/* A message with descriptors: the peer's accept (the rings begin), or ignored. */
+static void ring_accept(NetSocket *s, size_t n, int *fds, int nfds)
+{
+    int memfd, efd;
+    uint32_t bytes;
+    Error err = {0};
+    if (s->ring_efd < 0 || s->ring.map || n > NET_RING_MSG_LEN ||
+        !net_ring_parse_accept(s->buf, n, fds, nfds, &memfd, &efd, &bytes)) {
+        net_ring_close_fds(fds, nfds);
+        return;
+    }
+    if (net_ring_attach(&s->ring, memfd, bytes, &err) < 0 ||
+        evloop_add_fd(s->loop, s->ring_efd, EPOLLIN, ring_ready, s, &err) < 0) {
+        log_warn("net %s: %s; frames stay on the socket", s->what, err.msg);
+        net_ring_detach(&s->ring);
+        net_ring_close_fds(fds, nfds);
+        return;
+    }
+    close(memfd); /* the mapping keeps it */
+    s->peer_efd = efd;
+    s->ring_watched = true;
+    log_info("net %s: frames go through shared-memory rings", s->what);
+    net_ring_kick(s->ring_efd); /* frames may be waiting already */
+}
+
 static void net_socket_send(NetBackend *b, const uint8_t *frame, size_t len)
 {
     NetSocket *s = sock_of(b);
     if (!s->watched || s->held || len > sizeof(s->txbuf)) { /* no peer; or the card did not ask */
         s->stats.tx_dropped++;
+        return;
+    }
+    if (s->ring.map) {
+        ring_send(s, frame, len);
         return;
     }
     if (sock_send_one(s, frame, len) != EAGAIN)
@@ -185,13 +350,6 @@ static void sock_writable(NetSocket *s)
     if (s->watched) /* else the peer went: the socket is not watched any more */
         sock_set_events(s, s->paused, false);
     net_backend_tx_ready(&s->nb);
-}
-
-/* One message of n bytes (its real length: MSG_TRUNC) is in buf. */
-static void sock_deliver(NetSocket *s, size_t n)
-{
-    if (n < ETH_HEADER || n > NET_MAX_FRAME || !net_backend_deliver(&s->nb, s->buf, n))
-        s->stats.rx_dropped++;
 }
 
 /*
@@ -218,8 +376,11 @@ static void sock_readable(void *opaque, uint32_t events)
             sock_pause(s); /* a peer that hangs up is read to the end (and dropped) */
             return;
         }
-        ssize_t n = recv(s->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT | MSG_TRUNC);
-        if (n > 0 || (n == 0 && s->type == SOCK_DGRAM)) {
+        int fds[NET_RING_MAX_FDS], nfds;
+        ssize_t n = net_ring_recv(s->fd, s->buf, sizeof(s->buf), fds, &nfds);
+        if (n > 0 && nfds > 0) {
+            ring_accept(s, (size_t)n, fds, nfds);
+        } else if (n > 0 || (n == 0 && s->type == SOCK_DGRAM)) {
             sock_deliver(s, (size_t)n);
         } else if (n == 0) {
             sock_hangup(s, 0); /* SEQPACKET: the peer closed its end */
@@ -265,6 +426,7 @@ static int sock_watch(NetSocket *s, Error *err)
         return -1;
     s->watched = true;
     net_backend_set_link(&s->nb, true);
+    ring_request(s);
     return 0;
 }
 
@@ -462,6 +624,7 @@ NetBackend *net_socket_new(const NetConfig *cfg, EventLoop *loop, Error *err)
     s->nb.ops = &net_socket_ops; /* fields one by one: a compound literal would be 64 KiB */
     s->loop = loop;
     s->fd = -1;
+    s->ring_efd = s->peer_efd = -1;
     sock_name(s, cfg);
     if (cfg->fd < 0)
         snprintf(s->path, sizeof(s->path), "%s", cfg->path);

@@ -23,18 +23,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net/ring.h"
 #include "util/log.h"
 #include "util/timer.h"
 
 #define SWITCHD_EPOLL_BATCH 128 /* ready ports taken per round */
 #define SWITCHD_LISTEN_BACKLOG 16
 
-typedef struct SwitchdPort {
+typedef struct SwitchdPort SwitchdPort;
+
+/* What an event in epfd is about: a port's socket or its ring doorbell. */
+typedef struct SwitchdWatch {
+    SwitchdPort *p;
+    bool ring;
+} SwitchdWatch;
+
+struct SwitchdPort {
     SwitchDaemon *d;
     SwitchPort *sp; /* NULL until the switch has it */
     SwitchdPortKind kind;
@@ -43,7 +53,14 @@ typedef struct SwitchdPort {
     bool doomed;    /* a listen port whose peer left: removed after the round */
     Uplink *uplink; /* uplinks only */
     uint64_t oversize, oversize_bytes; /* frames longer than NET_MAX_FRAME, dropped */
-} SwitchdPort;
+    uint64_t bad_ring_msgs;            /* descriptors sent with something not a ring request */
+    NetRingPair ring;                  /* ring.map set: frames go through the rings */
+    int ring_efd;                      /* the switch's doorbell for this port, in epfd; -1 */
+    int peer_efd;                      /* the VMM's doorbell; -1 */
+    bool kick;                         /* on the kick list: frames pushed, the VMM not rung */
+    SwitchdPort *kick_next;
+    SwitchdWatch w_sock, w_ring;
+};
 
 /* A frame produced while the switch was busy. */
 typedef struct SwitchdDeferred {
@@ -70,6 +87,7 @@ struct SwitchDaemon {
     uint64_t started_ns;
     uint64_t removed_tx; /* frames sent by ports since removed */
     unsigned depth;      /* > 0 while switch_input runs */
+    SwitchdPort *kicks;  /* ports whose VMM may need ringing (ring.tx pushed) */
     bool round;          /* a round of port events is being served */
     SwitchdDeferred defer[SWITCHD_DEFER_MAX];
     unsigned defer_head, defer_len;
@@ -100,6 +118,8 @@ static int switchd_append(SwitchDaemon *d, SwitchdPort *p, Error *err)
     return 0;
 }
 
+static void port_ring_stop(SwitchdPort *p);
+
 /* Take p off the switch and the table and free it (never inside a round or an input). */
 static void switchd_drop(SwitchDaemon *d, SwitchdPort *p)
 {
@@ -117,6 +137,7 @@ static void switchd_drop(SwitchDaemon *d, SwitchdPort *p)
         switch_port_remove(d->sw, p->sp);
         p->sp = NULL; /* an uplink that still sends while it is freed is not switched */
     }
+    port_ring_stop(p);
     if (p->fd >= 0) {
         epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->fd, NULL);
         close(p->fd);
@@ -147,6 +168,19 @@ static void switchd_defer(SwitchDaemon *d, SwitchdPort *p, const uint8_t *frame,
         (SwitchdDeferred){.port = p, .frame = copy, .len = len};
 }
 
+/* Ring the doorbells of the VMMs that got frames and sleep (once per round, not per frame). */
+static void switchd_ring_doorbells(SwitchDaemon *d)
+{
+    while (d->kicks) {
+        SwitchdPort *p = d->kicks;
+        d->kicks = p->kick_next;
+        p->kick = false;
+        p->kick_next = NULL;
+        if (p->ring.map && net_ring_push_done(&p->ring.tx))
+            net_ring_kick(p->peer_efd);
+    }
+}
+
 /* A frame port p received: switch it, and whatever it caused an uplink to produce. */
 static void switchd_input(SwitchDaemon *d, SwitchdPort *p, const uint8_t *frame, size_t len)
 {
@@ -166,6 +200,8 @@ static void switchd_input(SwitchDaemon *d, SwitchdPort *p, const uint8_t *frame,
         free(f.frame);
     }
     d->depth--;
+    if (!d->round)
+        switchd_ring_doorbells(d);
     switchd_reap(d);
 }
 
@@ -180,7 +216,7 @@ static void switchd_uplink_input(void *opaque, const uint8_t *frame, size_t len)
 
 static void port_watch(SwitchdPort *p, bool out)
 {
-    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = p};
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = &p->w_sock};
     if (p->fd >= 0 && epoll_ctl(p->d->epfd, EPOLL_CTL_MOD, p->fd, &ev) == 0)
         p->out_armed = out;
 }
@@ -197,7 +233,137 @@ static void port_hangup(SwitchdPort *p)
     close(p->fd);
     p->fd = -1;
     p->out_armed = false;
+    port_ring_stop(p);
     p->doomed = p->kind == SWITCHD_PORT_LISTEN;
+}
+
+/* ---- rings ---- */
+
+/* The VMM broke the ring protocol: the port hangs up (a VM port's link goes down). */
+static void port_ring_broken(SwitchdPort *p)
+{
+    log_warn("port %s: the peer broke the ring protocol; hanging up",
+             switch_port_config(p->sp)->name);
+    port_hangup(p);
+}
+
+static void port_ring_stop(SwitchdPort *p)
+{
+    if (!p->ring.map)
+        return;
+    if (p->kick) { /* off the kick list */
+        SwitchdPort **q = &p->d->kicks;
+        while (*q != p)
+            q = &(*q)->kick_next;
+        *q = p->kick_next;
+        p->kick = false;
+    }
+    epoll_ctl(p->d->epfd, EPOLL_CTL_DEL, p->ring_efd, NULL);
+    close(p->ring_efd);
+    close(p->peer_efd);
+    p->ring_efd = p->peer_efd = -1;
+    net_ring_detach(&p->ring);
+}
+
+/* A frame for the VMM, into its down ring: as port_output says. */
+static int port_ring_output(SwitchdPort *p, const uint8_t *frame, size_t len)
+{
+    NetRingResult r = net_ring_push(&p->ring.tx, frame, len);
+    if (r == NET_RING_EMPTY && net_ring_wait_space(&p->ring.tx, len))
+        r = net_ring_push(&p->ring.tx, frame, len);
+    if (r == NET_RING_EMPTY)
+        return 0; /* queued; the VMM rings us when it has made room */
+    if (r == NET_RING_BROKEN) {
+        port_ring_broken(p);
+        return -1;
+    }
+    if (!p->kick) {
+        p->kick = true;
+        p->kick_next = p->d->kicks;
+        p->d->kicks = p;
+    }
+    return 1;
+}
+
+/*
+ * The port's doorbell rang: the VMM made room in the down ring (send what
+ * waits in the port's queue) or pushed frames up (switch up to
+ * SWITCHD_RING_BATCH of them; more are left for the next round, so every
+ * port gets its turn).
+ */
+static void port_ring_ready(SwitchdPort *p)
+{
+    SwitchDaemon *d = p->d;
+    net_ring_drain(p->ring_efd);
+    net_ring_busy(&p->ring.rx);
+    if (switch_port_pending(p->sp))
+        switch_port_flush(d->sw, p->sp);
+    int i = 0;
+    for (; i < SWITCHD_RING_BATCH && p->ring.map; i++) {
+        size_t len;
+        NetRingResult r = net_ring_pop(&p->ring.rx, d->buf, sizeof(d->buf), &len);
+        if (r == NET_RING_EMPTY)
+            break;
+        if (r == NET_RING_BROKEN) {
+            port_ring_broken(p);
+            return;
+        }
+        switchd_input(d, p, d->buf, len);
+    }
+    if (!p->ring.map)
+        return;
+    if (i > 0 && net_ring_pop_done(&p->ring.rx))
+        net_ring_kick(p->peer_efd);
+    if (i == SWITCHD_RING_BATCH || !net_ring_idle(&p->ring.rx))
+        net_ring_kick(p->ring_efd); /* more: come back next round */
+}
+
+/* Create the rings and the doorbell, and answer the VMM's request on its socket. */
+static int port_ring_start(SwitchdPort *p, int peer_efd, Error *err)
+{
+    int memfd = -1;
+    if (net_ring_create(&p->ring, NET_RING_BYTES, &memfd, err) < 0)
+        return -1;
+    p->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->w_ring};
+    if (p->ring_efd < 0 || epoll_ctl(p->d->epfd, EPOLL_CTL_ADD, p->ring_efd, &ev) < 0 ||
+        net_ring_send_accept(p->fd, memfd, p->ring_efd, NET_RING_BYTES) < 0) {
+        error_set_errno(err, errno, "cannot set up the ring");
+        if (p->ring_efd >= 0) {
+            epoll_ctl(p->d->epfd, EPOLL_CTL_DEL, p->ring_efd, NULL);
+            close(p->ring_efd);
+        }
+        p->ring_efd = -1;
+        close(memfd);
+        net_ring_detach(&p->ring);
+        return -1;
+    }
+    close(memfd); /* the VMM has it, and the mapping keeps it here */
+    p->peer_efd = peer_efd;
+    return 0;
+}
+
+/* A message with descriptors on p's socket: a ring request, or refused (and counted). */
+static void port_ring_request(SwitchdPort *p, size_t n, int *fds, int nfds)
+{
+    const char *name = switch_port_config(p->sp)->name;
+    int efd;
+    if (p->ring.map || n > NET_RING_MSG_LEN ||
+        !net_ring_parse_request(p->d->buf, n, fds, nfds, &efd)) {
+        net_ring_close_fds(fds, nfds);
+        if (!p->bad_ring_msgs++)
+            log_warn("port %s: descriptors came with something that is not a ring request "
+                     "(ignored; further ones are counted)",
+                     name);
+        return;
+    }
+    Error err = {0};
+    if (port_ring_start(p, efd, &err) < 0) {
+        close(efd);
+        log_warn("port %s: %s; frames stay on the socket", name, err.msg);
+        return;
+    }
+    log_info("port %s: frames go through shared-memory rings", name);
 }
 
 /* SwitchOutputFn of socket ports. */
@@ -206,6 +372,8 @@ static int port_output(void *opaque, const uint8_t *frame, size_t len)
     SwitchdPort *p = opaque;
     if (p->fd < 0)
         return -1;
+    if (p->ring.map)
+        return port_ring_output(p, frame, len);
     ssize_t n;
     do
         n = send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -236,9 +404,13 @@ static void port_read(SwitchdPort *p)
 {
     SwitchDaemon *d = p->d;
     for (int i = 0; i < SWITCHD_READ_BATCH && p->fd >= 0; i++) {
-        ssize_t n = recv(p->fd, d->buf, sizeof(d->buf), MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && errno == EINTR)
+        int fds[NET_RING_MAX_FDS], nfds;
+        ssize_t n = net_ring_recv(p->fd, d->buf, sizeof(d->buf), fds, &nfds);
+        if (n > 0 && nfds > 0) {
+            port_ring_request(p, (size_t)n, fds, nfds);
             continue;
+        }
+        net_ring_close_fds(fds, nfds);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n <= 0) { /* 0: the peer has gone (the protocol sends no empty frame) */
@@ -270,12 +442,19 @@ static void switchd_ports_ready(void *opaque, uint32_t events)
     int n = epoll_wait(d->epfd, evs, SWITCHD_EPOLL_BATCH, 0);
     d->round = true;
     for (int i = 0; i < n; i++) {
-        SwitchdPort *p = evs[i].data.ptr;
+        SwitchdWatch *w = evs[i].data.ptr;
+        SwitchdPort *p = w->p;
+        if (w->ring) {
+            if (p->ring.map)
+                port_ring_ready(p);
+            continue;
+        }
         if ((evs[i].events & EPOLLOUT) && p->fd >= 0)
             port_flush(p);
         if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && p->fd >= 0)
             port_read(p);
     }
+    switchd_ring_doorbells(d);
     d->round = false;
     switchd_reap(d);
 }
@@ -309,7 +488,9 @@ static int port_add_socket(SwitchDaemon *d, const SwitchPortConfig *pc, SwitchdP
         close(fd);
         return error_set(err, "out of memory adding port %s", pc->name);
     }
-    *p = (SwitchdPort){.d = d, .kind = kind, .fd = -1};
+    *p = (SwitchdPort){.d = d, .kind = kind, .fd = -1, .ring_efd = -1, .peer_efd = -1};
+    p->w_sock = (SwitchdWatch){.p = p};
+    p->w_ring = (SwitchdWatch){.p = p, .ring = true};
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
         close(fd);
@@ -317,7 +498,7 @@ static int port_add_socket(SwitchDaemon *d, const SwitchPortConfig *pc, SwitchdP
         return error_set_errno(err, errno, "port %s: cannot use the socket", pc->name);
     }
     p->sp = switch_port_add(d->sw, pc, port_output, p, err);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->w_sock};
     if (!p->sp || switchd_append(d, p, err) < 0) {
         close(fd);
         if (p->sp)
@@ -497,7 +678,8 @@ static int switchd_add_uplink(SwitchDaemon *d, const UplinkConfig *uc, Error *er
     SwitchdPort *p = calloc(1, sizeof(*p));
     if (!p)
         return error_set(err, "out of memory adding uplink %s", uc->name);
-    *p = (SwitchdPort){.d = d, .kind = SWITCHD_PORT_UPLINK, .fd = -1};
+    *p = (SwitchdPort){
+        .d = d, .kind = SWITCHD_PORT_UPLINK, .fd = -1, .ring_efd = -1, .peer_efd = -1};
     UplinkEnv env = {.loop = d->loop,
                      .input = switchd_uplink_input,
                      .input_opaque = p,
@@ -646,6 +828,7 @@ static void port_info(SwitchdPort *p, SwitchdPortInfo *info)
     info->stats.rx_bytes += p->oversize_bytes;
     info->stats.drop_malformed += p->oversize;
     info->link_up = p->uplink || p->fd >= 0;
+    info->transport = p->uplink ? NULL : p->ring.map ? "ring" : "socket";
     if (p->uplink)
         info->ncounters = uplink_counters(p->uplink, info->counters, UPLINK_MAX_COUNTERS);
 }

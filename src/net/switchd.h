@@ -36,7 +36,8 @@
 #include "util/evloop.h"
 
 #define SWITCHD_NAME_MAX NET_NETWORK_NAME_MAX /* a network's name with its NUL */
-#define SWITCHD_READ_BATCH 64                 /* frames read from one port per round */
+#define SWITCHD_READ_BATCH 64                 /* frames read from one port's socket per round */
+#define SWITCHD_RING_BATCH 256                /* frames taken from one port's ring per round */
 #define SWITCHD_DEFER_MAX 256        /* frames produced while the switch is busy, waiting */
 #define SWITCHD_AGE_NS 1000000000ull /* how often the tables are aged */
 
@@ -62,6 +63,7 @@ typedef struct SwitchdPortInfo {
     const SwitchPortConfig *cfg;
     SwitchPortStats stats; /* drop_malformed includes frames too long to take */
     bool link_up;          /* the peer is there (uplinks: always) */
+    const char *transport; /* VM and listen ports: "socket", or "ring" (shared memory) */
     UplinkCounter counters[UPLINK_MAX_COUNTERS]; /* an uplink's own */
     size_t ncounters;
 } SwitchdPortInfo;

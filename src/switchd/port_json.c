@@ -201,6 +201,8 @@ json_t *switchd_port_to_json(const SwitchdPortInfo *p)
         (json_int_t)(c->queue_frames ? c->queue_frames : SWITCH_DEFAULT_QUEUE), "link",
         p->link_up ? "up" : "down", "ipv4", p->stats.ipv4 ? ipv4 : NULL, "stats",
         stats_json(&p->stats));
+    if (o && p->transport)
+        json_object_set_new(o, "transport", json_string(p->transport));
     if (o && p->port_kind == SWITCHD_PORT_UPLINK)
         json_object_set_new(o, "counters", counters_json(p));
     return o;

@@ -134,6 +134,11 @@ static void test_full_and_flags(void)
     pair_new(&p, SMALL_RING);
     NetRing *tx = &p.vm.tx, *rx = &p.sw.rx;
     size_t len;
+    ok(net_ring_push(tx, out, 60) == NET_RING_OK && net_ring_push_done(tx) &&
+           net_ring_push(&p.sw.tx, out, 60) == NET_RING_OK && net_ring_push_done(&p.sw.tx),
+       "a new pair's consumers are asleep: the first frame each way rings");
+    net_ring_pop(rx, in, sizeof(in), &len);
+    net_ring_pop(&p.vm.rx, in, sizeof(in), &len);
     ok(net_ring_idle(rx), "an empty ring lets its consumer sleep");
     ok(net_ring_push(tx, out, 60) == NET_RING_OK && net_ring_push_done(tx),
        "a push to a sleeping consumer rings it");

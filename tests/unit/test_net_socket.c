@@ -21,15 +21,18 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/ring.h"
 #include "net/socket.h"
 #include "tap.h"
 #include "util/timer.h"
@@ -359,6 +362,26 @@ static NetBackend *socket_backend(const char *kind, int fd, Error *err)
     return b;
 }
 
+static unsigned ring_requests; /* ring requests the test's peers saw (and ignored) */
+
+/*
+ * The peer reads one message, as a peer without rings does: a ring request
+ * (descriptors attached) is counted and skipped, never taken for a frame.
+ */
+static ssize_t peer_recv(int fd, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        int fds[NET_RING_MAX_FDS], nfds, efd;
+        ssize_t n = net_ring_recv(fd, buf, cap, fds, &nfds);
+        if (n > 0 && nfds > 0) {
+            ring_requests += net_ring_parse_request(buf, (size_t)n, fds, nfds, &efd);
+            net_ring_close_fds(fds, nfds);
+            continue;
+        }
+        return n;
+    }
+}
+
 static NetBackendStats stats(NetBackend *b)
 {
     NetBackendStats st;
@@ -370,10 +393,10 @@ static void test_frames(NetBackend *b, int peer)
 {
     uint8_t f[1514], buf[2048];
     net_backend_send(b, f, test_frame(f, 60, 0xa1));
-    ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t n = peer_recv(peer, buf, sizeof(buf));
     ok(n == 60 && !memcmp(buf, f, 60), "a guest frame is one message to the peer");
     net_backend_send(b, f, test_frame(f, 1514, 0xa2));
-    n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+    n = peer_recv(peer, buf, sizeof(buf));
     ok(n == 1514 && !memcmp(buf, f, 1514), "a full-size frame too");
 
     unsigned before = got_frames;
@@ -439,7 +462,7 @@ static void test_tx_full(NetBackend *b, int peer)
     bool order = true;
     uint64_t end = timer_now_ns() + 5000000000ull;
     while (got_n < sent && timer_now_ns() < end) {
-        ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = peer_recv(peer, buf, sizeof(buf));
         if (n > 0)
             order &= n == (ssize_t)sizeof(f) && buf[14] == (uint8_t)got_n++;
         else
@@ -452,7 +475,7 @@ static void test_tx_full(NetBackend *b, int peer)
        "once it was sent the card is told once and may send again (%d calls)",
        tx_ready_calls - calls0);
     net_backend_send(b, f, test_frame(f, 60, 0xd2));
-    ok(recv(peer, buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0xd2, "frames go again");
+    ok(peer_recv(peer, buf, sizeof(buf)) == 60 && buf[14] == 0xd2, "frames go again");
 }
 
 /* A peer that hangs up while a frame is held: it is dropped and the card goes on (dropping). */
@@ -599,7 +622,7 @@ static void test_dgram(void)
     if (!b)
         return;
     net_backend_send(b, f, test_frame(f, 60, 0x11));
-    ok(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0x11, "frames out");
+    ok(peer_recv(sv[1], buf, sizeof(buf)) == 60 && buf[14] == 0x11, "frames out");
     unsigned before = got_frames;
     send(sv[1], f, test_frame(f, 60, 0x12), 0);
     ok(run_until_frames(before + 1, 2000) && got[14] == 0x12, "frames in");
@@ -670,7 +693,7 @@ static bool frames_flow(NetBackend *b, int peer, uint8_t tag)
 {
     uint8_t f[60], buf[128];
     net_backend_send(b, f, test_frame(f, 60, tag));
-    if (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) != 60 || buf[14] != tag)
+    if (peer_recv(peer, buf, sizeof(buf)) != 60 || buf[14] != tag)
         return false;
     unsigned before = got_frames;
     send(peer, f, test_frame(f, 60, (uint8_t)(tag + 1)), 0);
@@ -714,8 +737,9 @@ static void test_set_fd(void)
     ok(net_socket_set_fd(b, moved, &err) == 0, "a new socket is taken%s%s", err.msg[0] ? ": " : "",
        err.msg);
     ok(link_state && link_calls == 2 && net_backend_link_up(b), "the card is told the link is up");
-    ok(fd_closed(moved) && fcntl(sv[0], F_GETFD) == FD_CLOEXEC &&
-           (fcntl(sv[0], F_GETFL) & O_NONBLOCK),
+    int type, tlen = sizeof(type); /* moved's number may be reused: by the ring's doorbell */
+    ok(getsockopt(moved, SOL_SOCKET, SO_TYPE, &type, (socklen_t *)&tlen) < 0 &&
+           fcntl(sv[0], F_GETFD) == FD_CLOEXEC && (fcntl(sv[0], F_GETFL) & O_NONBLOCK),
        "under the card's old descriptor number (%d), non-blocking, close-on-exec", sv[0]);
     ok(frames_flow(b, tv[1], 0x32), "frames flow both ways on the new socket");
     ok(stats(b).tx_dropped == dropped, "the counters go on (%" PRIu64 " dropped before)", dropped);
@@ -723,7 +747,7 @@ static void test_set_fd(void)
     socketpair(AF_UNIX, SOCK_SEQPACKET, 0, uv);
     ok(net_socket_set_fd(b, uv[0], &err) == 0 && link_calls == 2,
        "a card whose link is up takes one too (no link change)");
-    ok(recv(tv[1], buf, sizeof(buf), MSG_DONTWAIT) == 0, "its old peer sees the hang-up");
+    ok(peer_recv(tv[1], buf, sizeof(buf)) == 0, "its old peer sees the hang-up");
     ok(frames_flow(b, uv[1], 0x34), "frames flow on the newest socket");
     close(tv[1]);
 
@@ -844,7 +868,7 @@ static void test_path(const char *dir)
     ok(ls >= 0 && c >= 0, "a listener appears: the card connects within the retry period");
     ok(run_until_link(true, 100) && link_calls == 1, "the card is told the link is up");
     net_backend_send(b, f, test_frame(f, 60, 0x22));
-    ok(recv(c, buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0x22, "frames out");
+    ok(peer_recv(c, buf, sizeof(buf)) == 60 && buf[14] == 0x22, "frames out");
     unsigned before = got_frames;
     send(c, f, test_frame(f, 60, 0x23), 0);
     ok(run_until_frames(before + 1, 2000) && got[14] == 0x23, "frames in");
@@ -855,7 +879,7 @@ static void test_path(const char *dir)
     ok(c >= 0 && run_until_link(true, 100) && link_calls == 3,
        "the card connects again within a second or so: link up");
     net_backend_send(b, f, test_frame(f, 60, 0x24));
-    ok(recv(c, buf, sizeof(buf), MSG_DONTWAIT) == 60 && buf[14] == 0x24, "frames flow again");
+    ok(peer_recv(c, buf, sizeof(buf)) == 60 && buf[14] == 0x24, "frames flow again");
     net_backend_free(b);
     close(c);
     close(ls);
@@ -865,6 +889,175 @@ static void test_path(const char *dir)
        "a stream listener at the path is refused at once");
     close(ls);
     unlink(path);
+}
+
+/* ---- rings: the test plays the switch ---- */
+
+typedef struct FakeSwitch {
+    NetRingPair ring;
+    int sock, vm_efd, efd, memfd;
+} FakeSwitch;
+
+/* Run the loop for ms, or until the peer's socket has a message. */
+static bool run_until_readable(int fd, int ms)
+{
+    uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    while (poll(&pf, 1, 0) == 0 && timer_now_ns() < end)
+        evloop_run_once(loop, 1000000ull);
+    return pf.revents & POLLIN;
+}
+
+/* Take the backend's request on sock and answer it: true when the rings are set up. */
+static bool fake_switch_accept(FakeSwitch *sw, int sock)
+{
+    uint8_t buf[64];
+    int fds[NET_RING_MAX_FDS], nfds;
+    Error err = {0};
+    *sw = (FakeSwitch){.sock = sock, .vm_efd = -1, .efd = -1, .memfd = -1};
+    if (!run_until_readable(sock, 1000))
+        return false;
+    ssize_t n = net_ring_recv(sock, buf, sizeof(buf), fds, &nfds);
+    if (n <= 0 || !net_ring_parse_request(buf, (size_t)n, fds, nfds, &sw->vm_efd))
+        return false;
+    sw->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (net_ring_create(&sw->ring, NET_RING_BYTES, &sw->memfd, &err) < 0 ||
+        net_ring_send_accept(sock, sw->memfd, sw->efd, NET_RING_BYTES) < 0)
+        return false;
+    for (int i = 0; i < 5; i++) /* the backend reads the accept */
+        evloop_run_once(loop, 1000000ull);
+    return true;
+}
+
+static void fake_switch_free(FakeSwitch *sw)
+{
+    net_ring_detach(&sw->ring);
+    int fds[] = {sw->vm_efd, sw->efd, sw->memfd};
+    net_ring_close_fds(fds, 3);
+}
+
+/* Frames the backend pushed up, popped by the fake switch within ms: their count. */
+static unsigned fake_switch_pop(FakeSwitch *sw, uint8_t *last_tag, int ms)
+{
+    static uint8_t buf[NET_RING_FRAME_MAX];
+    unsigned n = 0;
+    uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
+    do {
+        size_t len;
+        while (net_ring_pop(&sw->ring.rx, buf, sizeof(buf), &len) == NET_RING_OK) {
+            *last_tag = buf[14];
+            n++;
+        }
+        evloop_run_once(loop, 1000000ull);
+    } while (n == 0 && timer_now_ns() < end);
+    if (net_ring_pop_done(&sw->ring.rx))
+        net_ring_kick(sw->vm_efd);
+    return n;
+}
+
+/* The fake switch pushes n frames down (tags from tag on) and rings the backend if it sleeps. */
+static void fake_switch_push(FakeSwitch *sw, unsigned n, uint8_t tag)
+{
+    uint8_t f[60];
+    for (unsigned i = 0; i < n; i++)
+        net_ring_push(&sw->ring.tx, f, test_frame(f, 60, (uint8_t)(tag + i)));
+    if (net_ring_push_done(&sw->ring.tx))
+        net_ring_kick(sw->vm_efd);
+}
+
+static void test_ring_frames(NetBackend *b, FakeSwitch *sw)
+{
+    uint8_t f[1514], tag = 0, buf[64];
+    net_backend_send(b, f, test_frame(f, 60, 0x51));
+    ok(fake_switch_pop(sw, &tag, 1000) == 1 && tag == 0x51, "a guest frame goes up the ring");
+    ok(peer_recv(sw->sock, buf, sizeof(buf)) < 0 && errno == EAGAIN, "and not on the socket");
+    got_frames = 0;
+    fake_switch_push(sw, 3, 0x61);
+    ok(run_until_frames(3, 1000) && got_tags[0] == 0x61 && got_tags[2] == 0x63,
+       "frames down the ring reach the card, in order");
+    send(sw->sock, f, test_frame(f, 60, 0x71), 0);
+    ok(run_until_frames(4, 1000) && got_tags[3] == 0x71, "a frame still sent on the socket too");
+    got_frames = 0;
+    fake_switch_push(sw, 200, 0);
+    ok(run_until_frames(200, 2000), "200 frames at once: all of them, 64 per turn of the loop");
+}
+
+static void test_ring_backpressure(NetBackend *b, FakeSwitch *sw)
+{
+    static uint8_t f[1514];
+    int sent = 0, calls0 = tx_ready_calls;
+    uint64_t dropped = stats(b).tx_dropped;
+    while (net_backend_can_send(b) && sent < 100000)
+        net_backend_send(b, f, test_frame(f, sizeof(f), (uint8_t)sent++));
+    ok(!net_backend_can_send(b) && sent > 100 && stats(b).tx_dropped == dropped,
+       "a switch that does not read: after %d frames the ring is full, one is held, none dropped",
+       sent);
+    for (int i = 0; i < 3; i++)
+        evloop_run_once(loop, 1000000ull);
+    ok(tx_ready_calls == calls0, "still full: the card is not told");
+    uint8_t tag = 0;
+    unsigned n = fake_switch_pop(sw, &tag, 1000);
+    for (int i = 0; i < 20 && tx_ready_calls == calls0; i++)
+        evloop_run_once(loop, 1000000ull);
+    ok(tx_ready_calls == calls0 + 1 && net_backend_can_send(b),
+       "the switch makes room and rings: the held frame goes, the card is told once");
+    n += fake_switch_pop(sw, &tag, 1000);
+    ok(n == (unsigned)sent && tag == (uint8_t)(sent - 1), "all %d frames arrive, the held one last",
+       sent);
+
+    no_buffers = true;
+    got_frames = 0;
+    fake_switch_push(sw, 10, 0x80);
+    for (int i = 0; i < 20; i++)
+        evloop_run_once(loop, 1000000ull);
+    ok(got_frames == 0 && stats(b).rx_dropped == 0,
+       "without a receive buffer frames wait in the ring, none dropped");
+    no_buffers = false;
+    net_backend_rx_ready(b);
+    ok(run_until_frames(10, 1000) && got_tags[0] == 0x80, "rx_ready: the 10 frames arrive");
+}
+
+static void test_rings(void)
+{
+    int sv[2];
+    Error err = {0};
+    FakeSwitch sw;
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    link_calls = 0;
+    link_state = true;
+    NetBackend *b = socket_backend("network,name=lan", sv[0], &err);
+    ok(b && fake_switch_accept(&sw, sv[1]), "the card asks for rings and takes the accept");
+    if (!b)
+        return;
+    test_ring_frames(b, &sw);
+    test_ring_backpressure(b, &sw);
+
+    /* a switch that writes nonsense into the down ring: the card hangs up */
+    uint32_t bad = 12345;
+    memcpy((uint8_t *)sw.ring.tx.h, &bad, 4); /* its head */
+    net_ring_kick(sw.vm_efd);
+    ok(run_until_link(false, 1000), "a broken ring: the card hangs up, link down");
+    uint8_t f[60], tag = 0;
+    uint64_t dropped = stats(b).tx_dropped;
+    net_backend_send(b, f, test_frame(f, 60, 0x90));
+    ok(stats(b).tx_dropped == dropped + 1 && fake_switch_pop(&sw, &tag, 50) == 0,
+       "and leaves the rings: its frames are dropped until it gets a new socket");
+    fake_switch_free(&sw);
+    close(sv[1]);
+
+    /* a new socket: the card asks again */
+    int tv[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, tv);
+    ok(net_socket_set_fd(b, tv[0], &err) == 0 && fake_switch_accept(&sw, tv[1]),
+       "on a new socket the card asks for rings again");
+    net_backend_send(b, f, test_frame(f, 60, 0x91));
+    ok(fake_switch_pop(&sw, &tag, 1000) == 1 && tag == 0x91, "and uses them");
+    close(tv[1]);
+    ok(run_until_link(false, 1000), "the switch goes: link down");
+    net_backend_send(b, f, test_frame(f, 60, 0x92));
+    ok(fake_switch_pop(&sw, &tag, 50) == 0, "nothing goes to the old rings");
+    fake_switch_free(&sw);
+    net_backend_free(b);
 }
 
 int main(void)
@@ -884,6 +1077,9 @@ int main(void)
     test_set_fd();
     test_set_fd_refused(dir);
     test_path(dir);
+    test_rings();
+    ok(ring_requests >= 5, "every SEQPACKET connection asked its peer for rings (%u)",
+       ring_requests);
     rmdir(dir);
     evloop_free(loop);
     return tap_done();

@@ -20,9 +20,11 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/ring.h"
 #include "net/switchd.h"
 #include "net/uplink.h"
 #include "net/vxlan.h"
@@ -519,6 +521,159 @@ static void test_engine(void)
     close(flood), close(sink), close(a), close(b);
 }
 
+/* ---- the engine with a port on rings (the test plays the VMM) ---- */
+
+typedef struct FakeVmm {
+    NetRingPair ring;
+    int sock, efd, sw_efd;
+} FakeVmm;
+
+/* Ask for rings on sock and take the accept: true when they are mapped. */
+static bool fake_vmm_rings(FakeVmm *v, int sock)
+{
+    uint8_t buf[64];
+    int fds[NET_RING_MAX_FDS], nfds, memfd;
+    uint32_t bytes;
+    Error err = {0};
+    *v = (FakeVmm){.sock = sock, .efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .sw_efd = -1};
+    if (net_ring_send_request(sock, v->efd) < 0)
+        return false;
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    ssize_t n = net_ring_recv(sock, buf, sizeof(buf), fds, &nfds);
+    if (n <= 0 || !net_ring_parse_accept(buf, (size_t)n, fds, nfds, &memfd, &v->sw_efd, &bytes))
+        return false;
+    bool good = net_ring_attach(&v->ring, memfd, bytes, &err) == 0;
+    close(memfd);
+    return good;
+}
+
+static const char *transport(SwitchDaemon *d, const char *name)
+{
+    SwitchdPortInfo info;
+    return switchd_port_info(d, name, &info) && info.transport ? info.transport : "?";
+}
+
+/* Frames in the VMM's down ring (popped). */
+static unsigned vmm_pop(FakeVmm *v)
+{
+    static uint8_t buf[NET_RING_FRAME_MAX];
+    size_t len;
+    unsigned n = 0;
+    while (net_ring_pop(&v->ring.rx, buf, sizeof(buf), &len) == NET_RING_OK)
+        n++;
+    if (net_ring_pop_done(&v->ring.rx))
+        net_ring_kick(v->sw_efd);
+    return n;
+}
+
+static void test_engine_rings(void)
+{
+    SwitchdConfig cfg = {.name = "t"};
+    Error err = {0};
+    SwitchDaemon *d = switchd_new(&cfg, loop, &err);
+    int r, sk, p2[2];
+    FakeVmm v;
+    ok(d && engine_port(d, "r", &r) && engine_port(d, "s", &sk) && fake_vmm_rings(&v, r),
+       "a port asks for rings and gets them");
+    if (!d)
+        return;
+    ok(strcmp(transport(d, "r"), "ring") == 0 && strcmp(transport(d, "s"), "socket") == 0,
+       "query: r is on rings, s on its socket");
+    uint8_t f[60];
+    eth_frame(f, 0, 5); /* r announces itself */
+    memset(f, 0xff, 6);
+    net_ring_push(&v.ring.tx, f, 60);
+    ok(net_ring_push_done(&v.ring.tx), "the switch starts asleep: the first frame up rings it");
+    net_ring_kick(v.sw_efd);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    ok(drain(sk) == 1 && port_rx(d, "r") == 1, "a frame up r's ring reaches s's socket");
+    net_ring_idle(&v.ring.rx); /* the VMM sleeps */
+    eth_frame(f, 5, 6);
+    send(sk, f, 60, 0);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    struct pollfd pf = {.fd = v.efd, .events = POLLIN};
+    ok(poll(&pf, 1, 0) == 1 && vmm_pop(&v) == 1,
+       "s's unicast to r lands in r's down ring, and r's doorbell rings");
+    net_ring_drain(v.efd);
+    net_ring_busy(&v.ring.rx);
+
+    /* fairness: one round takes SWITCHD_RING_BATCH frames from a ring */
+    eth_frame(f, 6, 5);
+    for (int i = 0; i < 1000; i++)
+        net_ring_push(&v.ring.tx, f, 60);
+    net_ring_kick(v.sw_efd);
+    uint64_t rx0 = port_rx(d, "r");
+    evloop_run_once(loop, 1000000);
+    ok(port_rx(d, "r") - rx0 == SWITCHD_RING_BATCH, "one round takes %d frames from the ring",
+       SWITCHD_RING_BATCH);
+    for (int i = 0; i < 50 && port_rx(d, "r") - rx0 < 1000; i++)
+        evloop_run_once(loop, 1000000);
+    ok(port_rx(d, "r") - rx0 == 1000, "the rest in later rounds, without another ring");
+    drain(sk);
+
+    /* the VMM does not read: frames wait in the switch's queue, then go when it does */
+    int big = 4 << 20;
+    setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    eth_frame(f, 5, 6);
+    unsigned sent = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 200; i++)
+            sent += send(sk, f, 60, MSG_DONTWAIT) == 60;
+        evloop_run_once(loop, 1000000);
+    }
+    SwitchdPortInfo info;
+    for (int i = 0; i < 200 && switchd_port_info(d, "r", &info) && !info.stats.queued; i++)
+        evloop_run_once(loop, 1000000);
+    ok(info.stats.queued > 0, "%u frames for a VMM that does not read: the ring filled, %u queued",
+       sent, info.stats.queued);
+    unsigned got = 0;
+    for (int i = 0; i < 200; i++) {
+        got += vmm_pop(&v);
+        evloop_run_once(loop, 1000000);
+        switchd_port_info(d, "r", &info);
+        if (!info.stats.queued && net_ring_idle(&v.ring.rx))
+            break;
+        net_ring_busy(&v.ring.rx);
+    }
+    got += vmm_pop(&v);
+    switchd_port_info(d, "r", &info);
+    ok(info.stats.queued == 0 && got + info.stats.drop_queue == sent,
+       "it reads and rings: the queue empties (%u received, %llu dropped)", got,
+       (unsigned long long)info.stats.drop_queue);
+
+    /* what is not a request is ignored; a port keeps working */
+    pipe(p2);
+    net_ring_send_request(sk, p2[0]);
+    net_ring_send_request(r, v.efd); /* a second request on a ring port */
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    ok(strcmp(transport(d, "s"), "socket") == 0 && drain(r) == 0,
+       "a request with a pipe for a doorbell, or a second one, is ignored");
+    close(p2[0]);
+    close(p2[1]);
+    eth_frame(f, 5, 6);
+    send(sk, f, 60, 0);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    ok(vmm_pop(&v) == 1, "frames still flow");
+
+    /* a VMM that writes nonsense: the switch hangs up its port */
+    uint32_t bad = 7;
+    memcpy((uint8_t *)v.ring.tx.h, &bad, 4); /* its head */
+    net_ring_kick(v.sw_efd);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    switchd_port_info(d, "r", &info);
+    ok(!info.link_up && recv(r, f, sizeof(f), MSG_DONTWAIT) == 0,
+       "a broken ring: the port hangs up (link down, the VMM sees its socket closed)");
+    switchd_free(d);
+    net_ring_detach(&v.ring);
+    close(v.efd), close(v.sw_efd), close(r), close(sk);
+}
+
 int main(void)
 {
     Error err = {0};
@@ -530,6 +685,7 @@ int main(void)
     test_vxlan_uplink();
     test_uplink_ports();
     test_engine();
+    test_engine_rings();
     evloop_free(loop);
     return tap_done();
 }
