@@ -40,12 +40,16 @@ guests at a time:
    veth), i.e. the kernel's overlay.
 4. The switch's own cost: a `hostel switch` with --ports ports added through
    its control socket (add-port with the switch's end of a socketpair by
-   SCM_RIGHTS); bench/net/swload (C) blasts unicast frames of 60 bytes
+   SCM_RIGHTS, a fresh pair of ports for each run); bench/net/swload (C)
+   asks for shared-memory rings on both ports, as a VMM does (net/ring.h),
+   and blasts unicast frames of 60 bytes
    (a minimum Ethernet frame, 64 with its FCS) and then 1514 bytes from one
    port to another for --load-seconds and counts what arrives; the switch
    process's CPU (utime + stime in /proc/PID/stat) over the same window
    gives frames per second per core of switch CPU, and the share of a core
-   1 Gbit/s of 64-byte frames (1,488,095 frames/s) would need. A last run
+   1 Gbit/s of 64-byte frames (1,488,095 frames/s) would need. One run of
+   60-byte frames over the sockets (one message per frame, no rings) shows
+   what the rings save. A last run
    paces 60-byte frames at --load-pps (no drops: the cost per frame when
    the switch is not saturated).
 
@@ -400,13 +404,13 @@ def qemu_vxlan(opts, res, results):
 
 # ---------------------------------------------------------------- the switch's own cost
 
-def add_load_ports(sw, count):
-    """count ports on sw, each the switch's end of a socketpair; return our ends."""
+def add_load_ports(sw, count, base):
+    """count ports base-0, base-1... on sw, each the switch's end of a socketpair; our ends."""
     ends = []
     for i in range(count):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            sw.call("add-port", {"name": f"load-{i}", "mode": "access", "vlan": 1},
+            sw.call("add-port", {"name": f"{base}-{i}", "mode": "access", "vlan": 1},
                     fd=theirs.fileno())
         finally:
             theirs.close()
@@ -421,10 +425,10 @@ def announce_idle(ends):
         s.send(frame + bytes(60 - len(frame)))
 
 
-def run_swload(opts, sw, tx, rx, size, pps=0):
+def run_swload(opts, sw, tx, rx, size, pps, transport):
     argv = [str(opts.swload), "--tx", str(tx.fileno()), "--rx", str(rx.fileno()),
             "--pid", str(sw.pid), "--size", str(size), "--seconds", str(opts.load_seconds),
-            "--warmup", "1", "--pps", str(pps)]
+            "--warmup", "1", "--pps", str(pps), "--transport", transport]
     r = subprocess.run(argv, pass_fds=(tx.fileno(), rx.fileno()), capture_output=True,
                        text=True, timeout=opts.load_seconds + 60)
     if r.returncode != 0:
@@ -432,7 +436,7 @@ def run_swload(opts, sw, tx, rx, size, pps=0):
     return json.loads(r.stdout)
 
 
-def load_figures(opts, size, got, results, prefix):
+def load_figures(opts, size, transport, got, results, prefix):
     """Fill results[prefix + ...] from one swload result; return a progress line."""
     fps = got["received"] / got["seconds"]
     cpu = got["switch-cpu-s"] / got["seconds"]
@@ -445,7 +449,7 @@ def load_figures(opts, size, got, results, prefix):
         gbit_pps = GBIT_64B_PPS if size == 60 else GBIT_1518B_PPS
         results[f"{prefix}_gbit_cpu"] = 100.0 * gbit_pps / per_core
     rate = f"paced at {got['pps-asked']:,}/s" if got["pps-asked"] else "as fast as it goes"
-    return (f"switch load, {size}-byte frames {rate}, {opts.ports} ports: sent "
+    return (f"switch load over {transport}s, {size}-byte frames {rate}, {opts.ports} ports: sent "
             f"{got['sent'] / got['seconds']:,.0f}/s, forwarded {fps:,.0f}/s "
             f"({got['sent'] - got['received']:+,} not arrived in the window), switch CPU "
             f"{100 * cpu:.1f} % of a core" +
@@ -454,26 +458,41 @@ def load_figures(opts, size, got, results, prefix):
 
 def switch_load(opts, res, results):
     sw = Switch(res, opts.hostel, opts.work, "load", {}, listen=False)
-    ends = []
+    idle = []
     try:
-        ends = add_load_ports(sw, opts.ports)
-        announce_idle(ends[2:])
-        runs = [(size, 0, f"load{size}") for size in FRAME_SIZES]
+        idle = add_load_ports(sw, opts.ports - 2, "idle")
+        announce_idle(idle)
+        # rings as the VMMs use them; one run over sockets (a message per frame) beside them
+        runs = [(size, 0, f"load{size}", "ring") for size in FRAME_SIZES]
+        runs.append((60, 0, "sock60", "socket"))
         if opts.load_pps:
-            runs.append((60, opts.load_pps, "paced60"))
-        for size, pps, prefix in runs:
-            got = run_swload(opts, sw, ends[0], ends[1], size, pps)
-            progress(load_figures(opts, size, got, results, prefix))
-        ports = {p.get("name"): p.get("stats", {}) for p in sw.call("query-ports")["ports"]}
-        took, gave = ports.get("load-0", {}), ports.get("load-1", {})
-        progress(f"switch load, whole run: the sending port gave the switch "
-                 f"{took.get('rx-frames', 0):,} frames; the receiving port was handed "
-                 f"{gave.get('tx-frames', 0):,} and dropped {gave.get('drop-queue', 0):,} "
-                 "(its queue full: swload's receiver shares the CPU with the sender)")
+            runs.append((60, opts.load_pps, "paced60", "ring"))
+        for size, pps, prefix, transport in runs:
+            load_one(opts, sw, size, pps, prefix, transport, results)
     finally:
-        for s in ends:
+        for s in idle:
             s.close()
         sw.close()
+
+
+def load_one(opts, sw, size, pps, prefix, transport, results):
+    """One swload run on a fresh pair of ports (a port on rings stays on them)."""
+    tx, rx = add_load_ports(sw, 2, prefix)
+    try:
+        got = run_swload(opts, sw, tx, rx, size, pps, transport)
+        progress(load_figures(opts, size, transport, got, results, prefix))
+        ports = {p.get("name"): p for p in sw.call("query-ports")["ports"]}
+        took, gave = ports.get(f"{prefix}-0", {}), ports.get(f"{prefix}-1", {})
+        progress(f"  the sending port ({took.get('transport')}) gave the switch "
+                 f"{took.get('stats', {}).get('rx-frames', 0):,} frames; the receiving port "
+                 f"was handed {gave.get('stats', {}).get('tx-frames', 0):,} and dropped "
+                 f"{gave.get('stats', {}).get('drop-queue', 0):,} (its queue full: swload's "
+                 "receiver shares the CPU with the sender)")
+    finally:
+        for s in (tx, rx):
+            s.close()
+        for i in (0, 1):
+            sw.call("remove-port", {"name": f"{prefix}-{i}"})
 
 
 # ---------------------------------------------------------------- the table
@@ -494,14 +513,18 @@ ROWS = [
     ("vx_retrans", "  TCP segments retransmitted", "segments", "vx_tput", None),
     ("vx_vmm", "  both VMMs' CPU over the transfer", "% core", "vx_tput", None),
     ("vx_cpu", "  one switch's CPU over the transfer", "% core", "vx_tput", None),
-    ("load60_fps", "switch, 60 B frames forwarded", "frames/s", max, None),
+    ("load60_fps", "switch on rings, 60 B frames forwarded", "frames/s", max, None),
     ("load60_cpu", "  switch CPU", "% core", max, None),
     ("load60_per_core", "  frames/s per core of switch CPU", "frames/s", max, None),
     ("load60_gbit_cpu", "  CPU for 1 Gbit/s of 64 B frames", "% core", min, "switch_cpu"),
-    ("load1514_fps", "switch, 1514 B frames forwarded", "frames/s", max, None),
+    ("load1514_fps", "switch on rings, 1514 B frames forwarded", "frames/s", max, None),
     ("load1514_gbits", "  forwarded", "Gbit/s", max, None),
     ("load1514_per_core", "  frames/s per core of switch CPU", "frames/s", max, None),
     ("load1514_gbit_cpu", "  CPU for 1 Gbit/s of 1518 B frames", "% core", min, None),
+    ("sock60_fps", "switch over sockets, 60 B frames", "frames/s", max, None),
+    ("sock60_cpu", "  switch CPU", "% core", max, None),
+    ("sock60_per_core", "  frames/s per core of switch CPU", "frames/s", max, None),
+    ("sock60_gbit_cpu", "  CPU for 1 Gbit/s of 64 B frames", "% core", min, None),
     ("paced60_fps", "switch, 60 B frames paced (--load-pps)", "frames/s", max, None),
     ("paced60_cpu", "  switch CPU", "% core", min, None),
     ("paced60_gbit_cpu", "  CPU for 1 Gbit/s of 64 B frames", "% core", min, None),

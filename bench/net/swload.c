@@ -2,7 +2,7 @@
  * swload: a frame blaster for the switch's own cost (bench/net/run.py).
  *
  *   swload --tx FD --rx FD --pid PID [--size BYTES] [--seconds T]
- *          [--warmup S] [--pps N] [--batch N]
+ *          [--warmup S] [--pps N] [--batch N] [--transport ring|socket]
  *
  * FD are the far ends of two ports of a running `hostel switch`
  * (SOCK_SEQPACKET sockets whose other ends run.py handed to the switch
@@ -15,6 +15,11 @@
  * arrives on the rx port.  After a warm-up of S seconds, a window of T
  * seconds is measured: frames sent, frames received and the CPU time
  * (utime + stime of /proc/PID/stat) the switch process PID used in it.
+ *
+ * --transport ring (the default, as a VMM does) first asks the switch for
+ * shared-memory rings on both ports (net/ring.h) and moves the frames
+ * through them, ringing doorbells only when the other side sleeps;
+ * --transport socket sends and receives one message per frame.
  *
  * Prints one line of JSON on stdout; exit 0, 1 on a failure (one line on
  * stderr), 2 on a bad command line.
@@ -31,7 +36,11 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "net/ring.h"
 
 #define LOAD_MAX_FRAME 65550
 #define LOAD_MAX_BATCH 256
@@ -47,8 +56,16 @@ typedef struct LoadOpts {
     double seconds; /* measured window */
     double warmup;  /* before the window */
     uint64_t pps;   /* 0 = as fast as the socket takes them */
-    unsigned batch; /* frames per sendmmsg */
+    unsigned batch; /* frames per sendmmsg, or between two doorbell checks */
+    bool ring;      /* frames through shared-memory rings, not the sockets */
 } LoadOpts;
+
+/* One port's rings (--transport ring). */
+typedef struct LoadRing {
+    NetRingPair ring;
+    int efd;    /* ours */
+    int sw_efd; /* the switch's */
+} LoadRing;
 
 typedef struct LoadState {
     const LoadOpts *o;
@@ -56,6 +73,7 @@ typedef struct LoadState {
     atomic_uint_fast64_t sent, received, received_bytes, foreign;
     int error;              /* errno of a failed send/recv, 0 = none */
     const char *error_what; /* which */
+    LoadRing tx, rx;        /* --transport ring */
 } LoadState;
 
 static double load_now(void)
@@ -153,6 +171,55 @@ static void *load_sender(void *opaque)
     return NULL;
 }
 
+/* Wait up to 100 ms for a doorbell, then empty it. */
+static void load_wait_bell(int efd)
+{
+    struct pollfd pf = {.fd = efd, .events = POLLIN};
+    poll(&pf, 1, 100);
+    net_ring_drain(efd);
+}
+
+/* The sender on rings: batch frames between doorbell checks; wait for room when full. */
+static void *load_ring_sender(void *opaque)
+{
+    LoadState *st = opaque;
+    const LoadOpts *o = st->o;
+    static uint8_t frame[LOAD_MAX_FRAME];
+    NetRing *r = &st->tx.ring.tx;
+    load_fill_frame(frame, o->size, load_mac_rx, load_mac_tx);
+    double next = load_now();
+    while (!atomic_load(&st->stop)) {
+        if (o->pps) {
+            next += (double)o->batch / (double)o->pps;
+            double wait = next - load_now();
+            if (wait > 0) {
+                struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
+        unsigned n = 0;
+        while (n < o->batch && !atomic_load(&st->stop)) {
+            NetRingResult res = net_ring_push(r, frame, o->size);
+            if (res == NET_RING_OK) {
+                n++;
+                continue;
+            }
+            if (res == NET_RING_BROKEN) {
+                load_fail(st, "push on the tx port's ring", EPROTO);
+                return NULL;
+            }
+            if (net_ring_push_done(r))
+                net_ring_kick(st->tx.sw_efd);
+            if (!net_ring_wait_space(r, o->size))
+                load_wait_bell(st->tx.efd);
+        }
+        if (net_ring_push_done(r))
+            net_ring_kick(st->tx.sw_efd);
+        atomic_fetch_add(&st->sent, n);
+    }
+    return NULL;
+}
+
 /* Count one received frame: ours (tx -> rx) or anything else. */
 static void load_count(LoadState *st, const uint8_t *frame, size_t len)
 {
@@ -199,6 +266,63 @@ static void *load_receiver(void *opaque)
         }
     }
     return NULL;
+}
+
+/* The receiver on rings: pop, ring the switch when it waits for room, sleep when empty. */
+static void *load_ring_receiver(void *opaque)
+{
+    LoadState *st = opaque;
+    static uint8_t buf[NET_RING_FRAME_MAX];
+    NetRing *r = &st->rx.ring.rx;
+    while (!atomic_load(&st->stop)) {
+        size_t len;
+        NetRingResult res = net_ring_pop(r, buf, sizeof(buf), &len);
+        if (res == NET_RING_OK) {
+            load_count(st, buf, len);
+            if (net_ring_pop_done(r))
+                net_ring_kick(st->rx.sw_efd);
+            continue;
+        }
+        if (res == NET_RING_BROKEN) {
+            load_fail(st, "pop on the rx port's ring", EPROTO);
+            break;
+        }
+        if (net_ring_pop_done(r))
+            net_ring_kick(st->rx.sw_efd);
+        if (net_ring_idle(r)) {
+            load_wait_bell(st->rx.efd);
+            net_ring_busy(r);
+        }
+    }
+    return NULL;
+}
+
+/* Ask the switch for rings on fd and take them (blocking, 100 ms time-outs). */
+static int load_ring_setup(int fd, LoadRing *lr)
+{
+    uint8_t buf[256];
+    int fds[NET_RING_MAX_FDS], nfds, memfd;
+    uint32_t bytes;
+    Error err = {0};
+    lr->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (lr->efd < 0 || net_ring_send_request(fd, lr->efd) < 0)
+        return -1;
+    double end = load_now() + 5;
+    while (load_now() < end) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t n = net_ring_recv(fd, buf, sizeof(buf), fds, &nfds);
+        if (n > 0 && nfds > 0 &&
+            net_ring_parse_accept(buf, (size_t)n, fds, nfds, &memfd, &lr->sw_efd, &bytes)) {
+            int rc = net_ring_attach(&lr->ring, memfd, bytes, &err);
+            close(memfd);
+            return rc;
+        }
+        net_ring_close_fds(fds, nfds); /* a frame before the accept: not ours to count */
+    }
+    errno = ETIMEDOUT;
+    return -1;
 }
 
 /* Make blocking reads and writes time out so both threads see the stop flag. */
@@ -266,13 +390,18 @@ static int load_run(const LoadOpts *o)
         fprintf(stderr, "swload: cannot read /proc/%ld/stat\n", o->pid);
         return 1;
     }
+    if (o->ring &&
+        (load_ring_setup(o->tx_fd, &st.tx) < 0 || load_ring_setup(o->rx_fd, &st.rx) < 0)) {
+        fprintf(stderr, "swload: the switch gave no rings: %s\n", strerror(errno));
+        return 1;
+    }
     pthread_t rx, tx;
-    if (pthread_create(&rx, NULL, load_receiver, &st) != 0) {
+    if (pthread_create(&rx, NULL, o->ring ? load_ring_receiver : load_receiver, &st) != 0) {
         fprintf(stderr, "swload: cannot start a thread\n");
         return 1;
     }
     load_sleep(0.05); /* the switch has learned the rx address before the first unicast */
-    if (pthread_create(&tx, NULL, load_sender, &st) != 0) {
+    if (pthread_create(&tx, NULL, o->ring ? load_ring_sender : load_sender, &st) != 0) {
         atomic_store(&st.stop, true);
         pthread_join(rx, NULL);
         fprintf(stderr, "swload: cannot start a thread\n");
@@ -314,7 +443,7 @@ static int load_parse_num(const char *opt, const char *s, double min, double max
 static void load_usage(FILE *out)
 {
     fprintf(out, "usage: swload --tx FD --rx FD --pid PID [--size BYTES] [--seconds T] "
-                 "[--warmup S] [--pps N] [--batch N]\n");
+                 "[--warmup S] [--pps N] [--batch N] [--transport ring|socket]\n");
 }
 
 /* One option and its value into o.  Returns 0, or -1 with a message printed. */
@@ -353,7 +482,8 @@ static int load_option(LoadOpts *o, const char *opt, const char *val)
 
 int main(int argc, char **argv)
 {
-    LoadOpts o = {.tx_fd = -1, .rx_fd = -1, .size = 60, .seconds = 5, .warmup = 1, .batch = 32};
+    LoadOpts o = {
+        .tx_fd = -1, .rx_fd = -1, .size = 60, .seconds = 5, .warmup = 1, .batch = 32, .ring = true};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             load_usage(stdout);
@@ -363,8 +493,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "swload: %s needs a value\n", argv[i]);
             return 2;
         }
-        if (load_option(&o, argv[i], argv[i + 1]) < 0)
+        if (strcmp(argv[i], "--transport") == 0) {
+            if (strcmp(argv[i + 1], "ring") != 0 && strcmp(argv[i + 1], "socket") != 0) {
+                fprintf(stderr, "swload: --transport: '%s' is not ring or socket\n", argv[i + 1]);
+                return 2;
+            }
+            o.ring = strcmp(argv[i + 1], "ring") == 0;
+        } else if (load_option(&o, argv[i], argv[i + 1]) < 0) {
             return 2;
+        }
         i++;
     }
     if (o.tx_fd < 0 || o.rx_fd < 0 || o.pid <= 0 || o.tx_fd == o.rx_fd) {

@@ -89,6 +89,7 @@ struct SwitchDaemon {
     unsigned depth;      /* > 0 while switch_input runs */
     SwitchdPort *kicks;  /* ports whose VMM may need ringing (ring.tx pushed) */
     bool round;          /* a round of port events is being served */
+    uint64_t round_ns;   /* when it began: the time of its frames (a clock read per frame costs) */
     SwitchdDeferred defer[SWITCHD_DEFER_MAX];
     unsigned defer_head, defer_len;
     uint8_t buf[NET_MAX_FRAME + 1]; /* one more: a longer frame is seen, and dropped */
@@ -191,12 +192,13 @@ static void switchd_input(SwitchDaemon *d, SwitchdPort *p, const uint8_t *frame,
         return;
     }
     d->depth++;
-    switch_input(d->sw, p->sp, frame, len, timer_now_ns());
+    uint64_t now = d->round ? d->round_ns : timer_now_ns();
+    switch_input(d->sw, p->sp, frame, len, now);
     while (d->defer_len) {
         SwitchdDeferred f = d->defer[d->defer_head];
         d->defer_head = (d->defer_head + 1) % SWITCHD_DEFER_MAX;
         d->defer_len--;
-        switch_input(d->sw, f.port->sp, f.frame, f.len, timer_now_ns());
+        switch_input(d->sw, f.port->sp, f.frame, f.len, now);
         free(f.frame);
     }
     d->depth--;
@@ -441,6 +443,7 @@ static void switchd_ports_ready(void *opaque, uint32_t events)
     struct epoll_event evs[SWITCHD_EPOLL_BATCH];
     int n = epoll_wait(d->epfd, evs, SWITCHD_EPOLL_BATCH, 0);
     d->round = true;
+    d->round_ns = timer_now_ns();
     for (int i = 0; i < n; i++) {
         SwitchdWatch *w = evs[i].data.ptr;
         SwitchdPort *p = w->p;
