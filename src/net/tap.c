@@ -10,7 +10,7 @@
  *     without one the fd is not watched for input until the guest posts
  *     buffers (rx_ready), so frames wait in the tap's kernel queue (which
  *     drops beyond its length, as a full wire would; TCP sends it again);
- *   - a write the tap cannot take now (EAGAIN, ENOBUFS) is held: the
+ *   - a write the tap cannot take now (EAGAIN) is held: the
  *     backend keeps that one frame, watches for writability and says it
  *     cannot send (can_send) until the frame has gone, so the card leaves
  *     the guest's next frames in its transmit ring; then the card is told
@@ -25,9 +25,9 @@
  * INT_MAX, which taps we open and hosteld's have) a write always succeeds
  * and a full host queue drops the frame after it.  Frames the host routes,
  * or that reach a socket or another tap, leave the tap's account at once:
- * a slow route or reader on the host is never back-pressure.  ENOBUFS (no
- * memory) is held too; the fd says writable at once, so it is retried on
- * the next turn of the loop.
+ * a slow route or reader on the host is never back-pressure.  ENOBUFS (the
+ * kernel is out of memory) drops the frame: the fd says writable at once,
+ * so holding it would spin the loop.
  * Drops are counted; the first failure of another kind (the interface
  * down or deleted under us, a frame too long) is logged once, and a read
  * failure stops the reads (and drops a held frame) so a dead fd cannot
@@ -115,7 +115,7 @@ static int tap_write_one(NetTap *t, const uint8_t *frame, size_t len)
             return 0;
         e = n < 0 ? errno : EIO; /* a tap takes a frame whole or not at all */
     }
-    if (e == EAGAIN || e == ENOBUFS)
+    if (e == EAGAIN)
         return EAGAIN;
     t->stats.tx_dropped++;
     if (!t->tx_error_logged) {
