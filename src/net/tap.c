@@ -1,7 +1,8 @@
 /*
  * The tap backend: a non-blocking file descriptor on /dev/net/tun bound
  * to one tap interface (IFF_TAP | IFF_NO_PI: each read or write is one
- * bare Ethernet frame).  The VM thread must never wait on the host, so:
+ * bare Ethernet frame).  As the socket backend, the VM thread never waits
+ * on the host:
  *   - reads run from the event loop when the fd is readable, at most
  *     TAP_READ_BATCH frames per wake-up (the loop is level-triggered: a
  *     flood leaves frames in the kernel queue for the next turn rather than
@@ -9,11 +10,29 @@
  *     without one the fd is not watched for input until the guest posts
  *     buffers (rx_ready), so frames wait in the tap's kernel queue (which
  *     drops beyond its length, as a full wire would; TCP sends it again);
- *   - a write the tap cannot take now (EAGAIN) drops the frame.
+ *   - a write the tap cannot take now (EAGAIN) is held: the
+ *     backend keeps that one frame, watches for writability and says it
+ *     cannot send (can_send) until the frame has gone, so the card leaves
+ *     the guest's next frames in its transmit ring; then the card is told
+ *     (net_backend_tx_ready).
+ * When does a tap write say EAGAIN?  A write hands the frame to the host
+ * stack there and then (the tap's txqueuelen is its queue towards us, not
+ * from us), so only when the tap has a send buffer limit (TUNSETSNDBUF,
+ * e.g. set by the parent of an fd= tap, as QEMU's sndbuf= does) and the
+ * frames it wrote that still wait in the queue of a device the tap is
+ * bridged to (a slow or shaped one) fill it; writability comes back when
+ * they have drained to half of it.  With the default limit (none:
+ * INT_MAX, which taps we open and hosteld's have) a write always succeeds
+ * and a full host queue drops the frame after it.  Frames the host routes,
+ * or that reach a socket or another tap, leave the tap's account at once:
+ * a slow route or reader on the host is never back-pressure.  ENOBUFS (the
+ * kernel is out of memory) drops the frame: the fd says writable at once,
+ * so holding it would spin the loop.
  * Drops are counted; the first failure of another kind (the interface
- * deleted under us) is logged once, and a read failure stops the reads so
- * a dead fd cannot spin the loop.  With fd=N the descriptor comes open and
- * attached from the parent (hosteld makes the taps of bridged networks).
+ * down or deleted under us, a frame too long) is logged once, and a read
+ * failure stops the reads (and drops a held frame) so a dead fd cannot
+ * spin the loop.  With fd=N the descriptor comes open and attached from
+ * the parent (hosteld makes the taps of bridged networks).
  */
 #include "net/tap.h"
 
@@ -40,11 +59,14 @@ typedef struct NetTap {
     EventLoop *loop;
     int fd;               /* /dev/net/tun, bound to ifname; -1 before */
     bool watched;         /* fd is in the loop */
-    bool paused;          /* watched for nothing: the card has no receive buffer */
-    bool tx_error_logged; /* a write failed for another reason than EAGAIN */
+    bool paused;          /* not watched for input: the card has no receive buffer */
+    bool held;            /* txbuf holds a frame the tap could not take yet */
+    bool tx_error_logged; /* a frame was dropped for another reason than EAGAIN */
     char ifname[NET_IFNAME_MAX];
     NetBackendStats stats;
     uint8_t buf[NET_MAX_FRAME + 1]; /* one more: a longer frame is seen, and dropped */
+    size_t held_len;
+    uint8_t txbuf[NET_MAX_FRAME];
 } NetTap;
 
 static NetTap *tap_of(NetBackend *b)
@@ -52,20 +74,51 @@ static NetTap *tap_of(NetBackend *b)
     return container_of(b, NetTap, nb);
 }
 
+/* Stop watching the fd; a frame held for it is dropped (the card is told by the caller). */
+static void tap_unwatch(NetTap *t)
+{
+    if (t->watched)
+        evloop_del_fd(t->loop, t->fd);
+    t->watched = false;
+    t->paused = false;
+    if (t->held)
+        t->stats.tx_dropped++;
+    t->held = false;
+}
+
+/* Watch the fd for what is wanted now: input unless paused, output while a frame is held. */
+static void tap_set_events(NetTap *t, bool paused, bool held)
+{
+    uint32_t ev = (paused ? 0 : EPOLLIN) | (held ? EPOLLOUT : 0);
+    if (t->watched && evloop_mod_fd(t->loop, t->fd, ev) == 0)
+        t->paused = paused;
+}
+
+/* NetBackendOps.can_send: not while a frame waits for the tap. */
+static bool net_tap_can_send(NetBackend *b)
+{
+    return !tap_of(b)->held;
+}
+
 /* ---- frames ---- */
 
-static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
+/* Write one frame: 0 written, EAGAIN the tap is full, else the frame is dropped (counted). */
+static int tap_write_one(NetTap *t, const uint8_t *frame, size_t len)
 {
-    NetTap *t = tap_of(b);
-    ssize_t n;
-    do
-        n = write(t->fd, frame, len);
-    while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)len)
-        return;
+    int e = EMSGSIZE; /* too long: not written */
+    if (len <= NET_MAX_FRAME) {
+        ssize_t n;
+        do
+            n = write(t->fd, frame, len);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)len)
+            return 0;
+        e = n < 0 ? errno : EIO; /* a tap takes a frame whole or not at all */
+    }
+    if (e == EAGAIN)
+        return EAGAIN;
     t->stats.tx_dropped++;
-    int e = n < 0 ? errno : 0;
-    if (e && e != EAGAIN && !t->tx_error_logged) {
+    if (!t->tx_error_logged) {
         t->tx_error_logged = true;
         log_warn("net tap %s: a frame from the guest was dropped: %s%s%s (further drops are "
                  "counted, not logged)",
@@ -73,15 +126,46 @@ static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
                  e == EIO ? "; the interface is down: ip link set up dev " : "",
                  e == EIO ? t->ifname : "");
     }
+    return e;
+}
+
+static void net_tap_send(NetBackend *b, const uint8_t *frame, size_t len)
+{
+    NetTap *t = tap_of(b);
+    if (!t->watched || t->held) { /* the fd is dead; or the card did not ask */
+        t->stats.tx_dropped++;
+        return;
+    }
+    if (tap_write_one(t, frame, len) != EAGAIN)
+        return;
+    memcpy(t->txbuf, frame, len); /* the tap is full: hold it until it is writable */
+    t->held_len = len;
+    t->held = true;
+    tap_set_events(t, t->paused, true);
+}
+
+/* The tap can take frames again: write the held one, then let the card go on. */
+static void tap_writable(NetTap *t)
+{
+    t->held = false; /* in flight: written, or dropped and counted once by tap_write_one */
+    if (tap_write_one(t, t->txbuf, t->held_len) == EAGAIN) {
+        t->held = true; /* still full */
+        return;
+    }
+    tap_set_events(t, t->paused, false);
+    net_backend_tx_ready(&t->nb);
 }
 
 /* The fd failed for good (e.g. the interface was deleted): stop watching it. */
 static void tap_read_failed(NetTap *t, int e)
 {
-    log_warn("net tap %s: reading the tap failed: %s; the guest receives nothing more", t->ifname,
-             strerror(e));
-    evloop_del_fd(t->loop, t->fd);
-    t->watched = false;
+    bool held = t->held;
+    log_warn("net tap %s: reading the tap failed: %s; frames to and from the guest are dropped "
+             "from now on",
+             t->ifname, strerror(e));
+    tap_unwatch(t);
+    if (held) /* the card drops its frames from now on */
+        net_backend_tx_ready(&t->nb);
 }
 
 static void tap_deliver(NetTap *t, size_t len)
@@ -90,14 +174,17 @@ static void tap_deliver(NetTap *t, size_t len)
         t->stats.rx_dropped++;
 }
 
-/* Event-loop handler: frames are waiting on the tap. */
+/* Event-loop handler: frames are waiting, the held frame can go, or the fd failed. */
 static void tap_readable(void *opaque, uint32_t events)
 {
     NetTap *t = opaque;
+    if ((events & EPOLLOUT) && t->held)
+        tap_writable(t);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
     for (int i = 0; i < TAP_READ_BATCH && t->watched; i++) {
         if (!(events & (EPOLLHUP | EPOLLERR)) && !net_backend_can_receive(&t->nb)) {
-            if (evloop_mod_fd(t->loop, t->fd, 0) == 0)
-                t->paused = true;
+            tap_set_events(t, true, t->held);
             return;
         }
         ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
@@ -114,8 +201,8 @@ static void tap_readable(void *opaque, uint32_t events)
 static void net_tap_rx_ready(NetBackend *b)
 {
     NetTap *t = tap_of(b);
-    if (t->watched && t->paused && evloop_mod_fd(t->loop, t->fd, EPOLLIN) == 0)
-        t->paused = false;
+    if (t->paused)
+        tap_set_events(t, false, t->held);
 }
 
 static void net_tap_stats(NetBackend *b, NetBackendStats *st)
@@ -126,8 +213,7 @@ static void net_tap_stats(NetBackend *b, NetBackendStats *st)
 static void net_tap_free(NetBackend *b)
 {
     NetTap *t = tap_of(b);
-    if (t->watched)
-        evloop_del_fd(t->loop, t->fd);
+    tap_unwatch(t);
     if (t->fd >= 0)
         close(t->fd);
     free(t);
@@ -143,6 +229,7 @@ static const NetBackendOps net_tap_ops = {
     .free = net_tap_free,
     .stats = net_tap_stats,
     .rx_ready = net_tap_rx_ready,
+    .can_send = net_tap_can_send,
 };
 
 /* ---- attaching ---- */

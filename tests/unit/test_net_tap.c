@@ -12,7 +12,17 @@
  *     deleted under the backend the loop does not spin on the dead fd;
  *   - (root) tap,fd=N: a tap opened by the test and handed over as a
  *     descriptor carries frames; a descriptor that is not an attached tap
- *     without packet information is refused with its reason.
+ *     without packet information is refused with its reason;
+ *   - (root, with a bridge, a veth pair and tc) back-pressure: the tap is
+ *     bridged to a veth whose queue is stuck (tbf at 8 bit/s).  Without a
+ *     send buffer limit (the default) the tap takes every frame (the host
+ *     queue drops them later); with one (TUNSETSNDBUF, as a parent may set)
+ *     a write says EAGAIN once the stuck queue holds that much: the frame
+ *     is held, can_send is false, the loop idles; when the queue is
+ *     released the held frame comes out of the bridge and the card is told
+ *     (tx_ready); deleting the interface while a frame is held drops it
+ *     (counted) and tells the card; freeing the backend while it holds
+ *     one closes the descriptor (ASan: nothing leaks).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +31,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +388,233 @@ static void test_inherit(void)
     test_inherit_errors(name);
 }
 
+/* ---- back-pressure ---- */
+
+#define SNDBUF (32 << 10) /* a few dozen small frames in flight */
+#define MAX_HOLD 250      /* the limit holds fewer frames than this (tags stay distinct) */
+
+static unsigned tx_ready_calls;
+
+static void count_tx_ready(void *opaque)
+{
+    (void)opaque;
+    tx_ready_calls++;
+}
+
+/* Run a shell command made from fmt; true if it succeeded. */
+static bool shell(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd) == 0;
+}
+
+/* The interfaces of the test: the tap's bridge and a veth pair v-w on it. */
+typedef struct Rig {
+    char br[IFNAMSIZ], v[IFNAMSIZ], w[IFNAMSIZ];
+} Rig;
+
+#define NO_V6 "echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6" /* quiet: no host frames */
+
+static bool rig_up(Rig *r)
+{
+    int id = (int)(getpid() % 1000000);
+    snprintf(r->br, sizeof(r->br), "hstqb%d", id);
+    snprintf(r->v, sizeof(r->v), "hstqv%d", id);
+    snprintf(r->w, sizeof(r->w), "hstqw%d", id);
+    return shell("ip link add %s type bridge && ip link add %s type veth peer name %s", r->br, r->v,
+                 r->w) &&
+           shell(NO_V6 " && " NO_V6 " && " NO_V6, r->br, r->v, r->w) &&
+           shell("ip link set %s master %s up && ip link set %s up && ip link set %s up", r->v,
+                 r->br, r->w, r->br);
+}
+
+static void rig_down(const Rig *r)
+{
+    shell("ip link del %s 2>/dev/null; ip link del %s 2>/dev/null", r->v, r->br);
+}
+
+/* The veth's queue takes frames and (at 8 bit/s) sends none: they stay in the host. */
+static bool rig_stall(const Rig *r)
+{
+    return shell("tc qdisc add dev %s root tbf rate 8bit burst 2000 limit 10000000", r->v);
+}
+
+/* Delete the stuck queue: the frames in it are freed (and counted by tbf). */
+static bool rig_release(const Rig *r)
+{
+    return shell("tc qdisc del dev %s root", r->v);
+}
+
+/* A tap,fd= backend on a new tap `name` on the bridge, with a send buffer limit (0 = none). */
+static NetBackend *rig_tap(const Rig *r, const char *name, int sndbuf, int *fdp)
+{
+    NetConfig cfg;
+    char spec[32];
+    int fd = tun_open(name, IFF_TAP | IFF_NO_PI);
+    *fdp = fd;
+    if (fd < 0 || (sndbuf && ioctl(fd, TUNSETSNDBUF, &sndbuf) < 0) ||
+        !shell(NO_V6 " && ip link set %s master %s up", name, name, r->br)) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    snprintf(spec, sizeof(spec), "tap,fd=%d", fd);
+    net_config_parse(&cfg, spec, NULL);
+    NetBackend *b = net_backend_new(&cfg, loop, NULL);
+    if (!b) {
+        close(fd);
+        return NULL;
+    }
+    net_backend_attach(b, capture, NULL);
+    net_backend_attach_tx_ready(b, count_tx_ready);
+    return b;
+}
+
+static uint64_t tx_dropped(NetBackend *b)
+{
+    NetBackendStats st;
+    net_backend_stats(b, &st);
+    return st.tx_dropped;
+}
+
+/* Send frames tagged 0, 1, ... (to an unknown address: the bridge floods them to the veth)
+ * while the backend can take them, at most max; returns how many were sent. */
+static int fill(NetBackend *b, int max)
+{
+    uint8_t f[60];
+    int i = 0;
+    while (i < max && net_backend_can_send(b)) {
+        net_backend_send(b, f, test_frame(f, host_mac, guest_mac, (uint8_t)i));
+        i++;
+    }
+    return i;
+}
+
+static bool run_until_tx_ready(unsigned n, int ms)
+{
+    uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
+    while (tx_ready_calls < n && timer_now_ns() < end)
+        evloop_run_once(loop, 10000000ull);
+    return tx_ready_calls >= n;
+}
+
+/* Wait up to ms for the test frame tagged tag on the packet socket s (others are skipped). */
+static bool host_sees(int s, uint8_t tag, int ms)
+{
+    uint8_t buf[128];
+    uint64_t end = timer_now_ns() + (uint64_t)ms * 1000000ull;
+    while (timer_now_ns() < end) {
+        ssize_t n = host_recv(s, buf, sizeof(buf), 10);
+        if (n == 60 && buf[14] == tag)
+            return true;
+    }
+    return false;
+}
+
+/* No limit (the default): writes succeed while the host queue behind the tap is stuck. */
+static void test_no_limit(const Rig *r, NetBackend *b)
+{
+    int sent = rig_stall(r) ? fill(b, 2000) : 0;
+    ok(sent == 2000 && tx_dropped(b) == 0,
+       "without a send buffer limit the tap takes every frame while the host queue is stuck "
+       "(%d of 2000): no back-pressure, the host drops",
+       sent);
+    rig_release(r);
+}
+
+/* A frame is held while the queue is stuck; it goes, and the card is told, once released. */
+static void test_hold_release(const Rig *r, NetBackend *b, int ws)
+{
+    int sent = rig_stall(r) ? fill(b, MAX_HOLD) : 0;
+    ok(sent > 0 && sent < MAX_HOLD && !net_backend_can_send(b) && tx_dropped(b) == 0,
+       "with a limit the tap says EAGAIN once the stuck queue holds it: after %d frames one is "
+       "held and can_send is false, nothing dropped",
+       sent);
+    uint8_t f[60];
+    net_backend_send(b, f, test_frame(f, host_mac, guest_mac, 0xff));
+    ok(tx_dropped(b) == 1, "a frame sent anyway while one is held is dropped and counted");
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 10000000ull);
+    ok(!net_backend_can_send(b) && tx_ready_calls == 0,
+       "while the queue is stuck the frame stays held and the card is not told");
+    ok(evloop_run_once(loop, 0) == 0, "meanwhile the loop is idle (no spinning on writability)");
+    while (host_recv(ws, f, sizeof(f), 1) >= 0) /* the frames the queue let through */
+        ;
+    ok(rig_release(r) && run_until_tx_ready(1, 2000) && net_backend_can_send(b),
+       "the queue released: the tap is writable, the held frame goes, the card is told");
+    ok(host_sees(ws, (uint8_t)(sent - 1), 2000), "the held frame (%d) comes out of the bridge",
+       sent - 1);
+    ok(tx_ready_calls == 1 && tx_dropped(b) == 1, "told once, nothing more dropped");
+    ok(evloop_run_once(loop, 0) == 0, "writability is no longer watched (the loop is idle)");
+}
+
+/* The interface deleted while a frame is held: the frame is dropped, the card told. */
+static void test_deleted_held(const Rig *r, NetBackend *b, const char *name)
+{
+    int sent = rig_stall(r) ? fill(b, MAX_HOLD) : 0;
+    uint64_t before = tx_dropped(b);
+    ok(sent < MAX_HOLD && !net_backend_can_send(b), "held again (after %d frames)", sent);
+    ok(shell("ip link del %s", name) && run_until_tx_ready(2, 2000) && net_backend_can_send(b) &&
+           tx_dropped(b) == before + 1,
+       "the interface deleted: the held frame is dropped and counted, the card is told");
+    uint8_t f[60];
+    net_backend_send(b, f, test_frame(f, host_mac, guest_mac, 0xfe));
+    ok(tx_dropped(b) == before + 2 && net_backend_can_send(b),
+       "frames after that are dropped and counted, never held");
+    rig_release(r);
+}
+
+/* Freeing a backend that holds a frame (ASan: nothing leaks or is used after). */
+static void test_free_held(const Rig *r, const char *name)
+{
+    int fd;
+    NetBackend *b = rig_tap(r, name, SNDBUF, &fd);
+    int sent = b && rig_stall(r) ? fill(b, MAX_HOLD) : 0;
+    ok(sent > 0 && sent < MAX_HOLD && !net_backend_can_send(b), "%s holds a frame", name);
+    net_backend_free(b);
+    ok(fcntl(fd, F_GETFD) < 0 && if_nametoindex(name) == 0,
+       "freed while holding it: the descriptor is closed, the interface gone");
+    rig_release(r);
+}
+
+static void test_backpressure(void)
+{
+    Rig r;
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+        ok(1, "# SKIP back-pressure needs root and /dev/net/tun");
+        return;
+    }
+    if (!rig_up(&r) || !rig_stall(&r) || !rig_release(&r)) {
+        rig_down(&r);
+        ok(1, "# SKIP cannot make a bridge, a veth pair and a tbf queue (ip, tc)");
+        return;
+    }
+    char name[IFNAMSIZ];
+    int fd;
+    snprintf(name, sizeof(name), "hstq%d", (int)(getpid() % 1000000));
+    NetBackend *b = rig_tap(&r, name, 0, &fd);
+    int ws = host_socket(r.w);
+    ok(b && ws >= 0, "tap %s on bridge %s, a packet socket on %s", name, r.br, r.w);
+    if (b && ws >= 0) {
+        test_no_limit(&r, b);
+        int sndbuf = SNDBUF; /* what a parent would have set before handing the fd over */
+        ok(ioctl(fd, TUNSETSNDBUF, &sndbuf) == 0, "a send buffer limit of %d bytes", sndbuf);
+        tx_ready_calls = 0;
+        test_hold_release(&r, b, ws);
+        test_deleted_held(&r, b, name);
+        snprintf(name, sizeof(name), "hstr%d", (int)(getpid() % 1000000));
+        test_free_held(&r, name);
+    }
+    if (ws >= 0)
+        close(ws);
+    net_backend_free(b);
+    rig_down(&r);
+}
+
 int main(void)
 {
     Error err;
@@ -388,6 +626,7 @@ int main(void)
     test_names();
     test_backend();
     test_inherit();
+    test_backpressure();
     evloop_free(loop);
     return tap_done();
 }
