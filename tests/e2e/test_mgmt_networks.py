@@ -907,6 +907,8 @@ def test_a_restarted_switch_plugs_its_vms_in_again_guest(gdaemon):
     vmms = {n: d.vm_state(n)["pid"] for n in ("vm1", "vm2")}
     before = {c: carrier_and_addr(c) for c in (c1, c2)}
     assert all(v.startswith("1\n") for v in before.values()), before
+    rings = {"vm1.0": "ring", "vm2.0": "ring"}
+    assert {p: d.ports("lan")[p]["transport"] for p in rings} == rings, "frames on shared memory"
 
     # 1. the switch dies under traffic: the daemon restarts it and plugs both VMs in again
     old = d.switch_pid("lan")
@@ -917,6 +919,7 @@ def test_a_restarted_switch_plugs_its_vms_in_again_guest(gdaemon):
     assert n["pid"] != old and n["restarts"] == 1 and n["state"] == "running"
     assert {p: d.ports("lan")[p]["link"] for p in ("vm1.0", "vm2.0")} == {
         "vm1.0": "up", "vm2.0": "up"}
+    assert {p: d.ports("lan")[p]["transport"] for p in rings} == rings, "rings again after set-net-fd"
     assert {n: d.vm_state(n)["pid"] for n in ("vm1", "vm2")} == vmms, "no VM was restarted"
     assert {c: carrier_and_addr(c) for c in (c1, c2)} == before, "link up, same addresses"
     assert " 0% packet loss" in c1.check(f"ping -c 3 -W 5 {ip2}")

@@ -67,6 +67,8 @@ def test_two_guests_on_one_switch(guest, boot, tmp_path, http_root):
         assert sorted(p["name"] for p in listen) == ["listen-0", "listen-1"]
         assert sorted(p["ipv4"] for p in listen) == ["10.77.0.15", "10.77.0.16"]
         assert all(p["stats"]["rx-frames"] > 5 and p["stats"]["tx-frames"] > 5 for p in listen)
+        assert [p["transport"] for p in listen] == ["ring", "ring"], \
+            "the VMMs asked for shared-memory rings and got them"
         fdb = {e["mac"] for e in sw.ctl.call("query-fdb")["fdb"]}
         assert set(MACS) <= fdb
 
