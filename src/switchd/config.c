@@ -215,7 +215,7 @@ static int peers_parse(UplinkConfig *u, const json_t *list, const char *where, E
 static int vxlan_parse(UplinkConfig *u, const json_t *o, const char *where, Error *err)
 {
     static const char *const members[] = {"kind", "name", "vni", "local", "port", "peers", NULL};
-    uint64_t vni, port;
+    uint64_t vni = 0, port = 0;
     const char *local;
     if (members_check(o, members, where, err) < 0)
         return -1;
@@ -310,7 +310,7 @@ static int uplinks_parse(SwitchdConfig *cfg, const json_t *list, Error *err)
 int switchd_config_from_json(SwitchdConfig *cfg, const json_t *root, Error *err)
 {
     static const char *const members[] = {"name", "ageing", "fdb-max", "uplinks", NULL};
-    uint64_t ageing, fdb_max;
+    uint64_t ageing = 0, fdb_max = 0;
     const char *name;
     memset(cfg, 0, sizeof(*cfg));
     if (!json_is_object(root))
