@@ -167,9 +167,15 @@ static json_t *tap_ports(const NetView *v)
     for (size_t i = 0; a && i < v->nuses; i++) {
         if (!nethost_exists(v->uses[i].port))
             continue;
-        json_array_append_new(a,
-                              json_pack("{s:s, s:s, s:s, s:i}", "name", v->uses[i].port, "kind",
-                                        "tap", "vm", v->uses[i].vm, "card", (int)v->uses[i].card));
+        NetHostTapStats st;
+        nethost_tap_stats(v->uses[i].port, &st);
+        json_t *stats = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}", "rx-frames", (json_int_t)st.from_vm_frames, "rx-bytes",
+            (json_int_t)st.from_vm_bytes, "tx-frames", (json_int_t)st.to_vm_frames, "tx-bytes",
+            (json_int_t)st.to_vm_bytes, "drop-queue", (json_int_t)st.to_vm_dropped);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:i, s:o}", "name", v->uses[i].port,
+                                           "kind", "tap", "vm", v->uses[i].vm, "card",
+                                           (int)v->uses[i].card, "stats", stats));
     }
     return a;
 }

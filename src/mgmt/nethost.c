@@ -40,6 +40,31 @@ bool nethost_exists(const char *ifname)
     return sys_exists(ifname, "");
 }
 
+/* One counter of /sys/class/net/IFNAME/statistics; 0 when it cannot be read. */
+static uint64_t sys_counter(const char *ifname, const char *name)
+{
+    char path[PATH_MAX];
+    unsigned long long v = 0;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, name);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+void nethost_tap_stats(const char *ifname, NetHostTapStats *st)
+{
+    /* the host receives what the VM sends: the tap's rx is the VM's tx */
+    st->from_vm_frames = sys_counter(ifname, "rx_packets");
+    st->from_vm_bytes = sys_counter(ifname, "rx_bytes");
+    st->to_vm_frames = sys_counter(ifname, "tx_packets");
+    st->to_vm_bytes = sys_counter(ifname, "tx_bytes");
+    st->to_vm_dropped = sys_counter(ifname, "tx_dropped");
+}
+
 bool nethost_is_bridge(const char *ifname)
 {
     return sys_exists(ifname, "/bridge");

@@ -9,6 +9,7 @@
 #define HOSTEL_MGMT_NETHOST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "mgmt/network.h"
@@ -22,6 +23,15 @@ bool nethost_exists(const char *ifname);
 
 /* ifname is a bridge (/sys/class/net/IF/bridge). */
 bool nethost_is_bridge(const char *ifname);
+
+/* A VM's tap's counters, as the VM sees them (the host's rx is the VM's tx). */
+typedef struct NetHostTapStats {
+    uint64_t from_vm_frames, from_vm_bytes;
+    uint64_t to_vm_frames, to_vm_bytes, to_vm_dropped; /* to_vm_dropped: the VM did not read */
+} NetHostTapStats;
+
+/* The counters of tap ifname (all zero for what cannot be read). */
+void nethost_tap_stats(const char *ifname, NetHostTapStats *st);
 
 /*
  * An internal network's host side: the persistent tap ifname (made if

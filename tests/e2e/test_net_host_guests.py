@@ -147,8 +147,13 @@ def test_a_bridged_vm_talks_to_a_veth_peer_on_its_bridge(hosts):
     assert h.mac["vm1-lan"] in neigh, neigh
     peer_mac = netns_exec(lan, "cat", "/sys/class/net/lan0/address").stdout.strip()
     assert peer_mac in con.check(f"ip neigh show {LAN['peer']}")
-    assert h.a.get_net("br")["ports"] == [{"name": "hb-vm1-1", "kind": "tap", "vm": "vm1",
-                                           "card": 1}]
+    ports = h.a.get_net("br")["ports"]
+    stats = ports[0].pop("stats")
+    assert ports == [{"name": "hb-vm1-1", "kind": "tap", "vm": "vm1", "card": 1}]
+    # the tap's counters, as the VM sees them: 3 pings out and 3 replies, 3 in and 3 answered
+    assert stats["rx-frames"] >= 6 and stats["tx-frames"] >= 6, stats
+    assert stats["rx-bytes"] >= 3 * 98 and stats["tx-bytes"] >= 3 * 98, stats
+    assert stats["drop-queue"] == 0, stats
     r = netns_exec(h.ns["a"], "ip", "-o", "link", "show", "master", BRIDGE)
     assert "hb-vm1-1" in r.stdout and f"lp{h.tag}" in r.stdout, r.stdout
 
