@@ -135,11 +135,16 @@ NetRingResult net_ring_push(NetRing *r, const void *frame, size_t len)
 {
     if (len == 0 || len > NET_RING_FRAME_MAX)
         return NET_RING_BROKEN;
-    uint32_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
-    if (r->pos - tail > r->size)
-        return NET_RING_BROKEN; /* the consumer claims to have read what was never written */
-    if (!ring_fits(r, tail, len))
-        return NET_RING_EMPTY;
+    /* the tail last read is behind the real one, so room it shows is there: read the shared
+       line (which the consumer writes on every frame) only when it shows too little */
+    if (!ring_fits(r, r->seen, len)) {
+        uint32_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
+        if (r->pos - tail > r->size)
+            return NET_RING_BROKEN; /* the consumer claims to have read what was never written */
+        r->seen = tail;
+        if (!ring_fits(r, tail, len))
+            return NET_RING_EMPTY;
+    }
     uint32_t need = rec_size(len), head = r->pos;
     uint32_t off = head & (r->size - 1), contig = r->size - off;
     if (contig < need) { /* skip to the start */
@@ -172,6 +177,7 @@ bool net_ring_wait_space(NetRing *r, size_t len)
     uint32_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
     if (!ring_fits(r, tail, len))
         return false;
+    r->seen = tail;
     atomic_store_explicit(&r->h->wait, 0, memory_order_relaxed);
     return true;
 }
@@ -181,10 +187,13 @@ bool net_ring_wait_space(NetRing *r, size_t len)
 NetRingResult net_ring_pop(NetRing *r, uint8_t *buf, size_t cap, size_t *len)
 {
     uint32_t tail = r->pos;
-    uint32_t head = atomic_load_explicit(&r->h->head, memory_order_acquire);
-    uint32_t avail = head - tail;
-    if (avail == 0)
-        return NET_RING_EMPTY;
+    uint32_t avail = r->seen - tail; /* frames known to be there: no shared line read */
+    if (avail < 8 || avail > r->size) {
+        r->seen = atomic_load_explicit(&r->h->head, memory_order_acquire);
+        avail = r->seen - tail;
+        if (avail == 0)
+            return NET_RING_EMPTY;
+    }
     if (avail > r->size || avail < 8)
         return NET_RING_BROKEN;
     uint32_t off = tail & (r->size - 1), contig = r->size - off, l;
@@ -213,6 +222,11 @@ bool net_ring_pop_done(NetRing *r)
 {
     atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&r->h->wait, memory_order_relaxed))
+        return false;
+    /* not before half the ring is free: a producer woken for every frame popped would wake
+       (and fill the ring again) as often as the consumer pops */
+    uint32_t used = atomic_load_explicit(&r->h->head, memory_order_acquire) - r->pos;
+    if (used > r->size / 2)
         return false;
     atomic_store_explicit(&r->h->wait, 0, memory_order_relaxed);
     return true;

@@ -30,8 +30,8 @@
  * Doorbells are rung only when needed: a consumer about to sleep sets its
  * "idle" flag, and a producer that published frames rings the consumer's
  * eventfd only if the flag is set (and clears it); a producer that finds
- * the ring full sets its "waiting" flag and the consumer rings it after
- * making room.  Both sides re-check after setting a flag (with a full
+ * the ring full sets its "waiting" flag and the consumer rings it once it
+ * has made room (half the ring).  Both sides re-check after setting a flag (with a full
  * fence), so no wake-up is lost, and a busy pair makes no system call.
  *
  * Each side treats the shared memory as hostile: what the other side
@@ -62,6 +62,7 @@ typedef struct NetRing {
     uint8_t *data;
     uint32_t size; /* data bytes, a power of two */
     uint32_t pos;  /* producer: its head; consumer: its tail (private copies) */
+    uint32_t seen; /* the other side's index when last read (producer: tail; consumer: head) */
 } NetRing;
 
 /* Both directions of one port, mapped. */
@@ -132,7 +133,9 @@ NetRingResult net_ring_pop(NetRing *r, uint8_t *buf, size_t cap, size_t *len);
 
 /*
  * Consumer, after popping one or more frames: must the producer's doorbell
- * be rung?  True (once) if the producer waits for room.
+ * be rung?  True (once) if the producer waits for room and at least half
+ * the ring is free (so a producer faster than its consumer is woken once
+ * per half ring, not once per frame).
  */
 bool net_ring_pop_done(NetRing *r);
 
