@@ -866,7 +866,7 @@ int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
     nr->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 10000;
     nr->notify = opt->notify;
     nr->notify_ctx = opt->notify_ctx;
-    if (mgmt_dnsmasq_new(&nr->dns, err) < 0) {
+    if (mgmt_dnsmasq_new(&nr->dns, nr->notify, nr->notify_ctx, err) < 0) {
         free(nr);
         return -1;
     }
