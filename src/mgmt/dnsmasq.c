@@ -10,7 +10,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "mgmt/dnsmasq.h"
+#include "mgmt/fileio.h"
 #include "mgmt/supervisor.h"
 #include "util/clocks.h"
 #include "util/compiler.h"
@@ -226,29 +226,6 @@ static DnsEntry *find(MgmtDnsmasq *d, const char *name)
     return NULL;
 }
 
-/* The last line of the file at path into buf ("" when none). */
-static void tail_line(const char *path, char *buf, size_t size)
-{
-    char tail[1025];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    ssize_t n = pread(fd, tail, sizeof(tail) - 1, end > 1024 ? end - 1024 : 0);
-    close(fd);
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    if (n <= 0)
-        return;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    size_t len = strlen(start ? start + 1 : tail);
-    len = len < size ? len : size - 1;
-    memcpy(buf, start ? start + 1 : tail, len);
-    buf[len] = '\0';
-}
-
 /* The pid a pid file names (0: none, or not a number). */
 static pid_t read_pidfile(const char *path)
 {
@@ -336,46 +313,20 @@ static int find_running(const DnsEntry *e, bool *same, pid_t *pid)
     return fd;
 }
 
-/* Spawn e's command line in its own session, its output appended to its log; watch it. */
+/* Spawn e's command line (mgmt_spawn: its own session, its output appended to its log); watch it. */
 static int spawn(MgmtDnsmasq *d, DnsEntry *e, Error *err)
 {
-    char *argv[MGMT_DNSMASQ_ARGS + 1], when[CLOCK_TEXT_MAX];
+    char *argv[MGMT_DNSMASQ_ARGS + 1];
     unsigned n = 0;
     for (size_t i = 0; i < e->cmdlen && n < MGMT_DNSMASQ_ARGS; i += strlen(e->cmd + i) + 1)
         argv[n++] = e->cmd + i;
     argv[n] = NULL;
-    int logfd = open(e->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", e->log);
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(logfd, "--- %s hosteld starts:", when);
-    for (unsigned i = 0; i < n; i++)
-        dprintf(logfd, " %s", argv[i]);
-    dprintf(logfd, "\n");
     unlink(e->pidfile);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
+    MgmtSpawn sp = {
+        .path = argv[0], .argv = argv, .log = e->log, .hint = " (install dnsmasq-base)"};
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot run %s (install dnsmasq-base)", argv[0]);
+    if (mgmt_spawn(&sp, &pid, err) < 0)
+        return -1;
     if (mgmt_supervisor_watch(d->sup, &e->proc, pid, -1, true) < 0) {
         int e2 = errno;
         kill(pid, SIGKILL);
@@ -405,7 +356,7 @@ static int wait_ready(DnsEntry *e, Error *err)
             close(e->proc.pidfd);
             e->proc.pidfd = -1;
             e->proc.pid = 0;
-            tail_line(e->log, line, sizeof(line));
+            mgmt_last_line(e->log, line, sizeof(line));
             if (strncmp(line, "--- ", 4) == 0)
                 line[0] = '\0';
             if (!ended)
@@ -556,7 +507,7 @@ static void dns_ended(void *opaque, MgmtChild *c, const MgmtChildExit *x)
     DnsEntry *e = container_of(c, DnsEntry, proc);
     char line[300];
     int st = x->wstatus;
-    tail_line(e->log, line, sizeof(line));
+    mgmt_last_line(e->log, line, sizeof(line));
     if (x->have_status && WIFSIGNALED(st))
         snprintf(e->message, sizeof(e->message), "killed by signal %d (%s)", WTERMSIG(st),
                  strsignal(WTERMSIG(st)));

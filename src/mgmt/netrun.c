@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,26 +72,10 @@ static int make_dirs(MgmtNetRun *nr, const char *name, Error *err)
 /* The last line of the switch's log into buf ("" when none). */
 static void log_last_line(MgmtNetRun *nr, const char *name, char *buf, size_t size)
 {
-    char path[PATH_MAX], tail[2049];
+    char path[PATH_MAX];
     buf[0] = '\0';
-    if (netrun_path(nr, name, "switch.log", path, sizeof(path)) < 0)
-        return;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    ssize_t n = pread(fd, tail, sizeof(tail) - 1, end > 2048 ? end - 2048 : 0);
-    close(fd);
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    if (n <= 0)
-        return;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    start = start ? start + 1 : tail;
-    size_t len = strlen(start) < size ? strlen(start) : size - 1;
-    memcpy(buf, start, len);
-    buf[len] = '\0';
+    if (netrun_path(nr, name, "switch.log", path, sizeof(path)) == 0)
+        mgmt_last_line(path, buf, size);
 }
 
 /* The host interface an internal network's switch attaches to. */
@@ -245,16 +228,6 @@ static pid_t switch_owner(const char *path, const char *name)
 
 /* ---- spawning ---- */
 
-static void log_start_line(int fd, char **argv)
-{
-    char when[40];
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(fd, "--- %s hosteld starts:", when);
-    for (char **a = argv; *a; a++)
-        dprintf(fd, " %s", *a);
-    dprintf(fd, "\n");
-}
-
 /* Spawn `hostel switch` for net in its own session, its output appended to its log. */
 static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Error *err)
 {
@@ -273,33 +246,8 @@ static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Erro
     unlink(ctl); /* nobody answers on it: a dead switch's */
     char *argv[] = {nr->vmm_path, "switch",     "--config", cfg, "--control",
                     ctl,          "--pid-file", pidf,       NULL};
-    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", log);
-    log_start_line(logfd, argv);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
-    rc = posix_spawn(pid, nr->vmm_path, &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot start %.200s", nr->vmm_path);
-    return 0;
+    MgmtSpawn sp = {.path = nr->vmm_path, .argv = argv, .log = log};
+    return mgmt_spawn(&sp, pid, err);
 }
 
 /*

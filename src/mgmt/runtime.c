@@ -23,6 +23,7 @@
 #include "control/client.h"
 #include "util/clocks.h"
 #include "util/compiler.h"
+#include "mgmt/fileio.h"
 #include "mgmt/runtime.h"
 #include "mgmt/supervisor.h"
 #include "mgmt/vmm_machine.h"
@@ -118,30 +119,6 @@ static int make_vm_dirs(MgmtRuntime *rt, const char *name, Error *err)
     if (n < 0 || (size_t)n >= sizeof(path))
         return error_set(err, "%s: the run directory's path is too long", name);
     return make_dir(path, err);
-}
-
-/* The last line of text (at most TAIL_BYTES read from the end of path) into buf. */
-static void last_line(const char *path, char *buf, size_t size)
-{
-    char tail[TAIL_BYTES + 1];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > TAIL_BYTES ? end - TAIL_BYTES : 0;
-    ssize_t n = pread(fd, tail, TAIL_BYTES, from);
-    close(fd);
-    if (n <= 0)
-        return;
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    start = start ? start + 1 : tail;
-    size_t len = strlen(start) < size ? strlen(start) : size - 1;
-    memcpy(buf, start, len);
-    buf[len] = '\0';
 }
 
 /* The last TAIL_BYTES of path as a string (for a crash event), or NULL. */
@@ -361,21 +338,7 @@ static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[]
     return 0;
 }
 
-/* One line in vmm.log saying what is started (fd: the log). */
-static void log_start_line(int fd, char **argv)
-{
-    char when[40];
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(fd, "--- %s hosteld starts:", when);
-    for (char **a = argv; *a; a++)
-        dprintf(fd, " %s", *a);
-    dprintf(fd, "\n");
-}
-
-/*
- * Spawn hostel run in its own session: stdin /dev/null, stdout and stderr
- * appended to vmm.log, every signal at its default and unblocked.
- */
+/* Spawn hostel run (mgmt_spawn: its own session, its output appended to vmm.log). */
 static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *fds, pid_t *pid,
                      Error *err)
 {
@@ -385,36 +348,12 @@ static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *
         mgmt_runtime_path(rt, name, "vmm.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the state or run directory is too long", name);
     unlink(paths[5]); /* the last exit.json: the next one is this VMM's */
-    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", log);
-    log_start_line(logfd, argv);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) /* fds are >= FD_HIGH: no clash with 3 + i */
-        if (fds[i] >= 0)
-            posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
-    int rc = posix_spawn(pid, rt->vmm_path, &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot start %.200s", rt->vmm_path);
-    return 0;
+    MgmtSpawn sp = {.path = rt->vmm_path,
+                    .argv = argv,
+                    .log = log,
+                    .fds = fds, /* >= FD_HIGH (vmm_machine.c): no clash with 3 + card */
+                    .nfds = VMCONFIG_MAX_NICS};
+    return mgmt_spawn(&sp, pid, err);
 }
 
 static void write_pid_file(MgmtRuntime *rt, const char *name, pid_t pid)
@@ -546,7 +485,7 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
                              rt->ready_timeout_ms);
     }
     mgmt_runtime_path(rt, r->name, "vmm.log", log, sizeof(log));
-    last_line(log, line, sizeof(line));
+    mgmt_last_line(log, line, sizeof(line));
     return error_set(err, "%s: the VMM ended at once: %s", r->name,
                      line[0] ? line : "(nothing in vmm.log)");
 }

@@ -1,10 +1,15 @@
 /*
- * The supervisor of child processes (supervisor.h): its list, its thread's
- * turns (poll, then what ended, then what is due) and the back-off.
+ * hosteld's child processes (supervisor.h): the spawn, and the supervisor:
+ * its list, its thread's turns (poll, then what ended, then what is due)
+ * and the back-off.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
@@ -37,6 +42,52 @@ unsigned mgmt_backoff_next(unsigned last_s, double ran_s, unsigned max_s)
     if (ran_s >= MGMT_BACKOFF_RESET_S || last_s == 0)
         return 1;
     return last_s * 2 > max_s ? max_s : last_s * 2;
+}
+
+/* One line in the log (fd) saying what is started. */
+static void log_start_line(int fd, char *const *argv)
+{
+    char when[CLOCK_TEXT_MAX];
+    clock_text(clock_real_s(), when, sizeof(when));
+    dprintf(fd, "--- %s hosteld starts:", when);
+    for (char *const *a = argv; *a; a++)
+        dprintf(fd, " %s", *a);
+    dprintf(fd, "\n");
+}
+
+int mgmt_spawn(const MgmtSpawn *sp, pid_t *pid, Error *err)
+{
+    int logfd = open(sp->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (logfd < 0)
+        return error_set_errno(err, errno, "cannot open %.200s", sp->log);
+    log_start_line(logfd, sp->argv);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, deflt;
+    sigemptyset(&none);
+    sigfillset(&deflt);
+    sigdelset(&deflt, SIGKILL);
+    sigdelset(&deflt, SIGSTOP);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    for (size_t i = 0; i < sp->nfds; i++)
+        if (sp->fds[i] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, sp->fds[i], 3 + (int)i);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &deflt);
+    int rc = posix_spawn(pid, sp->path, &fa, &at, sp->argv, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(logfd);
+    if (rc != 0)
+        return error_set_errno(err, rc, "cannot start %.200s%s", sp->path,
+                               sp->hint ? sp->hint : "");
+    return 0;
 }
 
 void mgmt_supervisor_wake(MgmtSupervisor *s)

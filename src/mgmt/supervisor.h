@@ -1,6 +1,7 @@
 /*
- * The supervisor of hosteld's child processes, one for each owner of some
- * (the VMMs: runtime.c; the switches: netrun.c; dnsmasq: dnsmasq.c): a
+ * hosteld's child processes: how they are spawned (mgmt_spawn), and their
+ * supervisor, one for each owner of some (the VMMs: runtime.c; the
+ * switches: netrun.c; dnsmasq: dnsmasq.c): a
  * thread that waits on a wake eventfd, a pidfd of every watched process and
  * the earliest planned restart, and calls its owner back when a watched
  * process ends or a restart is due.  And the back-off of those restarts:
@@ -113,5 +114,24 @@ void mgmt_supervisor_wake(MgmtSupervisor *s);
  * at most max_s.
  */
 unsigned mgmt_backoff_next(unsigned last_s, double ran_s, unsigned max_s);
+
+/* A child to spawn. */
+typedef struct MgmtSpawn {
+    const char *path;  /* the executable */
+    char *const *argv; /* its arguments, argv[0] first, NULL last */
+    const char *log;   /* its stdout and stderr are appended to this file */
+    const int *fds;    /* fds[i] >= 0 becomes its descriptor 3 + i (each above 2 + nfds) */
+    size_t nfds;
+    const char *hint; /* said after "cannot start PATH" (" (install X)"), or NULL */
+} MgmtSpawn;
+
+/*
+ * Spawn a child as hosteld runs each of its children, in a session of its
+ * own (a daemon restart never ends it): stdin /dev/null, stdout and stderr
+ * appended to sp->log after a line "--- TIME hosteld starts: ARGV...",
+ * every signal at its default and unblocked.  Returns 0 with *pid, or -1
+ * with err ("cannot open LOG", "cannot start PATH": posix_spawn's errno).
+ */
+int mgmt_spawn(const MgmtSpawn *sp, pid_t *pid, Error *err);
 
 #endif

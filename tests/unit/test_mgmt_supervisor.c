@@ -3,7 +3,8 @@
  * its own: the back-off, a watched process's end (with its status), a
  * restart that comes due, the wake when a process is watched, a child
  * removed or re-watched while its old process runs, and a removal that
- * waits for a callback under way.  Children are /bin/sh and /bin/sleep.
+ * waits for a callback under way; and mgmt_spawn (its session, its log,
+ * the descriptors it hands over).  Children are /bin/sh and /bin/sleep.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mgmt/fileio.h"
 #include "mgmt/supervisor.h"
 #include "tap.h"
 #include "util/clocks.h"
@@ -280,8 +282,57 @@ static void test_remove_waits_for_callback(void)
     owner_free(&o);
 }
 
+static void test_spawn(void)
+{
+    char dir[] = "/tmp/test_mgmt_supervisor.XXXXXX", log[64], text[512] = "";
+    int p[2];
+    if (!mkdtemp(dir) || pipe(p) < 0) {
+        ok(0, "a temporary directory and a pipe");
+        return;
+    }
+    snprintf(log, sizeof(log), "%s/child.log", dir);
+    int high = fcntl(p[1], F_DUPFD_CLOEXEC, 10), fds[2] = {-1, high};
+    close(p[1]);
+    char *argv[] = {"/bin/sh", "-c",
+                    "echo out; echo err >&2; echo card >&4; "
+                    "test \"$(readlink /proc/$$/fd/0)\" = /dev/null",
+                    NULL};
+    MgmtSpawn sp = {.path = "/bin/sh", .argv = argv, .log = log, .fds = fds, .nfds = 2};
+    pid_t pid;
+    Error err = {0};
+    ok(mgmt_spawn(&sp, &pid, &err) == 0, "a child is spawned (%s)", err.msg);
+    close(high);
+    char got[16] = "";
+    ssize_t n = read(p[0], got, sizeof(got) - 1);
+    ok(n == 5 && strncmp(got, "card\n", 5) == 0, "fds[1] is its descriptor 4");
+    ok(getsid(pid) == pid, "in a session of its own");
+    int st;
+    waitpid(pid, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "its stdin is /dev/null");
+    int fd = open(log, O_RDONLY);
+    n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    ok(strncmp(text, "--- ", 4) == 0 && strstr(text, " hosteld starts: /bin/sh -c echo out;") &&
+           strstr(text, "\nout\nerr\n"),
+       "its log: the start line, then its stdout and stderr");
+    mgmt_last_line(log, got, sizeof(got));
+    ok(strcmp(got, "err") == 0, "the log's last line (%s)", got);
+    char *none[] = {"/nonexistent/dnsmasq", NULL};
+    sp = (MgmtSpawn){.path = none[0], .argv = none, .log = log, .hint = " (install it)"};
+    ok(mgmt_spawn(&sp, &pid, &err) < 0 &&
+           strcmp(err.msg, "cannot start /nonexistent/dnsmasq (install it): No such file or "
+                           "directory") == 0,
+       "a missing program: %s", err.msg);
+    unlink(log);
+    rmdir(dir);
+    close(p[0]);
+}
+
 int main(void)
 {
+    test_spawn();
     test_backoff();
     test_end_and_status();
     test_restart_due();
