@@ -1,24 +1,24 @@
 /*
- * hosteld's child processes: how they are spawned (mgmt_spawn), and their
+ * hosteld's child processes: how one is spawned (mgmt_spawn), and their
  * supervisor, one for each owner of some (the VMMs: runtime.c; the
- * switches: netrun.c; dnsmasq: dnsmasq.c): a
- * thread that waits on a wake eventfd, a pidfd of every watched process and
- * the earliest planned restart, and calls its owner back when a watched
- * process ends or a restart is due.  And the back-off of those restarts:
- * 1 s, then 2, 4... up to a maximum, afresh after a run of
- * MGMT_BACKOFF_RESET_S.  What a restart does, and whether one is planned
- * at all (a restart policy, a user's stop), is the owner's.
+ * switches: netrun.c; dnsmasq: dnsmasq.c): a thread that waits on a wake
+ * eventfd, a pidfd of every watched process and the earliest planned
+ * restart, and calls its owner back when a watched process ends or a
+ * restart is due.  And the back-off of those restarts: 1 s, then 2, 4...
+ * up to the owner's maximum, afresh after a run of MGMT_BACKOFF_RESET_S.
+ * What a restart does, and whether one is planned at all (a restart
+ * policy, a user's stop), is the owner's.
  *
  * An owner keeps its processes in a list of its own under one mutex and
  * embeds a MgmtChild in each entry (container_of gets the entry back).  The
  * supervisor is given that mutex: it takes it to read its children and
- * around every callback, and every function below but new and free is
- * called with it held.  A callback may release the mutex and take it again
- * before it returns (to send an event, to wait for a start); the supervisor
- * keeps no pointer to a child across that: it finds a process that ended by
- * its pidfd, among the children listed at that moment, and checks that the
- * process behind that pidfd has indeed ended, so a child re-watched,
- * unwatched or removed meanwhile is never mistaken for another.
+ * around every callback, and every mgmt_supervisor_ function but new and
+ * free is called with it held.  A callback may release the mutex and take
+ * it again before it returns (to send an event, to wait for a start); the
+ * supervisor keeps no pointer to a child across that: it finds a process
+ * that ended by its pidfd, among the children listed at that moment, and
+ * checks that the process behind that pidfd has indeed ended, so a child
+ * re-watched, unwatched or removed meanwhile is never mistaken for another.
  *
  * An owner may take a pidfd out itself (pidfd set to -1, the lock held,
  * closing it when it likes): the supervisor then lets that process go.

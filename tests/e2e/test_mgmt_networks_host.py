@@ -74,6 +74,8 @@ def hostns(tmp_path, guest):
     ns = f"hostelnat{os.getpid()}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     ns_run(ns, "ip", "link", "set", "lo", "up")
+    # a new namespace inherits the host's forwarding: start from off, as a host that never routed
+    ns_run(ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
     d = HostNsDaemon(tmp_path, guest, ns).start()
     yield d
     d.cleanup()
