@@ -1,7 +1,8 @@
 /*
  * dnsmasq for networks with a host tap (dnsmasq.h): its command line, its
  * leases file, and the processes (spawned, found again after a daemon
- * restart, restarted with back-off when they die, ended).
+ * restart, ended; supervisor.c notices one that dies and this file's
+ * callbacks restart it with back-off).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,12 +10,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,14 +21,15 @@
 #include <unistd.h>
 
 #include "mgmt/dnsmasq.h"
+#include "mgmt/fileio.h"
+#include "mgmt/supervisor.h"
 #include "util/clocks.h"
+#include "util/compiler.h"
 #include "util/log.h"
 
-#define BACKOFF_MAX_S 30   /* the longest wait before a restart */
-#define BACKOFF_RESET_S 60 /* one that ran this long starts its back-off afresh */
-#define READY_S 5          /* a new dnsmasq writes its pid file within */
-#define END_WAIT_MS 3000   /* after SIGTERM, then after SIGKILL */
-#define WATCH_MAX 256
+#define BACKOFF_MAX_S 30 /* the longest wait before a restart */
+#define READY_S 5        /* a new dnsmasq writes its pid file within */
+#define END_WAIT_MS 3000 /* after SIGTERM, then after SIGKILL */
 
 /* ---- the command line ---- */
 
@@ -203,12 +203,9 @@ typedef struct DnsEntry {
     char cmd[MGMT_DNSMASQ_CMD_MAX];
     size_t cmdlen;
     char pidfile[PATH_MAX], log[PATH_MAX];
-    pid_t pid; /* 0: none */
-    int pidfd; /* -1: none */
-    bool child;
+    MgmtChild proc; /* its dnsmasq (pid 0: none), supervised */
     bool removed;
-    unsigned restarts, backoff_s;
-    double restart_at, started;
+    unsigned restarts;
     char message[300];
     struct DnsEntry *next;
 } DnsEntry;
@@ -216,9 +213,9 @@ typedef struct DnsEntry {
 struct MgmtDnsmasq {
     pthread_mutex_t lock;
     DnsEntry *list;
-    int wake_fd;
-    bool stop;
-    pthread_t thread;
+    MgmtSupervisor *sup;
+    MgmtNotifyFn *notify;
+    void *notify_ctx;
 };
 
 static DnsEntry *find(MgmtDnsmasq *d, const char *name)
@@ -227,36 +224,6 @@ static DnsEntry *find(MgmtDnsmasq *d, const char *name)
         if (strcmp(e->name, name) == 0)
             return e;
     return NULL;
-}
-
-static void wake(MgmtDnsmasq *d)
-{
-    uint64_t one = 1;
-    if (write(d->wake_fd, &one, sizeof(one)) < 0) { /* a full counter: awake anyway */
-    }
-}
-
-/* The last line of the file at path into buf ("" when none). */
-static void tail_line(const char *path, char *buf, size_t size)
-{
-    char tail[1025];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    ssize_t n = pread(fd, tail, sizeof(tail) - 1, end > 1024 ? end - 1024 : 0);
-    close(fd);
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    if (n <= 0)
-        return;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    size_t len = strlen(start ? start + 1 : tail);
-    len = len < size ? len : size - 1;
-    memcpy(buf, start ? start + 1 : tail, len);
-    buf[len] = '\0';
 }
 
 /* The pid a pid file names (0: none, or not a number). */
@@ -311,6 +278,17 @@ static bool end_pidfd(int pidfd)
     return poll(&p, 1, END_WAIT_MS) > 0;
 }
 
+/* Take e's pidfd from the supervisor and end its process (the lock held). */
+static void end_taken(DnsEntry *e)
+{
+    int fd = e->proc.pidfd;
+    e->proc.pidfd = -1;
+    if (end_pidfd(fd) && e->proc.child)
+        waitpid(e->proc.pid, NULL, 0);
+    close(fd);
+    e->proc.pid = 0;
+}
+
 /*
  * The dnsmasq e's pid file names, when it runs e's command line (*same
  * set) or another one with the same pid file (ours, with old arguments).
@@ -335,57 +313,26 @@ static int find_running(const DnsEntry *e, bool *same, pid_t *pid)
     return fd;
 }
 
-/* Spawn e's command line in its own session, its output appended to its log. */
-static int spawn(DnsEntry *e, Error *err)
+/* Spawn e's command line (mgmt_spawn: its own session, its output appended to its log); watch it. */
+static int spawn(MgmtDnsmasq *d, DnsEntry *e, Error *err)
 {
-    char *argv[MGMT_DNSMASQ_ARGS + 1], when[CLOCK_TEXT_MAX];
+    char *argv[MGMT_DNSMASQ_ARGS + 1];
     unsigned n = 0;
     for (size_t i = 0; i < e->cmdlen && n < MGMT_DNSMASQ_ARGS; i += strlen(e->cmd + i) + 1)
         argv[n++] = e->cmd + i;
     argv[n] = NULL;
-    int logfd = open(e->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", e->log);
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(logfd, "--- %s hosteld starts:", when);
-    for (unsigned i = 0; i < n; i++)
-        dprintf(logfd, " %s", argv[i]);
-    dprintf(logfd, "\n");
     unlink(e->pidfile);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
+    MgmtSpawn sp = {
+        .path = argv[0], .argv = argv, .log = e->log, .hint = " (install dnsmasq-base)"};
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot run %s (install dnsmasq-base)", argv[0]);
-    int fd = pidfd_open(pid, 0);
-    if (fd < 0) {
+    if (mgmt_spawn(&sp, &pid, err) < 0)
+        return -1;
+    if (mgmt_supervisor_watch(d->sup, &e->proc, pid, -1, true) < 0) {
         int e2 = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         return error_set_errno(err, e2, "dnsmasq: pidfd_open");
     }
-    e->pid = pid;
-    e->pidfd = fd;
-    e->child = true;
-    e->started = clock_mono_s();
     return 0;
 }
 
@@ -393,22 +340,23 @@ static int spawn(DnsEntry *e, Error *err)
 static int wait_ready(DnsEntry *e, Error *err)
 {
     double deadline = clock_mono_s() + READY_S;
+    pid_t pid = e->proc.pid;
     for (;;) {
-        if (read_pidfile(e->pidfile) == e->pid)
+        if (read_pidfile(e->pidfile) == pid)
             return 0;
         int st;
-        if (waitpid(e->pid, &st, WNOHANG) == e->pid || clock_mono_s() > deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid || clock_mono_s() > deadline) {
             char line[300];
             bool ended = true;
-            if (clock_mono_s() > deadline && waitpid(e->pid, &st, WNOHANG) != e->pid) {
+            if (clock_mono_s() > deadline && waitpid(pid, &st, WNOHANG) != pid) {
                 ended = false;
-                pidfd_send_signal(e->pidfd, SIGKILL, NULL, 0);
-                waitpid(e->pid, &st, 0);
+                pidfd_send_signal(e->proc.pidfd, SIGKILL, NULL, 0);
+                waitpid(pid, &st, 0);
             }
-            close(e->pidfd);
-            e->pidfd = -1;
-            e->pid = 0;
-            tail_line(e->log, line, sizeof(line));
+            close(e->proc.pidfd);
+            e->proc.pidfd = -1;
+            e->proc.pid = 0;
+            mgmt_last_line(e->log, line, sizeof(line));
             if (strncmp(line, "--- ", 4) == 0)
                 line[0] = '\0';
             if (!ended)
@@ -420,50 +368,47 @@ static int wait_ready(DnsEntry *e, Error *err)
     }
 }
 
+/* The entry of name, made (and supervised) when there is none; NULL if out of memory. */
+static DnsEntry *entry_get(MgmtDnsmasq *d, const char *name)
+{
+    DnsEntry *e = find(d, name);
+    if (e || !(e = calloc(1, sizeof(*e))))
+        return e;
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    mgmt_supervisor_add(d->sup, &e->proc);
+    e->next = d->list;
+    d->list = e;
+    return e;
+}
+
 int mgmt_dnsmasq_start(MgmtDnsmasq *d, const char *name, const MgmtDnsmasqCmd *cmd,
                        const char *pidfile, const char *log, Error *err)
 {
     pthread_mutex_lock(&d->lock);
-    DnsEntry *e = find(d, name);
-    if (!e && (e = calloc(1, sizeof(*e)))) {
-        snprintf(e->name, sizeof(e->name), "%s", name);
-        e->pidfd = -1;
-        e->next = d->list;
-        d->list = e;
-    }
+    DnsEntry *e = entry_get(d, name);
     if (!e) {
         pthread_mutex_unlock(&d->lock);
         return error_set(err, "out of memory");
     }
-    bool same =
-        e->pid && !e->removed && e->cmdlen == cmd->len && memcmp(e->cmd, cmd->text, cmd->len) == 0;
+    bool same = e->proc.pid && !e->removed && e->cmdlen == cmd->len &&
+                memcmp(e->cmd, cmd->text, cmd->len) == 0;
     if (same) {
         pthread_mutex_unlock(&d->lock);
         return 0;
     }
-    if (e->pidfd >= 0) { /* ours, with other arguments: end it (the supervisor lets it go) */
-        int fd = e->pidfd;
-        e->pidfd = -1;
-        if (end_pidfd(fd) && e->child)
-            waitpid(e->pid, NULL, 0);
-        close(fd);
-        e->pid = 0;
-    }
+    if (e->proc.pidfd >= 0) /* ours, with other arguments: end it (the supervisor lets it go) */
+        end_taken(e);
     memcpy(e->cmd, cmd->text, cmd->len);
     e->cmdlen = cmd->len;
     snprintf(e->pidfile, sizeof(e->pidfile), "%s", pidfile);
     snprintf(e->log, sizeof(e->log), "%s", log);
     e->removed = false;
-    e->restart_at = 0;
+    e->proc.restart_at = 0;
     e->message[0] = '\0';
     pid_t pid;
     int fd = find_running(e, &same, &pid), rc = 0;
     if (fd >= 0 && same) { /* a daemon restart: watch it again */
-        e->pid = pid;
-        e->pidfd = fd;
-        e->child = false;
-        e->started = clock_mono_s();
-        e->message[0] = '\0';
+        mgmt_supervisor_watch(d->sup, &e->proc, pid, fd, false);
     } else {
         if (fd >= 0) {
             log_info("network %s: its dnsmasq (pid %d) runs with other arguments: replaced", name,
@@ -471,11 +416,10 @@ int mgmt_dnsmasq_start(MgmtDnsmasq *d, const char *name, const MgmtDnsmasqCmd *c
             end_pidfd(fd);
             close(fd);
         }
-        rc = spawn(e, err) < 0 || wait_ready(e, err) < 0 ? -1 : 0;
+        rc = spawn(d, e, err) < 0 || wait_ready(e, err) < 0 ? -1 : 0;
         if (rc < 0)
             snprintf(e->message, sizeof(e->message), "%.299s", err ? err->msg : "");
     }
-    wake(d);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
@@ -489,13 +433,12 @@ int mgmt_dnsmasq_stop(MgmtDnsmasq *d, const char *name, const char *pidfile, Err
     bool child = false;
     if (e) {
         e->removed = true;
-        e->restart_at = 0;
-        fd = e->pidfd;
-        pid = e->pid;
-        child = e->child;
-        e->pidfd = -1;
-        e->pid = 0;
-        wake(d);
+        e->proc.restart_at = 0;
+        fd = e->proc.pidfd;
+        pid = e->proc.pid;
+        child = e->proc.child;
+        e->proc.pidfd = -1; /* the supervisor lets it go */
+        e->proc.pid = 0;
     }
     pthread_mutex_unlock(&d->lock);
     if (fd < 0) { /* none of ours: one a daemon before us started? */
@@ -522,10 +465,10 @@ json_t *mgmt_dnsmasq_state_json(MgmtDnsmasq *d, const char *name)
     DnsEntry *e = find(d, name);
     if (e && e->removed)
         e = NULL;
-    const char *status = !e ? "stopped" : e->pid ? "running" : "failed";
+    const char *status = !e ? "stopped" : e->proc.pid ? "running" : "failed";
     json_t *j = json_pack("{s:s, s:i}", "status", status, "restarts", e ? (int)e->restarts : 0);
-    if (j && e && e->pid)
-        json_object_set_new(j, "pid", json_integer(e->pid));
+    if (j && e && e->proc.pid)
+        json_object_set_new(j, "pid", json_integer(e->proc.pid));
     if (j && e && e->message[0])
         json_object_set_new(j, "message", json_string(e->message));
     pthread_mutex_unlock(&d->lock);
@@ -536,115 +479,82 @@ int mgmt_dnsmasq_pid(MgmtDnsmasq *d, const char *name)
 {
     pthread_mutex_lock(&d->lock);
     DnsEntry *e = find(d, name);
-    int pid = e && !e->removed ? (int)e->pid : 0;
+    int pid = e && !e->removed ? (int)e->proc.pid : 0;
     pthread_mutex_unlock(&d->lock);
     return pid;
 }
 
-/* ---- the supervisor ---- */
+/* ---- the supervisor's callbacks (the lock held) ---- */
 
-static void plan_restart(DnsEntry *e)
+/* The event type about e, with meta (taken): given with the lock released. */
+static void dns_notify(MgmtDnsmasq *d, const char *type, const DnsEntry *e, json_t *meta)
 {
-    double ran = clock_mono_s() - e->started;
-    if (ran >= BACKOFF_RESET_S || e->backoff_s == 0)
-        e->backoff_s = 1;
-    else
-        e->backoff_s = e->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : e->backoff_s * 2;
-    e->restart_at = clock_mono_s() + e->backoff_s;
+    char name[MGMT_NET_NAME_MAX + 1];
+    if (!d->notify) {
+        json_decref(meta);
+        return;
+    }
+    snprintf(name, sizeof(name), "%s", e->name);
+    pthread_mutex_unlock(&d->lock);
+    d->notify(d->notify_ctx, type, name, meta);
+    pthread_mutex_lock(&d->lock);
 }
 
-/* The process of pidfd has ended (its pidfd is readable). */
-static bool exited(int pidfd)
+/* A dnsmasq ended on its own: why, a restart planned, the event. */
+static void dns_ended(void *opaque, MgmtChild *c, const MgmtChildExit *x)
 {
-    struct pollfd p = {.fd = pidfd, .events = POLLIN};
-    return poll(&p, 1, 0) > 0;
-}
-
-/* e's dnsmasq ended (the lock held): why, and a restart planned. */
-static void ended(DnsEntry *e)
-{
-    int st = 0;
-    bool have = e->child && waitpid(e->pid, &st, WNOHANG) == e->pid;
+    MgmtDnsmasq *d = opaque;
+    DnsEntry *e = container_of(c, DnsEntry, proc);
     char line[300];
-    close(e->pidfd);
-    e->pidfd = -1;
-    e->pid = 0;
-    tail_line(e->log, line, sizeof(line));
-    if (have && WIFSIGNALED(st))
+    int st = x->wstatus;
+    mgmt_last_line(e->log, line, sizeof(line));
+    if (x->have_status && WIFSIGNALED(st))
         snprintf(e->message, sizeof(e->message), "killed by signal %d (%s)", WTERMSIG(st),
                  strsignal(WTERMSIG(st)));
-    else if (have && WIFEXITED(st))
+    else if (x->have_status && WIFEXITED(st))
         snprintf(e->message, sizeof(e->message), "exited with status %d: %.250s", WEXITSTATUS(st),
                  line);
     else /* started by a daemon before this one: no status */
         snprintf(e->message, sizeof(e->message), "ended (its log's last line: %.250s)", line);
-    plan_restart(e);
-    log_warn("network %s: its dnsmasq %s; restarting in %u s", e->name, e->message, e->backoff_s);
+    mgmt_supervisor_plan(d->sup, c, x->ran_s);
+    log_warn("network %s: its dnsmasq %s; restarting in %u s", e->name, e->message, c->backoff_s);
+    dns_notify(d, "network-dnsmasq-crashed", e,
+               json_pack("{s:i, s:s, s:i}", "pid", (int)x->pid, "message", e->message,
+                         "restart_in_s", (int)c->backoff_s));
 }
 
-static void restart_due(DnsEntry *e)
-{
-    Error err = {0};
-    e->restart_at = 0;
-    e->restarts++;
-    if (spawn(e, &err) < 0) {
-        snprintf(e->message, sizeof(e->message), "%.299s", err.msg);
-        e->started = clock_mono_s();
-        plan_restart(e);
-        log_warn("network %s: %s; trying again in %u s", e->name, err.msg, e->backoff_s);
-    }
-}
-
-static void *supervise(void *opaque)
+/* A planned restart is due: spawn it again (not waited for: one that ends is seen ending). */
+static void dns_due(void *opaque, MgmtChild *c)
 {
     MgmtDnsmasq *d = opaque;
-    pthread_mutex_lock(&d->lock);
-    while (!d->stop) {
-        struct pollfd fds[1 + WATCH_MAX];
-        DnsEntry *who[1 + WATCH_MAX];
-        size_t n = 1;
-        double next = -1, now = clock_mono_s();
-        fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
-        for (DnsEntry *e = d->list; e; e = e->next) {
-            if (e->pidfd >= 0 && n < 1 + WATCH_MAX) {
-                fds[n] = (struct pollfd){.fd = e->pidfd, .events = POLLIN};
-                who[n++] = e;
-            }
-            if (e->restart_at > 0 && (next < 0 || e->restart_at < next))
-                next = e->restart_at;
-        }
-        int timeout = next < 0 ? 1000 : next <= now ? 0 : (int)((next - now) * 1000) + 1;
-        pthread_mutex_unlock(&d->lock);
-        if (poll(fds, n, timeout) > 0 && fds[0].revents) {
-            uint64_t v;
-            if (read(d->wake_fd, &v, sizeof(v)) < 0) { /* drained already */
-            }
-        }
-        pthread_mutex_lock(&d->lock);
-        for (size_t i = 1; i < n; i++) /* the fd may be a new one's by now: look again */
-            if (fds[i].revents && who[i]->pidfd == fds[i].fd && !who[i]->removed &&
-                exited(who[i]->pidfd))
-                ended(who[i]);
-        now = clock_mono_s();
-        for (DnsEntry *e = d->list; e && !d->stop; e = e->next)
-            if (e->restart_at > 0 && e->restart_at <= now && !e->removed && !e->pid)
-                restart_due(e);
+    DnsEntry *e = container_of(c, DnsEntry, proc);
+    Error err = {0};
+    if (e->removed || c->pid)
+        return;
+    e->restarts++;
+    if (spawn(d, e, &err) == 0) {
+        dns_notify(d, "network-dnsmasq-restarted", e,
+                   json_pack("{s:i, s:i}", "pid", (int)c->pid, "restarts", (int)e->restarts));
+        return;
     }
-    pthread_mutex_unlock(&d->lock);
-    return NULL;
+    snprintf(e->message, sizeof(e->message), "%.299s", err.msg);
+    mgmt_supervisor_plan(d->sup, c, 0);
+    log_warn("network %s: %s; trying again in %u s", e->name, err.msg, c->backoff_s);
+    dns_notify(d, "network-dnsmasq-restart-failed", e,
+               json_pack("{s:s, s:i}", "error", err.msg, "restart_in_s", (int)c->backoff_s));
 }
 
-int mgmt_dnsmasq_new(MgmtDnsmasq **out, Error *err)
+static const MgmtSupervisorOps dns_ops = {.ended = dns_ended, .due = dns_due};
+
+int mgmt_dnsmasq_new(MgmtDnsmasq **out, MgmtNotifyFn *notify, void *notify_ctx, Error *err)
 {
     MgmtDnsmasq *d = calloc(1, sizeof(*d));
     if (!d)
         return error_set(err, "out of memory");
-    d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    d->notify = notify;
+    d->notify_ctx = notify_ctx;
     pthread_mutex_init(&d->lock, NULL);
-    if (d->wake_fd < 0 || pthread_create(&d->thread, NULL, supervise, d) != 0) {
-        error_set_errno(err, errno, "dnsmasq: cannot start the supervisor");
-        if (d->wake_fd >= 0)
-            close(d->wake_fd);
+    if (mgmt_supervisor_new(&d->sup, &d->lock, &dns_ops, d, BACKOFF_MAX_S, err) < 0) {
         pthread_mutex_destroy(&d->lock);
         free(d);
         return -1;
@@ -657,19 +567,14 @@ void mgmt_dnsmasq_free(MgmtDnsmasq *d)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->lock);
-    d->stop = true;
-    wake(d);
-    pthread_mutex_unlock(&d->lock);
-    pthread_join(d->thread, NULL);
+    mgmt_supervisor_free(d->sup);
     while (d->list) {
         DnsEntry *e = d->list;
         d->list = e->next;
-        if (e->pidfd >= 0)
-            close(e->pidfd);
+        if (e->proc.pidfd >= 0)
+            close(e->proc.pidfd);
         free(e);
     }
-    close(d->wake_fd);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }

@@ -15,8 +15,12 @@
  * appended to DATA/NAME/dnsmasq.log, and outlives the daemon like a
  * switch: at start the daemon finds it again by its pid file and its
  * command line (the same arguments: watched again; others: replaced).  A
- * supervisor thread holds a pidfd of each; one that dies is started again
- * after 1 s, then 2, 4... up to 30 s.
+ * supervisor thread (supervisor.h) holds a pidfd of each; one that dies
+ * is started again after 1 s, then 2, 4... up to 30 s (afresh after a
+ * minute of running), with the events "network-dnsmasq-crashed" {"pid",
+ * "message", "restart_in_s"}, then "network-dnsmasq-restarted" {"pid",
+ * "restarts"} (or "network-dnsmasq-restart-failed" {"error",
+ * "restart_in_s"} when it cannot be spawned).
  *
  * The leases file (dnsmasq's format: "EXPIRY MAC IPV4 HOSTNAME CLIENTID"
  * per line) is read for the API with a cap on its size; lines that are
@@ -31,6 +35,7 @@
 #include <stddef.h>
 
 #include "mgmt/network.h"
+#include "mgmt/runtime.h"
 #include "util/error.h"
 
 #define MGMT_DNSMASQ_ARGS 20             /* arguments, with the program's */
@@ -84,8 +89,12 @@ json_t *mgmt_leases_json(const char *path, const MgmtSubnet *subnet);
 
 typedef struct MgmtDnsmasq MgmtDnsmasq;
 
-/* Make it (no dnsmasq known yet) and start its supervisor. Returns 0 or -1. */
-int mgmt_dnsmasq_new(MgmtDnsmasq **out, Error *err);
+/*
+ * Make it (no dnsmasq known yet) and start its supervisor; notify (may be
+ * NULL) is given its events, with the network's name, never with its lock
+ * held.  Returns 0 or -1.
+ */
+int mgmt_dnsmasq_new(MgmtDnsmasq **out, MgmtNotifyFn *notify, void *notify_ctx, Error *err);
 
 /* Stop the supervisor and forget everything: the dnsmasq processes go on running. */
 void mgmt_dnsmasq_free(MgmtDnsmasq *d);

@@ -1,5 +1,5 @@
 /*
- * Whole-file reads and atomic writes (fileio.h).
+ * Whole-file reads, a log's last line and atomic writes (fileio.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,29 @@
 
 #include "mgmt/fileio.h"
 #include "util/io.h"
+
+void mgmt_last_line(const char *path, char *buf, size_t size)
+{
+    char tail[MGMT_LAST_LINE_TAIL + 1];
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    ssize_t n = pread(fd, tail, MGMT_LAST_LINE_TAIL,
+                      end > MGMT_LAST_LINE_TAIL ? end - MGMT_LAST_LINE_TAIL : 0);
+    close(fd);
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+        n--;
+    if (n <= 0)
+        return;
+    tail[n] = '\0';
+    const char *start = strrchr(tail, '\n');
+    start = start ? start + 1 : tail;
+    size_t len = strlen(start) < size ? strlen(start) : size - 1;
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+}
 
 int mgmt_read_file(const char *path, size_t max, char **out, size_t *len, Error *err)
 {

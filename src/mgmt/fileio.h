@@ -1,5 +1,5 @@
 /*
- * Whole-file reads and atomic writes for the management state (the VM
+ * Whole-file reads (and a log's last line) and atomic writes for the management state (the VM
  * store, the trust store) and the client's configuration: a document is
  * written to a temporary file beside it (".FILE.tmp-XXXXXX"), fsynced,
  * renamed over the old one, and the directory is fsynced, so a crash at
@@ -36,5 +36,14 @@ int mgmt_commit_temp(const char *tmp, const char *path, Error *err);
 
 /* Both halves: path holds text afterwards, or still its old contents.  Returns 0, or -1. */
 int mgmt_write_atomic(const char *path, const char *text, size_t len, mode_t mode, Error *err);
+
+/*
+ * The last line of the file at path (read from its last
+ * MGMT_LAST_LINE_TAIL bytes, line ends dropped) into buf, cut to size;
+ * "" when there is none (a missing or empty file).  A child's log says why
+ * it ended at once this way.
+ */
+#define MGMT_LAST_LINE_TAIL 2048
+void mgmt_last_line(const char *path, char *buf, size_t size);
 
 #endif

@@ -70,7 +70,7 @@ static char (*running_switches(MgmtNetRun *nr, size_t *n))[MGMT_NET_NAME_MAX + 1
     *n = 0;
     pthread_mutex_lock(&nr->lock);
     for (NetEntry *e = nr->nets; e; e = e->next) {
-        if (e->removed || !e->pid)
+        if (e->removed || !e->proc.pid)
             continue;
         void *v = realloc(names, (*n + 1) * sizeof(*names));
         if (!v)

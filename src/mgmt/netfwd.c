@@ -84,7 +84,8 @@ int netrun_forwards_live(MgmtNetRun *nr, NetEntry *e, Error *err)
     char cfg_path[PATH_MAX], ctl_path[PATH_MAX], *disk = NULL, *text = NULL;
     size_t len;
     bool same = false;
-    if (!e->pid || netrun_path(nr, e->def.name, "switch.json", cfg_path, sizeof(cfg_path)) < 0 ||
+    if (!e->proc.pid ||
+        netrun_path(nr, e->def.name, "switch.json", cfg_path, sizeof(cfg_path)) < 0 ||
         netrun_path(nr, e->def.name, "control.sock", ctl_path, sizeof(ctl_path)) < 0 ||
         mgmt_read_file(cfg_path, 1 << 20, &disk, &len, NULL) < 0)
         return 1;

@@ -7,14 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,11 +26,11 @@
 #include "mgmt/netroot.h"
 #include "mgmt/netrun_int.h"
 #include "util/clocks.h"
+#include "util/compiler.h"
 #include "util/log.h"
 
-#define BACKOFF_MAX_S 30   /* the longest wait before a restart */
-#define BACKOFF_RESET_S 60 /* a switch that ran this long starts its back-off afresh */
-#define QUIT_WAIT_S 5      /* after quit, then after SIGKILL */
+#define BACKOFF_MAX_S 30 /* the longest wait before a restart */
+#define QUIT_WAIT_S 5    /* after quit, then after SIGKILL */
 
 static const char *const status_names[] = {
     [NR_STOPPED] = "stopped",
@@ -75,26 +72,10 @@ static int make_dirs(MgmtNetRun *nr, const char *name, Error *err)
 /* The last line of the switch's log into buf ("" when none). */
 static void log_last_line(MgmtNetRun *nr, const char *name, char *buf, size_t size)
 {
-    char path[PATH_MAX], tail[2049];
+    char path[PATH_MAX];
     buf[0] = '\0';
-    if (netrun_path(nr, name, "switch.log", path, sizeof(path)) < 0)
-        return;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    ssize_t n = pread(fd, tail, sizeof(tail) - 1, end > 2048 ? end - 2048 : 0);
-    close(fd);
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    if (n <= 0)
-        return;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    start = start ? start + 1 : tail;
-    size_t len = strlen(start) < size ? strlen(start) : size - 1;
-    memcpy(buf, start, len);
-    buf[len] = '\0';
+    if (netrun_path(nr, name, "switch.log", path, sizeof(path)) == 0)
+        mgmt_last_line(path, buf, size);
 }
 
 /* The host interface an internal network's switch attaches to. */
@@ -150,7 +131,7 @@ static NetEntry *entry_get(MgmtNetRun *nr, const MgmtNetwork *net)
     if (!e)
         return NULL;
     e->def = *net;
-    e->pidfd = -1;
+    mgmt_supervisor_add(nr->sup, &e->proc);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -173,13 +154,6 @@ static void entry_give(NetEntry *e)
 {
     e->busy = false;
     pthread_cond_broadcast(&e->changed);
-}
-
-static void wake_supervisor(MgmtNetRun *nr)
-{
-    uint64_t one = 1;
-    if (write(nr->wake_fd, &one, sizeof(one)) < 0) { /* a full counter: it is awake anyway */
-    }
 }
 
 static void notify(MgmtNetRun *nr, const char *type, const char *name, json_t *meta)
@@ -221,7 +195,7 @@ int mgmt_netrun_call(MgmtNetRun *nr, const char *name, const char *cmd, json_t *
     char path[PATH_MAX];
     pthread_mutex_lock(&nr->lock);
     NetEntry *e = netrun_find(nr, name);
-    bool up = e && !e->removed && e->pid;
+    bool up = e && !e->removed && e->proc.pid;
     pthread_mutex_unlock(&nr->lock);
     if (!up)
         return error_set(err, "network '%s' is not running", name);
@@ -254,16 +228,6 @@ static pid_t switch_owner(const char *path, const char *name)
 
 /* ---- spawning ---- */
 
-static void log_start_line(int fd, char **argv)
-{
-    char when[40];
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(fd, "--- %s hosteld starts:", when);
-    for (char **a = argv; *a; a++)
-        dprintf(fd, " %s", *a);
-    dprintf(fd, "\n");
-}
-
 /* Spawn `hostel switch` for net in its own session, its output appended to its log. */
 static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Error *err)
 {
@@ -282,33 +246,8 @@ static int spawn_switch(MgmtNetRun *nr, const MgmtNetwork *net, pid_t *pid, Erro
     unlink(ctl); /* nobody answers on it: a dead switch's */
     char *argv[] = {nr->vmm_path, "switch",     "--config", cfg, "--control",
                     ctl,          "--pid-file", pidf,       NULL};
-    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", log);
-    log_start_line(logfd, argv);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
-    rc = posix_spawn(pid, nr->vmm_path, &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot start %.200s", nr->vmm_path);
-    return 0;
+    MgmtSpawn sp = {.path = nr->vmm_path, .argv = argv, .log = log};
+    return mgmt_spawn(&sp, pid, err);
 }
 
 /*
@@ -342,16 +281,10 @@ static int wait_ready(MgmtNetRun *nr, const char *name, pid_t pid, Error *err)
 /* Watch pid as e's switch (the lock held). Returns 0, or -1 when it is already gone. */
 static int watch(MgmtNetRun *nr, NetEntry *e, pid_t pid, bool child)
 {
-    int fd = pidfd_open(pid, 0);
-    if (fd < 0)
+    if (mgmt_supervisor_watch(nr->sup, &e->proc, pid, -1, child) < 0)
         return -1;
-    e->pid = pid;
-    e->pidfd = fd;
-    e->child = child;
     e->status = NR_RUNNING;
-    e->started_mono = clock_mono_s();
     e->message[0] = '\0';
-    wake_supervisor(nr);
     return 0;
 }
 
@@ -410,16 +343,6 @@ static int start_taken(MgmtNetRun *nr, NetEntry *e, bool *found, Error *err)
     return rc;
 }
 
-/* Plan e's restart (the lock held). */
-static void plan_restart(NetEntry *e, double ran_s)
-{
-    if (ran_s >= BACKOFF_RESET_S || e->backoff_s == 0)
-        e->backoff_s = 1;
-    else
-        e->backoff_s = e->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : e->backoff_s * 2;
-    e->restart_at = clock_mono_s() + e->backoff_s;
-}
-
 /* Is there a switch configuration on disk other than the one net would have? */
 static bool config_differs(MgmtNetRun *nr, const MgmtNetwork *net)
 {
@@ -471,20 +394,21 @@ int mgmt_netrun_start(MgmtNetRun *nr, const MgmtNetwork *net, Error *err)
     e->removed = false;
     e->stopping = false;
     e->pending = false;
-    e->restart_at = 0;
+    e->proc.restart_at = 0;
     int rc = 0;
     bool found = false;
-    if (!e->pid || e->status != NR_RUNNING)
+    if (!e->proc.pid || e->status != NR_RUNNING)
         rc = start_taken(nr, e, &found, err);
     if (rc < 0)
-        plan_restart(e, 0);
+        mgmt_supervisor_plan(nr->sup, &e->proc, 0);
     Error ferr = {0};
     if (found && config_differs(nr, net) && netrun_forwards_live(nr, e, &ferr) != 0)
         e->pending = true; /* changed while the daemon was away: wait for the VMs */
     if (ferr.msg[0])
         log_warn("network %s: its forwards wait: %s", net->name, ferr.msg);
-    json_t *meta =
-        rc == 0 && e->pid ? json_pack("{s:i, s:b}", "pid", (int)e->pid, "attached", found) : NULL;
+    json_t *meta = rc == 0 && e->proc.pid
+                       ? json_pack("{s:i, s:b}", "pid", (int)e->proc.pid, "attached", found)
+                       : NULL;
     entry_give(e);
     pthread_mutex_unlock(&nr->lock);
     if (meta)
@@ -505,9 +429,9 @@ static bool wait_gone(MgmtNetRun *nr, NetEntry *e, double seconds)
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += (time_t)seconds;
-    while (e->pid)
+    while (e->proc.pid)
         if (pthread_cond_timedwait(&e->changed, &nr->lock, &until) == ETIMEDOUT)
-            return e->pid == 0;
+            return e->proc.pid == 0;
     return true;
 }
 
@@ -516,7 +440,7 @@ static bool end_switch(MgmtNetRun *nr, NetEntry *e)
 {
     char path[PATH_MAX];
     Error err = {0};
-    if (!e->pid)
+    if (!e->proc.pid)
         return true;
     netrun_path(nr, e->def.name, "control.sock", path, sizeof(path));
     pthread_mutex_unlock(&nr->lock);
@@ -524,8 +448,8 @@ static bool end_switch(MgmtNetRun *nr, NetEntry *e)
     pthread_mutex_lock(&nr->lock);
     if (wait_gone(nr, e, QUIT_WAIT_S))
         return true;
-    if (e->pidfd >= 0)
-        pidfd_send_signal(e->pidfd, SIGKILL, NULL, 0);
+    if (e->proc.pidfd >= 0)
+        pidfd_send_signal(e->proc.pidfd, SIGKILL, NULL, 0);
     return wait_gone(nr, e, QUIT_WAIT_S);
 }
 
@@ -568,7 +492,7 @@ int mgmt_netrun_stop(MgmtNetRun *nr, const char *name, bool purge, Error *err)
     }
     entry_take(nr, e);
     e->stopping = true;
-    e->restart_at = 0;
+    e->proc.restart_at = 0;
     bool gone = end_switch(nr, e);
     if (gone) {
         e->status = NR_STOPPED;
@@ -578,7 +502,7 @@ int mgmt_netrun_stop(MgmtNetRun *nr, const char *name, bool purge, Error *err)
         remove_files(nr, &def, purge);
         pthread_mutex_lock(&nr->lock);
     }
-    pid_t pid = e->pid;
+    pid_t pid = e->proc.pid;
     entry_give(e);
     pthread_mutex_unlock(&nr->lock);
     if (!gone)
@@ -600,7 +524,7 @@ static int restart_taken(MgmtNetRun *nr, NetEntry *e, Error *err)
     e->pending = false;
     int rc = start_taken(nr, e, &found, err);
     if (rc < 0)
-        plan_restart(e, 0);
+        mgmt_supervisor_plan(nr->sup, &e->proc, 0);
     return rc;
 }
 
@@ -630,14 +554,14 @@ static int apply_if_free(MgmtNetRun *nr, NetEntry *e, bool *pending, Error *err)
     pthread_mutex_unlock(&nr->lock);
     int ports = vm_ports(path);
     pthread_mutex_lock(&nr->lock);
-    *pending = ports != 0 && e->pid;
+    *pending = ports != 0 && e->proc.pid;
     e->pending = *pending;
     if (*pending)
         return 0;
     json_t *meta = NULL;
     int rc = restart_taken(nr, e, err);
-    if (rc == 0 && e->pid)
-        meta = json_pack("{s:i, s:s}", "pid", (int)e->pid, "why", "its configuration changed");
+    if (rc == 0 && e->proc.pid)
+        meta = json_pack("{s:i, s:s}", "pid", (int)e->proc.pid, "why", "its configuration changed");
     if (meta) {
         MgmtNetwork def = e->def;
         pthread_mutex_unlock(&nr->lock);
@@ -718,31 +642,26 @@ json_t *mgmt_netrun_state_json(MgmtNetRun *nr, const char *name)
         e = NULL;
     json_t *j = json_pack("{s:s, s:i, s:b}", "status", status_names[e ? e->status : NR_STOPPED],
                           "restarts", e ? (int)e->restarts : 0, "pending", e && e->pending);
-    if (j && e && e->pid)
-        json_object_set_new(j, "pid", json_integer(e->pid));
+    if (j && e && e->proc.pid)
+        json_object_set_new(j, "pid", json_integer(e->proc.pid));
     if (j && e && e->message[0])
         json_object_set_new(j, "message", json_string(e->message));
-    if (j && e && e->restart_at > 0)
-        json_object_set_new(j, "restart_in_s", json_real(e->restart_at - clock_mono_s()));
+    if (j && e && e->proc.restart_at > 0)
+        json_object_set_new(j, "restart_in_s", json_real(e->proc.restart_at - clock_mono_s()));
     pthread_mutex_unlock(&nr->lock);
     return j;
 }
 
-/* ---- the supervisor ---- */
+/* ---- the supervisor's callbacks (the lock held) ---- */
 
-/* e's switch is gone (the lock held): record it, wake waiters, plan a restart; the event. */
-static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const char **type)
+/* e's switch is gone: record it, wake waiters, plan a restart; the event (NULL: none). */
+static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const MgmtChildExit *x)
 {
-    int st = 0;
-    bool have = e->child && waitpid(e->pid, &st, WNOHANG) == e->pid;
-    double ran = clock_mono_s() - e->started_mono;
-    close(e->pidfd);
-    e->pidfd = -1;
-    e->pid = 0;
+    int st = x->wstatus;
+    bool have = x->have_status;
     pthread_cond_broadcast(&e->changed);
     if (e->stopping) {
         e->status = NR_STOPPED;
-        *type = NULL;
         return NULL;
     }
     char line[300], msg[400];
@@ -759,24 +678,40 @@ static json_t *switch_ended(MgmtNetRun *nr, NetEntry *e, const char **type)
         snprintf(msg, sizeof(msg), "ended%s%s", line[0] ? ": " : " without a word (killed?)", line);
     e->status = NR_FAILED;
     snprintf(e->message, sizeof(e->message), "%.299s", msg);
-    plan_restart(e, ran);
+    mgmt_supervisor_plan(nr->sup, &e->proc, x->ran_s);
     log_warn("network %s: its switch %s; restarting in %u s (the VMs on it have no link until "
              "then)",
-             e->def.name, msg, e->backoff_s);
-    *type = "network-crashed";
-    return json_pack("{s:s, s:i}", "message", msg, "restart_in_s", (int)e->backoff_s);
+             e->def.name, msg, e->proc.backoff_s);
+    return json_pack("{s:s, s:i}", "message", msg, "restart_in_s", (int)e->proc.backoff_s);
 }
 
-/* A planned restart is due (the lock held; released while the switch starts). */
-static void restart_due(MgmtNetRun *nr, NetEntry *e)
+static void on_switch_ended(void *opaque, MgmtChild *c, const MgmtChildExit *x)
 {
+    MgmtNetRun *nr = opaque;
+    NetEntry *e = container_of(c, NetEntry, proc);
+    char name[MGMT_NET_NAME_MAX + 1];
+    if (e->stopping) { /* mgmt_netrun_stop or a restart waits for it */
+        switch_ended(nr, e, x);
+        return;
+    }
+    json_t *meta = switch_ended(nr, e, x);
+    snprintf(name, sizeof(name), "%s", e->def.name);
+    pthread_mutex_unlock(&nr->lock);
+    notify(nr, "network-crashed", name, meta);
+    pthread_mutex_lock(&nr->lock);
+}
+
+/* A planned restart is due (released while the switch starts). */
+static void on_restart_due(void *opaque, MgmtChild *c)
+{
+    MgmtNetRun *nr = opaque;
+    NetEntry *e = container_of(c, NetEntry, proc);
     Error err = {0};
     bool found;
-    e->restart_at = 0;
-    if (e->removed || e->stopping || e->pid)
+    if (e->removed || e->stopping || e->proc.pid)
         return;
     if (e->busy) { /* a start or change is under way: look again in a second */
-        e->restart_at = clock_mono_s() + 1;
+        e->proc.restart_at = clock_mono_s() + 1;
         return;
     }
     entry_take(nr, e);
@@ -784,10 +719,10 @@ static void restart_due(MgmtNetRun *nr, NetEntry *e)
     e->pending = false;
     int rc = start_taken(nr, e, &found, &err);
     if (rc < 0)
-        plan_restart(e, 0);
+        mgmt_supervisor_plan(nr->sup, &e->proc, 0);
     json_t *meta =
-        rc == 0 ? json_pack("{s:i, s:i}", "pid", (int)e->pid, "restarts", e->restarts)
-                : json_pack("{s:s, s:i}", "error", err.msg, "restart_in_s", (int)e->backoff_s);
+        rc == 0 ? json_pack("{s:i, s:i}", "pid", (int)e->proc.pid, "restarts", e->restarts)
+                : json_pack("{s:s, s:i}", "error", err.msg, "restart_in_s", (int)e->proc.backoff_s);
     char name[MGMT_NET_NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s", e->def.name);
     entry_give(e);
@@ -798,52 +733,7 @@ static void restart_due(MgmtNetRun *nr, NetEntry *e)
         tell_restarted(nr, name);
 }
 
-static void *supervise(void *opaque)
-{
-    MgmtNetRun *nr = opaque;
-    pthread_mutex_lock(&nr->lock);
-    while (!nr->stop) {
-        struct pollfd fds[1 + NETRUN_WATCH_MAX];
-        NetEntry *who[1 + NETRUN_WATCH_MAX];
-        size_t n = 1;
-        double next = -1, now = clock_mono_s();
-        fds[0] = (struct pollfd){.fd = nr->wake_fd, .events = POLLIN};
-        for (NetEntry *e = nr->nets; e; e = e->next) {
-            if (e->pidfd >= 0 && n < 1 + NETRUN_WATCH_MAX) {
-                fds[n] = (struct pollfd){.fd = e->pidfd, .events = POLLIN};
-                who[n++] = e;
-            }
-            if (e->restart_at > 0 && (next < 0 || e->restart_at < next))
-                next = e->restart_at;
-        }
-        int timeout = next < 0 ? 1000 : next <= now ? 0 : (int)((next - now) * 1000) + 1;
-        pthread_mutex_unlock(&nr->lock);
-        if (poll(fds, n, timeout) > 0 && fds[0].revents) {
-            uint64_t v;
-            if (read(nr->wake_fd, &v, sizeof(v)) < 0) { /* EAGAIN: drained already */
-            }
-        }
-        pthread_mutex_lock(&nr->lock);
-        for (size_t i = 1; i < n; i++) {
-            if (!fds[i].revents || who[i]->pidfd != fds[i].fd)
-                continue;
-            const char *type;
-            json_t *meta = switch_ended(nr, who[i], &type);
-            char name[MGMT_NET_NAME_MAX + 1];
-            snprintf(name, sizeof(name), "%s", who[i]->def.name);
-            pthread_mutex_unlock(&nr->lock);
-            if (type)
-                notify(nr, type, name, meta);
-            pthread_mutex_lock(&nr->lock);
-        }
-        now = clock_mono_s();
-        for (NetEntry *e = nr->nets; e && !nr->stop; e = e->next)
-            if (e->restart_at > 0 && e->restart_at <= now)
-                restart_due(nr, e);
-    }
-    pthread_mutex_unlock(&nr->lock);
-    return NULL;
-}
+static const MgmtSupervisorOps switch_ops = {.ended = on_switch_ended, .due = on_restart_due};
 
 int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
 {
@@ -866,18 +756,14 @@ int mgmt_netrun_new(MgmtNetRun **out, const MgmtNetRunOptions *opt, Error *err)
     nr->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 10000;
     nr->notify = opt->notify;
     nr->notify_ctx = opt->notify_ctx;
-    if (mgmt_dnsmasq_new(&nr->dns, err) < 0) {
+    if (mgmt_dnsmasq_new(&nr->dns, nr->notify, nr->notify_ctx, err) < 0) {
         free(nr);
         return -1;
     }
-    nr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&nr->lock, NULL);
     pthread_cond_init(&nr->restarted_idle, NULL);
-    if (nr->wake_fd < 0 || pthread_create(&nr->thread, NULL, supervise, nr) != 0) {
-        error_set_errno(err, errno, "netrun: cannot start the supervisor");
+    if (mgmt_supervisor_new(&nr->sup, &nr->lock, &switch_ops, nr, BACKOFF_MAX_S, err) < 0) {
         mgmt_dnsmasq_free(nr->dns);
-        if (nr->wake_fd >= 0)
-            close(nr->wake_fd);
         pthread_cond_destroy(&nr->restarted_idle);
         pthread_mutex_destroy(&nr->lock);
         free(nr);
@@ -891,21 +777,16 @@ void mgmt_netrun_free(MgmtNetRun *nr)
 {
     if (!nr)
         return;
-    pthread_mutex_lock(&nr->lock);
-    nr->stop = true;
-    wake_supervisor(nr);
-    pthread_mutex_unlock(&nr->lock);
-    pthread_join(nr->thread, NULL);
+    mgmt_supervisor_free(nr->sup);
     while (nr->nets) {
         NetEntry *e = nr->nets;
         nr->nets = e->next;
-        if (e->pidfd >= 0)
-            close(e->pidfd);
+        if (e->proc.pidfd >= 0)
+            close(e->proc.pidfd);
         pthread_cond_destroy(&e->changed);
         free(e);
     }
     mgmt_dnsmasq_free(nr->dns);
-    close(nr->wake_fd);
     pthread_cond_destroy(&nr->restarted_idle);
     pthread_mutex_destroy(&nr->lock);
     free(nr);

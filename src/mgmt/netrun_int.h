@@ -11,8 +11,7 @@
 #include <sys/types.h>
 
 #include "mgmt/netrun.h"
-
-#define NETRUN_WATCH_MAX 256 /* switches the supervisor watches at once */
+#include "mgmt/supervisor.h"
 
 typedef enum NetStatus {
     NR_STOPPED,
@@ -25,16 +24,12 @@ typedef enum NetStatus {
 typedef struct NetEntry {
     MgmtNetwork def; /* its definition as last given */
     NetStatus status;
-    pid_t pid;     /* its switch, 0 when none */
-    int pidfd;     /* -1 when none */
-    bool child;    /* spawned by this daemon: waitpid gives its status */
-    bool busy;     /* a start, stop or restart is under way (one at a time) */
-    bool stopping; /* being stopped on purpose: no restart */
-    bool removed;  /* stopped for good (the network was deleted) */
-    bool pending;  /* a changed configuration waits for the last VM port to go */
-    unsigned restarts, backoff_s;
-    double restart_at; /* monotonic seconds; 0 = none planned */
-    double started_mono;
+    MgmtChild proc; /* its switch (pid 0 when none), supervised */
+    bool busy;      /* a start, stop or restart is under way (one at a time) */
+    bool stopping;  /* being stopped on purpose: no restart */
+    bool removed;   /* stopped for good (the network was deleted) */
+    bool pending;   /* a changed configuration waits for the last VM port to go */
+    unsigned restarts;
     char message[300];      /* why it failed */
     pthread_cond_t changed; /* broadcast when busy clears or the switch ends */
     struct NetEntry *next;
@@ -50,9 +45,7 @@ struct MgmtNetRun {
     void *notify_ctx;
     pthread_mutex_t lock;
     NetEntry *nets;
-    int wake_fd; /* eventfd: the supervisor's set of pidfds changed */
-    bool stop;
-    pthread_t thread;
+    MgmtSupervisor *sup;           /* watches the switches (e->proc); calls back under lock */
     MgmtNetRestartedFn *restarted; /* a switch that died runs again (may be NULL) */
     void *restarted_ctx;
     unsigned restarted_calls;      /* calls of it in progress */

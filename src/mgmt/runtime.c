@@ -7,14 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,12 +22,14 @@
 
 #include "control/client.h"
 #include "util/clocks.h"
+#include "util/compiler.h"
+#include "mgmt/fileio.h"
 #include "mgmt/runtime.h"
+#include "mgmt/supervisor.h"
 #include "mgmt/vmm_machine.h"
 #include "util/io.h"
 
 #define BACKOFF_MAX_S 60      /* the longest wait before a restart */
-#define BACKOFF_RESET_S 60    /* a VMM that ran this long starts its back-off afresh */
 #define QUIT_WAIT_S 5         /* after quit, then after SIGKILL */
 #define CALL_TIMEOUT_MS 10000 /* a control command's default deadline */
 #define TAIL_BYTES 2048       /* of a log, for a crash report */
@@ -37,16 +37,12 @@
 typedef struct Run {
     char name[MGMT_NAME_MAX + 1];
     MgmtPower power;
-    pid_t pid;           /* 0 when no VMM */
-    int pidfd;           /* -1 when no VMM */
-    bool child;          /* spawned by this daemon: waitpid gives its status */
+    MgmtChild proc;      /* its VMM (pid 0 when none), supervised */
     bool stop_requested; /* a user stopped or suspended it: no restart */
     bool unplugging;     /* its VMM is gone and its cards are being unplugged */
     MgmtRestart restart;
-    unsigned restarts; /* by the supervisor, since the daemon started */
-    unsigned backoff_s;
-    double restart_at; /* monotonic seconds; 0 = none planned */
-    double started_mono, started_real;
+    unsigned restarts;    /* by the supervisor, since the daemon started */
+    double started_real;  /* 0: found at daemon start (the start is its process's) */
     json_t *last_exit;    /* how the last VMM ended, or NULL */
     pthread_cond_t ended; /* broadcast when the VMM is gone */
     struct Run *next;
@@ -69,11 +65,9 @@ struct MgmtRuntime {
     pthread_mutex_t lock;
     pthread_cond_t start_slot;
     Run *runs;
-    int wake_fd;         /* eventfd: the supervisor's list of pidfds changed */
+    MgmtSupervisor *sup; /* watches the VMMs (r->proc); calls back under the lock */
     unsigned restarting; /* restart threads alive: free waits for them */
     pthread_cond_t restarted;
-    bool stop;
-    pthread_t thread;
 };
 
 static const char *const power_names[] = {
@@ -127,30 +121,6 @@ static int make_vm_dirs(MgmtRuntime *rt, const char *name, Error *err)
     return make_dir(path, err);
 }
 
-/* The last line of text (at most TAIL_BYTES read from the end of path) into buf. */
-static void last_line(const char *path, char *buf, size_t size)
-{
-    char tail[TAIL_BYTES + 1];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > TAIL_BYTES ? end - TAIL_BYTES : 0;
-    ssize_t n = pread(fd, tail, TAIL_BYTES, from);
-    close(fd);
-    if (n <= 0)
-        return;
-    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    tail[n] = '\0';
-    const char *start = strrchr(tail, '\n');
-    start = start ? start + 1 : tail;
-    size_t len = strlen(start) < size ? strlen(start) : size - 1;
-    memcpy(buf, start, len);
-    buf[len] = '\0';
-}
-
 /* The last TAIL_BYTES of path as a string (for a crash event), or NULL. */
 static json_t *file_tail(const char *path)
 {
@@ -193,7 +163,7 @@ static Run *run_get(MgmtRuntime *rt, const char *name)
     if (!r)
         return NULL;
     snprintf(r->name, sizeof(r->name), "%s", name);
-    r->pidfd = -1;
+    mgmt_supervisor_add(rt->sup, &r->proc);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_ended's deadlines */
@@ -206,14 +176,7 @@ static Run *run_get(MgmtRuntime *rt, const char *name)
 
 static bool run_active(const Run *r)
 {
-    return r->pid != 0;
-}
-
-static void wake_supervisor(MgmtRuntime *rt)
-{
-    uint64_t one = 1;
-    if (write(rt->wake_fd, &one, sizeof(one)) < 0) { /* full counter: it is awake anyway */
-    }
+    return r->proc.pid != 0;
 }
 
 static void pending_add(Pending **list, size_t *n, const char *type, const char *name,
@@ -301,30 +264,23 @@ static json_t *exit_record(MgmtRuntime *rt, Run *r, bool have_status, int wstatu
 }
 
 /* Plan r's restart per its policy (the lock held); true when one is planned. */
-static bool plan_restart(Run *r, bool clean, double ran_s)
+static bool plan_restart(MgmtRuntime *rt, Run *r, bool clean, double ran_s)
 {
     if (r->stop_requested || r->restart == MGMT_RESTART_NO ||
         (r->restart == MGMT_RESTART_ON_FAILURE && clean))
         return false;
-    if (ran_s >= BACKOFF_RESET_S || r->backoff_s == 0)
-        r->backoff_s = 1;
-    else
-        r->backoff_s = r->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : r->backoff_s * 2;
-    r->restart_at = clock_mono_s() + r->backoff_s;
+    mgmt_supervisor_plan(rt->sup, &r->proc, ran_s);
     return true;
 }
 
-/* r's VMM is gone (the lock held): record it, wake waiters, plan a restart, queue events. */
-static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
+/*
+ * r's VMM is gone (the lock held; the supervisor reaped it): record it,
+ * wake waiters, plan a restart, queue events.
+ */
+static void run_ended(MgmtRuntime *rt, Run *r, const MgmtChildExit *x, Pending **ev, size_t *nev)
 {
-    int wstatus = 0;
-    bool have_status = r->child && waitpid(r->pid, &wstatus, WNOHANG) == r->pid;
     bool was_starting = r->power == MGMT_POWER_STARTING;
-    json_t *rec = exit_record(rt, r, have_status, wstatus);
-    double ran = clock_mono_s() - r->started_mono;
-    close(r->pidfd);
-    r->pidfd = -1;
-    r->pid = 0;
+    json_t *rec = exit_record(rt, r, x->have_status, x->wstatus);
     r->power = MGMT_POWER_STOPPED;
     r->unplugging = rt->nic_hooks != NULL;
     json_decref(r->last_exit);
@@ -338,9 +294,10 @@ static void run_ended(MgmtRuntime *rt, Run *r, Pending **ev, size_t *nev)
         json_object_set_new(meta, "console_tail", file_tail(path) ?: json_null());
     }
     pending_add(ev, nev, r->stop_requested || clean ? "vm-stopped" : "vm-crashed", r->name, meta);
-    if (!was_starting && plan_restart(r, clean, ran))
-        pending_add(ev, nev, "vm-restarting", r->name,
-                    json_pack("{s:i, s:i}", "delay_s", r->backoff_s, "restarts", r->restarts + 1));
+    if (!was_starting && plan_restart(rt, r, clean, x->ran_s))
+        pending_add(
+            ev, nev, "vm-restarting", r->name,
+            json_pack("{s:i, s:i}", "delay_s", r->proc.backoff_s, "restarts", r->restarts + 1));
 }
 
 /* ---- spawning ---- */
@@ -381,21 +338,7 @@ static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[]
     return 0;
 }
 
-/* One line in vmm.log saying what is started (fd: the log). */
-static void log_start_line(int fd, char **argv)
-{
-    char when[40];
-    clock_text(clock_real_s(), when, sizeof(when));
-    dprintf(fd, "--- %s hosteld starts:", when);
-    for (char **a = argv; *a; a++)
-        dprintf(fd, " %s", *a);
-    dprintf(fd, "\n");
-}
-
-/*
- * Spawn hostel run in its own session: stdin /dev/null, stdout and stderr
- * appended to vmm.log, every signal at its default and unblocked.
- */
+/* Spawn hostel run (mgmt_spawn: its own session, its output appended to vmm.log). */
 static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *fds, pid_t *pid,
                      Error *err)
 {
@@ -405,36 +348,12 @@ static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *
         mgmt_runtime_path(rt, name, "vmm.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the state or run directory is too long", name);
     unlink(paths[5]); /* the last exit.json: the next one is this VMM's */
-    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (logfd < 0)
-        return error_set_errno(err, errno, "cannot open %.200s", log);
-    log_start_line(logfd, argv);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, deflt;
-    sigemptyset(&none);
-    sigfillset(&deflt);
-    sigdelset(&deflt, SIGKILL);
-    sigdelset(&deflt, SIGSTOP);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    for (int i = 0; i < VMCONFIG_MAX_NICS; i++) /* fds are >= FD_HIGH: no clash with 3 + i */
-        if (fds[i] >= 0)
-            posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &deflt);
-    int rc = posix_spawn(pid, rt->vmm_path, &fa, &at, argv, NULL);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0)
-        return error_set_errno(err, rc, "cannot start %.200s", rt->vmm_path);
-    return 0;
+    MgmtSpawn sp = {.path = rt->vmm_path,
+                    .argv = argv,
+                    .log = log,
+                    .fds = fds, /* >= FD_HIGH (vmm_machine.c): no clash with 3 + card */
+                    .nfds = VMCONFIG_MAX_NICS};
+    return mgmt_spawn(&sp, pid, err);
 }
 
 static void write_pid_file(MgmtRuntime *rt, const char *name, pid_t pid)
@@ -453,15 +372,9 @@ static void write_pid_file(MgmtRuntime *rt, const char *name, pid_t pid)
 /* Watch pid as r's VMM (the lock held). Returns 0, or -1 when it is already gone. */
 static int run_watch(MgmtRuntime *rt, Run *r, pid_t pid, bool child)
 {
-    int fd = pidfd_open(pid, 0);
-    if (fd < 0)
+    if (mgmt_supervisor_watch(rt->sup, &r->proc, pid, -1, child) < 0)
         return -1;
-    r->pid = pid;
-    r->pidfd = fd;
-    r->child = child;
-    r->started_mono = clock_mono_s();
     r->started_real = clock_real_s();
-    wake_supervisor(rt);
     return 0;
 }
 
@@ -572,7 +485,7 @@ static int wait_ready(MgmtRuntime *rt, Run *r, Error *err)
                              rt->ready_timeout_ms);
     }
     mgmt_runtime_path(rt, r->name, "vmm.log", log, sizeof(log));
-    last_line(log, line, sizeof(line));
+    mgmt_last_line(log, line, sizeof(line));
     return error_set(err, "%s: the VMM ended at once: %s", r->name,
                      line[0] ? line : "(nothing in vmm.log)");
 }
@@ -627,7 +540,7 @@ static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
     bool resume = file_exists(state);
     r->power = MGMT_POWER_STARTING;
     r->stop_requested = false;
-    r->restart_at = 0;
+    r->proc.restart_at = 0;
     start_slot_take(rt);
     pid_t pid;
     int rc = spawn_prepared(rt, r, resume, &pid, err);
@@ -636,10 +549,10 @@ static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
     if (rc == 0) {
         write_pid_file(rt, r->name, pid);
         rc = wait_ready(rt, r, err);
-        if (rc < 0 && r->pid)
-            kill(r->pid, SIGKILL); /* the supervisor reaps it */
+        if (rc < 0 && r->proc.pid)
+            kill(r->proc.pid, SIGKILL); /* the supervisor reaps it */
     }
-    if (rc < 0 && r->power == MGMT_POWER_STARTING && !r->pid)
+    if (rc < 0 && r->power == MGMT_POWER_STARTING && !r->proc.pid)
         r->power = MGMT_POWER_STOPPED;
     start_slot_give(rt);
     if (rc == 0 && resume)
@@ -675,7 +588,7 @@ int mgmt_runtime_start(MgmtRuntime *rt, const MgmtVm *vm, Error *err)
         r->restart = vm->restart;
         rc = start_locked(rt, r, err);
     }
-    json_t *meta = rc == 0 ? json_pack("{s:i}", "pid", (int)r->pid) : NULL;
+    json_t *meta = rc == 0 ? json_pack("{s:i}", "pid", (int)r->proc.pid) : NULL;
     pthread_mutex_unlock(&rt->lock);
     if (rc == 0)
         notify_one(rt, "vm-started", vm->name, meta);
@@ -695,8 +608,9 @@ static void *restart_thread(void *opaque)
     if (go)
         r->restarts++; /* counted as it is tried: a watcher sees the count with the new pid */
     int rc = go ? start_locked(rt, r, &err) : 1;
-    json_t *meta = rc == 0 ? json_pack("{s:i, s:i}", "pid", (int)r->pid, "restarts", r->restarts)
-                           : json_pack("{s:s}", "error", err.msg);
+    json_t *meta = rc == 0
+                       ? json_pack("{s:i, s:i}", "pid", (int)r->proc.pid, "restarts", r->restarts)
+                       : json_pack("{s:s}", "error", err.msg);
     char name[MGMT_NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s", r->name);
     pthread_mutex_unlock(&rt->lock);
@@ -760,7 +674,7 @@ static int begin_stop(Run *r, const char *name, Error *err)
     if (!r || !run_active(r) || r->power == MGMT_POWER_STARTING)
         return error_set(err, "%s is not running", name);
     r->stop_requested = true;
-    r->restart_at = 0;
+    r->proc.restart_at = 0;
     r->power = MGMT_POWER_STOPPING;
     return 0;
 }
@@ -774,8 +688,8 @@ static bool force_end(MgmtRuntime *rt, Run *r, const char *path)
     pthread_mutex_lock(&rt->lock);
     if (wait_ended(r, &rt->lock, QUIT_WAIT_S))
         return true;
-    if (r->pidfd >= 0)
-        pidfd_send_signal(r->pidfd, SIGKILL, NULL, 0);
+    if (r->proc.pidfd >= 0)
+        pidfd_send_signal(r->proc.pidfd, SIGKILL, NULL, 0);
     return wait_ended(r, &rt->lock, QUIT_WAIT_S);
 }
 
@@ -809,7 +723,7 @@ int mgmt_runtime_stop(MgmtRuntime *rt, const char *name, bool force, unsigned ti
     if (!gone && r->power == MGMT_POWER_STOPPING)
         r->power = MGMT_POWER_RUNNING;
     pthread_mutex_unlock(&rt->lock);
-    return gone ? 0 : error_set(err, "%s: the VMM (pid %d) does not end", name, (int)r->pid);
+    return gone ? 0 : error_set(err, "%s: the VMM (pid %d) does not end", name, (int)r->proc.pid);
 }
 
 int mgmt_runtime_suspend(MgmtRuntime *rt, const char *name, Error *err)
@@ -1004,7 +918,7 @@ double mgmt_runtime_uptime(MgmtRuntime *rt, const char *name)
 {
     pthread_mutex_lock(&rt->lock);
     Run *r = run_find(rt, name);
-    pid_t pid = r && run_active(r) ? r->pid : 0;
+    pid_t pid = r && run_active(r) ? r->proc.pid : 0;
     pthread_mutex_unlock(&rt->lock);
     return pid ? proc_age(pid) : -1;
 }
@@ -1014,18 +928,18 @@ static void state_running(const Run *r, json_t *j)
 {
     long long rss;
     double cpu;
-    json_object_set_new(j, "pid", json_integer(r->pid));
+    json_object_set_new(j, "pid", json_integer(r->proc.pid));
     if (r->started_real > 0) {
         char when[40];
         clock_text(r->started_real, when, sizeof(when));
         json_object_set_new(j, "started_at", json_string(when));
-        json_object_set_new(j, "uptime_s", json_real(clock_mono_s() - r->started_mono));
+        json_object_set_new(j, "uptime_s", json_real(clock_mono_s() - r->proc.started));
     } else { /* found at daemon start: its process knows */
-        double age = proc_age(r->pid);
+        double age = proc_age(r->proc.pid);
         if (age >= 0)
             json_object_set_new(j, "uptime_s", json_real(age));
     }
-    if (proc_usage(r->pid, &rss, &cpu)) {
+    if (proc_usage(r->proc.pid, &rss, &cpu)) {
         json_object_set_new(j, "memory_rss", json_integer(rss));
         json_object_set_new(j, "cpu_s", json_real(cpu));
     }
@@ -1042,8 +956,8 @@ json_t *mgmt_runtime_state_json(MgmtRuntime *rt, const char *name)
                           mgmt_restart_name(r ? r->restart : MGMT_RESTART_NO));
     if (j && r && run_active(r))
         state_running(r, j);
-    if (j && r && r->restart_at > 0)
-        json_object_set_new(j, "restart_in_s", json_real(r->restart_at - clock_mono_s()));
+    if (j && r && r->proc.restart_at > 0)
+        json_object_set_new(j, "restart_in_s", json_real(r->proc.restart_at - clock_mono_s()));
     if (j)
         json_object_set_new(j, "last_exit",
                             r && r->last_exit ? json_deep_copy(r->last_exit) : json_null());
@@ -1179,105 +1093,43 @@ int mgmt_runtime_forget(MgmtRuntime *rt, const char *name, Error *err)
         json_decref(r->last_exit);
         r->last_exit = NULL;
         r->restarts = 0;
-        r->restart_at = 0;
-        r->backoff_s = 0;
+        r->proc.restart_at = 0;
+        r->proc.backoff_s = 0;
     }
     remove_vm_files(rt, name);
     pthread_mutex_unlock(&rt->lock);
     return 0;
 }
 
-/* ---- the supervisor ---- */
+/* ---- the supervisor's callbacks (the lock held) ---- */
 
-/* The pollfds: the wake eventfd, then every watched pidfd (the lock held). */
-static size_t poll_set(MgmtRuntime *rt, struct pollfd **fds, Run ***who, int *timeout_ms)
-{
-    size_t n = 1;
-    for (Run *r = rt->runs; r; r = r->next)
-        n += r->pidfd >= 0;
-    *fds = calloc(n, sizeof(**fds));
-    *who = calloc(n, sizeof(**who));
-    if (!*fds || !*who)
-        return 0;
-    (*fds)[0] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
-    size_t i = 1;
-    double next = -1, now = clock_mono_s();
-    for (Run *r = rt->runs; r; r = r->next) {
-        if (r->pidfd >= 0) {
-            (*fds)[i] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
-            (*who)[i++] = r;
-        }
-        if (r->restart_at > 0 && (next < 0 || r->restart_at < next))
-            next = r->restart_at;
-    }
-    *timeout_ms = next < 0 ? 1000 : next <= now ? 0 : (int)((next - now) * 1000) + 1;
-    return n;
-}
-
-/* One turn: what poll found, under the lock; the events after. */
-static void supervise_turn(MgmtRuntime *rt, struct pollfd *fds, Run **who, size_t n)
-{
-    Pending *ev = NULL;
-    size_t nev = 0;
-    bool *ended = calloc(n, sizeof(*ended));
-    pthread_mutex_lock(&rt->lock);
-    for (size_t i = 1; i < n; i++) {
-        if (fds[i].revents && who[i]->pidfd == fds[i].fd) {
-            run_ended(rt, who[i], &ev, &nev);
-            if (ended)
-                ended[i] = who[i]->unplugging;
-            else
-                who[i]->unplugging = false; /* out of memory: its ports stay until its next start */
-        }
-    }
-    double now = clock_mono_s();
-    for (Run *r = rt->runs; r; r = r->next) {
-        if (r->restart_at > 0 && r->restart_at <= now) {
-            r->restart_at = 0;
-            launch_restart(rt, r);
-        }
-    }
-    pthread_mutex_unlock(&rt->lock);
-    for (size_t i = 1; ended && i < n; i++) { /* runs are never freed while the supervisor runs */
-        if (!ended[i])
-            continue;
-        unplug_machine(rt, who[i]->name);
-        pthread_mutex_lock(&rt->lock);
-        who[i]->unplugging = false;
-        pthread_cond_broadcast(&who[i]->ended);
-        pthread_mutex_unlock(&rt->lock);
-    }
-    free(ended);
-    pending_deliver(rt, ev, nev);
-}
-
-static void *supervise(void *opaque)
+/* A VMM ended: its cards are unplugged, then its events given (the lock released meanwhile). */
+static void on_vmm_ended(void *opaque, MgmtChild *c, const MgmtChildExit *x)
 {
     MgmtRuntime *rt = opaque;
-    for (;;) {
-        struct pollfd *fds;
-        Run **who;
-        int timeout;
+    Run *r = container_of(c, Run, proc);
+    Pending *ev = NULL;
+    size_t nev = 0;
+    run_ended(rt, r, x, &ev, &nev);
+    bool unplug = r->unplugging;
+    pthread_mutex_unlock(&rt->lock);
+    if (unplug) { /* runs are never freed while the supervisor runs */
+        unplug_machine(rt, r->name);
         pthread_mutex_lock(&rt->lock);
-        bool stop = rt->stop;
-        size_t n = stop ? 0 : poll_set(rt, &fds, &who, &timeout);
+        r->unplugging = false;
+        pthread_cond_broadcast(&r->ended);
         pthread_mutex_unlock(&rt->lock);
-        if (stop)
-            return NULL;
-        if (n == 0) { /* out of memory: try again soon */
-            usleep(100 * 1000);
-            continue;
-        }
-        if (poll(fds, n, timeout) > 0 && fds[0].revents) {
-            uint64_t v;
-            if (read(rt->wake_fd, &v, sizeof(v)) < 0) { /* EAGAIN: another turn drained it */
-            }
-        }
-        supervise_turn(rt, fds, who, n);
-        free(fds);
-        free(who);
     }
+    pending_deliver(rt, ev, nev);
+    pthread_mutex_lock(&rt->lock);
 }
+
+static void on_restart_due(void *opaque, MgmtChild *c)
+{
+    launch_restart(opaque, container_of(c, Run, proc));
+}
+
+static const MgmtSupervisorOps vmm_ops = {.ended = on_vmm_ended, .due = on_restart_due};
 
 static int copy_path(char *dst, const char *src, const char *what, Error *err)
 {
@@ -1307,14 +1159,13 @@ int mgmt_runtime_new(MgmtRuntime **out, const MgmtRuntimeOptions *opt, Error *er
     rt->nic_ctx = opt->nic_ctx;
     rt->max_starting = opt->max_starting ? opt->max_starting : 4;
     rt->ready_timeout_ms = opt->ready_timeout_ms ? opt->ready_timeout_ms : 20000;
-    rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&rt->lock, NULL);
     pthread_cond_init(&rt->start_slot, NULL);
     pthread_cond_init(&rt->restarted, NULL);
-    if (rt->wake_fd < 0 || pthread_create(&rt->thread, NULL, supervise, rt) != 0) {
-        error_set_errno(err, errno, "runtime: cannot start the supervisor");
-        if (rt->wake_fd >= 0)
-            close(rt->wake_fd);
+    if (mgmt_supervisor_new(&rt->sup, &rt->lock, &vmm_ops, rt, BACKOFF_MAX_S, err) < 0) {
+        pthread_cond_destroy(&rt->start_slot);
+        pthread_cond_destroy(&rt->restarted);
+        pthread_mutex_destroy(&rt->lock);
         free(rt);
         return -1;
     }
@@ -1326,11 +1177,7 @@ void mgmt_runtime_free(MgmtRuntime *rt)
 {
     if (!rt)
         return;
-    pthread_mutex_lock(&rt->lock);
-    rt->stop = true;
-    wake_supervisor(rt);
-    pthread_mutex_unlock(&rt->lock);
-    pthread_join(rt->thread, NULL);
+    mgmt_supervisor_free(rt->sup);
     pthread_mutex_lock(&rt->lock);
     while (rt->restarting)
         pthread_cond_wait(&rt->restarted, &rt->lock);
@@ -1338,13 +1185,12 @@ void mgmt_runtime_free(MgmtRuntime *rt)
     while (rt->runs) {
         Run *r = rt->runs;
         rt->runs = r->next;
-        if (r->pidfd >= 0)
-            close(r->pidfd);
+        if (r->proc.pidfd >= 0)
+            close(r->proc.pidfd);
         json_decref(r->last_exit);
         pthread_cond_destroy(&r->ended);
         free(r);
     }
-    close(rt->wake_fd);
     pthread_cond_destroy(&rt->start_slot);
     pthread_cond_destroy(&rt->restarted);
     pthread_mutex_destroy(&rt->lock);

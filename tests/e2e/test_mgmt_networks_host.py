@@ -18,6 +18,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -132,6 +133,12 @@ def leases_of(d, net, macs):
     return wait_for(got, timeout=BOOT_TIMEOUT, step=1)
 
 
+def dnsmasq_events(d, since=0):
+    """The events about dnsmasq (of the network wan) after since."""
+    return [e for e in d.events(since) if e["resource"] == f"{NETS}/wan"
+            and e["metadata"].get("action", "").startswith("network-dnsmasq-")]
+
+
 def card_mac(d, vm):
     return d.request("GET", f"/1.0/vms/{vm}").json["config"]["nics"][0]["mac"]
 
@@ -193,6 +200,16 @@ def test_dnsmasq_is_restarted_and_found_again_after_a_daemon_restart(hostns):
     st = wait_for(lambda: (lambda s: s if s.get("pid") not in (None, pid) else None)(
         d.get_net("wan")["host"]["dnsmasq"]), timeout=15)
     assert st["status"] == "running" and st["restarts"] == 1 and "signal 9" in st["message"], st
+    # the crash and the restart are events of the network, in that order
+    events = wait_for(lambda: (lambda ev: ev if len(ev) >= 2 else None)(dnsmasq_events(d)),
+                      timeout=10)
+    assert [e["metadata"]["action"] for e in events] == [
+        "network-dnsmasq-crashed", "network-dnsmasq-restarted"], events
+    crashed, restarted = events[0]["metadata"], events[1]["metadata"]
+    assert crashed["pid"] == pid and "signal 9" in crashed["message"], crashed
+    assert crashed["restart_in_s"] == 1 and crashed["name"] == "wan", crashed
+    assert restarted["pid"] == st["pid"] and restarted["restarts"] == 1, restarted
+    assert events[0]["type"] == "lifecycle" and events[0]["uid"] == -1, events[0]
     pid = st["pid"]
     # a daemon restart finds dnsmasq again and writes the table anew (removed meanwhile here)
     d.proc.send_signal(signal.SIGKILL)
@@ -202,12 +219,21 @@ def test_dnsmasq_is_restarted_and_found_again_after_a_daemon_restart(hostns):
     n = d.get_net("wan")
     assert n["host"]["dnsmasq"]["pid"] == pid and n["host"]["dnsmasq"]["restarts"] == 0, n
     assert "table ip hostel-wan" in nft_tables(d.ns)
-    # a dnsmasq the daemon did not start that dies is restarted too
+    # a dnsmasq the daemon did not start that dies is restarted too (its status is unknown)
     os.kill(pid, signal.SIGTERM)
     pid = wait_for(lambda: (lambda p: p if p not in (None, pid) else None)(d.dnsmasq_pid("wan")),
                    timeout=15)
+    events = wait_for(lambda: (lambda ev: ev if len(ev) >= 2 else None)(dnsmasq_events(d)),
+                      timeout=10)
+    actions = [e["metadata"]["action"] for e in events]
+    assert actions == ["network-dnsmasq-crashed", "network-dnsmasq-restarted"], actions
+    assert "ended" in events[0]["metadata"]["message"], events[0]
+    # deleting the network ends its dnsmasq on purpose: no crash is told
+    since = d.events()[-1]["id"]
     assert d.request("DELETE", f"{NETS}/wan").status == 200
     wait_for(lambda: not alive(pid), timeout=10)
+    time.sleep(0.5)
+    assert dnsmasq_events(d, since) == [], d.events(since)
 
 
 def test_a_dnsmasq_that_cannot_start_fails_the_create_with_its_reason(hostns):
