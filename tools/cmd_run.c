@@ -6,6 +6,7 @@
  * map how it ended to the exit status.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -27,7 +28,9 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/size.h"
+#include "state/channel.h"
 #include "vmm/console.h"
+#include "vmm/migrate_uri.h"
 #include "vmm/vmm.h"
 
 enum { EXIT_USAGE = CLI_EXIT_USAGE, EXIT_LIMIT = 124 };
@@ -107,6 +110,7 @@ typedef struct RunOptions {
     const char *name;         /* --name */
     const char *control;      /* --control: the control socket's path */
     const char *restore;      /* --restore: a state file to continue */
+    const char *incoming;     /* --incoming: wait for a migration stream there */
     const char *snapshot_dir; /* --snapshot-dir: where the live snapshots go */
     const char *exit_file;    /* --exit-file: how the run ended, as JSON, written at exit */
     RunConsole console;       /* --console-socket, --console-log, --console-log-size */
@@ -122,6 +126,7 @@ enum {
     OPT_NAME,
     OPT_CONTROL,
     OPT_RESTORE,
+    OPT_INCOMING,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_CONFIG,
@@ -147,6 +152,7 @@ static const struct option run_long_options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"restore", required_argument, NULL, OPT_RESTORE},
+    {"incoming", required_argument, NULL, OPT_INCOMING},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
@@ -224,6 +230,9 @@ static void run_help(FILE *out)
             "                      $XDG_STATE_HOME/hostel/snapshots/NAME)\n"
             "      --exit-file FILE  at exit, write how the run ended to FILE as JSON\n"
             "                      ({\"status\", \"reason\", \"message\"}: docs/cli.md)\n"
+            "      --incoming URI  wait for a live migration (unix:PATH, tcp:HOST:PORT or\n"
+            "                      fd:N), then run the VM it brings (docs/migration.md;\n"
+            "                      no -k/-i/-p/-d/--net/-m/-c with it)\n"
             "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
             "                      RAM, harts, devices, disks and network come from FILE\n"
             "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
@@ -447,6 +456,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_DUMP_DTB: o->dump_dtb = optarg; return 0;
     case OPT_NAME: return run_set_name(o, optarg);
     case OPT_RESTORE: o->restore = optarg; return 0;
+    case OPT_INCOMING: o->incoming = optarg; return 0;
     case OPT_SNAPSHOT_DIR: return run_set_path(&o->snapshot_dir, optarg, "--snapshot-dir");
     case OPT_EXIT_FILE: return run_set_path(&o->exit_file, optarg, "--exit-file");
     case OPT_CONSOLE_SOCKET:
@@ -506,8 +516,13 @@ static int run_default_guest(RunOptions *o)
 /* --restore takes the machine from the file: options that describe one cannot be given. */
 static int run_check_restore(const RunOptions *o)
 {
+    if (o->restore && o->incoming)
+        return run_usage_error("%s: --restore and --incoming exclude each other", "--incoming");
     if (o->machine_flag)
-        return run_usage_error("%s: the machine comes from the state file given to --restore",
+        return run_usage_error(o->restore ? "%s: the machine comes from the state file given to "
+                                            "--restore"
+                                          : "%s: the machine comes from the migration stream "
+                                            "(--incoming)",
                                o->machine_flag);
     return 0;
 }
@@ -593,7 +608,7 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     }
     if (optind < argc)
         return run_usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->restore)
+    if (o->restore || o->incoming)
         return run_check_restore(o);
     if (!o->vm.boot.kernel && run_default_guest(o) != 0)
         return 1;
@@ -614,9 +629,10 @@ static int run_exit_status(const RunOptions *o, const VmmStats *st, int guest_st
     case VMM_STOP_GUEST: return guest_status;
     case VMM_STOP_QUIT: fprintf(stderr, "\nhostel: quit (C-a x)\n"); return 0;
     case VMM_STOP_CONTROL:
-        fprintf(stderr, st->suspended ? "\nhostel: suspended (continue with hostel run "
-                                        "--restore FILE)\n"
-                                      : "\nhostel: quit (control socket)\n");
+        fprintf(stderr, st->suspended  ? "\nhostel: suspended (continue with hostel run "
+                                         "--restore FILE)\n"
+                        : st->migrated ? "\nhostel: migrated (the VM runs at the destination)\n"
+                                       : "\nhostel: quit (control socket)\n");
         return 0;
     case VMM_STOP_LIMIT:
         fprintf(stderr,
@@ -738,6 +754,77 @@ static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *e
     return m;
 }
 
+/*
+ * --incoming: listen, accept one connection, read and check the whole
+ * migration stream, then build the machine its configuration section
+ * describes and load the state (nothing is opened, disks included, before
+ * the stream has passed every check).  *conn: the connection, for the
+ * confirmation (run_incoming_reply); -1 if none was accepted.
+ */
+static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, int *conn, Error *err)
+{
+    MigrateUri u;
+    StreamChannel ch;
+    *conn = -1;
+    signal(SIGPIPE, SIG_IGN); /* a source gone: the reply's write fails, nothing more */
+    if (migrate_uri_parse(o->incoming, &u, err) < 0)
+        return NULL;
+    int lfd = migrate_uri_listen(&u, err);
+    if (lfd < 0)
+        return NULL;
+    log_info("waiting for a migration on %s", o->incoming);
+    int fd = migrate_uri_accept(&u, lfd, err);
+    if (lfd != fd)
+        close(lfd);
+    if (fd < 0)
+        return NULL;
+    *conn = fd;
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0) {
+        error_set_errno(err, errno, "%s", o->incoming);
+        return NULL;
+    }
+    if (stream_channel_for_fd(&ch, mine, true, err) < 0) {
+        close(mine);
+        return NULL;
+    }
+    MachineStateFile *f = *fp = machine_state_open_channel(&ch, o->incoming, err);
+    if (!f)
+        return NULL;
+    Machine *m = machine_new(machine_state_config(f), &o->host, err);
+    if (m && machine_restore(m, f, false, err) < 0) {
+        machine_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+/*
+ * The destination's one line to the source: running (the source may end),
+ * or why the stream was refused (the source goes on).  Returns 0, or -1
+ * when the source cannot be told it may end: this side must not run then.
+ */
+static int run_incoming_reply(int *conn, const Error *failed, Error *err)
+{
+    if (*conn < 0)
+        return 0;
+    json_t *j = failed ? json_pack("{s:s, s:s}", "migrate", "error", "desc", failed->msg)
+                       : json_pack("{s:s}", "migrate", "running");
+    char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    int rc = 0;
+    if (!line || !io_write_all(*conn, line, strlen(line)) || !io_write_all(*conn, "\n", 1))
+        rc = failed ? 0
+                    : error_set(err,
+                                "%s: the source went away before it was told: not "
+                                "running the VM here",
+                                "migration");
+    free(line);
+    json_decref(j);
+    close(*conn);
+    *conn = -1;
+    return rc;
+}
+
 /* Run the VMM on this terminal; the status vmm_run returned (err filled when < 0). */
 static int run_vmm_on_console(Vmm *v, const RunOptions *o, VmmStats *st, Error *err)
 {
@@ -760,7 +847,7 @@ static const char *run_exit_reason(const VmmStats *st)
     switch (st->why) {
     case VMM_STOP_GUEST: return "guest";
     case VMM_STOP_QUIT: return "quit";
-    case VMM_STOP_CONTROL: return st->suspended ? "suspended" : "quit";
+    case VMM_STOP_CONTROL: return st->suspended ? "suspended" : st->migrated ? "migrated" : "quit";
     case VMM_STOP_LIMIT: return "limit";
     case VMM_STOP_HOST:
     default: return "signal";
@@ -795,9 +882,15 @@ static int run_machine(const RunOptions *o)
     Error err = {0};
     MachineStateFile *saved = NULL;
     Vmm *v = NULL;
-    Machine *m = o->restore ? run_restore(o, &saved, &err) : machine_new(&o->vm, &o->host, &err);
-    if (!m || (!o->restore && run_load(m, o, &err) < 0) ||
-        (!o->dump_dtb && !(v = run_vmm(m, o, &err)))) {
+    int conn = -1;
+    bool given = o->restore || o->incoming;
+    Machine *m = o->incoming  ? run_incoming(o, &saved, &conn, &err)
+                 : o->restore ? run_restore(o, &saved, &err)
+                              : machine_new(&o->vm, &o->host, &err);
+    if (!m || (!given && run_load(m, o, &err) < 0) ||
+        (!o->dump_dtb && !(v = run_vmm(m, o, &err))) || run_incoming_reply(&conn, NULL, &err) < 0) {
+        run_incoming_reply(&conn, &err, NULL);
+        vmm_free(v);
         run_write_exit_file(o, 1, "error", err.msg);
         cli_fail(&err);
         machine_free(m);

@@ -367,6 +367,12 @@ char *block_backing_path(const char *image_path, const char *backing)
     return p;
 }
 
+void block_unlock_fd(int fd)
+{
+    struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    fcntl(fd, F_OFD_SETLK, &fl);
+}
+
 int block_lock_fd(int fd, bool exclusive, const char *path, Error *err)
 {
     struct flock fl = {.l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET};

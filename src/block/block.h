@@ -234,4 +234,11 @@ char *block_backing_path(const char *image_path, const char *backing);
  */
 int block_lock_fd(int fd, bool exclusive, const char *path, Error *err);
 
+/*
+ * Drop fd's lock (block_lock_fd's) while keeping fd open: a migration
+ * hands a shared image over to the destination VMM at the switch-over,
+ * and takes it back with block_lock_fd if the destination fails.
+ */
+void block_unlock_fd(int fd);
+
 #endif

@@ -502,6 +502,27 @@ int machine_run(Machine *m, Error *err)
 
 /* ---- pause and what the VMM reads ---- */
 
+uint8_t *machine_ram(Machine *m, uint64_t *size)
+{
+    *size = m->bus.ram_size;
+    return m->bus.ram;
+}
+
+void machine_dirty_log_start(Machine *m)
+{
+    bus_dirty_log_start(&m->bus);
+}
+
+uint64_t machine_dirty_log_sync(Machine *m, uint8_t *bitmap)
+{
+    return bus_dirty_log_sync(&m->bus, bitmap);
+}
+
+void machine_dirty_log_stop(Machine *m)
+{
+    bus_dirty_log_stop(&m->bus);
+}
+
 bool machine_paused(const Machine *m)
 {
     return m->paused;

@@ -231,4 +231,16 @@ struct VirtioMmio *machine_nic_device(Machine *m, unsigned i);
  */
 uint64_t machine_ram_resident(const Machine *m);
 
+/* Guest RAM (host pointer) and its size in bytes: a migration reads it while the guest runs. */
+uint8_t *machine_ram(Machine *m, uint64_t *size);
+
+/*
+ * The bus's dirty-page log (bus_dirty_log_start/sync/stop, src/hw/bus.h),
+ * for a migration.  Call on the VM thread.  sync fills bitmap (one bit per
+ * RAM page) and returns the number of dirty pages.
+ */
+void machine_dirty_log_start(Machine *m);
+uint64_t machine_dirty_log_sync(Machine *m, uint8_t *bitmap);
+void machine_dirty_log_stop(Machine *m);
+
 #endif

@@ -25,6 +25,8 @@
 #include "state/stream_ram.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "block/block.h"
+#include "block/file.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
@@ -263,21 +265,33 @@ static int save_part(StreamOut *out, const Part *p, Error *err)
     return rc;
 }
 
-static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
+static int save_config(Machine *m, StreamOut *out, Error *err)
 {
-    StreamOut out;
     char *cfg = config_text(m);
     if (!cfg)
         return error_set(err, "out of memory saving the configuration");
+    int rc = stream_out_section(out, "config", 0, MACHINE_CONFIG_VERSION, 0, cfg, strlen(cfg), err);
+    free(cfg);
+    return rc;
+}
+
+int machine_save_devices(Machine *m, StreamOut *out, Error *err)
+{
+    Part parts[MAX_PARTS];
+    int n = machine_parts(m, parts), rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = save_part(out, &parts[i], err);
+    return rc;
+}
+
+static int save_stream(Machine *m, int fd, const MachineSaveOpts *o, Error *err)
+{
+    StreamOut out;
     int rc = stream_out_begin(&out, fd, err);
     if (rc == 0)
-        rc =
-            stream_out_section(&out, "config", 0, MACHINE_CONFIG_VERSION, 0, cfg, strlen(cfg), err);
-    free(cfg);
-    Part parts[MAX_PARTS];
-    int n = machine_parts(m, parts);
-    for (int i = 0; rc == 0 && i < n; i++)
-        rc = save_part(&out, &parts[i], err);
+        rc = save_config(m, &out, err);
+    if (rc == 0)
+        rc = machine_save_devices(m, &out, err);
     if (rc == 0)
         rc = stream_out_ram(&out, m->bus.ram, m->bus.ram_size,
                             o->compress ? STREAM_RAM_ZSTD : STREAM_RAM_FLAT,
@@ -293,6 +307,27 @@ static int save_allowed(const Machine *m, Error *err)
     if (!m->linux_boot)
         return error_set(err, "only a machine that booted a kernel (not a bare-metal program) "
                               "can be saved");
+    return 0;
+}
+
+int machine_save_config(Machine *m, StreamOut *out, Error *err)
+{
+    if (save_allowed(m, err) < 0)
+        return -1;
+    return save_config(m, out, err);
+}
+
+int machine_disks_lock(Machine *m, bool lock, Error *err)
+{
+    for (unsigned i = 0; i < m->vm.ndisks; i++) {
+        BlockDev *bd = virtio_blk_disk(machine_disk_device(m, i));
+        if (!bd || bd->read_only || !bd->file || bd->file->fd < 0)
+            continue;
+        if (!lock)
+            block_unlock_fd(bd->file->fd);
+        else if (block_lock_fd(bd->file->fd, true, bd->file->path, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -347,6 +382,25 @@ static int parse_config(MachineStateFile *f, Error *err)
     f->boot = (MachineBoot){
         .kernel = b->kernel, .initrd = b->initrd, .cmdline = b->cmdline, .bios = b->bios};
     return 0;
+}
+
+MachineStateFile *machine_state_open_channel(StreamChannel *ch, const char *name, Error *err)
+{
+    MachineStateFile *f = calloc(1, sizeof(*f));
+    if (!f) {
+        stream_channel_close(ch);
+        error_set(err, "out of memory");
+        return NULL;
+    }
+    if (stream_in_open_channel(&f->in, ch, name, &(StreamInOpts){0}, err) < 0) {
+        free(f);
+        return NULL;
+    }
+    if (parse_config(f, err) < 0) {
+        machine_state_close(f);
+        return NULL;
+    }
+    return f;
 }
 
 MachineStateFile *machine_state_open(const char *path, Error *err)
@@ -643,7 +697,9 @@ static json_t *describe_section(const StreamSection *s)
 static json_t *describe_ram(const StreamIn *in)
 {
     json_t *o = json_pack("{s:I, s:s}", "bytes", (json_int_t)in->ram_size, "encoding",
-                          in->ram_encoding == STREAM_RAM_ZSTD ? "zstd" : "flat");
+                          in->ram_encoding == STREAM_RAM_ZSTD    ? "zstd"
+                          : in->ram_encoding == STREAM_RAM_PAGES ? "pages"
+                                                                 : "flat");
     if (in->ram_encoding == STREAM_RAM_FLAT)
         json_object_set_new(o, "pages-present", json_integer((json_int_t)in->ram_pages_present));
     return o;

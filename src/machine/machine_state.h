@@ -20,6 +20,8 @@
 #define MACHINE_CONFIG_VERSION 2
 
 struct StreamSection;
+struct StreamOut;
+struct StreamChannel;
 
 /*
  * Decode a configuration section (version 1 or 2) into vm (filled from
@@ -90,6 +92,38 @@ void machine_quiesce(Machine *m);
 
 /* Devices finish in-flight requests; disks are not flushed (their snapshots do it). */
 void machine_drain(Machine *m);
+
+/* ---- the pieces a live migration is made of (src/vmm/vmm_migrate.c) ---- */
+
+/*
+ * The configuration section (what the destination builds its machine
+ * from), first in a migration stream.  Refused for a machine that did not
+ * boot a kernel.  Returns 0, or -1 with err filled.
+ */
+int machine_save_config(Machine *m, struct StreamOut *out, Error *err);
+
+/*
+ * Every hart's and device's section (machine_save's, without the
+ * configuration and RAM).  Call while the harts are paused and devices
+ * drained.  Returns 0, or -1 with err filled.
+ */
+int machine_save_devices(Machine *m, struct StreamOut *out, Error *err);
+
+/*
+ * A migration stream read from ch (taken over; name for messages), fully
+ * checked as machine_state_open checks a file: on success the caller
+ * builds the machine from machine_state_config and calls machine_restore.
+ */
+MachineStateFile *machine_state_open_channel(struct StreamChannel *ch, const char *name,
+                                             Error *err);
+
+/*
+ * Release (lock false) or take again (lock true) the exclusive lock of
+ * every writable disk image, which stays open: the image lock handed to a
+ * migration's destination at the switch-over.  Taking fails with err
+ * filled when another process holds it.
+ */
+int machine_disks_lock(Machine *m, bool lock, Error *err);
 
 /*
  * `hostel clone`: from a disk image, a qcow2 overlay on it (linked) or a

@@ -157,6 +157,11 @@ static uint8_t *ram_page_map(const uint8_t *ram, uint64_t pages, Error *err)
     return map;
 }
 
+uint8_t *stream_ram_present_map(const uint8_t *ram, uint64_t pages, Error *err)
+{
+    return ram_page_map(ram, pages, err);
+}
+
 /* Writes the present pages at their offsets, a run of them per call. */
 static int out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t pages, const uint8_t *map,
                          uint64_t data_off, Error *err)
@@ -289,6 +294,44 @@ int stream_out_end(StreamOut *s, Error *err)
     uint8_t c[4];
     le_put(c, 4, s->crc);
     return out_write(s, c, 4, false, err);
+}
+
+/* ---- RAM pages (migration) ---- */
+
+int stream_out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t ram_size, const uint64_t *pages,
+                         unsigned n, bool skip_zero, uint64_t *bytes, Error *err)
+{
+    uint64_t before = s->off;
+    if (n > STREAM_PAGES_MAX)
+        return error_set(err, "too many pages for one section (%u)", n);
+    uint8_t *buf = malloc(16 + (size_t)n * (8 + STREAM_PAGE)), *p = buf + 16;
+    if (!buf)
+        return error_set(err, "out of memory sending RAM");
+    uint32_t count = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (pages[i] >= ram_size / STREAM_PAGE) {
+            free(buf);
+            return error_set(err, "page %llu is outside RAM", (unsigned long long)pages[i]);
+        }
+        memcpy(p + 8, ram + pages[i] * STREAM_PAGE, STREAM_PAGE);
+        bool zero = page_is_zero(p + 8);
+        if (zero && skip_zero)
+            continue;
+        le_put(p, 8, pages[i] | (zero ? STREAM_PAGE_ZERO : 0));
+        p += zero ? 8 : 8 + STREAM_PAGE;
+        count++;
+    }
+    int rc = 0;
+    if (count) {
+        le_put(buf, 8, ram_size);
+        le_put(buf + 8, 4, count);
+        le_put(buf + 12, 4, 0);
+        rc = stream_out_section(s, STREAM_PAGES_TAG, 0, 1, 0, buf, (size_t)(p - buf), err);
+    }
+    free(buf);
+    if (bytes)
+        *bytes = s->off - before;
+    return rc;
 }
 
 /* ---- reading ---- */
@@ -526,6 +569,75 @@ static int rd_ram_seq(Reader *r, uint64_t rest)
     return rd_flat_seq(r, rest);
 }
 
+/* The RAM size a "ram-pages" section names: the first sets up staging, the others agree. */
+static int rd_pages_size(Reader *r, uint64_t size)
+{
+    StreamIn *s = r->s;
+    if (s->has_ram && s->ram_encoding != STREAM_RAM_PAGES)
+        return error_set(r->err, "%s: state file is corrupt: two RAM sections", s->path);
+    if (s->has_ram)
+        return size == s->ram_size
+                   ? 0
+                   : error_set(r->err, "%s: state file is corrupt: RAM pages of another size",
+                               s->path);
+    if (size % STREAM_PAGE || size == 0 || size > STREAM_MAX_RAM)
+        return error_set(r->err, "%s: state file is corrupt: bad RAM size", s->path);
+    s->has_ram = true;
+    s->ram_encoding = STREAM_RAM_PAGES;
+    s->ram_size = size;
+    return staging_alloc(r);
+}
+
+/* Apply a checked-size "ram-pages" payload to the staged RAM. */
+static int rd_pages_apply(Reader *r, const uint8_t *buf, uint64_t len)
+{
+    StreamIn *s = r->s;
+    uint64_t count = le_get(buf + 8, 4), at = 16, pages = s->ram_size / STREAM_PAGE;
+    if (count == 0 || count > STREAM_PAGES_MAX)
+        return error_set(r->err, "%s: state file is corrupt: bad RAM pages count", s->path);
+    for (uint64_t i = 0; i < count; i++) {
+        if (len - at < 8)
+            return error_set(r->err, "%s: state file is corrupt: short RAM pages", s->path);
+        uint64_t pg = le_get(buf + at, 8), idx = pg & ~STREAM_PAGE_ZERO;
+        bool zero = (pg & STREAM_PAGE_ZERO) != 0;
+        at += 8;
+        if (idx >= pages || (!zero && len - at < STREAM_PAGE))
+            return error_set(r->err, "%s: state file is corrupt: bad RAM page %llu", s->path,
+                             (unsigned long long)idx);
+        if (zero)
+            memset(s->ram_staged + idx * STREAM_PAGE, 0, STREAM_PAGE);
+        else
+            memcpy(s->ram_staged + idx * STREAM_PAGE, buf + at, STREAM_PAGE);
+        at += zero ? 0 : STREAM_PAGE;
+        s->ram_pages_present++;
+    }
+    if (at != len)
+        return error_set(r->err, "%s: state file is corrupt: RAM pages length", s->path);
+    return 0;
+}
+
+/* A "ram-pages" section (migration): applied at once, not kept in the section table. */
+static int rd_pages(Reader *r, StreamSection *sec)
+{
+    StreamIn *s = r->s;
+    if (!s->sequential)
+        return error_set(r->err, "%s: state file is corrupt: RAM pages outside a migration stream",
+                         s->path);
+    if (sec->len < 16 || sec->len > 16 + (uint64_t)STREAM_PAGES_MAX * (8 + STREAM_PAGE))
+        return error_set(r->err, "%s: state file is corrupt: bad RAM pages section", s->path);
+    uint8_t *buf = malloc(sec->len);
+    if (!buf)
+        return error_set(r->err, "out of memory reading %s", s->path);
+    int rc = rd(r, buf, sec->len, true);
+    if (rc == 0)
+        rc = rd_pages_size(r, le_get(buf, 8));
+    if (rc == 0)
+        rc = rd_pages_apply(r, buf, sec->len);
+    free(buf);
+    s->nsec--; /* the pages are in staging: no section to keep */
+    return rc;
+}
+
 static int rd_end(Reader *r, const StreamSection *sec)
 {
     uint8_t c[4];
@@ -584,6 +696,8 @@ static int rd_section(Reader *r)
         return rd_end(r, sec);
     if (strcmp(sec->tag, "ram") == 0)
         return rd_ram(r, sec);
+    if (strcmp(sec->tag, STREAM_PAGES_TAG) == 0)
+        return rd_pages(r, sec);
     if (sec->len > STREAM_MAX_SECTION)
         return error_set(r->err, "%s: state file is corrupt: section %s is too large", s->path,
                          sec->tag);

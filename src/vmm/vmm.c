@@ -159,6 +159,7 @@ void vmm_free(Vmm *v)
     if (!v)
         return;
     vmm_snapshot_finish(v); /* its completion may answer through the control socket */
+    vmm_migrate_finish(v);
     vmm_control_close(v);
     vmm_console_close(v);
     machine_set_feed_hook(v->m, NULL, NULL);
@@ -274,7 +275,8 @@ int vmm_run(Vmm *v, Error *err)
     v->stats = (VmmStats){.instret = st.instret,
                           .seconds = st.seconds,
                           .why = vmm_why(v, st.why),
-                          .suspended = v->suspended};
+                          .suspended = v->suspended,
+                          .migrated = v->migrated};
     return status;
 }
 

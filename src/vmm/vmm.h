@@ -92,6 +92,7 @@ typedef struct VmmStats {
     double seconds;   /* wall time spent running, pauses excluded */
     VmmStop why;
     bool suspended; /* why == VMM_STOP_CONTROL after vmm_suspend */
+    bool migrated;  /* why == VMM_STOP_CONTROL after a migration completed */
 } VmmStats;
 
 /*
@@ -142,6 +143,9 @@ typedef struct VmmResult {
     double pause_ms;     /* save, suspend, snapshot-create, revert: the guest stood still */
     double total_ms;     /* snapshot-create: until everything was durable */
     bool state_file;     /* snapshot-delete: a state file was removed */
+    unsigned rounds;     /* migrate: RAM rounds sent while the guest ran */
+    uint64_t bytes;      /* migrate: bytes sent */
+    double downtime_ms;  /* migrate: from the pause to the destination's confirmation */
 } VmmResult;
 
 /*
@@ -198,6 +202,59 @@ int vmm_snapshot_list(Vmm *v, VmmSnapshotInfo **list, size_t *n, Error *err);
 
 /* True while a live snapshot is finishing. */
 bool vmm_busy(const Vmm *v);
+
+/* ---- live migration (vmm_migrate.c, docs/migration.md) ---- */
+
+#define VMM_MIGRATE_DOWNTIME_MS 10.0 /* default downtime limit */
+#define VMM_MIGRATE_MAX_ROUNDS 30    /* default round cap before the switch-over is forced */
+
+typedef struct VmmMigrateOpts {
+    const char *uri;          /* unix:PATH or tcp:HOST:PORT (migrate_uri.h) */
+    double downtime_limit_ms; /* 0 = VMM_MIGRATE_DOWNTIME_MS */
+    unsigned max_rounds;      /* 0 = VMM_MIGRATE_MAX_ROUNDS */
+} VmmMigrateOpts;
+
+/*
+ * Pre-copy live migration to o->uri: the dirty log starts, round 0 sends
+ * all non-zero RAM while the guest runs (on a thread of its own), later
+ * rounds what was dirtied meanwhile, until the rest fits the downtime
+ * limit at the measured bandwidth or the round cap is reached; then the
+ * harts pause, devices drain, disks are flushed and their locks released,
+ * the last pages and device sections go, and done fires once the
+ * destination confirms it runs the VM: the run then ends
+ * (VMM_STOP_CONTROL, stats say migrated).  On any failure before that
+ * (connection lost, destination refused, migrate-cancel) the dirty log
+ * stops, the locks are taken back, the guest runs again if it ran, and
+ * done gets the error.  Refused (-1) while another operation runs.
+ */
+int vmm_migrate(Vmm *v, const VmmMigrateOpts *o, VmmDone done, void *opaque, Error *err);
+
+typedef struct VmmMigrateInfo {
+    const char *state;        /* none, active, switchover, completed, failed, cancelled */
+    unsigned round;           /* the round being sent (0 = all RAM) */
+    uint64_t bytes;           /* sent so far */
+    uint64_t pages_remaining; /* dirty pages not sent yet (at the last sync) */
+    double dirty_pages_per_s; /* measured over the last round */
+    double bandwidth;         /* bytes/s, measured */
+    double expected_downtime_ms;
+    double downtime_ms; /* once switched over */
+    double total_ms;    /* since the start */
+    char error[512];    /* failed: why */
+} VmmMigrateInfo;
+
+/* The current (or last) migration's progress. */
+void vmm_migrate_query(const Vmm *v, VmmMigrateInfo *info);
+
+/*
+ * Cancel a migration before its switch-over: the guest goes on as if
+ * nothing happened (done fires with "cancelled").  Returns 0, or -1 with
+ * err when none runs or it is switching over already.
+ */
+int vmm_migrate_cancel(Vmm *v, Error *err);
+
+/* True while a migration runs; switching over: the source is paused for the switch-over. */
+bool vmm_migrating(const Vmm *v);
+bool vmm_migrate_switching_over(const Vmm *v);
 
 /* ---- clone (vmm_clone.c): no VM needed ---- */
 

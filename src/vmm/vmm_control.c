@@ -55,6 +55,10 @@ static json_t *cmd_resume(void *opaque, json_t *args, Error *err)
 {
     if (control_args_check(args, NULL, err) < 0)
         return NULL;
+    if (vmm_migrate_switching_over(opaque)) {
+        error_set(err, "a migration is switching over: the VM stays paused until it ends");
+        return NULL;
+    }
     vmm_resume(opaque);
     return json_pack("{s:s}", "status", "running");
 }
@@ -313,6 +317,8 @@ static int vmm_idle(const Vmm *v, Error *err)
 {
     if (vmm_busy(v))
         return error_set(err, "a snapshot is in progress: try again when it has finished");
+    if (vmm_migrating(v))
+        return error_set(err, "a migration is in progress");
     return 0;
 }
 
@@ -386,6 +392,78 @@ static json_t *cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
     return reply_of(vmm_snapshot_delete(opaque, name, reply_now, &rep, err), &rep, err);
 }
 
+/* ---- migration ---- */
+
+static json_t *pack_migrate(const VmmResult *r)
+{
+    return json_pack("{s:i, s:I, s:f, s:f}", "rounds", (int)r->rounds, "bytes",
+                     (json_int_t)r->bytes, "downtime-ms", r->downtime_ms, "total-ms", r->total_ms);
+}
+
+/* The destination runs the VM (or the migration failed): the deferred reply goes out. */
+static void migrate_done(void *opaque, const VmmResult *r, const Error *err)
+{
+    control_complete(opaque, r ? pack_migrate(r) : NULL, err);
+}
+
+static int migrate_args(json_t *args, VmmMigrateOpts *o, Error *err)
+{
+    static const char *const allowed[] = {"uri", "downtime-limit-ms", "max-rounds", NULL};
+    json_t *limit = NULL;
+    int rounds = 0;
+    if (control_args_check(args, allowed, err) < 0)
+        return -1;
+    if (!args ||
+        json_unpack(args, "{s:s, s?o, s?i}", "uri", &o->uri, "downtime-limit-ms", &limit,
+                    "max-rounds", &rounds) < 0 ||
+        (limit && !json_is_number(limit)) || rounds < 0 || rounds > 1000)
+        return error_set(err, "expected {\"uri\": \"unix:PATH\" | \"tcp:HOST:PORT\", "
+                              "\"downtime-limit-ms\": MS (optional), \"max-rounds\": N "
+                              "(optional, 1-1000)}");
+    o->downtime_limit_ms = limit ? json_number_value(limit) : 0;
+    if (limit && o->downtime_limit_ms <= 0)
+        return error_set(err, "downtime-limit-ms: expected a positive number");
+    o->max_rounds = (unsigned)rounds;
+    return 0;
+}
+
+static json_t *cmd_migrate(void *opaque, json_t *args, Error *err)
+{
+    Vmm *v = opaque;
+    VmmMigrateOpts o = {0};
+    if (vmm_idle(v, err) < 0 || migrate_args(args, &o, err) < 0)
+        return NULL;
+    ControlPending *p = control_defer(v->control, err);
+    if (!p)
+        return NULL;
+    if (vmm_migrate(v, &o, migrate_done, p, err) < 0)
+        control_complete(p, NULL, err);
+    return NULL; /* answered by migrate_done */
+}
+
+static json_t *cmd_query_migrate(void *opaque, json_t *args, Error *err)
+{
+    VmmMigrateInfo i;
+    if (control_args_check(args, NULL, err) < 0)
+        return NULL;
+    vmm_migrate_query(opaque, &i);
+    json_t *r = json_pack("{s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "state", i.state,
+                          "round", (int)i.round, "bytes", (json_int_t)i.bytes, "pages-remaining",
+                          (json_int_t)i.pages_remaining, "dirty-pages-per-s", i.dirty_pages_per_s,
+                          "bandwidth", i.bandwidth, "expected-downtime-ms", i.expected_downtime_ms,
+                          "downtime-ms", i.downtime_ms, "total-ms", i.total_ms);
+    if (r && i.error[0])
+        json_object_set_new(r, "error", json_string(i.error));
+    return r;
+}
+
+static json_t *cmd_migrate_cancel(void *opaque, json_t *args, Error *err)
+{
+    if (control_args_check(args, NULL, err) < 0 || vmm_migrate_cancel(opaque, err) < 0)
+        return NULL;
+    return json_object();
+}
+
 static json_t *cmd_snapshot_list(void *opaque, json_t *args, Error *err)
 {
     VmmSnapshotInfo *list;
@@ -420,6 +498,12 @@ static const ControlCommand vmm_commands[] = {
     {"snapshot-list", cmd_snapshot_list, "the VM's snapshots"},
     {"snapshot-revert", cmd_snapshot_revert, "go back to snapshot {\"name\"}: memory and disks"},
     {"snapshot-delete", cmd_snapshot_delete, "delete snapshot {\"name\"}"},
+    {"migrate", cmd_migrate,
+     "live-migrate to {\"uri\"} (downtime-limit-ms, max-rounds); answers once the "
+     "destination runs the VM"},
+    {"query-migrate", cmd_query_migrate,
+     "migration progress: state, round, bytes, pages remaining, dirty rate, downtime"},
+    {"migrate-cancel", cmd_migrate_cancel, "cancel a migration before its switch-over"},
 };
 
 /* ---- the socket ---- */

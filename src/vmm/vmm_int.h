@@ -28,12 +28,14 @@ struct Vmm {
     size_t in_len;
     uint8_t hvc_buf[VMM_INPUT_BUF]; /* console input not yet taken by virtio-console */
     size_t hvc_len;
-    bool quit;               /* the user asked to quit (Ctrl-A x) */
-    bool control_quit;       /* vmm_quit: `quit` or `suspend` */
-    bool suspended;          /* vmm_suspend saved the state: the run ends */
-    uint64_t run_start_ns;   /* host CLOCK_MONOTONIC when vmm_run first began */
-    VmmStats stats;          /* of the last vmm_run */
-    struct SnapshotJob *job; /* a live snapshot finishing (vmm_snapshot.c) */
+    bool quit;                    /* the user asked to quit (Ctrl-A x) */
+    bool control_quit;            /* vmm_quit: `quit` or `suspend` */
+    bool suspended;               /* vmm_suspend saved the state: the run ends */
+    uint64_t run_start_ns;        /* host CLOCK_MONOTONIC when vmm_run first began */
+    VmmStats stats;               /* of the last vmm_run */
+    struct SnapshotJob *job;      /* a live snapshot finishing (vmm_snapshot.c) */
+    struct MigrateJob *migration; /* a live migration running or the last one (vmm_migrate.c) */
+    bool migrated;                /* a migration completed: the run ends */
     /* The console kept by the VMM (vmm_console.c); the front end's sinks it passes on. */
     struct ConsoleServer *console_server;     /* --console-socket; NULL when none */
     struct ConsoleLog *console_log;           /* --console-log; NULL when none */
@@ -63,6 +65,9 @@ void vmm_console_close(Vmm *v);
 size_t vmm_input_room(const Vmm *v);
 /* Console input from a client, len <= vmm_input_room(), no escape filter (vmm.c). */
 void vmm_input_push(Vmm *v, const uint8_t *buf, size_t len);
+
+/* Stop a migration still running (cancel, join its thread) and free it (before teardown). */
+void vmm_migrate_finish(Vmm *v);
 
 /* Wait for a live snapshot still finishing and fire its completion (before teardown). */
 void vmm_snapshot_finish(Vmm *v);

@@ -56,6 +56,8 @@ static int vmm_idle(const Vmm *v, Error *err)
 {
     if (vmm_busy(v))
         return error_set(err, "a snapshot is in progress: try again when it has finished");
+    if (vmm_migrating(v))
+        return error_set(err, "a migration is in progress");
     return 0;
 }
 
