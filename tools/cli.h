@@ -39,6 +39,7 @@ extern const Command cmd_start, cmd_stop, cmd_reboot; /* cmd_mgmt.c */
 extern const Command cmd_console;                     /* cmd_console.c */
 extern const Command cmd_logs, cmd_edit;              /* cmd_vmtools.c */
 extern const Command cmd_stats;                       /* cmd_stats.c */
+extern const Command cmd_migrate;                     /* cmd_migrate.c */
 
 /*
  * For cmd_ctl.c's verbs that act on a VM hosteld runs (pause, resume,

@@ -772,7 +772,7 @@ static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, int *co
     int lfd = migrate_uri_listen(&u, err);
     if (lfd < 0)
         return NULL;
-    log_info("waiting for a migration on %s", o->incoming);
+    log_debug("waiting for a migration on %s", o->incoming);
     int fd = migrate_uri_accept(&u, lfd, err);
     if (lfd != fd)
         close(lfd);
