@@ -16,6 +16,7 @@
 
 #include "state/state.h"
 #include "state/stream.h"
+#include "util/le.h"
 #include "tap.h"
 
 typedef struct Queue {
@@ -527,6 +528,94 @@ static void test_bad_streams(void)
     munmap(ram, size);
 }
 
+/* A migration's stream in a file: round 0's non-zero pages, then a later round's. */
+static uint8_t *pages_stream(uint8_t *ram, size_t size, size_t *len)
+{
+    char *path = tmp_path();
+    int fd = open(path, O_RDWR | O_TRUNC);
+    StreamOut s;
+    Error err = {0};
+    uint64_t all[STREAM_PAGES_MAX], n = size / 4096, later[] = {5, 7, 9};
+    for (uint64_t i = 0; i < n; i++)
+        all[i] = i;
+    int rc = stream_out_begin(&s, fd, &err);
+    rc |= stream_out_section(&s, "dev", 3, 2, 0, "device bytes", 13, &err);
+    rc |= stream_out_ram_pages(&s, ram, size, all, (unsigned)n, true, NULL, &err);
+    memset(ram + 6 * 4096, 0, 4096); /* page 6 (non-zero at round 0) becomes zero */
+    memset(ram + 7 * 4096, 0xee, 4096);
+    ram[9 * 4096 + 17] = 1;
+    later[0] = 6;
+    rc |= stream_out_ram_pages(&s, ram, size, later, 3, false, NULL, &err);
+    rc |= stream_out_end(&s, &err);
+    lseek(fd, 0, SEEK_SET);
+    uint8_t *bytes = slurp(fd, len);
+    close(fd);
+    StreamIn in;
+    ok(stream_in_open(&in, path, &err) < 0 && strstr(err.msg, "outside a migration stream"),
+       "ram-pages sections are refused in a file: %s", err.msg);
+    unlink(path);
+    if (rc != 0) {
+        free(bytes);
+        return NULL;
+    }
+    return bytes;
+}
+
+/*
+ * ram-pages sections (migration): round 0 skips zero pages, a later round
+ * overrides pages (a page that became zero included); the RAM read back
+ * is the RAM of the last round.  Cut or corrupted, the stream is refused.
+ */
+static void test_ram_pages(void)
+{
+    const size_t size = 64 << 10;
+    uint8_t *ram = make_ram(size);
+    size_t len = 0;
+    uint8_t *bytes = pages_stream(ram, size, &len);
+    int p[2];
+    ok(bytes && pipe(p) == 0, "a pages stream was written");
+    if (!bytes)
+        return;
+    Writer w = {.bytes = bytes, .len = len};
+    stream_channel_fd(&w.ch, p[1], true);
+    pthread_t t;
+    pthread_create(&t, NULL, writer_bytes, &w);
+    StreamIn in;
+    Error err = {0};
+    int rc = stream_in_open_fd(&in, p[0], "pipe", &(StreamInOpts){0}, &err);
+    pthread_join(t, NULL);
+    close(p[0]);
+    ok(rc == 0 && in.ram_encoding == STREAM_RAM_PAGES && in.ram_size == size &&
+           stream_in_find(&in, "dev", 3) && !stream_in_find(&in, STREAM_PAGES_TAG, 0),
+       "a pages stream reads back: %s", err.msg);
+    uint8_t *back = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(rc == 0 && stream_in_load_ram(&in, back, size, false, &err) == 0 &&
+           memcmp(back, ram, size) == 0,
+       "the RAM received is the last round's: %s", err.msg);
+    if (rc == 0)
+        stream_in_close(&in);
+    size_t cut = 0, flipped = 0;
+    for (size_t at = 1; at < len; at += len / 37 + 1)
+        cut += open_fed(bytes, at, &err) < 0 && strstr(err.msg, "truncated");
+    for (size_t at = 0; at + 4 < len; at += len / 41 + 1) {
+        bytes[at] ^= 0x10;
+        flipped += open_fed(bytes, len, &err) < 0;
+        bytes[at] ^= 0x10;
+    }
+    ok(cut == (len - 2) / (len / 37 + 1) + 1, "a pages stream cut short is truncated (%zu)", cut);
+    ok(flipped == (len - 5) / (len / 41 + 1) + 1, "any flipped byte is refused (%zu)", flipped);
+    /* The later round's first page index made one past RAM: refused as it arrives. */
+    uint8_t *sec = memmem(bytes, len, "\x09ram-pages", 10);
+    sec = sec ? memmem(sec + 10, len - (size_t)(sec + 10 - bytes), "\x09ram-pages", 10) : NULL;
+    if (sec)
+        le_put(sec + 10 + 16 + 16, 8, size / 4096);
+    ok(sec && open_fed(bytes, len, &err) < 0 && strstr(err.msg, "bad RAM page"),
+       "a page outside RAM is refused: %s", err.msg);
+    free(bytes);
+    munmap(back, size);
+    munmap(ram, size);
+}
+
 int main(void)
 {
     test_round_trip();
@@ -540,5 +629,6 @@ int main(void)
     test_socket_round_trip(STREAM_RAM_ZSTD);
     test_channel_damage(STREAM_RAM_FLAT);
     test_channel_damage(STREAM_RAM_ZSTD);
+    test_ram_pages();
     return tap_done();
 }
