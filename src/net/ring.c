@@ -161,6 +161,16 @@ NetRingResult net_ring_push(NetRing *r, const void *frame, size_t len)
     return NET_RING_OK;
 }
 
+uint32_t net_ring_used(NetRing *r)
+{
+    uint32_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
+    uint32_t used = r->pos - tail;
+    if (used > r->size)
+        return r->size;
+    r->seen = tail;
+    return used;
+}
+
 bool net_ring_push_done(NetRing *r)
 {
     atomic_thread_fence(memory_order_seq_cst);

@@ -110,6 +110,9 @@ void net_ring_detach(NetRingPair *rp);
  */
 NetRingResult net_ring_push(NetRing *r, const void *frame, size_t len);
 
+/* Producer: the bytes the consumer has yet to read (the whole ring if its index is impossible). */
+uint32_t net_ring_used(NetRing *r);
+
 /*
  * Producer, after pushing one or more frames: must the consumer's doorbell
  * be rung?  True (once) if the consumer said it was going to sleep.

@@ -715,7 +715,7 @@ static void port_send(SwitchPort *p, bool flooded, const uint8_t *frame, size_t 
         port_enqueue(p, cls, frame, len);
         return;
     }
-    int r = p->output(p->opaque, frame, len);
+    int r = p->output(p->opaque, frame, len, flooded);
     if (r == 0)
         port_enqueue(p, cls, frame, len);
     else
@@ -734,7 +734,7 @@ void switch_port_flush(Switch *sw, SwitchPort *p)
         QRing *q = &p->ring[p->ring[Q_UNICAST].len ? Q_UNICAST : Q_FLOOD];
         QFrame *f = q->q[q->head];
         p->flushing = true;
-        int r = p->output(p->opaque, f->data, f->len);
+        int r = p->output(p->opaque, f->data, f->len, q == &p->ring[Q_FLOOD]);
         p->flushing = false;
         if (r == 0)
             return;

@@ -88,12 +88,15 @@ typedef struct SwitchConfig {
 
 /*
  * A port's output: try to send one frame (as it goes on the wire: tagged
- * or not, as the port's mode says) now.  Returns 1 if it was sent, 0 if
- * the port cannot take it now (the switch queues it and sends it from
- * switch_port_flush() when the owner says the port is writable), -1 if
- * the peer is gone (the frame is dropped and counted).
+ * or not, as the port's mode says) now.  flooded: a broadcast, multicast
+ * or unknown unicast frame (an output with a deep buffer of its own may
+ * refuse those sooner than unicast, so a flood cannot fill it: the
+ * switch's queue, where unicast goes first, holds them instead).  Returns
+ * 1 if it was sent, 0 if the port cannot take it now (the switch queues it
+ * and sends it from switch_port_flush() when the owner says the port is
+ * writable), -1 if the peer is gone (the frame is dropped and counted).
  */
-typedef int (*SwitchOutputFn)(void *opaque, const uint8_t *frame, size_t len);
+typedef int (*SwitchOutputFn)(void *opaque, const uint8_t *frame, size_t len, bool flooded);
 
 /* A new switch with no port.  Returns NULL with err filled. */
 Switch *switch_new(const SwitchConfig *cfg, Error *err);

@@ -267,9 +267,19 @@ static void port_ring_stop(SwitchdPort *p)
     net_ring_detach(&p->ring);
 }
 
-/* A frame for the VMM, into its down ring: as port_output says. */
-static int port_ring_output(SwitchdPort *p, const uint8_t *frame, size_t len)
+/*
+ * A frame for the VMM, into its down ring: as port_output says.  Flooded
+ * frames take at most SWITCHD_RING_FLOOD_BYTES of the ring: the frames in
+ * a ring are read in order, so a broadcast storm that filled it would put
+ * thousands of its frames ahead of every unicast frame for the VM; beyond
+ * that they wait in the port's queue, behind unicast (switch.c).
+ */
+static int port_ring_output(SwitchdPort *p, const uint8_t *frame, size_t len, bool flooded)
 {
+    if (flooded && net_ring_used(&p->ring.tx) > SWITCHD_RING_FLOOD_BYTES) {
+        if (!net_ring_wait_space(&p->ring.tx, p->ring.tx.size)) /* rung when it empties */
+            return 0;
+    }
     NetRingResult r = net_ring_push(&p->ring.tx, frame, len);
     if (r == NET_RING_EMPTY && net_ring_wait_space(&p->ring.tx, len))
         r = net_ring_push(&p->ring.tx, frame, len);
@@ -369,13 +379,13 @@ static void port_ring_request(SwitchdPort *p, size_t n, int *fds, int nfds)
 }
 
 /* SwitchOutputFn of socket ports. */
-static int port_output(void *opaque, const uint8_t *frame, size_t len)
+static int port_output(void *opaque, const uint8_t *frame, size_t len, bool flooded)
 {
     SwitchdPort *p = opaque;
     if (p->fd < 0)
         return -1;
     if (p->ring.map)
-        return port_ring_output(p, frame, len);
+        return port_ring_output(p, frame, len, flooded);
     ssize_t n;
     do
         n = send(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -395,8 +405,9 @@ static int port_output(void *opaque, const uint8_t *frame, size_t len)
 }
 
 /* SwitchOutputFn of uplinks. */
-static int port_uplink_output(void *opaque, const uint8_t *frame, size_t len)
+static int port_uplink_output(void *opaque, const uint8_t *frame, size_t len, bool flooded)
 {
+    (void)flooded;
     SwitchdPort *p = opaque;
     return uplink_output(p->uplink, frame, len);
 }

@@ -38,6 +38,7 @@
 #define SWITCHD_NAME_MAX NET_NETWORK_NAME_MAX /* a network's name with its NUL */
 #define SWITCHD_READ_BATCH 64                 /* frames read from one port's socket per round */
 #define SWITCHD_RING_BATCH 256                /* frames taken from one port's ring per round */
+#define SWITCHD_RING_FLOOD_BYTES (32 * 1024)  /* of a VM's ring, what flooded frames may fill */
 #define SWITCHD_DEFER_MAX 256        /* frames produced while the switch is busy, waiting */
 #define SWITCHD_AGE_NS 1000000000ull /* how often the tables are aged */
 

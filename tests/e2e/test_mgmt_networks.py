@@ -636,8 +636,10 @@ def test_internal_and_bridged_networks_make_host_interfaces(nsdaemon):
     assert d.act("vm1", "start")["status"] == "success"
     vtap = d.link("hb-vm1-0")
     assert vtap and vtap.get("master") == "hbtest0", vtap
-    assert d.get_net("br")["ports"] == [{"name": "hb-vm1-0", "kind": "tap", "vm": "vm1",
-                                         "card": 0}]
+    ports = d.get_net("br")["ports"]
+    stats = ports[0].pop("stats")
+    assert ports == [{"name": "hb-vm1-0", "kind": "tap", "vm": "vm1", "card": 0}]
+    assert set(stats) == {"rx-frames", "rx-bytes", "tx-frames", "tx-bytes", "drop-queue"}, stats
     vmm_cfg = json.loads((d.state / "vmdata" / "vm1" / "vmm-config.json").read_text())
     assert vmm_cfg["nics"][0]["kind"] == "tap" and vmm_cfg["nics"][0]["fd"] == 3
     assert vmm_cfg["nics"][1]["kind"] == "network" and vmm_cfg["nics"][1]["fd"] == 4

@@ -94,8 +94,9 @@ static void input(FPort *p, const uint8_t *f, size_t len)
     cur_in = saved;
 }
 
-static int output(void *opaque, const uint8_t *f, size_t len)
+static int output(void *opaque, const uint8_t *f, size_t len, bool flooded)
 {
+    (void)flooded;
     FPort *p = opaque;
     if (p->mode == 1)
         return 0;

@@ -48,8 +48,9 @@ typedef struct Peer {
     void (*hook)(struct Peer *p, const uint8_t *f, size_t len); /* called on each taken frame */
 } Peer;
 
-static int peer_output(void *opaque, const uint8_t *f, size_t len)
+static int peer_output(void *opaque, const uint8_t *f, size_t len, bool flooded)
 {
+    (void)flooded;
     Peer *p = opaque;
     if (p->ret != 1)
         return p->ret;
@@ -829,8 +830,9 @@ static bool rnd_reach(const SwitchPortConfig *a, const SwitchPortConfig *b)
     return !(a->isolated && !b->uplink) && !(b->isolated && !a->uplink);
 }
 
-static int rnd_output(void *opaque, const uint8_t *f, size_t len)
+static int rnd_output(void *opaque, const uint8_t *f, size_t len, bool flooded)
 {
+    (void)flooded;
     Rnd *r = opaque;
     const SwitchPortConfig *c = &r->cfg, *ic = switch_port_config(rnd_in);
     r->peer.n++;
@@ -1605,8 +1607,9 @@ static void test_loop(void)
 
 /* ---- cost ---- */
 
-static int null_output(void *opaque, const uint8_t *f, size_t len)
+static int null_output(void *opaque, const uint8_t *f, size_t len, bool flooded)
 {
+    (void)flooded;
     (void)f;
     (*(uint64_t *)opaque) += len;
     return 1;

@@ -644,6 +644,38 @@ static void test_engine_rings(void)
        "it reads and rings: the queue empties (%u received, %llu dropped)", got,
        (unsigned long long)info.stats.drop_queue);
 
+    /* a broadcast storm fills at most SWITCHD_RING_FLOOD_BYTES of the ring; unicast gets in */
+    eth_frame(f, 0, 6);
+    memset(f, 0xff, 6);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 64; i++)
+            send(sk, f, 60, MSG_DONTWAIT);
+        evloop_run_once(loop, 1000000);
+    }
+    eth_frame(f, 5, 6);
+    f[20] = 0x77; /* the unicast one */
+    send(sk, f, 60, 0);
+    for (int i = 0; i < 10; i++)
+        evloop_run_once(loop, 1000000);
+    unsigned floods = 0, unicast = 0;
+    size_t flen;
+    static uint8_t fb[NET_RING_FRAME_MAX];
+    while (net_ring_pop(&v.ring.rx, fb, sizeof(fb), &flen) == NET_RING_OK) {
+        floods += fb[0] == 0xff;
+        unicast += fb[0] != 0xff && fb[20] == 0x77;
+    }
+    switchd_port_info(d, "r", &info);
+    ok(floods > 100 && floods * 64 <= SWITCHD_RING_FLOOD_BYTES + 64 && unicast == 1,
+       "2560 broadcasts for a VMM that does not read: %u of them in its ring (at most %d bytes), "
+       "the rest queued or dropped (%llu); a unicast frame after them still got in",
+       floods, SWITCHD_RING_FLOOD_BYTES, (unsigned long long)info.stats.drop_queue);
+    if (net_ring_pop_done(&v.ring.rx))
+        net_ring_kick(v.sw_efd);
+    for (int i = 0; i < 50; i++) {
+        evloop_run_once(loop, 1000000);
+        vmm_pop(&v);
+    }
+
     /* what is not a request is ignored; a port keeps working */
     pipe(p2);
     net_ring_send_request(sk, p2[0]);
