@@ -49,9 +49,10 @@ guests at a time:
    gives frames per second per core of switch CPU, and the share of a core
    1 Gbit/s of 64-byte frames (1,488,095 frames/s) would need. One run of
    60-byte frames over the sockets (one message per frame, no rings) shows
-   what the rings save. A last run
-   paces 60-byte frames at --load-pps (no drops: the cost per frame when
-   the switch is not saturated).
+   what the rings save. A last run paces 60-byte frames at --load-pps,
+   by default exactly 1 Gbit/s of them (1,488,095/s, sent in bursts of 32
+   with a doorbell each): the switch's CPU at that rate, sleeping between
+   bursts, as a VM's traffic makes it.
 
 Targets (issue 16): VM-to-VM throughput >= QEMU's; the switch's CPU < 10 %
 of a core at 1 Gbit/s of small frames. See docs/bench.md ("Networks
@@ -735,9 +736,9 @@ def parse_options(argv):
                    help="ports on the loaded switch, 2 of them busy (default 16, at least 2)")
     p.add_argument("--load-seconds", type=positive(float), default=5.0,
                    help="measured window of each frame size (default 5)")
-    p.add_argument("--load-pps", type=int, default=100000,
+    p.add_argument("--load-pps", type=int, default=round(GBIT_64B_PPS),
                    help="a last load run of 60-byte frames paced at this rate (default "
-                        "100000; 0 = none)")
+                        f"{round(GBIT_64B_PPS)}: 1 Gbit/s of them; 0 = none)")
     p.add_argument("--mem", type=positive(int), default=256, help="guest RAM in MiB (256)")
     p.add_argument("--harts", type=positive(int), default=1, help="harts per guest (1)")
     p.add_argument("--only", type=parse_only, default=["switch", "nat", "vxlan", "load"],
