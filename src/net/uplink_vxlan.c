@@ -35,7 +35,8 @@
 #include "util/log.h"
 #include "util/timer.h"
 
-#define VXLAN_READ_BATCH 64 /* datagrams per wake-up */
+#define VXLAN_READ_BATCH 64           /* datagrams per wake-up */
+#define VXLAN_SOCKET_BUFFER (4 << 20) /* bytes of send and receive buffer asked for */
 
 typedef struct UplinkVxlan {
     Uplink up; /* first: container_of */
@@ -205,6 +206,13 @@ static int vxlan_socket(UplinkVxlan *v, const UplinkConfig *cfg, Error *err)
         return error_set_errno(err, errno, "uplink %s: cannot create a UDP socket", v->name);
     int dont = IP_PMTUDISC_DONT;
     setsockopt(v->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+    /* a burst of a VM's TCP window must not overflow the default buffers (the kernel drops
+       what does not fit, and TCP in the guests retransmits): as large as we may have them */
+    int big = VXLAN_SOCKET_BUFFER;
+    if (setsockopt(v->fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+        setsockopt(v->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)); /* capped by rmem_max */
+    if (setsockopt(v->fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
+        setsockopt(v->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     struct sockaddr_in a = {
         .sin_family = AF_INET, .sin_addr = cfg->vxlan.local, .sin_port = htons(cfg->vxlan.port)};
     if (bind(v->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
