@@ -12,6 +12,7 @@
 
 #include "control/control.h"
 #include "control/socket.h"
+#include "util/fdpass.h"
 
 /* Wait for the next line; returns it parsed (new reference) or NULL with err filled. */
 static json_t *conn_read_json(ControlConn *c, Error *err)
@@ -145,24 +146,7 @@ static int conn_send(ControlConn *c, const char *text, Error *err)
 /* Send the first part of text with fd attached (SCM_RIGHTS), then the rest. */
 static int conn_send_fd(ControlConn *c, const char *text, int fd, Error *err)
 {
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    size_t len = strlen(text);
-    struct iovec iov = {.iov_base = (void *)text, .iov_len = len};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = fdpass_send(c->fd, text, strlen(text), &fd, 1, MSG_NOSIGNAL);
     if (n < 0)
         return error_set_errno(err, errno, "sending to the VM");
     return conn_send(c, text + n, err);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "control/socket.h"
+#include "util/fdpass.h"
 
 #define CONTROL_CLIENT_FDS 16 /* descriptors waiting for their request line, per client */
 #define CONTROL_RECV_FDS 8    /* descriptors one read takes (the kernel closes any beyond) */
@@ -451,23 +452,26 @@ static void client_keep_fd(ControlClient *c, int fd)
     c->fds[c->nfds++] = (ControlFd){.line = line, .fd = fd};
 }
 
+typedef struct TakeFd {
+    ControlClient *c;
+    bool keep; /* the next descriptor is kept */
+} TakeFd;
+
+/* fdpass_each: the first descriptor is kept (when wanted), the others closed. */
+static void take_fd(void *opaque, int fd)
+{
+    TakeFd *t = opaque;
+    if (t->keep)
+        client_keep_fd(t->c, fd);
+    else
+        close(fd);
+    t->keep = false;
+}
+
 /* The descriptors of a read's SCM_RIGHTS messages: the first is kept, the others closed. */
 static void client_take_fds(ControlClient *c, struct msghdr *msg, bool keep)
 {
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-            if (keep)
-                client_keep_fd(c, fd);
-            else
-                close(fd);
-            keep = false;
-        }
-    }
+    fdpass_each(msg, take_fd, &(TakeFd){c, keep});
 }
 
 static void client_read(ControlClient *c)

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fdpass.h"
+
 #define RING_PAGE 4096u
 #define RING_MIN (256u * 1024u) /* two of the largest records */
 #define RING_MAX (16u * 1024u * 1024u)
@@ -299,25 +301,7 @@ static bool msg_check(const uint8_t *buf, size_t n, uint8_t type, uint32_t *ring
 
 static int send_with_fds(int sock, const RingMsg *m, const int *fds, int nfds)
 {
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * NET_RING_MAX_FDS)];
-    } u;
-    struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = u.buf,
-                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-    memset(u.buf, 0, sizeof(u.buf));
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-    ssize_t r;
-    do
-        r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
+    ssize_t r = fdpass_send(sock, m, sizeof(*m), fds, (size_t)nfds, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (r < 0)
         return -1;
     return r == (ssize_t)sizeof(*m) ? 0 : (errno = EMSGSIZE, -1);
@@ -345,29 +329,26 @@ void net_ring_close_fds(int *fds, int nfds)
             close(fds[i]);
 }
 
-/* Take the descriptors of every SCM_RIGHTS in mh: the first ones into fds, the rest closed. */
-static void take_fds(struct msghdr *mh, int *fds, int *nfds)
+typedef struct TakeFds {
+    int *fds;
+    int *nfds;
+} TakeFds;
+
+/* fdpass_each: the first descriptors into fds, the rest closed. */
+static void take_fd(void *opaque, int fd)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*nfds < NET_RING_MAX_FDS)
-                fds[(*nfds)++] = fd;
-            else
-                close(fd);
-        }
-    }
+    TakeFds *t = opaque;
+    if (*t->nfds < NET_RING_MAX_FDS)
+        t->fds[(*t->nfds)++] = fd;
+    else
+        close(fd);
 }
 
 ssize_t net_ring_recv(int sock, uint8_t *buf, size_t cap, int fds[NET_RING_MAX_FDS], int *nfds)
 {
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * 8)];
+        char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX)];
     } u;
     struct iovec iov = {.iov_base = buf, .iov_len = cap};
     struct msghdr mh = {
@@ -378,7 +359,7 @@ ssize_t net_ring_recv(int sock, uint8_t *buf, size_t cap, int fds[NET_RING_MAX_F
         n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n >= 0 && mh.msg_controllen > 0)
-        take_fds(&mh, fds, nfds);
+        fdpass_each(&mh, take_fd, &(TakeFds){fds, nfds});
     return n;
 }
 
