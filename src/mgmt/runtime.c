@@ -40,6 +40,7 @@ typedef struct Run {
     MgmtChild proc;      /* its VMM (pid 0 when none), supervised */
     bool stop_requested; /* a user stopped or suspended it: no restart */
     bool unplugging;     /* its VMM is gone and its cards are being unplugged */
+    bool replug_started; /* a switch restarted while it was starting: replug once started */
     MgmtRestart restart;
     unsigned restarts;    /* by the supervisor, since the daemon started */
     double started_real;  /* 0: found at daemon start (the start is its process's) */
@@ -532,6 +533,16 @@ static int spawn_prepared(MgmtRuntime *rt, Run *r, bool resume, pid_t *pid, Erro
     return rc;
 }
 
+/* Did a switch restart while r was starting (its ports may be gone)?  Cleared; the lock held. */
+static bool take_replug(Run *r)
+{
+    bool replug = r->replug_started;
+    r->replug_started = false;
+    return replug;
+}
+
+static void replug_vm(MgmtRuntime *rt, const char *name, const char *network);
+
 /* Start r from its files (config.json, or suspended.hstate); the lock held, r stopped. */
 static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
 {
@@ -540,6 +551,7 @@ static int start_locked(MgmtRuntime *rt, Run *r, Error *err)
     bool resume = file_exists(state);
     r->power = MGMT_POWER_STARTING;
     r->stop_requested = false;
+    r->replug_started = false;
     r->proc.restart_at = 0;
     start_slot_take(rt);
     pid_t pid;
@@ -589,7 +601,10 @@ int mgmt_runtime_start(MgmtRuntime *rt, const MgmtVm *vm, Error *err)
         rc = start_locked(rt, r, err);
     }
     json_t *meta = rc == 0 ? json_pack("{s:i}", "pid", (int)r->proc.pid) : NULL;
+    bool replug = rc == 0 && take_replug(r);
     pthread_mutex_unlock(&rt->lock);
+    if (replug)
+        replug_vm(rt, vm->name, NULL);
     if (rc == 0)
         notify_one(rt, "vm-started", vm->name, meta);
     return rc;
@@ -613,7 +628,10 @@ static void *restart_thread(void *opaque)
                        : json_pack("{s:s}", "error", err.msg);
     char name[MGMT_NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s", r->name);
+    bool replug = rc == 0 && take_replug(r);
     pthread_mutex_unlock(&rt->lock);
+    if (replug)
+        replug_vm(rt, name, NULL);
     if (rc <= 0)
         notify_one(rt, rc == 0 ? "vm-started" : "vm-restart-failed", name, meta);
     else
@@ -823,6 +841,8 @@ void mgmt_runtime_replug(MgmtRuntime *rt, const char *network)
         return;
     pthread_mutex_lock(&rt->lock);
     for (Run *r = rt->runs; r; r = r->next) {
+        if (run_active(r) && r->power == MGMT_POWER_STARTING)
+            r->replug_started = true; /* its ports may predate the restart: once it answers */
         if (!run_active(r) || r->unplugging ||
             (r->power != MGMT_POWER_RUNNING && r->power != MGMT_POWER_PAUSED))
             continue;
