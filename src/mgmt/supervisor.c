@@ -158,7 +158,8 @@ static size_t poll_set(MgmtSupervisor *s, int *timeout_ms)
             next = c->restart_at;
     }
     *timeout_ms = next < 0 ? IDLE_MS : next <= now ? 0 : (int)((next - now) * 1000) + 1;
-    if (n<want && * timeout_ms> OOM_MS) /* out of memory: the rest at the next turn */
+    bool short_of_memory = n < want; /* the rest at the next turn, soon */
+    if (short_of_memory && *timeout_ms > OOM_MS)
         *timeout_ms = OOM_MS;
     return n;
 }
