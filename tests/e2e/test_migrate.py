@@ -214,3 +214,72 @@ def test_incoming_usage_errors(vm_env):
     assert r.returncode == 2
     r = hostel(vm_env, "migrate", "novm", "unix:/tmp/none.sock")
     assert r.returncode == 1 and "no VM named" in r.stderr
+
+
+REWRITE_MIB = 64
+REWRITE_LINK_MBS = "32"  # the cap below what the guest rewrites (~40-80 MB/s here)
+
+
+def start_rewriting_guest(guest, vm_env, tmp_path):
+    """A 256 MiB guest rewriting a 64 MiB file of random bytes in place, as fast as it can
+    (every page of it dirtied again every ~1-2 s): the source, and the file's md5."""
+    src, log = start_source(guest, vm_env, tmp_path)
+    src.sendline("dd if=/dev/urandom of=/tmp/r1 bs=64k count=16 2>/dev/null; "
+                 f"for i in $(seq {REWRITE_MIB}); do cat /tmp/r1; done > /tmp/big; "
+                 "md5sum /tmp/big")
+    src.expect(r"([0-9a-f]{32})  /tmp/big", timeout=120)
+    md5 = src.match.group(1)
+    src.expect(PROMPT)
+    src.sendline("(n=0; while :; do dd if=/tmp/big of=/tmp/big bs=1M conv=notrunc 2>/dev/null; "
+                 "n=$((n+1)); echo $n > /tmp/passes; done) &")
+    src.expect(PROMPT)
+    time.sleep(2)
+    return src, md5
+
+
+def migrate_rewriting(vm_env, tmp_path, *extra):
+    sock = str(tmp_path / "mig.sock")
+    dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}")
+    wait_path(sock)
+    t0 = time.time()
+    r = subprocess.run([HOSTEL, "migrate", "--json", "--bandwidth", REWRITE_LINK_MBS,
+                        "--max-rounds", "20", *extra, "msrc", f"unix:{sock}"], env=vm_env,
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    print("rewriting guest", extra, "figures:", figures, f"wall {time.time() - t0:.1f} s")
+    return dst, figures
+
+
+def check_rewriting_intact(dst, md5):
+    dst.sendline("a=$(cat /tmp/passes); md5sum /tmp/big; b=$(cat /tmp/passes); "
+                 "echo passes $a $b")
+    dst.expect(r"([0-9a-f]{32})  /tmp/big", timeout=120)
+    got = dst.match.group(1)
+    dst.expect(r"passes (\d+) (\d+)")
+    assert int(dst.match.group(2)) > int(dst.match.group(1)), "the rewriting loop stopped"
+    assert got == md5, "the rewritten file changed in the move"
+    dst.sendline("poweroff")
+    assert wait_exit(dst) == 0
+
+
+def test_auto_converge_moves_a_rewriting_guest(guest, vm_env, tmp_path):
+    """The guest dirties faster than the (capped) link carries: auto-converge, on by
+    default, throttles it until the rest fits 10 ms; the data and the loop survive."""
+    src, md5 = start_rewriting_guest(guest, vm_env, tmp_path)
+    dst, f = migrate_rewriting(vm_env, tmp_path)
+    assert f["converged"] is True and f["throttle-pct"] >= 20
+    assert f["total-ms"] < 60000 and f["downtime-ms"] < 1000
+    assert wait_exit(src) == 0
+    check_rewriting_intact(dst, md5)
+
+
+def test_rewriting_guest_does_not_converge_without_auto_converge(guest, vm_env, tmp_path):
+    """The same guest and link with --no-auto-converge: every round is as large as the
+    last, the round cap forces the switch-over, and the pause is seconds, not ms."""
+    src, md5 = start_rewriting_guest(guest, vm_env, tmp_path)
+    dst, f = migrate_rewriting(vm_env, tmp_path, "--no-auto-converge")
+    assert f["converged"] is False and f["throttle-pct"] == 0 and f["rounds"] == 20
+    assert f["downtime-ms"] > 500
+    assert wait_exit(src) == 0
+    check_rewriting_intact(dst, md5)
