@@ -207,6 +207,15 @@ bool vmm_busy(const Vmm *v);
 
 /* ---- live migration (vmm_migrate.c, docs/migration.md) ---- */
 
+/*
+ * announce-self: from every network card, ANNOUNCE_ROUNDS RARP frames with
+ * its MAC (src/vmm/announce.h), the first now and the next ones after
+ * 50, 150, 250, 350 ms, so switches learn the VM's new port.  The
+ * destination of a migration calls it once the guest is about to run.
+ * Returns 0, or -1 with err (no timer).
+ */
+int vmm_announce(Vmm *v, Error *err);
+
 #define VMM_MIGRATE_DOWNTIME_MS 10.0 /* default downtime limit */
 #define VMM_MIGRATE_MAX_ROUNDS 30    /* default round cap before the switch-over is forced */
 #define VMM_THROTTLE_INITIAL 20      /* auto-converge: the first throttle (percent) */

@@ -30,10 +30,10 @@ JOB = ("(h=hostel; i=0; while [ ! -e /tmp/stop ]; do "
        "echo chain-fin\"\"ished) &")
 
 
-def start_source(guest, vm_env, tmp_path, name="msrc", mem="256M"):
+def start_source(guest, vm_env, tmp_path, name="msrc", mem="256M", net="none"):
     log = open(tmp_path / f"{name}.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "-m", mem, "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "--net", "none", "--name", name], vm_env, log)
+                   "-p", CMDLINE, "--net", net, "--name", name], vm_env, log)
     child.expect(PROMPT)
     return child, log
 
@@ -283,3 +283,43 @@ def test_rewriting_guest_does_not_converge_without_auto_converge(guest, vm_env, 
     assert f["downtime-ms"] > 500
     assert wait_exit(src) == 0
     check_rewriting_intact(dst, md5)
+
+
+def test_destination_announces_the_guest_mac(guest, vm_env, tmp_path):
+    """After the switch-over the destination sends RARP frames with the card's MAC
+    (announce-self): the switch learns the VM's new port while the guest, its eth0
+    down, sends nothing."""
+    from switchtest import Switch, wait_for
+    mac = "52:54:00:13:00:01"
+    sw = Switch(tmp_path / "sw" if (tmp_path / "sw").mkdir() is None else None,
+                {"name": "lan"}, listen=True)
+    try:
+        src, _ = start_source(guest, vm_env, tmp_path, mem="128M",
+                              net=f"socket,path={sw.listen_path},mac={mac}")
+        src.sendline("ip link set eth0 down; echo eth0-$((1+1))down")
+        src.expect("eth0-2down")
+        sock = str(tmp_path / "mig.sock")
+        dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}")
+        wait_path(sock)
+        r = hostel(vm_env, "migrate", "msrc", f"unix:{sock}")
+        assert r.returncode == 0, r.stderr
+        assert wait_exit(src) == 0
+
+        def dst_port():
+            ports = [p for p in sw.ctl.call("query-ports")["ports"] if p["kind"] == "listen"]
+            return ports[0] if len(ports) == 1 else None
+        port = wait_for(dst_port)
+        assert port, "the source's port did not go or the destination's did not come"
+
+        def learned():
+            fdb = {e["mac"]: e for e in sw.ctl.call("query-fdb")["fdb"]}
+            return fdb.get(mac, {}).get("port") == port["name"]
+        assert wait_for(learned, timeout=5), sw.ctl.call("query-fdb")
+        assert wait_for(lambda: dst_port()["stats"]["rx-frames"] >= 5, timeout=5), dst_port()
+        time.sleep(1)
+        assert dst_port()["stats"]["rx-frames"] == 5, "five frames, then quiet"
+        still_answers(dst)
+        dst.sendline("poweroff")
+        assert wait_exit(dst) == 0
+    finally:
+        assert sw.stop() == 0
