@@ -323,3 +323,51 @@ def test_destination_announces_the_guest_mac(guest, vm_env, tmp_path):
         assert wait_exit(dst) == 0
     finally:
         assert sw.stop() == 0
+
+
+def free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_killed_destination_then_tcp_migration(guest, vm_env, tmp_path):
+    """A real `hostel run --incoming` SIGKILLed in the middle of round 0 (a capped link
+    makes round 0 last ~2 s): the source keeps running and says failed; then the same VM
+    migrates over tcp:127.0.0.1:PORT to a new destination."""
+    src, _ = start_source(guest, vm_env, tmp_path)
+    sock = str(tmp_path / "mig.sock")
+    dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}", name="mdst1")
+    wait_path(sock)
+    proc = subprocess.Popen([HOSTEL, "migrate", "--bandwidth", "8", "msrc", f"unix:{sock}"],
+                            env=vm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while True:
+        q = json.loads(hostel(vm_env, "ctl", "msrc", "query-migrate").stdout)
+        if q["state"] == "active" and q["round"] == 0 and q["bytes"] > 4 << 20:
+            break
+        assert time.time() < deadline, q
+        time.sleep(0.05)
+    os.kill(dst.pid, 9)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "migration failed" in err, err
+    q = json.loads(hostel(vm_env, "ctl", "msrc", "query-migrate").stdout)
+    assert q["state"] == "failed" and q["round"] == 0 and q["throttle-pct"] == 0, q
+    still_answers(src)
+
+    port = free_tcp_port()
+    dst2, _ = start_destination(vm_env, tmp_path, f"tcp:127.0.0.1:{port}", name="mdst2")
+    deadline = time.time() + 30
+    while subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                         text=True).stdout.strip() == "":
+        assert time.time() < deadline, "the destination never listened"
+        time.sleep(0.05)
+    r = hostel(vm_env, "migrate", "msrc", f"tcp:127.0.0.1:{port}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("migrated: total"), r.stdout
+    assert wait_exit(src) == 0
+    still_answers(dst2)
+    dst2.sendline("poweroff")
+    assert wait_exit(dst2) == 0
