@@ -8,6 +8,10 @@
 - migrate-cancel while the destination does not read: the source goes on.
 - Garbage, truncated and corrupted streams given to `hostel run --incoming`: one line on
   stderr, exit status 1.
+- Auto-converge: a guest rewriting 64 MiB in place over a 32 MB/s link converges (throttled)
+  and its data survive; with --no-auto-converge it reaches the round cap.
+- announce-self: a switch learns the guest's MAC on the destination's port.
+- A real destination SIGKILLed in round 0, then a migration over tcp:127.0.0.1.
 """
 
 import json
