@@ -37,6 +37,12 @@ static void migrate_help(FILE *out)
             "      --control PATH        the source VM's control socket\n"
             "      --downtime-limit MS   the pause to aim for (default 10)\n"
             "      --max-rounds N        rounds before the switch-over is forced (default 30)\n"
+            "      --no-auto-converge    do not throttle a guest that dirties memory faster than\n"
+            "                            the link carries it (by default, from the second round\n"
+            "                            in a row that dirtied more than half of what it sent,\n"
+            "                            the harts get 20 %% less time, then 10 %% less a round,\n"
+            "                            up to 99 %%, until the migration ends)\n"
+            "      --bandwidth MB/s      cap the stream at this many MB (10^6 bytes) a second\n"
             "      --json                print the final figures as JSON\n"
             "  -h, --help                show this help and exit\n"
             "\n"
@@ -71,12 +77,15 @@ static void migrate_progress(ControlConn *c)
     json_t *r = control_conn_call(c, "query-migrate", NULL, &err);
     json_t *ret = r ? json_object_get(r, "return") : NULL;
     if (ret)
-        fprintf(stderr, "\r%-10s round %2lld  %8.1f MiB sent  %7lld pages left  %6.1f ms expected ",
+        fprintf(stderr,
+                "\r%-10s round %2lld  %8.1f MiB sent  %7lld pages left  %6.1f ms expected  "
+                "throttle %2lld %% ",
                 json_string_value(json_object_get(ret, "state")),
                 (long long)json_integer_value(json_object_get(ret, "round")),
                 (double)json_integer_value(json_object_get(ret, "bytes")) / 1048576.0,
                 (long long)json_integer_value(json_object_get(ret, "pages-remaining")),
-                json_real_value(json_object_get(ret, "expected-downtime-ms")));
+                json_real_value(json_object_get(ret, "expected-downtime-ms")),
+                (long long)json_integer_value(json_object_get(ret, "throttle-pct")));
     json_decref(r);
 }
 
@@ -95,11 +104,17 @@ static int migrate_report(json_t *reply, bool json, const Error *err)
         fputc('\n', stdout);
         return 0;
     }
-    printf("migrated: total %.1f ms, downtime %.1f ms, %.1f MiB sent in %lld round(s)\n",
+    printf("migrated: total %.1f ms, downtime %.1f ms, %.1f MiB sent in %lld round(s)",
            json_real_value(json_object_get(ret, "total-ms")),
            json_real_value(json_object_get(ret, "downtime-ms")),
            (double)json_integer_value(json_object_get(ret, "bytes")) / 1048576.0,
            (long long)json_integer_value(json_object_get(ret, "rounds")));
+    long long throttle = json_integer_value(json_object_get(ret, "throttle-pct"));
+    if (throttle)
+        printf(", throttled up to %lld %%", throttle);
+    if (!json_is_true(json_object_get(ret, "converged")))
+        printf(" (did not converge: switched over at the round cap)");
+    putchar('\n');
     return 0;
 }
 
@@ -149,8 +164,8 @@ static bool migrate_number(const char *opt, const char *arg, double lo, double h
 static int migrate_main(int argc, char **argv)
 {
     const char *control = NULL, *pos[2] = {NULL, NULL};
-    double limit = 0, rounds = 0;
-    bool json = false;
+    double limit = 0, rounds = 0, bandwidth = 0;
+    bool json = false, converge = true;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +178,12 @@ static int migrate_main(int argc, char **argv)
             control = argv[++i];
         } else if (!strcmp(a, "--downtime-limit")) {
             if (!migrate_number(a, next, 0.001, 600000, &limit))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--no-auto-converge")) {
+            converge = false;
+        } else if (!strcmp(a, "--bandwidth")) {
+            if (!migrate_number(a, next, 0.01, 1e6, &bandwidth))
                 return 2;
             i++;
         } else if (!strcmp(a, "--max-rounds")) {
@@ -187,6 +208,10 @@ static int migrate_main(int argc, char **argv)
         json_object_set_new(args, "downtime-limit-ms", json_real(limit));
     if (rounds > 0)
         json_object_set_new(args, "max-rounds", json_integer((json_int_t)rounds));
+    if (!converge)
+        json_object_set_new(args, "auto-converge", json_false());
+    if (bandwidth > 0)
+        json_object_set_new(args, "max-bandwidth", json_real(bandwidth * 1e6));
     int rc = migrate_run(target, args, json);
     json_decref(args);
     return rc;

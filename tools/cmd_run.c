@@ -901,6 +901,8 @@ static int run_machine(const RunOptions *o)
         machine_free(m);
         return 0;
     }
+    if (o->incoming && vmm_announce(v, &err) < 0) /* switches learn the VM's new port */
+        log_warn("announce-self: %s", err.msg);
     VmmStats st;
     int status = run_vmm_on_console(v, o, &st, &err);
     vmm_free(v);

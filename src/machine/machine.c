@@ -449,6 +449,7 @@ static void machine_turn(Machine *m, uint64_t budget)
     if (m->paused) /* paused by the VMM: not one more slice */
         return;
     virt_poll_devices(m);
+    uint64_t t0 = m->throttle_pct ? timer_now_ns() : 0;
     for (unsigned i = 0; i < m->nharts && !m->stop; i++) {
         if (m->harts[i]->halted)
             continue;
@@ -456,8 +457,27 @@ static void machine_turn(Machine *m, uint64_t budget)
         if (hart_run(m->harts[i], budget) != HART_EXIT_WFI)
             all_idle = false;
     }
+    if (m->throttle_pct && !all_idle) {
+        uint64_t now = timer_now_ns();
+        m->throttle_until = now + (now - t0) * m->throttle_pct / (100 - m->throttle_pct);
+    }
     if (all_idle && !m->stop)
         machine_idle(m);
+}
+
+/* Throttled: wait out the harts' sleep in the event loop (devices, fds and calls go on). */
+static bool machine_throttled(Machine *m)
+{
+    if (!m->throttle_pct || !m->throttle_until)
+        return false;
+    uint64_t now = timer_now_ns();
+    if (now >= m->throttle_until) {
+        m->throttle_until = 0;
+        return false;
+    }
+    evloop_run_once(m->loop, m->throttle_until - now);
+    virt_poll_devices(m); /* the guest's timers keep time while the harts sleep */
+    return true;
 }
 
 /* Run until a stop; returns the reason, or -1 if a reset failed. */
@@ -475,6 +495,8 @@ static int machine_loop(Machine *m, Error *err)
             evloop_run_once(m->loop, MACHINE_IDLE_MAX_NS);
             continue;
         }
+        if (machine_throttled(m))
+            continue;
         uint64_t budget = machine_budget(m);
         if (budget == 0)
             return MACHINE_STOP_LIMIT;
@@ -521,6 +543,18 @@ uint64_t machine_dirty_log_sync(Machine *m, uint8_t *bitmap)
 void machine_dirty_log_stop(Machine *m)
 {
     bus_dirty_log_stop(&m->bus);
+}
+
+void machine_set_throttle(Machine *m, unsigned pct)
+{
+    m->throttle_pct = pct > 99 ? 99 : pct;
+    if (!pct)
+        m->throttle_until = 0;
+}
+
+unsigned machine_throttle(const Machine *m)
+{
+    return m->throttle_pct;
 }
 
 bool machine_paused(const Machine *m)

@@ -243,4 +243,14 @@ void machine_dirty_log_start(Machine *m);
 uint64_t machine_dirty_log_sync(Machine *m, uint8_t *bitmap);
 void machine_dirty_log_stop(Machine *m);
 
+/*
+ * Throttle the harts (a migration's auto-converge): after every turn in
+ * which they ran for t host ns, they sleep t * pct / (100 - pct) ns, so
+ * they get (100 - pct) % of the host time they would take; the event loop,
+ * devices and the guest's clocks go on meanwhile.  pct is capped at 99;
+ * 0 lifts the throttle.  Call on the VM thread.
+ */
+void machine_set_throttle(Machine *m, unsigned pct);
+unsigned machine_throttle(const Machine *m);
+
 #endif

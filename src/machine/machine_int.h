@@ -73,6 +73,8 @@ struct Machine {
         uint64_t length;            /* bytes the guest sees */
     } disk_info[MACHINE_MAX_DISKS]; /* by disk index */
     bool paused;                    /* the harts do not run (machine_pause) */
+    unsigned throttle_pct;          /* share of host time the harts sleep (machine_set_throttle) */
+    uint64_t throttle_until;        /* host ns: the harts sleep until then */
     GuestClock clock;               /* guest time: harts, ACLINT and RTC read it */
 };
 

@@ -15,6 +15,7 @@
 #include "net/socket.h"
 #include "util/timer.h"
 #include "virtio/net.h"
+#include "vmm/announce.h"
 #include "vmm/console.h"
 #include "vmm/console_server.h"
 #include "vmm/vmm_int.h"
@@ -162,6 +163,7 @@ void vmm_free(Vmm *v)
     vmm_migrate_finish(v);
     vmm_control_close(v);
     vmm_console_close(v);
+    timer_list_free(v->announce_timers); /* frees announce_timer */
     machine_set_feed_hook(v->m, NULL, NULL);
     if (v->in_fd >= 0)
         evloop_del_fd(v->loop, v->in_fd);
@@ -209,6 +211,34 @@ int vmm_net_set_fd(Vmm *v, unsigned card, int fd, Error *err)
         return error_set(err, "card %u: no socket came with the request (pass one with it)", card);
     if (net_socket_set_fd(virtio_net_backend(dev), fd, &e) < 0)
         return error_set(err, "card %u: %s", card, e.msg);
+    return 0;
+}
+
+/* One RARP frame from every card; the next round after its delay. */
+static void vmm_announce_round(void *opaque)
+{
+    Vmm *v = opaque;
+    const VmConfig *vm = machine_config(v->m);
+    uint8_t frame[ANNOUNCE_FRAME_LEN];
+    for (unsigned i = 0; i < vm->nnics; i++) {
+        VirtioMmio *dev = machine_nic_device(v->m, i);
+        NetBackend *b = dev ? virtio_net_backend(dev) : NULL;
+        if (b)
+            net_backend_send(b, frame, announce_frame(vm->nics[i].mac, frame));
+    }
+    if (++v->announce_sent < ANNOUNCE_ROUNDS)
+        timer_mod(v->announce_timer,
+                  timer_now_ns() + (uint64_t)announce_delay_ms(v->announce_sent - 1) * 1000000);
+}
+
+int vmm_announce(Vmm *v, Error *err)
+{
+    if (!v->announce_timers &&
+        (!(v->announce_timers = timer_list_new(v->loop, err)) ||
+         !(v->announce_timer = timer_new(v->announce_timers, vmm_announce_round, v, err))))
+        return -1;
+    v->announce_sent = 0;
+    vmm_announce_round(v);
     return 0;
 }
 

@@ -146,6 +146,8 @@ typedef struct VmmResult {
     unsigned rounds;     /* migrate: RAM rounds sent while the guest ran */
     uint64_t bytes;      /* migrate: bytes sent */
     double downtime_ms;  /* migrate: from the pause to the destination's confirmation */
+    unsigned throttle;   /* migrate: the highest auto-converge throttle reached (percent) */
+    bool converged; /* migrate: the rest fitted the downtime limit (not forced by max-rounds) */
 } VmmResult;
 
 /*
@@ -205,20 +207,37 @@ bool vmm_busy(const Vmm *v);
 
 /* ---- live migration (vmm_migrate.c, docs/migration.md) ---- */
 
+/*
+ * announce-self: from every network card, ANNOUNCE_ROUNDS RARP frames with
+ * its MAC (src/vmm/announce.h), the first now and the next ones after
+ * 50, 150, 250, 350 ms, so switches learn the VM's new port.  The
+ * destination of a migration calls it once the guest is about to run.
+ * Returns 0, or -1 with err (no timer).
+ */
+int vmm_announce(Vmm *v, Error *err);
+
 #define VMM_MIGRATE_DOWNTIME_MS 10.0 /* default downtime limit */
 #define VMM_MIGRATE_MAX_ROUNDS 30    /* default round cap before the switch-over is forced */
+#define VMM_THROTTLE_INITIAL 20      /* auto-converge: the first throttle (percent) */
+#define VMM_THROTTLE_STEP 10         /* auto-converge: added at each round still too dirty */
+#define VMM_THROTTLE_MAX 99
 
 typedef struct VmmMigrateOpts {
     const char *uri;          /* unix:PATH or tcp:HOST:PORT (migrate_uri.h) */
     double downtime_limit_ms; /* 0 = VMM_MIGRATE_DOWNTIME_MS */
     unsigned max_rounds;      /* 0 = VMM_MIGRATE_MAX_ROUNDS */
+    bool no_auto_converge;    /* do not throttle the harts (auto-converge is on by default) */
+    double max_bandwidth;     /* bytes/s the stream may take; 0 = no cap */
 } VmmMigrateOpts;
 
 /*
  * Pre-copy live migration to o->uri: the dirty log starts, round 0 sends
  * all non-zero RAM while the guest runs (on a thread of its own), later
  * rounds what was dirtied meanwhile, until the rest fits the downtime
- * limit at the measured bandwidth or the round cap is reached; then the
+ * limit at the measured bandwidth or the round cap is reached (with
+ * auto-converge, from the second round in a row whose dirtied pages
+ * exceed half of what it sent, the harts are throttled: 20 %, then +10 %
+ * a round up to 99 %; lifted when the migration ends either way); then the
  * harts pause, devices drain, disks are flushed and their locks released,
  * the last pages and device sections go, and done fires once the
  * destination confirms it runs the VM: the run then ends
@@ -237,9 +256,11 @@ typedef struct VmmMigrateInfo {
     double dirty_pages_per_s; /* measured over the last round */
     double bandwidth;         /* bytes/s, measured */
     double expected_downtime_ms;
-    double downtime_ms; /* once switched over */
-    double total_ms;    /* since the start */
-    char error[512];    /* failed: why */
+    double downtime_ms;    /* once switched over */
+    double total_ms;       /* since the start */
+    unsigned throttle;     /* the harts' auto-converge throttle now (percent; 0 once it ended) */
+    unsigned throttle_max; /* the highest throttle reached */
+    char error[512];       /* failed: why */
 } VmmMigrateInfo;
 
 /* The current (or last) migration's progress. */

@@ -396,8 +396,9 @@ static json_t *cmd_snapshot_delete(void *opaque, json_t *args, Error *err)
 
 static json_t *pack_migrate(const VmmResult *r)
 {
-    return json_pack("{s:i, s:I, s:f, s:f}", "rounds", (int)r->rounds, "bytes",
-                     (json_int_t)r->bytes, "downtime-ms", r->downtime_ms, "total-ms", r->total_ms);
+    return json_pack("{s:i, s:I, s:f, s:f, s:i, s:b}", "rounds", (int)r->rounds, "bytes",
+                     (json_int_t)r->bytes, "downtime-ms", r->downtime_ms, "total-ms", r->total_ms,
+                     "throttle-pct", (int)r->throttle, "converged", r->converged);
 }
 
 /* The destination runs the VM (or the migration failed): the deferred reply goes out. */
@@ -408,22 +409,29 @@ static void migrate_done(void *opaque, const VmmResult *r, const Error *err)
 
 static int migrate_args(json_t *args, VmmMigrateOpts *o, Error *err)
 {
-    static const char *const allowed[] = {"uri", "downtime-limit-ms", "max-rounds", NULL};
-    json_t *limit = NULL;
-    int rounds = 0;
+    static const char *const allowed[] = {"uri",           "downtime-limit-ms", "max-rounds",
+                                          "auto-converge", "max-bandwidth",     NULL};
+    json_t *limit = NULL, *bw = NULL;
+    int rounds = 0, converge = 1;
     if (control_args_check(args, allowed, err) < 0)
         return -1;
     if (!args ||
-        json_unpack(args, "{s:s, s?o, s?i}", "uri", &o->uri, "downtime-limit-ms", &limit,
-                    "max-rounds", &rounds) < 0 ||
-        (limit && !json_is_number(limit)) || rounds < 0 || rounds > 1000)
-        return error_set(err, "expected {\"uri\": \"unix:PATH\" | \"tcp:HOST:PORT\", "
-                              "\"downtime-limit-ms\": MS (optional), \"max-rounds\": N "
-                              "(optional, 1-1000)}");
+        json_unpack(args, "{s:s, s?o, s?i, s?b, s?o}", "uri", &o->uri, "downtime-limit-ms", &limit,
+                    "max-rounds", &rounds, "auto-converge", &converge, "max-bandwidth", &bw) < 0 ||
+        (limit && !json_is_number(limit)) || (bw && !json_is_number(bw)) || rounds < 0 ||
+        rounds > 1000)
+        return error_set(err,
+                         "expected {\"uri\": \"unix:PATH\" | \"tcp:HOST:PORT\", "
+                         "\"downtime-limit-ms\": MS, \"max-rounds\": N (1-1000), "
+                         "\"auto-converge\": BOOL, \"max-bandwidth\": BYTES/S (all optional)}");
     o->downtime_limit_ms = limit ? json_number_value(limit) : 0;
     if (limit && o->downtime_limit_ms <= 0)
         return error_set(err, "downtime-limit-ms: expected a positive number");
+    o->max_bandwidth = bw ? json_number_value(bw) : 0;
+    if (bw && o->max_bandwidth < 4096)
+        return error_set(err, "max-bandwidth: expected at least 4096 bytes/s");
     o->max_rounds = (unsigned)rounds;
+    o->no_auto_converge = !converge;
     return 0;
 }
 
@@ -452,6 +460,10 @@ static json_t *cmd_query_migrate(void *opaque, json_t *args, Error *err)
                           (json_int_t)i.pages_remaining, "dirty-pages-per-s", i.dirty_pages_per_s,
                           "bandwidth", i.bandwidth, "expected-downtime-ms", i.expected_downtime_ms,
                           "downtime-ms", i.downtime_ms, "total-ms", i.total_ms);
+    if (r) {
+        json_object_set_new(r, "throttle-pct", json_integer(i.throttle));
+        json_object_set_new(r, "throttle-max-pct", json_integer(i.throttle_max));
+    }
     if (r && i.error[0])
         json_object_set_new(r, "error", json_string(i.error));
     return r;

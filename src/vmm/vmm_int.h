@@ -36,6 +36,9 @@ struct Vmm {
     struct SnapshotJob *job;      /* a live snapshot finishing (vmm_snapshot.c) */
     struct MigrateJob *migration; /* a live migration running or the last one (vmm_migrate.c) */
     bool migrated;                /* a migration completed: the run ends */
+    struct TimerList *announce_timers; /* vmm_announce's frames (NULL until it runs) */
+    struct Timer *announce_timer;
+    unsigned announce_sent; /* rounds of frames sent so far */
     /* The console kept by the VMM (vmm_console.c); the front end's sinks it passes on. */
     struct ConsoleServer *console_server;     /* --console-socket; NULL when none */
     struct ConsoleLog *console_log;           /* --console-log; NULL when none */

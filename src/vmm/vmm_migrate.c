@@ -22,6 +22,7 @@
  * ends the worker's write at once.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "machine/machine_state.h"
@@ -64,6 +66,11 @@ typedef struct MigrateJob {
     uint8_t *bitmap; /* the pages the current round sends (NULL in round 0: all) */
     double limit_ms;
     unsigned max_rounds;
+    bool auto_converge;
+    double max_bandwidth; /* bytes/s, 0 = no cap */
+    unsigned high_rounds; /* rounds in a row that dirtied more than half of what they sent */
+    unsigned throttle_max;
+    bool converged;
     MigrateState state;
     unsigned round;
     bool log_on, paused_here, locks_released;
@@ -99,10 +106,23 @@ bool vmm_migrate_switching_over(const Vmm *v)
 
 /* ---- the worker ---- */
 
+/* The bandwidth cap: sleep until sent bytes since t0 fit max_bandwidth (a cancel ends the wait). */
+static void rate_limit(MigrateJob *j, uint64_t t0, uint64_t sent)
+{
+    if (j->max_bandwidth <= 0)
+        return;
+    uint64_t due = t0 + (uint64_t)((double)sent / j->max_bandwidth * 1e9);
+    for (uint64_t now = timer_now_ns(); now < due && !atomic_load(&j->cancel);
+         now = timer_now_ns()) {
+        uint64_t ns = due - now < 50000000 ? due - now : 50000000;
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = (long)ns}, NULL);
+    }
+}
+
 /* Send the pages of map (all non-zero ones when round 0), STREAM_PAGES_MAX per section. */
 static int send_pages(MigrateJob *j, const uint8_t *map, bool round0, Error *err)
 {
-    uint64_t batch[STREAM_PAGES_MAX], sent;
+    uint64_t batch[STREAM_PAGES_MAX], sent, total = 0, t0 = timer_now_ns();
     unsigned n = 0;
     for (uint64_t i = 0; i <= j->pages; i++) {
         if (i < j->pages && !stream_map_bit(map, i))
@@ -116,6 +136,8 @@ static int send_pages(MigrateJob *j, const uint8_t *map, bool round0, Error *err
                 0)
                 return -1;
             atomic_fetch_add(&j->bytes, sent);
+            total += sent;
+            rate_limit(j, t0, total);
             n = 0;
         }
     }
@@ -211,6 +233,7 @@ static void migrate_fail(MigrateJob *j, const char *why)
     Error err = {0};
     bool cancelled = atomic_load(&j->cancel);
     close_conn(j);
+    machine_set_throttle(v->m, 0);
     if (j->log_on)
         machine_dirty_log_stop(v->m);
     j->log_on = false;
@@ -242,12 +265,15 @@ static void migrate_complete(MigrateJob *j)
     j->downtime_ms = ms_of(timer_now_ns() - j->pause_t0);
     j->state = MIG_COMPLETED;
     close_conn(j);
+    machine_set_throttle(v->m, 0);
     machine_dirty_log_stop(v->m);
     j->log_on = false;
     free(j->bitmap);
     j->bitmap = NULL;
     VmmResult r = {.rounds = j->round + 1,
                    .bytes = atomic_load(&j->bytes),
+                   .throttle = j->throttle_max,
+                   .converged = j->converged,
                    .downtime_ms = j->downtime_ms,
                    .total_ms = ms_of(timer_now_ns() - j->t0)};
     v->migrated = true;
@@ -283,6 +309,7 @@ static void switchover(MigrateJob *j)
     Vmm *v = j->v;
     Error err = {0};
     j->state = MIG_SWITCHOVER;
+    machine_set_throttle(v->m, 0); /* paused anyway; a failure resumes it at full speed */
     j->pause_t0 = timer_now_ns();
     if (!machine_paused(v->m)) {
         vmm_pause(v);
@@ -292,6 +319,33 @@ static void switchover(MigrateJob *j)
     machine_quiesce(v->m); /* in-flight disk requests finish, disks are flushed */
     if (switchover_send(j, &err) < 0 || start_thread(j, reply_thread, &err) < 0)
         migrate_fail(j, err.msg);
+}
+
+/*
+ * Auto-converge (QEMU's idea, our scheduler): a round that dirtied more
+ * than half of what it sent is "high"; from the second high round in a
+ * row on, each one throttles the harts harder (20 %, then +10 % up to
+ * 99 %), so the guest dirties slower than the link carries.
+ */
+static void auto_converge(MigrateJob *j, uint64_t sent)
+{
+    if (!j->auto_converge)
+        return;
+    if ((double)j->remaining * STREAM_PAGE <= (double)sent / 2) {
+        j->high_rounds = 0;
+        return;
+    }
+    if (++j->high_rounds < 2)
+        return;
+    unsigned t = machine_throttle(j->v->m);
+    t = t ? t + VMM_THROTTLE_STEP : VMM_THROTTLE_INITIAL;
+    t = t > VMM_THROTTLE_MAX ? VMM_THROTTLE_MAX : t;
+    machine_set_throttle(j->v->m, t);
+    if (t > j->throttle_max)
+        j->throttle_max = t;
+    log_debug("migration round %u: %" PRIu64 " pages dirtied, %" PRIu64
+              " bytes sent: throttle %u %%",
+              j->round, j->remaining, sent, t);
 }
 
 /* A round was sent: sync the log, and send the next one or switch over. */
@@ -314,10 +368,12 @@ static void round_done(void *opaque)
     j->remaining = machine_dirty_log_sync(j->v->m, j->bitmap);
     j->dirty_rate = secs > 0 ? (double)j->remaining / secs : 0;
     j->expected_ms = (double)j->remaining * (8 + STREAM_PAGE) / j->bandwidth * 1e3;
-    if (j->expected_ms <= j->limit_ms || j->round + 1 >= j->max_rounds) {
+    j->converged = j->expected_ms <= j->limit_ms;
+    if (j->converged || j->round + 1 >= j->max_rounds) {
         switchover(j);
         return;
     }
+    auto_converge(j, bytes - j->round_bytes0);
     Error err = {0};
     j->round++;
     j->round_t0 = now;
@@ -371,6 +427,8 @@ int vmm_migrate(Vmm *v, const VmmMigrateOpts *o, VmmDone done, void *opaque, Err
         return error_set(err, "a migration is in progress");
     if (o->downtime_limit_ms < 0 || o->downtime_limit_ms > 600000)
         return error_set(err, "downtime limit %.1f ms: expected 0 to 600000", o->downtime_limit_ms);
+    if (o->max_bandwidth < 0)
+        return error_set(err, "bandwidth cap: expected a positive number of bytes/s");
     MigrateJob *j = calloc(1, sizeof(*j));
     if (!j)
         return error_set(err, "out of memory");
@@ -381,6 +439,8 @@ int vmm_migrate(Vmm *v, const VmmMigrateOpts *o, VmmDone done, void *opaque, Err
                       .limit_ms =
                           o->downtime_limit_ms > 0 ? o->downtime_limit_ms : VMM_MIGRATE_DOWNTIME_MS,
                       .max_rounds = o->max_rounds ? o->max_rounds : VMM_MIGRATE_MAX_ROUNDS,
+                      .auto_converge = !o->no_auto_converge,
+                      .max_bandwidth = o->max_bandwidth,
                       .t0 = timer_now_ns()};
     j->ram = machine_ram(v->m, &j->ram_size);
     j->pages = j->ram_size / STREAM_PAGE;
@@ -434,6 +494,8 @@ void vmm_migrate_query(const Vmm *v, VmmMigrateInfo *info)
     info->bandwidth = j->bandwidth;
     info->expected_downtime_ms = j->expected_ms;
     info->downtime_ms = j->downtime_ms;
+    info->throttle = j->state <= MIG_SWITCHOVER ? machine_throttle(v->m) : 0;
+    info->throttle_max = j->throttle_max;
     info->total_ms = j->state <= MIG_SWITCHOVER ? ms_of(timer_now_ns() - j->t0) : j->total_ms;
     snprintf(info->error, sizeof(info->error), "%s", j->error);
 }

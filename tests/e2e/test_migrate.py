@@ -8,6 +8,10 @@
 - migrate-cancel while the destination does not read: the source goes on.
 - Garbage, truncated and corrupted streams given to `hostel run --incoming`: one line on
   stderr, exit status 1.
+- Auto-converge: a guest rewriting 64 MiB in place over a 32 MB/s link converges (throttled)
+  and its data survive; with --no-auto-converge it reaches the round cap.
+- announce-self: a switch learns the guest's MAC on the destination's port.
+- A real destination SIGKILLed in round 0, then a migration over tcp:127.0.0.1.
 """
 
 import json
@@ -30,10 +34,10 @@ JOB = ("(h=hostel; i=0; while [ ! -e /tmp/stop ]; do "
        "echo chain-fin\"\"ished) &")
 
 
-def start_source(guest, vm_env, tmp_path, name="msrc", mem="256M"):
+def start_source(guest, vm_env, tmp_path, name="msrc", mem="256M", net="none"):
     log = open(tmp_path / f"{name}.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "-m", mem, "-k", str(guest.kernel), "-i", str(guest.initrd),
-                   "-p", CMDLINE, "--net", "none", "--name", name], vm_env, log)
+                   "-p", CMDLINE, "--net", net, "--name", name], vm_env, log)
     child.expect(PROMPT)
     return child, log
 
@@ -214,3 +218,160 @@ def test_incoming_usage_errors(vm_env):
     assert r.returncode == 2
     r = hostel(vm_env, "migrate", "novm", "unix:/tmp/none.sock")
     assert r.returncode == 1 and "no VM named" in r.stderr
+
+
+REWRITE_MIB = 64
+REWRITE_LINK_MBS = "32"  # the cap below what the guest rewrites (~40-80 MB/s here)
+
+
+def start_rewriting_guest(guest, vm_env, tmp_path):
+    """A 256 MiB guest rewriting a 64 MiB file of random bytes in place, as fast as it can
+    (every page of it dirtied again every ~1-2 s): the source, and the file's md5."""
+    src, log = start_source(guest, vm_env, tmp_path)
+    src.sendline("dd if=/dev/urandom of=/tmp/r1 bs=64k count=16 2>/dev/null; "
+                 f"for i in $(seq {REWRITE_MIB}); do cat /tmp/r1; done > /tmp/big; "
+                 "md5sum /tmp/big")
+    src.expect(r"([0-9a-f]{32})  /tmp/big", timeout=120)
+    md5 = src.match.group(1)
+    src.expect(PROMPT)
+    src.sendline("(n=0; while :; do dd if=/tmp/big of=/tmp/big bs=1M conv=notrunc 2>/dev/null; "
+                 "n=$((n+1)); echo $n > /tmp/passes; done) &")
+    src.expect(PROMPT)
+    time.sleep(2)
+    return src, md5
+
+
+def migrate_rewriting(vm_env, tmp_path, *extra):
+    sock = str(tmp_path / "mig.sock")
+    dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}")
+    wait_path(sock)
+    t0 = time.time()
+    r = subprocess.run([HOSTEL, "migrate", "--json", "--bandwidth", REWRITE_LINK_MBS,
+                        "--max-rounds", "20", *extra, "msrc", f"unix:{sock}"], env=vm_env,
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    print("rewriting guest", extra, "figures:", figures, f"wall {time.time() - t0:.1f} s")
+    return dst, figures
+
+
+def check_rewriting_intact(dst, md5):
+    dst.sendline("a=$(cat /tmp/passes); md5sum /tmp/big; b=$(cat /tmp/passes); "
+                 "echo passes $a $b")
+    dst.expect(r"([0-9a-f]{32})  /tmp/big", timeout=120)
+    got = dst.match.group(1)
+    dst.expect(r"passes (\d+) (\d+)")
+    assert int(dst.match.group(2)) > int(dst.match.group(1)), "the rewriting loop stopped"
+    assert got == md5, "the rewritten file changed in the move"
+    dst.sendline("poweroff")
+    assert wait_exit(dst) == 0
+
+
+def test_auto_converge_moves_a_rewriting_guest(guest, vm_env, tmp_path):
+    """The guest dirties faster than the (capped) link carries: auto-converge, on by
+    default, throttles it until the rest fits 10 ms; the data and the loop survive."""
+    src, md5 = start_rewriting_guest(guest, vm_env, tmp_path)
+    dst, f = migrate_rewriting(vm_env, tmp_path)
+    assert f["converged"] is True and f["throttle-pct"] >= 20
+    assert f["total-ms"] < 60000 and f["downtime-ms"] < 1000
+    assert wait_exit(src) == 0
+    check_rewriting_intact(dst, md5)
+
+
+def test_rewriting_guest_does_not_converge_without_auto_converge(guest, vm_env, tmp_path):
+    """The same guest and link with --no-auto-converge: every round is as large as the
+    last, the round cap forces the switch-over, and the pause is seconds, not ms."""
+    src, md5 = start_rewriting_guest(guest, vm_env, tmp_path)
+    dst, f = migrate_rewriting(vm_env, tmp_path, "--no-auto-converge")
+    assert f["converged"] is False and f["throttle-pct"] == 0 and f["rounds"] == 20
+    assert f["downtime-ms"] > 500
+    assert wait_exit(src) == 0
+    check_rewriting_intact(dst, md5)
+
+
+def test_destination_announces_the_guest_mac(guest, vm_env, tmp_path):
+    """After the switch-over the destination sends RARP frames with the card's MAC
+    (announce-self): the switch learns the VM's new port while the guest, its eth0
+    down, sends nothing."""
+    from switchtest import Switch, wait_for
+    mac = "52:54:00:13:00:01"
+    sw = Switch(tmp_path / "sw" if (tmp_path / "sw").mkdir() is None else None,
+                {"name": "lan"}, listen=True)
+    try:
+        src, _ = start_source(guest, vm_env, tmp_path, mem="128M",
+                              net=f"socket,path={sw.listen_path},mac={mac}")
+        src.sendline("ip link set eth0 down; echo eth0-$((1+1))down")
+        src.expect("eth0-2down")
+        sock = str(tmp_path / "mig.sock")
+        dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}")
+        wait_path(sock)
+        r = hostel(vm_env, "migrate", "msrc", f"unix:{sock}")
+        assert r.returncode == 0, r.stderr
+        assert wait_exit(src) == 0
+
+        def dst_port():
+            ports = [p for p in sw.ctl.call("query-ports")["ports"] if p["kind"] == "listen"]
+            return ports[0] if len(ports) == 1 else None
+        port = wait_for(dst_port)
+        assert port, "the source's port did not go or the destination's did not come"
+
+        def learned():
+            fdb = {e["mac"]: e for e in sw.ctl.call("query-fdb")["fdb"]}
+            return fdb.get(mac, {}).get("port") == port["name"]
+        assert wait_for(learned, timeout=5), sw.ctl.call("query-fdb")
+        assert wait_for(lambda: dst_port()["stats"]["rx-frames"] >= 5, timeout=5), dst_port()
+        time.sleep(1)
+        assert dst_port()["stats"]["rx-frames"] == 5, "five frames, then quiet"
+        still_answers(dst)
+        dst.sendline("poweroff")
+        assert wait_exit(dst) == 0
+    finally:
+        assert sw.stop() == 0
+
+
+def free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_killed_destination_then_tcp_migration(guest, vm_env, tmp_path):
+    """A real `hostel run --incoming` SIGKILLed in the middle of round 0 (a capped link
+    makes round 0 last ~2 s): the source keeps running and says failed; then the same VM
+    migrates over tcp:127.0.0.1:PORT to a new destination."""
+    src, _ = start_source(guest, vm_env, tmp_path)
+    sock = str(tmp_path / "mig.sock")
+    dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}", name="mdst1")
+    wait_path(sock)
+    proc = subprocess.Popen([HOSTEL, "migrate", "--bandwidth", "8", "msrc", f"unix:{sock}"],
+                            env=vm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while True:
+        q = json.loads(hostel(vm_env, "ctl", "msrc", "query-migrate").stdout)
+        if q["state"] == "active" and q["round"] == 0 and q["bytes"] > 4 << 20:
+            break
+        assert time.time() < deadline, q
+        time.sleep(0.05)
+    os.kill(dst.pid, 9)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "migration failed" in err, err
+    q = json.loads(hostel(vm_env, "ctl", "msrc", "query-migrate").stdout)
+    assert q["state"] == "failed" and q["round"] == 0 and q["throttle-pct"] == 0, q
+    still_answers(src)
+
+    port = free_tcp_port()
+    dst2, _ = start_destination(vm_env, tmp_path, f"tcp:127.0.0.1:{port}", name="mdst2")
+    deadline = time.time() + 30
+    while subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                         text=True).stdout.strip() == "":
+        assert time.time() < deadline, "the destination never listened"
+        time.sleep(0.05)
+    r = hostel(vm_env, "migrate", "msrc", f"tcp:127.0.0.1:{port}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("migrated: total"), r.stdout
+    assert wait_exit(src) == 0
+    still_answers(dst2)
+    dst2.sendline("poweroff")
+    assert wait_exit(dst2) == 0
