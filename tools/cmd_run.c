@@ -136,6 +136,7 @@ enum {
     OPT_CONSOLE_SOCKET,
     OPT_CONSOLE_LOG,
     OPT_CONSOLE_LOG_SIZE,
+    OPT_DISPLAY,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -146,6 +147,7 @@ static const struct option run_long_options[] = {
     {"initrd", required_argument, NULL, 'i'},
     {"disk", required_argument, NULL, 'd'},
     {"net", required_argument, NULL, OPT_NET},
+    {"display", required_argument, NULL, OPT_DISPLAY},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -215,6 +217,9 @@ static void run_help(FILE *out)
             "                      each --net adds a card (eth0, eth1...; up to 6, default\n"
             "                      MACs 52:54:00:12:34:56, :57...); '--net none': no card\n"
             "                      (docs/net.md)\n"
+            "      --display none | headless[,width=W,height=H]\n"
+            "                      headless: a virtio-gpu display (default 1024x768, W and\n"
+            "                      H 16 to 4095) without a viewer yet (docs/display.md)\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
@@ -372,6 +377,16 @@ static int run_add_net(RunOptions *o, const char *arg)
     return 0;
 }
 
+/* --display none|headless[,width=W,height=H]: the last one counts. */
+static int run_set_display(RunOptions *o, const char *arg)
+{
+    Error err = {0};
+    if (vmconfig_display_parse(&o->vm.display, arg, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    o->layout_changed = true;
+    return 0;
+}
+
 /* --name: a VM name fit for messages and socket paths. */
 static int run_set_name(RunOptions *o, const char *name)
 {
@@ -424,6 +439,7 @@ static const char *run_machine_flag(int c)
     case 'c': return "-c";
     case OPT_BIOS: return "--bios";
     case OPT_NET: return "--net";
+    case OPT_DISPLAY: return "--display";
     case OPT_DUMP_DTB: return "--dump-dtb";
     case OPT_CONFIG: return "--config";
     default: return NULL;
@@ -450,6 +466,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'i': return run_set_string(&o->vm.boot.initrd, optarg);
     case 'd': return run_add_disk(o, optarg);
     case OPT_NET: return run_add_net(o, optarg);
+    case OPT_DISPLAY: return run_set_display(o, optarg);
     case 'p': return run_set_string(&o->vm.boot.cmdline, optarg);
     case OPT_CONFIG: return 0; /* read before every other option: run_read_config */
     case OPT_PRINT_CONFIG: o->print_config = true; return 0;

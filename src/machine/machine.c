@@ -31,6 +31,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
+#include "virtio/gpu.h"
 #include "virtio/rng.h"
 
 /* ---- what devices report back ---- */
@@ -114,6 +115,10 @@ static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error 
     case VM_DEV_BLK: return machine_virtio_blk(m, &c, slot.index, err);
     case VM_DEV_NET: return machine_virtio_net(m, &c, slot.index, err);
     case VM_DEV_RNG: return virtio_rng_new(&c, err);
+    case VM_DEV_GPU: {
+        VirtioGpuConfig gc = {m->vm.display.width, m->vm.display.height, m->loop};
+        return virtio_gpu_new(&c, &gc, err);
+    }
     case VM_DEV_CONSOLE: {
         m->vconsole_slot = n;
         VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};

@@ -17,12 +17,12 @@
 
 static const char *const slot_kind_names[] = {
     [VM_DEV_EMPTY] = "empty", [VM_DEV_BLK] = "blk",         [VM_DEV_NET] = "net",
-    [VM_DEV_RNG] = "rng",     [VM_DEV_CONSOLE] = "console",
+    [VM_DEV_RNG] = "rng",     [VM_DEV_CONSOLE] = "console", [VM_DEV_GPU] = "gpu",
 };
 
 void vmconfig_default(VmConfig *cfg)
 {
-    *cfg = (VmConfig){.ram_size = VMCONFIG_DEFAULT_RAM, .nharts = 1};
+    *cfg = (VmConfig){.ram_size = VMCONFIG_DEFAULT_RAM, .nharts = 1, .display = {false, 1024, 768}};
     vmconfig_default_layout(cfg, NULL);
 }
 
@@ -111,7 +111,7 @@ int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err)
 
 int vmconfig_default_layout(VmConfig *cfg, Error *err)
 {
-    unsigned used = cfg->ndisks + cfg->nnics, n = 0;
+    unsigned used = cfg->ndisks + cfg->nnics + cfg->display.enabled, n = 0;
     if (cfg->nnics == 1 && cfg->ndisks >= VMCONFIG_MAX_DISKS)
         return error_set(err,
                          "at most %d disks with a network card (--net none leaves room for %d)",
@@ -127,6 +127,8 @@ int vmconfig_default_layout(VmConfig *cfg, Error *err)
         cfg->devices[n++] = (VmSlot){VM_DEV_NET, i};
     cfg->devices[n++] = (VmSlot){VM_DEV_RNG, 0};
     cfg->devices[n++] = (VmSlot){VM_DEV_CONSOLE, 0};
+    if (cfg->display.enabled)
+        cfg->devices[n++] = (VmSlot){VM_DEV_GPU, 0};
     while (n < VMCONFIG_SLOTS)
         cfg->devices[n++] = (VmSlot){VM_DEV_EMPTY, 0};
     return 0;
@@ -335,6 +337,68 @@ static int check_devices(const VmConfig *cfg, Error *err)
             return error_set(err, "devices: no slot holds nics[%u] (net:%u)", i, i);
     if (vmconfig_slot_of(cfg, VM_DEV_CONSOLE, 0) < 0)
         return error_set(err, "devices: no slot holds the console");
+    if ((vmconfig_slot_of(cfg, VM_DEV_GPU, 0) >= 0) != cfg->display.enabled)
+        return error_set(err, cfg->display.enabled ? "devices: no slot holds the display (gpu)"
+                                                   : "devices: a gpu slot needs a display");
+    return 0;
+}
+
+static int check_display(const VmDisplay *d, Error *err)
+{
+    if (!d->enabled)
+        return 0;
+    if (d->width < VMCONFIG_DISPLAY_MIN || d->width > VMCONFIG_DISPLAY_MAX ||
+        d->height < VMCONFIG_DISPLAY_MIN || d->height > VMCONFIG_DISPLAY_MAX)
+        return error_set(err, "display: %ux%u: width and height must be %d to %d", d->width,
+                         d->height, VMCONFIG_DISPLAY_MIN, VMCONFIG_DISPLAY_MAX);
+    return 0;
+}
+
+/* One ",width=N" or ",height=N" of a --display value. */
+static int display_option(VmDisplay *d, const char *opt, size_t len, Error *err)
+{
+    uint32_t *dst = NULL;
+    size_t key = 0;
+    if (len > 6 && !strncmp(opt, "width=", 6))
+        dst = &d->width, key = 6;
+    else if (len > 7 && !strncmp(opt, "height=", 7))
+        dst = &d->height, key = 7;
+    if (!dst)
+        return error_set(err, "--display: unknown option '%.*s' (width=W, height=H)", (int)len,
+                         opt);
+    unsigned long v = 0;
+    for (size_t i = key; i < len; i++) {
+        if (opt[i] < '0' || opt[i] > '9' || v > VMCONFIG_DISPLAY_MAX)
+            return error_set(err, "--display: '%.*s': expected %.*sN with N from %d to %d",
+                             (int)len, opt, (int)key, opt, VMCONFIG_DISPLAY_MIN,
+                             VMCONFIG_DISPLAY_MAX);
+        v = v * 10 + (unsigned long)(opt[i] - '0');
+    }
+    *dst = (uint32_t)(v > VMCONFIG_DISPLAY_MAX ? VMCONFIG_DISPLAY_MAX + 1 : v);
+    return 0;
+}
+
+int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err)
+{
+    VmDisplay out = {false, 1024, 768};
+    if (!strcmp(spec, "none")) {
+        *d = out;
+        return 0;
+    }
+    if (strncmp(spec, "headless", 8) != 0 || (spec[8] && spec[8] != ','))
+        return error_set(err, "--display '%s': expected none or headless[,width=W,height=H]", spec);
+    out.enabled = true;
+    for (const char *p = spec + 8; *p == ',';) {
+        const char *opt = p + 1, *next = strchr(opt, ',');
+        size_t len = next ? (size_t)(next - opt) : strlen(opt);
+        if (display_option(&out, opt, len, err) < 0)
+            return -1;
+        p = opt + len;
+    }
+    Error e;
+    if (check_display(&out, &e) < 0)
+        return error_set(err, "--display '%s': %s", spec, e.msg + 9);
+    *d = out;
     return 0;
 }
 
@@ -355,5 +419,7 @@ int vmconfig_check(const VmConfig *cfg, Error *err)
     for (unsigned i = 0; i < cfg->nnics; i++)
         if (check_nic(cfg, i, err) < 0)
             return -1;
+    if (check_display(&cfg->display, err) < 0)
+        return -1;
     return check_devices(cfg, err);
 }

@@ -38,6 +38,7 @@ typedef enum VmDeviceKind {
     VM_DEV_NET,     /* nics[index] */
     VM_DEV_RNG,     /* virtio-rng: at most one */
     VM_DEV_CONSOLE, /* virtio-console: exactly one */
+    VM_DEV_GPU,     /* virtio-gpu: one when the definition has a display, else none */
 } VmDeviceKind;
 
 typedef struct VmSlot {
@@ -52,6 +53,14 @@ typedef struct VmDisk {
     char *format;            /* owned: "raw", "qcow2", or NULL: probe */
     uint64_t l2_cache_bytes; /* qcow2 L2 cache; 0 = the driver's default */
 } VmDisk;
+
+/* The display (--display headless[,width=W,height=H]): a virtio-gpu; no front end yet. */
+#define VMCONFIG_DISPLAY_MIN 16   /* width or height */
+#define VMCONFIG_DISPLAY_MAX 4095 /* (EDID's 12-bit fields) */
+typedef struct VmDisplay {
+    bool enabled;           /* false: --display none (the default) */
+    uint32_t width, height; /* the mode the guest is offered; 1024x768 by default */
+} VmDisplay;
 
 /* What to boot; every string owned, NULL when absent. */
 typedef struct VmBoot {
@@ -70,6 +79,7 @@ typedef struct VmConfig {
     NetConfig nics[VMCONFIG_MAX_NICS]; /* each a user or tap card (never NET_NONE) */
     unsigned nnics;
     VmSlot devices[VMCONFIG_SLOTS]; /* slot n's device */
+    VmDisplay display;
 } VmConfig;
 
 /* 128 MiB, one hart, nothing to boot, no disk, no card, the default layout. */
@@ -93,8 +103,15 @@ int vmconfig_add_disk(VmConfig *cfg, const VmDisk *disk, Error *err);
 int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err);
 
 /*
+ * Parse a --display value: "none", or "headless" with optional ",width=W"
+ * and ",height=H".  Returns 0, or -1 with err filled (one line).
+ */
+int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err);
+
+/*
  * Lay the slots out as the board always has: the disks in order, then the
- * cards in order, virtio-rng, virtio-console, and empty slots.  Returns 0,
+ * cards in order, virtio-rng, virtio-console, virtio-gpu if the definition
+ * has a display, and empty slots.  Returns 0,
  * or -1 with err filled when the disks and cards do not fit (devices unchanged).
  */
 int vmconfig_default_layout(VmConfig *cfg, Error *err);

@@ -439,14 +439,33 @@ static int read_devices(const json_t *j, VmConfig *cfg, Error *err)
     return 0;
 }
 
+/* "display": null (none) or {"width": W, "height": H} (a headless virtio-gpu). */
+static int read_display(const json_t *j, VmConfig *cfg, Error *err)
+{
+    static const char *const names[] = {"width", "height", NULL};
+    const json_t *d = json_object_get(j, "display");
+    if (!d || json_is_null(d))
+        return 0;
+    if (!json_is_object(d))
+        return error_set(err, "display: expected an object or null");
+    uint64_t w = cfg->display.width, h = cfg->display.height;
+    if (check_members(d, "display", names, err) < 0 ||
+        get_u64(d, "display", "width", &w, err) < 0 || get_u64(d, "display", "height", &h, err) < 0)
+        return -1;
+    cfg->display =
+        (VmDisplay){true, w > UINT32_MAX ? 0 : (uint32_t)w, h > UINT32_MAX ? 0 : (uint32_t)h};
+    return 0;
+}
+
 int vmconfig_from_json(const json_t *j, VmConfig *cfg, Error *err)
 {
-    static const char *const names[] = {"ram-size", "harts",   "boot", "disks",
-                                        "nics",     "devices", NULL};
+    static const char *const names[] = {"ram-size", "harts",   "boot",    "disks",
+                                        "nics",     "devices", "display", NULL};
     vmconfig_default(cfg);
     if (check_members(j, "", names, err) < 0 || read_top(j, cfg, err) < 0 ||
         read_boot(j, cfg, err) < 0 || read_disks(j, cfg, err) < 0 || read_nics(j, cfg, err) < 0 ||
-        read_devices(j, cfg, err) < 0 || vmconfig_check(cfg, err) < 0) {
+        read_display(j, cfg, err) < 0 || read_devices(j, cfg, err) < 0 ||
+        vmconfig_check(cfg, err) < 0) {
         vmconfig_free(cfg);
         return -1;
     }
@@ -648,11 +667,16 @@ json_t *vmconfig_to_json(const VmConfig *cfg)
         json_array_append_new(devices, json_string(slot));
     }
     const VmBoot *b = &cfg->boot;
-    return json_pack("{s:I, s:I, s:{s:o, s:o, s:o, s:o}, s:o, s:o, s:o}", "ram-size",
-                     (json_int_t)cfg->ram_size, "harts", (json_int_t)cfg->nharts, "boot", "kernel",
-                     str_or_null(b->kernel), "initrd", str_or_null(b->initrd), "cmdline",
-                     str_or_null(b->cmdline), "bios", str_or_null(b->bios), "disks", disks, "nics",
-                     nics, "devices", devices);
+    json_t *top = json_pack("{s:I, s:I, s:{s:o, s:o, s:o, s:o}, s:o, s:o, s:o}", "ram-size",
+                            (json_int_t)cfg->ram_size, "harts", (json_int_t)cfg->nharts, "boot",
+                            "kernel", str_or_null(b->kernel), "initrd", str_or_null(b->initrd),
+                            "cmdline", str_or_null(b->cmdline), "bios", str_or_null(b->bios),
+                            "disks", disks, "nics", nics, "devices", devices);
+    if (top && cfg->display.enabled) /* absent without a display, as before displays existed */
+        json_object_set_new(top, "display",
+                            json_pack("{s:I, s:I}", "width", (json_int_t)cfg->display.width,
+                                      "height", (json_int_t)cfg->display.height));
+    return top;
 }
 
 char *vmconfig_to_text(const VmConfig *cfg)

@@ -7,6 +7,7 @@
  * the codec with util/error.c and net/net.c only: no emulator.
  */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine/vmconfig.h"
@@ -523,8 +524,64 @@ static void test_card_round_trip(void)
     vmconfig_free(&c);
 }
 
+/* --display values, the "display" member and the gpu slot. */
+static void test_display(void)
+{
+    VmDisplay d;
+    Error err = {0};
+    ok(vmconfig_display_parse(&d, "headless", &err) == 0 && d.enabled && d.width == 1024 &&
+           d.height == 768,
+       "--display headless: 1024x768");
+    ok(vmconfig_display_parse(&d, "headless,height=600,width=800", &err) == 0 && d.width == 800 &&
+           d.height == 600,
+       "--display headless,height=600,width=800");
+    ok(vmconfig_display_parse(&d, "none", &err) == 0 && !d.enabled, "--display none");
+    static const char *const bad[] = {"",
+                                      "vnc",
+                                      "headlessx",
+                                      "headless,",
+                                      "headless,width=",
+                                      "headless,width=15",
+                                      "headless,height=4096",
+                                      "headless,width=99999999999999999999",
+                                      "headless,depth=8",
+                                      "headless,width=-1"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err.msg[0] = 0;
+        ok(vmconfig_display_parse(&d, bad[i], &err) < 0 && !strncmp(err.msg, "--display", 9),
+           "--display '%s' refused: %s", bad[i], err.msg);
+    }
+    VmConfig c, back;
+    vmconfig_default(&c);
+    c.display = (VmDisplay){true, 800, 600};
+    ok(vmconfig_default_layout(&c, &err) == 0 && c.devices[2].kind == VM_DEV_GPU,
+       "the default layout puts the gpu after the console");
+    char *text = vmconfig_to_text(&c);
+    ok(text && strstr(text, "\"display\":{\"width\":800,\"height\":600}") &&
+           vmconfig_from_text(text, strlen(text), &back, &err) == 0 && back.display.enabled &&
+           back.display.width == 800 && back.display.height == 600 &&
+           back.devices[2].kind == VM_DEV_GPU,
+       "display survives a round trip: %s", text ? text : "");
+    free(text);
+    vmconfig_free(&back);
+    vmconfig_default(&c);
+    text = vmconfig_to_text(&c);
+    ok(text && !strstr(text, "display"), "no display member without a display");
+    free(text);
+    refused("{\"display\": {\"width\": 8}}", "display: 8x768: width and height must be 16 to 4095");
+    refused("{\"display\": {\"depth\": 8}}", "display.depth: unknown member");
+    refused("{\"display\": 3}", "display: expected an object or null");
+    refused("{\"devices\": [\"rng\", \"console\", \"gpu\", \"empty\", \"empty\", \"empty\", "
+            "\"empty\", \"empty\"]}",
+            "devices: a gpu slot needs a display");
+    refused("{\"display\": {}, \"devices\": [\"rng\", \"console\", \"empty\", \"empty\", "
+            "\"empty\", \"empty\", \"empty\", \"empty\"]}",
+            "devices: no slot holds the display (gpu)");
+}
+
 int main(void)
 {
+    test_display();
     test_errors();
     test_round_trip();
     test_defaults();

@@ -113,6 +113,13 @@ VirtioMmio *vfake_virtio_rng(Bus *bus, uint64_t base, VFakeIrq *irq, Error *err)
     return virtio_rng_new(&m, err);
 }
 
+VirtioMmio *vfake_virtio_gpu(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioGpuConfig *cfg,
+                             Error *err)
+{
+    VirtioMmioConfig m = mmio_config(bus, base, irq);
+    return virtio_gpu_new(&m, cfg, err);
+}
+
 VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
                                  const VirtioConsoleConfig *cfg, Error *err)
 {

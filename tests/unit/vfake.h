@@ -19,6 +19,7 @@
 #include "hw/vmgenid.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/gpu.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 
@@ -69,6 +70,8 @@ VirtioMmio *vfake_virtio_blk(Bus *bus, uint64_t base, VFakeIrq *irq, const Virti
 VirtioMmio *vfake_virtio_net(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioNetConfig *cfg,
                              Error *err);
 VirtioMmio *vfake_virtio_rng(Bus *bus, uint64_t base, VFakeIrq *irq, Error *err);
+VirtioMmio *vfake_virtio_gpu(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioGpuConfig *cfg,
+                             Error *err);
 VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
                                  const VirtioConsoleConfig *cfg, Error *err);
 /* An empty slot (device id 0): no line. */
