@@ -19,6 +19,7 @@
 #include "hw/vmgenid.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/input.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 
@@ -71,6 +72,8 @@ VirtioMmio *vfake_virtio_net(Bus *bus, uint64_t base, VFakeIrq *irq, const Virti
 VirtioMmio *vfake_virtio_rng(Bus *bus, uint64_t base, VFakeIrq *irq, Error *err);
 VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
                                  const VirtioConsoleConfig *cfg, Error *err);
+VirtioMmio *vfake_virtio_input(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioInputConfig *cfg,
+                               Error *err);
 /* An empty slot (device id 0): no line. */
 VirtioMmio *vfake_virtio_placeholder(Bus *bus, uint64_t base, Error *err);
 VmGenId *vfake_vmgenid(VFakeIrq *irq);
