@@ -467,8 +467,8 @@ static void test_state(void)
     uint8_t *p = buf + 2 + 4 + 4 + 8 + 8; /* select, subsel, buttons, leds, delivered, dropped */
     p[0] = 0xff, p[1] = 0xff;
     memcpy(staged, b, bsize);
-    ok(state_decode(d, d->version, buf, len, staged, &err) < 0, "a count of waiting events beyond the buffer is refused: %s",
-       err.msg);
+    ok(state_decode(d, d->version, buf, len, staged, &err) < 0,
+       "a count of waiting events beyond the buffer is refused: %s", err.msg);
     free(staged);
     free(buf);
     virtio_mmio_free(a);
