@@ -106,6 +106,7 @@ typedef struct RunOptions {
     bool net_given;           /* a --net was given: no default card */
     bool net_none;            /* --net none was given */
     bool layout_changed;      /* -d or --net changed the disks or cards */
+    bool input;               /* --input: a virtio keyboard and tablet */
     bool stats;               /* --stats */
     const char *name;         /* --name */
     const char *control;      /* --control: the control socket's path */
@@ -137,6 +138,7 @@ enum {
     OPT_CONSOLE_LOG,
     OPT_CONSOLE_LOG_SIZE,
     OPT_DISPLAY,
+    OPT_INPUT,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -148,6 +150,7 @@ static const struct option run_long_options[] = {
     {"disk", required_argument, NULL, 'd'},
     {"net", required_argument, NULL, OPT_NET},
     {"display", required_argument, NULL, OPT_DISPLAY},
+    {"input", no_argument, NULL, OPT_INPUT},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -220,6 +223,9 @@ static void run_help(FILE *out)
             "      --display none | headless[,width=W,height=H]\n"
             "                      headless: a virtio-gpu display (default 1024x768, W and\n"
             "                      H 16 to 4095) without a viewer yet (docs/display.md)\n"
+            "      --input         a virtio-input keyboard and tablet (absolute pointer)\n"
+            "                      in two free virtio slots, for a display's front end\n"
+            "                      (docs/display.md)\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
             "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
@@ -440,6 +446,7 @@ static const char *run_machine_flag(int c)
     case OPT_BIOS: return "--bios";
     case OPT_NET: return "--net";
     case OPT_DISPLAY: return "--display";
+    case OPT_INPUT: return "--input";
     case OPT_DUMP_DTB: return "--dump-dtb";
     case OPT_CONFIG: return "--config";
     default: return NULL;
@@ -467,6 +474,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'd': return run_add_disk(o, optarg);
     case OPT_NET: return run_add_net(o, optarg);
     case OPT_DISPLAY: return run_set_display(o, optarg);
+    case OPT_INPUT: o->input = true; return 0;
     case 'p': return run_set_string(&o->vm.boot.cmdline, optarg);
     case OPT_CONFIG: return 0; /* read before every other option: run_read_config */
     case OPT_PRINT_CONFIG: o->print_config = true; return 0;
@@ -606,6 +614,8 @@ static int run_finish_devices(RunOptions *o)
     }
     if ((o->layout_changed || !o->config) && vmconfig_default_layout(&o->vm, &err) < 0)
         return run_usage_error("%s", err.msg);
+    if (o->input && vmconfig_add_input(&o->vm, &err) < 0)
+        return run_usage_error("--input: %s", err.msg);
     if (vmconfig_check(&o->vm, &err) < 0)
         return run_usage_error("%s", err.msg);
     return run_check_network_fds(o);

@@ -30,6 +30,7 @@
 #include "util/timer.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/input.h"
 #include "virtio/net.h"
 #include "virtio/gpu.h"
 #include "virtio/rng.h"
@@ -123,6 +124,13 @@ static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error 
         m->vconsole_slot = n;
         VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};
         return virtio_console_new(&c, &cc, err);
+    }
+    case VM_DEV_KEYBOARD:
+    case VM_DEV_TABLET: {
+        VirtioInputConfig ic = {.kind = slot.kind == VM_DEV_KEYBOARD ? VIRTIO_INPUT_KEYBOARD
+                                                                     : VIRTIO_INPUT_TABLET,
+                                .loop = m->loop};
+        return virtio_input_new(&c, &ic, err);
     }
     case VM_DEV_EMPTY:
     default: return virtio_placeholder_new(&c, err);
@@ -629,6 +637,12 @@ void machine_slot_info(const Machine *m, unsigned slot, MachineSlotInfo *out)
     *out = (MachineSlotInfo){.base = v->cfg.base,
                              .irq = v->cfg.irq.src,
                              .kind = v->ops->device_id ? v->ops->name : "empty"};
+}
+
+struct VirtioMmio *machine_input_device(Machine *m, bool tablet)
+{
+    int slot = vmconfig_slot_of(&m->vm, tablet ? VM_DEV_TABLET : VM_DEV_KEYBOARD, 0);
+    return slot < 0 ? NULL : m->virtio[slot];
 }
 
 void machine_disk_info(const Machine *m, unsigned i, const char **format, uint64_t *length)

@@ -225,6 +225,12 @@ struct VirtioMmio *machine_disk_device(Machine *m, unsigned i);
 struct VirtioMmio *machine_nic_device(Machine *m, unsigned i);
 
 /*
+ * The virtio-input keyboard (tablet false) or tablet, for a front end
+ * (virtio/input.h: virtio_input_send_*), or NULL when the VM has none.
+ */
+struct VirtioMmio *machine_input_device(Machine *m, bool tablet);
+
+/*
  * Bytes of guest RAM resident in host memory (mincore over the RAM
  * mapping): the pages the guest touched, or a restore brought in.  0 if
  * the kernel cannot tell.

@@ -28,6 +28,7 @@
 #include "block/block.h"
 #include "block/file.h"
 #include "virtio/blk.h"
+#include "virtio/input.h"
 #include "virtio/net.h"
 
 /* ---- the machine's own section ---- */
@@ -625,6 +626,8 @@ static const StateDesc *desc_of_tag(const char *tag)
         return &machine_state_desc;
     if (strcmp(tag, "hart") == 0)
         return &hart_state_desc;
+    if (strcmp(tag, virtio_input_state_desc.name) == 0)
+        return &virtio_input_state_desc;         /* a virtio device type's own section */
     const DeviceOps *ops = virt_ops_of_tag(tag); /* the board's devices */
     return ops ? ops->state : NULL;
 }

@@ -16,8 +16,9 @@
 #define PAGE_SIZE 4096ull
 
 static const char *const slot_kind_names[] = {
-    [VM_DEV_EMPTY] = "empty", [VM_DEV_BLK] = "blk",         [VM_DEV_NET] = "net",
-    [VM_DEV_RNG] = "rng",     [VM_DEV_CONSOLE] = "console", [VM_DEV_GPU] = "gpu",
+    [VM_DEV_EMPTY] = "empty",       [VM_DEV_BLK] = "blk",         [VM_DEV_NET] = "net",
+    [VM_DEV_RNG] = "rng",           [VM_DEV_CONSOLE] = "console", [VM_DEV_GPU] = "gpu",
+    [VM_DEV_KEYBOARD] = "keyboard", [VM_DEV_TABLET] = "tablet",
 };
 
 void vmconfig_default(VmConfig *cfg)
@@ -111,11 +112,19 @@ int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err)
 
 int vmconfig_default_layout(VmConfig *cfg, Error *err)
 {
-    unsigned used = cfg->ndisks + cfg->nnics + cfg->display.enabled, n = 0;
+    bool keyboard = vmconfig_slot_of(cfg, VM_DEV_KEYBOARD, 0) >= 0;
+    bool tablet = vmconfig_slot_of(cfg, VM_DEV_TABLET, 0) >= 0;
+    unsigned used = cfg->ndisks + cfg->nnics + cfg->display.enabled + keyboard + tablet, n = 0;
     if (cfg->nnics == 1 && cfg->ndisks >= VMCONFIG_MAX_DISKS)
         return error_set(err,
                          "at most %d disks with a network card (--net none leaves room for %d)",
                          VMCONFIG_MAX_DISKS - 1, VMCONFIG_MAX_DISKS);
+    if (used + 2 > VMCONFIG_SLOTS && (keyboard || tablet))
+        return error_set(err,
+                         "%u disks, %u network cards and %u input devices do not fit: the %d "
+                         "virtio slots hold at most %d beside rng and console",
+                         cfg->ndisks, cfg->nnics, keyboard + tablet, VMCONFIG_SLOTS,
+                         VMCONFIG_SLOTS - 2);
     if (used + 2 > VMCONFIG_SLOTS)
         return error_set(err,
                          "%u disks and %u network cards do not fit: the %d virtio slots hold at "
@@ -129,8 +138,36 @@ int vmconfig_default_layout(VmConfig *cfg, Error *err)
     cfg->devices[n++] = (VmSlot){VM_DEV_CONSOLE, 0};
     if (cfg->display.enabled)
         cfg->devices[n++] = (VmSlot){VM_DEV_GPU, 0};
+    if (keyboard)
+        cfg->devices[n++] = (VmSlot){VM_DEV_KEYBOARD, 0};
+    if (tablet)
+        cfg->devices[n++] = (VmSlot){VM_DEV_TABLET, 0};
     while (n < VMCONFIG_SLOTS)
         cfg->devices[n++] = (VmSlot){VM_DEV_EMPTY, 0};
+    return 0;
+}
+
+int vmconfig_add_input(VmConfig *cfg, Error *err)
+{
+    static const VmDeviceKind kinds[] = {VM_DEV_KEYBOARD, VM_DEV_TABLET};
+    unsigned want = 0;
+    for (unsigned k = 0; k < ARRAY_SIZE(kinds); k++)
+        want += vmconfig_slot_of(cfg, kinds[k], 0) < 0;
+    unsigned empty = 0;
+    for (unsigned s = 0; s < VMCONFIG_SLOTS; s++)
+        empty += cfg->devices[s].kind == VM_DEV_EMPTY;
+    if (want > empty)
+        return error_set(err,
+                         "no room for the keyboard and the tablet: %u of the %d virtio slots are "
+                         "free, %u needed",
+                         empty, VMCONFIG_SLOTS, want);
+    for (unsigned k = 0, s = 0; k < ARRAY_SIZE(kinds); k++) {
+        if (vmconfig_slot_of(cfg, kinds[k], 0) >= 0)
+            continue;
+        while (cfg->devices[s].kind != VM_DEV_EMPTY)
+            s++;
+        cfg->devices[s] = (VmSlot){kinds[k], 0};
+    }
     return 0;
 }
 

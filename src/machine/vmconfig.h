@@ -33,12 +33,14 @@ struct json_t; /* jansson's json_t */
 
 /* What a virtio-mmio slot holds. */
 typedef enum VmDeviceKind {
-    VM_DEV_EMPTY,   /* a placeholder the guest's drivers skip */
-    VM_DEV_BLK,     /* disks[index] */
-    VM_DEV_NET,     /* nics[index] */
-    VM_DEV_RNG,     /* virtio-rng: at most one */
-    VM_DEV_CONSOLE, /* virtio-console: exactly one */
-    VM_DEV_GPU,     /* virtio-gpu: one when the definition has a display, else none */
+    VM_DEV_EMPTY,    /* a placeholder the guest's drivers skip */
+    VM_DEV_BLK,      /* disks[index] */
+    VM_DEV_NET,      /* nics[index] */
+    VM_DEV_RNG,      /* virtio-rng: at most one */
+    VM_DEV_CONSOLE,  /* virtio-console: exactly one */
+    VM_DEV_GPU,      /* virtio-gpu: one when the definition has a display, else none */
+    VM_DEV_KEYBOARD, /* virtio-input keyboard: at most one */
+    VM_DEV_TABLET,   /* virtio-input tablet (absolute pointer): at most one */
 } VmDeviceKind;
 
 typedef struct VmSlot {
@@ -111,10 +113,18 @@ int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err);
 /*
  * Lay the slots out as the board always has: the disks in order, then the
  * cards in order, virtio-rng, virtio-console, virtio-gpu if the definition
- * has a display, and empty slots.  Returns 0,
- * or -1 with err filled when the disks and cards do not fit (devices unchanged).
+ * has a display, the input devices the layout held before (keyboard,
+ * tablet), and empty slots.  Returns 0, or -1 with err filled when the
+ * devices do not fit (devices unchanged).
  */
 int vmconfig_default_layout(VmConfig *cfg, Error *err);
+
+/*
+ * Add the virtio-input keyboard and tablet (--input) to the first empty
+ * slots, unless the layout has them already.  Returns 0, or -1 with err
+ * filled when no slots are free (devices unchanged).
+ */
+int vmconfig_add_input(VmConfig *cfg, Error *err);
 
 /*
  * Check every limit and rule: RAM, harts, lists, card options, distinct
@@ -127,7 +137,8 @@ int vmconfig_check(const VmConfig *cfg, Error *err);
 /* The slot holding kind/index, or -1 if no slot does. */
 int vmconfig_slot_of(const VmConfig *cfg, VmDeviceKind kind, unsigned index);
 
-/* A slot as the codec writes it: "blk:0", "net:1", "rng", "console", "empty". */
+/* A slot as the codec writes it: "blk:0", "net:1", "rng", "console", "keyboard", "tablet",
+ * "empty". */
 void vmconfig_slot_format(VmSlot s, char *buf, size_t size);
 
 /*

@@ -433,7 +433,7 @@ static int read_devices(const json_t *j, VmConfig *cfg, Error *err)
         if (!s || !vmconfig_slot_parse(s, &cfg->devices[i]))
             return error_set(err,
                              "devices[%zu]: not a device (\"blk:N\", \"net:N\", \"rng\", "
-                             "\"console\" or \"empty\")",
+                             "\"console\", \"keyboard\", \"tablet\" or \"empty\")",
                              i);
     }
     return 0;

@@ -93,7 +93,8 @@ static void test_errors(void)
         {"{\"devices\": [\"console\"]}", "devices: expected an array of 8 slots"},
         {"{\"devices\": [\"disk:0\", \"rng\", \"console\", \"empty\", \"empty\", \"empty\", "
          "\"empty\", \"empty\"]}",
-         "devices[0]: not a device (\"blk:N\", \"net:N\", \"rng\", \"console\" or \"empty\")"},
+         "devices[0]: not a device (\"blk:N\", \"net:N\", \"rng\", \"console\", "
+         "\"keyboard\", \"tablet\" or \"empty\")"},
         {"{\"nics\": [{\"kind\": \"user\"}], \"devices\": [\"net:0\", \"rng\", \"console\", "
          "\"net:1\", \"empty\", \"empty\", \"empty\", \"empty\"]}",
          "devices[3]: slot holds net 1 but there is no nics[1]"},
@@ -334,6 +335,50 @@ static void test_copy_and_slots(void)
     ok(vmconfig_slot_parse("net:12", &s) && s.kind == VM_DEV_NET && s.index == 12 &&
            vmconfig_slot_parse("empty", &s) && s.kind == VM_DEV_EMPTY,
        "slots parse");
+}
+
+/* --input: keyboard and tablet in free slots, kept by a new layout, refused when full. */
+static void test_input_devices(void)
+{
+    VmConfig c;
+    Error err = {0};
+    VmDisk disk = {.path = "/d/x.img"};
+    vmconfig_default(&c);
+    vmconfig_add_disk(&c, &disk, NULL);
+    vmconfig_default_layout(&c, NULL);
+    ok(vmconfig_add_input(&c, &err) == 0 && c.devices[3].kind == VM_DEV_KEYBOARD &&
+           c.devices[4].kind == VM_DEV_TABLET && vmconfig_check(&c, &err) == 0,
+       "keyboard and tablet after rng and console");
+    ok(vmconfig_add_input(&c, &err) == 0 && c.devices[5].kind == VM_DEV_EMPTY,
+       "adding them again changes nothing");
+    vmconfig_add_disk(&c, &disk, NULL);
+    ok(vmconfig_default_layout(&c, &err) == 0 && c.devices[1].kind == VM_DEV_BLK &&
+           c.devices[4].kind == VM_DEV_KEYBOARD && c.devices[5].kind == VM_DEV_TABLET,
+       "a new layout (another disk) keeps them, after the console");
+    char *text = vmconfig_to_text(&c);
+    VmConfig back;
+    ok(text && strstr(text, "\"keyboard\",\"tablet\"") &&
+           vmconfig_from_text(text, strlen(text), &back, &err) == 0 &&
+           back.devices[4].kind == VM_DEV_KEYBOARD && back.devices[5].kind == VM_DEV_TABLET,
+       "round trip: \"keyboard\", \"tablet\"");
+    vmconfig_free(&back);
+    free(text);
+    for (int i = 0; i < 3; i++)
+        vmconfig_add_disk(&c, &disk, NULL);
+    ok(vmconfig_default_layout(&c, &err) < 0 && strstr(err.msg, "2 input devices do not fit"),
+       "5 disks, a card and both input devices do not fit: %s", err.msg);
+    vmconfig_free(&c);
+    vmconfig_default(&c);
+    for (int i = 0; i < 5; i++)
+        vmconfig_add_disk(&c, &disk, NULL);
+    vmconfig_default_layout(&c, NULL);
+    ok(vmconfig_add_input(&c, &err) < 0 && strstr(err.msg, "1 of the 8 virtio slots are free") &&
+           vmconfig_slot_of(&c, VM_DEV_KEYBOARD, 0) < 0,
+       "no room: refused, unchanged (%s)", err.msg);
+    vmconfig_free(&c);
+    refused("{\"devices\": [\"keyboard\", \"keyboard\", \"console\", \"empty\", \"empty\", "
+            "\"empty\", \"empty\", \"empty\"]}",
+            "devices[1]: keyboard is already in slot 0");
 }
 
 /* ---- socket, network and tap-by-fd cards ---- */
@@ -588,6 +633,7 @@ int main(void)
     test_v1();
     test_default_layout();
     test_copy_and_slots();
+    test_input_devices();
     test_card_errors();
     test_card_checks();
     test_card_round_trip();

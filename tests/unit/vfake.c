@@ -127,6 +127,13 @@ VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
     return virtio_console_new(&m, cfg, err);
 }
 
+VirtioMmio *vfake_virtio_input(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioInputConfig *cfg,
+                               Error *err)
+{
+    VirtioMmioConfig m = mmio_config(bus, base, irq);
+    return virtio_input_new(&m, cfg, err);
+}
+
 VirtioMmio *vfake_virtio_placeholder(Bus *bus, uint64_t base, Error *err)
 {
     VirtioMmioConfig m = mmio_config(bus, base, NULL);

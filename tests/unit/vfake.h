@@ -20,6 +20,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/gpu.h"
+#include "virtio/input.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 
@@ -74,6 +75,8 @@ VirtioMmio *vfake_virtio_gpu(Bus *bus, uint64_t base, VFakeIrq *irq, const Virti
                              Error *err);
 VirtioMmio *vfake_virtio_console(Bus *bus, uint64_t base, VFakeIrq *irq,
                                  const VirtioConsoleConfig *cfg, Error *err);
+VirtioMmio *vfake_virtio_input(Bus *bus, uint64_t base, VFakeIrq *irq, const VirtioInputConfig *cfg,
+                               Error *err);
 /* An empty slot (device id 0): no line. */
 VirtioMmio *vfake_virtio_placeholder(Bus *bus, uint64_t base, Error *err);
 VmGenId *vfake_vmgenid(VFakeIrq *irq);
