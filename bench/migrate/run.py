@@ -271,7 +271,7 @@ def observe(opts, src, workload, result, start_dst, migrate):
             end_observer(alive)
         alive.run("sleep 1; echo still-alive", 30)
         if workload == "rewrite":
-            alive.run(f"test $(wc -c < {BIG}) -eq {REWRITE_MIB << 20}", 30)
+            alive.run(f"test $(stat -c %s {BIG}) -eq {REWRITE_MIB << 20}", 30)
         result["alive"] = True
     except BenchError as e:
         result["alive"] = False
