@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net guest clean \
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net bench-migrate guest clean \
         format format-check
 
 all: $(BUILD)/build.ninja
@@ -62,6 +62,11 @@ bench-mgmt: all
 bench-net: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/net/run.py $(BUILD)
+
+# Live migration of a 512 MiB guest (idle, CPU-busy, rewriting 200 MiB) beside QEMU, on loopback.
+bench-migrate: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/migrate/run.py $(BUILD)
 
 # Block layer vs qemu-img bench: raw and qcow2, sequential and random, MB/s and IOPS.
 bench-disk: all
