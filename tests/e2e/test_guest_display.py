@@ -11,7 +11,9 @@ serial shell is where the tests find it.
 
 import re
 
-from vmtest import HOSTEL
+from conftest import GuestShell
+from test_state import suspend
+from vmtest import HOSTEL, PROMPT, spawn, wait_exit
 
 CMDLINE = "console=ttyS0"
 # Lines of the serial boot log that would tell of a problem with the VTs or a display...
@@ -126,3 +128,35 @@ def test_kernel_messages_on_the_screen_with_console_tty1(guest, boot):
     assert "Run /init as init process" in lines, lines
     assert lines[-1] == "hostel:~#", lines
     assert g.poweroff() == 0
+
+
+class Shell(GuestShell):
+    """GuestShell over a VMM started with vmtest.spawn."""
+
+    def __init__(self, child):
+        self.child = child
+
+
+def test_screen_and_keyboard_after_suspend_and_restore(guest, vm_env, tmp_path):
+    """The text on tty1 survives a suspend and restore, and keys typed after the restore
+    still reach its shell (virtio-gpu and virtio-input state, fbcon redrawing)."""
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    child = spawn(argv(guest, "--display", "headless", "--input", "--name", "gfx"), vm_env, log)
+    child.expect(PROMPT)
+    g = Shell(child)
+    g.check("stty columns 1000")
+    type_keys(g, keyboard_event_device(g), "echo typed\n")
+    assert screen_lines(g)[-3:] == ["hostel:~# echo typed", "typed", "hostel:~#"]
+    state = tmp_path / "vm.state"
+    suspend(vm_env, "gfx", state)
+    assert wait_exit(child) == 0
+    child = spawn([HOSTEL, "run", "--restore", str(state), "--name", "gfx"], vm_env, log)
+    child.sendline("")
+    child.expect(PROMPT)
+    g = Shell(child)
+    type_keys(g, keyboard_event_device(g), "echo typed\n")
+    assert screen_lines(g)[-5:] == ["hostel:~# echo typed", "typed"] * 2 + ["hostel:~#"]
+    dmesg = g.check("dmesg")
+    assert "*ERROR*" not in dmesg, [line for line in dmesg.split("\n") if "*ERROR*" in line]
+    child.sendline("poweroff")
+    assert wait_exit(child) == 0
