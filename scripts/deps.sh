@@ -4,8 +4,8 @@
 # Runs apt-get only when something is missing, so a second call is instant.
 set -eu
 
-build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu libfdt-dev libslirp-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev"
-test_pkgs="python3 qemu-utils iproute2 nftables dnsmasq-base python3-pytest python3-pexpect qemu-system-misc opensbi u-boot-qemu device-tree-compiler e2fsprogs clang libclang-rt-14-dev clang-format openssl"
+build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu libfdt-dev libslirp-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev libpng-dev libvncserver-dev"
+test_pkgs="python3 qemu-utils iproute2 nftables dnsmasq-base python3-pytest python3-pexpect qemu-system-misc opensbi u-boot-qemu device-tree-compiler e2fsprogs clang libclang-rt-14-dev clang-format openssl vncsnapshot"
 
 case "${1:-all}" in
 build) want=$build_pkgs ;;

@@ -28,6 +28,8 @@ static void ctl_help(FILE *out)
             "(hostel run --control PATH).  JSON-ARGUMENTS is the command's arguments object,\n"
             "e.g. '{\"key\": 1}'.  'hostel ctl NAME query-commands' lists the commands:\n"
             "status, pause, resume, quit, query-harts, query-devices, query-stats...\n"
+            "'hostel ctl NAME screendump FILE.png' writes the display as a PNG (FILE is\n"
+            "made absolute; same as '{\"file\": \"/abs/FILE.png\"}').\n"
             "See docs/control.md.\n"
             "\n"
             "options:\n"
@@ -108,6 +110,37 @@ static int ctl_options(int argc, char **argv, int *timeout_s, int *status)
     return i;
 }
 
+/*
+ * The VMM resolves paths from its own directory: make file absolute (its
+ * directory must exist).  Returns 0, or -1 after printing why.
+ */
+static int ctl_abs_path(const char *file, char *abs, size_t size)
+{
+    char dir[PATH_MAX], parent[PATH_MAX];
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - file) + 1 : 1,
+             slash ? file : ".");
+    if (!*base || !realpath(parent, dir)) {
+        fprintf(stderr, "hostel: %s: the directory does not exist\n", file);
+        return -1;
+    }
+    snprintf(abs, size, "%s/%s", dir, base);
+    return 0;
+}
+
+/* `ctl NAME screendump FILE.png`: FILE made absolute, as {"file": PATH}; NULL after printing why. */
+static json_t *ctl_file_args(const char *file)
+{
+    char abs[PATH_MAX + 256];
+    if (ctl_abs_path(file, abs, sizeof(abs)) < 0)
+        return NULL;
+    json_t *args = json_pack("{s:s}", "file", abs);
+    if (!args)
+        fprintf(stderr, "hostel: out of memory\n");
+    return args;
+}
+
 static int ctl_main(int argc, char **argv)
 {
     int timeout_s = CTL_DEFAULT_TIMEOUT_S, status = 0;
@@ -117,7 +150,10 @@ static int ctl_main(int argc, char **argv)
     if (argc - i < 2 || argc - i > 3)
         return cli_usage("ctl", "expected NAME|PATH COMMAND [JSON-ARGUMENTS]");
     json_t *args = NULL;
-    if (argc - i == 3) {
+    if (argc - i == 3 && !strcmp(argv[i + 1], "screendump") && argv[i + 2][0] != '{') {
+        if (!(args = ctl_file_args(argv[i + 2])))
+            return 1;
+    } else if (argc - i == 3) {
         json_error_t je;
         args = json_loads(argv[i + 2], JSON_REJECT_DUPLICATES, &je);
         if (!json_is_object(args)) {
@@ -194,18 +230,9 @@ static int ctl_suspend_main(int argc, char **argv)
         return mgmt_cli_simple_action(argv[1], "suspend"); /* into hosteld's own state file */
     if (argc - i != 2 || argv[i][0] == '-')
         return cli_usage("suspend", "expected NAME|PATH FILE");
-    /* The VMM resolves paths from its own directory: send an absolute one. */
-    char dir[PATH_MAX], abs[PATH_MAX + 256];
-    const char *file = argv[i + 1], *slash = strrchr(file, '/');
-    const char *base = slash ? slash + 1 : file;
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - file) + 1 : 1,
-             slash ? file : ".");
-    if (!*base || !realpath(parent, dir)) {
-        fprintf(stderr, "hostel: %s: the directory does not exist\n", file);
+    char abs[PATH_MAX + 256];
+    if (ctl_abs_path(argv[i + 1], abs, sizeof(abs)) < 0)
         return 1;
-    }
-    snprintf(abs, sizeof(abs), "%s/%s", dir, base);
     json_t *args = json_pack("{s:s, s:b}", "file", abs, "compress", compress);
     int rc = ctl_call(argv[i], "suspend", args, 600, false);
     json_decref(args);

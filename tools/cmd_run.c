@@ -107,6 +107,7 @@ typedef struct RunOptions {
     bool net_none;            /* --net none was given */
     bool layout_changed;      /* -d or --net changed the disks or cards */
     bool input;               /* --input: a virtio keyboard and tablet */
+    VmVnc vnc;                /* --display vnc=...: the VNC server ("" = none) */
     bool stats;               /* --stats */
     const char *name;         /* --name */
     const char *control;      /* --control: the control socket's path */
@@ -221,8 +222,12 @@ static void run_help(FILE *out)
             "                      MACs 52:54:00:12:34:56, :57...); '--net none': no card\n"
             "                      (docs/net.md)\n"
             "      --display none | headless[,width=W,height=H]\n"
+            "              | vnc=HOST:PORT|unix:PATH[,width=W,height=H,password-file=F]\n"
             "                      headless: a virtio-gpu display (default 1024x768, W and\n"
-            "                      H 16 to 4095) without a viewer yet (docs/display.md)\n"
+            "                      H 16 to 4095) without a viewer; vnc=: with a VNC server\n"
+            "                      there and the --input devices; TCP beyond loopback needs\n"
+            "                      password-file= (VNC auth, first line, 8 bytes count)\n"
+            "                      (docs/display.md)\n"
             "      --input         a virtio-input keyboard and tablet (absolute pointer)\n"
             "                      in two free virtio slots, for a display's front end\n"
             "                      (docs/display.md)\n"
@@ -383,11 +388,11 @@ static int run_add_net(RunOptions *o, const char *arg)
     return 0;
 }
 
-/* --display none|headless[,width=W,height=H]: the last one counts. */
+/* --display none|headless|vnc=ADDR[,width=W,height=H,password-file=F]: the last one counts. */
 static int run_set_display(RunOptions *o, const char *arg)
 {
     Error err = {0};
-    if (vmconfig_display_parse(&o->vm.display, arg, &err) < 0)
+    if (vmconfig_display_parse_vnc(&o->vm.display, &o->vnc, arg, &err) < 0)
         return run_usage_error("%s", err.msg);
     o->layout_changed = true;
     return 0;
@@ -614,8 +619,8 @@ static int run_finish_devices(RunOptions *o)
     }
     if ((o->layout_changed || !o->config) && vmconfig_default_layout(&o->vm, &err) < 0)
         return run_usage_error("%s", err.msg);
-    if (o->input && vmconfig_add_input(&o->vm, &err) < 0)
-        return run_usage_error("--input: %s", err.msg);
+    if ((o->input || o->vnc.listen[0]) && vmconfig_add_input(&o->vm, &err) < 0)
+        return run_usage_error(o->input ? "--input: %s" : "--display vnc=: %s", err.msg);
     if (vmconfig_check(&o->vm, &err) < 0)
         return run_usage_error("%s", err.msg);
     return run_check_network_fds(o);
@@ -742,7 +747,9 @@ static Vmm *run_vmm(Machine *m, const RunOptions *o, Error *err)
                    .in_fd = o->console.socket ? -1 : o->in_fd,
                    .console_socket = o->console.socket,
                    .console_log = o->console.log,
-                   .console_log_size = o->console.log_size};
+                   .console_log_size = o->console.log_size,
+                   .vnc_listen = o->vnc.listen[0] ? o->vnc.listen : NULL,
+                   .vnc_password_file = o->vnc.password_file[0] ? o->vnc.password_file : NULL};
     if (o->console.log && !o->console.socket) {
         c.console_out = run_stdout_out; /* the log is a copy: the terminal still shows it all */
         c.console_opaque = (void *)&o->host.out_fd;

@@ -645,6 +645,12 @@ struct VirtioMmio *machine_input_device(Machine *m, bool tablet)
     return slot < 0 ? NULL : m->virtio[slot];
 }
 
+struct VirtioMmio *machine_gpu_device(Machine *m)
+{
+    int slot = vmconfig_slot_of(&m->vm, VM_DEV_GPU, 0);
+    return slot < 0 ? NULL : m->virtio[slot];
+}
+
 void machine_disk_info(const Machine *m, unsigned i, const char **format, uint64_t *length)
 {
     *format = m->disk_info[i].format;

@@ -230,6 +230,9 @@ struct VirtioMmio *machine_nic_device(Machine *m, unsigned i);
  */
 struct VirtioMmio *machine_input_device(Machine *m, bool tablet);
 
+/* The virtio-gpu, for a front end (virtio/gpu.h), or NULL when the VM has no display. */
+struct VirtioMmio *machine_gpu_device(Machine *m);
+
 /*
  * Bytes of guest RAM resident in host memory (mincore over the RAM
  * mapping): the pages the guest touched, or a restore brought in.  0 if

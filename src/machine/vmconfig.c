@@ -391,18 +391,32 @@ static int check_display(const VmDisplay *d, Error *err)
     return 0;
 }
 
-/* One ",width=N" or ",height=N" of a --display value. */
-static int display_option(VmDisplay *d, const char *opt, size_t len, Error *err)
+/* ",password-file=F" of a --display vnc= value. */
+static int display_password(VmVnc *vnc, const char *opt, size_t len, Error *err)
+{
+    size_t key = strlen("password-file=");
+    if (len == key || len - key >= sizeof(vnc->password_file))
+        return error_set(err, "--display: '%.*s': expected password-file=FILE (1 to %zu bytes)",
+                         (int)len, opt, sizeof(vnc->password_file) - 1);
+    memcpy(vnc->password_file, opt + key, len - key);
+    vnc->password_file[len - key] = 0;
+    return 0;
+}
+
+/* One ",width=N", ",height=N" (or, for vnc=, ",password-file=F") of a --display value. */
+static int display_option(VmDisplay *d, VmVnc *vnc, const char *opt, size_t len, Error *err)
 {
     uint32_t *dst = NULL;
     size_t key = 0;
+    if (vnc && len >= 14 && !strncmp(opt, "password-file=", 14))
+        return display_password(vnc, opt, len, err);
     if (len > 6 && !strncmp(opt, "width=", 6))
         dst = &d->width, key = 6;
     else if (len > 7 && !strncmp(opt, "height=", 7))
         dst = &d->height, key = 7;
     if (!dst)
-        return error_set(err, "--display: unknown option '%.*s' (width=W, height=H)", (int)len,
-                         opt);
+        return error_set(err, "--display: unknown option '%.*s' (width=W, height=H%s)", (int)len,
+                         opt, vnc ? ", password-file=FILE" : "");
     unsigned long v = 0;
     for (size_t i = key; i < len; i++) {
         if (opt[i] < '0' || opt[i] > '9' || v > VMCONFIG_DISPLAY_MAX)
@@ -415,20 +429,41 @@ static int display_option(VmDisplay *d, const char *opt, size_t len, Error *err)
     return 0;
 }
 
-int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err)
+/* "vnc=ADDR" up to the first comma into vnc->listen; the length of the kind and address. */
+static int display_vnc_listen(VmVnc *vnc, const char *spec, size_t *used, Error *err)
+{
+    const char *addr = spec + 4, *end = strchr(addr, ',');
+    size_t len = end ? (size_t)(end - addr) : strlen(addr);
+    if (!len || len >= sizeof(vnc->listen))
+        return error_set(err, "--display '%s': expected vnc=HOST:PORT or vnc=unix:PATH", spec);
+    memcpy(vnc->listen, addr, len);
+    vnc->listen[len] = 0;
+    *used = 4 + len;
+    return 0;
+}
+
+int vmconfig_display_parse_vnc(VmDisplay *d, VmVnc *vnc, const char *spec, Error *err)
 {
     VmDisplay out = {false, 1024, 768};
+    VmVnc v = {{0}, {0}};
+    size_t kind = 8;
     if (!strcmp(spec, "none")) {
         *d = out;
+        if (vnc)
+            *vnc = v;
         return 0;
     }
-    if (strncmp(spec, "headless", 8) != 0 || (spec[8] && spec[8] != ','))
-        return error_set(err, "--display '%s': expected none or headless[,width=W,height=H]", spec);
+    if (vnc && !strncmp(spec, "vnc=", 4)) {
+        if (display_vnc_listen(&v, spec, &kind, err) < 0)
+            return -1;
+    } else if (strncmp(spec, "headless", 8) != 0 || (spec[8] && spec[8] != ','))
+        return error_set(err, "--display '%s': expected none, headless[,width=W,height=H]%s", spec,
+                         vnc ? " or vnc=HOST:PORT|unix:PATH[,width=W,height=H]" : "");
     out.enabled = true;
-    for (const char *p = spec + 8; *p == ',';) {
+    for (const char *p = spec + kind; *p == ',';) {
         const char *opt = p + 1, *next = strchr(opt, ',');
         size_t len = next ? (size_t)(next - opt) : strlen(opt);
-        if (display_option(&out, opt, len, err) < 0)
+        if (display_option(&out, v.listen[0] ? &v : NULL, opt, len, err) < 0)
             return -1;
         p = opt + len;
     }
@@ -436,7 +471,14 @@ int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err)
     if (check_display(&out, &e) < 0)
         return error_set(err, "--display '%s': %s", spec, e.msg + 9);
     *d = out;
+    if (vnc)
+        *vnc = v;
     return 0;
+}
+
+int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err)
+{
+    return vmconfig_display_parse_vnc(d, NULL, spec, err);
 }
 
 int vmconfig_check(const VmConfig *cfg, Error *err)

@@ -111,6 +111,23 @@ int vmconfig_add_nic(VmConfig *cfg, const NetConfig *nic, Error *err);
 int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err);
 
 /*
+ * A VNC server for the display (--display vnc=...): how the VM is run, not
+ * part of its definition.  listen is "HOST:PORT" or "unix:PATH" ("" =
+ * none); password_file "" = none.
+ */
+typedef struct VmVnc {
+    char listen[128];
+    char password_file[256];
+} VmVnc;
+
+/*
+ * vmconfig_display_parse, and "vnc=HOST:PORT" or "vnc=unix:PATH" with
+ * optional ",width=W", ",height=H", ",password-file=FILE": a display with
+ * that VNC server (vnc->listen "" for the other forms).
+ */
+int vmconfig_display_parse_vnc(VmDisplay *d, VmVnc *vnc, const char *spec, Error *err);
+
+/*
  * Lay the slots out as the board always has: the disks in order, then the
  * cards in order, virtio-rng, virtio-console, virtio-gpu if the definition
  * has a display, the input devices the layout held before (keyboard,

@@ -13,6 +13,7 @@
 
 #include "control/control.h"
 #include "net/socket.h"
+#include "ui/vnc.h"
 #include "util/timer.h"
 #include "virtio/net.h"
 #include "vmm/announce.h"
@@ -133,6 +134,22 @@ static int vmm_copy(char **dst, const char *src, Error *err)
     return 0;
 }
 
+/* The VNC server VmmConfig asks for, on the machine's display and input devices. */
+static int vmm_vnc_open(Vmm *v, const VmmConfig *c, Error *err)
+{
+    if (!c->vnc_listen)
+        return 0;
+    VncConfig vc = {.listen = c->vnc_listen,
+                    .password_file = c->vnc_password_file,
+                    .gpu = machine_gpu_device(v->m),
+                    .keyboard = machine_input_device(v->m, false),
+                    .tablet = machine_input_device(v->m, true)};
+    if (!vc.gpu)
+        return error_set(err, "vnc=%s: the VM has no display", c->vnc_listen);
+    v->vnc = vnc_server_new(&vc, err);
+    return v->vnc ? 0 : -1;
+}
+
 Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
 {
     Vmm *v = calloc(1, sizeof(*v));
@@ -147,7 +164,7 @@ Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
         vmm_copy(&v->snapshot_dir, c->snapshot_dir, err) < 0 ||
         vmm_watch_input(v, c->in_fd, err) < 0 ||
         (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0) ||
-        vmm_console_open(v, c, err) < 0) {
+        vmm_console_open(v, c, err) < 0 || vmm_vnc_open(v, c, err) < 0) {
         vmm_free(v);
         return NULL;
     }
@@ -159,7 +176,8 @@ void vmm_free(Vmm *v)
 {
     if (!v)
         return;
-    vmm_snapshot_finish(v); /* its completion may answer through the control socket */
+    vnc_server_free(v->vnc); /* its thread reads the devices: first */
+    vmm_snapshot_finish(v);  /* its completion may answer through the control socket */
     vmm_migrate_finish(v);
     vmm_control_close(v);
     vmm_console_close(v);

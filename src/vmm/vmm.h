@@ -54,6 +54,13 @@ typedef struct VmmConfig {
     const char *console_socket;
     const char *console_log;
     uint64_t console_log_size;
+    /*
+     * A VNC server of the VM's display (docs/display.md "VNC"): listening on
+     * vnc_listen ("HOST:PORT" or "unix:PATH"), with VNC authentication when
+     * vnc_password_file is set.  NULL = none; the VM must have a display.
+     */
+    const char *vnc_listen;
+    const char *vnc_password_file;
 } VmmConfig;
 
 /*

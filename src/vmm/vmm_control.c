@@ -13,6 +13,7 @@
 
 #include "control/control.h"
 #include "cpu/riscv.h"
+#include "ui/screendump.h"
 #include "util/compiler.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -252,6 +253,25 @@ static json_t *cmd_set_net_fd(void *opaque, json_t *args, Error *err)
     if (vmm_net_set_fd(v, (unsigned)n, fd, err) < 0)
         return NULL;
     return json_object();
+}
+
+/* {"file": PATH}: the scanout as a PNG (docs/display.md, "screendump"). */
+static json_t *cmd_screendump(void *opaque, json_t *args, Error *err)
+{
+    static const char *const allowed[] = {"file", NULL};
+    Vmm *v = opaque;
+    const char *file;
+    uint32_t w, h;
+    if (control_args_check(args, allowed, err) < 0)
+        return NULL;
+    if (!args || json_unpack(args, "{s:s}", "file", &file) < 0 || !file[0])
+        return error_set(err, "expected {\"file\": PATH} (a PNG file to write)"), NULL;
+    VirtioMmio *gpu = machine_gpu_device(v->m);
+    if (!gpu)
+        return error_set(err, "the VM has no display (start it with --display)"), NULL;
+    if (ui_screendump(gpu, file, &w, &h, err) < 0)
+        return NULL;
+    return json_pack("{s:s, s:i, s:i}", "file", file, "width", (int)w, "height", (int)h);
 }
 
 /* ---- the operations: save, suspend, snapshots ---- */
@@ -503,6 +523,7 @@ static const ControlCommand vmm_commands[] = {
      "instructions, running time, MIPS, disk and network counters, RAM touched"},
     {"set-net-fd", cmd_set_net_fd,
      "put socket/network card {\"card\"} on the SEQPACKET socket passed with the request"},
+    {"screendump", cmd_screendump, "write what the display shows to {\"file\"} as a PNG"},
     {"save", cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
     {"suspend", cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},
     {"snapshot-create", cmd_snapshot_create,

@@ -49,6 +49,7 @@ struct Vmm {
     struct Timer *console_flush;           /* passes the batch on at the loop's next turn */
     ConsoleOutFn console_out, console_err; /* VmmConfig's, or NULL */
     void *console_opaque;
+    struct VncServer *vnc; /* --display vnc=...; NULL when none */
 };
 
 /* Send {"event": name, "data": data} to control clients (takes data; dropped without a socket). */

@@ -596,6 +596,33 @@ static void test_display(void)
         ok(vmconfig_display_parse(&d, bad[i], &err) < 0 && !strncmp(err.msg, "--display", 9),
            "--display '%s' refused: %s", bad[i], err.msg);
     }
+    VmVnc vnc;
+    ok(vmconfig_display_parse_vnc(&d, &vnc, "vnc=127.0.0.1:5901", &err) == 0 && d.enabled &&
+           d.width == 1024 && !strcmp(vnc.listen, "127.0.0.1:5901") && !vnc.password_file[0],
+       "--display vnc=127.0.0.1:5901: a display with a VNC server");
+    ok(vmconfig_display_parse_vnc(&d, &vnc,
+                                  "vnc=unix:/run/x.sock,width=800,height=600,"
+                                  "password-file=/etc/pw",
+                                  &err) == 0 &&
+           d.width == 800 && d.height == 600 && !strcmp(vnc.listen, "unix:/run/x.sock") &&
+           !strcmp(vnc.password_file, "/etc/pw"),
+       "--display vnc=unix:PATH,width=,height=,password-file=");
+    ok(vmconfig_display_parse_vnc(&d, &vnc, "headless", &err) == 0 && !vnc.listen[0],
+       "--display headless: no VNC server");
+    static const char *const bad_vnc[] = {"vnc=",
+                                          "vnc=,width=800",
+                                          "vnc=:1,password-file=",
+                                          "vnc=:1,width=1",
+                                          "headless,password-file=/x",
+                                          "vnc=:1,depth=8"};
+    for (unsigned i = 0; i < sizeof(bad_vnc) / sizeof(bad_vnc[0]); i++) {
+        err.msg[0] = 0;
+        ok(vmconfig_display_parse_vnc(&d, &vnc, bad_vnc[i], &err) < 0 &&
+               !strncmp(err.msg, "--display", 9),
+           "--display '%s' refused: %s", bad_vnc[i], err.msg);
+    }
+    ok(vmconfig_display_parse(&d, "vnc=127.0.0.1:5901", &err) < 0,
+       "vmconfig_display_parse (no front end) refuses vnc=");
     VmConfig c, back;
     vmconfig_default(&c);
     c.display = (VmDisplay){true, 800, 600};

@@ -1,0 +1,171 @@
+"""The display's front ends (docs/display.md "VNC", "screendump") with the default guest.
+
+`hostel run --display vnc=127.0.0.1:PORT,width=800,height=600` serves the screen to a real
+VNC client (Debian's vncsnapshot), whose capture has the configured size; a raw RFB client
+(below) sends key events that reach the guest's keyboard (/dev/input/eventN). The
+screendump either writes a PNG of the configured size or, while the guest shows nothing
+(no DRM driver drawing), fails with one clear line. A TCP address beyond loopback without
+a password is refused.
+"""
+
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from vmtest import HOSTEL, PROMPT, spawn, hostel, wait_exit
+
+CMDLINE = "console=ttyS0"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's SOFn marker."""
+    i = 2
+    while i + 9 < len(data):
+        assert data[i] == 0xFF, f"bad JPEG marker at {i}"
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise AssertionError("no SOF marker in the JPEG")
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    return struct.unpack(">II", data[16:24])
+
+
+class Rfb:
+    """A minimal RFB 3.8 client: security None, ClientInit, KeyEvent."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert self.recv(12) == b"RFB 003.008\n"
+        self.s.sendall(b"RFB 003.008\n")
+        n = self.recv(1)[0]
+        assert 1 in self.recv(n), "security type None offered"
+        self.s.sendall(b"\x01")
+        assert self.recv(4) == b"\0\0\0\0"
+        self.s.sendall(b"\x01")  # shared
+        init = self.recv(24)
+        self.width, self.height = struct.unpack(">HH", init[:4])
+        self.recv(struct.unpack(">I", init[20:24])[0])
+
+    def recv(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.s.recv(n - len(data))
+            assert chunk, "the server closed the connection"
+            data += chunk
+        return data
+
+    def key(self, keysym, down):
+        self.s.sendall(struct.pack(">BBxxI", 4, 1 if down else 0, keysym))
+
+    def close(self):
+        self.s.close()
+
+
+def keyboard_event_node(child):
+    """The guest's /dev/input/eventN of the virtio keyboard."""
+    child.sendline("cat /proc/bus/input/devices; echo input-\"\"done")
+    child.expect(r"input-done\r*\n")
+    text = child.before.replace("\r", "")
+    child.expect(PROMPT)
+    for block in text.split("\n\n"):
+        if 'N: Name="hostel virtio keyboard"' in block:
+            return re.search(r"H: Handlers=.*(event\d+)", block).group(1)
+    raise AssertionError(f"no virtio keyboard in {text!r}")
+
+
+@pytest.fixture
+def vnc_vm(guest, vm_env, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    argv = [HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+            "-p", CMDLINE, "--net", "none", "--name", "vnc",
+            "--display", f"vnc=127.0.0.1:{port},width=800,height=600"]
+    child = spawn(argv, vm_env, log)
+    child.expect(PROMPT)
+    yield child, port
+    if child.isalive():
+        child.sendline("poweroff")
+        assert wait_exit(child) == 0
+
+
+@pytest.mark.skipif(shutil.which("vncsnapshot") is None, reason="vncsnapshot not installed")
+def test_vncsnapshot_captures_the_configured_size(vnc_vm, tmp_path):
+    child, port = vnc_vm
+    out = tmp_path / "screen.jpg"
+    # vncsnapshot's DISPLAY# is the port minus 5900; "host::port" takes a port directly.
+    proc = subprocess.run(["vncsnapshot", "-quiet", "-allowblank", f"127.0.0.1::{port}",
+                           str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert jpeg_size(out.read_bytes()) == (800, 600)
+
+
+def test_keys_reach_the_guest_keyboard(vnc_vm):
+    child, port = vnc_vm
+    node = keyboard_event_node(child)
+    child.sendline(f"cat /dev/input/{node} > /tmp/ev & echo started-\"\"reader")
+    child.expect("started-reader")
+    child.expect(PROMPT)
+    time.sleep(1)
+    rfb = Rfb(port)
+    assert (rfb.width, rfb.height) == (800, 600)
+    for sym in (ord("a"), 0xFF0D):  # 'a', Return
+        rfb.key(sym, True)
+        rfb.key(sym, False)
+    rfb.close()
+    time.sleep(2)
+    child.sendline("kill %1; od -An -tu2 -v -w24 /tmp/ev; echo ev-\"\"done")
+    child.expect(r"ev-done\r*\n")
+    text = child.before
+    child.expect(PROMPT)
+    # struct input_event on RV64: 16 bytes of time, then type, code, value (u16 u16 s32).
+    events = [tuple(int(x) for x in line.split()[8:11])
+              for line in text.replace("\r", "").split("\n") if len(line.split()) == 12]
+    assert (1, 30, 1) in events and (1, 30, 0) in events, events  # KEY_A down, up
+    assert (1, 28, 1) in events, events  # KEY_ENTER
+
+
+def test_screendump(vnc_vm, vm_env, tmp_path):
+    child, port = vnc_vm
+    out = tmp_path / "shot.png"
+    r = hostel(vm_env, "ctl", "vnc", "screendump", str(out))
+    if r.returncode == 0:  # a guest with a DRM driver draws on the display
+        assert png_size(out.read_bytes()) == (800, 600)
+    else:
+        assert r.returncode == 1 and not out.exists()
+        assert r.stderr.strip() == ("hostel: the guest shows nothing on the display yet "
+                                    "(no scanout set)"), r.stderr
+    r = hostel(vm_env, "ctl", "vnc", "screendump", str(tmp_path / "no" / "x.png"))
+    assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
+    r = hostel(vm_env, "ctl", "vnc", "screendump", "{}")
+    assert r.returncode == 1 and 'expected {"file": PATH}' in r.stderr, r.stderr
+
+
+def test_no_display_and_open_tcp_refused(guest, vm_env, tmp_path):
+    log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
+    argv = [HOSTEL, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+            "-p", CMDLINE, "--net", "none", "--name", "nodisp"]
+    child = spawn(argv, vm_env, log)
+    child.expect(PROMPT)
+    r = hostel(vm_env, "ctl", "nodisp", "screendump", str(tmp_path / "x.png"))
+    assert r.returncode == 1 and "the VM has no display" in r.stderr, r.stderr
+    child.sendline("poweroff")
+    assert wait_exit(child) == 0
+    r = hostel(vm_env, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+               "--net", "none", "--display", f"vnc=0.0.0.0:{free_port()}")
+    assert r.returncode != 0 and "needs a password" in r.stderr, r.stderr
