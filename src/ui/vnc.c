@@ -294,7 +294,7 @@ static int vnc_split(const char *spec, char *host, size_t hsize, const char **po
 static int vnc_listen_tcp(VncServer *s, const char *spec, Error *err)
 {
     char host[64], serv[16], name[64];
-    const char *port;
+    const char *port = NULL;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
     if (vnc_split(spec, host, sizeof(host), &port, err) < 0)
         return -1;
