@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -44,6 +45,23 @@ def jpeg_size(data):
 def png_size(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
     return struct.unpack(">II", data[16:24])
+
+
+def png_lit_bytes(data):
+    """How many bytes of an 8-bit RGB PNG's filtered scanlines are not zero. The scanlines of an
+    all-black image are all zero whatever the filters, so 0 means black and more means pixels
+    are lit (the row filter bytes are left out)."""
+    width, height = png_size(data)
+    i, idat = 8, b""
+    while i < len(data):
+        length, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"IDAT":
+            idat += data[i + 8:i + 8 + length]
+        i += 12 + length
+    raw = zlib.decompress(idat)
+    stride = 1 + 3 * width
+    assert len(raw) == stride * height, (len(raw), stride, height)
+    return sum(1 for r in range(height) for b in raw[r * stride + 1:(r + 1) * stride] if b)
 
 
 class Rfb:
@@ -144,12 +162,10 @@ def test_screendump(vnc_vm, vm_env, tmp_path):
     child, port = vnc_vm
     out = tmp_path / "shot.png"
     r = hostel(vm_env, "ctl", "vnc", "screendump", str(out))
-    if r.returncode == 0:  # a guest with a DRM driver draws on the display
-        assert png_size(out.read_bytes()) == (800, 600)
-    else:
-        assert r.returncode == 1 and not out.exists()
-        assert r.stderr.strip() == ("hostel: the guest shows nothing on the display yet "
-                                    "(no scanout set)"), r.stderr
+    # the default guest's fbcon draws its terminal (the shell on tty1) on the display
+    assert r.returncode == 0, r.stderr
+    assert png_size(out.read_bytes()) == (800, 600)
+    assert png_lit_bytes(out.read_bytes()) > 100, "the screen shows the guest's prompt (black: 0)"
     r = hostel(vm_env, "ctl", "vnc", "screendump", str(tmp_path / "no" / "x.png"))
     assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
     r = hostel(vm_env, "ctl", "vnc", "screendump", "{}")
@@ -169,3 +185,37 @@ def test_no_display_and_open_tcp_refused(guest, vm_env, tmp_path):
     r = hostel(vm_env, "run", "-m", "128M", "-k", str(guest.kernel), "-i", str(guest.initrd),
                "--net", "none", "--display", f"vnc=0.0.0.0:{free_port()}")
     assert r.returncode != 0 and "needs a password" in r.stderr, r.stderr
+
+
+def vcs1(child):
+    """The text of the guest's tty1 screen (what fbcon draws)."""
+    child.sendline("tr -s ' ' < /dev/vcs1; echo; echo vcs-\"\"done")
+    child.expect(r"vcs-done\r*\n")
+    text = child.before
+    child.expect(PROMPT)
+    return text
+
+
+def test_typing_through_vnc_runs_a_command_on_the_screen(vnc_vm, vm_env, tmp_path):
+    """Keys from a VNC client reach the shell on tty1; its output is on the screen, in the
+    guest's screen text and in a screendump that changed."""
+    child, port = vnc_vm
+    before = tmp_path / "before.png"
+    assert hostel(vm_env, "ctl", "vnc", "screendump", str(before)).returncode == 0
+    assert "9991" not in vcs1(child)
+    rfb = Rfb(port)
+    for ch in "seq 9990 9992":
+        rfb.key(ord(ch), True)
+        rfb.key(ord(ch), False)
+    rfb.key(0xFF0D, True)  # Return
+    rfb.key(0xFF0D, False)
+    rfb.close()
+    deadline, text = time.monotonic() + 20, ""
+    while time.monotonic() < deadline and "9991" not in text:
+        time.sleep(0.5)
+        text = vcs1(child)
+    assert "seq 9990 9992" in text and "9991" in text, text  # the command, and its output
+    after = tmp_path / "after.png"
+    assert hostel(vm_env, "ctl", "vnc", "screendump", str(after)).returncode == 0
+    assert after.read_bytes() != before.read_bytes(), "the screen changed"
+    assert png_lit_bytes(after.read_bytes()) > png_lit_bytes(before.read_bytes())
