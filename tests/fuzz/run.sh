@@ -42,7 +42,7 @@ state)
            done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
            tr '\n' ' ')
     srcs="$here/fuzz_state.c $core"
-    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread"
+    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver"
     opts="-max_len=262144 -malloc_limit_mb=1024"
     ;;
 api)
