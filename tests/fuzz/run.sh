@@ -9,7 +9,7 @@
 #           state (reading state files) or api (hosteld's request handlers)
 #           or switch (the virtual switch's core)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state|api|switch [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|migrate|api|switch [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -33,15 +33,16 @@ qcow2)
     # Bounded memory: an image must not make the driver allocate without limit.
     opts="-max_len=65536 -malloc_limit_mb=512"
     ;;
-state)
+state|migrate)
     what="the state file reader"
+    [ "$target" = migrate ] && what="the incoming side of a live migration"
     # Every library source below the management layer, as the src/*/meson.build files list
     # them (hostel-util ... hostel-vmm), without error.c (added below for every target).
     core=$(cd "$root" && for m in src/*/meson.build; do
                grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
            done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
            tr '\n' ' ')
-    srcs="$here/fuzz_state.c $core"
+    srcs="$here/fuzz_$target.c $core"
     libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver"
     opts="-max_len=262144 -malloc_limit_mb=1024"
     ;;
@@ -70,7 +71,7 @@ switch)
     opts="-max_len=8192"
     ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api, switch)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, migrate, api, switch)" >&2
     exit 2
     ;;
 esac
