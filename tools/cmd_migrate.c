@@ -43,6 +43,9 @@ static void migrate_help(FILE *out)
             "                            the harts get 20 %% less time, then 10 %% less a round,\n"
             "                            up to 99 %%, until the migration ends)\n"
             "      --bandwidth MB/s      cap the stream at this many MB (10^6 bytes) a second\n"
+            "      --compress zstd       send RAM pages as zstd frames (fewer bytes, more CPU:\n"
+            "                            for links slower than the compressor; default: plain)\n"
+            "      --compress-level N    zstd's level, 1-19 (default 1)\n"
             "      --json                print the final figures as JSON\n"
             "  -h, --help                show this help and exit\n"
             "\n"
@@ -164,7 +167,8 @@ static bool migrate_number(const char *opt, const char *arg, double lo, double h
 static int migrate_main(int argc, char **argv)
 {
     const char *control = NULL, *pos[2] = {NULL, NULL};
-    double limit = 0, rounds = 0, bandwidth = 0;
+    double limit = 0, rounds = 0, bandwidth = 0, level = 0;
+    const char *compress = NULL;
     bool json = false, converge = true;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -184,6 +188,12 @@ static int migrate_main(int argc, char **argv)
             converge = false;
         } else if (!strcmp(a, "--bandwidth")) {
             if (!migrate_number(a, next, 0.01, 1e6, &bandwidth))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--compress") && next) {
+            compress = argv[++i];
+        } else if (!strcmp(a, "--compress-level")) {
+            if (!migrate_number(a, next, 1, 19, &level))
                 return 2;
             i++;
         } else if (!strcmp(a, "--max-rounds")) {
@@ -212,6 +222,10 @@ static int migrate_main(int argc, char **argv)
         json_object_set_new(args, "auto-converge", json_false());
     if (bandwidth > 0)
         json_object_set_new(args, "max-bandwidth", json_real(bandwidth * 1e6));
+    if (compress)
+        json_object_set_new(args, "compress", json_string(compress));
+    if (level > 0)
+        json_object_set_new(args, "compress-level", json_integer((json_int_t)level));
     int rc = migrate_run(target, args, json);
     json_decref(args);
     return rc;

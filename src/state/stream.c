@@ -18,6 +18,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "state/stream_pages.h"
 #include "state/stream_ram.h"
 #include "util/io.h"
 #include "util/le.h"
@@ -80,7 +81,7 @@ int stream_out_section(StreamOut *s, const char *tag, uint32_t instance, uint16_
     return out_write(s, payload, len, true, err);
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool stream_page_is_zero(const uint8_t *p)
 {
     static const uint8_t zero[STREAM_PAGE];
     return memcmp(p, zero, STREAM_PAGE) == 0;
@@ -150,7 +151,7 @@ static uint8_t *ram_page_map(const uint8_t *ram, uint64_t pages, Error *err)
     if (!ram_untouched(ram, pages, untouched))
         memset(untouched, 0, len);
     for (uint64_t i = 0; i < pages; i++) {
-        if (!stream_map_bit(untouched, i) && !page_is_zero(ram + i * STREAM_PAGE))
+        if (!stream_map_bit(untouched, i) && !stream_page_is_zero(ram + i * STREAM_PAGE))
             map[i / 8] |= (uint8_t)(1u << (i % 8));
     }
     free(untouched);
@@ -294,44 +295,6 @@ int stream_out_end(StreamOut *s, Error *err)
     uint8_t c[4];
     le_put(c, 4, s->crc);
     return out_write(s, c, 4, false, err);
-}
-
-/* ---- RAM pages (migration) ---- */
-
-int stream_out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t ram_size, const uint64_t *pages,
-                         unsigned n, bool skip_zero, uint64_t *bytes, Error *err)
-{
-    uint64_t before = s->off;
-    if (n > STREAM_PAGES_MAX)
-        return error_set(err, "too many pages for one section (%u)", n);
-    uint8_t *buf = malloc(16 + (size_t)n * (8 + STREAM_PAGE)), *p = buf + 16;
-    if (!buf)
-        return error_set(err, "out of memory sending RAM");
-    uint32_t count = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (pages[i] >= ram_size / STREAM_PAGE) {
-            free(buf);
-            return error_set(err, "page %llu is outside RAM", (unsigned long long)pages[i]);
-        }
-        memcpy(p + 8, ram + pages[i] * STREAM_PAGE, STREAM_PAGE);
-        bool zero = page_is_zero(p + 8);
-        if (zero && skip_zero)
-            continue;
-        le_put(p, 8, pages[i] | (zero ? STREAM_PAGE_ZERO : 0));
-        p += zero ? 8 : 8 + STREAM_PAGE;
-        count++;
-    }
-    int rc = 0;
-    if (count) {
-        le_put(buf, 8, ram_size);
-        le_put(buf + 8, 4, count);
-        le_put(buf + 12, 4, 0);
-        rc = stream_out_section(s, STREAM_PAGES_TAG, 0, 1, 0, buf, (size_t)(p - buf), err);
-    }
-    free(buf);
-    if (bytes)
-        *bytes = s->off - before;
-    return rc;
 }
 
 /* ---- reading ---- */
@@ -616,6 +579,35 @@ static int rd_pages_apply(Reader *r, const uint8_t *buf, uint64_t len)
     return 0;
 }
 
+/* A compressed section's entries, inflated behind a copy of its header. */
+static int rd_pages_inflated(Reader *r, const uint8_t *buf, uint64_t len)
+{
+    uint8_t *plain = malloc(16 + STREAM_PAGES_ENTRIES_MAX);
+    if (!plain)
+        return error_set(r->err, "out of memory reading %s", r->s->path);
+    Error e = {0};
+    int64_t n = stream_pages_inflate(buf + 16, len - 16, plain + 16, &e);
+    int rc = n < 0 ? error_set(r->err, "%s: state file is corrupt: %s", r->s->path, e.msg) : 0;
+    if (rc == 0) {
+        memcpy(plain, buf, 16);
+        rc = rd_pages_apply(r, plain, 16 + (uint64_t)n);
+    }
+    free(plain);
+    return rc;
+}
+
+/* The section's version and flags agree: 1 is plain, 2 may be compressed. */
+static int rd_pages_flags(Reader *r, const StreamSection *sec, uint32_t flags)
+{
+    uint32_t known = sec->version >= 2 ? STREAM_PAGES_ZSTD : 0;
+    if (sec->version < 1 || sec->version > 2)
+        return error_set(r->err, "%s: RAM pages version %u is not supported", r->s->path,
+                         sec->version);
+    if (flags & ~known)
+        return error_set(r->err, "%s: state file is corrupt: unknown RAM pages flags", r->s->path);
+    return 0;
+}
+
 /* A "ram-pages" section (migration): applied at once, not kept in the section table. */
 static int rd_pages(Reader *r, StreamSection *sec)
 {
@@ -623,16 +615,20 @@ static int rd_pages(Reader *r, StreamSection *sec)
     if (!s->sequential)
         return error_set(r->err, "%s: state file is corrupt: RAM pages outside a migration stream",
                          s->path);
-    if (sec->len < 16 || sec->len > 16 + (uint64_t)STREAM_PAGES_MAX * (8 + STREAM_PAGE))
+    if (sec->len < 16 || sec->len > 16 + ZSTD_compressBound(STREAM_PAGES_ENTRIES_MAX))
         return error_set(r->err, "%s: state file is corrupt: bad RAM pages section", s->path);
     uint8_t *buf = malloc(sec->len);
     if (!buf)
         return error_set(r->err, "out of memory reading %s", s->path);
     int rc = rd(r, buf, sec->len, true);
+    uint32_t flags = rc == 0 ? (uint32_t)le_get(buf + 12, 4) : 0;
+    if (rc == 0)
+        rc = rd_pages_flags(r, sec, flags);
     if (rc == 0)
         rc = rd_pages_size(r, le_get(buf, 8));
     if (rc == 0)
-        rc = rd_pages_apply(r, buf, sec->len);
+        rc = flags & STREAM_PAGES_ZSTD ? rd_pages_inflated(r, buf, sec->len)
+                                       : rd_pages_apply(r, buf, sec->len);
     free(buf);
     s->nsec--; /* the pages are in staging: no section to keep */
     return rc;

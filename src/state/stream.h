@@ -55,15 +55,20 @@ enum { STREAM_RAM_FLAT = 0, STREAM_RAM_ZSTD = 1, STREAM_RAM_PAGES = 2 };
 /*
  * Migration's RAM (docs/migration.md): "ram-pages" sections, which may
  * repeat (a later one's pages override an earlier one's).  Payload:
- *   RAM size u64 | count u32 | reserved u32 | count x (page u64 | 4096 bytes)
- * where bit 63 of page (STREAM_PAGE_ZERO) means the page is all zeros and
- * no bytes follow.  Only a stream read in order carries them; its reader
- * applies them to the staged RAM as they come (ram_encoding
- * STREAM_RAM_PAGES).  At most STREAM_PAGES_MAX pages per section.
+ *   RAM size u64 | count u32 | flags u32 | entries
+ * where the entries are count x (page u64 | 4096 bytes), bit 63 of page
+ * (STREAM_PAGE_ZERO) meaning the page is all zeros and no bytes follow.
+ * Section version 1: flags 0.  Version 2 may set STREAM_PAGES_ZSTD: the
+ * entries are one zstd frame (content size and checksum in it).  Only a
+ * stream read in order carries them; its reader applies them to the staged
+ * RAM as they come (ram_encoding STREAM_RAM_PAGES).  At most
+ * STREAM_PAGES_MAX pages per section.  Writing: stream_pages.h.
  */
 #define STREAM_PAGES_TAG "ram-pages"
 #define STREAM_PAGES_MAX 256u
 #define STREAM_PAGE_ZERO (1ull << 63)
+#define STREAM_PAGES_ZSTD 1u /* flags: the entries are a zstd frame (section version 2) */
+#define STREAM_PAGES_ENTRIES_MAX ((size_t)STREAM_PAGES_MAX * (8 + STREAM_PAGE))
 
 /*
  * Writing: sequential, through a channel.  To a file (a temp file; see
@@ -91,23 +96,12 @@ int stream_out_ram(StreamOut *s, const uint8_t *ram, uint64_t size, int encoding
 int stream_out_end(StreamOut *s, Error *err);
 
 /*
- * One "ram-pages" section with pages[0..n) of ram (ram_size bytes; n <=
- * STREAM_PAGES_MAX): each page is copied first, so a page the guest writes
- * meanwhile goes out whole (as it was at some instant; the dirty log sends
- * it again).  A zero page goes as its index alone, or not at all when
- * skip_zero (round 0: the receiver starts from zeros).  No section when
- * nothing is left.  *bytes (if set) gets the bytes written.  Returns 0, or
- * -1 with err set.
- */
-/*
  * A bitmap (one bit per page, malloc'd: free it) of the pages of ram that
  * hold something other than zeros; pages the host never populated are
  * known without reading them.  NULL with err set when out of memory.
  */
 uint8_t *stream_ram_present_map(const uint8_t *ram, uint64_t pages, Error *err);
 
-int stream_out_ram_pages(StreamOut *s, const uint8_t *ram, uint64_t ram_size, const uint64_t *pages,
-                         unsigned n, bool skip_zero, uint64_t *bytes, Error *err);
 
 /* One section of a stream being read. */
 typedef struct StreamSection {

@@ -235,6 +235,7 @@ typedef struct VmmMigrateOpts {
     unsigned max_rounds;      /* 0 = VMM_MIGRATE_MAX_ROUNDS */
     bool no_auto_converge;    /* do not throttle the harts (auto-converge is on by default) */
     double max_bandwidth;     /* bytes/s the stream may take; 0 = no cap */
+    int compress_level;       /* RAM pages as zstd frames at this level (1..19); 0 = plain */
 } VmmMigrateOpts;
 
 /*

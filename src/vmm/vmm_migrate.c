@@ -36,6 +36,7 @@
 
 #include "machine/machine_state.h"
 #include "state/stream.h"
+#include "state/stream_pages.h"
 #include "util/log.h"
 #include "util/timer.h"
 #include "vmm/migrate_uri.h"
@@ -61,6 +62,7 @@ typedef struct MigrateJob {
     int fd;
     StreamChannel ch;
     StreamOut out;
+    StreamPagesZstd *zstd; /* --compress zstd: the RAM pages' packer; NULL = plain */
     uint8_t *ram;
     uint64_t ram_size, pages;
     uint8_t *bitmap; /* the pages the current round sends (NULL in round 0: all) */
@@ -132,8 +134,8 @@ static int send_pages(MigrateJob *j, const uint8_t *map, bool round0, Error *err
         if (n == STREAM_PAGES_MAX || (i == j->pages && n)) {
             if (atomic_load(&j->cancel))
                 return error_set(err, "cancelled");
-            if (stream_out_ram_pages(&j->out, j->ram, j->ram_size, batch, n, round0, &sent, err) <
-                0)
+            if (stream_out_ram_pages(&j->out, j->ram, j->ram_size, batch, n, round0, j->zstd, &sent,
+                                     err) < 0)
                 return -1;
             atomic_fetch_add(&j->bytes, sent);
             total += sent;
@@ -444,8 +446,10 @@ int vmm_migrate(Vmm *v, const VmmMigrateOpts *o, VmmDone done, void *opaque, Err
                       .t0 = timer_now_ns()};
     j->ram = machine_ram(v->m, &j->ram_size);
     j->pages = j->ram_size / STREAM_PAGE;
-    if (migrate_connect(j, o->uri, err) < 0 || machine_save_config(v->m, &j->out, err) < 0) {
+    if ((o->compress_level && !(j->zstd = stream_pages_zstd_new(o->compress_level, err))) ||
+        migrate_connect(j, o->uri, err) < 0 || machine_save_config(v->m, &j->out, err) < 0) {
         close_conn(j);
+        stream_pages_zstd_free(j->zstd);
         free(j);
         return -1;
     }
@@ -514,5 +518,6 @@ void vmm_migrate_finish(Vmm *v)
     }
     v->migration = NULL;
     free(j->bitmap);
+    stream_pages_zstd_free(j->zstd);
     free(j);
 }

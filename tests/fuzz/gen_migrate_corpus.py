@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds for tests/fuzz/fuzz_migrate.c from a real migration stream.
 
-Usage: gen_migrate_corpus.py STREAM OUT_DIR
+Usage: gen_migrate_corpus.py STREAM OUT_DIR [ZSTD_STREAM]
 
 STREAM is what a source VMM sent (`hostel migrate VM unix:SOCK` to a socket
 that records it: a guest with a disk, a user-mode network card and the input
@@ -13,6 +13,8 @@ the device sections and only a few pages, with the CRC made right again:
   override.mig   the same page sent twice (a later round overriding round 0)
   no-pages.mig   no ram-pages at all (an all-zero RAM)
   config.mig     the header and the configuration only, then the end
+  zstd.mig       from ZSTD_STREAM (the same, sent with --compress zstd): its two
+                 smallest compressed ram-pages sections as they were sent
 """
 
 import pathlib
@@ -71,6 +73,11 @@ def main():
         "no-pages.mig": config + devices,
         "config.mig": config,
     }
+    if len(sys.argv) > 3:
+        zheader, zsecs = sections(pathlib.Path(sys.argv[3]).read_bytes())
+        packed = sorted((s for s in zsecs if s[0] == "ram-pages" and s[2] == 2),
+                        key=lambda s: len(s[4]))[:2]
+        seeds["zstd.mig"] = config + [section(*s) for s in packed] + devices
     for name, secs_out in seeds.items():
         (out / name).write_bytes(stream(header, secs_out))
 

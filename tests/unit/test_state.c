@@ -14,8 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "state/state.h"
 #include "state/stream.h"
+#include "state/stream_pages.h"
 #include "util/le.h"
 #include "tap.h"
 
@@ -528,8 +531,8 @@ static void test_bad_streams(void)
     munmap(ram, size);
 }
 
-/* A migration's stream in a file: round 0's non-zero pages, then a later round's. */
-static uint8_t *pages_stream(uint8_t *ram, size_t size, size_t *len)
+/* A migration's stream in a file: round 0's non-zero pages, then a later round's (zstd level). */
+static uint8_t *pages_stream(uint8_t *ram, size_t size, size_t *len, int level)
 {
     char *path = tmp_path();
     int fd = open(path, O_RDWR | O_TRUNC);
@@ -538,15 +541,17 @@ static uint8_t *pages_stream(uint8_t *ram, size_t size, size_t *len)
     uint64_t all[STREAM_PAGES_MAX], n = size / 4096, later[] = {5, 7, 9};
     for (uint64_t i = 0; i < n; i++)
         all[i] = i;
-    int rc = stream_out_begin(&s, fd, &err);
+    StreamPagesZstd *z = level ? stream_pages_zstd_new(level, &err) : NULL;
+    int rc = stream_out_begin(&s, fd, &err) | (level && !z);
     rc |= stream_out_section(&s, "dev", 3, 2, 0, "device bytes", 13, &err);
-    rc |= stream_out_ram_pages(&s, ram, size, all, (unsigned)n, true, NULL, &err);
+    rc |= stream_out_ram_pages(&s, ram, size, all, (unsigned)n, true, z, NULL, &err);
     memset(ram + 6 * 4096, 0, 4096); /* page 6 (non-zero at round 0) becomes zero */
     memset(ram + 7 * 4096, 0xee, 4096);
     ram[9 * 4096 + 17] = 1;
     later[0] = 6;
-    rc |= stream_out_ram_pages(&s, ram, size, later, 3, false, NULL, &err);
+    rc |= stream_out_ram_pages(&s, ram, size, later, 3, false, z, NULL, &err);
     rc |= stream_out_end(&s, &err);
+    stream_pages_zstd_free(z);
     lseek(fd, 0, SEEK_SET);
     uint8_t *bytes = slurp(fd, len);
     close(fd);
@@ -566,12 +571,12 @@ static uint8_t *pages_stream(uint8_t *ram, size_t size, size_t *len)
  * overrides pages (a page that became zero included); the RAM read back
  * is the RAM of the last round.  Cut or corrupted, the stream is refused.
  */
-static void test_ram_pages(void)
+static void test_ram_pages(int level)
 {
     const size_t size = 64 << 10;
     uint8_t *ram = make_ram(size);
     size_t len = 0;
-    uint8_t *bytes = pages_stream(ram, size, &len);
+    uint8_t *bytes = pages_stream(ram, size, &len, level);
     int p[2];
     ok(bytes && pipe(p) == 0, "a pages stream was written");
     if (!bytes)
@@ -605,15 +610,52 @@ static void test_ram_pages(void)
     ok(cut == (len - 2) / (len / 37 + 1) + 1, "a pages stream cut short is truncated (%zu)", cut);
     ok(flipped == (len - 5) / (len / 41 + 1) + 1, "any flipped byte is refused (%zu)", flipped);
     /* The later round's first page index made one past RAM: refused as it arrives. */
-    uint8_t *sec = memmem(bytes, len, "\x09ram-pages", 10);
+    uint8_t *sec = level ? NULL : memmem(bytes, len, "\x09ram-pages", 10);
     sec = sec ? memmem(sec + 10, len - (size_t)(sec + 10 - bytes), "\x09ram-pages", 10) : NULL;
     if (sec)
         le_put(sec + 10 + 16 + 16, 8, size / 4096);
-    ok(sec && open_fed(bytes, len, &err) < 0 && strstr(err.msg, "bad RAM page"),
-       "a page outside RAM is refused: %s", err.msg);
+    if (!level)
+        ok(sec && open_fed(bytes, len, &err) < 0 && strstr(err.msg, "bad RAM page"),
+           "a page outside RAM is refused: %s", err.msg);
     free(bytes);
     munmap(back, size);
     munmap(ram, size);
+}
+
+/* Compressed pages are fewer bytes; a frame that lies about itself is refused. */
+static void test_ram_pages_zstd(void)
+{
+    const size_t size = 64 << 10;
+    uint8_t *ram = make_ram(size);
+    size_t plain = 0, packed = 0;
+    free(pages_stream(ram, size, &plain, 0));
+    munmap(ram, size);
+    ram = make_ram(size);
+    free(pages_stream(ram, size, &packed, 1));
+    munmap(ram, size);
+    ok(packed > 0 && packed * 4 < plain, "zstd pages: %zu bytes instead of %zu", packed, plain);
+    uint8_t *out = malloc(STREAM_PAGES_ENTRIES_MAX), src[8200] = {1, 2, 3}, frame[9000];
+    Error err = {0};
+    size_t n = ZSTD_compress(frame, sizeof(frame), src, sizeof(src), 1); /* no checksum */
+    ok(stream_pages_inflate(frame, n, out, &err) < 0 && strstr(err.msg, "checksum"),
+       "a frame without a checksum is refused: %s", err.msg);
+    ok(stream_pages_inflate(src, sizeof(src), out, &err) < 0, "garbage is refused: %s", err.msg);
+    uint8_t *big = calloc(1, STREAM_PAGES_ENTRIES_MAX + 1);
+    size_t cap = ZSTD_compressBound(STREAM_PAGES_ENTRIES_MAX + 1);
+    uint8_t *bf = malloc(cap);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    n = ZSTD_compress2(c, bf, cap, big, STREAM_PAGES_ENTRIES_MAX + 1);
+    ok(!ZSTD_isError(n) && stream_pages_inflate(bf, n, out, &err) < 0,
+       "a frame larger than a section's entries is refused: %s", err.msg);
+    n = ZSTD_compress2(c, bf, cap, big, 4104);
+    bf[n - 1] ^= 1; /* the frame's checksum */
+    ok(stream_pages_inflate(bf, n, out, &err) < 0, "a wrong frame checksum is refused: %s",
+       err.msg);
+    ZSTD_freeCCtx(c);
+    free(bf);
+    free(big);
+    free(out);
 }
 
 int main(void)
@@ -629,6 +671,8 @@ int main(void)
     test_socket_round_trip(STREAM_RAM_ZSTD);
     test_channel_damage(STREAM_RAM_FLAT);
     test_channel_damage(STREAM_RAM_ZSTD);
-    test_ram_pages();
+    test_ram_pages(0);
+    test_ram_pages(1);
+    test_ram_pages_zstd();
     return tap_done();
 }
