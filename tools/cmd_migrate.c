@@ -46,6 +46,11 @@ static void migrate_help(FILE *out)
             "      --compress zstd       send RAM pages as zstd frames (fewer bytes, more CPU:\n"
             "                            for links slower than the compressor; default: plain)\n"
             "      --compress-level N    zstd's level, 1-19 (default 1)\n"
+            "      --tls-creds DIR       TLS with mutual certificates: DIR holds ca-cert.pem,\n"
+            "                            client-cert.pem and client-key.pem (the destination\n"
+            "                            runs with --tls-creds too; docs/migration.md, TLS)\n"
+            "      --tls-hostname NAME   the destination's name in its certificate (default:\n"
+            "                            the host of a tcp: URI; needed with unix:)\n"
             "      --json                print the final figures as JSON\n"
             "  -h, --help                show this help and exit\n"
             "\n"
@@ -168,7 +173,7 @@ static int migrate_main(int argc, char **argv)
 {
     const char *control = NULL, *pos[2] = {NULL, NULL};
     double limit = 0, rounds = 0, bandwidth = 0, level = 0;
-    const char *compress = NULL;
+    const char *compress = NULL, *tls_creds = NULL, *tls_hostname = NULL;
     bool json = false, converge = true;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -192,6 +197,10 @@ static int migrate_main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--compress") && next) {
             compress = argv[++i];
+        } else if (!strcmp(a, "--tls-creds") && next) {
+            tls_creds = argv[++i];
+        } else if (!strcmp(a, "--tls-hostname") && next) {
+            tls_hostname = argv[++i];
         } else if (!strcmp(a, "--compress-level")) {
             if (!migrate_number(a, next, 1, 19, &level))
                 return 2;
@@ -226,6 +235,16 @@ static int migrate_main(int argc, char **argv)
         json_object_set_new(args, "compress", json_string(compress));
     if (level > 0)
         json_object_set_new(args, "compress-level", json_integer((json_int_t)level));
+    char creds[4096];
+    if (tls_creds && !realpath(tls_creds, creds)) { /* the VMM resolves it elsewhere */
+        fprintf(stderr, "hostel migrate: --tls-creds %s: %s\n", tls_creds, strerror(errno));
+        json_decref(args);
+        return 2;
+    }
+    if (tls_creds)
+        json_object_set_new(args, "tls-creds", json_string(creds));
+    if (tls_hostname)
+        json_object_set_new(args, "tls-hostname", json_string(tls_hostname));
     int rc = migrate_run(target, args, json);
     json_decref(args);
     return rc;

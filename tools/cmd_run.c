@@ -30,6 +30,7 @@
 #include "util/size.h"
 #include "state/channel.h"
 #include "vmm/console.h"
+#include "vmm/migrate_tls.h"
 #include "vmm/migrate_uri.h"
 #include "vmm/vmm.h"
 
@@ -113,6 +114,7 @@ typedef struct RunOptions {
     const char *control;      /* --control: the control socket's path */
     const char *restore;      /* --restore: a state file to continue */
     const char *incoming;     /* --incoming: wait for a migration stream there */
+    const char *tls_creds;    /* --tls-creds: the incoming stream comes over TLS */
     const char *snapshot_dir; /* --snapshot-dir: where the live snapshots go */
     const char *exit_file;    /* --exit-file: how the run ended, as JSON, written at exit */
     RunConsole console;       /* --console-socket, --console-log, --console-log-size */
@@ -129,6 +131,7 @@ enum {
     OPT_CONTROL,
     OPT_RESTORE,
     OPT_INCOMING,
+    OPT_TLS_CREDS,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_CONFIG,
@@ -159,6 +162,7 @@ static const struct option run_long_options[] = {
     {"control", required_argument, NULL, OPT_CONTROL},
     {"restore", required_argument, NULL, OPT_RESTORE},
     {"incoming", required_argument, NULL, OPT_INCOMING},
+    {"tls-creds", required_argument, NULL, OPT_TLS_CREDS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
@@ -249,6 +253,9 @@ static void run_help(FILE *out)
             "      --incoming URI  wait for a live migration (unix:PATH, tcp:HOST:PORT or\n"
             "                      fd:N), then run the VM it brings (docs/migration.md;\n"
             "                      no -k/-i/-p/-d/--net/-m/-c with it)\n"
+            "      --tls-creds DIR with --incoming: the stream comes over TLS; DIR holds\n"
+            "                      ca-cert.pem, server-cert.pem and server-key.pem, and the\n"
+            "                      source must show a certificate ca-cert.pem signed\n"
             "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
             "                      RAM, harts, devices, disks and network come from FILE\n"
             "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
@@ -487,6 +494,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_NAME: return run_set_name(o, optarg);
     case OPT_RESTORE: o->restore = optarg; return 0;
     case OPT_INCOMING: o->incoming = optarg; return 0;
+    case OPT_TLS_CREDS: o->tls_creds = optarg; return 0;
     case OPT_SNAPSHOT_DIR: return run_set_path(&o->snapshot_dir, optarg, "--snapshot-dir");
     case OPT_EXIT_FILE: return run_set_path(&o->exit_file, optarg, "--exit-file");
     case OPT_CONSOLE_SOCKET:
@@ -640,6 +648,8 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     }
     if (optind < argc)
         return run_usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->tls_creds && !o->incoming)
+        return run_usage_error("%s: only with --incoming", "--tls-creds");
     if (o->restore || o->incoming)
         return run_check_restore(o);
     if (!o->vm.boot.kernel && run_default_guest(o) != 0)
@@ -788,18 +798,42 @@ static Machine *run_restore(const RunOptions *o, MachineStateFile **fp, Error *e
     return m;
 }
 
+/* The incoming migration's connection: the socket, and its TLS session with --tls-creds. */
+typedef struct Incoming {
+    int conn; /* -1: none accepted */
+    MigrateTls *tls;
+} Incoming;
+
+/* The channel the stream is read from: over TLS, or a descriptor of its own. */
+static int run_incoming_channel(const RunOptions *o, Incoming *in, StreamChannel *ch, Error *err)
+{
+    if (o->tls_creds) {
+        if (!(in->tls = migrate_tls_open(o->tls_creds, true, NULL, in->conn, err)))
+            return -1;
+        migrate_tls_channel(in->tls, ch);
+        return 0;
+    }
+    int mine = fcntl(in->conn, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0)
+        return error_set_errno(err, errno, "%s", o->incoming);
+    if (stream_channel_for_fd(ch, mine, true, err) < 0) {
+        close(mine);
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * --incoming: listen, accept one connection, read and check the whole
  * migration stream, then build the machine its configuration section
  * describes and load the state (nothing is opened, disks included, before
- * the stream has passed every check).  *conn: the connection, for the
- * confirmation (run_incoming_reply); -1 if none was accepted.
+ * the stream has passed every check).  in: the connection, for the
+ * confirmation (run_incoming_reply).
  */
-static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, int *conn, Error *err)
+static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, Incoming *in, Error *err)
 {
     MigrateUri u;
     StreamChannel ch;
-    *conn = -1;
     signal(SIGPIPE, SIG_IGN); /* a source gone: the reply's write fails, nothing more */
     if (migrate_uri_parse(o->incoming, &u, err) < 0)
         return NULL;
@@ -812,16 +846,9 @@ static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, int *co
         close(lfd);
     if (fd < 0)
         return NULL;
-    *conn = fd;
-    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (mine < 0) {
-        error_set_errno(err, errno, "%s", o->incoming);
+    in->conn = fd;
+    if (run_incoming_channel(o, in, &ch, err) < 0)
         return NULL;
-    }
-    if (stream_channel_for_fd(&ch, mine, true, err) < 0) {
-        close(mine);
-        return NULL;
-    }
     MachineStateFile *f = *fp = machine_state_open_channel(&ch, o->incoming, err);
     if (!f)
         return NULL;
@@ -833,20 +860,25 @@ static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, int *co
     return m;
 }
 
+static bool incoming_write(Incoming *in, const char *buf, size_t len)
+{
+    return in->tls ? migrate_tls_write(in->tls, buf, len) == 0 : io_write_all(in->conn, buf, len);
+}
+
 /*
  * The destination's one line to the source: running (the source may end),
  * or why the stream was refused (the source goes on).  Returns 0, or -1
  * when the source cannot be told it may end: this side must not run then.
  */
-static int run_incoming_reply(int *conn, const Error *failed, Error *err)
+static int run_incoming_reply(Incoming *in, const Error *failed, Error *err)
 {
-    if (*conn < 0)
+    if (in->conn < 0)
         return 0;
     json_t *j = failed ? json_pack("{s:s, s:s}", "migrate", "error", "desc", failed->msg)
                        : json_pack("{s:s}", "migrate", "running");
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     int rc = 0;
-    if (!line || !io_write_all(*conn, line, strlen(line)) || !io_write_all(*conn, "\n", 1))
+    if (!line || !incoming_write(in, line, strlen(line)) || !incoming_write(in, "\n", 1))
         rc = failed ? 0
                     : error_set(err,
                                 "%s: the source went away before it was told: not "
@@ -854,8 +886,10 @@ static int run_incoming_reply(int *conn, const Error *failed, Error *err)
                                 "migration");
     free(line);
     json_decref(j);
-    close(*conn);
-    *conn = -1;
+    migrate_tls_close(in->tls);
+    in->tls = NULL;
+    close(in->conn);
+    in->conn = -1;
     return rc;
 }
 
@@ -916,14 +950,14 @@ static int run_machine(const RunOptions *o)
     Error err = {0};
     MachineStateFile *saved = NULL;
     Vmm *v = NULL;
-    int conn = -1;
+    Incoming in = {.conn = -1};
     bool given = o->restore || o->incoming;
-    Machine *m = o->incoming  ? run_incoming(o, &saved, &conn, &err)
+    Machine *m = o->incoming  ? run_incoming(o, &saved, &in, &err)
                  : o->restore ? run_restore(o, &saved, &err)
                               : machine_new(&o->vm, &o->host, &err);
     if (!m || (!given && run_load(m, o, &err) < 0) ||
-        (!o->dump_dtb && !(v = run_vmm(m, o, &err))) || run_incoming_reply(&conn, NULL, &err) < 0) {
-        run_incoming_reply(&conn, &err, NULL);
+        (!o->dump_dtb && !(v = run_vmm(m, o, &err))) || run_incoming_reply(&in, NULL, &err) < 0) {
+        run_incoming_reply(&in, &err, NULL);
         vmm_free(v);
         run_write_exit_file(o, 1, "error", err.msg);
         cli_fail(&err);

@@ -34,6 +34,7 @@ struct StreamChannel {
     int fd;
     bool seekable; /* a regular file read or written from offset 0: offsets may be used */
     bool owns_fd;  /* close(fd) on close */
+    void *priv;    /* the ops' own state (a TLS session), NULL for the kinds above */
 };
 
 /* A regular file, positioned at offset 0 (a stream starts there). */

@@ -102,7 +102,6 @@ int stream_out_end(StreamOut *s, Error *err);
  */
 uint8_t *stream_ram_present_map(const uint8_t *ram, uint64_t pages, Error *err);
 
-
 /* One section of a stream being read. */
 typedef struct StreamSection {
     char tag[STREAM_MAX_TAG + 1];

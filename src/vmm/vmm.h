@@ -236,6 +236,8 @@ typedef struct VmmMigrateOpts {
     bool no_auto_converge;    /* do not throttle the harts (auto-converge is on by default) */
     double max_bandwidth;     /* bytes/s the stream may take; 0 = no cap */
     int compress_level;       /* RAM pages as zstd frames at this level (1..19); 0 = plain */
+    const char *tls_creds;    /* TLS with the credentials in this directory (migrate_tls.h) */
+    const char *tls_hostname; /* the destination's name in its certificate (default: tcp host) */
 } VmmMigrateOpts;
 
 /*

@@ -430,24 +430,25 @@ static void migrate_done(void *opaque, const VmmResult *r, const Error *err)
 static int migrate_args(json_t *args, VmmMigrateOpts *o, Error *err)
 {
     static const char *const allowed[] = {
-        "uri",           "downtime-limit-ms", "max-rounds",     "auto-converge",
-        "max-bandwidth", "compress",          "compress-level", NULL};
+        "uri",      "downtime-limit-ms", "max-rounds", "auto-converge", "max-bandwidth",
+        "compress", "compress-level",    "tls-creds",  "tls-hostname",  NULL};
     json_t *limit = NULL, *bw = NULL;
     int rounds = 0, converge = 1, level = 0;
     const char *compress = NULL;
     if (control_args_check(args, allowed, err) < 0)
         return -1;
     if (!args ||
-        json_unpack(args, "{s:s, s?o, s?i, s?b, s?o, s?s, s?i}", "uri", &o->uri,
+        json_unpack(args, "{s:s, s?o, s?i, s?b, s?o, s?s, s?i, s?s, s?s}", "uri", &o->uri,
                     "downtime-limit-ms", &limit, "max-rounds", &rounds, "auto-converge", &converge,
-                    "max-bandwidth", &bw, "compress", &compress, "compress-level", &level) < 0 ||
+                    "max-bandwidth", &bw, "compress", &compress, "compress-level", &level,
+                    "tls-creds", &o->tls_creds, "tls-hostname", &o->tls_hostname) < 0 ||
         (limit && !json_is_number(limit)) || (bw && !json_is_number(bw)) || rounds < 0 ||
         rounds > 1000)
         return error_set(err, "expected {\"uri\": \"unix:PATH\" | \"tcp:HOST:PORT\", "
                               "\"downtime-limit-ms\": MS, \"max-rounds\": N (1-1000), "
                               "\"auto-converge\": BOOL, \"max-bandwidth\": BYTES/S, "
-                              "\"compress\": \"zstd\" | \"none\", \"compress-level\": 1-19 "
-                              "(all optional)}");
+                              "\"compress\": \"zstd\" | \"none\", \"compress-level\": 1-19, "
+                              "\"tls-creds\": DIR, \"tls-hostname\": NAME (all optional)}");
     if (compress && strcmp(compress, "zstd") != 0 && strcmp(compress, "none") != 0)
         return error_set(err, "compress: expected \"zstd\" or \"none\", not \"%s\"", compress);
     if (level && (level < 1 || level > 19 || !compress || strcmp(compress, "zstd") != 0))

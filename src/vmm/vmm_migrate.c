@@ -39,6 +39,7 @@
 #include "state/stream_pages.h"
 #include "util/log.h"
 #include "util/timer.h"
+#include "vmm/migrate_tls.h"
 #include "vmm/migrate_uri.h"
 #include "vmm/vmm_int.h"
 
@@ -61,6 +62,7 @@ typedef struct MigrateJob {
     void *opaque;
     int fd;
     StreamChannel ch;
+    MigrateTls *tls; /* tls-creds: the session the channel goes through; NULL = plain */
     StreamOut out;
     StreamPagesZstd *zstd; /* --compress zstd: the RAM pages' packer; NULL = plain */
     uint8_t *ram;
@@ -173,9 +175,16 @@ static int read_reply(MigrateJob *j, Error *err)
         if (atomic_load(&j->cancel) || left <= 0)
             return error_set(err, "the destination did not confirm within %d s",
                              MIGRATE_REPLY_TIMEOUT_MS / 1000);
-        if (poll(&p, 1, (int)(left < 200 ? left : 200)) <= 0)
-            continue;
-        ssize_t n = read(j->fd, j->reply + len, 1);
+        ssize_t n;
+        if (j->tls) {
+            n = migrate_tls_read(j->tls, j->reply + len, 1, (int)(left < 200 ? left : 200));
+            if (n < 0 && errno == ETIMEDOUT)
+                continue;
+        } else {
+            if (poll(&p, 1, (int)(left < 200 ? left : 200)) <= 0)
+                continue;
+            n = read(j->fd, j->reply + len, 1);
+        }
         if (n <= 0)
             return error_set(err, "the destination closed the connection before it confirmed");
         if (j->reply[len++] == '\n')
@@ -223,8 +232,13 @@ static void fire(MigrateJob *j, const VmmResult *r, const Error *err)
 
 static void close_conn(MigrateJob *j)
 {
-    if (j->fd >= 0)
+    if (j->tls) {
+        migrate_tls_close(j->tls);
+        j->tls = NULL;
+        close(j->fd);
+    } else if (j->fd >= 0) {
         stream_channel_close(&j->ch);
+    }
     j->fd = -1;
 }
 
@@ -410,14 +424,22 @@ static void reply_done(void *opaque)
 
 /* ---- the operation ---- */
 
-static int migrate_connect(MigrateJob *j, const char *uri, Error *err)
+static int migrate_connect(MigrateJob *j, const VmmMigrateOpts *o, Error *err)
 {
     MigrateUri u;
-    if (migrate_uri_parse(uri, &u, err) < 0 || (j->fd = migrate_uri_connect(&u, err)) < 0)
+    if (migrate_uri_parse(o->uri, &u, err) < 0 || (j->fd = migrate_uri_connect(&u, err)) < 0)
         return -1;
     struct timeval tv = {.tv_sec = MIGRATE_IO_TIMEOUT_S};
     setsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     stream_channel_socket(&j->ch, j->fd, true);
+    if (o->tls_creds) {
+        const char *name = o->tls_hostname             ? o->tls_hostname
+                           : u.kind == MIGRATE_URI_TCP ? u.host
+                                                       : NULL;
+        if (!(j->tls = migrate_tls_open(o->tls_creds, false, name, j->fd, err)))
+            return -1;
+        migrate_tls_channel(j->tls, &j->ch);
+    }
     return stream_out_begin_channel(&j->out, &j->ch, err);
 }
 
@@ -447,7 +469,7 @@ int vmm_migrate(Vmm *v, const VmmMigrateOpts *o, VmmDone done, void *opaque, Err
     j->ram = machine_ram(v->m, &j->ram_size);
     j->pages = j->ram_size / STREAM_PAGE;
     if ((o->compress_level && !(j->zstd = stream_pages_zstd_new(o->compress_level, err))) ||
-        migrate_connect(j, o->uri, err) < 0 || machine_save_config(v->m, &j->out, err) < 0) {
+        migrate_connect(j, o, err) < 0 || machine_save_config(v->m, &j->out, err) < 0) {
         close_conn(j);
         stream_pages_zstd_free(j->zstd);
         free(j);

@@ -407,3 +407,95 @@ def test_compressed_migration_sends_fewer_bytes(guest, vm_env, tmp_path):
     still_answers(src)
     src.sendline("poweroff")
     assert wait_exit(src) == 0
+
+
+def make_ca(d, name):
+    """A CA (d/ca-cert.pem, d/ca-key.pem) made with openssl."""
+    d.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                    "-keyout", str(d / "ca-key.pem"), "-out", str(d / "ca-cert.pem")],
+                   check=True, capture_output=True)
+
+
+def make_cert(d, ca, who, san):
+    """d/WHO-cert.pem and d/WHO-key.pem signed by the CA in directory ca, with ca's CA cert."""
+    d.mkdir(parents=True, exist_ok=True)
+    ext = d / f"{who}.ext"
+    usage = "serverAuth" if who == "server" else "clientAuth"
+    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n"
+                   "keyUsage=digitalSignature\nbasicConstraints=CA:FALSE\n")
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-subj", f"/CN={who}", "-keyout", str(d / f"{who}-key.pem"),
+                    "-out", str(d / f"{who}.csr")], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(d / f"{who}.csr"), "-days", "2",
+                    "-CA", str(ca / "ca-cert.pem"), "-CAkey", str(ca / "ca-key.pem"),
+                    "-CAcreateserial", "-extfile", str(ext), "-out", str(d / f"{who}-cert.pem")],
+                   check=True, capture_output=True)
+    (d / "ca-cert.pem").write_bytes((ca / "ca-cert.pem").read_bytes())
+
+
+def start_tls_destination(vm_env, tmp_path, creds, name):
+    """`hostel run --incoming tcp:127.0.0.1:PORT --tls-creds CREDS`, once it listens."""
+    port = free_tcp_port()
+    log = open(tmp_path / f"{name}.log", "w", encoding="utf-8", errors="replace")
+    child = spawn([HOSTEL, "run", "--incoming", f"tcp:127.0.0.1:{port}", "--tls-creds",
+                   str(creds), "--name", name], vm_env, log)
+    deadline = time.time() + 30
+    while subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                         text=True).stdout.strip() == "":
+        assert time.time() < deadline, "the destination never listened"
+        time.sleep(0.05)
+    return child, f"tcp:127.0.0.1:{port}"
+
+
+def test_tls_migration_with_mutual_certificates(guest, vm_env, tmp_path):
+    """--tls-creds on both sides: a source whose certificate another CA signed, a
+    destination whose certificate does not hold the name asked for, and a plain stream to a
+    TLS destination are refused (the guest goes on at the source); with the right
+    certificates the guest moves over TLS."""
+    ca, rogue = tmp_path / "ca", tmp_path / "rogue"
+    make_ca(ca, "hostel test CA")
+    make_ca(rogue, "someone else")
+    make_cert(tmp_path / "dst", ca, "server", "IP:127.0.0.1,DNS:localhost")
+    make_cert(tmp_path / "src", ca, "client", "DNS:source")
+    make_cert(tmp_path / "bad", rogue, "client", "DNS:source")
+    # It trusts the right CA (it accepts the destination); only its own certificate is wrong.
+    (tmp_path / "bad" / "ca-cert.pem").write_bytes((ca / "ca-cert.pem").read_bytes())
+    src, _ = start_source(guest, vm_env, tmp_path)
+    src.sendline("echo kept-$((6*7)) > /tmp/keep && echo wrote-keep")
+    src.expect("wrote-keep")
+    r = hostel(vm_env, "migrate", "--tls-creds", str(tmp_path / "missing"), "msrc", "tcp:x:1")
+    assert r.returncode == 2 and "missing" in r.stderr
+    r = hostel(vm_env, "run", "--tls-creds", str(tmp_path / "dst"), "-k", "x")
+    assert r.returncode == 2 and "--tls-creds" in r.stderr
+
+    dst, uri = start_tls_destination(vm_env, tmp_path, tmp_path / "dst", "d1")
+    r = hostel(vm_env, "migrate", "--tls-creds", str(tmp_path / "bad"), "msrc", uri)
+    assert r.returncode == 1 and "migration failed" in r.stderr, r.stderr
+    assert wait_exit(dst) == 1
+    assert "the source's certificate is refused" in (tmp_path / "d1.log").read_text()
+    still_answers(src)
+
+    dst, uri = start_tls_destination(vm_env, tmp_path, tmp_path / "dst", "d2")
+    r = hostel(vm_env, "migrate", "--tls-creds", str(tmp_path / "src"), "--tls-hostname",
+               "not-the-destination", "msrc", uri)
+    assert r.returncode == 1 and "certificate" in r.stderr, r.stderr
+    assert wait_exit(dst) == 1
+    still_answers(src)
+
+    dst, uri = start_tls_destination(vm_env, tmp_path, tmp_path / "dst", "d0")
+    r = hostel(vm_env, "migrate", "msrc", uri)  # a plain stream to a TLS destination
+    assert r.returncode == 1, r.stderr
+    assert wait_exit(dst) == 1
+    still_answers(src)
+
+    dst, uri = start_tls_destination(vm_env, tmp_path, tmp_path / "dst", "d3")
+    r = hostel(vm_env, "migrate", "--json", "--tls-creds", str(tmp_path / "src"), "msrc", uri)
+    assert r.returncode == 0, r.stderr
+    assert wait_exit(src) == 0
+    dst.sendline("cat /tmp/keep")
+    dst.expect("kept-42")
+    still_answers(dst)
+    dst.sendline("poweroff")
+    assert wait_exit(dst) == 0

@@ -43,7 +43,7 @@ state|migrate)
            done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
            tr '\n' ' ')
     srcs="$here/fuzz_$target.c $core"
-    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver"
+    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver -lgnutls"
     opts="-max_len=262144 -malloc_limit_mb=1024"
     ;;
 api)
