@@ -11,7 +11,10 @@
 - Auto-converge: a guest rewriting 64 MiB in place over a 32 MB/s link converges (throttled)
   and its data survive; with --no-auto-converge it reaches the round cap.
 - announce-self: a switch learns the guest's MAC on the destination's port.
-- A real destination SIGKILLed in round 0, then a migration over tcp:127.0.0.1.
+- A real destination SIGKILLed in round 0, then a migration over tcp:127.0.0.1; a real
+  destination SIGKILLed in round 2 of a throttled migration; the source SIGKILLed in round 0
+  (the destination refuses the cut stream and never opens the disk).
+- --compress zstd sends fewer bytes; TLS with mutual certificates, and its refusals.
 """
 
 import json
@@ -499,3 +502,67 @@ def test_tls_migration_with_mutual_certificates(guest, vm_env, tmp_path):
     still_answers(dst)
     dst.sendline("poweroff")
     assert wait_exit(dst) == 0
+
+
+def wait_migration(vm_env, name, pred, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        q = json.loads(hostel(vm_env, "ctl", name, "query-migrate").stdout)
+        if pred(q):
+            return q
+        assert time.time() < deadline, q
+        time.sleep(0.05)
+
+
+def test_destination_killed_in_a_later_round(guest, vm_env, tmp_path):
+    """A real destination SIGKILLed once the source is in its third round (a rewriting
+    guest, a capped link, throttled by auto-converge): the source says failed, lifts the
+    throttle, and its guest goes on rewriting with its data intact."""
+    src, md5 = start_rewriting_guest(guest, vm_env, tmp_path)
+    sock = str(tmp_path / "mig.sock")
+    dst, _ = start_destination(vm_env, tmp_path, f"unix:{sock}")
+    wait_path(sock)
+    proc = subprocess.Popen([HOSTEL, "migrate", "--bandwidth", REWRITE_LINK_MBS, "msrc",
+                             f"unix:{sock}"], env=vm_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    wait_migration(vm_env, "msrc", lambda q: q["state"] == "active" and q["round"] >= 2)
+    os.kill(dst.pid, 9)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "migration failed" in err, err
+    q = json.loads(hostel(vm_env, "ctl", "msrc", "query-migrate").stdout)
+    assert q["state"] == "failed" and q["round"] >= 2 and q["throttle-pct"] == 0, q
+    st = json.loads(hostel(vm_env, "ctl", "msrc", "status").stdout)
+    assert st["status"] == "running"
+    check_rewriting_intact(src, md5)
+
+
+def test_source_killed_mid_stream(guest, vm_env, tmp_path):
+    """The source VMM SIGKILLed in round 0: the destination refuses the cut stream with one
+    line and exits 1 without opening the VM's disk, which the source's death leaves free and
+    consistent (qemu-img check)."""
+    disk = tmp_path / "d.qcow2"
+    assert hostel(vm_env, "img", "create", "-f", "qcow2", str(disk), "64M").returncode == 0
+    log = open(tmp_path / "msrc.log", "w", encoding="utf-8", errors="replace")
+    src = spawn([HOSTEL, "run", "-m", "256M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+                 "-p", CMDLINE, "--net", "none", "-d", str(disk), "--name", "msrc"], vm_env, log)
+    src.expect(PROMPT)
+    src.sendline("dd if=/dev/urandom of=/tmp/r bs=1M count=24 2>/dev/null; echo filled")
+    src.expect("filled", timeout=60)
+    sock = str(tmp_path / "mig.sock")
+    dst, dst_log = start_destination(vm_env, tmp_path, f"unix:{sock}")
+    wait_path(sock)
+    proc = subprocess.Popen([HOSTEL, "migrate", "--bandwidth", "8", "msrc", f"unix:{sock}"],
+                            env=vm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    wait_migration(vm_env, "msrc", lambda q: q["state"] == "active" and q["bytes"] > 4 << 20)
+    os.kill(src.pid, 9)
+    proc.communicate(timeout=60)
+    assert wait_exit(dst) == 1
+    dst_log.flush()
+    lines = [ln for ln in (tmp_path / "mdst.log").read_text(errors="replace").splitlines()
+             if ln.startswith("hostel")]
+    assert len(lines) == 1 and "truncated" in lines[0], lines
+    r = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = hostel(vm_env, "img", "info", str(disk))  # the lock went with the source
+    assert r.returncode == 0, r.stderr
