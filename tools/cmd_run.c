@@ -104,6 +104,7 @@ typedef struct RunOptions {
     const char *config;       /* --config: the definition the flags start from */
     bool print_config;        /* --print-config */
     const char *machine_flag; /* the first flag that describes the machine (not with --restore) */
+    const char *shape_flag;   /* the first such flag but -d and --net (not with --incoming) */
     bool net_given;           /* a --net was given: no default card */
     bool net_none;            /* --net none was given */
     bool layout_changed;      /* -d or --net changed the disks or cards */
@@ -252,7 +253,9 @@ static void run_help(FILE *out)
             "                      ({\"status\", \"reason\", \"message\"}: docs/cli.md)\n"
             "      --incoming URI  wait for a live migration (unix:PATH, tcp:HOST:PORT or\n"
             "                      fd:N), then run the VM it brings (docs/migration.md;\n"
-            "                      no -k/-i/-p/-d/--net/-m/-c with it)\n"
+            "                      no -k/-i/-p/-m/-c with it); -d and --net replace, in\n"
+            "                      order, its disks' paths and its cards (a tap of this\n"
+            "                      host...): their formats and MACs stay\n"
             "      --tls-creds DIR with --incoming: the stream comes over TLS; DIR holds\n"
             "                      ca-cert.pem, server-cert.pem and server-key.pem, and the\n"
             "                      source must show a certificate ca-cert.pem signed\n"
@@ -480,6 +483,8 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     char *end;
     if (!o->machine_flag)
         o->machine_flag = run_machine_flag(c);
+    if (!o->shape_flag && c != 'd' && c != OPT_NET)
+        o->shape_flag = run_machine_flag(c);
     switch (c) {
     case 'k': return run_set_string(&o->vm.boot.kernel, optarg);
     case 'i': return run_set_string(&o->vm.boot.initrd, optarg);
@@ -556,12 +561,15 @@ static int run_check_restore(const RunOptions *o)
 {
     if (o->restore && o->incoming)
         return run_usage_error("%s: --restore and --incoming exclude each other", "--incoming");
-    if (o->machine_flag)
-        return run_usage_error(o->restore ? "%s: the machine comes from the state file given to "
-                                            "--restore"
-                                          : "%s: the machine comes from the migration stream "
-                                            "(--incoming)",
+    if (o->restore && o->machine_flag)
+        return run_usage_error("%s: the machine comes from the state file given to --restore",
                                o->machine_flag);
+    if (o->incoming && o->shape_flag)
+        return run_usage_error("%s: the machine comes from the migration stream (--incoming; "
+                               "only -d and --net may replace its disks' paths and its cards)",
+                               o->shape_flag);
+    if (o->incoming && o->net_none)
+        return run_usage_error("%s: a migrating VM keeps its cards (--incoming)", "--net none");
     return 0;
 }
 
@@ -824,6 +832,29 @@ static int run_incoming_channel(const RunOptions *o, Incoming *in, StreamChannel
 }
 
 /*
+ * With --incoming, -d and --net replace, in order, the stream's disks'
+ * paths and its cards' host side (a tap of this host, a network's
+ * descriptor): the guest keeps its disks' formats and its cards' MACs.
+ */
+static int run_incoming_overrides(const RunOptions *o, VmConfig *cfg, Error *err)
+{
+    unsigned nnics = o->net_given ? o->vm.nnics : 0;
+    if (o->vm.ndisks > cfg->ndisks || nnics > cfg->nnics)
+        return error_set(err, "the migrating VM has %u disk(s) and %u card(s): -d given %u "
+                              "time(s), --net %u",
+                         cfg->ndisks, cfg->nnics, o->vm.ndisks, nnics);
+    for (unsigned i = 0; i < o->vm.ndisks; i++)
+        if (vmconfig_set_string(&cfg->disks[i].path, o->vm.disks[i].path, err) < 0)
+            return -1;
+    for (unsigned i = 0; i < nnics; i++) {
+        NetConfig nic = o->vm.nics[i];
+        memcpy(nic.mac, cfg->nics[i].mac, sizeof(nic.mac));
+        cfg->nics[i] = nic;
+    }
+    return 0;
+}
+
+/*
  * --incoming: listen, accept one connection, read and check the whole
  * migration stream, then build the machine its configuration section
  * describes and load the state (nothing is opened, disks included, before
@@ -852,7 +883,13 @@ static Machine *run_incoming(const RunOptions *o, MachineStateFile **fp, Incomin
     MachineStateFile *f = *fp = machine_state_open_channel(&ch, o->incoming, err);
     if (!f)
         return NULL;
-    Machine *m = machine_new(machine_state_config(f), &o->host, err);
+    VmConfig cfg;
+    if (vmconfig_copy(&cfg, machine_state_config(f), err) < 0)
+        return NULL;
+    Machine *m = NULL;
+    if (run_incoming_overrides(o, &cfg, err) == 0)
+        m = machine_new(&cfg, &o->host, err);
+    vmconfig_free(&cfg);
     if (m && machine_restore(m, f, false, err) < 0) {
         machine_free(m);
         m = NULL;

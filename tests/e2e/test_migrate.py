@@ -219,6 +219,8 @@ def test_incoming_usage_errors(vm_env):
     assert r.returncode != 0 and "unix:PATH" in r.stderr
     r = hostel(vm_env, "run", "--incoming", "unix:/tmp/x.sock", "-m", "64M")
     assert r.returncode == 2 and "migration stream" in r.stderr
+    r = hostel(vm_env, "run", "--incoming", "unix:/tmp/x.sock", "--net", "none")
+    assert r.returncode == 2 and "keeps its cards" in r.stderr
     r = hostel(vm_env, "migrate", "only-one-arg")
     assert r.returncode == 2
     r = hostel(vm_env, "migrate", "novm", "unix:/tmp/none.sock")
@@ -627,3 +629,19 @@ def test_ten_migrations_back_and_forth(guest, vm_env, tmp_path):
     assert blocks > 10
     for i in range(blocks):
         assert raw[i * 512:i * 512 + len(f"blk {i}\n")] == f"blk {i}\n".encode(), f"block {i}"
+
+
+def test_destination_overrides_beyond_the_stream_are_refused(guest, vm_env, tmp_path):
+    """`--incoming` with more -d than the migrating VM has disks: the destination refuses
+    with one line saying what the VM has, the source goes on."""
+    src, _ = start_source(guest, vm_env, tmp_path, mem="128M")
+    sock = str(tmp_path / "mig.sock")
+    log = open(tmp_path / "mdst.log", "w", encoding="utf-8", errors="replace")
+    dst = spawn([HOSTEL, "run", "--incoming", f"unix:{sock}", "-d", str(tmp_path / "x.img"),
+                 "--name", "mdst"], vm_env, log)
+    wait_path(sock)
+    r = hostel(vm_env, "migrate", "msrc", f"unix:{sock}")
+    assert r.returncode == 1 and "0 disk(s)" in r.stderr, r.stderr
+    assert wait_exit(dst) == 1
+    assert not (tmp_path / "x.img").exists()
+    still_answers(src)

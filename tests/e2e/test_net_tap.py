@@ -16,6 +16,8 @@ DHCP on the tap).
   server accepted exactly one connection.  (Over --net user the same
   connection is cut: its host socket belongs to the VMM process that exits;
   test_state_net.py shows that.)
+- The same stream while the VM live-migrates to a VMM on another tap of the same bridge
+  (`--incoming ... --net tap,ifname=OTHER`): one connection, the right sha256.
 - Bad input: malformed --net tap values are usage errors (exit 2); a tap that
   cannot be attached (missing without CAP_NET_ADMIN, someone else's, in use,
   not a tap) is one line and exit 1.
@@ -266,6 +268,76 @@ def test_tcp_stream_survives_suspend(guest, boot, tap, runtime_dir, tmp_path):
         assert int(size) == CHUNK * NCHUNKS and digest == EXPECTED
         assert server.accepted == 1, "the guest reconnected"
         assert g.poweroff() == 0
+    finally:
+        server.close()
+
+
+# ---- a TCP stream across a live migration ----
+
+@pytest.fixture
+def bridged_taps():
+    """A Linux bridge with the host at .1 of a free /24 and two taps on it (the source's and
+    the destination's: one tap cannot be held by two VMMs at once); deleted in teardown."""
+    subnet = free_subnet()
+    br = f"hstbr{os.getpid() % 10**7}"
+    names = [tap_name(), tap_name()]
+    r = ip("link", "add", br, "type", "bridge", check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot create a bridge: {r.stderr.strip()}")
+    try:
+        ip("addr", "add", f"{subnet}.1/24", "dev", br)
+        ip("link", "set", br, "up")
+        for n in names:
+            ip("tuntap", "add", "dev", n, "mode", "tap")
+            ip("link", "set", n, "master", br)
+            ip("link", "set", n, "up")
+        yield Tap(br, subnet), names
+    finally:
+        for n in names:
+            ip("link", "del", n, check=False)
+        ip("link", "del", br, check=False)
+
+
+@needs_tap
+def test_tcp_stream_survives_migration(guest, boot, bridged_taps, runtime_dir, tmp_path):
+    """The same paced stream while the VM live-migrates to a VMM on another tap of the same
+    bridge (`hostel run --incoming ... --net tap,ifname=OTHER`): the destination announces
+    the guest's MAC, the bridge learns its new port, and the transfer completes over the
+    one connection with the right sha256."""
+    net, taps = bridged_taps
+    server = SlowServer(net.host)
+    sock = tmp_path / "mig.sock"
+    try:
+        g = boot(run_argv(guest, f"tap,ifname={taps[0]}"))
+        configure_guest(g, net)
+        g.check(f"{{ nc {net.host} {server.port} </dev/null >/tmp/s 2>/tmp/nc.err; "
+                "echo $? >/tmp/nc.rc; } & true")
+        wait_until(lambda: server.sent >= NCHUNKS // 4, 30, "the stream to start")
+        dst = boot([HOSTEL, "run", "--incoming", f"unix:{sock}", "--net",
+                    f"tap,ifname={taps[1]}", "--name", "tapdst"], wait=False)
+        wait_until(sock.exists, 30, "the destination to listen")
+        r = hostel("migrate", NAME, f"unix:{sock}")
+        assert r.returncode == 0, r.stderr
+        g.child.expect(pexpect.EOF, timeout=TIMEOUT)
+        assert g.close() == 0
+        assert server.sent < NCHUNKS, "the stream ended before the migration"
+        r = hostel("ctl", "tapdst", "query-devices")
+        assert json.loads(r.stdout)["net"]["ifname"] == taps[1], r.stdout
+        wait_until(lambda: server.done or server.error, 60, "the server to send everything")
+        assert server.error is None, f"the server's connection broke: {server.error!r}"
+        status, out = 1, ""
+        for _ in range(100):
+            status, out = dst.run("cat /tmp/nc.rc")
+            if status == 0:
+                break
+            time.sleep(0.2)
+        assert status == 0 and out.strip() == "0", \
+            f"nc did not finish well: {out!r} {dst.run('cat /tmp/nc.err')[1]!r}"
+        out = dst.check("stat -c %s /tmp/s; sha256sum /tmp/s")
+        size, digest = out.split()[:2]
+        assert int(size) == CHUNK * NCHUNKS and digest == EXPECTED
+        assert server.accepted == 1, "the guest reconnected"
+        assert dst.poweroff() == 0
     finally:
         server.close()
 
