@@ -840,8 +840,9 @@ static int run_incoming_overrides(const RunOptions *o, VmConfig *cfg, Error *err
 {
     unsigned nnics = o->net_given ? o->vm.nnics : 0;
     if (o->vm.ndisks > cfg->ndisks || nnics > cfg->nnics)
-        return error_set(err, "the migrating VM has %u disk(s) and %u card(s): -d given %u "
-                              "time(s), --net %u",
+        return error_set(err,
+                         "the migrating VM has %u disk(s) and %u card(s): -d given %u "
+                         "time(s), --net %u",
                          cfg->ndisks, cfg->nnics, o->vm.ndisks, nnics);
     for (unsigned i = 0; i < o->vm.ndisks; i++)
         if (vmconfig_set_string(&cfg->disks[i].path, o->vm.disks[i].path, err) < 0)
