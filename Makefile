@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net bench-migrate guest clean \
+.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net bench-migrate bench-display guest clean \
         format format-check
 
 all: $(BUILD)/build.ninja
@@ -67,6 +67,11 @@ bench-net: all
 bench-migrate: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/migrate/run.py $(BUILD)
+
+# The display through VNC (idle, redraw, key to pixels, CPU) beside QEMU's VNC server.
+bench-display: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/display/run.py $(BUILD)
 
 # Block layer vs qemu-img bench: raw and qcow2, sequential and random, MB/s and IOPS.
 bench-disk: all

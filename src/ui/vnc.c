@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,7 @@ struct VncServer {
     bool showing; /* the framebuffer holds a scanout (else black) */
     int clients;
     int last_mask; /* the pointer's last RFB button mask */
+    int wake_fd; /* eventfd: the screen changed (virtio_gpu_set_notify), or stop */
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -207,6 +209,39 @@ static bool vnc_refresh(VncServer *s, VirtioGpuRect *r)
     return changed && r->width && r->height;
 }
 
+/* On the VM thread, under the device's lock: only wake the VNC thread. */
+static void vnc_wake(void *opaque)
+{
+    VncServer *s = opaque;
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full: the thread is woken anyway */
+    }
+}
+
+/*
+ * Sleep until something is to be done: the screen changed, a client sent
+ * something, a client connects, or VNC_INTERVAL_MS passed (what the device
+ * does not announce, a cursor or a disabled scanout, is seen then).
+ */
+static void vnc_wait(VncServer *s)
+{
+    struct pollfd p[2 + VNC_MAX_CLIENTS] = {{.fd = s->wake_fd, .events = POLLIN},
+                                            {.fd = s->listen_fd, .events = POLLIN}};
+    nfds_t n = 2;
+    rfbClientIteratorPtr it = rfbGetClientIterator(s->screen);
+    for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it)) && n < 2 + VNC_MAX_CLIENTS;)
+        if (cl->sock >= 0)
+            p[n++] = (struct pollfd){.fd = cl->sock, .events = POLLIN};
+    rfbReleaseClientIterator(it);
+    if (poll(p, n, VNC_INTERVAL_MS) > 0 && (p[0].revents & POLLIN)) {
+        uint64_t v;
+        if (read(s->wake_fd, &v, sizeof(v)) < 0) {
+            /* nothing was left to read */
+        }
+    }
+}
+
 static void *vnc_thread(void *opaque)
 {
     VncServer *s = opaque;
@@ -217,9 +252,8 @@ static void *vnc_thread(void *opaque)
             rfbMarkRectAsModified(s->screen, (int)r.x, (int)r.y, (int)(r.x + r.width),
                                   (int)(r.y + r.height));
         if (s->clients)
-            rfbProcessEvents(s->screen, VNC_INTERVAL_MS * 1000L);
-        else
-            poll(&(struct pollfd){.fd = s->listen_fd, .events = POLLIN}, 1, VNC_INTERVAL_MS);
+            rfbProcessEvents(s->screen, 0); /* input in, the updates asked for out */
+        vnc_wait(s);
     }
     return NULL;
 }
@@ -345,6 +379,7 @@ static int vnc_screen(VncServer *s, Error *err)
     sc->autoPort = FALSE;
     sc->httpPort = 0;
     sc->alwaysShared = TRUE;
+    sc->deferUpdateTime = 0; /* the guest's flush is the frame: send it at once */
     sc->screenData = s;
     sc->kbdAddEvent = vnc_key;
     sc->ptrAddEvent = vnc_pointer;
@@ -367,6 +402,12 @@ VncServer *vnc_server_new(const VncConfig *cfg, Error *err)
     }
     s->cfg = *cfg;
     s->listen_fd = -1;
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        error_set_errno(err, errno, "vnc: eventfd");
+        free(s);
+        return NULL;
+    }
     int rc = cfg->password_file ? vnc_read_password(s, cfg->password_file, err) : 0;
     if (rc == 0)
         rc = !strncmp(cfg->listen, "unix:", 5) ? vnc_listen_unix(s, cfg->listen + 5, err)
@@ -376,6 +417,8 @@ VncServer *vnc_server_new(const VncConfig *cfg, Error *err)
     if (rc == 0 && (errno = pthread_create(&s->thread, NULL, vnc_thread, s)) != 0)
         rc = error_set_errno(err, errno, "vnc: thread");
     s->started = rc == 0;
+    if (rc == 0)
+        virtio_gpu_set_notify(cfg->gpu, vnc_wake, s);
     if (rc < 0) {
         vnc_server_free(s);
         return NULL;
@@ -388,7 +431,9 @@ void vnc_server_free(VncServer *s)
     if (!s)
         return;
     if (s->started) {
+        virtio_gpu_set_notify(s->cfg.gpu, NULL, NULL);
         atomic_store(&s->stop, true);
+        vnc_wake(s);
         pthread_join(s->thread, NULL);
     }
     if (s->screen) {
@@ -401,6 +446,7 @@ void vnc_server_free(VncServer *s)
     if (s->unix_path[0])
         unlink(s->unix_path);
     explicit_bzero(s->password, sizeof(s->password));
+    close(s->wake_fd);
     free(s);
 }
 

@@ -3,9 +3,11 @@
  * virtio-gpu to any number of RFB clients, their keys to the virtio-input
  * keyboard and their pointer to the tablet.
  *
- * The server runs on its own thread.  Every interval it takes the GPU's
- * dirty rectangle, copies those pixels into its own framebuffer under the
- * device's lock (the guest waits only for that copy), and lets
+ * The server runs on its own thread, woken when the guest flushes (the
+ * device's notify hook), when a client sends something, or after
+ * VNC_INTERVAL_MS.  It takes the GPU's dirty rectangle, copies those pixels
+ * into its own framebuffer under the device's lock (the guest waits only
+ * for that copy), and lets
  * libvncserver send them to each client as it can; a scanout of another
  * size replaces the framebuffer (clients that know DesktopSize or
  * ExtendedDesktopSize are told).  Input calls never wait for the guest
@@ -21,7 +23,7 @@
 #include "util/error.h"
 #include "virtio/mmio.h"
 
-#define VNC_INTERVAL_MS 20      /* how often the scanout is looked at */
+#define VNC_INTERVAL_MS 200     /* the longest sleep: a cursor change is seen this late */
 #define VNC_MAX_CLIENTS 16      /* more connections are closed at once */
 #define VNC_CLIENT_WAIT_MS 5000 /* a client that takes no bytes that long is dropped */
 #define VNC_PASSWORD_MAX 8      /* VNC authentication uses 8 bytes of the password */

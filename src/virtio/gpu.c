@@ -131,6 +131,8 @@ void gpu_copy_from_backing(VirtioGpu *g, GpuResource *r, const VirtioGpuRect *re
 
 void gpu_mark_dirty(VirtioGpu *g, const VirtioGpuRect *rect)
 {
+    if (g->notify)
+        g->notify(g->notify_opaque);
     if (!g->dirty) {
         g->dirty_rect = *rect;
         g->dirty = true;
@@ -547,6 +549,15 @@ void virtio_gpu_frame_lock(VirtioMmio *v, VirtioGpuFrame *f)
 void virtio_gpu_frame_unlock(VirtioMmio *v)
 {
     pthread_mutex_unlock(&gpu_of(v)->lock);
+}
+
+void virtio_gpu_set_notify(VirtioMmio *v, void (*fn)(void *opaque), void *opaque)
+{
+    VirtioGpu *g = gpu_of(v);
+    pthread_mutex_lock(&g->lock);
+    g->notify = fn;
+    g->notify_opaque = opaque;
+    pthread_mutex_unlock(&g->lock);
 }
 
 bool virtio_gpu_take_dirty(VirtioMmio *v, VirtioGpuRect *r)

@@ -126,6 +126,14 @@ void virtio_gpu_frame_unlock(VirtioMmio *v);
  */
 bool virtio_gpu_take_dirty(VirtioMmio *v, VirtioGpuRect *r);
 
+/*
+ * Have fn(opaque) called whenever a flush or a new scanout dirties the
+ * screen (on the VM thread, under the device's lock: fn must only wake its
+ * front end, e.g. write an eventfd), so a front end need not poll.  NULL
+ * fn: none.
+ */
+void virtio_gpu_set_notify(VirtioMmio *v, void (*fn)(void *opaque), void *opaque);
+
 typedef struct VirtioGpuCursor {
     bool visible;
     uint32_t x, y;         /* position on the scanout */

@@ -68,6 +68,8 @@ typedef struct VirtioGpu {
     VirtioGpuRect dirty_rect;
     uint32_t cursor_res;
     VirtioGpuCursor cursor;
+    void (*notify)(void *opaque); /* virtio_gpu_set_notify's */
+    void *notify_opaque;
 
     /* The state table's flat copy (filled by pre_save, read by post_load). */
     uint32_t save_nres, save_nents;
