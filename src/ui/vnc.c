@@ -45,7 +45,7 @@ struct VncServer {
     bool showing; /* the framebuffer holds a scanout (else black) */
     int clients;
     int last_mask; /* the pointer's last RFB button mask */
-    int wake_fd; /* eventfd: the screen changed (virtio_gpu_set_notify), or stop */
+    int wake_fd;   /* eventfd: the screen changed (virtio_gpu_set_notify), or stop */
     pthread_t thread;
     bool started;
     atomic_bool stop;
