@@ -40,6 +40,9 @@ import time
 
 import pexpect
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BANNER = "hostel guest ready"
 PROMPT = re.compile(r"hostel:[^\r\n]*# $")
@@ -377,13 +380,7 @@ def print_table(opts, samples):
     """Print the side-by-side table; return the list of verdicts."""
     head = ["metric", "harts", "hostel", "qemu", "hostel/qemu", "target", "verdict"]
     rows = list(table_rows(opts, samples))
-    cells = [head] + [r[0] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(head, [r[0] for r in rows])
     return [r[1] for r in rows]
 
 

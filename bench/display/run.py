@@ -40,7 +40,6 @@ printed); 2 = usage error; 3 = with --check, a target was missed.
 """
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import signal
@@ -53,17 +52,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, REPO / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-boot = _load("bench_boot", "bench/boot/run.py")
+boot = benchlib.load("bench_boot", "bench/boot/run.py")
 Guest, BenchError = boot.Guest, boot.BenchError
 
 WIDTH, HEIGHT = 1024, 768
@@ -403,13 +398,7 @@ def print_table(results, failed):
             mark = "PASS" if t[1] else ("FAIL" if "hostel" in failed else "MISS")
             verdicts.append(mark)
         rows.append([f"{label} ({unit})", *cells, ratio, t[0] if t else "", mark])
-    cells = [head] + rows
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(head, rows)
     return verdicts
 
 

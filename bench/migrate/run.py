@@ -51,7 +51,6 @@ its cells); 2 = usage error; 3 = with --check, a target was missed.
 
 import argparse
 import fcntl
-import importlib.util
 import os
 import pathlib
 import select
@@ -66,18 +65,14 @@ import time
 
 import pexpect
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, REPO / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-boot = _load("bench_boot", "bench/boot/run.py")
-state = _load("bench_state", "bench/state/run.py")
+boot = benchlib.load("bench_boot", "bench/boot/run.py")
+state = benchlib.load("bench_state", "bench/state/run.py")
 Guest, BenchError, Control = boot.Guest, boot.BenchError, state.Control
 
 MEM_MIB = 512
@@ -534,13 +529,7 @@ def print_table(opts, samples, failed):
             qs = q if q == "FAIL" else fmt(q, unit, opts.cap)
             rows.append([f"  {label}" + (f" ({unit})" if unit not in ("", "cap") else ""), hs, qs, ratio,
                          target, mark])
-    cells = [head] + rows
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(head, rows)
     return verdicts
 
 

@@ -66,7 +66,6 @@ error; 3 = with --check, a target was missed.
 """
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -86,9 +85,10 @@ sys.path.insert(0, str(HERE))
 from netlab import (BenchError, Control, HostServer, Resources, Switch,  # noqa: E402
                     bridge_with_taps, veth_between)
 
-_spec = importlib.util.spec_from_file_location("bench_boot", REPO / "bench" / "boot" / "run.py")
-boot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(boot)
+sys.path.insert(0, str(HERE.parent))
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
+boot = benchlib.load("bench_boot", "bench/boot/run.py")
 
 CMDLINE = "console=ttyS0"
 IP_A, IP_B = "10.99.0.1", "10.99.0.2"
@@ -594,13 +594,7 @@ def print_table(opts, samples, status):
         verdicts.append(mark)
         rows.append([f"{label} ({unit})", fmt(hostel, unit), fmt(qemu, unit), ratio,
                      TARGET_TEXT[kind], mark])
-    cells = [head] + rows
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(head, rows)
     return verdicts
 
 

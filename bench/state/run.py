@@ -33,7 +33,6 @@ with --check, 3 when a target of issue 5 is missed). See docs/bench.md.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -48,10 +47,11 @@ import time
 
 import pexpect
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import benchlib  # noqa: E402  (bench/benchlib.py)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("bench_boot", REPO / "bench" / "boot" / "run.py")
-boot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(boot)
+boot = benchlib.load("bench_boot", "bench/boot/run.py")
 Guest, BenchError = boot.Guest, boot.BenchError
 
 MEM_MIB = 512
@@ -543,13 +543,7 @@ def print_table(res, snapshots_only=False):
                 "PASS" if statistics.median(h) < TARGETS_MS[tkey] else "MISS")
             verdicts.append(mark)
         rows.append([label, unit, cell(h, unit), cell(q, unit) if qkey else "", target, mark])
-    cells = [head] + rows
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchlib.print_table(head, rows)
     return verdicts
 
 
