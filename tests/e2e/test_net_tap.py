@@ -233,6 +233,24 @@ def wait_until(cond, timeout, what):
         time.sleep(0.05)
 
 
+def check_stream_received(g, server):
+    """The server sent every chunk over its one connection and the guest's nc got them all."""
+    wait_until(lambda: server.done or server.error, 60, "the server to send everything")
+    assert server.error is None, f"the server's connection broke: {server.error!r}"
+    status, out = 1, ""
+    for _ in range(100):
+        status, out = g.run("cat /tmp/nc.rc")
+        if status == 0:
+            break
+        time.sleep(0.2)
+    assert status == 0 and out.strip() == "0", \
+        f"nc did not finish well: {out!r} {g.run('cat /tmp/nc.err')[1]!r}"
+    out = g.check("stat -c %s /tmp/s; sha256sum /tmp/s")
+    size, digest = out.split()[:2]
+    assert int(size) == CHUNK * NCHUNKS and digest == EXPECTED
+    assert server.accepted == 1, "the guest reconnected"
+
+
 @needs_tap
 def test_tcp_stream_survives_suspend(guest, boot, tap, runtime_dir, tmp_path):
     server = SlowServer(tap.host)
@@ -253,20 +271,7 @@ def test_tcp_stream_survives_suspend(guest, boot, tap, runtime_dir, tmp_path):
         cfg = json.loads(hostel("state", "show", str(state)).stdout)["config"]["nics"][0]
         assert cfg["kind"] == "tap" and cfg["ifname"] == tap.name, cfg
         g = boot([HOSTEL, "run", "--restore", str(state), "--name", NAME], wait=False)
-        wait_until(lambda: server.done or server.error, 60, "the server to send everything")
-        assert server.error is None, f"the server's connection broke: {server.error!r}"
-        status, out = 1, ""
-        for _ in range(100):
-            status, out = g.run("cat /tmp/nc.rc")
-            if status == 0:
-                break
-            time.sleep(0.2)
-        assert status == 0 and out.strip() == "0", \
-            f"nc did not finish well: {out!r} {g.run('cat /tmp/nc.err')[1]!r}"
-        out = g.check("stat -c %s /tmp/s; sha256sum /tmp/s")
-        size, digest = out.split()[:2]
-        assert int(size) == CHUNK * NCHUNKS and digest == EXPECTED
-        assert server.accepted == 1, "the guest reconnected"
+        check_stream_received(g, server)
         assert g.poweroff() == 0
     finally:
         server.close()
@@ -323,20 +328,7 @@ def test_tcp_stream_survives_migration(guest, boot, bridged_taps, runtime_dir, t
         assert server.sent < NCHUNKS, "the stream ended before the migration"
         r = hostel("ctl", "tapdst", "query-devices")
         assert json.loads(r.stdout)["net"]["ifname"] == taps[1], r.stdout
-        wait_until(lambda: server.done or server.error, 60, "the server to send everything")
-        assert server.error is None, f"the server's connection broke: {server.error!r}"
-        status, out = 1, ""
-        for _ in range(100):
-            status, out = dst.run("cat /tmp/nc.rc")
-            if status == 0:
-                break
-            time.sleep(0.2)
-        assert status == 0 and out.strip() == "0", \
-            f"nc did not finish well: {out!r} {dst.run('cat /tmp/nc.err')[1]!r}"
-        out = dst.check("stat -c %s /tmp/s; sha256sum /tmp/s")
-        size, digest = out.split()[:2]
-        assert int(size) == CHUNK * NCHUNKS and digest == EXPECTED
-        assert server.accepted == 1, "the guest reconnected"
+        check_stream_received(dst, server)
         assert dst.poweroff() == 0
     finally:
         server.close()

@@ -29,10 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "machine/machine.h"
 #include "machine/machine_state.h"
+#include "stream_crc.h"
 #include "state/channel.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -132,15 +131,9 @@ static void load(MachineStateFile *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     signal(SIGPIPE, SIG_IGN);
-    uint8_t *copy = malloc(size ? size : 1);
+    uint8_t *copy = stream_crc_copy(data, size);
     if (!copy)
         return 0;
-    memcpy(copy, data, size);
-    if (size >= 8 && size % 2 == 0) {
-        uLong crc = crc32(0L, copy, (uInt)(size - 4));
-        for (int i = 0; i < 4; i++)
-            copy[size - 4 + i] = (uint8_t)(crc >> (8 * i));
-    }
     int p[2];
     if (pipe(p) < 0) {
         free(copy);

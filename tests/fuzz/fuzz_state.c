@@ -20,9 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "machine/machine_state.h"
+#include "stream_crc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,15 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static FILE *devnull;
     if (!devnull && !(devnull = fopen("/dev/null", "w")))
         return 0;
-    uint8_t *copy = malloc(size ? size : 1);
+    uint8_t *copy = stream_crc_copy(data, size);
     if (!copy)
         return 0;
-    memcpy(copy, data, size);
-    if (size >= 8 && size % 2 == 0) {
-        uLong crc = crc32(0L, copy, (uInt)(size - 4));
-        for (int i = 0; i < 4; i++)
-            copy[size - 4 + i] = (uint8_t)(crc >> (8 * i));
-    }
     int fd = memfd_create("state", MFD_CLOEXEC);
     if (fd < 0 || write(fd, copy, size) != (ssize_t)size) {
         if (fd >= 0)
