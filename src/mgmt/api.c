@@ -194,6 +194,7 @@ static const ApiRoute routes[] = {
      .unlocked = true},
     {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
     {.pattern = "/1.0/vms/{name}/console", .method = "GET", .handle = api_h_vm_console},
+    {.pattern = "/1.0/vms/{name}/vnc", .method = "GET", .handle = api_h_vm_vnc},
     {.pattern = "/1.0/vms/{name}/clones", .method = "POST", .handle = api_h_vm_clone},
     {.pattern = "/1.0/vms/{name}/logs", .method = "GET", .handle = api_h_vm_logs},
     {.pattern = "/1.0/vms/{name}/logs/{file}", .method = "GET", .handle = api_h_vm_log},

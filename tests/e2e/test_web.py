@@ -295,3 +295,66 @@ def test_hostel_web_login(web):
     p = hostel(web, "web-login", "--help")
     assert p.returncode == 0 and "--ttl" in p.stdout
     assert "web-login" in hostel(web, "--help").stdout
+
+
+# ---- the display of VMs made through hosteld ----
+
+
+def test_vms_get_a_display_by_default_and_can_go_without(web):
+    r = web.request("POST", "/1.0/vms", {"name": "a"})
+    assert r.status == 201
+    cfg = r.json["config"]
+    assert cfg["display"] == {"width": 1024, "height": 768}
+    assert cfg["devices"][:6] == ["net:0", "rng", "console", "gpu", "keyboard", "tablet"], cfg
+    for name, display in (("b", {"enabled": False}), ("c", None)):
+        r = web.request("POST", "/1.0/vms", {"name": name, "config": {"display": display}})
+        assert r.status == 201 and "display" not in r.json["config"], r
+        assert "gpu" not in r.json["config"]["devices"]
+    r = web.request("POST", "/1.0/vms", {"name": "d", "config": {
+        "display": {"enabled": True, "width": 1280, "height": 800}}})
+    assert r.status == 201 and r.json["config"]["display"] == {"width": 1280, "height": 800}
+    for bad in ({"enabled": "no"}, {"width": 5, "height": 5}, {"depth": 3}, 7):
+        r = web.request("POST", "/1.0/vms", {"name": "e", "config": {"display": bad}})
+        assert r.status == 422 and "display" in r.json["error"]["message"], (bad, r)
+    # disks and cards that leave no room for the screen: no default one, an asked one is 422
+    disks = [{"path": f"/nonexistent/d{i}.img"} for i in range(4)]
+    r = web.request("POST", "/1.0/vms", {"name": "f", "config": {"disks": disks}})
+    assert r.status == 201 and "display" not in r.json["config"], r
+    r = web.request("POST", "/1.0/vms", {"name": "g", "config": {
+        "disks": disks, "display": {"width": 640, "height": 480}}})
+    assert r.status == 422 and "config.display: no room" in r.json["error"]["message"], r
+    disks = disks[:2]  # two disks, a card, the screen, its keyboard and tablet: six
+    r = web.request("POST", "/1.0/vms", {"name": "g", "config": {"disks": disks}})
+    assert r.status == 201 and r.json["config"]["display"], r
+    # a display given later by PATCH brings its keyboard and tablet
+    r = web.request("PATCH", "/1.0/vms/b", {"config": {"display": {"width": 800, "height": 600}}})
+    assert r.status == 200, r
+    assert {"gpu", "keyboard", "tablet"} <= set(r.json["config"]["devices"])
+    r = web.request("PATCH", "/1.0/vms/b", {"config": {"display": {"enabled": False}}})
+    assert r.status == 200 and "display" not in r.json["config"], r
+    assert not {"gpu", "keyboard", "tablet"} & set(r.json["config"]["devices"])
+
+
+def test_hostel_create_display_option(web):
+    p = hostel(web, "create", "x1", "--display", "none")
+    assert p.returncode == 0, p.stderr
+    assert "display" not in web.request("GET", "/1.0/vms/x1").json["config"]
+    p = hostel(web, "create", "x2", "--display", "800x600")
+    assert p.returncode == 0, p.stderr
+    assert web.request("GET", "/1.0/vms/x2").json["config"]["display"] == {"width": 800,
+                                                                          "height": 600}
+    for bad in ("big", "800x", "x600", "-1x5", "800x600x2"):
+        p = hostel(web, "create", "x3", "--display", bad)
+        assert p.returncode == 2 and "--display" in p.stderr, (bad, p.stderr)
+    p = hostel(web, "create", "x3", "--display", "5x5")
+    assert p.returncode == 1 and "display" in p.stderr
+    assert "--display" in hostel(web, "create", "--help").stdout
+
+
+def test_hostel_run_vnc_option_errors(tmp_path):
+    for bad, msg in ((["--vnc", "unix:/x,width=5"], "size is the machine's"),
+                     (["--vnc", "unix:/nonexistent/vnc.sock"], "has no display")):
+        p = subprocess.run([HOSTEL, "run", *bad], capture_output=True, text=True, timeout=30)
+        assert p.returncode in (1, 2) and msg in p.stderr, (bad, p.stderr)
+    assert "--vnc" in subprocess.run([HOSTEL, "run", "--help"], capture_output=True,
+                                     text=True).stdout
