@@ -358,3 +358,17 @@ def test_hostel_run_vnc_option_errors(tmp_path):
         assert p.returncode in (1, 2) and msg in p.stderr, (bad, p.stderr)
     assert "--vnc" in subprocess.run([HOSTEL, "run", "--help"], capture_output=True,
                                      text=True).stdout
+
+
+def test_the_session_cookie_among_others(web):
+    b = Browser(web)
+    assert b.login(web_token(web)["token"]).status == 200
+    for header in (f"theme=dark; hostel_session={b.cookie}; lang=en",
+                   f"hostel_session={b.cookie}", f"a=1;hostel_session={b.cookie}  "):
+        r = b.request("GET", "/1.0/vms", headers={"Cookie": header}, cookie=False)
+        assert r.status == 200, header
+    for header in (f"xhostel_session={b.cookie}", f"hostel_session={b.cookie}0",
+                   f"hostel_session={b.cookie[:-1]}", "hostel_session=", "hostel_session",
+                   f"hostel_session={b.csrf}", "a" * 5000):
+        r = b.request("GET", "/1.0/vms", headers={"Cookie": header}, cookie=False)
+        assert r.status == 403, header

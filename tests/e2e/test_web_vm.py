@@ -62,11 +62,11 @@ class Rfb:
         self.ws.send(2, data)
 
 
-def test_the_screen_through_the_vnc_websocket(vm):
-    vmdef = vm.request("GET", "/1.0/vms/vm1").json
-    assert vmdef["config"]["display"] == {"width": 1024, "height": 768}
-    assert {"gpu", "keyboard", "tablet"} <= set(vmdef["config"]["devices"]), vmdef["config"]
-    ws = browser_ws(vm, "/1.0/vms/vm1/vnc", protocol="binary")
+def rfb_screen(vm, name):
+    """Through GET /1.0/vms/NAME/vnc as noVNC opens it: the RFB 3.8 handshake, then one
+    framebuffer update of the whole screen in raw pixels: (width, height, first rectangle's
+    pixels)."""
+    ws = browser_ws(vm, f"/1.0/vms/{name}/vnc", protocol="binary")
     assert ws.status == 101 and ws.accept_ok()
     assert ws.headers.get("sec-websocket-protocol") == "binary"
     rfb = Rfb(ws)
@@ -80,8 +80,7 @@ def test_the_screen_through_the_vnc_websocket(vm):
     rfb.send(b"\x01")  # ClientInit, shared
     width, height = struct.unpack(">HH", rfb.read(4))
     pixel_format = rfb.read(16)
-    name = rfb.read(struct.unpack(">I", rfb.read(4))[0])
-    assert (width, height) == (1024, 768), (width, height, name)
+    rfb.read(struct.unpack(">I", rfb.read(4))[0])  # the desktop's name
     bpp = pixel_format[0]
     rfb.send(struct.pack(">BxHi", 2, 1, 0))  # SetEncodings: raw
     rfb.send(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))  # the whole screen, please
@@ -95,8 +94,19 @@ def test_the_screen_through_the_vnc_websocket(vm):
     x, y, w, h, enc = struct.unpack(">HHHHi", rfb.read(12))
     assert enc == 0 and w * h > 0 and x + w <= width and y + h <= height, (x, y, w, h, enc)
     pixels = rfb.read(w * h * bpp // 8, timeout=60)
-    assert any(pixels), "the default guest's screen is not black"
     ws.close()
+    return width, height, pixels
+
+
+def test_the_screen_through_the_vnc_websocket(vm):
+    vmdef = vm.request("GET", "/1.0/vms/vm1").json
+    assert vmdef["config"]["display"] == {"width": 1024, "height": 768}
+    assert {"gpu", "keyboard", "tablet"} <= set(vmdef["config"]["devices"]), vmdef["config"]
+    width, height, pixels = rfb_screen(vm, "vm1")
+    assert (width, height) == (1024, 768)
+    assert any(pixels), "the default guest's screen is not black"
+    # two viewers at once share the screen
+    assert rfb_screen(vm, "vm1")[:2] == (1024, 768)
 
 
 def test_the_vnc_websocket_refusals(vm):
@@ -153,3 +163,22 @@ def test_two_browsers_on_the_console(vm):
     ws = browser_ws(vm, "/1.0/vms/vm1/console", origin=False)
     assert ws.status == 403
     ws.close()
+
+
+def test_the_screen_after_a_suspend_and_resume(vm):
+    """hosteld resumes a suspended VM with --restore: its VNC server comes back too."""
+    assert vm.act("vm1", "suspend")["status"] == "success"
+    ws = browser_ws(vm, "/1.0/vms/vm1/vnc")
+    assert ws.status == 409  # not running: nothing to see
+    ws.close()
+    assert vm.request("GET", "/1.0/vms/vm1").json["state"] == "suspended"
+    assert vm.act("vm1", "start")["status"] == "success"  # a resume, from the saved state
+    width, height, pixels = wait_for(lambda: _screen_or_none(vm), timeout=30, step=0.5)
+    assert (width, height) == (1024, 768) and any(pixels)
+
+
+def _screen_or_none(vm):
+    try:
+        return rfb_screen(vm, "vm1")
+    except (AssertionError, EOFError, OSError):
+        return None
