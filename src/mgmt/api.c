@@ -154,8 +154,9 @@ static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
         json_object_set_new(j, "auth_uid", json_integer((json_int_t)req->uid));
     if (j && req->trusted) {
         json_object_set_new(j, "api_extensions",
-                            json_pack("[s, s, s, s, s, s]", "vms", "certificates", "storage-pools",
-                                      "operations", "events", "networks"));
+                            json_pack("[s, s, s, s, s, s, s]", "vms", "certificates",
+                                      "storage-pools", "operations", "events", "networks",
+                                      "web-console"));
         json_object_set_new(j, "server",
                             json_pack("{s:s, s:s, s:I, s:s}", "name", "hosteld", "version",
                                       api->server_version, "pid", (json_int_t)getpid(), "state_dir",

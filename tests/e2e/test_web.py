@@ -172,6 +172,8 @@ def test_login_flow_cookie_csrf_and_logout(web):
     assert b.request("GET", "/1.0/vms", cookie=False).status == 403
     r = b.request("GET", "/1.0/web/session")
     assert r.status == 200 and r.json["csrf_token"] == b.csrf and r.json["expires_at"]
+    r = b.request("GET", "/1.0")
+    assert r.json["auth"] == "trusted" and "web-console" in r.json["api_extensions"]
     # changes need the CSRF header
     r = b.request("POST", "/1.0/vms", {"name": "vm1"})
     assert r.status == 403 and "csrf" in r.json["error"]["message"], r
@@ -196,10 +198,11 @@ def test_login_flow_cookie_csrf_and_logout(web):
     assert r.headers["set-cookie"].startswith("hostel_session=;")
     assert b.request("GET", "/1.0/vms").status == 403
     assert b.request("GET", "/1.0/web/session").status == 401
-    # the audit log names the sessions, never a secret
-    text = (web.state / "audit.log").read_text()
-    for secret in (tok["token"], b.cookie, b.csrf):
-        assert secret not in text
+    # the audit log names the sessions, never a secret; nor does the daemon's log
+    for text in ((web.state / "audit.log").read_text(), web.log.read_text()):
+        for secret in (tok["token"], b.cookie, b.csrf):
+            assert secret not in text
+    assert "web: session 1 opened from 127.0.0.1" in web.log.read_text()
     lines = web.audit()
     logins = [x for x in lines if x["path"] == "/1.0/web/login"]
     assert logins[0]["status"] == 200 and logins[0]["web_session"] == 1
@@ -295,6 +298,9 @@ def test_hostel_web_login(web):
     p = hostel(web, "web-login", "--help")
     assert p.returncode == 0 and "--ttl" in p.stdout
     assert "web-login" in hostel(web, "--help").stdout
+    from mgmtd import hosteld_bin
+    p = subprocess.run([hosteld_bin(), "--help"], capture_output=True, text=True, timeout=30)
+    assert "--web-dir" in p.stdout
 
 
 # ---- the display of VMs made through hosteld ----
