@@ -6,6 +6,7 @@ the output for both, the keys of the one that types), all with a web session's
 cookie.  One VM of the default guest boots for the module."""
 
 import struct
+import time
 
 import pytest
 
@@ -126,6 +127,28 @@ def test_the_vnc_websocket_refusals(vm):
     ws = browser_ws(vm, "/1.0/vms/stopped/vnc")
     assert ws.status == 409 and "not running" in str(ws.body())
     ws.close()
+
+
+def test_a_hostile_vnc_client_harms_nobody(vm):
+    """Garbage instead of RFB, a text message, an abrupt end: the VM runs on, the next
+    viewer gets its screen."""
+    ws = browser_ws(vm, "/1.0/vms/vm1/vnc")
+    assert ws.status == 101
+    ws.send(1, b"a text message is not RFB")  # dropped by the bridge
+    ws.send(2, b"RFB 999.999\n" + bytes(range(256)) * 64)
+    ws.s.close()
+    ws = browser_ws(vm, "/1.0/vms/vm1/vnc")
+    assert ws.status == 101
+    Rfb(ws).read(12)
+    ws.send(2, b"\xff" * 4096)  # a handshake gone wrong: the server ends the connection
+    t0 = time.monotonic()
+    with pytest.raises(EOFError):
+        for _ in range(100):
+            ws.binary(timeout=10)
+    assert time.monotonic() - t0 < 10
+    ws.close()
+    assert vm.vm_state("vm1")["status"] == "running"
+    assert rfb_screen(vm, "vm1")[:2] == (1024, 768)
 
 
 def read_until(ws, text, timeout=30):
