@@ -168,7 +168,8 @@ ApiHandler api_h_web_tokens, api_h_web_login, api_h_web_session, api_h_web_logou
 
 /*
  * A caller not trusted otherwise whose hostel_session cookie names a live
- * session: trusted, with req->web_session and web_csrf set.
+ * session: trusted, with req->web_session and web_csrf set; one whose
+ * cookie names none: req->web_session_ended (answered 401, not 403).
  */
 void api_web_identify(Api *api, ApiRequest *req);
 
