@@ -39,6 +39,8 @@ struct Api {
     RateLimit rate;       /* mutating calls per client */
     MgmtEvents *events;   /* the event bus (thread-safe on its own) */
     bool own_events;      /* made by api_new (none was given) */
+    WebSessions *web;     /* the web console's login tokens and sessions */
+    char *web_dir;        /* the web console's files ("" = none) */
 };
 
 /*
@@ -88,7 +90,8 @@ bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
  * Answer a websocket upgrade with a stream bridged to fd, a connected
  * stream socket (taken in every case): binary messages from the client go
  * to fd, what fd says comes back as binary messages, either side closing
- * closes the other (hub_bridge).  Text messages are ignored.  For the
+ * closes the other (hub_bridge).  Text messages are ignored.  A client
+ * asking for the subprotocol "binary" gets it echoed.  For the
  * console route: connect to the VM's console socket, then call this.
  * Returns true with the 101 set up, or false (fd closed) after a 400/500.
  */
@@ -102,6 +105,9 @@ ApiHandler api_h_vm_clone;
 
 /* A VM's console as a websocket (api_console.c). */
 ApiHandler api_h_vm_console;
+
+/* A VM's screen (its VNC server) as a websocket (api_vnc.c). */
+ApiHandler api_h_vm_vnc;
 
 /* The event stream and the kept events (api_events.c). */
 ApiHandler api_h_events;
@@ -156,6 +162,30 @@ void api_nics_fresh_macs(json_t *config);
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;
+
+/* The web console's logins (api_web.c). */
+ApiHandler api_h_web_tokens, api_h_web_login, api_h_web_session, api_h_web_logout;
+
+/*
+ * A caller not trusted otherwise whose hostel_session cookie names a live
+ * session: trusted, with req->web_session and web_csrf set; one whose
+ * cookie names none: req->web_session_ended (answered 401, not 403).
+ */
+void api_web_identify(Api *api, ApiRequest *req);
+
+/*
+ * What a cookie-authenticated request must also show: the session's
+ * X-Hostel-CSRF on a change, an Origin of the server's own on a websocket
+ * upgrade.  True when it does (or is not cookie-authenticated), else false
+ * after a 403.
+ */
+bool api_web_guard(const ApiRequest *req, ApiResponse *r);
+
+/* The request is for a file of the web console: GET / by a browser, GET /ui/... (api_static.c). */
+bool api_static_wanted(const ApiRequest *req);
+
+/* Answer it from the web directory: the file, 304, 404, or 503 when none is installed. */
+void api_static_serve(Api *api, const ApiRequest *req, ApiResponse *r);
 
 /* Metrics (api_metrics.c): GET /1.0/host and GET /metrics (unlocked routes). */
 ApiHandler api_h_host_get, api_h_metrics_get;
