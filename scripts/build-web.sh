@@ -37,7 +37,7 @@ done
 tmp=$out.tmp.$$
 rm -rf "$tmp"
 mkdir -p "$tmp/vendor/xterm" "$tmp/vendor/novnc"
-cp "$src/index.html" "$tmp/"
+cp "$src/index.html" "$src/favicon.svg" "$tmp/"
 cp -R "$src/css" "$src/js" "$tmp/"
 cp "$nm/@xterm/xterm/lib/xterm.mjs" "$nm/@xterm/xterm/css/xterm.css" \
    "$nm/@xterm/addon-fit/lib/addon-fit.mjs" "$tmp/vendor/xterm/"

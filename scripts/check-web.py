@@ -10,6 +10,7 @@ style.  This fails, naming file and line, on:
   javascript: URL, or a script, style sheet or image from another origin;
 - our JavaScript (js/*.js): innerHTML and its kin, eval, new Function, document.write,
   or an http(s) URL (the page talks to its own origin only);
+web/package-lock.json holding a URL (the repository names no registry host; web/.npmrc);
 and, given the built directory, on an /ui/ reference of index.html or a static import of any
 module there (ours, xterm.js, noVNC) that does not resolve to a file of the built tree.
 """
@@ -102,6 +103,10 @@ def main():
     page.feed((src / "index.html").read_text())
     for f in sorted((src / "js").glob("*.js")):
         check_js(f)
+    lock = src / "package-lock.json"
+    for n, line in enumerate(lock.read_text().splitlines(), 1):
+        if '"resolved"' in line or "://" in line:
+            err(lock, n, "a URL in the lock file: the repository names no registry (web/.npmrc)")
     if len(sys.argv) == 3:
         built = pathlib.Path(sys.argv[2])
         for line, ref in page.refs:

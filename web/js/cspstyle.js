@@ -46,3 +46,12 @@ new MutationObserver(records => {
                     drop(el);
     }
 }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+
+// What the policy refused, for tests and for a curious user's console: each refusal as
+// {directive, blocked, source, line, inXterm}.
+window.hostelCspViolations = [];
+document.addEventListener('securitypolicyviolation', e => {
+    window.hostelCspViolations.push({directive: e.effectiveDirective, blocked: e.blockedURI,
+                                     source: e.sourceFile, line: e.lineNumber,
+                                     inXterm: e.target instanceof Element && e.target.closest('.xterm') !== null});
+});
