@@ -10,7 +10,9 @@ const KEEP = 150; // 5 minutes at 2 s
 // Prometheus text 0.0.4 -> [{name, labels: {k: v}, value}] (comments and bad lines skipped).
 export function parseProm(text) {
     const out = [];
-    const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
+    // NAME{LABELS} VALUE [TIMESTAMP]; VALUE a float, NaN or +-Inf
+    const num = '[-+]?(?:[0-9]+(?:\\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\\.[0-9]+|NaN|Inf)';
+    const line = new RegExp(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{(.*)\\})?\\s+(${num})(?:\\s+-?[0-9]+)?\\s*$`);
     const label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
     for (const l of text.split('\n')) {
         if (!l || l.startsWith('#'))
@@ -21,7 +23,8 @@ export function parseProm(text) {
         const labels = {};
         for (const lm of (m[2] || '').matchAll(label))
             labels[lm[1]] = lm[2].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
-        out.push({name: m[1], labels, value: Number(m[3])});
+        const v = m[3].replace('Inf', 'Infinity');
+        out.push({name: m[1], labels, value: Number(v)});
     }
     return out;
 }

@@ -79,6 +79,15 @@ async function definitionOf(form) {
         config.nics = [];
     else if (f.network.value.startsWith('net:'))
         config.nics = [{kind: 'network', network: f.network.value.slice(4)}];
+    if (f.kernel.value.trim()) {
+        config.boot = {kernel: f.kernel.value.trim()};
+        if (f.initrd.value.trim())
+            config.boot.initrd = f.initrd.value.trim();
+        if (f.cmdline.value.trim())
+            config.boot.cmdline = f.cmdline.value.trim();
+    } else if (f.initrd.value.trim() || f.cmdline.value.trim()) {
+        throw new Error('an initrd or a command line needs a kernel (leave all three empty for the default guest)');
+    }
     let made = null;
     if (f.disk.value === 'new') {
         const pool = f.pool.value;
