@@ -72,6 +72,7 @@ extern const Command cmd_remote, cmd_trust;          /* cmd_remote.c */
 extern const Command cmd_events;                     /* cmd_events.c */
 extern const Command cmd_network;                    /* cmd_network.c (hosteld's networks) */
 extern const Command cmd_switch;                     /* cmd_switch.c */
+extern const Command cmd_web_login;                  /* cmd_web.c */
 
 /*
  * "hostel CMD: MESSAGE (see 'hostel CMD --help')" on stderr, or with cmd

@@ -73,6 +73,12 @@
 #define LISTEN_MAX 4        /* --listen given at most this often */
 /* GnuTLS priorities for HTTPS: its defaults, but TLS 1.2 and 1.3 only */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define DEFAULT_WEB_DIR "/usr/share/hostel/web"
+/* what every answer says to a browser (docs/web.md, "Security model") */
+#define CSP                                                                                        \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "        \
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                    \
+    "frame-ancestors 'none'; form-action 'self'"
 
 typedef struct DaemonOptions {
     char state_dir[PATH_MAX];
@@ -88,6 +94,7 @@ typedef struct DaemonOptions {
     unsigned nlisten;
     unsigned token_ttl_s; /* --token-ttl, 0: the default */
     unsigned stream_queue_kib;
+    char web_dir[PATH_MAX]; /* the web console's files ("" = none found) */
 } DaemonOptions;
 
 /* The server's TLS identity, in memory for MHD. */
@@ -160,7 +167,10 @@ static void usage(FILE *out)
             "                         as STATE_DIR/server.key and server.crt\n"
             "  --token-ttl SECONDS    how long a join token is valid (default %d)\n"
             "  --stream-queue KIB     a websocket client (events, consoles) that falls this far\n"
-            "                         behind in reading is dropped (default %d, at least %d)\n",
+            "                         behind in reading is dropped (default %d, at least %d)\n"
+            "  --web-dir DIR          the web console's files, served at / and /ui/ (default:\n"
+            "                         web/ beside hosteld if it exists, else\n"
+            "                         " DEFAULT_WEB_DIR "; docs/web.md)\n",
             DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT_S, LISTEN_MAX,
             MGMT_TOKEN_TTL_DEFAULT, DEFAULT_STREAM_QUEUE_KIB, MIN_STREAM_QUEUE_KIB);
     cli_log_options_help(out);
@@ -222,6 +232,7 @@ enum {
     OPT_LISTEN,
     OPT_TTL,
     OPT_STREAMQ,
+    OPT_WEBDIR,
 };
 
 static int add_listen(DaemonOptions *o, const char *value)
@@ -258,6 +269,7 @@ static int parse_option(DaemonOptions *o, int c, const char *arg)
                    : 0;
     case OPT_LISTEN: return add_listen(o, arg);
     case OPT_TTL: return set_count(&o->token_ttl_s, arg, "--token-ttl");
+    case OPT_WEBDIR: return set_path(o->web_dir, sizeof(o->web_dir), arg, "--web-dir");
     case OPT_LOGL: return cli_log_option(NULL, "--log-level", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case OPT_LOGF: return cli_log_option(NULL, "--log-format", arg) == 1 ? 0 : CLI_EXIT_USAGE;
     case 'h': usage(stdout); return -1;
@@ -293,6 +305,22 @@ static int default_vmm(char *buf, size_t size)
     return m < 0 || (size_t)m >= size || access(buf, X_OK) != 0 ? -1 : 0;
 }
 
+/* web/ beside this executable (a build tree) if it is a directory, else DEFAULT_WEB_DIR. */
+static void default_web_dir(char *buf, size_t size)
+{
+    char self[PATH_MAX];
+    struct stat st;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        int m = snprintf(buf, size, "%s/web", self);
+        if (m > 0 && (size_t)m < size && stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+            return;
+    }
+    snprintf(buf, size, "%s", DEFAULT_WEB_DIR);
+}
+
 /* The defaults for what the command line left out. */
 static int fill_defaults(DaemonOptions *o)
 {
@@ -309,6 +337,8 @@ static int fill_defaults(DaemonOptions *o)
         return bad_usage("%s", "the socket's path is too long");
     if (!o->vmm_path[0] && default_vmm(o->vmm_path, sizeof(o->vmm_path)) != 0)
         return bad_usage("%s", "cannot find the hostel executable beside hosteld: give --vmm");
+    if (!o->web_dir[0])
+        default_web_dir(o->web_dir, sizeof(o->web_dir));
     return 0;
 }
 
@@ -327,6 +357,7 @@ static int parse_options(DaemonOptions *o, int argc, char **argv)
         {"stream-queue", required_argument, NULL, OPT_STREAMQ},
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"token-ttl", required_argument, NULL, OPT_TTL},
+        {"web-dir", required_argument, NULL, OPT_WEBDIR},
         {"log-level", required_argument, NULL, OPT_LOGL},
         {"log-format", required_argument, NULL, OPT_LOGF},
         {"help", no_argument, NULL, 'h'},
@@ -757,6 +788,20 @@ static uid_t peer_uid(struct MHD_Connection *c)
     return cred.uid;
 }
 
+/* The TCP client's address, numeric, into buf ("" when unknown). */
+static void peer_addr(struct MHD_Connection *c, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in);
+    if (getnameinfo(ci->client_addr, len, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = '\0';
+}
+
 /* The TLS client's certificate (DER, owned by the session), or NULL with *len 0. */
 static const unsigned char *peer_cert(struct MHD_Connection *c, size_t *len)
 {
@@ -818,6 +863,8 @@ static enum MHD_Result send_upgrade(const Server *srv, struct MHD_Connection *c,
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", r->ws_accept);
+    if (r->ws_protocol[0])
+        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", r->ws_protocol);
     p->stream = r->stream;
     r->stream.opaque = NULL;
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
@@ -834,15 +881,31 @@ static bool wants_websocket(struct MHD_Connection *c)
                                "upgrade");
 }
 
+/* What every answer carries for browsers: the page's own CSP, no sniffing, no framing. */
+static void add_security_headers(struct MHD_Response *resp, const ApiResponse *r)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            r->static_file ? "no-cache" : "no-store");
+    if (r->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+    if (r->set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, const ApiResponse *r)
 {
-    size_t len = strlen(r->body);
+    size_t len = r->body_len ? r->body_len : strlen(r->body);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
+    add_security_headers(resp, r);
     if (r->location[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->allow[0])
@@ -883,7 +946,10 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
                               const char *method, Pending *p)
 {
     QueryBuf q = {.len = 0};
+    char addr[64] = "";
     q.text[0] = '\0';
+    if (srv->tls)
+        peer_addr(c, addr, sizeof(addr));
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
     ApiRequest req = {
         .method = method,
@@ -899,6 +965,14 @@ static enum MHD_Result answer(Server *srv, struct MHD_Connection *c, const char 
         .websocket = wants_websocket(c),
         .ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key"),
         .ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
+        .ws_protocol = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol"),
+        .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie"),
+        .csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hostel-CSRF"),
+        .origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+        .host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+        .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
+        .if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"),
+        .peer_addr = addr[0] ? addr : NULL,
     };
     if (srv->tls)
         req.peer_cert = peer_cert(c, &req.peer_cert_len);
@@ -971,6 +1045,37 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/*
+ * MHD's unescaping of a URL's path and arguments (%HH), but a %00 becomes
+ * DEL (0x7f), which every check refuses: a NUL would cut the C string
+ * ("/ui/index.html%00.png" read as "/ui/index.html").
+ */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; w++) {
+        int hi = r[0] == '%' ? hex_value(r[1]) : -1, lo = hi >= 0 ? hex_value(r[2]) : -1;
+        if (lo >= 0) {
+            *w = (char)(hi * 16 + lo);
+            if (!*w)
+                *w = 0x7f;
+            r += 3;
+        } else {
+            *w = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* MHD on the listening socket fd: plain HTTP (the unix socket), or HTTPS with id. */
 static struct MHD_Daemon *start_http(const Server *srv, int fd, const DaemonOptions *o,
                                      const TlsIdentity *id)
@@ -985,7 +1090,8 @@ static struct MHD_Daemon *start_http(const Server *srv, int fd, const DaemonOpti
             NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
             (size_t)HEADER_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-            MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_END);
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd, MHD_OPTION_UNESCAPE_CALLBACK,
+            unescape_url, NULL, MHD_OPTION_END);
     /*
      * HTTPS_MEM_TRUST makes MHD ask every client for its certificate; our
      * own certificate is the (only) CA named, and GnuTLS verifies nothing
@@ -1000,7 +1106,7 @@ static struct MHD_Daemon *start_http(const Server *srv, int fd, const DaemonOpti
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, f, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         wd, MHD_OPTION_HTTPS_MEM_KEY, id->key, MHD_OPTION_HTTPS_MEM_CERT, id->crt,
         MHD_OPTION_HTTPS_MEM_TRUST, id->crt, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-        MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL, MHD_OPTION_END);
 }
 
 /* The HTTPS listeners (--listen), all or none. */
@@ -1221,7 +1327,8 @@ int main(int argc, char **argv)
                       .rate_limit = o.rate_limit,
                       .rate_burst = 2.0 * o.rate_limit,
                       .token_ttl_s = o.token_ttl_s,
-                      .events = events};
+                      .events = events,
+                      .web_dir = o.web_dir};
     if (api_new(&api, store, &opt, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;

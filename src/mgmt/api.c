@@ -39,6 +39,7 @@ void api_reply_text(ApiResponse *r, int status, char *text)
     free(r->body);
     r->status = status;
     r->body = text;
+    r->body_len = 0;
 }
 
 void api_error(ApiResponse *r, int status, const char *fmt, ...)
@@ -246,6 +247,11 @@ static const ApiRoute routes[] = {
     {.pattern = "/1.0/networks/{name}", .method = "DELETE", .handle = api_h_network_delete},
     {.pattern = "/1.0/host", .method = "GET", .handle = api_h_host_get, .unlocked = true},
     {.pattern = "/metrics", .method = "GET", .handle = api_h_metrics_get, .unlocked = true},
+    /* the web console's logins (api_web.c) */
+    {.pattern = "/1.0/web/tokens", .method = "POST", .handle = api_h_web_tokens},
+    {.pattern = "/1.0/web/login", .method = "POST", .handle = api_h_web_login},
+    {.pattern = "/1.0/web/session", .method = "GET", .handle = api_h_web_session},
+    {.pattern = "/1.0/web/logout", .method = "POST", .handle = api_h_web_logout},
 };
 
 /*
@@ -325,7 +331,7 @@ static bool is_mutating(const char *method)
            strcmp(method, "OPTIONS") != 0;
 }
 
-static void audit(Api *api, const ApiRequest *req, int status)
+static void audit(Api *api, const ApiRequest *req, int status, unsigned web_session)
 {
     char when[40];
     struct timespec ts;
@@ -342,6 +348,12 @@ static void audit(Api *api, const ApiRequest *req, int status)
         json_object_set_new(
             j, "cert",
             json_pack("{s:s, s:s}", "fingerprint", req->cert_fingerprint, "name", req->cert_name));
+    /* a browser's: its web session's serial (never its secret) and its address */
+    unsigned session = web_session ? web_session : req->web_session;
+    if (j && session)
+        json_object_set_new(j, "web_session", json_integer(session));
+    if (j && req->peer_addr && (session || strncmp(req->path, "/1.0/web/", 9) == 0))
+        json_object_set_new(j, "address", json_string(req->peer_addr));
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!line || !io_write_all(api->audit_fd, line, strlen(line)) ||
@@ -357,7 +369,11 @@ static bool over_limit(Api *api, const ApiRequest *req, ApiResponse *r)
     double retry;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (req->tls) /* an HTTPS caller is its certificate */
+    if (req->web_session) /* a browser is its session */
+        snprintf(id, sizeof(id), "web:%u", req->web_session);
+    else if (req->tls && !req->cert_fingerprint[0]) /* no certificate: its address */
+        snprintf(id, sizeof(id), "addr:%.80s", req->peer_addr ? req->peer_addr : "");
+    else if (req->tls) /* an HTTPS caller is its certificate */
         snprintf(id, sizeof(id), "cert:%s", req->cert_fingerprint);
     else
         snprintf(id, sizeof(id), "uid:%lld", (long long)req->uid);
@@ -382,8 +398,10 @@ static void identify(Api *api, ApiRequest *req)
     MgmtCert cert;
     Error err = {0};
     if (!req->tls || !req->peer_cert ||
-        mgmt_cert_parse(req->peer_cert, req->peer_cert_len, false, &cert, &err) < 0)
+        mgmt_cert_parse(req->peer_cert, req->peer_cert_len, false, &cert, &err) < 0) {
+        api_web_identify(api, req);
         return;
+    }
     snprintf(req->cert_fingerprint, sizeof(req->cert_fingerprint), "%s", cert.fingerprint);
     const MgmtTrustEntry *e = mgmt_trust_find(api->trust, cert.fingerprint);
     if (e && mgmt_cert_valid_at(&cert, time(NULL))) {
@@ -391,13 +409,21 @@ static void identify(Api *api, ApiRequest *req)
         snprintf(req->cert_name, sizeof(req->cert_name), "%s", e->name);
     }
     mgmt_cert_free(&cert);
+    api_web_identify(api, req); /* an untrusted certificate may come with a session cookie */
 }
 
-/* What an untrusted HTTPS caller may reach: GET /1.0, and POST /1.0/certificates (a token). */
+/*
+ * What an untrusted HTTPS caller may reach: GET /1.0, POST
+ * /1.0/certificates (a join token), and the web console's login routes.
+ */
 static bool open_to_untrusted(const ApiRequest *req)
 {
-    return (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/1.0") == 0) ||
-           (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/1.0/certificates") == 0);
+    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    return (get && strcmp(req->path, "/1.0") == 0) ||
+           (post && strcmp(req->path, "/1.0/certificates") == 0) ||
+           (post && strcmp(req->path, "/1.0/web/login") == 0) ||
+           (get && strcmp(req->path, "/1.0/web/session") == 0) ||
+           (post && strcmp(req->path, "/1.0/web/logout") == 0);
 }
 
 /* Why an untrusted caller is refused, one line. */
@@ -419,15 +445,19 @@ static void refuse_untrusted(Api *api, const ApiRequest *req, ApiResponse *r)
 void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp)
 {
     memset(resp, 0, sizeof(*resp));
+    if (api_static_wanted(req)) { /* the page's files: anyone's, no state touched */
+        api_static_serve(api, req, resp);
+        return;
+    }
     ApiRequest q = *req;
     pthread_mutex_lock(&api->lock);
     identify(api, &q);
     if (!q.trusted && !open_to_untrusted(&q))
         refuse_untrusted(api, &q, resp);
-    else if (!over_limit(api, &q, resp))
+    else if (api_web_guard(&q, resp) && !over_limit(api, &q, resp))
         route(api, &q, resp);
     if (is_mutating(q.method))
-        audit(api, &q, resp->status);
+        audit(api, &q, resp->status, resp->web_session);
     pthread_mutex_unlock(&api->lock);
 }
 
@@ -474,6 +504,7 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
     api->ops = opt->ops;
     api->guest_dir = strdup(opt->guest_dir ? opt->guest_dir : "");
     api->server_version = strdup(opt->server_version ? opt->server_version : "");
+    api->web_dir = strdup(opt->web_dir ? opt->web_dir : "");
     snprintf(path, sizeof(path), "%s/audit.log", mgmt_store_dir(store));
     api->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     api->events = opt->events;
@@ -485,7 +516,8 @@ int api_new(Api **out, MgmtStore *store, const ApiOptions *opt, Error *err)
         api_free(api);
         return -1;
     }
-    if (mgmt_trust_open(&api->trust, mgmt_store_dir(store), err) < 0) {
+    if (!api->web_dir || websession_new(&api->web, &opt->web, err) < 0 ||
+        mgmt_trust_open(&api->trust, mgmt_store_dir(store), err) < 0) {
         api_free(api);
         return -1;
     }
@@ -516,6 +548,8 @@ void api_free(Api *api)
         mgmt_events_free(api->events);
     free(api->guest_dir);
     free(api->server_version);
+    free(api->web_dir);
+    websession_free(api->web);
     free(api);
 }
 

@@ -15,7 +15,11 @@
  * is the check); an HTTPS caller (ApiRequest.tls) is trusted when the
  * certificate it presented is in the trust store (trust.h) and valid now,
  * else it gets 403 on everything but GET /1.0 and POST /1.0/certificates
- * with a join token.
+ * with a join token.  A browser's web session (the hostel_session cookie,
+ * websession.h) is trusted like a certificate, but its changes must carry
+ * the session's X-Hostel-CSRF header and its websockets an Origin of the
+ * server's own.  The web console's files (GET /, /ui/...) and its login
+ * routes are open to anyone.
  */
 #ifndef HOSTEL_MGMT_API_H
 #define HOSTEL_MGMT_API_H
@@ -28,6 +32,7 @@
 #include "mgmt/events.h"
 #include "mgmt/hub.h"
 #include "mgmt/store.h"
+#include "mgmt/websession.h"
 #include "util/error.h"
 
 #define API_VERSION "1.0"
@@ -54,8 +59,20 @@ typedef struct ApiRequest {
     char cert_name[64 + 1];        /* its trust entry's name, or "" */
     /* a websocket upgrade (Upgrade: websocket, Connection: upgrade) and its headers */
     bool websocket;
-    const char *ws_key;     /* Sec-WebSocket-Key, or NULL */
-    const char *ws_version; /* Sec-WebSocket-Version, or NULL */
+    const char *ws_key;      /* Sec-WebSocket-Key, or NULL */
+    const char *ws_version;  /* Sec-WebSocket-Version, or NULL */
+    const char *ws_protocol; /* Sec-WebSocket-Protocol, or NULL */
+    /* the web console's headers (docs/web.md), each NULL when absent */
+    const char *cookie;        /* Cookie: hostel_session=... */
+    const char *csrf;          /* X-Hostel-CSRF */
+    const char *origin;        /* Origin */
+    const char *host;          /* Host */
+    const char *accept;        /* Accept: a browser's GET / names text/html */
+    const char *if_none_match; /* If-None-Match (static files) */
+    const char *peer_addr;     /* the client's IP address over HTTPS ("127.0.0.1"), else NULL */
+    /* filled by api_handle: the web session a cookie authenticated */
+    unsigned web_session;           /* its serial, or 0 */
+    char web_csrf[WEB_SECRET_TEXT]; /* its CSRF token */
 } ApiRequest;
 
 /*
@@ -74,12 +91,18 @@ typedef struct ApiResponse {
     int status;
     char *body;               /* JSON text (malloc'd), always set after api_handle */
     const char *content_type; /* the body's type when not JSON (a static string), or NULL */
+    size_t body_len;          /* > 0: the body's length (a static file, maybe binary); 0: strlen */
     char location[128];       /* a Location header's value, or "" */
+    char set_cookie[192];     /* a Set-Cookie header's value, or "" */
+    char etag[64];            /* an ETag header's value (static files), or "" */
+    bool static_file;         /* a file of the web console: Cache-Control: no-cache */
+    unsigned web_session;     /* the web session a login opened or a logout ended (audit), or 0 */
     char allow[64];           /* an Allow header's value (405), or "" */
     int retry_after;          /* > 0: a Retry-After header's value (429), in seconds */
     double wait_s;            /* > 0: no answer yet; ask again (wait_over set when it is up) after
                            at most this long, or sooner when an operation ends */
     char ws_accept[32];       /* status 101: the Sec-WebSocket-Accept value */
+    char ws_protocol[16];     /* status 101: a Sec-WebSocket-Protocol to answer with, or "" */
     ApiStream stream;         /* status 101: the websocket's handlers (take them: see ApiStream) */
 } ApiResponse;
 
@@ -90,11 +113,13 @@ typedef struct ApiOptions {
     struct MgmtOps *ops;         /* required */
     const char *guest_dir;       /* the default guest's directory (Image, initramfs.cpio.gz) */
     const char *server_version;
-    double rate_limit;    /* mutating calls a second per client (0: none) */
-    double rate_burst;    /* and in a burst */
-    bool no_host_paths;   /* refuse (403) requests naming host paths: for the fuzz target */
-    unsigned token_ttl_s; /* join tokens' validity in seconds (0: MGMT_TOKEN_TTL_DEFAULT) */
-    MgmtEvents *events;   /* the event bus (not owned), or NULL: the API makes its own */
+    double rate_limit;     /* mutating calls a second per client (0: none) */
+    double rate_burst;     /* and in a burst */
+    bool no_host_paths;    /* refuse (403) requests naming host paths: for the fuzz target */
+    unsigned token_ttl_s;  /* join tokens' validity in seconds (0: MGMT_TOKEN_TTL_DEFAULT) */
+    MgmtEvents *events;    /* the event bus (not owned), or NULL: the API makes its own */
+    const char *web_dir;   /* the web console's files (GET /, /ui/...), or NULL: none */
+    WebSessionOptions web; /* the web sessions' clock and limits (zeros: the defaults) */
 } ApiOptions;
 
 /*

@@ -39,6 +39,8 @@ struct Api {
     RateLimit rate;       /* mutating calls per client */
     MgmtEvents *events;   /* the event bus (thread-safe on its own) */
     bool own_events;      /* made by api_new (none was given) */
+    WebSessions *web;     /* the web console's login tokens and sessions */
+    char *web_dir;        /* the web console's files ("" = none) */
 };
 
 /*
@@ -156,6 +158,29 @@ void api_nics_fresh_macs(json_t *config);
 /* Trust: certificates and join tokens (api_trust.c). */
 ApiHandler api_h_certs_list, api_h_certs_add, api_h_cert_get, api_h_cert_delete, api_h_tokens_list,
     api_h_tokens_add, api_h_token_delete;
+
+/* The web console's logins (api_web.c). */
+ApiHandler api_h_web_tokens, api_h_web_login, api_h_web_session, api_h_web_logout;
+
+/*
+ * A caller not trusted otherwise whose hostel_session cookie names a live
+ * session: trusted, with req->web_session and web_csrf set.
+ */
+void api_web_identify(Api *api, ApiRequest *req);
+
+/*
+ * What a cookie-authenticated request must also show: the session's
+ * X-Hostel-CSRF on a change, an Origin of the server's own on a websocket
+ * upgrade.  True when it does (or is not cookie-authenticated), else false
+ * after a 403.
+ */
+bool api_web_guard(const ApiRequest *req, ApiResponse *r);
+
+/* The request is for a file of the web console: GET / by a browser, GET /ui/... (api_static.c). */
+bool api_static_wanted(const ApiRequest *req);
+
+/* Answer it from the web directory: the file, 304, 404, or 503 when none is installed. */
+void api_static_serve(Api *api, const ApiRequest *req, ApiResponse *r);
 
 /* Metrics (api_metrics.c): GET /1.0/host and GET /metrics (unlocked routes). */
 ApiHandler api_h_host_get, api_h_metrics_get;

@@ -1,0 +1,406 @@
+"""The web console (docs/web.md) in a real browser: Debian's chromium, headless, driven by
+Debian's python3-selenium through chromium-driver, against hosteld over HTTPS (--listen) and
+the default guest.
+
+- A browser without a session sees the login page and no data: the API, the events stream
+  and a VM's consoles refuse it, and a bad or spent token is told as such.
+- The whole walk of a user: log in with the link `POST /1.0/web/tokens` gives (the token is
+  then gone from the address), create a VM with the form (a new volume, a display), see it
+  start, see the boot text in the xterm.js serial console, type `echo hello-N` and see it
+  answered; open the graphical console (noVNC), see a screen that is not blank, type a command
+  there with "type this text" and read its answer on the screen (OCR, tesseract); take a
+  snapshot, change the guest, revert it from the page and see the change gone; stop the VM
+  and watch the list follow a start made by another client (the events stream).
+- Along the way: every mutating request the page sent carried X-Hostel-CSRF (chromium's own
+  network log), an error of the API is shown to the user, and the only things the
+  Content-Security-Policy refused were xterm.js's <style> elements, whose rules the page
+  applies through constructed style sheets instead (web/js/cspstyle.js).
+
+Screenshots and the browser's console go to tests/e2e/artifacts/test_web_browser/TEST/ (or
+$HOSTEL_ARTIFACTS/test_web_browser/TEST/), kept after the run, ignored by git.
+"""
+
+import base64
+import json
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from mgmtd import HosteldTLS, REPO
+from test_mgmt_lifecycle import Daemon
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # deps.sh installs it: say so rather than skip
+    webdriver = None
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--ignore-certificate-errors", "--window-size=1280,900"]
+BOOT_TIMEOUT = 180
+ARTIFACTS = pathlib.Path(os.environ.get("HOSTEL_ARTIFACTS", REPO / "tests" / "e2e" / "artifacts"))
+
+
+class WebDaemon(HosteldTLS):
+    """hosteld with HTTPS on a free port, the default guest, and its VMs ended after the test."""
+
+    def __init__(self, tmp, guest):
+        super().__init__(tmp)
+        self.guest = guest.directory
+
+    vmm_pids = Daemon.vmm_pids
+    run_dir = Daemon.run_dir
+    cleanup = Daemon.cleanup
+
+    def login_url(self):
+        r = self.request("POST", "/1.0/web/tokens", {})
+        assert r.status == 201, r
+        urls = [u for u in r.json["urls"] if f":{self.port}/" in u]
+        assert urls and urls[0].endswith("#token=" + r.json["token"]), r.json
+        return urls[0], r.json["token"]
+
+    def act(self, name, action, **options):
+        r = self.request("PUT", f"/1.0/vms/{name}/state", {"action": action, **options})
+        assert r.status == 202, r
+        w = self.request("GET", f"/1.0/operations/{r.json['id']}/wait?timeout=120", timeout=130)
+        assert w.status == 200 and w.json["status"] == "success", w
+        return w.json
+
+
+@pytest.fixture
+def daemon(tmp_path, guest):
+    if not (REPO / "web").is_dir():
+        pytest.fail("no web/ directory in the repository")
+    d = WebDaemon(tmp_path / "d", guest).start()
+    yield d
+    d.cleanup()
+
+
+class Page:
+    """One headless chromium (a fresh profile) on the daemon's page, with helpers."""
+
+    def __init__(self, daemon, artifacts):
+        self.daemon = daemon
+        self.artifacts = artifacts
+        self.profile = tempfile.mkdtemp(prefix="hostel-chromium-")
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={self.profile}"]:
+            opts.add_argument(flag)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        self.d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        self.d.set_script_timeout(30)
+        self.shots = 0
+        self.network = []   # chromium's Network.requestWillBeSent messages, as they are read
+
+    def quit(self):
+        try:
+            self.shot("last")
+            with open(self.artifacts / "console.txt", "a") as f:
+                for e in self.d.get_log("browser"):
+                    f.write(f"{e['level']} {e['message']}\n")
+        except WebDriverException:
+            pass
+        self.d.quit()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def shot(self, name):
+        self.shots += 1
+        self.d.save_screenshot(str(self.artifacts / f"{self.shots:02d}-{name}.png"))
+
+    def wait(self, predicate, timeout=30, what="the page"):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.2).until(lambda _: predicate())
+        except Exception as e:
+            self.shot("timeout")
+            raise AssertionError(f"{what}: not so within {timeout} s ({type(e).__name__})") from None
+
+    def go(self, fragment):
+        self.d.get(f"{self.daemon.url}/{fragment}")
+
+    def el(self, css):
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def els(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def visible(self, css):
+        found = self.els(css)
+        return bool(found) and found[0].is_displayed()
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def login(self):
+        url, token = self.daemon.login_url()
+        self.d.get(url)
+        self.wait(lambda: self.visible("#nav"), what="the page after logging in")
+        return token
+
+    def vm_state(self):
+        return self.el("#vm-state").get_attribute("data-state")
+
+    def serial_text(self):
+        return self.js("return window.hostelSerialText()")
+
+    def serial_type(self, text):
+        self.el("#serial-term .xterm-helper-textarea").send_keys(text)
+
+    def errors(self):
+        return [e.text for e in self.els("#errors .error:not(.info)")]
+
+    def requests(self):
+        """Every request chromium sent so far: [(method, url, headers)]."""
+        for entry in self.d.get_log("performance"):
+            msg = json.loads(entry["message"])["message"]
+            if msg["method"] == "Network.requestWillBeSent":
+                req = msg["params"]["request"]
+                self.network.append((req["method"], req["url"], req["headers"]))
+        return self.network
+
+
+@pytest.fixture
+def page_factory(daemon, request):
+    if webdriver is None or not os.path.exists(CHROMIUM) or not os.path.exists(CHROMEDRIVER):
+        pytest.fail("the browser test needs chromium, chromium-driver and python3-selenium "
+                    "(scripts/deps.sh installs them)")
+    artifacts = ARTIFACTS / "test_web_browser" / request.node.name
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    pages = []
+
+    def make():
+        p = Page(daemon, artifacts)
+        pages.append(p)
+        return p
+
+    yield make
+    for p in pages:
+        p.quit()
+
+
+# ---- without a session ----
+
+
+def test_without_a_session_the_page_shows_the_login_and_no_data(daemon, page_factory):
+    r = daemon.request("POST", "/1.0/vms", {"name": "secret-vm"})
+    assert r.status == 201, r
+    p = page_factory()
+    p.go("")
+    p.wait(lambda: p.visible("#login"), what="the login page")
+    assert not p.visible("#nav")
+    assert "secret-vm" not in p.d.page_source
+    # what the page's origin can reach without a session: nothing of the host
+    probe = p.d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const out = {};
+        const ws = path => new Promise(res => {
+            const s = new WebSocket(`wss://${location.host}${path}`);
+            s.onopen = () => { s.close(); res('open'); };
+            s.onerror = () => res('refused');
+        });
+        (async () => {
+            for (const path of ['/1.0/vms', '/1.0/vms/secret-vm', '/1.0/host', '/metrics',
+                                '/1.0/events?since=0', '/1.0/storage-pools'])
+                out[path] = (await fetch(path)).status;
+            out.post = (await fetch('/1.0/vms', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                body: JSON.stringify({name: 'x'})})).status;
+            out.session = (await fetch('/1.0/web/session')).status;
+            out.ws_events = await ws('/1.0/events');
+            out.ws_console = await ws('/1.0/vms/secret-vm/console');
+            out.ws_vnc = await ws('/1.0/vms/secret-vm/vnc');
+            done(out);
+        })();""")
+    for path in ("/1.0/vms", "/1.0/vms/secret-vm", "/1.0/host", "/metrics", "/1.0/events?since=0",
+                 "/1.0/storage-pools", "post", "session"):
+        assert probe[path] in (401, 403), probe
+    assert probe["ws_events"] == probe["ws_console"] == probe["ws_vnc"] == "refused", probe
+    assert daemon.request("GET", "/1.0/vms").json["vms"] == ["secret-vm"]  # "x" was not made
+    p.shot("login")
+
+    # a made-up token, then a spent one, are refused with a message, and no session follows
+    p.el("#login-token").send_keys("not-a-token\n")
+    p.wait(lambda: "not valid" in p.el("#login-message").text, what="the refusal of a bad token")
+    url, token = daemon.login_url()
+    p.d.get(url)
+    p.wait(lambda: p.visible("#nav"), what="the login with a good token")
+    assert "token" not in p.d.current_url  # the token does not stay in the address bar
+    other = page_factory()
+    other.d.get(url)  # the same link again, in another browser: spent
+    other.wait(lambda: "not valid" in other.el("#login-message").text, what="a spent token")
+    assert not other.visible("#nav")
+    other.shot("spent-token")
+
+
+# ---- the whole walk ----
+
+
+def canvas_stats(p):
+    """The graphical console's canvas: [width, height, pixels brighter than dark grey]."""
+    return p.js("""
+        const c = document.querySelector('#screen canvas');
+        if (!c || !c.width) return [0, 0, 0];
+        const im = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let lit = 0;
+        for (let i = 0; i < im.length; i += 4) if (im[i] + im[i + 1] + im[i + 2] > 96) lit++;
+        return [c.width, c.height, lit];""")
+
+
+def canvas_text(p, artifacts, name):
+    """The canvas read by tesseract, at twice its size (the guest's 8x16 font is small)."""
+    data = p.js("""
+        const c = document.querySelector('#screen canvas');
+        const big = document.createElement('canvas');
+        big.width = c.width * 2; big.height = c.height * 2;
+        const g = big.getContext('2d');
+        g.imageSmoothingEnabled = false;
+        g.drawImage(c, 0, 0, big.width, big.height);
+        return big.toDataURL('image/png');""")
+    png = artifacts / f"{name}.png"
+    png.write_bytes(base64.b64decode(data.split(",", 1)[1]))
+    out = subprocess.run(["tesseract", str(png), "-", "--psm", "6"], capture_output=True, text=True,
+                         timeout=60)
+    (artifacts / f"{name}.txt").write_text(out.stdout)
+    return out.stdout
+
+
+def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory):
+    n = random.randint(1000, 9999)
+    name = f"web{n}"
+    p = page_factory()
+    p.login()
+    assert "token" not in p.d.current_url
+    p.shot("overview")
+    p.wait(lambda: "CPUs" in p.el("#host-cards").text, what="the host's capacity")
+
+    # create it with the form: a new 64 MiB qcow2 volume, a display, started at once
+    p.go("#/vms")
+    p.wait(lambda: p.visible("#vm-new"))
+    p.el("#vm-new").click()
+    form = p.el("#create-form")
+    p.wait(lambda: form.find_elements(By.CSS_SELECTOR, "select[name=pool] option"),
+           what="the pools in the form")
+    form.find_element(By.NAME, "name").send_keys(name)
+    Select(form.find_element(By.NAME, "disk")).select_by_value("new")
+    size = form.find_element(By.NAME, "disk_size")
+    size.clear()
+    size.send_keys("64")
+    assert form.find_element(By.NAME, "display").is_selected()
+    assert form.find_element(By.NAME, "start").is_selected()
+    p.shot("create-form")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    p.wait(lambda: p.visible("#view-vm") and p.el("#vm-title").text == name, what="the new VM's page")
+    p.wait(lambda: p.vm_state() == "running", timeout=120, what="the VM running")
+    vm = daemon.request("GET", f"/1.0/vms/{name}").json
+    assert vm["config"]["disks"][0]["path"].endswith(f"{name}-disk0.qcow2"), vm
+    assert vm["config"]["display"], vm
+
+    # an error of the API reaches the user: the same name again
+    p.go("#/vms")
+    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.running"), what="the VM in the list")
+    p.el("#vm-new").click()
+    form.find_element(By.NAME, "name").send_keys(name)
+    Select(form.find_element(By.NAME, "disk")).select_by_value("none")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    p.wait(lambda: any(name in e and "exist" in e for e in p.errors()),
+           what="the API's 409 shown to the user")
+    p.shot("error-shown")
+    p.el("#create-cancel").click()
+    for b in p.els("#errors button"):
+        b.click()
+
+    # the serial console: the boot text (its history), then a command answered
+    p.go(f"#/vms/{name}/serial")
+    p.wait(lambda: "hostel guest ready" in p.serial_text(), timeout=BOOT_TIMEOUT,
+           what="the boot text in the serial console")
+    p.serial_type("\n")
+    word = f"hello-{n}"
+    p.serial_type(f"echo {word}\n")
+    p.wait(lambda: word in p.serial_text().splitlines(), what=f"the answer '{word}' on its own line")
+    shown = p.js("return document.querySelector('#serial-term .xterm-rows').textContent")
+    assert word in shown  # drawn, not only in the buffer
+    # xterm.js's colours (its <style> elements, applied through constructed sheets)
+    fg = p.js("return getComputedStyle(document.querySelector('#serial-term .xterm-rows')).color")
+    assert fg == "rgb(208, 208, 208)", fg
+    p.shot("serial")
+
+    # the graphical console: the screen, then a command typed on it
+    p.el("#vm-tabs a[data-tab=screen]").click()
+    p.wait(lambda: "connected" in p.el("#screen-status").text, what="noVNC connected")
+    p.wait(lambda: canvas_stats(p)[2] > 2000, timeout=60, what="a screen that is not blank")
+    w, h, lit = canvas_stats(p)
+    assert (w, h) == (1024, 768) and lit < w * h // 2, (w, h, lit)
+    gfx = f"gfxword{n}"
+    p.el("#paste-text").send_keys(f"\necho {gfx}\n")
+    p.el("#paste-form button").click()
+    if shutil.which("tesseract"):
+        p.wait(lambda: gfx in canvas_text(p, p.artifacts, "screen-ocr"), timeout=30,
+               what=f"'{gfx}' read on the screen")
+    else:  # deps.sh installs tesseract: without it, the screen at least changed
+        before = lit
+        p.wait(lambda: canvas_stats(p)[2] != before, what="the screen changing after typing")
+    p.shot("screen")
+
+    # snapshot, change the guest, revert from the page: the change is gone
+    p.el("#vm-tabs a[data-tab=snapshots]").click()
+    p.wait(lambda: p.visible("#snapshot-name"))
+    p.el("#snapshot-name").send_keys("s1\n")
+    p.wait(lambda: p.els("tr[data-snapshot=s1]"), timeout=60, what="the snapshot listed")
+    p.shot("snapshot")
+    p.el("#vm-tabs a[data-tab=serial]").click()
+    p.serial_type(f"echo mark > /tmp/after-s1; echo made-$((40+{n % 100}))\n")
+    p.wait(lambda: f"made-{40 + n % 100}" in p.serial_text().splitlines(), what="the file made")
+    p.el("#vm-tabs a[data-tab=snapshots]").click()
+    p.wait(lambda: p.els("tr[data-snapshot=s1] button[data-op=revert]"))
+    p.el("tr[data-snapshot=s1] button[data-op=revert]").click()
+    p.wait(lambda: p.el("#dialog").is_displayed(), what="the revert's confirmation")
+    p.el("#dialog-ok").click()
+    p.wait(lambda: any("reverted to s1" in e.text for e in p.els("#errors .error.info")), timeout=60,
+           what="the revert done")
+    assert not p.errors(), p.errors()
+    p.el("#vm-tabs a[data-tab=serial]").click()
+    p.serial_type("\n")
+    p.serial_type("test -e /tmp/after-s1 && echo still-$((1+1)) || echo gone-$((2+2))\n")
+    p.wait(lambda: "gone-4" in p.serial_text().splitlines(), what="the file gone after the revert")
+    assert "still-2" not in p.serial_text().splitlines()
+    p.shot("reverted")
+
+    # stop it from the page
+    p.el("#vm-actions button[data-action=stop]").click()
+    p.wait(lambda: p.vm_state() == "stopped", timeout=90, what="the VM stopped")
+    assert daemon.request("GET", f"/1.0/vms/{name}").json["state"] == "stopped"
+    p.shot("stopped")
+
+    # the list follows what another client does, through the events stream (no reload)
+    p.go("#/vms")
+    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.stopped"), what="the list")
+    daemon.act(name, "start")
+    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.running"), timeout=30,
+           what="the list showing the start made elsewhere")
+    daemon.act(name, "stop", force=True)
+    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.stopped"), what="the list after the stop")
+    p.shot("list-live")
+
+    # every change the page asked for carried the session's CSRF token
+    mutating = [(m, u, hd) for m, u, hd in p.requests()
+                if m in ("POST", "PUT", "PATCH", "DELETE") and "/1.0/" in u]
+    assert len(mutating) >= 5, mutating   # volume, VM, start, snapshot, revert, stop...
+    for m, u, hd in mutating:
+        if u.endswith("/1.0/web/login"):
+            continue
+        assert {k.lower(): v for k, v in hd.items()}.get("x-hostel-csrf"), (m, u)
+    # and the policy refused nothing but xterm.js's <style> elements
+    refused = p.js("return window.hostelCspViolations")
+    assert all(v["directive"].startswith("style-src") and v["inXterm"] for v in refused), refused
