@@ -91,9 +91,10 @@ def daemon(tmp_path, guest):
 class Page:
     """One headless chromium (a fresh profile) on the daemon's page, with helpers."""
 
-    def __init__(self, daemon, artifacts):
+    def __init__(self, daemon, artifacts, shots):
         self.daemon = daemon
         self.artifacts = artifacts
+        self.counter = shots    # shared by the test's pages: the screenshots in order
         self.profile = tempfile.mkdtemp(prefix="hostel-chromium-")
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
@@ -102,7 +103,6 @@ class Page:
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
         self.d.set_script_timeout(30)
-        self.shots = 0
         self.network = []   # chromium's Network.requestWillBeSent messages, as they are read
 
     def quit(self):
@@ -117,8 +117,8 @@ class Page:
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def shot(self, name):
-        self.shots += 1
-        self.d.save_screenshot(str(self.artifacts / f"{self.shots:02d}-{name}.png"))
+        self.counter[0] += 1
+        self.d.save_screenshot(str(self.artifacts / f"{self.counter[0]:02d}-{name}.png"))
 
     def wait(self, predicate, timeout=30, what="the page"):
         try:
@@ -180,9 +180,10 @@ def page_factory(daemon, request):
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.mkdir(parents=True)
     pages = []
+    shots = [0]
 
     def make():
-        p = Page(daemon, artifacts)
+        p = Page(daemon, artifacts, shots)
         pages.append(p)
         return p
 
@@ -242,6 +243,38 @@ def test_without_a_session_the_page_shows_the_login_and_no_data(daemon, page_fac
     other.wait(lambda: "not valid" in other.el("#login-message").text, what="a spent token")
     assert not other.visible("#nav")
     other.shot("spent-token")
+
+
+def fetch_status(p, path):
+    return p.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => done(r.status), e => done(String(e)));", path)
+
+
+def test_logout_and_a_daemon_restart_end_the_session(daemon, page_factory):
+    p = page_factory()
+    p.login()
+    p.wait(lambda: "CPUs" in p.el("#host-cards").text, what="the overview")
+    assert fetch_status(p, "/1.0/vms") == 200
+    p.el("#logout").click()
+    p.wait(lambda: p.visible("#login") and "logged out" in p.el("#login-message").text,
+           what="the login page after logging out")
+    assert not p.visible("#nav") and not p.el("#host-cards").is_displayed()
+    assert fetch_status(p, "/1.0/vms") in (401, 403)   # the cookie is dead
+    p.shot("logged-out")
+
+    # sessions are in memory: a restart of the daemon ends them, and the page says so by itself
+    p.login()
+    p.go("#/vms")
+    p.wait(lambda: p.el("#live").text == "live", what="the events stream up")
+    daemon.stop()
+    daemon.start()
+    p.wait(lambda: p.visible("#login") and "session ended" in p.el("#login-message").text,
+           timeout=40, what="the login page after the daemon restarted")
+    assert fetch_status(p, "/1.0/vms") in (401, 403)
+    p.shot("after-restart")
+    p.login()   # a new link works again
+    p.wait(lambda: p.visible("#view-overview") or p.visible("#view-vms"), what="the page again")
 
 
 # ---- the whole walk ----
