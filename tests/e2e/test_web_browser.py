@@ -106,6 +106,8 @@ class Page:
         self.network = []   # chromium's Network.requestWillBeSent messages, as they are read
 
     def quit(self):
+        if self.d is None:
+            return
         try:
             self.shot("last")
             with open(self.artifacts / "console.txt", "a") as f:
@@ -114,6 +116,7 @@ class Page:
         except WebDriverException:
             pass
         self.d.quit()
+        self.d = None
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def shot(self, name):
@@ -281,6 +284,12 @@ def test_logout_and_a_daemon_restart_end_the_session(daemon, page_factory):
 # ---- the whole walk ----
 
 
+def console_log(daemon, name):
+    r = daemon.request("GET", f"/1.0/vms/{name}/logs/console.log")
+    assert r.status == 200, r
+    return r.raw.decode(errors="replace")
+
+
 def canvas_stats(p):
     """The graphical console's canvas: [width, height, pixels brighter than dark grey]."""
     return p.js("""
@@ -383,6 +392,17 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     fg = p.js("return getComputedStyle(document.querySelector('#serial-term .xterm-rows')).color")
     assert fg == "rgb(208, 208, 208)", fg
     p.shot("serial")
+    # a second browser on the same console: the history, read-only (the first one types)
+    watcher = page_factory()
+    watcher.login()
+    watcher.go(f"#/vms/{name}/serial")
+    watcher.wait(lambda: "read-only" in watcher.el("#serial-status").text, what="a read-only watcher")
+    watcher.wait(lambda: word in watcher.serial_text().splitlines(), what="the history for the watcher")
+    p.serial_type(f"echo seen-$(({n}+1))\n")
+    watcher.wait(lambda: f"seen-{n + 1}" in watcher.serial_text().splitlines(),
+                 what="the typist's command seen by the watcher")
+    watcher.shot("watcher")
+    watcher.quit()
 
     # the graphical console: the screen, then a command typed on it
     p.el("#vm-tabs a[data-tab=screen]").click()
@@ -395,6 +415,10 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     p.el("#paste-form button").click()
     time.sleep(1)
     read_on_screen(p, gfx)
+    p.el("#screen-fullscreen").click()
+    p.wait(lambda: p.js("return document.fullscreenElement && document.fullscreenElement.id") == "screen",
+           what="the screen in full screen")
+    p.js("document.exitFullscreen()")
     p.shot("screen")
 
     # snapshot, change the guest, revert from the page: the change is gone
@@ -433,9 +457,21 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     daemon.act(name, "start")
     p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.running"), timeout=30,
            what="the list showing the start made elsewhere")
-    daemon.act(name, "stop", force=True)
-    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.stopped"), what="the list after the stop")
     p.shot("list-live")
+
+    # Ctrl-Alt-Del from the graphical console: the guest's init reboots (its inittab)
+    p.go(f"#/vms/{name}/screen")
+    p.wait(lambda: "connected" in p.el("#screen-status").text, what="noVNC connected again")
+    p.wait(lambda: "hostel guest ready" in console_log(daemon, name).split("Run /init")[-1],
+           timeout=BOOT_TIMEOUT, what="the guest up again")
+    before = len(console_log(daemon, name))
+    p.el("#screen-cad").click()
+    p.wait(lambda: "reboot" in console_log(daemon, name)[before:].lower(),
+           timeout=60, what="the guest rebooting after Ctrl-Alt-Del")
+    p.shot("ctrl-alt-del")
+    daemon.act(name, "stop", force=True)
+    p.go("#/vms")
+    p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.stopped"), what="the list after the stop")
 
     # every change the page asked for carried the session's CSRF token
     mutating = [(m, u, hd) for m, u, hd in p.requests()
