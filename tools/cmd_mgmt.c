@@ -38,6 +38,7 @@ enum {
     OPT_AUTOSTART,
     OPT_RESTART,
     OPT_LABEL,
+    OPT_DISPLAY,
 };
 
 /* What every management verb takes. */
@@ -158,6 +159,9 @@ static void create_help(FILE *out)
             "                        tap,ifname=NAME, network,name=NET[,vlan=V|,trunk=V:V..]\n"
             "                        (a port of a hosteld network: 'hostel network'), or\n"
             "                        none (repeatable)\n"
+            "      --display WIDTHxHEIGHT|none   the screen (virtio-gpu, a keyboard and a\n"
+            "                        tablet; seen through VNC and the web console): 1024x768\n"
+            "                        by default, W and H 16 to 4095; none: no screen\n"
             "      --kernel FILE     the kernel (else the default guest)\n"
             "      --initrd FILE     its initramfs\n"
             "      --cmdline TEXT    its command line\n"
@@ -276,6 +280,20 @@ static int create_label(CreateOptions *o, const char *arg)
     return json_object_set_new(labels, key, json_string(eq + 1));
 }
 
+/* --display WIDTHxHEIGHT|none as config.display (the daemon's codec checks the range). */
+static int create_display(CreateOptions *o, const char *arg)
+{
+    unsigned w, h;
+    char extra;
+    if (strcmp(arg, "none") == 0)
+        return json_object_set_new(o->config, "display", json_pack("{s:b}", "enabled", 0));
+    if (sscanf(arg, "%ux%u%c", &w, &h, &extra) != 2 || arg[0] < '0' || arg[0] > '9')
+        return cli_usage("create", "--display '%s': expected WIDTHxHEIGHT (e.g. 1280x800) or none",
+                         arg);
+    return json_object_set_new(o->config, "display",
+                               json_pack("{s:i, s:i}", "width", (int)w, "height", (int)h));
+}
+
 static int create_option(CreateOptions *o, int c, const char *arg)
 {
     switch (c) {
@@ -290,6 +308,7 @@ static int create_option(CreateOptions *o, int c, const char *arg)
     case OPT_AUTOSTART: return json_object_set_new(o->body, "autostart", json_true());
     case OPT_RESTART: return json_object_set_new(o->body, "restart", json_string(arg));
     case OPT_LABEL: return create_label(o, arg);
+    case OPT_DISPLAY: return create_display(o, arg);
     default:
         if (common_option(&o->common, c, arg))
             return 0;
@@ -330,6 +349,7 @@ static int create_parse(CreateOptions *o, int argc, char **argv)
         {"autostart", no_argument, NULL, OPT_AUTOSTART},
         {"restart", required_argument, NULL, OPT_RESTART},
         {"label", required_argument, NULL, OPT_LABEL},
+        {"display", required_argument, NULL, OPT_DISPLAY},
         {0},
     };
     int c, r;

@@ -140,6 +140,7 @@ enum {
     OPT_CONSOLE_LOG_SIZE,
     OPT_DISPLAY,
     OPT_INPUT,
+    OPT_VNC,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -152,6 +153,7 @@ static const struct option run_long_options[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"display", required_argument, NULL, OPT_DISPLAY},
     {"input", no_argument, NULL, OPT_INPUT},
+    {"vnc", required_argument, NULL, OPT_VNC},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -228,6 +230,10 @@ static void run_help(FILE *out)
             "                      there and the --input devices; TCP beyond loopback needs\n"
             "                      password-file= (VNC auth, first line, 8 bytes count)\n"
             "                      (docs/display.md)\n"
+            "      --vnc HOST:PORT|unix:PATH[,password-file=F]\n"
+            "                      a VNC server for the display the machine has (from\n"
+            "                      --config, --restore or --incoming; hosteld's way), as\n"
+            "                      --display vnc= without changing the machine\n"
             "      --input         a virtio-input keyboard and tablet (absolute pointer)\n"
             "                      in two free virtio slots, for a display's front end\n"
             "                      (docs/display.md)\n"
@@ -388,6 +394,25 @@ static int run_add_net(RunOptions *o, const char *arg)
     return 0;
 }
 
+/*
+ * --vnc HOST:PORT|unix:PATH[,password-file=F]: the VNC server of --display
+ * vnc= for the display the machine has already (not a machine flag: it
+ * goes with --restore and --incoming too).
+ */
+static int run_set_vnc(RunOptions *o, const char *arg)
+{
+    char spec[sizeof(o->vnc.listen) + sizeof(o->vnc.password_file) + 32];
+    VmDisplay unused;
+    Error err = {0};
+    if (strstr(arg, "width=") || strstr(arg, "height="))
+        return run_usage_error("--vnc '%s': the display's size is the machine's (--display)", arg);
+    if (snprintf(spec, sizeof(spec), "vnc=%s", arg) >= (int)sizeof(spec))
+        return run_usage_error("--vnc '%.60s...': too long", arg);
+    if (vmconfig_display_parse_vnc(&unused, &o->vnc, spec, &err) < 0)
+        return run_usage_error("--vnc: %s", err.msg);
+    return 0;
+}
+
 /* --display none|headless|vnc=ADDR[,width=W,height=H,password-file=F]: the last one counts. */
 static int run_set_display(RunOptions *o, const char *arg)
 {
@@ -480,6 +505,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_NET: return run_add_net(o, optarg);
     case OPT_DISPLAY: return run_set_display(o, optarg);
     case OPT_INPUT: o->input = true; return 0;
+    case OPT_VNC: return run_set_vnc(o, optarg);
     case 'p': return run_set_string(&o->vm.boot.cmdline, optarg);
     case OPT_CONFIG: return 0; /* read before every other option: run_read_config */
     case OPT_PRINT_CONFIG: o->print_config = true; return 0;

@@ -154,8 +154,9 @@ static void h_server(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRe
         json_object_set_new(j, "auth_uid", json_integer((json_int_t)req->uid));
     if (j && req->trusted) {
         json_object_set_new(j, "api_extensions",
-                            json_pack("[s, s, s, s, s, s]", "vms", "certificates", "storage-pools",
-                                      "operations", "events", "networks"));
+                            json_pack("[s, s, s, s, s, s, s]", "vms", "certificates",
+                                      "storage-pools", "operations", "events", "networks",
+                                      "web-console"));
         json_object_set_new(j, "server",
                             json_pack("{s:s, s:s, s:I, s:s}", "name", "hosteld", "version",
                                       api->server_version, "pid", (json_int_t)getpid(), "state_dir",
@@ -194,6 +195,7 @@ static const ApiRoute routes[] = {
      .unlocked = true},
     {.pattern = "/1.0/vms/{name}/state", .method = "PUT", .handle = api_h_vm_state_put},
     {.pattern = "/1.0/vms/{name}/console", .method = "GET", .handle = api_h_vm_console},
+    {.pattern = "/1.0/vms/{name}/vnc", .method = "GET", .handle = api_h_vm_vnc},
     {.pattern = "/1.0/vms/{name}/clones", .method = "POST", .handle = api_h_vm_clone},
     {.pattern = "/1.0/vms/{name}/logs", .method = "GET", .handle = api_h_vm_logs},
     {.pattern = "/1.0/vms/{name}/logs/{file}", .method = "GET", .handle = api_h_vm_log},

@@ -72,7 +72,9 @@ static bool read_line(int fd, char *buf, size_t size)
 /* Who attaches, in the VMM's words: a label without spaces. */
 static void who_of(const ApiRequest *req, char *buf, size_t size)
 {
-    if (req->tls)
+    if (req->web_session)
+        snprintf(buf, size, "web-session=%u", req->web_session);
+    else if (req->tls)
         snprintf(buf, size, "cert=%.16s", req->cert_name[0] ? req->cert_name : "?");
     else
         snprintf(buf, size, "uid=%lld", (long long)req->uid);

@@ -105,6 +105,9 @@ ApiHandler api_h_vm_clone;
 /* A VM's console as a websocket (api_console.c). */
 ApiHandler api_h_vm_console;
 
+/* A VM's screen (its VNC server) as a websocket (api_vnc.c). */
+ApiHandler api_h_vm_vnc;
+
 /* The event stream and the kept events (api_events.c). */
 ApiHandler api_h_events;
 

@@ -56,8 +56,31 @@ static bool take_user_members(const json_t *body, MgmtVm *vm, ApiResponse *r)
 }
 
 /*
+ * The API's form of the display (docs/api.md): {"enabled": false} is no
+ * display (the codec's null), "enabled": true beside the size is dropped;
+ * false after a 422 when enabled is not a boolean.
+ */
+static bool display_from_api(json_t *config, ApiResponse *r)
+{
+    json_t *d = json_object_get(config, "display");
+    json_t *enabled = json_is_object(d) ? json_object_get(d, "enabled") : NULL;
+    if (!enabled)
+        return true;
+    if (!json_is_boolean(enabled)) {
+        api_error(r, 422, "config.display.enabled: not a boolean");
+        return false;
+    }
+    if (json_is_false(enabled))
+        json_object_set_new(config, "display", json_null());
+    else
+        json_object_del(d, "enabled");
+    return true;
+}
+
+/*
  * The config object c through the VmConfig codec into vm (its disks given
  * as volumes resolved to their files first); else 422 with its message.
+ * A display comes with its keyboard and tablet (added when missing).
  */
 static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
 {
@@ -68,7 +91,8 @@ static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
         return false;
     }
     api_nics_fresh_macs(json_object_get(doc, "config"));
-    if (!api_disks_from_volumes(api, json_object_get(doc, "config"), r)) {
+    if (!display_from_api(json_object_get(doc, "config"), r) ||
+        !api_disks_from_volumes(api, json_object_get(doc, "config"), r)) {
         json_decref(doc);
         return false;
     }
@@ -76,6 +100,13 @@ static bool take_config(Api *api, const json_t *c, MgmtVm *vm, ApiResponse *r)
     Error err = {0};
     int rc = mgmt_vm_from_doc(doc, &parsed, &err);
     json_decref(doc);
+    if (rc == 0 && parsed.config.display.enabled && vmconfig_add_input(&parsed.config, &err) < 0) {
+        char why[sizeof(err.msg)];
+        snprintf(why, sizeof(why), "%s", err.msg);
+        mgmt_vm_free(&parsed);
+        rc =
+            error_set(&err, "config.display: %s (\"display\": {\"enabled\": false} for none)", why);
+    }
     if (rc < 0) {
         api_error(r, 422, "%s", err.msg);
         return false;
@@ -224,6 +255,16 @@ static json_t *config_with_defaults(const Api *api, const json_t *given)
         return c; /* not an object: the codec refuses it */
     if (!json_object_get(c, "nics") &&
         json_object_set_new(c, "nics", json_pack("[{s:s}]", "kind", "user")) < 0)
+        goto fail;
+    /*
+     * A screen by default (the web console's): 1024x768 with its keyboard
+     * and tablet, three virtio slots, when the disks and cards leave them.
+     */
+    size_t used =
+        json_array_size(json_object_get(c, "disks")) + json_array_size(json_object_get(c, "nics"));
+    if (!json_object_get(c, "display") && used + 3 <= VMCONFIG_SLOTS - 2 &&
+        json_object_set_new(c, "display", json_pack("{s:i, s:i}", "width", 1024, "height", 768)) <
+            0)
         goto fail;
     if (default_boot(api, c) < 0)
         goto fail;
@@ -452,7 +493,8 @@ static bool apply_put(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
 
 /*
  * PATCH: the members given replace the VM's, config member by member.  A
- * change to disks or nics without devices lays the slots out afresh.
+ * change to disks, nics or display without devices lays the slots out
+ * afresh.
  */
 static bool apply_patch(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r)
 {
@@ -471,7 +513,8 @@ static bool apply_patch(Api *api, const json_t *body, MgmtVm *vm, ApiResponse *r
         api_error(r, 500, "out of memory");
         return false;
     }
-    if ((json_object_get(patch, "disks") || json_object_get(patch, "nics")) &&
+    if ((json_object_get(patch, "disks") || json_object_get(patch, "nics") ||
+         json_object_get(patch, "display")) &&
         !json_object_get(patch, "devices"))
         json_object_del(merged, "devices");
     bool ok = take_config(api, merged, vm, r);

@@ -87,7 +87,7 @@ const char *mgmt_power_name(MgmtPower p)
 static bool is_run_file(const char *file)
 {
     return strcmp(file, "control.sock") == 0 || strcmp(file, "console.sock") == 0 ||
-           strcmp(file, "pid") == 0;
+           strcmp(file, "vnc.sock") == 0 || strcmp(file, "pid") == 0;
 }
 
 int mgmt_runtime_path(const MgmtRuntime *rt, const char *name, const char *file, char *buf,
@@ -303,13 +303,17 @@ static void run_ended(MgmtRuntime *rt, Run *r, const MgmtChildExit *x, Pending *
 
 /* ---- spawning ---- */
 
-/* The argument vector of hostel run for r (resume: from its suspended state). */
-static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[][PATH_MAX],
-                    char **argv)
+/*
+ * The argument vector of hostel run for r (resume: from its suspended
+ * state); with display, a VNC server on RUN/NAME/vnc.sock (the web
+ * console's GET /1.0/vms/NAME/vnc connects there).
+ */
+static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, bool display,
+                    char paths[][PATH_MAX], char **argv)
 {
-    static const char *const files[] = {"vmm-config.json", "control.sock", "console.sock",
-                                        "console.log",     "snapshots",    "exit.json",
-                                        "suspended.hstate"};
+    static const char *const files[] = {"vmm-config.json",  "control.sock", "console.sock",
+                                        "console.log",      "snapshots",    "exit.json",
+                                        "suspended.hstate", "vnc.sock"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         if (mgmt_runtime_path(rt, name, files[i], paths[i], PATH_MAX) < 0)
             return -1;
@@ -335,17 +339,25 @@ static int vmm_argv(MgmtRuntime *rt, const char *name, bool resume, char paths[]
     argv[n++] = paths[4];
     argv[n++] = "--exit-file";
     argv[n++] = paths[5];
+    if (display) {
+        char sock[PATH_MAX];
+        snprintf(sock, sizeof(sock), "%s", paths[7]);
+        if (snprintf(paths[7], PATH_MAX, "unix:%s", sock) >= PATH_MAX)
+            return -1;
+        argv[n++] = "--vnc";
+        argv[n++] = paths[7];
+    }
     argv[n] = NULL;
     return 0;
 }
 
 /* Spawn hostel run (mgmt_spawn: its own session, its output appended to vmm.log). */
-static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, const int *fds, pid_t *pid,
-                     Error *err)
+static int spawn_vmm(MgmtRuntime *rt, const char *name, bool resume, bool display, const int *fds,
+                     pid_t *pid, Error *err)
 {
-    char paths[7][PATH_MAX], log[PATH_MAX];
+    char paths[8][PATH_MAX], log[PATH_MAX];
     char *argv[24];
-    if (vmm_argv(rt, name, resume, paths, argv) < 0 ||
+    if (vmm_argv(rt, name, resume, display, paths, argv) < 0 ||
         mgmt_runtime_path(rt, name, "vmm.log", log, sizeof(log)) < 0)
         return error_set(err, "%s: a path under the state or run directory is too long", name);
     unlink(paths[5]); /* the last exit.json: the next one is this VMM's */
@@ -522,7 +534,7 @@ static int spawn_prepared(MgmtRuntime *rt, Run *r, bool resume, pid_t *pid, Erro
     pthread_mutex_lock(&rt->lock);
     if (rc < 0)
         return -1;
-    rc = spawn_vmm(rt, r->name, resume, fds, pid, err);
+    rc = spawn_vmm(rt, r->name, resume, vmm.display.enabled, fds, pid, err);
     vmm_machine_close(fds); /* the VMM has its own now */
     if (rc < 0 && rt->nic_hooks) {
         pthread_mutex_unlock(&rt->lock);
@@ -1006,8 +1018,9 @@ static void remove_dir_files(const char *dir)
 static void remove_vm_files(MgmtRuntime *rt, const char *name)
 {
     static const char *const files[] = {
-        "config.json",   "vmm-config.json",  "exit.json", "vmm.log",      "console.log",
-        "console.log.1", "suspended.hstate", "pid",       "control.sock", "console.sock"};
+        "config.json",  "vmm-config.json", "exit.json",        "vmm.log",
+        "console.log",  "console.log.1",   "suspended.hstate", "pid",
+        "control.sock", "console.sock",    "vnc.sock"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         if (mgmt_runtime_path(rt, name, files[i], path, sizeof(path)) == 0)

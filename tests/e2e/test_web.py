@@ -172,6 +172,8 @@ def test_login_flow_cookie_csrf_and_logout(web):
     assert b.request("GET", "/1.0/vms", cookie=False).status == 403
     r = b.request("GET", "/1.0/web/session")
     assert r.status == 200 and r.json["csrf_token"] == b.csrf and r.json["expires_at"]
+    r = b.request("GET", "/1.0")
+    assert r.json["auth"] == "trusted" and "web-console" in r.json["api_extensions"]
     # changes need the CSRF header
     r = b.request("POST", "/1.0/vms", {"name": "vm1"})
     assert r.status == 403 and "csrf" in r.json["error"]["message"], r
@@ -196,10 +198,11 @@ def test_login_flow_cookie_csrf_and_logout(web):
     assert r.headers["set-cookie"].startswith("hostel_session=;")
     assert b.request("GET", "/1.0/vms").status == 403
     assert b.request("GET", "/1.0/web/session").status == 401
-    # the audit log names the sessions, never a secret
-    text = (web.state / "audit.log").read_text()
-    for secret in (tok["token"], b.cookie, b.csrf):
-        assert secret not in text
+    # the audit log names the sessions, never a secret; nor does the daemon's log
+    for text in ((web.state / "audit.log").read_text(), web.log.read_text()):
+        for secret in (tok["token"], b.cookie, b.csrf):
+            assert secret not in text
+    assert "web: session 1 opened from 127.0.0.1" in web.log.read_text()
     lines = web.audit()
     logins = [x for x in lines if x["path"] == "/1.0/web/login"]
     assert logins[0]["status"] == 200 and logins[0]["web_session"] == 1
@@ -295,3 +298,83 @@ def test_hostel_web_login(web):
     p = hostel(web, "web-login", "--help")
     assert p.returncode == 0 and "--ttl" in p.stdout
     assert "web-login" in hostel(web, "--help").stdout
+    from mgmtd import hosteld_bin
+    p = subprocess.run([hosteld_bin(), "--help"], capture_output=True, text=True, timeout=30)
+    assert "--web-dir" in p.stdout
+
+
+# ---- the display of VMs made through hosteld ----
+
+
+def test_vms_get_a_display_by_default_and_can_go_without(web):
+    r = web.request("POST", "/1.0/vms", {"name": "a"})
+    assert r.status == 201
+    cfg = r.json["config"]
+    assert cfg["display"] == {"width": 1024, "height": 768}
+    assert cfg["devices"][:6] == ["net:0", "rng", "console", "gpu", "keyboard", "tablet"], cfg
+    for name, display in (("b", {"enabled": False}), ("c", None)):
+        r = web.request("POST", "/1.0/vms", {"name": name, "config": {"display": display}})
+        assert r.status == 201 and "display" not in r.json["config"], r
+        assert "gpu" not in r.json["config"]["devices"]
+    r = web.request("POST", "/1.0/vms", {"name": "d", "config": {
+        "display": {"enabled": True, "width": 1280, "height": 800}}})
+    assert r.status == 201 and r.json["config"]["display"] == {"width": 1280, "height": 800}
+    for bad in ({"enabled": "no"}, {"width": 5, "height": 5}, {"depth": 3}, 7):
+        r = web.request("POST", "/1.0/vms", {"name": "e", "config": {"display": bad}})
+        assert r.status == 422 and "display" in r.json["error"]["message"], (bad, r)
+    # disks and cards that leave no room for the screen: no default one, an asked one is 422
+    disks = [{"path": f"/nonexistent/d{i}.img"} for i in range(4)]
+    r = web.request("POST", "/1.0/vms", {"name": "f", "config": {"disks": disks}})
+    assert r.status == 201 and "display" not in r.json["config"], r
+    r = web.request("POST", "/1.0/vms", {"name": "g", "config": {
+        "disks": disks, "display": {"width": 640, "height": 480}}})
+    assert r.status == 422 and "config.display: no room" in r.json["error"]["message"], r
+    disks = disks[:2]  # two disks, a card, the screen, its keyboard and tablet: six
+    r = web.request("POST", "/1.0/vms", {"name": "g", "config": {"disks": disks}})
+    assert r.status == 201 and r.json["config"]["display"], r
+    # a display given later by PATCH brings its keyboard and tablet
+    r = web.request("PATCH", "/1.0/vms/b", {"config": {"display": {"width": 800, "height": 600}}})
+    assert r.status == 200, r
+    assert {"gpu", "keyboard", "tablet"} <= set(r.json["config"]["devices"])
+    r = web.request("PATCH", "/1.0/vms/b", {"config": {"display": {"enabled": False}}})
+    assert r.status == 200 and "display" not in r.json["config"], r
+    assert not {"gpu", "keyboard", "tablet"} & set(r.json["config"]["devices"])
+
+
+def test_hostel_create_display_option(web):
+    p = hostel(web, "create", "x1", "--display", "none")
+    assert p.returncode == 0, p.stderr
+    assert "display" not in web.request("GET", "/1.0/vms/x1").json["config"]
+    p = hostel(web, "create", "x2", "--display", "800x600")
+    assert p.returncode == 0, p.stderr
+    assert web.request("GET", "/1.0/vms/x2").json["config"]["display"] == {"width": 800,
+                                                                          "height": 600}
+    for bad in ("big", "800x", "x600", "-1x5", "800x600x2"):
+        p = hostel(web, "create", "x3", "--display", bad)
+        assert p.returncode == 2 and "--display" in p.stderr, (bad, p.stderr)
+    p = hostel(web, "create", "x3", "--display", "5x5")
+    assert p.returncode == 1 and "display" in p.stderr
+    assert "--display" in hostel(web, "create", "--help").stdout
+
+
+def test_hostel_run_vnc_option_errors(tmp_path):
+    for bad, msg in ((["--vnc", "unix:/x,width=5"], "size is the machine's"),
+                     (["--vnc", "unix:/nonexistent/vnc.sock"], "has no display")):
+        p = subprocess.run([HOSTEL, "run", *bad], capture_output=True, text=True, timeout=30)
+        assert p.returncode in (1, 2) and msg in p.stderr, (bad, p.stderr)
+    assert "--vnc" in subprocess.run([HOSTEL, "run", "--help"], capture_output=True,
+                                     text=True).stdout
+
+
+def test_the_session_cookie_among_others(web):
+    b = Browser(web)
+    assert b.login(web_token(web)["token"]).status == 200
+    for header in (f"theme=dark; hostel_session={b.cookie}; lang=en",
+                   f"hostel_session={b.cookie}", f"a=1;hostel_session={b.cookie}  "):
+        r = b.request("GET", "/1.0/vms", headers={"Cookie": header}, cookie=False)
+        assert r.status == 200, header
+    for header in (f"xhostel_session={b.cookie}", f"hostel_session={b.cookie}0",
+                   f"hostel_session={b.cookie[:-1]}", "hostel_session=", "hostel_session",
+                   f"hostel_session={b.csrf}", "a" * 5000):
+        r = b.request("GET", "/1.0/vms", headers={"Cookie": header}, cookie=False)
+        assert r.status == 403, header
