@@ -164,6 +164,11 @@ class Page:
     def serial_type(self, text):
         self.el("#serial-term .xterm-helper-textarea").send_keys(text)
 
+    def serial_attached(self):
+        """Waits until the serial console is attached as its typist."""
+        self.wait(lambda: "what you type goes" in self.el("#serial-status").text,
+                  what="the serial console attached")
+
     def errors(self):
         """The error notices shown."""
         return self.js("return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent)",
@@ -460,6 +465,7 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     p.wait(lambda: p.els("tr[data-snapshot=s1]"), timeout=60, what="the snapshot listed")
     p.shot("snapshot")
     p.el("#vm-tabs a[data-tab=serial]").click()
+    # typed at once, while the console attaches again: the page sends it once attached
     p.serial_type(f"echo mark > /tmp/after-s1; echo made-$((40+{n % 100}))\n")
     p.wait(lambda: f"made-{40 + n % 100}" in p.serial_text().splitlines(), what="the file made")
     p.el("#vm-tabs a[data-tab=snapshots]").click()
@@ -471,6 +477,7 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
            what="the revert done")
     assert not p.errors(), p.errors()
     p.el("#vm-tabs a[data-tab=serial]").click()
+    p.serial_attached()
     p.serial_type("\n")
     p.serial_type("test -e /tmp/after-s1 && echo still-$((1+1)) || echo gone-$((2+2))\n")
     p.wait(lambda: "gone-4" in p.serial_text().splitlines(), what="the file gone after the revert")

@@ -18,6 +18,7 @@ export class SerialConsole {
         this.ws = null;
         this.name = null;
         this.mode = null;
+        this.pending = [];
         this.onResize = () => this.refit();
     }
 
@@ -38,8 +39,12 @@ export class SerialConsole {
         this.term.loadAddon(this.fit);
         this.term.open(this.container);
         this.term.onData(data => {
-            if (this.ws && this.ws.readyState === WebSocket.OPEN && this.mode === 'rw')
+            if (!this.ws || this.mode !== 'rw')
+                return;
+            if (this.ws.readyState === WebSocket.OPEN)
                 this.ws.send(encoder.encode(data));
+            else if (this.ws.readyState === WebSocket.CONNECTING && this.pending.length < 4096)
+                this.pending.push(data); // typed while attaching: sent once attached
         });
         window.addEventListener('resize', this.onResize);
     }
@@ -65,6 +70,8 @@ export class SerialConsole {
     connect(mode) {
         const name = this.name;
         this.mode = mode;
+        if (mode !== 'rw')
+            this.pending = [];
         this.setStatus(`connecting to ${name}'s console…`);
         const ws = new WebSocket(wsUrl(`${vmPath(name)}/console?mode=${mode}`));
         ws.binaryType = 'arraybuffer';
@@ -72,6 +79,9 @@ export class SerialConsole {
         let opened = false;
         ws.addEventListener('open', () => {
             opened = true;
+            for (const data of this.pending.splice(0))
+                if (mode === 'rw')
+                    ws.send(encoder.encode(data));
             this.setStatus(mode === 'rw'
                 ? `${name}: connected; what you type goes to the VM's serial console`
                 : `${name}: read-only (another client holds the console's input)`);
@@ -94,6 +104,7 @@ export class SerialConsole {
     }
 
     close() {
+        this.pending = [];
         if (this.ws) {
             const ws = this.ws;
             this.ws = null;
