@@ -433,7 +433,11 @@ static void refuse_untrusted(Api *api, const ApiRequest *req, ApiResponse *r)
 {
     /* identify found its fingerprint trusted, so only its dates failed */
     bool expired = req->cert_fingerprint[0] && mgmt_trust_find(api->trust, req->cert_fingerprint);
-    if (!req->peer_cert)
+    if (req->web_session_ended) /* the page learns it must log in again */
+        api_error(r, 401,
+                  "the web session ended (idle, expired, logged out, or the daemon "
+                  "restarted): log in again");
+    else if (!req->peer_cert)
         api_error(r, 403, "a trusted client certificate is required");
     else if (expired)
         api_error(r, 403, "the client certificate is trusted but not valid now (expired?)");

@@ -72,6 +72,7 @@ typedef struct ApiRequest {
     const char *peer_addr;     /* the client's IP address over HTTPS ("127.0.0.1"), else NULL */
     /* filled by api_handle: the web session a cookie authenticated */
     unsigned web_session;           /* its serial, or 0 */
+    bool web_session_ended;         /* a hostel_session cookie came that names no live session */
     char web_csrf[WEB_SECRET_TEXT]; /* its CSRF token */
 } ApiRequest;
 

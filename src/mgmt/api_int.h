@@ -90,7 +90,8 @@ bool api_ws_accept(const ApiRequest *req, ApiResponse *r);
  * Answer a websocket upgrade with a stream bridged to fd, a connected
  * stream socket (taken in every case): binary messages from the client go
  * to fd, what fd says comes back as binary messages, either side closing
- * closes the other (hub_bridge).  Text messages are ignored.  For the
+ * closes the other (hub_bridge).  Text messages are ignored.  A client
+ * asking for the subprotocol "binary" gets it echoed.  For the
  * console route: connect to the VM's console socket, then call this.
  * Returns true with the 101 set up, or false (fd closed) after a 400/500.
  */
@@ -167,7 +168,8 @@ ApiHandler api_h_web_tokens, api_h_web_login, api_h_web_session, api_h_web_logou
 
 /*
  * A caller not trusted otherwise whose hostel_session cookie names a live
- * session: trusted, with req->web_session and web_csrf set.
+ * session: trusted, with req->web_session and web_csrf set; one whose
+ * cookie names none: req->web_session_ended (answered 401, not 403).
  */
 void api_web_identify(Api *api, ApiRequest *req);
 

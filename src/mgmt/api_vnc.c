@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "mgmt/api_int.h"
-#include "util/ws.h"
 
 /* A connected socket to the VNC server of the VM vm, or -1 after a 409/500. */
 static int vnc_connect(Api *api, const MgmtVm *vm, ApiResponse *r)
@@ -60,8 +59,6 @@ void api_h_vm_vnc(Api *api, const ApiRequest *req, const ApiArgs *args, ApiRespo
     if (!api_ws_accept(req, r))
         return;
     int fd = vnc_connect(api, vm, r);
-    if (fd < 0 || !api_reply_bridge(req, r, fd))
-        return;
-    if (ws_header_has_token(req->ws_protocol, "binary"))
-        snprintf(r->ws_protocol, sizeof(r->ws_protocol), "binary");
+    if (fd >= 0)
+        api_reply_bridge(req, r, fd); /* echoes the subprotocol binary when asked */
 }

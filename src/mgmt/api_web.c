@@ -53,8 +53,13 @@ void api_web_identify(Api *api, ApiRequest *req)
     WebSessionInfo info;
     req->web_session = 0;
     req->web_csrf[0] = '\0';
-    if (req->trusted || !session_of(req, id) || !websession_find(api->web, id, &info))
+    req->web_session_ended = false;
+    if (req->trusted || !session_of(req, id))
         return;
+    if (!websession_find(api->web, id, &info)) {
+        req->web_session_ended = true;
+        return;
+    }
     req->trusted = true;
     req->web_session = info.id;
     memcpy(req->web_csrf, info.csrf, sizeof(req->web_csrf));

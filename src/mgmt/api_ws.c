@@ -5,6 +5,7 @@
  * VMM's console socket).  The stream hub (hub.h) serves them once the
  * adapter has sent the 101.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,6 +70,8 @@ bool api_reply_bridge(const ApiRequest *req, ApiResponse *r, int fd)
     }
     b->fd = fd;
     api_reply_text(r, 101, empty);
+    if (ws_header_has_token(req->ws_protocol, "binary")) /* noVNC's; a browser needs the echo */
+        snprintf(r->ws_protocol, sizeof(r->ws_protocol), "binary");
     r->stream = (ApiStream){.ops = &bridge_ops, .opaque = b, .discard = bridge_discard};
     return true;
 fail:

@@ -166,15 +166,16 @@ def test_two_browsers_on_the_console(vm):
     typist.send(2, b"echo web-$((6*7))\r")
     read_until(typist, "web-42")
     # a late viewer gets the history (what was typed before it came) and the live output
-    watcher = browser_ws(vm, "/1.0/vms/vm1/console?mode=ro")
-    assert watcher.status == 101
+    watcher = browser_ws(vm, "/1.0/vms/vm1/console?mode=ro", protocol="binary")
+    assert watcher.status == 101 and watcher.headers["sec-websocket-protocol"] == "binary"
+    assert "sec-websocket-protocol" not in typist.headers  # only when asked
     read_until(watcher, "web-42")
     typist.send(2, b"echo both-$((40+2))\r")
     read_until(typist, "both-42")
     read_until(watcher, "both-42")
     # a second typist is refused while the first types; a watcher's keys go nowhere
     second = browser_ws(vm, "/1.0/vms/vm1/console")
-    assert second.status == 409 and "held by" in str(second.body())
+    assert second.status == 409 and "held by web-session=1" in str(second.body())
     second.close()
     watcher.send(2, b"echo ignored-$((1+1))\r")
     typist.send(2, b"echo after-$((2+2))\r")

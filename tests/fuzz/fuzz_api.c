@@ -9,7 +9,9 @@
  * (missing lines read as empty).  A METHOD starting with '~' comes over
  * HTTPS without a client certificate, one starting with "~~" over HTTPS
  * with a trusted one (the 403 rule, tokens, the trust routes as a remote
- * client sees them).  The API runs over one store in a fresh
+ * client sees them); one starting with '!' over HTTPS with a web session's
+ * cookie (made at start; a fuzzed logout may end it), "!!" with its CSRF
+ * header and Origin besides (the browser's checks, docs/web.md).  The API runs over one store in a fresh
  * directory (on /dev/shm when it exists, so the fsyncs are cheap); once it
  * holds more than 32 VMs they are removed, so the store stays small.
  * Every answer must be JSON (but a text one, GET /metrics, which must be
@@ -46,7 +48,42 @@ typedef struct Fixture {
     MgmtOps *ops;
     Api *api;
     gnutls_datum_t cert; /* a trusted client certificate (DER) */
+    char cookie[128];    /* "hostel_session=..." of a web session */
+    char csrf[WEB_SECRET_TEXT];
 } Fixture;
+
+/* One request over the unix socket with a JSON body (or none); the answer (free it). */
+static void call(Fixture *f, const char *path, const char *body, ApiResponse *resp)
+{
+    ApiRequest req = {.method = "POST",
+                      .path = path,
+                      .content_type = "application/json",
+                      .body = body,
+                      .body_len = body ? strlen(body) : 0};
+    api_handle(f->api, &req, resp);
+}
+
+/* A web session: a login token asked for, then exchanged (web/login) for its cookie. */
+static void web_login(Fixture *f)
+{
+    ApiResponse resp;
+    char body[200];
+    call(f, "/1.0/web/tokens", NULL, &resp);
+    json_t *j = json_loads(resp.body, 0, NULL);
+    check(resp.status == 201 && j);
+    snprintf(body, sizeof(body), "{\"token\": \"%s\"}",
+             json_string_value(json_object_get(j, "token")));
+    json_decref(j);
+    api_response_free(&resp);
+    call(f, "/1.0/web/login", body, &resp);
+    j = json_loads(resp.body, 0, NULL);
+    check(resp.status == 200 && j);
+    snprintf(f->csrf, sizeof(f->csrf), "%s", json_string_value(json_object_get(j, "csrf_token")));
+    snprintf(f->cookie, sizeof(f->cookie), "%.*s", (int)strcspn(resp.set_cookie, ";"),
+             resp.set_cookie);
+    json_decref(j);
+    api_response_free(&resp);
+}
 
 /* Make a client certificate under dir, trust it through the API, keep its DER in f->cert. */
 static void trust_a_client(Fixture *f, const char *dir)
@@ -93,6 +130,7 @@ static Fixture *fixture(void)
         .guest_dir = "/guest", .server_version = "fuzz", .ops = f.ops, .no_host_paths = true};
     check(api_new(&f.api, f.store, &opt, NULL) == 0);
     trust_a_client(&f, d);
+    web_login(&f);
     return &f;
 }
 
@@ -156,9 +194,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (query)
         *query++ = '\0';
     unsigned tildes = method[0] == '~' ? (method[1] == '~' ? 2 : 1) : 0;
+    unsigned bangs = method[0] == '!' ? (method[1] == '!' ? 2 : 1) : 0;
     ApiRequest req = {
-        .method = method + tildes,
-        .tls = tildes > 0,
+        .method = method + tildes + bangs,
+        .tls = tildes > 0 || bangs > 0,
+        .cookie = bangs ? f->cookie : NULL,
+        .csrf = bangs == 2 ? f->csrf : NULL,
+        .origin = bangs == 2 ? "https://fuzz:8443" : NULL,
+        .host = "fuzz:8443",
+        .peer_addr = bangs || tildes ? "192.0.2.1" : NULL,
         .peer_cert = tildes == 2 ? f->cert.data : NULL,
         .peer_cert_len = tildes == 2 ? f->cert.size : 0,
         .path = path,
