@@ -11,6 +11,10 @@ the default guest.
   there with "type this text" and read its answer on the screen (OCR, tesseract); take a
   snapshot, change the guest, revert it from the page and see the change gone; stop the VM
   and watch the list follow a start made by another client (the events stream).
+- Storage and networks: a volume made with the storage page, a VM made on it and on a network
+  with the form, a refusal of the daemon shown (a volume in use), a clone and deletes from the
+  VM's page (with its volume), the network deleted from its page.  No guest is booted.
+- Logging out and a daemon restart end the session: the page shows its login by itself.
 - Along the way: every mutating request the page sent carried X-Hostel-CSRF (chromium's own
   network log), an error of the API is shown to the user, and the only things the
   Content-Security-Policy refused were xterm.js's <style> elements, whose rules the page
@@ -400,6 +404,10 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     # an error of the API reaches the user: the same name again
     p.go("#/vms")
     p.wait(lambda: p.els(f"tr[data-vm='{name}'] .state.running"), what="the VM in the list")
+    # its CPU use and memory, from the daemon's counters (GET /metrics with the session)
+    p.wait(lambda: p.el(f"tr[data-vm='{name}'] td:nth-child(6)").text.endswith("%") and
+           p.el(f"tr[data-vm='{name}'] td:nth-child(7)").text.endswith("MiB"),
+           what="the VM's CPU use and memory in the list")
     p.el("#vm-new").click()
     form.find_element(By.NAME, "name").send_keys(name)
     Select(form.find_element(By.NAME, "disk")).select_by_value("none")
@@ -524,3 +532,103 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
     # and the policy refused nothing but xterm.js's <style> elements
     refused = p.js("return window.hostelCspViolations")
     assert all(v["directive"].startswith("style-src") and v["inXterm"] for v in refused), refused
+
+
+# ---- storage, networks, clone and delete (no guest is booted) ----
+
+
+def test_storage_networks_clone_and_delete_from_the_page(daemon, page_factory):
+    r = daemon.request("POST", "/1.0/networks", {"name": "lan"})
+    assert r.status == 201, r
+    p = page_factory()
+    p.login()
+
+    # a volume made with the storage page's form
+    p.go("#/storage")
+    p.wait(lambda: p.els("[data-pool=default]"), what="the default pool")
+    p.el("#volume-new").click()
+    form = p.el("#volume-form")
+    form.find_element(By.NAME, "name").send_keys("vol1")
+    size = form.find_element(By.NAME, "size")
+    size.clear()
+    size.send_keys("32")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    p.wait(lambda: p.els("[data-pool=default] tr[data-volume=vol1]"), what="the new volume listed")
+    vol = daemon.request("GET", "/1.0/storage-pools/default/volumes/vol1").json
+    assert vol["size"] == 32 << 20 and vol["format"] == "qcow2", vol
+
+    # the create form offers it and the network; the VM made has both
+    p.go("#/vms")
+    p.wait(lambda: p.visible("#vm-new"))
+    p.el("#vm-new").click()
+    form = p.el("#create-form")
+    p.wait(lambda: form.find_elements(By.CSS_SELECTOR, "select[name=volume] option[value='default/vol1']")
+           and form.find_elements(By.CSS_SELECTOR, "select[name=network] option[value='net:lan']"),
+           what="the volume and the network in the form")
+    form.find_element(By.NAME, "name").send_keys("src")
+    Select(form.find_element(By.NAME, "disk")).select_by_value("existing")
+    Select(form.find_element(By.NAME, "volume")).select_by_value("default/vol1")
+    Select(form.find_element(By.NAME, "network")).select_by_value("net:lan")
+    form.find_element(By.NAME, "display").click()   # off
+    form.find_element(By.NAME, "start").click()     # not started
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    p.wait(lambda: p.visible("#view-vm") and p.el("#vm-title").text == "src", what="the VM's page")
+    vm = daemon.request("GET", "/1.0/vms/src").json
+    assert vm["state"] == "stopped" and "display" not in vm["config"], vm
+    assert vm["config"]["disks"][0]["path"] == vol["path"], vm
+    assert [(c["kind"], c["network"]) for c in vm["config"]["nics"]] == [("network", "lan")], vm
+    p.el("#vm-tabs a[data-tab=screen]").click()
+    p.wait(lambda: "no display" in p.el("#screen-status").text, what="a VM without a display said so")
+
+    # the network page lists the network and its user; a network in use cannot be deleted
+    p.go("#/networks")
+    p.wait(lambda: p.els("tr[data-network=lan]"), what="the network listed")
+    assert "src" in p.el("tr[data-network=lan]").text
+    assert not p.el("tr[data-network=lan] button").is_enabled()
+
+    # a volume in use: the daemon's refusal is shown
+    p.go("#/storage")
+    p.wait(lambda: p.els("tr[data-volume=vol1] button.danger"))
+    p.el("tr[data-volume=vol1] button.danger").click()
+    p.wait(lambda: p.el("#dialog").is_displayed())
+    p.el("#dialog-ok").click()
+    p.wait(lambda: any("vol1" in e or "src" in e for e in p.errors()), what="the refusal shown")
+    assert daemon.request("GET", "/1.0/storage-pools/default/volumes/vol1").status == 200
+    p.shot("volume-in-use")
+    for b in p.els("#errors button"):   # dismissed: later checks see only new notices
+        b.click()
+
+    # clone it from its page, then delete the clone and the source (with its volume)
+    p.go("#/vms/src")
+    p.wait(lambda: p.el("#vm-title").text == "src" and
+           p.el("#vm-actions button[data-action=clone]").is_enabled())
+    p.el("#vm-actions button[data-action=clone]").click()
+    p.wait(lambda: p.el("#dialog").is_displayed())
+    assert p.el("#dialog-fields input[name=name]").get_attribute("value") == "src-clone"
+    p.el("#dialog-ok").click()
+    p.wait(lambda: p.el("#vm-title").text == "src-clone", timeout=60, what="the clone's page")
+    assert daemon.request("GET", "/1.0/vms/src-clone").status == 200
+    for vm_name, purge in (("src-clone", False), ("src", True)):
+        p.go(f"#/vms/{vm_name}")
+        p.wait(lambda: p.el("#vm-title").text == vm_name and
+               p.el("#vm-actions button[data-action=delete]").is_enabled())
+        p.el("#vm-actions button[data-action=delete]").click()
+        p.wait(lambda: p.el("#dialog").is_displayed())
+        if purge:
+            p.el("#dialog-fields input[name=purge]").click()
+        p.el("#dialog-ok").click()
+        p.wait(lambda: p.d.current_url.endswith("#/vms"), what=f"{vm_name} deleted")
+        assert daemon.request("GET", f"/1.0/vms/{vm_name}").status == 404
+    assert daemon.request("GET", "/1.0/storage-pools/default/volumes/vol1").status == 404  # purged
+    assert not p.errors(), p.errors()
+
+    # the network, now unused, is deleted from its page
+    p.go("#/networks")
+    p.wait(lambda: p.els("tr[data-network=lan] button") and
+           p.el("tr[data-network=lan] button").is_enabled(), what="the network free")
+    p.el("tr[data-network=lan] button").click()
+    p.wait(lambda: p.el("#dialog").is_displayed())
+    p.el("#dialog-ok").click()
+    p.wait(lambda: not p.els("tr[data-network=lan]"), what="the network gone")
+    assert daemon.request("GET", "/1.0/networks/lan").status == 404
+    p.shot("networks")
