@@ -5,7 +5,8 @@
 set -eu
 
 build_pkgs="gcc make meson ninja-build pkg-config gcc-riscv64-linux-gnu libfdt-dev libslirp-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev libpng-dev libvncserver-dev"
-test_pkgs="python3 qemu-utils iproute2 nftables dnsmasq-base python3-pytest python3-pexpect qemu-system-misc opensbi u-boot-qemu device-tree-compiler e2fsprogs clang libclang-rt-14-dev clang-format openssl vncsnapshot"
+# the web console's browser test: headless chromium driven by selenium; tesseract reads its screen
+test_pkgs="chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr tesseract-ocr-eng python3 qemu-utils iproute2 nftables dnsmasq-base python3-pytest python3-pexpect qemu-system-misc opensbi u-boot-qemu device-tree-compiler e2fsprogs clang libclang-rt-14-dev clang-format openssl vncsnapshot"
 
 case "${1:-all}" in
 build) want=$build_pkgs ;;
@@ -18,6 +19,10 @@ for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
+# The web console's JavaScript libraries come from npm at build time (scripts/build-web.sh):
+# Debian's nodejs and npm, unless a node with its npm is installed already (another packaging
+# of it would conflict with Debian's npm package).
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 
 echo "deps.sh: installing:$missing" >&2
