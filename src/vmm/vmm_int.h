@@ -24,10 +24,8 @@ struct Vmm {
     struct Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
     int in_fd;                     /* watched console input, -1 when none or at end of file */
     bool in_paused;                /* reading in_fd is paused: in_buf is full */
-    uint8_t in_buf[VMM_INPUT_BUF]; /* read but not yet taken by the UART */
+    uint8_t in_buf[VMM_INPUT_BUF]; /* read but not yet taken by the console port */
     size_t in_len;
-    uint8_t hvc_buf[VMM_INPUT_BUF]; /* console input not yet taken by virtio-console */
-    size_t hvc_len;
     bool quit;                    /* the user asked to quit (Ctrl-A x) */
     bool control_quit;            /* vmm_quit: `quit` or `suspend` */
     bool suspended;               /* vmm_suspend saved the state: the run ends */
