@@ -146,7 +146,8 @@ Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
         vmm_copy(&v->snapshot_dir, c->snapshot_dir, err) < 0 ||
         vmm_watch_input(v, c->in_fd, err) < 0 ||
         (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0) ||
-        vmm_console_open(v, c, err) < 0 || vmm_vnc_open(v, c, err) < 0) {
+        vmm_console_open(v, c, err) < 0 || vmm_vnc_open(v, c, err) < 0 ||
+        vmm_agent_open(v, err) < 0) {
         vmm_free(v);
         return NULL;
     }
@@ -159,6 +160,7 @@ void vmm_free(Vmm *v)
     if (!v)
         return;
     vnc_server_free(v->vnc); /* its thread reads the devices: first */
+    vmm_agent_close(v);      /* its waiting calls answer through the control socket */
     vmm_snapshot_finish(v);  /* its completion may answer through the control socket */
     vmm_migrate_finish(v);
     vmm_control_close(v);
