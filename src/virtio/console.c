@@ -34,7 +34,8 @@ typedef struct VirtioConsole {
     VirtioMmio vdev; /* first: container_of */
     VirtioConsolePort ports[VIRTIO_CONSOLE_MAX_PORTS];
     char names[VIRTIO_CONSOLE_MAX_PORTS][VIRTIO_CONSOLE_NAME_MAX + 1];
-    VirtqElem elem; /* the chain being served */
+    /* The chains being served: apart, since a port's sink may send input while its output is served. */
+    VirtqElem tx_elem, rx_elem, ctrl_elem;
     uint64_t bad;   /* hostile control messages ignored */
     /* State (virtio_console_state_desc). */
     bool ready;                          /* the driver sent DEVICE_READY */
@@ -87,10 +88,10 @@ static void console_transmit(VirtioConsole *c, unsigned port)
     VirtioMmio *v = &c->vdev;
     unsigned q = port_rxq(port) + 1;
     bool pushed = false;
-    while (virtq_pop(&v->vq[q], &c->elem) == 1) {
-        for (unsigned i = 0; i < c->elem.n_out; i++)
-            console_output(c, port, c->elem.iov[i].iov_base, c->elem.iov[i].iov_len);
-        virtq_push(&v->vq[q], &c->elem, 0);
+    while (virtq_pop(&v->vq[q], &c->tx_elem) == 1) {
+        for (unsigned i = 0; i < c->tx_elem.n_out; i++)
+            console_output(c, port, c->tx_elem.iov[i].iov_base, c->tx_elem.iov[i].iov_len);
+        virtq_push(&v->vq[q], &c->tx_elem, 0);
         pushed = true;
     }
     if (pushed)
@@ -107,9 +108,9 @@ size_t virtio_console_port_receive(VirtioMmio *v, unsigned port, const uint8_t *
     size_t done = 0;
     if (!virtio_mmio_running(v) || !q->ready)
         return 0;
-    while (done < len && virtq_pop(q, &c->elem) == 1) {
-        size_t n = virtq_elem_write(&c->elem, 0, buf + done, len - done);
-        virtq_push(q, &c->elem, (uint32_t)n);
+    while (done < len && virtq_pop(q, &c->rx_elem) == 1) {
+        size_t n = virtq_elem_write(&c->rx_elem, 0, buf + done, len - done);
+        virtq_push(q, &c->rx_elem, (uint32_t)n);
         done += n;
     }
     if (done)
@@ -131,7 +132,7 @@ static void ctrl_flush(VirtioConsole *c)
     Virtq *q = &v->vq[CONSOLE_CTRL_RXQ];
     unsigned sent = 0;
     while (sent < c->nctrl && virtio_mmio_running(v) && q->ready &&
-           virtq_pop(q, &c->elem) == 1) {
+           virtq_pop(q, &c->ctrl_elem) == 1) {
         const ConsoleCtrl *m = &c->ctrl[sent++];
         uint8_t msg[CONSOLE_CTRL_SIZE + VIRTIO_CONSOLE_NAME_MAX + 1];
         size_t len = CONSOLE_CTRL_SIZE;
@@ -143,10 +144,10 @@ static void ctrl_flush(VirtioConsole *c)
             memcpy(msg + CONSOLE_CTRL_SIZE, c->names[m->id], n);
             len += n;
         }
-        size_t n = virtq_elem_write(&c->elem, 0, msg, len);
+        size_t n = virtq_elem_write(&c->ctrl_elem, 0, msg, len);
         if (n < len)
             console_bad(c, "does not fit the driver's control buffer", m->id, m->event);
-        virtq_push(q, &c->elem, (uint32_t)n);
+        virtq_push(q, &c->ctrl_elem, (uint32_t)n);
     }
     if (!sent)
         return;
@@ -211,10 +212,10 @@ static void ctrl_receive(VirtioConsole *c)
     VirtioMmio *v = &c->vdev;
     Virtq *q = &v->vq[CONSOLE_CTRL_TXQ];
     bool pushed = false;
-    while (virtq_pop(q, &c->elem) == 1) {
+    while (virtq_pop(q, &c->ctrl_elem) == 1) {
         uint8_t msg[CONSOLE_CTRL_SIZE];
-        size_t n = virtq_elem_read(&c->elem, 0, msg, sizeof(msg));
-        virtq_push(q, &c->elem, 0);
+        size_t n = virtq_elem_read(&c->ctrl_elem, 0, msg, sizeof(msg));
+        virtq_push(q, &c->ctrl_elem, 0);
         pushed = true;
         if (n < sizeof(msg))
             console_bad(c, "is shorter than 8 bytes", 0, 0);
