@@ -11,11 +11,13 @@
 #include "util/timer.h"
 
 #define AGENT_SENTINEL 0xff /* guest-sync-delimited's delimiter, and the parser flush */
+#define AGENT_NO_REPLY_GRACE_MS 1000 /* a no-reply command's error comes within this */
 
 typedef enum AgentState {
     AGENT_IDLE,
     AGENT_SYNC,  /* waiting for 0xFF then {"return": sync_id} */
     AGENT_REPLY, /* waiting for the command's reply */
+    AGENT_GRACE, /* a no-reply command went out: an error may still come */
 } AgentState;
 
 typedef struct AgentCall {
@@ -86,6 +88,7 @@ static void call_free(AgentCall *c)
 }
 
 static void agent_start_next(Agent *a);
+static void agent_silent_success(Agent *a);
 
 /* The running call ends: its completion, then the next call at the loop's next turn. */
 static void agent_finish(Agent *a, json_t *ret, const Error *err)
@@ -147,6 +150,10 @@ static void agent_timer(void *opaque)
         agent_start_next(a);
         return;
     }
+    if (a->state == AGENT_GRACE) {
+        agent_silent_success(a);
+        return;
+    }
     char secs[32];
     snprintf(secs, sizeof(secs), "%.3g s", a->head->timeout_ms / 1000.0);
     agent_fail(a,
@@ -167,11 +174,20 @@ static void agent_synced(Agent *a)
         agent_fail(a, "%s: out of memory%s", "");
         return;
     }
-    if (c->no_reply) {
-        json_t *none = json_object();
-        agent_finish(a, none, NULL);
-        json_decref(none);
+    if (c->no_reply) { /* silence means it works: wait only for an error */
+        a->state = AGENT_GRACE;
+        unsigned ms = c->timeout_ms < AGENT_NO_REPLY_GRACE_MS ? c->timeout_ms
+                                                              : AGENT_NO_REPLY_GRACE_MS;
+        timer_mod(a->timer, timer_now_ns() + (uint64_t)ms * 1000000);
     }
+}
+
+/* A no-reply command's grace ended in silence (or the VM goes away meanwhile): it worked. */
+static void agent_silent_success(Agent *a)
+{
+    json_t *none = json_object();
+    agent_finish(a, none, NULL);
+    json_decref(none);
 }
 
 static void agent_sync_line(Agent *a, json_t *j)
@@ -217,7 +233,7 @@ static void agent_line(Agent *a)
     json_t *j = json_loadb(a->in + i, len - i, JSON_REJECT_DUPLICATES, &jerr);
     if (a->state == AGENT_SYNC)
         agent_sync_line(a, j);
-    else if (a->state == AGENT_REPLY)
+    else
         agent_reply_line(a, j, &jerr);
     json_decref(j);
 }
@@ -335,6 +351,10 @@ void agent_free(Agent *a)
     if (!a)
         return;
     while (a->head) {
+        if (a->state == AGENT_GRACE) {
+            agent_silent_success(a); /* guest-shutdown worked: the VM powers off */
+            continue;
+        }
         a->state = AGENT_REPLY;
         agent_fail(a, "%s: cancelled: the VM is shutting down%s", "");
     }

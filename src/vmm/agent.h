@@ -47,7 +47,12 @@ typedef void (*AgentDone)(void *opaque, json_t *ret, const Error *err);
 
 typedef struct AgentCallOpts {
     unsigned timeout_ms; /* 0 = AGENT_TIMEOUT_MS; covers the sync and the reply */
-    bool no_reply;       /* the command never answers when it works (guest-shutdown) */
+    /*
+     * The command never answers when it works (guest-shutdown): the call
+     * succeeds after a second of silence (or when the agent is freed
+     * meanwhile, as the VM powers off), and fails on an error reply.
+     */
+    bool no_reply;
 } AgentCallOpts;
 
 /* An agent client on io, its timers on loop.  NULL with err filled (no memory). */
