@@ -136,16 +136,15 @@ static VirtioMmio *machine_virtio_console(Machine *m, const VirtioMmioConfig *c,
                                           Error *err)
 {
     m->vconsole_slot = n;
-    VirtioConsoleConfig cc = {
-        .ports = {{.present = m->vm.console == VM_CONSOLE_VIRTIO,
-                   .console = true,
-                   .tx = machine_console_write,
-                   .opaque = m},
-                  {.present = true,
-                   .name = MACHINE_AGENT_PORT_NAME,
-                   .tx = machine_agent_rx,
-                   .writable = machine_agent_writable,
-                   .opaque = m}}};
+    VirtioConsoleConfig cc = {.ports = {{.present = m->vm.console == VM_CONSOLE_VIRTIO,
+                                         .console = true,
+                                         .tx = machine_console_write,
+                                         .opaque = m},
+                                        {.present = true,
+                                         .name = MACHINE_AGENT_PORT_NAME,
+                                         .tx = machine_agent_rx,
+                                         .writable = machine_agent_writable,
+                                         .opaque = m}}};
     return virtio_console_new(c, &cc, err);
 }
 

@@ -481,8 +481,10 @@ int vmconfig_console_parse(VmConsole *c, const char *spec, Error *err)
     static const struct {
         const char *name;
         VmConsole kind;
-    } names[] = {{"serial", VM_CONSOLE_SERIAL}, {"ttyS0", VM_CONSOLE_SERIAL},
-                 {"virtio", VM_CONSOLE_VIRTIO}, {"hvc0", VM_CONSOLE_VIRTIO},
+    } names[] = {{"serial", VM_CONSOLE_SERIAL},
+                 {"ttyS0", VM_CONSOLE_SERIAL},
+                 {"virtio", VM_CONSOLE_VIRTIO},
+                 {"hvc0", VM_CONSOLE_VIRTIO},
                  {"hvc", VM_CONSOLE_VIRTIO}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(spec, names[i].name) == 0) {

@@ -472,7 +472,7 @@ static int read_console(const json_t *j, VmConfig *cfg, Error *err)
 
 int vmconfig_from_json(const json_t *j, VmConfig *cfg, Error *err)
 {
-    static const char *const names[] = {"ram-size", "harts",   "boot",    "disks",   "nics",
+    static const char *const names[] = {"ram-size", "harts",   "boot",    "disks", "nics",
                                         "devices",  "display", "console", NULL};
     vmconfig_default(cfg);
     if (check_members(j, "", names, err) < 0 || read_top(j, cfg, err) < 0 ||

@@ -36,7 +36,7 @@ typedef struct VirtioConsole {
     char names[VIRTIO_CONSOLE_MAX_PORTS][VIRTIO_CONSOLE_NAME_MAX + 1];
     /* The chains being served: apart, since a port's sink may send input while its output is served. */
     VirtqElem tx_elem, rx_elem, ctrl_elem;
-    uint64_t bad;   /* hostile control messages ignored */
+    uint64_t bad; /* hostile control messages ignored */
     /* State (virtio_console_state_desc). */
     bool ready;                          /* the driver sent DEVICE_READY */
     bool open[VIRTIO_CONSOLE_MAX_PORTS]; /* the guest has the port open */
@@ -249,8 +249,14 @@ static void console_queue_notify(VirtioMmio *v, unsigned q)
 static uint64_t console_config_read(VirtioMmio *v, uint64_t offset, unsigned size)
 {
     static const uint8_t config[CONSOLE_CFG_SIZE] = {
-        0, 0, 0, 0,                    /* cols, rows: unknown (F_SIZE not offered) */
-        VIRTIO_CONSOLE_MAX_PORTS, 0, 0, 0, /* max_nr_ports */
+        0,
+        0,
+        0,
+        0, /* cols, rows: unknown (F_SIZE not offered) */
+        VIRTIO_CONSOLE_MAX_PORTS,
+        0,
+        0,
+        0, /* max_nr_ports */
     };
     return virtio_config_bytes(config, sizeof(config), offset, size);
 }
@@ -309,8 +315,9 @@ static int console_check(const void *staged, Error *err)
     const VirtioConsole *c = staged;
     for (uint32_t i = 0; i < c->nctrl; i++)
         if (!c->ports[c->ctrl[i].id].present)
-            return error_set(err, "virtio-console: a waiting message names port %u, which this "
-                                  "machine does not have",
+            return error_set(err,
+                             "virtio-console: a waiting message names port %u, which this "
+                             "machine does not have",
                              c->ctrl[i].id);
     return 0;
 }

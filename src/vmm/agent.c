@@ -10,7 +10,7 @@
 
 #include "util/timer.h"
 
-#define AGENT_SENTINEL 0xff /* guest-sync-delimited's delimiter, and the parser flush */
+#define AGENT_SENTINEL 0xff          /* guest-sync-delimited's delimiter, and the parser flush */
 #define AGENT_NO_REPLY_GRACE_MS 1000 /* a no-reply command's error comes within this */
 
 typedef enum AgentState {
@@ -33,7 +33,7 @@ typedef struct AgentCall {
 struct Agent {
     AgentIo io;
     TimerList *timers;
-    Timer *timer; /* starts the next call (expiry 0) or ends the running one (timeout) */
+    Timer *timer;           /* starts the next call (expiry 0) or ends the running one (timeout) */
     AgentCall *head, *tail; /* head runs when state != IDLE */
     unsigned queued;
     AgentState state;
@@ -176,8 +176,8 @@ static void agent_synced(Agent *a)
     }
     if (c->no_reply) { /* silence means it works: wait only for an error */
         a->state = AGENT_GRACE;
-        unsigned ms = c->timeout_ms < AGENT_NO_REPLY_GRACE_MS ? c->timeout_ms
-                                                              : AGENT_NO_REPLY_GRACE_MS;
+        unsigned ms =
+            c->timeout_ms < AGENT_NO_REPLY_GRACE_MS ? c->timeout_ms : AGENT_NO_REPLY_GRACE_MS;
         timer_mod(a->timer, timer_now_ns() + (uint64_t)ms * 1000000);
     }
 }
@@ -286,8 +286,8 @@ void agent_input(Agent *a, const uint8_t *buf, size_t len)
 
 /* ---- the interface ---- */
 
-int agent_call(Agent *a, const char *command, json_t *args, const AgentCallOpts *o,
-               AgentDone done, void *opaque, Error *err)
+int agent_call(Agent *a, const char *command, json_t *args, const AgentCallOpts *o, AgentDone done,
+               void *opaque, Error *err)
 {
     if (a->queued == AGENT_QUEUE_MAX) {
         json_decref(args);

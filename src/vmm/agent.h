@@ -24,9 +24,9 @@
 #include "util/error.h"
 #include "util/evloop.h"
 
-#define AGENT_REPLY_MAX (1u << 20)  /* bytes of one reply line */
-#define AGENT_TIMEOUT_MS 5000       /* a call's default timeout */
-#define AGENT_QUEUE_MAX 16          /* calls waiting their turn */
+#define AGENT_REPLY_MAX (1u << 20) /* bytes of one reply line */
+#define AGENT_TIMEOUT_MS 5000      /* a call's default timeout */
+#define AGENT_QUEUE_MAX 16         /* calls waiting their turn */
 
 typedef struct Agent Agent;
 
@@ -72,8 +72,8 @@ void agent_writable(Agent *a);
  * calls queued before it.  done is called exactly once, later, unless this
  * returns -1 (err filled: the queue is full, no memory).  o may be NULL.
  */
-int agent_call(Agent *a, const char *command, json_t *args, const AgentCallOpts *o,
-               AgentDone done, void *opaque, Error *err);
+int agent_call(Agent *a, const char *command, json_t *args, const AgentCallOpts *o, AgentDone done,
+               void *opaque, Error *err);
 
 /* True when a guest program has the port open (a call could be answered). */
 bool agent_connected(const Agent *a);

@@ -202,8 +202,7 @@ int vmm_snapshot_create(Vmm *v, const char *name, VmmDone done, void *opaque, Er
  * anyway (not quiesced); a failed thaw is logged and sent as
  * AGENT_THAW_FAILED.  Without an agent it is vmm_snapshot_create.
  */
-int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque,
-                                 Error *err);
+int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
 
 /* Go back to snapshot name: memory, devices and disks. */
 int vmm_snapshot_revert(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);

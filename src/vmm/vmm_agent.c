@@ -64,8 +64,7 @@ int vmm_agent_call(Vmm *v, const char *command, json_t *args, const AgentCallOpt
 {
     if (!v->agent) {
         json_decref(args);
-        return error_set(err, "%s: the VM has no virtio-console, so no guest agent port",
-                         command);
+        return error_set(err, "%s: the VM has no virtio-console, so no guest agent port", command);
     }
     return agent_call(v->agent, command, args, o, done, opaque, err);
 }
@@ -74,10 +73,10 @@ int vmm_agent_call(Vmm *v, const char *command, json_t *args, const AgentCallOpt
 
 /* How an agent-* command maps onto the agent's. */
 typedef struct AgentCmd {
-    const char *command;  /* the guest agent's */
-    const char *member;   /* the reply wraps the agent's return value in this; NULL: as is */
-    unsigned timeout_ms;  /* 0 = AGENT_TIMEOUT_MS */
-    bool no_reply;        /* guest-shutdown */
+    const char *command; /* the guest agent's */
+    const char *member;  /* the reply wraps the agent's return value in this; NULL: as is */
+    unsigned timeout_ms; /* 0 = AGENT_TIMEOUT_MS */
+    bool no_reply;       /* guest-shutdown */
 } AgentCmd;
 
 /* A deferred reply {member: return} (member NULL: the return value itself, an object). */
@@ -158,13 +157,17 @@ static json_t *cmd_agent_interfaces(void *opaque, json_t *args, Error *err)
 
 static json_t *cmd_agent_fsfreeze(void *opaque, json_t *args, Error *err)
 {
-    static const AgentCmd c = {.command = "guest-fsfreeze-freeze", .member = "frozen", .timeout_ms = AGENT_FREEZE_TIMEOUT_MS};
+    static const AgentCmd c = {.command = "guest-fsfreeze-freeze",
+                               .member = "frozen",
+                               .timeout_ms = AGENT_FREEZE_TIMEOUT_MS};
     return agent_cmd_simple(opaque, args, &c, err);
 }
 
 static json_t *cmd_agent_fsthaw(void *opaque, json_t *args, Error *err)
 {
-    static const AgentCmd c = {.command = "guest-fsfreeze-thaw", .member = "thawed", .timeout_ms = AGENT_FREEZE_TIMEOUT_MS};
+    static const AgentCmd c = {.command = "guest-fsfreeze-thaw",
+                               .member = "thawed",
+                               .timeout_ms = AGENT_FREEZE_TIMEOUT_MS};
     return agent_cmd_simple(opaque, args, &c, err);
 }
 
@@ -178,7 +181,8 @@ static json_t *cmd_agent_fsfreeze_status(void *opaque, json_t *args, Error *err)
 static json_t *cmd_agent_shutdown(void *opaque, json_t *args, Error *err)
 {
     static const char *const allowed[] = {"mode", NULL};
-    static const AgentCmd c = {.command = "guest-shutdown", .member = NULL, .timeout_ms = 0, .no_reply = true};
+    static const AgentCmd c = {
+        .command = "guest-shutdown", .member = NULL, .timeout_ms = 0, .no_reply = true};
     const char *mode = "powerdown";
     if (control_args_check(args, allowed, err) < 0 ||
         (args && json_unpack(args, "{s?s}", "mode", &mode) < 0)) {
@@ -186,7 +190,8 @@ static json_t *cmd_agent_shutdown(void *opaque, json_t *args, Error *err)
             error_set(err, "expected {\"mode\": \"powerdown\", \"reboot\" or \"halt\"}");
         return NULL;
     }
-    if (strcmp(mode, "powerdown") != 0 && strcmp(mode, "reboot") != 0 && strcmp(mode, "halt") != 0) {
+    if (strcmp(mode, "powerdown") != 0 && strcmp(mode, "reboot") != 0 &&
+        strcmp(mode, "halt") != 0) {
         error_set(err, "mode '%s': expected powerdown, reboot or halt", mode);
         return NULL;
     }
@@ -217,8 +222,9 @@ static json_t *cmd_agent_set_password(void *opaque, json_t *args, Error *err)
     int crypted = 0;
     if (control_args_check(args, allowed, err) < 0)
         return NULL;
-    if (!args || json_unpack(args, "{s:s, s:s, s?b}", "user", &user, "password", &password,
-                             "crypted", &crypted) < 0 ||
+    if (!args ||
+        json_unpack(args, "{s:s, s:s, s?b}", "user", &user, "password", &password, "crypted",
+                    &crypted) < 0 ||
         !user[0] || strlen(password) > 4096) {
         error_set(err, "expected {\"user\": NAME, \"password\": TEXT (at most 4096 bytes), "
                        "\"crypted\": BOOL (optional)}");
@@ -231,8 +237,7 @@ static json_t *cmd_agent_set_password(void *opaque, json_t *args, Error *err)
         return NULL;
     }
     base64((const uint8_t *)password, len, b64);
-    json_t *a = json_pack("{s:s, s:s, s:b}", "username", user, "password", b64, "crypted",
-                          crypted);
+    json_t *a = json_pack("{s:s, s:s, s:b}", "username", user, "password", b64, "crypted", crypted);
     free(b64);
     return agent_cmd_run(opaque, &c, a, err);
 }
@@ -260,8 +265,8 @@ typedef struct Quiesce {
     char *name;
     VmmDone done;
     void *opaque;
-    int refs;       /* the snapshot's completion and the thaw's */
-    bool quiesced;  /* the freeze worked */
+    int refs;      /* the snapshot's completion and the thaw's */
+    bool quiesced; /* the freeze worked */
 } Quiesce;
 
 static void quiesce_unref(Quiesce *q)
@@ -278,8 +283,8 @@ static void quiesce_thawed(void *opaque, json_t *ret, const Error *err)
     if (!ret) {
         log_warn("snapshot '%s': the guest's file systems could not be thawed: %s", q->name,
                  err->msg);
-        vmm_event(q->v, "AGENT_THAW_FAILED", json_pack("{s:s, s:s}", "snapshot", q->name,
-                                                       "error", err->msg));
+        vmm_event(q->v, "AGENT_THAW_FAILED",
+                  json_pack("{s:s, s:s}", "snapshot", q->name, "error", err->msg));
     }
     quiesce_unref(q);
 }
@@ -321,13 +326,12 @@ static void quiesce_frozen(void *opaque, json_t *ret, const Error *err)
         q->refs--;
     }
     AgentCallOpts o = {.timeout_ms = AGENT_FREEZE_TIMEOUT_MS};
-    if (!q->quiesced || vmm_agent_call(v, "guest-fsfreeze-thaw", NULL, &o, quiesce_thawed, q,
-                                       &e) < 0)
+    if (!q->quiesced ||
+        vmm_agent_call(v, "guest-fsfreeze-thaw", NULL, &o, quiesce_thawed, q, &e) < 0)
         quiesce_unref(q);
 }
 
-int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque,
-                                 Error *err)
+int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err)
 {
     if (!v->agent || !agent_connected(v->agent))
         return vmm_snapshot_create(v, name, done, opaque, err);

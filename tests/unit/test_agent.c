@@ -66,7 +66,7 @@ static void record(void *opaque, json_t *ret, const Error *err)
 /* Turn the loop until cond or ms milliseconds passed. */
 #define RUN_UNTIL(cond, ms)                                                                        \
     do {                                                                                           \
-        uint64_t end_ = timer_now_ns() + (uint64_t)(ms) * 1000000;                                 \
+        uint64_t end_ = timer_now_ns() + (uint64_t)(ms)*1000000;                                   \
         while (!(cond) && timer_now_ns() < end_)                                                   \
             evloop_run_once(loop, 5000000);                                                        \
     } while (0)
@@ -123,8 +123,7 @@ static void test_good(void)
     answer_sync(a);
     ok(strstr(sent, "{\"execute\":\"guest-ping\"}\n") != NULL, "the sync answered: the command");
     feed(a, "\r\n  \n{\"return\": {\"x\": 1}}\n");
-    ok(o.calls == 1 && strcmp(o.ret, "{\"x\":1}") == 0, "the return value reaches done: %s",
-       o.ret);
+    ok(o.calls == 1 && strcmp(o.ret, "{\"x\":1}") == 0, "the return value reaches done: %s", o.ret);
     /* The arguments go out as given. */
     Outcome o2 = {0};
     sent_len = 0;
@@ -157,8 +156,8 @@ static void test_hostile(void)
 {
     Agent *a = client();
     Outcome o;
-    one_call(a, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no such thing\"}}\n",
-             &o, 1000);
+    one_call(a, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no such thing\"}}\n", &o,
+             1000);
     ok(o.calls == 1 && strstr(o.err, "guest-info: the guest agent refused: no such thing"),
        "an error reply: %s", o.err);
     one_call(a, "{\"return\": [1, 2,\n", &o, 1000);
@@ -171,8 +170,7 @@ static void test_hostile(void)
     memset(big, 'x', AGENT_REPLY_MAX + 1);
     big[AGENT_REPLY_MAX + 1] = 0;
     one_call(a, big, &o, 1000);
-    ok(o.calls == 1 && strstr(o.err, "longer than 1048576 bytes"), "an oversized reply: %s",
-       o.err);
+    ok(o.calls == 1 && strstr(o.err, "longer than 1048576 bytes"), "an oversized reply: %s", o.err);
     free(big);
     feed(a, "xxxx\n"); /* the rest of the oversized line, while no call runs */
     one_call(a, "{\"return\": {\"fine\": true}}\n", &o, 1000);

@@ -221,7 +221,8 @@ static void test_multiport(void)
     int writable = sinks[1].writable;
     vfake_add(&d.q[4], &in, 1);
     vfake_kick(&d.q[4]);
-    ok(sinks[1].writable == writable + 1, "posting receive buffers on port 1 calls its writable hook");
+    ok(sinks[1].writable == writable + 1,
+       "posting receive buffers on port 1 calls its writable hook");
     ok(virtio_console_port_receive(v, 1, (const uint8_t *)"{\"return\"}", 10) == 10 &&
            vfake_used_len(&d.q[4], 0) == 10 &&
            memcmp(vfake_ram(&bus, DATA + 0x100), "{\"return\"}", 10) == 0,
