@@ -1,0 +1,239 @@
+"""The guest agent (docs/agent.md) with Debian's own qemu-guest-agent, and one console.
+
+Debian's riscv64 qemu-guest-agent (trixie: Debian 12 has no riscv64 port) and the shared
+libraries it needs, fetched from the system's own Debian mirror and checked against the
+archive's index by scripts/debian-qga.py, sit on an ext4 disk (qcow2) that the default
+guest mounts.  The guest runs Debian's unmodified qemu-ga on
+/dev/virtio-ports/org.qemu.guest_agent.0: the symlink udev makes from the port's name in
+/sys/class/virtio-ports, made here by the test because the busybox guest has no udev (the
+Debian image's udev makes it itself).
+
+- the agent's port: named org.qemu.guest_agent.0 in the guest;
+- before qemu-ga runs, agent-ping fails at once with "no guest agent";
+- agent-ping, agent-info (Debian's version), agent-osinfo (the guest's kernel),
+  agent-interfaces (the guest's own IP address on eth0), agent-fsfreeze / -status /
+  agent-fsthaw, agent-set-password (the hash in the guest's /etc/passwd changes);
+- a live snapshot while the guest writes a file: quiesced through the agent, and the
+  snapshot's disk passes `e2fsck -fn`; without the agent the snapshot says not quiesced;
+- agent-shutdown: the guest powers off, the VMM exits with status 0;
+- one console: every line once on the default serial console, no hvc for virtio-console;
+  `--console virtio` puts the shell on virtio-console's hvc and the UART's output is not
+  mixed in.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+
+import pexpect
+import pytest
+
+from vmtest import HOSTEL, PROMPT, REPO, TIMEOUT, hostel, spawn, wait_exit
+
+PORT = "org.qemu.guest_agent.0"
+QGA_LIBS = "/mnt/usr/lib/riscv64-linux-gnu"
+QGA = (f"/mnt/usr/lib/ld-linux-riscv64-lp64d.so.1 --library-path {QGA_LIBS} "
+       f"/mnt/usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/{PORT} -t /run "
+       "-f /run/qga.pid -l /tmp/qga.log -d")
+
+
+@pytest.fixture(scope="session")
+def qga_image():
+    """Debian's qemu-guest-agent on an ext4 image (cached); skips when the archive is
+    unreachable, fails on any other error."""
+    p = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "debian-qga.py")],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        if re.search(r"urlopen error|Temporary failure|Network is unreachable|timed out",
+                     p.stderr):
+            pytest.skip(f"Debian's archive is unreachable: {p.stderr.strip()[-200:]}")
+        pytest.fail(f"scripts/debian-qga.py failed: {p.stderr[-2000:]}")
+    return pathlib.Path(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def qga_disk(qga_image, tmp_path):
+    """A writable qcow2 copy of the agent's image (internal snapshots need qcow2)."""
+    disk = tmp_path / "qga.qcow2"
+    p = subprocess.run([HOSTEL, "img", "convert", "-O", "qcow2", str(qga_image), str(disk)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return disk
+
+
+class Vm:
+    """The default guest with the agent's disk, driven on its serial console."""
+
+    def __init__(self, guest, env, tmp_path, name, disk, *extra, cmdline="console=ttyS0"):
+        self.env, self.name = env, name
+        self.log_path = tmp_path / f"{name}.log"
+        self.log = open(self.log_path, "w", encoding="utf-8", errors="replace")
+        argv = [HOSTEL, "run", "-m", "256M", "-k", str(guest.kernel), "-i", str(guest.initrd),
+                "-p", cmdline, "--name", name, *extra]
+        if disk:
+            argv += ["-d", str(disk)]
+        self.child = spawn(argv, env, self.log)
+        self.child.expect(PROMPT)
+
+    def sh(self, command, timeout=TIMEOUT):
+        """Run a shell command that must succeed; its output."""
+        self.child.sendline(f'{command}; echo "@@""RC=$?@@"')
+        self.child.expect(r"@@RC=(\d+)@@", timeout=timeout)
+        out, rc = self.child.before, int(self.child.match.group(1))
+        self.child.expect(PROMPT, timeout=timeout)
+        lines = out.replace("\r", "").split("\n")
+        end = next((i for i, line in enumerate(lines) if '"@@""RC=' in line), -1)
+        out = "\n".join(lines[end + 1:]).strip("\n")
+        assert rc == 0, f"`{command}` exited {rc}: {out!r}"
+        return out
+
+    def start_agent(self):
+        """Mount the agent's disk, name the port as udev would, start Debian's qemu-ga."""
+        self.sh("mount /dev/vda /mnt && mkdir -p /dev/virtio-ports")
+        self.sh("for p in /sys/class/virtio-ports/*; do [ -s $p/name ] && "
+                "ln -sf /dev/${p##*/} /dev/virtio-ports/$(cat $p/name); done; true")
+        self.sh(QGA)
+        deadline = time.monotonic() + 60
+        while self.ctl_raw("agent-ping").returncode != 0:
+            assert time.monotonic() < deadline, "qemu-ga never answered agent-ping"
+            time.sleep(0.5)
+
+    def ctl_raw(self, command, arguments=None):
+        args = ["ctl", self.name, command] + ([json.dumps(arguments)] if arguments else [])
+        return hostel(self.env, *args)
+
+    def ctl(self, command, arguments=None):
+        p = self.ctl_raw(command, arguments)
+        assert p.returncode == 0, f"hostel ctl {command}: {p.returncode} {p.stderr!r}"
+        return json.loads(p.stdout)
+
+    def quit(self):
+        self.ctl("quit")
+        return wait_exit(self.child)
+
+
+def test_agent_with_debian_qemu_guest_agent(guest, qga_image, qga_disk, vm_env, tmp_path):
+    vm = Vm(guest, vm_env, tmp_path, "qga", qga_disk)
+    assert vm.sh("cat /sys/class/virtio-ports/*/name") == PORT
+    t0 = time.monotonic()
+    p = vm.ctl_raw("agent-ping")
+    assert p.returncode == 1 and "no guest agent" in p.stderr and time.monotonic() - t0 < 10
+    vm.start_agent()
+
+    t0 = time.monotonic()
+    assert vm.ctl("agent-ping") == {}
+    ping_s = time.monotonic() - t0
+    info = vm.ctl("agent-info")
+    debian = (qga_image.parent.name.split("_", 1)[1]).split("+")[0]  # "10.0.13"
+    assert info["version"] == debian, (info["version"], qga_image)
+    names = {c["name"] for c in info["supported_commands"] if c["enabled"]}
+    assert {"guest-ping", "guest-get-osinfo", "guest-network-get-interfaces", "guest-shutdown",
+            "guest-fsfreeze-freeze", "guest-set-user-password"} <= names
+    osinfo = vm.ctl("agent-osinfo")
+    assert osinfo["machine"] == "riscv64"
+    assert osinfo["kernel-release"] == vm.sh("uname -r")
+
+    # The guest's own address on eth0, as the agent reports it.
+    deadline = time.monotonic() + 60
+    while not (addr := vm.sh("ip -4 -o addr show eth0 | sed -n 's/.* inet \\([0-9.]*\\).*/\\1/p'")):
+        assert time.monotonic() < deadline, "eth0 never got an address"
+        time.sleep(1)
+    ifs = {i["name"]: i for i in vm.ctl("agent-interfaces")["interfaces"]}
+    assert "lo" in ifs and "eth0" in ifs
+    assert addr in [a["ip-address"] for a in ifs["eth0"].get("ip-addresses", [])]
+    mac = vm.sh("cat /sys/class/net/eth0/address")
+    assert ifs["eth0"]["hardware-address"] == mac
+
+    assert vm.ctl("agent-fsfreeze-status") == {"status": "thawed"}
+    assert vm.ctl("agent-fsfreeze")["frozen"] >= 1
+    assert vm.ctl("agent-fsfreeze-status") == {"status": "frozen"}
+    assert vm.ctl("agent-fsthaw")["thawed"] >= 1
+    assert vm.ctl("agent-fsfreeze-status") == {"status": "thawed"}
+    vm.sh("echo after-thaw > /mnt/written && sync")
+
+    before = vm.sh("grep ^root: /etc/passwd")
+    assert vm.ctl("agent-set-password", {"user": "root", "password": "n3w-s3cret"}) == {}
+    after = vm.sh("grep ^root: /etc/passwd")
+    assert after.split(":")[1] != before.split(":")[1] and after.split(":")[1]
+    p = vm.ctl_raw("agent-set-password", {"user": "nosuchuser", "password": "x"})
+    assert p.returncode == 1 and "refused" in p.stderr
+
+    # guest-shutdown runs /sbin/shutdown -P +0 (systemd's on Debian); busybox has poweroff.
+    vm.sh("printf '#!/bin/sh\\nexec /sbin/poweroff\\n' > /sbin/shutdown && chmod +x /sbin/shutdown")
+    assert vm.ctl("agent-shutdown") == {}
+    assert wait_exit(vm.child) == 0
+    print(f"agent-ping round trip {ping_s * 1000:.0f} ms")
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
+def test_snapshot_quiesced_by_the_agent(guest, qga_disk, vm_env, tmp_path):
+    vm = Vm(guest, vm_env, tmp_path, "quiesce", qga_disk)
+    vm.start_agent()
+    # A writer that never stops: a snapshot without a freeze catches ext4 mid-transaction.
+    vm.sh("mkdir -p /mnt/data && (i=0; while :; do echo line-$i >> /mnt/data/log; "
+          "i=$((i+1)); [ $((i % 50)) = 0 ] && sync; done) >/dev/null 2>&1 & "
+          "echo $! > /run/writer.pid")
+    time.sleep(2)
+    r = vm.ctl("snapshot-create", {"name": "frozen"})
+    assert r["name"] == "frozen" and r["quiesced"] is True and r["disks"] == 1
+    assert vm.ctl("agent-fsfreeze-status") == {"status": "thawed"}
+    assert int(vm.sh("wc -l < /mnt/data/log")) > 0
+    vm.sh("kill $(cat /run/writer.pid)")
+    vm.sh("kill $(cat /run/qga.pid)")
+    r = vm.ctl("snapshot-create", {"name": "plain"})
+    assert r["quiesced"] is False
+    assert vm.quit() == 0
+
+    # The quiesced snapshot's file system is clean as it stands (no journal to replay).
+    copy, raw = tmp_path / "copy.qcow2", tmp_path / "frozen.raw"
+    shutil.copy(qga_disk, copy)
+    for args in (["snapshot", "-a", "frozen", str(copy)],
+                 ["convert", "-f", "qcow2", "-O", "raw", str(copy), str(raw)]):
+        p = subprocess.run(["qemu-img", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+    fsck = subprocess.run(["e2fsck", "-fn", str(raw)], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PATH=os.environ["PATH"] + ":/sbin:/usr/sbin"))
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert "needs_recovery" not in subprocess.run(
+        ["dumpe2fs", "-h", str(raw)], capture_output=True, text=True,
+        env=dict(os.environ, PATH=os.environ["PATH"] + ":/sbin:/usr/sbin")).stdout
+
+
+def test_one_console(guest, vm_env, tmp_path):
+    # The default: the serial console only; virtio-console has no console port (no hvc1).
+    vm = Vm(guest, vm_env, tmp_path, "con1", None)
+    assert vm.sh("cat /sys/class/tty/console/active") == "ttyS0"
+    ports = vm.sh("ls /sys/class/virtio-ports | cat").split()
+    assert len(ports) == 1 and ports[0].endswith("p1"), ports  # the agent's; no console port
+    assert vm.quit() == 0
+    text = vm.log_path.read_text(errors="replace")
+    assert text.count("hostel guest ready") == 1
+    assert text.count("Linux version") == 1
+
+    # --console virtio: the shell is on virtio-console's hvc; the UART is not attached.
+    vm = Vm(guest, vm_env, tmp_path, "con2", None, "--console", "virtio",
+            cmdline="console=hvc1")
+    assert vm.sh("cat /sys/class/tty/console/active") == "hvc1"
+    assert vm.sh("readlink /proc/$$/fd/0") == "/dev/hvc1"
+    ports = vm.sh("ls /sys/class/virtio-ports | cat").split()
+    assert sorted(p[-2:] for p in ports) == ["p0", "p1"], ports  # the console's and the agent's
+    vm.sh("echo uart-$((6*7)) > /dev/ttyS0")
+    assert vm.ctl("query-devices")["virtio"]
+    assert vm.quit() == 0
+    text = vm.log_path.read_text(errors="replace")
+    assert text.count("hostel guest ready") == 1
+    assert "uart-42" not in text.replace("uart-$((6*7))", "")
+
+
+def test_console_option_refused(guest):
+    p = subprocess.run([HOSTEL, "run", "-k", str(guest.kernel), "--console", "vga"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2
+    assert "--console 'vga': expected serial (ttyS0) or virtio (hvc0)" in p.stderr
+    p = subprocess.run([HOSTEL, "run", "-k", str(guest.kernel), "--console", "hvc0",
+                        "--print-config"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout)["console"] == "virtio"
