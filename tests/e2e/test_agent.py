@@ -237,3 +237,51 @@ def test_console_option_refused(guest):
     p = subprocess.run([HOSTEL, "run", "-k", str(guest.kernel), "--console", "hvc0",
                         "--print-config"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and json.loads(p.stdout)["console"] == "virtio"
+
+
+def test_hosteld_addresses_and_stop_through_the_agent(guest, qga_disk, tmp_path):
+    """hosteld: GET /1.0/vms/NAME lists the guest's addresses from its agent (and
+    `hostel info` prints them); a stop asks the agent first, so a guest deaf to the power
+    button (acpid killed) still shuts down cleanly, nothing forced."""
+    from test_mgmt_console import attach
+    from test_mgmt_lifecycle import Daemon, console_log, daemon_hostel, wait_for
+    d = Daemon(tmp_path, guest).start()
+    try:
+        d.create("ga", config={"disks": [{"path": str(qga_disk)}]})
+        assert d.act("ga", "start")["status"] == "success"
+        wait_for(lambda: "hostel guest ready" in console_log(d, "ga"), timeout=90)
+        r = d.request("GET", "/1.0/vms/ga")
+        assert r.status == 200 and "addresses" not in r.json  # no agent yet
+        c = attach(d, "ga")
+        c.expect("attached to ga")
+        c.send("\r")
+        c.expect(PROMPT)
+        for line in ("mount /dev/vda /mnt && mkdir -p /dev/virtio-ports",
+                     "for p in /sys/class/virtio-ports/*; do [ -s $p/name ] && "
+                     "ln -sf /dev/${p##*/} /dev/virtio-ports/$(cat $p/name); done",
+                     QGA, "killall acpid",
+                     "printf '#!/bin/sh\\nexec /sbin/poweroff\\n' > /sbin/shutdown",
+                     "chmod +x /sbin/shutdown"):
+            c.send(line + "\r")
+            c.expect(PROMPT)
+        c.send("\x01d")
+        c.expect(pexpect.EOF)
+
+        def addresses():
+            got = d.request("GET", "/1.0/vms/ga", timeout=30)
+            return got.json.get("addresses") if got.status == 200 else None
+        addrs = wait_for(lambda: [a for a in addresses() or [] if a["family"] == "ipv4"],
+                         timeout=90, step=1)
+        assert addrs[0]["interface"] == "eth0" and addrs[0]["address"] == "10.0.2.15", addrs
+        show = subprocess.run([daemon_hostel(), "info", "ga"], capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ, HOSTEL_SOCKET=d.sock))
+        assert "address:     10.0.2.15/24 (eth0)" in show.stdout, show.stdout + show.stderr
+        t0 = time.monotonic()
+        op = d.act("ga", "stop", timeout=30)
+        assert op["status"] == "success" and op["result"]["forced"] is False, op
+        assert "reboot: Power down" in console_log(d, "ga")
+        st = d.vm_state("ga")
+        assert st["last_exit"]["reason"] == "guest" and st["last_exit"]["clean"] is True
+        print(f"stop through the agent took {time.monotonic() - t0:.2f} s")
+    finally:
+        d.cleanup()
