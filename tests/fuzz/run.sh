@@ -7,9 +7,9 @@
 # Usage: tests/fuzz/run.sh TARGET [SECONDS] [WORKDIR]
 #   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path) or
 #           state (reading state files) or api (hosteld's request handlers)
-#           or switch (the virtual switch's core)
+#           or switch (the virtual switch's core) or console (virtio-console)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state|api|switch [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|api|switch|console [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -45,6 +45,17 @@ state)
     libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver"
     opts="-max_len=262144 -malloc_limit_mb=1024"
     ;;
+console)
+    what="virtio-console under a hostile driver"
+    # The emulator's library sources as the src/*/meson.build files list them (as for state).
+    core=$(cd "$root" && for m in src/*/meson.build; do
+               grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
+           done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
+           tr '\n' ' ')
+    srcs="$here/fuzz_console.c $core"
+    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver"
+    opts="-max_len=4096"
+    ;;
 api)
     what="hosteld's request handlers"
     # hostel-util, -netcfg, -vmconfig, -block, -control and -mgmt as their meson.build files
@@ -70,7 +81,7 @@ switch)
     opts="-max_len=8192"
     ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api, switch)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, api, switch, console)" >&2
     exit 2
     ;;
 esac
