@@ -200,7 +200,8 @@ int vmm_snapshot_create(Vmm *v, const char *name, VmmDone done, void *opaque, Er
  * whether the freeze worked.  A freeze that fails or times out is logged
  * and sent as the AGENT_QUIESCE_FAILED event, and the snapshot is taken
  * anyway (not quiesced); a failed thaw is logged and sent as
- * AGENT_THAW_FAILED.  Without an agent it is vmm_snapshot_create.
+ * AGENT_THAW_FAILED.  Without an agent, or while the VM is paused (its
+ * agent cannot answer), it is vmm_snapshot_create.
  */
 int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
 

@@ -333,8 +333,8 @@ static void quiesce_frozen(void *opaque, json_t *ret, const Error *err)
 
 int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err)
 {
-    if (!v->agent || !agent_connected(v->agent))
-        return vmm_snapshot_create(v, name, done, opaque, err);
+    if (!v->agent || !agent_connected(v->agent) || machine_paused(v->m))
+        return vmm_snapshot_create(v, name, done, opaque, err); /* nobody to freeze them */
     if (vmm_busy(v))
         return error_set(err, "a snapshot is in progress: try again when it has finished");
     Quiesce *q = calloc(1, sizeof(*q));
