@@ -482,7 +482,36 @@ static void human_duration(char *buf, size_t size, double s)
         snprintf(buf, size, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
 
-/* A running VM's first IPv4 address as its VMM learned it from the guest's frames, or "-". */
+/* A running VM's first IPv4 address as its guest agent reports it (GET /1.0/vms/NAME). */
+static bool vm_agent_ipv4(const MgmtCommon *m, const char *name, char *buf, size_t size)
+{
+    char path[512];
+    vm_path(path, sizeof(path), name);
+    MgmtReply r;
+    MgmtTarget t;
+    bool no_daemon, found = false;
+    if (mgmt_client_target(&t, m->socket, NULL, NULL) < 0 ||
+        mgmt_client_call_target(&t, "GET", path, NULL, &r, &no_daemon, NULL) < 0)
+        return false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(r.body, "addresses"), i, a)
+    {
+        const char *family = json_string_value(json_object_get(a, "family"));
+        const char *addr = json_string_value(json_object_get(a, "address"));
+        if (!found && family && addr && strcmp(family, "ipv4") == 0) {
+            snprintf(buf, size, "%s", addr);
+            found = true;
+        }
+    }
+    mgmt_reply_free(&r);
+    return found;
+}
+
+/*
+ * A running VM's first IPv4 address as its VMM learned it from the guest's
+ * frames, else as its guest agent reports it, or "-".
+ */
 static void vm_ipv4(const MgmtCommon *m, const char *name, char *buf, size_t size)
 {
     char path[512];
@@ -523,7 +552,10 @@ static void list_print(const MgmtCommon *m, const json_t *list)
         char ip[32] = "-";
         if (u) { /* it runs: its VMM may know its address */
             human_duration(up, sizeof(up), json_number_value(u));
-            vm_ipv4(m, json_string_value(json_object_get(vm, "name")), ip, sizeof(ip));
+            const char *name = json_string_value(json_object_get(vm, "name"));
+            vm_ipv4(m, name, ip, sizeof(ip));
+            if (strcmp(ip, "-") == 0)
+                vm_agent_ipv4(m, name, ip, sizeof(ip));
         }
         printf("%-24s %-10s %4" JSON_INTEGER_FORMAT " %8s %-15s %10s\n",
                json_string_value(json_object_get(vm, "name")),
@@ -612,6 +644,13 @@ static void info_print(const json_t *vm)
     printf("cpus:        %" JSON_INTEGER_FORMAT "\n",
            json_integer_value(json_object_get(cfg, "harts")));
     printf("memory:      %s\n", mem);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(vm, "addresses"), i, a) /* from the guest agent */
+        printf("address:     %s/%" JSON_INTEGER_FORMAT " (%s)\n",
+               json_string_value(json_object_get(a, "address")),
+               json_integer_value(json_object_get(a, "prefix")),
+               json_string_value(json_object_get(a, "interface")));
     if ((s = json_string_value(json_object_get(boot, "kernel"))))
         printf("kernel:      %s\n", s);
     if ((s = json_string_value(json_object_get(boot, "initrd"))))

@@ -145,6 +145,7 @@ enum {
     OPT_DISPLAY,
     OPT_INPUT,
     OPT_VNC,
+    OPT_CONSOLE,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -170,6 +171,7 @@ static const struct option run_long_options[] = {
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
     {"exit-file", required_argument, NULL, OPT_EXIT_FILE},
+    {"console", required_argument, NULL, OPT_CONSOLE},
     {"console-socket", required_argument, NULL, OPT_CONSOLE_SOCKET},
     {"console-log", required_argument, NULL, OPT_CONSOLE_LOG},
     {"console-log-size", required_argument, NULL, OPT_CONSOLE_LOG_SIZE},
@@ -278,7 +280,13 @@ static void run_help(FILE *out)
             "                      exit without running\n"
             "\n"
             "console: the guest's serial port is this terminal, in raw mode; type\n"
-            "C-a x to quit, C-a h for help.  Or (docs/vmm.md \"The console socket\"):\n"
+            "C-a x to quit, C-a h for help.  One console only (docs/vmm.md):\n"
+            "      --console serial|virtio  which device is the console: serial (the\n"
+            "                      default; alias ttyS0) is the 16550 UART and the SBI\n"
+            "                      console, virtio (alias hvc0) virtio-console's console\n"
+            "                      port, a Linux hvc (hvc0 on distribution kernels, hvc1\n"
+            "                      with the default guest's SBI console); the other one is\n"
+            "                      not attached.  Or (docs/vmm.md \"The console socket\"):\n"
             "      --console-socket PATH  serve the console on a unix socket (mode 0600)\n"
             "                      to any number of clients, with the last 1 MiB of\n"
             "                      output as history; one client at a time types.\n"
@@ -433,6 +441,15 @@ static int run_set_display(RunOptions *o, const char *arg)
     return 0;
 }
 
+/* --console serial|virtio (ttyS0, hvc0): which device is the console. */
+static int run_set_console_kind(RunOptions *o, const char *arg)
+{
+    Error err = {0};
+    if (vmconfig_console_parse(&o->vm.console, arg, &err) < 0)
+        return run_usage_error("%s", err.msg);
+    return 0;
+}
+
 /* --name: a VM name fit for messages and socket paths. */
 static int run_set_name(RunOptions *o, const char *name)
 {
@@ -487,6 +504,7 @@ static const char *run_machine_flag(int c)
     case OPT_NET: return "--net";
     case OPT_DISPLAY: return "--display";
     case OPT_INPUT: return "--input";
+    case OPT_CONSOLE: return "--console";
     case OPT_DUMP_DTB: return "--dump-dtb";
     case OPT_CONFIG: return "--config";
     default: return NULL;
@@ -518,6 +536,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case OPT_DISPLAY: return run_set_display(o, optarg);
     case OPT_INPUT: o->input = true; return 0;
     case OPT_VNC: return run_set_vnc(o, optarg);
+    case OPT_CONSOLE: return run_set_console_kind(o, optarg);
     case 'p': return run_set_string(&o->vm.boot.cmdline, optarg);
     case OPT_CONFIG: return 0; /* read before every other option: run_read_config */
     case OPT_PRINT_CONFIG: o->print_config = true; return 0;

@@ -172,7 +172,7 @@ static bool sbi_hook(void *opaque, Hart *h)
         .hart_state = plat_hart_state,
         .hart_start = plat_hart_start,
         .hart_stop = plat_hart_stop,
-        .console_write = machine_console_write,
+        .console_write = machine_serial_write,
         .console_read = plat_console_read,
         .system_reset = plat_system_reset,
         .set_timer = plat_set_timer,

@@ -65,6 +65,13 @@ void machine_console_write(void *opaque, const uint8_t *buf, size_t len)
         io_write_all(m->host.out_fd, buf, len); /* console gone: the output is dropped */
 }
 
+void machine_serial_write(void *opaque, const uint8_t *buf, size_t len)
+{
+    Machine *m = opaque;
+    if (m->vm.console == VM_CONSOLE_SERIAL)
+        machine_console_write(m, buf, len); /* else not attached: one console, never two */
+}
+
 void machine_console_write_err(void *opaque, const uint8_t *buf, size_t len)
 {
     Machine *m = opaque;
@@ -106,6 +113,41 @@ static VirtioMmio *machine_virtio_blk(Machine *m, const VirtioMmioConfig *c, uns
     return virtio_blk_new(c, &b, err);
 }
 
+static void machine_agent_rx(void *opaque, const uint8_t *buf, size_t len)
+{
+    Machine *m = opaque;
+    if (m->agent.rx)
+        m->agent.rx(m->agent.opaque, buf, len); /* no host side: dropped */
+}
+
+static void machine_agent_writable(void *opaque)
+{
+    Machine *m = opaque;
+    if (m->agent.writable)
+        m->agent.writable(m->agent.opaque);
+}
+
+/*
+ * virtio-console in slot n: port 0 is the console port when the definition
+ * makes virtio the console (else the driver never sees it), port 1 the
+ * guest agent's.
+ */
+static VirtioMmio *machine_virtio_console(Machine *m, const VirtioMmioConfig *c, unsigned n,
+                                          Error *err)
+{
+    m->vconsole_slot = n;
+    VirtioConsoleConfig cc = {.ports = {{.present = m->vm.console == VM_CONSOLE_VIRTIO,
+                                         .console = true,
+                                         .tx = machine_console_write,
+                                         .opaque = m},
+                                        {.present = true,
+                                         .name = MACHINE_AGENT_PORT_NAME,
+                                         .tx = machine_agent_rx,
+                                         .writable = machine_agent_writable,
+                                         .opaque = m}}};
+    return virtio_console_new(c, &cc, err);
+}
+
 /* Build slot n's device, the one the definition's device list puts there. */
 static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error *err)
 {
@@ -120,11 +162,7 @@ static VirtioMmio *machine_virtio_device(Machine *m, const DeviceArgs *a, Error 
         VirtioGpuConfig gc = {m->vm.display.width, m->vm.display.height, m->loop};
         return virtio_gpu_new(&c, &gc, err);
     }
-    case VM_DEV_CONSOLE: {
-        m->vconsole_slot = n;
-        VirtioConsoleConfig cc = {.tx = machine_console_write, .tx_opaque = m};
-        return virtio_console_new(&c, &cc, err);
-    }
+    case VM_DEV_CONSOLE: return machine_virtio_console(m, &c, n, err);
     case VM_DEV_KEYBOARD:
     case VM_DEV_TABLET: {
         VirtioInputConfig ic = {.kind = slot.kind == VM_DEV_KEYBOARD ? VIRTIO_INPUT_KEYBOARD
@@ -157,14 +195,41 @@ void machine_reset_devices(Machine *m)
 
 /* ---- console input (the VMM's buffers offer it) ---- */
 
+/* The virtio-console, or NULL when the layout has none. */
+static VirtioMmio *machine_vconsole(Machine *m)
+{
+    VirtioMmio *v = m->virtio[m->vconsole_slot];
+    return v && m->vm.devices[m->vconsole_slot].kind == VM_DEV_CONSOLE ? v : NULL;
+}
+
 size_t machine_console_input(Machine *m, MachineConsolePort port, const uint8_t *buf, size_t len)
 {
     if (port == MACHINE_CONSOLE_UART)
         return uart16550_receive(m->uart, buf, len);
-    VirtioMmio *hvc = m->virtio[m->vconsole_slot];
-    return hvc && m->vm.devices[m->vconsole_slot].kind == VM_DEV_CONSOLE
-               ? virtio_console_receive(hvc, buf, len)
-               : 0;
+    VirtioMmio *hvc = machine_vconsole(m);
+    return hvc ? virtio_console_receive(hvc, buf, len) : 0;
+}
+
+MachineConsolePort machine_console_port(const Machine *m)
+{
+    return m->vm.console == VM_CONSOLE_VIRTIO ? MACHINE_CONSOLE_VIRTIO : MACHINE_CONSOLE_UART;
+}
+
+void machine_set_agent_sink(Machine *m, const MachineAgentSink *s)
+{
+    m->agent = s ? *s : (MachineAgentSink){0};
+}
+
+size_t machine_agent_send(Machine *m, const uint8_t *buf, size_t len)
+{
+    VirtioMmio *v = machine_vconsole(m);
+    return v ? virtio_console_port_receive(v, 1, buf, len) : 0;
+}
+
+bool machine_agent_open(Machine *m)
+{
+    VirtioMmio *v = machine_vconsole(m);
+    return v && virtio_console_port_open(v, 1);
 }
 
 void machine_set_feed_hook(Machine *m, void (*fn)(void *opaque), void *opaque)

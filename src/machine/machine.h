@@ -177,12 +177,35 @@ typedef enum MachineConsolePort {
     MACHINE_CONSOLE_VIRTIO,
 } MachineConsolePort;
 
+/* The port the definition makes the console (VmConfig.console): the other one takes no input. */
+MachineConsolePort machine_console_port(const Machine *m);
+
 /*
  * Offer len typed bytes to the guest on port.  Returns how many it took
  * (the port's receive queue may be full: offer the rest later); 0 when the
  * board has no such port.
  */
 size_t machine_console_input(Machine *m, MachineConsolePort port, const uint8_t *buf, size_t len);
+
+/* ---- the guest agent's port (virtio-console port 1) ---- */
+
+#define MACHINE_AGENT_PORT_NAME "org.qemu.guest_agent.0"
+
+/* The host side of the guest agent's port; callbacks on the VM thread. */
+typedef struct MachineAgentSink {
+    void (*rx)(void *opaque, const uint8_t *buf, size_t len); /* bytes the guest sent */
+    void (*writable)(void *opaque); /* the guest posted receive buffers: send more */
+    void *opaque;
+} MachineAgentSink;
+
+/* Send the agent port's traffic to s from now on (copied; NULL: the guest's bytes are dropped). */
+void machine_set_agent_sink(Machine *m, const MachineAgentSink *s);
+
+/* Offer len bytes to the guest on the agent port; returns how many it took (maybe 0). */
+size_t machine_agent_send(Machine *m, const uint8_t *buf, size_t len);
+
+/* True when a guest program has the agent port open. */
+bool machine_agent_open(Machine *m);
 
 /* The definition the machine was built from. */
 const VmConfig *machine_config(const Machine *m);

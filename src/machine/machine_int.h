@@ -67,6 +67,7 @@ struct Machine {
     unsigned vconsole_slot;                   /* the virtio-console's slot */
     VirtioMmio *virtio[MACHINE_VIRTIO_SLOTS]; /* as vm.devices lays them out */
     void (*feed_hook)(void *opaque);          /* before each turn (machine_set_feed_hook) */
+    MachineAgentSink agent;                   /* the agent port's host side */
     void *feed_opaque;
     struct MachineDiskInfo {
         const char *format;         /* the opened image's format ("raw", "qcow2") */
@@ -83,6 +84,8 @@ void machine_guest_exit(void *opaque, bool failed, int code);
 void machine_guest_reset(void *opaque);
 /* Guest console output to the host's sink, or to host.out_fd (dropped if the console is gone). */
 void machine_console_write(void *opaque, const uint8_t *buf, size_t len);
+/* The UART's and the SBI console's output: machine_console_write unless the console is virtio. */
+void machine_serial_write(void *opaque, const uint8_t *buf, size_t len);
 /* SYS_write to fd 2: the host's console_err, or host.err_fd. */
 void machine_console_write_err(void *opaque, const uint8_t *buf, size_t len);
 /* Reset every device to its power-on state (before restarting the harts). */

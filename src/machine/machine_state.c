@@ -28,6 +28,7 @@
 #include "block/block.h"
 #include "block/file.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/input.h"
 #include "virtio/net.h"
 
@@ -627,7 +628,9 @@ static const StateDesc *desc_of_tag(const char *tag)
     if (strcmp(tag, "hart") == 0)
         return &hart_state_desc;
     if (strcmp(tag, virtio_input_state_desc.name) == 0)
-        return &virtio_input_state_desc;         /* a virtio device type's own section */
+        return &virtio_input_state_desc; /* a virtio device type's own section */
+    if (strcmp(tag, virtio_console_state_desc.name) == 0)
+        return &virtio_console_state_desc;
     const DeviceOps *ops = virt_ops_of_tag(tag); /* the board's devices */
     return ops ? ops->state : NULL;
 }

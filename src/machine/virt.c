@@ -102,7 +102,7 @@ static DeviceArgs virt_args(Machine *m, const VirtDevice *r, unsigned n)
                     .harts = m->harts,
                     .nharts = m->nharts,
                     .bus = &m->bus,
-                    .console_out = machine_console_write,
+                    .console_out = machine_serial_write,
                     .console_opaque = m,
                     .clock = &m->clock,
                     .power_exit = machine_guest_exit,

@@ -476,6 +476,30 @@ int vmconfig_display_parse_vnc(VmDisplay *d, VmVnc *vnc, const char *spec, Error
     return 0;
 }
 
+int vmconfig_console_parse(VmConsole *c, const char *spec, Error *err)
+{
+    static const struct {
+        const char *name;
+        VmConsole kind;
+    } names[] = {{"serial", VM_CONSOLE_SERIAL},
+                 {"ttyS0", VM_CONSOLE_SERIAL},
+                 {"virtio", VM_CONSOLE_VIRTIO},
+                 {"hvc0", VM_CONSOLE_VIRTIO},
+                 {"hvc", VM_CONSOLE_VIRTIO}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(spec, names[i].name) == 0) {
+            *c = names[i].kind;
+            return 0;
+        }
+    }
+    return error_set(err, "--console '%s': expected serial (ttyS0) or virtio (hvc0)", spec);
+}
+
+const char *vmconfig_console_name(VmConsole c)
+{
+    return c == VM_CONSOLE_VIRTIO ? "virtio" : "serial";
+}
+
 int vmconfig_display_parse(VmDisplay *d, const char *spec, Error *err)
 {
     return vmconfig_display_parse_vnc(d, NULL, spec, err);

@@ -72,6 +72,25 @@ typedef struct VmBoot {
     char *bios; /* NULL: built-in SBI; "none": bare-metal ELF; else M-mode firmware */
 } VmBoot;
 
+/*
+ * Which device the console is (--console): the 16550 UART (ttyS0, and the
+ * SBI console) or virtio-console's console port (a Linux hvc).  The other
+ * one is not attached to the console: one console, never two mixed.
+ */
+typedef enum VmConsole {
+    VM_CONSOLE_SERIAL, /* the default: what console=ttyS0 expects */
+    VM_CONSOLE_VIRTIO,
+} VmConsole;
+
+/*
+ * Parse a --console value: "serial" (or "ttyS0") or "virtio" (or "hvc0",
+ * "hvc").  Returns 0, or -1 with err filled (one line).
+ */
+int vmconfig_console_parse(VmConsole *c, const char *spec, Error *err);
+
+/* "serial" or "virtio". */
+const char *vmconfig_console_name(VmConsole c);
+
 typedef struct VmConfig {
     uint64_t ram_size; /* bytes: multiple of 4 KiB, VMCONFIG_MIN_RAM..VMCONFIG_MAX_RAM */
     unsigned nharts;   /* 1..VMCONFIG_MAX_HARTS */
@@ -82,6 +101,7 @@ typedef struct VmConfig {
     unsigned nnics;
     VmSlot devices[VMCONFIG_SLOTS]; /* slot n's device */
     VmDisplay display;
+    VmConsole console;
 } VmConfig;
 
 /* 128 MiB, one hart, nothing to boot, no disk, no card, the default layout. */

@@ -457,15 +457,28 @@ static int read_display(const json_t *j, VmConfig *cfg, Error *err)
     return 0;
 }
 
+/* "console": "serial" (the default) or "virtio". */
+static int read_console(const json_t *j, VmConfig *cfg, Error *err)
+{
+    const json_t *c = json_object_get(j, "console");
+    if (!c || json_is_null(c))
+        return 0;
+    const char *s = json_string_value(c);
+    if (!s || (strcmp(s, "serial") != 0 && strcmp(s, "virtio") != 0))
+        return error_set(err, "console: expected \"serial\" or \"virtio\"");
+    cfg->console = strcmp(s, "virtio") == 0 ? VM_CONSOLE_VIRTIO : VM_CONSOLE_SERIAL;
+    return 0;
+}
+
 int vmconfig_from_json(const json_t *j, VmConfig *cfg, Error *err)
 {
-    static const char *const names[] = {"ram-size", "harts",   "boot",    "disks",
-                                        "nics",     "devices", "display", NULL};
+    static const char *const names[] = {"ram-size", "harts",   "boot",    "disks", "nics",
+                                        "devices",  "display", "console", NULL};
     vmconfig_default(cfg);
     if (check_members(j, "", names, err) < 0 || read_top(j, cfg, err) < 0 ||
         read_boot(j, cfg, err) < 0 || read_disks(j, cfg, err) < 0 || read_nics(j, cfg, err) < 0 ||
-        read_display(j, cfg, err) < 0 || read_devices(j, cfg, err) < 0 ||
-        vmconfig_check(cfg, err) < 0) {
+        read_display(j, cfg, err) < 0 || read_console(j, cfg, err) < 0 ||
+        read_devices(j, cfg, err) < 0 || vmconfig_check(cfg, err) < 0) {
         vmconfig_free(cfg);
         return -1;
     }
@@ -676,6 +689,8 @@ json_t *vmconfig_to_json(const VmConfig *cfg)
         json_object_set_new(top, "display",
                             json_pack("{s:I, s:I}", "width", (json_int_t)cfg->display.width,
                                       "height", (json_int_t)cfg->display.height));
+    if (top && cfg->console != VM_CONSOLE_SERIAL) /* absent for the default, as before */
+        json_object_set_new(top, "console", json_string(vmconfig_console_name(cfg->console)));
     return top;
 }
 

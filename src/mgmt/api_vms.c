@@ -399,12 +399,60 @@ const MgmtVm *api_vm_or_404(Api *api, const char *name, ApiResponse *r)
     return vm;
 }
 
+/* One interface's addresses (agent-interfaces' form) appended to out as {interface, family, address, prefix}. */
+static void agent_interface_addresses(json_t *out, const json_t *iface)
+{
+    const char *ifname = json_string_value(json_object_get(iface, "name"));
+    size_t i;
+    json_t *a;
+    if (!ifname || strcmp(ifname, "lo") == 0)
+        return;
+    json_array_foreach(json_object_get(iface, "ip-addresses"), i, a)
+    {
+        const char *type = json_string_value(json_object_get(a, "ip-address-type"));
+        const char *addr = json_string_value(json_object_get(a, "ip-address"));
+        json_t *prefix = json_object_get(a, "prefix");
+        if (type && addr && json_is_integer(prefix))
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:s, s:s, s:O}", "interface", ifname, "family",
+                                            type, "address", addr, "prefix", prefix));
+    }
+}
+
+/*
+ * A running VM's addresses as its guest agent reports them (docs/agent.md):
+ * NULL when it does not run or no agent answers within AGENT_ADDRESSES_MS.
+ */
+#define AGENT_ADDRESSES_MS 1500
+static json_t *agent_addresses(Api *api, const char *name)
+{
+    json_t *ret = NULL, *iface;
+    Error err = {0};
+    size_t i;
+    if (!api->runtime || mgmt_runtime_power(api->runtime, name) != MGMT_POWER_RUNNING ||
+        mgmt_runtime_call(api->runtime, name, "agent-interfaces", NULL, &ret, AGENT_ADDRESSES_MS,
+                          &err) < 0)
+        return NULL;
+    json_t *out = json_array();
+    json_array_foreach(json_object_get(ret, "interfaces"), i, iface)
+    {
+        if (out)
+            agent_interface_addresses(out, iface);
+    }
+    json_decref(ret);
+    return out;
+}
+
 void api_h_vm_get(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)
 {
     const char *name = args->arg[0];
     const MgmtVm *vm = api_vm_or_404(api, name, r);
-    if (vm)
-        api_reply_json(r, 200, vm_with_uptime(api, vm));
+    if (!vm)
+        return;
+    json_t *j = vm_with_uptime(api, vm), *addresses = j ? agent_addresses(api, name) : NULL;
+    if (addresses)
+        json_object_set_new(j, "addresses", addresses);
+    api_reply_json(r, 200, j);
 }
 
 void api_h_vm_delete(Api *api, const ApiRequest *req, const ApiArgs *args, ApiResponse *r)

@@ -709,6 +709,9 @@ static int begin_stop(Run *r, const char *name, Error *err)
     return 0;
 }
 
+/* How long a stop waits for the guest agent to take guest-shutdown (its sync, then a second). */
+#define AGENT_STOP_MS 8000
+
 /* Quit, then SIGKILL; true when the VMM is gone. The lock held. */
 static bool force_end(MgmtRuntime *rt, Run *r, const char *path)
 {
@@ -743,7 +746,10 @@ int mgmt_runtime_stop(MgmtRuntime *rt, const char *name, bool force, unsigned ti
         pthread_mutex_unlock(&rt->lock);
         if (paused) /* a paused guest cannot hear the button */
             call_path(path, "resume", NULL, NULL, 2000, &perr);
-        int asked = call_path(path, "powerdown", NULL, NULL, 2000, &perr);
+        /* The guest agent's shutdown first (fails at once without an agent), then the button. */
+        int asked = call_path(path, "agent-shutdown", NULL, NULL, AGENT_STOP_MS, &perr);
+        if (asked < 0)
+            asked = call_path(path, "powerdown", NULL, NULL, 2000, &perr);
         pthread_mutex_lock(&rt->lock);
         gone = asked == 0 && wait_ended(r, &rt->lock, timeout_s);
         *forced = !gone;

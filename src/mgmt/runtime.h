@@ -130,8 +130,9 @@ void mgmt_runtime_set_restart(MgmtRuntime *rt, const char *name, MgmtRestart res
 int mgmt_runtime_start(MgmtRuntime *rt, const MgmtVm *vm, Error *err);
 
 /*
- * Stop the VM: unless force, press its power button and wait up to
- * timeout_s seconds for the guest to power off; then quit the VMM, then
+ * Stop the VM: unless force, ask the guest agent to power the guest off
+ * (agent-shutdown; docs/agent.md), or press its power button when no agent
+ * takes it, and wait up to timeout_s seconds for the guest to power off; then quit the VMM, then
  * kill it.  No restart follows.  Blocks until the VMM is gone.  Returns 0
  * (*forced tells whether the guest had to be forced), or -1.
  */

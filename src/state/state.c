@@ -139,22 +139,41 @@ typedef struct Decoder {
     bool adopt_counts; /* printing a file: counts from the stream, no desc->check */
 } Decoder;
 
-/* The element count before a count_of field: must match the object's, or is adopted. */
-static int decode_count(const StateDesc *desc, const StateField *f, Decoder *d, uint8_t *obj)
+/*
+ * The element count before a count_of field: must match the object's, or is
+ * adopted, or (a `grows` field) may be smaller.  *n gets how many to decode.
+ */
+static int decode_count(const StateDesc *desc, const StateField *f, Decoder *d, uint8_t *obj,
+                        uint32_t *n_out)
 {
     if (d->end - d->p < 4)
         return error_set(d->err, "%s.%s: the section is truncated", desc->name, f->name);
     unsigned n = (unsigned)le_get(d->p, 4), have;
     d->p += 4;
     memcpy(&have, obj + f->count_of - 1, sizeof(have));
+    *n_out = n;
     if (d->adopt_counts && n <= f->count) {
         memcpy(obj + f->count_of - 1, &n, sizeof(n));
         return 0;
     }
-    if (n != have)
+    if (n != have && !(f->grows && n < have))
         return error_set(d->err, "%s.%s: %u elements saved, this machine has %u", desc->name,
                          f->name, n, have);
     return 0;
+}
+
+/* Elements first.. of a `grows` field the stream did not have: reset. */
+static void reset_elements(const StateField *f, uint8_t *obj, uint32_t first)
+{
+    uint8_t *p = obj + f->offset;
+    for (uint32_t i = first; i < field_count(f, obj); i++) {
+        if (f->type != STATE_STRUCT)
+            memset(p + i * scalar_size(f->type), 0, scalar_size(f->type));
+        else if (f->sub->reset)
+            f->sub->reset(p + i * f->stride);
+        else
+            memset(p + i * f->stride, 0, f->stride);
+    }
 }
 
 static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8_t *obj);
@@ -184,14 +203,18 @@ static int decode_obj(const StateDesc *desc, uint16_t version, Decoder *d, uint8
         if (!field_present(f, version))
             continue;
         uint8_t *p = obj + f->offset;
-        if (f->count_of && decode_count(desc, f, d, obj) < 0)
+        uint32_t n = field_count(f, obj);
+        if (f->count_of && decode_count(desc, f, d, obj, &n) < 0)
             return -1;
-        for (uint32_t i = 0; i < field_count(f, obj); i++) {
+        n = n < field_count(f, obj) ? n : field_count(f, obj);
+        for (uint32_t i = 0; i < n; i++) {
             int rc = f->type == STATE_STRUCT ? decode_obj(f->sub, version, d, p + i * f->stride)
                                              : decode_scalar(desc, f, i, d, p);
             if (rc < 0)
                 return -1;
         }
+        if (n < field_count(f, obj))
+            reset_elements(f, obj, n);
     }
     /* A table's check compares with the live device (offered features, queue limits):
      * without one (printing a file) there is nothing to compare with. */

@@ -53,6 +53,12 @@ typedef struct StateField {
     uint64_t max;         /* integers: largest valid value (0 = any) */
     const StateDesc *sub; /* STATE_STRUCT: the element's table */
     size_t stride;        /* STATE_STRUCT: sizeof one element */
+    /*
+     * count_of fields: a stream with fewer elements than the machine has (a
+     * device that gained some since, e.g. queues) loads into the first ones;
+     * the others are reset (sub->reset, or zeroed).  More is still refused.
+     */
+    bool grows;
 } StateField;
 
 struct StateDesc {
@@ -65,6 +71,8 @@ struct StateDesc {
     int (*check)(const void *staged, Error *err);
     /* Before encoding: capture state kept elsewhere (e.g. the time) into fields (optional). */
     void (*pre_save)(void *live);
+    /* An element of a `grows` array the stream lacks: put it in its reset state (optional). */
+    void (*reset)(void *obj);
     /* After commit: rebuild derived state from the loaded fields (optional). */
     void (*post_load)(void *live);
     /*

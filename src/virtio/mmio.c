@@ -403,11 +403,14 @@ static const StateField mmio_fields[] = {
     STATE_FIELD(VirtioMmio, isr, STATE_U32, .max = 3),
     STATE_FIELD(VirtioMmio, config_generation, STATE_U32),
     STATE_FIELD(VirtioMmio, broken, STATE_BOOL),
+    /* grows: a device type that gained queues (virtio-console's MULTIPORT: 2 -> 6) still
+     * loads a file saved before; its new queues are reset, as a driver that never set
+     * them up leaves them. */
     STATE_FIELD(VirtioMmio, kick_pending, STATE_BOOL, .count = VIRTIO_MMIO_MAX_QUEUES,
-                .count_of = STATE_COUNT_OF(VirtioMmio, nqueues)),
+                .count_of = STATE_COUNT_OF(VirtioMmio, nqueues), .grows = true),
     STATE_FIELD(VirtioMmio, vq, STATE_STRUCT, .count = VIRTIO_MMIO_MAX_QUEUES,
                 .count_of = STATE_COUNT_OF(VirtioMmio, nqueues), .sub = &virtq_state_desc,
-                .stride = sizeof(Virtq)),
+                .stride = sizeof(Virtq), .grows = true),
     STATE_END,
 };
 

@@ -466,6 +466,11 @@ static const StateField virtq_fields[] = {
     STATE_END,
 };
 
+static void virtq_state_reset(void *obj)
+{
+    virtq_reset(obj);
+}
+
 const StateDesc virtq_state_desc = {
     .name = "virtq",
     .version = 1,
@@ -473,4 +478,5 @@ const StateDesc virtq_state_desc = {
     .size = sizeof(Virtq),
     .fields = virtq_fields,
     .check = virtq_state_check,
+    .reset = virtq_state_reset,
 };

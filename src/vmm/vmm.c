@@ -1,6 +1,6 @@
 /*
- * The VMM around one machine: console input (host fd -> buffers -> the
- * UART and virtio-console, through the Ctrl-A escape filter), pause and
+ * The VMM around one machine: console input (host fd -> a buffer -> the
+ * console port, through the Ctrl-A escape filter), pause and
  * resume with their events, the run and why it stopped, and teardown.
  */
 #include "vmm/vmm.h"
@@ -21,24 +21,17 @@
 #include "vmm/console_server.h"
 #include "vmm/vmm_int.h"
 
-/* ---- console input: in_fd -> the UART's and virtio-console's queues ---- */
+/* ---- console input: in_fd -> the console port's queue ---- */
 
-/* Offer the queued bytes of one port; keep what it did not take. */
-static void vmm_offer(Vmm *v, MachineConsolePort port, uint8_t *buf, size_t *len)
-{
-    if (!*len)
-        return;
-    size_t n = machine_console_input(v->m, port, buf, *len);
-    *len -= n;
-    memmove(buf, buf + n, *len);
-}
-
-/* Hand buffered input to the guest; read more only once the UART took everything. */
+/* Hand buffered input to the console port (machine_console_port); read more once it took it all. */
 static void vmm_input_feed(void *opaque)
 {
     Vmm *v = opaque;
-    vmm_offer(v, MACHINE_CONSOLE_VIRTIO, v->hvc_buf, &v->hvc_len);
-    vmm_offer(v, MACHINE_CONSOLE_UART, v->in_buf, &v->in_len);
+    if (v->in_len) {
+        size_t n = machine_console_input(v->m, machine_console_port(v->m), v->in_buf, v->in_len);
+        v->in_len -= n;
+        memmove(v->in_buf, v->in_buf + n, v->in_len);
+    }
     if (v->in_paused && v->in_len < sizeof(v->in_buf) && v->in_fd >= 0) {
         v->in_paused = false;
         evloop_mod_fd(v->loop, v->in_fd, EPOLLIN);
@@ -47,23 +40,14 @@ static void vmm_input_feed(void *opaque)
         console_server_input_ready(v->console_server);
 }
 
-/* Queue len bytes (already at dst = in_buf + in_len) for the UART, and a copy for virtio-console. */
-static void vmm_input_queue(Vmm *v, const uint8_t *dst, size_t len)
-{
-    v->in_len += len;
-    size_t hvc_room = sizeof(v->hvc_buf) - v->hvc_len, take = len < hvc_room ? len : hvc_room;
-    memcpy(v->hvc_buf + v->hvc_len, dst, take);
-    v->hvc_len += take;
-}
-
-/* New bytes (in in_buf at dst) after the escape filter: queued for both ports. */
+/* New bytes (in in_buf at dst) after the escape filter: queued for the console port. */
 static void vmm_input_take(Vmm *v, uint8_t *dst, size_t len)
 {
     if (v->console && console_filter(v->console, dst, len, dst, &len) == CONSOLE_QUIT) {
         v->quit = true;
         *machine_stop_flag(v->m) = true;
     }
-    vmm_input_queue(v, dst, len);
+    v->in_len += len;
 }
 
 size_t vmm_input_room(const Vmm *v)
@@ -76,18 +60,16 @@ void vmm_input_push(Vmm *v, const uint8_t *buf, size_t len)
     size_t room = vmm_input_room(v);
     len = len < room ? len : room;
     memcpy(v->in_buf + v->in_len, buf, len);
-    vmm_input_queue(v, v->in_buf + v->in_len, len);
+    v->in_len += len;
     vmm_input_feed(v);
 }
 
 /*
  * Event-loop handler: in_fd is readable, at end of file, or broken.  New
- * bytes pass the escape filter (C-a x) at once, then queue for the UART and
- * for virtio-console, each taking them at its own pace (the SBI console,
- * Linux's hvc0 with HVC_RISCV_SBI, reads the UART's share).  Reading pauses
- * only while the UART's queue is full (flow control for pasted or piped
- * input); the virtio-console queue drops what it cannot hold while the
- * guest does not read that port.
+ * bytes pass the escape filter (C-a x) at once, then queue for the one
+ * console port (the UART, which the SBI console -- Linux's hvc0 with
+ * HVC_RISCV_SBI -- reads too, or virtio-console's console port).  Reading
+ * pauses while the queue is full (flow control for pasted or piped input).
  */
 static void vmm_input_ready(void *opaque, uint32_t events)
 {
@@ -164,7 +146,8 @@ Vmm *vmm_new(Machine *m, const VmmConfig *c, Error *err)
         vmm_copy(&v->snapshot_dir, c->snapshot_dir, err) < 0 ||
         vmm_watch_input(v, c->in_fd, err) < 0 ||
         (c->control_path && vmm_control_open(v, c->control_path, c->version, err) < 0) ||
-        vmm_console_open(v, c, err) < 0 || vmm_vnc_open(v, c, err) < 0) {
+        vmm_console_open(v, c, err) < 0 || vmm_vnc_open(v, c, err) < 0 ||
+        vmm_agent_open(v, err) < 0) {
         vmm_free(v);
         return NULL;
     }
@@ -177,6 +160,7 @@ void vmm_free(Vmm *v)
     if (!v)
         return;
     vnc_server_free(v->vnc); /* its thread reads the devices: first */
+    vmm_agent_close(v);      /* its waiting calls answer through the control socket */
     vmm_snapshot_finish(v);  /* its completion may answer through the control socket */
     vmm_migrate_finish(v);
     vmm_control_close(v);

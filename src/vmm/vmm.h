@@ -15,6 +15,7 @@
 #ifndef HOSTEL_VMM_VMM_H
 #define HOSTEL_VMM_VMM_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -155,6 +156,7 @@ typedef struct VmmResult {
     double downtime_ms;  /* migrate: from the pause to the destination's confirmation */
     unsigned throttle;   /* migrate: the highest auto-converge throttle reached (percent) */
     bool converged; /* migrate: the rest fitted the downtime limit (not forced by max-rounds) */
+    bool quiesced;  /* snapshot-create: the guest agent froze the file systems around it */
 } VmmResult;
 
 /*
@@ -191,6 +193,18 @@ int vmm_suspend(Vmm *v, const char *file, const VmmSaveOpts *o, VmmDone done, vo
  */
 int vmm_snapshot_create(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
 
+/*
+ * vmm_snapshot_create, quiesced when a guest agent has its port open
+ * (docs/agent.md): the guest's file systems are frozen (guest-fsfreeze-
+ * freeze) before the pause and thawed right after it; r->quiesced says
+ * whether the freeze worked.  A freeze that fails or times out is logged
+ * and sent as the AGENT_QUIESCE_FAILED event, and the snapshot is taken
+ * anyway (not quiesced); a failed thaw is logged and sent as
+ * AGENT_THAW_FAILED.  Without an agent, or while the VM is paused (its
+ * agent cannot answer), it is vmm_snapshot_create.
+ */
+int vmm_snapshot_create_quiesced(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
+
 /* Go back to snapshot name: memory, devices and disks. */
 int vmm_snapshot_revert(Vmm *v, const char *name, VmmDone done, void *opaque, Error *err);
 
@@ -211,6 +225,18 @@ int vmm_snapshot_list(Vmm *v, VmmSnapshotInfo **list, size_t *n, Error *err);
 
 /* True while a live snapshot is finishing. */
 bool vmm_busy(const Vmm *v);
+
+/* ---- the guest agent (vmm_agent.c, docs/agent.md) ---- */
+
+struct AgentCallOpts;
+/*
+ * Call the guest agent's command (agent.h's agent_call) with args (taken).
+ * Returns -1 with err filled when the VM has no agent port or the queue is
+ * full; else done is called exactly once, later.
+ */
+int vmm_agent_call(Vmm *v, const char *command, json_t *args, const struct AgentCallOpts *o,
+                   void (*done)(void *opaque, json_t *ret, const Error *err), void *opaque,
+                   Error *err);
 
 /* ---- live migration (vmm_migrate.c, docs/migration.md) ---- */
 

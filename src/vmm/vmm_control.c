@@ -306,8 +306,9 @@ static json_t *pack_save(const VmmResult *r)
 
 static json_t *pack_create(const VmmResult *r)
 {
-    return json_pack("{s:s, s:s, s:I, s:f, s:f}", "name", r->name, "file", r->file, "disks",
-                     (json_int_t)r->disks, "pause-ms", r->pause_ms, "total-ms", r->total_ms);
+    return json_pack("{s:s, s:s, s:I, s:f, s:f, s:b}", "name", r->name, "file", r->file, "disks",
+                     (json_int_t)r->disks, "pause-ms", r->pause_ms, "total-ms", r->total_ms,
+                     "quiesced", r->quiesced);
 }
 
 static json_t *pack_revert(const VmmResult *r)
@@ -389,7 +390,7 @@ static json_t *cmd_snapshot_create(void *opaque, json_t *args, Error *err)
     ControlPending *p = control_defer(v->control, err);
     if (!p)
         return NULL;
-    if (vmm_snapshot_create(v, name, create_done, p, err) < 0)
+    if (vmm_snapshot_create_quiesced(v, name, create_done, p, err) < 0)
         control_complete(p, NULL, err);
     return NULL; /* answered by create_done */
 }
@@ -537,7 +538,8 @@ static const ControlCommand vmm_commands[] = {
     {"save", cmd_save, "save the VM's state to {\"file\"} and go on (compress: zstd RAM)"},
     {"suspend", cmd_suspend, "save the VM's state to {\"file\"}, then end the VMM"},
     {"snapshot-create", cmd_snapshot_create,
-     "live snapshot {\"name\"}: memory plus an internal snapshot of every writable qcow2 disk"},
+     "live snapshot {\"name\"}: memory plus an internal snapshot of every writable qcow2 disk "
+     "(file systems frozen when a guest agent answers)"},
     {"snapshot-list", cmd_snapshot_list, "the VM's snapshots"},
     {"snapshot-revert", cmd_snapshot_revert, "go back to snapshot {\"name\"}: memory and disks"},
     {"snapshot-delete", cmd_snapshot_delete, "delete snapshot {\"name\"}"},
@@ -553,11 +555,16 @@ static const ControlCommand vmm_commands[] = {
 
 int vmm_control_open(Vmm *v, const char *path, const char *version, Error *err)
 {
+    size_t n = ARRAY_SIZE(vmm_commands);
+    if (!(v->commands = malloc((n + vmm_agent_ncommands) * sizeof(ControlCommand))))
+        return error_set(err, "out of memory");
+    memcpy(v->commands, vmm_commands, sizeof(vmm_commands));
+    memcpy(v->commands + n, vmm_agent_commands, vmm_agent_ncommands * sizeof(ControlCommand));
     ControlConfig cfg = {.path = path,
                          .vm_name = v->name,
                          .version = version,
-                         .commands = vmm_commands,
-                         .ncommands = ARRAY_SIZE(vmm_commands),
+                         .commands = v->commands,
+                         .ncommands = n + vmm_agent_ncommands,
                          .opaque = v};
     v->control = control_server_new(v->loop, &cfg, err);
     return v->control ? 0 : -1;
@@ -576,10 +583,15 @@ static const char *vmm_stop_reason(const Vmm *v)
 
 void vmm_control_close(Vmm *v)
 {
-    if (!v->control)
+    if (!v->control) {
+        free(v->commands);
+        v->commands = NULL;
         return;
+    }
     json_t *data = v->run_start_ns ? json_pack("{s:s}", "reason", vmm_stop_reason(v)) : NULL;
     control_server_event(v->control, "SHUTDOWN", data);
     control_server_free(v->control);
     v->control = NULL;
+    free(v->commands);
+    v->commands = NULL;
 }

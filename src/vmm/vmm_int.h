@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "control/control.h"
 #include "util/evloop.h"
 #include "vmm/vmm.h"
 
@@ -21,13 +22,12 @@ struct Vmm {
     char *name;
     char *snapshot_dir;
     struct ControlServer *control; /* NULL when there is no control socket */
+    ControlCommand *commands;      /* the control socket's: vmm_control.c's and the agent's */
     struct Console *console;       /* filters typed input (Ctrl-A escapes); NULL = raw bytes */
     int in_fd;                     /* watched console input, -1 when none or at end of file */
     bool in_paused;                /* reading in_fd is paused: in_buf is full */
-    uint8_t in_buf[VMM_INPUT_BUF]; /* read but not yet taken by the UART */
+    uint8_t in_buf[VMM_INPUT_BUF]; /* read but not yet taken by the console port */
     size_t in_len;
-    uint8_t hvc_buf[VMM_INPUT_BUF]; /* console input not yet taken by virtio-console */
-    size_t hvc_len;
     bool quit;                    /* the user asked to quit (Ctrl-A x) */
     bool control_quit;            /* vmm_quit: `quit` or `suspend` */
     bool suspended;               /* vmm_suspend saved the state: the run ends */
@@ -50,6 +50,9 @@ struct Vmm {
     ConsoleOutFn console_out, console_err; /* VmmConfig's, or NULL */
     void *console_opaque;
     struct VncServer *vnc; /* --display vnc=...; NULL when none */
+    struct Agent *agent;   /* the guest agent client (vmm_agent.c); NULL without virtio-console */
+    bool agent_closing;    /* vmm_agent_close runs: no new snapshot from a freeze's completion */
+    bool quiescing;        /* a quiesced snapshot waits for the guest's fsfreeze */
 };
 
 /* Send {"event": name, "data": data} to control clients (takes data; dropped without a socket). */
@@ -69,6 +72,14 @@ void vmm_console_close(Vmm *v);
 size_t vmm_input_room(const Vmm *v);
 /* Console input from a client, len <= vmm_input_room(), no escape filter (vmm.c). */
 void vmm_input_push(Vmm *v, const uint8_t *buf, size_t len);
+
+/* The guest agent client on the machine's agent port, if it has one (vmm_agent.c). */
+int vmm_agent_open(Vmm *v, Error *err);
+/* Fail the agent calls still waiting (their replies go out) and free the client. */
+void vmm_agent_close(Vmm *v);
+/* The control socket's agent-* commands (vmm_agent.c). */
+extern const ControlCommand vmm_agent_commands[];
+extern const size_t vmm_agent_ncommands;
 
 /* Stop a migration still running (cancel, join its thread) and free it (before teardown). */
 void vmm_migrate_finish(Vmm *v);

@@ -48,7 +48,7 @@ static double ms_since(uint64_t t0)
 
 bool vmm_busy(const Vmm *v)
 {
-    return v->job != NULL;
+    return v->job != NULL || v->quiescing;
 }
 
 /* The operations do not interleave with a live snapshot still finishing. */

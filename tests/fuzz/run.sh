@@ -5,16 +5,27 @@
 # crash, a timeout or an out-of-memory (the reproducer is left in the
 # scratch directory).
 # Usage: tests/fuzz/run.sh TARGET [SECONDS] [WORKDIR]
-#   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path) or
-#           state (reading state files) or api (hosteld's request handlers)
-#           or switch (the virtual switch's core)
+#   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path),
+#           state (reading state files), migrate (an incoming migration stream),
+#           api (hosteld's request handlers), switch (the virtual switch's core)
+#           or console (virtio-console)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state|migrate|api|switch [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|migrate|api|switch|console [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=${3:-$(mktemp -d /tmp/hostel-fuzz.XXXXXX)}
 cc=${CLANG:-clang}
+
+# Every library source below the management layer, as the src/*/meson.build files list them
+# (hostel-util ... hostel-vmm), without error.c (added below for every target), and the
+# libraries they link.
+emu_sources() {
+    (cd "$root" && for m in src/*/meson.build; do
+         grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
+     done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" | tr '\n' ' ')
+}
+emu_libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver -lgnutls"
 
 case "$target" in
 virtq)
@@ -36,15 +47,15 @@ qcow2)
 state|migrate)
     what="the state file reader"
     [ "$target" = migrate ] && what="the incoming side of a live migration"
-    # Every library source below the management layer, as the src/*/meson.build files list
-    # them (hostel-util ... hostel-vmm), without error.c (added below for every target).
-    core=$(cd "$root" && for m in src/*/meson.build; do
-               grep -o "'[^']*\.c'" "$m" | tr -d "'" | sed "s|^|$(dirname "$m")/|"
-           done | grep -v -e '^src/util/error.c$' -e '^src/mgmt/' | sed "s|^|$root/|" |
-           tr '\n' ' ')
-    srcs="$here/fuzz_$target.c $core"
-    libs="-lfdt -lslirp -lz -lzstd -ljansson -lm -lpthread -lpng -lvncserver -lgnutls"
+    srcs="$here/fuzz_$target.c $(emu_sources)"
+    libs=$emu_libs
     opts="-max_len=262144 -malloc_limit_mb=1024"
+    ;;
+console)
+    what="virtio-console under a hostile driver"
+    srcs="$here/fuzz_console.c $(emu_sources)"
+    libs=$emu_libs
+    opts="-max_len=4096"
     ;;
 api)
     what="hosteld's request handlers"
@@ -71,7 +82,7 @@ switch)
     opts="-max_len=8192"
     ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state, migrate, api, switch)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, migrate, api, switch, console)" >&2
     exit 2
     ;;
 esac

@@ -162,6 +162,14 @@ static const StateField var_fields[] = {
 static const StateDesc var_desc = {
     .name = "var", .version = 1, .size = sizeof(Var), .fields = var_fields};
 
+static const StateField grow_fields[] = {
+    STATE_FIELD(Var, vals, STATE_U32, .count = 8, .count_of = STATE_COUNT_OF(Var, used),
+                .grows = true),
+    STATE_END,
+};
+static const StateDesc grow_desc = {
+    .name = "grow", .version = 1, .size = sizeof(Var), .fields = grow_fields};
+
 static void test_count_of(void)
 {
     Var a = {.used = 3, .vals = {1, 2, 3, 4}};
@@ -180,6 +188,15 @@ static void test_count_of(void)
        "printing adopts the stream's count");
     buf[0] = 9; /* more than the field can hold */
     ok(state_decode_any(&var_desc, 1, buf, 16, &d, &err) < 0, "an oversized count is refused");
+    /* A field that grows: a stream with fewer elements loads, the rest is reset. */
+    buf[0] = 3;
+    Var g = {.used = 5, .vals = {7, 7, 7, 7, 7}};
+    ok(state_decode(&grow_desc, 1, buf, 16, &g, &err) == 0 && g.used == 5 && g.vals[0] == 1 &&
+           g.vals[2] == 3 && g.vals[3] == 0 && g.vals[4] == 0,
+       "a growing field: 3 saved elements load into 5, the others reset");
+    Var h = {.used = 2};
+    ok(state_decode(&grow_desc, 1, buf, 16, &h, &err) < 0 && strstr(err.msg, "3 elements saved"),
+       "a growing field still refuses more elements than the machine has");
 }
 
 static char *tmp_path(void)

@@ -11,7 +11,7 @@
  *     requests queued after it and sees the image as those before it left
  *     it; a reset drops requests, not jobs; freeing the device runs them;
  *   - the transport's version check and placeholder slot;
- *   - virtio-rng and virtio-console (transmit, receive, emergency write).
+ *   - virtio-rng (virtio-console: test_virtio_console.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -624,7 +624,7 @@ static void test_blk(void)
     unlink(img_path);
 }
 
-/* ---- virtio-rng, virtio-console, the placeholder ---- */
+/* ---- virtio-rng, the placeholder ---- */
 
 static void test_rng(void)
 {
@@ -645,47 +645,6 @@ static void test_rng(void)
     ok(vfake_used_idx(&q) == 1 && vfake_used_len(&q, 0) == 64 && nonzero > 32,
        "64 random bytes (%d non-zero)", nonzero);
     vfake_wr(v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-    virtio_mmio_free(v);
-}
-
-static char console_out[64];
-static size_t console_len;
-
-static void console_tx(void *opaque, const uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len && console_len < sizeof(console_out) - 1; i++)
-        console_out[console_len++] = (char)buf[i];
-}
-
-static void test_console(void)
-{
-    Error err;
-    VirtioConsoleConfig ccfg = {.tx = console_tx};
-    VirtioMmio *v = vfake_virtio_console(&bus, 0x10003000, &irq, &ccfg, &err);
-    ok(v && vfake_rd(v, VIRTIO_MMIO_DEVICE_ID) == VIRTIO_ID_CONSOLE, "virtio-console device id 3");
-    ok(virtio_console_receive(v, (const uint8_t *)"x", 1) == 0, "no input before the driver runs");
-    vfake_negotiate(v, all_features);
-    VFakeQueue rx, tx;
-    vfake_queue(&rx, v, 0, 8, QAREA(0));
-    vfake_queue(&tx, v, 1, 8, QAREA(1));
-    vfake_driver_ok(v);
-    memcpy(vfake_ram(&bus, DATA), "hello, world", 12);
-    VFakeSeg out[2] = {{DATA, 7, false}, {DATA + 7, 5, false}};
-    vfake_add(&tx, out, 2);
-    vfake_kick(&tx);
-    ok(console_len == 12 && memcmp(console_out, "hello, world", 12) == 0 &&
-           vfake_used_idx(&tx) == 1,
-       "transmit reaches the output");
-    VFakeSeg in = {DATA + 0x100, 4, true};
-    vfake_add(&rx, &in, 1);
-    vfake_kick(&rx);
-    ok(virtio_console_receive(v, (const uint8_t *)"abcdef", 6) == 4 &&
-           vfake_used_len(&rx, 0) == 4 && memcmp(vfake_ram(&bus, DATA + 0x100), "abcd", 4) == 0,
-       "receive fills the posted buffer and takes 4 of 6 bytes");
-    ok(virtio_console_receive(v, (const uint8_t *)"ef", 2) == 0, "no buffer left: nothing taken");
-    console_len = 0;
-    virtio_mmio_ops.write(v, VIRTIO_MMIO_CONFIG + VIRTIO_CONSOLE_CFG_EMERG_WR, 4, 'Z');
-    ok(console_len == 1 && console_out[0] == 'Z', "emergency write");
     virtio_mmio_free(v);
 }
 
@@ -712,7 +671,6 @@ int main(void)
     }
     test_blk();
     test_rng();
-    test_console();
     test_placeholder();
     evloop_free(loop);
     bus_destroy(&bus);

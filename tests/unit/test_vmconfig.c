@@ -651,8 +651,40 @@ static void test_display(void)
             "devices: no slot holds the display (gpu)");
 }
 
+/* --console values and the "console" member. */
+static void test_console(void)
+{
+    Error err = {0};
+    VmConsole k = VM_CONSOLE_VIRTIO;
+    ok(vmconfig_console_parse(&k, "serial", &err) == 0 && k == VM_CONSOLE_SERIAL &&
+           vmconfig_console_parse(&k, "hvc0", &err) == 0 && k == VM_CONSOLE_VIRTIO &&
+           vmconfig_console_parse(&k, "ttyS0", &err) == 0 && k == VM_CONSOLE_SERIAL &&
+           vmconfig_console_parse(&k, "virtio", &err) == 0 && k == VM_CONSOLE_VIRTIO,
+       "--console serial, ttyS0, virtio, hvc0");
+    ok(vmconfig_console_parse(&k, "vga", &err) < 0 &&
+           strcmp(err.msg, "--console 'vga': expected serial (ttyS0) or virtio (hvc0)") == 0,
+       "--console vga refused: %s", err.msg);
+    VmConfig c, back;
+    vmconfig_default(&c);
+    ok(c.console == VM_CONSOLE_SERIAL, "the default console is the serial port");
+    char *text = vmconfig_to_text(&c);
+    ok(text && !strstr(text, "console\":"), "no console member for the default: %s", text);
+    free(text);
+    c.console = VM_CONSOLE_VIRTIO;
+    text = vmconfig_to_text(&c);
+    ok(text && strstr(text, "\"console\":\"virtio\"") &&
+           vmconfig_from_text(text, strlen(text), &back, &err) == 0 &&
+           back.console == VM_CONSOLE_VIRTIO,
+       "console virtio survives a round trip");
+    free(text);
+    vmconfig_free(&back);
+    refused("{\"console\": \"hvc0\"}", "console: expected \"serial\" or \"virtio\"");
+    refused("{\"console\": 1}", "console: expected \"serial\" or \"virtio\"");
+}
+
 int main(void)
 {
+    test_console();
     test_display();
     test_errors();
     test_round_trip();
