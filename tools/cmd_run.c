@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "cidata.h"
 #include "cli.h"
 #include "control/control.h"
 #include "machine/boot.h"
@@ -107,6 +108,7 @@ typedef struct RunOptions {
     bool net_given;           /* a --net was given: no default card */
     bool net_none;            /* --net none was given */
     bool ram_given;           /* -m was given */
+    const char *cloud_init;   /* --cloud-init: the NoCloud seed's files */
     bool layout_changed;      /* -d or --net changed the disks or cards */
     bool input;               /* --input: a virtio keyboard and tablet */
     VmVnc vnc;                /* --display vnc=...: the VNC server ("" = none) */
@@ -142,6 +144,7 @@ enum {
     OPT_CONSOLE_LOG_SIZE,
     OPT_DISPLAY,
     OPT_INPUT,
+    OPT_CLOUD_INIT,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -154,6 +157,7 @@ static const struct option run_long_options[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"display", required_argument, NULL, OPT_DISPLAY},
     {"input", no_argument, NULL, OPT_INPUT},
+    {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -233,6 +237,13 @@ static void run_help(FILE *out)
             "                      there and the --input devices; TCP beyond loopback needs\n"
             "                      password-file= (VNC auth, first line, 8 bytes count)\n"
             "                      (docs/display.md)\n"
+            "      --cloud-init USER-DATA[,meta-data=FILE][,network-config=FILE]\n"
+            "                      a cloud-init NoCloud seed (a read-only FAT disk labelled\n"
+            "                      CIDATA, made with mkfs.vfat and mcopy, kept by content\n"
+            "                      in ~/.cache/hostel/cidata) as the last disk: hostname,\n"
+            "                      users, SSH keys, first-boot commands; without meta-data,\n"
+            "                      instance-id from the content and local-hostname from\n"
+            "                      --name (docs/images.md)\n"
             "      --input         a virtio-input keyboard and tablet (absolute pointer)\n"
             "                      in two free virtio slots, for a display's front end\n"
             "                      (docs/display.md)\n"
@@ -459,6 +470,7 @@ static const char *run_machine_flag(int c)
     case OPT_NET: return "--net";
     case OPT_DISPLAY: return "--display";
     case OPT_INPUT: return "--input";
+    case OPT_CLOUD_INIT: return "--cloud-init";
     case OPT_DUMP_DTB: return "--dump-dtb";
     case OPT_CONFIG: return "--config";
     default: return NULL;
@@ -484,6 +496,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'k': return run_set_string(&o->vm.boot.kernel, optarg);
     case 'i': return run_set_string(&o->vm.boot.initrd, optarg);
     case 'd': return run_add_disk(o, optarg);
+    case OPT_CLOUD_INIT: return run_set_path(&o->cloud_init, optarg, "--cloud-init");
     case OPT_NET: return run_add_net(o, optarg);
     case OPT_DISPLAY: return run_set_display(o, optarg);
     case OPT_INPUT: o->input = true; return 0;
@@ -590,6 +603,22 @@ static int run_default_boot(RunOptions *o)
     return 0;
 }
 
+/* --cloud-init: the NoCloud seed, made or found in the cache, as the last disk (read-only). */
+static int run_add_cloud_init(RunOptions *o)
+{
+    char path[4096];
+    Error err = {0};
+    if (cidata_make(o->cloud_init, o->name, path, sizeof(path), &err) < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        return 1;
+    }
+    VmDisk seed = {.path = path, .read_only = true, .format = "raw"};
+    if (vmconfig_add_disk(&o->vm, &seed, &err) < 0)
+        return run_usage_error("--cloud-init: %s", err.msg);
+    o->layout_changed = true;
+    return 0;
+}
+
 /* --restore takes the machine from the file: options that describe one cannot be given. */
 static int run_check_restore(const RunOptions *o)
 {
@@ -690,6 +719,8 @@ static int run_parse(RunOptions *o, int argc, char **argv)
     if (o->restore || o->incoming)
         return run_check_restore(o);
     if (!o->vm.boot.kernel && (r = run_default_boot(o)) != 0)
+        return r;
+    if (o->cloud_init && (r = run_add_cloud_init(o)) != 0)
         return r;
     return run_finish_devices(o);
 }
