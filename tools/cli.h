@@ -40,6 +40,7 @@ extern const Command cmd_console;                     /* cmd_console.c */
 extern const Command cmd_logs, cmd_edit;              /* cmd_vmtools.c */
 extern const Command cmd_stats;                       /* cmd_stats.c */
 extern const Command cmd_migrate;                     /* cmd_migrate.c */
+extern const Command cmd_image;                       /* cmd_image.c */
 
 /*
  * For cmd_ctl.c's verbs that act on a VM hosteld runs (pause, resume,

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block/block.h"
+#include "cidata.h"
 #include "cli.h"
 #include "control/control.h"
 #include "machine/boot.h"
@@ -107,6 +109,8 @@ typedef struct RunOptions {
     const char *shape_flag;   /* the first such flag but -d and --net (not with --incoming) */
     bool net_given;           /* a --net was given: no default card */
     bool net_none;            /* --net none was given */
+    bool ram_given;           /* -m was given */
+    const char *cloud_init;   /* --cloud-init: the NoCloud seed's files */
     bool layout_changed;      /* -d or --net changed the disks or cards */
     bool input;               /* --input: a virtio keyboard and tablet */
     VmVnc vnc;                /* --display vnc=...: the VNC server ("" = none) */
@@ -146,6 +150,7 @@ enum {
     OPT_INPUT,
     OPT_VNC,
     OPT_CONSOLE,
+    OPT_CLOUD_INIT,
 };
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon=sbi"
@@ -159,6 +164,7 @@ static const struct option run_long_options[] = {
     {"display", required_argument, NULL, OPT_DISPLAY},
     {"input", no_argument, NULL, OPT_INPUT},
     {"vnc", required_argument, NULL, OPT_VNC},
+    {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
     {"params", required_argument, NULL, 'p'},
     {"bios", required_argument, NULL, OPT_BIOS},
     {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
@@ -191,7 +197,10 @@ static void run_help(FILE *out)
             "usage: hostel run [options] [-k KERNEL]\n"
             "\n"
             "Run a guest on a QEMU virt-compatible RV64GC machine.  With no -k, boots the\n"
-            "default guest that guest/build.sh built under ~/.cache/hostel/guest.\n"
+            "first disk if it has a partition table, as a PC does: Debian's OpenSBI and\n"
+            "U-Boot (packages opensbi, u-boot-qemu) boot its extlinux.conf or EFI loader\n"
+            "(default RAM 1G then; docs/images.md); else the default guest that\n"
+            "guest/build.sh built under ~/.cache/hostel/guest.\n"
             "A Linux Image is entered in S-mode with SBI served by hostel itself, unless\n"
             "--bios gives M-mode firmware (OpenSBI).  An ELF file is run bare-metal:\n"
             "entered in M-mode at its entry point (as with --bios none).\n"
@@ -241,13 +250,21 @@ static void run_help(FILE *out)
             "                      a VNC server for the display the machine has (from\n"
             "                      --config, --restore or --incoming; hosteld's way), as\n"
             "                      --display vnc= without changing the machine\n"
+            "      --cloud-init USER-DATA[,meta-data=FILE][,network-config=FILE]\n"
+            "                      a cloud-init NoCloud seed (a read-only FAT disk labelled\n"
+            "                      CIDATA, made with mkfs.vfat and mcopy, kept by content\n"
+            "                      in ~/.cache/hostel/cidata) as the last disk: hostname,\n"
+            "                      users, SSH keys, first-boot commands; without meta-data,\n"
+            "                      instance-id from the content and local-hostname from\n"
+            "                      --name (docs/images.md)\n"
             "      --input         a virtio-input keyboard and tablet (absolute pointer)\n"
             "                      in two free virtio slots, for a display's front end\n"
             "                      (docs/display.md)\n"
             "  -p, --params TEXT   kernel command line (default with the default guest:\n"
             "                      \"" DEFAULT_CMDLINE "\")\n"
-            "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin);\n"
-            "                      'none' runs an ELF -k bare-metal\n"
+            "      --bios FILE     M-mode firmware run first (e.g. OpenSBI fw_dynamic.bin;\n"
+            "                      the default for a disk boot); 'none' runs an ELF -k\n"
+            "                      bare-metal\n"
             "      --dump-dtb FILE write the device tree the guest would get, then exit\n"
             "      --name NAME     the VM's name (letters, digits, '.', '_', '-'; up to 64),\n"
             "                      shown in hostel's messages as hostel[NAME]; the VM\n"
@@ -270,8 +287,9 @@ static void run_help(FILE *out)
             "      --restore FILE  continue a VM saved by 'hostel suspend' (docs/state.md):\n"
             "                      RAM, harts, devices, disks and network come from FILE\n"
             "                      (no -k/-i/-p/-d/--net/-m/-c with it)\n"
-            "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, minimum 16M);\n"
-            "                      a plain number is MiB\n"
+            "  -m, --mem SIZE      guest RAM with a K/M/G/T suffix (default 128M, 1G for a\n"
+            "                      disk boot through firmware; minimum 16M); a plain\n"
+            "                      number is MiB\n"
             "  -c, --cpus N        number of harts, 1 to 8 (default 1)\n"
             "      --config FILE   start from the VM definition in FILE (JSON, as\n"
             "                      --print-config writes it: docs/cli.md); -m, -c, -k, -i,\n"
@@ -505,6 +523,7 @@ static const char *run_machine_flag(int c)
     case OPT_DISPLAY: return "--display";
     case OPT_INPUT: return "--input";
     case OPT_CONSOLE: return "--console";
+    case OPT_CLOUD_INIT: return "--cloud-init";
     case OPT_DUMP_DTB: return "--dump-dtb";
     case OPT_CONFIG: return "--config";
     default: return NULL;
@@ -532,6 +551,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'k': return run_set_string(&o->vm.boot.kernel, optarg);
     case 'i': return run_set_string(&o->vm.boot.initrd, optarg);
     case 'd': return run_add_disk(o, optarg);
+    case OPT_CLOUD_INIT: return run_set_path(&o->cloud_init, optarg, "--cloud-init");
     case OPT_NET: return run_add_net(o, optarg);
     case OPT_DISPLAY: return run_set_display(o, optarg);
     case OPT_INPUT: o->input = true; return 0;
@@ -558,6 +578,7 @@ static int run_apply_option(RunOptions *o, int c, char **argv)
     case 'c': return run_set_cpus(o, optarg);
     case OPT_STATS: o->stats = true; return 0;
     case 'm':
+        o->ram_given = true;
         if (!parse_size(optarg, &o->vm.ram_size))
             return run_usage_error("-m '%s': not a size (examples: 512M, 2G)", optarg);
         return 0;
@@ -598,6 +619,61 @@ static int run_default_guest(RunOptions *o)
         fprintf(stderr, "hostel: out of memory\n");
         return 1;
     }
+    return 0;
+}
+
+/*
+ * No -k: when the first disk looks bootable (a partition table: the boot
+ * signature), boot it through firmware as a PC does (Debian's OpenSBI, or
+ * --bios, with Debian's U-Boot as its payload); else the default guest.
+ * Returns 0 or an exit status.
+ */
+static int run_default_boot(RunOptions *o)
+{
+    VmBoot *b = &o->vm.boot;
+    bool firmware = false;
+    if (!b->initrd && o->vm.ndisks > 0 && !(b->bios && strcmp(b->bios, "none") == 0)) {
+        Error err = {0};
+        int r = block_probe_bootable(o->vm.disks[0].path, o->vm.disks[0].format, &err);
+        if (r < 0) {
+            fprintf(stderr, "hostel: %s\n", err.msg);
+            return 1;
+        }
+        firmware = r == 1;
+    }
+    if (!firmware)
+        return run_default_guest(o);
+    if (vmconfig_boot_firmware(b, NULL) < 0) {
+        fprintf(stderr, "hostel: out of memory\n");
+        return 1;
+    }
+    const char *const fw[] = {b->bios, b->kernel};
+    for (int i = 0; i < 2; i++)
+        if (access(fw[i], R_OK) != 0) {
+            fprintf(stderr,
+                    "hostel: %s boots through firmware and %s is missing: install Debian's "
+                    "opensbi and u-boot-qemu (scripts/deps.sh) or give -k\n",
+                    o->vm.disks[0].path, fw[i]);
+            return 1;
+        }
+    if (!o->ram_given && !o->config)
+        o->vm.ram_size = VMCONFIG_FIRMWARE_RAM;
+    return 0;
+}
+
+/* --cloud-init: the NoCloud seed, made or found in the cache, as the last disk (read-only). */
+static int run_add_cloud_init(RunOptions *o)
+{
+    char path[4096];
+    Error err = {0};
+    if (cidata_make(o->cloud_init, o->name, path, sizeof(path), &err) < 0) {
+        fprintf(stderr, "hostel: %s\n", err.msg);
+        return 1;
+    }
+    VmDisk seed = {.path = path, .read_only = true, .format = "raw"};
+    if (vmconfig_add_disk(&o->vm, &seed, &err) < 0)
+        return run_usage_error("--cloud-init: %s", err.msg);
+    o->layout_changed = true;
     return 0;
 }
 
@@ -705,8 +781,10 @@ static int run_parse(RunOptions *o, int argc, char **argv)
         return run_usage_error("%s: only with --incoming", "--tls-creds");
     if (o->restore || o->incoming)
         return run_check_restore(o);
-    if (!o->vm.boot.kernel && run_default_guest(o) != 0)
-        return 1;
+    if (!o->vm.boot.kernel && (r = run_default_boot(o)) != 0)
+        return r;
+    if (o->cloud_init && (r = run_add_cloud_init(o)) != 0)
+        return r;
     return run_finish_devices(o);
 }
 

@@ -32,7 +32,8 @@ static const Command *const commands[] = {
     &cmd_snapshot, &cmd_migrate, &cmd_state,  &cmd_clone,  &cmd_create,    &cmd_list,
     &cmd_info,     &cmd_delete,  &cmd_start,  &cmd_stop,   &cmd_reboot,    &cmd_console,
     &cmd_logs,     &cmd_edit,    &cmd_stats,  &cmd_volume, &cmd_pool,      &cmd_network,
-    &cmd_remote,   &cmd_trust,   &cmd_events, &cmd_switch, &cmd_web_login, &cmd_help,
+    &cmd_remote,   &cmd_trust,   &cmd_events, &cmd_switch, &cmd_web_login, &cmd_image,
+    &cmd_help,
 };
 
 static void main_help(FILE *out)

@@ -97,6 +97,24 @@ BlockDev *block_open(const char *path, const char *format, bool read_only, Error
     return block_open_opts(path, &o, err);
 }
 
+int block_probe_bootable(const char *path, const char *format, Error *err)
+{
+    BlockOpenOpts o = {.format = format, .read_only = true, .no_lock = true};
+    uint8_t sector[512];
+    BlockDev *bd = block_open_opts(path, &o, err);
+    if (!bd)
+        return -1;
+    int r = 0;
+    if (block_length(bd) >= sizeof(sector))
+        r = block_pread(bd, 0, sector, sizeof(sector), err);
+    else
+        memset(sector, 0, sizeof(sector));
+    block_close(bd);
+    if (r < 0)
+        return -1;
+    return sector[510] == 0x55 && sector[511] == 0xaa;
+}
+
 int block_create(const char *path, const char *format, const BlockCreateOpts *o, Error *err)
 {
     const BlockDriver *drv = block_driver_find(format ? format : "raw");

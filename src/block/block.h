@@ -168,6 +168,15 @@ BlockDev *block_open_opts(const char *path, const BlockOpenOpts *o, Error *err);
 /* Open an image on an already-open host file (tests: fault injection). */
 BlockDev *block_open_file(BlockFile *f, const BlockOpenOpts *o, Error *err);
 
+/*
+ * Does the image look bootable, as a PC's firmware judges a disk: its first
+ * sector ends with the boot signature 0x55 0xAA (an MBR, GPT's protective
+ * MBR, or a FAT boot sector)?  Opens the image read-only (format NULL:
+ * probed).  Returns 1 or 0, or -1 with err filled (the image cannot be
+ * opened: block_open's messages).
+ */
+int block_probe_bootable(const char *path, const char *format, Error *err);
+
 /* Create an image of the given format. */
 int block_create(const char *path, const char *format, const BlockCreateOpts *o, Error *err);
 

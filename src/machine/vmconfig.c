@@ -54,6 +54,15 @@ int vmconfig_set_string(char **slot, const char *s, Error *err)
     return 0;
 }
 
+int vmconfig_boot_firmware(VmBoot *b, Error *err)
+{
+    if (!b->bios && vmconfig_set_string(&b->bios, VMCONFIG_FIRMWARE_OPENSBI, err) < 0)
+        return -1;
+    if (!b->kernel && vmconfig_set_string(&b->kernel, VMCONFIG_FIRMWARE_UBOOT, err) < 0)
+        return -1;
+    return 0;
+}
+
 /* d's strings replaced by copies of src's (d's old ones are not freed). */
 static int disk_copy(VmDisk *d, const VmDisk *src, Error *err)
 {

@@ -104,6 +104,24 @@ typedef struct VmConfig {
     VmConsole console;
 } VmConfig;
 
+/*
+ * Booting from a disk as a PC does: Debian's OpenSBI (package opensbi) as
+ * the M-mode firmware and Debian's U-Boot for QEMU's virt board in S-mode
+ * (package u-boot-qemu) as its payload; U-Boot finds the disk and boots
+ * its extlinux.conf or EFI loader.  A disk boot gets VMCONFIG_FIRMWARE_RAM
+ * unless the RAM is given (a distribution does not fit in 128 MiB; RAM is
+ * reserved, not allocated).
+ */
+#define VMCONFIG_FIRMWARE_OPENSBI "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
+#define VMCONFIG_FIRMWARE_UBOOT "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
+#define VMCONFIG_FIRMWARE_RAM (1ull << 30)
+
+/*
+ * Make b boot through the firmware above: bios defaults to OpenSBI and
+ * kernel to U-Boot (given ones are kept).  Returns 0, or -1 (no memory).
+ */
+int vmconfig_boot_firmware(VmBoot *b, Error *err);
+
 /* 128 MiB, one hart, nothing to boot, no disk, no card, the default layout. */
 void vmconfig_default(VmConfig *cfg);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "mgmt/api_int.h"
 
 #define DEFAULT_GUEST_CMDLINE "console=ttyS0 earlycon=sbi" /* as `hostel run` */
@@ -223,7 +224,33 @@ static int set_default(json_t *obj, const char *key, json_t *value)
     return json_object_set_new(obj, key, value);
 }
 
-/* No kernel and no firmware: boot the default guest (its initrd and cmdline unless given). */
+/*
+ * The first disk's image looks bootable (a partition table): it boots
+ * through firmware, as `hostel run -d DISK` does.  A file that cannot be
+ * read yet is not bootable (it is needed when the VM starts).
+ */
+static bool first_disk_bootable(const json_t *config)
+{
+    const json_t *d = json_array_get(json_object_get(config, "disks"), 0);
+    const char *path = json_string_value(json_object_get(d, "path"));
+    Error err = {0};
+    return path &&
+           block_probe_bootable(path, json_string_value(json_object_get(d, "format")), &err) == 1;
+}
+
+/* Debian's OpenSBI and U-Boot, and 1 GiB unless the RAM is given. */
+static int firmware_boot(json_t *config, json_t *boot)
+{
+    if (json_object_set_new(boot, "bios", json_string(VMCONFIG_FIRMWARE_OPENSBI)) < 0 ||
+        json_object_set_new(boot, "kernel", json_string(VMCONFIG_FIRMWARE_UBOOT)) < 0)
+        return -1;
+    return set_default(config, "ram-size", json_integer((json_int_t)VMCONFIG_FIRMWARE_RAM));
+}
+
+/*
+ * No kernel and no firmware: boot a bootable first disk through firmware,
+ * else the default guest (its initrd and cmdline unless given).
+ */
 static int default_boot(const Api *api, json_t *config)
 {
     json_t *boot = json_object_get(config, "boot");
@@ -237,6 +264,9 @@ static int default_boot(const Api *api, json_t *config)
     if ((json_object_get(boot, "kernel") && !json_is_null(json_object_get(boot, "kernel"))) ||
         (json_object_get(boot, "bios") && !json_is_null(json_object_get(boot, "bios"))))
         return 0;
+    const json_t *initrd_given = json_object_get(boot, "initrd");
+    if ((!initrd_given || json_is_null(initrd_given)) && first_disk_bootable(config))
+        return firmware_boot(config, boot);
     char kernel[PATH_MAX], initrd[PATH_MAX];
     snprintf(kernel, sizeof(kernel), "%s/Image", api->guest_dir);
     snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", api->guest_dir);
@@ -247,12 +277,22 @@ static int default_boot(const Api *api, json_t *config)
     return 0;
 }
 
-/* A copy of the config given to a create with the defaults filled in; NULL if no memory. */
-static json_t *config_with_defaults(const Api *api, const json_t *given)
+/*
+ * A copy of the config given to a create with the defaults filled in (its
+ * volumes resolved to files); NULL with r filled.
+ */
+static json_t *config_with_defaults(Api *api, const json_t *given, ApiResponse *r)
 {
     json_t *c = given ? json_deep_copy(given) : json_object();
-    if (!c || !json_is_object(c))
+    if (!c || !json_is_object(c)) {
+        if (!c)
+            api_error(r, 500, "out of memory");
         return c; /* not an object: the codec refuses it */
+    }
+    if (!api_disks_from_volumes(api, c, r)) {
+        json_decref(c);
+        return NULL;
+    }
     if (!json_object_get(c, "nics") &&
         json_object_set_new(c, "nics", json_pack("[{s:s}]", "kind", "user")) < 0)
         goto fail;
@@ -270,6 +310,7 @@ static json_t *config_with_defaults(const Api *api, const json_t *given)
         goto fail;
     return c;
 fail:
+    api_error(r, 500, "out of memory");
     json_decref(c);
     return NULL;
 }
@@ -369,10 +410,8 @@ static void create_vm(Api *api, const ApiRequest *req, const json_t *body, const
         return;
     }
     snprintf(vm.name, sizeof(vm.name), "%s", name);
-    json_t *config = config_with_defaults(api, json_object_get(body, "config"));
-    if (!config)
-        api_error(r, 500, "out of memory");
-    else if (take_user_members(body, &vm, r) && take_config(api, config, &vm, r))
+    json_t *config = config_with_defaults(api, json_object_get(body, "config"), r);
+    if (config && take_user_members(body, &vm, r) && take_config(api, config, &vm, r))
         save_and_reply(api, req, &vm, 201, r);
     json_decref(config);
     mgmt_vm_free(&vm);

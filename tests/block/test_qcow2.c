@@ -509,6 +509,33 @@ static void test_overlaps(void)
     expect_overlap_refused("data cluster on the L2 table", false, l2);
 }
 
+/* block_probe_bootable: the boot signature in the first sector, through any format. */
+static void test_probe_bootable(void)
+{
+    Error err = {0};
+    uint8_t sector[512] = {0};
+    BlockCreateOpts o = {.size = 1 << 20};
+    BlockDev *bd = create_open("boot.qcow2", &o);
+    ok(bd && block_probe_bootable(path_of("boot.qcow2"), NULL, &err) == 0,
+       "a blank qcow2 is not bootable");
+    sector[510] = 0x55;
+    sector[511] = 0xaa;
+    ok(bd && block_pwrite(bd, 0, sector, sizeof(sector), &err) == 0 && block_flush(bd, &err) == 0,
+       "boot signature written");
+    block_close(bd);
+    ok(block_probe_bootable(path_of("boot.qcow2"), NULL, &err) == 1,
+       "a qcow2 whose guest sector 0 ends 55 AA is bootable");
+    ok(block_probe_bootable(path_of("boot.qcow2"), "raw", &err) == 0,
+       "read as raw, the qcow2 header has no boot signature");
+    FILE *f = fopen(path_of("tiny.img"), "wb");
+    ok(f && fwrite("\x55\xaa", 1, 2, f) == 2 && fclose(f) == 0, "a 2-byte image made");
+    ok(block_probe_bootable(path_of("tiny.img"), NULL, &err) == 0, "shorter than a sector: no");
+    err.msg[0] = '\0';
+    ok(block_probe_bootable(path_of("missing.img"), NULL, &err) == -1 &&
+           strstr(err.msg, "missing.img"),
+       "a missing image is an error naming it (%s)", err.msg);
+}
+
 int main(void)
 {
     dir = scratch_dir("qcow2");
@@ -530,6 +557,7 @@ int main(void)
     test_bad_headers();
     test_overlaps();
     test_bad_tables();
+    test_probe_bootable();
     scratch_remove(dir);
     return tap_done();
 }

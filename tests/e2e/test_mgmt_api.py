@@ -77,6 +77,28 @@ def test_create_fills_the_defaults_of_hostel_run(daemon):
     assert doc["version"] == 1 and doc["uuid"] == vm["uuid"] and doc["config"] == cfg
 
 
+def test_create_with_a_bootable_disk_boots_it_through_firmware(daemon, tmp_path):
+    """A definition with just a partitioned disk boots it as `hostel run -d DISK` does."""
+    disk = tmp_path / "boot.img"
+    sector = bytearray(1 << 20)
+    sector[510:512] = b"\x55\xaa"  # the boot signature of an MBR
+    disk.write_bytes(bytes(sector))
+    blank = tmp_path / "blank.img"
+    blank.write_bytes(bytes(1 << 20))
+    r = create(daemon, "pc", {"disks": [{"path": str(disk)}]})
+    assert r.status == 201, r
+    cfg = r.json["config"]
+    assert cfg["boot"]["bios"] == "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
+    assert cfg["boot"]["kernel"] == "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
+    assert cfg["ram-size"] == 1 << 30
+    r = create(daemon, "pc2", {"disks": [{"path": str(disk)}], "ram-size": 256 << 20})
+    assert r.json["config"]["ram-size"] == 256 << 20
+    for name, disks in (("data", [{"path": str(blank)}]), ("absent", [{"path": "/no/disk"}])):
+        r = create(daemon, name, {"disks": disks})
+        assert r.status == 201, r
+        assert r.json["config"]["boot"]["kernel"] == str(daemon.guest / "Image")
+
+
 def test_create_keeps_what_is_given(daemon):
     cfg = {"harts": 2, "ram-size": 512 << 20, "boot": {"kernel": "/k/Image"}, "nics": [],
            "disks": [{"path": "/d/a.qcow2", "read-only": True}]}
