@@ -29,12 +29,12 @@ import shutil
 import subprocess
 import struct
 import time
-import zlib
 
 import pexpect
 import pytest
 
 from vmtest import HOSTEL, PROMPT, REPO, TIMEOUT, hostel, spawn, wait_exit
+from statestream import sections, stream
 
 PORT = "org.qemu.guest_agent.0"
 QGA_LIBS = "/mnt/usr/lib/riscv64-linux-gnu"
@@ -292,32 +292,6 @@ def test_hosteld_addresses_and_stop_through_the_agent(guest, qga_disk, tmp_path)
         d.cleanup()
 
 
-def _sections(data):
-    """The stream's header and [(tag, instance, version, flags, payload)] (the end's CRC
-    section left out); the layout of docs/state.md."""
-    hdr_len = struct.unpack_from("<I", data, 12)[0]
-    off, out = hdr_len, []
-    while off < len(data):
-        n = data[off]
-        tag = data[off + 1:off + 1 + n].decode()
-        inst, ver, flags, length = struct.unpack_from("<IHHQ", data, off + 1 + n)
-        pay = off + 1 + n + 16
-        if tag == "end":
-            break
-        out.append((tag, inst, ver, flags, data[pay:pay + length]))
-        off = pay + length
-    return data[:hdr_len], out
-
-
-def _stream(header, secs):
-    body = header
-    for tag, inst, ver, flags, payload in secs:
-        t = tag.encode()
-        body += bytes([len(t)]) + t + struct.pack("<IHHQ", inst, ver, flags, len(payload)) + payload
-    body += b"\x03end" + struct.pack("<IHHQ", 0, 1, 0, 4)
-    return body + struct.pack("<I", zlib.crc32(body))
-
-
 def test_state_saved_before_multiport_restores(guest, vm_env, tmp_path):
     """A state file from before MULTIPORT (virtio-console with 2 queues and no section of
     its own), made from a new one, still restores: the console's new queues are reset and
@@ -326,7 +300,7 @@ def test_state_saved_before_multiport_restores(guest, vm_env, tmp_path):
     new = tmp_path / "new.state"
     vm.ctl("save", {"file": str(new), "compress": True})  # zstd RAM: no page alignment to keep
     assert vm.quit() == 0
-    header, secs = _sections(new.read_bytes())
+    header, secs = sections(new.read_bytes())
     inst = next(s[1] for s in secs if s[0] == "virtio-console")
     old = []
     for tag, i, ver, flags, p in secs:
@@ -342,7 +316,7 @@ def test_state_saved_before_multiport_restores(guest, vm_env, tmp_path):
                  struct.pack("<I", 2) + kicks[:2] + struct.pack("<I", 2) + vqs[:2 * 37])
         old.append((tag, i, ver, flags, p))
     crafted = tmp_path / "old.state"
-    crafted.write_bytes(_stream(header, old))
+    crafted.write_bytes(stream(header, old))
     log = open(tmp_path / "restored.log", "w", encoding="utf-8", errors="replace")
     child = spawn([HOSTEL, "run", "--restore", str(crafted), "--name", "old"], vm_env, log)
     child.sendline("echo restored-$((6*7))")

@@ -13,16 +13,14 @@ section taken out) still restores.
 import json
 import os
 import pathlib
-import re
 import socket
-import struct
 import subprocess
 import tempfile
 import time
-import zlib
 
 import pexpect
 import pytest
+from statestream import sections, stream
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HOSTEL = os.environ.get("HOSTEL_BIN") or str(REPO / "build" / "hostel")
@@ -155,33 +153,10 @@ def test_powerdown_is_ignored_by_a_guest_without_acpid(guest, boot, runtime_dir)
 
 # --- State files: the controller's section, and files written before it existed.
 
-def sections(data):
-    """(header, [(tag, instance, version, flags, payload)]) of a stream."""
-    hdr_len = struct.unpack_from("<I", data, 12)[0]
-    off, out = hdr_len, []
-    while off < len(data):
-        n = data[off]
-        tag = data[off + 1:off + 1 + n].decode()
-        inst, ver, flags, length = struct.unpack_from("<IHHQ", data, off + 1 + n)
-        pay = off + 1 + n + 16
-        out.append((tag, inst, ver, flags, data[pay:pay + length]))
-        off = pay + length
-        if tag == "end":
-            break
-    return data[:hdr_len], out
-
-
 def stream_without(data, drop):
     """The stream (zstd RAM: every section is in line) without the sections tagged drop."""
     header, secs = sections(data)
-    body = header
-    for tag, inst, ver, flags, payload in secs:
-        if tag not in (drop, "end"):
-            t = tag.encode()
-            body += bytes([len(t)]) + t + struct.pack("<IHHQ", inst, ver, flags, len(payload))
-            body += payload
-    body += b"\x03end" + struct.pack("<IHHQ", 0, 1, 0, 4)
-    return body + struct.pack("<I", zlib.crc32(body))
+    return stream(header, [sec for sec in secs if sec[0] != drop])
 
 
 def test_state_files_with_and_without_the_gpio_section(guest, boot, runtime_dir, tmp_path):
