@@ -46,9 +46,15 @@ class Ws:
         self.s.settimeout(timeout)
         self.s.connect(sock_path)
         self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: hosteld\r\nUpgrade: websocket\r\n"
+        self.handshake(path, "hosteld", version)
+
+    def handshake(self, path, host, version="13", headers=None):
+        """Send the upgrade request on self.s; read the answer's status and headers (what
+        follows them stays in self.buf)."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
-                        f"Sec-WebSocket-Version: {version}\r\n\r\n").encode())
+                        f"Sec-WebSocket-Version: {version}\r\n{extra}\r\n").encode())
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = self.s.recv(4096)

@@ -70,21 +70,7 @@ class WsTLS(Ws):
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.s = tls_context().wrap_socket(raw)
         self.key = base64.b64encode(os.urandom(16)).decode()
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                        f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                        f"Sec-WebSocket-Key: {self.key}\r\nSec-WebSocket-Version: 13\r\n"
-                        f"{extra}\r\n").encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = self.s.recv(4096)
-            assert chunk, f"connection closed during the handshake: {buf!r}"
-            buf += chunk
-        head, self.buf = buf.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        self.status = int(lines[0].split()[1])
-        self.headers = {k.lower(): v.strip() for k, v in
-                        (line.split(":", 1) for line in lines[1:])}
+        self.handshake(path, f"127.0.0.1:{port}", headers=headers)
 
     def binary(self, timeout=10):
         """The next binary message's payload (pings and texts skipped); EOFError at a close."""
