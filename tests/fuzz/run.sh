@@ -8,9 +8,9 @@
 #   TARGET: virtq (the virtqueue walker), qcow2 (the qcow2 open/read path),
 #           state (reading state files), migrate (an incoming migration stream),
 #           api (hosteld's request handlers), switch (the virtual switch's core)
-#           or console (virtio-console)
+#           console (virtio-console) or gpu (virtio-gpu and its front-end API)
 set -eu
-target=${1:?usage: run.sh virtq|qcow2|state|migrate|api|switch|console [SECONDS] [WORKDIR]}
+target=${1:?usage: run.sh virtq|qcow2|state|migrate|api|switch|console|gpu [SECONDS] [WORKDIR]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -57,6 +57,13 @@ console)
     libs=$emu_libs
     opts="-max_len=4096"
     ;;
+gpu)
+    what="virtio-gpu under a hostile driver"
+    srcs="$here/fuzz_gpu.c $(emu_sources)"
+    libs=$emu_libs
+    # A resource may be up to 256 MiB of host pixels: the device's own cap.
+    opts="-max_len=4096 -malloc_limit_mb=1024"
+    ;;
 api)
     what="hosteld's request handlers"
     # hostel-util, -netcfg, -vmconfig, -block, -control and -mgmt as their meson.build files
@@ -82,7 +89,7 @@ switch)
     opts="-max_len=8192"
     ;;
 *)
-    echo "run.sh: unknown target '$target' (virtq, qcow2, state, migrate, api, switch, console)" >&2
+    echo "run.sh: unknown target '$target' (virtq, qcow2, state, migrate, api, switch, console, gpu)" >&2
     exit 2
     ;;
 esac
