@@ -5,7 +5,9 @@ VNC client (Debian's vncsnapshot), whose capture has the configured size; a raw 
 (below) sends key events that reach the guest's keyboard (/dev/input/eventN). The
 screendump either writes a PNG of the configured size or, while the guest shows nothing
 (no DRM driver drawing), fails with one clear line. A TCP address beyond loopback without
-a password is refused.
+a password is refused. A command typed through VNC and its output are read back by OCR
+(tesseract) from vncsnapshot's capture. After a live snapshot's revert the screen is what
+it was when the snapshot was taken, and VNC keys still reach the shell.
 """
 
 import re
@@ -219,3 +221,68 @@ def test_typing_through_vnc_runs_a_command_on_the_screen(vnc_vm, vm_env, tmp_pat
     assert hostel(vm_env, "ctl", "vnc", "screendump", str(after)).returncode == 0
     assert after.read_bytes() != before.read_bytes(), "the screen changed"
     assert png_lit_bytes(after.read_bytes()) > png_lit_bytes(before.read_bytes())
+
+
+@pytest.mark.skipif(shutil.which("vncsnapshot") is None or shutil.which("tesseract") is None,
+                    reason="vncsnapshot or tesseract-ocr not installed")
+def test_vnc_capture_reads_as_what_was_typed(vnc_vm, tmp_path):
+    """A real VNC client's capture of the screen, read by OCR (tesseract): a command typed
+    through VNC and its output are on it (the output only once the command ran)."""
+    child, port = vnc_vm
+    child.sendline("echo 0 > /sys/class/graphics/fbcon/cursor_blink; clear > /dev/tty1")
+    child.expect(PROMPT)
+    rfb = Rfb(port)
+    for ch in "seq 4241 4243":
+        rfb.key(ord(ch), True)
+        rfb.key(ord(ch), False)
+    rfb.key(0xFF0D, True)  # Return
+    rfb.key(0xFF0D, False)
+    rfb.close()
+    shot, text = tmp_path / "screen.jpg", ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        r = subprocess.run(["vncsnapshot", "-quiet", "-allowblank", f"127.0.0.1::{port}",
+                            str(shot)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        text = subprocess.run(["tesseract", str(shot), "-", "--psm", "6"], capture_output=True,
+                              text=True, timeout=120).stdout
+        if "4242" in text:
+            break
+    (tmp_path / "screen.txt").write_text(text)
+    assert "seq 4241 4243" in text and "4242" in text.replace("seq 4241 4243", ""), text
+
+
+def test_screen_and_keys_after_a_snapshot_revert(vnc_vm, vm_env, tmp_path):
+    """A live snapshot of a VM with a display, the screen changed, the snapshot reverted:
+    the screen is again what it was when the snapshot was taken (screendumps equal), and
+    keys from a VNC client still reach the shell on tty1."""
+    child, port = vnc_vm
+    child.sendline("echo 0 > /sys/class/graphics/fbcon/cursor_blink; clear > /dev/tty1; "
+                   "echo before-the-snapshot > /dev/tty1; sleep 1")
+    child.expect(PROMPT)
+    shots = {k: tmp_path / f"{k}.png" for k in ("taken", "changed", "reverted")}
+    assert hostel(vm_env, "ctl", "vnc", "screendump", str(shots["taken"])).returncode == 0
+    r = hostel(vm_env, "snapshot", "create", "vnc", "s1")
+    assert r.returncode == 0, r.stderr
+    child.sendline("echo after-the-snapshot > /dev/tty1; sleep 1")
+    child.expect(PROMPT)
+    assert hostel(vm_env, "ctl", "vnc", "screendump", str(shots["changed"])).returncode == 0
+    assert shots["changed"].read_bytes() != shots["taken"].read_bytes()
+    r = hostel(vm_env, "snapshot", "revert", "vnc", "s1")
+    assert r.returncode == 0, r.stderr
+    time.sleep(1)
+    assert hostel(vm_env, "ctl", "vnc", "screendump", str(shots["reverted"])).returncode == 0
+    assert shots["reverted"].read_bytes() == shots["taken"].read_bytes(), "the screen came back"
+    rfb = Rfb(port)
+    for ch in "seq 7770 7772":
+        rfb.key(ord(ch), True)
+        rfb.key(ord(ch), False)
+    rfb.key(0xFF0D, True)
+    rfb.key(0xFF0D, False)
+    rfb.close()
+    deadline, text = time.monotonic() + 20, ""
+    while time.monotonic() < deadline and "7771" not in text:
+        time.sleep(0.5)
+        text = vcs1(child)
+    assert "7771" in text, text
