@@ -1,10 +1,13 @@
 """The hostile guest (issue 3): a guest feeding virtio devices garbage cannot hurt hostel.
 
 tests/hostile/ is a bare-metal program that acts as a virtio-mmio driver and
-runs one scenario after another against virtio-blk and virtio-rng: looping,
+runs one scenario after another against virtio-blk, virtio-rng and virtio-gpu: looping,
 out-of-range and oversized descriptor chains, bad indirect tables, bad queue
 setups, malformed and out-of-range block requests (read/write, discard,
-write-zeroes), register abuse.  After
+write-zeroes), register abuse, malformed gpu commands (unknown, backing outside RAM,
+rectangles outside their resource, a missing scanout, a resource over the limits, a
+response buffer too small: each answered with its error, nothing written past a buffer).
+After
 each one it checks the device's reaction (DEVICE_NEEDS_RESET, or the defined
 error status), resets the device and checks that a well-formed request works
 again; it ends with a write of sector 3 and reads of sectors 0, 1 and 3.
@@ -38,6 +41,7 @@ SECTOR_WRITTEN = 3  # the program's only write (tests/hostile/scen.h)
 
 BLK = "virtio-blk@0x10001000"  # slot 0: the first -d disk
 RNG = "virtio-rng@0x10002000"  # the next slot
+GPU = "virtio-gpu@0x10004000"  # after virtio-console: the display (--display headless)
 
 # Every scenario in run order, with the broken-device report it must cause
 # (device, text of the problem) or None when the device must not break.
@@ -126,6 +130,16 @@ SCENARIOS = [
     ("driver_sets_needs_reset", None, None),
     ("features_unoffered", None, None),
     ("features_legacy", None, None),
+    # virtio-gpu: each error answered with its response type; one line per kind of error
+    ("gpu_unknown_command", GPU, "unknown control command 0xdead"),
+    ("gpu_backing_past_ram_end", GPU,
+     "RESOURCE_ATTACH_BACKING: entry 0 (0x83fffe00+0x400) is not in guest RAM"),
+    ("gpu_transfer_outside", GPU,
+     "TRANSFER_TO_HOST_2D: 16x16+8+8 is not inside resource 1 (16x16)"),
+    ("gpu_scanout_out_of_range", GPU, "SET_SCANOUT: no scanout 7"),
+    ("gpu_huge_resource", GPU,
+     "RESOURCE_CREATE_2D: 16384x16384 over the limits (256 resources, 256 MiB)"),
+    ("gpu_small_response", GPU, "GET_DISPLAY_INFO: response buffer of 8 bytes (408 needed)"),
     ("final_io", None, None),
 ]
 
@@ -186,9 +200,10 @@ class Run:
 
 
 def hostel_argv(elf, disk):
-    # No network card: the hostile guest finds virtio-rng in the slot after the disk.
+    # No network card: the hostile guest finds virtio-rng in the slot after the disk; a
+    # display puts a virtio-gpu after virtio-console.
     return [HOSTEL, "run", "--bios", "none", "-m", "64M", "-d", str(disk), "-k", str(elf),
-            "--net", "none"]
+            "--net", "none", "--display", "headless"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +236,10 @@ def test_one_line_per_broken_device_naming_the_problem(hostel_run):
     assert len(lines) == len(broken), hostel_run.describe()
     for line, (name, dev, problem) in zip(lines, broken):
         assert line.startswith(f"hostel: warning: {dev}: "), (name, line)
-        assert line.endswith("; device needs reset"), (name, line)
+        # the gpu answers a bad command with an error (and says so once per kind of error);
+        # the other devices break on a bad chain
+        end = "(such errors are not logged again)" if dev == GPU else "; device needs reset"
+        assert line.endswith(end), (name, line)
         assert problem in line, (name, line)
 
 

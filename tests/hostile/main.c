@@ -27,7 +27,8 @@
 #endif
 
 static const Scenario *const groups[] = {
-    scen_chain, scen_indirect, scen_queue, scen_blk, scen_dwz, scen_rng, scen_misc, scen_final,
+    scen_chain, scen_indirect, scen_queue, scen_blk, scen_dwz, scen_rng, scen_misc, scen_gpu,
+    scen_final,
 };
 
 static int probe(Ctx *c)
@@ -36,6 +37,7 @@ static int probe(Ctx *c)
         uart_puts("hostile: no virtio-blk or virtio-rng device\n");
         return FAIL_NO_DEVICE;
     }
+    c->has_gpu = dev_probe(&c->gpu, ID_GPU, "virtio-gpu");
     c->capacity = mmio_read32(c->blk.base + VM_CONFIG) |
                   (uint64_t)mmio_read32(c->blk.base + VM_CONFIG + 4) << 32;
     if (c->capacity < BLK_MIN_SECTORS) {
@@ -54,10 +56,10 @@ static int run_one(Ctx *c, const Scenario *s)
     int rc = s->run(c);
     if (rc)
         return rc;
-    Dev *d = s->rng ? &c->rng : &c->blk;
+    Dev *d = s->gpu ? &c->gpu : s->rng ? &c->rng : &c->blk;
     if (!dev_reset(d))
         return fail(FAIL_RECOVER, "reset did not clear Status", dev_read(d, VM_STATUS));
-    return s->rng ? recover_rng(c) : recover_blk(c);
+    return s->gpu ? recover_gpu(c) : s->rng ? recover_rng(c) : recover_blk(c);
 }
 
 int main(void)
@@ -69,7 +71,7 @@ int main(void)
     unsigned n = 0;
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
         for (const Scenario *s = groups[g]; s->name; s++) {
-            if (!SELECTED(s))
+            if (!SELECTED(s) || (s->gpu && !c.has_gpu))
                 continue;
             if (++n > MAX_SCENARIOS)
                 return FAIL_TOO_MANY;
@@ -79,6 +81,8 @@ int main(void)
         }
     dev_reset(&c.blk);
     dev_reset(&c.rng);
+    if (c.has_gpu)
+        dev_reset(&c.gpu);
     uart_puts("hostile: all scenarios passed\n");
     return 0;
 }

@@ -37,15 +37,17 @@ enum {
 #define HOSTILE_BYTE 0xee
 
 typedef struct Ctx {
-    Dev blk, rng;
+    Dev blk, rng, gpu;
+    bool has_gpu; /* the machine has a display: the gpu scenarios run */
     uint64_t capacity; /* of the disk, in sectors */
 } Ctx;
 
 typedef struct Scenario {
     const char *name;
     int (*run)(Ctx *c);
-    bool rng;  /* which device to recover afterwards: rng, else blk */
+    bool rng;  /* which device to recover afterwards: rng, else blk (or gpu, below) */
     bool peer; /* well-defined by the spec: also run on QEMU (PEER_ONLY builds) */
+    bool gpu;  /* a virtio-gpu scenario: runs (and recovers gpu) only with a display */
 } Scenario;
 
 /* Print "  FAIL (kind): what value" and return kind. */
@@ -92,8 +94,11 @@ int recover_blk(Ctx *c);
 /* After a reset: start and get 64 random bytes. */
 int recover_rng(Ctx *c);
 
+/* After a reset: start and get the display info. */
+int recover_gpu(Ctx *c);
+
 /* Scenario tables of each file. */
 extern const Scenario scen_chain[], scen_indirect[], scen_queue[], scen_blk[], scen_dwz[],
-    scen_rng[], scen_misc[], scen_final[];
+    scen_rng[], scen_misc[], scen_gpu[], scen_final[];
 
 #endif

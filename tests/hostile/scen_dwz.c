@@ -86,13 +86,13 @@ static int wz_too_many_segments(Ctx *c)
 }
 
 const Scenario scen_dwz[] = {
-    {"wz_offset_wraps", wz_offset_wraps, false, true},
-    {"wz_past_end", wz_past_end, false, true},
-    {"wz_huge_count", wz_huge_count, false, true},
-    {"wz_bad_flags", wz_bad_flags, false, true},
-    {"discard_unmap", discard_unmap, false, true},
-    {"discard_second_bad", discard_second_bad, false, false},
-    {"discard_partial_segment", discard_partial_segment, false, false},
-    {"wz_too_many_segments", wz_too_many_segments, false, false},
-    {NULL, NULL, false, false},
+    {"wz_offset_wraps", wz_offset_wraps, false, true, false},
+    {"wz_past_end", wz_past_end, false, true, false},
+    {"wz_huge_count", wz_huge_count, false, true, false},
+    {"wz_bad_flags", wz_bad_flags, false, true, false},
+    {"discard_unmap", discard_unmap, false, true, false},
+    {"discard_second_bad", discard_second_bad, false, false, false},
+    {"discard_partial_segment", discard_partial_segment, false, false, false},
+    {"wz_too_many_segments", wz_too_many_segments, false, false, false},
+    {NULL, NULL, false, false, false},
 };

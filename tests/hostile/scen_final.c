@@ -43,6 +43,6 @@ static int final_io(Ctx *c)
 }
 
 const Scenario scen_final[] = {
-    {"final_io", final_io, false, true},
-    {NULL, NULL, false, false},
+    {"final_io", final_io, false, true, false},
+    {NULL, NULL, false, false, false},
 };

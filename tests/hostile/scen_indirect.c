@@ -89,15 +89,15 @@ static int indirect_not_negotiated(Ctx *c)
 }
 
 const Scenario scen_indirect[] = {
-    {"indirect_nested", indirect_nested, false, false},
-    {"indirect_len_zero", indirect_len_zero, false, false},
-    {"indirect_len_unaligned", indirect_len_unaligned, false, false},
-    {"indirect_too_many", indirect_too_many, false, false},
-    {"indirect_with_next", indirect_with_next, false, false},
-    {"indirect_past_ram_end", indirect_past_ram_end, false, false},
-    {"indirect_at_zero", indirect_at_zero, false, false},
-    {"indirect_loop", indirect_loop, false, false},
-    {"indirect_next_out_of_range", indirect_next_out_of_range, false, false},
-    {"indirect_not_negotiated", indirect_not_negotiated, false, false},
-    {NULL, NULL, false, false},
+    {"indirect_nested", indirect_nested, false, false, false},
+    {"indirect_len_zero", indirect_len_zero, false, false, false},
+    {"indirect_len_unaligned", indirect_len_unaligned, false, false, false},
+    {"indirect_too_many", indirect_too_many, false, false, false},
+    {"indirect_with_next", indirect_with_next, false, false, false},
+    {"indirect_past_ram_end", indirect_past_ram_end, false, false, false},
+    {"indirect_at_zero", indirect_at_zero, false, false, false},
+    {"indirect_loop", indirect_loop, false, false, false},
+    {"indirect_next_out_of_range", indirect_next_out_of_range, false, false, false},
+    {"indirect_not_negotiated", indirect_not_negotiated, false, false, false},
+    {NULL, NULL, false, false, false},
 };

@@ -94,11 +94,11 @@ static int features_legacy(Ctx *c)
 }
 
 const Scenario scen_misc[] = {
-    {"missing_queues", missing_queues, false, false},
-    {"live_queue_change", live_queue_change, false, false},
-    {"config_abuse", config_abuse, false, false},
-    {"driver_sets_needs_reset", driver_sets_needs_reset, false, false},
-    {"features_unoffered", features_unoffered, false, false},
-    {"features_legacy", features_legacy, false, false},
-    {NULL, NULL, false, false},
+    {"missing_queues", missing_queues, false, false, false},
+    {"live_queue_change", live_queue_change, false, false, false},
+    {"config_abuse", config_abuse, false, false, false},
+    {"driver_sets_needs_reset", driver_sets_needs_reset, false, false, false},
+    {"features_unoffered", features_unoffered, false, false, false},
+    {"features_legacy", features_legacy, false, false, false},
+    {NULL, NULL, false, false, false},
 };

@@ -111,10 +111,10 @@ static int rng_oversized(Ctx *c)
 }
 
 const Scenario scen_rng[] = {
-    {"rng_loop", rng_loop, true, false},
-    {"rng_buf_on_mmio", rng_buf_on_mmio, true, false},
-    {"rng_buf_past_ram_end", rng_buf_past_ram_end, true, false},
-    {"rng_readable_only", rng_readable_only, true, false},
-    {"rng_oversized", rng_oversized, true, false},
-    {NULL, NULL, false, false},
+    {"rng_loop", rng_loop, true, false, false},
+    {"rng_buf_on_mmio", rng_buf_on_mmio, true, false, false},
+    {"rng_buf_past_ram_end", rng_buf_past_ram_end, true, false, false},
+    {"rng_readable_only", rng_readable_only, true, false, false},
+    {"rng_oversized", rng_oversized, true, false, false},
+    {NULL, NULL, false, false, false},
 };

@@ -57,6 +57,7 @@
 
 #define ID_BLOCK 2
 #define ID_RNG 4
+#define ID_GPU 16
 
 /* Fixed guest memory used for rings and buffers (well past the program). */
 #define AREA 0x80200000ull
