@@ -118,11 +118,13 @@ typedef struct Waiter {
     struct Waiter *next;
 } Waiter;
 
-/* The parked requests and the thread that resumes them. */
+/* The parked requests and the thread that resumes them (and ends web sessions on time). */
 typedef struct Waiters {
     pthread_mutex_t lock;
     Waiter *head;
     MgmtOps *ops;
+    Api *api;
+    double swept; /* monotonic: the web sessions were last swept */
     bool stop;
     pthread_t thread;
 } Waiters;
@@ -751,13 +753,18 @@ static void *waiters_run(void *opaque)
         waiters_resume(ws, g != seen, &next); /* an operation ended: every waiter looks */
         seen = g;
         pthread_mutex_unlock(&ws->lock);
+        if (clock_mono_s() - ws->swept >= 1.0) { /* ended sessions' streams close within ~1 s */
+            ws->swept = clock_mono_s();
+            api_web_sweep(ws->api);
+        }
     }
 }
 
-static int waiters_start(Waiters *ws, MgmtOps *ops)
+static int waiters_start(Waiters *ws, MgmtOps *ops, Api *api)
 {
     memset(ws, 0, sizeof(*ws));
     ws->ops = ops;
+    ws->api = api;
     pthread_mutex_init(&ws->lock, NULL);
     return pthread_create(&ws->thread, NULL, waiters_run, ws) == 0 ? 0 : -1;
 }
@@ -849,8 +856,8 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
     watch_upgraded(srv->wd, c);
     ApiStream st = p->stream;
     p->stream.opaque = NULL;
-    if (hub_adopt(srv->hub, sock, extra, extra_size, release_upgraded, urh, st.ops, st.opaque,
-                  &err) < 0)
+    if (hub_adopt_tagged(srv->hub, sock, extra, extra_size, release_upgraded, urh, st.ops,
+                         st.opaque, st.web_session, &err) < 0)
         log_warn("websocket: %s", err.msg);
 }
 
@@ -1157,8 +1164,21 @@ static int tls_start(TlsFronts *t, const Server *base, const DaemonOptions *o, E
 
 /* ---- main ---- */
 
+/* Where a web session's end goes: its streams are closed (once serve has a hub). */
+typedef struct WebEnd {
+    MgmtHub *hub;
+} WebEnd;
+
+static void on_web_session_end(void *ctx, unsigned id)
+{
+    WebEnd *we = ctx;
+    if (we->hub)
+        hub_close_tagged(we->hub, id, 1008, "the web session ended");
+}
+
 /* Serve until SIGTERM or SIGINT (blocked in every thread, taken here). */
-static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t *stop)
+static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t *stop,
+                 WebEnd *web_end)
 {
     Error err = {0};
     int fd = listen_unix(o->socket_path, LISTEN_BACKLOG, &err);
@@ -1176,7 +1196,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
         unlink(o->socket_path);
         return CLI_EXIT_FAIL;
     }
-    if (watchdog_start(&wd, o->timeout_s) < 0 || waiters_start(&ws, ops) < 0) {
+    if (watchdog_start(&wd, o->timeout_s) < 0 || waiters_start(&ws, ops, api) < 0) {
         fprintf(stderr, "hosteld: cannot start a thread\n");
         hub_free(srv.hub);
         close(fd);
@@ -1186,6 +1206,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
     api_attach_networks(api); /* the switches first: the VMs' cards are on them */
     api_attach_vms(api);      /* before anyone is served: no running VM is ever shown stopped */
     TlsFronts tls;
+    web_end->hub = srv.hub; /* before anyone is served: a session's end closes its streams */
     /* HTTPS first: once the socket answers, the whole daemon is up */
     struct MHD_Daemon *d = NULL;
     if (tls_start(&tls, &srv, o, &err) < 0 || !(d = start_http(&srv, fd, o, NULL))) {
@@ -1194,6 +1215,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
                      o->socket_path);
         tls_stop(&tls); /* harmless after tls_start failed: it stopped what it had */
         fprintf(stderr, "hosteld: %s\n", err.msg);
+        web_end->hub = NULL;
         hub_free(srv.hub);
         waiters_stop(&ws);
         watchdog_stop(&wd);
@@ -1210,6 +1232,7 @@ static int serve(Api *api, MgmtOps *ops, const DaemonOptions *o, const sigset_t 
     hub_stop(srv.hub); /* every websocket is given back to MHD first */
     tls_stop(&tls);
     MHD_stop_daemon(d); /* closes every connection: the watches are gone */
+    web_end->hub = NULL;
     hub_free(srv.hub);
     watchdog_stop(&wd);
     close(fd);
@@ -1306,6 +1329,7 @@ int main(int argc, char **argv)
     MgmtNetRun *nr = NULL;
     MgmtOps *ops = NULL;
     Api *api = NULL;
+    WebEnd web_end = {NULL};
     Error err = {0};
     if (mgmt_store_open(&store, o.state_dir, &err) < 0 ||
         mgmt_events_new(&events, MGMT_EVENTS_KEEP, &err) < 0 ||
@@ -1328,12 +1352,13 @@ int main(int argc, char **argv)
                       .rate_burst = 2.0 * o.rate_limit,
                       .token_ttl_s = o.token_ttl_s,
                       .events = events,
-                      .web_dir = o.web_dir};
+                      .web_dir = o.web_dir,
+                      .web = {.on_end = on_web_session_end, .on_end_ctx = &web_end}};
     if (api_new(&api, store, &opt, &err) < 0) {
         fprintf(stderr, "hosteld: %s\n", err.msg);
         return CLI_EXIT_FAIL;
     }
-    r = serve(api, ops, &o, &stop);
+    r = serve(api, ops, &o, &stop, &web_end);
     if (!mgmt_ops_free(ops, 10)) { /* an operation still runs: leave without freeing */
         log_warn("operations still running at exit: they are reported interrupted next time");
         return r;

@@ -462,6 +462,8 @@ void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp)
         refuse_untrusted(api, &q, resp);
     else if (api_web_guard(&q, resp) && !over_limit(api, &q, resp))
         route(api, &q, resp);
+    if (resp->status == 101)
+        resp->stream.web_session = q.web_session;
     if (is_mutating(q.method))
         audit(api, &q, resp->status, resp->web_session);
     pthread_mutex_unlock(&api->lock);
@@ -474,6 +476,13 @@ void api_response_free(ApiResponse *resp)
     if (resp->stream.opaque && resp->stream.discard)
         resp->stream.discard(resp->stream.opaque);
     resp->stream.opaque = NULL;
+}
+
+void api_web_sweep(Api *api)
+{
+    pthread_mutex_lock(&api->lock);
+    websession_sweep(api->web);
+    pthread_mutex_unlock(&api->lock);
 }
 
 MgmtEvents *api_events(Api *api)

@@ -86,6 +86,7 @@ typedef struct ApiStream {
     const HubConnOps *ops;
     void *opaque;
     void (*discard)(void *opaque);
+    unsigned web_session; /* the web session that opened it (0: none): closed at its end */
 } ApiStream;
 
 typedef struct ApiResponse {
@@ -139,6 +140,12 @@ void api_handle(Api *api, const ApiRequest *req, ApiResponse *resp);
 
 /* Free resp's body, and its stream's state if nobody took it. */
 void api_response_free(ApiResponse *resp);
+
+/*
+ * End the web sessions whose time is up (their on_end is called, ApiOptions.web):
+ * call it every second or so, so their streams do not outlive them.
+ */
+void api_web_sweep(Api *api);
 
 /* The API's event bus (given in ApiOptions, or its own): for emitters outside the API. */
 MgmtEvents *api_events(Api *api);

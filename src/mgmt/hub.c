@@ -60,6 +60,7 @@ struct HubConn {
     double closing_since; /* monotonic seconds: when it was queued */
     bool dead;            /* end now without flushing: dropped, or the client is gone */
     bool want_out;        /* EPOLLOUT is on for fd */
+    unsigned tag;         /* hub_adopt_tagged's (a web session's serial), or 0 */
     /* the hub's thread only */
     WsParser parser;
     HubWatch w_client, w_bridge;
@@ -592,6 +593,26 @@ static void say_going_away(int fd)
 int hub_adopt(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRelease *release,
               void *release_opaque, const HubConnOps *ops, void *opaque, Error *err)
 {
+    return hub_adopt_tagged(hub, fd, extra, extra_len, release, release_opaque, ops, opaque, 0,
+                            err);
+}
+
+void hub_close_tagged(MgmtHub *hub, unsigned tag, uint16_t code, const char *reason)
+{
+    if (!tag)
+        return;
+    pthread_mutex_lock(&hub->lock);
+    for (HubConn *c = hub->conns; c; c = c->next)
+        if (c->tag == tag)
+            queue_close(c, code, reason);
+    pthread_mutex_unlock(&hub->lock);
+    kick(hub);
+}
+
+int hub_adopt_tagged(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRelease *release,
+                     void *release_opaque, const HubConnOps *ops, void *opaque, unsigned tag,
+                     Error *err)
+{
     HubConn *c = calloc(1, sizeof(*c));
     int sndbuf = HUB_SNDBUF;
     if (c) {
@@ -601,6 +622,7 @@ int hub_adopt(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRele
                        .release_opaque = release_opaque,
                        .ops = ops,
                        .opaque = opaque,
+                       .tag = tag,
                        .bridge_fd = -1};
         c->w_client = (HubWatch){.c = c, .bridge = false};
         c->w_bridge = (HubWatch){.c = c, .bridge = true};

@@ -78,6 +78,17 @@ int hub_adopt(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRele
               void *release_opaque, const HubConnOps *ops, void *opaque, Error *err);
 
 /*
+ * hub_adopt, the connection tagged with tag (not 0): hub_close_tagged
+ * closes every connection of a tag (a web session's streams at its end).
+ */
+int hub_adopt_tagged(MgmtHub *hub, int fd, const void *extra, size_t extra_len, HubRelease *release,
+                     void *release_opaque, const HubConnOps *ops, void *opaque, unsigned tag,
+                     Error *err);
+
+/* Close every connection tagged tag (0: none) as hub_close does.  Thread-safe. */
+void hub_close_tagged(MgmtHub *hub, unsigned tag, uint16_t code, const char *reason);
+
+/*
  * Queue a message (TEXT or BINARY) for c's client.  Thread-safe, never
  * blocks; allowed until c's on_close has returned.  Returns 0, or -1 when
  * the connection is closing or was just dropped for passing its queue cap.

@@ -106,6 +106,12 @@ static double session_end(const WebSessions *ws, const Session *s)
     return idle < abs ? idle : abs;
 }
 
+static void ended(const WebSessions *ws, unsigned id)
+{
+    if (ws->opt.on_end)
+        ws->opt.on_end(ws->opt.on_end_ctx, id);
+}
+
 /* Drop the expired tokens and sessions (the order of the others is not kept). */
 static void sweep(WebSessions *ws, double now)
 {
@@ -116,9 +122,10 @@ static void sweep(WebSessions *ws, double now)
             i++;
     }
     for (unsigned i = 0; i < ws->nsessions;) {
-        if (session_end(ws, &ws->sessions[i]) <= now)
+        if (session_end(ws, &ws->sessions[i]) <= now) {
+            ended(ws, ws->sessions[i].info.id);
             ws->sessions[i] = ws->sessions[--ws->nsessions];
-        else
+        } else
             i++;
     }
 }
@@ -172,6 +179,7 @@ static Session *session_slot(WebSessions *ws)
     for (unsigned i = 1; i < ws->nsessions; i++)
         if (ws->sessions[i].last_used < oldest->last_used)
             oldest = &ws->sessions[i];
+    ended(ws, oldest->info.id);
     return oldest;
 }
 
@@ -227,9 +235,15 @@ bool websession_logout(WebSessions *ws, const char *session, unsigned *id)
         return false;
     if (id)
         *id = s->info.id;
+    ended(ws, s->info.id);
     *s = ws->sessions[--ws->nsessions];
     memset(&ws->sessions[ws->nsessions], 0, sizeof(Session));
     return true;
+}
+
+void websession_sweep(WebSessions *ws)
+{
+    sweep(ws, now_of(ws));
 }
 
 size_t websession_count(WebSessions *ws)

@@ -41,6 +41,9 @@ typedef struct WebSessionOptions {
     void *clock_ctx;
     double idle_s, absolute_s;      /* 0: WEB_IDLE_S, WEB_ABSOLUTE_S */
     double login_rate, login_burst; /* 0: WEB_LOGIN_RATE, WEB_LOGIN_BURST */
+    /* called when a session ends (logout, expiry, eviction) with its serial; NULL: none */
+    void (*on_end)(void *ctx, unsigned id);
+    void *on_end_ctx;
 } WebSessionOptions;
 
 /* What a request learns of its session (no secret but the CSRF token, which the page holds). */
@@ -92,6 +95,9 @@ bool websession_csrf_ok(const WebSessionInfo *info, const char *csrf);
  * compared in time independent of where they differ.  NULL is never equal.
  */
 bool websession_equal(const char *a, const char *b);
+
+/* Drop the expired tokens and sessions now (on_end is called for each session). */
+void websession_sweep(WebSessions *ws);
 
 /* Live sessions and unused tokens (expired ones are dropped first). */
 size_t websession_count(WebSessions *ws);

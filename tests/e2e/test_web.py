@@ -384,3 +384,22 @@ def test_the_session_cookie_among_others(web):
         r = b.request("GET", "/1.0/vms", headers={"Cookie": header}, cookie=False)
         assert r.status in (401, 403), header  # an over-long value is no cookie of ours
         assert r.status == 403 or "hostel_session=" in header, header
+
+
+def test_a_sessions_streams_end_with_it(web):
+    """A logout closes the websockets its session opened (1008); another session's live on."""
+    ours = f"https://127.0.0.1:{web.port}"
+    a, b = Browser(web), Browser(web)
+    streams = []
+    for br in (a, b):
+        assert br.login(web_token(web)["token"]).status == 200
+        ws = WsTLS(web.port, "/1.0/events",
+                   {"Cookie": f"hostel_session={br.cookie}", "Origin": ours})
+        assert ws.status == 101
+        streams.append(ws)
+    t0 = time.monotonic()
+    assert a.request("POST", "/1.0/web/logout", csrf=True).status == 200
+    assert streams[0].close_code() == 1008 and time.monotonic() - t0 < 5
+    web.request("POST", "/1.0/vms", {"name": "after"})
+    assert streams[1].event()["metadata"]["name"] == "after"
+    streams[1].close()

@@ -187,6 +187,42 @@ static void test_login_rate_limit(void)
     websession_free(ws);
 }
 
+static unsigned ended_ids[8], nended;
+
+static void on_end(void *ctx, unsigned id)
+{
+    (void)ctx;
+    if (nended < 8)
+        ended_ids[nended++] = id;
+}
+
+static void test_on_end_is_called_for_every_end(void)
+{
+    WebSessions *ws = NULL;
+    WebSessionOptions o = {.clock = fake_clock, .on_end = on_end};
+    fake_now = 1000;
+    websession_new(&ws, &o, NULL);
+    char a[WEB_SECRET_TEXT], b[WEB_SECRET_TEXT];
+    WebSessionInfo ia, ib, found;
+    login(ws, a, &ia);
+    login(ws, b, &ib);
+    ok(nended == 0, "no end at the logins");
+    websession_logout(ws, a, NULL);
+    ok(nended == 1 && ended_ids[0] == ia.id, "a logout ends its session (serial %u)", ia.id);
+    fake_now += WEB_IDLE_S;
+    websession_sweep(ws);
+    ok(nended == 2 && ended_ids[1] == ib.id, "an expiry ends its session at the next sweep");
+    websession_sweep(ws);
+    ok(nended == 2 && !websession_find(ws, b, &found), "once");
+    for (int i = 0; i < WEB_SESSIONS_MAX + 1; i++) {
+        fake_now += 1;
+        login(ws, a, &ia);
+    }
+    ok(nended == 3, "the session used least recently gives way past %d, and is told (%u)",
+       WEB_SESSIONS_MAX, nended);
+    websession_free(ws);
+}
+
 int main(void)
 {
     test_token_is_one_time();
@@ -195,5 +231,6 @@ int main(void)
     test_logout_and_wrong_ids();
     test_csrf_and_equal();
     test_login_rate_limit();
+    test_on_end_is_called_for_every_end();
     return tap_done();
 }
