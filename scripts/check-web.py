@@ -12,7 +12,7 @@ style.  This fails, naming file and line, on:
   or an http(s) URL (the page talks to its own origin only);
 web/package-lock.json holding a URL (the repository names no registry host; web/.npmrc);
 and, given the built directory, on an /ui/ reference of index.html or a static import of any
-module there (ours, xterm.js, noVNC) that does not resolve to a file of the built tree.
+module there (ours, xterm.js, noVNC; static or import('...')) that does not resolve to a file of the built tree.
 """
 import html.parser
 import pathlib
@@ -68,8 +68,8 @@ FORBIDDEN_JS = [
     (re.compile(r"['\"`]https?://"), "a URL of another origin"),
 ]
 
-IMPORT = re.compile(r"""(?:^|[;\s])(?:import|export)\s[^'"]*?\sfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]""",
-                    re.M)
+IMPORT = re.compile(r"""(?:^|[;\s])(?:import|export)\s[^'"]*?\sfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]"""
+                    r"""|\bimport\(\s*['"]([^'"]+)['"]\s*\)""", re.M)
 
 
 def check_js(path):
@@ -84,7 +84,7 @@ def check_imports(root):
     for f in sorted(list(root.rglob("*.js")) + list(root.rglob("*.mjs"))):
         text = f.read_text(errors="replace")
         for m in IMPORT.finditer(text):
-            spec = m.group(1) or m.group(2)
+            spec = m.group(1) or m.group(2) or m.group(3)
             if not spec.startswith("."):
                 err(f, text.count("\n", 0, m.start()) + 1,
                     f"import '{spec}': a bare module name, which a browser cannot load")

@@ -178,6 +178,11 @@ class Page:
         return self.js("return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent)",
                        "#errors .error:not(.info)")
 
+    def dismiss_errors(self):
+        """Clicks the dismiss button of every error notice (in the page: a note may go by
+        itself between being found and being clicked)."""
+        self.js("document.querySelectorAll('#errors .error:not(.info) button').forEach(b => b.click())")
+
     def notes(self):
         return self.js("return Array.from(document.querySelectorAll('#errors .error.info'), e => e.textContent)")
 
@@ -416,8 +421,7 @@ def test_log_in_create_start_consoles_snapshot_revert_stop(daemon, page_factory)
            what="the API's 409 shown to the user")
     p.shot("error-shown")
     p.el("#create-cancel").click()
-    for b in p.els("#errors button"):
-        b.click()
+    p.dismiss_errors()
 
     # the serial console: the boot text (its history), then a command answered
     p.go(f"#/vms/{name}/serial")
@@ -595,8 +599,7 @@ def test_storage_networks_clone_and_delete_from_the_page(daemon, page_factory):
     p.wait(lambda: any("vol1" in e or "src" in e for e in p.errors()), what="the refusal shown")
     assert daemon.request("GET", "/1.0/storage-pools/default/volumes/vol1").status == 200
     p.shot("volume-in-use")
-    for b in p.els("#errors button"):   # dismissed: later checks see only new notices
-        b.click()
+    p.dismiss_errors()   # later checks see only new ones
 
     # clone it from its page, then delete the clone and the source (with its volume)
     p.go("#/vms/src")

@@ -5,8 +5,6 @@ import {$, $$, ask, bytes, duration, guarded, h, notify, percent} from './dom.js
 import {LineChart} from './chart.js';
 import {sampler} from './metrics.js';
 import {onVmsChanged, refreshVms, vmByName} from './store.js';
-import {SerialConsole} from './serial.js';
-import {ScreenConsole} from './screen.js';
 
 const TABS = ['summary', 'serial', 'screen', 'snapshots', 'charts'];
 const LIVE = ['running', 'paused'];
@@ -235,7 +233,30 @@ function renderCharts(s) {
 
 // ---- tabs and consoles ----
 
+// xterm.js and noVNC (1 MB of the page's 1.1) load when a console tab is first opened.
+let consolesLoading = null;
+
+function loadConsoles() {
+    consolesLoading ||= Promise.all([import('./serial.js'), import('./screen.js')]).then(([s, g]) => {
+        serial = new s.SerialConsole($('#serial-term'), $('#serial-status'));
+        screen = new g.ScreenConsole($('#screen'), $('#screen-status'));
+    }, err => {
+        consolesLoading = null;
+        throw new Error(`the consoles' code did not load: ${err.message}`);
+    });
+    return consolesLoading;
+}
+
 function syncConsoles() {
+    if ((tab === 'serial' || tab === 'screen') && !serial) {
+        guarded(async () => {
+            await loadConsoles();
+            syncConsoles();
+            if (tab === 'serial')
+                serial.refit();
+        });
+        return;
+    }
     const v = vm();
     const state = v ? v.state : 'unknown';
     if (tab === 'serial') {
@@ -265,7 +286,7 @@ function selectTab(t) {
     for (const d of $$('#view-vm .tab'))
         d.classList.toggle('active', d.dataset.tab === tab);
     syncConsoles();
-    if (tab === 'serial')
+    if (tab === 'serial' && serial)
         serial.refit();
     if (tab === 'summary')
         guarded(renderSummary);
@@ -290,19 +311,19 @@ function onVms() {
 }
 
 function wire() {
-    serial = new SerialConsole($('#serial-term'), $('#serial-status'));
-    screen = new ScreenConsole($('#screen'), $('#screen-status'));
     for (const b of $$('#vm-actions button'))
         b.addEventListener('click', () => guarded(() => onAction(b.dataset.action)));
     $('#snapshot-form').addEventListener('submit', e => {
         e.preventDefault();
         guarded(() => takeSnapshot(e.target));
     });
-    $('#screen-fullscreen').addEventListener('click', () => screen.fullscreen());
-    $('#screen-cad').addEventListener('click', () => guarded(() => screen.ctrlAltDel()));
+    $('#screen-fullscreen').addEventListener('click', () => screen && screen.fullscreen());
+    $('#screen-cad').addEventListener('click', () => guarded(() => screen && screen.ctrlAltDel()));
     $('#paste-form').addEventListener('submit', e => {
         e.preventDefault();
         guarded(() => {
+            if (!screen)
+                throw new Error('the graphical console is not open');
             const skipped = screen.type($('#paste-text').value);
             $('#paste-text').value = '';
             if (skipped.length)
@@ -310,7 +331,7 @@ function wire() {
         });
     });
     // for tests and debugging: what the serial console shows
-    window.hostelSerialText = () => serial.text();
+    window.hostelSerialText = () => (serial ? serial.text() : '');
 }
 
 export async function show(params) {
