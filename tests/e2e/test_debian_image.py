@@ -27,6 +27,10 @@ import pytest
 
 from vmtest import HOSTEL, REPO
 
+# The boot runs on an optimised build: under the sanitizer build the guest is so slow that
+# the initramfs's udev times out and the root disk is not found.
+FAST_HOSTEL = os.environ.get("HOSTEL_FAST_BIN", str(REPO / "build" / "hostel"))
+
 BUILD_TIMEOUT_S = int(os.environ.get("HOSTEL_IMAGE_BUILD_TIMEOUT", "3600"))
 BOOT_TIMEOUT_S = 900
 ROOT_PASSWORD = "hostel-e2e"
@@ -79,6 +83,9 @@ users:
     sudo: "ALL=(ALL) NOPASSWD:ALL"
     ssh_authorized_keys:
       - {pubkey}
+bootcmd:
+  # until hostel gives one console (ttyS0), a getty on hvc0 shares the typed input
+  - [systemctl, mask, serial-getty@hvc0.service]
 runcmd:
   - [sh, -c, "echo first-boot-ran > /var/tmp/hostel-runcmd"]
 """
@@ -87,6 +94,7 @@ runcmd:
 def login(child):
     """Log in as root on the serial console; leaves the shell at a prompt."""
     child.expect(f"{HOSTNAME} login: ", timeout=BOOT_TIMEOUT_S)
+    time.sleep(5)  # systemd's terminal size query (DSR) on the getty's start eats early input
     child.sendline("root")
     child.expect("Password: ", timeout=120)
     child.sendline(ROOT_PASSWORD)
@@ -109,6 +117,8 @@ def ssh(key, port, command):
 
 
 def test_debian_boots_from_disk_with_cloud_init(debian_image, tmp_path):
+    if not os.access(FAST_HOSTEL, os.X_OK):
+        pytest.skip(f"{FAST_HOSTEL} is not built (an optimised build: make; or HOSTEL_FAST_BIN)")
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         pytest.skip("the ssh client is missing (Debian package openssh-client)")
     disk = tmp_path / "vm.qcow2"  # an overlay: the built image stays as it was
@@ -124,7 +134,7 @@ def test_debian_boots_from_disk_with_cloud_init(debian_image, tmp_path):
     env = dict(os.environ, HOSTEL_CACHE=str(tmp_path / "cache"))
     log = open(tmp_path / "console.log", "w", encoding="utf-8", errors="replace")
     start = time.monotonic()
-    child = pexpect.spawn(HOSTEL, ["run", "-d", str(disk), "-m", "1G", "--cloud-init", str(ud),
+    child = pexpect.spawn(FAST_HOSTEL, ["run", "-d", str(disk), "-m", "1G", "--cloud-init", str(ud),
                                    "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:22"],
                           env=env, encoding="utf-8", codec_errors="replace", timeout=300,
                           dimensions=(50, 200))
