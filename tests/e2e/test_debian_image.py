@@ -92,13 +92,22 @@ runcmd:
 
 
 def login(child):
-    """Log in as root on the serial console; leaves the shell at a prompt."""
+    """Log in as root on the serial console; leaves the shell at a prompt.
+
+    The getty may start again while the first boot settles (each start resets the
+    terminal and asks its size, eating what was typed): a new prompt means type again.
+    """
     child.expect(f"{HOSTNAME} login: ", timeout=BOOT_TIMEOUT_S)
-    time.sleep(5)  # systemd's terminal size query (DSR) on the getty's start eats early input
-    child.sendline("root")
-    child.expect("Password: ", timeout=120)
-    child.sendline(ROOT_PASSWORD)
-    child.expect(r"root@" + HOSTNAME + r":~# ", timeout=120)
+    for _ in range(10):
+        time.sleep(3)
+        child.sendline("root")
+        if child.expect(["Password: ", f"{HOSTNAME} login: "], timeout=300) == 1:
+            continue
+        child.sendline(ROOT_PASSWORD)
+        if child.expect([r"root@" + HOSTNAME + r":~# ", f"{HOSTNAME} login: "],
+                        timeout=300) == 0:
+            return
+    pytest.fail("root could not log in on ttyS0 (10 tries)")
 
 
 def shell(child, command, timeout=300):
