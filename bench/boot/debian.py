@@ -43,6 +43,8 @@ hostname: {HOSTNAME}
 bootcmd:
   # until hostel gives one console (ttyS0), a getty on hvc0 shares the typed input
   - [systemctl, mask, serial-getty@hvc0.service]
+runcmd:
+  - [systemctl, reset-failed, serial-getty@hvc0.service]
 chpasswd:
   expire: false
   users:
