@@ -6,7 +6,7 @@ BUILD_SAN ?= build-san
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MESON_SETUP = meson setup --wrap-mode=nodownload
 
-.PHONY: all deps run demo test bench bench-boot bench-disk bench-state bench-mgmt bench-net bench-migrate bench-display guest clean \
+.PHONY: all deps run demo test bench bench-boot bench-boot-debian bench-disk bench-state bench-mgmt bench-net bench-migrate bench-display guest clean \
         format format-check
 
 all: $(BUILD)/build.ninja
@@ -46,6 +46,12 @@ bench: all
 bench-boot: all
 	@scripts/deps.sh all
 	$(PYTHON) bench/boot/run.py $(BUILD)
+
+# The debian-13 image booted from its disk (OpenSBI + U-Boot) to login and to
+# systemctl is-system-running, beside QEMU 7.2 (builds the image first: root, network).
+bench-boot-debian: all
+	@scripts/deps.sh all
+	$(PYTHON) bench/boot/debian.py $(BUILD)
 
 # Suspend, restore and live snapshots of the default guest (512 MiB), idle and dirty; vs QEMU.
 bench-state: all
