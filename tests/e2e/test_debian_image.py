@@ -50,7 +50,7 @@ def debian_image(tmp_path_factory):
     if os.environ.get("HOSTEL_TEST_DEBIAN") != "1":
         pytest.skip("opt-in (HOSTEL_TEST_DEBIAN=1): it builds a Debian system from the archive "
                     "(9-17 min the first time, then cached) and boots it on the optimised "
-                    "build; it has not passed whole yet (docs/images.md, 'Tests')")
+                    "build (HOSTEL_FAST_BIN, default build/hostel: make)")
     if os.geteuid() != 0:
         pytest.skip("building the Debian image needs root (mmdebstrap's chroot, binfmt_misc)")
     for tool in ("mmdebstrap", "arch-test", "sfdisk"):
