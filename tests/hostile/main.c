@@ -27,8 +27,8 @@
 #endif
 
 static const Scenario *const groups[] = {
-    scen_chain, scen_indirect, scen_queue, scen_blk, scen_dwz, scen_rng, scen_misc, scen_gpu,
-    scen_final,
+    scen_chain, scen_indirect, scen_queue, scen_blk,   scen_dwz,
+    scen_rng,   scen_misc,     scen_gpu,   scen_final,
 };
 
 static int probe(Ctx *c)

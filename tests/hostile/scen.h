@@ -38,7 +38,7 @@ enum {
 
 typedef struct Ctx {
     Dev blk, rng, gpu;
-    bool has_gpu; /* the machine has a display: the gpu scenarios run */
+    bool has_gpu;      /* the machine has a display: the gpu scenarios run */
     uint64_t capacity; /* of the disk, in sectors */
 } Ctx;
 
