@@ -93,6 +93,12 @@ class Rfb:
     def key(self, keysym, down):
         self.s.sendall(struct.pack(">BBxxI", 4, 1 if down else 0, keysym))
 
+    def type_line(self, text):
+        """Press and release each character's key, then Return."""
+        for sym in [ord(ch) for ch in text] + [0xFF0D]:
+            self.key(sym, True)
+            self.key(sym, False)
+
     def close(self):
         self.s.close()
 
@@ -206,11 +212,7 @@ def test_typing_through_vnc_runs_a_command_on_the_screen(vnc_vm, vm_env, tmp_pat
     assert hostel(vm_env, "ctl", "vnc", "screendump", str(before)).returncode == 0
     assert "9991" not in vcs1(child)
     rfb = Rfb(port)
-    for ch in "seq 9990 9992":
-        rfb.key(ord(ch), True)
-        rfb.key(ord(ch), False)
-    rfb.key(0xFF0D, True)  # Return
-    rfb.key(0xFF0D, False)
+    rfb.type_line("seq 9990 9992")
     rfb.close()
     deadline, text = time.monotonic() + 20, ""
     while time.monotonic() < deadline and "9991" not in text:
@@ -232,11 +234,7 @@ def test_vnc_capture_reads_as_what_was_typed(vnc_vm, tmp_path):
     child.sendline("echo 0 > /sys/class/graphics/fbcon/cursor_blink; clear > /dev/tty1")
     child.expect(PROMPT)
     rfb = Rfb(port)
-    for ch in "seq 4241 4243":
-        rfb.key(ord(ch), True)
-        rfb.key(ord(ch), False)
-    rfb.key(0xFF0D, True)  # Return
-    rfb.key(0xFF0D, False)
+    rfb.type_line("seq 4241 4243")
     rfb.close()
     shot, text = tmp_path / "screen.jpg", ""
     deadline = time.monotonic() + 60
@@ -275,11 +273,7 @@ def test_screen_and_keys_after_a_snapshot_revert(vnc_vm, vm_env, tmp_path):
     assert hostel(vm_env, "ctl", "vnc", "screendump", str(shots["reverted"])).returncode == 0
     assert shots["reverted"].read_bytes() == shots["taken"].read_bytes(), "the screen came back"
     rfb = Rfb(port)
-    for ch in "seq 7770 7772":
-        rfb.key(ord(ch), True)
-        rfb.key(ord(ch), False)
-    rfb.key(0xFF0D, True)
-    rfb.key(0xFF0D, False)
+    rfb.type_line("seq 7770 7772")
     rfb.close()
     deadline, text = time.monotonic() + 20, ""
     while time.monotonic() < deadline and "7771" not in text:
